@@ -1,0 +1,61 @@
+"""midiexport: the MIDI note data of Suno-style music APIs as Standard MIDI Files.
+
+The pipeline, one function per stage::
+
+    records = midiexport.normalize_payload(json_bytes, source="task.json")
+    song = midiexport.convert_record(records[0], bpm=120, ppq=480)
+    data = midiexport.write_midi(song, format=1)
+
+``convert_payload`` does all three for one record. Names are loaded on first use,
+so ``import midiexport`` (and ``midiexport --help``) loads neither numpy nor httpx.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ApiError": "errors",
+    "ConvertOptions": "batch",
+    "EmptyRecord": "errors",
+    "FetchError": "errors",
+    "InputError": "errors",
+    "Instrument": "model",
+    "InvalidNote": "errors",
+    "MidiExportError": "errors",
+    "NetworkError": "errors",
+    "OutputError": "errors",
+    "Record": "model",
+    "RecordError": "errors",
+    "Report": "model",
+    "Song": "model",
+    "Summary": "info",
+    "TaskFailed": "errors",
+    "TaskPending": "errors",
+    "Track": "model",
+    "convert_payload": "api",
+    "convert_record": "convert",
+    "normalize_payload": "normalize",
+    "split_song": "convert",
+    "summarize_midi": "info",
+    "summarize_record": "info",
+    "write_midi": "write",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'midiexport' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

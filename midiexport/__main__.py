@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m midiexport``."""
+
+from midiexport.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""The one-call API: JSON in, .mid bytes out, for scripts that need no files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .convert import DEFAULT_BPM, DEFAULT_PPQ, convert_record
+from .errors import InputError
+from .normalize import normalize_payload
+from .write import write_midi
+
+
+def convert_payload(
+    payload: Any,
+    *,
+    bpm: float = DEFAULT_BPM,
+    ppq: int = DEFAULT_PPQ,
+    format: int = 1,
+    programs: Mapping[str, str | int] | None = None,
+    strict: bool = False,
+) -> bytes:
+    """Convert one record (JSON bytes/str, or parsed values) into Standard MIDI File bytes.
+
+    Raises InputError when the payload is not JSON or holds more than one record, and
+    what ``convert_record`` raises when the record has nothing to convert.
+    """
+    records = normalize_payload(payload)
+    if len(records) != 1:
+        raise InputError(f"the payload holds {len(records)} records; use normalize_payload for several")
+    song = convert_record(records[0], bpm=bpm, ppq=ppq, programs=programs, strict=strict)
+    return write_midi(song, format=format)

@@ -1,0 +1,304 @@
+"""Convert stage: Record + options -> Song in MIDI ticks.
+
+Decides each instrument's General MIDI program and channel, turns seconds into ticks
+from absolute times (never by summing deltas, so nothing drifts), API velocity 0-1
+into MIDI velocity 1-127, and makes the repairs PRODUCT.md allows, counting each in
+the Report: zero-length notes last one tick, a same-pitch overlap on one channel is
+cut where the next note starts, same-pitch same-start notes become the longest one.
+Hands a Song to the writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+from . import gm, model
+from .errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
+from .model import Record, Report, Song, Track
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DEFAULT_BPM = 120.0
+DEFAULT_PPQ = 480
+MIN_BPM, MAX_BPM = 4.0, 1000.0  # a tempo must fit 24 bits of µs per quarter
+MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE time
+MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
+MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one instrument goes: GM program 0-127 and 0-based channel (drums 9)."""
+
+    program: int
+    channel: int
+    is_drum: bool
+
+
+def check_timing(*, bpm: float, ppq: int) -> None:
+    """Raise ValueError naming the allowed range when bpm or ppq cannot be written."""
+    if not MIN_BPM <= bpm <= MAX_BPM:
+        raise ValueError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g}, got {bpm:g}")
+    if not 1 <= ppq <= MAX_PPQ:
+        raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {ppq}")
+
+
+def tempo_from_bpm(bpm: float) -> int:
+    """Return the µs per quarter note written for a tempo in BPM (rounded to whole µs)."""
+    return round(60_000_000 / bpm)
+
+
+def convert_record(
+    record: Record,
+    *,
+    bpm: float = DEFAULT_BPM,
+    ppq: int = DEFAULT_PPQ,
+    programs: Mapping[str, str | int] | None = None,
+    strict: bool = False,
+) -> Song:
+    """Convert a Record (seconds) into a Song (ticks at ``ppq`` per quarter, ``bpm``).
+
+    ``programs`` maps instrument names (any case) to a GM program 0-127, a GM name or
+    a drum name. Ticks come from the tempo actually written (whole µs per quarter), so
+    every note keeps its time in seconds within half a tick.
+    Raises TaskPending, TaskFailed or EmptyRecord when the record has nothing to
+    convert, InvalidNote under ``strict`` when a note was left out, ValueError for
+    bpm/ppq out of range or an unknown program.
+    """
+    check_timing(bpm=bpm, ppq=ppq)
+    refuse_incomplete(record, strict=strict)
+    tempo_us = tempo_from_bpm(bpm)
+    ticks_per_s = ppq * 1_000_000 / tempo_us
+    counts = dict(record.counts)
+    placements, warnings = place_instruments([i.name for i in record.instruments], programs, counts)
+    warnings = [record.place(w) for w in (*record.warnings, *warnings)]
+    warnings += [record.place(issue.describe()) for issue in record.issues]
+    tracks = _build_tracks(record, placements, ticks_per_s, counts)
+    last_off = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
+    end_tick = last_off
+    if record.duration_s is not None:
+        end_tick = max(end_tick, int(round(record.duration_s * ticks_per_s)))
+    if end_tick > MAX_DELTA_TICKS:
+        raise RecordError(
+            f"{record.place()}: {end_tick / ticks_per_s:.0f} s is too long for a MIDI file at "
+            f"{ppq} ticks per quarter and {bpm:g} BPM; lower --ppq or --bpm",
+            task_id=record.task_id,
+        )
+    return Song(
+        title=song_title(record),
+        ppq=ppq,
+        tempos=((0, tempo_us),),
+        end_tick=end_tick,
+        tracks=tuple(tracks),
+        texts=_source_texts(record),
+        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
+    )
+
+
+def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
+    """Raise the RecordError that says why a record cannot be converted, if it cannot."""
+    task = record.task_id
+    where = record.place(f"task {task}" if task else "")
+    if record.status == model.PENDING:
+        raise TaskPending(f"{where}: {record.reason}", task_id=task)
+    if record.status == model.FAILED:
+        raise TaskFailed(
+            f"{where}: {record.reason}",
+            task_id=task,
+            error_code=record.error_code,
+            error_message=record.error_message,
+        )
+    if record.status != model.COMPLETE:
+        raise EmptyRecord(f"{where}: {record.reason}", task_id=task)
+    if strict and record.issues:
+        issue = record.issues[0]
+        raise InvalidNote(
+            f"{record.place(issue.describe())}; refused under --strict",
+            task_id=task,
+            instrument=issue.instrument,
+            note_index=issue.note_index,
+            field=issue.field,
+            value=issue.value,
+        )
+    if record.note_count == 0:
+        left_out = record.counts.get(model.NOTE_LEFT_OUT, 0)
+        detail = f" ({left_out} invalid notes left out)" if left_out else ""
+        raise EmptyRecord(f"{where}: has no valid notes to convert{detail}", task_id=task)
+
+
+def place_instruments(
+    names: Sequence[str], programs: Mapping[str, str | int] | None, counts: dict[str, int]
+) -> tuple[list[Placement], list[str]]:
+    """Choose each instrument's program and channel; return them and the warnings.
+
+    Drums go to channel 9. Up to 15 melodic instruments get a channel each, in order.
+    Beyond 15, instruments with the same program share a channel (no clash); only when
+    there are more than 15 distinct programs do different programs share, with a
+    warning that the later program change wins. Raises ValueError for a bad override.
+    """
+    overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in (programs or {}).items()}
+    warnings = []
+    resolved = []
+    for name in names:
+        found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
+        if gm.is_drum_name(name) and not found.is_drum:  # drums stay drums whatever program
+            found = gm.Resolved(found.program, True, found.how)
+        if found.how == "unknown":
+            counts[model.UNKNOWN_INSTRUMENT] = counts.get(model.UNKNOWN_INSTRUMENT, 0) + 1
+            warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
+                            "(Acoustic Grand Piano), choose another with --program NAME=PROGRAM")  # fmt: skip
+        resolved.append(found)
+    channels = _assign_channels([r.program for r in resolved if not r.is_drum])
+    melodic = iter(channels)
+    placements = [
+        Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved
+    ]
+    warnings += _sharing_warnings(names, placements, counts)
+    return placements, warnings
+
+
+def _assign_channels(programs: list[int]) -> list[int]:
+    if len(programs) <= len(MELODIC_CHANNELS):
+        return list(MELODIC_CHANNELS[: len(programs)])
+    by_program: dict[int, int] = {}
+    load = dict.fromkeys(MELODIC_CHANNELS, 0)
+    channels = []
+    for program in programs:
+        if program not in by_program:
+            free = [c for c in MELODIC_CHANNELS if load[c] == 0]
+            by_program[program] = free[0] if free else min(MELODIC_CHANNELS, key=lambda c: load[c])
+        channel = by_program[program]
+        load[channel] += 1
+        channels.append(channel)
+    return channels
+
+
+def _sharing_warnings(names: Sequence[str], placements: list[Placement], counts: dict[str, int]) -> list[str]:
+    warnings = []
+    first_on: dict[int, int] = {}
+    for index, placement in enumerate(placements):
+        if placement.is_drum:
+            continue
+        owner = first_on.setdefault(placement.channel, index)
+        if owner == index:
+            continue
+        counts[model.CHANNEL_SHARED] = counts.get(model.CHANNEL_SHARED, 0) + 1
+        other = placements[owner]
+        clash = "" if other.program == placement.program else (
+            f"; their programs differ ({other.program} and {placement.program}), so one program plays both"
+        )  # fmt: skip
+        warnings.append(
+            f"{model.show_value(names[index], 60)} shares channel {gm.channel_label(placement.channel)} "
+            f"with {model.show_value(names[owner], 60)} (more than 15 melodic instruments){clash}"
+        )
+    return warnings
+
+
+def _build_tracks(
+    record: Record, placements: list[Placement], ticks_per_s: float, counts: dict[str, int]
+) -> list[Track]:
+    """Turn each instrument into ticks, then repair overlaps channel by channel."""
+    import numpy as np
+
+    columns = []
+    for instrument in record.instruments:
+        on_tick = np.rint(instrument.start_s * ticks_per_s).astype(np.int64)
+        off_tick = np.rint(instrument.end_s * ticks_per_s).astype(np.int64)
+        velocity_midi, clamped = midi_velocity(instrument.velocity)
+        _count(counts, model.VELOCITY_CLAMPED, clamped)
+        short = off_tick <= on_tick  # a zero-length note (or shorter than a tick) lasts one tick
+        _count(counts, model.ZERO_LENGTH, int(short.sum()))
+        off_tick = np.where(short, on_tick + 1, off_tick)
+        columns.append((on_tick, off_tick, instrument.pitch, velocity_midi))
+    for channel in sorted({p.channel for p in placements}):
+        owners = [i for i, p in enumerate(placements) if p.channel == channel]
+        repaired = repair_channel([columns[i] for i in owners], counts)
+        for owner, notes in zip(owners, repaired):
+            columns[owner] = notes
+    return [
+        Track(instrument.name, placement.channel, placement.program, placement.is_drum, *notes)
+        for instrument, placement, notes in zip(record.instruments, placements, columns)
+    ]
+
+
+Columns = tuple["npt.NDArray[np.int64]", "npt.NDArray[np.int64]", "npt.NDArray[np.int64]", "npt.NDArray[np.int64]"]
+
+
+def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Columns]:
+    """Repair the notes of every track on one channel together; return them per track.
+
+    Each track is (on_tick, off_tick, pitch, velocity_midi). Same pitch and start:
+    keep the longest. A note still sounding when the next of its pitch starts is cut
+    there. Returns each track's notes sorted by (on_tick, pitch).
+    """
+    import numpy as np
+
+    owner = np.concatenate([np.full(len(t[0]), i, dtype=np.int64) for i, t in enumerate(tracks)])
+    on, off, pitch, velocity = (np.concatenate([t[k] for t in tracks]) for k in range(4))
+    order = np.lexsort((-off, on, pitch))  # by pitch, then start, longest first
+    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
+    duplicate = np.zeros(len(on), dtype=bool)
+    duplicate[1:] = (pitch[1:] == pitch[:-1]) & (on[1:] == on[:-1])
+    _count(counts, model.DUPLICATE_MERGED, int(duplicate.sum()))
+    keep = ~duplicate
+    on, off, pitch, velocity, owner = on[keep], off[keep], pitch[keep], velocity[keep], owner[keep]
+    overlap = (pitch[1:] == pitch[:-1]) & (off[:-1] > on[1:])
+    _count(counts, model.OVERLAP_CUT, int(overlap.sum()))
+    off[:-1] = np.where(overlap, on[1:], off[:-1])
+    order = np.lexsort((pitch, on))
+    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
+    return [
+        (on[mine], off[mine], pitch[mine], velocity[mine])
+        for mine in (owner == i for i in range(len(tracks)))
+    ]
+
+
+def midi_velocity(velocity: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], int]:
+    """Map API velocity 0-1 to MIDI 1-127 (round(v*127), at least 1); count clamps."""
+    import numpy as np
+
+    outside = int(np.count_nonzero((velocity < 0) | (velocity > 1)))
+    scaled = np.rint(np.clip(velocity, 0.0, 1.0) * 127).astype(np.int64)
+    return np.maximum(scaled, 1), outside
+
+
+def _count(counts: dict[str, int], kind: str, n: int) -> None:
+    if n:
+        counts[kind] = counts.get(kind, 0) + n
+
+
+def song_title(record: Record) -> str:
+    """Return the name of the song: its title, else its task id, else its input's name."""
+    return record.title or record.task_id or PurePath(record.source).stem or "untitled"
+
+
+def _source_texts(record: Record) -> tuple[str, ...]:
+    ids = ", ".join(f"{k} {v}" for k, v in (("task", record.task_id), ("audio", record.audio_id)) if v)
+    texts = [f"source: {ids}" if ids else f"source: {PurePath(record.source).name}"]
+    if record.tags:
+        texts.append(f"tags: {record.tags}")
+    if record.model_name:
+        texts.append(f"model: {record.model_name}")
+    return tuple(texts)
+
+
+def split_song(song: Song) -> list[Song]:
+    """Return one Song per track, each with the conductor's tempo and texts (``--split``)."""
+    return [
+        Song(
+            title=f"{song.title} - {track.name}",
+            ppq=song.ppq,
+            tempos=song.tempos,
+            end_tick=song.end_tick,
+            tracks=(track,),
+            texts=song.texts,
+            report=song.report,
+        )
+        for track in song.tracks
+    ]
+

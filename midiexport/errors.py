@@ -1,0 +1,144 @@
+"""Every exception midiexport raises on purpose.
+
+The tree, so callers catch at the level they need::
+
+    MidiExportError
+    ├── InputError          an input cannot be read or is not a MIDI record
+    ├── RecordError         a record has nothing (valid) to convert
+    │   ├── TaskPending     the task is still running
+    │   ├── TaskFailed      the API reports the task failed
+    │   ├── EmptyRecord     no instruments, no valid notes, or a link instead of notes
+    │   └── InvalidNote     a note with no obvious repair, under ``strict``
+    ├── FetchError          the API could not be asked or answered an error
+    │   ├── ApiError        the API answered, with an error code
+    │   └── NetworkError    no usable answer: connection, timeout, not the API
+    └── OutputError         a file cannot be written (exists, not writable, ...)
+
+Each message is one sentence: what failed, where, and what to do next. Context
+travels as attributes so a caller need not parse the text. Library code never prints,
+exits or imports click; ``cli.py`` turns these into one line each.
+"""
+
+from __future__ import annotations
+
+
+class MidiExportError(Exception):
+    """Base of every error midiexport raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuild from the message and attributes: subclasses take other arguments,
+        # and batch workers send errors between processes.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[MidiExportError], message: str, state: dict[str, object]) -> MidiExportError:
+    error = cls.__new__(cls)
+    MidiExportError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class InputError(MidiExportError):
+    """An input cannot be read, is not JSON, or holds no MIDI record."""
+
+    def __init__(self, message: str, *, input: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.input = input
+        self.line = line
+
+
+class RecordError(MidiExportError):
+    """A record was read but has nothing valid to convert."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class TaskPending(RecordError):
+    """The task has not finished: its MIDI data is not there yet."""
+
+
+class TaskFailed(RecordError):
+    """The API reports that the task failed (successFlag 2 or 3, or an error code)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class EmptyRecord(RecordError):
+    """The record has no instruments, no valid notes, or only a link to a file."""
+
+
+class InvalidNote(RecordError):
+    """A note with no obvious repair, raised instead of a warning under ``strict``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str | None = None,
+        instrument: str = "",
+        note_index: int = -1,
+        field: str = "",
+        value: object = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.instrument = instrument
+        self.note_index = note_index
+        self.field = field
+        self.value = value
+
+
+class FetchError(MidiExportError):
+    """The API could not be asked, or answered with an error."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class ApiError(FetchError):
+    """The API answered with an error: an HTTP status or a body ``code`` that is not 200."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str | None = None,
+        code: int | None = None,
+        http_status: int | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.code = code
+        self.http_status = http_status
+        self.api_message = api_message
+
+
+class NetworkError(FetchError):
+    """No usable answer: the host cannot be reached, timed out, or is not the API."""
+
+
+class OutputError(MidiExportError):
+    """A file cannot be written: it exists, or the folder is not writable."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path

@@ -1,0 +1,209 @@
+"""General MIDI, drum and stem-name tables: data only, and the lookups over them.
+
+Instrument names in the API are General MIDI program names ("Electric Bass (finger)"),
+sometimes in another table's spelling ("String Ensembles 1"), plus "Drums" and
+stem-style names ("Bass", "Vocals"). ``resolve_instrument`` maps any of them to a
+program and says whether it belongs on the drum channel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
+
+GM_PROGRAMS: tuple[str, ...] = (
+    # Piano
+    "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
+    "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
+    # Chromatic percussion
+    "Celesta", "Glockenspiel", "Music Box", "Vibraphone",
+    "Marimba", "Xylophone", "Tubular Bells", "Dulcimer",
+    # Organ
+    "Drawbar Organ", "Percussive Organ", "Rock Organ", "Church Organ",
+    "Reed Organ", "Accordion", "Harmonica", "Tango Accordion",
+    # Guitar
+    "Acoustic Guitar (nylon)", "Acoustic Guitar (steel)", "Electric Guitar (jazz)",
+    "Electric Guitar (clean)", "Electric Guitar (muted)", "Overdriven Guitar",
+    "Distortion Guitar", "Guitar Harmonics",
+    # Bass
+    "Acoustic Bass", "Electric Bass (finger)", "Electric Bass (pick)", "Fretless Bass",
+    "Slap Bass 1", "Slap Bass 2", "Synth Bass 1", "Synth Bass 2",
+    # Strings
+    "Violin", "Viola", "Cello", "Contrabass",
+    "Tremolo Strings", "Pizzicato Strings", "Orchestral Harp", "Timpani",
+    # Ensemble
+    "String Ensemble 1", "String Ensemble 2", "Synth Strings 1", "Synth Strings 2",
+    "Choir Aahs", "Voice Oohs", "Synth Voice", "Orchestra Hit",
+    # Brass
+    "Trumpet", "Trombone", "Tuba", "Muted Trumpet",
+    "French Horn", "Brass Section", "Synth Brass 1", "Synth Brass 2",
+    # Reed
+    "Soprano Sax", "Alto Sax", "Tenor Sax", "Baritone Sax",
+    "Oboe", "English Horn", "Bassoon", "Clarinet",
+    # Pipe
+    "Piccolo", "Flute", "Recorder", "Pan Flute",
+    "Blown Bottle", "Shakuhachi", "Whistle", "Ocarina",
+    # Synth lead
+    "Lead 1 (square)", "Lead 2 (sawtooth)", "Lead 3 (calliope)", "Lead 4 (chiff)",
+    "Lead 5 (charang)", "Lead 6 (voice)", "Lead 7 (fifths)", "Lead 8 (bass + lead)",
+    # Synth pad
+    "Pad 1 (new age)", "Pad 2 (warm)", "Pad 3 (polysynth)", "Pad 4 (choir)",
+    "Pad 5 (bowed)", "Pad 6 (metallic)", "Pad 7 (halo)", "Pad 8 (sweep)",
+    # Synth effects
+    "FX 1 (rain)", "FX 2 (soundtrack)", "FX 3 (crystal)", "FX 4 (atmosphere)",
+    "FX 5 (brightness)", "FX 6 (goblins)", "FX 7 (echoes)", "FX 8 (sci-fi)",
+    # Ethnic
+    "Sitar", "Banjo", "Shamisen", "Koto",
+    "Kalimba", "Bagpipe", "Fiddle", "Shanai",
+    # Percussive
+    "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock",
+    "Taiko Drum", "Melodic Tom", "Synth Drum", "Reverse Cymbal",
+    # Sound effects
+    "Guitar Fret Noise", "Breath Noise", "Seashore", "Bird Tweet",
+    "Telephone Ring", "Helicopter", "Applause", "Gunshot",
+)  # fmt: skip
+
+# Other tables' spellings of GM programs (plurals are handled by the lookup itself).
+GM_ALIASES: dict[str, int] = {
+    "Acoustic Piano": 0, "Grand Piano": 0, "Piano 1": 0, "Bright Piano": 1,
+    "Electric Grand": 2, "Rhodes Piano": 4, "Chorused Piano": 5, "Clavi": 7,
+    "Hammond Organ": 16, "Nylon Guitar": 24, "Steel Guitar": 25, "Jazz Guitar": 26,
+    "Clean Guitar": 27, "Muted Guitar": 28, "Fingered Bass": 33, "Picked Bass": 34,
+    "Harp": 46, "Strings Ensemble": 48, "Slow Strings": 49, "Synth Choir": 54,
+    "Orchestral Hit": 55, "Brass Ensemble": 61, "Bag Pipe": 109, "Shenai": 111,
+    "Shehnai": 111, "Tinker Bell": 112, "Steel Drum": 114, "Wood Block": 115,
+    "Gun Shot": 127,
+}  # fmt: skip
+
+# Names that mean the drum kit (channel 10), matched as words of the name.
+DRUM_WORDS = frozenset({"drum", "drums", "drumkit", "drumset", "kit", "percussion", "perc"})
+
+# Stem-style names, matched as words of the name, first hit wins: word -> GM program.
+STEM_PROGRAMS: tuple[tuple[str, int], ...] = (
+    ("bass", 33),  # Electric Bass (finger)
+    ("piano", 0),  # Acoustic Grand Piano
+    ("keyboard", 4), ("keyboards", 4), ("keys", 4),  # Electric Piano 1
+    ("organ", 16),  # Drawbar Organ
+    ("vocals", 54), ("vocal", 54), ("voice", 54), ("vox", 54),  # Synth Voice
+    ("choir", 52),  # Choir Aahs
+    ("strings", 48), ("string", 48),  # String Ensemble 1
+    ("guitar", 25), ("guitars", 25),  # Acoustic Guitar (steel)
+    ("synth", 81), ("lead", 81),  # Lead 2 (sawtooth)
+    ("pad", 89),  # Pad 2 (warm)
+    ("brass", 61),  # Brass Section
+    ("woodwinds", 73), ("woodwind", 73), ("winds", 73),  # Flute
+    ("fx", 98), ("sfx", 98), ("effects", 98),  # FX 3 (crystal)
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An instrument name resolved: GM program 0-127, drum channel or not, and how."""
+
+    program: int
+    is_drum: bool
+    how: str  # "gm", "alias", "drums", "stem" or "unknown"
+
+
+def _words(name: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", name.casefold())
+
+
+def _key(name: str) -> str:
+    return "".join(_words(name))
+
+
+def _singular_key(name: str) -> str:
+    # "String Ensembles 1" -> "stringensemble1"; "Bass" stays (double s).
+    return "".join(w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in _words(name))
+
+
+@cache
+def _program_index() -> dict[str, int]:
+    index: dict[str, int] = {}
+    for program, name in enumerate(GM_PROGRAMS):
+        index[_key(name)] = program
+        index.setdefault(_singular_key(name), program)
+    for name, program in GM_ALIASES.items():
+        index.setdefault(_key(name), program)
+        index.setdefault(_singular_key(name), program)
+    return index
+
+
+def gm_program(name: str) -> int | None:
+    """Return the 0-based GM program a name spells, in any case or table spelling, or None.
+
+    A number "0".."127" is read as the program itself.
+    """
+    text = name.strip()
+    if text.isdigit():
+        number = int(text)
+        return number if 0 <= number <= 127 else None
+    index = _program_index()
+    for key in (_key(text), _singular_key(text)):
+        if key in index:
+            return index[key]
+    bare = re.sub(r"\(.*?\)", "", text)  # "Electric Piano 1 (Rhodes)" -> "Electric Piano 1"
+    if bare != text and _key(bare):
+        return index.get(_key(bare))
+    return None
+
+
+def is_drum_name(name: str) -> bool:
+    """Return True when a name means the drum kit ("Drums", "Drum Kit", "Percussion", ...)."""
+    return gm_program(name) is None and any(w in DRUM_WORDS for w in _words(name))
+
+
+def resolve_instrument(name: str) -> Resolved:
+    """Map an instrument name from the API to a GM program and the drum flag.
+
+    Order: a GM program name (any case, other tables' spellings), a drum name, a
+    stem-style word ("Bass", "Lead Vocals"), else program 0 with how="unknown".
+    """
+    program = gm_program(name)
+    if program is not None:
+        return Resolved(program, False, "gm")
+    words = _words(name)
+    if any(w in DRUM_WORDS for w in words):
+        return Resolved(0, True, "drums")
+    for word, stem_program in STEM_PROGRAMS:
+        if word in words:
+            return Resolved(stem_program, False, "stem")
+    return Resolved(0, False, "unknown")
+
+
+def program_name(program: int) -> str:
+    """Return the GM name of a 0-based program: 33 -> 'Electric Bass (finger)'."""
+    return GM_PROGRAMS[program]
+
+
+def channel_label(channel: int) -> str:
+    """Return a 0-based channel as users count it: 9 -> '10'."""
+    return str(channel + 1)
+
+
+def resolve_override(value: str | int) -> Resolved:
+    """Read the PROGRAM of ``--program NAME=PROGRAM``: 0-127, a GM name, or a drum name.
+
+    Raises ValueError naming what is allowed when the value is none of these.
+    """
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value <= 127:
+            return Resolved(value, False, "override")
+        raise ValueError(f"program must be in 0..127, got {value}")
+    program = gm_program(str(value))
+    if program is not None:
+        return Resolved(program, False, "override")
+    if is_drum_name(str(value)):
+        return Resolved(0, True, "override")
+    raise ValueError(f"unknown program {value!r}: use 0..127, a General MIDI name or 'Drums'")
+
+
+def name_key(name: str) -> str:
+    """Return the form names are compared in: case, spaces and punctuation ignored."""
+    return _key(name)

@@ -1,0 +1,186 @@
+"""Types passed between the stages: Record (normalize), Song and Report (convert).
+
+Notes are held column-wise in numpy arrays, one array per field, never as one Python
+object per note: a record can hold a million notes. Time bases are in the names:
+``*_s`` are seconds from the start of the song, ``*_tick`` are absolute MIDI ticks.
+API velocity (0-1) is ``velocity``; MIDI velocity (1-127) is ``velocity_midi``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatColumn = npt.NDArray[np.float64]
+    IntColumn = npt.NDArray[np.int64]
+
+# Record.status values.
+COMPLETE = "complete"
+PENDING = "pending"
+FAILED = "failed"
+EMPTY = "empty"
+LINK = "link"
+
+# Kinds of repair and warning, counted in Report.counts. The text reads after a number.
+STRING_NUMBER = "numbers read from strings"
+VELOCITY_CLAMPED = "velocities clamped to 0-1"
+ZERO_LENGTH = "zero-length notes lengthened to one tick"
+OVERLAP_CUT = "overlapping notes cut"
+DUPLICATE_MERGED = "duplicate notes merged"
+NOTE_LEFT_OUT = "invalid notes left out"
+UNKNOWN_INSTRUMENT = "unknown instrument names (program 0)"
+CHANNEL_SHARED = "instruments sharing a channel"
+
+REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
+"""Kinds that change a note; the others are news about the record as a whole."""
+
+
+@dataclass(frozen=True)
+class NoteIssue:
+    """A note left out because it has no obvious repair (see PRODUCT.md, bad data)."""
+
+    instrument: str
+    note_index: int  # 0-based index in the instrument's note list
+    field: str
+    value: object
+    problem: str  # reads after "<field> <value>", e.g. "is before start 0.75"
+
+    def describe(self) -> str:
+        """Return '"Drums", note 17: end 0.5 is before start 0.75'."""
+        where = f"{show_value(self.instrument, 60)}, note {self.note_index}"
+        if self.problem == "is missing":
+            return f"{where}: {self.field} is missing"
+        return f"{where}: {self.field} {show_value(self.value)} {self.problem}"
+
+
+def show_value(value: object, limit: int = 40) -> str:
+    """Return a value as JSON would spell it, cut to ``limit`` characters, for messages."""
+    if isinstance(value, str):
+        text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One instrument's notes as columns: seconds, MIDI pitch, API velocity 0-1."""
+
+    name: str
+    start_s: FloatColumn
+    end_s: FloatColumn
+    pitch: IntColumn
+    velocity: FloatColumn
+
+    @property
+    def note_count(self) -> int:
+        return int(self.start_s.shape[0])
+
+
+@dataclass(frozen=True)
+class Record:
+    """One MIDI task's result, whatever envelope it came in.
+
+    ``status`` is COMPLETE, PENDING, FAILED, EMPTY or LINK; only a COMPLETE record has
+    instruments. ``counts`` holds repairs made while reading (strings read as numbers);
+    ``issues`` the notes left out. ``source`` names the input and ``locator`` the
+    record inside it ("record 3", "line 12"; empty when the input holds one record).
+    """
+
+    source: str
+    status: str
+    locator: str = ""
+    reason: str = ""  # why there is nothing to convert, when status is not COMPLETE
+    task_id: str | None = None
+    audio_id: str | None = None
+    state: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    midi_url: str | None = None
+    title: str | None = None
+    tags: str | None = None
+    model_name: str | None = None
+    duration_s: float | None = None
+    instruments: tuple[Instrument, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    issues: tuple[NoteIssue, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def place(self, *parts: str) -> str:
+        """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'."""
+        inner = ", ".join(p for p in (self.locator, *parts) if p)
+        return f"{self.source}: {inner}" if inner else self.source
+
+    @property
+    def note_count(self) -> int:
+        return sum(i.note_count for i in self.instruments)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What converting a record repaired and what it warns about.
+
+    ``counts`` maps a kind (model.STRING_NUMBER, ...) to how many times it happened;
+    ``warnings`` are ready-made lines naming the place (invalid notes, unknown names).
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def repairs(self) -> int:
+        """Return how many notes were changed by a repair."""
+        return sum(n for kind, n in self.counts.items() if kind in REPAIRS)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One instrument in MIDI terms: channel 0-15 (drums 9), program 0-127, notes in ticks.
+
+    Notes are columns of equal length: absolute ticks of note-on and note-off, pitch
+    0-127 and MIDI velocity 1-127, sorted by on_tick then pitch.
+    """
+
+    name: str
+    channel: int
+    program: int
+    is_drum: bool
+    on_tick: IntColumn
+    off_tick: IntColumn
+    pitch: IntColumn
+    velocity_midi: IntColumn
+
+    @property
+    def note_count(self) -> int:
+        return int(self.on_tick.shape[0])
+
+
+@dataclass(frozen=True)
+class Song:
+    """A record converted to MIDI time: what the writer needs, nothing more.
+
+    ``tempos`` lists (abs tick, µs per quarter) changes, the first at tick 0.
+    ``end_tick`` is where every track ends (the last note-off, or the song's duration).
+    ``texts`` go into the conductor track as text events (source, tags, model).
+    """
+
+    title: str
+    ppq: int
+    tempos: tuple[tuple[int, int], ...]
+    end_tick: int
+    tracks: tuple[Track, ...]
+    texts: tuple[str, ...] = ()
+    report: Report = field(default_factory=Report)
+
+    @property
+    def note_count(self) -> int:
+        return sum(t.note_count for t in self.tracks)

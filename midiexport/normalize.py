@@ -1,0 +1,440 @@
+"""Normalize stage: any JSON envelope of MIDI note data -> Records with column notes.
+
+The same notes reach users in many envelopes (PRODUCT.md, "Shapes seen in the wild"):
+the record-info answer or its ``data``, the completion callback (times sometimes sent
+as strings), resellers' variants (``data`` as a list, ``instruments`` as a name -> notes
+object, a ``midi_url`` beside the notes, a bare link), bare ``midiData``, arrays of
+records and JSON Lines. ``normalize_payload`` reads any of them and hands on one
+``Record`` per task, whose notes are numpy columns in seconds.
+
+A note with no obvious repair is left out and listed in ``Record.issues``; the rest of
+the record is kept. A record with nothing to convert is still returned, with a status
+(pending, failed, empty, link) and a ``reason`` that ``convert`` turns into its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import model
+from .errors import InputError
+from .model import Instrument, NoteIssue, Record
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+MAX_TIME_S = 86_400.0
+"""Latest note time accepted, in seconds (24 hours); later times cannot be real songs."""
+
+MAX_ISSUES = 1000
+"""Left-out notes described one by one per record; beyond that they are only counted."""
+
+_FIELDS = ("pitch", "start", "end", "velocity")
+_MISSING = object()
+_NOT_AN_OBJECT = object()
+_BOM = b"\xef\xbb\xbf"
+_SUCCESS_FLAGS = {
+    0: (model.PENDING, "is still pending (successFlag 0); try again in a minute"),
+    2: (model.FAILED, "failed: the task could not be created"),
+    3: (model.FAILED, "failed: MIDI generation failed"),
+}
+_RUNNING_STATES = {"running", "pending", "processing", "queued", "queueing", "generating", "wait"}
+_FAILED_STATES = {"failed", "error", "fail"}
+_EMPTY_HINT = "midiData is empty (this is documented for separations of type split_stem)"
+
+
+def parse_json(raw: bytes | str, *, source: str, line: int | None = None) -> Any:
+    """Parse JSON text (a UTF-8 byte-order mark is allowed) into Python values.
+
+    Raises InputError naming the input (and line) when it is not valid JSON, is empty,
+    or is nested deeper than 1024 levels.
+    """
+    import orjson
+
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    where = f"{source}: line {line}" if line is not None else source
+    if not raw.strip():
+        raise InputError(f"{where} is empty; expected a JSON record", input=source, line=line)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc).split(":", 1)[0]
+        if "depth" in reason or "recursion" in reason:
+            reason = "nested more than 1024 levels deep"
+        raise InputError(
+            f"{where} is not valid JSON ({reason}); check that the file is a saved record",
+            input=source,
+            line=line,
+        ) from exc
+
+
+def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | None = None) -> list[Record]:
+    """Read one JSON document (bytes, str or parsed values) into its Records.
+
+    Any envelope from PRODUCT.md is accepted; an array yields one Record per item
+    (locator "record N"), ``line`` marks a JSON Lines line (locator "line N").
+    Raises InputError when the text is not JSON or the document is not an object or
+    an array of them.
+    """
+    if isinstance(payload, (bytes, bytearray, memoryview, str)):
+        payload = parse_json(bytes(payload) if not isinstance(payload, str) else payload, source=source, line=line)
+    prefix = f"line {line}" if line is not None else ""
+    if isinstance(payload, list):
+        if not payload:
+            where = f"{source}: {prefix}" if prefix else source
+            raise InputError(f"{where} is an empty list; it holds no records", input=source, line=line)
+        many = len(payload) > 1
+        return [
+            _record(item, source, ", ".join(p for p in (prefix, f"record {i}" if many else "") if p))
+            for i, item in enumerate(payload, 1)
+        ]
+    if isinstance(payload, dict):
+        return _records_from_object(payload, source, prefix)
+    where = f"{source}: {prefix}" if prefix else source
+    raise InputError(
+        f"{where} holds {_kind(payload)}, not a MIDI record; expected a JSON object",
+        input=source,
+        line=line,
+    )
+
+
+def normalize_lines(lines: Iterable[tuple[int, bytes]], *, source: str) -> Iterator[Record | InputError]:
+    """Read JSON Lines one line at a time: yield each line's Records, or its InputError.
+
+    ``lines`` gives (1-based line number, raw bytes); blank lines are skipped. A bad
+    line does not stop the others, so its error is yielded in its place, not raised.
+    """
+    for number, raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            yield from normalize_payload(raw, source=source, line=number)
+        except InputError as exc:
+            yield exc
+
+
+def _kind(value: Any) -> str:
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "an object"})
+    return names.get(type(value), type(value).__name__)
+
+
+def _records_from_object(obj: dict[str, Any], source: str, locator: str) -> list[Record]:
+    # Reseller shape: data is a list of {state, instruments}, one per result.
+    data = obj.get("data")
+    if isinstance(data, list) and _code_ok(obj) and data:
+        meta = _meta(obj, {})
+        many = len(data) > 1
+        return [
+            _record(item, source, ", ".join(p for p in (locator, f"result {i}" if many else "") if p), meta)
+            for i, item in enumerate(data, 1)
+        ]
+    return [_record(obj, source, locator)]
+
+
+def _record(value: Any, source: str, locator: str, meta: dict[str, Any] | None = None) -> Record:
+    """Peel the envelopes of one record; never raises for content, only describes it."""
+    meta = dict(meta or {})
+    if not isinstance(value, dict):
+        return Record(source, model.EMPTY, locator, reason=f"is {_kind(value)}, not a MIDI record")
+    if isinstance(value.get("midiRecord"), dict):  # saved by `fetch --music-task`
+        _music_meta(value.get("musicRecord"), meta)
+        value = value["midiRecord"]
+    meta = _meta(value, meta)
+    if "code" in value and not _code_ok(value):
+        return _failed_by_code(value, source, locator, meta)
+    if "data" in value and not _looks_like_midi(value):
+        return _from_data(value["data"], source, locator, meta)
+    return _from_task(value, source, locator, meta)
+
+
+def _from_data(data: Any, source: str, locator: str, meta: dict[str, Any]) -> Record:
+    if isinstance(data, str):
+        return _link_or_text(data, source, locator, meta)
+    if data is None:
+        return _make(source, model.EMPTY, locator, meta, "has no data (data is null)")
+    if not isinstance(data, dict):
+        return _make(source, model.EMPTY, locator, meta, f"has data that is {_kind(data)}, not an object")
+    return _from_task(data, source, locator, _meta(data, meta))
+
+
+def _from_task(task: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
+    """Read a task-level object (record-info ``data``) or a bare midiData object."""
+    flag = _as_int(task.get("successFlag"))
+    if flag in _SUCCESS_FLAGS:
+        status, reason = _SUCCESS_FLAGS[flag]
+        if status == model.FAILED:
+            reason = _failure_reason(reason, meta)
+        return _make(source, status, locator, meta, reason)
+    if _looks_like_midi(task):
+        return _from_midi(task, source, locator, meta)
+    midi = task.get("midiData", _MISSING)
+    if isinstance(midi, str) and midi.strip().startswith("{"):
+        midi = parse_json(midi, source=source)  # some resellers send it as a JSON string
+    if isinstance(midi, str):
+        return _link_or_text(midi, source, locator, meta)
+    if midi is _MISSING and isinstance(task.get("response"), dict):
+        reason = "is a music task (generate/record-info), not MIDI data; fetch its MIDI task instead"
+        return _make(source, model.EMPTY, locator, meta, reason)
+    if midi is _MISSING or midi is None or midi == {} or midi == []:
+        if flag is None and not any(k in task for k in ("taskId", "task_id", "midiData")):
+            return _make(source, model.EMPTY, locator, meta, "holds no MIDI data (none of instruments, midiData, data)")
+        return _make(source, model.EMPTY, locator, meta, f"has no notes: {_EMPTY_HINT}")
+    if not isinstance(midi, dict):
+        return _make(source, model.EMPTY, locator, meta, f"has midiData that is {_kind(midi)}, not an object")
+    return _from_midi(midi, source, locator, meta)
+
+
+def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
+    """Read a midiData-level object: {state, instruments} (maybe with midi_url)."""
+    state = midi.get("state")
+    meta["state"] = state if isinstance(state, str) else None
+    if isinstance(midi.get("midi_url"), str):
+        meta["midi_url"] = midi["midi_url"]
+    instruments = midi.get("instruments", _MISSING)
+    state_word = (meta["state"] or "").strip().casefold()
+    if state_word in _FAILED_STATES:
+        return _make(source, model.FAILED, locator, meta, _failure_reason(f"failed (state {state!r})", meta))
+    if instruments is _MISSING or instruments is None:
+        if state_word in _RUNNING_STATES or (state_word and state_word != "complete"):
+            return _make(source, model.PENDING, locator, meta, f"is still running (state {state!r}); try again later")
+        if meta.get("midi_url"):
+            return _link_or_text(meta["midi_url"], source, locator, meta)
+        return _make(source, model.EMPTY, locator, meta, f"has no instruments: {_EMPTY_HINT}")
+    if isinstance(instruments, dict):  # reseller: {"Drums": [notes], ...}
+        pairs = [(str(name), notes) for name, notes in instruments.items()]
+    elif isinstance(instruments, list):
+        pairs = [_name_and_notes(i, item) for i, item in enumerate(instruments)]
+    else:
+        return _make(source, model.EMPTY, locator, meta, f"has instruments that is {_kind(instruments)}, not a list")
+    if not pairs:
+        return _make(source, model.EMPTY, locator, meta, f"has an empty instrument list: {_EMPTY_HINT}")
+    return _complete(pairs, source, locator, meta)
+
+
+def _complete(pairs: list[tuple[str, Any]], source: str, locator: str, meta: dict[str, Any]) -> Record:
+    counts: dict[str, int] = {}
+    issues: list[NoteIssue] = []
+    warnings: list[str] = []
+    instruments = []
+    for name, notes in pairs:
+        if not isinstance(notes, list):
+            warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
+            continue
+        instrument, found = _read_notes(name, notes, counts)
+        instruments.append(instrument)
+        issues.extend(found[: max(0, MAX_ISSUES - len(issues))])
+    return _make(
+        source, model.COMPLETE, locator, meta, "", instruments=tuple(instruments),
+        counts=counts, issues=tuple(issues), warnings=tuple(warnings),
+    )  # fmt: skip
+
+
+def _name_and_notes(index: int, item: Any) -> tuple[str, Any]:
+    if not isinstance(item, dict):
+        return f"Instrument {index + 1}", item
+    name = item.get("name")
+    if not isinstance(name, str) or not name.strip():
+        name = f"Instrument {index + 1}" if name is None or name == "" else str(name)
+    return name, item.get("notes", _MISSING)
+
+
+def _read_notes(name: str, notes: list[Any], counts: dict[str, int]) -> tuple[Instrument, list[NoteIssue]]:
+    """Turn a list of note objects into columns; left-out notes come back as issues."""
+    import numpy as np
+
+    bad: dict[int, NoteIssue] = {}
+    columns = {}
+    for field in _FIELDS:
+        columns[field] = _read_column(name, notes, field, bad, counts)
+    pitch, start, end, velocity = (columns[f] for f in _FIELDS)
+    checks = (
+        ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
+        ("pitch", pitch != np.floor(pitch), "is not a whole number"),
+        ("start", ~np.isfinite(start), "is not a finite number"),
+        ("start", start < 0, "is negative"),
+        ("start", start > MAX_TIME_S, "is beyond 24 hours"),
+        ("end", ~np.isfinite(end), "is not a finite number"),
+        ("end", end < 0, "is negative"),
+        ("end", end > MAX_TIME_S, "is beyond 24 hours"),
+        ("end", end < start, "is before start"),
+        ("velocity", ~np.isfinite(velocity), "is not a finite number"),
+    )
+    with np.errstate(invalid="ignore"):
+        for field, mask, problem in checks:
+            for index in np.flatnonzero(mask).tolist():
+                if index not in bad:
+                    bad[index] = _issue(name, notes, index, field, problem)
+    keep = np.ones(len(notes), dtype=bool)
+    if bad:
+        keep[list(bad)] = False
+        counts[model.NOTE_LEFT_OUT] = counts.get(model.NOTE_LEFT_OUT, 0) + len(bad)
+    instrument = Instrument(
+        name=name,
+        start_s=start[keep],
+        end_s=end[keep],
+        pitch=pitch[keep].astype(np.int64),
+        velocity=velocity[keep],
+    )
+    return instrument, [bad[i] for i in sorted(bad)[:MAX_ISSUES]]
+
+
+def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) -> NoteIssue:
+    value = notes[index].get(field) if isinstance(notes[index], dict) else None
+    if problem == "is before start":
+        problem = f"is before start {model.show_value(notes[index].get('start'))}"
+    return NoteIssue(name, index, field, value, problem)
+
+
+def _read_column(
+    name: str, notes: list[Any], field: str, bad: dict[int, NoteIssue], counts: dict[str, int]
+) -> npt.NDArray[np.float64]:
+    """Read one field of every note as float64; NaN where it has no number.
+
+    Fast path: every value is a JSON number, read by numpy in one call. Otherwise
+    each value is looked at: strings holding a number are read (and counted), the
+    rest are marked bad with the reason.
+    """
+    import numpy as np
+
+    try:
+        values = [note[field] for note in notes]
+    except (KeyError, TypeError, IndexError):
+        values = [note.get(field, _MISSING) if isinstance(note, dict) else _NOT_AN_OBJECT for note in notes]
+    if set(map(type, values)) <= {int, float}:
+        return np.array(values, dtype=np.float64)
+    column = np.full(len(values), np.nan)
+    strings = 0
+    for index, value in enumerate(values):
+        kind = type(value)
+        if kind is int or kind is float:
+            column[index] = value
+        elif kind is str and _is_number_text(value):
+            column[index] = float(value)
+            strings += 1
+        elif index not in bad:
+            bad[index] = _bad_value(name, index, field, value, notes[index])
+    if strings:
+        counts[model.STRING_NUMBER] = counts.get(model.STRING_NUMBER, 0) + strings
+    return column
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "_" not in text
+
+
+def _bad_value(name: str, index: int, field: str, value: object, note: object) -> NoteIssue:
+    if value is _MISSING:
+        return NoteIssue(name, index, field, None, "is missing")
+    if value is _NOT_AN_OBJECT:
+        return NoteIssue(name, index, "note", note, "is not an object")
+    return NoteIssue(name, index, field, value, "is not a number")
+
+
+def _looks_like_midi(obj: dict[str, Any]) -> bool:
+    return "instruments" in obj or ("state" in obj and "successFlag" not in obj and "midiData" not in obj)
+
+
+def _code_ok(obj: dict[str, Any]) -> bool:
+    return "code" not in obj or _as_int(obj.get("code")) == 200
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+        return str(value)
+    return None
+
+
+def _meta(obj: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """Collect ids and error fields from one envelope level, keeping what outer levels found."""
+    found = {
+        "task_id": _text(obj.get("taskId")) or _text(obj.get("task_id")),
+        "audio_id": _text(obj.get("audioId")) or _text(obj.get("audio_id")),
+        "error_code": _text(obj.get("errorCode")),
+        "error_message": _text(obj.get("errorMessage")),
+        "title": _text(obj.get("title")),
+    }
+    merged = dict(meta)
+    for key, value in found.items():
+        if value is not None and merged.get(key) is None:
+            merged[key] = value
+    return merged
+
+
+def _music_meta(music: Any, meta: dict[str, Any]) -> None:
+    """Take title, tags, model and duration from a saved music record-info answer."""
+    data = music.get("data") if isinstance(music, dict) else None
+    response = data.get("response") if isinstance(data, dict) else None
+    songs = response.get("sunoData") if isinstance(response, dict) else None
+    meta["music_songs"] = [s for s in songs if isinstance(s, dict)] if isinstance(songs, list) else []
+
+
+def _apply_music(meta: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    songs = meta.pop("music_songs", None)
+    if songs is None:
+        return meta, []
+    match = next((s for s in songs if _text(s.get("id")) == meta.get("audio_id")), None)
+    if match is None:
+        return meta, [f"no song of the music task has id {meta.get('audio_id')!r}; the task id names the file"]
+    duration = match.get("duration")
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and 0 < duration <= MAX_TIME_S:
+        meta["duration_s"] = float(duration)
+    for key, out in (("title", "title"), ("tags", "tags"), ("modelName", "model_name")):
+        if _text(match.get(key)):
+            meta[out] = str(match[key])
+    return meta, []
+
+
+def _failure_reason(default: str, meta: dict[str, Any]) -> str:
+    code, message = meta.get("error_code"), meta.get("error_message")
+    if code or message:
+        detail = ": ".join(str(p) for p in (code, message) if p)
+        return f"{default} ({detail})"
+    return default
+
+
+def _failed_by_code(obj: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
+    code, msg = obj.get("code"), _text(obj.get("msg")) or "no message"
+    meta.setdefault("error_code", str(code))
+    meta["error_message"] = meta.get("error_message") or msg
+    return _make(source, model.FAILED, locator, meta, f"failed: {msg} (code {code})")
+
+
+def _link_or_text(text: str, source: str, locator: str, meta: dict[str, Any]) -> Record:
+    if text.strip().lower().startswith(("http://", "https://")):
+        meta["midi_url"] = text.strip()
+        reason = f"holds only a link to a MIDI file, no notes to convert; download it: {text.strip()[:200]}"
+        return _make(source, model.LINK, locator, meta, reason)
+    return _make(source, model.EMPTY, locator, meta, f"holds text, not notes: {model.show_value(text, 60)}")
+
+
+def _make(source: str, status: str, locator: str, meta: dict[str, Any], reason: str, **notes: Any) -> Record:
+    meta, warnings = _apply_music(dict(meta))
+    fields = {k: v for k, v in meta.items() if k in _RECORD_FIELDS}
+    if warnings:
+        notes["warnings"] = tuple(warnings) + tuple(notes.get("warnings", ()))
+    return Record(source=source, status=status, locator=locator, reason=reason, **fields, **notes)
+
+
+_RECORD_FIELDS = frozenset(
+    {"task_id", "audio_id", "state", "error_code", "error_message", "midi_url", "title", "tags", "model_name", "duration_s"}
+)

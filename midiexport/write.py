@@ -1,0 +1,161 @@
+"""Write stage: Song -> Standard MIDI File bytes, format 1 (default) or 0.
+
+Format 1: a conductor track (title, 4/4, tempo, source texts) and one track per
+instrument (name, program change at tick 0, notes). Format 0: the same in one track.
+Notes are encoded with array operations: events sorted by (tick, off before on,
+channel, pitch), deltas taken from absolute ticks, variable-length quantities built
+byte column by byte column. No running status: every event carries its status byte.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .model import Song, Track
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+NOTE_OFF, NOTE_ON, PROGRAM_CHANGE = 0x80, 0x90, 0xC0
+RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
+MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
+META_TRACK_NAME, META_TEXT, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x03, 0x01, 0x04, 0x20
+META_TEMPO, META_TIME_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x2F
+# 4/4, 24 MIDI clocks per metronome click, 8 thirty-second notes per quarter.
+TIME_SIGNATURE_4_4 = bytes([4, 2, 24, 8])
+
+Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)
+
+
+def write_midi(song: Song, *, format: int = 1) -> bytes:
+    """Encode a Song as a Standard MIDI File (ticks at song.ppq per quarter).
+
+    Raises ValueError when ``format`` is not 0 or 1.
+    """
+    if format not in (0, 1):
+        raise ValueError(f"format must be 0 or 1, got {format}")
+    conductor = _conductor_metas(song)
+    if format == 0:
+        metas = conductor + [m for track in song.tracks for m in _track_metas(track, named_as_instrument=True)]
+        chunks = [encode_track(metas, song.tracks, song.end_tick)]
+    else:
+        chunks = [encode_track(conductor, (), song.end_tick)]
+        chunks += [encode_track(_track_metas(track), (track,), song.end_tick) for track in song.tracks]
+    header = b"MThd" + struct.pack(">IHHH", 6, format, len(chunks), song.ppq)
+    return header + b"".join(chunks)
+
+
+def encode_track(metas: Sequence[Meta], tracks: Sequence[Track], end_tick: int) -> bytes:
+    """Encode one MTrk chunk: meta events and the notes of ``tracks``, ending at end_tick.
+
+    A meta event at tick t comes before the notes at t. Returns the chunk with its header.
+    """
+    import numpy as np
+
+    ticks, events = note_events(tracks)
+    metas = sorted(metas, key=lambda m: m[0])
+    meta_ticks = np.array([m[0] for m in metas], dtype=np.int64)
+    cuts = np.searchsorted(ticks, meta_ticks, side="left").tolist()
+    parts, done, last_tick = [], 0, 0
+    for (tick, body), cut in zip(metas, cuts):
+        if cut > done:
+            parts.append(_encode_events(ticks[done:cut], events[done:cut], last_tick))
+            done, last_tick = cut, int(ticks[cut - 1])
+        parts.append(vlq(tick - last_tick) + body)
+        last_tick = tick
+    if done < len(ticks):
+        parts.append(_encode_events(ticks[done:], events[done:], last_tick))
+        last_tick = int(ticks[-1])
+    parts.append(vlq(max(end_tick, last_tick) - last_tick) + bytes([0xFF, META_END_OF_TRACK, 0]))
+    body = b"".join(parts)
+    return b"MTrk" + struct.pack(">I", len(body)) + body
+
+
+def note_events(tracks: Sequence[Track]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Return the note events of ``tracks`` merged: absolute ticks and (n, 3) message bytes.
+
+    Order at one tick: note-offs before note-ons (so a repeated note re-triggers),
+    then channel, then pitch.
+    """
+    import numpy as np
+
+    if not tracks:
+        return np.empty(0, dtype=np.int64), np.empty((0, 3), dtype=np.uint8)
+    on = np.concatenate([t.on_tick for t in tracks])
+    off = np.concatenate([t.off_tick for t in tracks])
+    pitch = np.concatenate([t.pitch for t in tracks])
+    velocity = np.concatenate([t.velocity_midi for t in tracks])
+    channel = np.concatenate([np.full(t.note_count, t.channel, dtype=np.int64) for t in tracks])
+    ticks = np.concatenate([off, on])
+    is_on = np.repeat(np.array([0, 1], dtype=np.int64), len(on))
+    key = (((ticks << 1) | is_on) << 11) | (np.concatenate([channel, channel]) << 7) | np.concatenate([pitch, pitch])
+    order = np.argsort(key, kind="stable")
+    events = np.empty((2 * len(on), 3), dtype=np.uint8)
+    events[:, 0] = np.concatenate([NOTE_OFF | channel, NOTE_ON | channel])[order]
+    events[:, 1] = np.concatenate([pitch, pitch])[order]
+    events[:, 2] = np.concatenate([np.full(len(off), RELEASE_VELOCITY), velocity])[order]
+    return ticks[order], events
+
+
+def _encode_events(ticks: npt.NDArray[np.int64], events: npt.NDArray[np.uint8], start_tick: int) -> bytes:
+    """Encode events at sorted absolute ``ticks`` as (delta VLQ + 3 bytes) each."""
+    import numpy as np
+
+    deltas = np.diff(ticks, prepend=start_tick)
+    length = 1 + (deltas >= 1 << 7) + (deltas >= 1 << 14) + (deltas >= 1 << 21)
+    size = length + 3
+    start = np.cumsum(size) - size
+    out = np.empty(int(size.sum()), dtype=np.uint8)
+    for k in range(4):
+        has = length > k
+        shift = 7 * (length[has] - 1 - k)
+        more = np.where(length[has] - 1 > k, 0x80, 0)
+        out[start[has] + k] = ((deltas[has] >> shift) & 0x7F) | more
+    for k in range(3):
+        out[start + length + k] = events[:, k]
+    return out.tobytes()
+
+
+def vlq(value: int) -> bytes:
+    """Encode a non-negative int (< 2**28) as a MIDI variable-length quantity."""
+    if not 0 <= value < 1 << 28:
+        raise ValueError(f"delta time must be in 0..{(1 << 28) - 1}, got {value}")
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def meta(kind: int, data: bytes) -> bytes:
+    """Return a meta event's bytes (FF kind length data), without the delta time."""
+    return bytes([0xFF, kind]) + vlq(len(data)) + data
+
+
+def text_bytes(text: str) -> bytes:
+    """Encode a name for a text meta event: UTF-8, no control characters, cut at 255 bytes."""
+    clean = "".join(c if c.isprintable() else " " for c in text).strip()
+    return clean.encode("utf-8", "replace")[:MAX_TEXT_BYTES].decode("utf-8", "ignore").encode("utf-8")
+
+
+def _conductor_metas(song: Song) -> list[Meta]:
+    metas: list[Meta] = [
+        (0, meta(META_TRACK_NAME, text_bytes(song.title))),
+        (0, meta(META_TIME_SIGNATURE, TIME_SIGNATURE_4_4)),
+    ]
+    metas += [(tick, meta(META_TEMPO, tempo_us.to_bytes(3, "big"))) for tick, tempo_us in song.tempos]
+    metas += [(0, meta(META_TEXT, text_bytes(text))) for text in song.texts]
+    return metas
+
+
+def _track_metas(track: Track, *, named_as_instrument: bool = False) -> list[Meta]:
+    name = text_bytes(track.name)
+    if named_as_instrument:  # format 0: one track, so each instrument is named for its channel
+        heading = meta(META_CHANNEL_PREFIX, bytes([track.channel])) + b"\x00" + meta(META_INSTRUMENT_NAME, name)
+    else:
+        heading = meta(META_TRACK_NAME, name)
+    return [(0, heading), (0, bytes([PROGRAM_CHANGE | track.channel, track.program]))]
