@@ -163,17 +163,26 @@ def place_instruments(
 
 
 def _assign_channels(programs: list[int]) -> list[int]:
-    if len(programs) <= len(MELODIC_CHANNELS):
-        return list(MELODIC_CHANNELS[: len(programs)])
-    by_program: dict[int, int] = {}
-    load = dict.fromkeys(MELODIC_CHANNELS, 0)
+    """Give melodic instruments channels; past 15, share, the same program first.
+
+    An instrument gets a channel of its own while enough free channels remain for
+    every program still to come; otherwise it joins the least-loaded channel already
+    playing its program, and only a program with no channel left clashes.
+    """
+    load: dict[int, int] = {}
+    holder: dict[int, list[int]] = {}  # program -> channels playing it
+    free = list(MELODIC_CHANNELS)
     channels = []
-    for program in programs:
-        if program not in by_program:
-            free = [c for c in MELODIC_CHANNELS if load[c] == 0]
-            by_program[program] = free[0] if free else min(MELODIC_CHANNELS, key=lambda c: load[c])
-        channel = by_program[program]
-        load[channel] += 1
+    for index, program in enumerate(programs):
+        unseen = {p for p in programs[index + 1 :] if p not in holder} - {program}
+        if free and (len(free) > len(unseen) or program not in holder):
+            channel = free.pop(0)
+        elif program in holder:
+            channel = min(holder[program], key=lambda c: load[c])
+        else:
+            channel = min(load, key=lambda c: load[c])
+        load[channel] = load.get(channel, 0) + 1
+        holder.setdefault(program, []).append(channel)
         channels.append(channel)
     return channels
 

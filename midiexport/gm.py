@@ -146,9 +146,12 @@ def gm_program(name: str) -> int | None:
     for key in (_key(text), _singular_key(text)):
         if key in index:
             return index[key]
-    bare = re.sub(r"\(.*?\)", "", text)  # "Electric Piano 1 (Rhodes)" -> "Electric Piano 1"
-    if bare != text and _key(bare):
-        return index.get(_key(bare))
+    for bare in (
+        re.sub(r"\(.*?\)", "", text),  # "Electric Piano 1 (Rhodes)" -> "Electric Piano 1"
+        re.sub(r"[\s_-]*\d+$", "", text),  # "Violin 2" -> "Violin" (a part number, not a GM one)
+    ):
+        if bare != text and _key(bare) in index:
+            return index[_key(bare)]
     return None
 
 

@@ -414,6 +414,8 @@ def _failure_reason(default: str, meta: dict[str, Any]) -> str:
 
 def _failed_by_code(obj: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
     code, msg = obj.get("code"), _text(obj.get("msg")) or "no message"
+    if isinstance(obj.get("data"), dict):  # older failure callbacks put taskId inside data
+        meta = _meta(obj["data"], meta)
     meta.setdefault("error_code", str(code))
     meta["error_message"] = meta.get("error_message") or msg
     return _make(source, model.FAILED, locator, meta, f"failed: {msg} (code {code})")

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import api_notes, channel_events, load_fixture, pretty, record_payload
+from midiexport import model
+from midiexport.convert import convert_record, place_instruments, split_song
+from midiexport.errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
+from midiexport.normalize import normalize_payload
+from midiexport.write import write_midi
+
+
+def song_of(payload: object, **options: object) -> model.Song:
+    [record] = normalize_payload(payload, source="a.json")
+    return convert_record(record, **options)
+
+
+def test_api_example_round_trips_exactly_through_pretty_midi():
+    payload = load_fixture("record-info.json")
+    midi = pretty(write_midi(song_of(payload)))
+    expected = api_notes(payload)
+    assert [i.name for i in midi.instruments] == list(expected)
+    for instrument in midi.instruments:
+        got = sorted((n.pitch, n.start, n.end, n.velocity) for n in instrument.notes)
+        want = sorted((n["pitch"], n["start"], n["end"], round(n["velocity"] * 127)) for n in expected[instrument.name])
+        assert got == want  # exact float equality: 1/192 s grid at 120 BPM, 480 PPQ
+
+
+def test_drums_go_to_channel_10_and_bass_gets_its_gm_program():
+    song = song_of(load_fixture("record-info.json"))
+    drums, bass = song.tracks
+    assert (drums.channel, drums.is_drum) == (9, True)
+    assert (bass.channel, bass.program, bass.is_drum) == (0, 33, False)
+    midi = pretty(write_midi(song))
+    assert [(i.is_drum, i.program) for i in midi.instruments] == [(True, 0), (False, 33)]
+
+
+def test_seconds_become_ticks_from_absolute_times():
+    song = song_of(record_payload({"Piano": [(60, k / 192, (k + 1) / 192, 1.0) for k in range(0, 100_000, 7)]}))
+    track = song.tracks[0]
+    assert track.on_tick.tolist() == [5 * k for k in range(0, 100_000, 7)]
+    assert (track.off_tick - track.on_tick).tolist() == [5] * len(track.on_tick)
+
+
+@pytest.mark.parametrize(("velocity", "midi"), [(0.0, 1), (1 / 127, 1), (0.5, 64), (64 / 127, 64), (1.0, 127)])
+def test_velocity_maps_to_1_127(velocity, midi):
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, velocity)]}))
+    assert song.tracks[0].velocity_midi.tolist() == [midi]
+    assert song.report.counts == {}
+
+
+def test_velocity_outside_0_1_is_clamped_and_counted():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 1.7), (62, 0.0, 0.5, -0.2)]}))
+    assert sorted(song.tracks[0].velocity_midi.tolist()) == [1, 127]
+    assert song.report.counts == {model.VELOCITY_CLAMPED: 2}
+
+
+def test_zero_length_note_lasts_one_tick_and_is_counted():
+    song = song_of(record_payload({"Piano": [(60, 1.0, 1.0, 1.0)]}))
+    assert (song.tracks[0].on_tick.tolist(), song.tracks[0].off_tick.tolist()) == ([960], [961])
+    assert song.report.counts == {model.ZERO_LENGTH: 1}
+
+
+def test_same_pitch_overlap_is_cut_where_the_next_starts():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 1.0, 1.0), (60, 0.5, 1.5, 1.0), (64, 0.25, 2.0, 1.0)]}))
+    track = song.tracks[0]
+    assert list(zip(track.pitch.tolist(), track.on_tick.tolist(), track.off_tick.tolist())) == [
+        (60, 0, 480), (64, 240, 1920), (60, 480, 1440),
+    ]  # fmt: skip
+    assert song.report.counts == {model.OVERLAP_CUT: 1}
+
+
+def test_same_pitch_and_start_keep_the_longest():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 0.2), (60, 0.0, 1.0, 1.0), (60, 0.0, 0.75, 0.5)]}))
+    track = song.tracks[0]
+    assert (track.off_tick.tolist(), track.velocity_midi.tolist()) == ([960], [127])
+    assert song.report.counts == {model.DUPLICATE_MERGED: 2}
+
+
+def test_repeated_note_retriggers_off_before_on_in_the_file():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 1.0), (60, 0.5, 1.0, 1.0)]}))
+    events = [e for e in channel_events(write_midi(song)) if e[0] == 480]
+    assert [e[1] for e in events] == ["note_off", "note_on"]
+
+
+def test_overlap_across_instruments_sharing_a_channel_is_cut():
+    names = {f"Lead {i}": [(60, 0.0, 1.0, 1.0)] for i in range(15)}
+    names["Lead 15"] = [(60, 0.5, 2.0, 1.0)]  # the 16th melodic instrument shares channel 1 with "Lead 0"
+    song = song_of(record_payload(names))
+    first, extra = song.tracks[0], song.tracks[-1]
+    assert first.channel == extra.channel
+    assert first.off_tick.tolist() == [480]
+    assert song.report.counts[model.OVERLAP_CUT] == 1
+
+
+def test_no_note_on_with_velocity_zero_is_written():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 0.0), (61, 0.0, 0.5, 0.001)]}))
+    assert all(v > 0 for _, kind, _, _, v in channel_events(write_midi(song)) if kind == "note_on")
+
+
+@pytest.mark.parametrize("bpm", [60.0, 93.7, 123.0, 174.0])
+@pytest.mark.parametrize("ppq", [96, 480, 960])
+def test_other_tempos_keep_every_time_within_half_a_tick(bpm, ppq):
+    rng = np.random.default_rng(7)
+    starts = np.sort(rng.integers(0, 192 * 200, 300)) / 192
+    notes = [(int(p), float(s), float(s) + 0.25, 1.0) for p, s in zip(rng.integers(30, 90, 300), starts)]
+    song = song_of(record_payload({"Piano": notes}), bpm=bpm, ppq=ppq)
+    midi = pretty(write_midi(song))
+    half_tick_s = song.tempos[0][1] / 1e6 / ppq / 2
+    got = sorted(n.start for n in midi.instruments[0].notes)
+    want = sorted({round(s * 192) / 192 for s in starts})
+    assert len(got) == len(want)
+    assert max(abs(g - w) for g, w in zip(got, want)) <= half_tick_s + 1e-9
+
+
+def test_file_ends_at_the_last_note_off():
+    song = song_of(load_fixture("record-info.json"))
+    assert song.end_tick == round(7.911458333333333 * 960)
+
+
+def test_conductor_names_the_song_and_its_source():
+    song = song_of(load_fixture("record-info.json"))
+    assert song.title == "5c79****be8e"
+    assert song.texts == ("source: task 5c79****be8e, audio e231****-****-****-****-****8cadc7dc",)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "error", "message"),
+    [
+        ("record-pending.json", TaskPending, "a.json: task 5c79****be8e: is still pending (successFlag 0)"),
+        ("record-failed-generation.json", TaskFailed, "a.json: task 5c79****be8e: failed: MIDI generation failed"),
+        ("record-empty-midi-data.json", EmptyRecord, "a.json: task 5c79****be8e: has no notes: midiData is empty"),
+        ("reseller-link-only.json", EmptyRecord, "a.json: holds only a link to a MIDI file"),
+    ],
+)
+def test_records_with_nothing_to_convert_are_refused_in_one_line(fixture, error, message):
+    [record] = normalize_payload(load_fixture(fixture), source="a.json")
+    with pytest.raises(error) as caught:
+        convert_record(record)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_failed_task_keeps_error_code_and_message():
+    [record] = normalize_payload(load_fixture("record-failed-create.json"), source="a.json")
+    with pytest.raises(TaskFailed) as caught:
+        convert_record(record)
+    assert (caught.value.error_code, caught.value.error_message) == ("400", "audioId not found")
+
+
+def test_record_whose_notes_are_all_invalid_is_refused():
+    [record] = normalize_payload(record_payload({"Piano": [(200, 0.0, 1.0, 1.0)]}), source="a.json")
+    with pytest.raises(EmptyRecord, match=r"has no valid notes to convert \(1 invalid notes left out\)"):
+        convert_record(record)
+
+
+def test_strict_refuses_a_record_with_an_invalid_note():
+    [record] = normalize_payload(record_payload({"Piano": [(60, 0.0, 1.0, 1.0), (60, 2.0, 1.0, 1.0)]}), source="a.json")
+    assert convert_record(record).note_count == 1
+    with pytest.raises(InvalidNote) as caught:
+        convert_record(record, strict=True)
+    assert str(caught.value) == 'a.json: "Piano", note 1: end 1.0 is before start 2.0; refused under --strict'
+    assert (caught.value.note_index, caught.value.field) == (1, "end")
+
+
+def test_invalid_notes_become_warnings_naming_the_place():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 1.0, 1.0), (60.5, 2.0, 3.0, 1.0)]}))
+    assert song.report.warnings == ('a.json: "Piano", note 1: pitch 60.5 is not a whole number',)
+
+
+def test_unknown_instrument_gets_program_0_and_a_warning():
+    song = song_of(record_payload({"Theremin-ish": [(60, 0.0, 1.0, 1.0)]}))
+    assert song.tracks[0].program == 0
+    assert song.report.counts == {model.UNKNOWN_INSTRUMENT: 1}
+    assert song.report.warnings[0].startswith('a.json: "Theremin-ish" is not a known instrument name')
+
+
+def test_program_override_by_number_and_by_name():
+    payload = record_payload({"Piano": [(60, 0.0, 1.0, 1.0)], "Bass": [(40, 0.0, 1.0, 1.0)]})
+    song = song_of(payload, programs={"piano": "4", "BASS": "Fretless Bass"})
+    assert [t.program for t in song.tracks] == [4, 35]
+
+
+def test_drum_names_stay_on_channel_10_whatever_their_program():
+    payload = record_payload({"Drum Kit": [(36, 0.0, 1.0, 1.0)], "Pads": [(60, 0.0, 1.0, 1.0)]})
+    song = song_of(payload, programs={"Drum Kit": 25, "Pads": "Drums"})
+    assert [(t.channel, t.program, t.is_drum) for t in song.tracks] == [(9, 25, True), (9, 0, True)]
+
+
+def test_twenty_melodic_instruments_share_channels_by_program_first():
+    names = [f"Violin {i}" if i < 10 else f"Flute {i}" for i in range(20)]
+    placements, warnings = place_instruments(names, {"Violin 0": 40}, counts := {})
+    channels = [p.channel for p in placements]
+    assert 9 not in channels
+    assert len(set(channels)) == 15
+    assert counts == {model.CHANNEL_SHARED: 5}
+    assert len(warnings) == 5
+
+
+def test_more_than_15_programs_share_channels_with_a_clash_warning():
+    names = [f"Instrument {p}" for p in range(20)]
+    programs = {name: p for p, name in enumerate(names)}
+    placements, warnings = place_instruments(names, programs, {})
+    assert sorted({p.channel for p in placements}) == [c for c in range(16) if c != 9]
+    assert "their programs differ" in warnings[0]
+
+
+def test_split_gives_one_song_per_track_with_the_tempo():
+    songs = split_song(song_of(load_fixture("record-info.json")))
+    assert [len(s.tracks) for s in songs] == [1, 1]
+    assert all(s.tempos == ((0, 500_000),) for s in songs)
+
+
+@pytest.mark.parametrize(("options", "message"), [({"bpm": 0}, "bpm must be in 4..1000, got 0"),
+                                                   ({"ppq": 40000}, "ppq must be in 1..32767, got 40000")])  # fmt: skip
+def test_timing_options_out_of_range_raise_value_error(options, message):
+    with pytest.raises(ValueError, match=message):
+        song_of(load_fixture("record-info.json"), **options)
+
+
+def test_song_too_long_for_the_file_is_refused():
+    payload = record_payload({"Piano": [(60, 80_000.0, 80_001.0, 1.0)]})
+    with pytest.raises(RecordError, match="too long for a MIDI file"):
+        song_of(payload, bpm=1000, ppq=32767)
