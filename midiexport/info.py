@@ -88,8 +88,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
                 notes=instrument.note_count,
                 pitch_low=int(instrument.pitch.min()) if has else None,
                 pitch_high=int(instrument.pitch.max()) if has else None,
-                first_s=float(instrument.start_s.min()) if has else None,
-                last_s=float(instrument.end_s.max()) if has else None,
+                first_s=round(float(instrument.start_s.min()), 6) if has else None,
+                last_s=round(float(instrument.end_s.max()), 6) if has else None,
             )
         )
     last = max((p.last_s for p in parts if p.last_s is not None), default=None)

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE, api_notes, fixture_path, load_fixture, mido_file, pretty
+from midiexport.cli import main
+
+
+def run(*args: str, input: bytes | str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    path = tmp_path / "task.json"
+    shutil.copy(fixture_path("record-info.json"), path)
+    return path
+
+
+def test_convert_writes_the_mid_beside_its_input(example):
+    result = run("convert", str(example))
+    assert result.exit_code == 0, result.stderr
+    target = example.with_suffix(".mid")
+    assert result.stderr.splitlines() == [
+        f"wrote {target}",
+        "1 converted (3 notes), 0 repaired (0 repairs), 0 skipped (exist), 0 failed",
+    ]
+    assert result.stdout == ""
+    midi = pretty(target.read_bytes())
+    assert [(i.name, i.is_drum, i.program) for i in midi.instruments] == [
+        ("Drums", True, 0), ("Electric Bass (finger)", False, 33),
+    ]  # fmt: skip
+
+
+def test_existing_file_is_kept_without_overwrite(example):
+    target = example.with_suffix(".mid")
+    target.write_bytes(b"keep me")
+    result = run("convert", str(example))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"{target} exists; pass --overwrite to replace it"
+    assert target.read_bytes() == b"keep me"
+    assert run("convert", str(example), "--overwrite").exit_code == 0
+    assert target.read_bytes().startswith(b"MThd")
+
+
+def test_output_to_stdout_is_the_binary_midi(example):
+    result = run("convert", str(example), "-o", "-", "-q")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert mido_file(result.stdout_bytes).type == 1
+    run("convert", str(example), "-o", str(example.parent / "same.mid"))
+    assert result.stdout_bytes == (example.parent / "same.mid").read_bytes()
+
+
+def test_stdin_needs_an_output(example):
+    result = run("convert", "-", input=example.read_bytes())
+    assert result.exit_code == 2
+    assert "Error: reading standard input needs -o" in result.stderr
+
+
+def test_stdin_to_a_folder_is_named_after_the_task(example, tmp_path):
+    result = run("convert", "-", "-o", str(tmp_path / "out"), input=example.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["5c79_be8e.mid"]
+
+
+def test_folder_with_json_lines_converts_each_line_and_names_failures(tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    shutil.copy(fixture_path("records.jsonl"), folder / "songs.jsonl")
+    shutil.copy(fixture_path("record-info.json"), folder / "one.json")
+    result = run("convert", str(folder), "-o", str(tmp_path / "out"), "--jobs", "1")
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one.mid", "songs-1.mid", "songs-3.mid"]
+    lines = result.stderr.splitlines()
+    assert f"{folder / 'songs.jsonl'}: line 2, task 5c79****be8e: is still pending (successFlag 0); try again in a minute" in lines
+    assert lines[-1] == "3 converted (12 notes), 1 repaired (7 repairs), 0 skipped (exist), 1 failed"
+
+
+def test_jobs_2_writes_the_same_files_as_jobs_1(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(6):
+        shutil.copy(fixture_path("callback-string-times.json"), folder / f"r{i}.json")
+    shutil.copy(fixture_path("records.jsonl"), folder / "z.jsonl")
+    one = run("convert", str(folder), "-o", str(tmp_path / "one"), "--jobs", "1")
+    two = run("convert", str(folder), "-o", str(tmp_path / "two"), "--jobs", "2")
+    assert (one.exit_code, two.exit_code) == (1, 1)
+    assert one.stderr.replace("/one/", "/two/") == two.stderr
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert all((tmp_path / "one" / n).read_bytes() == (tmp_path / "two" / n).read_bytes() for n in names)
+
+
+def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_path):
+    result = run("convert", str(example), str(example), "-o", str(tmp_path / "x.mid"))
+    assert result.exit_code == 2
+    assert "names one file; give a folder for several inputs or --split" in result.stderr
+
+
+def test_several_records_into_one_file_fail_after_the_first(tmp_path):
+    result = run("convert", str(fixture_path("records-array.json")), "-o", str(tmp_path / "x.mid"))
+    assert result.exit_code == 1
+    assert f"-o {tmp_path / 'x.mid'} names one file but there are more; give a folder instead" in result.stderr
+
+
+def test_split_writes_one_file_per_instrument(example, tmp_path):
+    result = run("convert", str(example), "--split", "-o", str(tmp_path / "stems"))
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "stems").iterdir())
+    assert names == ["task-Drums.mid", "task-Electric Bass (finger).mid"]
+    drums = pretty((tmp_path / "stems" / "task-Drums.mid").read_bytes())
+    assert [(i.is_drum, len(i.notes)) for i in drums.instruments] == [(True, 2)]
+    assert drums.get_tempo_changes()[1].tolist() == [120.0]
+
+
+def test_format_0_writes_one_track_with_all_notes(example, tmp_path):
+    result = run("convert", str(example), "--format", "0", "-o", str(tmp_path / "f0.mid"))
+    assert result.exit_code == 0
+    midi = mido_file((tmp_path / "f0.mid").read_bytes())
+    assert (midi.type, len(midi.tracks)) == (0, 1)
+    notes = sum(1 for m in midi.tracks[0] if m.type == "note_on")
+    assert notes == sum(len(n) for n in api_notes(load_fixture("record-info.json")).values())
+
+
+def test_program_option_sets_the_program(example, tmp_path):
+    result = run("convert", str(example), "--program", "electric bass (finger)=Slap Bass 1", "-o", str(tmp_path / "p.mid"))
+    assert result.exit_code == 0
+    assert pretty((tmp_path / "p.mid").read_bytes()).instruments[1].program == 36
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--program", "Bass"], "'Bass' is not NAME=PROGRAM"),
+        (["--program", "Bass=200"], "program must be in 0..127, got 200"),
+        (["--bpm", "0"], "0.0 is not in the range 4<=x<=1000"),
+        (["--ppq", "0"], "0 is not in the range 1<=x<=32767"),
+        (["--format", "2"], "'2' is not one of '0', '1'"),
+    ],
+)
+def test_bad_options_are_usage_errors(example, args, message):
+    result = run("convert", str(example), *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_each_failure_is_one_line_and_the_batch_goes_on(tmp_path):
+    (tmp_path / "bad.json").write_text('{"data": ')
+    shutil.copy(fixture_path("record-failed-generation.json"), tmp_path / "failed.json")
+    shutil.copy(fixture_path("record-info.json"), tmp_path / "good.json")
+    result = run("convert", str(tmp_path), "--jobs", "1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / 'bad.json'} is not valid JSON (unexpected end of data); check that the file is a saved record",
+        f"{tmp_path / 'failed.json'}: task 5c79****be8e: failed: MIDI generation failed (500: MIDI generation failed)",
+        f"wrote {tmp_path / 'good.mid'}",
+        "1 converted (3 notes), 0 repaired (0 repairs), 0 skipped (exist), 2 failed",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_verbose_adds_the_traceback(tmp_path):
+    (tmp_path / "bad.json").write_text("{")
+    result = run("convert", str(tmp_path / "bad.json"), "-v")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+
+
+def test_missing_input_is_one_line(tmp_path):
+    result = run("convert", str(tmp_path / "missing.json"))
+    assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'missing.json'}: no such file or folder")
+
+
+def test_repairs_and_warnings_are_reported(tmp_path):
+    record = load_fixture("record-info.json")
+    record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})
+    record["data"]["midiData"]["instruments"][1]["notes"][0]["velocity"] = 1.5
+    path = tmp_path / "r.json"
+    path.write_text(__import__("json").dumps(record))
+    result = run("convert", str(path))
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert f"{path}: 1 invalid notes left out; 1 velocities clamped to 0-1" in lines
+    assert f'warning: {path}: "Drums", note 2: pitch 200 is outside 0-127' in lines
+    assert lines[-1] == "1 converted (3 notes), 1 repaired (1 repairs), 0 skipped (exist), 0 failed"
+
+
+def test_strict_refuses_the_record(tmp_path):
+    record = load_fixture("record-info.json")
+    record["data"]["midiData"]["instruments"][0]["notes"][0]["end"] = -1
+    path = tmp_path / "r.json"
+    path.write_text(__import__("json").dumps(record))
+    result = run("convert", str(path), "--strict")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f'{path}: "Drums", note 0: end -1 is negative; refused under --strict'
+    assert not path.with_suffix(".mid").exists()
+
+
+def test_info_prints_a_table_on_stdout_and_json_with_json(example):
+    run("convert", str(example))
+    table = run("info", str(example.with_suffix(".mid")), str(example))
+    assert table.exit_code == 0
+    assert "Electric Bass (finger)  33 Electric Bass (finger)" in table.stdout
+    as_json = run("info", "--json", str(example.with_suffix(".mid")))
+    assert __import__("json").loads(as_json.stdout)[0]["parts"][0]["channel"] == 9
+
+
+def test_info_on_a_broken_file_is_one_line(tmp_path):
+    (tmp_path / "x.mid").write_bytes(b"MThd\x00\x00")
+    result = run("info", str(tmp_path / "x.mid"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path / 'x.mid'} is not a valid MIDI file")
+
+
+def test_every_command_has_help():
+    for command in ("convert", "info"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.stdout and "Options:" in result.stdout
+
+
+def test_python_m_reads_real_stdin_and_writes_binary_stdout(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "midiexport", "convert", "-", "-o", "-", "-q"],
+        input=fixture_path("callback-string-times.json").read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    midi = pretty(done.stdout)
+    assert sorted(len(i.notes) for i in midi.instruments) == [3, 3]
+
+
+def test_python_m_sample_conversion_matches_the_record(tmp_path):
+    out = tmp_path / "sample.mid"
+    done = subprocess.run([sys.executable, "-m", "midiexport", "convert", str(SAMPLE), "-o", str(out)],
+                          capture_output=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    payload = load_fixture.__globals__["json"].loads(SAMPLE.read_text())
+    expected = api_notes(payload)
+    midi = pretty(out.read_bytes())
+    for instrument in midi.instruments:
+        got = sorted((n.pitch, n.start, n.end) for n in instrument.notes)
+        assert got == sorted((n["pitch"], n["start"], n["end"]) for n in expected[instrument.name])

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from midiexport.errors import InputError, OutputError
+from midiexport.files import FileExists, NamePlanner, find_inputs, safe_name, write_atomic
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("My Song", "My Song"),
+        ("a/b\\c", "a_b_c"),
+        ("../../etc/passwd", "_.._etc_passwd"),
+        ("..", "untitled"),
+        ("", "untitled"),
+        ("tab\there\x00nul\x1b[31m", "tab_here_nul_[31m"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("Com1", "_Com1"),
+        ('what?*:"<>|', "what_"),
+        ("钢铁侠 🎸 Ünïcode", "钢铁侠 🎸 Ünïcode"),
+        ("trailing dots... ", "trailing dots"),
+    ],
+)
+def test_safe_name_makes_readable_safe_names(text, name):
+    assert safe_name(text) == name
+
+
+def test_safe_name_is_bounded_in_utf8_bytes_on_a_character_boundary():
+    name = safe_name("🎸" * 1000)
+    assert len(name.encode()) <= 120
+    assert name == "🎸" * 30
+
+
+def test_name_planner_adds_a_suffix_to_names_used_in_this_run(tmp_path):
+    planner = NamePlanner()
+    assert [planner.claim(tmp_path, s).name for s in ("song", "Song", "song", "other")] == [
+        "song.mid", "Song-2.mid", "song-3.mid", "other.mid",
+    ]  # fmt: skip
+
+
+def test_write_atomic_writes_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "deep" / "out.mid"
+    write_atomic(target, b"MThd")
+    assert target.read_bytes() == b"MThd"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.mid"]
+
+
+def test_write_atomic_never_replaces_without_overwrite(tmp_path):
+    target = tmp_path / "out.mid"
+    target.write_bytes(b"old")
+    with pytest.raises(FileExists, match=r"out.mid exists; pass --overwrite to replace it"):
+        write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    write_atomic(target, b"new", overwrite=True)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mid"]
+
+
+def test_a_planted_symlink_is_never_followed(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"precious")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "song.mid").symlink_to(outside)
+    with pytest.raises(FileExists):
+        write_atomic(folder / "song.mid", b"MThd")
+    write_atomic(folder / "song.mid", b"MThd", overwrite=True)
+    assert outside.read_bytes() == b"precious"
+    assert not (folder / "song.mid").is_symlink()
+
+
+def test_output_path_under_a_file_is_an_output_error(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_atomic(tmp_path / "file" / "x.mid", b"MThd")
+
+
+def test_find_inputs_searches_folders_recursively_in_sorted_order(tmp_path):
+    for name in ("b/2.json", "b/1.jsonl", "a.json", "c/readme.txt", ".hidden/x.json", "d/.x.json"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    found = find_inputs([str(tmp_path)])
+    assert [Path(f.path).relative_to(tmp_path).as_posix() for f in found] == ["a.json", "b/1.jsonl", "b/2.json"]
+    assert [f.lines for f in found] == [False, True, False]
+
+
+def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
+    with pytest.raises(InputError, match="nope.json: no such file or folder"):
+        find_inputs([str(tmp_path / "nope.json")])
+    with pytest.raises(InputError, match="no .json or .jsonl files in this folder"):
+        find_inputs([str(tmp_path)])

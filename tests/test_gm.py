@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from midiexport.gm import GM_PROGRAMS, channel_label, resolve_instrument, resolve_override
+
+
+def test_all_128_gm_names_resolve_to_their_program_in_any_case():
+    assert len(GM_PROGRAMS) == 128
+    for program, name in enumerate(GM_PROGRAMS):
+        assert resolve_instrument(name.upper()).program == program
+        assert resolve_instrument(name.lower()).how == "gm"
+
+
+@pytest.mark.parametrize(
+    ("name", "program", "is_drum"),
+    [
+        ("Electric Bass (finger)", 33, False),
+        ("String Ensembles 1", 48, False),
+        ("Synth Voice", 54, False),
+        ("Honky Tonk Piano", 3, False),
+        ("Electric Piano 1 (Rhodes)", 4, False),
+        ("Violin 2", 40, False),
+        ("Steel Drums", 114, False),
+        ("Drums", 0, True),
+        ("Drum Kit", 0, True),
+        ("Percussion", 0, True),
+        ("Bass", 33, False),
+        ("Lead Vocals", 54, False),
+        ("Strings", 48, False),
+        ("Keyboard", 4, False),
+        ("Woodwinds", 73, False),
+        ("Brass", 61, False),
+        ("Guitar", 25, False),
+        ("FX", 98, False),
+    ],
+)
+def test_names_from_the_wild_resolve(name, program, is_drum):
+    found = resolve_instrument(name)
+    assert (found.program, found.is_drum) == (program, is_drum)
+
+
+def test_unknown_names_say_so():
+    assert resolve_instrument("Kazoo Orchestra").how == "unknown"
+
+
+@pytest.mark.parametrize(("value", "program", "is_drum"), [("0", 0, False), (127, 127, False),
+                                                           ("Fretless Bass", 35, False), ("Drums", 0, True)])  # fmt: skip
+def test_program_overrides(value, program, is_drum):
+    found = resolve_override(value)
+    assert (found.program, found.is_drum) == (program, is_drum)
+
+
+@pytest.mark.parametrize(("value", "message"), [("128", "program must be in 0..127, got 128"),
+                                                ("Kazoo", "unknown program 'Kazoo'")])  # fmt: skip
+def test_bad_program_overrides_name_what_is_allowed(value, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_override(value)
+
+
+def test_channels_are_shown_1_based():
+    assert channel_label(9) == "10"

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+
+from conftest import fixture_path, load_fixture
+from midiexport.convert import convert_record
+from midiexport.files import InputFile
+from midiexport.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
+from midiexport.normalize import normalize_payload
+from midiexport.write import write_midi
+
+
+def test_record_and_its_midi_file_summarize_the_same():
+    [record] = normalize_payload(load_fixture("record-info.json"), source="a.json")
+    from_record = summarize_record(record)
+    from_midi = summarize_midi(write_midi(convert_record(record)), source="a.mid")
+    assert from_record.parts == from_midi.parts
+    drums, bass = from_midi.parts
+    assert (drums.name, drums.channel, drums.program_name, drums.notes, drums.pitch_low, drums.pitch_high) == (
+        "Drums", 9, "Drum kit", 2, 61, 73,
+    )  # fmt: skip
+    assert (bass.program, bass.program_name, bass.first_s, bass.last_s) == (33, "Electric Bass (finger)", 7.6875, 7.911458)
+
+
+def test_midi_summary_uses_the_files_tempo():
+    [record] = normalize_payload(load_fixture("record-info.json"), source="a.json")
+    summary = summarize_midi(write_midi(convert_record(record, bpm=93, ppq=960)))
+    assert abs(summary.parts[1].first_s - 7.6875) < 1e-3
+    assert summary.detail == "format 1, 960 ticks per quarter, 3 tracks"
+
+
+def test_table_shows_channels_1_based_and_the_status():
+    [record] = normalize_payload(load_fixture("record-info.json"), source="a.json")
+    table = format_table(summarize_record(record))
+    assert "status complete, title 5c79****be8e, task 5c79****be8e, duration 7.91 s, 3 notes" in table
+    assert " 10 " in table.splitlines()[3]
+
+
+def test_pending_record_summary_says_why():
+    [summary] = summarize_file(InputFile(str(fixture_path("record-pending.json")), "p.json", False))
+    assert summary.status == "pending" and "still pending" in summary.detail and summary.parts == ()
+
+
+def test_json_output_is_machine_readable():
+    [summary] = summarize_file(InputFile(str(fixture_path("record-info.json")), "a.json", False))
+    [data] = json.loads(summaries_json([summary]))
+    assert data["notes"] == 3 and data["parts"][0]["channel"] == 9
