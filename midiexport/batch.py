@@ -20,7 +20,16 @@ from typing import Any
 
 from . import files
 from .convert import DEFAULT_BPM, DEFAULT_PPQ, convert_record, song_title, split_song
-from .errors import InputError, MidiExportError, OutputError
+from .errors import FetchError, InputError, MidiExportError, OutputError
+from .fetch import (
+    DEFAULT_BASE_URL,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_TIMEOUT_S,
+    MUSIC_RECORD_PATH,
+    ApiClient,
+    ClientSettings,
+    Progress,
+)
 from .files import InputFile
 from .model import Record, Report
 from .normalize import normalize_lines, normalize_payload
@@ -43,11 +52,14 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class Rendered:
-    """One record encoded: the .mid bytes per file name suffix, or the error."""
+    """One record encoded: (name suffix, extension, bytes) per file, or the error.
+
+    A ".json" file is written beside the .mid before it, under the same name.
+    """
 
     place: str
     stem: str
-    files: tuple[tuple[str, bytes], ...] = ()
+    files: tuple[tuple[str, str, bytes], ...] = ()
     report: Report | None = None
     error: MidiExportError | None = None
     notes: int = 0
@@ -80,10 +92,14 @@ class Unit:
 
 @dataclass
 class Destination:
-    """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder."""
+    """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
+
+    ``default_folder`` replaces "beside each input" when there is no input file (fetch).
+    """
 
     out: str | None = None
     overwrite: bool = False
+    default_folder: Path | None = None
     planner: files.NamePlanner = field(default_factory=files.NamePlanner)
     single_used: bool = False
 
@@ -92,8 +108,8 @@ class Destination:
         """True when ``out`` names one file (a .mid path or "-")."""
         return self.out == "-" or (self.out is not None and self.out.lower().endswith((".mid", ".midi")))
 
-    def write(self, source: InputFile, stem: str, data: bytes) -> str:
-        """Write one file; return its path ("-" for stdout). Raises OutputError."""
+    def write(self, source: InputFile | None, stem: str, data: bytes) -> str:
+        """Write one .mid; return its path ("-" for stdout). Raises OutputError."""
         if self.single:
             if self.single_used:
                 raise OutputError(f"-o {self.out} names one file but there are more; give a folder instead")
@@ -106,6 +122,8 @@ class Destination:
             return self.out
         if self.out is not None:
             folder = Path(self.out)
+        elif source is None:
+            folder = self.default_folder or Path(".")
         elif source.path == files.STDIN:
             raise OutputError("standard input needs -o (a folder, a .mid path, or - for stdout)")
         else:
@@ -118,18 +136,16 @@ class Destination:
 class Pending:
     """The outcomes of one unit, available through ``result()``, which may raise.
 
-    ``result()`` re-raises an error that stopped the whole unit (an InputError, or a
-    bug in a worker); per-record errors are in the Outcomes instead.
+    ``result()`` re-raises an error that stopped the whole unit (an InputError, a
+    FetchError, or a bug in a worker); per-record errors are in the Outcomes instead.
     """
 
-    def __init__(self, unit: Unit, get: Callable[[], list[Rendered]], destination: Destination) -> None:
-        self.unit = unit
+    def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
+                 source: InputFile | None = None) -> None:  # fmt: skip
+        self.name = name
         self._get = get
         self._destination = destination
-
-    @property
-    def name(self) -> str:
-        return self.unit.source.name if self.unit.line is None else f"{self.unit.source.name}: line {self.unit.line}"
+        self._source = source
 
     def result(self) -> list[Outcome]:
         return [self._write(r) for r in self._get()]
@@ -137,13 +153,23 @@ class Pending:
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:
             return Outcome(rendered.place, error=rendered.error, notes=rendered.notes)
-        paths = []
+        paths: list[str] = []
         try:
-            for suffix, data in rendered.files:
-                paths.append(self._destination.write(self.unit.source, rendered.stem + suffix, data))
+            for suffix, extension, data in sorted(rendered.files, key=lambda f: f[1] == ".json"):
+                if extension == ".json":
+                    if paths and paths[0] != "-":
+                        json_path = Path(paths[0]).with_suffix(".json")
+                        files.write_atomic(json_path, data, overwrite=self._destination.overwrite)
+                        paths.append(str(json_path))
+                else:
+                    paths.append(self._destination.write(self._source, rendered.stem + suffix, data))
         except OutputError as exc:
             return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes)
         return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes)
+
+
+def _unit_name(unit: Unit) -> str:
+    return unit.source.name if unit.line is None else f"{unit.source.name}: line {unit.line}"
 
 
 def run_batch(
@@ -163,7 +189,7 @@ def run_batch(
     units = itertools.chain(first, units)
     if jobs <= 1 or len(first) < 2:
         for unit in units:
-            yield Pending(unit, lambda unit=unit: render_unit(unit, options), destination)
+            yield Pending(_unit_name(unit), lambda unit=unit: render_unit(unit, options), destination, unit.source)
         return
     yield from _run_parallel(units, options, destination, jobs)
 
@@ -178,10 +204,10 @@ def _run_parallel(units: Iterable[Unit], options: ConvertOptions, destination: D
             in_flight.append((unit, pool.submit(render_unit, unit, options)))
             if len(in_flight) >= jobs * WINDOW_PER_JOB:
                 done, future = in_flight.popleft()
-                yield Pending(done, future.result, destination)
+                yield Pending(_unit_name(done), future.result, destination, done.source)
         while in_flight:
             done, future = in_flight.popleft()
-            yield Pending(done, future.result, destination)
+            yield Pending(_unit_name(done), future.result, destination, done.source)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -226,17 +252,22 @@ def render_unit(unit: Unit, options: ConvertOptions) -> list[Rendered]:
     ]
 
 
-def render_record(record: Record, options: ConvertOptions, *, stem: str) -> Rendered:
-    """Convert and encode one record; a MidiExportError becomes the Rendered's error."""
+def render_record(record: Record, options: ConvertOptions, *, stem: str, keep: bytes | None = None) -> Rendered:
+    """Convert and encode one record; a MidiExportError becomes the Rendered's error.
+
+    ``keep``: JSON bytes to save beside the .mid (fetch keeps the raw answer).
+    """
     try:
         song = convert_record(
             record, bpm=options.bpm, ppq=options.ppq, programs=dict(options.programs), strict=options.strict
         )
         songs = split_song(song) if options.split else [song]
         suffixes = _split_suffixes(song) if options.split else [""]
-        encoded = tuple((suffix, write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs))
+        encoded = tuple((suffix, ".mid", write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs))
     except MidiExportError as exc:
         return Rendered(record.place(), stem, error=exc, notes=record.note_count)
+    if keep is not None:
+        encoded += (("", ".json", keep),)
     return Rendered(record.place(), stem, encoded, song.report, notes=song.note_count)
 
 
@@ -270,3 +301,84 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How ``midiexport fetch`` asks the API. Times in seconds."""
+
+    api_key: str
+    base_url: str = DEFAULT_BASE_URL
+    wait: bool = True
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    music_task: str | None = None
+    save_json: bool = True
+    concurrency: int = 3  # tasks asked at once: gentle with the API's rate limit
+
+    def __repr__(self) -> str:  # never show the key
+        return f"FetchOptions(base_url={self.base_url!r}, api_key=<hidden>)"
+
+
+def run_fetch(
+    task_ids: Sequence[str],
+    fetch: FetchOptions,
+    options: ConvertOptions,
+    destination: Destination,
+    *,
+    progress: Progress | None = None,
+    settings: ClientSettings | None = None,
+) -> Iterator[Pending]:
+    """Download each task (a few at a time), convert it, and yield one Pending per task.
+
+    ``settings`` overrides the client's timeouts and retries (tests make them short).
+    The music task, when given, is read once and names every song it matches.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = settings or ClientSettings(api_key=fetch.api_key, base_url=fetch.base_url)
+    client = ApiClient(settings)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(fetch.concurrency, len(task_ids))))
+    try:
+        music: dict[str, Any] | None = None
+        if fetch.music_task:
+            try:
+                music = client.get_record(MUSIC_RECORD_PATH, fetch.music_task)
+            except FetchError as exc:
+                yield Pending(f"music task {fetch.music_task}", _raiser(exc), destination)
+        futures = [
+            pool.submit(client.wait_for_record, task_id, wait=fetch.wait, timeout_s=fetch.timeout_s,
+                        poll_interval_s=fetch.poll_interval_s, progress=progress)
+            for task_id in task_ids
+        ]  # fmt: skip
+        for task_id, future in zip(task_ids, futures):
+            get = _fetched(task_id, future, music, fetch.save_json, options)
+            yield Pending(f"task {task_id}", get, destination)
+    finally:
+        client.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _raiser(error: Exception) -> Callable[[], list[Rendered]]:
+    def get() -> list[Rendered]:
+        raise error
+
+    return get
+
+
+def _fetched(
+    task_id: str, future: Any, music: dict[str, Any] | None, save_json: bool, options: ConvertOptions
+) -> Callable[[], list[Rendered]]:
+    def get() -> list[Rendered]:
+        import orjson
+
+        answer = future.result()
+        payload = {"midiRecord": answer, "musicRecord": music} if music is not None else answer
+        keep = orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n" if save_json else None
+        records = normalize_payload(payload, source=f"task {task_id}")
+        return [
+            render_record(record, options, stem=files.safe_name(song_title(record), fallback=task_id), keep=keep)
+            for record in records
+        ]
+
+    return get

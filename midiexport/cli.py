@@ -47,7 +47,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("-o", "--output", "out", metavar="OUT",
                      help="A .mid path (one result only), a folder (created), or - for stdout. "
-                          "Default: beside each input."),
+                          "Default: beside each input (fetch: the current folder)."),
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
@@ -60,7 +60,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
         click.option("--strict", is_flag=True, help="Refuse a record with an invalid note instead of leaving it out."),
         click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-                     help="Processes for a batch. Default: the machine's cores."),
+                     help="Processes for a batch (fetch: tasks asked at once, at most 4). Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
     ]  # fmt: skip
@@ -77,6 +77,7 @@ def main() -> None:
     \b
       midiexport convert record.json            writes record.mid beside it
       midiexport convert archive/ -o midi/      every .json/.jsonl in a folder
+      midiexport fetch TASK_ID                  download a task (MIDIEXPORT_API_KEY)
       midiexport info record.mid                what a record or a .mid holds
 
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
@@ -125,13 +126,18 @@ def _destination(options: dict[str, Any], *, several: bool) -> Any:
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
-    from .batch import ConvertOptions, run_batch
+    from .batch import run_batch
 
-    convert_options = ConvertOptions(
+    return run_batch(sources, _convert_options(options), destination, jobs=jobs)
+
+
+def _convert_options(options: dict[str, Any]) -> Any:
+    from .batch import ConvertOptions
+
+    return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]),
         split=options["split"], strict=options["strict"], programs=options["programs"],
     )  # fmt: skip
-    return run_batch(sources, convert_options, destination, jobs=jobs)
 
 
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int) -> None:
@@ -240,6 +246,72 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
     else:
         detail = f"{type(exc).__name__} {exc}".strip()
         click.echo(f"internal error: {detail}; run with -v for the traceback", err=True)
+
+
+@main.command()
+@click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
+@click.option("--api-key", envvar="MIDIEXPORT_API_KEY", show_envvar=True, metavar="KEY",
+              help="API key, sent only in the Authorization header.")
+@click.option("--base-url", envvar="MIDIEXPORT_BASE_URL", show_envvar=True, default="https://api.kie.ai",
+              show_default=True, help="API host; another provider of the same API goes here.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Poll a pending task until it ends.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Longest wait for one task in seconds, polling included.")
+@click.option("--poll-interval", "poll_interval_s", type=click.FloatRange(min=0.01), default=15, show_default=True,
+              help="Seconds between polls of a pending task (the API advises 10-30).")
+@click.option("--music-task", metavar="ID", help="Music task the song came from: its title names the file.")
+@click.option("--save-json/--no-save-json", default=True, show_default=True,
+              help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days).")
+@output_options
+def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
+    """Download MIDI tasks by id and convert them into .mid files.
+
+    \b
+      export MIDIEXPORT_API_KEY=...
+      midiexport fetch 5c79be8e                      writes 5c79be8e.mid and .json here
+      midiexport fetch 5c79be8e --music-task 9f3a -o midi/
+      midiexport fetch a1 b2 c3 --no-wait            report pending tasks, do not wait
+
+    A few tasks are asked at once. Each failure is one line; the others go on.
+    """
+    from pathlib import Path
+
+    from .batch import FetchOptions, run_fetch
+    from .fetch import check_base_url
+
+    if not options["api_key"]:
+        raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")
+    try:
+        check_base_url(options["base_url"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    destination = _destination(options, several=len(task_ids) > 1)
+    destination.default_folder = Path(".")
+    fetch_options = FetchOptions(
+        api_key=options["api_key"], base_url=options["base_url"], wait=options["wait"],
+        timeout_s=options["timeout_s"], poll_interval_s=options["poll_interval_s"],
+        music_task=options["music_task"], save_json=options["save_json"] and options["out"] != "-",
+        concurrency=min(options["jobs"] or 3, 4),
+    )  # fmt: skip
+    status = _PollStatus(enabled=not options["quiet"])
+    convert_options = _convert_options(options)
+    _run(lambda jobs: run_fetch(task_ids, fetch_options, convert_options, destination, progress=status),
+         options, total=len(task_ids))  # fmt: skip
+
+
+class _PollStatus:
+    """Tell on stderr what a waiting fetch is doing: a line per task per minute at most."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._told: dict[str, int] = {}
+
+    def __call__(self, task_id: str, state: str, waited_s: float) -> None:
+        minute = int(waited_s // 60)
+        if not self.enabled or self._told.get(task_id) == minute:
+            return
+        self._told[task_id] = minute
+        click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
 
 
 @main.command()
