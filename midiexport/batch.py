@@ -181,6 +181,8 @@ def run_batch(
 ) -> Iterator[Pending]:
     """Convert every record of ``inputs``; yield one Pending per unit, in input order.
 
+    Call each Pending's ``result()`` before asking for the next: the workers stop when
+    the iteration ends.
     With ``jobs`` > 1 and more than one unit, units run in that many processes; a
     single unit always runs here, so one record is never slowed down by a pool.
     """
@@ -331,7 +333,8 @@ def run_fetch(
 ) -> Iterator[Pending]:
     """Download each task (a few at a time), convert it, and yield one Pending per task.
 
-    ``settings`` overrides the client's timeouts and retries (tests make them short).
+    Call each Pending's ``result()`` before asking for the next: the downloads stop
+    when the iteration ends. ``settings`` overrides the client's timeouts and retries (tests make them short).
     The music task, when given, is read once and names every song it matches.
     """
     from concurrent.futures import ThreadPoolExecutor

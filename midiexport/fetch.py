@@ -260,7 +260,7 @@ class ApiClient:
             target = urljoin(str(response.url), response.headers.get("location", ""))
             if _origin(target) != self._origin:
                 raise NetworkError(
-                    f"task {task_id}: the server redirected to {urlsplit(target).hostname or target!r}, another "
+                    f"task {task_id}: the server redirected to {urlsplit(target).hostname or target}, another "
                     "host; not following it with the API key (check --base-url)",
                     task_id=task_id,
                 )

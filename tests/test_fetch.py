@@ -1,0 +1,281 @@
+"""The API client against a real HTTP server on 127.0.0.1 (see conftest.FakeApi).
+
+Waits are made short through the client's own settings, never by patching sleep."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mido
+import pytest
+from click.testing import CliRunner
+
+from conftest import API_KEY, HOSTILE_TITLE, pretty
+from midiexport.batch import ConvertOptions, Destination, FetchOptions, run_fetch
+from midiexport.cli import main
+from midiexport.errors import ApiError, NetworkError
+from midiexport.fetch import MIDI_RECORD_PATH, ApiClient, ClientSettings, check_base_url, fetch_record
+
+
+def client_for(api, **overrides) -> ApiClient:
+    settings = dict(api_key=API_KEY, base_url=api.url, backoff_s=0.01, backoff_max_s=0.05,
+                    read_timeout_s=0.3, connect_timeout_s=0.5, not_found_grace_s=0.3, max_attempts=4)  # fmt: skip
+    settings.update(overrides)
+    return ApiClient(ClientSettings(**settings))
+
+
+def wait_for(api, task_id, **options):
+    with client_for(api) as client:
+        return client.wait_for_record(task_id, poll_interval_s=options.pop("poll", 0.02), **options)
+
+
+def test_complete_task_sends_the_key_in_the_header_and_the_id_in_the_query(fake_api, task):
+    task_id = task("complete")
+    answer = wait_for(fake_api, task_id)
+    assert answer["data"]["taskId"] == task_id
+    [request] = fake_api.seen(task_id)
+    assert request["path"] == MIDI_RECORD_PATH
+    assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize(("scenario", "polls"), [("pending-then-complete", 3), ("running-then-complete", 2)])
+def test_pending_task_is_polled_until_complete(fake_api, task, scenario, polls):
+    task_id = task(scenario)
+    told = []
+    answer = wait_for(fake_api, task_id, progress=lambda *args: told.append(args[:2]))
+    assert answer["data"]["successFlag"] == 1
+    assert len(fake_api.seen(task_id)) == polls
+    assert told == [(task_id, "pending")] * (polls - 1)
+
+
+def test_no_wait_returns_the_pending_answer_after_one_request(fake_api, task):
+    task_id = task("pending-forever")
+    answer = wait_for(fake_api, task_id, wait=False)
+    assert answer["data"]["successFlag"] == 0
+    assert len(fake_api.seen(task_id)) == 1
+
+
+def test_timeout_bounds_the_whole_wait(fake_api, task):
+    task_id = task("pending-forever")
+    began = time.monotonic()
+    with pytest.raises(NetworkError, match=r"still pending after \d+ s; raise --timeout or fetch it later"):
+        wait_for(fake_api, task_id, timeout_s=0.5, poll=0.1)
+    assert time.monotonic() - began < 2
+    assert 3 <= len(fake_api.seen(task_id)) <= 7
+
+
+@pytest.mark.parametrize(
+    ("scenario", "attempts"),
+    [("rate-limited-retry-after", 2), ("rate-limited", 3), ("server-error-twice", 3), ("redirect-home", 2)],
+)
+def test_passing_failures_are_retried_until_an_answer(fake_api, task, scenario, attempts):
+    task_id = task(scenario)
+    assert wait_for(fake_api, task_id)["data"]["taskId"] == task_id
+    assert len(fake_api.seen(task_id)) == attempts
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error", "message", "attempts"),
+    [
+        ("maintenance", ApiError, "the API is under maintenance (455: system maintenance)", 4),
+        ("bad-key", ApiError, "the API key was rejected; check --api-key or MIDIEXPORT_API_KEY (401: Unauthorized)", 1),
+        ("no-credits", ApiError, "the account has no credits left (402: insufficient credits)", 1),
+        ("not-found", ApiError, "not found (records are kept for 14 days) (404: task not found)", 1),
+        ("truncated", NetworkError, "the server answered something that is not the API (HTTP 200, application/json, 150 bytes)", 4),
+        ("html-502", NetworkError, "the server answered something that is not the API (HTTP 502, text/html, 50 bytes)", 4),
+        ("redirect-away", NetworkError, "the server redirected to elsewhere.invalid, another host; not following it", 1),
+    ],
+)
+def test_final_failures_are_one_line_naming_the_task(fake_api, task, scenario, error, message, attempts):
+    task_id = task(scenario)
+    with pytest.raises(error) as caught:
+        wait_for(fake_api, task_id)
+    assert str(caught.value).startswith(f"task {task_id}: {message}")
+    assert "\n" not in str(caught.value)
+    assert len(fake_api.seen(task_id)) == attempts
+
+
+def test_record_null_is_retried_during_the_grace_period_then_not_found(fake_api, task):
+    task_id = task("record-null")
+    with pytest.raises(ApiError, match=r"not found \(records are kept for 14 days; the API says 'recordInfo is null'\)"):
+        with client_for(fake_api, max_attempts=50, backoff_s=0.05, backoff_max_s=0.05) as client:
+            client.wait_for_record(task_id)
+    assert len(fake_api.seen(task_id)) >= 3
+
+
+def test_an_answer_slower_than_the_read_timeout_is_a_network_error(fake_api, task):
+    task_id = task("slow")
+    with pytest.raises(NetworkError, match=r"cannot reach 127\.0\.0\.1:\d+: no answer within 0 s"):
+        with client_for(fake_api, read_timeout_s=0.2, max_attempts=2) as client:
+            client.wait_for_record(task_id)
+    assert len(fake_api.seen(task_id)) == 2
+
+
+def test_an_unreachable_host_is_a_network_error():
+    with pytest.raises(NetworkError, match=r"cannot reach 127\.0\.0\.1:9: "):
+        with ApiClient(ClientSettings(api_key=API_KEY, base_url="http://127.0.0.1:9", max_attempts=2, backoff_s=0.01)) as c:
+            c.get_record(MIDI_RECORD_PATH, "x")
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com", "http://10.0.0.5:8080", "ftp://host"])
+def test_plain_http_to_a_remote_host_is_refused(url):
+    with pytest.raises(ValueError):
+        check_base_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://api.kie.ai", "http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80"])
+def test_https_and_loopback_http_are_allowed(url):
+    check_base_url(url)
+
+
+def test_settings_never_show_the_key():
+    assert API_KEY not in repr(ClientSettings(api_key=API_KEY)) + repr(FetchOptions(api_key=API_KEY))
+
+
+def test_fetch_record_is_usable_without_click(fake_api, task):
+    task_id = task("complete")
+    answer = fetch_record(task_id, api_key=API_KEY, base_url=fake_api.url)
+    assert answer["data"]["midiData"]["instruments"][0]["name"] == "Drums"
+
+
+def test_several_tasks_are_fetched_together_and_one_failure_does_not_stop_the_others(fake_api, task, tmp_path):
+    ids = [task("complete"), task("bad-key"), task("server-error-twice"), task("pending-then-complete")]
+    fetch = FetchOptions(api_key=API_KEY, base_url=fake_api.url, poll_interval_s=0.02)
+    settings = ClientSettings(api_key=API_KEY, base_url=fake_api.url, backoff_s=0.01, backoff_max_s=0.02)
+    results = []
+    for pending in run_fetch(ids, fetch, ConvertOptions(), Destination(str(tmp_path)), settings=settings):
+        try:
+            results.append([o.paths for o in pending.result()])
+        except ApiError as exc:
+            results.append(exc.code)
+    assert results[1] == 401
+    assert [len(r[0]) for i, r in enumerate(results) if i != 1] == [2, 2, 2]  # .mid and .json each
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def fetch_cli(api, *args, env=None):
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": api.url, **(env or {})}
+    return CliRunner().invoke(main, ["fetch", *args, "--poll-interval", "0.02"], env=env)
+
+
+def assert_key_nowhere(result, folder):
+    assert API_KEY not in result.stdout + result.stderr
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_fetch_writes_the_mid_and_keeps_the_answer(fake_api, task, tmp_path):
+    task_id = task("complete")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{task_id}.json", f"{task_id}.mid"]
+    midi = pretty((tmp_path / f"{task_id}.mid").read_bytes())
+    assert [(i.name, i.is_drum, i.program) for i in midi.instruments] == [("Drums", True, 0), ("Electric Bass (finger)", False, 33)]
+    assert_key_nowhere(result, tmp_path)
+
+
+def test_converting_the_saved_answer_gives_a_byte_identical_file(fake_api, task, tmp_path):
+    task_id = task("complete")
+    assert fetch_cli(fake_api, task_id, "-o", str(tmp_path / "a")).exit_code == 0
+    saved = next((tmp_path / "a").glob("*.json"))
+    result = CliRunner().invoke(main, ["convert", str(saved), "-o", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "b" / saved.with_suffix(".mid").name).read_bytes() == saved.with_suffix(".mid").read_bytes()
+
+
+def test_no_save_json_writes_only_the_mid(fake_api, task, tmp_path):
+    result = fetch_cli(fake_api, task("complete"), "-o", str(tmp_path), "--no-save-json")
+    assert result.exit_code == 0
+    assert [p.suffix for p in tmp_path.iterdir()] == [".mid"]
+
+
+def test_pending_task_is_waited_for_with_a_status_line(fake_api, task, tmp_path):
+    task_id = task("pending-then-complete")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"task {task_id}: pending, waited 0 s; polling"
+    assert len(fake_api.seen(task_id)) == 3
+
+
+def test_no_wait_reports_a_pending_task_as_not_ready(fake_api, task, tmp_path):
+    task_id = task("pending-forever")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path), "--no-wait")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"task {task_id}: is still pending (successFlag 0); try again in a minute"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("scenario", "line"),
+    [
+        ("failed-create", "failed: the task could not be created (400: bad audio)"),
+        ("failed-generation", "failed: MIDI generation failed (500: model crashed)"),
+        ("empty", "has no notes: midiData is empty (this is documented for separations of type split_stem)"),
+        ("missing", "has no notes: midiData is empty (this is documented for separations of type split_stem)"),
+        ("bad-key", "the API key was rejected; check --api-key or MIDIEXPORT_API_KEY (401: Unauthorized)"),
+        ("no-credits", "the account has no credits left (402: insufficient credits)"),
+        ("not-found", "not found (records are kept for 14 days) (404: task not found)"),
+    ],
+)
+def test_task_failures_are_one_line_and_exit_1(fake_api, task, tmp_path, scenario, line):
+    task_id = task(scenario)
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"task {task_id}: {line}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_key_stays_out_of_tracebacks_with_verbose(fake_api, task, tmp_path):
+    result = fetch_cli(fake_api, task("bad-key"), "-o", str(tmp_path), "-v")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert_key_nowhere(result, tmp_path)
+
+
+def test_missing_key_is_a_usage_error(fake_api, task):
+    result = CliRunner().invoke(main, ["fetch", task("complete")], env={"MIDIEXPORT_BASE_URL": fake_api.url})
+    assert result.exit_code == 2
+    assert "Error: no API key: pass --api-key or set MIDIEXPORT_API_KEY" in result.stderr
+
+
+def test_plain_http_base_url_is_a_usage_error(fake_api, task):
+    result = fetch_cli(fake_api, task("complete"), "--base-url", "http://api.example.com")
+    assert result.exit_code == 2
+    assert "refusing to send the API key over plain http to api.example.com" in result.stderr
+
+
+def test_music_task_names_the_file_and_fills_the_conductor(fake_api, task, tmp_path):
+    result = fetch_cli(fake_api, task("complete"), "--music-task", task("music-hostile"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["_.._etc_passwd_CON_ _b_Neon_b_ _ _.json", "_.._etc_passwd_CON_ _b_Neon_b_ _ _.mid"]
+    midi = mido.MidiFile(tmp_path / names[1])
+    assert abs(midi.length - 200.5) < 1e-3  # the song's duration ends the file
+    conductor = [m for m in midi.tracks[0] if m.is_meta]
+    texts = [m.text for m in conductor if m.type == "text"]
+    assert "tags: synthwave, 128 bpm" in texts and "model: chirp-v4" in texts
+    saved = json.loads((tmp_path / names[0]).read_text())
+    assert set(saved) == {"midiRecord", "musicRecord"}
+    again = CliRunner().invoke(main, ["convert", str(tmp_path / names[0]), "-o", str(tmp_path / "again")])
+    assert again.exit_code == 0
+    assert (tmp_path / "again" / names[1]).read_bytes() == (tmp_path / names[1]).read_bytes()
+
+
+def test_music_task_without_a_matching_song_warns_and_uses_the_task_id(fake_api, task, tmp_path):
+    task_id = task("complete")
+    result = fetch_cli(fake_api, task_id, "--music-task", task("music-nomatch"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert "no song of the music task has id" in result.stderr
+    assert (tmp_path / f"{task_id}.mid").exists()
+
+
+def test_several_tasks_on_the_command_line(fake_api, task, tmp_path):
+    ids = [task("complete"), task("not-found"), task("pending-then-complete")]
+    result = fetch_cli(fake_api, *ids, "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "2 converted (6 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
+    assert len(list(tmp_path.glob("*.mid"))) == 2
