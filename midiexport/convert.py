@@ -78,17 +78,18 @@ def convert_record(
     placements, warnings = place_instruments([i.name for i in record.instruments], programs, counts)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
-    tracks = _build_tracks(record, placements, ticks_per_s, counts)
-    last_off = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
-    end_tick = last_off
-    if record.duration_s is not None:
-        end_tick = max(end_tick, int(round(record.duration_s * ticks_per_s)))
+    last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
+    end_tick = int(round(max(last_s, record.duration_s or 0.0) * ticks_per_s)) + 1  # +1: a zero-length last note
     if end_tick > MAX_DELTA_TICKS:
         raise RecordError(
             f"{record.place()}: {end_tick / ticks_per_s:.0f} s is too long for a MIDI file at "
             f"{ppq} ticks per quarter and {bpm:g} BPM; lower --ppq or --bpm",
             task_id=record.task_id,
         )
+    tracks = _build_tracks(record, placements, ticks_per_s, counts)
+    end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
+    if record.duration_s is not None:
+        end_tick = max(end_tick, int(round(record.duration_s * ticks_per_s)))
     return Song(
         title=song_title(record),
         ppq=ppq,
@@ -241,30 +242,32 @@ Columns = tuple["npt.NDArray[np.int64]", "npt.NDArray[np.int64]", "npt.NDArray[n
 def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Columns]:
     """Repair the notes of every track on one channel together; return them per track.
 
-    Each track is (on_tick, off_tick, pitch, velocity_midi). Same pitch and start:
-    keep the longest. A note still sounding when the next of its pitch starts is cut
-    there. Returns each track's notes sorted by (on_tick, pitch).
+    Each track is (on_tick, off_tick, pitch, velocity_midi), ticks below 2**28. Same
+    pitch and start: keep the longest. A note still sounding when the next of its
+    pitch starts is cut there. Notes come back ordered by pitch, then start (the
+    writer orders events itself).
     """
     import numpy as np
 
     owner = np.concatenate([np.full(len(t[0]), i, dtype=np.int64) for i, t in enumerate(tracks)])
     on, off, pitch, velocity = (np.concatenate([t[k] for t in tracks]) for k in range(4))
-    order = np.lexsort((-off, on, pitch))  # by pitch, then start, longest first
+    # One int64 key, pitch | start | longest first: a single argsort is ~5x faster than lexsort.
+    key = (pitch << 56) | (on << 28) | (MAX_DELTA_TICKS - off)
+    order = np.argsort(key)
     on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
     duplicate = np.zeros(len(on), dtype=bool)
     duplicate[1:] = (pitch[1:] == pitch[:-1]) & (on[1:] == on[:-1])
-    _count(counts, model.DUPLICATE_MERGED, int(duplicate.sum()))
-    keep = ~duplicate
-    on, off, pitch, velocity, owner = on[keep], off[keep], pitch[keep], velocity[keep], owner[keep]
+    if duplicate.any():
+        _count(counts, model.DUPLICATE_MERGED, int(duplicate.sum()))
+        keep = ~duplicate
+        on, off, pitch, velocity, owner = on[keep], off[keep], pitch[keep], velocity[keep], owner[keep]
     overlap = (pitch[1:] == pitch[:-1]) & (off[:-1] > on[1:])
-    _count(counts, model.OVERLAP_CUT, int(overlap.sum()))
-    off[:-1] = np.where(overlap, on[1:], off[:-1])
-    order = np.lexsort((pitch, on))
-    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
-    return [
-        (on[mine], off[mine], pitch[mine], velocity[mine])
-        for mine in (owner == i for i in range(len(tracks)))
-    ]
+    if overlap.any():
+        _count(counts, model.OVERLAP_CUT, int(overlap.sum()))
+        off[:-1] = np.where(overlap, on[1:], off[:-1])
+    if len(tracks) == 1:
+        return [(on, off, pitch, velocity)]
+    return [(on[mine], off[mine], pitch[mine], velocity[mine]) for mine in (owner == i for i in range(len(tracks)))]
 
 
 def midi_velocity(velocity: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], int]:

@@ -147,7 +147,7 @@ class Track:
     """One instrument in MIDI terms: channel 0-15 (drums 9), program 0-127, notes in ticks.
 
     Notes are columns of equal length: absolute ticks of note-on and note-off, pitch
-    0-127 and MIDI velocity 1-127, sorted by on_tick then pitch.
+    0-127 and MIDI velocity 1-127, in no particular order (the writer sorts events).
     """
 
     name: str

@@ -32,6 +32,7 @@ MAX_ISSUES = 1000
 """Left-out notes described one by one per record; beyond that they are only counted."""
 
 _FIELDS = ("pitch", "start", "end", "velocity")
+_PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
 _NOT_AN_OBJECT = object()
 _BOM = b"\xef\xbb\xbf"
@@ -81,8 +82,12 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
     Raises InputError when the text is not JSON or the document is not an object or
     an array of them.
     """
+    plain = False
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
-        payload = parse_json(bytes(payload) if not isinstance(payload, str) else payload, source=source, line=line)
+        raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+        # No true/false anywhere: then numpy's type inference alone tells numbers from the rest.
+        plain = b"true" not in raw and b"false" not in raw
+        payload = parse_json(raw, source=source, line=line)
     prefix = f"line {line}" if line is not None else ""
     if isinstance(payload, list):
         if not payload:
@@ -90,11 +95,11 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
             raise InputError(f"{where} is an empty list; it holds no records", input=source, line=line)
         many = len(payload) > 1
         return [
-            _record(item, source, ", ".join(p for p in (prefix, f"record {i}" if many else "") if p))
+            _record(item, source, ", ".join(p for p in (prefix, f"record {i}" if many else "") if p), {_PLAIN: plain})
             for i, item in enumerate(payload, 1)
         ]
     if isinstance(payload, dict):
-        return _records_from_object(payload, source, prefix)
+        return _records_from_object(payload, source, prefix, {_PLAIN: plain})
     where = f"{source}: {prefix}" if prefix else source
     raise InputError(
         f"{where} holds {_kind(payload)}, not a MIDI record; expected a JSON object",
@@ -124,17 +129,17 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _records_from_object(obj: dict[str, Any], source: str, locator: str) -> list[Record]:
+def _records_from_object(obj: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> list[Record]:
     # Reseller shape: data is a list of {state, instruments}, one per result.
     data = obj.get("data")
     if isinstance(data, list) and _code_ok(obj) and data:
-        meta = _meta(obj, {})
+        meta = _meta(obj, meta)
         many = len(data) > 1
         return [
             _record(item, source, ", ".join(p for p in (locator, f"result {i}" if many else "") if p), meta)
             for i, item in enumerate(data, 1)
         ]
-    return [_record(obj, source, locator)]
+    return [_record(obj, source, locator, meta)]
 
 
 def _record(value: Any, source: str, locator: str, meta: dict[str, Any] | None = None) -> Record:
@@ -226,7 +231,7 @@ def _complete(pairs: list[tuple[str, Any]], source: str, locator: str, meta: dic
         if not isinstance(notes, list):
             warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
             continue
-        instrument, found = _read_notes(name, notes, counts)
+        instrument, found = _read_notes(name, notes, counts, plain=meta.get(_PLAIN, False))
         instruments.append(instrument)
         issues.extend(found[: max(0, MAX_ISSUES - len(issues))])
     return _make(
@@ -244,14 +249,16 @@ def _name_and_notes(index: int, item: Any) -> tuple[str, Any]:
     return name, item.get("notes", _MISSING)
 
 
-def _read_notes(name: str, notes: list[Any], counts: dict[str, int]) -> tuple[Instrument, list[NoteIssue]]:
+def _read_notes(
+    name: str, notes: list[Any], counts: dict[str, int], *, plain: bool = False
+) -> tuple[Instrument, list[NoteIssue]]:
     """Turn a list of note objects into columns; left-out notes come back as issues."""
     import numpy as np
 
     bad: dict[int, NoteIssue] = {}
     columns = {}
     for field in _FIELDS:
-        columns[field] = _read_column(name, notes, field, bad, counts)
+        columns[field] = _read_column(name, notes, field, bad, counts, plain=plain)
     pitch, start, end, velocity = (columns[f] for f in _FIELDS)
     checks = (
         ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
@@ -292,13 +299,15 @@ def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) ->
 
 
 def _read_column(
-    name: str, notes: list[Any], field: str, bad: dict[int, NoteIssue], counts: dict[str, int]
+    name: str, notes: list[Any], field: str, bad: dict[int, NoteIssue], counts: dict[str, int], *, plain: bool
 ) -> npt.NDArray[np.float64]:
     """Read one field of every note as float64; NaN where it has no number.
 
-    Fast path: every value is a JSON number, read by numpy in one call. Otherwise
-    each value is looked at: strings holding a number are read (and counted), the
-    rest are marked bad with the reason.
+    Fast path: every value is a JSON number, read by numpy in one call. numpy would
+    also take booleans as numbers, so its own type inference is trusted only for
+    ``plain`` input (no true/false in the JSON text); otherwise the types are checked.
+    Anything else is looked at value by value: strings holding a number are read
+    (and counted), the rest are marked bad with the reason.
     """
     import numpy as np
 
@@ -306,7 +315,14 @@ def _read_column(
         values = [note[field] for note in notes]
     except (KeyError, TypeError, IndexError):
         values = [note.get(field, _MISSING) if isinstance(note, dict) else _NOT_AN_OBJECT for note in notes]
-    if set(map(type, values)) <= {int, float}:
+    if plain:
+        try:
+            inferred = np.array(values)
+        except (ValueError, OverflowError):
+            inferred = None
+        if inferred is not None and inferred.ndim == 1 and inferred.dtype.kind in "fi":
+            return inferred.astype(np.float64, copy=False)
+    elif set(map(type, values)) <= {int, float}:
         return np.array(values, dtype=np.float64)
     column = np.full(len(values), np.nan)
     strings = 0

@@ -78,45 +78,50 @@ def note_events(tracks: Sequence[Track]) -> tuple[npt.NDArray[np.int64], npt.NDA
     """Return the note events of ``tracks`` merged: absolute ticks and (n, 3) message bytes.
 
     Order at one tick: note-offs before note-ons (so a repeated note re-triggers),
-    then channel, then pitch.
+    then channel, then pitch. Each event is one int64 key, tick | on | channel | pitch,
+    so one argsort orders them and the message bytes are read back from the key.
     """
     import numpy as np
 
     if not tracks:
         return np.empty(0, dtype=np.int64), np.empty((0, 3), dtype=np.uint8)
-    on = np.concatenate([t.on_tick for t in tracks])
-    off = np.concatenate([t.off_tick for t in tracks])
-    pitch = np.concatenate([t.pitch for t in tracks])
-    velocity = np.concatenate([t.velocity_midi for t in tracks])
-    channel = np.concatenate([np.full(t.note_count, t.channel, dtype=np.int64) for t in tracks])
-    ticks = np.concatenate([off, on])
-    is_on = np.repeat(np.array([0, 1], dtype=np.int64), len(on))
-    key = (((ticks << 1) | is_on) << 11) | (np.concatenate([channel, channel]) << 7) | np.concatenate([pitch, pitch])
-    order = np.argsort(key, kind="stable")
-    events = np.empty((2 * len(on), 3), dtype=np.uint8)
-    events[:, 0] = np.concatenate([NOTE_OFF | channel, NOTE_ON | channel])[order]
-    events[:, 1] = np.concatenate([pitch, pitch])[order]
-    events[:, 2] = np.concatenate([np.full(len(off), RELEASE_VELOCITY), velocity])[order]
-    return ticks[order], events
+    low = np.concatenate([(t.channel << 7) | t.pitch for t in tracks])  # channel | pitch
+    count = len(low)
+    key = np.concatenate([np.concatenate([t.off_tick for t in tracks]), np.concatenate([t.on_tick for t in tracks])])
+    key <<= 12
+    key[:count] |= low
+    key[count:] |= low | (1 << 11)
+    # Keys are unique (repairs leave no two notes of one pitch starting or ending
+    # together on a channel), so the fast unstable sort gives a deterministic order.
+    order = np.argsort(key)
+    key = key[order]
+    events = np.empty((2 * count, 3), dtype=np.uint8)
+    events[:, 0] = np.where(key & (1 << 11), NOTE_ON, NOTE_OFF) | ((key >> 7) & 0x0F)
+    events[:, 1] = key & 0x7F
+    velocity = np.concatenate([np.full(count, RELEASE_VELOCITY, dtype=np.int64)] + [t.velocity_midi for t in tracks])
+    events[:, 2] = velocity[order]
+    return key >> 12, events
 
 
 def _encode_events(ticks: npt.NDArray[np.int64], events: npt.NDArray[np.uint8], start_tick: int) -> bytes:
-    """Encode events at sorted absolute ``ticks`` as (delta VLQ + 3 bytes) each."""
+    """Encode events at sorted absolute ``ticks`` as (delta VLQ + 3 bytes) each.
+
+    Each event is first laid out as a 7-byte row (4 VLQ bytes, most significant
+    first, then the message); a mask drops the leading VLQ bytes a delta does not
+    need, and row-major order gives the byte stream.
+    """
     import numpy as np
 
     deltas = np.diff(ticks, prepend=start_tick)
-    length = 1 + (deltas >= 1 << 7) + (deltas >= 1 << 14) + (deltas >= 1 << 21)
-    size = length + 3
-    start = np.cumsum(size) - size
-    out = np.empty(int(size.sum()), dtype=np.uint8)
-    for k in range(4):
-        has = length > k
-        shift = 7 * (length[has] - 1 - k)
-        more = np.where(length[has] - 1 > k, 0x80, 0)
-        out[start[has] + k] = ((deltas[has] >> shift) & 0x7F) | more
-    for k in range(3):
-        out[start + length + k] = events[:, k]
-    return out.tobytes()
+    rows = np.empty((len(ticks), 7), dtype=np.uint8)
+    for k in range(4):  # VLQ byte k counts from the most significant; all but the last set bit 7
+        rows[:, k] = ((deltas >> (7 * (3 - k))) & 0x7F) | (0x80 if k < 3 else 0)
+    rows[:, 4:] = events
+    keep = np.ones((len(ticks), 7), dtype=bool)
+    keep[:, 0] = deltas >= 1 << 21
+    keep[:, 1] = deltas >= 1 << 14
+    keep[:, 2] = deltas >= 1 << 7
+    return rows[keep].tobytes()
 
 
 def vlq(value: int) -> bytes:

@@ -65,7 +65,7 @@ def test_zero_length_note_lasts_one_tick_and_is_counted():
 def test_same_pitch_overlap_is_cut_where_the_next_starts():
     song = song_of(record_payload({"Piano": [(60, 0.0, 1.0, 1.0), (60, 0.5, 1.5, 1.0), (64, 0.25, 2.0, 1.0)]}))
     track = song.tracks[0]
-    assert list(zip(track.pitch.tolist(), track.on_tick.tolist(), track.off_tick.tolist())) == [
+    assert sorted(zip(track.pitch.tolist(), track.on_tick.tolist(), track.off_tick.tolist()), key=lambda n: n[1]) == [
         (60, 0, 480), (64, 240, 1920), (60, 480, 1440),
     ]  # fmt: skip
     assert song.report.counts == {model.OVERLAP_CUT: 1}
