@@ -17,7 +17,6 @@ import argparse
 import io
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,8 @@ PARTS = (  # name, share of notes, pitch range, notes per chord
     ("String Ensembles 1", 0.12, (48, 79), 4),
     ("Electric Guitar (clean)", 0.08, (40, 76), 2),
 )
+PROGRAMS = {"Electric Bass (finger)": 33, "Acoustic Grand Piano": 0, "Synth Voice": 54, "String Ensembles 1": 48,
+            "Electric Guitar (clean)": 27}  # the peers' own lookup; Drums go to channel 10
 NOTES_PER_S = 40  # a dense song: the record's length grows with its note count
 
 
@@ -76,7 +77,7 @@ def convert_pretty_midi(raw: bytes) -> bytes:
     midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120)
     for part in answer["data"]["midiData"]["instruments"]:
         drum = part["name"] == "Drums"
-        program = 0 if drum else pretty_midi.instrument_name_to_program(part["name"].replace("Ensembles", "Ensemble"))
+        program = 0 if drum else PROGRAMS[part["name"]]
         instrument = pretty_midi.Instrument(program=program, is_drum=drum, name=part["name"])
         for note in part["notes"]:
             velocity = max(1, round(float(note["velocity"]) * 127))
@@ -155,8 +156,10 @@ def measure_sizes(sizes: list[int], quick: bool) -> list[dict[str, float]]:
 
 
 def midiexport_command() -> list[str]:
-    found = shutil.which("midiexport")
-    return [found] if found else [sys.executable, "-m", "midiexport"]
+    # The console script beside this interpreter: a `midiexport` found on PATH may be a
+    # version manager's shim (pyenv's costs ~60 ms a start), which would blur the figures.
+    script = Path(sys.executable).with_name("midiexport")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "midiexport"]
 
 
 def measure_batch(folder: Path, records: int, notes: int, runs: int) -> dict[str, float]:
