@@ -198,13 +198,16 @@ def run_batch(
 
 def _run_parallel(units: Iterable[Unit], options: ConvertOptions, destination: Destination, jobs: int) -> Iterator[Pending]:
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     import numpy  # noqa: F401 - loaded once here, so forked workers start with it
     import orjson  # noqa: F401
 
-    # fork: workers inherit the loaded modules (~0.1 s each otherwise); elsewhere the default.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    # fork: workers inherit the loaded modules (~0.1 s each otherwise). Not when other
+    # threads run (forking them can deadlock), nor where there is no fork: the default.
+    single_threaded = threading.active_count() == 1
+    method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
                                initializer=_ignore_interrupts)  # fmt: skip
     in_flight: deque[tuple[Unit, Any]] = deque()

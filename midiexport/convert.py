@@ -243,7 +243,7 @@ def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Co
     """Repair the notes of every track on one channel together; return them per track.
 
     Each track is (on_tick, off_tick, pitch, velocity_midi), ticks below 2**28. Same
-    pitch and start: keep the longest. A note still sounding when the next of its
+    pitch and start: keep the longest (of equally long ones, the first). A note still sounding when the next of its
     pitch starts is cut there. Notes come back ordered by pitch, then start (the
     writer orders events itself).
     """
@@ -254,11 +254,17 @@ def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Co
     # One int64 key, pitch | start | longest first: a single argsort is ~5x faster than lexsort.
     key = (pitch << 56) | (on << 28) | (MAX_DELTA_TICKS - off)
     order = np.argsort(key)
-    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
+    ordered = key[order]
     duplicate = np.zeros(len(on), dtype=bool)
-    duplicate[1:] = (pitch[1:] == pitch[:-1]) & (on[1:] == on[:-1])
-    if duplicate.any():
+    duplicate[1:] = (ordered[1:] >> 28) == (ordered[:-1] >> 28)  # same pitch and start
+    has_duplicates = bool(duplicate.any())
+    if has_duplicates:
+        # Rare: sort again, stably, so that among equally long duplicates the first in the
+        # input is kept whatever the sort's whims.
+        order = np.argsort(key, kind="stable")
         _count(counts, model.DUPLICATE_MERGED, int(duplicate.sum()))
+    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
+    if has_duplicates:
         keep = ~duplicate
         on, off, pitch, velocity, owner = on[keep], off[keep], pitch[keep], velocity[keep], owner[keep]
     overlap = (pitch[1:] == pitch[:-1]) & (off[:-1] > on[1:])

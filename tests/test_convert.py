@@ -78,6 +78,11 @@ def test_same_pitch_and_start_keep_the_longest():
     assert song.report.counts == {model.DUPLICATE_MERGED: 2}
 
 
+def test_equally_long_duplicates_keep_the_first():
+    song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 0.2), (60, 0.0, 0.5, 1.0), (60, 0.0, 0.5, 0.5)]}))
+    assert song.tracks[0].velocity_midi.tolist() == [25]
+
+
 def test_repeated_note_retriggers_off_before_on_in_the_file():
     song = song_of(record_payload({"Piano": [(60, 0.0, 0.5, 1.0), (60, 0.5, 1.0, 1.0)]}))
     events = [e for e in channel_events(write_midi(song)) if e[0] == 480]
