@@ -104,7 +104,7 @@ def convert_record(
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
     """Raise the RecordError that says why a record cannot be converted, if it cannot."""
     task = record.task_id
-    where = record.place(f"task {task}" if task and task not in record.source else "")
+    where = record.place(f"task {task}" if task and record.source != f"task {task}" else "")
     if record.status == model.PENDING:
         raise TaskPending(f"{where}: {record.reason}", task_id=task)
     if record.status == model.FAILED:

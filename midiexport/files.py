@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -146,8 +148,31 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
 
     Without ``overwrite`` an existing file (or link) at ``path`` is never replaced:
     the final step is a hard link, which fails if the name exists, so two writers
-    cannot race. Raises FileExists, or OutputError when the folder cannot be written.
+    cannot race. Ctrl-C and SIGTERM wait until the write is done or undone, so an
+    interruption never leaves a temporary file. Raises FileExists, or OutputError
+    when the folder cannot be written.
     """
+    with _signals_held():
+        _write_atomic(path, data, overwrite=overwrite)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM (where the system can) until the block ends."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -257,8 +257,9 @@ def _read_notes(
 
     bad: dict[int, NoteIssue] = {}
     columns = {}
+    from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
     for field in _FIELDS:
-        columns[field] = _read_column(name, notes, field, bad, counts, plain=plain)
+        columns[field] = _read_column(name, notes, field, bad, from_text, plain=plain)
     pitch, start, end, velocity = (columns[f] for f in _FIELDS)
     checks = (
         ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
@@ -281,6 +282,9 @@ def _read_notes(
     if bad:
         keep[list(bad)] = False
         counts[model.NOTE_LEFT_OUT] = counts.get(model.NOTE_LEFT_OUT, 0) + len(bad)
+    strings = int(from_text[keep].sum())  # a repair only where the note is kept
+    if strings:
+        counts[model.STRING_NUMBER] = counts.get(model.STRING_NUMBER, 0) + strings
     instrument = Instrument(
         name=name,
         start_s=start[keep],
@@ -299,7 +303,13 @@ def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) ->
 
 
 def _read_column(
-    name: str, notes: list[Any], field: str, bad: dict[int, NoteIssue], counts: dict[str, int], *, plain: bool
+    name: str,
+    notes: list[Any],
+    field: str,
+    bad: dict[int, NoteIssue],
+    from_text: npt.NDArray[np.int64],
+    *,
+    plain: bool,
 ) -> npt.NDArray[np.float64]:
     """Read one field of every note as float64; NaN where it has no number.
 
@@ -307,7 +317,7 @@ def _read_column(
     also take booleans as numbers, so its own type inference is trusted only for
     ``plain`` input (no true/false in the JSON text); otherwise the types are checked.
     Anything else is looked at value by value: strings holding a number are read
-    (and counted), the rest are marked bad with the reason.
+    (and marked in ``from_text``), the rest are marked bad with the reason.
     """
     import numpy as np
 
@@ -325,18 +335,15 @@ def _read_column(
     elif set(map(type, values)) <= {int, float}:
         return np.array(values, dtype=np.float64)
     column = np.full(len(values), np.nan)
-    strings = 0
     for index, value in enumerate(values):
         kind = type(value)
         if kind is int or kind is float:
             column[index] = value
         elif kind is str and _is_number_text(value):
             column[index] = float(value)
-            strings += 1
+            from_text[index] += 1
         elif index not in bad:
             bad[index] = _bad_value(name, index, field, value, notes[index])
-    if strings:
-        counts[model.STRING_NUMBER] = counts.get(model.STRING_NUMBER, 0) + strings
     return column
 
 

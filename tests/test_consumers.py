@@ -1,0 +1,143 @@
+"""Real MIDI consumers read and play what we write: midicsv, timidity, fluidsynth.
+
+Marked ``consumers``: deselect with ``-m "not consumers"``. Where a program is
+missing they are skipped locally and fail in CI (CI=true), where .ci/run installs
+Debian's midicsv, timidity, fluidsynth and fluid-soundfont-gm.
+
+"Length" here is where the sound ends: the last 10 ms frame within 20 dB of the
+loudest one, rendered with reverb and chorus off (effects, not the file's content).
+What is left after a note-off is the instrument's release: General MIDI string pads
+and voices take about 0.5 s to fall 30 dB, which is why the window is 20 dB (on the
+sample every part's sound ends 0.2-0.35 s after its last note-off). Timidity is run
+with --preserve-silence: by default it drops the silence before the first note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLE, mido_file
+from midiexport.cli import main
+
+pytestmark = pytest.mark.consumers
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+RENDERERS = ("timidity", "fluidsynth")
+
+
+def need(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        message = f"{program} is not installed (Debian package; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The sample as .mid (format 1), --split stems and --format 0, with expected facts."""
+    folder = tmp_path_factory.mktemp("consumers")
+    runner = CliRunner()
+    for args in (["-o", str(folder / "song.mid")], ["--split", "-o", str(folder / "stems")],
+                 ["--format", "0", "-o", str(folder / "song-format0.mid")]):  # fmt: skip
+        result = runner.invoke(main, ["convert", str(SAMPLE), *args])
+        assert result.exit_code == 0, result.stderr
+    instruments = json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"]
+    span = {i["name"]: (min(n["start"] for n in i["notes"]), max(n["end"] for n in i["notes"])) for i in instruments}
+    whole = (min(s for s, _ in span.values()), max(e for _, e in span.values()))
+    total = sum(len(i["notes"]) for i in instruments)
+    files = {"song.mid": (folder / "song.mid", total, whole),
+             "song-format0.mid": (folder / "song-format0.mid", total, whole)}  # fmt: skip
+    for instrument in instruments:
+        path = folder / "stems" / f"sample-song-{instrument['name']}.mid"
+        files[path.name] = (path, len(instrument["notes"]), span[instrument["name"]])
+    return {"folder": folder, "files": files}
+
+
+FILES = ["song.mid", "song-format0.mid", "sample-song-Drums.mid", "sample-song-Electric Bass (finger).mid",
+         "sample-song-String Ensembles 1.mid", "sample-song-Synth Voice.mid"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_midicsv_reads_every_file_with_the_expected_notes(sample_files, name):
+    path, notes, _ = sample_files["files"][name]
+    done = subprocess.run([need("midicsv"), str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    rows = [[field.strip() for field in line.split(",")] for line in done.stdout.splitlines()]
+    ons = [row for row in rows if row[2] == "Note_on_c" and int(row[5]) > 0]
+    assert len(ons) == notes
+    assert rows[-1][2] == "End_of_file"
+    if "Drums" in name:
+        assert {row[3] for row in ons} == {"9"}  # MIDI channel 10
+
+
+def render(program: str, midi: Path, wav: Path) -> Path:
+    if program == "timidity":
+        command = [need("timidity"), "--preserve-silence", "-EFreverb=0", "-EFchorus=0", "-Ow", "-o", str(wav), str(midi)]
+    else:
+        if not SOUNDFONT.exists():
+            need("fluid-soundfont-gm")  # skips or fails with the package's name
+        command = [need("fluidsynth"), "-ni", "-R", "0", "-C", "0", "-F", str(wav), "-r", "44100", str(SOUNDFONT), str(midi)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return wav
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as wav:
+        frames = wav.readframes(wav.getnframes())
+        samples = np.frombuffer(frames, dtype=np.int16).reshape(-1, wav.getnchannels()).astype(np.float64)
+        return samples.mean(axis=1), wav.getframerate()
+
+
+def sounding_span_s(samples: np.ndarray, rate: int) -> tuple[float, float, float]:
+    """Return (first, last) sounding time in seconds and the loudest 10 ms RMS (of 32768)."""
+    hop = rate // 100
+    frames = samples[: len(samples) // hop * hop].reshape(-1, hop)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (-20 / 20))
+    return loud[0] / 100, (loud[-1] + 1) / 100, float(rms.max())
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("name", FILES)
+def test_renderers_play_the_file_for_its_length_and_not_silently(sample_files, name, renderer, tmp_path):
+    path, _, (first_on_s, last_off_s) = sample_files["files"][name]
+    samples, rate = read_wav(render(renderer, path, tmp_path / "out.wav"))
+    first_s, last_s, loudest = sounding_span_s(samples, rate)
+    assert loudest > 100  # about -50 dBFS: sound, not silence
+    assert abs(last_s - last_off_s) <= 0.5, (first_s, last_s, last_off_s)
+    assert abs(first_s - first_on_s) <= 0.5, (first_s, first_on_s)
+
+
+def high_frequency_share(wav: Path) -> float:
+    samples, rate = read_wav(wav)
+    spectrum = np.abs(np.fft.rfft(samples[: rate * 30])) ** 2
+    return float(spectrum[np.fft.rfftfreq(min(len(samples), rate * 30), 1 / rate) > 4000].sum() / spectrum.sum())
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_drums_play_as_a_drum_kit(sample_files, renderer, tmp_path):
+    # The same notes moved to channel 1 play as piano; on channel 10 they are kick,
+    # snare, hi-hat and crash, with far more energy above 4 kHz.
+    drums = sample_files["files"]["sample-song-Drums.mid"][0]
+    moved = mido_file(drums.read_bytes())
+    for track in moved.tracks:
+        for index, message in enumerate(track):
+            if hasattr(message, "channel"):
+                track[index] = message.copy(channel=0)
+    moved.save(tmp_path / "moved.mid")
+    as_drums = high_frequency_share(render(renderer, drums, tmp_path / "drums.wav"))
+    as_piano = high_frequency_share(render(renderer, tmp_path / "moved.mid", tmp_path / "piano.wav"))
+    assert as_drums > 5 * as_piano, (as_drums, as_piano)
