@@ -1,6 +1,6 @@
 """Benchmark tempo and downbeat estimation against songs of known tempo.
 
-Generates songs in seven styles with a tempo drawn uniformly from 60-180 BPM and a
+Generates 5-minute songs in seven styles with a tempo drawn uniformly from 60-180 BPM and a
 random first downbeat (0-4 s after the start, with pickup notes before it), human
 timing jitter (±10 ms) and times on the API's 1/192 s grid; then prints, for
 midiexport's estimate and for pretty_midi's ``estimate_tempo`` side by side: the
@@ -176,7 +176,7 @@ def make_song(style: str, rng: np.random.Generator) -> Song:
     bpm = float(rng.uniform(60, 180))
     bar_s = 240 / bpm
     first_downbeat_s = float(rng.uniform(0, 4))
-    bars = int(np.ceil(150 / bar_s))  # about 2.5 minutes
+    bars = int(np.ceil(300 / bar_s))  # 5 minutes: the mean time per song is the 5-minute figure
     swing = 2 / 3 if style == "shuffle" else 0.5
     w = Writer(rng, bpm, first_downbeat_s)
     progression = PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))]

@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from . import files
-from .convert import DEFAULT_BPM, DEFAULT_PPQ, convert_record, song_title, split_song
+from .convert import DEFAULT_BPM, convert_record, song_title, split_song
 from .errors import FetchError, InputError, MidiExportError, OutputError
 from .fetch import (
     DEFAULT_BASE_URL,
@@ -42,12 +42,13 @@ WINDOW_PER_JOB = 4  # units in flight per worker: keeps workers busy, memory bou
 class ConvertOptions:
     """How records become files: the options of ``midiexport convert`` as data."""
 
-    bpm: float = DEFAULT_BPM
-    ppq: int = DEFAULT_PPQ
+    bpm: float | str = DEFAULT_BPM  # or "auto"
+    ppq: int | None = None  # 480, or 960 with "auto"
     format: int = 1
     split: bool = False
     strict: bool = False
     programs: tuple[tuple[str, str], ...] = ()
+    quantize: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,9 +271,8 @@ def render_record(record: Record, options: ConvertOptions, *, stem: str, keep: b
     ``keep``: JSON bytes to save beside the .mid (fetch keeps the raw answer).
     """
     try:
-        song = convert_record(
-            record, bpm=options.bpm, ppq=options.ppq, programs=dict(options.programs), strict=options.strict
-        )
+        song = convert_record(record, bpm=options.bpm, ppq=options.ppq, programs=dict(options.programs),
+                              strict=options.strict, quantize=options.quantize)  # fmt: skip
         songs = split_song(song) if options.split else [song]
         suffixes = _split_suffixes(song) if options.split else [""]
         encoded = tuple((suffix, ".mid", write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs))

@@ -22,6 +22,34 @@ EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
 
 
+class _Bpm(click.ParamType):
+    """A tempo in BPM (4-1000) or the word "auto"."""
+
+    name = "BPM|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+        if not 4 <= number <= 1000:
+            self.fail(f"{number} is not in the range 4<=x<=1000", param, ctx)
+        return number
+
+
+def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from .timing import grid_ticks
+
+    if value is not None:
+        try:
+            grid_ticks(value, 480)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: unwind like Ctrl-C, so temporary files are removed."""
 
@@ -51,10 +79,15 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
-        click.option("--bpm", type=click.FloatRange(4, 1000), default=120.0, show_default=True,
-                     help="Tempo written to the file, in beats per minute; note times in seconds are kept."),
-        click.option("--ppq", type=click.IntRange(1, 32767), default=480, show_default=True,
-                     help="Ticks per quarter note; a multiple of 96 keeps Suno timing exact at 120 BPM."),
+        click.option("--bpm", type=_Bpm(), default="120", show_default=True,
+                     help="Tempo written to the file in BPM, or auto: the song's own, first downbeat on a "
+                          "bar line. Note times in seconds are kept either way."),
+        click.option("--ppq", type=click.IntRange(1, 32767), default=None,
+                     help="Ticks per quarter note (480; 960 with --bpm auto). A multiple of 96 keeps Suno "
+                          "timing exact at 120 BPM."),
+        click.option("--quantize", metavar="GRID", callback=_grid,
+                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets). "
+                          "Changes timing; off by default."),
         click.option("--program", "programs", multiple=True, metavar="NAME=PROGRAM", callback=_program_pairs,
                      help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano) or a GM name; repeatable."),
         click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
@@ -96,6 +129,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     \b
       midiexport convert task.json
       midiexport convert songs.jsonl -o midi/ --split
+      midiexport convert task.json --bpm auto         bars and beats of the song's own tempo
       cat task.json | midiexport convert - -o - > song.mid
 
     Notes with no obvious repair are left out with a warning (or the record is
@@ -135,8 +169,8 @@ def _convert_options(options: dict[str, Any]) -> Any:
     from .batch import ConvertOptions
 
     return ConvertOptions(
-        bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]),
-        split=options["split"], strict=options["strict"], programs=options["programs"],
+        bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
+        strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Convert stage: Record + options -> Song in MIDI ticks.
 
 Decides each instrument's General MIDI program and channel, turns seconds into ticks
-from absolute times (never by summing deltas, so nothing drifts), API velocity 0-1
+from absolute times through the tempo map (``timing``: a fixed tempo, or the song's
+own with ``bpm="auto"``; never by summing deltas, so nothing drifts), API velocity 0-1
 into MIDI velocity 1-127, and makes the repairs PRODUCT.md allows, counting each in
 the Report: zero-length notes last one tick, a same-pitch overlap on one channel is
 cut where the next note starts, same-pitch same-start notes become the longest one.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from . import gm, model
+from . import gm, model, timing
 from .errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from .model import Record, Report, Song, Track
 
@@ -40,65 +41,77 @@ class Placement:
     is_drum: bool
 
 
-def check_timing(*, bpm: float, ppq: int) -> None:
+def check_timing(*, bpm: float | str, ppq: int) -> None:
     """Raise ValueError naming the allowed range when bpm or ppq cannot be written."""
-    if not MIN_BPM <= bpm <= MAX_BPM:
-        raise ValueError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g}, got {bpm:g}")
+    if bpm != timing.AUTO and (isinstance(bpm, str) or not MIN_BPM <= bpm <= MAX_BPM):
+        shown = f"{bpm:g}" if isinstance(bpm, (int, float)) else repr(bpm)
+        raise ValueError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g} or 'auto', got {shown}")
     if not 1 <= ppq <= MAX_PPQ:
         raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {ppq}")
-
-
-def tempo_from_bpm(bpm: float) -> int:
-    """Return the µs per quarter note written for a tempo in BPM (rounded to whole µs)."""
-    return round(60_000_000 / bpm)
 
 
 def convert_record(
     record: Record,
     *,
-    bpm: float = DEFAULT_BPM,
-    ppq: int = DEFAULT_PPQ,
+    bpm: float | str = DEFAULT_BPM,
+    ppq: int | None = None,
     programs: Mapping[str, str | int] | None = None,
     strict: bool = False,
+    quantize: str | None = None,
 ) -> Song:
     """Convert a Record (seconds) into a Song (ticks at ``ppq`` per quarter, ``bpm``).
 
-    ``programs`` maps instrument names (any case) to a GM program 0-127, a GM name or
-    a drum name. Ticks come from the tempo actually written (whole µs per quarter), so
-    every note keeps its time in seconds within half a tick.
+    ``bpm`` is a tempo or "auto" (estimated, first downbeat on a bar line; see
+    ``timing``); ``ppq`` defaults to 480, or 960 with "auto". ``programs`` maps
+    instrument names (any case) to a GM program 0-127, a GM name or a drum name.
+    Ticks come from the tempo map actually written, so every note keeps its time in
+    seconds within half a tick, unless ``quantize`` ("1/16", "1/8t", ...) moves it
+    to the grid.
     Raises TaskPending, TaskFailed or EmptyRecord when the record has nothing to
     convert, InvalidNote under ``strict`` when a note was left out, ValueError for
-    bpm/ppq out of range or an unknown program.
+    bpm/ppq out of range, an unknown program or grid.
     """
+    import numpy as np
+
+    ppq = ppq if ppq is not None else (timing.AUTO_PPQ if bpm == timing.AUTO else DEFAULT_PPQ)
     check_timing(bpm=bpm, ppq=ppq)
+    grid = timing.grid_ticks(quantize, ppq) if quantize else None
     refuse_incomplete(record, strict=strict)
-    tempo_us = tempo_from_bpm(bpm)
-    ticks_per_s = ppq * 1_000_000 / tempo_us
     counts = dict(record.counts)
     placements, warnings = place_instruments([i.name for i in record.instruments], programs, counts)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
+    time_map = timing.plan_time(record, bpm=bpm, ppq=ppq)
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
-    end_tick = int(round(max(last_s, record.duration_s or 0.0) * ticks_per_s)) + 1  # +1: a zero-length last note
-    if end_tick > MAX_DELTA_TICKS:
+    last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
+    if last_tick > MAX_DELTA_TICKS:
         raise RecordError(
-            f"{record.place()}: {end_tick / ticks_per_s:.0f} s is too long for a MIDI file at "
-            f"{ppq} ticks per quarter and {bpm:g} BPM; lower --ppq or --bpm",
+            f"{record.place()}: {last_s:.0f} s is too long for a MIDI file at {ppq} ticks per quarter "
+            f"and this tempo; lower --ppq or --bpm",
             task_id=record.task_id,
         )
-    tracks = _build_tracks(record, placements, ticks_per_s, counts)
+    tracks = _build_tracks(record, placements, time_map, counts, grid)
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:
-        end_tick = max(end_tick, int(round(record.duration_s * ticks_per_s)))
+        end_tick = max(end_tick, int(time_map.to_ticks(np.array([record.duration_s]))[0]))
     return Song(
         title=song_title(record),
         ppq=ppq,
-        tempos=((0, tempo_us),),
+        tempos=time_map.tempos,
+        meters=time_map.meters,
         end_tick=end_tick,
         tracks=tuple(tracks),
-        texts=_source_texts(record),
+        texts=_source_texts(record) + _tempo_texts(time_map),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
     )
+
+
+def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
+    found = time_map.estimate
+    if found is None:
+        return ()
+    return (f"tempo: estimated {found.bpm:g} BPM (confidence {found.confidence:.2f}), "
+            f"first downbeat at {found.first_downbeat_s:.3f} s",)  # fmt: skip
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
@@ -210,15 +223,23 @@ def _sharing_warnings(names: Sequence[str], placements: list[Placement], counts:
 
 
 def _build_tracks(
-    record: Record, placements: list[Placement], ticks_per_s: float, counts: dict[str, int]
+    record: Record,
+    placements: list[Placement],
+    time_map: timing.TimeMap,
+    counts: dict[str, int],
+    grid: float | None,
 ) -> list[Track]:
     """Turn each instrument into ticks, then repair overlaps channel by channel."""
     import numpy as np
 
     columns = []
     for instrument in record.instruments:
-        on_tick = np.rint(instrument.start_s * ticks_per_s).astype(np.int64)
-        off_tick = np.rint(instrument.end_s * ticks_per_s).astype(np.int64)
+        on_tick = time_map.to_ticks(instrument.start_s)
+        off_tick = time_map.to_ticks(instrument.end_s)
+        if grid is not None:
+            moved_on, moved_off = timing.quantize(on_tick, off_tick, grid=grid, origin=time_map.downbeat_tick)
+            _count(counts, model.QUANTIZED, int(((moved_on != on_tick) | (moved_off != off_tick)).sum()))
+            on_tick, off_tick = moved_on, moved_off
         velocity_midi, clamped = midi_velocity(instrument.velocity)
         _count(counts, model.VELOCITY_CLAMPED, clamped)
         short = off_tick <= on_tick  # a zero-length note (or shorter than a tick) lasts one tick
@@ -312,6 +333,7 @@ def split_song(song: Song) -> list[Song]:
             title=f"{song.title} - {track.name}",
             ppq=song.ppq,
             tempos=song.tempos,
+            meters=song.meters,
             end_tick=song.end_tick,
             tracks=(track,),
             texts=song.texts,

@@ -20,6 +20,7 @@ from .errors import InputError
 from .files import InputFile, read_bytes
 from .model import Record
 from .normalize import normalize_payload
+from .tempo import estimate_tempo
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -51,6 +52,9 @@ class Summary:
     duration_s: float | None
     parts: tuple[PartSummary, ...]
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
+    tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
+    tempo_confidence: float | None = None  # 0-1, records only
+    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
 
     @property
     def notes(self) -> int:
@@ -97,6 +101,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     detail = record.reason
     if record.counts.get(model.NOTE_LEFT_OUT):
         detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
+    estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
+    estimate = estimate if estimate is not None and estimate.source != "none" else None
     return Summary(
         source=record.place(),
         kind="record",
@@ -106,6 +112,9 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         duration_s=duration,
         parts=tuple(parts),
         detail=detail,
+        tempo_bpm=estimate.bpm if estimate else None,
+        tempo_confidence=estimate.confidence if estimate else None,
+        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate else None,
     )
 
 
@@ -123,6 +132,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
     except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise InputError(f"{source} is not a valid MIDI file ({exc})", input=source) from exc
     to_seconds = _tempo_map(midi)
+    tempo_bpm, downbeat_tick = _written_tempo(midi)
     title = None
     parts = []
     for track in midi.tracks:
@@ -141,7 +151,30 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
         duration_s=round(float(to_seconds([last_tick])[0]), 6),
         parts=tuple(parts),
         detail=f"format {midi.type}, {midi.ticks_per_beat} ticks per quarter, {len(midi.tracks)} tracks",
+        tempo_bpm=tempo_bpm,
+        first_downbeat_s=round(float(to_seconds([downbeat_tick])[0]), 3),
     )
+
+
+def _written_tempo(midi: Any) -> tuple[float | None, int]:
+    """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
+    changes, meters = [], []
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "set_tempo":
+                changes.append((tick, message.tempo))
+            elif message.type == "time_signature":
+                meters.append((tick, message.numerator, message.denominator))
+    last = max((sum(m.time for m in t) for t in midi.tracks), default=0)
+    changes.sort()
+    spans: dict[int, int] = {}
+    for (tick, tempo), (following, _) in zip(changes, [*changes[1:], (last, 0)]):
+        spans[tempo] = spans.get(tempo, 0) + max(0, following - tick)
+    tempo_bpm = round(60_000_000 / max(spans, key=spans.__getitem__), 3) if spans else None
+    downbeat = min((tick for tick, n, d in meters if (n, d) == (4, 4)), default=0)
+    return tempo_bpm, downbeat
 
 
 def _utf8(text: str) -> str:
@@ -225,6 +258,10 @@ def format_table(summary: Summary) -> str:
         facts.append(f"duration {summary.duration_s:.2f} s")
     facts.append(f"{summary.notes} notes")
     head.append("  " + ", ".join(facts))
+    if summary.tempo_bpm is not None:
+        kind = "estimated" if summary.kind == "record" else "written"
+        sure = f" (confidence {summary.tempo_confidence:.2f})" if summary.tempo_confidence is not None else ""
+        head.append(f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s")
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:

@@ -34,6 +34,7 @@ DUPLICATE_MERGED = "duplicate notes merged"
 NOTE_LEFT_OUT = "invalid notes left out"
 UNKNOWN_INSTRUMENT = "unknown instrument names (program 0)"
 CHANNEL_SHARED = "instruments sharing a channel"
+QUANTIZED = "notes moved to the grid (--quantize)"
 
 REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
 """Kinds that change a note; the others are news about the record as a whole."""
@@ -168,9 +169,10 @@ class Track:
 class Song:
     """A record converted to MIDI time: what the writer needs, nothing more.
 
-    ``tempos`` lists (abs tick, µs per quarter) changes, the first at tick 0.
+    ``tempos`` lists (abs tick, µs per quarter) changes, the first at tick 0;
+    ``meters`` (abs tick, numerator, denominator) time signatures, the first at 0.
     ``end_tick`` is where every track ends (the last note-off, or the song's duration).
-    ``texts`` go into the conductor track as text events (source, tags, model).
+    ``texts`` go into the conductor track as text events (source, tags, model, tempo).
     """
 
     title: str
@@ -180,6 +182,7 @@ class Song:
     tracks: tuple[Track, ...]
     texts: tuple[str, ...] = ()
     report: Report = field(default_factory=Report)
+    meters: tuple[tuple[int, int, int], ...] = ((0, 4, 4),)
 
     @property
     def note_count(self) -> int:

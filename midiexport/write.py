@@ -24,8 +24,6 @@ RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
 MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
 META_TRACK_NAME, META_TEXT, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x03, 0x01, 0x04, 0x20
 META_TEMPO, META_TIME_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x2F
-# 4/4, 24 MIDI clocks per metronome click, 8 thirty-second notes per quarter.
-TIME_SIGNATURE_4_4 = bytes([4, 2, 24, 8])
 
 Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)
 
@@ -141,6 +139,14 @@ def meta(kind: int, data: bytes) -> bytes:
     return bytes([0xFF, kind]) + vlq(len(data)) + data
 
 
+def time_signature(numerator: int, denominator: int) -> bytes:
+    """Return a time signature's data: n/d, a metronome click per beat, 8 32nds a quarter."""
+    power = denominator.bit_length() - 1
+    if not 1 <= numerator <= 255 or denominator != 1 << power:
+        raise ValueError(f"time signature must be 1..255 over a power of 2, got {numerator}/{denominator}")
+    return bytes([numerator, power, 96 // denominator, 8])  # 24 MIDI clocks a quarter note
+
+
 def text_bytes(text: str) -> bytes:
     """Encode a name for a text meta event: UTF-8, no control characters, cut at 255 bytes."""
     clean = "".join(c if c.isprintable() else " " for c in text).strip()
@@ -148,10 +154,8 @@ def text_bytes(text: str) -> bytes:
 
 
 def _conductor_metas(song: Song) -> list[Meta]:
-    metas: list[Meta] = [
-        (0, meta(META_TRACK_NAME, text_bytes(song.title))),
-        (0, meta(META_TIME_SIGNATURE, TIME_SIGNATURE_4_4)),
-    ]
+    metas: list[Meta] = [(0, meta(META_TRACK_NAME, text_bytes(song.title)))]
+    metas += [(tick, meta(META_TIME_SIGNATURE, time_signature(n, d))) for tick, n, d in song.meters]
     metas += [(tick, meta(META_TEMPO, tempo_us.to_bytes(3, "big"))) for tick, tempo_us in song.tempos]
     metas += [(0, meta(META_TEXT, text_bytes(text))) for text in song.texts]
     return metas

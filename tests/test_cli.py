@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE, api_notes, fixture_path, load_fixture, mido_file, pretty
+from conftest import SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, pretty
 from midiexport.cli import main
 
 
@@ -129,6 +129,26 @@ def test_format_0_writes_one_track_with_all_notes(example, tmp_path):
     assert notes == sum(len(n) for n in api_notes(load_fixture("record-info.json")).values())
 
 
+def test_bpm_auto_writes_the_songs_tempo_and_info_shows_the_estimate(tmp_path):
+    out = tmp_path / "auto.mid"
+    result = run("convert", str(SAMPLE), "--bpm", "auto", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    midi = mido_file(out.read_bytes())
+    assert midi.ticks_per_beat == 960
+    assert [m.tempo for m in midi.tracks[0] if m.type == "set_tempo"] == [600_000]  # the sample is at 100 BPM
+    table = run("info", str(SAMPLE), str(out))
+    assert "tempo estimated 100 BPM (confidence 1.00), first downbeat at 0.000 s" in table.stdout
+    assert "tempo written 100 BPM, first downbeat at 0.000 s" in table.stdout
+
+
+def test_quantize_option_moves_notes_and_says_so(example, tmp_path):
+    result = run("convert", str(SAMPLE), "--quantize", "1/8", "-o", str(tmp_path / "q.mid"))
+    assert result.exit_code == 0, result.stderr
+    assert "notes moved to the grid (--quantize)" in result.stderr
+    ons = [e for e in channel_events((tmp_path / "q.mid").read_bytes()) if e[1] == "note_on"]
+    assert all(tick % 240 == 0 for tick, *_ in ons)
+
+
 def test_program_option_sets_the_program(example, tmp_path):
     result = run("convert", str(example), "--program", "electric bass (finger)=Slap Bass 1", "-o", str(tmp_path / "p.mid"))
     assert result.exit_code == 0
@@ -141,6 +161,8 @@ def test_program_option_sets_the_program(example, tmp_path):
         (["--program", "Bass"], "'Bass' is not NAME=PROGRAM"),
         (["--program", "Bass=200"], "program must be in 0..127, got 200"),
         (["--bpm", "0"], "0.0 is not in the range 4<=x<=1000"),
+        (["--bpm", "fast"], "'fast' is neither a number nor 'auto'"),
+        (["--quantize", "1/12"], "quantize grid must be 1/N"),
         (["--ppq", "0"], "0 is not in the range 1<=x<=32767"),
         (["--format", "2"], "'2' is not one of '0', '1'"),
     ],

@@ -217,7 +217,7 @@ def test_split_gives_one_song_per_track_with_the_tempo():
     assert all(s.tempos == ((0, 500_000),) for s in songs)
 
 
-@pytest.mark.parametrize(("options", "message"), [({"bpm": 0}, "bpm must be in 4..1000, got 0"),
+@pytest.mark.parametrize(("options", "message"), [({"bpm": 0}, "bpm must be in 4..1000 or .auto., got 0"),
                                                    ({"ppq": 40000}, "ppq must be in 1..32767, got 40000")])  # fmt: skip
 def test_timing_options_out_of_range_raise_value_error(options, message):
     with pytest.raises(ValueError, match=message):
