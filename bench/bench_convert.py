@@ -42,8 +42,13 @@ PARTS = (  # name, share of notes, pitch range, notes per chord
     ("String Ensembles 1", 0.12, (48, 79), 4),
     ("Electric Guitar (clean)", 0.08, (40, 76), 2),
 )
-PROGRAMS = {"Electric Bass (finger)": 33, "Acoustic Grand Piano": 0, "Synth Voice": 54, "String Ensembles 1": 48,
-            "Electric Guitar (clean)": 27}  # the peers' own lookup; Drums go to channel 10
+PROGRAMS = {
+    "Electric Bass (finger)": 33,
+    "Acoustic Grand Piano": 0,
+    "Synth Voice": 54,
+    "String Ensembles 1": 48,
+    "Electric Guitar (clean)": 27,
+}  # the peers' own lookup; Drums go to channel 10
 NOTES_PER_S = 40  # a dense song: the record's length grows with its note count
 
 
@@ -59,7 +64,9 @@ def make_record(notes: int, seed: int = 1) -> bytes:
             length = int(rng.integers(12, 192))
             velocity = int(rng.integers(40, 128)) / 127
             for pitch in rng.choice(np.arange(low, high), chord, replace=False).tolist():
-                items.append({"pitch": pitch, "start": onset / 192, "end": (onset + length) / 192, "velocity": velocity})
+                items.append(
+                    {"pitch": pitch, "start": onset / 192, "end": (onset + length) / 192, "velocity": velocity}
+                )
         instruments.append({"name": name, "notes": items})
     data = {"taskId": f"bench{notes}", "successFlag": 1, "midiData": {"state": "complete", "instruments": instruments}}
     return orjson.dumps({"code": 200, "msg": "success", "data": data})
@@ -81,7 +88,9 @@ def convert_pretty_midi(raw: bytes) -> bytes:
         instrument = pretty_midi.Instrument(program=program, is_drum=drum, name=part["name"])
         for note in part["notes"]:
             velocity = max(1, round(float(note["velocity"]) * 127))
-            instrument.notes.append(pretty_midi.Note(velocity, int(note["pitch"]), float(note["start"]), float(note["end"])))
+            instrument.notes.append(
+                pretty_midi.Note(velocity, int(note["pitch"]), float(note["start"]), float(note["end"]))
+            )
         midi.instruments.append(instrument)
     out = io.BytesIO()
     midi.write(out)
@@ -143,13 +152,13 @@ def measure_sizes(sizes: list[int], quick: bool) -> list[dict[str, float]]:
         runs = {1_000: 21, 10_000: 11, 100_000: 7}.get(notes, 3)
         peer_runs = 1 if notes >= 1_000_000 else min(runs, 5)
         row = {"notes": notes, "mb": len(raw) / 1e6}
-        row["parse"] = median_s(lambda: parse_only(raw), runs)
-        row["midiexport"] = median_s(lambda: convert_midiexport(raw), runs)
+        row["parse"] = median_s(lambda raw=raw: parse_only(raw), runs)
+        row["midiexport"] = median_s(lambda raw=raw: convert_midiexport(raw), runs)
         if quick and notes >= 1_000_000:
             row["pretty_midi"] = row["mido"] = float("nan")
         else:
-            row["pretty_midi"] = median_s(lambda: convert_pretty_midi(raw), peer_runs)
-            row["mido"] = median_s(lambda: convert_mido(raw), peer_runs)
+            row["pretty_midi"] = median_s(lambda raw=raw: convert_pretty_midi(raw), peer_runs)
+            row["mido"] = median_s(lambda raw=raw: convert_mido(raw), peer_runs)
         rows.append(row)
         print(f"  measured {notes:,} notes", file=sys.stderr)
     return rows
@@ -170,7 +179,17 @@ def measure_batch(folder: Path, records: int, notes: int, runs: int) -> dict[str
     result = {}
     for jobs in (1, 2):
         out = folder / f"out{jobs}"
-        command = [*midiexport_command(), "convert", str(inputs), "-o", str(out), "--jobs", str(jobs), "-q", "--overwrite"]
+        command = [
+            *midiexport_command(),
+            "convert",
+            str(inputs),
+            "-o",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "-q",
+            "--overwrite",
+        ]
         result[f"jobs{jobs}"] = wall_s(command, runs)
     return result
 
@@ -183,7 +202,9 @@ def measure_startup(folder: Path, runs: int) -> dict[str, float]:
     return {
         "bare": bare,
         "help": wall_s([*command, "--help"], runs) - bare,
-        "convert50": wall_s([*command, "convert", str(small), "-o", str(folder / "small.mid"), "--overwrite", "-q"], runs)
+        "convert50": wall_s(
+            [*command, "convert", str(small), "-o", str(folder / "small.mid"), "--overwrite", "-q"], runs
+        )
         - bare,
     }
 
@@ -226,8 +247,10 @@ def main() -> None:
           f"midiexport {midiexport.__version__}, numpy {np.__version__}, orjson {version('orjson')}, "
           f"pretty_midi {version('pretty_midi')}, mido {version('mido')}")  # fmt: skip
     rows = measure_sizes(sizes, args.quick)
-    print("\n| notes | JSON MB | parse (floor) | midiexport | notes/s | pretty_midi | mido "
-          "| pretty_midi / midiexport | mido / midiexport | midiexport / parse |")
+    print(
+        "\n| notes | JSON MB | parse (floor) | midiexport | notes/s | pretty_midi | mido "
+        "| pretty_midi / midiexport | mido / midiexport | midiexport / parse |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['notes']:,} | {r['mb']:.1f} | {r['parse'] * 1e3:.1f} ms | {r['midiexport'] * 1e3:.1f} ms "
@@ -239,11 +262,16 @@ def main() -> None:
         batch = measure_batch(folder, 400 if not args.quick else 100, 5_000, 3)
         startup = measure_startup(folder, 15)
         memory = measure_memory(folder, 1_000_000)
-    print(f"\nbatch of {400 if not args.quick else 100} records x 5,000 notes: --jobs 1 {batch['jobs1']:.2f} s, "
-          f"--jobs 2 {batch['jobs2']:.2f} s, speed-up {batch['jobs1'] / batch['jobs2']:.2f}×")
-    print(f"start-up above `python -c pass` ({startup['bare'] * 1e3:.0f} ms): `midiexport --help` "
-          f"{startup['help'] * 1e3:.0f} ms, converting a 50-note record {startup['convert50'] * 1e3:.0f} ms")
-    print(f"peak RSS, 1M-note record: parse alone {memory['parse_mib']:.0f} MiB, convert {memory['convert_mib']:.0f} MiB, "
+    print(
+        f"\nbatch of {400 if not args.quick else 100} records x 5,000 notes: --jobs 1 {batch['jobs1']:.2f} s, "
+        f"--jobs 2 {batch['jobs2']:.2f} s, speed-up {batch['jobs1'] / batch['jobs2']:.2f}×"
+    )
+    print(
+        f"start-up above `python -c pass` ({startup['bare'] * 1e3:.0f} ms): `midiexport --help` "
+        f"{startup['help'] * 1e3:.0f} ms, converting a 50-note record {startup['convert50'] * 1e3:.0f} ms"
+    )
+    print(f"peak RSS, 1M-note record: parse alone {memory['parse_mib']:.0f} MiB, "
+          f"convert {memory['convert_mib']:.0f} MiB, "
           f"ratio {memory['convert_mib'] / memory['parse_mib']:.2f}×")  # fmt: skip
 
 

@@ -144,7 +144,7 @@ def chords(w: Writer, style: str, bar: int, root: int, rng: np.random.Generator)
     triad = [60 + root, 60 + root + (3 if minor else 4), 60 + root + 7]
     if style in ("piano ballad",):
         for beat in (0, 1, 2, 3):
-            for pitch in (triad if beat == 0 else triad[1:]):
+            for pitch in triad if beat == 0 else triad[1:]:
                 w.add("Acoustic Grand Piano", b + beat, 0.9, pitch, 0.55 if beat else 0.65)
     elif style == "bass and chords":
         for position in (0, 1.5, 2.5) if bar % 2 else (0, 1, 2, 3):
@@ -240,11 +240,15 @@ def main() -> None:
         began = time.perf_counter()
         theirs = pretty_midi_estimate(song.payload)
         theirs_s.append(time.perf_counter() - began)
-        downbeat_ok = found.first_downbeat_s is not None and abs(found.first_downbeat_s - song.first_downbeat_s) <= 0.030
+        downbeat_ok = (
+            found.first_downbeat_s is not None and abs(found.first_downbeat_s - song.first_downbeat_s) <= 0.030
+        )
         rows.setdefault(song.style, []).append((classify(found.bpm, song.bpm), classify(theirs, song.bpm), downbeat_ok))
     print(f"{args.songs} songs, seed {args.seed}; tempo uniform 60-180 BPM, jitter ±{JITTER_S * 1e3:.0f} ms\n")
-    print("| style | songs | midiexport within 1% | metrical errors (×2 ×½ ×3/2 ×2/3) | downbeat within 30 ms "
-          "| pretty_midi within 1% | pretty_midi metrical errors |")
+    print(
+        "| style | songs | midiexport within 1% | metrical errors (×2 ×½ ×3/2 ×2/3) | downbeat within 30 ms "
+        "| pretty_midi within 1% | pretty_midi metrical errors |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     groups = [(s, rows.get(s, [])) for s in STYLES]
     groups += [("with drums", [r for s in DRUM_STYLES for r in rows.get(s, [])]),
@@ -255,16 +259,20 @@ def main() -> None:
             continue
         n = len(items)
 
-        def share(predicate) -> str:
+        def share(predicate, items=items, n=n) -> str:
             return f"{100 * sum(1 for i in items if predicate(i)) / n:.0f}%"
 
-        def errors(column: int) -> str:
+        def errors(column: int, items=items) -> str:
             return " ".join(f"{sum(1 for i in items if i[column] == k)}" for k in RATIOS)
 
-        print(f"| {name} | {n} | {share(lambda i: i[0] == 'ok')} | {errors(0)} | {share(lambda i: i[2])} "
-              f"| {share(lambda i: i[1] == 'ok')} | {errors(1)} |")
-    print(f"\nmean time per song: midiexport {statistics.mean(ours_s) * 1e3:.1f} ms, "
-          f"pretty_midi {statistics.mean(theirs_s) * 1e3:.1f} ms")
+        print(
+            f"| {name} | {n} | {share(lambda i: i[0] == 'ok')} | {errors(0)} | {share(lambda i: i[2])} "
+            f"| {share(lambda i: i[1] == 'ok')} | {errors(1)} |"
+        )
+    print(
+        f"\nmean time per song: midiexport {statistics.mean(ours_s) * 1e3:.1f} ms, "
+        f"pretty_midi {statistics.mean(theirs_s) * 1e3:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -192,12 +193,14 @@ def run_batch(
     units = itertools.chain(first, units)
     if jobs <= 1 or len(first) < 2:
         for unit in units:
-            yield Pending(_unit_name(unit), lambda unit=unit: render_unit(unit, options), destination, unit.source)
+            yield Pending(_unit_name(unit), partial(render_unit, unit, options), destination, unit.source)
         return
     yield from _run_parallel(units, options, destination, jobs)
 
 
-def _run_parallel(units: Iterable[Unit], options: ConvertOptions, destination: Destination, jobs: int) -> Iterator[Pending]:
+def _run_parallel(
+    units: Iterable[Unit], options: ConvertOptions, destination: Destination, jobs: int
+) -> Iterator[Pending]:
     import multiprocessing
     import threading
     from concurrent.futures import ProcessPoolExecutor

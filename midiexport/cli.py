@@ -22,7 +22,7 @@ EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
 
 
-class _Bpm(click.ParamType):
+class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
     """A tempo in BPM (4-1000) or the word "auto"."""
 
     name = "BPM|auto"
@@ -93,7 +93,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
         click.option("--strict", is_flag=True, help="Refuse a record with an invalid note instead of leaving it out."),
         click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-                     help="Processes for a batch (fetch: tasks asked at once, at most 4). Default: the machine's cores."),
+                     help="Processes for a batch (fetch: tasks asked at once, at most 4). "
+                          "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
     ]  # fmt: skip
@@ -284,18 +285,45 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
 
 @main.command()
 @click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
-@click.option("--api-key", envvar="MIDIEXPORT_API_KEY", show_envvar=True, metavar="KEY",
-              help="API key, sent only in the Authorization header.")
-@click.option("--base-url", envvar="MIDIEXPORT_BASE_URL", show_envvar=True, default="https://api.kie.ai",
-              show_default=True, help="API host; another provider of the same API goes here.")
+@click.option(
+    "--api-key",
+    envvar="MIDIEXPORT_API_KEY",
+    show_envvar=True,
+    metavar="KEY",
+    help="API key, sent only in the Authorization header.",
+)
+@click.option(
+    "--base-url",
+    envvar="MIDIEXPORT_BASE_URL",
+    show_envvar=True,
+    default="https://api.kie.ai",
+    show_default=True,
+    help="API host; another provider of the same API goes here.",
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll a pending task until it ends.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600, show_default=True,
-              help="Longest wait for one task in seconds, polling included.")
-@click.option("--poll-interval", "poll_interval_s", type=click.FloatRange(min=0.01), default=15, show_default=True,
-              help="Seconds between polls of a pending task (the API advises 10-30).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=600,
+    show_default=True,
+    help="Longest wait for one task in seconds, polling included.",
+)
+@click.option(
+    "--poll-interval",
+    "poll_interval_s",
+    type=click.FloatRange(min=0.01),
+    default=15,
+    show_default=True,
+    help="Seconds between polls of a pending task (the API advises 10-30).",
+)
 @click.option("--music-task", metavar="ID", help="Music task the song came from: its title names the file.")
-@click.option("--save-json/--no-save-json", default=True, show_default=True,
-              help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days).")
+@click.option(
+    "--save-json/--no-save-json",
+    default=True,
+    show_default=True,
+    help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days).",
+)
 @output_options
 def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
     """Download MIDI tasks by id and convert them into .mid files.

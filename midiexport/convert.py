@@ -169,9 +169,7 @@ def place_instruments(
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)
-    placements = [
-        Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved
-    ]
+    placements = [Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved]
     warnings += _sharing_warnings(names, placements, counts)
     return placements, warnings
 
@@ -341,4 +339,3 @@ def split_song(song: Song) -> list[Song]:
         )
         for track in song.tracks
     ]
-

@@ -228,4 +228,3 @@ def write_stdout(data: bytes) -> None:
         sys.stdout.buffer.flush()
     except OSError as exc:
         raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", path="-") from exc
-

@@ -261,7 +261,9 @@ def format_table(summary: Summary) -> str:
     if summary.tempo_bpm is not None:
         kind = "estimated" if summary.kind == "record" else "written"
         sure = f" (confidence {summary.tempo_confidence:.2f})" if summary.tempo_confidence is not None else ""
-        head.append(f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s")
+        head.append(
+            f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
+        )
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:
@@ -282,8 +284,10 @@ def format_table(summary: Summary) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {0, 3, 4, 6, 7}
-    lines = ["  " + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-             for row in rows]  # fmt: skip
+    lines = []
+    for row in rows:
+        cells = (cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        lines.append(("  " + "  ".join(cells)).rstrip())
     return "\n".join(head + lines)
 
 

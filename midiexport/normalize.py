@@ -56,8 +56,7 @@ def parse_json(raw: bytes | str, *, source: str, line: int | None = None) -> Any
 
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
+    raw = raw.removeprefix(_BOM)
     where = f"{source}: line {line}" if line is not None else source
     if not raw.strip():
         raise InputError(f"{where} is empty; expected a JSON record", input=source, line=line)
@@ -461,5 +460,16 @@ def _make(source: str, status: str, locator: str, meta: dict[str, Any], reason: 
 
 
 _RECORD_FIELDS = frozenset(
-    {"task_id", "audio_id", "state", "error_code", "error_message", "midi_url", "title", "tags", "model_name", "duration_s"}
+    {
+        "task_id",
+        "audio_id",
+        "state",
+        "error_code",
+        "error_message",
+        "midi_url",
+        "title",
+        "tags",
+        "model_name",
+        "duration_s",
+    }
 )

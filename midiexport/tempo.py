@@ -19,9 +19,11 @@ beat tracker into periodicity, beat phase and bar phase:
    Scheirer 1998 and Klapuri et al. 2006, evaluated on symbolic onsets).
 3. The metrical level is taken from the bar: harmony changes on bar lines. Chord
    onsets (two notes or more) that bring at least two pitch classes the previous
-   chord lacked are harmonic-change events (a melody note brings one at most); the bar B is the longest period in the allowed range at
-   which they stay coherent (R(B/k) >= R(B) for every divisor, so the longest
-   coherent period is the bar, not a fraction of it), and the beat is B/4 (4/4).
+   chord lacked are harmonic-change events (a melody note brings one at most). The
+   bar B is the longest period in the allowed range at which they stay coherent,
+   and at half of which they do too: R(B/k) >= R(B) for every divisor, so the
+   longest coherent period is the bar, not a fraction of it, while a period such as
+   4/3 bar can be fairly coherent but never its half. The beat is B/4 (4/4).
    Without harmony, kick and snare patterns and a log-normal tempo preference around
    110 BPM choose among the levels the onsets support.
 4. The period is refined where all onsets agree (R at the beat and its 2-, 3- and
@@ -121,8 +123,15 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     beat_s = _refine_period(times, weights, beat_s)
     first_beat_s, beat_s = _fit_grid(times, weights, beat_s, streams)
     downbeat_s = _first_downbeat(streams, first_beat_s, beat_s, first_onset_s=float(times.min()))
-    confidence = float(np.clip(_resultant(times, weights, beat_s / 2) * 0.6 + _resultant(*streams.changes, 4 * beat_s)
-                               * 0.4 if len(streams.changes[0]) else _resultant(times, weights, beat_s / 2), 0, 1))
+    confidence = float(
+        np.clip(
+            _resultant(times, weights, beat_s / 2) * 0.6 + _resultant(*streams.changes, 4 * beat_s) * 0.4
+            if len(streams.changes[0])
+            else _resultant(times, weights, beat_s / 2),
+            0,
+            1,
+        )
+    )
     return TempoEstimate(round(60.0 / beat_s, 3), first_beat_s, downbeat_s, round(confidence, 3), source)
 
 
@@ -149,15 +158,25 @@ def _streams(record: Record) -> _Streams:
         else:
             parts.setdefault("melody", []).append(columns)
     onsets = {role: _onsets(*_join(items)) for role, items in parts.items()}
-    carrier_weights = {"kick": 1.0, "snare": 1.0, "crash": 0.5, "hats": 0.35, "bass": 0.8, "harmony": 0.6, "melody": 0.3}
+    carrier_weights = {
+        "kick": 1.0,
+        "snare": 1.0,
+        "crash": 0.5,
+        "hats": 0.35,
+        "bass": 0.8,
+        "harmony": 0.6,
+        "melody": 0.3,
+    }
     carriers = [(t, w * carrier_weights[role]) for role, (t, w) in onsets.items()]
     empty = (np.empty(0), np.empty(0))
     return _Streams(
         kick=onsets.get("kick", empty),
         snare=onsets.get("snare", empty),
         crash=onsets.get("crash", empty),
-        carriers=(np.concatenate([c[0] for c in carriers] or [np.empty(0)]),
-                  np.concatenate([c[1] for c in carriers] or [np.empty(0)])),  # fmt: skip
+        carriers=(
+            np.concatenate([c[0] for c in carriers] or [np.empty(0)]),
+            np.concatenate([c[1] for c in carriers] or [np.empty(0)]),
+        ),  # fmt: skip
         changes=_harmonic_changes(parts.get("harmony") or parts.get("bass") or []),
     )
 
@@ -281,7 +300,10 @@ def _level_from_onsets(streams: _Streams) -> float:
     times, weights = streams.carriers
     beats = np.geomspace(60 / MAX_BPM, 60 / MIN_BPM, 600)
     support = _resultants(times, weights, beats / 2) + 0.5 * _resultants(times, weights, beats)
-    kick_snare = (np.concatenate([streams.kick[0], streams.snare[0]]), np.concatenate([streams.kick[1], streams.snare[1]]))
+    kick_snare = (
+        np.concatenate([streams.kick[0], streams.snare[0]]),
+        np.concatenate([streams.kick[1], streams.snare[1]]),
+    )
     if len(kick_snare[0]) >= 8:
         support += _resultants(*kick_snare, beats)
     preference = np.exp(-0.5 * (np.log2((60 / beats) / PREFERRED_BPM) / 0.6) ** 2)
@@ -293,7 +315,10 @@ def _refine_period(times: Floats, weights: Floats, beat_s: float) -> float:
     import numpy as np
 
     def score(candidates: Floats) -> Floats:
-        return sum(k * _resultants(times, weights, candidates / n) for n, k in ((1, 1.0), (2, 0.8), (3, 0.4), (4, 0.5)))
+        total = np.zeros(len(candidates))
+        for n, k in ((1, 1.0), (2, 0.8), (3, 0.4), (4, 0.5)):
+            total += k * _resultants(times, weights, candidates / n)
+        return total
 
     coarse = beat_s * np.linspace(0.97, 1.03, 61)
     best = float(coarse[np.argmax(score(coarse))])

@@ -51,13 +51,16 @@ class TimeMap:
         import numpy as np
 
         if len(self.tempos) == 1:
-            return np.rint(seconds * (self.ppq * 1_000_000 / self.tempos[0][1])).astype(np.int64)
+            ticks_per_s = self.ppq * 1_000_000 / self.tempos[0][1]
+            single: npt.NDArray[np.int64] = np.rint(seconds * ticks_per_s).astype(np.int64)
+            return single
         ticks = np.array([t for t, _ in self.tempos], dtype=np.float64)
         per_quarter_us = np.array([u for _, u in self.tempos], dtype=np.float64)
         starts_s = np.concatenate([[0.0], np.cumsum(np.diff(ticks) * per_quarter_us[:-1] / (self.ppq * 1e6))])
         segment = np.clip(np.searchsorted(starts_s, seconds, side="right") - 1, 0, None)
         exact = ticks[segment] + (seconds - starts_s[segment]) * self.ppq * 1e6 / per_quarter_us[segment]
-        return np.rint(exact).astype(np.int64)
+        mapped: npt.NDArray[np.int64] = np.rint(exact).astype(np.int64)
+        return mapped
 
 
 def plan_time(record: Record, *, bpm: float | str, ppq: int) -> TimeMap:

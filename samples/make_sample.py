@@ -19,7 +19,12 @@ BEAT_S = 60 / BPM
 BAR_S = 4 * BEAT_S
 GRID = 192  # the API's times are multiples of 1/192 s
 SECTIONS = [("intro", 4), ("verse", 16), ("chorus", 16), ("verse", 16), ("chorus", 16), ("outro", 7)]
-PROGRESSION = {"intro": [57, 53, 48, 55], "verse": [57, 53, 48, 55], "chorus": [53, 48, 55, 57], "outro": [57, 53, 57, 57]}
+PROGRESSION = {
+    "intro": [57, 53, 48, 55],
+    "verse": [57, 53, 48, 55],
+    "chorus": [53, 48, 55, 57],
+    "outro": [57, 53, 57, 57],
+}
 MINOR_PENTATONIC = [0, 3, 5, 7, 10]
 
 
@@ -58,7 +63,9 @@ def bass(rng, root, t):
 def chords(rng, root, t):
     minor = root in (57, 52)
     triad = [root, root + (3 if minor else 4), root + 7]
-    return [note(rng, p, t + half * 2 * BEAT_S, 2 * BEAT_S * 0.95, 72, jitter_s=0.004) for half in (0, 1) for p in triad]
+    return [
+        note(rng, p, t + half * 2 * BEAT_S, 2 * BEAT_S * 0.95, 72, jitter_s=0.004) for half in (0, 1) for p in triad
+    ]
 
 
 def lead(rng, root, t, state):

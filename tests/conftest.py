@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -80,12 +86,6 @@ def record_payload(instruments: dict[str, list[tuple[int, float, float, float]]]
 # Each task id names its scenario: "<scenario>~<anything>", so tests never share state.
 # Routes are small functions (answer, headers, count) -> (HTTP status, headers, body).
 
-import threading
-import time
-from collections import defaultdict
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 API_KEY = "test-key-0123456789-SECRET"
 HOSTILE_TITLE = '../../etc/passwd\x00CON: <b>"Neon"</b> | *?'
@@ -169,7 +169,7 @@ def fake_api() -> Any:
     api = FakeApi()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             status, headers, body = api.answer(parts.path, parts.query, dict(self.headers))
             self.send_response(status)

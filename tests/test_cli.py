@@ -79,7 +79,10 @@ def test_folder_with_json_lines_converts_each_line_and_names_failures(tmp_path):
     assert result.exit_code == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one.mid", "songs-1.mid", "songs-3.mid"]
     lines = result.stderr.splitlines()
-    assert f"{folder / 'songs.jsonl'}: line 2, task 5c79****be8e: is still pending (successFlag 0); try again in a minute" in lines
+    assert (
+        f"{folder / 'songs.jsonl'}: line 2, task 5c79****be8e: is still pending (successFlag 0); try again in a minute"
+        in lines
+    )
     assert lines[-1] == "3 converted (12 notes), 1 repaired (7 repairs), 0 skipped (exist), 1 failed"
 
 
@@ -150,7 +153,9 @@ def test_quantize_option_moves_notes_and_says_so(example, tmp_path):
 
 
 def test_program_option_sets_the_program(example, tmp_path):
-    result = run("convert", str(example), "--program", "electric bass (finger)=Slap Bass 1", "-o", str(tmp_path / "p.mid"))
+    result = run(
+        "convert", str(example), "--program", "electric bass (finger)=Slap Bass 1", "-o", str(tmp_path / "p.mid")
+    )
     assert result.exit_code == 0
     assert pretty((tmp_path / "p.mid").read_bytes()).instruments[1].program == 36
 

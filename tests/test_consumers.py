@@ -84,11 +84,33 @@ def test_midicsv_reads_every_file_with_the_expected_notes(sample_files, name):
 
 def render(program: str, midi: Path, wav: Path) -> Path:
     if program == "timidity":
-        command = [need("timidity"), "--preserve-silence", "-EFreverb=0", "-EFchorus=0", "-Ow", "-o", str(wav), str(midi)]
+        command = [
+            need("timidity"),
+            "--preserve-silence",
+            "-EFreverb=0",
+            "-EFchorus=0",
+            "-Ow",
+            "-o",
+            str(wav),
+            str(midi),
+        ]
     else:
         if not SOUNDFONT.exists():
             need("fluid-soundfont-gm")  # skips or fails with the package's name
-        command = [need("fluidsynth"), "-ni", "-R", "0", "-C", "0", "-F", str(wav), "-r", "44100", str(SOUNDFONT), str(midi)]
+        command = [
+            need("fluidsynth"),
+            "-ni",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-F",
+            str(wav),
+            "-r",
+            "44100",
+            str(SOUNDFONT),
+            str(midi),
+        ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return wav

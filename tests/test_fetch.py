@@ -11,7 +11,7 @@ import mido
 import pytest
 from click.testing import CliRunner
 
-from conftest import API_KEY, HOSTILE_TITLE, pretty
+from conftest import API_KEY, pretty
 from midiexport.batch import ConvertOptions, Destination, FetchOptions, run_fetch
 from midiexport.cli import main
 from midiexport.errors import ApiError, NetworkError
@@ -82,9 +82,24 @@ def test_passing_failures_are_retried_until_an_answer(fake_api, task, scenario, 
         ("bad-key", ApiError, "the API key was rejected; check --api-key or MIDIEXPORT_API_KEY (401: Unauthorized)", 1),
         ("no-credits", ApiError, "the account has no credits left (402: insufficient credits)", 1),
         ("not-found", ApiError, "not found (records are kept for 14 days) (404: task not found)", 1),
-        ("truncated", NetworkError, "the server answered something that is not the API (HTTP 200, application/json, 150 bytes)", 4),
-        ("html-502", NetworkError, "the server answered something that is not the API (HTTP 502, text/html, 50 bytes)", 4),
-        ("redirect-away", NetworkError, "the server redirected to elsewhere.invalid, another host; not following it", 1),
+        (
+            "truncated",
+            NetworkError,
+            "the server answered something that is not the API (HTTP 200, application/json, 150 bytes)",
+            4,
+        ),
+        (
+            "html-502",
+            NetworkError,
+            "the server answered something that is not the API (HTTP 502, text/html, 50 bytes)",
+            4,
+        ),
+        (
+            "redirect-away",
+            NetworkError,
+            "the server redirected to elsewhere.invalid, another host; not following it",
+            1,
+        ),
     ],
 )
 def test_final_failures_are_one_line_naming_the_task(fake_api, task, scenario, error, message, attempts):
@@ -98,7 +113,9 @@ def test_final_failures_are_one_line_naming_the_task(fake_api, task, scenario, e
 
 def test_record_null_is_retried_during_the_grace_period_then_not_found(fake_api, task):
     task_id = task("record-null")
-    with pytest.raises(ApiError, match=r"not found \(records are kept for 14 days; the API says 'recordInfo is null'\)"):
+    with pytest.raises(
+        ApiError, match=r"not found \(records are kept for 14 days; the API says 'recordInfo is null'\)"
+    ):
         with client_for(fake_api, max_attempts=50, backoff_s=0.05, backoff_max_s=0.05) as client:
             client.wait_for_record(task_id)
     assert len(fake_api.seen(task_id)) >= 3
@@ -114,7 +131,9 @@ def test_an_answer_slower_than_the_read_timeout_is_a_network_error(fake_api, tas
 
 def test_an_unreachable_host_is_a_network_error():
     with pytest.raises(NetworkError, match=r"cannot reach 127\.0\.0\.1:9: "):
-        with ApiClient(ClientSettings(api_key=API_KEY, base_url="http://127.0.0.1:9", max_attempts=2, backoff_s=0.01)) as c:
+        with ApiClient(
+            ClientSettings(api_key=API_KEY, base_url="http://127.0.0.1:9", max_attempts=2, backoff_s=0.01)
+        ) as c:
             c.get_record(MIDI_RECORD_PATH, "x")
 
 
@@ -124,7 +143,9 @@ def test_plain_http_to_a_remote_host_is_refused(url):
         check_base_url(url)
 
 
-@pytest.mark.parametrize("url", ["https://api.kie.ai", "http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80"])
+@pytest.mark.parametrize(
+    "url", ["https://api.kie.ai", "http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80"]
+)
 def test_https_and_loopback_http_are_allowed(url):
     check_base_url(url)
 
@@ -174,7 +195,10 @@ def test_fetch_writes_the_mid_and_keeps_the_answer(fake_api, task, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{task_id}.json", f"{task_id}.mid"]
     midi = pretty((tmp_path / f"{task_id}.mid").read_bytes())
-    assert [(i.name, i.is_drum, i.program) for i in midi.instruments] == [("Drums", True, 0), ("Electric Bass (finger)", False, 33)]
+    assert [(i.name, i.is_drum, i.program) for i in midi.instruments] == [
+        ("Drums", True, 0),
+        ("Electric Bass (finger)", False, 33),
+    ]
     assert_key_nowhere(result, tmp_path)
 
 
@@ -277,5 +301,7 @@ def test_several_tasks_on_the_command_line(fake_api, task, tmp_path):
     ids = [task("complete"), task("not-found"), task("pending-then-complete")]
     result = fetch_cli(fake_api, *ids, "-o", str(tmp_path))
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == "2 converted (6 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
+    assert (
+        result.stderr.splitlines()[-1] == "2 converted (6 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
+    )
     assert len(list(tmp_path.glob("*.mid"))) == 2

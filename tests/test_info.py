@@ -19,7 +19,12 @@ def test_record_and_its_midi_file_summarize_the_same():
     assert (drums.name, drums.channel, drums.program_name, drums.notes, drums.pitch_low, drums.pitch_high) == (
         "Drums", 9, "Drum kit", 2, 61, 73,
     )  # fmt: skip
-    assert (bass.program, bass.program_name, bass.first_s, bass.last_s) == (33, "Electric Bass (finger)", 7.6875, 7.911458)
+    assert (bass.program, bass.program_name, bass.first_s, bass.last_s) == (
+        33,
+        "Electric Bass (finger)",
+        7.6875,
+        7.911458,
+    )
 
 
 def test_midi_summary_uses_the_files_tempo():

@@ -133,7 +133,9 @@ def test_colliding_names_get_a_suffix(tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(HOSTILE / "bom.json", tmp_path / folder / "song.json")
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        main, ["convert", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song-2.mid", "song.mid"]
 
@@ -163,7 +165,9 @@ def big_record(notes: int, instruments: int = 1) -> bytes:
     parts = [{"name": "Drums" if i == 0 else "Piano", "notes": [
         {"pitch": 36 + (k % 40), "start": k / 192, "end": (k + 1) / 192, "velocity": 1.0} for k in range(per)]}
         for i in range(instruments)]  # fmt: skip
-    return orjson.dumps({"data": {"taskId": "big", "successFlag": 1, "midiData": {"state": "complete", "instruments": parts}}})
+    return orjson.dumps(
+        {"data": {"taskId": "big", "successFlag": 1, "midiData": {"state": "complete", "instruments": parts}}}
+    )
 
 
 @pytest.mark.parametrize(("notes", "instruments"), [(200_000, 1), (1_000_000, 4)])

@@ -58,7 +58,14 @@ def test_variable_length_quantities_match_the_smf_spec(value, encoded):
 
 def test_vectorised_deltas_match_the_spec_examples():
     # Deltas of every VLQ length, read back by mido.
-    ticks = [0, 0x7F, 0x7F + 0x80, 0x7F + 0x80 + 0x3FFF, 0x7F + 0x80 + 0x3FFF + 0x4000, 0x7F + 0x80 + 0x3FFF + 0x4000 + 0x200000]
+    ticks = [
+        0,
+        0x7F,
+        0x7F + 0x80,
+        0x7F + 0x80 + 0x3FFF,
+        0x7F + 0x80 + 0x3FFF + 0x4000,
+        0x7F + 0x80 + 0x3FFF + 0x4000 + 0x200000,
+    ]
     notes = [(t, t + 1, 60, 100) for t in ticks]
     song = Song("T", 480, ((0, 500_000),), ticks[-1] + 1, (track("P", 0, 0, notes),))
     ons = [e[0] for e in channel_events(write_midi(song)) if e[1] == "note_on"]

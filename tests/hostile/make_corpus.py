@@ -55,12 +55,38 @@ def main() -> None:
         "start-1e308.json": with_note(start=1e308, end=1e308),
         "missing-field.json": record([{"name": "Piano", "notes": [GOOD, {"pitch": 61, "start": 1.0}]}]),
         "all-notes-invalid.json": record([{"name": "Piano", "notes": [{**GOOD, "pitch": 300}]}]),
-        "twenty-melodic.json": record([{"name": name, "notes": [GOOD]} for name in (
-            "Violin", "Viola", "Cello", "Flute", "Oboe", "Clarinet", "Trumpet", "Trombone", "Tuba", "Harp",
-            "Marimba", "Celesta", "Accordion", "Sitar", "Banjo", "Koto", "Kalimba", "Fiddle", "Bagpipe", "Ocarina")]),
+        "twenty-melodic.json": record(
+            [
+                {"name": name, "notes": [GOOD]}
+                for name in (
+                    "Violin",
+                    "Viola",
+                    "Cello",
+                    "Flute",
+                    "Oboe",
+                    "Clarinet",
+                    "Trumpet",
+                    "Trombone",
+                    "Tuba",
+                    "Harp",
+                    "Marimba",
+                    "Celesta",
+                    "Accordion",
+                    "Sitar",
+                    "Banjo",
+                    "Koto",
+                    "Kalimba",
+                    "Fiddle",
+                    "Bagpipe",
+                    "Ocarina",
+                )
+            ]
+        ),
         "long-name.json": record([{"name": "Piano " * 1667, "notes": [GOOD]}]),
         "control-chars-name.json": record([{"name": "Pi\x00a\x1b[31mno\n\t\r", "notes": [GOOD]}]),
-        "path-name.json": record([{"name": "../../evil/../bass", "notes": [GOOD]}, {"name": "a\\b:c", "notes": [GOOD]}]),
+        "path-name.json": record(
+            [{"name": "../../evil/../bass", "notes": [GOOD]}, {"name": "a\\b:c", "notes": [GOOD]}]
+        ),
         "reserved-names.json": record([{"name": n, "notes": [GOOD]} for n in ("CON", "nul", "LPT1", "aux.txt")]),
         "emoji-name.json": record([{"name": "🎸 ギター Guitar", "notes": [GOOD]}]),
         "duplicate-notes.json": record([{"name": "Piano", "notes": [GOOD, GOOD, GOOD]}]),
