@@ -268,8 +268,12 @@ def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Co
     """
     import numpy as np
 
-    owner = np.concatenate([np.full(len(t[0]), i, dtype=np.int64) for i, t in enumerate(tracks)])
-    on, off, pitch, velocity = (np.concatenate([t[k] for t in tracks]) for k in range(4))
+    if len(tracks) == 1:  # the usual case: no owners to track, nothing to join
+        on, off, pitch, velocity = tracks[0]
+        owner = None
+    else:
+        owner = np.concatenate([np.full(len(t[0]), i, dtype=np.int64) for i, t in enumerate(tracks)])
+        on, off, pitch, velocity = (np.concatenate([t[k] for t in tracks]) for k in range(4))
     # One int64 key, pitch | start | longest first: a single argsort is ~5x faster than lexsort.
     key = (pitch << 56) | (on << 28) | (MAX_DELTA_TICKS - off)
     order = np.argsort(key)
@@ -278,20 +282,22 @@ def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Co
     duplicate[1:] = (ordered[1:] >> 28) == (ordered[:-1] >> 28)  # same pitch and start
     has_duplicates = bool(duplicate.any())
     if has_duplicates:
-        # Rare: sort again, stably, so that among equally long duplicates the first in the
-        # input is kept whatever the sort's whims.
-        order = np.argsort(key, kind="stable")
+        # Among equally long duplicates keep the first in the input, whatever the sort's
+        # whims: re-sort just the members of duplicate runs by (key, input position).
+        members = np.flatnonzero(duplicate | np.concatenate([duplicate[1:], [False]]))
+        order[members] = order[members][np.lexsort((order[members], ordered[members]))]
         _count(counts, model.DUPLICATE_MERGED, int(duplicate.sum()))
-    on, off, pitch, velocity, owner = on[order], off[order], pitch[order], velocity[order], owner[order]
+    on, off, pitch, velocity = on[order], off[order], pitch[order], velocity[order]
     if has_duplicates:
         keep = ~duplicate
-        on, off, pitch, velocity, owner = on[keep], off[keep], pitch[keep], velocity[keep], owner[keep]
+        on, off, pitch, velocity = on[keep], off[keep], pitch[keep], velocity[keep]
     overlap = (pitch[1:] == pitch[:-1]) & (off[:-1] > on[1:])
     if overlap.any():
         _count(counts, model.OVERLAP_CUT, int(overlap.sum()))
         off[:-1] = np.where(overlap, on[1:], off[:-1])
-    if len(tracks) == 1:
+    if owner is None:
         return [(on, off, pitch, velocity)]
+    owner = owner[order][~duplicate] if has_duplicates else owner[order]
     return [(on[mine], off[mine], pitch[mine], velocity[mine]) for mine in (owner == i for i in range(len(tracks)))]
 
 
