@@ -12,11 +12,14 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .batch import Destination
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
@@ -136,7 +139,6 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .batch import Destination
     from .files import STDIN, find_inputs
 
     destination = _destination(options, several=len(inputs) > 1)
@@ -147,11 +149,12 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
-    assert isinstance(destination, Destination)
-    _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=len(sources))
+    # JSON Lines are counted line by line as they are read: then the total is not known.
+    total = None if any(source.lines for source in sources) else len(sources)
+    _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
 
 
-def _destination(options: dict[str, Any], *, several: bool) -> Any:
+def _destination(options: dict[str, Any], *, several: bool) -> Destination:
     from .batch import Destination
 
     destination = Destination(options["out"], options["overwrite"])
@@ -175,13 +178,13 @@ def _convert_options(options: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
-def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int) -> None:
+def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
     from .batch import default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = _Tally()
-    progress = _Progress(total, enabled=not quiet and sys.stderr.isatty() and total > 3)
+    progress = _Progress(total, enabled=not quiet and sys.stderr.isatty() and (total is None or total > 3))
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):
@@ -238,14 +241,14 @@ class _Tally:
 class _Progress:
     """A one-line counter on stderr, redrawn in place; only on a terminal."""
 
-    def __init__(self, total: int, *, enabled: bool) -> None:
+    def __init__(self, total: int | None, *, enabled: bool) -> None:
         self.total, self.done, self.enabled = total, 0, enabled
 
     def step(self) -> None:
         self.done += 1
         if self.enabled:
-            of = f"/{self.total}" if self.total > 1 else ""
-            click.echo(f"\r  converting: {self.done}{of} done", err=True, nl=False)
+            of = f" of {self.total}" if self.total else ""
+            click.echo(f"\r  {self.done}{of} done", err=True, nl=False)
 
     def clear(self) -> None:
         if self.enabled and self.done:
