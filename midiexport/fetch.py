@@ -250,7 +250,7 @@ class ApiClient:
                 response = self._http.get(url, params=params, timeout=timeout)
             except httpx.TimeoutException as exc:
                 raise _Retry(
-                    NetworkError(f"cannot reach {self._host}: no answer within {timeout.read:g} s", task_id=task_id),
+                    NetworkError(f"cannot reach {self._host}: no answer within {timeout.read:.3g} s", task_id=task_id),
                     None,
                 ) from exc
             except httpx.HTTPError as exc:  # connection refused, reset, DNS, protocol errors
