@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import ApiError, FetchError, NetworkError
+from .model import api_int
 
 if TYPE_CHECKING:
     import httpx
@@ -312,14 +313,8 @@ def _json_body(response: httpx.Response) -> dict[str, Any] | None:
 
 
 def _body_code(body: dict[str, Any], http_status: int) -> int:
-    code = body.get("code")
-    if isinstance(code, bool):
-        return http_status
-    if isinstance(code, int):
-        return code
-    if isinstance(code, str) and code.strip().isdigit():
-        return int(code)
-    return http_status
+    code = api_int(body.get("code"))
+    return code if code is not None else http_status
 
 
 def _meaning(code: int, msg: str) -> str:

@@ -58,6 +58,17 @@ class NoteIssue:
         return f"{where}: {self.field} {show_value(self.value)} {self.problem}"
 
 
+def api_int(value: object) -> int | None:
+    """Read an integer the API may send as a number or a digit string (codes, flags); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def show_value(value: object, limit: int = 40) -> str:
     """Return a value as JSON would spell it, cut to ``limit`` characters, for messages."""
     if isinstance(value, str):

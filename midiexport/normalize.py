@@ -169,7 +169,7 @@ def _from_data(data: Any, source: str, locator: str, meta: dict[str, Any]) -> Re
 
 def _from_task(task: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
     """Read a task-level object (record-info ``data``) or a bare midiData object."""
-    flag = _as_int(task.get("successFlag"))
+    flag = model.api_int(task.get("successFlag"))
     if flag in _SUCCESS_FLAGS:
         status, reason = _SUCCESS_FLAGS[flag]
         if status == model.FAILED:
@@ -367,17 +367,7 @@ def _looks_like_midi(obj: dict[str, Any]) -> bool:
 
 
 def _code_ok(obj: dict[str, Any]) -> bool:
-    return "code" not in obj or _as_int(obj.get("code")) == 200
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    return "code" not in obj or model.api_int(obj.get("code")) == 200
 
 
 def _text(value: Any) -> str | None:
