@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from . import gm, model
@@ -300,7 +299,3 @@ def summaries_json(summaries: Sequence[Summary]) -> str:
     """Return Summaries as a JSON array (channels 0-based, times in seconds)."""
     return json.dumps([{**asdict(s), "notes": s.notes} for s in summaries], indent=2, ensure_ascii=False)
 
-
-def is_midi_path(path: str) -> bool:
-    """Return True for a path whose suffix names a MIDI file."""
-    return Path(path).suffix.lower() in MIDI_SUFFIXES
