@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .convert import DEFAULT_BPM, convert_record
+from .convert import convert_record
+from .defaults import DEFAULT_BPM
 from .errors import InputError
 from .normalize import normalize_payload
 from .write import write_midi

@@ -20,12 +20,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from . import files
-from .convert import DEFAULT_BPM, convert_record, song_title, split_song
+from .convert import convert_record, song_title, split_song
+from .defaults import DEFAULT_BASE_URL, DEFAULT_BPM, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from .errors import FetchError, InputError, MidiExportError, OutputError
 from .fetch import (
-    DEFAULT_BASE_URL,
-    DEFAULT_POLL_INTERVAL_S,
-    DEFAULT_TIMEOUT_S,
     MUSIC_RECORD_PATH,
     ApiClient,
     ClientSettings,

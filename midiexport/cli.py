@@ -17,6 +17,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
+from .defaults import (
+    AUTO_PPQ,
+    DEFAULT_BASE_URL,
+    DEFAULT_BPM,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_PPQ,
+    DEFAULT_TIMEOUT_S,
+    MAX_BPM,
+    MAX_PPQ,
+    MIN_BPM,
+)
 
 if TYPE_CHECKING:
     from .batch import Destination
@@ -26,7 +37,7 @@ SHOWN_WARNINGS = 5  # per record, unless -v
 
 
 class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
-    """A tempo in BPM (4-1000) or the word "auto"."""
+    """A tempo in BPM (MIN_BPM-MAX_BPM) or the word "auto"."""
 
     name = "BPM|auto"
 
@@ -37,8 +48,8 @@ class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
-        if not 4 <= number <= 1000:
-            self.fail(f"{number} is not in the range 4<=x<=1000", param, ctx)
+        if not MIN_BPM <= number <= MAX_BPM:
+            self.fail(f"{number} is not in the range {MIN_BPM:g}<=x<={MAX_BPM:g}", param, ctx)
         return number
 
 
@@ -47,7 +58,7 @@ def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 
     if value is not None:
         try:
-            grid_ticks(value, 480)
+            grid_ticks(value, DEFAULT_PPQ)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
     return value
@@ -82,12 +93,12 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
-        click.option("--bpm", type=_Bpm(), default="120", show_default=True,
+        click.option("--bpm", type=_Bpm(), default=f"{DEFAULT_BPM:g}", show_default=True,
                      help="Tempo written to the file in BPM, or auto: the song's own, first downbeat on a "
                           "bar line. Note times in seconds are kept either way."),
-        click.option("--ppq", type=click.IntRange(1, 32767), default=None,
-                     help="Ticks per quarter note (480; 960 with --bpm auto). A multiple of 96 keeps Suno "
-                          "timing exact at 120 BPM."),
+        click.option("--ppq", type=click.IntRange(1, MAX_PPQ), default=None,
+                     help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
+                          "A multiple of 96 keeps Suno timing exact at 120 BPM."),
         click.option("--quantize", metavar="GRID", callback=_grid,
                      help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets). "
                           "Changes timing; off by default."),
@@ -299,7 +310,7 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
     "--base-url",
     envvar="MIDIEXPORT_BASE_URL",
     show_envvar=True,
-    default="https://api.kie.ai",
+    default=DEFAULT_BASE_URL,
     show_default=True,
     help="API host; another provider of the same API goes here.",
 )
@@ -308,7 +319,7 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=1),
-    default=600,
+    default=DEFAULT_TIMEOUT_S,
     show_default=True,
     help="Longest wait for one task in seconds, polling included.",
 )
@@ -316,7 +327,7 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
     "--poll-interval",
     "poll_interval_s",
     type=click.FloatRange(min=0.01),
-    default=15,
+    default=DEFAULT_POLL_INTERVAL_S,
     show_default=True,
     help="Seconds between polls of a pending task (the API advises 10-30).",
 )

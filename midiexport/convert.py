@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from . import gm, model, timing
+from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
 from .errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from .model import Record, Report, Song, Track
 
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-DEFAULT_BPM = 120.0
-DEFAULT_PPQ = 480
-MIN_BPM, MAX_BPM = 4.0, 1000.0  # a tempo must fit 24 bits of µs per quarter
-MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE time
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
 
@@ -73,7 +70,7 @@ def convert_record(
     """
     import numpy as np
 
-    ppq = ppq if ppq is not None else (timing.AUTO_PPQ if bpm == timing.AUTO else DEFAULT_PPQ)
+    ppq = ppq if ppq is not None else (AUTO_PPQ if bpm == timing.AUTO else DEFAULT_PPQ)
     check_timing(bpm=bpm, ppq=ppq)
     grid = timing.grid_ticks(quantize, ppq) if quantize else None
     refuse_incomplete(record, strict=strict)

@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from .defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from .errors import ApiError, FetchError, NetworkError
 from .model import api_int
 
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_BASE_URL = "https://api.kie.ai"
 MIDI_RECORD_PATH = "/api/v1/midi/record-info"
 MUSIC_RECORD_PATH = "/api/v1/generate/record-info"
-DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
-DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
 RETENTION_HINT = "records are kept for 14 days"
 MAX_REDIRECTS = 3
 

@@ -298,4 +298,3 @@ def _cut(text: str, limit: int) -> str:
 def summaries_json(summaries: Sequence[Summary]) -> str:
     """Return Summaries as a JSON array (channels 0-based, times in seconds)."""
     return json.dumps([{**asdict(s), "notes": s.notes} for s in summaries], indent=2, ensure_ascii=False)
-

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 AUTO = "auto"
-AUTO_PPQ = 960  # half a tick stays under 1 ms down to 31 BPM
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
 _GRID = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")
 

@@ -1,0 +1,16 @@
+"""Defaults and limits shared by the library and the command line: constants only.
+
+Kept apart so that ``cli`` can show them in ``--help`` without importing the stages.
+"""
+
+from __future__ import annotations
+
+DEFAULT_BPM = 120.0
+MIN_BPM, MAX_BPM = 4.0, 1000.0  # a tempo must fit 24 bits of µs per quarter
+DEFAULT_PPQ = 480
+AUTO_PPQ = 960  # with --bpm auto: half a tick stays under 1 ms down to 31 BPM
+MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE time
+
+DEFAULT_BASE_URL = "https://api.kie.ai"
+DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
+DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
