@@ -18,7 +18,7 @@ from .convert import place_instruments, song_title
 from .errors import InputError
 from .files import InputFile, read_bytes
 from .model import Record
-from .normalize import normalize_payload
+from .normalize import normalize_lines, normalize_payload
 from .tempo import estimate_tempo
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
@@ -68,12 +68,14 @@ def summarize_file(source: InputFile, *, programs: Mapping[str, str | int] | Non
     raw = read_bytes(source)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
-    if source.lines:
-        records = [r for number, line in enumerate(raw.splitlines(), 1) if line.strip()
-                   for r in normalize_payload(line, source=source.name, line=number)]  # fmt: skip
-    else:
-        records = normalize_payload(raw, source=source.name)
-    return [summarize_record(r, programs=programs) for r in records]
+    if not source.lines:
+        return [summarize_record(r, programs=programs) for r in normalize_payload(raw, source=source.name)]
+    summaries = []
+    for item in normalize_lines(enumerate(raw.splitlines(), 1), source=source.name):
+        if isinstance(item, InputError):
+            raise item
+        summaries.append(summarize_record(item, programs=programs))
+    return summaries
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
