@@ -30,9 +30,9 @@ import numpy as np
 import orjson
 
 import midiexport
-from midiexport.convert import convert_record
-from midiexport.normalize import normalize_payload
-from midiexport.write import write_midi
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
 
 PARTS = (  # name, share of notes, pitch range, notes per chord
     ("Drums", 0.40, (35, 59), 1),
@@ -210,7 +210,7 @@ def measure_memory(folder: Path, notes: int) -> dict[str, float]:
     path.write_bytes(make_record(notes))
     parse = f"import orjson; data = open({str(path)!r}, 'rb').read(); tree = orjson.loads(data); {PEAK}"
     convert = (
-        f"from midiexport.api import convert_payload; data = open({str(path)!r}, 'rb').read(); "
+        f"from midiexport.jobs.api import convert_payload; data = open({str(path)!r}, 'rb').read(); "
         f"out = convert_payload(data); {PEAK}"
     )
     kib = {}

@@ -225,8 +225,8 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    from midiexport.normalize import normalize_payload
-    from midiexport.tempo import estimate_tempo
+    from midiexport.stages.normalize import normalize_payload
+    from midiexport.stages.tempo import estimate_tempo
 
     rng = np.random.default_rng(args.seed)
     songs = [make_song(STYLES[i % len(STYLES)], rng) for i in range(args.songs)]

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ApiError": "errors",
-    "ConvertOptions": "batch",
+    "ConvertOptions": "jobs.batch",
     "EmptyRecord": "errors",
     "FetchError": "errors",
     "InputError": "errors",
@@ -32,19 +32,19 @@ _EXPORTS = {
     "RecordError": "errors",
     "Report": "model",
     "Song": "model",
-    "Summary": "info",
-    "TempoEstimate": "tempo",
+    "Summary": "jobs.info",
+    "TempoEstimate": "stages.tempo",
     "TaskFailed": "errors",
     "TaskPending": "errors",
     "Track": "model",
-    "convert_payload": "api",
-    "convert_record": "convert",
-    "estimate_tempo": "tempo",
-    "normalize_payload": "normalize",
-    "split_song": "convert",
-    "summarize_midi": "info",
-    "summarize_record": "info",
-    "write_midi": "write",
+    "convert_payload": "jobs.api",
+    "convert_record": "stages.convert",
+    "estimate_tempo": "stages.tempo",
+    "normalize_payload": "stages.normalize",
+    "split_song": "stages.convert",
+    "summarize_midi": "jobs.info",
+    "summarize_record": "jobs.info",
+    "write_midi": "outputs.smf",
 }
 
 __all__ = sorted(_EXPORTS)

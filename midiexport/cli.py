@@ -30,7 +30,7 @@ from .defaults import (
 )
 
 if TYPE_CHECKING:
-    from .batch import Destination
+    from .jobs.batch import Destination
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
@@ -54,7 +54,7 @@ class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent
 
 
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from .timing import grid_ticks
+    from .stages.timing import grid_ticks
 
     if value is not None:
         try:
@@ -150,7 +150,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .files import STDIN, find_inputs
+    from .io.files import STDIN, find_inputs
 
     destination = _destination(options, several=len(inputs) > 1)
     if STDIN in inputs and options["out"] is None:
@@ -166,7 +166,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
 
 
 def _destination(options: dict[str, Any], *, several: bool) -> Destination:
-    from .batch import Destination
+    from .jobs.batch import Destination
 
     destination = Destination(options["out"], options["overwrite"])
     if destination.single and (several or options["split"]):
@@ -175,13 +175,13 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
-    from .batch import run_batch
+    from .jobs.batch import run_batch
 
     return run_batch(sources, _convert_options(options), destination, jobs=jobs)
 
 
 def _convert_options(options: dict[str, Any]) -> Any:
-    from .batch import ConvertOptions
+    from .jobs.batch import ConvertOptions
 
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
@@ -191,7 +191,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
 
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
-    from .batch import default_jobs
+    from .jobs.batch import default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = _Tally()
@@ -352,8 +352,8 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
     """
     from pathlib import Path
 
-    from .batch import FetchOptions, run_fetch
-    from .fetch import check_base_url
+    from .io.client import check_base_url
+    from .jobs.batch import FetchOptions, run_fetch
 
     if not options["api_key"]:
         raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")
@@ -403,8 +403,8 @@ def info(files: tuple[str, ...], as_json: bool) -> None:
       midiexport info task.json song.mid
       midiexport info --json song.mid | jq '.[0].parts'
     """
-    from .files import find_inputs
-    from .info import format_table, summaries_json, summarize_file
+    from .io.files import find_inputs
+    from .jobs.info import format_table, summaries_json, summarize_file
 
     summaries, failed = [], False
     for name in files:

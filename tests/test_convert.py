@@ -5,10 +5,10 @@ import pytest
 
 from conftest import api_notes, channel_events, load_fixture, pretty, record_payload
 from midiexport import model
-from midiexport.convert import convert_record, place_instruments, split_song
 from midiexport.errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
-from midiexport.normalize import normalize_payload
-from midiexport.write import write_midi
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record, place_instruments, split_song
+from midiexport.stages.normalize import normalize_payload
 
 
 def song_of(payload: object, **options: object) -> model.Song:

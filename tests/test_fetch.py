@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import API_KEY, pretty
-from midiexport.batch import ConvertOptions, Destination, FetchOptions, run_fetch
 from midiexport.cli import main
 from midiexport.errors import ApiError, NetworkError
-from midiexport.fetch import MIDI_RECORD_PATH, ApiClient, ClientSettings, check_base_url, fetch_record
+from midiexport.io.client import MIDI_RECORD_PATH, ApiClient, ClientSettings, check_base_url, fetch_record
+from midiexport.jobs.batch import ConvertOptions, Destination, FetchOptions, run_fetch
 
 
 def client_for(api, **overrides) -> ApiClient:

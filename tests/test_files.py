@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from midiexport.errors import InputError, OutputError
-from midiexport.files import FileExists, NamePlanner, find_inputs, safe_name, write_atomic
+from midiexport.io.files import FileExists, NamePlanner, find_inputs, safe_name, write_atomic
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 from conftest import fixture_path, load_fixture
-from midiexport.convert import convert_record
-from midiexport.files import InputFile
-from midiexport.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
-from midiexport.normalize import normalize_payload
-from midiexport.write import write_midi
+from midiexport.io.files import InputFile
+from midiexport.jobs.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
 
 
 def test_record_and_its_midi_file_summarize_the_same():

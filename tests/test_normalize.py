@@ -8,7 +8,7 @@ import pytest
 from conftest import fixture_path, load_fixture
 from midiexport import model
 from midiexport.errors import InputError
-from midiexport.normalize import normalize_lines, normalize_payload
+from midiexport.stages.normalize import normalize_lines, normalize_payload
 
 
 def read(name: str) -> list[model.Record]:

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import mido_file
-from midiexport.convert import convert_record
 from midiexport.errors import MidiExportError
-from midiexport.normalize import normalize_payload
-from midiexport.write import write_midi
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
 
 NAMES = ["Drums", "Electric Bass (finger)", "Synth Voice", "String Ensembles 1", "Piano", "Percussion"]
 

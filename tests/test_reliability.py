@@ -22,11 +22,11 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE, mido_file
 from midiexport.cli import main
-from midiexport.convert import convert_record
 from midiexport.errors import MidiExportError
-from midiexport.files import TEMP_PREFIX
-from midiexport.normalize import normalize_payload
-from midiexport.write import write_midi
+from midiexport.io.files import TEMP_PREFIX
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
 
 HOSTILE = Path(__file__).parent / "hostile"
 

@@ -10,11 +10,11 @@ import pytest
 
 from conftest import mido_file, pretty
 from midiexport import model
-from midiexport.convert import convert_record
-from midiexport.normalize import normalize_payload
-from midiexport.tempo import estimate_tempo, tempo_from_tags
-from midiexport.timing import grid_ticks, plan_time
-from midiexport.write import write_midi
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
+from midiexport.stages.tempo import estimate_tempo, tempo_from_tags
+from midiexport.stages.timing import grid_ticks, plan_time
 
 CHORDS = ([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])  # C Am F G
 

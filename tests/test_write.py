@@ -5,7 +5,7 @@ import pytest
 
 from conftest import channel_events, mido_file
 from midiexport.model import Song, Track
-from midiexport.write import encode_track, text_bytes, vlq, write_midi
+from midiexport.outputs.smf import encode_track, text_bytes, vlq, write_midi
 
 
 def track(name: str, channel: int, program: int, notes: list[tuple[int, int, int, int]]) -> Track:

@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import gm, model
-from .convert import place_instruments, song_title
-from .errors import InputError
-from .files import InputFile, read_bytes
-from .model import Record
-from .normalize import normalize_lines, normalize_payload
-from .tempo import estimate_tempo
+from .. import gm, model
+from ..errors import InputError
+from ..io.files import InputFile, read_bytes
+from ..model import Record
+from ..stages.convert import place_instruments, song_title
+from ..stages.normalize import normalize_lines, normalize_payload
+from ..stages.tempo import estimate_tempo
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 

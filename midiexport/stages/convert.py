@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from . import gm, model, timing
-from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
-from .errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
-from .model import Record, Report, Song, Track
+from .. import gm, model
+from ..defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
+from ..model import Record, Report, Song, Track
+from . import timing
 
 if TYPE_CHECKING:
     import numpy as np

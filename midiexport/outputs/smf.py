@@ -13,7 +13,7 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .model import Song, Track
+from ..model import Song, Track
 
 if TYPE_CHECKING:
     import numpy as np

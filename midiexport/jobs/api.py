@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .convert import convert_record
-from .defaults import DEFAULT_BPM
-from .errors import InputError
-from .normalize import normalize_payload
-from .write import write_midi
+from ..defaults import DEFAULT_BPM
+from ..errors import InputError
+from ..outputs.smf import write_midi
+from ..stages.convert import convert_record
+from ..stages.normalize import normalize_payload
 
 
 def convert_payload(

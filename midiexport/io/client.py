@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from .defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
-from .errors import ApiError, FetchError, NetworkError
-from .model import api_int
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..errors import ApiError, FetchError, NetworkError
+from ..model import api_int
 
 if TYPE_CHECKING:
     import httpx

@@ -19,20 +19,20 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 
-from . import files
-from .convert import convert_record, song_title, split_song
-from .defaults import DEFAULT_BASE_URL, DEFAULT_BPM, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
-from .errors import FetchError, InputError, MidiExportError, OutputError
-from .fetch import (
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_BPM, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..errors import FetchError, InputError, MidiExportError, OutputError
+from ..io import files
+from ..io.client import (
     MUSIC_RECORD_PATH,
     ApiClient,
     ClientSettings,
     Progress,
 )
-from .files import InputFile
-from .model import Record, Report
-from .normalize import normalize_lines, normalize_payload
-from .write import write_midi
+from ..io.files import InputFile
+from ..model import Record, Report
+from ..outputs.smf import write_midi
+from ..stages.convert import convert_record, song_title, split_song
+from ..stages.normalize import normalize_lines, normalize_payload
 
 WINDOW_PER_JOB = 4  # units in flight per worker: keeps workers busy, memory bounded
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import model
-from .errors import InputError
-from .model import Instrument, NoteIssue, Record
+from .. import model
+from ..errors import InputError
+from ..model import Instrument, NoteIssue, Record
 
 if TYPE_CHECKING:
     import numpy as np

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 
 STDIN = "-"
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson")

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .model import Record
+from ..model import Record
 from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:

@@ -47,8 +47,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import gm
-from .model import Record
+from .. import gm
+from ..model import Record
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,1 @@
+"""Outputs: a Song (ticks) becomes bytes. ``smf`` writes Standard MIDI Files."""
