@@ -3,7 +3,7 @@
 The pipeline, one function per stage::
 
     records = midiexport.normalize_payload(json_bytes, source="task.json")
-    song = midiexport.convert_record(records[0], bpm=120, ppq=480)
+    song = midiexport.convert_record(records[0], midiexport.ConvertOptions(bpm=120, ppq=480))
     data = midiexport.write_midi(song, format=1)
 
 ``convert_payload`` does all three for one record. Names are loaded on first use,
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ApiError": "errors",
-    "ConvertOptions": "jobs.batch",
+    "ConvertOptions": "options",
     "EmptyRecord": "errors",
     "FetchError": "errors",
     "InputError": "errors",

@@ -181,7 +181,7 @@ def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -
 
 
 def _convert_options(options: dict[str, Any]) -> Any:
-    from .jobs.batch import ConvertOptions
+    from .options import ConvertOptions
 
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],

@@ -6,6 +6,7 @@ import pytest
 from conftest import api_notes, channel_events, load_fixture, pretty, record_payload
 from midiexport import model
 from midiexport.errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
+from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record, place_instruments, split_song
 from midiexport.stages.normalize import normalize_payload
@@ -13,7 +14,7 @@ from midiexport.stages.normalize import normalize_payload
 
 def song_of(payload: object, **options: object) -> model.Song:
     [record] = normalize_payload(payload, source="a.json")
-    return convert_record(record, **options)
+    return convert_record(record, ConvertOptions(**options))
 
 
 def test_api_example_round_trips_exactly_through_pretty_midi():
@@ -164,7 +165,7 @@ def test_strict_refuses_a_record_with_an_invalid_note():
     [record] = normalize_payload(record_payload({"Piano": [(60, 0.0, 1.0, 1.0), (60, 2.0, 1.0, 1.0)]}), source="a.json")
     assert convert_record(record).note_count == 1
     with pytest.raises(InvalidNote) as caught:
-        convert_record(record, strict=True)
+        convert_record(record, ConvertOptions(strict=True))
     assert str(caught.value) == 'a.json: "Piano", note 1: end 1.0 is before start 2.0; refused under --strict'
     assert (caught.value.note_index, caught.value.field) == (1, "end")
 

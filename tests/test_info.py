@@ -5,6 +5,7 @@ import json
 from conftest import fixture_path, load_fixture
 from midiexport.io.files import InputFile
 from midiexport.jobs.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
+from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
@@ -29,7 +30,7 @@ def test_record_and_its_midi_file_summarize_the_same():
 
 def test_midi_summary_uses_the_files_tempo():
     [record] = normalize_payload(load_fixture("record-info.json"), source="a.json")
-    summary = summarize_midi(write_midi(convert_record(record, bpm=93, ppq=960)))
+    summary = summarize_midi(write_midi(convert_record(record, ConvertOptions(bpm=93, ppq=960))))
     assert abs(summary.parts[1].first_s - 7.6875) < 1e-3
     assert summary.detail == "format 1, 960 ticks per quarter, 3 tracks"
 

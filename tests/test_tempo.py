@@ -10,6 +10,7 @@ import pytest
 
 from conftest import mido_file, pretty
 from midiexport import model
+from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
@@ -93,7 +94,7 @@ def test_too_few_notes_give_no_confidence():
 @pytest.mark.parametrize(("bpm", "downbeat_s"), [(61.3, 2.9), (97.3, 1.37), (176.4, 0.52), (128.0, 0.0)])
 def test_auto_tempo_keeps_every_note_within_a_millisecond(bpm, downbeat_s):
     record = rock_song(bpm, downbeat_s)
-    midi = pretty(write_midi(convert_record(record, bpm="auto")))
+    midi = pretty(write_midi(convert_record(record, ConvertOptions(bpm="auto"))))
     for instrument, written in zip(record.instruments, midi.instruments):
         want = np.sort(instrument.start_s)
         got = np.sort([n.start for n in written.notes])
@@ -104,7 +105,7 @@ def test_auto_tempo_keeps_every_note_within_a_millisecond(bpm, downbeat_s):
 
 def test_auto_tempo_puts_the_first_downbeat_on_a_bar_line():
     record = rock_song(97.3, 1.37)
-    song = convert_record(record, bpm="auto")
+    song = convert_record(record, ConvertOptions(bpm="auto"))
     (pickup_tick, n, d), (downbeat_tick, four, quarter) = song.meters
     assert (pickup_tick, four, quarter) == (0, 4, 4)
     assert d in (4, 8, 16) and downbeat_tick == n * song.ppq * 4 // d
@@ -122,14 +123,14 @@ def test_no_pickup_when_the_song_starts_on_a_downbeat():
 
 def test_quantize_moves_starts_and_ends_to_the_grid():
     record = rock_song(120.0, 0.0, jitter_s=0.02)
-    song = convert_record(record, quantize="1/16")
+    song = convert_record(record, ConvertOptions(quantize="1/16"))
     for track in song.tracks:
         assert np.all(track.on_tick % 120 == 0) and np.all(track.off_tick % 120 == 0)
     assert song.report.counts[model.QUANTIZED] > 1000
 
 
 def test_quantize_with_auto_counts_the_grid_from_the_downbeat():
-    song = convert_record(rock_song(97.3, 1.37, jitter_s=0.02), bpm="auto", quantize="1/8")
+    song = convert_record(rock_song(97.3, 1.37, jitter_s=0.02), ConvertOptions(bpm="auto", quantize="1/8"))
     downbeat_tick = song.meters[1][0]
     for track in song.tracks:
         after = track.on_tick[track.on_tick >= downbeat_tick]

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..defaults import DEFAULT_BASE_URL, DEFAULT_BPM, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from ..errors import FetchError, InputError, MidiExportError, OutputError
 from ..io import files
 from ..io.client import (
@@ -30,24 +30,12 @@ from ..io.client import (
 )
 from ..io.files import InputFile
 from ..model import Record, Report
+from ..options import ConvertOptions
 from ..outputs.smf import write_midi
 from ..stages.convert import convert_record, song_title, split_song
 from ..stages.normalize import normalize_lines, normalize_payload
 
 WINDOW_PER_JOB = 4  # units in flight per worker: keeps workers busy, memory bounded
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    """How records become files: the options of ``midiexport convert`` as data."""
-
-    bpm: float | str = DEFAULT_BPM  # or "auto"
-    ppq: int | None = None  # 480, or 960 with "auto"
-    format: int = 1
-    split: bool = False
-    strict: bool = False
-    programs: tuple[tuple[str, str], ...] = ()
-    quantize: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,8 +260,7 @@ def render_record(record: Record, options: ConvertOptions, *, stem: str, keep: b
     ``keep``: JSON bytes to save beside the .mid (fetch keeps the raw answer).
     """
     try:
-        song = convert_record(record, bpm=options.bpm, ppq=options.ppq, programs=dict(options.programs),
-                              strict=options.strict, quantize=options.quantize)  # fmt: skip
+        song = convert_record(record, options)
         songs = split_song(song) if options.split else [song]
         suffixes = _split_suffixes(song) if options.split else [""]
         encoded = tuple((suffix, ".mid", write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs))

@@ -17,9 +17,9 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from .. import gm, model
-from ..defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
 from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from ..model import Record, Report, Song, Track
+from ..options import DEFAULT_OPTIONS, ConvertOptions
 from . import timing
 
 if TYPE_CHECKING:
@@ -39,47 +39,28 @@ class Placement:
     is_drum: bool
 
 
-def check_timing(*, bpm: float | str, ppq: int) -> None:
-    """Raise ValueError naming the allowed range when bpm or ppq cannot be written."""
-    if bpm != timing.AUTO and (isinstance(bpm, str) or not MIN_BPM <= bpm <= MAX_BPM):
-        shown = f"{bpm:g}" if isinstance(bpm, (int, float)) else repr(bpm)
-        raise ValueError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g} or 'auto', got {shown}")
-    if not 1 <= ppq <= MAX_PPQ:
-        raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {ppq}")
+def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) -> Song:
+    """Convert a Record (seconds) into a Song (ticks at ``options.ticks_per_quarter``).
 
-
-def convert_record(
-    record: Record,
-    *,
-    bpm: float | str = DEFAULT_BPM,
-    ppq: int | None = None,
-    programs: Mapping[str, str | int] | None = None,
-    strict: bool = False,
-    quantize: str | None = None,
-) -> Song:
-    """Convert a Record (seconds) into a Song (ticks at ``ppq`` per quarter, ``bpm``).
-
-    ``bpm`` is a tempo or "auto" (estimated, first downbeat on a bar line; see
-    ``timing``); ``ppq`` defaults to 480, or 960 with "auto". ``programs`` maps
-    instrument names (any case) to a GM program 0-127, a GM name or a drum name.
-    Ticks come from the tempo map actually written, so every note keeps its time in
-    seconds within half a tick, unless ``quantize`` ("1/16", "1/8t", ...) moves it
-    to the grid.
+    ``options.bpm`` is a tempo or "auto" (estimated, first downbeat on a bar line;
+    see ``timing``). ``options.programs`` maps instrument names (any case) to a GM
+    program 0-127, a GM name or a drum name. Ticks come from the tempo map actually
+    written, so every note keeps its time in seconds within half a tick, unless
+    ``options.quantize`` ("1/16", "1/8t", ...) moves it to the grid.
     Raises TaskPending, TaskFailed or EmptyRecord when the record has nothing to
-    convert, InvalidNote under ``strict`` when a note was left out, ValueError for
-    bpm/ppq out of range, an unknown program or grid.
+    convert, InvalidNote under ``options.strict`` when a note was left out, ValueError
+    for an unknown program.
     """
     import numpy as np
 
-    ppq = ppq if ppq is not None else (AUTO_PPQ if bpm == timing.AUTO else DEFAULT_PPQ)
-    check_timing(bpm=bpm, ppq=ppq)
-    grid = timing.grid_ticks(quantize, ppq) if quantize else None
-    refuse_incomplete(record, strict=strict)
+    ppq = options.ticks_per_quarter
+    grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
+    refuse_incomplete(record, strict=options.strict)
     counts = dict(record.counts)
-    placements, warnings = place_instruments([i.name for i in record.instruments], programs, counts)
+    placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
-    time_map = timing.plan_time(record, bpm=bpm, ppq=ppq)
+    time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq)
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
     last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
     if last_tick > MAX_DELTA_TICKS:

@@ -15,20 +15,18 @@ down to 50 BPM. ``quantize`` is the one deliberate exception.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Record
+from ..options import AUTO, GRID_PATTERN
 from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-AUTO = "auto"
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
-_GRID = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def grid_ticks(grid: str, ppq: int) -> float:
 
     Raises ValueError naming the accepted values.
     """
-    match = _GRID.match(grid.strip())
+    match = GRID_PATTERN.match(grid.strip())
     if match is None:
         raise ValueError(f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {grid!r}")
     length = ppq * 4 / int(match.group(1))

@@ -1,0 +1,97 @@
+"""Options: how records become files, as one frozen value built once and passed through.
+
+The command line builds a ``ConvertOptions`` from its flags; a library caller builds
+one in code. Every stage reads the fields it needs from the same object, so adding an
+option means adding one field here (and one click option in the CLI).
+Foundation module: imports nothing from the stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+
+AUTO = "auto"
+FORMATS = (0, 1)
+GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
+
+ProgramPairs = tuple[tuple[str, "str | int"], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertOptions:
+    """The options of ``midiexport convert`` as data. Times in seconds, tempo in BPM.
+
+    ``bpm``: the tempo written (4-1000) or "auto" (the song's own). ``ppq``: ticks
+    per quarter, None for the default (480, or 960 with "auto"). ``format``: SMF 0 or 1.
+    ``split``: one file per instrument. ``strict``: refuse a record with an invalid
+    note. ``programs``: instrument name -> GM program 0-127, a GM name or a drum name
+    (a mapping or pairs). ``quantize``: a grid such as "1/16" or "1/8t", or None.
+    Raises ValueError naming the allowed range for a value that cannot be written.
+    """
+
+    bpm: float | str = DEFAULT_BPM
+    ppq: int | None = None
+    format: int = 1
+    split: bool = False
+    strict: bool = False
+    programs: ProgramPairs = ()
+    quantize: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
+            object.__setattr__(self, "programs", tuple(self.programs.items()))
+        else:
+            object.__setattr__(self, "programs", tuple((str(k), v) for k, v in self.programs))
+        _check_bpm(self.bpm)
+        if self.ppq is not None and not (isinstance(self.ppq, int) and 1 <= self.ppq <= MAX_PPQ):
+            raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be 0 or 1, got {self.format!r}")
+        if self.quantize is not None and GRID_PATTERN.match(self.quantize.strip()) is None:
+            raise ValueError(
+                f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"
+            )
+
+    @property
+    def auto(self) -> bool:
+        """True when the tempo is estimated from the notes."""
+        return self.bpm == AUTO
+
+    @property
+    def ticks_per_quarter(self) -> int:
+        """The PPQ written: ``ppq`` when given, else 480 (960 with "auto")."""
+        if self.ppq is not None:
+            return self.ppq
+        return AUTO_PPQ if self.auto else DEFAULT_PPQ
+
+    @property
+    def program_map(self) -> dict[str, str | int]:
+        """``programs`` as a dict, in the order given."""
+        return dict(self.programs)
+
+    def replace(self, **changes: Any) -> ConvertOptions:
+        """Return a copy with some fields changed (checked like a new one)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_bpm(bpm: object) -> None:
+    if bpm == AUTO:
+        return
+    if (
+        isinstance(bpm, bool)
+        or not isinstance(bpm, (int, float))
+        or not math.isfinite(bpm)
+        or not (MIN_BPM <= bpm <= MAX_BPM)
+    ):
+        shown = f"{bpm:g}" if isinstance(bpm, (int, float)) else repr(bpm)
+        raise ValueError(f"bpm must be in {MIN_BPM:g}..{MAX_BPM:g} or 'auto', got {shown}")
+
+
+DEFAULT_OPTIONS = ConvertOptions()
