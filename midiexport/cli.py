@@ -30,7 +30,7 @@ from .defaults import (
 )
 
 if TYPE_CHECKING:
-    from .jobs.batch import Destination
+    from .jobs.runner import Destination
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
@@ -166,7 +166,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
 
 
 def _destination(options: dict[str, Any], *, several: bool) -> Destination:
-    from .jobs.batch import Destination
+    from .jobs.runner import Destination
 
     destination = Destination(options["out"], options["overwrite"])
     if destination.single and (several or options["split"]):
@@ -175,7 +175,7 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
-    from .jobs.batch import run_batch
+    from .jobs.convert_files import run_batch
 
     return run_batch(sources, _convert_options(options), destination, jobs=jobs)
 
@@ -191,7 +191,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
 
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
-    from .jobs.batch import default_jobs
+    from .jobs.runner import default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = _Tally()
@@ -353,7 +353,7 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
     from pathlib import Path
 
     from .io.client import check_base_url
-    from .jobs.batch import FetchOptions, run_fetch
+    from .jobs.fetch_tasks import FetchOptions, run_fetch
 
     if not options["api_key"]:
         raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")

@@ -15,7 +15,8 @@ from conftest import API_KEY, pretty
 from midiexport.cli import main
 from midiexport.errors import ApiError, NetworkError
 from midiexport.io.client import MIDI_RECORD_PATH, ApiClient, ClientSettings, check_base_url, fetch_record
-from midiexport.jobs.batch import Destination, FetchOptions, run_fetch
+from midiexport.jobs.fetch_tasks import FetchOptions, run_fetch
+from midiexport.jobs.runner import Destination
 from midiexport.options import ConvertOptions
 
 

@@ -36,3 +36,55 @@ def test_readme_main_command_converts_the_sample(tmp_path):
         done = subprocess.run([sys.executable, "-m", "midiexport", *args[1:], "-o", str(tmp_path / "x.mid"), "--overwrite"],
                               cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr
+
+
+FOUNDATION = {"errors", "model", "options", "gm", "defaults", "protocol", "__init__"}
+LAYER = {"stages": 1, "outputs": 1, "io": 1, "jobs": 2, "cli": 3}  # foundation modules are layer 0
+
+
+def _layer_of(parts: tuple[str, ...]) -> tuple[int, str]:
+    """Return (layer, group) of a module path inside the package, e.g. ('stages', 'tempo')."""
+    head = parts[0] if parts else "__init__"
+    if head in LAYER:
+        return LAYER[head], head
+    return 0, "foundation"
+
+
+def _package_imports(path):
+    """Yield the package-relative module paths that a module imports, anywhere in it."""
+    import ast
+
+    package_parts = path.relative_to(ROOT / "midiexport").with_suffix("").parts[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - (node.level - 1)]
+                target = (*base, *(node.module.split(".") if node.module else ()))
+            elif node.module and node.module.split(".")[0] == "midiexport":
+                target = tuple(node.module.split(".")[1:])
+            else:
+                continue
+            names = [alias.name for alias in node.names] if not node.module or not target else [None]
+            for name in names:
+                yield target if name is None else (*target, name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "midiexport":
+                    yield tuple(alias.name.split(".")[1:])
+
+
+def test_imports_run_one_way_from_cli_to_the_foundation():
+    """cli -> jobs -> io/outputs/stages -> foundation: a module imports only its own group or below."""
+    broken = []
+    for path in sorted((ROOT / "midiexport").rglob("*.py")):
+        if path.name == "__main__.py" or path == ROOT / "midiexport" / "__init__.py":
+            continue  # the entry point and the lazy public API may name anything
+        parts = path.relative_to(ROOT / "midiexport").with_suffix("").parts
+        layer, group = _layer_of(parts if len(parts) > 1 else (parts[0].removesuffix(".py"),))
+        for target in _package_imports(path):
+            t_layer, t_group = _layer_of(target)
+            if target and target[0] in FOUNDATION:
+                t_layer, t_group = 0, "foundation"
+            if t_layer > layer or (t_layer == layer and t_group != group and layer > 0):
+                broken.append(f"{'/'.join(parts)} imports {'.'.join(target)}")
+    assert broken == []

@@ -1,0 +1,94 @@
+"""Fetch tasks: the job of ``midiexport fetch``: download a task, convert it, keep the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..errors import FetchError
+from ..io import files
+from ..io.client import MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
+from ..options import ConvertOptions
+from ..stages.convert import song_title
+from ..stages.normalize import normalize_payload
+from .render import render_record
+from .runner import Destination, Pending, Rendered, run_in_threads
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How ``midiexport fetch`` asks the API. Times in seconds."""
+
+    api_key: str
+    base_url: str = DEFAULT_BASE_URL
+    wait: bool = True
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    music_task: str | None = None
+    save_json: bool = True
+    concurrency: int = 3  # tasks asked at once: gentle with the API's rate limit
+
+    def __repr__(self) -> str:  # never show the key
+        return f"FetchOptions(base_url={self.base_url!r}, api_key=<hidden>)"
+
+
+def run_fetch(
+    task_ids: Sequence[str],
+    fetch: FetchOptions,
+    options: ConvertOptions,
+    destination: Destination,
+    *,
+    progress: Progress | None = None,
+    settings: ClientSettings | None = None,
+) -> Iterator[Pending]:
+    """Download each task (a few at a time), convert it, and yield one Pending per task.
+
+    Call each Pending's ``result()`` before asking for the next: the downloads stop
+    when the iteration ends. ``settings`` overrides the client's timeouts and retries (tests make them short).
+    The music task, when given, is read once and names every song it matches.
+    """
+    settings = settings or ClientSettings(api_key=fetch.api_key, base_url=fetch.base_url)
+    client = ApiClient(settings)
+    try:
+        music: dict[str, Any] | None = None
+        if fetch.music_task:
+            try:
+                music = client.get_record(MUSIC_RECORD_PATH, fetch.music_task)
+            except FetchError as exc:
+                yield Pending(f"music task {fetch.music_task}", _raiser(exc), destination)
+        wait = partial(client.wait_for_record, wait=fetch.wait, timeout_s=fetch.timeout_s,
+                       poll_interval_s=fetch.poll_interval_s, progress=progress)  # fmt: skip
+        for task_id, get_answer in run_in_threads(list(task_ids), wait, workers=fetch.concurrency):
+            yield Pending(
+                f"task {task_id}", _fetched(task_id, get_answer, music, fetch.save_json, options), destination
+            )
+    finally:
+        client.close()
+
+
+def _raiser(error: Exception) -> Callable[[], list[Rendered]]:
+    def get() -> list[Rendered]:
+        raise error
+
+    return get
+
+
+def _fetched(
+    task_id: str, get_answer: Callable[[], Any], music: dict[str, Any] | None, save_json: bool, options: ConvertOptions
+) -> Callable[[], list[Rendered]]:
+    def get() -> list[Rendered]:
+        import orjson
+
+        answer = get_answer()
+        payload = {"midiRecord": answer, "musicRecord": music} if music is not None else answer
+        keep = orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n" if save_json else None
+        records = normalize_payload(payload, source=f"task {task_id}")
+        return [
+            render_record(record, options, stem=files.safe_name(song_title(record), fallback=task_id), keep=keep)
+            for record in records
+        ]
+
+    return get

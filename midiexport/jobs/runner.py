@@ -1,0 +1,216 @@
+"""Runner: run jobs with N workers and hand back their results in order, then write them.
+
+What a job is lives elsewhere (``convert_files``, ``fetch_tasks``); here is only how
+jobs run (in this process, in worker processes, or in threads), how a job's result is
+described (``Rendered``: the bytes of each file to write, or the error), and how results
+become files (``Destination``, ``Pending``). Results are written by the main process in
+input order, so output names are the same on every run (a re-run after an interruption
+finds the finished files under the same names). Errors of one record are data in its
+Outcome; the batch always goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import MidiExportError, OutputError
+from ..io import files
+from ..io.files import InputFile
+from ..model import Report
+
+WINDOW_PER_JOB = 4  # jobs in flight per worker: keeps workers busy, memory bounded
+COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
+
+Job = TypeVar("Job")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file a job made: ``suffix`` added to the result's stem, ``extension``, bytes.
+
+    A companion (``.json``) is written beside the first .mid under the same name.
+    """
+
+    suffix: str
+    extension: str
+    data: bytes
+
+    @property
+    def companion(self) -> bool:
+        """True for a file written beside the main one (the raw answer kept by fetch)."""
+        return self.extension == COMPANION
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One record encoded: the files to write, or the error that stopped it."""
+
+    place: str
+    stem: str
+    files: tuple[OutputFile, ...] = ()
+    report: Report | None = None
+    error: MidiExportError | None = None
+    notes: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record: the files written, the report, or the error."""
+
+    place: str
+    paths: tuple[str, ...] = ()
+    report: Report | None = None
+    error: MidiExportError | None = None
+    notes: int = 0
+
+    @property
+    def skipped(self) -> bool:
+        """True when the file existed and was kept (no ``--overwrite``)."""
+        return isinstance(self.error, files.FileExists)
+
+
+@dataclass
+class Destination:
+    """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
+
+    ``default_folder`` replaces "beside each input" when there is no input file (fetch).
+    """
+
+    out: str | None = None
+    overwrite: bool = False
+    default_folder: Path | None = None
+    planner: files.NamePlanner = field(default_factory=files.NamePlanner)
+    single_used: bool = False
+
+    @property
+    def single(self) -> bool:
+        """True when ``out`` names one file (a .mid path or "-")."""
+        return self.out == "-" or (self.out is not None and self.out.lower().endswith((".mid", ".midi")))
+
+    def write(self, source: InputFile | None, stem: str, data: bytes) -> str:
+        """Write one .mid; return its path ("-" for stdout). Raises OutputError."""
+        if self.single:
+            if self.single_used:
+                raise OutputError(f"-o {self.out} names one file but there are more; give a folder instead")
+            self.single_used = True
+            if self.out == "-":
+                files.write_stdout(data)
+                return "-"
+            assert self.out is not None
+            files.write_atomic(Path(self.out), data, overwrite=self.overwrite)
+            return self.out
+        if self.out is not None:
+            folder = Path(self.out)
+        elif source is None:
+            folder = self.default_folder or Path(".")
+        elif source.path == files.STDIN:
+            raise OutputError("standard input needs -o (a folder, a .mid path, or - for stdout)")
+        else:
+            folder = Path(source.path).parent
+        path = self.planner.claim(folder, stem)
+        files.write_atomic(path, data, overwrite=self.overwrite)
+        return str(path)
+
+
+class Pending:
+    """The outcomes of one unit, available through ``result()``, which may raise.
+
+    ``result()`` re-raises an error that stopped the whole unit (an InputError, a
+    FetchError, or a bug in a worker); per-record errors are in the Outcomes instead.
+    """
+
+    def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
+                 source: InputFile | None = None) -> None:  # fmt: skip
+        self.name = name
+        self._get = get
+        self._destination = destination
+        self._source = source
+
+    def result(self) -> list[Outcome]:
+        return [self._write(r) for r in self._get()]
+
+    def _write(self, rendered: Rendered) -> Outcome:
+        if rendered.error is not None:
+            return Outcome(rendered.place, error=rendered.error, notes=rendered.notes)
+        paths: list[str] = []
+        try:
+            for output in sorted(rendered.files, key=lambda f: f.companion):
+                if not output.companion:
+                    paths.append(self._destination.write(self._source, rendered.stem + output.suffix, output.data))
+                elif paths and paths[0] != "-":
+                    beside = Path(paths[0]).with_suffix(output.extension)
+                    files.write_atomic(beside, output.data, overwrite=self._destination.overwrite)
+                    paths.append(str(beside))
+        except OutputError as exc:
+            return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes)
+        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes)
+
+
+def run_in_processes(
+    jobs: Iterable[Job], work: Callable[[Job], Any], *, workers: int
+) -> Iterator[tuple[Job, Callable[[], Any]]]:
+    """Run ``work(job)`` for each job in ``workers`` processes; yield (job, get result), in order.
+
+    Call each ``get`` before asking for the next: the workers stop when the iteration
+    ends. Memory stays bounded: at most WINDOW_PER_JOB jobs per worker are in flight.
+    """
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy  # noqa: F401 - loaded once here, so forked workers start with it
+    import orjson  # noqa: F401
+
+    # fork: workers inherit the loaded modules (~0.1 s each otherwise). Not when other
+    # threads run (forking them can deadlock), nor where there is no fork: the default.
+    single_threaded = threading.active_count() == 1
+    method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_ignore_interrupts)  # fmt: skip
+    in_flight: deque[tuple[Job, Any]] = deque()
+    try:
+        for job in jobs:
+            in_flight.append((job, pool.submit(work, job)))
+            if len(in_flight) >= workers * WINDOW_PER_JOB:
+                done, future = in_flight.popleft()
+                yield done, future.result
+        while in_flight:
+            done, future = in_flight.popleft()
+            yield done, future.result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_in_threads(
+    jobs: list[Job], work: Callable[[Job], Any], *, workers: int
+) -> Iterator[tuple[Job, Callable[[], Any]]]:
+    """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+    try:
+        futures = [pool.submit(work, job) for job in jobs]
+        for job, future in zip(jobs, futures):
+            yield job, future.result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches every process of the group; only the main process handles it.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_jobs() -> int:
+    """Return the number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
