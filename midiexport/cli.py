@@ -12,6 +12,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,6 +22,7 @@ from .defaults import (
     AUTO_PPQ,
     DEFAULT_BASE_URL,
     DEFAULT_BPM,
+    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_PPQ,
     DEFAULT_TIMEOUT_S,
@@ -388,6 +390,117 @@ class _PollStatus:
             return
         self._told[task_id] = minute
         click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
+
+
+@main.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless a key is set)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="TCP port; 0 picks a free one (the URL is printed).",
+)
+@click.option(
+    "--path",
+    "callback_path",
+    default="/callback",
+    show_default=True,
+    help="URL path that receives callbacks (give the full URL as callBackUrl).",
+)
+@click.option(
+    "--hmac-key",
+    envvar="MIDIEXPORT_WEBHOOK_KEY",
+    show_envvar=True,
+    metavar="KEY",
+    help="Webhook key: every callback must carry a valid X-Webhook-Signature.",
+)
+@click.option("--insecure-public", is_flag=True, help="Allow a non-loopback --host without a webhook key.")
+@click.option(
+    "--window",
+    "window_s",
+    type=click.FloatRange(min=1, max=86400),
+    default=300,
+    show_default=True,
+    help="Seconds a signed timestamp stays valid (older ones are replays).",
+)
+@click.option(
+    "--max-body-mb",
+    type=click.FloatRange(min=0.001, max=4096),
+    default=DEFAULT_MAX_BODY_BYTES / 2**20,
+    show_default=True,
+    help="Largest callback body in MiB (larger: 413).",
+)
+@click.option(
+    "--queue",
+    "queue_size",
+    type=click.IntRange(1, 1_000_000),
+    default=1024,
+    show_default=True,
+    help="Callbacks waiting for conversion before new ones get 503 with Retry-After.",
+)
+@click.option(
+    "--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append request log lines here (stderr)."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append one JSON line per converted task to this file.",
+)
+@output_options
+def serve(**options: Any) -> None:
+    """Receive the API's callbacks, store them durably and convert them.
+
+    Give http://HOST:PORT/callback as callBackUrl (for instance to `generate
+    --callback-url`). Raw callbacks are kept under OUT/callbacks/, .mid files in OUT.
+
+    \b
+      midiexport serve -o midi/                       loopback, port 8000
+      midiexport serve --host 0.0.0.0 --hmac-key KEY -o midi/ --bpm auto
+
+    Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
+    """
+    from .jobs.serve import ServeOptions, check_host, run_server
+
+    try:
+        check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if options["out"] is not None and (options["out"] == "-" or options["out"].lower().endswith((".mid", ".midi"))):
+        raise click.UsageError("serve writes many files: -o takes a folder")
+    _serve_logging(options)
+    settings = ServeOptions(
+        out_dir=Path(options["out"] or "."), path=options["callback_path"], hmac_key=options["hmac_key"],
+        window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
+        queue_size=options["queue_size"], workers=options["jobs"] or 1,
+        report=Path(options["report_path"]) if options["report_path"] else None, options=_convert_options(options),
+    )  # fmt: skip
+    try:
+        run_server(settings, host=options["host"], port=options["port"],
+                   announce=lambda url: click.echo(f"listening on {url}", err=True))  # fmt: skip
+    except ImportError as exc:
+        raise click.ClickException(f"serve needs its extra: pip install 'midiexport[serve]' ({exc})") from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
+        ) from None
+
+
+def _serve_logging(options: dict[str, Any]) -> None:
+    import logging
+
+    from .jobs.serve import LOG, LogFormatter
+
+    if options["quiet"]:
+        return
+    handler = logging.FileHandler(options["log_path"]) if options["log_path"] else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
 
 
 @main.command()

@@ -143,8 +143,11 @@ class NamePlanner:
         return path
 
 
-def write_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, durable: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    ``durable``: the data and the new name reach the disk (fsync of the file and the
+    folder) before this returns, so they survive a crash of the machine too.
 
     Without ``overwrite`` an existing file (or link) at ``path`` is never replaced:
     the final step is a hard link, which fails if the name exists, so two writers
@@ -153,7 +156,7 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     when the folder cannot be written.
     """
     with _signals_held():
-        _write_atomic(path, data, overwrite=overwrite)
+        _write_atomic(path, data, overwrite=overwrite, durable=durable)
 
 
 @contextmanager
@@ -172,9 +175,10 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
+def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) -> None:
     folder = path.parent
     try:
+        created = not folder.is_dir()
         folder.mkdir(parents=True, exist_ok=True)
         if not overwrite and os.path.lexists(path):
             raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path))
@@ -186,7 +190,14 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            if durable:
+                stream.flush()
+                os.fdatasync(stream.fileno())  # the data; the name is made durable by the folder's fsync
         _move_into_place(temp, path, overwrite=overwrite)
+        if durable:
+            _fsync_folder(folder)
+            if created:
+                _fsync_folder(folder.parent)  # a new folder's own name lives in its parent
     except FileExistsError as exc:
         raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path)) from exc
     except OSError as exc:
@@ -209,6 +220,14 @@ def _move_into_place(temp: str, path: Path, *, overwrite: bool) -> None:
         if os.path.lexists(path):
             raise FileExistsError(path) from None
         os.rename(temp, path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 @cache

@@ -171,7 +171,7 @@ def run_in_processes(
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_ignore_interrupts)  # fmt: skip
+                               initializer=ignore_interrupts)  # fmt: skip
     in_flight: deque[tuple[Job, Any]] = deque()
     try:
         for job in jobs:
@@ -201,11 +201,36 @@ def run_in_threads(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches every process of the group; only the main process handles it.
+def ignore_interrupts() -> None:
+    """Ignore Ctrl-C in a worker: it reaches every process of the group; the main process handles it."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+
+
+def worker_setup() -> None:
+    """Set up a worker process: ignore Ctrl-C, and end quietly when the parent dies (even by SIGKILL).
+
+    On Linux the kernel sends SIGTERM on the parent's death (prctl PR_SET_PDEATHSIG);
+    SIGTERM's default action ends the worker without a traceback.
+    """
+    import ctypes
+    import ctypes.util
+    import signal
+    import sys
+
+    ignore_interrupts()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the call: nobody will send the signal
+        os._exit(0)
 
 
 def default_jobs() -> int:

@@ -1,0 +1,265 @@
+"""``midiexport serve`` as a running uvicorn process, hit by real HTTP clients on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ROOT, mido_file, record_payload
+from midiexport.io.receiver import sign
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("starlette")
+
+KEY = "webhook-key-Zq81"
+STARTUP_S = 30.0
+
+
+@dataclass
+class Server:
+    url: str
+    out: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def lines(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+
+
+def start_server(out: Path, *args: str) -> Server:
+    log = out.parent / f"{out.name}-stderr-{time.monotonic_ns()}.log"  # one log per start
+    command = [sys.executable, "-m", "midiexport", "serve", "--port", "0", "-o", str(out), "-j", "2", *args]
+    with open(log, "ab") as stream:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=stream, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "listening on " in text:
+            url = text.split("listening on ", 1)[1].split()[0]
+            _wait_healthy(url)
+            return Server(url, out, process, log)
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited {process.returncode}: {text}")
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"serve did not start: {log.read_text()}")
+
+
+def _wait_healthy(url: str) -> None:
+    health = url.rsplit("/", 1)[0] + "/healthz"
+    for _ in range(200):
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no /healthz")
+
+
+def stop(server: Server) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=60)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = start_server(tmp_path / "out", "--hmac-key", KEY)
+    yield running
+    stop(running)
+
+
+def callback(task_id: str, pitch: int = 60) -> dict[str, object]:
+    midi = record_payload({"Piano": [(pitch, 0.5, 1.0, 0.8), (pitch + 4, 1.0, 1.5, 0.8)]})["data"]["midiData"]
+    return {"task_id": task_id, "code": 200, "msg": "success", "data": midi}
+
+
+def signed_headers(task_id: str, *, key: str = KEY, at: float | None = None) -> dict[str, str]:
+    stamp = str(int(time.time() if at is None else at))
+    return {"X-Webhook-Timestamp": stamp, "X-Webhook-Signature": sign(key, task_id, stamp)}
+
+
+def post(server: Server, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(server.url, json=body, headers=headers or {}, timeout=10)
+
+
+def wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_signed_callback_is_stored_then_converted_into_a_readable_mid(server: Server):
+    answer = post(server, callback("task-1"), signed_headers("task-1"))
+    assert answer.status_code == 200
+    assert answer.json()["outcome"] == "stored"
+    wait_for(lambda: (server.out / "task-1.mid").exists())
+    notes = [m for t in mido_file((server.out / "task-1.mid").read_bytes()).tracks for m in t if m.type == "note_on"]
+    assert sorted(m.note for m in notes) == [60, 64]
+    raws = list((server.out / "callbacks" / "task-1").glob("*.json"))
+    assert len(raws) == 1 and json.loads(raws[0].read_bytes())["task_id"] == "task-1"
+
+
+def test_a_repeated_callback_is_counted_and_gives_one_set_of_files(server: Server):
+    for _ in range(3):
+        assert post(server, callback("again"), signed_headers("again")).status_code == 200
+    wait_for(lambda: (server.out / "again.mid").exists())
+    health = httpx.get(server.url.rsplit("/", 1)[0] + "/healthz").json()
+    assert health["repeats"] == 2
+    assert sorted(p.name for p in server.out.glob("again*")) == ["again.mid"]
+    assert len(list((server.out / "callbacks" / "again").glob("*.json"))) == 1
+
+
+def test_a_later_different_callback_is_kept_beside_the_first(server: Server):
+    assert post(server, callback("twice", 60), signed_headers("twice")).json()["outcome"] == "stored"
+    wait_for(lambda: (server.out / "twice.mid").exists())
+    first = (server.out / "twice.mid").read_bytes()
+    assert post(server, callback("twice", 70), signed_headers("twice")).json()["outcome"] == "stored (variant)"
+    wait_for(lambda: len(list(server.out.glob("twice-*.mid"))) == 1)
+    assert (server.out / "twice.mid").read_bytes() == first
+    assert len(list((server.out / "callbacks" / "twice").glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("unsigned", 401),
+        ("wrong signature", 401),
+        ("signed with another key", 401),
+        ("old timestamp", 401),
+        ("future timestamp", 401),
+        ("not JSON", 400),
+        ("no task id", 400),
+        ("text/plain", 415),
+        ("10 MB body", 413),
+        ("unknown path", 404),
+        ("GET on the callback path", 405),
+    ],
+)
+def test_bad_requests_get_their_status_and_leave_nothing_but_a_log_line(server: Server, case: str, status: int):
+    body = callback("bad-1")
+    good = signed_headers("bad-1")
+    requests = {
+        "unsigned": lambda: post(server, body),
+        "wrong signature": lambda: post(
+            server, body, {**good, "X-Webhook-Signature": "AAAA" + good["X-Webhook-Signature"][4:]}
+        ),
+        "signed with another key": lambda: post(server, body, signed_headers("bad-1", key="other")),
+        "old timestamp": lambda: post(server, body, signed_headers("bad-1", at=time.time() - 301)),
+        "future timestamp": lambda: post(server, body, signed_headers("bad-1", at=time.time() + 302)),
+        "not JSON": lambda: httpx.post(
+            server.url, content=b"{not json", headers={**good, "Content-Type": "application/json"}
+        ),
+        "no task id": lambda: post(server, {"code": 200, "data": body["data"]}, good),
+        "text/plain": lambda: httpx.post(
+            server.url, content=json.dumps(body), headers={**good, "Content-Type": "text/plain"}
+        ),
+        "10 MB body": lambda: httpx.post(
+            server.url, content=b" " * (10 * 2**20), headers={**good, "Content-Type": "application/json"}
+        ),
+        "unknown path": lambda: httpx.post(server.url + "/../other", json=body, headers=good),
+        "GET on the callback path": lambda: httpx.get(server.url),
+    }
+    assert requests[case]().status_code == status
+    time.sleep(0.2)
+    assert [p for p in server.out.rglob("*") if p.is_file()] == []
+    log = server.log.read_text()
+    assert KEY not in log and good["X-Webhook-Signature"] not in log and "Piano" not in log
+    if status not in (404, 405):  # starlette answers those before our handler
+        assert any(line.get("status") == status for line in server.lines())
+
+
+def test_a_task_id_with_dot_dot_names_nothing_outside_the_folder(server: Server):
+    task = "../../escaped"
+    assert post(server, callback(task), signed_headers(task)).status_code == 200
+    wait_for(lambda: any(server.out.glob("*.mid")))
+    written = [p.resolve() for p in server.out.parent.rglob("*") if p.is_file() and not p.name.endswith(".log")]
+    assert written and all(server.out.resolve() in p.parents for p in written)
+
+
+def test_a_failure_callback_is_stored_and_logged_without_a_mid(server: Server):
+    failure = {"task_id": "failed-1", "code": 500, "msg": "MIDI generation failed", "data": None}
+    assert post(server, failure, signed_headers("failed-1")).status_code == 200
+    wait_for(lambda: any(line.get("event") == "converted" for line in server.lines()))
+    [converted] = [line for line in server.lines() if line.get("event") == "converted"]
+    assert converted["outcome"] == "failed" and "MIDI generation failed" in str(converted["errors"])
+    assert not list(server.out.glob("*.mid"))
+
+
+def test_without_a_key_a_public_address_is_a_usage_error(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", "midiexport", "serve", "--host", "0.0.0.0", "-o", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert done.returncode == 2
+    assert "--hmac-key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sigterm_ends_the_server_quietly(tmp_path: Path):
+    running = start_server(tmp_path / "out")
+    assert post(running, callback("t1")).status_code == 200  # no key: unsigned is accepted on loopback
+    assert stop(running) in (-signal.SIGTERM, 128 + signal.SIGTERM)  # uvicorn ends by re-raising the signal
+    assert "Traceback" not in running.log.read_text()
+    assert (running.out / "t1.mid").exists()  # accepted work was finished before the exit
+
+
+def send_many(server: Server, bodies: list[tuple[str, dict[str, object]]], concurrency: int) -> list[int]:
+    """POST every body with ``concurrency`` clients at once; return the statuses (0: no answer)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+
+        def send(item: tuple[str, dict[str, object]]) -> int:
+            task, body = item
+            try:
+                return client.post(server.url, json=body, headers=signed_headers(task)).status_code
+            except httpx.TransportError:
+                return 0
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(send, bodies))
+
+
+def test_load_with_repeats_loses_nothing_and_duplicates_nothing(server: Server):
+    tasks = [f"load-{i}" for i in range(150)]
+    bodies = [(t, callback(t)) for t in tasks] + [(t, callback(t)) for t in tasks[::3]]  # a third sent twice
+    statuses = send_many(server, bodies, concurrency=32)
+    assert statuses.count(200) == len(bodies)
+    wait_for(lambda: len(list(server.out.glob("*.mid"))) >= len(tasks), timeout_s=120)
+    assert sorted(p.stem for p in server.out.glob("*.mid")) == sorted(tasks)
+
+
+def test_sigkill_during_load_then_restart_converts_every_accepted_callback(tmp_path: Path):
+    out = tmp_path / "out"
+    first = start_server(out, "--hmac-key", KEY)
+    tasks = [f"crash-{i}" for i in range(200)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as background:
+        sending = background.submit(send_many, first, [(t, callback(t)) for t in tasks], 16)
+        wait_for(
+            lambda: len(list((out / "callbacks").glob("*/*.json"))) >= 40 if (out / "callbacks").exists() else False
+        )
+        first.process.kill()
+        first.process.wait(timeout=30)
+        statuses = sending.result()
+    accepted = [t for t, status in zip(tasks, statuses) if status == 200]
+    assert accepted, "some callbacks were answered before the kill"
+    second = start_server(out, "--hmac-key", KEY)
+    try:
+        wait_for(lambda: {p.stem for p in out.glob("*.mid")} >= set(accepted), timeout_s=120)
+    finally:
+        stop(second)
+    assert not [p for p in out.rglob("*.tmp")]
