@@ -309,3 +309,49 @@ def test_several_tasks_on_the_command_line(fake_api, task, tmp_path):
         result.stderr.splitlines()[-1] == "2 converted (6 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
     )
     assert len(list(tmp_path.glob("*.mid"))) == 2
+
+
+def test_an_uploading_task_is_polled_by_fetch_wait(fake_api, task, tmp_path):
+    task_id = task("uploading-then-complete")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_api.seen(task_id)) == 3
+    assert (tmp_path / f"{task_id}.mid").exists()
+
+
+def test_a_code_0_reseller_answer_is_fetched_and_converted(fake_api, task, tmp_path):
+    task_id = task("reseller-code-0")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    midi = pretty((tmp_path / f"{task_id}.mid").read_bytes())
+    assert sorted((i.name, len(i.notes)) for i in midi.instruments) == [("Drums", 2), ("Electric Bass (finger)", 1)]
+
+
+def test_an_unknown_code_with_complete_notes_converts_with_a_warning(fake_api, task, tmp_path):
+    task_id = task("unknown-code-notes")
+    result = fetch_cli(fake_api, task_id, "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"warning: task {task_id}: the API answered code 209 (partial content) with complete notes; converted them"
+        in result.stderr.splitlines()
+    )
+    assert len(fake_api.seen(task_id)) == 1
+
+
+def test_a_task_id_from_the_server_cannot_write_outside_the_output_folder(fake_api, task, tmp_path):
+    out = tmp_path / "a" / "b"
+    result = fetch_cli(fake_api, task("hostile-id"), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["a/b/x_.._.._escaped.json", "a/b/x_.._.._escaped.mid"]
+
+
+def test_every_failure_line_names_its_task(raw_api, tmp_path):
+    stamp = time.monotonic_ns()
+    ok, reset, chunks = f"complete~{stamp}", f"reset~{stamp}", f"huge-declared~{stamp}"
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": raw_api.url}
+    result = CliRunner().invoke(main, ["fetch", ok, reset, chunks, "-o", str(tmp_path), "--timeout", "2"], env=env)
+    assert result.exit_code == 1
+    failures = [line for line in result.stderr.splitlines() if "cannot reach" in line or "refused" in line]
+    assert [line.split(":")[0] for line in failures] == [f"task {reset}", f"task {chunks}"]
+    assert (tmp_path / f"{ok}.mid").exists()

@@ -209,10 +209,12 @@ class ApiClient:
         try:
             answer = self._http.request(method, path, task_id=task_id, deadline=deadline, params=params,
                                         json_body=json_body)  # fmt: skip
-        except NetworkError as error:
-            if error.sent and not idempotent:
-                raise self._unconfirmed(method, path, task_id, str(error).removeprefix(f"task {task_id}: ")) from error
-            return _Failure(error, deadline if error.retry else None)
+        except NetworkError as failed:
+            if failed.sent and not idempotent:
+                raise self._unconfirmed(
+                    method, path, task_id, str(failed).removeprefix(f"task {task_id}: ")
+                ) from failed
+            return _Failure(failed, deadline if failed.retry else None)
         body = _json_body(answer.body)
         if body is None:
             return self._not_the_api(method, path, task_id, answer, deadline)

@@ -73,7 +73,8 @@ def check_base_url(base_url: str) -> None:
         raise ValueError(f"base URL must look like https://host, got {redact_url(base_url)!r}")
     if "@" in parts.netloc:
         raise ValueError(
-            f"base URL {redact_url(base_url)!r} holds a user name or password; remove it (the API key goes in --api-key)"
+            f"base URL {redact_url(base_url)!r} holds a user name or password; remove it "
+            "(the API key goes in --api-key)"
         )
     if parts.scheme == "http" and not _is_loopback(hostname):
         raise ValueError(
@@ -174,8 +175,9 @@ class Transport:
                 raise NetworkError(f"task {task_id}: the server redirected to {where}, another host; not following "
                                    "it with the API key (check --base-url)", task_id=task_id)  # fmt: skip
             if method != "GET":  # a POST sent again elsewhere could create a second task
-                raise NetworkError(f"task {task_id}: the server redirected the {method} to {target[:200]!r}; not "
-                                   "following it (check --base-url)", task_id=task_id)  # fmt: skip
+                shown = redact_url(target)[:200]
+                raise NetworkError(f"task {task_id}: the server redirected the {method} to {shown!r}; not following "
+                                   "it (check --base-url)", task_id=task_id)  # fmt: skip
             url, params = target, None
         raise NetworkError(f"task {task_id}: too many redirects from {self.host}", task_id=task_id)
 

@@ -1,0 +1,186 @@
+"""The transport against servers that misbehave at the socket level (conftest.RawServer):
+every exchange ends by the deadline, answers are capped after decoding, every failure
+line names its task, and the key never reaches a message."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import API_KEY
+from midiexport.cli import main
+from midiexport.errors import NetworkError, UnconfirmedRequest
+from midiexport.io.client import ApiClient, ClientSettings
+from midiexport.io.http import Transport, check_api_key, check_base_url, redact_url
+
+SMALL_CAP = 2 * 2**20  # keeps the oversize cases quick; the default cap is tested through the CLI
+
+
+def transport_for(api, **overrides) -> Transport:
+    options = dict(connect_timeout_s=1.0, read_timeout_s=5.0, max_answer_bytes=SMALL_CAP)
+    options.update(overrides)
+    return Transport(API_KEY, api.url, **options)
+
+
+def get(api, key, *, within_s=3.0, **overrides):
+    with_transport = transport_for(api, **overrides)
+    try:
+        return with_transport.request("GET", "/api/v1/midi/record-info", task_id=key,
+                                      deadline=time.monotonic() + within_s, params={"taskId": key})  # fmt: skip
+    finally:
+        with_transport.close()
+
+
+@pytest.mark.parametrize("scenario", ["drip", "drip-then-stall"])
+def test_a_dripping_or_stalled_body_ends_at_the_deadline(raw_api, scenario):
+    key = f"{scenario}~{time.monotonic_ns()}"
+    began = time.monotonic()
+    with pytest.raises(NetworkError) as caught:
+        get(raw_api, key, within_s=1.5)
+    assert time.monotonic() - began < 4  # the deadline (1.5 s), not the read timeout (5 s) or the drip (300 s)
+    assert (
+        str(caught.value)
+        == f"task {key}: {raw_api.url[7:]} was still sending its answer at the deadline (--timeout); gave up"
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "cap"),
+    [("endless-chunks", SMALL_CAP), ("gzip-bomb", SMALL_CAP), ("huge-declared", SMALL_CAP)],
+)
+def test_an_answer_over_the_size_limit_is_refused_counted_after_decoding(raw_api, scenario, cap):
+    key = f"{scenario}~{time.monotonic_ns()}"
+    with pytest.raises(NetworkError) as caught:
+        get(raw_api, key, within_s=20)
+    assert str(caught.value) == (
+        f"task {key}: the answer from {raw_api.url[7:]} is larger than 2 MiB once decoded; refused "
+        "(no MIDI record is that large)"
+    )
+    assert caught.value.retry is False
+
+
+def test_a_connection_reset_names_the_task_and_may_be_retried(raw_api):
+    key = f"reset~{time.monotonic_ns()}"
+    with pytest.raises(NetworkError) as caught:
+        get(raw_api, key)
+    assert str(caught.value).startswith(f"task {key}: cannot reach {raw_api.url[7:]}: ")
+    assert (caught.value.retry, caught.value.sent) == (True, True)
+
+
+def test_a_refused_connection_was_not_sent():
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    transport = Transport(API_KEY, f"http://127.0.0.1:{port}", connect_timeout_s=1, read_timeout_s=1)
+    with pytest.raises(NetworkError) as caught:
+        transport.request("GET", "/x", task_id="t1", deadline=time.monotonic() + 2)
+    assert (caught.value.retry, caught.value.sent) == (True, False)
+    assert str(caught.value).startswith(f"task t1: cannot reach 127.0.0.1:{port}: ")
+
+
+# --- POST: never sent twice when its fate is unknown -----------------------------------
+
+
+def post(api, scenario, **overrides):
+    settings = dict(api_key=API_KEY, base_url=api.url, read_timeout_s=0.3, connect_timeout_s=1.0,
+                    backoff_s=0.01, backoff_max_s=0.02)  # fmt: skip
+    settings.update(overrides)
+    key = f"{scenario}~{time.monotonic_ns()}"
+    with ApiClient(ClientSettings(**settings)) as client:
+        return key, client.post_json(f"/api/v1/test/{key}", {"taskId": "sep-7", "callBackUrl": "https://cb.example"})
+
+
+@pytest.mark.parametrize("scenario", ["slow-answer", "reset", "server-error", "drip"])
+def test_a_post_whose_answer_never_came_is_sent_exactly_once(raw_api, scenario):
+    with pytest.raises(UnconfirmedRequest) as caught:
+        post(raw_api, scenario, max_attempts=6)
+    [request] = [r for r in raw_api.requests if r["key"].startswith(scenario) and r["method"] == "POST"
+                 and r["key"] == caught.value.path.rsplit("/", 1)[-1]]  # fmt: skip
+    assert request["body"] == b'{"taskId":"sep-7","callBackUrl":"https://cb.example"}'
+    message = str(caught.value)
+    assert message.startswith(f"task sep-7: POST {caught.value.path} was sent, but ")
+    assert message.endswith(
+        "it may have created a new task (and used credits), so it was not sent again: look for that task "
+        "(its callback, or the account's task list) before asking again"
+    )
+
+
+def test_a_post_refused_with_rate_limit_is_sent_again(raw_api):
+    key, answer = post(raw_api, "rate-limited-once")
+    assert answer["data"]["taskId"] == "created-1"
+    assert len(raw_api.seen(key, "POST")) == 2
+
+
+# --- the key and the base URL ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (API_KEY + "\r", "the API key contains a control character (a line end copied with it?)"),
+        ("abc\ndef", "the API key contains a control character (a line end copied with it?)"),
+        ("clé-secrète", "the API key contains a character that is not ASCII; check that it was copied whole"),
+        (" " + API_KEY, "the API key contains a space; check that it was copied whole"),
+        ("", "the API key is empty"),
+    ],
+)
+def test_a_key_unfit_for_a_header_is_refused_without_showing_it(key, message):
+    with pytest.raises(ValueError) as caught:
+        check_api_key(key)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://alice:PASS@127.0.0.1:8000", "https://alice:PASS@api.kie.ai", "https://PASS@api.kie.ai/x",
+     "http://alice:PASS@127.0.0.1:notaport"],
+)  # fmt: skip
+def test_credentials_in_the_base_url_are_refused_and_never_shown(url):
+    with pytest.raises(ValueError) as caught:
+        check_base_url(url)
+    assert "PASS" not in str(caught.value) and "***@" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://alice:PASS@127.0.0.1:8000/a?b=c", "http://***@127.0.0.1:8000/a?b=c"),
+        ("https://api.kie.ai/x", "https://api.kie.ai/x"),
+        ("alice:PASS@host/x", "***@host/x"),
+        ("https://a@b@host", "https://***@host"),
+    ],
+)
+def test_redact_url_hides_userinfo(url, shown):
+    assert redact_url(url) == shown
+
+
+def fetch_cli(*args, env=None):
+    return CliRunner().invoke(main, ["fetch", *args], env={"MIDIEXPORT_API_KEY": API_KEY, **(env or {})})
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["t1", "--api-key", API_KEY + "\r"], {}, "Error: the API key contains a control character"),
+        (["t1"], {"MIDIEXPORT_API_KEY": "clé"}, "Error: the API key contains a character that is not ASCII"),
+        (["t1", "--base-url", "http://alice:PASS@127.0.0.1:9"], {}, "Error: base URL 'http://***@127.0.0.1:9' "
+         "holds a user name or password; remove it (the API key goes in --api-key)"),
+        (["t1"], {"MIDIEXPORT_BASE_URL": "https://alice:PASS@api.kie.ai"}, "Error: base URL "),
+        ([""], {}, "Error: a task id is empty (''); give the id the API returned"),
+        (["ok", "  "], {}, "Error: a task id is empty ('  '); give the id the API returned"),
+        (["t1", "--timeout", "nan"], {}, "Error: Invalid value for '--timeout': 'nan' is not a finite number"),
+        (["t1", "--timeout", "inf"], {}, "Error: Invalid value for '--timeout': 'inf' is not a finite number"),
+        (["t1", "--timeout", "-5"], {}, "Error: Invalid value for '--timeout': '-5' is not a finite number"),
+        (["t1", "--poll-interval", "nan"], {}, "Error: Invalid value for '--poll-interval': 'nan' is not a finite"),
+        (["t1", "--poll-interval", "-inf"], {}, "Error: Invalid value for '--poll-interval': '-inf' is not a"),
+    ],
+)  # fmt: skip
+def test_usage_errors_come_before_any_request(args, env, line):
+    result = fetch_cli(*args, env=env)
+    assert result.exit_code == 2
+    assert line in result.stderr
+    assert API_KEY not in result.stderr and "PASS" not in result.stderr and "clé" not in result.stderr
