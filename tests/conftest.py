@@ -88,6 +88,7 @@ def record_payload(instruments: dict[str, list[tuple[int, float, float, float]]]
 
 
 API_KEY = "test-key-0123456789-SECRET"
+URL_PASSWORD = "PASSWORD-in-the-URL-42"
 HOSTILE_TITLE = '../../etc/passwd\x00CON: <b>"Neon"</b> | *?'
 
 
@@ -128,6 +129,7 @@ ROUTES: dict[str, Any] = {
     "redirect-away": lambda t, n: (302, {"Location": f"http://elsewhere.invalid/api/v1/midi/record-info?taskId={t}"}, b""),
     "redirect-home": lambda t, n: (302, {"Location": f"/moved/record-info?taskId={t}"}, b"") if n <= 1 else _json(200, _record(t)),
     "slow": lambda t, n: (time.sleep(1.0), _json(200, _record(t)))[1],
+    "redirect-userinfo": lambda t, n: (302, {"Location": f"http://bob:{URL_PASSWORD}@elsewhere.invalid/x?taskId={t}"}, b""),
     "uploading-then-complete": lambda t, n: _json(200, _record(t, midiData={"state": "uploading"}) if n <= 2 else _record(t)),
     "reseller-code-0": lambda t, n: _json(200, {**load_fixture("reseller-code-0-ok.json"), "data": {**load_fixture("reseller-code-0-ok.json")["data"], "taskId": t}}),
     "unknown-code-notes": lambda t, n: _json(200, {**_record(t), "code": 209, "msg": "partial content"}),

@@ -184,3 +184,73 @@ def test_usage_errors_come_before_any_request(args, env, line):
     assert result.exit_code == 2
     assert line in result.stderr
     assert API_KEY not in result.stderr and "PASS" not in result.stderr and "clé" not in result.stderr
+
+
+# --- no byte written anywhere holds a secret -------------------------------------------
+
+FAKE_API_FAULTS = ["complete", "bad-key", "no-credits", "record-null", "maintenance", "truncated", "html-502",
+                   "redirect-away", "redirect-userinfo", "slow", "failed-generation", "hostile-id"]  # fmt: skip
+RAW_FAULTS = ["drip", "drip-then-stall", "reset", "endless-chunks", "gzip-bomb", "huge-declared", "server-error"]
+
+
+def test_no_output_holds_the_key_or_the_base_url_password(fake_api, raw_api, tmp_path):
+    """Every scenario with -v (tracebacks) and without: stdout, stderr and every file are scanned."""
+    from conftest import URL_PASSWORD
+
+    runs = []
+    stamp = time.monotonic_ns()
+    for api, faults in ((fake_api, FAKE_API_FAULTS), (raw_api, RAW_FAULTS)):
+        for verbose in ([], ["-v"]):
+            ids = [f"{fault}~{stamp}-{len(verbose)}" for fault in faults]
+            args = ["fetch", *ids, "-o", str(tmp_path / "out"), "--timeout", "1", "--poll-interval", "0.05", *verbose]
+            runs.append(CliRunner().invoke(main, args, env={"MIDIEXPORT_API_KEY": API_KEY,
+                                                            "MIDIEXPORT_BASE_URL": api.url}))  # fmt: skip
+    port = raw_api.url.rsplit(":", 1)[1]
+    for base in (f"http://alice:{URL_PASSWORD}@127.0.0.1:{port}", f"https://{URL_PASSWORD}@api.kie.ai"):
+        runs.append(
+            CliRunner().invoke(main, ["fetch", "t1", "-v", "--base-url", base], env={"MIDIEXPORT_API_KEY": API_KEY})
+        )
+    runs.append(CliRunner().invoke(main, ["fetch", "t1", "-v", "--api-key", API_KEY + "\r"]))
+    runs.append(CliRunner().invoke(main, ["fetch", "t1", "-v", "--api-key", API_KEY + "é"]))
+    assert any("Traceback" in run.stderr for run in runs)  # the -v runs did print tracebacks
+    written = [run.stdout_bytes + run.stderr_bytes for run in runs]
+    written += [path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()]
+    assert len(written) > len(runs)  # files were written too (the complete tasks)
+    for data in written:
+        assert API_KEY.encode() not in data
+        assert URL_PASSWORD.encode() not in data
+
+
+# The peak resident memory of this process: VmHWM, because getrusage's ru_maxrss survives
+# execve on Linux and would report the forking pytest process's own peak.
+PEAK_SCRIPT = """
+import sys
+from midiexport.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    code = done.code
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print("peak_rss_kib", peak, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("scenario", ["gzip-bomb", "endless-chunks"])
+def test_memory_stays_bounded_by_the_answer_limit(raw_api, tmp_path, scenario):
+    """A real process fetching a gzip bomb (4 GiB inflated) or an endless body peaks near the 64 MiB limit."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    key = f"{scenario}~{time.monotonic_ns()}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": raw_api.url}
+    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, "fetch", key, "-o", str(tmp_path), "--timeout", "60"],
+                          env=env, capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert f"task {key}: the answer from {raw_api.url[7:]} is larger than 64 MiB once decoded; refused" in done.stderr
+    peak_mib = int(done.stderr.split("peak_rss_kib")[1].split()[0]) / 1024
+    print(f"{scenario}: peak RSS {peak_mib:.0f} MiB")
+    assert peak_mib < 200  # the interpreter and libraries (~35 MiB) plus the 64 MiB limit

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -221,12 +221,10 @@ class Transport:
         watchdog = _Watchdog(response, deadline)
         try:
             for chunk in response.iter_raw(READ_CHUNK_BYTES):
-                room = self.max_answer_bytes - len(out)
-                # max_length: never inflate more than fits, however much the chunk expands.
-                piece = decoder.decompress(chunk, room + 1) if decoder is not None else chunk
-                if len(piece) > room:
-                    raise self._too_large(task_id)
-                out += piece
+                for piece in _decoded(decoder, chunk):
+                    if len(out) + len(piece) > self.max_answer_bytes:
+                        raise self._too_large(task_id)
+                    out += piece
                 if time.monotonic() >= deadline:
                     raise self._past_deadline(task_id)
         except httpx.HTTPError as exc:
@@ -289,6 +287,16 @@ class _Watchdog:
 
     def cancel(self) -> None:
         self._timer.cancel()
+
+
+def _decoded(decoder: Any, chunk: bytes) -> Iterator[bytes]:
+    """Yield a raw chunk decoded, in pieces of at most READ_CHUNK_BYTES, however much it inflates."""
+    if decoder is None:
+        yield chunk
+        return
+    while chunk:
+        yield decoder.decompress(chunk, READ_CHUNK_BYTES)
+        chunk = decoder.unconsumed_tail
 
 
 def _shutdown(sock: socket.socket) -> None:
