@@ -148,21 +148,30 @@ MUSIC_ROUTES: dict[str, Any] = {
 
 
 @dataclass
-class FakeApi:
+class RequestLog:
+    """The requests a test server saw, by key (the task id, or a POST's last path segment)."""
+
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def seen(self, task_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["task_id"] == task_id]
+    def log(self, key: str, **request: Any) -> int:
+        """Keep one request; return how many this key has seen, this one included."""
+        with self.lock:
+            self.requests.append({"key": key, "task_id": key, **request})
+            self.counts[key] += 1
+            return self.counts[key]
 
+    def seen(self, key: str, method: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["key"] == key and method in (None, r.get("method"))]
+
+
+@dataclass
+class FakeApi(RequestLog):
     def answer(self, path: str, query: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         task_id = parse_qs(query).get("taskId", [""])[0]
-        with self.lock:
-            self.requests.append({"path": path, "task_id": task_id, "headers": headers})
-            self.counts[task_id] += 1
-            count = self.counts[task_id]
+        count = self.log(task_id, path=path, headers=headers)
         routes = MUSIC_ROUTES if path.endswith("/generate/record-info") else ROUTES
         route = routes.get(task_id.split("~")[0])
         if route is None:
@@ -304,15 +313,7 @@ KEYED_BEHAVIOURS: dict[str, Any] = {"complete": _complete}
 
 
 @dataclass
-class RawServer:
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def seen(self, key: str, method: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["key"] == key and method in (None, r["method"])]
-
+class RawServer(RequestLog):
     def handle(self, sock: Any) -> None:
         sock.settimeout(5)
         data = b""
@@ -333,10 +334,7 @@ class RawServer:
             rest += more
         parts = urlsplit(target)
         key = parse_qs(parts.query).get("taskId", [""])[0] if method == "GET" else parts.path.rsplit("/", 1)[-1]
-        with self.lock:
-            self.requests.append({"method": method, "path": parts.path, "key": key, "headers": headers, "body": rest})
-            self.counts[key] += 1
-            count = self.counts[key]
+        count = self.log(key, method=method, path=parts.path, headers=headers, body=rest)
         scenario = key.split("~")[0]
         if scenario in KEYED_BEHAVIOURS:
             KEYED_BEHAVIOURS[scenario](sock, key)

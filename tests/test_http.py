@@ -98,8 +98,7 @@ def post(api, scenario, **overrides):
 def test_a_post_whose_answer_never_came_is_sent_exactly_once(raw_api, scenario):
     with pytest.raises(UnconfirmedRequest) as caught:
         post(raw_api, scenario, max_attempts=6)
-    [request] = [r for r in raw_api.requests if r["key"].startswith(scenario) and r["method"] == "POST"
-                 and r["key"] == caught.value.path.rsplit("/", 1)[-1]]  # fmt: skip
+    [request] = raw_api.seen(caught.value.path.rsplit("/", 1)[-1], "POST")
     assert request["body"] == b'{"taskId":"sep-7","callBackUrl":"https://cb.example"}'
     message = str(caught.value)
     assert message.startswith(f"task sep-7: POST {caught.value.path} was sent, but ")
