@@ -234,6 +234,13 @@ def _drip(sock: Any) -> None:
         time.sleep(0.3)
 
 
+def _drip_headers(sock: Any) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(1000):  # a header line that never ends, 1 byte every 0.3 s
+        sock.sendall(b"X")
+        time.sleep(0.3)
+
+
 def _drip_then_stall(sock: Any) -> None:
     sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": "100000"}) + b"{")
     time.sleep(60)
@@ -301,6 +308,7 @@ def _complete(sock: Any, key: str) -> None:
 RAW_BEHAVIOURS: dict[str, Any] = {
     "drip": _drip,
     "drip-then-stall": _drip_then_stall,
+    "drip-headers": _drip_headers,
     "reset": _reset,
     "endless-chunks": _endless_chunks,
     "gzip-bomb": _gzip_bomb,

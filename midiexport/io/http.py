@@ -143,6 +143,9 @@ class Transport:
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json",
                      "Accept-Encoding": "gzip, deflate", "User-Agent": "midiexport"},
             follow_redirects=False,
+            # No idle connections kept: each request connects anew, so its socket is known to the
+            # deadline watchdog from the start. Polls are seconds apart; a reused connection saves little.
+            limits=httpx.Limits(max_keepalive_connections=0),
             transport=httpx_transport,
         )  # fmt: skip
 
@@ -192,14 +195,19 @@ class Transport:
         read_s = min(self.read_timeout_s, remaining)
         timeout = httpx.Timeout(read_s, connect=min(self.connect_timeout_s, remaining))
         headers = {"Content-Type": "application/json"} if body is not None else None
-        request = self._http.build_request(method, url, params=params, content=body, headers=headers, timeout=timeout)
+        watchdog = _Watchdog(deadline)
+        request = self._http.build_request(method, url, params=params, content=body, headers=headers, timeout=timeout,
+                                           extensions={"trace": watchdog.trace})  # fmt: skip
         try:
             response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise self._translate(exc, task_id, timeout) from exc
+            watchdog.cancel()
+            late = time.monotonic() >= deadline
+            raise (self._past_deadline(task_id) if late else self._translate(exc, task_id, timeout)) from exc
         try:
             data = self._read_body(response, task_id, deadline, timeout)
         finally:
+            watchdog.cancel()
             response.close()
         return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, data,
                       str(response.url))  # fmt: skip
@@ -218,7 +226,6 @@ class Transport:
         wbits = _ENCODINGS[encoding]
         decoder = zlib.decompressobj(wbits) if wbits is not None else None
         out = bytearray()
-        watchdog = _Watchdog(response, deadline)
         try:
             for chunk in response.iter_raw(READ_CHUNK_BYTES):
                 for piece in _decoded(decoder, chunk):
@@ -234,8 +241,6 @@ class Transport:
         except zlib.error as exc:
             raise NetworkError(f"task {task_id}: the server sent a damaged {encoding} body", task_id=task_id,
                                retry=True, sent=True) from exc  # fmt: skip
-        finally:
-            watchdog.cancel()
         return bytes(out)
 
     def _too_large(self, task_id: str) -> NetworkError:
@@ -249,7 +254,7 @@ class Transport:
 
     def _past_deadline(self, task_id: str) -> NetworkError:
         return NetworkError(
-            f"task {task_id}: {self.host} was still sending its answer at the deadline (--timeout); gave up",
+            f"task {task_id}: no complete answer from {self.host} before the deadline (--timeout); gave up",
             task_id=task_id,
             sent=True,
         )
@@ -271,22 +276,35 @@ class Transport:
 
 
 class _Watchdog:
-    """Shut the answer's socket down at the deadline, so a stalled or dripping body cannot outlast it.
+    """Shut the exchange's socket down at the deadline, so no stalled or dripping answer outlasts it.
 
-    A read timeout alone does not bound an exchange: it restarts with every byte. Uses
-    httpx's documented ``network_stream`` response extension to reach the socket.
+    A read timeout alone does not bound an exchange: it restarts with every byte, in
+    the headers as in the body. The socket is learnt from httpx's documented ``trace``
+    request extension when the connection is made (every request makes its own: the
+    client keeps no idle connections, see ``Transport``).
     """
 
-    def __init__(self, response: httpx.Response, deadline: float) -> None:
-        stream: Any = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), _shutdown, (sock,))
+    def __init__(self, deadline: float) -> None:
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
         self._timer.daemon = True
-        if isinstance(sock, socket.socket):
-            self._timer.start()
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx trace hook: keep the socket of a new connection (plain, then TLS-wrapped)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            self._sock = sock if isinstance(sock, socket.socket) else None
 
     def cancel(self) -> None:
         self._timer.cancel()
+
+    def _fire(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the exchange ended on its own
 
 
 def _decoded(decoder: Any, chunk: bytes) -> Iterator[bytes]:
@@ -297,13 +315,6 @@ def _decoded(decoder: Any, chunk: bytes) -> Iterator[bytes]:
     while chunk:
         yield decoder.decompress(chunk, READ_CHUNK_BYTES)
         chunk = decoder.unconsumed_tail
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed: the exchange ended on its own
 
 
 def _describe(exc: Exception) -> str:
