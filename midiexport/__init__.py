@@ -13,7 +13,37 @@ so ``import midiexport`` (and ``midiexport --help``) loads neither numpy nor htt
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, __getattr__ loads on first use
+    from .errors import ApiError as ApiError
+    from .errors import EmptyRecord as EmptyRecord
+    from .errors import FetchError as FetchError
+    from .errors import InputError as InputError
+    from .errors import InvalidNote as InvalidNote
+    from .errors import MidiExportError as MidiExportError
+    from .errors import NetworkError as NetworkError
+    from .errors import OutputError as OutputError
+    from .errors import RecordError as RecordError
+    from .errors import TaskFailed as TaskFailed
+    from .errors import TaskPending as TaskPending
+    from .errors import UnconfirmedRequest as UnconfirmedRequest
+    from .jobs.api import convert_payload as convert_payload
+    from .jobs.info import Summary as Summary
+    from .jobs.info import summarize_midi as summarize_midi
+    from .jobs.info import summarize_record as summarize_record
+    from .model import Instrument as Instrument
+    from .model import Record as Record
+    from .model import Report as Report
+    from .model import Song as Song
+    from .model import Track as Track
+    from .options import ConvertOptions as ConvertOptions
+    from .outputs.smf import write_midi as write_midi
+    from .stages.convert import convert_record as convert_record
+    from .stages.convert import split_song as split_song
+    from .stages.normalize import normalize_payload as normalize_payload
+    from .stages.tempo import TempoEstimate as TempoEstimate
+    from .stages.tempo import estimate_tempo as estimate_tempo
 
 __version__ = "0.1.0"
 
@@ -37,6 +67,7 @@ _EXPORTS = {
     "TaskFailed": "errors",
     "TaskPending": "errors",
     "Track": "model",
+    "UnconfirmedRequest": "errors",
     "convert_payload": "jobs.api",
     "convert_record": "stages.convert",
     "estimate_tempo": "stages.tempo",

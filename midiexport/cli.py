@@ -55,6 +55,26 @@ class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent
         return number
 
 
+class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
+    """A finite number of seconds, at least ``min_s``: nan, inf and negative values are refused."""
+
+    name = "SECONDS"
+
+    def __init__(self, min_s: float) -> None:
+        self.min_s = min_s
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or number < self.min_s:
+            self.fail(f"{value!r} is not a finite number of seconds of at least {self.min_s:g}", param, ctx)
+        return number
+
+
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from .stages.timing import grid_ticks
 
@@ -320,7 +340,7 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=1),
+    type=_Seconds(1),
     default=DEFAULT_TIMEOUT_S,
     show_default=True,
     help="Longest wait for one task in seconds, polling included.",
@@ -328,7 +348,7 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
 @click.option(
     "--poll-interval",
     "poll_interval_s",
-    type=click.FloatRange(min=0.01),
+    type=_Seconds(0.01),
     default=DEFAULT_POLL_INTERVAL_S,
     show_default=True,
     help="Seconds between polls of a pending task (the API advises 10-30).",
@@ -354,12 +374,16 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
     """
     from pathlib import Path
 
-    from .io.client import check_base_url
+    from .io.http import check_api_key, check_base_url
     from .jobs.fetch_tasks import FetchOptions, run_fetch
 
     if not options["api_key"]:
         raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")
+    blank = [repr(t) for t in task_ids if not t.strip()]
+    if blank:
+        raise click.UsageError(f"a task id is empty ({', '.join(blank)}); give the id the API returned")
     try:
+        check_api_key(options["api_key"])
         check_base_url(options["base_url"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -14,5 +14,6 @@ MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE tim
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
 DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
+MAX_ANSWER_BYTES = 64 * 2**20  # an API answer, decoded; a real song's is a few MB (~90 bytes a note)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20  # serve: a 12-stem song of 50,000 notes is ~4.5 MB of JSON

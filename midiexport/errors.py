@@ -12,6 +12,8 @@ The tree, so callers catch at the level they need::
     ├── FetchError          the API could not be asked or answered an error
     │   ├── ApiError        the API answered, with an error code
     │   └── NetworkError    no usable answer: connection, timeout, not the API
+    │       └── UnconfirmedRequest  a POST was sent but its answer never came: it may
+    │                               have created (and charged) a task; never resent
     └── OutputError         a file cannot be written (exists, not writable, ...)
 
 Each message is one sentence: what failed, where, and what to do next. Context
@@ -133,7 +135,34 @@ class ApiError(FetchError):
 
 
 class NetworkError(FetchError):
-    """No usable answer: the host cannot be reached, timed out, or is not the API."""
+    """No usable answer: the host cannot be reached, timed out, or is not the API.
+
+    ``retry``: another attempt may pass (a refused connection, a timeout, a 502 page),
+    as opposed to a final refusal (a redirect to another host, a body over the size
+    limit, the deadline). ``sent``: the request may have reached the server (the
+    connection broke or timed out after it was sent), so only an idempotent request
+    may be sent again.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, retry: bool = False, sent: bool = False) -> None:
+        super().__init__(message, task_id=task_id)
+        self.retry = retry
+        self.sent = sent
+
+
+class UnconfirmedRequest(NetworkError):
+    """A request that may create something (a POST) was sent, but no answer said what became of it.
+
+    It may have created a task, and the API charges credits per task, so it is never
+    sent again on its own. ``method`` and ``path`` name the request, ``task_id`` the
+    task it was about (the job's input, e.g. the separation task a MIDI task is asked
+    for). The message says how to find out whether the task exists before asking again.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, method: str = "POST", path: str = "") -> None:
+        super().__init__(message, task_id=task_id, retry=False, sent=True)
+        self.method = method
+        self.path = path
 
 
 class OutputError(MidiExportError):

@@ -88,6 +88,7 @@ def record_payload(instruments: dict[str, list[tuple[int, float, float, float]]]
 
 
 API_KEY = "test-key-0123456789-SECRET"
+URL_PASSWORD = "PASSWORD-in-the-URL-42"
 HOSTILE_TITLE = '../../etc/passwd\x00CON: <b>"Neon"</b> | *?'
 
 
@@ -128,6 +129,11 @@ ROUTES: dict[str, Any] = {
     "redirect-away": lambda t, n: (302, {"Location": f"http://elsewhere.invalid/api/v1/midi/record-info?taskId={t}"}, b""),
     "redirect-home": lambda t, n: (302, {"Location": f"/moved/record-info?taskId={t}"}, b"") if n <= 1 else _json(200, _record(t)),
     "slow": lambda t, n: (time.sleep(1.0), _json(200, _record(t)))[1],
+    "redirect-userinfo": lambda t, n: (302, {"Location": f"http://bob:{URL_PASSWORD}@elsewhere.invalid/x?taskId={t}"}, b""),
+    "uploading-then-complete": lambda t, n: _json(200, _record(t, midiData={"state": "uploading"}) if n <= 2 else _record(t)),
+    "reseller-code-0": lambda t, n: _json(200, {**load_fixture("reseller-code-0-ok.json"), "data": {**load_fixture("reseller-code-0-ok.json")["data"], "taskId": t}}),
+    "unknown-code-notes": lambda t, n: _json(200, {**_record(t), "code": 209, "msg": "partial content"}),
+    "hostile-id": lambda t, n: _json(200, _record("x/../../escaped")),
 }  # fmt: skip
 
 MUSIC_ROUTES: dict[str, Any] = {
@@ -142,21 +148,30 @@ MUSIC_ROUTES: dict[str, Any] = {
 
 
 @dataclass
-class FakeApi:
+class RequestLog:
+    """The requests a test server saw, by key (the task id, or a POST's last path segment)."""
+
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def seen(self, task_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["task_id"] == task_id]
+    def log(self, key: str, **request: Any) -> int:
+        """Keep one request; return how many this key has seen, this one included."""
+        with self.lock:
+            self.requests.append({"key": key, "task_id": key, **request})
+            self.counts[key] += 1
+            return self.counts[key]
 
+    def seen(self, key: str, method: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["key"] == key and method in (None, r.get("method"))]
+
+
+@dataclass
+class FakeApi(RequestLog):
     def answer(self, path: str, query: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         task_id = parse_qs(query).get("taskId", [""])[0]
-        with self.lock:
-            self.requests.append({"path": path, "task_id": task_id, "headers": headers})
-            self.counts[task_id] += 1
-            count = self.counts[task_id]
+        count = self.log(task_id, path=path, headers=headers)
         routes = MUSIC_ROUTES if path.endswith("/generate/record-info") else ROUTES
         route = routes.get(task_id.split("~")[0])
         if route is None:
@@ -200,3 +215,168 @@ def task(request: pytest.FixtureRequest) -> Any:
     """Return a function making a task id unique to this test for a scenario."""
     counter = iter(range(1000))
     return lambda scenario: f"{scenario}~{request.node.name[:40]}-{next(counter)}"
+
+
+# --- A raw-socket server that misbehaves below HTTP ------------------------------------
+# The scenario is the taskId's prefix (GET) or the last path segment (POST). Each
+# behaviour gets the connected socket after the request was read, and may do anything.
+
+
+def _head(status: str, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    return "\r\n".join(lines).encode()
+
+
+def _drip(sock: Any) -> None:
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": "100000"}))
+    for _ in range(1000):  # 1 byte every 0.3 s: each read arrives well inside any read timeout
+        sock.sendall(b" ")
+        time.sleep(0.3)
+
+
+def _drip_headers(sock: Any) -> None:
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(1000):  # a header line that never ends, 1 byte every 0.3 s
+        sock.sendall(b"X")
+        time.sleep(0.3)
+
+
+def _drip_then_stall(sock: Any) -> None:
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": "100000"}) + b"{")
+    time.sleep(60)
+
+
+def _reset(sock: Any) -> None:
+    import socket
+    import struct
+
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+
+
+def _endless_chunks(sock: Any) -> None:
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}))
+    chunk = b" " * 65536
+    while True:
+        sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+
+def _gzip_bomb(sock: Any) -> None:
+    import zlib
+
+    # A gzip stream of zeros without end: each 16 MiB of zeros is ~16 KiB on the wire.
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Encoding": "gzip",
+                                  "Connection": "close"}))  # fmt: skip
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(16 * 2**20)
+    for _ in range(256):  # 4 GiB once inflated
+        sock.sendall(packer.compress(zeros))
+    sock.sendall(packer.flush())
+
+
+def _huge_declared(sock: Any) -> None:
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": str(10 * 2**30)}))
+    sock.sendall(b" " * 65536)
+
+
+def _slow_answer(sock: Any) -> None:
+    time.sleep(1.0)  # longer than the client's read timeout in the tests
+    body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": "created-1"}}).encode()
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}) + body)
+
+
+def _server_error(sock: Any) -> None:
+    body = json.dumps({"code": 500, "msg": "internal error"}).encode()
+    sock.sendall(_head("500 Internal Server Error", {"Content-Type": "application/json",
+                                                     "Content-Length": str(len(body))}) + body)  # fmt: skip
+
+
+def _rate_limited_once(sock: Any, count: int) -> None:
+    if count > 1:
+        body = json.dumps({"code": 200, "msg": "success", "data": {"taskId": "created-1"}}).encode()
+        sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}) + body)
+        return
+    body = json.dumps({"code": 429, "msg": "too many requests"}).encode()
+    sock.sendall(_head("429 Too Many Requests", {"Content-Type": "application/json", "Retry-After": "0",
+                                                 "Content-Length": str(len(body))}) + body)  # fmt: skip
+
+
+def _complete(sock: Any, key: str) -> None:
+    body = json.dumps(_record(key)).encode()
+    sock.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}) + body)
+
+
+RAW_BEHAVIOURS: dict[str, Any] = {
+    "drip": _drip,
+    "drip-then-stall": _drip_then_stall,
+    "drip-headers": _drip_headers,
+    "reset": _reset,
+    "endless-chunks": _endless_chunks,
+    "gzip-bomb": _gzip_bomb,
+    "huge-declared": _huge_declared,
+    "slow-answer": _slow_answer,
+    "server-error": _server_error,
+}
+COUNTED_BEHAVIOURS: dict[str, Any] = {"rate-limited-once": _rate_limited_once}
+KEYED_BEHAVIOURS: dict[str, Any] = {"complete": _complete}
+
+
+@dataclass
+class RawServer(RequestLog):
+    def handle(self, sock: Any) -> None:
+        sock.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                return
+            data += more
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            more = sock.recv(65536)
+            if not more:
+                break
+            rest += more
+        parts = urlsplit(target)
+        key = parse_qs(parts.query).get("taskId", [""])[0] if method == "GET" else parts.path.rsplit("/", 1)[-1]
+        count = self.log(key, method=method, path=parts.path, headers=headers, body=rest)
+        scenario = key.split("~")[0]
+        if scenario in KEYED_BEHAVIOURS:
+            KEYED_BEHAVIOURS[scenario](sock, key)
+        elif scenario in COUNTED_BEHAVIOURS:
+            COUNTED_BEHAVIOURS[scenario](sock, count)
+        else:
+            RAW_BEHAVIOURS[scenario](sock)
+
+
+@pytest.fixture(scope="session")
+def raw_api() -> Any:
+    """A socket server on 127.0.0.1 that drips, resets, never ends, bombs, or answers late."""
+    import socket
+
+    server = RawServer()
+    listener = socket.create_server(("127.0.0.1", 0))
+    server.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    def serve(sock: Any) -> None:
+        try:
+            server.handle(sock)
+        except OSError:
+            pass  # the client hung up: that is how most of these scenarios end
+        finally:
+            sock.close()
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(sock,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server
+    listener.close()

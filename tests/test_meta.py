@@ -88,3 +88,37 @@ def test_imports_run_one_way_from_cli_to_the_foundation():
             if t_layer > layer or (t_layer == layer and t_group != group and layer > 0):
                 broken.append(f"{'/'.join(parts)} imports {'.'.join(target)}")
     assert broken == []
+
+
+def test_type_checkers_see_every_public_name_the_lazy_loader_serves():
+    import ast
+
+    tree = ast.parse((ROOT / "midiexport" / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    seen = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert seen == midiexport._EXPORTS
+
+
+USER_SCRIPT = """
+import midiexport
+
+options = midiexport.ConvertOptions(bpm=120, ppq=480)
+records = midiexport.normalize_payload(b"{}", source="x.json")
+song = midiexport.convert_record(records[0], options)
+reveal_type(midiexport.convert_record)
+reveal_type(song)
+midiexport.convert_record("not a record", options)
+"""
+
+
+def test_mypy_strict_sees_the_real_signatures_through_the_lazy_imports(tmp_path):
+    script = tmp_path / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "MYPYPATH": str(ROOT)},
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    out = done.stdout
+    assert 'Revealed type is "def (record: midiexport.model.Record, options: midiexport.options.ConvertOptions' in out
+    assert 'Revealed type is "midiexport.model.Song"' in out
+    assert 'Argument 1 to "convert_record" has incompatible type "str"; expected "Record"' in out
+    assert "Any" not in out.split("Revealed type is")[1].split("\n")[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .. import model
+from .. import model, protocol
 from ..errors import InputError
 from ..model import Instrument, NoteIssue, Record
 
@@ -36,13 +36,6 @@ _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
 _NOT_AN_OBJECT = object()
 _BOM = b"\xef\xbb\xbf"
-_SUCCESS_FLAGS = {
-    0: (model.PENDING, "is still pending (successFlag 0); try again in a minute"),
-    2: (model.FAILED, "failed: the task could not be created"),
-    3: (model.FAILED, "failed: MIDI generation failed"),
-}
-_RUNNING_STATES = {"running", "pending", "processing", "queued", "queueing", "generating", "wait"}
-_FAILED_STATES = {"failed", "error", "fail"}
 _EMPTY_HINT = "midiData is empty (this is documented for separations of type split_stem)"
 
 
@@ -131,8 +124,11 @@ def _kind(value: Any) -> str:
 def _records_from_object(obj: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> list[Record]:
     # Reseller shape: data is a list of {state, instruments}, one per result.
     data = obj.get("data")
-    if isinstance(data, list) and _code_ok(obj) and data:
+    verdict = protocol.read_code(obj) if "code" in obj else None
+    if isinstance(data, list) and data and (verdict is None or verdict.action == protocol.OK):
         meta = _meta(obj, meta)
+        if verdict is not None and verdict.warning:
+            meta["warnings"] = (verdict.warning,)
         many = len(data) > 1
         return [
             _record(item, source, ", ".join(p for p in (locator, f"result {i}" if many else "") if p), meta)
@@ -150,8 +146,12 @@ def _record(value: Any, source: str, locator: str, meta: dict[str, Any] | None =
         _music_meta(value.get("musicRecord"), meta)
         value = value["midiRecord"]
     meta = _meta(value, meta)
-    if "code" in value and not _code_ok(value):
-        return _failed_by_code(value, source, locator, meta)
+    if "code" in value:
+        verdict = protocol.read_code(value)
+        if verdict.action != protocol.OK:
+            return _failed_by_code(value, verdict, source, locator, meta)
+        if verdict.warning:
+            meta["warnings"] = (*meta.get("warnings", ()), verdict.warning)
     if "data" in value and not _looks_like_midi(value):
         return _from_data(value["data"], source, locator, meta)
     return _from_task(value, source, locator, meta)
@@ -169,9 +169,9 @@ def _from_data(data: Any, source: str, locator: str, meta: dict[str, Any]) -> Re
 
 def _from_task(task: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
     """Read a task-level object (record-info ``data``) or a bare midiData object."""
-    flag = model.api_int(task.get("successFlag"))
-    if flag in _SUCCESS_FLAGS:
-        status, reason = _SUCCESS_FLAGS[flag]
+    flag = protocol.flag_status(task.get("successFlag"))
+    if flag is not None and flag[0] != model.COMPLETE:
+        status, reason = flag
         if status == model.FAILED:
             reason = _failure_reason(reason, meta)
         return _make(source, status, locator, meta, reason)
@@ -201,12 +201,12 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
     if isinstance(midi.get("midi_url"), str):
         meta["midi_url"] = midi["midi_url"]
     instruments = midi.get("instruments", _MISSING)
-    state_word = (meta["state"] or "").strip().casefold()
-    if state_word in _FAILED_STATES:
+    state_status = protocol.state_status(state)
+    if state_status == model.FAILED:
         return _make(source, model.FAILED, locator, meta, _failure_reason(f"failed (state {state!r})", meta))
+    if state_status == model.PENDING and not protocol.carries_notes(midi):
+        return _make(source, model.PENDING, locator, meta, f"is still running (state {state!r}); try again later")
     if instruments is _MISSING or instruments is None:
-        if state_word in _RUNNING_STATES or (state_word and state_word != "complete"):
-            return _make(source, model.PENDING, locator, meta, f"is still running (state {state!r}); try again later")
         if meta.get("midi_url"):
             return _link_or_text(meta["midi_url"], source, locator, meta)
         return _make(source, model.EMPTY, locator, meta, f"has no instruments: {_EMPTY_HINT}")
@@ -366,10 +366,6 @@ def _looks_like_midi(obj: dict[str, Any]) -> bool:
     return "instruments" in obj or ("state" in obj and "successFlag" not in obj and "midiData" not in obj)
 
 
-def _code_ok(obj: dict[str, Any]) -> bool:
-    return "code" not in obj or model.api_int(obj.get("code")) == 200
-
-
 def _text(value: Any) -> str | None:
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
         return str(value)
@@ -424,8 +420,10 @@ def _failure_reason(default: str, meta: dict[str, Any]) -> str:
     return default
 
 
-def _failed_by_code(obj: dict[str, Any], source: str, locator: str, meta: dict[str, Any]) -> Record:
-    code, msg = obj.get("code"), _text(obj.get("msg")) or "no message"
+def _failed_by_code(
+    obj: dict[str, Any], verdict: protocol.Verdict, source: str, locator: str, meta: dict[str, Any]
+) -> Record:
+    code, msg = obj.get("code"), verdict.message or "no message"
     if isinstance(obj.get("data"), dict):  # older failure callbacks put taskId inside data
         meta = _meta(obj["data"], meta)
     meta.setdefault("error_code", str(code))
@@ -443,6 +441,7 @@ def _link_or_text(text: str, source: str, locator: str, meta: dict[str, Any]) ->
 
 def _make(source: str, status: str, locator: str, meta: dict[str, Any], reason: str, **notes: Any) -> Record:
     meta, warnings = _apply_music(dict(meta))
+    warnings = [*meta.pop("warnings", ()), *warnings]
     fields = {k: v for k, v in meta.items() if k in _RECORD_FIELDS}
     if warnings:
         notes["warnings"] = tuple(warnings) + tuple(notes.get("warnings", ()))
