@@ -133,7 +133,8 @@ def load_run(args: argparse.Namespace, folder: Path) -> None:
     lost = len(accepted - converted)
     duplicated = len([p for p in out.glob("*.mid") if p.stem not in tasks])
     print(f"load: {len(items)} callbacks ({len(items) - len(tasks)} repeats) at concurrency {args.concurrency}: "
-          f"{ok} answered 200 ({shown}), {len(items) / elapsed:.0f} requests/s, p50 {statistics.median(times) * 1e3:.1f} ms, "
+          f"{ok} answered 200 ({shown}), {len(items) / elapsed:.0f} requests/s, "
+          f"p50 {statistics.median(times) * 1e3:.1f} ms, "
           f"p99 {times[int(len(times) * 0.99) - 1] * 1e3:.1f} ms; {lost} lost, {duplicated} duplicated files; "
           f"peak memory {memory / 1024:.0f} MiB (server and 2 workers)")  # fmt: skip
 
