@@ -416,6 +416,6 @@ def info(files: tuple[str, ...], as_json: bool) -> None:
             failed = True
     if as_json:
         click.echo(summaries_json(summaries))
-    else:
+    elif summaries:
         click.echo("\n\n".join(format_table(s) for s in summaries))
     sys.exit(EXIT_FAILED if failed else 0)

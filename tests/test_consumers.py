@@ -1,8 +1,8 @@
-"""Real MIDI consumers read and play what we write: midicsv, timidity, fluidsynth.
+"""Real MIDI consumers read and play what we write: midicsv, timidity, fluidsynth, MuseScore 3.
 
 Marked ``consumers``: deselect with ``-m "not consumers"``. Where a program is
 missing they are skipped locally and fail in CI (CI=true), where .ci/run installs
-Debian's midicsv, timidity, fluidsynth and fluid-soundfont-gm.
+Debian's midicsv, timidity, fluidsynth, fluid-soundfont-gm and musescore3.
 
 "Length" here is where the sound ends: the last 10 ms frame within 20 dB of the
 loudest one, rendered with reverb and chorus off (effects, not the file's content).
@@ -163,3 +163,39 @@ def test_drums_play_as_a_drum_kit(sample_files, renderer, tmp_path):
     as_drums = high_frequency_share(render(renderer, drums, tmp_path / "drums.wav"))
     as_piano = high_frequency_share(render(renderer, tmp_path / "moved.mid", tmp_path / "piano.wav"))
     assert as_drums > 5 * as_piano, (as_drums, as_piano)
+
+
+def musescore_parts(path: Path, tmp_path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Import a .mid in MuseScore 3 (headless) and read its MusicXML: the title and each part."""
+    import re
+
+    out = tmp_path / (path.stem + ".musicxml")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([need("mscore3"), "-o", str(out), str(path)], capture_output=True, env=env,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0 and out.exists(), done.stderr[-500:]
+    xml = out.read_text()
+    title = re.search(r"<credit-words[^>]*>([^<]*)</credit-words>", xml)
+    parts = []
+    for body in re.split(r"<part id=", xml)[1:]:
+        parts.append({"clefs": set(re.findall(r"<sign>(\w+)</sign>", body)), "lyrics": body.count("<lyric"),
+                      "words": re.findall(r"<words[^>]*>([^<]*)</words>", body)})  # fmt: skip
+    channels = re.findall(r"<midi-channel>(\d+)</midi-channel>", xml.split("</part-list>")[0])
+    for part, channel in zip(parts, channels):
+        part["channel"] = int(channel)
+    return (title.group(1) if title else ""), parts
+
+
+def test_musescore_shows_the_title_and_no_source_text_in_the_score(sample_files, tmp_path):
+    title, parts = musescore_parts(sample_files["files"]["song.mid"][0], tmp_path)
+    assert title == "sample0a1b2c3d4e5f"  # the sample's song title (its task id: no music task)
+    assert len(parts) == 4
+    assert all(part["lyrics"] == 0 and part["words"] == [] for part in parts)
+
+
+def test_musescore_gives_only_the_drums_a_percussion_staff_in_format_0(sample_files, tmp_path):
+    _, parts = musescore_parts(sample_files["files"]["song-format0.mid"][0], tmp_path)
+    percussion = [part for part in parts if "percussion" in part["clefs"]]
+    assert len(parts) == 4 and len(percussion) == 1
+    assert percussion[0]["channel"] == 10
+    assert all(part["lyrics"] == 0 for part in parts)
