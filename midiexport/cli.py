@@ -84,6 +84,17 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
     return tuple(pairs)
 
 
+def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from .options import name_fields
+
+    if value is not None:
+        try:
+            name_fields(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -111,6 +122,12 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("--report", metavar="FILE",
+                     help="Write a JSON report: per input the outcome, files, note counts, repairs and "
+                          "warnings, and the totals. - for stdout (not with -o -)."),
+        click.option("--name", "name_template", metavar="TEMPLATE", callback=_name_template,
+                     help="Output names from a template: {stem} {record} {task_id} {audio_id} {title} "
+                          "{instrument}, e.g. '{title} - {task_id}'. Made safe for every system."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -150,7 +167,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .io.files import STDIN, find_inputs
+    from .io.files import STDIN, find_inputs, several_records
 
     destination = _destination(options, several=len(inputs) > 1)
     if STDIN in inputs and options["out"] is None:
@@ -160,6 +177,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
+    _destination(options, several=len(sources) > 1 or any(several_records(s) for s in sources))
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
@@ -169,8 +187,11 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
     from .jobs.runner import Destination
 
     destination = Destination(options["out"], options["overwrite"])
-    if destination.single and (several or options["split"]):
-        raise click.UsageError(f"-o {options['out']} names one file; give a folder for several inputs or --split")
+    problem = destination.problem(several=several or options["split"])
+    if problem is not None:
+        raise click.UsageError(problem)
+    if options["report"] == "-" and options["out"] == "-":
+        raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
     return destination
 
 
@@ -186,30 +207,38 @@ def _convert_options(options: dict[str, Any]) -> Any:
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        name=options["name_template"],
     )  # fmt: skip
 
 
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
+    from .jobs.console import ProgressBar, Tally
     from .jobs.runner import default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
-    tally = _Tally()
-    progress = _Progress(total, enabled=not quiet and sys.stderr.isatty() and (total is None or total > 3))
+    tally = Tally()
+    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
+                           enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
+    report = _json_report(options)
+    single = options["out"] is not None and options["out"] != "-" and options["out"].lower().endswith((".mid", ".midi"))
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):
             try:
                 outcomes = pending.result()
             except Exception as exc:  # noqa: BLE001 - the one place errors become lines
-                progress.clear()
-                _fail_line(exc, verbose)
+                _fail_line(exc, verbose, progress.echo)
                 tally.failed += 1
+                if report is not None:
+                    report.add_failure(pending.name, exc)
+                progress.step()
                 continue
             for outcome in outcomes:
-                progress.clear()
                 tally.add(outcome)
-                _print_outcome(outcome, verbose=verbose, quiet=quiet or progress.enabled)
+                if report is not None:
+                    report.add(outcome)
+                _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:
         progress.clear()
@@ -219,82 +248,59 @@ def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tota
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
+    if report is not None:
+        report.finish(tally)
     if not quiet:
         click.echo(tally.summary(), err=True)
-    sys.exit(EXIT_FAILED if tally.failed or tally.skipped else 0)
+    sys.exit(EXIT_FAILED if tally.failed else 0)
+
+
+def _json_report(options: dict[str, Any]) -> Any:
+    from .jobs.report import JsonReport
+
+    target = options.get("report")
+    return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-class _Tally:
-    def __init__(self) -> None:
-        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = 0
-
-    def add(self, outcome: Any) -> None:
-        if outcome.skipped:
-            self.skipped += 1
-        elif outcome.error is not None:
-            self.failed += 1
-        else:
-            self.converted += 1
-            self.notes += outcome.notes
-            if outcome.report and outcome.report.repairs:
-                self.repaired += 1
-                self.repairs += outcome.report.repairs
-
-    def summary(self) -> str:
-        return (f"{self.converted} converted ({self.notes:,} notes), {self.repaired} repaired "
-                f"({self.repairs:,} repairs), {self.skipped} skipped (exist), {self.failed} failed")  # fmt: skip
-
-
-class _Progress:
-    """A one-line counter on stderr, redrawn in place; only on a terminal."""
-
-    def __init__(self, total: int | None, *, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-
-    def step(self) -> None:
-        self.done += 1
-        if self.enabled:
-            of = f" of {self.total}" if self.total else ""
-            click.echo(f"\r  {self.done}{of} done", err=True, nl=False)
-
-    def clear(self) -> None:
-        if self.enabled and self.done:
-            click.echo("\r\x1b[K", err=True, nl=False)
-
-
-def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool) -> None:
+def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, single: bool) -> None:
+    """Print what became of one result; with a progress bar, "wrote" lines give way to the bar."""
+    say = progress.echo
     if outcome.error is not None:
-        _fail_line(outcome.error, verbose)
+        _fail_line(outcome.error, verbose, say)
+    if outcome.existing and (verbose or (single and not quiet)):
+        for path in outcome.existing:
+            say(f"{path} exists; kept (--overwrite replaces it)")
     for path in outcome.paths:
-        if not quiet and path != "-":
-            click.echo(f"wrote {path}", err=True)
+        if not quiet and not progress.enabled and path != "-":
+            say(f"wrote {path}")
     report = outcome.report
     if report is None or quiet:
         return
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
-        click.echo(f"{outcome.place}: {counts}", err=True)
+        say(f"{outcome.place}: {counts}")
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if len(report.warnings) > len(shown):
-        click.echo(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)", err=True)
+        say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
 
 
-def _fail_line(exc: BaseException, verbose: bool) -> None:
+def _fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
     from .errors import MidiExportError
 
+    say = say or (lambda line: click.echo(line, err=True))
     if verbose:
-        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        say("".join(traceback.format_exception(exc)).rstrip())
     if isinstance(exc, MidiExportError):
-        click.echo(str(exc), err=True)
+        say(str(exc))
     else:
         detail = f"{type(exc).__name__} {exc}".strip()
-        click.echo(f"internal error: {detail}; run with -v for the traceback", err=True)
+        say(f"internal error: {detail}; run with -v for the traceback")
 
 
 @main.command()

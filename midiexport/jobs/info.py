@@ -267,7 +267,12 @@ def _summarize_track(track: Any, to_seconds: Any) -> tuple[list[PartSummary], st
 
 
 def _part(
-    name: str, channel: int | None, program: int | None, ons: list[int], offs: list[int], pitches: list[int],
+    name: str,
+    channel: int | None,
+    program: int | None,
+    ons: list[int],
+    offs: list[int],
+    pitches: list[int],
     to_seconds: Any,
 ) -> PartSummary:
     drum = channel == gm.DRUM_CHANNEL

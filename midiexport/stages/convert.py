@@ -11,6 +11,7 @@ Hands a Song to the writer.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -81,8 +82,9 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         end_tick=end_tick,
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map),
-        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
-    )
+        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
+                      left_out=dict(Counter(issue.field for issue in record.issues))),
+    )  # fmt: skip
 
 
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
