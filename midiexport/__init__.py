@@ -37,6 +37,7 @@ _EXPORTS = {
     "TaskFailed": "errors",
     "TaskPending": "errors",
     "Track": "model",
+    "convert_file": "jobs.api",
     "convert_payload": "jobs.api",
     "convert_record": "stages.convert",
     "estimate_tempo": "stages.tempo",
@@ -44,6 +45,7 @@ _EXPORTS = {
     "split_song": "stages.convert",
     "summarize_midi": "jobs.info",
     "summarize_record": "jobs.info",
+    "to_pretty_midi": "jobs.api",
     "write_midi": "outputs.smf",
 }
 

@@ -79,7 +79,7 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
         try:
             resolve_override(program.strip())
         except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise click.BadParameter(f"{exc}; 'midiexport programs' lists the names") from None
         pairs.append((name.strip(), program.strip()))
     return tuple(pairs)
 
@@ -111,7 +111,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
                           "A multiple of 96 keeps Suno timing exact at 120 BPM."),
         click.option("--quantize", metavar="GRID", callback=_grid,
-                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets). "
+                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets), "
+                          "counted in the song's own tempo (implies --bpm auto unless --bpm is given). "
                           "Changes timing; off by default."),
         click.option("--program", "programs", multiple=True, metavar="NAME=PROGRAM", callback=_program_pairs,
                      help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano) or a GM name; repeatable."),
@@ -202,10 +203,13 @@ def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -
 
 
 def _convert_options(options: dict[str, Any]) -> Any:
-    from .options import ConvertOptions
+    from .options import AUTO, ConvertOptions
 
+    # Quantizing needs the song's own grid: --quantize without an explicit --bpm implies auto.
+    given = click.get_current_context().get_parameter_source("bpm") is not click.core.ParameterSource.DEFAULT
+    bpm = options["bpm"] if given or not options["quantize"] else AUTO
     return ConvertOptions(
-        bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
+        bpm=bpm, ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
         name=options["name_template"],
     )  # fmt: skip
@@ -394,6 +398,14 @@ class _PollStatus:
             return
         self._told[task_id] = minute
         click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
+
+
+@main.command()
+def programs() -> None:
+    """List the program names --program accepts: GM programs, other spellings, stem and drum names."""
+    from .gm import program_table
+
+    click.echo("\n".join(program_table()))
 
 
 @main.command()

@@ -134,10 +134,12 @@ def place_instruments(
     Drums go to channel 9. Up to 15 melodic instruments get a channel each, in order.
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
-    warning that the later program change wins. Raises ValueError for a bad override.
+    warning that the later program change wins. A program given for a name no
+    instrument has is a warning naming the instruments and the closest one.
+    Raises ValueError for a bad override.
     """
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in (programs or {}).items()}
-    warnings = []
+    warnings = gm.unmatched_overrides(programs or {}, names)
     resolved = []
     for name in names:
         found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
