@@ -44,7 +44,9 @@ def test_existing_file_is_kept_without_overwrite(example):
     result = run("convert", str(example))
     assert result.exit_code == 0  # a finished input is skipped, not a failure
     assert result.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
-    assert run("convert", str(example), "-v").stderr.splitlines()[0] == f"{target} exists; kept (--overwrite replaces it)"
+    assert (
+        run("convert", str(example), "-v").stderr.splitlines()[0] == f"{target} exists; kept (--overwrite replaces it)"
+    )
     assert target.read_bytes() == b"keep me"
     assert run("convert", str(example), "--overwrite").exit_code == 0
     assert target.read_bytes().startswith(b"MThd")
