@@ -85,7 +85,10 @@ def test_an_explicit_output_file_that_exists_is_named_in_one_line(tmp_path):
     target.write_bytes(b"keep me")
     result = run("convert", str(fixture_path("record-info.json")), "-o", str(target))
     assert result.exit_code == 0
-    assert result.stderr.splitlines() == [f"{target} exists; kept (--overwrite replaces it)", SUMMARY_SKIPPED.format(n=1)]
+    assert result.stderr.splitlines() == [
+        f"{target} exists; kept (--overwrite replaces it)",
+        SUMMARY_SKIPPED.format(n=1),
+    ]
     assert target.read_bytes() == b"keep me"
     assert run("convert", str(fixture_path("record-info.json")), "-o", str(target), "--overwrite").exit_code == 0
     assert target.read_bytes().startswith(b"MThd")
