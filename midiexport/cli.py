@@ -54,9 +54,9 @@ class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent
 
 
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from .stages.timing import grid_ticks
-
     if value is not None:
+        from .stages.timing import grid_ticks  # numpy: only when a grid is given
+
         try:
             grid_ticks(value, DEFAULT_PPQ)
         except ValueError as exc:

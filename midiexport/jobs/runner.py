@@ -251,6 +251,27 @@ def run_in_processes(
     A job for which ``skip(job)`` is true is not sent to a worker (its ``get`` returns
     None), so a batch of finished work starts no process at all.
     """
+    in_flight: deque[tuple[Job, Any]] = deque()
+    pool = None
+    try:
+        for job in jobs:
+            if skip is not None and skip(job):
+                in_flight.append((job, None))
+            else:
+                pool = pool or _process_pool(workers)  # started on the first job to run: none on a re-run
+                in_flight.append((job, pool.submit(work, job)))
+            if len(in_flight) >= workers * WINDOW_PER_JOB:
+                done, future = in_flight.popleft()
+                yield done, _nothing if future is None else future.result
+        while in_flight:
+            done, future = in_flight.popleft()
+            yield done, _nothing if future is None else future.result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _process_pool(workers: int) -> Any:
     import multiprocessing
     import threading
     from concurrent.futures import ProcessPoolExecutor
@@ -262,20 +283,8 @@ def run_in_processes(
     # threads run (forking them can deadlock), nor where there is no fork: the default.
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
                                initializer=_ignore_interrupts)  # fmt: skip
-    in_flight: deque[tuple[Job, Any]] = deque()
-    try:
-        for job in jobs:
-            in_flight.append((job, None if skip is not None and skip(job) else pool.submit(work, job)))
-            if len(in_flight) >= workers * WINDOW_PER_JOB:
-                done, future = in_flight.popleft()
-                yield done, _nothing if future is None else future.result
-        while in_flight:
-            done, future = in_flight.popleft()
-            yield done, _nothing if future is None else future.result
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_in_threads(
