@@ -313,3 +313,24 @@ def test_to_pretty_midi_without_pretty_midi_says_how_to_install_it(monkeypatch):
     record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
     with pytest.raises(ImportError, match=r"pip install 'midiexport\[pretty\]'"):
         midiexport.to_pretty_midi(record)
+
+
+def test_fetch_writes_a_json_report_per_task(fake_api, task, tmp_path):
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": fake_api.url}
+    done, failed = task("complete"), task("not-found")
+    result = run("fetch", done, failed, "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"), env=env)
+    assert result.exit_code == 1
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["command"] == "fetch"
+    assert [r["outcome"] for r in data["results"]] == ["converted", "failed"]
+    assert data["results"][0]["files"] == [
+        str(tmp_path / "out" / f"{done}.mid"),
+        str(tmp_path / "out" / f"{done}.json"),
+    ]
+    assert data["summary"]["converted"] == 1 and data["summary"]["failed"] == 1
+
+
+def test_json_lines_of_several_lines_into_one_file_is_a_usage_error(tmp_path):
+    result = run("convert", str(fixture_path("records.jsonl")), "-o", str(tmp_path / "x.mid"))
+    assert result.exit_code == 2
+    assert "names one file but there are several results" in result.stderr
