@@ -178,7 +178,8 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
-    _destination(options, several=len(sources) > 1 or any(several_records(s) for s in sources))
+    if destination.single and (len(sources) > 1 or any(several_records(s) for s in sources)):
+        raise click.UsageError(destination.problem(several=True) or "several results for one file")
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
@@ -218,14 +219,14 @@ def _convert_options(options: dict[str, Any]) -> Any:
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
     from .jobs.console import ProgressBar, Tally
-    from .jobs.runner import default_jobs
+    from .jobs.runner import Destination, default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
     report = _json_report(options)
-    single = options["out"] is not None and options["out"] != "-" and options["out"].lower().endswith((".mid", ".midi"))
+    single = Destination(options["out"]).single and options["out"] != "-"  # an existing file is named
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):
