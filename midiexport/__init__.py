@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, _
     from .errors import TaskFailed as TaskFailed
     from .errors import TaskPending as TaskPending
     from .errors import UnconfirmedRequest as UnconfirmedRequest
+    from .jobs.api import convert_file as convert_file
     from .jobs.api import convert_payload as convert_payload
+    from .jobs.api import to_pretty_midi as to_pretty_midi
     from .jobs.info import Summary as Summary
     from .jobs.info import summarize_midi as summarize_midi
     from .jobs.info import summarize_record as summarize_record
@@ -68,6 +70,7 @@ _EXPORTS = {
     "TaskPending": "errors",
     "Track": "model",
     "UnconfirmedRequest": "errors",
+    "convert_file": "jobs.api",
     "convert_payload": "jobs.api",
     "convert_record": "stages.convert",
     "estimate_tempo": "stages.tempo",
@@ -75,6 +78,7 @@ _EXPORTS = {
     "split_song": "stages.convert",
     "summarize_midi": "jobs.info",
     "summarize_record": "jobs.info",
+    "to_pretty_midi": "jobs.api",
     "write_midi": "outputs.smf",
 }
 

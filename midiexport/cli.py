@@ -76,9 +76,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in re
 
 
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from .stages.timing import grid_ticks
-
     if value is not None:
+        from .stages.timing import grid_ticks  # numpy: only when a grid is given
+
         try:
             grid_ticks(value, DEFAULT_PPQ)
         except ValueError as exc:
@@ -101,9 +101,20 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
         try:
             resolve_override(program.strip())
         except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise click.BadParameter(f"{exc}; 'midiexport programs' lists the names") from None
         pairs.append((name.strip(), program.strip()))
     return tuple(pairs)
+
+
+def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from .options import name_fields
+
+    if value is not None:
+        try:
+            name_fields(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -122,7 +133,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
                           "A multiple of 96 keeps Suno timing exact at 120 BPM."),
         click.option("--quantize", metavar="GRID", callback=_grid,
-                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets). "
+                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets), "
+                          "counted in the song's own tempo (implies --bpm auto unless --bpm is given). "
                           "Changes timing; off by default."),
         click.option("--program", "programs", multiple=True, metavar="NAME=PROGRAM", callback=_program_pairs,
                      help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano) or a GM name; repeatable."),
@@ -133,6 +145,12 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("--report", metavar="FILE",
+                     help="Write a JSON report: per input the outcome, files, note counts, repairs and "
+                          "warnings, and the totals. - for stdout (not with -o -)."),
+        click.option("--name", "name_template", metavar="TEMPLATE", callback=_name_template,
+                     help="Output names from a template: {stem} {record} {task_id} {audio_id} {title} "
+                          "{instrument}, e.g. '{title} - {task_id}'. Made safe for every system."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -172,7 +190,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .io.files import STDIN, find_inputs
+    from .io.files import STDIN, find_inputs, several_records
 
     destination = _destination(options, several=len(inputs) > 1)
     if STDIN in inputs and options["out"] is None:
@@ -182,6 +200,8 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
+    if destination.single and (len(sources) > 1 or any(several_records(s) for s in sources)):
+        raise click.UsageError(destination.problem(several=True) or "several results for one file")
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
@@ -191,8 +211,11 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
     from .jobs.runner import Destination
 
     destination = Destination(options["out"], options["overwrite"])
-    if destination.single and (several or options["split"]):
-        raise click.UsageError(f"-o {options['out']} names one file; give a folder for several inputs or --split")
+    problem = destination.problem(several=several or options["split"])
+    if problem is not None:
+        raise click.UsageError(problem)
+    if options["report"] == "-" and options["out"] == "-":
+        raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
     return destination
 
 
@@ -203,35 +226,46 @@ def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -
 
 
 def _convert_options(options: dict[str, Any]) -> Any:
-    from .options import ConvertOptions
+    from .options import AUTO, ConvertOptions
 
+    # Quantizing needs the song's own grid: --quantize without an explicit --bpm implies auto.
+    given = click.get_current_context().get_parameter_source("bpm") is not click.core.ParameterSource.DEFAULT
+    bpm = options["bpm"] if given or not options["quantize"] else AUTO
     return ConvertOptions(
-        bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
+        bpm=bpm, ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        name=options["name_template"],
     )  # fmt: skip
 
 
 def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
-    from .jobs.runner import default_jobs
+    from .jobs.console import ProgressBar, Tally
+    from .jobs.runner import Destination, default_jobs
 
     verbose, quiet = options["verbose"], options["quiet"]
-    tally = _Tally()
-    progress = _Progress(total, enabled=not quiet and sys.stderr.isatty() and (total is None or total > 3))
+    tally = Tally()
+    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
+                           enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
+    report = _json_report(options)
+    single = Destination(options["out"]).single and options["out"] != "-"  # an existing file is named
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):
             try:
                 outcomes = pending.result()
             except Exception as exc:  # noqa: BLE001 - the one place errors become lines
-                progress.clear()
-                _fail_line(exc, verbose)
+                _fail_line(exc, verbose, progress.echo)
                 tally.failed += 1
+                if report is not None:
+                    report.add_failure(pending.name, exc)
+                progress.step()
                 continue
             for outcome in outcomes:
-                progress.clear()
                 tally.add(outcome)
-                _print_outcome(outcome, verbose=verbose, quiet=quiet or progress.enabled)
+                if report is not None:
+                    report.add(outcome)
+                _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:
         progress.clear()
@@ -241,82 +275,59 @@ def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tota
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
+    if report is not None:
+        report.finish(tally)
     if not quiet:
         click.echo(tally.summary(), err=True)
-    sys.exit(EXIT_FAILED if tally.failed or tally.skipped else 0)
+    sys.exit(EXIT_FAILED if tally.failed else 0)
+
+
+def _json_report(options: dict[str, Any]) -> Any:
+    from .jobs.report import JsonReport
+
+    target = options.get("report")
+    return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-class _Tally:
-    def __init__(self) -> None:
-        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = 0
-
-    def add(self, outcome: Any) -> None:
-        if outcome.skipped:
-            self.skipped += 1
-        elif outcome.error is not None:
-            self.failed += 1
-        else:
-            self.converted += 1
-            self.notes += outcome.notes
-            if outcome.report and outcome.report.repairs:
-                self.repaired += 1
-                self.repairs += outcome.report.repairs
-
-    def summary(self) -> str:
-        return (f"{self.converted} converted ({self.notes:,} notes), {self.repaired} repaired "
-                f"({self.repairs:,} repairs), {self.skipped} skipped (exist), {self.failed} failed")  # fmt: skip
-
-
-class _Progress:
-    """A one-line counter on stderr, redrawn in place; only on a terminal."""
-
-    def __init__(self, total: int | None, *, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-
-    def step(self) -> None:
-        self.done += 1
-        if self.enabled:
-            of = f" of {self.total}" if self.total else ""
-            click.echo(f"\r  {self.done}{of} done", err=True, nl=False)
-
-    def clear(self) -> None:
-        if self.enabled and self.done:
-            click.echo("\r\x1b[K", err=True, nl=False)
-
-
-def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool) -> None:
+def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, single: bool) -> None:
+    """Print what became of one result; with a progress bar, "wrote" lines give way to the bar."""
+    say = progress.echo
     if outcome.error is not None:
-        _fail_line(outcome.error, verbose)
+        _fail_line(outcome.error, verbose, say)
+    if outcome.existing and (verbose or (single and not quiet)):
+        for path in outcome.existing:
+            say(f"{path} exists; kept (--overwrite replaces it)")
     for path in outcome.paths:
-        if not quiet and path != "-":
-            click.echo(f"wrote {path}", err=True)
+        if not quiet and not progress.enabled and path != "-":
+            say(f"wrote {path}")
     report = outcome.report
     if report is None or quiet:
         return
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
-        click.echo(f"{outcome.place}: {counts}", err=True)
+        say(f"{outcome.place}: {counts}")
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}")
     if len(report.warnings) > len(shown):
-        click.echo(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)", err=True)
+        say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
 
 
-def _fail_line(exc: BaseException, verbose: bool) -> None:
+def _fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
     from .errors import MidiExportError
 
+    say = say or (lambda line: click.echo(line, err=True))
     if verbose:
-        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        say("".join(traceback.format_exception(exc)).rstrip())
     if isinstance(exc, MidiExportError):
-        click.echo(str(exc), err=True)
+        say(str(exc))
     else:
         detail = f"{type(exc).__name__} {exc}".strip()
-        click.echo(f"internal error: {detail}; run with -v for the traceback", err=True)
+        say(f"internal error: {detail}; run with -v for the traceback")
 
 
 @main.command()
@@ -468,13 +479,6 @@ class _PollStatus:
 @click.option(
     "--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append request log lines here (stderr)."
 )
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Append one JSON line per converted task to this file.",
-)
 @output_options
 def serve(**options: Any) -> None:
     """Receive the API's callbacks, store them durably and convert them.
@@ -496,12 +500,14 @@ def serve(**options: Any) -> None:
         raise click.UsageError(str(exc)) from None
     if options["out"] is not None and (options["out"] == "-" or options["out"].lower().endswith((".mid", ".midi"))):
         raise click.UsageError("serve writes many files: -o takes a folder")
+    if options["report"] == "-":
+        raise click.UsageError("serve appends its report to a file: --report takes a path")
     _serve_logging(options)
     settings = ServeOptions(
         out_dir=Path(options["out"] or "."), path=options["callback_path"], hmac_key=options["hmac_key"],
         window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
         queue_size=options["queue_size"], workers=options["jobs"] or 1,
-        report=Path(options["report_path"]) if options["report_path"] else None, options=_convert_options(options),
+        report=Path(options["report"]) if options["report"] else None, options=_convert_options(options),
     )  # fmt: skip
     try:
         run_server(settings, host=options["host"], port=options["port"],
@@ -525,6 +531,14 @@ def _serve_logging(options: dict[str, Any]) -> None:
     handler.setFormatter(LogFormatter())
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
+
+
+@main.command()
+def programs() -> None:
+    """List the program names --program accepts: GM programs, other spellings, stem and drum names."""
+    from .gm import program_table
+
+    click.echo("\n".join(program_table()))
 
 
 @main.command()
@@ -553,6 +567,6 @@ def info(files: tuple[str, ...], as_json: bool) -> None:
             failed = True
     if as_json:
         click.echo(summaries_json(summaries))
-    else:
+    elif summaries:
         click.echo("\n\n".join(format_table(s) for s in summaries))
     sys.exit(EXIT_FAILED if failed else 0)

@@ -8,7 +8,9 @@ program and says whether it belongs on the drum channel.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -75,7 +77,7 @@ GM_ALIASES: dict[str, int] = {
     "Harp": 46, "Strings Ensemble": 48, "Slow Strings": 49, "Synth Choir": 54,
     "Orchestral Hit": 55, "Brass Ensemble": 61, "Bag Pipe": 109, "Shenai": 111,
     "Shehnai": 111, "Tinker Bell": 112, "Steel Drum": 114, "Wood Block": 115,
-    "Gun Shot": 127,
+    "Gun Shot": 127, "Rhodes": 4,
 }  # fmt: skip
 
 # Names that mean the drum kit (channel 10), matched as words of the name.
@@ -189,9 +191,11 @@ def channel_label(channel: int) -> str:
 
 
 def resolve_override(value: str | int) -> Resolved:
-    """Read the PROGRAM of ``--program NAME=PROGRAM``: 0-127, a GM name, or a drum name.
+    """Read the PROGRAM of ``--program NAME=PROGRAM``: 0-127, a GM name, a stem name or a drum name.
 
-    Raises ValueError naming what is allowed when the value is none of these.
+    Stem names are the words instruments are mapped by ("Piano", "Strings", "Bass",
+    "Rhodes": STEM_PROGRAMS, GM_ALIASES). Raises ValueError naming what is allowed,
+    with the closest accepted name when the value looks like a typo.
     """
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -204,7 +208,63 @@ def resolve_override(value: str | int) -> Resolved:
         return Resolved(program, False, "override")
     if is_drum_name(str(value)):
         return Resolved(0, True, "override")
-    raise ValueError(f"unknown program {value!r}: use 0..127, a General MIDI name or 'Drums'")
+    stem = resolve_instrument(str(value))
+    if stem.how == "stem":
+        return Resolved(stem.program, False, "override")
+    close = closest(str(value), accepted_names())
+    hint = f"did you mean {close!r}? " if close else ""
+    raise ValueError(f"unknown program {value!r}: {hint}use 0..127, a General MIDI name, a stem name or 'Drums'")
+
+
+def accepted_names() -> list[str]:
+    """Return every name a program may be given by: GM names, other spellings, stem and drum words."""
+    stems = [word.capitalize() if len(word) > 3 else word.upper() for word, _ in STEM_PROGRAMS]
+    return [*GM_PROGRAMS, *GM_ALIASES, *stems, "Drums", "Drum Kit", "Percussion"]
+
+
+def closest(name: str, candidates: Sequence[str]) -> str | None:
+    """Return the candidate closest to ``name`` (difflib, case and punctuation ignored), or None.
+
+    A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
+    (finger)") counts as close when spelling alone finds nothing.
+    """
+    keys = {_key(c): c for c in candidates}
+    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=0.75)
+    if found:
+        return keys[found[0]]
+    words = set(_words(name))
+    containing = [c for c in candidates if words and words <= set(_words(c))]
+    return containing[0] if containing else None
+
+
+def unmatched_overrides(programs: Mapping[str, object], names: Sequence[str]) -> list[str]:
+    """Return a warning for each program override whose name matches none of ``names``.
+
+    Each names the instruments that exist and the closest one.
+    """
+    present = {name_key(n) for n in names}
+    warnings = []
+    shown = ", ".join(f'"{n}"' for n in names) or "none"
+    for name in programs:
+        if name_key(name) in present:
+            continue
+        close = closest(name, names)
+        hint = f'; did you mean "{close}"?' if close else ""
+        warnings.append(f'a program was given for "{name}", but no instrument has that name '
+                        f"(instruments: {shown}){hint}")  # fmt: skip
+    return warnings
+
+
+def program_table() -> list[str]:
+    """Return the accepted program names as lines: GM programs, other spellings, stem and drum names."""
+    lines = ["General MIDI programs (number as written in the file, 0-based):"]
+    lines += [f"  {number:3d}  {name}" for number, name in enumerate(GM_PROGRAMS)]
+    lines.append("Other spellings:")
+    lines += [f"  {number:3d}  {name}" for name, number in GM_ALIASES.items()]
+    lines.append("Stem names (a word of the instrument's name):")
+    lines += [f"  {number:3d}  {word}  ({GM_PROGRAMS[number]})" for word, number in STEM_PROGRAMS]
+    lines.append("Drum names (channel 10): " + ", ".join(sorted(DRUM_WORDS)))
+    return lines
 
 
 def name_key(name: str) -> str:

@@ -143,10 +143,12 @@ class Report:
 
     ``counts`` maps a kind (model.STRING_NUMBER, ...) to how many times it happened;
     ``warnings`` are ready-made lines naming the place (invalid notes, unknown names).
+    ``left_out`` counts the notes left out by the field at fault ("pitch", "end", "note").
     """
 
     counts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def repairs(self) -> int:

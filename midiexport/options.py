@@ -20,6 +20,7 @@ from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_
 AUTO = "auto"
 FORMATS = (0, 1)
 GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
+NAME_FIELDS = ("stem", "record", "task_id", "audio_id", "title", "instrument")  # of a ``name`` template
 
 ProgramPairs = tuple[tuple[str, "str | int"], ...]
 
@@ -33,6 +34,8 @@ class ConvertOptions:
     ``split``: one file per instrument. ``strict``: refuse a record with an invalid
     note. ``programs``: instrument name -> GM program 0-127, a GM name or a drum name
     (a mapping or pairs). ``quantize``: a grid such as "1/16" or "1/8t", or None.
+    ``name``: a template for output file names ("{title} - {task_id}"; fields in
+    NAME_FIELDS), None for the default names.
     Raises ValueError naming the allowed range for a value that cannot be written.
     """
 
@@ -43,6 +46,7 @@ class ConvertOptions:
     strict: bool = False
     programs: ProgramPairs = ()
     quantize: str | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
@@ -58,6 +62,8 @@ class ConvertOptions:
             raise ValueError(
                 f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"
             )
+        if self.name is not None:
+            name_fields(self.name)
 
     @property
     def auto(self) -> bool:
@@ -79,6 +85,22 @@ class ConvertOptions:
     def replace(self, **changes: Any) -> ConvertOptions:
         """Return a copy with some fields changed (checked like a new one)."""
         return dataclasses.replace(self, **changes)
+
+
+def name_fields(template: str) -> set[str]:
+    """Return the fields a name template uses. Raises ValueError for a bad template or field."""
+    import string
+
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"name template {template!r} is not valid ({exc}); write fields as {{title}}") from None
+    used = {field for _, field, spec, conversion in parsed if field is not None}
+    unknown = sorted(used - set(NAME_FIELDS))
+    if unknown or any(spec or conversion for _, field, spec, conversion in parsed if field is not None):
+        raise ValueError(f"name template {template!r}: unknown field {{{(unknown or [''])[0]}}}; "
+                         f"use {', '.join('{' + f + '}' for f in NAME_FIELDS)}")  # fmt: skip
+    return used
 
 
 def _check_bpm(bpm: object) -> None:

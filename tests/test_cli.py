@@ -42,8 +42,11 @@ def test_existing_file_is_kept_without_overwrite(example):
     target = example.with_suffix(".mid")
     target.write_bytes(b"keep me")
     result = run("convert", str(example))
-    assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == f"{target} exists; pass --overwrite to replace it"
+    assert result.exit_code == 0  # a finished input is skipped, not a failure
+    assert result.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
+    assert (
+        run("convert", str(example), "-v").stderr.splitlines()[0] == f"{target} exists; kept (--overwrite replaces it)"
+    )
     assert target.read_bytes() == b"keep me"
     assert run("convert", str(example), "--overwrite").exit_code == 0
     assert target.read_bytes().startswith(b"MThd")
@@ -104,7 +107,7 @@ def test_jobs_2_writes_the_same_files_as_jobs_1(tmp_path):
 def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_path):
     result = run("convert", str(example), str(example), "-o", str(tmp_path / "x.mid"))
     assert result.exit_code == 2
-    assert "names one file; give a folder for several inputs or --split" in result.stderr
+    assert "names one file but there are several results; give a folder instead" in result.stderr
 
 
 def test_several_records_into_one_file_fail_after_the_first(tmp_path):
@@ -216,7 +219,9 @@ def test_repairs_and_warnings_are_reported(tmp_path):
     lines = result.stderr.splitlines()
     assert f"{path}: 1 invalid notes left out; 1 velocities clamped to 0-1" in lines
     assert f'warning: {path}: "Drums", note 2: pitch 200 is outside 0-127' in lines
-    assert lines[-1] == "1 converted (3 notes), 1 repaired (1 repairs), 0 skipped (exist), 0 failed"
+    assert lines[-1] == (
+        "1 converted (3 notes), 1 repaired (1 repairs), 1 notes left out (pitch: 1), 0 skipped (exist), 0 failed"
+    )
 
 
 def test_strict_refuses_the_record(tmp_path):

@@ -1,8 +1,8 @@
-"""Real MIDI consumers read and play what we write: midicsv, timidity, fluidsynth.
+"""Real MIDI consumers read and play what we write: midicsv, timidity, fluidsynth, MuseScore 3.
 
 Marked ``consumers``: deselect with ``-m "not consumers"``. Where a program is
 missing they are skipped locally and fail in CI (CI=true), where .ci/run installs
-Debian's midicsv, timidity, fluidsynth and fluid-soundfont-gm.
+Debian's midicsv, timidity, fluidsynth, fluid-soundfont-gm and musescore3.
 
 "Length" here is where the sound ends: the last 10 ms frame within 20 dB of the
 loudest one, rendered with reverb and chorus off (effects, not the file's content).
@@ -163,3 +163,46 @@ def test_drums_play_as_a_drum_kit(sample_files, renderer, tmp_path):
     as_drums = high_frequency_share(render(renderer, drums, tmp_path / "drums.wav"))
     as_piano = high_frequency_share(render(renderer, tmp_path / "moved.mid", tmp_path / "piano.wav"))
     assert as_drums > 5 * as_piano, (as_drums, as_piano)
+
+
+def musescore_import(path: Path, tmp_path: Path) -> dict[str, Any]:
+    """Import a .mid in MuseScore 3 (headless): its score's title and texts, and each part.
+
+    The native .mscx keeps every text MuseScore made (lyrics on rests too, which its
+    MusicXML export drops); the MusicXML names each part's clefs and MIDI channel.
+    """
+    import re
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    exported = {}
+    for suffix in (".mscx", ".musicxml"):
+        out = tmp_path / (path.stem + suffix)
+        done = subprocess.run([need("mscore3"), "-o", str(out), str(path)], capture_output=True, env=env,
+                              timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0 and out.exists(), done.stderr[-500:]
+        exported[suffix] = out.read_text()
+    native, xml = exported[".mscx"], exported[".musicxml"]
+    titles = re.findall(r"<style>Title</style>\s*<text>([^<]*)</text>", native)
+    texts = re.findall(r"<(Lyrics|StaffText|SystemText)>", native)
+    parts = []
+    for body in re.split(r"<part id=", xml)[1:]:
+        parts.append({"clefs": set(re.findall(r"<sign>(\w+)</sign>", body))})
+    score_parts = xml.split("</part-list>")[0].split("<score-part ")[1:]
+    for part, declared in zip(parts, score_parts):
+        part["channel"] = int(re.findall(r"<midi-channel>(\d+)</midi-channel>", declared)[0])
+    return {"titles": titles, "texts": texts, "parts": parts}
+
+
+def test_musescore_shows_the_title_and_no_source_text_in_the_score(sample_files, tmp_path):
+    score = musescore_import(sample_files["files"]["song.mid"][0], tmp_path)
+    assert score["titles"] == ["sample0a1b2c3d4e5f"]  # the sample's song title (its task id: no music task)
+    assert len(score["parts"]) == 4
+    assert score["texts"] == []  # before: the source line twice, as lyrics under the bass
+
+
+def test_musescore_gives_only_the_drums_a_percussion_staff_in_format_0(sample_files, tmp_path):
+    score = musescore_import(sample_files["files"]["song-format0.mid"][0], tmp_path)
+    percussion = [part for part in score["parts"] if "percussion" in part["clefs"]]
+    assert len(score["parts"]) == 4 and len(percussion) == 1
+    assert percussion[0]["channel"] == 10
+    assert score["texts"] == []

@@ -22,11 +22,12 @@ def test_format_1_bytes_of_a_one_note_song():
     expected = bytes.fromhex(
         # MThd, length 6, format 1, 2 tracks, 480 ticks per quarter
         "4d546864 00000006 0001 0002 01e0"
-        # conductor MTrk, 25 bytes
-        "4d54726b 00000019"
+        # conductor MTrk, 32 bytes
+        "4d54726b 00000020"
         "00 ff03 01 54"  # track name "T"
         "00 ff58 04 04021808"  # 4/4, 24 clocks per click, 8 32nds per quarter
         "00 ff51 03 07a120"  # tempo 500,000 µs per quarter (120 BPM)
+        "00 ff01 03 405454"  # text "@TT": the title, as karaoke files give it (MuseScore's score title)
         "8360 ff2f00"  # end of track at tick 480
         # instrument MTrk, 24 bytes
         "4d54726b 00000018"
@@ -43,8 +44,22 @@ def test_format_0_is_one_track_with_everything():
     midi = mido_file(write_midi(one_note_song(), format=0))
     assert (midi.type, len(midi.tracks)) == (0, 1)
     kinds = [m.type for m in midi.tracks[0]]
-    assert kinds == ["track_name", "time_signature", "set_tempo", "channel_prefix", "instrument_name",
+    assert kinds == ["track_name", "time_signature", "set_tempo", "text", "channel_prefix", "instrument_name",
                      "program_change", "note_on", "note_off", "end_of_track"]  # fmt: skip
+
+
+def test_source_texts_are_karaoke_information_after_the_title():
+    song = Song("My Song", 480, ((0, 500_000),), 480, (track("Bass", 0, 33, [(0, 480, 44, 100)]),),
+                texts=("source: task t1",))  # fmt: skip
+    texts = [m.text for m in mido_file(write_midi(song)).tracks[0] if m.type == "text"]
+    assert texts == ["@TMy Song", "@Isource: task t1"]
+
+
+def test_format_0_sets_up_the_drum_channel_after_the_melodic_ones():
+    song = Song("T", 480, ((0, 500_000),), 480, (track("Drums", 9, 0, [(0, 480, 36, 100)]),
+                                                 track("Bass", 0, 33, [(0, 480, 40, 100)])))  # fmt: skip
+    programs = [m.channel for m in mido_file(write_midi(song, format=0)).tracks[0] if m.type == "program_change"]
+    assert programs == [0, 9]  # MuseScore gives the first program change to its first staff
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,18 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+def several_records(source: InputFile) -> bool:
+    """True when a JSON Lines input has more than one non-blank line (read, not parsed)."""
+    if not source.lines or source.path == STDIN:
+        return False
+    count = 0
+    for _, line in read_lines(source):
+        count += bool(line.strip())
+        if count > 1:
+            return True
+    return False
+
+
 def read_bytes(source: InputFile) -> bytes:
     """Return the whole content of an input (STDIN included). Raises InputError."""
     try:

@@ -1,10 +1,13 @@
-"""The one-call API: JSON in, .mid bytes out, for scripts that need no files."""
+"""The one-call API: JSON in, .mid bytes out; a path in, .mid files out; pretty_midi objects."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..model import Record, Song
 from ..options import DEFAULT_OPTIONS, ConvertOptions
 from ..outputs.smf import write_midi
 from ..stages.convert import convert_record
@@ -22,3 +25,56 @@ def convert_payload(payload: Any, options: ConvertOptions = DEFAULT_OPTIONS) -> 
     if len(records) != 1:
         raise InputError(f"the payload holds {len(records)} records; use normalize_payload for several")
     return write_midi(convert_record(records[0], options), format=options.format)
+
+
+def convert_file(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    options: ConvertOptions = DEFAULT_OPTIONS,
+    *,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Convert a JSON or JSON Lines file into .mid files, as ``midiexport convert`` does; return their paths.
+
+    ``out``: a path ending in .mid (one result only), a folder (created), or None for
+    beside the input. Names, ``options.split`` and ``options.name`` as on the command
+    line. Raises the first error met: InputError when the file cannot be read,
+    RecordError when a record has nothing to convert, OutputError (FileExists when a
+    file exists and ``overwrite`` is off, or the results do not fit in one named file).
+    """
+    from ..io.files import find_inputs
+    from .convert_files import run_batch
+    from .runner import Destination
+
+    destination = Destination(None if out is None else os.fspath(out), overwrite)
+    written: list[Path] = []
+    for pending in run_batch(find_inputs([os.fspath(path)]), options, destination):
+        for outcome in pending.result():
+            if outcome.error is not None:
+                raise outcome.error
+            if outcome.existing and not overwrite:
+                from ..io.files import FileExists
+
+                raise FileExists(f"{outcome.existing[0]} exists; pass overwrite=True to replace it",
+                                 path=outcome.existing[0])  # fmt: skip
+            written += [Path(p) for p in outcome.paths]
+    return written
+
+
+def to_pretty_midi(song_or_record: Song | Record, options: ConvertOptions = DEFAULT_OPTIONS) -> Any:
+    """Return a ``pretty_midi.PrettyMIDI`` of a Song, or of a Record converted with ``options``.
+
+    pretty_midi is optional (``pip install midiexport[pretty]``); ImportError says so
+    when it is missing. The file is written and read back, so pretty_midi sees exactly
+    what a .mid would hold.
+    """
+    import io
+
+    try:
+        import pretty_midi  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise ImportError(
+            "to_pretty_midi needs pretty_midi, which is not installed: pip install 'midiexport[pretty]'"
+        ) from exc
+    song = song_or_record if isinstance(song_or_record, Song) else convert_record(song_or_record, options)
+    return pretty_midi.PrettyMIDI(io.BytesIO(write_midi(song, format=options.format)))

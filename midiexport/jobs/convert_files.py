@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from ..errors import InputError
 from ..io import files
@@ -20,6 +20,7 @@ from ..model import Record
 from ..options import ConvertOptions
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_lines, normalize_payload
+from . import naming
 from .render import render_record
 from .runner import Destination, Pending, Rendered, run_in_processes
 
@@ -31,6 +32,16 @@ class Unit:
     source: InputFile
     line: int | None = None
     raw: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A unit with the output paths known before reading it (None: only its content tells)."""
+
+    unit: Unit
+    stem: str | None
+    paths: tuple[Path, ...] | None
+    finished: bool  # every planned file exists: skip the unit
 
 
 def _unit_name(unit: Unit) -> str:
@@ -50,16 +61,51 @@ def run_batch(
     the iteration ends.
     With ``jobs`` > 1 and more than one unit, units run in that many processes; a
     single unit always runs here, so one record is never slowed down by a pool.
+    A unit whose outputs all exist is skipped before it is read (see ``plan_unit``).
     """
-    units = _units(inputs)
-    first = list(itertools.islice(units, 2))
-    units = itertools.chain(first, units)
+    stream = (plan_unit(unit, options, destination) for unit in _units(inputs))
+    first = list(itertools.islice(stream, 2))
+    planned = itertools.chain(first, stream)
     if jobs <= 1 or len(first) < 2:
-        for unit in units:
-            yield Pending(_unit_name(unit), partial(render_unit, unit, options=options), destination, unit.source)
+        for job in planned:
+            yield _pending(job, partial(render_unit, job.unit, options=options), destination)
         return
-    for unit, get in run_in_processes(units, partial(render_unit, options=options), workers=jobs):
-        yield Pending(_unit_name(unit), get, destination, unit.source)
+    work = partial(_render_planned, options=options)
+    for job, get in run_in_processes(planned, work, workers=jobs, skip=lambda job: job.finished):
+        yield _pending(job, get, destination)
+
+
+def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> Planned:
+    """Name a unit's output before reading it, when its name alone tells.
+
+    A .json input is planned as holding one record: ``<stem>.mid``. A JSON Lines line
+    as ``<stem>-<line>.mid``. Not planned: standard input (named by the song's title),
+    ``--split`` (named by the instruments inside). A file that holds several records
+    (a JSON array) is named by them, so it is read; its records whose .mid exist are
+    then kept as they are. Planned paths are claimed in input order.
+    With a name template, only one whose fields are ``stem`` and ``record`` is planned.
+    """
+    stem = None
+    if unit.source.path != files.STDIN and not options.split:
+        base = PurePath(unit.source.name).stem
+        number = "" if unit.line is None else str(unit.line)
+        if options.name is None:
+            stem = files.safe_name(f"{base}-{number}" if number else base)
+        elif naming.known_before_reading(options.name, {"stem", "record"}):
+            stem = naming.fill(options.name, fallback=base, stem=base, record=number)
+    paths = destination.plan(unit.source, stem) if stem is not None else None
+    return Planned(unit, stem, paths, destination.finished(paths))
+
+
+def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Destination) -> Pending:
+    name = _unit_name(job.unit)
+    if job.finished and job.paths:
+        return Pending.skip(name, job.paths, destination)
+    return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem)
+
+
+def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
+    return render_unit(job.unit, options=options)
 
 
 def _units(inputs: Sequence[InputFile]) -> Iterator[Unit]:
@@ -87,16 +133,24 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
             raise
         records = list(normalize_lines(enumerate(raw.splitlines(), 1), source=unit.source.name))
     many = len(records) > 1 or unit.line is not None
-    return [
-        Rendered(item.input or unit.source.name, "", error=item)
-        if isinstance(item, InputError)
-        else render_record(item, options, stem=record_stem(unit.source, item, many=many))
-        for item in records
-    ]
+    rendered = []
+    for item in records:
+        if isinstance(item, InputError):
+            rendered.append(Rendered(item.input or unit.source.name, "", error=item))
+            continue
+        stem = record_stem(unit.source, item, many=many)
+        values = None
+        if options.name is not None:
+            base = "stdin" if unit.source.path == files.STDIN else PurePath(unit.source.name).stem
+            number = "-".join(re.findall(r"\d+", item.locator)) if many else ""
+            values = naming.record_values(item, stem=base, number=number)
+            stem = naming.fill(options.name, fallback=stem, **values)
+        rendered.append(render_record(item, options, stem=stem, values=values))
+    return rendered
 
 
 def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
-    """Return the base file name for a record's .mid, without suffix.
+    """Return the default base file name for a record's .mid, without suffix.
 
     From a file: the file's stem, plus the record's numbers when the file holds
     several ("songs-12" for line 12). From stdin: the title or task id.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
@@ -14,8 +15,9 @@ from ..io.client import MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
 from ..options import ConvertOptions
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
+from . import naming
 from .render import render_record
-from .runner import Destination, Pending, Rendered, run_in_threads
+from .runner import COMPANION, Destination, Pending, Rendered, run_in_threads
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,39 @@ def run_fetch(
                 yield Pending(f"music task {fetch.music_task}", _raiser(exc), destination)
         wait = partial(client.wait_for_record, wait=fetch.wait, timeout_s=fetch.timeout_s,
                        poll_interval_s=fetch.poll_interval_s, progress=progress)  # fmt: skip
-        for task_id, get_answer in run_in_threads(list(task_ids), wait, workers=fetch.concurrency):
-            yield Pending(
-                f"task {task_id}", _fetched(task_id, get_answer, music, fetch.save_json, options), destination
-            )
+        plans = [(task_id, plan_task(task_id, fetch, options, destination)) for task_id in task_ids]
+        todo = [task_id for task_id, (_, paths) in plans if not destination.finished(paths)]
+        downloads = run_in_threads(todo, wait, workers=fetch.concurrency) if todo else iter(())
+        for task_id, (stem, paths) in plans:
+            if paths is not None and destination.finished(paths):
+                yield Pending.skip(f"task {task_id}", paths, destination)
+                continue
+            _, get_answer = next(downloads)
+            get = _fetched(task_id, get_answer, music, fetch.save_json, options)
+            yield Pending(f"task {task_id}", get, destination, planned=paths, stem=stem)
     finally:
         client.close()
+
+
+def plan_task(
+    task_id: str, fetch: FetchOptions, options: ConvertOptions, destination: Destination
+) -> tuple[str | None, tuple[Path, ...] | None]:
+    """Name a task's files before downloading it, when the task id alone tells; else (None, None).
+
+    By default a task is named by its id (the music task's title names it with
+    ``music_task``: not known before the download). A name template is planned when
+    its fields are ``task_id`` and ``stem`` only. Not with ``split`` (one file per
+    instrument inside). The raw answer (``save_json``) is one of the files.
+    """
+    if options.split or (options.name is None and fetch.music_task):
+        return None, None
+    if options.name is None:
+        stem = files.safe_name(task_id)
+    elif naming.known_before_reading(options.name, {"task_id", "stem"}):
+        stem = naming.fill(options.name, fallback=task_id, task_id=task_id, stem=task_id)
+    else:
+        return None, None
+    return stem, destination.plan(None, stem, COMPANION if fetch.save_json else None)
 
 
 def _raiser(error: Exception) -> Callable[[], list[Rendered]]:
@@ -86,9 +115,14 @@ def _fetched(
         payload = {"midiRecord": answer, "musicRecord": music} if music is not None else answer
         keep = orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n" if save_json else None
         records = normalize_payload(payload, source=f"task {task_id}")
-        return [
-            render_record(record, options, stem=files.safe_name(song_title(record), fallback=task_id), keep=keep)
-            for record in records
-        ]
+        rendered = []
+        for record in records:
+            stem = files.safe_name(song_title(record), fallback=task_id)
+            values = None
+            if options.name is not None:
+                values = naming.record_values(record, stem=task_id, number="")
+                stem = naming.fill(options.name, fallback=stem, **values)
+            rendered.append(render_record(record, options, stem=stem, keep=keep, values=values))
+        return rendered
 
     return get

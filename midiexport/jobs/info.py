@@ -69,13 +69,25 @@ def summarize_file(source: InputFile, *, programs: Mapping[str, str | int] | Non
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
     if not source.lines:
-        return [summarize_record(r, programs=programs) for r in normalize_payload(raw, source=source.name)]
+        records = normalize_payload(raw, source=source.name)
+        if all(_no_record(r) for r in records):
+            raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
+        return [summarize_record(r, programs=programs) for r in records]
     summaries = []
     for item in normalize_lines(enumerate(raw.splitlines(), 1), source=source.name):
         if isinstance(item, InputError):
             raise item
         summaries.append(summarize_record(item, programs=programs))
     return summaries
+
+
+def _no_record(record: Record) -> bool:
+    """True for JSON that is no MIDI record at all (``{"hello": "world"}``): nothing to show.
+
+    An empty record of a real task (``midiData`` empty for a split_stem separation) has a
+    task id and is shown, with its reason.
+    """
+    return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
@@ -137,11 +149,10 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
     title = None
     parts = []
     for track in midi.tracks:
-        summary, name = _summarize_track(track, to_seconds)
-        if summary is None:
+        found, name = _summarize_track(track, to_seconds)
+        if not found or midi.type == 0:
             title = title or name
-        else:
-            parts.append(summary)
+        parts += found
     last_tick = max((sum(m.time for m in t) for t in midi.tracks), default=0)
     return Summary(
         source=source,
@@ -210,41 +221,71 @@ def _tempo_map(midi: Any) -> Any:
     return to_seconds
 
 
-def _summarize_track(track: Any, to_seconds: Any) -> tuple[PartSummary | None, str | None]:
-    name, program, channels = None, None, set()
-    ons, offs, pitches = [], [], []
+def _summarize_track(track: Any, to_seconds: Any) -> tuple[list[PartSummary], str | None]:
+    """Return a track's parts (one per channel that plays notes) and its name.
+
+    A format-1 track has one channel; a format-0 track has them all, so it is
+    described per channel, each named by its instrument name (after a channel
+    prefix) and with its own program. No notes and no program: the conductor, no parts.
+    """
+    name, prefix = None, None
+    names: dict[int, str] = {}
+    programs: dict[int, int] = {}
+    notes: dict[int, tuple[list[int], list[int], list[int]]] = {}
     tick = 0
     for message in track:
         tick += message.time
         kind = message.type
         if kind == "track_name" and name is None:
             name = _utf8(message.name)
-        elif kind == "program_change" and program is None:
-            program = message.program
+        elif kind == "channel_prefix":
+            prefix = message.channel
+        elif kind == "instrument_name" and prefix is not None:
+            names.setdefault(prefix, _utf8(message.name))
+        elif kind == "program_change":
+            programs.setdefault(message.channel, message.program)
         elif kind in ("note_on", "note_off"):
-            channels.add(message.channel)
+            ons, offs, pitches = notes.setdefault(message.channel, ([], [], []))
             if kind == "note_on" and message.velocity > 0:
                 ons.append(tick)
                 pitches.append(message.note)
             else:
                 offs.append(tick)
-    if not ons and program is None:
-        return None, name  # the conductor track
-    channel = min(channels) if channels else None
+    if not notes and not programs:
+        return [], name  # the conductor track
+    if len(notes) <= 1:
+        channel = next(iter(notes), None)
+        program = programs.get(channel) if channel is not None else next(iter(programs.values()), None)
+        ons, offs, pitches = notes.get(channel, ([], [], [])) if channel is not None else ([], [], [])
+        return [_part(name or "", channel, program, ons, offs, pitches, to_seconds)], name
+    parts = [
+        _part(names.get(channel, f"channel {gm.channel_label(channel)}"), channel, programs.get(channel),
+              *notes[channel], to_seconds)
+        for channel in sorted(notes)
+    ]  # fmt: skip
+    return parts, name
+
+
+def _part(
+    name: str,
+    channel: int | None,
+    program: int | None,
+    ons: list[int],
+    offs: list[int],
+    pitches: list[int],
+    to_seconds: Any,
+) -> PartSummary:
     drum = channel == gm.DRUM_CHANNEL
-    return (
-        PartSummary(
-            name=name or "",
-            program=program,
-            program_name="Drum kit" if drum else (gm.program_name(program) if program is not None else None),
-            channel=channel,
-            notes=len(ons),
-            pitch_low=min(pitches) if pitches else None,
-            pitch_high=max(pitches) if pitches else None,
-            first_s=round(float(to_seconds([ons[0]])[0]), 6) if ons else None,
-            last_s=round(float(to_seconds([max(offs)])[0]), 6) if offs else None,
-        ),
-        name,
+    return PartSummary(
+        name=name,
+        program=program,
+        program_name="Drum kit" if drum else (gm.program_name(program) if program is not None else None),
+        channel=channel,
+        notes=len(ons),
+        pitch_low=min(pitches) if pitches else None,
+        pitch_high=max(pitches) if pitches else None,
+        first_s=round(float(to_seconds([ons[0]])[0]), 6) if ons else None,
+        last_s=round(float(to_seconds([max(offs)])[0]), 6) if offs else None,
     )
 
 

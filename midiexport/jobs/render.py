@@ -10,21 +10,31 @@ from typing import Any
 from ..errors import MidiExportError
 from ..io import files
 from ..model import Record
-from ..options import ConvertOptions
+from ..options import ConvertOptions, name_fields
 from ..outputs.smf import write_midi
 from ..stages.convert import convert_record, split_song
+from . import naming
 from .runner import COMPANION, OutputFile, Rendered
 
 
-def render_record(record: Record, options: ConvertOptions, *, stem: str, keep: bytes | None = None) -> Rendered:
+def render_record(
+    record: Record, options: ConvertOptions, *, stem: str, keep: bytes | None = None,
+    values: dict[str, str | None] | None = None,
+) -> Rendered:  # fmt: skip
     """Convert and encode one record; a MidiExportError becomes the Rendered's error.
 
     ``keep``: JSON bytes to save beside the .mid (fetch keeps the raw answer).
+    ``values``: the record's name-template fields, when ``options.name`` is a template;
+    with ``split`` and an ``{instrument}`` field the template names each file whole.
     """
     try:
         song = convert_record(record, options)
         songs = split_song(song) if options.split else [song]
         suffixes = _split_suffixes(song) if options.split else [""]
+        if options.split and options.name and values is not None and "instrument" in name_fields(options.name):
+            suffixes = [naming.fill(options.name, fallback=f"{stem}{suffix}", **{**values, "instrument": track.name})
+                        for suffix, track in zip(suffixes, song.tracks)]  # fmt: skip
+            stem = ""
         encoded = tuple(
             OutputFile(suffix, ".mid", write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs)
         )

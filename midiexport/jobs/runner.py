@@ -7,6 +7,13 @@ become files (``Destination``, ``Pending``). Results are written by the main pro
 input order, so output names are the same on every run (a re-run after an interruption
 finds the finished files under the same names). Errors of one record are data in its
 Outcome; the batch always goes on.
+
+Re-runs: a job may *plan* a unit's output paths before any work (from the input's
+name, a JSON Lines line number, a task id). When every planned file exists and
+``overwrite`` is off, the unit is skipped without reading, converting or downloading
+anything (``Pending.skip``). A file found to exist only when it is written (an output
+that could not be planned) is kept too and listed in ``Outcome.existing``: neither
+case is a failure.
 """
 
 from __future__ import annotations
@@ -67,11 +74,12 @@ class Outcome:
     report: Report | None = None
     error: MidiExportError | None = None
     notes: int = 0
+    existing: tuple[str, ...] = ()  # files that existed and were kept (no ``overwrite``)
 
     @property
     def skipped(self) -> bool:
-        """True when the file existed and was kept (no ``--overwrite``)."""
-        return isinstance(self.error, files.FileExists)
+        """True when every file of this result existed and was kept: nothing written, no error."""
+        return bool(self.existing) and not self.paths and self.error is None
 
 
 @dataclass
@@ -92,8 +100,61 @@ class Destination:
         """True when ``out`` names one file (a .mid path or "-")."""
         return self.out == "-" or (self.out is not None and self.out.lower().endswith((".mid", ".midi")))
 
-    def write(self, source: InputFile | None, stem: str, data: bytes) -> str:
-        """Write one .mid; return its path ("-" for stdout). Raises OutputError."""
+    def problem(self, *, several: bool) -> str | None:
+        """Return why ``out`` cannot take the results (a usage error, found before any work), or None.
+
+        ``several``: more than one result is coming (several inputs, a JSON Lines file
+        of several lines, one file per instrument).
+        """
+        if self.single and several:
+            where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
+            return f"{where} one file but there are several results; give a folder instead"
+        if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
+            return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
+        return None
+
+    def folder(self, source: InputFile | None) -> Path | None:
+        """Return the folder a result of ``source`` goes to; None for one named file or stdin."""
+        if self.single:
+            return None
+        if self.out is not None:
+            return Path(self.out)
+        if source is None:
+            return self.default_folder or Path(".")
+        if source.path == files.STDIN:
+            return None
+        return Path(source.path).parent
+
+    def plan(self, source: InputFile | None, stem: str, companion: str | None = None) -> tuple[Path, ...] | None:
+        """Claim the path of a result named ``stem`` before any work; None when it cannot be known.
+
+        Returns the .mid's path, then the companion's (``companion`` is its extension)
+        beside it. Claims are made in input order, like the writes they stand for.
+        """
+        if self.out == "-" or (source is not None and source.path == files.STDIN):
+            return None
+        if self.single:
+            assert self.out is not None
+            main = Path(self.out)
+        else:
+            folder = self.folder(source)
+            assert folder is not None
+            main = self.planner.claim(folder, stem)
+        return (main,) if companion is None else (main, main.with_suffix(companion))
+
+    def finished(self, planned: tuple[Path, ...] | None) -> bool:
+        """True when every planned file exists and may not be replaced: the unit can be skipped."""
+        return bool(planned) and not self.overwrite and all(os.path.lexists(p) for p in planned or ())
+
+    def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
+        """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).
+
+        Raises OutputError (FileExists when the file exists and ``overwrite`` is off).
+        """
+        if planned is not None:
+            self.single_used = self.single_used or self.single
+            files.write_atomic(planned, data, overwrite=self.overwrite)
+            return str(planned)
         if self.single:
             if self.single_used:
                 raise OutputError(f"-o {self.out} names one file but there are more; give a folder instead")
@@ -125,40 +186,92 @@ class Pending:
     """
 
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
-                 source: InputFile | None = None) -> None:  # fmt: skip
+                 source: InputFile | None = None, planned: tuple[Path, ...] | None = None,
+                 stem: str | None = None, skipped: bool = False) -> None:  # fmt: skip
         self.name = name
         self._get = get
         self._destination = destination
         self._source = source
+        self._planned = planned  # the paths planned for the result named ``stem``
+        self._stem = stem
+        self._skipped = skipped
+
+    @classmethod
+    def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
+        """A unit whose planned files all exist: its result says so, and nothing runs."""
+        return cls(name, list, destination, planned=planned, skipped=True)
 
     def result(self) -> list[Outcome]:
+        if self._skipped and self._planned:
+            return [Outcome(self.name, existing=tuple(str(p) for p in self._planned))]
         return [self._write(r) for r in self._get()]
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:
             return Outcome(rendered.place, error=rendered.error, notes=rendered.notes)
         paths: list[str] = []
+        existing: list[str] = []
+        main: str | None = None
         try:
             for output in sorted(rendered.files, key=lambda f: f.companion):
                 if not output.companion:
-                    paths.append(self._destination.write(self._source, rendered.stem + output.suffix, output.data))
-                elif paths and paths[0] != "-":
-                    beside = Path(paths[0]).with_suffix(output.extension)
-                    files.write_atomic(beside, output.data, overwrite=self._destination.overwrite)
-                    paths.append(str(beside))
+                    planned = self._planned[0] if self._planned and rendered.stem == self._stem and not output.suffix \
+                        else None  # fmt: skip
+                    target = self._write_kept(rendered.stem + output.suffix, output.data, planned, existing)
+                    main = main or target
+                    if target != "" and target not in existing:
+                        paths.append(target)
+                elif main and main != "-":
+                    beside = Path(main).with_suffix(output.extension)
+                    try:
+                        files.write_atomic(beside, output.data, overwrite=self._destination.overwrite)
+                        paths.append(str(beside))
+                    except files.FileExists:
+                        existing.append(str(beside))
         except OutputError as exc:
-            return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes)
-        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes)
+            return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes, tuple(existing))
+        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing))
+
+    def _write_kept(self, stem: str, data: bytes, planned: Path | None, existing: list[str]) -> str:
+        """Write one .mid; an existing file is kept and listed in ``existing``. Return its path."""
+        try:
+            return self._destination.write(self._source, stem, data, planned)
+        except files.FileExists as exc:
+            existing.append(exc.path or stem)
+            return existing[-1]
 
 
 def run_in_processes(
-    jobs: Iterable[Job], work: Callable[[Job], Any], *, workers: int
+    jobs: Iterable[Job], work: Callable[[Job], Any], *, workers: int, skip: Callable[[Job], bool] | None = None
 ) -> Iterator[tuple[Job, Callable[[], Any]]]:
     """Run ``work(job)`` for each job in ``workers`` processes; yield (job, get result), in order.
 
     Call each ``get`` before asking for the next: the workers stop when the iteration
     ends. Memory stays bounded: at most WINDOW_PER_JOB jobs per worker are in flight.
+    A job for which ``skip(job)`` is true is not sent to a worker (its ``get`` returns
+    None), so a batch of finished work starts no process at all.
     """
+    in_flight: deque[tuple[Job, Any]] = deque()
+    pool = None
+    try:
+        for job in jobs:
+            if skip is not None and skip(job):
+                in_flight.append((job, None))
+            else:
+                pool = pool or _process_pool(workers)  # started on the first job to run: none on a re-run
+                in_flight.append((job, pool.submit(work, job)))
+            if len(in_flight) >= workers * WINDOW_PER_JOB:
+                done, future = in_flight.popleft()
+                yield done, _nothing if future is None else future.result
+        while in_flight:
+            done, future = in_flight.popleft()
+            yield done, _nothing if future is None else future.result
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _process_pool(workers: int) -> Any:
     import multiprocessing
     import threading
     from concurrent.futures import ProcessPoolExecutor
@@ -170,20 +283,8 @@ def run_in_processes(
     # threads run (forking them can deadlock), nor where there is no fork: the default.
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
                                initializer=ignore_interrupts)  # fmt: skip
-    in_flight: deque[tuple[Job, Any]] = deque()
-    try:
-        for job in jobs:
-            in_flight.append((job, pool.submit(work, job)))
-            if len(in_flight) >= workers * WINDOW_PER_JOB:
-                done, future = in_flight.popleft()
-                yield done, future.result
-        while in_flight:
-            done, future = in_flight.popleft()
-            yield done, future.result
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_in_threads(
@@ -199,6 +300,10 @@ def run_in_threads(
             yield job, future.result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _nothing() -> None:
+    return None
 
 
 def ignore_interrupts() -> None:

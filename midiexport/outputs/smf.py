@@ -2,6 +2,12 @@
 
 Format 1: a conductor track (title, 4/4, tempo, source texts) and one track per
 instrument (name, program change at tick 0, notes). Format 0: the same in one track.
+
+The title and the source texts follow the karaoke (.kar) convention for text events:
+"@T" + title, then "@I" + each source text ("information"). Notation programs read
+plain text events as lyrics or staff text; MuseScore (3 and 4: ``importmidi_lyrics``)
+makes the first "@T" text at tick 0 the score's title and leaves other "@" texts out
+of the score, while a script still reads them as text events (mido: ``msg.text``).
 Notes are encoded with array operations: events sorted by (tick, off before on,
 channel, pitch), deltas taken from absolute ticks, variable-length quantities built
 byte column by byte column. No running status: every event carries its status byte.
@@ -24,6 +30,7 @@ RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
 MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
 META_TRACK_NAME, META_TEXT, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x03, 0x01, 0x04, 0x20
 META_TEMPO, META_TIME_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x2F
+KAR_TITLE, KAR_INFORMATION = "@T", "@I"  # karaoke text prefixes: the title, other information
 
 Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)
 
@@ -37,7 +44,10 @@ def write_midi(song: Song, *, format: int = 1) -> bytes:
         raise ValueError(f"format must be 0 or 1, got {format}")
     conductor = _conductor_metas(song)
     if format == 0:
-        metas = conductor + [m for track in song.tracks for m in _track_metas(track, named_as_instrument=True)]
+        # The drum channel's set-up goes last: MuseScore gives the first program change of a
+        # format-0 file to the first staff it makes, so drums first made the bass a drum staff.
+        ordered = sorted(song.tracks, key=lambda track: track.is_drum)
+        metas = conductor + [m for track in ordered for m in _track_metas(track, named_as_instrument=True)]
         chunks = [encode_track(metas, song.tracks, song.end_tick)]
     else:
         chunks = [encode_track(conductor, (), song.end_tick)]
@@ -157,7 +167,8 @@ def _conductor_metas(song: Song) -> list[Meta]:
     metas: list[Meta] = [(0, meta(META_TRACK_NAME, text_bytes(song.title)))]
     metas += [(tick, meta(META_TIME_SIGNATURE, time_signature(n, d))) for tick, n, d in song.meters]
     metas += [(tick, meta(META_TEMPO, tempo_us.to_bytes(3, "big"))) for tick, tempo_us in song.tempos]
-    metas += [(0, meta(META_TEXT, text_bytes(text))) for text in song.texts]
+    texts = [KAR_TITLE + song.title, *(KAR_INFORMATION + text for text in song.texts)]
+    metas += [(0, meta(META_TEXT, text_bytes(text))) for text in texts]
     return metas
 
 

@@ -11,6 +11,7 @@ Hands a Song to the writer.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -81,8 +82,9 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         end_tick=end_tick,
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map),
-        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
-    )
+        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
+                      left_out=dict(Counter(issue.field for issue in record.issues))),
+    )  # fmt: skip
 
 
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
@@ -132,10 +134,12 @@ def place_instruments(
     Drums go to channel 9. Up to 15 melodic instruments get a channel each, in order.
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
-    warning that the later program change wins. Raises ValueError for a bad override.
+    warning that the later program change wins. A program given for a name no
+    instrument has is a warning naming the instruments and the closest one.
+    Raises ValueError for a bad override.
     """
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in (programs or {}).items()}
-    warnings = []
+    warnings = gm.unmatched_overrides(programs or {}, names)
     resolved = []
     for name in names:
         found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)

@@ -1,0 +1,32 @@
+"""Output names: the default ones, and names from a template (``--name "{title} - {task_id}"``).
+
+Fields (options.NAME_FIELDS): ``stem`` the input file's name without its extension,
+``record`` the record's numbers inside its input ("12" for line 12, "" for a file of
+one record), ``task_id``, ``audio_id``, ``title`` (the song's title, else its task id),
+``instrument`` (with --split; without it, the field is empty). A missing value is
+empty. The result is made safe like every name (``files.safe_name``).
+"""
+
+from __future__ import annotations
+
+from ..io import files
+from ..model import Record
+from ..options import name_fields
+from ..stages.convert import song_title
+
+
+def fill(template: str, *, fallback: str, **values: str | None) -> str:
+    """Return the template with its fields filled in, made safe as a file name (no suffix)."""
+    return files.safe_name(template.format_map({k: v or "" for k, v in values.items()}).strip(" -_"),
+                           fallback=fallback)  # fmt: skip
+
+
+def record_values(record: Record, *, stem: str, number: str) -> dict[str, str | None]:
+    """Return a record's template fields (without ``instrument``)."""
+    return {"stem": stem, "record": number, "task_id": record.task_id, "audio_id": record.audio_id,
+            "title": song_title(record), "instrument": ""}  # fmt: skip
+
+
+def known_before_reading(template: str, fields: set[str]) -> bool:
+    """True when a template uses only ``fields``, whose values are known before any work."""
+    return name_fields(template) <= fields

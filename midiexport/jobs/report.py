@@ -1,0 +1,68 @@
+"""The JSON report of a batch (``--report FILE``): what became of each input or task.
+
+For scripts that should not parse stderr prose. One object::
+
+    {"command": "convert", "version": "0.1.0",
+     "results": [{"input": "a.json", "outcome": "converted", "files": ["a.mid"], "existing": [],
+                  "notes": 2215, "counts": {"overlapping notes cut": 3}, "notes_left_out": {"pitch": 1},
+                  "warnings": ["a.json: \\"Drums\\", note 17: pitch 128 is outside 0-127"], "error": null}],
+     "summary": {"converted": 1, "notes": 2215, "repaired": 1, "repairs": 3,
+                 "notes_left_out": {"pitch": 1}, "skipped_exist": 0, "failed": 0}}
+
+``outcome`` is "converted", "skipped" (every file existed and was kept) or "failed";
+``counts`` holds the repairs and other news of the record by kind, as the summary
+line words them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..io import files
+from .console import Tally
+
+STDOUT = "-"
+
+
+class JsonReport:
+    """Collects outcomes; ``finish`` writes the report to ``target`` (a path, or "-" for stdout)."""
+
+    def __init__(self, target: str, command: str) -> None:
+        from .. import __version__
+
+        self.target = target
+        self.data: dict[str, Any] = {"command": command, "version": __version__, "results": []}
+
+    def add(self, outcome: Any) -> None:
+        """Add one Outcome (runner.Outcome)."""
+        report = outcome.report
+        kind = "skipped" if outcome.skipped else "failed" if outcome.error is not None else "converted"
+        self.data["results"].append({
+            "input": outcome.place,
+            "outcome": kind,
+            "files": [p for p in outcome.paths if p != STDOUT],
+            "existing": list(outcome.existing),
+            "notes": outcome.notes,
+            "counts": dict(report.counts) if report else {},
+            "notes_left_out": dict(report.left_out) if report else {},
+            "warnings": list(report.warnings) if report else [],
+            "error": str(outcome.error) if outcome.error is not None else None,
+        })  # fmt: skip
+
+    def add_failure(self, name: str, error: BaseException) -> None:
+        """Add a unit that failed as a whole (unreadable input, a download that failed)."""
+        entry = {"input": name, "outcome": "failed", "files": [], "existing": [], "notes": 0, "counts": {},
+                 "notes_left_out": {}, "warnings": [], "error": str(error)}  # fmt: skip
+        self.data["results"].append(entry)
+
+    def finish(self, tally: Tally) -> None:
+        """Write the report with the summary's totals. Raises OutputError."""
+        import orjson
+
+        self.data["summary"] = tally.totals()
+        data = orjson.dumps(self.data, option=orjson.OPT_INDENT_2) + b"\n"
+        if self.target == STDOUT:
+            files.write_stdout(data)
+        else:
+            files.write_atomic(Path(self.target), data, overwrite=True)

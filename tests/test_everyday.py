@@ -1,0 +1,336 @@
+"""Everyday use: re-runs, messages on a terminal, options that say what they do, and the developer API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+from click.testing import CliRunner
+
+from conftest import API_KEY, ROOT, SAMPLE, fixture_path, record_payload
+from midiexport.cli import main
+
+SUMMARY_SKIPPED = "0 converted (0 notes), 0 repaired (0 repairs), {n} skipped (exist), 0 failed"
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    """A folder of five one-record inputs."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number in range(5):
+        shutil.copy(fixture_path("record-info.json"), folder / f"song{number}.json")
+    return folder
+
+
+# Re-runs
+
+
+def test_rerun_of_a_finished_batch_skips_every_input_and_exits_0(batch, tmp_path):
+    out = tmp_path / "out"
+    assert run("convert", str(batch), "-o", str(out)).exit_code == 0
+    again = run("convert", str(batch), "-o", str(out))
+    assert again.exit_code == 0
+    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=5)]
+
+
+def test_finished_inputs_are_skipped_before_they_are_read(batch, tmp_path):
+    out = tmp_path / "out"
+    assert run("convert", str(batch), "-o", str(out)).exit_code == 0
+    for path in batch.iterdir():
+        path.write_text("not json at all")  # reading any of them would fail
+    again = run("convert", str(batch), "-o", str(out), "-v")
+    assert again.exit_code == 0
+    assert again.stderr.splitlines()[:1] == [f"{out / 'song0.mid'} exists; kept (--overwrite replaces it)"]
+    assert again.stderr.splitlines()[-1] == SUMMARY_SKIPPED.format(n=5)
+
+
+def test_only_missing_outputs_are_made_on_a_rerun(batch, tmp_path):
+    out = tmp_path / "out"
+    run("convert", str(batch), "-o", str(out))
+    (out / "song3.mid").unlink()
+    again = run("convert", str(batch), "-o", str(out))
+    assert again.exit_code == 0
+    assert again.stderr.splitlines() == [
+        f"wrote {out / 'song3.mid'}",
+        "1 converted (3 notes), 0 repaired (0 repairs), 4 skipped (exist), 0 failed",
+    ]
+
+
+def test_json_lines_are_skipped_line_by_line(tmp_path):
+    lines = tmp_path / "songs.jsonl"
+    record = fixture_path("record-info.json").read_text().replace("\n", " ")
+    lines.write_text(f"{record}\n{record}\n")
+    assert run("convert", str(lines)).exit_code == 0
+    (tmp_path / "songs-2.mid").unlink()
+    again = run("convert", str(lines))
+    assert again.stderr.splitlines() == [
+        f"wrote {tmp_path / 'songs-2.mid'}",
+        "1 converted (3 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+    ]
+
+
+def test_an_explicit_output_file_that_exists_is_named_in_one_line(tmp_path):
+    target = tmp_path / "song.mid"
+    target.write_bytes(b"keep me")
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(target))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"{target} exists; kept (--overwrite replaces it)",
+        SUMMARY_SKIPPED.format(n=1),
+    ]
+    assert target.read_bytes() == b"keep me"
+    assert run("convert", str(fixture_path("record-info.json")), "-o", str(target), "--overwrite").exit_code == 0
+    assert target.read_bytes().startswith(b"MThd")
+
+
+def test_fetch_of_a_finished_task_asks_the_api_nothing(fake_api, task, tmp_path):
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": fake_api.url}
+    task_id = task("complete")
+    assert run("fetch", task_id, "-o", str(tmp_path), env=env).exit_code == 0
+    asked = len(fake_api.seen(task_id))
+    again = run("fetch", task_id, "-o", str(tmp_path), env=env)
+    assert again.exit_code == 0
+    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=1)]
+    assert len(fake_api.seen(task_id)) == asked
+
+
+# Usage errors found before any work
+
+
+@pytest.mark.parametrize("out", ["-", "x.mid"])
+def test_several_inputs_into_one_file_is_a_usage_error_before_any_work(batch, tmp_path, out):
+    result = run("convert", str(batch), "-o", out if out == "-" else str(tmp_path / out))
+    assert result.exit_code == 2
+    assert "one file but there are several results; give a folder instead" in result.stderr
+    assert result.stdout == "" and not (tmp_path / "x.mid").exists()
+
+
+def test_an_existing_file_as_output_folder_is_a_usage_error(tmp_path):
+    existing = tmp_path / "existing.json"
+    existing.write_text("{}")
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(existing))
+    assert result.exit_code == 2
+    assert f"-o {existing} is a file, not a folder" in result.stderr
+
+
+def test_info_refuses_json_that_holds_no_record(tmp_path):
+    path = tmp_path / "hello.json"
+    path.write_text('{"hello": "world"}')
+    result = run("info", str(path))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"{path}: holds no MIDI data (none of instruments, midiData, data)"]
+
+
+def test_info_describes_a_format_0_file_per_channel(tmp_path):
+    target = tmp_path / "song0.mid"
+    assert run("convert", str(SAMPLE), "--format", "0", "-o", str(target)).exit_code == 0
+    parts = json.loads(run("info", "--json", str(target)).stdout)[0]["parts"]
+    assert [(p["name"], p["channel"], p["program"]) for p in parts] == [
+        ("Electric Bass (finger)", 0, 33), ("String Ensembles 1", 1, 48), ("Synth Voice", 2, 54), ("Drums", 9, 0),
+    ]  # fmt: skip
+
+
+# Programs
+
+
+def test_a_program_for_no_instrument_warns_with_the_closest_name(tmp_path):
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--program", "Bass=38")
+    assert result.exit_code == 0
+    assert (
+        f'warning: {fixture_path("record-info.json")}: a program was given for "Bass", but no instrument has that '
+        'name (instruments: "Drums", "Electric Bass (finger)"); did you mean "Electric Bass (finger)"?'
+    ) in result.stderr.splitlines()
+
+
+def test_python_programs_for_no_instrument_warn_in_the_report():
+    import midiexport
+
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    song = midiexport.convert_record(record, midiexport.ConvertOptions(programs={"Synt Voice": 38}))
+    assert any('"Synt Voice", but no instrument has that name' in w for w in song.report.warnings)
+
+
+@pytest.mark.parametrize(("word", "program"), [("Piano", 0), ("Strings", 48), ("Rhodes", 4), ("Bass", 33)])
+def test_stem_names_are_accepted_as_programs(tmp_path, word, program):
+    target = tmp_path / "x.mid"
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(target),
+                 "--program", f"Electric Bass (finger)={word}")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    programs = [m.program for t in mido.MidiFile(target).tracks for m in t if m.type == "program_change"]
+    assert programs == [0, program]  # drums, then the bass
+
+
+def test_a_misspelt_program_is_a_usage_error_with_did_you_mean():
+    result = run("convert", str(fixture_path("record-info.json")), "--program", "X=Pianno")
+    assert result.exit_code == 2
+    assert "unknown program 'Pianno': did you mean 'Piano'?" in result.stderr
+    assert "'midiexport programs' lists the names" in result.stderr
+
+
+def test_programs_command_lists_the_accepted_names():
+    result = run("programs")
+    assert result.exit_code == 0
+    assert "   33  Electric Bass (finger)" in result.stdout.splitlines()
+    assert any(line.strip().startswith("4  Rhodes") for line in result.stdout.splitlines())
+
+
+def test_quantize_without_bpm_uses_the_songs_own_tempo(tmp_path):
+    target = tmp_path / "q.mid"
+    assert run("convert", str(SAMPLE), "--quantize", "1/16", "-o", str(target)).exit_code == 0
+    tempos = [m.tempo for t in mido.MidiFile(target).tracks for m in t if m.type == "set_tempo"]
+    assert abs(mido.tempo2bpm(tempos[-1]) - 100) < 1  # the sample is at 100 BPM, not the default 120
+    fixed = tmp_path / "fixed.mid"
+    assert run("convert", str(SAMPLE), "--quantize", "1/16", "--bpm", "120", "-o", str(fixed)).exit_code == 0
+    assert [m.tempo for t in mido.MidiFile(fixed).tracks for m in t if m.type == "set_tempo"] == [500_000]
+
+
+# Messages on a terminal
+
+
+def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal; return its exit status and what the terminal got."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "midiexport", *args], stderr=terminal,
+                               stdout=subprocess.DEVNULL, cwd=cwd, env=env)  # fmt: skip
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    return process.wait(timeout=60), b"".join(chunks).decode()
+
+
+def test_terminal_shows_a_progress_bar_and_every_warning_above_it(batch, tmp_path):
+    bad = record_payload({"Drums": [(128, 0.0, 0.5, 0.8), (36, 0.5, 1.0, 0.8)]})
+    (batch / "song2.json").write_text(json.dumps(bad))
+    status, screen = run_in_terminal(["convert", str(batch), "-o", str(tmp_path / "out"), "-j", "1"], tmp_path)
+    assert status == 0
+    assert "[########################] 5/5" in screen and "/s  ETA 0:00" in screen
+    lines = [line.split("\r")[-1].replace("\x1b[K", "") for line in screen.splitlines()]
+    assert any(line.startswith("warning: ") and "pitch 128 is outside 0-127" in line for line in lines)
+    assert lines[-1] == (
+        "5 converted (13 notes), 0 repaired (0 repairs), 1 notes left out (pitch: 1), 0 skipped (exist), 0 failed"
+    )
+
+
+# For developers
+
+
+def test_json_report_lists_each_input_and_the_totals(batch, tmp_path):
+    report = tmp_path / "report.json"
+    out = tmp_path / "out"
+    run("convert", str(batch / "song0.json"), "-o", str(out))
+    result = run("convert", str(batch), "-o", str(out), "--report", str(report))
+    assert result.exit_code == 0
+    data = json.loads(report.read_text())
+    assert data["command"] == "convert"
+    assert [(r["input"], r["outcome"]) for r in data["results"]][:2] == [
+        (str(batch / "song0.json"), "skipped"), (str(batch / "song1.json"), "converted"),
+    ]  # fmt: skip
+    assert data["results"][1]["files"] == [str(out / "song1.mid")] and data["results"][1]["notes"] == 3
+    assert data["summary"] == {"converted": 4, "notes": 12, "repaired": 0, "repairs": 0, "notes_left_out": {},
+                               "skipped_exist": 1, "failed": 0}  # fmt: skip
+
+
+def test_json_report_to_stdout(tmp_path):
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--report", "-", "-q")
+    assert json.loads(result.stdout)["summary"]["converted"] == 1
+    clash = run("convert", str(fixture_path("record-info.json")), "-o", "-", "--report", "-")
+    assert clash.exit_code == 2
+
+
+def test_name_template_names_split_files_by_instrument(tmp_path):
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--split",
+                 "--name", "{instrument} ({stem})")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Drums (record-info).mid",
+                                                         "Electric Bass (finger) (record-info).mid"]  # fmt: skip
+
+
+def test_name_template_for_fetch_is_planned_from_the_task_id(fake_api, task, tmp_path):
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": fake_api.url}
+    task_id = task("complete")
+    assert run("fetch", task_id, "-o", str(tmp_path), "--name", "midi {task_id}", env=env).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"midi {task_id}.json", f"midi {task_id}.mid"]
+    asked = len(fake_api.seen(task_id))
+    assert run("fetch", task_id, "-o", str(tmp_path), "--name", "midi {task_id}", env=env).exit_code == 0
+    assert len(fake_api.seen(task_id)) == asked
+
+
+def test_an_unknown_name_field_is_a_usage_error():
+    result = run("convert", str(fixture_path("record-info.json")), "--name", "{artist}")
+    assert result.exit_code == 2
+    assert "unknown field {artist}" in result.stderr
+
+
+def test_convert_file_writes_beside_the_input_and_returns_the_paths(tmp_path):
+    import midiexport
+
+    source = tmp_path / "task.json"
+    shutil.copy(fixture_path("record-info.json"), source)
+    assert midiexport.convert_file(source) == [tmp_path / "task.mid"]
+    with pytest.raises(midiexport.OutputError, match="task.mid exists"):
+        midiexport.convert_file(source)
+    paths = midiexport.convert_file(source, tmp_path / "out", midiexport.ConvertOptions(split=True))
+    assert [p.name for p in paths] == ["task-Drums.mid", "task-Electric Bass (finger).mid"]
+
+
+def test_to_pretty_midi_gives_pretty_midi_the_notes():
+    import midiexport
+
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    midi = midiexport.to_pretty_midi(record)
+    assert [(i.name, i.is_drum, len(i.notes)) for i in midi.instruments] == [
+        ("Drums", True, 2), ("Electric Bass (finger)", False, 1),
+    ]  # fmt: skip
+
+
+def test_to_pretty_midi_without_pretty_midi_says_how_to_install_it(monkeypatch):
+    import midiexport
+
+    monkeypatch.setitem(sys.modules, "pretty_midi", None)
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    with pytest.raises(ImportError, match=r"pip install 'midiexport\[pretty\]'"):
+        midiexport.to_pretty_midi(record)
+
+
+def test_fetch_writes_a_json_report_per_task(fake_api, task, tmp_path):
+    env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": fake_api.url}
+    done, failed = task("complete"), task("not-found")
+    result = run("fetch", done, failed, "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"), env=env)
+    assert result.exit_code == 1
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["command"] == "fetch"
+    assert [r["outcome"] for r in data["results"]] == ["converted", "failed"]
+    assert data["results"][0]["files"] == [
+        str(tmp_path / "out" / f"{done}.mid"),
+        str(tmp_path / "out" / f"{done}.json"),
+    ]
+    assert data["summary"]["converted"] == 1 and data["summary"]["failed"] == 1
+
+
+def test_json_lines_of_several_lines_into_one_file_is_a_usage_error(tmp_path):
+    result = run("convert", str(fixture_path("records.jsonl")), "-o", str(tmp_path / "x.mid"))
+    assert result.exit_code == 2
+    assert "names one file but there are several results" in result.stderr
