@@ -111,6 +111,9 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("--tempo-map", type=click.Choice(["bpm", "keep"]), default="bpm", show_default=True,
+                     help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
+                          "keep = the file's own tempo map as it is."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -186,6 +189,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        tempo_map=options["tempo_map"],
     )  # fmt: skip
 
 

@@ -62,7 +62,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
                                              hints=hints)  # fmt: skip
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
-    time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq)
+    time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq, tempo_map=options.tempo_map)
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
     last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
     if last_tick > MAX_DELTA_TICKS:

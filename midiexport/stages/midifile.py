@@ -174,7 +174,7 @@ def _division(division: int, problems: list[str]) -> tuple[int, float | None]:
 
 def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: list[str]) -> list[bytes]:
     """Return the bodies of the MTrk chunks; skip other chunks; keep a track cut short."""
-    bodies = []
+    bodies: list[bytes] = []
     while position + 8 <= len(data) and len(bodies) < MAX_TRACKS:
         kind, length = data[position : position + 4], struct.unpack_from(">I", data, position + 4)[0]
         body = data[position + 8 : position + 8 + length]
@@ -398,7 +398,7 @@ def smf_record(smf: Smf, *, source: str) -> Record:
             Instrument(name=name, start_s=smf.to_seconds(on), end_s=smf.to_seconds(off), pitch=pitch,
                        velocity=velocity / 127.0, program=None if drum else program, is_drum=True if drum else None)
         )  # fmt: skip
-    title = _song_title(smf, file_stem)
+    title = midi_title(smf, file_stem)
     status = model.COMPLETE if instruments else model.EMPTY
     return Record(
         source=source,
@@ -416,7 +416,8 @@ def smf_record(smf: Smf, *, source: str) -> Record:
     )
 
 
-def _song_title(smf: Smf, file_stem: str | None) -> str | None:
+def midi_title(smf: Smf, file_stem: str | None) -> str | None:
+    """Return a file's song title: from ``Title (Stem)`` in its file or track name, else the first track name."""
     for name in (file_stem, smf.title):
         split = stem_title(name or "")
         if split is not None:
@@ -430,3 +431,40 @@ def beat_map(smf: Smf) -> npt.NDArray[np.float64]:
 
     beats = np.arange(0, smf.end_tick // max(smf.ppq, 1) + 2, dtype=np.int64) * smf.ppq
     return smf.to_seconds(beats)
+
+
+def merge_stems(records: list[Record]) -> list[Record]:
+    """Join the stems of one song into one Record: same title, same tempo map, same PPQ.
+
+    Suno's web export gives one .mid per stem, each with the whole song's tempo map.
+    Stems that share title and map become one Record with an instrument per stem, in
+    the order given; the others stay as they are. Counts add up; warnings name their stem.
+    """
+    groups: dict[tuple[object, ...], list[Record]] = {}
+    for record in records:
+        key: tuple[object, ...] = (record.title, record.source_ppq, record.source_tempos) if record.source_tempos \
+            else (id(record),)  # fmt: skip
+        groups.setdefault(key, []).append(record)
+    return [stems[0] if len(stems) == 1 else _joined(stems) for stems in groups.values()]
+
+
+def _joined(stems: list[Record]) -> Record:
+    import dataclasses
+
+    counts: dict[str, int] = {}
+    for stem in stems:
+        for kind, n in stem.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+    first = stems[0]
+    complete = any(s.status == model.COMPLETE for s in stems)
+    return dataclasses.replace(
+        first,
+        source=f"{first.source} and {len(stems) - 1} more stems",
+        status=model.COMPLETE if complete else first.status,
+        reason="" if complete else first.reason,
+        instruments=tuple(i for s in stems for i in s.instruments),
+        counts=counts,
+        warnings=tuple(f"{PurePath(s.source).name}: {w}" for s in stems for w in s.warnings),
+        duration_s=max((s.duration_s for s in stems if s.duration_s is not None), default=None),
+        beat_map_s=max((s.beat_map_s for s in stems if s.beat_map_s is not None), key=len, default=None),
+    )

@@ -212,7 +212,7 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
             return _link_or_text(meta["midi_url"], source, locator, meta)
         return _make(source, model.EMPTY, locator, meta, f"has no instruments: {_EMPTY_HINT}")
     if isinstance(instruments, dict):  # reseller: {"Drums": [notes], ...}
-        pairs = [(str(name), notes, None) for name, notes in instruments.items()]
+        pairs: list[tuple[str, Any, bool | None]] = [(str(name), notes, None) for name, notes in instruments.items()]
     elif isinstance(instruments, list):
         pairs = [_name_and_notes(i, item) for i, item in enumerate(instruments)]
     else:
