@@ -53,7 +53,7 @@ def read_members(source: InputFile) -> list[tuple[str, bytes]]:
 
 def _wanted(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
-    if name.endswith("/") or any(part.startswith(".") or part == "__MACOSX" for part in path.parts):
+    if name.endswith("/") or any(part.startswith(".") and part != ".." or part == "__MACOSX" for part in path.parts):
         return False
     return path.suffix.lower() in MEMBER_SUFFIXES
 
