@@ -6,9 +6,8 @@ a gift no estimate can beat. With ``--bpm auto`` the beats of that map are the g
 - one constant tempo when a line through the first downbeat fits every later beat
   within ``BEAT_TOLERANCE_S`` (least squares on the beat numbers);
 - otherwise a smoothed map with at most one change per bar: bars are joined greedily
-  into segments of one tempo as long as every beat inside stays within the tolerance
-  of the straight line between the segment's two bar lines, which fall exactly on
-  source beats.
+  into segments of one tempo (a least-squares line from where the previous segment
+  ends) as long as every beat inside stays within the tolerance.
 
 The first downbeat is found as for JSON (``tempo.estimate_tempo``, with the source's
 tempo as the hint) and snapped to the nearest source beat; the beats before it become
@@ -94,51 +93,52 @@ def fit_beat_map(
 
 def _constant_period(body_s: npt.NDArray[np.float64]) -> float | None:
     """Return the beat period (s) of a line through beat 0 fitting every beat, or None."""
-    import numpy as np
-
     if len(body_s) < 2:
         return None
-    index = np.arange(len(body_s), dtype=np.float64)
-    period = float((index * body_s).sum() / (index * index).sum())  # least squares through the origin
-    return period if float(np.abs(body_s - index * period).max()) <= BEAT_TOLERANCE_S else None
+    period, worst_s = _line(body_s, 0, len(body_s) - 1, 0.0)
+    return period if worst_s <= BEAT_TOLERANCE_S else None
 
 
 def _bar_segments(body_s: npt.NDArray[np.float64]) -> list[tuple[int, float]]:
     """Join bars greedily into segments of one tempo; return (first beat, period s) per segment.
 
-    A segment runs between two bar lines, which keep their source times; it grows bar
-    by bar while every beat inside stays within BEAT_TOLERANCE_S of the straight line.
-    Looping over bars (a few hundred), each check on a slice of beats.
+    Each segment starts where the written grid of the one before ends (so the map is
+    continuous) and takes the least-squares period of its beats from there; it grows
+    bar by bar while every beat in it stays within BEAT_TOLERANCE_S. A bar that fits
+    no line on its own still gets one (its least-squares period). Loops over bars.
     """
-    import numpy as np
-
     last = len(body_s) - 1
     segments = []
-    start = 0
+    start, start_s = 0, 0.0
     while start < last:
         end = min(start + BEATS_PER_BAR, last)
+        period, _ = _line(body_s, start, end, start_s)
         while end < last:
             longer = min(end + BEATS_PER_BAR, last)
-            if not _fits(body_s, start, longer):
+            found, worst_s = _line(body_s, start, longer, start_s)
+            if worst_s > BEAT_TOLERANCE_S:
                 break
-            end = longer
-        segments.append((start, float(body_s[end] - body_s[start]) / (end - start)))
-        start = end
-    return segments or [(0, float(np.median(np.diff(body_s))) if len(body_s) > 1 else 0.5)]
+            end, period = longer, found
+        segments.append((start, period))
+        start, start_s = end, start_s + (end - start) * period
+    return segments or [(0, 0.5)]
 
 
-def _fits(body_s: npt.NDArray[np.float64], start: int, end: int) -> bool:
+def _line(body_s: npt.NDArray[np.float64], start: int, end: int, start_s: float) -> tuple[float, float]:
+    """Return the least-squares period of beats start..end on a line from ``start_s``, and the worst miss (s)."""
     import numpy as np
 
-    line = np.linspace(body_s[start], body_s[end], end - start + 1)
-    return float(np.abs(body_s[start : end + 1] - line).max()) <= BEAT_TOLERANCE_S
+    index = np.arange(end - start + 1, dtype=np.float64)
+    offsets = body_s[start : end + 1] - start_s
+    period = float((index * offsets).sum() / (index * index).sum())
+    return period, float(np.abs(offsets - index * period).max())
 
 
 def _beats_in_use(record: Record, beats_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return the beats up to one after the last note (a file may run on past its music)."""
+    """Return the beats up to one after the last note's start: the grid matters where notes start."""
     import numpy as np
 
-    last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
+    last_s = max((float(i.start_s.max()) for i in record.instruments if i.note_count), default=0.0)
     count = int(np.searchsorted(beats_s, last_s, side="right")) + 1
     return beats_s[: max(count, 2)]
 
