@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from pathlib import Path
 
@@ -273,3 +274,34 @@ def test_summarize_midi_raises_only_midiexport_errors_on_random_damage():
         except MidiExportError:
             continue
         assert summary.duration_s is None or np.isfinite(summary.duration_s)
+
+
+def test_info_on_a_zip_summarizes_each_stem(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for stem, data in suno_stems().items():
+            zipped.writestr(f"{TITLE} ({stem}).mid", data)
+    result = run("info", "--json", str(archive))
+    assert result.exit_code == 0, result.stderr
+    summaries = json.loads(result.stdout)
+    assert [s["parts"][0]["name"] for s in summaries] == ["Bass", "Drums", "Keyboard"]
+    assert {s["tempo_events"] for s in summaries} == {185}
+
+
+def test_one_stem_converts_beside_itself_under_the_song_title(tmp_path):
+    path = tmp_path / f"{TITLE} (Bass).mid"
+    path.write_bytes(suno_stems()["Bass"])
+    result = run("convert", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / f"{TITLE}.mid").is_file()
+
+
+def test_a_lone_mid_never_replaces_itself(tmp_path):
+    # One track named "song": 00 FF 03 04 "song" | note-on 60 | 480 ticks later note-off | end of track.
+    body = bytes.fromhex("00FF0304") + b"song" + bytes.fromhex("00903C64 8360803C40 00FF2F00")
+    data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body
+    path = tmp_path / "song.mid"
+    path.write_bytes(data)
+    result = run("convert", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert path.read_bytes() == data and (tmp_path / "song-midiexport.mid").is_file()
