@@ -23,6 +23,9 @@ from conftest import mido_file, pretty, suno_stems
 from midiexport.cli import main
 from midiexport.errors import MidiExportError
 from midiexport.jobs.info import summarize_midi
+from midiexport.options import ConvertOptions
+from midiexport.stages.convert import convert_record
+from midiexport.stages.midifile import read_midi
 
 TITLE = "Midnight Concrete"
 SOURCE_NOTES = 1439  # 241 bass + 313 drums + 885 keyboard
@@ -259,6 +262,20 @@ def test_info_on_a_suno_export_shows_the_tempo_map_and_the_stems(stems_folder):
     assert result.stdout.count(f"title {TITLE}") == 3
     for stem in ("Bass", "Drums", "Keyboard"):
         assert f"  1  {stem} " in result.stdout
+
+
+def test_random_damage_reads_and_converts_or_raises_only_midiexport_errors():
+    data = suno_stems()["Drums"]
+    rng = np.random.default_rng(10)
+    for attempt in range(100):
+        damaged = bytearray(data)
+        for at in rng.integers(0, len(data), size=int(rng.integers(1, 12))):
+            damaged[at] = int(rng.integers(0, 256))
+        try:
+            record = read_midi(bytes(damaged), source="x.mid")
+            convert_record(record, ConvertOptions(bpm="auto" if attempt % 10 == 0 else 120))
+        except MidiExportError:
+            continue
 
 
 def test_summarize_midi_raises_only_midiexport_errors_on_random_damage():

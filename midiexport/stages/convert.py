@@ -91,6 +91,10 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
+    if found.source == "beat map":  # a .mid's own beat map (stages/beatmap.py)
+        return (
+            f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
+        )
     return (f"tempo: estimated {found.bpm:g} BPM (confidence {found.confidence:.2f}), "
             f"first downbeat at {found.first_downbeat_s:.3f} s",)  # fmt: skip
 

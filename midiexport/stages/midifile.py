@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 DEFAULT_TEMPO_US = 500_000  # the SMF spec: 120 BPM until the first set_tempo
 FALLBACK_PPQ = 480  # a division of 0 cannot be right; Suno's exports use 480
 MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes up to 19
+MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
 _DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
@@ -425,12 +426,18 @@ def midi_title(smf: Smf, file_stem: str | None) -> str | None:
     return smf.title or file_stem
 
 
-def beat_map(smf: Smf) -> npt.NDArray[np.float64]:
-    """Return the time in seconds of every quarter-note beat, from tick 0 to the file's end."""
+def beat_map(smf: Smf) -> npt.NDArray[np.float64] | None:
+    """Return the time in seconds of every quarter-note beat, from tick 0 to the last note's start.
+
+    None when that is more than MAX_BEATS beats (a damaged delta time, not a song).
+    """
     import numpy as np
 
-    beats = np.arange(0, smf.end_tick // max(smf.ppq, 1) + 2, dtype=np.int64) * smf.ppq
-    return smf.to_seconds(beats)
+    last_tick = max((int(p.on_tick.max()) for p in smf.parts if p.note_count), default=smf.end_tick)
+    count = last_tick // max(smf.ppq, 1) + 2
+    if count > MAX_BEATS:
+        return None
+    return smf.to_seconds(np.arange(count, dtype=np.int64) * smf.ppq)
 
 
 def merge_stems(records: list[Record]) -> list[Record]:
