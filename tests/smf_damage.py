@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import struct
 
+from midiexport.outputs.smf import vlq  # only to build test inputs
+
 
 def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """Return (kind, body) of every chunk after the 14-byte header."""
@@ -92,7 +94,7 @@ def _is_note(event: bytes) -> bool:
 def _encode(events: list[tuple[int, bytes]]) -> bytes:
     out, last = b"", 0
     for tick, event in events:
-        out += _vlq_bytes(tick - last) + event
+        out += vlq(tick - last) + event
         last = tick
     return out
 
@@ -105,12 +107,3 @@ def _vlq(body: bytes, position: int) -> tuple[int, int]:
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             return value, position
-
-
-def _vlq_bytes(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))

@@ -264,30 +264,32 @@ def test_info_on_a_suno_export_shows_the_tempo_map_and_the_stems(stems_folder):
         assert f"  1  {stem} " in result.stdout
 
 
-def test_random_damage_reads_and_converts_or_raises_only_midiexport_errors():
-    data = suno_stems()["Drums"]
-    rng = np.random.default_rng(10)
-    for attempt in range(100):
+def randomly_damaged(data: bytes, *, seed: int, count: int, most_bytes: int) -> list[bytes]:
+    """Return ``count`` copies of ``data`` with 1 to ``most_bytes`` random bytes changed, some cut short."""
+    rng = np.random.default_rng(seed)
+    copies = []
+    for _ in range(count):
         damaged = bytearray(data)
-        for at in rng.integers(0, len(data), size=int(rng.integers(1, 12))):
+        for at in rng.integers(0, len(data), size=int(rng.integers(1, most_bytes))):
             damaged[at] = int(rng.integers(0, 256))
+        cut = int(rng.integers(0, len(data) + 1)) if rng.random() < 0.3 else len(data)
+        copies.append(bytes(damaged[:cut]))
+    return copies
+
+
+def test_random_damage_reads_and_converts_or_raises_only_midiexport_errors():
+    for attempt, damaged in enumerate(randomly_damaged(suno_stems()["Drums"], seed=10, count=100, most_bytes=12)):
         try:
-            record = read_midi(bytes(damaged), source="x.mid")
+            record = read_midi(damaged, source="x.mid")
             convert_record(record, ConvertOptions(bpm="auto" if attempt % 10 == 0 else 120))
         except MidiExportError:
             continue
 
 
 def test_summarize_midi_raises_only_midiexport_errors_on_random_damage():
-    data = suno_stems()["Keyboard"]
-    rng = np.random.default_rng(14)
-    for _ in range(300):
-        damaged = bytearray(data)
-        for at in rng.integers(0, len(data), size=int(rng.integers(1, 20))):
-            damaged[at] = int(rng.integers(0, 256))
-        cut = int(rng.integers(0, len(data) + 1))
+    for damaged in randomly_damaged(suno_stems()["Keyboard"], seed=14, count=300, most_bytes=20):
         try:
-            summary = summarize_midi(bytes(damaged[:cut] if rng.random() < 0.3 else damaged), source="x.mid")
+            summary = summarize_midi(damaged, source="x.mid")
         except MidiExportError:
             continue
         assert summary.duration_s is None or np.isfinite(summary.duration_s)
