@@ -324,3 +324,21 @@ def test_a_lone_mid_never_replaces_itself(tmp_path):
     result = run("convert", str(path))
     assert result.exit_code == 0, result.stderr
     assert path.read_bytes() == data and (tmp_path / "song-midiexport.mid").is_file()
+
+
+def test_info_places_a_part_by_its_is_drum_flag(tmp_path):
+    record = {"data": {"state": "complete", "instruments": [
+        {"name": "Kit", "is_drum": True, "notes": [{"pitch": 36, "start": 0, "end": 0.1, "velocity": 0.8}]}]}}  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(record))
+    result = run("info", "--json", str(tmp_path / "a.json"))
+    assert json.loads(result.stdout)[0]["parts"][0]["channel"] == 9
+
+
+def test_tempo_map_keep_without_a_beat_map_keeps_the_source_tempos(tmp_path):
+    # A beat map longer than MAX_BEATS is dropped; --tempo-map keep still writes the file's own map.
+    body = bytes.fromhex("00FF5103 0A7A08 00903C64 8360803C40 00FF2F00")
+    data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body
+    (tmp_path / "a.mid").write_bytes(data)
+    result = run("convert", str(tmp_path / "a.mid"), "-o", str(tmp_path / "x.mid"), "--tempo-map", "keep")
+    assert result.exit_code == 0, result.stderr
+    assert [m.tempo for m in conductor((tmp_path / "x.mid").read_bytes()) if m.type == "set_tempo"] == [686600]

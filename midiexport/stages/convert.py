@@ -21,6 +21,7 @@ from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPend
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
 from . import timing
+from .beatmap import BEAT_MAP_SOURCE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,7 +92,7 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    if found.source == "beat map":  # a .mid's own beat map (stages/beatmap.py)
+    if found.source == BEAT_MAP_SOURCE:  # a .mid's own beat map
         return (
             f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
         )
@@ -141,7 +142,8 @@ def place_instruments(
 
     ``hints`` are per instrument (program from a .mid, is_drum flag from Suno's JSON or
     channel 10 of a .mid), each None when unknown; an override in ``programs`` wins
-    over a hint, a hint over the name. Drums go to channel 9. Up to 15 melodic instruments get a channel each, in order.
+    over a hint, a hint over the name. Drums go to channel 9. Up to 15 melodic
+    instruments get a channel each, in order.
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. Raises ValueError for a bad override.

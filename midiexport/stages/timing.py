@@ -67,10 +67,11 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     Raises ValueError for a bpm that is neither a number nor "auto".
     """
     # Issue 14 (MIDI input): the source's own beat map is the grid; see stages/beatmap.py.
-    if record.beat_map_s is not None and (bpm == AUTO or tempo_map == KEEP_TEMPO_MAP):
+    keep = tempo_map == KEEP_TEMPO_MAP and bool(record.source_tempos)
+    if keep or (bpm == AUTO and record.beat_map_s is not None):
         from .beatmap import plan_source_time
 
-        return plan_source_time(record, ppq=ppq, keep=tempo_map == KEEP_TEMPO_MAP)
+        return plan_source_time(record, ppq=ppq, keep=keep)
     if bpm != AUTO:
         if isinstance(bpm, str):
             raise ValueError(f"bpm must be a number or 'auto', got {bpm!r}")
