@@ -334,8 +334,8 @@ def test_info_places_a_part_by_its_is_drum_flag(tmp_path):
     assert json.loads(result.stdout)[0]["parts"][0]["channel"] == 9
 
 
-def test_tempo_map_keep_without_a_beat_map_keeps_the_source_tempos(tmp_path):
-    # A beat map longer than MAX_BEATS is dropped; --tempo-map keep still writes the file's own map.
+def test_tempo_map_keep_writes_a_single_source_tempo_as_it_is(tmp_path):
+    # One track: tempo 686,600 µs per quarter (87.39 BPM), one note of 480 ticks, end of track.
     body = bytes.fromhex("00FF5103 0A7A08 00903C64 8360803C40 00FF2F00")
     data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body
     (tmp_path / "a.mid").write_bytes(data)
