@@ -140,22 +140,26 @@ def main() -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @output_options
 def convert(inputs: tuple[str, ...], **options: Any) -> None:
-    """Convert saved JSON records into .mid files.
+    """Convert saved JSON records, or Suno's .mid exports, into clean .mid files.
 
-    INPUT is a .json or .jsonl file, a folder (searched recursively) or - for stdin.
+    INPUT is a .json or .jsonl file, a .mid or a .zip of Suno's web-export stems, a
+    folder (searched recursively) or - for stdin.
 
     \b
       midiexport convert task.json
       midiexport convert songs.jsonl -o midi/ --split
       midiexport convert task.json --bpm auto         bars and beats of the song's own tempo
+      midiexport convert stems.zip -o song.mid        Suno's .mid stems of a song as one file
       cat task.json | midiexport convert - -o - > song.mid
 
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .io.files import STDIN, find_inputs
+    from .io.files import MIDI_SUFFIXES, STDIN, find_inputs
 
-    destination = _destination(options, several=len(inputs) > 1)
+    # The .mid stems of one song make one file (issue 14): the writer refuses a second result instead.
+    stems_only = all(name.lower().endswith(MIDI_SUFFIXES) for name in inputs)
+    destination = _destination(options, several=len(inputs) > 1 and not stems_only)
     if STDIN in inputs and options["out"] is None:
         raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
     try:

@@ -342,3 +342,10 @@ def test_tempo_map_keep_writes_a_single_source_tempo_as_it_is(tmp_path):
     result = run("convert", str(tmp_path / "a.mid"), "-o", str(tmp_path / "x.mid"), "--tempo-map", "keep")
     assert result.exit_code == 0, result.stderr
     assert [m.tempo for m in conductor((tmp_path / "x.mid").read_bytes()) if m.type == "set_tempo"] == [686600]
+
+
+def test_stem_files_named_one_by_one_go_into_one_named_file(stems_folder, tmp_path):
+    stems = sorted(str(p) for p in stems_folder.iterdir())
+    result = run("convert", *stems, "-o", str(tmp_path / "song.mid"))
+    assert result.exit_code == 0, result.stderr
+    assert len(pretty((tmp_path / "song.mid").read_bytes()).instruments) == 3
