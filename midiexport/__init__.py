@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, _
     from .outputs.smf import write_midi as write_midi
     from .stages.convert import convert_record as convert_record
     from .stages.convert import split_song as split_song
+    from .stages.midifile import merge_stems as merge_stems
+    from .stages.midifile import read_midi as read_midi
     from .stages.normalize import normalize_payload as normalize_payload
     from .stages.tempo import TempoEstimate as TempoEstimate
     from .stages.tempo import estimate_tempo as estimate_tempo
@@ -74,7 +76,9 @@ _EXPORTS = {
     "convert_payload": "jobs.api",
     "convert_record": "stages.convert",
     "estimate_tempo": "stages.tempo",
+    "merge_stems": "stages.midifile",
     "normalize_payload": "stages.normalize",
+    "read_midi": "stages.midifile",
     "split_song": "stages.convert",
     "summarize_midi": "jobs.info",
     "summarize_record": "jobs.info",

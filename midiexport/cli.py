@@ -151,6 +151,9 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--name", "name_template", metavar="TEMPLATE", callback=_name_template,
                      help="Output names from a template: {stem} {record} {task_id} {audio_id} {title} "
                           "{instrument}, e.g. '{title} - {task_id}'. Made safe for every system."),
+        click.option("--tempo-map", type=click.Choice(["bpm", "keep"]), default="bpm", show_default=True,
+                     help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
+                          "keep = the file's own tempo map as it is."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -177,22 +180,26 @@ def main() -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @output_options
 def convert(inputs: tuple[str, ...], **options: Any) -> None:
-    """Convert saved JSON records into .mid files.
+    """Convert saved JSON records, or Suno's .mid exports, into clean .mid files.
 
-    INPUT is a .json or .jsonl file, a folder (searched recursively) or - for stdin.
+    INPUT is a .json or .jsonl file, a .mid or a .zip of Suno's web-export stems, a
+    folder (searched recursively) or - for stdin.
 
     \b
       midiexport convert task.json
       midiexport convert songs.jsonl -o midi/ --split
       midiexport convert task.json --bpm auto         bars and beats of the song's own tempo
+      midiexport convert stems.zip -o song.mid        Suno's .mid stems of a song as one file
       cat task.json | midiexport convert - -o - > song.mid
 
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .io.files import STDIN, find_inputs, several_records
+    from .io.files import MIDI_SUFFIXES, STDIN, find_inputs, is_archive, is_midi, several_records
 
-    destination = _destination(options, several=len(inputs) > 1)
+    # The .mid stems of one song make one file (issue 14): the writer refuses a second result instead.
+    stems_only = all(name.lower().endswith(MIDI_SUFFIXES) for name in inputs)
+    destination = _destination(options, several=len(inputs) > 1 and not stems_only)
     if STDIN in inputs and options["out"] is None:
         raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
     try:
@@ -200,7 +207,8 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
-    if destination.single and (len(sources) > 1 or any(several_records(s) for s in sources)):
+    stems = all(is_midi(s) or is_archive(s) for s in sources)  # may be one song: the writer refuses a second
+    if destination.single and not stems and (len(sources) > 1 or any(several_records(s) for s in sources)):
         raise click.UsageError(destination.problem(several=True) or "several results for one file")
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
@@ -235,6 +243,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
         bpm=bpm, ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
         name=options["name_template"],
+        tempo_map=options["tempo_map"],
     )  # fmt: skip
 
 

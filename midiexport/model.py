@@ -92,6 +92,8 @@ class Instrument:
     end_s: FloatColumn
     pitch: IntColumn
     velocity: FloatColumn
+    program: int | None = None  # GM program 0-127 from a .mid; None: chosen from the name
+    is_drum: bool | None = None  # Suno's "is_drum" flag, or channel 10 in a .mid; None: the name decides
 
     @property
     def note_count(self) -> int:
@@ -126,6 +128,13 @@ class Record:
     counts: dict[str, int] = field(default_factory=dict)
     issues: tuple[NoteIssue, ...] = ()
     warnings: tuple[str, ...] = ()
+    # From a .mid (stages/midifile.py): its tempo map as (abs tick, µs per quarter) at
+    # ``source_ppq``, its time signatures (abs tick, n, d), and the time in seconds of
+    # every quarter-note beat through that map (Suno's own beat tracking).
+    source_ppq: int | None = None
+    source_tempos: tuple[tuple[int, int], ...] = ()
+    source_meters: tuple[tuple[int, int, int], ...] = ()
+    beat_map_s: FloatColumn | None = None
 
     def place(self, *parts: str) -> str:
         """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'."""

@@ -19,6 +19,8 @@ from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_
 
 AUTO = "auto"
 FORMATS = (0, 1)
+TEMPO_MAPS = ("bpm", "keep")  # bpm: as --bpm says; keep: a .mid's own tempo map as it is
+KEEP_TEMPO_MAP = "keep"
 GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
 NAME_FIELDS = ("stem", "record", "task_id", "audio_id", "title", "instrument")  # of a ``name`` template
 
@@ -36,6 +38,7 @@ class ConvertOptions:
     (a mapping or pairs). ``quantize``: a grid such as "1/16" or "1/8t", or None.
     ``name``: a template for output file names ("{title} - {task_id}"; fields in
     NAME_FIELDS), None for the default names.
+    ``tempo_map``: "bpm" (as ``bpm`` says) or "keep" (a .mid input's own tempo map).
     Raises ValueError naming the allowed range for a value that cannot be written.
     """
 
@@ -47,6 +50,7 @@ class ConvertOptions:
     programs: ProgramPairs = ()
     quantize: str | None = None
     name: str | None = None
+    tempo_map: str = "bpm"
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
@@ -58,6 +62,8 @@ class ConvertOptions:
             raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be 0 or 1, got {self.format!r}")
+        if self.tempo_map not in TEMPO_MAPS:
+            raise ValueError(f"tempo_map must be 'bpm' or 'keep', got {self.tempo_map!r}")
         if self.quantize is not None and GRID_PATTERN.match(self.quantize.strip()) is None:
             raise ValueError(
                 f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"

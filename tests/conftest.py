@@ -19,6 +19,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 SAMPLE = ROOT / "samples" / "sample-song.json"
+# Real files beside the clone (CI: shared/ next to it; a worktree under wt/ looks one level up).
+REAL = next((p for p in (ROOT.parent / "shared" / "real", ROOT.parent.parent / "shared" / "real") if p.is_dir()),
+            ROOT.parent / "shared" / "real")  # fmt: skip
+SUNO_EXPORT = REAL / "suno-web-export"
+SUNO_STEMS = ("Bass", "Drums", "Keyboard")
+
+
+def suno_stems() -> dict[str, bytes]:
+    """Return the three real Suno web-export stems by stem name; skip the test when they are absent."""
+    paths = {stem: SUNO_EXPORT / f"Midnight Concrete ({stem}).mid" for stem in SUNO_STEMS}
+    if not all(p.is_file() for p in paths.values()):
+        pytest.skip(f"the real Suno export is not at {SUNO_EXPORT} (shared/ beside the clone)")
+    return {stem: p.read_bytes() for stem, p in paths.items()}
 
 
 @pytest.fixture(autouse=True)

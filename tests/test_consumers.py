@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE, mido_file
+from conftest import SAMPLE, mido_file, suno_stems
 from midiexport.cli import main
 
 pytestmark = pytest.mark.consumers
@@ -206,3 +206,37 @@ def test_musescore_gives_only_the_drums_a_percussion_staff_in_format_0(sample_fi
     assert len(score["parts"]) == 4 and len(percussion) == 1
     assert percussion[0]["channel"] == 10
     assert score["texts"] == []
+
+
+def musescore_parts(mid: Path, tmp_path: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """Import a .mid in MuseScore 3 (headless) and return {part name: clef signs} and its tempo marks."""
+    import xml.etree.ElementTree as ElementTree
+
+    out = tmp_path / f"{mid.stem}.musicxml"
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run([need("mscore3"), "-o", str(out), str(mid)], env=environment, capture_output=True,
+                   timeout=300, check=True)  # fmt: skip
+    root = ElementTree.parse(out).getroot()
+    names = {part.get("id"): part.findtext("part-name") or "" for part in root.iter("score-part")}
+    clefs = {names[part.get("id")]: {sign.text or "" for sign in part.iter("sign")} for part in root.iter("part")}
+    return clefs, [sound.get("tempo", "") for sound in root.iter("sound") if sound.get("tempo")]
+
+
+@pytest.mark.parametrize("options", [[], ["--bpm", "auto"]])
+def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_only(tmp_path, options):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for stem, data in suno_stems().items():
+        (folder / f"Midnight Concrete ({stem}).mid").write_bytes(data)
+    song = tmp_path / "song.mid"
+    result = CliRunner().invoke(main, ["convert", str(folder), "-o", str(song), *options])
+    assert result.exit_code == 0, result.stderr
+    clefs, tempos = musescore_parts(song, tmp_path)
+    assert {name for name, signs in clefs.items() if "percussion" in signs} == {
+        name for name in clefs if name.endswith("Drums")
+    } and len(clefs) == 3, clefs
+    written = sum(m.type == "set_tempo" for m in mido_file(song.read_bytes()).tracks[0])
+    if not options:
+        assert len(tempos) == 1  # one tempo written, one mark
+    else:  # the beat map: a few tempos of 87.2-87.7 BPM, shown rounded to whole BPM
+        assert 1 <= len(tempos) <= written <= 8 and {round(float(t)) for t in tempos} <= {87, 88}, tempos

@@ -92,5 +92,5 @@ def test_find_inputs_searches_folders_recursively_in_sorted_order(tmp_path):
 def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
     with pytest.raises(InputError, match="nope.json: no such file or folder"):
         find_inputs([str(tmp_path / "nope.json")])
-    with pytest.raises(InputError, match="no .json or .jsonl files in this folder"):
+    with pytest.raises(InputError, match="no .json, .jsonl, .mid or .zip files in this folder"):
         find_inputs([str(tmp_path)])

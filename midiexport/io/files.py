@@ -21,7 +21,9 @@ from pathlib import Path
 from ..errors import InputError, OutputError
 
 STDIN = "-"
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson")
+MIDI_SUFFIXES = (".mid", ".midi")  # Standard MIDI Files, such as Suno's web export
+ARCHIVE_SUFFIXES = (".zip",)  # a .zip of stems (io/archive.py)
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", *MIDI_SUFFIXES, *ARCHIVE_SUFFIXES)
 LINE_SUFFIXES = (".jsonl", ".ndjson")
 MAX_NAME_BYTES = 120  # leaves room for suffixes within the usual 255-byte file name limit
 TEMP_PREFIX = ".midiexport-"
@@ -44,7 +46,7 @@ class FileExists(OutputError):
 
 
 def find_inputs(paths: Sequence[str]) -> list[InputFile]:
-    """Expand inputs: files as given, folders searched recursively for .json/.jsonl.
+    """Expand inputs: files as given, folders searched recursively for .json/.jsonl/.mid/.zip.
 
     Files inside a folder are sorted so a batch runs (and names files) the same way
     every time. Raises InputError for a path that does not exist or a folder with no
@@ -59,7 +61,7 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
         if path.is_dir():
             inside = sorted(_walk(path))
             if not inside:
-                raise InputError(f"{raw}: no .json or .jsonl files in this folder", input=raw)
+                raise InputError(f"{raw}: no .json, .jsonl, .mid or .zip files in this folder", input=raw)
             found += [_input_file(p, str(p)) for p in inside]
         elif path.exists():
             found.append(_input_file(path, raw))
@@ -90,6 +92,16 @@ def several_records(source: InputFile) -> bool:
         if count > 1:
             return True
     return False
+
+
+def is_midi(source: InputFile) -> bool:
+    """True for a .mid/.midi input (by its name; stdin is recognised by its bytes instead)."""
+    return source.path.lower().endswith(MIDI_SUFFIXES)
+
+
+def is_archive(source: InputFile) -> bool:
+    """True for a .zip input (stems of Suno's web export)."""
+    return source.path.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def read_bytes(source: InputFile) -> bytes:

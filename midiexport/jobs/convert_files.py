@@ -15,10 +15,12 @@ from pathlib import Path, PurePath
 
 from ..errors import InputError
 from ..io import files
+from ..io.archive import read_members
 from ..io.files import InputFile
 from ..model import Record
 from ..options import ConvertOptions
 from ..stages.convert import song_title
+from ..stages.midifile import merge_stems, read_midi, stem_title
 from ..stages.normalize import normalize_lines, normalize_payload
 from . import naming
 from .render import render_record
@@ -32,6 +34,7 @@ class Unit:
     source: InputFile
     line: int | None = None
     raw: bytes | None = None
+    stems: tuple[InputFile, ...] = ()  # .mid files of one song, read together (source is the first)
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,15 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
 
     A .json input is planned as holding one record: ``<stem>.mid``. A JSON Lines line
     as ``<stem>-<line>.mid``. Not planned: standard input (named by the song's title),
-    ``--split`` (named by the instruments inside). A file that holds several records
+    ``--split`` (named by the instruments inside), .mid and .zip inputs (named by the
+    song's title, from the stems read together). A file that holds several records
     (a JSON array) is named by them, so it is read; its records whose .mid exist are
     then kept as they are. Planned paths are claimed in input order.
     With a name template, only one whose fields are ``stem`` and ``record`` is planned.
     """
     stem = None
-    if unit.source.path != files.STDIN and not options.split:
+    by_title = files.is_midi(unit.source) or files.is_archive(unit.source)
+    if unit.source.path != files.STDIN and not options.split and not by_title:
         base = PurePath(unit.source.name).stem
         number = "" if unit.line is None else str(unit.line)
         if options.name is None:
@@ -109,8 +114,12 @@ def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
 
 
 def _units(inputs: Sequence[InputFile]) -> Iterator[Unit]:
+    stems = stem_groups(inputs)
     for source in inputs:
-        if source.lines:
+        if files.is_midi(source):
+            if source.path in stems:  # the first stem of its song; the others come with it
+                yield Unit(source, stems=stems[source.path])
+        elif source.lines:
             for number, raw in files.read_lines(source):
                 if raw.strip():
                     yield Unit(source, number, raw)
@@ -125,7 +134,11 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
 
     Raises InputError when the unit as a whole cannot be read.
     """
+    if unit.stems or files.is_archive(unit.source):
+        return render_stems(unit, options=options)
     raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source)
+    if raw.startswith(b"MThd"):  # a .mid on standard input
+        return render_stems(unit, options=options, raw=raw)
     try:
         records: list[Record | InputError] = list(normalize_payload(raw, source=unit.source.name, line=unit.line))
     except InputError:
@@ -167,3 +180,55 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
 def _looks_like_json_lines(raw: bytes) -> bool:
     lines = [line for line in raw.splitlines() if line.strip()]
     return len(lines) > 1 and lines[0].lstrip().startswith((b"{", b"["))
+
+
+# MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
+# Stems of one song in one folder (or .zip) are read together and become one file.
+
+MIDI_OUTPUT_SUFFIX = "-midiexport"  # added when the output would take the input's own name
+
+
+def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]:
+    """Group .mid inputs by folder and song title (from the file name); key: the first one's path."""
+    groups: dict[tuple[str, str], list[InputFile]] = {}
+    for source in inputs:
+        if files.is_midi(source):
+            path = PurePath(source.path)
+            split = stem_title(path.stem)
+            key = (str(path.parent), split[0].casefold()) if split else (source.path, "")
+            groups.setdefault(key, []).append(source)
+    return {members[0].path: tuple(members) for members in groups.values()}
+
+
+def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = None) -> list[Rendered]:
+    """Read the .mid stems (or .zip members) of a unit, join each song's stems, render each song.
+
+    A member that cannot be read becomes its own failed Rendered; the others go on.
+    Raises InputError when a .zip as a whole cannot be read.
+    """
+    if raw is not None:
+        named = [(unit.source.name, raw)]
+    elif files.is_archive(unit.source):
+        named = [(f"{unit.source.name}: {member}", data) for member, data in read_members(unit.source)]
+    else:
+        named = [(stem.name, files.read_bytes(stem)) for stem in unit.stems]
+    records: list[Record] = []
+    failed: list[Rendered] = []
+    for name, data in named:
+        try:
+            if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
+                records.append(read_midi(data, source=name))
+            else:
+                records += normalize_payload(data, source=name)
+        except InputError as exc:
+            failed.append(Rendered(exc.input or name, "", error=exc))
+    songs = merge_stems(records)
+    return failed + [render_record(song, options, stem=_song_stem(unit.source, song)) for song in songs]
+
+
+def _song_stem(source: InputFile, record: Record) -> str:
+    """Name a song's file after its title; never after the input itself, which it would replace."""
+    stem = files.safe_name(song_title(record))
+    if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
+        stem = files.safe_name(stem + MIDI_OUTPUT_SUFFIX)
+    return stem

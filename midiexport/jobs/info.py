@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import PurePath
 
 from .. import gm, model
 from ..errors import InputError
-from ..io.files import InputFile, read_bytes
+from ..io.archive import read_members
+from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages.convert import place_instruments, song_title
+from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo
 
@@ -54,6 +56,8 @@ class Summary:
     tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
     tempo_confidence: float | None = None  # 0-1, records only
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
+    tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
+    tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
 
     @property
     def notes(self) -> int:
@@ -65,6 +69,8 @@ def summarize_file(source: InputFile, *, programs: Mapping[str, str | int] | Non
 
     Raises InputError when the file cannot be read or parsed.
     """
+    if is_archive(source):  # a .zip of stems: each member on its own
+        return [s for member, data in read_members(source) for s in summarize_bytes(data, f"{source.name}: {member}")]
     raw = read_bytes(source)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
@@ -90,9 +96,17 @@ def _no_record(record: Record) -> bool:
     return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
+def summarize_bytes(data: bytes, source: str) -> list[Summary]:
+    """Summarize one archive member: a .mid by its header, else the records of its JSON."""
+    if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
+        return [summarize_midi(data, source=source)]
+    return [summarize_record(record) for record in normalize_payload(data, source=source)]
+
+
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
     """Summarize a Record with the programs and channels ``convert`` would choose."""
-    placements, _ = place_instruments([i.name for i in record.instruments], programs, {})
+    hints = [(i.program, i.is_drum) for i in record.instruments]
+    placements, _ = place_instruments([i.name for i in record.instruments], programs, {}, hints=hints)
     parts = []
     for instrument, placement in zip(record.instruments, placements):
         has = instrument.note_count > 0
@@ -132,160 +146,67 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
 
 
 def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
-    """Summarize Standard MIDI File bytes: per track, with times from its tempo map.
+    """Summarize Standard MIDI File bytes: per track and channel, times through its tempo map.
 
-    Raises InputError when mido cannot read the bytes as a MIDI file.
+    Read with the tolerant reader (``stages.midifile``): damage such as an illegal key
+    signature, a zero tempo or a track cut short is read past and named in ``detail``.
+    Raises InputError (naming the reason) when the bytes hold nothing to read.
     """
-    import io
+    import numpy as np
 
-    import mido
-
-    try:
-        midi = mido.MidiFile(file=io.BytesIO(data), charset="latin1")
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InputError(f"{source} is not a valid MIDI file ({exc})", input=source) from exc
-    to_seconds = _tempo_map(midi)
-    tempo_bpm, downbeat_tick = _written_tempo(midi)
-    title = None
-    parts = []
-    for track in midi.tracks:
-        found, name = _summarize_track(track, to_seconds)
-        if not found or midi.type == 0:
-            title = title or name
-        parts += found
-    last_tick = max((sum(m.time for m in t) for t in midi.tracks), default=0)
+    smf = parse_smf(data, source=source)
+    file_stem = PurePath(source).stem if not source.startswith("<") else None
+    per_track: dict[int, int] = {}
+    for part in smf.parts:
+        per_track[part.track] = per_track.get(part.track, 0) + 1
+    parts = [_summarize_part(smf, p, part_name(p, file_stem=file_stem, several_channels=per_track[p.track] > 1))
+             for p in smf.parts]  # fmt: skip
+    tempo_bpm, downbeat_tick = _written_tempo(smf)
+    bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
+    detail = [f"format {smf.format}, " + (f"{smf.ppq} ticks per quarter" if smf.ticks_per_s is None
+                                          else f"SMPTE time, {smf.ticks_per_s:g} ticks per second")
+              + f", {smf.track_count} tracks"]  # fmt: skip
+    detail += [f"{n:,} {kind}" for kind, n in smf.counts.items()] + list(smf.problems)
     return Summary(
         source=source,
         kind="midi",
         status=model.COMPLETE,
-        title=title,
+        title=midi_title(smf, file_stem),
         task_id=None,
-        duration_s=round(float(to_seconds([last_tick])[0]), 6),
+        duration_s=round(float(smf.to_seconds(np.array([smf.end_tick]))[0]), 6),
         parts=tuple(parts),
-        detail=f"format {midi.type}, {midi.ticks_per_beat} ticks per quarter, {len(midi.tracks)} tracks",
+        detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
-        first_downbeat_s=round(float(to_seconds([downbeat_tick])[0]), 3),
+        first_downbeat_s=round(float(smf.to_seconds(np.array([downbeat_tick]))[0]), 3),
+        tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
+        tempo_events=len(smf.tempos),
     )
 
 
-def _written_tempo(midi: Any) -> tuple[float | None, int]:
+def _written_tempo(smf: Smf) -> tuple[float | None, int]:
     """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
-    changes, meters = [], []
-    for track in midi.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "set_tempo":
-                changes.append((tick, message.tempo))
-            elif message.type == "time_signature":
-                meters.append((tick, message.numerator, message.denominator))
-    last = max((sum(m.time for m in t) for t in midi.tracks), default=0)
-    changes.sort()
     spans: dict[int, int] = {}
-    for (tick, tempo), (following, _) in zip(changes, [*changes[1:], (last, 0)]):
-        spans[tempo] = spans.get(tempo, 0) + max(0, following - tick)
+    ends = [tick for tick, _ in smf.tempos[1:]] + [max(smf.end_tick, smf.tempos[-1][0] if smf.tempos else 0)]
+    for (tick, tempo_us), following in zip(smf.tempos, ends):
+        spans[tempo_us] = spans.get(tempo_us, 0) + max(0, following - tick)
     tempo_bpm = round(60_000_000 / max(spans, key=spans.__getitem__), 3) if spans else None
-    downbeat = min((tick for tick, n, d in meters if (n, d) == (4, 4)), default=0)
+    downbeat = min((tick for tick, n, d in smf.meters if (n, d) == (4, 4)), default=0)
     return tempo_bpm, downbeat
 
 
-def _utf8(text: str) -> str:
-    # Files carry UTF-8 in practice; mido reads meta text as latin-1.
-    try:
-        return text.encode("latin1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
-def _tempo_map(midi: Any) -> Any:
-    """Return a function: absolute ticks -> seconds, through every set_tempo in the file."""
-    import numpy as np
-
-    changes = {0: 500_000}
-    for track in midi.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "set_tempo":
-                changes[tick] = message.tempo
-    ticks = np.array(sorted(changes), dtype=np.float64)
-    tempos = np.array([changes[int(t)] for t in ticks], dtype=np.float64)
-    seconds_per_tick = tempos / 1e6 / midi.ticks_per_beat
-    starts = np.concatenate([[0.0], np.cumsum(np.diff(ticks) * seconds_per_tick[:-1])])
-
-    def to_seconds(abs_ticks: Sequence[float]) -> Any:
-        at = np.asarray(abs_ticks, dtype=np.float64)
-        i = np.searchsorted(ticks, at, side="right") - 1
-        return starts[i] + (at - ticks[i]) * seconds_per_tick[i]
-
-    return to_seconds
-
-
-def _summarize_track(track: Any, to_seconds: Any) -> tuple[list[PartSummary], str | None]:
-    """Return a track's parts (one per channel that plays notes) and its name.
-
-    A format-1 track has one channel; a format-0 track has them all, so it is
-    described per channel, each named by its instrument name (after a channel
-    prefix) and with its own program. No notes and no program: the conductor, no parts.
-    """
-    name, prefix = None, None
-    names: dict[int, str] = {}
-    programs: dict[int, int] = {}
-    notes: dict[int, tuple[list[int], list[int], list[int]]] = {}
-    tick = 0
-    for message in track:
-        tick += message.time
-        kind = message.type
-        if kind == "track_name" and name is None:
-            name = _utf8(message.name)
-        elif kind == "channel_prefix":
-            prefix = message.channel
-        elif kind == "instrument_name" and prefix is not None:
-            names.setdefault(prefix, _utf8(message.name))
-        elif kind == "program_change":
-            programs.setdefault(message.channel, message.program)
-        elif kind in ("note_on", "note_off"):
-            ons, offs, pitches = notes.setdefault(message.channel, ([], [], []))
-            if kind == "note_on" and message.velocity > 0:
-                ons.append(tick)
-                pitches.append(message.note)
-            else:
-                offs.append(tick)
-    if not notes and not programs:
-        return [], name  # the conductor track
-    if len(notes) <= 1:
-        channel = next(iter(notes), None)
-        program = programs.get(channel) if channel is not None else next(iter(programs.values()), None)
-        ons, offs, pitches = notes.get(channel, ([], [], [])) if channel is not None else ([], [], [])
-        return [_part(name or "", channel, program, ons, offs, pitches, to_seconds)], name
-    parts = [
-        _part(names.get(channel, f"channel {gm.channel_label(channel)}"), channel, programs.get(channel),
-              *notes[channel], to_seconds)
-        for channel in sorted(notes)
-    ]  # fmt: skip
-    return parts, name
-
-
-def _part(
-    name: str,
-    channel: int | None,
-    program: int | None,
-    ons: list[int],
-    offs: list[int],
-    pitches: list[int],
-    to_seconds: Any,
-) -> PartSummary:
-    drum = channel == gm.DRUM_CHANNEL
+def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
+    drum = part.channel == gm.DRUM_CHANNEL
+    has = part.note_count > 0
     return PartSummary(
         name=name,
-        program=program,
-        program_name="Drum kit" if drum else (gm.program_name(program) if program is not None else None),
-        channel=channel,
-        notes=len(ons),
-        pitch_low=min(pitches) if pitches else None,
-        pitch_high=max(pitches) if pitches else None,
-        first_s=round(float(to_seconds([ons[0]])[0]), 6) if ons else None,
-        last_s=round(float(to_seconds([max(offs)])[0]), 6) if offs else None,
+        program=part.program,
+        program_name="Drum kit" if drum else (gm.program_name(part.program) if part.program is not None else None),
+        channel=part.channel,
+        notes=part.note_count,
+        pitch_low=int(part.pitch.min()) if has else None,
+        pitch_high=int(part.pitch.max()) if has else None,
+        first_s=round(float(smf.to_seconds(part.on_tick.min(keepdims=True))[0]), 6) if has else None,
+        last_s=round(float(smf.to_seconds(part.off_tick.max(keepdims=True))[0]), 6) if has else None,
     )
 
 
@@ -306,6 +227,9 @@ def format_table(summary: Summary) -> str:
         head.append(
             f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
         )
+    if summary.tempo_events is not None and summary.tempo_events > 1 and summary.tempo_range_bpm:
+        low, high = summary.tempo_range_bpm
+        head.append(f"  tempo map {low:g}-{high:g} BPM in {summary.tempo_events:,} tempo events")
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:

@@ -22,6 +22,7 @@ from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPend
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
 from . import timing
+from .beatmap import BEAT_MAP_SOURCE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,10 +59,12 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
     counts = dict(record.counts)
-    placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts)
+    hints = [(i.program, i.is_drum) for i in record.instruments]
+    placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts,
+                                             hints=hints)  # fmt: skip
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
-    time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq)
+    time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq, tempo_map=options.tempo_map)
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
     last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
     if last_tick > MAX_DELTA_TICKS:
@@ -91,6 +94,10 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
+    if found.source == BEAT_MAP_SOURCE:  # a .mid's own beat map
+        return (
+            f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
+        )
     return (f"tempo: estimated {found.bpm:g} BPM (confidence {found.confidence:.2f}), "
             f"first downbeat at {found.first_downbeat_s:.3f} s",)  # fmt: skip
 
@@ -127,11 +134,18 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
 
 
 def place_instruments(
-    names: Sequence[str], programs: Mapping[str, str | int] | None, counts: dict[str, int]
+    names: Sequence[str],
+    programs: Mapping[str, str | int] | None,
+    counts: dict[str, int],
+    *,
+    hints: Sequence[tuple[int | None, bool | None]] | None = None,
 ) -> tuple[list[Placement], list[str]]:
     """Choose each instrument's program and channel; return them and the warnings.
 
-    Drums go to channel 9. Up to 15 melodic instruments get a channel each, in order.
+    ``hints`` are per instrument (program from a .mid, is_drum flag from Suno's JSON or
+    channel 10 of a .mid), each None when unknown; an override in ``programs`` wins
+    over a hint, a hint over the name. Drums go to channel 9. Up to 15 melodic
+    instruments get a channel each, in order.
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
@@ -141,9 +155,10 @@ def place_instruments(
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in (programs or {}).items()}
     warnings = gm.unmatched_overrides(programs or {}, names)
     resolved = []
-    for name in names:
-        found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
-        if gm.is_drum_name(name) and not found.is_drum:  # drums stay drums whatever program
+    for index, name in enumerate(names):
+        program_hint, drum_hint = hints[index] if hints is not None else (None, None)
+        found = overrides.get(gm.name_key(name)) or _hinted(name, program_hint, drum_hint)
+        if gm.is_drum_name(name) and not found.is_drum and drum_hint is not False:  # drums stay drums
             found = gm.Resolved(found.program, True, found.how)
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] = counts.get(model.UNKNOWN_INSTRUMENT, 0) + 1
@@ -155,6 +170,18 @@ def place_instruments(
     placements = [Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved]
     warnings += _sharing_warnings(names, placements, counts)
     return placements, warnings
+
+
+def _hinted(name: str, program: int | None, is_drum: bool | None) -> gm.Resolved:
+    """Resolve a name, letting a file's program and an is_drum flag decide where given."""
+    found = gm.resolve_instrument(name)
+    if is_drum is True:
+        return gm.Resolved(found.program if found.is_drum else 0, True, "drums")
+    if program is not None:
+        return gm.Resolved(program, False, "file")
+    if is_drum is False and found.is_drum:
+        return gm.Resolved(0, False, found.how)
+    return found
 
 
 def _assign_channels(programs: list[int]) -> list[int]:

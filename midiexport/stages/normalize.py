@@ -14,6 +14,7 @@ the record is kept. A record with nothing to convert is still returned, with a s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -211,7 +212,7 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
             return _link_or_text(meta["midi_url"], source, locator, meta)
         return _make(source, model.EMPTY, locator, meta, f"has no instruments: {_EMPTY_HINT}")
     if isinstance(instruments, dict):  # reseller: {"Drums": [notes], ...}
-        pairs = [(str(name), notes) for name, notes in instruments.items()]
+        pairs: list[tuple[str, Any, bool | None]] = [(str(name), notes, None) for name, notes in instruments.items()]
     elif isinstance(instruments, list):
         pairs = [_name_and_notes(i, item) for i, item in enumerate(instruments)]
     else:
@@ -221,16 +222,18 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
     return _complete(pairs, source, locator, meta)
 
 
-def _complete(pairs: list[tuple[str, Any]], source: str, locator: str, meta: dict[str, Any]) -> Record:
+def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: str, meta: dict[str, Any]) -> Record:
     counts: dict[str, int] = {}
     issues: list[NoteIssue] = []
     warnings: list[str] = []
     instruments = []
-    for name, notes in pairs:
+    for name, notes, is_drum in pairs:
         if not isinstance(notes, list):
             warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
             continue
         instrument, found = _read_notes(name, notes, counts, plain=meta.get(_PLAIN, False))
+        if is_drum is not None:  # Suno's own JSON: the flag decides the drum channel
+            instrument = dataclasses.replace(instrument, is_drum=is_drum)
         instruments.append(instrument)
         issues.extend(found[: max(0, MAX_ISSUES - len(issues))])
     return _make(
@@ -239,13 +242,14 @@ def _complete(pairs: list[tuple[str, Any]], source: str, locator: str, meta: dic
     )  # fmt: skip
 
 
-def _name_and_notes(index: int, item: Any) -> tuple[str, Any]:
+def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
     if not isinstance(item, dict):
-        return f"Instrument {index + 1}", item
+        return f"Instrument {index + 1}", item, None
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
         name = f"Instrument {index + 1}" if name is None or name == "" else str(name)
-    return name, item.get("notes", _MISSING)
+    is_drum = item.get("is_drum")
+    return name, item.get("notes", _MISSING), is_drum if isinstance(is_drum, bool) else None
 
 
 def _read_notes(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model import Record
-from ..options import AUTO, GRID_PATTERN
+from ..options import AUTO, GRID_PATTERN, KEEP_TEMPO_MAP
 from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:
@@ -60,11 +60,18 @@ class TimeMap:
         return mapped
 
 
-def plan_time(record: Record, *, bpm: float | str, ppq: int) -> TimeMap:
+def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "bpm") -> TimeMap:
     """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated, pickup bar).
 
+    A record read from a .mid with a tempo map uses it with ``"auto"`` or ``tempo_map="keep"``.
     Raises ValueError for a bpm that is neither a number nor "auto".
     """
+    # Issue 14 (MIDI input): the source's own beat map is the grid; see stages/beatmap.py.
+    keep = tempo_map == KEEP_TEMPO_MAP and bool(record.source_tempos)
+    if keep or (bpm == AUTO and record.beat_map_s is not None):
+        from .beatmap import plan_source_time
+
+        return plan_source_time(record, ppq=ppq, keep=keep)
     if bpm != AUTO:
         if isinstance(bpm, str):
             raise ValueError(f"bpm must be a number or 'auto', got {bpm!r}")

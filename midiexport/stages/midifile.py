@@ -1,0 +1,487 @@
+"""Read Standard MIDI Files tolerantly: bytes -> parts in ticks -> a Record in seconds.
+
+The other way into the pipeline beside ``normalize``: Suno's web app exports one .mid
+per stem (``Song Title (Stem).mid``), and such files are often damaged in ways that
+make strict readers (mido, pretty_midi) give up: key signatures of 11-19 sharps, a
+tempo of 0, a track cut short, running status, unknown chunks, a division of 0. Here
+each of these is read past and counted; only what leaves nothing to read (no header,
+no track) is an InputError, named in one line.
+
+``parse_smf`` reads the bytes into ``Smf``: one ``Part`` per track and channel, notes
+as tick columns, the tempo map and the meters. ``read_midi`` turns that into a Record:
+note columns in seconds through the file's own tempo map (vectorised), programs and the
+drum channel kept as hints, the source tempo map and beat map kept for ``timing``.
+Parsing bytes is sequential by nature; everything after it works on columns.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+from .. import gm, model
+from ..errors import InputError
+from ..model import Instrument, Record
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DEFAULT_TEMPO_US = 500_000  # the SMF spec: 120 BPM until the first set_tempo
+FALLBACK_PPQ = 480  # a division of 0 cannot be right; Suno's exports use 480
+MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes up to 19
+MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
+MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
+HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
+_DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+_SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
+_STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
+
+# Kinds of damage, counted in Record.counts (the text reads after a number).
+KEY_SIGNATURE_ILLEGAL = "illegal key signatures read past (more than 7 sharps or flats)"
+TEMPO_ZERO = "zero tempos read past"
+CONTROLLERS_LEFT_OUT = "control changes left out (such as a volume CC7 after the last note)"
+TRACK_TRUNCATED = "tracks cut short, read up to the cut"
+CHUNK_UNKNOWN = "unknown chunks skipped"
+NOTE_UNRELEASED = "notes never released, ended where their track ends"
+BYTE_STRAY = "stray bytes skipped"
+TRACKS_JOINED = "tracks of the same name joined"
+
+
+class _Cut(Exception):
+    """The bytes of a track end in the middle of an event."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One track's notes on one channel (0-based, drums 9): absolute ticks, MIDI velocity 1-127."""
+
+    track: int  # 0-based index among the file's tracks
+    track_name: str | None
+    channel: int
+    channel_name: str | None  # an instrument name after a channel prefix (format 0 names each channel so)
+    program: int | None  # the first program change on this channel, if any
+    on_tick: npt.NDArray[np.int64]
+    off_tick: npt.NDArray[np.int64]
+    pitch: npt.NDArray[np.int64]
+    velocity_midi: npt.NDArray[np.int64]
+
+    @property
+    def note_count(self) -> int:
+        return int(self.on_tick.shape[0])
+
+
+@dataclass(frozen=True)
+class Smf:
+    """What a MIDI file holds: header facts, parts, the tempo map and meters, the damage.
+
+    ``ppq`` is ticks per quarter (0 under SMPTE time, where ``ticks_per_s`` is set).
+    ``tempos`` are (abs tick, µs per quarter), sorted, the first at tick 0;
+    ``meters`` (abs tick, numerator, denominator); ``end_tick`` the latest track end.
+    ``counts`` maps a kind of damage to how often it was read past; ``problems`` are
+    one-line descriptions of what could not be read as written.
+    """
+
+    format: int
+    ppq: int
+    ticks_per_s: float | None
+    track_count: int
+    title: str | None
+    parts: tuple[Part, ...]
+    tempos: tuple[tuple[int, int], ...]
+    meters: tuple[tuple[int, int, int], ...]
+    end_tick: int
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def to_seconds(self, abs_ticks: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Map absolute ticks to seconds through the tempo map (or the SMPTE rate)."""
+        import numpy as np
+
+        at = np.asarray(abs_ticks, dtype=np.float64)
+        if self.ticks_per_s is not None:
+            scaled: npt.NDArray[np.float64] = at / self.ticks_per_s
+            return scaled
+        ticks = np.array([t for t, _ in self.tempos], dtype=np.float64)
+        s_per_tick = np.array([u for _, u in self.tempos], dtype=np.float64) / (1e6 * self.ppq)
+        starts_s = np.concatenate([[0.0], np.cumsum(np.diff(ticks) * s_per_tick[:-1])])
+        segment = np.clip(np.searchsorted(ticks, at, side="right") - 1, 0, None)
+        seconds: npt.NDArray[np.float64] = starts_s[segment] + (at - ticks[segment]) * s_per_tick[segment]
+        return seconds
+
+
+def parse_smf(data: bytes, *, source: str = "<midi>") -> Smf:
+    """Read Standard MIDI File bytes, reading past damage (see the module docstring).
+
+    Raises InputError naming ``source`` and the reason when there is nothing to read:
+    no MThd header, a header cut short, or not one MTrk chunk.
+    """
+    if not data.startswith(b"MThd"):
+        what = "is empty" if not data else "does not start with the MThd header of a MIDI file"
+        raise InputError(f"{source} is not a MIDI file: it {what}", input=source)
+    if len(data) < 8 + HEADER_LENGTH:
+        raise InputError(f"{source} is not a valid MIDI file: its header is cut short at {len(data)} bytes",
+                         input=source)  # fmt: skip
+    header_length = struct.unpack_from(">I", data, 4)[0]
+    file_format, _, division = struct.unpack_from(">HHH", data, 8)
+    counts: dict[str, int] = {}
+    problems: list[str] = []
+    ppq, ticks_per_s = _division(division, problems)
+    bodies = _track_chunks(data, 8 + max(header_length, HEADER_LENGTH), counts, problems)
+    if not bodies:
+        raise InputError(f"{source} is not a valid MIDI file: it holds no track (MTrk chunk)", input=source)
+    raw_tracks = [_read_track(body, index, counts, problems) for index, body in enumerate(bodies)]
+    tempos: dict[int, int] = {0: DEFAULT_TEMPO_US}
+    meters: dict[int, tuple[int, int, int]] = {}
+    for track in raw_tracks:
+        tempos.update(track.tempos)
+        meters.update({tick: (tick, n, d) for tick, n, d in track.meters})
+    parts = tuple(part for track in raw_tracks for part in track.parts())
+    conductor = next((t.name for t in raw_tracks if t.name), None)
+    return Smf(
+        format=file_format,
+        ppq=ppq,
+        ticks_per_s=ticks_per_s,
+        track_count=len(bodies),
+        title=conductor,
+        parts=parts,
+        tempos=tuple(sorted(tempos.items())) if ticks_per_s is None else (),
+        meters=tuple(meters[t] for t in sorted(meters)),
+        end_tick=max(t.end_tick for t in raw_tracks),
+        counts={k: v for k, v in counts.items() if v},
+        problems=tuple(problems),
+    )
+
+
+def _division(division: int, problems: list[str]) -> tuple[int, float | None]:
+    """Return (ticks per quarter, None) or (0, ticks per second) for SMPTE time."""
+    if division & 0x8000:
+        frames = 256 - (division >> 8)  # a negative frame rate: -24, -25, -29 (29.97 drop), -30
+        per_frame = division & 0xFF
+        rate = 29.97 if frames == 29 else float(frames)
+        if frames in (24, 25, 29, 30) and per_frame:
+            return 0, rate * per_frame
+        problems.append(f"SMPTE division {frames} frames x {per_frame} ticks is not valid; read as {FALLBACK_PPQ} "
+                        "ticks per quarter")  # fmt: skip
+        return FALLBACK_PPQ, None
+    if division == 0:
+        problems.append(f"ticks per quarter is 0, which cannot be; read as {FALLBACK_PPQ}")
+        return FALLBACK_PPQ, None
+    return division, None
+
+
+def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: list[str]) -> list[bytes]:
+    """Return the bodies of the MTrk chunks; skip other chunks; keep a track cut short."""
+    bodies: list[bytes] = []
+    while position + 8 <= len(data) and len(bodies) < MAX_TRACKS:
+        kind, length = data[position : position + 4], struct.unpack_from(">I", data, position + 4)[0]
+        body = data[position + 8 : position + 8 + length]
+        position += 8 + length
+        if kind != b"MTrk":
+            counts[CHUNK_UNKNOWN] = counts.get(CHUNK_UNKNOWN, 0) + 1
+            continue
+        if len(body) < length:
+            problems.append(f"track {len(bodies) + 1} is cut short ({len(body):,} of {length:,} bytes)")
+        bodies.append(body)
+    if 0 < len(data) - position < 8 and bodies:
+        counts[BYTE_STRAY] = counts.get(BYTE_STRAY, 0) + len(data) - position
+    return bodies
+
+
+class _RawTrack:
+    """The events of one track as Python lists while its bytes are read."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.name: str | None = None
+        self.prefix: int | None = None  # the channel named by the last channel-prefix meta
+        self.channel_names: dict[int, str] = {}
+        self.tempos: list[tuple[int, int]] = []
+        self.meters: list[tuple[int, int, int]] = []
+        self.programs: dict[int, int] = {}
+        self.notes: dict[int, list[list[int]]] = {}  # channel -> [on, off, pitch, velocity] lists
+        self.end_tick = 0
+
+    def add_note(self, channel: int, on: int, off: int, pitch: int, velocity: int) -> None:
+        columns = self.notes.setdefault(channel, [[], [], [], []])
+        for column, value in zip(columns, (on, off, pitch, velocity)):
+            column.append(value)
+
+    def parts(self) -> list[Part]:
+        import numpy as np
+
+        return [
+            Part(self.index, self.name, channel, self.channel_names.get(channel), self.programs.get(channel),
+                 *(np.array(column, dtype=np.int64) for column in columns))
+            for channel, columns in sorted(self.notes.items())
+        ]  # fmt: skip
+
+
+def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[str]) -> _RawTrack:
+    """Read one track's events; damage is counted, a cut ends the track where it falls.
+
+    Long because it is the event loop of the SMF grammar (delta, status, data) with
+    running status; each kind of event is one branch, kept together for speed.
+    """
+    track = _RawTrack(index)
+    sounding: dict[tuple[int, int], deque[tuple[int, int]]] = {}  # (channel, pitch) -> (on tick, velocity)
+    position, tick, status, size = 0, 0, 0, len(body)
+    try:
+        while position < size:
+            delta, position = _vlq(body, position)
+            tick += delta
+            byte = body[position]
+            if byte & 0x80:
+                position += 1
+                if byte < 0xF0:
+                    status = byte  # running status: later events may omit it
+            elif status:
+                byte = status
+            else:  # a data byte with no status before it
+                counts[BYTE_STRAY] = counts.get(BYTE_STRAY, 0) + 1
+                position += 1
+                continue
+            if byte == 0xFF:
+                kind = body[position]
+                length, position = _vlq(body, position + 1)
+                payload = body[position : position + length]
+                if len(payload) < length:
+                    raise _Cut
+                position += length
+                if kind == 0x2F:
+                    break
+                _meta(track, kind, payload, tick, counts)
+            elif byte in (0xF0, 0xF7):
+                length, position = _vlq(body, position)
+                position += length
+            elif byte >= 0xF0:
+                counts[BYTE_STRAY] = counts.get(BYTE_STRAY, 0) + 1
+                position += _SYSTEM_LENGTH.get(byte, 0)
+            else:
+                kind, channel = byte & 0xF0, byte & 0x0F
+                data = body[position : position + _DATA_LENGTH[kind]]
+                if len(data) < _DATA_LENGTH[kind]:
+                    raise _Cut
+                position += len(data)
+                _channel_event(track, sounding, kind, channel, data, tick, counts)
+    except (_Cut, IndexError):
+        counts[TRACK_TRUNCATED] = counts.get(TRACK_TRUNCATED, 0) + 1
+        problems.append(f"track {index + 1} ends in the middle of an event; read up to tick {tick:,}")
+    track.end_tick = tick
+    unreleased = 0
+    for (channel, pitch), ons in sounding.items():
+        for on, velocity in ons:
+            track.add_note(channel, on, tick, pitch, velocity)
+            unreleased += 1
+    if unreleased:
+        counts[NOTE_UNRELEASED] = counts.get(NOTE_UNRELEASED, 0) + unreleased
+    return track
+
+
+def _channel_event(
+    track: _RawTrack,
+    sounding: dict[tuple[int, int], deque[tuple[int, int]]],
+    kind: int,
+    channel: int,
+    data: bytes,
+    tick: int,
+    counts: dict[str, int],
+) -> None:
+    if kind == 0x90 and data[1] & 0x7F:
+        sounding.setdefault((channel, data[0] & 0x7F), deque()).append((tick, data[1] & 0x7F))
+    elif kind in (0x80, 0x90):  # a note-off, or a note-on with velocity 0
+        ons = sounding.get((channel, data[0] & 0x7F))
+        if ons:  # the first note of this pitch still sounding ends (first in, first out)
+            on, velocity = ons.popleft()
+            track.add_note(channel, on, tick, data[0] & 0x7F, velocity)
+    elif kind == 0xC0:
+        track.programs.setdefault(channel, data[0] & 0x7F)
+    elif kind == 0xB0:
+        counts[CONTROLLERS_LEFT_OUT] = counts.get(CONTROLLERS_LEFT_OUT, 0) + 1
+
+
+def _meta(track: _RawTrack, kind: int, payload: bytes, tick: int, counts: dict[str, int]) -> None:
+    if kind == 0x03 and track.name is None:
+        track.name = _text(payload)
+    elif kind == 0x20 and len(payload) == 1 and payload[0] < 16:
+        track.prefix = payload[0]
+    elif kind == 0x04 and track.prefix is not None:
+        track.channel_names.setdefault(track.prefix, _text(payload))
+    elif kind == 0x51 and len(payload) == 3:
+        tempo_us = int.from_bytes(payload, "big")
+        if tempo_us == 0:
+            counts[TEMPO_ZERO] = counts.get(TEMPO_ZERO, 0) + 1
+        else:
+            track.tempos.append((tick, tempo_us))
+    elif kind == 0x58 and len(payload) >= 2 and payload[0] and payload[1] < 8:
+        track.meters.append((tick, payload[0], 1 << payload[1]))
+    elif kind == 0x59 and len(payload) >= 1:
+        sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
+        if abs(sharps) > MAX_SHARPS or (len(payload) > 1 and payload[1] > 1):
+            counts[KEY_SIGNATURE_ILLEGAL] = counts.get(KEY_SIGNATURE_ILLEGAL, 0) + 1
+
+
+def _vlq(body: bytes, position: int) -> tuple[int, int]:
+    """Read a variable-length quantity (at most 4 bytes); return (value, next position)."""
+    value = 0
+    for _ in range(4):
+        byte = body[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, position
+    return value, position  # a fifth continuation byte is damage; read it as the end
+
+
+def _text(payload: bytes) -> str:
+    # Files carry UTF-8 in practice; older ones latin-1, which always decodes.
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("latin-1")
+    return "".join(c if c.isprintable() else " " for c in text).strip()
+
+
+def stem_title(name: str) -> tuple[str, str] | None:
+    """Split Suno's ``Song Title (Stem)`` into (title, stem); None for any other name.
+
+    A General MIDI name in parentheses ("Electric Bass (finger)") is not a stem name.
+    """
+    match = _STEM_NAME.match(name.strip())
+    if match is None or gm.gm_program(name) is not None:
+        return None
+    return match.group("title"), match.group("stem").strip()
+
+
+def part_name(part: Part, *, file_stem: str | None, several_channels: bool) -> str:
+    """Name a part: its channel's instrument name in a track of several channels (format 0),
+    else the stem of ``Title (Stem)``, else the track name, else the file's stem."""
+    if several_channels and part.channel_name:
+        return part.channel_name
+    name = part.track_name or file_stem or f"Track {part.track + 1}"
+    split = stem_title(name)
+    if split is not None:
+        name = split[1]
+    if several_channels:
+        name = f"{name} (channel {gm.channel_label(part.channel)})"
+    return name
+
+
+def read_midi(data: bytes, *, source: str = "<midi>") -> Record:
+    """Read a .mid into a Record: notes in seconds through the file's tempo map.
+
+    Instruments are the file's parts (one per track and channel), named by
+    ``part_name``; parts of the same name are joined. Each keeps its program and,
+    on channel 10, the drum flag. The Record keeps the source tempo map (ticks at
+    ``source_ppq``), its meters and the beat map (every quarter in seconds).
+    Raises InputError when the bytes hold nothing to read (see ``parse_smf``).
+    """
+    smf = parse_smf(data, source=source)
+    return smf_record(smf, source=source)
+
+
+def smf_record(smf: Smf, *, source: str) -> Record:
+    """Turn a parsed file into a Record (see ``read_midi``)."""
+    import numpy as np
+
+    file_stem = PurePath(source).stem if source and not source.startswith("<") else None
+    per_track: dict[int, int] = {}
+    for part in smf.parts:
+        per_track[part.track] = per_track.get(part.track, 0) + 1
+    counts = dict(smf.counts)
+    joined: dict[str, list[Part]] = {}
+    for part in smf.parts:
+        name = part_name(part, file_stem=file_stem, several_channels=per_track[part.track] > 1)
+        joined.setdefault(name, []).append(part)
+    instruments = []
+    for name, parts in joined.items():
+        if len(parts) > 1:
+            counts[TRACKS_JOINED] = counts.get(TRACKS_JOINED, 0) + len(parts) - 1
+        on, off, pitch, velocity = (np.concatenate([getattr(p, k) for p in parts])
+                                    for k in ("on_tick", "off_tick", "pitch", "velocity_midi"))  # fmt: skip
+        drum = any(p.channel == gm.DRUM_CHANNEL for p in parts)
+        program = next((p.program for p in parts if p.program is not None), None)
+        instruments.append(
+            Instrument(name=name, start_s=smf.to_seconds(on), end_s=smf.to_seconds(off), pitch=pitch,
+                       velocity=velocity / 127.0, program=None if drum else program, is_drum=True if drum else None)
+        )  # fmt: skip
+    title = midi_title(smf, file_stem)
+    status = model.COMPLETE if instruments else model.EMPTY
+    return Record(
+        source=source,
+        status=status,
+        reason="" if instruments else "holds no notes",
+        title=title,
+        duration_s=float(smf.to_seconds(np.array([smf.end_tick]))[0]),
+        instruments=tuple(instruments),
+        counts=counts,
+        warnings=smf.problems,
+        source_ppq=smf.ppq if smf.ticks_per_s is None else None,
+        source_tempos=smf.tempos,
+        source_meters=smf.meters,
+        beat_map_s=beat_map(smf) if smf.ticks_per_s is None else None,
+    )
+
+
+def midi_title(smf: Smf, file_stem: str | None) -> str | None:
+    """Return a file's song title: from ``Title (Stem)`` in its file or track name, else the first track name."""
+    for name in (file_stem, smf.title):
+        split = stem_title(name or "")
+        if split is not None:
+            return split[0]
+    return smf.title or file_stem
+
+
+def beat_map(smf: Smf) -> npt.NDArray[np.float64] | None:
+    """Return the time in seconds of every quarter-note beat, from tick 0 to the last note's start.
+
+    None when that is more than MAX_BEATS beats (a damaged delta time, not a song).
+    """
+    import numpy as np
+
+    last_tick = max((int(p.on_tick.max()) for p in smf.parts if p.note_count), default=smf.end_tick)
+    count = last_tick // max(smf.ppq, 1) + 2
+    if count > MAX_BEATS:
+        return None
+    return smf.to_seconds(np.arange(count, dtype=np.int64) * smf.ppq)
+
+
+def merge_stems(records: list[Record]) -> list[Record]:
+    """Join the stems of one song into one Record: same title, same tempo map, same PPQ.
+
+    Suno's web export gives one .mid per stem, each with the whole song's tempo map.
+    Stems that share title and map become one Record with an instrument per stem, in
+    the order given; the others stay as they are. Counts add up; warnings name their stem.
+    """
+    groups: dict[tuple[object, ...], list[Record]] = {}
+    for record in records:
+        key: tuple[object, ...] = (record.title, record.source_ppq, record.source_tempos) if record.source_tempos \
+            else (id(record),)  # fmt: skip
+        groups.setdefault(key, []).append(record)
+    return [stems[0] if len(stems) == 1 else _joined(stems) for stems in groups.values()]
+
+
+def _joined(stems: list[Record]) -> Record:
+    import dataclasses
+
+    counts: dict[str, int] = {}
+    for stem in stems:
+        for kind, n in stem.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+    first = stems[0]
+    complete = any(s.status == model.COMPLETE for s in stems)
+    return dataclasses.replace(
+        first,
+        source=f"{first.source} and {len(stems) - 1} more stems",
+        status=model.COMPLETE if complete else first.status,
+        reason="" if complete else first.reason,
+        instruments=tuple(i for s in stems for i in s.instruments),
+        counts=counts,
+        warnings=tuple(f"{PurePath(s.source).name}: {w}" for s in stems for w in s.warnings),
+        duration_s=max((s.duration_s for s in stems if s.duration_s is not None), default=None),
+        beat_map_s=max((s.beat_map_s for s in stems if s.beat_map_s is not None), key=len, default=None),
+    )

@@ -1,0 +1,60 @@
+"""The beat map of a .mid (stages/beatmap.py): a constant tempo when it fits, else few changes on bar lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from midiexport.model import Record
+from midiexport.stages.beatmap import BEAT_TOLERANCE_S, fit_beat_map, keep_source_map
+
+PPQ = 960
+
+
+def written_seconds(tempos, ticks):
+    """Seconds of absolute ticks through (tick, µs per quarter) tempos: an independent little reader."""
+    at = np.asarray(ticks, dtype=np.float64)
+    out = np.zeros_like(at)
+    for (tick, tempo_us), following in zip(tempos, [t for t, _ in tempos[1:]] + [np.inf]):
+        span = np.clip(at, tick, following) - tick
+        out += span * tempo_us / 1e6 / PPQ
+    return out
+
+
+def check_grid(beats_s, downbeat):
+    tempos, meters, downbeat_tick = fit_beat_map(beats_s, downbeat=downbeat, ppq=PPQ)
+    ticks = downbeat_tick + (np.arange(downbeat, len(beats_s)) - downbeat) * PPQ
+    miss = np.abs(written_seconds(tempos, ticks) - beats_s[downbeat:])
+    assert miss.max() <= BEAT_TOLERANCE_S + 1e-4
+    return tempos, meters, downbeat_tick
+
+
+def test_steady_beats_with_jitter_give_one_tempo():
+    rng = np.random.default_rng(1)
+    beats = np.arange(200) * 0.6875 + rng.uniform(-0.003, 0.003, 200)
+    beats[0] = 0.0
+    tempos, meters, downbeat_tick = check_grid(beats, 0)
+    assert len(tempos) == 1 and tempos[0][1] == pytest.approx(687_500, abs=50)
+    assert meters == ((0, 4, 4),) and downbeat_tick == 0
+
+
+def test_pickup_beats_become_a_short_first_bar_that_ends_on_the_downbeat():
+    beats = np.arange(100) * 0.5
+    tempos, meters, downbeat_tick = check_grid(beats, 3)
+    assert meters == ((0, 3, 4), (3 * PPQ, 4, 4)) and downbeat_tick == 3 * PPQ
+    assert tempos == ((0, 500_000),)  # the pickup has the same tempo: one event
+
+
+def test_drifting_beats_give_few_changes_only_on_bar_lines():
+    beat_s = 0.5 * (1 + 0.08 * np.linspace(0, 1, 400))  # slows down 8% over the song
+    beats = np.concatenate([[0.0], np.cumsum(beat_s)])[:400]
+    tempos, _, downbeat_tick = check_grid(beats, 0)
+    assert 2 <= len(tempos) <= 40
+    assert all((tick - downbeat_tick) % (4 * PPQ) == 0 for tick, _ in tempos)
+
+
+def test_keep_rescales_the_source_map_and_adds_a_meter():
+    record = Record(source="a.mid", status="complete", source_ppq=480,
+                    source_tempos=((0, 600_000), (480, 610_000)), beat_map_s=np.array([0.0, 0.6]))  # fmt: skip
+    kept = keep_source_map(record, ppq=960)
+    assert kept.tempos == ((0, 600_000), (960, 610_000)) and kept.meters == ((0, 4, 4),)
