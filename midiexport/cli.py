@@ -56,12 +56,11 @@ class _Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent
 
 
 class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
-    """A finite number of seconds, at least ``min_s``: nan, inf and negative values are refused."""
+    """A finite number (of seconds, or ``unit``), at least ``min_s``: nan, inf and smaller values are refused."""
 
-    name = "SECONDS"
-
-    def __init__(self, min_s: float) -> None:
-        self.min_s = min_s
+    def __init__(self, min_s: float, *, unit: str = "seconds") -> None:
+        self.min_s, self.unit = min_s, unit
+        self.name = unit.upper()
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         import math
@@ -69,9 +68,9 @@ class _Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in re
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+            self.fail(f"{value!r} is not a number of {self.unit}", param, ctx)
         if not math.isfinite(number) or number < self.min_s:
-            self.fail(f"{value!r} is not a finite number of seconds of at least {self.min_s:g}", param, ctx)
+            self.fail(f"{value!r} is not a finite number of {self.unit} of at least {self.min_s:g}", param, ctx)
         return number
 
 
@@ -436,58 +435,34 @@ class _PollStatus:
         click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
 
 
+def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options of ``serve``: where it listens, the webhook key, the limits."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to listen on (loopback unless a key is set)."),
+        click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+                     help="TCP port; 0 picks a free one (the URL is printed)."),
+        click.option("--path", "callback_path", default="/callback", show_default=True,
+                     help="URL path that receives callbacks (give the full URL as callBackUrl)."),
+        click.option("--hmac-key", envvar="MIDIEXPORT_WEBHOOK_KEY", show_envvar=True, metavar="KEY",
+                     help="Webhook key: every callback must carry a valid X-Webhook-Signature."),
+        click.option("--insecure-public", is_flag=True, help="Allow a non-loopback --host without a webhook key."),
+        click.option("--window", "window_s", type=_Seconds(1), default=300, show_default=True,
+                     help="Seconds a signed timestamp stays valid (older ones are replays)."),
+        click.option("--max-body-mb", type=_Seconds(0.001, unit="MiB"), default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                     show_default=True, help="Largest callback body in MiB (larger: 413)."),
+        click.option("--queue", "queue_size", type=click.IntRange(1, 1_000_000), default=1024, show_default=True,
+                     help="Callbacks waiting for conversion before new ones get 503 with Retry-After."),
+        click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+                     help="Append the request log (JSON lines) to this file instead of stderr."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless a key is set)."
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="TCP port; 0 picks a free one (the URL is printed).",
-)
-@click.option(
-    "--path",
-    "callback_path",
-    default="/callback",
-    show_default=True,
-    help="URL path that receives callbacks (give the full URL as callBackUrl).",
-)
-@click.option(
-    "--hmac-key",
-    envvar="MIDIEXPORT_WEBHOOK_KEY",
-    show_envvar=True,
-    metavar="KEY",
-    help="Webhook key: every callback must carry a valid X-Webhook-Signature.",
-)
-@click.option("--insecure-public", is_flag=True, help="Allow a non-loopback --host without a webhook key.")
-@click.option(
-    "--window",
-    "window_s",
-    type=click.FloatRange(min=1, max=86400),
-    default=300,
-    show_default=True,
-    help="Seconds a signed timestamp stays valid (older ones are replays).",
-)
-@click.option(
-    "--max-body-mb",
-    type=click.FloatRange(min=0.001, max=4096),
-    default=DEFAULT_MAX_BODY_BYTES / 2**20,
-    show_default=True,
-    help="Largest callback body in MiB (larger: 413).",
-)
-@click.option(
-    "--queue",
-    "queue_size",
-    type=click.IntRange(1, 1_000_000),
-    default=1024,
-    show_default=True,
-    help="Callbacks waiting for conversion before new ones get 503 with Retry-After.",
-)
-@click.option(
-    "--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append request log lines here (stderr)."
-)
+@serve_options
 @output_options
 def serve(**options: Any) -> None:
     """Receive the API's callbacks, store them durably and convert them.

@@ -190,7 +190,9 @@ def musescore_import(path: Path, tmp_path: Path) -> dict[str, Any]:
     score_parts = xml.split("</part-list>")[0].split("<score-part ")[1:]
     for part, declared in zip(parts, score_parts):
         part["channel"] = int(re.findall(r"<midi-channel>(\d+)</midi-channel>", declared)[0])
-    return {"titles": titles, "texts": texts, "parts": parts}
+        part["name"] = (re.findall(r"<part-name>([^<]*)</part-name>", declared) or [""])[0]
+    tempos = re.findall(r'<sound tempo="([^"]+)"', xml)
+    return {"titles": titles, "texts": texts, "parts": parts, "tempos": tempos}
 
 
 def test_musescore_shows_the_title_and_no_source_text_in_the_score(sample_files, tmp_path):
@@ -208,20 +210,6 @@ def test_musescore_gives_only_the_drums_a_percussion_staff_in_format_0(sample_fi
     assert score["texts"] == []
 
 
-def musescore_parts(mid: Path, tmp_path: Path) -> tuple[dict[str, set[str]], list[str]]:
-    """Import a .mid in MuseScore 3 (headless) and return {part name: clef signs} and its tempo marks."""
-    import xml.etree.ElementTree as ElementTree
-
-    out = tmp_path / f"{mid.stem}.musicxml"
-    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    subprocess.run([need("mscore3"), "-o", str(out), str(mid)], env=environment, capture_output=True,
-                   timeout=300, check=True)  # fmt: skip
-    root = ElementTree.parse(out).getroot()
-    names = {part.get("id"): part.findtext("part-name") or "" for part in root.iter("score-part")}
-    clefs = {names[part.get("id")]: {sign.text or "" for sign in part.iter("sign")} for part in root.iter("part")}
-    return clefs, [sound.get("tempo", "") for sound in root.iter("sound") if sound.get("tempo")]
-
-
 @pytest.mark.parametrize("options", [[], ["--bpm", "auto"]])
 def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_only(tmp_path, options):
     folder = tmp_path / "export"
@@ -231,7 +219,8 @@ def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_
     song = tmp_path / "song.mid"
     result = CliRunner().invoke(main, ["convert", str(folder), "-o", str(song), *options])
     assert result.exit_code == 0, result.stderr
-    clefs, tempos = musescore_parts(song, tmp_path)
+    score = musescore_import(song, tmp_path)
+    clefs, tempos = {p["name"]: p["clefs"] for p in score["parts"]}, score["tempos"]
     assert {name for name, signs in clefs.items() if "percussion" in signs} == {
         name for name in clefs if name.endswith("Drums")
     } and len(clefs) == 3, clefs
