@@ -131,15 +131,24 @@ class NamePlanner:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
+        self._next: dict[str, int] = {}  # folder/stem+suffix -> the number to try next
 
     def claim(self, folder: Path, stem: str, suffix: str = ".mid") -> Path:
-        """Return folder/stem+suffix, or with "-N" added when this run already used it."""
-        candidate, number = stem, 1
+        """Return folder/stem+suffix, or with "-N" added when this run already used it.
+
+        The next number to try is remembered per name, so N files of one name take
+        time linear in N, not quadratic.
+        """
+        key = str(folder / (stem + suffix)).casefold()
+        candidate, number = stem, self._next.get(key, 1)
+        if number > 1:
+            candidate = f"{stem}-{number}"
         while str(folder / (candidate + suffix)).casefold() in self._taken:
             number += 1
             candidate = f"{stem}-{number}"
         path = folder / (candidate + suffix)
         self._taken.add(str(path).casefold())
+        self._next[key] = number + 1
         return path
 
 
