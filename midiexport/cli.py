@@ -8,6 +8,7 @@ failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -21,6 +22,7 @@ from .defaults import (
     AUTO_PPQ,
     DEFAULT_BASE_URL,
     DEFAULT_BPM,
+    DEFAULT_MAX_INPUT_MB,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_PPQ,
     DEFAULT_TIMEOUT_S,
@@ -28,6 +30,7 @@ from .defaults import (
     MAX_PPQ,
     MIN_BPM,
 )
+from .display import printable
 
 if TYPE_CHECKING:
     from .jobs.runner import Destination
@@ -84,6 +87,20 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
     return tuple(pairs)
 
 
+def _positive_mb(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    import math
+
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value:g} is not a size above 0 MB")
+    return value
+
+
+_max_input_option = click.option(
+    "--max-input-mb", type=float, default=DEFAULT_MAX_INPUT_MB, show_default=True, callback=_positive_mb,
+    help="Largest input file, or line of a .jsonl, read in MB; a larger one is refused.",
+)  # fmt: skip
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -111,6 +128,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        _max_input_option,
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -169,6 +187,9 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
     from .jobs.runner import Destination
 
     destination = Destination(options["out"], options["overwrite"])
+    out = options["out"]
+    if not destination.single and out not in (None, "-") and os.path.exists(out) and not os.path.isdir(out):
+        raise click.UsageError(f"-o {out} is a file, not a folder; give a folder, or a .mid path for one result")
     if destination.single and (several or options["split"]):
         raise click.UsageError(f"-o {options['out']} names one file; give a folder for several inputs or --split")
     return destination
@@ -186,6 +207,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        max_input_mb=options["max_input_mb"],
     )  # fmt: skip
 
 
@@ -271,16 +293,16 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool) -> None:
         _fail_line(outcome.error, verbose)
     for path in outcome.paths:
         if not quiet and path != "-":
-            click.echo(f"wrote {path}", err=True)
+            click.echo(f"wrote {printable(path)}", err=True)
     report = outcome.report
     if report is None or quiet:
         return
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
-        click.echo(f"{outcome.place}: {counts}", err=True)
+        click.echo(f"{printable(outcome.place)}: {counts}", err=True)
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {printable(warning)}", err=True)
     if len(report.warnings) > len(shown):
         click.echo(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)", err=True)
 
@@ -289,11 +311,12 @@ def _fail_line(exc: BaseException, verbose: bool) -> None:
     from .errors import MidiExportError
 
     if verbose:
-        click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+        click.echo("\n".join(printable(line) for line in lines), err=True)
     if isinstance(exc, MidiExportError):
-        click.echo(str(exc), err=True)
+        click.echo(printable(str(exc)), err=True)
     else:
-        detail = f"{type(exc).__name__} {exc}".strip()
+        detail = printable(f"{type(exc).__name__} {exc}".strip())
         click.echo(f"internal error: {detail}; run with -v for the traceback", err=True)
 
 
@@ -387,13 +410,14 @@ class _PollStatus:
         if not self.enabled or self._told.get(task_id) == minute:
             return
         self._told[task_id] = minute
-        click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
+        click.echo(printable(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling"), err=True)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (channels 0-based).")
-def info(files: tuple[str, ...], as_json: bool) -> None:
+@_max_input_option
+def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
     """Show what a record or a .mid holds.
 
     Per instrument or track: name, program, channel, notes, pitch range, first and
@@ -403,19 +427,22 @@ def info(files: tuple[str, ...], as_json: bool) -> None:
       midiexport info task.json song.mid
       midiexport info --json song.mid | jq '.[0].parts'
     """
-    from .io.files import find_inputs
+    from .errors import OutputError
+    from .io.files import find_inputs, write_stdout
     from .jobs.info import format_table, summaries_json, summarize_file
 
     summaries, failed = [], False
     for name in files:
         try:
             for source in find_inputs([name]):
-                summaries += summarize_file(source)
+                summaries += summarize_file(source, max_input_mb=max_input_mb)
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
             _fail_line(exc, False)
             failed = True
-    if as_json:
-        click.echo(summaries_json(summaries))
-    else:
-        click.echo("\n\n".join(format_table(s) for s in summaries))
+    text = summaries_json(summaries) if as_json else "\n\n".join(format_table(s) for s in summaries)
+    try:
+        write_stdout((text + "\n").encode("utf-8", "backslashreplace"))
+    except OutputError as exc:
+        _fail_line(exc, False)
+        failed = True
     sys.exit(EXIT_FAILED if failed else 0)

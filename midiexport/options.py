@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
 
 AUTO = "auto"
 FORMATS = (0, 1)
@@ -33,6 +33,7 @@ class ConvertOptions:
     ``split``: one file per instrument. ``strict``: refuse a record with an invalid
     note. ``programs``: instrument name -> GM program 0-127, a GM name or a drum name
     (a mapping or pairs). ``quantize``: a grid such as "1/16" or "1/8t", or None.
+    ``max_input_mb``: the largest input file (or JSON line) read, in MB (default 128).
     Raises ValueError naming the allowed range for a value that cannot be written.
     """
 
@@ -43,6 +44,7 @@ class ConvertOptions:
     strict: bool = False
     programs: ProgramPairs = ()
     quantize: str | None = None
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
@@ -54,6 +56,10 @@ class ConvertOptions:
             raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be 0 or 1, got {self.format!r}")
+        if isinstance(self.max_input_mb, bool) or not (
+            isinstance(self.max_input_mb, (int, float)) and math.isfinite(self.max_input_mb) and self.max_input_mb > 0
+        ):
+            raise ValueError(f"max_input_mb must be a number above 0, got {self.max_input_mb!r}")
         if self.quantize is not None and GRID_PATTERN.match(self.quantize.strip()) is None:
             raise ValueError(
                 f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"

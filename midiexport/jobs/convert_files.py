@@ -31,6 +31,7 @@ class Unit:
     source: InputFile
     line: int | None = None
     raw: bytes | None = None
+    error: InputError | None = None  # the input could not be read: the unit reports it
 
 
 def _unit_name(unit: Unit) -> str:
@@ -48,30 +49,35 @@ def run_batch(
 
     Call each Pending's ``result()`` before asking for the next: the workers stop when
     the iteration ends.
-    With ``jobs`` > 1 and more than one unit, units run in that many processes; a
-    single unit always runs here, so one record is never slowed down by a pool.
+    With ``jobs`` > 1 and more than one unit, units run in up to that many processes,
+    never more than there are units; a single unit always runs here, so one record is
+    never slowed down by a pool.
     """
-    units = _units(inputs)
-    first = list(itertools.islice(units, 2))
+    units = _units(inputs, options.max_input_mb)
+    first = list(itertools.islice(units, jobs))  # at most `jobs` units read ahead to count the workers
     units = itertools.chain(first, units)
     if jobs <= 1 or len(first) < 2:
         for unit in units:
             yield Pending(_unit_name(unit), partial(render_unit, unit, options=options), destination, unit.source)
         return
-    for unit, get in run_in_processes(units, partial(render_unit, options=options), workers=jobs):
+    for unit, get in run_in_processes(units, partial(render_unit, options=options), workers=len(first)):
         yield Pending(_unit_name(unit), get, destination, unit.source)
 
 
-def _units(inputs: Sequence[InputFile]) -> Iterator[Unit]:
+def _units(inputs: Sequence[InputFile], max_mb: float) -> Iterator[Unit]:
+    """Yield the units of every input; an input that cannot be read becomes a unit holding its error."""
     for source in inputs:
-        if source.lines:
-            for number, raw in files.read_lines(source):
-                if raw.strip():
-                    yield Unit(source, number, raw)
-        elif source.path == files.STDIN:
-            yield Unit(source, None, files.read_bytes(source))
-        else:
-            yield Unit(source)
+        try:
+            if source.lines:
+                for number, raw in files.read_lines(source, max_mb=max_mb):
+                    if raw.strip():
+                        yield Unit(source, number, raw)
+            elif source.path == files.STDIN:
+                yield Unit(source, None, files.read_bytes(source, max_mb=max_mb))
+            else:
+                yield Unit(source)
+        except InputError as exc:
+            yield Unit(source, error=exc)
 
 
 def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
@@ -79,7 +85,9 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
 
     Raises InputError when the unit as a whole cannot be read.
     """
-    raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source)
+    if unit.error is not None:
+        raise unit.error
+    raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source, max_mb=options.max_input_mb)
     try:
         records: list[Record | InputError] = list(normalize_payload(raw, source=unit.source.name, line=unit.line))
     except InputError:

@@ -171,7 +171,7 @@ def run_in_processes(
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_ignore_interrupts)  # fmt: skip
+                               initializer=_start_worker, initargs=(os.getpid(),))  # fmt: skip
     in_flight: deque[tuple[Job, Any]] = deque()
     try:
         for job in jobs:
@@ -201,11 +201,42 @@ def run_in_threads(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches every process of the group; only the main process handles it.
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>: a signal sent to this process when its parent dies
+
+
+def _start_worker(parent_pid: int) -> None:
+    """Prepare a worker process: it ends with its parent and quietly on SIGTERM.
+
+    Ctrl-C reaches every process of the group; only the main process handles it, so
+    workers ignore SIGINT. SIGTERM ends a worker at once, without a traceback (the
+    default action; the main process's own handler would be inherited by a fork).
+    Workers write no files, so nothing is left half-done. On Linux the kernel sends
+    SIGKILL to the worker when the main process dies, even by SIGKILL; the parent
+    check after asking covers a parent that died before the request was made.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere a worker notices a dead parent when the pool's pipe closes
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def default_jobs() -> int:
