@@ -247,9 +247,13 @@ def _signals_held() -> Iterator[None]:
 def _write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     folder = path.parent
     try:
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise OutputError(f"{path}: cannot write ({folder} is a file, not a folder)", path=str(path))
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocking = next((p for p in (folder, *folder.parents) if os.path.exists(p) and not os.path.isdir(p)), None)
+            if blocking is None:
+                raise
+            raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
         if not overwrite and os.path.lexists(path):
             raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path))
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
