@@ -224,12 +224,12 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     interruption never leaves a temporary file. Raises FileExists, or OutputError
     when the folder cannot be written.
     """
-    with _signals_held():
+    with signals_held():
         _write_atomic(path, data, overwrite=overwrite)
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM (where the system can) until the block ends."""
     import signal
 

@@ -175,7 +175,7 @@ def run_in_processes(
     in_flight: deque[tuple[Job, Any]] = deque()
     try:
         for job in jobs:
-            in_flight.append((job, pool.submit(work, job)))
+            in_flight.append((job, _submit(pool, work, job)))
             if len(in_flight) >= workers * WINDOW_PER_JOB:
                 done, future = in_flight.popleft()
                 yield done, future.result
@@ -184,6 +184,25 @@ def run_in_processes(
             yield done, future.result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _submit(pool: Any, work: Callable[[Job], Any], job: Job) -> Any:
+    """Submit one job; a pool broken by a killed worker gives the job that error instead.
+
+    Ctrl-C and SIGTERM are held meanwhile: a submit may fork workers, and a signal
+    handled inside fork's callbacks would be lost ("Exception ignored"). Workers
+    inherit the held signals and take them back in ``_start_worker``.
+    """
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with files.signals_held():
+            return pool.submit(work, job)
+    except BrokenProcessPool as exc:
+        failed: Future[Any] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def run_in_threads(
@@ -218,6 +237,8 @@ def _start_worker(parent_pid: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held by the parent while it forked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     _die_with_parent()
     if os.getppid() != parent_pid:
         os._exit(1)
