@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -237,13 +237,29 @@ def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tota
         progress.clear()
         click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
                    "(finished files are kept)", err=True)  # fmt: skip
-        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
     if not quiet:
         click.echo(tally.summary(), err=True)
     sys.exit(EXIT_FAILED if tally.failed or tally.skipped else 0)
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Exit at once after an interruption, without waiting for worker threads at exit.
+
+    A worker killed while it sent a result leaves half a message in the pool's pipe,
+    and Python's exit would wait forever for the pool thread reading it. Every file is
+    complete or removed by now (writes hold the signals), and workers end with us.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
