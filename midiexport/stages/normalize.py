@@ -148,7 +148,7 @@ def _too_deep(source: str, line: int | None, where: str) -> InputError:
 
 
 def _refuse_deep(value: Any, where: str) -> None:
-    """Raise _TooDeep when ``value`` holds lists/objects more than MAX_VALUE_DEPTH levels deep.
+    """Raise _TooDeep when ``value`` nests lists/objects more than MAX_VALUE_DEPTH levels.
 
     Breadth-first, level by level: no recursion, and at most the value's size in work.
     """
@@ -157,7 +157,8 @@ def _refuse_deep(value: Any, where: str) -> None:
         level = [c for item in level if isinstance(item, (list, dict)) for c in _children(item)]
         if not level:
             return
-    raise _TooDeep(where)
+    if any(isinstance(item, (list, dict)) for item in level):
+        raise _TooDeep(where)
 
 
 def _children(item: list[Any] | dict[str, Any]) -> Iterable[Any]:
