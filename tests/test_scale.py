@@ -131,7 +131,7 @@ NOTE = '{"pitch": 60, "start": 0, "end": 1, "velocity": 0.5}'
 
 
 def payload(name: str = '"Piano"', note: str = NOTE) -> str:
-    return '{"state": "complete", "instruments": [{"name": %s, "notes": [%s, %s]}]}' % (name, note, NOTE)
+    return '{"state": "complete", "instruments": [{"name": ' + name + ', "notes": [' + note + ", " + NOTE + "]}]}"
 
 
 @pytest.mark.parametrize(
@@ -142,8 +142,8 @@ def payload(name: str = '"Piano"', note: str = NOTE) -> str:
         (payload(note=DEEP), '"Piano", note 0 is nested more than 64 levels deep'),
         (payload(name=DEEP), "instrument 1: name is nested more than 64 levels deep"),
         (payload(name=DEEP_OBJECT), "instrument 1: name is nested more than 64 levels deep"),
-        ('{"code": %s, "msg": "no"}' % DEEP, "a value is nested more than 64 levels deep"),
-        ("[%s, %s]" % (payload(), payload(name=DEEP)), "record 2, instrument 1: name is nested more than 64"),
+        ('{"code": ' + DEEP + ', "msg": "no"}', "a value is nested more than 64 levels deep"),
+        (f"[{payload()}, {payload(name=DEEP)}]", "record 2, instrument 1: name is nested more than 64"),
     ],
 )
 def test_a_value_nested_a_thousand_deep_is_refused_naming_the_input(text, where):
