@@ -149,6 +149,9 @@ def main() -> None:
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
     a .mid, 1 when any did not, 2 for a usage error.
     """
+    from .io.files import hold_closed_standard_fds
+
+    hold_closed_standard_fds()
 
 
 @main.command()

@@ -336,3 +336,17 @@ def test_a_full_output_disk_is_one_line_and_leaves_no_file(tmp_path):
         assert mido_file((mount / "small.mid").read_bytes()).tracks
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("args", [("-o", "x.mid"), ("-o", "-"), ("--split", "-o", "stems")])
+def test_a_closed_standard_error_drops_messages_and_never_lands_in_a_file(tmp_path, args):
+    shutil.copy(SAMPLE, tmp_path / "song.json")
+    done = subprocess.run(["sh", "-c", " ".join([_quote(sys.executable), "-m", "midiexport", "convert", "song.json",
+                                                 *args, "2>&-"])],
+                          cwd=tmp_path, capture_output=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0
+    outputs = [done.stdout] if "-" in args else [p.read_bytes() for p in tmp_path.rglob("*.mid")]
+    assert outputs
+    for data in outputs:
+        assert b"wrote" not in data and b"converted" not in data
+        assert mido_file(data).tracks

@@ -343,3 +343,40 @@ def _abandon_stdout() -> None:
             os.close(null)
     except (OSError, ValueError):
         pass
+
+
+def hold_closed_standard_fds() -> None:
+    """Open the null device on standard descriptors 0-2 that are closed.
+
+    Otherwise the next file opened (an input, a temporary .mid) would get that number,
+    and a message meant for stderr could land in it. ``sys.stdin``/``sys.stdout`` stay
+    None when Python found them closed, so reading or writing them still says so;
+    messages to a closed (or read-only) stderr are dropped, not an error.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _null_on(fd)
+    if _read_only(2):
+        _null_on(2)  # e.g. a launcher script's own descriptor leaked through 2>&-
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+
+
+def _null_on(fd: int) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _read_only(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+    except OSError:
+        return False
