@@ -152,9 +152,7 @@ def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
         raise
 
 
-def _cannot_read(source: InputFile, exc: BaseException) -> InputError:
-    if isinstance(exc, InputError):
-        return exc
+def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
 

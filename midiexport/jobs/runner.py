@@ -250,7 +250,7 @@ def _die_with_parent() -> None:
     import sys
 
     if not sys.platform.startswith("linux"):
-        return  # elsewhere a worker notices a dead parent when the pool's pipe closes
+        return  # no such request elsewhere: only the parent check in _start_worker
     import ctypes
 
     try:
