@@ -135,8 +135,8 @@ def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
     block forever) and refused unless it is a regular file; a regular file larger
     than ``limit`` bytes is refused before it is read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | (os.O_NONBLOCK if source.from_folder else 0)
-    fd = os.open(source.path, flags)
+    no_wait = getattr(os, "O_NONBLOCK", 0) if source.from_folder else 0  # POSIX only
+    fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0) | no_wait)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) and source.from_folder:
@@ -145,7 +145,8 @@ def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
                              "from folders (name it alone to read it)", input=source.name)  # fmt: skip
         if limit is not None and stat.S_ISREG(info.st_mode) and info.st_size > limit:
             raise _too_large(source.name, limit / MB, source.name)
-        os.set_blocking(fd, True)
+        if no_wait:
+            os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
