@@ -8,12 +8,13 @@ failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -23,6 +24,7 @@ from .defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_BPM,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_INPUT_MB,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_PPQ,
     DEFAULT_TIMEOUT_S,
@@ -30,6 +32,7 @@ from .defaults import (
     MAX_PPQ,
     MIN_BPM,
 )
+from .display import printable
 
 if TYPE_CHECKING:
     from .jobs.runner import Destination
@@ -116,6 +119,20 @@ def _name_template(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
+def _positive_mb(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    import math
+
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value:g} is not a size above 0 MB")
+    return value
+
+
+_max_input_option = click.option(
+    "--max-input-mb", type=float, default=DEFAULT_MAX_INPUT_MB, show_default=True, callback=_positive_mb,
+    help="Largest input file, or line of a .jsonl, read in MB; a larger one is refused.",
+)  # fmt: skip
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -153,6 +170,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tempo-map", type=click.Choice(["bpm", "keep"]), default="bpm", show_default=True,
                      help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
                           "keep = the file's own tempo map as it is."),
+        _max_input_option,
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -173,6 +191,9 @@ def main() -> None:
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
     a .mid, 1 when any did not, 2 for a usage error.
     """
+    from .io.files import hold_closed_standard_fds
+
+    hold_closed_standard_fds()
 
 
 @main.command()
@@ -243,6 +264,7 @@ def _convert_options(options: dict[str, Any]) -> Any:
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
         name=options["name_template"],
         tempo_map=options["tempo_map"],
+        max_input_mb=options["max_input_mb"],
     )  # fmt: skip
 
 
@@ -279,7 +301,7 @@ def _run(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tota
         progress.clear()
         click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
                    "(finished files are kept)", err=True)  # fmt: skip
-        sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
@@ -297,6 +319,22 @@ def _json_report(options: dict[str, Any]) -> Any:
     return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
 
 
+def _exit_now(status: int) -> NoReturn:
+    """Exit at once after an interruption, without waiting for worker threads at exit.
+
+    A worker killed while it sent a result leaves half a message in the pool's pipe,
+    and Python's exit would wait forever for the pool thread reading it. Every file is
+    complete or removed by now (writes hold the signals), and workers end with us.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -311,16 +349,16 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
             say(f"{path} exists; kept (--overwrite replaces it)")
     for path in outcome.paths:
         if not quiet and not progress.enabled and path != "-":
-            say(f"wrote {path}")
+            say(f"wrote {printable(path)}")
     report = outcome.report
     if report is None or quiet:
         return
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
-        say(f"{outcome.place}: {counts}")
+        say(f"{printable(outcome.place)}: {counts}")
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
-        say(f"warning: {warning}")
+        say(f"warning: {printable(warning)}")
     if len(report.warnings) > len(shown):
         say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
 
@@ -330,11 +368,12 @@ def _fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | N
 
     say = say or (lambda line: click.echo(line, err=True))
     if verbose:
-        say("".join(traceback.format_exception(exc)).rstrip())
+        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+        say("\n".join(printable(line) for line in lines))
     if isinstance(exc, MidiExportError):
-        say(str(exc))
+        say(printable(str(exc)))
     else:
-        detail = f"{type(exc).__name__} {exc}".strip()
+        detail = printable(f"{type(exc).__name__} {exc}".strip())
         say(f"internal error: {detail}; run with -v for the traceback")
 
 
@@ -432,7 +471,7 @@ class _PollStatus:
         if not self.enabled or self._told.get(task_id) == minute:
             return
         self._told[task_id] = minute
-        click.echo(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling", err=True)
+        click.echo(printable(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling"), err=True)
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -528,7 +567,8 @@ def programs() -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (channels 0-based).")
-def info(files: tuple[str, ...], as_json: bool) -> None:
+@_max_input_option
+def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
     """Show what a record or a .mid holds.
 
     Per instrument or track: name, program, channel, notes, pitch range, first and
@@ -538,19 +578,23 @@ def info(files: tuple[str, ...], as_json: bool) -> None:
       midiexport info task.json song.mid
       midiexport info --json song.mid | jq '.[0].parts'
     """
-    from .io.files import find_inputs
+    from .errors import OutputError
+    from .io.files import find_inputs, write_stdout
     from .jobs.info import format_table, summaries_json, summarize_file
 
     summaries, failed = [], False
     for name in files:
         try:
             for source in find_inputs([name]):
-                summaries += summarize_file(source)
+                summaries += summarize_file(source, max_input_mb=max_input_mb)
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
             _fail_line(exc, False)
             failed = True
-    if as_json:
-        click.echo(summaries_json(summaries))
-    elif summaries:
-        click.echo("\n\n".join(format_table(s) for s in summaries))
+    text = summaries_json(summaries) if as_json else "\n\n".join(format_table(s) for s in summaries)
+    try:
+        if as_json or summaries:
+            write_stdout((text + "\n").encode("utf-8", "backslashreplace"))
+    except OutputError as exc:
+        _fail_line(exc, False)
+        failed = True
     sys.exit(EXIT_FAILED if failed else 0)

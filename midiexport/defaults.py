@@ -10,6 +10,9 @@ MIN_BPM, MAX_BPM = 4.0, 1000.0  # a tempo must fit 24 bits of µs per quarter
 DEFAULT_PPQ = 480
 AUTO_PPQ = 960  # with --bpm auto: half a tick stays under 1 ms down to 31 BPM
 MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE time
+# Largest input (or JSON line) read, in MB: a 1,000,000-note record is ~70 MB of JSON,
+# Suno songs hold thousands of notes; parsed JSON takes ~10x its size in memory.
+DEFAULT_MAX_INPUT_MB = 128.0
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
 
 AUTO = "auto"
 FORMATS = (0, 1)
@@ -39,6 +39,7 @@ class ConvertOptions:
     ``name``: a template for output file names ("{title} - {task_id}"; fields in
     NAME_FIELDS), None for the default names.
     ``tempo_map``: "bpm" (as ``bpm`` says) or "keep" (a .mid input's own tempo map).
+    ``max_input_mb``: the largest input file (or JSON line) read, in MB (default 128).
     Raises ValueError naming the allowed range for a value that cannot be written.
     """
 
@@ -51,6 +52,7 @@ class ConvertOptions:
     quantize: str | None = None
     name: str | None = None
     tempo_map: str = "bpm"
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
@@ -64,6 +66,10 @@ class ConvertOptions:
             raise ValueError(f"format must be 0 or 1, got {self.format!r}")
         if self.tempo_map not in TEMPO_MAPS:
             raise ValueError(f"tempo_map must be 'bpm' or 'keep', got {self.tempo_map!r}")
+        if isinstance(self.max_input_mb, bool) or not (
+            isinstance(self.max_input_mb, (int, float)) and math.isfinite(self.max_input_mb) and self.max_input_mb > 0
+        ):
+            raise ValueError(f"max_input_mb must be a number above 0, got {self.max_input_mb!r}")
         if self.quantize is not None and GRID_PATTERN.match(self.quantize.strip()) is None:
             raise ValueError(
                 f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"

@@ -203,7 +203,13 @@ def test_memory_of_a_json_lines_batch_stays_that_of_one_record(tmp_path):
 
 def start_batch(folder: Path, out: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(out), "--jobs", "2"]
-    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # a background shell ignores it
 
 
 def wait_for_files(out: Path, count: int, timeout_s: float = 30.0) -> None:

@@ -7,8 +7,11 @@ reader never sees half a file; an existing file is only replaced with ``overwrit
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import stat
+import sys
 import tempfile
 import threading
 import unicodedata
@@ -17,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
+from ..defaults import DEFAULT_MAX_INPUT_MB
 from ..errors import InputError, OutputError
 
 STDIN = "-"
@@ -30,6 +35,9 @@ TEMP_PREFIX = ".midiexport-"
 # Device names Windows refuses as file names, with or without an extension.
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$", re.IGNORECASE)
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f-\x9f]')
+MB = 1_000_000  # --max-input-mb counts decimal megabytes
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class InputFile:
     path: str
     name: str
     lines: bool  # JSON Lines: one record per line
+    from_folder: bool = False  # found by searching a folder: only a regular file is read
 
 
 class FileExists(OutputError):
@@ -62,7 +71,7 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
             inside = sorted(_walk(path))
             if not inside:
                 raise InputError(f"{raw}: no .json, .jsonl, .mid or .zip files in this folder", input=raw)
-            found += [_input_file(p, str(p)) for p in inside]
+            found += [_input_file(p, str(p), from_folder=True) for p in inside]
         elif path.exists():
             found.append(_input_file(path, raw))
         else:
@@ -70,8 +79,8 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
     return found
 
 
-def _input_file(path: Path, name: str) -> InputFile:
-    return InputFile(str(path), name, path.suffix.lower() in LINE_SUFFIXES)
+def _input_file(path: Path, name: str, *, from_folder: bool = False) -> InputFile:
+    return InputFile(str(path), name, path.suffix.lower() in LINE_SUFFIXES, from_folder)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -104,25 +113,78 @@ def is_archive(source: InputFile) -> bool:
     return source.path.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def read_bytes(source: InputFile) -> bytes:
-    """Return the whole content of an input (STDIN included). Raises InputError."""
+def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> bytes:
+    """Return the whole content of an input (STDIN included), at most ``max_mb`` MB.
+
+    A named FIFO or device is read up to the limit; inside a folder only regular
+    files are read. Raises InputError when the input cannot be read, is not a regular
+    file found in a folder, or is larger than the limit.
+    """
+    limit = int(max_mb * MB)
     try:
         if source.path == STDIN:
-            import sys
+            if sys.stdin is None:
+                raise InputError("<stdin>: standard input is closed", input=source.name)
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with _open_input(source, limit) as handle:
+                data = handle.read(limit + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a closed stream
+        raise _cannot_read(source, exc) from exc
+    if len(data) > limit:
+        raise _too_large(source.name, max_mb, source.name)
+    return data
 
-            return sys.stdin.buffer.read()
-        return Path(source.path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{source.name}: cannot read ({exc.strerror or exc})", input=source.name) from exc
 
+def read_lines(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, bytes) of a JSON Lines input, one line in memory at a time.
 
-def read_lines(source: InputFile) -> Iterator[tuple[int, bytes]]:
-    """Yield (1-based line number, bytes) of a JSON Lines input, one line in memory at a time."""
+    The file may be of any size; one line may not pass ``max_mb`` MB. Raises InputError.
+    """
+    limit = int(max_mb * MB)
     try:
-        with open(source.path, "rb") as handle:
-            yield from enumerate(handle, 1)
+        with _open_input(source, None) as handle:
+            for number, line in enumerate(iter(lambda: handle.readline(limit + 1), b""), 1):
+                if len(line) > limit:
+                    raise _too_large(f"{source.name}: line {number}", max_mb, source.name)
+                yield number, line
     except OSError as exc:
-        raise InputError(f"{source.name}: cannot read ({exc.strerror or exc})", input=source.name) from exc
+        raise _cannot_read(source, exc) from exc
+
+
+def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
+    """Open an input file for reading, checking what it is before a byte is read.
+
+    A file found in a folder is opened without waiting (a FIFO with no writer would
+    block forever) and refused unless it is a regular file; a regular file larger
+    than ``limit`` bytes is refused before it is read.
+    """
+    no_wait = getattr(os, "O_NONBLOCK", 0) if source.from_folder else 0  # POSIX only
+    fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0) | no_wait)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) and source.from_folder:
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise InputError(f"{source.name}: is {kind}, not a regular file; only regular files are read "
+                             "from folders (name it alone to read it)", input=source.name)  # fmt: skip
+        if limit is not None and stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise _too_large(source.name, limit / MB, source.name)
+        if no_wait:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
+
+
+def _too_large(where: str, max_mb: float, name: str) -> InputError:
+    return InputError(f"{where} is larger than {max_mb:g} MB; raise the limit with --max-input-mb "
+                      "(ConvertOptions.max_input_mb)", input=name)  # fmt: skip
 
 
 def safe_name(text: str, *, fallback: str = "untitled") -> str:
@@ -155,15 +217,24 @@ class NamePlanner:
 
     def __init__(self) -> None:
         self._taken: set[str] = set()
+        self._next: dict[str, int] = {}  # folder/stem+suffix -> the number to try next
 
     def claim(self, folder: Path, stem: str, suffix: str = ".mid") -> Path:
-        """Return folder/stem+suffix, or with "-N" added when this run already used it."""
-        candidate, number = stem, 1
+        """Return folder/stem+suffix, or with "-N" added when this run already used it.
+
+        The next number to try is remembered per name, so N files of one name take
+        time linear in N, not quadratic.
+        """
+        key = str(folder / (stem + suffix)).casefold()
+        candidate, number = stem, self._next.get(key, 1)
+        if number > 1:
+            candidate = f"{stem}-{number}"
         while str(folder / (candidate + suffix)).casefold() in self._taken:
             number += 1
             candidate = f"{stem}-{number}"
         path = folder / (candidate + suffix)
         self._taken.add(str(path).casefold())
+        self._next[key] = number + 1
         return path
 
 
@@ -179,12 +250,12 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, durable: b
     interruption never leaves a temporary file. Raises FileExists, or OutputError
     when the folder cannot be written.
     """
-    with _signals_held():
+    with signals_held():
         _write_atomic(path, data, overwrite=overwrite, durable=durable)
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM (where the system can) until the block ends."""
     import signal
 
@@ -203,11 +274,17 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     folder = path.parent
     try:
         created = not folder.is_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocking = next((p for p in (folder, *folder.parents) if os.path.exists(p) and not os.path.isdir(p)), None)
+            if blocking is None:
+                raise
+            raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
         if not overwrite and os.path.lexists(path):
             raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path))
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
-    except FileExists:
+    except OutputError:
         raise
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
@@ -263,11 +340,85 @@ def _umask() -> int:
 
 
 def write_stdout(data: bytes) -> None:
-    """Write bytes to standard output (for ``-o -``). Raises OutputError."""
-    import sys
+    """Write every byte of ``data`` to standard output (``-o -``, ``info``). Raises OutputError.
 
+    Written straight to the file descriptor, looping over partial writes and waiting
+    while a non-blocking pipe is full, so success means every byte arrived. When
+    standard output is closed or fails (a full disk, a closed pipe), it is pointed at
+    the null device, so nothing fails again when the interpreter exits.
+    """
     try:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    except OSError as exc:
-        raise OutputError(f"cannot write to standard output ({exc.strerror or exc})", path="-") from exc
+        if sys.stdout is None:
+            raise OSError("it is closed")
+        sys.stdout.flush()  # text printed before stays ahead of these bytes
+        try:
+            fd = sys.stdout.fileno()
+        except io.UnsupportedOperation:  # not a file (a test runner's buffer): it takes all at once
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        _write_all(fd, memoryview(data))
+    except (OSError, ValueError) as exc:  # ValueError: stdout was closed in Python
+        _abandon_stdout()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OutputError(f"cannot write to standard output ({reason})", path="-") from exc
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    import select
+
+    while data:
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:  # a non-blocking pipe is full: wait until it drains
+            select.select([], [fd], [])
+            continue
+        data = data[written:]
+
+
+def _abandon_stdout() -> None:
+    """Point standard output at the null device (the recipe in Python's signal docs for EPIPE)."""
+    try:
+        if sys.stdout is not None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def hold_closed_standard_fds() -> None:
+    """Open the null device on standard descriptors 0-2 that are closed.
+
+    Otherwise the next file opened (an input, a temporary .mid) would get that number,
+    and a message meant for stderr could land in it. ``sys.stdin``/``sys.stdout`` stay
+    None when Python found them closed, so reading or writing them still says so;
+    messages to a closed (or read-only) stderr are dropped, not an error.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _null_on(fd)
+    if _read_only(2):
+        _null_on(2)  # e.g. a launcher script's own descriptor leaked through 2>&-
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+
+
+def _null_on(fd: int) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _read_only(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+    except OSError:
+        return False

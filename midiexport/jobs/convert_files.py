@@ -35,6 +35,7 @@ class Unit:
     line: int | None = None
     raw: bytes | None = None
     stems: tuple[InputFile, ...] = ()  # .mid files of one song, read together (source is the first)
+    error: InputError | None = None  # the input could not be read: the unit reports it
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,20 @@ def run_batch(
 
     Call each Pending's ``result()`` before asking for the next: the workers stop when
     the iteration ends.
-    With ``jobs`` > 1 and more than one unit, units run in that many processes; a
-    single unit always runs here, so one record is never slowed down by a pool.
+    With ``jobs`` > 1 and more than one unit, units run in up to that many processes,
+    never more than there are units; a single unit always runs here, so one record is
+    never slowed down by a pool.
     A unit whose outputs all exist is skipped before it is read (see ``plan_unit``).
     """
-    stream = (plan_unit(unit, options, destination) for unit in _units(inputs))
-    first = list(itertools.islice(stream, 2))
+    stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
+    first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the workers
     planned = itertools.chain(first, stream)
     if jobs <= 1 or len(first) < 2:
         for job in planned:
             yield _pending(job, partial(render_unit, job.unit, options=options), destination)
         return
     work = partial(_render_planned, options=options)
-    for job, get in run_in_processes(planned, work, workers=jobs, skip=lambda job: job.finished):
+    for job, get in run_in_processes(planned, work, workers=min(jobs, len(first)), skip=lambda job: job.finished):
         yield _pending(job, get, destination)
 
 
@@ -113,20 +115,24 @@ def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
     return render_unit(job.unit, options=options)
 
 
-def _units(inputs: Sequence[InputFile]) -> Iterator[Unit]:
+def _units(inputs: Sequence[InputFile], max_mb: float) -> Iterator[Unit]:
+    """Yield the units of every input; an input that cannot be read becomes a unit holding its error."""
     stems = stem_groups(inputs)
     for source in inputs:
-        if files.is_midi(source):
-            if source.path in stems:  # the first stem of its song; the others come with it
-                yield Unit(source, stems=stems[source.path])
-        elif source.lines:
-            for number, raw in files.read_lines(source):
-                if raw.strip():
-                    yield Unit(source, number, raw)
-        elif source.path == files.STDIN:
-            yield Unit(source, None, files.read_bytes(source))
-        else:
-            yield Unit(source)
+        try:
+            if files.is_midi(source):
+                if source.path in stems:  # the first stem of its song; the others come with it
+                    yield Unit(source, stems=stems[source.path])
+            elif source.lines:
+                for number, raw in files.read_lines(source, max_mb=max_mb):
+                    if raw.strip():
+                        yield Unit(source, number, raw)
+            elif source.path == files.STDIN:
+                yield Unit(source, None, files.read_bytes(source, max_mb=max_mb))
+            else:
+                yield Unit(source)
+        except InputError as exc:
+            yield Unit(source, error=exc)
 
 
 def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
@@ -134,9 +140,11 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
 
     Raises InputError when the unit as a whole cannot be read.
     """
+    if unit.error is not None:
+        raise unit.error
     if unit.stems or files.is_archive(unit.source):
         return render_stems(unit, options=options)
-    raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source)
+    raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source, max_mb=options.max_input_mb)
     if raw.startswith(b"MThd"):  # a .mid on standard input
         return render_stems(unit, options=options, raw=raw)
     try:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePath
 
 from .. import gm, model
+from ..defaults import DEFAULT_MAX_INPUT_MB
+from ..display import printable
 from ..errors import InputError
 from ..io.archive import read_members
 from ..io.files import InputFile, is_archive, read_bytes
@@ -64,14 +66,16 @@ class Summary:
         return sum(p.notes for p in self.parts)
 
 
-def summarize_file(source: InputFile, *, programs: Mapping[str, str | int] | None = None) -> list[Summary]:
-    """Summarize a .mid (by its suffix) or every record of a JSON input.
+def summarize_file(
+    source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
+) -> list[Summary]:
+    """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
     Raises InputError when the file cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own
         return [s for member, data in read_members(source) for s in summarize_bytes(data, f"{source.name}: {member}")]
-    raw = read_bytes(source)
+    raw = read_bytes(source, max_mb=max_input_mb)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
     if not source.lines:
@@ -212,11 +216,11 @@ def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
 
 def format_table(summary: Summary) -> str:
     """Return a readable table of one Summary, for people (channels shown 1-16)."""
-    head = [f"{summary.source}"]
+    head = [printable(summary.source)]
     facts = [f"status {summary.status}"]
     for label, value in (("title", summary.title), ("task", summary.task_id)):
         if value:
-            facts.append(f"{label} {value}")
+            facts.append(f"{label} {printable(value)}")
     if summary.duration_s is not None:
         facts.append(f"duration {summary.duration_s:.2f} s")
     facts.append(f"{summary.notes} notes")
@@ -231,7 +235,7 @@ def format_table(summary: Summary) -> str:
         low, high = summary.tempo_range_bpm
         head.append(f"  tempo map {low:g}-{high:g} BPM in {summary.tempo_events:,} tempo events")
     if summary.detail:
-        head.append(f"  {summary.detail}")
+        head.append(f"  {printable(summary.detail)}")
     if not summary.parts:
         return "\n".join(head)
     rows = [("#", "name", "program", "ch", "notes", "pitches", "first s", "last s")]
@@ -258,7 +262,7 @@ def format_table(summary: Summary) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    clean = "".join(c if c.isprintable() else "?" for c in text)
+    clean = printable(text)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 

@@ -259,7 +259,7 @@ def run_in_processes(
                 in_flight.append((job, None))
             else:
                 pool = pool or _process_pool(workers)  # started on the first job to run: none on a re-run
-                in_flight.append((job, pool.submit(work, job)))
+                in_flight.append((job, _submit(pool, work, job)))
             if len(in_flight) >= workers * WINDOW_PER_JOB:
                 done, future = in_flight.popleft()
                 yield done, _nothing if future is None else future.result
@@ -284,7 +284,26 @@ def _process_pool(workers: int) -> Any:
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=ignore_interrupts)  # fmt: skip
+                               initializer=start_worker, initargs=(os.getpid(),))  # fmt: skip
+
+
+def _submit(pool: Any, work: Callable[[Job], Any], job: Job) -> Any:
+    """Submit one job; a pool broken by a killed worker gives the job that error instead.
+
+    Ctrl-C and SIGTERM are held meanwhile: a submit may fork workers, and a signal
+    handled inside fork's callbacks would be lost ("Exception ignored"). Workers
+    inherit the held signals and take them back in ``_start_worker``.
+    """
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with files.signals_held():
+            return pool.submit(work, job)
+    except BrokenProcessPool as exc:
+        failed: Future[Any] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def run_in_threads(
@@ -306,36 +325,44 @@ def _nothing() -> None:
     return None
 
 
-def ignore_interrupts() -> None:
-    """Ignore Ctrl-C in a worker: it reaches every process of the group; the main process handles it."""
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>: a signal sent to this process when its parent dies
+
+
+def start_worker(parent_pid: int) -> None:
+    """Prepare a worker process: it ends with its parent and quietly on SIGTERM.
+
+    Ctrl-C reaches every process of the group; only the main process handles it, so
+    workers ignore SIGINT. SIGTERM ends a worker at once, without a traceback (the
+    default action; the main process's own handler would be inherited by a fork).
+    Workers write no files, so nothing is left half-done. On Linux the kernel sends
+    SIGKILL to the worker when the main process dies, even by SIGKILL; the parent
+    check after asking covers a parent that died before the request was made.
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):  # held by the parent while it forked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
-
-
-def worker_setup() -> None:
-    """Set up a worker process: ignore Ctrl-C, and end quietly when the parent dies (even by SIGKILL).
-
-    On Linux the kernel sends SIGTERM on the parent's death (prctl PR_SET_PDEATHSIG);
-    SIGTERM's default action ends the worker without a traceback.
-    """
-    import ctypes
-    import ctypes.util
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
     import signal
     import sys
 
-    ignore_interrupts()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent died before the call: nobody will send the signal
-        os._exit(0)
+        return  # no such request elsewhere: only the parent check in _start_worker
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def default_jobs() -> int:

@@ -29,7 +29,7 @@ from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, callback_task_id, check_signature, done_path
 from ..options import ConvertOptions
 from .render import render_record
-from .runner import worker_setup
+from .runner import start_worker
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -324,6 +324,7 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
     output folder cannot be made, OSError when the address cannot be bound.
     """
     import multiprocessing
+    import os
     import socket
     from concurrent.futures import ProcessPoolExecutor
 
@@ -340,7 +341,12 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
     # spawn: uvicorn runs threads, and forking a threaded process can deadlock. Workers
     # start once, before the first request (lifespan), and die with the server.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=max(1, settings.workers), mp_context=context, initializer=_conversion_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, settings.workers),
+        mp_context=context,
+        initializer=_conversion_worker,
+        initargs=(os.getpid(),),
+    )
     with pool:
         app = create_app(settings, pool)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
@@ -348,10 +354,10 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
         uvicorn.Server(config).run(sockets=[sock])
 
 
-def _conversion_worker() -> None:
+def _conversion_worker(parent_pid: int) -> None:
     import os
 
-    worker_setup()
+    start_worker(parent_pid)
     os.nice(CONVERSION_NICENESS)
 
 

@@ -192,21 +192,33 @@ def _assign_channels(programs: list[int]) -> list[int]:
     playing its program, and only a program with no channel left clashes.
     """
     load: dict[int, int] = {}
-    holder: dict[int, list[int]] = {}  # program -> channels playing it
+    holder: dict[int, dict[int, None]] = {}  # program -> channels playing it, in the order first given
     free = list(MELODIC_CHANNELS)
     channels = []
+    unseen_after = _first_seen_after(programs)
     for index, program in enumerate(programs):
-        unseen = {p for p in programs[index + 1 :] if p not in holder} - {program}
-        if free and (len(free) > len(unseen) or program not in holder):
+        if free and (len(free) > unseen_after[index] or program not in holder):
             channel = free.pop(0)
         elif program in holder:
             channel = min(holder[program], key=lambda c: load[c])
         else:
             channel = min(load, key=lambda c: load[c])
         load[channel] = load.get(channel, 0) + 1
-        holder.setdefault(program, []).append(channel)
+        holder.setdefault(program, {})[channel] = None
         channels.append(channel)
     return channels
+
+
+def _first_seen_after(programs: list[int]) -> list[int]:
+    """Per position: how many distinct programs first appear after it (one pass, not one per position)."""
+    first = {program: index for index, program in reversed(list(enumerate(programs)))}
+    starts = sorted(first.values())
+    after, pointer = [], 0
+    for index in range(len(programs)):
+        while pointer < len(starts) and starts[pointer] <= index:
+            pointer += 1
+        after.append(len(starts) - pointer)
+    return after
 
 
 def _sharing_warnings(names: Sequence[str], placements: list[Placement], counts: dict[str, int]) -> list[str]:

@@ -32,6 +32,10 @@ MAX_TIME_S = 86_400.0
 MAX_ISSUES = 1000
 """Left-out notes described one by one per record; beyond that they are only counted."""
 
+MAX_VALUE_DEPTH = 64
+"""Nesting refused in a value kept for messages (a name, a bad note field): a real one is
+text or a number; Python's repr recursion stops near 1,000 levels, orjson reads 1,024."""
+
 _FIELDS = ("pitch", "start", "end", "velocity")
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
@@ -82,6 +86,13 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
         plain = b"true" not in raw and b"false" not in raw
         payload = parse_json(raw, source=source, line=line)
     prefix = f"line {line}" if line is not None else ""
+    try:
+        return _records(payload, source, line, prefix, plain)
+    except RecursionError:  # a value too deep for Python's repr, met somewhere unexpected
+        raise _too_deep(source, line, prefix or "a value") from None
+
+
+def _records(payload: Any, source: str, line: int | None, prefix: str, plain: bool) -> list[Record]:
     if isinstance(payload, list):
         if not payload:
             where = f"{source}: {prefix}" if prefix else source
@@ -114,6 +125,38 @@ def normalize_lines(lines: Iterable[tuple[int, bytes]], *, source: str) -> Itera
             yield from normalize_payload(raw, source=source, line=number)
         except InputError as exc:
             yield exc
+
+
+class _TooDeep(Exception):
+    """A value kept for messages is nested deeper than MAX_VALUE_DEPTH (where: what it is)."""
+
+
+def _too_deep(source: str, line: int | None, where: str) -> InputError:
+    place = f"{source}: {where}" if where else source
+    return InputError(
+        f"{place} is nested more than {MAX_VALUE_DEPTH} levels deep; refused (a name or note value "
+        "is text or a number)",
+        input=source,
+        line=line,
+    )
+
+
+def _refuse_deep(value: Any, where: str) -> None:
+    """Raise _TooDeep when ``value`` nests lists/objects more than MAX_VALUE_DEPTH levels.
+
+    Breadth-first, level by level: no recursion, and at most the value's size in work.
+    """
+    level = [value]
+    for _ in range(MAX_VALUE_DEPTH):
+        level = [c for item in level if isinstance(item, (list, dict)) for c in _children(item)]
+        if not level:
+            return
+    if any(isinstance(item, (list, dict)) for item in level):
+        raise _TooDeep(where)
+
+
+def _children(item: list[Any] | dict[str, Any]) -> Iterable[Any]:
+    return item.values() if isinstance(item, dict) else item
 
 
 def _kind(value: Any) -> str:
@@ -214,7 +257,10 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
     if isinstance(instruments, dict):  # reseller: {"Drums": [notes], ...}
         pairs: list[tuple[str, Any, bool | None]] = [(str(name), notes, None) for name, notes in instruments.items()]
     elif isinstance(instruments, list):
-        pairs = [_name_and_notes(i, item) for i, item in enumerate(instruments)]
+        try:
+            pairs = [_name_and_notes(i, item) for i, item in enumerate(instruments)]
+        except _TooDeep as exc:
+            raise _too_deep(source, None, ", ".join(p for p in (locator, str(exc)) if p)) from None
     else:
         return _make(source, model.EMPTY, locator, meta, f"has instruments that is {_kind(instruments)}, not a list")
     if not pairs:
@@ -231,7 +277,11 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
         if not isinstance(notes, list):
             warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
             continue
-        instrument, found = _read_notes(name, notes, counts, plain=meta.get(_PLAIN, False))
+        try:
+            instrument, found = _read_notes(name, notes, counts, plain=meta.get(_PLAIN, False))
+        except _TooDeep as exc:
+            where = f"{model.show_value(name, 60)}, {exc}"
+            raise _too_deep(source, None, ", ".join(p for p in (locator, where) if p)) from None
         if is_drum is not None:  # Suno's own JSON: the flag decides the drum channel
             instrument = dataclasses.replace(instrument, is_drum=is_drum)
         instruments.append(instrument)
@@ -246,6 +296,7 @@ def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
     if not isinstance(item, dict):
         return f"Instrument {index + 1}", item, None
     name = item.get("name")
+    _refuse_deep(name, f"instrument {index + 1}: name")
     if not isinstance(name, str) or not name.strip():
         name = f"Instrument {index + 1}" if name is None or name == "" else str(name)
     is_drum = item.get("is_drum")
@@ -359,6 +410,7 @@ def _is_number_text(text: str) -> bool:
 
 
 def _bad_value(name: str, index: int, field: str, value: object, note: object) -> NoteIssue:
+    _refuse_deep(note, f"note {index}")
     if value is _MISSING:
         return NoteIssue(name, index, field, None, "is missing")
     if value is _NOT_AN_OBJECT:

@@ -1,0 +1,40 @@
+"""Display: make any text safe to print on one terminal line.
+
+Names come from files and servers, so they may hold ESC sequences that move the
+cursor or recolour the terminal, BEL, newlines that split a one-line error, C1
+controls, Unicode bidi overrides that reorder what is shown, and lone surrogates
+(undecodable bytes of a file name) that cannot even be encoded. ``printable`` spells
+each of them as a visible escape; every line the CLI prints passes through it.
+Foundation module: imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 controls and DEL; line and paragraph separators; bidi marks, embeddings,
+# overrides and isolates (Unicode TR9); surrogates (bytes a file name could not decode).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with every control, bidi and surrogate character escaped.
+
+    ESC becomes ``\\x1b``, a newline ``\\n``, U+202E ``\\u202e``, and an undecodable
+    file-name byte 0xFF (surrogate U+DCFF) ``\\xff``. Other text is unchanged.
+    """
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if code in _SURROGATE_BYTES:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"

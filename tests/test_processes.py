@@ -1,0 +1,189 @@
+"""Processes under hostile conditions: real batches, real worker processes, real signals.
+
+Workers end when the main process dies (even by SIGKILL), a signal to the whole
+process group ends the run quietly with the contract's status, and a batch never
+starts more workers than it has work.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE
+from midiexport.io.files import find_inputs
+from midiexport.jobs.convert_files import run_batch
+from midiexport.jobs.runner import Destination, start_worker
+from midiexport.options import ConvertOptions
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find workers")
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the pids whose parent is ``pid`` (from /proc, no extra tools)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a dead process not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(check, timeout_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def start_batch(tmp_path: Path, inputs: int = 300, jobs: str = "2", **popen) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(inputs):
+        shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
+    command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(tmp_path / "out"), "-j", jobs]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint, **popen)  # fmt: skip
+
+
+def default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps it
+    # ignored; a suite run that way would see no Ctrl-C at all.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def workers_started(batch: subprocess.Popen[bytes], count: int) -> list[int]:
+    assert wait_until(lambda: len(children_of(batch.pid)) >= count), "the batch started no workers"
+    assert wait_until(lambda: (batch_out(batch) / "song001.mid").exists()), "the batch wrote nothing"
+    return children_of(batch.pid)
+
+
+def batch_out(batch: subprocess.Popen[bytes]) -> Path:
+    return Path(batch.args[batch.args.index("-o") + 1])  # type: ignore[union-attr, index]
+
+
+def test_workers_end_when_the_main_process_is_killed(tmp_path):
+    batch = start_batch(tmp_path)
+    workers = workers_started(batch, 2)
+    assert len(workers) == 2
+    batch.send_signal(signal.SIGKILL)
+    batch.communicate(timeout=30)
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10), "orphaned workers"
+
+
+def test_workers_end_when_the_main_process_is_killed_mid_way_again(tmp_path):
+    batch = start_batch(tmp_path, jobs="3")
+    workers = workers_started(batch, 3)
+    time.sleep(0.3)  # later in the batch: the workers are busy, not idle
+    batch.send_signal(signal.SIGKILL)
+    batch.communicate(timeout=30)
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10), "orphaned workers"
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_whole_group_ends_quietly(tmp_path, sent, status):
+    batch = start_batch(tmp_path, start_new_session=True)
+    workers = workers_started(batch, 2)
+    os.killpg(batch.pid, sent)
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == status, stderr
+    lines = [line for line in stderr.decode().splitlines() if not line.startswith("wrote ")]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), stderr.decode()
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10)
+
+
+def _worker_then_wait(parent_pid: int) -> None:
+    start_worker(parent_pid)
+    time.sleep(30)  # a worker waiting for work
+
+
+def test_a_worker_ends_quietly_on_sigterm(tmp_path):
+    # The main process holds SIGTERM while it forks, and its own handler raises an
+    # exception: the worker must take the signal back and die of it, without a word.
+    context = multiprocessing.get_context("fork")
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(RuntimeError("traceback")))
+    try:
+        worker = context.Process(target=_worker_then_wait, args=(os.getpid(),))
+        worker.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    time.sleep(0.5)
+    assert worker.is_alive()
+    os.kill(worker.pid, signal.SIGTERM)  # type: ignore[arg-type]
+    worker.join(timeout=10)
+    assert worker.exitcode == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.001, 0.01])
+def test_a_signal_while_workers_start_is_not_lost(tmp_path, delay_s):
+    batch = start_batch(tmp_path, inputs=40, jobs="4", start_new_session=True)
+    assert wait_until(lambda: len(children_of(batch.pid)) >= 1, timeout_s=30)
+    time.sleep(delay_s)  # the other workers may still be forking
+    os.killpg(batch.pid, signal.SIGTERM)
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == 143, stderr
+    lines = [line for line in stderr.decode().splitlines() if not line.startswith("wrote ")]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), stderr.decode()
+
+
+def test_a_worker_whose_parent_is_already_gone_exits_at_once():
+    # The parent pid handed to the worker is not its parent: as if the parent had died
+    # before the worker asked the kernel to follow it.
+    worker = multiprocessing.get_context("fork").Process(target=start_worker, args=(os.getpid() + 10**6,))
+    worker.start()
+    worker.join(timeout=10)
+    assert worker.exitcode == 1
+
+
+def workers_of(batch) -> int:  # type: ignore[no-untyped-def]
+    """Run a batch in this process; return how many worker processes it started."""
+    before = {p.pid for p in multiprocessing.active_children()}  # workers of earlier tests may linger
+    started: set[int] = set()
+    for pending in batch:
+        started |= {p.pid for p in multiprocessing.active_children()} - before
+        assert all(o.error is None for o in pending.result())
+    return len(started)
+
+
+@pytest.mark.parametrize(("inputs", "jobs", "most"), [(3, 64, 3), (2, 8, 2), (5, 2, 2), (1, 64, 0)])
+def test_never_more_workers_than_inputs(tmp_path, inputs, jobs, most):
+    for i in range(inputs):
+        shutil.copy(SAMPLE, tmp_path / f"s{i}.json")
+    sources = find_inputs([str(tmp_path / f"s{i}.json") for i in range(inputs)])
+    seen = workers_of(run_batch(sources, ConvertOptions(), Destination(str(tmp_path / "out")), jobs=jobs))
+    assert seen <= most
+    if most:
+        assert seen >= 1  # the pool did run
+    assert len(list((tmp_path / "out").iterdir())) == inputs
+
+
+def test_never_more_workers_than_lines_of_a_json_lines_input(tmp_path):
+    line = SAMPLE.read_bytes().replace(b"\n", b" ")
+    (tmp_path / "songs.jsonl").write_bytes(b"\n".join([line] * 3) + b"\n")
+    sources = find_inputs([str(tmp_path / "songs.jsonl")])
+    seen = workers_of(run_batch(sources, ConvertOptions(), Destination(str(tmp_path / "out")), jobs=64))
+    assert 1 <= seen <= 3
