@@ -184,12 +184,17 @@ def test_a_separation_post_that_times_out_after_creating_its_task_is_not_sent_ag
     chain_api.separation_post = "timeout"
     result = generate(chain_api, tmp_path, "--timeout", "1")
     assert result.exit_code == 1
-    assert "A separation task may have been created for music-1" in result.stderr
-    assert f"continue with `midiexport generate {MUSIC} --resume --separation-task ID`" in result.stderr
+    assert result.stderr.startswith(
+        f"task {MUSIC}: the separation request was sent, but no complete answer from 127.0.0.1:"
+    )
+    assert (
+        "a separation task may have been created (and charged), so it is not sent again: find it in your "
+        f"account and continue with `midiexport generate {MUSIC} --resume --separation-task ID`"
+    ) in result.stderr
     assert posts(chain_api) == (1, 0)
     refused = generate(chain_api, tmp_path, "--resume")  # the fate is still unknown: refuse, send nothing
     assert refused.exit_code == 1
-    assert "an earlier separation request was sent but never answered" in refused.stderr
+    assert refused.stderr.startswith(f"task {MUSIC}: the separation request of an earlier run was never answered")
     assert posts(chain_api) == (1, 0)
     chain_api.separation_post = "ok"
     resumed = generate(chain_api, tmp_path, "--resume", "--separation-task", "sep-1")
@@ -202,9 +207,11 @@ def test_a_midi_post_answered_500_is_not_sent_again_and_fetch_takes_over(chain_a
     chain_api.midi_post = "server-error"
     result = generate(chain_api, tmp_path)
     assert result.exit_code == 1
-    assert "A midi task may have been created for sep-1: find it in your account and run `midiexport fetch ID`" in (
-        result.stderr
-    )
+    assert (
+        "\ntask sep-1: the MIDI request was sent, but the API "
+        "answered 500 (internal error); a MIDI task may have been created (and charged), "
+        "so it is not sent again: find it in your account and run `midiexport fetch ID`"
+    ) in result.stderr
     assert posts(chain_api) == (1, 1)
     assert generate(chain_api, tmp_path, "--resume").exit_code == 1
     assert posts(chain_api) == (1, 1)

@@ -46,6 +46,7 @@ PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 """``callBackUrl`` sent without ``--callback-url``: the API requires one; ``.invalid`` never resolves
 (RFC 2606), so the callback goes nowhere and the task is polled instead."""
 STATE_SUFFIX = ".generate.json"
+STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
 STATE_VERSION = 1
 
 Tell = Callable[[str], None]
@@ -213,11 +214,11 @@ def request_separation(chain: Chain) -> None:
         return
     if "separation" in state.unconfirmed:
         raise UnconfirmedRequest(
-            f"music task {state.music_task}: an earlier separation request was sent but never answered "
-            f"({state.unconfirmed['separation']}); it is not sent again: find that separation task in your "
-            f"account and pass --separation-task ID --resume, or remove {chain.path} to ask (and pay) again",
-            task_id=state.music_task, path=SEPARATION_PATH,
-        )  # fmt: skip
+            f"task {state.music_task}: the separation request of an earlier run was never answered "
+            f"({state.unconfirmed['separation']}); {_unconfirmed_advice(chain, 'separation')}",
+            task_id=state.music_task,
+            path=SEPARATION_PATH,
+        )
     body = {"taskId": state.music_task, "audioId": state.audio_id, "callBackUrl": state.callback_url,
             "type": SEPARATION_TYPE}  # fmt: skip
     answer = _post(chain, "separation", SEPARATION_PATH, body, state.music_task)
@@ -271,11 +272,11 @@ def request_midi(chain: Chain) -> None:
     assert state.separation_task is not None
     if "midi" in state.unconfirmed:
         raise UnconfirmedRequest(
-            f"separation task {state.separation_task}: an earlier MIDI request was sent but never answered "
-            f"({state.unconfirmed['midi']}); it is not sent again: find that MIDI task in your account and run "
-            f"`midiexport fetch ID`, or remove {chain.path} to ask (and pay) again",
-            task_id=state.separation_task, path=MIDI_GENERATE_PATH,
-        )  # fmt: skip
+            f"task {state.separation_task}: the MIDI request of an earlier run was never answered "
+            f"({state.unconfirmed['midi']}); {_unconfirmed_advice(chain, 'midi')}",
+            task_id=state.separation_task,
+            path=MIDI_GENERATE_PATH,
+        )
     body: dict[str, Any] = {"taskId": state.separation_task, "callBackUrl": state.callback_url}
     if state.stem_id is not None:
         body["audioId"] = state.stem_id
@@ -379,16 +380,24 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
     try:
         return chain.client.post_json(path, body, task_id=about, deadline=chain.deadline())
     except UnconfirmedRequest as exc:
-        chain.state.unconfirmed[step] = str(exc).removeprefix(f"task {about}: ")
+        why = str(exc).partition(" was sent, but ")[2].partition("; it may have created")[0] or str(exc)
+        chain.state.unconfirmed[step] = why
         chain.save()
-        follow = (f"find it in your account and continue with `midiexport generate {chain.state.music_task} "
-                  "--resume --separation-task ID`") if step == "separation" else \
-            "find it in your account and run `midiexport fetch ID`"  # fmt: skip
         raise UnconfirmedRequest(
-            f"{exc}. A {step} task may have been created for {about}: {follow} (the state is in {chain.path})",
+            f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; {_unconfirmed_advice(chain, step)}",
             task_id=about,
             path=path,
         ) from exc
+
+
+def _unconfirmed_advice(chain: Chain, step: str) -> str:
+    """Say what an unanswered paid request may have done and how to go on without paying twice."""
+    if step == "separation":
+        follow = f"continue with `midiexport generate {chain.state.music_task} --resume --separation-task ID`"
+    else:
+        follow = "run `midiexport fetch ID`"
+    return (f"a {STEP_NAMES[step]} task may have been created (and charged), so it is not sent again: find it in "
+            f"your account and {follow}, or remove {chain.path} to ask (and pay) again")  # fmt: skip
 
 
 def _created_task(answer: dict[str, Any], what: str, about: str) -> str:
