@@ -421,44 +421,36 @@ def generate(music_task: str, **options: Any) -> None:
     --resume (or `fetch MIDI_TASK`) goes on without paying twice. A song needs choosing
     (exit 2) when the music task has several.
     """
-    from .errors import ChoiceNeeded, MidiExportError
-    from .io.client import ApiClient, ClientSettings
+    from .errors import ChoiceNeeded
     from .jobs import generate as chain_job
 
     _check_api(options)
     destination = _destination(options, several=False)
     destination.default_folder = Path(".")
-    fetch = _fetch_options(options, music_task=None)
     wanted = chain_job.GenerateOptions(
-        music_task=music_task.strip(), fetch=fetch, audio_id=options["audio_id"],
+        music_task=music_task.strip(), fetch=_fetch_options(options, music_task=None), audio_id=options["audio_id"],
         separation_task=options["separation_task"], stem=options["stem"], callback_url=options["callback_url"],
     )  # fmt: skip
-    path = chain_job.state_path(wanted.music_task, options["out"])
-    try:
-        state = chain_job.start_state(wanted, path, resume=options["resume"])
-    except ChoiceNeeded as exc:
-        raise click.UsageError(str(exc)) from None
-    paid = chain_job.spending(state)
-    if paid and not options["yes"] and not sys.stdin.isatty():
-        raise click.UsageError("generate spends credits (" + "; ".join(paid) + "): pass --yes to allow it "
-                               "when there is no terminal to ask on")  # fmt: skip
-    client = ApiClient(ClientSettings(api_key=fetch.api_key, base_url=fetch.base_url))
     tell = (lambda line: click.echo(line, err=True)) if not options["quiet"] else (lambda line: None)
-    chain = chain_job.Chain(state, path, client, wanted, tell, _PollStatus(enabled=not options["quiet"]))
-    failed: Exception | None = None
     try:
-        chain_job.walk(chain, chain_job.PREPARE_STEPS)
+        chain = chain_job.open_chain(wanted, options["out"], resume=options["resume"], tell=tell,
+                                     progress=_PollStatus(enabled=not options["quiet"]))  # fmt: skip
     except ChoiceNeeded as exc:
         raise click.UsageError(str(exc)) from None
-    except MidiExportError as exc:
-        failed = exc
-    if failed is None and chain_job.spending(state) and not options["yes"]:
-        click.confirm(f"This spends credits: {'; '.join(chain_job.spending(state))}. Go on?", err=True, abort=True)
-    try:
+    with chain.client:
+        paid = chain_job.spending(chain.state)
+        if paid and not options["yes"] and not sys.stdin.isatty():
+            raise click.UsageError(f"generate spends credits ({'; '.join(paid)}): pass --yes to allow it when "
+                                   "there is no terminal to ask on")  # fmt: skip
+        try:
+            failed = chain_job.prepare(chain)
+        except ChoiceNeeded as exc:
+            raise click.UsageError(str(exc)) from None
+        if failed is None and chain_job.spending(chain.state) and not options["yes"]:
+            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
+                          abort=True)  # fmt: skip
         _run(lambda jobs: chain_job.run_generate(chain, _convert_options(options), destination, failed=failed),
              options, total=1)  # fmt: skip
-    finally:
-        client.close()
 
 
 def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:

@@ -225,7 +225,7 @@ def test_a_midi_post_answered_500_is_not_sent_again_and_fetch_takes_over(chain_a
 def test_resume_after_the_separation_post_pays_nothing_again(chain_api, tmp_path):
     chain_api.separation_flags = ["PENDING"]  # stopped while the separation runs
     first = generate(chain_api, tmp_path, "--timeout", "1")
-    assert first.exit_code == 1 and "still pending" in first.stderr
+    assert first.exit_code == 1  # still pending at --timeout (or its last poll cut by it)
     assert state(tmp_path)["separation_task"] == "sep-1"
     chain_api.separation_flags = ["SUCCESS"]
     resumed = generate(chain_api, tmp_path, "--resume")

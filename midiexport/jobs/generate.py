@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import protocol
-from ..errors import ApiError, ChoiceNeeded, EmptyRecord, InputError, TaskFailed, UnconfirmedRequest
+from ..errors import (
+    ApiError,
+    ChoiceNeeded,
+    EmptyRecord,
+    InputError,
+    MidiExportError,
+    TaskFailed,
+    UnconfirmedRequest,
+)
 from ..io import files
-from ..io.client import MIDI_RECORD_PATH, MUSIC_RECORD_PATH, ApiClient, Progress
+from ..io.client import MIDI_RECORD_PATH, MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
 from ..model import COMPLETE, FAILED, PENDING
 from ..options import ConvertOptions
 from .fetch_tasks import FetchOptions, render_answer
@@ -139,8 +147,10 @@ def save_state(state: ChainState, path: Path) -> None:
 
 def spending(state: ChainState) -> list[str]:
     """Return the paid requests still to make, one phrase each (empty when nothing is to be paid)."""
+    if state.separation_task is None and "separation" in state.unconfirmed:
+        return []  # nothing more is sent until the user names the task that request may have made
     paid = []
-    if state.separation_task is None and "separation" not in state.unconfirmed:
+    if state.separation_task is None:
         paid.append(f"a {SEPARATION_TYPE} separation: {SEPARATION_CREDITS} credits (the API's documented price)")
     if state.midi_task is None and "midi" not in state.unconfirmed:
         paid.append("a MIDI generation request: its price is not stated in the API's docs (see your account)")
@@ -333,6 +343,41 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
     if options.callback_url is not None:
         state.callback_url = options.callback_url
     return state
+
+
+def open_chain(
+    options: GenerateOptions,
+    out: str | None,
+    *,
+    resume: bool,
+    tell: Tell,
+    progress: Progress | None = None,
+    settings: ClientSettings | None = None,
+) -> Chain:
+    """Return the chain of ``options.music_task`` for the output ``out`` (its state beside it), not yet walked.
+
+    ``settings`` overrides the client's timeouts and retries. Raises ChoiceNeeded (see
+    ``start_state``); nothing is sent.
+    """
+    path = state_path(options.music_task, out)
+    state = start_state(options, path, resume=resume)
+    fetch = options.fetch
+    client = ApiClient(settings or ClientSettings(api_key=fetch.api_key, base_url=fetch.base_url))
+    return Chain(state, path, client, options, tell, progress)
+
+
+def prepare(chain: Chain) -> MidiExportError | None:
+    """Walk the steps before anything is paid; return the error that stopped them (None: all done).
+
+    ChoiceNeeded is raised instead (several songs, an unknown audio id): a usage problem.
+    """
+    try:
+        walk(chain, PREPARE_STEPS)
+    except ChoiceNeeded:
+        raise
+    except MidiExportError as exc:
+        return exc
+    return None
 
 
 def walk(chain: Chain, steps: tuple[Step, ...] = STEPS) -> None:
