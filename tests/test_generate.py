@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import mido
+import pytest
 from click.testing import CliRunner
 
 from conftest import (
@@ -293,3 +294,25 @@ def test_pending_separation_and_midi_tasks_are_polled_until_they_end(chain_api, 
     assert generate(chain_api, tmp_path).exit_code == 0
     assert len(chain_api.seen(CHAIN_SEPARATION)) == 3
     assert len(chain_api.seen(CHAIN_MIDI)) == 2
+
+
+def test_a_midi_post_past_the_read_timeout_is_sent_once_and_a_resume_refuses_to_repeat_it(chain_api, tmp_path):
+    # The library with a short read timeout: the server creates midi-1, then answers too late.
+    from midiexport.errors import UnconfirmedRequest
+    from midiexport.io.client import ClientSettings
+    from midiexport.jobs.fetch_tasks import FetchOptions
+    from midiexport.jobs.generate import GenerateOptions, open_chain, walk
+
+    chain_api.midi_post, chain_api.post_sleep_s = "timeout", 1.0
+    settings = ClientSettings(api_key=API_KEY, base_url=chain_api.url, read_timeout_s=0.3, backoff_s=0.01)
+    wanted = GenerateOptions(MUSIC, FetchOptions(API_KEY, chain_api.url, poll_interval_s=0.02, timeout_s=5))
+    told: list[str] = []
+    for resume in (False, True):
+        chain = open_chain(wanted, str(tmp_path), resume=resume, tell=told.append, settings=settings)
+        with chain.client, pytest.raises(UnconfirmedRequest) as caught:
+            walk(chain)
+        assert caught.value.path == CHAIN_MIDI_POST
+    assert told == ["separation task: sep-1"]
+    assert posts(chain_api) == (1, 1)
+    assert chain_api.created[CHAIN_MIDI_POST] == "midi-1"  # the task exists; only the user can name it now
+    assert state(tmp_path)["unconfirmed"]["midi"].endswith("no answer within 0.3 s")
