@@ -179,6 +179,18 @@ class FakeApi(RequestLog):
         return route(task_id, count)
 
 
+def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up (read timeout): that is the scenario
+
+
 @pytest.fixture(scope="session")
 def fake_api() -> Any:
     api = FakeApi()
@@ -186,16 +198,7 @@ def fake_api() -> Any:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            status, headers, body = api.answer(parts.path, parts.query, dict(self.headers))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (read timeout): that is the scenario
+            _send(self, *api.answer(parts.path, parts.query, dict(self.headers)))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -477,16 +480,7 @@ def chain_api() -> Any:
         def _serve(self, method: str) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            status, headers, body = api.answer(method, parts.path, parts.query, self.rfile.read(length))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up: that is the scenario
+            _send(self, *api.answer(method, parts.path, parts.query, self.rfile.read(length)))
 
         def do_GET(self) -> None:
             self._serve("GET")

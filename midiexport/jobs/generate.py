@@ -222,20 +222,9 @@ def request_separation(chain: Chain) -> None:
     state = chain.state
     if state.separation_task is not None:
         return
-    if "separation" in state.unconfirmed:
-        raise UnconfirmedRequest(
-            f"task {state.music_task}: the separation request of an earlier run was never answered "
-            f"({state.unconfirmed['separation']}); {_unconfirmed_advice(chain, 'separation')}",
-            task_id=state.music_task,
-            path=SEPARATION_PATH,
-        )
     body = {"taskId": state.music_task, "audioId": state.audio_id, "callBackUrl": state.callback_url,
             "type": SEPARATION_TYPE}  # fmt: skip
-    answer = _post(chain, "separation", SEPARATION_PATH, body, state.music_task)
-    state.answers["separationRequest"] = answer
-    state.separation_task = _created_task(answer, "separation", state.music_task)
-    chain.save()
-    chain.tell(f"separation task: {state.separation_task}")
+    _paid_request(chain, "separation", SEPARATION_PATH, body, state.music_task)
 
 
 def wait_separation(chain: Chain) -> None:
@@ -280,21 +269,10 @@ def request_midi(chain: Chain) -> None:
     if state.midi_task is not None:
         return
     assert state.separation_task is not None
-    if "midi" in state.unconfirmed:
-        raise UnconfirmedRequest(
-            f"task {state.separation_task}: the MIDI request of an earlier run was never answered "
-            f"({state.unconfirmed['midi']}); {_unconfirmed_advice(chain, 'midi')}",
-            task_id=state.separation_task,
-            path=MIDI_GENERATE_PATH,
-        )
     body: dict[str, Any] = {"taskId": state.separation_task, "callBackUrl": state.callback_url}
     if state.stem_id is not None:
         body["audioId"] = state.stem_id
-    answer = _post(chain, "midi", MIDI_GENERATE_PATH, body, state.separation_task)
-    state.answers["midiRequest"] = answer
-    state.midi_task = _created_task(answer, "MIDI", state.separation_task)
-    chain.save()
-    chain.tell(f"MIDI task: {state.midi_task}")
+    _paid_request(chain, "midi", MIDI_GENERATE_PATH, body, state.separation_task)
 
 
 def wait_midi(chain: Chain) -> None:
@@ -418,6 +396,29 @@ def render_chain(chain: Chain, options: ConvertOptions) -> list[Rendered]:
                   "callBackUrl": state.callback_url},
     }  # fmt: skip
     return render_answer(state.midi_task, payload, save_json=chain.options.fetch.save_json, options=options)
+
+
+def _paid_request(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) -> None:
+    """Send a paid request once; keep its answer and the task id it created, save, and tell the id.
+
+    Refuses (UnconfirmedRequest) while an earlier request of this step is unanswered.
+    """
+    state = chain.state
+    if step in state.unconfirmed:
+        raise UnconfirmedRequest(
+            f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered "
+            f"({state.unconfirmed[step]}); {_unconfirmed_advice(chain, step)}",
+            task_id=about, path=path,
+        )  # fmt: skip
+    answer = _post(chain, step, path, body, about)
+    state.answers[f"{step}Request"] = answer
+    task = _created_task(answer, STEP_NAMES[step], about)
+    if step == "separation":
+        state.separation_task = task
+    else:
+        state.midi_task = task
+    chain.save()
+    chain.tell(f"{STEP_NAMES[step]} task: {task}")
 
 
 def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) -> dict[str, Any]:
