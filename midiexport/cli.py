@@ -421,7 +421,7 @@ def generate(music_task: str, **options: Any) -> None:
     --resume (or `fetch MIDI_TASK`) goes on without paying twice. A song needs choosing
     (exit 2) when the music task has several.
     """
-    from .errors import ChoiceNeeded
+    from .errors import ChoiceNeeded, InputError
     from .jobs import generate as chain_job
 
     _check_api(options)
@@ -437,6 +437,9 @@ def generate(music_task: str, **options: Any) -> None:
                                      progress=_PollStatus(enabled=not options["quiet"]))  # fmt: skip
     except ChoiceNeeded as exc:
         raise click.UsageError(str(exc)) from None
+    except InputError as exc:  # an unreadable state file
+        _fail_line(exc, options["verbose"])
+        sys.exit(EXIT_FAILED)
     with chain.client:
         paid = chain_job.spending(chain.state)
         if paid and not options["yes"] and not sys.stdin.isatty():

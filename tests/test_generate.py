@@ -316,3 +316,11 @@ def test_a_midi_post_past_the_read_timeout_is_sent_once_and_a_resume_refuses_to_
     assert posts(chain_api) == (1, 1)
     assert chain_api.created[CHAIN_MIDI_POST] == "midi-1"  # the task exists; only the user can name it now
     assert state(tmp_path)["unconfirmed"]["midi"].endswith("no answer within 0.3 s")
+
+
+def test_a_damaged_state_file_is_one_line_and_nothing_is_sent(chain_api, tmp_path):
+    (tmp_path / f"{MUSIC}.generate.json").write_text("{not json")
+    result = generate(chain_api, tmp_path, "--resume")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path / MUSIC}.generate.json: not a generate state file (")
+    assert chain_api.requests == []
