@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, __getattr__ loads on first use
     from .errors import ApiError as ApiError
+    from .errors import ChoiceNeeded as ChoiceNeeded
     from .errors import EmptyRecord as EmptyRecord
     from .errors import FetchError as FetchError
     from .errors import InputError as InputError
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ApiError": "errors",
+    "ChoiceNeeded": "errors",
     "ConvertOptions": "options",
     "EmptyRecord": "errors",
     "FetchError": "errors",

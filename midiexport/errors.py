@@ -14,7 +14,8 @@ The tree, so callers catch at the level they need::
     │   └── NetworkError    no usable answer: connection, timeout, not the API
     │       └── UnconfirmedRequest  a POST was sent but its answer never came: it may
     │                               have created (and charged) a task; never resent
-    └── OutputError         a file cannot be written (exists, not writable, ...)
+    ├── OutputError         a file cannot be written (exists, not writable, ...)
+    └── ChoiceNeeded        the user must choose (a song, a stem): a usage problem
 
 Each message is one sentence: what failed, where, and what to do next. Context
 travels as attributes so a caller need not parse the text. Library code never prints,
@@ -171,3 +172,14 @@ class OutputError(MidiExportError):
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class ChoiceNeeded(MidiExportError):
+    """The user must choose: several songs and no audio id, or a stem name that matches none.
+
+    A usage problem (the command line exits 2); ``choices`` lists what may be chosen.
+    """
+
+    def __init__(self, message: str, *, choices: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.choices = choices

@@ -98,6 +98,18 @@ def word_status(word: object, table: dict[str, str]) -> str:
     return FAILED if key.endswith(("FAILED", "ERROR", "EXCEPTION")) else PENDING
 
 
+def separation_status(answer: Any) -> str:
+    """Return PENDING, COMPLETE or FAILED for a separation record-info answer (``data.successFlag``, a word)."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    return word_status(data.get("successFlag") if isinstance(data, dict) else None, SEPARATION_FLAGS)
+
+
+def music_status(answer: Any) -> str:
+    """Return PENDING, COMPLETE or FAILED for a music record-info answer (``data.status``, a word)."""
+    data = answer.get("data") if isinstance(answer, dict) else None
+    return word_status(data.get("status") if isinstance(data, dict) else None, MUSIC_STATUSES)
+
+
 # --- body codes ------------------------------------------------------------------------
 
 OK, RETRY, NOT_STORED_YET, REFUSED = "ok", "retry", "not stored yet", "refused"

@@ -192,6 +192,18 @@ class FakeApi(RequestLog):
         return route(task_id, count)
 
 
+def _send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up (read timeout): that is the scenario
+
+
 @pytest.fixture(scope="session")
 def fake_api() -> Any:
     api = FakeApi()
@@ -199,16 +211,7 @@ def fake_api() -> Any:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            status, headers, body = api.answer(parts.path, parts.query, dict(self.headers))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (read timeout): that is the scenario
+            _send(self, *api.answer(parts.path, parts.query, dict(self.headers)))
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -393,3 +396,118 @@ def raw_api() -> Any:
     threading.Thread(target=accept, daemon=True).start()
     yield server
     listener.close()
+
+
+# --- A fake of the whole generate chain ------------------------------------------------
+# music task -> split_stem separation (POST, record-info) -> MIDI task (POST, record-info).
+# One server per test (the chain has state); each test sets the behaviour it needs.
+
+CHAIN_MUSIC = "/api/v1/generate/record-info"
+CHAIN_SEPARATE = "/api/v1/vocal-removal/generate"
+CHAIN_SEPARATION = "/api/v1/vocal-removal/record-info"
+CHAIN_MIDI_POST = "/api/v1/midi/generate"
+CHAIN_MIDI = "/api/v1/midi/record-info"
+CHAIN_SONG = {"id": "song-a", "title": "Neon Rain", "duration": 201.4, "tags": "synthwave"}
+CHAIN_STEMS = [
+    {"id": "stem-vocals", "stem_type_group_name": "Vocals", "audio_url": "https://x.invalid/v.mp3", "duration": 201.4},
+    {"id": "stem-bass", "stem_type_group_name": "Bass", "audio_url": "https://x.invalid/b.mp3", "duration": 201.4},
+    {"id": "stem-drums", "stem_type_group_name": "Drums", "audio_url": "https://x.invalid/d.mp3", "duration": 201.4},
+]
+
+
+@dataclass
+class ChainApi(RequestLog):
+    """The chain's endpoints. ``*_flags``: the successFlag of each poll in turn (the last repeats).
+
+    ``*_post``: "ok", "timeout" (the task is created, the answer comes after
+    ``post_sleep_s``), "rate-limited-once" (429 + Retry-After, then ok), "server-error"
+    (500), "no-credits" (402: no task). ``faults``: HTTP statuses answered first to GETs of a path.
+    Requests are logged by path: ``seen(CHAIN_SEPARATE, "POST")``.
+    """
+
+    songs: list[dict[str, Any]] = field(default_factory=lambda: [CHAIN_SONG])
+    music_status: str = "SUCCESS"
+    separation_flags: list[str] = field(default_factory=lambda: ["PENDING", "SUCCESS"])
+    midi_flags: list[int] = field(default_factory=lambda: [0, 1])
+    separation_post: str = "ok"
+    midi_post: str = "ok"
+    post_sleep_s: float = 2.0
+    faults: dict[str, list[int]] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)  # path of the POST -> the task it made
+
+    def answer(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        task_id = parse_qs(query).get("taskId", [""])[0]
+        count = self.log(path, method=method, task_id=task_id, body=json.loads(body) if body else None)
+        fault = self.faults.get(path, [])
+        if method == "GET" and count <= len(fault):
+            return _json(fault[count - 1], {"code": fault[count - 1], "msg": "try later"}, {"Retry-After": "0"})
+        if method == "POST":
+            return self._post(path, count)
+        if path == CHAIN_MUSIC:
+            return _json(200, {"code": 200, "msg": "success", "data": {
+                "taskId": task_id, "status": self.music_status, "response": {"sunoData": self.songs}}})  # fmt: skip
+        if task_id not in self.created.values():
+            return _json(200, {"code": 422, "msg": "recordInfo is null"})
+        if path == CHAIN_SEPARATION:
+            return _json(
+                200, self._separation(task_id, self.separation_flags[min(count, len(self.separation_flags)) - 1])
+            )
+        flag = self.midi_flags[min(count, len(self.midi_flags)) - 1]
+        if flag == 1:
+            return _json(200, _record(task_id, audioId=self.songs[-1]["id"]))
+        return _json(200, _record(task_id, successFlag=flag, midiData=None, errorCode="500" if flag > 1 else None,
+                                  errorMessage="model crashed" if flag > 1 else None))  # fmt: skip
+
+    def _post(self, path: str, count: int) -> tuple[int, dict[str, str], bytes]:
+        behaviour = self.separation_post if path == CHAIN_SEPARATE else self.midi_post
+        if behaviour == "rate-limited-once" and count == 1:
+            return _json(429, {"code": 429, "msg": "too many requests"}, {"Retry-After": "0"})
+        if behaviour == "server-error":
+            return _json(500, {"code": 500, "msg": "internal error"})
+        if behaviour == "no-credits":
+            return _json(200, {"code": 402, "msg": "insufficient credits"})
+        task_id = ("sep-" if path == CHAIN_SEPARATE else "midi-") + str(count)
+        self.created[path] = task_id
+        if behaviour == "timeout":
+            time.sleep(self.post_sleep_s)  # longer than the client waits: it never learns the id
+        return _json(200, {"code": 200, "msg": "success", "data": {"taskId": task_id}})
+
+    @staticmethod
+    def _separation(task_id: str, flag: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"taskId": task_id, "successFlag": flag, "errorMessage": None, "response": None}
+        if flag == "SUCCESS":
+            data["response"] = {"originData": CHAIN_STEMS}
+        elif flag.endswith(("FAILED", "EXCEPTION")):
+            data["errorMessage"] = "audio too short"
+        return {"code": 200, "msg": "success", "data": data}
+
+    def posts(self, path: str) -> int:
+        return len(self.seen(path, "POST"))
+
+
+@pytest.fixture
+def chain_api() -> Any:
+    api = ChainApi()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            _send(self, *api.answer(method, parts.path, parts.query, self.rfile.read(length)))
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield api
+    server.shutdown()
+    server.server_close()

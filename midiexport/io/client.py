@@ -143,9 +143,13 @@ class ApiClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         progress: Progress | None = None,
+        path: str = MIDI_RECORD_PATH,
+        status: Callable[[dict[str, Any]], str] = protocol.task_status,
     ) -> dict[str, Any]:
         """Return the MIDI record-info answer once the task has ended (or at once, no ``wait``).
 
+        ``path`` and ``status`` poll another record the same way (a separation task:
+        ``/api/v1/vocal-removal/record-info`` and ``protocol.separation_status``).
         Polls at 0, ``poll_interval_s``, 2 × ``poll_interval_s``, ... while the task is
         pending, and once more just before ``timeout_s`` (the last wait shortened).
         Raises NetworkError when the time runs out, and what ``get_record`` raises. A
@@ -156,9 +160,9 @@ class ApiClient:
         last_poll = deadline - min(FINAL_POLL_LEAD_S, poll_interval_s * FINAL_POLL_LEAD_SHARE)
         polls = 0
         while True:
-            answer = self.get_record(MIDI_RECORD_PATH, task_id, deadline=deadline)
+            answer = self.get_record(path, task_id, deadline=deadline)
             polls += 1
-            if protocol.task_status(answer) != PENDING or not wait:
+            if status(answer) != PENDING or not wait:
                 return answer
             now = time.monotonic()
             if progress:

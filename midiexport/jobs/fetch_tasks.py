@@ -109,20 +109,29 @@ def _fetched(
     task_id: str, get_answer: Callable[[], Any], music: dict[str, Any] | None, save_json: bool, options: ConvertOptions
 ) -> Callable[[], list[Rendered]]:
     def get() -> list[Rendered]:
-        import orjson
-
         answer = get_answer()
         payload = {"midiRecord": answer, "musicRecord": music} if music is not None else answer
-        keep = orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n" if save_json else None
-        records = normalize_payload(payload, source=f"task {task_id}")
-        rendered = []
-        for record in records:
-            stem = files.safe_name(song_title(record), fallback=task_id)
-            values = None
-            if options.name is not None:
-                values = naming.record_values(record, stem=task_id, number="")
-                stem = naming.fill(options.name, fallback=stem, **values)
-            rendered.append(render_record(record, options, stem=stem, keep=keep, values=values))
-        return rendered
+        return render_answer(task_id, payload, save_json=save_json, options=options)
 
     return get
+
+
+def render_answer(task_id: str, payload: Any, *, save_json: bool, options: ConvertOptions) -> list[Rendered]:
+    """Convert a downloaded answer (or a saved envelope holding it) as ``fetch`` does; keep it as JSON.
+
+    Files are named by the song's title when the payload carries the music record,
+    else by ``task_id``; ``save_json`` keeps ``payload`` itself beside the first .mid.
+    """
+    import orjson
+
+    keep = orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n" if save_json else None
+    records = normalize_payload(payload, source=f"task {task_id}")
+    rendered = []
+    for record in records:
+        stem = files.safe_name(song_title(record), fallback=task_id)
+        values = None
+        if options.name is not None:
+            values = naming.record_values(record, stem=task_id, number="")
+            stem = naming.fill(options.name, fallback=stem, **values)
+        rendered.append(render_record(record, options, stem=stem, keep=keep, values=values))
+    return rendered

@@ -1,0 +1,331 @@
+"""`midiexport generate` against a loopback fake of the whole chain (conftest.ChainApi).
+
+Every test counts the POSTs the server saw per path: a paid request is never sent
+twice, and never sent at all without consent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+from click.testing import CliRunner
+
+from conftest import (
+    API_KEY,
+    CHAIN_MIDI,
+    CHAIN_MIDI_POST,
+    CHAIN_SEPARATE,
+    CHAIN_SEPARATION,
+    ROOT,
+)
+from midiexport.cli import main
+from midiexport.jobs.generate import PLACEHOLDER_CALLBACK
+
+MUSIC = "music-1"
+FAST = ["--poll-interval", "0.02", "--timeout", "5"]
+
+
+def generate(api, out: Path, *args: str, yes: bool = True):
+    env = {"MIDIEXPORT_BASE_URL": api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    extra = ["--yes"] if yes else []
+    return CliRunner().invoke(main, ["generate", MUSIC, "-o", str(out), *FAST, *extra, *args], env=env)
+
+
+def posts(api) -> tuple[int, int]:
+    """(separation POSTs, MIDI POSTs) the server saw."""
+    return api.posts(CHAIN_SEPARATE), api.posts(CHAIN_MIDI_POST)
+
+
+def state(out: Path) -> dict:
+    return json.loads((out / f"{MUSIC}.generate.json").read_text())
+
+
+# --- the whole chain -------------------------------------------------------------------
+
+
+def test_generate_walks_the_chain_and_writes_a_mid_that_mido_reads(chain_api, tmp_path):
+    result = generate(chain_api, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert posts(chain_api) == (1, 1)
+    assert "separation task: sep-1\n" in result.stderr
+    assert "MIDI task: midi-1\n" in result.stderr
+    [separate] = chain_api.seen(CHAIN_SEPARATE, "POST")
+    assert separate["body"] == {"taskId": MUSIC, "audioId": "song-a", "callBackUrl": PLACEHOLDER_CALLBACK,
+                                "type": "split_stem"}  # fmt: skip
+    [ask_midi] = chain_api.seen(CHAIN_MIDI_POST, "POST")
+    assert ask_midi["body"] == {"taskId": "sep-1", "callBackUrl": PLACEHOLDER_CALLBACK}
+    midi = mido.MidiFile(tmp_path / "Neon Rain.mid")
+    assert sum(m.type == "note_on" and m.velocity > 0 for t in midi.tracks for m in t) > 0
+    assert {t.name for t in midi.tracks} >= {"Drums"}
+
+
+def test_the_kept_json_holds_every_answer_and_converts_to_the_same_mid(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path).exit_code == 0
+    kept = json.loads((tmp_path / "Neon Rain.json").read_text())
+    assert kept["musicRecord"]["data"]["response"]["sunoData"][0]["id"] == "song-a"
+    assert kept["separationRecord"]["data"]["successFlag"] == "SUCCESS"
+    assert kept["requests"]["separation"]["data"]["taskId"] == "sep-1"
+    assert kept["requests"]["midi"]["data"]["taskId"] == "midi-1"
+    assert kept["midiRecord"]["data"]["taskId"] == "midi-1"
+    assert kept["chain"]["separationTask"] == "sep-1"
+    again = CliRunner().invoke(main, ["convert", str(tmp_path / "Neon Rain.json"), "-o", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.stderr
+    assert (tmp_path / "again" / "Neon Rain.mid").read_bytes() == (tmp_path / "Neon Rain.mid").read_bytes()
+
+
+def test_callback_url_is_sent_in_both_requests(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path, "--callback-url", "http://127.0.0.1:8000/callback").exit_code == 0
+    bodies = [r["body"] for r in chain_api.requests if r.get("method") == "POST"]
+    assert [b["callBackUrl"] for b in bodies] == ["http://127.0.0.1:8000/callback"] * 2
+
+
+def test_a_rate_limited_post_is_sent_again_and_failing_polls_are_retried(chain_api, tmp_path):
+    # 429 says the request was not carried out: sending it again cannot pay twice.
+    chain_api.separation_post = "rate-limited-once"
+    chain_api.faults = {CHAIN_SEPARATION: [429], CHAIN_MIDI: [500]}
+    result = generate(chain_api, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert posts(chain_api) == (2, 1)
+    assert (tmp_path / "Neon Rain.mid").exists()
+
+
+# --- credits: asked before spending ----------------------------------------------------
+
+
+def test_without_yes_and_without_a_terminal_nothing_is_sent(chain_api, tmp_path):
+    result = generate(chain_api, tmp_path, yes=False)
+    assert result.exit_code == 2
+    assert "pass --yes" in result.stderr and "50 credits" in result.stderr
+    assert chain_api.requests == []
+
+
+def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    os.close(follower)
+    os.write(leader, b"n\n")
+    _, stderr = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 1
+    assert "This spends credits: a split_stem separation: 50 credits" in stderr.decode()
+    assert "price is not stated" in stderr.decode()
+    assert posts(chain_api) == (0, 0)
+
+
+# --- choosing the song and the stem ------------------------------------------------------
+
+
+def test_two_songs_without_audio_id_are_listed_and_nothing_is_paid(chain_api, tmp_path):
+    chain_api.songs = [{"id": "song-a", "title": "Neon Rain", "duration": 201.4},
+                       {"id": "song-b", "title": "Neon Rain (take 2)", "duration": 187.0}]  # fmt: skip
+    result = generate(chain_api, tmp_path)
+    assert result.exit_code == 2
+    assert "has 2 songs; choose one with --audio-id" in result.stderr
+    assert "song-a  Neon Rain  201 s" in result.stderr and "song-b  Neon Rain (take 2)  187 s" in result.stderr
+    assert posts(chain_api) == (0, 0)
+
+
+def test_audio_id_chooses_one_of_two_songs(chain_api, tmp_path):
+    chain_api.songs = [{"id": "song-a", "title": "One"}, {"id": "song-b", "title": "Two"}]
+    assert generate(chain_api, tmp_path, "--audio-id", "song-b").exit_code == 0
+    [separate] = chain_api.seen(CHAIN_SEPARATE, "POST")
+    assert separate["body"]["audioId"] == "song-b"
+    assert (tmp_path / "Two.mid").exists()
+
+
+def test_stem_sends_that_stems_id_as_audio_id(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path, "--stem", "bass").exit_code == 0
+    [ask_midi] = chain_api.seen(CHAIN_MIDI_POST, "POST")
+    assert ask_midi["body"] == {"taskId": "sep-1", "callBackUrl": PLACEHOLDER_CALLBACK, "audioId": "stem-bass"}
+
+
+def test_an_unknown_stem_names_the_closest_and_asks_nothing_more(chain_api, tmp_path):
+    result = generate(chain_api, tmp_path, "--stem", "Bas")
+    assert result.exit_code == 1
+    assert "separation task sep-1 has no stem 'Bas'; did you mean 'Bass'? its stems: Vocals, Bass, Drums" in (
+        result.stderr
+    )
+    assert posts(chain_api) == (1, 0)
+
+
+# --- failures: one line naming the task ---------------------------------------------------
+
+
+def test_a_failed_separation_ends_in_one_line_naming_it(chain_api, tmp_path):
+    chain_api.separation_flags = ["PENDING", "GENERATE_AUDIO_FAILED"]
+    result = generate(chain_api, tmp_path, "-q")
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "separation task: sep-1\nseparation task sep-1: failed (GENERATE_AUDIO_FAILED: audio too short)\n"
+    )
+    assert posts(chain_api) == (1, 0)
+
+
+def test_a_failed_midi_task_ends_in_one_line_naming_it(chain_api, tmp_path):
+    chain_api.midi_flags = [0, 3]
+    result = generate(chain_api, tmp_path, "-q")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "\nMIDI task: midi-1\ntask midi-1: failed: MIDI generation failed (500: model crashed)\n"
+    )
+    assert posts(chain_api) == (1, 1)
+
+
+# --- never twice: unconfirmed POSTs, resuming from each step -------------------------------
+
+
+def test_a_separation_post_that_times_out_after_creating_its_task_is_not_sent_again(chain_api, tmp_path):
+    chain_api.separation_post = "timeout"
+    result = generate(chain_api, tmp_path, "--timeout", "1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"task {MUSIC}: the separation request was sent, but no complete answer from 127.0.0.1:"
+    )
+    assert (
+        "a separation task may have been created (and charged), so it is not sent again: find it in your "
+        f"account and continue with `midiexport generate {MUSIC} --resume --separation-task ID`"
+    ) in result.stderr
+    assert posts(chain_api) == (1, 0)
+    refused = generate(chain_api, tmp_path, "--resume")  # the fate is still unknown: refuse, send nothing
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"task {MUSIC}: the separation request of an earlier run was never answered")
+    assert posts(chain_api) == (1, 0)
+    chain_api.separation_post = "ok"
+    resumed = generate(chain_api, tmp_path, "--resume", "--separation-task", "sep-1")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
+    assert (tmp_path / "Neon Rain.mid").exists()
+
+
+def test_a_midi_post_answered_500_is_not_sent_again_and_fetch_takes_over(chain_api, tmp_path):
+    chain_api.midi_post = "server-error"
+    result = generate(chain_api, tmp_path)
+    assert result.exit_code == 1
+    assert (
+        "\ntask sep-1: the MIDI request was sent, but the API "
+        "answered 500 (internal error); a MIDI task may have been created (and charged), "
+        "so it is not sent again: find it in your account and run `midiexport fetch ID`"
+    ) in result.stderr
+    assert posts(chain_api) == (1, 1)
+    assert generate(chain_api, tmp_path, "--resume").exit_code == 1
+    assert posts(chain_api) == (1, 1)
+    chain_api.created[CHAIN_MIDI_POST] = "midi-7"  # the task the user found in the account
+    env = {"MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    fetched = CliRunner().invoke(main, ["fetch", "midi-7", "-o", str(tmp_path), *FAST], env=env)
+    assert fetched.exit_code == 0, fetched.stderr
+    assert posts(chain_api) == (1, 1)
+
+
+def test_resume_after_the_separation_post_pays_nothing_again(chain_api, tmp_path):
+    chain_api.separation_flags = ["PENDING"]  # stopped while the separation runs
+    first = generate(chain_api, tmp_path, "--timeout", "1")
+    assert first.exit_code == 1  # still pending at --timeout (or its last poll cut by it)
+    assert state(tmp_path)["separation_task"] == "sep-1"
+    chain_api.separation_flags = ["SUCCESS"]
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
+
+
+def test_resume_after_the_separation_succeeded_pays_only_for_midi(chain_api, tmp_path):
+    chain_api.midi_post = "no-credits"  # stopped after the separation, before a MIDI task exists
+    first = generate(chain_api, tmp_path)
+    assert first.exit_code == 1 and "the account has no credits left" in first.stderr
+    assert state(tmp_path)["answers"]["separation"]["data"]["successFlag"] == "SUCCESS"
+    chain_api.midi_post = "ok"
+    polled = len(chain_api.seen(CHAIN_SEPARATION))
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 2)  # the refused MIDI request, then the one that was answered
+    assert len(chain_api.seen(CHAIN_SEPARATION)) == polled  # the saved answer is used
+
+
+def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tmp_path):
+    chain_api.midi_flags = [0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines = []
+    while not lines or not lines[-1].startswith(b"MIDI task: "):
+        lines.append(process.stderr.readline())
+        assert lines[-1], b"".join(lines)
+    process.kill()  # SIGKILL: no clean-up runs
+    process.wait()
+    process.stderr.close()
+    assert state(tmp_path)["midi_task"] == "midi-1"
+    chain_api.midi_flags = [1]
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
+    assert (tmp_path / "Neon Rain.mid").exists()
+
+
+def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path).exit_code == 0
+    seen = len(chain_api.requests)
+    again = generate(chain_api, tmp_path)
+    assert again.exit_code == 2
+    assert "pass --resume to continue it without paying again" in again.stderr
+    assert len(chain_api.requests) == seen
+
+
+def test_resuming_a_finished_chain_writes_again_without_asking_the_api(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path).exit_code == 0
+    (tmp_path / "Neon Rain.mid").unlink()
+    seen = len(chain_api.requests)
+    again = generate(chain_api, tmp_path, "--resume", yes=False)
+    assert again.exit_code == 0, again.stderr
+    assert len(chain_api.requests) == seen
+    assert (tmp_path / "Neon Rain.mid").exists()
+
+
+def test_pending_separation_and_midi_tasks_are_polled_until_they_end(chain_api, tmp_path):
+    chain_api.separation_flags = ["PENDING", "PENDING", "SUCCESS"]
+    assert generate(chain_api, tmp_path).exit_code == 0
+    assert len(chain_api.seen(CHAIN_SEPARATION)) == 3
+    assert len(chain_api.seen(CHAIN_MIDI)) == 2
+
+
+def test_a_midi_post_past_the_read_timeout_is_sent_once_and_a_resume_refuses_to_repeat_it(chain_api, tmp_path):
+    # The library with a short read timeout: the server creates midi-1, then answers too late.
+    from midiexport.errors import UnconfirmedRequest
+    from midiexport.io.client import ClientSettings
+    from midiexport.jobs.fetch_tasks import FetchOptions
+    from midiexport.jobs.generate import GenerateOptions, open_chain, walk
+
+    chain_api.midi_post, chain_api.post_sleep_s = "timeout", 1.0
+    settings = ClientSettings(api_key=API_KEY, base_url=chain_api.url, read_timeout_s=0.3, backoff_s=0.01)
+    wanted = GenerateOptions(MUSIC, FetchOptions(API_KEY, chain_api.url, poll_interval_s=0.02, timeout_s=5))
+    told: list[str] = []
+    for resume in (False, True):
+        chain = open_chain(wanted, str(tmp_path), resume=resume, tell=told.append, settings=settings)
+        with chain.client, pytest.raises(UnconfirmedRequest) as caught:
+            walk(chain)
+        assert caught.value.path == CHAIN_MIDI_POST
+    assert told == ["separation task: sep-1"]
+    assert posts(chain_api) == (1, 1)
+    assert chain_api.created[CHAIN_MIDI_POST] == "midi-1"  # the task exists; only the user can name it now
+    assert state(tmp_path)["unconfirmed"]["midi"].endswith("no answer within 0.3 s")
+
+
+def test_a_damaged_state_file_is_one_line_and_nothing_is_sent(chain_api, tmp_path):
+    (tmp_path / f"{MUSIC}.generate.json").write_text("{not json")
+    result = generate(chain_api, tmp_path, "--resume")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path / MUSIC}.generate.json: not a generate state file (")
+    assert chain_api.requests == []
