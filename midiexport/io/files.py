@@ -323,6 +323,27 @@ def _move_into_place(temp: str, path: Path, *, overwrite: bool) -> None:
         os.rename(temp, path)
 
 
+def make_durable(paths: Sequence[Path]) -> None:
+    """Flush files written by ``write_atomic`` to the disk, with their names (the folders and their parents).
+
+    One call covers many files: a journaling file system commits their names in one go,
+    so a server can answer many writers with one round of flushes (group commit).
+    Raises OutputError when a file or folder cannot be flushed.
+    """
+    folders = {p.parent for p in paths} | {p.parent.parent for p in paths}
+    try:
+        for path in dict.fromkeys(paths):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(descriptor)
+            finally:
+                os.close(descriptor)
+        for folder in folders:
+            _fsync_folder(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot flush to disk ({exc.strerror or exc})", path=str(exc.filename or "")) from exc
+
+
 def _fsync_folder(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY)
     try:

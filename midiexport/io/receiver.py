@@ -1,9 +1,10 @@
 """Receiver: what ``midiexport serve`` does with a callback before answering it.
 
 A callback is checked (signature, timestamp window), then its raw body is written
-durably (a temporary file, fsync, a link into place, fsync of the folder) before the
+(a temporary file linked into place) and flushed to the disk with its name before the
 server answers 200, so an accepted callback survives a crash of the process or the
-machine. Bodies are stored by task and content::
+machine. Flushes are shared: one round covers every body written before it began.
+Bodies are stored by task and content::
 
     OUT/callbacks/<safe task id>/<sha256 of the body, 16 hex>.json    the raw body
     OUT/callbacks/<safe task id>/<same>.done                           its outcome, once handled
@@ -97,8 +98,10 @@ class CallbackStore:
         self.folder = out_dir / CALLBACKS_FOLDER
 
     def store(self, task_id: str, body: bytes) -> Stored:
-        """Write ``body`` durably unless the same body is stored; return what happened.
+        """Write ``body`` (atomically) unless the same body is stored; return what happened.
 
+        The body survives a crash of the process at once, and of the machine once
+        ``files.make_durable`` has flushed it (the server does that for many at a time).
         Raises OutputError when the folder cannot be written.
         """
         task_folder = self.folder / files.safe_name(task_id, fallback="task")
@@ -108,7 +111,7 @@ class CallbackStore:
             return Stored(task_id, path, repeat=True, variant=False)
         variant = task_folder.is_dir() and any(task_folder.glob("*" + RAW_SUFFIX))
         try:
-            files.write_atomic(path, body, durable=True)
+            files.write_atomic(path, body)
         except files.FileExists:  # the same body arrived twice at once: the other one stored it
             return Stored(task_id, path, repeat=True, variant=False)
         return Stored(task_id, path, repeat=False, variant=variant)

@@ -73,6 +73,47 @@ class _Refused(Exception):
         self.status, self.outcome, self.task_id = status, outcome, task_id
 
 
+class GroupCommit:
+    """Flush stored bodies to the disk in rounds: one round covers every body written before it began.
+
+    A request waits for the round after its write; while one round runs, the next
+    gathers. Throughput then grows with concurrency instead of paying two fsyncs per
+    request (measured here: ~20 ms a request when each flushed alone).
+    """
+
+    def __init__(self) -> None:
+        self._batch: list[Path] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._running: asyncio.Task[None] | None = None
+
+    async def durable(self, path: Path) -> None:
+        """Return once ``path`` and its name are on the disk. Raises OutputError."""
+        self._batch.append(path)
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._rounds())
+        await asyncio.shield(waiter)
+
+    async def _rounds(self) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            while self._batch:
+                batch, waiter = self._batch, self._waiter
+                self._batch, self._waiter = [], None
+                assert waiter is not None
+                try:
+                    await run_in_threadpool(files.make_durable, batch)
+                except MidiExportError as exc:
+                    waiter.set_exception(exc)
+                else:
+                    waiter.set_result(None)
+        finally:
+            self._running = None
+
+
 class Converter:
     """Conversions in worker processes: new callbacks first, then the backlog found at start."""
 
@@ -203,6 +244,7 @@ def create_app(settings: ServeOptions, pool: Executor) -> Starlette:
 
     store = CallbackStore(settings.out_dir)
     converter = Converter(settings, pool)
+    commit = GroupCommit()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
@@ -218,7 +260,7 @@ def create_app(settings: ServeOptions, pool: Executor) -> Starlette:
         await converter.drain(grace_s=SHUTDOWN_GRACE_S)
 
     async def callback(request: Request) -> Response:
-        return await _logged(request, lambda: _receive(request, settings, store, converter))
+        return await _logged(request, lambda: _receive(request, settings, store, converter, commit))
 
     async def healthz(request: Request) -> Response:
         from starlette.responses import JSONResponse
@@ -246,7 +288,7 @@ async def _logged(request: Request, handle: Any) -> Response:
 
 
 async def _receive(
-    request: Request, settings: ServeOptions, store: CallbackStore, converter: Converter
+    request: Request, settings: ServeOptions, store: CallbackStore, converter: Converter, commit: GroupCommit
 ) -> tuple[int, str, str | None]:
     from starlette.concurrency import run_in_threadpool
 
@@ -263,6 +305,7 @@ async def _receive(
     if converter.full:
         raise _Refused(503, "queue full", task_id)
     stored = await run_in_threadpool(store.store, task_id, body)
+    await commit.durable(stored.path)  # a repeat too: the first copy may still be on its way to the disk
     if stored.repeat:
         converter.counts["repeats"] += 1
         return 200, "repeat", task_id
