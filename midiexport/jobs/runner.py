@@ -266,6 +266,10 @@ def run_in_processes(
         while in_flight:
             done, future = in_flight.popleft()
             yield done, _nothing if future is None else future.result
+        if pool is not None:
+            # All work is done: wait for the idle workers, so no pool thread is left for
+            # the interpreter's exit to wake through a closed pipe ("Bad file descriptor").
+            pool.shutdown(wait=True)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
