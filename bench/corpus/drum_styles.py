@@ -207,6 +207,25 @@ STYLES = {
                   bass=["R...5...", "R...5...O...5..."], bass_names=["Tuba", "Bass", "Acoustic Bass"],
                   comp=[("..C-..C-", 0.6), ("..C...C.", 0.4)], comp_names=["Accordion", "Keyboard", "Acoustic Guitar (steel)"],
                   leads=["Clarinet", "Trumpet", "Vocals"]),
+    "metal": dict(meter="4/4", bpm=(140, 180), live=True, minor=0.9, prog="rock", harm=("bar", "2bar", "bar"), push=0.2,
+                  verse=[{K: "X.....X.X.......", S: "........X.......", CRASH2: "x...x...x...x..."}, {K: "X.X...X.X.X...X.", S: "........X.......", HH: "x.x.x.x.x.x.x.x."}],
+                  chorus=[{K: "xxxxxxxxxxxxxxxx", S: "....X.......X...", RIDE: "x.x.x.x.x.x.x.x."}, {K: "xxxxxxxxxxxxxxxx", S: "........X.......", CRASH: "x...x...x...x..."}],
+                  bass=["R.R.R.R.R.R.R.R.", "RRRRRRRRR.R.R.R.", "R-------R-R-R-R-"], bass_names=["Electric Bass (pick)", "Bass"],
+                  comp=[("C.C.C.C.C-C-C.C.", 0.6), ("C-------C-------", 0.95), ("CCCCCCCCC-..C-..", 0.5)], comp_names=["Distortion Guitar", "Guitar"],
+                  power=True, leads=["Vocals", "Distortion Guitar"]),
+    "jazzwaltz": dict(meter="3/4", bpm=(130, 200), live=True, minor=0.4, prog="jazz", harm=("bar", "2bar"), push=0.0, swing=(0.5, 0.6, 0.67),
+                      verse=[{RIDE: "x...x.x.x...", PHH: "....x.......", K: "g..........."}, {RIDE: "x...x.x.x.x.", PHH: "....x...x...", K: "g.......g..."}],
+                      chorus=[{RIDE: "X...x.x.x...", PHH: "....x...x...", K: "g...........", S: "......g....."}],
+                      comp_snare=True, walking=True,
+                      bass=["W"], bass_names=["Acoustic Bass", "Bass"],
+                      comp=[("C-..c-......", 0.8), ("....C-..C-..", 0.7), ("C-.....c-...", 0.8)], comp_names=["Acoustic Grand Piano", "Electric Guitar (jazz)", "Vibraphone", "Piano"],
+                      leads=["Tenor Sax", "Flute", "Vocals", "Trumpet"]),
+    "rock68": dict(meter="6/8", bpm=(60, 100), live=True, minor=0.5, prog="rock", harm=("bar", "2bar", "half"), push=0.0,
+                   verse=[{K: "X...x.......", S: "......X.....", HH: "x.x.x.x.x.x."}, {K: "X.........x.", S: "......X.....", HH: "x.x.x.x.x.x."}],
+                   chorus=[{K: "X...x...x...", S: "......X.....", RIDE: "X.x.x.X.x.x."}, {K: "X.x.....x...", S: "......X.....", OHH: "x.x.x.x.x.x."}],
+                   bass=["R---R-R---R-", "R-----R-5-O-", "R.R.R.R.R.R."], bass_names=["Electric Bass (finger)", "Bass", "Electric Bass (pick)"],
+                   comp=[("a.a.a.a.a.a.", 0.95), ("C---c-C---c-", 0.9), ("C-----C-----", 1.0)], comp_names=["Electric Guitar (clean)", "Overdriven Guitar", "Acoustic Guitar (steel)", "Rock Organ"],
+                   leads=["Vocals", "Overdriven Guitar"]),
 }
 STYLE_NAMES = tuple(STYLES)
 
@@ -317,7 +336,7 @@ def _sections(rng, style, sp, bar_s, target_s, no_drums):
         else:
             bars = 8
         if total + bars * bar_s > target_s and len(secs) >= (2 if blues else 3):
-            if name != "outro" or total + bars * bar_s > 118:
+            if name != "outro" or total + bars * bar_s > 110:
                 continue
         secs.append({"name": name, "bars": bars})
         total += bars * bar_s
@@ -360,8 +379,7 @@ def _progression(rng, sp, mode, bars, qpb, beat_q, harm):
     elif harm == "2bar":
         durs = [2 * qpb]
     elif harm == "half":
-        half = qpb / 2 if qpb != 3 else (2.0 if rng.random() < 0.5 else 1.5)
-        durs = [half, qpb - half] if qpb != 3 or beat_q == 1.5 else [2.0, 1.0]
+        durs = [2.0, 1.0] if (qpb == 3 and beat_q == 1.0) else [qpb / 2, qpb / 2]  # 3/4: beats 1-2 and 3
     else:  # mixed
         durs = rng.choice(([qpb, qpb, qpb / 2, qpb / 2], [2 * qpb, qpb, qpb], [qpb, qpb / 2, qpb / 2, 2 * qpb]))
     k = 0
@@ -420,7 +438,7 @@ def build_song(seed: int) -> dict:
     tpc = PC[tonic]
     no_drums = seed % 20 == 13 or seed % 40 == 27 or seed % 60 == 49  # ~9%, in every split
     bar_s = qpb * 60.0 / qbpm
-    target = rng.uniform(45, 118)
+    target = rng.uniform(45, 112)
     secs = _sections(rng, style, sp, bar_s, target, no_drums)
     nbars = sum(s["bars"] for s in secs)
 
@@ -488,7 +506,7 @@ def build_song(seed: int) -> dict:
     lead_name = rng.choice(sp["leads"]) if has_lead else None
     if lead_name in (bass_name, comp_name):
         lead_name = "Vocals"
-    hum = (0.003, 0.005, 0.007, 0.010) if live else (0.0008, 0.001, 0.002, 0.006)
+    hum = (0.004, 0.006, 0.008, 0.012) if live else (0.0008, 0.001, 0.002, 0.006)  # sd in s: drums, bass, chords, lead
     push_q = rng.choice((0.5, 0.5, 0.25)) if rng.random() < sp["push"] else 0.0
     laid = rng.uniform(*sp["laid_back"]) if sp.get("laid_back") else 0.0
 
@@ -899,7 +917,7 @@ def generate(seed: int, count: int) -> list[dict]:
 # --- writing and checking ---------------------------------------------------------------------
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-FIRST_SEED, COUNT = 1080, 360  # 1080 // 10 % 18 == 0: two blocks of ten seeds per style
+FIRST_SEED, COUNT = 1050, 420  # 1050 // 10 % 21 == 0: two blocks of ten seeds per style
 
 
 def check_song(song: dict) -> list[str]:
@@ -967,7 +985,16 @@ def stats(songs):
             vel_counts.append((inst["name"], nv))
             stems += 1
             flat += nv == 1
-    return {"notes": tot, "short_all": short / max(tot, 1), "pitched_notes": tot_p, "short_pitched": short_p / max(tot_p, 1), "same_pitch_overlaps": overlaps, "overlaps_per_1000_pitched": 1000 * overlaps / max(tot_p, 1), "stems": stems, "flat_velocity_stems": flat, "max_polyphony_pitched": maxpoly}
+    pv = sorted(n for name, n in vel_counts if name != "Drums")
+    dv = sorted(n for name, n in vel_counts if name == "Drums")
+    return {
+        "notes": tot, "short_all": round(short / max(tot, 1), 4), "pitched_notes": tot_p, "short_pitched": round(short_p / max(tot_p, 1), 4),
+        "same_pitch_overlaps": overlaps, "overlaps_per_1000_pitched": round(1000 * overlaps / max(tot_p, 1), 1), "stems": stems,
+        "flat_velocity_stems": flat, "pitched_stems_flat": f"{sum(n == 1 for n in pv)}/{len(pv)}", "drum_stems_flat": f"{sum(n == 1 for n in dv)}/{len(dv)}",
+        "velocity_values_median_pitched_nonflat": (lambda xs: xs[len(xs) // 2] if xs else None)([n for n in pv if n > 1]),
+        "velocity_values_median_drums_nonflat": (lambda xs: xs[len(xs) // 2] if xs else None)([n for n in dv if n > 1]),
+        "max_polyphony_pitched": maxpoly,
+    }
 
 
 def main(argv=None):

@@ -15,7 +15,8 @@ The small public API:
   :func:`drop_notes`, :func:`add_phantoms`, :func:`octave_errors`,
   :func:`fragment_sustains`, :func:`hang_notes`, :func:`jitter_onsets`,
   :func:`flat_velocity`, :func:`jitter_velocity`, :func:`drum_one_tick`,
-  :func:`confuse_drum_keys`, :func:`shift_notes`, :func:`split_and_double`;
+  :func:`confuse_drum_keys`, :func:`simplify_kit`, :func:`shift_notes`,
+  :func:`split_and_double`;
 * per-song choices: :func:`choose_latency_ms`, :func:`choose_song_offset`;
 * the whole chain: :func:`make_record` (profile ``"noisy"``, ``"light"`` or
   ``"clean"``) and :func:`to_record` (grid + k/127 + the API envelope only).
@@ -72,6 +73,7 @@ OFFSET_P = 0.2  # [P] "a whole song can sit 0.1-0.6 s off its own audio"
 OFFSET_S = (0.1, 0.6)
 DRUM_CONFUSION_RATE = 0.02  # [J] hat open/closed, snare/side stick, crash/crash 2
 DRUM_ODD_KEY_RATE = 0.002  # [P] "now and then a key outside 35-81"
+KIT_SIMPLIFY_P = 0.3  # [R] the real drum stem uses four keys only (36, 37, 46, 50): no 42, no 38
 IS_DRUM_FLAG_P = 0.2  # [P] Suno's own JSON marks drums with "is_drum": true (some hosts)
 
 
@@ -251,6 +253,21 @@ def confuse_drum_keys(notes, rng: random.Random, rate: float = DRUM_CONFUSION_RA
     return out
 
 
+def simplify_kit(notes, rng: random.Random):
+    """Fold the kit onto a few keys, as the real drum stem does [R]: one hat key for all
+    hats, one key for snare/clap/side stick, one for the cymbals, two toms; loud hits
+    saturate (the real kick is 127 on every hit). Returns (notes, mapping)."""
+    hat = rng.choice((46, 42))
+    snare = rng.choice((37, 38, 38))
+    cym = rng.choice((49, 51, 57))
+    m = {42: hat, 44: hat, 46: hat, 38: snare, 39: snare, 40: snare, 37: snare, 49: cym, 57: cym, 51: cym, 52: cym, 53: cym, 50: 50, 48: 50, 47: 47, 45: 47, 43: 47, 41: 47, 35: 36}
+    out = []
+    for s, e, p, v in notes:
+        q = m.get(p, p)
+        out.append([s, e, q, 1.0 if v > 0.85 else v])
+    return _sorted(out), {str(k): v for k, v in m.items() if k != v}
+
+
 def shift_notes(notes, seconds: float):
     """Every note ``seconds`` later (negative: earlier, clipped at 0)."""
     return [[max(0.0, s + seconds), max(0.0, e + seconds), p, v] for s, e, p, v in notes]
@@ -361,6 +378,8 @@ def make_record(instruments, seed: int, task_id: str, profile: str = "noisy"):
                 notes = drop_notes(notes, rng, MISS_RATE * 1.3)
                 notes = add_phantoms(notes, rng, PHANTOM_RATE)
                 notes = confuse_drum_keys(notes, rng)
+                if rng.random() < KIT_SIMPLIFY_P:
+                    notes, st["kit_map"] = simplify_kit(notes, rng)
                 notes = jitter_onsets(notes, rng, ONSET_SD_S / 2)
             else:
                 st["flicker_rate"] = fr = round(_flicker_rate(rng), 4)
