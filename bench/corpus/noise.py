@@ -45,7 +45,7 @@ SHORT_S = 0.030  # [P] "notes shorter than 30 ms"
 # mixture whose mean (with the short pieces fragment_sustains makes) lands near 7.7%
 # of pitched notes. (Drum hits are one tick long in the API, so every drum note is
 # "short"; the 7.7% is compared with pitched notes only.)
-FLICKER_RATE_MIX = ((0.5, 0.005, 0.03), (0.35, 0.06, 0.13), (0.15, 0.15, 0.30))
+FLICKER_RATE_MIX = ((0.5, 0.005, 0.03), (0.35, 0.05, 0.12), (0.15, 0.14, 0.28))
 # [P] "same-pitch overlaps by the thousand" in 85,343 notes, i.e. a few percent of notes.
 # Flickers inside a sounding note, onset jitter between back-to-back notes and hanging
 # notes make overlaps too, so the deliberate rate is small. [J] 1.2%.
@@ -353,14 +353,22 @@ def _flicker_rate(rng):
     return FLICKER_RATE_MIX[-1][2]
 
 
-def make_record(instruments, seed: int, task_id: str, profile: str = "noisy"):
+def make_record(instruments, seed: int, task_id: str, profile: str = "noisy", split_p: float | None = None):
     """The record for clean ``instruments`` (already in record time, offset included).
 
     profile:
       ``"clean"``  grid, k/127 and one-tick drums only (what a perfect transcriber sends);
-      ``"light"``  plus per-stem latency and flat velocities;
+      ``"light"``  plus per-stem latency and flat velocities (the API's own habits, for
+                   notes that are already a transcription);
       ``"noisy"``  every defect of this module, each stem with its own draw.
+    ``split_p``: chance that one pitched stem is split over two tracks that later double
+    (default SPLIT_P for "noisy", 0 otherwise).
     Returns ``(record, latency_ms, info)``; ``info`` says what was applied per stem.
+
+    Example (a transcribed song that only needs the API's habits)::
+
+        rec, lat, info = noise.make_record(insts, seed=7, task_id="abc", profile="light", split_p=0.15)
+        song["truth"]["latency_ms"] = lat
     """
     rng = random.Random(seed)
     if profile not in ("clean", "light", "noisy"):
@@ -408,7 +416,9 @@ def make_record(instruments, seed: int, task_id: str, profile: str = "noisy"):
             notes = drum_one_tick(notes)
         info["stems"][inst["name"]] = st
         out.append(dict(inst, notes=notes))
-    if profile == "noisy" and rng.random() < SPLIT_P:
+    if split_p is None:
+        split_p = SPLIT_P if profile == "noisy" else 0.0
+    if rng.random() < split_p:
         cands = [i for i, inst in enumerate(out) if not inst.get("is_drum") and len(inst["notes"]) >= 8]
         if cands:
             k = rng.choice(cands)
