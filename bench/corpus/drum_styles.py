@@ -228,6 +228,7 @@ STYLES = {
                    leads=["Vocals", "Overdriven Guitar"]),
 }
 STYLE_NAMES = tuple(STYLES)
+SECTION_ENERGY = {"intro": 0.88, "verse": 0.92, "chorus": 1.0, "bridge": 0.9, "breakdown": 0.85, "outro": 0.95}
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -520,9 +521,11 @@ def build_song(seed: int) -> dict:
     def at(q, sd):
         return tm.t(q) + rng.gauss(0.0, sd)
 
+    energy = [1.0]  # section dynamics: verses a little softer than choruses
+
     def hit(q, key, v, sd=hum[0]):
         t = max(0.0, at(q, sd * (0.6 if key in (K, K2) else 1.0)) + (laid if key in (S, CLAP, RIM) else 0.0))
-        vv = min(1.0, max(0.05, v + rng.uniform(-0.06, 0.04)))
+        vv = min(1.0, max(0.05, v * energy[0] + rng.uniform(-0.06, 0.04)))
         drums.append([t, t + min(0.06, step_q * 30 / qbpm), key, vv])
 
     # chords for the whole song, section by section
@@ -581,6 +584,7 @@ def build_song(seed: int) -> dict:
         bq = bar * qpb
         in_sec = bar - s["start_bar"]
         last_of_sec = in_sec == s["bars"] - 1
+        energy[0] = SECTION_ENERGY.get(s["name"], 1.0)
         nxt = secs[si + 1] if si + 1 < len(secs) else None
         # ---------------- drums ----------------
         dstate = s["drums"]
@@ -718,7 +722,7 @@ def build_song(seed: int) -> dict:
                 qs = pos(bq, p_in)
                 t = at(qs, hum[1])
                 t_end = tm.t(pos(bq, p_in + glen))
-                bass.append([max(0.0, t), max(t + 0.03, t_end), p, min(1.0, vel + rng.uniform(-0.08, 0.08))])
+                bass.append([max(0.0, t), max(t + 0.03, t_end), p, min(1.0, vel * energy[0] + rng.uniform(-0.08, 0.08))])
             # the pushed change: bass anticipates the next root
             for pq in pushed:
                 if bq + qpb - 0.75 < pq < bq + qpb:
@@ -745,7 +749,7 @@ def build_song(seed: int) -> dict:
             voicing = voice_chord(pcs, prev_voicing, power=sp.get("power", False))
             prev_voicing = voicing
             end_q = min(q + ln * step_q * comp_gate, ce + 0.01 if ce > q else q + ln * step_q * comp_gate)
-            v0 = (0.68 if c == "C" else 0.5) + rng.uniform(-0.08, 0.08)
+            v0 = (0.68 if c == "C" else 0.5) * energy[0] + rng.uniform(-0.08, 0.08)
             qs = pos(bq, p_in)
             t0 = at(qs, hum[2])
             t1 = tm.t(pos(bq, min(p_in + ln * step_q * comp_gate, end_q - bq)))
@@ -948,6 +952,17 @@ def check_song(song: dict) -> list[str]:
             if abs(n["start"] * 192 - round(n["start"] * 192)) > 1e-6 or abs(n["end"] * 192 - round(n["end"] * 192)) > 1e-6:
                 probs.append("record note off the grid")
                 break
+    prof = song.get("meta", {}).get("noise", {}).get("profile")
+    if prof in ("clean", "light") and "split_doubled" not in song["meta"]["noise"]:
+        # the record is the truth, late by the stem's latency, on the grid
+        rec = {i["name"]: i["notes"] for i in song["record"]["data"]["midiData"]["instruments"]}
+        for inst in tr["instruments"]:
+            lat = tr["latency_ms"].get(inst["name"], 0.0) / 1000.0
+            got = sorted((round(n["start"] * 192), n["pitch"]) for n in rec.get(inst["name"], []))
+            want = sorted((max(0, round((n[0] + lat) * 192)), n[2]) for n in inst["notes"])
+            diff = sum(abs(a[0] - b[0]) > 1 or a[1] != b[1] for a, b in zip(got, want))
+            if len(got) != len(want) or diff:
+                probs.append(f"{prof} record of {inst['name']} differs from truth + latency ({len(got)} vs {len(want)} notes, {diff} off)")
     end = max(n[1] for inst in tr["instruments"] for n in inst["notes"])
     if not 40 <= end <= 130:
         probs.append(f"length {end:.1f} s")
