@@ -733,7 +733,7 @@ def build_song(seed: int) -> dict:
                         if b[1] > tm.t(pq):
                             b[1] = tm.t(pq) - 0.01
                     t = at(pq, hum[1])
-                    bass.append([t, tm.t(bq + qpb + 0.9 * beat_q), p, 0.8])
+                    bass.append([t, tm.t(min(bq + qpb + 0.9 * beat_q, ce - 0.05)), p, 0.8 * energy[0]])
         # ---------------- chords ----------------
         hits = parse_pattern(comp_pat, steps, in_sec)
         if s["name"] == "breakdown" or (s["name"] == "intro" and s["drums"] == "none"):
@@ -780,7 +780,7 @@ def build_song(seed: int) -> dict:
                         n[1] = tp - 0.01
                 t0 = at(pq, hum[2])
                 for p in voicing:
-                    comp.append([max(0.0, t0), tm.t(bq + qpb + qpb * 0.9), p, 0.65])
+                    comp.append([max(0.0, t0), tm.t(min(bq + qpb + qpb * 0.9, ce)), p, 0.65 * energy[0]])
 
     # ---------------- lead melody ----------------
     if has_lead:
