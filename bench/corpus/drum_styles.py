@@ -45,42 +45,148 @@ VEL = {"X": 0.95, "x": 0.78, "o": 0.6, "g": 0.3}
 
 # --- instruments: name -> GM program (0-based); stem names too ------------------------------
 PROGRAMS = {
-    "Acoustic Grand Piano": 0, "Bright Acoustic Piano": 1, "Electric Piano 1": 4, "Electric Piano 2": 5,
-    "Clavinet": 7, "Drawbar Organ": 16, "Rock Organ": 18, "Accordion": 21, "Acoustic Guitar (nylon)": 24,
-    "Acoustic Guitar (steel)": 25, "Electric Guitar (jazz)": 26, "Electric Guitar (clean)": 27,
-    "Electric Guitar (muted)": 28, "Overdriven Guitar": 29, "Distortion Guitar": 30, "Acoustic Bass": 32,
-    "Electric Bass (finger)": 33, "Electric Bass (pick)": 34, "Fretless Bass": 35, "Synth Bass 1": 38,
-    "Synth Bass 2": 39, "String Ensemble 1": 48, "Synth Strings 1": 50, "Choir Aahs": 52, "Synth Voice": 54,
-    "Trumpet": 56, "Tuba": 58, "Brass Section": 61, "Alto Sax": 65, "Tenor Sax": 66, "Clarinet": 71, "Flute": 73,
-    "Lead 1 (square)": 80, "Lead 2 (sawtooth)": 81, "Pad 1 (new age)": 88, "Pad 2 (warm)": 89,
-    "Pad 3 (polysynth)": 90, "Synth Pad": 88, "Vibraphone": 11, "Marimba": 12, "Steel Drums": 114,
-    "Bass": 32, "Keyboard": 0, "Piano": 0, "Guitar": 25, "Synth": 81, "Strings": 48, "Vocals": 54, "Brass": 61,
+    "Acoustic Grand Piano": 0,
+    "Bright Acoustic Piano": 1,
+    "Electric Piano 1": 4,
+    "Electric Piano 2": 5,
+    "Clavinet": 7,
+    "Drawbar Organ": 16,
+    "Rock Organ": 18,
+    "Accordion": 21,
+    "Acoustic Guitar (nylon)": 24,
+    "Acoustic Guitar (steel)": 25,
+    "Electric Guitar (jazz)": 26,
+    "Electric Guitar (clean)": 27,
+    "Electric Guitar (muted)": 28,
+    "Overdriven Guitar": 29,
+    "Distortion Guitar": 30,
+    "Acoustic Bass": 32,
+    "Electric Bass (finger)": 33,
+    "Electric Bass (pick)": 34,
+    "Fretless Bass": 35,
+    "Synth Bass 1": 38,
+    "Synth Bass 2": 39,
+    "String Ensemble 1": 48,
+    "Synth Strings 1": 50,
+    "Choir Aahs": 52,
+    "Synth Voice": 54,
+    "Trumpet": 56,
+    "Tuba": 58,
+    "Brass Section": 61,
+    "Alto Sax": 65,
+    "Tenor Sax": 66,
+    "Clarinet": 71,
+    "Flute": 73,
+    "Lead 1 (square)": 80,
+    "Lead 2 (sawtooth)": 81,
+    "Pad 1 (new age)": 88,
+    "Pad 2 (warm)": 89,
+    "Pad 3 (polysynth)": 90,
+    "Synth Pad": 88,
+    "Vibraphone": 11,
+    "Marimba": 12,
+    "Steel Drums": 114,
+    "Bass": 32,
+    "Keyboard": 0,
+    "Piano": 0,
+    "Guitar": 25,
+    "Synth": 81,
+    "Strings": 48,
+    "Vocals": 54,
+    "Brass": 61,
 }
 
 # --- harmony --------------------------------------------------------------------------------
-QUAL = {"maj": (0, 4, 7), "min": (0, 3, 7), "dom7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10), "hdim": (0, 3, 6, 10), "6": (0, 4, 7, 9)}
+QUAL = {
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "dom7": (0, 4, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10),
+    "hdim": (0, 3, 6, 10),
+    "6": (0, 4, 7, 9),
+}
 DEG = {
-    "I": (0, "maj"), "ii": (2, "min"), "iii": (4, "min"), "IV": (5, "maj"), "V": (7, "maj"), "vi": (9, "min"),
-    "bVII": (10, "maj"), "bVI": (8, "maj"), "I7": (0, "dom7"), "IV7": (5, "dom7"), "V7": (7, "dom7"), "II7": (2, "dom7"),
-    "VI7": (9, "dom7"), "Imaj7": (0, "maj7"), "IVmaj7": (5, "maj7"), "ii7": (2, "min7"), "iii7": (4, "min7"),
-    "vi7": (9, "min7"), "I6": (0, "6"),
-    "i": (0, "min"), "iv": (5, "min"), "v": (7, "min"), "III": (3, "maj"), "VI": (8, "maj"), "VII": (10, "maj"),
-    "bII": (1, "maj"), "i7": (0, "min7"), "iv7": (5, "min7"), "v7": (7, "min7"), "VImaj7": (8, "maj7"),
-    "IIImaj7": (3, "maj7"), "iio": (2, "hdim"),
+    "I": (0, "maj"),
+    "ii": (2, "min"),
+    "iii": (4, "min"),
+    "IV": (5, "maj"),
+    "V": (7, "maj"),
+    "vi": (9, "min"),
+    "bVII": (10, "maj"),
+    "bVI": (8, "maj"),
+    "I7": (0, "dom7"),
+    "IV7": (5, "dom7"),
+    "V7": (7, "dom7"),
+    "II7": (2, "dom7"),
+    "VI7": (9, "dom7"),
+    "Imaj7": (0, "maj7"),
+    "IVmaj7": (5, "maj7"),
+    "ii7": (2, "min7"),
+    "iii7": (4, "min7"),
+    "vi7": (9, "min7"),
+    "I6": (0, "6"),
+    "i": (0, "min"),
+    "iv": (5, "min"),
+    "v": (7, "min"),
+    "III": (3, "maj"),
+    "VI": (8, "maj"),
+    "VII": (10, "maj"),
+    "bII": (1, "maj"),
+    "i7": (0, "min7"),
+    "iv7": (5, "min7"),
+    "v7": (7, "min7"),
+    "VImaj7": (8, "maj7"),
+    "IIImaj7": (3, "maj7"),
+    "iio": (2, "hdim"),
 }
 MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
-PC = {"C": 0, "C#": 1, "Db": 1, "D": 2, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6, "G": 7, "G#": 8, "Ab": 8, "A": 9, "Bb": 10, "B": 11}
+PC = {
+    "C": 0,
+    "C#": 1,
+    "Db": 1,
+    "D": 2,
+    "Eb": 3,
+    "E": 4,
+    "F": 5,
+    "F#": 6,
+    "Gb": 6,
+    "G": 7,
+    "G#": 8,
+    "Ab": 8,
+    "A": 9,
+    "Bb": 10,
+    "B": 11,
+}
 MAJOR_KEYS = ("C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F")
 MINOR_KEYS = ("A", "E", "B", "F#", "C#", "G#", "Eb", "Bb", "F", "C", "G", "D")
 PROGS = {
-    "pop": (["I V vi IV", "vi IV I V", "I IV vi V", "I vi IV V", "IV I V vi", "I V IV V"], ["i VI III VII", "i VII VI VII", "i iv VI V", "VI VII i i", "i VI iv V"]),
-    "rock": (["I bVII IV I", "I IV V IV", "I V vi IV", "vi IV I V", "I IV I V"], ["i VII VI VII", "i VI VII i", "i iv VII III", "i III VII iv"]),
-    "dance": (["vi IV I V", "I V vi IV", "IV V vi vi", "ii7 V7 Imaj7 vi7"], ["i VI III VII", "i iv VI VII", "i VII VI V", "i iv v i", "i7 iv7 v7 i7", "VI VII i i"]),
+    "pop": (
+        ["I V vi IV", "vi IV I V", "I IV vi V", "I vi IV V", "IV I V vi", "I V IV V"],
+        ["i VI III VII", "i VII VI VII", "i iv VI V", "VI VII i i", "i VI iv V"],
+    ),
+    "rock": (
+        ["I bVII IV I", "I IV V IV", "I V vi IV", "vi IV I V", "I IV I V"],
+        ["i VII VI VII", "i VI VII i", "i iv VII III", "i III VII iv"],
+    ),
+    "dance": (
+        ["vi IV I V", "I V vi IV", "IV V vi vi", "ii7 V7 Imaj7 vi7"],
+        ["i VI III VII", "i iv VI VII", "i VII VI V", "i iv v i", "i7 iv7 v7 i7", "VI VII i i"],
+    ),
     "trap": (["vi IV I V"], ["i VI", "i iv VI V", "i i VI VII", "i VII VI V", "i bII", "i iv"]),
     "funk": (["I7 IV7", "I7 I7 IV7 I7", "ii7 V7", "I7 bVII"], ["i7 iv7", "i7 i7 iv7 v7", "i7 IV7", "i7 VII"]),
-    "jazz": (["Imaj7 vi7 ii7 V7", "ii7 V7 Imaj7 Imaj7", "Imaj7 II7 ii7 V7", "IVmaj7 iii7 ii7 Imaj7", "iii7 VI7 ii7 V7"], ["i7 iv7 VImaj7 V7", "iio V7 i7 i7", "i7 iv7 iio V7", "VImaj7 iio V7 i7"]),
-    "blues": (["I7 IV7 I7 I7 IV7 IV7 I7 I7 V7 IV7 I7 V7", "I7 I7 I7 I7 IV7 IV7 I7 I7 V7 V7 I7 V7"], ["i7 iv7 i7 i7 iv7 iv7 i7 i7 VI V7 i7 V7"]),
-    "folk": (["I IV V I", "I V V I", "I I IV V", "I vi IV V", "I IV I V"], ["i iv V i", "i VI iv V", "i III VII i", "i iv i V"]),
+    "jazz": (
+        ["Imaj7 vi7 ii7 V7", "ii7 V7 Imaj7 Imaj7", "Imaj7 II7 ii7 V7", "IVmaj7 iii7 ii7 Imaj7", "iii7 VI7 ii7 V7"],
+        ["i7 iv7 VImaj7 V7", "iio V7 i7 i7", "i7 iv7 iio V7", "VImaj7 iio V7 i7"],
+    ),
+    "blues": (
+        ["I7 IV7 I7 I7 IV7 IV7 I7 I7 V7 IV7 I7 V7", "I7 I7 I7 I7 IV7 IV7 I7 I7 V7 V7 I7 V7"],
+        ["i7 iv7 i7 i7 iv7 iv7 i7 i7 VI V7 i7 V7"],
+    ),
+    "folk": (
+        ["I IV V I", "I V V I", "I I IV V", "I vi IV V", "I IV I V"],
+        ["i iv V i", "i VI iv V", "i III VII i", "i iv i V"],
+    ),
     "polka": (["I V7 V7 I", "I I V7 V7 V7 V7 I I", "I IV V7 I"], ["i V7 V7 i", "i iv V7 i"]),
 }
 
@@ -93,139 +199,509 @@ PROGS = {
 METERS = {"4/4": (4.0, 16), "3/4": (3.0, 12), "2/4": (2.0, 8), "6/8": (3.0, 12), "12/8": (6.0, 12)}
 
 STYLES = {
-    "pop": dict(meter="4/4", bpm=(90, 124), live=True, minor=0.4, prog="pop", harm=("bar", "bar", "2bar", "half", "mixed"), push=0.5,
-                verse=[{K: "X.......X.x.....", S: "....X.......X...", HH: "x.o.x.o.x.o.x.o."}, {K: "X..x....X.......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x.", TAMB: "....x.......x..."}],
-                chorus=[{K: "X.......X.X.....", S: "....X.......X...", OHH: "x.x.x.x.x.x.x.x."}, {K: "X..x..x.X.......", S: "....X.......X..g", RIDE: "x.o.x.o.x.o.x.o."}],
-                bass=["R.R.R.R.R.R.R.R.", "R--.R.R.R--.R.5.", "R-------R---5---", "R-.R-.R.R-.R-.A."], bass_names=["Electric Bass (finger)", "Bass", "Electric Bass (pick)"],
-                comp=[("C-------C--C----", 0.95), ("C---------------", 1.0), ("C.c.C.c.C.c.C.c.", 0.8), ("..C...C...C...C.", 0.5)], comp_names=["Acoustic Grand Piano", "Keyboard", "Electric Guitar (clean)", "Synth Pad", "Piano"],
-                leads=["Vocals", "Synth Voice", "Lead 1 (square)"]),
-    "rock": dict(meter="4/4", bpm=(100, 150), live=True, minor=0.4, prog="rock", harm=("bar", "2bar", "half", "mixed"), push=0.6,
-                 verse=[{K: "X.....x.X.......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."}, {K: "X.......X.x.....", S: "....X.......X...", HH: "x.o.x.o.x.o.x.o."}],
-                 chorus=[{K: "X.....x.X.x.....", S: "....X.......X...", RIDE: "X.x.X.x.X.x.X.x."}, {K: "X.x.....X.x.....", S: "....X.......X...", OHH: "x.x.x.x.x.x.x.x."}],
-                 bass=["R.R.R.R.R.R.R.R.", "R-R-R-R-R-R-5-O-", "R.....R.R.R.....", "RRRRRRRRRRRRRRRR"], bass_names=["Electric Bass (pick)", "Bass", "Electric Bass (finger)"],
-                 comp=[("C.C.C.C.C.C.C.C.", 0.6), ("C-----C-C-------", 0.95), ("C-------C-----c-", 0.95)], comp_names=["Distortion Guitar", "Overdriven Guitar", "Guitar", "Electric Guitar (clean)"],
-                 power=True, leads=["Vocals", "Overdriven Guitar"]),
-    "house": dict(meter="4/4", bpm=(120, 128), live=False, minor=0.65, prog="dance", harm=("2bar", "bar", "2bar"), push=0.3,
-                  verse=[{K: "X...X...X...X...", OHH: "..x...x...x...x.", CLAP: "....x.......x..."}, {K: "X...X...X...X...", HH: "..x...x...x...x.", CLAP: "....x.......x...", SHAKER: "gxgxgxgxgxgxgxgx"}],
-                  chorus=[{K: "X...X...X...X...", OHH: "..X...X...X...X.", CLAP: "....X.......X...", HH: "xgxgxgxgxgxgxgxg"}, {K: "X...X...X...X...", OHH: "..X...X...X...X.", CLAP: "....X.......X...", TAMB: "....x.......x...", RIDE: "x.x.x.x.x.x.x.x."}],
-                  four=True, build=True,
-                  bass=["..R-..R-..R-..R-", "R..R..R...R..R..", "..O...R...O..5..", "R-.R..R.R-.R..O."], bass_names=["Synth Bass 1", "Bass", "Synth Bass 2"],
-                  comp=[("..C..C....C..C..", 0.4), ("C..C..C.C..C..C.", 0.35), ("C---------------", 1.0), ("...C.......C....", 0.5)], comp_names=["Acoustic Grand Piano", "Drawbar Organ", "Pad 2 (warm)", "Synth", "Keyboard"],
-                  leads=["Vocals", "Synth Voice", "Lead 2 (sawtooth)"]),
-    "disco": dict(meter="4/4", bpm=(112, 128), live=True, minor=0.5, prog="dance", harm=("bar", "2bar", "half"), push=0.4,
-                  verse=[{K: "X...X...X...X...", S: "....X.......X...", OHH: "..x...x...x...x.", HH: "x...x...x...x..."}],
-                  chorus=[{K: "X...X...X...X...", S: "....X.......X...", OHH: "..X...X...X...X.", HH: "xgx.xgx.xgx.xgx.", TAMB: "xxxxxxxxxxxxxxxx"}],
-                  four=True,
-                  bass=["R.O.R.O.R.O.R.O.", "RO.RO.RO.ROR.O.O", "R.O.5.O.R.O.5.O."], bass_names=["Electric Bass (finger)", "Bass", "Synth Bass 1"],
-                  comp=[("C.c.C.c.C.c.C.c.", 0.35), ("C---------------", 1.0), ("..C-..C-..C-..C-", 0.6)], comp_names=["Electric Guitar (muted)", "String Ensemble 1", "Electric Piano 1", "Strings"],
-                  leads=["Vocals", "Brass Section", "Synth Voice"]),
-    "funk": dict(meter="4/4", bpm=(95, 115), live=True, minor=0.6, prog="funk", harm=("2bar", "bar", "2bar"), push=0.7, swing=(0.25, 0.5, 0.56),
-                 verse=[{K: "X..x..x...X..x..", S: "....X..g.g..X..g", HH: "xgxgxgxgxgxgxgxg"}, {K: "X.x...x.X..x....", S: "....X.g..g.gX.g.", HH: "x.xgx.xgx.xgx.xg"}],
-                 chorus=[{K: "X..x..x...X..x..", S: "....X..g.g..X..g", HH: "xgxgxgxgxgxgxg..", OHH: "..............x."}, {K: "X.x...x.X.x..x..", S: "....X.g..g..X.g.", HH: "xgxgxgxgxgxgxgxg", COW: "x...x...x...x..."}],
-                 bass=["R..R..O.R.5.R.gR", "R.gR..R.O..R.5R.", "R..O.gR.R..7.5.A", "R-..gRO.R.g5.RO."], bass_names=["Electric Bass (finger)", "Bass", "Synth Bass 2"],
-                 comp=[("..c.C..c..c.C..c", 0.45), ("C..c..C...c.C...", 0.45), ("..C...C...C..C..", 0.4)], comp_names=["Electric Guitar (muted)", "Clavinet", "Electric Piano 1", "Guitar"],
-                 leads=["Vocals", "Brass Section", "Alto Sax"]),
-    "shuffle": dict(meter="12/8", bpm=(54, 84), live=True, minor=0.25, prog="blues", harm=("blues",), push=0.0,
-                    verse=[{K: "X.....X.....", S: "...X.....X..", HH: "x.xx.xx.xx.x"}, {K: "X..x..X..x..", S: "...X.....X..", RIDE: "x.xx.xx.xx.x"}],
-                    chorus=[{K: "X..x..X..x..", S: "...X..g..X.g", RIDE: "X.xX.xX.xX.x"}, {K: "X.....X.....", S: "...X.....X..", OHH: "x.xx.xx.xx.x"}],
-                    bass=["R.R3.35.56.6", "R-.R-.5-.5-.", "R.R5.5O.O5.5", "R--5--O--5--"], bass_names=["Electric Bass (finger)", "Bass", "Acoustic Bass"],
-                    comp=[("C..C..C..C..", 0.5), ("..C..C..C..C", 0.3), ("C-----------", 1.0)], comp_names=["Acoustic Grand Piano", "Drawbar Organ", "Electric Guitar (clean)", "Keyboard"],
-                    leads=["Vocals", "Tenor Sax", "Overdriven Guitar"]),
-    "swing": dict(meter="4/4", bpm=(120, 190), live=True, minor=0.3, prog="jazz", harm=("bar", "half", "mixed"), push=0.3, swing=(0.5, 0.6, 0.67),
-                  verse=[{RIDE: "x...x.x.x...x.x.", PHH: "....x.......x...", K: "g...g...g...g..."}],
-                  chorus=[{RIDE: "X...x.xX...x.x.", PHH: "....x.......x...", K: "g...g...g...g...", S: "..........g....."}, {RIDE: "x...x.x.x...x.x.", PHH: "....x.......x...", K: "g.......g......."}],
-                  comp_snare=True, walking=True,
-                  bass=["W"], bass_names=["Acoustic Bass", "Bass"],
-                  comp=[("C-....c-........", 0.8), ("......C-....c...", 0.8), ("C-......C-...c..", 0.7)], comp_names=["Acoustic Grand Piano", "Electric Guitar (jazz)", "Piano", "Vibraphone"],
-                  leads=["Tenor Sax", "Trumpet", "Vocals", "Clarinet"]),
-    "trap": dict(meter="4/4", bpm=(130, 150), live=False, minor=0.9, prog="trap", harm=("2bar", "bar", "2bar"), push=0.0,
-                 verse=[{K: "X......x..X.....X.x.......X.....", CLAP: "........X...............X.......", HH: "x.x.x.x.x.x.x.x."}, {K: "X.....X...X..x..X.........X.....", S: "........X...............X.......", HH: "x.x.x.x.x.x.x.x."}],
-                 chorus=[{K: "X......x..X..x..X.x.......X..x..", CLAP: "........X...............X.......", HH: "xxxxxxxxxxxxxxxx", OHH: "..............x."}, {K: "X.....X...X.....X..x..X...X.....", S: "........X.......", CLAP: "........X.......", HH: "x.x.x.x.x.x.x.x."}],
-                 hat_rolls=True, follow_kick=True, build=True,
-                 bass=["R"], bass_names=["Synth Bass 1", "Bass"],
-                 comp=[("C---------------", 1.0), ("C-------C-------", 0.9), ("a..a..a.a..a..a.", 0.4)], comp_names=["Pad 2 (warm)", "Keyboard", "Synth", "Piano"],
-                 leads=["Vocals", "Synth Voice", "Flute"]),
-    "boombap": dict(meter="4/4", bpm=(85, 95), live=False, minor=0.7, prog="jazz", harm=("2bar", "bar", "2bar"), push=0.2, swing=(0.25, 0.55, 0.62), laid_back=(0.006, 0.015),
-                    verse=[{K: "X......X..X.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."}, {K: "X..x......X..x..", S: "....X.......X.g.", HH: "x.xxx.x.x.xxx.x."}],
-                    chorus=[{K: "X......X.XX.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.o.", OHH: "..............x."}],
-                    bass=["R------.R-.....R.", "R.....R...R-....", "R-----..R-.5-..."], bass_names=["Bass", "Electric Bass (finger)", "Acoustic Bass"],
-                    comp=[("C--.....C--..c..", 0.9), ("C-------....c---", 0.9), ("C---------------", 1.0)], comp_names=["Electric Piano 1", "Keyboard", "Acoustic Grand Piano", "Vibraphone"],
-                    leads=["Vocals", "Flute", "Alto Sax"]),
-    "lofi": dict(meter="4/4", bpm=(70, 90), live=False, minor=0.5, prog="jazz", harm=("bar", "2bar", "half"), push=0.3, swing=(0.25, 0.56, 0.64), laid_back=(0.008, 0.02),
-                 verse=[{K: "X......x.X......", RIM: "....X.......X...", HH: "x.x.x.x.x.x.x.x."}, {K: "X.........X..x..", S: "....X.......X...", HH: "x.xgx.xgx.xgx.xg"}],
-                 chorus=[{K: "X......x.X......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x.", SHAKER: "gxgxgxgxgxgxgxgx"}],
-                 bass=["R-------R-----5-", "R-----R-...R-...", "R-------5-------"], bass_names=["Bass", "Fretless Bass", "Electric Bass (finger)"],
-                 comp=[("C-------c-------", 1.0), ("C-----..C-------", 0.95), ("C---------------", 1.0)], comp_names=["Electric Piano 1", "Keyboard", "Electric Guitar (jazz)", "Piano"],
-                 leads=["Vocals", "Flute", "Vibraphone"]),
-    "dembow": dict(meter="4/4", bpm=(90, 100), live=False, minor=0.8, prog="trap", harm=("bar", "2bar"), push=0.2,
-                   verse=[{K: "X...X...X...X...", S: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x."}, {K: "X...X...X...X...", RIM: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x.", TIMB: "......x.......x."}],
-                   chorus=[{K: "X...X...X...X...", S: "...X..X....X..X.", HH: "xxxxxxxxxxxxxxxx", OHH: "..............x."}, {K: "X...X...X...X...", S: "...X..X....X..X.", CLAP: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x."}],
-                   four=True,
-                   bass=["R..R..R.R..R..R.", "R-.R-.R-R-.R-.R-", "R...R...R...R..."], bass_names=["Synth Bass 1", "Bass"],
-                   comp=[("...C..C....C..C.", 0.4), ("C---------------", 1.0), ("C..C..C.C..C..C.", 0.4)], comp_names=["Synth", "Pad 2 (warm)", "Keyboard", "Electric Guitar (clean)"],
-                   leads=["Vocals", "Synth Voice"]),
-    "dnb": dict(meter="4/4", bpm=(170, 176), live=False, minor=0.85, prog="dance", harm=("2bar", "2bar", "bar"), push=0.1,
-                verse=[{K: "X.........X.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."}, {K: "X.X.......XX....", S: "....X..g.g..X..g", HH: "x.x.x.x.x.x.x.x."}],
-                chorus=[{K: "X.........X.....", S: "....X..g....X...", RIDE: "x.x.x.x.x.x.x.x."}, {K: "X.X.......X..x..", S: "....X..g.g..X...", HH: "x.xgx.xgx.xgx.xg"}],
-                build=True,
-                bass=["R---------------", "R-------R---..O-", "R-----R---R-----"], bass_names=["Synth Bass 2", "Bass", "Synth Bass 1"],
-                comp=[("C---------------", 1.0), ("C-------C-------", 1.0)], comp_names=["Pad 2 (warm)", "Synth Strings 1", "Keyboard", "Pad 1 (new age)"],
-                leads=["Vocals", "Synth Voice"]),
-    "afrobeats": dict(meter="4/4", bpm=(100, 115), live=False, minor=0.4, prog="pop", harm=("2bar", "bar", "2bar"), push=0.4, swing=(0.25, 0.52, 0.57),
-                      verse=[{K: "X.....X.X.....X.", CLAP: "....x.......x...", RIM: "..x..x.x..x..x..", SHAKER: "xgxgxgxgxgxgxgxg"}, {K: "X...X...X...X...", RIM: "...x..x....x..x.", SHAKER: "xgxgxgxgxgxgxgxg", CONGA_HI: "......x.......x.", CONGA_LO: "..x.......x....."}],
-                      chorus=[{K: "X.....X.X.....X.", CLAP: "....X.......X...", RIM: "..x..x.x..x..x..", SHAKER: "xgxgxgxgxgxgxgxg", OHH: "..x...x...x...x."}],
-                      bass=["R..R..R...R.5...", "R-..R..R-..5.R..", "R..R..5.R.....A."], bass_names=["Bass", "Synth Bass 1", "Electric Bass (finger)"],
-                      comp=[("..c...c...c.c...", 0.4), ("C..C..C...C.C...", 0.4), ("C---------------", 1.0)], comp_names=["Electric Guitar (clean)", "Keyboard", "Marimba", "Pad 2 (warm)"],
-                      leads=["Vocals", "Synth Voice", "Steel Drums"]),
-    "punk": dict(meter="4/4", bpm=(180, 200), live=True, minor=0.3, prog="rock", harm=("bar", "2bar", "half"), push=0.4,
-                 verse=[{K: "X...X...X...X...", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."}, {K: "X...X...X...X...", S: "..X...X...X...X.", HH: "x.x.x.x.x.x.x.x."}],
-                 chorus=[{K: "X.......X.X.....", S: "....X.......X...", CRASH: "x.x.x.x.x.x.x.x."}, {K: "X.x.....X.x.....", S: "....X.......X...", RIDE: "x.x.x.x.x.x.x.x."}],
-                 bass=["R.R.R.R.R.R.R.R.", "R-R-R-R-R-R-R-R-"], bass_names=["Electric Bass (pick)", "Bass"],
-                 comp=[("C.C.C.C.C.C.C.C.", 0.55), ("C-------C-------", 0.9)], comp_names=["Distortion Guitar", "Guitar", "Overdriven Guitar"],
-                 power=True, leads=["Vocals"]),
-    "waltz": dict(meter="3/4", bpm=(88, 160), live=True, minor=0.35, prog="folk", harm=("bar", "2bar", "bar"), push=0.0,
-                  verse=[{K: "X...........", RIM: "....x...x...", HH: "x...x...x..."}, {K: "X...........", S: "....g...g...", RIDE: "x...x.x.x..."}],
-                  chorus=[{K: "X.......x...", S: "....x...x...", RIDE: "X...x...x..."}, {K: "X...........", S: "....x...x...", HH: "x.x.x.x.x.x."}],
-                  bass=["R-..........5-..........", "R-......5-..", "R-----------"], bass_names=["Acoustic Bass", "Bass", "Tuba"],
-                  comp=[("....C-..C-..", 0.8), ("C-----------", 1.0), ("a.a.a.a.a.a.", 0.9)], comp_names=["Accordion", "Acoustic Grand Piano", "Acoustic Guitar (steel)", "String Ensemble 1", "Keyboard"],
-                  leads=["Vocals", "Flute", "Clarinet"]),
-    "ballad68": dict(meter="6/8", bpm=(42, 66), live=True, minor=0.4, prog="pop", harm=("bar", "half", "2bar", "bar"), push=0.0,
-                     verse=[{K: "X...........", S: "......X.....", HH: "x.x.x.x.x.x."}, {K: "X.......x...", RIM: "......X.....", HH: "x.x.x.x.x.x."}],
-                     chorus=[{K: "X...x.......", S: "......X.....", RIDE: "x.x.x.x.x.x."}, {K: "X.......x...", S: "......X...g.", OHH: "x.x.x.x.x.x."}],
-                     bass=["R-----------", "R-----5-----", "R---.R5-----"], bass_names=["Electric Bass (finger)", "Bass", "Fretless Bass"],
-                     comp=[("a.a.a.a.a.a.", 0.95), ("C-----c-----", 1.0), ("C-c-c-C-c-c-", 0.8)], comp_names=["Acoustic Grand Piano", "Acoustic Guitar (steel)", "Keyboard", "Electric Guitar (clean)"],
-                     leads=["Vocals", "String Ensemble 1"]),
-    "bossa": dict(meter="4/4", bpm=(120, 140), live=True, minor=0.45, prog="jazz", harm=("2bar", "bar", "mixed"), push=0.6,
-                  verse=[{K: "X..xX..xX..xX..x", RIM: "x..x..x...x..x..", HH: "x.x.x.x.x.x.x.x."}, {K: "X..xX..xX..xX..x", RIM: "..x..x..x..x..x.x..x..x...x..x..", SHAKER: "xgxgxgxgxgxgxgxg"}],
-                  chorus=[{K: "X..xX..xX..xX..x", RIM: "x..x..x...x..x..", RIDE: "x.x.x.x.x.x.x.x."}],
-                  bass=["R-----5-R-----5-", "R--5-.5-R--5-.A-"], bass_names=["Acoustic Bass", "Bass"],
-                  comp=[("C..C..C...C..C..", 0.45), ("C..c..C-..c..C-.", 0.5)], comp_names=["Acoustic Guitar (nylon)", "Acoustic Grand Piano", "Electric Piano 1", "Guitar"],
-                  leads=["Vocals", "Flute", "Tenor Sax"]),
-    "polka": dict(meter="2/4", bpm=(100, 136), live=True, minor=0.2, prog="polka", harm=("bar", "2bar"), push=0.0,
-                  verse=[{K: "X...X...", S: "..x...x."}, {K: "X...X...", S: "..x...x.", HH: "..x...x."}],
-                  chorus=[{K: "X...X...", S: "..X...X.", CRASH: "..x...x."}, {K: "X...X...", S: "..X.g.X.", HH: "x.x.x.x."}],
-                  bass=["R...5...", "R...5...O...5..."], bass_names=["Tuba", "Bass", "Acoustic Bass"],
-                  comp=[("..C-..C-", 0.6), ("..C...C.", 0.4)], comp_names=["Accordion", "Keyboard", "Acoustic Guitar (steel)"],
-                  leads=["Clarinet", "Trumpet", "Vocals"]),
-    "metal": dict(meter="4/4", bpm=(140, 180), live=True, minor=0.9, prog="rock", harm=("bar", "2bar", "bar"), push=0.2,
-                  verse=[{K: "X.....X.X.......", S: "........X.......", CRASH2: "x...x...x...x..."}, {K: "X.X...X.X.X...X.", S: "........X.......", HH: "x.x.x.x.x.x.x.x."}],
-                  chorus=[{K: "xxxxxxxxxxxxxxxx", S: "....X.......X...", RIDE: "x.x.x.x.x.x.x.x."}, {K: "xxxxxxxxxxxxxxxx", S: "........X.......", CRASH: "x...x...x...x..."}],
-                  bass=["R.R.R.R.R.R.R.R.", "RRRRRRRRR.R.R.R.", "R-------R-R-R-R-"], bass_names=["Electric Bass (pick)", "Bass"],
-                  comp=[("C.C.C.C.C-C-C.C.", 0.6), ("C-------C-------", 0.95), ("CCCCCCCCC-..C-..", 0.5)], comp_names=["Distortion Guitar", "Guitar"],
-                  power=True, leads=["Vocals", "Distortion Guitar"]),
-    "jazzwaltz": dict(meter="3/4", bpm=(130, 200), live=True, minor=0.4, prog="jazz", harm=("bar", "2bar"), push=0.0, swing=(0.5, 0.6, 0.67),
-                      verse=[{RIDE: "x...x.x.x...", PHH: "....x.......", K: "g..........."}, {RIDE: "x...x.x.x.x.", PHH: "....x...x...", K: "g.......g..."}],
-                      chorus=[{RIDE: "X...x.x.x...", PHH: "....x...x...", K: "g...........", S: "......g....."}],
-                      comp_snare=True, walking=True,
-                      bass=["W"], bass_names=["Acoustic Bass", "Bass"],
-                      comp=[("C-..c-......", 0.8), ("....C-..C-..", 0.7), ("C-.....c-...", 0.8)], comp_names=["Acoustic Grand Piano", "Electric Guitar (jazz)", "Vibraphone", "Piano"],
-                      leads=["Tenor Sax", "Flute", "Vocals", "Trumpet"]),
-    "rock68": dict(meter="6/8", bpm=(60, 100), live=True, minor=0.5, prog="rock", harm=("bar", "2bar", "half"), push=0.0,
-                   verse=[{K: "X...x.......", S: "......X.....", HH: "x.x.x.x.x.x."}, {K: "X.........x.", S: "......X.....", HH: "x.x.x.x.x.x."}],
-                   chorus=[{K: "X...x...x...", S: "......X.....", RIDE: "X.x.x.X.x.x."}, {K: "X.x.....x...", S: "......X.....", OHH: "x.x.x.x.x.x."}],
-                   bass=["R---R-R---R-", "R-----R-5-O-", "R.R.R.R.R.R."], bass_names=["Electric Bass (finger)", "Bass", "Electric Bass (pick)"],
-                   comp=[("a.a.a.a.a.a.", 0.95), ("C---c-C---c-", 0.9), ("C-----C-----", 1.0)], comp_names=["Electric Guitar (clean)", "Overdriven Guitar", "Acoustic Guitar (steel)", "Rock Organ"],
-                   leads=["Vocals", "Overdriven Guitar"]),
+    "pop": dict(
+        meter="4/4",
+        bpm=(90, 124),
+        live=True,
+        minor=0.4,
+        prog="pop",
+        harm=("bar", "bar", "2bar", "half", "mixed"),
+        push=0.5,
+        verse=[
+            {K: "X.......X.x.....", S: "....X.......X...", HH: "x.o.x.o.x.o.x.o."},
+            {K: "X..x....X.......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x.", TAMB: "....x.......x..."},
+        ],
+        chorus=[
+            {K: "X.......X.X.....", S: "....X.......X...", OHH: "x.x.x.x.x.x.x.x."},
+            {K: "X..x..x.X.......", S: "....X.......X..g", RIDE: "x.o.x.o.x.o.x.o."},
+        ],
+        bass=["R.R.R.R.R.R.R.R.", "R--.R.R.R--.R.5.", "R-------R---5---", "R-.R-.R.R-.R-.A."],
+        bass_names=["Electric Bass (finger)", "Bass", "Electric Bass (pick)"],
+        comp=[
+            ("C-------C--C----", 0.95),
+            ("C---------------", 1.0),
+            ("C.c.C.c.C.c.C.c.", 0.8),
+            ("..C...C...C...C.", 0.5),
+        ],
+        comp_names=["Acoustic Grand Piano", "Keyboard", "Electric Guitar (clean)", "Synth Pad", "Piano"],
+        leads=["Vocals", "Synth Voice", "Lead 1 (square)"],
+    ),
+    "rock": dict(
+        meter="4/4",
+        bpm=(100, 150),
+        live=True,
+        minor=0.4,
+        prog="rock",
+        harm=("bar", "2bar", "half", "mixed"),
+        push=0.6,
+        verse=[
+            {K: "X.....x.X.......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X.......X.x.....", S: "....X.......X...", HH: "x.o.x.o.x.o.x.o."},
+        ],
+        chorus=[
+            {K: "X.....x.X.x.....", S: "....X.......X...", RIDE: "X.x.X.x.X.x.X.x."},
+            {K: "X.x.....X.x.....", S: "....X.......X...", OHH: "x.x.x.x.x.x.x.x."},
+        ],
+        bass=["R.R.R.R.R.R.R.R.", "R-R-R-R-R-R-5-O-", "R.....R.R.R.....", "RRRRRRRRRRRRRRRR"],
+        bass_names=["Electric Bass (pick)", "Bass", "Electric Bass (finger)"],
+        comp=[("C.C.C.C.C.C.C.C.", 0.6), ("C-----C-C-------", 0.95), ("C-------C-----c-", 0.95)],
+        comp_names=["Distortion Guitar", "Overdriven Guitar", "Guitar", "Electric Guitar (clean)"],
+        power=True,
+        leads=["Vocals", "Overdriven Guitar"],
+    ),
+    "house": dict(
+        meter="4/4",
+        bpm=(120, 128),
+        live=False,
+        minor=0.65,
+        prog="dance",
+        harm=("2bar", "bar", "2bar"),
+        push=0.3,
+        verse=[
+            {K: "X...X...X...X...", OHH: "..x...x...x...x.", CLAP: "....x.......x..."},
+            {K: "X...X...X...X...", HH: "..x...x...x...x.", CLAP: "....x.......x...", SHAKER: "gxgxgxgxgxgxgxgx"},
+        ],
+        chorus=[
+            {K: "X...X...X...X...", OHH: "..X...X...X...X.", CLAP: "....X.......X...", HH: "xgxgxgxgxgxgxgxg"},
+            {
+                K: "X...X...X...X...",
+                OHH: "..X...X...X...X.",
+                CLAP: "....X.......X...",
+                TAMB: "....x.......x...",
+                RIDE: "x.x.x.x.x.x.x.x.",
+            },
+        ],
+        four=True,
+        build=True,
+        bass=["..R-..R-..R-..R-", "R..R..R...R..R..", "..O...R...O..5..", "R-.R..R.R-.R..O."],
+        bass_names=["Synth Bass 1", "Bass", "Synth Bass 2"],
+        comp=[
+            ("..C..C....C..C..", 0.4),
+            ("C..C..C.C..C..C.", 0.35),
+            ("C---------------", 1.0),
+            ("...C.......C....", 0.5),
+        ],
+        comp_names=["Acoustic Grand Piano", "Drawbar Organ", "Pad 2 (warm)", "Synth", "Keyboard"],
+        leads=["Vocals", "Synth Voice", "Lead 2 (sawtooth)"],
+    ),
+    "disco": dict(
+        meter="4/4",
+        bpm=(112, 128),
+        live=True,
+        minor=0.5,
+        prog="dance",
+        harm=("bar", "2bar", "half"),
+        push=0.4,
+        verse=[{K: "X...X...X...X...", S: "....X.......X...", OHH: "..x...x...x...x.", HH: "x...x...x...x..."}],
+        chorus=[
+            {
+                K: "X...X...X...X...",
+                S: "....X.......X...",
+                OHH: "..X...X...X...X.",
+                HH: "xgx.xgx.xgx.xgx.",
+                TAMB: "xxxxxxxxxxxxxxxx",
+            }
+        ],
+        four=True,
+        bass=["R.O.R.O.R.O.R.O.", "RO.RO.RO.ROR.O.O", "R.O.5.O.R.O.5.O."],
+        bass_names=["Electric Bass (finger)", "Bass", "Synth Bass 1"],
+        comp=[("C.c.C.c.C.c.C.c.", 0.35), ("C---------------", 1.0), ("..C-..C-..C-..C-", 0.6)],
+        comp_names=["Electric Guitar (muted)", "String Ensemble 1", "Electric Piano 1", "Strings"],
+        leads=["Vocals", "Brass Section", "Synth Voice"],
+    ),
+    "funk": dict(
+        meter="4/4",
+        bpm=(95, 115),
+        live=True,
+        minor=0.6,
+        prog="funk",
+        harm=("2bar", "bar", "2bar"),
+        push=0.7,
+        swing=(0.25, 0.5, 0.56),
+        verse=[
+            {K: "X..x..x...X..x..", S: "....X..g.g..X..g", HH: "xgxgxgxgxgxgxgxg"},
+            {K: "X.x...x.X..x....", S: "....X.g..g.gX.g.", HH: "x.xgx.xgx.xgx.xg"},
+        ],
+        chorus=[
+            {K: "X..x..x...X..x..", S: "....X..g.g..X..g", HH: "xgxgxgxgxgxgxg..", OHH: "..............x."},
+            {K: "X.x...x.X.x..x..", S: "....X.g..g..X.g.", HH: "xgxgxgxgxgxgxgxg", COW: "x...x...x...x..."},
+        ],
+        bass=["R..R..O.R.5.R.gR", "R.gR..R.O..R.5R.", "R..O.gR.R..7.5.A", "R-..gRO.R.g5.RO."],
+        bass_names=["Electric Bass (finger)", "Bass", "Synth Bass 2"],
+        comp=[("..c.C..c..c.C..c", 0.45), ("C..c..C...c.C...", 0.45), ("..C...C...C..C..", 0.4)],
+        comp_names=["Electric Guitar (muted)", "Clavinet", "Electric Piano 1", "Guitar"],
+        leads=["Vocals", "Brass Section", "Alto Sax"],
+    ),
+    "shuffle": dict(
+        meter="12/8",
+        bpm=(54, 84),
+        live=True,
+        minor=0.25,
+        prog="blues",
+        harm=("blues",),
+        push=0.0,
+        verse=[
+            {K: "X.....X.....", S: "...X.....X..", HH: "x.xx.xx.xx.x"},
+            {K: "X..x..X..x..", S: "...X.....X..", RIDE: "x.xx.xx.xx.x"},
+        ],
+        chorus=[
+            {K: "X..x..X..x..", S: "...X..g..X.g", RIDE: "X.xX.xX.xX.x"},
+            {K: "X.....X.....", S: "...X.....X..", OHH: "x.xx.xx.xx.x"},
+        ],
+        bass=["R.R3.35.56.6", "R-.R-.5-.5-.", "R.R5.5O.O5.5", "R--5--O--5--"],
+        bass_names=["Electric Bass (finger)", "Bass", "Acoustic Bass"],
+        comp=[("C..C..C..C..", 0.5), ("..C..C..C..C", 0.3), ("C-----------", 1.0)],
+        comp_names=["Acoustic Grand Piano", "Drawbar Organ", "Electric Guitar (clean)", "Keyboard"],
+        leads=["Vocals", "Tenor Sax", "Overdriven Guitar"],
+    ),
+    "swing": dict(
+        meter="4/4",
+        bpm=(120, 190),
+        live=True,
+        minor=0.3,
+        prog="jazz",
+        harm=("bar", "half", "mixed"),
+        push=0.3,
+        swing=(0.5, 0.6, 0.67),
+        verse=[{RIDE: "x...x.x.x...x.x.", PHH: "....x.......x...", K: "g...g...g...g..."}],
+        chorus=[
+            {RIDE: "X...x.xX...x.x.", PHH: "....x.......x...", K: "g...g...g...g...", S: "..........g....."},
+            {RIDE: "x...x.x.x...x.x.", PHH: "....x.......x...", K: "g.......g......."},
+        ],
+        comp_snare=True,
+        walking=True,
+        bass=["W"],
+        bass_names=["Acoustic Bass", "Bass"],
+        comp=[("C-....c-........", 0.8), ("......C-....c...", 0.8), ("C-......C-...c..", 0.7)],
+        comp_names=["Acoustic Grand Piano", "Electric Guitar (jazz)", "Piano", "Vibraphone"],
+        leads=["Tenor Sax", "Trumpet", "Vocals", "Clarinet"],
+    ),
+    "trap": dict(
+        meter="4/4",
+        bpm=(130, 150),
+        live=False,
+        minor=0.9,
+        prog="trap",
+        harm=("2bar", "bar", "2bar"),
+        push=0.0,
+        verse=[
+            {K: "X......x..X.....X.x.......X.....", CLAP: "........X...............X.......", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X.....X...X..x..X.........X.....", S: "........X...............X.......", HH: "x.x.x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {
+                K: "X......x..X..x..X.x.......X..x..",
+                CLAP: "........X...............X.......",
+                HH: "xxxxxxxxxxxxxxxx",
+                OHH: "..............x.",
+            },
+            {
+                K: "X.....X...X.....X..x..X...X.....",
+                S: "........X.......",
+                CLAP: "........X.......",
+                HH: "x.x.x.x.x.x.x.x.",
+            },
+        ],
+        hat_rolls=True,
+        follow_kick=True,
+        build=True,
+        bass=["R"],
+        bass_names=["Synth Bass 1", "Bass"],
+        comp=[("C---------------", 1.0), ("C-------C-------", 0.9), ("a..a..a.a..a..a.", 0.4)],
+        comp_names=["Pad 2 (warm)", "Keyboard", "Synth", "Piano"],
+        leads=["Vocals", "Synth Voice", "Flute"],
+    ),
+    "boombap": dict(
+        meter="4/4",
+        bpm=(85, 95),
+        live=False,
+        minor=0.7,
+        prog="jazz",
+        harm=("2bar", "bar", "2bar"),
+        push=0.2,
+        swing=(0.25, 0.55, 0.62),
+        laid_back=(0.006, 0.015),
+        verse=[
+            {K: "X......X..X.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X..x......X..x..", S: "....X.......X.g.", HH: "x.xxx.x.x.xxx.x."},
+        ],
+        chorus=[{K: "X......X.XX.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.o.", OHH: "..............x."}],
+        bass=["R------.R-.....R.", "R.....R...R-....", "R-----..R-.5-..."],
+        bass_names=["Bass", "Electric Bass (finger)", "Acoustic Bass"],
+        comp=[("C--.....C--..c..", 0.9), ("C-------....c---", 0.9), ("C---------------", 1.0)],
+        comp_names=["Electric Piano 1", "Keyboard", "Acoustic Grand Piano", "Vibraphone"],
+        leads=["Vocals", "Flute", "Alto Sax"],
+    ),
+    "lofi": dict(
+        meter="4/4",
+        bpm=(70, 90),
+        live=False,
+        minor=0.5,
+        prog="jazz",
+        harm=("bar", "2bar", "half"),
+        push=0.3,
+        swing=(0.25, 0.56, 0.64),
+        laid_back=(0.008, 0.02),
+        verse=[
+            {K: "X......x.X......", RIM: "....X.......X...", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X.........X..x..", S: "....X.......X...", HH: "x.xgx.xgx.xgx.xg"},
+        ],
+        chorus=[{K: "X......x.X......", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x.", SHAKER: "gxgxgxgxgxgxgxgx"}],
+        bass=["R-------R-----5-", "R-----R-...R-...", "R-------5-------"],
+        bass_names=["Bass", "Fretless Bass", "Electric Bass (finger)"],
+        comp=[("C-------c-------", 1.0), ("C-----..C-------", 0.95), ("C---------------", 1.0)],
+        comp_names=["Electric Piano 1", "Keyboard", "Electric Guitar (jazz)", "Piano"],
+        leads=["Vocals", "Flute", "Vibraphone"],
+    ),
+    "dembow": dict(
+        meter="4/4",
+        bpm=(90, 100),
+        live=False,
+        minor=0.8,
+        prog="trap",
+        harm=("bar", "2bar"),
+        push=0.2,
+        verse=[
+            {K: "X...X...X...X...", S: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X...X...X...X...", RIM: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x.", TIMB: "......x.......x."},
+        ],
+        chorus=[
+            {K: "X...X...X...X...", S: "...X..X....X..X.", HH: "xxxxxxxxxxxxxxxx", OHH: "..............x."},
+            {K: "X...X...X...X...", S: "...X..X....X..X.", CLAP: "...x..x....x..x.", HH: "x.x.x.x.x.x.x.x."},
+        ],
+        four=True,
+        bass=["R..R..R.R..R..R.", "R-.R-.R-R-.R-.R-", "R...R...R...R..."],
+        bass_names=["Synth Bass 1", "Bass"],
+        comp=[("...C..C....C..C.", 0.4), ("C---------------", 1.0), ("C..C..C.C..C..C.", 0.4)],
+        comp_names=["Synth", "Pad 2 (warm)", "Keyboard", "Electric Guitar (clean)"],
+        leads=["Vocals", "Synth Voice"],
+    ),
+    "dnb": dict(
+        meter="4/4",
+        bpm=(170, 176),
+        live=False,
+        minor=0.85,
+        prog="dance",
+        harm=("2bar", "2bar", "bar"),
+        push=0.1,
+        verse=[
+            {K: "X.........X.....", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X.X.......XX....", S: "....X..g.g..X..g", HH: "x.x.x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {K: "X.........X.....", S: "....X..g....X...", RIDE: "x.x.x.x.x.x.x.x."},
+            {K: "X.X.......X..x..", S: "....X..g.g..X...", HH: "x.xgx.xgx.xgx.xg"},
+        ],
+        build=True,
+        bass=["R---------------", "R-------R---..O-", "R-----R---R-----"],
+        bass_names=["Synth Bass 2", "Bass", "Synth Bass 1"],
+        comp=[("C---------------", 1.0), ("C-------C-------", 1.0)],
+        comp_names=["Pad 2 (warm)", "Synth Strings 1", "Keyboard", "Pad 1 (new age)"],
+        leads=["Vocals", "Synth Voice"],
+    ),
+    "afrobeats": dict(
+        meter="4/4",
+        bpm=(100, 115),
+        live=False,
+        minor=0.4,
+        prog="pop",
+        harm=("2bar", "bar", "2bar"),
+        push=0.4,
+        swing=(0.25, 0.52, 0.57),
+        verse=[
+            {K: "X.....X.X.....X.", CLAP: "....x.......x...", RIM: "..x..x.x..x..x..", SHAKER: "xgxgxgxgxgxgxgxg"},
+            {
+                K: "X...X...X...X...",
+                RIM: "...x..x....x..x.",
+                SHAKER: "xgxgxgxgxgxgxgxg",
+                CONGA_HI: "......x.......x.",
+                CONGA_LO: "..x.......x.....",
+            },
+        ],
+        chorus=[
+            {
+                K: "X.....X.X.....X.",
+                CLAP: "....X.......X...",
+                RIM: "..x..x.x..x..x..",
+                SHAKER: "xgxgxgxgxgxgxgxg",
+                OHH: "..x...x...x...x.",
+            }
+        ],
+        bass=["R..R..R...R.5...", "R-..R..R-..5.R..", "R..R..5.R.....A."],
+        bass_names=["Bass", "Synth Bass 1", "Electric Bass (finger)"],
+        comp=[("..c...c...c.c...", 0.4), ("C..C..C...C.C...", 0.4), ("C---------------", 1.0)],
+        comp_names=["Electric Guitar (clean)", "Keyboard", "Marimba", "Pad 2 (warm)"],
+        leads=["Vocals", "Synth Voice", "Steel Drums"],
+    ),
+    "punk": dict(
+        meter="4/4",
+        bpm=(180, 200),
+        live=True,
+        minor=0.3,
+        prog="rock",
+        harm=("bar", "2bar", "half"),
+        push=0.4,
+        verse=[
+            {K: "X...X...X...X...", S: "....X.......X...", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X...X...X...X...", S: "..X...X...X...X.", HH: "x.x.x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {K: "X.......X.X.....", S: "....X.......X...", CRASH: "x.x.x.x.x.x.x.x."},
+            {K: "X.x.....X.x.....", S: "....X.......X...", RIDE: "x.x.x.x.x.x.x.x."},
+        ],
+        bass=["R.R.R.R.R.R.R.R.", "R-R-R-R-R-R-R-R-"],
+        bass_names=["Electric Bass (pick)", "Bass"],
+        comp=[("C.C.C.C.C.C.C.C.", 0.55), ("C-------C-------", 0.9)],
+        comp_names=["Distortion Guitar", "Guitar", "Overdriven Guitar"],
+        power=True,
+        leads=["Vocals"],
+    ),
+    "waltz": dict(
+        meter="3/4",
+        bpm=(88, 160),
+        live=True,
+        minor=0.35,
+        prog="folk",
+        harm=("bar", "2bar", "bar"),
+        push=0.0,
+        verse=[
+            {K: "X...........", RIM: "....x...x...", HH: "x...x...x..."},
+            {K: "X...........", S: "....g...g...", RIDE: "x...x.x.x..."},
+        ],
+        chorus=[
+            {K: "X.......x...", S: "....x...x...", RIDE: "X...x...x..."},
+            {K: "X...........", S: "....x...x...", HH: "x.x.x.x.x.x."},
+        ],
+        bass=["R-..........5-..........", "R-......5-..", "R-----------"],
+        bass_names=["Acoustic Bass", "Bass", "Tuba"],
+        comp=[("....C-..C-..", 0.8), ("C-----------", 1.0), ("a.a.a.a.a.a.", 0.9)],
+        comp_names=["Accordion", "Acoustic Grand Piano", "Acoustic Guitar (steel)", "String Ensemble 1", "Keyboard"],
+        leads=["Vocals", "Flute", "Clarinet"],
+    ),
+    "ballad68": dict(
+        meter="6/8",
+        bpm=(42, 66),
+        live=True,
+        minor=0.4,
+        prog="pop",
+        harm=("bar", "half", "2bar", "bar"),
+        push=0.0,
+        verse=[
+            {K: "X...........", S: "......X.....", HH: "x.x.x.x.x.x."},
+            {K: "X.......x...", RIM: "......X.....", HH: "x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {K: "X...x.......", S: "......X.....", RIDE: "x.x.x.x.x.x."},
+            {K: "X.......x...", S: "......X...g.", OHH: "x.x.x.x.x.x."},
+        ],
+        bass=["R-----------", "R-----5-----", "R---.R5-----"],
+        bass_names=["Electric Bass (finger)", "Bass", "Fretless Bass"],
+        comp=[("a.a.a.a.a.a.", 0.95), ("C-----c-----", 1.0), ("C-c-c-C-c-c-", 0.8)],
+        comp_names=["Acoustic Grand Piano", "Acoustic Guitar (steel)", "Keyboard", "Electric Guitar (clean)"],
+        leads=["Vocals", "String Ensemble 1"],
+    ),
+    "bossa": dict(
+        meter="4/4",
+        bpm=(120, 140),
+        live=True,
+        minor=0.45,
+        prog="jazz",
+        harm=("2bar", "bar", "mixed"),
+        push=0.6,
+        verse=[
+            {K: "X..xX..xX..xX..x", RIM: "x..x..x...x..x..", HH: "x.x.x.x.x.x.x.x."},
+            {K: "X..xX..xX..xX..x", RIM: "..x..x..x..x..x.x..x..x...x..x..", SHAKER: "xgxgxgxgxgxgxgxg"},
+        ],
+        chorus=[{K: "X..xX..xX..xX..x", RIM: "x..x..x...x..x..", RIDE: "x.x.x.x.x.x.x.x."}],
+        bass=["R-----5-R-----5-", "R--5-.5-R--5-.A-"],
+        bass_names=["Acoustic Bass", "Bass"],
+        comp=[("C..C..C...C..C..", 0.45), ("C..c..C-..c..C-.", 0.5)],
+        comp_names=["Acoustic Guitar (nylon)", "Acoustic Grand Piano", "Electric Piano 1", "Guitar"],
+        leads=["Vocals", "Flute", "Tenor Sax"],
+    ),
+    "polka": dict(
+        meter="2/4",
+        bpm=(100, 136),
+        live=True,
+        minor=0.2,
+        prog="polka",
+        harm=("bar", "2bar"),
+        push=0.0,
+        verse=[{K: "X...X...", S: "..x...x."}, {K: "X...X...", S: "..x...x.", HH: "..x...x."}],
+        chorus=[{K: "X...X...", S: "..X...X.", CRASH: "..x...x."}, {K: "X...X...", S: "..X.g.X.", HH: "x.x.x.x."}],
+        bass=["R...5...", "R...5...O...5..."],
+        bass_names=["Tuba", "Bass", "Acoustic Bass"],
+        comp=[("..C-..C-", 0.6), ("..C...C.", 0.4)],
+        comp_names=["Accordion", "Keyboard", "Acoustic Guitar (steel)"],
+        leads=["Clarinet", "Trumpet", "Vocals"],
+    ),
+    "metal": dict(
+        meter="4/4",
+        bpm=(140, 180),
+        live=True,
+        minor=0.9,
+        prog="rock",
+        harm=("bar", "2bar", "bar"),
+        push=0.2,
+        verse=[
+            {K: "X.....X.X.......", S: "........X.......", CRASH2: "x...x...x...x..."},
+            {K: "X.X...X.X.X...X.", S: "........X.......", HH: "x.x.x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {K: "xxxxxxxxxxxxxxxx", S: "....X.......X...", RIDE: "x.x.x.x.x.x.x.x."},
+            {K: "xxxxxxxxxxxxxxxx", S: "........X.......", CRASH: "x...x...x...x..."},
+        ],
+        bass=["R.R.R.R.R.R.R.R.", "RRRRRRRRR.R.R.R.", "R-------R-R-R-R-"],
+        bass_names=["Electric Bass (pick)", "Bass"],
+        comp=[("C.C.C.C.C-C-C.C.", 0.6), ("C-------C-------", 0.95), ("CCCCCCCCC-..C-..", 0.5)],
+        comp_names=["Distortion Guitar", "Guitar"],
+        power=True,
+        leads=["Vocals", "Distortion Guitar"],
+    ),
+    "jazzwaltz": dict(
+        meter="3/4",
+        bpm=(130, 200),
+        live=True,
+        minor=0.4,
+        prog="jazz",
+        harm=("bar", "2bar"),
+        push=0.0,
+        swing=(0.5, 0.6, 0.67),
+        verse=[
+            {RIDE: "x...x.x.x...", PHH: "....x.......", K: "g..........."},
+            {RIDE: "x...x.x.x.x.", PHH: "....x...x...", K: "g.......g..."},
+        ],
+        chorus=[{RIDE: "X...x.x.x...", PHH: "....x...x...", K: "g...........", S: "......g....."}],
+        comp_snare=True,
+        walking=True,
+        bass=["W"],
+        bass_names=["Acoustic Bass", "Bass"],
+        comp=[("C-..c-......", 0.8), ("....C-..C-..", 0.7), ("C-.....c-...", 0.8)],
+        comp_names=["Acoustic Grand Piano", "Electric Guitar (jazz)", "Vibraphone", "Piano"],
+        leads=["Tenor Sax", "Flute", "Vocals", "Trumpet"],
+    ),
+    "rock68": dict(
+        meter="6/8",
+        bpm=(60, 100),
+        live=True,
+        minor=0.5,
+        prog="rock",
+        harm=("bar", "2bar", "half"),
+        push=0.0,
+        verse=[
+            {K: "X...x.......", S: "......X.....", HH: "x.x.x.x.x.x."},
+            {K: "X.........x.", S: "......X.....", HH: "x.x.x.x.x.x."},
+        ],
+        chorus=[
+            {K: "X...x...x...", S: "......X.....", RIDE: "X.x.x.X.x.x."},
+            {K: "X.x.....x...", S: "......X.....", OHH: "x.x.x.x.x.x."},
+        ],
+        bass=["R---R-R---R-", "R-----R-5-O-", "R.R.R.R.R.R."],
+        bass_names=["Electric Bass (finger)", "Bass", "Electric Bass (pick)"],
+        comp=[("a.a.a.a.a.a.", 0.95), ("C---c-C---c-", 0.9), ("C-----C-----", 1.0)],
+        comp_names=["Electric Guitar (clean)", "Overdriven Guitar", "Acoustic Guitar (steel)", "Rock Organ"],
+        leads=["Vocals", "Overdriven Guitar"],
+    ),
 }
 STYLE_NAMES = tuple(STYLES)
 SECTION_ENERGY = {"intro": 0.88, "verse": 0.92, "chorus": 1.0, "bridge": 0.9, "breakdown": 0.85, "outro": 0.95}
@@ -396,7 +872,9 @@ def _progression(rng, sp, mode, bars, qpb, beat_q, harm):
 
 def _tidy(notes, drum):
     """Sorted notes, none negative, no two of one pitch overlapping (a score has none)."""
-    notes = sorted(([max(0.0, a), max(a, b), int(p), min(1.0, max(0.01, v))] for a, b, p, v in notes), key=lambda n: (n[0], n[2]))
+    notes = sorted(
+        ([max(0.0, a), max(a, b), int(p), min(1.0, max(0.01, v))] for a, b, p, v in notes), key=lambda n: (n[0], n[2])
+    )
     out, last = [], {}
     for n in notes:
         j = last.get(n[2])
@@ -461,7 +939,11 @@ def build_song(seed: int) -> dict:
         n = pickup + nbars * bpb
         for b in range(nbeats):
             x = min(b / max(n, 1), 1.0)
-            g = x if shape == "ramp" else 0.6 * math.sin(math.pi * x) + 0.4 * math.sin(2 * math.pi * f2 * x + ph) - 0.4 * math.sin(ph)
+            g = (
+                x
+                if shape == "ramp"
+                else 0.6 * math.sin(math.pi * x) + 0.4 * math.sin(2 * math.pi * f2 * x + ph) - 0.4 * math.sin(ph)
+            )
             tempos[b] = qbpm * (1 + amp * g)
         drift_info = {"drift": round(amp, 4), "shape": shape}
     if tempo_kind == "section" and len(secs) > 2:
@@ -536,9 +1018,14 @@ def build_song(seed: int) -> dict:
         if s["name"] not in harm_by_sec:
             harm_by_sec[s["name"]] = (rng.choice(sp["harm"]), rng.random())
         harm, r = harm_by_sec[s["name"]]
-        sub = _progression(random.Random(seed * 31 + zlib.crc32(s["name"].encode()) % 1000), sp, mode, s["bars"], qpb, beat_q, harm)
+        sub = _progression(
+            random.Random(seed * 31 + zlib.crc32(s["name"].encode()) % 1000), sp, mode, s["bars"], qpb, beat_q, harm
+        )
         if s["name"] == "intro" and harm == "blues":
-            sub = [(b * qpb, (b + 1) * qpb, DEG[c][0], DEG[c][1]) for b, c in enumerate(("I7", "IV7", "I7", "V7") if mode == "major" else ("i7", "iv7", "i7", "V7"))][: s["bars"]]
+            sub = [
+                (b * qpb, (b + 1) * qpb, DEG[c][0], DEG[c][1])
+                for b, c in enumerate(("I7", "IV7", "I7", "V7") if mode == "major" else ("i7", "iv7", "i7", "V7"))
+            ][: s["bars"]]
         for a, b, root, qual in sub:
             spans.append([bar0 * qpb + a, bar0 * qpb + b, root, qual])
         s["start_bar"] = bar0
@@ -599,7 +1086,11 @@ def build_song(seed: int) -> dict:
         fill_from = qpb - fill_beats * beat_q
         if dstate in ("full", "light", "drumsonly"):
             for key, pat in g.items():
-                if dstate == "light" and key not in (HH, PHH, RIDE, RIM, SHAKER, OHH, TAMB) and not (sp.get("four") and key == K):
+                if (
+                    dstate == "light"
+                    and key not in (HH, PHH, RIDE, RIM, SHAKER, OHH, TAMB)
+                    and not (sp.get("four") and key == K)
+                ):
                     continue
                 for st, c, _ in parse_pattern(pat, steps, in_sec):
                     p = st * step_q
@@ -623,13 +1114,19 @@ def build_song(seed: int) -> dict:
                         e = (beat + 1) * beat_q
                         x = a
                         # replace the plain hats of that span
-                        drums[:] = [d for d in drums if not (d[2] == HH and tm.t(bq + a) - 0.003 <= d[0] < tm.t(bq + e) - 0.003)]
+                        drums[:] = [
+                            d for d in drums if not (d[2] == HH and tm.t(bq + a) - 0.003 <= d[0] < tm.t(bq + e) - 0.003)
+                        ]
                         while x < e - 1e-9:
                             hit(bq + x, HH, 0.45 + 0.4 * (x - a) / (e - a))
                             x += sub
             if sp.get("comp_snare") and dstate == "full":
                 for _ in range(rng.randint(0, 3)):
-                    hit(pos(bq, rng.randrange(steps // 2) * 2 * step_q + rng.choice((0, 2)) * step_q), S, rng.uniform(0.25, 0.5))
+                    hit(
+                        pos(bq, rng.randrange(steps // 2) * 2 * step_q + rng.choice((0, 2)) * step_q),
+                        S,
+                        rng.uniform(0.25, 0.5),
+                    )
             if dstate == "full" and in_sec % 4 == 3 and not fill_beats and rng.random() < 0.3:
                 hit(pos(bq, qpb - beat_q / 2), OHH if OHH not in g else S, 0.6)
         if dstate == "build" and in_sec >= s["bars"] - 2:
@@ -640,7 +1137,9 @@ def build_song(seed: int) -> dict:
                 hit(bq + x, S if style != "trap" else CLAP, 0.35 + 0.5 * (k2 * qpb + x) / (2 * qpb))
                 x += sub
         if fill_beats:
-            kind = rng.choice(("snare", "toms", "toms", "mixed")) if style not in ("house", "trap", "dembow") else "snare"
+            kind = (
+                rng.choice(("snare", "toms", "toms", "mixed")) if style not in ("house", "trap", "dembow") else "snare"
+            )
             sub = step_q if meter != "12/8" else step_q
             if meter in ("6/8",) or (meter == "12/8"):
                 sub = beat_q / 3 if meter == "12/8" else step_q * 2
@@ -678,15 +1177,26 @@ def build_song(seed: int) -> dict:
                     tgt = near(tpc + nx[2], prev_bass, 28, 50)
                     p = tgt + rng.choice((-1, 1, -2))
                 else:
-                    cand = [near(tpc + root + i, prev_bass + rng.choice((-3, 3)), 28, 52) for i in ivs] + [prev_bass + rng.choice((-2, -1, 1, 2))]
+                    cand = [near(tpc + root + i, prev_bass + rng.choice((-3, 3)), 28, 52) for i in ivs] + [
+                        prev_bass + rng.choice((-2, -1, 1, 2))
+                    ]
                     p = rng.choice(cand)
                 t = at(pos(bq, beat * beat_q), hum[1])
-                bass.append([max(0.0, t), tm.t(pos(bq, beat * beat_q + beat_q * 0.9)), p, 0.72 + rng.uniform(-0.08, 0.08)])
+                bass.append(
+                    [max(0.0, t), tm.t(pos(bq, beat * beat_q + beat_q * 0.9)), p, 0.72 + rng.uniform(-0.08, 0.08)]
+                )
                 prev_bass = p
         else:
             if sp.get("follow_kick"):
-                ks = [st for st, c, _ in parse_pattern(g[K], steps, in_sec) if c in "Xx"] if dstate != "none" else [0, steps // 2]
-                notes = [(st, "R" if rng.random() < 0.85 else "O", (ks[i + 1] if i + 1 < len(ks) else steps) - st) for i, st in enumerate(ks)]
+                ks = (
+                    [st for st, c, _ in parse_pattern(g[K], steps, in_sec) if c in "Xx"]
+                    if dstate != "none"
+                    else [0, steps // 2]
+                )
+                notes = [
+                    (st, "R" if rng.random() < 0.85 else "O", (ks[i + 1] if i + 1 < len(ks) else steps) - st)
+                    for i, st in enumerate(ks)
+                ]
             else:
                 notes = parse_pattern(bass_pat, steps, in_sec)
             for st, c, ln in notes:
@@ -722,7 +1232,9 @@ def build_song(seed: int) -> dict:
                 qs = pos(bq, p_in)
                 t = at(qs, hum[1])
                 t_end = tm.t(pos(bq, p_in + glen))
-                bass.append([max(0.0, t), max(t + 0.03, t_end), p, min(1.0, vel * energy[0] + rng.uniform(-0.08, 0.08))])
+                bass.append(
+                    [max(0.0, t), max(t + 0.03, t_end), p, min(1.0, vel * energy[0] + rng.uniform(-0.08, 0.08))]
+                )
             # the pushed change: bass anticipates the next root
             for pq in pushed:
                 if bq + qpb - 0.75 < pq < bq + qpb:
@@ -785,9 +1297,22 @@ def build_song(seed: int) -> dict:
     # ---------------- lead melody ----------------
     if has_lead:
         center = near(tpc, 70, 62, 74)
-        cells = {16: [[4, 4, 4, 4], [8, 4, 4], [2, 2, 4, 2, 2, 4], [6, 2, 4, 4], [4, 2, 2, 8], [3, 3, 2, 4, 4], [2, 2, 2, 2, 8], [1, 1, 2, 2, 2, 4, 4]], 12: [[6, 6], [4, 2, 6], [2, 2, 2, 6], [4, 4, 4], [2, 2, 2, 2, 4], [6, 2, 2, 2]], 8: [[4, 4], [2, 2, 4], [2, 2, 2, 2], [1, 1, 2, 4]]}[steps]
+        cells = {
+            16: [
+                [4, 4, 4, 4],
+                [8, 4, 4],
+                [2, 2, 4, 2, 2, 4],
+                [6, 2, 4, 4],
+                [4, 2, 2, 8],
+                [3, 3, 2, 4, 4],
+                [2, 2, 2, 2, 8],
+                [1, 1, 2, 2, 2, 4, 4],
+            ],
+            12: [[6, 6], [4, 2, 6], [2, 2, 2, 6], [4, 4, 4], [2, 2, 2, 2, 4], [6, 2, 2, 2]],
+            8: [[4, 4], [2, 2, 4], [2, 2, 2, 2], [1, 1, 2, 4]],
+        }[steps]
         phrases = {}
-        for si, s in enumerate(secs):
+        for s in secs:
             if s["name"] not in ("verse", "chorus", "bridge"):
                 continue
             if s["name"] not in phrases:
@@ -822,7 +1347,21 @@ def build_song(seed: int) -> dict:
                         if p < center - 9:
                             p += 12
                         t = at(pos(bq, st * step_q), hum[3])
-                        lead.append([max(0.0, t), tm.t(pos(bq, (st + ln) * step_q * 0.98 if st + ln < steps else st * step_q + ln * step_q * 0.9)), p, min(1.0, 0.72 + rng.uniform(-0.12, 0.12))])
+                        lead.append(
+                            [
+                                max(0.0, t),
+                                tm.t(
+                                    pos(
+                                        bq,
+                                        (st + ln) * step_q * 0.98
+                                        if st + ln < steps
+                                        else st * step_q + ln * step_q * 0.9,
+                                    )
+                                ),
+                                p,
+                                min(1.0, 0.72 + rng.uniform(-0.12, 0.12)),
+                            ]
+                        )
                     st += ln
 
     # ---------------- ending ----------------
@@ -949,7 +1488,10 @@ def check_song(song: dict) -> list[str]:
             break
     for inst in song["record"]["data"]["midiData"]["instruments"]:
         for n in inst["notes"]:
-            if abs(n["start"] * 192 - round(n["start"] * 192)) > 1e-6 or abs(n["end"] * 192 - round(n["end"] * 192)) > 1e-6:
+            if (
+                abs(n["start"] * 192 - round(n["start"] * 192)) > 1e-6
+                or abs(n["end"] * 192 - round(n["end"] * 192)) > 1e-6
+            ):
                 probs.append("record note off the grid")
                 break
     prof = song.get("meta", {}).get("noise", {}).get("profile")
@@ -962,7 +1504,10 @@ def check_song(song: dict) -> list[str]:
             want = sorted((max(0, round((n[0] + lat) * 192)), n[2]) for n in inst["notes"])
             diff = sum(abs(a[0] - b[0]) > 1 or a[1] != b[1] for a, b in zip(got, want))
             if len(got) != len(want) or diff:
-                probs.append(f"{prof} record of {inst['name']} differs from truth + latency ({len(got)} vs {len(want)} notes, {diff} off)")
+                probs.append(
+                    f"{prof} record of {inst['name']} differs from truth + latency"
+                    f" ({len(got)} vs {len(want)} notes, {diff} off)"
+                )
     end = max(n[1] for inst in tr["instruments"] for n in inst["notes"])
     if not 40 <= end <= 130:
         probs.append(f"length {end:.1f} s")
@@ -1003,10 +1548,19 @@ def stats(songs):
     pv = sorted(n for name, n in vel_counts if name != "Drums")
     dv = sorted(n for name, n in vel_counts if name == "Drums")
     return {
-        "notes": tot, "short_all": round(short / max(tot, 1), 4), "pitched_notes": tot_p, "short_pitched": round(short_p / max(tot_p, 1), 4),
-        "same_pitch_overlaps": overlaps, "overlaps_per_1000_pitched": round(1000 * overlaps / max(tot_p, 1), 1), "stems": stems,
-        "flat_velocity_stems": flat, "pitched_stems_flat": f"{sum(n == 1 for n in pv)}/{len(pv)}", "drum_stems_flat": f"{sum(n == 1 for n in dv)}/{len(dv)}",
-        "velocity_values_median_pitched_nonflat": (lambda xs: xs[len(xs) // 2] if xs else None)([n for n in pv if n > 1]),
+        "notes": tot,
+        "short_all": round(short / max(tot, 1), 4),
+        "pitched_notes": tot_p,
+        "short_pitched": round(short_p / max(tot_p, 1), 4),
+        "same_pitch_overlaps": overlaps,
+        "overlaps_per_1000_pitched": round(1000 * overlaps / max(tot_p, 1), 1),
+        "stems": stems,
+        "flat_velocity_stems": flat,
+        "pitched_stems_flat": f"{sum(n == 1 for n in pv)}/{len(pv)}",
+        "drum_stems_flat": f"{sum(n == 1 for n in dv)}/{len(dv)}",
+        "velocity_values_median_pitched_nonflat": (lambda xs: xs[len(xs) // 2] if xs else None)(
+            [n for n in pv if n > 1]
+        ),
         "velocity_values_median_drums_nonflat": (lambda xs: xs[len(xs) // 2] if xs else None)([n for n in dv if n > 1]),
         "max_polyphony_pitched": maxpoly,
     }

@@ -179,7 +179,9 @@ def octave_errors(notes, rng: random.Random, rate: float = OCTAVE_RATE):
     return out
 
 
-def fragment_sustains(notes, rng: random.Random, min_len_s: float = FRAGMENT_MIN_S, rate: float = FRAGMENT_RATE, gap_s=FRAGMENT_GAP_S):
+def fragment_sustains(
+    notes, rng: random.Random, min_len_s: float = FRAGMENT_MIN_S, rate: float = FRAGMENT_RATE, gap_s=FRAGMENT_GAP_S
+):
     """Split notes longer than ``min_len_s`` (with probability ``rate``) into 2-4 pieces with small gaps.
 
     The pieces keep the pitch; later pieces are softer (a decaying sustain re-detected).
@@ -236,11 +238,28 @@ def drum_one_tick(notes):
     return [[s, s + GRID_S, p, v] for s, e, p, v in notes]
 
 
-_DRUM_CONFUSIONS = {42: (46, 44), 46: (42,), 44: (42,), 38: (37, 40), 37: (38,), 40: (38,), 49: (57, 52), 57: (49,), 51: (59, 53), 36: (35,), 50: (48,), 48: (50, 47), 45: (47, 43), 43: (41, 45)}
+_DRUM_CONFUSIONS = {
+    42: (46, 44),
+    46: (42,),
+    44: (42,),
+    38: (37, 40),
+    37: (38,),
+    40: (38,),
+    49: (57, 52),
+    57: (49,),
+    51: (59, 53),
+    36: (35,),
+    50: (48,),
+    48: (50, 47),
+    45: (47, 43),
+    43: (41, 45),
+}
 _ODD_KEYS = (27, 28, 31, 33, 34, 82, 84, 86)
 
 
-def confuse_drum_keys(notes, rng: random.Random, rate: float = DRUM_CONFUSION_RATE, odd_rate: float = DRUM_ODD_KEY_RATE):
+def confuse_drum_keys(
+    notes, rng: random.Random, rate: float = DRUM_CONFUSION_RATE, odd_rate: float = DRUM_ODD_KEY_RATE
+):
     """Swap a few hits to a neighbouring key (open/closed hat, snare/side stick, crash/crash 2)
     and, rarely, to a key outside 35-81."""
     out = _copy(notes)
@@ -260,7 +279,27 @@ def simplify_kit(notes, rng: random.Random):
     hat = rng.choice((46, 42))
     snare = rng.choice((37, 38, 38))
     cym = rng.choice((49, 51, 57))
-    m = {42: hat, 44: hat, 46: hat, 38: snare, 39: snare, 40: snare, 37: snare, 49: cym, 57: cym, 51: cym, 52: cym, 53: cym, 50: 50, 48: 50, 47: 47, 45: 47, 43: 47, 41: 47, 35: 36}
+    m = {
+        42: hat,
+        44: hat,
+        46: hat,
+        38: snare,
+        39: snare,
+        40: snare,
+        37: snare,
+        49: cym,
+        57: cym,
+        51: cym,
+        52: cym,
+        53: cym,
+        50: 50,
+        48: 50,
+        47: 47,
+        45: 47,
+        43: 47,
+        41: 47,
+        35: 36,
+    }
     out = []
     for s, e, p, v in notes:
         q = m.get(p, p)
@@ -341,7 +380,11 @@ def to_record(instruments, task_id: str, is_drum_flag: bool = False) -> dict:
         if is_drum_flag and inst.get("is_drum"):
             d["is_drum"] = True
         out.append(d)
-    return {"code": 200, "msg": "success", "data": {"taskId": task_id, "successFlag": 1, "midiData": {"state": "complete", "instruments": out}}}
+    return {
+        "code": 200,
+        "msg": "success",
+        "data": {"taskId": task_id, "successFlag": 1, "midiData": {"state": "complete", "instruments": out}},
+    }
 
 
 def _flicker_rate(rng):
