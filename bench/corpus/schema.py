@@ -17,6 +17,12 @@ A song::
         "downbeats_s": [...],                    # every bar line (a subset of beats_s)
         "tempo_changes": [[0.0, 92.0], ...],     # step function, quarter notes per minute
         "key": {"tonic": "D", "mode": "major", "source": "key-signature"} or null,
+                                                 # mode: major/minor, or a church mode (dorian,
+                                                 # mixolydian, ...) for modal folk tunes;
+                                                 # source: key-signature (the score's own key,
+                                                 # with mode), key-signature+analysis (the
+                                                 # signature, mode chosen by analysis of the
+                                                 # excerpt), analysis, generated
         "latency_ms": {"Violin": 18.0, ...},     # offset added to each stem of "record"
         "instruments": [{"name": "Violin", "program": 40, "is_drum": false,
                          "notes": [[start_s, end_s, pitch, velocity_0_1], ...]}]},
@@ -72,8 +78,8 @@ SCHEMA_VERSION = 1
 
 SPLITS = ("bench", "holdout", "test")
 CATEGORIES = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
-MODES = ("major", "minor")
-KEY_SOURCES = ("key-signature", "analysis", "generated")
+MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")  # modal folk tunes keep their mode
+KEY_SOURCES = ("key-signature", "key-signature+analysis", "analysis", "generated")
 
 GRID_S = 1.0 / 192.0  # the API's time grid: 120 BPM, 96 ticks per quarter
 VELOCITY_STEPS = 127

@@ -1,0 +1,243 @@
+"""Build the evaluation corpus: real scores (transcribed) and, when present, drum styles.
+
+    python bench/corpus/make_corpus.py                 # everything (real + styles)
+    python bench/corpus/make_corpus.py --part real     # real music only
+    python bench/corpus/make_corpus.py --part real --resume     # go on after a stop
+    python bench/corpus/make_corpus.py --part real --finalize   # write split files from progress
+    python bench/corpus/make_corpus.py --part real --no-transcribe  # noise model instead of basic-pitch
+
+Real music: every piece of ``real_scores.select_pieces()`` is parsed once, its excerpts are
+built, each instrument is rendered alone with fluidsynth and transcribed back with
+basic-pitch (render.py), and the API's own habits are added on top with
+``noise.make_record(profile="light")``: per-stem latency, flat velocities on most stems,
+now and then one instrument split over two tracks that later double. Songs are appended
+to ``data/real-progress.jsonl.gz`` as they finish (one process, one song at a time), then
+sorted into ``data/real-<split>.jsonl.gz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import real_scores as R  # noqa: E402
+import schema as S  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+PROGRESS = "real-progress.jsonl.gz"
+
+
+def _round_robin(pieces):
+    """Pieces ordered so that every style (and meter) is reached early: partial runs stay varied."""
+    by = defaultdict(list)
+    for pc in pieces:
+        by[pc.style].append(pc)
+    for lst in by.values():
+        # within a style alternate meters too
+        bym = defaultdict(list)
+        for pc in lst:
+            bym[pc.meter_hint].append(pc)
+        inter = []
+        while any(bym.values()):
+            for m in sorted(bym):
+                if bym[m]:
+                    inter.append(bym[m].pop(0))
+        lst[:] = inter
+    out = []
+    while any(by.values()):
+        for st in sorted(by):
+            if by[st]:
+                out.append(by[st].pop(0))
+    return out
+
+
+def _record_names(record, truth_insts):
+    """Give record tracks the API's names (GM names, no '1'/'2' suffix); return their sources."""
+    base = {}
+    for inst in truth_insts:
+        base[inst["name"]] = re.sub(r" \d+$", "", inst["name"]) if re.search(r" \d+$", inst["name"]) else inst["name"]
+    sources = []
+    for inst in S.record_instruments({"record": record}):
+        src = inst["name"]
+        sources.append(src)
+        inst["name"] = base.get(src, src)
+    return sources
+
+
+def transcribed_song(song: dict, piece: R.Piece, x: int, transcribe: bool, log) -> dict:
+    import noise
+
+    truth = song["truth"]
+    insts = []
+    timing = {}
+    if transcribe:
+        import render
+
+        for inst in truth["instruments"]:
+            events, dt = render.transcribe_stem(inst["notes"], inst["program"], inst["is_drum"])
+            timing[inst["name"]] = round(dt, 2)
+            notes = [[s, max(e, s), p, a] for s, e, p, a in events]
+            if notes:
+                insts.append({"name": inst["name"], "program": inst["program"], "is_drum": False, "notes": notes})
+        if not insts:
+            raise R.Skip("basic-pitch found no notes")
+        profile = "light"
+    else:
+        insts = [dict(i) for i in truth["instruments"]]
+        profile = "noisy"
+    rec_seed = piece.seed * 10 + x
+    record, latency, info = noise.make_record(insts, seed=rec_seed, task_id=song["id"], profile=profile, split_p=0.15)
+    # stems basic-pitch found nothing in keep latency 0 (they are absent from the record)
+    truth["latency_ms"] = {i["name"]: float(latency.get(i["name"], 0.0)) for i in truth["instruments"]}
+    song["record"] = record
+    song["meta"]["record_tracks"] = _record_names(record, truth["instruments"])
+    song["meta"]["record_noise"] = info
+    cats = [c for c in song["categories"] if c not in ("transcribed", "noisy")]
+    cats.append("transcribed" if transcribe else "noisy")
+    song["categories"] = cats
+    if transcribe:
+        import render
+
+        song["meta"]["transcription"] = {
+            "tool": "basic-pitch 0.4.0 (ICASSP 2022 model)",
+            "backend": render.BACKEND,
+            "render": "fluidsynth 22050 Hz, FluidR3_GM.sf2, each instrument alone",
+            "onset_threshold": render.ONSET_THRESHOLD,
+            "frame_threshold": render.FRAME_THRESHOLD,
+            "min_note_ms": render.MIN_NOTE_MS,
+            "seconds_per_stem": timing,
+        }
+    return song
+
+
+def finalize(out_dir: str, log=print) -> dict:
+    """Sort the progress file into real-<split>.jsonl.gz; returns counts per split."""
+    prog = os.path.join(out_dir, PROGRESS)
+    songs = {}
+    for s in S.iter_songs(prog):
+        songs[s["id"]] = s
+    by = defaultdict(list)
+    for s in songs.values():
+        by[s["split"]].append(s)
+    counts = {}
+    for split in S.SPLITS:
+        ss = sorted(by.get(split, []), key=lambda s: s["id"])
+        path = os.path.join(out_dir, f"real-{split}.jsonl.gz")
+        if ss:
+            counts[split] = S.write_songs(path, ss)
+            log(f"{path}: {counts[split]} songs, {os.path.getsize(path) / 1e6:.2f} MB")
+    return counts
+
+
+def build_real(out_dir: str, transcribe: bool, resume: bool, limit: int | None, seed: int, log=print) -> None:
+    if transcribe:
+        import render
+
+        missing = render.have_tools()
+        if missing:
+            raise SystemExit("cannot transcribe, missing: " + "; ".join(missing) + " (use --no-transcribe)")
+    os.makedirs(out_dir, exist_ok=True)
+    prog = os.path.join(out_dir, PROGRESS)
+    done = set()
+    if resume and os.path.exists(prog):
+        done = {s["id"] for s in S.iter_songs(prog)}
+        log(f"resuming: {len(done)} songs already done")
+    elif os.path.exists(prog):
+        os.remove(prog)
+    pieces = _round_robin(R.select_pieces(seed))
+    log(f"{len(pieces)} pieces, {sum(p.excerpts for p in pieces)} excerpts planned")
+    n_done = len(done)
+    t_start = time.time()
+    for pc in pieces:
+        if limit is not None and n_done >= limit:
+            break
+        try:
+            parsed = R.parse_piece(pc)
+        except Exception as e:
+            log(f"skip {pc.source}: cannot parse: {type(e).__name__}: {e}")
+            continue
+        for x in range(pc.excerpts):
+            if limit is not None and n_done >= limit:
+                break
+            t0 = time.time()
+            try:
+                song = R.build_song(pc, x, parsed=parsed)
+                if song["id"] in done:
+                    continue
+                song = transcribed_song(song, pc, x, transcribe, log)
+                S.append_song(prog, song)
+            except R.Skip as e:
+                log(f"skip {pc.source} x{x}: {e}")
+                continue
+            except Exception as e:
+                log(f"skip {pc.source} x{x}: {type(e).__name__}: {e}")
+                continue
+            n_done += 1
+            tr = song["truth"]
+            nt = sum(len(i["notes"]) for i in tr["instruments"])
+            nr = sum(len(i["notes"]) for i in S.record_instruments(song))
+            log(
+                f"[{n_done}] {song['id']} {song['split']} {tr['meter']} q={tr['quarter_bpm']:.0f} "
+                f"{song['meta']['duration_s']:.0f}s {len(tr['instruments'])} inst, truth {nt} notes, "
+                f"record {nr} notes, {time.time() - t0:.1f}s (total {time.time() - t_start:.0f}s)"
+            )
+    finalize(out_dir, log)
+
+
+def build_styles(out_dir: str, log=print) -> None:
+    try:
+        import drum_styles
+    except ImportError:
+        log("drum_styles.py not present: no generated songs")
+        return
+    if hasattr(drum_styles, "main"):
+        drum_styles.main(["--out", out_dir])
+    else:
+        by = defaultdict(list)
+        for song in drum_styles.generate(1050, 420):
+            by[song["split"]].append(song)
+        for split, ss in by.items():
+            S.write_songs(os.path.join(out_dir, f"styles-{split}.jsonl.gz"), ss)
+
+
+def report(out_dir: str) -> None:
+    paths = [os.path.join(out_dir, f"real-{split}.jsonl.gz") for split in S.SPLITS]
+    songs = S.load_songs([p for p in paths if os.path.exists(p)])
+    print(f"{len(songs)} songs")
+    print("split x meter:", dict(sorted(Counter((s["split"], s["truth"]["meter"]) for s in songs).items())))
+    print("split x category:", dict(sorted(Counter((s["split"], c) for s in songs for c in s["categories"]).items())))
+    print("style:", dict(sorted(Counter(s["style"] for s in songs).items())))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--part", choices=("all", "real", "styles"), default="all")
+    ap.add_argument("--out", default=DATA)
+    ap.add_argument("--seed", type=int, default=2026, help="selection seed of the real pieces")
+    ap.add_argument("--limit", type=int, default=None, help="stop after this many real songs")
+    ap.add_argument("--resume", action="store_true", help="keep the songs already in the progress file")
+    ap.add_argument("--finalize", action="store_true", help="only sort the progress file into split files")
+    ap.add_argument("--no-transcribe", action="store_true", help="noise model instead of fluidsynth + basic-pitch")
+    ap.add_argument("--report", action="store_true", help="print counts of the written real-*.jsonl.gz")
+    a = ap.parse_args(argv)
+    if a.report:
+        report(a.out)
+        return 0
+    if a.finalize:
+        finalize(a.out)
+        return 0
+    if a.part in ("all", "real"):
+        build_real(a.out, not a.no_transcribe, a.resume, a.limit, a.seed, log=lambda m: print(m, flush=True))
+    if a.part in ("all", "styles"):
+        build_styles(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
