@@ -33,28 +33,33 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 PROGRESS = "real-progress.jsonl.gz"
 
 
+COMPOUND = ("6/8", "9/8", "12/8")
+
+
 def _round_robin(pieces):
-    """Pieces ordered so that every style (and meter) is reached early: partial runs stay varied."""
+    """Pieces in the order they are built, so that a partial run is already varied.
+
+    Styles are interleaved in proportion to their size (and meters inside a style), so
+    stopping early keeps the mix; compound meters come a little earlier (they are the
+    scarcer and the harder case), string quartets (four long stems) a little later.
+    """
     by = defaultdict(list)
     for pc in pieces:
         by[pc.style].append(pc)
-    for lst in by.values():
-        # within a style alternate meters too
+    keyed = []
+    for style, lst in by.items():
         bym = defaultdict(list)
         for pc in lst:
             bym[pc.meter_hint].append(pc)
-        inter = []
-        while any(bym.values()):
-            for m in sorted(bym):
-                if bym[m]:
-                    inter.append(bym[m].pop(0))
-        lst[:] = inter
-    out = []
-    while any(by.values()):
-        for st in sorted(by):
-            if by[st]:
-                out.append(by[st].pop(0))
-    return out
+        inner = []
+        for m, ms in bym.items():
+            w = 0.6 if m in COMPOUND else 1.0
+            inner += [((i + 0.5) / len(ms) * w, m, pc) for i, pc in enumerate(ms)]
+        inner.sort(key=lambda t: (t[0], t[1]))
+        sw = 1.25 if style == "string-quartet" else 1.0
+        keyed += [((i + 0.5) / len(inner) * sw, style, pc) for i, (_, _, pc) in enumerate(inner)]
+    keyed.sort(key=lambda t: (t[0], t[1]))
+    return [pc for _, _, pc in keyed]
 
 
 def _record_names(record, truth_insts):
@@ -120,10 +125,19 @@ def finalize(out_dir: str, log=print) -> dict:
     """Sort the progress file into real-<split>.jsonl.gz; returns counts per split."""
     prog = os.path.join(out_dir, PROGRESS)
     songs = {}
-    for s in S.iter_songs(prog):
-        songs[s["id"]] = s
+    try:
+        for s in S.iter_songs(prog):
+            songs[s["id"]] = s
+    except (EOFError, OSError, ValueError) as e:  # the build is still appending: keep what is whole
+        log(f"progress file read up to a partial song ({type(e).__name__}); {len(songs)} songs kept")
     by = defaultdict(list)
     for s in songs.values():
+        # 'odd-meter' = any meter but 4/4 (schema.CATEGORIES), also for songs built before
+        # that definition was settled
+        cats = [c for c in s["categories"] if c != "odd-meter"]
+        if R.is_odd_meter(s["truth"]["meter"]):
+            cats.append("odd-meter")
+        s["categories"] = cats
         by[s["split"]].append(s)
     counts = {}
     for split in S.SPLITS:
@@ -207,12 +221,41 @@ def build_styles(out_dir: str, log=print) -> None:
 
 
 def report(out_dir: str) -> None:
+    """Markdown tables of the written real-*.jsonl.gz (for README.md)."""
     paths = [os.path.join(out_dir, f"real-{split}.jsonl.gz") for split in S.SPLITS]
     songs = S.load_songs([p for p in paths if os.path.exists(p)])
-    print(f"{len(songs)} songs")
-    print("split x meter:", dict(sorted(Counter((s["split"], s["truth"]["meter"]) for s in songs).items())))
-    print("split x category:", dict(sorted(Counter((s["split"], c) for s in songs for c in s["categories"]).items())))
-    print("style:", dict(sorted(Counter(s["style"] for s in songs).items())))
+    print(f"{len(songs)} songs, {sum(sum(len(i['notes']) for i in s['truth']['instruments']) for s in songs)} truth notes\n")
+
+    def table(title, key_fn, cols):
+        c = Counter()
+        for s in songs:
+            for k in key_fn(s):
+                c[(s["split"], k)] += 1
+        print(f"| {title} | " + " | ".join(cols) + " | all |")
+        print("|---" * (len(cols) + 2) + "|")
+        for split in S.SPLITS:
+            row = [c[(split, k)] for k in cols]
+            print(f"| {split} | " + " | ".join(str(v) for v in row) + f" | {sum(row)} |")
+        tot = [sum(c[(sp, k)] for sp in S.SPLITS) for k in cols]
+        print("| all | " + " | ".join(str(v) for v in tot) + f" | {sum(tot)} |\n")
+
+    meters = sorted({s["truth"]["meter"] for s in songs}, key=lambda m: (int(m.split("/")[1]), int(m.split("/")[0])))
+    table("split \\ meter", lambda s: [s["truth"]["meter"]], meters)
+    table("split \\ category", lambda s: s["categories"], [c for c in S.CATEGORIES if any(c in s["categories"] for s in songs)])
+    styles = sorted({s["style"] for s in songs})
+    table("split \\ style", lambda s: [s["style"]], styles)
+    keys = Counter((s["truth"]["key"] or {}).get("source", "none") for s in songs)
+    modes = Counter((s["truth"]["key"] or {}).get("mode", "none") for s in songs)
+    print("key sources:", dict(keys), " modes:", dict(modes))
+    per_stem = [t for s in songs for t in s["meta"].get("transcription", {}).get("seconds_per_stem", {}).values()]
+    if per_stem:
+        per_stem.sort()
+        print(f"render+transcribe seconds per stem: median {per_stem[len(per_stem) // 2]:.1f}, "
+              f"max {per_stem[-1]:.1f}, stems {len(per_stem)}, total {sum(per_stem) / 60:.1f} min")
+    dur = sorted(s["meta"]["duration_s"] for s in songs)
+    print(f"song length s: min {dur[0]:.0f}, median {dur[len(dur) // 2]:.0f}, max {dur[-1]:.0f}")
+    doubled = sum(1 for s in songs if s["meta"].get("record_noise", {}).get("split_doubled"))
+    print(f"songs with one instrument split over two tracks: {doubled}")
 
 
 def main(argv=None) -> int:

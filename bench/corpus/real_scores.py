@@ -119,8 +119,8 @@ def meter_class(meter: str) -> str:
 
 
 def is_odd_meter(meter: str) -> bool:
-    n_beats, _ = S.meter_beats(meter)
-    return n_beats not in (1, 2, 3, 4, 6)
+    """The corpus's 'odd-meter' category: any meter but 4/4 (schema.CATEGORIES)."""
+    return meter != "4/4"
 
 
 # ---------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def select_pieces(seed: int = 2026) -> list[Piece]:
         seen.add(p)
         work = p.rsplit("/", 1)[0] if "/movement" in p else p
         long_mov = r["ql"] >= 600
-        pieces.append(Piece(p, None, "string-quartet", work, r["title"], "", excerpts=3 if r["ql"] > 2000 else (2 if long_mov else 1)))
+        pieces.append(Piece(p, None, "string-quartet", work, r["title"], "", excerpts=2 if long_mov else 1))
     for p, style in OTHER_PIECES:
         if any(r["path"] == p for r in rows):
             work = p.rsplit("/", 1)[0] if p.count("/") > 1 else p

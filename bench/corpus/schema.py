@@ -78,6 +78,10 @@ SCHEMA_VERSION = 1
 
 SPLITS = ("bench", "holdout", "test")
 CATEGORIES = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
+# drums / no-drums: exactly one; odd-meter: any meter other than 4/4 (2/4, 3/4, 6/8, 5/8,
+# ...; truth.meter says which); noisy: record = the truth passed through a noise model;
+# transcribed: record = a real transcription of rendered audio; steady / drifting: one
+# tempo / a tempo that changes (ritardando, wander); at most one of the two.
 MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")  # modal folk tunes keep their mode
 KEY_SOURCES = ("key-signature", "key-signature+analysis", "analysis", "generated")
 
