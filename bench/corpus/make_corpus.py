@@ -224,7 +224,8 @@ def report(out_dir: str) -> None:
     """Markdown tables of the written real-*.jsonl.gz (for README.md)."""
     paths = [os.path.join(out_dir, f"real-{split}.jsonl.gz") for split in S.SPLITS]
     songs = S.load_songs([p for p in paths if os.path.exists(p)])
-    print(f"{len(songs)} songs, {sum(sum(len(i['notes']) for i in s['truth']['instruments']) for s in songs)} truth notes\n")
+    n_notes = sum(len(i["notes"]) for s in songs for i in s["truth"]["instruments"])
+    print(f"{len(songs)} songs, {n_notes} truth notes\n")
 
     def table(title, key_fn, cols):
         c = Counter()
@@ -241,7 +242,11 @@ def report(out_dir: str) -> None:
 
     meters = sorted({s["truth"]["meter"] for s in songs}, key=lambda m: (int(m.split("/")[1]), int(m.split("/")[0])))
     table("split \\ meter", lambda s: [s["truth"]["meter"]], meters)
-    table("split \\ category", lambda s: s["categories"], [c for c in S.CATEGORIES if any(c in s["categories"] for s in songs)])
+    table(
+        "split \\ category",
+        lambda s: s["categories"],
+        [c for c in S.CATEGORIES if any(c in s["categories"] for s in songs)],
+    )
     styles = sorted({s["style"] for s in songs})
     table("split \\ style", lambda s: [s["style"]], styles)
     keys = Counter((s["truth"]["key"] or {}).get("source", "none") for s in songs)
@@ -250,8 +255,10 @@ def report(out_dir: str) -> None:
     per_stem = [t for s in songs for t in s["meta"].get("transcription", {}).get("seconds_per_stem", {}).values()]
     if per_stem:
         per_stem.sort()
-        print(f"render+transcribe seconds per stem: median {per_stem[len(per_stem) // 2]:.1f}, "
-              f"max {per_stem[-1]:.1f}, stems {len(per_stem)}, total {sum(per_stem) / 60:.1f} min")
+        print(
+            f"render+transcribe seconds per stem: median {per_stem[len(per_stem) // 2]:.1f}, "
+            f"max {per_stem[-1]:.1f}, stems {len(per_stem)}, total {sum(per_stem) / 60:.1f} min"
+        )
     dur = sorted(s["meta"]["duration_s"] for s in songs)
     print(f"song length s: min {dur[0]:.0f}, median {dur[len(dur) // 2]:.0f}, max {dur[-1]:.0f}")
     doubled = sum(1 for s in songs if s["meta"].get("record_noise", {}).get("split_doubled"))

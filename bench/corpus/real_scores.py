@@ -13,8 +13,9 @@ Conventions (also in README.md):
   music21 can (``expandRepeats``), else kept as written; excerpts of longer pieces are cut
   from the score as written (no repeat is played);
   a whole piece (folk tune, chorale, hymn) shorter than 30 s is played through again
-  (another verse, another round for the dancers) until it lasts at least 30 s; a tune whose last bar is complete is re-entered at its first
-  full bar (its pickup is not replayed);
+  (another verse, another round for the dancers) until it lasts at least 30 s; a tune
+  whose last bar is complete is re-entered at its first full bar (its pickup is not
+  replayed);
 - bar lines are the score's measures: a pickup (anacrusis) has no downbeat, its beats are
   placed from the bar line it leads into; an incomplete measure elsewhere continues the
   bar before it when the two add up to one bar, else starts a new bar;
@@ -71,7 +72,10 @@ _NAME_RULES = [
     (r"trombone", 57),
     (r"guitar", 24),
 ]
-_VOICE_RE = r"soprano|alto|tenor|bass|voice|cantus|altus|quintus|sextus|contratenor|triplum|motetus|tenore|superius|canto|vox|choir|s\.|a\.|t\.|b\."
+_VOICE_RE = (
+    r"soprano|alto|tenor|bass|voice|cantus|altus|quintus|sextus|contratenor|triplum|motetus"
+    r"|tenore|superius|canto|vox|choir|s\.|a\.|t\.|b\."
+)
 
 # orchestrations for vocal polyphony (a program per voice, top to bottom)
 VOCAL_ORCHESTRATIONS = {
@@ -233,9 +237,7 @@ def select_pieces(seed: int = 2026) -> list[Piece]:
         and 16 <= r["ql"] <= 200
     ]
     pick(folk, FOLK_QUOTA, "folk", lambda r: f"{r['path']}#{r['number']}")
-    essen = [
-        r for r in single if r["path"].startswith("essenFolksong") and 25 <= r["notes"] <= 300 and r["ql"] >= 12
-    ]
+    essen = [r for r in single if r["path"].startswith("essenFolksong") and 25 <= r["notes"] <= 300 and r["ql"] >= 12]
     pick(essen, ESSEN_QUOTA, "folk-song", lambda r: f"{r['path']}#{r['number']}")
     chor = [
         r
@@ -246,7 +248,10 @@ def select_pieces(seed: int = 2026) -> list[Piece]:
     trec = [
         r
         for r in single
-        if r["path"].startswith("trecento/") and r["parts"] >= 2 and r["path"].endswith((".xml", ".mxl")) and r["ql"] >= 40
+        if r["path"].startswith("trecento/")
+        and r["parts"] >= 2
+        and r["path"].endswith((".xml", ".mxl"))
+        and r["ql"] >= 40
     ]
     trec = [r for r in trec if "_bak" not in r["path"] and not (r["path"].endswith(".mxl") and "13_01" in r["path"])]
     pick(trec, TRECENTO_QUOTA, "medieval-polyphony", lambda r: r["path"])
@@ -275,7 +280,7 @@ def select_pieces(seed: int = 2026) -> list[Piece]:
         if pc.work not in lst:
             lst.append(pc.work)
     split_of = {}
-    for style, works in by_style.items():
+    for works in by_style.values():
         for rank, w in enumerate(sorted(works, key=lambda w: _crc(f"{seed}:{w}"))):
             split_of[w] = S.split_for_seed(rank)
     for pc in pieces:
@@ -439,7 +444,11 @@ def _folk_range(piece: Piece, meter: str) -> tuple[float, float]:
     mc = meter_class(meter)
     slow = re.search(r"lament|air\b|lullab|farewell|dirge|slow|sorrow|weary|elegy|the coolin", t)
     if piece.style == "folk-song":
-        return {"q": (76, 120), "h": (120, 160), "c": (100, 150), "e": (80, 120)}[mc] if meter not in ("5/8", "7/8") else (90, 130)
+        return (
+            {"q": (76, 120), "h": (120, 160), "c": (100, 150), "e": (80, 120)}[mc]
+            if meter not in ("5/8", "7/8")
+            else (90, 130)
+        )
     if slow:
         return {"q": (60, 90), "h": (100, 140), "c": (90, 120), "e": (70, 100)}[mc]
     if meter == "6/8":
@@ -548,7 +557,20 @@ def _tempo_map(qbpm: float, beats_q: list[float], total_q: float, rng: random.Ra
     return TempoMap(merged), desc
 
 
-_DYN = {"pppp": 0.15, "ppp": 0.2, "pp": 0.3, "p": 0.4, "mp": 0.5, "mf": 0.6, "f": 0.72, "ff": 0.84, "fff": 0.94, "sf": 0.8, "sfz": 0.82, "fp": 0.7}
+_DYN = {
+    "pppp": 0.15,
+    "ppp": 0.2,
+    "pp": 0.3,
+    "p": 0.4,
+    "mp": 0.5,
+    "mf": 0.6,
+    "f": 0.72,
+    "ff": 0.84,
+    "fff": 0.94,
+    "sf": 0.8,
+    "sfz": 0.82,
+    "fp": 0.7,
+}
 
 
 _FLAT: dict[int, dict] = {}
@@ -681,7 +703,16 @@ def _key_truth(score, bars: list[Bar], b0: int, b1: int):
     from music21 import stream
 
     k = bars[b0].key
-    if isinstance(k, m21key.Key) and k.mode in ("major", "minor", "dorian", "mixolydian", "phrygian", "lydian", "aeolian", "ionian"):
+    if isinstance(k, m21key.Key) and k.mode in (
+        "major",
+        "minor",
+        "dorian",
+        "mixolydian",
+        "phrygian",
+        "lydian",
+        "aeolian",
+        "ionian",
+    ):
         mode = {"aeolian": "minor", "ionian": "major"}.get(k.mode, k.mode)
         return {"tonic": k.tonic.name.replace("-", "b"), "mode": mode, "source": "key-signature"}
     # a bare key signature (no mode), or none: analyse the excerpt's notes
@@ -755,7 +786,9 @@ def build_song(piece: Piece, excerpt_index: int = 0, parsed=None) -> dict:
         b0, b1 = 0, len(bars)
     else:
         qb_guess, _ = _choose_qbpm(score, piece, meter0, 0.0, random.Random(rng.random()))
-        b0, b1 = _choose_excerpt(bars, qb_guess, target_s, rng, start_at_top=(excerpt_index == 0 and rng.random() < 0.5))
+        b0, b1 = _choose_excerpt(
+            bars, qb_guess, target_s, rng, start_at_top=(excerpt_index == 0 and rng.random() < 0.5)
+        )
     meter = bars[b0].meter
     try:
         S.meter_beats(meter)
@@ -893,7 +926,12 @@ def clean_record(song: dict, task_id: str | None = None) -> dict:
     insts = []
     for inst in song["truth"]["instruments"]:
         notes = [
-            {"pitch": p, "start": S.snap_time(s), "end": max(S.snap_time(e), S.snap_time(s)), "velocity": S.snap_velocity(v)}
+            {
+                "pitch": p,
+                "start": S.snap_time(s),
+                "end": max(S.snap_time(e), S.snap_time(s)),
+                "velocity": S.snap_velocity(v),
+            }
             for s, e, p, v in inst["notes"]
         ]
         insts.append({"name": inst["name"], "notes": notes})

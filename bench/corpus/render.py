@@ -107,7 +107,9 @@ def _model():
             so.intra_op_num_threads = 1
             so.inter_op_num_threads = 1
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            _MODEL.model = ort.InferenceSession(str(ICASSP_2022_MODEL_PATH), sess_options=so, providers=["CPUExecutionProvider"])
+            _MODEL.model = ort.InferenceSession(
+                str(ICASSP_2022_MODEL_PATH), sess_options=so, providers=["CPUExecutionProvider"]
+            )
             BACKEND = "ONNX (onnxruntime, CPU, 1 thread)"
     return _MODEL
 

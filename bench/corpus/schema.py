@@ -324,7 +324,9 @@ def validate_song(song: dict, raise_error: bool = False) -> list[str]:
         if "meta" in song and not isinstance(song["meta"], dict):
             add("meta must be an object")
     if probs and raise_error:
-        raise ValueError(f"invalid song {song.get('id') if isinstance(song, dict) else song!r}: " + "; ".join(probs[:8]))
+        raise ValueError(
+            f"invalid song {song.get('id') if isinstance(song, dict) else song!r}: " + "; ".join(probs[:8])
+        )
     return probs
 
 
@@ -357,7 +359,11 @@ def _validate_truth(truth, cats, add) -> None:
                 add(f"downbeat {d} is not a beat")
                 break
     tc = truth.get("tempo_changes")
-    if not isinstance(tc, list) or not tc or not all(isinstance(x, list) and len(x) == 2 and _num(x[0]) and _num(x[1]) and x[1] > 0 for x in tc):
+    if (
+        not isinstance(tc, list)
+        or not tc
+        or not all(isinstance(x, list) and len(x) == 2 and _num(x[0]) and _num(x[1]) and x[1] > 0 for x in tc)
+    ):
         add("tempo_changes must be a non-empty list of [time_s, quarter_bpm]")
     else:
         if abs(tc[0][0]) > _TOL:
@@ -422,7 +428,11 @@ def _validate_record(rec, truth, add) -> None:
     except (KeyError, TypeError):
         add("record.data.midiData.instruments missing")
         return
-    if rec.get("code") != 200 or rec["data"].get("successFlag") != 1 or rec["data"]["midiData"].get("state") != "complete":
+    if (
+        rec.get("code") != 200
+        or rec["data"].get("successFlag") != 1
+        or rec["data"]["midiData"].get("state") != "complete"
+    ):
         add("record must be a complete success (code 200, successFlag 1, state complete)")
     if not isinstance(insts, list) or not insts:
         add("record has no instruments")
@@ -477,7 +487,10 @@ if __name__ == "__main__":  # python bench/corpus/schema.py FILE...  -> validate
         songs = list(iter_songs(path))
         bad = validate_file(path)
         c = Counter((s.get("split"), s.get("truth", {}).get("meter")) for s in songs)
-        print(f"{path}: {len(songs)} songs, {len(bad)} invalid; " + ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items())))
+        print(
+            f"{path}: {len(songs)} songs, {len(bad)} invalid; "
+            + ", ".join(f"{k[0]}/{k[1]}={v}" for k, v in sorted(c.items()))
+        )
         for sid, probs in list(bad.items())[:10]:
             print(f"  {sid}: {'; '.join(probs[:3])}")
         status |= bool(bad)
