@@ -138,6 +138,8 @@ def finalize(out_dir: str, log=print) -> dict:
         if R.is_odd_meter(s["truth"]["meter"]):
             cats.append("odd-meter")
         s["categories"] = cats
+        if s["style"] in R.MODAL_STYLES:  # no key truth for modal polyphony (real_scores.MODAL_STYLES)
+            s["truth"]["key"] = None
         by[s["split"]].append(s)
     counts = {}
     for split in S.SPLITS:
@@ -249,8 +251,8 @@ def report(out_dir: str) -> None:
     )
     styles = sorted({s["style"] for s in songs})
     table("split \\ style", lambda s: [s["style"]], styles)
-    keys = Counter((s["truth"]["key"] or {}).get("source", "none") for s in songs)
-    modes = Counter((s["truth"]["key"] or {}).get("mode", "none") for s in songs)
+    keys = Counter((s["truth"]["key"] or {}).get("source", "null") for s in songs)
+    modes = Counter((s["truth"]["key"] or {}).get("mode", "null") for s in songs)
     print("key sources:", dict(keys), " modes:", dict(modes))
     per_stem = [t for s in songs for t in s["meta"].get("transcription", {}).get("seconds_per_stem", {}).values()]
     if per_stem:

@@ -308,6 +308,7 @@ class Bar:
 
 
 WHOLE_PIECE_STYLES = ("folk", "folk-song", "chorale", "hymn")
+MODAL_STYLES = ("medieval-polyphony", "madrigal")
 
 
 def _parse(piece: Piece):
@@ -876,7 +877,9 @@ def build_song(piece: Piece, excerpt_index: int = 0, parsed=None) -> dict:
             inst["name"] = f"{inst['name']} {inst['_k']}"
         del inst["_k"]
 
-    key = _key_truth(score, bars, b0, b1)
+    # modal polyphony (14th century, Monteverdi): a major/minor key is not a fact of the
+    # music, and the encodings' <mode> is a notation program's default: no key truth
+    key = None if piece.style in MODAL_STYLES else _key_truth(score, bars, b0, b1)
     end_s = sec(total_q)
     beats_s = [round(sec(q), 6) for q in beats_q if sec(q) < end_s - 1e-6]
     downs_s = [round(sec(q), 6) for q in downs_q if sec(q) < end_s - 1e-6]
