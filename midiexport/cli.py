@@ -19,6 +19,8 @@ import click
 from . import __version__
 from .defaults import (
     AUTO_PPQ,
+    CLEAN_MERGE_GAP_MS,
+    CLEAN_MIN_NOTE_MS,
     DEFAULT_BASE_URL,
     DEFAULT_BPM,
     DEFAULT_POLL_INTERVAL_S,
@@ -28,6 +30,7 @@ from .defaults import (
     MAX_PPQ,
     MIN_BPM,
 )
+from .options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
 
 if TYPE_CHECKING:
     from .jobs.batch import Destination
@@ -84,6 +87,22 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
     return tuple(pairs)
 
 
+def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    import math
+
+    pairs = []
+    for value in values:
+        name, _, amount = value.rpartition("=")
+        try:
+            shift_ms = float(amount)
+        except ValueError:
+            shift_ms = math.nan
+        if not math.isfinite(shift_ms) or abs(shift_ms) > MAX_SHIFT_MS or (_ and not name.strip()):
+            raise click.BadParameter(f"{value!r} is not MS or NAME=MS with MS in -{MAX_SHIFT_MS:g}..{MAX_SHIFT_MS:g}")
+        pairs.append((name.strip(), shift_ms))
+    return tuple(pairs)
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -111,6 +130,26 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: the machine's cores."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
+                     help="Clean a transcription: light (short notes, fragments, doubled tracks) or strong "
+                          "(also caps voices by role). Off by default; see the README."),
+        click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "
+                          "0: keep all)."),
+        click.option("--merge-gap-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
+                          "--clean; 0: never)."),
+        click.option("--align", is_flag=True,
+                     help="Shift each instrument onto the timing of the drums (or the most rhythmic part); "
+                          "the shifts are reported. Off by default."),
+        click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
+                     help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
+                          "before 0 s); repeatable. None by default."),
+        click.option("--drum-length", "drum_length_ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None,
+                     metavar="MS", help="Lengthen drum hits shorter than MS milliseconds to MS (off by default)."),
+        click.option("--key", "key_mode", type=click.Choice(KEY_MODES), default=None,
+                     help="Write the estimated key signature when confident: auto, or off. "
+                          "Default: auto with --clean, off without."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -186,6 +225,9 @@ def _convert_options(options: dict[str, Any]) -> Any:
     return ConvertOptions(
         bpm=options["bpm"], ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
         strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        clean=options["clean"], min_note_ms=options["min_note_ms"], merge_gap_ms=options["merge_gap_ms"],
+        align=options["align"], shifts=options["shifts"], drum_length_ms=options["drum_length_ms"],
+        key=options["key_mode"],
     )  # fmt: skip
 
 
@@ -278,6 +320,8 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool) -> None:
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
         click.echo(f"{outcome.place}: {counts}", err=True)
+    for notice in report.notices:
+        click.echo(notice, err=True)
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
         click.echo(f"warning: {warning}", err=True)

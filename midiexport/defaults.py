@@ -14,3 +14,8 @@ MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE tim
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
 DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
+
+# Clean-up (stages.clean), the same in both presets; bench/bench_clean.py tuned them on
+# the corpus's "bench" split.
+CLEAN_MIN_NOTE_MS = 30.0  # shorter melodic notes are flickers (7.7% of real Suno notes are under 30 ms)
+CLEAN_MERGE_GAP_MS = 0.0  # same-pitch notes split by a shorter gap are one note's fragments

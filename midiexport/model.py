@@ -39,6 +39,20 @@ QUANTIZED = "notes moved to the grid (--quantize)"
 REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
 """Kinds that change a note; the others are news about the record as a whole."""
 
+# Kinds of clean-up change (stages.clean): made only when asked for, counted like repairs.
+SHORT_DROPPED = "short notes dropped (--clean)"
+REDETECT_JOINED = "re-detected notes joined to the note before (--clean)"
+FRAGMENT_MERGED = "fragments merged (--clean)"
+DOUBLE_MERGED = "doubled notes merged (--clean)"
+TRACK_FOLDED = "doubled tracks folded into one (--clean)"
+VOICE_DROPPED = "notes over the voice cap dropped (--clean strong)"
+DRUM_LENGTHENED = "drum hits lengthened (--drum-length)"
+NOTE_SHIFTED = "notes shifted in time (--align, --shift)"
+HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
+
+CLEANUPS = (SHORT_DROPPED, REDETECT_JOINED, FRAGMENT_MERGED, DOUBLE_MERGED, VOICE_DROPPED, DRUM_LENGTHENED)
+"""Clean-up kinds that count changed notes (folded tracks and shifts are counted apart)."""
+
 
 @dataclass(frozen=True)
 class NoteIssue:
@@ -126,6 +140,7 @@ class Record:
     counts: dict[str, int] = field(default_factory=dict)
     issues: tuple[NoteIssue, ...] = ()
     warnings: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # what clean-up did, for people ('"Bass" shifted by -18.0 ms')
 
     def place(self, *parts: str) -> str:
         """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'."""
@@ -147,6 +162,7 @@ class Report:
 
     counts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()  # ready-made lines on what clean-up did (not problems)
 
     @property
     def repairs(self) -> int:
@@ -177,6 +193,14 @@ class Track:
 
 
 @dataclass(frozen=True)
+class KeySignature:
+    """A key signature as MIDI writes it: -7..7 (flats negative, sharps positive), major or minor."""
+
+    fifths: int
+    minor: bool
+
+
+@dataclass(frozen=True)
 class Song:
     """A record converted to MIDI time: what the writer needs, nothing more.
 
@@ -184,6 +208,7 @@ class Song:
     ``meters`` (abs tick, numerator, denominator) time signatures, the first at 0.
     ``end_tick`` is where every track ends (the last note-off, or the song's duration).
     ``texts`` go into the conductor track as text events (source, tags, model, tempo).
+    ``key``: a key signature for the conductor track, or None for none.
     """
 
     title: str
@@ -194,6 +219,7 @@ class Song:
     texts: tuple[str, ...] = ()
     report: Report = field(default_factory=Report)
     meters: tuple[tuple[int, int, int], ...] = ((0, 4, 4),)
+    key: KeySignature | None = None
 
     @property
     def note_count(self) -> int:

@@ -20,7 +20,7 @@ from .. import gm, model
 from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
-from . import timing
+from . import clean, key, timing
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +56,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
+    record = clean.clean_record(record, options)
     counts = dict(record.counts)
     placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
@@ -70,6 +71,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             task_id=record.task_id,
         )
     tracks = _build_tracks(record, placements, time_map, counts, grid)
+    found = key.estimate_key(record, [p.is_drum for p in placements]) if options.writes_key else None
+    found = found if found is not None and found.confident else None
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:
         end_tick = max(end_tick, int(time_map.to_ticks(np.array([record.duration_s]))[0]))
@@ -80,9 +83,18 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         meters=time_map.meters,
         end_tick=end_tick,
         tracks=tuple(tracks),
-        texts=_source_texts(record) + _tempo_texts(time_map),
-        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
+        texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
+        report=Report(
+            counts={k: v for k, v in counts.items() if v},
+            warnings=tuple(warnings),
+            notices=tuple(record.place(n) for n in record.notices),
+        ),
+        key=found.signature if found else None,
     )
+
+
+def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
+    return (f"key: estimated {found.name} (confidence {found.confidence:.2f})",) if found else ()
 
 
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
@@ -321,6 +333,7 @@ def split_song(song: Song) -> list[Song]:
             tracks=(track,),
             texts=song.texts,
             report=song.report,
+            key=song.key,
         )
         for track in song.tracks
     ]

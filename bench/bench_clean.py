@@ -1,0 +1,418 @@
+"""Benchmark the clean-up stage (``--clean``, ``--align``) and the key estimate against the truth.
+
+Reads the evaluation corpus (``bench/corpus``: real scores from music21's corpus rendered
+with fluidsynth and transcribed back with basic-pitch, and drum-style songs passed
+through a noise model; each song holds its clean truth and the record the API would
+send) and prints, in one run:
+
+1. note precision, recall and F1 with ``mir_eval.transcription`` (onsets within 50 ms
+   and the same pitch; then also offsets within 20% of the note or 50 ms), before and
+   after each preset, per instrument family, for transcribed and for noised songs
+   apart. Pitched families make the averages; drums are scored apart (onsets only:
+   the API's drum hits last one tick, so offsets mean nothing) and shown in their own row;
+2. each preset over clean inputs (the truth of every song, the sample song, the API
+   examples in ``fixtures/``): notes changed;
+3. ``--align`` on songs with known per-stem latency (``truth.latency_ms``): the error
+   of each measured latency against the truth, relative to the reference part;
+4. the key estimate on real scores (music21 truth): share right, with relative,
+   parallel and fifth errors counted apart; on the records and on the truth notes;
+5. clean-up time at 100,000 notes against the conversion time (convert + write).
+
+Scoring goes through ``convert_record`` (ticks read back as seconds at 120 BPM / 480 PPQ),
+so what is scored is what a user's .mid holds. Notes are matched pitch by pitch: with
+whole MIDI pitches only equal pitches can match, so the matching decomposes exactly and
+stays small.
+
+    python bench/bench_clean.py                                  # bench/corpus/data beside this script
+    python bench/bench_clean.py --corpus /path/to/data --split holdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from midiexport import gm  # noqa: E402
+from midiexport.model import Record  # noqa: E402
+from midiexport.options import ConvertOptions  # noqa: E402
+from midiexport.stages import clean, key  # noqa: E402
+from midiexport.stages.convert import convert_record  # noqa: E402
+from midiexport.stages.normalize import normalize_payload  # noqa: E402
+from midiexport.outputs.smf import write_midi  # noqa: E402
+
+ONSET_TOLERANCE_S = 0.05  # mir_eval's default and MIREX's
+TICKS_PER_S = 960  # 480 PPQ at 120 BPM: the default conversion
+CONFIGS = {
+    "none": {},
+    "light": {"clean": "light"},
+    "strong": {"clean": "strong"},
+    "light+align": {"clean": "light", "align": True},
+}
+FAMILIES = (
+    "piano", "chromatic perc.", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx",
+)  # fmt: skip
+TIMING_NOTES = 100_000
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+TONIC_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def load_schema(corpus: Path):
+    """Import the corpus loader: bench/corpus/schema.py beside this script, else beside the data."""
+    for candidate in (HERE / "corpus" / "schema.py", corpus.parent / "schema.py", corpus / "schema.py"):
+        if candidate.exists():
+            spec = importlib.util.spec_from_file_location("corpus_schema", candidate)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise SystemExit(f"no corpus schema.py beside {HERE / 'corpus'} or {corpus}")
+
+
+@dataclass
+class Tally:
+    """Matched-note counts summed over songs: reference notes, estimated notes, matches."""
+
+    ref: int = 0
+    est: int = 0
+    onset: int = 0
+    offset: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.ref += other.ref
+        self.est += other.est
+        self.onset += other.onset
+        self.offset += other.offset
+
+    def prf(self, matched: int) -> tuple[float, float, float]:
+        p = matched / self.est if self.est else 0.0
+        r = matched / self.ref if self.ref else 0.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def family_of(program: int, is_drum: bool) -> str:
+    return "drums" if is_drum else FAMILIES[program // 8]
+
+
+def match_counts(ref: np.ndarray, est: np.ndarray, *, drums: bool) -> Tally:
+    """Count onset(+pitch) and onset+offset matches of note arrays (start, end, pitch), pitch by pitch."""
+    import mir_eval.transcription as transcription
+
+    tally = Tally(ref=len(ref), est=len(est))
+    if not len(ref) or not len(est):
+        return tally
+    for pitch in np.intersect1d(ref[:, 2], est[:, 2]):
+        r, e = ref[ref[:, 2] == pitch], est[est[:, 2] == pitch]
+        hz_r = np.full(len(r), 440.0 * 2 ** ((pitch - 69) / 12))
+        hz_e = hz_r[:1].repeat(len(e))
+        ri, ei = _intervals(r), _intervals(e)
+        tally.onset += len(transcription.match_notes(ri, hz_r, ei, hz_e, ONSET_TOLERANCE_S, offset_ratio=None))
+        if not drums:
+            tally.offset += len(transcription.match_notes(ri, hz_r, ei, hz_e, ONSET_TOLERANCE_S))
+    return tally
+
+
+def _intervals(notes: np.ndarray) -> np.ndarray:
+    start = notes[:, 0]
+    return np.stack([start, np.maximum(notes[:, 1], start + 1e-4)], axis=1)  # mir_eval wants length > 0
+
+
+def record_of(song: dict) -> Record:
+    [record] = normalize_payload(song["record"], source=song["id"])
+    return record
+
+
+def converted_notes(record: Record, options: ConvertOptions) -> dict[str, np.ndarray]:
+    """Convert and read the song back in seconds: {name key: (start, end, pitch) rows}."""
+    song = convert_record(record, options)
+    notes: dict[str, list[np.ndarray]] = defaultdict(list)
+    for track in song.tracks:
+        rows = np.stack([track.on_tick / TICKS_PER_S, track.off_tick / TICKS_PER_S, track.pitch], axis=1)
+        notes[gm.name_key(track.name)].append(rows)
+    return {k: np.concatenate(v) for k, v in notes.items()}
+
+
+def score_song(song: dict, record: Record, options: ConvertOptions) -> dict[str, Tally]:
+    """Tallies per instrument family for one song under one configuration."""
+    est = converted_notes(record, options)
+    found: dict[str, Tally] = defaultdict(Tally)
+    names = set()
+    for inst in song["truth"]["instruments"]:
+        name = gm.name_key(inst["name"])
+        drums = bool(inst.get("is_drum"))
+        ref = np.array([n[:3] for n in inst["notes"]], dtype=np.float64).reshape(-1, 3)
+        mine = est.get(name, np.empty((0, 3))) if name not in names else np.empty((0, 3))
+        names.add(name)
+        found[family_of(int(inst.get("program", 0)), drums)].add(match_counts(ref, mine, drums=drums))
+    return found
+
+
+@dataclass
+class Group:
+    """Tallies for one group of songs (transcribed or noised) under every configuration."""
+
+    families: dict[str, dict[str, Tally]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(Tally)))
+    song_f1: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    songs: int = 0
+
+
+def pitched(tallies: dict[str, Tally]) -> Tally:
+    total = Tally()
+    for family, tally in tallies.items():
+        if family != "drums":
+            total.add(tally)
+    return total
+
+
+def run_scores(songs: list[dict], groups: dict[str, Group]) -> None:
+    for song in songs:
+        cats = set(song.get("categories", ()))
+        group = "transcribed" if "transcribed" in cats else "noised" if "noisy" in cats else None
+        if group is None:
+            continue
+        record = record_of(song)
+        groups[group].songs += 1
+        for config, fields in CONFIGS.items():
+            options = ConvertOptions(key="off", **fields)
+            found = score_song(song, record, options)
+            for family, tally in found.items():
+                groups[group].families[config][family].add(tally)
+            total = pitched(found)
+            if total.ref:
+                groups[group].song_f1[config].append(total.prf(total.onset)[2])
+
+
+def print_scores(name: str, group: Group) -> None:
+    print(f"\n## Note scores, {name} songs ({group.songs}); mir_eval, onset 50 ms + pitch (and + offset)\n")
+    print("| family | notes | config | P | R | F1 | F1 with offsets | F1 change |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    families = sorted({f for c in group.families.values() for f in c}, key=lambda f: (f == "drums", f))
+    for family in [*families, "all pitched"]:
+        base = None
+        for config in CONFIGS:
+            tally = pitched(group.families[config]) if family == "all pitched" else group.families[config][family]
+            p, r, f1 = tally.prf(tally.onset)
+            f1_off = tally.prf(tally.offset)[2] if family != "drums" else float("nan")
+            base = f1 if base is None else base
+            change = f"{(f1 - base) * 100:+.1f}" if config != "none" else ""
+            print(f"| {family} | {tally.ref:,} | {config} | {p * 100:.1f} | {r * 100:.1f} | {f1 * 100:.1f} | "
+                  f"{f1_off * 100:.1f} | {change} |")  # fmt: skip
+    means = {c: statistics.fmean(v) * 100 if v else float("nan") for c, v in group.song_f1.items()}
+    line = ", ".join(f"{c} {m:.1f}" for c, m in means.items())
+    print(f"\nmean per-song F1 (pitched): {line}")
+
+
+def clean_input_changes(records: list[Record]) -> dict[str, tuple[int, int]]:
+    """Notes changed by each preset over clean records: {config: (changed, total)}."""
+    out = {}
+    for config, fields in CONFIGS.items():
+        if config == "none":
+            continue
+        changed = total = 0
+        for record in records:
+            after = clean.clean_record(record, ConvertOptions(**fields))
+            before_rows, after_rows = _note_rows(record), _note_rows(after)
+            kept = len(set(before_rows) & set(after_rows))  # note times are unique per pitch in clean input
+            changed += max(len(before_rows), len(after_rows)) - kept
+            total += len(before_rows)
+        out[config] = (changed, total)
+    return out
+
+
+def _note_rows(record: Record) -> list[tuple[float, float, int]]:
+    rows = []
+    for inst in record.instruments:
+        rows += list(zip(np.round(inst.start_s, 6).tolist(), np.round(inst.end_s, 6).tolist(), inst.pitch.tolist()))
+    return rows
+
+
+def truth_record(song: dict) -> Record:
+    instruments = [
+        {"name": i["name"], "notes": [{"start": s, "end": e, "pitch": p, "velocity": v} for s, e, p, v in i["notes"]]}
+        for i in song["truth"]["instruments"]
+    ]
+    [record] = normalize_payload({"state": "complete", "instruments": instruments}, source=song["id"] + " (truth)")
+    return record
+
+
+def clean_inputs(songs: list[dict]) -> None:
+    sets = {"corpus truth": [truth_record(s) for s in songs]}
+    sample = HERE.parent / "samples" / "sample-song.json"
+    sets["sample song"] = normalize_payload(sample.read_bytes(), source=str(sample))
+    fixtures = []
+    for path in sorted(glob.glob(str(HERE.parent / "fixtures" / "*.json"))):
+        fixtures += [r for r in normalize_payload(Path(path).read_bytes(), source=path) if r.status == "complete"]
+    sets["API examples (fixtures)"] = fixtures
+    print("\n## Clean inputs: notes changed by each preset\n")
+    print("| input | records | notes | " + " | ".join(c for c in CONFIGS if c != "none") + " |")
+    print("|---|---:|---:|" + "---:|" * (len(CONFIGS) - 1))
+    for name, records in sets.items():
+        found = clean_input_changes(records)
+        total = next(iter(found.values()))[1]
+        cells = " | ".join(f"{n:,} ({n / max(t, 1) * 100:.3f}%)" for n, t in found.values())
+        print(f"| {name} | {len(records)} | {total:,} | {cells} |")
+
+
+def align_errors(songs: list[dict]) -> None:
+    errors, unmeasured, stems = [], 0, 0
+    for song in songs:
+        latency = song["truth"].get("latency_ms") or {}
+        if not any(latency.values()):
+            continue
+        record = record_of(song)
+        drums = [clean.is_drum(i, {}) for i in record.instruments]
+        measured = clean.measure_latencies(record.instruments, drums)
+        by_index = {index: lat for index, lat, _ in measured}
+        reference = _reference_latency(record, drums, latency)
+        for index, inst in enumerate(record.instruments):
+            if drums[index] or inst.name not in latency:
+                continue
+            true_ms = latency[inst.name] - reference
+            if index not in by_index:
+                if true_ms != 0 or not _is_reference(record, drums, index):
+                    unmeasured += not _is_reference(record, drums, index)
+                continue
+            stems += 1
+            errors.append(abs(by_index[index] * 1000 - true_ms))
+    print("\n## --align: latency error on songs with known per-stem latency\n")
+    if errors:
+        q = np.percentile(errors, [50, 90])
+        print(f"{stems} stems measured, {unmeasured} left alone (too few agreeing onsets); error median "
+              f"{q[0]:.1f} ms, 90th percentile {q[1]:.1f} ms, max {max(errors):.1f} ms")  # fmt: skip
+    else:
+        print("no song with known latency")
+
+
+def _is_reference(record: Record, drums: list[bool], index: int) -> bool:
+    if any(drums):
+        return drums[index]
+    counts = [len(np.unique(i.start_s)) for i in record.instruments]
+    return index == int(np.argmax(counts))
+
+
+def _reference_latency(record: Record, drums: list[bool], latency: dict[str, float]) -> float:
+    for index, inst in enumerate(record.instruments):
+        if _is_reference(record, drums, index):
+            return float(latency.get(inst.name, 0.0))
+    return 0.0
+
+
+def tonic_pc(name: str) -> int:
+    pc = TONIC_PC[name[0].upper()]
+    for accidental in name[1:]:
+        pc += {"#": 1, "-": -1, "b": -1}.get(accidental, 0)
+    return pc % 12
+
+
+def key_verdict(estimate: key.KeyEstimate | None, truth: dict) -> str:
+    if estimate is None:
+        return "none"
+    tonic, minor = tonic_pc(truth["tonic"]), truth["mode"] == "minor"
+    if estimate.tonic == tonic and estimate.minor == minor:
+        return "right"
+    if estimate.minor != minor and estimate.tonic == tonic:
+        return "parallel"
+    if estimate.minor != minor and estimate.tonic == (tonic + (-3 if minor else 3)) % 12:
+        return "relative"
+    if estimate.minor == minor and (estimate.tonic - tonic) % 12 in (5, 7):
+        return "fifth"
+    return "other"
+
+
+def key_scores(songs: list[dict]) -> None:
+    real = [s for s in songs if s["source"].startswith("music21:") and s["truth"].get("key")]
+    print(f"\n## Key on real scores ({len(real)} music21 songs with a known key)\n")
+    print("| notes from | right | relative | parallel | fifth | other | written (confident) | right when written |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, make in (("record (transcribed)", record_of), ("truth (score)", truth_record)):
+        verdicts, written = defaultdict(int), defaultdict(int)
+        for song in real:
+            estimate = key.estimate_key(make(song))
+            verdict = key_verdict(estimate, song["truth"]["key"])
+            verdicts[verdict] += 1
+            if estimate is not None and estimate.confident:
+                written[verdict] += 1
+        n, w = max(len(real), 1), sum(written.values())
+        cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
+        print(f"| {label} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
+
+
+def big_record(songs: list[dict], notes: int) -> Record:
+    """Join noised records end to end until they hold ``notes`` notes."""
+    instruments: dict[str, list[dict]] = defaultdict(list)
+    offset, count = 0.0, 0
+    pool = [s for s in songs if "noisy" in s.get("categories", ())] or songs
+    while count < notes:
+        for song in pool:
+            length = 0.0
+            for inst in song["record"]["data"]["midiData"]["instruments"]:
+                for n in inst["notes"]:
+                    instruments[inst["name"]].append(dict(n, start=n["start"] + offset, end=n["end"] + offset))
+                    length = max(length, n["end"])
+                    count += 1
+            offset += length + 1.0
+            if count >= notes:
+                break
+    payload = {"state": "complete", "instruments": [{"name": k, "notes": v} for k, v in instruments.items()]}
+    [record] = normalize_payload(payload, source="big")
+    return record
+
+
+def timing(songs: list[dict], repeats: int = 5) -> None:
+    record = big_record(songs, TIMING_NOTES)
+    convert_s = _median_time(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
+    print(f"\n## Time at {record.note_count:,} notes (median of {repeats})\n")
+    print(f"conversion without clean-up (convert + write): {convert_s * 1000:.0f} ms")
+    for config, fields in CONFIGS.items():
+        if config == "none":
+            continue
+        options = ConvertOptions(**fields)
+        spent = _median_time(lambda: clean.clean_record(record, options), repeats)
+        print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
+
+
+def _median_time(work, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "data", help="the corpus's data folder")
+    parser.add_argument("--split", default="bench", help="bench, holdout, test or all (default: bench)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
+    args = parser.parse_args()
+    schema = load_schema(args.corpus)
+    began = time.perf_counter()
+    songs = schema.load_songs(args.corpus, split=None if args.split == "all" else args.split)
+    songs = songs[: args.limit] if args.limit else songs
+    print(f"# bench_clean: {len(songs)} songs of split {args.split} from {args.corpus}")
+    groups = {"transcribed": Group(), "noised": Group()}
+    run_scores(songs, groups)
+    for name, group in groups.items():
+        if group.songs:
+            print_scores(name, group)
+    clean_inputs(songs)
+    align_errors(songs)
+    key_scores(songs)
+    timing(songs)
+    print(f"\n(run took {time.perf_counter() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

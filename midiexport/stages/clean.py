@@ -1,0 +1,407 @@
+"""Clean stage: Record -> Record with transcription artefacts removed, between normalize and convert.
+
+Suno makes its notes by transcribing separated audio stems, so a record carries the
+transcriber's mistakes (PRODUCT.md, "What real transcriptions look like"). Each rule
+below removes one kind, works on the note columns with array operations, and counts
+every change in ``Record.counts`` (the kinds are in ``model``, shown in the summary):
+
+- re-detections: a short note that starts within ``REDETECT_WINDOW_S`` of the end of
+  the previous note of its pitch extends that note instead of starting a new one;
+- fragments: same-pitch notes split by a gap shorter than the merge gap become one;
+- doubled notes: a same-pitch note that starts within a 16th of the previous one while
+  it still sounds is the same note played twice (doubled tracks): they become one;
+- flickers: melodic notes still shorter than the minimum length are dropped;
+- doubled tracks: instruments of the same name are folded into one;
+- voices (strong preset only): a polyphony cap by role;
+- drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
+- alignment: ``align`` measures each instrument's latency against the most rhythmic
+  part and shifts it; ``shifts`` move instruments by hand. No note moves before 0 s.
+
+Everything is off unless asked for: ``clean_record`` returns the record itself when
+``options.cleaning`` is false. Hands the cleaned Record to ``convert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from .. import gm, model
+from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_MS
+from ..model import Instrument, Record
+from ..options import ConvertOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatColumn = npt.NDArray[np.float64]
+    IntColumn = npt.NDArray[np.int64]
+    Mask = npt.NDArray[np.bool_]
+
+# Both presets share these (``defaults``); strong adds the voice caps.
+MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
+MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
+REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
+DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
+TIME_EPSILON_S = 1e-9  # below the 1/192 s grid by far: equal times compare equal
+
+# Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
+# A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
+# strings; two hands on keys hold ten. Higher notes win except on bass, where the
+# transcriber's extra notes are overtones above the real, lowest one.
+VOICE_CAPS: tuple[tuple[range, int, bool], ...] = (
+    (range(32, 40), 2, True),  # bass
+    (range(24, 32), 6, False),  # guitar
+    (range(0, 24), 10, False),  # pianos, chromatic percussion, organs
+    (range(80, 88), 1, False),  # synth leads
+)
+VOCAL_WORDS = frozenset({"vocal", "vocals", "voice", "vox", "singer", "lead vocal"})
+VOCAL_CAP = 1  # a lead vocal: one note at a time
+
+# Alignment (``--align``): onsets against the nearest onset of the reference part.
+MAX_LATENCY_S = 0.080  # stems sit up to ~30 ms late in real songs; beyond 80 ms is not latency
+LATENCY_BIN_S = 0.001  # histogram resolution
+LATENCY_KERNEL_S = 0.006  # half width of the smoothing window: about one 1/192 s grid step
+MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
+MIN_ALIGN_SUPPORT = 0.15  # share of an instrument's onsets that must agree on the latency
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    """The rules to apply, resolved from a preset and the options that override it.
+
+    Times in seconds; 0 or None turns a rule off.
+    """
+
+    min_note_s: float = 0.0
+    merge_gap_s: float = 0.0
+    fold: bool = False
+    voice_caps: bool = False
+    drum_length_s: float = 0.0
+    align: bool = False
+    shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
+
+
+def settings_for(options: ConvertOptions) -> CleanSettings:
+    """Resolve ``options`` into the rules to apply: the preset, then each option given."""
+    preset = options.clean
+    min_note_s = MIN_NOTE_S if preset else 0.0
+    merge_gap_s = MERGE_GAP_S if preset else 0.0
+    if options.min_note_ms is not None:
+        min_note_s = options.min_note_ms / 1000
+    if options.merge_gap_ms is not None:
+        merge_gap_s = options.merge_gap_ms / 1000
+    return CleanSettings(
+        min_note_s=min_note_s,
+        merge_gap_s=merge_gap_s,
+        fold=preset is not None,
+        voice_caps=preset == "strong",
+        drum_length_s=(options.drum_length_ms or 0.0) / 1000,
+        align=options.align,
+        shifts=tuple((name, ms / 1000) for name, ms in options.shifts),
+    )
+
+
+def clean_record(record: Record, options: ConvertOptions) -> Record:
+    """Return ``record`` with the clean-up ``options`` ask for applied (seconds in, seconds out).
+
+    Without any clean-up option the record itself comes back, untouched. Every change
+    is counted by kind in the new record's ``counts``; alignment and shifts are also
+    described in ``notices``. Drum notes are never dropped, merged or moved in pitch.
+    A ``--shift NAME`` that matches no instrument is a warning in ``warnings``.
+    """
+    if not options.cleaning or record.status != model.COMPLETE:
+        return record
+    settings = settings_for(options)
+    counts = dict(record.counts)
+    overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
+    instruments = list(record.instruments)
+    if settings.fold:
+        instruments = fold_instruments(instruments, counts)
+    drums = [is_drum(i, overrides) for i in instruments]
+    cleaned = []
+    for instrument, drum in zip(instruments, drums):
+        if drum:
+            cleaned.append(lengthen_drums(instrument, settings.drum_length_s, counts))
+        else:
+            cap = voice_cap(instrument.name, overrides) if settings.voice_caps else None
+            cleaned.append(clean_melodic(instrument, settings, counts, cap))
+    notices: list[str] = []
+    warnings: list[str] = []
+    offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
+    cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
+    return replace(
+        record,
+        instruments=tuple(cleaned),
+        counts={k: v for k, v in counts.items() if v},
+        notices=record.notices + tuple(notices),
+        warnings=record.warnings + tuple(warnings),
+    )
+
+
+def is_drum(instrument: Instrument, overrides: dict[str, gm.Resolved]) -> bool:
+    """Return True when an instrument goes to the drum channel, as ``convert`` decides it."""
+    flag = getattr(instrument, "is_drum", None)  # set by normalize where the API marks drums
+    if isinstance(flag, bool):
+        return flag
+    found = overrides.get(gm.name_key(instrument.name)) or gm.resolve_instrument(instrument.name)
+    return found.is_drum or gm.is_drum_name(instrument.name)
+
+
+def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> list[Instrument]:
+    """Fold instruments of the same name (any case or spacing) into the first of them.
+
+    The folded notes are simply joined; the melodic rules then merge the doubled ones.
+    """
+    import numpy as np
+
+    groups: dict[str, list[Instrument]] = {}
+    for instrument in instruments:
+        groups.setdefault(gm.name_key(instrument.name) or instrument.name, []).append(instrument)
+    folded = []
+    for members in groups.values():
+        if len(members) == 1:
+            folded.append(members[0])
+            continue
+        _count(counts, model.TRACK_FOLDED, len(members) - 1)
+        columns = [np.concatenate([getattr(m, f) for m in members]) for f in ("start_s", "end_s", "pitch", "velocity")]
+        folded.append(replace(members[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3]))
+    return folded
+
+
+def clean_melodic(
+    instrument: Instrument, settings: CleanSettings, counts: dict[str, int], cap: tuple[int, bool] | None = None
+) -> Instrument:
+    """Apply the note rules to one melodic instrument: joins, then flickers, then the voice cap.
+
+    Notes come back ordered by pitch, then start (``convert`` orders events itself).
+    """
+    import numpy as np
+
+    order = np.lexsort((instrument.start_s, instrument.pitch))
+    start, end = instrument.start_s[order], instrument.end_s[order]
+    pitch, velocity = instrument.pitch[order], instrument.velocity[order]
+    if settings.fold or settings.min_note_s or settings.merge_gap_s:
+        join = join_mask(start, end, pitch, settings, counts)
+        if join.any():
+            head = np.flatnonzero(~join)
+            end = np.maximum.reduceat(end, head)
+            start, pitch, velocity = start[head], pitch[head], velocity[head]
+    if settings.min_note_s:
+        keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
+        _count(counts, model.SHORT_DROPPED, int((~keep).sum()))
+        start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
+    if cap is not None:
+        keep = within_voice_cap(start, end, pitch, cap[0], low_wins=cap[1])
+        _count(counts, model.VOICE_DROPPED, int((~keep).sum()))
+        start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
+    return replace(instrument, start_s=start, end_s=end, pitch=pitch, velocity=velocity)
+
+
+def join_mask(
+    start: FloatColumn, end: FloatColumn, pitch: IntColumn, settings: CleanSettings, counts: dict[str, int]
+) -> Mask:
+    """Return which notes join the note before them (notes ordered by pitch, then start).
+
+    A note joins when it has the same pitch as the one before and is a re-detection
+    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a gap
+    shorter than the merge gap) or a double (starting within a 16th of the previous onset
+    while that note still sounds). Counts each kind; a note that is several counts once,
+    as the first that applies in that order.
+    """
+    import numpy as np
+
+    same = np.zeros(len(start), dtype=bool)
+    same[1:] = pitch[1:] == pitch[:-1]
+    # The latest end so far within each pitch: chains of joins extend it.
+    running_end = np.maximum.accumulate(end + pitch * (2 * MAX_SECONDS)) - pitch * (2 * MAX_SECONDS)
+    gap = np.full(len(start), np.inf)
+    gap[1:] = start[1:] - running_end[:-1]
+    onset_step = np.full(len(start), np.inf)
+    onset_step[1:] = start[1:] - start[:-1]
+    redetect = np.zeros(len(start), dtype=bool)
+    if settings.min_note_s:
+        short = (end - start) < settings.min_note_s - TIME_EPSILON_S
+        redetect = same & short & (gap < REDETECT_WINDOW_S)
+    fragment = np.zeros(len(start), dtype=bool)
+    if settings.merge_gap_s:
+        fragment = same & (gap >= -TIME_EPSILON_S) & (gap < settings.merge_gap_s - TIME_EPSILON_S) & ~redetect
+    double = np.zeros(len(start), dtype=bool)
+    if settings.fold:
+        double = same & (gap < -TIME_EPSILON_S) & (onset_step < DOUBLE_ONSET_S) & ~redetect & ~fragment
+    _count(counts, model.REDETECT_JOINED, int(redetect.sum()))
+    _count(counts, model.FRAGMENT_MERGED, int(fragment.sum()))
+    _count(counts, model.DOUBLE_MERGED, int(double.sum()))
+    joined: Mask = redetect | fragment | double
+    return joined
+
+
+MAX_SECONDS = 86_400.0  # note times are below 24 hours (normalize refuses later ones)
+
+
+def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
+    """Return (most notes at once, low pitch wins) for an instrument's role, or None (no cap)."""
+    words = set(gm.name_key(w) for w in name.replace("(", " ").replace(")", " ").split())
+    if words & VOCAL_WORDS:
+        return VOCAL_CAP, False
+    found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
+    if found.how == "unknown":
+        return None
+    if found.program in (52, 53, 54) and found.how == "stem":  # "Vocals" as a stem name
+        return VOCAL_CAP, False
+    for programs, cap, low_wins in VOICE_CAPS:
+        if found.program in programs:
+            return cap, low_wins
+    return None
+
+
+def within_voice_cap(start: FloatColumn, end: FloatColumn, pitch: IntColumn, cap: int, *, low_wins: bool) -> Mask:
+    """Return which notes to keep so that at each onset at most ``cap`` notes sound.
+
+    A note is dropped when ``cap`` notes of higher priority (higher pitch, or lower with
+    ``low_wins``) sound at its onset (started at or before it, not yet ended). Dropped
+    notes still count against later ones: the cap is judged on the input, one pass.
+    Counting loops over the distinct pitches (at most 128), never over notes.
+    """
+    import numpy as np
+
+    keep = np.ones(len(start), dtype=bool)
+    if len(start) <= cap:
+        return keep
+    rank = -pitch if low_wins else pitch
+    levels = np.unique(rank)
+    above = np.zeros(len(start), dtype=np.int64)  # notes of higher priority sounding at each onset
+    for level in levels:
+        mine = rank == level
+        starts, ends = np.sort(start[mine]), np.sort(end[mine])
+        sounding = np.searchsorted(starts, start, side="right") - np.searchsorted(ends, start, side="right")
+        above += np.where(rank < level, sounding, 0)
+    keep &= above < cap
+    return keep
+
+
+def lengthen_drums(instrument: Instrument, length_s: float, counts: dict[str, int]) -> Instrument:
+    """Make drum hits shorter than ``length_s`` last that long (0: leave them as they are)."""
+    import numpy as np
+
+    if not length_s:
+        return instrument
+    short = (instrument.end_s - instrument.start_s) < length_s - TIME_EPSILON_S
+    if not short.any():
+        return instrument
+    _count(counts, model.DRUM_LENGTHENED, int(short.sum()))
+    return replace(instrument, end_s=np.where(short, instrument.start_s + length_s, instrument.end_s))
+
+
+def plan_shifts(
+    instruments: Sequence[Instrument],
+    drums: Sequence[bool],
+    settings: CleanSettings,
+    notices: list[str],
+    warnings: list[str],
+) -> list[float]:
+    """Return each instrument's shift in seconds: measured (``align``) plus given by hand.
+
+    Appends what was shifted to ``notices`` and a shift naming no instrument to ``warnings``.
+    """
+    offsets = [0.0] * len(instruments)
+    if settings.align:
+        for index, latency_s, reference in measure_latencies(instruments, drums):
+            offsets[index] -= latency_s
+            notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
+                           f"(--align, against {model.show_value(reference, 60)})")  # fmt: skip
+    for name, shift_s in settings.shifts:
+        hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
+        if not hits:
+            known = ", ".join(model.show_value(i.name, 60) for i in instruments)
+            warnings.append(f"--shift {model.show_value(name, 60)} names no instrument (the record has {known}); "
+                            "nothing shifted for it")  # fmt: skip
+        for index in hits:
+            offsets[index] += shift_s
+        if hits and name:
+            notices.append(
+                f"{model.show_value(instruments[hits[0]].name, 60)} shifted by {shift_s * 1000:+.1f} ms (--shift)"
+            )
+        elif hits:
+            notices.append(f"every instrument shifted by {shift_s * 1000:+.1f} ms (--shift)")
+    return offsets
+
+
+def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[tuple[int, float, str]]:
+    """Return (instrument index, latency in seconds, reference name) for each measured part.
+
+    The reference is the drums when present (all drum parts together), else the melodic
+    part with the most distinct onsets. For every other part, each onset is compared
+    with the nearest reference onset; the latency is the peak of those differences
+    (within ``MAX_LATENCY_S``), refined by the mean of the differences near the peak, so
+    it is not stuck on the 1/192 s grid. A part is left alone when too few onsets agree.
+    """
+    import numpy as np
+
+    onsets = [np.unique(i.start_s) for i in instruments]
+    drum_parts = [k for k, d in enumerate(drums) if d and len(onsets[k])]
+    if drum_parts:
+        reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
+        ref_parts, ref_name = set(drum_parts), instruments[drum_parts[0]].name
+    else:
+        best = max(range(len(instruments)), key=lambda k: len(onsets[k]), default=None)
+        if best is None or not len(onsets[best]):
+            return []
+        reference, ref_parts, ref_name = onsets[best], {best}, instruments[best].name
+    if len(reference) < MIN_ALIGN_ONSETS:
+        return []
+    found = []
+    for index, times in enumerate(onsets):
+        if index in ref_parts or len(times) < MIN_ALIGN_ONSETS:
+            continue
+        latency = peak_latency(times, reference)
+        if latency is not None:
+            found.append((index, latency, ref_name))
+    return found
+
+
+def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
+    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None."""
+    import numpy as np
+
+    after = np.clip(np.searchsorted(reference, onsets), 1, len(reference) - 1)
+    before = after - 1
+    d_after, d_before = onsets - reference[after], onsets - reference[before]
+    diff = np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
+    diff = diff[np.abs(diff) <= MAX_LATENCY_S]
+    if len(diff) < MIN_ALIGN_ONSETS:
+        return None
+    bins = int(round(MAX_LATENCY_S / LATENCY_BIN_S))
+    histogram = np.bincount(np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins, minlength=2 * bins + 1)
+    width = int(round(LATENCY_KERNEL_S / LATENCY_BIN_S))
+    smooth = np.convolve(histogram, np.ones(2 * width + 1), mode="same")
+    peak_s = (int(np.argmax(smooth)) - bins) * LATENCY_BIN_S
+    near = diff[np.abs(diff - peak_s) <= LATENCY_KERNEL_S + TIME_EPSILON_S]
+    if len(near) < MIN_ALIGN_ONSETS or len(near) < MIN_ALIGN_SUPPORT * len(onsets):
+        return None
+    return float(near.mean())
+
+
+def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
+    """Move an instrument's notes by ``offset_s`` seconds; never before 0 s.
+
+    A note the shift would start before 0 s starts at 0 s instead and keeps its shifted
+    end (at least 0 s: then it is a zero-length note, which ``convert`` makes one tick
+    long); each is counted as held at 0 s.
+    """
+    import numpy as np
+
+    if not offset_s or not instrument.note_count:
+        return instrument
+    start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
+    early = start < 0
+    _count(counts, model.NOTE_SHIFTED, instrument.note_count)
+    _count(counts, model.HELD_AT_ZERO, int(early.sum()))
+    return replace(instrument, start_s=np.maximum(start, 0.0), end_s=np.maximum(end, 0.0))
+
+
+def _count(counts: dict[str, int], kind: str, n: int) -> None:
+    if n:
+        counts[kind] = counts.get(kind, 0) + n
