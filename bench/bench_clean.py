@@ -47,10 +47,10 @@ sys.path.insert(0, str(HERE.parent))
 from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
+from midiexport.outputs.smf import write_midi  # noqa: E402
 from midiexport.stages import clean, key  # noqa: E402
 from midiexport.stages.convert import convert_record  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
-from midiexport.outputs.smf import write_midi  # noqa: E402
 
 ONSET_TOLERANCE_S = 0.05  # mir_eval's default and MIREX's
 TICKS_PER_S = 960  # 480 PPQ at 120 BPM: the default conversion
@@ -378,7 +378,7 @@ def timing(songs: list[dict], repeats: int = 5) -> None:
         if config == "none":
             continue
         options = ConvertOptions(**fields)
-        spent = _median_time(lambda: clean.clean_record(record, options), repeats)
+        spent = _median_time(lambda options=options: clean.clean_record(record, options), repeats)
         print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
 
 
