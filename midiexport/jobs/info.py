@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..io.files import InputFile, read_bytes
 from ..model import Record
 from ..stages.convert import place_instruments, song_title
+from ..stages.key import estimate_key
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo
 
@@ -54,6 +55,8 @@ class Summary:
     tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
     tempo_confidence: float | None = None  # 0-1, records only
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
+    key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
+    key_confidence: float | None = None  # records only: the margin over the next best key
 
     @property
     def notes(self) -> int:
@@ -104,6 +107,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != "none" else None
+    found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
         source=record.place(),
         kind="record",
@@ -116,6 +120,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
         first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate else None,
+        key=found_key.name if found_key else None,
+        key_confidence=round(found_key.confidence, 3) if found_key else None,
     )
 
 
@@ -154,7 +160,18 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
         detail=f"format {midi.type}, {midi.ticks_per_beat} ticks per quarter, {len(midi.tracks)} tracks",
         tempo_bpm=tempo_bpm,
         first_downbeat_s=round(float(to_seconds([downbeat_tick])[0]), 3),
+        key=_written_key(midi),
     )
+
+
+def _written_key(midi: Any) -> str | None:
+    """Return the first key signature of a file as 'A minor', or None."""
+    for track in midi.tracks:
+        for message in track:
+            if message.type == "key_signature":
+                tonic = str(message.key)
+                return f"{tonic[:-1]} minor" if tonic.endswith("m") else f"{tonic} major"
+    return None
 
 
 def _written_tempo(midi: Any) -> tuple[float | None, int]:
@@ -265,6 +282,11 @@ def format_table(summary: Summary) -> str:
         head.append(
             f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
         )
+    if summary.key is not None:
+        sure = f"estimated {summary.key} (confidence {summary.key_confidence:.2f})" if summary.kind == "record" else (
+            f"written {summary.key}"
+        )  # fmt: skip
+        head.append(f"  key {sure}")
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:

@@ -55,7 +55,6 @@ VOICE_CAPS: tuple[tuple[range, int, bool], ...] = (
     (range(32, 40), 2, True),  # bass
     (range(24, 32), 6, False),  # guitar
     (range(0, 24), 10, False),  # pianos, chromatic percussion, organs
-    (range(80, 88), 1, False),  # synth leads
 )
 VOCAL_WORDS = frozenset({"vocal", "vocals", "voice", "vox", "singer", "lead vocal"})
 VOCAL_CAP = 1  # a lead vocal: one note at a time
@@ -66,6 +65,7 @@ LATENCY_BIN_S = 0.001  # histogram resolution
 LATENCY_KERNEL_S = 0.006  # half width of the smoothing window: about one 1/192 s grid step
 MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
 MIN_ALIGN_SUPPORT = 0.15  # share of an instrument's onsets that must agree on the latency
+MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
 
 
 @dataclass(frozen=True)
@@ -270,15 +270,20 @@ def within_voice_cap(start: FloatColumn, end: FloatColumn, pitch: IntColumn, cap
     keep = np.ones(len(start), dtype=bool)
     if len(start) <= cap:
         return keep
+    # Only a note with at least ``cap`` others sounding at its onset can be dropped.
+    sounding = np.searchsorted(np.sort(start), start, side="right") - np.searchsorted(np.sort(end), start, side="right")
+    crowded = np.flatnonzero(sounding > cap)
+    if not len(crowded):
+        return keep
     rank = -pitch if low_wins else pitch
-    levels = np.unique(rank)
-    above = np.zeros(len(start), dtype=np.int64)  # notes of higher priority sounding at each onset
-    for level in levels:
+    at, their_rank = start[crowded], rank[crowded]
+    above = np.zeros(len(crowded), dtype=np.int64)  # notes of higher priority sounding at each onset
+    for level in np.unique(rank[rank > their_rank.min()]):
         mine = rank == level
         starts, ends = np.sort(start[mine]), np.sort(end[mine])
-        sounding = np.searchsorted(starts, start, side="right") - np.searchsorted(ends, start, side="right")
-        above += np.where(rank < level, sounding, 0)
-    keep &= above < cap
+        count = np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="right")
+        above += np.where(their_rank < level, count, 0)
+    keep[crowded] = above < cap
     return keep
 
 
@@ -357,7 +362,7 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
         if index in ref_parts or len(times) < MIN_ALIGN_ONSETS:
             continue
         latency = peak_latency(times, reference)
-        if latency is not None:
+        if latency is not None and abs(latency) >= MIN_SHIFT_S:
             found.append((index, latency, ref_name))
     return found
 
