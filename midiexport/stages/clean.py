@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .. import gm, model
@@ -46,6 +47,7 @@ MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragme
 REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
 DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
 TIME_EPSILON_S = 1e-9  # below the 1/192 s grid by far: equal times compare equal
+BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, not a fragment
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
 # A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
@@ -121,13 +123,14 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.fold:
         instruments = fold_instruments(instruments, counts)
     drums = [is_drum(i, overrides) for i in instruments]
+    rhythms = band_rhythms(instruments, drums) if settings.merge_gap_s else [None] * len(instruments)
     cleaned = []
-    for instrument, drum in zip(instruments, drums):
+    for instrument, drum, rhythm in zip(instruments, drums, rhythms):
         if drum:
             cleaned.append(lengthen_drums(instrument, settings.drum_length_s, counts))
         else:
             cap = voice_cap(instrument.name, overrides) if settings.voice_caps else None
-            cleaned.append(clean_melodic(instrument, settings, counts, cap))
+            cleaned.append(clean_melodic(instrument, settings, counts, cap, rhythm))
     notices: list[str] = []
     warnings: list[str] = []
     offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
@@ -146,8 +149,15 @@ def is_drum(instrument: Instrument, overrides: dict[str, gm.Resolved]) -> bool:
     flag = getattr(instrument, "is_drum", None)  # set by normalize where the API marks drums
     if isinstance(flag, bool):
         return flag
-    found = overrides.get(gm.name_key(instrument.name)) or gm.resolve_instrument(instrument.name)
-    return found.is_drum or gm.is_drum_name(instrument.name)
+    found = overrides.get(gm.name_key(instrument.name)) if overrides else None
+    if found is not None:  # a drum name stays on the drum channel whatever program it is given
+        return found.is_drum or gm.is_drum_name(instrument.name)
+    return _drum_name(instrument.name)
+
+
+@cache
+def _drum_name(name: str) -> bool:
+    return gm.resolve_instrument(name).is_drum or gm.is_drum_name(name)
 
 
 def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> list[Instrument]:
@@ -172,23 +182,30 @@ def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) 
 
 
 def clean_melodic(
-    instrument: Instrument, settings: CleanSettings, counts: dict[str, int], cap: tuple[int, bool] | None = None
+    instrument: Instrument,
+    settings: CleanSettings,
+    counts: dict[str, int],
+    cap: tuple[int, bool] | None = None,
+    rhythm: FloatColumn | None = None,
 ) -> Instrument:
     """Apply the note rules to one melodic instrument: joins, then flickers, then the voice cap.
 
-    Notes come back ordered by pitch, then start (``convert`` orders events itself).
+    ``rhythm``: sorted onsets of the rest of the band in this instrument's time (see
+    ``band_rhythms``); a fragment is only merged when no onset there or among its own
+    other pitches lines up with it. Notes come back ordered by pitch, then start.
     """
     import numpy as np
 
-    order = np.lexsort((instrument.start_s, instrument.pitch))
-    start, end = instrument.start_s[order], instrument.end_s[order]
-    pitch, velocity = instrument.pitch[order], instrument.velocity[order]
+    order = pitch_order(instrument.start_s, instrument.pitch)
+    start, end, pitch = instrument.start_s[order], instrument.end_s[order], instrument.pitch[order]
     if settings.fold or settings.min_note_s or settings.merge_gap_s:
-        join = join_mask(start, end, pitch, settings, counts)
+        on_beat = lines_up(start, pitch, rhythm) if settings.merge_gap_s else None
+        join = join_mask(start, end, pitch, settings, counts, on_beat)
         if join.any():
             head = np.flatnonzero(~join)
             end = np.maximum.reduceat(end, head)
-            start, pitch, velocity = start[head], pitch[head], velocity[head]
+            start, pitch, order = start[head], pitch[head], order[head]
+    velocity = instrument.velocity[order]
     if settings.min_note_s:
         keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
         _count(counts, model.SHORT_DROPPED, int((~keep).sum()))
@@ -200,25 +217,47 @@ def clean_melodic(
     return replace(instrument, start_s=start, end_s=end, pitch=pitch, velocity=velocity)
 
 
+def pitch_order(start: FloatColumn, pitch: IntColumn) -> IntColumn:
+    """Return the order that sorts notes by pitch, then start.
+
+    The API sends notes in time order; then a stable sort of the small pitch integers
+    (numpy sorts 16-bit integers by radix, in linear time) is enough.
+    """
+    import numpy as np
+
+    if bool((start[1:] >= start[:-1]).all()):
+        by_pitch: IntColumn = np.argsort(pitch.astype(np.int16), kind="stable")
+        return by_pitch
+    keyed: IntColumn = np.argsort(start + pitch * PITCH_SPAN_S)
+    return keyed
+
+
 def join_mask(
-    start: FloatColumn, end: FloatColumn, pitch: IntColumn, settings: CleanSettings, counts: dict[str, int]
+    start: FloatColumn,
+    end: FloatColumn,
+    pitch: IntColumn,
+    settings: CleanSettings,
+    counts: dict[str, int],
+    on_beat: Mask | None = None,
 ) -> Mask:
     """Return which notes join the note before them (notes ordered by pitch, then start).
 
     A note joins when it has the same pitch as the one before and is a re-detection
-    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a gap
-    shorter than the merge gap) or a double (starting within a 16th of the previous onset
-    while that note still sounds). Counts each kind; a note that is several counts once,
-    as the first that applies in that order.
+    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
+    gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
+    it) or a double (starting within a 16th of the previous onset while that note still
+    sounds). Counts each kind; a note that is several counts once, as the first that
+    applies in that order.
     """
     import numpy as np
 
     same = np.zeros(len(start), dtype=bool)
     same[1:] = pitch[1:] == pitch[:-1]
-    # The latest end so far within each pitch: chains of joins extend it.
-    running_end = np.maximum.accumulate(end + pitch * (2 * MAX_SECONDS)) - pitch * (2 * MAX_SECONDS)
     gap = np.full(len(start), np.inf)
-    gap[1:] = start[1:] - running_end[:-1]
+    gap[1:] = start[1:] - end[:-1]
+    if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
+        running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
+        gap[1:] = start[1:] - running_end[:-1]
     onset_step = np.full(len(start), np.inf)
     onset_step[1:] = start[1:] - start[:-1]
     redetect = np.zeros(len(start), dtype=bool)
@@ -228,6 +267,8 @@ def join_mask(
     fragment = np.zeros(len(start), dtype=bool)
     if settings.merge_gap_s:
         fragment = same & (gap >= -TIME_EPSILON_S) & (gap < settings.merge_gap_s - TIME_EPSILON_S) & ~redetect
+        if on_beat is not None:
+            fragment &= ~on_beat
     double = np.zeros(len(start), dtype=bool)
     if settings.fold:
         double = same & (gap < -TIME_EPSILON_S) & (onset_step < DOUBLE_ONSET_S) & ~redetect & ~fragment
@@ -238,7 +279,54 @@ def join_mask(
     return joined
 
 
-MAX_SECONDS = 86_400.0  # note times are below 24 hours (normalize refuses later ones)
+PITCH_SPAN_S = (
+    2 * 86_400.0
+)  # above any note time (normalize refuses times past 24 h): pitch * span + time sorts by both
+
+
+def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[FloatColumn | None]:
+    """Return, per instrument, the sorted onsets of every other part, moved into its time.
+
+    Each part's latency against the reference (``measure_latencies``) is taken out
+    first, so a stem 30 ms late still lines up with the drums it plays with.
+    """
+    import numpy as np
+
+    latency = [0.0] * len(instruments)
+    for index, latency_s, _ in measure_latencies(instruments, drums):
+        latency[index] = latency_s
+    onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
+    rhythms: list[FloatColumn | None] = []
+    for index in range(len(instruments)):
+        others = [onsets[k] for k in range(len(instruments)) if k != index]
+        rhythms.append(np.unique(np.concatenate(others)) + latency[index] if others else None)
+    return rhythms
+
+
+def lines_up(start: FloatColumn, pitch: IntColumn, rhythm: FloatColumn | None) -> Mask:
+    """Return which onsets have a band onset (``rhythm``) or one of their own other pitches near them.
+
+    Notes are ordered by pitch, then start. "Near" is within ``BEAT_TOLERANCE_S``.
+    """
+    import numpy as np
+
+    near = np.zeros(len(start), dtype=bool)
+    if rhythm is not None and len(rhythm):
+        near |= _count_within(rhythm, start) > 0
+    own_all = _count_within(np.sort(start), start)
+    keyed = start + pitch * PITCH_SPAN_S  # ascending already: ordered by pitch, then start
+    own_same = _count_within(keyed, keyed)
+    near |= own_all > own_same
+    return near
+
+
+def _count_within(sorted_times: FloatColumn, at: FloatColumn) -> IntColumn:
+    import numpy as np
+
+    upper = np.searchsorted(sorted_times, at + BEAT_TOLERANCE_S, side="right")
+    lower = np.searchsorted(sorted_times, at - BEAT_TOLERANCE_S, side="left")
+    counted: IntColumn = (upper - lower).astype(np.int64)
+    return counted
 
 
 def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:

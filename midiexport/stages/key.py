@@ -38,8 +38,8 @@ MAJOR_PROFILE = (0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 
 MINOR_PROFILE = (0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052)
 
 MAX_WEIGHT_S = 2.0  # a note counts at most this long: held chords must not outweigh the melody
-CADENCE_WINDOW_S = 2.0  # the last notes: those sounding in the final 2 s of the piece
-CADENCE_BONUS = 0.10  # added to the correlation of keys whose tonic is the final bass note
+CADENCE_WINDOW_S = 0.25  # the final notes: those ending within 0.25 s of the last note's end
+CADENCE_BONUS = 0.05  # added to the correlation of keys whose tonic is the final bass note (tuned on the corpus)
 MIN_CONFIDENCE = 0.05  # below this margin the key is not written (tuned on the corpus)
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
 
@@ -137,7 +137,7 @@ def _correlations(histogram: npt.NDArray[np.float64], profile: tuple[float, ...]
 def _final_bass(
     start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
 ) -> int | None:
-    """Return the pitch class of the lowest note sounding in the last ``CADENCE_WINDOW_S``."""
+    """Return the pitch class of the lowest of the final notes (ending within ``CADENCE_WINDOW_S`` of the last)."""
     last = float(end.max())
     final = end >= last - CADENCE_WINDOW_S
     if not final.any():
