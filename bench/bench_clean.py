@@ -65,6 +65,7 @@ FAMILIES = (
     "reed", "pipe", "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx",
 )  # fmt: skip
 TIMING_NOTES = 100_000
+HEADLINE: dict[str, str] = {}  # measure -> figure, for the summary against the targets
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TONIC_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -211,6 +212,20 @@ def print_scores(name: str, group: Group) -> None:
     means = {c: statistics.fmean(v) * 100 if v else float("nan") for c, v in group.song_f1.items()}
     line = ", ".join(f"{c} {m:.1f}" for c, m in means.items())
     print(f"\nmean per-song F1 (pitched): {line}")
+    base, light = pitched(group.families["none"]), pitched(group.families["light"])
+    worst = min(
+        (group.families["light"][f].prf(group.families["light"][f].onset)[2]
+         - group.families["none"][f].prf(group.families["none"][f].onset)[2], f)
+        for f in families if f != "drums"
+    )  # fmt: skip
+    pooled = (light.prf(light.onset)[2] - base.prf(base.onset)[2]) * 100
+    HEADLINE[f"F1 change with --clean, {name} songs (mean per song; pooled)"] = (
+        f"{means['light'] - means['none']:+.1f}; {pooled:+.1f} points"
+    )
+    HEADLINE[f"worst family F1 change with --clean, {name}"] = f"{worst[0] * 100:+.1f} ({worst[1]})"
+    HEADLINE[f"recall lost with --clean, {name}"] = (
+        f"{(base.prf(base.onset)[1] - light.prf(light.onset)[1]) * 100:.1f} points"
+    )
 
 
 def clean_input_changes(records: list[Record]) -> dict[str, tuple[int, int]]:
@@ -262,6 +277,10 @@ def clean_inputs(songs: list[dict]) -> None:
         total = next(iter(found.values()))[1]
         cells = " | ".join(f"{n:,} ({n / max(t, 1) * 100:.3f}%)" for n, t in found.values())
         print(f"| {name} | {len(records)} | {total:,} | {cells} |")
+        changed = found["light"][0]
+        HEADLINE[f"clean inputs changed by --clean: {name}"] = (
+            f"{changed:,} of {total:,} ({changed / max(total, 1) * 100:.3f}%)"
+        )
 
 
 def align_errors(songs: list[dict]) -> None:
@@ -290,6 +309,7 @@ def align_errors(songs: list[dict]) -> None:
         q = np.percentile(errors, [50, 90])
         print(f"{stems} stems measured, {unmeasured} left alone (too few agreeing onsets); error median "
               f"{q[0]:.1f} ms, 90th percentile {q[1]:.1f} ms, max {max(errors):.1f} ms")  # fmt: skip
+        HEADLINE["--align median latency error"] = f"{q[0]:.1f} ms ({stems} stems)"
     else:
         print("no song with known latency")
 
@@ -346,6 +366,10 @@ def key_scores(songs: list[dict]) -> None:
         n, w = max(len(real), 1), sum(written.values())
         cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
         print(f"| {label} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
+        HEADLINE[f"key right on real scores, from the {label}"] = (
+            f"{verdicts['right'] / n * 100:.1f}% ({verdicts['right']} of {len(real)}); "
+            f"{written['right'] / max(w, 1) * 100:.1f}% of the {w} written"
+        )
 
 
 def big_record(songs: list[dict], notes: int) -> Record:
@@ -380,6 +404,7 @@ def timing(songs: list[dict], repeats: int = 5) -> None:
         options = ConvertOptions(**fields)
         spent = _median_time(lambda options=options: clean.clean_record(record, options), repeats)
         print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
+        HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{spent / convert_s * 100:.1f}% of the conversion"
 
 
 def _median_time(work, repeats: int) -> float:
@@ -411,6 +436,9 @@ def main() -> None:
     align_errors(songs)
     key_scores(songs)
     timing(songs)
+    print("\n## Summary against the issue's targets\n")
+    for measure, figure in HEADLINE.items():
+        print(f"- {measure}: {figure}")
     print(f"\n(run took {time.perf_counter() - began:.0f} s)")
 
 

@@ -132,7 +132,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
                      help="Clean a transcription: light (short notes, fragments, doubled tracks) or strong "
-                          "(also caps voices by role). Off by default; see the README."),
+                          "(also caps voices by role). Off by default; alone it means light, so put it after "
+                          "INPUT or write --clean=light. See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
                      help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "
                           "0: keep all)."),
