@@ -44,7 +44,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import write_midi  # noqa: E402
@@ -135,27 +134,31 @@ def record_of(song: dict) -> Record:
 
 
 def converted_notes(record: Record, options: ConvertOptions) -> dict[str, np.ndarray]:
-    """Convert and read the song back in seconds: {name key: (start, end, pitch) rows}."""
+    """Convert and read the song back in seconds: {family: (start, end, pitch) rows}."""
     song = convert_record(record, options)
     notes: dict[str, list[np.ndarray]] = defaultdict(list)
     for track in song.tracks:
         rows = np.stack([track.on_tick / TICKS_PER_S, track.off_tick / TICKS_PER_S, track.pitch], axis=1)
-        notes[gm.name_key(track.name)].append(rows)
+        notes[family_of(track.program, track.is_drum)].append(rows)
     return {k: np.concatenate(v) for k, v in notes.items()}
 
 
 def score_song(song: dict, record: Record, options: ConvertOptions) -> dict[str, Tally]:
-    """Tallies per instrument family for one song under one configuration."""
+    """Tallies per instrument family for one song under one configuration.
+
+    Truth and output are pooled by General MIDI family (the output's from the program
+    ``convert`` chose, the truth's from its program): record names need not match the
+    truth's one to one (an instrument split over two tracks, "Choir Aahs" for each of
+    "Choir Aahs 1".."5"), and an output family the truth lacks counts as false notes.
+    """
     est = converted_notes(record, options)
-    found: dict[str, Tally] = defaultdict(Tally)
-    names = set()
+    ref: dict[str, list[list[float]]] = defaultdict(list)
     for inst in song["truth"]["instruments"]:
-        name = gm.name_key(inst["name"])
-        drums = bool(inst.get("is_drum"))
-        ref = np.array([n[:3] for n in inst["notes"]], dtype=np.float64).reshape(-1, 3)
-        mine = est.get(name, np.empty((0, 3))) if name not in names else np.empty((0, 3))
-        names.add(name)
-        found[family_of(int(inst.get("program", 0)), drums)].add(match_counts(ref, mine, drums=drums))
+        ref[family_of(int(inst.get("program", 0)), bool(inst.get("is_drum")))] += [n[:3] for n in inst["notes"]]
+    found: dict[str, Tally] = {}
+    for family in set(ref) | set(est):
+        truth = np.array(ref.get(family, []), dtype=np.float64).reshape(-1, 3)
+        found[family] = match_counts(truth, est.get(family, np.empty((0, 3))), drums=family == "drums")
     return found
 
 
@@ -424,7 +427,12 @@ def main() -> None:
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()
-    songs = schema.load_songs(args.corpus, split=None if args.split == "all" else args.split)
+    files = [
+        str(f) for f in sorted(args.corpus.glob("*.jsonl*")) if "progress" not in f.name and not f.name.endswith(".tmp")
+    ]
+    if not files:  # only a build in progress: use what it has finished
+        files = [str(f) for f in sorted(args.corpus.glob("*progress*.jsonl*"))]
+    songs = schema.load_songs(files, split=None if args.split == "all" else args.split)
     songs = songs[: args.limit] if args.limit else songs
     print(f"# bench_clean: {len(songs)} songs of split {args.split} from {args.corpus}")
     groups = {"transcribed": Group(), "noised": Group()}

@@ -120,17 +120,18 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     counts = dict(record.counts)
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
     instruments = list(record.instruments)
+    doubled = [False] * len(instruments)
     if settings.fold:
-        instruments = fold_instruments(instruments, counts)
+        instruments, doubled = fold_instruments(instruments, counts)
     drums = [is_drum(i, overrides) for i in instruments]
     rhythms = band_rhythms(instruments, drums) if settings.merge_gap_s else [None] * len(instruments)
     cleaned = []
-    for instrument, drum, rhythm in zip(instruments, drums, rhythms):
+    for instrument, drum, rhythm, double in zip(instruments, drums, rhythms, doubled):
         if drum:
             cleaned.append(lengthen_drums(instrument, settings.drum_length_s, counts))
         else:
             cap = voice_cap(instrument.name, overrides) if settings.voice_caps else None
-            cleaned.append(clean_melodic(instrument, settings, counts, cap, rhythm))
+            cleaned.append(clean_melodic(instrument, settings, counts, cap, rhythm, doubled=double))
     notices: list[str] = []
     warnings: list[str] = []
     offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
@@ -160,10 +161,11 @@ def _drum_name(name: str) -> bool:
     return gm.resolve_instrument(name).is_drum or gm.is_drum_name(name)
 
 
-def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> list[Instrument]:
+def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> tuple[list[Instrument], list[bool]]:
     """Fold instruments of the same name (any case or spacing) into the first of them.
 
-    The folded notes are simply joined; the melodic rules then merge the doubled ones.
+    Returns the instruments and, for each, whether it was folded from several. The
+    folded notes are simply joined; the melodic rules then merge the doubled ones.
     """
     import numpy as np
 
@@ -178,7 +180,7 @@ def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) 
         _count(counts, model.TRACK_FOLDED, len(members) - 1)
         columns = [np.concatenate([getattr(m, f) for m in members]) for f in ("start_s", "end_s", "pitch", "velocity")]
         folded.append(replace(members[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3]))
-    return folded
+    return folded, [len(members) > 1 for members in groups.values()]
 
 
 def clean_melodic(
@@ -187,20 +189,23 @@ def clean_melodic(
     counts: dict[str, int],
     cap: tuple[int, bool] | None = None,
     rhythm: FloatColumn | None = None,
+    *,
+    doubled: bool = False,
 ) -> Instrument:
     """Apply the note rules to one melodic instrument: joins, then flickers, then the voice cap.
 
     ``rhythm``: sorted onsets of the rest of the band in this instrument's time (see
     ``band_rhythms``); a fragment is only merged when no onset there or among its own
-    other pitches lines up with it. Notes come back ordered by pitch, then start.
+    other pitches lines up with it. ``doubled``: the instrument was folded from several
+    tracks, so its doubled notes are merged. Notes come back ordered by pitch, then start.
     """
     import numpy as np
 
     order = pitch_order(instrument.start_s, instrument.pitch)
     start, end, pitch = instrument.start_s[order], instrument.end_s[order], instrument.pitch[order]
-    if settings.fold or settings.min_note_s or settings.merge_gap_s:
+    if doubled or settings.min_note_s or settings.merge_gap_s:
         on_beat = lines_up(start, pitch, rhythm) if settings.merge_gap_s else None
-        join = join_mask(start, end, pitch, settings, counts, on_beat)
+        join = join_mask(start, end, pitch, settings, counts, on_beat, doubled=doubled)
         if join.any():
             head = np.flatnonzero(~join)
             end = np.maximum.reduceat(end, head)
@@ -239,14 +244,16 @@ def join_mask(
     settings: CleanSettings,
     counts: dict[str, int],
     on_beat: Mask | None = None,
+    *,
+    doubled: bool = False,
 ) -> Mask:
     """Return which notes join the note before them (notes ordered by pitch, then start).
 
     A note joins when it has the same pitch as the one before and is a re-detection
     (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
     gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
-    it) or a double (starting within a 16th of the previous onset while that note still
-    sounds). Counts each kind; a note that is several counts once, as the first that
+    it) or, in a ``doubled`` instrument, a double (starting within a 16th of the previous
+    onset while that note still sounds). Counts each kind; a note that is several counts once, as the first that
     applies in that order.
     """
     import numpy as np
@@ -270,7 +277,7 @@ def join_mask(
         if on_beat is not None:
             fragment &= ~on_beat
     double = np.zeros(len(start), dtype=bool)
-    if settings.fold:
+    if doubled:
         double = same & (gap < -TIME_EPSILON_S) & (onset_step < DOUBLE_ONSET_S) & ~redetect & ~fragment
     _count(counts, model.REDETECT_JOINED, int(redetect.sum()))
     _count(counts, model.FRAGMENT_MERGED, int(fragment.sum()))
