@@ -419,6 +419,14 @@ def _median_time(work, repeats: int) -> float:
     return statistics.median(times)
 
 
+def corpus_files(folder: Path) -> list[str]:
+    """The corpus files to read: the finished ones, and a build's progress file where its part is not finished."""
+    files = sorted(f for f in folder.glob("*.jsonl*") if not f.name.endswith(".tmp"))
+    done = [f for f in files if "-progress" not in f.name]
+    parts = {f.name.split("-")[0] for f in done}
+    return [str(f) for f in files if f in done or f.name.split("-")[0] not in parts]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "data", help="the corpus's data folder")
