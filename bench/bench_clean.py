@@ -338,15 +338,19 @@ def tonic_pc(name: str) -> int:
     return pc % 12
 
 
+MINOR_MODES = {"minor", "dorian", "phrygian", "aeolian", "locrian"}  # modes with a minor third
+
+
 def key_verdict(estimate: key.KeyEstimate | None, truth: dict) -> str:
+    """right, relative, parallel, fifth (dominant or subdominant), other, or none."""
     if estimate is None:
         return "none"
-    tonic, minor = tonic_pc(truth["tonic"]), truth["mode"] == "minor"
+    tonic, minor = tonic_pc(truth["tonic"]), truth["mode"] in MINOR_MODES
     if estimate.tonic == tonic and estimate.minor == minor:
         return "right"
     if estimate.minor != minor and estimate.tonic == tonic:
         return "parallel"
-    if estimate.minor != minor and estimate.tonic == (tonic + (-3 if minor else 3)) % 12:
+    if estimate.minor != minor and estimate.tonic == (tonic + (3 if minor else -3)) % 12:
         return "relative"
     if estimate.minor == minor and (estimate.tonic - tonic) % 12 in (5, 7):
         return "fifth"
