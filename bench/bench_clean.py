@@ -43,6 +43,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_convert import median_s  # noqa: E402  (the script beside this one)
 
 from midiexport.model import Record  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
@@ -402,25 +405,16 @@ def big_record(songs: list[dict], notes: int) -> Record:
 
 def timing(songs: list[dict], repeats: int = 5) -> None:
     record = big_record(songs, TIMING_NOTES)
-    convert_s = _median_time(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
+    convert_s = median_s(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
     print(f"\n## Time at {record.note_count:,} notes (median of {repeats})\n")
     print(f"conversion without clean-up (convert + write): {convert_s * 1000:.0f} ms")
     for config, fields in CONFIGS.items():
         if config == "none":
             continue
         options = ConvertOptions(**fields)
-        spent = _median_time(lambda options=options: clean.clean_record(record, options), repeats)
+        spent = median_s(lambda options=options: clean.clean_record(record, options), repeats)
         print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
         HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{spent / convert_s * 100:.1f}% of the conversion"
-
-
-def _median_time(work, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def corpus_files(folder: Path) -> list[str]:
@@ -439,12 +433,7 @@ def main() -> None:
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()
-    files = [
-        str(f) for f in sorted(args.corpus.glob("*.jsonl*")) if "progress" not in f.name and not f.name.endswith(".tmp")
-    ]
-    if not files:  # only a build in progress: use what it has finished
-        files = [str(f) for f in sorted(args.corpus.glob("*progress*.jsonl*"))]
-    songs = schema.load_songs(files, split=None if args.split == "all" else args.split)
+    songs = schema.load_songs(corpus_files(args.corpus), split=None if args.split == "all" else args.split)
     songs = songs[: args.limit] if args.limit else songs
     print(f"# bench_clean: {len(songs)} songs of split {args.split} from {args.corpus}")
     groups = {"transcribed": Group(), "noised": Group()}
