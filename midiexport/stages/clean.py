@@ -46,6 +46,8 @@ MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
 MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
 REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
 DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
+DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a few ms, on the 1/192 s grid)
+FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
 TIME_EPSILON_S = 1e-9  # below the 1/192 s grid by far: equal times compare equal
 BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, not a fragment
 
@@ -162,25 +164,52 @@ def _drum_name(name: str) -> bool:
 
 
 def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> tuple[list[Instrument], list[bool]]:
-    """Fold instruments of the same name (any case or spacing) into the first of them.
+    """Fold an instrument into an earlier one of the same name when it is a doubled track.
 
-    Returns the instruments and, for each, whether it was folded from several. The
-    folded notes are simply joined; the melodic rules then merge the doubled ones.
+    A track is the same instrument spread over two tracks when nearly all its notes
+    (``FOLD_SHARE``) either double a note of the earlier track (same pitch, onset within
+    ``DOUBLE_MATCH_S``) or sound while the earlier track is silent. Two real parts that
+    share a General MIDI name ("Choir Aahs" for every voice, a piano's two hands) play
+    at the same time on other pitches, and stay apart. Returns the instruments, in their
+    order, and for each whether another was folded into it; the melodic rules then merge
+    the doubled notes.
     """
     import numpy as np
 
-    groups: dict[str, list[Instrument]] = {}
+    hosts: list[Instrument] = []
+    doubled: list[bool] = []
     for instrument in instruments:
-        groups.setdefault(gm.name_key(instrument.name) or instrument.name, []).append(instrument)
-    folded = []
-    for members in groups.values():
-        if len(members) == 1:
-            folded.append(members[0])
+        name = gm.name_key(instrument.name) or instrument.name
+        host = next(
+            (k for k, h in enumerate(hosts) if (gm.name_key(h.name) or h.name) == name and doubles(h, instrument)),
+            None,
+        )
+        if host is None:
+            hosts.append(instrument)
+            doubled.append(False)
             continue
-        _count(counts, model.TRACK_FOLDED, len(members) - 1)
-        columns = [np.concatenate([getattr(m, f) for m in members]) for f in ("start_s", "end_s", "pitch", "velocity")]
-        folded.append(replace(members[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3]))
-    return folded, [len(members) > 1 for members in groups.values()]
+        _count(counts, model.TRACK_FOLDED, 1)
+        both = hosts[host], instrument
+        columns = [np.concatenate([getattr(m, f) for m in both]) for f in ("start_s", "end_s", "pitch", "velocity")]
+        hosts[host] = replace(both[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3])
+        doubled[host] = True
+    return hosts, doubled
+
+
+def doubles(host: Instrument, other: Instrument) -> bool:
+    """Return True when ``other``'s notes double ``host``'s or fill its silences (see ``fold_instruments``)."""
+    import numpy as np
+
+    if not other.note_count or not host.note_count:
+        return True
+    keyed = np.sort(host.start_s + host.pitch * PITCH_SPAN_S)
+    at = other.start_s + other.pitch * PITCH_SPAN_S
+    twin = np.searchsorted(keyed, at + DOUBLE_MATCH_S, side="right") > np.searchsorted(keyed, at - DOUBLE_MATCH_S)
+    starts, ends = np.sort(host.start_s), np.sort(host.end_s)
+    sounding = np.searchsorted(starts, other.start_s + DOUBLE_MATCH_S, side="right") - np.searchsorted(
+        ends, other.start_s - DOUBLE_MATCH_S, side="right"
+    )
+    return bool(np.mean(twin | (sounding <= 0)) >= FOLD_SHARE)
 
 
 def clean_melodic(
