@@ -290,34 +290,38 @@ def clean_inputs(songs: list[dict]) -> None:
 
 
 def align_errors(songs: list[dict]) -> None:
-    errors, unmeasured, stems = [], 0, 0
+    """Error of --align's shift per stem against the truth's latency, relative to the reference part.
+
+    A stem --align leaves alone (too few agreeing onsets, or under 3 ms) counts with a
+    shift of 0. Stems whose record name is not a truth name are skipped.
+    """
+    errors: dict[str, list[float]] = defaultdict(list)
+    alone: dict[str, int] = defaultdict(int)
     for song in songs:
         latency = song["truth"].get("latency_ms") or {}
         if not any(latency.values()):
             continue
         record = record_of(song)
         drums = [clean.is_drum(i, {}) for i in record.instruments]
-        measured = clean.measure_latencies(record.instruments, drums)
-        by_index = {index: lat for index, lat, _ in measured}
+        group = "with drums" if any(drums) else "without drums"
+        by_index = {index: lat for index, lat, _ in clean.measure_latencies(record.instruments, drums)}
         reference = _reference_latency(record, drums, latency)
         for index, inst in enumerate(record.instruments):
-            if drums[index] or inst.name not in latency:
+            if inst.name not in latency or _is_reference(record, drums, index):
                 continue
-            true_ms = latency[inst.name] - reference
-            if index not in by_index:
-                if true_ms != 0 or not _is_reference(record, drums, index):
-                    unmeasured += not _is_reference(record, drums, index)
-                continue
-            stems += 1
-            errors.append(abs(by_index[index] * 1000 - true_ms))
+            alone[group] += index not in by_index
+            errors[group].append(abs(by_index.get(index, 0.0) * 1000 - (latency[inst.name] - reference)))
     print("\n## --align: latency error on songs with known per-stem latency\n")
-    if errors:
-        q = np.percentile(errors, [50, 90])
-        print(f"{stems} stems measured, {unmeasured} left alone (too few agreeing onsets); error median "
-              f"{q[0]:.1f} ms, 90th percentile {q[1]:.1f} ms, max {max(errors):.1f} ms")  # fmt: skip
-        HEADLINE["--align median latency error"] = f"{q[0]:.1f} ms ({stems} stems)"
-    else:
-        print("no song with known latency")
+    print("| songs | stems | left alone | median error | 90th percentile | max |")
+    print("|---|---:|---:|---:|---:|---:|")
+    everything = [e for v in errors.values() for e in v]
+    for group, found in [*sorted(errors.items()), ("all", everything)]:
+        if not found:
+            continue
+        q = np.percentile(found, [50, 90])
+        left = alone[group] if group != "all" else sum(alone.values())
+        print(f"| {group} | {len(found)} | {left} | {q[0]:.1f} ms | {q[1]:.1f} ms | {max(found):.1f} ms |")
+        HEADLINE[f"--align median latency error, {group}"] = f"{q[0]:.1f} ms ({len(found)} stems)"
 
 
 def _is_reference(record: Record, drums: list[bool], index: int) -> bool:

@@ -66,9 +66,9 @@ VOCAL_CAP = 1  # a lead vocal: one note at a time
 # Alignment (``--align``): onsets against the nearest onset of the reference part.
 MAX_LATENCY_S = 0.080  # stems sit up to ~30 ms late in real songs; beyond 80 ms is not latency
 LATENCY_BIN_S = 0.001  # histogram resolution
-LATENCY_KERNEL_S = 0.006  # half width of the smoothing window: about one 1/192 s grid step
+LATENCY_KERNEL_S = 0.010  # half width of the smoothing window: two 1/192 s grid steps (tuned on the corpus)
 MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
-MIN_ALIGN_SUPPORT = 0.15  # share of an instrument's onsets that must agree on the latency
+MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on the latency (tuned on the corpus)
 MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
 
 
