@@ -312,3 +312,16 @@ def test_cli_refuses_a_malformed_shift(tmp_path, value):
     result = CliRunner().invoke(main, ["convert", "x.json", f"--shift={value}"])
     assert result.exit_code == 2
     assert "is not MS or NAME=MS" in result.stderr
+
+
+def test_voice_cap_agrees_with_a_plain_count_on_random_notes():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        start = np.round(rng.uniform(0, 5, n), 2)
+        end = start + np.round(rng.uniform(0.01, 3, n), 2)
+        pitch = rng.integers(30, 90, n)
+        cap, low_wins = int(rng.integers(1, 5)), bool(rng.integers(0, 2))
+        rank = -pitch if low_wins else pitch
+        plain = [((start <= start[i]) & (end > start[i]) & (rank > rank[i])).sum() < cap for i in range(n)]
+        assert within_voice_cap(start, end, pitch, cap, low_wins=low_wins).tolist() == plain

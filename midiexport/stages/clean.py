@@ -400,13 +400,25 @@ def within_voice_cap(start: FloatColumn, end: FloatColumn, pitch: IntColumn, cap
     if not len(crowded):
         return keep
     rank = -pitch if low_wins else pitch
+    by_rank = np.argsort(rank[crowded], kind="stable")  # lowest priority first
+    crowded = crowded[by_rank]
     at, their_rank = start[crowded], rank[crowded]
+    # Each priority level's starts and ends, sorted, as slices of two orderings.
+    levels = np.unique(rank)
+    start_order = np.lexsort((start, rank))
+    end_order = np.lexsort((end, rank))
+    bounds = np.searchsorted(rank[start_order], levels, side="left")
+    bounds = np.append(bounds, len(rank))
     above = np.zeros(len(crowded), dtype=np.int64)  # notes of higher priority sounding at each onset
-    for level in np.unique(rank[rank > their_rank.min()]):
-        mine = rank == level
-        starts, ends = np.sort(start[mine]), np.sort(end[mine])
-        count = np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="right")
-        above += np.where(their_rank < level, count, 0)
+    for k, level in enumerate(levels):
+        below = int(np.searchsorted(their_rank, level, side="left"))  # the crowded notes this level outranks
+        if not below:
+            continue
+        starts = start[start_order[bounds[k] : bounds[k + 1]]]
+        ends = end[end_order[bounds[k] : bounds[k + 1]]]
+        above[:below] += np.searchsorted(starts, at[:below], side="right") - np.searchsorted(
+            ends, at[:below], side="right"
+        )
     keep[crowded] = above < cap
     return keep
 
