@@ -226,10 +226,16 @@ def clean_melodic(
     ``rhythm``: sorted onsets of the rest of the band in this instrument's time (see
     ``band_rhythms``); a fragment is only merged when no onset there or among its own
     other pitches lines up with it. ``doubled``: the instrument was folded from several
-    tracks, so its doubled notes are merged. Notes come back ordered by pitch, then start.
+    tracks, so its doubled notes are merged. Notes come back ordered by pitch, then start,
+    or the instrument itself when no rule applies to it.
     """
     import numpy as np
 
+    nothing_short = not settings.min_note_s or bool(
+        ((instrument.end_s - instrument.start_s) >= settings.min_note_s - TIME_EPSILON_S).all()
+    )
+    if nothing_short and not doubled and not settings.merge_gap_s and cap is None:
+        return instrument  # the usual case for a clean part: no rule applies, nothing to reorder
     order = pitch_order(instrument.start_s, instrument.pitch)
     start, end, pitch = instrument.start_s[order], instrument.end_s[order], instrument.pitch[order]
     if doubled or settings.min_note_s or settings.merge_gap_s:
@@ -242,8 +248,9 @@ def clean_melodic(
     velocity = instrument.velocity[order]
     if settings.min_note_s:
         keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
-        _count(counts, model.SHORT_DROPPED, int((~keep).sum()))
-        start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
+        if not keep.all():
+            _count(counts, model.SHORT_DROPPED, int((~keep).sum()))
+            start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
     if cap is not None:
         keep = within_voice_cap(start, end, pitch, cap[0], low_wins=cap[1])
         _count(counts, model.VOICE_DROPPED, int((~keep).sum()))
