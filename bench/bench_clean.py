@@ -432,26 +432,34 @@ def corpus_files(folder: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "data", help="the corpus's data folder")
-    parser.add_argument("--split", default="bench", help="bench, holdout, test or all (default: bench)")
+    parser.add_argument(
+        "--split", default="bench", help="bench, holdout, test or all; several with commas (default: bench)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()
-    songs = schema.load_songs(corpus_files(args.corpus), split=None if args.split == "all" else args.split)
-    songs = songs[: args.limit] if args.limit else songs
-    print(f"# bench_clean: {len(songs)} songs of split {args.split} from {args.corpus}")
-    groups = {"transcribed": Group(), "noised": Group()}
-    run_scores(songs, groups)
-    for name, group in groups.items():
-        if group.songs:
-            print_scores(name, group)
-    clean_inputs(songs)
-    align_errors(songs)
-    key_scores(songs)
-    timing(songs)
+    summaries = {}
+    for split in args.split.split(","):
+        songs = schema.load_songs(corpus_files(args.corpus), split=None if split == "all" else split)
+        songs = songs[: args.limit] if args.limit else songs
+        print(f"# bench_clean: {len(songs)} songs of split {split} from {args.corpus}")
+        HEADLINE.clear()
+        groups = {"transcribed": Group(), "noised": Group()}
+        run_scores(songs, groups)
+        for name, group in groups.items():
+            if group.songs:
+                print_scores(name, group)
+        clean_inputs(songs)
+        align_errors(songs)
+        key_scores(songs)
+        timing(songs)
+        summaries[split] = dict(HEADLINE)
     print("\n## Summary against the issue's targets\n")
-    for measure, figure in HEADLINE.items():
-        print(f"- {measure}: {figure}")
+    print("| measure | " + " | ".join(summaries) + " |")
+    print("|---|" + "---|" * len(summaries))
+    for measure in next(iter(summaries.values())):
+        print(f"| {measure} | " + " | ".join(found.get(measure, "-") for found in summaries.values()) + " |")
     print(f"\n(run took {time.perf_counter() - began:.0f} s)")
 
 
