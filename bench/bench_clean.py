@@ -407,7 +407,7 @@ def big_record(songs: list[dict], notes: int) -> Record:
     return record
 
 
-def timing(songs: list[dict], repeats: int = 5) -> None:
+def timing(songs: list[dict], repeats: int = 11) -> None:
     record = big_record(songs, TIMING_NOTES)
     convert_s = median_s(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
     print(f"\n## Time at {record.note_count:,} notes (median of {repeats})\n")

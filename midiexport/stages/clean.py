@@ -177,15 +177,14 @@ def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) 
     import numpy as np
 
     hosts: list[Instrument] = []
+    names: list[str] = []
     doubled: list[bool] = []
     for instrument in instruments:
         name = gm.name_key(instrument.name) or instrument.name
-        host = next(
-            (k for k, h in enumerate(hosts) if (gm.name_key(h.name) or h.name) == name and doubles(h, instrument)),
-            None,
-        )
+        host = next((k for k, h in enumerate(hosts) if names[k] == name and doubles(h, instrument)), None)
         if host is None:
             hosts.append(instrument)
+            names.append(name)
             doubled.append(False)
             continue
         _count(counts, model.TRACK_FOLDED, 1)
