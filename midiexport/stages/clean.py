@@ -5,13 +5,15 @@ transcriber's mistakes (PRODUCT.md, "What real transcriptions look like"). Each 
 below removes one kind, works on the note columns with array operations, and counts
 every change in ``Record.counts`` (the kinds are in ``model``, shown in the summary):
 
+- doubled tracks: an instrument is folded into an earlier one of the same name when
+  its notes double that one's or fill its silences (the transcriber split one stem);
+  in a folded track, a same-pitch note that starts within a 16th of the previous one
+  while it still sounds is the same note twice: they become one;
 - re-detections: a short note that starts within ``REDETECT_WINDOW_S`` of the end of
   the previous note of its pitch extends that note instead of starting a new one;
-- fragments: same-pitch notes split by a gap shorter than the merge gap become one;
-- doubled notes: a same-pitch note that starts within a 16th of the previous one while
-  it still sounds is the same note played twice (doubled tracks): they become one;
+- fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
+  shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
-- doubled tracks: instruments of the same name are folded into one;
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the most rhythmic
