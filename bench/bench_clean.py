@@ -61,6 +61,7 @@ CONFIGS = {
     "light": {"clean": "light"},
     "strong": {"clean": "strong"},
     "light+align": {"clean": "light", "align": True},
+    "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
 }
 FAMILIES = (
     "piano", "chromatic perc.", "organ", "guitar", "bass", "strings", "ensemble", "brass",
