@@ -39,7 +39,8 @@ QUANTIZED = "notes moved to the grid (--quantize)"
 REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
 """Kinds that change a note; the others are news about the record as a whole."""
 
-# Kinds of clean-up change (stages.clean): made only when asked for, counted like repairs.
+# Kinds of clean-up change (stages.clean): made only when asked for, so they are shown in
+# each record's summary line but not counted among the repairs.
 SHORT_DROPPED = "short notes dropped (--clean)"
 REDETECT_JOINED = "re-detected notes joined to the note before (--clean)"
 FRAGMENT_MERGED = "fragments merged (--clean)"
@@ -49,9 +50,6 @@ VOICE_DROPPED = "notes over the voice cap dropped (--clean strong)"
 DRUM_LENGTHENED = "drum hits lengthened (--drum-length)"
 NOTE_SHIFTED = "notes shifted in time (--align, --shift)"
 HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
-
-CLEANUPS = (SHORT_DROPPED, REDETECT_JOINED, FRAGMENT_MERGED, DOUBLE_MERGED, VOICE_DROPPED, DRUM_LENGTHENED)
-"""Clean-up kinds that count changed notes (folded tracks and shifts are counted apart)."""
 
 
 @dataclass(frozen=True)

@@ -283,10 +283,10 @@ def format_table(summary: Summary) -> str:
             f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
         )
     if summary.key is not None:
-        sure = f"estimated {summary.key} (confidence {summary.key_confidence:.2f})" if summary.kind == "record" else (
+        found = f"estimated {summary.key} (confidence {summary.key_confidence:.2f})" if summary.kind == "record" else (
             f"written {summary.key}"
         )  # fmt: skip
-        head.append(f"  key {sure}")
+        head.append(f"  key {found}")
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:
