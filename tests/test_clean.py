@@ -208,6 +208,13 @@ def test_drum_one_tick_hit_is_kept_and_never_remapped():
     assert after.counts == {}
 
 
+def test_doubled_drum_tracks_are_never_folded():
+    hits = [(36, k * 0.5, k * 0.5 + TICK, 0.9) for k in range(8)]
+    after = cleaned(record_of(("Drums", hits), ("Drums", hits)), clean="light")
+    assert [i.note_count for i in after.instruments] == [8, 8]
+    assert after.counts == {}
+
+
 def test_drum_length_lengthens_short_hits_only():
     record = record_of(("Drums", [(36, 0.0, TICK, 0.9), (49, 1.0, 2.0, 0.9)]), ("Piano", [(60, 0.0, 0.01, 0.5)]))
     after = cleaned(record, drum_length_ms=50)

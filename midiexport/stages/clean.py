@@ -62,7 +62,7 @@ VOICE_CAPS: tuple[tuple[range, int, bool], ...] = (
     (range(24, 32), 6, False),  # guitar
     (range(0, 24), 10, False),  # pianos, chromatic percussion, organs
 )
-VOCAL_WORDS = frozenset({"vocal", "vocals", "voice", "vox", "singer", "lead vocal"})
+VOCAL_WORDS = frozenset({"vocal", "vocals", "voice", "vox", "singer"})
 VOCAL_CAP = 1  # a lead vocal: one note at a time
 
 # Alignment (``--align``): onsets against the nearest onset of the reference part.
@@ -124,10 +124,10 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     counts = dict(record.counts)
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
     instruments = list(record.instruments)
+    drums = [is_drum(i, overrides) for i in instruments]
     doubled = [False] * len(instruments)
     if settings.fold:
-        instruments, doubled = fold_instruments(instruments, counts)
-    drums = [is_drum(i, overrides) for i in instruments]
+        instruments, drums, doubled = fold_instruments(instruments, drums, counts)
     rhythms = band_rhythms(instruments, drums) if settings.merge_gap_s else [None] * len(instruments)
     cleaned = []
     for instrument, drum, rhythm, double in zip(instruments, drums, rhythms, doubled):
@@ -165,25 +165,27 @@ def _drum_name(name: str) -> bool:
     return gm.resolve_instrument(name).is_drum or gm.is_drum_name(name)
 
 
-def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) -> tuple[list[Instrument], list[bool]]:
-    """Fold an instrument into an earlier one of the same name when it is a doubled track.
+def fold_instruments(
+    instruments: Sequence[Instrument], drums: Sequence[bool], counts: dict[str, int]
+) -> tuple[list[Instrument], list[bool], list[bool]]:
+    """Fold a melodic instrument into an earlier one of the same name when it is a doubled track.
 
     A track is the same instrument spread over two tracks when nearly all its notes
     (``FOLD_SHARE``) either double a note of the earlier track (same pitch, onset within
     ``DOUBLE_MATCH_S``) or sound while the earlier track is silent. Two real parts that
     share a General MIDI name ("Choir Aahs" for every voice, a piano's two hands) play
-    at the same time on other pitches, and stay apart. Returns the instruments, in their
-    order, and for each whether another was folded into it; the melodic rules then merge
-    the doubled notes.
+    at the same time on other pitches, and stay apart; drums are never folded. Returns
+    the instruments in their order, their drum flags, and for each whether another was
+    folded into it; the melodic rules then merge the doubled notes.
     """
     import numpy as np
 
     hosts: list[Instrument] = []
-    names: list[str] = []
+    names: list[str | None] = []  # None for drums: nothing folds into them
     doubled: list[bool] = []
-    for instrument in instruments:
-        name = gm.name_key(instrument.name) or instrument.name
-        host = next((k for k, h in enumerate(hosts) if names[k] == name and doubles(h, instrument)), None)
+    for instrument, drum in zip(instruments, drums):
+        name = None if drum else gm.name_key(instrument.name) or instrument.name
+        host = next((k for k, h in enumerate(hosts) if name and names[k] == name and doubles(h, instrument)), None)
         if host is None:
             hosts.append(instrument)
             names.append(name)
@@ -194,7 +196,7 @@ def fold_instruments(instruments: Sequence[Instrument], counts: dict[str, int]) 
         columns = [np.concatenate([getattr(m, f) for m in both]) for f in ("start_s", "end_s", "pitch", "velocity")]
         hosts[host] = replace(both[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3])
         doubled[host] = True
-    return hosts, doubled
+    return hosts, [name is None for name in names], doubled
 
 
 def doubles(host: Instrument, other: Instrument) -> bool:
