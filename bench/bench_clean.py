@@ -62,7 +62,10 @@ CONFIGS = {
     "strong": {"clean": "strong"},
     "light+align": {"clean": "light", "align": True},
     "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
+    "light+true shift": {"clean": "light"},  # plus --shift NAME=-latency from the truth: what timing costs
 }
+TRUE_SHIFT = "light+true shift"
+PRESETS = [c for c in CONFIGS if c not in ("none", TRUE_SHIFT)]  # what clean inputs and timing run
 FAMILIES = (
     "piano", "chromatic perc.", "organ", "guitar", "bass", "strings", "ensemble", "brass",
     "reed", "pipe", "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx",
@@ -193,6 +196,9 @@ def run_scores(songs: list[dict], groups: dict[str, Group]) -> None:
         groups[group].songs += 1
         for config, fields in CONFIGS.items():
             options = ConvertOptions(key="off", **fields)
+            if config == TRUE_SHIFT:
+                latency = song["truth"].get("latency_ms") or {}
+                options = options.replace(shifts=tuple((name, -ms) for name, ms in latency.items() if ms))
             found = score_song(song, record, options)
             for family, tally in found.items():
                 groups[group].families[config][family].add(tally)
@@ -238,9 +244,8 @@ def print_scores(name: str, group: Group) -> None:
 def clean_input_changes(records: list[Record]) -> dict[str, tuple[int, int]]:
     """Notes changed by each preset over clean records: {config: (changed, total)}."""
     out = {}
-    for config, fields in CONFIGS.items():
-        if config == "none":
-            continue
+    for config in PRESETS:
+        fields = CONFIGS[config]
         changed = total = 0
         for record in records:
             after = clean.clean_record(record, ConvertOptions(**fields))
@@ -277,8 +282,8 @@ def clean_inputs(songs: list[dict]) -> None:
         fixtures += [r for r in normalize_payload(Path(path).read_bytes(), source=path) if r.status == "complete"]
     sets["API examples (fixtures)"] = fixtures
     print("\n## Clean inputs: notes changed by each preset\n")
-    print("| input | records | notes | " + " | ".join(c for c in CONFIGS if c != "none") + " |")
-    print("|---|---:|---:|" + "---:|" * (len(CONFIGS) - 1))
+    print("| input | records | notes | " + " | ".join(PRESETS) + " |")
+    print("|---|---:|---:|" + "---:|" * len(PRESETS))
     for name, records in sets.items():
         found = clean_input_changes(records)
         total = next(iter(found.values()))[1]
@@ -413,10 +418,8 @@ def timing(songs: list[dict], repeats: int = 11) -> None:
     convert_s = median_s(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
     print(f"\n## Time at {record.note_count:,} notes (median of {repeats})\n")
     print(f"conversion without clean-up (convert + write): {convert_s * 1000:.0f} ms")
-    for config, fields in CONFIGS.items():
-        if config == "none":
-            continue
-        options = ConvertOptions(**fields)
+    for config in PRESETS:
+        options = ConvertOptions(**CONFIGS[config])
         spent = median_s(lambda options=options: clean.clean_record(record, options), repeats)
         print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
         HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{spent / convert_s * 100:.1f}% of the conversion"
