@@ -383,8 +383,6 @@ def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] 
     found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
     if found.how == "unknown":
         return None
-    if found.program in (52, 53, 54) and found.how == "stem":  # "Vocals" as a stem name
-        return VOCAL_CAP, False
     for programs, cap, low_wins in VOICE_CAPS:
         if found.program in programs:
             return cap, low_wins
