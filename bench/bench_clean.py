@@ -414,15 +414,22 @@ def big_record(songs: list[dict], notes: int) -> Record:
 
 
 def timing(songs: list[dict], repeats: int = 11) -> None:
+    """Clean-up time against conversion time at 100k notes: both timed in each round, so the
+    host's changing load hits both alike; the medians of the times and of the per-round ratios."""
     record = big_record(songs, TIMING_NOTES)
-    convert_s = median_s(lambda: write_midi(convert_record(record, ConvertOptions())), repeats)
-    print(f"\n## Time at {record.note_count:,} notes (median of {repeats})\n")
-    print(f"conversion without clean-up (convert + write): {convert_s * 1000:.0f} ms")
+    print(f"\n## Time at {record.note_count:,} notes (medians of {repeats} rounds)\n")
+    print("| clean-up | ms | conversion (convert + write) ms | clean-up / conversion |")
+    print("|---|---:|---:|---:|")
     for config in PRESETS:
         options = ConvertOptions(**CONFIGS[config])
-        spent = median_s(lambda options=options: clean.clean_record(record, options), repeats)
-        print(f"clean-up {config}: {spent * 1000:.0f} ms = {spent / convert_s * 100:.1f}% of the conversion")
-        HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{spent / convert_s * 100:.1f}% of the conversion"
+        rounds = []
+        for _ in range(repeats):
+            convert_s = median_s(lambda: write_midi(convert_record(record, ConvertOptions())), 1)
+            spent = median_s(lambda options=options: clean.clean_record(record, options), 1)
+            rounds.append((spent, convert_s, spent / convert_s))
+        spent, convert_s, ratio = (statistics.median(r[k] for r in rounds) for k in range(3))
+        print(f"| {config} | {spent * 1000:.0f} | {convert_s * 1000:.0f} | {ratio * 100:.1f}% |")
+        HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{ratio * 100:.1f}% of the conversion"
 
 
 def corpus_files(folder: Path) -> list[str]:

@@ -129,6 +129,14 @@ def test_fragment_chain_becomes_one_note():
     assert after.counts == {model.FRAGMENT_MERGED: 3}
 
 
+def test_repeat_that_lines_up_with_another_part_is_not_a_fragment():
+    strings = [(60, 0.0, 0.49, 0.5), (60, 0.5, 1.0, 0.5), (60, 1.01, 1.5, 0.5)]
+    bass = [(36, 0.5, 0.9, 0.5)]  # plays with the second note, not the third
+    after = cleaned(record_of(("Strings", strings), ("Bass", bass)), merge_gap_ms=20)
+    assert notes_of(after, "Strings") == [(60, 0.0, 0.49), (60, 0.5, 1.5)]
+    assert after.counts == {model.FRAGMENT_MERGED: 1}
+
+
 def test_gap_at_the_merge_threshold_keeps_notes_apart():
     record = record_of(("Strings", [(60, 0.0, 0.3, 0.5), (60, 0.32, 0.6, 0.5)]))
     assert len(notes_of(cleaned(record, merge_gap_ms=20))) == 2

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     FloatColumn = npt.NDArray[np.float64]
     IntColumn = npt.NDArray[np.int64]
     Mask = npt.NDArray[np.bool_]
+    Band = tuple[FloatColumn, FloatColumn]  # every part's onsets, and one part's own, sorted
 
 # Both presets share these (``defaults``); strong adds the voice caps.
 MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
@@ -128,7 +129,9 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
-    rhythms = band_rhythms(instruments, drums) if settings.merge_gap_s else [None] * len(instruments)
+    rhythms: list[Band | None] = [None] * len(instruments)
+    if settings.merge_gap_s:
+        rhythms = list(band_rhythms(instruments, drums))
     cleaned = []
     for instrument, drum, rhythm, double in zip(instruments, drums, rhythms, doubled):
         if drum:
@@ -220,13 +223,13 @@ def clean_melodic(
     settings: CleanSettings,
     counts: dict[str, int],
     cap: tuple[int, bool] | None = None,
-    rhythm: FloatColumn | None = None,
+    rhythm: Band | None = None,
     *,
     doubled: bool = False,
 ) -> Instrument:
     """Apply the note rules to one melodic instrument: joins, then flickers, then the voice cap.
 
-    ``rhythm``: sorted onsets of the rest of the band in this instrument's time (see
+    ``rhythm``: the band's onsets and the instrument's own, in its time (see
     ``band_rhythms``); a fragment is only merged when no onset there or among its own
     other pitches lines up with it. ``doubled``: the instrument was folded from several
     tracks, so its doubled notes are merged. Notes come back ordered by pitch, then start,
@@ -292,8 +295,8 @@ def join_mask(
     (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
     gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
     it) or, in a ``doubled`` instrument, a double (starting within a 16th of the previous
-    onset while that note still sounds). Counts each kind; a note that is several counts once, as the first that
-    applies in that order.
+    onset while that note still sounds). Counts each kind; a note that is several counts
+    once, as the first that applies in that order.
     """
     import numpy as np
 
@@ -304,25 +307,38 @@ def join_mask(
     if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
         running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
         gap[1:] = start[1:] - running_end[:-1]
-    onset_step = np.full(len(start), np.inf)
-    onset_step[1:] = start[1:] - start[:-1]
-    redetect = np.zeros(len(start), dtype=bool)
+    joined: Mask = np.zeros(len(start), dtype=bool)
     if settings.min_note_s:
-        short = (end - start) < settings.min_note_s - TIME_EPSILON_S
-        redetect = same & short & (gap < REDETECT_WINDOW_S)
-    fragment = np.zeros(len(start), dtype=bool)
+        short = end - start < settings.min_note_s - TIME_EPSILON_S
+        _join(joined, same & short & (gap < REDETECT_WINDOW_S), model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
-        fragment = same & (gap >= -TIME_EPSILON_S) & (gap < settings.merge_gap_s - TIME_EPSILON_S) & ~redetect
-        if on_beat is not None:
-            fragment &= ~on_beat
-    double = np.zeros(len(start), dtype=bool)
+        _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
     if doubled:
-        double = same & (gap < -TIME_EPSILON_S) & (onset_step < DOUBLE_ONSET_S) & ~redetect & ~fragment
-    _count(counts, model.REDETECT_JOINED, int(redetect.sum()))
-    _count(counts, model.FRAGMENT_MERGED, int(fragment.sum()))
-    _count(counts, model.DOUBLE_MERGED, int(double.sum()))
-    joined: Mask = redetect | fragment | double
+        double = same & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
+        _join(joined, double, model.DOUBLE_MERGED, counts)
     return joined
+
+
+def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
+    """Add ``found`` to ``joined`` in place, counting only notes no earlier rule joined."""
+    import numpy as np
+
+    found &= ~joined
+    _count(counts, kind, int(np.count_nonzero(found)))
+    joined |= found
+
+
+def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Mask:
+    found: Mask = (gap >= -TIME_EPSILON_S) & (gap < merge_gap_s - TIME_EPSILON_S)
+    return found & ~on_beat if on_beat is not None else found
+
+
+def _onset_steps(start: FloatColumn) -> FloatColumn:
+    import numpy as np
+
+    steps = np.full(len(start), np.inf)
+    steps[1:] = start[1:] - start[:-1]
+    return steps
 
 
 PITCH_SPAN_S = (
@@ -330,11 +346,12 @@ PITCH_SPAN_S = (
 )  # above any note time (normalize refuses times past 24 h): pitch * span + time sorts by both
 
 
-def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[FloatColumn | None]:
-    """Return, per instrument, the sorted onsets of every other part, moved into its time.
+def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Band]:
+    """Return, per instrument, the onsets of the whole band and its own, in its time.
 
     Each part's latency against the reference (``measure_latencies``) is taken out
-    first, so a stem 30 ms late still lines up with the drums it plays with.
+    first, so a stem 30 ms late still lines up with the drums it plays with. An onset
+    of another part is near a time when the band has more onsets near it than the part.
     """
     import numpy as np
 
@@ -342,23 +359,21 @@ def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> li
     for index, latency_s, _ in measure_latencies(instruments, drums):
         latency[index] = latency_s
     onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
-    rhythms: list[FloatColumn | None] = []
-    for index in range(len(instruments)):
-        others = [onsets[k] for k in range(len(instruments)) if k != index]
-        rhythms.append(np.unique(np.concatenate(others)) + latency[index] if others else None)
-    return rhythms
+    band = np.sort(np.concatenate(onsets)) if onsets else np.empty(0)
+    return [(band + lat, own + lat) for own, lat in zip(onsets, latency)]
 
 
-def lines_up(start: FloatColumn, pitch: IntColumn, rhythm: FloatColumn | None) -> Mask:
-    """Return which onsets have a band onset (``rhythm``) or one of their own other pitches near them.
+def lines_up(start: FloatColumn, pitch: IntColumn, band: Band | None) -> Mask:
+    """Return which onsets have an onset of another part, or one of their own other pitches, near them.
 
     Notes are ordered by pitch, then start. "Near" is within ``BEAT_TOLERANCE_S``.
     """
     import numpy as np
 
     near = np.zeros(len(start), dtype=bool)
-    if rhythm is not None and len(rhythm):
-        near |= _count_within(rhythm, start) > 0
+    if band is not None:
+        everyone, own = band
+        near |= _count_within(everyone, start) > _count_within(own, start)
     own_all = _count_within(np.sort(start), start)
     keyed = start + pitch * PITCH_SPAN_S  # ascending already: ordered by pitch, then start
     own_same = _count_within(keyed, keyed)
