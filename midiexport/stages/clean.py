@@ -132,13 +132,14 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     rhythms: list[Band | None] = [None] * len(instruments)
     if settings.merge_gap_s:
         rhythms = list(band_rhythms(instruments, drums))
-    cleaned = []
-    for instrument, drum, rhythm, double in zip(instruments, drums, rhythms, doubled):
-        if drum:
-            cleaned.append(lengthen_drums(instrument, settings.drum_length_s, counts))
-        else:
-            cap = voice_cap(instrument.name, overrides) if settings.voice_caps else None
-            cleaned.append(clean_melodic(instrument, settings, counts, cap, rhythm, doubled=double))
+    melodic = [k for k, drum in enumerate(drums) if not drum]
+    caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
+    parts = [instruments[k] for k in melodic]
+    picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic]
+    cleaned = list(instruments)
+    for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
+        cleaned[k] = part
+    cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
     warnings: list[str] = []
     offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
@@ -219,64 +220,108 @@ def doubles(host: Instrument, other: Instrument) -> bool:
 
 
 def clean_melodic(
-    instrument: Instrument,
+    parts: Sequence[Instrument],
     settings: CleanSettings,
     counts: dict[str, int],
-    cap: tuple[int, bool] | None = None,
-    rhythm: Band | None = None,
-    *,
-    doubled: bool = False,
-) -> Instrument:
-    """Apply the note rules to one melodic instrument: joins, then flickers, then the voice cap.
+    caps: Sequence[tuple[int, bool] | None],
+    rhythms: Sequence[Band | None],
+    doubled: Sequence[bool],
+) -> list[Instrument]:
+    """Apply the note rules to melodic parts, all in one pass: joins, then flickers, then voice caps.
 
-    ``rhythm``: the band's onsets and the instrument's own, in its time (see
-    ``band_rhythms``); a fragment is only merged when no onset there or among its own
-    other pitches lines up with it. ``doubled``: the instrument was folded from several
-    tracks, so its doubled notes are merged. Notes come back ordered by pitch, then start,
-    or the instrument itself when no rule applies to it.
+    The parts' notes are joined into one set of columns, each note keyed by its part and
+    pitch, so the array operations run once for the song, not once per part. ``caps``:
+    each part's voice cap (strong preset) or None. ``rhythms``: each part's band onsets
+    (see ``band_rhythms``) when fragments are merged. ``doubled``: the part was folded
+    from several tracks, so its doubled notes are merged. A part's notes come back
+    ordered by pitch, then start; the parts themselves when no rule applies to them.
     """
     import numpy as np
 
-    nothing_short = not settings.min_note_s or bool(
-        ((instrument.end_s - instrument.start_s) >= settings.min_note_s - TIME_EPSILON_S).all()
-    )
-    if nothing_short and not doubled and not settings.merge_gap_s and cap is None:
-        return instrument  # the usual case for a clean part: no rule applies, nothing to reorder
-    order = pitch_order(instrument.start_s, instrument.pitch)
-    start, end, pitch = instrument.start_s[order], instrument.end_s[order], instrument.pitch[order]
-    if doubled or settings.min_note_s or settings.merge_gap_s:
-        on_beat = lines_up(start, pitch, rhythm) if settings.merge_gap_s else None
-        join = join_mask(start, end, pitch, settings, counts, on_beat, doubled=doubled)
-        if join.any():
-            head = np.flatnonzero(~join)
-            end = np.maximum.reduceat(end, head)
-            start, pitch, order = start[head], pitch[head], order[head]
-    velocity = instrument.velocity[order]
+    def needs_work(k: int) -> bool:
+        duration = parts[k].end_s - parts[k].start_s
+        short = settings.min_note_s and bool((duration < settings.min_note_s - TIME_EPSILON_S).any())
+        return bool(short or doubled[k] or settings.merge_gap_s or caps[k] is not None)
+
+    cleaned = list(parts)
+    active = [k for k in range(len(parts)) if needs_work(k)]  # a clean part usually needs nothing
+    if not active:
+        return cleaned
+    work = [_in_time_order(parts[k]) for k in active]
+    sizes = np.array([p.note_count for p in work], dtype=np.int64)
+    start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
+    # One key per part and pitch: the rules work within it.
+    group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
+    order = group_order(group)
+    start, end, group = start[order], end[order], group[order]
+    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
+    double = np.repeat([doubled[k] for k in active], np.diff(bounds))
+    on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
+    join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
+    if join.any():
+        head = np.flatnonzero(~join)
+        end = np.maximum.reduceat(end, head)
+        start, group, order = start[head], group[head], order[head]
     if settings.min_note_s:
         keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
         if not keep.all():
-            _count(counts, model.SHORT_DROPPED, int((~keep).sum()))
-            start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
-    if cap is not None:
-        keep = within_voice_cap(start, end, pitch, cap[0], low_wins=cap[1])
-        _count(counts, model.VOICE_DROPPED, int((~keep).sum()))
-        start, end, pitch, velocity = start[keep], end[keep], pitch[keep], velocity[keep]
-    return replace(instrument, start_s=start, end_s=end, pitch=pitch, velocity=velocity)
+            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~keep)))
+            start, end, group, order = start[keep], end[keep], group[keep], order[keep]
+    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    for n, (k, instrument) in enumerate(zip(active, work)):
+        mine = slice(bounds[n], bounds[n + 1])
+        s, e, p = start[mine], end[mine], group[mine] - n * 128
+        v = instrument.velocity[order[mine] - offsets[n]]
+        cap = caps[k]
+        if cap is not None:
+            keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
+            _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
+            s, e, p, v = s[keep], e[keep], p[keep], v[keep]
+        cleaned[k] = replace(instrument, start_s=s, end_s=e, pitch=p, velocity=v)
+    return cleaned
 
 
-def pitch_order(start: FloatColumn, pitch: IntColumn) -> IntColumn:
-    """Return the order that sorts notes by pitch, then start.
+def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
+    """``lines_up`` for each part's slice of the joined columns."""
+    import numpy as np
 
-    The API sends notes in time order; then a stable sort of the small pitch integers
-    (numpy sorts 16-bit integers by radix, in linear time) is enough.
+    found = [
+        lines_up(start[bounds[k] : bounds[k + 1]], group[bounds[k] : bounds[k + 1]], band)
+        for k, band in enumerate(rhythms)
+    ]
+    joined: Mask = np.concatenate(found) if found else np.zeros(0, dtype=bool)
+    return joined
+
+
+def group_order(group: IntColumn) -> IntColumn:
+    """Return the order that sorts notes in time order by group (part and pitch), then start.
+
+    A stable sort of the small group integers keeps the time order within each group;
+    numpy sorts 16-bit integers by radix, in linear time.
     """
     import numpy as np
 
+    small = not len(group) or int(group.max()) < 1 << 15
+    order: IntColumn = np.argsort(group.astype(np.int16) if small else group, kind="stable")
+    return order
+
+
+def _in_time_order(instrument: Instrument) -> Instrument:
+    """Return the instrument with its notes in time order (the API's order; a folded track's too)."""
+    import numpy as np
+
+    start = instrument.start_s
     if bool((start[1:] >= start[:-1]).all()):
-        by_pitch: IntColumn = np.argsort(pitch.astype(np.int16), kind="stable")
-        return by_pitch
-    keyed: IntColumn = np.argsort(start + pitch * PITCH_SPAN_S)
-    return keyed
+        return instrument
+    by_time = np.argsort(start, kind="stable")
+    return replace(
+        instrument,
+        start_s=start[by_time],
+        end_s=instrument.end_s[by_time],
+        pitch=instrument.pitch[by_time],
+        velocity=instrument.velocity[by_time],
+    )
 
 
 def join_mask(
@@ -287,14 +332,17 @@ def join_mask(
     counts: dict[str, int],
     on_beat: Mask | None = None,
     *,
-    doubled: bool = False,
+    doubled: Mask | bool = False,
 ) -> Mask:
-    """Return which notes join the note before them (notes ordered by pitch, then start).
+    """Return which notes join the note before them (notes ordered by ``pitch``, then start).
+
+    ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
+    keys them by part and pitch).
 
     A note joins when it has the same pitch as the one before and is a re-detection
     (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
     gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
-    it) or, in a ``doubled`` instrument, a double (starting within a 16th of the previous
+    it) or, where ``doubled`` (an instrument folded from several), a double (starting within a 16th of the previous
     onset while that note still sounds). Counts each kind; a note that is several counts
     once, as the first that applies in that order.
     """
@@ -313,8 +361,8 @@ def join_mask(
         _join(joined, same & short & (gap < REDETECT_WINDOW_S), model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
         _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
-    if doubled:
-        double = same & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
+    if np.any(doubled):
+        double = same & doubled & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
         _join(joined, double, model.DOUBLE_MERGED, counts)
     return joined
 
