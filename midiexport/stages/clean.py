@@ -51,7 +51,7 @@ REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's en
 DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
 DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a few ms, on the 1/192 s grid)
 FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
-TIME_EPSILON_S = 1e-9  # below the 1/192 s grid by far: equal times compare equal
+TIME_EPSILON_S = 1e-6  # far below the 1/192 s grid, above the float error of the keyed running end
 BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, not a fragment
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
@@ -389,9 +389,8 @@ def _onset_steps(start: FloatColumn) -> FloatColumn:
     return steps
 
 
-PITCH_SPAN_S = (
-    2 * 86_400.0
-)  # above any note time (normalize refuses times past 24 h): pitch * span + time sorts by both
+# Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
+PITCH_SPAN_S = 2 * 86_400.0
 
 
 def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Band]:
