@@ -42,8 +42,11 @@ if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, _
     from .model import Track as Track
     from .options import ConvertOptions as ConvertOptions
     from .outputs.smf import write_midi as write_midi
+    from .stages.clean import clean_record as clean_record
     from .stages.convert import convert_record as convert_record
     from .stages.convert import split_song as split_song
+    from .stages.key import KeyEstimate as KeyEstimate
+    from .stages.key import estimate_key as estimate_key
     from .stages.midifile import merge_stems as merge_stems
     from .stages.midifile import read_midi as read_midi
     from .stages.normalize import normalize_payload as normalize_payload
@@ -61,6 +64,7 @@ _EXPORTS = {
     "InputError": "errors",
     "Instrument": "model",
     "InvalidNote": "errors",
+    "KeyEstimate": "stages.key",
     "MidiExportError": "errors",
     "NetworkError": "errors",
     "OutputError": "errors",
@@ -75,8 +79,10 @@ _EXPORTS = {
     "Track": "model",
     "UnconfirmedRequest": "errors",
     "convert_file": "jobs.api",
+    "clean_record": "stages.clean",
     "convert_payload": "jobs.api",
     "convert_record": "stages.convert",
+    "estimate_key": "stages.key",
     "estimate_tempo": "stages.tempo",
     "merge_stems": "stages.midifile",
     "normalize_payload": "stages.normalize",

@@ -21,6 +21,8 @@ import click
 from . import __version__
 from .defaults import (
     AUTO_PPQ,
+    CLEAN_MERGE_GAP_MS,
+    CLEAN_MIN_NOTE_MS,
     DEFAULT_BASE_URL,
     DEFAULT_BPM,
     DEFAULT_MAX_BODY_BYTES,
@@ -33,6 +35,7 @@ from .defaults import (
     MIN_BPM,
 )
 from .display import printable
+from .options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
 
 if TYPE_CHECKING:
     from .jobs.runner import Destination
@@ -133,6 +136,22 @@ _max_input_option = click.option(
 )  # fmt: skip
 
 
+def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    import math
+
+    pairs = []
+    for value in values:
+        name, _, amount = value.rpartition("=")
+        try:
+            shift_ms = float(amount)
+        except ValueError:
+            shift_ms = math.nan
+        if not math.isfinite(shift_ms) or abs(shift_ms) > MAX_SHIFT_MS or (_ and not name.strip()):
+            raise click.BadParameter(f"{value!r} is not MS or NAME=MS with MS in -{MAX_SHIFT_MS:g}..{MAX_SHIFT_MS:g}")
+        pairs.append((name.strip(), shift_ms))
+    return tuple(pairs)
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -171,6 +190,27 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
                           "keep = the file's own tempo map as it is."),
         _max_input_option,
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
+                     help="Clean a transcription: light (short notes, fragments, doubled tracks) or strong "
+                          "(also caps voices by role). Off by default; alone it means light, so put it after "
+                          "INPUT or write --clean=light. See the README."),
+        click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "
+                          "0: keep all)."),
+        click.option("--merge-gap-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
+                          "--clean; 0: never)."),
+        click.option("--align", is_flag=True,
+                     help="Shift each instrument onto the timing of the drums (or the most rhythmic part); "
+                          "the shifts are reported. Off by default."),
+        click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
+                     help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
+                          "before 0 s); repeatable. None by default."),
+        click.option("--drum-length", "drum_length_ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None,
+                     metavar="MS", help="Lengthen drum hits shorter than MS milliseconds to MS (off by default)."),
+        click.option("--key", "key_mode", type=click.Choice(KEY_MODES), default=None,
+                     help="Write the estimated key signature when confident: auto, or off. "
+                          "Default: auto with --clean, off without."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
@@ -266,6 +306,9 @@ def _convert_options(options: dict[str, Any]) -> Any:
         name=options["name_template"],
         tempo_map=options["tempo_map"],
         max_input_mb=options["max_input_mb"],
+        clean=options["clean"], min_note_ms=options["min_note_ms"], merge_gap_ms=options["merge_gap_ms"],
+        align=options["align"], shifts=options["shifts"], drum_length_ms=options["drum_length_ms"],
+        key=options["key_mode"],
     )  # fmt: skip
 
 
@@ -357,6 +400,8 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")
+    for notice in report.notices:
+        say(printable(notice))
     shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
     for warning in shown:
         say(f"warning: {printable(warning)}")

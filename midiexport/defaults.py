@@ -20,3 +20,8 @@ DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
 MAX_ANSWER_BYTES = 64 * 2**20  # an API answer, decoded; a real song's is a few MB (~90 bytes a note)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20  # serve: a 12-stem song of 50,000 notes is ~4.5 MB of JSON
+
+# Clean-up (stages.clean), the same in both presets; bench/bench_clean.py tuned them on
+# the corpus's "bench" split.
+CLEAN_MIN_NOTE_MS = 30.0  # shorter melodic notes are flickers (7.7% of real Suno notes are under 30 ms)
+CLEAN_MERGE_GAP_MS = 0.0  # same-pitch notes split by a shorter gap are one note's fragments

@@ -39,6 +39,18 @@ QUANTIZED = "notes moved to the grid (--quantize)"
 REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
 """Kinds that change a note; the others are news about the record as a whole."""
 
+# Kinds of clean-up change (stages.clean): made only when asked for, so they are shown in
+# each record's summary line but not counted among the repairs.
+SHORT_DROPPED = "short notes dropped (--clean)"
+REDETECT_JOINED = "re-detected notes joined to the note before (--clean)"
+FRAGMENT_MERGED = "fragments merged (--clean)"
+DOUBLE_MERGED = "doubled notes merged (--clean)"
+TRACK_FOLDED = "doubled tracks folded into one (--clean)"
+VOICE_DROPPED = "notes over the voice cap dropped (--clean strong)"
+DRUM_LENGTHENED = "drum hits lengthened (--drum-length)"
+NOTE_SHIFTED = "notes shifted in time (--align, --shift)"
+HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
+
 
 @dataclass(frozen=True)
 class NoteIssue:
@@ -135,6 +147,7 @@ class Record:
     source_tempos: tuple[tuple[int, int], ...] = ()
     source_meters: tuple[tuple[int, int, int], ...] = ()
     beat_map_s: FloatColumn | None = None
+    notices: tuple[str, ...] = ()  # what clean-up did, for people ('"Bass" shifted by -18.0 ms')
 
     def place(self, *parts: str) -> str:
         """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'."""
@@ -158,6 +171,7 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     left_out: dict[str, int] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # ready-made lines on what clean-up did (not problems)
 
     @property
     def repairs(self) -> int:
@@ -188,6 +202,14 @@ class Track:
 
 
 @dataclass(frozen=True)
+class KeySignature:
+    """A key signature as MIDI writes it: -7..7 (flats negative, sharps positive), major or minor."""
+
+    fifths: int
+    minor: bool
+
+
+@dataclass(frozen=True)
 class Song:
     """A record converted to MIDI time: what the writer needs, nothing more.
 
@@ -195,6 +217,7 @@ class Song:
     ``meters`` (abs tick, numerator, denominator) time signatures, the first at 0.
     ``end_tick`` is where every track ends (the last note-off, or the song's duration).
     ``texts`` go into the conductor track as text events (source, tags, model, tempo).
+    ``key``: a key signature for the conductor track, or None for none.
     """
 
     title: str
@@ -205,6 +228,7 @@ class Song:
     texts: tuple[str, ...] = ()
     report: Report = field(default_factory=Report)
     meters: tuple[tuple[int, int, int], ...] = ((0, 4, 4),)
+    key: KeySignature | None = None
 
     @property
     def note_count(self) -> int:

@@ -25,6 +25,12 @@ GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" fo
 NAME_FIELDS = ("stem", "record", "task_id", "audio_id", "title", "instrument")  # of a ``name`` template
 
 ProgramPairs = tuple[tuple[str, "str | int"], ...]
+ShiftPairs = tuple[tuple[str, float], ...]  # (instrument name, or "" for every instrument; ms)
+
+CLEAN_PRESETS = ("light", "strong")
+KEY_MODES = ("auto", "off")
+MAX_CLEAN_MS = 10_000.0  # no clean-up window or length beyond 10 s is meaningful
+MAX_SHIFT_MS = 60_000.0  # a whole song sits at most 0.1-0.6 s off its audio; a minute is plenty
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +46,13 @@ class ConvertOptions:
     NAME_FIELDS), None for the default names.
     ``tempo_map``: "bpm" (as ``bpm`` says) or "keep" (a .mid input's own tempo map).
     ``max_input_mb``: the largest input file (or JSON line) read, in MB (default 128).
+    Clean-up (``stages.clean``; all off by default, so notes stay exactly as sent):
+    ``clean`` "light" or "strong" (a preset), ``min_note_ms`` and ``merge_gap_ms``
+    override the preset's flicker and fragment thresholds (0 turns the rule off),
+    ``align`` shifts each instrument onto the grid of the most rhythmic part,
+    ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
+    ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
+    key signature with clean-up only, "auto" always when confident, "off" never.
     Raises ValueError naming the allowed range for a value that cannot be written.
     """
 
@@ -53,6 +66,13 @@ class ConvertOptions:
     name: str | None = None
     tempo_map: str = "bpm"
     max_input_mb: float = DEFAULT_MAX_INPUT_MB
+    clean: str | None = None
+    min_note_ms: float | None = None
+    merge_gap_ms: float | None = None
+    align: bool = False
+    shifts: ShiftPairs = ()
+    drum_length_ms: float | None = None
+    key: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
@@ -76,6 +96,30 @@ class ConvertOptions:
             )
         if self.name is not None:
             name_fields(self.name)
+        self._check_clean()
+
+    def _check_clean(self) -> None:
+        if self.clean is not None and self.clean not in CLEAN_PRESETS:
+            raise ValueError(f"clean must be one of {', '.join(CLEAN_PRESETS)}, got {self.clean!r}")
+        if self.key is not None and self.key not in KEY_MODES:
+            raise ValueError(f"key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
+        for name, low in (("min_note_ms", 0.0), ("merge_gap_ms", 0.0), ("drum_length_ms", 0.0)):
+            _check_ms(name, getattr(self, name), low, MAX_CLEAN_MS)
+        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in self.shifts))
+        for _, shift_ms in self.shifts:
+            _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
+
+    @property
+    def cleaning(self) -> bool:
+        """True when any clean-up rule, alignment or shift is asked for."""
+        return bool(
+            self.clean or self.min_note_ms or self.merge_gap_ms or self.align or self.shifts or self.drum_length_ms
+        )
+
+    @property
+    def writes_key(self) -> bool:
+        """True when an estimated key signature is written (when confident)."""
+        return self.key == "auto" or (self.key is None and self.clean is not None)
 
     @property
     def auto(self) -> bool:
@@ -113,6 +157,13 @@ def name_fields(template: str) -> set[str]:
         raise ValueError(f"name template {template!r}: unknown field {{{(unknown or [''])[0]}}}; "
                          f"use {', '.join('{' + f + '}' for f in NAME_FIELDS)}")  # fmt: skip
     return used
+
+
+def _check_ms(name: str, value: object, low: float, high: float) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+        raise ValueError(f"{name} must be in {low:g}..{high:g} ms, got {value!r}")
 
 
 def _check_bpm(bpm: object) -> None:

@@ -21,6 +21,7 @@ from ..io.archive import read_members
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages.convert import place_instruments, song_title
+from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo
@@ -60,6 +61,8 @@ class Summary:
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
     tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
     tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
+    key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
+    key_confidence: float | None = None  # records only: the margin over the next best key
 
     @property
     def notes(self) -> int:
@@ -134,6 +137,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != "none" else None
+    found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
         source=record.place(),
         kind="record",
@@ -146,6 +150,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
         first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate else None,
+        key=found_key.name if found_key else None,
+        key_confidence=round(found_key.confidence, 3) if found_key else None,
     )
 
 
@@ -184,6 +190,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
         first_downbeat_s=round(float(smf.to_seconds(np.array([downbeat_tick]))[0]), 3),
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
+        key=smf.key,
     )
 
 
@@ -234,6 +241,11 @@ def format_table(summary: Summary) -> str:
     if summary.tempo_events is not None and summary.tempo_events > 1 and summary.tempo_range_bpm:
         low, high = summary.tempo_range_bpm
         head.append(f"  tempo map {low:g}-{high:g} BPM in {summary.tempo_events:,} tempo events")
+    if summary.key is not None:
+        found = f"estimated {summary.key} (confidence {summary.key_confidence:.2f})" if summary.kind == "record" else (
+            f"written {summary.key}"
+        )  # fmt: skip
+        head.append(f"  key {found}")
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
     if not summary.parts:

@@ -29,7 +29,7 @@ NOTE_OFF, NOTE_ON, PROGRAM_CHANGE = 0x80, 0x90, 0xC0
 RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
 MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
 META_TRACK_NAME, META_TEXT, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x03, 0x01, 0x04, 0x20
-META_TEMPO, META_TIME_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x2F
+META_TEMPO, META_TIME_SIGNATURE, META_KEY_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x59, 0x2F
 KAR_TITLE, KAR_INFORMATION = "@T", "@I"  # karaoke text prefixes: the title, other information
 
 Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)
@@ -157,6 +157,13 @@ def time_signature(numerator: int, denominator: int) -> bytes:
     return bytes([numerator, power, 96 // denominator, 8])  # 24 MIDI clocks a quarter note
 
 
+def key_signature(fifths: int, minor: bool) -> bytes:
+    """Return a key signature's data: sharps (positive) or flats (negative) as a signed byte, then the mode."""
+    if not -7 <= fifths <= 7:
+        raise ValueError(f"a key signature has -7..7 sharps or flats, got {fifths}")
+    return bytes([fifths & 0xFF, 1 if minor else 0])
+
+
 def text_bytes(text: str) -> bytes:
     """Encode a name for a text meta event: UTF-8, no control characters, cut at 255 bytes."""
     clean = "".join(c if c.isprintable() else " " for c in text).strip()
@@ -167,6 +174,8 @@ def _conductor_metas(song: Song) -> list[Meta]:
     metas: list[Meta] = [(0, meta(META_TRACK_NAME, text_bytes(song.title)))]
     metas += [(tick, meta(META_TIME_SIGNATURE, time_signature(n, d))) for tick, n, d in song.meters]
     metas += [(tick, meta(META_TEMPO, tempo_us.to_bytes(3, "big"))) for tick, tempo_us in song.tempos]
+    if song.key is not None:
+        metas.append((0, meta(META_KEY_SIGNATURE, key_signature(song.key.fifths, song.key.minor))))
     texts = [KAR_TITLE + song.title, *(KAR_INFORMATION + text for text in song.texts)]
     metas += [(0, meta(META_TEXT, text_bytes(text))) for text in texts]
     return metas

@@ -21,7 +21,7 @@ from .. import gm, model
 from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
-from . import timing
+from . import clean, key, timing
 from .beatmap import BEAT_MAP_SOURCE
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
+    record = clean.clean_record(record, options)
     counts = dict(record.counts)
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts,
@@ -74,6 +75,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             task_id=record.task_id,
         )
     tracks = _build_tracks(record, placements, time_map, counts, grid)
+    found = key.estimate_key(record, [p.is_drum for p in placements]) if options.writes_key else None
+    found = found if found is not None and found.confident else None
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:
         end_tick = max(end_tick, int(time_map.to_ticks(np.array([record.duration_s]))[0]))
@@ -84,10 +87,16 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         meters=time_map.meters,
         end_tick=end_tick,
         tracks=tuple(tracks),
-        texts=_source_texts(record) + _tempo_texts(time_map),
+        texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
-                      left_out=dict(Counter(issue.field for issue in record.issues))),
+                      left_out=dict(Counter(issue.field for issue in record.issues)),
+                      notices=tuple(record.place(n) for n in record.notices)),
+        key=found.signature if found else None,
     )  # fmt: skip
+
+
+def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
+    return (f"key: estimated {found.name} (confidence {found.confidence:.2f})",) if found else ()
 
 
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
@@ -364,6 +373,7 @@ def split_song(song: Song) -> list[Song]:
             tracks=(track,),
             texts=song.texts,
             report=song.report,
+            key=song.key,
         )
         for track in song.tracks
     ]

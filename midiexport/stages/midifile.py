@@ -97,6 +97,7 @@ class Smf:
     end_tick: int
     counts: dict[str, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    key: str | None = None  # the first legal key signature, as "A minor" or "Eb major"
 
     def to_seconds(self, abs_ticks: npt.NDArray[np.int64] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Map absolute ticks to seconds through the tempo map (or the SMPTE rate)."""
@@ -154,6 +155,7 @@ def parse_smf(data: bytes, *, source: str = "<midi>") -> Smf:
         end_tick=max(t.end_tick for t in raw_tracks),
         counts={k: v for k, v in counts.items() if v},
         problems=tuple(problems),
+        key=next((t.key for t in raw_tracks if t.key), None),
     )
 
 
@@ -200,6 +202,7 @@ class _RawTrack:
         self.name: str | None = None
         self.prefix: int | None = None  # the channel named by the last channel-prefix meta
         self.channel_names: dict[int, str] = {}
+        self.key: str | None = None
         self.tempos: list[tuple[int, int]] = []
         self.meters: list[tuple[int, int, int]] = []
         self.programs: dict[int, int] = {}
@@ -323,6 +326,8 @@ def _meta(track: _RawTrack, kind: int, payload: bytes, tick: int, counts: dict[s
         sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
         if abs(sharps) > MAX_SHARPS or (len(payload) > 1 and payload[1] > 1):
             counts[KEY_SIGNATURE_ILLEGAL] = counts.get(KEY_SIGNATURE_ILLEGAL, 0) + 1
+        elif track.key is None:
+            track.key = key_name(sharps, minor=len(payload) > 1 and payload[1] == 1)
 
 
 def _vlq(body: bytes, position: int) -> tuple[int, int]:
@@ -344,6 +349,16 @@ def _text(payload: bytes) -> str:
     except UnicodeDecodeError:
         text = payload.decode("latin-1")
     return "".join(c if c.isprintable() else " " for c in text).strip()
+
+
+MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
+
+
+def key_name(sharps: int, *, minor: bool) -> str:
+    """Name a key signature: -7..7 sharps (flats negative) and the mode, as "A minor"."""
+    table = MINOR_BY_FIFTHS if minor else MAJOR_BY_FIFTHS
+    return f"{table[sharps + MAX_SHARPS]} {'minor' if minor else 'major'}"
 
 
 def stem_title(name: str) -> tuple[str, str] | None:

@@ -1,0 +1,487 @@
+"""Benchmark the clean-up stage (``--clean``, ``--align``) and the key estimate against the truth.
+
+Reads the evaluation corpus (``bench/corpus``: real scores from music21's corpus rendered
+with fluidsynth and transcribed back with basic-pitch, and drum-style songs passed
+through a noise model; each song holds its clean truth and the record the API would
+send) and prints, in one run:
+
+1. note precision, recall and F1 with ``mir_eval.transcription`` (onsets within 50 ms
+   and the same pitch; then also offsets within 20% of the note or 50 ms), before and
+   after each preset, per instrument family, for transcribed and for noised songs
+   apart. Pitched families make the averages; drums are scored apart (onsets only:
+   the API's drum hits last one tick, so offsets mean nothing) and shown in their own row;
+2. each preset over clean inputs (the truth of every song, the sample song, the API
+   examples in ``fixtures/``): notes changed;
+3. ``--align`` on songs with known per-stem latency (``truth.latency_ms``): the error
+   of each measured latency against the truth, relative to the reference part;
+4. the key estimate on real scores (music21 truth): share right, with relative,
+   parallel and fifth errors counted apart; on the records and on the truth notes;
+5. clean-up time at 100,000 notes against the conversion time (convert + write).
+
+Scoring goes through ``convert_record`` (ticks read back as seconds at 120 BPM / 480 PPQ),
+so what is scored is what a user's .mid holds. Notes are matched pitch by pitch: with
+whole MIDI pitches only equal pitches can match, so the matching decomposes exactly and
+stays small.
+
+    python bench/bench_clean.py                                  # bench/corpus/data beside this script
+    python bench/bench_clean.py --corpus /path/to/data --split holdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+from midiexport.model import Record  # noqa: E402
+from midiexport.options import ConvertOptions  # noqa: E402
+from midiexport.outputs.smf import write_midi  # noqa: E402
+from midiexport.stages import clean, key  # noqa: E402
+from midiexport.stages.convert import convert_record  # noqa: E402
+from midiexport.stages.normalize import normalize_payload  # noqa: E402
+
+ONSET_TOLERANCE_S = 0.05  # mir_eval's default and MIREX's
+TICKS_PER_S = 960  # 480 PPQ at 120 BPM: the default conversion
+CONFIGS = {
+    "none": {},
+    "light": {"clean": "light"},
+    "strong": {"clean": "strong"},
+    "light+align": {"clean": "light", "align": True},
+    "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
+    "light+true shift": {"clean": "light"},  # plus --shift NAME=-latency from the truth: what timing costs
+}
+TRUE_SHIFT = "light+true shift"
+PRESETS = [c for c in CONFIGS if c not in ("none", TRUE_SHIFT)]  # what clean inputs and timing run
+FAMILIES = (
+    "piano", "chromatic perc.", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx",
+)  # fmt: skip
+TIMING_NOTES = 100_000
+HEADLINE: dict[str, str] = {}  # measure -> figure, for the summary against the issue's targets
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+TONIC_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def load_schema(corpus: Path):
+    """Import the corpus loader: bench/corpus/schema.py beside this script, else beside the data."""
+    for candidate in (HERE / "corpus" / "schema.py", corpus.parent / "schema.py", corpus / "schema.py"):
+        if candidate.exists():
+            spec = importlib.util.spec_from_file_location("corpus_schema", candidate)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise SystemExit(f"no corpus schema.py beside {HERE / 'corpus'} or {corpus}")
+
+
+@dataclass
+class Tally:
+    """Matched-note counts summed over songs: reference notes, estimated notes, matches."""
+
+    ref: int = 0
+    est: int = 0
+    onset: int = 0
+    offset: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.ref += other.ref
+        self.est += other.est
+        self.onset += other.onset
+        self.offset += other.offset
+
+    def prf(self, matched: int) -> tuple[float, float, float]:
+        p = matched / self.est if self.est else 0.0
+        r = matched / self.ref if self.ref else 0.0
+        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def family_of(program: int, is_drum: bool) -> str:
+    return "drums" if is_drum else FAMILIES[program // 8]
+
+
+def match_counts(ref: np.ndarray, est: np.ndarray, *, drums: bool) -> Tally:
+    """Count onset(+pitch) and onset+offset matches of note arrays (start, end, pitch), pitch by pitch."""
+    import mir_eval.transcription as transcription
+
+    tally = Tally(ref=len(ref), est=len(est))
+    if not len(ref) or not len(est):
+        return tally
+    for pitch in np.intersect1d(ref[:, 2], est[:, 2]):
+        r, e = ref[ref[:, 2] == pitch], est[est[:, 2] == pitch]
+        hz_r = np.full(len(r), 440.0 * 2 ** ((pitch - 69) / 12))
+        hz_e = hz_r[:1].repeat(len(e))
+        ri, ei = _intervals(r), _intervals(e)
+        tally.onset += len(transcription.match_notes(ri, hz_r, ei, hz_e, ONSET_TOLERANCE_S, offset_ratio=None))
+        if not drums:
+            tally.offset += len(transcription.match_notes(ri, hz_r, ei, hz_e, ONSET_TOLERANCE_S))
+    return tally
+
+
+def _intervals(notes: np.ndarray) -> np.ndarray:
+    start = notes[:, 0]
+    return np.stack([start, np.maximum(notes[:, 1], start + 1e-4)], axis=1)  # mir_eval wants length > 0
+
+
+def record_of(song: dict) -> Record:
+    [record] = normalize_payload(song["record"], source=song["id"])
+    return record
+
+
+def converted_notes(record: Record, options: ConvertOptions) -> dict[str, np.ndarray]:
+    """Convert and read the song back in seconds: {family: (start, end, pitch) rows}."""
+    song = convert_record(record, options)
+    notes: dict[str, list[np.ndarray]] = defaultdict(list)
+    for track in song.tracks:
+        rows = np.stack([track.on_tick / TICKS_PER_S, track.off_tick / TICKS_PER_S, track.pitch], axis=1)
+        notes[family_of(track.program, track.is_drum)].append(rows)
+    return {k: np.concatenate(v) for k, v in notes.items()}
+
+
+def score_song(song: dict, record: Record, options: ConvertOptions) -> dict[str, Tally]:
+    """Tallies per instrument family for one song under one configuration.
+
+    Truth and output are pooled by General MIDI family (the output's from the program
+    ``convert`` chose, the truth's from its program): record names need not match the
+    truth's one to one (an instrument split over two tracks, "Choir Aahs" for each of
+    "Choir Aahs 1".."5"), and an output family the truth lacks counts as false notes.
+    """
+    est = converted_notes(record, options)
+    ref: dict[str, list[list[float]]] = defaultdict(list)
+    for inst in song["truth"]["instruments"]:
+        ref[family_of(int(inst.get("program", 0)), bool(inst.get("is_drum")))] += [n[:3] for n in inst["notes"]]
+    found: dict[str, Tally] = {}
+    for family in set(ref) | set(est):
+        truth = np.array(ref.get(family, []), dtype=np.float64).reshape(-1, 3)
+        found[family] = match_counts(truth, est.get(family, np.empty((0, 3))), drums=family == "drums")
+    return found
+
+
+@dataclass
+class Group:
+    """Tallies for one group of songs (transcribed or noised) under every configuration."""
+
+    families: dict[str, dict[str, Tally]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(Tally)))
+    song_f1: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    songs: int = 0
+
+
+def pitched(tallies: dict[str, Tally]) -> Tally:
+    total = Tally()
+    for family, tally in tallies.items():
+        if family != "drums":
+            total.add(tally)
+    return total
+
+
+def run_scores(songs: list[dict], groups: dict[str, Group]) -> None:
+    for song in songs:
+        cats = set(song.get("categories", ()))
+        group = "transcribed" if "transcribed" in cats else "noised" if "noisy" in cats else None
+        if group is None:
+            continue
+        record = record_of(song)
+        groups[group].songs += 1
+        for config, fields in CONFIGS.items():
+            options = ConvertOptions(key="off", **fields)
+            if config == TRUE_SHIFT:
+                latency = song["truth"].get("latency_ms") or {}
+                options = options.replace(shifts=tuple((name, -ms) for name, ms in latency.items() if ms))
+            found = score_song(song, record, options)
+            for family, tally in found.items():
+                groups[group].families[config][family].add(tally)
+            total = pitched(found)
+            if total.ref:
+                groups[group].song_f1[config].append(total.prf(total.onset)[2])
+
+
+def print_scores(name: str, group: Group) -> None:
+    print(f"\n## Note scores, {name} songs ({group.songs}); mir_eval, onset 50 ms + pitch (and + offset)\n")
+    print("| family | notes | config | P | R | F1 | F1 with offsets | F1 change |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    families = sorted({f for c in group.families.values() for f in c}, key=lambda f: (f == "drums", f))
+    for family in [*families, "all pitched"]:
+        base = None
+        for config in CONFIGS:
+            tally = pitched(group.families[config]) if family == "all pitched" else group.families[config][family]
+            p, r, f1 = tally.prf(tally.onset)
+            f1_off = tally.prf(tally.offset)[2] if family != "drums" else float("nan")
+            base = f1 if base is None else base
+            change = f"{(f1 - base) * 100:+.1f}" if config != "none" else ""
+            print(f"| {family} | {tally.ref:,} | {config} | {p * 100:.1f} | {r * 100:.1f} | {f1 * 100:.1f} | "
+                  f"{f1_off * 100:.1f} | {change} |")  # fmt: skip
+    means = {c: statistics.fmean(v) * 100 if v else float("nan") for c, v in group.song_f1.items()}
+    line = ", ".join(f"{c} {m:.1f}" for c, m in means.items())
+    print(f"\nmean per-song F1 (pitched): {line}")
+    base, light = pitched(group.families["none"]), pitched(group.families["light"])
+    worst = min(
+        (group.families["light"][f].prf(group.families["light"][f].onset)[2]
+         - group.families["none"][f].prf(group.families["none"][f].onset)[2], f)
+        for f in families if f != "drums"
+    )  # fmt: skip
+    pooled = (light.prf(light.onset)[2] - base.prf(base.onset)[2]) * 100
+    HEADLINE[f"F1 change with --clean, {name} songs (mean per song; pooled)"] = (
+        f"{means['light'] - means['none']:+.1f}; {pooled:+.1f} points"
+    )
+    HEADLINE[f"worst family F1 change with --clean, {name}"] = f"{worst[0] * 100:+.1f} ({worst[1]})"
+    HEADLINE[f"recall lost with --clean, {name}"] = (
+        f"{(base.prf(base.onset)[1] - light.prf(light.onset)[1]) * 100:.1f} points"
+    )
+
+
+def clean_input_changes(records: list[Record]) -> dict[str, tuple[int, int]]:
+    """Notes changed by each preset over clean records: {config: (changed, total)}."""
+    out = {}
+    for config in PRESETS:
+        fields = CONFIGS[config]
+        changed = total = 0
+        for record in records:
+            after = clean.clean_record(record, ConvertOptions(**fields))
+            before_rows, after_rows = _note_rows(record), _note_rows(after)
+            kept = len(set(before_rows) & set(after_rows))  # note times are unique per pitch in clean input
+            changed += max(len(before_rows), len(after_rows)) - kept
+            total += len(before_rows)
+        out[config] = (changed, total)
+    return out
+
+
+def _note_rows(record: Record) -> list[tuple[float, float, int]]:
+    rows = []
+    for inst in record.instruments:
+        rows += list(zip(np.round(inst.start_s, 6).tolist(), np.round(inst.end_s, 6).tolist(), inst.pitch.tolist()))
+    return rows
+
+
+def truth_record(song: dict) -> Record:
+    instruments = [
+        {"name": i["name"], "notes": [{"start": s, "end": e, "pitch": p, "velocity": v} for s, e, p, v in i["notes"]]}
+        for i in song["truth"]["instruments"]
+    ]
+    [record] = normalize_payload({"state": "complete", "instruments": instruments}, source=song["id"] + " (truth)")
+    return record
+
+
+def clean_inputs(songs: list[dict]) -> None:
+    sets = {"corpus truth": [truth_record(s) for s in songs]}
+    sample = HERE.parent / "samples" / "sample-song.json"
+    sets["sample song"] = normalize_payload(sample.read_bytes(), source=str(sample))
+    fixtures = []
+    for path in sorted(glob.glob(str(HERE.parent / "fixtures" / "*.json"))):
+        fixtures += [r for r in normalize_payload(Path(path).read_bytes(), source=path) if r.status == "complete"]
+    sets["API examples (fixtures)"] = fixtures
+    print("\n## Clean inputs: notes changed by each preset\n")
+    print("| input | records | notes | " + " | ".join(PRESETS) + " |")
+    print("|---|---:|---:|" + "---:|" * len(PRESETS))
+    for name, records in sets.items():
+        found = clean_input_changes(records)
+        total = next(iter(found.values()))[1]
+        cells = " | ".join(f"{n:,} ({n / max(t, 1) * 100:.3f}%)" for n, t in found.values())
+        print(f"| {name} | {len(records)} | {total:,} | {cells} |")
+        changed = found["light"][0]
+        HEADLINE[f"clean inputs changed by --clean: {name}"] = (
+            f"{changed:,} of {total:,} ({changed / max(total, 1) * 100:.3f}%)"
+        )
+
+
+def align_errors(songs: list[dict]) -> None:
+    """Error of --align's shift per stem against the truth's latency, relative to the reference part.
+
+    A stem --align leaves alone (too few agreeing onsets, or under 3 ms) counts with a
+    shift of 0. Stems whose record name is not a truth name are skipped.
+    """
+    errors: dict[str, list[float]] = defaultdict(list)
+    alone: dict[str, int] = defaultdict(int)
+    for song in songs:
+        latency = song["truth"].get("latency_ms") or {}
+        if not any(latency.values()):
+            continue
+        record = record_of(song)
+        drums = [clean.is_drum(i, {}) for i in record.instruments]
+        group = "with drums" if any(drums) else "without drums"
+        by_index = {index: lat for index, lat, _ in clean.measure_latencies(record.instruments, drums)}
+        reference = _reference_latency(record, drums, latency)
+        for index, inst in enumerate(record.instruments):
+            if inst.name not in latency or _is_reference(record, drums, index):
+                continue
+            alone[group] += index not in by_index
+            errors[group].append(abs(by_index.get(index, 0.0) * 1000 - (latency[inst.name] - reference)))
+    print("\n## --align: latency error on songs with known per-stem latency\n")
+    print("| songs | stems | left alone | median error | 90th percentile | max |")
+    print("|---|---:|---:|---:|---:|---:|")
+    everything = [e for v in errors.values() for e in v]
+    for group, found in [*sorted(errors.items()), ("all", everything)]:
+        if not found:
+            continue
+        q = np.percentile(found, [50, 90])
+        left = alone[group] if group != "all" else sum(alone.values())
+        print(f"| {group} | {len(found)} | {left} | {q[0]:.1f} ms | {q[1]:.1f} ms | {max(found):.1f} ms |")
+        HEADLINE[f"--align median latency error, {group}"] = f"{q[0]:.1f} ms ({len(found)} stems)"
+
+
+def _is_reference(record: Record, drums: list[bool], index: int) -> bool:
+    if any(drums):
+        return drums[index]
+    counts = [len(np.unique(i.start_s)) for i in record.instruments]
+    return index == int(np.argmax(counts))
+
+
+def _reference_latency(record: Record, drums: list[bool], latency: dict[str, float]) -> float:
+    for index, inst in enumerate(record.instruments):
+        if _is_reference(record, drums, index):
+            return float(latency.get(inst.name, 0.0))
+    return 0.0
+
+
+def tonic_pc(name: str) -> int:
+    pc = TONIC_PC[name[0].upper()]
+    for accidental in name[1:]:
+        pc += {"#": 1, "-": -1, "b": -1}.get(accidental, 0)
+    return pc % 12
+
+
+MINOR_MODES = {"minor", "dorian", "phrygian", "aeolian", "locrian"}  # modes with a minor third
+
+
+def key_verdict(estimate: key.KeyEstimate | None, truth: dict) -> str:
+    """right, relative, parallel, fifth (dominant or subdominant), other, or none."""
+    if estimate is None:
+        return "none"
+    tonic, minor = tonic_pc(truth["tonic"]), truth["mode"] in MINOR_MODES
+    if estimate.tonic == tonic and estimate.minor == minor:
+        return "right"
+    if estimate.minor != minor and estimate.tonic == tonic:
+        return "parallel"
+    if estimate.minor != minor and estimate.tonic == (tonic + (3 if minor else -3)) % 12:
+        return "relative"
+    if estimate.minor == minor and (estimate.tonic - tonic) % 12 in (5, 7):
+        return "fifth"
+    return "other"
+
+
+def key_scores(songs: list[dict]) -> None:
+    real = [s for s in songs if s["source"].startswith("music21:") and s["truth"].get("key")]
+    print(f"\n## Key on real scores ({len(real)} music21 songs with a known key)\n")
+    print("| notes from | right | relative | parallel | fifth | other | written (confident) | right when written |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, make in (("record (transcribed)", record_of), ("truth (score)", truth_record)):
+        verdicts, written = defaultdict(int), defaultdict(int)
+        for song in real:
+            estimate = key.estimate_key(make(song))
+            verdict = key_verdict(estimate, song["truth"]["key"])
+            verdicts[verdict] += 1
+            if estimate is not None and estimate.confident:
+                written[verdict] += 1
+        n, w = max(len(real), 1), sum(written.values())
+        cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
+        print(f"| {label} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
+        HEADLINE[f"key right on real scores, from the {label}"] = (
+            f"{verdicts['right'] / n * 100:.1f}% ({verdicts['right']} of {len(real)}); "
+            f"{written['right'] / max(w, 1) * 100:.1f}% of the {w} written"
+        )
+
+
+def big_record(songs: list[dict], notes: int) -> Record:
+    """Join noised records end to end until they hold ``notes`` notes."""
+    instruments: dict[str, list[dict]] = defaultdict(list)
+    offset, count = 0.0, 0
+    pool = [s for s in songs if "noisy" in s.get("categories", ())] or songs
+    while count < notes:
+        for song in pool:
+            length = 0.0
+            for inst in song["record"]["data"]["midiData"]["instruments"]:
+                for n in inst["notes"]:
+                    instruments[inst["name"]].append(dict(n, start=n["start"] + offset, end=n["end"] + offset))
+                    length = max(length, n["end"])
+                    count += 1
+            offset += length + 1.0
+            if count >= notes:
+                break
+    payload = {"state": "complete", "instruments": [{"name": k, "notes": v} for k, v in instruments.items()]}
+    [record] = normalize_payload(payload, source="big")
+    return record
+
+
+def timing(songs: list[dict], repeats: int = 11) -> None:
+    """Clean-up time against conversion time at 100k notes.
+
+    Times are this process's CPU time (``time.process_time``: the host is shared, and
+    wall time there measures the neighbours), both taken in each round; the medians of
+    the times and of the per-round ratios.
+    """
+    record = big_record(songs, TIMING_NOTES)
+    print(f"\n## CPU time at {record.note_count:,} notes (medians of {repeats} rounds)\n")
+    print("| clean-up | ms | conversion (convert + write) ms | clean-up / conversion |")
+    print("|---|---:|---:|---:|")
+    for config in PRESETS:
+        options = ConvertOptions(**CONFIGS[config])
+        rounds = []
+        for _ in range(repeats):
+            convert_s = cpu_s(lambda: write_midi(convert_record(record, ConvertOptions())))
+            spent = cpu_s(lambda options=options: clean.clean_record(record, options))
+            rounds.append((spent, convert_s, spent / convert_s))
+        spent, convert_s, ratio = (statistics.median(r[k] for r in rounds) for k in range(3))
+        print(f"| {config} | {spent * 1000:.0f} | {convert_s * 1000:.0f} | {ratio * 100:.1f}% |")
+        HEADLINE[f"clean-up time at 100k notes, {config}"] = f"{ratio * 100:.1f}% of the conversion"
+
+
+def cpu_s(work) -> float:
+    """CPU seconds this process spends on one call of ``work``."""
+    began = time.process_time()
+    work()
+    return time.process_time() - began
+
+
+def corpus_files(folder: Path) -> list[str]:
+    """The corpus files to read: the finished ones, and a build's progress file where its part is not finished."""
+    files = sorted(f for f in folder.glob("*.jsonl*") if not f.name.endswith(".tmp"))
+    done = [f for f in files if "-progress" not in f.name]
+    parts = {f.name.split("-")[0] for f in done}
+    return [str(f) for f in files if f in done or f.name.split("-")[0] not in parts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "data", help="the corpus's data folder")
+    parser.add_argument(
+        "--split", default="bench", help="bench, holdout, test or all; several with commas (default: bench)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
+    args = parser.parse_args()
+    schema = load_schema(args.corpus)
+    began = time.perf_counter()
+    summaries = {}
+    for split in args.split.split(","):
+        songs = schema.load_songs(corpus_files(args.corpus), split=None if split == "all" else split)
+        songs = songs[: args.limit] if args.limit else songs
+        print(f"# bench_clean: {len(songs)} songs of split {split} from {args.corpus}")
+        HEADLINE.clear()
+        groups = {"transcribed": Group(), "noised": Group()}
+        run_scores(songs, groups)
+        for name, group in groups.items():
+            if group.songs:
+                print_scores(name, group)
+        clean_inputs(songs)
+        align_errors(songs)
+        key_scores(songs)
+        timing(songs)
+        summaries[split] = dict(HEADLINE)
+    print("\n## Summary against the issue's targets\n")
+    print("| measure | " + " | ".join(summaries) + " |")
+    print("|---|" + "---|" * len(summaries))
+    for measure in next(iter(summaries.values())):
+        print(f"| {measure} | " + " | ".join(found.get(measure, "-") for found in summaries.values()) + " |")
+    print(f"\n(run took {time.perf_counter() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,618 @@
+"""Clean stage: Record -> Record with transcription artefacts removed, between normalize and convert.
+
+Suno makes its notes by transcribing separated audio stems, so a record carries the
+transcriber's mistakes (PRODUCT.md, "What real transcriptions look like"). Each rule
+below removes one kind, works on the note columns with array operations, and counts
+every change in ``Record.counts`` (the kinds are in ``model``, shown in the summary):
+
+- doubled tracks: an instrument is folded into an earlier one of the same name when
+  its notes double that one's or fill its silences (the transcriber split one stem);
+  in a folded track, a same-pitch note that starts within a 16th of the previous one
+  while it still sounds is the same note twice: they become one;
+- re-detections: a short note that starts within ``REDETECT_WINDOW_S`` of the end of
+  the previous note of its pitch extends that note instead of starting a new one;
+- fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
+  shorter than the merge gap become one, unless the later one lines up with the band;
+- flickers: melodic notes still shorter than the minimum length are dropped;
+- voices (strong preset only): a polyphony cap by role;
+- drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
+- alignment: ``align`` measures each instrument's latency against the most rhythmic
+  part and shifts it; ``shifts`` move instruments by hand. No note moves before 0 s.
+
+Everything is off unless asked for: ``clean_record`` returns the record itself when
+``options.cleaning`` is false. Hands the cleaned Record to ``convert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import TYPE_CHECKING
+
+from .. import gm, model
+from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_MS
+from ..model import Instrument, Record
+from ..options import ConvertOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatColumn = npt.NDArray[np.float64]
+    IntColumn = npt.NDArray[np.int64]
+    Mask = npt.NDArray[np.bool_]
+    Band = tuple[FloatColumn, FloatColumn]  # every part's onsets, and one part's own, sorted
+
+# Both presets share these (``defaults``); strong adds the voice caps.
+MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
+MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
+REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
+DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
+DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a few ms, on the 1/192 s grid)
+FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
+TIME_EPSILON_S = 1e-6  # far below the 1/192 s grid, above the float error of the keyed running end
+BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, not a fragment
+
+# Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
+# A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
+# strings; two hands on keys hold ten. Higher notes win except on bass, where the
+# transcriber's extra notes are overtones above the real, lowest one.
+VOICE_CAPS: tuple[tuple[range, int, bool], ...] = (
+    (range(32, 40), 2, True),  # bass
+    (range(24, 32), 6, False),  # guitar
+    (range(0, 24), 10, False),  # pianos, chromatic percussion, organs
+)
+VOCAL_WORDS = frozenset({"vocal", "vocals", "voice", "vox", "singer"})
+VOCAL_CAP = 1  # a lead vocal: one note at a time
+
+# Alignment (``--align``): onsets against the nearest onset of the reference part.
+MAX_LATENCY_S = 0.080  # stems sit up to ~30 ms late in real songs; beyond 80 ms is not latency
+LATENCY_BIN_S = 0.001  # histogram resolution
+LATENCY_KERNEL_S = 0.010  # half width of the smoothing window: two 1/192 s grid steps (tuned on the corpus)
+MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
+MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on the latency (tuned on the corpus)
+MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    """The rules to apply, resolved from a preset and the options that override it.
+
+    Times in seconds; 0 or None turns a rule off.
+    """
+
+    min_note_s: float = 0.0
+    merge_gap_s: float = 0.0
+    fold: bool = False
+    voice_caps: bool = False
+    drum_length_s: float = 0.0
+    align: bool = False
+    shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
+
+
+def settings_for(options: ConvertOptions) -> CleanSettings:
+    """Resolve ``options`` into the rules to apply: the preset, then each option given."""
+    preset = options.clean
+    min_note_s = MIN_NOTE_S if preset else 0.0
+    merge_gap_s = MERGE_GAP_S if preset else 0.0
+    if options.min_note_ms is not None:
+        min_note_s = options.min_note_ms / 1000
+    if options.merge_gap_ms is not None:
+        merge_gap_s = options.merge_gap_ms / 1000
+    return CleanSettings(
+        min_note_s=min_note_s,
+        merge_gap_s=merge_gap_s,
+        fold=preset is not None,
+        voice_caps=preset == "strong",
+        drum_length_s=(options.drum_length_ms or 0.0) / 1000,
+        align=options.align,
+        shifts=tuple((name, ms / 1000) for name, ms in options.shifts),
+    )
+
+
+def clean_record(record: Record, options: ConvertOptions) -> Record:
+    """Return ``record`` with the clean-up ``options`` ask for applied (seconds in, seconds out).
+
+    Without any clean-up option the record itself comes back, untouched. Every change
+    is counted by kind in the new record's ``counts``; alignment and shifts are also
+    described in ``notices``. Drum notes are never dropped, merged or moved in pitch.
+    A ``--shift NAME`` that matches no instrument is a warning in ``warnings``.
+    """
+    if not options.cleaning or record.status != model.COMPLETE:
+        return record
+    settings = settings_for(options)
+    counts = dict(record.counts)
+    overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
+    instruments = list(record.instruments)
+    drums = [is_drum(i, overrides) for i in instruments]
+    doubled = [False] * len(instruments)
+    if settings.fold:
+        instruments, drums, doubled = fold_instruments(instruments, drums, counts)
+    rhythms: list[Band | None] = [None] * len(instruments)
+    if settings.merge_gap_s:
+        rhythms = list(band_rhythms(instruments, drums))
+    melodic = [k for k, drum in enumerate(drums) if not drum]
+    caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
+    parts = [instruments[k] for k in melodic]
+    picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic]
+    cleaned = list(instruments)
+    for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
+        cleaned[k] = part
+    cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
+    notices: list[str] = []
+    warnings: list[str] = []
+    offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
+    cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
+    return replace(
+        record,
+        instruments=tuple(cleaned),
+        counts={k: v for k, v in counts.items() if v},
+        notices=record.notices + tuple(notices),
+        warnings=record.warnings + tuple(warnings),
+    )
+
+
+def is_drum(instrument: Instrument, overrides: dict[str, gm.Resolved]) -> bool:
+    """Return True when an instrument goes to the drum channel, as ``convert`` decides it."""
+    flag = getattr(instrument, "is_drum", None)  # set by normalize where the API marks drums
+    if isinstance(flag, bool):
+        return flag
+    found = overrides.get(gm.name_key(instrument.name)) if overrides else None
+    if found is not None:  # a drum name stays on the drum channel whatever program it is given
+        return found.is_drum or gm.is_drum_name(instrument.name)
+    return _drum_name(instrument.name)
+
+
+@cache
+def _drum_name(name: str) -> bool:
+    return gm.resolve_instrument(name).is_drum or gm.is_drum_name(name)
+
+
+def fold_instruments(
+    instruments: Sequence[Instrument], drums: Sequence[bool], counts: dict[str, int]
+) -> tuple[list[Instrument], list[bool], list[bool]]:
+    """Fold a melodic instrument into an earlier one of the same name when it is a doubled track.
+
+    A track is the same instrument spread over two tracks when nearly all its notes
+    (``FOLD_SHARE``) either double a note of the earlier track (same pitch, onset within
+    ``DOUBLE_MATCH_S``) or sound while the earlier track is silent. Two real parts that
+    share a General MIDI name ("Choir Aahs" for every voice, a piano's two hands) play
+    at the same time on other pitches, and stay apart; drums are never folded. Returns
+    the instruments in their order, their drum flags, and for each whether another was
+    folded into it; the melodic rules then merge the doubled notes.
+    """
+    import numpy as np
+
+    hosts: list[Instrument] = []
+    names: list[str | None] = []  # None for drums: nothing folds into them
+    doubled: list[bool] = []
+    for instrument, drum in zip(instruments, drums):
+        name = None if drum else gm.name_key(instrument.name) or instrument.name
+        host = next((k for k, h in enumerate(hosts) if name and names[k] == name and doubles(h, instrument)), None)
+        if host is None:
+            hosts.append(instrument)
+            names.append(name)
+            doubled.append(False)
+            continue
+        _count(counts, model.TRACK_FOLDED, 1)
+        both = hosts[host], instrument
+        columns = [np.concatenate([getattr(m, f) for m in both]) for f in ("start_s", "end_s", "pitch", "velocity")]
+        hosts[host] = replace(both[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3])
+        doubled[host] = True
+    return hosts, [name is None for name in names], doubled
+
+
+def doubles(host: Instrument, other: Instrument) -> bool:
+    """Return True when ``other``'s notes double ``host``'s or fill its silences (see ``fold_instruments``)."""
+    import numpy as np
+
+    if not other.note_count or not host.note_count:
+        return True
+    keyed = np.sort(host.start_s + host.pitch * PITCH_SPAN_S)
+    at = other.start_s + other.pitch * PITCH_SPAN_S
+    twin = np.searchsorted(keyed, at + DOUBLE_MATCH_S, side="right") > np.searchsorted(keyed, at - DOUBLE_MATCH_S)
+    starts, ends = np.sort(host.start_s), np.sort(host.end_s)
+    sounding = np.searchsorted(starts, other.start_s + DOUBLE_MATCH_S, side="right") - np.searchsorted(
+        ends, other.start_s - DOUBLE_MATCH_S, side="right"
+    )
+    return bool(np.mean(twin | (sounding <= 0)) >= FOLD_SHARE)
+
+
+def clean_melodic(
+    parts: Sequence[Instrument],
+    settings: CleanSettings,
+    counts: dict[str, int],
+    caps: Sequence[tuple[int, bool] | None],
+    rhythms: Sequence[Band | None],
+    doubled: Sequence[bool],
+) -> list[Instrument]:
+    """Apply the note rules to melodic parts, all in one pass: joins, then flickers, then voice caps.
+
+    The parts' notes are joined into one set of columns, each note keyed by its part and
+    pitch, so the array operations run once for the song, not once per part. ``caps``:
+    each part's voice cap (strong preset) or None. ``rhythms``: each part's band onsets
+    (see ``band_rhythms``) when fragments are merged. ``doubled``: the part was folded
+    from several tracks, so its doubled notes are merged. A part's notes come back
+    ordered by pitch, then start; the parts themselves when no rule applies to them.
+    """
+    import numpy as np
+
+    def needs_work(k: int) -> bool:
+        duration = parts[k].end_s - parts[k].start_s
+        short = settings.min_note_s and bool((duration < settings.min_note_s - TIME_EPSILON_S).any())
+        return bool(short or doubled[k] or settings.merge_gap_s or caps[k] is not None)
+
+    cleaned = list(parts)
+    active = [k for k in range(len(parts)) if needs_work(k)]  # a clean part usually needs nothing
+    if not active:
+        return cleaned
+    work = [_in_time_order(parts[k]) for k in active]
+    sizes = np.array([p.note_count for p in work], dtype=np.int64)
+    start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
+    # One key per part and pitch: the rules work within it.
+    group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
+    order = group_order(group)
+    start, end, group = start[order], end[order], group[order]
+    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
+    double = np.repeat([doubled[k] for k in active], np.diff(bounds))
+    on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
+    join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
+    if join.any():
+        head = np.flatnonzero(~join)
+        end = np.maximum.reduceat(end, head)
+        start, group, order = start[head], group[head], order[head]
+    if settings.min_note_s:
+        keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
+        if not keep.all():
+            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~keep)))
+            start, end, group, order = start[keep], end[keep], group[keep], order[keep]
+    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    for n, (k, instrument) in enumerate(zip(active, work)):
+        mine = slice(bounds[n], bounds[n + 1])
+        s, e, p = start[mine], end[mine], group[mine] - n * 128
+        v = instrument.velocity[order[mine] - offsets[n]]
+        cap = caps[k]
+        if cap is not None:
+            keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
+            _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
+            s, e, p, v = s[keep], e[keep], p[keep], v[keep]
+        cleaned[k] = replace(instrument, start_s=s, end_s=e, pitch=p, velocity=v)
+    return cleaned
+
+
+def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
+    """``lines_up`` for each part's slice of the joined columns."""
+    import numpy as np
+
+    found = [
+        lines_up(start[bounds[k] : bounds[k + 1]], group[bounds[k] : bounds[k + 1]], band)
+        for k, band in enumerate(rhythms)
+    ]
+    joined: Mask = np.concatenate(found) if found else np.zeros(0, dtype=bool)
+    return joined
+
+
+def group_order(group: IntColumn) -> IntColumn:
+    """Return the order that sorts notes in time order by group (part and pitch), then start.
+
+    A stable sort of the small group integers keeps the time order within each group;
+    numpy sorts 16-bit integers by radix, in linear time.
+    """
+    import numpy as np
+
+    small = not len(group) or int(group.max()) < 1 << 15
+    order: IntColumn = np.argsort(group.astype(np.int16) if small else group, kind="stable")
+    return order
+
+
+def _in_time_order(instrument: Instrument) -> Instrument:
+    """Return the instrument with its notes in time order (the API's order; a folded track's too)."""
+    import numpy as np
+
+    start = instrument.start_s
+    if bool((start[1:] >= start[:-1]).all()):
+        return instrument
+    by_time = np.argsort(start, kind="stable")
+    return replace(
+        instrument,
+        start_s=start[by_time],
+        end_s=instrument.end_s[by_time],
+        pitch=instrument.pitch[by_time],
+        velocity=instrument.velocity[by_time],
+    )
+
+
+def join_mask(
+    start: FloatColumn,
+    end: FloatColumn,
+    pitch: IntColumn,
+    settings: CleanSettings,
+    counts: dict[str, int],
+    on_beat: Mask | None = None,
+    *,
+    doubled: Mask | bool = False,
+) -> Mask:
+    """Return which notes join the note before them (notes ordered by ``pitch``, then start).
+
+    ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
+    keys them by part and pitch).
+
+    A note joins when it has the same pitch as the one before and is a re-detection
+    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
+    gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
+    it) or, where ``doubled`` (an instrument folded from several), a double (starting within a 16th of the previous
+    onset while that note still sounds). Counts each kind; a note that is several counts
+    once, as the first that applies in that order.
+    """
+    import numpy as np
+
+    same = np.zeros(len(start), dtype=bool)
+    same[1:] = pitch[1:] == pitch[:-1]
+    gap = np.full(len(start), np.inf)
+    gap[1:] = start[1:] - end[:-1]
+    if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
+        running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
+        gap[1:] = start[1:] - running_end[:-1]
+    joined: Mask = np.zeros(len(start), dtype=bool)
+    if settings.min_note_s:
+        short = end - start < settings.min_note_s - TIME_EPSILON_S
+        _join(joined, same & short & (gap < REDETECT_WINDOW_S), model.REDETECT_JOINED, counts)
+    if settings.merge_gap_s:
+        _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
+    if np.any(doubled):
+        double = same & doubled & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
+        _join(joined, double, model.DOUBLE_MERGED, counts)
+    return joined
+
+
+def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
+    """Add ``found`` to ``joined`` in place, counting only notes no earlier rule joined."""
+    import numpy as np
+
+    found &= ~joined
+    _count(counts, kind, int(np.count_nonzero(found)))
+    joined |= found
+
+
+def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Mask:
+    found: Mask = (gap >= -TIME_EPSILON_S) & (gap < merge_gap_s - TIME_EPSILON_S)
+    return found & ~on_beat if on_beat is not None else found
+
+
+def _onset_steps(start: FloatColumn) -> FloatColumn:
+    import numpy as np
+
+    steps = np.full(len(start), np.inf)
+    steps[1:] = start[1:] - start[:-1]
+    return steps
+
+
+# Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
+PITCH_SPAN_S = 2 * 86_400.0
+
+
+def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Band]:
+    """Return, per instrument, the onsets of the whole band and its own, in its time.
+
+    Each part's latency against the reference (``measure_latencies``) is taken out
+    first, so a stem 30 ms late still lines up with the drums it plays with. An onset
+    of another part is near a time when the band has more onsets near it than the part.
+    """
+    import numpy as np
+
+    latency = [0.0] * len(instruments)
+    for index, latency_s, _ in measure_latencies(instruments, drums):
+        latency[index] = latency_s
+    onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
+    band = np.sort(np.concatenate(onsets)) if onsets else np.empty(0)
+    return [(band + lat, own + lat) for own, lat in zip(onsets, latency)]
+
+
+def lines_up(start: FloatColumn, pitch: IntColumn, band: Band | None) -> Mask:
+    """Return which onsets have an onset of another part, or one of their own other pitches, near them.
+
+    Notes are ordered by pitch, then start. "Near" is within ``BEAT_TOLERANCE_S``.
+    """
+    import numpy as np
+
+    near = np.zeros(len(start), dtype=bool)
+    if band is not None:
+        everyone, own = band
+        near |= _count_within(everyone, start) > _count_within(own, start)
+    own_all = _count_within(np.sort(start), start)
+    keyed = start + pitch * PITCH_SPAN_S  # ascending already: ordered by pitch, then start
+    own_same = _count_within(keyed, keyed)
+    near |= own_all > own_same
+    return near
+
+
+def _count_within(sorted_times: FloatColumn, at: FloatColumn) -> IntColumn:
+    import numpy as np
+
+    upper = np.searchsorted(sorted_times, at + BEAT_TOLERANCE_S, side="right")
+    lower = np.searchsorted(sorted_times, at - BEAT_TOLERANCE_S, side="left")
+    counted: IntColumn = (upper - lower).astype(np.int64)
+    return counted
+
+
+def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
+    """Return (most notes at once, low pitch wins) for an instrument's role, or None (no cap)."""
+    words = set(gm.name_key(w) for w in name.replace("(", " ").replace(")", " ").split())
+    if words & VOCAL_WORDS:
+        return VOCAL_CAP, False
+    found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
+    if found.how == "unknown":
+        return None
+    for programs, cap, low_wins in VOICE_CAPS:
+        if found.program in programs:
+            return cap, low_wins
+    return None
+
+
+def within_voice_cap(start: FloatColumn, end: FloatColumn, pitch: IntColumn, cap: int, *, low_wins: bool) -> Mask:
+    """Return which notes to keep so that at each onset at most ``cap`` notes sound.
+
+    A note is dropped when ``cap`` notes of higher priority (higher pitch, or lower with
+    ``low_wins``) sound at its onset (started at or before it, not yet ended). Dropped
+    notes still count against later ones: the cap is judged on the input, one pass.
+    Counting loops over the distinct pitches (at most 128), never over notes.
+    """
+    import numpy as np
+
+    keep = np.ones(len(start), dtype=bool)
+    if len(start) <= cap:
+        return keep
+    # Only a note with at least ``cap`` others sounding at its onset can be dropped.
+    sounding = np.searchsorted(np.sort(start), start, side="right") - np.searchsorted(np.sort(end), start, side="right")
+    crowded = np.flatnonzero(sounding > cap)
+    if not len(crowded):
+        return keep
+    rank = -pitch if low_wins else pitch
+    by_rank = np.argsort(rank[crowded], kind="stable")  # lowest priority first
+    crowded = crowded[by_rank]
+    at, their_rank = start[crowded], rank[crowded]
+    # Each priority level's starts and ends, sorted, as slices of two orderings.
+    levels = np.unique(rank)
+    start_order = np.lexsort((start, rank))
+    end_order = np.lexsort((end, rank))
+    bounds = np.searchsorted(rank[start_order], levels, side="left")
+    bounds = np.append(bounds, len(rank))
+    above = np.zeros(len(crowded), dtype=np.int64)  # notes of higher priority sounding at each onset
+    for k, level in enumerate(levels):
+        below = int(np.searchsorted(their_rank, level, side="left"))  # the crowded notes this level outranks
+        if not below:
+            continue
+        starts = start[start_order[bounds[k] : bounds[k + 1]]]
+        ends = end[end_order[bounds[k] : bounds[k + 1]]]
+        above[:below] += np.searchsorted(starts, at[:below], side="right") - np.searchsorted(
+            ends, at[:below], side="right"
+        )
+    keep[crowded] = above < cap
+    return keep
+
+
+def lengthen_drums(instrument: Instrument, length_s: float, counts: dict[str, int]) -> Instrument:
+    """Make drum hits shorter than ``length_s`` last that long (0: leave them as they are)."""
+    import numpy as np
+
+    if not length_s:
+        return instrument
+    short = (instrument.end_s - instrument.start_s) < length_s - TIME_EPSILON_S
+    if not short.any():
+        return instrument
+    _count(counts, model.DRUM_LENGTHENED, int(short.sum()))
+    return replace(instrument, end_s=np.where(short, instrument.start_s + length_s, instrument.end_s))
+
+
+def plan_shifts(
+    instruments: Sequence[Instrument],
+    drums: Sequence[bool],
+    settings: CleanSettings,
+    notices: list[str],
+    warnings: list[str],
+) -> list[float]:
+    """Return each instrument's shift in seconds: measured (``align``) plus given by hand.
+
+    Appends what was shifted to ``notices`` and a shift naming no instrument to ``warnings``.
+    """
+    offsets = [0.0] * len(instruments)
+    if settings.align:
+        for index, latency_s, reference in measure_latencies(instruments, drums):
+            offsets[index] -= latency_s
+            notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
+                           f"(--align, against {model.show_value(reference, 60)})")  # fmt: skip
+    for name, shift_s in settings.shifts:
+        hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
+        if not hits:
+            known = ", ".join(model.show_value(i.name, 60) for i in instruments)
+            warnings.append(f"--shift {model.show_value(name, 60)} names no instrument (the record has {known}); "
+                            "nothing shifted for it")  # fmt: skip
+        for index in hits:
+            offsets[index] += shift_s
+        if hits and name:
+            notices.append(
+                f"{model.show_value(instruments[hits[0]].name, 60)} shifted by {shift_s * 1000:+.1f} ms (--shift)"
+            )
+        elif hits:
+            notices.append(f"every instrument shifted by {shift_s * 1000:+.1f} ms (--shift)")
+    return offsets
+
+
+def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[tuple[int, float, str]]:
+    """Return (instrument index, latency in seconds, reference name) for each measured part.
+
+    The reference is the drums when present (all drum parts together), else the melodic
+    part with the most distinct onsets. For every other part, each onset is compared
+    with the nearest reference onset; the latency is the peak of those differences
+    (within ``MAX_LATENCY_S``), refined by the mean of the differences near the peak, so
+    it is not stuck on the 1/192 s grid. A part is left alone when too few onsets agree.
+    """
+    import numpy as np
+
+    onsets = [np.unique(i.start_s) for i in instruments]
+    drum_parts = [k for k, d in enumerate(drums) if d and len(onsets[k])]
+    if drum_parts:
+        reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
+        ref_parts, ref_name = set(drum_parts), instruments[drum_parts[0]].name
+    else:
+        best = max(range(len(instruments)), key=lambda k: len(onsets[k]), default=None)
+        if best is None or not len(onsets[best]):
+            return []
+        reference, ref_parts, ref_name = onsets[best], {best}, instruments[best].name
+    if len(reference) < MIN_ALIGN_ONSETS:
+        return []
+    found = []
+    for index, times in enumerate(onsets):
+        if index in ref_parts or len(times) < MIN_ALIGN_ONSETS:
+            continue
+        latency = peak_latency(times, reference)
+        if latency is not None and abs(latency) >= MIN_SHIFT_S:
+            found.append((index, latency, ref_name))
+    return found
+
+
+def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
+    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None."""
+    import numpy as np
+
+    after = np.clip(np.searchsorted(reference, onsets), 1, len(reference) - 1)
+    before = after - 1
+    d_after, d_before = onsets - reference[after], onsets - reference[before]
+    diff = np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
+    diff = diff[np.abs(diff) <= MAX_LATENCY_S]
+    if len(diff) < MIN_ALIGN_ONSETS:
+        return None
+    bins = int(round(MAX_LATENCY_S / LATENCY_BIN_S))
+    histogram = np.bincount(np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins, minlength=2 * bins + 1)
+    width = int(round(LATENCY_KERNEL_S / LATENCY_BIN_S))
+    smooth = np.convolve(histogram, np.ones(2 * width + 1), mode="same")
+    peak_s = (int(np.argmax(smooth)) - bins) * LATENCY_BIN_S
+    near = diff[np.abs(diff - peak_s) <= LATENCY_KERNEL_S + TIME_EPSILON_S]
+    if len(near) < MIN_ALIGN_ONSETS or len(near) < MIN_ALIGN_SUPPORT * len(onsets):
+        return None
+    return float(near.mean())
+
+
+def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
+    """Move an instrument's notes by ``offset_s`` seconds; never before 0 s.
+
+    A note the shift would start before 0 s starts at 0 s instead and keeps its shifted
+    end (at least 0 s: then it is a zero-length note, which ``convert`` makes one tick
+    long); each is counted as held at 0 s.
+    """
+    import numpy as np
+
+    if not offset_s or not instrument.note_count:
+        return instrument
+    start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
+    early = start < 0
+    _count(counts, model.NOTE_SHIFTED, instrument.note_count)
+    _count(counts, model.HELD_AT_ZERO, int(early.sum()))
+    return replace(instrument, start_s=np.maximum(start, 0.0), end_s=np.maximum(end, 0.0))
+
+
+def _count(counts: dict[str, int], kind: str, n: int) -> None:
+    if n:
+        counts[kind] = counts.get(kind, 0) + n

@@ -1,0 +1,344 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import mido_file, pretty, record_payload
+from midiexport import model
+from midiexport.cli import main
+from midiexport.options import ConvertOptions
+from midiexport.outputs.smf import write_midi
+from midiexport.stages.clean import clean_record, within_voice_cap
+from midiexport.stages.convert import convert_record
+from midiexport.stages.normalize import normalize_payload
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = 1 / 192  # the API's grid
+
+
+def record_of(*instruments: tuple[str, list[tuple[int, float, float, float]]]) -> model.Record:
+    """A record from (name, [(pitch, start_s, end_s, velocity)]) pairs; names may repeat."""
+    midi = {
+        "state": "complete",
+        "instruments": [
+            {"name": name, "notes": [{"pitch": p, "start": s, "end": e, "velocity": v} for p, s, e, v in notes]}
+            for name, notes in instruments
+        ],
+    }
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    return record
+
+
+def notes_of(record: model.Record, name: str | None = None) -> list[tuple[int, float, float]]:
+    """Sorted (pitch, start_s, end_s) of one instrument (the only one when no name)."""
+    [instrument] = [i for i in record.instruments if name is None or i.name == name]
+    rows = zip(instrument.pitch.tolist(), instrument.start_s.tolist(), instrument.end_s.tolist())
+    return sorted((p, round(s, 9), round(e, 9)) for p, s, e in rows)
+
+
+def cleaned(record: model.Record, **options: object) -> model.Record:
+    return clean_record(record, ConvertOptions(**options))
+
+
+# --- off by default ---------------------------------------------------------------------
+
+# SHA-256 (first 16 hex digits) of each output before the clean-up stage existed (commit
+# ab2b1aa): (input, record index, SMF format, digest). Without a clean-up option the
+# bytes must not change at all.
+# Digests of the output of main just before the clean-up stage merged (after the deliberate
+# notation changes of issue 11: @T title, @I texts, format-0 channel set-up order).
+BEFORE_CLEAN_STAGE = [
+    ("samples/sample-song.json", 0, 0, "fe7b074b6d2245ee"),
+    ("samples/sample-song.json", 0, 1, "fa61dd9c765163fc"),
+    ("fixtures/callback-string-times.json", 0, 0, "046d30b2f1af82ba"),
+    ("fixtures/callback-string-times.json", 0, 1, "2bda8f8ff66b0e85"),
+    ("fixtures/midi-data-bare.json", 0, 1, "f2012a1ba3973bbc"),
+    ("fixtures/record-info.json", 0, 0, "0497fa89d309e7bf"),
+    ("fixtures/record-info.json", 0, 1, "47af662b2e23c0a5"),
+    ("fixtures/records-array.json", 1, 1, "8a7af7878c5a95be"),
+    ("fixtures/reseller-data-list.json", 1, 1, "528cd627a525e0e7"),
+    ("fixtures/reseller-instruments-object.json", 0, 1, "aa4a7576e10b2464"),
+    ("fixtures/reseller-midi-url.json", 0, 1, "503f4c68a1465efe"),
+]
+
+
+@pytest.mark.parametrize(("path", "index", "midi_format", "digest"), BEFORE_CLEAN_STAGE)
+def test_output_without_clean_options_is_byte_identical_to_before_the_stage(path, index, midi_format, digest):
+    record = normalize_payload((ROOT / path).read_bytes(), source=path)[index]
+    data = write_midi(convert_record(record, ConvertOptions(format=midi_format)), format=midi_format)
+    assert hashlib.sha256(data).hexdigest()[:16] == digest
+
+
+def test_clean_record_without_options_returns_the_record_itself():
+    record = record_of(("Piano", [(60, 0.0, TICK, 0.5)]))
+    assert clean_record(record, ConvertOptions()) is record
+
+
+def test_no_key_signature_is_written_without_clean_up():
+    record = normalize_payload((ROOT / "samples/sample-song.json").read_bytes())[0]
+    midi = mido_file(write_midi(convert_record(record)))
+    assert not [m for m in midi.tracks[0] if m.type == "key_signature"]
+
+
+# --- flickers and re-detections ---------------------------------------------------------
+
+
+def test_flicker_at_the_very_start_is_dropped():
+    record = record_of(("Piano", [(64, 0.0, 2 * TICK, 0.5), (60, 0.0, 0.5, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(60, 0.0, 0.5)]
+    assert after.counts == {model.SHORT_DROPPED: 1}
+
+
+def test_short_redetection_extends_the_note_before():
+    # 60 sounds 0-0.5 s; a 20 ms re-detection 50 ms after its end extends it.
+    record = record_of(("Piano", [(60, 0.0, 0.5, 0.5), (60, 0.55, 0.57, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(60, 0.0, 0.57)]
+    assert after.counts == {model.REDETECT_JOINED: 1}
+
+
+def test_short_note_of_another_pitch_is_not_a_redetection():
+    record = record_of(("Piano", [(60, 0.0, 0.5, 0.5), (61, 0.55, 0.57, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(60, 0.0, 0.5)]
+
+
+def test_long_repeated_note_is_kept_apart():
+    record = record_of(("Bass", [(40, 0.0, 0.24, 0.5), (40, 0.25, 0.49, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(40, 0.0, 0.24), (40, 0.25, 0.49)]
+
+
+def test_min_note_ms_overrides_the_preset():
+    record = record_of(("Piano", [(60, 0.0, 0.04, 0.5), (62, 1.0, 1.02, 0.5)]))
+    assert notes_of(cleaned(record, clean="light", min_note_ms=0)) == [(60, 0.0, 0.04), (62, 1.0, 1.02)]
+    assert notes_of(cleaned(record, clean="light", min_note_ms=50)) == []
+    assert notes_of(cleaned(record, min_note_ms=30)) == [(60, 0.0, 0.04)]  # the rule alone, no preset
+
+
+# --- fragments --------------------------------------------------------------------------
+
+
+def test_fragment_chain_becomes_one_note():
+    pieces = [(60, 0.0, 0.3, 0.8), (60, 0.31, 0.6, 0.6), (60, 0.61, 0.9, 0.5), (60, 0.91, 1.2, 0.4)]
+    after = cleaned(record_of(("Strings", pieces)), merge_gap_ms=20)
+    assert notes_of(after) == [(60, 0.0, 1.2)]
+    assert after.instruments[0].velocity.tolist() == [0.8]  # the attack's velocity
+    assert after.counts == {model.FRAGMENT_MERGED: 3}
+
+
+def test_repeat_that_lines_up_with_another_part_is_not_a_fragment():
+    strings = [(60, 0.0, 0.49, 0.5), (60, 0.5, 1.0, 0.5), (60, 1.01, 1.5, 0.5)]
+    bass = [(36, 0.5, 0.9, 0.5)]  # plays with the second note, not the third
+    after = cleaned(record_of(("Strings", strings), ("Bass", bass)), merge_gap_ms=20)
+    assert notes_of(after, "Strings") == [(60, 0.0, 0.49), (60, 0.5, 1.5)]
+    assert after.counts == {model.FRAGMENT_MERGED: 1}
+
+
+def test_gap_at_the_merge_threshold_keeps_notes_apart():
+    record = record_of(("Strings", [(60, 0.0, 0.3, 0.5), (60, 0.32, 0.6, 0.5)]))
+    assert len(notes_of(cleaned(record, merge_gap_ms=20))) == 2
+    assert len(notes_of(cleaned(record, merge_gap_ms=21))) == 1
+
+
+# --- doubled tracks ---------------------------------------------------------------------
+
+
+def test_three_doubled_tracks_fold_into_one_with_no_same_pitch_overlaps():
+    a = [(60, 0.0, 0.5, 0.5), (62, 1.0, 1.5, 0.5)]
+    b = [(60, 0.005, 0.505, 0.5), (64, 2.0, 2.5, 0.5)]
+    c = [(60, 0.010, 0.49, 0.5), (62, 1.01, 1.4, 0.5)]
+    after = cleaned(
+        record_of(("Guitar", a), ("Bass", [(40, 0.0, 1.0, 0.5)]), ("guitar", b), ("GUITAR", c)), clean="light"
+    )
+    assert [i.name for i in after.instruments] == ["Guitar", "Bass"]
+    assert notes_of(after, "Guitar") == [(60, 0.0, 0.505), (62, 1.0, 1.5), (64, 2.0, 2.5)]
+    assert after.counts == {model.TRACK_FOLDED: 2, model.DOUBLE_MERGED: 3}
+
+
+def test_same_pitch_onsets_more_than_a_16th_apart_stay_two_notes():
+    a = [(60, 0.0, 1.0, 0.5)] + [(p, k, k + 0.5, 0.5) for k, p in enumerate((62, 64, 65, 67), 2)]
+    b = [(60, 0.2, 0.5, 0.5)] + [(p, k + 0.004, k + 0.5, 0.5) for k, p in enumerate((62, 64, 65, 67), 2)]
+    after = cleaned(record_of(("Piano", a), ("Piano", b)), clean="light")
+    # Folded (4 of 5 notes double); 60 at 0.2 s starts while 60 sounds: a re-attack, cut by convert.
+    assert [n for n in notes_of(after) if n[0] == 60] == [(60, 0.0, 1.0), (60, 0.2, 0.5)]
+    song = convert_record(after, ConvertOptions())
+    assert sorted(zip(song.tracks[0].on_tick.tolist(), song.tracks[0].off_tick.tolist()))[:2] == [(0, 192), (192, 480)]
+
+
+def test_two_real_parts_with_one_name_stay_apart():
+    soprano = [(72 + k % 3, k * 0.5, k * 0.5 + 0.5, 0.5) for k in range(16)]
+    alto = [(64 + k % 3, k * 0.5, k * 0.5 + 0.5, 0.5) for k in range(16)]
+    after = cleaned(record_of(("Choir Aahs", soprano), ("Choir Aahs", alto)), clean="light")
+    assert [i.note_count for i in after.instruments] == [16, 16]
+    assert after.counts == {}
+
+
+# --- voices -----------------------------------------------------------------------------
+
+
+def test_strong_preset_caps_bass_at_two_notes_keeping_the_lowest():
+    chord = [(p, 0.0, 1.0, 0.5) for p in (40, 47, 52, 56)]
+    after = cleaned(record_of(("Electric Bass (finger)", chord)), clean="strong")
+    assert [p for p, _, _ in notes_of(after)] == [40, 47]
+    assert after.counts == {model.VOICE_DROPPED: 2}
+
+
+def test_strong_preset_caps_a_lead_vocal_at_one_note_keeping_the_highest():
+    after = cleaned(
+        record_of(("Vocals", [(72, 0.0, 1.0, 0.5), (60, 0.0, 1.0, 0.5), (55, 0.5, 1.0, 0.5)])), clean="strong"
+    )
+    assert notes_of(after) == [(72, 0.0, 1.0)]  # the cap is judged at each onset
+
+
+def test_light_preset_never_caps_voices():
+    chord = [(p, 0.0, 1.0, 0.5) for p in (40, 47, 52, 56)]
+    assert len(notes_of(cleaned(record_of(("Electric Bass (finger)", chord)), clean="light"))) == 4
+
+
+def test_voice_cap_counts_notes_sounding_at_each_onset():
+    start = np.array([0.0, 0.0, 0.0, 1.0])
+    end = np.array([2.0, 2.0, 0.5, 1.5])
+    pitch = np.array([72, 67, 64, 60])
+    # At 1.0 s the two held notes above 60 still sound: 60 is dropped; 64 is third at 0 s.
+    assert within_voice_cap(start, end, pitch, 2, low_wins=False).tolist() == [True, True, False, False]
+
+
+# --- drums ------------------------------------------------------------------------------
+
+
+def test_drum_one_tick_hit_is_kept_and_never_remapped():
+    hits = [(36, 0.0, TICK, 0.9), (36, 0.002, 0.002 + TICK, 0.9), (99, 0.5, 0.5 + TICK, 0.5)]
+    after = cleaned(record_of(("Drums", hits)), clean="strong")
+    assert notes_of(after) == sorted((p, round(s, 9), round(e, 9)) for p, s, e, _ in hits)
+    assert after.counts == {}
+
+
+def test_doubled_drum_tracks_are_never_folded():
+    hits = [(36, k * 0.5, k * 0.5 + TICK, 0.9) for k in range(8)]
+    after = cleaned(record_of(("Drums", hits), ("Drums", hits)), clean="light")
+    assert [i.note_count for i in after.instruments] == [8, 8]
+    assert after.counts == {}
+
+
+def test_drum_length_lengthens_short_hits_only():
+    record = record_of(("Drums", [(36, 0.0, TICK, 0.9), (49, 1.0, 2.0, 0.9)]), ("Piano", [(60, 0.0, 0.01, 0.5)]))
+    after = cleaned(record, drum_length_ms=50)
+    assert notes_of(after, "Drums") == [(36, 0.0, 0.05), (49, 1.0, 2.0)]
+    assert notes_of(after, "Piano") == [(60, 0.0, 0.01)]
+    assert after.counts == {model.DRUM_LENGTHENED: 1}
+
+
+# --- alignment and shifts ---------------------------------------------------------------
+
+
+def _late_band(latency_s: float, pickup: tuple[float, ...] = ()) -> model.Record:
+    beats = [0.5 + 0.25 * k for k in range(64)]
+    drums = [(36 if k % 2 else 42, t, t + TICK, 0.8) for k, t in enumerate(beats)]
+    bass = [(40 + k % 3, t + latency_s, t + latency_s + 0.2, 0.6) for k, t in enumerate(beats)]
+    return record_of(("Drums", drums), ("Bass", bass + [(45, t, t + 0.1, 0.6) for t in pickup]))
+
+
+def test_align_shifts_a_late_stem_onto_the_drums_and_reports_it():
+    after = cleaned(_late_band(0.025), align=True)
+    starts = np.sort(after.instruments[1].start_s)
+    assert np.allclose(starts, 0.5 + 0.25 * np.arange(64), atol=1e-9)
+    assert after.notices == ('"Bass" shifted by -25.0 ms (--align, against "Drums")',)
+    assert after.counts == {model.NOTE_SHIFTED: 64}
+
+
+def test_align_shift_that_would_move_a_note_before_0_s_holds_it_at_0_s():
+    after = cleaned(_late_band(0.020, pickup=(0.005,)), align=True)
+    assert notes_of(after, "Bass")[-1] == (45, 0.0, 0.085)  # 0.005 - 0.020 < 0: held at 0 s, the end keeps the shift
+    assert after.counts == {model.NOTE_SHIFTED: 65, model.HELD_AT_ZERO: 1}
+    assert after.notices == ('"Bass" shifted by -20.0 ms (--align, against "Drums")',)
+
+
+def test_note_shifted_entirely_before_0_s_becomes_a_one_tick_note():
+    after = cleaned(record_of(("Piano", [(60, 0.0, 0.1, 0.5), (62, 1.0, 1.5, 0.5)])), shifts=(("", -200.0),))
+    assert notes_of(after) == [(60, 0.0, 0.0), (62, 0.8, 1.3)]
+    song = convert_record(after, ConvertOptions())
+    assert sorted(zip(song.tracks[0].on_tick.tolist(), song.tracks[0].off_tick.tolist())) == [(0, 1), (768, 1248)]
+
+
+def test_shift_by_name_moves_only_that_instrument():
+    record = record_of(("Piano", [(60, 1.0, 1.5, 0.5)]), ("Bass", [(40, 1.0, 1.5, 0.5)]))
+    after = cleaned(record, shifts=(("bass", 100.0),))
+    assert notes_of(after, "Bass") == [(40, 1.1, 1.6)]
+    assert notes_of(after, "Piano") == [(60, 1.0, 1.5)]
+    assert after.notices == ('"Bass" shifted by +100.0 ms (--shift)',)
+
+
+def test_shift_naming_no_instrument_is_a_warning():
+    after = cleaned(record_of(("Piano", [(60, 1.0, 1.5, 0.5)])), shifts=(("Banjo", 10.0),))
+    assert notes_of(after) == [(60, 1.0, 1.5)]
+    assert after.warnings == ('--shift "Banjo" names no instrument (the record has "Piano"); nothing shifted for it',)
+
+
+def test_align_leaves_an_aligned_song_alone():
+    assert cleaned(_late_band(0.0), align=True).notices == ()
+
+
+# --- options and command line -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("clean", "medium", "clean must be one of light, strong, got 'medium'"),
+        ("min_note_ms", -1.0, "min_note_ms must be in 0..10000 ms, got -1.0"),
+        ("drum_length_ms", float("nan"), "drum_length_ms must be in 0..10000 ms, got nan"),
+        ("shifts", (("Bass", 1e9),), "shift must be in -60000..60000 ms, got 1000000000.0"),
+        ("key", "D major", "key must be one of auto, off, got 'D major'"),
+    ],
+)
+def test_clean_options_outside_their_range_are_refused(field, value, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+        ConvertOptions(**{field: value})
+
+
+def test_cli_clean_counts_changes_in_the_summary(tmp_path):
+    payload = record_payload({"Piano": [(60, 0.0, 0.5, 0.5), (64, 1.0, 1.01, 0.5)], "Drums": [(36, 0.0, TICK, 1.0)]})
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(payload))
+    result = CliRunner().invoke(
+        main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--drum-length", "40"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 1 short notes dropped (--clean); 1 drum hits lengthened (--drum-length)" in result.stderr
+    midi = pretty((tmp_path / "a.mid").read_bytes())
+    assert [len(i.notes) for i in midi.instruments] == [1, 1]
+
+
+def test_cli_shift_reports_and_moves_notes(tmp_path):
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(record_payload({"Piano": [(60, 1.0, 1.5, 0.5)]})))
+    result = CliRunner().invoke(main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--shift=-250"])
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: every instrument shifted by -250.0 ms (--shift)" in result.stderr
+    [note] = pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes
+    assert (note.start, note.end) == (0.75, 1.25)
+
+
+@pytest.mark.parametrize("value", ["Bass=", "=5", "fast", "Bass=inf", "1e9"])
+def test_cli_refuses_a_malformed_shift(tmp_path, value):
+    result = CliRunner().invoke(main, ["convert", "x.json", f"--shift={value}"])
+    assert result.exit_code == 2
+    assert "is not MS or NAME=MS" in result.stderr
+
+
+def test_voice_cap_agrees_with_a_plain_count_on_random_notes():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        start = np.round(rng.uniform(0, 5, n), 2)
+        end = start + np.round(rng.uniform(0.01, 3, n), 2)
+        pitch = rng.integers(30, 90, n)
+        cap, low_wins = int(rng.integers(1, 5)), bool(rng.integers(0, 2))
+        rank = -pitch if low_wins else pitch
+        plain = [((start <= start[i]) & (end > start[i]) & (rank > rank[i])).sum() < cap for i in range(n)]
+        assert within_voice_cap(start, end, pitch, cap, low_wins=low_wins).tolist() == plain

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import mido_file, record_payload
+from midiexport.cli import main
+from midiexport.jobs.info import summarize_record
+from midiexport.options import ConvertOptions
+from midiexport.outputs.smf import key_signature, write_midi
+from midiexport.stages.convert import convert_record
+from midiexport.stages.key import KeyEstimate, estimate_key, key_from_notes
+from midiexport.stages.normalize import normalize_payload
+
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+HARMONIC_MINOR = (0, 2, 3, 5, 7, 8, 11)
+
+
+def tune(tonic: int, scale: tuple[int, ...], *, bars: int = 8) -> list[tuple[int, float, float, float]]:
+    """A melody over the scale with the tonic triad held below it, ending on the tonic."""
+    notes = []
+    for bar in range(bars):
+        for step, degree in enumerate((0, 2, 4, 1, 3, 5, 6, 4)):
+            t = bar * 2.0 + step * 0.25
+            notes.append((60 + tonic + scale[degree], t, t + 0.25, 0.7))
+        notes.append((48 + tonic, bar * 2.0, bar * 2.0 + 2.0, 0.5))
+        notes.append((48 + tonic + scale[2], bar * 2.0, bar * 2.0 + 2.0, 0.5))
+    notes.append((36 + tonic, bars * 2.0, bars * 2.0 + 2.0, 0.5))
+    return notes
+
+
+def record_in(tonic: int, scale: tuple[int, ...]):
+    payload = record_payload(
+        {"Piano": tune(tonic, scale), "Drums": [(42, k * 0.5, k * 0.5 + 0.01, 0.5) for k in range(40)]}
+    )
+    [record] = normalize_payload(payload, source="a.json")
+    return record
+
+
+@pytest.mark.parametrize("tonic", range(12))
+def test_major_tunes_are_found_in_every_key(tonic):
+    found = estimate_key(record_in(tonic, MAJOR_SCALE))
+    assert (found.tonic, found.minor) == (tonic, False)
+    assert found.confident
+
+
+@pytest.mark.parametrize("tonic", range(12))
+def test_minor_tunes_are_found_in_every_key(tonic):
+    found = estimate_key(record_in(tonic, HARMONIC_MINOR))
+    assert (found.tonic, found.minor) == (tonic, True)
+
+
+def test_drums_do_not_count_towards_the_key():
+    payload = record_payload({"Drums": [(p, k * 0.1, k * 0.1 + 0.05, 0.5) for k, p in enumerate([37, 39, 42] * 10)]})
+    [record] = normalize_payload(payload, source="a.json")
+    assert estimate_key(record) is None
+
+
+def test_all_twelve_pitch_classes_evenly_are_not_confident():
+    start = np.arange(48) * 0.5
+    found = key_from_notes(start, start + 0.5, np.arange(48) % 12 + 60)
+    assert not found.confident
+
+
+@pytest.mark.parametrize(
+    ("tonic", "minor", "fifths", "name"),
+    [
+        (0, False, 0, "C major"),
+        (6, False, 6, "F# major"),
+        (1, False, -5, "Db major"),
+        (10, False, -2, "Bb major"),
+        (9, True, 0, "A minor"),
+        (3, True, 6, "D# minor"),
+        (10, True, -5, "Bb minor"),
+        (8, True, 5, "G# minor"),
+    ],
+)
+def test_key_signature_has_at_most_six_accidentals_and_matches_the_name(tonic, minor, fifths, name):
+    found = KeyEstimate(tonic=tonic, minor=minor, correlation=0.9, confidence=0.3)
+    assert (found.signature.fifths, found.signature.minor, found.name) == (fifths, minor, name)
+
+
+def test_every_key_signature_is_legal():
+    for tonic in range(12):
+        for minor in (False, True):
+            assert -7 <= KeyEstimate(tonic, minor, 0.9, 0.3).signature.fifths <= 7
+
+
+def test_writer_refuses_an_illegal_key_signature():
+    with pytest.raises(ValueError, match="^a key signature has -7..7 sharps or flats, got 11$"):
+        key_signature(11, False)
+
+
+def test_clean_writes_the_key_signature_read_back_by_mido():
+    song = convert_record(record_in(2, HARMONIC_MINOR), ConvertOptions(clean="light"))
+    conductor = mido_file(write_midi(song)).tracks[0]
+    assert [m.key for m in conductor if m.type == "key_signature"] == ["Dm"]
+    assert any(
+        m.type == "text" and m.text.removeprefix("@I").startswith("key: estimated D minor (confidence ")
+        for m in conductor
+    )
+
+
+def test_key_off_writes_no_signature_even_with_clean():
+    song = convert_record(record_in(2, MAJOR_SCALE), ConvertOptions(clean="light", key="off"))
+    assert song.key is None
+
+
+def test_key_auto_writes_the_signature_without_clean_up():
+    song = convert_record(record_in(7, MAJOR_SCALE), ConvertOptions(key="auto"))
+    assert (song.key.fifths, song.key.minor) == (1, False)
+
+
+def test_info_shows_the_estimated_key(tmp_path):
+    summary = summarize_record(record_in(4, MAJOR_SCALE))
+    assert summary.key == "E major"
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(record_payload({"Piano": tune(4, MAJOR_SCALE)})))
+    result = CliRunner().invoke(main, ["info", str(source)])
+    assert "  key estimated E major (confidence " in result.stdout
+
+
+def test_info_shows_the_key_written_in_a_midi_file(tmp_path):
+    song = convert_record(record_in(9, HARMONIC_MINOR), ConvertOptions(key="auto"))
+    path = tmp_path / "a.mid"
+    path.write_bytes(write_midi(song))
+    result = CliRunner().invoke(main, ["info", str(path)])
+    assert "  key written A minor" in result.stdout.splitlines()
