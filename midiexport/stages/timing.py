@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
+CONSTANT_FIT_S = 0.010  # one tempo for the song when it fits the beats within 10 ms rms (issue 12) ...
+SPAN_FIT_S = 0.025  # ... and none is more than 25 ms off; a tempo map keeps every beat this close
 
 
 @dataclass(frozen=True)
@@ -61,24 +63,92 @@ class TimeMap:
 
 
 def plan_time(record: Record, *, bpm: float | str, ppq: int) -> TimeMap:
-    """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated, pickup bar).
+    """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated).
 
-    Raises ValueError for a bpm that is neither a number nor "auto".
+    With ``auto`` and a sure estimate: a pickup bar until the first downbeat, the meter
+    found, and a tempo that follows the bar lines (at most one change per bar, none where
+    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold: the estimated
+    tempo, constant, and no pickup or meter claimed. Raises ValueError for a bpm that is
+    neither a number nor "auto".
     """
     if bpm != AUTO:
         if isinstance(bpm, str):
             raise ValueError(f"bpm must be a number or 'auto', got {bpm!r}")
         return TimeMap(ppq, ((0, tempo_us(bpm)),))
     estimate = estimate_tempo(record)
-    main_us = tempo_us(estimate.bpm)
-    downbeat_s = estimate.first_downbeat_s
+    downbeats = estimate.downbeats_s
+    if not estimate.sure or downbeats is None or len(downbeats) < 2:
+        return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
+    numerator, denominator = (int(x) for x in estimate.meter.split("/"))
+    bar_quarters = numerator * 4 / denominator
+    later = downbeats[downbeats >= estimate.first_downbeat_s - 1e-9]
+    bar_tempos = bar_tempos_us(later, estimate.beats_s, bar_quarters=bar_quarters)
+    downbeat_s = float(later[0])
+    first_us = bar_tempos[0][1]
     if downbeat_s < MIN_PICKUP_S:
-        return TimeMap(ppq, ((0, main_us),), estimate=estimate)
-    sixteenths = max(1, round(downbeat_s / (estimate.beat_s / 4)))
+        tempos = tuple((round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos)
+        return TimeMap(ppq, tempos, ((0, numerator, denominator),), 0, estimate)
+    sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
-    meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, 4, 4))
-    return TimeMap(ppq, ((0, pickup_us), (downbeat_tick, main_us)), meters, downbeat_tick, estimate)
+    meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, numerator, denominator))
+    tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
+    return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def bar_tempos_us(
+    downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64] | None, *, bar_quarters: float
+) -> list[tuple[int, int]]:
+    """Return (bar number, µs per quarter) tempo changes that follow the bar lines found.
+
+    One tempo for the song when a straight line through its beats leaves them within
+    CONSTANT_FIT_S (root mean square) and SPAN_FIT_S (at most). Otherwise bars are joined
+    greedily into spans played at one tempo, as long as every beat in a span stays within
+    SPAN_FIT_S of the grid drawn from its first bar line to its last; each span's tempo
+    puts its last bar line exactly where it was found. One loop step per span (a few
+    dozen), each vectorised over the beats.
+    """
+    import numpy as np
+
+    first, last = float(downbeats_s[0]), float(downbeats_s[-1])
+    beats = beats_s if beats_s is not None and len(beats_s) else downbeats_s
+    beats = beats[(beats >= first - 1e-9) & (beats <= last + 1e-9)]
+    bars = len(downbeats_s) - 1
+    if len(beats) >= 2:
+        index = np.arange(len(beats))
+        slope, intercept = np.polyfit(index, beats, 1)
+        residual = beats - (intercept + slope * index)
+        if float(np.sqrt(np.mean(residual**2))) <= CONSTANT_FIT_S and float(np.abs(residual).max()) <= SPAN_FIT_S:
+            quarters_per_beat = bars * bar_quarters / (len(beats) - 1)
+            return [(0, round(float(slope) / quarters_per_beat * 1e6))]
+    changes: list[tuple[int, int]] = []
+    start = 0
+    while start < bars:
+        end = _span_end(downbeats_s, beats, start)
+        seconds = float(downbeats_s[end] - downbeats_s[start])
+        changes.append((start, round(seconds * 1e6 / ((end - start) * bar_quarters))))
+        start = end
+    merged = [changes[0]]
+    for bar, us in changes[1:]:
+        if us != merged[-1][1]:
+            merged.append((bar, us))
+    return merged
+
+
+def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], start: int) -> int:
+    """Return the last bar line that one tempo from bar line ``start`` reaches with every beat within SPAN_FIT_S."""
+    import numpy as np
+
+    bars = len(downbeats_s) - 1
+    end = start + 1
+    while end < bars:
+        begin, finish = float(downbeats_s[start]), float(downbeats_s[end + 1])
+        inside = beats_s[(beats_s >= begin - 1e-9) & (beats_s <= finish + 1e-9)]
+        grid = np.linspace(begin, finish, len(inside))
+        if len(inside) >= 2 and float(np.abs(inside - grid).max()) > SPAN_FIT_S:
+            break
+        end += 1
+    return end
 
 
 def tempo_us(bpm: float) -> int:

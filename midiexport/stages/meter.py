@@ -1,0 +1,261 @@
+"""Meter: which multiple of the tracked pulse is the beat, how beats group into bars, where bar 1 is.
+
+The pulse from ``beats.track_pulse`` is split into ``SLOTS_PER_PULSE`` slots (halves and
+thirds both fall on slots). Every onset is given to its nearest slot, which absorbs
+chord spread and per-stem latency up to a third of a slot (about 40 ms at 120 pulses a
+minute). A hypothesis is a beat length in slots (1/2, 2/3, 1, 3/2, 2, 3 or 4 pulses),
+a meter (beats per bar and a duple or triple beat division: 2/4, 3/4, 4/4, 6/8, 12/8)
+and a bar phase. This is Klapuri, Eronen & Astola's (2006, "Analysis of the meter of
+acoustic musical signals", IEEE TASLP 14(1)) joint choice of tatum, tactus and measure,
+made here on exact symbolic onsets, and Temperley's (2007, "Music and Probability")
+view of meter as the hypothesis under which onsets are most probable at strong metrical
+positions; the downbeat cues are those of downbeat trackers: harmonic change on bar
+lines (Goto 2001; Papadopoulos & Peeters 2011), the bass and the kick on beat one, the
+backbeat snare (Krebs, Böck & Widmer 2013 learn such bar patterns; here they are fixed
+features).
+
+Each hypothesis gets a handful of interpretable features (``FEATURES``): a log-normal
+tempo preference, how much onset weight falls on its beats and on its beat divisions,
+and how strongly harmony changes, the bass and kick enter, and crashes hit on its bar
+lines, plus the backbeat snare and a prior per meter. The score is a weighted sum of
+the features (a conditional logit model); the weights ``WEIGHTS`` were fitted by maximum
+likelihood on the benchmark's "bench" split (bench/bench_tempo.py --fit) and the softmax
+over all hypotheses is the posterior that the confidence reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .onsets import Onsets, Stream
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+    Ints = npt.NDArray[np.int64]
+
+SLOTS_PER_PULSE = 6  # halves and thirds of the pulse are both slots
+BEAT_SLOTS = (3, 4, 6, 9, 12, 18, 24)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
+# Meters tried: (name, beats per bar, beat division, quarters per beat). Compound meters
+# count the dotted quarter as the beat; the tempo written is always in quarters.
+METERS = (
+    ("4/4", 4, 2, 1.0),
+    ("3/4", 3, 2, 1.0),
+    ("2/4", 2, 2, 1.0),
+    ("6/8", 2, 3, 1.5),
+    ("12/8", 4, 3, 1.5),
+)
+MIN_QUARTER_BPM, MAX_QUARTER_BPM = 40.0, 240.0  # tempos written by --bpm auto (quarter notes a minute)
+PREFERRED_QUARTER_BPM = 120.0  # centre of the tempo-preference features (Moelants 2002: ~120 a minute)
+TINY = 1e-3  # keeps log ratios finite where a role is silent
+FEATURES = (
+    "tempo_log",  # log2(quarter BPM / 120)
+    "tempo_log_sq",  # its square: the preference is log-normal
+    "beat_on",  # log ratio: onset weight per slot on beats / everywhere
+    "division_on",  # log ratio: on the beat's divisions (halves or thirds) / off the beats
+    "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
+    "bass_down",  # log ratio: bass onsets on bar lines / on beats
+    "kick_down",  # same for the kick
+    "crash_down",  # same for crashes
+    "snare_backbeat",  # log ratio: snare on beats other than one / on bar lines and off-beats
+    "meter_3_4",
+    "meter_2_4",
+    "meter_6_8",
+    "meter_12_8",
+)
+# Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
+WEIGHTS = {
+    "tempo_log": 1.33,
+    "tempo_log_sq": -3.96,
+    "beat_on": 4.67,
+    "division_on": 1.21,
+    "harmony_down": 5.22,
+    "bass_down": 0.21,
+    "kick_down": 1.34,
+    "crash_down": 2.60,
+    "snare_backbeat": 0.36,
+    "meter_3_4": -1.72,
+    "meter_2_4": -0.80,
+    "meter_6_8": -1.79,
+    "meter_12_8": -3.48,
+}
+
+
+@dataclass(frozen=True)
+class Hypotheses:
+    """Every meter hypothesis of a song: columns, one row per hypothesis.
+
+    ``beat`` is the beat length in slots, ``meter`` the index into METERS, ``phase`` the
+    slot of the first bar line (0 .. bar length - 1), ``features`` one column per FEATURES.
+    """
+
+    beat: Ints
+    meter: Ints
+    phase: Ints
+    features: Floats
+
+    def scores(self, weights: dict[str, float] | None = None) -> Floats:
+        """Return each hypothesis's score (log of its unnormalised probability)."""
+        import numpy as np
+
+        chosen = weights or WEIGHTS
+        vector = np.array([chosen[name] for name in FEATURES])
+        out: Floats = self.features @ vector
+        return out
+
+
+def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
+    """Return every (beat, meter, bar phase) hypothesis on a slot grid (s) with its features."""
+    import numpy as np
+
+    pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
+    accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
+    chroma = _slot_chroma(onsets, slots_s)
+    rows: list[tuple[Ints, Ints, Ints, Floats]] = []
+    for beat in BEAT_SLOTS:
+        beat_s = pulse_s * beat / SLOTS_PER_PULSE
+        changes = _beat_changes(chroma, beat)  # (phase within a beat, beat number) -> change 0-1
+        for meter_index, (_, per_bar, division, quarters) in enumerate(METERS):
+            bpm = 60.0 / beat_s * quarters
+            if not (MIN_QUARTER_BPM <= bpm <= MAX_QUARTER_BPM) or beat % division:
+                continue
+            features = _features(accents, changes, beat=beat, per_bar=per_bar, division=division)
+            features[:, FEATURES.index("tempo_log")] = np.log2(bpm / PREFERRED_QUARTER_BPM)
+            features[:, FEATURES.index("tempo_log_sq")] = np.log2(bpm / PREFERRED_QUARTER_BPM) ** 2
+            name = METERS[meter_index][0]
+            for column in ("3_4", "2_4", "6_8", "12_8"):
+                features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
+            count = len(features)
+            rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features))
+    if not rows:
+        empty = np.empty(0, dtype=np.int64)
+        return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))))
+    beat_col, meter_col, phase_col, feature_rows = (np.concatenate(c) for c in zip(*rows))
+    return Hypotheses(beat_col, meter_col, phase_col, feature_rows)
+
+
+def _accent_streams(onsets: Onsets) -> dict[str, Stream]:
+    return {
+        "all": onsets.all,
+        "bass": onsets.role("bass"),
+        "kick": onsets.role("kick"),
+        "snare": onsets.role("snare"),
+        "crash": onsets.role("crash"),
+    }
+
+
+def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
+    """Sum each onset's weight into its nearest slot."""
+    import numpy as np
+
+    return np.bincount(_nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
+
+
+def _nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
+    import numpy as np
+
+    right = np.clip(np.searchsorted(slots_s, times_s), 1, len(slots_s) - 1)
+    left = right - 1
+    nearer_left = (times_s - slots_s[left]) < (slots_s[right] - times_s)
+    out: Ints = np.where(nearer_left, left, right)
+    return out
+
+
+def _slot_chroma(onsets: Onsets, slots_s: Floats) -> Floats:
+    """Return a (slots x 12) pitch-class profile of the notes starting at each slot, weighted by length."""
+    import numpy as np
+
+    chroma = np.zeros((len(slots_s), 12))
+    if len(onsets.pitched_start_s) == 0:
+        return chroma
+    slot = _nearest_slot(onsets.pitched_start_s, slots_s)
+    length = np.clip(onsets.pitched_end_s - onsets.pitched_start_s, 0.05, 2.0)
+    np.add.at(chroma, (slot, onsets.pitched_pitch % 12), length)
+    return chroma
+
+
+def _beat_changes(chroma: Floats, beat: int) -> Floats:
+    """Return harmonic change (1 - cosine to the previous beat's held profile) per beat phase and beat.
+
+    Shape (beat, beats): row p holds the change entering each beat when beats start at slot p.
+    A beat without new notes holds the previous profile, so sustained chords do not count as changes.
+    """
+    import numpy as np
+
+    beats = len(chroma) // beat - 1
+    if beats < 2:
+        return np.zeros((beat, max(beats, 0)))
+    out = np.zeros((beat, beats))
+    for phase in range(beat):
+        per_beat = chroma[phase : phase + beats * beat].reshape(beats, beat, 12).sum(axis=1)
+        sounding = per_beat.sum(axis=1) > 0
+        held_index = np.maximum.accumulate(np.where(sounding, np.arange(beats), -1))
+        held = np.where((held_index >= 0)[:, None], per_beat[np.maximum(held_index, 0)], 0.0)
+        norm = np.linalg.norm(held, axis=1)
+        cosine = (held[1:] * held[:-1]).sum(axis=1) / np.maximum(norm[1:] * norm[:-1], TINY)
+        out[phase, 1:] = np.where(sounding[1:] & (norm[:-1] > 0), 1.0 - cosine, 0.0)
+    return out
+
+
+def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar: int, division: int) -> Floats:
+    """Return the features of every bar phase of one (beat, meter): shape (bar slots, FEATURES).
+
+    Kept in one function because all features read the same per-position profiles.
+    """
+    import numpy as np
+
+    bar = beat * per_bar
+    usable = (len(accents["all"]) // bar) * bar
+    phases = np.arange(bar)
+    # position of each slot relative to a bar line at each phase: (phases, bar positions)
+    position = (np.arange(bar)[None, :] - phases[:, None]) % bar
+    profile = {name: values[:usable].reshape(-1, bar).mean(axis=0) for name, values in accents.items()}
+
+    def mean_at(name: str, where: npt.NDArray[np.bool_]) -> Floats:
+        values = np.broadcast_to(profile[name][None, :], where.shape)
+        return (values * where).sum(axis=1) / np.maximum(where.sum(axis=1), 1)
+
+    on_beat = position % beat == 0
+    down = position == 0
+    step = beat // division
+    on_division = (position % step == 0) & ~on_beat
+    overall = profile["all"].mean() + TINY
+    features = np.zeros((bar, len(FEATURES)))
+    features[:, FEATURES.index("beat_on")] = np.log((mean_at("all", on_beat) + TINY) / overall)
+    off_beat = ~on_beat
+    features[:, FEATURES.index("division_on")] = np.log(
+        (mean_at("all", on_division) + TINY) / (mean_at("all", off_beat) + TINY)
+    )
+    for name in ("bass", "kick", "crash"):
+        scale = profile[name].mean()
+        if scale > 0:
+            ratio = (mean_at(name, down) + TINY * scale) / (mean_at(name, on_beat) + TINY * scale)
+            features[:, FEATURES.index(f"{name}_down")] = np.log(ratio)
+    if profile["snare"].mean() > 0:
+        back = on_beat & ~down
+        scale = profile["snare"].mean()
+        features[:, FEATURES.index("snare_backbeat")] = np.log(
+            (mean_at("snare", back) + TINY * scale) / (mean_at("snare", ~back) + TINY * scale)
+        )
+    features[:, FEATURES.index("harmony_down")] = _harmony_down(changes, beat=beat, per_bar=per_bar)
+    return features
+
+
+def _harmony_down(changes: Floats, *, beat: int, per_bar: int) -> Floats:
+    """Return, per bar phase (slots), mean harmonic change on bar lines minus on the other beats."""
+    import numpy as np
+
+    bar = beat * per_bar
+    out = np.zeros(bar)
+    if changes.shape[1] < 2 * per_bar:
+        return out
+    for phase in range(bar):
+        row = changes[phase % beat]
+        # beat k of row starts at slot phase % beat + k * beat; the bar line at slot `phase`
+        first = phase // beat
+        is_down = (np.arange(len(row)) - first) % per_bar == 0
+        out[phase] = row[is_down].mean() - row[~is_down].mean()
+    return out
