@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
     Ints = npt.NDArray[np.int64]
 
-SLOTS_PER_PULSE = 6  # halves and thirds of the pulse are both slots
-BEAT_SLOTS = (3, 4, 6, 9, 12, 18, 24)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
+SLOTS_PER_PULSE = 12  # halves, thirds and quarters of the pulse are all slots
+BEAT_SLOTS = (6, 8, 12, 18, 24, 36, 48)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
 # Meters tried: (name, beats per bar, beat division, quarters per beat). Compound meters
 # count the dotted quarter as the beat; the tempo written is always in quarters.
 METERS = (
@@ -51,16 +51,22 @@ METERS = (
 MIN_QUARTER_BPM, MAX_QUARTER_BPM = 40.0, 240.0  # tempos written by --bpm auto (quarter notes a minute)
 PREFERRED_QUARTER_BPM = 120.0  # centre of the tempo-preference features (Moelants 2002: ~120 a minute)
 TINY = 1e-3  # keeps log ratios finite where a role is silent
+ROLES = ("kick", "snare", "cymbals", "bass", "pitched")
+# Where a role's onsets fall under a hypothesis, as shares of its weight: on beats, on the
+# beat's divisions (halves, or thirds in 6/8 and 12/8), on their halves; the rest is finer.
+LEVELS = ("beat", "division", "subdivision")
+# Where its on-beat weight falls in the bar: beat one, or the backbeats (2 and 4 in 4/4 and
+# 12/8, 2 and 3 in 3/4, 2 in 2/4 and 6/8). Krebs, Böck & Widmer (2013) learn such bar
+# patterns per style; this model learns one weight per role and place, for all styles.
+PLACES = ("down", "back")
+BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "2/4": (1,), "6/8": (1,), "12/8": (1, 3)}
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
-    "beat_on",  # log ratio: onset weight per slot on beats / everywhere
-    "division_on",  # log ratio: on the beat's divisions (halves or thirds) / off the beats
     "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
-    "bass_down",  # log ratio: bass onsets on bar lines / on beats
-    "kick_down",  # same for the kick
-    "crash_down",  # same for crashes
-    "snare_backbeat",  # log ratio: snare on beats other than one / on bar lines and off-beats
+    "crash_down",  # share of crash weight on bar lines
+    *(f"{role}_{level}" for role in ROLES for level in LEVELS),
+    *(f"{role}_{place}" for role in ROLES for place in PLACES),
     "meter_3_4",
     "meter_2_4",
     "meter_6_8",
@@ -68,20 +74,40 @@ FEATURES = (
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
-    "tempo_log": 1.33,
-    "tempo_log_sq": -3.96,
-    "beat_on": 4.67,
-    "division_on": 1.21,
-    "harmony_down": 5.22,
-    "bass_down": 0.21,
-    "kick_down": 1.34,
-    "crash_down": 2.60,
-    "snare_backbeat": 0.36,
-    "meter_3_4": -1.72,
-    "meter_2_4": -0.80,
-    "meter_6_8": -1.79,
-    "meter_12_8": -3.48,
-}
+    "tempo_log": -1.37,
+    "tempo_log_sq": -3.60,
+    "harmony_down": 5.86,
+    "crash_down": 2.68,
+    "kick_beat": 2.71,
+    "kick_division": 2.31,
+    "kick_subdivision": 2.58,
+    "snare_beat": 6.40,
+    "snare_division": 0.60,
+    "snare_subdivision": 2.84,
+    "cymbals_beat": -0.28,
+    "cymbals_division": 5.89,
+    "cymbals_subdivision": 5.95,
+    "bass_beat": 9.55,
+    "bass_division": 2.81,
+    "bass_subdivision": 1.46,
+    "pitched_beat": 3.90,
+    "pitched_division": 3.23,
+    "pitched_subdivision": 2.20,
+    "kick_down": 1.01,
+    "kick_back": -2.65,
+    "snare_down": -3.06,
+    "snare_back": 2.05,
+    "cymbals_down": -1.44,
+    "cymbals_back": 0.92,
+    "bass_down": 0.52,
+    "bass_back": 1.04,
+    "pitched_down": 1.71,
+    "pitched_back": 0.00,
+    "meter_3_4": -1.81,
+    "meter_2_4": -2.73,
+    "meter_6_8": -2.33,
+    "meter_12_8": -2.79,
+} | {"tempo_log_sq": -2.0, "harmony_down": 4.0}
 
 
 @dataclass(frozen=True)
@@ -138,13 +164,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
 
 
 def _accent_streams(onsets: Onsets) -> dict[str, Stream]:
-    return {
-        "all": onsets.all,
-        "bass": onsets.role("bass"),
-        "kick": onsets.role("kick"),
-        "snare": onsets.role("snare"),
-        "crash": onsets.role("crash"),
-    }
+    return {role: onsets.role(role) for role in (*ROLES, "crash")}
 
 
 def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
@@ -208,38 +228,38 @@ def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar
     import numpy as np
 
     bar = beat * per_bar
-    usable = (len(accents["all"]) // bar) * bar
-    phases = np.arange(bar)
-    # position of each slot relative to a bar line at each phase: (phases, bar positions)
-    position = (np.arange(bar)[None, :] - phases[:, None]) % bar
-    profile = {name: values[:usable].reshape(-1, bar).mean(axis=0) for name, values in accents.items()}
-
-    def mean_at(name: str, where: npt.NDArray[np.bool_]) -> Floats:
-        values = np.broadcast_to(profile[name][None, :], where.shape)
-        return (values * where).sum(axis=1) / np.maximum(where.sum(axis=1), 1)
-
-    on_beat = position % beat == 0
-    down = position == 0
-    step = beat // division
-    on_division = (position % step == 0) & ~on_beat
-    overall = profile["all"].mean() + TINY
+    usable = (len(accents["kick"]) // bar) * bar
+    # position of each bar slot relative to a bar line at each phase: (phases, bar positions)
+    position = (np.arange(bar)[None, :] - np.arange(bar)[:, None]) % bar
+    within = position % beat
+    step = beat / division
+    masks = {
+        "beat": within == 0,
+        "division": (np.isclose(within % step, 0) | np.isclose(within % step, step)) & (within != 0),
+    }
+    half = step / 2
+    on_half = np.isclose(within % half, 0) | np.isclose(within % half, half)
+    masks["subdivision"] = on_half & ~masks["beat"] & ~masks["division"]
+    meter_name = next(name for name, n, d, _ in METERS if n == per_bar and d == division)
+    places = {
+        "down": position == 0,
+        "back": np.isin(position, [k * beat for k in BACKBEATS[meter_name]]),
+    }
     features = np.zeros((bar, len(FEATURES)))
-    features[:, FEATURES.index("beat_on")] = np.log((mean_at("all", on_beat) + TINY) / overall)
-    off_beat = ~on_beat
-    features[:, FEATURES.index("division_on")] = np.log(
-        (mean_at("all", on_division) + TINY) / (mean_at("all", off_beat) + TINY)
-    )
-    for name in ("bass", "kick", "crash"):
-        scale = profile[name].mean()
-        if scale > 0:
-            ratio = (mean_at(name, down) + TINY * scale) / (mean_at(name, on_beat) + TINY * scale)
-            features[:, FEATURES.index(f"{name}_down")] = np.log(ratio)
-    if profile["snare"].mean() > 0:
-        back = on_beat & ~down
-        scale = profile["snare"].mean()
-        features[:, FEATURES.index("snare_backbeat")] = np.log(
-            (mean_at("snare", back) + TINY * scale) / (mean_at("snare", ~back) + TINY * scale)
-        )
+    for role in (*ROLES, "crash"):
+        profile = accents[role][:usable].reshape(-1, bar).sum(axis=0)
+        total = profile.sum()
+        if total <= 0:
+            continue
+        share = {name: (mask * profile[None, :]).sum(axis=1) / total for name, mask in masks.items()}
+        on_beat = np.maximum(share["beat"] * total, TINY)
+        if role == "crash":
+            features[:, FEATURES.index("crash_down")] = (places["down"] * profile[None, :]).sum(axis=1) / on_beat
+            continue
+        for level in LEVELS:
+            features[:, FEATURES.index(f"{role}_{level}")] = share[level]
+        for place, mask in places.items():
+            features[:, FEATURES.index(f"{role}_{place}")] = (mask * profile[None, :]).sum(axis=1) / on_beat
     features[:, FEATURES.index("harmony_down")] = _harmony_down(changes, beat=beat, per_bar=per_bar)
     return features
 

@@ -63,6 +63,7 @@ CONFIDENCE_THRESHOLD = 0.5  # calibrated on the bench split: at or above it, rig
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
+MIN_PART_ONSETS = 32  # a part needs this many onsets near beats for its timing to count
 REFINE_SMOOTH_BEATS = 4  # deviations are averaged over ±4 beats: human jitter cancels, drift stays
 _TEMPO_TAG = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
 
@@ -178,6 +179,7 @@ def _estimate_for(
     name, per_bar, _, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     beat_times = _refine(slots_s[beat_slots], _timing_reference(found))
+    beat_times = beat_times + _leading_part_offset(found.all, beat_times)
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
     first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
     keep = (beat_times >= first_s - 60.0 / 40.0) & (beat_times <= last_s + 60.0 / 40.0)
@@ -185,8 +187,7 @@ def _estimate_for(
     downbeats = beat_times[is_down]
     later = downbeats[downbeats >= first_s - onsets.GROUP_S]
     first_downbeat = max(0.0, float(later[0])) if len(later) else 0.0
-    index = np.arange(len(beat_times))
-    beat_s = float(np.polyfit(index, beat_times, 1)[0]) if len(beat_times) >= 2 else 0.5
+    beat_s = float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else 60.0 / FALLBACK_BPM
     bpm = round(60.0 / beat_s * quarters, 3)
     return TempoEstimate(bpm, name, first_downbeat, round(confidence, 3), source, quarters, beat_times, downbeats)
 
@@ -204,17 +205,43 @@ def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
     return onsets.Stream(times[order], weights[order], np.zeros(len(times), dtype=np.int64))
 
 
+def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[npt.NDArray[np.int64], Floats, npt.NDArray[np.bool_]]:
+    """Return each onset's nearest beat, its deviation from it (s), and whether it is within REFINE_WINDOW."""
+    import numpy as np
+
+    spacing = np.gradient(beat_times)
+    nearest = np.clip(np.searchsorted(beat_times, times_s), 1, len(beat_times) - 1)
+    nearest -= (times_s - beat_times[nearest - 1]) < (beat_times[nearest] - times_s)
+    deviation = times_s - beat_times[nearest]
+    return nearest, deviation, np.abs(deviation) <= REFINE_WINDOW * spacing[nearest]
+
+
+def _leading_part_offset(every: onsets.Stream, beat_times: Floats) -> float:
+    """Return the median deviation from the beats of the part that plays earliest (s, usually <= 0).
+
+    Transcription only ever delays a stem (10-40 ms per stem in real exports), so the part
+    that sits earliest on the beats is the best estimate of where the beats really are.
+    """
+    import numpy as np
+
+    if len(beat_times) < 3:
+        return 0.0
+    _, deviation, close = _near_beats(every.times_s, beat_times)
+    medians = [
+        float(np.median(deviation[close & (every.part == part)]))
+        for part in np.unique(every.part)
+        if int((close & (every.part == part)).sum()) >= MIN_PART_ONSETS
+    ]  # one step per instrument
+    return min(medians) if medians else 0.0
+
+
 def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
     """Move each beat by the weighted mean deviation of the onsets near it, smoothed over neighbours."""
     import numpy as np
 
     if len(beat_times) < 3 or len(reference.times_s) == 0:
         return beat_times
-    spacing = np.gradient(beat_times)
-    nearest = np.clip(np.searchsorted(beat_times, reference.times_s), 1, len(beat_times) - 1)
-    nearest -= (reference.times_s - beat_times[nearest - 1]) < (beat_times[nearest] - reference.times_s)
-    deviation = reference.times_s - beat_times[nearest]
-    close = np.abs(deviation) <= REFINE_WINDOW * spacing[nearest]
+    nearest, deviation, close = _near_beats(reference.times_s, beat_times)
     count = len(beat_times)
     weight = np.bincount(nearest[close], weights=reference.weights[close], minlength=count)
     shift = np.bincount(nearest[close], weights=(reference.weights * deviation)[close], minlength=count)
