@@ -25,6 +25,7 @@ over all hypotheses is the posterior that the confidence reads.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -208,58 +209,63 @@ def _beat_changes(chroma: Floats, beat: int) -> Floats:
     beats = len(chroma) // beat - 1
     if beats < 2:
         return np.zeros((beat, max(beats, 0)))
+    running = np.concatenate([np.zeros((1, 12)), np.cumsum(chroma, axis=0)])
+    edges = np.arange(beat)[:, None] + beat * np.arange(beats + 1)[None, :]  # (phase, beat edge) -> slot
+    per_beat = running[edges[:, 1:]] - running[edges[:, :-1]]  # (phase, beat, 12)
+    sounding = per_beat.sum(axis=2) > TINY
+    held_index = np.maximum.accumulate(np.where(sounding, np.arange(beats)[None, :], -1), axis=1)
+    held = np.take_along_axis(per_beat, np.maximum(held_index, 0)[:, :, None], axis=1)
+    held = np.where((held_index >= 0)[:, :, None], held, 0.0)
+    norm = np.linalg.norm(held, axis=2)
+    cosine = (held[:, 1:] * held[:, :-1]).sum(axis=2) / np.maximum(norm[:, 1:] * norm[:, :-1], TINY)
     out = np.zeros((beat, beats))
-    for phase in range(beat):
-        per_beat = chroma[phase : phase + beats * beat].reshape(beats, beat, 12).sum(axis=1)
-        sounding = per_beat.sum(axis=1) > 0
-        held_index = np.maximum.accumulate(np.where(sounding, np.arange(beats), -1))
-        held = np.where((held_index >= 0)[:, None], per_beat[np.maximum(held_index, 0)], 0.0)
-        norm = np.linalg.norm(held, axis=1)
-        cosine = (held[1:] * held[:-1]).sum(axis=1) / np.maximum(norm[1:] * norm[:-1], TINY)
-        out[phase, 1:] = np.where(sounding[1:] & (norm[:-1] > 0), 1.0 - cosine, 0.0)
+    out[:, 1:] = np.where(sounding[:, 1:] & (norm[:, :-1] > 0), 1.0 - cosine, 0.0)
     return out
 
 
-def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar: int, division: int) -> Floats:
-    """Return the features of every bar phase of one (beat, meter): shape (bar slots, FEATURES).
+@functools.lru_cache(maxsize=64)
+def _masks(beat: int, per_bar: int, division: int) -> dict[str, Floats]:
+    """Return 0/1 matrices (bar phase x bar slot) of the metrical places of one (beat, meter).
 
-    Kept in one function because all features read the same per-position profiles.
+    A pure function of its arguments, cached: the same 35 shapes serve every song.
     """
     import numpy as np
 
     bar = beat * per_bar
-    usable = (len(accents["kick"]) // bar) * bar
-    # position of each bar slot relative to a bar line at each phase: (phases, bar positions)
     position = (np.arange(bar)[None, :] - np.arange(bar)[:, None]) % bar
     within = position % beat
     step = beat / division
-    masks = {
-        "beat": within == 0,
-        "division": (np.isclose(within % step, 0) | np.isclose(within % step, step)) & (within != 0),
-    }
+    on_beat = within == 0
+    on_division = (np.isclose(within % step, 0) | np.isclose(within % step, step)) & ~on_beat
     half = step / 2
-    on_half = np.isclose(within % half, 0) | np.isclose(within % half, half)
-    masks["subdivision"] = on_half & ~masks["beat"] & ~masks["division"]
+    on_half = (np.isclose(within % half, 0) | np.isclose(within % half, half)) & ~on_beat & ~on_division
     meter_name = next(name for name, n, d, _ in METERS if n == per_bar and d == division)
-    places = {
-        "down": position == 0,
-        "back": np.isin(position, [k * beat for k in BACKBEATS[meter_name]]),
-    }
+    backbeats = np.isin(position, [k * beat for k in BACKBEATS[meter_name]])
+    places = {"beat": on_beat, "division": on_division, "subdivision": on_half, "down": position == 0}
+    return {name: mask.astype(np.float64) for name, mask in (places | {"back": backbeats}).items()}
+
+
+def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar: int, division: int) -> Floats:
+    """Return the features of every bar phase of one (beat, meter): shape (bar slots, FEATURES)."""
+    import numpy as np
+
+    bar = beat * per_bar
+    usable = (len(accents["kick"]) // bar) * bar
+    masks = _masks(beat, per_bar, division)
     features = np.zeros((bar, len(FEATURES)))
     for role in (*ROLES, "crash"):
         profile = accents[role][:usable].reshape(-1, bar).sum(axis=0)
         total = profile.sum()
         if total <= 0:
             continue
-        share = {name: (mask * profile[None, :]).sum(axis=1) / total for name, mask in masks.items()}
-        on_beat = np.maximum(share["beat"] * total, TINY)
+        on_beat = np.maximum(masks["beat"] @ profile, TINY)
         if role == "crash":
-            features[:, FEATURES.index("crash_down")] = (places["down"] * profile[None, :]).sum(axis=1) / on_beat
+            features[:, FEATURES.index("crash_down")] = masks["down"] @ profile / on_beat
             continue
         for level in LEVELS:
-            features[:, FEATURES.index(f"{role}_{level}")] = share[level]
-        for place, mask in places.items():
-            features[:, FEATURES.index(f"{role}_{place}")] = (mask * profile[None, :]).sum(axis=1) / on_beat
+            features[:, FEATURES.index(f"{role}_{level}")] = masks[level] @ profile / total
+        for place in PLACES:
+            features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
     features[:, FEATURES.index("harmony_down")] = _harmony_down(changes, beat=beat, per_bar=per_bar)
     return features
 
@@ -269,13 +275,16 @@ def _harmony_down(changes: Floats, *, beat: int, per_bar: int) -> Floats:
     import numpy as np
 
     bar = beat * per_bar
-    out = np.zeros(bar)
-    if changes.shape[1] < 2 * per_bar:
-        return out
-    for phase in range(bar):
-        row = changes[phase % beat]
-        # beat k of row starts at slot phase % beat + k * beat; the bar line at slot `phase`
-        first = phase // beat
-        is_down = (np.arange(len(row)) - first) % per_bar == 0
-        out[phase] = row[is_down].mean() - row[~is_down].mean()
+    count = changes.shape[1]
+    if count < 2 * per_bar:
+        return np.zeros(bar)
+    residue = np.arange(count) % per_bar
+    # sums and counts of each beat phase's changes by beat number modulo the bar: (beat phase, residue)
+    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(per_bar)], axis=1)
+    counts = np.bincount(residue, minlength=per_bar).astype(np.float64)
+    phase = np.arange(bar)
+    row, first = phase % beat, (phase // beat) % per_bar
+    down_sum, down_count = sums[row, first], counts[first]
+    rest = (sums[row].sum(axis=1) - down_sum) / np.maximum(count - down_count, 1)
+    out: Floats = down_sum / np.maximum(down_count, 1) - rest
     return out
