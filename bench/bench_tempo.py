@@ -313,7 +313,7 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
             grad -= features.T @ (q - p)
         return total, grad
 
-    start = np.array([meter.WEIGHTS[name] for name in meter.FEATURES])
+    start = np.array([meter.WEIGHTS.get(name, 0.0) for name in meter.FEATURES])
     fitted = minimize(loss, start, jac=True, method="L-BFGS-B").x
     print("WEIGHTS = {")
     for name, value in zip(meter.FEATURES, fitted):

@@ -275,6 +275,8 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool) -> None:
     report = outcome.report
     if report is None or quiet:
         return
+    if report.tempo:
+        click.echo(f"{outcome.place}: {report.tempo}", err=True)
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
         click.echo(f"{outcome.place}: {counts}", err=True)

@@ -142,11 +142,13 @@ class Report:
     """What converting a record repaired and what it warns about.
 
     ``counts`` maps a kind (model.STRING_NUMBER, ...) to how many times it happened;
-    ``warnings`` are ready-made lines naming the place (invalid notes, unknown names).
+    ``warnings`` are ready-made lines naming the place (invalid notes, unknown names);
+    ``tempo`` says what ``--bpm auto`` chose (None for a fixed tempo).
     """
 
     counts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    tempo: str | None = None
 
     @property
     def repairs(self) -> int:

@@ -53,7 +53,8 @@ class Summary:
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
     tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
     tempo_confidence: float | None = None  # 0-1, records only
-    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
+    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
+    meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
 
     @property
     def notes(self) -> int:
@@ -115,7 +116,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail=detail,
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
-        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate else None,
+        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and estimate.sure else None,
+        meter=estimate.meter if estimate and estimate.sure else None,
     )
 
 
@@ -157,8 +159,22 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
     )
 
 
+def _tempo_line(summary: Summary) -> str:
+    """Return 'tempo estimated 97.3 BPM, 4/4, first downbeat at 1.370 s (confidence 0.93)' or its unsure form."""
+    kind = "estimated" if summary.kind == "record" else "written"
+    line = f"tempo {kind} {summary.tempo_bpm:g} BPM"
+    if summary.meter is not None:
+        line += f", {summary.meter}"
+    if summary.first_downbeat_s is not None:
+        line += f", first downbeat at {summary.first_downbeat_s:.3f} s"
+    if summary.tempo_confidence is not None:
+        line += f" (confidence {summary.tempo_confidence:.2f}"
+        line += ")" if summary.meter is not None else ", too low to claim bar lines)"
+    return line
+
+
 def _written_tempo(midi: Any) -> tuple[float | None, int]:
-    """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
+    """Return the tempo (BPM) that lasts longest in a file, and the tick of its first full bar (after a pickup)."""
     changes, meters = [], []
     for track in midi.tracks:
         tick = 0
@@ -174,7 +190,8 @@ def _written_tempo(midi: Any) -> tuple[float | None, int]:
     for (tick, tempo), (following, _) in zip(changes, [*changes[1:], (last, 0)]):
         spans[tempo] = spans.get(tempo, 0) + max(0, following - tick)
     tempo_bpm = round(60_000_000 / max(spans, key=spans.__getitem__), 3) if spans else None
-    downbeat = min((tick for tick, n, d in meters if (n, d) == (4, 4)), default=0)
+    meters.sort()
+    downbeat = meters[1][0] if len(meters) >= 2 and meters[0][0] == 0 else 0  # after a pickup bar
     return tempo_bpm, downbeat
 
 
@@ -260,11 +277,7 @@ def format_table(summary: Summary) -> str:
     facts.append(f"{summary.notes} notes")
     head.append("  " + ", ".join(facts))
     if summary.tempo_bpm is not None:
-        kind = "estimated" if summary.kind == "record" else "written"
-        sure = f" (confidence {summary.tempo_confidence:.2f})" if summary.tempo_confidence is not None else ""
-        head.append(
-            f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
-        )
+        head.append("  " + _tempo_line(summary))
     if summary.detail:
         head.append(f"  {summary.detail}")
     if not summary.parts:

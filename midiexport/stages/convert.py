@@ -81,7 +81,11 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         end_tick=end_tick,
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map),
-        report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings)),
+        report=Report(
+            counts={k: v for k, v in counts.items() if v},
+            warnings=tuple(warnings),
+            tempo=time_map.estimate.describe() if time_map.estimate else None,
+        ),
     )
 
 
@@ -89,8 +93,7 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    return (f"tempo: estimated {found.bpm:g} BPM (confidence {found.confidence:.2f}), "
-            f"first downbeat at {found.first_downbeat_s:.3f} s",)  # fmt: skip
+    return (f"tempo: {found.describe()}",)
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:

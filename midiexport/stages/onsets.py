@@ -35,6 +35,10 @@ BASS_MAX_PITCH = 52  # E3: a monophonic part that stays below this plays the bas
 # How well a role carries the beat: drums most, then bass, then chords, then the tune.
 # The order follows where beat trackers on symbolic music find the pulse (Dixon 2001,
 # BeatRoot: percussive and low onsets are weighted up); the values are round numbers.
+# The "long" role weighs pitched onsets by their length (up to LONG_NOTE_S): long notes start
+# on strong beats (Lerdahl & Jackendoff's metrical preference rule 5, the length accent that
+# Dixon's BeatRoot also weighs). It feeds the meter features, not the envelope.
+LONG_NOTE_S = 2.0
 ROLE_WEIGHTS = {"kick": 1.0, "snare": 1.0, "crash": 0.5, "cymbals": 0.35, "bass": 0.8, "pitched": 0.5}
 
 
@@ -51,8 +55,8 @@ class Stream:
 class Onsets:
     """A record's onsets by role, and its pitched notes for harmony (starts s, ends s, pitch).
 
-    ``roles`` maps kick, snare, crash, cymbals, bass and pitched to a Stream; ``all`` joins
-    them, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is True when a drum part has notes.
+    ``roles`` maps kick, snare, crash, cymbals, bass, pitched and long to a Stream; ``all``
+    joins all but long, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is True when a drum part has notes.
     """
 
     roles: dict[str, Stream]
@@ -88,8 +92,10 @@ def collect_onsets(record: Record) -> Onsets:
         pitched.append((instrument.start_s, instrument.end_s, instrument.pitch))
         bass = found.program in BASS_PROGRAMS or float(np.median(instrument.pitch)) < BASS_MAX_PITCH
         pieces.setdefault("bass" if bass else "pitched", []).append(columns)
+        length = np.clip((instrument.end_s - instrument.start_s) / LONG_NOTE_S, 0.0, 1.0)
+        pieces.setdefault("long", []).append((instrument.start_s, length, part))
     roles = {role: _merge(items) for role, items in pieces.items()}
-    every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items()]
+    every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
     joined = _sorted_stream(*(np.concatenate(c) if every else np.empty(0) for c in zip(*every))) if every else _empty()
     starts, ends, pitches = (np.concatenate(c) for c in zip(*pitched)) if pitched else (np.empty(0),) * 3
     return Onsets(roles, joined, starts, ends, pitches.astype(np.int64), has_drums)

@@ -96,6 +96,17 @@ class TempoEstimate:
         """True when the bar lines are believed (confidence at or above the threshold)."""
         return self.confidence >= CONFIDENCE_THRESHOLD
 
+    def describe(self) -> str:
+        """Return one line on what was found: tempo, meter, first downbeat, confidence, and what is written."""
+        found = f"{self.bpm:g} BPM (quarter notes)"
+        if self.source == "none":
+            return f"too few notes to estimate a tempo; written at {found}, bar lines not aligned"
+        if not self.sure:
+            return (f"tempo {found}, confidence {self.confidence:.2f} is below {CONFIDENCE_THRESHOLD:g}: "
+                    f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
+        return (f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
+                f"(confidence {self.confidence:.2f})")  # fmt: skip
+
     @property
     def quarter_s(self) -> float:
         """Length of a quarter note in seconds at ``bpm``."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Record
 from ..options import AUTO, GRID_PATTERN
+from .onsets import GROUP_S
 from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:
@@ -81,9 +82,11 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int) -> TimeMap:
         return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
     numerator, denominator = (int(x) for x in estimate.meter.split("/"))
     bar_quarters = numerator * 4 / denominator
-    later = downbeats[downbeats >= estimate.first_downbeat_s - 1e-9]
-    bar_tempos = bar_tempos_us(later, estimate.beats_s, bar_quarters=bar_quarters)
-    downbeat_s = float(later[0])
+    later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
+    later[0] = downbeat_s = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
+    bar_tempos = bar_tempos_us(
+        later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
+    )
     first_us = bar_tempos[0][1]
     if downbeat_s < MIN_PICKUP_S:
         tempos = tuple((round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos)
@@ -97,7 +100,11 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int) -> TimeMap:
 
 
 def bar_tempos_us(
-    downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64] | None, *, bar_quarters: float
+    downbeats_s: npt.NDArray[np.float64],
+    beats_s: npt.NDArray[np.float64] | None,
+    *,
+    bar_quarters: float,
+    beat_quarters: float,
 ) -> list[tuple[int, int]]:
     """Return (bar number, µs per quarter) tempo changes that follow the bar lines found.
 
@@ -112,15 +119,14 @@ def bar_tempos_us(
 
     first, last = float(downbeats_s[0]), float(downbeats_s[-1])
     beats = beats_s if beats_s is not None and len(beats_s) else downbeats_s
-    beats = beats[(beats >= first - 1e-9) & (beats <= last + 1e-9)]
+    beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
     bars = len(downbeats_s) - 1
     if len(beats) >= 2:
         index = np.arange(len(beats))
         slope, intercept = np.polyfit(index, beats, 1)
         residual = beats - (intercept + slope * index)
         if float(np.sqrt(np.mean(residual**2))) <= CONSTANT_FIT_S and float(np.abs(residual).max()) <= SPAN_FIT_S:
-            quarters_per_beat = bars * bar_quarters / (len(beats) - 1)
-            return [(0, round(float(slope) / quarters_per_beat * 1e6))]
+            return [(0, round(float(slope) / beat_quarters * 1e6))]
     changes: list[tuple[int, int]] = []
     start = 0
     while start < bars:
@@ -143,7 +149,7 @@ def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.floa
     end = start + 1
     while end < bars:
         begin, finish = float(downbeats_s[start]), float(downbeats_s[end + 1])
-        inside = beats_s[(beats_s >= begin - 1e-9) & (beats_s <= finish + 1e-9)]
+        inside = beats_s[(beats_s >= begin - GROUP_S) & (beats_s <= finish + GROUP_S)]
         grid = np.linspace(begin, finish, len(inside))
         if len(inside) >= 2 and float(np.abs(inside - grid).max()) > SPAN_FIT_S:
             break
