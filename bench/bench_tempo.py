@@ -35,7 +35,7 @@ import math
 import statistics
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -199,9 +199,7 @@ def note_error(record) -> float:  # type: ignore[no-untyped-def]
     expected = np.sort(np.concatenate([i.start_s for i in record.instruments]))
     if len(written) != len(expected):  # merged duplicates: compare each written note with its nearest
         index = np.clip(np.searchsorted(expected, written), 1, len(expected) - 1)
-        return float(
-            np.minimum(np.abs(expected[index] - written), np.abs(expected[index - 1] - written)).max()
-        )
+        return float(np.minimum(np.abs(expected[index] - written), np.abs(expected[index - 1] - written)).max())
     return float(np.abs(written - expected).max())
 
 
@@ -237,7 +235,9 @@ def report(split: str, rows: list[dict]) -> None:
     methods = [m for m in METHODS if rows and m in rows[0]["kind"]]
     print(f"\n## split {split}: {len(rows)} songs\n")
     head = "| category | songs | " + " | ".join(f"{m} within 1%" for m in methods)
-    head += " | midiexport errors ×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4 other | meter right | downbeats (steady) | beats (drifting) |"
+    head += (
+        " | midiexport errors ×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4 other | meter right | downbeats (steady) | beats (drifting) |"
+    )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     groups = [(c, [r for r in rows if c in r["categories"]]) for c in CATEGORY_ORDER] + [("all", rows)]
@@ -337,11 +337,7 @@ def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) ->
     near = np.minimum(np.abs(downs[index] - at), np.abs(downs[index - 1] - at))
     del first
     beat_s = hyps.beat * slot_s
-    return (
-        (np.abs(bpm / truth_tempo(song) - 1) <= 0.04)
-        & (names == song["truth"]["meter"])
-        & (near <= beat_s / 3)
-    )
+    return (np.abs(bpm / truth_tempo(song) - 1) <= 0.04) & (names == song["truth"]["meter"]) & (near <= beat_s / 3)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def pulse_period(env: Floats) -> float:
     comb = np.where(multiples < len(acf), positive[np.minimum(multiples, len(acf) - 1)], 0.0).mean(axis=0)
     salience = comb * prior
     best = int(np.argmax(salience))
-    return (lags[0] + _parabolic_peak(salience, best)) * FRAME_S
+    return float(lags[0] + _parabolic_peak(salience, best)) * FRAME_S
 
 
 def autocorrelation(env: Floats) -> Floats:

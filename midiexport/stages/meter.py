@@ -177,7 +177,9 @@ def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
     """Sum each onset's weight into its nearest slot."""
     import numpy as np
 
-    return np.bincount(_nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
+    sums = np.bincount(_nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
+    out: Floats = sums.astype(np.float64)
+    return out
 
 
 def _nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:

@@ -96,7 +96,11 @@ def collect_onsets(record: Record) -> Onsets:
         pieces.setdefault("long", []).append((instrument.start_s, length, part))
     roles = {role: _merge(items) for role, items in pieces.items()}
     every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
-    joined = _sorted_stream(*(np.concatenate(c) if every else np.empty(0) for c in zip(*every))) if every else _empty()
+    if every:
+        times, weights, parts = (np.concatenate(column) for column in zip(*every))
+        joined = _sorted_stream(times, weights, parts.astype(np.int64))
+    else:
+        joined = _empty()
     starts, ends, pitches = (np.concatenate(c) for c in zip(*pitched)) if pitched else (np.empty(0),) * 3
     return Onsets(roles, joined, starts, ends, pitches.astype(np.int64), has_drums)
 
@@ -110,7 +114,7 @@ def envelope(stream: Stream, *, duration_s: float) -> Floats:
     sigma = ENVELOPE_SMOOTH_S / FRAME_S
     half = int(3 * sigma)
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
-    smooth: Floats = np.convolve(raw[:frames], kernel, mode="same")
+    smooth: Floats = np.convolve(raw[:frames].astype(np.float64), kernel, mode="same")
     spread = float(smooth.std())
     return smooth / spread if spread > 0 else smooth
 
