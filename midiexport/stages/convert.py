@@ -93,7 +93,7 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    return (f"tempo: {found.describe()}",)
+    return (f"estimated {found.describe()}",)
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:

@@ -63,6 +63,7 @@ CONFIDENCE_THRESHOLD = 0.5  # calibrated on the bench split: at or above it, rig
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
+TEMPO_SPAN_BEATS = 8  # the tempo is the median over spans of 8 beats: jitter averages out, drift stays
 MIN_PART_ONSETS = 32  # a part needs this many onsets near beats for its timing to count
 REFINE_SMOOTH_BEATS = 4  # deviations are averaged over ±4 beats: human jitter cancels, drift stays
 _TEMPO_TAG = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
@@ -198,7 +199,8 @@ def _estimate_for(
     downbeats = beat_times[is_down]
     later = downbeats[downbeats >= first_s - onsets.GROUP_S]
     first_downbeat = max(0.0, float(later[0])) if len(later) else 0.0
-    beat_s = float(np.median(np.diff(beat_times))) if len(beat_times) >= 2 else 60.0 / FALLBACK_BPM
+    span = min(TEMPO_SPAN_BEATS, len(beat_times) - 1)
+    beat_s = float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM
     bpm = round(60.0 / beat_s * quarters, 3)
     return TempoEstimate(bpm, name, first_downbeat, round(confidence, 3), source, quarters, beat_times, downbeats)
 
