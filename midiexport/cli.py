@@ -94,8 +94,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
         click.option("--bpm", type=_Bpm(), default=f"{DEFAULT_BPM:g}", show_default=True,
-                     help="Tempo written to the file in BPM, or auto: the song's own, first downbeat on a "
-                          "bar line. Note times in seconds are kept either way."),
+                     help="Tempo written to the file in BPM, or auto: the song's own tempo, meter and bar "
+                          "lines (a constant tempo when unsure). Note times in seconds are kept either way."),
         click.option("--ppq", type=click.IntRange(1, MAX_PPQ), default=None,
                      help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
                           "A multiple of 96 keeps Suno timing exact at 120 BPM."),

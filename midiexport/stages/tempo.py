@@ -64,6 +64,10 @@ HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
 TEMPO_SPAN_BEATS = 8  # the tempo is the median over spans of 8 beats: jitter averages out, drift stays
+# Without drums even the earliest stem lags the music: in the real Suno export the bass sits
+# 18 ms late against the drums (PRODUCT.md), the least of its stems' lags, so beats found from
+# pitched stems alone are moved that much earlier.
+STEM_LATENCY_S = 0.018
 MIN_PART_ONSETS = 32  # a part needs this many onsets near beats for its timing to count
 REFINE_SMOOTH_BEATS = 4  # deviations are averaged over ±4 beats: human jitter cancels, drift stays
 _TEMPO_TAG = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
@@ -192,6 +196,8 @@ def _estimate_for(
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     beat_times = _refine(slots_s[beat_slots], _timing_reference(found))
     beat_times = beat_times + _leading_part_offset(found.all, beat_times)
+    if not found.has_drums:
+        beat_times = beat_times - STEM_LATENCY_S
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
     first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
     keep = (beat_times >= first_s - 60.0 / 40.0) & (beat_times <= last_s + 60.0 / 40.0)

@@ -1,11 +1,15 @@
 """Timing: how seconds become ticks. A fixed tempo, or the song's own (``--bpm auto``).
 
-With ``auto`` the tempo comes from ``tempo.estimate_tempo`` and the first detected
-downbeat is put on a bar line: everything before it becomes a short pickup bar
-(n/16, or n/8 or n/4 when n divides), played at the tempo that makes the pickup last
-exactly until the downbeat; from the downbeat on, 4/4 at the song's tempo. In a DAW,
-bar 1 is that pickup and bar 2 starts on the first downbeat, so bars and beats line
-up with the music and the audio alike.
+With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``. When
+the estimate is sure (its confidence reaches ``tempo.CONFIDENCE_THRESHOLD``), the first
+downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
+or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
+until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 2/4, 6/8, 12/8).
+The tempo follows the bar lines found: one tempo for the song when it fits every beat
+(within CONSTANT_FIT_S rms and SPAN_FIT_S at most), else a tempo map with at most one
+change per bar, each span's tempo putting its last bar line where it was found, so a
+notation program shows a few tempo marks, not one per beat. When the estimate is not
+sure, only its tempo is written, constant from 0 s, and no bar line is claimed.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -36,7 +40,7 @@ SPAN_FIT_S = 0.025  # ... and none is more than 25 ms off; a tempo map keeps eve
 class TimeMap:
     """Tempo changes (tick, µs per quarter) and time signatures (tick, n, d) of a song.
 
-    ``downbeat_tick`` is where the first full 4/4 bar starts (0 without a pickup);
+    ``downbeat_tick`` is where the first full bar starts (0 without a pickup);
     ``estimate`` is the tempo estimate behind an ``auto`` map.
     """
 
