@@ -273,7 +273,7 @@ def report(split: str, rows: list[dict]) -> None:
 def calibration(rows: list[dict]) -> None:
     """Print, per confidence threshold, how many songs reach it and how many of those are right."""
     cells = []
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+    for threshold in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
         above = [r for r in rows if r["confidence"] >= threshold]
         cells.append(f"≥{threshold:.1f}: {len(above)} songs, {pct(sum(r['right'] for r in above), len(above))} right")
     print("calibration: " + "; ".join(cells))

@@ -61,6 +61,10 @@ LEVELS = ("beat", "division", "subdivision")
 # patterns per style; this model learns one weight per role and place, for all styles.
 PLACES = ("down", "back")
 BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "2/4": (1,), "6/8": (1,), "12/8": (1, 3)}
+# Tempo and meter preferences differ with the instrumentation (drum-based styles are mostly
+# 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
+# without drums read these features from their own columns, "<name>_no_drums".
+PRIORS = ("tempo_log", "tempo_log_sq", "meter_3_4", "meter_2_4", "meter_6_8", "meter_12_8")
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
@@ -72,47 +76,54 @@ FEATURES = (
     "meter_2_4",
     "meter_6_8",
     "meter_12_8",
+    *(f"{name}_no_drums" for name in PRIORS),
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
-    "tempo_log": -2.93,
-    "tempo_log_sq": -3.22,
-    "harmony_down": 4.71,
-    "crash_down": 2.80,
-    "kick_beat": 2.99,
-    "kick_division": 3.10,
-    "kick_subdivision": 0.19,
-    "snare_beat": 2.27,
-    "snare_division": -0.96,
-    "snare_subdivision": 2.75,
-    "cymbals_beat": 2.30,
-    "cymbals_division": 5.22,
-    "cymbals_subdivision": 2.57,
-    "bass_beat": 7.20,
-    "bass_division": 3.26,
-    "bass_subdivision": 0.95,
-    "pitched_beat": 0.92,
-    "pitched_division": 5.71,
-    "pitched_subdivision": 3.37,
-    "long_beat": 13.67,
-    "long_division": 3.19,
-    "long_subdivision": 0.12,
-    "kick_down": -0.04,
-    "kick_back": -2.82,
-    "snare_down": -1.37,
-    "snare_back": 1.26,
-    "cymbals_down": -3.65,
-    "cymbals_back": 1.16,
-    "bass_down": -0.88,
-    "bass_back": -0.80,
-    "pitched_down": 0.81,
-    "pitched_back": -1.02,
-    "long_down": 0.81,
-    "long_back": -2.14,
-    "meter_3_4": -0.21,
-    "meter_2_4": -1.46,
-    "meter_6_8": -0.34,
-    "meter_12_8": -2.12,
+    "tempo_log": -3.07,
+    "tempo_log_sq": -3.42,
+    "harmony_down": 4.67,
+    "crash_down": 2.72,
+    "kick_beat": 2.85,
+    "kick_division": 3.03,
+    "kick_subdivision": 0.02,
+    "snare_beat": 2.24,
+    "snare_division": -0.94,
+    "snare_subdivision": 2.59,
+    "cymbals_beat": 2.22,
+    "cymbals_division": 5.15,
+    "cymbals_subdivision": 2.55,
+    "bass_beat": 7.27,
+    "bass_division": 3.19,
+    "bass_subdivision": 1.17,
+    "pitched_beat": 1.05,
+    "pitched_division": 6.08,
+    "pitched_subdivision": 3.54,
+    "long_beat": 14.02,
+    "long_division": 3.18,
+    "long_subdivision": 0.11,
+    "kick_down": 0.32,
+    "kick_back": -2.74,
+    "snare_down": -1.07,
+    "snare_back": 1.36,
+    "cymbals_down": -1.70,
+    "cymbals_back": 2.37,
+    "bass_down": -0.53,
+    "bass_back": -0.49,
+    "pitched_down": 0.95,
+    "pitched_back": -0.97,
+    "long_down": 0.47,
+    "long_back": -2.39,
+    "meter_3_4": -1.01,
+    "meter_2_4": -2.31,
+    "meter_6_8": -1.21,
+    "meter_12_8": -2.23,
+    "tempo_log_no_drums": -2.97,
+    "tempo_log_sq_no_drums": -2.84,
+    "meter_3_4_no_drums": 0.31,
+    "meter_2_4_no_drums": -0.77,
+    "meter_6_8_no_drums": 0.06,
+    "meter_12_8_no_drums": -1.88,
 } | {"tempo_log_sq": -2.0, "harmony_down": 4.0}
 
 
@@ -160,6 +171,10 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             name = METERS[meter_index][0]
             for column in ("3_4", "2_4", "6_8", "12_8"):
                 features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
+            if not onsets.has_drums:
+                for prior in PRIORS:
+                    features[:, FEATURES.index(f"{prior}_no_drums")] = features[:, FEATURES.index(prior)]
+                    features[:, FEATURES.index(prior)] = 0.0
             count = len(features)
             rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features))
     if not rows:
