@@ -275,7 +275,7 @@ def calibration(rows: list[dict]) -> None:
     cells = []
     for threshold in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
         above = [r for r in rows if r["confidence"] >= threshold]
-        cells.append(f"≥{threshold:.1f}: {len(above)} songs, {pct(sum(r['right'] for r in above), len(above))} right")
+        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(sum(r['right'] for r in above), len(above))} right")
     print("calibration: " + "; ".join(cells))
 
 

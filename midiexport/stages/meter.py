@@ -70,6 +70,8 @@ FEATURES = (
     "tempo_log_sq",  # its square: the preference is log-normal
     "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
     "crash_down",  # share of crash weight on bar lines
+    "density_log",  # log2(onsets per beat): one to a few notes a beat is the usual density
+    "density_log_sq",  # its square
     *(f"{role}_{level}" for role in ROLES for level in LEVELS),
     *(f"{role}_{place}" for role in ROLES for place in PLACES),
     "meter_3_4",
@@ -80,50 +82,52 @@ FEATURES = (
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
-    "tempo_log": -3.07,
-    "tempo_log_sq": -3.42,
-    "harmony_down": 4.67,
-    "crash_down": 2.72,
-    "kick_beat": 2.85,
-    "kick_division": 3.03,
-    "kick_subdivision": 0.02,
-    "snare_beat": 2.24,
-    "snare_division": -0.94,
-    "snare_subdivision": 2.59,
-    "cymbals_beat": 2.22,
-    "cymbals_division": 5.15,
-    "cymbals_subdivision": 2.55,
-    "bass_beat": 7.27,
-    "bass_division": 3.19,
-    "bass_subdivision": 1.17,
-    "pitched_beat": 1.05,
-    "pitched_division": 6.08,
-    "pitched_subdivision": 3.54,
-    "long_beat": 14.02,
-    "long_division": 3.18,
-    "long_subdivision": 0.11,
-    "kick_down": 0.32,
-    "kick_back": -2.74,
-    "snare_down": -1.07,
-    "snare_back": 1.36,
-    "cymbals_down": -1.70,
-    "cymbals_back": 2.37,
-    "bass_down": -0.53,
-    "bass_back": -0.49,
-    "pitched_down": 0.95,
-    "pitched_back": -0.97,
-    "long_down": 0.47,
-    "long_back": -2.39,
-    "meter_3_4": -1.01,
-    "meter_2_4": -2.31,
-    "meter_6_8": -1.21,
-    "meter_12_8": -2.23,
-    "tempo_log_no_drums": -2.97,
-    "tempo_log_sq_no_drums": -2.84,
-    "meter_3_4_no_drums": 0.31,
-    "meter_2_4_no_drums": -0.77,
-    "meter_6_8_no_drums": 0.06,
-    "meter_12_8_no_drums": -1.88,
+    "tempo_log": -5.11,
+    "tempo_log_sq": -3.21,
+    "harmony_down": 4.69,
+    "crash_down": 2.89,
+    "density_log": 5.37,
+    "density_log_sq": -1.48,
+    "kick_beat": 1.79,
+    "kick_division": 2.27,
+    "kick_subdivision": -0.50,
+    "snare_beat": 2.02,
+    "snare_division": -0.99,
+    "snare_subdivision": 2.81,
+    "cymbals_beat": 2.70,
+    "cymbals_division": 4.43,
+    "cymbals_subdivision": 2.52,
+    "bass_beat": 6.46,
+    "bass_division": 1.90,
+    "bass_subdivision": 1.27,
+    "pitched_beat": 1.49,
+    "pitched_division": 5.73,
+    "pitched_subdivision": 2.29,
+    "long_beat": 12.41,
+    "long_division": 2.27,
+    "long_subdivision": 0.07,
+    "kick_down": 0.34,
+    "kick_back": -2.85,
+    "snare_down": -0.85,
+    "snare_back": 1.47,
+    "cymbals_down": -1.98,
+    "cymbals_back": 2.04,
+    "bass_down": -0.34,
+    "bass_back": -0.14,
+    "pitched_down": 0.97,
+    "pitched_back": -0.86,
+    "long_down": 0.72,
+    "long_back": -2.15,
+    "meter_3_4": -1.12,
+    "meter_2_4": -2.41,
+    "meter_6_8": 0.15,
+    "meter_12_8": -0.78,
+    "tempo_log_no_drums": -1.96,
+    "tempo_log_sq_no_drums": -2.01,
+    "meter_3_4_no_drums": 0.21,
+    "meter_2_4_no_drums": -0.87,
+    "meter_6_8_no_drums": -0.21,
+    "meter_12_8_no_drums": -2.04,
 } | {"tempo_log_sq": -2.0, "harmony_down": 4.0}
 
 
@@ -168,6 +172,9 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             features = _features(accents, changes, beat=beat, per_bar=per_bar, division=division)
             features[:, FEATURES.index("tempo_log")] = np.log2(bpm / PREFERRED_QUARTER_BPM)
             features[:, FEATURES.index("tempo_log_sq")] = np.log2(bpm / PREFERRED_QUARTER_BPM) ** 2
+            density = np.log2(max(len(onsets.all.times_s), 1) * beat / len(slots_s))
+            features[:, FEATURES.index("density_log")] = density
+            features[:, FEATURES.index("density_log_sq")] = density**2
             name = METERS[meter_index][0]
             for column in ("3_4", "2_4", "6_8", "12_8"):
                 features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
