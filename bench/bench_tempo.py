@@ -16,7 +16,8 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 - meter right (midiexport only);
 - downbeats: share of steady songs whose bar lines, read back through the tempo map
   written, lie within 30 ms of the true ones (median distance), when bar lines are claimed;
-- beats: share of true beats with a written beat within 30 ms (drifting songs);
+- beats: share of true beats with a beat of the written tempo map within 30 ms (drifting
+  songs; a song below the confidence threshold is judged on its constant tempo from 0 s);
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
 - confidence: how often the estimate is right at or above each threshold (bench split).
@@ -176,7 +177,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "confidence": estimate.confidence,
         "sure": estimate.sure,
         "downbeat_right": estimate.sure and median_distance(true_downs[inside], bar_grid) <= DOWNBEAT_TOLERANCE_S,
-        "beat_share": share_within(true_beats[beats_inside], beat_grid) if estimate.sure else 0.0,
+        "beat_share": share_within(true_beats[beats_inside], beat_grid),
         "seconds": elapsed,
     }
     row["right"] = row["kind"]["midiexport"] == "right" and row["meter_right"] and row["downbeat_right"]
@@ -294,6 +295,12 @@ def report(split: str, rows: list[dict]) -> None:
         if group:
             print(f"\ndownbeats within 30 ms, {label}: {pct(sum(r['downbeat_right'] for r in group), len(group))}"
                   f" of {len(group)}")  # fmt: skip
+    drifting = [r for r in rows if "drifting" in r["categories"] and r["sure"]]
+    if drifting:
+        print(
+            f"\nbeats within 30 ms, drifting songs with bar lines written: "
+            f"{100 * statistics.mean(r['beat_share'] for r in drifting):.0f}% of beats, {len(drifting)} songs"
+        )
     sure = [r for r in rows if r["sure"]]
     print(f"\nconfident (bar lines written): {pct(len(sure), len(rows))}; right among them "
           f"(tempo, meter and bar lines): {pct(sum(r['right'] for r in sure), len(sure))}")  # fmt: skip
