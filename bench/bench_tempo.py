@@ -58,6 +58,7 @@ DOWNBEAT_TOLERANCE_S = 0.030  # bar lines and beats "within 30 ms"
 ERROR_KINDS = (("×2", 2.0), ("×½", 0.5), ("×3/2", 1.5), ("×2/3", 2 / 3), ("×4/3", 4 / 3), ("×3/4", 0.75))
 CATEGORY_ORDER = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
 METHODS = ("midiexport", "pretty_midi", "librosa")
+TARGET_METERS = ("4/4", "3/4", "6/8")  # the meters issue 12's meter target names
 
 
 def main() -> None:
@@ -174,6 +175,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "categories": set(song["categories"]),
         "kind": {"midiexport": error_kind(estimate.bpm, target)},
         "meter_right": estimate.meter == truth["meter"],
+        "target_meter": truth["meter"] in TARGET_METERS,
         "confidence": estimate.confidence,
         "sure": estimate.sure,
         "downbeat_right": estimate.sure and median_distance(true_downs[inside], bar_grid) <= DOWNBEAT_TOLERANCE_S,
@@ -271,9 +273,8 @@ def report(split: str, rows: list[dict]) -> None:
     methods = [m for m in METHODS if rows and m in rows[0]["kind"]]
     print(f"\n## split {split}: {len(rows)} songs\n")
     head = "| category | songs | " + " | ".join(f"{m} within 1%" for m in methods)
-    head += (
-        " | midiexport errors ×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4 other | meter right | downbeats (steady) | beats (drifting) |"
-    )
+    head += " | midiexport errors ×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4 other | meter right | meter right (4/4 3/4 6/8)"
+    head += " | downbeats (steady) | beats (drifting) |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     groups = [(c, [r for r in rows if c in r["categories"]]) for c in CATEGORY_ORDER] + [("all", rows)]
@@ -285,6 +286,8 @@ def report(split: str, rows: list[dict]) -> None:
         kinds = Counter(r["kind"]["midiexport"] for r in group)
         cells.append(" ".join(str(kinds[k]) for k, _ in ERROR_KINDS) + f" {kinds['other']}")
         cells.append(pct(sum(r["meter_right"] for r in group), len(group)))
+        targeted = [r for r in group if r["target_meter"]]
+        cells.append(pct(sum(r["meter_right"] for r in targeted), len(targeted)))
         steady = [r for r in group if "steady" in r["categories"]]
         cells.append(pct(sum(r["downbeat_right"] for r in steady), len(steady)) if steady else "–")
         drifting = [r for r in group if "drifting" in r["categories"]]
