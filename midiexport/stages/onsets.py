@@ -39,6 +39,9 @@ BASS_MAX_PITCH = 52  # E3: a monophonic part that stays below this plays the bas
 # on strong beats (Lerdahl & Jackendoff's metrical preference rule 5, the length accent that
 # Dixon's BeatRoot also weighs). It feeds the meter features, not the envelope.
 LONG_NOTE_S = 2.0
+# The "entries" role holds each part's first note and every note after a rest of ENTRY_GAP_S
+# or more: parts come in at phrase starts, which are bar lines more often than not.
+ENTRY_GAP_S = 1.0
 ROLE_WEIGHTS = {"kick": 1.0, "snare": 1.0, "crash": 0.5, "cymbals": 0.35, "bass": 0.8, "pitched": 0.5}
 
 
@@ -55,8 +58,8 @@ class Stream:
 class Onsets:
     """A record's onsets by role, and its pitched notes for harmony (starts s, ends s, pitch).
 
-    ``roles`` maps kick, snare, crash, cymbals, bass, pitched and long to a Stream; ``all``
-    joins all but long, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is True when a drum part has notes.
+    ``roles`` maps kick, snare, crash, cymbals, bass, pitched, long and entries to a Stream;
+    ``all`` joins all but long and entries, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is True when a drum part has notes.
     """
 
     roles: dict[str, Stream]
@@ -94,6 +97,12 @@ def collect_onsets(record: Record) -> Onsets:
         pieces.setdefault("bass" if bass else "pitched", []).append(columns)
         length = np.clip((instrument.end_s - instrument.start_s) / LONG_NOTE_S, 0.0, 1.0)
         pieces.setdefault("long", []).append((instrument.start_s, length, part))
+    for index, instrument in enumerate(record.instruments):
+        if instrument.note_count:
+            starts = np.sort(instrument.start_s)
+            entry = np.concatenate([[True], np.diff(starts) >= ENTRY_GAP_S])
+            part = np.full(int(entry.sum()), index, dtype=np.int64)
+            pieces.setdefault("entries", []).append((starts[entry], np.ones(int(entry.sum())), part))
     roles = {role: _merge(items) for role, items in pieces.items()}
     every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
     if every:
