@@ -37,6 +37,7 @@ PULSE_PRIOR_OCTAVES = 1.0  # its width (std of log2 period), as in librosa's tem
 COMB_HARMONICS = 4  # a pulse's salience sums the autocorrelation at 1-4 periods (Klapuri 2006's comb
 # resonators): an isochronous level repeats at every multiple, a 3+3+2 figure's 3/4-beat spacing does not
 TIGHTNESS = 100.0  # Ellis 2007 / librosa: weight of the log-interval penalty against onset strength
+DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse takes the stronger 10 ms frame
 INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period
 
 
@@ -78,14 +79,15 @@ def track_pulse(env: Floats, period_s: float) -> Floats:
     """
     import numpy as np
 
-    period = period_s / FRAME_S
+    coarse = _pool(env, DP_POOL)
+    period = period_s / (FRAME_S * DP_POOL)
     low, high = max(1, int(INTERVAL_RANGE[0] * period)), int(np.ceil(INTERVAL_RANGE[1] * period))
     intervals = np.arange(low, high + 1)
     penalty = -TIGHTNESS * np.log(intervals / period) ** 2
-    score = env.astype(np.float64).copy()
-    back = np.full(len(env), -1, dtype=np.int64)
-    for start in range(low, len(env), low):
-        frames = np.arange(start, min(start + low, len(env)))
+    score = coarse.copy()
+    back = np.full(len(coarse), -1, dtype=np.int64)
+    for start in range(low, len(coarse), low):
+        frames = np.arange(start, min(start + low, len(coarse)))
         previous = frames[:, None] - intervals[None, :]
         valid = previous >= 0
         candidates = np.where(valid, score[np.maximum(previous, 0)] + penalty, -np.inf)
@@ -94,13 +96,23 @@ def track_pulse(env: Floats, period_s: float) -> Floats:
         link = gain > 0  # a pulse with no worthwhile predecessor starts a path
         score[frames] += np.where(link, gain, 0.0)
         back[frames] = np.where(link, previous[np.arange(len(frames)), pick], -1)
-    tail = np.arange(max(0, len(env) - high), len(env))
+    tail = np.arange(max(0, len(coarse) - high), len(coarse))
     frame = int(tail[np.argmax(score[tail])])
     path = [frame]
     while back[frame] >= 0:  # one step per pulse, a few hundred for a song
         frame = int(back[frame])
         path.append(frame)
-    return np.array(path[::-1], dtype=np.float64) * FRAME_S
+    fine = np.array(path[::-1], dtype=np.int64) * DP_POOL
+    choices = np.clip(fine[:, None] + np.arange(DP_POOL)[None, :], 0, len(env) - 1)
+    best = np.take_along_axis(choices, np.argmax(env[choices], axis=1)[:, None], axis=1)[:, 0]
+    return best.astype(np.float64) * FRAME_S  # each pulse on the strongest 10 ms frame of its pooled frame
+
+
+def _pool(env: Floats, size: int) -> Floats:
+    """Return the envelope max-pooled over ``size`` frames (the last partial group dropped)."""
+    usable = len(env) // size * size
+    pooled: Floats = env[:usable].reshape(-1, size).max(axis=1)
+    return pooled
 
 
 def subdivide(pulses_s: Floats, slots: int) -> Floats:

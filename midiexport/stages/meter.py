@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
     Ints = npt.NDArray[np.int64]
 
+CHANGE_PHASES_PER_BEAT = 12  # harmonic change is measured for at most 12 beat phases (a 48th note apart)
 SLOTS_PER_PULSE = 12  # halves, thirds and quarters of the pulse are all slots
 BEAT_SLOTS = (6, 8, 12, 18, 24, 36, 48)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
 # Meters tried: (name, beats per bar, beat division, quarters per beat). Compound meters
@@ -243,8 +244,9 @@ def _beat_changes(chroma: Floats, beat: int) -> Floats:
     beats = len(chroma) // beat - 1
     if beats < 2:
         return np.zeros((beat, max(beats, 0)))
+    step = max(1, beat // CHANGE_PHASES_PER_BEAT)
     running = np.concatenate([np.zeros((1, 12)), np.cumsum(chroma, axis=0)])
-    edges = np.arange(beat)[:, None] + beat * np.arange(beats + 1)[None, :]  # (phase, beat edge) -> slot
+    edges = np.arange(0, beat, step)[:, None] + beat * np.arange(beats + 1)[None, :]  # (phase, beat edge) -> slot
     per_beat = running[edges[:, 1:]] - running[edges[:, :-1]]  # (phase, beat, 12)
     sounding = per_beat.sum(axis=2) > TINY
     held_index = np.maximum.accumulate(np.where(sounding, np.arange(beats)[None, :], -1), axis=1)
@@ -252,9 +254,10 @@ def _beat_changes(chroma: Floats, beat: int) -> Floats:
     held = np.where((held_index >= 0)[:, :, None], held, 0.0)
     norm = np.linalg.norm(held, axis=2)
     cosine = (held[:, 1:] * held[:, :-1]).sum(axis=2) / np.maximum(norm[:, 1:] * norm[:, :-1], TINY)
-    out = np.zeros((beat, beats))
+    out = np.zeros((len(edges), beats))
     out[:, 1:] = np.where(sounding[:, 1:] & (norm[:, :-1] > 0), 1.0 - cosine, 0.0)
-    return out
+    expanded: Floats = np.repeat(out, step, axis=0)[:beat]  # phases between those computed share their change
+    return expanded
 
 
 @functools.lru_cache(maxsize=64)

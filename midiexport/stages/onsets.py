@@ -59,7 +59,8 @@ class Onsets:
     """A record's onsets by role, and its pitched notes for harmony (starts s, ends s, pitch).
 
     ``roles`` maps kick, snare, crash, cymbals, bass, pitched, long and entries to a Stream;
-    ``all`` joins all but long and entries, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is True when a drum part has notes.
+    ``all`` joins all but long and entries, weighted by ``ROLE_WEIGHTS``. ``has_drums`` is
+    True when a drum part has notes.
     """
 
     roles: dict[str, Stream]
