@@ -14,13 +14,17 @@ lines (Goto 2001; Papadopoulos & Peeters 2011), the bass and the kick on beat on
 backbeat snare (Krebs, Böck & Widmer 2013 learn such bar patterns; here they are fixed
 features).
 
-Each hypothesis gets a handful of interpretable features (``FEATURES``): a log-normal
-tempo preference, how much onset weight falls on its beats and on its beat divisions,
-and how strongly harmony changes, the bass and kick enter, and crashes hit on its bar
-lines, plus the backbeat snare and a prior per meter. The score is a weighted sum of
-the features (a conditional logit model); the weights ``WEIGHTS`` were fitted by maximum
-likelihood on the benchmark's "bench" split (bench/bench_tempo.py --fit) and the softmax
-over all hypotheses is the posterior that the confidence reads.
+Each hypothesis gets interpretable features (``FEATURES``): a log-normal tempo preference
+and the onset density per beat (Temperley: a beat carries one to a few notes); for each
+role (kick, snare, cymbals, bass, pitched parts, notes weighted by length, and entries,
+a part's first note after a rest), the share of its weight on the beats, on their halves
+(or thirds) and quarters (or sixths), and the share of its on-beat weight on beat one and
+on the backbeats; harmonic change entering on bar lines; crashes on bar lines; a prior per
+meter. Tempo and meter preferences have their own columns for songs without drums. The
+score is a weighted sum of the features (a conditional logit model); the weights
+``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
+(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty), and the softmax over all
+hypotheses is the posterior that the confidence reads.
 """
 
 from __future__ import annotations

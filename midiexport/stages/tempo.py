@@ -217,7 +217,8 @@ def _estimate_for(
         beat_times = beat_times - STEM_LATENCY_S
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
     first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
-    keep = (beat_times >= first_s - 60.0 / 40.0) & (beat_times <= last_s + 60.0 / 40.0)
+    bar_s = per_bar * float(np.median(np.diff(beat_times))) if len(beat_times) > 1 else 0.0
+    keep = (beat_times >= first_s - bar_s) & (beat_times <= last_s + bar_s)  # the song, and a bar either side
     beat_times, is_down = beat_times[keep], is_down[keep]
     downbeats = beat_times[is_down]
     later = downbeats[downbeats >= first_s - onsets.GROUP_S]
