@@ -225,7 +225,7 @@ def _estimate_for(
     first_downbeat = max(0.0, float(later[0])) if len(later) else 0.0
     span = min(TEMPO_SPAN_BEATS, len(beat_times) - 1)
     beat_s = float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM
-    bpm = round(60.0 / beat_s * quarters, 3)
+    bpm = round(60.0 / beat_s * quarters, 2)
     return TempoEstimate(bpm, name, first_downbeat, round(confidence, 3), source, quarters, beat_times, downbeats)
 
 
