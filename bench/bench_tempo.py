@@ -47,13 +47,14 @@ sys.path.insert(0, str(HERE / "corpus"))
 
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import write_midi  # noqa: E402
-from midiexport.stages import beats, meter, onsets  # noqa: E402
+from midiexport.stages import beats, meter, onsets, tempo  # noqa: E402
 from midiexport.stages.convert import convert_record  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 from midiexport.stages.tempo import TempoEstimate, estimate_tempo  # noqa: E402
 from midiexport.stages.timing import TimeMap, plan_time  # noqa: E402
 
 TEMPO_TOLERANCE = 0.01  # "within 1%"
+LABEL_TEMPO_TOLERANCE = 0.04  # --fit: a hypothesis on the tracked pulse is "at the right tempo" within 4%
 DOWNBEAT_TOLERANCE_S = 0.030  # bar lines and beats "within 30 ms"
 ERROR_KINDS = (("×2", 2.0), ("×½", 0.5), ("×3/2", 1.5), ("×2/3", 2 / 3), ("×4/3", 4 / 3), ("×3/4", 0.75))
 CATEGORY_ORDER = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
@@ -367,22 +368,25 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
 
 
 def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:
-    """Which hypotheses match the truth: tempo within 4%, the meter, a bar line within a third of a beat."""
+    """Which hypotheses match the truth: tempo within 4%, the meter, a bar line within the refinement window.
+
+    A bar line within ``tempo.REFINE_WINDOW`` of a beat is pulled onto the music by the
+    refinement, so such hypotheses write the same bars; the confidence sums them alike.
+    """
     slot_s = float(np.median(np.diff(slots)))
     quarters = np.array([q for _, _, _, q in meter.METERS])[hyps.meter]
     names = np.array([name for name, _, _, _ in meter.METERS])[hyps.meter]
     bpm = 60.0 / (hyps.beat * slot_s) * quarters
     downs = np.array(song["truth"]["downbeats_s"])
-    first = slots[np.clip(hyps.phase, 0, len(slots) - 1)]
     bar_slots = hyps.beat * np.array([p for _, p, _, _ in meter.METERS])[hyps.meter]
     # the hypothesis's bar lines are slots phase + k * bar; compare its first one in the truth's span
     k = np.maximum(0, np.ceil((np.searchsorted(slots, downs[0] - 0.05) - hyps.phase) / bar_slots)).astype(int)
     at = slots[np.clip(hyps.phase + k * bar_slots, 0, len(slots) - 1)]
     index = np.clip(np.searchsorted(downs, at), 1, len(downs) - 1)
     near = np.minimum(np.abs(downs[index] - at), np.abs(downs[index - 1] - at))
-    del first
     beat_s = hyps.beat * slot_s
-    return (np.abs(bpm / truth_tempo(song) - 1) <= 0.04) & (names == song["truth"]["meter"]) & (near <= beat_s / 3)
+    right_tempo = np.abs(bpm / truth_tempo(song) - 1) <= LABEL_TEMPO_TOLERANCE
+    return right_tempo & (names == song["truth"]["meter"]) & (near <= tempo.REFINE_WINDOW * beat_s)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,6 @@ FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 CONFIDENCE_THRESHOLD = 0.7  # calibrated on the bench split: at or above it, right >= 95% of the time there
-PHASE_TOLERANCE_SLOTS = 1  # bar phases one slot apart (1/12 pulse, 20-40 ms) write the same bar lines
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
@@ -166,8 +165,8 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
 def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
     """Return the posterior of every hypothesis that writes the same file as the chosen one.
 
-    Same beat and meter, and a bar phase at most PHASE_TOLERANCE_SLOTS slots away (bar
-    lines a few ms apart): the probability that the tempo, meter and bar lines are right.
+    Same beat and meter, and a bar phase within REFINE_WINDOW of a beat, which ``_refine``
+    pulls onto the same bar lines: the probability that the tempo, meter and bar lines are right.
     """
     import numpy as np
 
@@ -175,7 +174,8 @@ def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int)
     bar = beat * meter.METERS[meter_index][1]
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
-    same = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & (distance <= PHASE_TOLERANCE_SLOTS)
+    close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
+    same = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
     return float(min(1.0, posterior[same].sum()))
 
 
