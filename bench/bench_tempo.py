@@ -184,6 +184,9 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "seconds": elapsed,
     }
     row["right"] = row["kind"]["midiexport"] == "right" and row["meter_right"] and row["downbeat_right"]
+    found_bars = estimate.downbeats_s if estimate.downbeats_s is not None else np.empty(0)
+    found_right = median_distance(true_downs[inside], found_bars) <= DOWNBEAT_TOLERANCE_S
+    row["right_found"] = row["kind"]["midiexport"] == "right" and row["meter_right"] and found_right
     if notes:
         row["note_error_s"] = note_error(record)
     if references:
@@ -317,11 +320,15 @@ def report(split: str, rows: list[dict]) -> None:
 
 
 def calibration(rows: list[dict]) -> None:
-    """Print, per confidence threshold, how many songs reach it and how many of those are right."""
+    """Print, per confidence threshold, how many songs reach it and how many of those are right.
+
+    Right: tempo, meter and the bar lines found (whether or not the threshold lets them be written).
+    """
     cells = []
     for threshold in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
         above = [r for r in rows if r["confidence"] >= threshold]
-        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(sum(r['right'] for r in above), len(above))} right")
+        right = sum(r["right_found"] for r in above)
+        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
     print("calibration: " + "; ".join(cells))
 
 
