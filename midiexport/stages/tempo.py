@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
-CONFIDENCE_THRESHOLD = 0.7  # calibrated on the bench split: at or above it, right >= 95% of the time there
+CONFIDENCE_THRESHOLD = 0.75  # calibrated on the bench split: at or above it, right >= 95% of the time there
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
