@@ -7,7 +7,8 @@ downbeat, and a calibrated confidence. ``timing`` turns it into a tempo map.
 
 Method, in three stages (each in its own module, with its sources):
 
-1. ``onsets``: notes become onsets by role (kick, snare, cymbals, bass, pitched parts),
+1. ``onsets``: notes become onsets by role (kick, snare, cymbals, bass, pitched parts;
+   for the meter also notes weighted by length, and each part's entries after a rest),
    weighted by how well each role carries the beat, and an onset-strength envelope.
 2. ``beats``: the most salient pulse of the envelope's autocorrelation, then Ellis's
    (2007) dynamic-programming tracker follows that pulse through drift and ritardandos.
@@ -17,15 +18,16 @@ Method, in three stages (each in its own module, with its sources):
    weak point on this material (see the benchmark: librosa fed the same envelope).
 3. ``meter``: which multiple of the pulse is the beat (×1/2 … ×4), the meter (2/4, 3/4,
    4/4, 6/8, 12/8) and the bar phase, chosen jointly among all hypotheses by a small
-   conditional-logit model over interpretable features: a tempo preference, onset
-   weight on beats and beat divisions, harmonic change, bass, kick and crash on bar
-   lines, the backbeat snare (Klapuri et al. 2006; Temperley 2007; downbeat cues as in
+   conditional-logit model over interpretable features: a tempo preference, the onset
+   density per beat, each role's weight on beats, beat divisions, beat one and the
+   backbeats, harmonic change and crashes on bar lines (Klapuri et al. 2006; Temperley 2007; downbeat cues as in
    Papadopoulos & Peeters 2011 and Krebs et al. 2013). Its weights are fitted on the
    benchmark's "bench" split, never on the "holdout" one.
 
 Here the beats are then refined to the onsets (a local weighted mean of the deviations
 of nearby drum or, without drums, all onsets, smoothed over a few beats), and the
-posterior probability of the chosen hypothesis becomes ``confidence``; at or above
+posterior probability of the hypotheses that write the same bars as the chosen one becomes
+``confidence``; at or above
 ``CONFIDENCE_THRESHOLD`` (calibrated on the bench split so that the tempo, meter and bar
 lines are right at least 95% of the time there) the estimate is ``sure`` and its bars
 are written; below it, only a constant tempo is.
