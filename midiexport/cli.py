@@ -162,8 +162,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
         click.option("--bpm", type=_Bpm(), default=f"{DEFAULT_BPM:g}", show_default=True,
-                     help="Tempo written to the file in BPM, or auto: the song's own, first downbeat on a "
-                          "bar line. Note times in seconds are kept either way."),
+                     help="Tempo written to the file in BPM, or auto: the song's own tempo, meter and bar "
+                          "lines (a constant tempo when unsure). Note times in seconds are kept either way."),
         click.option("--ppq", type=click.IntRange(1, MAX_PPQ), default=None,
                      help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
                           "A multiple of 96 keeps Suno timing exact at 120 BPM."),
@@ -397,6 +397,8 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     report = outcome.report
     if report is None or quiet:
         return
+    if report.tempo:
+        click.echo(f"{outcome.place}: {report.tempo}", err=True)
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")

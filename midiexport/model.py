@@ -165,13 +165,15 @@ class Report:
 
     ``counts`` maps a kind (model.STRING_NUMBER, ...) to how many times it happened;
     ``warnings`` are ready-made lines naming the place (invalid notes, unknown names).
-    ``left_out`` counts the notes left out by the field at fault ("pitch", "end", "note").
+    ``left_out`` counts the notes left out by the field at fault ("pitch", "end", "note");
+    ``tempo`` says what ``--bpm auto`` chose (None for a fixed tempo).
     """
 
     counts: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     left_out: dict[str, int] = field(default_factory=dict)
     notices: tuple[str, ...] = ()  # ready-made lines on what clean-up did (not problems)
+    tempo: str | None = None
 
     @property
     def repairs(self) -> int:

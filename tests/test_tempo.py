@@ -1,9 +1,17 @@
-"""Tempo estimation and the tempo map: the song's own tempo, downbeat on a bar line,
-audio sync kept within 1 ms, optional quantizing. Songs are built here, note by note."""
+"""Tempo estimation and the tempo map: the song's own tempo, meter and bar lines, a tempo map
+that follows drift, audio sync kept within 1 ms, optional quantizing.
+
+Band songs are built here, note by note. The failure patterns of issue 12 are checked on
+songs of the evaluation corpus's "test" split (bench/corpus/data/styles-test.jsonl.gz, made
+by its generators with seeds the benchmark does not use; CORPUS_DATA names another folder);
+those tests skip when the corpus is not there."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +22,11 @@ from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
-from midiexport.stages.tempo import estimate_tempo, tempo_from_tags
-from midiexport.stages.timing import grid_ticks, plan_time
+from midiexport.stages.tempo import CONFIDENCE_THRESHOLD, estimate_tempo, tempo_from_tags
+from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, grid_ticks, plan_time
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
 
 CHORDS = ([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])  # C Am F G
 
@@ -62,13 +73,7 @@ def test_tempo_and_first_downbeat_of_a_band_song(bpm, downbeat_s):
     found = estimate_tempo(rock_song(bpm, downbeat_s))
     assert abs(found.bpm / bpm - 1) < 0.01
     assert abs(found.first_downbeat_s - downbeat_s) < 0.030
-    assert found.source == "harmony" and found.confidence > 0.8
-
-
-def test_without_drums_the_harmony_still_gives_the_bar():
-    found = estimate_tempo(rock_song(84.0, 0.9, drums=False))
-    assert abs(found.bpm / 84.0 - 1) < 0.01
-    assert abs(found.first_downbeat_s - 0.9) < 0.030
+    assert (found.meter, found.sure) == ("4/4", True)
 
 
 def test_a_tempo_in_the_tags_is_used_as_a_prior():
@@ -107,18 +112,18 @@ def test_auto_tempo_puts_the_first_downbeat_on_a_bar_line():
     record = rock_song(97.3, 1.37)
     song = convert_record(record, ConvertOptions(bpm="auto"))
     (pickup_tick, n, d), (downbeat_tick, four, quarter) = song.meters
-    assert (pickup_tick, four, quarter) == (0, 4, 4)
+    assert (pickup_tick, four, quarter) == (0, 4, 4)  # a pickup bar, then 4/4
     assert d in (4, 8, 16) and downbeat_tick == n * song.ppq * 4 // d
     midi = pretty(write_midi(song))
     assert abs(midi.get_downbeats()[1] - 1.37) < 0.030  # bar 2 starts on the first downbeat
     assert abs(midi.get_tempo_changes()[1][-1] - 97.3) < 0.97
     texts = [m.text.removeprefix("@I") for m in mido_file(write_midi(song)).tracks[0] if m.type == "text"]
-    assert any(t.startswith("tempo: estimated 97.") for t in texts)
+    assert any(t.startswith("estimated tempo 97.") and "4/4, first downbeat at 1.3" in t for t in texts), texts
 
 
 def test_no_pickup_when_the_song_starts_on_a_downbeat():
     time_map = plan_time(rock_song(128.0, 0.0), bpm="auto", ppq=960)
-    assert time_map.meters == ((0, 4, 4),) and len(time_map.tempos) == 1
+    assert time_map.meters == ((0, 4, 4),) and len(time_map.tempos) == 1  # steady: one tempo
 
 
 def test_quantize_moves_starts_and_ends_to_the_grid():
@@ -145,3 +150,117 @@ def test_grid_values(grid, ticks):
 def test_unknown_grid_names_the_accepted_values():
     with pytest.raises(ValueError, match="quantize grid must be 1/N"):
         grid_ticks("1/12", 480)
+
+
+def ritardando(bars: int, *, slow_from: int, per_bar: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Beats (s) of a 120 BPM song that slows down by 2% a bar from bar ``slow_from``; and its bar lines."""
+    lengths = np.array([0.5 * 1.02 ** max(0, bar - slow_from) for bar in range(bars) for _ in range(per_bar)])
+    beats = np.concatenate([[0.0], np.cumsum(lengths)])
+    return beats, beats[::per_bar]
+
+
+def test_a_steady_song_gets_one_tempo():
+    beats, downbeats = ritardando(32, slow_from=99)
+    assert bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1) == [(0, 500_000)]
+
+
+def test_a_ritardando_gets_a_tempo_map_with_at_most_one_change_per_bar():
+    beats, downbeats = ritardando(32, slow_from=16)
+    changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    bars = [bar for bar, _ in changes]
+    assert changes[0] == (0, 500_000) and len(bars) == len(set(bars)) and 3 <= len(changes) <= 17
+    assert all(later[1] > earlier[1] for earlier, later in zip(changes, changes[1:]))  # slower and slower
+    drawn = np.concatenate([[0.0], np.cumsum([us / 1e6 for bar, us in _per_beat(changes, 32 * 4)])])
+    assert np.abs(drawn - beats).max() <= SPAN_FIT_S  # every beat drawn within 25 ms of the music
+
+
+def _per_beat(changes: list[tuple[int, int]], beats: int) -> list[tuple[int, int]]:
+    """Expand (bar, µs per quarter) changes to one entry per beat of a 4/4 song."""
+    out = []
+    for beat in range(beats):
+        out.append(max((c for c in changes if c[0] <= beat // 4), key=lambda c: c[0]))
+    return out
+
+
+def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
+    record = rock_song(97.3, 1.37)
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # nothing is sure enough
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    assert len(song.tempos) == 1 and song.meters == ((0, 4, 4),)  # no pickup bar, no meter claimed
+    assert abs(60_000_000 / song.tempos[0][1] - 97.3) < 0.97
+    assert "below 1.01: written as one constant tempo from 0 s, bar lines not aligned" in (song.report.tempo or "")
+
+
+def corpus_song(song_id: str) -> model.Record:
+    """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
+    path = CORPUS / "styles-test.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"the evaluation corpus is not at {CORPUS}")
+    sys.path.insert(0, str(CORPUS.parent))
+    import schema  # the corpus's own loader
+
+    [song] = [s for s in schema.iter_songs(str(path)) if s["id"] == song_id]
+    assert song["split"] == "test"
+    [record] = normalize_payload(song["record"], source=song_id)
+    return record
+
+
+# Issue 12's failure patterns, each on songs the estimator was never tuned on (truth from the corpus).
+@pytest.mark.parametrize(
+    ("song_id", "bpm", "meter"),
+    [
+        ("gen-house-s1079", 126.0, "4/4"),  # 1. chords lasting two bars no longer halve the tempo
+        ("gen-dnb-s1379", 174.0, "4/4"),
+        ("gen-trap-s1339", 148.1, "4/4"),
+        ("gen-waltz-s1199", 89.4, "3/4"),  # 2. not every bar has four beats
+        ("gen-waltz-s1409", 145.9, "3/4"),
+        ("gen-rock68-s1469", 136.5, "6/8"),
+        ("gen-funk-s1099", 99.3, "4/4"),  # 3. syncopated or noisy songs are not taken at 3/2 the tempo
+        ("gen-dembow-s1369", 99.0, "4/4"),
+        ("gen-pop-s1269", 103.5, "4/4"),
+        ("gen-lofi-s1359", 70.0, "4/4"),  # 4. slow songs are not doubled
+        ("gen-boombap-s1349", 88.0, "4/4"),
+        ("gen-pop-s1059", 97.2, "4/4"),
+    ],
+)
+def test_tempo_and_meter_of_corpus_songs(song_id, bpm, meter):
+    found = estimate_tempo(corpus_song(song_id))
+    assert abs(found.bpm / bpm - 1) < 0.01
+    assert found.meter == meter
+
+
+@pytest.mark.parametrize(
+    ("song_id", "first_downbeat_s"),
+    [
+        ("gen-dembow-s1369", None),  # 5. without drums, bar lines still come from harmony and bass
+        ("gen-afrobeats-s1389", None),  # 6. afrobeats bars are not off by half a beat
+        ("gen-afrobeats-s1179", None),
+    ],
+)
+def test_bar_lines_of_corpus_songs(song_id, first_downbeat_s):
+    del first_downbeat_s
+    record = corpus_song(song_id)
+    truth = _truth(song_id)
+    found = estimate_tempo(record)
+    assert found.downbeats_s is not None
+    downbeats = np.array(truth["downbeats_s"])
+    last = max(float(i.start_s.max()) for i in record.instruments)
+    inside = downbeats[(downbeats >= found.first_downbeat_s - 0.05) & (downbeats <= last)]
+    nearest = np.abs(found.downbeats_s[:, None] - inside[None, :]).min(axis=0)
+    assert float(np.median(nearest)) <= 0.030
+
+
+def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines():  # 7. low confidence is not written as if sure
+    record = corpus_song("gen-bossa-s1219")
+    found = estimate_tempo(record)
+    assert found.confidence < CONFIDENCE_THRESHOLD and not found.sure
+    time_map = plan_time(record, bpm="auto", ppq=960)
+    assert len(time_map.tempos) == 1 and time_map.downbeat_tick == 0 and time_map.meters == ((0, 4, 4),)
+    assert "bar lines not aligned to the music" in found.describe()
+
+
+def _truth(song_id: str) -> dict:
+    import schema
+
+    [song] = [s for s in schema.iter_songs(str(CORPUS / "styles-test.jsonl.gz")) if s["id"] == song_id]
+    return song["truth"]

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import channel_events, mido_file
 from midiexport.model import Song, Track
-from midiexport.outputs.smf import encode_track, text_bytes, vlq, write_midi
+from midiexport.outputs.smf import encode_track, text_bytes, time_signature, vlq, write_midi
 
 
 def track(name: str, channel: int, program: int, notes: list[tuple[int, int, int, int]]) -> Track:
@@ -119,3 +119,8 @@ def test_names_are_cleaned_and_cut_to_255_bytes():
 def test_format_must_be_0_or_1():
     with pytest.raises(ValueError, match="format must be 0 or 1, got 2"):
         write_midi(one_note_song(), format=2)
+
+
+@pytest.mark.parametrize(("meter", "clocks"), [((4, 4), 24), ((3, 4), 24), ((2, 4), 24), ((6, 8), 36), ((12, 8), 36)])
+def test_time_signature_clicks_once_a_beat_dotted_quarters_in_compound_meters(meter, clocks):
+    assert time_signature(*meter) == bytes([meter[0], meter[1].bit_length() - 1, clocks, 8])

@@ -58,7 +58,8 @@ class Summary:
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
     tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
     tempo_confidence: float | None = None  # 0-1, records only
-    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first 4/4 bar starts
+    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
+    meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
     tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
     tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
@@ -149,7 +150,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail=detail,
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
-        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate else None,
+        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and estimate.sure else None,
+        meter=estimate.meter if estimate and estimate.sure else None,
         key=found_key.name if found_key else None,
         key_confidence=round(found_key.confidence, 3) if found_key else None,
     )
@@ -194,6 +196,20 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
     )
 
 
+def _tempo_line(summary: Summary) -> str:
+    """Return 'tempo estimated 97.3 BPM, 4/4, first downbeat at 1.370 s (confidence 0.93)' or its unsure form."""
+    kind = "estimated" if summary.kind == "record" else "written"
+    line = f"tempo {kind} {summary.tempo_bpm:g} BPM"
+    if summary.meter is not None:
+        line += f", {summary.meter}"
+    if summary.first_downbeat_s is not None:
+        line += f", first downbeat at {summary.first_downbeat_s:.3f} s"
+    if summary.tempo_confidence is not None:
+        line += f" (confidence {summary.tempo_confidence:.2f}"
+        line += ")" if summary.meter is not None else ", too low to claim bar lines)"
+    return line
+
+
 def _written_tempo(smf: Smf) -> tuple[float | None, int]:
     """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
     spans: dict[int, int] = {}
@@ -233,11 +249,7 @@ def format_table(summary: Summary) -> str:
     facts.append(f"{summary.notes} notes")
     head.append("  " + ", ".join(facts))
     if summary.tempo_bpm is not None:
-        kind = "estimated" if summary.kind == "record" else "written"
-        sure = f" (confidence {summary.tempo_confidence:.2f})" if summary.tempo_confidence is not None else ""
-        head.append(
-            f"  tempo {kind} {summary.tempo_bpm:g} BPM{sure}, first downbeat at {summary.first_downbeat_s:.3f} s"
-        )
+        head.append("  " + _tempo_line(summary))
     if summary.tempo_events is not None and summary.tempo_events > 1 and summary.tempo_range_bpm:
         low, high = summary.tempo_range_bpm
         head.append(f"  tempo map {low:g}-{high:g} BPM in {summary.tempo_events:,} tempo events")

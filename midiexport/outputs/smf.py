@@ -150,11 +150,17 @@ def meta(kind: int, data: bytes) -> bytes:
 
 
 def time_signature(numerator: int, denominator: int) -> bytes:
-    """Return a time signature's data: n/d, a metronome click per beat, 8 32nds a quarter."""
+    """Return a time signature's data: n/d, a metronome click per beat, 8 32nds a quarter.
+
+    The beat is the denominator's note, or three of them in compound meters (6/8, 9/8,
+    12/8: a click per dotted quarter), as the MIDI 1.0 spec's example of 6/8 shows.
+    """
     power = denominator.bit_length() - 1
     if not 1 <= numerator <= 255 or denominator != 1 << power:
         raise ValueError(f"time signature must be 1..255 over a power of 2, got {numerator}/{denominator}")
-    return bytes([numerator, power, 96 // denominator, 8])  # 24 MIDI clocks a quarter note
+    compound = numerator % 3 == 0 and numerator > 3 and denominator >= 8
+    clocks = 96 // denominator * (3 if compound else 1)  # 24 MIDI clocks a quarter note
+    return bytes([numerator, power, clocks, 8])
 
 
 def key_signature(fifths: int, minor: bool) -> bytes:

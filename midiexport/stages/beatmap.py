@@ -48,7 +48,7 @@ def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
     downbeat = _nearest_beat(beats_s, estimate_tempo(record, hint_bpm=hint).first_downbeat_s)
     tempos, meters, downbeat_tick = fit_beat_map(beats_s, downbeat=downbeat, ppq=ppq)
     main_us = next(tempo_us for tick, tempo_us in reversed(tempos) if tick <= downbeat_tick)
-    found = TempoEstimate(round(60e6 / main_us, 3), 0.0, float(beats_s[downbeat]), 1.0, BEAT_MAP_SOURCE)
+    found = TempoEstimate(round(60e6 / main_us, 3), "4/4", float(beats_s[downbeat]), 1.0, BEAT_MAP_SOURCE)
     return TimeMap(ppq, tempos, meters, downbeat_tick, found)
 
 

@@ -90,7 +90,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
                       left_out=dict(Counter(issue.field for issue in record.issues)),
-                      notices=tuple(record.place(n) for n in record.notices)),
+                      notices=tuple(record.place(n) for n in record.notices),
+                      tempo=time_map.estimate.describe() if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
 
@@ -107,8 +108,7 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
         return (
             f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
         )
-    return (f"tempo: estimated {found.bpm:g} BPM (confidence {found.confidence:.2f}), "
-            f"first downbeat at {found.first_downbeat_s:.3f} s",)  # fmt: skip
+    return (f"estimated {found.describe()}",)
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:

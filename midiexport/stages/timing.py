@@ -1,11 +1,15 @@
 """Timing: how seconds become ticks. A fixed tempo, or the song's own (``--bpm auto``).
 
-With ``auto`` the tempo comes from ``tempo.estimate_tempo`` and the first detected
-downbeat is put on a bar line: everything before it becomes a short pickup bar
-(n/16, or n/8 or n/4 when n divides), played at the tempo that makes the pickup last
-exactly until the downbeat; from the downbeat on, 4/4 at the song's tempo. In a DAW,
-bar 1 is that pickup and bar 2 starts on the first downbeat, so bars and beats line
-up with the music and the audio alike.
+With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``. When
+the estimate is sure (its confidence reaches ``tempo.CONFIDENCE_THRESHOLD``), the first
+downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
+or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
+until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 2/4, 6/8, 12/8).
+The tempo follows the bar lines found: one tempo for the song when it fits every beat
+(within CONSTANT_FIT_S rms and SPAN_FIT_S at most), else a tempo map with at most one
+change per bar, each span's tempo putting its last bar line where it was found, so a
+notation program shows a few tempo marks, not one per beat. When the estimate is not
+sure, only its tempo is written, constant from 0 s, and no bar line is claimed.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Record
 from ..options import AUTO, GRID_PATTERN, KEEP_TEMPO_MAP
+from .onsets import GROUP_S
 from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:
@@ -27,13 +32,15 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
+CONSTANT_FIT_S = 0.010  # one tempo for the song when it fits the beats within 10 ms rms (issue 12) ...
+SPAN_FIT_S = 0.025  # ... and none is more than 25 ms off; a tempo map keeps every beat this close
 
 
 @dataclass(frozen=True)
 class TimeMap:
     """Tempo changes (tick, µs per quarter) and time signatures (tick, n, d) of a song.
 
-    ``downbeat_tick`` is where the first full 4/4 bar starts (0 without a pickup);
+    ``downbeat_tick`` is where the first full bar starts (0 without a pickup);
     ``estimate`` is the tempo estimate behind an ``auto`` map.
     """
 
@@ -61,12 +68,16 @@ class TimeMap:
 
 
 def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "bpm") -> TimeMap:
-    """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated, pickup bar).
+    """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated).
 
-    A record read from a .mid with a tempo map uses it with ``"auto"`` or ``tempo_map="keep"``.
-    Raises ValueError for a bpm that is neither a number nor "auto".
+    With ``auto`` and a sure estimate: a pickup bar until the first downbeat, the meter
+    found, and a tempo that follows the bar lines (at most one change per bar, none where
+    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold: the estimated
+    tempo, constant, and no pickup or meter claimed. A record read from a .mid with a
+    tempo map uses it with ``"auto"`` or ``tempo_map="keep"`` (see ``beatmap``). Raises
+    ValueError for a bpm that is neither a number nor "auto".
     """
-    # Issue 14 (MIDI input): the source's own beat map is the grid; see stages/beatmap.py.
+    # MIDI input: the source's own beat map is the grid; see stages/beatmap.py.
     keep = tempo_map == KEEP_TEMPO_MAP and bool(record.source_tempos)
     if keep or (bpm == AUTO and record.beat_map_s is not None):
         from .beatmap import plan_source_time
@@ -77,15 +88,84 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
             raise ValueError(f"bpm must be a number or 'auto', got {bpm!r}")
         return TimeMap(ppq, ((0, tempo_us(bpm)),))
     estimate = estimate_tempo(record)
-    main_us = tempo_us(estimate.bpm)
-    downbeat_s = estimate.first_downbeat_s
+    downbeats = estimate.downbeats_s
+    if not estimate.sure or downbeats is None or len(downbeats) < 2:
+        return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
+    numerator, denominator = (int(x) for x in estimate.meter.split("/"))
+    bar_quarters = numerator * 4 / denominator
+    later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
+    later[0] = downbeat_s = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
+    bar_tempos = bar_tempos_us(
+        later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
+    )
+    first_us = bar_tempos[0][1]
     if downbeat_s < MIN_PICKUP_S:
-        return TimeMap(ppq, ((0, main_us),), estimate=estimate)
-    sixteenths = max(1, round(downbeat_s / (estimate.beat_s / 4)))
+        tempos = tuple((round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos)
+        return TimeMap(ppq, tempos, ((0, numerator, denominator),), 0, estimate)
+    sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
-    meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, 4, 4))
-    return TimeMap(ppq, ((0, pickup_us), (downbeat_tick, main_us)), meters, downbeat_tick, estimate)
+    meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, numerator, denominator))
+    tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
+    return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def bar_tempos_us(
+    downbeats_s: npt.NDArray[np.float64],
+    beats_s: npt.NDArray[np.float64] | None,
+    *,
+    bar_quarters: float,
+    beat_quarters: float,
+) -> list[tuple[int, int]]:
+    """Return (bar number, µs per quarter) tempo changes that follow the bar lines found.
+
+    One tempo for the song when a straight line through its beats leaves them within
+    CONSTANT_FIT_S (root mean square) and SPAN_FIT_S (at most). Otherwise bars are joined
+    greedily into spans played at one tempo, as long as every beat in a span stays within
+    SPAN_FIT_S of the grid drawn from its first bar line to its last; each span's tempo
+    puts its last bar line exactly where it was found. One loop step per span (a few
+    dozen), each vectorised over the beats.
+    """
+    import numpy as np
+
+    first, last = float(downbeats_s[0]), float(downbeats_s[-1])
+    beats = beats_s if beats_s is not None and len(beats_s) else downbeats_s
+    beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
+    bars = len(downbeats_s) - 1
+    if len(beats) >= 2:
+        index = np.arange(len(beats))
+        slope, intercept = np.polyfit(index, beats, 1)
+        residual = beats - (intercept + slope * index)
+        if float(np.sqrt(np.mean(residual**2))) <= CONSTANT_FIT_S and float(np.abs(residual).max()) <= SPAN_FIT_S:
+            return [(0, round(float(slope) / beat_quarters * 1e6))]
+    changes: list[tuple[int, int]] = []
+    start = 0
+    while start < bars:
+        end = _span_end(downbeats_s, beats, start)
+        seconds = float(downbeats_s[end] - downbeats_s[start])
+        changes.append((start, round(seconds * 1e6 / ((end - start) * bar_quarters))))
+        start = end
+    merged = [changes[0]]
+    for bar, us in changes[1:]:
+        if us != merged[-1][1]:
+            merged.append((bar, us))
+    return merged
+
+
+def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], start: int) -> int:
+    """Return the last bar line that one tempo from bar line ``start`` reaches with every beat within SPAN_FIT_S."""
+    import numpy as np
+
+    bars = len(downbeats_s) - 1
+    end = start + 1
+    while end < bars:
+        begin, finish = float(downbeats_s[start]), float(downbeats_s[end + 1])
+        inside = beats_s[(beats_s >= begin - GROUP_S) & (beats_s <= finish + GROUP_S)]
+        grid = np.linspace(begin, finish, len(inside))
+        if len(inside) >= 2 and float(np.abs(inside - grid).max()) > SPAN_FIT_S:
+            break
+        end += 1
+    return end
 
 
 def tempo_us(bpm: float) -> int:

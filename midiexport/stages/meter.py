@@ -1,0 +1,342 @@
+"""Meter: which multiple of the tracked pulse is the beat, how beats group into bars, where bar 1 is.
+
+The pulse from ``beats.track_pulse`` is split into ``SLOTS_PER_PULSE`` slots (halves and
+thirds both fall on slots). Every onset is given to its nearest slot, which absorbs
+chord spread and per-stem latency up to a third of a slot (about 40 ms at 120 pulses a
+minute). A hypothesis is a beat length in slots (1/2, 2/3, 1, 3/2, 2, 3 or 4 pulses),
+a meter (beats per bar and a duple or triple beat division: 2/4, 3/4, 4/4, 6/8, 12/8)
+and a bar phase. This is Klapuri, Eronen & Astola's (2006, "Analysis of the meter of
+acoustic musical signals", IEEE TASLP 14(1)) joint choice of tatum, tactus and measure,
+made here on exact symbolic onsets, and Temperley's (2007, "Music and Probability")
+view of meter as the hypothesis under which onsets are most probable at strong metrical
+positions; the downbeat cues are those of downbeat trackers: harmonic change on bar
+lines (Goto 2001; Papadopoulos & Peeters 2011), the bass and the kick on beat one, the
+backbeat snare (Krebs, Böck & Widmer 2013 learn such bar patterns; here they are fixed
+features).
+
+Each hypothesis gets interpretable features (``FEATURES``): a log-normal tempo preference
+and the onset density per beat (Temperley: a beat carries one to a few notes); for each
+role (kick, snare, cymbals, bass, pitched parts, notes weighted by length, and entries,
+a part's first note after a rest), the share of its weight on the beats, on their halves
+(or thirds) and quarters (or sixths), and the share of its on-beat weight on beat one and
+on the backbeats; harmonic change entering on bar lines; crashes on bar lines; a prior per
+meter. Tempo and meter preferences have their own columns for songs without drums. The
+score is a weighted sum of the features (a conditional logit model); the weights
+``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
+(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty), and the softmax over all
+hypotheses is the posterior that the confidence reads.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .onsets import Onsets, Stream
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+    Ints = npt.NDArray[np.int64]
+
+CHANGE_PHASES_PER_BEAT = 6  # harmonic change is measured for at most 6 beat phases (a 24th note apart)
+SLOTS_PER_PULSE = 12  # halves, thirds and quarters of the pulse are all slots
+BEAT_SLOTS = (6, 8, 12, 18, 24, 36, 48)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
+# Meters tried: (name, beats per bar, beat division, quarters per beat). Compound meters
+# count the dotted quarter as the beat; the tempo written is always in quarters.
+METERS = (
+    ("4/4", 4, 2, 1.0),
+    ("3/4", 3, 2, 1.0),
+    ("2/4", 2, 2, 1.0),
+    ("6/8", 2, 3, 1.5),
+    ("12/8", 4, 3, 1.5),
+)
+MIN_QUARTER_BPM, MAX_QUARTER_BPM = 40.0, 240.0  # tempos written by --bpm auto (quarter notes a minute)
+PREFERRED_QUARTER_BPM = 120.0  # centre of the tempo-preference features (Moelants 2002: ~120 a minute)
+TINY = 1e-3  # keeps log ratios finite where a role is silent
+ROLES = ("kick", "snare", "cymbals", "bass", "pitched", "long", "entries")
+# Where a role's onsets fall under a hypothesis, as shares of its weight: on beats, on the
+# beat's divisions (halves, or thirds in 6/8 and 12/8), on their halves; the rest is finer.
+LEVELS = ("beat", "division", "subdivision")
+# Where its on-beat weight falls in the bar: beat one, or the backbeats (2 and 4 in 4/4 and
+# 12/8, 2 and 3 in 3/4, 2 in 2/4 and 6/8). Krebs, Böck & Widmer (2013) learn such bar
+# patterns per style; this model learns one weight per role and place, for all styles.
+PLACES = ("down", "back")
+BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "2/4": (1,), "6/8": (1,), "12/8": (1, 3)}
+# Tempo and meter preferences differ with the instrumentation (drum-based styles are mostly
+# 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
+# without drums read these features from their own columns, "<name>_no_drums".
+PRIORS = (
+    "tempo_log",
+    "tempo_log_sq",
+    "density_log",
+    "density_log_sq",
+    "meter_3_4",
+    "meter_2_4",
+    "meter_6_8",
+    "meter_12_8",
+)
+FEATURES = (
+    "tempo_log",  # log2(quarter BPM / 120)
+    "tempo_log_sq",  # its square: the preference is log-normal
+    "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
+    "crash_down",  # share of crash weight on bar lines
+    "density_log",  # log2(onsets per beat): one to a few notes a beat is the usual density
+    "density_log_sq",  # its square
+    *(f"{role}_{level}" for role in ROLES for level in LEVELS),
+    *(f"{role}_{place}" for role in ROLES for place in PLACES),
+    "meter_3_4",
+    "meter_2_4",
+    "meter_6_8",
+    "meter_12_8",
+    *(f"{name}_no_drums" for name in PRIORS),
+)
+# Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
+WEIGHTS = {
+    "tempo_log": -6.57,
+    "tempo_log_sq": -3.47,
+    "harmony_down": 4.79,
+    "crash_down": 2.48,
+    "density_log": 7.19,
+    "density_log_sq": -2.06,
+    "kick_beat": 2.04,
+    "kick_division": 3.23,
+    "kick_subdivision": 0.24,
+    "snare_beat": 2.71,
+    "snare_division": 0.17,
+    "snare_subdivision": 3.05,
+    "cymbals_beat": 5.16,
+    "cymbals_division": 4.32,
+    "cymbals_subdivision": 1.25,
+    "bass_beat": 4.70,
+    "bass_division": 1.73,
+    "bass_subdivision": 0.17,
+    "pitched_beat": 0.23,
+    "pitched_division": 8.31,
+    "pitched_subdivision": 2.82,
+    "long_beat": 13.32,
+    "long_division": -0.53,
+    "long_subdivision": 0.75,
+    "entries_beat": 1.65,
+    "entries_division": 0.76,
+    "entries_subdivision": -0.42,
+    "kick_down": 0.30,
+    "kick_back": -2.34,
+    "snare_down": -0.72,
+    "snare_back": 1.81,
+    "cymbals_down": -1.79,
+    "cymbals_back": 1.90,
+    "bass_down": -0.43,
+    "bass_back": -0.10,
+    "pitched_down": -1.45,
+    "pitched_back": -2.03,
+    "long_down": 1.66,
+    "long_back": -1.10,
+    "entries_down": 1.72,
+    "entries_back": 0.50,
+    "meter_3_4": -1.07,
+    "meter_2_4": -2.31,
+    "meter_6_8": 0.98,
+    "meter_12_8": 0.07,
+    "tempo_log_no_drums": -3.12,
+    "tempo_log_sq_no_drums": -2.29,
+    "density_log_no_drums": 2.20,
+    "density_log_sq_no_drums": -0.75,
+    "meter_3_4_no_drums": 0.35,
+    "meter_2_4_no_drums": -0.97,
+    "meter_6_8_no_drums": 0.50,
+    "meter_12_8_no_drums": -2.07,
+} | {"tempo_log_sq": -2.0, "harmony_down": 4.0}
+
+
+@dataclass(frozen=True)
+class Hypotheses:
+    """Every meter hypothesis of a song: columns, one row per hypothesis.
+
+    ``beat`` is the beat length in slots, ``meter`` the index into METERS, ``phase`` the
+    slot of the first bar line (0 .. bar length - 1), ``features`` one column per FEATURES.
+    """
+
+    beat: Ints
+    meter: Ints
+    phase: Ints
+    features: Floats
+
+    def scores(self, weights: dict[str, float] | None = None) -> Floats:
+        """Return each hypothesis's score (log of its unnormalised probability)."""
+        import numpy as np
+
+        chosen = weights or WEIGHTS
+        vector = np.array([chosen[name] for name in FEATURES])
+        out: Floats = self.features @ vector
+        return out
+
+
+def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
+    """Return every (beat, meter, bar phase) hypothesis on a slot grid (s) with its features."""
+    import numpy as np
+
+    pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
+    accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
+    chroma = _slot_chroma(onsets, slots_s)
+    rows: list[tuple[Ints, Ints, Ints, Floats]] = []
+    for beat in BEAT_SLOTS:
+        beat_s = pulse_s * beat / SLOTS_PER_PULSE
+        changes = _beat_changes(chroma, beat)  # (phase within a beat, beat number) -> change 0-1
+        for meter_index, (_, per_bar, division, quarters) in enumerate(METERS):
+            bpm = 60.0 / beat_s * quarters
+            if not (MIN_QUARTER_BPM <= bpm <= MAX_QUARTER_BPM) or beat % division:
+                continue
+            features = _features(accents, changes, beat=beat, per_bar=per_bar, division=division)
+            features[:, FEATURES.index("tempo_log")] = np.log2(bpm / PREFERRED_QUARTER_BPM)
+            features[:, FEATURES.index("tempo_log_sq")] = np.log2(bpm / PREFERRED_QUARTER_BPM) ** 2
+            density = np.log2(max(len(onsets.all.times_s), 1) * beat / len(slots_s))
+            features[:, FEATURES.index("density_log")] = density
+            features[:, FEATURES.index("density_log_sq")] = density**2
+            name = METERS[meter_index][0]
+            for column in ("3_4", "2_4", "6_8", "12_8"):
+                features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
+            if not onsets.has_drums:
+                for prior in PRIORS:
+                    features[:, FEATURES.index(f"{prior}_no_drums")] = features[:, FEATURES.index(prior)]
+                    features[:, FEATURES.index(prior)] = 0.0
+            count = len(features)
+            rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features))
+    if not rows:
+        empty = np.empty(0, dtype=np.int64)
+        return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))))
+    beat_col, meter_col, phase_col, feature_rows = (np.concatenate(c) for c in zip(*rows))
+    return Hypotheses(beat_col, meter_col, phase_col, feature_rows)
+
+
+def _accent_streams(onsets: Onsets) -> dict[str, Stream]:
+    return {role: onsets.role(role) for role in (*ROLES, "crash")}
+
+
+def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
+    """Sum each onset's weight into its nearest slot."""
+    import numpy as np
+
+    sums = np.bincount(_nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
+    out: Floats = sums.astype(np.float64)
+    return out
+
+
+def _nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
+    import numpy as np
+
+    right = np.clip(np.searchsorted(slots_s, times_s), 1, len(slots_s) - 1)
+    left = right - 1
+    nearer_left = (times_s - slots_s[left]) < (slots_s[right] - times_s)
+    out: Ints = np.where(nearer_left, left, right)
+    return out
+
+
+def _slot_chroma(onsets: Onsets, slots_s: Floats) -> Floats:
+    """Return a (slots x 12) pitch-class profile of the notes starting at each slot, weighted by length."""
+    import numpy as np
+
+    chroma = np.zeros((len(slots_s), 12))
+    if len(onsets.pitched_start_s) == 0:
+        return chroma
+    slot = _nearest_slot(onsets.pitched_start_s, slots_s)
+    length = np.clip(onsets.pitched_end_s - onsets.pitched_start_s, 0.05, 2.0)
+    np.add.at(chroma, (slot, onsets.pitched_pitch % 12), length)
+    return chroma
+
+
+def _beat_changes(chroma: Floats, beat: int) -> Floats:
+    """Return harmonic change (1 - cosine to the previous beat's held profile) per beat phase and beat.
+
+    Shape (beat, beats): row p holds the change entering each beat when beats start at slot p.
+    A beat without new notes holds the previous profile, so sustained chords do not count as changes.
+    """
+    import numpy as np
+
+    beats = len(chroma) // beat - 1
+    if beats < 2:
+        return np.zeros((beat, max(beats, 0)))
+    step = max(1, beat // CHANGE_PHASES_PER_BEAT)
+    running = np.concatenate([np.zeros((1, 12)), np.cumsum(chroma, axis=0)])
+    edges = np.arange(0, beat, step)[:, None] + beat * np.arange(beats + 1)[None, :]  # (phase, beat edge) -> slot
+    per_beat = running[edges[:, 1:]] - running[edges[:, :-1]]  # (phase, beat, 12)
+    sounding = per_beat.sum(axis=2) > TINY
+    held_index = np.maximum.accumulate(np.where(sounding, np.arange(beats)[None, :], -1), axis=1)
+    held = np.take_along_axis(per_beat, np.maximum(held_index, 0)[:, :, None], axis=1)
+    held = np.where((held_index >= 0)[:, :, None], held, 0.0)
+    norm = np.linalg.norm(held, axis=2)
+    cosine = (held[:, 1:] * held[:, :-1]).sum(axis=2) / np.maximum(norm[:, 1:] * norm[:, :-1], TINY)
+    out = np.zeros((len(edges), beats))
+    out[:, 1:] = np.where(sounding[:, 1:] & (norm[:, :-1] > 0), 1.0 - cosine, 0.0)
+    expanded: Floats = np.repeat(out, step, axis=0)[:beat]  # phases between those computed share their change
+    return expanded
+
+
+@functools.lru_cache(maxsize=64)
+def _masks(beat: int, per_bar: int, division: int) -> dict[str, Floats]:
+    """Return 0/1 matrices (bar phase x bar slot) of the metrical places of one (beat, meter).
+
+    A pure function of its arguments, cached: the same 35 shapes serve every song.
+    """
+    import numpy as np
+
+    bar = beat * per_bar
+    position = (np.arange(bar)[None, :] - np.arange(bar)[:, None]) % bar
+    within = position % beat
+    step = beat / division
+    on_beat = within == 0
+    on_division = (np.isclose(within % step, 0) | np.isclose(within % step, step)) & ~on_beat
+    half = step / 2
+    on_half = (np.isclose(within % half, 0) | np.isclose(within % half, half)) & ~on_beat & ~on_division
+    meter_name = next(name for name, n, d, _ in METERS if n == per_bar and d == division)
+    backbeats = np.isin(position, [k * beat for k in BACKBEATS[meter_name]])
+    places = {"beat": on_beat, "division": on_division, "subdivision": on_half, "down": position == 0}
+    return {name: mask.astype(np.float64) for name, mask in (places | {"back": backbeats}).items()}
+
+
+def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar: int, division: int) -> Floats:
+    """Return the features of every bar phase of one (beat, meter): shape (bar slots, FEATURES)."""
+    import numpy as np
+
+    bar = beat * per_bar
+    usable = (len(accents["kick"]) // bar) * bar
+    masks = _masks(beat, per_bar, division)
+    features = np.zeros((bar, len(FEATURES)))
+    for role in (*ROLES, "crash"):
+        profile = accents[role][:usable].reshape(-1, bar).sum(axis=0)
+        total = profile.sum()
+        if total <= 0:
+            continue
+        on_beat = np.maximum(masks["beat"] @ profile, TINY)
+        if role == "crash":
+            features[:, FEATURES.index("crash_down")] = masks["down"] @ profile / on_beat
+            continue
+        for level in LEVELS:
+            features[:, FEATURES.index(f"{role}_{level}")] = masks[level] @ profile / total
+        for place in PLACES:
+            features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
+    features[:, FEATURES.index("harmony_down")] = _harmony_down(changes, beat=beat, per_bar=per_bar)
+    return features
+
+
+def _harmony_down(changes: Floats, *, beat: int, per_bar: int) -> Floats:
+    """Return, per bar phase (slots), mean harmonic change on bar lines minus on the other beats."""
+    import numpy as np
+
+    bar = beat * per_bar
+    count = changes.shape[1]
+    if count < 2 * per_bar:
+        return np.zeros(bar)
+    residue = np.arange(count) % per_bar
+    # sums and counts of each beat phase's changes by beat number modulo the bar: (beat phase, residue)
+    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(per_bar)], axis=1)
+    counts = np.bincount(residue, minlength=per_bar).astype(np.float64)
+    phase = np.arange(bar)
+    row, first = phase % beat, (phase // beat) % per_bar
+    down_sum, down_count = sums[row, first], counts[first]
+    rest = (sums[row].sum(axis=1) - down_sum) / np.maximum(count - down_count, 1)
+    out: Floats = down_sum / np.maximum(down_count, 1) - rest
+    return out
