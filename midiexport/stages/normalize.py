@@ -78,9 +78,32 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
     plain = False
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+        typed = _typed_records(raw, source, line)
+        if typed is not None:
+            return typed
         # No true/false anywhere: then numpy's type inference alone tells numbers from the rest.
         plain = b"true" not in raw and b"false" not in raw
         payload = parse_json(raw, source=source, line=line)
+    return _records_of_document(payload, source, line, plain)
+
+
+def _typed_records(raw: bytes, source: str, line: int | None) -> list[Record] | None:
+    """The records of a document whose notes decode straight into typed columns, or None:
+    it does not fit the schema, or a record is not complete or has a note left out, so the
+    general path must say what it says (typed_json's docstring)."""
+    from . import typed_json
+
+    document = typed_json.decode(raw)
+    if document is None or not isinstance(document, (dict, list)):
+        return None
+    try:
+        records = _records_of_document(document, source, line, plain=True)
+    except (typed_json.Fallback, InputError):
+        return None
+    return records if all(r.status == model.COMPLETE for r in records) else None
+
+
+def _records_of_document(payload: Any, source: str, line: int | None, plain: bool) -> list[Record]:
     prefix = f"line {line}" if line is not None else ""
     if isinstance(payload, list):
         if not payload:
@@ -258,12 +281,15 @@ def _read_notes(
     """Turn a list of note objects into columns; left-out notes come back as issues."""
     import numpy as np
 
+    from . import typed_json
+
     bad: dict[int, NoteIssue] = {}
-    columns = {}
     from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
-    for field in _FIELDS:
-        columns[field] = _read_column(name, notes, field, bad, from_text, plain=plain)
-    pitch, start, end, velocity = (columns[f] for f in _FIELDS)
+    typed = typed_json.is_typed(notes)
+    if typed:  # decoded as numbers already; a note to leave out sends the document the general way
+        pitch, start, end, velocity = typed_json.columns(notes)
+    else:
+        pitch, start, end, velocity = (_read_column(name, notes, f, bad, from_text, plain=plain) for f in _FIELDS)
     checks = (
         ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
         ("pitch", pitch != np.floor(pitch), "is not a whole number"),
@@ -279,6 +305,8 @@ def _read_notes(
     with np.errstate(invalid="ignore"):
         for field, mask, problem in checks:
             for index in np.flatnonzero(mask).tolist():
+                if typed:
+                    raise typed_json.Fallback
                 if index not in bad:
                     bad[index] = _issue(name, notes, index, field, problem)
     keep = np.ones(len(notes), dtype=bool)
