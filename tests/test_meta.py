@@ -32,7 +32,7 @@ def test_converting_json_loads_no_http_mido_server_tempo_or_midi_reader(tmp_path
         "import sys\nfrom midiexport.cli import main\n"
         f"try:\n    main(['convert', {str(ROOT / 'samples' / 'sample-song.json')!r}, '-o', {str(tmp_path / 'x.mid')!r}, '-q'])\n"
         "except SystemExit:\n    pass\n"
-        "heavy = ('httpx', 'mido', 'orjson', 'uvicorn', 'starlette', 'midiexport.jobs.serve', 'midiexport.io.http',"
+        "heavy = ('httpx', 'mido', 'msgspec', 'uvicorn', 'starlette', 'midiexport.jobs.serve', 'midiexport.io.http',"
         " 'midiexport.stages.tempo', 'midiexport.stages.midifile')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )

@@ -15,6 +15,7 @@ the record is kept. A record with nothing to convert is still returned, with a s
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,11 @@ MAX_TIME_S = 86_400.0
 
 MAX_ISSUES = 1000
 """Left-out notes described one by one per record; beyond that they are only counted."""
+
+TYPED_MIN_BYTES = 2_000_000
+"""Smallest JSON text decoded straight into typed notes (stages/typed_json.py) while msgspec
+is not loaded yet: importing it costs 10-25 ms, typed decoding saves about 5 ms per MB
+(bench/bench_convert.py records, 2 busy cores), so a one-song CLI run is faster without it."""
 
 _FIELDS = ("pitch", "start", "end", "velocity")
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
@@ -78,9 +84,10 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
     plain = False
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
-        typed = _typed_records(raw, source, line)
-        if typed is not None:
-            return typed
+        if len(raw) >= TYPED_MIN_BYTES or "msgspec" in sys.modules:
+            typed = _typed_records(raw, source, line)
+            if typed is not None:
+                return typed
         # No true/false anywhere: then numpy's type inference alone tells numbers from the rest.
         plain = b"true" not in raw and b"false" not in raw
         payload = parse_json(raw, source=source, line=line)
@@ -281,12 +288,12 @@ def _read_notes(
     """Turn a list of note objects into columns; left-out notes come back as issues."""
     import numpy as np
 
-    from . import typed_json
-
     bad: dict[int, NoteIssue] = {}
     from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
-    typed = typed_json.is_typed(notes)
+    typed = f"{__package__}.typed_json" in sys.modules and _is_typed(notes)  # not loaded: none exist
     if typed:  # decoded as numbers already; a note to leave out sends the document the general way
+        from . import typed_json
+
         pitch, start, end, velocity = typed_json.columns(notes)
     else:
         pitch, start, end, velocity = (_read_column(name, notes, f, bad, from_text, plain=plain) for f in _FIELDS)
@@ -324,6 +331,12 @@ def _read_notes(
         velocity=velocity[keep],
     )
     return instrument, [bad[i] for i in sorted(bad)[:MAX_ISSUES]]
+
+
+def _is_typed(notes: list[Any]) -> bool:
+    from . import typed_json
+
+    return typed_json.is_typed(notes)
 
 
 def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) -> NoteIssue:
