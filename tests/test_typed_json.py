@@ -108,3 +108,13 @@ def test_typed_columns_hold_the_same_bits_as_the_general_ones(notes: list[tuple[
     assert typed is not None
     assert same_records(typed, general(raw))
     assert np.array_equal(typed[0].instruments[0].start_s, [min(s, e) for _, s, e, _ in notes])
+
+
+def test_midi_data_sent_as_a_json_string_is_type_checked_as_before() -> None:
+    inner = json.dumps(
+        {"state": "complete", "instruments": [{"name": "Bass", "notes": [NOTE, {**NOTE, "velocity": True}]}]}
+    )
+    raw = json.dumps({"code": 200, "msg": "success", "data": {"taskId": "t1", "midiData": inner}}).encode()
+    typed = normalize._typed_records(raw, "in", None)
+    assert typed is not None and typed[0].issues
+    assert same_records(typed, general(raw))

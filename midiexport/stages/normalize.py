@@ -104,7 +104,7 @@ def _typed_records(raw: bytes, source: str, line: int | None) -> list[Record] | 
     if document is None or not isinstance(document, (dict, list)):
         return None
     try:
-        records = _records_of_document(document, source, line, plain=True)
+        records = _records_of_document(document, source, line, plain=False)  # an embedded JSON string is checked
     except (typed_json.Fallback, InputError):
         return None
     return records if all(r.status == model.COMPLETE for r in records) else None
