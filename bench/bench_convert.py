@@ -9,7 +9,8 @@ round, the order rotated each round, so a change in the machine's load hits all 
 - peak memory (max RSS of a fresh process per contender and size) against parsing alone;
 - a batch of 1,000 records x 5,000 notes with --jobs 1 and --jobs 2;
 - start-up: the CLI converting a 10k-note song against ``python -c "import numpy"``, and
-  the import table (``python -X importtime``, medians of several runs).
+  the import table (``python -X importtime``, medians of several runs); the package's
+  .pyc files are compiled first, as pip does at install.
 
     pip install -e '.[bench]'
     python bench/bench_convert.py            # the full run (~15 minutes on 2 busy cores)
@@ -213,9 +214,23 @@ def midiexport_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "midiexport"]
 
 
+# Child processes may write and use .pyc files, as a pip-installed package does (pip compiles
+# them at install); with PYTHONDONTWRITEBYTECODE set every start would compile our sources.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def compile_package() -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("midiexport")
+    assert spec is not None and spec.submodule_search_locations
+    for folder in spec.submodule_search_locations:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", folder], check=True, env=ENV)
+
+
 def run_quiet(command: list[str]) -> float:
     began = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     return time.perf_counter() - began
 
 
@@ -253,7 +268,7 @@ def worker_peak(path: Path, name: str) -> int:
 
 
 def in_fresh_process(*args: str) -> Any:
-    done = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True, env=ENV)
     return json.loads(done.stdout)
 
 
@@ -313,7 +328,7 @@ def burn_s(processes: int) -> float:
     the speed-up the machine itself gives a second process at this moment (its ceiling)."""
     began = time.perf_counter()
     for group in [1, 1] if processes == 1 else [2]:
-        running = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(group)]
+        running = [subprocess.Popen([sys.executable, "-c", BURN], env=ENV) for _ in range(group)]
         for process in running:
             process.wait()
     return time.perf_counter() - began
@@ -370,7 +385,7 @@ def import_table(folder: Path, runs: int) -> list[tuple[str, int, float, float]]
     total: dict[str, list[int]] = defaultdict(list)
     depth: dict[str, int] = {}
     for _ in range(runs):
-        err = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+        err = subprocess.run(command, capture_output=True, text=True, check=True, env=ENV).stderr
         for line in err.splitlines():
             if not line.startswith("import time:") or "[us]" in line:
                 continue
@@ -427,6 +442,7 @@ def main() -> None:
         print(json.dumps(worker_peak(Path(args.worker_peak[0]), args.worker_peak[1])))
         return
     print(header())
+    compile_package()
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {load()}")
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
