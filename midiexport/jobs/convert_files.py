@@ -20,7 +20,6 @@ from ..io.files import InputFile
 from ..model import Record
 from ..options import ConvertOptions
 from ..stages.convert import song_title
-from ..stages.midifile import merge_stems, read_midi, stem_title
 from ..stages.normalize import normalize_lines, normalize_payload
 from . import naming
 from .render import render_record
@@ -201,6 +200,8 @@ def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]
     groups: dict[tuple[str, str], list[InputFile]] = {}
     for source in inputs:
         if files.is_midi(source):
+            from ..stages.midifile import stem_title  # .mid input only: JSON start-up stays lean
+
             path = PurePath(source.path)
             split = stem_title(path.stem)
             key = (str(path.parent), split[0].casefold()) if split else (source.path, "")
@@ -214,6 +215,8 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     A member that cannot be read becomes its own failed Rendered; the others go on.
     Raises InputError when a .zip as a whole cannot be read.
     """
+    from ..stages.midifile import merge_stems, read_midi
+
     if raw is not None:
         named = [(unit.source.name, raw)]
     elif files.is_archive(unit.source):

@@ -95,14 +95,18 @@ def note_events(tracks: Sequence[Track]) -> tuple[npt.NDArray[np.int64], npt.NDA
         return np.empty(0, dtype=np.int64), np.empty((0, 3), dtype=np.uint8)
     low = np.concatenate([(t.channel << 7) | t.pitch for t in tracks])  # channel | pitch
     count = len(low)
-    key = np.concatenate([np.concatenate([t.off_tick for t in tracks]), np.concatenate([t.on_tick for t in tracks])])
-    key <<= 12
-    key[:count] |= low
-    key[count:] |= low | (1 << 11)
+    off_key = (np.concatenate([t.off_tick for t in tracks]) << 12) | low
+    on_key = (np.concatenate([t.on_tick for t in tracks]) << 12) | low | (1 << 11)
     # Keys are unique (repairs leave no two notes of one pitch starting or ending
     # together on a channel), so the fast unstable sort gives a deterministic order.
-    order = np.argsort(key)
-    key = key[order]
+    # The repair pass leaves a track's notes in note-on order: then only the offs are
+    # sorted, and a stable sort (timsort: it finds the two sorted runs) merges them.
+    off_order = np.argsort(off_key)
+    on_order = np.arange(count) if bool(np.all(on_key[1:] > on_key[:-1])) else np.argsort(on_key)
+    runs = np.concatenate([off_key[off_order], on_key[on_order]])
+    merge = np.argsort(runs, kind="stable")
+    key = runs[merge]
+    order = np.concatenate([off_order, on_order + count])[merge]
     events = np.empty((2 * count, 3), dtype=np.uint8)
     events[:, 0] = np.where(key & (1 << 11), NOTE_ON, NOTE_OFF) | ((key >> 7) & 0x0F)
     events[:, 1] = key & 0x7F

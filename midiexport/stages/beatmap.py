@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..model import Record
-from .tempo import TempoEstimate, estimate_tempo
 from .timing import TimeMap
 
 if TYPE_CHECKING:
@@ -42,6 +41,8 @@ def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
     """
     if keep:
         return keep_source_map(record, ppq=ppq)
+    from .tempo import TempoEstimate, estimate_tempo  # here, so importing the module skips the estimator
+
     assert record.beat_map_s is not None
     beats_s = _beats_in_use(record, record.beat_map_s)
     hint = 60.0 / float(_median_step(beats_s))

@@ -15,6 +15,7 @@ the record is kept. A record with nothing to convert is still returned, with a s
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ MAX_ISSUES = 1000
 MAX_VALUE_DEPTH = 64
 """Nesting refused in a value kept for messages (a name, a bad note field): a real one is
 text or a number; Python's repr recursion stops near 1,000 levels, orjson reads 1,024."""
+TYPED_MIN_BYTES = 2_000_000
+"""Smallest JSON text decoded straight into typed notes (stages/typed_json.py) while msgspec
+is not loaded yet: importing it costs 10-25 ms, typed decoding saves about 5 ms per MB
+(bench/bench_convert.py records, 2 busy cores), so a one-song CLI run is faster without it."""
 
 _FIELDS = ("pitch", "start", "end", "velocity")
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
@@ -82,9 +87,33 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
     plain = False
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+        if len(raw) >= TYPED_MIN_BYTES or "msgspec" in sys.modules:
+            typed = _typed_records(raw, source, line)
+            if typed is not None:
+                return typed
         # No true/false anywhere: then numpy's type inference alone tells numbers from the rest.
         plain = b"true" not in raw and b"false" not in raw
         payload = parse_json(raw, source=source, line=line)
+    return _records_of_document(payload, source, line, plain)
+
+
+def _typed_records(raw: bytes, source: str, line: int | None) -> list[Record] | None:
+    """The records of a document whose notes decode straight into typed columns, or None:
+    it does not fit the schema, or a record is not complete or has a note left out, so the
+    general path must say what it says (typed_json's docstring)."""
+    from . import typed_json
+
+    document = typed_json.decode(raw)
+    if document is None or not isinstance(document, (dict, list)):
+        return None
+    try:
+        records = _records_of_document(document, source, line, plain=False)  # an embedded JSON string is checked
+    except (typed_json.Fallback, InputError):
+        return None
+    return records if all(r.status == model.COMPLETE for r in records) else None
+
+
+def _records_of_document(payload: Any, source: str, line: int | None, plain: bool) -> list[Record]:
     prefix = f"line {line}" if line is not None else ""
     try:
         return _records(payload, source, line, prefix, plain)
@@ -310,11 +339,14 @@ def _read_notes(
     import numpy as np
 
     bad: dict[int, NoteIssue] = {}
-    columns = {}
     from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
-    for field in _FIELDS:
-        columns[field] = _read_column(name, notes, field, bad, from_text, plain=plain)
-    pitch, start, end, velocity = (columns[f] for f in _FIELDS)
+    typed = f"{__package__}.typed_json" in sys.modules and _is_typed(notes)  # not loaded: none exist
+    if typed:  # decoded as numbers already; a note to leave out sends the document the general way
+        from . import typed_json
+
+        pitch, start, end, velocity = typed_json.columns(notes)
+    else:
+        pitch, start, end, velocity = (_read_column(name, notes, f, bad, from_text, plain=plain) for f in _FIELDS)
     checks = (
         ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
         ("pitch", pitch != np.floor(pitch), "is not a whole number"),
@@ -330,6 +362,8 @@ def _read_notes(
     with np.errstate(invalid="ignore"):
         for field, mask, problem in checks:
             for index in np.flatnonzero(mask).tolist():
+                if typed:
+                    raise typed_json.Fallback
                 if index not in bad:
                     bad[index] = _issue(name, notes, index, field, problem)
     keep = np.ones(len(notes), dtype=bool)
@@ -347,6 +381,12 @@ def _read_notes(
         velocity=velocity[keep],
     )
     return instrument, [bad[i] for i in sorted(bad)[:MAX_ISSUES]]
+
+
+def _is_typed(notes: list[Any]) -> bool:
+    from . import typed_json
+
+    return typed_json.is_typed(notes)
 
 
 def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) -> NoteIssue:

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 from ..model import Record
 from ..options import AUTO, GRID_PATTERN, KEEP_TEMPO_MAP
 from .onsets import GROUP_S
-from .tempo import TempoEstimate, estimate_tempo
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from .tempo import TempoEstimate
 
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
 CONSTANT_FIT_S = 0.010  # one tempo for the song when it fits the beats within 10 ms rms (issue 12) ...
@@ -87,6 +88,8 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
         if isinstance(bpm, str):
             raise ValueError(f"bpm must be a number or 'auto', got {bpm!r}")
         return TimeMap(ppq, ((0, tempo_us(bpm)),))
+    from .tempo import estimate_tempo  # only with --bpm auto: start-up skips the estimator
+
     estimate = estimate_tempo(record)
     downbeats = estimate.downbeats_s
     if not estimate.sure or downbeats is None or len(downbeats) < 2:

@@ -1,0 +1,117 @@
+"""Typed decoding: the common envelopes straight from JSON bytes into note Structs.
+
+``orjson.loads`` builds a dict per note (four keys, four values), the normalize stage
+then copies every field into a list and numpy guesses its type, and at the end the whole
+tree is freed: about 70% of a large conversion (issue 16's profile at 1M notes).
+Decoding with msgspec against a schema does the type check in the parser and builds one
+small Struct per note instead, about 2.5x faster than ``orjson.loads`` of the same text.
+
+The schema covers the envelopes of PRODUCT.md whose notes are plain numbers: any
+nesting of ``data``/``midiData``/``instruments`` (a list of named note lists, or a name
+-> notes object), an array of records, ``data`` as a list of results. Every key the
+normalize stage reads from an envelope is declared (``ENVELOPE_KEYS``); others are
+skipped. Anything else (a string or bool or null for a number, a missing field, an
+unknown shape, a saved ``midiRecord``) does not fit, and ``decode`` returns None: the
+caller then takes the general path, whose messages and repairs are the reference.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+_INT_RANGE = (-(2**63), 2**64 - 1)  # orjson reads integers outside this range as floats
+_BOM = b"\xef\xbb\xbf"
+
+Scalar = str | int | float | bool | None
+
+
+class Fallback(Exception):
+    """The typed result cannot stand for the general one: take the general path."""
+
+
+class Note(msgspec.Struct, gc=False):
+    """One note exactly as the API sends it; numbers only (a bool, string or null does not fit)."""
+
+    pitch: float
+    start: float
+    end: float
+    velocity: float
+
+
+class Part(msgspec.Struct):
+    notes: list[Note]
+    name: Scalar = None
+    is_drum: Scalar = None
+
+
+class Level(msgspec.Struct):
+    """One envelope level; a field left UNSET was not in the JSON object."""
+
+    code: Scalar | msgspec.UnsetType = msgspec.UNSET
+    msg: Scalar | msgspec.UnsetType = msgspec.UNSET
+    message: Scalar | msgspec.UnsetType = msgspec.UNSET
+    data: Level | list[Level] | Scalar | msgspec.UnsetType = msgspec.UNSET
+    midiData: Level | Scalar | msgspec.UnsetType = msgspec.UNSET
+    instruments: list[Part] | dict[str, list[Note]] | None | msgspec.UnsetType = msgspec.UNSET
+    state: Scalar | msgspec.UnsetType = msgspec.UNSET
+    midi_url: Scalar | msgspec.UnsetType = msgspec.UNSET
+    successFlag: Scalar | msgspec.UnsetType = msgspec.UNSET
+    taskId: Scalar | msgspec.UnsetType = msgspec.UNSET
+    task_id: Scalar | msgspec.UnsetType = msgspec.UNSET
+    audioId: Scalar | msgspec.UnsetType = msgspec.UNSET
+    audio_id: Scalar | msgspec.UnsetType = msgspec.UNSET
+    errorCode: Scalar | msgspec.UnsetType = msgspec.UNSET
+    errorMessage: Scalar | msgspec.UnsetType = msgspec.UNSET
+    title: Scalar | msgspec.UnsetType = msgspec.UNSET
+    midiRecord: None | msgspec.UnsetType = msgspec.UNSET  # a saved music record: general path
+
+
+ENVELOPE_KEYS = frozenset(Level.__struct_fields__)
+"""Every key the normalize stage reads from an envelope; a key it starts to read goes here."""
+
+_DECODER = msgspec.json.Decoder(Level | list[Level])
+_FIELDS = ("pitch", "start", "end", "velocity")
+
+
+def decode(raw: bytes) -> Any:
+    """Return the document as dicts and lists holding only ENVELOPE_KEYS, note lists as
+    lists of Note; None when it does not fit the schema (then parse it the general way)."""
+    try:
+        document = _DECODER.decode(raw.removeprefix(_BOM))
+        return _plain(document)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, Fallback):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Level):
+        present = ((key, getattr(value, key)) for key in Level.__struct_fields__)
+        return {key: _plain(item) for key, item in present if item is not msgspec.UNSET}
+    if isinstance(value, Part):
+        return {"name": value.name, "notes": value.notes, "is_drum": value.is_drum}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):  # instruments as name -> notes
+        return value
+    if type(value) is int and not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+        raise Fallback  # orjson would have made it a float
+    return value
+
+
+def is_typed(notes: list[Any]) -> bool:
+    """Return True for a note list that ``decode`` made (its notes are Note Structs)."""
+    return bool(notes) and type(notes[0]) is Note
+
+
+def columns(notes: list[Note]) -> tuple[npt.NDArray[np.float64], ...]:
+    """Return pitch, start, end and velocity of typed notes as float64 columns."""
+    import numpy as np
+
+    return tuple(np.fromiter(map(attrgetter(f), notes), np.float64, count=len(notes)) for f in _FIELDS)
