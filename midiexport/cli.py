@@ -227,6 +227,7 @@ def main() -> None:
       midiexport convert archive/ -o midi/      every .json/.jsonl in a folder
       midiexport fetch TASK_ID                  download a task (MIDIEXPORT_API_KEY)
       midiexport generate MUSIC_TASK_ID         song -> stems -> MIDI task -> .mid (costs credits)
+      midiexport serve -o midi/                 receive the API's callbacks (extra [serve])
       midiexport info record.mid                what a record or a .mid holds
 
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
