@@ -620,6 +620,7 @@ def serve(**options: Any) -> None:
 
     Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
     """
+    from .jobs.runner import default_jobs
     from .jobs.serve import ServeOptions, check_host, run_server
 
     try:
@@ -634,7 +635,7 @@ def serve(**options: Any) -> None:
     settings = ServeOptions(
         out_dir=Path(options["out"] or "."), path=options["callback_path"], hmac_key=options["hmac_key"],
         window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
-        queue_size=options["queue_size"], workers=options["jobs"] or 1,
+        queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
         report=Path(options["report"]) if options["report"] else None, options=_convert_options(options),
     )  # fmt: skip
     try:
