@@ -241,3 +241,26 @@ def task_status(answer: Any) -> str:
     if state == FAILED or (state == PENDING and not carries_notes(answer)):
         return state
     return COMPLETE if carries_notes(answer) else EMPTY
+
+
+# Callbacks POSTed to callBackUrl (PRODUCT.md "Callbacks"): where the task id stands, and
+# which ones carry no notes to convert.
+CALLBACK_TASK_ID_FIELDS = (("task_id",), ("data", "task_id"), ("taskId",), ("data", "taskId"))
+NOTE_KEYS = frozenset({"instruments", "midiData", "state"})
+
+
+def callback_task_id(payload: Any) -> str | None:
+    """Return the task id a callback names (``task_id``, ``data.task_id``, ``taskId``, ``data.taskId``)."""
+    for path in CALLBACK_TASK_ID_FIELDS:
+        value: Any = payload
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def is_separation_callback(payload: Any) -> bool:
+    """True for a separation's callback (``data.task_id``, stems, no notes): nothing to convert."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    return isinstance(data, dict) and "task_id" in data and not NOTE_KEYS & data.keys()

@@ -23,7 +23,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import InputError
 from . import files
@@ -32,7 +31,6 @@ CALLBACKS_FOLDER = "callbacks"
 RAW_SUFFIX, DONE_SUFFIX = ".json", ".done"
 DIGEST_HEX = 16  # 64 bits of SHA-256 name a body: collisions need ~4e9 bodies for one task
 DEFAULT_WINDOW_S = 300.0  # no replay window is documented; five minutes, as common webhook schemes use
-TASK_ID_FIELDS = (("task_id",), ("data", "task_id"), ("taskId",), ("data", "taskId"))  # PRODUCT.md
 
 
 @dataclass(frozen=True)
@@ -51,17 +49,6 @@ class Stored:
 
 class SignatureError(InputError):
     """A callback's signature is missing, wrong, or its timestamp is outside the window."""
-
-
-def callback_task_id(payload: Any) -> str | None:
-    """Return the task id a callback names (``task_id``, ``data.task_id``, ``taskId``, ``data.taskId``)."""
-    for path in TASK_ID_FIELDS:
-        value: Any = payload
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-    return None
 
 
 def sign(key: str, task_id: str, timestamp: str) -> str:

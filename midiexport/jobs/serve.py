@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from ..defaults import DEFAULT_MAX_BODY_BYTES
 from ..errors import MidiExportError
 from ..io import files
-from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, callback_task_id, check_signature, done_path
+from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
 from ..options import ConvertOptions
+from ..protocol import callback_task_id, is_separation_callback
 from .render import render_record
 from .runner import start_worker
 
@@ -191,7 +192,7 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     payload = orjson.loads(body)
     task_id = callback_task_id(payload) or raw.parent.name
     outcome: dict[str, Any] = {"task_id": task_id, "callback": raw.name}
-    if _is_separation(payload):
+    if is_separation_callback(payload):
         return {**outcome, "outcome": "separation", "files": []}
     stem = files.safe_name(task_id, fallback="task")
     if not CallbackStore(out_dir).first_body(raw):
@@ -218,12 +219,6 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
             written.append(str(path))
     result = "converted" if written else "failed"
     return {**outcome, "outcome": result, "files": written, "notes": notes, "errors": errors}
-
-
-def _is_separation(payload: Any) -> bool:
-    """A separation callback (``data.task_id``, stems, no notes): stored, nothing to convert."""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    return isinstance(data, dict) and "task_id" in data and not {"instruments", "midiData", "state"} & data.keys()
 
 
 def _append_report(report: Path | None, outcome: dict[str, Any]) -> None:

@@ -115,11 +115,6 @@ class TempoEstimate:
                 f"(confidence {self.confidence:.2f})")  # fmt: skip
 
     @property
-    def quarter_s(self) -> float:
-        """Length of a quarter note in seconds at ``bpm``."""
-        return 60.0 / self.bpm
-
-    @property
     def beats_per_bar(self) -> int:
         """Beats in a bar of ``meter`` (dotted quarters for 6/8 and 12/8)."""
         return next(per_bar for name, per_bar, _, _ in meter.METERS if name == self.meter)
