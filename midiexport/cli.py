@@ -33,6 +33,7 @@ from .defaults import (
     MAX_BPM,
     MAX_PPQ,
     MIN_BPM,
+    MIN_INPUT_MB,
 )
 from .display import printable
 from .options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
@@ -122,16 +123,8 @@ def _name_template(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
-def _positive_mb(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    import math
-
-    if not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"{value:g} is not a size above 0 MB")
-    return value
-
-
 _max_input_option = click.option(
-    "--max-input-mb", type=float, default=DEFAULT_MAX_INPUT_MB, show_default=True, callback=_positive_mb,
+    "--max-input-mb", type=_Seconds(MIN_INPUT_MB, unit="MB"), default=DEFAULT_MAX_INPUT_MB, show_default=True,
     help="Largest input file, or line of a .jsonl, read in MB; a larger one is refused.",
 )  # fmt: skip
 

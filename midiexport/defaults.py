@@ -13,6 +13,7 @@ MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE tim
 # Largest input (or JSON line) read, in MB: a 1,000,000-note record is ~70 MB of JSON,
 # Suno songs hold thousands of notes; parsed JSON takes ~10x its size in memory.
 DEFAULT_MAX_INPUT_MB = 128.0
+MIN_INPUT_MB = 0.001  # the smallest --max-input-mb: 1 kB, below any real record
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
