@@ -360,9 +360,8 @@ def _json_report(options: dict[str, Any]) -> Any:
 def _exit_now(status: int) -> NoReturn:
     """Exit at once after an interruption, without waiting for worker threads at exit.
 
-    A worker killed while it sent a result leaves half a message in the pool's pipe,
-    and Python's exit would wait forever for the pool thread reading it. Every file is
-    complete or removed by now (writes hold the signals), and workers end with us.
+    Nothing is left to wait for: every file is complete or removed by now (writes
+    hold the signals), and workers end with us (see ``runner.start_worker``).
     """
     for stream in (sys.stdout, sys.stderr):
         try:
