@@ -250,11 +250,11 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from .io.files import MIDI_SUFFIXES, STDIN, find_inputs, is_archive, is_midi, several_records
+    from .io.files import STDIN, find_inputs
 
-    # The .mid stems of one song make one file (issue 14): the writer refuses a second result instead.
-    stems_only = all(name.lower().endswith(MIDI_SUFFIXES) for name in inputs)
-    destination = _destination(options, several=len(inputs) > 1 and not stems_only)
+    # Several results for one -o file are found by the batch as it reads ahead (the .mid
+    # stems of one song make one result, issue 14); a .zip of songs: the writer refuses a second.
+    destination = _destination(options, several=False)
     if STDIN in inputs and options["out"] is None:
         raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
     try:
@@ -262,9 +262,6 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         _fail_line(exc, options["verbose"])
         sys.exit(EXIT_FAILED)
-    stems = all(is_midi(s) or is_archive(s) for s in sources)  # may be one song: the writer refuses a second
-    if destination.single and not stems and (len(sources) > 1 or any(several_records(s) for s in sources)):
-        raise click.UsageError(destination.problem(several=True) or "several results for one file")
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     _run(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
@@ -283,9 +280,13 @@ def _destination(options: dict[str, Any], *, several: bool) -> Destination:
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
+    from .errors import OutputError
     from .jobs.convert_files import run_batch
 
-    return run_batch(sources, _convert_options(options), destination, jobs=jobs)
+    try:
+        return run_batch(sources, _convert_options(options), destination, jobs=jobs)
+    except OutputError as exc:  # before any work: several results for one -o file
+        raise click.UsageError(str(exc)) from None
 
 
 def _convert_options(options: dict[str, Any]) -> Any:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -283,3 +285,17 @@ def test_python_m_sample_conversion_matches_the_record(tmp_path):
     for instrument in midi.instruments:
         got = sorted((n.pitch, n.start, n.end) for n in instrument.notes)
         assert got == sorted((n["pitch"], n["start"], n["end"]) for n in expected[instrument.name])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_json_lines_input_is_read_once_when_o_names_one_file(tmp_path):
+    # A named pipe can be read only once: checking that it holds one record must not consume it.
+    fifo = tmp_path / "one.jsonl"
+    os.mkfifo(fifo)
+    line = SAMPLE.read_bytes().replace(b"\n", b" ") + b"\n"
+    writer = threading.Thread(target=fifo.write_bytes, args=(line,), daemon=True)
+    writer.start()
+    done = subprocess.run([sys.executable, "-m", "midiexport", "convert", str(fifo), "-o", str(tmp_path / "x.mid")],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [m.note for m in mido_file((tmp_path / "x.mid").read_bytes()).tracks[1] if m.type == "note_on"]

@@ -91,18 +91,6 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def several_records(source: InputFile) -> bool:
-    """True when a JSON Lines input has more than one non-blank line (read, not parsed)."""
-    if not source.lines or source.path == STDIN:
-        return False
-    count = 0
-    for _, line in read_lines(source):
-        count += bool(line.strip())
-        if count > 1:
-            return True
-    return False
-
-
 def is_midi(source: InputFile) -> bool:
     """True for a .mid/.midi input (by its name; stdin is recognised by its bytes instead)."""
     return source.path.lower().endswith(MIDI_SUFFIXES)
