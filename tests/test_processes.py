@@ -266,3 +266,17 @@ def test_an_error_in_a_worker_is_raised_for_its_job_with_the_workers_traceback()
             assert "_fails_on_two" in str(exc.__cause__)
             answers.append(str(exc))
     assert answers == [0, 1, "two is a bad job", 3, 4]
+
+
+def _echo(job: bytes) -> bytes:
+    return job[::-1]
+
+
+def test_jobs_and_results_larger_than_a_pipe_go_through_in_order():
+    # Each job and each result is bigger than a pipe's buffer: a job is sent only to a
+    # worker that will read it, never ahead to one that may be blocked sending its result.
+    from midiexport.jobs.runner import run_in_processes
+
+    jobs = [bytes([i]) * 200_000 + b"end" for i in range(12)]
+    answers = [get() for _, get in run_in_processes(jobs, _echo, workers=2)]
+    assert answers == [job[::-1] for job in jobs]

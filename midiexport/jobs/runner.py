@@ -32,8 +32,8 @@ from ..io.files import InputFile
 from ..model import Report
 
 WINDOW_PER_JOB = 4  # jobs in flight per worker: keeps workers busy, memory bounded
-PREFETCH = 2  # jobs sent to a worker at once: the next one waits in its pipe, no idle gap
-PREFETCH_MAX_BYTES = 8192  # a job sent ahead must fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux)
+PREFETCH = WINDOW_PER_JOB  # jobs sent to a worker at once: the next ones wait in its pipe, no idle gap
+PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux): never blocks
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
 
 Job = TypeVar("Job")
@@ -358,9 +358,11 @@ class _Pool:
         if len(self._workers) < self._size:
             self._workers.append(_Worker(self._context, self._work))
             return self._workers[-1]
-        if len(message) > PREFETCH_MAX_BYTES:  # would block until the worker reads: it may be sending
-            return None
-        return next((w for w in self._workers if len(w.tickets) < PREFETCH), None)
+        # A job sent ahead waits in the worker's pipe while it works: the main process can
+        # write files meanwhile. Only what the pipe holds without blocking: the worker may
+        # itself be blocked sending a result that only we would read.
+        ahead = [w for w in self._workers if len(w.tickets) < PREFETCH and w.ahead + len(message) <= PREFETCH_MAX_BYTES]
+        return min(ahead, key=lambda w: len(w.tickets), default=None)
 
     def _receive(self) -> None:
         """Wait until a busy worker answers or dies; keep its answer or the loss."""
@@ -424,6 +426,11 @@ class _Worker:
         if error is not None and trace:
             error.__cause__ = RemoteTraceback(trace)
         return value, error
+
+    @property
+    def ahead(self) -> int:
+        """Bytes of the jobs sent and not begun (all but the current one): they wait in the pipe."""
+        return sum(len(self._sent[ticket]) for ticket in list(self.tickets)[1:])
 
     def messages(self) -> list[tuple[int, bytes]]:
         """The jobs sent and not begun (all but the current one), to send elsewhere."""
