@@ -20,7 +20,7 @@ The tree, so callers catch at the level they need::
 
 Each message is one sentence: what failed, where, and what to do next. Context
 travels as attributes so a caller need not parse the text. Library code never prints,
-exits or imports click; ``cli.py`` turns these into one line each.
+exits or imports click; ``cli/report.py`` turns these into one line each.
 """
 
 from __future__ import annotations
