@@ -280,3 +280,24 @@ def test_jobs_and_results_larger_than_a_pipe_go_through_in_order():
     jobs = [bytes([i]) * 200_000 + b"end" for i in range(12)]
     answers = [get() for _, get in run_in_processes(jobs, _echo, workers=2)]
     assert answers == [job[::-1] for job in jobs]
+
+
+def _times_ten(job: int) -> int:
+    return job * 10
+
+
+def test_a_worker_killed_between_jobs_costs_nothing():
+    # The worker answers job 0 and is killed while it waits for more. Its answer still
+    # counts, and job 1, sent to it and refused by its closed pipe, goes to a new worker.
+    from midiexport.jobs.runner import run_in_processes
+
+    def jobs():  # type: ignore[no-untyped-def]
+        yield 0
+        assert wait_until(lambda: len(multiprocessing.active_children()) == 1)
+        worker = multiprocessing.active_children()[0]
+        time.sleep(0.5)  # it has answered job 0 by now (the answer waits in its pipe)
+        os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        worker.join(timeout=10)
+        yield 1
+
+    assert [get() for _, get in run_in_processes(jobs(), _times_ten, workers=1)] == [0, 10]

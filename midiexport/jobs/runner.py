@@ -33,6 +33,7 @@ from ..model import Report
 
 WINDOW_PER_JOB = 4  # jobs in flight per worker: keeps workers busy, memory bounded
 PREFETCH = WINDOW_PER_JOB  # jobs sent to a worker at once: the next ones wait in its pipe, no idle gap
+MAX_REFUSALS = 3  # a job that finds this many workers dead when sent is lost: they die as they start
 PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux): never blocks
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
 
@@ -304,6 +305,7 @@ class _Pool:
         self._workers: list[_Worker] = []
         self._queue: deque[tuple[int, bytes]] = deque()  # (ticket, pickled job) not yet sent to a worker
         self._done: dict[int, tuple[Any, BaseException | None]] = {}
+        self._refused: dict[int, int] = {}  # ticket -> workers found dead when it was sent to them
         self._tickets = 0
 
     def submit(self, job: Any) -> int:
@@ -347,9 +349,14 @@ class _Pool:
             if worker is None:
                 return
             ticket, message = self._queue.popleft()
-            if not worker.send(ticket, message):  # it had died: the job never reached it
+            if worker.send(ticket, message):
+                continue
+            self._lose(worker)  # it had died: the job never reached it
+            self._refused[ticket] = self._refused.get(ticket, 0) + 1
+            if self._refused[ticket] < MAX_REFUSALS:
                 self._queue.appendleft((ticket, message))
-                self._lose(worker)
+            else:  # workers die as they start: do not fork forever
+                self._done[ticket] = (None, _lost(worker.process.exitcode))
 
     def _free_worker(self, message: bytes) -> _Worker | None:
         idle = next((w for w in self._workers if not w.tickets), None)
