@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -64,16 +63,13 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
 
     A few tasks are asked at once. Each failure is one line; the others go on.
     """
-    from pathlib import Path
-
     from ..jobs.fetch_tasks import run_fetch
 
     _check_api(options)
     blank = [repr(t) for t in task_ids if not t.strip()]
     if blank:
         raise click.UsageError(f"a task id is empty ({', '.join(blank)}); give the id the API returned")
-    destination = build_destination(options, several=len(task_ids) > 1)
-    destination.default_folder = Path(".")
+    destination = build_destination(options, several=len(task_ids) > 1, default_folder=".")
     fetch_options = _fetch_options(options, music_task=options["music_task"])
     status = PollStatus(enabled=not options["quiet"])
     convert_options = build_convert_options(options)
@@ -112,8 +108,7 @@ def generate(music_task: str, **options: Any) -> None:
     _check_api(options)
     if not music_task.strip():
         raise click.UsageError("the music task id is empty; give the id the API returned")
-    destination = build_destination(options, several=False)
-    destination.default_folder = Path(".")
+    destination = build_destination(options, several=False, default_folder=".")
     wanted = chain_job.GenerateOptions(
         music_task=music_task.strip(), fetch=_fetch_options(options, music_task=None), audio_id=options["audio_id"],
         separation_task=options["separation_task"], stem=options["stem"], callback_url=options["callback_url"],

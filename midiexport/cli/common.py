@@ -194,14 +194,18 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def build_destination(options: dict[str, Any], *, several: bool) -> Destination:
+def build_destination(options: dict[str, Any], *, several: bool, default_folder: str | None = None) -> Destination:
     """Return where the files of a command go (``-o``, ``--overwrite``); a UsageError when they cannot.
 
-    ``several``: more than one result is known to be coming.
+    ``several``: more than one result is known to be coming. ``default_folder``: where
+    files go without ``-o`` when there is no input file to put them beside (fetch).
     """
+    from pathlib import Path
+
     from ..jobs.runner import Destination
 
-    destination = Destination(options["out"], options["overwrite"])
+    folder = None if default_folder is None else Path(default_folder)
+    destination = Destination(options["out"], options["overwrite"], default_folder=folder)
     problem = destination.problem(several=several or options["split"])
     if problem is not None:
         raise click.UsageError(problem)
