@@ -390,14 +390,18 @@ def key_scores(songs: list[dict]) -> None:
     rows.append(("truth (score)", [(truth_record(s), s["truth"]["key"]) for s in real]))
     for style, pieces in sorted(key_set().items()):
         rows.append((f"music21 key set, {style} (score)", pieces))
+    away = [modulated(song) for song in real]
+    staying = {}  # label -> right among the excerpts whose notes stay in their signature's scale
     for label, pairs in rows:
         verdicts, written = defaultdict(int), defaultdict(int)
-        for record, truth in pairs:
-            estimate = key.estimate_key(record)
-            verdict = key_verdict(estimate, truth)
+        estimates = [key.estimate_key(record) for record, _ in pairs]
+        found = [key_verdict(estimate, truth) for estimate, (_, truth) in zip(estimates, pairs)]
+        for estimate, verdict in zip(estimates, found):
             verdicts[verdict] += 1
             if estimate is not None and estimate.confident:
                 written[verdict] += 1
+        if label in ("record (transcribed)", "truth (score)"):
+            staying[label] = sum(v == "right" for v, out in zip(found, away) if not out)
         n, w = max(len(pairs), 1), sum(written.values())
         cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
         print(f"| {label} | {len(pairs)} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
@@ -405,7 +409,15 @@ def key_scores(songs: list[dict]) -> None:
             f"{verdicts['right'] / n * 100:.1f}% ({verdicts['right']} of {len(pairs)}); "
             f"{written['right'] / max(w, 1) * 100:.1f}% of the {w} written"
         )
-    print(f"\n{modulated_excerpts(real)}")
+    kept = max(len(real) - sum(away), 1)
+    right = "; ".join(f"from the {label} {n / kept * 100:.1f}% right" for label, n in staying.items())
+    print(
+        f"\n{sum(away)} of {len(real)} excerpts' score notes fit another key signature's scale better than their "
+        f"truth's (they modulate, or the truth is off). On the other {len(real) - sum(away)}: {right}."
+    )
+    HEADLINE["key right on excerpts that stay in their signature's scale (record; truth)"] = (
+        "; ".join(f"{n / kept * 100:.1f}%" for n in staying.values()) + f" (of {len(real) - sum(away)})"
+    )
 
 
 def key_set() -> dict[str, list[tuple[Record, dict]]]:
@@ -434,25 +446,19 @@ def key_set() -> dict[str, list[tuple[Record, dict]]]:
     return pieces
 
 
-def modulated_excerpts(real: list[dict]) -> str:
-    """How many excerpts' score notes fit another key signature's scale better than their truth's.
+def modulated(song: dict) -> bool:
+    """Whether the excerpt's score notes fit another key signature's scale better than its truth's.
 
     Such an excerpt sits in another key (it modulates, or its truth is off): a key
     estimate that follows the notes cannot be right on it.
     """
+    truth = song["truth"]["key"]
+    notes = np.array([n[:3] for i in song["truth"]["instruments"] for n in i["notes"]]).reshape(-1, 3)
+    weight = np.bincount(notes[:, 2].astype(int) % 12, weights=notes[:, 1] - notes[:, 0], minlength=12)
     scale = np.array([1.0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
-    away = 0
-    for song in real:
-        truth = song["truth"]["key"]
-        notes = np.array([n[:3] for i in song["truth"]["instruments"] for n in i["notes"]]).reshape(-1, 3)
-        weight = np.bincount(notes[:, 2].astype(int) % 12, weights=notes[:, 1] - notes[:, 0], minlength=12)
-        shares = np.array([np.roll(scale, tonic) @ weight for tonic in range(12)])
-        own = (tonic_pc(truth["tonic"]) + MODE_TO_MAJOR.get(truth["mode"], 0)) % 12
-        away += shares.max() > shares[own] + 1e-9
-    return (
-        f"{away} of {len(real)} excerpts' score notes fit another key signature's scale better than "
-        "their truth's (they modulate, or the truth is off)"
-    )
+    shares = np.array([np.roll(scale, tonic) @ weight for tonic in range(12)])
+    own = (tonic_pc(truth["tonic"]) + MODE_TO_MAJOR.get(truth["mode"], 0)) % 12
+    return bool(shares.max() > shares[own] + 1e-9)
 
 
 def big_record(songs: list[dict], notes: int) -> Record:
