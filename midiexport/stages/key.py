@@ -20,7 +20,8 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    the keynote of a folk tune is almost always its last note). When the last sonority
    is held (at least ``CADENCE_HOLD`` times the median note), the keys whose tonic is its
    lowest note get a bonus; an excerpt or a song that stops mid-phrase gets none. On
-   the corpus's real scores, held endings sit on the tonic 55 times in 68, others 29 in 83.
+   the corpus's real scores (bench split), held endings sit on the tonic 24 times in
+   31, other endings 60 times in 120.
 
 Drums are left out; durations are capped so one held pad does not outweigh the tune.
 The confidence is the margin between the best key's score and the next best's, so a
