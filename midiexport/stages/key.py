@@ -29,9 +29,10 @@ near-tie (relative keys share a signature and differ by the profile alone) is un
 
 Measured on the corpus's real scores (bench/bench_clean.py, bench split) and tried
 without gain: Temperley's Bayesian segment model with his Kostka-Payne profiles
-(*Music and Probability*, 2007), counting pitch classes by presence per segment, a
-bass-line histogram (lowest sounding note; better on transcriptions, worse on scores),
-emphasis on the opening, and the final bass note without the held-ending gate.
+(*Music and Probability*, 2007), the profile correlation of per-segment presence
+counts, a bass-line histogram (lowest sounding note; better on transcriptions, worse
+on scores), a bonus for minor's raised leading tone, emphasis on the opening, and the
+final bass note without the held-ending gate.
 
 A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
