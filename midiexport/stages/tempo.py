@@ -46,7 +46,7 @@ continuity metrics that separate metrical-level errors).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..model import Record
@@ -62,6 +62,7 @@ FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 CONFIDENCE_THRESHOLD = 0.75  # calibrated on the bench split: at or above it, right >= 95% of the time there
+BEAT_CONFIDENCE_THRESHOLD = 0.9  # beats believed at or above it (calibrated on the bench split, see BEAT_CONFIDENCE)
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
@@ -97,11 +98,17 @@ class TempoEstimate:
     quarters_per_beat: float = 1.0
     beats_s: Floats | None = field(default=None, compare=False, repr=False)
     downbeats_s: Floats | None = field(default=None, compare=False, repr=False)
+    beat_confidence: float = 0.0
 
     @property
     def sure(self) -> bool:
         """True when the bar lines are believed (confidence at or above the threshold)."""
         return self.confidence >= CONFIDENCE_THRESHOLD
+
+    @property
+    def beats_sure(self) -> bool:
+        """True when the beats are believed (``beat_confidence`` at or above its threshold), bars or not."""
+        return self.sure or self.beat_confidence >= BEAT_CONFIDENCE_THRESHOLD
 
     def describe(self) -> str:
         """Return one line on what was found: tempo, meter, first downbeat, confidence, and what is written."""
@@ -156,7 +163,8 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         hinted = _hinted(hypotheses, slots, scores, hint_bpm)
         if hinted is not None:
             chosen, source = hinted, "hint"
-    return _estimate_for(found, hypotheses, slots, chosen, _agreeing_mass(hypotheses, posterior, chosen), source)
+    estimate = _estimate_for(found, hypotheses, slots, chosen, _agreeing_mass(hypotheses, posterior, chosen), source)
+    return replace(estimate, beat_confidence=round(_beat_mass(hypotheses, posterior, chosen), 3))
 
 
 def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
@@ -173,6 +181,22 @@ def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
     same = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
+    return float(min(1.0, posterior[same].sum()))
+
+
+def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
+    """Return the posterior of every hypothesis that puts its beats where the chosen one does.
+
+    Same beat length and a beat phase within REFINE_WINDOW of a beat, whatever their meter
+    and bar phase: the probability that the beats are right even when the bars are not.
+    At least the bar-line confidence, whose hypotheses are among these.
+    """
+    import numpy as np
+
+    beat, phase = int(hypotheses.beat[chosen]), int(hypotheses.phase[chosen]) % int(hypotheses.beat[chosen])
+    distance = np.abs(hypotheses.phase % beat - phase)
+    distance = np.minimum(distance, beat - distance)
+    same = (hypotheses.beat == beat) & (distance <= REFINE_WINDOW * beat)
     return float(min(1.0, posterior[same].sum()))
 
 

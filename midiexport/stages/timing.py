@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
 CONSTANT_FIT_S = 0.010  # one tempo for the song when it fits the beats within 10 ms rms (issue 12) ...
 SPAN_FIT_S = 0.025  # ... and none is more than 25 ms off; a tempo map keeps every beat this close
+# The time signature written when only the beats are believed: the plainest of the beat's kind
+# (quarters: 4/4, SMF's default when a file has none; dotted quarters: 6/8), claiming no downbeat.
+BEAT_ONLY_METERS = {1.0: (4, 4), 1.5: (6, 8)}
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     estimate = estimate_tempo(record)
     downbeats = estimate.downbeats_s
     if not estimate.sure or downbeats is None or len(downbeats) < 2:
-        return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
+        beat_map = follow_beats(estimate, ppq=ppq) if estimate.beats_sure else None
+        return beat_map or TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
     numerator, denominator = (int(x) for x in estimate.meter.split("/"))
     bar_quarters = numerator * 4 / denominator
     later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
@@ -111,6 +115,47 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, numerator, denominator))
     tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
+    """Return a tempo map that puts every beat found on a whole beat, claiming no bar line.
+
+    For an estimate whose beats are believed but whose bars are not. The beat (a quarter,
+    or a dotted quarter in a compound meter) is written under the plainest time signature
+    of its kind (``BEAT_ONLY_METERS``), from 0 s: the bar lines a DAW draws are counted
+    from the start, not from a downbeat. A beat within SPAN_FIT_S of 0 s is put at 0 s;
+    otherwise the first beat at least half a beat in starts whole beat N (the nearest
+    count of beats), and a lead-in tempo makes the time before it last exactly until it.
+    From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
+    bar of the signature written as the unit: one tempo where it fits, else at most one
+    change a bar. Times are seconds; returns None when fewer than two bars of beats were found.
+    """
+    import numpy as np
+
+    beats_s = estimate.beats_s
+    if beats_s is None or len(beats_s) < 2:
+        return None
+    beat_quarters = estimate.quarters_per_beat
+    numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
+    bar_quarters = numerator * 4 / denominator
+    per_bar = round(bar_quarters / beat_quarters)
+    period_s = float(np.median(np.diff(beats_s)))
+    at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
+    if len(at_zero):
+        beats, lead = beats_s[at_zero[0] :].copy(), 0
+        beats[0] = 0.0  # this beat opens the file
+    else:
+        beats = beats_s[beats_s >= period_s / 2]
+        lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
+    anchors = beats[::per_bar]
+    if len(anchors) < 2:
+        return None
+    start_tick = round(lead * beat_quarters * ppq)
+    spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
+    tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
+    if lead:  # the lead-in lasts exactly until the first beat
+        tempos.insert(0, (0, round(float(beats[0]) * 1e6 / (lead * beat_quarters))))
+    return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
 
 
 def bar_tempos_us(
