@@ -161,14 +161,15 @@ def ritardando(bars: int, *, slow_from: int, per_bar: int = 4) -> tuple[np.ndarr
 
 def test_a_steady_song_gets_one_tempo():
     beats, downbeats = ritardando(32, slow_from=99)
-    assert bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1) == [(0, 500_000)]
+    start_s, changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    assert start_s == pytest.approx(0.0, abs=1e-9) and changes == [(0, 500_000)]
 
 
 def test_a_ritardando_gets_a_tempo_map_with_at_most_one_change_per_bar():
     beats, downbeats = ritardando(32, slow_from=16)
-    changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    start_s, changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
     bars = [bar for bar, _ in changes]
-    assert changes[0] == (0, 500_000) and len(bars) == len(set(bars)) and 3 <= len(changes) <= 17
+    assert start_s == 0.0 and changes[0] == (0, 500_000) and len(bars) == len(set(bars)) and 3 <= len(changes) <= 17
     assert all(later[1] > earlier[1] for earlier, later in zip(changes, changes[1:]))  # slower and slower
     drawn = np.concatenate([[0.0], np.cumsum([us / 1e6 for bar, us in _per_beat(changes, 32 * 4)])])
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S  # every beat drawn within 25 ms of the music
@@ -184,7 +185,8 @@ def _per_beat(changes: list[tuple[int, int]], beats: int) -> list[tuple[int, int
 
 def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
     record = rock_song(97.3, 1.37)
-    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # nothing is sure enough
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # nothing is sure enough,
+    monkeypatch.setattr("midiexport.stages.tempo.BEAT_CONFIDENCE_THRESHOLD", 1.01)  # not even the beats
     song = convert_record(record, ConvertOptions(bpm="auto"))
     assert len(song.tempos) == 1 and song.meters == ((0, 4, 4),)  # no pickup bar, no meter claimed
     assert abs(60_000_000 / song.tempos[0][1] - 97.3) < 0.97

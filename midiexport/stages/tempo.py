@@ -86,7 +86,9 @@ class TempoEstimate:
     ``downbeats_s`` are every beat and bar line found (seconds, following drift), and
     ``first_downbeat_s`` the first bar line at or after the first note. ``confidence``
     (0-1) is the posterior probability of the chosen meter hypothesis; ``sure`` says it
-    reaches CONFIDENCE_THRESHOLD. ``source``: "onsets", "hint" (a tagged tempo agreed)
+    reaches CONFIDENCE_THRESHOLD. ``beat_confidence`` (0-1, at least ``confidence``) is the
+    posterior of the hypotheses that put the beats in the same places, whatever their bars;
+    ``beats_sure`` says the beats are believed (BEAT_CONFIDENCE_THRESHOLD, or ``sure``). ``source``: "onsets", "hint" (a tagged tempo agreed)
     or "none" (too few notes; 120 BPM).
     """
 
@@ -115,6 +117,10 @@ class TempoEstimate:
         found = f"{self.bpm:g} BPM (quarter notes)"
         if self.source == "none":
             return f"too few notes to estimate a tempo; written at {found}, bar lines not aligned"
+        if not self.sure and self.beats_sure:
+            return (f"tempo {found}, beats followed (beat confidence {self.beat_confidence:.2f}); confidence "
+                    f"{self.confidence:.2f} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
+                    f"downbeat claimed, bar lines counted from 0 s")  # fmt: skip
         if not self.sure:
             return (f"tempo {found}, confidence {self.confidence:.2f} is below {CONFIDENCE_THRESHOLD:g}: "
                     f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
