@@ -368,8 +368,9 @@ def calibration(rows: list[dict]) -> None:
     for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
         above = [r for r in rows if r["beat_confidence"] >= threshold]
         below_bars = [r for r in above if not r["sure"]]
-        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(sum(r['beats_right_found'] for r in above), len(above))}"
-                     f" right ({pct(sum(r['beats_right_found'] for r in below_bars), len(below_bars))} of the"
+        right, right_below = (sum(r["beats_right_found"] for r in group) for group in (above, below_bars))
+        below = pct(right_below, len(below_bars))
+        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
                      f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
     print("beat calibration (tempo right, median beat within 30 ms): " + "; ".join(cells))
 

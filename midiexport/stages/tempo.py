@@ -88,7 +88,8 @@ class TempoEstimate:
     (0-1) is the posterior probability of the chosen meter hypothesis; ``sure`` says it
     reaches CONFIDENCE_THRESHOLD. ``beat_confidence`` (0-1, at least ``confidence``) is the
     posterior of the hypotheses that put the beats in the same places, whatever their bars;
-    ``beats_sure`` says the beats are believed (BEAT_CONFIDENCE_THRESHOLD, or ``sure``). ``source``: "onsets", "hint" (a tagged tempo agreed)
+    ``beats_sure`` says the beats are believed (BEAT_CONFIDENCE_THRESHOLD, or ``sure``).
+    ``source``: "onsets", "hint" (a tagged tempo agreed)
     or "none" (too few notes; 120 BPM).
     """
 

@@ -144,7 +144,7 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
     numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
     bar_quarters = numerator * 4 / denominator
     per_bar = round(bar_quarters / beat_quarters)
-    period_s = float(np.median(np.diff(beats_s)))
+    period_s = float(np.median(np.diff(beats_s[: 2 * per_bar + 1])))  # the beat where the song starts
     at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
     if len(at_zero):
         beats, lead = beats_s[at_zero[0] :].copy(), 0
@@ -158,8 +158,11 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
     start_tick = round(lead * beat_quarters * ppq)
     first_s, spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
-    if lead:  # the lead-in lasts exactly until the first beat
-        tempos.insert(0, (0, round(first_s * 1e6 / (lead * beat_quarters))))
+    lead_us = round(first_s * 1e6 / (lead * beat_quarters)) if lead else tempos[0][1]
+    if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
+        tempos.insert(0, (0, lead_us))
+    elif lead:
+        tempos[0] = (0, lead_us)  # the first beat falls where the song's tempo puts it
     return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
 
 
