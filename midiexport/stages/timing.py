@@ -9,7 +9,12 @@ The tempo follows the bar lines found: one tempo for the song when it fits the b
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
 change per bar, each span's tempo putting its last bar line where it was found, so a
 notation program shows a few tempo marks, not one per beat. When the estimate is not
-sure, only its tempo is written, constant from 0 s, and no bar line is claimed.
+sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
+``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
+each on a whole quarter (or dotted quarter) under the plainest time signature of the
+beat, counted from 0 s, after a lead-in of whole beats; the tempo follows them by the same
+rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
+line is claimed.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -81,8 +86,9 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
 
     With ``auto`` and a sure estimate: a pickup bar until the first downbeat, the meter
     found, and a tempo that follows the bar lines (at most one change per bar, none where
-    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold: the estimated
-    tempo, constant, and no pickup or meter claimed. A record read from a .mid with a
+    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold, beats believed:
+    ``follow_beats``. Neither believed: the estimated tempo, constant, and no pickup or
+    meter claimed. A record read from a .mid with a
     tempo map uses it with ``"auto"`` or ``tempo_map="keep"`` (see ``beatmap``). Raises
     ValueError for a bpm that is neither a number nor "auto".
     """
