@@ -67,7 +67,11 @@ def test_json_output_is_machine_readable():
             0.0,
             r" BPM \(confidence 0\.\d\d, too low to claim bar lines; beat confidence 0\.\d\d, beats followed\)$",
         ),
-        (1.01, 1.01, r" BPM \(confidence 0\.\d\d, too low to claim bar lines; beat confidence 0\.\d\d, too low too\)$"),
+        (
+            1.01,
+            1.01,
+            r" BPM \(confidence 0\.\d\d, too low to claim bar lines; beat confidence 0\.\d\d, too low to follow them\)$",
+        ),
     ],
 )
 def test_info_shows_tempo_meter_downbeat_and_both_confidences(monkeypatch, bar_threshold, beat_threshold, says):

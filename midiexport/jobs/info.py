@@ -217,7 +217,8 @@ def _tempo_line(summary: Summary) -> str:
     beats = ""
     if summary.beat_confidence is not None:
         followed = summary.beat_confidence >= BEAT_CONFIDENCE_THRESHOLD
-        beats = f"; beat confidence {summary.beat_confidence:.2f}, " + ("beats followed" if followed else "too low too")
+        verdict = "beats followed" if followed else "too low to follow them"
+        beats = f"; beat confidence {summary.beat_confidence:.2f}, {verdict}"
     return line + f" (confidence {summary.tempo_confidence:.2f}, too low to claim bar lines{beats})"
 
 
