@@ -13,7 +13,7 @@ from midiexport import model
 from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.clean import clean_record, within_voice_cap
+from midiexport.stages.clean import clean_record, solve_offsets, within_voice_cap
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 
@@ -279,8 +279,50 @@ def test_shift_naming_no_instrument_is_a_warning():
     assert after.warnings == ('--shift "Banjo" names no instrument (the record has "Piano"); nothing shifted for it',)
 
 
+def _band_without_drums(bass_s: float, strings_s: float, *, early: tuple[float, ...] = ()) -> model.Record:
+    """Piano on an 8th-note grid (the busiest part); bass on every other 8th and on the
+    off-beats between; strings on those off-beats only, so they meet the piano nowhere
+    within 80 ms and are linked to it through the bass alone."""
+    grid = [0.5 + 0.25 * k for k in range(80)]
+    between = [0.625 + 0.25 * k for k in range(32)]
+    piano = [(60 + k % 5, t, t + 0.2, 0.5) for k, t in enumerate(grid)]
+    bass = [(40, t + bass_s, t + bass_s + 0.1, 0.5) for t in grid[:64:2] + between]
+    strings = [(67, t + strings_s, t + strings_s + 0.1, 0.5) for t in between]
+    strings += [(72, t, t + 0.1, 0.5) for t in early]
+    return record_of(("Acoustic Grand Piano", piano), ("Bass", bass), ("Strings", strings))
+
+
+def test_align_without_drums_solves_latencies_from_every_pair_of_parts():
+    after = cleaned(_band_without_drums(0.020, 0.030), align=True)
+    assert after.notices == (
+        '"Bass" shifted by -20.0 ms (--align, against "Acoustic Grand Piano")',
+        '"Strings" shifted by -30.0 ms (--align, against "Acoustic Grand Piano")',
+    )
+    assert np.allclose(np.sort(after.instruments[2].start_s), 0.625 + 0.25 * np.arange(32), atol=1e-9)
+    assert notes_of(after, "Acoustic Grand Piano") == notes_of(_band_without_drums(0.0, 0.0), "Acoustic Grand Piano")
+
+
+def test_align_without_drums_holds_a_note_shifted_before_0_s_at_0_s():
+    after = cleaned(_band_without_drums(0.020, 0.030, early=(0.010,)), align=True)
+    assert (72, 0.0, 0.08) in notes_of(after, "Strings")  # 0.010 - 0.030 < 0: held at 0 s, the end keeps the shift
+    assert after.counts[model.HELD_AT_ZERO] == 1
+
+
+def test_pair_that_disagrees_with_the_others_is_dropped_as_an_outlier():
+    # latency(a) - latency(b) = delay: 1 is 20 ms after 0, 2 is 10 ms after 1; the direct
+    # pair (2, 0) claims 60 ms where the other two say 30 ms.
+    pairs = [(1, 0, 0.020, 100), (2, 1, 0.010, 100), (2, 0, 0.060, 50)]
+    solved = solve_offsets(0, pairs)
+    assert solved == pytest.approx({1: 0.020, 2: 0.030})
+
+
+def test_part_no_pair_links_to_the_anchor_is_left_alone():
+    assert solve_offsets(0, [(1, 0, 0.020, 100), (3, 2, 0.010, 100)]) == pytest.approx({1: 0.020})
+
+
 def test_align_leaves_an_aligned_song_alone():
     assert cleaned(_late_band(0.0), align=True).notices == ()
+    assert cleaned(_band_without_drums(0.0, 0.0), align=True).notices == ()
 
 
 # --- options and command line -----------------------------------------------------------

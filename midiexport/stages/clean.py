@@ -73,6 +73,8 @@ LATENCY_KERNEL_S = 0.010  # half width of the smoothing window: two 1/192 s grid
 MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
 MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on the latency (tuned on the corpus)
 MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
+PAIR_RESIDUAL_S = 0.010  # without drums: a pair this far off the joint solution is an outlier (the kernel's half width)
+PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times
 
 
 @dataclass(frozen=True)
@@ -543,29 +545,27 @@ def plan_shifts(
 def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[tuple[int, float, str]]:
     """Return (instrument index, latency in seconds, reference name) for each measured part.
 
-    The reference is the drums when present (all drum parts together), else the melodic
-    part with the most distinct onsets. For every other part, each onset is compared
-    with the nearest reference onset; the latency is the peak of those differences
-    (within ``MAX_LATENCY_S``), refined by the mean of the differences near the peak, so
-    it is not stuck on the 1/192 s grid. A part is left alone when too few onsets agree.
+    With drums, the reference is the drums (all drum parts together): for every other
+    part, each onset is compared with the nearest drum onset, and the latency is the
+    peak of those differences (``peak_latency``). Without drums no part is a trustworthy
+    clock (each pitched stem is late by its own amount), so every pair of parts is
+    compared the same way and the per-part latencies are solved from all the pairs at
+    once (``band_latencies``), relative to the part with the most distinct onsets. A part
+    is left alone when too few onsets agree.
     """
     import numpy as np
 
     onsets = [np.unique(i.start_s) for i in instruments]
     drum_parts = [k for k, d in enumerate(drums) if d and len(onsets[k])]
-    if drum_parts:
-        reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
-        ref_parts, ref_name = set(drum_parts), instruments[drum_parts[0]].name
-    else:
-        best = max(range(len(instruments)), key=lambda k: len(onsets[k]), default=None)
-        if best is None or not len(onsets[best]):
-            return []
-        reference, ref_parts, ref_name = onsets[best], {best}, instruments[best].name
+    if not drum_parts:
+        return band_latencies(instruments, onsets)
+    reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
+    ref_name = instruments[drum_parts[0]].name
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     found = []
     for index, times in enumerate(onsets):
-        if index in ref_parts or len(times) < MIN_ALIGN_ONSETS:
+        if index in drum_parts or len(times) < MIN_ALIGN_ONSETS:
             continue
         latency = peak_latency(times, reference)
         if latency is not None and abs(latency) >= MIN_SHIFT_S:
@@ -573,10 +573,106 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     return found
 
 
-def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
-    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None."""
+def band_latencies(instruments: Sequence[Instrument], onsets: Sequence[FloatColumn]) -> list[tuple[int, float, str]]:
+    """Return (index, latency s, reference name) for a song without drums, from every pair of parts.
+
+    Each pair's delay is the peak of its nearest-onset differences (``onset_delay``),
+    kept when enough onsets agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs
+    make an over-determined system, latency(a) - latency(b) = delay(a, b), as in
+    Kammerl et al., "Temporal synchronization of multiple audio signals" (ICASSP 2014),
+    who solve pairwise cross-correlation offsets of many recordings jointly; here by
+    weighted least squares (``solve_offsets``). The reference, held at 0, is the part
+    with the most distinct onsets; parts no kept pair links to it are left alone.
+    """
+    parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
+    if len(parts) < 2:
+        return []
+    anchor = max(parts, key=lambda k: len(onsets[k]))
+    pairs = []
+    for n, a in enumerate(parts):  # a loop over pairs of instruments, not notes
+        for b in parts[n + 1 :]:
+            found = onset_delay(onsets[a], onsets[b])
+            if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(onsets[a]), len(onsets[b])):
+                pairs.append((a, b, found[0], found[1]))
+    solved = solve_offsets(anchor, pairs)
+    name = instruments[anchor].name
+    return [(k, latency, name) for k, latency in sorted(solved.items()) if abs(latency) >= MIN_SHIFT_S]
+
+
+def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, float]:
+    """Solve latency(a) - latency(b) = delay for (a, b, delay s, agreeing onsets) pairs; anchor at 0.
+
+    Weighted least squares, each pair weighted by the square root of its agreeing onsets
+    (the standard error of a mean falls so). A pair that disagrees with the solution by
+    more than ``PAIR_RESIDUAL_S`` is an outlier (a peak on the wrong onsets) and is
+    dropped, then the rest solved again. Returns the latency of every part linked to the
+    anchor through kept pairs, the anchor excluded.
+    """
     import numpy as np
 
+    if not pairs:
+        return {}
+    first, second = (np.array([p[k] for p in pairs], dtype=np.int64) for k in (0, 1))
+    delay = np.array([p[2] for p in pairs])
+    weight = np.sqrt(np.array([p[3] for p in pairs], dtype=np.float64))
+    keep = np.ones(len(pairs), dtype=bool)
+    for _ in range(PAIR_ROUNDS):
+        linked = _linked(anchor, first[keep], second[keep])
+        if not linked:
+            return {}
+        column = {k: n for n, k in enumerate(linked)} | {anchor: len(linked)}  # the anchor's column is dropped: 0
+        rows = np.flatnonzero(keep & np.isin(first, list(column)) & np.isin(second, list(column)))
+        matrix = np.zeros((len(rows), len(linked) + 1))
+        matrix[np.arange(len(rows)), [column[k] for k in first[rows]]] = 1.0
+        matrix[np.arange(len(rows)), [column[k] for k in second[rows]]] -= 1.0
+        matrix = matrix[:, :-1]
+        solution = np.linalg.lstsq(matrix * weight[rows, None], delay[rows] * weight[rows], rcond=None)[0]
+        latency = {anchor: 0.0} | {k: float(solution[column[k]]) for k in linked}
+        residual = np.array([abs(latency.get(a, np.nan) - latency.get(b, np.nan) - d) for a, b, d, _ in pairs])
+        agree = keep & ~(residual > PAIR_RESIDUAL_S)  # pairs off the linked set keep their state
+        if (agree == keep).all():
+            break
+        keep = agree
+    return {k: v for k, v in latency.items() if k != anchor}
+
+
+def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
+    """Return the parts other than ``anchor`` that pairs (first[i], second[i]) connect to it."""
+    reached = {anchor}
+    grew = True
+    while grew:  # at most one round per instrument
+        grew = False
+        for a, b in zip(first.tolist(), second.tolist()):
+            if (a in reached) != (b in reached):
+                reached |= {a, b}
+                grew = True
+    return sorted(reached - {anchor})
+
+
+def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
+    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None.
+
+    None when fewer than ``MIN_ALIGN_ONSETS`` onsets, or ``MIN_ALIGN_SUPPORT`` of them,
+    agree on it (see ``onset_delay``).
+    """
+    found = onset_delay(onsets, reference)
+    if found is None or found[1] < MIN_ALIGN_SUPPORT * len(onsets):
+        return None
+    return found[0]
+
+
+def onset_delay(onsets: FloatColumn, reference: FloatColumn) -> tuple[float, int] | None:
+    """Return (delay s, agreeing onsets): how late ``onsets`` typically sit after the nearest ``reference`` onset.
+
+    The delay is the peak of the differences to the nearest reference onset (within
+    ``MAX_LATENCY_S``; a 1 ms histogram smoothed over ±``LATENCY_KERNEL_S``), refined by
+    the mean of the differences near the peak, so it is not stuck on the 1/192 s grid.
+    None when fewer than ``MIN_ALIGN_ONSETS`` agree.
+    """
+    import numpy as np
+
+    if len(reference) < 2 or len(onsets) < MIN_ALIGN_ONSETS:
+        return None
     after = np.clip(np.searchsorted(reference, onsets), 1, len(reference) - 1)
     before = after - 1
     d_after, d_before = onsets - reference[after], onsets - reference[before]
@@ -590,9 +686,9 @@ def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
     smooth = np.convolve(histogram, np.ones(2 * width + 1), mode="same")
     peak_s = (int(np.argmax(smooth)) - bins) * LATENCY_BIN_S
     near = diff[np.abs(diff - peak_s) <= LATENCY_KERNEL_S + TIME_EPSILON_S]
-    if len(near) < MIN_ALIGN_ONSETS or len(near) < MIN_ALIGN_SUPPORT * len(onsets):
+    if len(near) < MIN_ALIGN_ONSETS:
         return None
-    return float(near.mean())
+    return float(near.mean()), len(near)
 
 
 def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
