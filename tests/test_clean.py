@@ -103,6 +103,45 @@ def test_short_redetection_extends_the_note_before():
     assert after.counts == {model.REDETECT_JOINED: 1}
 
 
+def test_onset_within_50_ms_of_the_previous_onset_of_its_pitch_is_the_same_note():
+    # a 40 ms piece, then the note itself heard again from its end: one note, the first start and velocity
+    record = record_of(("Violin", [(67, 1.0, 1.04, 0.9), (67, 1.04, 1.6, 0.4)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(67, 1.0, 1.6)]
+    assert after.instruments[0].velocity.tolist() == [0.9]
+    assert after.counts == {model.REDETECT_JOINED: 1}
+
+
+def test_chain_of_close_re_onsets_becomes_one_note():
+    record = record_of(("Violin", [(67, 1.0, 1.04, 0.5), (67, 1.04, 1.08, 0.5), (67, 1.08, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(67, 1.0, 1.6)]
+
+
+def test_note_after_a_40_ms_blip_and_a_gap_restarts_the_blip():
+    record = record_of(("Flute", [(72, 1.0, 1.035, 0.5), (72, 1.045, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(72, 1.0, 1.6)]
+
+
+def test_two_voices_in_unison_overlapping_are_not_a_re_detection():
+    # two written notes of one pitch a few ms apart, both sounding: a unison in a clean score
+    record = record_of(("Cello", [(48, 1.0, 1.5, 0.5), (48, 1.004, 1.48, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(48, 1.0, 1.5), (48, 1.004, 1.48)]
+    assert after.counts == {}
+
+
+def test_repeat_60_ms_after_the_previous_onset_is_played():
+    record = record_of(("Violin", [(67, 1.0, 1.06, 0.5), (67, 1.06, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(67, 1.0, 1.06), (67, 1.06, 1.6)]
+
+
+def test_drum_roll_faster_than_50_ms_is_kept():
+    roll = [(38, 1.0 + 0.03 * k, 1.0 + 0.03 * k + TICK, 0.5) for k in range(8)]
+    after = cleaned(record_of(("Drums", roll)), clean="light")
+    assert len(notes_of(after)) == 8
+    assert after.counts == {}
+
+
 def test_short_note_of_another_pitch_is_not_a_redetection():
     record = record_of(("Piano", [(60, 0.0, 0.5, 0.5), (61, 0.55, 0.57, 0.5)]))
     assert notes_of(cleaned(record, clean="light")) == [(60, 0.0, 0.5)]

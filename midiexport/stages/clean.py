@@ -10,7 +10,8 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   in a folded track, a same-pitch note that starts within a 16th of the previous one
   while it still sounds is the same note twice: they become one;
 - re-detections: a short note that starts within ``REDETECT_WINDOW_S`` of the end of
-  the previous note of its pitch extends that note instead of starting a new one;
+  the previous note of its pitch, or a note that starts after that one ended but within
+  ``REONSET_S`` of its onset, extends that note instead of starting a new one;
 - fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
   shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
 MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
 MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
 REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
+# A note that starts this soon after the previous onset of its pitch, once that one has ended,
+# restarts it: the transcriber heard the attack, lost it for a frame or two, and found the note
+# again. 50 ms is a 32nd note at 150 BPM, faster than players repeat one pitch except tremolo
+# picking. (Overlapping pairs are left alone: in clean scores they are two voices in unison.)
+REONSET_S = 0.050
 DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
 DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a few ms, on the 1/192 s grid)
 FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
@@ -240,13 +246,9 @@ def clean_melodic(
     """
     import numpy as np
 
-    def needs_work(k: int) -> bool:
-        duration = parts[k].end_s - parts[k].start_s
-        short = settings.min_note_s and bool((duration < settings.min_note_s - TIME_EPSILON_S).any())
-        return bool(short or doubled[k] or settings.merge_gap_s or caps[k] is not None)
-
     cleaned = list(parts)
-    active = [k for k in range(len(parts)) if needs_work(k)]  # a clean part usually needs nothing
+    rules = bool(settings.min_note_s or settings.merge_gap_s)  # the re-detection rules look at every part
+    active = [k for k in range(len(parts)) if rules or doubled[k] or caps[k] is not None]
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
@@ -341,12 +343,14 @@ def join_mask(
     ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
     keys them by part and pitch).
 
-    A note joins when it has the same pitch as the one before and is a re-detection
-    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
-    gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
-    it) or, where ``doubled`` (an instrument folded from several), a double (starting within a 16th of the previous
-    onset while that note still sounds). Counts each kind; a note that is several counts
-    once, as the first that applies in that order.
+    A note joins when it has the same pitch as the one before and is, in this order:
+    where ``doubled`` (an instrument folded from several), a double (starting within a
+    16th of the previous onset while that note still sounds); a re-detection (short,
+    starting within ``REDETECT_WINDOW_S`` of the running end, or starting at or after
+    the running end but within ``REONSET_S`` of the previous onset); a fragment (a gap
+    shorter than the merge gap, and ``on_beat`` false: no band onset lines up with it).
+    Counts each kind; a note that is several counts once, as the first that applies in
+    that order.
     """
     import numpy as np
 
@@ -358,14 +362,17 @@ def join_mask(
         running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
         gap[1:] = start[1:] - running_end[:-1]
     joined: Mask = np.zeros(len(start), dtype=bool)
+    steps = _onset_steps(start)
+    if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
+        double = same & doubled & (gap < -TIME_EPSILON_S) & (steps < DOUBLE_ONSET_S)
+        _join(joined, double, model.DOUBLE_MERGED, counts)
     if settings.min_note_s:
         short = end - start < settings.min_note_s - TIME_EPSILON_S
-        _join(joined, same & short & (gap < REDETECT_WINDOW_S), model.REDETECT_JOINED, counts)
+        restarted = (steps < REONSET_S) & (gap >= -TIME_EPSILON_S)  # a blip, then the note itself
+        redetected = short & (gap < REDETECT_WINDOW_S) | restarted
+        _join(joined, same & redetected, model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
         _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
-    if np.any(doubled):
-        double = same & doubled & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
-        _join(joined, double, model.DOUBLE_MERGED, counts)
     return joined
 
 
