@@ -346,8 +346,9 @@ def _align_error(
     alone: dict[str, int], group: str,
 ) -> None:  # fmt: skip
     """Add |measured - true| (ms) to ``errors[group]`` for each stem whose truth offset (s) is known."""
-    measured = {index: lat for index, lat, _ in clean.measure_latencies(record.instruments, drums)}
-    reference = [k for k in range(len(record.instruments)) if _is_reference(record, drums, k)]
+    found = clean.measure_latencies(record.instruments, drums)
+    measured = {index: lat for index, lat, _ in found}
+    reference = list(found[0][2]) if found else [k for k in range(len(drums)) if _is_reference(record, drums, k)]
     if not all(k in truth for k in reference):
         return
     reference_s = float(np.mean([truth[k] for k in reference]))
@@ -386,6 +387,7 @@ def stem_lateness(song: dict, record: Record, sources: list[str]) -> dict[int, f
 
 
 def _is_reference(record: Record, drums: list[bool], index: int) -> bool:
+    """The reference --align would use when it measures nothing: the drums, else the busiest part."""
     if any(drums):
         return drums[index]
     counts = [len(np.unique(i.start_s)) for i in record.instruments]

@@ -341,6 +341,16 @@ def test_align_without_drums_solves_latencies_from_every_pair_of_parts():
     assert notes_of(after, "Acoustic Grand Piano") == notes_of(_band_without_drums(0.0, 0.0), "Acoustic Grand Piano")
 
 
+def test_align_without_drums_moves_every_part_onto_the_earliest_one():
+    # the bass sits 20 ms before the busiest part (the piano): the piano and strings move onto it
+    after = cleaned(_band_without_drums(-0.020, 0.010), align=True)
+    assert after.notices == (
+        '"Acoustic Grand Piano" shifted by -20.0 ms (--align, against "Bass")',
+        '"Strings" shifted by -30.0 ms (--align, against "Bass")',
+    )
+    assert np.allclose(np.sort(after.instruments[0].start_s), 0.48 + 0.25 * np.arange(80), atol=1e-9)
+
+
 def test_align_without_drums_holds_a_note_shifted_before_0_s_at_0_s():
     after = cleaned(_band_without_drums(0.020, 0.030, early=(0.010,)), align=True)
     assert (72, 0.0, 0.08) in notes_of(after, "Strings")  # 0.010 - 0.030 < 0: held at 0 s, the end keeps the shift

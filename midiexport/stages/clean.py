@@ -412,7 +412,7 @@ def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> li
     import numpy as np
 
     latency = [0.0] * len(instruments)
-    for index, latency_s, _ in measure_latencies(instruments, drums):
+    for index, latency_s, _ in measure_latencies(instruments, drums):  # relative latencies: the reference cancels
         latency[index] = latency_s
     onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
     band = np.sort(np.concatenate(onsets)) if onsets else np.empty(0)
@@ -530,8 +530,9 @@ def plan_shifts(
     if settings.align:
         for index, latency_s, reference in measure_latencies(instruments, drums):
             offsets[index] -= latency_s
+            against = model.show_value(instruments[reference[0]].name, 60)
             notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
-                           f"(--align, against {model.show_value(reference, 60)})")  # fmt: skip
+                           f"(--align, against {against})")  # fmt: skip
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
@@ -549,25 +550,26 @@ def plan_shifts(
     return offsets
 
 
-def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[tuple[int, float, str]]:
-    """Return (instrument index, latency in seconds, reference name) for each measured part.
+def measure_latencies(
+    instruments: Sequence[Instrument], drums: Sequence[bool]
+) -> list[tuple[int, float, tuple[int, ...]]]:
+    """Return (instrument index, latency in seconds, reference parts) for each measured part.
 
     With drums, the reference is the drums (all drum parts together): for every other
     part, each onset is compared with the nearest drum onset, and the latency is the
     peak of those differences (``peak_latency``). Without drums no part is a trustworthy
     clock (each pitched stem is late by its own amount), so every pair of parts is
-    compared the same way and the per-part latencies are solved from all the pairs at
-    once (``band_latencies``), relative to the part with the most distinct onsets. A part
-    is left alone when too few onsets agree.
+    compared the same way and the latencies are solved from all the pairs at once
+    (``band_latencies``), relative to the part that sits earliest. A part is left alone
+    when too few onsets agree.
     """
     import numpy as np
 
     onsets = [np.unique(i.start_s) for i in instruments]
-    drum_parts = [k for k, d in enumerate(drums) if d and len(onsets[k])]
+    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(onsets[k]))
     if not drum_parts:
-        return band_latencies(instruments, onsets)
+        return band_latencies(onsets)
     reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
-    ref_name = instruments[drum_parts[0]].name
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     found = []
@@ -576,20 +578,25 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
             continue
         latency = peak_latency(times, reference)
         if latency is not None and abs(latency) >= MIN_SHIFT_S:
-            found.append((index, latency, ref_name))
+            found.append((index, latency, drum_parts))
     return found
 
 
-def band_latencies(instruments: Sequence[Instrument], onsets: Sequence[FloatColumn]) -> list[tuple[int, float, str]]:
-    """Return (index, latency s, reference name) for a song without drums, from every pair of parts.
+def band_latencies(onsets: Sequence[FloatColumn]) -> list[tuple[int, float, tuple[int, ...]]]:
+    """Return (index, latency s, (reference,)) for a song without drums, from every pair of parts.
 
-    Each pair's delay is the peak of its nearest-onset differences (``onset_delay``),
-    kept when enough onsets agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs
-    make an over-determined system, latency(a) - latency(b) = delay(a, b), as in
-    Kammerl et al., "Temporal synchronization of multiple audio signals" (ICASSP 2014),
-    who solve pairwise cross-correlation offsets of many recordings jointly; here by
-    weighted least squares (``solve_offsets``). The reference, held at 0, is the part
-    with the most distinct onsets; parts no kept pair links to it are left alone.
+    ``onsets``: each part's distinct onsets, sorted (seconds). Each pair's delay is the
+    peak of its nearest-onset differences (``onset_delay``), kept when enough onsets
+    agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs make an over-determined
+    system, latency(a) - latency(b) = delay(a, b), as in Kammerl et al., "Temporal
+    synchronization of multiple audio signals" (ICASSP 2014), who solve pairwise
+    cross-correlation offsets of many recordings jointly; here by weighted least
+    squares (``solve_offsets``), anchored on the part with the most distinct onsets.
+    The reference is then the part that sits earliest: transcription and separation
+    only ever delay a stem (PRODUCT.md: bass 18 ms, keyboard 28 ms late against the
+    drums), so the earliest part is the nearest to the music's own timing, as the drums
+    are when there are drums (``tempo`` reasons the same way for its beats). Parts no
+    kept pair links to the others are left alone.
     """
     parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
     if len(parts) < 2:
@@ -602,8 +609,13 @@ def band_latencies(instruments: Sequence[Instrument], onsets: Sequence[FloatColu
             if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(onsets[a]), len(onsets[b])):
                 pairs.append((a, b, found[0], found[1]))
     solved = solve_offsets(anchor, pairs)
-    name = instruments[anchor].name
-    return [(k, latency, name) for k, latency in sorted(solved.items()) if abs(latency) >= MIN_SHIFT_S]
+    if not solved:
+        return []
+    solved[anchor] = 0.0
+    earliest = min(solved, key=lambda k: solved[k])
+    base = solved.pop(earliest)
+    found_all = [(k, latency - base, (earliest,)) for k, latency in sorted(solved.items())]
+    return [row for row in found_all if abs(row[1]) >= MIN_SHIFT_S]
 
 
 def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, float]:
