@@ -236,6 +236,11 @@ def print_scores(name: str, group: Group) -> None:
     HEADLINE[f"F1 change with --clean, {name} songs (mean per song; pooled)"] = (
         f"{means['light'] - means['none']:+.1f}; {pooled:+.1f} points"
     )
+    aligned = pitched(group.families["light+align"])
+    pooled_aligned = (aligned.prf(aligned.onset)[2] - base.prf(base.onset)[2]) * 100
+    HEADLINE[f"F1 change with --clean --align, {name} songs (mean per song; pooled)"] = (
+        f"{means['light+align'] - means['none']:+.1f}; {pooled_aligned:+.1f} points"
+    )
     HEADLINE[f"worst family F1 change with --clean, {name}"] = f"{worst[0] * 100:+.1f} ({worst[1]})"
     HEADLINE[f"recall lost with --clean, {name}"] = (
         f"{(base.prf(base.onset)[1] - light.prf(light.onset)[1]) * 100:.1f} points"

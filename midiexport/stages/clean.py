@@ -17,8 +17,9 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 - flickers: melodic notes still shorter than the minimum length are dropped;
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
-- alignment: ``align`` measures each instrument's latency against the most rhythmic
-  part and shifts it; ``shifts`` move instruments by hand. No note moves before 0 s.
+- alignment: ``align`` measures each instrument's latency against the drums (without
+  drums, against every other part, then onto the earliest one) and shifts it;
+  ``shifts`` move instruments by hand. No note moves before 0 s.
 
 Everything is off unless asked for: ``clean_record`` returns the record itself when
 ``options.cleaning`` is false. Hands the cleaned Record to ``convert``.
