@@ -253,7 +253,6 @@ def clean_melodic(
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
-    sizes = np.array([p.note_count for p in work], dtype=np.int64)
     start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
     # One key per part and pitch: the rules work within it.
     group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
@@ -263,21 +262,22 @@ def clean_melodic(
     double = np.repeat([doubled[k] for k in active], np.diff(bounds))
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
-    if join.any():
-        head = np.flatnonzero(~join)
-        end = np.maximum.reduceat(end, head)
-        start, group, order = start[head], group[head], order[head]
+    kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
+    if len(kept) < len(start):
+        end = np.maximum.reduceat(end, kept)
+    else:
+        end = end[kept]
     if settings.min_note_s:
-        keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
-        if not keep.all():
-            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~keep)))
-            start, end, group, order = start[keep], end[keep], group[keep], order[keep]
+        long_enough = (end - start[kept]) >= settings.min_note_s - TIME_EPSILON_S
+        if not long_enough.all():
+            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
+            kept, end = kept[long_enough], end[long_enough]
+    start, group, order = start[kept], group[kept], order[kept]  # one gather for both rules
+    velocity = np.concatenate([p.velocity for p in work])[order]
     bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
-        s, e, p = start[mine], end[mine], group[mine] - n * 128
-        v = instrument.velocity[order[mine] - offsets[n]]
+        s, e, p, v = start[mine], end[mine], group[mine] - n * 128, velocity[mine]
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
