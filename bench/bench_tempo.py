@@ -17,10 +17,12 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 - downbeats: share of steady songs whose bar lines, read back through the tempo map
   written, lie within 30 ms of the true ones (median distance), when bar lines are claimed;
 - beats: share of true beats with a beat of the written tempo map within 30 ms (drifting
-  songs; a song below the confidence threshold is judged on its constant tempo from 0 s);
+  songs; whatever was written: bar lines, beats followed without bar lines, or a constant
+  tempo from 0 s), and how many tempo events each song's map has;
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
-- confidence: how often the estimate is right at or above each threshold (bench split).
+- confidence: how often the estimate is right at or above each threshold (bench split), for
+  the bar-line confidence and for the beat confidence.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
@@ -139,6 +141,19 @@ def ticks_to_seconds(time_map: TimeMap, ticks: np.ndarray) -> np.ndarray:
     return seconds[segment] + (ticks - starts[segment]) * per_quarter[segment] / time_map.ppq
 
 
+def crowded_changes(time_map: TimeMap) -> int:
+    """Count tempo changes less than a bar (of the time signature in force) after the previous change.
+
+    The first change after tick 0 ends a pickup or lead-in, which may be shorter than a bar.
+    """
+    ticks = [tick for tick, _ in time_map.tempos]
+    crowded = 0
+    for before, tick in zip(ticks[1:], ticks[2:]):
+        numerator, denominator = next((n, d) for t, n, d in reversed(time_map.meters) if t <= before)
+        crowded += tick - before < numerator * 4 * time_map.ppq / denominator - 1
+    return crowded
+
+
 def share_within(truth_s: np.ndarray, found_s: np.ndarray) -> float:
     if len(truth_s) == 0 or len(found_s) == 0:
         return 0.0
@@ -181,11 +196,19 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "sure": estimate.sure,
         "downbeat_right": estimate.sure and median_distance(true_downs[inside], bar_grid) <= DOWNBEAT_TOLERANCE_S,
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
+        "beat_confidence": estimate.beat_confidence,
+        "mode": "bars" if estimate.sure else "beats" if estimate.beats_sure else "constant",
+        "tempo_events": len(time_map.tempos),
+        "crowded": crowded_changes(time_map),
         "seconds": elapsed,
     }
     row["right"] = row["kind"]["midiexport"] == "right" and row["meter_right"] and row["downbeat_right"]
     found_bars = estimate.downbeats_s if estimate.downbeats_s is not None else np.empty(0)
     found_right = median_distance(true_downs[inside], found_bars) <= DOWNBEAT_TOLERANCE_S
+    found_beats = estimate.beats_s if estimate.beats_s is not None else np.empty(0)
+    row["beats_right_found"] = row["kind"]["midiexport"] == "right" and (
+        median_distance(true_beats[beats_inside], found_beats) <= DOWNBEAT_TOLERANCE_S
+    )
     row["right_found"] = row["kind"]["midiexport"] == "right" and row["meter_right"] and found_right
     if notes:
         row["note_error_s"] = note_error(record)
@@ -308,6 +331,17 @@ def report(split: str, rows: list[dict]) -> None:
             f"\nbeats within 30 ms, drifting songs with bar lines written: "
             f"{100 * statistics.mean(r['beat_share'] for r in drifting):.0f}% of beats, {len(drifting)} songs"
         )
+    for category in ("steady", "drifting"):
+        group = [r for r in rows if category in r["categories"]]
+        for mode in ("bars", "beats", "constant"):
+            chosen = [r for r in group if r["mode"] == mode]
+            if chosen:
+                events = [r["tempo_events"] for r in chosen]
+                print(f"{category}, written with {mode}: {len(chosen)} songs, beats within 30 ms "
+                      f"{100 * statistics.mean(r['beat_share'] for r in chosen):.0f}%, tempo events per song "
+                      f"median {statistics.median(events):g}, max {max(events)}, one or two (a lead-in) "
+                      f"{pct(sum(e <= 2 for e in events), len(events))}; changes closer than a bar: "
+                      f"{sum(r['crowded'] for r in chosen)}")  # fmt: skip
     sure = [r for r in rows if r["sure"]]
     print(f"\nconfident (bar lines written): {pct(len(sure), len(rows))}; right among them "
           f"(tempo, meter and bar lines): {pct(sum(r['right'] for r in sure), len(sure))}")  # fmt: skip
@@ -330,6 +364,15 @@ def calibration(rows: list[dict]) -> None:
         right = sum(r["right_found"] for r in above)
         cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
     print("calibration: " + "; ".join(cells))
+    cells = []
+    for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
+        above = [r for r in rows if r["beat_confidence"] >= threshold]
+        below_bars = [r for r in above if not r["sure"]]
+        right, right_below = (sum(r["beats_right_found"] for r in group) for group in (above, below_bars))
+        below = pct(right_below, len(below_bars))
+        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
+                     f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
+    print("beat calibration (tempo right, median beat within 30 ms): " + "; ".join(cells))
 
 
 def pct(count: int, total: int) -> str:

@@ -49,7 +49,7 @@ class ConvertOptions:
     Clean-up (``stages.clean``; all off by default, so notes stay exactly as sent):
     ``clean`` "light" or "strong" (a preset), ``min_note_ms`` and ``merge_gap_ms``
     override the preset's flicker and fragment thresholds (0 turns the rule off),
-    ``align`` shifts each instrument onto the grid of the most rhythmic part,
+    ``align`` shifts each instrument onto the drums' timing (else the earliest part's),
     ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.

@@ -13,7 +13,7 @@ from midiexport import model
 from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.clean import clean_record, within_voice_cap
+from midiexport.stages.clean import clean_record, solve_offsets, within_voice_cap
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 
@@ -101,6 +101,45 @@ def test_short_redetection_extends_the_note_before():
     after = cleaned(record, clean="light")
     assert notes_of(after) == [(60, 0.0, 0.57)]
     assert after.counts == {model.REDETECT_JOINED: 1}
+
+
+def test_onset_within_50_ms_of_the_previous_onset_of_its_pitch_is_the_same_note():
+    # a 40 ms piece, then the note itself heard again from its end: one note, the first start and velocity
+    record = record_of(("Violin", [(67, 1.0, 1.04, 0.9), (67, 1.04, 1.6, 0.4)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(67, 1.0, 1.6)]
+    assert after.instruments[0].velocity.tolist() == [0.9]
+    assert after.counts == {model.REDETECT_JOINED: 1}
+
+
+def test_chain_of_close_re_onsets_becomes_one_note():
+    record = record_of(("Violin", [(67, 1.0, 1.04, 0.5), (67, 1.04, 1.08, 0.5), (67, 1.08, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(67, 1.0, 1.6)]
+
+
+def test_note_after_a_40_ms_blip_and_a_gap_restarts_the_blip():
+    record = record_of(("Flute", [(72, 1.0, 1.035, 0.5), (72, 1.045, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(72, 1.0, 1.6)]
+
+
+def test_two_voices_in_unison_overlapping_are_not_a_re_detection():
+    # two written notes of one pitch a few ms apart, both sounding: a unison in a clean score
+    record = record_of(("Cello", [(48, 1.0, 1.5, 0.5), (48, 1.004, 1.48, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(48, 1.0, 1.5), (48, 1.004, 1.48)]
+    assert after.counts == {}
+
+
+def test_repeat_60_ms_after_the_previous_onset_is_played():
+    record = record_of(("Violin", [(67, 1.0, 1.06, 0.5), (67, 1.06, 1.6, 0.5)]))
+    assert notes_of(cleaned(record, clean="light")) == [(67, 1.0, 1.06), (67, 1.06, 1.6)]
+
+
+def test_drum_roll_faster_than_50_ms_is_kept():
+    roll = [(38, 1.0 + 0.03 * k, 1.0 + 0.03 * k + TICK, 0.5) for k in range(8)]
+    after = cleaned(record_of(("Drums", roll)), clean="light")
+    assert len(notes_of(after)) == 8
+    assert after.counts == {}
 
 
 def test_short_note_of_another_pitch_is_not_a_redetection():
@@ -279,8 +318,60 @@ def test_shift_naming_no_instrument_is_a_warning():
     assert after.warnings == ('--shift "Banjo" names no instrument (the record has "Piano"); nothing shifted for it',)
 
 
+def _band_without_drums(bass_s: float, strings_s: float, *, early: tuple[float, ...] = ()) -> model.Record:
+    """Piano on an 8th-note grid (the busiest part); bass on every other 8th and on the
+    off-beats between; strings on those off-beats only, so they meet the piano nowhere
+    within 80 ms and are linked to it through the bass alone."""
+    grid = [0.5 + 0.25 * k for k in range(80)]
+    between = [0.625 + 0.25 * k for k in range(32)]
+    piano = [(60 + k % 5, t, t + 0.2, 0.5) for k, t in enumerate(grid)]
+    bass = [(40, t + bass_s, t + bass_s + 0.1, 0.5) for t in grid[:64:2] + between]
+    strings = [(67, t + strings_s, t + strings_s + 0.1, 0.5) for t in between]
+    strings += [(72, t, t + 0.1, 0.5) for t in early]
+    return record_of(("Acoustic Grand Piano", piano), ("Bass", bass), ("Strings", strings))
+
+
+def test_align_without_drums_solves_latencies_from_every_pair_of_parts():
+    after = cleaned(_band_without_drums(0.020, 0.030), align=True)
+    assert after.notices == (
+        '"Bass" shifted by -20.0 ms (--align, against "Acoustic Grand Piano")',
+        '"Strings" shifted by -30.0 ms (--align, against "Acoustic Grand Piano")',
+    )
+    assert np.allclose(np.sort(after.instruments[2].start_s), 0.625 + 0.25 * np.arange(32), atol=1e-9)
+    assert notes_of(after, "Acoustic Grand Piano") == notes_of(_band_without_drums(0.0, 0.0), "Acoustic Grand Piano")
+
+
+def test_align_without_drums_moves_every_part_onto_the_earliest_one():
+    # the bass sits 20 ms before the busiest part (the piano): the piano and strings move onto it
+    after = cleaned(_band_without_drums(-0.020, 0.010), align=True)
+    assert after.notices == (
+        '"Acoustic Grand Piano" shifted by -20.0 ms (--align, against "Bass")',
+        '"Strings" shifted by -30.0 ms (--align, against "Bass")',
+    )
+    assert np.allclose(np.sort(after.instruments[0].start_s), 0.48 + 0.25 * np.arange(80), atol=1e-9)
+
+
+def test_align_without_drums_holds_a_note_shifted_before_0_s_at_0_s():
+    after = cleaned(_band_without_drums(0.020, 0.030, early=(0.010,)), align=True)
+    assert (72, 0.0, 0.08) in notes_of(after, "Strings")  # 0.010 - 0.030 < 0: held at 0 s, the end keeps the shift
+    assert after.counts[model.HELD_AT_ZERO] == 1
+
+
+def test_pair_that_disagrees_with_the_others_is_dropped_as_an_outlier():
+    # latency(a) - latency(b) = delay: 1 is 20 ms after 0, 2 is 10 ms after 1; the direct
+    # pair (2, 0) claims 60 ms where the other two say 30 ms.
+    pairs = [(1, 0, 0.020, 100), (2, 1, 0.010, 100), (2, 0, 0.060, 50)]
+    solved = solve_offsets(0, pairs)
+    assert solved == pytest.approx({1: 0.020, 2: 0.030})
+
+
+def test_part_no_pair_links_to_the_anchor_is_left_alone():
+    assert solve_offsets(0, [(1, 0, 0.020, 100), (3, 2, 0.010, 100)]) == pytest.approx({1: 0.020})
+
+
 def test_align_leaves_an_aligned_song_alone():
     assert cleaned(_late_band(0.0), align=True).notices == ()
+    assert cleaned(_band_without_drums(0.0, 0.0), align=True).notices == ()
 
 
 # --- options and command line -----------------------------------------------------------

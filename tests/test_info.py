@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
+from test_tempo import rock_song
 
 from conftest import fixture_path, load_fixture
 from midiexport.io.files import InputFile
@@ -52,3 +56,27 @@ def test_json_output_is_machine_readable():
     [summary] = summarize_file(InputFile(str(fixture_path("record-info.json")), "a.json", False))
     [data] = json.loads(summaries_json([summary]))
     assert data["notes"] == 3 and data["parts"][0]["channel"] == 9
+
+
+@pytest.mark.parametrize(
+    ("bar_threshold", "beat_threshold", "says"),
+    [
+        (0.0, 0.0, r", 4/4, first downbeat at 1\.3\d\d s \(confidence 0\.\d\d\)$"),  # bar lines claimed
+        (
+            1.01,
+            0.0,
+            r" BPM \(confidence 0\.\d\d, too low to claim bar lines; beat confidence 0\.\d\d, beats followed\)$",
+        ),
+        (
+            1.01,
+            1.01,
+            r" BPM \(confidence 0\.\d\d, too low to claim bar lines; beat confidence 0\.\d\d, too low to follow them\)$",
+        ),
+    ],
+)
+def test_info_shows_tempo_meter_downbeat_and_both_confidences(monkeypatch, bar_threshold, beat_threshold, says):
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", bar_threshold)
+    monkeypatch.setattr("midiexport.jobs.info.BEAT_CONFIDENCE_THRESHOLD", beat_threshold)
+    table = format_table(summarize_record(rock_song(97.3, 1.37)))
+    line = next(line.strip() for line in table.splitlines() if "tempo estimated 97." in line)
+    assert re.search(says, line), line

@@ -65,6 +65,40 @@ def test_all_twelve_pitch_classes_evenly_are_not_confident():
     assert not found.confident
 
 
+def columns(phrase: list[tuple[int, int]], *, repeats: int = 6, final: tuple[int, float] | None = None):
+    """Eighth notes (0.25 s) of (MIDI pitch, count) pairs, repeated, then an optional (pitch, seconds) last note."""
+    pitches = [p for pitch, count in phrase for p in [pitch] * count] * repeats
+    start = np.arange(len(pitches)) * 0.25
+    end = start + 0.25
+    if final is not None:
+        start, end = np.append(start, end[-1]), np.append(end, end[-1] + final[1])
+        pitches.append(final[0])
+    return start, end, np.array(pitches)
+
+
+def test_the_key_signature_tells_a_key_from_its_dominant():
+    # a G major tune that dwells on D and A: the profiles alone lean to D major,
+    # but its C natural is outside D major's signature
+    phrase = [(62, 6), (69, 4), (66, 3), (67, 2), (71, 2), (64, 2), (72, 1)]
+    found = key_from_notes(*columns(phrase))
+    assert (found.tonic, found.minor) == (7, False)
+
+
+PENTATONIC = [(60, 3), (62, 2), (64, 2), (67, 2), (69, 2)]  # C D E G A, C a little more: the profiles say C major
+
+
+@pytest.mark.parametrize(("final", "key"), [(57, (9, True)), (48, (0, False))])
+def test_a_held_last_bass_note_decides_between_relative_keys(final, key):
+    # the held last note weighs under 4% of the tune: its place, not its weight, decides
+    found = key_from_notes(*columns(PENTATONIC, repeats=20, final=(final, 2.0)))
+    assert (found.tonic, found.minor) == key
+
+
+def test_a_last_note_that_is_not_held_is_no_cadence():
+    found = key_from_notes(*columns(PENTATONIC, repeats=20, final=(57, 0.25)))
+    assert (found.tonic, found.minor) == (0, False)
+
+
 @pytest.mark.parametrize(
     ("tonic", "minor", "fifths", "name"),
     [

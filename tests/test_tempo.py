@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_beatmap import written_seconds  # an independent reader of (tick, µs) maps at 960 ticks a quarter
 
 from conftest import mido_file, pretty
 from midiexport import model
@@ -22,8 +23,8 @@ from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
-from midiexport.stages.tempo import CONFIDENCE_THRESHOLD, estimate_tempo, tempo_from_tags
-from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, grid_ticks, plan_time
+from midiexport.stages.tempo import CONFIDENCE_THRESHOLD, TempoEstimate, estimate_tempo, tempo_from_tags
+from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, follow_beats, grid_ticks, plan_time
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
@@ -161,14 +162,15 @@ def ritardando(bars: int, *, slow_from: int, per_bar: int = 4) -> tuple[np.ndarr
 
 def test_a_steady_song_gets_one_tempo():
     beats, downbeats = ritardando(32, slow_from=99)
-    assert bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1) == [(0, 500_000)]
+    start_s, changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    assert start_s == pytest.approx(0.0, abs=1e-9) and changes == [(0, 500_000)]
 
 
 def test_a_ritardando_gets_a_tempo_map_with_at_most_one_change_per_bar():
     beats, downbeats = ritardando(32, slow_from=16)
-    changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    start_s, changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
     bars = [bar for bar, _ in changes]
-    assert changes[0] == (0, 500_000) and len(bars) == len(set(bars)) and 3 <= len(changes) <= 17
+    assert start_s == 0.0 and changes[0] == (0, 500_000) and len(bars) == len(set(bars)) and 3 <= len(changes) <= 17
     assert all(later[1] > earlier[1] for earlier, later in zip(changes, changes[1:]))  # slower and slower
     drawn = np.concatenate([[0.0], np.cumsum([us / 1e6 for bar, us in _per_beat(changes, 32 * 4)])])
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S  # every beat drawn within 25 ms of the music
@@ -184,7 +186,8 @@ def _per_beat(changes: list[tuple[int, int]], beats: int) -> list[tuple[int, int
 
 def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
     record = rock_song(97.3, 1.37)
-    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # nothing is sure enough
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # nothing is sure enough,
+    monkeypatch.setattr("midiexport.stages.tempo.BEAT_CONFIDENCE_THRESHOLD", 1.01)  # not even the beats
     song = convert_record(record, ConvertOptions(bpm="auto"))
     assert len(song.tempos) == 1 and song.meters == ((0, 4, 4),)  # no pickup bar, no meter claimed
     assert abs(60_000_000 / song.tempos[0][1] - 97.3) < 0.97
@@ -264,3 +267,96 @@ def _truth(song_id: str) -> dict:
 
     [song] = [s for s in schema.iter_songs(str(CORPUS / "styles-test.jsonl.gz")) if s["id"] == song_id]
     return song["truth"]
+
+
+# Beats believed, bars not: a tempo map that follows the beats, with no bar line claimed.
+def beats_only(beats_s: np.ndarray, *, quarters_per_beat: float = 1.0) -> TempoEstimate:
+    """An estimate sure of its beats (seconds) but not of its bars."""
+    meter = "6/8" if quarters_per_beat == 1.5 else "4/4"
+    return TempoEstimate(120.0, meter, 0.0, 0.3, "onsets", quarters_per_beat, beats_s, None, beat_confidence=0.97)
+
+
+def test_believed_beats_of_a_ritardando_fall_on_whole_quarters():
+    beats = 0.8 + ritardando(24, slow_from=8)[0]  # first beat 0.8 s in: a lead-in of two quarters
+    time_map = follow_beats(beats_only(beats), ppq=960)
+    assert time_map is not None and time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
+    drawn = written_seconds(time_map.tempos, (2 + np.arange(len(beats))) * 960)
+    assert np.abs(drawn - beats).max() <= SPAN_FIT_S + 1e-4  # every beat on its quarter, within 25 ms
+    assert time_map.tempos[0] == (0, 400_000)  # the lead-in: two quarters in 0.8 s
+    changes = [tick for tick, _ in time_map.tempos[1:]]
+    at_changes = [tick // 960 - 2 for tick in changes]
+    assert np.abs(drawn[at_changes] - beats[at_changes]).max() < 0.001  # each tempo mark exactly on its beat
+    assert changes[0] == 2 * 960 and 3 <= len(changes) <= 17  # a few tempo marks, not one a beat
+    assert all(later - earlier >= 4 * 960 for earlier, later in zip(changes, changes[1:]))  # at most one a bar
+
+
+def test_steady_believed_beats_get_one_tempo_after_the_lead_in():
+    rng = np.random.default_rng(3)
+    beats = 1.1 + np.arange(120) * 0.6 + rng.uniform(-0.008, 0.008, 120)  # jitter is not tempo
+    time_map = follow_beats(beats_only(beats), ppq=960)
+    assert time_map is not None and len(time_map.tempos) == 2
+    (lead_tick, lead_us), (first_tick, beat_us) = time_map.tempos
+    assert (lead_tick, first_tick) == (0, 2 * 960) and lead_us == pytest.approx(1.1 / 2 * 1e6, abs=8_000)
+    assert beat_us == pytest.approx(600_000, abs=100)
+
+
+@pytest.mark.parametrize(("first_s", "lead_in"), [(0.012, None), (-0.01, None), (0.1, (0, 600_000))])
+def test_what_comes_before_the_first_beat(first_s, lead_in):
+    """A beat within 25 ms of 0 s opens the file; one closer than half a beat is dropped for the next."""
+    time_map = follow_beats(beats_only(first_s + np.arange(64) * 0.5), ppq=960)
+    assert time_map is not None
+    if lead_in is None:
+        assert len(time_map.tempos) == 1 and time_map.tempos[0][1] == pytest.approx(500_000, abs=1_000)
+    else:
+        assert time_map.tempos[0] == lead_in and time_map.tempos[1][0] == 960
+
+
+def test_believed_dotted_quarter_beats_are_written_in_6_8_from_the_start():
+    time_map = follow_beats(beats_only(0.75 + np.arange(48) * 0.75, quarters_per_beat=1.5), ppq=960)
+    assert time_map is not None and time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
+    assert time_map.tempos == ((0, 500_000),)  # the first beat a dotted quarter in: no lead-in tempo needed
+
+
+def test_too_few_believed_beats_give_no_beat_map():
+    assert follow_beats(beats_only(np.array([0.5, 1.0, 1.5])), ppq=960) is None
+
+
+def test_beats_believed_without_bars_are_followed_and_said_so(monkeypatch):
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # no bar line is sure enough
+    record = rock_song(97.3, 1.37)
+    found = estimate_tempo(record)
+    assert found.beat_confidence >= found.confidence and found.beats_sure and not found.sure
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    assert song.meters == ((0, 4, 4),)  # no pickup bar, no meter of its own
+    assert "beats followed" in (song.report.tempo or "") and "no meter or downbeat claimed" in (song.report.tempo or "")
+    midi = pretty(write_midi(song))
+    beat_s = 60 / 97.3
+    quarters = [midi.time_to_tick(1.37 + k * beat_s) / song.ppq for k in range(0, 180, 7)]
+    assert np.abs(np.array(quarters) - np.round(quarters)).max() < 0.03  # the music's beats on whole quarters
+    for instrument, written in zip(record.instruments, midi.instruments):
+        assert np.abs(np.sort([n.start for n in written.notes]) - np.sort(instrument.start_s)).max() < 0.001
+
+
+@pytest.mark.parametrize("song_id", ["gen-punk-s1189", "gen-house-s1079"])  # slow drift; tempo changes by section
+def test_a_drifting_corpus_song_written_by_its_beats_keeps_them_within_30_ms(monkeypatch, song_id):
+    record = corpus_song(song_id)
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", 1.01)  # bars not believed ...
+    monkeypatch.setattr("midiexport.stages.tempo.BEAT_CONFIDENCE_THRESHOLD", 0.0)  # ... beats believed
+    truth = _truth(song_id)
+    assert len(truth["tempo_changes"]) > 1  # it does drift
+    time_map = plan_time(record, bpm="auto", ppq=960)
+    assert time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
+    last = max(float(i.start_s.max()) for i in record.instruments)
+    first = min(float(i.start_s.min()) for i in record.instruments)
+    drawn = written_seconds(time_map.tempos, np.arange(0, time_map.to_ticks(np.array([last]))[0] + 960, 960))
+    true_beats = np.array(truth["beats_s"])
+    true_beats = true_beats[(true_beats >= first - 0.05) & (true_beats <= last)]
+    assert (np.abs(true_beats[:, None] - drawn[None, :]).min(axis=1) <= 0.030).mean() >= 0.9
+    changes = [tick for tick, _ in time_map.tempos[1:]]
+    assert 2 <= len(changes) <= len(true_beats) // 8  # it follows, with a few marks
+    assert all(later - earlier >= 4 * 960 for earlier, later in zip(changes, changes[1:]))
+    midi = pretty(write_midi(convert_record(record, ConvertOptions(bpm="auto"))))
+    written = np.concatenate([[n.start for n in i.notes] for i in midi.instruments])
+    want = np.concatenate([i.start_s for i in record.instruments])  # the clean-up merges a few doubled notes
+    assert np.abs(want[:, None] - written[None, :]).min(axis=0).max() < 0.001  # each written note is in the record
+    assert len(written) >= 0.95 * len(want)

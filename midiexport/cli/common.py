@@ -178,7 +178,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
                           "--clean; 0: never)."),
         click.option("--align", is_flag=True,
-                     help="Shift each instrument onto the timing of the drums (or the most rhythmic part); "
+                     help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
                           "the shifts are reported. Off by default."),
         click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
                      help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "

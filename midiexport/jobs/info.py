@@ -24,7 +24,7 @@ from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
-from ..stages.tempo import estimate_tempo
+from ..stages.tempo import BEAT_CONFIDENCE_THRESHOLD, estimate_tempo
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -57,7 +57,8 @@ class Summary:
     parts: tuple[PartSummary, ...]
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
     tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
-    tempo_confidence: float | None = None  # 0-1, records only
+    tempo_confidence: float | None = None  # 0-1, records only: that the meter and bar lines are right
+    beat_confidence: float | None = None  # 0-1, records only: that the beats are right, bars or not
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
     meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
     tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
@@ -150,6 +151,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail=detail,
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
+        beat_confidence=estimate.beat_confidence if estimate else None,
         first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and estimate.sure else None,
         meter=estimate.meter if estimate and estimate.sure else None,
         key=found_key.name if found_key else None,
@@ -197,17 +199,27 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
 
 
 def _tempo_line(summary: Summary) -> str:
-    """Return 'tempo estimated 97.3 BPM, 4/4, first downbeat at 1.370 s (confidence 0.93)' or its unsure form."""
+    """Return 'tempo estimated 97.3 BPM, 4/4, first downbeat at 1.370 s (confidence 0.93)' or its unsure forms.
+
+    Below the bar-line threshold no meter or downbeat is shown, and the beat confidence
+    says whether the beats are followed all the same.
+    """
     kind = "estimated" if summary.kind == "record" else "written"
     line = f"tempo {kind} {summary.tempo_bpm:g} BPM"
     if summary.meter is not None:
         line += f", {summary.meter}"
     if summary.first_downbeat_s is not None:
         line += f", first downbeat at {summary.first_downbeat_s:.3f} s"
-    if summary.tempo_confidence is not None:
-        line += f" (confidence {summary.tempo_confidence:.2f}"
-        line += ")" if summary.meter is not None else ", too low to claim bar lines)"
-    return line
+    if summary.tempo_confidence is None:
+        return line
+    if summary.meter is not None:
+        return line + f" (confidence {summary.tempo_confidence:.2f})"
+    beats = ""
+    if summary.beat_confidence is not None:
+        followed = summary.beat_confidence >= BEAT_CONFIDENCE_THRESHOLD
+        verdict = "beats followed" if followed else "too low to follow them"
+        beats = f"; beat confidence {summary.beat_confidence:.2f}, {verdict}"
+    return line + f" (confidence {summary.tempo_confidence:.2f}, too low to claim bar lines{beats})"
 
 
 def _written_tempo(smf: Smf) -> tuple[float | None, int]:

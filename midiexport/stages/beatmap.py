@@ -11,7 +11,9 @@ a gift no estimate can beat. With ``--bpm auto`` the beats of that map are the g
 
 The first downbeat is found as for JSON (``tempo.estimate_tempo``, with the source's
 tempo as the hint) and snapped to the nearest source beat; the beats before it become
-a pickup bar of that many quarters. ``--tempo-map keep`` writes the source map as it is
+a pickup bar of that many quarters. When the estimate is not sure of its bar lines, the
+beats are still Suno's, but no downbeat is claimed: 4/4 is counted from the first source
+beat, as the source itself counts it. ``--tempo-map keep`` writes the source map as it is
 (ticks rescaled to the PPQ written). Either way ``timing`` computes note ticks from
 seconds through the map written, so every note keeps its time.
 """
@@ -46,10 +48,12 @@ def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
     assert record.beat_map_s is not None
     beats_s = _beats_in_use(record, record.beat_map_s)
     hint = 60.0 / float(_median_step(beats_s))
-    downbeat = _nearest_beat(beats_s, estimate_tempo(record, hint_bpm=hint).first_downbeat_s)
+    estimate = estimate_tempo(record, hint_bpm=hint)
+    downbeat = _nearest_beat(beats_s, estimate.first_downbeat_s) if estimate.sure else 0  # bars only if believed
     tempos, meters, downbeat_tick = fit_beat_map(beats_s, downbeat=downbeat, ppq=ppq)
     main_us = next(tempo_us for tick, tempo_us in reversed(tempos) if tick <= downbeat_tick)
-    found = TempoEstimate(round(60e6 / main_us, 3), "4/4", float(beats_s[downbeat]), 1.0, BEAT_MAP_SOURCE)
+    found = TempoEstimate(round(60e6 / main_us, 3), "4/4", float(beats_s[downbeat]), estimate.confidence,
+                          BEAT_MAP_SOURCE, beat_confidence=1.0)  # fmt: skip
     return TimeMap(ppq, tempos, meters, downbeat_tick, found)
 
 

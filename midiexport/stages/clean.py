@@ -10,14 +10,16 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   in a folded track, a same-pitch note that starts within a 16th of the previous one
   while it still sounds is the same note twice: they become one;
 - re-detections: a short note that starts within ``REDETECT_WINDOW_S`` of the end of
-  the previous note of its pitch extends that note instead of starting a new one;
+  the previous note of its pitch, or a note that starts after that one ended but within
+  ``REONSET_S`` of its onset, extends that note instead of starting a new one;
 - fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
   shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
-- alignment: ``align`` measures each instrument's latency against the most rhythmic
-  part and shifts it; ``shifts`` move instruments by hand. No note moves before 0 s.
+- alignment: ``align`` measures each instrument's latency against the drums (without
+  drums, against every other part, then onto the earliest one) and shifts it;
+  ``shifts`` move instruments by hand. No note moves before 0 s.
 
 Everything is off unless asked for: ``clean_record`` returns the record itself when
 ``options.cleaning`` is false. Hands the cleaned Record to ``convert``.
@@ -48,6 +50,11 @@ if TYPE_CHECKING:
 MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
 MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
 REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
+# A note that starts this soon after the previous onset of its pitch, once that one has ended,
+# restarts it: the transcriber heard the attack, lost it for a frame or two, and found the note
+# again. 50 ms is a 32nd note at 150 BPM, faster than players repeat one pitch except tremolo
+# picking. (Overlapping pairs are left alone: in clean scores they are two voices in unison.)
+REONSET_S = 0.050
 DOUBLE_ONSET_S = 0.125  # a 16th note at Suno's 120 BPM: same-pitch onsets closer are one note
 DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a few ms, on the 1/192 s grid)
 FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
@@ -73,6 +80,8 @@ LATENCY_KERNEL_S = 0.010  # half width of the smoothing window: two 1/192 s grid
 MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
 MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on the latency (tuned on the corpus)
 MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
+PAIR_RESIDUAL_S = 0.010  # without drums: a pair this far off the joint solution is an outlier (the kernel's half width)
+PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times
 
 
 @dataclass(frozen=True)
@@ -238,17 +247,12 @@ def clean_melodic(
     """
     import numpy as np
 
-    def needs_work(k: int) -> bool:
-        duration = parts[k].end_s - parts[k].start_s
-        short = settings.min_note_s and bool((duration < settings.min_note_s - TIME_EPSILON_S).any())
-        return bool(short or doubled[k] or settings.merge_gap_s or caps[k] is not None)
-
     cleaned = list(parts)
-    active = [k for k in range(len(parts)) if needs_work(k)]  # a clean part usually needs nothing
+    rules = bool(settings.min_note_s or settings.merge_gap_s)  # the re-detection rules look at every part
+    active = [k for k in range(len(parts)) if rules or doubled[k] or caps[k] is not None]
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
-    sizes = np.array([p.note_count for p in work], dtype=np.int64)
     start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
     # One key per part and pitch: the rules work within it.
     group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
@@ -258,21 +262,22 @@ def clean_melodic(
     double = np.repeat([doubled[k] for k in active], np.diff(bounds))
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
-    if join.any():
-        head = np.flatnonzero(~join)
-        end = np.maximum.reduceat(end, head)
-        start, group, order = start[head], group[head], order[head]
+    kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
+    if len(kept) < len(start):
+        end = np.maximum.reduceat(end, kept)
+    else:
+        end = end[kept]
     if settings.min_note_s:
-        keep = (end - start) >= settings.min_note_s - TIME_EPSILON_S
-        if not keep.all():
-            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~keep)))
-            start, end, group, order = start[keep], end[keep], group[keep], order[keep]
+        long_enough = (end - start[kept]) >= settings.min_note_s - TIME_EPSILON_S
+        if not long_enough.all():
+            _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
+            kept, end = kept[long_enough], end[long_enough]
+    start, group, order = start[kept], group[kept], order[kept]  # one gather for both rules
+    velocity = np.concatenate([p.velocity for p in work])[order]
     bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
-        s, e, p = start[mine], end[mine], group[mine] - n * 128
-        v = instrument.velocity[order[mine] - offsets[n]]
+        s, e, p, v = start[mine], end[mine], group[mine] - n * 128, velocity[mine]
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
@@ -339,12 +344,14 @@ def join_mask(
     ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
     keys them by part and pitch).
 
-    A note joins when it has the same pitch as the one before and is a re-detection
-    (short, starting within ``REDETECT_WINDOW_S`` of the running end), a fragment (a
-    gap shorter than the merge gap, and ``on_beat`` false: no band onset lines up with
-    it) or, where ``doubled`` (an instrument folded from several), a double (starting within a 16th of the previous
-    onset while that note still sounds). Counts each kind; a note that is several counts
-    once, as the first that applies in that order.
+    A note joins when it has the same pitch as the one before and is, in this order:
+    where ``doubled`` (an instrument folded from several), a double (starting within a
+    16th of the previous onset while that note still sounds); a re-detection (short,
+    starting within ``REDETECT_WINDOW_S`` of the running end, or starting at or after
+    the running end but within ``REONSET_S`` of the previous onset); a fragment (a gap
+    shorter than the merge gap, and ``on_beat`` false: no band onset lines up with it).
+    Counts each kind; a note that is several counts once, as the first that applies in
+    that order.
     """
     import numpy as np
 
@@ -356,14 +363,17 @@ def join_mask(
         running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
         gap[1:] = start[1:] - running_end[:-1]
     joined: Mask = np.zeros(len(start), dtype=bool)
+    steps = _onset_steps(start)
+    if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
+        double = same & doubled & (gap < -TIME_EPSILON_S) & (steps < DOUBLE_ONSET_S)
+        _join(joined, double, model.DOUBLE_MERGED, counts)
     if settings.min_note_s:
         short = end - start < settings.min_note_s - TIME_EPSILON_S
-        _join(joined, same & short & (gap < REDETECT_WINDOW_S), model.REDETECT_JOINED, counts)
+        restarted = (steps < REONSET_S) & (gap >= -TIME_EPSILON_S)  # a blip, then the note itself
+        redetected = short & (gap < REDETECT_WINDOW_S) | restarted
+        _join(joined, same & redetected, model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
         _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
-    if np.any(doubled):
-        double = same & doubled & (gap < -TIME_EPSILON_S) & (_onset_steps(start) < DOUBLE_ONSET_S)
-        _join(joined, double, model.DOUBLE_MERGED, counts)
     return joined
 
 
@@ -403,7 +413,7 @@ def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> li
     import numpy as np
 
     latency = [0.0] * len(instruments)
-    for index, latency_s, _ in measure_latencies(instruments, drums):
+    for index, latency_s, _ in measure_latencies(instruments, drums):  # relative latencies: the reference cancels
         latency[index] = latency_s
     onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
     band = np.sort(np.concatenate(onsets)) if onsets else np.empty(0)
@@ -521,8 +531,9 @@ def plan_shifts(
     if settings.align:
         for index, latency_s, reference in measure_latencies(instruments, drums):
             offsets[index] -= latency_s
+            against = model.show_value(instruments[reference[0]].name, 60)
             notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
-                           f"(--align, against {model.show_value(reference, 60)})")  # fmt: skip
+                           f"(--align, against {against})")  # fmt: skip
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
@@ -540,43 +551,148 @@ def plan_shifts(
     return offsets
 
 
-def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[tuple[int, float, str]]:
-    """Return (instrument index, latency in seconds, reference name) for each measured part.
+def measure_latencies(
+    instruments: Sequence[Instrument], drums: Sequence[bool]
+) -> list[tuple[int, float, tuple[int, ...]]]:
+    """Return (instrument index, latency in seconds, reference parts) for each measured part.
 
-    The reference is the drums when present (all drum parts together), else the melodic
-    part with the most distinct onsets. For every other part, each onset is compared
-    with the nearest reference onset; the latency is the peak of those differences
-    (within ``MAX_LATENCY_S``), refined by the mean of the differences near the peak, so
-    it is not stuck on the 1/192 s grid. A part is left alone when too few onsets agree.
+    With drums, the reference is the drums (all drum parts together): for every other
+    part, each onset is compared with the nearest drum onset, and the latency is the
+    peak of those differences (``peak_latency``). Without drums no part is a trustworthy
+    clock (each pitched stem is late by its own amount), so every pair of parts is
+    compared the same way and the latencies are solved from all the pairs at once
+    (``band_latencies``), relative to the part that sits earliest. A part is left alone
+    when too few onsets agree.
     """
     import numpy as np
 
     onsets = [np.unique(i.start_s) for i in instruments]
-    drum_parts = [k for k, d in enumerate(drums) if d and len(onsets[k])]
-    if drum_parts:
-        reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
-        ref_parts, ref_name = set(drum_parts), instruments[drum_parts[0]].name
-    else:
-        best = max(range(len(instruments)), key=lambda k: len(onsets[k]), default=None)
-        if best is None or not len(onsets[best]):
-            return []
-        reference, ref_parts, ref_name = onsets[best], {best}, instruments[best].name
+    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(onsets[k]))
+    if not drum_parts:
+        return band_latencies(onsets)
+    reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     found = []
     for index, times in enumerate(onsets):
-        if index in ref_parts or len(times) < MIN_ALIGN_ONSETS:
+        if index in drum_parts or len(times) < MIN_ALIGN_ONSETS:
             continue
         latency = peak_latency(times, reference)
         if latency is not None and abs(latency) >= MIN_SHIFT_S:
-            found.append((index, latency, ref_name))
+            found.append((index, latency, drum_parts))
     return found
 
 
-def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
-    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None."""
+def band_latencies(onsets: Sequence[FloatColumn]) -> list[tuple[int, float, tuple[int, ...]]]:
+    """Return (index, latency s, (reference,)) for a song without drums, from every pair of parts.
+
+    ``onsets``: each part's distinct onsets, sorted (seconds). Each pair's delay is the
+    peak of its nearest-onset differences (``onset_delay``), kept when enough onsets
+    agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs make an over-determined
+    system, latency(a) - latency(b) = delay(a, b), as in Kammerl et al., "Temporal
+    synchronization of multiple audio signals" (ICASSP 2014), who solve pairwise
+    cross-correlation offsets of many recordings jointly; here by weighted least
+    squares (``solve_offsets``), anchored on the part with the most distinct onsets.
+    The reference is then the part that sits earliest: transcription and separation
+    only ever delay a stem (PRODUCT.md: bass 18 ms, keyboard 28 ms late against the
+    drums), so the earliest part is the nearest to the music's own timing, as the drums
+    are when there are drums (``tempo`` reasons the same way for its beats). Parts no
+    kept pair links to the others are left alone.
+    """
+    parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
+    if len(parts) < 2:
+        return []
+    anchor = max(parts, key=lambda k: len(onsets[k]))
+    pairs = []
+    for n, a in enumerate(parts):  # a loop over pairs of instruments, not notes
+        for b in parts[n + 1 :]:
+            found = onset_delay(onsets[a], onsets[b])
+            if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(onsets[a]), len(onsets[b])):
+                pairs.append((a, b, found[0], found[1]))
+    solved = solve_offsets(anchor, pairs)
+    if not solved:
+        return []
+    solved[anchor] = 0.0
+    earliest = min(solved, key=lambda k: solved[k])
+    base = solved.pop(earliest)
+    found_all = [(k, latency - base, (earliest,)) for k, latency in sorted(solved.items())]
+    return [row for row in found_all if abs(row[1]) >= MIN_SHIFT_S]
+
+
+def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, float]:
+    """Solve latency(a) - latency(b) = delay for (a, b, delay s, agreeing onsets) pairs; anchor at 0.
+
+    Weighted least squares, each pair weighted by the square root of its agreeing onsets
+    (the standard error of a mean falls so). A pair that disagrees with the solution by
+    more than ``PAIR_RESIDUAL_S`` is an outlier (a peak on the wrong onsets) and is
+    dropped, then the rest solved again. Returns the latency of every part linked to the
+    anchor through kept pairs, the anchor excluded.
+    """
     import numpy as np
 
+    if not pairs:
+        return {}
+    first, second = (np.array([p[k] for p in pairs], dtype=np.int64) for k in (0, 1))
+    delay = np.array([p[2] for p in pairs])
+    weight = np.sqrt(np.array([p[3] for p in pairs], dtype=np.float64))
+    keep = np.ones(len(pairs), dtype=bool)
+    for _ in range(PAIR_ROUNDS):
+        linked = _linked(anchor, first[keep], second[keep])
+        if not linked:
+            return {}
+        column = {k: n for n, k in enumerate(linked)} | {anchor: len(linked)}  # the anchor's column is dropped: 0
+        rows = np.flatnonzero(keep & np.isin(first, list(column)) & np.isin(second, list(column)))
+        matrix = np.zeros((len(rows), len(linked) + 1))
+        matrix[np.arange(len(rows)), [column[k] for k in first[rows]]] = 1.0
+        matrix[np.arange(len(rows)), [column[k] for k in second[rows]]] -= 1.0
+        matrix = matrix[:, :-1]
+        solution = np.linalg.lstsq(matrix * weight[rows, None], delay[rows] * weight[rows], rcond=None)[0]
+        latency = {anchor: 0.0} | {k: float(solution[column[k]]) for k in linked}
+        residual = np.array([abs(latency.get(a, np.nan) - latency.get(b, np.nan) - d) for a, b, d, _ in pairs])
+        agree = keep & ~(residual > PAIR_RESIDUAL_S)  # pairs off the linked set keep their state
+        if (agree == keep).all():
+            break
+        keep = agree
+    return {k: v for k, v in latency.items() if k != anchor}
+
+
+def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
+    """Return the parts other than ``anchor`` that pairs (first[i], second[i]) connect to it."""
+    reached = {anchor}
+    grew = True
+    while grew:  # at most one round per instrument
+        grew = False
+        for a, b in zip(first.tolist(), second.tolist()):
+            if (a in reached) != (b in reached):
+                reached |= {a, b}
+                grew = True
+    return sorted(reached - {anchor})
+
+
+def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
+    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None.
+
+    None when fewer than ``MIN_ALIGN_ONSETS`` onsets, or ``MIN_ALIGN_SUPPORT`` of them,
+    agree on it (see ``onset_delay``).
+    """
+    found = onset_delay(onsets, reference)
+    if found is None or found[1] < MIN_ALIGN_SUPPORT * len(onsets):
+        return None
+    return found[0]
+
+
+def onset_delay(onsets: FloatColumn, reference: FloatColumn) -> tuple[float, int] | None:
+    """Return (delay s, agreeing onsets): how late ``onsets`` typically sit after the nearest ``reference`` onset.
+
+    The delay is the peak of the differences to the nearest reference onset (within
+    ``MAX_LATENCY_S``; a 1 ms histogram smoothed over ±``LATENCY_KERNEL_S``), refined by
+    the mean of the differences near the peak, so it is not stuck on the 1/192 s grid.
+    None when fewer than ``MIN_ALIGN_ONSETS`` agree.
+    """
+    import numpy as np
+
+    if len(reference) < 2 or len(onsets) < MIN_ALIGN_ONSETS:
+        return None
     after = np.clip(np.searchsorted(reference, onsets), 1, len(reference) - 1)
     before = after - 1
     d_after, d_before = onsets - reference[after], onsets - reference[before]
@@ -590,9 +706,9 @@ def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
     smooth = np.convolve(histogram, np.ones(2 * width + 1), mode="same")
     peak_s = (int(np.argmax(smooth)) - bins) * LATENCY_BIN_S
     near = diff[np.abs(diff - peak_s) <= LATENCY_KERNEL_S + TIME_EPSILON_S]
-    if len(near) < MIN_ALIGN_ONSETS or len(near) < MIN_ALIGN_SUPPORT * len(onsets):
+    if len(near) < MIN_ALIGN_ONSETS:
         return None
-    return float(near.mean())
+    return float(near.mean()), len(near)
 
 
 def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:

@@ -104,10 +104,12 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    if found.source == BEAT_MAP_SOURCE:  # a .mid's own beat map
+    if found.source == BEAT_MAP_SOURCE and found.sure:  # a .mid's own beat map
         return (
             f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
         )
+    if found.source == BEAT_MAP_SOURCE:  # its beats, but bar lines not believed
+        return (f"tempo: {found.bpm:g} BPM from the source's beat map, bar lines counted from its first beat",)
     return (f"estimated {found.describe()}",)
 
 

@@ -5,11 +5,16 @@ the estimate is sure (its confidence reaches ``tempo.CONFIDENCE_THRESHOLD``), th
 downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
 or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
 until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 2/4, 6/8, 12/8).
-The tempo follows the bar lines found: one tempo for the song when it fits every beat
-(within CONSTANT_FIT_S rms and SPAN_FIT_S at most), else a tempo map with at most one
+The tempo follows the bar lines found: one tempo for the song when it fits the beats
+(within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
 change per bar, each span's tempo putting its last bar line where it was found, so a
 notation program shows a few tempo marks, not one per beat. When the estimate is not
-sure, only its tempo is written, constant from 0 s, and no bar line is claimed.
+sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
+``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
+each on a whole quarter (or dotted quarter) under the plainest time signature of the
+beat, counted from 0 s, after a lead-in of whole beats; the tempo follows them by the same
+rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
+line is claimed.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -34,7 +39,15 @@ if TYPE_CHECKING:
 
 MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
 CONSTANT_FIT_S = 0.010  # one tempo for the song when it fits the beats within 10 ms rms (issue 12) ...
-SPAN_FIT_S = 0.025  # ... and none is more than 25 ms off; a tempo map keeps every beat this close
+SPAN_FIT_S = 0.025  # a tempo map keeps every beat this close
+# The constant fit is judged on the beats' trend: their distances from one tempo averaged over
+# +-4 beats (tempo.REFINE_SMOOTH_BEATS). Beats found on steady songs of the bench split jitter by
+# 9 ms rms (median), which would split a steady song into spans; averaged, 4 ms, while the
+# drifting songs' true beats stray 35 ms rms or more from one tempo (10th percentile).
+JITTER_BEATS = 4
+# The time signature written when only the beats are believed: the plainest of the beat's kind
+# (quarters: 4/4, SMF's default when a file has none; dotted quarters: 6/8), claiming no downbeat.
+BEAT_ONLY_METERS = {1.0: (4, 4), 1.5: (6, 8)}
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,9 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
 
     With ``auto`` and a sure estimate: a pickup bar until the first downbeat, the meter
     found, and a tempo that follows the bar lines (at most one change per bar, none where
-    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold: the estimated
-    tempo, constant, and no pickup or meter claimed. A record read from a .mid with a
+    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold, beats believed:
+    ``follow_beats``. Neither believed: the estimated tempo, constant, and no pickup or
+    meter claimed. A record read from a .mid with a
     tempo map uses it with ``"auto"`` or ``tempo_map="keep"`` (see ``beatmap``). Raises
     ValueError for a bpm that is neither a number nor "auto".
     """
@@ -93,12 +107,13 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     estimate = estimate_tempo(record)
     downbeats = estimate.downbeats_s
     if not estimate.sure or downbeats is None or len(downbeats) < 2:
-        return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
+        beat_map = follow_beats(estimate, ppq=ppq) if estimate.beats_sure else None
+        return beat_map or TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
     numerator, denominator = (int(x) for x in estimate.meter.split("/"))
     bar_quarters = numerator * 4 / denominator
     later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
-    later[0] = downbeat_s = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
-    bar_tempos = bar_tempos_us(
+    later[0] = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
+    downbeat_s, bar_tempos = bar_tempos_us(
         later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
     )
     first_us = bar_tempos[0][1]
@@ -113,17 +128,63 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
 
 
+def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
+    """Return a tempo map that puts every beat found on a whole beat, claiming no bar line.
+
+    For an estimate whose beats are believed but whose bars are not. The beat (a quarter,
+    or a dotted quarter in a compound meter) is written under the plainest time signature
+    of its kind (``BEAT_ONLY_METERS``), from 0 s: the bar lines a DAW draws are counted
+    from the start, not from a downbeat. A beat within SPAN_FIT_S of 0 s is put at 0 s;
+    otherwise the first beat at least half a beat in starts whole beat N (the nearest
+    count of beats), and a lead-in tempo makes the time before it last exactly until it.
+    From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
+    bar of the signature written as the unit: one tempo where it fits, else at most one
+    change a bar. Times are seconds; returns None when fewer than two bars of beats were found.
+    """
+    import numpy as np
+
+    beats_s = estimate.beats_s
+    if beats_s is None or len(beats_s) < 2:
+        return None
+    beat_quarters = estimate.quarters_per_beat
+    numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
+    bar_quarters = numerator * 4 / denominator
+    per_bar = round(bar_quarters / beat_quarters)
+    period_s = float(np.median(np.diff(beats_s[: 2 * per_bar + 1])))  # the beat where the song starts
+    at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
+    if len(at_zero):
+        beats, lead = beats_s[at_zero[0] :].copy(), 0
+        beats[0] = 0.0  # this beat opens the file
+    else:
+        beats = beats_s[beats_s >= period_s / 2]
+        lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
+    anchors = beats[::per_bar]
+    if len(anchors) < 2:
+        return None
+    start_tick = round(lead * beat_quarters * ppq)
+    first_s, spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
+    tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
+    lead_us = round(first_s * 1e6 / (lead * beat_quarters)) if lead else tempos[0][1]
+    if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
+        tempos.insert(0, (0, lead_us))
+    elif lead:
+        tempos[0] = (0, lead_us)  # the first beat falls where the song's tempo puts it
+    return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
+
+
 def bar_tempos_us(
     downbeats_s: npt.NDArray[np.float64],
     beats_s: npt.NDArray[np.float64] | None,
     *,
     bar_quarters: float,
     beat_quarters: float,
-) -> list[tuple[int, int]]:
-    """Return (bar number, µs per quarter) tempo changes that follow the bar lines found.
+) -> tuple[float, list[tuple[int, int]]]:
+    """Return where the first bar line is drawn (s) and (bar number, µs per quarter) tempo changes.
 
     One tempo for the song when a straight line through its beats leaves them within
-    CONSTANT_FIT_S (root mean square) and SPAN_FIT_S (at most). Otherwise bars are joined
+    CONSTANT_FIT_S (root mean square, each distance averaged over JITTER_BEATS beats either
+    side first, so the tracker's jitter does not count as tempo); the bar lines are then
+    drawn on that line, from where it puts the first one (never before 0 s). Otherwise bars are joined
     greedily into spans played at one tempo, as long as every beat in a span stays within
     SPAN_FIT_S of the grid drawn from its first bar line to its last; each span's tempo
     puts its last bar line exactly where it was found. One loop step per span (a few
@@ -139,8 +200,10 @@ def bar_tempos_us(
         index = np.arange(len(beats))
         slope, intercept = np.polyfit(index, beats, 1)
         residual = beats - (intercept + slope * index)
-        if float(np.sqrt(np.mean(residual**2))) <= CONSTANT_FIT_S and float(np.abs(residual).max()) <= SPAN_FIT_S:
-            return [(0, round(float(slope) / beat_quarters * 1e6))]
+        width = min(2 * JITTER_BEATS + 1, len(residual))
+        trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
+        if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
+            return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
     changes: list[tuple[int, int]] = []
     start = 0
     while start < bars:
@@ -152,7 +215,7 @@ def bar_tempos_us(
     for bar, us in changes[1:]:
         if us != merged[-1][1]:
             merged.append((bar, us))
-    return merged
+    return first, merged
 
 
 def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], start: int) -> int:
