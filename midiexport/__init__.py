@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, _
     from .errors import TaskFailed as TaskFailed
     from .errors import TaskPending as TaskPending
     from .errors import UnconfirmedRequest as UnconfirmedRequest
+    from .errors import WorkerLost as WorkerLost
     from .jobs.api import convert_file as convert_file
     from .jobs.api import convert_payload as convert_payload
     from .jobs.api import to_pretty_midi as to_pretty_midi
@@ -78,6 +79,7 @@ _EXPORTS = {
     "TaskPending": "errors",
     "Track": "model",
     "UnconfirmedRequest": "errors",
+    "WorkerLost": "errors",
     "convert_file": "jobs.api",
     "clean_record": "stages.clean",
     "convert_payload": "jobs.api",

@@ -15,11 +15,12 @@ The tree, so callers catch at the level they need::
     │       └── UnconfirmedRequest  a POST was sent but its answer never came: it may
     │                               have created (and charged) a task; never resent
     ├── OutputError         a file cannot be written (exists, not writable, ...)
+    ├── WorkerLost          a worker process died (killed) before it returned a result
     └── ChoiceNeeded        the user must choose (a song, a stem): a usage problem
 
 Each message is one sentence: what failed, where, and what to do next. Context
 travels as attributes so a caller need not parse the text. Library code never prints,
-exits or imports click; ``cli.py`` turns these into one line each.
+exits or imports click; ``cli/report.py`` turns these into one line each.
 """
 
 from __future__ import annotations
@@ -172,6 +173,19 @@ class OutputError(MidiExportError):
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class WorkerLost(MidiExportError):
+    """A worker process of a batch died before it returned its result (killed, out of memory).
+
+    Nothing was written for that job; the batch goes on without it. ``signal`` is the
+    number of the signal that ended the worker (9: SIGKILL), or None when it exited.
+    """
+
+    def __init__(self, message: str, *, signal: int | None = None, input: str = "") -> None:
+        super().__init__(message)
+        self.signal = signal
+        self.input = input
 
 
 class ChoiceNeeded(MidiExportError):

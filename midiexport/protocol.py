@@ -199,6 +199,19 @@ def _is_success(code: int, message: str) -> bool:
 
 # --- where the notes and the state are -------------------------------------------------
 
+# Every key read from one envelope level of an answer, a callback or a saved file
+# (PRODUCT.md, "Shapes seen in the wild"): the body code and message, the nesting, the
+# state and flag, the ids and error fields, a saved music task. The normalize stage reads
+# these; typed_json's schema declares each (a key not listed is skipped by that schema).
+ENVELOPE_KEYS = (
+    "code", "msg", "message",  # read_code
+    "data", "midiData", "instruments",  # the nesting down to the notes
+    "state", "midi_url", "successFlag",
+    "taskId", "task_id", "audioId", "audio_id", "errorCode", "errorMessage", "title",
+    "midiRecord", "musicRecord",  # saved by `fetch --music-task`
+    "response",  # a music task's answer (not MIDI data): named as such
+)  # fmt: skip
+
 
 def midi_part(answer: Any) -> dict[str, Any] | None:
     """Return the object holding ``state``/``instruments`` in an answer, or None.

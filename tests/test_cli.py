@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -216,7 +220,7 @@ def test_repairs_and_warnings_are_reported(tmp_path):
     record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})
     record["data"]["midiData"]["instruments"][1]["notes"][0]["velocity"] = 1.5
     path = tmp_path / "r.json"
-    path.write_text(__import__("json").dumps(record))
+    path.write_text(json.dumps(record))
     result = run("convert", str(path))
     assert result.exit_code == 0
     lines = result.stderr.splitlines()
@@ -231,7 +235,7 @@ def test_strict_refuses_the_record(tmp_path):
     record = load_fixture("record-info.json")
     record["data"]["midiData"]["instruments"][0]["notes"][0]["end"] = -1
     path = tmp_path / "r.json"
-    path.write_text(__import__("json").dumps(record))
+    path.write_text(json.dumps(record))
     result = run("convert", str(path), "--strict")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == f'{path}: "Drums", note 0: end -1 is negative; refused under --strict'
@@ -244,7 +248,7 @@ def test_info_prints_a_table_on_stdout_and_json_with_json(example):
     assert table.exit_code == 0
     assert "Electric Bass (finger)  33 Electric Bass (finger)" in table.stdout
     as_json = run("info", "--json", str(example.with_suffix(".mid")))
-    assert __import__("json").loads(as_json.stdout)[0]["parts"][0]["channel"] == 9
+    assert json.loads(as_json.stdout)[0]["parts"][0]["channel"] == 9
 
 
 def test_info_on_a_broken_file_is_one_line(tmp_path):
@@ -254,10 +258,25 @@ def test_info_on_a_broken_file_is_one_line(tmp_path):
     assert result.stderr.startswith(f"{tmp_path / 'x.mid'} is not a valid MIDI file")
 
 
-def test_every_command_has_help():
-    for command in ("convert", "info"):
-        result = run(command, "--help")
-        assert result.exit_code == 0 and "Usage:" in result.stdout and "Options:" in result.stdout
+@pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
+def test_every_command_has_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.stdout and "Options:" in result.stdout
+    assert main.get_command(click.Context(main), command).get_short_help_str()  # a line in `midiexport --help`
+
+
+def test_every_command_a_cli_module_defines_is_listed():
+    # Commands are loaded by name (cli.COMMANDS): one defined but not listed would never run.
+    import importlib
+    import pkgutil
+
+    import midiexport.cli
+
+    defined = set()
+    for module in pkgutil.iter_modules(midiexport.cli.__path__):
+        loaded = importlib.import_module(f"midiexport.cli.{module.name}")
+        defined |= {name for name, value in vars(loaded).items() if isinstance(value, click.Command)}
+    assert defined == set(main.list_commands(click.Context(main)))
 
 
 def test_python_m_reads_real_stdin_and_writes_binary_stdout(tmp_path):
@@ -277,9 +296,23 @@ def test_python_m_sample_conversion_matches_the_record(tmp_path):
     done = subprocess.run([sys.executable, "-m", "midiexport", "convert", str(SAMPLE), "-o", str(out)],
                           capture_output=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    payload = load_fixture.__globals__["json"].loads(SAMPLE.read_text())
+    payload = json.loads(SAMPLE.read_text())
     expected = api_notes(payload)
     midi = pretty(out.read_bytes())
     for instrument in midi.instruments:
         got = sorted((n.pitch, n.start, n.end) for n in instrument.notes)
         assert got == sorted((n["pitch"], n["start"], n["end"]) for n in expected[instrument.name])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_json_lines_input_is_read_once_when_o_names_one_file(tmp_path):
+    # A named pipe can be read only once: checking that it holds one record must not consume it.
+    fifo = tmp_path / "one.jsonl"
+    os.mkfifo(fifo)
+    line = SAMPLE.read_bytes().replace(b"\n", b" ") + b"\n"
+    writer = threading.Thread(target=fifo.write_bytes, args=(line,), daemon=True)
+    writer.start()
+    done = subprocess.run([sys.executable, "-m", "midiexport", "convert", str(fifo), "-o", str(tmp_path / "x.mid")],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [m.note for m in mido_file((tmp_path / "x.mid").read_bytes()).tracks[1] if m.type == "note_on"]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from midiexport.errors import InputError, OutputError
+from midiexport.io import files
 from midiexport.io.files import FileExists, NamePlanner, find_inputs, safe_name, write_atomic
 
 
@@ -94,3 +96,32 @@ def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
         find_inputs([str(tmp_path / "nope.json")])
     with pytest.raises(InputError, match="no .json, .jsonl, .mid or .zip files in this folder"):
         find_inputs([str(tmp_path)])
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names descriptors through /proc")
+def test_a_durable_write_and_make_durable_flush_the_same_things(tmp_path, monkeypatch):
+    # Both go to the disk the same way: the file's data, its folder, and the folder's parent
+    # (where a new folder's own name lives). The flushes are recorded, then really made.
+    flushed: list[tuple[str, str]] = []
+
+    def recording(kind, real):  # type: ignore[no-untyped-def]
+        def flush(fd: int) -> None:
+            flushed.append((kind, os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
+
+        return flush
+
+    monkeypatch.setattr(os, "fsync", recording("fsync", os.fsync))
+    monkeypatch.setattr(os, "fdatasync", recording("fdatasync", os.fdatasync))
+    (tmp_path / "a").mkdir()
+    files.write_atomic(tmp_path / "a" / "one.mid", b"MThd", durable=True)
+    by_write = [(kind, Path(name).parent if kind == "fdatasync" else Path(name)) for kind, name in flushed]
+    flushed.clear()
+    files.write_atomic(tmp_path / "a" / "two.mid", b"MThd")
+    files.make_durable([tmp_path / "a" / "two.mid"])
+    by_call = [(kind, Path(name).parent if kind == "fdatasync" else Path(name)) for kind, name in flushed]
+    assert (
+        sorted(by_write)
+        == sorted(by_call)
+        == sorted([("fdatasync", tmp_path / "a"), ("fsync", tmp_path / "a"), ("fsync", tmp_path)])
+    )

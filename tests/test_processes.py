@@ -7,6 +7,7 @@ starts more workers than it has work.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import shutil
@@ -187,3 +188,116 @@ def test_never_more_workers_than_lines_of_a_json_lines_input(tmp_path):
     sources = find_inputs([str(tmp_path / "songs.jsonl")])
     seen = workers_of(run_batch(sources, ConvertOptions(), Destination(str(tmp_path / "out")), jobs=64))
     assert 1 <= seen <= 3
+
+
+# A worker killed while it sends a result. The kill is timed from inside the worker:
+# its result's first write (the 4-byte length header of a message too big to go in
+# one write) is let through, then the worker SIGKILLs itself, leaving half a message
+# in the pipe. The pool is the real one, run by a real batch in a child process.
+KILLED_WHILE_SENDING = """
+import os, signal, sys
+from multiprocessing.connection import Connection
+from midiexport.jobs.runner import run_in_processes
+
+def work(job):
+    if job == 3:
+        real = Connection._send
+        def send_then_die(self, buf, *rest):
+            real(self, buf, *rest)
+            os.kill(os.getpid(), signal.SIGKILL)
+        Connection._send = send_then_die
+        return b"x" * 1_000_000
+    return job * 10
+
+for job, get in run_in_processes(range(8), work, workers=2):
+    try:
+        print(job, get() if job != 3 else len(get()), flush=True)
+    except Exception as exc:
+        print(job, "error:", type(exc).__name__, exc, flush=True)
+"""
+
+
+def test_a_worker_killed_while_sending_its_result_loses_that_job_only():
+    run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SENDING], capture_output=True, text=True, timeout=60,
+                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    lines = run.stdout.splitlines()
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[0] for line in lines] == [str(job) for job in range(8)]
+    assert [line for line in lines if not line.startswith("3 ")] == [
+        f"{job} {job * 10}" for job in range(8) if job != 3
+    ]
+    assert lines[3].startswith("3 error: WorkerLost "), lines[3]
+    assert "killed by SIGKILL" in lines[3]
+
+
+def test_a_batch_whose_worker_is_killed_reports_the_lost_input_and_keeps_the_rest(tmp_path):
+    import mido
+
+    batch = start_batch(tmp_path, inputs=200, jobs="2")
+    os.kill(workers_started(batch, 2)[0], signal.SIGKILL)  # a busy worker: each has a job and the next
+    _, stderr = batch.communicate(timeout=120)
+    lost = [line for line in stderr.decode().splitlines() if "worker process was killed by SIGKILL" in line]
+    assert batch.returncode == 1, stderr.decode()
+    assert len(lost) == 1, stderr.decode()
+    assert lost[0].endswith("; nothing was written for it; run the same command again to convert it")
+    written = {path.name: path.read_bytes() for path in batch_out(batch).iterdir()}
+    lost_input = Path(lost[0].split(": ")[0])
+    assert lost_input.parent == tmp_path / "in"
+    assert set(written) == {f"song{i:03d}.mid" for i in range(200)} - {lost_input.with_suffix(".mid").name}
+    assert len(set(written.values())) == 1  # every input is the same song: every file whole and alike
+    assert mido.MidiFile(file=io.BytesIO(next(iter(written.values())))).tracks
+
+
+def _fails_on_two(job: int) -> int:
+    if job == 2:
+        raise ValueError("two is a bad job")
+    return job
+
+
+def test_an_error_in_a_worker_is_raised_for_its_job_with_the_workers_traceback():
+    from midiexport.jobs.runner import RemoteTraceback, run_in_processes
+
+    answers = []
+    for _job, get in run_in_processes(range(5), _fails_on_two, workers=2):
+        try:
+            answers.append(get())
+        except ValueError as exc:
+            assert isinstance(exc.__cause__, RemoteTraceback)
+            assert "_fails_on_two" in str(exc.__cause__)
+            answers.append(str(exc))
+    assert answers == [0, 1, "two is a bad job", 3, 4]
+
+
+def _echo(job: bytes) -> bytes:
+    return job[::-1]
+
+
+def test_jobs_and_results_larger_than_a_pipe_go_through_in_order():
+    # Each job and each result is bigger than a pipe's buffer: a job is sent only to a
+    # worker that will read it, never ahead to one that may be blocked sending its result.
+    from midiexport.jobs.runner import run_in_processes
+
+    jobs = [bytes([i]) * 200_000 + b"end" for i in range(12)]
+    answers = [get() for _, get in run_in_processes(jobs, _echo, workers=2)]
+    assert answers == [job[::-1] for job in jobs]
+
+
+def _times_ten(job: int) -> int:
+    return job * 10
+
+
+def test_a_worker_killed_between_jobs_costs_nothing():
+    # The worker answers job 0 and is killed while it waits for more. Its answer still
+    # counts, and job 1, sent to it and refused by its closed pipe, goes to a new worker.
+    from midiexport.jobs.runner import run_in_processes
+
+    def jobs():  # type: ignore[no-untyped-def]
+        yield 0
+        assert wait_until(lambda: len(multiprocessing.active_children()) == 1)
+        worker = multiprocessing.active_children()[0]
+        time.sleep(0.5)  # it has answered job 0 by now (the answer waits in its pipe)
+        os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        worker.join(timeout=10)
+        yield 1
+
+    assert [get() for _, get in run_in_processes(jobs(), _times_ten, workers=1)] == [0, 10]

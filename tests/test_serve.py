@@ -263,3 +263,30 @@ def test_sigkill_during_load_then_restart_converts_every_accepted_callback(tmp_p
     finally:
         stop(second)
     assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_name_template_names_the_mid_files(tmp_path: Path):
+    server = start_server(tmp_path / "out", "--hmac-key", KEY, "--name", "{task_id} take {audio_id}")
+    try:
+        assert post(server, callback("alpha"), signed_headers("alpha")).status_code == 200
+        wait_for(lambda: (server.out / "alpha take.mid").exists())
+    finally:
+        stop(server)
+    assert sorted(p.name for p in server.out.glob("*.mid")) == ["alpha take.mid"]
+
+
+def test_a_name_template_shared_by_two_tasks_never_lets_one_replace_the_other(tmp_path: Path):
+    server = start_server(tmp_path / "out", "--hmac-key", KEY, "--name", "song")
+    try:
+        assert post(server, callback("first", pitch=60), signed_headers("first")).status_code == 200
+        wait_for(lambda: (server.out / "song.mid").exists())
+        assert post(server, callback("second", pitch=70), signed_headers("second")).status_code == 200
+        wait_for(lambda: (server.out / "song-2.mid").exists())
+        assert post(server, callback("first", pitch=60), signed_headers("first")).json()["outcome"] == "repeat"
+        wait_for(lambda: any(line.get("outcome") == "repeat" for line in server.lines()))
+    finally:
+        stop(server)
+    assert sorted(p.name for p in server.out.glob("*.mid")) == ["song-2.mid", "song.mid"]
+    pitches = {p.name: {m.note for t in mido_file(p.read_bytes()).tracks for m in t if m.type == "note_on"}
+               for p in server.out.glob("*.mid")}  # fmt: skip
+    assert pitches == {"song.mid": {60, 64}, "song-2.mid": {70, 74}}

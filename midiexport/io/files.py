@@ -91,18 +91,6 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def several_records(source: InputFile) -> bool:
-    """True when a JSON Lines input has more than one non-blank line (read, not parsed)."""
-    if not source.lines or source.path == STDIN:
-        return False
-    count = 0
-    for _, line in read_lines(source):
-        count += bool(line.strip())
-        if count > 1:
-            return True
-    return False
-
-
 def is_midi(source: InputFile) -> bool:
     """True for a .mid/.midi input (by its name; stdin is recognised by its bytes instead)."""
     return source.path.lower().endswith(MIDI_SUFFIXES)
@@ -241,8 +229,10 @@ class NamePlanner:
 def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, durable: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 
-    ``durable``: the data and the new name reach the disk (fsync of the file and the
-    folder) before this returns, so they survive a crash of the machine too.
+    ``durable``: the data and the new name reach the disk before this returns, so they
+    survive a crash of the machine too, flushed as ``make_durable`` flushes them; the
+    data goes first, while the file is still nameless, so its name never points to
+    data that was lost.
 
     Without ``overwrite`` an existing file (or link) at ``path`` is never replaced:
     the final step is a hard link, which fails if the name exists, so two writers
@@ -273,7 +263,6 @@ def signals_held() -> Iterator[None]:
 def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) -> None:
     folder = path.parent
     try:
-        created = not folder.is_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -296,9 +285,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
                 os.fdatasync(stream.fileno())  # the data; the name is made durable by the folder's fsync
         _move_into_place(temp, path, overwrite=overwrite)
         if durable:
-            _fsync_folder(folder)
-            if created:
-                _fsync_folder(folder.parent)  # a new folder's own name lives in its parent
+            _sync_names([path])
     except FileExistsError as exc:
         raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path)) from exc
     except OSError as exc:
@@ -324,13 +311,13 @@ def _move_into_place(temp: str, path: Path, *, overwrite: bool) -> None:
 
 
 def make_durable(paths: Sequence[Path]) -> None:
-    """Flush files written by ``write_atomic`` to the disk, with their names (the folders and their parents).
+    """Flush files written by ``write_atomic`` to the disk, with their names.
 
-    One call covers many files: a journaling file system commits their names in one go,
-    so a server can answer many writers with one round of flushes (group commit).
-    Raises OutputError when a file or folder cannot be flushed.
+    Each file's data, then the names: each folder, and the folder's parent (where a new
+    folder's own name lives). One call covers many files: a journaling file system
+    commits their names in one go, so a server can answer many writers with one round
+    of flushes (group commit). Raises OutputError when a file or folder cannot be flushed.
     """
-    folders = {p.parent for p in paths} | {p.parent.parent for p in paths}
     try:
         for path in dict.fromkeys(paths):
             descriptor = os.open(path, os.O_RDONLY)
@@ -338,10 +325,15 @@ def make_durable(paths: Sequence[Path]) -> None:
                 os.fdatasync(descriptor)
             finally:
                 os.close(descriptor)
-        for folder in folders:
-            _fsync_folder(folder)
+        _sync_names(paths)
     except OSError as exc:
         raise OutputError(f"cannot flush to disk ({exc.strerror or exc})", path=str(exc.filename or "")) from exc
+
+
+def _sync_names(paths: Sequence[Path]) -> None:
+    """Flush the names of files: their folders, and the folders' parents."""
+    for folder in dict.fromkeys(folder for path in paths for folder in (path.parent, path.parent.parent)):
+        _fsync_folder(folder)
 
 
 def _fsync_folder(folder: Path) -> None:

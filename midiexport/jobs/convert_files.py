@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..io import files
 from ..io.archive import read_members
 from ..io.files import InputFile
@@ -58,7 +58,7 @@ def run_batch(
     *,
     jobs: int = 1,
 ) -> Iterator[Pending]:
-    """Convert every record of ``inputs``; yield one Pending per unit, in input order.
+    """Convert every record of ``inputs``; return one Pending per unit, in input order.
 
     Call each Pending's ``result()`` before asking for the next: the workers stop when
     the iteration ends.
@@ -66,9 +66,20 @@ def run_batch(
     never more than there are units; a single unit always runs here, so one record is
     never slowed down by a pool.
     A unit whose outputs all exist is skipped before it is read (see ``plan_unit``).
+    Raises OutputError, before any work, when ``destination`` names one file and there
+    are several units (inputs, JSON Lines lines, songs of .mid stems): the lines read
+    to find out are the ones then converted, so an input is read once.
     """
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
-    first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the workers
+    first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
+    if len(first) > 1 and destination.single:
+        raise OutputError(destination.problem(several=True) or "several results for one file")
+    return _run_planned(first, stream, options, destination, jobs=jobs)
+
+
+def _run_planned(
+    first: list[Planned], stream: Iterator[Planned], options: ConvertOptions, destination: Destination, *, jobs: int
+) -> Iterator[Pending]:
     planned = itertools.chain(first, stream)
     if jobs <= 1 or len(first) < 2:
         for job in planned:

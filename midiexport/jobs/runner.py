@@ -22,15 +22,19 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import MidiExportError, OutputError
+from ..errors import MidiExportError, OutputError, WorkerLost
 from ..io import files
 from ..io.files import InputFile
 from ..model import Report
 
 WINDOW_PER_JOB = 4  # jobs in flight per worker: keeps workers busy, memory bounded
+PREFETCH = WINDOW_PER_JOB  # jobs sent to a worker at once: the next ones wait in its pipe, no idle gap
+MAX_REFUSALS = 3  # a job that finds this many workers dead when sent is lost: they die as they start
+PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux): never blocks
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
 
 Job = TypeVar("Job")
@@ -204,7 +208,11 @@ class Pending:
     def result(self) -> list[Outcome]:
         if self._skipped and self._planned:
             return [Outcome(self.name, existing=tuple(str(p) for p in self._planned))]
-        return [self._write(r) for r in self._get()]
+        try:
+            rendered = self._get()
+        except WorkerLost as exc:  # the runner knows the job, not its name
+            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, input=self.name) from None
+        return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:
@@ -249,36 +257,250 @@ def run_in_processes(
     Call each ``get`` before asking for the next: the workers stop when the iteration
     ends. Memory stays bounded: at most WINDOW_PER_JOB jobs per worker are in flight.
     A job for which ``skip(job)`` is true is not sent to a worker (its ``get`` returns
-    None), so a batch of finished work starts no process at all.
+    None), so a batch of finished work starts no process at all. A job whose worker
+    dies (killed, out of memory) gets WorkerLost from its ``get``; the others go on.
     """
-    in_flight: deque[tuple[Job, Any]] = deque()
-    pool = None
+    window: deque[tuple[Job, int | None]] = deque()
+    pool: _Pool | None = None
     try:
         for job in jobs:
             if skip is not None and skip(job):
-                in_flight.append((job, None))
+                window.append((job, None))
             else:
-                pool = pool or _process_pool(workers)  # started on the first job to run: none on a re-run
-                in_flight.append((job, _submit(pool, work, job)))
-            if len(in_flight) >= workers * WINDOW_PER_JOB:
-                done, future = in_flight.popleft()
-                yield done, _nothing if future is None else future.result
-        while in_flight:
-            done, future = in_flight.popleft()
-            yield done, _nothing if future is None else future.result
-        if pool is not None:
-            # All work is done: wait for the idle workers, so no pool thread is left for
-            # the interpreter's exit to wake through a closed pipe ("Bad file descriptor").
-            pool.shutdown(wait=True)
+                pool = pool or _Pool(work, workers)  # started on the first job to run: none on a re-run
+                window.append((job, pool.submit(job)))
+            if len(window) >= workers * WINDOW_PER_JOB:
+                yield _next_result(window, pool)
+        while window:
+            yield _next_result(window, pool)
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()
 
 
-def _process_pool(workers: int) -> Any:
+def _next_result(window: deque[tuple[Job, int | None]], pool: _Pool | None) -> tuple[Job, Callable[[], Any]]:
+    job, ticket = window.popleft()
+    if ticket is None or pool is None:
+        return job, _nothing
+    return job, partial(pool.result, ticket)
+
+
+class _Pool:
+    """Worker processes, each with its own pair of pipes, answering its jobs in order.
+
+    Not concurrent.futures' ProcessPoolExecutor: there all workers share one result
+    pipe, and a worker killed half-way through sending a result leaves half a message
+    in it, which the pool's reading thread then waits for forever (Python 3.11). Here
+    a worker's result pipe has one writer, the worker, so its death ends the pipe: a
+    half-sent message reads as end of file. Of the jobs sent to that worker, only the
+    one it was on is lost; those it had not begun go to another worker, and a
+    replacement starts when there is more work. The main process runs no thread: it
+    reads answers when a ``result`` is asked for.
+    """
+
+    def __init__(self, work: Callable[[Any], Any], size: int) -> None:
+        self._work = work
+        self._size = size
+        self._context = _context()
+        self._workers: list[_Worker] = []
+        self._queue: deque[tuple[int, bytes]] = deque()  # (ticket, pickled job) not yet sent to a worker
+        self._done: dict[int, tuple[Any, BaseException | None]] = {}
+        self._refused: dict[int, int] = {}  # ticket -> workers found dead when it was sent to them
+        self._tickets = 0
+
+    def submit(self, job: Any) -> int:
+        """Queue one job; return the ticket its ``result`` is asked for with."""
+        from multiprocessing.reduction import ForkingPickler
+
+        ticket = self._tickets
+        self._tickets += 1
+        try:
+            self._queue.append((ticket, bytes(ForkingPickler.dumps(job))))
+        except Exception as exc:  # noqa: BLE001 - a job that cannot be sent fails alone
+            self._done[ticket] = (None, exc)
+        self._dispatch()
+        return ticket
+
+    def result(self, ticket: int) -> Any:
+        """Return the job's result, waiting for it; raise what the job raised, or WorkerLost."""
+        while ticket not in self._done:
+            self._dispatch()
+            self._receive()
+        value, error = self._done.pop(ticket)
+        if error is not None:
+            raise error
+        return value
+
+    def close(self) -> None:
+        """Stop every worker and wait for it: idle ones are told to, busy ones get SIGTERM."""
+        for worker in self._workers:
+            if worker.tickets:
+                worker.process.terminate()
+            else:
+                worker.stop()
+        for worker in self._workers:
+            worker.end()
+        self._workers = []
+
+    def _dispatch(self) -> None:
+        """Send queued jobs: to idle workers, to new ones, then a small second job to busy ones."""
+        while self._queue:
+            worker = self._free_worker(self._queue[0][1])
+            if worker is None:
+                return
+            ticket, message = self._queue.popleft()
+            if worker.send(ticket, message):
+                continue
+            self._lose(worker)  # it had died: the job never reached it
+            self._refused[ticket] = self._refused.get(ticket, 0) + 1
+            if self._refused[ticket] < MAX_REFUSALS:
+                self._queue.appendleft((ticket, message))
+            else:  # workers die as they start: do not fork forever
+                self._done[ticket] = (None, _lost(worker.process.exitcode))
+
+    def _free_worker(self, message: bytes) -> _Worker | None:
+        idle = next((w for w in self._workers if not w.tickets), None)
+        if idle is not None:
+            return idle
+        if len(self._workers) < self._size:
+            self._workers.append(_Worker(self._context, self._work))
+            return self._workers[-1]
+        # A job sent ahead waits in the worker's pipe while it works: the main process can
+        # write files meanwhile. Only what the pipe holds without blocking: the worker may
+        # itself be blocked sending a result that only we would read.
+        ahead = [w for w in self._workers if len(w.tickets) < PREFETCH and w.ahead + len(message) <= PREFETCH_MAX_BYTES]
+        return min(ahead, key=lambda w: len(w.tickets), default=None)
+
+    def _receive(self) -> None:
+        """Wait until a busy worker answers or dies; keep its answer or the loss."""
+        from multiprocessing.connection import wait
+
+        busy = [w for w in self._workers if w.tickets]
+        ready = set(wait([w.results for w in busy] + [w.process.sentinel for w in busy]))
+        for worker in busy:
+            if worker.results in ready or worker.process.sentinel in ready:
+                answer = worker.receive()
+                if answer is None:
+                    self._lose(worker)
+                else:
+                    self._done[worker.tickets.popleft()] = answer
+
+    def _lose(self, worker: _Worker) -> None:
+        """A worker died: its current job is lost; the jobs it had not begun are sent again."""
+        self._workers.remove(worker)
+        while worker.tickets and worker.results.poll():  # answers it sent before it died count
+            answer = worker.receive()
+            if answer is None:
+                break
+            self._done[worker.tickets.popleft()] = answer
+        worker.end()
+        if worker.tickets:
+            self._done[worker.tickets.popleft()] = (None, _lost(worker.process.exitcode))
+        self._queue.extendleft(reversed(worker.messages()))
+
+
+class _Worker:
+    """One worker process and its pipes: jobs go down ``tasks``, answers come up ``results``."""
+
+    def __init__(self, context: Any, work: Callable[[Any], Any]) -> None:
+        tasks_in, self.tasks = context.Pipe(duplex=False)
+        self.results, results_out = context.Pipe(duplex=False)
+        self.process = context.Process(target=_serve, args=(work, tasks_in, results_out, os.getpid()), daemon=True)
+        with files.signals_held():  # see start_worker: a signal inside fork's callbacks would be lost
+            self.process.start()
+        tasks_in.close()  # the worker's ends: ours closed, so the worker's death ends the pipes
+        results_out.close()
+        self.tickets: deque[int] = deque()  # the jobs sent, not yet answered, in order
+        self._sent: dict[int, bytes] = {}
+
+    def send(self, ticket: int, message: bytes) -> bool:
+        """Send one pickled job; False when the worker is gone."""
+        try:
+            self.tasks.send_bytes(message)
+        except OSError:  # BrokenPipeError: nobody reads
+            return False
+        self.tickets.append(ticket)
+        self._sent[ticket] = message
+        return True
+
+    def receive(self) -> tuple[Any, BaseException | None] | None:
+        """Read the answer to the oldest job sent: (result, error); None when the worker died."""
+        try:
+            value, error, trace = self.results.recv()
+        except (EOFError, OSError):  # died before or while sending
+            return None
+        self._sent.pop(self.tickets[0], None)
+        if error is not None and trace:
+            error.__cause__ = RemoteTraceback(trace)
+        return value, error
+
+    @property
+    def ahead(self) -> int:
+        """Bytes of the jobs sent and not begun (all but the current one): they wait in the pipe."""
+        return sum(len(self._sent[ticket]) for ticket in list(self.tickets)[1:])
+
+    def messages(self) -> list[tuple[int, bytes]]:
+        """The jobs sent and not begun (all but the current one), to send elsewhere."""
+        return [(ticket, self._sent[ticket]) for ticket in self.tickets]
+
+    def stop(self) -> None:
+        try:
+            self.tasks.send_bytes(b"")
+        except OSError:
+            pass
+
+    def end(self) -> None:
+        """Wait for the process to end (it was told to, or died); close our ends of its pipes."""
+        self.process.join()
+        self.tasks.close()
+        self.results.close()
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an error raised in a worker process (shown with -v, as the cause)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _lost(exitcode: int | None) -> WorkerLost:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
+        how, number = f"was killed by {name}", -exitcode
+    else:
+        how, number = f"ended (status {exitcode})", None
+    return WorkerLost(f"its worker process {how} before it returned the result; nothing was written for it; "
+                      "run the same command again to convert it", signal=number)  # fmt: skip
+
+
+def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int) -> None:
+    """A worker's life: take a job, send back (result, error, traceback), until told to stop."""
+    import traceback
+    from multiprocessing.reduction import ForkingPickler
+
+    start_worker(parent_pid)
+    while True:
+        try:
+            message = tasks.recv_bytes()
+        except EOFError:  # the main process is gone
+            return
+        if not message:
+            return
+        try:
+            answer: tuple[Any, BaseException | None, str] = (work(ForkingPickler.loads(message)), None, "")
+        except Exception as exc:  # noqa: BLE001 - sent back, raised where the result is asked for
+            answer = (None, exc, "".join(traceback.format_exception(exc)))
+        try:
+            results.send(answer)
+        except Exception as exc:  # noqa: BLE001 - the result (or the error) does not pickle
+            results.send((None, RuntimeError(f"{type(exc).__name__}: {exc}"), ""))
+
+
+def _context() -> Any:
     import multiprocessing
     import threading
-    from concurrent.futures import ProcessPoolExecutor
 
     import numpy  # noqa: F401 - loaded once here, so forked workers start with it
     import orjson  # noqa: F401
@@ -287,27 +509,7 @@ def _process_pool(workers: int) -> Any:
     # threads run (forking them can deadlock), nor where there is no fork: the default.
     single_threaded = threading.active_count() == 1
     method = "fork" if single_threaded and "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                               initializer=start_worker, initargs=(os.getpid(),))  # fmt: skip
-
-
-def _submit(pool: Any, work: Callable[[Job], Any], job: Job) -> Any:
-    """Submit one job; a pool broken by a killed worker gives the job that error instead.
-
-    Ctrl-C and SIGTERM are held meanwhile: a submit may fork workers, and a signal
-    handled inside fork's callbacks would be lost ("Exception ignored"). Workers
-    inherit the held signals and take them back in ``_start_worker``.
-    """
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        with files.signals_held():
-            return pool.submit(work, job)
-    except BrokenProcessPool as exc:
-        failed: Future[Any] = Future()
-        failed.set_exception(exc)
-        return failed
+    return multiprocessing.get_context(method)
 
 
 def run_in_threads(

@@ -16,6 +16,7 @@ the signature or the body.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -27,8 +28,10 @@ from ..defaults import DEFAULT_MAX_BODY_BYTES
 from ..errors import MidiExportError
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
+from ..model import Record
 from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
+from . import naming
 from .render import render_record
 from .runner import start_worker
 
@@ -194,9 +197,7 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     outcome: dict[str, Any] = {"task_id": task_id, "callback": raw.name}
     if is_separation_callback(payload):
         return {**outcome, "outcome": "separation", "files": []}
-    stem = files.safe_name(task_id, fallback="task")
-    if not CallbackStore(out_dir).first_body(raw):
-        stem = f"{stem}-{raw.stem[:8]}"  # a later, different body: beside the first, never over it
+    variant = "" if CallbackStore(out_dir).first_body(raw) else f"-{raw.stem[:8]}"  # beside the first, never over it
     try:
         records = normalize_payload(payload, source=f"callback {task_id}")
     except MidiExportError as exc:
@@ -205,20 +206,51 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     errors: list[str] = []
     notes = 0
     for index, record in enumerate(records):
-        rendered = render_record(record, options, stem=stem if index == 0 else f"{stem}-{index + 1}")
+        stem, values = _callback_stem(task_id, record, options, index=index, several=len(records) > 1, variant=variant)
+        rendered = render_record(record, options, stem=stem, values=values)
         if rendered.error is not None:
             errors.append(str(rendered.error))
             continue
         notes += rendered.notes
         for output in rendered.files:
-            path = out_dir / (rendered.stem + output.suffix + output.extension)
-            try:
-                files.write_atomic(path, output.data)
-            except files.FileExists:
-                pass  # written before a crash, the marker was not: the same bytes
-            written.append(str(path))
+            written.append(str(_write_new(out_dir / (rendered.stem + output.suffix + output.extension), output.data)))
     result = "converted" if written else "failed"
     return {**outcome, "outcome": result, "files": written, "notes": notes, "errors": errors}
+
+
+def _callback_stem(
+    task_id: str, record: Record, options: ConvertOptions, *, index: int, several: bool, variant: str
+) -> tuple[str, dict[str, str | None] | None]:
+    """Name a callback's record, then its name-template fields (None without ``options.name``).
+
+    By default the task id (``-2`` for a second record); with ``options.name``, the
+    template, whose fields are those of ``fetch`` (``stem`` is the task id, ``record``
+    the record's number when the callback holds several). ``variant`` marks a later,
+    different body of the task.
+    """
+    stem = files.safe_name(task_id, fallback="task") + variant + (f"-{index + 1}" if index else "")
+    if options.name is None:
+        return stem, None
+    values = naming.record_values(record, stem=task_id, number=str(index + 1) if several else "")
+    return naming.fill(options.name, fallback=stem, **values) + variant, values
+
+
+def _write_new(path: Path, data: bytes) -> Path:
+    """Write a file that replaces none: an existing one with other bytes moves this to ``-2``, ``-3``...
+
+    An existing one with the same bytes is this file, written before a crash that came
+    before its outcome marker: kept. Two tasks that a name template names alike thus
+    both keep their file, and a conversion done again writes nothing twice.
+    """
+    for count in itertools.count(1):
+        candidate = path if count == 1 else path.with_name(f"{path.stem}-{count}{path.suffix}")
+        try:
+            files.write_atomic(candidate, data)
+            return candidate
+        except files.FileExists:
+            if candidate.read_bytes() == data:
+                return candidate
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
 def _append_report(report: Path | None, outcome: dict[str, Any]) -> None:

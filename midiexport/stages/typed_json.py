@@ -9,10 +9,11 @@ small Struct per note instead, about 2.5x faster than ``orjson.loads`` of the sa
 The schema covers the envelopes of PRODUCT.md whose notes are plain numbers: any
 nesting of ``data``/``midiData``/``instruments`` (a list of named note lists, or a name
 -> notes object), an array of records, ``data`` as a list of results. Every key the
-normalize stage reads from an envelope is declared (``ENVELOPE_KEYS``); others are
-skipped. Anything else (a string or bool or null for a number, a missing field, an
-unknown shape, a saved ``midiRecord``) does not fit, and ``decode`` returns None: the
-caller then takes the general path, whose messages and repairs are the reference.
+normalize stage reads from an envelope is declared: the schema is built from
+``protocol.ENVELOPE_KEYS``; others are skipped. Anything else (a string or bool or null
+for a number, a missing field, an unknown shape, a saved ``midiRecord``) does not fit,
+and ``decode`` returns None: the caller then takes the general path, whose messages and
+repairs are the reference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+from .. import protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,32 +54,28 @@ class Part(msgspec.Struct):
     is_drum: Scalar = None
 
 
-class Level(msgspec.Struct):
-    """One envelope level; a field left UNSET was not in the JSON object."""
+# The envelope keys whose values are more than a scalar; every other key of
+# protocol.ENVELOPE_KEYS is a scalar. Forward references ("Level") resolve in this module.
+_SHAPES: dict[str, Any] = {
+    "data": "Level | list[Level] | Scalar",
+    "midiData": "Level | Scalar",
+    "instruments": "list[Part] | dict[str, list[Note]] | None",
+    "midiRecord": "None",  # a saved music record: the general path
+    "musicRecord": "Any",
+    "response": "Any",  # a music task's answer: only named, never decoded further
+}
 
-    code: Scalar | msgspec.UnsetType = msgspec.UNSET
-    msg: Scalar | msgspec.UnsetType = msgspec.UNSET
-    message: Scalar | msgspec.UnsetType = msgspec.UNSET
-    data: Level | list[Level] | Scalar | msgspec.UnsetType = msgspec.UNSET
-    midiData: Level | Scalar | msgspec.UnsetType = msgspec.UNSET
-    instruments: list[Part] | dict[str, list[Note]] | None | msgspec.UnsetType = msgspec.UNSET
-    state: Scalar | msgspec.UnsetType = msgspec.UNSET
-    midi_url: Scalar | msgspec.UnsetType = msgspec.UNSET
-    successFlag: Scalar | msgspec.UnsetType = msgspec.UNSET
-    taskId: Scalar | msgspec.UnsetType = msgspec.UNSET
-    task_id: Scalar | msgspec.UnsetType = msgspec.UNSET
-    audioId: Scalar | msgspec.UnsetType = msgspec.UNSET
-    audio_id: Scalar | msgspec.UnsetType = msgspec.UNSET
-    errorCode: Scalar | msgspec.UnsetType = msgspec.UNSET
-    errorMessage: Scalar | msgspec.UnsetType = msgspec.UNSET
-    title: Scalar | msgspec.UnsetType = msgspec.UNSET
-    midiRecord: None | msgspec.UnsetType = msgspec.UNSET  # a saved music record: general path
-
+Level = msgspec.defstruct(
+    "Level",
+    [(key, f"{_SHAPES.get(key, 'Scalar')} | msgspec.UnsetType", msgspec.UNSET) for key in protocol.ENVELOPE_KEYS],
+    module=__name__,
+)
+"""One envelope level, a field per protocol.ENVELOPE_KEYS; a field left UNSET was not in the JSON object."""
 
 ENVELOPE_KEYS = frozenset(Level.__struct_fields__)
-"""Every key the normalize stage reads from an envelope; a key it starts to read goes here."""
+"""Every key the normalize stage reads from an envelope (protocol.ENVELOPE_KEYS)."""
 
-_DECODER = msgspec.json.Decoder(Level | list[Level])
+_DECODER: Any = msgspec.json.Decoder(Level | list[Level])  # type: ignore[valid-type]  # built from data
 _FIELDS = ("pitch", "start", "end", "velocity")
 
 

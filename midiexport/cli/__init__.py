@@ -1,0 +1,55 @@
+"""Command line: options in, one library call, text out.
+
+One module per command group (``convert``, ``api``: fetch and generate, ``serve``,
+``info``: info and programs), the options they share (``common``) and the one place
+where errors become output (``report``). A command's module is imported when the
+command is named, so ``midiexport convert`` reads no server code; ``--help`` lists
+them all, and none imports numpy, httpx or mido at its top.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import click
+
+from .. import __version__
+
+COMMANDS = {"convert": "convert", "fetch": "api", "generate": "api", "info": "info", "programs": "info",
+            "serve": "serve"}  # fmt: skip
+"""Each command and the module (of this package) that defines it."""
+
+
+class _Commands(click.Group):
+    """The command group, loading each command from its module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = getattr(import_module(f".{module}", __name__), cmd_name)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="midiexport")
+def main() -> None:
+    """Turn the MIDI note data of Suno-style music APIs into Standard MIDI Files.
+
+    \b
+      midiexport convert record.json            writes record.mid beside it
+      midiexport convert archive/ -o midi/      every .json/.jsonl in a folder
+      midiexport fetch TASK_ID                  download a task (MIDIEXPORT_API_KEY)
+      midiexport generate MUSIC_TASK_ID         song -> stems -> MIDI task -> .mid (costs credits)
+      midiexport serve -o midi/                 receive the API's callbacks (extra [serve])
+      midiexport info record.mid                what a record or a .mid holds
+
+    Messages go to stderr, data to stdout. Exit status: 0 when every input became
+    a .mid, 1 when any did not, 2 for a usage error.
+    """
+    from ..io.files import hold_closed_standard_fds
+
+    hold_closed_standard_fds()

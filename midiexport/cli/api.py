@@ -1,0 +1,163 @@
+"""The commands that ask the API: ``fetch`` (tasks by id) and ``generate`` (song -> MIDI)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..display import printable
+from .common import Seconds, build_convert_options, build_destination, output_options
+from .report import EXIT_FAILED, drive, fail_line
+
+
+def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options shared by ``fetch`` and ``generate``: the key, the host, the waits, the kept JSON."""
+    options = [
+        click.option("--api-key", envvar="MIDIEXPORT_API_KEY", show_envvar=True, metavar="KEY",
+                     help="API key, sent only in the Authorization header."),
+        click.option("--base-url", envvar="MIDIEXPORT_BASE_URL", show_envvar=True, default=DEFAULT_BASE_URL,
+                     show_default=True, help="API host; another provider of the same API goes here."),
+        click.option("--timeout", "timeout_s", type=Seconds(1), default=DEFAULT_TIMEOUT_S, show_default=True,
+                     help="Longest wait for one task in seconds, polling included."),
+        click.option("--poll-interval", "poll_interval_s", type=Seconds(0.01), default=DEFAULT_POLL_INTERVAL_S,
+                     show_default=True, help="Seconds between polls of a pending task (the API advises 10-30)."),
+        click.option("--save-json/--no-save-json", default=True, show_default=True,
+                     help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _check_api(options: dict[str, Any]) -> None:
+    """Refuse a missing or unsendable key, or a base URL unfit for it, before anything is sent."""
+    from ..io.http import check_api_key, check_base_url
+
+    if not options["api_key"]:
+        raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")
+    try:
+        check_api_key(options["api_key"])
+        check_base_url(options["base_url"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.command()
+@click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Poll a pending task until it ends.")
+@click.option("--music-task", metavar="ID", help="Music task the song came from: its title names the file.")
+@api_options
+@output_options
+def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
+    """Download MIDI tasks by id and convert them into .mid files.
+
+    \b
+      export MIDIEXPORT_API_KEY=...
+      midiexport fetch 5c79be8e                      writes 5c79be8e.mid and .json here
+      midiexport fetch 5c79be8e --music-task 9f3a -o midi/
+      midiexport fetch a1 b2 c3 --no-wait            report pending tasks, do not wait
+
+    A few tasks are asked at once. Each failure is one line; the others go on.
+    """
+    from ..jobs.fetch_tasks import run_fetch
+
+    _check_api(options)
+    blank = [repr(t) for t in task_ids if not t.strip()]
+    if blank:
+        raise click.UsageError(f"a task id is empty ({', '.join(blank)}); give the id the API returned")
+    destination = build_destination(options, several=len(task_ids) > 1, default_folder=".")
+    fetch_options = _fetch_options(options, music_task=options["music_task"])
+    status = PollStatus(enabled=not options["quiet"])
+    convert_options = build_convert_options(options)
+    drive(lambda jobs: run_fetch(task_ids, fetch_options, convert_options, destination, progress=status),
+         options, total=len(task_ids))  # fmt: skip
+
+
+@click.command()
+@click.argument("music_task", metavar="MUSIC_TASK_ID")
+@click.option("--audio-id", metavar="ID", help="The song of the music task (needed when it has several).")
+@click.option("--separation-task", metavar="ID", help="Use this split_stem separation instead of paying for one.")
+@click.option("--stem", metavar="NAME", help="MIDI for one stem only (e.g. Bass); default: all stems.")
+@click.option("--callback-url", metavar="URL",
+              help="callBackUrl sent to the API, e.g. a running `midiexport serve`. Default: the placeholder "
+                   "https://example.invalid/midiexport-callback (goes nowhere; the tasks are polled).")  # fmt: skip
+@click.option("--yes", is_flag=True, help="Spend the credits without asking (required without a terminal).")
+@click.option("--resume", is_flag=True, help="Continue the chain saved in MUSIC_TASK_ID.generate.json beside -o.")
+@api_options
+@output_options
+def generate(music_task: str, **options: Any) -> None:
+    """Make MIDI from a song: separate it into stems, ask for MIDI, convert it.
+
+    \b
+      midiexport generate 9f3a --audio-id e231 -o midi/     asks before spending
+      midiexport generate 9f3a --stem Bass --yes            one stem, no question
+      midiexport generate 9f3a --resume -o midi/            continue an interrupted run
+
+    Costs credits: a split_stem separation (50, documented) and a MIDI request (price
+    not documented). Each task id is printed and saved beside the output at once, so
+    --resume (or `fetch MIDI_TASK`) goes on without paying twice. A song needs choosing
+    (exit 2) when the music task has several.
+    """
+    from ..errors import ChoiceNeeded, InputError
+    from ..jobs import generate as chain_job
+
+    _check_api(options)
+    if not music_task.strip():
+        raise click.UsageError("the music task id is empty; give the id the API returned")
+    destination = build_destination(options, several=False, default_folder=".")
+    wanted = chain_job.GenerateOptions(
+        music_task=music_task.strip(), fetch=_fetch_options(options, music_task=None), audio_id=options["audio_id"],
+        separation_task=options["separation_task"], stem=options["stem"], callback_url=options["callback_url"],
+    )  # fmt: skip
+    try:  # task ids are told even with -q: they are what saves paying twice
+        chain = chain_job.open_chain(wanted, options["out"], resume=options["resume"],
+                                     tell=lambda line: click.echo(line, err=True),
+                                     progress=PollStatus(enabled=not options["quiet"]))  # fmt: skip
+    except ChoiceNeeded as exc:
+        raise click.UsageError(str(exc)) from None
+    except InputError as exc:  # an unreadable state file
+        fail_line(exc, options["verbose"])
+        sys.exit(EXIT_FAILED)
+    with chain.client:
+        paid = chain_job.spending(chain.state)
+        if paid and not options["yes"] and not sys.stdin.isatty():
+            raise click.UsageError(f"generate spends credits ({'; '.join(paid)}): pass --yes to allow it when "
+                                   "there is no terminal to ask on")  # fmt: skip
+        try:
+            failed = chain_job.prepare(chain)
+        except ChoiceNeeded as exc:
+            raise click.UsageError(str(exc)) from None
+        if failed is None and chain_job.spending(chain.state) and not options["yes"]:
+            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
+                          abort=True)  # fmt: skip
+        drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
+             options, total=1)  # fmt: skip
+
+
+def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:
+    from ..jobs.fetch_tasks import FetchOptions
+
+    return FetchOptions(
+        api_key=options["api_key"], base_url=options["base_url"], wait=options.get("wait", True),
+        timeout_s=options["timeout_s"], poll_interval_s=options["poll_interval_s"], music_task=music_task,
+        save_json=options["save_json"] and options["out"] != "-", concurrency=min(options["jobs"] or 3, 4),
+    )  # fmt: skip
+
+
+class PollStatus:
+    """Tell on stderr what a waiting fetch is doing: a line per task per minute at most."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._told: dict[str, int] = {}
+
+    def __call__(self, task_id: str, state: str, waited_s: float) -> None:
+        minute = int(waited_s // 60)
+        if not self.enabled or self._told.get(task_id) == minute:
+            return
+        self._told[task_id] = minute
+        click.echo(printable(f"task {task_id}: {state}, waited {waited_s:.0f} s; polling"), err=True)

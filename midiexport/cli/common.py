@@ -1,0 +1,233 @@
+"""Shared options of the commands: parameter types, the output and conversion options.
+
+Only click and the package's foundation are imported here, so ``midiexport --help``
+loads neither numpy nor httpx; what a check needs is imported inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..defaults import (
+    AUTO_PPQ,
+    CLEAN_MERGE_GAP_MS,
+    CLEAN_MIN_NOTE_MS,
+    DEFAULT_BPM,
+    DEFAULT_MAX_INPUT_MB,
+    DEFAULT_PPQ,
+    MAX_BPM,
+    MAX_PPQ,
+    MIN_BPM,
+    MIN_INPUT_MB,
+)
+from ..options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
+
+if TYPE_CHECKING:
+    from ..jobs.runner import Destination
+
+
+class Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
+    """A tempo in BPM (MIN_BPM-MAX_BPM) or the word "auto"."""
+
+    name = "BPM|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+        if not MIN_BPM <= number <= MAX_BPM:
+            self.fail(f"{number} is not in the range {MIN_BPM:g}<=x<={MAX_BPM:g}", param, ctx)
+        return number
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
+    """A finite number (of seconds, or ``unit``), at least ``min_s``: nan, inf and smaller values are refused."""
+
+    def __init__(self, min_s: float, *, unit: str = "seconds") -> None:
+        self.min_s, self.unit = min_s, unit
+        self.name = unit.upper()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of {self.unit}", param, ctx)
+        if not math.isfinite(number) or number < self.min_s:
+            self.fail(f"{value!r} is not a finite number of {self.unit} of at least {self.min_s:g}", param, ctx)
+        return number
+
+
+def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        from ..stages.timing import grid_ticks  # numpy: only when a grid is given
+
+        try:
+            grid_ticks(value, DEFAULT_PPQ)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C, so temporary files are removed."""
+
+
+def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    from ..gm import resolve_override
+
+    pairs = []
+    for value in values:
+        name, sep, program = value.rpartition("=")
+        if not sep or not name.strip() or not program.strip():
+            raise click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
+        try:
+            resolve_override(program.strip())
+        except ValueError as exc:
+            raise click.BadParameter(f"{exc}; 'midiexport programs' lists the names") from None
+        pairs.append((name.strip(), program.strip()))
+    return tuple(pairs)
+
+
+def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ..options import name_fields
+
+    if value is not None:
+        try:
+            name_fields(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+max_input_option = click.option(  # convert, fetch and generate (in output_options), and info
+    "--max-input-mb", type=Seconds(MIN_INPUT_MB, unit="MB"), default=DEFAULT_MAX_INPUT_MB, show_default=True,
+    help="Largest input file, or line of a .jsonl, read in MB; a larger one is refused.",
+)  # fmt: skip
+
+
+def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    import math
+
+    pairs = []
+    for value in values:
+        name, _, amount = value.rpartition("=")
+        try:
+            shift_ms = float(amount)
+        except ValueError:
+            shift_ms = math.nan
+        if not math.isfinite(shift_ms) or abs(shift_ms) > MAX_SHIFT_MS or (_ and not name.strip()):
+            raise click.BadParameter(f"{value!r} is not MS or NAME=MS with MS in -{MAX_SHIFT_MS:g}..{MAX_SHIFT_MS:g}")
+        pairs.append((name.strip(), shift_ms))
+    return tuple(pairs)
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
+    options = [
+        click.option("-o", "--output", "out", metavar="OUT",
+                     help="A .mid path (one result only), a folder (created), or - for stdout. "
+                          "Default: beside each input (fetch: the current folder)."),
+        click.option("--split", is_flag=True, help="One .mid per instrument."),
+        click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
+                     help="SMF format: 1 = a track per instrument, 0 = one track."),
+        click.option("--bpm", type=Bpm(), default=f"{DEFAULT_BPM:g}", show_default=True,
+                     help="Tempo written to the file in BPM, or auto: the song's own tempo, meter and bar "
+                          "lines (a constant tempo when unsure). Note times in seconds are kept either way."),
+        click.option("--ppq", type=click.IntRange(1, MAX_PPQ), default=None,
+                     help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
+                          "A multiple of 96 keeps Suno timing exact at 120 BPM."),
+        click.option("--quantize", metavar="GRID", callback=_grid,
+                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets), "
+                          "counted in the song's own tempo (implies --bpm auto unless --bpm is given). "
+                          "Changes timing; off by default."),
+        click.option("--program", "programs", multiple=True, metavar="NAME=PROGRAM", callback=_program_pairs,
+                     help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano) or a GM name; repeatable."),
+        click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
+        click.option("--strict", is_flag=True, help="Refuse a record with an invalid note instead of leaving it out."),
+        click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+                     help="Processes for a batch (fetch: tasks asked at once, at most 4). "
+                          "Default: the machine's cores."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
+        click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("--report", metavar="FILE",
+                     help="Write a JSON report: per input the outcome, files, note counts, repairs and "
+                          "warnings, and the totals. - for stdout (not with -o -)."),
+        click.option("--name", "name_template", metavar="TEMPLATE", callback=_name_template,
+                     help="Output names from a template: {stem} {record} {task_id} {audio_id} {title} "
+                          "{instrument}, e.g. '{title} - {task_id}'. Made safe for every system."),
+        click.option("--tempo-map", type=click.Choice(["bpm", "keep"]), default="bpm", show_default=True,
+                     help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
+                          "keep = the file's own tempo map as it is."),
+        max_input_option,
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
+                     help="Clean a transcription: light (short notes, fragments, doubled tracks) or strong "
+                          "(also caps voices by role). Off by default; alone it means light, so put it after "
+                          "INPUT or write --clean=light. See the README."),
+        click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "
+                          "0: keep all)."),
+        click.option("--merge-gap-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
+                     help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
+                          "--clean; 0: never)."),
+        click.option("--align", is_flag=True,
+                     help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
+                          "the shifts are reported. Off by default."),
+        click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
+                     help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
+                          "before 0 s); repeatable. None by default."),
+        click.option("--drum-length", "drum_length_ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None,
+                     metavar="MS", help="Lengthen drum hits shorter than MS milliseconds to MS (off by default)."),
+        click.option("--key", "key_mode", type=click.Choice(KEY_MODES), default=None,
+                     help="Write the estimated key signature when confident: auto, or off. "
+                          "Default: auto with --clean, off without."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_destination(options: dict[str, Any], *, several: bool, default_folder: str | None = None) -> Destination:
+    """Return where the files of a command go (``-o``, ``--overwrite``); a UsageError when they cannot.
+
+    ``several``: more than one result is known to be coming. ``default_folder``: where
+    files go without ``-o`` when there is no input file to put them beside (fetch).
+    """
+    from pathlib import Path
+
+    from ..jobs.runner import Destination
+
+    folder = None if default_folder is None else Path(default_folder)
+    destination = Destination(options["out"], options["overwrite"], default_folder=folder)
+    problem = destination.problem(several=several or options["split"])
+    if problem is not None:
+        raise click.UsageError(problem)
+    if options["report"] == "-" and options["out"] == "-":
+        raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
+    return destination
+
+
+def build_convert_options(options: dict[str, Any]) -> Any:
+    """Return the ConvertOptions the output options give (``--quantize`` alone implies ``--bpm auto``)."""
+    from ..options import AUTO, ConvertOptions
+
+    # Quantizing needs the song's own grid: --quantize without an explicit --bpm implies auto.
+    given = click.get_current_context().get_parameter_source("bpm") is not click.core.ParameterSource.DEFAULT
+    bpm = options["bpm"] if given or not options["quantize"] else AUTO
+    return ConvertOptions(
+        bpm=bpm, ppq=options["ppq"], format=int(options["midi_format"]), split=options["split"],
+        strict=options["strict"], programs=options["programs"], quantize=options["quantize"],
+        name=options["name_template"],
+        tempo_map=options["tempo_map"],
+        max_input_mb=options["max_input_mb"],
+        clean=options["clean"], min_note_ms=options["min_note_ms"], merge_gap_ms=options["merge_gap_ms"],
+        align=options["align"], shifts=options["shifts"], drum_length_ms=options["drum_length_ms"],
+        key=options["key_mode"],
+    )  # fmt: skip

@@ -1,0 +1,58 @@
+"""``midiexport convert``: saved JSON records and Suno's .mid exports into .mid files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from .common import build_convert_options, build_destination, output_options
+from .report import EXIT_FAILED, drive, fail_line
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@output_options
+def convert(inputs: tuple[str, ...], **options: Any) -> None:
+    """Convert saved JSON records, or Suno's .mid exports, into clean .mid files.
+
+    INPUT is a .json or .jsonl file, a .mid or a .zip of Suno's web-export stems, a
+    folder (searched recursively) or - for stdin.
+
+    \b
+      midiexport convert task.json
+      midiexport convert songs.jsonl -o midi/ --split
+      midiexport convert task.json --bpm auto         bars and beats of the song's own tempo
+      midiexport convert stems.zip -o song.mid        Suno's .mid stems of a song as one file
+      cat task.json | midiexport convert - -o - > song.mid
+
+    Notes with no obvious repair are left out with a warning (or the record is
+    refused with --strict); repairs are counted in the summary.
+    """
+    from ..io.files import STDIN, find_inputs
+
+    # Several results for one -o file are found by the batch as it reads ahead (the .mid
+    # stems of one song make one result, issue 14); a .zip of songs: the writer refuses a second.
+    destination = build_destination(options, several=False)
+    if STDIN in inputs and options["out"] is None:
+        raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
+    try:
+        sources = find_inputs(inputs)
+    except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
+        fail_line(exc, options["verbose"])
+        sys.exit(EXIT_FAILED)
+    # JSON Lines are counted line by line as they are read: then the total is not known.
+    total = None if any(source.lines for source in sources) else len(sources)
+    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
+
+
+def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
+    from ..errors import OutputError
+    from ..jobs.convert_files import run_batch
+
+    try:
+        return run_batch(sources, build_convert_options(options), destination, jobs=jobs)
+    except OutputError as exc:  # before any work: several results for one -o file
+        raise click.UsageError(str(exc)) from None

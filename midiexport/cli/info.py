@@ -1,0 +1,54 @@
+"""``midiexport info`` and ``midiexport programs``: what a file holds, what --program accepts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import max_input_option
+from .report import EXIT_FAILED, fail_line
+
+
+@click.command()
+def programs() -> None:
+    """List the program names --program accepts: GM programs, other spellings, stem and drum names."""
+    from ..gm import program_table
+
+    click.echo("\n".join(program_table()))
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (channels 0-based).")
+@max_input_option
+def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
+    """Show what a record or a .mid holds.
+
+    Per instrument or track: name, program, channel, notes, pitch range, first and
+    last note time; plus status, task id and duration.
+
+    \b
+      midiexport info task.json song.mid
+      midiexport info --json song.mid | jq '.[0].parts'
+    """
+    from ..errors import OutputError
+    from ..io.files import find_inputs, write_stdout
+    from ..jobs.info import format_table, summaries_json, summarize_file
+
+    summaries, failed = [], False
+    for name in files:
+        try:
+            for source in find_inputs([name]):
+                summaries += summarize_file(source, max_input_mb=max_input_mb)
+        except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
+            fail_line(exc, False)
+            failed = True
+    text = summaries_json(summaries) if as_json else "\n\n".join(format_table(s) for s in summaries)
+    try:
+        if as_json or summaries:
+            write_stdout((text + "\n").encode("utf-8", "backslashreplace"))
+    except OutputError as exc:
+        fail_line(exc, False)
+        failed = True
+    sys.exit(EXIT_FAILED if failed else 0)

@@ -1,0 +1,139 @@
+"""Reporting: the one place where errors become output, and the loop that drives a batch.
+
+Data goes to stdout; messages and progress go to stderr: one line per failed input or
+record, the batch goes on, and the exit status follows the contract (0 all converted,
+1 any failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+import click
+
+from ..display import printable
+from .common import Terminated
+
+EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
+SHOWN_WARNINGS = 5  # per record, unless -v
+
+
+def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
+    """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
+    from ..jobs.console import ProgressBar, Tally
+    from ..jobs.runner import Destination, default_jobs
+
+    verbose, quiet = options["verbose"], options["quiet"]
+    tally = Tally()
+    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
+                           enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
+    report = _json_report(options)
+    single = Destination(options["out"]).single and options["out"] != "-"  # an existing file is named
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        for pending in start(options["jobs"] or default_jobs()):
+            try:
+                outcomes = pending.result()
+            except Exception as exc:  # noqa: BLE001 - the one place errors become lines
+                fail_line(exc, verbose, progress.echo)
+                tally.failed += 1
+                if report is not None:
+                    report.add_failure(pending.name, exc)
+                progress.step()
+                continue
+            for outcome in outcomes:
+                tally.add(outcome)
+                if report is not None:
+                    report.add(outcome)
+                _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
+            progress.step()
+    except (KeyboardInterrupt, Terminated) as exc:
+        progress.clear()
+        click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
+                   "(finished files are kept)", err=True)  # fmt: skip
+        _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    progress.clear()
+    if report is not None:
+        report.finish(tally)
+    if not quiet:
+        click.echo(tally.summary(), err=True)
+    sys.exit(EXIT_FAILED if tally.failed else 0)
+
+
+def _json_report(options: dict[str, Any]) -> Any:
+    from ..jobs.report import JsonReport
+
+    target = options.get("report")
+    return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Exit at once after an interruption, without the interpreter's clean-up.
+
+    Nothing is left to wait for: every file is complete or removed by now (writes
+    hold the signals), and workers end with us (see ``runner.start_worker``).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, single: bool) -> None:
+    """Print what became of one result; with a progress bar, "wrote" lines give way to the bar."""
+    say = progress.echo
+    if outcome.error is not None:
+        fail_line(outcome.error, verbose, say)
+    if outcome.existing and (verbose or (single and not quiet)):
+        for path in outcome.existing:
+            say(f"{path} exists; kept (--overwrite replaces it)")
+    for path in outcome.paths:
+        if not quiet and not progress.enabled and path != "-":
+            say(f"wrote {printable(path)}")
+    report = outcome.report
+    if report is None or quiet:
+        return
+    if report.tempo:
+        click.echo(f"{outcome.place}: {report.tempo}", err=True)
+    if report.counts:
+        counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
+        say(f"{printable(outcome.place)}: {counts}")
+    for notice in report.notices:
+        say(printable(notice))
+    shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
+    for warning in shown:
+        say(f"warning: {printable(warning)}")
+    if len(report.warnings) > len(shown):
+        say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
+
+
+def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
+    """Print an error as its one line through ``say`` (stderr by default); ``verbose`` adds the traceback.
+
+    A MidiExportError is its message; anything else is a bug, said as such.
+    """
+    from ..errors import MidiExportError
+
+    say = say or (lambda line: click.echo(line, err=True))
+    if verbose:
+        lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
+        say("\n".join(printable(line) for line in lines))
+    if isinstance(exc, MidiExportError):
+        say(printable(str(exc)))
+    else:
+        detail = printable(f"{type(exc).__name__} {exc}".strip())
+        say(f"internal error: {detail}; run with -v for the traceback")

@@ -1,0 +1,96 @@
+"""``midiexport serve``: receive the API's callbacks, keep them, convert them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..defaults import DEFAULT_MAX_BODY_BYTES
+from .common import Seconds, build_convert_options, output_options
+
+
+def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the options of ``serve``: where it listens, the webhook key, the limits."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to listen on (loopback unless a key is set)."),
+        click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+                     help="TCP port; 0 picks a free one (the URL is printed)."),
+        click.option("--path", "callback_path", default="/callback", show_default=True,
+                     help="URL path that receives callbacks (give the full URL as callBackUrl)."),
+        click.option("--hmac-key", envvar="MIDIEXPORT_WEBHOOK_KEY", show_envvar=True, metavar="KEY",
+                     help="Webhook key: every callback must carry a valid X-Webhook-Signature."),
+        click.option("--insecure-public", is_flag=True, help="Allow a non-loopback --host without a webhook key."),
+        click.option("--window", "window_s", type=Seconds(1), default=300, show_default=True,
+                     help="Seconds a signed timestamp stays valid (older ones are replays)."),
+        click.option("--max-body-mb", type=Seconds(0.001, unit="MiB"), default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                     show_default=True, help="Largest callback body in MiB (larger: 413)."),
+        click.option("--queue", "queue_size", type=click.IntRange(1, 1_000_000), default=1024, show_default=True,
+                     help="Callbacks waiting for conversion before new ones get 503 with Retry-After."),
+        click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+                     help="Append the request log (JSON lines) to this file instead of stderr."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command()
+@serve_options
+@output_options
+def serve(**options: Any) -> None:
+    """Receive the API's callbacks, store them durably and convert them.
+
+    Give http://HOST:PORT/callback as callBackUrl (for instance to `generate
+    --callback-url`). Raw callbacks are kept under OUT/callbacks/, .mid files in OUT.
+
+    \b
+      midiexport serve -o midi/                       loopback, port 8000
+      midiexport serve --host 0.0.0.0 --hmac-key KEY -o midi/ --bpm auto
+
+    Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
+    """
+    from ..jobs.runner import default_jobs
+    from ..jobs.serve import ServeOptions, check_host, run_server
+
+    try:
+        check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if options["out"] is not None and (options["out"] == "-" or options["out"].lower().endswith((".mid", ".midi"))):
+        raise click.UsageError("serve writes many files: -o takes a folder")
+    if options["report"] == "-":
+        raise click.UsageError("serve appends its report to a file: --report takes a path")
+    _serve_logging(options)
+    settings = ServeOptions(
+        out_dir=Path(options["out"] or "."), path=options["callback_path"], hmac_key=options["hmac_key"],
+        window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
+        queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
+        report=Path(options["report"]) if options["report"] else None, options=build_convert_options(options),
+    )  # fmt: skip
+    try:
+        run_server(settings, host=options["host"], port=options["port"],
+                   announce=lambda url: click.echo(f"listening on {url}", err=True))  # fmt: skip
+    except ImportError as exc:
+        raise click.ClickException(f"serve needs its extra: pip install 'midiexport[serve]' ({exc})") from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
+        ) from None
+
+
+def _serve_logging(options: dict[str, Any]) -> None:
+    import logging
+
+    from ..jobs.serve import LOG, LogFormatter
+
+    if options["quiet"]:
+        return
+    handler = logging.FileHandler(options["log_path"]) if options["log_path"] else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter())
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
