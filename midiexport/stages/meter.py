@@ -33,7 +33,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .onsets import Onsets, Stream
+from .onsets import FRAME_S, Onsets, Stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,6 +83,7 @@ FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
     "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
+    "harmony_beat",  # harmonic change entering on beats minus on their divisions (0-1 scale)
     "crash_down",  # share of crash weight on bar lines
     "density_log",  # log2(onsets per beat): one to a few notes a beat is the usual density
     "density_log_sq",  # its square
@@ -96,60 +97,61 @@ FEATURES = (
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
-    "tempo_log": -6.57,
-    "tempo_log_sq": -3.47,
-    "harmony_down": 4.79,
-    "crash_down": 2.48,
-    "density_log": 7.19,
-    "density_log_sq": -2.06,
-    "kick_beat": 2.04,
-    "kick_division": 3.23,
-    "kick_subdivision": 0.24,
-    "snare_beat": 2.71,
-    "snare_division": 0.17,
-    "snare_subdivision": 3.05,
-    "cymbals_beat": 5.16,
-    "cymbals_division": 4.32,
-    "cymbals_subdivision": 1.25,
-    "bass_beat": 4.70,
-    "bass_division": 1.73,
-    "bass_subdivision": 0.17,
-    "pitched_beat": 0.23,
-    "pitched_division": 8.31,
-    "pitched_subdivision": 2.82,
-    "long_beat": 13.32,
-    "long_division": -0.53,
+    "tempo_log": -6.42,
+    "tempo_log_sq": -4.10,
+    "harmony_down": 6.10,
+    "harmony_beat": 7.33,
+    "crash_down": 2.32,
+    "density_log": 6.38,
+    "density_log_sq": -1.99,
+    "kick_beat": 1.65,
+    "kick_division": 3.97,
+    "kick_subdivision": -0.03,
+    "snare_beat": 2.43,
+    "snare_division": 0.04,
+    "snare_subdivision": 2.69,
+    "cymbals_beat": 5.84,
+    "cymbals_division": 5.11,
+    "cymbals_subdivision": 1.18,
+    "bass_beat": 2.44,
+    "bass_division": 0.69,
+    "bass_subdivision": 0.34,
+    "pitched_beat": 2.36,
+    "pitched_division": 7.91,
+    "pitched_subdivision": 2.40,
+    "long_beat": 8.72,
+    "long_division": 1.53,
     "long_subdivision": 0.75,
-    "entries_beat": 1.65,
-    "entries_division": 0.76,
-    "entries_subdivision": -0.42,
+    "entries_beat": 1.72,
+    "entries_division": 0.61,
+    "entries_subdivision": -0.25,
     "kick_down": 0.30,
-    "kick_back": -2.34,
-    "snare_down": -0.72,
-    "snare_back": 1.81,
-    "cymbals_down": -1.79,
-    "cymbals_back": 1.90,
-    "bass_down": -0.43,
-    "bass_back": -0.10,
-    "pitched_down": -1.45,
-    "pitched_back": -2.03,
-    "long_down": 1.66,
-    "long_back": -1.10,
-    "entries_down": 1.72,
-    "entries_back": 0.50,
-    "meter_3_4": -1.07,
-    "meter_2_4": -2.31,
-    "meter_6_8": 0.98,
-    "meter_12_8": 0.07,
-    "tempo_log_no_drums": -3.12,
-    "tempo_log_sq_no_drums": -2.29,
-    "density_log_no_drums": 2.20,
-    "density_log_sq_no_drums": -0.75,
+    "kick_back": -2.33,
+    "snare_down": -0.38,
+    "snare_back": 1.96,
+    "cymbals_down": -2.32,
+    "cymbals_back": 1.78,
+    "bass_down": -0.57,
+    "bass_back": 0.68,
+    "pitched_down": -0.78,
+    "pitched_back": -1.35,
+    "long_down": 0.73,
+    "long_back": -1.98,
+    "entries_down": 1.73,
+    "entries_back": 0.48,
+    "meter_3_4": -1.01,
+    "meter_2_4": -2.01,
+    "meter_6_8": 0.59,
+    "meter_12_8": -0.66,
+    "tempo_log_no_drums": -2.87,
+    "tempo_log_sq_no_drums": -2.26,
+    "density_log_no_drums": 1.64,
+    "density_log_sq_no_drums": -0.58,
     "meter_3_4_no_drums": 0.35,
-    "meter_2_4_no_drums": -0.97,
-    "meter_6_8_no_drums": 0.50,
-    "meter_12_8_no_drums": -2.07,
-} | {"tempo_log_sq": -2.0, "harmony_down": 4.0}
+    "meter_2_4_no_drums": -0.86,
+    "meter_6_8_no_drums": 0.31,
+    "meter_12_8_no_drums": -2.41,
+}
 
 
 @dataclass(frozen=True)
@@ -183,13 +185,17 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
     accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
     chroma = _slot_chroma(onsets, slots_s)
     rows: list[tuple[Ints, Ints, Ints, Floats]] = []
+    changes_by_span: dict[int, Floats] = {}
     for beat in BEAT_SLOTS:
         beat_s = pulse_s * beat / SLOTS_PER_PULSE
-        changes = _beat_changes(chroma, beat)  # (phase within a beat, beat number) -> change 0-1
         for meter_index, (_, per_bar, division, quarters) in enumerate(METERS):
             bpm = 60.0 / beat_s * quarters
             if not (MIN_QUARTER_BPM <= bpm <= MAX_QUARTER_BPM) or beat % division:
                 continue
+            for span in (beat, beat // division):  # harmonic change between beats, and between divisions
+                if span not in changes_by_span:  # (phase within a span, span number) -> change 0-1
+                    changes_by_span[span] = _span_changes(chroma, span)
+            changes = (changes_by_span[beat], changes_by_span[beat // division])
             features = _features(accents, changes, beat=beat, per_bar=per_bar, division=division)
             features[:, FEATURES.index("tempo_log")] = np.log2(bpm / PREFERRED_QUARTER_BPM)
             features[:, FEATURES.index("tempo_log_sq")] = np.log2(bpm / PREFERRED_QUARTER_BPM) ** 2
@@ -236,23 +242,38 @@ def _nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
 
 
 def _slot_chroma(onsets: Onsets, slots_s: Floats) -> Floats:
-    """Return a (slots x 12) pitch-class profile of the notes starting at each slot, weighted by length."""
+    """Return a (slots x 12) pitch-class profile of what sounds from each slot to the next (s of sounding).
+
+    The harmony of a span is the notes sounding in it, as in a beat-synchronous chromagram
+    (Papadopoulos & Peeters 2011), not only the notes starting in it: a chord whose notes a
+    transcription spreads over up to CHORD_SPREAD_S, or a note entering a little before the
+    beat, moves only that much of its weight into the neighbouring span, and a held chord
+    reads as no change. Integrated on FRAME_S frames (a difference array per pitch class).
+    """
     import numpy as np
 
     chroma = np.zeros((len(slots_s), 12))
-    if len(onsets.pitched_start_s) == 0:
+    if len(onsets.pitched_start_s) == 0 or len(slots_s) < 2:
         return chroma
-    slot = _nearest_slot(onsets.pitched_start_s, slots_s)
-    length = np.clip(onsets.pitched_end_s - onsets.pitched_start_s, 0.05, 2.0)
-    np.add.at(chroma, (slot, onsets.pitched_pitch % 12), length)
+    frames = int(slots_s[-1] / FRAME_S) + 2
+    start = np.clip(np.rint(onsets.pitched_start_s / FRAME_S).astype(np.int64), 0, frames - 1)
+    end = np.clip(np.rint(onsets.pitched_end_s / FRAME_S).astype(np.int64), 0, frames - 1)
+    end = np.maximum(end, start + 1)  # a note sounds at least one frame
+    steps = np.zeros((frames + 1, 12))
+    np.add.at(steps, (start, onsets.pitched_pitch % 12), 1.0)
+    np.add.at(steps, (end, onsets.pitched_pitch % 12), -1.0)
+    sounding = np.cumsum(steps, axis=0)[:frames]  # notes of each pitch class sounding per frame
+    total = np.concatenate([np.zeros((1, 12)), np.cumsum(sounding, axis=0)]) * FRAME_S
+    at = np.clip(np.rint(slots_s / FRAME_S).astype(np.int64), 0, frames)
+    chroma[:-1] = total[at[1:]] - total[at[:-1]]
     return chroma
 
 
-def _beat_changes(chroma: Floats, beat: int) -> Floats:
-    """Return harmonic change (1 - cosine to the previous beat's held profile) per beat phase and beat.
+def _span_changes(chroma: Floats, beat: int) -> Floats:
+    """Return harmonic change (1 - cosine to the previous span's held profile) per span phase and span.
 
-    Shape (beat, beats): row p holds the change entering each beat when beats start at slot p.
-    A beat without new notes holds the previous profile, so sustained chords do not count as changes.
+    Spans are ``beat`` slots long (a beat division). Shape (beat, spans): row p holds the change
+    entering each span when spans start at slot p. A silent span holds the previous profile.
     """
     import numpy as np
 
@@ -297,7 +318,9 @@ def _masks(beat: int, per_bar: int, division: int) -> dict[str, Floats]:
     return {name: mask.astype(np.float64) for name, mask in (places | {"back": backbeats}).items()}
 
 
-def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar: int, division: int) -> Floats:
+def _features(
+    accents: dict[str, Floats], changes: tuple[Floats, Floats], *, beat: int, per_bar: int, division: int
+) -> Floats:
     """Return the features of every bar phase of one (beat, meter): shape (bar slots, FEATURES)."""
     import numpy as np
 
@@ -318,7 +341,10 @@ def _features(accents: dict[str, Floats], changes: Floats, *, beat: int, per_bar
             features[:, FEATURES.index(f"{role}_{level}")] = masks[level] @ profile / total
         for place in PLACES:
             features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
-    features[:, FEATURES.index("harmony_down")] = _harmony_down(changes, beat=beat, per_bar=per_bar)
+    by_beat, by_division = changes
+    features[:, FEATURES.index("harmony_down")] = _harmony_down(by_beat, beat=beat, per_bar=per_bar)
+    on_beats = _harmony_beat(by_division, span=beat // division, division=division)
+    features[:, FEATURES.index("harmony_beat")] = np.tile(on_beats, per_bar)  # the same for every beat of the bar
     return features
 
 
@@ -339,4 +365,30 @@ def _harmony_down(changes: Floats, *, beat: int, per_bar: int) -> Floats:
     down_sum, down_count = sums[row, first], counts[first]
     rest = (sums[row].sum(axis=1) - down_sum) / np.maximum(count - down_count, 1)
     out: Floats = down_sum / np.maximum(down_count, 1) - rest
+    return out
+
+
+def _harmony_beat(changes: Floats, *, span: int, division: int) -> Floats:
+    """Return, per beat phase (slots), mean harmonic change entering on beats minus between them.
+
+    ``changes`` is measured between consecutive beat divisions (``span`` slots). Chords change
+    on beats far more often than between them (harmonic rhythm is rarely faster than the
+    beat: Temperley 2001's harmonic preference rule; Papadopoulos & Peeters 2011), so this
+    is high when the hypothesised beats are the real ones and low when they fall between
+    them, as at half or two-thirds the right tempo, or 3/4 beats in 6/8.
+    """
+    import numpy as np
+
+    beat = span * division
+    count = changes.shape[1]
+    if count < 2 * division:
+        return np.zeros(beat)
+    residue = np.arange(count) % division
+    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(division)], axis=1)  # (span phase, r)
+    counts = np.bincount(residue, minlength=division).astype(np.float64)
+    phase = np.arange(beat)
+    row, first = phase % span, (phase // span) % division
+    on_sum, on_count = sums[row, first], counts[first]
+    off = (sums[row].sum(axis=1) - on_sum) / np.maximum(count - on_count, 1)
+    out: Floats = on_sum / np.maximum(on_count, 1) - off
     return out
