@@ -64,7 +64,11 @@ LEVELS = ("beat", "division", "subdivision")
 # Where its on-beat weight falls in the bar: beat one, or the backbeats (2 and 4 in 4/4 and
 # 12/8, 2 and 3 in 3/4, 2 in 2/4 and 6/8). Krebs, Böck & Widmer (2013) learn such bar
 # patterns per style; this model learns one weight per role and place, for all styles.
-PLACES = ("down", "back")
+PLACES = ("down", "back", "half")
+# Onsets on a beat's thirds (6/8, 12/8) and on its halves (2/4, 3/4, 4/4) are different
+# evidence: a waltz's "pah-pah" on beats 2 and 3 falls on a 6/8 bar's thirds. Compound meters
+# read their division and subdivision shares from their own columns, "<role>_<level>_compound".
+COMPOUND_LEVELS = ("division", "subdivision")
 BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "2/4": (1,), "6/8": (1,), "12/8": (1, 3)}
 # Tempo and meter preferences differ with the instrumentation (drum-based styles are mostly
 # 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
@@ -84,10 +88,13 @@ FEATURES = (
     "tempo_log_sq",  # its square: the preference is log-normal
     "harmony_down",  # harmonic change entering on bar lines minus on other beats (0-1 scale)
     "harmony_beat",  # harmonic change entering on beats minus on their divisions (0-1 scale)
+    "harmony_half",  # 4-beat bars: change entering beat 3 minus beats 2 and 4 (0-1 scale)
+    "harmony_rate",  # mean harmonic change per beat (0-1)
     "crash_down",  # share of crash weight on bar lines
     "density_log",  # log2(onsets per beat): one to a few notes a beat is the usual density
     "density_log_sq",  # its square
     *(f"{role}_{level}" for role in ROLES for level in LEVELS),
+    *(f"{role}_{level}_compound" for role in ROLES for level in COMPOUND_LEVELS),
     *(f"{role}_{place}" for role in ROLES for place in PLACES),
     "meter_3_4",
     "meter_2_4",
@@ -97,60 +104,83 @@ FEATURES = (
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
-    "tempo_log": -6.42,
-    "tempo_log_sq": -4.10,
-    "harmony_down": 6.10,
-    "harmony_beat": 7.33,
-    "crash_down": 2.32,
-    "density_log": 6.38,
-    "density_log_sq": -1.99,
-    "kick_beat": 1.65,
-    "kick_division": 3.97,
-    "kick_subdivision": -0.03,
-    "snare_beat": 2.43,
-    "snare_division": 0.04,
-    "snare_subdivision": 2.69,
-    "cymbals_beat": 5.84,
-    "cymbals_division": 5.11,
-    "cymbals_subdivision": 1.18,
-    "bass_beat": 2.44,
-    "bass_division": 0.69,
-    "bass_subdivision": 0.34,
-    "pitched_beat": 2.36,
-    "pitched_division": 7.91,
-    "pitched_subdivision": 2.40,
-    "long_beat": 8.72,
-    "long_division": 1.53,
-    "long_subdivision": 0.75,
-    "entries_beat": 1.72,
-    "entries_division": 0.61,
-    "entries_subdivision": -0.25,
-    "kick_down": 0.30,
-    "kick_back": -2.33,
-    "snare_down": -0.38,
-    "snare_back": 1.96,
-    "cymbals_down": -2.32,
-    "cymbals_back": 1.78,
-    "bass_down": -0.57,
-    "bass_back": 0.68,
-    "pitched_down": -0.78,
-    "pitched_back": -1.35,
-    "long_down": 0.73,
-    "long_back": -1.98,
-    "entries_down": 1.73,
-    "entries_back": 0.48,
-    "meter_3_4": -1.01,
-    "meter_2_4": -2.01,
-    "meter_6_8": 0.59,
-    "meter_12_8": -0.66,
-    "tempo_log_no_drums": -2.87,
-    "tempo_log_sq_no_drums": -2.26,
-    "density_log_no_drums": 1.64,
-    "density_log_sq_no_drums": -0.58,
-    "meter_3_4_no_drums": 0.35,
-    "meter_2_4_no_drums": -0.86,
-    "meter_6_8_no_drums": 0.31,
-    "meter_12_8_no_drums": -2.41,
+    "tempo_log": -5.56,
+    "tempo_log_sq": -3.57,
+    "harmony_down": 6.91,
+    "harmony_beat": 6.18,
+    "harmony_half": 1.27,
+    "harmony_rate": 7.78,
+    "crash_down": 2.26,
+    "density_log": 6.52,
+    "density_log_sq": -2.06,
+    "kick_beat": 6.19,
+    "kick_division": 5.25,
+    "kick_subdivision": -0.39,
+    "snare_beat": 2.46,
+    "snare_division": 1.90,
+    "snare_subdivision": 4.43,
+    "cymbals_beat": 6.41,
+    "cymbals_division": 2.80,
+    "cymbals_subdivision": 2.78,
+    "bass_beat": 0.67,
+    "bass_division": 2.31,
+    "bass_subdivision": -0.39,
+    "pitched_beat": -1.70,
+    "pitched_division": 7.09,
+    "pitched_subdivision": 3.99,
+    "long_beat": 8.82,
+    "long_division": 1.23,
+    "long_subdivision": -1.74,
+    "entries_beat": 2.27,
+    "entries_division": -1.14,
+    "entries_subdivision": -2.16,
+    "kick_division_compound": 3.82,
+    "kick_subdivision_compound": -1.40,
+    "snare_division_compound": -2.55,
+    "snare_subdivision_compound": -1.66,
+    "cymbals_division_compound": 5.91,
+    "cymbals_subdivision_compound": -2.49,
+    "bass_division_compound": -0.31,
+    "bass_subdivision_compound": 0.57,
+    "pitched_division_compound": 5.80,
+    "pitched_subdivision_compound": -0.25,
+    "long_division_compound": 1.62,
+    "long_subdivision_compound": 0.25,
+    "entries_division_compound": 1.54,
+    "entries_subdivision_compound": -0.56,
+    "kick_down": -0.13,
+    "kick_back": -6.89,
+    "kick_half": -4.65,
+    "snare_down": -1.07,
+    "snare_back": 3.23,
+    "snare_half": 0.51,
+    "cymbals_down": -4.51,
+    "cymbals_back": 1.77,
+    "cymbals_half": 1.68,
+    "bass_down": 0.11,
+    "bass_back": 2.10,
+    "bass_half": 2.12,
+    "pitched_down": 0.74,
+    "pitched_back": 1.09,
+    "pitched_half": 0.74,
+    "long_down": 1.44,
+    "long_back": -1.53,
+    "long_half": 0.58,
+    "entries_down": 0.92,
+    "entries_back": -0.45,
+    "entries_half": -1.30,
+    "meter_3_4": -1.65,
+    "meter_2_4": -2.32,
+    "meter_6_8": 1.22,
+    "meter_12_8": 0.41,
+    "tempo_log_no_drums": -2.08,
+    "tempo_log_sq_no_drums": -2.28,
+    "density_log_no_drums": 0.76,
+    "density_log_sq_no_drums": -0.45,
+    "meter_3_4_no_drums": 0.21,
+    "meter_2_4_no_drums": -0.78,
+    "meter_6_8_no_drums": 0.25,
+    "meter_12_8_no_drums": -2.52,
 }
 
 
@@ -314,8 +344,10 @@ def _masks(beat: int, per_bar: int, division: int) -> dict[str, Floats]:
     on_half = (np.isclose(within % half, 0) | np.isclose(within % half, half)) & ~on_beat & ~on_division
     meter_name = next(name for name, n, d, _ in METERS if n == per_bar and d == division)
     backbeats = np.isin(position, [k * beat for k in BACKBEATS[meter_name]])
+    mid_bar = position == 2 * beat if per_bar == 4 else np.zeros_like(backbeats)  # beat 3 of a 4-beat bar
     places = {"beat": on_beat, "division": on_division, "subdivision": on_half, "down": position == 0}
-    return {name: mask.astype(np.float64) for name, mask in (places | {"back": backbeats}).items()}
+    extra = {"back": backbeats, "half": mid_bar}
+    return {name: mask.astype(np.float64) for name, mask in (places | extra).items()}
 
 
 def _features(
@@ -338,34 +370,47 @@ def _features(
             features[:, FEATURES.index("crash_down")] = masks["down"] @ profile / on_beat
             continue
         for level in LEVELS:
-            features[:, FEATURES.index(f"{role}_{level}")] = masks[level] @ profile / total
+            column = f"{role}_{level}_compound" if division == 3 and level in COMPOUND_LEVELS else f"{role}_{level}"
+            features[:, FEATURES.index(column)] = masks[level] @ profile / total
         for place in PLACES:
             features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
     by_beat, by_division = changes
-    features[:, FEATURES.index("harmony_down")] = _harmony_down(by_beat, beat=beat, per_bar=per_bar)
+    down, half, rate = _harmony_bar(by_beat, beat=beat, per_bar=per_bar)
+    for name, column in (("harmony_down", down), ("harmony_half", half), ("harmony_rate", rate)):
+        features[:, FEATURES.index(name)] = column
     on_beats = _harmony_beat(by_division, span=beat // division, division=division)
     features[:, FEATURES.index("harmony_beat")] = np.tile(on_beats, per_bar)  # the same for every beat of the bar
     return features
 
 
-def _harmony_down(changes: Floats, *, beat: int, per_bar: int) -> Floats:
-    """Return, per bar phase (slots), mean harmonic change on bar lines minus on the other beats."""
+def _harmony_bar(changes: Floats, *, beat: int, per_bar: int) -> tuple[Floats, Floats, Floats]:
+    """Return, per bar phase (slots), harmonic change on bar lines, at mid-bar, and per beat.
+
+    ``down`` is the mean change entering bar lines minus that entering the other beats;
+    ``half`` (4-beat bars only) the change entering beat 3 minus that entering beats 2 and 4:
+    a strong change there says the bar is two bars of two (2/4 read as 4/4); ``rate`` the
+    mean change per beat, which is low when the hypothesised beat is too short for the
+    harmonic rhythm and high when it is too long (Temperley 2001: chords change on beats,
+    rarely more than once a beat).
+    """
     import numpy as np
 
     bar = beat * per_bar
     count = changes.shape[1]
     if count < 2 * per_bar:
-        return np.zeros(bar)
+        return np.zeros(bar), np.zeros(bar), np.zeros(bar)
     residue = np.arange(count) % per_bar
     # sums and counts of each beat phase's changes by beat number modulo the bar: (beat phase, residue)
     sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(per_bar)], axis=1)
     counts = np.bincount(residue, minlength=per_bar).astype(np.float64)
     phase = np.arange(bar)
     row, first = phase % beat, (phase // beat) % per_bar
-    down_sum, down_count = sums[row, first], counts[first]
-    rest = (sums[row].sum(axis=1) - down_sum) / np.maximum(count - down_count, 1)
-    out: Floats = down_sum / np.maximum(down_count, 1) - rest
-    return out
+    place = (first[:, None] + np.arange(per_bar)[None, :]) % per_bar  # (bar phase, beat of the bar) -> residue
+    means = sums[row[:, None], place] / np.maximum(counts[place], 1)  # (bar phase, beat of the bar)
+    down: Floats = means[:, 0] - means[:, 1:].mean(axis=1)
+    half: Floats = means[:, 2] - (means[:, 1] + means[:, 3]) / 2 if per_bar == 4 else np.zeros(bar)
+    rate: Floats = sums[row].sum(axis=1) / count
+    return down, half, rate
 
 
 def _harmony_beat(changes: Floats, *, span: int, division: int) -> Floats:
