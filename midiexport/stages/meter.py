@@ -376,8 +376,8 @@ def _features(
             features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
     by_beat, by_division = changes
     down, half, rate = _harmony_bar(by_beat, beat=beat, per_bar=per_bar)
-    for name, column in (("harmony_down", down), ("harmony_half", half), ("harmony_rate", rate)):
-        features[:, FEATURES.index(name)] = column
+    for name, values in (("harmony_down", down), ("harmony_half", half), ("harmony_rate", rate)):
+        features[:, FEATURES.index(name)] = values
     on_beats = _harmony_beat(by_division, span=beat // division, division=division)
     features[:, FEATURES.index("harmony_beat")] = np.tile(on_beats, per_bar)  # the same for every beat of the bar
     return features
