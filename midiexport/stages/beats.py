@@ -5,8 +5,10 @@ Two steps, both on the onset envelope of ``onsets.envelope`` (10 ms frames):
 1. ``pulse_period``: the autocorrelation of the envelope (a tempogram summed over the
    song, as librosa's ``tempo`` does) weighted by a broad log-normal preference around
    120 pulses a minute (Ellis 2007 uses the same kind of prior, ``start_bpm`` 120, one
-   octave wide). This is a pulse to follow, not yet the tempo: the meter stage decides
-   which multiple or fraction of it is the beat.
+   octave wide); with drums it is centred on the eighth-note tatum instead
+   (``PULSE_PRIOR_DRUMS_S``), which a tracker cannot slip half a beat off. This is a
+   pulse to follow, not yet the tempo: the meter stage decides which multiple or
+   fraction of it is the beat.
 2. ``track_pulse``: Ellis's dynamic-programming beat tracker (Ellis 2007, "Beat tracking
    by dynamic programming", J. New Music Research 36(1); librosa's ``beat_track``): the
    pulse times maximise onset strength at the pulses minus a penalty on the log ratio

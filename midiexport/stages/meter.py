@@ -19,12 +19,29 @@ and the onset density per beat (Temperley: a beat carries one to a few notes); f
 role (kick, snare, cymbals, bass, pitched parts, notes weighted by length, and entries,
 a part's first note after a rest), the share of its weight on the beats, on their halves
 (or thirds) and quarters (or sixths), and the share of its on-beat weight on beat one and
-on the backbeats; harmonic change entering on bar lines; crashes on bar lines; a prior per
-meter. Tempo and meter preferences have their own columns for songs without drums. The
-score is a weighted sum of the features (a conditional logit model); the weights
+on the backbeats; crashes on bar lines; a prior per meter. Tempo and meter preferences
+have their own columns for songs without drums, and a compound meter's division shares
+theirs (a beat's thirds are other evidence than its halves).
+
+Harmony, the main cue without drums, is read as Papadopoulos & Peeters (2011, "Joint
+estimation of chords and downbeats from an audio signal", IEEE TASLP 19(1)) read it from
+audio, where chords depend on the metrical position: a beat-synchronous pitch-class profile
+of the notes *sounding* in each span (``_slot_chroma``), so a chord a transcription spreads
+over up to 80 ms, or a note entering a little early, moves only that much of its weight
+into the neighbouring span, and a held chord is no change. Three features compare the
+change between consecutive spans: on bar lines against the other beats (``harmony_down``),
+on beat 3 of a four-beat bar against beats 2 and 4 (``harmony_half``: the metrical
+hierarchy of Lerdahl & Jackendoff 1983), and on beats against between them
+(``harmony_beat``: chords change on beats, Temperley 2001's harmonic rule, which sets the
+metrical level and tells 3/4 from 6/8), plus the mean change per beat (``harmony_rate``).
+The bass role (``onsets``) falls to the lowest part when no part is a bass by program or
+register, so a quartet's cello or a chorale's bass voice gives the bass-on-beat-one cue.
+
+The score is a weighted sum of the features (a conditional logit model); the weights
 ``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
-(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty), and the softmax over all
-hypotheses is the posterior that the confidence reads.
+(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty). The score margin of the chosen
+hypothesis over the best one that writes another file is what ``tempo`` calibrates into
+the confidence.
 """
 
 from __future__ import annotations
@@ -379,7 +396,8 @@ def _harmony_bar(changes: Floats, *, beat: int, per_bar: int) -> tuple[Floats, F
 
     ``down`` is the mean change entering bar lines minus that entering the other beats;
     ``half`` (4-beat bars only) the change entering beat 3 minus that entering beats 2 and 4:
-    a strong change there says the bar is two bars of two (2/4 read as 4/4); ``rate`` the
+    beat 3 is the bar's second-strongest beat (Lerdahl & Jackendoff's metrical hierarchy), so
+    chords change there more often than on 2 and 4 when the bar is right; ``rate`` the
     mean change per beat, which is low when the hypothesised beat is too short for the
     harmonic rhythm and high when it is too long (Temperley 2001: chords change on beats,
     rarely more than once a beat).

@@ -5,7 +5,9 @@ sorts the notes by the role their instrument plays (kick, snare, cymbals, other 
 bass, pitched parts), merges notes that start together into one onset, and builds the
 two views the later stages use: weighted onset times per role (``Onsets``) and an onset
 strength envelope sampled every ``FRAME_S`` (``envelope``). Plain numpy columns in and
-out; no per-note Python loop.
+out; no per-note Python loop. The bass role is a bass instrument or a low part, else the
+lowest of several parts (``_bass_parts``): the voice whose entries mark beat one in a
+string quartet or a chorale as a bass guitar does in a band.
 """
 
 from __future__ import annotations
