@@ -308,7 +308,8 @@ def report(split: str, rows: list[dict]) -> None:
         group = [r for r in rows if set(cats) <= r["categories"]]
         if group:
             print(f"\ndownbeats within 30 ms, {label}: {pct(sum(r['downbeat_right'] for r in group), len(group))}"
-                  f" of {len(group)}")  # fmt: skip
+                  f" of {len(group)}; the model's choice whatever its confidence (tempo, meter and bar lines"
+                  f" found): {pct(sum(r['right_found'] for r in group), len(group))}")  # fmt: skip
     drifting = [r for r in rows if "drifting" in r["categories"] and r["sure"]]
     if drifting:
         print(
