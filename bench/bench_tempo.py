@@ -20,11 +20,13 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
   songs; a song below the confidence threshold is judged on its constant tempo from 0 s);
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
-- confidence: how often the estimate is right at or above each threshold (bench split).
+- confidence: how often the estimate is right at or above each threshold; the model's
+  choice whatever its confidence, on steady songs.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
+    python bench/bench_tempo.py --calibrate             # then fit the confidence curve and threshold there
 
 Needs the ``bench`` extra (pretty_midi, librosa, scipy).
 """
