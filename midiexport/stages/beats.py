@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     Floats = npt.NDArray[np.float64]
 
-PULSE_MIN_S, PULSE_MAX_S = 0.25, 0.75  # pulses followed: 80-240 a minute; the meter stage scales by 1/2..4
+PULSE_MIN_S, PULSE_MAX_S = 0.2, 0.75  # pulses followed: 80-300 a minute; the meter stage scales by 1/2..4
 PULSE_PRIOR_S = 0.4  # centre of the pulse preference: 150 a minute, an eighth or a beat, rarely a half bar
 # With drums the pulse followed is preferably the eighth-note tatum the hats and percussion
 # keep (Klapuri et al. 2006 track tatum, tactus and measure; a drum part's tatum is its most

@@ -64,11 +64,11 @@ if TYPE_CHECKING:
 FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
-CONFIDENCE_THRESHOLD = 0.84  # chosen on the bench split: at or above it, right >= 95% of the time there
+CONFIDENCE_THRESHOLD = 0.79  # chosen on the bench split: at or above it, right >= 95% of the time there
 # The confidence is a logistic curve of the score margin (see calibrated_confidence), fitted on
 # the bench split by bench_tempo.py --calibrate.
-CALIBRATION_SLOPE = 1.496  # per unit of margin (log-odds)
-CALIBRATION_OFFSET = -1.237
+CALIBRATION_SLOPE = 1.592  # per unit of margin (log-odds)
+CALIBRATION_OFFSET = -1.357
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
