@@ -22,11 +22,13 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
 - confidence: how often the estimate is right at or above each threshold (bench split), for
-  the bar-line confidence and for the beat confidence.
+  the bar-line confidence and for the beat confidence; the model's choice whatever its
+  confidence, on steady songs.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
+    python bench/bench_tempo.py --calibrate             # then fit the confidence curve and threshold there
 
 Needs the ``bench`` extra (pretty_midi, librosa, scipy).
 """
@@ -72,12 +74,18 @@ def main() -> None:
     parser.add_argument("--no-references", action="store_true", help="skip pretty_midi and librosa")
     parser.add_argument("--no-notes", action="store_true", help="skip writing and reading back the .mid files")
     parser.add_argument("--fit", action="store_true", help="fit meter.WEIGHTS on the bench split and print them")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="fit the confidence curve and threshold on the bench split"
+    )
     args = parser.parse_args()
     sys.path.append(str(Path(args.corpus).resolve().parent))  # the loader beside the data, before the merge
     import schema  # the corpus's loader: bench/corpus/schema.py
 
     if args.fit:
         fit_weights(schema.load_songs(args.corpus, split="bench"), schema)
+        return
+    if args.calibrate:
+        calibrate(schema.load_songs(args.corpus, split="bench"), schema)
         return
     for split in args.split.split(","):
         songs = schema.load_songs(args.corpus, split=split)
@@ -193,6 +201,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "meter_right": estimate.meter == truth["meter"],
         "target_meter": truth["meter"] in TARGET_METERS,
         "confidence": estimate.confidence,
+        "margin": estimate.margin,
         "sure": estimate.sure,
         "downbeat_right": estimate.sure and median_distance(true_downs[inside], bar_grid) <= DOWNBEAT_TOLERANCE_S,
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
@@ -324,7 +333,8 @@ def report(split: str, rows: list[dict]) -> None:
         group = [r for r in rows if set(cats) <= r["categories"]]
         if group:
             print(f"\ndownbeats within 30 ms, {label}: {pct(sum(r['downbeat_right'] for r in group), len(group))}"
-                  f" of {len(group)}")  # fmt: skip
+                  f" of {len(group)}; the model's choice whatever its confidence (tempo, meter and bar lines"
+                  f" found): {pct(sum(r['right_found'] for r in group), len(group))}")  # fmt: skip
     drifting = [r for r in rows if "drifting" in r["categories"] and r["sure"]]
     if drifting:
         print(
@@ -389,8 +399,7 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
         found = onsets.collect_onsets(record)
         if len(found.all.times_s) < 8:
             continue
-        env = onsets.envelope(found.all, duration_s=float(found.all.times_s[-1]) + 1.0)
-        slots = beats.subdivide(beats.track_pulse(env, beats.pulse_period(env)), meter.SLOTS_PER_PULSE)
+        slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
         hyps = meter.meter_hypotheses(found, slots)
         correct = correct_hypotheses(song, hyps, slots)
         if correct.any():
@@ -415,6 +424,35 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
     for name, value in zip(meter.FEATURES, fitted):
         print(f'    "{name}": {value:.2f},')
     print("}")
+
+
+CALIBRATION_PRECISION = 0.95  # the threshold: the lowest confidence at and above which the bench is right this often
+THRESHOLD_GRID = np.round(np.arange(0.50, 0.995, 0.01), 2)
+
+
+def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
+    """Fit tempo.calibrated_confidence's logistic curve (Platt 1999) on the songs given; choose the threshold.
+
+    Right: tempo within 1%, the meter, and the bar lines found within 30 ms (median).
+    """
+    from scipy.optimize import minimize
+
+    rows = [judge(song, schema, references=False, notes=False) for song in songs]
+    margin = np.array([min(r["margin"], tempo.MAX_MARGIN) for r in rows])
+    right = np.array([r["right_found"] for r in rows], dtype=np.float64)
+
+    def loss(w: np.ndarray) -> float:
+        logit = w[0] * margin + w[1]
+        return float((np.logaddexp(0.0, logit) - right * logit).sum())
+
+    slope, offset = minimize(loss, np.array([1.0, 0.0])).x
+    confidence = 1.0 / (1.0 + np.exp(-(slope * margin + offset)))
+    holds = [t for t in THRESHOLD_GRID if right[confidence >= t].mean() >= CALIBRATION_PRECISION]
+    # the lowest threshold from which every higher one also holds
+    threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
+    above = confidence >= threshold
+    print(f"CALIBRATION_SLOPE = {slope:.3f}\nCALIBRATION_OFFSET = {offset:.3f}\nCONFIDENCE_THRESHOLD = {threshold:.2f}")
+    print(f"at that threshold: {int(above.sum())} of {len(rows)} songs, {100 * right[above].mean():.1f}% right")
 
 
 def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:

@@ -5,8 +5,10 @@ Two steps, both on the onset envelope of ``onsets.envelope`` (10 ms frames):
 1. ``pulse_period``: the autocorrelation of the envelope (a tempogram summed over the
    song, as librosa's ``tempo`` does) weighted by a broad log-normal preference around
    120 pulses a minute (Ellis 2007 uses the same kind of prior, ``start_bpm`` 120, one
-   octave wide). This is a pulse to follow, not yet the tempo: the meter stage decides
-   which multiple or fraction of it is the beat.
+   octave wide); with drums it is centred on the eighth-note tatum instead
+   (``PULSE_PRIOR_DRUMS_S``), which a tracker cannot slip half a beat off. This is a
+   pulse to follow, not yet the tempo: the meter stage decides which multiple or
+   fraction of it is the beat.
 2. ``track_pulse``: Ellis's dynamic-programming beat tracker (Ellis 2007, "Beat tracking
    by dynamic programming", J. New Music Research 36(1); librosa's ``beat_track``): the
    pulse times maximise onset strength at the pulses minus a penalty on the log ratio
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .onsets import FRAME_S
+from .onsets import FRAME_S, Onsets
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,8 +33,14 @@ if TYPE_CHECKING:
 
     Floats = npt.NDArray[np.float64]
 
-PULSE_MIN_S, PULSE_MAX_S = 0.25, 0.75  # pulses followed: 80-240 a minute; the meter stage scales by 1/2..4
+PULSE_MIN_S, PULSE_MAX_S = 0.2, 0.75  # pulses followed: 80-300 a minute; the meter stage scales by 1/2..4
 PULSE_PRIOR_S = 0.4  # centre of the pulse preference: 150 a minute, an eighth or a beat, rarely a half bar
+# With drums the pulse followed is preferably the eighth-note tatum the hats and percussion
+# keep (Klapuri et al. 2006 track tatum, tactus and measure; a drum part's tatum is its most
+# regular level): a tracker on the beat level can slip half a beat onto strong off-beats
+# (afrobeats' off-beat guitar and congas) without paying for it, one on the tatum cannot
+# slip a whole pulse. The meter stage then takes two or four pulses as the beat.
+PULSE_PRIOR_DRUMS_S = 0.3
 PULSE_PRIOR_OCTAVES = 1.0  # its width (std of log2 period), as in librosa's tempo prior
 COMB_HARMONICS = 4  # a pulse's salience sums the autocorrelation at 1-4 periods (Klapuri 2006's comb
 # resonators): an isochronous level repeats at every multiple, a 3+3+2 figure's 3/4-beat spacing does not
@@ -41,15 +49,15 @@ DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse ta
 INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period
 
 
-def pulse_period(env: Floats) -> float:
-    """Return the most salient pulse period (s) in PULSE_MIN_S..PULSE_MAX_S of an envelope."""
+def pulse_period(env: Floats, *, prior_s: float = PULSE_PRIOR_S) -> float:
+    """Return the most salient pulse period (s) in PULSE_MIN_S..PULSE_MAX_S of an envelope, preferring ``prior_s``."""
     import numpy as np
 
     acf = autocorrelation(env)
     lags = np.arange(int(PULSE_MIN_S / FRAME_S), min(int(PULSE_MAX_S / FRAME_S) + 1, len(acf) - 1))
     if len(lags) == 0:
-        return PULSE_PRIOR_S
-    prior = np.exp(-0.5 * (np.log2(lags * FRAME_S / PULSE_PRIOR_S) / PULSE_PRIOR_OCTAVES) ** 2)
+        return prior_s
+    prior = np.exp(-0.5 * (np.log2(lags * FRAME_S / prior_s) / PULSE_PRIOR_OCTAVES) ** 2)
     positive = np.maximum(acf, 0)
     multiples = np.arange(1, COMB_HARMONICS + 1)[:, None] * lags[None, :]
     comb = np.where(multiples < len(acf), positive[np.minimum(multiples, len(acf) - 1)], 0.0).mean(axis=0)
@@ -106,6 +114,15 @@ def track_pulse(env: Floats, period_s: float) -> Floats:
     choices = np.clip(fine[:, None] + np.arange(DP_POOL)[None, :], 0, len(env) - 1)
     best = np.take_along_axis(choices, np.argmax(env[choices], axis=1)[:, None], axis=1)[:, 0]
     return best.astype(np.float64) * FRAME_S  # each pulse on the strongest 10 ms frame of its pooled frame
+
+
+def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
+    """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
+    from .onsets import envelope
+
+    env = envelope(found.all, duration_s=float(found.all.times_s[-1]) + 1.0)
+    prior_s = PULSE_PRIOR_DRUMS_S if found.has_drums else PULSE_PRIOR_S
+    return subdivide(track_pulse(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
 
 
 def _pool(env: Floats, size: int) -> Floats:

@@ -5,7 +5,9 @@ sorts the notes by the role their instrument plays (kick, snare, cymbals, other 
 bass, pitched parts), merges notes that start together into one onset, and builds the
 two views the later stages use: weighted onset times per role (``Onsets``) and an onset
 strength envelope sampled every ``FRAME_S`` (``envelope``). Plain numpy columns in and
-out; no per-note Python loop.
+out; no per-note Python loop. The bass role is a bass instrument or a low part, else the
+lowest of several parts (``_bass_parts``): the voice whose entries mark beat one in a
+string quartet or a chorale as a bass guitar does in a band.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ FRAME_S = 0.010  # envelope frame: 10 ms, well under the 30 ms downbeat toleranc
 ENVELOPE_SMOOTH_S = 0.020  # Gaussian smoothing of the envelope: absorbs per-stem timing spread
 MIN_LEVEL = 0.05  # velocity floor: a note marked velocity 0.01 still is an onset
 KICKS = frozenset({35, 36})
-SNARES = frozenset({37, 38, 39, 40})  # side stick, snare, hand clap, electric snare
+SNARES = frozenset({38, 39, 40})  # snare, hand clap, electric snare
 CRASHES = frozenset({49, 52, 55, 57})
 BASS_PROGRAMS = range(32, 40)  # GM 33-40: the bass family
 BASS_MAX_PITCH = 52  # E3: a monophonic part that stays below this plays the bass role
+MIN_PARTS_FOR_LOWEST_BASS = 2  # with this many pitched parts and no bass, the lowest part is the bass
 # How well a role carries the beat: drums most, then bass, then chords, then the tune.
 # The order follows where beat trackers on symbolic music find the pulse (Dixon 2001,
 # BeatRoot: percussive and low onsets are weighted up); the values are round numbers.
@@ -82,6 +85,7 @@ def collect_onsets(record: Record) -> Onsets:
     pieces: dict[str, list[tuple[Floats, Floats, Ints]]] = {}
     pitched: list[tuple[Floats, Floats, Ints]] = []
     has_drums = False
+    bass_parts = _bass_parts(record)
     for index, instrument in enumerate(record.instruments):
         if instrument.note_count == 0:
             continue
@@ -94,8 +98,7 @@ def collect_onsets(record: Record) -> Onsets:
                 pieces.setdefault(role, []).append(tuple(c[mask] for c in columns))  # type: ignore[arg-type]
             continue
         pitched.append((instrument.start_s, instrument.end_s, instrument.pitch))
-        bass = found.program in BASS_PROGRAMS or float(np.median(instrument.pitch)) < BASS_MAX_PITCH
-        pieces.setdefault("bass" if bass else "pitched", []).append(columns)
+        pieces.setdefault("bass" if index in bass_parts else "pitched", []).append(columns)
         length = np.clip((instrument.end_s - instrument.start_s) / LONG_NOTE_S, 0.0, 1.0)
         pieces.setdefault("long", []).append((instrument.start_s, length, part))
     for index, instrument in enumerate(record.instruments):
@@ -113,6 +116,31 @@ def collect_onsets(record: Record) -> Onsets:
         joined = _empty()
     starts, ends, pitches = (np.concatenate(c) for c in zip(*pitched)) if pitched else (np.empty(0),) * 3
     return Onsets(roles, joined, starts, ends, pitches.astype(np.int64), has_drums)
+
+
+def _bass_parts(record: Record) -> set[int]:
+    """Return the indexes of the parts that play the bass role.
+
+    A bass instrument, or a part that stays low (median under BASS_MAX_PITCH). When no part
+    does and there are several pitched parts (a string quartet, a four-part chorale), the
+    lowest of them (by median pitch) plays the bass: the lowest voice carries the harmony's
+    root and enters on strong beats whatever its register (Lerdahl & Jackendoff's metrical
+    preference rule 6, a stable bass; Temperley 2001).
+    """
+    import numpy as np
+
+    medians: dict[int, float] = {}
+    bass: set[int] = set()
+    for index, instrument in enumerate(record.instruments):
+        found = gm.resolve_instrument(instrument.name)
+        if instrument.note_count == 0 or found.is_drum or gm.is_drum_name(instrument.name):
+            continue
+        medians[index] = float(np.median(instrument.pitch))
+        if found.program in BASS_PROGRAMS or medians[index] < BASS_MAX_PITCH:
+            bass.add(index)
+    if not bass and len(medians) >= MIN_PARTS_FOR_LOWEST_BASS:
+        bass.add(min(medians, key=lambda index: medians[index]))
+    return bass
 
 
 def envelope(stream: Stream, *, duration_s: float) -> Floats:

@@ -25,11 +25,13 @@ Method, in three stages (each in its own module, with its sources):
    benchmark's "bench" split, never on the "holdout" one.
 
 Here the beats are then refined to the onsets (a local weighted mean of the deviations
-of nearby drum or, without drums, all onsets, smoothed over a few beats), and the
-posterior probability of the hypotheses that write the same bars as the chosen one becomes
-``confidence``; at or above
-``CONFIDENCE_THRESHOLD`` (calibrated on the bench split so that the tempo, meter and bar
-lines are right at least 95% of the time there) the estimate is ``sure`` and its bars
+of nearby drum or, without drums, all onsets, smoothed over a few beats). The confidence
+is calibrated (Platt scaling: a logistic regression on a classifier's score, Platt 1999):
+the chosen hypothesis's score margin over the best hypothesis that would write another file
+(another tempo, meter or bar line) goes through a logistic curve fitted on the bench split,
+so that it reads as the probability that the tempo, meter and bar lines are right. At or
+above ``CONFIDENCE_THRESHOLD`` (chosen on the bench split so that the estimates at or above
+it are right at least 95% of the time there) the estimate is ``sure`` and its bars
 are written. The posterior of the hypotheses that put the beats in the same places
 (same beat, beat phase within the refinement window), whatever their meter and bar phase,
 becomes ``beat_confidence``: the beats can be believed when the bars cannot, since the
@@ -58,8 +60,9 @@ continuity metrics that separate metrical-level errors).
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..model import Record
@@ -74,9 +77,13 @@ if TYPE_CHECKING:
 FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
-CONFIDENCE_THRESHOLD = 0.75  # calibrated on the bench split: at or above it, right >= 95% of the time there
-# Beats believed at or above it, bars or not: on the bench split the tempo is right and the median beat
-# within 30 ms for 96% of the songs at or above it (88% of those below CONFIDENCE_THRESHOLD).
+CONFIDENCE_THRESHOLD = 0.79  # chosen on the bench split: at or above it, right >= 95% of the time there
+# The confidence is a logistic curve of the score margin (see calibrated_confidence), fitted on
+# the bench split by bench_tempo.py --calibrate.
+CALIBRATION_SLOPE = 1.592  # per unit of margin (log-odds)
+CALIBRATION_OFFSET = -1.357
+MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
+# Beats believed at or above it, bars or not (see BEAT_CONFIDENCE_THRESHOLD's calibration in the README).
 BEAT_CONFIDENCE_THRESHOLD = 0.9
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -100,12 +107,15 @@ class TempoEstimate:
     ``quarters_per_beat`` is 1, or 1.5 for compound meters. ``beats_s`` and
     ``downbeats_s`` are every beat and bar line found (seconds, following drift), and
     ``first_downbeat_s`` the first bar line at or after the first note. ``confidence``
-    (0-1) is the posterior probability of the chosen meter hypothesis; ``sure`` says it
-    reaches CONFIDENCE_THRESHOLD. ``beat_confidence`` (0-1, at least ``confidence``) is the
-    posterior of the hypotheses that put the beats in the same places, whatever their bars;
-    ``beats_sure`` says the beats are believed (BEAT_CONFIDENCE_THRESHOLD, or ``sure``).
-    ``source``: "onsets", "hint" (a tagged tempo agreed)
-    or "none" (too few notes; 120 BPM).
+    (0-1) is the calibrated probability that the tempo, meter and bar lines are right
+    (``calibrated_confidence``); ``sure`` says it reaches CONFIDENCE_THRESHOLD.
+    ``beat_confidence`` (0-1) is the posterior of the hypotheses that put the beats in the
+    same places, whatever their bars; ``beats_sure`` says the beats are believed
+    (BEAT_CONFIDENCE_THRESHOLD, or ``sure``). ``source``:
+    "onsets", "hint" (a tagged tempo agreed) or "none" (too few notes; 120 BPM).
+    ``margin`` is the chosen hypothesis's score minus that of the best hypothesis writing
+    another file (log-odds), ``posterior`` the meter model's probability of the hypotheses
+    writing the same file; both are what the confidence is made from and calibrated on.
     """
 
     bpm: float
@@ -117,6 +127,8 @@ class TempoEstimate:
     beats_s: Floats | None = field(default=None, compare=False, repr=False)
     downbeats_s: Floats | None = field(default=None, compare=False, repr=False)
     beat_confidence: float = 0.0
+    margin: float = 0.0
+    posterior: float = 0.0
 
     @property
     def sure(self) -> bool:
@@ -171,9 +183,7 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
         return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, "none")
-    env = onsets.envelope(found.all, duration_s=float(times[-1]) + 1.0)
-    pulses = beats.track_pulse(env, beats.pulse_period(env))
-    slots = beats.subdivide(pulses, meter.SLOTS_PER_PULSE)
+    slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)
     if len(hypotheses.beat) == 0 or len(slots) < 4:
         return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, "none")
@@ -185,15 +195,37 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         hinted = _hinted(hypotheses, slots, scores, hint_bpm)
         if hinted is not None:
             chosen, source = hinted, "hint"
-    estimate = _estimate_for(found, hypotheses, slots, chosen, _agreeing_mass(hypotheses, posterior, chosen), source)
-    return replace(estimate, beat_confidence=round(_beat_mass(hypotheses, posterior, chosen), 3))
+    same = _agreeing(hypotheses, chosen)
+    rivals = scores[~same]
+    margin = float(scores[chosen] - rivals.max()) if len(rivals) else MAX_MARGIN
+    estimate = _estimate_for(found, hypotheses, slots, chosen, calibrated_confidence(margin), source)
+    return dataclasses.replace(
+        estimate,
+        beat_confidence=round(_beat_mass(hypotheses, posterior, chosen), 3),
+        margin=round(margin, 3),
+        posterior=round(float(posterior[same].sum()), 3),
+    )
 
 
-def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
-    """Return the posterior of every hypothesis that writes the same file as the chosen one.
+def calibrated_confidence(margin: float) -> float:
+    """Return the probability that an estimate is right, from its score margin over the best rival.
+
+    A logistic curve of the margin (Platt scaling, Platt 1999) fitted on the bench split by
+    ``bench_tempo.py --calibrate``: right means tempo within 1%, the meter, and bar lines
+    within 30 ms. The margin (the log-odds of the chosen hypothesis against the best one that
+    writes another file) ranks songs by rightness better than the posterior mass does there.
+    """
+    import math
+
+    logit = CALIBRATION_SLOPE * min(margin, MAX_MARGIN) + CALIBRATION_OFFSET
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
+    """Return which hypotheses write the same file as the chosen one.
 
     Same beat and meter, and a bar phase within REFINE_WINDOW of a beat, which ``_refine``
-    pulls onto the same bar lines: the probability that the tempo, meter and bar lines are right.
+    pulls onto the same bar lines.
     """
     import numpy as np
 
@@ -202,8 +234,8 @@ def _agreeing_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int)
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
-    same = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
-    return float(min(1.0, posterior[same].sum()))
+    same: npt.NDArray[np.bool_] = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
+    return same
 
 
 def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
@@ -211,7 +243,7 @@ def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> 
 
     Same beat length and a beat phase within REFINE_WINDOW of a beat, whatever their meter
     and bar phase: the probability that the beats are right even when the bars are not.
-    At least the bar-line confidence, whose hypotheses are among these.
+    At least ``posterior``, whose hypotheses are among these.
     """
     import numpy as np
 
