@@ -14,6 +14,9 @@ MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE tim
 # Suno songs hold thousands of notes; parsed JSON takes ~10x its size in memory.
 DEFAULT_MAX_INPUT_MB = 128.0
 MIN_INPUT_MB = 0.001  # the smallest --max-input-mb: 1 kB, below any real record
+# Notes starting closer than this are one onset (a drum flam, a struck chord): the tempo
+# estimator's grouping, and the slack the tempo map allows around bar lines and beats.
+GROUP_S = 0.030
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included

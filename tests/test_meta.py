@@ -27,13 +27,14 @@ def test_help_loads_neither_numpy_nor_httpx_nor_mido():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_converting_json_loads_no_http_mido_server_tempo_or_midi_reader(tmp_path):
+def test_converting_json_loads_no_http_mido_server_tempo_clean_or_midi_reader(tmp_path):
     code = (
         "import sys\nfrom midiexport.cli import main\n"
         f"try:\n    main(['convert', {str(ROOT / 'samples' / 'sample-song.json')!r}, '-o', {str(tmp_path / 'x.mid')!r}, '-q'])\n"
         "except SystemExit:\n    pass\n"
         "heavy = ('httpx', 'mido', 'msgspec', 'uvicorn', 'starlette', 'midiexport.jobs.serve', 'midiexport.io.http',"
-        " 'midiexport.stages.tempo', 'midiexport.stages.midifile')\n"
+        " 'midiexport.stages.tempo', 'midiexport.stages.midifile', 'midiexport.stages.onsets',"
+        " 'midiexport.stages.clean', 'midiexport.stages.key', 'traceback')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
@@ -130,6 +129,8 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
 
     say = say or (lambda line: click.echo(line, err=True))
     if verbose:
+        import traceback  # only with -v: it costs start-up
+
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
     if isinstance(exc, MidiExportError):

@@ -21,12 +21,14 @@ from .. import gm, model
 from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
-from . import clean, key, timing
+from . import timing
 from .beatmap import BEAT_MAP_SOURCE
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from . import key
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
@@ -58,7 +60,10 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
-    record = clean.clean_record(record, options)
+    if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
+        from . import clean
+
+        record = clean.clean_record(record, options)
     counts = dict(record.counts)
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts,
@@ -75,7 +80,11 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             task_id=record.task_id,
         )
     tracks = _build_tracks(record, placements, time_map, counts, grid)
-    found = key.estimate_key(record, [p.is_drum for p in placements]) if options.writes_key else None
+    found = None
+    if options.writes_key:
+        from . import key
+
+        found = key.estimate_key(record, [p.is_drum for p in placements])
     found = found if found is not None and found.confident else None
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import gm
+from ..defaults import GROUP_S
 from ..model import Record
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
     Ints = npt.NDArray[np.int64]
 
-GROUP_S = 0.030  # notes starting closer than this are one onset (a drum flam, a struck chord)
 FRAME_S = 0.010  # envelope frame: 10 ms, well under the 30 ms downbeat tolerance
 ENVELOPE_SMOOTH_S = 0.020  # Gaussian smoothing of the envelope: absorbs per-stem timing spread
 MIN_LEVEL = 0.05  # velocity floor: a note marked velocity 0.01 still is an onset

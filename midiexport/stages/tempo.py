@@ -65,6 +65,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..defaults import GROUP_S
 from ..model import Record
 from . import beats, meter, onsets
 
@@ -296,7 +297,7 @@ def _estimate_for(
     keep = (beat_times >= first_s - bar_s) & (beat_times <= last_s + bar_s)  # the song, and a bar either side
     beat_times, is_down = beat_times[keep], is_down[keep]
     downbeats = beat_times[is_down]
-    later = downbeats[downbeats >= first_s - onsets.GROUP_S]
+    later = downbeats[downbeats >= first_s - GROUP_S]
     first_downbeat = max(0.0, float(later[0])) if len(later) else 0.0
     span = min(TEMPO_SPAN_BEATS, len(beat_times) - 1)
     beat_s = float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM

@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..defaults import GROUP_S
 from ..model import Record
 from ..options import AUTO, GRID_PATTERN, KEEP_TEMPO_MAP
-from .onsets import GROUP_S
 
 if TYPE_CHECKING:
     import numpy as np
