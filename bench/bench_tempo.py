@@ -13,17 +13,22 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 
 - tempo within 1% of the truth (drifting songs: of their time-weighted median tempo);
 - metrical errors by kind (×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4, and others);
-- meter right (midiexport only);
-- downbeats: share of steady songs whose bar lines, read back through the tempo map
-  written, lie within 30 ms of the true ones (median distance), when bar lines are claimed;
+- meter right (midiexport only), by the meter convention (4/4 is right for a 2/4 song and
+  6/8 for a 12/8 one, ``ACCEPTED_METERS``) and by the meter's name alone;
+- downbeats: share of steady songs written with bar lines whose tempo is right and whose
+  bar lines, read back through the tempo map written, lie within 30 ms (median distance) of
+  the song's bar lines that the written meter must draw (``true_bar_grids``: its own, every
+  other one of a 2/4 song in 4/4, those and the third beats of a 12/8 song in 6/8); and the
+  same with the meter's name required;
 - beats: share of true beats with a beat of the written tempo map within 30 ms (drifting
   songs; whatever was written: bar lines, beats followed without bar lines, or a constant
   tempo from 0 s), and how many tempo events each song's map has;
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
 - confidence: how often the estimate is right at or above each threshold (bench split), for
-  the bar-line confidence and for the beat confidence; the model's choice whatever its
-  confidence, on steady songs.
+  the bar-line confidence (right: what the file would draw, tempo and bar lines by the
+  convention) and for the beat confidence; the model's choice whatever its confidence, on
+  steady songs.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
@@ -412,14 +417,15 @@ def report(split: str, rows: list[dict]) -> None:
 def calibration(rows: list[dict]) -> None:
     """Print, per confidence threshold, how many songs reach it and how many of those are right.
 
-    Right: tempo, meter and the bar lines found (whether or not the threshold lets them be written).
+    Right: tempo and the bar lines found, by the meter convention (whether or not the threshold lets them be
+    written).
     """
     cells = []
-    for threshold in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
+    for threshold in sorted({0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, tempo.CONFIDENCE_THRESHOLD}):
         above = [r for r in rows if r["confidence"] >= threshold]
         right = sum(r["right_found"] for r in above)
         cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
-    print("calibration: " + "; ".join(cells))
+    print("calibration (right: tempo and bar lines found, by the meter convention): " + "; ".join(cells))
     cells = []
     for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
         above = [r for r in rows if r["beat_confidence"] >= threshold]
