@@ -412,8 +412,44 @@ def test_the_lowest_of_several_parts_plays_the_bass_role():
     assert cello not in set(found.role("pitched").part.tolist())
 
 
-def test_confidence_is_a_calibrated_curve_of_the_score_margin():
-    found = estimate_tempo(rock_song(97.3, 1.37))
-    assert abs(found.confidence - calibrated_confidence(found.margin)) <= 0.001  # both rounded to 3 decimals
-    curve = [calibrated_confidence(margin) for margin in (-2.0, 0.0, 1.0, 2.0, 4.0, 1e9)]
+@pytest.mark.parametrize("drums", [True, False])
+def test_confidence_is_a_calibrated_curve_of_the_score_margin(drums):
+    found = estimate_tempo(rock_song(97.3, 1.37, drums=drums))
+    expected = calibrated_confidence(found.margin, has_drums=drums)
+    assert abs(found.confidence - expected) <= 0.001  # both rounded to 3 decimals
+    curve = [calibrated_confidence(margin, has_drums=drums) for margin in (-2.0, 0.0, 1.0, 2.0, 4.0, 1e9)]
     assert all(0.0 < value < 1.0 for value in curve) and curve == sorted(curve)
+
+
+def test_at_the_same_margin_a_song_with_drums_is_more_confident():
+    for margin in (-1.0, 0.0, 0.5, 1.0, 3.0):
+        assert calibrated_confidence(margin, has_drums=True) > calibrated_confidence(margin, has_drums=False)
+
+
+# The meter convention (README, "Tempo and bars"): 2/4 is written as 4/4, every bar line drawn on
+# one of the song's; 12/8 as 6/8, every bar line of the song drawn (and one on its third beat).
+def _drawn_within_30_ms(drawn_s: np.ndarray, of_s: np.ndarray) -> bool:
+    return float(np.median(np.abs(drawn_s[:, None] - of_s[None, :]).min(axis=1))) <= 0.030
+
+
+def test_a_polka_in_2_4_is_written_in_4_4_with_each_bar_line_on_one_of_its_own():
+    record = corpus_song("gen-polka-s1439")
+    truth = _truth("gen-polka-s1439")
+    found = estimate_tempo(record)
+    assert found.meter == "4/4" and abs(found.bpm / truth["quarter_bpm"] - 1) < 0.01 and found.sure
+    last = max(float(i.start_s.max()) for i in record.instruments)
+    assert found.downbeats_s is not None
+    drawn = found.downbeats_s[(found.downbeats_s >= found.first_downbeat_s - 0.05) & (found.downbeats_s <= last)]
+    assert _drawn_within_30_ms(drawn, np.array(truth["downbeats_s"]))
+
+
+def test_a_12_8_shuffle_is_written_in_6_8_with_each_of_its_bar_lines_drawn():
+    record = corpus_song("gen-shuffle-s1109")
+    truth = _truth("gen-shuffle-s1109")
+    found = estimate_tempo(record)
+    assert found.meter == "6/8" and abs(found.bpm / truth["quarter_bpm"] - 1) < 0.01 and found.sure
+    assert found.downbeats_s is not None
+    last = max(float(i.start_s.max()) for i in record.instruments)
+    downbeats = np.array(truth["downbeats_s"])
+    song_bars = downbeats[(downbeats >= found.first_downbeat_s - 0.05) & (downbeats <= last)]
+    assert _drawn_within_30_ms(song_bars, found.downbeats_s)

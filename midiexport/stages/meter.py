@@ -4,7 +4,7 @@ The pulse from ``beats.track_pulse`` is split into ``SLOTS_PER_PULSE`` slots (ha
 thirds both fall on slots). Every onset is given to its nearest slot, which absorbs
 chord spread and per-stem latency up to a third of a slot (about 40 ms at 120 pulses a
 minute). A hypothesis is a beat length in slots (1/2, 2/3, 1, 3/2, 2, 3 or 4 pulses),
-a meter (beats per bar and a duple or triple beat division: 2/4, 3/4, 4/4, 6/8, 12/8)
+a meter (beats per bar and a duple or triple beat division: 4/4, 3/4, 6/8)
 and a bar phase. This is Klapuri, Eronen & Astola's (2006, "Analysis of the meter of
 acoustic musical signals", IEEE TASLP 14(1)) joint choice of tatum, tactus and measure,
 made here on exact symbolic onsets, and Temperley's (2007, "Music and Probability")
@@ -64,42 +64,35 @@ SLOTS_PER_PULSE = 12  # halves, thirds and quarters of the pulse are all slots
 BEAT_SLOTS = (6, 8, 12, 18, 24, 36, 48)  # beat = 1/2, 2/3, 1, 3/2, 2, 3, 4 pulses
 # Meters tried: (name, beats per bar, beat division, quarters per beat). Compound meters
 # count the dotted quarter as the beat; the tempo written is always in quarters.
+# 2/4 and 12/8 are not tried: they group the same beats as 4/4 and 6/8 in bars half or twice as
+# long, a choice scores make by a style's habit more than by what is played (README, "Tempo and
+# bars"); 4/4 draws every other bar line of a 2/4 song, 6/8 every bar line of a 12/8 song and one
+# more on its third beat.
 METERS = (
     ("4/4", 4, 2, 1.0),
     ("3/4", 3, 2, 1.0),
-    ("2/4", 2, 2, 1.0),
     ("6/8", 2, 3, 1.5),
-    ("12/8", 4, 3, 1.5),
 )
 MIN_QUARTER_BPM, MAX_QUARTER_BPM = 40.0, 240.0  # tempos written by --bpm auto (quarter notes a minute)
 PREFERRED_QUARTER_BPM = 120.0  # centre of the tempo-preference features (Moelants 2002: ~120 a minute)
 TINY = 1e-3  # keeps log ratios finite where a role is silent
 ROLES = ("kick", "snare", "cymbals", "bass", "pitched", "long", "entries")
 # Where a role's onsets fall under a hypothesis, as shares of its weight: on beats, on the
-# beat's divisions (halves, or thirds in 6/8 and 12/8), on their halves; the rest is finer.
+# beat's divisions (halves, or thirds in 6/8), on their halves; the rest is finer.
 LEVELS = ("beat", "division", "subdivision")
-# Where its on-beat weight falls in the bar: beat one, or the backbeats (2 and 4 in 4/4 and
-# 12/8, 2 and 3 in 3/4, 2 in 2/4 and 6/8). Krebs, Böck & Widmer (2013) learn such bar
-# patterns per style; this model learns one weight per role and place, for all styles.
+# Where its on-beat weight falls in the bar: beat one, or the backbeats (2 and 4 in 4/4, 2 and 3
+# in 3/4, 2 in 6/8). Krebs, Böck & Widmer (2013) learn such bar patterns per style; this model
+# learns one weight per role and place, for all styles.
 PLACES = ("down", "back")
-# Onsets on a beat's thirds (6/8, 12/8) and on its halves (2/4, 3/4, 4/4) are different
-# evidence: a waltz's "pah-pah" on beats 2 and 3 falls on a 6/8 bar's thirds. Compound meters
+# Onsets on a beat's thirds (6/8) and on its halves (3/4, 4/4) are different evidence:
+# a waltz's "pah-pah" on beats 2 and 3 falls on a 6/8 bar's thirds. Compound meters
 # read their division and subdivision shares from their own columns, "<role>_<level>_compound".
 COMPOUND_LEVELS = ("division", "subdivision")
-BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "2/4": (1,), "6/8": (1,), "12/8": (1, 3)}
+BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "6/8": (1,)}
 # Tempo and meter preferences differ with the instrumentation (drum-based styles are mostly
 # 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
 # without drums read these features from their own columns, "<name>_no_drums".
-PRIORS = (
-    "tempo_log",
-    "tempo_log_sq",
-    "density_log",
-    "density_log_sq",
-    "meter_3_4",
-    "meter_2_4",
-    "meter_6_8",
-    "meter_12_8",
-)
+PRIORS = ("tempo_log", "tempo_log_sq", "density_log", "density_log_sq", "meter_3_4", "meter_6_8")
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
@@ -114,9 +107,7 @@ FEATURES = (
     *(f"{role}_{level}_compound" for role in ROLES for level in COMPOUND_LEVELS),
     *(f"{role}_{place}" for role in ROLES for place in PLACES),
     "meter_3_4",
-    "meter_2_4",
     "meter_6_8",
-    "meter_12_8",
     *(f"{name}_no_drums" for name in PRIORS),
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
@@ -180,17 +171,13 @@ WEIGHTS = {
     "entries_down": 1.53,
     "entries_back": 0.21,
     "meter_3_4": -1.63,
-    "meter_2_4": -2.02,
     "meter_6_8": 1.82,
-    "meter_12_8": 0.57,
     "tempo_log_no_drums": -2.09,
     "tempo_log_sq_no_drums": -2.28,
     "density_log_no_drums": 0.70,
     "density_log_sq_no_drums": -0.43,
     "meter_3_4_no_drums": 0.13,
-    "meter_2_4_no_drums": -0.85,
     "meter_6_8_no_drums": 0.17,
-    "meter_12_8_no_drums": -2.53,
 }
 
 
@@ -243,7 +230,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             features[:, FEATURES.index("density_log")] = density
             features[:, FEATURES.index("density_log_sq")] = density**2
             name = METERS[meter_index][0]
-            for column in ("3_4", "2_4", "6_8", "12_8"):
+            for column in ("3_4", "6_8"):
                 features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
             if not onsets.has_drums:
                 for prior in PRIORS:

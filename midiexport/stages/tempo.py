@@ -16,8 +16,8 @@ Method, in three stages (each in its own module, with its sources):
    not used, because it would bring numba and scipy to a package that needs numpy only,
    and because its tempo stage chooses the metrical level by a fixed prior, which is the
    weak point on this material (see the benchmark: librosa fed the same envelope).
-3. ``meter``: which multiple of the pulse is the beat (×1/2 … ×4), the meter (2/4, 3/4,
-   4/4, 6/8, 12/8) and the bar phase, chosen jointly among all hypotheses by a small
+3. ``meter``: which multiple of the pulse is the beat (×1/2 … ×4), the meter (4/4, 3/4,
+   6/8) and the bar phase, chosen jointly among all hypotheses by a small
    conditional-logit model over interpretable features: a tempo preference, the onset
    density per beat, each role's weight on beats, beat divisions, beat one and the
    backbeats, harmonic change and crashes on bar lines (Klapuri et al. 2006; Temperley 2007; downbeat cues as in
@@ -29,7 +29,8 @@ of nearby drum or, without drums, all onsets, smoothed over a few beats). The co
 is calibrated (Platt scaling: a logistic regression on a classifier's score, Platt 1999):
 the chosen hypothesis's score margin over the best hypothesis that would write another file
 (another tempo, meter or bar line) goes through a logistic curve fitted on the bench split,
-so that it reads as the probability that the tempo, meter and bar lines are right. At or
+so that it reads as the probability that the tempo and the bar lines the file draws are right
+(Platt's curve gets a second input, whether the song has drums). At or
 above ``CONFIDENCE_THRESHOLD`` (chosen on the bench split so that the estimates at or above
 it are right at least 95% of the time there) the estimate is ``sure`` and its bars
 are written. The posterior of the hypotheses that put the beats in the same places
@@ -78,11 +79,12 @@ if TYPE_CHECKING:
 FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
-CONFIDENCE_THRESHOLD = 0.79  # chosen on the bench split: at or above it, right >= 95% of the time there
-# The confidence is a logistic curve of the score margin (see calibrated_confidence), fitted on
-# the bench split by bench_tempo.py --calibrate.
-CALIBRATION_SLOPE = 1.592  # per unit of margin (log-odds)
-CALIBRATION_OFFSET = -1.357
+CONFIDENCE_THRESHOLD = 0.62  # chosen on the bench split: at or above it, right >= 95% of the time there
+# The confidence is a logistic curve of the score margin, shifted for songs with drums (see
+# calibrated_confidence), fitted on the bench split by bench_tempo.py --calibrate.
+CALIBRATION_SLOPE = 1.373  # per unit of margin (log-odds)
+CALIBRATION_OFFSET = -1.520
+CALIBRATION_DRUMS = 1.905  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
 # Beats believed at or above it, bars or not (see BEAT_CONFIDENCE_THRESHOLD's calibration in the README).
 BEAT_CONFIDENCE_THRESHOLD = 0.9
@@ -104,11 +106,11 @@ class TempoEstimate:
     """A song's tempo, meter and beat grid, as estimated from its notes.
 
     ``bpm`` is the tempo in quarter notes a minute (the one a DAW shows), fitted over
-    the whole song; ``meter`` is "4/4", "3/4", "2/4", "6/8" or "12/8";
-    ``quarters_per_beat`` is 1, or 1.5 for compound meters. ``beats_s`` and
+    the whole song; ``meter`` is "4/4", "3/4" or "6/8" (a 2/4 song is written in 4/4, a 12/8
+    one in 6/8: see the README's meter convention); ``quarters_per_beat`` is 1, or 1.5 in 6/8. ``beats_s`` and
     ``downbeats_s`` are every beat and bar line found (seconds, following drift), and
     ``first_downbeat_s`` the first bar line at or after the first note. ``confidence``
-    (0-1) is the calibrated probability that the tempo, meter and bar lines are right
+    (0-1) is the calibrated probability that the tempo, beats and bar lines written are right
     (``calibrated_confidence``); ``sure`` says it reaches CONFIDENCE_THRESHOLD.
     ``beat_confidence`` (0-1) is the posterior of the hypotheses that put the beats in the
     same places, whatever their bars; ``beats_sure`` says the beats are believed
@@ -158,7 +160,7 @@ class TempoEstimate:
 
     @property
     def beats_per_bar(self) -> int:
-        """Beats in a bar of ``meter`` (dotted quarters for 6/8 and 12/8)."""
+        """Beats in a bar of ``meter`` (dotted quarters in 6/8)."""
         return next(per_bar for name, per_bar, _, _ in meter.METERS if name == self.meter)
 
 
@@ -199,7 +201,8 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     same = _agreeing(hypotheses, chosen)
     rivals = scores[~same]
     margin = float(scores[chosen] - rivals.max()) if len(rivals) else MAX_MARGIN
-    estimate = _estimate_for(found, hypotheses, slots, chosen, calibrated_confidence(margin), source)
+    confidence = calibrated_confidence(margin, has_drums=found.has_drums)
+    estimate = _estimate_for(found, hypotheses, slots, chosen, confidence, source)
     return dataclasses.replace(
         estimate,
         beat_confidence=round(_beat_mass(hypotheses, posterior, chosen), 3),
@@ -208,17 +211,22 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     )
 
 
-def calibrated_confidence(margin: float) -> float:
-    """Return the probability that an estimate is right, from its score margin over the best rival.
+def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
+    """Return the probability that the bar lines written are right, from the score margin over the best rival.
 
-    A logistic curve of the margin (Platt scaling, Platt 1999) fitted on the bench split by
-    ``bench_tempo.py --calibrate``: right means tempo within 1%, the meter, and bar lines
-    within 30 ms. The margin (the log-odds of the chosen hypothesis against the best one that
-    writes another file) ranks songs by rightness better than the posterior mass does there.
+    A logistic curve of the margin (Platt scaling, Platt 1999) with a shift for songs with
+    drums, fitted on the bench split by ``bench_tempo.py --calibrate``. Right means what the
+    file draws: the tempo within 1%, beats of the right kind (quarters or dotted quarters),
+    and bar lines within 30 ms of the music's, by the README's meter convention (4/4 for a
+    2/4 song, 6/8 for a 12/8 one). The margin (the log-odds of the chosen hypothesis against
+    the best one that writes another file) ranks songs by rightness better than the
+    posterior mass does there; at the same margin a song with drums is right more often (its
+    kick and backbeat mark the bar, where harmony alone is often ambiguous), which one
+    curve for all songs cannot say.
     """
     import math
 
-    logit = CALIBRATION_SLOPE * min(margin, MAX_MARGIN) + CALIBRATION_OFFSET
+    logit = CALIBRATION_SLOPE * min(margin, MAX_MARGIN) + CALIBRATION_OFFSET + CALIBRATION_DRUMS * has_drums
     return 1.0 / (1.0 + math.exp(-logit))
 
 

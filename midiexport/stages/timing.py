@@ -4,7 +4,7 @@ With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``.
 the estimate is sure (its confidence reaches ``tempo.CONFIDENCE_THRESHOLD``), the first
 downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
 or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
-until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 2/4, 6/8, 12/8).
+until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8).
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
 change per bar, each span's tempo putting its last bar line where it was found, so a
