@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 from midiexport.stages.onsets import collect_onsets
 from midiexport.stages.tempo import (
+    BEAT_CONFIDENCE_THRESHOLD,
     CONFIDENCE_THRESHOLD,
     TempoEstimate,
     calibrated_confidence,
     estimate_tempo,
+    shown_confidence,
     tempo_from_tags,
 )
 from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, follow_beats, grid_ticks, plan_time
@@ -417,3 +420,26 @@ def test_confidence_is_a_calibrated_curve_of_the_score_margin():
     assert abs(found.confidence - calibrated_confidence(found.margin)) <= 0.001  # both rounded to 3 decimals
     curve = [calibrated_confidence(margin) for margin in (-2.0, 0.0, 1.0, 2.0, 4.0, 1e9)]
     assert all(0.0 < value < 1.0 for value in curve) and curve == sorted(curve)
+
+
+@pytest.mark.parametrize("missed_by", [0.001, 0.004])
+def test_a_confidence_shown_below_its_threshold_never_reads_as_reaching_it(missed_by):
+    # Two decimals rounded to nearest would show 0.789 as "0.79 is below 0.79".
+    below = TempoEstimate(97.3, "4/4", 0.0, round(CONFIDENCE_THRESHOLD - missed_by, 3), "onsets",
+                          beat_confidence=round(BEAT_CONFIDENCE_THRESHOLD - missed_by, 3))  # fmt: skip
+    assert not below.sure and not below.beats_sure
+    shown = [float(x) for x in re.findall(r"confidence (\d\.\d\d)", below.describe())]
+    assert shown and all(value < CONFIDENCE_THRESHOLD for value in shown), below.describe()
+    beats = dataclasses.replace(below, beat_confidence=BEAT_CONFIDENCE_THRESHOLD)
+    assert beats.beats_sure and not beats.sure
+    text = beats.describe()
+    assert f"beat confidence {BEAT_CONFIDENCE_THRESHOLD:.2f}" in text  # a value at its threshold reads as it
+    bars = re.search(r"; confidence (\d\.\d\d)", text)
+    assert bars is not None and float(bars.group(1)) < CONFIDENCE_THRESHOLD, text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0.0, "0.00"), (0.29, "0.29"), (0.57, "0.57"), (0.789, "0.78"), (1.0, "1.00")]
+)
+def test_confidences_are_shown_rounded_down(value, text):
+    assert shown_confidence(value) == text
