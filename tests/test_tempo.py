@@ -443,3 +443,27 @@ def test_a_confidence_shown_below_its_threshold_never_reads_as_reaching_it(misse
 )
 def test_confidences_are_shown_rounded_down(value, text):
     assert shown_confidence(value) == text
+
+
+def test_harmony_is_the_sounding_time_per_pitch_class_between_slots_whatever_the_song_s_length():
+    # A C held 0-1 s, an E 0.5-1.5 s, and a stray G ending at 20,000 s (5.5 hours): the
+    # profile counts seconds of sounding between slots, in memory for the notes and slots.
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from midiexport.stages.meter import _slot_chroma
+
+    notes = SimpleNamespace(pitched_start_s=np.array([0.0, 0.5, 19_999.0]),
+                            pitched_end_s=np.array([1.0, 1.5, 20_000.0]), pitched_pitch=np.array([60, 64, 67]))  # fmt: skip
+    slots_s = np.array([0.0, 0.5, 1.0, 1.5, 20_000.0])
+    tracemalloc.start()
+    try:
+        chroma = _slot_chroma(notes, slots_s)  # type: ignore[arg-type]
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.zeros((5, 12))
+    expected[0, 0] = expected[1, 0] = expected[1, 4] = expected[2, 4] = 0.5
+    expected[3, 7] = 1.0
+    assert np.allclose(chroma, expected)
+    assert peak_bytes < 1_000_000  # a frame per 10 ms of 20,000 s would be 2 million rows
