@@ -467,3 +467,14 @@ def test_harmony_is_the_sounding_time_per_pitch_class_between_slots_whatever_the
     expected[3, 7] = 1.0
     assert np.allclose(chroma, expected)
     assert peak_bytes < 1_000_000  # a frame per 10 ms of 20,000 s would be 2 million rows
+
+
+@pytest.mark.parametrize("bpm", [60, 80, 100])
+def test_a_clip_of_a_few_beats_gets_an_estimate_not_an_error(bpm):
+    # Fewer beats than the refinement's smoothing window (±4 beats) once crashed the estimator,
+    # and with it `info` and `--bpm auto`, on any clip of a few seconds.
+    record = rock_song(bpm, 0.0, bars=1, jitter_s=0.0)  # one bar: 2.4-4 s
+    found = estimate_tempo(record)
+    assert found.source == "onsets" and found.beats_s is not None and len(found.beats_s) < 9
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    assert song.tempos and song.report.tempo

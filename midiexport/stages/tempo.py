@@ -369,7 +369,9 @@ def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
     weight = np.bincount(nearest[close], weights=reference.weights[close], minlength=count)
     shift = np.bincount(nearest[close], weights=(reference.weights * deviation)[close], minlength=count)
     kernel = np.ones(2 * REFINE_SMOOTH_BEATS + 1)
-    smooth_weight = np.convolve(weight, kernel, mode="same")
-    smooth_shift = np.convolve(shift, kernel, mode="same")
+    # The centred window, one value a beat: what mode="same" gives, also for fewer beats than the kernel.
+    centred = slice(REFINE_SMOOTH_BEATS, REFINE_SMOOTH_BEATS + count)
+    smooth_weight = np.convolve(weight, kernel)[centred]
+    smooth_shift = np.convolve(shift, kernel)[centred]
     moved: Floats = beat_times + np.where(smooth_weight > 0, smooth_shift / np.maximum(smooth_weight, 1e-9), 0.0)
     return moved
