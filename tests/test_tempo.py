@@ -478,3 +478,15 @@ def test_a_clip_of_a_few_beats_gets_an_estimate_not_an_error(bpm):
     assert found.source == "onsets" and found.beats_s is not None and len(found.beats_s) < 9
     song = convert_record(record, ConvertOptions(bpm="auto"))
     assert song.tempos and song.report.tempo
+
+
+def test_a_sure_estimate_with_one_bar_line_after_the_first_note_gets_its_pickup_and_tempo(monkeypatch):
+    # A clip shorter than two bars from its first downbeat: one bar line at or after the
+    # first note (the one before it is a bar before the music). Seen on a 5 s clip in 3/4.
+    beats_s = np.array([-0.5, 0.5, 1.5, 2.5])
+    sure = TempoEstimate(60.0, "3/4", 2.5, 0.99, "onsets", 1.0, beats_s, np.array([-0.5, 2.5]), beat_confidence=0.99)
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    time_map = plan_time(rock_song(120, 0.0, bars=2), bpm="auto", ppq=960)
+    assert time_map.meters[-1] == (time_map.downbeat_tick, 3, 4) and time_map.downbeat_tick > 0
+    assert written_seconds(time_map.tempos, [time_map.downbeat_tick])[0] == pytest.approx(2.5, abs=0.001)
+    assert time_map.tempos[-1][1] == 1_000_000  # the estimate's tempo from the bar line on: 60 quarters a minute
