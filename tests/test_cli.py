@@ -316,3 +316,14 @@ def test_a_json_lines_input_is_read_once_when_o_names_one_file(tmp_path):
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [m.note for m in mido_file((tmp_path / "x.mid").read_bytes()).tracks[1] if m.type == "note_on"]
+
+
+def test_serve_with_a_log_file_it_cannot_open_says_so_in_one_line(tmp_path, monkeypatch):
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the server must not start")
+
+    monkeypatch.setattr("midiexport.jobs.serve.run_server", never)
+    log = tmp_path / "missing" / "log.jsonl"
+    result = run("serve", "-o", str(tmp_path / "out"), "--log", str(log))
+    assert result.exit_code == 1 and not isinstance(result.exception, OSError), result.exception
+    assert result.stderr.strip().splitlines() == [f"Error: cannot open the log {log}: No such file or directory"]

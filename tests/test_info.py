@@ -80,3 +80,16 @@ def test_info_shows_tempo_meter_downbeat_and_both_confidences(monkeypatch, bar_t
     table = format_table(summarize_record(rock_song(97.3, 1.37)))
     line = next(line.strip() for line in table.splitlines() if "tempo estimated 97." in line)
     assert re.search(says, line), line
+
+
+def test_info_never_shows_a_confidence_below_its_threshold_as_reaching_it():
+    from midiexport.jobs.info import Summary
+    from midiexport.stages.tempo import BEAT_CONFIDENCE_THRESHOLD, CONFIDENCE_THRESHOLD
+
+    summary = Summary("a.json", "record", "SUCCESS", None, None, 10.0, (), tempo_bpm=97.3,
+                      tempo_confidence=round(CONFIDENCE_THRESHOLD - 0.001, 3),
+                      beat_confidence=round(BEAT_CONFIDENCE_THRESHOLD - 0.001, 3))  # fmt: skip
+    line = next(line for line in format_table(summary).splitlines() if "tempo estimated" in line)
+    bars, beats = (float(x) for x in re.findall(r"confidence (\d\.\d\d)", line))
+    assert bars < CONFIDENCE_THRESHOLD and beats < BEAT_CONFIDENCE_THRESHOLD, line
+    assert "too low to follow them" in line

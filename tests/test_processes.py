@@ -301,3 +301,61 @@ def test_a_worker_killed_between_jobs_costs_nothing():
         yield 1
 
     assert [get() for _, get in run_in_processes(jobs(), _times_ten, workers=1)] == [0, 10]
+
+
+# Ctrl-C while a job larger than a pipe's buffer is half sent to a worker: the pool must
+# still close. The worker, half-way through reading that job, cannot take a polite stop
+# message (it would read it as the rest of the job and wait on for ever).
+INTERRUPTED_WHILE_SENDING = """
+from multiprocessing.connection import Connection
+from midiexport.jobs.runner import run_in_processes
+
+real = Connection._send
+
+def half_then_interrupt(self, buf, *rest):
+    if len(buf) > 100_000:  # the job's bytes, after its length header
+        real(self, buf[: len(buf) // 2], *rest)
+        raise KeyboardInterrupt
+    real(self, buf, *rest)
+
+Connection._send = half_then_interrupt
+try:
+    for job, get in run_in_processes([b"x" * 1_000_000, b"y"], len, workers=1):
+        get()
+except KeyboardInterrupt:
+    print("closed", flush=True)
+"""
+
+
+def test_a_pool_interrupted_while_it_sends_a_job_still_closes():
+    run = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_SENDING], capture_output=True, text=True,
+                         timeout=60, start_new_session=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    assert run.returncode == 0 and run.stdout == "closed\n", run.stderr
+
+
+class NeedsTwoArguments(Exception):
+    """An exception that pickles but cannot be rebuilt (its __init__ wants two arguments, args holds one)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def _unreadable_on_one(job: int) -> int:
+    if job == 1:
+        raise NeedsTwoArguments("one", "detail")
+    return job * 10
+
+
+def test_an_answer_that_cannot_be_read_fails_its_job_alone_and_the_others_keep_their_results():
+    # The answer is read off the pipe whole; only rebuilding it fails. Each later result
+    # must still go to its own job, not to the one before it.
+    from midiexport.jobs.runner import run_in_processes
+
+    for job, get in run_in_processes(range(5), _unreadable_on_one, workers=1):
+        if job == 1:
+            with pytest.raises(RuntimeError, match="answer cannot be read"):
+                get()
+        else:
+            assert get() == job * 10  # checked as they come: a shifted answer fails here, never hangs

@@ -350,3 +350,12 @@ def test_a_closed_standard_error_drops_messages_and_never_lands_in_a_file(tmp_pa
     for data in outputs:
         assert b"wrote" not in data and b"converted" not in data
         assert mido_file(data).tracks
+
+
+def test_the_tempo_line_of_a_file_with_control_characters_in_its_name_is_printed_escaped(tmp_path):
+    evil = tmp_path / "a\x1b[2J\u202eb.json"
+    shutil.copy(SAMPLE, evil)
+    done = midiexport("convert", str(evil), "-o", str(tmp_path / "out"), "--bpm", "auto")
+    assert done.returncode == 0, done.stderr
+    _no_raw_controls(done.stderr)
+    assert any(line.startswith(f"{tmp_path}/a\\x1b[2J\\u202eb.json: tempo ") for line in lines_of(done.stderr))

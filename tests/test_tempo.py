@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 from midiexport.stages.onsets import collect_onsets
 from midiexport.stages.tempo import (
+    BEAT_CONFIDENCE_THRESHOLD,
     CONFIDENCE_THRESHOLD,
     TempoEstimate,
     calibrated_confidence,
     estimate_tempo,
+    shown_confidence,
     tempo_from_tags,
 )
 from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, follow_beats, grid_ticks, plan_time
@@ -453,3 +456,73 @@ def test_a_12_8_shuffle_is_written_in_6_8_with_each_of_its_bar_lines_drawn():
     downbeats = np.array(truth["downbeats_s"])
     song_bars = downbeats[(downbeats >= found.first_downbeat_s - 0.05) & (downbeats <= last)]
     assert _drawn_within_30_ms(song_bars, found.downbeats_s)
+
+
+@pytest.mark.parametrize("missed_by", [0.001, 0.004])
+def test_a_confidence_shown_below_its_threshold_never_reads_as_reaching_it(missed_by):
+    # Two decimals rounded to nearest would show 0.789 as "0.79 is below 0.79".
+    below = TempoEstimate(97.3, "4/4", 0.0, round(CONFIDENCE_THRESHOLD - missed_by, 3), "onsets",
+                          beat_confidence=round(BEAT_CONFIDENCE_THRESHOLD - missed_by, 3))  # fmt: skip
+    assert not below.sure and not below.beats_sure
+    shown = [float(x) for x in re.findall(r"confidence (\d\.\d\d)", below.describe())]
+    assert shown and all(value < CONFIDENCE_THRESHOLD for value in shown), below.describe()
+    beats = dataclasses.replace(below, beat_confidence=BEAT_CONFIDENCE_THRESHOLD)
+    assert beats.beats_sure and not beats.sure
+    text = beats.describe()
+    assert f"beat confidence {BEAT_CONFIDENCE_THRESHOLD:.2f}" in text  # a value at its threshold reads as it
+    bars = re.search(r"; confidence (\d\.\d\d)", text)
+    assert bars is not None and float(bars.group(1)) < CONFIDENCE_THRESHOLD, text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(0.0, "0.00"), (0.29, "0.29"), (0.57, "0.57"), (0.789, "0.78"), (1.0, "1.00")]
+)
+def test_confidences_are_shown_rounded_down(value, text):
+    assert shown_confidence(value) == text
+
+
+def test_harmony_is_the_sounding_time_per_pitch_class_between_slots_whatever_the_song_s_length():
+    # A C held 0-1 s, an E 0.5-1.5 s, and a stray G ending at 20,000 s (5.5 hours): the
+    # profile counts seconds of sounding between slots, in memory for the notes and slots.
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from midiexport.stages.meter import _slot_chroma
+
+    notes = SimpleNamespace(pitched_start_s=np.array([0.0, 0.5, 19_999.0]),
+                            pitched_end_s=np.array([1.0, 1.5, 20_000.0]), pitched_pitch=np.array([60, 64, 67]))  # fmt: skip
+    slots_s = np.array([0.0, 0.5, 1.0, 1.5, 20_000.0])
+    tracemalloc.start()
+    try:
+        chroma = _slot_chroma(notes, slots_s)  # type: ignore[arg-type]
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.zeros((5, 12))
+    expected[0, 0] = expected[1, 0] = expected[1, 4] = expected[2, 4] = 0.5
+    expected[3, 7] = 1.0
+    assert np.allclose(chroma, expected)
+    assert peak_bytes < 1_000_000  # a frame per 10 ms of 20,000 s would be 2 million rows
+
+
+@pytest.mark.parametrize("bpm", [60, 80, 100])
+def test_a_clip_of_a_few_beats_gets_an_estimate_not_an_error(bpm):
+    # Fewer beats than the refinement's smoothing window (±4 beats) once crashed the estimator,
+    # and with it `info` and `--bpm auto`, on any clip of a few seconds.
+    record = rock_song(bpm, 0.0, bars=1, jitter_s=0.0)  # one bar: 2.4-4 s
+    found = estimate_tempo(record)
+    assert found.source == "onsets" and found.beats_s is not None and len(found.beats_s) < 9
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    assert song.tempos and song.report.tempo
+
+
+def test_a_sure_estimate_with_one_bar_line_after_the_first_note_gets_its_pickup_and_tempo(monkeypatch):
+    # A clip shorter than two bars from its first downbeat: one bar line at or after the
+    # first note (the one before it is a bar before the music). Seen on a 5 s clip in 3/4.
+    beats_s = np.array([-0.5, 0.5, 1.5, 2.5])
+    sure = TempoEstimate(60.0, "3/4", 2.5, 0.99, "onsets", 1.0, beats_s, np.array([-0.5, 2.5]), beat_confidence=0.99)
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    time_map = plan_time(rock_song(120, 0.0, bars=2), bpm="auto", ppq=960)
+    assert time_map.meters[-1] == (time_map.downbeat_tick, 3, 4) and time_map.downbeat_tick > 0
+    assert written_seconds(time_map.tempos, [time_map.downbeat_tick])[0] == pytest.approx(2.5, abs=0.001)
+    assert time_map.tempos[-1][1] == 1_000_000  # the estimate's tempo from the bar line on: 60 quarters a minute

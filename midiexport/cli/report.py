@@ -107,7 +107,7 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report is None or quiet:
         return
     if report.tempo:
-        click.echo(f"{outcome.place}: {report.tempo}", err=True)
+        say(printable(f"{outcome.place}: {report.tempo}"))
     if report.counts:
         counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")

@@ -90,7 +90,10 @@ def _serve_logging(options: dict[str, Any]) -> None:
 
     if options["quiet"]:
         return
-    handler = logging.FileHandler(options["log_path"]) if options["log_path"] else logging.StreamHandler(sys.stderr)
+    try:
+        handler = logging.FileHandler(options["log_path"]) if options["log_path"] else logging.StreamHandler(sys.stderr)
+    except OSError as exc:
+        raise click.ClickException(f"cannot open the log {options['log_path']}: {exc.strerror or exc}") from None
     handler.setFormatter(LogFormatter())
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)

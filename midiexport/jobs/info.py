@@ -1,9 +1,11 @@
 """Info: what a JSON record or a .mid holds, per instrument or track.
 
-For a record: the program and channel that ``convert`` would choose. For a .mid:
-what the file says, read with mido (an independent reader, not our writer), note
-times in seconds through the file's own tempo map. Hands on Summaries, which
-``format_table`` and ``summaries_json`` turn into text.
+For a record: the program and channel that ``convert`` would choose, and the tempo
+(``tempo.estimate_tempo``: meter and first downbeat only when the bar lines are
+believed, both confidences) and key it would estimate. For a .mid: what the file says,
+read with the tolerant reader of ``stages.midifile`` (not our writer), note times in
+seconds through the file's own tempo map. Hands on Summaries, which ``format_table``
+and ``summaries_json`` turn into text.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
-from ..stages.tempo import BEAT_CONFIDENCE_THRESHOLD, estimate_tempo
+from ..stages.tempo import BEAT_CONFIDENCE_THRESHOLD, estimate_tempo, shown_confidence
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -213,13 +215,13 @@ def _tempo_line(summary: Summary) -> str:
     if summary.tempo_confidence is None:
         return line
     if summary.meter is not None:
-        return line + f" (confidence {summary.tempo_confidence:.2f})"
+        return line + f" (confidence {shown_confidence(summary.tempo_confidence)})"
     beats = ""
     if summary.beat_confidence is not None:
         followed = summary.beat_confidence >= BEAT_CONFIDENCE_THRESHOLD
         verdict = "beats followed" if followed else "too low to follow them"
-        beats = f"; beat confidence {summary.beat_confidence:.2f}, {verdict}"
-    return line + f" (confidence {summary.tempo_confidence:.2f}, too low to claim bar lines{beats})"
+        beats = f"; beat confidence {shown_confidence(summary.beat_confidence)}, {verdict}"
+    return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, too low to claim bar lines{beats})"
 
 
 def _written_tempo(smf: Smf) -> tuple[float | None, int]:

@@ -414,22 +414,40 @@ class _Worker:
         self._sent: dict[int, bytes] = {}
 
     def send(self, ticket: int, message: bytes) -> bool:
-        """Send one pickled job; False when the worker is gone."""
+        """Send one pickled job; False when the worker is gone.
+
+        The job counts as sent from the first byte: a send cut short (Ctrl-C, SIGTERM)
+        leaves the worker busy reading the rest, so ``close`` ends it rather than send it a
+        stop message it would read as more of the job.
+        """
+        self.tickets.append(ticket)
+        self._sent[ticket] = message
         try:
             self.tasks.send_bytes(message)
         except OSError:  # BrokenPipeError: nobody reads
+            self.tickets.pop()
+            del self._sent[ticket]
             return False
-        self.tickets.append(ticket)
-        self._sent[ticket] = message
         return True
 
     def receive(self) -> tuple[Any, BaseException | None] | None:
-        """Read the answer to the oldest job sent: (result, error); None when the worker died."""
+        """Read the answer to the oldest job sent: (result, error); None when the worker died.
+
+        An answer read whole but that cannot be unpickled here (an exception class whose
+        ``__init__`` does not take its own ``args``) is that job's error: the next answer
+        still goes to the next job.
+        """
+        from multiprocessing.reduction import ForkingPickler
+
         try:
-            value, error, trace = self.results.recv()
+            data = self.results.recv_bytes()
         except (EOFError, OSError):  # died before or while sending
             return None
         self._sent.pop(self.tickets[0], None)
+        try:
+            value, error, trace = ForkingPickler.loads(data)
+        except Exception as exc:  # noqa: BLE001 - one job's answer, not the pool's state
+            return None, RuntimeError(f"the worker's answer cannot be read ({type(exc).__name__}: {exc})")
         if error is not None and trace:
             error.__cause__ = RemoteTraceback(trace)
         return value, error

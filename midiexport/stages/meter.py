@@ -275,7 +275,8 @@ def _slot_chroma(onsets: Onsets, slots_s: Floats) -> Floats:
     (Papadopoulos & Peeters 2011), not only the notes starting in it: a chord whose notes a
     transcription spreads over up to CHORD_SPREAD_S, or a note entering a little before the
     beat, moves only that much of its weight into the neighbouring span, and a held chord
-    reads as no change. Integrated on FRAME_S frames (a difference array per pitch class).
+    reads as no change. Counted on FRAME_S frames, but only at the slots: memory grows with
+    the notes and slots, not with the song's length (one stray note hours in is no burden).
     """
     import numpy as np
 
@@ -286,14 +287,33 @@ def _slot_chroma(onsets: Onsets, slots_s: Floats) -> Floats:
     start = np.clip(np.rint(onsets.pitched_start_s / FRAME_S).astype(np.int64), 0, frames - 1)
     end = np.clip(np.rint(onsets.pitched_end_s / FRAME_S).astype(np.int64), 0, frames - 1)
     end = np.maximum(end, start + 1)  # a note sounds at least one frame
-    steps = np.zeros((frames + 1, 12))
-    np.add.at(steps, (start, onsets.pitched_pitch % 12), 1.0)
-    np.add.at(steps, (end, onsets.pitched_pitch % 12), -1.0)
-    sounding = np.cumsum(steps, axis=0)[:frames]  # notes of each pitch class sounding per frame
-    total = np.concatenate([np.zeros((1, 12)), np.cumsum(sounding, axis=0)]) * FRAME_S
     at = np.clip(np.rint(slots_s / FRAME_S).astype(np.int64), 0, frames)
-    chroma[:-1] = total[at[1:]] - total[at[:-1]]
+    pitch_class = onsets.pitched_pitch % 12
+    total = np.zeros((len(slots_s), 12))
+    for pc in range(12):  # a loop over pitch classes, not notes
+        mine = pitch_class == pc
+        total[:, pc] = _frames_sounding_before(start[mine], end[mine], at)
+    total *= FRAME_S
+    chroma[:-1] = total[1:] - total[:-1]
     return chroma
+
+
+def _frames_sounding_before(start: Ints, end: Ints, at: Ints) -> Ints:
+    """Return, for each frame in ``at``, the frames of sounding summed over notes [start, end) before it.
+
+    A note adds max(k - start, 0) - max(k - end, 0) before frame k (end > start): two sums
+    over sorted starts and ends, read off at each k by binary search.
+    """
+    import numpy as np
+
+    def before(times: Ints) -> Ints:
+        ordered = np.sort(times)
+        prefix = np.concatenate([[0], np.cumsum(ordered)])
+        count = np.searchsorted(ordered, at, side="left")  # times < k
+        out: Ints = count * at - prefix[count]
+        return out
+
+    return before(start) - before(end)
 
 
 def _span_changes(chroma: Floats, beat: int) -> Floats:

@@ -146,22 +146,33 @@ class TempoEstimate:
     def describe(self) -> str:
         """Return one line on what was found: tempo, meter, first downbeat, confidence, and what is written."""
         found = f"{self.bpm:g} BPM (quarter notes)"
+        confidence, beat_confidence = shown_confidence(self.confidence), shown_confidence(self.beat_confidence)
         if self.source == "none":
             return f"too few notes to estimate a tempo; written at {found}, bar lines not aligned"
         if not self.sure and self.beats_sure:
-            return (f"tempo {found}, beats followed (beat confidence {self.beat_confidence:.2f}); confidence "
-                    f"{self.confidence:.2f} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
+            return (f"tempo {found}, beats followed (beat confidence {beat_confidence}); confidence "
+                    f"{confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
                     f"downbeat claimed, bar lines counted from 0 s")  # fmt: skip
         if not self.sure:
-            return (f"tempo {found}, confidence {self.confidence:.2f} is below {CONFIDENCE_THRESHOLD:g}: "
+            return (f"tempo {found}, confidence {confidence} is below {CONFIDENCE_THRESHOLD:g}: "
                     f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
-        return (f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
-                f"(confidence {self.confidence:.2f})")  # fmt: skip
+        return f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s (confidence {confidence})"
 
     @property
     def beats_per_bar(self) -> int:
         """Beats in a bar of ``meter`` (dotted quarters in 6/8)."""
         return next(per_bar for name, per_bar, _, _ in meter.METERS if name == self.meter)
+
+
+def shown_confidence(value: float) -> str:
+    """Return a confidence (0-1) with two decimals, rounded down, so one below a threshold never reads as reaching it.
+
+    Rounded to nearest, 0.619 would read "0.62" beside a threshold of 0.62 it misses. The
+    values are kept to three decimals; the small allowance keeps 0.29 from showing as 0.28.
+    """
+    import math
+
+    return f"{math.floor(value * 100 + 1e-9) / 100:.2f}"
 
 
 def tempo_from_tags(tags: str | None) -> float | None:
@@ -367,7 +378,9 @@ def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
     weight = np.bincount(nearest[close], weights=reference.weights[close], minlength=count)
     shift = np.bincount(nearest[close], weights=(reference.weights * deviation)[close], minlength=count)
     kernel = np.ones(2 * REFINE_SMOOTH_BEATS + 1)
-    smooth_weight = np.convolve(weight, kernel, mode="same")
-    smooth_shift = np.convolve(shift, kernel, mode="same")
+    # The centred window, one value a beat: what mode="same" gives, also for fewer beats than the kernel.
+    centred = slice(REFINE_SMOOTH_BEATS, REFINE_SMOOTH_BEATS + count)
+    smooth_weight = np.convolve(weight, kernel)[centred]
+    smooth_shift = np.convolve(shift, kernel)[centred]
     moved: Floats = beat_times + np.where(smooth_weight > 0, smooth_shift / np.maximum(smooth_weight, 1e-9), 0.0)
     return moved

@@ -113,9 +113,12 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     bar_quarters = numerator * 4 / denominator
     later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
     later[0] = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
-    downbeat_s, bar_tempos = bar_tempos_us(
-        later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
-    )
+    if len(later) < 2:  # one bar line from the first note on (a clip under two bars): the estimate's tempo
+        downbeat_s, bar_tempos = float(later[0]), [(0, tempo_us(estimate.bpm))]
+    else:
+        downbeat_s, bar_tempos = bar_tempos_us(
+            later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
+        )
     first_us = bar_tempos[0][1]
     if downbeat_s < MIN_PICKUP_S:
         tempos = tuple((round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos)
@@ -180,6 +183,8 @@ def bar_tempos_us(
     beat_quarters: float,
 ) -> tuple[float, list[tuple[int, int]]]:
     """Return where the first bar line is drawn (s) and (bar number, µs per quarter) tempo changes.
+
+    ``downbeats_s`` holds at least two bar lines (seconds); the spans between them are the bars.
 
     One tempo for the song when a straight line through its beats leaves them within
     CONSTANT_FIT_S (root mean square, each distance averaged over JITTER_BEATS beats either
