@@ -45,7 +45,6 @@ LONG_NOTE_S = 2.0
 # The "entries" role holds each part's first note and every note after a rest of ENTRY_GAP_S
 # or more: parts come in at phrase starts, which are bar lines more often than not.
 ENTRY_GAP_S = 1.0
-DRUM_ROLES = ("kick", "snare", "crash", "cymbals")  # the roles of a drum part's notes (_drum_roles)
 ROLE_WEIGHTS = {"kick": 1.0, "snare": 1.0, "crash": 0.5, "cymbals": 0.35, "bass": 0.8, "pitched": 0.5}
 
 
@@ -77,29 +76,6 @@ class Onsets:
     def role(self, name: str) -> Stream:
         """Return one role's stream (empty when the song has none)."""
         return self.roles.get(name) or _empty()
-
-    def window(self, start_s: float, end_s: float, *, origin_s: float = 0.0) -> Onsets:
-        """Return the onsets and pitched notes starting in [start_s, end_s], times counted from ``origin_s``.
-
-        A sizing helper: the later stages cost time and memory by the span they cover (a
-        frame per FRAME_S), so ``tempo`` hands them at most a bounded stretch of a song.
-        """
-
-        def cut(stream: Stream) -> Stream:
-            keep = (stream.times_s >= start_s) & (stream.times_s <= end_s)
-            return Stream(stream.times_s[keep] - origin_s, stream.weights[keep], stream.part[keep])
-
-        roles = {name: cut(stream) for name, stream in self.roles.items()}
-        drums = any(len(roles[name].times_s) for name in DRUM_ROLES if name in roles)
-        keep = (self.pitched_start_s >= start_s) & (self.pitched_start_s <= end_s)
-        return Onsets(
-            roles,
-            cut(self.all),
-            self.pitched_start_s[keep] - origin_s,
-            self.pitched_end_s[keep] - origin_s,
-            self.pitched_pitch[keep],
-            self.has_drums and drums,
-        )
 
 
 def collect_onsets(record: Record) -> Onsets:

@@ -54,12 +54,12 @@ hypothesis at that tempo (or twice or half it) is taken when its score is within
 
 Bounded cost: the beat and meter stages work on 10 ms frames over the span they read, so
 the estimate reads at most ``MAX_ANALYSIS_S`` (10 minutes) of a record: all of it when its
-onsets span no more, else the 10-minute stretch with the most onsets (``_analysed_stretch``).
+notes span no more, else the 10 minutes with the most note starts (``_analysed_stretch``).
 A song is read whole, so its estimate is unchanged; a record with a stray end time hours
 in, or hours of silence, costs what 10 minutes of music cost (at most 20 minutes of frames:
 a stretch starting in the first 10 minutes keeps its times). Beats and bar lines are found
-in that stretch only; the tempo map written from them continues at its last tempo before
-and after it (``timing``).
+in that stretch only; the tempo map written from them keeps its first tempo (a pickup or
+lead-in) before it and its last after it (``timing``).
 
 Reading (all via the search tool): librosa's ``beat_track``/``tempo`` docs and source
 (Ellis 2007 DP, ``start_bpm``, ``tightness``); Klapuri, Eronen & Astola 2006; Dixon's
@@ -88,7 +88,7 @@ if TYPE_CHECKING:
 FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
-# The estimate reads at most this much of a record: the stretch with the most onsets. Longer than a
+# The estimate reads at most this much of a record: the stretch with the most notes. Longer than a
 # song (the corpus's longest spans 1.9 minutes; the benchmark's 5-minute test song is read whole), so
 # a song's estimate is unchanged; it bounds the cost of a stray end time or hours of silence.
 MAX_ANALYSIS_S = 600.0
@@ -216,14 +216,15 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
 
     ``hint_bpm`` (default: a tempo in the record's tags) wins when the notes agree.
     Times are seconds from the song's start. Reads at most MAX_ANALYSIS_S of the record
-    (the stretch with the most onsets), so its time and memory are bounded whatever the
+    (the stretch with the most notes), so its time and memory are bounded whatever the
     record's span. Never raises for content: a record with too few notes gets 120 BPM,
     4/4 and confidence 0.
     """
     import numpy as np
 
     hint_bpm = hint_bpm if hint_bpm is not None else tempo_from_tags(record.tags)
-    found, offset_s = _analysed_stretch(onsets.collect_onsets(record))
+    stretch, offset_s = _analysed_stretch(record)
+    found = onsets.collect_onsets(stretch)
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
         return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, "none")
@@ -252,27 +253,47 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     )
 
 
-def _analysed_stretch(found: onsets.Onsets) -> tuple[onsets.Onsets, float]:
-    """Return the onsets the estimate reads, and where they start in the song (s).
+def _analysed_stretch(record: Record) -> tuple[Record, float]:
+    """Return the notes the estimate reads, and the time (s) their times are now counted from.
 
-    The whole song when its onsets span at most MAX_ANALYSIS_S; otherwise the MAX_ANALYSIS_S
-    stretch that holds the most onsets (the earliest of equals). A stretch that starts later
-    than MAX_ANALYSIS_S is moved to start at 0 s; an earlier one keeps its times, so a song
-    with a stray note long after it is estimated exactly as without it. The beat and meter
-    stages cost a frame every 10 ms of what they read, so this bounds their time and memory
-    (at most twice MAX_ANALYSIS_S of frames) whatever the record holds: a stray end time
+    The whole record when its notes start within MAX_ANALYSIS_S of each other; otherwise
+    the notes starting in the MAX_ANALYSIS_S (from a whole second) that hold the most
+    starts, the earliest of equals (counted per second: memory for the span's seconds,
+    not its 10 ms frames). A stretch that starts later than MAX_ANALYSIS_S is moved to start
+    at 0 s; an earlier one keeps its times, so a song with a stray note long after it is
+    estimated exactly as without it. The beat and meter stages cost a frame every 10 ms of
+    what they read, so this bounds their time and memory (at most twice MAX_ANALYSIS_S of
+    frames, and the notes of that stretch) whatever the record holds: a stray end time
     hours in, or hours of silence.
     """
     import numpy as np
 
-    times = found.all.times_s
-    if len(times) == 0 or float(times[-1] - times[0]) <= MAX_ANALYSIS_S:
-        return found, 0.0
-    ends = np.searchsorted(times, times + MAX_ANALYSIS_S, side="right")
-    first = int(np.argmax(ends - np.arange(len(times))))
-    start_s = float(times[first])
-    origin_s = start_s if start_s > MAX_ANALYSIS_S else 0.0
-    return found.window(start_s, start_s + MAX_ANALYSIS_S, origin_s=origin_s), origin_s
+    played = [i for i in record.instruments if i.note_count]
+    first_s = min((float(i.start_s.min()) for i in played), default=0.0)
+    last_s = max((float(i.start_s.max()) for i in played), default=0.0)
+    if last_s - first_s <= MAX_ANALYSIS_S:
+        return record, 0.0
+    per_second = np.zeros(int(last_s) + 2)
+    for instrument in played:  # one step per instrument
+        per_second += np.bincount(instrument.start_s.astype(np.int64), minlength=len(per_second))
+    running = np.concatenate([[0.0], np.cumsum(per_second)])
+    width = int(MAX_ANALYSIS_S)
+    start_s = float(np.argmax(running[width:] - running[:-width]))
+    end_s = start_s + MAX_ANALYSIS_S
+    kept = [(i.start_s >= start_s) & (i.start_s < end_s) for i in record.instruments]
+    begins_s = min(float(i.start_s[keep].min()) for i, keep in zip(record.instruments, kept) if keep.any())
+    origin_s = begins_s if begins_s > MAX_ANALYSIS_S else 0.0
+    instruments = tuple(
+        dataclasses.replace(
+            i,
+            start_s=i.start_s[keep] - origin_s,
+            end_s=i.end_s[keep] - origin_s,
+            pitch=i.pitch[keep],
+            velocity=i.velocity[keep],
+        )  # fmt: skip
+        for i, keep in zip(record.instruments, kept)
+    )
+    return dataclasses.replace(record, instruments=instruments), origin_s
 
 
 def _moved(estimate: TempoEstimate, offset_s: float) -> TempoEstimate:
