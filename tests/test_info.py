@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from test_tempo import rock_song
 
@@ -76,10 +77,22 @@ def test_json_output_is_machine_readable():
 )
 def test_info_shows_tempo_meter_downbeat_and_both_confidences(monkeypatch, bar_threshold, beat_threshold, says):
     monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", bar_threshold)
-    monkeypatch.setattr("midiexport.jobs.info.BEAT_CONFIDENCE_THRESHOLD", beat_threshold)
+    monkeypatch.setattr("midiexport.stages.tempo.BEAT_CONFIDENCE_THRESHOLD", beat_threshold)
     table = format_table(summarize_record(rock_song(97.3, 1.37)))
     line = next(line.strip() for line in table.splitlines() if "tempo estimated 97." in line)
     assert re.search(says, line), line
+
+
+def test_info_says_what_auto_writes_when_believed_beats_are_too_few_to_follow(monkeypatch):
+    # Once it said "beats followed" where --bpm auto writes one constant tempo.
+    from midiexport.stages.tempo import TempoEstimate
+
+    few = TempoEstimate(120.0, "4/4", 0.0, 0.3, "onsets", 1.0, np.array([0.5, 1.0, 1.5]), None, beat_confidence=0.97)
+    monkeypatch.setattr("midiexport.jobs.info.estimate_tempo", lambda record: few)
+    summary = summarize_record(rock_song(97.3, 1.37))
+    line = next(line.strip() for line in format_table(summary).splitlines() if "tempo estimated" in line)
+    assert summary.tempo_written == "constant" and "beats followed" not in line, line
+    assert line.endswith("too low to claim bar lines; beat confidence 0.97, too few beats to follow)"), line
 
 
 def test_info_never_shows_a_confidence_below_its_threshold_as_reaching_it():

@@ -75,6 +75,7 @@ CASES: dict[str, tuple[int, str, int]] = {
     "midi-data-missing.json": (1, "midi-data-missing.json: task hostile: has no notes: midiData is empty", 0),
     "link-only.json": (1, "link-only.json: holds only a link to a MIDI file, no notes to convert", 0),
     "mixed-array.json": (1, "mixed-array.json: record 2: is a number, not a MIDI record", 2),
+    "stray-end-time.json": (0, "1 converted (17 notes)", 2),
 }  # fmt: skip
 
 
@@ -189,6 +190,17 @@ PEAK_RSS = (
 def peak_rss_kib(*args: str) -> int:
     done = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, check=True)
     return int(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", [["info"], ["convert", "--bpm", "auto", "--split", "-q"]])
+def test_a_stray_end_time_hours_in_costs_the_tempo_estimate_little_memory(tmp_path, command):
+    # 17 notes, one 23.9 hours in: the estimate once took 1.4 GB for its 10 ms frames over the span.
+    args = [*command, str(HOSTILE / "stray-end-time.json")]
+    args += ["-o", str(tmp_path / "out")] if command[0] == "convert" else []
+    baseline = peak_rss_kib("info", str(HOSTILE / "bom.json"))  # the same imports, a record of two notes
+    assert peak_rss_kib(*args) - baseline < 200 * 1024
+    if command[0] == "convert":
+        assert len(list((tmp_path / "out").glob("*.mid"))) == 2
 
 
 def test_memory_of_a_json_lines_batch_stays_that_of_one_record(tmp_path):

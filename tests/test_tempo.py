@@ -34,7 +34,16 @@ from midiexport.stages.tempo import (
     shown_confidence,
     tempo_from_tags,
 )
-from midiexport.stages.timing import SPAN_FIT_S, bar_tempos_us, follow_beats, grid_ticks, plan_time
+from midiexport.stages.timing import (
+    BEATS,
+    CONSTANT,
+    SPAN_FIT_S,
+    bar_tempos_us,
+    drawn,
+    follow_beats,
+    grid_ticks,
+    plan_time,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
@@ -289,7 +298,7 @@ def beats_only(beats_s: np.ndarray, *, quarters_per_beat: float = 1.0) -> TempoE
 def test_believed_beats_of_a_ritardando_fall_on_whole_quarters():
     beats = 0.8 + ritardando(24, slow_from=8)[0]  # first beat 0.8 s in: a lead-in of two quarters
     time_map = follow_beats(beats_only(beats), ppq=960)
-    assert time_map is not None and time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
+    assert time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
     drawn = written_seconds(time_map.tempos, (2 + np.arange(len(beats))) * 960)
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S + 1e-4  # every beat on its quarter, within 25 ms
     assert time_map.tempos[0] == (0, 400_000)  # the lead-in: two quarters in 0.8 s
@@ -304,7 +313,7 @@ def test_steady_believed_beats_get_one_tempo_after_the_lead_in():
     rng = np.random.default_rng(3)
     beats = 1.1 + np.arange(120) * 0.6 + rng.uniform(-0.008, 0.008, 120)  # jitter is not tempo
     time_map = follow_beats(beats_only(beats), ppq=960)
-    assert time_map is not None and len(time_map.tempos) == 2
+    assert len(time_map.tempos) == 2
     (lead_tick, lead_us), (first_tick, beat_us) = time_map.tempos
     assert (lead_tick, first_tick) == (0, 2 * 960) and lead_us == pytest.approx(1.1 / 2 * 1e6, abs=8_000)
     assert beat_us == pytest.approx(600_000, abs=100)
@@ -314,7 +323,6 @@ def test_steady_believed_beats_get_one_tempo_after_the_lead_in():
 def test_what_comes_before_the_first_beat(first_s, lead_in):
     """A beat within 25 ms of 0 s opens the file; one closer than half a beat is dropped for the next."""
     time_map = follow_beats(beats_only(first_s + np.arange(64) * 0.5), ppq=960)
-    assert time_map is not None
     if lead_in is None:
         assert len(time_map.tempos) == 1 and time_map.tempos[0][1] == pytest.approx(500_000, abs=1_000)
     else:
@@ -323,12 +331,141 @@ def test_what_comes_before_the_first_beat(first_s, lead_in):
 
 def test_believed_dotted_quarter_beats_are_written_in_6_8_from_the_start():
     time_map = follow_beats(beats_only(0.75 + np.arange(48) * 0.75, quarters_per_beat=1.5), ppq=960)
-    assert time_map is not None and time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
+    assert time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
     assert time_map.tempos == ((0, 500_000),)  # the first beat a dotted quarter in: no lead-in tempo needed
 
 
-def test_too_few_believed_beats_give_no_beat_map():
-    assert follow_beats(beats_only(np.array([0.5, 1.0, 1.5])), ppq=960) is None
+def test_too_few_believed_beats_are_not_followed():
+    estimate = beats_only(np.array([0.5, 1.0, 1.5]))
+    assert drawn(estimate) == CONSTANT
+    with pytest.raises(ValueError, match="two bars of beats"):
+        follow_beats(estimate, ppq=960)
+
+
+def test_believed_beats_too_few_to_follow_are_written_and_said_as_one_constant_tempo(monkeypatch):
+    # Once the file got one constant tempo while the line said "beats followed".
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: beats_only(np.array([0.5, 1.0, 1.5])))
+    time_map = plan_time(rock_song(120, 0.0, bars=2), bpm="auto", ppq=960)
+    assert time_map.tempos == ((0, 500_000),) and time_map.meters == ((0, 4, 4),)
+    assert time_map.estimate is not None and time_map.estimate.written == CONSTANT
+    line = time_map.estimate.describe()
+    assert "beats followed" not in line and "written as one constant tempo from 0 s" in line, line
+
+
+def test_a_sure_estimate_with_no_bar_line_after_the_first_note_follows_its_beats_and_says_so(monkeypatch):
+    # Once its beats were followed without a bar line while the line claimed a meter and a downbeat.
+    beats_s = 0.5 + np.arange(12) * 0.5
+    sure = TempoEstimate(120.0, "4/4", 0.0, 0.99, "onsets", 1.0, beats_s, np.array([-1.5]), beat_confidence=0.99)
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    time_map = plan_time(rock_song(120, 0.0, bars=2), bpm="auto", ppq=960)
+    assert time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
+    assert time_map.estimate is not None and time_map.estimate.written == BEATS
+    line = time_map.estimate.describe()
+    assert "beats followed" in line and "no bar line found" in line and "first downbeat" not in line, line
+
+
+def test_a_sure_estimate_with_a_single_bar_line_gets_its_meter_as_the_line_says(monkeypatch):
+    # Once a sure estimate with one bar line fell into the beats-only map while the line claimed 3/4.
+    beats_s = np.array([0.5, 1.5, 2.5, 3.5])
+    sure = TempoEstimate(60.0, "3/4", 1.5, 0.99, "onsets", 1.0, beats_s, np.array([1.5]), beat_confidence=0.99)
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    time_map = plan_time(rock_song(120, 0.0, bars=2), bpm="auto", ppq=960)
+    assert time_map.meters[-1] == (time_map.downbeat_tick, 3, 4) and time_map.downbeat_tick > 0
+    assert written_seconds(time_map.tempos, [time_map.downbeat_tick])[0] == pytest.approx(1.5, abs=0.001)
+    assert time_map.estimate is not None and "3/4, first downbeat at 1.500 s" in time_map.estimate.describe()
+
+
+def seconds_at(tempos: tuple[tuple[int, int], ...], tick: int, ppq: int) -> float:
+    """Seconds of one tick through (tick, µs per quarter) tempos at any PPQ."""
+    bounds = [t for t, _ in tempos[1:]] + [tick]
+    return sum((min(end, tick) - start) * us / 1e6 / ppq for (start, us), end in zip(tempos, bounds) if start < tick)
+
+
+@pytest.mark.parametrize("ppq", [481, 959, 960])
+def test_the_lead_in_ends_exactly_on_the_first_beat_whatever_the_ppq(ppq):
+    # One dotted quarter of lead-in is 721.5 ticks at 481: the ticks are rounded, so the tempo is theirs.
+    beats = 0.9 + np.arange(48) * 0.75
+    time_map = follow_beats(beats_only(beats, quarters_per_beat=1.5), ppq=ppq)
+    (zero, _), (first_tick, _) = time_map.tempos[:2]
+    assert zero == 0 and first_tick == round(1.5 * ppq)
+    assert seconds_at(time_map.tempos, first_tick, ppq) == pytest.approx(0.9, abs=5e-6)
+
+
+def test_a_first_beat_drawn_at_0_s_opens_the_file_instead_of_a_lead_in_of_no_time():
+    # A stray first beat half a beat in, the rest a hair early: one tempo fits, and draws the first beat at 0 s.
+    beats = np.concatenate([[0.25], 0.5 * np.arange(1, 200) - 0.01])
+    time_map = follow_beats(beats_only(beats), ppq=960)
+    assert all(us > 0 for _, us in time_map.tempos), time_map.tempos
+    assert time_map.tempos[0][0] == 0 and len(time_map.tempos) == 1
+    assert np.isfinite(time_map.to_ticks(np.array([0.0, 10.0]))).all()
+
+
+def test_a_song_that_starts_minutes_in_gets_whole_bars_before_its_pickup():
+    # 200 s of silence is over 255 quarters: too long for one time signature's numerator (one byte).
+    record = rock_song(128.0, 200.3, bars=16)
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    assert all(1 <= n <= 255 for _, n, _ in song.meters)
+    midi = pretty(write_midi(song))
+    assert abs(midi.get_downbeats()[np.searchsorted(midi.get_downbeats(), 200.3 - 0.03)] - 200.3) < 0.030
+    for instrument, written in zip(record.instruments, midi.instruments):
+        assert np.abs(np.sort([n.start for n in written.notes]) - np.sort(instrument.start_s)).max() < 0.001
+
+
+def with_stray_note(record: model.Record, at_s: float) -> model.Record:
+    """The record with one more note, alone, ``at_s`` into the song (a broken end time, hours of silence)."""
+    first = record.instruments[0]
+    stray = dataclasses.replace(
+        first,
+        start_s=np.append(first.start_s, at_s),
+        end_s=np.append(first.end_s, at_s + 0.5),
+        pitch=np.append(first.pitch, first.pitch[0]),
+        velocity=np.append(first.velocity, first.velocity[0]),
+    )
+    return dataclasses.replace(record, instruments=(stray, *record.instruments[1:]))
+
+
+@pytest.mark.parametrize("at_s", [23.9 * 3600, 1800.0])
+def test_a_stray_note_hours_after_the_song_leaves_its_estimate_alone(at_s):
+    record = rock_song(97.3, 1.37)
+    alone, stray = estimate_tempo(record), estimate_tempo(with_stray_note(record, at_s))
+    assert (stray.bpm, stray.meter, stray.first_downbeat_s, stray.confidence) == (
+        alone.bpm, alone.meter, alone.first_downbeat_s, alone.confidence)  # fmt: skip
+    song = convert_record(with_stray_note(record, at_s), ConvertOptions(bpm="auto"))
+    assert seconds_at(song.tempos, last_note_on_tick(write_midi(song)), song.ppq) == pytest.approx(at_s, abs=0.001)
+
+
+def note_on_ticks(data: bytes) -> list[int]:
+    """Every note-on's absolute tick, sorted, read with mido (pretty_midi refuses files this long)."""
+    ticks = []
+    for track in mido_file(data).tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "note_on" and message.velocity > 0:
+                ticks.append(tick)
+    return sorted(ticks)
+
+
+def last_note_on_tick(data: bytes) -> int:
+    return note_on_ticks(data)[-1]
+
+
+def test_a_song_after_hours_of_silence_is_estimated_where_it_plays():
+    # A few stray notes at the start, then the song 10 hours in: the estimate reads the song.
+    record = rock_song(97.3, 1.37)
+    late = dataclasses.replace(record, instruments=tuple(
+        dataclasses.replace(i, start_s=i.start_s + 36_000.0, end_s=i.end_s + 36_000.0) for i in record.instruments))  # fmt: skip
+    for at_s in (0.0, 0.5, 1.0):
+        late = with_stray_note(late, at_s)
+    found = estimate_tempo(late)
+    assert abs(found.bpm - 97.3) < 0.97 and found.sure
+    assert found.first_downbeat_s == pytest.approx(36_001.37, abs=0.03)
+    song = convert_record(late, ConvertOptions(bpm="auto"))
+    assert all(1 <= n <= 255 for _, n, _ in song.meters)
+    ticks = note_on_ticks(write_midi(song))
+    starts = np.sort(np.concatenate([i.start_s for i in late.instruments]))
+    assert len(ticks) == len(starts)
+    assert np.abs(np.array([seconds_at(song.tempos, t, song.ppq) for t in ticks]) - starts).max() < 0.001
 
 
 def test_beats_believed_without_bars_are_followed_and_said_so(monkeypatch):

@@ -1,8 +1,9 @@
 """Info: what a JSON record or a .mid holds, per instrument or track.
 
 For a record: the program and channel that ``convert`` would choose, and the tempo
-(``tempo.estimate_tempo``: meter and first downbeat only when the bar lines are
-believed, both confidences) and key it would estimate. For a .mid: what the file says,
+(``tempo.estimate_tempo``: meter and first downbeat only when ``--bpm auto`` would draw
+the bar lines, beats followed only when it would follow them, as ``timing.drawn``
+decides; both confidences) and key it would estimate. For a .mid: what the file says,
 read with the tolerant reader of ``stages.midifile`` (not our writer), note times in
 seconds through the file's own tempo map. Hands on Summaries, which ``format_table``
 and ``summaries_json`` turn into text.
@@ -22,11 +23,13 @@ from ..errors import InputError
 from ..io.archive import read_members
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
+from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
-from ..stages.tempo import BEAT_CONFIDENCE_THRESHOLD, estimate_tempo, shown_confidence
+from ..stages.tempo import estimate_tempo, shown_confidence
+from ..stages.timing import BARS, BEATS, drawn
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -63,6 +66,7 @@ class Summary:
     beat_confidence: float | None = None  # 0-1, records only: that the beats are right, bars or not
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
     meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
+    tempo_written: str | None = None  # a record: what --bpm auto draws: "bars", "beats" or "constant"
     tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
     tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
@@ -141,6 +145,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != "none" else None
+    written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
     found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
         source=record.place(),
@@ -154,8 +159,9 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         tempo_bpm=estimate.bpm if estimate else None,
         tempo_confidence=estimate.confidence if estimate else None,
         beat_confidence=estimate.beat_confidence if estimate else None,
-        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and estimate.sure else None,
-        meter=estimate.meter if estimate and estimate.sure else None,
+        first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and written == BARS else None,
+        meter=estimate.meter if estimate and written == BARS else None,
+        tempo_written=written,
         key=found_key.name if found_key else None,
         key_confidence=round(found_key.confidence, 3) if found_key else None,
     )
@@ -218,10 +224,13 @@ def _tempo_line(summary: Summary) -> str:
         return line + f" (confidence {shown_confidence(summary.tempo_confidence)})"
     beats = ""
     if summary.beat_confidence is not None:
-        followed = summary.beat_confidence >= BEAT_CONFIDENCE_THRESHOLD
-        verdict = "beats followed" if followed else "too low to follow them"
+        verdict = ("beats followed" if summary.tempo_written == BEATS
+                   else "too low to follow them" if summary.beat_confidence < tempo.BEAT_CONFIDENCE_THRESHOLD
+                   else "too few beats to follow")  # fmt: skip
         beats = f"; beat confidence {shown_confidence(summary.beat_confidence)}, {verdict}"
-    return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, too low to claim bar lines{beats})"
+    sure = summary.tempo_confidence >= tempo.CONFIDENCE_THRESHOLD
+    bars = "no bar line found after the first note" if sure else "too low to claim bar lines"
+    return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, {bars}{beats})"
 
 
 def _written_tempo(smf: Smf) -> tuple[float | None, int]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..model import Record
-from .timing import TimeMap
+from .timing import BARS, BEATS, TimeMap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +53,7 @@ def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
     tempos, meters, downbeat_tick = fit_beat_map(beats_s, downbeat=downbeat, ppq=ppq)
     main_us = next(tempo_us for tick, tempo_us in reversed(tempos) if tick <= downbeat_tick)
     found = TempoEstimate(round(60e6 / main_us, 3), "4/4", float(beats_s[downbeat]), estimate.confidence,
-                          BEAT_MAP_SOURCE, beat_confidence=1.0)  # fmt: skip
+                          BEAT_MAP_SOURCE, beat_confidence=1.0, written=BARS if estimate.sure else BEATS)  # fmt: skip
     return TimeMap(ppq, tempos, meters, downbeat_tick, found)
 
 

@@ -14,7 +14,16 @@ sure of its bars but is of its beats (``beats_sure``: its beat confidence reache
 each on a whole quarter (or dotted quarter) under the plainest time signature of the
 beat, counted from 0 s, after a lead-in of whole beats; the tempo follows them by the same
 rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
-line is claimed.
+line is claimed. Which of the three is written is decided in one place, ``drawn``: the
+writer (``auto_time``) follows it, and the one-line message and ``info`` say it, so a file
+with one constant tempo never reads as "beats followed", nor beats alone as a meter.
+
+Every tempo written is a whole, positive number of µs: a pickup or lead-in tempo is that of
+the whole ticks it spans, so the first downbeat or beat falls exactly where it was found
+(within a few µs) whatever the PPQ; a lead-in the tempo drawn would make last almost no time is
+not written (the first beat opens the file). A pickup over 255 quarters (a song that starts
+minutes in) is written as whole bars of the meter found, then the pickup bar: a time
+signature's numerator is one byte.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -48,6 +57,10 @@ JITTER_BEATS = 4
 # The time signature written when only the beats are believed: the plainest of the beat's kind
 # (quarters: 4/4, SMF's default when a file has none; dotted quarters: 6/8), claiming no downbeat.
 BEAT_ONLY_METERS = {1.0: (4, 4), 1.5: (6, 8)}
+MAX_NUMERATOR = 255  # a time signature's numerator is one byte in a Standard MIDI File
+# What an auto tempo map draws (``drawn``): bar lines, the beats only, or one constant tempo.
+BARS, BEATS, CONSTANT = "bars", "beats", "constant"
+NO_ESTIMATE = "none"  # TempoEstimate.source when there were too few notes to estimate
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,11 @@ class TimeMap:
 def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "bpm") -> TimeMap:
     """Return the tempo map for a record: a fixed ``bpm``, or ``"auto"`` (estimated).
 
-    With ``auto`` and a sure estimate: a pickup bar until the first downbeat, the meter
-    found, and a tempo that follows the bar lines (at most one change per bar, none where
-    one tempo fits within CONSTANT_FIT_S). Below the confidence threshold, beats believed:
-    ``follow_beats``. Neither believed: the estimated tempo, constant, and no pickup or
-    meter claimed. A record read from a .mid with a
+    With ``auto``, ``auto_time`` on the estimate: with a sure estimate, a pickup bar until
+    the first downbeat, the meter found, and a tempo that follows the bar lines (at most
+    one change per bar, none where one tempo fits within CONSTANT_FIT_S). Below the
+    confidence threshold, beats believed: ``follow_beats``. Neither believed: the estimated
+    tempo, constant, and no pickup or meter claimed (``drawn`` decides). A record read from a .mid with a
     tempo map uses it with ``"auto"`` or ``tempo_map="keep"`` (see ``beatmap``). Raises
     ValueError for a bpm that is neither a number nor "auto".
     """
@@ -104,14 +117,44 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
         return TimeMap(ppq, ((0, tempo_us(bpm)),))
     from .tempo import estimate_tempo  # only with --bpm auto: start-up skips the estimator
 
-    estimate = estimate_tempo(record)
-    downbeats = estimate.downbeats_s
-    if not estimate.sure or downbeats is None or len(downbeats) < 2:
-        beat_map = follow_beats(estimate, ppq=ppq) if estimate.beats_sure else None
-        return beat_map or TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
+    return auto_time(estimate_tempo(record), ppq=ppq)
+
+
+def drawn(estimate: TempoEstimate) -> str:
+    """Return what an ``auto`` tempo map draws from an estimate: BARS, BEATS or CONSTANT.
+
+    The one place this is decided: ``auto_time`` writes what it returns, and the one-line
+    message (``TempoEstimate.describe``) and ``info`` say it. BARS when the bar lines are
+    believed and one falls at or after the first note; else BEATS when the beats are
+    believed and ``follow_beats`` has two bars of them to follow; else CONSTANT.
+    """
+    if estimate.source == NO_ESTIMATE:
+        return CONSTANT
+    if estimate.sure and len(_bar_lines(estimate)):
+        return BARS
+    if estimate.beats_sure and _beats_to_follow(estimate) is not None:
+        return BEATS
+    return CONSTANT
+
+
+def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
+    """Return the tempo map ``--bpm auto`` writes for an estimate (what ``drawn`` says it draws).
+
+    BARS: a pickup bar until the first downbeat, the meter found, and a tempo that follows the
+    bar lines; BEATS: ``follow_beats``; CONSTANT: the estimated tempo from 0 s. The returned
+    map's ``estimate`` carries what was drawn (``TempoEstimate.written``).
+    """
+    import dataclasses
+
+    kind = drawn(estimate)
+    estimate = dataclasses.replace(estimate, written=kind)
+    if kind == BEATS:
+        return follow_beats(estimate, ppq=ppq)
+    if kind == CONSTANT:
+        return TimeMap(ppq, ((0, tempo_us(estimate.bpm)),), estimate=estimate)
     numerator, denominator = (int(x) for x in estimate.meter.split("/"))
     bar_quarters = numerator * 4 / denominator
-    later = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
+    later = _bar_lines(estimate)
     later[0] = estimate.first_downbeat_s  # a bar line a hair before 0 s starts at 0 s
     if len(later) < 2:  # one bar line from the first note on (a clip under two bars): the estimate's tempo
         downbeat_s, bar_tempos = float(later[0]), [(0, tempo_us(estimate.bpm))]
@@ -126,12 +169,50 @@ def plan_time(record: Record, *, bpm: float | str, ppq: int, tempo_map: str = "b
     sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
-    meters = ((0, *_pickup_meter(sixteenths)), (downbeat_tick, numerator, denominator))
+    meters = (*_pickup_meters(sixteenths, (numerator, denominator), ppq=ppq), (downbeat_tick, numerator, denominator))
     tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
 
 
-def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
+def _bar_lines(estimate: TempoEstimate) -> npt.NDArray[np.float64]:
+    """Return the estimate's bar lines (s) from its first downbeat on (less GROUP_S): those a map can draw."""
+    import numpy as np
+
+    downbeats = estimate.downbeats_s if estimate.downbeats_s is not None else np.empty(0)
+    later: npt.NDArray[np.float64] = downbeats[downbeats >= estimate.first_downbeat_s - GROUP_S].copy()
+    return later
+
+
+def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], int] | None:
+    """Return the beats ``follow_beats`` writes (s) and how many whole beats come before the first.
+
+    A beat within SPAN_FIT_S of 0 s opens the file (it is put at 0 s); otherwise the first
+    beat at least half a beat in starts whole beat N, the nearest count of beats. None when
+    fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
+    """
+    import numpy as np
+
+    beats_s = estimate.beats_s
+    if beats_s is None or len(beats_s) < 2:
+        return None
+    numerator, denominator = BEAT_ONLY_METERS.get(estimate.quarters_per_beat, (4, 4))
+    per_bar = round(numerator * 4 / denominator / estimate.quarters_per_beat)
+    period_s = float(np.median(np.diff(beats_s[: 2 * per_bar + 1])))  # the beat where the song starts
+    if not period_s > 0:  # beats out of order: nothing to follow
+        return None
+    at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
+    if len(at_zero):
+        beats, lead = beats_s[at_zero[0] :].copy(), 0
+        beats[0] = 0.0  # this beat opens the file
+    else:
+        beats = beats_s[beats_s >= period_s / 2]
+        lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
+    if len(beats) <= per_bar:  # two bar lines are needed to fit a tempo
+        return None
+    return beats, lead
+
+
+def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     """Return a tempo map that puts every beat found on a whole beat, claiming no bar line.
 
     For an estimate whose beats are believed but whose bars are not. The beat (a quarter,
@@ -142,32 +223,25 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap | None:
     count of beats), and a lead-in tempo makes the time before it last exactly until it.
     From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
     bar of the signature written as the unit: one tempo where it fits, else at most one
-    change a bar. Times are seconds; returns None when fewer than two bars of beats were found.
+    change a bar. The lead-in's tempo is that of its whole ticks, so the first beat falls
+    exactly where it was drawn whatever the PPQ; when the tempo drawn puts the first beat
+    within SPAN_FIT_S of 0 s, that beat opens the file instead (no lead-in of almost no time).
+    Times are seconds. Raises ValueError when there are not two bars of beats to follow
+    (``drawn`` says BEATS only when there are).
     """
-    import numpy as np
-
-    beats_s = estimate.beats_s
-    if beats_s is None or len(beats_s) < 2:
-        return None
+    followed = _beats_to_follow(estimate)
+    if followed is None:
+        raise ValueError("follow_beats needs two bars of beats; drawn() says whether an estimate has them")
+    beats, lead = followed
     beat_quarters = estimate.quarters_per_beat
     numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
     bar_quarters = numerator * 4 / denominator
-    per_bar = round(bar_quarters / beat_quarters)
-    period_s = float(np.median(np.diff(beats_s[: 2 * per_bar + 1])))  # the beat where the song starts
-    at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
-    if len(at_zero):
-        beats, lead = beats_s[at_zero[0] :].copy(), 0
-        beats[0] = 0.0  # this beat opens the file
-    else:
-        beats = beats_s[beats_s >= period_s / 2]
-        lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
-    anchors = beats[::per_bar]
-    if len(anchors) < 2:
-        return None
-    start_tick = round(lead * beat_quarters * ppq)
+    anchors = beats[:: round(bar_quarters / beat_quarters)]
     first_s, spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
+    lead = lead if first_s > SPAN_FIT_S else 0  # the tempo drawn puts the first beat at 0 s: it opens the file
+    start_tick = round(lead * beat_quarters * ppq)
     tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
-    lead_us = round(first_s * 1e6 / (lead * beat_quarters)) if lead else tempos[0][1]
+    lead_us = round(first_s * 1e6 * ppq / start_tick) if lead else tempos[0][1]  # of the ticks written
     if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
         tempos.insert(0, (0, lead_us))
     elif lead:
@@ -242,6 +316,21 @@ def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.floa
 def tempo_us(bpm: float) -> int:
     """Return the µs per quarter note written for a tempo in BPM (rounded to whole µs)."""
     return round(60_000_000 / bpm)
+
+
+def _pickup_meters(sixteenths: int, meter: tuple[int, int], *, ppq: int) -> tuple[tuple[int, int, int], ...]:
+    """Return the time signatures (tick, n, d) before the first downbeat, ``sixteenths`` long.
+
+    One pickup bar (n/16, or n/8 or n/4 when n divides), unless SMF's one-byte numerator
+    cannot hold it (over 255 quarters: a song that starts minutes in): then whole bars of
+    the ``meter`` found (n, d) from 0 s, and a pickup bar for the rest.
+    """
+    pickup = _pickup_meter(sixteenths)
+    if pickup[0] <= MAX_NUMERATOR:
+        return ((0, *pickup),)
+    rest = sixteenths % (meter[0] * 16 // meter[1])
+    whole = ((0, *meter),)
+    return (*whole, (round((sixteenths - rest) * ppq / 4), *_pickup_meter(rest))) if rest else whole
 
 
 def _pickup_meter(sixteenths: int) -> tuple[int, int]:

@@ -100,6 +100,20 @@ def main() -> None:
         "midi-data-missing.json": {"code": 200, "msg": "success", "data": {"taskId": "hostile", "successFlag": 1}},
         "link-only.json": {"code": 200, "msg": "success", "data": "https://cdn.example/x.midi"},
         "mixed-array.json": [json.loads(good), 42, record([], successFlag=0, midiData=None)],
+        # 16 drum hits in 8 s and one note 23.9 hours in: a broken end time that once cost the tempo
+        # estimate (info, --bpm auto) 16 s and 1.4 GB, a frame every 10 ms of the span.
+        "stray-end-time.json": record(
+            [
+                {
+                    "name": "Drums",
+                    "notes": [
+                        {"pitch": 36 + 2 * (k % 2), "start": k / 2, "end": k / 2 + 0.125, "velocity": 0.8}
+                        for k in range(16)
+                    ],
+                },
+                {"name": "Piano", "notes": [{"pitch": 60, "start": 86_040.0, "end": 86_040.5, "velocity": 0.8}]},
+            ]
+        ),
     }
     for name, content in cases.items():
         path = HERE / name
