@@ -334,7 +334,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 @linux_only
 def test_conversion_workers_killed_between_callbacks_cost_nothing(server: Server):
     assert post(server, callback("before"), signed_headers("before")).status_code == 200
-    wait_for(lambda: (server.out / "before.mid").exists())
+    wait_for(lambda: converted_lines(server))  # its worker has answered: it is idle now
     workers = conversion_workers(server)
     assert len(workers) == 2
     for pid in workers:
@@ -342,8 +342,9 @@ def test_conversion_workers_killed_between_callbacks_cost_nothing(server: Server
     wait_for(lambda: not set(conversion_workers(server)) & set(workers))
     for task in ("after-1", "after-2", "after-3"):
         assert post(server, callback(task), signed_headers(task)).status_code == 200
-    wait_for(lambda: all((server.out / f"{task}.mid").exists() for task in ("after-1", "after-2", "after-3")))
+    wait_for(lambda: len(converted_lines(server)) == 4)
     assert [line["outcome"] for line in converted_lines(server)] == ["converted"] * 4
+    assert sorted(p.stem for p in server.out.glob("*.mid")) == ["after-1", "after-2", "after-3", "before"]
     health = httpx.get(server.url.rsplit("/", 1)[0] + "/healthz").json()
     assert (health["converted"], health["failed"]) == (4, 0)
 
@@ -366,7 +367,7 @@ def test_a_worker_killed_during_a_conversion_fails_that_callback_alone_until_the
         assert "killed by SIGKILL" in str(lost["error"]) and "converted again" in str(lost["error"])
         for task in ("next-1", "next-2"):  # a new worker takes the next callbacks
             assert post(server, callback(task), signed_headers(task)).status_code == 200
-        wait_for(lambda: (out / "next-1.mid").exists() and (out / "next-2.mid").exists())
+        wait_for(lambda: len(converted_lines(server)) == 3)
         assert [line["outcome"] for line in converted_lines(server)] == ["failed", "converted", "converted"]
         assert sorted(p.name for p in out.glob("*.mid")) == ["next-1.mid", "next-2.mid"]  # nothing for the lost one
     finally:

@@ -315,8 +315,10 @@ def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
     """The outcome of a conversion that ended without one: its worker died, or a bug."""
     if isinstance(error, WorkerLost):
         how = f"was killed by {_signal_name(error.signal)}" if error.signal else "ended"
-        message = (f"its worker process {how} during the conversion; nothing was written for it; "
-                   "the callback is kept and converted again when the server next starts")  # fmt: skip
+        # Its .mid may be written already (the worker died before its answer): the next
+        # conversion keeps that file rather than write a second one (_write_new).
+        message = (f"its worker process {how} before the conversion ended; the callback is kept "
+                   "and converted again when the server next starts")  # fmt: skip
     else:
         message = f"internal error: {error!r}"
     return {"task_id": raw_path.parent.name, "callback": raw_path.name, "outcome": "failed", "error": message,
