@@ -19,27 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE
+from conftest import SAMPLE, children_of
 from midiexport.io.files import find_inputs
 from midiexport.jobs.convert_files import run_batch
 from midiexport.jobs.runner import Destination, start_worker
 from midiexport.options import ConvertOptions
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find workers")
-
-
-def children_of(pid: int) -> list[int]:
-    """Return the pids whose parent is ``pid`` (from /proc, no extra tools)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def is_running(pid: int) -> bool:

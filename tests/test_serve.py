@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, mido_file, record_payload
+from conftest import ROOT, children_of, mido_file, record_payload
 from midiexport.io.receiver import sign
 
 pytest.importorskip("uvicorn")
@@ -298,17 +298,14 @@ def test_a_name_template_shared_by_two_tasks_never_lets_one_replace_the_other(tm
 
 def conversion_workers(server: Server) -> list[int]:
     """The pids of the server's conversion workers (spawned: their command line says so)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                command = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == server.process.pid and b"spawn_main" in command:
-                found.append(int(entry))
-    return found
+
+    def spawned(pid: int) -> bool:
+        try:
+            return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it has just ended
+            return False
+
+    return [pid for pid in children_of(server.process.pid) if spawned(pid)]
 
 
 def cpu_ticks(pid: int) -> int:
