@@ -5,8 +5,9 @@
 Starts the real server (uvicorn, 2 conversion workers, a webhook key) on 127.0.0.1,
 sends signed callbacks of a 2,215-note song (the bundled sample) from ``concurrency``
 clients at once, some of them twice, and reports requests per second, p50/p99
-response times, lost callbacks (answered 200 but never converted), duplicated files
-and the server's peak memory (VmHWM of the server and its workers). Then the same load
+response times, conversions per second (until the last .mid is written), lost
+callbacks (answered 200 but never converted), duplicated files and the server's peak
+memory (VmHWM of the server and its workers). Then the same load
 again, with the server killed (SIGKILL) halfway and restarted: every callback answered
 200 before the kill must be converted after the restart.
 """
@@ -56,8 +57,9 @@ def start(out: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def peak_memory_kib(pid: int) -> int:
-    """VmHWM of a process and its children, in KiB."""
-    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    """VmHWM of a process and its children (started by any of its threads), in KiB."""
+    threads = Path(f"/proc/{pid}/task").iterdir()
+    pids = [pid, *(int(child) for thread in threads for child in (thread / "children").read_text().split())]
     total = 0
     for each in pids:
         for line in Path(f"/proc/{each}/status").read_text().splitlines():
@@ -120,6 +122,7 @@ def load_run(args: argparse.Namespace, folder: Path) -> None:
     results = asyncio.run(send_all(url, items, args.concurrency))
     elapsed = time.perf_counter() - started
     converted = wait_converted(out, {task for task, status, _ in results if status == 200}, timeout_s=600)
+    converting_s = time.perf_counter() - started
     memory = peak_memory_kib(process.pid)
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
@@ -136,7 +139,8 @@ def load_run(args: argparse.Namespace, folder: Path) -> None:
           f"{ok} answered 200 ({shown}), {len(items) / elapsed:.0f} requests/s, "
           f"p50 {statistics.median(times) * 1e3:.1f} ms, "
           f"p99 {times[int(len(times) * 0.99) - 1] * 1e3:.1f} ms; {lost} lost, {duplicated} duplicated files; "
-          f"peak memory {memory / 1024:.0f} MiB (server and 2 workers)")  # fmt: skip
+          f"peak memory {memory / 1024:.0f} MiB (server and 2 workers); every song converted "
+          f"{converting_s:.1f} s after the first request ({len(converted) / converting_s:.1f} songs/s)")  # fmt: skip
 
 
 def crash_run(args: argparse.Namespace, folder: Path) -> None:

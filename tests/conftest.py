@@ -44,6 +44,22 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def children_of(pid: int) -> list[int]:
+    """Return the pids whose parent is ``pid`` (from /proc on Linux, no extra tools)."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
 def fixture_path(name: str) -> Path:
     return FIXTURES / name
 

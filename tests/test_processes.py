@@ -19,27 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE
+from conftest import SAMPLE, children_of
 from midiexport.io.files import find_inputs
 from midiexport.jobs.convert_files import run_batch
 from midiexport.jobs.runner import Destination, start_worker
 from midiexport.options import ConvertOptions
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find workers")
-
-
-def children_of(pid: int) -> list[int]:
-    """Return the pids whose parent is ``pid`` (from /proc, no extra tools)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def is_running(pid: int) -> bool:
@@ -359,3 +345,35 @@ def test_an_answer_that_cannot_be_read_fails_its_job_alone_and_the_others_keep_t
                 get()
         else:
             assert get() == job * 10  # checked as they come: a shifted answer fails here, never hangs
+
+
+# A signal that lands while a worker is forked is held until the fork is over; its handler
+# (here raising, as a library user's might) then runs. The pool must already know that
+# worker, so that close() stops and joins it rather than leave it running until exit.
+# The signal is sent from a real fork callback, in the parent, while signals are held.
+SIGNAL_DURING_FORK = """
+import multiprocessing, os, signal
+from midiexport.jobs.runner import run_in_processes
+
+class Stop(Exception):
+    pass
+
+def stop(*_):
+    raise Stop
+
+signal.signal(signal.SIGTERM, stop)
+os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
+try:
+    for job, get in run_in_processes(range(4), abs, workers=2):
+        get()
+except Stop:
+    print("stopped", flush=True)
+print("left running:", len(multiprocessing.active_children()), flush=True)
+"""
+
+
+def test_a_signal_while_a_worker_is_forked_leaves_no_worker_behind_after_close():
+    run = subprocess.run([sys.executable, "-c", SIGNAL_DURING_FORK], capture_output=True, text=True, timeout=60,
+                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["stopped", "left running: 0"], run.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, mido_file, record_payload
+from conftest import ROOT, children_of, mido_file, record_payload
 from midiexport.io.receiver import sign
 
 pytest.importorskip("uvicorn")
@@ -95,12 +95,12 @@ def post(server: Server, body: object, headers: dict[str, str] | None = None) ->
     return httpx.post(server.url, json=body, headers=headers or {}, timeout=10)
 
 
-def wait_for(predicate, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout_s: float = 30.0, poll_s: float = 0.05) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+        time.sleep(poll_s)
 
 
 def test_signed_callback_is_stored_then_converted_into_a_readable_mid(server: Server):
@@ -290,3 +290,88 @@ def test_a_name_template_shared_by_two_tasks_never_lets_one_replace_the_other(tm
     pitches = {p.name: {m.note for t in mido_file(p.read_bytes()).tracks for m in t if m.type == "note_on"}
                for p in server.out.glob("*.mid")}  # fmt: skip
     assert pitches == {"song.mid": {60, 64}, "song-2.mid": {70, 74}}
+
+
+# A conversion worker killed (SIGKILL, the out-of-memory killer) costs at most the callback
+# it was converting: the server goes on answering, and later callbacks convert.
+
+
+def conversion_workers(server: Server) -> list[int]:
+    """The pids of the server's conversion workers (spawned: their command line says so)."""
+
+    def spawned(pid: int) -> bool:
+        try:
+            return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it has just ended
+            return False
+
+    return [pid for pid in children_of(server.process.pid) if spawned(pid)]
+
+
+def cpu_ticks(pid: int) -> int:
+    """User and system CPU time a process has used so far, in clock ticks (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def converted_lines(server: Server) -> list[dict[str, object]]:
+    return [line for line in server.lines() if line.get("event") == "converted"]
+
+
+def big_callback(task_id: str, notes: int) -> dict[str, object]:
+    """A callback whose conversion takes a while: ``notes`` piano notes, 1/8 s apart."""
+    piano = [(36 + i % 48, i / 8, i / 8 + 0.1, 0.8) for i in range(notes)]
+    midi = record_payload({"Piano": piano})["data"]["midiData"]
+    return {"task_id": task_id, "code": 200, "msg": "success", "data": midi}
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find workers")
+
+
+@linux_only
+def test_conversion_workers_killed_between_callbacks_cost_nothing(server: Server):
+    assert post(server, callback("before"), signed_headers("before")).status_code == 200
+    wait_for(lambda: converted_lines(server))  # its worker has answered: it is idle now
+    workers = conversion_workers(server)
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not set(conversion_workers(server)) & set(workers))
+    for task in ("after-1", "after-2", "after-3"):
+        assert post(server, callback(task), signed_headers(task)).status_code == 200
+    wait_for(lambda: len(converted_lines(server)) == 4)
+    assert [line["outcome"] for line in converted_lines(server)] == ["converted"] * 4
+    assert sorted(p.stem for p in server.out.glob("*.mid")) == ["after-1", "after-2", "after-3", "before"]
+    health = httpx.get(server.url.rsplit("/", 1)[0] + "/healthz").json()
+    assert (health["converted"], health["failed"]) == (4, 0)
+
+
+@linux_only
+def test_a_worker_killed_during_a_conversion_fails_that_callback_alone_until_the_next_start(tmp_path: Path):
+    out = tmp_path / "out"
+    server = start_server(out, "--hmac-key", KEY, "-j", "1")
+    try:
+        [worker] = conversion_workers(server)
+        idle = cpu_ticks(worker)
+        assert post(server, big_callback("doomed", 100_000), signed_headers("doomed")).status_code == 200
+        wait_for(lambda: cpu_ticks(worker) > idle, timeout_s=30, poll_s=0.001)  # it has begun (~0.15 s of work)
+        os.kill(worker, signal.SIGSTOP)  # frozen where it is, then checked: not finished
+        assert not list(out.glob("*.mid")) and not list(out.glob("callbacks/doomed/*.done")), "give it more notes"
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: converted_lines(server))
+        [lost] = converted_lines(server)
+        assert (lost["task_id"], lost["outcome"]) == ("doomed", "failed")
+        assert "killed by SIGKILL" in str(lost["error"]) and "converted again" in str(lost["error"])
+        for task in ("next-1", "next-2"):  # a new worker takes the next callbacks
+            assert post(server, callback(task), signed_headers(task)).status_code == 200
+        wait_for(lambda: len(converted_lines(server)) == 3)
+        assert [line["outcome"] for line in converted_lines(server)] == ["failed", "converted", "converted"]
+        assert sorted(p.name for p in out.glob("*.mid")) == ["next-1.mid", "next-2.mid"]  # nothing for the lost one
+    finally:
+        stop(server)
+    again = start_server(out, "--hmac-key", KEY, "-j", "1")  # its body was kept: converted now
+    try:
+        wait_for(lambda: (out / "doomed.mid").exists(), timeout_s=60)
+    finally:
+        stop(again)
+    assert not list(out.rglob(".midiexport-*"))  # the killed worker's temporary file is swept at the start

@@ -261,13 +261,13 @@ def run_in_processes(
     dies (killed, out of memory) gets WorkerLost from its ``get``; the others go on.
     """
     window: deque[tuple[Job, int | None]] = deque()
-    pool: _Pool | None = None
+    pool: WorkerPool | None = None
     try:
         for job in jobs:
             if skip is not None and skip(job):
                 window.append((job, None))
             else:
-                pool = pool or _Pool(work, workers)  # started on the first job to run: none on a re-run
+                pool = pool or WorkerPool(work, workers)  # started on the first job to run: none on a re-run
                 window.append((job, pool.submit(job)))
             if len(window) >= workers * WINDOW_PER_JOB:
                 yield _next_result(window, pool)
@@ -278,14 +278,14 @@ def run_in_processes(
             pool.close()
 
 
-def _next_result(window: deque[tuple[Job, int | None]], pool: _Pool | None) -> tuple[Job, Callable[[], Any]]:
+def _next_result(window: deque[tuple[Job, int | None]], pool: WorkerPool | None) -> tuple[Job, Callable[[], Any]]:
     job, ticket = window.popleft()
     if ticket is None or pool is None:
         return job, _nothing
     return job, partial(pool.result, ticket)
 
 
-class _Pool:
+class WorkerPool:
     """Worker processes, each with its own pair of pipes, answering its jobs in order.
 
     Not concurrent.futures' ProcessPoolExecutor: there all workers share one result
@@ -294,14 +294,16 @@ class _Pool:
     a worker's result pipe has one writer, the worker, so its death ends the pipe: a
     half-sent message reads as end of file. Of the jobs sent to that worker, only the
     one it was on is lost; those it had not begun go to another worker, and a
-    replacement starts when there is more work. The main process runs no thread: it
-    reads answers when a ``result`` is asked for.
+    replacement starts when there is more work. The pool runs no thread: it reads
+    answers when a ``result`` is asked for (or ``ready``). One thread owns it (it is
+    not thread-safe): the batch's main thread, or serve's conversion thread. ``context``
+    is a multiprocessing context; by default fork where it is safe (``_context``).
     """
 
-    def __init__(self, work: Callable[[Any], Any], size: int) -> None:
+    def __init__(self, work: Callable[[Any], Any], size: int, *, context: Any = None) -> None:
         self._work = work
         self._size = size
-        self._context = _context()
+        self._context = context or _context()  # a multiprocessing context: how workers start
         self._workers: list[_Worker] = []
         self._queue: deque[tuple[int, bytes]] = deque()  # (ticket, pickled job) not yet sent to a worker
         self._done: dict[int, tuple[Any, BaseException | None]] = {}
@@ -330,6 +332,17 @@ class _Pool:
         if error is not None:
             raise error
         return value
+
+    def ready(self, *, wake: Any) -> list[int]:
+        """Wait until a job ends or ``wake`` (a file descriptor) is readable; return the finished tickets.
+
+        For a caller that waits on more than this pool (serve's thread, woken when a
+        job arrives): each ticket returned has its ``result`` at once.
+        """
+        self._dispatch()
+        if not self._done:
+            self._receive(wake)
+        return list(self._done)
 
     def close(self) -> None:
         """Stop every worker and wait for it: idle ones are told to, busy ones get SIGTERM."""
@@ -363,7 +376,11 @@ class _Pool:
         if idle is not None:
             return idle
         if len(self._workers) < self._size:
-            self._workers.append(_Worker(self._context, self._work))
+            # Signals are held from before the fork until the worker is in the list: one that
+            # lands meanwhile (its handler raising) finds it there, and close() ends it.
+            # See start_worker: a signal inside fork's callbacks would be lost.
+            with files.signals_held():
+                self._workers.append(_Worker(self._context, self._work))
             return self._workers[-1]
         # A job sent ahead waits in the worker's pipe while it works: the main process can
         # write files meanwhile. Only what the pipe holds without blocking: the worker may
@@ -371,12 +388,13 @@ class _Pool:
         ahead = [w for w in self._workers if len(w.tickets) < PREFETCH and w.ahead + len(message) <= PREFETCH_MAX_BYTES]
         return min(ahead, key=lambda w: len(w.tickets), default=None)
 
-    def _receive(self) -> None:
-        """Wait until a busy worker answers or dies; keep its answer or the loss."""
+    def _receive(self, wake: Any = None) -> None:
+        """Wait until a busy worker answers or dies (or ``wake`` is readable); keep its answer or the loss."""
         from multiprocessing.connection import wait
 
         busy = [w for w in self._workers if w.tickets]
-        ready = set(wait([w.results for w in busy] + [w.process.sentinel for w in busy]))
+        woken = [] if wake is None else [wake]
+        ready = set(wait([w.results for w in busy] + [w.process.sentinel for w in busy] + woken))
         for worker in busy:
             if worker.results in ready or worker.process.sentinel in ready:
                 answer = worker.receive()
@@ -406,8 +424,7 @@ class _Worker:
         tasks_in, self.tasks = context.Pipe(duplex=False)
         self.results, results_out = context.Pipe(duplex=False)
         self.process = context.Process(target=_serve, args=(work, tasks_in, results_out, os.getpid()), daemon=True)
-        with files.signals_held():  # see start_worker: a signal inside fork's callbacks would be lost
-            self.process.start()
+        self.process.start()  # with signals held by the pool (WorkerPool._free_worker)
         tasks_in.close()  # the worker's ends: ours closed, so the worker's death ends the pipes
         results_out.close()
         self.tickets: deque[int] = deque()  # the jobs sent, not yet answered, in order

@@ -3,8 +3,11 @@
 An ASGI application (Starlette) for uvicorn, from the optional extra
 ``midiexport[serve]``. A callback is answered only after its raw body is on disk
 (``io.receiver``): 200 then means it survives a crash. Conversion runs in worker
-processes; the request never waits for it. On start, bodies stored but not yet
-handled (a crash, a full queue at shutdown) are converted first.
+processes (``ConversionPool``); the request never waits for it. A worker that dies
+(SIGKILL, the out-of-memory killer) costs the callback it was converting: that one is
+logged as failed and converted again at the next start; a new worker takes the rest.
+On start, bodies stored but not yet handled (a crash, a lost worker, a full queue at
+shutdown) are converted first.
 
 Answers: 200 stored (or a repeat), 400 not JSON or no task id, 401 unsigned, wrongly
 signed or replayed (when a key is set), 404 unknown path, 405 wrong method, 413 body
@@ -18,14 +21,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
-from ..errors import MidiExportError
+from ..errors import MidiExportError, WorkerLost
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
 from ..model import Record
@@ -33,11 +40,9 @@ from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
 from . import naming
 from .render import render_record
-from .runner import start_worker
+from .runner import WorkerPool
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -47,6 +52,7 @@ DEFAULT_QUEUE = 1024  # callbacks waiting for conversion before new ones get 503
 RETRY_AFTER_S = 5  # told to the API when the queue is full: it retries callbacks
 IN_FLIGHT_PER_WORKER = 2  # conversions handed to each worker at once
 CONVERSION_NICENESS = 10  # workers yield the CPU to the request path: answers first, conversions after
+MAX_NICENESS = 19  # the lowest CPU priority (POSIX setpriority)
 SHUTDOWN_GRACE_S = 30.0  # on SIGTERM: how long running conversions may finish; the rest stays backlog
 JSON_TYPES = ("application/json", "text/json")  # and any "+json" type
 
@@ -118,10 +124,149 @@ class GroupCommit:
             self._running = None
 
 
+class ConversionPool:
+    """The runner's WorkerPool, run by a thread of its own: ``submit`` returns an asyncio future.
+
+    Why the runner's pool and not ProcessPoolExecutor: there one worker killed (SIGKILL,
+    out of memory) breaks the whole executor, every later conversion fails until a
+    restart, and one killed half-way through sending its result leaves the executor's
+    reader waiting for ever (Python 3.11). In WorkerPool each worker has its own pipes:
+    a death costs the job it was on (WorkerLost) and a new worker takes the next ones.
+
+    Why a thread: WorkerPool waits with blocking calls (for an answer, a worker's
+    death), which the event loop must not make. This thread alone touches the pool; it
+    waits on the workers' pipes and on a wake-up pipe written when a job arrives, and
+    settles each future on the loop (``call_soon_threadsafe``). Linux sends a worker its
+    parent-death signal when the *thread* that started it ends: the thread closes the
+    pool before it ends, so no worker is killed early and none outlives the server.
+
+    Why spawn: uvicorn and Starlette's thread pool run threads, and fork copies locks
+    another thread may hold (the child can deadlock); a spawned worker starts a fresh
+    interpreter and gets only its two pipes, not the listening socket. It costs per
+    worker ~0.1 s to start and ~0.06 s of imports at its first conversion (measured
+    here, 2 cores), at the server's start (before the first request) and after a death.
+    Not forkserver: its workers are children of the fork server, so the parent checks
+    of ``start_worker`` (PR_SET_PDEATHSIG, getppid) would watch the wrong process.
+    """
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        self.size = max(1, workers)
+        self._context = multiprocessing.get_context("spawn")
+        # Workers run this much below the server (MAX_NICENESS at most): answers first.
+        self._niceness = min(os.getpriority(os.PRIO_PROCESS, 0) + CONVERSION_NICENESS, MAX_NICENESS)
+        self._inbox: deque[tuple[tuple[Any, ...], asyncio.Future[Any]] | None] = deque()  # None: stop
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        # A daemon: an exit that skipped close() never waits for it (the workers die with the process).
+        self._thread = threading.Thread(target=self._run, name="midiexport-conversions", daemon=True)
+        self._failure: str | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the thread (workers start with the first jobs)."""
+        self._thread.start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``function(*args)`` in a worker; return the future of its result (or its error, or WorkerLost).
+
+        Call from the event loop. ``function`` and ``args`` must pickle.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._failure is not None:
+            future.set_exception(RuntimeError(self._failure))
+            return future
+        self._inbox.append(((self._niceness, function, args), future))
+        self._wake()
+        return future
+
+    def close(self) -> None:
+        """Stop the workers (busy ones get SIGTERM) and the thread; futures not settled stay so. Idempotent."""
+        if self._closed:
+            return
+        if self._thread.is_alive():
+            self._inbox.append(None)
+            self._wake()
+            self._thread.join()
+        self._closed = True
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"!")
+        except BlockingIOError:  # the pipe is full of wake-ups: the thread will look anyway
+            pass
+
+    def _run(self) -> None:
+        pool = WorkerPool(_in_worker, self.size, context=self._context)
+        waiting: dict[int, asyncio.Future[Any]] = {}
+        try:
+            while True:
+                for ticket in pool.ready(wake=self._wake_read):
+                    _settle(waiting.pop(ticket), partial(pool.result, ticket))
+                try:
+                    os.read(self._wake_read, 4096)
+                except BlockingIOError:
+                    pass
+                while self._inbox:
+                    item = self._inbox.popleft()
+                    if item is None:
+                        return
+                    job, future = item
+                    waiting[pool.submit(job)] = future
+        except Exception as exc:  # noqa: BLE001 - a bug, or no process can start: say so, fail what waits
+            self._failure = f"conversions stopped: {type(exc).__name__}: {exc}; restart the server"
+            LOG.error("conversions stopped", extra={"fields": {"outcome": self._failure}})
+            queued = [item[1] for item in self._inbox if item is not None]
+            for future in [*waiting.values(), *queued]:  # their bodies stay on disk: converted at the next start
+                _settle(future, partial(_raise, RuntimeError(self._failure)))
+        finally:
+            pool.close()
+
+
+def _settle(future: asyncio.Future[Any], get: Callable[[], Any]) -> None:
+    """Hand the result ``get`` returns (or raises) to ``future``, on its event loop (from any thread)."""
+    try:
+        value, error = get(), None
+    except Exception as exc:  # noqa: BLE001 - the job's own error, raised where its future is awaited
+        value, error = None, exc
+
+    def apply() -> None:
+        if future.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    try:
+        future.get_loop().call_soon_threadsafe(apply)
+    except RuntimeError:  # the loop is closed: the server has stopped, nobody waits
+        pass
+
+
+def _raise(error: BaseException) -> Any:
+    raise error
+
+
+def _in_worker(job: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> Any:
+    """Run one job in a conversion worker, first lowering the worker's CPU priority to ``niceness``.
+
+    Set absolutely, so doing it for every job changes nothing after the first (os.nice adds up).
+    """
+    niceness, function, args = job
+    if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    return function(*args)
+
+
 class Converter:
     """Conversions in worker processes: new callbacks first, then the backlog found at start."""
 
-    def __init__(self, settings: ServeOptions, pool: Executor) -> None:
+    def __init__(self, settings: ServeOptions, pool: ConversionPool) -> None:
         self.settings, self.pool = settings, pool
         self.waiting: deque[Path] = deque()
         self.backlog: deque[Path] = deque()
@@ -130,8 +275,8 @@ class Converter:
 
     async def start_workers(self) -> None:
         """Start every worker process now, so no request waits for one to start."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self.pool, int) for _ in range(max(1, self.settings.workers))))
+        # A worker lost meanwhile is replaced with the next job: the server starts all the same.
+        await asyncio.gather(*(self.pool.submit(int) for _ in range(self.pool.size)), return_exceptions=True)
 
     @property
     def full(self) -> bool:
@@ -142,21 +287,18 @@ class Converter:
         self.pump()
 
     def pump(self) -> None:
-        limit = max(1, self.settings.workers) * IN_FLIGHT_PER_WORKER
-        loop = asyncio.get_running_loop()
+        limit = self.pool.size * IN_FLIGHT_PER_WORKER
         while len(self.running) < limit and (self.waiting or self.backlog):
             raw_path = (self.waiting or self.backlog).popleft()
-            future = loop.run_in_executor(
-                self.pool, handle_stored, str(raw_path), str(self.settings.out_dir), self.settings.options
-            )
+            future = self.pool.submit(handle_stored, str(raw_path), str(self.settings.out_dir), self.settings.options)
             self.running.add(future)
-            future.add_done_callback(self._finished)
+            future.add_done_callback(partial(self._finished, raw_path))
 
-    def _finished(self, future: asyncio.Future[dict[str, Any]]) -> None:
+    def _finished(self, raw_path: Path, future: asyncio.Future[dict[str, Any]]) -> None:
         self.running.discard(future)
         if not future.cancelled():
             error = future.exception()
-            outcome = {"outcome": "failed", "error": f"internal error: {error!r}"} if error else future.result()
+            outcome = _failed(raw_path, error) if error else future.result()
             self.counts["failed" if outcome.get("outcome") == "failed" else "converted"] += 1
             LOG.info("converted", extra={"fields": outcome})
             _append_report(self.settings.report, outcome)
@@ -168,6 +310,26 @@ class Converter:
         self.backlog.clear()
         if self.running:
             await asyncio.wait(set(self.running), timeout=grace_s)
+
+
+def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
+    """The outcome of a conversion that ended without one: its worker died, or a bug."""
+    if isinstance(error, WorkerLost):
+        how = f"was killed by {_signal_name(error.signal)}" if error.signal else "ended"
+        # Its .mid may be written already (the worker died before its answer): the next
+        # conversion keeps that file rather than write a second one (_write_new).
+        message = (f"its worker process {how} before the conversion ended; the callback is kept "
+                   "and converted again when the server next starts")  # fmt: skip
+    else:
+        message = f"internal error: {error!r}"
+    return {"task_id": raw_path.parent.name, "callback": raw_path.name, "outcome": "failed", "error": message,
+            "files": []}  # fmt: skip
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    return signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
 
 
 def handle_stored(raw_path: str, out_dir: str, options: ConvertOptions) -> dict[str, Any]:
@@ -262,11 +424,12 @@ def _append_report(report: Path | None, outcome: dict[str, Any]) -> None:
         stream.write(orjson.dumps(outcome) + b"\n")
 
 
-def create_app(settings: ServeOptions, pool: Executor) -> Starlette:
+def create_app(settings: ServeOptions, pool: ConversionPool) -> Starlette:
     """Return the ASGI application: POST ``settings.path`` and GET /healthz."""
     from contextlib import asynccontextmanager
 
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.routing import Route
 
     store = CallbackStore(settings.out_dir)
@@ -285,6 +448,7 @@ def create_app(settings: ServeOptions, pool: Executor) -> Starlette:
         converter.pump()
         yield
         await converter.drain(grace_s=SHUTDOWN_GRACE_S)
+        await run_in_threadpool(pool.close)  # before uvicorn re-raises SIGTERM: workers end here, not killed
 
     async def callback(request: Request) -> Response:
         return await _logged(request, lambda: _receive(request, settings, store, converter, commit))
@@ -393,10 +557,7 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
     ``announce(url)`` is called once the socket is bound. Raises OutputError when the
     output folder cannot be made, OSError when the address cannot be bound.
     """
-    import multiprocessing
-    import os
     import socket
-    from concurrent.futures import ProcessPoolExecutor
 
     import uvicorn
 
@@ -408,27 +569,17 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
     if announce is not None:
         bound = sock.getsockname()[1]
         announce(f"http://{host if ':' not in host else f'[{host}]'}:{bound}{settings.path}")
-    # spawn: uvicorn runs threads, and forking a threaded process can deadlock. Workers
-    # start once, before the first request (lifespan), and die with the server.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, settings.workers),
-        mp_context=context,
-        initializer=_conversion_worker,
-        initargs=(os.getpid(),),
-    )
-    with pool:
+    # Workers start before the first request (lifespan) and end with the server: a
+    # conversion still running after the grace time is stopped and stays backlog.
+    pool = ConversionPool(settings.workers)
+    pool.start()
+    try:
         app = create_app(settings, pool)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S))  # fmt: skip
         uvicorn.Server(config).run(sockets=[sock])
-
-
-def _conversion_worker(parent_pid: int) -> None:
-    import os
-
-    start_worker(parent_pid)
-    os.nice(CONVERSION_NICENESS)
+    finally:
+        pool.close()
 
 
 class LogFormatter(logging.Formatter):
