@@ -158,13 +158,16 @@ class UnconfirmedRequest(NetworkError):
     It may have created a task, and the API charges credits per task, so it is never
     sent again on its own. ``method`` and ``path`` name the request, ``task_id`` the
     task it was about (the job's input, e.g. the separation task a MIDI task is asked
-    for). The message says how to find out whether the task exists before asking again.
+    for), ``reason`` why its fate is unknown. The message says how to find out whether
+    the task exists before asking again.
     """
 
-    def __init__(self, message: str, *, task_id: str | None = None, method: str = "POST", path: str = "") -> None:
+    def __init__(self, message: str, *, task_id: str | None = None, method: str = "POST", path: str = "",
+                 reason: str = "") -> None:  # fmt: skip
         super().__init__(message, task_id=task_id, retry=False, sent=True)
         self.method = method
         self.path = path
+        self.reason = reason
 
 
 class OutputError(MidiExportError):

@@ -8,7 +8,6 @@ program and says whether it belongs on the drum channel.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -229,6 +228,8 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
     (finger)") counts as close when spelling alone finds nothing.
     """
     keys = {_key(c): c for c in candidates}
+    import difflib  # only on a typo: not at start-up
+
     found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=0.75)
     if found:
         return keys[found[0]]

@@ -255,7 +255,7 @@ class ApiClient:
             f"task {task_id}: {method} {path} was sent, but {why}; it may have created a new task (and used "
             "credits), so it was not sent again: look for that task (its callback, or the account's task list) "
             "before asking again",
-            task_id=task_id, method=method, path=path,
+            task_id=task_id, method=method, path=path, reason=why,
         )  # fmt: skip
 
     def _sleep(self, seconds: float, task_id: str) -> None:

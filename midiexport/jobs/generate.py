@@ -124,7 +124,7 @@ def state_path(music_task: str, out: str | None) -> Path:
     ``out`` a .mid path: ``<that name>.generate.json``; a folder: inside it; None or
     "-": the current folder, named after the music task.
     """
-    if out is not None and out != "-" and out.lower().endswith((".mid", ".midi")):
+    if out is not None and out != "-" and Destination(out).single:
         return Path(out).with_suffix(STATE_SUFFIX)
     folder = Path(out) if out not in (None, "-") else Path(".")
     return folder / (files.safe_name(music_task, fallback="music-task") + STATE_SUFFIX)
@@ -426,13 +426,14 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
     try:
         return chain.client.post_json(path, body, task_id=about, deadline=chain.deadline())
     except UnconfirmedRequest as exc:
-        why = str(exc).partition(" was sent, but ")[2].partition("; it may have created")[0] or str(exc)
+        why = exc.reason or str(exc)
         chain.state.unconfirmed[step] = why
         chain.save()
         raise UnconfirmedRequest(
             f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; {_unconfirmed_advice(chain, step)}",
             task_id=about,
             path=path,
+            reason=why,
         ) from exc
 
 

@@ -102,7 +102,7 @@ class Destination:
     @property
     def single(self) -> bool:
         """True when ``out`` names one file (a .mid path or "-")."""
-        return self.out == "-" or (self.out is not None and self.out.lower().endswith((".mid", ".midi")))
+        return self.out == "-" or (self.out is not None and self.out.lower().endswith(files.MIDI_SUFFIXES))
 
     def problem(self, *, several: bool) -> str | None:
         """Return why ``out`` cannot take the results (a usage error, found before any work), or None.
@@ -169,14 +169,9 @@ class Destination:
             assert self.out is not None
             files.write_atomic(Path(self.out), data, overwrite=self.overwrite)
             return self.out
-        if self.out is not None:
-            folder = Path(self.out)
-        elif source is None:
-            folder = self.default_folder or Path(".")
-        elif source.path == files.STDIN:
+        folder = self.folder(source)
+        if folder is None:  # not one named file, so standard input without -o
             raise OutputError("standard input needs -o (a folder, a .mid path, or - for stdout)")
-        else:
-            folder = Path(source.path).parent
         path = self.planner.claim(folder, stem)
         files.write_atomic(path, data, overwrite=self.overwrite)
         return str(path)
