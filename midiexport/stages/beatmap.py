@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..model import Record
-from .timing import BARS, BEATS, TimeMap
+from .timing import BARS, BEAT_MAP_SOURCE, BEATS, TimeMap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 BEAT_TOLERANCE_S = 0.010  # a beat of the written grid may sit this far from Suno's beat (the issue's ~10 ms)
 BEATS_PER_BAR = 4  # the meter assumed from the downbeat on, as for JSON (tempo.py assumes 4/4)
-BEAT_MAP_SOURCE = "beat map"  # TempoEstimate.source for a grid taken from the file
 
 
 def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:

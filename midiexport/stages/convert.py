@@ -22,7 +22,7 @@ from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPend
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions
 from . import timing
-from .beatmap import BEAT_MAP_SOURCE
+from .timing import BEAT_MAP_SOURCE
 
 if TYPE_CHECKING:
     import numpy as np

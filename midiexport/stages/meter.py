@@ -253,12 +253,13 @@ def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
     """Sum each onset's weight into its nearest slot."""
     import numpy as np
 
-    sums = np.bincount(_nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
+    sums = np.bincount(nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
     out: Floats = sums.astype(np.float64)
     return out
 
 
-def _nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
+def nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
+    """Return the index of the slot nearest each time (a tie goes to the later slot)."""
     import numpy as np
 
     right = np.clip(np.searchsorted(slots_s, times_s), 1, len(slots_s) - 1)

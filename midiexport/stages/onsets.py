@@ -111,7 +111,7 @@ def collect_onsets(record: Record) -> Onsets:
     every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
     if every:
         times, weights, parts = (np.concatenate(column) for column in zip(*every))
-        joined = _sorted_stream(times, weights, parts.astype(np.int64))
+        joined = sorted_stream(times, weights, parts.astype(np.int64))
     else:
         joined = _empty()
     starts, ends, pitches = (np.concatenate(c) for c in zip(*pitched)) if pitched else (np.empty(0),) * 3
@@ -178,7 +178,8 @@ def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:
     return Stream(times[first], np.minimum(np.bincount(group, weights=levels), 2.0), part[first])
 
 
-def _sorted_stream(times: Floats, weights: Floats, part: Ints) -> Stream:
+def sorted_stream(times: Floats, weights: Floats, part: Ints) -> Stream:
+    """Return the onsets as a Stream in time order (ties keep their order)."""
     import numpy as np
 
     order = np.argsort(times, kind="stable")

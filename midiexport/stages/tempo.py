@@ -186,11 +186,6 @@ class TempoEstimate:
         return (f"tempo {found}, too few beats found to follow them (beat confidence {beat_confidence}); {bars}: "
                 f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
 
-    @property
-    def beats_per_bar(self) -> int:
-        """Beats in a bar of ``meter`` (dotted quarters in 6/8)."""
-        return next(per_bar for name, per_bar, _, _ in meter.METERS if name == self.meter)
-
 
 def shown_confidence(value: float) -> str:
     """Return a confidence (0-1) with two decimals, rounded down, so one below a threshold never reads as reaching it.
@@ -418,9 +413,7 @@ def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
         return found.all
     drums = [found.role(name) for name in ("kick", "snare", "cymbals")]
     times = np.concatenate([d.times_s for d in drums])
-    weights = np.concatenate([d.weights for d in drums])
-    order = np.argsort(times, kind="stable")
-    return onsets.Stream(times[order], weights[order], np.zeros(len(times), dtype=np.int64))
+    return onsets.sorted_stream(times, np.concatenate([d.weights for d in drums]), np.zeros(len(times), np.int64))
 
 
 def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[npt.NDArray[np.int64], Floats, npt.NDArray[np.bool_]]:
@@ -428,8 +421,7 @@ def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[npt.NDArray[np.int
     import numpy as np
 
     spacing = np.gradient(beat_times)
-    nearest = np.clip(np.searchsorted(beat_times, times_s), 1, len(beat_times) - 1)
-    nearest -= (times_s - beat_times[nearest - 1]) < (beat_times[nearest] - times_s)
+    nearest = meter.nearest_slot(times_s, beat_times)
     deviation = times_s - beat_times[nearest]
     return nearest, deviation, np.abs(deviation) <= REFINE_WINDOW * spacing[nearest]
 

@@ -61,6 +61,7 @@ MAX_NUMERATOR = 255  # a time signature's numerator is one byte in a Standard MI
 # What an auto tempo map draws (``drawn``): bar lines, the beats only, or one constant tempo.
 BARS, BEATS, CONSTANT = "bars", "beats", "constant"
 NO_ESTIMATE = "none"  # TempoEstimate.source when there were too few notes to estimate
+BEAT_MAP_SOURCE = "beat map"  # TempoEstimate.source for a grid taken from a .mid's own tempo map
 
 
 @dataclass(frozen=True)
