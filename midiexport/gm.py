@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 
@@ -100,8 +100,7 @@ STEM_PROGRAMS: tuple[tuple[str, int], ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """An instrument name resolved: GM program 0-127, drum channel or not, and how."""
 
     program: int

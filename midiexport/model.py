@@ -4,12 +4,19 @@ Notes are held column-wise in numpy arrays, one array per field, never as one Py
 object per note: a record can hold a million notes. Time bases are in the names:
 ``*_s`` are seconds from the start of the song, ``*_tick`` are absolute MIDI ticks.
 API velocity (0-1) is ``velocity``; MIDI velocity (1-127) is ``velocity_midi``.
+
+The types users hold (Instrument, Record, Report, Track, Song) are frozen dataclasses;
+those with note columns compare by identity (``eq=False``), since ``==`` on arrays has no
+single truth value. Small values that only pass between the package's own modules
+(NoteIssue, KeySignature here; Verdict, Resolved, TimeMap, ... elsewhere) are
+NamedTuples: Python builds a frozen dataclass's methods from source at import, about
+0.5 ms a class, and a CLI run imports some twenty of them (issue 16's start-up target).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,8 +59,7 @@ NOTE_SHIFTED = "notes shifted in time (--align, --shift)"
 HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
 
 
-@dataclass(frozen=True)
-class NoteIssue:
+class NoteIssue(NamedTuple):
     """A note left out because it has no obvious repair (see PRODUCT.md, bad data)."""
 
     instrument: str
@@ -95,7 +101,7 @@ def show_value(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Instrument:
     """One instrument's notes as columns: seconds, MIDI pitch, API velocity 0-1."""
 
@@ -112,7 +118,7 @@ class Instrument:
         return int(self.start_s.shape[0])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Record:
     """One MIDI task's result, whatever envelope it came in.
 
@@ -181,7 +187,7 @@ class Report:
         return sum(n for kind, n in self.counts.items() if kind in REPAIRS)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Track:
     """One instrument in MIDI terms: channel 0-15 (drums 9), program 0-127, notes in ticks.
 
@@ -203,15 +209,14 @@ class Track:
         return int(self.on_tick.shape[0])
 
 
-@dataclass(frozen=True)
-class KeySignature:
+class KeySignature(NamedTuple):
     """A key signature as MIDI writes it: -7..7 (flats negative, sharps positive), major or minor."""
 
     fifths: int
     minor: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Song:
     """A record converted to MIDI time: what the writer needs, nothing more.
 

@@ -21,8 +21,7 @@ The rules (PRODUCT.md, "The API" and "The rest of the chain"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import COMPLETE, EMPTY, FAILED, PENDING, api_int
 
@@ -142,8 +141,7 @@ CODE_MEANINGS: dict[int, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What one answer's body code means.
 
     ``action``: OK (use the body), RETRY (try later), NOT_STORED_YET (422 "recordInfo

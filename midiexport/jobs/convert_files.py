@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
 from ..errors import InputError, OutputError
 from ..io import files
@@ -26,8 +26,7 @@ from .render import render_record
 from .runner import Destination, Pending, Rendered, run_in_processes
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     """One piece of work: a whole input, or one line of a JSON Lines input (with its bytes)."""
 
     source: InputFile
@@ -37,8 +36,7 @@ class Unit:
     error: InputError | None = None  # the input could not be read: the unit reports it
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(NamedTuple):
     """A unit with the output paths known before reading it (None: only its content tells)."""
 
     unit: Unit

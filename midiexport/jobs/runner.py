@@ -21,10 +21,9 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ..errors import MidiExportError, OutputError, WorkerLost
 from ..io import files
@@ -40,8 +39,7 @@ COMPANION = ".json"  # a file written beside the first .mid of a result, under i
 Job = TypeVar("Job")
 
 
-@dataclass(frozen=True)
-class OutputFile:
+class OutputFile(NamedTuple):
     """One file a job made: ``suffix`` added to the result's stem, ``extension``, bytes.
 
     A companion (``.json``) is written beside the first .mid under the same name.
@@ -57,8 +55,7 @@ class OutputFile:
         return self.extension == COMPANION
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     """One record encoded: the files to write, or the error that stopped it."""
 
     place: str
@@ -69,8 +66,7 @@ class Rendered:
     notes: int = 0
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What became of one record: the files written, the report, or the error."""
 
     place: str
@@ -86,18 +82,20 @@ class Outcome:
         return bool(self.existing) and not self.paths and self.error is None
 
 
-@dataclass
 class Destination:
     """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
 
     ``default_folder`` replaces "beside each input" when there is no input file (fetch).
+    ``planner`` keeps the names claimed so far; ``single_used`` is set once ``out``'s one
+    file is taken.
     """
 
-    out: str | None = None
-    overwrite: bool = False
-    default_folder: Path | None = None
-    planner: files.NamePlanner = field(default_factory=files.NamePlanner)
-    single_used: bool = False
+    def __init__(self, out: str | None = None, overwrite: bool = False, default_folder: Path | None = None) -> None:
+        self.out = out
+        self.overwrite = overwrite
+        self.default_folder = default_folder
+        self.planner = files.NamePlanner()
+        self.single_used = False
 
     @property
     def single(self) -> bool:

@@ -33,8 +33,7 @@ down to 50 BPM. ``quantize`` is the one deliberate exception.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import GROUP_S
 from ..model import Record
@@ -64,8 +63,7 @@ NO_ESTIMATE = "none"  # TempoEstimate.source when there were too few notes to es
 BEAT_MAP_SOURCE = "beat map"  # TempoEstimate.source for a grid taken from a .mid's own tempo map
 
 
-@dataclass(frozen=True)
-class TimeMap:
+class TimeMap(NamedTuple):
     """Tempo changes (tick, µs per quarter) and time signatures (tick, n, d) of a song.
 
     ``downbeat_tick`` is where the first full bar starts (0 without a pickup);
