@@ -15,6 +15,7 @@ round, the order rotated each round, so a change in the machine's load hits all 
     pip install -e '.[bench]'
     python bench/bench_convert.py            # the full run (~15 minutes on 2 busy cores)
     python bench/bench_convert.py --quick    # 10k and 100k only, fewer rounds, a smaller batch
+    python bench/bench_convert.py --startup  # only the start-up comparison and the import table
 """
 
 from __future__ import annotations
@@ -431,6 +432,7 @@ def header() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k notes, fewer rounds, 200 records")
+    parser.add_argument("--startup", action="store_true", help="only the start-up comparison and the import table")
     parser.add_argument("--worker-times", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--worker-peak", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -446,6 +448,11 @@ def main() -> None:
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {load()}")
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
+        if args.startup:
+            (folder / "song10000.json").write_bytes(make_record(10_000))
+            print_startup(measure_startup(folder, STARTUP_ROUNDS), import_table(folder, IMPORTTIME_RUNS))
+            print(f"\nend: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {load()}")
+            return
         rows = []
         for notes in SIZES[:2] if args.quick else SIZES:
             rows.append(measure_size(folder, notes, args.quick))

@@ -1,5 +1,5 @@
 """Run the command line: ``python -m midiexport``."""
 
-from midiexport.cli import main
+from midiexport.cli import run
 
-main()
+run()

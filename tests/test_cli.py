@@ -327,3 +327,43 @@ def test_serve_with_a_log_file_it_cannot_open_says_so_in_one_line(tmp_path, monk
     result = run("serve", "-o", str(tmp_path / "out"), "--log", str(log))
     assert result.exit_code == 1 and not isinstance(result.exception, OSError), result.exception
     assert result.stderr.strip().splitlines() == [f"Error: cannot open the log {log}: No such file or directory"]
+
+
+# --- the console script's quick exit (cli.run) ------------------------------------------
+
+
+def _script(tmp_path: Path, body: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``body`` then ``cli.run()`` with ``args`` in a fresh interpreter, as the console script does."""
+    code = f"import sys\n{body}\nsys.argv = ['midiexport', *{list(args)!r}]\nfrom midiexport.cli import run\nrun()\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, check=False, timeout=120)
+
+
+def test_run_flushes_a_whole_mid_to_stdout_and_runs_atexit_handlers(tmp_path):
+    hook = "import atexit\natexit.register(lambda: sys.stderr.write('atexit handler ran\\n'))"
+    piped = _script(tmp_path, hook, "convert", str(SAMPLE), "-o", "-", "-q")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr.decode().splitlines()[-1] == "atexit handler ran"
+    written = _script(tmp_path, "", "convert", str(SAMPLE), "-o", str(tmp_path / "x.mid"), "-q")
+    assert written.returncode == 0, written.stderr
+    assert piped.stdout == (tmp_path / "x.mid").read_bytes()
+    assert len(mido_file(piped.stdout).tracks) > 1
+
+
+def test_run_keeps_the_exit_status_of_a_failure_and_of_a_usage_error(tmp_path):
+    missing = _script(tmp_path, "", "convert", str(tmp_path / "absent.json"))
+    assert missing.returncode == 1
+    assert "absent.json" in missing.stderr.decode()
+    usage = _script(tmp_path, "", "convert", "--no-such-option")
+    assert usage.returncode == 2
+    assert "--no-such-option" in usage.stderr.decode()
+
+
+def test_run_waits_for_other_threads_as_a_normal_exit_does(tmp_path):
+    late = tmp_path / "late.txt"
+    body = (
+        "import threading, time\n"
+        f"threading.Thread(target=lambda: (time.sleep(0.5), open({str(late)!r}, 'w').write('done'))).start()"
+    )
+    done = _script(tmp_path, body, "programs")
+    assert done.returncode == 0, done.stderr
+    assert late.read_text() == "done"

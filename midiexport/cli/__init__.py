@@ -9,6 +9,8 @@ them all, and none imports numpy, httpx or mido at its top.
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib import import_module
 
 import click
@@ -53,3 +55,33 @@ def main() -> None:
     from ..io.files import hold_closed_standard_fds
 
     hold_closed_standard_fds()
+
+
+def run() -> None:
+    """Run ``main`` as the console script does, then end the process without Python's teardown.
+
+    When the command is done (its files written and closed, its exit status known), the
+    atexit handlers run, stdout and stderr are flushed, and ``os._exit`` ends the process:
+    everything a normal exit does that anyone could observe, but not the freeing of every
+    object and module one by one, which took 20-40 ms of a 10k-note ``convert`` (about a
+    fifth of its time; issue 16's start-up target) for memory the system takes back anyway.
+    A run that still has other threads, an exit status that is a message, or streams that
+    cannot be flushed (a closed pipe) leave the normal way instead.
+    """
+    import atexit
+    import threading
+
+    try:
+        main()
+    except SystemExit as done:
+        status = done.code
+        if (status is not None and not isinstance(status, int)) or threading.active_count() > 1:
+            raise
+        atexit._run_exitfuncs()
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:  # None: the descriptor was closed when Python started
+                    stream.flush()
+        except (OSError, ValueError):
+            raise done from None
+        os._exit(status or 0)
