@@ -229,3 +229,44 @@ def test_song_too_long_for_the_file_is_refused():
     payload = record_payload({"Piano": [(60, 80_000.0, 80_001.0, 1.0)]})
     with pytest.raises(RecordError, match="too long for a MIDI file"):
         song_of(payload, bpm=1000, ppq=32767)
+
+
+# --- one rule for "is this a drum part" (gm.resolve_part): placement, clean-up and onsets agree ---
+
+DRUM_CASES = [  # (name, Suno's is_drum flag, --program overrides, on the drum channel?)
+    ("Lead Vocals", True, {}, True),  # the flag decides over a melodic name
+    ("Drums", False, {}, False),  # ... and over a drum name
+    ("Loop", True, {"Loop": "Piano"}, False),  # an override decides over the flag
+    ("Shaker", False, {"Shaker": "Drums"}, True),
+    ("Drums", None, {"Drums": "Piano"}, True),  # a drum name stays on drums whatever program it is given
+    ("Percussion", None, {}, True),  # no flag: the name decides
+    ("Steel Drums", None, {}, False),  # a GM program's name, not the kit
+]
+
+
+def _flagged_record(name: str, flag: bool | None) -> model.Record:
+    part: dict[str, object] = {"name": name, "notes": [{"pitch": 38, "start": 0.5, "end": 0.51, "velocity": 0.8}]}
+    if flag is not None:
+        part["is_drum"] = flag
+    payload = {"code": 200, "data": {"taskId": "t1", "midiData": {"state": "complete", "instruments": [part]}}}
+    [record] = normalize_payload(payload, source="a.json")
+    return record
+
+
+@pytest.mark.parametrize(("name", "flag", "programs", "drum"), DRUM_CASES)
+def test_placement_and_clean_up_agree_on_drum_parts(name, flag, programs, drum):
+    from midiexport.stages.clean import clean_record
+
+    record = _flagged_record(name, flag)
+    [placement], _ = place_instruments([name], programs, {}, hints=[(None, flag)])
+    assert placement.is_drum is drum
+    cleaned = clean_record(record, ConvertOptions(drum_length_ms=100, programs=programs))
+    lengthened = float(cleaned.instruments[0].end_s[0]) > 0.51  # only drum hits are lengthened
+    assert lengthened is drum
+
+
+@pytest.mark.parametrize(("name", "flag", "programs", "drum"), [c for c in DRUM_CASES if not c[2]])
+def test_the_tempo_estimate_reads_drum_parts_as_placement_does(name, flag, programs, drum):
+    from midiexport.stages.onsets import collect_onsets
+
+    assert collect_onsets(_flagged_record(name, flag)).has_drums is drum

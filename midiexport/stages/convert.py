@@ -177,9 +177,9 @@ def place_instruments(
     resolved = []
     for index, name in enumerate(names):
         program_hint, drum_hint = hints[index] if hints is not None else (None, None)
-        found = overrides.get(gm.name_key(name)) or _hinted(name, program_hint, drum_hint)
-        if gm.is_drum_name(name) and not found.is_drum and drum_hint is not False:  # drums stay drums
-            found = gm.Resolved(found.program, True, found.how)
+        found = gm.resolve_part(
+            name, is_drum=drum_hint, program=program_hint, override=overrides.get(gm.name_key(name))
+        )
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] = counts.get(model.UNKNOWN_INSTRUMENT, 0) + 1
             warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
@@ -190,18 +190,6 @@ def place_instruments(
     placements = [Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved]
     warnings += _sharing_warnings(names, placements, counts)
     return placements, warnings
-
-
-def _hinted(name: str, program: int | None, is_drum: bool | None) -> gm.Resolved:
-    """Resolve a name, letting a file's program and an is_drum flag decide where given."""
-    found = gm.resolve_instrument(name)
-    if is_drum is True:
-        return gm.Resolved(found.program if found.is_drum else 0, True, "drums")
-    if program is not None:
-        return gm.Resolved(program, False, "file")
-    if is_drum is False and found.is_drum:
-        return gm.Resolved(0, False, found.how)
-    return found
 
 
 def _assign_channels(programs: list[int]) -> list[int]:
