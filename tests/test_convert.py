@@ -270,3 +270,18 @@ def test_the_tempo_estimate_reads_drum_parts_as_placement_does(name, flag, progr
     from midiexport.stages.onsets import collect_onsets
 
     assert collect_onsets(_flagged_record(name, flag)).has_drums is drum
+
+
+def test_notes_left_out_are_counted_in_full_past_the_described_issues():
+    from midiexport.stages.normalize import MAX_ISSUES
+
+    bad_pitch = [{"pitch": 200, "start": 0.1 * k, "end": 0.1 * k + 0.05, "velocity": 0.5} for k in range(MAX_ISSUES + 500)]
+    bad_end = [{"pitch": 60, "start": 1.0, "end": 0.5, "velocity": 0.5}] * 7
+    good = [{"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}]
+    midi = {"state": "complete", "instruments": [{"name": "Piano", "notes": good + bad_pitch},
+                                                 {"name": "Bass", "notes": bad_end + good}]}  # fmt: skip
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    report = convert_record(record, ConvertOptions()).report
+    assert len(record.issues) == MAX_ISSUES  # described one by one up to the limit ...
+    assert report.left_out == {"pitch": MAX_ISSUES + 500, "end": 7}  # ... counted in full
+    assert sum(report.left_out.values()) == report.counts[model.NOTE_LEFT_OUT]

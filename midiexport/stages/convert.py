@@ -11,7 +11,6 @@ Hands a Song to the writer.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -98,7 +97,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
-                      left_out=dict(Counter(issue.field for issue in record.issues)),
+                      left_out=dict(record.left_out),
                       notices=tuple(record.place(n) for n in record.notices),
                       tempo=time_map.estimate.describe() if time_map.estimate else None),
         key=found.signature if found else None,
