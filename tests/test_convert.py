@@ -285,3 +285,27 @@ def test_notes_left_out_are_counted_in_full_past_the_described_issues():
     assert len(record.issues) == MAX_ISSUES  # described one by one up to the limit ...
     assert report.left_out == {"pitch": MAX_ISSUES + 500, "end": 7}  # ... counted in full
     assert sum(report.left_out.values()) == report.counts[model.NOTE_LEFT_OUT]
+
+
+def _beat_map_record(seed: int, notes: int) -> model.Record:
+    """Random piano notes over a .mid's beat map of 100 BPM from 0 s (Suno's export starts its map at 0)."""
+    rng = np.random.default_rng(seed)
+    start = np.sort(rng.uniform(0.5, 30, notes))
+    piano = model.Instrument("Piano", start, start + 0.2, rng.integers(50, 70, notes), np.full(notes, 0.7))
+    return model.Record(source="x.mid", status=model.COMPLETE, instruments=(piano,), source_ppq=480,
+                        source_tempos=((0, 600_000),), beat_map_s=np.arange(0.0, 31, 0.6))  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "notes"), [(seed, 20) for seed in range(6)] + [(5, 60)])  # sure, unsure, a pickup
+def test_a_beat_map_is_described_alike_in_the_message_and_the_file(seed, notes):
+    song = convert_record(_beat_map_record(seed, notes), ConvertOptions(bpm="auto"))
+    [line] = [t for t in song.texts if "tempo" in t]
+    assert song.report.tempo is not None and "from the source's beat map" in song.report.tempo
+    assert line == song.report.tempo
+    bar_tick = song.meters[-1][0]  # where the file's 4/4 starts (after a pickup bar, if any)
+    bar_s = sum((min(end, bar_tick) - tick) * us / song.ppq / 1e6 for (tick, us), end in
+                zip(song.tempos, [t for t, _ in song.tempos[1:]] + [bar_tick]) if tick < bar_tick)  # fmt: skip
+    if "first downbeat at" in line:  # the downbeat the line names is the file's first bar line
+        assert f"first downbeat at {bar_s:.3f} s" in line
+    else:
+        assert bar_tick == 0 and "bar lines counted from its first beat" in line

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from . import key
+    from .tempo import TempoEstimate
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
@@ -99,7 +100,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
                       left_out=dict(record.left_out),
                       notices=tuple(record.place(n) for n in record.notices),
-                      tempo=time_map.estimate.describe() if time_map.estimate else None),
+                      tempo=tempo_line(time_map.estimate) if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
 
@@ -112,13 +113,27 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    if found.source == BEAT_MAP_SOURCE and found.sure:  # a .mid's own beat map
-        return (
-            f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
-        )
-    if found.source == BEAT_MAP_SOURCE:  # its beats, but bar lines not believed
-        return (f"tempo: {found.bpm:g} BPM from the source's beat map, bar lines counted from its first beat",)
-    return (f"estimated {found.describe()}",)
+    line = tempo_line(found)
+    return (line,) if found.source == BEAT_MAP_SOURCE else (f"estimated {line}",)
+
+
+def tempo_line(found: TempoEstimate) -> str:
+    """Return the one line on what an ``auto`` tempo map writes; the message and the file's text both say it.
+
+    For a .mid's own beat map (``beatmap``): its tempo, and the first downbeat when the
+    bar lines are believed, else that they are counted from its first beat (0 s in a
+    Suno export). Otherwise the estimate's own ``describe``.
+    """
+    if found.source != BEAT_MAP_SOURCE:
+        return found.describe()
+    from .tempo import CONFIDENCE_THRESHOLD, shown_confidence  # loaded already: an estimate exists
+
+    grid = f"tempo {found.bpm:g} BPM (quarter notes) from the source's beat map"
+    confidence = shown_confidence(found.confidence)
+    if found.sure:
+        return f"{grid}, {found.meter}, first downbeat at {found.first_downbeat_s:.3f} s (confidence {confidence})"
+    return (f"{grid}; confidence {confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
+            "downbeat claimed, bar lines counted from its first beat")  # fmt: skip
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
