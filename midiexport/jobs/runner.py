@@ -304,6 +304,9 @@ class WorkerPool:
         self._done: dict[int, tuple[Any, BaseException | None]] = {}
         self._refused: dict[int, int] = {}  # ticket -> workers found dead when it was sent to them
         self._tickets = 0
+        # Workers in a row that died before their first answer (0 once one answers): serve's
+        # /healthz says "not ready" while no worker can start.
+        self.unstarted_losses = 0
 
     def submit(self, job: Any) -> int:
         """Queue one job; return the ticket its ``result`` is asked for with."""
@@ -397,6 +400,7 @@ class WorkerPool:
                     self._lose(worker)
                 else:
                     self._done[worker.tickets.popleft()] = answer
+                    self.unstarted_losses = 0
 
     def _lose(self, worker: _Worker) -> None:
         """A worker died: its current job is lost; the jobs it had not begun are sent again."""
@@ -407,6 +411,7 @@ class WorkerPool:
                 break
             self._done[worker.tickets.popleft()] = answer
         worker.end()
+        self.unstarted_losses = 0 if worker.answered else self.unstarted_losses + 1
         if worker.tickets:
             self._done[worker.tickets.popleft()] = (None, _lost(worker.process.exitcode))
         self._queue.extendleft(reversed(worker.messages()))
@@ -424,6 +429,7 @@ class _Worker:
         results_out.close()
         self.tickets: deque[int] = deque()  # the jobs sent, not yet answered, in order
         self._sent: dict[int, bytes] = {}
+        self.answered = False  # it has sent an answer: it started
 
     def send(self, ticket: int, message: bytes) -> bool:
         """Send one pickled job; False when the worker is gone.
@@ -455,6 +461,7 @@ class _Worker:
             data = self.results.recv_bytes()
         except (EOFError, OSError):  # died before or while sending
             return None
+        self.answered = True
         self._sent.pop(self.tickets[0], None)
         try:
             value, error, trace = ForkingPickler.loads(data)
