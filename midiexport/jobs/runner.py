@@ -206,7 +206,7 @@ class Pending:
         try:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
-            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, input=self.name) from None
+            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal) from None
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
@@ -361,12 +361,14 @@ class WorkerPool:
                 return
             ticket, message = self._queue.popleft()
             if worker.send(ticket, message):
+                self._refused.pop(ticket, None)  # sent: its refusals no longer matter
                 continue
             self._lose(worker)  # it had died: the job never reached it
             self._refused[ticket] = self._refused.get(ticket, 0) + 1
             if self._refused[ticket] < MAX_REFUSALS:
                 self._queue.appendleft((ticket, message))
             else:  # workers die as they start: do not fork forever
+                del self._refused[ticket]
                 self._done[ticket] = (None, _lost(worker.process.exitcode))
 
     def _free_worker(self, message: bytes) -> _Worker | None:
@@ -500,12 +502,25 @@ class RemoteTraceback(Exception):
         return str(self.args[0])
 
 
-def _lost(exitcode: int | None) -> WorkerLost:
+def signal_name(number: int) -> str:
+    """Return a signal's name for messages: 9 -> 'SIGKILL' ('signal 99' for one the system does not know)."""
     import signal
 
+    return signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+
+
+def raising(error: BaseException) -> Callable[[], Any]:
+    """Return a function that raises ``error``: a result getter for work that failed before it ran."""
+
+    def get() -> Any:
+        raise error
+
+    return get
+
+
+def _lost(exitcode: int | None) -> WorkerLost:
     if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
-        how, number = f"was killed by {name}", -exitcode
+        how, number = f"was killed by {signal_name(-exitcode)}", -exitcode
     else:
         how, number = f"ended (status {exitcode})", None
     return WorkerLost(f"its worker process {how} before it returned the result; nothing was written for it; "

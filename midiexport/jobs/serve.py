@@ -41,7 +41,7 @@ from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
 from . import naming
 from .render import render_record
-from .runner import WorkerPool
+from .runner import WorkerPool, raising, signal_name
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -236,7 +236,7 @@ class ConversionPool:
             LOG.error("conversions stopped", extra={"fields": {"outcome": self._failure}})
             queued = [item[1] for item in self._inbox if item is not None]
             for future in [*waiting.values(), *queued]:  # their bodies stay on disk: converted at the next start
-                _settle(future, partial(_raise, RuntimeError(self._failure)))
+                _settle(future, raising(RuntimeError(self._failure)))
         finally:
             pool.close()
 
@@ -260,10 +260,6 @@ def _settle(future: asyncio.Future[Any], get: Callable[[], Any]) -> None:
         future.get_loop().call_soon_threadsafe(apply)
     except RuntimeError:  # the loop is closed: the server has stopped, nobody waits
         pass
-
-
-def _raise(error: BaseException) -> Any:
-    raise error
 
 
 def _in_worker(job: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> Any:
@@ -338,7 +334,7 @@ class Converter:
 def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
     """The outcome of a conversion that ended without one: its worker died, or a bug."""
     if isinstance(error, WorkerLost):
-        how = f"was killed by {_signal_name(error.signal)}" if error.signal else "ended"
+        how = f"was killed by {signal_name(error.signal)}" if error.signal else "ended"
         # Its .mid may be written already (the worker died before its answer): the next
         # conversion keeps that file rather than write a second one (_write_new).
         message = (f"its worker process {how} before the conversion ended; the callback is kept "
@@ -347,12 +343,6 @@ def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
         message = f"internal error: {error!r}"
     return {"task_id": raw_path.parent.name, "callback": raw_path.name, "outcome": "failed", "error": message,
             "files": []}  # fmt: skip
-
-
-def _signal_name(number: int) -> str:
-    import signal
-
-    return signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
 
 
 def handle_stored(raw_path: str, out_dir: str, options: ConvertOptions) -> dict[str, Any]:
