@@ -275,7 +275,9 @@ def test_the_tempo_estimate_reads_drum_parts_as_placement_does(name, flag, progr
 def test_notes_left_out_are_counted_in_full_past_the_described_issues():
     from midiexport.stages.normalize import MAX_ISSUES
 
-    bad_pitch = [{"pitch": 200, "start": 0.1 * k, "end": 0.1 * k + 0.05, "velocity": 0.5} for k in range(MAX_ISSUES + 500)]
+    bad_pitch = [
+        {"pitch": 200, "start": 0.1 * k, "end": 0.1 * k + 0.05, "velocity": 0.5} for k in range(MAX_ISSUES + 500)
+    ]
     bad_end = [{"pitch": 60, "start": 1.0, "end": 0.5, "velocity": 0.5}] * 7
     good = [{"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}]
     midi = {"state": "complete", "instruments": [{"name": "Piano", "notes": good + bad_pitch},
