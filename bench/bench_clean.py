@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
+from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import write_midi  # noqa: E402
@@ -325,7 +326,7 @@ def align_errors(songs: list[dict]) -> None:
             continue
         record = record_of(song)
         sources = song["meta"].get("record_tracks") or [i.name for i in record.instruments]
-        drums = [clean.is_drum(i, {}) for i in record.instruments]
+        drums = [gm.is_drum_instrument(i) for i in record.instruments]
         if "transcribed" in song.get("categories", ()):
             added = {k: latency.get(source, 0.0) / 1000 for k, source in enumerate(sources)}
             _align_error(record, drums, stem_lateness(song, record, sources), errors, alone, TRANSCRIBED_ACTUAL)

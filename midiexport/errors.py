@@ -185,10 +185,9 @@ class WorkerLost(MidiExportError):
     number of the signal that ended the worker (9: SIGKILL), or None when it exited.
     """
 
-    def __init__(self, message: str, *, signal: int | None = None, input: str = "") -> None:
+    def __init__(self, message: str, *, signal: int | None = None) -> None:
         super().__init__(message)
         self.signal = signal
-        self.input = input
 
 
 class ChoiceNeeded(MidiExportError):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .model import Instrument
 
 DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 
@@ -176,6 +179,44 @@ def resolve_instrument(name: str) -> Resolved:
         if word in words:
             return Resolved(stem_program, False, "stem")
     return Resolved(0, False, "unknown")
+
+
+def resolve_part(
+    name: str, *, is_drum: bool | None = None, program: int | None = None, override: Resolved | None = None
+) -> Resolved:
+    """Decide an instrument's GM program and whether it goes to the drum channel: the one rule.
+
+    In order: ``override`` (``--program NAME=PROGRAM``) decides; else Suno's ``is_drum``
+    flag (or channel 10 of a .mid) where given; else a .mid's ``program`` (melodic);
+    else the name (``resolve_instrument``). A drum name ("Drums", "Percussion") stays on
+    the drum channel whatever program it is given, unless the flag says it is no drum.
+    Placement, clean-up and the tempo estimate all ask this, so they never disagree.
+    """
+    if override is not None:
+        found = override
+    elif is_drum is True:
+        named = resolve_instrument(name)
+        found = Resolved(named.program if named.is_drum else 0, True, "drums")
+    elif program is not None:
+        found = Resolved(program, False, "file")
+    else:
+        found = resolve_instrument(name)
+        if is_drum is False and found.is_drum:
+            found = Resolved(0, False, found.how)
+    if not found.is_drum and is_drum is not False and is_drum_name(name):
+        found = Resolved(found.program, True, found.how)
+    return found
+
+
+def is_drum_instrument(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> bool:
+    """Return True when an instrument goes to the drum channel (``resolve_part``'s rule).
+
+    ``overrides`` are ``--program`` values resolved, keyed by ``name_key``.
+    """
+    override = overrides.get(name_key(instrument.name)) if overrides else None
+    return resolve_part(
+        instrument.name, is_drum=instrument.is_drum, program=instrument.program, override=override
+    ).is_drum
 
 
 def program_name(program: int) -> str:

@@ -124,7 +124,8 @@ class Record:
 
     ``status`` is COMPLETE, PENDING, FAILED, EMPTY or LINK; only a COMPLETE record has
     instruments. ``counts`` holds repairs made while reading (strings read as numbers);
-    ``issues`` the notes left out. ``source`` names the input and ``locator`` the
+    ``issues`` the notes left out (the first ``normalize.MAX_ISSUES``), ``left_out``
+    all of them counted by field. ``source`` names the input and ``locator`` the
     record inside it ("record 3", "line 12"; empty when the input holds one record).
     """
 
@@ -146,6 +147,7 @@ class Record:
     counts: dict[str, int] = field(default_factory=dict)
     issues: tuple[NoteIssue, ...] = ()
     warnings: tuple[str, ...] = ()
+    left_out: dict[str, int] = field(default_factory=dict)  # notes left out per field, in full (issues stop at 1000)
     # From a .mid (stages/midifile.py): its tempo map as (abs tick, µs per quarter) at
     # ``source_ppq``, its time signatures (abs tick, n, d), and the time in seconds of
     # every quarter-note beat through that map (Suno's own beat tracking).

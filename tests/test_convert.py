@@ -229,3 +229,85 @@ def test_song_too_long_for_the_file_is_refused():
     payload = record_payload({"Piano": [(60, 80_000.0, 80_001.0, 1.0)]})
     with pytest.raises(RecordError, match="too long for a MIDI file"):
         song_of(payload, bpm=1000, ppq=32767)
+
+
+# --- one rule for "is this a drum part" (gm.resolve_part): placement, clean-up and onsets agree ---
+
+DRUM_CASES = [  # (name, Suno's is_drum flag, --program overrides, on the drum channel?)
+    ("Lead Vocals", True, {}, True),  # the flag decides over a melodic name
+    ("Drums", False, {}, False),  # ... and over a drum name
+    ("Loop", True, {"Loop": "Piano"}, False),  # an override decides over the flag
+    ("Shaker", False, {"Shaker": "Drums"}, True),
+    ("Drums", None, {"Drums": "Piano"}, True),  # a drum name stays on drums whatever program it is given
+    ("Percussion", None, {}, True),  # no flag: the name decides
+    ("Steel Drums", None, {}, False),  # a GM program's name, not the kit
+]
+
+
+def _flagged_record(name: str, flag: bool | None) -> model.Record:
+    part: dict[str, object] = {"name": name, "notes": [{"pitch": 38, "start": 0.5, "end": 0.51, "velocity": 0.8}]}
+    if flag is not None:
+        part["is_drum"] = flag
+    payload = {"code": 200, "data": {"taskId": "t1", "midiData": {"state": "complete", "instruments": [part]}}}
+    [record] = normalize_payload(payload, source="a.json")
+    return record
+
+
+@pytest.mark.parametrize(("name", "flag", "programs", "drum"), DRUM_CASES)
+def test_placement_and_clean_up_agree_on_drum_parts(name, flag, programs, drum):
+    from midiexport.stages.clean import clean_record
+
+    record = _flagged_record(name, flag)
+    [placement], _ = place_instruments([name], programs, {}, hints=[(None, flag)])
+    assert placement.is_drum is drum
+    cleaned = clean_record(record, ConvertOptions(drum_length_ms=100, programs=programs))
+    lengthened = float(cleaned.instruments[0].end_s[0]) > 0.51  # only drum hits are lengthened
+    assert lengthened is drum
+
+
+@pytest.mark.parametrize(("name", "flag", "programs", "drum"), [c for c in DRUM_CASES if not c[2]])
+def test_the_tempo_estimate_reads_drum_parts_as_placement_does(name, flag, programs, drum):
+    from midiexport.stages.onsets import collect_onsets
+
+    assert collect_onsets(_flagged_record(name, flag)).has_drums is drum
+
+
+def test_notes_left_out_are_counted_in_full_past_the_described_issues():
+    from midiexport.stages.normalize import MAX_ISSUES
+
+    bad_pitch = [
+        {"pitch": 200, "start": 0.1 * k, "end": 0.1 * k + 0.05, "velocity": 0.5} for k in range(MAX_ISSUES + 500)
+    ]
+    bad_end = [{"pitch": 60, "start": 1.0, "end": 0.5, "velocity": 0.5}] * 7
+    good = [{"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}]
+    midi = {"state": "complete", "instruments": [{"name": "Piano", "notes": good + bad_pitch},
+                                                 {"name": "Bass", "notes": bad_end + good}]}  # fmt: skip
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    report = convert_record(record, ConvertOptions()).report
+    assert len(record.issues) == MAX_ISSUES  # described one by one up to the limit ...
+    assert report.left_out == {"pitch": MAX_ISSUES + 500, "end": 7}  # ... counted in full
+    assert sum(report.left_out.values()) == report.counts[model.NOTE_LEFT_OUT]
+
+
+def _beat_map_record(seed: int, notes: int) -> model.Record:
+    """Random piano notes over a .mid's beat map of 100 BPM from 0 s (Suno's export starts its map at 0)."""
+    rng = np.random.default_rng(seed)
+    start = np.sort(rng.uniform(0.5, 30, notes))
+    piano = model.Instrument("Piano", start, start + 0.2, rng.integers(50, 70, notes), np.full(notes, 0.7))
+    return model.Record(source="x.mid", status=model.COMPLETE, instruments=(piano,), source_ppq=480,
+                        source_tempos=((0, 600_000),), beat_map_s=np.arange(0.0, 31, 0.6))  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "notes"), [(seed, 20) for seed in range(6)] + [(5, 60)])  # sure, unsure, a pickup
+def test_a_beat_map_is_described_alike_in_the_message_and_the_file(seed, notes):
+    song = convert_record(_beat_map_record(seed, notes), ConvertOptions(bpm="auto"))
+    [line] = [t for t in song.texts if "tempo" in t]
+    assert song.report.tempo is not None and "from the source's beat map" in song.report.tempo
+    assert line == song.report.tempo
+    bar_tick = song.meters[-1][0]  # where the file's 4/4 starts (after a pickup bar, if any)
+    bar_s = sum((min(end, bar_tick) - tick) * us / song.ppq / 1e6 for (tick, us), end in
+                zip(song.tempos, [t for t, _ in song.tempos[1:]] + [bar_tick]) if tick < bar_tick)  # fmt: skip
+    if "first downbeat at" in line:  # the downbeat the line names is the file's first bar line
+        assert f"first downbeat at {bar_s:.3f} s" in line
+    else:
+        assert bar_tick == 0 and "bar lines counted from its first beat" in line

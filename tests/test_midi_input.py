@@ -349,3 +349,19 @@ def test_stem_files_named_one_by_one_go_into_one_named_file(stems_folder, tmp_pa
     result = run("convert", *stems, "-o", str(tmp_path / "song.mid"))
     assert result.exit_code == 0, result.stderr
     assert len(pretty((tmp_path / "song.mid").read_bytes()).instruments) == 3
+
+
+def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_convert(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / f"{TITLE} (Bass).mid").write_bytes(suno_stems()["Bass"])
+    huge = folder / f"{TITLE} (Keyboard).mid"
+    with open(huge, "wb") as handle:
+        handle.write(suno_stems()["Keyboard"])
+        handle.truncate(1_100_000)  # sparse: past 1 MB without writing it
+    result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{huge} is larger than 1 MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb)"
+    )
+    assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]

@@ -289,6 +289,22 @@ def test_a_worker_killed_between_jobs_costs_nothing():
     assert [get() for _, get in run_in_processes(jobs(), _times_ten, workers=1)] == [0, 10]
 
 
+def test_a_refused_job_is_forgotten_once_it_is_sent():
+    # A long-running pool (serve's) must not keep one entry per job a dead worker refused.
+    from midiexport.jobs.runner import WorkerPool
+
+    pool = WorkerPool(_times_ten, 1)
+    try:
+        assert pool.result(pool.submit(1)) == 10
+        [worker] = multiprocessing.active_children()
+        os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        worker.join(timeout=10)
+        assert pool.result(pool.submit(2)) == 20  # refused by the dead worker's pipe, then sent to a new one
+        assert pool._refused == {}
+    finally:
+        pool.close()
+
+
 # Ctrl-C while a job larger than a pipe's buffer is half sent to a worker: the pool must
 # still close. The worker, half-way through reading that job, cannot take a polite stop
 # message (it would read it as the rest of the job and wait on for ever).

@@ -259,3 +259,27 @@ def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, s
     assert {p: (out / p).stat().st_mtime_ns for p in stamps} == stamps
     assert no_temporary_files(out)
     assert os.path.getsize(out / "song299.mid") == os.path.getsize(finished[0])
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_batch_still_writes_its_report_marked_interrupted(tmp_path, sent, status):
+    folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
+    folder.mkdir()
+    for i in range(300):
+        shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
+    command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(out), "--jobs", "2",
+               "--report", str(report)]  # fmt: skip
+    batch = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    wait_for_files(out, 3)
+    batch.send_signal(sent)
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == status, stderr
+    data = json.loads(report.read_text())  # whole JSON: written at once, never half
+    assert data["interrupted"] is True
+    written = {p for r in data["results"] for p in r["files"]}
+    on_disk = {str(p) for p in out.glob("*.mid")}
+    assert len(on_disk) < 300, "the batch ended before the signal; make it longer"
+    assert written <= on_disk and len(written) >= len(on_disk) - 1  # at most the unit being written is missing
+    assert data["summary"]["converted"] == len(data["results"]) == len(written)
+    assert no_temporary_files(tmp_path)

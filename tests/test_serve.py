@@ -36,18 +36,20 @@ class Server:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
 
 
-def start_server(out: Path, *args: str) -> Server:
+def start_server(out: Path, *args: str, python_path: tuple[str, ...] = (), healthy: bool = True) -> Server:
     log = out.parent / f"{out.name}-stderr-{time.monotonic_ns()}.log"  # one log per start
     command = [sys.executable, "-m", "midiexport", "serve", "--port", "0", "-o", str(out), "-j", "2", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((*python_path, str(ROOT)))}
     with open(log, "ab") as stream:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=stream, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                                   stderr=stream, env=env)  # fmt: skip
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         text = log.read_text()
         if "listening on " in text:
             url = text.split("listening on ", 1)[1].split()[0]
-            _wait_healthy(url)
+            if healthy:
+                _wait_healthy(url)
             return Server(url, out, process, log)
         if process.poll() is not None:
             raise AssertionError(f"serve exited {process.returncode}: {text}")
@@ -375,3 +377,38 @@ def test_a_worker_killed_during_a_conversion_fails_that_callback_alone_until_the
     finally:
         stop(again)
     assert not list(out.rglob(".midiexport-*"))  # the killed worker's temporary file is swept at the start
+
+
+def health(server: Server) -> httpx.Response:
+    return httpx.get(server.url.rsplit("/", 1)[0] + "/healthz", timeout=10)
+
+
+def health_status(server: Server) -> int:
+    """/healthz's status, 0 while the server does not answer yet (it starts its workers first)."""
+    try:
+        return health(server).status_code
+    except httpx.TransportError:
+        return 0
+
+
+def test_healthz_is_503_while_no_conversion_worker_can_start(tmp_path: Path):
+    site = tmp_path / "site"
+    site.mkdir()  # every spawned worker ends as it starts; the server itself runs as ever
+    (site / "sitecustomize.py").write_text("import os, sys\nif any('spawn_main' in a for a in sys.orig_argv):\n"
+                                           "    os._exit(3)\n")  # fmt: skip
+    server = start_server(tmp_path / "out", python_path=(str(site),), healthy=False)
+    try:
+        wait_for(lambda: health_status(server) == 503)
+        answer = health(server)
+        assert answer.json()["status"] == "not ready"
+        assert "no conversion worker could be started" in answer.json()["reason"]
+        assert post(server, callback("kept")).status_code == 200  # still stored: converted at a later start
+        assert health(server).status_code == 503
+    finally:
+        stop(server)
+    again = start_server(tmp_path / "out")  # workers start now: ready, and the stored callback converts
+    try:
+        assert health(again).json()["status"] == "ok"
+        wait_for(lambda: (again.out / "kept.mid").exists(), timeout_s=60)
+    finally:
+        stop(again)

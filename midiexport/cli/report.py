@@ -52,10 +52,15 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
                 _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:
-        progress.clear()
-        click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
-                   "(finished files are kept)", err=True)  # fmt: skip
-        _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        from ..io.files import signals_held
+
+        with signals_held():  # a second Ctrl-C waits for the report, and we exit all the same
+            progress.clear()
+            click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
+                       "(finished files are kept)", err=True)  # fmt: skip
+            if report is not None:
+                _finish_interrupted(report, tally, verbose)
+            _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
@@ -71,6 +76,14 @@ def _json_report(options: dict[str, Any]) -> Any:
 
     target = options.get("report")
     return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
+
+
+def _finish_interrupted(report: Any, tally: Any, verbose: bool) -> None:
+    """Write the report of an interrupted batch (what finished, marked so); a failure is one line."""
+    try:
+        report.finish(tally, interrupted=True)
+    except Exception as exc:  # noqa: BLE001 - said in one line; the exit status stays "interrupted"
+        fail_line(exc, verbose)
 
 
 def _exit_now(status: int) -> NoReturn:

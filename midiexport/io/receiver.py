@@ -35,13 +35,12 @@ DEFAULT_WINDOW_S = 300.0  # no replay window is documented; five minutes, as com
 
 @dataclass(frozen=True)
 class Stored:
-    """One accepted callback: its task id, where its body lies, and whether it is new.
+    """One accepted callback: where its body lies, and whether it is new.
 
     ``repeat``: the same body was stored before. ``variant``: the task already had a
     different body, and this one was kept beside it.
     """
 
-    task_id: str
     path: Path
     repeat: bool
     variant: bool
@@ -95,13 +94,13 @@ class CallbackStore:
         name = hashlib.sha256(body).hexdigest()[:DIGEST_HEX] + RAW_SUFFIX
         path = task_folder / name
         if path.exists():
-            return Stored(task_id, path, repeat=True, variant=False)
+            return Stored(path, repeat=True, variant=False)
         variant = task_folder.is_dir() and any(task_folder.glob("*" + RAW_SUFFIX))
         try:
             files.write_atomic(path, body)
         except files.FileExists:  # the same body arrived twice at once: the other one stored it
-            return Stored(task_id, path, repeat=True, variant=False)
-        return Stored(task_id, path, repeat=False, variant=variant)
+            return Stored(path, repeat=True, variant=False)
+        return Stored(path, repeat=False, variant=variant)
 
     def backlog(self) -> Iterator[Path]:
         """Yield the stored bodies not yet handled, oldest first."""

@@ -221,19 +221,25 @@ def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]
 def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = None) -> list[Rendered]:
     """Read the .mid stems (or .zip members) of a unit, join each song's stems, render each song.
 
-    A member that cannot be read becomes its own failed Rendered; the others go on.
+    A stem or member that cannot be read (a .mid stem past ``options.max_input_mb``
+    included) becomes its own failed Rendered; the others go on.
     Raises InputError when a .zip as a whole cannot be read.
     """
     from ..stages.midifile import merge_stems, read_midi
 
+    records: list[Record] = []
+    failed: list[Rendered] = []
     if raw is not None:
         named = [(unit.source.name, raw)]
     elif files.is_archive(unit.source):
         named = [(f"{unit.source.name}: {member}", data) for member, data in read_members(unit.source)]
     else:
-        named = [(stem.name, files.read_bytes(stem)) for stem in unit.stems]
-    records: list[Record] = []
-    failed: list[Rendered] = []
+        named = []
+        for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
+            try:
+                named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb)))
+            except InputError as exc:
+                failed.append(Rendered(exc.input or stem.name, "", error=exc))
     for name, data in named:
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):

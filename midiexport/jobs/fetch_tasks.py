@@ -17,7 +17,7 @@ from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
 from . import naming
 from .render import render_record
-from .runner import COMPANION, Destination, Pending, Rendered, run_in_threads
+from .runner import COMPANION, Destination, Pending, Rendered, raising, run_in_threads
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def run_fetch(
             try:
                 music = client.get_record(MUSIC_RECORD_PATH, fetch.music_task)
             except FetchError as exc:
-                yield Pending(f"music task {fetch.music_task}", _raiser(exc), destination)
+                yield Pending(f"music task {fetch.music_task}", raising(exc), destination)
         wait = partial(client.wait_for_record, wait=fetch.wait, timeout_s=fetch.timeout_s,
                        poll_interval_s=fetch.poll_interval_s, progress=progress)  # fmt: skip
         plans = [(task_id, *plan_task(task_id, fetch, options, destination)) for task_id in task_ids]
@@ -97,13 +97,6 @@ def plan_task(
     else:
         return None, None
     return stem, destination.plan(None, stem, COMPANION if fetch.save_json else None)
-
-
-def _raiser(error: Exception) -> Callable[[], list[Rendered]]:
-    def get() -> list[Rendered]:
-        raise error
-
-    return get
 
 
 def _fetched(

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import protocol
+from .. import gm, protocol
 from ..errors import (
     ApiError,
     ChoiceNeeded,
@@ -141,8 +141,7 @@ def load_state(path: Path) -> ChainState:
 
 def save_state(state: ChainState, path: Path) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(path, state.to_json(), overwrite=True)
+    files.write_atomic(path, state.to_json(), overwrite=True)  # makes the folder
 
 
 def spending(state: ChainState) -> list[str]:
@@ -252,10 +251,8 @@ def choose_stem(chain: Chain) -> None:
     names = [str(s.get("stem_type_group_name") or "") for s in stems]
     match = next((s for s, n in zip(stems, names) if n.casefold() == state.stem.casefold()), None)
     if match is None:
-        import difflib
-
-        close = difflib.get_close_matches(state.stem.casefold(), [n.casefold() for n in names], n=1)
-        hint = f"did you mean {names[[n.casefold() for n in names].index(close[0])]!r}? " if close else ""
+        close = gm.closest(state.stem, [n for n in names if n])
+        hint = f"did you mean {close!r}? " if close else ""
         raise ChoiceNeeded(f"separation task {state.separation_task} has no stem {state.stem!r}; {hint}"
                            f"its stems: {', '.join(names) or 'none'} (continue with --resume --stem NAME)",
                            choices=tuple(names))  # fmt: skip

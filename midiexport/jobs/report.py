@@ -2,14 +2,16 @@
 
 For scripts that should not parse stderr prose. One object::
 
-    {"command": "convert", "version": "0.1.0",
+    {"command": "convert", "version": "0.1.0", "interrupted": false,
      "results": [{"input": "a.json", "outcome": "converted", "files": ["a.mid"], "existing": [],
                   "notes": 2215, "counts": {"overlapping notes cut": 3}, "notes_left_out": {"pitch": 1},
                   "warnings": ["a.json: \\"Drums\\", note 17: pitch 128 is outside 0-127"], "error": null}],
      "summary": {"converted": 1, "notes": 2215, "repaired": 1, "repairs": 3,
                  "notes_left_out": {"pitch": 1}, "skipped_exist": 0, "failed": 0}}
 
-``outcome`` is "converted", "skipped" (every file existed and was kept) or "failed";
+``interrupted`` is true when Ctrl-C or SIGTERM stopped the batch: the results and totals
+are then those finished before it. ``outcome`` is "converted", "skipped" (every file
+existed and was kept) or "failed";
 ``counts`` holds the repairs and other news of the record by kind, as the summary
 line words them.
 """
@@ -32,7 +34,7 @@ class JsonReport:
         from .. import __version__
 
         self.target = target
-        self.data: dict[str, Any] = {"command": command, "version": __version__, "results": []}
+        self.data: dict[str, Any] = {"command": command, "version": __version__, "interrupted": False, "results": []}
 
     def add(self, outcome: Any) -> None:
         """Add one Outcome (runner.Outcome)."""
@@ -56,10 +58,14 @@ class JsonReport:
                  "notes_left_out": {}, "warnings": [], "error": str(error)}  # fmt: skip
         self.data["results"].append(entry)
 
-    def finish(self, tally: Tally) -> None:
-        """Write the report with the summary's totals. Raises OutputError."""
+    def finish(self, tally: Tally, *, interrupted: bool = False) -> None:
+        """Write the report with the summary's totals, all at once (never half a file). Raises OutputError.
+
+        ``interrupted``: the batch was stopped; what finished before is written, so marked.
+        """
         import orjson
 
+        self.data["interrupted"] = interrupted
         self.data["summary"] = tally.totals()
         data = orjson.dumps(self.data, option=orjson.OPT_INDENT_2) + b"\n"
         if self.target == STDOUT:

@@ -204,7 +204,7 @@ class Pending:
         try:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
-            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, input=self.name) from None
+            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal) from None
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
@@ -302,6 +302,9 @@ class WorkerPool:
         self._done: dict[int, tuple[Any, BaseException | None]] = {}
         self._refused: dict[int, int] = {}  # ticket -> workers found dead when it was sent to them
         self._tickets = 0
+        # Workers in a row that died before their first answer (0 once one answers): serve's
+        # /healthz says "not ready" while no worker can start.
+        self.unstarted_losses = 0
 
     def submit(self, job: Any) -> int:
         """Queue one job; return the ticket its ``result`` is asked for with."""
@@ -356,12 +359,14 @@ class WorkerPool:
                 return
             ticket, message = self._queue.popleft()
             if worker.send(ticket, message):
+                self._refused.pop(ticket, None)  # sent: its refusals no longer matter
                 continue
             self._lose(worker)  # it had died: the job never reached it
             self._refused[ticket] = self._refused.get(ticket, 0) + 1
             if self._refused[ticket] < MAX_REFUSALS:
                 self._queue.appendleft((ticket, message))
             else:  # workers die as they start: do not fork forever
+                del self._refused[ticket]
                 self._done[ticket] = (None, _lost(worker.process.exitcode))
 
     def _free_worker(self, message: bytes) -> _Worker | None:
@@ -395,6 +400,7 @@ class WorkerPool:
                     self._lose(worker)
                 else:
                     self._done[worker.tickets.popleft()] = answer
+                    self.unstarted_losses = 0
 
     def _lose(self, worker: _Worker) -> None:
         """A worker died: its current job is lost; the jobs it had not begun are sent again."""
@@ -405,6 +411,7 @@ class WorkerPool:
                 break
             self._done[worker.tickets.popleft()] = answer
         worker.end()
+        self.unstarted_losses = 0 if worker.answered else self.unstarted_losses + 1
         if worker.tickets:
             self._done[worker.tickets.popleft()] = (None, _lost(worker.process.exitcode))
         self._queue.extendleft(reversed(worker.messages()))
@@ -422,6 +429,7 @@ class _Worker:
         results_out.close()
         self.tickets: deque[int] = deque()  # the jobs sent, not yet answered, in order
         self._sent: dict[int, bytes] = {}
+        self.answered = False  # it has sent an answer: it started
 
     def send(self, ticket: int, message: bytes) -> bool:
         """Send one pickled job; False when the worker is gone.
@@ -453,6 +461,7 @@ class _Worker:
             data = self.results.recv_bytes()
         except (EOFError, OSError):  # died before or while sending
             return None
+        self.answered = True
         self._sent.pop(self.tickets[0], None)
         try:
             value, error, trace = ForkingPickler.loads(data)
@@ -491,12 +500,25 @@ class RemoteTraceback(Exception):
         return str(self.args[0])
 
 
-def _lost(exitcode: int | None) -> WorkerLost:
+def signal_name(number: int) -> str:
+    """Return a signal's name for messages: 9 -> 'SIGKILL' ('signal 99' for one the system does not know)."""
     import signal
 
+    return signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+
+
+def raising(error: BaseException) -> Callable[[], Any]:
+    """Return a function that raises ``error``: a result getter for work that failed before it ran."""
+
+    def get() -> Any:
+        raise error
+
+    return get
+
+
+def _lost(exitcode: int | None) -> WorkerLost:
     if exitcode is not None and exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else str(-exitcode)
-        how, number = f"was killed by {name}", -exitcode
+        how, number = f"was killed by {signal_name(-exitcode)}", -exitcode
     else:
         how, number = f"ended (status {exitcode})", None
     return WorkerLost(f"its worker process {how} before it returned the result; nothing was written for it; "

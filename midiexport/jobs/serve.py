@@ -11,7 +11,8 @@ shutdown) are converted first.
 
 Answers: 200 stored (or a repeat), 400 not JSON or no task id, 401 unsigned, wrongly
 signed or replayed (when a key is set), 404 unknown path, 405 wrong method, 413 body
-over the limit, 415 not JSON, 503 with Retry-After when the queue is full. One
+over the limit, 415 not JSON, 503 with Retry-After when the queue is full. GET /healthz:
+200 "ok", or 503 "not ready" while no conversion worker can start. One
 structured log line per request (task id, outcome, status, duration), never the key,
 the signature or the body.
 """
@@ -40,7 +41,7 @@ from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
 from . import naming
 from .render import render_record
-from .runner import WorkerPool
+from .runner import WorkerPool, raising, signal_name
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -164,6 +165,7 @@ class ConversionPool:
         self._thread = threading.Thread(target=self._run, name="midiexport-conversions", daemon=True)
         self._failure: str | None = None
         self._closed = False
+        self._unstarted = 0  # WorkerPool.unstarted_losses, copied by the thread (an int: read safely)
 
     def start(self) -> None:
         """Start the thread (workers start with the first jobs)."""
@@ -181,6 +183,17 @@ class ConversionPool:
         self._inbox.append(((self._niceness, function, args), future))
         self._wake()
         return future
+
+    def not_ready(self) -> str | None:
+        """Return why no conversion can run now (the thread stopped, no worker could start), else None."""
+        if self._failure is not None:
+            return self._failure
+        if not self._thread.is_alive():
+            return "conversions stopped; restart the server"
+        if self._unstarted:
+            return (f"no conversion worker could be started ({self._unstarted} ended before their first answer); "
+                    "callbacks are still stored, and converted once a worker starts")  # fmt: skip
+        return None
 
     def close(self) -> None:
         """Stop the workers (busy ones get SIGTERM) and the thread; futures not settled stay so. Idempotent."""
@@ -217,12 +230,13 @@ class ConversionPool:
                         return
                     job, future = item
                     waiting[pool.submit(job)] = future
+                self._unstarted = pool.unstarted_losses
         except Exception as exc:  # noqa: BLE001 - a bug, or no process can start: say so, fail what waits
             self._failure = f"conversions stopped: {type(exc).__name__}: {exc}; restart the server"
             LOG.error("conversions stopped", extra={"fields": {"outcome": self._failure}})
             queued = [item[1] for item in self._inbox if item is not None]
             for future in [*waiting.values(), *queued]:  # their bodies stay on disk: converted at the next start
-                _settle(future, partial(_raise, RuntimeError(self._failure)))
+                _settle(future, raising(RuntimeError(self._failure)))
         finally:
             pool.close()
 
@@ -248,10 +262,6 @@ def _settle(future: asyncio.Future[Any], get: Callable[[], Any]) -> None:
         pass
 
 
-def _raise(error: BaseException) -> Any:
-    raise error
-
-
 def _in_worker(job: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> Any:
     """Run one job in a conversion worker, first lowering the worker's CPU priority to ``niceness``.
 
@@ -272,11 +282,20 @@ class Converter:
         self.backlog: deque[Path] = deque()
         self.running: set[asyncio.Future[dict[str, Any]]] = set()
         self.counts = {"stored": 0, "repeats": 0, "converted": 0, "failed": 0}
+        self.probe: asyncio.Future[Any] | None = None  # a no-op job sent by /healthz while not ready
 
     async def start_workers(self) -> None:
         """Start every worker process now, so no request waits for one to start."""
         # A worker lost meanwhile is replaced with the next job: the server starts all the same.
         await asyncio.gather(*(self.pool.submit(int) for _ in range(self.pool.size)), return_exceptions=True)
+
+    def not_ready(self) -> str | None:
+        """Return why conversions cannot run now, else None; while not ready, try to start a worker again."""
+        reason = self.pool.not_ready()
+        if reason is not None and not self.running and (self.probe is None or self.probe.done()):
+            self.probe = self.pool.submit(int)  # its answer makes the pool ready again
+            self.probe.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning
+        return reason
 
     @property
     def full(self) -> bool:
@@ -315,7 +334,7 @@ class Converter:
 def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
     """The outcome of a conversion that ended without one: its worker died, or a bug."""
     if isinstance(error, WorkerLost):
-        how = f"was killed by {_signal_name(error.signal)}" if error.signal else "ended"
+        how = f"was killed by {signal_name(error.signal)}" if error.signal else "ended"
         # Its .mid may be written already (the worker died before its answer): the next
         # conversion keeps that file rather than write a second one (_write_new).
         message = (f"its worker process {how} before the conversion ended; the callback is kept "
@@ -324,12 +343,6 @@ def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
         message = f"internal error: {error!r}"
     return {"task_id": raw_path.parent.name, "callback": raw_path.name, "outcome": "failed", "error": message,
             "files": []}  # fmt: skip
-
-
-def _signal_name(number: int) -> str:
-    import signal
-
-    return signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
 
 
 def handle_stored(raw_path: str, out_dir: str, options: ConvertOptions) -> dict[str, Any]:
@@ -457,7 +470,11 @@ def create_app(settings: ServeOptions, pool: ConversionPool) -> Starlette:
         from starlette.responses import JSONResponse
 
         waiting = len(converter.waiting) + len(converter.backlog)
-        return JSONResponse({"status": "ok", "waiting": waiting, "running": len(converter.running), **converter.counts})
+        counts = {"waiting": waiting, "running": len(converter.running), **converter.counts}
+        reason = converter.not_ready()
+        if reason is not None:  # 503: a load balancer or the operator sees that nothing converts
+            return JSONResponse({"status": "not ready", "reason": reason, **counts}, status_code=503)
+        return JSONResponse({"status": "ok", **counts})
 
     routes = [Route(settings.path, callback, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan)

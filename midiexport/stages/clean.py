@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import TYPE_CHECKING
 
 from .. import gm, model
@@ -134,7 +133,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     counts = dict(record.counts)
     overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
     instruments = list(record.instruments)
-    drums = [is_drum(i, overrides) for i in instruments]
+    drums = [gm.is_drum_instrument(i, overrides) for i in instruments]
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
@@ -160,22 +159,6 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         notices=record.notices + tuple(notices),
         warnings=record.warnings + tuple(warnings),
     )
-
-
-def is_drum(instrument: Instrument, overrides: dict[str, gm.Resolved]) -> bool:
-    """Return True when an instrument goes to the drum channel, as ``convert`` decides it."""
-    flag = getattr(instrument, "is_drum", None)  # set by normalize where the API marks drums
-    if isinstance(flag, bool):
-        return flag
-    found = overrides.get(gm.name_key(instrument.name)) if overrides else None
-    if found is not None:  # a drum name stays on the drum channel whatever program it is given
-        return found.is_drum or gm.is_drum_name(instrument.name)
-    return _drum_name(instrument.name)
-
-
-@cache
-def _drum_name(name: str) -> bool:
-    return gm.resolve_instrument(name).is_drum or gm.is_drum_name(name)
 
 
 def fold_instruments(

@@ -11,7 +11,6 @@ Hands a Song to the writer.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, NamedTuple
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from . import key
+    from .tempo import TempoEstimate
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
@@ -96,9 +96,9 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
-                      left_out=dict(Counter(issue.field for issue in record.issues)),
+                      left_out=dict(record.left_out),
                       notices=tuple(record.place(n) for n in record.notices),
-                      tempo=time_map.estimate.describe() if time_map.estimate else None),
+                      tempo=tempo_line(time_map.estimate) if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
 
@@ -111,13 +111,27 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    if found.source == BEAT_MAP_SOURCE and found.sure:  # a .mid's own beat map
-        return (
-            f"tempo: {found.bpm:g} BPM from the source's beat map, first downbeat at {found.first_downbeat_s:.3f} s",
-        )
-    if found.source == BEAT_MAP_SOURCE:  # its beats, but bar lines not believed
-        return (f"tempo: {found.bpm:g} BPM from the source's beat map, bar lines counted from its first beat",)
-    return (f"estimated {found.describe()}",)
+    line = tempo_line(found)
+    return (line,) if found.source == BEAT_MAP_SOURCE else (f"estimated {line}",)
+
+
+def tempo_line(found: TempoEstimate) -> str:
+    """Return the one line on what an ``auto`` tempo map writes; the message and the file's text both say it.
+
+    For a .mid's own beat map (``beatmap``): its tempo, and the first downbeat when the
+    bar lines are believed, else that they are counted from its first beat (0 s in a
+    Suno export). Otherwise the estimate's own ``describe``.
+    """
+    if found.source != BEAT_MAP_SOURCE:
+        return found.describe()
+    from .tempo import CONFIDENCE_THRESHOLD, shown_confidence  # loaded already: an estimate exists
+
+    grid = f"tempo {found.bpm:g} BPM (quarter notes) from the source's beat map"
+    confidence = shown_confidence(found.confidence)
+    if found.sure:
+        return f"{grid}, {found.meter}, first downbeat at {found.first_downbeat_s:.3f} s (confidence {confidence})"
+    return (f"{grid}; confidence {confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
+            "downbeat claimed, bar lines counted from its first beat")  # fmt: skip
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
@@ -175,9 +189,9 @@ def place_instruments(
     resolved = []
     for index, name in enumerate(names):
         program_hint, drum_hint = hints[index] if hints is not None else (None, None)
-        found = overrides.get(gm.name_key(name)) or _hinted(name, program_hint, drum_hint)
-        if gm.is_drum_name(name) and not found.is_drum and drum_hint is not False:  # drums stay drums
-            found = gm.Resolved(found.program, True, found.how)
+        found = gm.resolve_part(
+            name, is_drum=drum_hint, program=program_hint, override=overrides.get(gm.name_key(name))
+        )
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] = counts.get(model.UNKNOWN_INSTRUMENT, 0) + 1
             warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
@@ -188,18 +202,6 @@ def place_instruments(
     placements = [Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved]
     warnings += _sharing_warnings(names, placements, counts)
     return placements, warnings
-
-
-def _hinted(name: str, program: int | None, is_drum: bool | None) -> gm.Resolved:
-    """Resolve a name, letting a file's program and an is_drum flag decide where given."""
-    found = gm.resolve_instrument(name)
-    if is_drum is True:
-        return gm.Resolved(found.program if found.is_drum else 0, True, "drums")
-    if program is not None:
-        return gm.Resolved(program, False, "file")
-    if is_drum is False and found.is_drum:
-        return gm.Resolved(0, False, found.how)
-    return found
 
 
 def _assign_channels(programs: list[int]) -> list[int]:

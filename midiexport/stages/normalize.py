@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -300,6 +301,7 @@ def _from_midi(midi: dict[str, Any], source: str, locator: str, meta: dict[str, 
 def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: str, meta: dict[str, Any]) -> Record:
     counts: dict[str, int] = {}
     issues: list[NoteIssue] = []
+    left_out: Counter[str] = Counter()
     warnings: list[str] = []
     instruments = []
     for name, notes, is_drum in pairs:
@@ -315,9 +317,10 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
             instrument = dataclasses.replace(instrument, is_drum=is_drum)
         instruments.append(instrument)
         issues.extend(found[: max(0, MAX_ISSUES - len(issues))])
+        left_out.update(issue.field for issue in found)  # every one, past the ones described
     return _make(
         source, model.COMPLETE, locator, meta, "", instruments=tuple(instruments),
-        counts=counts, issues=tuple(issues), warnings=tuple(warnings),
+        counts=counts, issues=tuple(issues), warnings=tuple(warnings), left_out=dict(left_out),
     )  # fmt: skip
 
 
@@ -335,7 +338,7 @@ def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
 def _read_notes(
     name: str, notes: list[Any], counts: dict[str, int], *, plain: bool = False
 ) -> tuple[Instrument, list[NoteIssue]]:
-    """Turn a list of note objects into columns; left-out notes come back as issues."""
+    """Turn a list of note objects into columns; every left-out note comes back as an issue."""
     import numpy as np
 
     bad: dict[int, NoteIssue] = {}
@@ -380,7 +383,7 @@ def _read_notes(
         pitch=pitch[keep].astype(np.int64),
         velocity=velocity[keep],
     )
-    return instrument, [bad[i] for i in sorted(bad)[:MAX_ISSUES]]
+    return instrument, [bad[i] for i in sorted(bad)]
 
 
 def _is_typed(notes: list[Any]) -> bool:

@@ -89,10 +89,9 @@ def collect_onsets(record: Record) -> Onsets:
     for index, instrument in enumerate(record.instruments):
         if instrument.note_count == 0:
             continue
-        found = gm.resolve_instrument(instrument.name)
         part = np.full(instrument.note_count, index, dtype=np.int64)
         columns = (instrument.start_s, instrument.velocity, part)
-        if found.is_drum or gm.is_drum_name(instrument.name):
+        if gm.is_drum_instrument(instrument):
             has_drums = True
             for role, mask in _drum_roles(instrument.pitch).items():
                 pieces.setdefault(role, []).append(tuple(c[mask] for c in columns))  # type: ignore[arg-type]
@@ -133,7 +132,7 @@ def _bass_parts(record: Record) -> set[int]:
     bass: set[int] = set()
     for index, instrument in enumerate(record.instruments):
         found = gm.resolve_instrument(instrument.name)
-        if instrument.note_count == 0 or found.is_drum or gm.is_drum_name(instrument.name):
+        if instrument.note_count == 0 or gm.is_drum_instrument(instrument):
             continue
         medians[index] = float(np.median(instrument.pitch))
         if found.program in BASS_PROGRAMS or medians[index] < BASS_MAX_PITCH:
