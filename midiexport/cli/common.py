@@ -177,9 +177,10 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--merge-gap-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
                      help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
                           "--clean; 0: never)."),
-        click.option("--align", is_flag=True,
+        click.option("--align/--no-align", default=None,
                      help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
-                          "the shifts are reported. Off by default."),
+                          "the shifts are reported. Default: with --clean, only a record showing a transcriber's "
+                          "marks; off without."),
         click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
                      help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
                           "before 0 s); repeatable. None by default."),
