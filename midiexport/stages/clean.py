@@ -161,6 +161,8 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
+    # Melodic parts in time order once (a folded one is not): the note rules and the latency need it.
+    instruments = [i if drum else _in_time_order(i) for i, drum in zip(instruments, drums)]
     rhythms: list[Band | None] = [None] * len(instruments)
     if settings.merge_gap_s:
         rhythms = list(band_rhythms(instruments, drums))
