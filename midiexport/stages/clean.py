@@ -164,8 +164,6 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
-    # Melodic parts in time order once (a folded one is not): the note rules and the latency need it.
-    instruments = [i if drum else _in_time_order(i) for i, drum in zip(instruments, drums)]
     rhythms: list[Band | None] = [None] * len(instruments)
     if settings.merge_gap_s:
         rhythms = list(band_rhythms(instruments, drums))
@@ -181,7 +179,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     warnings: list[str] = []
     if settings.align_marked and shows_transcription(instruments, drums, counts, record.counts):
         settings = replace(settings, align=True, align_by="--clean")
-    # Latency is measured on the parts as sent (in time order already; the cleaned ones are
+    # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
     offsets = plan_shifts(instruments, drums, settings, notices, warnings)
     cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
