@@ -55,7 +55,7 @@ DOUBLE_MERGED = "doubled notes merged (--clean)"
 TRACK_FOLDED = "doubled tracks folded into one (--clean)"
 VOICE_DROPPED = "notes over the voice cap dropped (--clean strong)"
 DRUM_LENGTHENED = "drum hits lengthened (--drum-length)"
-NOTE_SHIFTED = "notes shifted in time (--align, --shift)"
+NOTE_SHIFTED = "notes shifted in time (--clean, --align, --shift)"
 HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
 
 

@@ -49,7 +49,9 @@ class ConvertOptions:
     Clean-up (``stages.clean``; all off by default, so notes stay exactly as sent):
     ``clean`` "light" or "strong" (a preset), ``min_note_ms`` and ``merge_gap_ms``
     override the preset's flicker and fragment thresholds (0 turns the rule off),
-    ``align`` shifts each instrument onto the drums' timing (else the earliest part's),
+    ``align`` shifts each instrument onto the drums' timing (else the earliest part's):
+    True always, False never, None as the preset says (a record that shows a
+    transcriber's marks is aligned by ``clean``, nothing is aligned without it),
     ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
@@ -69,7 +71,7 @@ class ConvertOptions:
     clean: str | None = None
     min_note_ms: float | None = None
     merge_gap_ms: float | None = None
-    align: bool = False
+    align: bool | None = None
     shifts: ShiftPairs = ()
     drum_length_ms: float | None = None
     key: str | None = None

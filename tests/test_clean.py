@@ -13,7 +13,7 @@ from midiexport import model
 from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.clean import clean_record, solve_offsets, within_voice_cap
+from midiexport.stages.clean import clean_record, first_onsets, solve_offsets, within_voice_cap
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 
@@ -374,6 +374,67 @@ def test_align_leaves_an_aligned_song_alone():
     assert cleaned(_band_without_drums(0.0, 0.0), align=True).notices == ()
 
 
+def _marked_band(latency_s: float, flickers: int) -> model.Record:
+    """``_late_band``'s 64 bass notes plus ``flickers`` 10 ms blips between the beats (the
+    transcriber's marks), far from every drum hit so they do not weigh on the latency."""
+    record = _late_band(latency_s)
+    drums, bass = record.instruments
+    blips = [(70, 0.625 + 0.5 * k, 0.635 + 0.5 * k, 0.6) for k in range(flickers)]
+    rows = list(zip(bass.pitch.tolist(), bass.start_s.tolist(), bass.end_s.tolist(), bass.velocity.tolist()))
+    drum_rows = list(zip(drums.pitch.tolist(), drums.start_s.tolist(), drums.end_s.tolist(), drums.velocity.tolist()))
+    return record_of(("Drums", drum_rows), ("Bass", rows + blips))
+
+
+@pytest.mark.parametrize(("flickers", "aligned"), [(0, False), (1, False), (2, True), (8, True)])
+def test_clean_preset_aligns_only_a_record_with_a_transcribers_marks(flickers, aligned):
+    # 1 blip among 65 melodic notes is 1.5% (under the 2% share); 2 among 66 are 3%
+    after = cleaned(_marked_band(0.025, flickers), clean="light")
+    notice = '"Bass" shifted by -25.0 ms (--clean, against "Drums")'
+    assert after.notices == ((notice,) if aligned else ())
+    assert after.counts.get(model.SHORT_DROPPED, 0) == flickers
+    assert after.counts.get(model.NOTE_SHIFTED, 0) == (64 if aligned else 0)
+
+
+def test_clean_preset_keeps_a_clean_records_offsets():
+    # a bass laid back 25 ms on a hand-made record: the players' feel, left as it is
+    record = _late_band(0.025)
+    after = cleaned(record, clean="light")
+    assert after.notices == ()
+    assert notes_of(after, "Bass") == notes_of(record, "Bass")
+
+
+def test_no_align_turns_the_presets_alignment_off():
+    after = cleaned(_marked_band(0.025, 8), clean="light", align=False)
+    assert after.notices == ()
+    assert model.NOTE_SHIFTED not in after.counts
+
+
+def test_align_measures_a_strummed_chord_from_its_first_note():
+    # a guitar strums 4-string chords 20 ms late, each string 8 ms after the one before
+    beats = [0.5 + 0.25 * k for k in range(64)]
+    drums = [(36, t, t + TICK, 0.8) for t in beats]
+    strums = [(52 + 5 * s, t + 0.020 + 0.008 * s, t + 0.2, 0.6) for t in beats for s in range(4)]
+    after = cleaned(record_of(("Drums", drums), ("Guitar", strums)), align=True)
+    assert after.notices == ('"Guitar" shifted by -20.0 ms (--align, against "Drums")',)
+
+
+@pytest.mark.parametrize(("rival_s", "shifted"), [(None, True), (-0.045, False)])
+def test_align_leaves_a_part_whose_onsets_sit_on_two_grids_alone(rival_s, shifted):
+    # half the onsets 25 ms after a drum hit, half 45 ms before one: which is the latency?
+    beats = [0.5 + 0.5 * k for k in range(64)]
+    drums = [(36, t, t + TICK, 0.8) for t in beats]
+    late = [(60, t + 0.025, t + 0.2, 0.6) for t in beats[::2]]
+    early = [] if rival_s is None else [(62, t + rival_s, t + 0.2, 0.6) for t in beats[1::2]]
+    after = cleaned(record_of(("Drums", drums), ("Vibraphone", late + early)), align=True)
+    assert after.notices == (('"Vibraphone" shifted by -25.0 ms (--align, against "Drums")',) if shifted else ())
+
+
+def test_first_onsets_keeps_each_groups_first_note_and_spreads_a_sample():
+    times = np.array([0.0, 0.01, 0.02, 0.5, 0.5, 1.0, 1.029, 2.0])
+    assert first_onsets(times).tolist() == [0.0, 0.5, 1.0, 2.0]
+    assert first_onsets(np.arange(100) * 0.1, 4).tolist() == pytest.approx([0.0, 3.3, 6.6, 9.9])
+
+
 # --- options and command line -----------------------------------------------------------
 
 
@@ -403,6 +464,24 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
     assert f"{source}: 1 short notes dropped (--clean); 1 drum hits lengthened (--drum-length)" in result.stderr
     midi = pretty((tmp_path / "a.mid").read_bytes())
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
+
+
+def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):
+    record = _marked_band(0.025, 8)
+    payload = record_payload(
+        {i.name: list(zip(i.pitch.tolist(), i.start_s.tolist(), i.end_s.tolist(), i.velocity.tolist()))
+         for i in record.instruments}
+    )  # fmt: skip
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(payload))
+    found = {}
+    for flags in ((), ("--no-align",)):
+        out = tmp_path / f"{len(flags)}.mid"
+        result = CliRunner().invoke(main, ["convert", str(source), "-o", str(out), "--clean=light", *flags])
+        assert result.exit_code == 0, result.stderr
+        found[flags] = result.stderr
+    assert '"Bass" shifted by -25.0 ms (--clean, against "Drums")' in found[()]
+    assert "shifted" not in found[("--no-align",)]
 
 
 def test_cli_shift_reports_and_moves_notes(tmp_path):

@@ -168,18 +168,20 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "keep = the file's own tempo map as it is."),
         max_input_option,
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
-                     help="Clean a transcription: light (short notes, fragments, doubled tracks) or strong "
-                          "(also caps voices by role). Off by default; alone it means light, so put it after "
-                          "INPUT or write --clean=light. See the README."),
+                     help="Clean a transcription: light (short notes, fragments, doubled tracks; stems aligned "
+                          "when the record shows a transcriber's marks) or strong (also caps voices by role). "
+                          "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
+                          "See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
                      help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "
                           "0: keep all)."),
         click.option("--merge-gap-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
                      help=f"Merge same-pitch notes split by a gap under MS milliseconds ({CLEAN_MERGE_GAP_MS:g} with "
                           "--clean; 0: never)."),
-        click.option("--align", is_flag=True,
+        click.option("--align/--no-align", default=None,
                      help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
-                          "the shifts are reported. Off by default."),
+                          "the shifts are reported. Default: with --clean, only a record showing a transcriber's "
+                          "marks; off without."),
         click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
                      help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
                           "before 0 s); repeatable. None by default."),

@@ -18,7 +18,10 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the drums (without
-  drums, against every other part, then onto the earliest one) and shifts it;
+  drums, against every other part, then onto the earliest one) and shifts it; the
+  presets do it for a record that shows a transcriber's marks (``shows_transcription``),
+  so a clean record keeps its parts' offsets. Latency is read from the first note of
+  each onset group (a strum is one onset), on a sample of each part's onsets;
   ``shifts`` move instruments by hand. No note moves before 0 s.
 
 Everything is off unless asked for: ``clean_record`` returns the record itself when
@@ -32,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .. import gm, model
-from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_MS
+from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_MS, GROUP_S
 from ..model import Instrument, Record
 from ..options import ConvertOptions
 
@@ -78,7 +81,27 @@ LATENCY_BIN_S = 0.001  # histogram resolution
 LATENCY_KERNEL_S = 0.010  # half width of the smoothing window: two 1/192 s grid steps (tuned on the corpus)
 MIN_ALIGN_ONSETS = 16  # fewer matched onsets than this: the latency is not measured
 MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on the latency (tuned on the corpus)
+# Onsets of a part measured against the reference: a sample this big, spread over the song, puts
+# the latency within a millisecond of the whole part's (the median error on the corpus's bench
+# split is the same to 0.1 ms), and keeps alignment's cost flat on long records.
+MAX_ALIGN_ONSETS = 256
+# Against the drums, a latency is measured only when its peak stands clear: no other candidate
+# (two kernel widths away or more) gathers more than this share of the peak's onsets. Close
+# rivals mean the part's onsets sit on two grids against the drums (swung against straight
+# eighths, a part that plays between the hits), and the nearest-onset differences do not tell
+# which is the latency: a wrong pick moves every note of the part 50-80 ms off (a jazz waltz's
+# doubled vibraphone on the bench split, -45 against +25 ms). Without drums each part is
+# measured against several others, and the joint solution drops the pairs that disagree.
+MAX_RIVAL_SHARE = 0.5
 MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
+# The presets align a record only when it shows it is a raw transcription: latency comes from
+# separation and transcription, which leave their other marks too (real Suno stems: 7.7% of
+# notes under 30 ms; the corpus's basic-pitch songs: a median 4% re-detected). A record without
+# them (hand-made, a score, already cleaned) keeps its parts' offsets: they are the players' feel.
+# 2%: above what played scores show (the most ornamented of the bench split's 462 clean scores,
+# written 64th notes at 133 BPM, 2.3%, is still left alone by the dead zone), a quarter of Suno's.
+MARK_KINDS = (model.SHORT_DROPPED, model.REDETECT_JOINED, model.DOUBLE_MERGED)
+MIN_MARK_SHARE = 0.02
 PAIR_RESIDUAL_S = 0.010  # without drums: a pair this far off the joint solution is an outlier (the kernel's half width)
 PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times
 
@@ -96,7 +119,9 @@ class CleanSettings:
     voice_caps: bool = False
     drum_length_s: float = 0.0
     align: bool = False
+    align_marked: bool = False  # align when the record carries a transcriber's marks (the presets)
     shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
+    align_by: str = "--align"  # the option named where a shift is reported
 
 
 def settings_for(options: ConvertOptions) -> CleanSettings:
@@ -114,7 +139,8 @@ def settings_for(options: ConvertOptions) -> CleanSettings:
         fold=preset is not None,
         voice_caps=preset == "strong",
         drum_length_s=(options.drum_length_ms or 0.0) / 1000,
-        align=options.align,
+        align=bool(options.align),
+        align_marked=preset is not None and options.align is None,
         shifts=tuple((name, ms / 1000) for name, ms in options.shifts),
     )
 
@@ -150,7 +176,11 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
     warnings: list[str] = []
-    offsets = plan_shifts(cleaned, drums, settings, notices, warnings)
+    if settings.align_marked and shows_transcription(instruments, drums, counts, record.counts):
+        settings = replace(settings, align=True, align_by="--clean")
+    # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
+    # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
+    offsets = plan_shifts(instruments, drums, settings, notices, warnings)
     cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
     return replace(
         record,
@@ -159,6 +189,20 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         notices=record.notices + tuple(notices),
         warnings=record.warnings + tuple(warnings),
     )
+
+
+def shows_transcription(
+    instruments: Sequence[Instrument], drums: Sequence[bool], counts: dict[str, int], before: dict[str, int]
+) -> bool:
+    """Return True when the rules found a transcriber's marks in at least ``MIN_MARK_SHARE`` of the melodic notes.
+
+    ``instruments`` and ``drums``: the parts before the note rules ran (after folding);
+    ``counts``: the counts after them, ``before`` the record's own. The marks are the
+    flickers dropped, re-detections joined and doubled notes merged (``MARK_KINDS``).
+    """
+    melodic = sum(i.note_count for i, drum in zip(instruments, drums) if not drum)
+    marks = sum(counts.get(kind, 0) - before.get(kind, 0) for kind in MARK_KINDS)
+    return melodic > 0 and marks >= MIN_MARK_SHARE * melodic
 
 
 def fold_instruments(
@@ -516,7 +560,7 @@ def plan_shifts(
             offsets[index] -= latency_s
             against = model.show_value(instruments[reference[0]].name, 60)
             notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
-                           f"(--align, against {against})")  # fmt: skip
+                           f"({settings.align_by}, against {against})")  # fmt: skip
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
@@ -541,7 +585,7 @@ def measure_latencies(
 
     With drums, the reference is the drums (all drum parts together): for every other
     part, each onset is compared with the nearest drum onset, and the latency is the
-    peak of those differences (``peak_latency``). Without drums no part is a trustworthy
+    peak of those differences (``onset_delays``). Without drums no part is a trustworthy
     clock (each pitched stem is late by its own amount), so every pair of parts is
     compared the same way and the latencies are solved from all the pairs at once
     (``band_latencies``), relative to the part that sits earliest. A part is left alone
@@ -549,28 +593,61 @@ def measure_latencies(
     """
     import numpy as np
 
-    onsets = [np.unique(i.start_s) for i in instruments]
-    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(onsets[k]))
+    times = [_sorted(i.start_s) for i in instruments]
+    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(times[k]))
+    sampled = [first_onsets(t, MAX_ALIGN_ONSETS) if k not in drum_parts else t[:0] for k, t in enumerate(times)]
     if not drum_parts:
-        return band_latencies(onsets)
-    reference = np.unique(np.concatenate([onsets[k] for k in drum_parts]))
+        return band_latencies([first_onsets(t) for t in times], sampled)
+    kit = times[drum_parts[0]] if len(drum_parts) == 1 else np.sort(np.concatenate([times[k] for k in drum_parts]))
+    reference = first_onsets(kit)  # one kit: a kick on one part and a hat on another at once are one onset
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
-    found = []
-    for index, times in enumerate(onsets):
-        if index in drum_parts or len(times) < MIN_ALIGN_ONSETS:
-            continue
-        latency = peak_latency(times, reference)
-        if latency is not None and abs(latency) >= MIN_SHIFT_S:
-            found.append((index, latency, drum_parts))
-    return found
+    parts = [k for k in range(len(times)) if k not in drum_parts]
+    delays = onset_delays([sampled[k] for k in parts], [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    return [
+        (index, delay[0], drum_parts)
+        for index, delay in zip(parts, delays)
+        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(sampled[index]) and abs(delay[0]) >= MIN_SHIFT_S
+    ]
 
 
-def band_latencies(onsets: Sequence[FloatColumn]) -> list[tuple[int, float, tuple[int, ...]]]:
+def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
+    """Return the onsets that start a group: more than ``GROUP_S`` after the onset before them.
+
+    ``times``: sorted seconds. A strummed or rolled chord is one event, on its first
+    note: the later strings are the strum, not latency (and a repeated time is no new
+    onset). With ``most``, at most that many of them, evenly spread over the part
+    (first and last included): the latency is a typical value, a few hundred onsets
+    measure it within a millisecond, and the cost stays flat on long records.
+    """
+    import numpy as np
+
+    starts = np.ones(len(times), dtype=bool)
+    starts[1:] = times[1:] - times[:-1] > GROUP_S
+    firsts: FloatColumn = times[starts]
+    if most is not None and len(firsts) > most:
+        firsts = firsts[np.arange(most) * (len(firsts) - 1) // (most - 1)]
+    return firsts
+
+
+def _sorted(times: FloatColumn) -> FloatColumn:
+    """Return ``times`` sorted: itself when it already is (the API sends notes in time order)."""
+    import numpy as np
+
+    if bool((times[1:] >= times[:-1]).all()):
+        return times
+    ordered: FloatColumn = np.sort(times)
+    return ordered
+
+
+def band_latencies(
+    onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
+) -> list[tuple[int, float, tuple[int, ...]]]:
     """Return (index, latency s, (reference,)) for a song without drums, from every pair of parts.
 
-    ``onsets``: each part's distinct onsets, sorted (seconds). Each pair's delay is the
-    peak of its nearest-onset differences (``onset_delay``), kept when enough onsets
+    ``onsets``: each part's onsets (``first_onsets``), sorted (seconds); ``sampled``: a
+    sample of them (``MAX_ALIGN_ONSETS``), measured against the other part's. Each pair's delay is the
+    peak of its nearest-onset differences (``onset_delays``), kept when enough onsets
     agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs make an over-determined
     system, latency(a) - latency(b) = delay(a, b), as in Kammerl et al., "Temporal
     synchronization of multiple audio signals" (ICASSP 2014), who solve pairwise
@@ -586,12 +663,13 @@ def band_latencies(onsets: Sequence[FloatColumn]) -> list[tuple[int, float, tupl
     if len(parts) < 2:
         return []
     anchor = max(parts, key=lambda k: len(onsets[k]))
-    pairs = []
-    for n, a in enumerate(parts):  # a loop over pairs of instruments, not notes
-        for b in parts[n + 1 :]:
-            found = onset_delay(onsets[a], onsets[b])
-            if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(onsets[a]), len(onsets[b])):
-                pairs.append((a, b, found[0], found[1]))
+    both = [(a, b) for n, a in enumerate(parts) for b in parts[n + 1 :]]
+    delays = onset_delays([sampled[a] for a, _ in both], [b for _, b in both], onsets)
+    pairs = [
+        (a, b, found[0], found[1])
+        for (a, b), found in zip(both, delays)
+        if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(sampled[a]), len(onsets[b]))
+    ]
     solved = solve_offsets(anchor, pairs)
     if not solved:
         return []
@@ -652,46 +730,67 @@ def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
     return sorted(reached - {anchor})
 
 
-def peak_latency(onsets: FloatColumn, reference: FloatColumn) -> float | None:
-    """Return the typical delay of ``onsets`` after the nearest ``reference`` onset, or None.
+def onset_delays(
+    onsets: Sequence[FloatColumn],
+    against: Sequence[int],
+    references: Sequence[FloatColumn],
+    *,
+    max_rival: float | None = None,
+) -> list[tuple[float, int] | None]:
+    """Return, for each ``onsets[n]``, (delay s, agreeing onsets) against ``references[against[n]]``, or None.
 
-    None when fewer than ``MIN_ALIGN_ONSETS`` onsets, or ``MIN_ALIGN_SUPPORT`` of them,
-    agree on it (see ``onset_delay``).
-    """
-    found = onset_delay(onsets, reference)
-    if found is None or found[1] < MIN_ALIGN_SUPPORT * len(onsets):
-        return None
-    return found[0]
-
-
-def onset_delay(onsets: FloatColumn, reference: FloatColumn) -> tuple[float, int] | None:
-    """Return (delay s, agreeing onsets): how late ``onsets`` typically sit after the nearest ``reference`` onset.
-
-    The delay is the peak of the differences to the nearest reference onset (within
-    ``MAX_LATENCY_S``; a 1 ms histogram smoothed over ±``LATENCY_KERNEL_S``), refined by
-    the mean of the differences near the peak, so it is not stuck on the 1/192 s grid.
-    None when fewer than ``MIN_ALIGN_ONSETS`` agree.
+    The delay is how late the onsets typically sit after the nearest reference onset
+    (both sorted, seconds): the peak of the differences to the nearest reference onset
+    (within ``MAX_LATENCY_S``; a 1 ms histogram smoothed over ±``LATENCY_KERNEL_S``),
+    refined by the mean of the differences near the peak, so it is not stuck on the
+    1/192 s grid. None when fewer than ``MIN_ALIGN_ONSETS`` agree, or, with ``max_rival``,
+    when another candidate at least two kernel widths from the peak gathers more than
+    that share of the peak's smoothed count. Every row is measured at once (rows of one
+    histogram), so the cost does not grow with the number of parts.
     """
     import numpy as np
 
-    if len(reference) < 2 or len(onsets) < MIN_ALIGN_ONSETS:
-        return None
-    after = np.clip(np.searchsorted(reference, onsets), 1, len(reference) - 1)
-    before = after - 1
-    d_after, d_before = onsets - reference[after], onsets - reference[before]
+    found: list[tuple[float, int] | None] = [None] * len(onsets)
+    rows = [n for n, o in enumerate(onsets) if len(references[against[n]]) >= 2 and len(o) >= MIN_ALIGN_ONSETS]
+    if not rows:
+        return found
+    own = np.concatenate([onsets[n] for n in rows])
+    row = np.repeat(np.arange(len(rows)), [len(onsets[n]) for n in rows])
+    if len(references) == 1:
+        ref = references[0]
+        after = np.clip(np.searchsorted(ref, own), 1, len(ref) - 1)
+    else:  # each reference once, keyed by its index so one sorted column holds them all
+        ref = np.concatenate(references)
+        ref_bounds = np.cumsum([0] + [len(r) for r in references])
+        keyed_ref = ref + np.repeat(np.arange(len(references)), np.diff(ref_bounds)) * PITCH_SPAN_S
+        source = np.asarray([against[n] for n in rows], dtype=np.int64)[row]
+        after = np.searchsorted(keyed_ref, own + source * PITCH_SPAN_S)
+        after = np.clip(after, ref_bounds[source] + 1, ref_bounds[source + 1] - 1)
+    d_after, d_before = own - ref[after], own - ref[after - 1]
     diff = np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
-    diff = diff[np.abs(diff) <= MAX_LATENCY_S]
-    if len(diff) < MIN_ALIGN_ONSETS:
-        return None
+    close = np.abs(diff) <= MAX_LATENCY_S
+    diff, row = diff[close], row[close]
     bins = int(round(MAX_LATENCY_S / LATENCY_BIN_S))
-    histogram = np.bincount(np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins, minlength=2 * bins + 1)
+    span = 2 * bins + 1
+    cell = row * span + np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins
+    histogram = np.bincount(cell, minlength=len(rows) * span).reshape(len(rows), span)
     width = int(round(LATENCY_KERNEL_S / LATENCY_BIN_S))
-    smooth = np.convolve(histogram, np.ones(2 * width + 1), mode="same")
-    peak_s = (int(np.argmax(smooth)) - bins) * LATENCY_BIN_S
-    near = diff[np.abs(diff - peak_s) <= LATENCY_KERNEL_S + TIME_EPSILON_S]
-    if len(near) < MIN_ALIGN_ONSETS:
-        return None
-    return float(near.mean()), len(near)
+    running = np.cumsum(np.pad(histogram, ((0, 0), (width + 1, width))), axis=1)
+    smooth = running[:, 2 * width + 1 :] - running[:, : -(2 * width + 1)]  # the sum over ±width bins
+    peak = np.argmax(smooth, axis=1)
+    peak_s = (peak - bins) * LATENCY_BIN_S
+    clear = np.ones(len(rows), dtype=bool)
+    if max_rival is not None:  # a rival: the best candidate at least two kernel widths from the peak
+        far = np.abs(np.arange(span)[None, :] - peak[:, None]) > 2 * width
+        clear = np.where(far, smooth, 0).max(axis=1) <= max_rival * smooth[np.arange(len(rows)), peak]
+    near = np.abs(diff - peak_s[row]) <= LATENCY_KERNEL_S + TIME_EPSILON_S
+    agreeing = np.bincount(row[near], minlength=len(rows))
+    total = np.bincount(row[near], weights=diff[near], minlength=len(rows))
+    enough = (np.bincount(row, minlength=len(rows)) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
+    for r, n in enumerate(rows):  # a loop over parts, not notes
+        if enough[r]:
+            found[n] = float(total[r] / agreeing[r]), int(agreeing[r])
+    return found
 
 
 def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
@@ -706,9 +805,10 @@ def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, 
     if not offset_s or not instrument.note_count:
         return instrument
     start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
-    early = start < 0
     _count(counts, model.NOTE_SHIFTED, instrument.note_count)
-    _count(counts, model.HELD_AT_ZERO, int(early.sum()))
+    if offset_s > 0 or start.min() >= 0:  # nothing reaches before 0 s: the common case, no clamping
+        return replace(instrument, start_s=start, end_s=end)
+    _count(counts, model.HELD_AT_ZERO, int(np.count_nonzero(start < 0)))
     return replace(instrument, start_s=np.maximum(start, 0.0), end_s=np.maximum(end, 0.0))
 
 
