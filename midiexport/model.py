@@ -7,10 +7,11 @@ API velocity (0-1) is ``velocity``; MIDI velocity (1-127) is ``velocity_midi``.
 
 The types users hold (Instrument, Record, Report, Track, Song) are frozen dataclasses;
 those with note columns compare by identity (``eq=False``), since ``==`` on arrays has no
-single truth value. Small values that only pass between the package's own modules
-(NoteIssue, KeySignature here; Verdict, Resolved, TimeMap, ... elsewhere) are
-NamedTuples: Python builds a frozen dataclass's methods from source at import, about
-0.5 ms a class, and a CLI run imports some twenty of them (issue 16's start-up target).
+single truth value. Small plain values (NoteIssue and KeySignature here, which users
+meet in ``Record.issues`` and ``Song.key``; Verdict, Resolved, TimeMap, ... elsewhere)
+are NamedTuples: immutable, compared by value, fields by name, and also tuples. Python
+builds a frozen dataclass's methods from source at import, about 0.5 ms a class, and a
+CLI run imports some twenty of them (issue 16's start-up target).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, pretty
+from conftest import ROOT, SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, pretty
 from midiexport.cli import main
 
 
@@ -332,10 +332,16 @@ def test_serve_with_a_log_file_it_cannot_open_says_so_in_one_line(tmp_path, monk
 # --- the console script's quick exit (cli.run) ------------------------------------------
 
 
+def _package_env() -> dict[str, str]:
+    """This process's environment with the package's folder first on PYTHONPATH (no install needed)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def _script(tmp_path: Path, body: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     """Run ``body`` then ``cli.run()`` with ``args`` in a fresh interpreter, as the console script does."""
     code = f"import sys\n{body}\nsys.argv = ['midiexport', *{list(args)!r}]\nfrom midiexport.cli import run\nrun()\n"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, check=False, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=_package_env(), check=False,
+                          timeout=120)  # fmt: skip
 
 
 def test_run_flushes_a_whole_mid_to_stdout_and_runs_atexit_handlers(tmp_path):
@@ -367,3 +373,14 @@ def test_run_waits_for_other_threads_as_a_normal_exit_does(tmp_path):
     done = _script(tmp_path, body, "programs")
     assert done.returncode == 0, done.stderr
     assert late.read_text() == "done"
+
+
+def test_run_leaves_a_profiler_around_it_its_normal_exit(tmp_path):
+    profile = tmp_path / "run.prof"
+    code = "import sys\nfrom midiexport.cli import run\nsys.argv = ['midiexport', 'programs']\nrun()\n"
+    script = tmp_path / "entry.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), str(script)], capture_output=True,
+                          cwd=tmp_path, env=_package_env(), check=False, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0  # cProfile writes its file after the program ends

@@ -289,6 +289,15 @@ def test_notes_left_out_are_counted_in_full_past_the_described_issues():
     assert sum(report.left_out.values()) == report.counts[model.NOTE_LEFT_OUT]
 
 
+def test_a_record_made_by_hand_with_issues_only_counts_them_as_left_out():
+    piano = model.Instrument("Piano", np.array([0.0]), np.array([0.5]), np.array([60]), np.array([0.8]))
+    issues = (model.NoteIssue("Piano", 1, "pitch", 200, "is outside 0-127"),
+              model.NoteIssue("Piano", 2, "pitch", -1, "is outside 0-127"),
+              model.NoteIssue("Piano", 3, "end", 0.1, "is before start 0.5"))  # fmt: skip
+    record = model.Record(source="hand", status=model.COMPLETE, instruments=(piano,), issues=issues)
+    assert convert_record(record, ConvertOptions()).report.left_out == {"pitch": 2, "end": 1}
+
+
 def _beat_map_record(seed: int, notes: int) -> model.Record:
     """Random piano notes over a .mid's beat map of 100 BPM from 0 s (Suno's export starts its map at 0)."""
     rng = np.random.default_rng(seed)

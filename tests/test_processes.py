@@ -305,6 +305,28 @@ def test_a_refused_job_is_forgotten_once_it_is_sent():
         pool.close()
 
 
+def _times_ten_or_die(job: int) -> int:
+    if job < 0:
+        os._exit(3)  # as a worker killed by one input (out of memory) ends
+    return job * 10
+
+
+def test_a_worker_a_job_kills_at_once_had_started():
+    # serve's /healthz says "not ready" only while workers die before they can start: a
+    # worker whose very first job kills it (an input too large) did start.
+    from midiexport.errors import WorkerLost
+    from midiexport.jobs.runner import WorkerPool
+
+    pool = WorkerPool(_times_ten_or_die, 1)
+    try:
+        with pytest.raises(WorkerLost):
+            pool.result(pool.submit(-1))
+        assert pool.unstarted_losses == 0
+        assert pool.result(pool.submit(4)) == 40
+    finally:
+        pool.close()
+
+
 # Ctrl-C while a job larger than a pipe's buffer is half sent to a worker: the pool must
 # still close. The worker, half-way through reading that job, cannot take a polite stop
 # message (it would read it as the rest of the job and wait on for ever).

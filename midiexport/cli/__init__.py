@@ -65,8 +65,9 @@ def run() -> None:
     everything a normal exit does that anyone could observe, but not the freeing of every
     object and module one by one, which took 20-40 ms of a 10k-note ``convert`` (about a
     fifth of its time; issue 16's start-up target) for memory the system takes back anyway.
-    A run that still has other threads, an exit status that is a message, or streams that
-    cannot be flushed (a closed pipe) leave the normal way instead.
+    A run that still has other threads, an exit status that is a message, streams that
+    cannot be flushed (a closed pipe), or a profiler, tracer or ``python -i`` around it
+    (they act after the program ends) leave the normal way instead.
     """
     import atexit
     import threading
@@ -75,9 +76,10 @@ def run() -> None:
         main()
     except SystemExit as done:
         status = done.code
-        if (status is not None and not isinstance(status, int)) or threading.active_count() > 1:
+        watched = sys.getprofile() is not None or sys.gettrace() is not None or sys.flags.inspect
+        if (status is not None and not isinstance(status, int)) or threading.active_count() > 1 or watched:
             raise
-        atexit._run_exitfuncs()
+        atexit._run_exitfuncs()  # CPython's own exit runs these; it is the one step of it kept
         try:
             for stream in (sys.stdout, sys.stderr):
                 if stream is not None:  # None: the descriptor was closed when Python started

@@ -52,15 +52,17 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
                 _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:
-        from ..io.files import signals_held
-
-        with signals_held():  # a second Ctrl-C waits for the report, and we exit all the same
-            progress.clear()
-            click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
-                       "(finished files are kept)", err=True)  # fmt: skip
-            if report is not None:
-                _finish_interrupted(report, tally, verbose)
-            _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+        # A second Ctrl-C must not cut the report short, and we exit right after: ignore
+        # both signals process-wide (blocking them in this thread would not do while
+        # fetch's threads run, since any thread may receive them).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        progress.clear()
+        click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
+                   "(finished files are kept)", err=True)  # fmt: skip
+        if report is not None:
+            _finish_interrupted(report, tally, verbose)
+        _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()

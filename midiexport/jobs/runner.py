@@ -35,6 +35,7 @@ PREFETCH = WINDOW_PER_JOB  # jobs sent to a worker at once: the next ones wait i
 MAX_REFUSALS = 3  # a job that finds this many workers dead when sent is lost: they die as they start
 PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux): never blocks
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
+STARTED = b"started"  # a worker's first message, before it reads a job (never a pickled answer's first bytes)
 
 Job = TypeVar("Job")
 
@@ -302,8 +303,9 @@ class WorkerPool:
         self._done: dict[int, tuple[Any, BaseException | None]] = {}
         self._refused: dict[int, int] = {}  # ticket -> workers found dead when it was sent to them
         self._tickets = 0
-        # Workers in a row that died before their first answer (0 once one answers): serve's
-        # /healthz says "not ready" while no worker can start.
+        # Workers in a row that died before they could start (before their STARTED message;
+        # 0 once one starts): serve's /healthz says "not ready" while no worker can start.
+        # A worker a job kills after it started (out of memory on one input) is not counted.
         self.unstarted_losses = 0
 
     def submit(self, job: Any) -> int:
@@ -395,23 +397,33 @@ class WorkerPool:
         ready = set(wait([w.results for w in busy] + [w.process.sentinel for w in busy] + woken))
         for worker in busy:
             if worker.results in ready or worker.process.sentinel in ready:
+                if not worker.started:
+                    if not worker.take_started():  # died before it could start
+                        self._lose(worker)
+                        continue
+                    self.unstarted_losses = 0
+                    if not worker.results.poll():  # only the start was there: its answer is to come
+                        if worker.process.sentinel in ready:
+                            self._lose(worker)
+                        continue
                 answer = worker.receive()
                 if answer is None:
                     self._lose(worker)
                 else:
                     self._done[worker.tickets.popleft()] = answer
-                    self.unstarted_losses = 0
 
     def _lose(self, worker: _Worker) -> None:
         """A worker died: its current job is lost; the jobs it had not begun are sent again."""
         self._workers.remove(worker)
-        while worker.tickets and worker.results.poll():  # answers it sent before it died count
+        if not worker.started and worker.results.poll():
+            worker.take_started()
+        while worker.started and worker.tickets and worker.results.poll():  # answers it sent before it died count
             answer = worker.receive()
             if answer is None:
                 break
             self._done[worker.tickets.popleft()] = answer
         worker.end()
-        self.unstarted_losses = 0 if worker.answered else self.unstarted_losses + 1
+        self.unstarted_losses = 0 if worker.started else self.unstarted_losses + 1
         if worker.tickets:
             self._done[worker.tickets.popleft()] = (None, _lost(worker.process.exitcode))
         self._queue.extendleft(reversed(worker.messages()))
@@ -429,7 +441,7 @@ class _Worker:
         results_out.close()
         self.tickets: deque[int] = deque()  # the jobs sent, not yet answered, in order
         self._sent: dict[int, bytes] = {}
-        self.answered = False  # it has sent an answer: it started
+        self.started = False  # its STARTED message was read: it runs, whatever its jobs do
 
     def send(self, ticket: int, message: bytes) -> bool:
         """Send one pickled job; False when the worker is gone.
@@ -448,6 +460,14 @@ class _Worker:
             return False
         return True
 
+    def take_started(self) -> bool:
+        """Read the worker's first message, STARTED; False when it died before sending it."""
+        try:
+            self.started = self.results.recv_bytes() == STARTED
+        except (EOFError, OSError):
+            return False
+        return self.started
+
     def receive(self) -> tuple[Any, BaseException | None] | None:
         """Read the answer to the oldest job sent: (result, error); None when the worker died.
 
@@ -461,7 +481,6 @@ class _Worker:
             data = self.results.recv_bytes()
         except (EOFError, OSError):  # died before or while sending
             return None
-        self.answered = True
         self._sent.pop(self.tickets[0], None)
         try:
             value, error, trace = ForkingPickler.loads(data)
@@ -531,6 +550,7 @@ def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int
     from multiprocessing.reduction import ForkingPickler
 
     start_worker(parent_pid)
+    results.send_bytes(STARTED)
     while True:
         try:
             message = tasks.recv_bytes()

@@ -96,11 +96,21 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         tracks=tuple(tracks),
         texts=_source_texts(record) + _tempo_texts(time_map) + _key_texts(found),
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
-                      left_out=dict(record.left_out),
+                      left_out=_left_out(record),
                       notices=tuple(record.place(n) for n in record.notices),
                       tempo=tempo_line(time_map.estimate) if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
+
+
+def _left_out(record: Record) -> dict[str, int]:
+    """Notes left out by field: normalize counts them all; a Record made by hand may list only ``issues``."""
+    if record.left_out:
+        return dict(record.left_out)
+    counted: dict[str, int] = {}
+    for issue in record.issues:
+        counted[issue.field] = counted.get(issue.field, 0) + 1
+    return counted
 
 
 def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
