@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -115,6 +115,10 @@ def _words(name: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", name.casefold())
 
 
+NAMES_REMEMBERED = 4096  # names resolved once per run, not once per part and stage (bounded: any text may come)
+
+
+@lru_cache(maxsize=NAMES_REMEMBERED)
 def _key(name: str) -> str:
     return "".join(_words(name))
 
@@ -136,6 +140,7 @@ def _program_index() -> dict[str, int]:
     return index
 
 
+@lru_cache(maxsize=NAMES_REMEMBERED)
 def gm_program(name: str) -> int | None:
     """Return the 0-based GM program a name spells, in any case or table spelling, or None.
 
@@ -158,11 +163,13 @@ def gm_program(name: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=NAMES_REMEMBERED)
 def is_drum_name(name: str) -> bool:
     """Return True when a name means the drum kit ("Drums", "Drum Kit", "Percussion", ...)."""
     return gm_program(name) is None and any(w in DRUM_WORDS for w in _words(name))
 
 
+@lru_cache(maxsize=NAMES_REMEMBERED)
 def resolve_instrument(name: str) -> Resolved:
     """Map an instrument name from the API to a GM program and the drum flag.
 

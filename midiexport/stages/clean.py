@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     IntColumn = npt.NDArray[np.int64]
     Mask = npt.NDArray[np.bool_]
     Band = tuple[FloatColumn, FloatColumn]  # every part's onsets, and one part's own, sorted
+    Latency = tuple[int, float, tuple[int, ...]]  # a measured part, its latency in s, the parts it is against
 
 # Both presets share these (``defaults``); strong adds the voice caps.
 MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
@@ -164,8 +165,10 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
     rhythms: list[Band | None] = [None] * len(instruments)
+    latencies: list[Latency] | None = None  # measured once: the fragment rule and the alignment both read them
     if settings.merge_gap_s:
-        rhythms = list(band_rhythms(instruments, drums))
+        latencies = measure_latencies(instruments, drums)
+        rhythms = list(band_rhythms(instruments, latencies))
     melodic = [k for k, drum in enumerate(drums) if not drum]
     caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
     parts = [instruments[k] for k in melodic]
@@ -180,7 +183,9 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         settings = replace(settings, align=True, align_by="--clean")
     # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
-    offsets = plan_shifts(instruments, drums, settings, notices, warnings)
+    if settings.align and latencies is None:
+        latencies = measure_latencies(instruments, drums)
+    offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
     cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
     return replace(
         record,
@@ -430,17 +435,18 @@ def _onset_steps(start: FloatColumn) -> FloatColumn:
 PITCH_SPAN_S = 2 * 86_400.0
 
 
-def band_rhythms(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Band]:
+def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
     """Return, per instrument, the onsets of the whole band and its own, in its time.
 
-    Each part's latency against the reference (``measure_latencies``) is taken out
-    first, so a stem 30 ms late still lines up with the drums it plays with. An onset
-    of another part is near a time when the band has more onsets near it than the part.
+    Each part's latency against the reference (``latencies``, from ``measure_latencies``)
+    is taken out first, so a stem 30 ms late still lines up with the drums it plays
+    with. An onset of another part is near a time when the band has more onsets near it
+    than the part.
     """
     import numpy as np
 
     latency = [0.0] * len(instruments)
-    for index, latency_s, _ in measure_latencies(instruments, drums):  # relative latencies: the reference cancels
+    for index, latency_s, _ in latencies:  # relative latencies: the reference cancels
         latency[index] = latency_s
     onsets = [np.unique(i.start_s) - lat for i, lat in zip(instruments, latency)]
     band = np.sort(np.concatenate(onsets)) if onsets else np.empty(0)
@@ -545,18 +551,18 @@ def lengthen_drums(instrument: Instrument, length_s: float, counts: dict[str, in
 
 def plan_shifts(
     instruments: Sequence[Instrument],
-    drums: Sequence[bool],
+    latencies: Sequence[Latency],
     settings: CleanSettings,
     notices: list[str],
     warnings: list[str],
 ) -> list[float]:
-    """Return each instrument's shift in seconds: measured (``align``) plus given by hand.
+    """Return each instrument's shift in seconds: measured (``align``: ``latencies``) plus given by hand.
 
     Appends what was shifted to ``notices`` and a shift naming no instrument to ``warnings``.
     """
     offsets = [0.0] * len(instruments)
     if settings.align:
-        for index, latency_s, reference in measure_latencies(instruments, drums):
+        for index, latency_s, reference in latencies:
             offsets[index] -= latency_s
             against = model.show_value(instruments[reference[0]].name, 60)
             notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
@@ -578,9 +584,7 @@ def plan_shifts(
     return offsets
 
 
-def measure_latencies(
-    instruments: Sequence[Instrument], drums: Sequence[bool]
-) -> list[tuple[int, float, tuple[int, ...]]]:
+def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Latency]:
     """Return (instrument index, latency in seconds, reference parts) for each measured part.
 
     With drums, the reference is the drums (all drum parts together): for every other
