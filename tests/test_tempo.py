@@ -672,29 +672,28 @@ def quarter_slots(bpm: float, downbeat_s: float, *, bars: int) -> np.ndarray:
     return downbeat_s + np.arange(bars * 4 * SLOTS_PER_PULSE + 1) * 60 / bpm / SLOTS_PER_PULSE
 
 
-def coverage_by_beat(record: model.Record, slots_s: np.ndarray) -> dict[int, tuple[float, float]]:
-    """The most beats and bar lines played (coverage columns) of any 4/4 hypothesis, by beat length in slots."""
+def coverage_by_beat(record: model.Record, slots_s: np.ndarray) -> dict[int, float]:
+    """The most beats played (the coverage column) of any 4/4 hypothesis, by beat length in slots."""
     from midiexport.stages.meter import FEATURES, METERS, meter_hypotheses
 
     found = meter_hypotheses(collect_onsets(record), slots_s)
     four = found.meter == [name for name, *_ in METERS].index("4/4")
-    beat_share, down_share = (found.features[:, FEATURES.index(f"coverage_{c}_no_drums")] for c in ("beat", "down"))
-    return {int(b): (float(beat_share[four & (found.beat == b)].max()), float(down_share[four & (found.beat == b)].max()))
-            for b in np.unique(found.beat[four])}  # fmt: skip
+    share = found.features[:, FEATURES.index("coverage_beat_no_drums")]
+    return {int(b): float(share[four & (found.beat == b)].max()) for b in np.unique(found.beat[four])}
 
 
 def test_without_drums_beats_left_unplayed_count_against_a_beat_too_short():
-    # The tune plays every quarter and the chords change every bar: every quarter and every bar
-    # line is played, but only half of the eighths. The shares of onsets on beats cannot tell
-    # eighths from quarters (every onset is on an eighth too); the beats played can.
+    # The tune plays every quarter: every quarter is played, but only half of the eighths. The
+    # shares of onsets on beats cannot tell eighths from quarters (every onset on a quarter is
+    # on an eighth too); the beats played can.
     record = hymn_song(72.0, 0.6, bars=16)
     by_beat = coverage_by_beat(record, quarter_slots(72.0, 0.6, bars=16))
-    assert by_beat[12][0] > 0.95 and by_beat[12][1] > 0.95  # quarters, and bar lines on the downbeats
-    assert by_beat[6][0] < 0.6  # eighths: the offbeat half is silent
+    assert by_beat[12] > 0.95  # quarters
+    assert by_beat[6] < 0.6  # eighths: the offbeat half is silent
 
 
 def test_with_drums_the_beats_played_are_not_read():
-    # The kit plays every beat and division, so with drums the coverage columns stay empty.
+    # The kit plays every beat and division, so with drums the coverage column stays empty.
     record = rock_song(97.3, 1.37, bars=16)
     by_beat = coverage_by_beat(record, quarter_slots(97.3, 1.37, bars=16))
-    assert all(beat_share == down_share == 0.0 for beat_share, down_share in by_beat.values())
+    assert set(by_beat.values()) == {0.0}

@@ -21,8 +21,8 @@ a part's first note after a rest), the share of its weight on the beats, on thei
 (or thirds) and quarters (or sixths), and the share of its on-beat weight on beat one and
 on the backbeats; crashes on bar lines; a prior per meter. Tempo and meter preferences
 have their own columns for songs without drums, and a compound meter's division shares
-theirs (a beat's thirds are other evidence than its halves). Without drums, two more say
-how many of the beats and bar lines are played at all (``COVERAGE_SLOTS``): Temperley's
+theirs (a beat's thirds are other evidence than its halves). Without drums, one more says
+how many of the beats are played at all (``COVERAGE_SLOTS``): Temperley's
 (2007) generative model of meter puts a note on nearly every tactus beat and on fewer of
 the levels below it, which the shares of onsets on beats cannot say (a beat too short
 holds every onset the right one holds).
@@ -43,7 +43,7 @@ register, so a quartet's cello or a chorale's bass voice gives the bass-on-beat-
 
 The score is a weighted sum of the features (a conditional logit model); the weights
 ``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
-(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty); the two coverage weights were
+(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty); the coverage weight was
 fitted last, the others kept (``--fit --fit-only '^coverage_'``). The score margin of the chosen
 hypothesis over the best one that writes another file is what ``tempo`` calibrates into
 the confidence.
@@ -98,13 +98,14 @@ BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "6/8": (1,)}
 # 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
 # without drums read these features from their own columns, "<name>_no_drums".
 PRIORS = ("tempo_log", "tempo_log_sq", "density_log", "density_log_sq", "meter_3_4", "meter_6_8")
-# Without drums, how many of the beats and bar lines are played at all (``_coverage``): Temperley's
+# Without drums, how many of the beats are played at all (``_coverage``): Temperley's
 # (2007, "Music and Probability", ch. 2-4) generative model of meter puts a note on nearly every
 # tactus beat and on fewer of the levels below it, so a beat too short leaves beats empty (eighths
 # in a chorale) and the right one does not; the shares of onsets on beats above cannot say that,
 # since a shorter beat always holds at least as much of the weight. With drums the kit plays every
-# beat and most divisions, and a cross-validated fit on the bench split gave the columns nothing to
-# add there: they are read for songs without drums only. A beat is played when an onset falls on
+# beat and most divisions, and a cross-validated fit on the bench split gave the column nothing to
+# add there: it is read for songs without drums only (as was a share of bar lines played, which
+# added nothing either, and was left out). A beat is played when an onset falls on
 # its slot or within COVERAGE_SLOTS of it (a slot is a twelfth of the pulse, 17-60 ms): chord
 # spread and stem lag must not empty a beat that is played.
 COVERAGE_SLOTS = 1
@@ -125,7 +126,6 @@ FEATURES = (
     "meter_6_8",
     *(f"{name}_no_drums" for name in PRIORS),
     "coverage_beat_no_drums",  # share of the beats that have an onset (songs without drums)
-    "coverage_down_no_drums",  # share of the bar lines that have an onset (songs without drums)
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
@@ -195,8 +195,7 @@ WEIGHTS = {
     "density_log_sq_no_drums": -0.43,
     "meter_3_4_no_drums": 0.13,
     "meter_6_8_no_drums": 0.17,
-    "coverage_beat_no_drums": 2.07,
-    "coverage_down_no_drums": 2.64,
+    "coverage_beat_no_drums": 2.87,
 }
 
 
@@ -425,9 +424,8 @@ def _features(
         for place in PLACES:
             features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
     if "played" in accents and usable:
-        beat_share, down_share = _coverage(accents["played"][:usable], masks, bar=bar, per_bar=per_bar)
-        features[:, FEATURES.index("coverage_beat_no_drums")] = beat_share
-        features[:, FEATURES.index("coverage_down_no_drums")] = down_share
+        share = _coverage(accents["played"][:usable], masks, bar=bar, per_bar=per_bar)
+        features[:, FEATURES.index("coverage_beat_no_drums")] = share
     by_beat, by_division = changes
     down, half, rate = _harmony_bar(by_beat, beat=beat, per_bar=per_bar)
     for name, values in (("harmony_down", down), ("harmony_half", half), ("harmony_rate", rate)):
@@ -437,13 +435,11 @@ def _features(
     return features
 
 
-def _coverage(played: Floats, masks: dict[str, Floats], *, bar: int, per_bar: int) -> tuple[Floats, Floats]:
-    """Return, per bar phase (slots), the share of beats and of bar lines that are played (``_slot_played``)."""
-    bars = len(played) // bar
+def _coverage(played: Floats, masks: dict[str, Floats], *, bar: int, per_bar: int) -> Floats:
+    """Return, per bar phase (slots), the share of the beats that are played (``_slot_played``, whole bars)."""
     per_slot = played.reshape(-1, bar).sum(axis=0)
-    beat_share: Floats = masks["beat"] @ per_slot / (bars * per_bar)
-    down_share: Floats = masks["down"] @ per_slot / bars
-    return beat_share, down_share
+    share: Floats = masks["beat"] @ per_slot / (per_bar * (len(played) // bar))
+    return share
 
 
 def _harmony_bar(changes: Floats, *, beat: int, per_bar: int) -> tuple[Floats, Floats, Floats]:
