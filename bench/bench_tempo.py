@@ -33,6 +33,7 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
+    python bench/bench_tempo.py --fit --fit-only '^coverage_'   # fit only the weights named so, the rest kept
     python bench/bench_tempo.py --calibrate             # then fit the confidence curve and threshold there
 
 Needs the ``bench`` extra (pretty_midi, librosa, scipy).
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--no-references", action="store_true", help="skip pretty_midi and librosa")
     parser.add_argument("--no-notes", action="store_true", help="skip writing and reading back the .mid files")
     parser.add_argument("--fit", action="store_true", help="fit meter.WEIGHTS on the bench split and print them")
+    parser.add_argument("--fit-only", default="", help="with --fit: a regex; fit only the weights it matches")
     parser.add_argument(
         "--calibrate", action="store_true", help="fit the confidence curve and threshold on the bench split"
     )
@@ -92,7 +94,7 @@ def main() -> None:
     import schema  # the corpus's loader: bench/corpus/schema.py
 
     if args.fit:
-        fit_weights(schema.load_songs(args.corpus, split="bench"), schema)
+        fit_weights(schema.load_songs(args.corpus, split="bench"), schema, only=args.fit_only)
         return
     if args.calibrate:
         calibrate(schema.load_songs(args.corpus, split="bench"), schema)
@@ -441,8 +443,14 @@ def pct(count: int, total: int) -> str:
     return f"{100 * count / total:.0f}%" if total else "–"
 
 
-def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
-    """Fit meter.WEIGHTS by maximum likelihood (conditional logit, small L2 penalty) on the songs given."""
+def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Fit meter.WEIGHTS by maximum likelihood (conditional logit, small L2 penalty) on the songs given.
+
+    ``only`` (a regex): fit only the weights whose names match it, the others kept as they are
+    (the penalty then applies to the fitted ones only).
+    """
+    import re
+
     from scipy.optimize import minimize
 
     problems = []
@@ -458,8 +466,13 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
             problems.append((hyps.features, correct))
     print(f"fitting on {len(problems)} of {len(songs)} songs (the others have no right hypothesis on their pulse)")
 
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.5 * 0.1 * float(w @ w), 0.1 * w.copy()
+    start = np.array([meter.WEIGHTS.get(name, 0.0) for name in meter.FEATURES])
+    free = np.array([re.search(only, name) is not None for name in meter.FEATURES])
+
+    def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
+        w = start.copy()
+        w[free] = x
+        total, grad = 0.5 * 0.1 * float(x @ x), np.zeros_like(w)
         for features, correct in problems:
             s = features @ w
             p = np.exp(s - s.max())
@@ -468,10 +481,10 @@ def fit_weights(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-d
             q /= q.sum()
             total -= math.log(max(float(p[correct].sum()), 1e-300))
             grad -= features.T @ (q - p)
-        return total, grad
+        return total, grad[free] + 0.1 * x
 
-    start = np.array([meter.WEIGHTS.get(name, 0.0) for name in meter.FEATURES])
-    fitted = minimize(loss, start, jac=True, method="L-BFGS-B").x
+    fitted = start.copy()
+    fitted[free] = minimize(loss, start[free], jac=True, method="L-BFGS-B").x
     print("WEIGHTS = {")
     for name, value in zip(meter.FEATURES, fitted):
         print(f'    "{name}": {value:.2f},')

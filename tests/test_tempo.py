@@ -663,3 +663,37 @@ def test_a_sure_estimate_with_one_bar_line_after_the_first_note_gets_its_pickup_
     assert time_map.meters[-1] == (time_map.downbeat_tick, 3, 4) and time_map.downbeat_tick > 0
     assert written_seconds(time_map.tempos, [time_map.downbeat_tick])[0] == pytest.approx(2.5, abs=0.001)
     assert time_map.tempos[-1][1] == 1_000_000  # the estimate's tempo from the bar line on: 60 quarters a minute
+
+
+def quarter_slots(bpm: float, downbeat_s: float, *, bars: int) -> np.ndarray:
+    """A slot grid of the meter stage with the quarter note as its pulse: 12 slots a quarter from the downbeat."""
+    from midiexport.stages.meter import SLOTS_PER_PULSE
+
+    return downbeat_s + np.arange(bars * 4 * SLOTS_PER_PULSE + 1) * 60 / bpm / SLOTS_PER_PULSE
+
+
+def coverage_by_beat(record: model.Record, slots_s: np.ndarray) -> dict[int, float]:
+    """The most beats played (the coverage column) of any 4/4 hypothesis, by beat length in slots."""
+    from midiexport.stages.meter import FEATURES, METERS, meter_hypotheses
+
+    found = meter_hypotheses(collect_onsets(record), slots_s)
+    four = found.meter == [name for name, *_ in METERS].index("4/4")
+    share = found.features[:, FEATURES.index("coverage_beat_no_drums")]
+    return {int(b): float(share[four & (found.beat == b)].max()) for b in np.unique(found.beat[four])}
+
+
+def test_without_drums_beats_left_unplayed_count_against_a_beat_too_short():
+    # The tune plays every quarter: every quarter is played, but only half of the eighths. The
+    # shares of onsets on beats cannot tell eighths from quarters (every onset on a quarter is
+    # on an eighth too); the beats played can.
+    record = hymn_song(72.0, 0.6, bars=16)
+    by_beat = coverage_by_beat(record, quarter_slots(72.0, 0.6, bars=16))
+    assert by_beat[12] > 0.95  # quarters
+    assert by_beat[6] < 0.6  # eighths: the offbeat half is silent
+
+
+def test_with_drums_the_beats_played_are_not_read():
+    # The kit plays every beat and division, so with drums the coverage column stays empty.
+    record = rock_song(97.3, 1.37, bars=16)
+    by_beat = coverage_by_beat(record, quarter_slots(97.3, 1.37, bars=16))
+    assert set(by_beat.values()) == {0.0}

@@ -21,7 +21,11 @@ a part's first note after a rest), the share of its weight on the beats, on thei
 (or thirds) and quarters (or sixths), and the share of its on-beat weight on beat one and
 on the backbeats; crashes on bar lines; a prior per meter. Tempo and meter preferences
 have their own columns for songs without drums, and a compound meter's division shares
-theirs (a beat's thirds are other evidence than its halves).
+theirs (a beat's thirds are other evidence than its halves). Without drums, one more says
+how many of the beats are played at all (``COVERAGE_SLOTS``): Temperley's
+(2007) generative model of meter puts a note on nearly every tactus beat and on fewer of
+the levels below it, which the shares of onsets on beats cannot say (a beat too short
+holds every onset the right one holds).
 
 Harmony, the main cue without drums, is read as Papadopoulos & Peeters (2011, "Joint
 estimation of chords and downbeats from an audio signal", IEEE TASLP 19(1)) read it from
@@ -39,7 +43,8 @@ register, so a quartet's cello or a chorale's bass voice gives the bass-on-beat-
 
 The score is a weighted sum of the features (a conditional logit model); the weights
 ``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
-(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty). The score margin of the chosen
+(``python bench/bench_tempo.py --fit``; 0.1 L2 penalty); the coverage weight was
+fitted last, the others kept (``--fit --fit-only '^coverage_'``). The score margin of the chosen
 hypothesis over the best one that writes another file is what ``tempo`` calibrates into
 the confidence.
 """
@@ -93,6 +98,17 @@ BACKBEATS = {"4/4": (1, 3), "3/4": (1, 2), "6/8": (1,)}
 # 4/4 at 85-175; chamber and folk music without drums is often in 3/4, 6/8 or 2/4): songs
 # without drums read these features from their own columns, "<name>_no_drums".
 PRIORS = ("tempo_log", "tempo_log_sq", "density_log", "density_log_sq", "meter_3_4", "meter_6_8")
+# Without drums, how many of the beats are played at all (``_coverage``): Temperley's
+# (2007, "Music and Probability", ch. 2-4) generative model of meter puts a note on nearly every
+# tactus beat and on fewer of the levels below it, so a beat too short leaves beats empty (eighths
+# in a chorale) and the right one does not; the shares of onsets on beats above cannot say that,
+# since a shorter beat always holds at least as much of the weight. With drums the kit plays every
+# beat and most divisions, and a cross-validated fit on the bench split gave the column nothing to
+# add there: it is read for songs without drums only (as was a share of bar lines played, which
+# added nothing either, and was left out). A beat is played when an onset falls on
+# its slot or within COVERAGE_SLOTS of it (a slot is a twelfth of the pulse, 17-60 ms): chord
+# spread and stem lag must not empty a beat that is played.
+COVERAGE_SLOTS = 1
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
@@ -109,6 +125,7 @@ FEATURES = (
     "meter_3_4",
     "meter_6_8",
     *(f"{name}_no_drums" for name in PRIORS),
+    "coverage_beat_no_drums",  # share of the beats that have an onset (songs without drums)
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
@@ -178,6 +195,7 @@ WEIGHTS = {
     "density_log_sq_no_drums": -0.43,
     "meter_3_4_no_drums": 0.13,
     "meter_6_8_no_drums": 0.17,
+    "coverage_beat_no_drums": 2.87,
 }
 
 
@@ -210,6 +228,8 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
 
     pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
     accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
+    if not onsets.has_drums:
+        accents["played"] = _slot_played(onsets.all, slots_s)
     chroma = _slot_chroma(onsets, slots_s)
     rows: list[tuple[Ints, Ints, Ints, Floats]] = []
     changes_by_span: dict[int, Floats] = {}
@@ -256,6 +276,19 @@ def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
     sums = np.bincount(nearest_slot(stream.times_s, slots_s), weights=stream.weights, minlength=len(slots_s))
     out: Floats = sums.astype(np.float64)
     return out
+
+
+def _slot_played(stream: Stream, slots_s: Floats) -> Floats:
+    """Return 1 for each slot with an onset on it or within COVERAGE_SLOTS of it, else 0."""
+    import numpy as np
+
+    played = np.zeros(len(slots_s))
+    if len(stream.times_s) == 0 or len(slots_s) < 2:
+        return played
+    at = nearest_slot(stream.times_s, slots_s)
+    for shift in range(-COVERAGE_SLOTS, COVERAGE_SLOTS + 1):  # a loop over a few shifts, not onsets
+        played[np.clip(at + shift, 0, len(slots_s) - 1)] = 1.0
+    return played
 
 
 def nearest_slot(times_s: Floats, slots_s: Floats) -> Ints:
@@ -390,6 +423,9 @@ def _features(
             features[:, FEATURES.index(column)] = masks[level] @ profile / total
         for place in PLACES:
             features[:, FEATURES.index(f"{role}_{place}")] = masks[place] @ profile / on_beat
+    if "played" in accents and usable:
+        share = _coverage(accents["played"][:usable], masks, bar=bar, per_bar=per_bar)
+        features[:, FEATURES.index("coverage_beat_no_drums")] = share
     by_beat, by_division = changes
     down, half, rate = _harmony_bar(by_beat, beat=beat, per_bar=per_bar)
     for name, values in (("harmony_down", down), ("harmony_half", half), ("harmony_rate", rate)):
@@ -397,6 +433,13 @@ def _features(
     on_beats = _harmony_beat(by_division, span=beat // division, division=division)
     features[:, FEATURES.index("harmony_beat")] = np.tile(on_beats, per_bar)  # the same for every beat of the bar
     return features
+
+
+def _coverage(played: Floats, masks: dict[str, Floats], *, bar: int, per_bar: int) -> Floats:
+    """Return, per bar phase (slots), the share of the beats that are played (``_slot_played``, whole bars)."""
+    per_slot = played.reshape(-1, bar).sum(axis=0)
+    share: Floats = masks["beat"] @ per_slot / (per_bar * (len(played) // bar))
+    return share
 
 
 def _harmony_bar(changes: Floats, *, beat: int, per_bar: int) -> tuple[Floats, Floats, Floats]:
