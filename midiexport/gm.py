@@ -215,6 +215,14 @@ def resolve_part(
     return found
 
 
+def resolve_overrides(
+    programs: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None,
+) -> dict[str, Resolved]:
+    """Resolve ``--program NAME=PROGRAM`` values, keyed by ``name_key(NAME)``; ValueError for a bad one."""
+    pairs = programs.items() if isinstance(programs, Mapping) else programs or ()
+    return {name_key(name): resolve_override(value) for name, value in pairs}
+
+
 def is_drum_instrument(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> bool:
     """Return True when an instrument goes to the drum channel (``resolve_part``'s rule).
 

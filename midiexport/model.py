@@ -148,7 +148,7 @@ class Record:
     counts: dict[str, int] = field(default_factory=dict)
     issues: tuple[NoteIssue, ...] = ()
     warnings: tuple[str, ...] = ()
-    left_out: dict[str, int] = field(default_factory=dict)  # notes left out per field, in full (issues stop at 1000)
+    left_out: dict[str, int] = field(default_factory=dict)  # per field, in full (issues stop at MAX_ISSUES)
     # From a .mid (stages/midifile.py): its tempo map as (abs tick, µs per quarter) at
     # ``source_ppq``, its time signatures (abs tick, n, d), and the time in seconds of
     # every quarter-note beat through that map (Suno's own beat tracking).

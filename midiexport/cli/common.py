@@ -159,7 +159,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
         click.option("--report", metavar="FILE",
                      help="Write a JSON report: per input the outcome, files, note counts, repairs and "
-                          "warnings, and the totals. - for stdout (not with -o -)."),
+                          "warnings, and the totals; after Ctrl-C, what finished, marked interrupted. - for "
+                          "stdout (not with -o -)."),
         click.option("--name", "name_template", metavar="TEMPLATE", callback=_name_template,
                      help="Output names from a template: {stem} {record} {task_id} {audio_id} {title} "
                           "{instrument}, e.g. '{title} - {task_id}'. Made safe for every system."),

@@ -158,7 +158,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         return record
     settings = settings_for(options)
     counts = dict(record.counts)
-    overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in options.programs}
+    overrides = gm.resolve_overrides(options.programs)
     instruments = list(record.instruments)
     drums = [gm.is_drum_instrument(i, overrides) for i in instruments]
     doubled = [False] * len(instruments)

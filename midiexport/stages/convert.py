@@ -194,7 +194,7 @@ def place_instruments(
     instrument has is a warning naming the instruments and the closest one.
     Raises ValueError for a bad override.
     """
-    overrides = {gm.name_key(k): gm.resolve_override(v) for k, v in (programs or {}).items()}
+    overrides = gm.resolve_overrides(programs)
     warnings = gm.unmatched_overrides(programs or {}, names)
     resolved = []
     for index, name in enumerate(names):
