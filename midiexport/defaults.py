@@ -14,6 +14,10 @@ MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE tim
 # Suno songs hold thousands of notes; parsed JSON takes ~10x its size in memory.
 DEFAULT_MAX_INPUT_MB = 128.0
 MIN_INPUT_MB = 0.001  # the smallest --max-input-mb: 1 kB, below any real record
+# A .zip's members kept, in all, in units of --max-input-mb (each member: at most one). A
+# song's stems are held in memory together and a real stem is a few kB, so 4 leaves room
+# for several songs at the limit; the ratio of the former fixed 16 MiB / 64 MiB caps.
+ARCHIVE_TOTAL_FACTOR = 4
 # Notes starting closer than this are one onset (a drum flam, a struck chord): the tempo
 # estimator's grouping, and the slack the tempo map allows around bar lines and beats.
 GROUP_S = 0.030

@@ -45,7 +45,8 @@ class ConvertOptions:
     ``name``: a template for output file names ("{title} - {task_id}"; fields in
     NAME_FIELDS), None for the default names.
     ``tempo_map``: "bpm" (as ``bpm`` says) or "keep" (a .mid input's own tempo map).
-    ``max_input_mb``: the largest input file (or JSON line) read, in MB (default 128).
+    ``max_input_mb``: the largest input file (or JSON line, or .zip member) read, in MB
+    (default 128; a .zip's members in all: ARCHIVE_TOTAL_FACTOR times it).
     Clean-up (``stages.clean``; all off by default, so notes stay exactly as sent):
     ``clean`` "light" or "strong" (a preset), ``min_note_ms`` and ``merge_gap_ms``
     override the preset's flicker and fragment thresholds (0 turns the rule off),

@@ -150,14 +150,11 @@ def test_zip_members_outside_the_archive_are_refused_in_one_line(tmp_path, membe
     assert not (tmp_path / "evil.mid").exists() and "Traceback" not in result.stderr
 
 
-def test_zip_member_inflating_past_the_limit_is_refused(tmp_path, monkeypatch):
-    from midiexport.io import archive as archive_module
-
-    monkeypatch.setattr(archive_module, "MAX_MEMBER_BYTES", 1000)
+def test_zip_member_inflating_past_the_limit_is_refused(tmp_path):
     path = tmp_path / "big.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
         zipped.writestr("Song (Bass).mid", suno_stems()["Bass"])
-    result = run("convert", str(path), "-o", str(tmp_path / "out"))
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", "0.001")
     assert result.exit_code == 1 and "larger than" in result.stderr
 
 

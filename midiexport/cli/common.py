@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..defaults import (
+    ARCHIVE_TOTAL_FACTOR,
     AUTO_PPQ,
     CLEAN_MERGE_GAP_MS,
     CLEAN_MIN_NOTE_MS,
@@ -109,7 +110,8 @@ def _name_template(ctx: click.Context, param: click.Parameter, value: str | None
 
 max_input_option = click.option(  # convert, fetch and generate (in output_options), and info
     "--max-input-mb", type=Seconds(MIN_INPUT_MB, unit="MB"), default=DEFAULT_MAX_INPUT_MB, show_default=True,
-    help="Largest input file, or line of a .jsonl, read in MB; a larger one is refused.",
+    help=f"Largest input file, line of a .jsonl or member of a .zip read, in MB "
+    f"(a .zip: {ARCHIVE_TOTAL_FACTOR}x in all); a larger one is refused.",
 )  # fmt: skip
 
 

@@ -2,46 +2,68 @@
 
 Suno's web export is often passed around as a .zip of ``Song Title (Stem).mid`` files.
 A .zip is hostile input like any other: member names are only ever used as names
-(never as paths to write to), members with absolute or parent paths are refused,
-only .mid/.midi/.json members are read, and sizes are capped on the bytes actually
-inflated, not on what the archive claims. Every failure is an InputError naming the
-archive (and member).
+(never as paths to write to), only .mid/.midi/.json members are read, and sizes are
+capped on the bytes actually inflated, whatever the archive claims (a member that
+claims more than its cap is refused without inflating it).
+
+Limits follow ``--max-input-mb`` (``ConvertOptions.max_input_mb``), so a stem meets the
+same limit in a .zip as given alone:
+
+- each member at most ``max_mb`` MB as inflated. A larger member, or one whose path
+  leaves the archive, fails alone (its ``Member`` holds the InputError): the other
+  members go on, as loose stems do;
+- all members kept, together, at most ``ARCHIVE_TOTAL_FACTOR`` (defaults.py) times
+  ``max_mb`` (512 MB by default). A song's stems are held in memory together, so this
+  bounds the memory one archive takes against a zip bomb; past it the archive is
+  refused whole, being no stem export.
+
+Whatever fails the archive as a whole (not a readable .zip, too many members, the
+total) is an InputError naming the archive.
 """
 
 from __future__ import annotations
 
 import zipfile
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
+from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
-from .files import MIDI_SUFFIXES, InputFile
+from .files import MB, MIDI_SUFFIXES, InputFile, too_large
 
 MEMBER_SUFFIXES = (*MIDI_SUFFIXES, ".json")
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
-MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a stem .mid is a few kB; 16 MiB holds any real one
-MAX_TOTAL_BYTES = 64 * 1024 * 1024  # inflated in all: bounds memory against zip bombs
 
 
-def read_members(source: InputFile) -> list[tuple[str, bytes]]:
-    """Return (member name, bytes) of every .mid/.midi/.json member, in the archive's order.
+class Member(NamedTuple):
+    """One member of an archive: its name in the archive, and its bytes or why it was not read."""
 
-    Hidden members and folders (``__MACOSX/``, ``.DS_Store``) are skipped. Raises
-    InputError when the file is not a readable .zip, a member's path leaves the archive,
-    or a size limit is passed.
+    name: str
+    data: bytes = b""
+    error: InputError | None = None
+
+
+def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> list[Member]:
+    """Return every .mid/.midi/.json member, in the archive's order: its bytes, or its InputError.
+
+    Each member is at most ``max_mb`` MB as inflated; one past it, or with a path that
+    leaves the archive, holds an InputError naming ``"<archive>: <member>"``. Hidden
+    members and folders (``__MACOSX/``, ``.DS_Store``) are skipped. Raises InputError
+    when the file is not a readable .zip, holds none of these members or more than
+    MAX_MEMBERS, or when the members kept pass ``ARCHIVE_TOTAL_FACTOR * max_mb`` MB.
     """
+    member_limit = int(max_mb * MB)
+    left = ARCHIVE_TOTAL_FACTOR * member_limit
     try:
         with zipfile.ZipFile(source.path) as archive:
             infos = [info for info in archive.infolist() if _wanted(info.filename)]
             if len(infos) > MAX_MEMBERS:
                 raise InputError(f"{source.name}: more than {MAX_MEMBERS} stems in one archive", input=source.name)
-            members, total = [], 0
+            members = []
             for info in infos:
-                data = _read_member(archive, info, source)
-                total += len(data)
-                if total > MAX_TOTAL_BYTES:
-                    raise InputError(f"{source.name}: more than {MAX_TOTAL_BYTES // 2**20} MiB inflated; "
-                                     "not a stem export", input=source.name)  # fmt: skip
-                members.append((info.filename, data))
+                member = _read_member(archive, info, source, max_mb=max_mb, left=left)
+                left -= len(member.data)
+                members.append(member)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
         raise InputError(f"{source.name} is not a readable .zip ({exc})", input=source.name) from exc
     except OSError as exc:
@@ -58,13 +80,22 @@ def _wanted(name: str) -> bool:
     return path.suffix.lower() in MEMBER_SUFFIXES
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputFile) -> bytes:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputFile, *, max_mb: float,
+                 left: int) -> Member:  # fmt: skip
+    """Inflate one member: at most ``max_mb`` MB, and at most ``left`` bytes before the archive is refused."""
+    where = f"{source.name}: {info.filename}"
     path = PurePosixPath(info.filename.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
-        raise InputError(f"{source.name}: member {info.filename!r} points outside the archive", input=source.name)
+        return Member(info.filename, error=InputError(f"{where} points outside the archive", input=where))
+    limit = int(max_mb * MB)
+    if info.file_size > limit:  # refused on its claim, without inflating it
+        return Member(info.filename, error=too_large(where, max_mb, where))
     with archive.open(info) as stream:
-        data = stream.read(MAX_MEMBER_BYTES + 1)  # the bytes inflated, whatever the header claims
-    if len(data) > MAX_MEMBER_BYTES:
-        raise InputError(f"{source.name}: member {info.filename!r} is larger than {MAX_MEMBER_BYTES // 2**20} MiB",
-                         input=source.name)  # fmt: skip
-    return data
+        data = stream.read(min(limit, left) + 1)  # the bytes inflated, whatever the header claims
+    if len(data) > limit:
+        return Member(info.filename, error=too_large(where, max_mb, where))
+    if len(data) > left:
+        total_mb = ARCHIVE_TOTAL_FACTOR * max_mb
+        raise InputError(f"{source.name}: more than {total_mb:g} MB inflated in all ({ARCHIVE_TOTAL_FACTOR} times "
+                         "--max-input-mb); not a stem export", input=source.name)  # fmt: skip
+    return Member(info.filename, data)

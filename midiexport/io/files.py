@@ -117,7 +117,7 @@ def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> by
     except (OSError, ValueError) as exc:  # ValueError: a closed stream
         raise _cannot_read(source, exc) from exc
     if len(data) > limit:
-        raise _too_large(source.name, max_mb, source.name)
+        raise too_large(source.name, max_mb, source.name)
     return data
 
 
@@ -131,7 +131,7 @@ def read_lines(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> It
         with _open_input(source, None) as handle:
             for number, line in enumerate(iter(lambda: handle.readline(limit + 1), b""), 1):
                 if len(line) > limit:
-                    raise _too_large(f"{source.name}: line {number}", max_mb, source.name)
+                    raise too_large(f"{source.name}: line {number}", max_mb, source.name)
                 yield number, line
     except OSError as exc:
         raise _cannot_read(source, exc) from exc
@@ -153,7 +153,7 @@ def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
             raise InputError(f"{source.name}: is {kind}, not a regular file; only regular files are read "
                              "from folders (name it alone to read it)", input=source.name)  # fmt: skip
         if limit is not None and stat.S_ISREG(info.st_mode) and info.st_size > limit:
-            raise _too_large(source.name, limit / MB, source.name)
+            raise too_large(source.name, limit / MB, source.name)
         if no_wait:
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -167,7 +167,8 @@ def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
     return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
 
 
-def _too_large(where: str, max_mb: float, name: str) -> InputError:
+def too_large(where: str, max_mb: float, name: str) -> InputError:
+    """Return the InputError for ``where`` (an input, a line, a member) past ``max_mb`` MB; ``name`` is its input."""
     return InputError(f"{where} is larger than {max_mb:g} MB; raise the limit with --max-input-mb "
                       "(ConvertOptions.max_input_mb)", input=name)  # fmt: skip
 

@@ -221,9 +221,9 @@ def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]
 def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = None) -> list[Rendered]:
     """Read the .mid stems (or .zip members) of a unit, join each song's stems, render each song.
 
-    A stem or member that cannot be read (a .mid stem past ``options.max_input_mb``
-    included) becomes its own failed Rendered; the others go on.
-    Raises InputError when a .zip as a whole cannot be read.
+    A stem or member that cannot be read (one past ``options.max_input_mb`` included)
+    becomes its own failed Rendered; the others go on.
+    Raises InputError when a .zip as a whole cannot be read (see ``io.archive``).
     """
     from ..stages.midifile import merge_stems, read_midi
 
@@ -232,7 +232,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     if raw is not None:
         named = [(unit.source.name, raw)]
     elif files.is_archive(unit.source):
-        named = [(f"{unit.source.name}: {member}", data) for member, data in read_members(unit.source)]
+        named = []
+        for member in read_members(unit.source, max_mb=options.max_input_mb):
+            name = f"{unit.source.name}: {member.name}"
+            if member.error is not None:
+                failed.append(Rendered(member.error.input or name, "", error=member.error))
+            else:
+                named.append((name, member.data))
     else:
         named = []
         for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input

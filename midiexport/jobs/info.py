@@ -20,7 +20,7 @@ from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
 from ..display import printable
 from ..errors import InputError
-from ..io.archive import read_members
+from ..io.archive import Member, read_members
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages import tempo
@@ -82,10 +82,10 @@ def summarize_file(
 ) -> list[Summary]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
-    Raises InputError when the file cannot be read or parsed.
+    Raises InputError when the file, or any member of a .zip, cannot be read or parsed.
     """
-    if is_archive(source):  # a .zip of stems: each member on its own
-        return [s for member, data in read_members(source) for s in summarize_bytes(data, f"{source.name}: {member}")]
+    if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
+        return [s for member in read_members(source, max_mb=max_input_mb) for s in _summarize_member(source, member)]
     raw = read_bytes(source, max_mb=max_input_mb)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
@@ -109,6 +109,12 @@ def _no_record(record: Record) -> bool:
     task id and is shown, with its reason.
     """
     return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
+
+
+def _summarize_member(source: InputFile, member: Member) -> list[Summary]:
+    if member.error is not None:
+        raise member.error
+    return summarize_bytes(member.data, f"{source.name}: {member.name}")
 
 
 def summarize_bytes(data: bytes, source: str) -> list[Summary]:

@@ -1,0 +1,153 @@
+"""A .zip of stems (io/archive.py): members meet --max-input-mb like files given alone.
+
+The archives are made here, small and by hand: each member a .mid written with mido
+(one track, one program, a tempo, ``notes`` quarter notes), or a JSON record padded
+with whitespace to the size a test needs. Written files are read back with mido.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import mido
+from click.testing import CliRunner
+
+from conftest import mido_file
+from midiexport.cli import main
+from midiexport.errors import InputError
+from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_members
+from midiexport.io.files import MB, InputFile
+
+TITLE = "Song"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def stem_bytes(notes: int, *, program: int = 33) -> bytes:
+    """Return a .mid of one track: a tempo of 120 BPM, a program, ``notes`` quarter notes at PPQ 480."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0),
+                            mido.Message("program_change", program=program, time=0)])  # fmt: skip
+    for index in range(notes):
+        pitch = 40 + index % 24
+        track += [mido.Message("note_on", note=pitch, velocity=90, time=0),
+                  mido.Message("note_off", note=pitch, velocity=0, time=480)]  # fmt: skip
+    buffer = io.BytesIO()
+    mido.MidiFile(ticks_per_beat=480, tracks=[track]).save(file=buffer)
+    return buffer.getvalue()
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return path
+
+
+def padded_record(size: int) -> bytes:
+    """Return a JSON record of one note, padded with spaces to exactly ``size`` bytes."""
+    record = json.dumps({"data": {"state": "complete", "instruments": [
+        {"name": "Piano", "notes": [{"pitch": 60, "start": 0, "end": 0.5, "velocity": 0.8}]}]}}).encode()  # fmt: skip
+    return record + b" " * (size - len(record))
+
+
+def written_notes(path: Path) -> dict[str, int]:
+    """Return {track name: note-ons} of a written .mid, read with mido."""
+    counts = {}
+    for track in mido_file(path.read_bytes()).tracks:
+        names = [m.name for m in track if m.type == "track_name"]
+        ons = sum(m.type == "note_on" and m.velocity > 0 for m in track)
+        if ons:
+            counts[names[0] if names else ""] = ons
+    return counts
+
+
+def test_a_stem_meets_the_same_limit_alone_and_in_a_zip(tmp_path):
+    big = stem_bytes(2000)  # ~16 kB
+    limit_mb = len(big) / MB / 2
+    alone = tmp_path / "alone" / f"{TITLE} (Bass).mid"
+    alone.parent.mkdir()
+    alone.write_bytes(big)
+    zipped = make_zip(tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": big})
+    for source in (alone, zipped):
+        result = run("convert", str(source), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+        assert result.exit_code == 1, (source, result.stderr)
+        assert f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_path):
+    small, big = stem_bytes(10), stem_bytes(2000)
+    limit_mb = len(big) / MB / 2
+    path = make_zip(tmp_path / "stems.zip", {f"{TITLE}/{TITLE} (Bass).mid": small, f"{TITLE}/{TITLE} (Keys).mid": big})
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+    assert result.exit_code == 1
+    failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
+    assert failures == [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
+                        "--max-input-mb (ConvertOptions.max_input_mb)"]  # fmt: skip
+    [written] = (tmp_path / "out").iterdir()
+    assert written.name == f"{TITLE}.mid" and written_notes(written) == {"Bass": 10}
+
+
+def test_the_member_limit_follows_the_option_above_16_mib(tmp_path):
+    member = padded_record(17 * 2**20)  # past the former fixed 16 MiB per member; deflates to ~20 kB
+    path = make_zip(tmp_path / "big.zip", {"record.json": member})
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", "20")
+    assert result.exit_code == 0, result.stderr
+    assert [sum(written_notes(p).values()) for p in (tmp_path / "out").iterdir()] == [1]
+    refused = run("convert", str(path), "-o", str(tmp_path / "out2"), "--max-input-mb", "17")
+    assert refused.exit_code == 1 and "record.json is larger than 17 MB" in refused.stderr
+
+
+def test_members_past_the_archive_total_refuse_the_archive_in_one_line(tmp_path):
+    member = stem_bytes(200)
+    limit_mb = len(member) * 1.5 / MB  # each member fits; all of them do not
+    count = 2 * ARCHIVE_TOTAL_FACTOR  # 2 x FACTOR members of 1/1.5 limit: past FACTOR x limit
+    path = make_zip(tmp_path / "many.zip", {f"{TITLE} ({n}).mid": member for n in range(count)})
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+    assert result.exit_code == 1
+    total_mb = ARCHIVE_TOTAL_FACTOR * float(f"{limit_mb:g}")
+    assert result.stderr.splitlines()[0].startswith(f"{path}: more than {total_mb:g} MB inflated in all")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    fits = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb * 2:g}")
+    assert fits.exit_code == 0, fits.stderr
+
+
+def test_a_member_outside_the_archive_fails_alone(tmp_path):
+    path = make_zip(
+        tmp_path / "mixed.zip", {"../evil.mid": stem_bytes(3), f"{TITLE}/{TITLE} (Bass).mid": stem_bytes(10)}
+    )
+    result = run("convert", str(path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1 and "points outside the archive" in result.stderr
+    [written] = (tmp_path / "out").iterdir()
+    assert (
+        written.name == f"{TITLE}.mid"
+        and written_notes(written) == {"Bass": 10}
+        and not (tmp_path / "evil.mid").exists()
+    )
+
+
+def test_read_members_gives_each_member_its_bytes_or_its_error(tmp_path):
+    small, big = stem_bytes(5), stem_bytes(500)
+    path = make_zip(tmp_path / "s.zip", {"a.mid": small, "b.mid": big, "c.json": b"{}"})
+    members = read_members(InputFile(str(path), "s.zip", False), max_mb=len(big) / MB / 2)
+    assert [(m.name, m.data, m.error is None) for m in members] == [
+        ("a.mid", small, True),
+        ("b.mid", b"", False),
+        ("c.json", b"{}", True),
+    ]
+    assert isinstance(members[1].error, InputError) and members[1].error.input == "s.zip: b.mid"
+
+
+def test_info_reads_members_within_its_max_input_mb(tmp_path):
+    big = stem_bytes(2000)
+    path = make_zip(tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": big})
+    limit_mb = len(big) / MB / 2
+    refused = run("info", str(path), "--max-input-mb", f"{limit_mb:g}")
+    assert refused.exit_code == 1 and f"(Bass).mid is larger than {limit_mb:g} MB" in refused.stderr
+    shown = run("info", str(path), "--max-input-mb", f"{limit_mb * 4:g}")
+    assert shown.exit_code == 0 and "2000" in shown.stdout
