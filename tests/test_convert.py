@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from midiexport import model
 from midiexport.errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.convert import convert_record, place_instruments, split_song
+from midiexport.stages.convert import convert_record, place_instruments, repair_channel, split_song
 from midiexport.stages.normalize import normalize_payload
 
 
@@ -196,7 +198,7 @@ def test_drum_names_stay_on_channel_10_whatever_their_program():
 
 def test_twenty_melodic_instruments_share_channels_by_program_first():
     names = [f"Violin {i}" if i < 10 else f"Flute {i}" for i in range(20)]
-    placements, warnings = place_instruments(names, {"Violin 0": 40}, counts := {})
+    placements, warnings, counts = place_instruments(names, {"Violin 0": 40})
     channels = [p.channel for p in placements]
     assert 9 not in channels
     assert len(set(channels)) == 15
@@ -207,9 +209,43 @@ def test_twenty_melodic_instruments_share_channels_by_program_first():
 def test_more_than_15_programs_share_channels_with_a_clash_warning():
     names = [f"Instrument {p}" for p in range(20)]
     programs = {name: p for p, name in enumerate(names)}
-    placements, warnings = place_instruments(names, programs, {})
+    placements, warnings, counts = place_instruments(names, programs)
     assert sorted({p.channel for p in placements}) == [c for c in range(16) if c != 9]
     assert "their programs differ" in warnings[0]
+    assert counts == {model.CHANNEL_SHARED: 5}
+
+
+def test_placing_known_instruments_counts_nothing_and_an_unknown_name_once():
+    assert place_instruments(["Drums", "Electric Bass (finger)"], None)[2] == {}
+    assert place_instruments(["Drums", "Theremin-ish", "Theremin-ish"], None)[2] == {model.UNKNOWN_INSTRUMENT: 2}
+
+
+def ticks(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int64)
+
+
+def test_repair_channel_returns_what_it_repaired_per_kind():
+    # one track: a duplicate at tick 0 (pitch 60, the longer kept), an overlap at pitch 62 cut at 100
+    notes = (ticks(0, 0, 50, 100), ticks(40, 80, 150, 200), ticks(60, 60, 62, 62), ticks(90, 90, 90, 90))
+    [(on, off, pitch, _)], counts = repair_channel([notes])
+    assert counts == {model.DUPLICATE_MERGED: 1, model.OVERLAP_CUT: 1}
+    assert list(zip(on, off, pitch)) == [(0, 80, 60), (50, 100, 62), (100, 200, 62)]
+    clean = (ticks(0, 10), ticks(5, 20), ticks(60, 60), ticks(90, 90))
+    assert repair_channel([clean, clean[:2] + (ticks(61, 61), clean[3])])[1] == {}
+
+
+def test_the_report_adds_this_stage_s_counts_to_the_record_s_in_the_order_first_met():
+    payload = record_payload(
+        {"Theremin-ish": [(60, 0.0, 1.0, 1.5), (62, 0.0, 0.0, 1.0)], "Piano": [(61, 0.0, 0.0, 0.5)]}
+    )
+    [record] = normalize_payload(payload, source="a.json")
+    record = dataclasses.replace(record, counts={model.STRING_NUMBER: 2, model.ZERO_LENGTH: 1})
+    assert list(convert_record(record).report.counts.items()) == [
+        (model.STRING_NUMBER, 2),
+        (model.ZERO_LENGTH, 3),  # one from the record, two zero-length notes here
+        (model.UNKNOWN_INSTRUMENT, 1),  # placing comes before the notes
+        (model.VELOCITY_CLAMPED, 1),
+    ]
 
 
 def test_split_gives_one_song_per_track_with_the_tempo():
@@ -258,7 +294,7 @@ def test_placement_and_clean_up_agree_on_drum_parts(name, flag, programs, drum):
     from midiexport.stages.clean import clean_record
 
     record = _flagged_record(name, flag)
-    [placement], _ = place_instruments([name], programs, {}, hints=[(None, flag)])
+    [placement], _, _ = place_instruments([name], programs, hints=[(None, flag)])
     assert placement.is_drum is drum
     cleaned = clean_record(record, ConvertOptions(drum_length_ms=100, programs=programs))
     lengthened = float(cleaned.instruments[0].end_s[0]) > 0.51  # only drum hits are lengthened

@@ -84,7 +84,7 @@ def test_fifty_thousand_instruments_share_channels_by_program():
 
 def test_fifty_thousand_distinct_names_past_sixteen_programs_clash_with_a_warning_each():
     names = tuple(gm.program_name(p) for p in range(128))
-    placements, warnings = place_instruments([names[i % 128] for i in range(MANY)], None, counts := {})
+    placements, warnings, counts = place_instruments([names[i % 128] for i in range(MANY)], None)
     assert len(placements) == MANY
     assert all(p.channel in MELODIC_CHANNELS or p.is_drum for p in placements)
     assert counts[model.CHANNEL_SHARED] == len(warnings) == MANY - 15

@@ -127,7 +127,7 @@ def summarize_bytes(data: bytes, source: str) -> list[Summary]:
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
     """Summarize a Record with the programs and channels ``convert`` would choose."""
     hints = [(i.program, i.is_drum) for i in record.instruments]
-    placements, _ = place_instruments([i.name for i in record.instruments], programs, {}, hints=hints)
+    placements, _, _ = place_instruments([i.name for i in record.instruments], programs, hints=hints)
     parts = []
     for instrument, placement in zip(record.instruments, placements):
         has = instrument.note_count > 0

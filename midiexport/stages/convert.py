@@ -11,6 +11,7 @@ Hands a Song to the writer.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, NamedTuple
@@ -62,10 +63,11 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         from . import clean
 
         record = clean.clean_record(record, options)
-    counts = dict(record.counts)
+    counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
-    placements, warnings = place_instruments([i.name for i in record.instruments], options.program_map, counts,
-                                             hints=hints)  # fmt: skip
+    placements, warnings, placed = place_instruments([i.name for i in record.instruments], options.program_map,
+                                                     hints=hints)  # fmt: skip
+    counts.update(placed)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
     time_map = timing.plan_time(record, bpm=options.bpm, ppq=ppq, tempo_map=options.tempo_map)
@@ -77,7 +79,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             f"and this tempo; lower --ppq or --bpm",
             task_id=record.task_id,
         )
-    tracks = _build_tracks(record, placements, time_map, counts, grid)
+    tracks, repaired = _build_tracks(record, placements, time_map, grid)
+    counts.update(repaired)
     found = None
     if options.writes_key:
         from . import key
@@ -178,11 +181,13 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
 def place_instruments(
     names: Sequence[str],
     programs: Mapping[str, str | int] | None,
-    counts: dict[str, int],
     *,
     hints: Sequence[tuple[int | None, bool | None]] | None = None,
-) -> tuple[list[Placement], list[str]]:
-    """Choose each instrument's program and channel; return them and the warnings.
+) -> tuple[list[Placement], list[str], Counter[str]]:
+    """Choose each instrument's program and channel; return them, the warnings and the counts.
+
+    The counts (Report kinds, only those above 0): unknown instrument names
+    (``model.UNKNOWN_INSTRUMENT``) and instruments sharing a channel (``model.CHANNEL_SHARED``).
 
     ``hints`` are per instrument (program from a .mid, is_drum flag from Suno's JSON or
     channel 10 of a .mid), each None when unknown; an override in ``programs`` wins
@@ -196,6 +201,7 @@ def place_instruments(
     """
     overrides = gm.resolve_overrides(programs)
     warnings = gm.unmatched_overrides(programs or {}, names)
+    counts: Counter[str] = Counter()
     resolved = []
     for index, name in enumerate(names):
         program_hint, drum_hint = hints[index] if hints is not None else (None, None)
@@ -203,15 +209,16 @@ def place_instruments(
             name, is_drum=drum_hint, program=program_hint, override=overrides.get(gm.name_key(name))
         )
         if found.how == "unknown":
-            counts[model.UNKNOWN_INSTRUMENT] = counts.get(model.UNKNOWN_INSTRUMENT, 0) + 1
+            counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
                             "(Acoustic Grand Piano), choose another with --program NAME=PROGRAM")  # fmt: skip
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)
     placements = [Placement(r.program, gm.DRUM_CHANNEL if r.is_drum else next(melodic), r.is_drum) for r in resolved]
-    warnings += _sharing_warnings(names, placements, counts)
-    return placements, warnings
+    shared = _sharing_warnings(names, placements)
+    _count(counts, model.CHANNEL_SHARED, len(shared))
+    return placements, warnings + shared, counts
 
 
 def _assign_channels(programs: list[int]) -> list[int]:
@@ -251,7 +258,8 @@ def _first_seen_after(programs: list[int]) -> list[int]:
     return after
 
 
-def _sharing_warnings(names: Sequence[str], placements: list[Placement], counts: dict[str, int]) -> list[str]:
+def _sharing_warnings(names: Sequence[str], placements: list[Placement]) -> list[str]:
+    """Return one warning per melodic instrument on a channel an earlier one has: their number is the count."""
     warnings = []
     first_on: dict[int, int] = {}
     for index, placement in enumerate(placements):
@@ -260,7 +268,6 @@ def _sharing_warnings(names: Sequence[str], placements: list[Placement], counts:
         owner = first_on.setdefault(placement.channel, index)
         if owner == index:
             continue
-        counts[model.CHANNEL_SHARED] = counts.get(model.CHANNEL_SHARED, 0) + 1
         other = placements[owner]
         clash = "" if other.program == placement.program else (
             f"; their programs differ ({other.program} and {placement.program}), so one program plays both"
@@ -276,12 +283,16 @@ def _build_tracks(
     record: Record,
     placements: list[Placement],
     time_map: timing.TimeMap,
-    counts: dict[str, int],
     grid: float | None,
-) -> list[Track]:
-    """Turn each instrument into ticks, then repair overlaps channel by channel."""
+) -> tuple[list[Track], Counter[str]]:
+    """Turn each instrument into ticks, then repair overlaps channel by channel; return the tracks and the counts.
+
+    Counted (only kinds above 0, in the order first met): notes moved by ``grid``, velocities
+    clamped, zero-length notes lengthened, then ``repair_channel``'s counts channel by channel.
+    """
     import numpy as np
 
+    counts: Counter[str] = Counter()
     columns = []
     for instrument in record.instruments:
         on_tick = time_map.to_ticks(instrument.start_s)
@@ -298,28 +309,32 @@ def _build_tracks(
         columns.append((on_tick, off_tick, instrument.pitch, velocity_midi))
     for channel in sorted({p.channel for p in placements}):
         owners = [i for i, p in enumerate(placements) if p.channel == channel]
-        repaired = repair_channel([columns[i] for i in owners], counts)
+        repaired, channel_counts = repair_channel([columns[i] for i in owners])
+        counts.update(channel_counts)
         for owner, notes in zip(owners, repaired):
             columns[owner] = notes
-    return [
+    tracks = [
         Track(instrument.name, placement.channel, placement.program, placement.is_drum, *notes)
         for instrument, placement, notes in zip(record.instruments, placements, columns)
     ]
+    return tracks, counts
 
 
 Columns = tuple["npt.NDArray[np.int64]", "npt.NDArray[np.int64]", "npt.NDArray[np.int64]", "npt.NDArray[np.int64]"]
 
 
-def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Columns]:
-    """Repair the notes of every track on one channel together; return them per track.
+def repair_channel(tracks: Sequence[Columns]) -> tuple[list[Columns], Counter[str]]:
+    """Repair the notes of every track on one channel together; return them per track, and the counts.
 
     Each track is (on_tick, off_tick, pitch, velocity_midi), ticks below 2**28. Same
     pitch and start: keep the longest (of equally long ones, the first). A note still sounding when the next of its
     pitch starts is cut there. Notes come back ordered by start, then
     pitch: the writer's order of note-ons, so it sorts only the note-offs.
+    Counted (only kinds above 0): ``model.DUPLICATE_MERGED`` and ``model.OVERLAP_CUT``.
     """
     import numpy as np
 
+    counts: Counter[str] = Counter()
     if len(tracks) == 1:  # the usual case: no owners to track, nothing to join
         on, off, pitch, velocity = tracks[0]
         owner = None
@@ -351,9 +366,10 @@ def repair_channel(tracks: Sequence[Columns], counts: dict[str, int]) -> list[Co
         _count(counts, model.OVERLAP_CUT, int(overlap.sum()))
         off[by_pitch[:-1]] = np.where(overlap, same_pitch_on[1:], same_pitch_off[:-1])
     if owner is None:
-        return [(on, off, pitch, velocity)]
+        return [(on, off, pitch, velocity)], counts
     owner = owner[order][~duplicate] if has_duplicates else owner[order]
-    return [(on[mine], off[mine], pitch[mine], velocity[mine]) for mine in (owner == i for i in range(len(tracks)))]
+    mine = (owner == i for i in range(len(tracks)))
+    return [(on[m], off[m], pitch[m], velocity[m]) for m in mine], counts
 
 
 def midi_velocity(velocity: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int64], int]:
@@ -365,9 +381,10 @@ def midi_velocity(velocity: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int
     return np.maximum(scaled, 1), outside
 
 
-def _count(counts: dict[str, int], kind: str, n: int) -> None:
+def _count(counts: Counter[str], kind: str, n: int) -> None:
+    """Add ``n`` of ``kind``; a kind never met stays out, so the Report's order is the order first met."""
     if n:
-        counts[kind] = counts.get(kind, 0) + n
+        counts[kind] += n
 
 
 def song_title(record: Record) -> str:
