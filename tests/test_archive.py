@@ -151,3 +151,18 @@ def test_info_reads_members_within_its_max_input_mb(tmp_path):
     assert refused.exit_code == 1 and f"(Bass).mid is larger than {limit_mb:g} MB" in refused.stderr
     shown = run("info", str(path), "--max-input-mb", f"{limit_mb * 4:g}")
     assert shown.exit_code == 0 and "2000" in shown.stdout
+
+
+def test_a_stem_at_the_archives_root_is_named_by_its_own_file_name(tmp_path):
+    # The song's title comes from "Song (Bass).mid", not from "stems.zip: Song (Bass).mid".
+    archive = make_zip(
+        tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": stem_bytes(4), f"{TITLE} (Keys).mid": stem_bytes(4, program=4)}
+    )
+    out = tmp_path / "out"
+    result = run("convert", str(archive), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"{TITLE}.mid"]
+    assert sorted(written_notes(out / f"{TITLE}.mid")) == ["Bass", "Keys"]
+    info = run("info", str(archive))
+    assert info.exit_code == 0, info.stderr
+    assert info.stdout.count(f"title {TITLE},") == 2  # each member's title, not "stems.zip: Song"

@@ -230,7 +230,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     records: list[Record] = []
     failed: list[Rendered] = []
     if raw is not None:
-        named = [(unit.source.name, raw)]
+        named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
         named = []
         for member in read_members(unit.source, max_mb=options.max_input_mb):
@@ -238,18 +238,18 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             if member.error is not None:
                 failed.append(Rendered(member.error.input or name, "", error=member.error))
             else:
-                named.append((name, member.data))
+                named.append((name, member.data, member.name))
     else:
         named = []
         for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
             try:
-                named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb)))
+                named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
                 failed.append(Rendered(exc.input or stem.name, "", error=exc))
-    for name, data in named:
+    for name, data, member_name in named:
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
-                records.append(read_midi(data, source=name))
+                records.append(read_midi(data, source=name, file_name=member_name))
             else:
                 records += normalize_payload(data, source=name)
         except InputError as exc:

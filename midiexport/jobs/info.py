@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import PurePath
 
 from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
@@ -26,7 +25,7 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import Part, Smf, midi_title, parse_smf, part_name
+from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, drawn
@@ -114,13 +113,13 @@ def _no_record(record: Record) -> bool:
 def _summarize_member(source: InputFile, member: Member) -> list[Summary]:
     if member.error is not None:
         raise member.error
-    return summarize_bytes(member.data, f"{source.name}: {member.name}")
+    return summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name)
 
 
-def summarize_bytes(data: bytes, source: str) -> list[Summary]:
+def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
     """Summarize one archive member: a .mid by its header, else the records of its JSON."""
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
-        return [summarize_midi(data, source=source)]
+        return [summarize_midi(data, source=source, file_name=file_name)]
     return [summarize_record(record) for record in normalize_payload(data, source=source)]
 
 
@@ -173,7 +172,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     )
 
 
-def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
+def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None = None) -> Summary:
     """Summarize Standard MIDI File bytes: per track and channel, times through its tempo map.
 
     Read with the tolerant reader (``stages.midifile``): damage such as an illegal key
@@ -183,11 +182,11 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
     import numpy as np
 
     smf = parse_smf(data, source=source)
-    file_stem = PurePath(source).stem if not source.startswith("<") else None
+    stem = file_stem(source, file_name)
     per_track: dict[int, int] = {}
     for part in smf.parts:
         per_track[part.track] = per_track.get(part.track, 0) + 1
-    parts = [_summarize_part(smf, p, part_name(p, file_stem=file_stem, several_channels=per_track[p.track] > 1))
+    parts = [_summarize_part(smf, p, part_name(p, file_stem=stem, several_channels=per_track[p.track] > 1))
              for p in smf.parts]  # fmt: skip
     tempo_bpm, downbeat_tick = _written_tempo(smf)
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
@@ -199,7 +198,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>") -> Summary:
         source=source,
         kind="midi",
         status=model.COMPLETE,
-        title=midi_title(smf, file_stem),
+        title=midi_title(smf, stem),
         task_id=None,
         duration_s=round(float(smf.to_seconds(np.array([smf.end_tick]))[0]), 6),
         parts=tuple(parts),

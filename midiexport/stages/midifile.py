@@ -386,31 +386,42 @@ def part_name(part: Part, *, file_stem: str | None, several_channels: bool) -> s
     return name
 
 
-def read_midi(data: bytes, *, source: str = "<midi>") -> Record:
+def read_midi(data: bytes, *, source: str = "<midi>", file_name: str | None = None) -> Record:
     """Read a .mid into a Record: notes in seconds through the file's tempo map.
 
     Instruments are the file's parts (one per track and channel), named by
     ``part_name``; parts of the same name are joined. Each keeps its program and,
     on channel 10, the drum flag. The Record keeps the source tempo map (ticks at
     ``source_ppq``), its meters and the beat map (every quarter in seconds).
+    ``file_name``: the file's own name when ``source`` says more (a .zip member: source
+    "stems.zip: Song (Bass).mid", file name "Song (Bass).mid"); see ``file_stem``.
     Raises InputError when the bytes hold nothing to read (see ``parse_smf``).
     """
     smf = parse_smf(data, source=source)
-    return smf_record(smf, source=source)
+    return smf_record(smf, source=source, file_name=file_name)
 
 
-def smf_record(smf: Smf, *, source: str) -> Record:
+def file_stem(source: str, file_name: str | None = None) -> str | None:
+    """Return the stem of the file's own name, where Suno writes ``Title (Stem)``; None for "<stdin>" and the like.
+
+    ``file_name`` when given (a .zip member's path), else ``source``.
+    """
+    name = source if file_name is None else file_name
+    return PurePath(name).stem if name and not name.startswith("<") else None
+
+
+def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record:
     """Turn a parsed file into a Record (see ``read_midi``)."""
     import numpy as np
 
-    file_stem = PurePath(source).stem if source and not source.startswith("<") else None
+    stem = file_stem(source, file_name)
     per_track: dict[int, int] = {}
     for part in smf.parts:
         per_track[part.track] = per_track.get(part.track, 0) + 1
     counts = dict(smf.counts)
     joined: dict[str, list[Part]] = {}
     for part in smf.parts:
-        name = part_name(part, file_stem=file_stem, several_channels=per_track[part.track] > 1)
+        name = part_name(part, file_stem=stem, several_channels=per_track[part.track] > 1)
         joined.setdefault(name, []).append(part)
     instruments = []
     for name, parts in joined.items():
@@ -424,7 +435,7 @@ def smf_record(smf: Smf, *, source: str) -> Record:
             Instrument(name=name, start_s=smf.to_seconds(on), end_s=smf.to_seconds(off), pitch=pitch,
                        velocity=velocity / 127.0, program=None if drum else program, is_drum=True if drum else None)
         )  # fmt: skip
-    title = midi_title(smf, file_stem)
+    title = midi_title(smf, stem)
     status = model.COMPLETE if instruments else model.EMPTY
     return Record(
         source=source,
