@@ -35,6 +35,9 @@ Nothing else changes (truth, velocities, doubled tracks, the order of notes and 
     python bench/corpus/relatency.py --report             # the delay distributions only
     python bench/corpus/relatency.py --split bench --out /tmp/x
 
+The committed ``data/real-*.jsonl.gz`` are this script's output (copied into ``data/``
+after ``make_corpus.py``; see the corpus README). Run on them again it moves no note.
+
 The output folder gets ``real-<split>.jsonl.gz`` and symbolic links to ``data/styles-*``,
 so that it is a whole corpus a benchmark can read with ``--corpus`` (a benchmark reads every
 ``*.jsonl.gz`` of its folder: the new files must not sit beside the old ones in ``data/``).
