@@ -597,51 +597,58 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     """
     import numpy as np
 
-    times = [_sorted(i.start_s) for i in instruments]
-    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(times[k]))
-    sampled = [first_onsets(t, MAX_ALIGN_ONSETS) if k not in drum_parts else t[:0] for k, t in enumerate(times)]
+    drum_parts = tuple(k for k, d in enumerate(drums) if d and instruments[k].note_count)
     if not drum_parts:
-        return band_latencies([first_onsets(t) for t in times], sampled)
-    kit = times[drum_parts[0]] if len(drum_parts) == 1 else np.sort(np.concatenate([times[k] for k in drum_parts]))
-    reference = first_onsets(kit)  # one kit: a kick on one part and a hat on another at once are one onset
+        firsts = [first_onsets(i.start_s) for i in instruments]
+        return band_latencies(firsts, [_spread(f, MAX_ALIGN_ONSETS) for f in firsts])
+    kit = [instruments[k].start_s for k in drum_parts]  # one kit: a kick and a hat at once are one onset
+    reference = first_onsets(kit[0] if len(kit) == 1 else np.concatenate(kit))
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
-    parts = [k for k in range(len(times)) if k not in drum_parts]
-    delays = onset_delays([sampled[k] for k in parts], [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    parts = [k for k in range(len(instruments)) if k not in drum_parts and instruments[k].note_count >= MIN_ALIGN_ONSETS]
+    sampled = [first_onsets(instruments[k].start_s, MAX_ALIGN_ONSETS) for k in parts]
+    delays = onset_delays(sampled, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
         (index, delay[0], drum_parts)
-        for index, delay in zip(parts, delays)
-        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(sampled[index]) and abs(delay[0]) >= MIN_SHIFT_S
+        for index, delay, onsets in zip(parts, delays, sampled)
+        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(onsets) and abs(delay[0]) >= MIN_SHIFT_S
     ]
 
 
 def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
     """Return the onsets that start a group: more than ``GROUP_S`` after the onset before them.
 
-    ``times``: sorted seconds. A strummed or rolled chord is one event, on its first
+    ``times``: seconds, sorted here when they are not (the API sends notes in time order;
+    a folded track is two runs). A strummed or rolled chord is one event, on its first
     note: the later strings are the strum, not latency (and a repeated time is no new
-    onset). With ``most``, at most that many of them, evenly spread over the part
-    (first and last included): the latency is a typical value, a few hundred onsets
-    measure it within a millisecond, and the cost stays flat on long records.
+    onset). With ``most``, at most that many of them (``_spread``), gathered without
+    copying the others: a part's onsets are scanned once, and only the sample is built.
     """
     import numpy as np
 
+    step = times[1:] - times[:-1]
+    if not bool((step >= 0).all()):
+        times = np.sort(times)
+        step = times[1:] - times[:-1]
     starts = np.ones(len(times), dtype=bool)
-    starts[1:] = times[1:] - times[:-1] > GROUP_S
-    firsts: FloatColumn = times[starts]
-    if most is not None and len(firsts) > most:
-        firsts = firsts[np.arange(most) * (len(firsts) - 1) // (most - 1)]
-    return firsts
+    starts[1:] = step > GROUP_S
+    if most is None or np.count_nonzero(starts) <= most:
+        firsts: FloatColumn = times[starts]
+        return firsts
+    return times[_spread(np.flatnonzero(starts), most)]
 
 
-def _sorted(times: FloatColumn) -> FloatColumn:
-    """Return ``times`` sorted: itself when it already is (the API sends notes in time order)."""
+def _spread(values: npt.NDArray[np.generic], most: int) -> npt.NDArray[np.generic]:
+    """Return at most ``most`` of ``values``, evenly spread, first and last included.
+
+    The latency is a typical value: a few hundred onsets spread over the song measure
+    it within a millisecond, and the cost stays flat on long records.
+    """
     import numpy as np
 
-    if bool((times[1:] >= times[:-1]).all()):
-        return times
-    ordered: FloatColumn = np.sort(times)
-    return ordered
+    if len(values) <= most:
+        return values
+    return values[np.arange(most) * (len(values) - 1) // (most - 1)]
 
 
 def band_latencies(
