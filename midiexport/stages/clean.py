@@ -285,13 +285,13 @@ def clean_melodic(
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
-    start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
-    # One key per part and pitch: the rules work within it.
-    group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
-    order = group_order(group)
-    start, end, group = start[order], end[order], group[order]
-    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
-    double = np.repeat([doubled[k] for k in active], np.diff(bounds))
+    sizes = [p.note_count for p in work]
+    group = group_keys(work, sizes)  # one key per part and pitch: the rules work within it
+    order = np.argsort(group, kind="stable")
+    group = group[order]
+    start, end = (np.concatenate([getattr(p, f) for p in work])[order] for f in ("start_s", "end_s"))
+    bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
+    double = np.repeat([doubled[k] for k in active], sizes)
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
     kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
@@ -303,13 +303,16 @@ def clean_melodic(
         long_enough = (end - start[kept]) >= settings.min_note_s - TIME_EPSILON_S
         if not long_enough.all():
             _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
-            kept, end = kept[long_enough], end[long_enough]
-    start, group, order = start[kept], group[kept], order[kept]  # one gather for both rules
+            kept = kept[long_enough]  # one column at a time: each old one is freed before the next is made
+            end = end[long_enough]
+    bounds = np.searchsorted(kept, bounds)
+    start = start[kept]  # one gather for both rules
+    order = order[kept]
+    pitch = np.remainder(group[kept], 128, dtype=np.int64)  # the key is part * 128 + pitch
     velocity = np.concatenate([p.velocity for p in work])[order]
-    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
-        s, e, p, v = start[mine], end[mine], group[mine] - n * 128, velocity[mine]
+        s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
@@ -331,17 +334,18 @@ def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: S
     return joined
 
 
-def group_order(group: IntColumn) -> IntColumn:
-    """Return the order that sorts notes in time order by group (part and pitch), then start.
+def group_keys(parts: Sequence[Instrument], sizes: Sequence[int]) -> IntColumn:
+    """Return each note's key of part and pitch (part * 128 + pitch), the parts' notes joined.
 
-    A stable sort of the small group integers keeps the time order within each group;
-    numpy sorts 16-bit integers by radix, in linear time.
+    The keys are 16-bit integers when they fit (fewer than 256 parts): numpy sorts those
+    by radix, in linear time, and the column is a quarter of the size of 64-bit keys.
     """
     import numpy as np
 
-    small = not len(group) or int(group.max()) < 1 << 15
-    order: IntColumn = np.argsort(group.astype(np.int16) if small else group, kind="stable")
-    return order
+    kind = np.int16 if len(parts) < 1 << 8 else np.int64
+    group: IntColumn = np.concatenate([p.pitch for p in parts], dtype=kind, casting="same_kind")
+    group += np.repeat(np.arange(len(parts), dtype=kind) * 128, sizes)
+    return group
 
 
 def _in_time_order(instrument: Instrument) -> Instrument:
@@ -390,10 +394,9 @@ def join_mask(
     same = np.zeros(len(start), dtype=bool)
     same[1:] = pitch[1:] == pitch[:-1]
     gap = np.full(len(start), np.inf)
-    gap[1:] = start[1:] - end[:-1]
+    np.subtract(start[1:], end[:-1], out=gap[1:])  # out=: no temporary column (see _running_end)
     if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
-        running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
-        gap[1:] = start[1:] - running_end[:-1]
+        np.subtract(start[1:], _running_end(end, pitch)[:-1], out=gap[1:])
     joined: Mask = np.zeros(len(start), dtype=bool)
     steps = _onset_steps(start)
     if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
@@ -407,6 +410,22 @@ def join_mask(
     if settings.merge_gap_s:
         _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
     return joined
+
+
+def _running_end(end: FloatColumn, key: IntColumn) -> FloatColumn:
+    """Return the latest end so far within each key (notes ordered by key, then start).
+
+    Keying by ``PITCH_SPAN_S`` makes one running maximum serve every key. Worked in
+    place: on 100k notes each temporary column is a page-faulted allocation that costs
+    about as much as the arithmetic.
+    """
+    import numpy as np
+
+    offset = key * PITCH_SPAN_S
+    running: FloatColumn = end + offset
+    np.maximum.accumulate(running, out=running)
+    running -= offset
+    return running
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -427,7 +446,7 @@ def _onset_steps(start: FloatColumn) -> FloatColumn:
     import numpy as np
 
     steps = np.full(len(start), np.inf)
-    steps[1:] = start[1:] - start[:-1]
+    np.subtract(start[1:], start[:-1], out=steps[1:])
     return steps
 
 
