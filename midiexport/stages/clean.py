@@ -176,6 +176,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
         cleaned[k] = part
+    owned = [part is not before for part, before in zip(cleaned, instruments)]  # columns the note rules made
     cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
     warnings: list[str] = []
@@ -186,7 +187,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.align and latencies is None:
         latencies = measure_latencies(instruments, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
-    cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
+    cleaned = [shift_instrument(*shift, counts, in_place=own) for *shift, own in zip(cleaned, offsets, owned)]
     return replace(
         record,
         instruments=tuple(cleaned),
@@ -823,23 +824,33 @@ def onset_delays(
     return found
 
 
-def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
+def shift_instrument(
+    instrument: Instrument, offset_s: float, counts: dict[str, int], *, in_place: bool = False
+) -> Instrument:
     """Move an instrument's notes by ``offset_s`` seconds; never before 0 s.
 
     A note the shift would start before 0 s starts at 0 s instead and keeps its shifted
     end (at least 0 s: then it is a zero-length note, which ``convert`` makes one tick
-    long); each is counted as held at 0 s.
+    long); each is counted as held at 0 s. ``in_place``: the instrument's time columns
+    are the clean-up's own (made by the note rules, shared with no caller), so they
+    are shifted where they are: a copy of every note costs more than the addition.
     """
     import numpy as np
 
     if not offset_s or not instrument.note_count:
         return instrument
-    start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
+    if in_place:
+        start, end = instrument.start_s, instrument.end_s
+        start += offset_s
+        end += offset_s
+    else:
+        start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
     _count(counts, model.NOTE_SHIFTED, instrument.note_count)
-    if offset_s > 0 or start.min() >= 0:  # nothing reaches before 0 s: the common case, no clamping
-        return replace(instrument, start_s=start, end_s=end)
-    _count(counts, model.HELD_AT_ZERO, int(np.count_nonzero(start < 0)))
-    return replace(instrument, start_s=np.maximum(start, 0.0), end_s=np.maximum(end, 0.0))
+    if offset_s < 0 and start.min() < 0:  # a note reaches before 0 s: held there
+        _count(counts, model.HELD_AT_ZERO, int(np.count_nonzero(start < 0)))
+        np.maximum(start, 0.0, out=start)
+        np.maximum(end, 0.0, out=end)
+    return instrument if in_place else replace(instrument, start_s=start, end_s=end)
 
 
 def _count(counts: dict[str, int], kind: str, n: int) -> None:
