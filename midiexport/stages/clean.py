@@ -296,10 +296,7 @@ def clean_melodic(
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
     kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
-    if len(kept) < len(start):
-        end = np.maximum.reduceat(end, kept)
-    else:
-        end = end[kept]
+    end = _run_ends(end, kept, join)
     if settings.min_note_s:
         long_enough = (end - start[kept]) >= settings.min_note_s - TIME_EPSILON_S
         if not long_enough.all():
@@ -321,6 +318,20 @@ def clean_melodic(
             s, e, p, v = s[keep], e[keep], p[keep], v[keep]
         cleaned[k] = replace(instrument, start_s=s, end_s=e, pitch=p, velocity=v)
     return cleaned
+
+
+def _run_ends(end: FloatColumn, kept: IntColumn, join: Mask) -> FloatColumn:
+    """Return the latest end of each run of notes ``join`` merged into the note at ``kept``.
+
+    Most runs are one note, so the kept notes' own ends are gathered and only the few
+    joined notes are folded into their run's note, rather than a reduction per run.
+    """
+    import numpy as np
+
+    ends: FloatColumn = end[kept]
+    joined = np.flatnonzero(join)
+    np.maximum.at(ends, np.searchsorted(kept, joined) - 1, end[joined])  # a note never joins the first
+    return ends
 
 
 def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
