@@ -187,7 +187,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.align and latencies is None:
         latencies = measure_latencies(instruments, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
-    cleaned = [shift_instrument(*shift, counts, in_place=own) for *shift, own in zip(cleaned, offsets, owned)]
+    cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
     return replace(
         record,
         instruments=tuple(cleaned),
@@ -292,7 +292,7 @@ def clean_melodic(
     group = group[order]
     start, end = (np.concatenate([getattr(p, f) for p in work])[order] for f in ("start_s", "end_s"))
     bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
-    double = np.repeat([doubled[k] for k in active], sizes)
+    double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
     kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
@@ -631,12 +631,12 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     drum_parts = tuple(k for k, d in enumerate(drums) if d and instruments[k].note_count)
     if not drum_parts:
         firsts = [first_onsets(i.start_s) for i in instruments]
-        return band_latencies(firsts, [_spread(f, MAX_ALIGN_ONSETS) for f in firsts])
+        return band_latencies(firsts, [f[_spread(len(f), MAX_ALIGN_ONSETS)] for f in firsts])
     kit = [instruments[k].start_s for k in drum_parts]  # one kit: a kick and a hat at once are one onset
     reference = first_onsets(kit[0] if len(kit) == 1 else np.concatenate(kit))
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
-    parts = [k for k in range(len(instruments)) if k not in drum_parts and instruments[k].note_count >= MIN_ALIGN_ONSETS]
+    parts = [k for k, i in enumerate(instruments) if k not in drum_parts and i.note_count >= MIN_ALIGN_ONSETS]
     sampled = [first_onsets(instruments[k].start_s, MAX_ALIGN_ONSETS) for k in parts]
     delays = onset_delays(sampled, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
@@ -658,28 +658,30 @@ def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
     import numpy as np
 
     step = times[1:] - times[:-1]
-    if not bool((step >= 0).all()):
+    if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
         times = np.sort(times)
         step = times[1:] - times[:-1]
     starts = np.ones(len(times), dtype=bool)
     starts[1:] = step > GROUP_S
-    if most is None or np.count_nonzero(starts) <= most:
+    count = int(np.count_nonzero(starts))
+    if most is None or count <= most:
         firsts: FloatColumn = times[starts]
         return firsts
-    return times[_spread(np.flatnonzero(starts), most)]
+    sample: FloatColumn = times[np.flatnonzero(starts)[_spread(count, most)]]
+    return sample
 
 
-def _spread(values: npt.NDArray[np.generic], most: int) -> npt.NDArray[np.generic]:
-    """Return at most ``most`` of ``values``, evenly spread, first and last included.
+def _spread(count: int, most: int) -> IntColumn:
+    """Return the positions of at most ``most`` of ``count`` values, evenly spread, first and last included.
 
     The latency is a typical value: a few hundred onsets spread over the song measure
     it within a millisecond, and the cost stays flat on long records.
     """
     import numpy as np
 
-    if len(values) <= most:
-        return values
-    return values[np.arange(most) * (len(values) - 1) // (most - 1)]
+    if count <= most:
+        return np.arange(count)
+    return np.arange(most) * (count - 1) // (most - 1)
 
 
 def band_latencies(
