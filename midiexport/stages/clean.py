@@ -355,7 +355,7 @@ def group_keys(parts: Sequence[Instrument], sizes: Sequence[int]) -> IntColumn:
     import numpy as np
 
     kind = np.int16 if len(parts) < 1 << 8 else np.int64
-    group: IntColumn = np.concatenate([p.pitch for p in parts], dtype=kind, casting="same_kind")
+    group: IntColumn = np.concatenate([p.pitch for p in parts], dtype=kind, casting="unsafe")  # as astype
     group += np.repeat(np.arange(len(parts), dtype=kind) * 128, sizes)
     return group
 
