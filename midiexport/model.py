@@ -98,7 +98,8 @@ def show_value(value: object, limit: int = 40) -> str:
         text = "true" if value else "false"
     else:
         text = repr(value)
-    text = "".join(c if c.isprintable() else "?" for c in text)
+    if not text.isprintable():  # most names are: no walk over their characters
+        text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

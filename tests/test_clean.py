@@ -13,7 +13,7 @@ from midiexport import model
 from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.clean import clean_record, first_onsets, solve_offsets, within_voice_cap
+from midiexport.stages.clean import _run_ends, clean_record, first_onsets, group_keys, solve_offsets, within_voice_cap
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 
@@ -395,6 +395,17 @@ def test_clean_preset_aligns_only_a_record_with_a_transcribers_marks(flickers, a
     assert after.counts.get(model.NOTE_SHIFTED, 0) == (64 if aligned else 0)
 
 
+def test_clean_preset_shifts_its_own_columns_and_never_the_records():
+    # the cleaned parts are shifted where they are; the input record's notes stay as sent
+    record = _marked_band(0.025, 8)
+    before = [(i.start_s.copy(), i.end_s.copy()) for i in record.instruments]
+    after = cleaned(record, clean="light", shifts=(("Drums", 10.0),))
+    for instrument, (start, end) in zip(record.instruments, before):
+        assert np.array_equal(instrument.start_s, start) and np.array_equal(instrument.end_s, end)
+    assert np.allclose(np.sort(after.instruments[1].start_s), 0.5 + 0.25 * np.arange(64), atol=1e-9)
+    assert np.allclose(after.instruments[0].start_s, record.instruments[0].start_s + 0.010)
+
+
 def test_clean_preset_keeps_a_clean_records_offsets():
     # a bass laid back 25 ms on a hand-made record: the players' feel, left as it is
     record = _late_band(0.025)
@@ -433,6 +444,29 @@ def test_first_onsets_keeps_each_groups_first_note_and_spreads_a_sample():
     times = np.array([0.0, 0.01, 0.02, 0.5, 0.5, 1.0, 1.029, 2.0])
     assert first_onsets(times).tolist() == [0.0, 0.5, 1.0, 2.0]
     assert first_onsets(np.arange(100) * 0.1, 4).tolist() == pytest.approx([0.0, 3.3, 6.6, 9.9])
+
+
+def test_first_onsets_sorts_a_part_out_of_time_order_first():
+    times = np.array([1.0, 0.0, 0.5, 0.01, 2.0, 1.029])  # a folded track: two runs
+    assert first_onsets(times).tolist() == [0.0, 0.5, 1.0, 2.0]
+    assert first_onsets(np.arange(100)[::-1] * 0.1, 4).tolist() == pytest.approx([0.0, 3.3, 6.6, 9.9])
+
+
+def test_run_ends_gives_each_kept_note_its_runs_latest_end():
+    end = np.array([1.0, 3.0, 2.0, 5.0, 4.0, 6.0])
+    join = np.array([False, True, True, False, True, False])  # runs: notes 0-2, 3-4, 5
+    kept = np.flatnonzero(~join)
+    assert _run_ends(end, kept, join).tolist() == [3.0, 5.0, 6.0]
+    assert _run_ends(end, np.arange(6), np.zeros(6, dtype=bool)).tolist() == end.tolist()
+
+
+def test_group_keys_key_each_note_by_part_then_pitch():
+    parts = [model.Instrument(name, np.zeros(len(p)), np.ones(len(p)), np.array(p), np.ones(len(p))) for name, p in
+             (("A", [60, 0]), ("B", []), ("C", [127]))]  # fmt: skip
+    keys = group_keys(parts, [2, 0, 1])
+    assert keys.tolist() == [60, 0, 2 * 128 + 127] and keys.dtype == np.int16
+    many = [parts[2]] * 300  # past 255 parts the keys no longer fit 16 bits
+    assert group_keys(many, [1] * 300)[-1] == 299 * 128 + 127
 
 
 # --- options and command line -----------------------------------------------------------

@@ -176,6 +176,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
         cleaned[k] = part
+    owned = [part is not before for part, before in zip(cleaned, instruments)]  # columns the note rules made
     cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
     warnings: list[str] = []
@@ -186,7 +187,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.align and latencies is None:
         latencies = measure_latencies(instruments, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
-    cleaned = [shift_instrument(i, offset, counts) for i, offset in zip(cleaned, offsets)]
+    cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
     return replace(
         record,
         instruments=tuple(cleaned),
@@ -285,31 +286,32 @@ def clean_melodic(
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
-    start, end = (np.concatenate([getattr(p, f) for p in work]) for f in ("start_s", "end_s"))
-    # One key per part and pitch: the rules work within it.
-    group = np.concatenate([n * 128 + p.pitch.astype(np.int64) for n, p in enumerate(work)])
-    order = group_order(group)
-    start, end, group = start[order], end[order], group[order]
-    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
-    double = np.repeat([doubled[k] for k in active], np.diff(bounds))
+    sizes = [p.note_count for p in work]
+    group = group_keys(work, sizes)  # one key per part and pitch: the rules work within it
+    order = np.argsort(group, kind="stable")
+    group = group[order]
+    start, end = (np.concatenate([getattr(p, f) for p in work])[order] for f in ("start_s", "end_s"))
+    bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
+    double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
     kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
-    if len(kept) < len(start):
-        end = np.maximum.reduceat(end, kept)
-    else:
-        end = end[kept]
+    end = _run_ends(end, kept, join)
     if settings.min_note_s:
         long_enough = (end - start[kept]) >= settings.min_note_s - TIME_EPSILON_S
         if not long_enough.all():
             _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
-            kept, end = kept[long_enough], end[long_enough]
-    start, group, order = start[kept], group[kept], order[kept]  # one gather for both rules
+            kept = kept[long_enough]  # one column at a time: each old one is freed before the next is made
+            end = end[long_enough]
+    bounds = np.searchsorted(kept, bounds)
+    start = start[kept]  # one gather for both rules
+    pitch = np.remainder(group[kept], 128, dtype=np.int64)  # the key is part * 128 + pitch
+    order = order[kept]
+    del kept, group  # freed before the velocities are gathered: a lower peak is fewer page faults
     velocity = np.concatenate([p.velocity for p in work])[order]
-    bounds = np.searchsorted(group, np.arange(len(work) + 1) * 128)
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
-        s, e, p, v = start[mine], end[mine], group[mine] - n * 128, velocity[mine]
+        s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
@@ -317,6 +319,20 @@ def clean_melodic(
             s, e, p, v = s[keep], e[keep], p[keep], v[keep]
         cleaned[k] = replace(instrument, start_s=s, end_s=e, pitch=p, velocity=v)
     return cleaned
+
+
+def _run_ends(end: FloatColumn, kept: IntColumn, join: Mask) -> FloatColumn:
+    """Return the latest end of each run of notes ``join`` merged into the note at ``kept``.
+
+    Most runs are one note, so the kept notes' own ends are gathered and only the few
+    joined notes are folded into their run's note, rather than a reduction per run.
+    """
+    import numpy as np
+
+    ends: FloatColumn = end[kept]
+    joined = np.flatnonzero(join)
+    np.maximum.at(ends, np.searchsorted(kept, joined) - 1, end[joined])  # a note never joins the first
+    return ends
 
 
 def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
@@ -331,17 +347,18 @@ def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: S
     return joined
 
 
-def group_order(group: IntColumn) -> IntColumn:
-    """Return the order that sorts notes in time order by group (part and pitch), then start.
+def group_keys(parts: Sequence[Instrument], sizes: Sequence[int]) -> IntColumn:
+    """Return each note's key of part and pitch (part * 128 + pitch), the parts' notes joined.
 
-    A stable sort of the small group integers keeps the time order within each group;
-    numpy sorts 16-bit integers by radix, in linear time.
+    The keys are 16-bit integers when they fit (fewer than 256 parts): numpy sorts those
+    by radix, in linear time, and the column is a quarter of the size of 64-bit keys.
     """
     import numpy as np
 
-    small = not len(group) or int(group.max()) < 1 << 15
-    order: IntColumn = np.argsort(group.astype(np.int16) if small else group, kind="stable")
-    return order
+    kind = np.int16 if len(parts) < 1 << 8 else np.int64
+    group: IntColumn = np.concatenate([p.pitch for p in parts], dtype=kind, casting="unsafe")  # as astype
+    group += np.repeat(np.arange(len(parts), dtype=kind) * 128, sizes)
+    return group
 
 
 def _in_time_order(instrument: Instrument) -> Instrument:
@@ -390,10 +407,9 @@ def join_mask(
     same = np.zeros(len(start), dtype=bool)
     same[1:] = pitch[1:] == pitch[:-1]
     gap = np.full(len(start), np.inf)
-    gap[1:] = start[1:] - end[:-1]
+    np.subtract(start[1:], end[:-1], out=gap[1:])  # out=: no temporary column (see _running_end)
     if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
-        running_end = np.maximum.accumulate(end + pitch * PITCH_SPAN_S) - pitch * PITCH_SPAN_S
-        gap[1:] = start[1:] - running_end[:-1]
+        np.subtract(start[1:], _running_end(end, pitch, scratch=gap)[:-1], out=gap[1:])
     joined: Mask = np.zeros(len(start), dtype=bool)
     steps = _onset_steps(start)
     if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
@@ -407,6 +423,23 @@ def join_mask(
     if settings.merge_gap_s:
         _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
     return joined
+
+
+def _running_end(end: FloatColumn, key: IntColumn, *, scratch: FloatColumn) -> FloatColumn:
+    """Return the latest end so far within each key (notes ordered by key, then start).
+
+    Keying by ``PITCH_SPAN_S`` makes one running maximum serve every key. Worked in
+    place, the keys' offsets in ``scratch`` (a column of the same length the caller
+    overwrites next): on 100k notes a fresh column is page-faulted memory that costs
+    about as much as the arithmetic.
+    """
+    import numpy as np
+
+    offset = np.multiply(key, PITCH_SPAN_S, out=scratch)
+    running: FloatColumn = end + offset
+    np.maximum.accumulate(running, out=running)
+    running -= offset
+    return running
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -427,7 +460,7 @@ def _onset_steps(start: FloatColumn) -> FloatColumn:
     import numpy as np
 
     steps = np.full(len(start), np.inf)
-    steps[1:] = start[1:] - start[:-1]
+    np.subtract(start[1:], start[:-1], out=steps[1:])
     return steps
 
 
@@ -597,51 +630,60 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     """
     import numpy as np
 
-    times = [_sorted(i.start_s) for i in instruments]
-    drum_parts = tuple(k for k, d in enumerate(drums) if d and len(times[k]))
-    sampled = [first_onsets(t, MAX_ALIGN_ONSETS) if k not in drum_parts else t[:0] for k, t in enumerate(times)]
+    drum_parts = tuple(k for k, d in enumerate(drums) if d and instruments[k].note_count)
     if not drum_parts:
-        return band_latencies([first_onsets(t) for t in times], sampled)
-    kit = times[drum_parts[0]] if len(drum_parts) == 1 else np.sort(np.concatenate([times[k] for k in drum_parts]))
-    reference = first_onsets(kit)  # one kit: a kick on one part and a hat on another at once are one onset
+        firsts = [first_onsets(i.start_s) for i in instruments]
+        return band_latencies(firsts, [f[_spread(len(f), MAX_ALIGN_ONSETS)] for f in firsts])
+    kit = [instruments[k].start_s for k in drum_parts]  # one kit: a kick and a hat at once are one onset
+    reference = first_onsets(kit[0] if len(kit) == 1 else np.concatenate(kit))
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
-    parts = [k for k in range(len(times)) if k not in drum_parts]
-    delays = onset_delays([sampled[k] for k in parts], [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    parts = [k for k, i in enumerate(instruments) if k not in drum_parts and i.note_count >= MIN_ALIGN_ONSETS]
+    sampled = [first_onsets(instruments[k].start_s, MAX_ALIGN_ONSETS) for k in parts]
+    delays = onset_delays(sampled, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
         (index, delay[0], drum_parts)
-        for index, delay in zip(parts, delays)
-        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(sampled[index]) and abs(delay[0]) >= MIN_SHIFT_S
+        for index, delay, onsets in zip(parts, delays, sampled)
+        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(onsets) and abs(delay[0]) >= MIN_SHIFT_S
     ]
 
 
 def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
     """Return the onsets that start a group: more than ``GROUP_S`` after the onset before them.
 
-    ``times``: sorted seconds. A strummed or rolled chord is one event, on its first
+    ``times``: seconds, sorted here when they are not (the API sends notes in time order;
+    a folded track is two runs). A strummed or rolled chord is one event, on its first
     note: the later strings are the strum, not latency (and a repeated time is no new
-    onset). With ``most``, at most that many of them, evenly spread over the part
-    (first and last included): the latency is a typical value, a few hundred onsets
-    measure it within a millisecond, and the cost stays flat on long records.
+    onset). With ``most``, at most that many of them (``_spread``), gathered without
+    copying the others: a part's onsets are scanned once, and only the sample is built.
     """
     import numpy as np
 
+    step = times[1:] - times[:-1]
+    if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
+        times = np.sort(times)
+        step = times[1:] - times[:-1]
     starts = np.ones(len(times), dtype=bool)
-    starts[1:] = times[1:] - times[:-1] > GROUP_S
-    firsts: FloatColumn = times[starts]
-    if most is not None and len(firsts) > most:
-        firsts = firsts[np.arange(most) * (len(firsts) - 1) // (most - 1)]
-    return firsts
+    starts[1:] = step > GROUP_S
+    count = int(np.count_nonzero(starts))
+    if most is None or count <= most:
+        firsts: FloatColumn = times[starts]
+        return firsts
+    sample: FloatColumn = times[np.flatnonzero(starts)[_spread(count, most)]]
+    return sample
 
 
-def _sorted(times: FloatColumn) -> FloatColumn:
-    """Return ``times`` sorted: itself when it already is (the API sends notes in time order)."""
+def _spread(count: int, most: int) -> IntColumn:
+    """Return the positions of at most ``most`` of ``count`` values, evenly spread, first and last included.
+
+    The latency is a typical value: a few hundred onsets spread over the song measure
+    it within a millisecond, and the cost stays flat on long records.
+    """
     import numpy as np
 
-    if bool((times[1:] >= times[:-1]).all()):
-        return times
-    ordered: FloatColumn = np.sort(times)
-    return ordered
+    if count <= most:
+        return np.arange(count)
+    return np.arange(most) * (count - 1) // (most - 1)
 
 
 def band_latencies(
@@ -797,23 +839,33 @@ def onset_delays(
     return found
 
 
-def shift_instrument(instrument: Instrument, offset_s: float, counts: dict[str, int]) -> Instrument:
+def shift_instrument(
+    instrument: Instrument, offset_s: float, counts: dict[str, int], *, in_place: bool = False
+) -> Instrument:
     """Move an instrument's notes by ``offset_s`` seconds; never before 0 s.
 
     A note the shift would start before 0 s starts at 0 s instead and keeps its shifted
     end (at least 0 s: then it is a zero-length note, which ``convert`` makes one tick
-    long); each is counted as held at 0 s.
+    long); each is counted as held at 0 s. ``in_place``: the instrument's time columns
+    are the clean-up's own (made by the note rules, shared with no caller), so they
+    are shifted where they are: a copy of every note costs more than the addition.
     """
     import numpy as np
 
     if not offset_s or not instrument.note_count:
         return instrument
-    start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
+    if in_place:
+        start, end = instrument.start_s, instrument.end_s
+        start += offset_s
+        end += offset_s
+    else:
+        start, end = instrument.start_s + offset_s, instrument.end_s + offset_s
     _count(counts, model.NOTE_SHIFTED, instrument.note_count)
-    if offset_s > 0 or start.min() >= 0:  # nothing reaches before 0 s: the common case, no clamping
-        return replace(instrument, start_s=start, end_s=end)
-    _count(counts, model.HELD_AT_ZERO, int(np.count_nonzero(start < 0)))
-    return replace(instrument, start_s=np.maximum(start, 0.0), end_s=np.maximum(end, 0.0))
+    if offset_s < 0 and start.min() < 0:  # a note reaches before 0 s: held there
+        _count(counts, model.HELD_AT_ZERO, int(np.count_nonzero(start < 0)))
+        np.maximum(start, 0.0, out=start)
+        np.maximum(end, 0.0, out=end)
+    return instrument if in_place else replace(instrument, start_s=start, end_s=end)
 
 
 def _count(counts: dict[str, int], kind: str, n: int) -> None:
