@@ -57,6 +57,8 @@ def classify(song: dict, weights: dict[str, float] | None = None) -> tuple[str, 
         return "right", bool(correct.any()), rank
     # the bar lines' offset in beats: the true beat nearest a found bar line, counted from its bar's downbeat
     all_beats, downs = np.array(truth["beats_s"]), np.array(truth["downbeats_s"])
+    if est.downbeats_s is None or not len(est.downbeats_s):
+        return "no bar lines found", bool(correct.any()), rank
     middle = est.downbeats_s[len(est.downbeats_s) // 2]
     nearest = int(np.argmin(np.abs(all_beats - middle)))
     bar = int(np.searchsorted(downs, all_beats[nearest] + 1e-6) - 1)

@@ -9,9 +9,9 @@ program and says whether it belongs on the drum channel.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from functools import cache, lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache, lru_cache, wraps
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from .model import Instrument
@@ -116,9 +116,22 @@ def _words(name: str) -> list[str]:
 
 
 NAMES_REMEMBERED = 4096  # names resolved once per run, not once per part and stage (bounded: any text may come)
+REMEMBERED_NAME_CHARS = 200  # longer names are resolved each time: a server must not keep 4096 huge ones
+_Found = TypeVar("_Found")
 
 
-@lru_cache(maxsize=NAMES_REMEMBERED)
+def _remembered(resolve: Callable[[str], _Found]) -> Callable[[str], _Found]:
+    """Return ``resolve`` with its answers for names of up to REMEMBERED_NAME_CHARS kept (LRU)."""
+    cached = lru_cache(maxsize=NAMES_REMEMBERED)(resolve)
+
+    @wraps(resolve)
+    def lookup(name: str) -> _Found:
+        return cached(name) if len(name) <= REMEMBERED_NAME_CHARS else resolve(name)
+
+    return lookup
+
+
+@_remembered
 def _key(name: str) -> str:
     return "".join(_words(name))
 
@@ -140,7 +153,7 @@ def _program_index() -> dict[str, int]:
     return index
 
 
-@lru_cache(maxsize=NAMES_REMEMBERED)
+@_remembered
 def gm_program(name: str) -> int | None:
     """Return the 0-based GM program a name spells, in any case or table spelling, or None.
 
@@ -163,13 +176,13 @@ def gm_program(name: str) -> int | None:
     return None
 
 
-@lru_cache(maxsize=NAMES_REMEMBERED)
+@_remembered
 def is_drum_name(name: str) -> bool:
     """Return True when a name means the drum kit ("Drums", "Drum Kit", "Percussion", ...)."""
     return gm_program(name) is None and any(w in DRUM_WORDS for w in _words(name))
 
 
-@lru_cache(maxsize=NAMES_REMEMBERED)
+@_remembered
 def resolve_instrument(name: str) -> Resolved:
     """Map an instrument name from the API to a GM program and the drum flag.
 

@@ -166,3 +166,41 @@ def test_a_stem_at_the_archives_root_is_named_by_its_own_file_name(tmp_path):
     info = run("info", str(archive))
     assert info.exit_code == 0, info.stderr
     assert info.stdout.count(f"title {TITLE},") == 2  # each member's title, not "stems.zip: Song"
+
+
+def _forged(path: Path, member: str, data: bytes, *, claimed: int | None = None, damage: bool = False) -> Path:
+    """Write a one-member-plus-a-good-one zip, then understate ``member``'s size or damage its stream."""
+    make_zip(path, {member: data, f"{TITLE} (Keys).mid": stem_bytes(4, program=4)})
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zipped:
+        info = zipped.getinfo(member)
+    if claimed is not None:  # the uncompressed size, in the local header (offset 22) and the central directory (24)
+        raw[info.header_offset + 22 : info.header_offset + 26] = claimed.to_bytes(4, "little")
+        for start in [i for i in range(len(raw)) if raw[i : i + 4] == b"PK\x01\x02"]:
+            name_len = int.from_bytes(raw[start + 28 : start + 30], "little")
+            if raw[start + 46 : start + 46 + name_len].decode() == member:
+                raw[start + 24 : start + 28] = claimed.to_bytes(4, "little")
+    if damage:  # flip bytes in the middle of the compressed data
+        data_start = info.header_offset + 30 + len(member.encode()) + len(info.extra)
+        for k in range(data_start + 5, data_start + 25):
+            raw[k] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_damaged_member_fails_alone_in_one_line(tmp_path):
+    archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", stem_bytes(400), damage=True)
+    out = tmp_path / "out"
+    result = run("convert", str(archive), "-o", str(out))
+    assert result.exit_code == 1
+    assert "damaged" in result.stderr and "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert written_notes(out / f"{TITLE}.mid") == {"Keys": 4}  # the good member still converts
+
+
+def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):
+    big = stem_bytes(4000)  # about 32 KB as inflated
+    archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", big, claimed=1000)
+    members = read_members(InputFile(str(archive), archive.name, False), max_mb=0.01)
+    bass = next(m for m in members if m.name.endswith("(Bass).mid"))
+    assert bass.error is not None and not bass.data  # refused, with none of its bytes kept
+    assert next(m for m in members if m.name.endswith("(Keys).mid")).error is None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from midiexport import gm
 from midiexport.gm import GM_PROGRAMS, channel_label, resolve_instrument, resolve_override
 
 
@@ -60,3 +61,13 @@ def test_bad_program_overrides_name_what_is_allowed(value, message):
 
 def test_channels_are_shown_1_based():
     assert channel_label(9) == "10"
+
+
+def test_names_past_the_remembered_length_resolve_alike():
+    # Long names skip the lookup caches (a server must not keep thousands of huge names),
+    # and resolve exactly as short ones do.
+    long_bass = "Electric Bass (finger) " + "x" * gm.REMEMBERED_NAME_CHARS
+    assert len(long_bass) > gm.REMEMBERED_NAME_CHARS
+    assert gm.resolve_instrument(long_bass) == gm.resolve_instrument("Bass " + "x" * 10)
+    assert gm.is_drum_name("Drums " + "y" * gm.REMEMBERED_NAME_CHARS)
+    assert gm.name_key("A-b " * 100) == "ab" * 100

@@ -150,7 +150,7 @@ def test_zip_members_outside_the_archive_are_refused_in_one_line(tmp_path, membe
     assert not (tmp_path / "evil.mid").exists() and "Traceback" not in result.stderr
 
 
-def test_zip_member_inflating_past_the_limit_is_refused(tmp_path):
+def test_zip_member_claiming_more_than_the_limit_is_refused(tmp_path):
     path = tmp_path / "big.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
         zipped.writestr("Song (Bass).mid", suno_stems()["Bass"])

@@ -2,9 +2,10 @@
 
 Suno's web export is often passed around as a .zip of ``Song Title (Stem).mid`` files.
 A .zip is hostile input like any other: member names are only ever used as names
-(never as paths to write to), only .mid/.midi/.json members are read, and sizes are
-capped on the bytes actually inflated, whatever the archive claims (a member that
-claims more than its cap is refused without inflating it).
+(never as paths to write to), only .mid/.midi/.json members are read, a member that
+claims more than its cap is refused without inflating it, and no read inflates more than
+the cap (a member whose header understates its size, or whose data is damaged, ends in
+a CRC or stream error: it fails alone, as "damaged").
 
 Limits follow ``--max-input-mb`` (``ConvertOptions.max_input_mb``), so a stem meets the
 same limit in a .zip as given alone:
@@ -24,6 +25,7 @@ total) is an InputError naming the archive.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
@@ -90,8 +92,11 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputF
     limit = int(max_mb * MB)
     if info.file_size > limit:  # refused on its claim, without inflating it
         return Member(info.filename, error=too_large(where, max_mb, where))
-    with archive.open(info) as stream:
-        data = stream.read(min(limit, left) + 1)  # the bytes inflated, whatever the header claims
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(min(limit, left) + 1)  # never more than this is inflated
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged member (bad CRC, broken stream) fails alone
+        return Member(info.filename, error=InputError(f"{where} is damaged ({exc})", input=where))
     if len(data) > limit:
         return Member(info.filename, error=too_large(where, max_mb, where))
     if len(data) > left:

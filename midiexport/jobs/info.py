@@ -117,7 +117,11 @@ def _summarize_member(source: InputFile, member: Member) -> list[Summary]:
 
 
 def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
-    """Summarize one archive member: a .mid by its header, else the records of its JSON."""
+    """Summarize one archive member: a .mid by its header, else the records of its JSON.
+
+    ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
+    is its own name, which a .mid's part names and title are read from (``file_stem``).
+    """
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
         return [summarize_midi(data, source=source, file_name=file_name)]
     return [summarize_record(record) for record in normalize_payload(data, source=source)]

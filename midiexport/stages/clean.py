@@ -351,7 +351,8 @@ def group_keys(parts: Sequence[Instrument], sizes: Sequence[int]) -> IntColumn:
     """Return each note's key of part and pitch (part * 128 + pitch), the parts' notes joined.
 
     The keys are 16-bit integers when they fit (fewer than 256 parts): numpy sorts those
-    by radix, in linear time, and the column is a quarter of the size of 64-bit keys.
+    by radix, in linear time, and the column is a quarter of the size of 64-bit keys
+    (typed as IntColumn all the same: every use reads them as integers).
     """
     import numpy as np
 
@@ -410,6 +411,7 @@ def join_mask(
     np.subtract(start[1:], end[:-1], out=gap[1:])  # out=: no temporary column (see _running_end)
     if (same & (gap < 0)).any():  # a note inside an earlier one: measure from the latest end so far
         np.subtract(start[1:], _running_end(end, pitch, scratch=gap)[:-1], out=gap[1:])
+        gap[0] = np.inf  # the scratch left an offset there: the first note follows none
     joined: Mask = np.zeros(len(start), dtype=bool)
     steps = _onset_steps(start)
     if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
@@ -429,8 +431,8 @@ def _running_end(end: FloatColumn, key: IntColumn, *, scratch: FloatColumn) -> F
     """Return the latest end so far within each key (notes ordered by key, then start).
 
     Keying by ``PITCH_SPAN_S`` makes one running maximum serve every key. Worked in
-    place, the keys' offsets in ``scratch`` (a column of the same length the caller
-    overwrites next): on 100k notes a fresh column is page-faulted memory that costs
+    place, the keys' offsets in ``scratch`` (a column of the same length, whose every
+    value the caller must set again): on 100k notes a fresh column is page-faulted memory that costs
     about as much as the arithmetic.
     """
     import numpy as np
@@ -686,9 +688,7 @@ def _spread(count: int, most: int) -> IntColumn:
     return np.arange(most) * (count - 1) // (most - 1)
 
 
-def band_latencies(
-    onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
-) -> list[tuple[int, float, tuple[int, ...]]]:
+def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]) -> list[Latency]:
     """Return (index, latency s, (reference,)) for a song without drums, from every pair of parts.
 
     ``onsets``: each part's onsets (``first_onsets``), sorted (seconds); ``sampled``: a
