@@ -88,7 +88,8 @@ def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_pat
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
     assert failures == [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
-                        "--max-input-mb (ConvertOptions.max_input_mb)"]  # fmt: skip
+                        "--max-input-mb (ConvertOptions.max_input_mb); the other stems were converted without it; "
+                        "mend it and run again with --overwrite"]  # fmt: skip
     [written] = (tmp_path / "out").iterdir()
     assert written.name == f"{TITLE}.mid" and written_notes(written) == {"Bass": 10}
 

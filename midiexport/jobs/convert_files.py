@@ -254,8 +254,16 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 records += normalize_payload(data, source=name)
         except InputError as exc:
             failed.append(Rendered(exc.input or name, "", error=exc))
-    songs = merge_stems(records)
-    return failed + [render_record(song, options, stem=_song_stem(unit.source, song)) for song in songs]
+    songs = [render_record(song, options, stem=_song_stem(unit.source, song)) for song in merge_stems(records)]
+    if any(song.error is None for song in songs):  # a song is written without the failed stems: say so
+        failed = [_written_without(stem) for stem in failed]
+    return failed + songs
+
+
+def _written_without(failed: Rendered) -> Rendered:
+    """A stem that failed while the others converted: its song exists now, so a plain re-run would keep it."""
+    note = "the other stems were converted without it; mend it and run again with --overwrite"
+    return failed._replace(error=InputError(f"{failed.error}; {note}", input=failed.place))
 
 
 def _song_stem(source: InputFile, record: Record) -> str:
