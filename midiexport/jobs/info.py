@@ -28,7 +28,7 @@ from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_name
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
-from ..stages.timing import BARS, BEATS, drawn
+from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -153,7 +153,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     if record.counts.get(model.NOTE_LEFT_OUT):
         detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
-    estimate = estimate if estimate is not None and estimate.source != "none" else None
+    estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
     found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from . import key
-    from .tempo import TempoEstimate
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
@@ -101,19 +100,14 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
                       left_out=_left_out(record),
                       notices=tuple(record.place(n) for n in record.notices),
-                      tempo=tempo_line(time_map.estimate) if time_map.estimate else None),
+                      tempo=time_map.estimate.describe() if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
 
 
 def _left_out(record: Record) -> dict[str, int]:
     """Notes left out by field: normalize counts them all; a Record made by hand may list only ``issues``."""
-    if record.left_out:
-        return dict(record.left_out)
-    counted: dict[str, int] = {}
-    for issue in record.issues:
-        counted[issue.field] = counted.get(issue.field, 0) + 1
-    return counted
+    return dict(record.left_out) if record.left_out else dict(Counter(issue.field for issue in record.issues))
 
 
 def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
@@ -124,27 +118,8 @@ def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
-    line = tempo_line(found)
+    line = found.describe()
     return (line,) if found.source == BEAT_MAP_SOURCE else (f"estimated {line}",)
-
-
-def tempo_line(found: TempoEstimate) -> str:
-    """Return the one line on what an ``auto`` tempo map writes; the message and the file's text both say it.
-
-    For a .mid's own beat map (``beatmap``): its tempo, and the first downbeat when the
-    bar lines are believed, else that they are counted from its first beat (0 s in a
-    Suno export). Otherwise the estimate's own ``describe``.
-    """
-    if found.source != BEAT_MAP_SOURCE:
-        return found.describe()
-    from .tempo import CONFIDENCE_THRESHOLD, shown_confidence  # loaded already: an estimate exists
-
-    grid = f"tempo {found.bpm:g} BPM (quarter notes) from the source's beat map"
-    confidence = shown_confidence(found.confidence)
-    if found.sure:
-        return f"{grid}, {found.meter}, first downbeat at {found.first_downbeat_s:.3f} s (confidence {confidence})"
-    return (f"{grid}; confidence {confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}: no meter or "
-            "downbeat claimed, bar lines counted from its first beat")  # fmt: skip
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:

@@ -78,6 +78,7 @@ from typing import TYPE_CHECKING
 from ..defaults import GROUP_S
 from ..model import Record
 from . import beats, meter, onsets
+from .timing import BARS, BEAT_MAP_SOURCE, BEATS, NO_ESTIMATE, drawn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,19 +166,21 @@ class TempoEstimate:
         What is written is ``written``, else what ``timing.drawn`` decides: the line never
         claims bar lines or beats that the file does not draw.
         """
-        from . import timing
-
         found = f"{self.bpm:g} BPM (quarter notes)"
-        confidence, beat_confidence = shown_confidence(self.confidence), shown_confidence(self.beat_confidence)
-        written = self.written or timing.drawn(self)
-        if self.source == "none":
+        if self.source == NO_ESTIMATE:
             return f"too few notes to estimate a tempo; written at {found}, bar lines not aligned"
-        if written == timing.BARS:
+        if self.source == BEAT_MAP_SOURCE:  # a .mid's own beat map (``beatmap``), bars or beats as written
+            found += " from the source's beat map"
+        confidence, beat_confidence = shown_confidence(self.confidence), shown_confidence(self.beat_confidence)
+        written = self.written or drawn(self)
+        if written == BARS:
             return (f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
                     f"(confidence {confidence})")  # fmt: skip
         bars = (f"confidence {confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}" if not self.sure
                 else f"confidence {confidence}, but no bar line found after the first note")  # fmt: skip
-        if written == timing.BEATS:
+        if written == BEATS and self.source == BEAT_MAP_SOURCE:  # the map's own beats: 0 s in a Suno export
+            return f"tempo {found}; {bars}: no meter or downbeat claimed, bar lines counted from its first beat"
+        if written == BEATS:
             return (f"tempo {found}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
                     f"downbeat claimed, bar lines counted from 0 s")  # fmt: skip
         if not self.beats_sure:
@@ -222,11 +225,11 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     found = onsets.collect_onsets(stretch)
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, "none")
+        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE)
     slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)
     if len(hypotheses.beat) == 0 or len(slots) < 4:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, "none")
+        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE)
     scores = hypotheses.scores()
     posterior = np.exp(scores - scores.max())
     posterior /= posterior.sum()
