@@ -210,13 +210,13 @@ def resolve_part(
     flag (or channel 10 of a .mid) where given; else a .mid's ``program`` (melodic);
     else the name (``resolve_instrument``). A drum name ("Drums", "Percussion") stays on
     the drum channel whatever program it is given, unless the flag says it is no drum.
-    Placement, clean-up and the tempo estimate all ask this, so they never disagree.
+    Placement, clean-up and the tempo estimate all ask this; the estimate asks without
+    the overrides (it reads the record before the options).
     """
     if override is not None:
         found = override
     elif is_drum is True:
-        named = resolve_instrument(name)
-        found = Resolved(named.program if named.is_drum else 0, True, "drums")
+        found = Resolved(0, True, "drums")  # a drum name resolves to program 0 too
     elif program is not None:
         found = Resolved(program, False, "file")
     else:

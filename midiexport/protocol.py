@@ -258,6 +258,8 @@ def task_status(answer: Any) -> str:
 # which ones carry no notes to convert.
 CALLBACK_TASK_ID_FIELDS = (("task_id",), ("data", "task_id"), ("taskId",), ("data", "taskId"))
 NOTE_KEYS = frozenset({"instruments", "midiData", "state"})
+NOTE_FIELDS = ("pitch", "start", "end", "velocity")  # a note object's fields, in the order columns are read
+UTF8_BOM = b"\xef\xbb\xbf"  # allowed before a JSON text (some tools save one)
 
 
 def callback_task_id(payload: Any) -> str | None:

@@ -25,7 +25,7 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_name
+from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_names
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
@@ -187,11 +187,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
-    per_track: dict[int, int] = {}
-    for part in smf.parts:
-        per_track[part.track] = per_track.get(part.track, 0) + 1
-    parts = [_summarize_part(smf, p, part_name(p, file_stem=stem, several_channels=per_track[p.track] > 1))
-             for p in smf.parts]  # fmt: skip
+    parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
     tempo_bpm, downbeat_tick = _written_tempo(smf)
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} ticks per quarter" if smf.ticks_per_s is None

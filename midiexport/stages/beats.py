@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .onsets import FRAME_S, Onsets
+from .onsets import FRAME_S, Onsets, envelope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,7 +118,6 @@ def track_pulse(env: Floats, period_s: float) -> Floats:
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
     """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
-    from .onsets import envelope
 
     env = envelope(found.all, duration_s=float(found.all.times_s[-1]) + 1.0)
     prior_s = PULSE_PRIOR_DRUMS_S if found.has_drums else PULSE_PRIOR_S

@@ -410,18 +410,22 @@ def file_stem(source: str, file_name: str | None = None) -> str | None:
     return PurePath(name).stem if name and not name.startswith("<") else None
 
 
+def part_names(smf: Smf, stem: str | None) -> list[str]:
+    """Return each part's name (``part_name``), ``stem`` the file's own (``file_stem``)."""
+    per_track: dict[int, int] = {}
+    for part in smf.parts:
+        per_track[part.track] = per_track.get(part.track, 0) + 1
+    return [part_name(part, file_stem=stem, several_channels=per_track[part.track] > 1) for part in smf.parts]
+
+
 def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record:
     """Turn a parsed file into a Record (see ``read_midi``)."""
     import numpy as np
 
     stem = file_stem(source, file_name)
-    per_track: dict[int, int] = {}
-    for part in smf.parts:
-        per_track[part.track] = per_track.get(part.track, 0) + 1
     counts = dict(smf.counts)
     joined: dict[str, list[Part]] = {}
-    for part in smf.parts:
-        name = part_name(part, file_stem=stem, several_channels=per_track[part.track] > 1)
+    for part, name in zip(smf.parts, part_names(smf, stem)):
         joined.setdefault(name, []).append(part)
     instruments = []
     for name, parts in joined.items():

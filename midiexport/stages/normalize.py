@@ -42,11 +42,9 @@ TYPED_MIN_BYTES = 2_000_000
 is not loaded yet: importing it costs 10-25 ms, typed decoding saves about 5 ms per MB
 (bench/bench_convert.py records, 2 busy cores), so a one-song CLI run is faster without it."""
 
-_FIELDS = ("pitch", "start", "end", "velocity")
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
 _NOT_AN_OBJECT = object()
-_BOM = b"\xef\xbb\xbf"
 _EMPTY_HINT = "midiData is empty (this is documented for separations of type split_stem)"
 
 
@@ -60,7 +58,7 @@ def parse_json(raw: bytes | str, *, source: str, line: int | None = None) -> Any
 
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    raw = raw.removeprefix(_BOM)
+    raw = raw.removeprefix(protocol.UTF8_BOM)
     where = f"{source}: line {line}" if line is not None else source
     if not raw.strip():
         raise InputError(f"{where} is empty; expected a JSON record", input=source, line=line)
@@ -349,7 +347,9 @@ def _read_notes(
 
         pitch, start, end, velocity = typed_json.columns(notes)
     else:
-        pitch, start, end, velocity = (_read_column(name, notes, f, bad, from_text, plain=plain) for f in _FIELDS)
+        pitch, start, end, velocity = (
+            _read_column(name, notes, f, bad, from_text, plain=plain) for f in protocol.NOTE_FIELDS
+        )
     checks = (
         ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
         ("pitch", pitch != np.floor(pitch), "is not a whole number"),

@@ -85,13 +85,14 @@ def collect_onsets(record: Record) -> Onsets:
     pieces: dict[str, list[tuple[Floats, Floats, Ints]]] = {}
     pitched: list[tuple[Floats, Floats, Ints]] = []
     has_drums = False
-    bass_parts = _bass_parts(record)
+    drums = [gm.is_drum_instrument(instrument) for instrument in record.instruments]
+    bass_parts = _bass_parts(record, drums)
     for index, instrument in enumerate(record.instruments):
         if instrument.note_count == 0:
             continue
         part = np.full(instrument.note_count, index, dtype=np.int64)
         columns = (instrument.start_s, instrument.velocity, part)
-        if gm.is_drum_instrument(instrument):
+        if drums[index]:
             has_drums = True
             for role, mask in _drum_roles(instrument.pitch).items():
                 pieces.setdefault(role, []).append(tuple(c[mask] for c in columns))  # type: ignore[arg-type]
@@ -117,8 +118,8 @@ def collect_onsets(record: Record) -> Onsets:
     return Onsets(roles, joined, starts, ends, pitches.astype(np.int64), has_drums)
 
 
-def _bass_parts(record: Record) -> set[int]:
-    """Return the indexes of the parts that play the bass role.
+def _bass_parts(record: Record, drums: list[bool]) -> set[int]:
+    """Return the indexes of the parts that play the bass role (``drums``: each part is a drum part).
 
     A bass instrument, or a part that stays low (median under BASS_MAX_PITCH). When no part
     does and there are several pitched parts (a string quartet, a four-part chorale), the
@@ -131,11 +132,10 @@ def _bass_parts(record: Record) -> set[int]:
     medians: dict[int, float] = {}
     bass: set[int] = set()
     for index, instrument in enumerate(record.instruments):
-        found = gm.resolve_instrument(instrument.name)
-        if instrument.note_count == 0 or gm.is_drum_instrument(instrument):
+        if instrument.note_count == 0 or drums[index]:
             continue
         medians[index] = float(np.median(instrument.pitch))
-        if found.program in BASS_PROGRAMS or medians[index] < BASS_MAX_PITCH:
+        if gm.resolve_instrument(instrument.name).program in BASS_PROGRAMS or medians[index] < BASS_MAX_PITCH:
             bass.add(index)
     if not bass and len(medians) >= MIN_PARTS_FOR_LOWEST_BASS:
         bass.add(min(medians, key=lambda index: medians[index]))

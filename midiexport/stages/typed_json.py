@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 _INT_RANGE = (-(2**63), 2**64 - 1)  # orjson reads integers outside this range as floats
-_BOM = b"\xef\xbb\xbf"
 
 Scalar = str | int | float | bool | None
 
@@ -76,14 +75,13 @@ ENVELOPE_KEYS = frozenset(Level.__struct_fields__)
 """Every key the normalize stage reads from an envelope (protocol.ENVELOPE_KEYS)."""
 
 _DECODER: Any = msgspec.json.Decoder(Level | list[Level])  # type: ignore[valid-type]  # built from data
-_FIELDS = ("pitch", "start", "end", "velocity")
 
 
 def decode(raw: bytes) -> Any:
     """Return the document as dicts and lists holding only ENVELOPE_KEYS, note lists as
     lists of Note; None when it does not fit the schema (then parse it the general way)."""
     try:
-        document = _DECODER.decode(raw.removeprefix(_BOM))
+        document = _DECODER.decode(raw.removeprefix(protocol.UTF8_BOM))
         return _plain(document)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, Fallback):
         return None
@@ -113,4 +111,4 @@ def columns(notes: list[Note]) -> tuple[npt.NDArray[np.float64], ...]:
     """Return pitch, start, end and velocity of typed notes as float64 columns."""
     import numpy as np
 
-    return tuple(np.fromiter(map(attrgetter(f), notes), np.float64, count=len(notes)) for f in _FIELDS)
+    return tuple(np.fromiter(map(attrgetter(f), notes), np.float64, count=len(notes)) for f in protocol.NOTE_FIELDS)
