@@ -60,6 +60,18 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def package_env(*extra_paths: str | Path, **variables: str) -> dict[str, str]:
+    """This process's environment for a child that imports midiexport from this repository (no install).
+
+    PYTHONPATH: the repository first, then ``extra_paths``, then the PYTHONPATH this process had;
+    ``variables`` are set on top.
+    """
+    import os
+
+    path = os.pathsep.join(filter(None, [str(ROOT), *map(str, extra_paths), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, **variables, "PYTHONPATH": path}
+
+
 def fixture_path(name: str) -> Path:
     return FIXTURES / name
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE, children_of
+from conftest import SAMPLE, children_of, package_env
 from midiexport.io.files import find_inputs
 from midiexport.jobs.convert_files import run_batch
 from midiexport.jobs.runner import Destination, start_worker
@@ -205,7 +205,7 @@ for job, get in run_in_processes(range(8), work, workers=2):
 
 def test_a_worker_killed_while_sending_its_result_loses_that_job_only():
     run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SENDING], capture_output=True, text=True, timeout=60,
-                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         start_new_session=True, env=package_env())  # fmt: skip
     lines = run.stdout.splitlines()
     assert run.returncode == 0, run.stderr
     assert [line.split()[0] for line in lines] == [str(job) for job in range(8)]
@@ -354,7 +354,7 @@ except KeyboardInterrupt:
 def test_a_pool_interrupted_while_it_sends_a_job_still_closes():
     run = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_SENDING], capture_output=True, text=True,
                          timeout=60, start_new_session=True,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         env=package_env())  # fmt: skip
     assert run.returncode == 0 and run.stdout == "closed\n", run.stderr
 
 
@@ -412,6 +412,6 @@ print("left running:", len(multiprocessing.active_children()), flush=True)
 
 def test_a_signal_while_a_worker_is_forked_leaves_no_worker_behind_after_close():
     run = subprocess.run([sys.executable, "-c", SIGNAL_DURING_FORK], capture_output=True, text=True, timeout=60,
-                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         start_new_session=True, env=package_env())  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["stopped", "left running: 0"], run.stderr
