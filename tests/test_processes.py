@@ -7,7 +7,6 @@ starts more workers than it has work.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE, children_of, package_env
+from conftest import SAMPLE, children_of, mido_file, package_env
 from midiexport.io.files import find_inputs
 from midiexport.jobs.convert_files import run_batch
 from midiexport.jobs.runner import Destination, start_worker
@@ -217,8 +216,6 @@ def test_a_worker_killed_while_sending_its_result_loses_that_job_only():
 
 
 def test_a_batch_whose_worker_is_killed_reports_the_lost_input_and_keeps_the_rest(tmp_path):
-    import mido
-
     batch = start_batch(tmp_path, inputs=200, jobs="2")
     os.kill(workers_started(batch, 2)[0], signal.SIGKILL)  # a busy worker: each has a job and the next
     _, stderr = batch.communicate(timeout=120)
@@ -231,7 +228,7 @@ def test_a_batch_whose_worker_is_killed_reports_the_lost_input_and_keeps_the_res
     assert lost_input.parent == tmp_path / "in"
     assert set(written) == {f"song{i:03d}.mid" for i in range(200)} - {lost_input.with_suffix(".mid").name}
     assert len(set(written.values())) == 1  # every input is the same song: every file whole and alike
-    assert mido.MidiFile(file=io.BytesIO(next(iter(written.values())))).tracks
+    assert mido_file(next(iter(written.values()))).tracks
 
 
 def _fails_on_two(job: int) -> int:
