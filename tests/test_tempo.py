@@ -9,6 +9,7 @@ those tests skip when the corpus is not there."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -173,15 +174,21 @@ def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
     assert "below 1.01: written as one constant tempo from 0 s, bar lines not aligned" in (song.report.tempo or "")
 
 
-def corpus_song(song_id: str) -> model.Record:
-    """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
+@functools.cache
+def corpus_test_songs() -> tuple[dict, ...]:
+    """The songs of the corpus's test split, read once (skips when the corpus is absent)."""
     path = CORPUS / "styles-test.jsonl.gz"
     if not path.exists():
         pytest.skip(f"the evaluation corpus is not at {CORPUS}")
     sys.path.insert(0, str(CORPUS.parent))
     import schema  # the corpus's own loader
 
-    [song] = [s for s in schema.iter_songs(str(path)) if s["id"] == song_id]
+    return tuple(schema.iter_songs(str(path)))
+
+
+def corpus_song(song_id: str) -> model.Record:
+    """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
     assert song["split"] == "test"
     [record] = normalize_payload(song["record"], source=song_id)
     return record
@@ -242,9 +249,7 @@ def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines():  # 7. low confid
 
 
 def _truth(song_id: str) -> dict:
-    import schema
-
-    [song] = [s for s in schema.iter_songs(str(CORPUS / "styles-test.jsonl.gz")) if s["id"] == song_id]
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
     return song["truth"]
 
 
