@@ -61,7 +61,7 @@ from midiexport.stages import beats, meter, onsets, tempo  # noqa: E402
 from midiexport.stages.convert import convert_record  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 from midiexport.stages.tempo import TempoEstimate, estimate_tempo  # noqa: E402
-from midiexport.stages.timing import TimeMap, plan_time  # noqa: E402
+from midiexport.stages.timing import TimeMap, auto_time  # noqa: E402
 
 TEMPO_TOLERANCE = 0.01  # "within 1%"
 LABEL_TEMPO_TOLERANCE = 0.04  # --fit: a hypothesis on the tracked pulse is "at the right tempo" within 4%
@@ -233,7 +233,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
     last_note = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
     true_beats = np.array(truth["beats_s"])
     beats_inside = (true_beats >= first_note - 0.05) & (true_beats <= last_note)
-    time_map = plan_time(record, bpm="auto", ppq=960)
+    time_map = auto_time(estimate, ppq=960)  # what plan_time(bpm="auto") writes for a JSON record
     beat_grid, bar_grid = written_grid(time_map, estimate, span_s=last_note)
     row = {
         "id": song["id"],
@@ -459,9 +459,7 @@ def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: 
         found = onsets.collect_onsets(record)
         if len(found.all.times_s) < 8:
             continue
-        slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
-        hyps = meter.meter_hypotheses(found, slots)
-        correct = correct_hypotheses(song, hyps, slots)
+        hyps, correct = hypotheses_judged(song, found)
         if correct.any():
             problems.append((hyps.features, correct))
     print(f"fitting on {len(problems)} of {len(songs)} songs (the others have no right hypothesis on their pulse)")
@@ -522,6 +520,13 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
     print(f"CALIBRATION_SLOPE = {slope:.3f}\nCALIBRATION_OFFSET = {offset:.3f}\nCALIBRATION_DRUMS = {with_drums:.3f}")
     print(f"CONFIDENCE_THRESHOLD = {threshold:.2f}")
     print(f"at that threshold: {int(above.sum())} of {len(rows)} songs, {100 * right[above].mean():.1f}% right")
+
+
+def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:
+    """The meter hypotheses on a song's onsets (slot grid at ``meter.SLOTS_PER_PULSE``), and which are right."""
+    slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
+    hyps = meter.meter_hypotheses(found, slots)
+    return hyps, correct_hypotheses(song, hyps, slots)
 
 
 def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:

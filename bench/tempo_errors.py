@@ -24,25 +24,22 @@ sys.path[:0] = [str(HERE), str(HERE / "corpus"), str(HERE.parent)]
 import bench_tempo as bt  # noqa: E402
 import schema  # noqa: E402
 
-from midiexport.stages import beats, meter, onsets, tempo  # noqa: E402
+from midiexport.stages import onsets, tempo  # noqa: E402
 
 
-def classify(song: dict, weights: dict[str, float] | None = None) -> tuple[str, bool, int | None]:
+def classify(song: dict) -> tuple[str, bool, int | None]:
     """Return the song's class, whether a right hypothesis exists on its pulse, and the best one's rank."""
     record = bt.record_of(song)
-    found = onsets.collect_onsets(record)
-    slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
-    hyps = meter.meter_hypotheses(found, slots)
+    hyps, correct = bt.hypotheses_judged(song, onsets.collect_onsets(record))
     est = tempo.estimate_tempo(record)
     truth = song["truth"]
-    correct = bt.correct_hypotheses(song, hyps, slots)
     kind = bt.error_kind(est.bpm, bt.truth_tempo(song))
     tb = np.array(truth["beats_s"])
     first = min(float(i.start_s.min()) for i in record.instruments if i.note_count)
     last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
     tb = tb[(tb >= first - 0.05) & (tb <= last)]
     fb = est.beats_s if est.beats_s is not None else np.empty(0)
-    scores = hyps.scores(weights)
+    scores = hyps.scores()
     rank = None
     if correct.any():
         best_correct = scores[correct].max()

@@ -11,10 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from midiexport import model
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -60,6 +63,18 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def package_env(*extra_paths: str | Path, **variables: str) -> dict[str, str]:
+    """This process's environment for a child that imports midiexport from this repository (no install).
+
+    PYTHONPATH: the repository first, then ``extra_paths``, then the PYTHONPATH this process had;
+    ``variables`` are set on top.
+    """
+    import os
+
+    path = os.pathsep.join(filter(None, [str(ROOT), *map(str, extra_paths), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, **variables, "PYTHONPATH": path}
+
+
 def fixture_path(name: str) -> Path:
     return FIXTURES / name
 
@@ -96,6 +111,83 @@ def channel_events(data: bytes) -> list[tuple[int, str, int, int, int]]:
             if message.type in ("note_on", "note_off"):
                 events.append((tick, message.type, message.channel, message.note, message.velocity))
     return events
+
+
+def notes_by_track(data: bytes) -> dict[str, list[tuple[int, int, int, int]]]:
+    """Return {track name: [(channel, pitch, on tick, off tick), ...]} read with mido."""
+    tracks = {}
+    for track in mido_file(data).tracks:
+        tick, name, sounding, notes = 0, "", {}, []
+        for message in track:
+            tick += message.time
+            if message.type == "track_name":
+                name = message.name
+            elif message.type == "note_on" and message.velocity > 0:
+                sounding[message.channel, message.note] = tick
+            elif message.type in ("note_on", "note_off"):
+                on = sounding.pop((message.channel, message.note))
+                notes.append((message.channel, message.note, on, tick))
+        if notes:
+            tracks[name] = sorted(notes, key=lambda n: (n[2], n[1]))
+    return tracks
+
+
+def written_seconds(tempos: Any, ticks: Any, ppq: int = 960) -> Any:
+    """Seconds of absolute ticks through (tick, µs per quarter) tempos: an independent little reader."""
+    import numpy as np
+
+    at = np.asarray(ticks, dtype=np.float64)
+    out = np.zeros_like(at)
+    for (tick, tempo_us), following in zip(tempos, [t for t, _ in tempos[1:]] + [np.inf]):
+        span = np.clip(at, tick, following) - tick
+        out += span * tempo_us / 1e6 / ppq
+    return out
+
+
+CHORDS = ([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])  # C Am F G
+
+
+def rock_song(bpm: float, downbeat_s: float, *, bars: int = 48, drums: bool = True, jitter_s: float = 0.008,
+              seed: int = 1, tags: str | None = None) -> model.Record:  # fmt: skip
+    """A backbeat song: kick 1 and 3, snare 2 and 4, 8th hats, bass 8ths, a chord a bar, pickup notes."""
+    import dataclasses
+
+    import numpy as np
+
+    from midiexport.stages.normalize import normalize_payload
+
+    rng = np.random.default_rng(seed)
+    beat = 60 / bpm
+    parts: dict[str, list[dict[str, float]]] = {}
+
+    def add(part: str, at_beat: float, beats: float, pitch: int, velocity: float = 0.8) -> None:
+        start = max(0.0, downbeat_s + at_beat * beat + rng.uniform(-jitter_s, jitter_s))
+        start = round(start * 192) / 192
+        end = max(start + 1 / 192, round((start + beats * beat) * 192) / 192)
+        parts.setdefault(part, []).append({"pitch": pitch, "start": start, "end": end, "velocity": velocity})
+
+    for b in (-2, -1):  # a pickup before bar 1
+        if downbeat_s + b * beat >= 0:
+            add("Synth Voice", b, 0.9, 72 + b)
+    for bar in range(bars):
+        chord = CHORDS[bar % 4]
+        for pitch in chord:
+            add("String Ensemble 1", bar * 4, 3.9, pitch, 0.6)
+        for eighth in range(8):
+            add("Electric Bass (finger)", bar * 4 + eighth / 2, 0.45, chord[0] - 24)
+            if drums:
+                add("Drums", bar * 4 + eighth / 2, 0.1, 42, 0.5)
+        if drums:
+            for b in (0, 2):
+                add("Drums", bar * 4 + b, 0.2, 36, 0.95)
+            for b in (1, 3):
+                add("Drums", bar * 4 + b, 0.2, 38, 0.9)
+    instruments = [{"name": name, "notes": sorted(notes, key=lambda n: n["start"])} for name, notes in parts.items()]
+    [record] = normalize_payload({"data": {"taskId": "t", "successFlag": 1,
+                                           "midiData": {"state": "complete", "instruments": instruments}}})  # fmt: skip
+    if tags:
+        record = dataclasses.replace(record, tags=tags)
+    return record
 
 
 def record_payload(instruments: dict[str, list[tuple[int, float, float, float]]], **data: Any) -> dict[str, Any]:

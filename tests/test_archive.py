@@ -15,7 +15,7 @@ from pathlib import Path
 import mido
 from click.testing import CliRunner
 
-from conftest import mido_file
+from conftest import notes_by_track
 from midiexport.cli import main
 from midiexport.errors import InputError
 from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_members
@@ -56,14 +56,8 @@ def padded_record(size: int) -> bytes:
 
 
 def written_notes(path: Path) -> dict[str, int]:
-    """Return {track name: note-ons} of a written .mid, read with mido."""
-    counts = {}
-    for track in mido_file(path.read_bytes()).tracks:
-        names = [m.name for m in track if m.type == "track_name"]
-        ons = sum(m.type == "note_on" and m.velocity > 0 for m in track)
-        if ons:
-            counts[names[0] if names else ""] = ons
-    return counts
+    """Return {track name: notes} of a written .mid, read with mido."""
+    return {name: len(notes) for name, notes in notes_by_track(path.read_bytes()).items()}
 
 
 def test_a_stem_meets_the_same_limit_alone_and_in_a_zip(tmp_path):

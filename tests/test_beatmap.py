@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import written_seconds
 from midiexport.model import Record
 from midiexport.stages.beatmap import BEAT_TOLERANCE_S, fit_beat_map, keep_source_map
 
 PPQ = 960
-
-
-def written_seconds(tempos, ticks):
-    """Seconds of absolute ticks through (tick, µs per quarter) tempos: an independent little reader."""
-    at = np.asarray(ticks, dtype=np.float64)
-    out = np.zeros_like(at)
-    for (tick, tempo_us), following in zip(tempos, [t for t, _ in tempos[1:]] + [np.inf]):
-        span = np.clip(at, tick, following) - tick
-        out += span * tempo_us / 1e6 / PPQ
-    return out
 
 
 def check_grid(beats_s, downbeat):

@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, pretty
+from conftest import SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, package_env, pretty
 from midiexport.cli import main
 
 
@@ -332,15 +332,10 @@ def test_serve_with_a_log_file_it_cannot_open_says_so_in_one_line(tmp_path, monk
 # --- the console script's quick exit (cli.run) ------------------------------------------
 
 
-def _package_env() -> dict[str, str]:
-    """This process's environment with the package's folder first on PYTHONPATH (no install needed)."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-
-
 def _script(tmp_path: Path, body: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     """Run ``body`` then ``cli.run()`` with ``args`` in a fresh interpreter, as the console script does."""
     code = f"import sys\n{body}\nsys.argv = ['midiexport', *{list(args)!r}]\nfrom midiexport.cli import run\nrun()\n"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=_package_env(), check=False,
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=package_env(), check=False,
                           timeout=120)  # fmt: skip
 
 
@@ -381,6 +376,6 @@ def test_run_leaves_a_profiler_around_it_its_normal_exit(tmp_path):
     script = tmp_path / "entry.py"
     script.write_text(code)
     done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), str(script)], capture_output=True,
-                          cwd=tmp_path, env=_package_env(), check=False, timeout=120)  # fmt: skip
+                          cwd=tmp_path, env=package_env(), check=False, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert profile.stat().st_size > 0  # cProfile writes its file after the program ends

@@ -13,7 +13,7 @@ import mido
 import pytest
 from click.testing import CliRunner
 
-from conftest import API_KEY, ROOT, SAMPLE, fixture_path, record_payload
+from conftest import API_KEY, SAMPLE, fixture_path, package_env, record_payload
 from midiexport.cli import main
 
 SUMMARY_SKIPPED = "0 converted (0 notes), 0 repaired (0 repairs), {n} skipped (exist), 0 failed"
@@ -204,7 +204,7 @@ def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
     import pty
 
     controller, terminal = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = package_env()
     process = subprocess.Popen([sys.executable, "-m", "midiexport", *args], stderr=terminal,
                                stdout=subprocess.DEVNULL, cwd=cwd, env=env)  # fmt: skip
     os.close(terminal)

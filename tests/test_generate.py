@@ -21,7 +21,7 @@ from conftest import (
     CHAIN_MIDI_POST,
     CHAIN_SEPARATE,
     CHAIN_SEPARATION,
-    ROOT,
+    package_env,
 )
 from midiexport.cli import main
 from midiexport.jobs.generate import PLACEHOLDER_CALLBACK
@@ -108,7 +108,7 @@ def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
     import pty
 
     leader, follower = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
         [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
         stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
@@ -254,7 +254,7 @@ def test_resume_after_the_separation_succeeded_pays_only_for_midi(chain_api, tmp
 
 def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tmp_path):
     chain_api.midi_flags = [0]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
         [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,

@@ -247,14 +247,13 @@ sys.exit(code)
 @pytest.mark.parametrize("scenario", ["gzip-bomb", "endless-chunks"])
 def test_memory_stays_bounded_by_the_answer_limit(raw_api, tmp_path, scenario):
     """A real process fetching a gzip bomb (4 GiB inflated) or an endless body peaks near the 64 MiB limit."""
-    import os
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import package_env
 
     key = f"{scenario}~{time.monotonic_ns()}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": raw_api.url}
+    env = package_env(MIDIEXPORT_API_KEY=API_KEY, MIDIEXPORT_BASE_URL=raw_api.url)
     done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, "fetch", key, "-o", str(tmp_path), "--timeout", "60"],
                           env=env, capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
     assert done.returncode == 1

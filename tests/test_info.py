@@ -5,9 +5,8 @@ import re
 
 import numpy as np
 import pytest
-from test_tempo import rock_song
 
-from conftest import fixture_path, load_fixture
+from conftest import fixture_path, load_fixture, rock_song
 from midiexport.io.files import InputFile
 from midiexport.jobs.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
 from midiexport.options import ConvertOptions

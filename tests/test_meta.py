@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import midiexport
-from conftest import ROOT
+from conftest import ROOT, package_env
 
 
 def test_all_is_sorted_and_every_name_imports():
@@ -130,7 +130,7 @@ def test_mypy_strict_sees_the_real_signatures_through_the_lazy_imports(tmp_path)
     script = tmp_path / "user_script.py"
     script.write_text(USER_SCRIPT)
     done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
-                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "MYPYPATH": str(ROOT)},
+                          cwd=tmp_path, env=package_env(MYPYPATH=str(ROOT)),
                           capture_output=True, text=True, check=False)  # fmt: skip
     out = done.stdout
     assert 'Revealed type is "def (record: midiexport.model.Record, options: midiexport.options.ConvertOptions' in out

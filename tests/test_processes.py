@@ -7,7 +7,6 @@ starts more workers than it has work.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE, children_of
+from conftest import SAMPLE, children_of, mido_file, package_env
 from midiexport.io.files import find_inputs
 from midiexport.jobs.convert_files import run_batch
 from midiexport.jobs.runner import Destination, start_worker
@@ -205,7 +204,7 @@ for job, get in run_in_processes(range(8), work, workers=2):
 
 def test_a_worker_killed_while_sending_its_result_loses_that_job_only():
     run = subprocess.run([sys.executable, "-c", KILLED_WHILE_SENDING], capture_output=True, text=True, timeout=60,
-                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         start_new_session=True, env=package_env())  # fmt: skip
     lines = run.stdout.splitlines()
     assert run.returncode == 0, run.stderr
     assert [line.split()[0] for line in lines] == [str(job) for job in range(8)]
@@ -217,8 +216,6 @@ def test_a_worker_killed_while_sending_its_result_loses_that_job_only():
 
 
 def test_a_batch_whose_worker_is_killed_reports_the_lost_input_and_keeps_the_rest(tmp_path):
-    import mido
-
     batch = start_batch(tmp_path, inputs=200, jobs="2")
     os.kill(workers_started(batch, 2)[0], signal.SIGKILL)  # a busy worker: each has a job and the next
     _, stderr = batch.communicate(timeout=120)
@@ -231,7 +228,7 @@ def test_a_batch_whose_worker_is_killed_reports_the_lost_input_and_keeps_the_res
     assert lost_input.parent == tmp_path / "in"
     assert set(written) == {f"song{i:03d}.mid" for i in range(200)} - {lost_input.with_suffix(".mid").name}
     assert len(set(written.values())) == 1  # every input is the same song: every file whole and alike
-    assert mido.MidiFile(file=io.BytesIO(next(iter(written.values())))).tracks
+    assert mido_file(next(iter(written.values()))).tracks
 
 
 def _fails_on_two(job: int) -> int:
@@ -354,7 +351,7 @@ except KeyboardInterrupt:
 def test_a_pool_interrupted_while_it_sends_a_job_still_closes():
     run = subprocess.run([sys.executable, "-c", INTERRUPTED_WHILE_SENDING], capture_output=True, text=True,
                          timeout=60, start_new_session=True,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         env=package_env())  # fmt: skip
     assert run.returncode == 0 and run.stdout == "closed\n", run.stderr
 
 
@@ -412,6 +409,6 @@ print("left running:", len(multiprocessing.active_children()), flush=True)
 
 def test_a_signal_while_a_worker_is_forked_leaves_no_worker_behind_after_close():
     run = subprocess.run([sys.executable, "-c", SIGNAL_DURING_FORK], capture_output=True, text=True, timeout=60,
-                         start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+                         start_new_session=True, env=package_env())  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["stopped", "left running: 0"], run.stderr

@@ -213,8 +213,8 @@ def test_memory_of_a_json_lines_batch_stays_that_of_one_record(tmp_path):
     assert many < one + 40 * 1024, (one, many)  # holding every record would add ~1 GB
 
 
-def start_batch(folder: Path, out: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(out), "--jobs", "2"]
+def start_batch(folder: Path, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(out), "--jobs", "2", *args]
     return subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -267,10 +267,7 @@ def test_an_interrupted_batch_still_writes_its_report_marked_interrupted(tmp_pat
     folder.mkdir()
     for i in range(300):
         shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
-    command = [sys.executable, "-m", "midiexport", "convert", str(folder), "-o", str(out), "--jobs", "2",
-               "--report", str(report)]  # fmt: skip
-    batch = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    batch = start_batch(folder, out, "--report", str(report))
     wait_for_files(out, 3)
     batch.send_signal(sent)
     _, stderr = batch.communicate(timeout=60)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import mido_file, record_payload
+from conftest import mido_file, notes_by_track, record_payload
 from midiexport import model
 from midiexport.errors import TaskPending
 from midiexport.jobs.naming import record_values
@@ -28,25 +28,6 @@ PARTS = {
 def make_record(parts: dict[str, list[tuple[int, float, float, float]]] = PARTS) -> model.Record:
     [record] = normalize_payload(record_payload(parts, title="Neon Rain"), source="song.json")
     return record
-
-
-def notes_by_track(data: bytes) -> dict[str, list[tuple[int, int, int, int]]]:
-    """Return {track name: [(channel, pitch, on tick, off tick), ...]} read with mido."""
-    tracks = {}
-    for track in mido_file(data).tracks:
-        tick, name, sounding, notes = 0, "", {}, []
-        for message in track:
-            tick += message.time
-            if message.type == "track_name":
-                name = message.name
-            elif message.type == "note_on" and message.velocity > 0:
-                sounding[message.channel, message.note] = tick
-            elif message.type in ("note_on", "note_off"):
-                on = sounding.pop((message.channel, message.note))
-                notes.append((message.channel, message.note, on, tick))
-        if notes:
-            tracks[name] = sorted(notes, key=lambda n: (n[2], n[1]))
-    return tracks
 
 
 def expected_notes(name: str, channel: int) -> list[tuple[int, int, int, int]]:

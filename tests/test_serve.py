@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, children_of, mido_file, record_payload
+from conftest import ROOT, children_of, mido_file, package_env, record_payload
 from midiexport.io.receiver import sign
 
 pytest.importorskip("uvicorn")
@@ -39,7 +39,7 @@ class Server:
 def start_server(out: Path, *args: str, python_path: tuple[str, ...] = (), healthy: bool = True) -> Server:
     log = out.parent / f"{out.name}-stderr-{time.monotonic_ns()}.log"  # one log per start
     command = [sys.executable, "-m", "midiexport", "serve", "--port", "0", "-o", str(out), "-j", "2", *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join((*python_path, str(ROOT)))}
+    env = package_env(*python_path)
     with open(log, "ab") as stream:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=stream, env=env)  # fmt: skip
@@ -204,7 +204,7 @@ def test_a_failure_callback_is_stored_and_logged_without_a_mid(server: Server):
 
 def test_without_a_key_a_public_address_is_a_usage_error(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "midiexport", "serve", "--host", "0.0.0.0", "-o", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                          cwd=ROOT, capture_output=True, text=True, timeout=30, env=package_env())  # fmt: skip
     assert done.returncode == 2
     assert "--hmac-key" in done.stderr and "Traceback" not in done.stderr
 

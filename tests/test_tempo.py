@@ -9,6 +9,7 @@ those tests skip when the corpus is not there."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -16,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_beatmap import written_seconds  # an independent reader of (tick, µs) maps at 960 ticks a quarter
 
-from conftest import mido_file, pretty
+from conftest import CHORDS, channel_events, mido_file, pretty, rock_song, written_seconds
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
@@ -47,45 +47,6 @@ from midiexport.stages.timing import (
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
-
-CHORDS = ([60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62])  # C Am F G
-
-
-def rock_song(bpm: float, downbeat_s: float, *, bars: int = 48, drums: bool = True, jitter_s: float = 0.008,
-              seed: int = 1, tags: str | None = None) -> model.Record:  # fmt: skip
-    """A backbeat song: kick 1 and 3, snare 2 and 4, 8th hats, bass 8ths, a chord a bar, pickup notes."""
-    rng = np.random.default_rng(seed)
-    beat = 60 / bpm
-    parts: dict[str, list[dict[str, float]]] = {}
-
-    def add(part: str, at_beat: float, beats: float, pitch: int, velocity: float = 0.8) -> None:
-        start = max(0.0, downbeat_s + at_beat * beat + rng.uniform(-jitter_s, jitter_s))
-        start = round(start * 192) / 192
-        end = max(start + 1 / 192, round((start + beats * beat) * 192) / 192)
-        parts.setdefault(part, []).append({"pitch": pitch, "start": start, "end": end, "velocity": velocity})
-
-    for b in (-2, -1):  # a pickup before bar 1
-        if downbeat_s + b * beat >= 0:
-            add("Synth Voice", b, 0.9, 72 + b)
-    for bar in range(bars):
-        chord = CHORDS[bar % 4]
-        for pitch in chord:
-            add("String Ensemble 1", bar * 4, 3.9, pitch, 0.6)
-        for eighth in range(8):
-            add("Electric Bass (finger)", bar * 4 + eighth / 2, 0.45, chord[0] - 24)
-            if drums:
-                add("Drums", bar * 4 + eighth / 2, 0.1, 42, 0.5)
-        if drums:
-            for b in (0, 2):
-                add("Drums", bar * 4 + b, 0.2, 36, 0.95)
-            for b in (1, 3):
-                add("Drums", bar * 4 + b, 0.2, 38, 0.9)
-    instruments = [{"name": name, "notes": sorted(notes, key=lambda n: n["start"])} for name, notes in parts.items()]
-    [record] = normalize_payload({"data": {"taskId": "t", "successFlag": 1,
-                                           "midiData": {"state": "complete", "instruments": instruments}}})  # fmt: skip
-    if tags:
-        record = dataclasses.replace(record, tags=tags)
-    return record
 
 
 @pytest.mark.parametrize(("bpm", "downbeat_s"), [(61.3, 2.9), (97.3, 1.37), (128.0, 0.0), (176.4, 0.52)])
@@ -213,15 +174,21 @@ def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
     assert "below 1.01: written as one constant tempo from 0 s, bar lines not aligned" in (song.report.tempo or "")
 
 
-def corpus_song(song_id: str) -> model.Record:
-    """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
+@functools.cache
+def corpus_test_songs() -> tuple[dict, ...]:
+    """The songs of the corpus's test split, read once (skips when the corpus is absent)."""
     path = CORPUS / "styles-test.jsonl.gz"
     if not path.exists():
         pytest.skip(f"the evaluation corpus is not at {CORPUS}")
     sys.path.insert(0, str(CORPUS.parent))
     import schema  # the corpus's own loader
 
-    [song] = [s for s in schema.iter_songs(str(path)) if s["id"] == song_id]
+    return tuple(schema.iter_songs(str(path)))
+
+
+def corpus_song(song_id: str) -> model.Record:
+    """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
     assert song["split"] == "test"
     [record] = normalize_payload(song["record"], source=song_id)
     return record
@@ -282,9 +249,7 @@ def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines():  # 7. low confid
 
 
 def _truth(song_id: str) -> dict:
-    import schema
-
-    [song] = [s for s in schema.iter_songs(str(CORPUS / "styles-test.jsonl.gz")) if s["id"] == song_id]
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
     return song["truth"]
 
 
@@ -377,8 +342,7 @@ def test_a_sure_estimate_with_a_single_bar_line_gets_its_meter_as_the_line_says(
 
 def seconds_at(tempos: tuple[tuple[int, int], ...], tick: int, ppq: int) -> float:
     """Seconds of one tick through (tick, µs per quarter) tempos at any PPQ."""
-    bounds = [t for t, _ in tempos[1:]] + [tick]
-    return sum((min(end, tick) - start) * us / 1e6 / ppq for (start, us), end in zip(tempos, bounds) if start < tick)
+    return float(written_seconds(tempos, [tick], ppq)[0])
 
 
 @pytest.mark.parametrize("ppq", [481, 959, 960])
@@ -436,14 +400,7 @@ def test_a_stray_note_hours_after_the_song_leaves_its_estimate_alone(at_s):
 
 def note_on_ticks(data: bytes) -> list[int]:
     """Every note-on's absolute tick, sorted, read with mido (pretty_midi refuses files this long)."""
-    ticks = []
-    for track in mido_file(data).tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "note_on" and message.velocity > 0:
-                ticks.append(tick)
-    return sorted(ticks)
+    return sorted(tick for tick, kind, _, _, velocity in channel_events(data) if kind == "note_on" and velocity > 0)
 
 
 def last_note_on_tick(data: bytes) -> int:
