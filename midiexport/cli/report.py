@@ -94,13 +94,20 @@ def _exit_now(status: int) -> NoReturn:
     Nothing is left to wait for: every file is complete or removed by now (writes
     hold the signals), and workers end with us (see ``runner.start_worker``).
     """
+    flush_standard_streams()
+    os._exit(status)
+
+
+def flush_standard_streams() -> bool:
+    """Flush stdout and stderr, each that exists; False if one could not be (a closed pipe)."""
+    flushed = True
     for stream in (sys.stdout, sys.stderr):
         try:
-            if stream is not None:
+            if stream is not None:  # None: the descriptor was closed when Python started
                 stream.flush()
         except (OSError, ValueError):
-            pass
-    os._exit(status)
+            flushed = False
+    return flushed
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
