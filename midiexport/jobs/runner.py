@@ -205,7 +205,7 @@ class Pending:
         try:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
-            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal) from None
+            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
@@ -541,7 +541,7 @@ def _lost(exitcode: int | None) -> WorkerLost:
     else:
         how, number = f"ended (status {exitcode})", None
     return WorkerLost(f"its worker process {how} before it returned the result; nothing was written for it; "
-                      "run the same command again to convert it", signal=number)  # fmt: skip
+                      "run the same command again to convert it", signal=number, how=how)  # fmt: skip
 
 
 def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int) -> None:
