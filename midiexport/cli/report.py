@@ -25,14 +25,14 @@ SHOWN_WARNINGS = 5  # per record, unless -v
 def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
     from ..jobs.console import ProgressBar, Tally
-    from ..jobs.runner import Destination, default_jobs
+    from ..jobs.runner import default_jobs, names_one_file
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
     report = _json_report(options)
-    single = Destination(options["out"]).single and options["out"] != "-"  # an existing file is named
+    single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):

@@ -83,6 +83,11 @@ class Outcome(NamedTuple):
         return bool(self.existing) and not self.paths and self.error is None
 
 
+def names_one_file(out: str | None) -> bool:
+    """True when ``out`` (an ``-o`` value) names one file: a .mid path or "-"."""
+    return out == "-" or (out is not None and out.lower().endswith(files.MIDI_SUFFIXES))
+
+
 class Destination:
     """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
 
@@ -101,7 +106,7 @@ class Destination:
     @property
     def single(self) -> bool:
         """True when ``out`` names one file (a .mid path or "-")."""
-        return self.out == "-" or (self.out is not None and self.out.lower().endswith(files.MIDI_SUFFIXES))
+        return names_one_file(self.out)
 
     def problem(self, *, several: bool) -> str | None:
         """Return why ``out`` cannot take the results (a usage error, found before any work), or None.
