@@ -115,11 +115,15 @@ class Destination:
         of several lines, one file per instrument).
         """
         if self.single and several:
-            where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
-            return f"{where} one file but there are several results; give a folder instead"
+            return self.several_problem()
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
         return None
+
+    def several_problem(self) -> str:
+        """Why ``out``, which names one file, cannot take several results."""
+        where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
+        return f"{where} one file but there are several results; give a folder instead"
 
     def folder(self, source: InputFile | None) -> Path | None:
         """Return the folder a result of ``source`` goes to; None for one named file or stdin."""
