@@ -363,3 +363,18 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
         "the other stems were converted without it; mend it and run again with --overwrite"
     )
     assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]
+
+
+def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / f"{TITLE} (Bass).mid").write_bytes(suno_stems()["Bass"])
+    huge = folder / f"{TITLE} (Keyboard).mid"
+    with open(huge, "wb") as handle:
+        handle.write(suno_stems()["Keyboard"])
+        handle.truncate(1_100_000)
+    result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1", "-v")
+    assert result.exit_code == 1
+    cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
+    assert f"InputError: {huge} is larger than 1 MB" in cause
+    assert "the other stems were converted without it" in rest
