@@ -142,6 +142,12 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
         say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
 
 
+def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
+    """Print ``exc`` as ``fail_line`` does and exit with status 1: an error that ends the command."""
+    fail_line(exc, verbose)
+    sys.exit(EXIT_FAILED)
+
+
 def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
     """Print an error as its one line through ``say`` (stderr by default); ``verbose`` adds the traceback.
 
