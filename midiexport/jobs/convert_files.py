@@ -172,8 +172,7 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
         if options.name is not None:
             base = "stdin" if unit.source.path == files.STDIN else PurePath(unit.source.name).stem
             number = "-".join(re.findall(r"\d+", item.locator)) if many else ""
-            values = naming.record_values(item, stem=base, number=number)
-            stem = naming.fill(options.name, fallback=stem, **values)
+            stem, values = naming.name_record(options.name, item, fallback=stem, stem=base, number=number)
         rendered.append(render_record(item, options, stem=stem, values=values))
     return rendered
 

@@ -125,7 +125,6 @@ def render_answer(task_id: str, payload: Any, *, save_json: bool, options: Conve
         stem = files.safe_name(song_title(record), fallback=task_id)
         values = None
         if options.name is not None:
-            values = naming.record_values(record, stem=task_id, number="")
-            stem = naming.fill(options.name, fallback=stem, **values)
+            stem, values = naming.name_record(options.name, record, fallback=stem, stem=task_id, number="")
         rendered.append(render_record(record, options, stem=stem, keep=keep, values=values))
     return rendered

@@ -406,8 +406,9 @@ def _callback_stem(
     stem = files.safe_name(task_id, fallback="task") + variant + (f"-{index + 1}" if index else "")
     if options.name is None:
         return stem, None
-    values = naming.record_values(record, stem=task_id, number=str(index + 1) if several else "")
-    return naming.fill(options.name, fallback=stem, **values) + variant, values
+    number = str(index + 1) if several else ""
+    named, values = naming.name_record(options.name, record, fallback=stem, stem=task_id, number=number)
+    return named + variant, values
 
 
 def _write_new(path: Path, data: bytes) -> Path:
