@@ -182,12 +182,14 @@ class WorkerLost(MidiExportError):
     """A worker process of a batch died before it returned its result (killed, out of memory).
 
     Nothing was written for that job; the batch goes on without it. ``signal`` is the
-    number of the signal that ended the worker (9: SIGKILL), or None when it exited.
+    number of the signal that ended the worker (9: SIGKILL), or None when it exited;
+    ``how`` says how it ended, as the message does ("was killed by SIGKILL").
     """
 
-    def __init__(self, message: str, *, signal: int | None = None) -> None:
+    def __init__(self, message: str, *, signal: int | None = None, how: str = "ended") -> None:
         super().__init__(message)
         self.signal = signal
+        self.how = how
 
 
 class ChoiceNeeded(MidiExportError):

@@ -348,7 +348,8 @@ def test_stem_files_named_one_by_one_go_into_one_named_file(stems_folder, tmp_pa
     assert len(pretty((tmp_path / "song.mid").read_bytes()).instruments) == 3
 
 
-def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_convert(tmp_path):
+def _export_with_a_stem_past_1_mb(tmp_path):
+    """A stem export folder: Bass, and a Keyboard stem past 1 MB; returns (folder, that stem)."""
     folder = tmp_path / "export"
     folder.mkdir()
     (folder / f"{TITLE} (Bass).mid").write_bytes(suno_stems()["Bass"])
@@ -356,6 +357,11 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
     with open(huge, "wb") as handle:
         handle.write(suno_stems()["Keyboard"])
         handle.truncate(1_100_000)  # sparse: past 1 MB without writing it
+    return folder, huge
+
+
+def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_convert(tmp_path):
+    folder, huge = _export_with_a_stem_past_1_mb(tmp_path)
     result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
@@ -363,3 +369,12 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
         "the other stems were converted without it; mend it and run again with --overwrite"
     )
     assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]
+
+
+def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
+    folder, huge = _export_with_a_stem_past_1_mb(tmp_path)
+    result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1", "-v")
+    assert result.exit_code == 1
+    cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
+    assert f"InputError: {huge} is larger than 1 MB" in cause
+    assert "the other stems were converted without it" in rest

@@ -80,10 +80,8 @@ def run() -> None:
         if (status is not None and not isinstance(status, int)) or threading.active_count() > 1 or watched:
             raise
         atexit._run_exitfuncs()  # CPython's own exit runs these; it is the one step of it kept
-        try:
-            for stream in (sys.stdout, sys.stderr):
-                if stream is not None:  # None: the descriptor was closed when Python started
-                    stream.flush()
-        except (OSError, ValueError):
+        from .report import flush_standard_streams
+
+        if not flush_standard_streams():
             raise done from None
         os._exit(status or 0)

@@ -11,7 +11,7 @@ import click
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from ..display import printable
 from .common import Seconds, build_convert_options, build_destination, output_options
-from .report import EXIT_FAILED, drive, fail_line
+from .report import drive, fail_and_exit
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,8 +120,7 @@ def generate(music_task: str, **options: Any) -> None:
     except ChoiceNeeded as exc:
         raise click.UsageError(str(exc)) from None
     except InputError as exc:  # an unreadable state file
-        fail_line(exc, options["verbose"])
-        sys.exit(EXIT_FAILED)
+        fail_and_exit(exc, options["verbose"])
     with chain.client:
         paid = chain_job.spending(chain.state)
         if paid and not options["yes"] and not sys.stdin.isatty():

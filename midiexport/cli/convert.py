@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from .common import build_convert_options, build_destination, output_options
-from .report import EXIT_FAILED, drive, fail_line
+from .report import drive, fail_and_exit
 
 
 @click.command()
@@ -41,8 +40,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     try:
         sources = find_inputs(inputs)
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
-        fail_line(exc, options["verbose"])
-        sys.exit(EXIT_FAILED)
+        fail_and_exit(exc, options["verbose"])
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)

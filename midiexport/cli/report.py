@@ -25,14 +25,14 @@ SHOWN_WARNINGS = 5  # per record, unless -v
 def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
     from ..jobs.console import ProgressBar, Tally
-    from ..jobs.runner import Destination, default_jobs
+    from ..jobs.runner import default_jobs, names_one_file
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
     report = _json_report(options)
-    single = Destination(options["out"]).single and options["out"] != "-"  # an existing file is named
+    single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         for pending in start(options["jobs"] or default_jobs()):
@@ -94,13 +94,20 @@ def _exit_now(status: int) -> NoReturn:
     Nothing is left to wait for: every file is complete or removed by now (writes
     hold the signals), and workers end with us (see ``runner.start_worker``).
     """
+    flush_standard_streams()
+    os._exit(status)
+
+
+def flush_standard_streams() -> bool:
+    """Flush stdout and stderr, each that exists; False if one could not be (a closed pipe)."""
+    flushed = True
     for stream in (sys.stdout, sys.stderr):
         try:
-            if stream is not None:
+            if stream is not None:  # None: the descriptor was closed when Python started
                 stream.flush()
         except (OSError, ValueError):
-            pass
-    os._exit(status)
+            flushed = False
+    return flushed
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -133,6 +140,12 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
         say(f"warning: {printable(warning)}")
     if len(report.warnings) > len(shown):
         say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
+
+
+def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
+    """Print ``exc`` as ``fail_line`` does and exit with status 1: an error that ends the command."""
+    fail_line(exc, verbose)
+    sys.exit(EXIT_FAILED)
 
 
 def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:

@@ -54,14 +54,14 @@ def serve(**options: Any) -> None:
 
     Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
     """
-    from ..jobs.runner import Destination, default_jobs
+    from ..jobs.runner import default_jobs, names_one_file
     from ..jobs.serve import ServeOptions, check_host, run_server
 
     try:
         check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if Destination(options["out"]).single:
+    if names_one_file(options["out"]):
         raise click.UsageError("serve writes many files: -o takes a folder")
     if options["report"] == "-":
         raise click.UsageError("serve appends its report to a file: --report takes a path")

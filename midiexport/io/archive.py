@@ -63,7 +63,7 @@ def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> 
                 raise InputError(f"{source.name}: more than {MAX_MEMBERS} stems in one archive", input=source.name)
             members = []
             for info in infos:
-                member = _read_member(archive, info, source, max_mb=max_mb, left=left)
+                member = _read_member(archive, info, source, max_mb=max_mb, limit=member_limit, left=left)
                 left -= len(member.data)
                 members.append(member)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
@@ -83,13 +83,12 @@ def _wanted(name: str) -> bool:
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputFile, *, max_mb: float,
-                 left: int) -> Member:  # fmt: skip
-    """Inflate one member: at most ``max_mb`` MB, and at most ``left`` bytes before the archive is refused."""
+                 limit: int, left: int) -> Member:  # fmt: skip
+    """Inflate one member: at most ``limit`` bytes (``max_mb`` MB), and at most ``left`` before the zip is refused."""
     where = f"{source.name}: {info.filename}"
     path = PurePosixPath(info.filename.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
         return Member(info.filename, error=InputError(f"{where} points outside the archive", input=where))
-    limit = int(max_mb * MB)
     if info.file_size > limit:  # refused on its claim, without inflating it
         return Member(info.filename, error=too_large(where, max_mb, where))
     try:

@@ -71,7 +71,7 @@ def run_batch(
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
     if len(first) > 1 and destination.single:
-        raise OutputError(destination.problem(several=True) or "several results for one file")
+        raise OutputError(destination.several_problem())
     return _run_planned(first, stream, options, destination, jobs=jobs)
 
 
@@ -172,8 +172,7 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
         if options.name is not None:
             base = "stdin" if unit.source.path == files.STDIN else PurePath(unit.source.name).stem
             number = "-".join(re.findall(r"\d+", item.locator)) if many else ""
-            values = naming.record_values(item, stem=base, number=number)
-            stem = naming.fill(options.name, fallback=stem, **values)
+            stem, values = naming.name_record(options.name, item, fallback=stem, stem=base, number=number)
         rendered.append(render_record(item, options, stem=stem, values=values))
     return rendered
 
@@ -263,7 +262,9 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
 def _written_without(failed: Rendered) -> Rendered:
     """A stem that failed while the others converted: its song exists now, so a plain re-run would keep it."""
     note = "the other stems were converted without it; mend it and run again with --overwrite"
-    return failed._replace(error=InputError(f"{failed.error}; {note}", input=failed.place))
+    error = InputError(f"{failed.error}; {note}", input=failed.place)
+    error.__cause__ = failed.error  # -v shows the stem's own trace
+    return failed._replace(error=error)
 
 
 def _song_stem(source: InputFile, record: Record) -> str:

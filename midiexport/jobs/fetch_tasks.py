@@ -63,12 +63,12 @@ def run_fetch(
                 yield Pending(f"music task {fetch.music_task}", raising(exc), destination)
         wait = partial(client.wait_for_record, wait=fetch.wait, timeout_s=fetch.timeout_s,
                        poll_interval_s=fetch.poll_interval_s, progress=progress)  # fmt: skip
-        plans = [(task_id, *plan_task(task_id, fetch, options, destination)) for task_id in task_ids]
-        finished = {task_id: paths is not None and destination.finished(paths) for task_id, _, paths in plans}
-        todo = [task_id for task_id, _, _ in plans if not finished[task_id]]
+        planned = [(task_id, *plan_task(task_id, fetch, options, destination)) for task_id in task_ids]
+        plans = [(task_id, stem, paths, destination.finished(paths)) for task_id, stem, paths in planned]
+        todo = [task_id for task_id, _, _, done in plans if not done]
         downloads = run_in_threads(todo, wait, workers=fetch.concurrency) if todo else iter(())
-        for task_id, stem, paths in plans:
-            if finished[task_id] and paths is not None:
+        for task_id, stem, paths, done in plans:
+            if done and paths is not None:  # finished: its paths are planned (the test tells mypy)
                 yield Pending.skip(f"task {task_id}", paths, destination)
                 continue
             _, get_answer = next(downloads)
@@ -125,7 +125,6 @@ def render_answer(task_id: str, payload: Any, *, save_json: bool, options: Conve
         stem = files.safe_name(song_title(record), fallback=task_id)
         values = None
         if options.name is not None:
-            values = naming.record_values(record, stem=task_id, number="")
-            stem = naming.fill(options.name, fallback=stem, **values)
+            stem, values = naming.name_record(options.name, record, fallback=stem, stem=task_id, number="")
         rendered.append(render_record(record, options, stem=stem, keep=keep, values=values))
     return rendered

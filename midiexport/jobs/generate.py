@@ -43,7 +43,7 @@ from ..io.client import MIDI_RECORD_PATH, MUSIC_RECORD_PATH, ApiClient, ClientSe
 from ..model import COMPLETE, FAILED, PENDING
 from ..options import ConvertOptions
 from .fetch_tasks import FetchOptions, render_answer
-from .runner import Destination, Pending, Rendered
+from .runner import Destination, Pending, Rendered, names_one_file
 
 SEPARATION_PATH = "/api/v1/vocal-removal/generate"
 SEPARATION_RECORD_PATH = "/api/v1/vocal-removal/record-info"
@@ -124,7 +124,7 @@ def state_path(music_task: str, out: str | None) -> Path:
     ``out`` a .mid path: ``<that name>.generate.json``; a folder: inside it; None or
     "-": the current folder, named after the music task.
     """
-    if out is not None and out != "-" and Destination(out).single:
+    if out is not None and out != "-" and names_one_file(out):
         return Path(out).with_suffix(STATE_SUFFIX)
     folder = Path(out) if out not in (None, "-") else Path(".")
     return folder / (files.safe_name(music_task, fallback="music-task") + STATE_SUFFIX)

@@ -27,6 +27,16 @@ def record_values(record: Record, *, stem: str, number: str) -> dict[str, str | 
             "title": song_title(record), "instrument": ""}  # fmt: skip
 
 
+def name_record(template: str, record: Record, *, fallback: str, stem: str,
+                number: str) -> tuple[str, dict[str, str | None]]:  # fmt: skip
+    """Name a record by ``template``: the filled-in name (``fallback`` when it comes out empty) and its fields.
+
+    ``stem`` and ``number`` are the fields the record does not hold (see ``record_values``).
+    """
+    values = record_values(record, stem=stem, number=number)
+    return fill(template, fallback=fallback, **values), values
+
+
 def known_before_reading(template: str, fields: set[str]) -> bool:
     """True when a template uses only ``fields``, whose values are known before any work."""
     return name_fields(template) <= fields

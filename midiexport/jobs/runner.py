@@ -83,6 +83,11 @@ class Outcome(NamedTuple):
         return bool(self.existing) and not self.paths and self.error is None
 
 
+def names_one_file(out: str | None) -> bool:
+    """True when ``out`` (an ``-o`` value) names one file: a .mid path or "-"."""
+    return out == "-" or (out is not None and out.lower().endswith(files.MIDI_SUFFIXES))
+
+
 class Destination:
     """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
 
@@ -101,7 +106,7 @@ class Destination:
     @property
     def single(self) -> bool:
         """True when ``out`` names one file (a .mid path or "-")."""
-        return self.out == "-" or (self.out is not None and self.out.lower().endswith(files.MIDI_SUFFIXES))
+        return names_one_file(self.out)
 
     def problem(self, *, several: bool) -> str | None:
         """Return why ``out`` cannot take the results (a usage error, found before any work), or None.
@@ -110,11 +115,15 @@ class Destination:
         of several lines, one file per instrument).
         """
         if self.single and several:
-            where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
-            return f"{where} one file but there are several results; give a folder instead"
+            return self.several_problem()
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
         return None
+
+    def several_problem(self) -> str:
+        """Why ``out``, which names one file, cannot take several results."""
+        where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
+        return f"{where} one file but there are several results; give a folder instead"
 
     def folder(self, source: InputFile | None) -> Path | None:
         """Return the folder a result of ``source`` goes to; None for one named file or stdin."""
@@ -205,7 +214,7 @@ class Pending:
         try:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
-            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal) from None
+            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
@@ -541,7 +550,7 @@ def _lost(exitcode: int | None) -> WorkerLost:
     else:
         how, number = f"ended (status {exitcode})", None
     return WorkerLost(f"its worker process {how} before it returned the result; nothing was written for it; "
-                      "run the same command again to convert it", signal=number)  # fmt: skip
+                      "run the same command again to convert it", signal=number, how=how)  # fmt: skip
 
 
 def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int) -> None:

@@ -41,7 +41,7 @@ from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
 from . import naming
 from .render import render_record
-from .runner import WorkerPool, raising, signal_name
+from .runner import WorkerPool, raising
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -334,7 +334,7 @@ class Converter:
 def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
     """The outcome of a conversion that ended without one: its worker died, or a bug."""
     if isinstance(error, WorkerLost):
-        how = f"was killed by {signal_name(error.signal)}" if error.signal else "ended"
+        how = error.how if error.signal else "ended"  # said without the exit status
         # Its .mid may be written already (the worker died before its answer): the next
         # conversion keeps that file rather than write a second one (_write_new).
         message = (f"its worker process {how} before the conversion ended; the callback is kept "
@@ -406,8 +406,9 @@ def _callback_stem(
     stem = files.safe_name(task_id, fallback="task") + variant + (f"-{index + 1}" if index else "")
     if options.name is None:
         return stem, None
-    values = naming.record_values(record, stem=task_id, number=str(index + 1) if several else "")
-    return naming.fill(options.name, fallback=stem, **values) + variant, values
+    number = str(index + 1) if several else ""
+    named, values = naming.name_record(options.name, record, fallback=stem, stem=task_id, number=number)
+    return named + variant, values
 
 
 def _write_new(path: Path, data: bytes) -> Path:
