@@ -192,6 +192,31 @@ def test_a_damaged_member_fails_alone_in_one_line(tmp_path):
     assert written_notes(out / f"{TITLE}.mid") == {"Keys": 4}  # the good member still converts
 
 
+def test_info_shows_the_good_members_and_names_a_damaged_one_in_one_line(tmp_path):
+    archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", stem_bytes(400), damage=True)
+    for args in ((), ("--json",)):
+        result = run("info", *args, str(archive))
+        assert result.exit_code == 1  # as convert: the others are shown, the failure is named
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"{archive}: {TITLE} (Bass).mid is damaged (") and "Traceback" not in line
+        shown = json.loads(result.stdout) if args else result.stdout
+        if args:
+            assert [(s["source"], s["notes"]) for s in shown] == [(f"{archive}: {TITLE} (Keys).mid", 4)]
+        else:
+            assert f"{archive}: {TITLE} (Keys).mid" in shown and "(Bass)" not in shown and "4 notes" in shown
+
+
+def test_info_names_a_member_with_nothing_to_read_and_shows_the_others(tmp_path):
+    archive = make_zip(
+        tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": b"MThd broken", "record.json": padded_record(200)}
+    )
+    result = run("info", "--json", str(archive))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{archive}: {TITLE} (Bass).mid")
+    assert [s["notes"] for s in json.loads(result.stdout)] == [1]
+
+
 def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):
     big = stem_bytes(4000)  # about 32 KB as inflated
     archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", big, claimed=1000)
