@@ -14,9 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from conftest import ROOT, children_of, mido_file, package_env, record_payload
-from midiexport.io.receiver import sign
+from midiexport.cli import main
+from midiexport.io.receiver import CallbackStore, done_path, sign
+from midiexport.jobs.serve import handle_stored
+from midiexport.options import ConvertOptions
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
@@ -292,6 +296,30 @@ def test_a_name_template_shared_by_two_tasks_never_lets_one_replace_the_other(tm
     pitches = {p.name: {m.note for t in mido_file(p.read_bytes()).tracks for m in t if m.type == "note_on"}
                for p in server.out.glob("*.mid")}  # fmt: skip
     assert pitches == {"song.mid": {60, 64}, "song-2.mid": {70, 74}}
+
+
+def records_titled(task_id: str, *titles: str) -> dict[str, object]:
+    """A callback holding one record per title (a reseller's list of ``{state, instruments}``), pitches 60, 61..."""
+    records = [{"state": "complete", "title": title, "instruments": [
+        {"name": "Piano", "notes": [{"pitch": 60 + n, "start": 0.5, "end": 1.0, "velocity": 0.8}]}]}
+        for n, title in enumerate(titles)]  # fmt: skip
+    return {"task_id": task_id, "code": 200, "msg": "success", "data": records}
+
+
+def test_serve_names_the_records_of_a_callback_by_the_same_rule_as_convert(tmp_path: Path):
+    body = json.dumps(records_titled("t1", "Song", "SONG", "Song")).encode()
+    (tmp_path / "cb.json").write_bytes(body)
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "cb.json"), "-o", str(tmp_path / "convert"),
+                                       "--name", "{title}"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    stored = CallbackStore(tmp_path / "serve").store("t1", body)
+    outcome = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))
+    assert sorted(Path(p).name for p in outcome["files"]) == sorted(p.name for p in (tmp_path / "convert").iterdir())
+    # A crash after the files, before the outcome marker: done again, it writes nothing twice.
+    done_path(stored.path).unlink()
+    again = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))
+    assert again["files"] == outcome["files"]
+    assert sorted(p.name for p in (tmp_path / "serve").glob("*.mid")) == sorted(Path(p).name for p in outcome["files"])
 
 
 # A conversion worker killed (SIGKILL, the out-of-memory killer) costs at most the callback
