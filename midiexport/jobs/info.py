@@ -78,10 +78,13 @@ class Summary:
 
 def summarize_file(
     source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
-) -> list[Summary]:
+) -> list[Summary | InputError]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
-    Raises InputError when the file, or any member of a .zip, cannot be read or parsed.
+    A member of a .zip that cannot be read (damaged, too large, outside the archive) or
+    summarized is its InputError in the list, in the archive's order, and the other
+    members are summarized: a member fails alone, as it does in ``convert``.
+    Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         return [s for member in read_members(source, max_mb=max_input_mb) for s in _summarize_member(source, member)]
@@ -93,7 +96,7 @@ def summarize_file(
         if all(_no_record(r) for r in records):
             raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
         return [summarize_record(r, programs=programs) for r in records]
-    summaries = []
+    summaries: list[Summary | InputError] = []
     for item in normalize_lines(enumerate(raw.splitlines(), 1), source=source.name):
         if isinstance(item, InputError):
             raise item
@@ -110,10 +113,14 @@ def _no_record(record: Record) -> bool:
     return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
-def _summarize_member(source: InputFile, member: Member) -> list[Summary]:
+def _summarize_member(source: InputFile, member: Member) -> list[Summary | InputError]:
+    """Summarize one archive member, or return [its InputError]: it fails alone."""
     if member.error is not None:
-        raise member.error
-    return summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name)
+        return [member.error]
+    try:
+        return list(summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name))
+    except InputError as exc:
+        return [exc]
 
 
 def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
