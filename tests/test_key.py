@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import mido_file, record_payload
+from midiexport import gm
 from midiexport.cli import main
 from midiexport.jobs.info import summarize_record
 from midiexport.options import ConvertOptions
@@ -59,6 +60,37 @@ def test_drums_do_not_count_towards_the_key():
     assert estimate_key(record) is None
 
 
+def flagged_record(parts: dict[str, list[tuple[int, float, float, float]]], flags: dict[str, bool]):
+    """A record whose instruments carry Suno's ``is_drum`` flag where ``flags`` names them."""
+    payload = record_payload(parts)
+    for item in payload["data"]["midiData"]["instruments"]:
+        if item["name"] in flags:
+            item["is_drum"] = flags[item["name"]]
+    [record] = normalize_payload(payload, source="a.json")
+    return record
+
+
+# chromatic hits: counted as pitched notes, they pull the key away from E major
+KIT_HITS = [(p, k * 0.1, k * 0.1 + 0.3, 0.5) for k, p in enumerate([37, 39, 42, 46, 49, 51, 44, 41] * 30)]
+
+
+def test_a_part_flagged_as_drums_is_left_out_whatever_its_name():
+    # Suno's is_drum flag decides the drum channel (gm.resolve_part): the key must agree
+    record = flagged_record({"Piano": tune(4, MAJOR_SCALE), "Synth Drum": KIT_HITS}, {"Synth Drum": True})
+    assert gm.resolve_instrument("Synth Drum").is_drum is False  # the name alone says melodic
+    found = estimate_key(record)
+    assert (found.tonic, found.minor) == (4, False)
+    assert found == estimate_key(record_in(4, MAJOR_SCALE))
+
+
+def test_a_drum_named_part_flagged_as_no_drum_counts_towards_the_key():
+    melody = [(p + 12, s, e, v) for p, s, e, v in tune(7, MAJOR_SCALE)]
+    flagged = flagged_record({"Percussion": melody}, {"Percussion": False})
+    assert estimate_key(flagged_record({"Percussion": melody}, {})) is None  # the name alone: drums, no pitched notes
+    found = estimate_key(flagged)
+    assert (found.tonic, found.minor) == (7, False)
+
+
 def test_all_twelve_pitch_classes_evenly_are_not_confident():
     start = np.arange(48) * 0.5
     found = key_from_notes(start, start + 0.5, np.arange(48) % 12 + 60)
@@ -92,6 +124,13 @@ def test_a_held_last_bass_note_decides_between_relative_keys(final, key):
     # the held last note weighs under 4% of the tune: its place, not its weight, decides
     found = key_from_notes(*columns(PENTATONIC, repeats=20, final=(final, 2.0)))
     assert (found.tonic, found.minor) == key
+
+
+def test_a_flicker_after_the_held_last_note_does_not_hide_the_cadence():
+    start, end, pitch = columns(PENTATONIC, repeats=20, final=(57, 2.0))
+    flicker = end[-1] - 0.5  # a 20 ms re-detection late in the held note, the song's last onset
+    found = key_from_notes(np.append(start, flicker), np.append(end, flicker + 0.02), np.append(pitch, 72))
+    assert (found.tonic, found.minor) == (9, True)
 
 
 def test_a_last_note_that_is_not_held_is_no_cadence():

@@ -23,7 +23,10 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    the corpus's real scores (bench split), held endings sit on the tonic 24 times in
    31, other endings 60 times in 120.
 
-Drums are left out; durations are capped so one held pad does not outweigh the tune.
+Drums are left out, and so are notes under 30 ms (``MIN_NOTE_S``): a transcription's
+flickers (PRODUCT.md: 7.7% of Suno's notes) weigh little in a duration histogram, but a
+flicker after the last chord would become the final sonority and hide the cadence.
+Durations are capped so one held pad does not outweigh the tune.
 The confidence is the margin between the best key's score and the next best's, so a
 near-tie (relative keys share a signature and differ by the profile alone) is unsure.
 
@@ -66,6 +69,7 @@ CADENCE_HOLD = 3.0  # the final sonority counts as a cadence when held this many
 FINAL_GROUP_S = 0.1  # notes starting this close to the last onset belong to the final sonority
 MIN_CONFIDENCE = 0.1  # below this margin the key is not written (bench: as many written as before, more right)
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
+MIN_NOTE_S = 0.03  # shorter notes are transcription flickers (the clean-up's --min-note-ms default): left out
 
 PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
@@ -107,7 +111,9 @@ class KeyEstimate:
 def estimate_key(record: Record, drums: Sequence[bool] | None = None) -> KeyEstimate | None:
     """Estimate the key of a record's pitched notes (seconds), or None when too few.
 
-    ``drums`` marks the instruments to leave out (default: drum names, as ``gm`` reads them).
+    ``drums`` marks the instruments to leave out; by default the drum channel's, as
+    ``gm.is_drum_instrument`` decides it for placement and clean-up (Suno's ``is_drum``
+    flag or a .mid's channel 10 first, else the name), without ``--program`` overrides.
     """
     import numpy as np
 
@@ -115,7 +121,7 @@ def estimate_key(record: Record, drums: Sequence[bool] | None = None) -> KeyEsti
 
     if record.status != model.COMPLETE:
         return None
-    flags = drums if drums is not None else [gm.resolve_instrument(i.name).is_drum for i in record.instruments]
+    flags = drums if drums is not None else [gm.is_drum_instrument(i) for i in record.instruments]
     pitched = [i for i, drum in zip(record.instruments, flags) if not drum and i.note_count]
     if sum(i.note_count for i in pitched) < MIN_NOTES:
         return None
@@ -129,6 +135,9 @@ def key_from_notes(
     """Estimate the key of notes given as columns (seconds, MIDI pitch); None when silent."""
     import numpy as np
 
+    heard = end - start >= MIN_NOTE_S
+    if np.count_nonzero(heard) >= MIN_NOTES:
+        start, end, pitch = start[heard], end[heard], pitch[heard]
     weight = np.clip(end - start, 0.0, MAX_WEIGHT_S)
     histogram = np.bincount(pitch % 12, weights=weight, minlength=12).astype(np.float64)
     if not histogram.any():
