@@ -91,6 +91,28 @@ def test_a_drum_named_part_flagged_as_no_drum_counts_towards_the_key():
     assert (found.tonic, found.minor) == (7, False)
 
 
+def song_in_keys(*tonics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the major tune played once in each key, one after the other (16 s each)."""
+    parts = [np.array(tune(tonic, MAJOR_SCALE)) for tonic in tonics]
+    notes = np.concatenate([part + [0, 18.0 * k, 18.0 * k, 0] for k, part in enumerate(parts)])
+    return notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64)
+
+
+def test_a_song_in_three_keys_is_not_confident_however_clear_its_sum():
+    # C, then A, then E flat major: no signature fits the song, whatever key its notes add up to
+    found = key_from_notes(*song_in_keys(0, 9, 3))
+    assert not found.steady
+    assert not found.confident
+
+
+def test_a_last_chorus_a_step_up_is_not_written_as_one_key():
+    # the pop modulation: two thirds in C major, the last third in D major; the notes'
+    # sum blends the two, and the last third disagrees with it: no signature is written
+    assert not key_from_notes(*song_in_keys(0, 0, 2)).confident
+    before = key_from_notes(*song_in_keys(0, 0))
+    assert (before.tonic, before.minor, before.confident) == (0, False, True)
+
+
 def test_all_twelve_pitch_classes_evenly_are_not_confident():
     start = np.arange(48) * 0.5
     found = key_from_notes(start, start + 0.5, np.arange(48) % 12 + 60)

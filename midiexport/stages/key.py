@@ -67,7 +67,8 @@ COLLECTION_WEIGHT = 4.0  # weight of the signature's share (0-1) against the cor
 CADENCE_BONUS = 0.2  # added for a held final bass note on the tonic (bench; about one signature's 5% share)
 CADENCE_HOLD = 3.0  # the final sonority counts as a cadence when held this many median notes long
 FINAL_GROUP_S = 0.1  # notes starting this close to the last onset belong to the final sonority
-MIN_CONFIDENCE = 0.1  # below this margin the key is not written (bench: as many written as before, more right)
+MIN_CONFIDENCE = 0.05  # below this margin the key is not written (bench, with the steadiness check)
+SECTIONS = 3  # the key must also win in most of this many equal spans of the song to be written
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
 MIN_NOTE_S = 0.03  # shorter notes are transcription flickers (the clean-up's --min-note-ms default): left out
 
@@ -83,17 +84,20 @@ class KeyEstimate:
 
     ``correlation`` is the key's profile correlation; ``confidence`` the margin of its
     score (profile, signature and cadence) over the best other key's (0 = a tie);
-    ``confident`` says whether a signature should be written.
+    ``steady`` whether the key also wins in most thirds of the song; ``confident``
+    (both: a margin of at least ``MIN_CONFIDENCE`` and steady) says whether a signature
+    should be written.
     """
 
     tonic: int
     minor: bool
     correlation: float
     confidence: float
+    steady: bool = True
 
     @property
     def confident(self) -> bool:
-        return self.confidence >= MIN_CONFIDENCE
+        return self.confidence >= MIN_CONFIDENCE and self.steady
 
     @property
     def signature(self) -> KeySignature:
@@ -138,6 +142,27 @@ def key_from_notes(
     heard = end - start >= MIN_NOTE_S
     if np.count_nonzero(heard) >= MIN_NOTES:
         start, end, pitch = start[heard], end[heard], pitch[heard]
+    found = _scores(start, end, pitch)
+    if found is None:
+        return None
+    scores, correlation = found
+    order = np.argsort(scores, kind="stable")[::-1]
+    best, second = int(order[0]), int(order[1])
+    return KeyEstimate(
+        tonic=best % 12,
+        minor=best >= 12,
+        correlation=float(correlation[best]),
+        confidence=float(scores[best] - scores[second]),
+        steady=_steady(start, end, pitch, best),
+    )
+
+
+def _scores(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """Score of each key (0-11 major on its tonic, 12-23 minor) and its profile correlation; None when silent."""
+    import numpy as np
+
     weight = np.clip(end - start, 0.0, MAX_WEIGHT_S)
     histogram = np.bincount(pitch % 12, weights=weight, minlength=12).astype(np.float64)
     if not histogram.any():
@@ -149,14 +174,28 @@ def key_from_notes(
     final = _final_bass(start, end, pitch)
     if final is not None:
         scores = scores + CADENCE_BONUS * (tonics == final)
-    order = np.argsort(scores, kind="stable")[::-1]
-    best, second = int(order[0]), int(order[1])
-    return KeyEstimate(
-        tonic=best % 12,
-        minor=best >= 12,
-        correlation=float(correlation[best]),
-        confidence=float(scores[best] - scores[second]),
-    )
+    return scores, correlation
+
+
+def _steady(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64], key: int
+) -> bool:
+    """Whether ``key`` (0-23) also wins in most of the song's ``SECTIONS`` (equal spans of time, notes by onset).
+
+    Sections with fewer than ``MIN_NOTES`` notes do not vote; with none voting the key is steady.
+    """
+    import numpy as np
+
+    edges = np.linspace(start.min(), end.max(), SECTIONS + 1)[1:-1]
+    section = np.searchsorted(edges, start, side="right")
+    votes = agree = 0
+    for index in range(SECTIONS):
+        mine = section == index
+        found = _scores(start[mine], end[mine], pitch[mine]) if np.count_nonzero(mine) >= MIN_NOTES else None
+        if found is not None:
+            votes += 1
+            agree += int(np.argmax(found[0])) == key
+    return 2 * agree > votes or votes == 0
 
 
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
