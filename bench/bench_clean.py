@@ -17,8 +17,9 @@ send) and prints, in one run:
 4. the key estimate on real scores (music21 truth): share right, with relative,
    parallel and fifth errors counted apart; on the records and on the truth notes;
    the excerpts' verdicts by class (staying in their signature's scale or not, length,
-   mode) and where transcription noise changes them; and on the music21 key set (``corpus/key_scores.py``: scores outside the corpus
-   whose key the score states), the same table from the scores' notes;
+   mode) and where transcription noise changes them; and on the music21 key set
+   (``corpus/key_scores.py``: scores outside the corpus whose key the score states),
+   the same table from the scores' notes;
 5. clean-up time at 100,000 notes against the conversion time (convert + write).
 
 Scoring goes through ``convert_record`` (ticks read back as seconds at 120 BPM / 480 PPQ),
