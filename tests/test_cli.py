@@ -258,6 +258,22 @@ def test_info_on_a_broken_file_is_one_line(tmp_path):
     assert result.stderr.startswith(f"{tmp_path / 'x.mid'} is not a valid MIDI file")
 
 
+def test_info_on_json_lines_shows_the_good_lines_and_names_a_bad_one_in_one_line(tmp_path):
+    first, _, third = fixture_path("records.jsonl").read_bytes().splitlines()
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(b"\n".join([first, b'{"code": 200, "data": {', third]) + b"\n")
+    for args in ((), ("--json",)):
+        result = run("info", *args, str(path))
+        assert result.exit_code == 1  # as convert: the other lines are shown, the bad one is named
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"{path}: line 2 is not valid JSON (") and "Traceback" not in line
+        if args:
+            assert [s["source"] for s in json.loads(result.stdout)] == [f"{path}: line 1", f"{path}: line 3"]
+        else:
+            assert f"{path}: line 1\n" in result.stdout and f"{path}: line 3\n" in result.stdout
+            assert "line 2" not in result.stdout
+
+
 @pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_has_help(command):
     result = run(command, "--help")

@@ -82,8 +82,9 @@ def summarize_file(
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
     A member of a .zip that cannot be read (damaged, too large, outside the archive) or
-    summarized is its InputError in the list, in the archive's order, and the other
-    members are summarized: a member fails alone, as it does in ``convert``.
+    summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
+    in the list, in its place, and the others are summarized: a member or a line fails
+    alone, as it does in ``convert``.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
@@ -96,12 +97,8 @@ def summarize_file(
         if all(_no_record(r) for r in records):
             raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
         return [summarize_record(r, programs=programs) for r in records]
-    summaries: list[Summary | InputError] = []
-    for item in normalize_lines(enumerate(raw.splitlines(), 1), source=source.name):
-        if isinstance(item, InputError):
-            raise item
-        summaries.append(summarize_record(item, programs=programs))
-    return summaries
+    lines = normalize_lines(enumerate(raw.splitlines(), 1), source=source.name)
+    return [item if isinstance(item, InputError) else summarize_record(item, programs=programs) for item in lines]
 
 
 def _no_record(record: Record) -> bool:
