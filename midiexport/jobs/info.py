@@ -29,6 +29,7 @@ from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from .naming import titled_after_member
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -124,11 +125,13 @@ def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -
     """Summarize one archive member: a .mid by its header, else the records of its JSON.
 
     ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
-    is its own name, which a .mid's part names and title are read from (``file_stem``).
+    is its own name, which a .mid's part names and title are read from (``file_stem``),
+    and a record's title when it has neither title nor task id (``naming.titled_after_member``).
     """
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
         return [summarize_midi(data, source=source, file_name=file_name)]
-    return [summarize_record(record) for record in normalize_payload(data, source=source)]
+    records = normalize_payload(data, source=source)
+    return [summarize_record(titled_after_member(r, file_name) if file_name else r) for r in records]
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
