@@ -377,9 +377,13 @@ def test_run_keeps_the_exit_status_of_a_failure_and_of_a_usage_error(tmp_path):
 
 def test_run_waits_for_other_threads_as_a_normal_exit_does(tmp_path):
     late = tmp_path / "late.txt"
+    # The thread writes only once the main thread has ended (the interpreter's normal exit
+    # releases it before waiting for the other threads), so it is still running when the
+    # command is done however slow the machine, and a quick os._exit would leave no file.
     body = (
-        "import threading, time\n"
-        f"threading.Thread(target=lambda: (time.sleep(0.5), open({str(late)!r}, 'w').write('done'))).start()"
+        "import threading\n"
+        f"write = lambda: (threading.main_thread().join(), open({str(late)!r}, 'w').write('done'))\n"
+        "threading.Thread(target=write).start()"
     )
     done = _script(tmp_path, body, "programs")
     assert done.returncode == 0, done.stderr
