@@ -104,7 +104,25 @@ def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_
         f"{path}: Lone.mid {refused}",  # a file of its own
     ]
     written = sorted(p.name for p in (tmp_path / "out").iterdir())  # the song, and the JSON record's file
-    assert len(written) == 2 and f"{TITLE}.mid" in written and not [n for n in written if "Other" in n]
+    assert written == [f"{TITLE}.mid", "record.mid"]
+
+
+def test_a_json_record_in_a_zip_is_named_by_its_task_id_else_its_member_in_convert_and_info(tmp_path):
+    with_id = json.dumps({"data": {"taskId": "5c79be8e", "state": "complete", "instruments": [
+        {"name": "Piano", "notes": [{"pitch": 62, "start": 0, "end": 0.5, "velocity": 0.8}]}]}}).encode()  # fmt: skip
+    members = {"record.json": padded_record(300), "more/other.json": padded_record(300), "task.json": with_id}
+    path = make_zip(tmp_path / "two songs.zip", members)
+    result = run("convert", str(path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["5c79be8e.mid", "other.mid", "record.mid"]  # not "two songs.zip_ record.mid"
+    conductor = mido.MidiFile(tmp_path / "out" / "record.mid").tracks[0]
+    assert [m.name for m in conductor if m.type == "track_name"] == ["record"]
+    shown = run("info", "--json", str(path))
+    assert shown.exit_code == 0, shown.stderr
+    assert [(s["source"], s["title"]) for s in json.loads(shown.stdout)] == [
+        (f"{path}: record.json", "record"), (f"{path}: more/other.json", "other"), (f"{path}: task.json", "5c79be8e"),
+    ]  # fmt: skip
 
 
 def test_the_member_limit_follows_the_option_above_16_mib(tmp_path):

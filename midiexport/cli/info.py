@@ -44,7 +44,7 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
                 for item in summarize_file(source, max_input_mb=max_input_mb):
                     if isinstance(item, Summary):
                         summaries.append(item)
-                    else:  # a .zip member that failed alone: one line, the other members are shown
+                    else:  # a .zip member or a JSON Lines line that failed alone: one line, the others are shown
                         fail_line(item, False)
                         failed = True
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on

@@ -251,7 +251,9 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
                 records.append(read_midi(data, source=name, file_name=member_name))
             else:
-                records += normalize_payload(data, source=name)
+                records += [
+                    naming.titled_after_member(r, member_name or name) for r in normalize_payload(data, source=name)
+                ]
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
     songs = merge_stems(records)
