@@ -278,6 +278,15 @@ def test_parts_whose_players_sound_octaves_keep_them(name):
     assert model.GHOST_DROPPED not in after.counts
 
 
+def test_ghosts_are_dropped_beside_a_part_that_keeps_its_octaves():
+    piano = [(36, 1.0, 2.0, 0.5), (48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]
+    record = record_of(("Piano", piano), ("Cello", [(36, 1.0, 2.0, 0.5), (48, 1.1, 1.5, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after, "Piano") == notes_of(record, "Piano")
+    assert notes_of(after, "Cello") == [(36, 1.0, 2.0)]
+    assert after.counts[model.GHOST_DROPPED] == 1
+
+
 def test_record_without_a_transcribers_marks_keeps_its_octaves():
     # a written octave in a hand-made record: no flicker, no re-detection, so nothing says it was transcribed
     record = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]))
@@ -289,11 +298,19 @@ def test_record_without_a_transcribers_marks_keeps_its_octaves():
 def test_overtone_ghosts_never_read_the_part_below_for_a_low_pitch():
     # part 1's pitch 4 minus an octave is key 128 + 4 - 12 = part 0's pitch 120, held through it
     start, end = np.array([0.0, 0.5]), np.array([3.0, 1.0])
-    key = np.array([120, 128 + 4])
-    assert overtone_ghosts(start, end, key, np.ones(2, dtype=bool)).tolist() == [False, False]
-    key = np.array([128 + 4, 128 + 16])  # the same times, an octave apart in one part: a ghost
-    assert overtone_ghosts(start, end, key, np.ones(2, dtype=bool)).tolist() == [False, True]
-    assert overtone_ghosts(start, end, key, np.zeros(2, dtype=bool)).tolist() == [False, False]
+    assert overtone_ghosts(start, end, np.array([120, 128 + 4])).tolist() == [False, False]
+    # the same times an octave apart in one part: a ghost
+    assert overtone_ghosts(start, end, np.array([128 + 4, 128 + 16])).tolist() == [False, True]
+
+
+def test_ghost_is_found_among_many_notes_of_the_key_below():
+    # the key below holds notes before, around and after the ghost; the one held through it counts
+    start = np.array([0.0, 1.0, 1.2, 3.0, 1.5])
+    end = np.array([0.5, 2.5, 1.3, 4.0, 2.0])
+    key = np.array([48, 48, 48, 48, 60])
+    assert overtone_ghosts(start, end, key).tolist() == [False, False, False, False, True]
+    end[1] = 1.9  # no longer through it; a later one starts too late
+    assert overtone_ghosts(start, end, key).tolist() == [False] * 5
 
 
 def test_ghost_of_a_fundamental_joined_from_pieces_is_dropped():

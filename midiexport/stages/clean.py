@@ -69,7 +69,7 @@ BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, no
 # 3rd or 4th harmonic, starts with it or before and sounds through it.
 GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
 GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
-GHOST_END_S = 0.0  # and must last at least as long
+GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
 OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
@@ -320,11 +320,7 @@ def clean_melodic(
             kept = kept[long_enough]  # one column at a time: each old one is freed before the next is made
             end = end[long_enough]
     if any(ghostly[k] for k in active) and _marks(counts) - marks >= MIN_MARK_SHARE * sum(p.note_count for p in parts):
-        ghost = overtone_ghosts(start[kept], end, group[kept], np.repeat([ghostly[k] for k in active], sizes)[kept])
-        if ghost.any():
-            _count(counts, model.GHOST_DROPPED, int(np.count_nonzero(ghost)))
-            kept = kept[~ghost]
-            end = end[~ghost]
+        kept, end = _drop_ghosts(start, end, group, kept, bounds, [ghostly[k] for k in active], counts)
     bounds = np.searchsorted(kept, bounds)
     start = start[kept]  # one gather for both rules
     pitch = np.remainder(group[kept], 128, dtype=np.int64)  # the key is part * 128 + pitch
@@ -343,31 +339,71 @@ def clean_melodic(
     return cleaned
 
 
-def overtone_ghosts(start: FloatColumn, end: FloatColumn, key: IntColumn, eligible: Mask) -> Mask:
-    """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
+def _drop_ghosts(
+    start: FloatColumn,
+    end: FloatColumn,
+    group: IntColumn,
+    kept: IntColumn,
+    bounds: IntColumn,
+    ghostly: Sequence[bool],
+    counts: dict[str, int],
+) -> tuple[IntColumn, FloatColumn]:
+    """Return ``kept`` and ``end`` without the overtone ghosts of the ``ghostly`` parts (``overtone_ghosts``).
 
-    Notes are ordered by ``key`` (part * 128 + pitch), then start (seconds). A note where
-    ``eligible`` is a ghost when its part holds a note an octave, a twelfth or two octaves
-    below (``GHOST_INTERVALS``: the 2nd, 3rd and 4th harmonics) that starts at most
-    ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. One search
-    per interval (three), never a loop over notes.
+    ``start`` and ``group``: every note's start (s) and key, ordered by key, then start;
+    ``bounds``: each part's slice of them; ``kept``: the notes the rules left, ``end``
+    their ends. Only the ghostly parts' notes are searched: a ghost's fundamental is
+    in its own part.
     """
     import numpy as np
 
-    ghost = np.zeros(len(start), dtype=bool)
-    if not len(start):
+    if all(ghostly):
+        ghost = overtone_ghosts(start[kept], end, group[kept])
+    else:
+        slices = np.searchsorted(kept, bounds)
+        mine = np.concatenate([np.arange(slices[n], slices[n + 1]) for n, own in enumerate(ghostly) if own])
+        ghost = np.zeros(len(kept), dtype=bool)
+        ghost[mine] = overtone_ghosts(start[kept[mine]], end[mine], group[kept[mine]])
+    if not ghost.any():
+        return kept, end
+    _count(counts, model.GHOST_DROPPED, int(np.count_nonzero(ghost)))
+    return kept[~ghost], end[~ghost]
+
+
+def overtone_ghosts(start: FloatColumn, end: FloatColumn, key: IntColumn) -> Mask:
+    """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
+
+    Notes are ordered by ``key`` (part * 128 + pitch), then start (seconds). A note is a
+    ghost when its part holds a note an octave, a twelfth or two octaves below
+    (``GHOST_INTERVALS``: the 2nd, 3rd and 4th harmonics) that starts at most
+    ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. One search
+    per interval (three), never a loop over notes: each note finds the last note of the
+    key below that starts in time, and the latest end of that key's notes so far says
+    whether one of them sounds through it. Times are keyed by ``PITCH_SPAN_S`` so one
+    sorted column serves every key; a search that lands in another key reads a keyed
+    end too low to pass.
+    """
+    import numpy as np
+
+    count = len(start)
+    ghost = np.zeros(count, dtype=bool)
+    if not count:
         return ghost
-    keyed = key * PITCH_SPAN_S + start  # ascending: ordered by key, then start
-    reach = _running_end(end, key, scratch=np.empty(len(start)))  # the latest end so far within each key
+    keyed = np.multiply(key, PITCH_SPAN_S)
+    reach = np.empty(count + 1)  # reach[i]: the latest keyed end among the notes before i; none before 0
+    reach[0] = -np.inf
+    np.add(keyed, end, out=reach[1:])
+    limit = reach[1:] - GHOST_END_S  # each note's keyed end, less the tolerance
+    np.maximum.accumulate(reach[1:], out=reach[1:])  # the keys' offsets make it restart in each key
+    keyed += start
     pitch = np.remainder(key, 128)
+    probe = np.empty(count)  # one buffer for every interval: fresh columns cost page faults
     for interval in GHOST_INTERVALS:
-        # the last note of the key ``interval`` below that starts no later than this one (plus the tolerance)
-        below = np.searchsorted(keyed, keyed - interval * PITCH_SPAN_S + GHOST_ONSET_S, side="right") - 1
-        found = (pitch >= interval) & (below >= 0)  # a pitch under the interval would read the part before
-        below = np.maximum(below, 0)
-        found &= key[below] == key - interval
-        ghost |= found & (reach[below] >= end - GHOST_END_S - TIME_EPSILON_S)
-    ghost &= eligible
+        shift = interval * PITCH_SPAN_S
+        np.add(keyed, GHOST_ONSET_S - shift, out=probe)  # this start, plus the tolerance, in the key below
+        np.take(reach, np.searchsorted(keyed, probe, side="right"), out=probe)
+        probe += shift
+        ghost |= (probe >= limit) & (pitch >= interval)  # a pitch under the interval would read the part before
     return ghost
 
 
