@@ -604,6 +604,19 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
 
 
+def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
+    payload = record_payload({"Cello": [(48, 1.0, 2.0, 0.5), (60, 1.02, 1.6, 0.5), *BLIPS]})
+    source, report = tmp_path / "a.json", tmp_path / "report.json"
+    source.write_text(json.dumps(payload))
+    args = ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--report", str(report)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghosts dropped (--clean)" in result.stderr
+    [outcome] = json.loads(report.read_text())["results"]
+    assert outcome["counts"][model.GHOST_DROPPED] == 1
+    assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]
+
+
 def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):
     record = _marked_band(0.025, 8)
     payload = record_payload(

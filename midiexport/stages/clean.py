@@ -15,6 +15,22 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 - fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
   shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
+- overtone ghosts (both presets, on a record that shows a transcriber's marks, as for
+  alignment): a note an octave, a twelfth or two octaves above a note of its part that
+  starts with it (or up to ``GHOST_ONSET_S`` before it) and sounds through it is that
+  note's 2nd, 3rd or 4th harmonic heard as a note of its own, and is dropped. Partials
+  of a note coincide with those of the notes at these intervals, which makes octave and
+  harmonic errors the classic confusion of multipitch estimation (Klapuri, "Multiple
+  fundamental frequency estimation based on harmonicity and spectral smoothness", IEEE
+  Trans. Speech and Audio Processing 11(6), 2003). Basic-pitch (Bittner et al., "A
+  lightweight instrument-agnostic model for polyphonic note transcription and
+  multipitch estimation", ICASSP 2022) learns from harmonically stacked spectra, but
+  its note decoding (``note_creation.output_to_notes_polyphonic``) follows each pitch
+  bin on its own: a note made clears the energy of the semitones beside it only, never
+  of its harmonics' bins, and the "melodia trick" makes notes of leftover frame energy
+  with no onset, so a held note's overtone can become a note that starts late. Parts
+  whose players sound octaves in one part (keys, mallets, guitars, harp; an unknown
+  role too) keep them (``OCTAVE_PLAYERS``);
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the drums (without
