@@ -313,6 +313,16 @@ def test_ghost_is_found_among_many_notes_of_the_key_below():
     assert overtone_ghosts(start, end, key).tolist() == [False] * 5
 
 
+def test_ghosts_option_overrides_the_preset_and_its_gate():
+    unmarked = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]))
+    assert notes_of(cleaned(unmarked, ghosts=True)) == [(48, 1.0, 2.0)]  # alone, on any record
+    assert notes_of(cleaned(unmarked, clean="light", ghosts=True)) == [(48, 1.0, 2.0)]
+    marked = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5), *BLIPS]))
+    after = cleaned(marked, clean="light", ghosts=False)
+    assert [p for p, _, _ in notes_of(after)] == [48, 60]
+    assert after.counts == {model.SHORT_DROPPED: 2}
+
+
 def test_ghost_of_a_fundamental_joined_from_pieces_is_dropped():
     # the fundamental arrives as a 40 ms piece and its re-detection: joined, it holds the octave above
     notes = [(48, 1.0, 1.04, 0.5), (48, 1.04, 2.0, 0.5), (60, 1.3, 1.9, 0.5), *BLIPS]
@@ -615,6 +625,10 @@ def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     [outcome] = json.loads(report.read_text())["results"]
     assert outcome["counts"][model.GHOST_DROPPED] == 1
     assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]
+    result = CliRunner().invoke(main, [*args, "--overwrite", "--no-ghosts"])
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 2 short notes dropped (--clean)\n" in result.stderr
+    assert sorted(n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == [48, 60]
 
 
 def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):

@@ -16,9 +16,10 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
 - overtone ghosts (both presets, on a record that shows a transcriber's marks, as for
-  alignment): a note an octave, a twelfth or two octaves above a note of its part that
-  starts with it (or up to ``GHOST_ONSET_S`` before it) and sounds through it is that
-  note's 2nd, 3rd or 4th harmonic heard as a note of its own, and is dropped. Partials
+  alignment; ``ghosts`` True on any record, False never): a note an octave, a twelfth
+  or two octaves above a note of its part that starts with it (or up to
+  ``GHOST_ONSET_S`` before it) and sounds through it is that note's 2nd, 3rd or 4th
+  harmonic heard as a note of its own, and is dropped. Partials
   of a note coincide with those of the notes at these intervals, which makes octave and
   harmonic errors the classic confusion of multipitch estimation (Klapuri, "Multiple
   fundamental frequency estimation based on harmonicity and spectral smoothness", IEEE
@@ -144,6 +145,7 @@ class CleanSettings:
     merge_gap_s: float = 0.0
     fold: bool = False
     ghosts: bool = False  # drop overtone ghosts (``overtone_ghosts``)
+    ghosts_marked: bool = False  # only when the rules find a transcriber's marks (the presets)
     voice_caps: bool = False
     drum_length_s: float = 0.0
     align: bool = False
@@ -165,7 +167,8 @@ def settings_for(options: ConvertOptions) -> CleanSettings:
         min_note_s=min_note_s,
         merge_gap_s=merge_gap_s,
         fold=preset is not None,
-        ghosts=preset is not None,
+        ghosts=preset is not None if options.ghosts is None else options.ghosts,
+        ghosts_marked=options.ghosts is None,
         voice_caps=preset == "strong",
         drum_length_s=(options.drum_length_ms or 0.0) / 1000,
         align=bool(options.align),
@@ -335,7 +338,8 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
             kept = kept[long_enough]  # one column at a time: each old one is freed before the next is made
             end = end[long_enough]
-    if any(ghostly[k] for k in active) and _marks(counts) - marks >= MIN_MARK_SHARE * sum(p.note_count for p in parts):
+    marked = not settings.ghosts_marked or _marks(counts) - marks >= MIN_MARK_SHARE * sum(p.note_count for p in parts)
+    if any(ghostly[k] for k in active) and marked:
         kept, end = _drop_ghosts(start, end, group, kept, bounds, [ghostly[k] for k in active], counts)
     bounds = np.searchsorted(kept, bounds)
     start = start[kept]  # one gather for both rules
