@@ -172,7 +172,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         max_input_option,
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
                      help="Clean a transcription: light (short notes, fragments, doubled tracks; stems aligned "
-                          "when the record shows a transcriber's marks) or strong (also caps voices by role). "
+                          "and overtone ghosts dropped when the record shows a transcriber's marks) or strong "
+                          "(also caps voices by role). "
                           "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
                           "See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
