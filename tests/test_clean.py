@@ -287,6 +287,15 @@ def test_ghosts_are_dropped_beside_a_part_that_keeps_its_octaves():
     assert after.counts[model.GHOST_DROPPED] == 1
 
 
+def test_drums_and_an_empty_part_beside_ghosts_are_left_alone():
+    drums = [(36, 1.0, 2.0, 1.0), (48, 1.0, 1.5, 1.0)]  # a long kick under a tom an octave up: drums are never ghosts
+    record = record_of(("Drums", drums), ("Piano", []), ("Cello", []), ("Viola", [(48, 1.0, 2.0, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after, "Drums") == notes_of(record, "Drums")
+    assert notes_of(after, "Cello") == []
+    assert model.GHOST_DROPPED not in after.counts
+
+
 def test_record_without_a_transcribers_marks_keeps_its_octaves():
     # a written octave in a hand-made record: no flicker, no re-detection, so nothing says it was transcribed
     record = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]))
