@@ -67,6 +67,7 @@ CONFIGS = {
     "none": {},
     "light": {"clean": "light"},
     "light, no align": {"clean": "light", "align": False},  # the note rules alone (--clean --no-align)
+    "light, no ghosts": {"clean": "light", "ghosts": False},  # what dropping overtone ghosts gains and costs
     "strong": {"clean": "strong"},
     "light+align": {"clean": "light", "align": True},
     "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
