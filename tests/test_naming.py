@@ -113,3 +113,18 @@ def test_a_template_never_names_a_file_after_a_mid_input_of_its_own(tmp_path):
     assert {p: p.read_bytes() for p in before} == before  # every input as it was
     assert names(tmp_path) == ["Song (Bass)-midiexport.mid", "Song (Bass).mid", "Song (Keys)-midiexport.mid",
                                "Song (Keys).mid", "Song.mid", "lone (lone).mid", "lone-midiexport.mid", "lone.mid"]  # fmt: skip
+
+
+def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path):
+    untitled = json.dumps([record(), record(), record()]).encode()
+    (tmp_path / "arr.json").write_bytes(untitled)
+    archive = make_zip(tmp_path / "songs.zip", {"arr.json": untitled, "one.json": json.dumps([record()]).encode(),
+                                               "titled.json": json.dumps([record(title="Hit"), record()]).encode()})  # fmt: skip
+    for source, out in ((tmp_path / "arr.json", "plain"), (archive, "zipped")):
+        result = run("convert", str(source), "-o", str(tmp_path / out))
+        assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "plain") == ["arr-1.mid", "arr-2.mid", "arr-3.mid"]  # <input name>-<record number>
+    # the member's records as the plain file's, not "arr.mid", "arr-2.mid" (numbered as a clash); a member of one
+    # record is named after the member; a record with a title after its title (and its neighbour by its number)
+    assert names(tmp_path / "zipped") == ["Hit.mid", "arr-1.mid", "arr-2.mid", "arr-3.mid", "one.mid", "titled-2.mid"]
+    assert track_names(tmp_path / "zipped" / "arr-2.mid")[0] == track_names(tmp_path / "plain" / "arr-2.mid")[0]

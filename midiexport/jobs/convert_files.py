@@ -243,7 +243,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
-    numbers: dict[int, str] = {}  # id of a JSON record -> its number in its member ({record})
+    json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
     for name, data, member_name in named:
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
@@ -251,14 +251,15 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             else:
                 member_records = normalize_payload(data, source=name)
                 for item in member_records:
+                    number = naming.record_number(item, many=len(member_records) > 1)
                     records.append(naming.titled_after_member(item, member_name or name))
-                    numbers[id(records[-1])] = naming.record_number(item, many=len(member_records) > 1)
+                    json_names[id(records[-1])] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
     # merge_stems hands a record it joins with none back as it is, so its id still finds its
-    # number; every record stays alive in ``records`` meanwhile, so no joined song shares an id.
+    # names; every record stays alive in ``records`` meanwhile, so no joined song shares an id.
     songs = merge_stems(records)
-    rendered = [_render_song(unit, song, options, number=numbers.get(id(song), "")) for song in songs]
+    rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
     return [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
 
@@ -284,13 +285,15 @@ def _written_without(failed: Rendered) -> Rendered:
     return failed._replace(error=error)
 
 
-def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, number: str) -> Rendered:
+def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tuple[str, str] | None) -> Rendered:
     """Render a song of .mid stems or .zip members, named by its title or by ``options.name``.
 
-    ``number``: the ``{record}`` field (see ``naming``). A templated name that is a .mid
-    input's own gets ``MIDI_OUTPUT_SUFFIX`` (``_clear_of_inputs``), as default names do.
+    ``names``: a JSON record's default name and ``{record}`` field (``naming.member_stem``);
+    None for a .mid song (its title, no number). A templated name that is a .mid input's
+    own gets ``MIDI_OUTPUT_SUFFIX`` (``_clear_of_inputs``), as default names do.
     """
-    stem = _song_stem(unit.source, song)
+    default, number = names or (song_title(song), "")
+    stem = _song_stem(unit.source, default)
     if options.name is None:
         return render_record(song, options, stem=stem)
     named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
@@ -323,9 +326,9 @@ def _clear_of_inputs(rendered: Rendered, unit: Unit) -> Rendered:
     return rendered._replace(files=outputs)
 
 
-def _song_stem(source: InputFile, record: Record) -> str:
-    """Name a song's file after its title; never after the input itself, which it would replace."""
-    stem = files.safe_name(song_title(record))
+def _song_stem(source: InputFile, name: str) -> str:
+    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace."""
+    stem = files.safe_name(name)
     if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
         stem = files.safe_name(stem + MIDI_OUTPUT_SUFFIX)
     return stem

@@ -14,7 +14,8 @@ else empty; ``task_id`` and ``audio_id`` are empty for a .mid, which holds neith
 
 A JSON record inside a .zip is a song of the archive, named like its .mid songs after its
 title, else its task id; one with neither takes its member's name (``titled_after_member``),
-for ``convert`` and ``info`` alike.
+for ``convert`` and ``info`` alike. Its file is named as a plain file's records are
+(``member_stem``): a member of several records adds the record's number ("arr-2").
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ def record_number(record: Record, *, many: bool) -> str:
 def known_before_reading(template: str, fields: set[str]) -> bool:
     """True when a template uses only ``fields``, whose values are known before any work."""
     return name_fields(template) <= fields
+
+
+def member_stem(record: Record, member_name: str, *, number: str) -> str:
+    """Return the default file name (no suffix, not made safe) of a JSON record read from a .zip member.
+
+    Its title, else its task id; with neither, the member's stem plus ``number`` (the
+    record's number in a member of several, ``record_number``), as ``convert_files.record_stem``
+    names the records of a plain file: "arr-2" for the second untitled record of "arr.json".
+    """
+    if record.title or record.task_id:
+        return song_title(record)
+    return "-".join(p for p in (PurePath(member_name).stem, number) if p)
 
 
 def titled_after_member(record: Record, member_name: str) -> Record:
