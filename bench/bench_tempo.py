@@ -267,12 +267,31 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
     row["beats_right_found"] = row["kind"]["midiexport"] == "right" and (
         median_distance(true_beats[beats_inside], found_beats) <= DOWNBEAT_TOLERANCE_S
     )
+    row["beats_on_grid_found"] = beats_on_grid(estimate.bpm / target, true_beats[beats_inside], found_beats, span)
     if notes:
         row["note_error_s"] = note_error(record)
     if references:
         row["kind"]["pretty_midi"] = error_kind(pretty_midi_tempo(record), target)
         row["kind"]["librosa"] = error_kind(librosa_tempo(record), target)
     return row
+
+
+NESTED_RATIOS = (1.0, 2.0, 3.0, 4.0, 1 / 2, 1 / 3, 1 / 4)  # metrical levels nested with the beat
+
+
+def beats_on_grid(ratio: float, true_s: np.ndarray, found_s: np.ndarray, span: tuple[float, float]) -> bool:
+    """True when the beats found lie on the music's metrical grid: what following them draws.
+
+    The tempo found is the truth's times 1, 2, 3, 4, 1/2, 1/3 or 1/4 (within 3%), and the finer
+    of the two grids holds the coarser one: the true beats within 30 ms (median) of beats found
+    at the truth's tempo or faster, the beats found within 30 ms of true beats when slower.
+    """
+    if not any(abs(ratio / level - 1) <= 0.03 for level in NESTED_RATIOS):
+        return False
+    if ratio >= 1 - 0.03:
+        return median_distance(true_s, found_s) <= DOWNBEAT_TOLERANCE_S
+    inside = found_s[(found_s >= span[0] - 0.05) & (found_s <= span[1])]
+    return median_distance(inside, true_s) <= DOWNBEAT_TOLERANCE_S
 
 
 def note_error(record) -> float:  # type: ignore[no-untyped-def]
@@ -428,15 +447,17 @@ def calibration(rows: list[dict]) -> None:
         right = sum(r["right_found"] for r in above)
         cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
     print("calibration (right: tempo and bar lines found, by the meter convention): " + "; ".join(cells))
-    cells = []
-    for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
-        above = [r for r in rows if r["beat_confidence"] >= threshold]
-        below_bars = [r for r in above if not r["sure"]]
-        right, right_below = (sum(r["beats_right_found"] for r in group) for group in (above, below_bars))
-        below = pct(right_below, len(below_bars))
-        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
-                     f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
-    print("beat calibration (tempo right, median beat within 30 ms): " + "; ".join(cells))
+    for key, label in (("beats_on_grid_found", "beats on the music's grid: the beats or a level nested with them"),
+                       ("beats_right_found", "tempo right, median beat within 30 ms")):  # fmt: skip
+        cells = []
+        for threshold in sorted({0.5, 0.7, 0.8, 0.85, 0.9, 0.95, tempo.BEAT_CONFIDENCE_THRESHOLD}):
+            above = [r for r in rows if r["beat_confidence"] >= threshold]
+            below_bars = [r for r in above if not r["sure"]]
+            right, right_below = (sum(r[key] for r in group) for group in (above, below_bars))
+            below = pct(right_below, len(below_bars))
+            cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
+                         f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
+        print(f"beat calibration ({label}): " + "; ".join(cells))
 
 
 def pct(count: int, total: int) -> str:
@@ -491,6 +512,7 @@ def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: 
 
 CALIBRATION_PRECISION = 0.95  # the threshold: the lowest confidence at and above which the bench is right this often
 THRESHOLD_GRID = np.round(np.arange(0.50, 0.995, 0.01), 2)
+MIN_CALIBRATION_SONGS = 20  # a threshold fewer songs reach is not judged: 1 of 8 is not a 12% error rate
 
 
 def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
@@ -520,6 +542,27 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
     print(f"CALIBRATION_SLOPE = {slope:.3f}\nCALIBRATION_OFFSET = {offset:.3f}\nCALIBRATION_DRUMS = {with_drums:.3f}")
     print(f"CONFIDENCE_THRESHOLD = {threshold:.2f}")
     print(f"at that threshold: {int(above.sum())} of {len(rows)} songs, {100 * right[above].mean():.1f}% right")
+    calibrate_beats(rows)
+
+
+def calibrate_beats(rows: list[dict]) -> None:
+    """Choose BEAT_CONFIDENCE_THRESHOLD on the songs whose bar lines are not sure: where it decides.
+
+    Not sure: below the CONFIDENCE_THRESHOLD in use (not the one just fitted).
+    Right: the beats found lie on the music's metrical grid (``beats_on_grid``), what a map that
+    follows them draws. The threshold is the lowest from which every higher one holds 95%, judged
+    where at least MIN_CALIBRATION_SONGS songs reach it (one song in the top few is no share).
+    """
+    sure = np.array([r["sure"] for r in rows])
+    beat_confidence = np.array([r["beat_confidence"] for r in rows])[~sure]
+    right = np.array([r["beats_on_grid_found"] for r in rows], dtype=np.float64)[~sure]
+    holds = [t for t in THRESHOLD_GRID if (beat_confidence >= t).sum() < MIN_CALIBRATION_SONGS or
+             right[beat_confidence >= t].mean() >= CALIBRATION_PRECISION]  # fmt: skip
+    threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
+    above = beat_confidence >= threshold
+    print(f"BEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
+    print(f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
+          f"{100 * right[above].mean():.1f}% with their beats on the music's grid")
 
 
 def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:

@@ -101,7 +101,7 @@ CALIBRATION_OFFSET = -1.659
 CALIBRATION_DRUMS = 1.902  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
 # Beats believed at or above it, bars or not (see BEAT_CONFIDENCE_THRESHOLD's calibration in the README).
-BEAT_CONFIDENCE_THRESHOLD = 0.9
+BEAT_CONFIDENCE_THRESHOLD = 0.81
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
@@ -343,19 +343,26 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
 
 
 def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
-    """Return the posterior of every hypothesis that puts its beats where the chosen one does.
+    """Return the posterior of every hypothesis whose beats nest with the chosen one's.
 
-    Same beat length and a beat phase within REFINE_WINDOW of a beat, whatever their meter
-    and bar phase: the probability that the beats are right even when the bars are not.
-    At least ``posterior``, whose hypotheses are among these.
+    Nested: one beat length divides the other (eighths and quarters, quarters and half
+    notes, eighths and dotted quarters) and the coarser beats fall on the finer grid
+    (within REFINE_WINDOW of its beat), whatever the meter and bar phase. Those hypotheses
+    put the chosen beats on the music's metrical grid, so a map following the chosen beats
+    follows the music even when its metrical level is not the one chosen (that level is
+    the tempo written either way, and the bar confidence judges it): the probability that
+    following the beats is right even when the bars are not. At least ``posterior``, whose
+    hypotheses are among these.
     """
     import numpy as np
 
-    beat, phase = int(hypotheses.beat[chosen]), int(hypotheses.phase[chosen]) % int(hypotheses.beat[chosen])
-    distance = np.abs(hypotheses.phase % beat - phase)
-    distance = np.minimum(distance, beat - distance)
-    same = (hypotheses.beat == beat) & (distance <= REFINE_WINDOW * beat)
-    return float(min(1.0, posterior[same].sum()))
+    beat, phase = int(hypotheses.beat[chosen]), int(hypotheses.phase[chosen])
+    finer = np.minimum(hypotheses.beat, beat)
+    coarser = np.maximum(hypotheses.beat, beat)
+    distance = np.abs(hypotheses.phase % finer - phase % finer)
+    distance = np.minimum(distance, finer - distance)
+    nested = (coarser % finer == 0) & (distance <= REFINE_WINDOW * finer)
+    return float(min(1.0, posterior[nested].sum()))
 
 
 def _hinted(hypotheses: meter.Hypotheses, slots_s: Floats, scores: Floats, hint_bpm: float) -> int | None:
