@@ -561,8 +561,10 @@ def calibrate_beats(rows: list[dict]) -> None:
     threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
     above = beat_confidence >= threshold
     print(f"BEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
-    print(f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
-          f"{100 * right[above].mean():.1f}% with their beats on the music's grid")
+    print(
+        f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
+        f"{100 * right[above].mean():.1f}% with their beats on the music's grid"
+    )
 
 
 def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:
