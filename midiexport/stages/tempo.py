@@ -33,10 +33,14 @@ so that it reads as the probability that the tempo and the bar lines the file dr
 (Platt's curve gets a second input, whether the song has drums). At or
 above ``CONFIDENCE_THRESHOLD`` (chosen on the bench split so that the estimates at or above
 it are right at least 95% of the time there) the estimate is ``sure`` and its bars
-are written. The posterior of the hypotheses that put the beats in the same places
-(same beat, beat phase within the refinement window), whatever their meter and bar phase,
-becomes ``beat_confidence``: the beats can be believed when the bars cannot, since the
-tracker follows drift whatever meter is chosen. This is the agreement idea of Zapata,
+are written. The posterior of the hypotheses whose beats nest with the chosen ones (the
+same beats, or a level of the same grid: twice or half as many, or a third; beat phase within
+the refinement window), whatever their meter and bar phase, becomes ``beat_confidence``: the
+beats can be believed when the bars cannot, since the tracker follows drift whatever meter is
+chosen, and a map that follows them lies on the music's grid at any of those levels (the
+level is the tempo written either way, which the bar confidence judges; counting only the
+same beats left the drifting songs of the bench split that a meter model could not place
+written at one constant tempo, though their beats were found). This is the agreement idea of Zapata,
 Davies & Gómez (2014, "Multi-feature beat tracking", IEEE/ACM TASLP 22(4)), where beats
 that many candidates agree on are the ones to trust, read here as the posterior mass of
 the candidates that agree; Degara et al. (2012, "Reliability-informed beat tracking",
@@ -44,9 +48,14 @@ IEEE TASLP 20(1)) instead predict beat accuracy from how well the observations f
 were tried on the bench split: adding fit measures (the share of beats, and of half-beats,
 with an onset within 30 ms; the share of onset weight within 30 ms of a beat or half-beat;
 drums or not; the posterior of the beat length alone) in a cross-validated logistic
-regression was no better calibrated, so the posterior stands alone. At or above
-``BEAT_CONFIDENCE_THRESHOLD`` the beats are written without bar lines (``timing``); below
-both thresholds, only a constant tempo is.
+regression was no better calibrated, so the posterior stands alone (read beside the nested
+posterior on the songs below the bar-line threshold, the beat and half-beat onset shares and the
+onset weight near beats overlapped between songs whose beats lie on the music's grid and the
+others; no model was fitted on them).
+At or above ``BEAT_CONFIDENCE_THRESHOLD`` (chosen on the bench split, among the songs below
+the bar-line threshold, where it decides: at it and above, their beats lie on the music's grid
+at least 95% of the time, ``bench_tempo.py --calibrate``) the beats are written without bar
+lines (``timing``); below both thresholds, only a constant tempo is.
 
 A tempo in the music task's tags ("128 bpm") wins when the notes agree: the best
 hypothesis at that tempo (or twice or half it) is taken when its score is within
@@ -100,7 +109,8 @@ CALIBRATION_SLOPE = 1.518  # per unit of margin (log-odds)
 CALIBRATION_OFFSET = -1.659
 CALIBRATION_DRUMS = 1.902  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
-# Beats believed at or above it, bars or not (see BEAT_CONFIDENCE_THRESHOLD's calibration in the README).
+# Beats believed at or above it, bars or not: chosen by bench_tempo.py --calibrate on the bench split's
+# songs below the bar-line threshold (76 of 170 reach it, 96% with their beats on the music's grid).
 BEAT_CONFIDENCE_THRESHOLD = 0.81
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -126,8 +136,9 @@ class TempoEstimate:
     ``first_downbeat_s`` the first bar line at or after the first note. ``confidence``
     (0-1) is the calibrated probability that the tempo, beats and bar lines written are right
     (``calibrated_confidence``); ``sure`` says it reaches CONFIDENCE_THRESHOLD.
-    ``beat_confidence`` (0-1) is the posterior of the hypotheses that put the beats in the
-    same places, whatever their bars; ``beats_sure`` says the beats are believed
+    ``beat_confidence`` (0-1) is the posterior of the hypotheses whose beats nest with these
+    (the same grid, at this level or twice, half or a third of it), whatever their bars:
+    that a map following the beats lies on the music's grid; ``beats_sure`` says they are believed
     (BEAT_CONFIDENCE_THRESHOLD, or ``sure``). ``source``:
     "onsets", "hint" (a tagged tempo agreed) or "none" (too few notes; 120 BPM).
     ``margin`` is the chosen hypothesis's score minus that of the best hypothesis writing
