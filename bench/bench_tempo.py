@@ -248,6 +248,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "sure": estimate.sure,
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
         "beat_confidence": estimate.beat_confidence,
+        "nested": estimate.nested,
         "mode": "bars" if estimate.sure else "beats" if estimate.beats_sure else "constant",
         "tempo_events": len(time_map.tempos),
         "crowded": crowded_changes(time_map),
@@ -546,21 +547,34 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
 
 
 def calibrate_beats(rows: list[dict]) -> None:
-    """Choose BEAT_CONFIDENCE_THRESHOLD on the songs whose bar lines are not sure: where it decides.
+    """Fit tempo.calibrated_beat_confidence's curve and choose BEAT_CONFIDENCE_THRESHOLD where it decides.
 
-    Not sure: below the CONFIDENCE_THRESHOLD in use (not the one just fitted).
-    Right: the beats found lie on the music's metrical grid (``beats_on_grid``), what a map that
-    follows them draws. The threshold is the lowest from which every higher one holds 95%, judged
-    where at least MIN_CALIBRATION_SONGS songs reach it (one song in the top few is no share).
+    On the songs whose bar lines are not sure (below the CONFIDENCE_THRESHOLD in use, not the one
+    just fitted). Inputs: the log-odds of the nested posterior and of the bar confidence. Right:
+    the beats found lie on the music's metrical grid (``beats_on_grid``), what a map that follows
+    them draws. The threshold is the lowest from which every higher one holds 95%, judged where at
+    least MIN_CALIBRATION_SONGS songs reach it (one song in the top few is no share).
     """
-    sure = np.array([r["sure"] for r in rows])
-    beat_confidence = np.array([r["beat_confidence"] for r in rows])[~sure]
-    right = np.array([r["beats_on_grid_found"] for r in rows], dtype=np.float64)[~sure]
+    from scipy.optimize import minimize
+
+    unsure = [r for r in rows if not r["sure"]]
+    clip = tempo.LOG_ODDS_CLIP
+    inputs = np.array([[r["nested"], r["confidence"]] for r in unsure]).clip(clip, 1 - clip)
+    log_odds = np.column_stack([np.log(inputs / (1 - inputs)), np.ones(len(unsure))])
+    right = np.array([r["beats_on_grid_found"] for r in unsure], dtype=np.float64)
+
+    def loss(w: np.ndarray) -> float:
+        logit = log_odds @ w
+        return float((np.logaddexp(0.0, logit) - right * logit).sum())
+
+    nested_w, bars_w, offset = minimize(loss, np.zeros(3)).x
+    beat_confidence = 1.0 / (1.0 + np.exp(-(log_odds @ np.array([nested_w, bars_w, offset]))))
     holds = [t for t in THRESHOLD_GRID if (beat_confidence >= t).sum() < MIN_CALIBRATION_SONGS or
              right[beat_confidence >= t].mean() >= CALIBRATION_PRECISION]  # fmt: skip
     threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
     above = beat_confidence >= threshold
-    print(f"BEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
+    print(f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}\nBEAT_CALIBRATION_BARS = {bars_w:.3f}")
+    print(f"BEAT_CALIBRATION_OFFSET = {offset:.3f}\nBEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
     print(
         f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
         f"{100 * right[above].mean():.1f}% with their beats on the music's grid"

@@ -314,6 +314,16 @@ def test_the_beat_confidence_counts_every_hypothesis_whose_beats_nest_with_the_c
     assert _beat_mass(hypotheses, posterior, 4) == pytest.approx(0.1 + 0.1)  # itself and its eighths: the others off
 
 
+def test_the_beat_confidence_rises_with_the_nested_posterior_and_with_the_bar_confidence():
+    from midiexport.stages.tempo import calibrated_beat_confidence
+
+    grid = np.linspace(0.05, 0.95, 7)
+    table = np.array([[calibrated_beat_confidence(nested, bars) for bars in grid] for nested in grid])
+    assert (np.diff(table, axis=0) > 0).all() and (np.diff(table, axis=1) > 0).all()
+    assert ((table > 0) & (table < 1)).all()
+    assert calibrated_beat_confidence(0.0, 0.0) < BEAT_CONFIDENCE_THRESHOLD < calibrated_beat_confidence(1.0, 0.5)
+
+
 def test_steady_believed_beats_get_one_tempo_after_the_lead_in():
     rng = np.random.default_rng(3)
     beats = 1.1 + np.arange(120) * 0.6 + rng.uniform(-0.008, 0.008, 120)  # jitter is not tempo
