@@ -248,6 +248,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "sure": estimate.sure,
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
         "beat_confidence": estimate.beat_confidence,
+        "nested": estimate.nested,
         "mode": "bars" if estimate.sure else "beats" if estimate.beats_sure else "constant",
         "tempo_events": len(time_map.tempos),
         "crowded": crowded_changes(time_map),
@@ -267,12 +268,31 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
     row["beats_right_found"] = row["kind"]["midiexport"] == "right" and (
         median_distance(true_beats[beats_inside], found_beats) <= DOWNBEAT_TOLERANCE_S
     )
+    row["beats_on_grid_found"] = beats_on_grid(estimate.bpm / target, true_beats[beats_inside], found_beats, span)
     if notes:
         row["note_error_s"] = note_error(record)
     if references:
         row["kind"]["pretty_midi"] = error_kind(pretty_midi_tempo(record), target)
         row["kind"]["librosa"] = error_kind(librosa_tempo(record), target)
     return row
+
+
+NESTED_RATIOS = (1.0, 2.0, 3.0, 4.0, 1 / 2, 1 / 3, 1 / 4)  # metrical levels nested with the beat
+
+
+def beats_on_grid(ratio: float, true_s: np.ndarray, found_s: np.ndarray, span: tuple[float, float]) -> bool:
+    """True when the beats found lie on the music's metrical grid: what following them draws.
+
+    The tempo found is the truth's times 1, 2, 3, 4, 1/2, 1/3 or 1/4 (within 3%), and the finer
+    of the two grids holds the coarser one: the true beats within 30 ms (median) of beats found
+    at the truth's tempo or faster, the beats found within 30 ms of true beats when slower.
+    """
+    if not any(abs(ratio / level - 1) <= 0.03 for level in NESTED_RATIOS):
+        return False
+    if ratio >= 1 - 0.03:
+        return median_distance(true_s, found_s) <= DOWNBEAT_TOLERANCE_S
+    inside = found_s[(found_s >= span[0] - 0.05) & (found_s <= span[1])]
+    return median_distance(inside, true_s) <= DOWNBEAT_TOLERANCE_S
 
 
 def note_error(record) -> float:  # type: ignore[no-untyped-def]
@@ -428,15 +448,17 @@ def calibration(rows: list[dict]) -> None:
         right = sum(r["right_found"] for r in above)
         cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
     print("calibration (right: tempo and bar lines found, by the meter convention): " + "; ".join(cells))
-    cells = []
-    for threshold in (0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
-        above = [r for r in rows if r["beat_confidence"] >= threshold]
-        below_bars = [r for r in above if not r["sure"]]
-        right, right_below = (sum(r["beats_right_found"] for r in group) for group in (above, below_bars))
-        below = pct(right_below, len(below_bars))
-        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
-                     f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
-    print("beat calibration (tempo right, median beat within 30 ms): " + "; ".join(cells))
+    for key, label in (("beats_on_grid_found", "beats on the music's grid: the beats or a level nested with them"),
+                       ("beats_right_found", "tempo right, median beat within 30 ms")):  # fmt: skip
+        cells = []
+        for threshold in sorted({0.5, 0.7, 0.8, 0.85, 0.9, 0.95, tempo.BEAT_CONFIDENCE_THRESHOLD}):
+            above = [r for r in rows if r["beat_confidence"] >= threshold]
+            below_bars = [r for r in above if not r["sure"]]
+            right, right_below = (sum(r[key] for r in group) for group in (above, below_bars))
+            below = pct(right_below, len(below_bars))
+            cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right ({below} of the"
+                         f" {len(below_bars)} below the bar-line threshold)")  # fmt: skip
+        print(f"beat calibration ({label}): " + "; ".join(cells))
 
 
 def pct(count: int, total: int) -> str:
@@ -491,6 +513,7 @@ def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: 
 
 CALIBRATION_PRECISION = 0.95  # the threshold: the lowest confidence at and above which the bench is right this often
 THRESHOLD_GRID = np.round(np.arange(0.50, 0.995, 0.01), 2)
+MIN_CALIBRATION_SONGS = 20  # a threshold fewer songs reach is not judged: 1 of 8 is not a 12% error rate
 
 
 def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
@@ -520,6 +543,42 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
     print(f"CALIBRATION_SLOPE = {slope:.3f}\nCALIBRATION_OFFSET = {offset:.3f}\nCALIBRATION_DRUMS = {with_drums:.3f}")
     print(f"CONFIDENCE_THRESHOLD = {threshold:.2f}")
     print(f"at that threshold: {int(above.sum())} of {len(rows)} songs, {100 * right[above].mean():.1f}% right")
+    calibrate_beats(rows)
+
+
+def calibrate_beats(rows: list[dict]) -> None:
+    """Fit tempo.calibrated_beat_confidence's curve and choose BEAT_CONFIDENCE_THRESHOLD where it decides.
+
+    On the songs whose bar lines are not sure (below the CONFIDENCE_THRESHOLD in use, not the one
+    just fitted). Inputs: the log-odds of the nested posterior and of the bar confidence. Right:
+    the beats found lie on the music's metrical grid (``beats_on_grid``), what a map that follows
+    them draws. The threshold is the lowest from which every higher one holds 95%, judged where at
+    least MIN_CALIBRATION_SONGS songs reach it (one song in the top few is no share).
+    """
+    from scipy.optimize import minimize
+
+    unsure = [r for r in rows if not r["sure"]]
+    clip = tempo.LOG_ODDS_CLIP
+    inputs = np.array([[r["nested"], r["confidence"]] for r in unsure]).clip(clip, 1 - clip)
+    log_odds = np.column_stack([np.log(inputs / (1 - inputs)), np.ones(len(unsure))])
+    right = np.array([r["beats_on_grid_found"] for r in unsure], dtype=np.float64)
+
+    def loss(w: np.ndarray) -> float:
+        logit = log_odds @ w
+        return float((np.logaddexp(0.0, logit) - right * logit).sum())
+
+    nested_w, bars_w, offset = minimize(loss, np.zeros(3)).x
+    beat_confidence = 1.0 / (1.0 + np.exp(-(log_odds @ np.array([nested_w, bars_w, offset]))))
+    holds = [t for t in THRESHOLD_GRID if (beat_confidence >= t).sum() < MIN_CALIBRATION_SONGS or
+             right[beat_confidence >= t].mean() >= CALIBRATION_PRECISION]  # fmt: skip
+    threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
+    above = beat_confidence >= threshold
+    print(f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}\nBEAT_CALIBRATION_BARS = {bars_w:.3f}")
+    print(f"BEAT_CALIBRATION_OFFSET = {offset:.3f}\nBEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
+    print(
+        f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
+        f"{100 * right[above].mean():.1f}% with their beats on the music's grid"
+    )
 
 
 def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:
