@@ -164,18 +164,20 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
+    # Melodic parts in time order once (a folded track is two runs): the note rules and the latency read them so.
+    ordered = _time_ordered(instruments, drums, settings)
     rhythms: list[Band | None] = [None] * len(instruments)
     latencies: list[Latency] | None = None  # measured once: the fragment rule and the alignment both read them
     if settings.merge_gap_s:
-        latencies = measure_latencies(instruments, drums)
+        latencies = measure_latencies(ordered, drums)
         rhythms = list(band_rhythms(instruments, latencies))
     melodic = [k for k, drum in enumerate(drums) if not drum]
     caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
-    parts = [instruments[k] for k in melodic]
+    parts = [ordered[k] for k in melodic]
     picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic]
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
-        cleaned[k] = part
+        cleaned[k] = instruments[k] if part is ordered[k] else part  # a part no rule applied to comes back as sent
     owned = [part is not before for part, before in zip(cleaned, instruments)]  # columns the note rules made
     cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
@@ -185,7 +187,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
     if settings.align and latencies is None:
-        latencies = measure_latencies(instruments, drums)
+        latencies = measure_latencies(ordered, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
     cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
     return replace(
@@ -195,6 +197,15 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         notices=record.notices + tuple(notices),
         warnings=record.warnings + tuple(warnings),
     )
+
+
+def _time_ordered(
+    instruments: Sequence[Instrument], drums: Sequence[bool], settings: CleanSettings
+) -> list[Instrument]:
+    """Return the instruments with each melodic one in time order, when a note rule or the latency will read them."""
+    if not (settings.min_note_s or settings.merge_gap_s or settings.fold or settings.voice_caps or settings.align):
+        return list(instruments)  # nothing reads the order: a shift by hand, longer drums
+    return [i if drum else _in_time_order(i) for i, drum in zip(instruments, drums)]
 
 
 def shows_transcription(
@@ -641,12 +652,12 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     parts = [k for k, i in enumerate(instruments) if k not in drum_parts and i.note_count >= MIN_ALIGN_ONSETS]
-    sampled = [first_onsets(instruments[k].start_s, MAX_ALIGN_ONSETS) for k in parts]
-    delays = onset_delays(sampled, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    sampled, sizes = sampled_onsets([instruments[k].start_s for k in parts], MAX_ALIGN_ONSETS)
+    delays = joined_onset_delays(sampled, sizes, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
         (index, delay[0], drum_parts)
-        for index, delay, onsets in zip(parts, delays, sampled)
-        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(onsets) and abs(delay[0]) >= MIN_SHIFT_S
+        for index, delay, size in zip(parts, delays, sizes.tolist())
+        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * size and abs(delay[0]) >= MIN_SHIFT_S
     ]
 
 
@@ -656,23 +667,54 @@ def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
     ``times``: seconds, sorted here when they are not (the API sends notes in time order;
     a folded track is two runs). A strummed or rolled chord is one event, on its first
     note: the later strings are the strum, not latency (and a repeated time is no new
-    onset). With ``most``, at most that many of them (``_spread``), gathered without
-    copying the others: a part's onsets are scanned once, and only the sample is built.
+    onset). With ``most``, at most that many of them (``_spread``; ``sampled_onsets``).
     """
     import numpy as np
 
+    if most is not None:
+        return sampled_onsets([times], most)[0]
     step = times[1:] - times[:-1]
     if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
         times = np.sort(times)
         step = times[1:] - times[:-1]
-    starts = np.ones(len(times), dtype=bool)
-    starts[1:] = step > GROUP_S
-    count = int(np.count_nonzero(starts))
-    if most is None or count <= most:
-        firsts: FloatColumn = times[starts]
-        return firsts
-    sample: FloatColumn = times[np.flatnonzero(starts)[_spread(count, most)]]
-    return sample
+    starts = np.empty(len(times), dtype=bool)
+    starts[:1] = True
+    np.greater(step, GROUP_S, out=starts[1:])
+    firsts: FloatColumn = times.compress(starts)  # compress, not a mask index: faster on a dense mask
+    return firsts
+
+
+def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn, IntColumn]:
+    """Return ``first_onsets(times, most)`` of every part at once: the samples joined, and each one's length.
+
+    The parts' onsets are scanned as one column (a part's first note always starts a
+    group), so the cost is a few passes over the song's notes, not a dozen array
+    operations per part; a part out of time order is sorted first, as ``first_onsets``
+    does. The same values as ``first_onsets`` part by part.
+    """
+    import numpy as np
+
+    sizes = np.fromiter((len(t) for t in parts), dtype=np.int64, count=len(parts))
+    edges = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=edges[1:])
+    times = np.concatenate(parts) if parts else np.zeros(0)
+    step = np.empty(len(times))
+    np.subtract(times[1:], times[:-1], out=step[1:])
+    heads = edges[:-1][sizes > 0]  # each part's first note: no step inside the part leads to it
+    step[heads] = np.inf
+    if len(step) and not step.min() >= 0:  # a part out of time order (a folded track is two runs)
+        times = np.concatenate([t if not len(t) or (t[1:] >= t[:-1]).all() else np.sort(t) for t in parts])
+        np.subtract(times[1:], times[:-1], out=step[1:])
+        step[heads] = np.inf
+    firsts = np.flatnonzero(step > GROUP_S)
+    counts = np.diff(np.searchsorted(firsts, edges))
+    taken = np.minimum(counts, most)
+    into = np.repeat(np.cumsum(counts) - counts, taken)  # each sampled onset's part, as its first group's position
+    within = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
+    count = np.repeat(counts, taken)
+    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)  # as ``_spread``
+    sample: FloatColumn = times[firsts[into + spread]]
+    return sample, taken
 
 
 def _spread(count: int, most: int) -> IntColumn:
@@ -796,15 +838,33 @@ def onset_delays(
     """
     import numpy as np
 
-    found: list[tuple[float, int] | None] = [None] * len(onsets)
-    rows = [n for n, o in enumerate(onsets) if len(references[against[n]]) >= 2 and len(o) >= MIN_ALIGN_ONSETS]
+    sizes = np.fromiter((len(o) for o in onsets), dtype=np.int64, count=len(onsets))
+    joined = np.concatenate(onsets) if len(onsets) else np.zeros(0)
+    return joined_onset_delays(joined, sizes, against, references, max_rival=max_rival)
+
+
+def joined_onset_delays(
+    joined: FloatColumn,
+    sizes: IntColumn,
+    against: Sequence[int],
+    references: Sequence[FloatColumn],
+    *,
+    max_rival: float | None = None,
+) -> list[tuple[float, int] | None]:
+    """``onset_delays`` with the onsets joined in one column, ``sizes[n]`` of them for row ``n``."""
+    import numpy as np
+
+    found: list[tuple[float, int] | None] = [None] * len(sizes)
+    usable = (sizes >= MIN_ALIGN_ONSETS) & (np.array([len(references[a]) for a in against]) >= 2)
+    rows = np.flatnonzero(usable).tolist()
     if not rows:
         return found
-    own = np.concatenate([onsets[n] for n in rows])
-    row = np.repeat(np.arange(len(rows)), [len(onsets[n]) for n in rows])
+    own = joined if usable.all() else joined[np.repeat(usable, sizes)]
+    row = np.repeat(np.arange(len(rows)), sizes[usable])
     if len(references) == 1:
         ref = references[0]
-        after = np.clip(np.searchsorted(ref, own), 1, len(ref) - 1)
+        after = np.searchsorted(ref, own)
+        np.minimum(np.maximum(after, 1, out=after), len(ref) - 1, out=after)  # as np.clip, without its overhead
     else:  # each reference once, keyed by its index so one sorted column holds them all
         ref = np.concatenate(references)
         ref_bounds = np.cumsum([0] + [len(r) for r in references])
@@ -815,13 +875,15 @@ def onset_delays(
     d_after, d_before = own - ref[after], own - ref[after - 1]
     diff = np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
     close = np.abs(diff) <= MAX_LATENCY_S
-    diff, row = diff[close], row[close]
+    diff, row = diff.compress(close), row.compress(close)
     bins = int(round(MAX_LATENCY_S / LATENCY_BIN_S))
     span = 2 * bins + 1
     cell = row * span + np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins
     histogram = np.bincount(cell, minlength=len(rows) * span).reshape(len(rows), span)
     width = int(round(LATENCY_KERNEL_S / LATENCY_BIN_S))
-    running = np.cumsum(np.pad(histogram, ((0, 0), (width + 1, width))), axis=1)
+    running = np.zeros((len(rows), span + 2 * width + 1), dtype=histogram.dtype)  # zero-padded, then summed
+    running[:, width + 1 : width + 1 + span] = histogram
+    np.cumsum(running, axis=1, out=running)
     smooth = running[:, 2 * width + 1 :] - running[:, : -(2 * width + 1)]  # the sum over ±width bins
     peak = np.argmax(smooth, axis=1)
     peak_s = (peak - bins) * LATENCY_BIN_S
@@ -830,12 +892,12 @@ def onset_delays(
         far = np.abs(np.arange(span)[None, :] - peak[:, None]) > 2 * width
         clear = np.where(far, smooth, 0).max(axis=1) <= max_rival * smooth[np.arange(len(rows)), peak]
     near = np.abs(diff - peak_s[row]) <= LATENCY_KERNEL_S + TIME_EPSILON_S
-    agreeing = np.bincount(row[near], minlength=len(rows))
-    total = np.bincount(row[near], weights=diff[near], minlength=len(rows))
+    row_near = row.compress(near)
+    agreeing = np.bincount(row_near, minlength=len(rows))
+    total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
     enough = (np.bincount(row, minlength=len(rows)) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
-    for r, n in enumerate(rows):  # a loop over parts, not notes
-        if enough[r]:
-            found[n] = float(total[r] / agreeing[r]), int(agreeing[r])
+    for r in np.flatnonzero(enough).tolist():  # a loop over parts, not notes
+        found[rows[r]] = float(total[r] / agreeing[r]), int(agreeing[r])
     return found
 
 
