@@ -164,20 +164,18 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, drums, doubled = fold_instruments(instruments, drums, counts)
-    # Melodic parts in time order once (a folded track is two runs): the note rules and the latency read them so.
-    ordered = _time_ordered(instruments, drums, settings)
     rhythms: list[Band | None] = [None] * len(instruments)
     latencies: list[Latency] | None = None  # measured once: the fragment rule and the alignment both read them
     if settings.merge_gap_s:
-        latencies = measure_latencies(ordered, drums)
+        latencies = measure_latencies(instruments, drums)
         rhythms = list(band_rhythms(instruments, latencies))
     melodic = [k for k, drum in enumerate(drums) if not drum]
     caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
-    parts = [ordered[k] for k in melodic]
+    parts = [instruments[k] for k in melodic]
     picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic]
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
-        cleaned[k] = instruments[k] if part is ordered[k] else part  # a part no rule applied to comes back as sent
+        cleaned[k] = part
     owned = [part is not before for part, before in zip(cleaned, instruments)]  # columns the note rules made
     cleaned = [lengthen_drums(i, settings.drum_length_s, counts) if drum else i for i, drum in zip(cleaned, drums)]
     notices: list[str] = []
@@ -187,7 +185,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
     if settings.align and latencies is None:
-        latencies = measure_latencies(ordered, drums)
+        latencies = measure_latencies(instruments, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
     cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
     return replace(
@@ -197,15 +195,6 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         notices=record.notices + tuple(notices),
         warnings=record.warnings + tuple(warnings),
     )
-
-
-def _time_ordered(
-    instruments: Sequence[Instrument], drums: Sequence[bool], settings: CleanSettings
-) -> list[Instrument]:
-    """Return the instruments with each melodic one in time order, when a note rule or the latency will read them."""
-    if not (settings.min_note_s or settings.merge_gap_s or settings.fold or settings.voice_caps or settings.align):
-        return list(instruments)  # nothing reads the order: a shift by hand, longer drums
-    return [i if drum else _in_time_order(i) for i, drum in zip(instruments, drums)]
 
 
 def shows_transcription(
@@ -675,7 +664,7 @@ def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
         return sampled_onsets([times], most)[0]
     step = times[1:] - times[:-1]
     if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
-        times = np.sort(times)
+        times = np.sort(times, kind="stable")  # a few sorted runs (a kit's parts joined): merged in linear time
         step = times[1:] - times[:-1]
     starts = np.empty(len(times), dtype=bool)
     starts[:1] = True
@@ -700,12 +689,13 @@ def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn
     times = np.concatenate(parts) if parts else np.zeros(0)
     step = np.empty(len(times))
     np.subtract(times[1:], times[:-1], out=step[1:])
-    heads = edges[:-1][sizes > 0]  # each part's first note: no step inside the part leads to it
+    heads, lengths = edges[:-1][sizes > 0], sizes[sizes > 0]  # each part's first note: no step leads to it
     step[heads] = np.inf
-    if len(step) and not step.min() >= 0:  # a part out of time order (a folded track is two runs)
-        times = np.concatenate([t if not len(t) or (t[1:] >= t[:-1]).all() else np.sort(t) for t in parts])
-        np.subtract(times[1:], times[:-1], out=step[1:])
-        step[heads] = np.inf
+    if len(step) and not step.min() >= 0:  # a part out of time order (a folded track is two runs): sorted here
+        for k in np.flatnonzero(~(np.minimum.reduceat(step, heads) >= 0)).tolist():
+            part = times[heads[k] : heads[k] + lengths[k]]  # the joined copy's: sorted in place
+            part.sort(kind="stable")  # a few sorted runs: merged in linear time
+            np.subtract(part[1:], part[:-1], out=step[heads[k] + 1 : heads[k] + lengths[k]])
     firsts = np.flatnonzero(step > GROUP_S)
     counts = np.diff(np.searchsorted(firsts, edges))
     taken = np.minimum(counts, most)
