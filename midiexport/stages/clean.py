@@ -885,9 +885,11 @@ def joined_onset_delays(
     row_near = row.compress(near)
     agreeing = np.bincount(row_near, minlength=len(rows))
     total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
-    enough = (np.bincount(row, minlength=len(rows)) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
-    for r in np.flatnonzero(enough).tolist():  # a loop over parts, not notes
-        found[rows[r]] = float(total[r] / agreeing[r]), int(agreeing[r])
+    enough = (histogram.sum(axis=1) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
+    picked = np.flatnonzero(enough)
+    means = (total[picked] / agreeing[picked]).tolist()
+    for r, mean, agree in zip(picked.tolist(), means, agreeing[picked].tolist()):  # a loop over parts, not notes
+        found[rows[r]] = mean, agree
     return found
 
 
