@@ -16,8 +16,10 @@ send) and prints, in one run:
    of each measured latency against the truth, relative to the reference part;
 4. the key estimate on real scores (music21 truth): share right, with relative,
    parallel and fifth errors counted apart; on the records and on the truth notes;
-   and on the music21 key set (``corpus/key_scores.py``: scores outside the corpus
-   whose key the score states), the same table from the scores' notes;
+   the excerpts' verdicts by class (staying in their signature's scale or not, length,
+   mode) and where transcription noise changes them; and on the music21 key set
+   (``corpus/key_scores.py``: scores outside the corpus whose key the score states),
+   the same table from the scores' notes;
 5. clean-up time at 100,000 notes against the conversion time (convert + write).
 
 Scoring goes through ``convert_record`` (ticks read back as seconds at 120 BPM / 480 PPQ),
@@ -66,6 +68,7 @@ CONFIGS = {
     "none": {},
     "light": {"clean": "light"},
     "light, no align": {"clean": "light", "align": False},  # the note rules alone (--clean --no-align)
+    "light, no ghosts": {"clean": "light", "ghosts": False},  # what dropping overtone ghosts gains and costs
     "strong": {"clean": "strong"},
     "light+align": {"clean": "light", "align": True},
     "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
@@ -460,6 +463,7 @@ def key_scores(songs: list[dict]) -> None:
         rows.append((f"music21 key set, {style} (score)", pieces))
     away = [modulated(song) for song in real]
     staying = {}  # label -> right among the excerpts whose notes stay in their signature's scale
+    excerpt_verdicts = {}  # label -> verdict per excerpt, record and truth
     for label, pairs in rows:
         verdicts, written = defaultdict(int), defaultdict(int)
         estimates = [key.estimate_key(record) for record, _ in pairs]
@@ -470,6 +474,7 @@ def key_scores(songs: list[dict]) -> None:
                 written[verdict] += 1
         if label in ("record (transcribed)", "truth (score)"):
             staying[label] = sum(v == "right" for v, out in zip(found, away) if not out)
+            excerpt_verdicts[label] = found
         n, w = max(len(pairs), 1), sum(written.values())
         cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
         print(f"| {label} | {len(pairs)} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
@@ -486,6 +491,49 @@ def key_scores(songs: list[dict]) -> None:
     HEADLINE["key right on excerpts that stay in their signature's scale (record; truth)"] = (
         "; ".join(f"{n / kept * 100:.1f}%" for n in staying.values()) + f" (of {len(real) - sum(away)})"
     )
+    if real:
+        key_breakdown(real, away, excerpt_verdicts["record (transcribed)"], excerpt_verdicts["truth (score)"])
+
+
+KEY_LENGTHS_S = (45.0, 70.0)  # excerpt length classes: under 45 s, 45-70 s, 70 s and over
+KEY_KINDS = ("right", "relative", "parallel", "fifth", "other")
+
+
+def key_breakdown(real: list[dict], away: list[bool], record: list[str], truth: list[str]) -> None:
+    """The excerpts' key verdicts from the record by what the excerpt is, and record against truth notes.
+
+    Classes: whether the score notes stay in their signature's scale (``modulated``), the
+    excerpt's length, and the truth's key source; the last lines count where transcription
+    noise changes the verdict (the same excerpt's truth notes right and its record wrong, or back).
+    """
+    length = [max(n[1] for i in s["truth"]["instruments"] for n in i["notes"]) for s in real]
+    short, long = KEY_LENGTHS_S
+    classes = {
+        "stay in their signature's scale": [not out for out in away],
+        "fit another signature's scale better": away,
+        f"under {short:.0f} s": [t < short for t in length],
+        f"{short:.0f}-{long:.0f} s": [short <= t < long for t in length],
+        f"{long:.0f} s and over": [t >= long for t in length],
+    }
+    for mode in ("major", "minor"):
+        classes[f"{mode} in the truth"] = [s["truth"]["key"]["mode"] == mode for s in real]
+    print("\nThe excerpts' verdicts from the record, by class:\n")
+    print("| excerpts | songs | " + " | ".join(KEY_KINDS) + " |")
+    print("|---|---:|" + "---:|" * len(KEY_KINDS))
+    for name, member in classes.items():
+        chosen = [v for v, inside in zip(record, member) if inside]
+        n = max(len(chosen), 1)
+        cells = " | ".join(f"{sum(v == kind for v in chosen)} ({sum(v == kind for v in chosen) / n * 100:.0f}%)"
+                           for kind in KEY_KINDS)  # fmt: skip
+        print(f"| {name} | {len(chosen)} | {cells} |")
+    lost = sum(r != "right" and t == "right" for r, t in zip(record, truth))
+    gained = sum(r == "right" and t != "right" for r, t in zip(record, truth))
+    same = sum(r == t for r, t in zip(record, truth))
+    print(
+        f"\nTranscription noise: record and truth notes get the same verdict on {same} of {len(real)} excerpts; "
+        f"{lost} right from the truth are wrong from the record, {gained} the other way."
+    )
+    HEADLINE["key verdicts changed by transcription (right lost; gained)"] = f"{lost}; {gained} (of {len(real)})"
 
 
 def key_set() -> dict[str, list[tuple[Record, dict]]]:

@@ -53,6 +53,8 @@ class ConvertOptions:
     ``align`` shifts each instrument onto the drums' timing (else the earliest part's):
     True always, False never, None as the preset says (a record that shows a
     transcriber's marks is aligned by ``clean``, nothing is aligned without it),
+    ``ghosts`` drops overtone ghosts the same way (True on any record, False never,
+    None as the preset says),
     ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
@@ -73,6 +75,7 @@ class ConvertOptions:
     min_note_ms: float | None = None
     merge_gap_ms: float | None = None
     align: bool | None = None
+    ghosts: bool | None = None
     shifts: ShiftPairs = ()
     drum_length_ms: float | None = None
     key: str | None = None
@@ -116,7 +119,13 @@ class ConvertOptions:
     def cleaning(self) -> bool:
         """True when any clean-up rule, alignment or shift is asked for."""
         return bool(
-            self.clean or self.min_note_ms or self.merge_gap_ms or self.align or self.shifts or self.drum_length_ms
+            self.clean
+            or self.min_note_ms
+            or self.merge_gap_ms
+            or self.align
+            or self.ghosts
+            or self.shifts
+            or self.drum_length_ms
         )
 
     @property

@@ -88,6 +88,43 @@ def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_pat
     assert written.name == f"{TITLE}.mid" and written_notes(written) == {"Bass": 10}
 
 
+def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_out(tmp_path):
+    small, big = stem_bytes(10), stem_bytes(2000)
+    limit_mb = len(big) / MB / 2
+    members = {f"{TITLE} (Keys).mid": small, f"{TITLE} (Bass).mid": big, "Other (Bass).mid": big, "Lone.mid": big}
+    path = make_zip(tmp_path / "two songs.zip", {**members, "record.json": padded_record(300)})
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+    assert result.exit_code == 1
+    refused = f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb)"
+    note = "; the other stems were converted without it; mend it and run again with --overwrite"
+    failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
+    assert failures == [
+        f"{path}: {TITLE} (Bass).mid {refused}{note}",  # its song is written without it
+        f"{path}: Other (Bass).mid {refused}",  # no file of its song was written: a plain re-run makes it
+        f"{path}: Lone.mid {refused}",  # a file of its own
+    ]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())  # the song, and the JSON record's file
+    assert written == [f"{TITLE}.mid", "record.mid"]
+
+
+def test_a_json_record_in_a_zip_is_named_by_its_task_id_else_its_member_in_convert_and_info(tmp_path):
+    with_id = json.dumps({"data": {"taskId": "5c79be8e", "state": "complete", "instruments": [
+        {"name": "Piano", "notes": [{"pitch": 62, "start": 0, "end": 0.5, "velocity": 0.8}]}]}}).encode()  # fmt: skip
+    members = {"record.json": padded_record(300), "more/other.json": padded_record(300), "task.json": with_id}
+    path = make_zip(tmp_path / "two songs.zip", members)
+    result = run("convert", str(path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["5c79be8e.mid", "other.mid", "record.mid"]  # not "two songs.zip_ record.mid"
+    conductor = mido.MidiFile(tmp_path / "out" / "record.mid").tracks[0]
+    assert [m.name for m in conductor if m.type == "track_name"] == ["record"]
+    shown = run("info", "--json", str(path))
+    assert shown.exit_code == 0, shown.stderr
+    assert [(s["source"], s["title"]) for s in json.loads(shown.stdout)] == [
+        (f"{path}: record.json", "record"), (f"{path}: more/other.json", "other"), (f"{path}: task.json", "5c79be8e"),
+    ]  # fmt: skip
+
+
 def test_the_member_limit_follows_the_option_above_16_mib(tmp_path):
     member = padded_record(17 * 2**20)  # past the former fixed 16 MiB per member; deflates to ~20 kB
     path = make_zip(tmp_path / "big.zip", {"record.json": member})
@@ -190,6 +227,31 @@ def test_a_damaged_member_fails_alone_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert "damaged" in result.stderr and "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert written_notes(out / f"{TITLE}.mid") == {"Keys": 4}  # the good member still converts
+
+
+def test_info_shows_the_good_members_and_names_a_damaged_one_in_one_line(tmp_path):
+    archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", stem_bytes(400), damage=True)
+    for args in ((), ("--json",)):
+        result = run("info", *args, str(archive))
+        assert result.exit_code == 1  # as convert: the others are shown, the failure is named
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"{archive}: {TITLE} (Bass).mid is damaged (") and "Traceback" not in line
+        shown = json.loads(result.stdout) if args else result.stdout
+        if args:
+            assert [(s["source"], s["notes"]) for s in shown] == [(f"{archive}: {TITLE} (Keys).mid", 4)]
+        else:
+            assert f"{archive}: {TITLE} (Keys).mid" in shown and "(Bass)" not in shown and "4 notes" in shown
+
+
+def test_info_names_a_member_with_nothing_to_read_and_shows_the_others(tmp_path):
+    archive = make_zip(
+        tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": b"MThd broken", "record.json": padded_record(200)}
+    )
+    result = run("info", "--json", str(archive))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{archive}: {TITLE} (Bass).mid")
+    assert [s["notes"] for s in json.loads(result.stdout)] == [1]
 
 
 def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):

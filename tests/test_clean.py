@@ -18,6 +18,7 @@ from midiexport.stages.clean import (
     clean_record,
     first_onsets,
     group_keys,
+    overtone_ghosts,
     sampled_onsets,
     solve_offsets,
     within_voice_cap,
@@ -223,6 +224,121 @@ def test_two_real_parts_with_one_name_stay_apart():
     after = cleaned(record_of(("Choir Aahs", soprano), ("Choir Aahs", alto)), clean="light")
     assert [i.note_count for i in after.instruments] == [16, 16]
     assert after.counts == {}
+
+
+# --- overtone ghosts --------------------------------------------------------------------
+
+BLIPS = [(90, 5.0 + k, 5.01 + k, 0.5) for k in range(2)]  # two 10 ms flickers: the transcriber's marks
+
+
+def test_octave_ghost_sounding_inside_its_fundamental_is_dropped():
+    # a held 48 and an octave above it that starts 20 ms later and ends first: its 2nd harmonic
+    record = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.02, 1.6, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(48, 1.0, 2.0)]
+    assert after.counts == {model.SHORT_DROPPED: 2, model.GHOST_DROPPED: 1}
+
+
+@pytest.mark.parametrize(("interval", "dropped"), [(12, True), (19, True), (24, True), (7, False), (16, False)])
+def test_only_the_2nd_3rd_and_4th_harmonics_are_ghosts(interval, dropped):
+    record = record_of(("Flute", [(60, 1.0, 2.0, 0.5), (60 + interval, 1.0, 1.5, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert len(after.instruments[0].pitch) == (1 if dropped else 2)
+    assert after.counts.get(model.GHOST_DROPPED, 0) == int(dropped)
+
+
+@pytest.mark.parametrize(
+    ("upper", "dropped"),
+    [
+        ((72, 0.97, 1.5), True),  # starts 30 ms before its fundamental: within basic-pitch's onset spread
+        ((72, 0.96, 1.5), False),  # 40 ms before: played first
+        ((72, 1.5, 2.0), True),  # ends with it
+        ((72, 1.5, 2.01), False),  # outlasts it: a played note
+        ((72, 2.0, 2.5), False),  # starts as it ends
+    ],
+)
+def test_ghost_must_start_with_its_fundamental_or_after_and_end_within_it(upper, dropped):
+    record = record_of(("Oboe", [(60, 1.0, 2.0, 0.5), (upper[0], upper[1], upper[2], 0.5), *BLIPS]))
+    assert len(cleaned(record, clean="light").instruments[0].pitch) == (1 if dropped else 2)
+
+
+def test_octave_over_a_note_of_another_part_is_kept():
+    record = record_of(("Cello", [(48, 1.0, 2.0, 0.5), *BLIPS]), ("Viola", [(60, 1.0, 1.5, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after, "Viola") == [(60, 1.0, 1.5)]
+
+
+@pytest.mark.parametrize(
+    "name", ["Acoustic Grand Piano", "Distortion Guitar", "Orchestral Harp", "Marimba", "Zither X"]
+)
+def test_parts_whose_players_sound_octaves_keep_them(name):
+    # two hands on keys, a power chord, a harp; and a name of no known role
+    record = record_of((name, [(48, 1.0, 2.0, 0.5), (60, 1.0, 2.0, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert [p for p, _, _ in notes_of(after)] == [48, 60]
+    assert model.GHOST_DROPPED not in after.counts
+
+
+def test_ghosts_are_dropped_beside_a_part_that_keeps_its_octaves():
+    piano = [(36, 1.0, 2.0, 0.5), (48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]
+    record = record_of(("Piano", piano), ("Cello", [(36, 1.0, 2.0, 0.5), (48, 1.1, 1.5, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after, "Piano") == notes_of(record, "Piano")
+    assert notes_of(after, "Cello") == [(36, 1.0, 2.0)]
+    assert after.counts[model.GHOST_DROPPED] == 1
+
+
+def test_drums_and_an_empty_part_beside_ghosts_are_left_alone():
+    drums = [(36, 1.0, 2.0, 1.0), (48, 1.0, 1.5, 1.0)]  # a long kick under a tom an octave up: drums are never ghosts
+    record = record_of(("Drums", drums), ("Piano", []), ("Cello", []), ("Viola", [(48, 1.0, 2.0, 0.5), *BLIPS]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after, "Drums") == notes_of(record, "Drums")
+    assert notes_of(after, "Cello") == []
+    assert model.GHOST_DROPPED not in after.counts
+
+
+def test_record_without_a_transcribers_marks_keeps_its_octaves():
+    # a written octave in a hand-made record: no flicker, no re-detection, so nothing says it was transcribed
+    record = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == notes_of(record)
+    assert after.counts == {}
+
+
+def test_overtone_ghosts_never_read_the_part_below_for_a_low_pitch():
+    # part 1's pitch 4 minus an octave is key 128 + 4 - 12 = part 0's pitch 120, held through it
+    start, end = np.array([0.0, 0.5]), np.array([3.0, 1.0])
+    assert overtone_ghosts(start, end, np.array([120, 128 + 4])).tolist() == [False, False]
+    # the same times an octave apart in one part: a ghost
+    assert overtone_ghosts(start, end, np.array([128 + 4, 128 + 16])).tolist() == [False, True]
+
+
+def test_ghost_is_found_among_many_notes_of_the_key_below():
+    # the key below holds notes before, around and after the ghost; the one held through it counts
+    start = np.array([0.0, 1.0, 1.2, 3.0, 1.5])
+    end = np.array([0.5, 2.5, 1.3, 4.0, 2.0])
+    key = np.array([48, 48, 48, 48, 60])
+    assert overtone_ghosts(start, end, key).tolist() == [False, False, False, False, True]
+    end[1] = 1.9  # no longer through it; a later one starts too late
+    assert overtone_ghosts(start, end, key).tolist() == [False] * 5
+
+
+def test_ghosts_option_overrides_the_preset_and_its_gate():
+    unmarked = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5)]))
+    assert notes_of(cleaned(unmarked, ghosts=True)) == [(48, 1.0, 2.0)]  # alone, on any record
+    assert notes_of(cleaned(unmarked, clean="light", ghosts=True)) == [(48, 1.0, 2.0)]
+    marked = record_of(("Cello", [(48, 1.0, 2.0, 0.5), (60, 1.0, 1.5, 0.5), *BLIPS]))
+    after = cleaned(marked, clean="light", ghosts=False)
+    assert [p for p, _, _ in notes_of(after)] == [48, 60]
+    assert after.counts == {model.SHORT_DROPPED: 2}
+
+
+def test_ghost_of_a_fundamental_joined_from_pieces_is_dropped():
+    # the fundamental arrives as a 40 ms piece and its re-detection: joined, it holds the octave above
+    notes = [(48, 1.0, 1.04, 0.5), (48, 1.04, 2.0, 0.5), (60, 1.3, 1.9, 0.5), *BLIPS]
+    after = cleaned(record_of(("Bassoon", notes)), clean="light")
+    assert notes_of(after) == [(48, 1.0, 2.0)]
+    assert after.counts == {model.REDETECT_JOINED: 1, model.SHORT_DROPPED: 2, model.GHOST_DROPPED: 1}
 
 
 # --- voices -----------------------------------------------------------------------------
@@ -523,6 +639,23 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
     assert f"{source}: 1 short notes dropped (--clean); 1 drum hits lengthened (--drum-length)" in result.stderr
     midi = pretty((tmp_path / "a.mid").read_bytes())
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
+
+
+def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
+    payload = record_payload({"Cello": [(48, 1.0, 2.0, 0.5), (60, 1.02, 1.6, 0.5), *BLIPS]})
+    source, report = tmp_path / "a.json", tmp_path / "report.json"
+    source.write_text(json.dumps(payload))
+    args = ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--report", str(report)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghosts dropped (--clean)" in result.stderr
+    [outcome] = json.loads(report.read_text())["results"]
+    assert outcome["counts"][model.GHOST_DROPPED] == 1
+    assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]
+    result = CliRunner().invoke(main, [*args, "--overwrite", "--no-ghosts"])
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 2 short notes dropped (--clean)\n" in result.stderr
+    assert sorted(n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == [48, 60]
 
 
 def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):

@@ -258,6 +258,22 @@ def test_info_on_a_broken_file_is_one_line(tmp_path):
     assert result.stderr.startswith(f"{tmp_path / 'x.mid'} is not a valid MIDI file")
 
 
+def test_info_on_json_lines_shows_the_good_lines_and_names_a_bad_one_in_one_line(tmp_path):
+    first, _, third = fixture_path("records.jsonl").read_bytes().splitlines()
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(b"\n".join([first, b'{"code": 200, "data": {', third]) + b"\n")
+    for args in ((), ("--json",)):
+        result = run("info", *args, str(path))
+        assert result.exit_code == 1  # as convert: the other lines are shown, the bad one is named
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"{path}: line 2 is not valid JSON (") and "Traceback" not in line
+        if args:
+            assert [s["source"] for s in json.loads(result.stdout)] == [f"{path}: line 1", f"{path}: line 3"]
+        else:
+            assert f"{path}: line 1\n" in result.stdout and f"{path}: line 3\n" in result.stdout
+            assert "line 2" not in result.stdout
+
+
 @pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_has_help(command):
     result = run(command, "--help")
@@ -361,9 +377,13 @@ def test_run_keeps_the_exit_status_of_a_failure_and_of_a_usage_error(tmp_path):
 
 def test_run_waits_for_other_threads_as_a_normal_exit_does(tmp_path):
     late = tmp_path / "late.txt"
+    # The thread writes only once the main thread has ended (the interpreter's normal exit
+    # releases it before waiting for the other threads), so it is still running when the
+    # command is done however slow the machine, and a quick os._exit would leave no file.
     body = (
-        "import threading, time\n"
-        f"threading.Thread(target=lambda: (time.sleep(0.5), open({str(late)!r}, 'w').write('done'))).start()"
+        "import threading\n"
+        f"write = lambda: (threading.main_thread().join(), open({str(late)!r}, 'w').write('done'))\n"
+        "threading.Thread(target=write).start()"
     )
     done = _script(tmp_path, body, "programs")
     assert done.returncode == 0, done.stderr

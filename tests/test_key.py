@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import mido_file, record_payload
+from midiexport import gm
 from midiexport.cli import main
 from midiexport.jobs.info import summarize_record
 from midiexport.options import ConvertOptions
@@ -59,6 +60,59 @@ def test_drums_do_not_count_towards_the_key():
     assert estimate_key(record) is None
 
 
+def flagged_record(parts: dict[str, list[tuple[int, float, float, float]]], flags: dict[str, bool]):
+    """A record whose instruments carry Suno's ``is_drum`` flag where ``flags`` names them."""
+    payload = record_payload(parts)
+    for item in payload["data"]["midiData"]["instruments"]:
+        if item["name"] in flags:
+            item["is_drum"] = flags[item["name"]]
+    [record] = normalize_payload(payload, source="a.json")
+    return record
+
+
+# chromatic hits: counted as pitched notes, they pull the key away from E major
+KIT_HITS = [(p, k * 0.1, k * 0.1 + 0.3, 0.5) for k, p in enumerate([37, 39, 42, 46, 49, 51, 44, 41] * 30)]
+
+
+def test_a_part_flagged_as_drums_is_left_out_whatever_its_name():
+    # Suno's is_drum flag decides the drum channel (gm.resolve_part): the key must agree
+    record = flagged_record({"Piano": tune(4, MAJOR_SCALE), "Synth Drum": KIT_HITS}, {"Synth Drum": True})
+    assert gm.resolve_instrument("Synth Drum").is_drum is False  # the name alone says melodic
+    found = estimate_key(record)
+    assert (found.tonic, found.minor) == (4, False)
+    assert found == estimate_key(record_in(4, MAJOR_SCALE))
+
+
+def test_a_drum_named_part_flagged_as_no_drum_counts_towards_the_key():
+    melody = [(p + 12, s, e, v) for p, s, e, v in tune(7, MAJOR_SCALE)]
+    flagged = flagged_record({"Percussion": melody}, {"Percussion": False})
+    assert estimate_key(flagged_record({"Percussion": melody}, {})) is None  # the name alone: drums, no pitched notes
+    found = estimate_key(flagged)
+    assert (found.tonic, found.minor) == (7, False)
+
+
+def song_in_keys(*tonics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the major tune played once in each key, one after the other (16 s each)."""
+    parts = [np.array(tune(tonic, MAJOR_SCALE)) for tonic in tonics]
+    notes = np.concatenate([part + [0, 18.0 * k, 18.0 * k, 0] for k, part in enumerate(parts)])
+    return notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64)
+
+
+def test_a_song_in_three_keys_is_not_confident_however_clear_its_sum():
+    # C, then A, then E flat major: no signature fits the song, whatever key its notes add up to
+    found = key_from_notes(*song_in_keys(0, 9, 3))
+    assert not found.steady
+    assert not found.confident
+
+
+def test_a_last_chorus_a_step_up_is_not_written_as_one_key():
+    # the pop modulation: two thirds in C major, the last third in D major; the notes'
+    # sum blends the two, and the last third disagrees with it: no signature is written
+    assert not key_from_notes(*song_in_keys(0, 0, 2)).confident
+    before = key_from_notes(*song_in_keys(0, 0))
+    assert (before.tonic, before.minor, before.confident) == (0, False, True)
+
+
 def test_all_twelve_pitch_classes_evenly_are_not_confident():
     start = np.arange(48) * 0.5
     found = key_from_notes(start, start + 0.5, np.arange(48) % 12 + 60)
@@ -92,6 +146,13 @@ def test_a_held_last_bass_note_decides_between_relative_keys(final, key):
     # the held last note weighs under 4% of the tune: its place, not its weight, decides
     found = key_from_notes(*columns(PENTATONIC, repeats=20, final=(final, 2.0)))
     assert (found.tonic, found.minor) == key
+
+
+def test_a_flicker_after_the_held_last_note_does_not_hide_the_cadence():
+    start, end, pitch = columns(PENTATONIC, repeats=20, final=(57, 2.0))
+    flicker = end[-1] - 0.5  # a 20 ms re-detection late in the held note, the song's last onset
+    found = key_from_notes(np.append(start, flicker), np.append(end, flicker + 0.02), np.append(pitch, 72))
+    assert (found.tonic, found.minor) == (9, True)
 
 
 def test_a_last_note_that_is_not_held_is_no_cadence():

@@ -35,7 +35,8 @@ def is_running(pid: int) -> bool:
         return False
 
 
-def wait_until(check, timeout_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(check, timeout_s: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it is true (True) or ``timeout_s`` has passed (False): generous, for a loaded machine."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -76,16 +77,17 @@ def test_workers_end_when_the_main_process_is_killed(tmp_path):
     assert len(workers) == 2
     batch.send_signal(signal.SIGKILL)
     batch.communicate(timeout=30)
-    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10), "orphaned workers"
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=30), "orphaned workers"
 
 
 def test_workers_end_when_the_main_process_is_killed_mid_way_again(tmp_path):
     batch = start_batch(tmp_path, jobs="3")
     workers = workers_started(batch, 3)
-    time.sleep(0.3)  # later in the batch: the workers are busy, not idle
+    # Later in the batch, with the workers busy, not idle: files past the first are written.
+    assert wait_until(lambda: (batch_out(batch) / "song020.mid").exists()), "the batch went no further"
     batch.send_signal(signal.SIGKILL)
     batch.communicate(timeout=30)
-    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10), "orphaned workers"
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=30), "orphaned workers"
 
 
 @pytest.mark.parametrize(("sent", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -97,11 +99,12 @@ def test_a_signal_to_the_whole_group_ends_quietly(tmp_path, sent, status):
     assert batch.returncode == status, stderr
     lines = [line for line in stderr.decode().splitlines() if not line.startswith("wrote ")]
     assert len(lines) == 1 and lines[0].startswith("interrupted: "), stderr.decode()
-    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=10)
+    assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=30)
 
 
-def _worker_then_wait(parent_pid: int) -> None:
+def _worker_then_wait(parent_pid: int, prepared) -> None:  # type: ignore[no-untyped-def]
     start_worker(parent_pid)
+    prepared.set()
     time.sleep(30)  # a worker waiting for work
 
 
@@ -109,15 +112,16 @@ def test_a_worker_ends_quietly_on_sigterm(tmp_path):
     # The main process holds SIGTERM while it forks, and its own handler raises an
     # exception: the worker must take the signal back and die of it, without a word.
     context = multiprocessing.get_context("fork")
+    prepared = context.Event()
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(RuntimeError("traceback")))
     try:
-        worker = context.Process(target=_worker_then_wait, args=(os.getpid(),))
+        worker = context.Process(target=_worker_then_wait, args=(os.getpid(), prepared))
         worker.start()
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    time.sleep(0.5)
+    assert prepared.wait(timeout=60), "the worker never got past start_worker"  # the signal meets a prepared worker
     assert worker.is_alive()
     os.kill(worker.pid, signal.SIGTERM)  # type: ignore[arg-type]
     worker.join(timeout=10)
@@ -127,8 +131,8 @@ def test_a_worker_ends_quietly_on_sigterm(tmp_path):
 @pytest.mark.parametrize("delay_s", [0.0, 0.001, 0.01])
 def test_a_signal_while_workers_start_is_not_lost(tmp_path, delay_s):
     batch = start_batch(tmp_path, inputs=40, jobs="4", start_new_session=True)
-    assert wait_until(lambda: len(children_of(batch.pid)) >= 1, timeout_s=30)
-    time.sleep(delay_s)  # the other workers may still be forking
+    assert wait_until(lambda: len(children_of(batch.pid)) >= 1)
+    time.sleep(delay_s)  # a chosen moment, not a wait: the other workers may still be forking
     os.killpg(batch.pid, signal.SIGTERM)
     _, stderr = batch.communicate(timeout=60)
     assert batch.returncode == 143, stderr
@@ -269,21 +273,38 @@ def _times_ten(job: int) -> int:
     return job * 10
 
 
-def test_a_worker_killed_between_jobs_costs_nothing():
+def _times_ten_then_mark(job: tuple[int, str]) -> int:
+    """Return ``number * 10``; once that answer is in the pipe, create the file ``marker`` (in the worker)."""
+    from multiprocessing.connection import Connection
+
+    number, marker = job
+    real = Connection.send
+
+    def send_then_mark(self, obj):  # type: ignore[no-untyped-def]
+        real(self, obj)
+        Path(marker).touch()
+
+    Connection.send = send_then_mark  # type: ignore[method-assign] # in this worker process only
+    return number * 10
+
+
+def test_a_worker_killed_between_jobs_costs_nothing(tmp_path):
     # The worker answers job 0 and is killed while it waits for more. Its answer still
     # counts, and job 1, sent to it and refused by its closed pipe, goes to a new worker.
     from midiexport.jobs.runner import run_in_processes
 
+    answered = tmp_path / "answered"
+
     def jobs():  # type: ignore[no-untyped-def]
-        yield 0
+        yield 0, str(answered)
         assert wait_until(lambda: len(multiprocessing.active_children()) == 1)
         worker = multiprocessing.active_children()[0]
-        time.sleep(0.5)  # it has answered job 0 by now (the answer waits in its pipe)
+        assert wait_until(answered.exists)  # its answer to job 0 waits in its pipe
         os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
-        worker.join(timeout=10)
-        yield 1
+        worker.join(timeout=30)
+        yield 1, str(tmp_path / "unused")
 
-    assert [get() for _, get in run_in_processes(jobs(), _times_ten, workers=1)] == [0, 10]
+    assert [get() for _, get in run_in_processes(jobs(), _times_ten_then_mark, workers=1)] == [0, 10]
 
 
 def test_a_refused_job_is_forgotten_once_it_is_sent():

@@ -8,6 +8,7 @@ success is reported only when every byte arrived.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -125,16 +126,36 @@ def test_a_fifo_named_alone_is_read_when_its_writer_comes(tmp_path):
     fifo = tmp_path / "song.json"
     os.mkfifo(fifo)
 
-    def write_later() -> None:
-        time.sleep(0.5)
-        fifo.write_bytes(SAMPLE.read_bytes())
+    def write_once_read() -> None:
+        with os.fdopen(_open_when_a_reader_waits(fifo), "wb") as writer:
+            writer.write(SAMPLE.read_bytes())
 
-    writer = threading.Thread(target=write_later)
+    writer = threading.Thread(target=write_once_read)
     writer.start()
     done = midiexport("convert", str(fifo), "-o", str(tmp_path / "song.mid"), timeout_s=30)
     writer.join()
     assert done.returncode == 0, done.stderr
     assert mido_file((tmp_path / "song.mid").read_bytes()).tracks
+
+
+def _open_when_a_reader_waits(fifo: Path, timeout_s: float = 30) -> int:
+    """Open ``fifo`` for writing once a reader has opened it and waits (a blocking descriptor).
+
+    Opening for writing without waiting fails (ENXIO) while no reader has the FIFO open, and
+    succeeds once one is blocked in its own open: so the reader surely came first, however
+    slowly it started, and waited for its writer.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # a poll interval, not a wait for something to happen
+            continue
+        os.set_blocking(fd, True)
+        return fd
 
 
 def test_a_device_named_alone_is_read_only_up_to_the_limit(tmp_path):
@@ -307,14 +328,34 @@ def test_every_byte_reaches_a_slow_reader_of_a_non_blocking_pipe(tmp_path):
     os.close(write_end)
     received = bytearray()
     with os.fdopen(read_end, "rb", buffering=0) as reader:
-        time.sleep(1.0)  # the pipe fills and the writer meets EAGAIN
+        _wait_until_full(read_end, process)  # the writer has more to write: it meets EAGAIN
         while chunk := reader.read(4096):
             received += chunk
-            time.sleep(0.0005)
+            time.sleep(0.0005)  # the slow reader under test, not a wait
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert bytes(received) == expected
     assert lines_of(stderr)[-1].startswith("1 converted")
+
+
+def _wait_until_full(read_end: int, writer: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Wait until the pipe of ``read_end`` holds all it can (Linux: F_GETPIPE_SZ), or ``writer`` has ended.
+
+    Elsewhere the pipe's size cannot be asked: wait for 16 KiB, the least a BSD or macOS pipe holds.
+    """
+    import array
+    import fcntl
+    import termios
+
+    size = fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) if hasattr(fcntl, "F_GETPIPE_SZ") else 16 * 1024
+    held = array.array("i", [0])
+    deadline = time.monotonic() + timeout_s
+    while writer.poll() is None:
+        fcntl.ioctl(read_end, termios.FIONREAD, held)
+        if held[0] >= size:
+            return
+        assert time.monotonic() < deadline, f"the pipe holds {held[0]} bytes of {size} after {timeout_s:g} s"
+        time.sleep(0.01)  # a poll interval, not a wait for something to happen
 
 
 def test_a_full_output_disk_is_one_line_and_leaves_no_file(tmp_path):

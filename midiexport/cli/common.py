@@ -172,7 +172,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         max_input_option,
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
                      help="Clean a transcription: light (short notes, fragments, doubled tracks; stems aligned "
-                          "when the record shows a transcriber's marks) or strong (also caps voices by role). "
+                          "and overtone ghosts dropped when the record shows a transcriber's marks) or strong "
+                          "(also caps voices by role). "
                           "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
                           "See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
@@ -184,6 +185,10 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--align/--no-align", default=None,
                      help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
                           "the shifts are reported. Default: with --clean, only a record showing a transcriber's "
+                          "marks; off without."),
+        click.option("--ghosts/--no-ghosts", default=None,
+                     help="Drop overtone ghosts: a note an octave, a twelfth or two octaves above a held note of "
+                          "its part, inside it. Default: with --clean, only a record showing a transcriber's "
                           "marks; off without."),
         click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
                      help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "
@@ -233,6 +238,7 @@ def build_convert_options(options: dict[str, Any]) -> Any:
         tempo_map=options["tempo_map"],
         max_input_mb=options["max_input_mb"],
         clean=options["clean"], min_note_ms=options["min_note_ms"], merge_gap_ms=options["merge_gap_ms"],
-        align=options["align"], shifts=options["shifts"], drum_length_ms=options["drum_length_ms"],
+        align=options["align"], ghosts=options["ghosts"], shifts=options["shifts"],
+        drum_length_ms=options["drum_length_ms"],
         key=options["key_mode"],
     )  # fmt: skip

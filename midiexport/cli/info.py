@@ -34,13 +34,19 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
     """
     from ..errors import OutputError
     from ..io.files import find_inputs, write_stdout
-    from ..jobs.info import format_table, summaries_json, summarize_file
+    from ..jobs.info import Summary, format_table, summaries_json, summarize_file
 
-    summaries, failed = [], False
+    summaries: list[Summary] = []
+    failed = False
     for name in files:
         try:
             for source in find_inputs([name]):
-                summaries += summarize_file(source, max_input_mb=max_input_mb)
+                for item in summarize_file(source, max_input_mb=max_input_mb):
+                    if isinstance(item, Summary):
+                        summaries.append(item)
+                    else:  # a .zip member or a JSON Lines line that failed alone: one line, the others are shown
+                        fail_line(item, False)
+                        failed = True
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
             fail_line(exc, False)
             failed = True

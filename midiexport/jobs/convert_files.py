@@ -221,13 +221,14 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     """Read the .mid stems (or .zip members) of a unit, join each song's stems, render each song.
 
     A stem or member that cannot be read (one past ``options.max_input_mb`` included)
-    becomes its own failed Rendered; the others go on.
+    becomes its own failed Rendered; the others go on. Its line says that its song was
+    written without it only when that song was (``_joined_song``).
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``).
     """
     from ..stages.midifile import merge_stems, read_midi
 
     records: list[Record] = []
-    failed: list[Rendered] = []
+    failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
@@ -235,7 +236,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
         for member in read_members(unit.source, max_mb=options.max_input_mb):
             name = f"{unit.source.name}: {member.name}"
             if member.error is not None:
-                failed.append(Rendered(member.error.input or name, "", error=member.error))
+                failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
             else:
                 named.append((name, member.data, member.name))
     else:
@@ -244,23 +245,38 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             try:
                 named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
-                failed.append(Rendered(exc.input or stem.name, "", error=exc))
+                failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
     for name, data, member_name in named:
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
                 records.append(read_midi(data, source=name, file_name=member_name))
             else:
-                records += normalize_payload(data, source=name)
+                records += [
+                    naming.titled_after_member(r, member_name or name) for r in normalize_payload(data, source=name)
+                ]
         except InputError as exc:
-            failed.append(Rendered(exc.input or name, "", error=exc))
-    songs = [render_record(song, options, stem=_song_stem(unit.source, song)) for song in merge_stems(records)]
-    if any(song.error is None for song in songs):  # a song is written without the failed stems: say so
-        failed = [_written_without(stem) for stem in failed]
-    return failed + songs
+            failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
+    songs = merge_stems(records)
+    rendered = [render_record(song, options, stem=_song_stem(unit.source, song)) for song in songs]
+    written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
+    return [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+
+
+def _joined_song(file_name: str) -> str | None:
+    """Return the title of the song a stem file would have joined (``Title (Stem)``); None when it is its own.
+
+    The title ``merge_stems`` joins stems by, as ``midifile.midi_title`` reads it from
+    the file name. The tempo map, its other key, cannot be read from a stem that
+    failed: a song of that title written with another map also counts.
+    """
+    from ..stages.midifile import stem_title
+
+    split = stem_title(PurePath(file_name).stem)
+    return split[0] if split else None
 
 
 def _written_without(failed: Rendered) -> Rendered:
-    """A stem that failed while the others converted: its song exists now, so a plain re-run would keep it."""
+    """A stem that failed while its song converted: its song exists now, so a plain re-run would keep it."""
     note = "the other stems were converted without it; mend it and run again with --overwrite"
     error = InputError(f"{failed.error}; {note}", input=failed.place)
     error.__cause__ = failed.error  # -v shows the stem's own trace

@@ -29,6 +29,7 @@ from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from .naming import titled_after_member
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
@@ -78,10 +79,14 @@ class Summary:
 
 def summarize_file(
     source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
-) -> list[Summary]:
+) -> list[Summary | InputError]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
-    Raises InputError when the file, or any member of a .zip, cannot be read or parsed.
+    A member of a .zip that cannot be read (damaged, too large, outside the archive) or
+    summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
+    in the list, in its place, and the others are summarized: a member or a line fails
+    alone, as it does in ``convert``.
+    Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         return [s for member in read_members(source, max_mb=max_input_mb) for s in _summarize_member(source, member)]
@@ -93,12 +98,8 @@ def summarize_file(
         if all(_no_record(r) for r in records):
             raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
         return [summarize_record(r, programs=programs) for r in records]
-    summaries = []
-    for item in normalize_lines(enumerate(raw.splitlines(), 1), source=source.name):
-        if isinstance(item, InputError):
-            raise item
-        summaries.append(summarize_record(item, programs=programs))
-    return summaries
+    lines = normalize_lines(enumerate(raw.splitlines(), 1), source=source.name)
+    return [item if isinstance(item, InputError) else summarize_record(item, programs=programs) for item in lines]
 
 
 def _no_record(record: Record) -> bool:
@@ -110,21 +111,27 @@ def _no_record(record: Record) -> bool:
     return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
-def _summarize_member(source: InputFile, member: Member) -> list[Summary]:
+def _summarize_member(source: InputFile, member: Member) -> list[Summary | InputError]:
+    """Summarize one archive member, or return [its InputError]: it fails alone."""
     if member.error is not None:
-        raise member.error
-    return summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name)
+        return [member.error]
+    try:
+        return list(summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name))
+    except InputError as exc:
+        return [exc]
 
 
 def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
     """Summarize one archive member: a .mid by its header, else the records of its JSON.
 
     ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
-    is its own name, which a .mid's part names and title are read from (``file_stem``).
+    is its own name, which a .mid's part names and title are read from (``file_stem``),
+    and a record's title when it has neither title nor task id (``naming.titled_after_member``).
     """
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
         return [summarize_midi(data, source=source, file_name=file_name)]
-    return [summarize_record(record) for record in normalize_payload(data, source=source)]
+    records = normalize_payload(data, source=source)
+    return [summarize_record(titled_after_member(r, file_name) if file_name else r) for r in records]
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:

@@ -20,7 +20,6 @@ the signature or the body.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import threading
@@ -380,6 +379,7 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     written: list[str] = []
     errors: list[str] = []
     notes = 0
+    planner = files.NamePlanner()  # the naming rule of convert and fetch: records named alike get -2, -3
     for index, record in enumerate(records):
         stem, values = _callback_stem(task_id, record, options, index=index, several=len(records) > 1, variant=variant)
         rendered = render_record(record, options, stem=stem, values=values)
@@ -388,7 +388,9 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
             continue
         notes += rendered.notes
         for output in rendered.files:
-            written.append(str(_write_new(out_dir / (rendered.stem + output.suffix + output.extension), output.data)))
+            written.append(
+                str(_write_new(planner, out_dir, rendered.stem + output.suffix, output.extension, output.data))
+            )
     result = "converted" if written else "failed"
     return {**outcome, "outcome": result, "files": written, "notes": notes, "errors": errors}
 
@@ -411,22 +413,24 @@ def _callback_stem(
     return named + variant, values
 
 
-def _write_new(path: Path, data: bytes) -> Path:
-    """Write a file that replaces none: an existing one with other bytes moves this to ``-2``, ``-3``...
+def _write_new(planner: files.NamePlanner, folder: Path, stem: str, extension: str, data: bytes) -> Path:
+    """Write a file that replaces none, under the next name ``planner`` hands out for ``stem``.
 
-    An existing one with the same bytes is this file, written before a crash that came
-    before its outcome marker: kept. Two tasks that a name template names alike thus
-    both keep their file, and a conversion done again writes nothing twice.
+    One naming rule with convert and fetch (``files.NamePlanner``: ``stem``, then
+    ``stem-2``, ``stem-3``..., compared case-insensitively). A name taken on disk by
+    other bytes passes on to the next one; one taken by the same bytes is this file,
+    written before a crash that came before its outcome marker: kept. Two tasks that a
+    name template names alike thus both keep their file, and a conversion done again
+    (the same names claimed in the same order) writes nothing twice.
     """
-    for count in itertools.count(1):
-        candidate = path if count == 1 else path.with_name(f"{path.stem}-{count}{path.suffix}")
+    while True:
+        candidate = planner.claim(folder, stem, extension)
         try:
             files.write_atomic(candidate, data)
             return candidate
         except files.FileExists:
             if candidate.read_bytes() == data:
                 return candidate
-    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
 
 
 def _append_report(report: Path | None, outcome: dict[str, Any]) -> None:

@@ -15,6 +15,23 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 - fragments (``merge_gap_ms``, off in the presets): same-pitch notes split by a gap
   shorter than the merge gap become one, unless the later one lines up with the band;
 - flickers: melodic notes still shorter than the minimum length are dropped;
+- overtone ghosts (both presets, on a record that shows a transcriber's marks, as for
+  alignment; ``ghosts`` True on any record, False never): a note an octave, a twelfth
+  or two octaves above a note of its part that starts with it (or up to
+  ``GHOST_ONSET_S`` before it) and sounds through it is that note's 2nd, 3rd or 4th
+  harmonic heard as a note of its own, and is dropped. Partials
+  of a note coincide with those of the notes at these intervals, which makes octave and
+  harmonic errors the classic confusion of multipitch estimation (Klapuri, "Multiple
+  fundamental frequency estimation based on harmonicity and spectral smoothness", IEEE
+  Trans. Speech and Audio Processing 11(6), 2003). Basic-pitch (Bittner et al., "A
+  lightweight instrument-agnostic model for polyphonic note transcription and
+  multipitch estimation", ICASSP 2022) learns from harmonically stacked spectra, but
+  its note decoding (``note_creation.output_to_notes_polyphonic``) follows each pitch
+  bin on its own: a note made clears the energy of the semitones beside it only, never
+  of its harmonics' bins, and the "melodia trick" makes notes of leftover frame energy
+  with no onset, so a held note's overtone can become a note that starts late. Parts
+  whose players sound octaves in one part (keys, mallets, guitars, harp; an unknown
+  role too) keep them (``OCTAVE_PLAYERS``);
 - voices (strong preset only): a polyphony cap by role;
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the drums (without
@@ -63,6 +80,16 @@ DOUBLE_MATCH_S = 0.012  # a doubled track's copy of a note starts this close (a 
 FOLD_SHARE = 0.8  # share of a same-named track's notes that must double or fill silences to fold it
 TIME_EPSILON_S = 1e-6  # far below the 1/192 s grid, above the float error of the keyed running end
 BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, not a fragment
+
+# Overtone ghosts (light, strong): a transcriber hears a strong harmonic of a held note as a
+# note of its own. A note is one when a lower note of its part, at the interval of its 2nd,
+# 3rd or 4th harmonic, starts with it or before and sounds through it.
+GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
+GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
+GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error
+# Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
+# and octave shapes, a harp. Their parts keep such notes.
+OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
 # A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
@@ -117,6 +144,8 @@ class CleanSettings:
     min_note_s: float = 0.0
     merge_gap_s: float = 0.0
     fold: bool = False
+    ghosts: bool = False  # drop overtone ghosts (``overtone_ghosts``)
+    ghosts_marked: bool = False  # only when the rules find a transcriber's marks (the presets)
     voice_caps: bool = False
     drum_length_s: float = 0.0
     align: bool = False
@@ -138,6 +167,8 @@ def settings_for(options: ConvertOptions) -> CleanSettings:
         min_note_s=min_note_s,
         merge_gap_s=merge_gap_s,
         fold=preset is not None,
+        ghosts=preset is not None if options.ghosts is None else options.ghosts,
+        ghosts_marked=options.ghosts is None,
         voice_caps=preset == "strong",
         drum_length_s=(options.drum_length_ms or 0.0) / 1000,
         align=bool(options.align),
@@ -172,7 +203,8 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     melodic = [k for k, drum in enumerate(drums) if not drum]
     caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
     parts = [instruments[k] for k in melodic]
-    picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic]
+    ghostly = [settings.ghosts and not plays_octaves(part.name, overrides) for part in parts]
+    picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic], ghostly
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
         cleaned[k] = part
@@ -268,21 +300,23 @@ def clean_melodic(
     caps: Sequence[tuple[int, bool] | None],
     rhythms: Sequence[Band | None],
     doubled: Sequence[bool],
+    ghostly: Sequence[bool],
 ) -> list[Instrument]:
-    """Apply the note rules to melodic parts, all in one pass: joins, then flickers, then voice caps.
+    """Apply the note rules to melodic parts, all in one pass: joins, flickers, overtone ghosts, voice caps.
 
     The parts' notes are joined into one set of columns, each note keyed by its part and
     pitch, so the array operations run once for the song, not once per part. ``caps``:
     each part's voice cap (strong preset) or None. ``rhythms``: each part's band onsets
     (see ``band_rhythms``) when fragments are merged. ``doubled``: the part was folded
-    from several tracks, so its doubled notes are merged. A part's notes come back
-    ordered by pitch, then start; the parts themselves when no rule applies to them.
+    from several tracks, so its doubled notes are merged. ``ghostly``: the part's overtone
+    ghosts are dropped (``overtone_ghosts``). A part's notes come back ordered by pitch,
+    then start; the parts themselves when no rule applies to them.
     """
     import numpy as np
 
     cleaned = list(parts)
     rules = bool(settings.min_note_s or settings.merge_gap_s)  # the re-detection rules look at every part
-    active = [k for k in range(len(parts)) if rules or doubled[k] or caps[k] is not None]
+    active = [k for k in range(len(parts)) if rules or doubled[k] or ghostly[k] or caps[k] is not None]
     if not active:
         return cleaned
     work = [_in_time_order(parts[k]) for k in active]
@@ -294,6 +328,7 @@ def clean_melodic(
     bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
     double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
+    marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
     join = join_mask(start, end, group, settings, counts, on_beat, doubled=double)
     kept = np.flatnonzero(~join)  # each joined run's first note, which takes the run's latest end
     end = _run_ends(end, kept, join)
@@ -303,6 +338,9 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, int(np.count_nonzero(~long_enough)))
             kept = kept[long_enough]  # one column at a time: each old one is freed before the next is made
             end = end[long_enough]
+    marked = not settings.ghosts_marked or _marks(counts) - marks >= MIN_MARK_SHARE * sum(p.note_count for p in parts)
+    if any(ghostly[k] for k in active) and marked:
+        kept, end = _drop_ghosts(start, end, group, kept, bounds, [ghostly[k] for k in active], counts)
     bounds = np.searchsorted(kept, bounds)
     start = start[kept]  # one gather for both rules
     pitch = np.remainder(group[kept], 128, dtype=np.int64)  # the key is part * 128 + pitch
@@ -319,6 +357,79 @@ def clean_melodic(
             s, e, p, v = s[keep], e[keep], p[keep], v[keep]
         cleaned[k] = replace(instrument, start_s=s, end_s=e, pitch=p, velocity=v)
     return cleaned
+
+
+def _drop_ghosts(
+    start: FloatColumn,
+    end: FloatColumn,
+    group: IntColumn,
+    kept: IntColumn,
+    bounds: IntColumn,
+    ghostly: Sequence[bool],
+    counts: dict[str, int],
+) -> tuple[IntColumn, FloatColumn]:
+    """Return ``kept`` and ``end`` without the overtone ghosts of the ``ghostly`` parts (``overtone_ghosts``).
+
+    ``start`` and ``group``: every note's start (s) and key, ordered by key, then start;
+    ``bounds``: each part's slice of them; ``kept``: the notes the rules left, ``end``
+    their ends. Only the ghostly parts' notes are searched: a ghost's fundamental is
+    in its own part.
+    """
+    import numpy as np
+
+    if all(ghostly):
+        ghost = overtone_ghosts(start[kept], end, group[kept])
+    else:
+        slices = np.searchsorted(kept, bounds)
+        mine = np.concatenate([np.arange(slices[n], slices[n + 1]) for n, own in enumerate(ghostly) if own])
+        ghost = np.zeros(len(kept), dtype=bool)
+        ghost[mine] = overtone_ghosts(start[kept[mine]], end[mine], group[kept[mine]])
+    if not ghost.any():
+        return kept, end
+    _count(counts, model.GHOST_DROPPED, int(np.count_nonzero(ghost)))
+    return kept[~ghost], end[~ghost]
+
+
+def overtone_ghosts(start: FloatColumn, end: FloatColumn, key: IntColumn) -> Mask:
+    """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
+
+    Notes are ordered by ``key`` (part * 128 + pitch), then start (seconds). A note is a
+    ghost when its part holds a note an octave, a twelfth or two octaves below
+    (``GHOST_INTERVALS``: the 2nd, 3rd and 4th harmonics) that starts at most
+    ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. One search
+    per interval (three), never a loop over notes: each note finds the last note of the
+    key below that starts in time, and the latest end of that key's notes so far says
+    whether one of them sounds through it. Times are keyed by ``PITCH_SPAN_S`` so one
+    sorted column serves every key; a search that lands in another key reads a keyed
+    end too low to pass.
+    """
+    import numpy as np
+
+    count = len(start)
+    ghost = np.zeros(count, dtype=bool)
+    if not count:
+        return ghost
+    keyed = np.multiply(key, PITCH_SPAN_S)
+    reach = np.empty(count + 1)  # reach[i]: the latest keyed end among the notes before i; none before 0
+    reach[0] = -np.inf
+    np.add(keyed, end, out=reach[1:])
+    limit = reach[1:] - GHOST_END_S  # each note's keyed end, less the tolerance
+    np.maximum.accumulate(reach[1:], out=reach[1:])  # the keys' offsets make it restart in each key
+    keyed += start
+    pitch = np.remainder(key, 128)
+    probe = np.empty(count)  # one buffer for every interval: fresh columns cost page faults
+    for interval in GHOST_INTERVALS:
+        shift = interval * PITCH_SPAN_S
+        np.add(keyed, GHOST_ONSET_S - shift, out=probe)  # this start, plus the tolerance, in the key below
+        np.take(reach, np.searchsorted(keyed, probe, side="right"), out=probe)
+        probe += shift
+        ghost |= (probe >= limit) & (pitch >= interval)  # a pitch under the interval would read the part before
+    return ghost
+
+
+def _marks(counts: dict[str, int]) -> int:
+    """Return the transcriber's marks counted so far (``MARK_KINDS``)."""
+    return sum(counts.get(kind, 0) for kind in MARK_KINDS)
 
 
 def _run_ends(end: FloatColumn, kept: IntColumn, join: Mask) -> FloatColumn:
@@ -513,6 +624,15 @@ def _count_within(sorted_times: FloatColumn, at: FloatColumn) -> IntColumn:
     lower = np.searchsorted(sorted_times, at - BEAT_TOLERANCE_S, side="left")
     counted: IntColumn = (upper - lower).astype(np.int64)
     return counted
+
+
+def plays_octaves(name: str, overrides: dict[str, gm.Resolved]) -> bool:
+    """Return True when the player of an instrument sounds octaves in one part (``OCTAVE_PLAYERS``).
+
+    An instrument of no known role counts as one: its octaves may be played.
+    """
+    found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
+    return found.how == "unknown" or any(found.program in programs for programs in OCTAVE_PLAYERS)
 
 
 def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
