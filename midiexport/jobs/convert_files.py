@@ -7,7 +7,6 @@ converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePath
@@ -97,7 +96,8 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
     song's title, from the stems read together). A file that holds several records
     (a JSON array) is named by them, so it is read; its records whose .mid exist are
     then kept as they are. Planned paths are claimed in input order.
-    With a name template, only one whose fields are ``stem`` and ``record`` is planned.
+    With a name template, only a JSON input whose template's fields are ``stem`` and
+    ``record`` is planned.
     """
     stem = None
     by_title = files.is_midi(unit.source) or files.is_archive(unit.source)
@@ -171,7 +171,7 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
         values = None
         if options.name is not None:
             base = "stdin" if unit.source.path == files.STDIN else PurePath(unit.source.name).stem
-            number = "-".join(re.findall(r"\d+", item.locator)) if many else ""
+            number = naming.record_number(item, many=many)
             stem, values = naming.name_record(options.name, item, fallback=stem, stem=base, number=number)
         rendered.append(render_record(item, options, stem=stem, values=values))
     return rendered
@@ -185,11 +185,8 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
     """
     if source.path == files.STDIN:
         return files.safe_name(song_title(record), fallback="stdin")
-    stem = PurePath(source.name).stem
-    if many:
-        numbers = re.findall(r"\d+", record.locator)
-        stem = "-".join([stem, *numbers])
-    return files.safe_name(stem)
+    number = naming.record_number(record, many=many)
+    return files.safe_name("-".join(p for p in (PurePath(source.name).stem, number) if p))
 
 
 def _looks_like_json_lines(raw: bytes) -> bool:
@@ -246,18 +243,23 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
+    json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
     for name, data, member_name in named:
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
                 records.append(read_midi(data, source=name, file_name=member_name))
             else:
-                records += [
-                    naming.titled_after_member(r, member_name or name) for r in normalize_payload(data, source=name)
-                ]
+                member_records = normalize_payload(data, source=name)
+                for item in member_records:
+                    number = naming.record_number(item, many=len(member_records) > 1)
+                    records.append(naming.titled_after_member(item, member_name or name))
+                    json_names[id(records[-1])] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
+    # merge_stems hands a record it joins with none back as it is, so its id still finds its
+    # names; every record stays alive in ``records`` meanwhile, so no joined song shares an id.
     songs = merge_stems(records)
-    rendered = [render_record(song, options, stem=_song_stem(unit.source, song)) for song in songs]
+    rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
     return [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
 
@@ -283,9 +285,50 @@ def _written_without(failed: Rendered) -> Rendered:
     return failed._replace(error=error)
 
 
-def _song_stem(source: InputFile, record: Record) -> str:
-    """Name a song's file after its title; never after the input itself, which it would replace."""
-    stem = files.safe_name(song_title(record))
+def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tuple[str, str] | None) -> Rendered:
+    """Render a song of .mid stems or .zip members, named by its title or by ``options.name``.
+
+    ``names``: a JSON record's default name and ``{record}`` field (``naming.member_stem``);
+    None for a .mid song (its title, no number). A templated name that is a .mid input's
+    own gets ``MIDI_OUTPUT_SUFFIX`` (``_clear_of_inputs``), as default names do.
+    """
+    default, number = names or (song_title(song), "")
+    stem = _song_stem(unit.source, default)
+    if options.name is None:
+        return render_record(song, options, stem=stem)
+    named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
+                                       number=number)  # fmt: skip
+    return _clear_of_inputs(render_record(song, options, stem=named, values=values), unit)
+
+
+def _template_stem(source: InputFile) -> str:
+    """Return the ``{stem}`` of a .zip (its name) or of .mid stems (``Title`` of ``Title (Stem).mid``)."""
+    from ..stages.midifile import stem_title
+
+    if source.path == files.STDIN:
+        return "stdin"
+    stem = PurePath(source.name).stem
+    split = None if files.is_archive(source) else stem_title(stem)
+    return split[0] if split else stem
+
+
+def _clear_of_inputs(rendered: Rendered, unit: Unit) -> Rendered:
+    """Add ``MIDI_OUTPUT_SUFFIX`` to each file that a template named as one of the unit's .mid inputs.
+
+    ``{title}`` of a lone "song.mid" is "song", and ``{title} ({instrument})`` of Suno's
+    stems is "Song (Bass)": written beside the inputs, with --overwrite, they would replace them.
+    """
+    inputs = {PurePath(s.path).stem.casefold() for s in (unit.stems or (unit.source,)) if files.is_midi(s)}
+    outputs = tuple(
+        f._replace(suffix=f.suffix + MIDI_OUTPUT_SUFFIX) if (rendered.stem + f.suffix).casefold() in inputs else f
+        for f in rendered.files
+    )
+    return rendered._replace(files=outputs)
+
+
+def _song_stem(source: InputFile, name: str) -> str:
+    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace."""
+    stem = files.safe_name(name)
     if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
         stem = files.safe_name(stem + MIDI_OUTPUT_SUFFIX)
     return stem

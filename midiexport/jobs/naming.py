@@ -4,16 +4,24 @@ Fields (options.NAME_FIELDS): ``stem`` the input file's name without its extensi
 ``record`` the record's numbers inside its input ("12" for line 12, "" for a file of
 one record), ``task_id``, ``audio_id``, ``title`` (the song's title, else its task id),
 ``instrument`` (with --split; without it, the field is empty). A missing value is
-empty. The result is made safe like every name (``files.safe_name``).
+empty; a name that comes out empty is the default one. The result is made safe like
+every name (``files.safe_name``).
+
+The same fields name a song read from .mid stems or a .zip (``convert_files.render_stems``):
+``stem`` is the archive's name, or what a song's stem files share ("Song" for
+"Song (Bass).mid"); ``record`` is a JSON record's number in a .zip member of several,
+else empty; ``task_id`` and ``audio_id`` are empty for a .mid, which holds neither.
 
 A JSON record inside a .zip is a song of the archive, named like its .mid songs after its
 title, else its task id; one with neither takes its member's name (``titled_after_member``),
-for ``convert`` and ``info`` alike.
+for ``convert`` and ``info`` alike. Its file is named as a plain file's records are
+(``member_stem``): a member of several records adds the record's number ("arr-2").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import PurePath
 
 from ..io import files
@@ -44,9 +52,26 @@ def name_record(template: str, record: Record, *, fallback: str, stem: str,
     return fill(template, fallback=fallback, **values), values
 
 
+def record_number(record: Record, *, many: bool) -> str:
+    """Return a record's numbers in its input ("12" for line 12, "3-2" for record 2 of line 3); "" unless ``many``."""
+    return "-".join(re.findall(r"\d+", record.locator)) if many else ""
+
+
 def known_before_reading(template: str, fields: set[str]) -> bool:
     """True when a template uses only ``fields``, whose values are known before any work."""
     return name_fields(template) <= fields
+
+
+def member_stem(record: Record, member_name: str, *, number: str) -> str:
+    """Return the default file name (no suffix, not made safe) of a JSON record read from a .zip member.
+
+    Its title, else its task id; with neither, the member's stem plus ``number`` (the
+    record's number in a member of several, ``record_number``), as ``convert_files.record_stem``
+    names the records of a plain file: "arr-2" for the second untitled record of "arr.json".
+    """
+    if record.title or record.task_id:
+        return song_title(record)
+    return "-".join(p for p in (PurePath(member_name).stem, number) if p)
 
 
 def titled_after_member(record: Record, member_name: str) -> Record:

@@ -1,0 +1,130 @@
+"""Output names (jobs/naming.py): a name template, and the default names, for every kind of input.
+
+Inputs are made here, small and by hand: .mid stems written with mido (one track, one
+program, a tempo of 120 BPM, a few quarter notes), JSON records of one note. Written
+files are read back with mido.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import mido
+from click.testing import CliRunner
+
+from midiexport.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def stem_bytes(*, program: int = 33, notes: int = 4) -> bytes:
+    """Return a .mid of one track, no track name: a tempo of 120 BPM, a program, ``notes`` quarter notes at PPQ 480."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500_000, time=0),
+                            mido.Message("program_change", program=program, time=0)])  # fmt: skip
+    for index in range(notes):
+        track += [mido.Message("note_on", note=40 + index, velocity=90, time=0),
+                  mido.Message("note_off", note=40 + index, velocity=0, time=480)]  # fmt: skip
+    buffer = io.BytesIO()
+    mido.MidiFile(ticks_per_beat=480, tracks=[track]).save(file=buffer)
+    return buffer.getvalue()
+
+
+def record(**data: object) -> dict[str, object]:
+    """Return a record-info answer of one note; ``data`` adds fields such as taskId or title."""
+    notes = [{"pitch": 60, "start": 0, "end": 0.5, "velocity": 0.8}]
+    return {"data": {**data, "state": "complete", "instruments": [{"name": "Piano", "notes": notes}]}}
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return path
+
+
+def song_stems(folder: Path, title: str = "Song") -> list[Path]:
+    """Write two stems of one song, Suno's way: ``Title (Bass).mid`` and ``Title (Keys).mid``."""
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"{title} (Bass).mid", folder / f"{title} (Keys).mid"]
+    paths[0].write_bytes(stem_bytes(program=33))
+    paths[1].write_bytes(stem_bytes(program=4))
+    return paths
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def track_names(path: Path) -> list[str]:
+    return [m.name for track in mido.MidiFile(path).tracks for m in track if m.type == "track_name"]
+
+
+def test_a_name_template_names_the_song_of_mid_stems(tmp_path):
+    stems = song_stems(tmp_path / "export")
+    result = run("convert", *map(str, stems), "-o", str(tmp_path / "out"), "--name", "{title} [{stem}] {task_id}")
+    assert result.exit_code == 0, result.stderr
+    # {stem} is what the stems' names share; a .mid holds no task id, so {task_id} is empty
+    assert names(tmp_path / "out") == ["Song [Song].mid"]
+    assert track_names(tmp_path / "out" / "Song [Song].mid") == ["Song", "Bass", "Keys"]
+
+
+def test_a_name_template_names_each_song_of_a_zip(tmp_path):
+    members = {
+        "Song (Bass).mid": stem_bytes(program=33),
+        "Song (Keys).mid": stem_bytes(program=4),
+        "task.json": json.dumps(record(taskId="5c79be8e")).encode(),
+        "arr.json": json.dumps([record(), record()]).encode(),
+    }
+    archive = make_zip(tmp_path / "songs.zip", members)
+    result = run("convert", str(archive), "-o", str(tmp_path / "out"), "--name", "{stem} - {title} {record} {task_id}")
+    assert result.exit_code == 0, result.stderr
+    # {stem} is the archive's name; {record} a record's number in a member of several, else empty
+    assert names(tmp_path / "out") == ["songs - 5c79be8e 5c79be8e.mid", "songs - Song.mid",
+                                       "songs - arr 1.mid", "songs - arr 2.mid"]  # fmt: skip
+
+
+def test_a_template_that_comes_out_empty_gives_the_default_name(tmp_path):
+    stems = song_stems(tmp_path / "export")
+    result = run("convert", *map(str, stems), "-o", str(tmp_path / "out"), "--name", "{task_id}{audio_id}")
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["Song.mid"]  # as a JSON record without a task id is named
+
+
+def test_a_template_splits_mid_stems_by_instrument(tmp_path):
+    stems = song_stems(tmp_path / "export")
+    result = run("convert", *map(str, stems), "-o", str(tmp_path / "out"), "--split", "--name", "{instrument} ({stem})")
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["Bass (Song).mid", "Keys (Song).mid"]
+
+
+def test_a_template_never_names_a_file_after_a_mid_input_of_its_own(tmp_path):
+    stems = song_stems(tmp_path)
+    lone = tmp_path / "lone.mid"
+    lone.write_bytes(stem_bytes())
+    before = {p: p.read_bytes() for p in (*stems, lone)}
+    for template, split in (("{title}", []), ("{title} ({instrument})", ["--split"])):
+        result = run("convert", *map(str, before), "--name", template, *split, "--overwrite")
+        assert result.exit_code == 0, result.stderr
+    assert {p: p.read_bytes() for p in before} == before  # every input as it was
+    assert names(tmp_path) == ["Song (Bass)-midiexport.mid", "Song (Bass).mid", "Song (Keys)-midiexport.mid",
+                               "Song (Keys).mid", "Song.mid", "lone (lone).mid", "lone-midiexport.mid", "lone.mid"]  # fmt: skip
+
+
+def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path):
+    untitled = json.dumps([record(), record(), record()]).encode()
+    (tmp_path / "arr.json").write_bytes(untitled)
+    archive = make_zip(tmp_path / "songs.zip", {"arr.json": untitled, "one.json": json.dumps([record()]).encode(),
+                                               "titled.json": json.dumps([record(title="Hit"), record()]).encode()})  # fmt: skip
+    for source, out in ((tmp_path / "arr.json", "plain"), (archive, "zipped")):
+        result = run("convert", str(source), "-o", str(tmp_path / out))
+        assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "plain") == ["arr-1.mid", "arr-2.mid", "arr-3.mid"]  # <input name>-<record number>
+    # the member's records as the plain file's, not "arr.mid", "arr-2.mid" (numbered as a clash); a member of one
+    # record is named after the member; a record with a title after its title (and its neighbour by its number)
+    assert names(tmp_path / "zipped") == ["Hit.mid", "arr-1.mid", "arr-2.mid", "arr-3.mid", "one.mid", "titled-2.mid"]
+    assert track_names(tmp_path / "zipped" / "arr-2.mid")[0] == track_names(tmp_path / "plain" / "arr-2.mid")[0]
