@@ -30,6 +30,7 @@ stays small.
     python bench/bench_clean.py                                  # bench/corpus/data beside this script
     python bench/bench_clean.py --corpus /path/to/data --split holdout
     python bench/bench_clean.py --split bench,holdout --key-only      # the key table alone
+    python bench/bench_clean.py --split bench,holdout --timing-only   # the clean-up timing alone
 """
 
 from __future__ import annotations
@@ -658,6 +659,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
     parser.add_argument("--key-only", action="store_true", help="run the key part only (a few seconds)")
+    parser.add_argument("--timing-only", action="store_true", help="run the clean-up timing part only (a minute)")
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()
@@ -667,8 +669,8 @@ def main() -> None:
         songs = songs[: args.limit] if args.limit else songs
         print(f"# bench_clean: {len(songs)} songs of split {split} from {args.corpus}")
         HEADLINE.clear()
-        if args.key_only:
-            key_scores(songs)
+        if args.key_only or args.timing_only:
+            (key_scores if args.key_only else timing)(songs)
             summaries[split] = dict(HEADLINE)
             continue
         groups = {"transcribed": Group(), "noised": Group()}

@@ -19,6 +19,7 @@ from midiexport.stages.clean import (
     first_onsets,
     group_keys,
     overtone_ghosts,
+    sampled_onsets,
     solve_offsets,
     within_voice_cap,
 )
@@ -573,6 +574,23 @@ def test_first_onsets_sorts_a_part_out_of_time_order_first():
     times = np.array([1.0, 0.0, 0.5, 0.01, 2.0, 1.029])  # a folded track: two runs
     assert first_onsets(times).tolist() == [0.0, 0.5, 1.0, 2.0]
     assert first_onsets(np.arange(100)[::-1] * 0.1, 4).tolist() == pytest.approx([0.0, 3.3, 6.6, 9.9])
+
+
+def test_sampled_onsets_of_several_parts_are_each_parts_own_sample():
+    parts = [
+        np.array([0.0, 0.01, 0.5, 1.0]),
+        np.zeros(0),  # a part with no note
+        np.array([1.0, 0.0, 0.5, 0.01, 2.0, 1.029]),  # out of time order: two runs
+        np.arange(100) * 0.1,  # more groups than the sample holds
+        np.array([3.0]),
+    ]
+    joined, sizes = sampled_onsets(parts, 4)
+    assert sizes.tolist() == [3, 0, 4, 4, 1]
+    assert joined[:3].tolist() == [0.0, 0.5, 1.0]
+    assert joined[3:7].tolist() == [0.0, 0.5, 1.0, 2.0]
+    assert joined[7:11].tolist() == pytest.approx([0.0, 3.3, 6.6, 9.9])
+    assert joined[11:].tolist() == [3.0]
+    assert parts[2].tolist() == [1.0, 0.0, 0.5, 0.01, 2.0, 1.029]  # the caller's column is left as sent
 
 
 def test_run_ends_gives_each_kept_note_its_runs_latest_end():

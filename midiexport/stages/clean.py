@@ -761,12 +761,12 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     parts = [k for k, i in enumerate(instruments) if k not in drum_parts and i.note_count >= MIN_ALIGN_ONSETS]
-    sampled = [first_onsets(instruments[k].start_s, MAX_ALIGN_ONSETS) for k in parts]
-    delays = onset_delays(sampled, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    sampled, sizes = sampled_onsets([instruments[k].start_s for k in parts], MAX_ALIGN_ONSETS)
+    delays = joined_onset_delays(sampled, sizes, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
         (index, delay[0], drum_parts)
-        for index, delay, onsets in zip(parts, delays, sampled)
-        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * len(onsets) and abs(delay[0]) >= MIN_SHIFT_S
+        for index, delay, size in zip(parts, delays, sizes.tolist())
+        if delay is not None and delay[1] >= MIN_ALIGN_SUPPORT * size and abs(delay[0]) >= MIN_SHIFT_S
     ]
 
 
@@ -776,23 +776,55 @@ def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
     ``times``: seconds, sorted here when they are not (the API sends notes in time order;
     a folded track is two runs). A strummed or rolled chord is one event, on its first
     note: the later strings are the strum, not latency (and a repeated time is no new
-    onset). With ``most``, at most that many of them (``_spread``), gathered without
-    copying the others: a part's onsets are scanned once, and only the sample is built.
+    onset). With ``most``, at most that many of them (``_spread``; ``sampled_onsets``).
     """
     import numpy as np
 
+    if most is not None:
+        return sampled_onsets([times], most)[0]
     step = times[1:] - times[:-1]
     if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
-        times = np.sort(times)
+        times = np.sort(times, kind="stable")  # a few sorted runs (a kit's parts joined): merged in linear time
         step = times[1:] - times[:-1]
-    starts = np.ones(len(times), dtype=bool)
-    starts[1:] = step > GROUP_S
-    count = int(np.count_nonzero(starts))
-    if most is None or count <= most:
-        firsts: FloatColumn = times[starts]
-        return firsts
-    sample: FloatColumn = times[np.flatnonzero(starts)[_spread(count, most)]]
-    return sample
+    starts = np.empty(len(times), dtype=bool)
+    starts[:1] = True
+    np.greater(step, GROUP_S, out=starts[1:])
+    firsts: FloatColumn = times.compress(starts)  # compress, not a mask index: faster on a dense mask
+    return firsts
+
+
+def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn, IntColumn]:
+    """Return ``first_onsets(times, most)`` of every part at once: the samples joined, and each one's length.
+
+    The parts' onsets are scanned as one column (a part's first note always starts a
+    group), so the cost is a few passes over the song's notes, not a dozen array
+    operations per part; a part out of time order is sorted first, as ``first_onsets``
+    does. The same values as ``first_onsets`` part by part.
+    """
+    import numpy as np
+
+    sizes = np.fromiter((len(t) for t in parts), dtype=np.int64, count=len(parts))
+    edges = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=edges[1:])
+    times = np.concatenate(parts) if parts else np.zeros(0)
+    step = np.empty(len(times))
+    np.subtract(times[1:], times[:-1], out=step[1:])
+    heads, lengths = edges[:-1][sizes > 0], sizes[sizes > 0]  # each part's first note: no step leads to it
+    step[heads] = np.inf
+    if len(step) and not step.min() >= 0:  # a part out of time order (a folded track is two runs): sorted here
+        for k in np.flatnonzero(~(np.minimum.reduceat(step, heads) >= 0)).tolist():
+            part = times[heads[k] : heads[k] + lengths[k]]  # the joined copy's: sorted in place
+            part.sort(kind="stable")  # a few sorted runs: merged in linear time
+            np.subtract(part[1:], part[:-1], out=step[heads[k] + 1 : heads[k] + lengths[k]])
+    firsts = np.flatnonzero(step > GROUP_S)
+    counts = np.diff(np.searchsorted(firsts, edges))
+    taken = np.minimum(counts, most)
+    into = np.repeat(np.cumsum(counts) - counts, taken)  # each sampled onset's part, as its first group's position
+    within = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
+    count = np.repeat(counts, taken)
+    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)  # as ``_spread``
+    sample: FloatColumn = times[firsts[into + spread]]
+    return sample, taken
 
 
 def _spread(count: int, most: int) -> IntColumn:
@@ -916,15 +948,33 @@ def onset_delays(
     """
     import numpy as np
 
-    found: list[tuple[float, int] | None] = [None] * len(onsets)
-    rows = [n for n, o in enumerate(onsets) if len(references[against[n]]) >= 2 and len(o) >= MIN_ALIGN_ONSETS]
+    sizes = np.fromiter((len(o) for o in onsets), dtype=np.int64, count=len(onsets))
+    joined = np.concatenate(onsets) if len(onsets) else np.zeros(0)
+    return joined_onset_delays(joined, sizes, against, references, max_rival=max_rival)
+
+
+def joined_onset_delays(
+    joined: FloatColumn,
+    sizes: IntColumn,
+    against: Sequence[int],
+    references: Sequence[FloatColumn],
+    *,
+    max_rival: float | None = None,
+) -> list[tuple[float, int] | None]:
+    """``onset_delays`` with the onsets joined in one column, ``sizes[n]`` of them for row ``n``."""
+    import numpy as np
+
+    found: list[tuple[float, int] | None] = [None] * len(sizes)
+    usable = (sizes >= MIN_ALIGN_ONSETS) & (np.array([len(references[a]) for a in against]) >= 2)
+    rows = np.flatnonzero(usable).tolist()
     if not rows:
         return found
-    own = np.concatenate([onsets[n] for n in rows])
-    row = np.repeat(np.arange(len(rows)), [len(onsets[n]) for n in rows])
+    own = joined if usable.all() else joined[np.repeat(usable, sizes)]
+    row = np.repeat(np.arange(len(rows)), sizes[usable])
     if len(references) == 1:
         ref = references[0]
-        after = np.clip(np.searchsorted(ref, own), 1, len(ref) - 1)
+        after = np.searchsorted(ref, own)
+        np.minimum(np.maximum(after, 1, out=after), len(ref) - 1, out=after)  # as np.clip, without its overhead
     else:  # each reference once, keyed by its index so one sorted column holds them all
         ref = np.concatenate(references)
         ref_bounds = np.cumsum([0] + [len(r) for r in references])
@@ -935,13 +985,15 @@ def onset_delays(
     d_after, d_before = own - ref[after], own - ref[after - 1]
     diff = np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
     close = np.abs(diff) <= MAX_LATENCY_S
-    diff, row = diff[close], row[close]
+    diff, row = diff.compress(close), row.compress(close)
     bins = int(round(MAX_LATENCY_S / LATENCY_BIN_S))
     span = 2 * bins + 1
     cell = row * span + np.rint(diff / LATENCY_BIN_S).astype(np.int64) + bins
     histogram = np.bincount(cell, minlength=len(rows) * span).reshape(len(rows), span)
     width = int(round(LATENCY_KERNEL_S / LATENCY_BIN_S))
-    running = np.cumsum(np.pad(histogram, ((0, 0), (width + 1, width))), axis=1)
+    running = np.zeros((len(rows), span + 2 * width + 1), dtype=histogram.dtype)  # zero-padded, then summed
+    running[:, width + 1 : width + 1 + span] = histogram
+    np.cumsum(running, axis=1, out=running)
     smooth = running[:, 2 * width + 1 :] - running[:, : -(2 * width + 1)]  # the sum over ±width bins
     peak = np.argmax(smooth, axis=1)
     peak_s = (peak - bins) * LATENCY_BIN_S
@@ -950,12 +1002,14 @@ def onset_delays(
         far = np.abs(np.arange(span)[None, :] - peak[:, None]) > 2 * width
         clear = np.where(far, smooth, 0).max(axis=1) <= max_rival * smooth[np.arange(len(rows)), peak]
     near = np.abs(diff - peak_s[row]) <= LATENCY_KERNEL_S + TIME_EPSILON_S
-    agreeing = np.bincount(row[near], minlength=len(rows))
-    total = np.bincount(row[near], weights=diff[near], minlength=len(rows))
-    enough = (np.bincount(row, minlength=len(rows)) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
-    for r, n in enumerate(rows):  # a loop over parts, not notes
-        if enough[r]:
-            found[n] = float(total[r] / agreeing[r]), int(agreeing[r])
+    row_near = row.compress(near)
+    agreeing = np.bincount(row_near, minlength=len(rows))
+    total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
+    enough = (histogram.sum(axis=1) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
+    picked = np.flatnonzero(enough)
+    means = (total[picked] / agreeing[picked]).tolist()
+    for r, mean, agree in zip(picked.tolist(), means, agreeing[picked].tolist()):  # a loop over parts, not notes
+        found[rows[r]] = mean, agree
     return found
 
 
