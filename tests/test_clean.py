@@ -510,9 +510,9 @@ def _marked_band(latency_s: float, flickers: int) -> model.Record:
 
 
 @pytest.mark.parametrize(("flickers", "aligned"), [(0, False), (1, False), (2, True), (8, True)])
-def test_clean_preset_aligns_only_a_record_with_a_transcribers_marks(flickers, aligned):
+def test_strong_preset_aligns_only_a_record_with_a_transcribers_marks(flickers, aligned):
     # 1 blip among 65 melodic notes is 1.5% (under the 2% share); 2 among 66 are 3%
-    after = cleaned(_marked_band(0.025, flickers), clean="light")
+    after = cleaned(_marked_band(0.025, flickers), clean="strong")
     notice = '"Bass" shifted by -25.0 ms (--clean, against "Drums")'
     assert after.notices == ((notice,) if aligned else ())
     assert after.counts.get(model.SHORT_DROPPED, 0) == flickers
@@ -523,7 +523,7 @@ def test_clean_preset_shifts_its_own_columns_and_never_the_records():
     # the cleaned parts are shifted where they are; the input record's notes stay as sent
     record = _marked_band(0.025, 8)
     before = [(i.start_s.copy(), i.end_s.copy()) for i in record.instruments]
-    after = cleaned(record, clean="light", shifts=(("Drums", 10.0),))
+    after = cleaned(record, clean="strong", shifts=(("Drums", 10.0),))
     for instrument, (start, end) in zip(record.instruments, before):
         assert np.array_equal(instrument.start_s, start) and np.array_equal(instrument.end_s, end)
     assert np.allclose(np.sort(after.instruments[1].start_s), 0.5 + 0.25 * np.arange(64), atol=1e-9)
@@ -538,8 +538,16 @@ def test_clean_preset_keeps_a_clean_records_offsets():
     assert notes_of(after, "Bass") == notes_of(record, "Bass")
 
 
-def test_no_align_turns_the_presets_alignment_off():
-    after = cleaned(_marked_band(0.025, 8), clean="light", align=False)
+def test_light_preset_never_aligns():
+    # the light preset is the note rules alone: a marked record's late bass stays late
+    record = _marked_band(0.025, 8)
+    after = cleaned(record, clean="light")
+    assert model.NOTE_SHIFTED not in after.counts and after.counts[model.SHORT_DROPPED] == 8
+    assert notes_of(after, "Bass")[:64] == notes_of(record, "Bass")[:64]
+
+
+def test_no_align_turns_the_strong_presets_alignment_off():
+    after = cleaned(_marked_band(0.025, 8), clean="strong", align=False)
     assert after.notices == ()
     assert model.NOTE_SHIFTED not in after.counts
 
@@ -658,7 +666,7 @@ def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     assert sorted(n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == [48, 60]
 
 
-def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):
+def test_cli_no_align_keeps_the_strong_presets_alignment_off(tmp_path):
     record = _marked_band(0.025, 8)
     payload = record_payload(
         {i.name: list(zip(i.pitch.tolist(), i.start_s.tolist(), i.end_s.tolist(), i.velocity.tolist()))
@@ -669,7 +677,7 @@ def test_cli_no_align_keeps_the_presets_alignment_off(tmp_path):
     found = {}
     for flags in ((), ("--no-align",)):
         out = tmp_path / f"{len(flags)}.mid"
-        result = CliRunner().invoke(main, ["convert", str(source), "-o", str(out), "--clean=light", *flags])
+        result = CliRunner().invoke(main, ["convert", str(source), "-o", str(out), "--clean=strong", *flags])
         assert result.exit_code == 0, result.stderr
         found[flags] = result.stderr
     assert '"Bass" shifted by -25.0 ms (--clean, against "Drums")' in found[()]

@@ -171,9 +171,9 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "keep = the file's own tempo map as it is."),
         max_input_option,
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
-                     help="Clean a transcription: light (short notes, fragments, doubled tracks; stems aligned "
-                          "and overtone ghosts dropped when the record shows a transcriber's marks) or strong "
-                          "(also caps voices by role). "
+                     help="Clean a transcription: light (short notes, fragments, doubled tracks; overtone ghosts "
+                          "dropped when the record shows a transcriber's marks) or strong (also caps voices by "
+                          "role and aligns the stems of such a record). "
                           "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
                           "See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
@@ -184,8 +184,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "--clean; 0: never)."),
         click.option("--align/--no-align", default=None,
                      help="Shift each instrument onto the timing of the drums (without drums: of the earliest part); "
-                          "the shifts are reported. Default: with --clean, only a record showing a transcriber's "
-                          "marks; off without."),
+                          "the shifts are reported. Default: with --clean strong, only a record showing a "
+                          "transcriber's marks; off otherwise."),
         click.option("--ghosts/--no-ghosts", default=None,
                      help="Drop overtone ghosts: a note an octave, a twelfth or two octaves above a held note of "
                           "its part, inside it. Default: with --clean, only a record showing a transcriber's "

@@ -149,7 +149,7 @@ class CleanSettings:
     voice_caps: bool = False
     drum_length_s: float = 0.0
     align: bool = False
-    align_marked: bool = False  # align when the record carries a transcriber's marks (the presets)
+    align_marked: bool = False  # align when the record carries a transcriber's marks (the strong preset)
     shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
     align_by: str = "--align"  # the option named where a shift is reported
 
@@ -172,7 +172,7 @@ def settings_for(options: ConvertOptions) -> CleanSettings:
         voice_caps=preset == "strong",
         drum_length_s=(options.drum_length_ms or 0.0) / 1000,
         align=bool(options.align),
-        align_marked=preset is not None and options.align is None,
+        align_marked=preset == "strong" and options.align is None,
         shifts=tuple((name, ms / 1000) for name, ms in options.shifts),
     )
 
