@@ -2,7 +2,8 @@
 
 Suno's web export is often passed around as a .zip of ``Song Title (Stem).mid`` files.
 A .zip is hostile input like any other: member names are only ever used as names
-(never as paths to write to), only .mid/.midi/.json members are read, a member that
+(never as paths to write to), only members a folder would give (.json, .jsonl, .ndjson,
+.mid, .midi; no hidden ones) are read, a member that
 claims more than its cap is refused without inflating it, and no read inflates more than
 the cap (a member whose header understates its size, or whose data is damaged, ends in
 a CRC or stream error: it fails alone, as "damaged").
@@ -31,9 +32,9 @@ from typing import NamedTuple
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
-from .files import MB, MIDI_SUFFIXES, InputFile, too_large
+from .files import LINE_SUFFIXES, MB, MIDI_SUFFIXES, InputFile, too_large
 
-MEMBER_SUFFIXES = (*MIDI_SUFFIXES, ".json")
+MEMBER_SUFFIXES = (".json", *LINE_SUFFIXES, *MIDI_SUFFIXES)  # as files.INPUT_SUFFIXES, no .zip within a .zip
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
 
 
@@ -46,7 +47,7 @@ class Member(NamedTuple):
 
 
 def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> list[Member]:
-    """Return every .mid/.midi/.json member, in the archive's order: its bytes, or its InputError.
+    """Return every member of MEMBER_SUFFIXES, in the archive's order: its bytes, or its InputError.
 
     Each member is at most ``max_mb`` MB as inflated; one past it, or with a path that
     leaves the archive, holds an InputError naming ``"<archive>: <member>"``. Hidden
@@ -71,7 +72,9 @@ def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> 
     except OSError as exc:
         raise InputError(f"{source.name}: cannot read ({exc.strerror or exc})", input=source.name) from exc
     if not members:
-        raise InputError(f"{source.name}: no .mid, .midi or .json files in this archive", input=source.name)
+        raise InputError(
+            f"{source.name}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive", input=source.name
+        )
     return members
 
 

@@ -29,6 +29,7 @@ from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_
 from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from .json_input import is_json_lines, read_json
 from .naming import titled_after_member
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
@@ -121,17 +122,34 @@ def _summarize_member(source: InputFile, member: Member) -> list[Summary | Input
         return [exc]
 
 
-def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
-    """Summarize one archive member: a .mid by its header, else the records of its JSON.
+def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary | InputError]:
+    """Summarize one archive member as the same file given alone: a .mid by its header, else its JSON.
 
     ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
     is its own name, which a .mid's part names and title are read from (``file_stem``),
-    and a record's title when it has neither title nor task id (``naming.titled_after_member``).
+    which tells JSON Lines (``json_input``: a bad line is its InputError in its place), and
+    a record's title when it has neither title nor task id (``naming.titled_after_member``).
     """
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
         return [summarize_midi(data, source=source, file_name=file_name)]
-    records = normalize_payload(data, source=source)
-    return [summarize_record(titled_after_member(r, file_name) if file_name else r) for r in records]
+    return _summarize_json(data, source, lines=is_json_lines(file_name or source), member=file_name)
+
+
+def _summarize_json(data: bytes, source: str, *, lines: bool, member: str | None = None,
+                    programs: Mapping[str, str | int] | None = None) -> list[Summary | InputError]:  # fmt: skip
+    """Summarize the records of JSON bytes read as ``convert`` reads them (``json_input.read_json``).
+
+    A document that holds no MIDI record at all is refused (``_no_record``); a line that
+    failed is its InputError in its place. ``member``: the .zip member's own name, which
+    titles a record with no title or task id.
+    """
+    items, by_line = read_json(data, source=source, lines=lines)
+    empty = [r for r in items if isinstance(r, Record) and _no_record(r)]
+    if not by_line and len(empty) == len(items):  # a document's items are all records
+        raise InputError(f"{empty[0].place()}: {empty[0].reason}", input=source)
+    return [item if isinstance(item, InputError) else
+            summarize_record(titled_after_member(item, member) if member else item, programs=programs)
+            for item in items]  # fmt: skip
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
