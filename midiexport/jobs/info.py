@@ -26,7 +26,6 @@ from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_names
-from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 from .json_input import is_json_lines, read_json
@@ -83,6 +82,8 @@ def summarize_file(
 ) -> list[Summary | InputError]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
+    JSON is read as ``convert`` reads it (``json_input``): a .jsonl by its lines, and a
+    .json holding JSON Lines by its lines too.
     A member of a .zip that cannot be read (damaged, too large, outside the archive) or
     summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
     in the list, in its place, and the others are summarized: a member or a line fails
@@ -94,13 +95,7 @@ def summarize_file(
     raw = read_bytes(source, max_mb=max_input_mb)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
-    if not source.lines:
-        records = normalize_payload(raw, source=source.name)
-        if all(_no_record(r) for r in records):
-            raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
-        return [summarize_record(r, programs=programs) for r in records]
-    lines = normalize_lines(enumerate(raw.splitlines(), 1), source=source.name)
-    return [item if isinstance(item, InputError) else summarize_record(item, programs=programs) for item in lines]
+    return _summarize_json(raw, source.name, lines=source.lines, programs=programs)
 
 
 def _no_record(record: Record) -> bool:
