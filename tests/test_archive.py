@@ -315,3 +315,40 @@ def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(t
     assert alone.exit_code == zipped.exit_code == 1
     assert zipped.stderr == alone.stderr.replace(str(tmp_path / "hello.json"), f"{archive}: hello.json")
     assert [s["title"] for s in json.loads(zipped.stdout)] == ["song"]  # not also an empty "hello" record
+
+
+def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tmp_path):
+    members = {"notes.txt": b"saved on Monday", "record.json": padded_record(200), "cover.wav": b"RIFF",
+               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00"}  # fmt: skip
+    archive = make_zip(tmp_path / "saved.zip", members)
+    said = (f"{archive}: 4 files skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
+            "notes.txt, cover.wav, __MACOSX/._record.json and 1 more")  # fmt: skip
+    report = tmp_path / "report.json"
+    result = run("convert", str(archive), "-o", str(tmp_path / "out"), "--report", str(report))
+    assert result.exit_code == 0, result.stderr  # nothing that is a record was left out
+    assert [line for line in result.stderr.splitlines() if "skipped (not" in line] == [f"warning: {said}"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["record.mid"]
+    assert [r["warnings"] for r in json.loads(report.read_text())["results"]] == [[said]]
+    shown = run("info", str(archive))
+    assert shown.exit_code == 0 and shown.stderr.splitlines() == [f"warning: {said}"]
+    # said when the archive's first result is a failure too
+    make_zip(archive, {**members, "broken.json": b'{"data": '})
+    result = run("convert", str(archive), "-o", str(tmp_path / "again"))
+    assert result.exit_code == 1
+    assert f"warning: {said}" in result.stderr.splitlines() and f"{archive}: broken.json is not valid JSON" in (
+        result.stderr)  # fmt: skip
+
+
+def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
+    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x"})
+    for command in ("convert", "info"):
+        result = run(command, str(archive))
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[0] == (
+            f"{archive}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive, "
+            "only 2 files: a.txt, __MACOSX/._b.json")  # fmt: skip
+    blank = make_zip(tmp_path / "blank.zip", {"a.txt": b"x", "saved.jsonl": b"\n\n"})  # no record in its JSON either
+    result = run("convert", str(blank))
+    assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
+        f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
+        "no records in the others")  # fmt: skip

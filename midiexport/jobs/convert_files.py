@@ -6,6 +6,7 @@ converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -14,9 +15,9 @@ from typing import NamedTuple
 
 from ..errors import InputError, OutputError
 from ..io import files
-from ..io.archive import read_members
+from ..io.archive import read_archive
 from ..io.files import InputFile
-from ..model import Record
+from ..model import Record, Report
 from ..options import ConvertOptions
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
@@ -223,11 +224,14 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
+    skipped = None  # the line saying which files of a .zip are no records
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
+        archive = read_archive(unit.source, max_mb=options.max_input_mb)
+        skipped = archive.skipped_line(unit.source.name)
         named = []
-        for member in read_members(unit.source, max_mb=options.max_input_mb):
+        for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
             if member.error is not None:
                 failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
@@ -261,7 +265,20 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     songs = merge_stems(records)
     rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
-    return [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+    results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+    return _say_skipped(results, skipped, unit) if skipped else results
+
+
+def _say_skipped(results: list[Rendered], line: str, unit: Unit) -> list[Rendered]:
+    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too).
+
+    An archive that gave no record at all (its JSON members blank) fails whole, with the line.
+    """
+    if not results:
+        raise InputError(f"{line}; no records in the others", input=unit.source.name)
+    first = results[0]
+    report = first.report or Report()
+    return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
 
 
 def _line_place(error: InputError, name: str) -> str:

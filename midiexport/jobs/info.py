@@ -19,7 +19,7 @@ from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
 from ..display import printable
 from ..errors import InputError
-from ..io.archive import Member, read_members
+from ..io.archive import Member, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages import tempo
@@ -79,7 +79,7 @@ class Summary:
 
 def summarize_file(
     source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
-) -> list[Summary | InputError]:
+) -> list[Summary | InputError | str]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
     JSON is read as ``convert`` reads it (``json_input``): a .jsonl by its lines, and a
@@ -88,14 +88,19 @@ def summarize_file(
     summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
     in the list, in its place, and the others are summarized: a member or a line fails
     alone, as it does in ``convert``.
+    A .zip's files that are no records (``io.archive``: a .txt, __MACOSX/) are said in one
+    line, a str first in the list: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
-        return [s for member in read_members(source, max_mb=max_input_mb) for s in _summarize_member(source, member)]
+        archive = read_archive(source, max_mb=max_input_mb)
+        skipped = archive.skipped_line(source.name)
+        said: list[Summary | InputError | str] = [skipped] if skipped else []
+        return said + [s for member in archive.members for s in _summarize_member(source, member)]
     raw = read_bytes(source, max_mb=max_input_mb)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
-    return _summarize_json(raw, source.name, lines=source.lines, programs=programs)
+    return list(_summarize_json(raw, source.name, lines=source.lines, programs=programs))
 
 
 def _no_record(record: Record) -> bool:
