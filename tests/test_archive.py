@@ -261,3 +261,94 @@ def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):
     bass = next(m for m in members if m.name.endswith("(Bass).mid"))
     assert bass.error is not None and not bass.data  # refused, with none of its bytes kept
     assert next(m for m in members if m.name.endswith("(Keys).mid")).error is None
+
+
+def one_note_record(pitch: int, **data: object) -> bytes:
+    """Return a one-line JSON record: one Piano note of ``pitch``, with ``data``'s fields (taskId, ...)."""
+    return json.dumps({"data": {**data, "state": "complete", "instruments": [
+        {"name": "Piano", "notes": [{"pitch": pitch, "start": 0, "end": 0.5, "velocity": 0.8}]}]}}).encode()  # fmt: skip
+
+
+def song_title_of(path: Path) -> list[str]:
+    """Return the track names of a written .mid's conductor track (the song's title)."""
+    return [m.name for m in mido.MidiFile(path).tracks[0] if m.type == "track_name"]
+
+
+def test_json_lines_in_a_zip_are_read_line_by_line_as_the_same_file_alone(tmp_path):
+    # saved records: a .jsonl (line 2 broken, line 3 titled by its task id) and JSON Lines saved as .json
+    saved = b"\n".join([one_note_record(60), b"{not json", one_note_record(62, taskId="5c79be8e")]) + b"\n"
+    also = b"\n".join([one_note_record(64), one_note_record(65)]) + b"\n"
+    members = {"saved.jsonl": saved, "also.json": also, "more.NDJSON": one_note_record(67) + b"\n"}
+    for name, data in members.items():
+        (tmp_path / name).write_bytes(data)
+    archive = make_zip(tmp_path / "records.zip", members)
+    for sources, out in (([tmp_path / name for name in members], "plain"), ([archive], "zipped")):
+        result = run("convert", *map(str, sources), "-o", str(tmp_path / out))
+        assert result.exit_code == 1, result.stderr  # the broken line fails alone, in one line
+        [failure] = [line for line in result.stderr.splitlines() if "not valid JSON" in line]
+        where = archive if out == "zipped" else tmp_path
+        assert failure.startswith(f"{where}{': ' if out == 'zipped' else '/'}saved.jsonl: line 2 is not valid JSON")
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
+        "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid", "saved-3.mid"]  # fmt: skip
+    # every record is there; untitled ones named as alone, the one with a task id by it (the .zip's rule)
+    zipped = sorted(p.name for p in (tmp_path / "zipped").iterdir())
+    assert zipped == ["5c79be8e.mid", "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid"]
+    pairs = [(name, name) for name in ("also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid")]
+    for name, alone in [*pairs, ("5c79be8e.mid", "saved-3.mid")]:  # the same song, title and notes
+        zipped_song, plain_song = tmp_path / "zipped" / name, tmp_path / "plain" / alone
+        assert song_title_of(zipped_song) == song_title_of(plain_song), name
+        assert notes_by_track(zipped_song.read_bytes()) == notes_by_track(plain_song.read_bytes()), name
+    shown = run("info", "--json", str(archive))
+    assert shown.exit_code == 1
+    assert [line.split(" is ")[0] for line in shown.stderr.splitlines()] == [f"{archive}: saved.jsonl: line 2"]
+    assert [(s["source"], s["title"], s["parts"][0]["pitch_low"]) for s in json.loads(shown.stdout)] == [
+        (f"{archive}: saved.jsonl: line 1", "saved", 60), (f"{archive}: saved.jsonl: line 3", "5c79be8e", 62),
+        (f"{archive}: also.json: line 1", "also", 64), (f"{archive}: also.json: line 2", "also", 65),
+        (f"{archive}: more.NDJSON: line 1", "more", 67),
+    ]  # fmt: skip
+
+
+def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(tmp_path):
+    (tmp_path / "hello.json").write_bytes(b'{"hello": "world"}')
+    archive = make_zip(tmp_path / "mixed.zip", {"hello.json": b'{"hello": "world"}', "song.json": padded_record(200)})
+    alone, zipped = run("info", str(tmp_path / "hello.json")), run("info", "--json", str(archive))
+    assert alone.exit_code == zipped.exit_code == 1
+    assert zipped.stderr == alone.stderr.replace(str(tmp_path / "hello.json"), f"{archive}: hello.json")
+    assert [s["title"] for s in json.loads(zipped.stdout)] == ["song"]  # not also an empty "hello" record
+
+
+def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tmp_path):
+    members = {"notes.txt": b"saved on Monday", "record.json": padded_record(200), "cover.wav": b"RIFF",
+               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00"}  # fmt: skip
+    archive = make_zip(tmp_path / "saved.zip", members)
+    said = (f"{archive}: 4 files skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
+            "notes.txt, cover.wav, __MACOSX/._record.json and 1 more")  # fmt: skip
+    report = tmp_path / "report.json"
+    result = run("convert", str(archive), "-o", str(tmp_path / "out"), "--report", str(report))
+    assert result.exit_code == 0, result.stderr  # nothing that is a record was left out
+    assert [line for line in result.stderr.splitlines() if "skipped (not" in line] == [f"warning: {said}"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["record.mid"]
+    assert [r["warnings"] for r in json.loads(report.read_text())["results"]] == [[said]]
+    shown = run("info", str(archive))
+    assert shown.exit_code == 0 and shown.stderr.splitlines() == [f"warning: {said}"]
+    # said when the archive's first result is a failure too
+    make_zip(archive, {**members, "broken.json": b'{"data": '})
+    result = run("convert", str(archive), "-o", str(tmp_path / "again"))
+    assert result.exit_code == 1
+    assert f"warning: {said}" in result.stderr.splitlines() and f"{archive}: broken.json is not valid JSON" in (
+        result.stderr)  # fmt: skip
+
+
+def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
+    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x"})
+    for command in ("convert", "info"):
+        result = run(command, str(archive))
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[0] == (
+            f"{archive}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive, "
+            "only 2 files: a.txt, __MACOSX/._b.json")  # fmt: skip
+    blank = make_zip(tmp_path / "blank.zip", {"a.txt": b"x", "saved.jsonl": b"\n\n"})  # no record in its JSON either
+    result = run("convert", str(blank))
+    assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
+        f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
+        "no records in the others")  # fmt: skip

@@ -274,6 +274,20 @@ def test_info_on_json_lines_shows_the_good_lines_and_names_a_bad_one_in_one_line
             assert "line 2" not in result.stdout
 
 
+def test_info_reads_json_lines_saved_as_json_line_by_line_as_convert_does(tmp_path):
+    lines = fixture_path("records.jsonl").read_bytes()
+    path = tmp_path / "saved.json"  # JSON Lines under a .json name: convert reads them line by line
+    path.write_bytes(lines)
+    run("convert", str(path), "-o", str(tmp_path / "out"))
+    shown = run("info", "--json", str(path))
+    assert shown.exit_code == 0, shown.stderr  # not "is not valid JSON"
+    summaries = json.loads(shown.stdout)
+    count = len([line for line in lines.splitlines() if line.strip()])
+    assert [s["source"] for s in summaries] == [f"{path}: line {n}" for n in range(1, count + 1)]
+    complete = [s["source"].rsplit(" ", 1)[1] for s in summaries if s["status"] == "complete"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"saved-{n}.mid" for n in complete]
+
+
 @pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_has_help(command):
     result = run(command, "--help")

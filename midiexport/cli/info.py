@@ -32,6 +32,7 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
       midiexport info task.json song.mid
       midiexport info --json song.mid | jq '.[0].parts'
     """
+    from ..display import printable
     from ..errors import OutputError
     from ..io.files import find_inputs, write_stdout
     from ..jobs.info import Summary, format_table, summaries_json, summarize_file
@@ -44,6 +45,8 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
                 for item in summarize_file(source, max_input_mb=max_input_mb):
                     if isinstance(item, Summary):
                         summaries.append(item)
+                    elif isinstance(item, str):  # a .zip's files that are no records: said, not a failure
+                        click.echo(f"warning: {printable(item)}", err=True)
                     else:  # a .zip member or a JSON Lines line that failed alone: one line, the others are shown
                         fail_line(item, False)
                         failed = True

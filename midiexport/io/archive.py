@@ -2,7 +2,8 @@
 
 Suno's web export is often passed around as a .zip of ``Song Title (Stem).mid`` files.
 A .zip is hostile input like any other: member names are only ever used as names
-(never as paths to write to), only .mid/.midi/.json members are read, a member that
+(never as paths to write to), only members a folder would give (.json, .jsonl, .ndjson,
+.mid, .midi; no hidden ones) are read, a member that
 claims more than its cap is refused without inflating it, and no read inflates more than
 the cap (a member whose header understates its size, or whose data is damaged, ends in
 a CRC or stream error: it fails alone, as "damaged").
@@ -31,10 +32,24 @@ from typing import NamedTuple
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
-from .files import MB, MIDI_SUFFIXES, InputFile, too_large
+from .files import LINE_SUFFIXES, MB, MIDI_SUFFIXES, InputFile, too_large
 
-MEMBER_SUFFIXES = (*MIDI_SUFFIXES, ".json")
+MEMBER_SUFFIXES = (".json", *LINE_SUFFIXES, *MIDI_SUFFIXES)  # as files.INPUT_SUFFIXES, no .zip within a .zip
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
+
+
+SHOWN_SKIPPED = 3  # members named in the line that counts the skipped ones; the rest are only counted
+
+
+class Archive(NamedTuple):
+    """What a .zip gives: the members read (``MEMBER_SUFFIXES``), and every other file in it, skipped."""
+
+    members: list[Member]
+    skipped: tuple[str, ...] = ()  # names of the files not read (a .txt, a .wav, __MACOSX/, .DS_Store), in order
+
+    def skipped_line(self, name: str) -> str | None:
+        """Return the one line that says what was skipped ("songs.zip: 2 files skipped, ..."), or None."""
+        return _skipped_text(name, self.skipped)
 
 
 class Member(NamedTuple):
@@ -46,19 +61,27 @@ class Member(NamedTuple):
 
 
 def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> list[Member]:
-    """Return every .mid/.midi/.json member, in the archive's order: its bytes, or its InputError.
+    """Return every member of MEMBER_SUFFIXES, in the archive's order (``read_archive``'s members)."""
+    return read_archive(source, max_mb=max_mb).members
+
+
+def read_archive(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> Archive:
+    """Return every member of MEMBER_SUFFIXES, in the archive's order: its bytes, or its InputError.
 
     Each member is at most ``max_mb`` MB as inflated; one past it, or with a path that
-    leaves the archive, holds an InputError naming ``"<archive>: <member>"``. Hidden
-    members and folders (``__MACOSX/``, ``.DS_Store``) are skipped. Raises InputError
-    when the file is not a readable .zip, holds none of these members or more than
-    MAX_MEMBERS, or when the members kept pass ``ARCHIVE_TOTAL_FACTOR * max_mb`` MB.
+    leaves the archive, holds an InputError naming ``"<archive>: <member>"``. Every other
+    file (other suffixes, a .zip within, hidden ones such as ``__MACOSX/`` and ``.DS_Store``)
+    is skipped and listed in ``Archive.skipped``, for the caller to say; folders are no files.
+    Raises InputError when the file is not a readable .zip, holds none of these members or
+    more than MAX_MEMBERS, or when the members kept pass ``ARCHIVE_TOTAL_FACTOR * max_mb`` MB.
     """
     member_limit = int(max_mb * MB)
     left = ARCHIVE_TOTAL_FACTOR * member_limit
     try:
         with zipfile.ZipFile(source.path) as archive:
-            infos = [info for info in archive.infolist() if _wanted(info.filename)]
+            files = [info for info in archive.infolist() if not info.filename.endswith("/")]
+            infos = [info for info in files if _wanted(info.filename)]
+            skipped = tuple(info.filename for info in files if not _wanted(info.filename))
             if len(infos) > MAX_MEMBERS:
                 raise InputError(f"{source.name}: more than {MAX_MEMBERS} stems in one archive", input=source.name)
             members = []
@@ -71,13 +94,31 @@ def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> 
     except OSError as exc:
         raise InputError(f"{source.name}: cannot read ({exc.strerror or exc})", input=source.name) from exc
     if not members:
-        raise InputError(f"{source.name}: no .mid, .midi or .json files in this archive", input=source.name)
-    return members
+        others = f", only {_counted(skipped)}" if skipped else ""
+        raise InputError(f"{source.name}: no {_SUFFIX_LIST} files in this archive{others}", input=source.name)
+    return Archive(members, skipped)
+
+
+_SUFFIX_LIST = ", ".join(MEMBER_SUFFIXES[:-1]) + " or " + MEMBER_SUFFIXES[-1]
+
+
+def _skipped_text(name: str, skipped: tuple[str, ...]) -> str | None:
+    """Return "<name>: 2 files skipped (not .json, ... or hidden): a.txt, b.wav", or None when none was."""
+    if not skipped:
+        return None
+    return f"{name}: {_counted(skipped, ' skipped (not ' + _SUFFIX_LIST + ', or hidden)')}"
+
+
+def _counted(names: tuple[str, ...], what: str = "") -> str:
+    """Return "2 files<what>: a, b" naming at most SHOWN_SKIPPED of them ("... and 4 more")."""
+    more = len(names) - SHOWN_SKIPPED
+    shown = ", ".join(names[:SHOWN_SKIPPED]) + (f" and {more} more" if more > 0 else "")
+    return f"{len(names)} {'file' if len(names) == 1 else 'files'}{what}: {shown}"
 
 
 def _wanted(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
-    if name.endswith("/") or any(part.startswith(".") and part != ".." or part == "__MACOSX" for part in path.parts):
+    if any(part.startswith(".") and part != ".." or part == "__MACOSX" for part in path.parts):
         return False
     return path.suffix.lower() in MEMBER_SUFFIXES
 

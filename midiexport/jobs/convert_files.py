@@ -6,6 +6,7 @@ converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -14,13 +15,14 @@ from typing import NamedTuple
 
 from ..errors import InputError, OutputError
 from ..io import files
-from ..io.archive import read_members
+from ..io.archive import read_archive
 from ..io.files import InputFile
-from ..model import Record
+from ..model import Record, Report
 from ..options import ConvertOptions
 from ..stages.convert import song_title
-from ..stages.normalize import normalize_lines, normalize_payload
+from ..stages.normalize import normalize_payload
 from . import naming
+from .json_input import is_json_lines, read_json
 from .render import render_record
 from .runner import Destination, Pending, Rendered, run_in_processes
 
@@ -155,13 +157,12 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
     raw = unit.raw if unit.raw is not None else files.read_bytes(unit.source, max_mb=options.max_input_mb)
     if raw.startswith(b"MThd"):  # a .mid on standard input
         return render_stems(unit, options=options, raw=raw)
-    try:
+    if unit.line is not None:  # one line of a JSON Lines input
         records: list[Record | InputError] = list(normalize_payload(raw, source=unit.source.name, line=unit.line))
-    except InputError:
-        if unit.line is not None or not _looks_like_json_lines(raw):
-            raise
-        records = list(normalize_lines(enumerate(raw.splitlines(), 1), source=unit.source.name))
-    many = len(records) > 1 or unit.line is not None
+        by_line = True
+    else:
+        records, by_line = read_json(raw, source=unit.source.name, lines=False)
+    many = len(records) > 1 or by_line
     rendered = []
     for item in records:
         if isinstance(item, InputError):
@@ -189,11 +190,6 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
     return files.safe_name("-".join(p for p in (PurePath(source.name).stem, number) if p))
 
 
-def _looks_like_json_lines(raw: bytes) -> bool:
-    lines = [line for line in raw.splitlines() if line.strip()]
-    return len(lines) > 1 and lines[0].lstrip().startswith((b"{", b"["))
-
-
 # MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
 # Stems of one song in one folder (or .zip) are read together and become one file.
 
@@ -217,20 +213,25 @@ def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]
 def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = None) -> list[Rendered]:
     """Read the .mid stems (or .zip members) of a unit, join each song's stems, render each song.
 
-    A stem or member that cannot be read (one past ``options.max_input_mb`` included)
-    becomes its own failed Rendered; the others go on. Its line says that its song was
-    written without it only when that song was (``_joined_song``).
+    A JSON member is read as the same file given alone (``json_input.read_json``: JSON
+    Lines by its name or its lines). A stem, member or member's line that cannot be read
+    (one past ``options.max_input_mb`` included) becomes its own failed Rendered; the others
+    go on. Its line says that its song was written without it only when that song was
+    (``_joined_song``).
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``).
     """
     from ..stages.midifile import merge_stems, read_midi
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
+    skipped = None  # the line saying which files of a .zip are no records
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
+        archive = read_archive(unit.source, max_mb=options.max_input_mb)
+        skipped = archive.skipped_line(unit.source.name)
         named = []
-        for member in read_members(unit.source, max_mb=options.max_input_mb):
+        for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
             if member.error is not None:
                 failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
@@ -248,10 +249,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
         try:
             if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
                 records.append(read_midi(data, source=name, file_name=member_name))
-            else:
-                member_records = normalize_payload(data, source=name)
-                for item in member_records:
-                    number = naming.record_number(item, many=len(member_records) > 1)
+            else:  # read as the same file given alone: JSON Lines by its name or its lines (json_input)
+                items, by_line = read_json(data, source=name, lines=is_json_lines(member_name or name))
+                for item in items:
+                    if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
+                        failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
+                        continue
+                    number = naming.record_number(item, many=by_line or len(items) > 1)
                     records.append(naming.titled_after_member(item, member_name or name))
                     json_names[id(records[-1])] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
@@ -261,7 +265,25 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     songs = merge_stems(records)
     rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
-    return [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+    results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+    return _say_skipped(results, skipped, unit) if skipped else results
+
+
+def _say_skipped(results: list[Rendered], line: str, unit: Unit) -> list[Rendered]:
+    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too).
+
+    An archive that gave no record at all (its JSON members blank) fails whole, with the line.
+    """
+    if not results:
+        raise InputError(f"{line}; no records in the others", input=unit.source.name)
+    first = results[0]
+    report = first.report or Report()
+    return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
+
+
+def _line_place(error: InputError, name: str) -> str:
+    """Return where a line of a JSON Lines member failed ("songs.zip: a.jsonl: line 2"), as a plain line is named."""
+    return f"{name}: line {error.line}" if error.line is not None else error.input or name
 
 
 def _joined_song(file_name: str) -> str | None:

@@ -19,16 +19,16 @@ from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
 from ..display import printable
 from ..errors import InputError
-from ..io.archive import Member, read_members
+from ..io.archive import Member, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_names
-from ..stages.normalize import normalize_lines, normalize_payload
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from .json_input import is_json_lines, read_json
 from .naming import titled_after_member
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
@@ -79,27 +79,28 @@ class Summary:
 
 def summarize_file(
     source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
-) -> list[Summary | InputError]:
+) -> list[Summary | InputError | str]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
+    JSON is read as ``convert`` reads it (``json_input``): a .jsonl by its lines, and a
+    .json holding JSON Lines by its lines too.
     A member of a .zip that cannot be read (damaged, too large, outside the archive) or
     summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
     in the list, in its place, and the others are summarized: a member or a line fails
     alone, as it does in ``convert``.
+    A .zip's files that are no records (``io.archive``: a .txt, __MACOSX/) are said in one
+    line, a str first in the list: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
-        return [s for member in read_members(source, max_mb=max_input_mb) for s in _summarize_member(source, member)]
+        archive = read_archive(source, max_mb=max_input_mb)
+        skipped = archive.skipped_line(source.name)
+        said: list[Summary | InputError | str] = [skipped] if skipped else []
+        return said + [s for member in archive.members for s in _summarize_member(source, member)]
     raw = read_bytes(source, max_mb=max_input_mb)
     if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
         return [summarize_midi(raw, source=source.name)]
-    if not source.lines:
-        records = normalize_payload(raw, source=source.name)
-        if all(_no_record(r) for r in records):
-            raise InputError(f"{records[0].place()}: {records[0].reason}", input=source.name)
-        return [summarize_record(r, programs=programs) for r in records]
-    lines = normalize_lines(enumerate(raw.splitlines(), 1), source=source.name)
-    return [item if isinstance(item, InputError) else summarize_record(item, programs=programs) for item in lines]
+    return list(_summarize_json(raw, source.name, lines=source.lines, programs=programs))
 
 
 def _no_record(record: Record) -> bool:
@@ -121,17 +122,34 @@ def _summarize_member(source: InputFile, member: Member) -> list[Summary | Input
         return [exc]
 
 
-def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary]:
-    """Summarize one archive member: a .mid by its header, else the records of its JSON.
+def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary | InputError]:
+    """Summarize one archive member as the same file given alone: a .mid by its header, else its JSON.
 
     ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
     is its own name, which a .mid's part names and title are read from (``file_stem``),
-    and a record's title when it has neither title nor task id (``naming.titled_after_member``).
+    which tells JSON Lines (``json_input``: a bad line is its InputError in its place), and
+    a record's title when it has neither title nor task id (``naming.titled_after_member``).
     """
     if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
         return [summarize_midi(data, source=source, file_name=file_name)]
-    records = normalize_payload(data, source=source)
-    return [summarize_record(titled_after_member(r, file_name) if file_name else r) for r in records]
+    return _summarize_json(data, source, lines=is_json_lines(file_name or source), member=file_name)
+
+
+def _summarize_json(data: bytes, source: str, *, lines: bool, member: str | None = None,
+                    programs: Mapping[str, str | int] | None = None) -> list[Summary | InputError]:  # fmt: skip
+    """Summarize the records of JSON bytes read as ``convert`` reads them (``json_input.read_json``).
+
+    A document that holds no MIDI record at all is refused (``_no_record``); a line that
+    failed is its InputError in its place. ``member``: the .zip member's own name, which
+    titles a record with no title or task id.
+    """
+    items, by_line = read_json(data, source=source, lines=lines)
+    empty = [r for r in items if isinstance(r, Record) and _no_record(r)]
+    if not by_line and len(empty) == len(items):  # a document's items are all records
+        raise InputError(f"{empty[0].place()}: {empty[0].reason}", input=source)
+    return [item if isinstance(item, InputError) else
+            summarize_record(titled_after_member(item, member) if member else item, programs=programs)
+            for item in items]  # fmt: skip
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:

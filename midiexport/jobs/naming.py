@@ -15,7 +15,8 @@ else empty; ``task_id`` and ``audio_id`` are empty for a .mid, which holds neith
 A JSON record inside a .zip is a song of the archive, named like its .mid songs after its
 title, else its task id; one with neither takes its member's name (``titled_after_member``),
 for ``convert`` and ``info`` alike. Its file is named as a plain file's records are
-(``member_stem``): a member of several records adds the record's number ("arr-2").
+(``member_stem``): a member of several records adds the record's number ("arr-2"), and a
+member read as JSON Lines (``json_input``) its line's number ("saved-3"), as a plain .jsonl.
 """
 
 from __future__ import annotations

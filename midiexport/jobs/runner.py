@@ -218,8 +218,8 @@ class Pending:
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
-        if rendered.error is not None:
-            return Outcome(rendered.place, error=rendered.error, notes=rendered.notes)
+        if rendered.error is not None:  # its report, when it has one, says what else there is to know
+            return Outcome(rendered.place, report=rendered.report, error=rendered.error, notes=rendered.notes)
         paths: list[str] = []
         existing: list[str] = []
         main: str | None = None

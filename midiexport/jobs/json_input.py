@@ -1,0 +1,61 @@
+"""JSON input: the records of a JSON file's bytes, read as ``convert`` reads a plain file.
+
+One rule for every place JSON bytes come from (a plain file, a ``.zip`` member), for
+``convert`` and ``info`` alike, so a record is never read one way here and another there:
+
+- a name ending in ``.jsonl`` or ``.ndjson`` (``files.LINE_SUFFIXES``) is JSON Lines: each
+  line is read on its own, and a bad line fails alone (its InputError in its place);
+- any other name holds one JSON document (a record, an array of records, any envelope of
+  README "Accepted shapes"). When it is not one valid document but its first non-blank
+  line opens an object or array and more lines follow, it is JSON Lines saved under
+  ``.json``: read line by line as above.
+
+Lines are split on ``\\n`` only, as ``files.read_lines`` reads a plain ``.jsonl`` (a ``\\r``
+before it is JSON whitespace), so a line has the same number wherever the file is.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import NamedTuple
+
+from ..errors import InputError
+from ..io.files import LINE_SUFFIXES
+from ..model import Record
+from ..protocol import UTF8_BOM
+from ..stages.normalize import normalize_lines, normalize_payload
+
+
+class JsonRecords(NamedTuple):
+    """What one JSON input holds: its records in order (a line that failed: its InputError there)."""
+
+    items: list[Record | InputError]
+    by_line: bool  # read as JSON Lines: each record is numbered by its line, as a plain .jsonl's
+
+
+def is_json_lines(name: str) -> bool:
+    """True for a file name of JSON Lines (``.jsonl``, ``.ndjson``, any case)."""
+    return PurePath(name).suffix.lower() in LINE_SUFFIXES
+
+
+def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
+    """Return the records of JSON bytes, by the rules of the module docstring.
+
+    ``source`` names the input in messages ("songs.zip: saved.jsonl"); ``lines``: its name
+    says JSON Lines (``is_json_lines``, ``InputFile.lines``).
+    Raises InputError when a file that is not JSON Lines is no valid JSON document and
+    does not look like JSON Lines either.
+    """
+    if not lines:
+        try:
+            return JsonRecords(list(normalize_payload(data, source=source)), by_line=False)
+        except InputError:
+            if not looks_like_json_lines(data):
+                raise
+    return JsonRecords(list(normalize_lines(enumerate(data.split(b"\n"), 1), source=source)), by_line=True)
+
+
+def looks_like_json_lines(data: bytes) -> bool:
+    """True when more than one line holds text and the first opens a JSON object or array."""
+    lines = [line for line in data.removeprefix(UTF8_BOM).split(b"\n") if line.strip()]
+    return len(lines) > 1 and lines[0].lstrip().startswith((b"{", b"["))
