@@ -109,6 +109,7 @@ PRIORS = ("tempo_log", "tempo_log_sq", "density_log", "density_log_sq", "meter_3
 # its slot or within COVERAGE_SLOTS of it (a slot is a twelfth of the pulse, 17-60 ms): chord
 # spread and stem lag must not empty a beat that is played.
 COVERAGE_SLOTS = 1
+SIX_DIVISIONS = 6  # 3/4 and 6/8: a bar of six beat divisions, grouped in twos or in threes
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
@@ -126,6 +127,8 @@ FEATURES = (
     "meter_6_8",
     *(f"{name}_no_drums" for name in PRIORS),
     "coverage_beat_no_drums",  # share of the beats that have an onset (songs without drums)
+    "regularity_beat_no_drums",  # correlation of the length-weighted onsets one beat apart (songs without drums)
+    "regularity_bar_no_drums",  # the same one bar apart
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
@@ -196,6 +199,8 @@ WEIGHTS = {
     "meter_3_4_no_drums": 0.13,
     "meter_6_8_no_drums": 0.17,
     "coverage_beat_no_drums": 2.87,
+    "regularity_beat_no_drums": 1.60,
+    "regularity_bar_no_drums": 2.03,
 }
 
 
@@ -230,6 +235,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
     accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
     if not onsets.has_drums:
         accents["played"] = _slot_played(onsets.all, slots_s)
+    regular = np.convolve(accents["long"], np.ones(2 * COVERAGE_SLOTS + 1), mode="same")  # lag 1 slot
     chroma = _slot_chroma(onsets, slots_s)
     rows: list[tuple[Ints, Ints, Ints, Floats]] = []
     changes_by_span: dict[int, Floats] = {}
@@ -249,6 +255,10 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             density = np.log2(max(len(onsets.all.times_s), 1) * beat / len(slots_s))
             features[:, FEATURES.index("density_log")] = density
             features[:, FEATURES.index("density_log_sq")] = density**2
+            if not onsets.has_drums:
+                regularity = _regularity(regular, beat=beat, per_bar=per_bar, division=division)
+                features[:, FEATURES.index("regularity_beat_no_drums")] = regularity[0]
+                features[:, FEATURES.index("regularity_bar_no_drums")] = regularity[1]
             name = METERS[meter_index][0]
             for column in ("3_4", "6_8"):
                 features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
@@ -263,6 +273,35 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
         return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))))
     beat_col, meter_col, phase_col, feature_rows = (np.concatenate(c) for c in zip(*rows))
     return Hypotheses(beat_col, meter_col, phase_col, feature_rows)
+
+
+def _regularity(regular: Floats, *, beat: int, per_bar: int, division: int) -> tuple[float, float]:
+    """Return how much better the length-weighted onsets repeat at this beat and bar than at their rivals.
+
+    Brown (1993)'s autocorrelation of duration-weighted note onsets, read as two contrasts so
+    that neither favours a longer or shorter beat by itself: beat, for bars of six divisions
+    (3/4 and 6/8: the same bar, grouped 2+2+2 or 3+3), the correlation at this beat's lag
+    minus that at the other grouping's beat; bar, the correlation at the bar's lag minus the
+    mean of those a beat shorter and a beat longer (a 4/4 song repeats at four beats, not at
+    three or five). 4/4 has no rival grouping of its bar into equal beats, so its beat
+    contrast is 0.
+    """
+    at = functools.partial(_lag_correlation, regular)
+    beat_contrast = 0.0
+    if per_bar * division == SIX_DIVISIONS:
+        other = beat * 3 // 2 if division == 2 else beat * 2 // 3
+        beat_contrast = at(beat) - at(other)
+    bar = beat * per_bar
+    return beat_contrast, at(bar) - (at(bar - beat) + at(bar + beat)) / 2
+
+
+def _lag_correlation(values: Floats, lag: int) -> float:
+    """Return the correlation of a slot series with itself ``lag`` slots later (0 when too short or flat)."""
+    if lag >= len(values) - 2:
+        return 0.0
+    early, late = values[:-lag], values[lag:]
+    spread = float(early.std() * late.std())
+    return float(((early - early.mean()) * (late - late.mean())).mean() / spread) if spread > 0 else 0.0
 
 
 def _accent_streams(onsets: Onsets) -> dict[str, Stream]:
