@@ -681,11 +681,20 @@ def regularity_by(record: model.Record, slots_s: np.ndarray, column: str) -> dic
 
 def test_without_drums_a_rhythm_repeating_every_three_beats_favours_bars_of_three():
     # A waltz tune's half note and quarter, bar after bar: the length-weighted onsets repeat at
-    # three quarters, not at two or four (Brown 1993), so 3/4 has the bar regularity and 4/4 does not.
+    # six quarters (two bars), not at four (Brown 1993), so 3/4 has the bar regularity and 4/4 does
+    # not, at the quarter beat and at twice the tempo alike; 6/8 is not compared there and reads 0.
     record = tune(120.0, ((0.0, 2.0), (2.0, 1.0)))
     by = regularity_by(record, quarter_slots(120.0, 0.0, bars=12), "regularity_bar_no_drums")
-    assert by[("3/4", 12)] > 0.2
-    assert by[("4/4", 12)] < 0.0
+    assert by[("3/4", 12)] > 0.2 and by[("3/4", 6)] > 0.2
+    assert by[("4/4", 12)] < -0.2 and by[("4/4", 6)] < -0.2
+    assert by[("6/8", 18)] == 0.0
+
+
+def test_without_drums_a_rhythm_repeating_every_four_beats_favours_bars_of_four():
+    record = tune(120.0, ((0.0, 2.0), (2.0, 1.0), (3.0, 0.5), (3.5, 0.5)))  # half, quarter, two eighths
+    by = regularity_by(record, quarter_slots(120.0, 0.0, bars=12), "regularity_bar_no_drums")
+    assert by[("4/4", 12)] > 0.2
+    assert by[("3/4", 12)] < -0.2
 
 
 def test_without_drums_eighths_grouped_in_threes_favour_6_8_over_3_4():

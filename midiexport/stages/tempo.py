@@ -95,12 +95,12 @@ MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 # song (the corpus's longest spans 1.9 minutes; the benchmark's 5-minute test song is read whole), so
 # a song's estimate is unchanged; it bounds the cost of a stray end time or hours of silence.
 MAX_ANALYSIS_S = 600.0
-CONFIDENCE_THRESHOLD = 0.71  # chosen on the bench split: at or above it, right >= 95% of the time there
+CONFIDENCE_THRESHOLD = 0.72  # chosen on the bench split: at or above it, right >= 95% of the time there
 # The confidence is a logistic curve of the score margin, shifted for songs with drums (see
 # calibrated_confidence), fitted on the bench split by bench_tempo.py --calibrate.
-CALIBRATION_SLOPE = 1.495  # per unit of margin (log-odds)
-CALIBRATION_OFFSET = -1.588
-CALIBRATION_DRUMS = 1.853  # log-odds added when the song has drums
+CALIBRATION_SLOPE = 1.303  # per unit of margin (log-odds)
+CALIBRATION_OFFSET = -1.357
+CALIBRATION_DRUMS = 1.815  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
 # Beats believed at or above it, bars or not (see BEAT_CONFIDENCE_THRESHOLD's calibration in the README).
 BEAT_CONFIDENCE_THRESHOLD = 0.9
