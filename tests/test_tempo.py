@@ -722,3 +722,60 @@ def test_with_drums_the_beats_played_are_not_read():
     record = rock_song(97.3, 1.37, bars=16)
     by_beat = coverage_by_beat(record, quarter_slots(97.3, 1.37, bars=16))
     assert set(by_beat.values()) == {0.0}
+
+
+def tune(bpm: float, rhythm: tuple[tuple[float, float], ...], *, bars: int = 16) -> model.Record:
+    """One part without drums repeating a bar's ``rhythm`` ((start, length) in quarters) on a rising line."""
+    beat = 60 / bpm
+    bar = sum(length for _, length in rhythm)
+    notes = [
+        {"pitch": 60 + (k * len(rhythm) + step) % 12, "start": round((k * bar + at) * beat * 192) / 192,
+         "end": round((k * bar + at + length * 0.9) * beat * 192) / 192, "velocity": 0.7}
+        for k in range(bars) for step, (at, length) in enumerate(rhythm)
+    ]  # fmt: skip
+    [record] = normalize_payload({"instruments": [{"name": "Flute", "notes": notes}]})
+    return record
+
+
+def regularity_by(record: model.Record, slots_s: np.ndarray, column: str) -> dict[tuple[str, int], float]:
+    """A regularity column (the same for every bar phase) by (meter, beat length in slots)."""
+    from midiexport.stages.meter import FEATURES, METERS, meter_hypotheses
+
+    found = meter_hypotheses(collect_onsets(record), slots_s)
+    values = found.features[:, FEATURES.index(column)]
+    return {(METERS[m][0], int(b)): float(values[(found.meter == m) & (found.beat == b)].max())
+            for m, b in {(int(m), int(b)) for m, b in zip(found.meter, found.beat)}}  # fmt: skip
+
+
+def test_without_drums_a_rhythm_repeating_every_three_beats_favours_bars_of_three():
+    # A waltz tune's half note and quarter, bar after bar: the length-weighted onsets repeat at
+    # six quarters (two bars), not at four (Brown 1993), so 3/4 has the bar regularity and 4/4 does
+    # not, at the quarter beat and at twice the tempo alike; 6/8 is not compared there and reads 0.
+    record = tune(120.0, ((0.0, 2.0), (2.0, 1.0)))
+    by = regularity_by(record, quarter_slots(120.0, 0.0, bars=12), "regularity_bar_no_drums")
+    assert by[("3/4", 12)] > 0.2 and by[("3/4", 6)] > 0.2
+    assert by[("4/4", 12)] < -0.2 and by[("4/4", 6)] < -0.2
+    assert by[("6/8", 18)] == 0.0
+
+
+def test_without_drums_a_rhythm_repeating_every_four_beats_favours_bars_of_four():
+    record = tune(120.0, ((0.0, 2.0), (2.0, 1.0), (3.0, 0.5), (3.5, 0.5)))  # half, quarter, two eighths
+    by = regularity_by(record, quarter_slots(120.0, 0.0, bars=12), "regularity_bar_no_drums")
+    assert by[("4/4", 12)] > 0.2
+    assert by[("3/4", 12)] < -0.2
+
+
+def test_without_drums_eighths_grouped_in_threes_favour_6_8_over_3_4():
+    # A jig's quarter-and-eighth: the long notes fall every dotted quarter, so the same bar of six
+    # eighths is grouped 3+3 (6/8), not 2+2+2 (3/4); 4/4 has no such rival grouping and reads 0.
+    record = tune(180.0, ((0.0, 1.0), (1.0, 0.5), (1.5, 1.0), (2.5, 0.5)))
+    by = regularity_by(record, quarter_slots(180.0, 0.0, bars=12), "regularity_grouping_no_drums")
+    assert by[("6/8", 18)] > 0.2
+    assert by[("3/4", 12)] < -0.2
+    assert by[("4/4", 12)] == 0.0
+
+
+def test_with_drums_the_regularity_columns_are_not_read():
+    record = rock_song(97.3, 1.37, bars=16)
+    for column in ("regularity_grouping_no_drums", "regularity_bar_no_drums"):
+        assert set(regularity_by(record, quarter_slots(97.3, 1.37, bars=16), column).values()) == {0.0}

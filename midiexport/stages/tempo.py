@@ -20,8 +20,10 @@ Method, in three stages (each in its own module, with its sources):
    6/8) and the bar phase, chosen jointly among all hypotheses by a small
    conditional-logit model over interpretable features: a tempo preference, the onset
    density per beat, each role's weight on beats, beat divisions, beat one and the
-   backbeats, harmonic change and crashes on bar lines (Klapuri et al. 2006; Temperley 2007; downbeat cues as in
-   Papadopoulos & Peeters 2011 and Krebs et al. 2013). Its weights are fitted on the
+   backbeats, harmonic change and crashes on bar lines, and without drums how regularly
+   the length-weighted onsets repeat at the bar and at the beat's grouping (Klapuri et al.
+   2006; Temperley 2007; Brown 1993; downbeat cues as in Papadopoulos & Peeters 2011 and
+   Krebs et al. 2013). Its weights are fitted on the
    benchmark's "bench" split, never on the "holdout" one.
 
 Here the beats are then refined to the onsets (a local weighted mean of the deviations
@@ -104,12 +106,12 @@ MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 # song (the corpus's longest spans 1.9 minutes; the benchmark's 5-minute test song is read whole), so
 # a song's estimate is unchanged; it bounds the cost of a stray end time or hours of silence.
 MAX_ANALYSIS_S = 600.0
-CONFIDENCE_THRESHOLD = 0.63  # chosen on the bench split: at or above it, right >= 95% of the time there
+CONFIDENCE_THRESHOLD = 0.72  # chosen on the bench split: at or above it, right >= 95% of the time there
 # The confidence is a logistic curve of the score margin, shifted for songs with drums (see
 # calibrated_confidence), fitted on the bench split by bench_tempo.py --calibrate.
-CALIBRATION_SLOPE = 1.518  # per unit of margin (log-odds)
-CALIBRATION_OFFSET = -1.659
-CALIBRATION_DRUMS = 1.902  # log-odds added when the song has drums
+CALIBRATION_SLOPE = 1.303  # per unit of margin (log-odds)
+CALIBRATION_OFFSET = -1.357
+CALIBRATION_DRUMS = 1.815  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
 # The beat confidence is a logistic curve of the log-odds of the nested posterior and of the bar
 # confidence (see calibrated_beat_confidence), fitted by bench_tempo.py --calibrate on the bench
