@@ -244,8 +244,11 @@ def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines():  # 7. low confid
     found = estimate_tempo(record)
     assert found.confidence < CONFIDENCE_THRESHOLD and not found.sure
     time_map = plan_time(record, bpm="auto", ppq=960)
-    assert len(time_map.tempos) == 1 and time_map.downbeat_tick == 0 and time_map.meters == ((0, 4, 4),)
-    assert "bar lines not aligned to the music" in found.describe()
+    assert time_map.downbeat_tick == 0 and time_map.meters == ((0, 4, 4),)  # no bar line claimed
+    # its beats are followed only when the beat confidence is believed, else one constant tempo
+    assert (len(time_map.tempos) > 1) == found.beats_sure
+    said = found.describe()
+    assert "no meter or downbeat claimed" in said if found.beats_sure else "bar lines not aligned to the music" in said
 
 
 def _truth(song_id: str) -> dict:
@@ -491,7 +494,7 @@ def test_beats_believed_without_bars_are_followed_and_said_so(monkeypatch):
         assert np.abs(np.sort([n.start for n in written.notes]) - np.sort(instrument.start_s)).max() < 0.001
 
 
-@pytest.mark.parametrize("song_id", ["gen-jazzwaltz-s1249", "gen-funk-s1309"])  # drifting, no drums, bars unsure
+@pytest.mark.parametrize("song_id", ["gen-waltz-s1409", "gen-funk-s1309"])  # drifting, no drums, bars unsure
 def test_a_drifting_song_without_sure_bars_has_its_beats_followed_by_their_calibrated_confidence(song_id):
     """No threshold moved by hand: the beat confidence itself reaches the one fitted on the bench split."""
     record, truth = corpus_song(song_id), _truth(song_id)
