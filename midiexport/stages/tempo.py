@@ -94,6 +94,8 @@ from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, NO_ESTIMATE, drawn
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     import numpy.typing as npt
 
@@ -106,22 +108,30 @@ MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 # song (the corpus's longest spans 1.9 minutes; the benchmark's 5-minute test song is read whole), so
 # a song's estimate is unchanged; it bounds the cost of a stray end time or hours of silence.
 MAX_ANALYSIS_S = 600.0
-CONFIDENCE_THRESHOLD = 0.72  # chosen on the bench split: at or above it, right >= 95% of the time there
-# The confidence is a logistic curve of the score margin, shifted for songs with drums (see
-# calibrated_confidence), fitted on the bench split by bench_tempo.py --calibrate.
-CALIBRATION_SLOPE = 1.303  # per unit of margin (log-odds)
-CALIBRATION_OFFSET = -1.357
-CALIBRATION_DRUMS = 1.815  # log-odds added when the song has drums
 MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin can say
-# The beat confidence is a logistic curve of the log-odds of the nested posterior and of the bar
-# confidence (see calibrated_beat_confidence), fitted by bench_tempo.py --calibrate on the bench
-# split's songs below the bar-line threshold, where it decides.
-BEAT_CALIBRATION_NESTED = 1.459  # per unit of log-odds of the nested posterior
-BEAT_CALIBRATION_BARS = 1.333  # per unit of log-odds of the bar confidence
-BEAT_CALIBRATION_OFFSET = 0.460
-# Beats believed at or above it, bars or not: chosen there too (89 of 170 reach it, 96% with their
-# beats on the music's grid).
-BEAT_CONFIDENCE_THRESHOLD = 0.73
+# The bar-line confidence is a logistic curve of the score margin, one per group: songs with drums
+# and songs without (calibrated_confidence); bar lines are written at or above the threshold of the
+# song's group (bar_threshold; None: that group has none, its bar lines are never claimed). The beat
+# confidence is a logistic curve of the log-odds of the nested posterior and of the bar confidence
+# (calibrated_beat_confidence), fitted on the songs below their group's bar-line threshold, where
+# it decides; beats are believed at or above BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is
+# fitted and chosen on the bench split by bench_tempo.py --calibrate, which prints the block below
+# (each threshold by the rule of choose_threshold): paste it over these lines after a refit.
+CALIBRATION_DRUMS = (1.535, 0.227)  # songs with drums: slope per unit of margin, offset (log-odds)
+CALIBRATION_NO_DRUMS = (1.212, -1.283)  # songs without drums: the same
+CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
+CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
+BEAT_CALIBRATION_NESTED = 1.528  # per unit of log-odds of the nested posterior
+BEAT_CALIBRATION_BARS = 0.588  # per unit of log-odds of the bar confidence
+BEAT_CALIBRATION_OFFSET = -0.760
+BEAT_CONFIDENCE_THRESHOLD = 0.74
+# The rule that chooses each threshold (choose_threshold): the lowest confidence on the grid at which
+# the songs at or above it are right at least CALIBRATION_PRECISION of the time, and so are those
+# at or above every higher value that at least MIN_CALIBRATION_SONGS songs reach.
+CALIBRATION_PRECISION = 0.95
+MIN_CALIBRATION_SONGS = 20  # fewer songs are not judged: 1 wrong of 8 is not a 12% error rate
+THRESHOLD_FLOOR = 0.50  # the grid starts here: a confidence below 0.5 says wrong is likelier than right
+THRESHOLD_STEP = 0.01
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -146,7 +156,8 @@ class TempoEstimate:
     ``downbeats_s`` are every beat and bar line found (seconds, following drift), and
     ``first_downbeat_s`` the first bar line at or after the first note. ``confidence``
     (0-1) is the calibrated probability that the tempo, beats and bar lines written are right
-    (``calibrated_confidence``); ``sure`` says it reaches CONFIDENCE_THRESHOLD.
+    (``calibrated_confidence``, by ``has_drums``: whether the notes have drums); ``sure`` says
+    it reaches the threshold of that group (``bar_threshold``; without drums there may be none).
     ``beat_confidence`` (0-1) is the calibrated probability that a map following the beats
     lies on the music's grid (``calibrated_beat_confidence``), made from ``nested``, the
     posterior of the hypotheses whose beats nest with these (the same grid, at this level or
@@ -173,11 +184,13 @@ class TempoEstimate:
     posterior: float = 0.0
     nested: float = 0.0
     written: str = ""
+    has_drums: bool = True
 
     @property
     def sure(self) -> bool:
-        """True when the bar lines are believed (confidence at or above the threshold)."""
-        return self.confidence >= CONFIDENCE_THRESHOLD
+        """True when the bar lines are believed (confidence at or above its group's threshold, if it has one)."""
+        threshold = bar_threshold(has_drums=self.has_drums)
+        return threshold is not None and self.confidence >= threshold
 
     @property
     def beats_sure(self) -> bool:
@@ -200,7 +213,7 @@ class TempoEstimate:
         if written == BARS:
             return (f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
                     f"(confidence {confidence})")  # fmt: skip
-        bars = (f"confidence {confidence} in the bars is below {CONFIDENCE_THRESHOLD:g}" if not self.sure
+        bars = (self._bars_not_claimed(confidence) if not self.sure
                 else f"confidence {confidence}, but no bar line found after the first note")  # fmt: skip
         if written == BEATS and self.source == BEAT_MAP_SOURCE:  # the map's own beats: 0 s in a Suno export
             return f"tempo {found}; {bars}: no meter or downbeat claimed, bar lines counted from its first beat"
@@ -208,10 +221,69 @@ class TempoEstimate:
             return (f"tempo {found}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
                     f"downbeat claimed, bar lines counted from 0 s")  # fmt: skip
         if not self.beats_sure:
-            return (f"tempo {found}, confidence {confidence} is below {CONFIDENCE_THRESHOLD:g}: "
+            return (f"tempo {found}, {self._bars_not_claimed(confidence)}: "
                     f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
         return (f"tempo {found}, too few beats found to follow them (beat confidence {beat_confidence}); {bars}: "
                 f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
+
+    def _bars_not_claimed(self, confidence: str) -> str:
+        """Why no bar line is claimed: the confidence (shown) is below the group's threshold, or the group has none."""
+        threshold = bar_threshold(has_drums=self.has_drums)
+        if threshold is None:
+            return f"confidence {confidence} in the bars, but without drums no bar line is claimed"
+        return f"confidence {confidence} in the bars is below {threshold:g}"
+
+
+def bar_threshold(*, has_drums: bool) -> float | None:
+    """Return the bar-line threshold of a song's group (with drums or without), or None when that group has none.
+
+    Each group's is chosen on the bench split (``bench_tempo.py --calibrate``): the lowest
+    confidence at or above which that group's songs are right at least 95% of the time.
+    None: no confidence reached by enough of its songs is right that often; its bar lines are
+    never claimed, its beats may still be followed (``beats_sure``).
+    """
+    return CONFIDENCE_THRESHOLD_DRUMS if has_drums else CONFIDENCE_THRESHOLD_NO_DRUMS
+
+
+def choose_threshold(confidence: Sequence[float], right: Sequence[bool]) -> float | None:
+    """Return the threshold the songs given call for, or None when no confidence earns one.
+
+    The rule (``bench_tempo.py --calibrate`` applies it per group, and to the beat confidence):
+    the lowest value of the grid (THRESHOLD_FLOOR and up, by THRESHOLD_STEP) that at least
+    MIN_CALIBRATION_SONGS songs reach, with at least CALIBRATION_PRECISION of the songs at or
+    above it right, and the same share at every higher value that at least as many songs reach
+    (a higher value fewer songs reach is not judged: a few songs are no share). None: no value
+    holds, so "confidence >= threshold" cannot mean right 95% of the time for these songs.
+    """
+    import numpy as np
+
+    values = np.asarray(confidence, dtype=np.float64)
+    hits = np.asarray(right, dtype=bool)
+    grid = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
+    judged = [(float(t), float(hits[values >= t].mean())) for t in grid if (values >= t).sum() >= MIN_CALIBRATION_SONGS]
+    for index, (threshold, share) in enumerate(judged):
+        if share >= CALIBRATION_PRECISION and all(higher >= CALIBRATION_PRECISION for _, higher in judged[index:]):
+            return threshold
+    return None
+
+
+def group_thresholds(
+    confidence: Sequence[float], has_drums: Sequence[bool], right: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """Return the bar-line thresholds (songs with drums, songs without), each chosen on its own group's songs.
+
+    Pooled, the songs with drums (most of them right) would carry a share that the songs
+    without drums do not reach: calibrated over all songs is not calibrated within each group
+    (Kleinberg, Mullainathan & Raghavan 2016, "calibration within groups"), so each group's
+    threshold is chosen on its songs alone (``choose_threshold``).
+    """
+    drums = [bool(d) for d in has_drums]
+
+    def chosen(group: bool) -> float | None:
+        inside = [index for index, d in enumerate(drums) if d == group]
+        return choose_threshold([confidence[i] for i in inside], [right[i] for i in inside])
+
+    return chosen(True), chosen(False)
 
 
 def shown_confidence(value: float) -> str:
@@ -274,6 +346,7 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         nested=round(nested, 3),
         margin=round(margin, 3),
         posterior=round(float(posterior[same].sum()), 3),
+        has_drums=found.has_drums,
     )
 
 
@@ -347,7 +420,8 @@ def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
     """
     import math
 
-    logit = CALIBRATION_SLOPE * min(margin, MAX_MARGIN) + CALIBRATION_OFFSET + CALIBRATION_DRUMS * has_drums
+    slope, offset = CALIBRATION_DRUMS if has_drums else CALIBRATION_NO_DRUMS
+    logit = slope * min(margin, MAX_MARGIN) + offset
     return 1.0 / (1.0 + math.exp(-logit))
 
 
