@@ -25,16 +25,18 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
   tempo from 0 s), and how many tempo events each song's map has;
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
-- confidence: how often the estimate is right at or above each threshold (bench split), for
-  the bar-line confidence (right: what the file would draw, tempo and bar lines by the
-  convention) and for the beat confidence; the model's choice whatever its confidence, on
-  steady songs.
+- confidence: how often the estimate is right at or above each threshold, for the bar-line
+  confidence per group, songs with drums and songs without, each with its own curve and
+  threshold (right: what the file would draw, tempo and bar lines by the convention), how
+  many songs of each group have bar lines written, and for the beat confidence; the model's
+  choice whatever its confidence, on steady songs.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
     python bench/bench_tempo.py --fit --fit-only '^coverage_'   # fit only the weights named so, the rest kept
-    python bench/bench_tempo.py --calibrate             # then fit the confidence curve and threshold there
+    python bench/bench_tempo.py --calibrate             # then fit the confidence curves and thresholds there,
+                                                        # printed as lines to paste into stages/tempo.py
 
 Needs the ``bench`` extra (pretty_midi, librosa, scipy).
 """
