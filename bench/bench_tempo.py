@@ -25,16 +25,18 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
   tempo from 0 s), and how many tempo events each song's map has;
 - notes: the largest distance between a note's time in the record and in the .mid
   written with ``--bpm auto``, read back with pretty_midi;
-- confidence: how often the estimate is right at or above each threshold (bench split), for
-  the bar-line confidence (right: what the file would draw, tempo and bar lines by the
-  convention) and for the beat confidence; the model's choice whatever its confidence, on
-  steady songs.
+- confidence: how often the estimate is right at or above each threshold, for the bar-line
+  confidence per group, songs with drums and songs without, each with its own curve and
+  threshold (right: what the file would draw, tempo and bar lines by the convention), how
+  many songs of each group have bar lines written, and for the beat confidence; the model's
+  choice whatever its confidence, on steady songs.
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
     python bench/bench_tempo.py --fit --fit-only '^coverage_'   # fit only the weights named so, the rest kept
-    python bench/bench_tempo.py --calibrate             # then fit the confidence curve and threshold there
+    python bench/bench_tempo.py --calibrate             # then fit the confidence curves and thresholds there,
+                                                        # printed as lines to paste into stages/tempo.py
 
 Needs the ``bench`` extra (pretty_midi, librosa, scipy).
 """
@@ -243,7 +245,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "meter_name_right": estimate.meter == truth["meter"],
         "target_meter": truth["meter"] in TARGET_METERS,
         "confidence": estimate.confidence,
-        "has_drums": onsets.collect_onsets(record).has_drums,
+        "has_drums": estimate.has_drums,
         "margin": estimate.margin,
         "sure": estimate.sure,
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
@@ -424,10 +426,12 @@ def report(split: str, rows: list[dict]) -> None:
                       f"median {statistics.median(events):g}, max {max(events)}, one or two (a lead-in) "
                       f"{pct(sum(e <= 2 for e in events), len(events))}; changes closer than a bar: "
                       f"{sum(r['crowded'] for r in chosen)}")  # fmt: skip
-    sure = [r for r in rows if r["sure"]]
-    print(f"\nconfident (bar lines written): {pct(len(sure), len(rows))}; right among them "
-          f"(tempo, meter and bar lines): {pct(sum(r['right'] for r in sure), len(sure))} (meter name: "
-          f"{pct(sum(r['downbeat_right_strict'] for r in sure), len(sure))})")  # fmt: skip
+    print()
+    for label, group in (("all songs", rows), *groups_by_drums(rows)):
+        sure = [r for r in group if r["sure"]]
+        print(f"confident (bar lines written), {label}: {len(sure)} of {len(group)} ({pct(len(sure), len(group))});"
+              f" right among them (tempo, meter and bar lines): {pct(sum(r['right'] for r in sure), len(sure))}"
+              f" (meter name: {pct(sum(r['downbeat_right_strict'] for r in sure), len(sure))})")  # fmt: skip
     calibration(rows)
     if rows and "note_error_s" in rows[0]:
         worst = max(r["note_error_s"] for r in rows)
@@ -436,18 +440,30 @@ def report(split: str, rows: list[dict]) -> None:
     print(f"estimate time per song: mean {1000 * statistics.mean(seconds):.1f} ms, max {1000 * max(seconds):.1f} ms")
 
 
+def groups_by_drums(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The songs with drums and those without: the bar-line confidence is calibrated per group."""
+    return [
+        (label, [r for r in rows if r["has_drums"] == drums])
+        for label, drums in (("with drums", True), ("without drums", False))
+    ]
+
+
 def calibration(rows: list[dict]) -> None:
-    """Print, per confidence threshold, how many songs reach it and how many of those are right.
+    """Print, per group and confidence threshold, how many songs reach it and how many of those are right.
 
     Right: tempo and the bar lines found, by the meter convention (whether or not the threshold lets them be
-    written).
+    written). Each group (with drums, without) has its own curve and threshold.
     """
-    cells = []
-    for threshold in sorted({0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, tempo.CONFIDENCE_THRESHOLD}):
-        above = [r for r in rows if r["confidence"] >= threshold]
-        right = sum(r["right_found"] for r in above)
-        cells.append(f"≥{threshold:.2f}: {len(above)} songs, {pct(right, len(above))} right")
-    print("calibration (right: tempo and bar lines found, by the meter convention): " + "; ".join(cells))
+    for (label, group), has_drums in zip(groups_by_drums(rows), (True, False)):
+        threshold = tempo.bar_threshold(has_drums=has_drums)
+        cells = []
+        for value in sorted({0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95} | {threshold or 0.5}):
+            above = [r for r in group if r["confidence"] >= value]
+            right = sum(r["right_found"] for r in above)
+            cells.append(f"≥{value:.2f}: {len(above)} songs, {pct(right, len(above))} right")
+        chosen = f"threshold {threshold:.2f}" if threshold is not None else "no threshold: bar lines not claimed"
+        print(f"calibration, songs {label} ({len(group)}; {chosen}; right: tempo and bar lines found, by the"
+              f" meter convention): " + "; ".join(cells))  # fmt: skip
     for key, label in (("beats_on_grid_found", "beats on the music's grid: the beats or a level nested with them"),
                        ("beats_right_found", "tempo right, median beat within 30 ms")):  # fmt: skip
         cells = []
@@ -511,74 +527,103 @@ def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: 
     print("}")
 
 
-CALIBRATION_PRECISION = 0.95  # the threshold: the lowest confidence at and above which the bench is right this often
-THRESHOLD_GRID = np.round(np.arange(0.50, 0.995, 0.01), 2)
-MIN_CALIBRATION_SONGS = 20  # a threshold fewer songs reach is not judged: 1 of 8 is not a 12% error rate
+def fit_logistic(inputs: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Weights of a logistic regression (maximum likelihood, no penalty) of ``right`` on the columns of ``inputs``."""
+    from scipy.optimize import minimize
+
+    def loss(w: np.ndarray) -> float:
+        logit = inputs @ w
+        return float((np.logaddexp(0.0, logit) - right * logit).sum())
+
+    return np.asarray(minimize(loss, np.zeros(inputs.shape[1])).x)
 
 
 def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
-    """Fit tempo.calibrated_confidence's logistic curve (Platt 1999) on the songs given; choose the threshold.
+    """Fit the confidence curves (Platt 1999) and choose their thresholds on the songs given; print them to paste.
 
-    Inputs: the score margin and whether the song has drums. Right: what the file would draw,
-    the tempo within 1% and the bar lines found within 30 ms (median) of the song's, by the
-    meter convention (``true_bar_grids``).
+    Bar lines: one logistic curve of the score margin per group, songs with drums and songs
+    without (``tempo.calibrated_confidence``), and each group's threshold by the rule of
+    ``tempo.choose_threshold`` on that group's songs alone (``tempo.group_thresholds``). Right:
+    what the file would draw, the tempo within 1% and the bar lines found within 30 ms (median)
+    of the song's, by the meter convention (``true_bar_grids``). Then the beat curve, on the
+    songs below the thresholds just chosen, with the bar confidence of the curves just fitted
+    (``calibrate_beats``). The printed block replaces its lines in midiexport/stages/tempo.py;
+    a second run after pasting prints the same block.
     """
-    from scipy.optimize import minimize
-
     rows = [judge(song, schema, references=False, notes=False) for song in songs]
     margin = np.array([min(r["margin"], tempo.MAX_MARGIN) for r in rows])
-    drums = np.array([r["has_drums"] for r in rows], dtype=np.float64)
+    drums = np.array([r["has_drums"] for r in rows], dtype=bool)
     right = np.array([r["right_found"] for r in rows], dtype=np.float64)
+    confidence = np.zeros(len(rows))
+    curves = {}
+    for group in (True, False):
+        inside = drums == group
+        curves[group] = fit_logistic(np.column_stack([margin[inside], np.ones(inside.sum())]), right[inside])
+        slope, offset = curves[group]
+        confidence[inside] = np.round(1.0 / (1.0 + np.exp(-(slope * margin[inside] + offset))), 3)
+    thresholds = dict(zip((True, False), tempo.group_thresholds(confidence, drums, right.astype(bool))))
+    beat_lines, beat_summary = calibrate_beats(rows, confidence, drums, thresholds)
+    print(f"# paste over the calibration block of midiexport/stages/tempo.py (bench split, {len(rows)} songs)")
+    for group, name in ((True, "DRUMS"), (False, "NO_DRUMS")):
+        slope, offset = curves[group]
+        print(f"CALIBRATION_{name} = ({slope:.3f}, {offset:.3f})"
+              + ("  # songs with drums: slope per unit of margin, offset (log-odds)" if group
+                 else "  # songs without drums: the same"))  # fmt: skip
+    for group, name in ((True, "DRUMS"), (False, "NO_DRUMS")):
+        threshold = thresholds[group]
+        value = f"{threshold:.2f}" if threshold is not None else "None"
+        print(f"CONFIDENCE_THRESHOLD_{name}: float | None = {value}")
+    print("\n".join(beat_lines))
+    print()
+    for group, label in ((True, "with drums"), (False, "without drums")):
+        inside = drums == group
+        threshold = thresholds[group]
+        if threshold is None:
+            shares = [(t, right[inside & (confidence >= t)]) for t in np.round(np.arange(0.5, 1.0, 0.01), 2)]
+            best = max(((t, r.mean(), len(r)) for t, r in shares if len(r) >= tempo.MIN_CALIBRATION_SONGS),
+                       key=lambda x: x[1], default=None)  # fmt: skip
+            at_best = f"; at best {100 * best[1]:.1f}% right, {best[2]} songs at {best[0]:.2f}" if best else ""
+            print(f"songs {label}: {int(inside.sum())}; no threshold{at_best}: no bar line is claimed")
+        else:
+            above = inside & (confidence >= threshold)
+            print(f"songs {label}: {int(inside.sum())}; at {threshold:.2f}: {int(above.sum())} songs,"
+                  f" {100 * right[above].mean():.1f}% right")  # fmt: skip
+    print(beat_summary)
 
-    def loss(w: np.ndarray) -> float:
-        logit = w[0] * margin + w[1] + w[2] * drums
-        return float((np.logaddexp(0.0, logit) - right * logit).sum())
 
-    slope, offset, with_drums = minimize(loss, np.array([1.0, 0.0, 0.0])).x
-    confidence = 1.0 / (1.0 + np.exp(-(slope * margin + offset + with_drums * drums)))
-    holds = [t for t in THRESHOLD_GRID if right[confidence >= t].mean() >= CALIBRATION_PRECISION]
-    # the lowest threshold from which every higher one also holds
-    threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
-    above = confidence >= threshold
-    print(f"CALIBRATION_SLOPE = {slope:.3f}\nCALIBRATION_OFFSET = {offset:.3f}\nCALIBRATION_DRUMS = {with_drums:.3f}")
-    print(f"CONFIDENCE_THRESHOLD = {threshold:.2f}")
-    print(f"at that threshold: {int(above.sum())} of {len(rows)} songs, {100 * right[above].mean():.1f}% right")
-    calibrate_beats(rows)
-
-
-def calibrate_beats(rows: list[dict]) -> None:
+def calibrate_beats(
+    rows: list[dict], confidence: np.ndarray, drums: np.ndarray, thresholds: dict[bool, float | None]
+) -> tuple[list[str], str]:
     """Fit tempo.calibrated_beat_confidence's curve and choose BEAT_CONFIDENCE_THRESHOLD where it decides.
 
-    On the songs whose bar lines are not sure (below the CONFIDENCE_THRESHOLD in use, not the one
-    just fitted). Inputs: the log-odds of the nested posterior and of the bar confidence. Right:
-    the beats found lie on the music's metrical grid (``beats_on_grid``), what a map that follows
-    them draws. The threshold is the lowest from which every higher one holds 95%, judged where at
-    least MIN_CALIBRATION_SONGS songs reach it (one song in the top few is no share).
+    On the songs whose bar lines would not be written under the bar-line curves and thresholds
+    just fitted (``confidence``, ``thresholds`` per group). Inputs: the log-odds of the nested
+    posterior and of that bar confidence. Right: the beats found lie on the music's metrical
+    grid (``beats_on_grid``), what a map that follows them draws. The threshold by the rule of
+    ``tempo.choose_threshold``. Returns the constants' lines and a line on the songs.
     """
-    from scipy.optimize import minimize
-
-    unsure = [r for r in rows if not r["sure"]]
+    sure = np.array([thresholds[bool(d)] is not None and c >= thresholds[bool(d)] for c, d in zip(confidence, drums)])
+    unsure = [r for r, s in zip(rows, sure) if not s]
     clip = tempo.LOG_ODDS_CLIP
-    inputs = np.array([[r["nested"], r["confidence"]] for r in unsure]).clip(clip, 1 - clip)
+    inputs = np.column_stack([[r["nested"] for r in unsure], confidence[~sure]]).clip(clip, 1 - clip)
     log_odds = np.column_stack([np.log(inputs / (1 - inputs)), np.ones(len(unsure))])
     right = np.array([r["beats_on_grid_found"] for r in unsure], dtype=np.float64)
-
-    def loss(w: np.ndarray) -> float:
-        logit = log_odds @ w
-        return float((np.logaddexp(0.0, logit) - right * logit).sum())
-
-    nested_w, bars_w, offset = minimize(loss, np.zeros(3)).x
-    beat_confidence = 1.0 / (1.0 + np.exp(-(log_odds @ np.array([nested_w, bars_w, offset]))))
-    holds = [t for t in THRESHOLD_GRID if (beat_confidence >= t).sum() < MIN_CALIBRATION_SONGS or
-             right[beat_confidence >= t].mean() >= CALIBRATION_PRECISION]  # fmt: skip
-    threshold = next((t for t in THRESHOLD_GRID if all(u in holds for u in THRESHOLD_GRID if u >= t)), 1.0)
+    weights = fit_logistic(log_odds, right)
+    nested_w, bars_w, offset = weights
+    beat_confidence = np.round(1.0 / (1.0 + np.exp(-(log_odds @ weights))), 3)
+    threshold = tempo.choose_threshold(beat_confidence, right.astype(bool))
+    lines = [
+        f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}  # per unit of log-odds of the nested posterior",
+        f"BEAT_CALIBRATION_BARS = {bars_w:.3f}  # per unit of log-odds of the bar confidence",
+        f"BEAT_CALIBRATION_OFFSET = {offset:.3f}",
+        f"BEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}" if threshold is not None
+        else 'BEAT_CONFIDENCE_THRESHOLD = float("inf")  # no value holds: beats never followed without bar lines',
+    ]  # fmt: skip
+    if threshold is None:
+        return lines, f"beats: no threshold among the {len(right)} songs below the bar-line thresholds"
     above = beat_confidence >= threshold
-    print(f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}\nBEAT_CALIBRATION_BARS = {bars_w:.3f}")
-    print(f"BEAT_CALIBRATION_OFFSET = {offset:.3f}\nBEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}")
-    print(
-        f"at that threshold: {int(above.sum())} of the {len(right)} songs below the bar-line threshold, "
-        f"{100 * right[above].mean():.1f}% with their beats on the music's grid"
-    )
+    return lines, (f"beats: at {threshold:.2f}, {int(above.sum())} of the {len(right)} songs below the bar-line"
+                   f" thresholds, {100 * right[above].mean():.1f}% with their beats on the music's grid")  # fmt: skip
 
 
 def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:

@@ -75,7 +75,7 @@ def test_json_output_is_machine_readable():
     ],
 )
 def test_info_shows_tempo_meter_downbeat_and_both_confidences(monkeypatch, bar_threshold, beat_threshold, says):
-    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD", bar_threshold)
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD_DRUMS", bar_threshold)  # a song with drums
     monkeypatch.setattr("midiexport.stages.tempo.BEAT_CONFIDENCE_THRESHOLD", beat_threshold)
     table = format_table(summarize_record(rock_song(97.3, 1.37)))
     line = next(line.strip() for line in table.splitlines() if "tempo estimated 97." in line)
@@ -96,12 +96,22 @@ def test_info_says_what_auto_writes_when_believed_beats_are_too_few_to_follow(mo
 
 def test_info_never_shows_a_confidence_below_its_threshold_as_reaching_it():
     from midiexport.jobs.info import Summary
-    from midiexport.stages.tempo import BEAT_CONFIDENCE_THRESHOLD, CONFIDENCE_THRESHOLD
+    from midiexport.stages.tempo import BEAT_CONFIDENCE_THRESHOLD, CONFIDENCE_THRESHOLD_DRUMS
+
+    assert CONFIDENCE_THRESHOLD_DRUMS is not None
 
     summary = Summary("a.json", "record", "SUCCESS", None, None, 10.0, (), tempo_bpm=97.3,
-                      tempo_confidence=round(CONFIDENCE_THRESHOLD - 0.001, 3),
+                      tempo_confidence=round(CONFIDENCE_THRESHOLD_DRUMS - 0.001, 3), has_drums=True,
                       beat_confidence=round(BEAT_CONFIDENCE_THRESHOLD - 0.001, 3))  # fmt: skip
     line = next(line for line in format_table(summary).splitlines() if "tempo estimated" in line)
     bars, beats = (float(x) for x in re.findall(r"confidence (\d\.\d\d)", line))
-    assert bars < CONFIDENCE_THRESHOLD and beats < BEAT_CONFIDENCE_THRESHOLD, line
+    assert bars < CONFIDENCE_THRESHOLD_DRUMS and beats < BEAT_CONFIDENCE_THRESHOLD, line
     assert "too low to follow them" in line
+
+
+def test_info_says_without_drums_no_bar_line_is_claimed_when_that_group_has_no_threshold(monkeypatch):
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD_NO_DRUMS", None)
+    summary = summarize_record(rock_song(97.3, 1.37, drums=False))
+    line = next(line.strip() for line in format_table(summary).splitlines() if "tempo estimated" in line)
+    assert summary.has_drums is False and summary.meter is None and summary.tempo_written != "bars"
+    assert "without drums no bar line is claimed" in line, line

@@ -67,6 +67,7 @@ class Summary:
     first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
     meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
     tempo_written: str | None = None  # a record: what --bpm auto draws: "bars", "beats" or "constant"
+    has_drums: bool | None = None  # a record: whether its notes have drums (bar lines have a threshold per group)
     tempo_range_bpm: tuple[float, float] | None = None  # a .mid: slowest and fastest tempo written
     tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
@@ -196,6 +197,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
         first_downbeat_s=round(estimate.first_downbeat_s, 3) if estimate and written == BARS else None,
         meter=estimate.meter if estimate and written == BARS else None,
         tempo_written=written,
+        has_drums=estimate.has_drums if estimate else None,
         key=found_key.name if found_key else None,
         key_confidence=round(found_key.confidence, 3) if found_key else None,
     )
@@ -258,8 +260,13 @@ def _tempo_line(summary: Summary) -> str:
                    else "too low to follow them" if summary.beat_confidence < tempo.BEAT_CONFIDENCE_THRESHOLD
                    else "too few beats to follow")  # fmt: skip
         beats = f"; beat confidence {shown_confidence(summary.beat_confidence)}, {verdict}"
-    sure = summary.tempo_confidence >= tempo.CONFIDENCE_THRESHOLD
-    bars = "no bar line found after the first note" if sure else "too low to claim bar lines"
+    threshold = tempo.bar_threshold(has_drums=summary.has_drums is not False)
+    if threshold is None:
+        bars = "without drums no bar line is claimed"
+    elif summary.tempo_confidence >= threshold:
+        bars = "no bar line found after the first note"
+    else:
+        bars = "too low to claim bar lines"
     return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, {bars}{beats})"
 
 
