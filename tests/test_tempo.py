@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CHORDS, channel_events, mido_file, pretty, rock_song, written_seconds
+from conftest import CHORDS, channel_events, mido_file, pretty, record_payload, rock_song, written_seconds
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
+from midiexport.stages.beats import drum_aligned, slot_grid
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 from midiexport.stages.onsets import collect_onsets
@@ -159,6 +160,17 @@ def test_a_ritardando_gets_a_tempo_map_with_at_most_one_change_per_bar():
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S  # every beat drawn within 25 ms of the music
 
 
+def test_one_beat_found_off_where_the_tempo_changes_does_not_bend_the_span_before_it():
+    beats = np.concatenate([0.5 * np.arange(17), 8.0 + 0.6 * np.arange(1, 17)])  # 4 bars at 120, 4 at 100
+    found = beats.copy()
+    found[16] += 0.020  # the bar line where the tempo changes found 20 ms late (a stem entering late)
+    _, changes = bar_tempos_us(found[::4], found, bar_quarters=4, beat_quarters=1)
+    drawn = np.concatenate([[0.0], np.cumsum([us / 1e6 for bar, us in _per_beat(changes, 32)])])
+    assert changes[0][0] == 0 and any(bar == 4 for bar, _ in changes)  # a new tempo from bar 4
+    assert np.abs(drawn - beats)[:16].max() < 0.005  # the 120 BPM bars drawn where their beats are
+    assert np.abs(drawn - found).max() <= SPAN_FIT_S  # and every beat found within 25 ms of the map
+
+
 def _per_beat(changes: list[tuple[int, int]], beats: int) -> list[tuple[int, int]]:
     """Expand (bar, µs per quarter) changes to one entry per beat of a 4/4 song."""
     out = []
@@ -274,8 +286,7 @@ def test_believed_beats_of_a_ritardando_fall_on_whole_quarters():
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S + 1e-4  # every beat on its quarter, within 25 ms
     assert time_map.tempos[0] == (0, 400_000)  # the lead-in: two quarters in 0.8 s
     changes = [tick for tick, _ in time_map.tempos[1:]]
-    at_changes = [tick // 960 - 2 for tick in changes]
-    assert np.abs(drawn[at_changes] - beats[at_changes]).max() < 0.001  # each tempo mark exactly on its beat
+    assert abs(drawn[0] - beats[0]) < 0.001  # the first beat exactly where it was found
     assert changes[0] == 2 * 960 and 3 <= len(changes) <= 17  # a few tempo marks, not one a beat
     assert all(later - earlier >= 4 * 960 for earlier, later in zip(changes, changes[1:]))  # at most one a bar
 
@@ -849,3 +860,39 @@ def test_with_drums_the_regularity_columns_are_not_read():
     record = rock_song(97.3, 1.37, bars=16)
     for column in ("regularity_grouping_no_drums", "regularity_bar_no_drums"):
         assert set(regularity_by(record, quarter_slots(97.3, 1.37, bars=16), column).values()) == {0.0}
+
+
+# Stretches without drums: each stem's lag behind the drums, measured where both play, is taken off there.
+def band_then_outro(lag_s: float, *, beats: int = 96, drummed: int = 64) -> model.Record:
+    """Drums on every beat (120 BPM) for the first ``drummed`` beats; a bass on every beat and keys on
+    every other one throughout, both ``lag_s`` late (a transcribed stem's latency)."""
+    at = [0.5 * k for k in range(beats)]  # plain floats, as JSON gives
+    drums = [(36 if k % 2 == 0 else 38, t, t + 0.1, 0.9) for k, t in enumerate(at[:drummed])]
+    bass = [(40, t + lag_s, t + lag_s + 0.4, 0.8) for t in at]
+    keys = [(64, t + lag_s, t + lag_s + 0.9, 0.6) for t in at[::2]]
+    [record] = normalize_payload(record_payload({"Drums": drums, "Electric Bass (finger)": bass,
+                                                 "Electric Piano 1": keys}))  # fmt: skip
+    return record
+
+
+def test_stems_are_moved_by_their_lag_behind_the_drums_only_where_the_drums_rest():
+    found = collect_onsets(band_then_outro(0.03125))  # 6/192 s late
+    moved = drum_aligned(found)
+    before, after = found.all.times_s, moved.times_s
+    outro = before > 32.0 - 0.01  # the drums stop after beat 64 (31.5 s)
+    assert len(after) == len(before)
+    assert np.allclose(np.sort(after[after > 32.0 - 0.05]), np.sort(before[outro]) - 0.03125, atol=1e-6)
+    assert np.allclose(np.sort(after[after < 32.0 - 0.05]), np.sort(before[~outro]), atol=1e-6)  # with drums: as played
+
+
+def test_the_pulse_after_the_drums_stop_stays_on_the_beat_not_on_the_late_stems():
+    record = band_then_outro(0.03125)
+    slots = slot_grid(collect_onsets(record), 1)
+    outro = slots[(slots > 33.0) & (slots < 46.0)]
+    on_beat = np.abs(outro / 0.25 - np.rint(outro / 0.25)) * 0.25  # the drums' grid, eighths at 120 BPM
+    assert float(np.median(on_beat)) <= 0.012  # not 31 ms late with the stems
+
+
+def test_a_song_without_drums_is_not_moved():
+    found = collect_onsets(band_then_outro(0.03125, drummed=0))
+    assert drum_aligned(found) is found.all or np.array_equal(drum_aligned(found).times_s, found.all.times_s)

@@ -19,13 +19,25 @@ Two steps, both on the onset envelope of ``onsets.envelope`` (10 ms frames):
 
 ``subdivide`` then splits the tracked pulse into equal slots (linear interpolation
 between pulses), the grid on which the meter stage tests its hypotheses.
+
+In a song with drums, the envelope is made from ``drum_aligned`` onsets: where the drums
+rest (intros, breakdowns, outros), each pitched part's onsets are moved earlier by that
+part's lag behind the drums, measured where both play. Transcription delays each stem by
+its own latency (PRODUCT.md: bass ~18 ms, keyboard ~28 ms late against the drums in a real
+export; the corpus draws 10-40 ms), and the drums, which lag least, are the timing
+reference of the beats elsewhere (``tempo._timing_reference``); without the correction the
+pulse in a stretch without drums sits 10-40 ms late, beyond the 30 ms a beat may be off,
+and has to bend at each drum entry and exit, where the tracker slipped off the beat. Where
+the drums play, nothing moves: the meter stage reads those onsets as they are. On the bench
+split's drifting songs with drums, beats found more than 30 ms off fell from 8% to 2% in
+the first tenth of a song and from 1.5% to 0.8% in its middle.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .onsets import FRAME_S, Onsets, envelope
+from .onsets import FRAME_S, Onsets, Stream, envelope, sorted_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +59,14 @@ COMB_HARMONICS = 4  # a pulse's salience sums the autocorrelation at 1-4 periods
 TIGHTNESS = 100.0  # Ellis 2007 / librosa: weight of the log-interval penalty against onset strength
 DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse takes the stronger 10 ms frame
 INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period
+# drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
+# are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
+# onsets (as tempo.MIN_PART_ONSETS). An onset with no drum hit within DRUMLESS_GAP_S (half a beat at
+# 120, more than a 16th's spacing at any tempo followed) lies in a stretch without drums and is moved.
+LAG_WINDOW_S = 0.05
+MIN_LAG_ONSETS = 32
+DRUMLESS_GAP_S = 0.25
+DRUM_ROLES = ("kick", "snare", "crash", "cymbals")
 
 
 def pulse_period(env: Floats, *, prior_s: float = PULSE_PRIOR_S) -> float:
@@ -119,9 +139,40 @@ def track_pulse(env: Floats, period_s: float) -> Floats:
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
     """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
 
-    env = envelope(found.all, duration_s=float(found.all.times_s[-1]) + 1.0)
+    stream = drum_aligned(found) if found.has_drums else found.all
+    env = envelope(stream, duration_s=float(found.all.times_s[-1]) + 1.0)
     prior_s = PULSE_PRIOR_DRUMS_S if found.has_drums else PULSE_PRIOR_S
     return subdivide(track_pulse(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
+
+
+def drum_aligned(found: Onsets) -> Stream:
+    """Return all onsets, each pitched part's moved earlier by its lag behind the drums where the drums rest.
+
+    A part's lag is the median distance (s) from its onsets to the nearest drum hit, over the
+    onsets within LAG_WINDOW_S of one (at least MIN_LAG_ONSETS of them, else the part is not
+    moved); only a lag (a positive one) is corrected, as transcription only ever delays a stem.
+    Only onsets with no drum hit within DRUMLESS_GAP_S move. One step per part.
+    """
+    import numpy as np
+
+    every = found.all
+    drum_parts = np.unique(np.concatenate([found.role(name).part for name in DRUM_ROLES]))
+    is_drum = np.isin(every.part, drum_parts)
+    drum_s = every.times_s[is_drum]
+    if len(drum_s) < 2:
+        return every
+    after = np.clip(np.searchsorted(drum_s, every.times_s), 1, len(drum_s) - 1)
+    later, earlier = every.times_s - drum_s[after - 1], every.times_s - drum_s[after]
+    distance = np.where(np.abs(later) < np.abs(earlier), later, earlier)  # signed, from the nearest drum hit
+    close = np.abs(distance) <= LAG_WINDOW_S
+    drumless = np.abs(distance) > DRUMLESS_GAP_S
+    times = every.times_s.copy()
+    for part in np.unique(every.part[~is_drum]):  # one step per pitched part
+        mine = every.part == part
+        if int((mine & close).sum()) >= MIN_LAG_ONSETS:
+            lag = max(0.0, float(np.median(distance[mine & close])))
+            times[mine & drumless] -= lag
+    return sorted_stream(np.maximum(times, 0.0), every.weights, every.part)
 
 
 def _pool(env: Floats, size: int) -> Floats:

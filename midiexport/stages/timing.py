@@ -7,8 +7,12 @@ or n/8 or n/4 when n divides), played at the tempo that makes the pickup last ex
 until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8).
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
-change per bar, each span's tempo putting its last bar line where it was found, so a
-notation program shows a few tempo marks, not one per beat. When the estimate is not
+change per bar, so a notation program shows a few tempo marks, not one per beat. Each span
+of one tempo is a least-squares line through its beats, from where the span before it
+ends (as ``beatmap`` fits Suno's own beats): pinned to the one bar line found at its end,
+as it was, a single beat found off (a late stem's entry, a spread chord, the last chord of a
+ritardando) bent the whole span; fitted to all its beats, the drifting songs' beats within
+30 ms rose from 84.4% to 84.9% on the bench split, with fewer tempo marks. When the estimate is not
 sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
 ``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
 each on a whole quarter (or dotted quarter) under the plainest time signature of the
@@ -269,17 +273,18 @@ def bar_tempos_us(
     CONSTANT_FIT_S (root mean square, each distance averaged over JITTER_BEATS beats either
     side first, so the tracker's jitter does not count as tempo); the bar lines are then
     drawn on that line, from where it puts the first one (never before 0 s). Otherwise bars are joined
-    greedily into spans played at one tempo, as long as every beat in a span stays within
-    SPAN_FIT_S of the grid drawn from its first bar line to its last; each span's tempo
-    puts its last bar line exactly where it was found. One loop step per span (a few
-    dozen), each vectorised over the beats.
+    greedily into spans played at one tempo (``_fitted_spans``): each a least-squares line
+    through its beats from where the span before it ends, grown while every beat in it stays
+    within SPAN_FIT_S of the line. One loop step per span (a few dozen), each vectorised over
+    the beats.
     """
     import numpy as np
 
     first, last = float(downbeats_s[0]), float(downbeats_s[-1])
-    beats = beats_s if beats_s is not None and len(beats_s) else downbeats_s
+    beats = beats_s if beats_s is not None else downbeats_s
     beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
-    bars = len(downbeats_s) - 1
+    if len(beats) < 2:  # no beats to follow between the bar lines: the bar lines are the beats
+        beats, beat_quarters = downbeats_s, bar_quarters
     if len(beats) >= 2:
         index = np.arange(len(beats))
         slope, intercept = np.polyfit(index, beats, 1)
@@ -288,13 +293,7 @@ def bar_tempos_us(
         trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
         if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
             return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
-    changes: list[tuple[int, int]] = []
-    start = 0
-    while start < bars:
-        end = _span_end(downbeats_s, beats, start)
-        seconds = float(downbeats_s[end] - downbeats_s[start])
-        changes.append((start, round(seconds * 1e6 / ((end - start) * bar_quarters))))
-        start = end
+    changes = _fitted_spans(downbeats_s, beats, beat_quarters=beat_quarters)
     merged = [changes[0]]
     for bar, us in changes[1:]:
         if us != merged[-1][1]:
@@ -302,20 +301,49 @@ def bar_tempos_us(
     return first, merged
 
 
-def _span_end(downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], start: int) -> int:
-    """Return the last bar line that one tempo from bar line ``start`` reaches with every beat within SPAN_FIT_S."""
+def _fitted_spans(
+    downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], *, beat_quarters: float
+) -> list[tuple[int, int]]:
+    """Return (bar number, µs per quarter) per span of bars played at one tempo: least-squares lines.
+
+    ``downbeats_s`` are bar lines among ``beats_s`` (seconds). A span starts where the grid
+    drawn for the span before it ends (the first at the first bar line), and its beat is the
+    least-squares slope of its beats on a line from there; it grows bar by bar while every
+    beat in it stays within SPAN_FIT_S of that line. Fitted to all its beats, not pinned to
+    the bar line found at its end: one beat found off (a stem entering late, a spread chord)
+    does not bend a whole span. One loop step per span, each vectorised over the beats.
+    """
     import numpy as np
 
     bars = len(downbeats_s) - 1
-    end = start + 1
-    while end < bars:
-        begin, finish = float(downbeats_s[start]), float(downbeats_s[end + 1])
-        inside = beats_s[(beats_s >= begin - GROUP_S) & (beats_s <= finish + GROUP_S)]
-        grid = np.linspace(begin, finish, len(inside))
-        if len(inside) >= 2 and float(np.abs(inside - grid).max()) > SPAN_FIT_S:
-            break
-        end += 1
-    return end
+    after = np.clip(np.searchsorted(beats_s, downbeats_s), 1, len(beats_s) - 1)
+    nearer_before = np.abs(beats_s[after - 1] - downbeats_s) <= np.abs(beats_s[after] - downbeats_s)
+    at = after - nearer_before  # each bar line's nearest beat
+
+    def line(start: int, end: int, start_s: float) -> tuple[float, float]:
+        """The least-squares beat (s) from ``start_s`` over bars start..end, and the worst beat's miss (s)."""
+        count = int(at[end] - at[start])
+        if count < 1:  # no beat between the bar lines: the bar lines alone
+            return float(downbeats_s[end] - start_s) / max(end - start, 1), 0.0
+        index = np.arange(1, count + 1, dtype=np.float64)
+        offsets = beats_s[at[start] + 1 : at[end] + 1] - start_s
+        beat_s = float((index * offsets).sum() / (index * index).sum())
+        return beat_s, float(np.abs(offsets - index * beat_s).max())
+
+    changes: list[tuple[int, int]] = []
+    start, start_s = 0, float(downbeats_s[0])
+    while start < bars:
+        end = start + 1
+        beat_s, _ = line(start, end, start_s)
+        while end < bars:
+            longer, worst_s = line(start, end + 1, start_s)
+            if worst_s > SPAN_FIT_S:
+                break
+            end, beat_s = end + 1, longer
+        changes.append((start, round(beat_s / beat_quarters * 1e6)))
+        start_s += int(at[end] - at[start]) * beat_s
+        start = end
+    return changes
 
 
 def tempo_us(bpm: float) -> int:
