@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import written_seconds
-from midiexport.model import Record
+from midiexport.model import Instrument, Record
 from midiexport.stages.beatmap import BEAT_TOLERANCE_S, fit_beat_map, keep_source_map
 
 PPQ = 960
@@ -49,3 +49,17 @@ def test_keep_rescales_the_source_map_and_adds_a_meter():
                     source_tempos=((0, 600_000), (480, 610_000)), beat_map_s=np.array([0.0, 0.6]))  # fmt: skip
     kept = keep_source_map(record, ppq=960)
     assert kept.tempos == ((0, 600_000), (960, 610_000)) and kept.meters == ((0, 4, 4),)
+
+
+def test_a_beat_map_without_drums_says_why_no_bar_line_is_claimed():
+    # a .mid of a piano alone over its beat map: the beats are Suno's, the bar lines are not claimed
+    from midiexport.stages.beatmap import plan_source_time
+
+    rng = np.random.default_rng(3)
+    start = np.sort(rng.uniform(0.5, 30, 120))
+    piano = Instrument("Piano", start, start + 0.2, rng.integers(50, 70, 120), np.full(120, 0.7))
+    record = Record(source="x.mid", status="complete", instruments=(piano,), source_ppq=480,
+                    source_tempos=((0, 600_000),), beat_map_s=np.arange(0.0, 31, 0.6))  # fmt: skip
+    found = plan_source_time(record, ppq=PPQ, keep=False).estimate
+    assert found is not None and not found.has_drums and not found.sure
+    assert "drum" in found.describe()  # says that without drums no bar line is claimed

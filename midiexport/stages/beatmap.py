@@ -52,7 +52,8 @@ def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
     tempos, meters, downbeat_tick = fit_beat_map(beats_s, downbeat=downbeat, ppq=ppq)
     main_us = next(tempo_us for tick, tempo_us in reversed(tempos) if tick <= downbeat_tick)
     found = TempoEstimate(round(60e6 / main_us, 3), "4/4", float(beats_s[downbeat]), estimate.confidence,
-                          BEAT_MAP_SOURCE, beat_confidence=1.0, written=BARS if estimate.sure else BEATS)  # fmt: skip
+                          BEAT_MAP_SOURCE, beat_confidence=1.0, written=BARS if estimate.sure else BEATS,
+                          has_drums=estimate.has_drums)  # fmt: skip
     return TimeMap(ppq, tempos, meters, downbeat_tick, found)
 
 

@@ -1,7 +1,7 @@
 """Timing: how seconds become ticks. A fixed tempo, or the song's own (``--bpm auto``).
 
 With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``. When
-the estimate is sure (its confidence reaches ``tempo.CONFIDENCE_THRESHOLD``), the first
+the estimate is sure (its confidence reaches its group's ``tempo.bar_threshold``), the first
 downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
 or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
 until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8).
