@@ -127,7 +127,7 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # it decides; beats are believed at or above BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is
 # fitted and chosen on the bench split by bench_tempo.py --calibrate, which prints the block below
 # (each threshold by the rule of choose_threshold): paste it over these lines after a refit.
-CALIBRATION_DRUMS = (1.535, 0.227)  # songs with drums: slope per unit of margin, offset (log-odds)
+CALIBRATION_DRUMS = (1.517, 0.330)  # songs with drums: slope per unit of margin, offset (log-odds)
 CALIBRATION_NO_DRUMS = (1.212, -1.283)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
 CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
