@@ -290,12 +290,11 @@ def test_json_lines_in_a_zip_are_read_line_by_line_as_the_same_file_alone(tmp_pa
         assert failure.startswith(f"{where}{': ' if out == 'zipped' else '/'}saved.jsonl: line 2 is not valid JSON")
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
         "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid", "saved-3.mid"]  # fmt: skip
-    # every record is there; untitled ones named as alone, the one with a task id by it (the .zip's rule)
+    # every record is there, named as alone by its line, the one with a task id too (titled by it inside)
     zipped = sorted(p.name for p in (tmp_path / "zipped").iterdir())
-    assert zipped == ["5c79be8e.mid", "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid"]
-    pairs = [(name, name) for name in ("also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid")]
-    for name, alone in [*pairs, ("5c79be8e.mid", "saved-3.mid")]:  # the same song, title and notes
-        zipped_song, plain_song = tmp_path / "zipped" / name, tmp_path / "plain" / alone
+    assert zipped == sorted(p.name for p in (tmp_path / "plain").iterdir())
+    for name in zipped:  # the same song, title and notes
+        zipped_song, plain_song = tmp_path / "zipped" / name, tmp_path / "plain" / name
         assert song_title_of(zipped_song) == song_title_of(plain_song), name
         assert notes_by_track(zipped_song.read_bytes()) == notes_by_track(plain_song.read_bytes()), name
     shown = run("info", "--json", str(archive))
@@ -306,6 +305,25 @@ def test_json_lines_in_a_zip_are_read_line_by_line_as_the_same_file_alone(tmp_pa
         (f"{archive}: also.json: line 1", "also", 64), (f"{archive}: also.json: line 2", "also", 65),
         (f"{archive}: more.NDJSON: line 1", "more", 67),
     ]  # fmt: skip
+
+
+def test_a_line_mended_in_a_zip_is_written_under_its_own_name_on_a_re_run(tmp_path):
+    # three lines of one task (Suno's clips share it): names by position, as a plain .jsonl's, not by which failed
+    lines = [one_note_record(60 + number, taskId="T1") for number in range(3)]
+    broken = make_zip(tmp_path / "saved.zip", {"saved.jsonl": b"\n".join([lines[0], b"{not json", lines[2]])})
+    first = run("convert", str(broken), "-o", str(tmp_path / "out"))
+    assert first.exit_code == 1
+    (tmp_path / "saved.jsonl").write_bytes(b"\n".join(lines))
+    make_zip(broken, {"saved.jsonl": (tmp_path / "saved.jsonl").read_bytes()})  # line 2 mended
+    again = run("convert", str(broken), "-o", str(tmp_path / "out"))
+    assert again.exit_code == 0, again.stderr
+    plain = run("convert", str(tmp_path / "saved.jsonl"), "-o", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["saved-1.mid", "saved-2.mid",
+                                                                                 "saved-3.mid"]  # fmt: skip
+    pitches = [[n[1] for n in notes_by_track((tmp_path / "out" / name).read_bytes())["Piano"]] for name in written]
+    assert pitches == [[60], [61], [62]]  # each line's song once, in its own file
 
 
 def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(tmp_path):

@@ -125,6 +125,7 @@ def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path)
         assert result.exit_code == 0, result.stderr
     assert names(tmp_path / "plain") == ["arr-1.mid", "arr-2.mid", "arr-3.mid"]  # <input name>-<record number>
     # the member's records as the plain file's, not "arr.mid", "arr-2.mid" (numbered as a clash); a member of one
-    # record is named after the member; a record with a title after its title (and its neighbour by its number)
-    assert names(tmp_path / "zipped") == ["Hit.mid", "arr-1.mid", "arr-2.mid", "arr-3.mid", "one.mid", "titled-2.mid"]
+    # record is named after the member; records of a member of several by their numbers, titled or not
+    assert names(tmp_path / "zipped") == ["arr-1.mid", "arr-2.mid", "arr-3.mid", "one.mid", "titled-1.mid",
+                                          "titled-2.mid"]  # fmt: skip
     assert track_names(tmp_path / "zipped" / "arr-2.mid")[0] == track_names(tmp_path / "plain" / "arr-2.mid")[0]
