@@ -24,7 +24,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import is_json_lines, read_json
 from .render import render_record
-from .runner import Destination, Pending, Rendered, run_in_processes
+from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, run_in_processes
 
 
 class Unit(NamedTuple):
@@ -65,10 +65,16 @@ def run_batch(
     never more than there are units; a single unit always runs here, so one record is
     never slowed down by a pool.
     A unit whose outputs all exist is skipped before it is read (see ``plan_unit``).
-    Raises OutputError, before any work, when ``destination`` names one file and there
-    are several units (inputs, JSON Lines lines, songs of .mid stems): the lines read
+    No result is written over an input (``Destination.protect``): one that would be gets
+    ``-midiexport``.
+    Raises OutputError, before any work, when ``destination`` names one file that is an
+    input, or names one file and there are several units (inputs, JSON Lines lines, songs of .mid stems): the lines read
     to find out are the ones then converted, so an input is read once.
     """
+    destination.protect(source.path for source in inputs)
+    problem = destination.input_problem()
+    if problem is not None:
+        raise OutputError(problem)
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
     if len(first) > 1 and destination.single:
@@ -193,7 +199,7 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
 # MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
 # Stems of one song in one folder (or .zip) are read together and become one file.
 
-MIDI_OUTPUT_SUFFIX = "-midiexport"  # added when the output would take the input's own name
+MIDI_OUTPUT_SUFFIX = INPUT_CLEAR_SUFFIX  # added when the output would take the input's own name
 
 
 def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]:
@@ -311,8 +317,8 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
     """Render a song of .mid stems or .zip members, named by its title or by ``options.name``.
 
     ``names``: a JSON record's default name and ``{record}`` field (``naming.member_stem``);
-    None for a .mid song (its title, no number). A templated name that is a .mid input's
-    own gets ``MIDI_OUTPUT_SUFFIX`` (``_clear_of_inputs``), as default names do.
+    None for a .mid song (its title, no number). A templated name that is an input's own
+    path gets ``-midiexport`` when written (``runner.Destination.protect``), as default names do.
     """
     default, number = names or (song_title(song), "")
     stem = _song_stem(unit.source, default)
@@ -320,7 +326,7 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
         return render_record(song, options, stem=stem)
     named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
                                        number=number)  # fmt: skip
-    return _clear_of_inputs(render_record(song, options, stem=named, values=values), unit)
+    return render_record(song, options, stem=named, values=values)
 
 
 def _template_stem(source: InputFile) -> str:
@@ -332,20 +338,6 @@ def _template_stem(source: InputFile) -> str:
     stem = PurePath(source.name).stem
     split = None if files.is_archive(source) else stem_title(stem)
     return split[0] if split else stem
-
-
-def _clear_of_inputs(rendered: Rendered, unit: Unit) -> Rendered:
-    """Add ``MIDI_OUTPUT_SUFFIX`` to each file that a template named as one of the unit's .mid inputs.
-
-    ``{title}`` of a lone "song.mid" is "song", and ``{title} ({instrument})`` of Suno's
-    stems is "Song (Bass)": written beside the inputs, with --overwrite, they would replace them.
-    """
-    inputs = {PurePath(s.path).stem.casefold() for s in (unit.stems or (unit.source,)) if files.is_midi(s)}
-    outputs = tuple(
-        f._replace(suffix=f.suffix + MIDI_OUTPUT_SUFFIX) if (rendered.stem + f.suffix).casefold() in inputs else f
-        for f in rendered.files
-    )
-    return rendered._replace(files=outputs)
 
 
 def _song_stem(source: InputFile, name: str) -> str:
