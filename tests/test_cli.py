@@ -288,6 +288,18 @@ def test_info_reads_json_lines_saved_as_json_line_by_line_as_convert_does(tmp_pa
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"saved-{n}.mid" for n in complete]
 
 
+def test_a_pretty_printed_json_with_one_syntax_error_fails_once_not_line_by_line(tmp_path):
+    text = json.dumps(load_fixture("record-info.json"), indent=2).replace('"msg"', '"msg",,', 1)
+    path = tmp_path / "broken.json"  # its first line is "{": no JSON Lines
+    path.write_text(text)
+    for command in ("info", "convert"):
+        result = run(command, str(path))
+        assert result.exit_code == 1
+        failures = [line for line in result.stderr.splitlines() if "not valid JSON" in line]
+        assert failures == [line for line in failures if line.startswith(f"{path} is not valid JSON (")]
+        assert len(failures) == 1, result.stderr
+
+
 @pytest.mark.parametrize("command", main.list_commands(click.Context(main)))
 def test_every_command_has_help(command):
     result = run(command, "--help")

@@ -7,8 +7,9 @@ One rule for every place JSON bytes come from (a plain file, a ``.zip`` member),
   line is read on its own, and a bad line fails alone (its InputError in its place);
 - any other name holds one JSON document (a record, an array of records, any envelope of
   README "Accepted shapes"). When it is not one valid document but its first non-blank
-  line opens an object or array and more lines follow, it is JSON Lines saved under
-  ``.json``: read line by line as above.
+  line is a whole JSON object or array by itself and more lines follow, it is JSON Lines
+  saved under ``.json``: read line by line as above. Otherwise the document's own error
+  is raised (a pretty-printed file with one syntax error fails once, where it is).
 
 Lines are split on ``\\n`` only, as ``files.read_lines`` reads a plain ``.jsonl`` (a ``\\r``
 before it is JSON whitespace), so a line has the same number wherever the file is.
@@ -23,7 +24,7 @@ from ..errors import InputError
 from ..io.files import LINE_SUFFIXES
 from ..model import Record
 from ..protocol import UTF8_BOM
-from ..stages.normalize import normalize_lines, normalize_payload
+from ..stages.normalize import normalize_lines, normalize_payload, parse_json
 
 
 class JsonRecords(NamedTuple):
@@ -56,6 +57,17 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
 
 
 def looks_like_json_lines(data: bytes) -> bool:
-    """True when more than one line holds text and the first opens a JSON object or array."""
-    lines = [line for line in data.removeprefix(UTF8_BOM).split(b"\n") if line.strip()]
-    return len(lines) > 1 and lines[0].lstrip().startswith((b"{", b"["))
+    """True when more than one line holds text and the first is a whole JSON object or array by itself.
+
+    A pretty-printed document with a syntax error opens with a line such as ``{``, no value
+    on its own: it is no JSON Lines, and its own error (with its position) is the one to say.
+    """
+    lines = (line for line in data.removeprefix(UTF8_BOM).split(b"\n") if line.strip())
+    first, second = next(lines, None), next(lines, None)
+    if first is None or second is None or not first.lstrip().startswith((b"{", b"[")):
+        return False
+    try:
+        parse_json(first, source="")
+    except InputError:
+        return False
+    return True
