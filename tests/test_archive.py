@@ -366,7 +366,12 @@ def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
             f"{archive}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive, "
             "only 2 files: a.txt, __MACOSX/._b.json")  # fmt: skip
     blank = make_zip(tmp_path / "blank.zip", {"a.txt": b"x", "saved.jsonl": b"\n\n"})  # no record in its JSON either
-    result = run("convert", str(blank))
-    assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
-        f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
-        "no records in the others")  # fmt: skip
+    alone = make_zip(tmp_path / "alone.zip", {"saved.jsonl": b"\n\n"})
+    for command in ("convert", "info"):  # one rule: nothing to convert is a failure, in one line
+        result = run(command, str(blank))
+        assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
+            f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
+            "no records in the others")  # fmt: skip
+        assert "warning" not in result.stderr  # said once, in the failure
+        result = run(command, str(alone))
+        assert result.exit_code == 1 and result.stderr.splitlines()[0] == f"{alone}: no records in its files (blank)"

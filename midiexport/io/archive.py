@@ -51,6 +51,16 @@ class Archive(NamedTuple):
         """Return the one line that says what was skipped ("songs.zip: 2 files skipped, ..."), or None."""
         return _skipped_text(name, self.skipped)
 
+    def no_records(self, name: str) -> InputError:
+        """The error of an archive whose members yielded nothing, no record and no failure (blank .jsonl only).
+
+        The one rule of ``convert`` and ``info`` alike: such an archive fails, in one line
+        (naming the files skipped, if any), so nothing converted is never exit 0.
+        """
+        line = self.skipped_line(name)
+        text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
+        return InputError(text, input=name)
+
 
 class Member(NamedTuple):
     """One member of an archive: its name in the archive, and its bytes or why it was not read."""

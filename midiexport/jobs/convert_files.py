@@ -224,13 +224,15 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     (one past ``options.max_input_mb`` included) becomes its own failed Rendered; the others
     go on. Its line says that its song was written without it only when that song was
     (``_joined_song``).
-    Raises InputError when a .zip as a whole cannot be read (see ``io.archive``).
+    Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
+    yields no record and no failure (``Archive.no_records``).
     """
     from ..stages.midifile import merge_stems, read_midi
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     skipped = None  # the line saying which files of a .zip are no records
+    archive = None
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
@@ -272,16 +274,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
     results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
-    return _say_skipped(results, skipped, unit) if skipped else results
+    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
+        raise archive.no_records(unit.source.name)
+    return _say_skipped(results, skipped) if skipped else results
 
 
-def _say_skipped(results: list[Rendered], line: str, unit: Unit) -> list[Rendered]:
-    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too).
-
-    An archive that gave no record at all (its JSON members blank) fails whole, with the line.
-    """
-    if not results:
-        raise InputError(f"{line}; no records in the others", input=unit.source.name)
+def _say_skipped(results: list[Rendered], line: str) -> list[Rendered]:
+    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too)."""
     first = results[0]
     report = first.report or Report()
     return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
