@@ -326,6 +326,24 @@ def test_a_line_mended_in_a_zip_is_written_under_its_own_name_on_a_re_run(tmp_pa
     assert pitches == [[60], [61], [62]]  # each line's song once, in its own file
 
 
+def test_a_zip_of_several_songs_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
+    lines = b"\n".join(one_note_record(60 + number) for number in range(3))
+    (tmp_path / "saved.jsonl").write_bytes(lines)
+    several = make_zip(tmp_path / "several.zip", {"saved.jsonl": lines})
+    out = tmp_path / "x.mid"
+    plain, zipped = (
+        run("convert", str(tmp_path / "saved.jsonl"), "-o", str(out)),
+        run("convert", str(several), "-o", str(out)),
+    )
+    assert plain.exit_code == zipped.exit_code == 2
+    assert zipped.stderr == plain.stderr and "one file but there are several results" in zipped.stderr
+    assert not out.exists()  # nothing written, not even the first song
+    one = make_zip(tmp_path / "one.zip", {"song.json": one_note_record(60), "notes.txt": b"x"})
+    result = run("convert", str(one), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert notes_by_track(out.read_bytes())["Piano"][0][1] == 60
+
+
 def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(tmp_path):
     (tmp_path / "hello.json").write_bytes(b'{"hello": "world"}')
     archive = make_zip(tmp_path / "mixed.zip", {"hello.json": b'{"hello": "world"}', "song.json": padded_record(200)})
