@@ -274,6 +274,18 @@ def test_info_on_json_lines_shows_the_good_lines_and_names_a_bad_one_in_one_line
             assert "line 2" not in result.stdout
 
 
+def test_info_fails_a_json_lines_line_holding_no_record_in_its_place_as_convert_does(tmp_path):
+    first = fixture_path("records.jsonl").read_bytes().splitlines()[0]
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(b"\n".join([b'{"hello": 1}', first]) + b"\n")
+    converted = run("convert", str(path), "-o", str(tmp_path / "out"))
+    [failure] = [line for line in converted.stderr.splitlines() if line.startswith(f"{path}: line 1")]
+    shown = run("info", "--json", str(path))
+    assert converted.exit_code == shown.exit_code == 1
+    assert shown.stderr.splitlines() == [failure]  # the same line, not a record of "status empty"
+    assert [s["source"] for s in json.loads(shown.stdout)] == [f"{path}: line 2"]
+
+
 def test_info_reads_json_lines_saved_as_json_line_by_line_as_convert_does(tmp_path):
     lines = fixture_path("records.jsonl").read_bytes()
     path = tmp_path / "saved.json"  # JSON Lines under a .json name: convert reads them line by line

@@ -116,6 +116,11 @@ def _no_record(record: Record) -> bool:
     return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
+def _no_record_error(record: Record, source: str) -> InputError:
+    """The error of a JSON Lines line holding no record ("a.jsonl: line 2: holds no MIDI data"), as convert says."""
+    return InputError(f"{record.place()}: {record.reason}", input=source)
+
+
 def _summarize_member(source: InputFile, member: Member) -> list[Summary | InputError]:
     """Summarize one archive member, or return [its InputError]: it fails alone."""
     if member.error is not None:
@@ -144,13 +149,16 @@ def _summarize_json(data: bytes, source: str, *, lines: bool, member: str | None
     """Summarize the records of JSON bytes read as ``convert`` reads them (``json_input.read_json``).
 
     A document that holds no MIDI record at all is refused (``_no_record``); a line that
-    failed is its InputError in its place. ``member``: the .zip member's own name, which
+    failed, or holds no record, is its InputError in its place. ``member``: the .zip member's own name, which
     titles a record with no title or task id.
     """
     items, by_line = read_json(data, source=source, lines=lines)
     empty = [r for r in items if isinstance(r, Record) and _no_record(r)]
     if not by_line and len(empty) == len(items):  # a document's items are all records
         raise InputError(f"{empty[0].place()}: {empty[0].reason}", input=source)
+    if by_line:  # a line holding no record fails in its place, as convert fails it
+        items = [_no_record_error(item, source) if isinstance(item, Record) and _no_record(item) else item
+                 for item in items]  # fmt: skip
     return [item if isinstance(item, InputError) else
             summarize_record(titled_after_member(item, member) if member else item, programs=programs)
             for item in items]  # fmt: skip
