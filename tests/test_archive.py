@@ -81,11 +81,16 @@ def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_pat
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
-    assert failures == [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
-                        "--max-input-mb (ConvertOptions.max_input_mb); the other stems were converted without it; "
-                        "mend it and run again with --overwrite"]  # fmt: skip
+    said = [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
+            "--max-input-mb (ConvertOptions.max_input_mb); its song's file is written without it, or kept as it was "
+            "if it existed; mend it and run again with --overwrite"]  # fmt: skip
+    assert failures == said
     [written] = (tmp_path / "out").iterdir()
     assert written.name == f"{TITLE}.mid" and written_notes(written) == {"Bass": 10}
+    # a re-run keeps the song's file as it was: the line stays true (no song "converted" claimed)
+    again = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+    assert again.exit_code == 1 and "1 skipped (exist)" in again.stderr
+    assert [line for line in again.stderr.splitlines() if "is larger than" in line] == said
 
 
 def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_out(tmp_path):
@@ -96,7 +101,7 @@ def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
     assert result.exit_code == 1
     refused = f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb)"
-    note = "; the other stems were converted without it; mend it and run again with --overwrite"
+    note = "; its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
     assert failures == [
         f"{path}: {TITLE} (Bass).mid {refused}{note}",  # its song is written without it

@@ -330,8 +330,14 @@ def _joined_song(file_name: str) -> str | None:
 
 
 def _written_without(failed: Rendered) -> Rendered:
-    """A stem that failed while its song converted: its song exists now, so a plain re-run would keep it."""
-    note = "the other stems were converted without it; mend it and run again with --overwrite"
+    """A stem that failed while its song converted: its song's file exists, so a plain re-run would keep it.
+
+    Said before the song is written, so in words true either way: the file is written
+    without the stem, or, when it existed (a re-run without --overwrite), kept as it was.
+    """
+    note = (
+        "its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
+    )
     error = InputError(f"{failed.error}; {note}", input=failed.place)
     error.__cause__ = failed.error  # -v shows the stem's own trace
     return failed._replace(error=error)
