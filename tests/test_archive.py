@@ -349,6 +349,16 @@ def test_a_zip_of_several_songs_into_one_file_is_the_usage_error_of_a_jsonl_befo
     assert notes_by_track(out.read_bytes())["Piano"][0][1] == 60
 
 
+def test_convert_and_info_read_a_member_by_one_rule():
+    from midiexport.jobs.json_input import read_member_records
+
+    assert read_member_records(stem_bytes(2), "s.zip: a.json", "a.json") is None  # a .mid by its bytes
+    assert read_member_records(b"", "s.zip: A.MIDI", "A.MIDI") is None  # or by its name
+    lines = b"\n".join([one_note_record(60), one_note_record(61, title="Hit"), b'{"hello": 1}'])
+    items, by_line = read_member_records(lines, "s.zip: saved.json", "dir/saved.json")  # JSON Lines by its lines
+    assert by_line and [item.title for item in items] == ["saved", "Hit", None]  # titled after the member
+
+
 def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(tmp_path):
     (tmp_path / "hello.json").write_bytes(b'{"hello": "world"}')
     archive = make_zip(tmp_path / "mixed.zip", {"hello.json": b'{"hello": "world"}', "song.json": padded_record(200)})

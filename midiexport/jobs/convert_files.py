@@ -22,7 +22,7 @@ from ..options import ConvertOptions
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
 from . import naming
-from .json_input import is_json_lines, read_json
+from .json_input import read_json, read_member_records
 from .render import render_record
 from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, run_in_processes
 
@@ -279,18 +279,18 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
     json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
     for name, data, member_name in named:
-        try:
-            if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
+        try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
+            json = read_member_records(data, name, member_name) if member_name is not None else None
+            if json is None:
                 records.append(read_midi(data, source=name, file_name=member_name))
-            else:  # read as the same file given alone: JSON Lines by its name or its lines (json_input)
-                items, by_line = read_json(data, source=name, lines=is_json_lines(member_name or name))
-                for item in items:
-                    if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
-                        failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
-                        continue
-                    number = naming.record_number(item, many=by_line or len(items) > 1)
-                    records.append(naming.titled_after_member(item, member_name or name))
-                    json_names[id(records[-1])] = (naming.member_stem(item, member_name or name, number=number), number)
+                continue
+            for item in json.items:
+                if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
+                    failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
+                    continue
+                number = naming.record_number(item, many=json.by_line or len(json.items) > 1)
+                records.append(item)
+                json_names[id(item)] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
     # merge_stems hands a record it joins with none back as it is, so its id still finds its

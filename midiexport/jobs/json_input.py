@@ -20,11 +20,13 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import NamedTuple
 
+from .. import model
 from ..errors import InputError
-from ..io.files import LINE_SUFFIXES
+from ..io.files import LINE_SUFFIXES, MIDI_SUFFIXES
 from ..model import Record
 from ..protocol import UTF8_BOM
 from ..stages.normalize import normalize_lines, normalize_payload, parse_json
+from .naming import titled_after_member
 
 
 class JsonRecords(NamedTuple):
@@ -37,6 +39,38 @@ class JsonRecords(NamedTuple):
 def is_json_lines(name: str) -> bool:
     """True for a file name of JSON Lines (``.jsonl``, ``.ndjson``, any case)."""
     return PurePath(name).suffix.lower() in LINE_SUFFIXES
+
+
+def is_midi_data(data: bytes, name: str) -> bool:
+    """True for a Standard MIDI File: by its header, or by its name (``files.MIDI_SUFFIXES``, the one rule)."""
+    return data.startswith(b"MThd") or name.lower().endswith(MIDI_SUFFIXES)
+
+
+def read_member_records(data: bytes, name: str, member_name: str) -> JsonRecords | None:
+    """Return the records of one .zip member read as the same file given alone; None for a .mid.
+
+    ``convert`` and ``info`` alike: a .mid by its bytes or name (``is_midi_data``), read by
+    the caller (a Record to convert, a file to describe); else JSON by ``read_json`` (JSON
+    Lines by ``member_name``'s suffix or by its lines), each record with neither title nor
+    task id titled after the member (``naming.titled_after_member``). ``name`` says where
+    in messages ("songs.zip: a.json").
+    Raises InputError when the member is no valid JSON (and no JSON Lines either).
+    """
+    if is_midi_data(data, member_name):
+        return None
+    items, by_line = read_json(data, source=name, lines=is_json_lines(member_name))
+    titled = [item if isinstance(item, InputError) or holds_no_record(item) else titled_after_member(item, member_name)
+              for item in items]  # fmt: skip
+    return JsonRecords(titled, by_line)
+
+
+def holds_no_record(record: Record) -> bool:
+    """True for JSON that is no MIDI record at all (``{"hello": "world"}``): no song to title or show.
+
+    An empty record of a real task (``midiData`` empty for a split_stem separation) has a
+    task id, and is a record.
+    """
+    return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
 def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
