@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import notes_by_track
 from midiexport.cli import main
 from midiexport.errors import InputError
-from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_members
+from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_archive
 from midiexport.io.files import MB, InputFile
 
 TITLE = "Song"
@@ -168,10 +168,10 @@ def test_a_member_outside_the_archive_fails_alone(tmp_path):
     )
 
 
-def test_read_members_gives_each_member_its_bytes_or_its_error(tmp_path):
+def test_read_archive_gives_each_member_its_bytes_or_its_error(tmp_path):
     small, big = stem_bytes(5), stem_bytes(500)
     path = make_zip(tmp_path / "s.zip", {"a.mid": small, "b.mid": big, "c.json": b"{}"})
-    members = read_members(InputFile(str(path), "s.zip", False), max_mb=len(big) / MB / 2)
+    members = read_archive(InputFile(str(path), "s.zip", False), max_mb=len(big) / MB / 2).members
     assert [(m.name, m.data, m.error is None) for m in members] == [
         ("a.mid", small, True),
         ("b.mid", b"", False),
@@ -262,7 +262,7 @@ def test_info_names_a_member_with_nothing_to_read_and_shows_the_others(tmp_path)
 def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):
     big = stem_bytes(4000)  # about 32 KB as inflated
     archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", big, claimed=1000)
-    members = read_members(InputFile(str(archive), archive.name, False), max_mb=0.01)
+    members = read_archive(InputFile(str(archive), archive.name, False), max_mb=0.01).members
     bass = next(m for m in members if m.name.endswith("(Bass).mid"))
     assert bass.error is not None and not bass.data  # refused, with none of its bytes kept
     assert next(m for m in members if m.name.endswith("(Keys).mid")).error is None

@@ -70,11 +70,6 @@ class Member(NamedTuple):
     error: InputError | None = None
 
 
-def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> list[Member]:
-    """Return every member of MEMBER_SUFFIXES, in the archive's order (``read_archive``'s members)."""
-    return read_archive(source, max_mb=max_mb).members
-
-
 def read_archive(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> Archive:
     """Return every member of MEMBER_SUFFIXES, in the archive's order: its bytes, or its InputError.
 
