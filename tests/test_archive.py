@@ -370,14 +370,16 @@ def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(t
 
 def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tmp_path):
     members = {"notes.txt": b"saved on Monday", "record.json": padded_record(200), "cover.wav": b"RIFF",
-               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00"}  # fmt: skip
+               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00",
+               ".git/HEAD": b"ref", "old.zip": b"PK"}  # fmt: skip
     archive = make_zip(tmp_path / "saved.zip", members)
-    said = (f"{archive}: 4 files skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
-            "notes.txt, cover.wav, __MACOSX/._record.json and 1 more")  # fmt: skip
+    # Finder's litter (__MACOSX/, .DS_Store) is neither read nor counted; not "skipped", the summary's word for kept files
+    said = (f"{archive}: 4 files not read (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
+            "notes.txt, cover.wav, .git/HEAD and 1 more")  # fmt: skip
     report = tmp_path / "report.json"
     result = run("convert", str(archive), "-o", str(tmp_path / "out"), "--report", str(report))
     assert result.exit_code == 0, result.stderr  # nothing that is a record was left out
-    assert [line for line in result.stderr.splitlines() if "skipped (not" in line] == [f"warning: {said}"]
+    assert [line for line in result.stderr.splitlines() if "not read (not" in line] == [f"warning: {said}"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["record.mid"]
     assert [r["warnings"] for r in json.loads(report.read_text())["results"]] == [[said]]
     shown = run("info", str(archive))
@@ -391,19 +393,19 @@ def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tm
 
 
 def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
-    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x"})
+    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x", "b.png": b"x"})
     for command in ("convert", "info"):
         result = run(command, str(archive))
         assert result.exit_code == 1
         assert result.stderr.splitlines()[0] == (
             f"{archive}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive, "
-            "only 2 files: a.txt, __MACOSX/._b.json")  # fmt: skip
+            "only 2 files: a.txt, b.png")  # fmt: skip
     blank = make_zip(tmp_path / "blank.zip", {"a.txt": b"x", "saved.jsonl": b"\n\n"})  # no record in its JSON either
     alone = make_zip(tmp_path / "alone.zip", {"saved.jsonl": b"\n\n"})
     for command in ("convert", "info"):  # one rule: nothing to convert is a failure, in one line
         result = run(command, str(blank))
         assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
-            f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
+            f"{blank}: 1 file not read (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
             "no records in the others")  # fmt: skip
         assert "warning" not in result.stderr  # said once, in the failure
         result = run(command, str(alone))

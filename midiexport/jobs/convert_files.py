@@ -256,13 +256,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
-    skipped = None  # the line saying which files of a .zip are no records
+    not_read = None  # the line saying which files of a .zip are no records
     archive = None
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-        skipped = archive.skipped_line(unit.source.name)
+        not_read = archive.not_read_line(unit.source.name)
         named = []
         for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
@@ -301,11 +301,11 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
     if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
         raise archive.no_records(unit.source.name)
-    return _say_skipped(results, skipped) if skipped else results
+    return _say_not_read(results, not_read) if not_read else results
 
 
-def _say_skipped(results: list[Rendered], line: str) -> list[Rendered]:
-    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too)."""
+def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
+    """Put the line naming a .zip's files not read among the first result's warnings (a failure's too)."""
     first = results[0]
     report = first.report or Report()
     return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]

@@ -85,15 +85,15 @@ def summarize_file(
     summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
     in the list, in its place, and the others are summarized: a member or a line fails
     alone, as it does in ``convert``.
-    A .zip's files that are no records (``io.archive``: a .txt, __MACOSX/) are said in one
+    A .zip's files that are no records (``io.archive``: a .txt, a .wav) are said in one
     line, a str first in the list: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed,
     and when a .zip yields no record and no failure (``Archive.no_records``, as ``convert``).
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         archive = read_archive(source, max_mb=max_input_mb)
-        skipped = archive.skipped_line(source.name)
-        said: list[Summary | InputError | str] = [skipped] if skipped else []
+        not_read = archive.not_read_line(source.name)
+        said: list[Summary | InputError | str] = [not_read] if not_read else []
         items = [s for member in archive.members for s in _summarize_member(source, member)]
         if not items:  # its JSON members blank: it fails whole, as in convert
             raise archive.no_records(source.name)
