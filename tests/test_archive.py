@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import notes_by_track
 from midiexport.cli import main
 from midiexport.errors import InputError
-from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_members
+from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_archive
 from midiexport.io.files import MB, InputFile
 
 TITLE = "Song"
@@ -81,11 +81,16 @@ def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_pat
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
-    assert failures == [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
-                        "--max-input-mb (ConvertOptions.max_input_mb); the other stems were converted without it; "
-                        "mend it and run again with --overwrite"]  # fmt: skip
+    said = [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
+            "--max-input-mb (ConvertOptions.max_input_mb); its song's file is written without it, or kept as it was "
+            "if it existed; mend it and run again with --overwrite"]  # fmt: skip
+    assert failures == said
     [written] = (tmp_path / "out").iterdir()
     assert written.name == f"{TITLE}.mid" and written_notes(written) == {"Bass": 10}
+    # a re-run keeps the song's file as it was: the line stays true (no song "converted" claimed)
+    again = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
+    assert again.exit_code == 1 and "1 skipped (exist)" in again.stderr
+    assert [line for line in again.stderr.splitlines() if "is larger than" in line] == said
 
 
 def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_out(tmp_path):
@@ -96,7 +101,7 @@ def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
     assert result.exit_code == 1
     refused = f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb)"
-    note = "; the other stems were converted without it; mend it and run again with --overwrite"
+    note = "; its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
     assert failures == [
         f"{path}: {TITLE} (Bass).mid {refused}{note}",  # its song is written without it
@@ -163,10 +168,10 @@ def test_a_member_outside_the_archive_fails_alone(tmp_path):
     )
 
 
-def test_read_members_gives_each_member_its_bytes_or_its_error(tmp_path):
+def test_read_archive_gives_each_member_its_bytes_or_its_error(tmp_path):
     small, big = stem_bytes(5), stem_bytes(500)
     path = make_zip(tmp_path / "s.zip", {"a.mid": small, "b.mid": big, "c.json": b"{}"})
-    members = read_members(InputFile(str(path), "s.zip", False), max_mb=len(big) / MB / 2)
+    members = read_archive(InputFile(str(path), "s.zip", False), max_mb=len(big) / MB / 2).members
     assert [(m.name, m.data, m.error is None) for m in members] == [
         ("a.mid", small, True),
         ("b.mid", b"", False),
@@ -257,7 +262,7 @@ def test_info_names_a_member_with_nothing_to_read_and_shows_the_others(tmp_path)
 def test_a_member_that_understates_its_size_is_never_inflated_past_it(tmp_path):
     big = stem_bytes(4000)  # about 32 KB as inflated
     archive = _forged(tmp_path / "stems.zip", f"{TITLE} (Bass).mid", big, claimed=1000)
-    members = read_members(InputFile(str(archive), archive.name, False), max_mb=0.01)
+    members = read_archive(InputFile(str(archive), archive.name, False), max_mb=0.01).members
     bass = next(m for m in members if m.name.endswith("(Bass).mid"))
     assert bass.error is not None and not bass.data  # refused, with none of its bytes kept
     assert next(m for m in members if m.name.endswith("(Keys).mid")).error is None
@@ -290,12 +295,11 @@ def test_json_lines_in_a_zip_are_read_line_by_line_as_the_same_file_alone(tmp_pa
         assert failure.startswith(f"{where}{': ' if out == 'zipped' else '/'}saved.jsonl: line 2 is not valid JSON")
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
         "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid", "saved-3.mid"]  # fmt: skip
-    # every record is there; untitled ones named as alone, the one with a task id by it (the .zip's rule)
+    # every record is there, named as alone by its line, the one with a task id too (titled by it inside)
     zipped = sorted(p.name for p in (tmp_path / "zipped").iterdir())
-    assert zipped == ["5c79be8e.mid", "also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid"]
-    pairs = [(name, name) for name in ("also-1.mid", "also-2.mid", "more-1.mid", "saved-1.mid")]
-    for name, alone in [*pairs, ("5c79be8e.mid", "saved-3.mid")]:  # the same song, title and notes
-        zipped_song, plain_song = tmp_path / "zipped" / name, tmp_path / "plain" / alone
+    assert zipped == sorted(p.name for p in (tmp_path / "plain").iterdir())
+    for name in zipped:  # the same song, title and notes
+        zipped_song, plain_song = tmp_path / "zipped" / name, tmp_path / "plain" / name
         assert song_title_of(zipped_song) == song_title_of(plain_song), name
         assert notes_by_track(zipped_song.read_bytes()) == notes_by_track(plain_song.read_bytes()), name
     shown = run("info", "--json", str(archive))
@@ -306,6 +310,53 @@ def test_json_lines_in_a_zip_are_read_line_by_line_as_the_same_file_alone(tmp_pa
         (f"{archive}: also.json: line 1", "also", 64), (f"{archive}: also.json: line 2", "also", 65),
         (f"{archive}: more.NDJSON: line 1", "more", 67),
     ]  # fmt: skip
+
+
+def test_a_line_mended_in_a_zip_is_written_under_its_own_name_on_a_re_run(tmp_path):
+    # three lines of one task (Suno's clips share it): names by position, as a plain .jsonl's, not by which failed
+    lines = [one_note_record(60 + number, taskId="T1") for number in range(3)]
+    broken = make_zip(tmp_path / "saved.zip", {"saved.jsonl": b"\n".join([lines[0], b"{not json", lines[2]])})
+    first = run("convert", str(broken), "-o", str(tmp_path / "out"))
+    assert first.exit_code == 1
+    (tmp_path / "saved.jsonl").write_bytes(b"\n".join(lines))
+    make_zip(broken, {"saved.jsonl": (tmp_path / "saved.jsonl").read_bytes()})  # line 2 mended
+    again = run("convert", str(broken), "-o", str(tmp_path / "out"))
+    assert again.exit_code == 0, again.stderr
+    plain = run("convert", str(tmp_path / "saved.jsonl"), "-o", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["saved-1.mid", "saved-2.mid",
+                                                                                 "saved-3.mid"]  # fmt: skip
+    pitches = [[n[1] for n in notes_by_track((tmp_path / "out" / name).read_bytes())["Piano"]] for name in written]
+    assert pitches == [[60], [61], [62]]  # each line's song once, in its own file
+
+
+def test_a_zip_of_several_songs_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
+    lines = b"\n".join(one_note_record(60 + number) for number in range(3))
+    (tmp_path / "saved.jsonl").write_bytes(lines)
+    several = make_zip(tmp_path / "several.zip", {"saved.jsonl": lines})
+    out = tmp_path / "x.mid"
+    plain, zipped = (
+        run("convert", str(tmp_path / "saved.jsonl"), "-o", str(out)),
+        run("convert", str(several), "-o", str(out)),
+    )
+    assert plain.exit_code == zipped.exit_code == 2
+    assert zipped.stderr == plain.stderr and "one file but there are several results" in zipped.stderr
+    assert not out.exists()  # nothing written, not even the first song
+    one = make_zip(tmp_path / "one.zip", {"song.json": one_note_record(60), "notes.txt": b"x"})
+    result = run("convert", str(one), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert notes_by_track(out.read_bytes())["Piano"][0][1] == 60
+
+
+def test_convert_and_info_read_a_member_by_one_rule():
+    from midiexport.jobs.json_input import read_member_records
+
+    assert read_member_records(stem_bytes(2), "s.zip: a.json", "a.json") is None  # a .mid by its bytes
+    assert read_member_records(b"", "s.zip: A.MIDI", "A.MIDI") is None  # or by its name
+    lines = b"\n".join([one_note_record(60), one_note_record(61, title="Hit"), b'{"hello": 1}'])
+    items, by_line = read_member_records(lines, "s.zip: saved.json", "dir/saved.json")  # JSON Lines by its lines
+    assert by_line and [item.title for item in items] == ["saved", "Hit", None]  # titled after the member
 
 
 def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(tmp_path):
@@ -319,14 +370,16 @@ def test_info_names_a_member_holding_no_record_as_it_names_the_same_file_alone(t
 
 def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tmp_path):
     members = {"notes.txt": b"saved on Monday", "record.json": padded_record(200), "cover.wav": b"RIFF",
-               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00"}  # fmt: skip
+               "__MACOSX/._record.json": b"\x00\x05\x16\x07", "docs/": b"", "docs/.DS_Store": b"\x00",
+               ".git/HEAD": b"ref", "old.zip": b"PK"}  # fmt: skip
     archive = make_zip(tmp_path / "saved.zip", members)
-    said = (f"{archive}: 4 files skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
-            "notes.txt, cover.wav, __MACOSX/._record.json and 1 more")  # fmt: skip
+    # Finder's litter (__MACOSX/, .DS_Store) is neither read nor counted; not "skipped", the summary's word for kept files
+    said = (f"{archive}: 4 files not read (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): "
+            "notes.txt, cover.wav, .git/HEAD and 1 more")  # fmt: skip
     report = tmp_path / "report.json"
     result = run("convert", str(archive), "-o", str(tmp_path / "out"), "--report", str(report))
     assert result.exit_code == 0, result.stderr  # nothing that is a record was left out
-    assert [line for line in result.stderr.splitlines() if "skipped (not" in line] == [f"warning: {said}"]
+    assert [line for line in result.stderr.splitlines() if "not read (not" in line] == [f"warning: {said}"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["record.mid"]
     assert [r["warnings"] for r in json.loads(report.read_text())["results"]] == [[said]]
     shown = run("info", str(archive))
@@ -340,15 +393,20 @@ def test_files_of_a_zip_that_are_no_records_are_counted_and_named_in_one_line(tm
 
 
 def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
-    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x"})
+    archive = make_zip(tmp_path / "photos.zip", {"a.txt": b"x", "__MACOSX/._b.json": b"x", "b.png": b"x"})
     for command in ("convert", "info"):
         result = run(command, str(archive))
         assert result.exit_code == 1
         assert result.stderr.splitlines()[0] == (
             f"{archive}: no .json, .jsonl, .ndjson, .mid or .midi files in this archive, "
-            "only 2 files: a.txt, __MACOSX/._b.json")  # fmt: skip
+            "only 2 files: a.txt, b.png")  # fmt: skip
     blank = make_zip(tmp_path / "blank.zip", {"a.txt": b"x", "saved.jsonl": b"\n\n"})  # no record in its JSON either
-    result = run("convert", str(blank))
-    assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
-        f"{blank}: 1 file skipped (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
-        "no records in the others")  # fmt: skip
+    alone = make_zip(tmp_path / "alone.zip", {"saved.jsonl": b"\n\n"})
+    for command in ("convert", "info"):  # one rule: nothing to convert is a failure, in one line
+        result = run(command, str(blank))
+        assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
+            f"{blank}: 1 file not read (not .json, .jsonl, .ndjson, .mid or .midi, or hidden): a.txt; "
+            "no records in the others")  # fmt: skip
+        assert "warning" not in result.stderr  # said once, in the failure
+        result = run(command, str(alone))
+        assert result.exit_code == 1 and result.stderr.splitlines()[0] == f"{alone}: no records in its files (blank)"

@@ -274,6 +274,18 @@ def test_info_on_json_lines_shows_the_good_lines_and_names_a_bad_one_in_one_line
             assert "line 2" not in result.stdout
 
 
+def test_info_fails_a_json_lines_line_holding_no_record_in_its_place_as_convert_does(tmp_path):
+    first = fixture_path("records.jsonl").read_bytes().splitlines()[0]
+    path = tmp_path / "songs.jsonl"
+    path.write_bytes(b"\n".join([b'{"hello": 1}', first]) + b"\n")
+    converted = run("convert", str(path), "-o", str(tmp_path / "out"))
+    [failure] = [line for line in converted.stderr.splitlines() if line.startswith(f"{path}: line 1")]
+    shown = run("info", "--json", str(path))
+    assert converted.exit_code == shown.exit_code == 1
+    assert shown.stderr.splitlines() == [failure]  # the same line, not a record of "status empty"
+    assert [s["source"] for s in json.loads(shown.stdout)] == [f"{path}: line 2"]
+
+
 def test_info_reads_json_lines_saved_as_json_line_by_line_as_convert_does(tmp_path):
     lines = fixture_path("records.jsonl").read_bytes()
     path = tmp_path / "saved.json"  # JSON Lines under a .json name: convert reads them line by line
@@ -286,6 +298,18 @@ def test_info_reads_json_lines_saved_as_json_line_by_line_as_convert_does(tmp_pa
     assert [s["source"] for s in summaries] == [f"{path}: line {n}" for n in range(1, count + 1)]
     complete = [s["source"].rsplit(" ", 1)[1] for s in summaries if s["status"] == "complete"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"saved-{n}.mid" for n in complete]
+
+
+def test_a_pretty_printed_json_with_one_syntax_error_fails_once_not_line_by_line(tmp_path):
+    text = json.dumps(load_fixture("record-info.json"), indent=2).replace('"msg"', '"msg",,', 1)
+    path = tmp_path / "broken.json"  # its first line is "{": no JSON Lines
+    path.write_text(text)
+    for command in ("info", "convert"):
+        result = run(command, str(path))
+        assert result.exit_code == 1
+        failures = [line for line in result.stderr.splitlines() if "not valid JSON" in line]
+        assert failures == [line for line in failures if line.startswith(f"{path} is not valid JSON (")]
+        assert len(failures) == 1, result.stderr
 
 
 @pytest.mark.parametrize("command", main.list_commands(click.Context(main)))

@@ -366,7 +366,7 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
         f"{huge} is larger than 1 MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb); "
-        "the other stems were converted without it; mend it and run again with --overwrite"
+        "its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
     )
     assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]
 
@@ -377,4 +377,4 @@ def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
     assert result.exit_code == 1
     cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
     assert f"InputError: {huge} is larger than 1 MB" in cause
-    assert "the other stems were converted without it" in rest
+    assert "its song's file is written without it" in rest

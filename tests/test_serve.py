@@ -314,6 +314,12 @@ def test_serve_names_the_records_of_a_callback_by_the_same_rule_as_convert(tmp_p
     stored = CallbackStore(tmp_path / "serve").store("t1", body)
     outcome = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))
     assert sorted(Path(p).name for p in outcome["files"]) == sorted(p.name for p in (tmp_path / "convert").iterdir())
+
+    def pitches(folder: Path) -> dict[str, set[int]]:  # each name holds the same record's note, not only the names
+        return {p.name: {m.note for t in mido_file(p.read_bytes()).tracks for m in t if m.type == "note_on"}
+                for p in folder.glob("*.mid")}  # fmt: skip
+
+    assert pitches(tmp_path / "serve") == pitches(tmp_path / "convert") and len(pitches(tmp_path / "serve")) == 3
     # A crash after the files, before the outcome marker: done again, it writes nothing twice.
     done_path(stored.path).unlink()
     again = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))

@@ -38,18 +38,31 @@ MEMBER_SUFFIXES = (".json", *LINE_SUFFIXES, *MIDI_SUFFIXES)  # as files.INPUT_SU
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
 
 
-SHOWN_SKIPPED = 3  # members named in the line that counts the skipped ones; the rest are only counted
+SHOWN_NOT_READ = 3  # files named in the line that counts the ones not read; the rest are only counted
+FINDER_LITTER = ("__MACOSX", ".DS_Store")  # what macOS's Finder adds to every .zip: not read, and not said
 
 
 class Archive(NamedTuple):
-    """What a .zip gives: the members read (``MEMBER_SUFFIXES``), and every other file in it, skipped."""
+    """What a .zip gives: the members read (``MEMBER_SUFFIXES``), and the other files in it, not read."""
 
     members: list[Member]
-    skipped: tuple[str, ...] = ()  # names of the files not read (a .txt, a .wav, __MACOSX/, .DS_Store), in order
+    not_read: tuple[
+        str, ...
+    ] = ()  # names of the files not read (a .txt, a .wav, hidden ones), in order; no Finder litter
 
-    def skipped_line(self, name: str) -> str | None:
-        """Return the one line that says what was skipped ("songs.zip: 2 files skipped, ..."), or None."""
-        return _skipped_text(name, self.skipped)
+    def not_read_line(self, name: str) -> str | None:
+        """Return the one line that says which files were not read ("songs.zip: 2 files not read, ..."), or None."""
+        return _not_read_text(name, self.not_read)
+
+    def no_records(self, name: str) -> InputError:
+        """The error of an archive whose members yielded nothing, no record and no failure (blank .jsonl only).
+
+        The one rule of ``convert`` and ``info`` alike: such an archive fails, in one line
+        (naming the files not read, if any), so nothing converted is never exit 0.
+        """
+        line = self.not_read_line(name)
+        text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
+        return InputError(text, input=name)
 
 
 class Member(NamedTuple):
@@ -60,18 +73,14 @@ class Member(NamedTuple):
     error: InputError | None = None
 
 
-def read_members(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> list[Member]:
-    """Return every member of MEMBER_SUFFIXES, in the archive's order (``read_archive``'s members)."""
-    return read_archive(source, max_mb=max_mb).members
-
-
 def read_archive(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> Archive:
     """Return every member of MEMBER_SUFFIXES, in the archive's order: its bytes, or its InputError.
 
     Each member is at most ``max_mb`` MB as inflated; one past it, or with a path that
     leaves the archive, holds an InputError naming ``"<archive>: <member>"``. Every other
-    file (other suffixes, a .zip within, hidden ones such as ``__MACOSX/`` and ``.DS_Store``)
-    is skipped and listed in ``Archive.skipped``, for the caller to say; folders are no files.
+    file (other suffixes, a .zip within, hidden ones) is not read and listed in
+    ``Archive.not_read``, for the caller to say; folders are no files. What Finder adds to
+    every .zip (``FINDER_LITTER``: ``__MACOSX/``, ``.DS_Store``) is not read and not listed.
     Raises InputError when the file is not a readable .zip, holds none of these members or
     more than MAX_MEMBERS, or when the members kept pass ``ARCHIVE_TOTAL_FACTOR * max_mb`` MB.
     """
@@ -81,7 +90,9 @@ def read_archive(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> 
         with zipfile.ZipFile(source.path) as archive:
             files = [info for info in archive.infolist() if not info.filename.endswith("/")]
             infos = [info for info in files if _wanted(info.filename)]
-            skipped = tuple(info.filename for info in files if not _wanted(info.filename))
+            not_read = tuple(
+                info.filename for info in files if not _wanted(info.filename) and not _litter(info.filename)
+            )
             if len(infos) > MAX_MEMBERS:
                 raise InputError(f"{source.name}: more than {MAX_MEMBERS} stems in one archive", input=source.name)
             members = []
@@ -94,26 +105,32 @@ def read_archive(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> 
     except OSError as exc:
         raise InputError(f"{source.name}: cannot read ({exc.strerror or exc})", input=source.name) from exc
     if not members:
-        others = f", only {_counted(skipped)}" if skipped else ""
+        others = f", only {_counted(not_read)}" if not_read else ""
         raise InputError(f"{source.name}: no {_SUFFIX_LIST} files in this archive{others}", input=source.name)
-    return Archive(members, skipped)
+    return Archive(members, not_read)
 
 
 _SUFFIX_LIST = ", ".join(MEMBER_SUFFIXES[:-1]) + " or " + MEMBER_SUFFIXES[-1]
 
 
-def _skipped_text(name: str, skipped: tuple[str, ...]) -> str | None:
-    """Return "<name>: 2 files skipped (not .json, ... or hidden): a.txt, b.wav", or None when none was."""
-    if not skipped:
+def _not_read_text(name: str, not_read: tuple[str, ...]) -> str | None:
+    """Return "<name>: 2 files not read (not .json, ... or hidden): a.txt, b.wav", or None when all were."""
+    if not not_read:
         return None
-    return f"{name}: {_counted(skipped, ' skipped (not ' + _SUFFIX_LIST + ', or hidden)')}"
+    return f"{name}: {_counted(not_read, ' not read (not ' + _SUFFIX_LIST + ', or hidden)')}"
 
 
 def _counted(names: tuple[str, ...], what: str = "") -> str:
-    """Return "2 files<what>: a, b" naming at most SHOWN_SKIPPED of them ("... and 4 more")."""
-    more = len(names) - SHOWN_SKIPPED
-    shown = ", ".join(names[:SHOWN_SKIPPED]) + (f" and {more} more" if more > 0 else "")
+    """Return "2 files<what>: a, b" naming at most SHOWN_NOT_READ of them ("... and 4 more")."""
+    more = len(names) - SHOWN_NOT_READ
+    shown = ", ".join(names[:SHOWN_NOT_READ]) + (f" and {more} more" if more > 0 else "")
     return f"{len(names)} {'file' if len(names) == 1 else 'files'}{what}: {shown}"
+
+
+def _litter(name: str) -> bool:
+    """True for what macOS's Finder adds to a .zip it makes (``FINDER_LITTER``)."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return parts[:1] == ("__MACOSX",) or parts[-1:] == (".DS_Store",)
 
 
 def _wanted(name: str) -> bool:

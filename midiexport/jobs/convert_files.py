@@ -22,9 +22,9 @@ from ..options import ConvertOptions
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
 from . import naming
-from .json_input import is_json_lines, read_json
+from .json_input import read_json, read_member_records
 from .render import render_record
-from .runner import Destination, Pending, Rendered, run_in_processes
+from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, run_in_processes
 
 
 class Unit(NamedTuple):
@@ -65,15 +65,46 @@ def run_batch(
     never more than there are units; a single unit always runs here, so one record is
     never slowed down by a pool.
     A unit whose outputs all exist is skipped before it is read (see ``plan_unit``).
-    Raises OutputError, before any work, when ``destination`` names one file and there
-    are several units (inputs, JSON Lines lines, songs of .mid stems): the lines read
-    to find out are the ones then converted, so an input is read once.
+    No result is written over an input (``Destination.protect``): one that would be gets
+    ``-midiexport``.
+    Raises OutputError, before any work, when ``destination`` names one file that is an
+    input, or names one file and there are several units (inputs, JSON Lines lines, songs
+    of .mid stems): the lines read to find out are the ones then converted, so an input
+    is read once. A lone .zip bound
+    for one named file is read and rendered first, and refused the same way, before any
+    write, when it holds several songs (``_archive_read_first``).
     """
+    destination.protect(source.path for source in inputs)
+    problem = destination.input_problem()
+    if problem is not None:
+        raise OutputError(problem)
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
     if len(first) > 1 and destination.single:
         raise OutputError(destination.several_problem())
+    if len(first) == 1 and destination.single and files.is_archive(first[0].unit.source):
+        return iter([_archive_read_first(first[0], options, destination)])
     return _run_planned(first, stream, options, destination, jobs=jobs)
+
+
+def _archive_read_first(job: Planned, options: ConvertOptions, destination: Destination) -> Pending:
+    """Read and render a .zip bound for one named file, before anything is written.
+
+    Its songs are known only once it is read: more than one to write is the usage error
+    of several units (``Destination.several_problem``), raised here as OutputError before
+    any file is written. An archive that cannot be read is the unit's error, as always.
+    """
+    try:
+        rendered = render_unit(job.unit, options=options)
+    except InputError as exc:
+        return _pending(job, partial(_raise, exc), destination)
+    if sum(result.error is None for result in rendered) > 1:
+        raise OutputError(destination.several_problem())
+    return _pending(job, lambda: rendered, destination)
+
+
+def _raise(error: InputError) -> list[Rendered]:
+    raise error
 
 
 def _run_planned(
@@ -193,7 +224,7 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
 # MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
 # Stems of one song in one folder (or .zip) are read together and become one file.
 
-MIDI_OUTPUT_SUFFIX = "-midiexport"  # added when the output would take the input's own name
+MIDI_OUTPUT_SUFFIX = INPUT_CLEAR_SUFFIX  # added when the output would take the input's own name
 
 
 def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]:
@@ -218,18 +249,20 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     (one past ``options.max_input_mb`` included) becomes its own failed Rendered; the others
     go on. Its line says that its song was written without it only when that song was
     (``_joined_song``).
-    Raises InputError when a .zip as a whole cannot be read (see ``io.archive``).
+    Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
+    yields no record and no failure (``Archive.no_records``).
     """
     from ..stages.midifile import merge_stems, read_midi
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
-    skipped = None  # the line saying which files of a .zip are no records
+    not_read = None  # the line saying which files of a .zip are no records
+    archive = None
     if raw is not None:
         named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
     elif files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-        skipped = archive.skipped_line(unit.source.name)
+        not_read = archive.not_read_line(unit.source.name)
         named = []
         for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
@@ -246,18 +279,18 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
     json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
     for name, data, member_name in named:
-        try:
-            if data.startswith(b"MThd") or name.lower().endswith(files.MIDI_SUFFIXES):
+        try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
+            json = read_member_records(data, name, member_name) if member_name is not None else None
+            if json is None:
                 records.append(read_midi(data, source=name, file_name=member_name))
-            else:  # read as the same file given alone: JSON Lines by its name or its lines (json_input)
-                items, by_line = read_json(data, source=name, lines=is_json_lines(member_name or name))
-                for item in items:
-                    if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
-                        failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
-                        continue
-                    number = naming.record_number(item, many=by_line or len(items) > 1)
-                    records.append(naming.titled_after_member(item, member_name or name))
-                    json_names[id(records[-1])] = (naming.member_stem(item, member_name or name, number=number), number)
+                continue
+            for item in json.items:
+                if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
+                    failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
+                    continue
+                number = naming.record_number(item, many=json.by_line or len(json.items) > 1)
+                records.append(item)
+                json_names[id(item)] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
     # merge_stems hands a record it joins with none back as it is, so its id still finds its
@@ -266,16 +299,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
     results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
-    return _say_skipped(results, skipped, unit) if skipped else results
+    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
+        raise archive.no_records(unit.source.name)
+    return _say_not_read(results, not_read) if not_read else results
 
 
-def _say_skipped(results: list[Rendered], line: str, unit: Unit) -> list[Rendered]:
-    """Put the line naming a .zip's skipped files among the first result's warnings (a failure's too).
-
-    An archive that gave no record at all (its JSON members blank) fails whole, with the line.
-    """
-    if not results:
-        raise InputError(f"{line}; no records in the others", input=unit.source.name)
+def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
+    """Put the line naming a .zip's files not read among the first result's warnings (a failure's too)."""
     first = results[0]
     report = first.report or Report()
     return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
@@ -300,8 +330,14 @@ def _joined_song(file_name: str) -> str | None:
 
 
 def _written_without(failed: Rendered) -> Rendered:
-    """A stem that failed while its song converted: its song exists now, so a plain re-run would keep it."""
-    note = "the other stems were converted without it; mend it and run again with --overwrite"
+    """A stem that failed while its song converted: its song's file exists, so a plain re-run would keep it.
+
+    Said before the song is written, so in words true either way: the file is written
+    without the stem, or, when it existed (a re-run without --overwrite), kept as it was.
+    """
+    note = (
+        "its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
+    )
     error = InputError(f"{failed.error}; {note}", input=failed.place)
     error.__cause__ = failed.error  # -v shows the stem's own trace
     return failed._replace(error=error)
@@ -311,8 +347,8 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
     """Render a song of .mid stems or .zip members, named by its title or by ``options.name``.
 
     ``names``: a JSON record's default name and ``{record}`` field (``naming.member_stem``);
-    None for a .mid song (its title, no number). A templated name that is a .mid input's
-    own gets ``MIDI_OUTPUT_SUFFIX`` (``_clear_of_inputs``), as default names do.
+    None for a .mid song (its title, no number). A templated name that is an input's own
+    path gets ``-midiexport`` when written (``runner.Destination.protect``), as default names do.
     """
     default, number = names or (song_title(song), "")
     stem = _song_stem(unit.source, default)
@@ -320,7 +356,7 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
         return render_record(song, options, stem=stem)
     named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
                                        number=number)  # fmt: skip
-    return _clear_of_inputs(render_record(song, options, stem=named, values=values), unit)
+    return render_record(song, options, stem=named, values=values)
 
 
 def _template_stem(source: InputFile) -> str:
@@ -332,20 +368,6 @@ def _template_stem(source: InputFile) -> str:
     stem = PurePath(source.name).stem
     split = None if files.is_archive(source) else stem_title(stem)
     return split[0] if split else stem
-
-
-def _clear_of_inputs(rendered: Rendered, unit: Unit) -> Rendered:
-    """Add ``MIDI_OUTPUT_SUFFIX`` to each file that a template named as one of the unit's .mid inputs.
-
-    ``{title}`` of a lone "song.mid" is "song", and ``{title} ({instrument})`` of Suno's
-    stems is "Song (Bass)": written beside the inputs, with --overwrite, they would replace them.
-    """
-    inputs = {PurePath(s.path).stem.casefold() for s in (unit.stems or (unit.source,)) if files.is_midi(s)}
-    outputs = tuple(
-        f._replace(suffix=f.suffix + MIDI_OUTPUT_SUFFIX) if (rendered.stem + f.suffix).casefold() in inputs else f
-        for f in rendered.files
-    )
-    return rendered._replace(files=outputs)
 
 
 def _song_stem(source: InputFile, name: str) -> str:

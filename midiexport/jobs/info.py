@@ -28,10 +28,7 @@ from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_names
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
-from .json_input import is_json_lines, read_json
-from .naming import titled_after_member
-
-MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records
 
 
 @dataclass(frozen=True)
@@ -89,28 +86,28 @@ def summarize_file(
     summarized, and a line of a JSON Lines file that cannot be parsed, is its InputError
     in the list, in its place, and the others are summarized: a member or a line fails
     alone, as it does in ``convert``.
-    A .zip's files that are no records (``io.archive``: a .txt, __MACOSX/) are said in one
+    A .zip's files that are no records (``io.archive``: a .txt, a .wav) are said in one
     line, a str first in the list: not a failure.
-    Raises InputError when the file as a whole (a .zip included) cannot be read or parsed.
+    Raises InputError when the file as a whole (a .zip included) cannot be read or parsed,
+    and when a .zip yields no record and no failure (``Archive.no_records``, as ``convert``).
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         archive = read_archive(source, max_mb=max_input_mb)
-        skipped = archive.skipped_line(source.name)
-        said: list[Summary | InputError | str] = [skipped] if skipped else []
-        return said + [s for member in archive.members for s in _summarize_member(source, member)]
+        not_read = archive.not_read_line(source.name)
+        said: list[Summary | InputError | str] = [not_read] if not_read else []
+        items = [s for member in archive.members for s in _summarize_member(source, member)]
+        if not items:  # its JSON members blank: it fails whole, as in convert
+            raise archive.no_records(source.name)
+        return said + items
     raw = read_bytes(source, max_mb=max_input_mb)
-    if source.path.lower().endswith(MIDI_SUFFIXES) or raw.startswith(b"MThd"):
+    if is_midi_data(raw, source.path):
         return [summarize_midi(raw, source=source.name)]
-    return list(_summarize_json(raw, source.name, lines=source.lines, programs=programs))
+    return list(_summarize_json(read_json(raw, source=source.name, lines=source.lines), source.name, programs=programs))
 
 
-def _no_record(record: Record) -> bool:
-    """True for JSON that is no MIDI record at all (``{"hello": "world"}``): nothing to show.
-
-    An empty record of a real task (``midiData`` empty for a split_stem separation) has a
-    task id and is shown, with its reason.
-    """
-    return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
+def _no_record_error(record: Record, source: str) -> InputError:
+    """The error of a JSON Lines line holding no record ("a.jsonl: line 2: holds no MIDI data"), as convert says."""
+    return InputError(f"{record.place()}: {record.reason}", input=source)
 
 
 def _summarize_member(source: InputFile, member: Member) -> list[Summary | InputError]:
@@ -124,33 +121,34 @@ def _summarize_member(source: InputFile, member: Member) -> list[Summary | Input
 
 
 def summarize_bytes(data: bytes, source: str, *, file_name: str | None = None) -> list[Summary | InputError]:
-    """Summarize one archive member as the same file given alone: a .mid by its header, else its JSON.
+    """Summarize one archive member as the same file given alone (``json_input.read_member_records``).
 
     ``source`` names the member in messages ("stems.zip: Song (Bass).mid"); ``file_name``
-    is its own name, which a .mid's part names and title are read from (``file_stem``),
-    which tells JSON Lines (``json_input``: a bad line is its InputError in its place), and
-    a record's title when it has neither title nor task id (``naming.titled_after_member``).
+    is its own name (``source`` when None), which a .mid's part names and title are read
+    from (``file_stem``), which tells JSON Lines (a bad line is its InputError in its place),
+    and a record's title when it has neither title nor task id.
     """
-    if data.startswith(b"MThd") or source.lower().endswith(MIDI_SUFFIXES):
+    json = read_member_records(data, source, file_name or source)
+    if json is None:
         return [summarize_midi(data, source=source, file_name=file_name)]
-    return _summarize_json(data, source, lines=is_json_lines(file_name or source), member=file_name)
+    return _summarize_json(json, source)
 
 
-def _summarize_json(data: bytes, source: str, *, lines: bool, member: str | None = None,
+def _summarize_json(json: JsonRecords, source: str, *,
                     programs: Mapping[str, str | int] | None = None) -> list[Summary | InputError]:  # fmt: skip
-    """Summarize the records of JSON bytes read as ``convert`` reads them (``json_input.read_json``).
+    """Summarize the records of JSON bytes read as ``convert`` reads them (``json_input``).
 
-    A document that holds no MIDI record at all is refused (``_no_record``); a line that
-    failed is its InputError in its place. ``member``: the .zip member's own name, which
-    titles a record with no title or task id.
+    A document that holds no MIDI record at all is refused (``json_input.holds_no_record``); a line that
+    failed, or holds no record, is its InputError in its place.
     """
-    items, by_line = read_json(data, source=source, lines=lines)
-    empty = [r for r in items if isinstance(r, Record) and _no_record(r)]
+    items, by_line = json
+    empty = [r for r in items if isinstance(r, Record) and holds_no_record(r)]
     if not by_line and len(empty) == len(items):  # a document's items are all records
         raise InputError(f"{empty[0].place()}: {empty[0].reason}", input=source)
-    return [item if isinstance(item, InputError) else
-            summarize_record(titled_after_member(item, member) if member else item, programs=programs)
-            for item in items]  # fmt: skip
+    if by_line:  # a line holding no record fails in its place, as convert fails it
+        items = [_no_record_error(item, source) if isinstance(item, Record) and holds_no_record(item) else item
+                 for item in items]  # fmt: skip
+    return [item if isinstance(item, InputError) else summarize_record(item, programs=programs) for item in items]
 
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:

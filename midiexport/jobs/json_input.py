@@ -7,8 +7,9 @@ One rule for every place JSON bytes come from (a plain file, a ``.zip`` member),
   line is read on its own, and a bad line fails alone (its InputError in its place);
 - any other name holds one JSON document (a record, an array of records, any envelope of
   README "Accepted shapes"). When it is not one valid document but its first non-blank
-  line opens an object or array and more lines follow, it is JSON Lines saved under
-  ``.json``: read line by line as above.
+  line is a whole JSON object or array by itself and more lines follow, it is JSON Lines
+  saved under ``.json``: read line by line as above. Otherwise the document's own error
+  is raised (a pretty-printed file with one syntax error fails once, where it is).
 
 Lines are split on ``\\n`` only, as ``files.read_lines`` reads a plain ``.jsonl`` (a ``\\r``
 before it is JSON whitespace), so a line has the same number wherever the file is.
@@ -19,11 +20,13 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import NamedTuple
 
+from .. import model
 from ..errors import InputError
-from ..io.files import LINE_SUFFIXES
+from ..io.files import LINE_SUFFIXES, MIDI_SUFFIXES
 from ..model import Record
 from ..protocol import UTF8_BOM
-from ..stages.normalize import normalize_lines, normalize_payload
+from ..stages.normalize import normalize_lines, normalize_payload, parse_json
+from .naming import titled_after_member
 
 
 class JsonRecords(NamedTuple):
@@ -36,6 +39,38 @@ class JsonRecords(NamedTuple):
 def is_json_lines(name: str) -> bool:
     """True for a file name of JSON Lines (``.jsonl``, ``.ndjson``, any case)."""
     return PurePath(name).suffix.lower() in LINE_SUFFIXES
+
+
+def is_midi_data(data: bytes, name: str) -> bool:
+    """True for a Standard MIDI File: by its header, or by its name (``files.MIDI_SUFFIXES``, the one rule)."""
+    return data.startswith(b"MThd") or name.lower().endswith(MIDI_SUFFIXES)
+
+
+def read_member_records(data: bytes, name: str, member_name: str) -> JsonRecords | None:
+    """Return the records of one .zip member read as the same file given alone; None for a .mid.
+
+    ``convert`` and ``info`` alike: a .mid by its bytes or name (``is_midi_data``), read by
+    the caller (a Record to convert, a file to describe); else JSON by ``read_json`` (JSON
+    Lines by ``member_name``'s suffix or by its lines), each record with neither title nor
+    task id titled after the member (``naming.titled_after_member``). ``name`` says where
+    in messages ("songs.zip: a.json").
+    Raises InputError when the member is no valid JSON (and no JSON Lines either).
+    """
+    if is_midi_data(data, member_name):
+        return None
+    items, by_line = read_json(data, source=name, lines=is_json_lines(member_name))
+    titled = [item if isinstance(item, InputError) or holds_no_record(item) else titled_after_member(item, member_name)
+              for item in items]  # fmt: skip
+    return JsonRecords(titled, by_line)
+
+
+def holds_no_record(record: Record) -> bool:
+    """True for JSON that is no MIDI record at all (``{"hello": "world"}``): no song to title or show.
+
+    An empty record of a real task (``midiData`` empty for a split_stem separation) has a
+    task id, and is a record.
+    """
+    return record.status == model.EMPTY and not (record.task_id or record.audio_id or record.title)
 
 
 def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
@@ -56,6 +91,17 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
 
 
 def looks_like_json_lines(data: bytes) -> bool:
-    """True when more than one line holds text and the first opens a JSON object or array."""
-    lines = [line for line in data.removeprefix(UTF8_BOM).split(b"\n") if line.strip()]
-    return len(lines) > 1 and lines[0].lstrip().startswith((b"{", b"["))
+    """True when more than one line holds text and the first is a whole JSON object or array by itself.
+
+    A pretty-printed document with a syntax error opens with a line such as ``{``, no value
+    on its own: it is no JSON Lines, and its own error (with its position) is the one to say.
+    """
+    lines = (line for line in data.removeprefix(UTF8_BOM).split(b"\n") if line.strip())
+    first, second = next(lines, None), next(lines, None)
+    if first is None or second is None or not first.lstrip().startswith((b"{", b"[")):
+        return False
+    try:
+        parse_json(first, source="")
+    except InputError:
+        return False
+    return True

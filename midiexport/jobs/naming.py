@@ -12,11 +12,12 @@ The same fields name a song read from .mid stems or a .zip (``convert_files.rend
 "Song (Bass).mid"); ``record`` is a JSON record's number in a .zip member of several,
 else empty; ``task_id`` and ``audio_id`` are empty for a .mid, which holds neither.
 
-A JSON record inside a .zip is a song of the archive, named like its .mid songs after its
+A JSON record inside a .zip is a song of the archive, titled like its .mid songs after its
 title, else its task id; one with neither takes its member's name (``titled_after_member``),
-for ``convert`` and ``info`` alike. Its file is named as a plain file's records are
-(``member_stem``): a member of several records adds the record's number ("arr-2"), and a
-member read as JSON Lines (``json_input``) its line's number ("saved-3"), as a plain .jsonl.
+for ``convert`` and ``info`` alike. A member of one record names its file by that title;
+a member of several names each as a plain file of the same content does (``member_stem``):
+the member's name plus the record's number ("arr-2"), or its line's number for a member
+read as JSON Lines (``json_input``, "saved-3"), as a plain .jsonl.
 """
 
 from __future__ import annotations
@@ -66,11 +67,15 @@ def known_before_reading(template: str, fields: set[str]) -> bool:
 def member_stem(record: Record, member_name: str, *, number: str) -> str:
     """Return the default file name (no suffix, not made safe) of a JSON record read from a .zip member.
 
-    Its title, else its task id; with neither, the member's stem plus ``number`` (the
-    record's number in a member of several, ``record_number``), as ``convert_files.record_stem``
-    names the records of a plain file: "arr-2" for the second untitled record of "arr.json".
+    A member of several records (``number``: the record's number, ``record_number``) names
+    each as a plain file of the same content does (``convert_files.record_stem``): the
+    member's stem plus the number, "arr-2" for the second record of "arr.json", "saved-3"
+    for line 3 of "saved.jsonl", whatever their titles. A name so depends on the record's
+    place alone: a line that failed on a first run takes no name from the lines after it,
+    so a re-run after mending it writes it under its own name. A member of one record is
+    named by its title, else its task id, else the member's stem.
     """
-    if record.title or record.task_id:
+    if not number and (record.title or record.task_id):
         return song_title(record)
     return "-".join(p for p in (PurePath(member_name).stem, number) if p)
 

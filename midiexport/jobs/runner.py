@@ -36,6 +36,7 @@ MAX_REFUSALS = 3  # a job that finds this many workers dead when sent is lost: t
 PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on macOS, 64 KiB Linux): never blocks
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
 STARTED = b"started"  # a worker's first message, before it reads a job (never a pickled answer's first bytes)
+INPUT_CLEAR_SUFFIX = "-midiexport"  # added to a result that would take an input's own path (``Destination.protect``)
 
 Job = TypeVar("Job")
 
@@ -93,7 +94,8 @@ class Destination:
 
     ``default_folder`` replaces "beside each input" when there is no input file (fetch).
     ``planner`` keeps the names claimed so far; ``single_used`` is set once ``out``'s one
-    file is taken.
+    file is taken. No file is ever written over an input of the run (``protect``), not
+    even with ``overwrite``.
     """
 
     def __init__(self, out: str | None = None, overwrite: bool = False, default_folder: Path | None = None) -> None:
@@ -102,6 +104,29 @@ class Destination:
         self.default_folder = default_folder
         self.planner = files.NamePlanner()
         self.single_used = False
+        self._inputs: set[str] = set()  # the run's input files, resolved and case-folded (``_same_file_key``)
+
+    def protect(self, paths: Iterable[str]) -> None:
+        """Keep the files at ``paths`` (the inputs of the run) from being written over.
+
+        A result whose name would be one of them, whichever input it comes from, takes
+        ``INPUT_CLEAR_SUFFIX`` ("b.mid" becomes "b-midiexport.mid"), as a lone .mid's
+        default name does.
+        """
+        self._inputs.update(_same_file_key(path) for path in paths if path != files.STDIN)
+
+    def input_problem(self) -> str | None:
+        """Return why ``out``, one named file, cannot be written (it is an input of the run), or None."""
+        if self.single and self.out != "-" and self.out is not None and _same_file_key(self.out) in self._inputs:
+            return f"-o {self.out} is an input of this run, which is never replaced; give another path"
+        return None
+
+    def _claim(self, folder: Path, stem: str) -> Path:
+        """Claim folder/stem.mid (``NamePlanner``), clear of every input of the run (``protect``)."""
+        path = self.planner.claim(folder, stem)
+        if _same_file_key(str(path)) in self._inputs:
+            path = self.planner.claim(folder, files.safe_name(stem + INPUT_CLEAR_SUFFIX))
+        return path
 
     @property
     def single(self) -> bool:
@@ -151,7 +176,7 @@ class Destination:
         else:
             folder = self.folder(source)
             assert folder is not None
-            main = self.planner.claim(folder, stem)
+            main = self._claim(folder, stem)
         return (main,) if companion is None else (main, main.with_suffix(companion))
 
     def finished(self, planned: tuple[Path, ...] | None) -> bool:
@@ -180,9 +205,14 @@ class Destination:
         folder = self.folder(source)
         if folder is None:  # not one named file, so standard input without -o
             raise OutputError("standard input needs -o (a folder, a .mid path, or - for stdout)")
-        path = self.planner.claim(folder, stem)
+        path = self._claim(folder, stem)
         files.write_atomic(path, data, overwrite=self.overwrite)
         return str(path)
+
+
+def _same_file_key(path: str) -> str:
+    """Return what tells two paths of one file apart from others: resolved (links, ``..``), case-folded as names are."""
+    return str(Path(path).resolve()).casefold()
 
 
 class Pending:
