@@ -115,10 +115,23 @@ def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_pa
     assert "names one file but there are several results; give a folder instead" in result.stderr
 
 
-def test_several_records_into_one_file_fail_after_the_first(tmp_path):
-    result = run("convert", str(fixture_path("records-array.json")), "-o", str(tmp_path / "x.mid"))
-    assert result.exit_code == 1
-    assert f"-o {tmp_path / 'x.mid'} names one file but there are more; give a folder instead" in result.stderr
+def test_an_array_of_several_records_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
+    records = json.loads(fixture_path("records-array.json").read_text())
+    assert len(records) > 1
+    (tmp_path / "lines.jsonl").write_text("\n".join(json.dumps(record) for record in records))
+    out = tmp_path / "x.mid"
+    array = run("convert", str(fixture_path("records-array.json")), "-o", str(out))
+    lines = run("convert", str(tmp_path / "lines.jsonl"), "-o", str(out))
+    assert array.exit_code == lines.exit_code == 2
+    assert array.stderr == lines.stderr
+    assert f"-o {out} names one file but there are several results; give a folder instead" in array.stderr
+    assert not out.exists()  # nothing written, not even the first song
+    piped = run("convert", "-", "-o", "-", input=fixture_path("records-array.json").read_bytes())
+    assert piped.exit_code == 2 and piped.stdout == ""  # standard output takes one song too
+    (tmp_path / "one.json").write_text(json.dumps([records[0]]))  # an array of one record is one result
+    one = run("convert", str(tmp_path / "one.json"), "-o", str(out))
+    assert one.exit_code == 0, one.stderr
+    assert pretty(out.read_bytes()).instruments
 
 
 def test_split_writes_one_file_per_instrument(example, tmp_path):

@@ -11,8 +11,10 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import mido
+import pytest
 from click.testing import CliRunner
 
 from midiexport.cli import main
@@ -148,3 +150,36 @@ def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path)
     assert names(tmp_path / "zipped") == ["arr-1.mid", "arr-2.mid", "arr-3.mid", "one.mid", "titled-1.mid",
                                           "titled-2.mid"]  # fmt: skip
     assert track_names(tmp_path / "zipped" / "arr-2.mid")[0] == track_names(tmp_path / "plain" / "arr-2.mid")[0]
+
+
+def one_note(pitch: int, **data: object) -> bytes:
+    """Return a record (``record``) whose one note has ``pitch``: 200 is out of range, so the record fails."""
+    answer = record(**data)
+    answer["data"]["instruments"][0]["notes"][0]["pitch"] = pitch  # type: ignore[index]
+    return json.dumps(answer).encode()
+
+
+def pitches(path: Path) -> list[int]:
+    return sorted({m.note for track in mido.MidiFile(path).tracks for m in track if m.type == "note_on"})
+
+
+@pytest.mark.parametrize("kind", ["zip members", "plain files by --name"])
+def test_a_failed_song_still_takes_its_name_so_a_re_run_after_mending_it_writes_it(tmp_path, kind):
+    def convert(first: bytes) -> Any:
+        second = one_note(62, title="T1")
+        if kind == "zip members":  # each of one record: named after its title
+            (tmp_path / "songs.zip").unlink(missing_ok=True)
+            inputs = [str(make_zip(tmp_path / "songs.zip", {"a.json": first, "b.json": second}))]
+        else:
+            (tmp_path / "a.json").write_bytes(first)
+            (tmp_path / "b.json").write_bytes(second)
+            inputs = [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--name", "{title}"]
+        return run("convert", *inputs, "-o", str(tmp_path / "out"))
+
+    broken = convert(one_note(200, title="T1"))  # its only note out of range: it fails once read
+    assert broken.exit_code == 1 and "has no valid notes to convert" in broken.stderr
+    assert names(tmp_path / "out") == ["T1-2.mid"]  # the second song's name, whether the first converts or not
+    mended = convert(one_note(60, title="T1"))
+    assert mended.exit_code == 0, mended.stderr
+    assert names(tmp_path / "out") == ["T1-2.mid", "T1.mid"]
+    assert [pitches(tmp_path / "out" / name) for name in ("T1.mid", "T1-2.mid")] == [[60], [62]]  # each song once

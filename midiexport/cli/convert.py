@@ -33,7 +33,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     from ..io.files import STDIN, find_inputs
 
     # Several results for one -o file are found by the batch as it reads ahead (the .mid
-    # stems of one song make one result, issue 14; a lone .zip is read first to count its songs).
+    # stems of one song make one result, issue 14; a lone input is read first to count its songs).
     destination = build_destination(options, several=False)
     if STDIN in inputs and options["out"] is None:
         raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")

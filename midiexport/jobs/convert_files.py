@@ -24,7 +24,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import read_json, read_member_records
 from .render import render_record
-from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, run_in_processes
+from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
 
 
 class Unit(NamedTuple):
@@ -70,9 +70,9 @@ def run_batch(
     Raises OutputError, before any work, when ``destination`` names one file that is an
     input, or names one file and there are several units (inputs, JSON Lines lines, songs
     of .mid stems): the lines read to find out are the ones then converted, so an input
-    is read once. A lone .zip bound
-    for one named file is read and rendered first, and refused the same way, before any
-    write, when it holds several songs (``_archive_read_first``).
+    is read once. A lone unit bound for one named file (a JSON array, a .zip, stems whose
+    tempo maps differ) is read and rendered first, and refused the same way, before any
+    write, when it holds several songs (``_read_first``).
     """
     destination.protect(source.path for source in inputs)
     problem = destination.input_problem()
@@ -82,29 +82,27 @@ def run_batch(
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
     if len(first) > 1 and destination.single:
         raise OutputError(destination.several_problem())
-    if len(first) == 1 and destination.single and files.is_archive(first[0].unit.source):
-        return iter([_archive_read_first(first[0], options, destination)])
+    if len(first) == 1 and destination.single and not first[0].finished:
+        return iter([_read_first(first[0], options, destination)])
     return _run_planned(first, stream, options, destination, jobs=jobs)
 
 
-def _archive_read_first(job: Planned, options: ConvertOptions, destination: Destination) -> Pending:
-    """Read and render a .zip bound for one named file, before anything is written.
+def _read_first(job: Planned, options: ConvertOptions, destination: Destination) -> Pending:
+    """Read and render a lone unit bound for one named file, before anything is written.
 
-    Its songs are known only once it is read: more than one to write is the usage error
-    of several units (``Destination.several_problem``), raised here as OutputError before
-    any file is written. An archive that cannot be read is the unit's error, as always.
+    Its songs are known only once it is read (a JSON array, a .zip, a line holding an
+    array): more than one to write is the usage error of several units
+    (``Destination.several_problem``), raised here as OutputError before any file is
+    written. A unit that cannot be read is the unit's error, as always. A lone unit
+    runs in this process anyway, so reading it first costs nothing.
     """
     try:
         rendered = render_unit(job.unit, options=options)
     except InputError as exc:
-        return _pending(job, partial(_raise, exc), destination)
+        return _pending(job, raising(exc), destination)
     if sum(result.error is None for result in rendered) > 1:
         raise OutputError(destination.several_problem())
     return _pending(job, lambda: rendered, destination)
-
-
-def _raise(error: InputError) -> list[Rendered]:
-    raise error
 
 
 def _run_planned(

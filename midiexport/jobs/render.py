@@ -38,8 +38,8 @@ def render_record(
         encoded = tuple(
             OutputFile(suffix, ".mid", write_midi(s, format=options.format)) for suffix, s in zip(suffixes, songs)
         )
-    except MidiExportError as exc:
-        return Rendered(record.place(), stem, error=exc, notes=record.note_count)
+    except MidiExportError as exc:  # its name is still claimed (``Destination.reserve``), unless --split's
+        return Rendered(record.place(), "" if options.split else stem, error=exc, notes=record.note_count)
     if keep is not None:
         encoded += (OutputFile("", COMPANION, keep),)
     return Rendered(record.place(), stem, encoded, song.report, notes=song.note_count)

@@ -5,8 +5,10 @@ jobs run (in this process, in worker processes, or in threads), how a job's resu
 described (``Rendered``: the bytes of each file to write, or the error), and how results
 become files (``Destination``, ``Pending``). Results are written by the main process in
 input order, so output names are the same on every run (a re-run after an interruption
-finds the finished files under the same names). Errors of one record are data in its
-Outcome; the batch always goes on.
+finds the finished files under the same names); a record that failed once it was read
+claims its name all the same (``Destination.reserve``), so the names of the others do not
+depend on which failed. Errors of one record are data in its Outcome; the batch always
+goes on.
 
 Re-runs: a job may *plan* a unit's output paths before any work (from the input's
 name, a JSON Lines line number, a task id). When every planned file exists and
@@ -58,7 +60,12 @@ class OutputFile(NamedTuple):
 
 
 class Rendered(NamedTuple):
-    """One record encoded: the files to write, or the error that stopped it."""
+    """One record encoded: the files to write, or the error that stopped it.
+
+    A failed one keeps the ``stem`` it would have been written under, when known (it was
+    read; not with --split, whose names come from the converted instruments), so its
+    name is claimed all the same (``Destination.reserve``); else ``stem`` is "".
+    """
 
     place: str
     stem: str
@@ -179,6 +186,18 @@ class Destination:
             main = self._claim(folder, stem)
         return (main,) if companion is None else (main, main.with_suffix(companion))
 
+    def reserve(self, source: InputFile | None, stem: str) -> None:
+        """Claim the name of a result that failed, as its write would have: nothing is written.
+
+        The results after it are so named as if it had not failed (``T1-2.mid`` for the
+        second song titled T1 whether the first converted or not), and a re-run after
+        mending it writes it under its own name, not over the name another song took.
+        Nothing to claim for one named file or stdout.
+        """
+        folder = self.folder(source)
+        if folder is not None:
+            self._claim(folder, stem)
+
     def finished(self, planned: tuple[Path, ...] | None) -> bool:
         """True when every planned file exists and may not be replaced: the unit can be skipped."""
         return bool(planned) and not self.overwrite and all(os.path.lexists(p) for p in planned or ())
@@ -249,6 +268,8 @@ class Pending:
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:  # its report, when it has one, says what else there is to know
+            if rendered.stem and not (self._planned and rendered.stem == self._stem):  # a planned name is claimed
+                self._destination.reserve(self._source, rendered.stem)
             return Outcome(rendered.place, report=rendered.report, error=rendered.error, notes=rendered.notes)
         paths: list[str] = []
         existing: list[str] = []
