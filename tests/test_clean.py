@@ -14,7 +14,7 @@ from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
-    _run_ends,
+    _extend_runs,
     clean_record,
     first_onsets,
     group_keys,
@@ -601,12 +601,15 @@ def test_sampled_onsets_of_several_parts_are_each_parts_own_sample():
     assert parts[2].tolist() == [1.0, 0.0, 0.5, 0.01, 2.0, 1.029]  # the caller's column is left as sent
 
 
-def test_run_ends_gives_each_kept_note_its_runs_latest_end():
+def test_extend_runs_gives_each_runs_first_note_its_latest_end():
     end = np.array([1.0, 3.0, 2.0, 5.0, 4.0, 6.0])
     join = np.array([False, True, True, False, True, False])  # runs: notes 0-2, 3-4, 5
-    kept = np.flatnonzero(~join)
-    assert _run_ends(end, kept, join).tolist() == [3.0, 5.0, 6.0]
-    assert _run_ends(end, np.arange(6), np.zeros(6, dtype=bool)).tolist() == end.tolist()
+    _extend_runs(end, np.flatnonzero(join))
+    assert end[~join].tolist() == [3.0, 5.0, 6.0]
+    assert end[join].tolist() == [3.0, 2.0, 4.0]  # the joined notes' own ends are left (they are dropped)
+    alone = np.array([1.0, 3.0, 2.0])
+    _extend_runs(alone, np.zeros(0, dtype=np.int64))
+    assert alone.tolist() == [1.0, 3.0, 2.0]
 
 
 def test_group_keys_key_each_note_by_part_then_pitch():
