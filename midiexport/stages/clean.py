@@ -329,8 +329,9 @@ def clean_melodic(
     order = np.argsort(group, kind="stable")
     group = group[order]
     start = joined_start[order]
-    end = np.take(_in_order(np.concatenate([p.end_s for p in work]), by_time), order, out=joined_start)  # reused
-    del joined_start  # ``end`` is the clean-up's own column: the rules change it in place
+    ends = _in_order(np.concatenate([p.end_s for p in work]), by_time)
+    end = np.take(ends, order, out=joined_start, mode="clip")  # no fresh column ("clip": no buffered copy)
+    del joined_start, ends  # ``end`` is the clean-up's own column: the rules change it in place
     double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
@@ -353,15 +354,19 @@ def clean_melodic(
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
-    if not alive.all():
-        kept = np.flatnonzero(alive)
-        bounds = np.searchsorted(kept, bounds)
-        start, end, group, order = (column.take(kept) for column in (start, end, group, order))
-        del kept
+    kept = None if alive.all() else np.flatnonzero(alive)
     del alive
+    if kept is not None:  # one column at a time: each old one is freed before the next is made
+        bounds = np.searchsorted(kept, bounds)
+        order = order.take(kept)
+        start = start.take(kept)
+        end = end.take(kept)
+        group = group.take(kept)
+        del kept
     pitch = np.remainder(group, 128, dtype=np.int64)  # the key is part * 128 + pitch
     del group  # freed before the velocities are gathered: a lower peak is fewer page faults
-    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time)[order]
+    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time).take(order)
+    del order
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
         s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
@@ -411,43 +416,52 @@ def overtone_ghosts(
     lows = np.concatenate([[0], heads, [count]])
     keys = key[lows[:-1]].astype(np.int64)
     size = (int(keys[-1]) // 128 + 1) * 128
-    present = np.zeros(size, dtype=bool)  # the keys that hold notes
-    present[keys] = True
-    allowed = present[keys] if ghostly is None else np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
-    searched = []
+    run_of = np.full(size + 1, -1)  # each key's run, -1 for a key without notes (``size``: none)
+    run_of[keys] = np.arange(len(keys))
+    allowed = (
+        np.ones(len(keys), dtype=bool) if ghostly is None else np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
+    )
+    lengths = np.diff(lows)
+    searched, below = [], []
     for interval in GHOST_INTERVALS:  # a pitch under the interval would read the part before
-        runs = np.flatnonzero(allowed & present[keys - interval] & (keys % 128 >= interval))
-        mine = _run_positions(lows[runs], lows[runs + 1])
-        searched.append(mine if alive is None else mine.compress(alive[mine]))
-    if not any(len(mine) for mine in searched):
+        under = run_of[np.where(keys % 128 >= interval, keys - interval, size)]
+        runs = allowed & (under >= 0)
+        searched.append(_run_notes(runs, lengths, alive))
+        below.append(under[runs])
+    targets = np.zeros(len(keys), dtype=bool)  # the runs a search reads: their notes make the sorted column
+    targets[np.concatenate(below)] = True
+    held = _run_notes(targets, lengths, alive)
+    if not len(held) or not any(len(mine) for mine in searched):
         return ghost
-    keyed = np.multiply(key, PITCH_SPAN_S)
-    reach = np.empty(count + 1)  # reach[i]: the latest keyed end among the notes before i; none before 0
+    keyed = np.multiply(key.take(held), PITCH_SPAN_S)
+    reach = np.empty(len(held) + 1)  # reach[i]: the latest keyed end among the held notes before i; none before 0
     reach[0] = -np.inf
-    np.add(keyed, end, out=reach[1:])
-    limits = [reach.take(mine + 1) - GHOST_END_S for mine in searched]  # each note's keyed end, less the tolerance
-    if alive is not None:
-        np.copyto(reach[1:], -np.inf, where=~alive)
+    np.add(keyed, end.take(held), out=reach[1:])
     np.maximum.accumulate(reach[1:], out=reach[1:])  # the keys' offsets make it restart in each key
-    keyed += start
-    for interval, mine, limit in zip(GHOST_INTERVALS, searched, limits):
+    keyed += start.take(held)
+    del held
+    for interval, mine in zip(GHOST_INTERVALS, searched):
         shift = interval * PITCH_SPAN_S
-        probe = keyed.take(mine)
+        offset = np.multiply(key.take(mine), PITCH_SPAN_S)
+        probe = offset + start.take(mine)
         probe += GHOST_ONSET_S - shift  # this start, plus the tolerance, in the key below
-        sounding = reach.take(np.searchsorted(keyed, probe, side="right"))
-        sounding += shift
-        ghost[mine.compress(sounding >= limit)] = True
+        np.take(reach, np.searchsorted(keyed, probe, side="right"), out=probe, mode="clip")  # "clip": no buffer
+        probe += shift  # the latest keyed end of the key below, up to this start, in this key
+        offset += end.take(mine)
+        offset -= GHOST_END_S  # each note's keyed end, less the tolerance
+        ghost[mine.compress(probe >= offset)] = True
     return ghost
 
 
-def _run_positions(lows: IntColumn, highs: IntColumn) -> IntColumn:
-    """Return the positions in the runs [lows[n], highs[n]), joined, in order."""
+def _run_notes(runs: Mask, lengths: IntColumn, alive: Mask | None) -> IntColumn:
+    """Return the positions of the notes of the ``runs`` picked (of ``lengths`` notes each, in order), alive only."""
     import numpy as np
 
-    lengths = highs - lows
-    positions: IntColumn = np.arange(int(lengths.sum()))
-    positions += np.repeat(lows - (np.cumsum(lengths) - lengths), lengths)
-    return positions
+    picked = np.repeat(runs, lengths)
+    if alive is not None:
+        picked &= alive
+    found: IntColumn = np.flatnonzero(picked)
+    return found
 
 
 def _marks(counts: dict[str, int]) -> int:
