@@ -357,14 +357,15 @@ def clean_melodic(
     if not alive.all():  # one column at a time: each old one is freed before the next is made
         bounds = bounds - np.searchsorted(np.flatnonzero(~alive), bounds)
         order = order.compress(alive)
+    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time).take(order)
+    del order  # the velocities first: the columns they are gathered with are freed before the others
+    if len(velocity) < len(start):
         start = start.compress(alive)
         end = end.compress(alive)
         group = group.compress(alive)
     del alive
-    pitch = np.remainder(group, 128, dtype=np.int64)  # the key is part * 128 + pitch
-    del group  # freed before the velocities are gathered: a lower peak is fewer page faults
-    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time).take(order)
-    del order
+    pitch = np.bitwise_and(group, 127, dtype=np.int64)  # the key is part * 128 + pitch
+    del group
     for n, (k, instrument) in enumerate(zip(active, work)):
         mine = slice(bounds[n], bounds[n + 1])
         s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
