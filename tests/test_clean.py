@@ -14,6 +14,7 @@ from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
+    _count_at_or_before,
     _extend_runs,
     clean_record,
     first_onsets,
@@ -311,6 +312,27 @@ def test_overtone_ghosts_never_read_the_part_below_for_a_low_pitch():
     assert overtone_ghosts(start, end, np.array([120, 128 + 4])).tolist() == [False, False]
     # the same times an octave apart in one part: a ghost
     assert overtone_ghosts(start, end, np.array([128 + 4, 128 + 16])).tolist() == [False, True]
+
+
+def test_overtone_ghosts_skip_gone_notes_and_parts_that_play_octaves():
+    # key 48 held 0-3 s, an octave above it inside: a ghost; part 1 (key 128 + ...) the same
+    start, end = np.array([0.0, 1.0, 0.0, 1.0]), np.array([3.0, 2.0, 3.0, 2.0])
+    key = np.array([48, 60, 128 + 48, 128 + 60])
+    assert overtone_ghosts(start, end, key).tolist() == [False, True, False, True]
+    assert overtone_ghosts(start, end, key, [True, False]).tolist() == [False, True, False, False]
+    # a gone fundamental holds nothing up; a gone note is no ghost
+    alive = np.array([False, True, True, False])
+    assert overtone_ghosts(start, end, key, alive=alive).tolist() == [False] * 4
+
+
+def test_count_at_or_before_counts_as_searchsorted_does():
+    # keyed times as the ghost search makes them: large offsets, ties, runs of equal values
+    span = 2 * 86_400.0
+    column = np.array([3 * span + 0.1, 3 * span + 0.1, 3 * span + 0.5, 7 * span, 7 * span + 1e-7, 9 * span + 2.0])
+    values = np.sort(np.concatenate([column, np.nextafter(column, -np.inf), np.nextafter(column, np.inf), [0.0, 1e12]]))
+    ranks = np.arange(1, len(column) + 1, dtype=np.float64)
+    found = _count_at_or_before(np.concatenate([[-np.inf], column]), ranks, values)
+    assert found.tolist() == np.searchsorted(column, values, side="right").tolist()
 
 
 def test_ghost_is_found_among_many_notes_of_the_key_below():

@@ -311,7 +311,10 @@ def clean_melodic(
     (see ``band_rhythms``) when fragments are merged. ``doubled``: the part was folded
     from several tracks, so its doubled notes are merged. ``ghostly``: the part's overtone
     ghosts are dropped (``overtone_ghosts``). A part's notes come back ordered by pitch,
-    then start; the parts themselves when no rule applies to them.
+    then start; the parts themselves when no rule applies to them. The rules mark the
+    notes they remove on the joined columns, which are gathered once at the end, one
+    column at a time: fresh memory is page-faulted on each call, so a lower peak is
+    faster at 100k notes.
     """
     import numpy as np
 
@@ -366,8 +369,9 @@ def clean_melodic(
     del alive
     pitch = np.bitwise_and(group, 127, dtype=np.int64)  # the key is part * 128 + pitch
     del group
+    edges = bounds.tolist()
     for n, (k, instrument) in enumerate(zip(active, work)):
-        mine = slice(bounds[n], bounds[n + 1])
+        mine = slice(edges[n], edges[n + 1])
         s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
         cap = caps[k]
         if cap is not None:
@@ -398,11 +402,12 @@ def overtone_ghosts(
     One search per interval (three), never a loop over notes: each note finds the last
     note of the key below that starts in time, and the latest end of that key's notes so
     far says whether one of them sounds through it. Times are keyed by ``PITCH_SPAN_S``
-    so one sorted column serves every key (a gone note's keyed end counts as -inf). Only
-    the notes whose key may hold ghosts at that interval are searched: a ghostly part's
-    keys with a key of notes the interval below, in the same part. Keys come in runs, so
-    a table of the keys picks the runs, not a pass over the notes; any other note's
-    search would read a keyed end too low to pass.
+    so one sorted column serves every key. Only the notes whose key may hold ghosts at
+    that interval are searched (a ghostly part's keys with notes the interval below, in
+    the same part: any other note's search would read a keyed end too low to pass), and
+    only among the notes of the keys those searches read; keys come in runs, so a table
+    of the runs picks them. The searched notes come in order, so the search goes on from
+    where the one before ended (``_count_at_or_before``).
     """
     import numpy as np
 
