@@ -262,10 +262,14 @@ def fold_instruments(
     hosts: list[Instrument] = []
     names: list[str | None] = []  # None for drums: nothing folds into them
     doubled: list[bool] = []
+    named: dict[str, list[int]] = {}  # each name's hosts, in order
     for instrument, drum in zip(instruments, drums):
         name = None if drum else gm.name_key(instrument.name) or instrument.name
-        host = next((k for k, h in enumerate(hosts) if name and names[k] == name and doubles(h, instrument)), None)
+        same = named.get(name, []) if name else []
+        host = next((k for k in same if doubles(hosts[k], instrument)), None)
         if host is None:
+            if name:
+                named.setdefault(name, []).append(len(hosts))
             hosts.append(instrument)
             names.append(name)
             doubled.append(False)
@@ -329,7 +333,8 @@ def clean_melodic(
     joined_start = np.concatenate([p.start_s for p in work])
     by_time = _time_orders(joined_start, bounds)  # the parts out of time order (the API's order): sorted here
     group = _in_order(group_keys(work, sizes), by_time)  # one key per part and pitch: the rules work within it
-    order = np.argsort(group, kind="stable")
+    # the keys are not negative: as unsigned 16-bit keys the radix sort skips flipping the sign bit
+    order = np.argsort(group.view(np.uint16) if group.dtype == np.int16 else group, kind="stable")
     group = group[order]
     start = joined_start[order]
     ends = _in_order(np.concatenate([p.end_s for p in work]), by_time)
