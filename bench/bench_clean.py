@@ -66,14 +66,13 @@ TRANSCRIBED_ACTUAL = "without drums, transcribed (actual lateness)"
 LATENESS_WINDOW_S = 0.100  # a record onset this close to a truth onset of its pitch measures the stem's lateness
 CONFIGS = {
     "none": {},
-    "light": {"clean": "light"},
-    "light, no align": {"clean": "light", "align": False},  # the note rules alone (--clean --no-align)
+    "light": {"clean": "light"},  # the note rules and the overtone ghosts; no alignment (--clean)
     "light, no ghosts": {"clean": "light", "ghosts": False},  # what dropping overtone ghosts gains and costs
     "strong": {"clean": "strong"},
     "light+align": {"clean": "light", "align": True},
     "light+merge20": {"clean": "light", "merge_gap_ms": 20.0},  # why the presets leave fragments off
     # the note rules plus --shift NAME=-latency from the truth (no measured alignment): what timing costs
-    "light+true shift": {"clean": "light", "align": False},
+    "light+true shift": {"clean": "light"},
 }
 TRUE_SHIFT = "light+true shift"
 PRESETS = [c for c in CONFIGS if c not in ("none", TRUE_SHIFT)]  # what clean inputs and timing run
@@ -255,11 +254,6 @@ def print_scores(name: str, group: Group) -> None:
     HEADLINE[f"worst family F1 change with --clean, {name}"] = f"{worst[0] * 100:+.1f} ({worst[1]})"
     HEADLINE[f"recall lost with --clean, {name} (negative: gained)"] = (
         f"{(base.prf(base.onset)[1] - light.prf(light.onset)[1]) * 100:.1f} points"
-    )
-    rules = pitched(group.families["light, no align"])
-    pooled_rules = (rules.prf(rules.onset)[2] - base.prf(base.onset)[2]) * 100
-    HEADLINE[f"F1 change with --clean --no-align, {name} songs (mean per song; pooled)"] = (
-        f"{means['light, no align'] - means['none']:+.1f}; {pooled_rules:+.1f} points"
     )
 
 

@@ -14,7 +14,8 @@ from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
-    _run_ends,
+    _count_at_or_before,
+    _extend_runs,
     clean_record,
     first_onsets,
     group_keys,
@@ -313,6 +314,27 @@ def test_overtone_ghosts_never_read_the_part_below_for_a_low_pitch():
     assert overtone_ghosts(start, end, np.array([128 + 4, 128 + 16])).tolist() == [False, True]
 
 
+def test_overtone_ghosts_skip_gone_notes_and_parts_that_play_octaves():
+    # key 48 held 0-3 s, an octave above it inside: a ghost; part 1 (key 128 + ...) the same
+    start, end = np.array([0.0, 1.0, 0.0, 1.0]), np.array([3.0, 2.0, 3.0, 2.0])
+    key = np.array([48, 60, 128 + 48, 128 + 60])
+    assert overtone_ghosts(start, end, key).tolist() == [False, True, False, True]
+    assert overtone_ghosts(start, end, key, [True, False]).tolist() == [False, True, False, False]
+    # a gone fundamental holds nothing up; a gone note is no ghost
+    alive = np.array([False, True, True, False])
+    assert overtone_ghosts(start, end, key, alive=alive).tolist() == [False] * 4
+
+
+def test_count_at_or_before_counts_as_searchsorted_does():
+    # keyed times as the ghost search makes them: large offsets, ties, runs of equal values
+    span = 2 * 86_400.0
+    column = np.array([3 * span + 0.1, 3 * span + 0.1, 3 * span + 0.5, 7 * span, 7 * span + 1e-7, 9 * span + 2.0])
+    values = np.sort(np.concatenate([column, np.nextafter(column, -np.inf), np.nextafter(column, np.inf), [0.0, 1e12]]))
+    ranks = np.arange(1, len(column) + 1, dtype=np.float64)
+    found = _count_at_or_before(np.concatenate([[-np.inf], column]), ranks, values)
+    assert found.tolist() == np.searchsorted(column, values, side="right").tolist()
+
+
 def test_ghost_is_found_among_many_notes_of_the_key_below():
     # the key below holds notes before, around and after the ghost; the one held through it counts
     start = np.array([0.0, 1.0, 1.2, 3.0, 1.5])
@@ -601,12 +623,15 @@ def test_sampled_onsets_of_several_parts_are_each_parts_own_sample():
     assert parts[2].tolist() == [1.0, 0.0, 0.5, 0.01, 2.0, 1.029]  # the caller's column is left as sent
 
 
-def test_run_ends_gives_each_kept_note_its_runs_latest_end():
+def test_extend_runs_gives_each_runs_first_note_its_latest_end():
     end = np.array([1.0, 3.0, 2.0, 5.0, 4.0, 6.0])
     join = np.array([False, True, True, False, True, False])  # runs: notes 0-2, 3-4, 5
-    kept = np.flatnonzero(~join)
-    assert _run_ends(end, kept, join).tolist() == [3.0, 5.0, 6.0]
-    assert _run_ends(end, np.arange(6), np.zeros(6, dtype=bool)).tolist() == end.tolist()
+    _extend_runs(end, np.flatnonzero(join))
+    assert end[~join].tolist() == [3.0, 5.0, 6.0]
+    assert end[join].tolist() == [3.0, 2.0, 4.0]  # the joined notes' own ends are left (they are dropped)
+    alone = np.array([1.0, 3.0, 2.0])
+    _extend_runs(alone, np.zeros(0, dtype=np.int64))
+    assert alone.tolist() == [1.0, 3.0, 2.0]
 
 
 def test_group_keys_key_each_note_by_part_then_pitch():
