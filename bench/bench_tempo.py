@@ -251,6 +251,7 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
         "beat_share": share_within(true_beats[beats_inside], beat_grid),
         "beat_confidence": estimate.beat_confidence,
         "nested": estimate.nested,
+        "agreement": estimate.agreement,
         "mode": "bars" if estimate.sure else "beats" if estimate.beats_sure else "constant",
         "tempo_events": len(time_map.tempos),
         "crowded": crowded_changes(time_map),
@@ -285,15 +286,26 @@ NESTED_RATIOS = (1.0, 2.0, 3.0, 4.0, 1 / 2, 1 / 3, 1 / 4)  # metrical levels nes
 def beats_on_grid(ratio: float, true_s: np.ndarray, found_s: np.ndarray, span: tuple[float, float]) -> bool:
     """True when the beats found lie on the music's metrical grid: what following them draws.
 
-    The tempo found is the truth's times 1, 2, 3, 4, 1/2, 1/3 or 1/4 (within 3%), and the finer
-    of the two grids holds the coarser one: the true beats within 30 ms (median) of beats found
-    at the truth's tempo or faster, the beats found within 30 ms of true beats when slower.
+    The tempo found is the truth's times 1, 2, 3, 4, 1/2, 1/3 or 1/4 (within 3%; ``ratio``, in
+    quarter notes a minute: the grid written is a level of the music's), and the finer of the
+    two beat grids holds the coarser one: the true beats within 30 ms (median) of the beats
+    found when these are as dense or denser, the beats found within 30 ms of true beats when
+    sparser. Which is finer is read from the beats themselves (their median spacing in the
+    song's span), not from the tempo: the two may count different note values. A 3/8 song's
+    beats are its eighths; found at the right tempo as 6/8's dotted quarters (every third of
+    them) or 3/4's quarters (every other one), the beats found lie on its grid, though only a
+    third or a half of its beats have one of them near.
     """
     if not any(abs(ratio / level - 1) <= 0.03 for level in NESTED_RATIOS):
         return False
-    if ratio >= 1 - 0.03:
-        return median_distance(true_s, found_s) <= DOWNBEAT_TOLERANCE_S
     inside = found_s[(found_s >= span[0] - 0.05) & (found_s <= span[1])]
+    spaced = len(inside) >= 2 and len(true_s) >= 2  # else the tempo says which is finer
+    if spaced:
+        finer_found = float(np.median(np.diff(true_s))) >= 0.97 * float(np.median(np.diff(inside)))
+    else:
+        finer_found = ratio >= 0.97
+    if finer_found:
+        return median_distance(true_s, found_s) <= DOWNBEAT_TOLERANCE_S
     return median_distance(inside, true_s) <= DOWNBEAT_TOLERANCE_S
 
 
@@ -598,32 +610,68 @@ def calibrate_beats(
 
     On the songs whose bar lines would not be written under the bar-line curves and thresholds
     just fitted (``confidence``, ``thresholds`` per group). Inputs: the log-odds of the nested
-    posterior and of that bar confidence. Right: the beats found lie on the music's metrical
-    grid (``beats_on_grid``), what a map that follows them draws. The threshold by the rule of
-    ``tempo.choose_threshold``. Returns the constants' lines and a line on the songs.
+    posterior, of that bar confidence and of the long-note tracker's agreement with the beats
+    (``tempo.long_note_agreement``). Right: the beats found lie on the music's metrical grid
+    (``beats_on_grid``), what a map that follows them draws. The threshold by the rule of
+    ``tempo.choose_threshold``. Returns the constants' lines and lines on the songs, with a
+    5-fold cross-validation of the curve with and without the agreement (``cross_validated``).
     """
     sure = np.array([thresholds[bool(d)] is not None and c >= thresholds[bool(d)] for c, d in zip(confidence, drums)])
     unsure = [r for r, s in zip(rows, sure) if not s]
     clip = tempo.LOG_ODDS_CLIP
-    inputs = np.column_stack([[r["nested"] for r in unsure], confidence[~sure]]).clip(clip, 1 - clip)
+    inputs = np.column_stack([[r["nested"] for r in unsure], confidence[~sure], [r["agreement"] for r in unsure]])
+    inputs = inputs.clip(clip, 1 - clip)
     log_odds = np.column_stack([np.log(inputs / (1 - inputs)), np.ones(len(unsure))])
     right = np.array([r["beats_on_grid_found"] for r in unsure], dtype=np.float64)
     weights = fit_logistic(log_odds, right)
-    nested_w, bars_w, offset = weights
+    nested_w, bars_w, agreement_w, offset = weights
     beat_confidence = np.round(1.0 / (1.0 + np.exp(-(log_odds @ weights))), 3)
     threshold = tempo.choose_threshold(beat_confidence, right.astype(bool))
     lines = [
         f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}  # per unit of log-odds of the nested posterior",
         f"BEAT_CALIBRATION_BARS = {bars_w:.3f}  # per unit of log-odds of the bar confidence",
+        f"BEAT_CALIBRATION_AGREEMENT = {agreement_w:.3f}  # per unit of log-odds of the long-note tracker's agreement",
         f"BEAT_CALIBRATION_OFFSET = {offset:.3f}",
         f"BEAT_CONFIDENCE_THRESHOLD = {threshold:.2f}" if threshold is not None
         else 'BEAT_CONFIDENCE_THRESHOLD = float("inf")  # no value holds: beats never followed without bar lines',
     ]  # fmt: skip
+    checks = []
+    for label, columns in (("all three inputs", [0, 1, 2, 3]), ("without the agreement", [0, 1, 3])):
+        followed, share = cross_validated(log_odds[:, columns], right)
+        checks.append(f"{label}: {followed:.1f} songs followed, {100 * share:.1f}% on the grid")
+    check = (f"\nbeats, 5-fold cross-validation ({CV_SHUFFLES} shuffles, each fold's threshold chosen on the other"
+             f" four), mean per shuffle: " + "; ".join(checks))  # fmt: skip
     if threshold is None:
-        return lines, f"beats: no threshold among the {len(right)} songs below the bar-line thresholds"
+        return lines, f"beats: no threshold among the {len(right)} songs below the bar-line thresholds" + check
     above = beat_confidence >= threshold
-    return lines, (f"beats: at {threshold:.2f}, {int(above.sum())} of the {len(right)} songs below the bar-line"
-                   f" thresholds, {100 * right[above].mean():.1f}% with their beats on the music's grid")  # fmt: skip
+    summary = (f"beats: at {threshold:.2f}, {int(above.sum())} of the {len(right)} songs below the bar-line"
+               f" thresholds, {100 * right[above].mean():.1f}% with their beats on the music's grid")  # fmt: skip
+    return lines, summary + check
+
+
+CV_SHUFFLES = 30  # cross_validated: shuffles of the songs into 5 folds, averaged
+
+
+def cross_validated(inputs: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Songs followed per shuffle and the share of them right, the curve and threshold fitted without their fold.
+
+    Each of CV_SHUFFLES seeded shuffles splits the songs into 5 folds; each fold is judged by
+    the curve fitted and the threshold chosen (``tempo.choose_threshold``) on the other four.
+    """
+    followed, on_grid = 0, 0.0
+    for shuffle in range(CV_SHUFFLES):
+        fold = np.random.default_rng(shuffle).permutation(len(right)) % 5
+        for held in range(5):
+            train = fold != held
+            weights = fit_logistic(inputs[train], right[train])
+            confidence = np.round(1.0 / (1.0 + np.exp(-(inputs @ weights))), 3)
+            threshold = tempo.choose_threshold(confidence[train], right[train].astype(bool))
+            if threshold is None:
+                continue
+            chosen = ~train & (confidence >= threshold)
+            followed += int(chosen.sum())
+            on_grid += float(right[chosen].sum())
+    return followed / CV_SHUFFLES, on_grid / followed if followed else 0.0
 
 
 def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypotheses, np.ndarray]:

@@ -341,6 +341,71 @@ def test_the_beat_confidence_rises_with_the_nested_posterior_and_with_the_bar_co
     assert calibrated_beat_confidence(0.0, 0.0) < BEAT_CONFIDENCE_THRESHOLD < calibrated_beat_confidence(1.0, 0.5)
 
 
+def test_the_beat_confidence_rises_with_the_long_note_agreement_and_no_agreement_says_nothing():
+    from midiexport.stages.tempo import NO_AGREEMENT, calibrated_beat_confidence
+
+    shares = np.linspace(0.05, 0.95, 7)
+    for nested, bars in ((0.3, 0.2), (0.8, 0.4)):
+        assert (np.diff([calibrated_beat_confidence(nested, bars, share) for share in shares]) > 0).all()
+        assert calibrated_beat_confidence(nested, bars, NO_AGREEMENT) == calibrated_beat_confidence(nested, bars)
+
+
+def long_and_short_notes(bpm: float, beats: int, *, drums: bool = False) -> model.Record:
+    """Beats carried by long notes (a melody note a beat, a chord every other beat) with short off-beat notes."""
+    beat = 60 / bpm
+    melody = [(72 + k % 5, k * beat, (k + 0.9) * beat, 0.7) for k in range(beats)]
+    chords = [(pitch, k * beat, (k + 1.9) * beat, 0.6) for k in range(0, beats, 2) for pitch in (48, 55, 64)]
+    offbeats = [(84, (k + 0.5) * beat, (k + 0.6) * beat, 0.9) for k in range(beats)]
+    parts = {"Piano": melody + chords, "Marimba": offbeats}
+    if drums:
+        parts = {"Drums": [(42, (k + 0.5) * beat, (k + 0.5) * beat + 0.01, 0.8) for k in range(beats)]}
+    [record] = normalize_payload(record_payload(parts), source="hand-made")
+    return record
+
+
+def test_the_long_notes_agree_with_beats_on_them_and_not_with_beats_half_a_beat_off():
+    from midiexport.stages.tempo import long_note_agreement
+
+    beat = 60 / 96.0
+    found = collect_onsets(long_and_short_notes(96.0, 64))
+    on_beats = np.arange(64) * beat
+    assert long_note_agreement(found, on_beats) >= 0.9
+    assert long_note_agreement(found, on_beats + beat / 2) <= 0.1  # the short off-beat notes' grid
+
+
+def test_no_long_notes_or_no_beats_give_no_agreement():
+    from midiexport.stages.tempo import NO_AGREEMENT, long_note_agreement
+
+    drums_only = collect_onsets(long_and_short_notes(96.0, 64, drums=True))
+    assert long_note_agreement(drums_only, np.arange(64) * 0.625) == NO_AGREEMENT
+    with_notes = collect_onsets(long_and_short_notes(96.0, 64))
+    assert long_note_agreement(with_notes, None) == NO_AGREEMENT
+    assert long_note_agreement(with_notes, np.array([0.0, 0.625])) == NO_AGREEMENT  # too few beats to compare
+
+
+def test_the_estimate_carries_the_agreement_it_read_the_beat_confidence_from():
+    found = estimate_tempo(long_and_short_notes(96.0, 64))
+    assert 0.0 <= found.agreement <= 1.0
+    from midiexport.stages.tempo import calibrated_beat_confidence
+
+    expected = calibrated_beat_confidence(found.nested, found.confidence, found.agreement)
+    assert found.beat_confidence == pytest.approx(expected, abs=0.002)  # the rounded inputs
+
+
+def test_the_benchmark_judges_beats_on_the_grid_by_their_spacing_not_their_note_value():
+    """A 3/8 song's beats are eighths: its dotted quarters (6/8 at the right tempo) and quarters lie on its grid."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_tempo import beats_on_grid
+
+    eighths = np.arange(96) * 0.25  # 120 quarters a minute, a beat an eighth
+    span = (0.0, float(eighths[-1]))
+    assert beats_on_grid(1.0, eighths, eighths[::3], span)  # dotted quarters, the tempo in quarters right
+    assert beats_on_grid(1.0, eighths, eighths[::2], span)  # quarters
+    assert beats_on_grid(1.0, eighths, eighths[::3] + 0.25, span)  # an eighth later: still on the grid, bars aside
+    assert not beats_on_grid(1.0, eighths, eighths[::2] + 0.125, span)  # quarters a 16th off the grid
+    assert not beats_on_grid(1.5, eighths, eighths[::2], span)  # the tempo written is no level of the song's
+
+
 def test_steady_believed_beats_get_one_tempo_after_the_lead_in():
     rng = np.random.default_rng(3)
     beats = 1.1 + np.arange(120) * 0.6 + rng.uniform(-0.008, 0.008, 120)  # jitter is not tempo
