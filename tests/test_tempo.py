@@ -331,6 +331,16 @@ def test_the_beat_confidence_counts_every_hypothesis_whose_beats_nest_with_the_c
     assert _beat_mass(hypotheses, posterior, 4) == pytest.approx(0.1 + 0.1)  # itself and its eighths: the others off
 
 
+def test_beats_six_or_eight_times_as_long_do_not_nest():
+    # the benchmark judges levels up to four times the beat to lie on the music's grid, and so does the mass
+    from midiexport.stages.meter import Hypotheses
+    from midiexport.stages.tempo import _beat_mass
+
+    beat, phase = np.array([6, 24, 36, 48]), np.zeros(4, dtype=np.int64)
+    hypotheses = Hypotheses(beat, np.zeros(4, dtype=np.int64), phase, np.zeros((4, 1)))
+    assert _beat_mass(hypotheses, np.array([0.4, 0.3, 0.2, 0.1]), 0) == pytest.approx(0.4 + 0.3)
+
+
 def test_the_beat_confidence_rises_with_the_nested_posterior_and_with_the_bar_confidence():
     from midiexport.stages.tempo import calibrated_beat_confidence
 

@@ -167,6 +167,7 @@ HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
 NO_AGREEMENT = 0.5
 AGREEMENT_SPACING_S = (0.15, 3.0)
 REFINE_WINDOW = 0.15  # onsets within this share of a beat of it pull it (15%: a 16th is 25%)
+MAX_NESTED_RATIO = 4  # nested beat levels: up to four of the finer in the coarser, as the benchmark judges the grid
 TEMPO_SPAN_BEATS = 8  # the tempo is the median over spans of 8 beats: jitter averages out, drift stays
 # Without drums even the earliest stem lags the music: in the real Suno export the bass sits
 # 18 ms late against the drums (PRODUCT.md), the least of its stems' lags, so beats found from
@@ -549,8 +550,9 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
 def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> float:
     """Return the posterior of every hypothesis whose beats nest with the chosen one's.
 
-    Nested: one beat length divides the other (eighths and quarters, quarters and half
-    notes, eighths and dotted quarters) and the coarser beats fall on the finer grid
+    Nested: one beat length is 1 to ``MAX_NESTED_RATIO`` times the other (eighths and quarters,
+    quarters and half notes, eighths and dotted quarters; the levels ``bench_tempo.py`` judges
+    to lie on the music's grid, no wider) and the coarser beats fall on the finer grid
     (within REFINE_WINDOW of its beat), whatever the meter and bar phase. Those hypotheses
     put the chosen beats on the music's metrical grid, so a map following the chosen beats
     follows the music even when its metrical level is not the one chosen (that level is
@@ -565,7 +567,8 @@ def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> 
     coarser = np.maximum(hypotheses.beat, beat)
     distance = np.abs(hypotheses.phase % finer - phase % finer)
     distance = np.minimum(distance, finer - distance)
-    nested = (coarser % finer == 0) & (distance <= REFINE_WINDOW * finer)
+    ratio = coarser // finer
+    nested = (coarser % finer == 0) & (ratio <= MAX_NESTED_RATIO) & (distance <= REFINE_WINDOW * finer)
     return float(min(1.0, posterior[nested].sum()))
 
 
