@@ -254,10 +254,12 @@ def test_bar_lines_of_corpus_songs(song_id, first_downbeat_s):
     assert float(np.median(nearest)) <= 0.030
 
 
-def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines():  # 7. low confidence is not written as if sure
+@pytest.mark.parametrize("threshold", [None, 0.5])  # as fitted (no bar line without drums), and a threshold
+def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines(monkeypatch, threshold):  # 7. low confidence
+    monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD_NO_DRUMS", threshold)
     record = corpus_song("gen-rock-s1069")  # drums-less, drifting and noisy
     found = estimate_tempo(record)
-    assert not found.has_drums and not found.sure  # without drums no bar line is believed (no threshold on bench)
+    assert not found.has_drums and found.confidence < 0.5 and not found.sure  # under any threshold: not believed
     time_map = plan_time(record, bpm="auto", ppq=960)
     assert time_map.downbeat_tick == 0 and time_map.meters == ((0, 4, 4),)  # no bar line claimed
     # its beats are followed only when the beat confidence is believed, else one constant tempo
