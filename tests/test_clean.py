@@ -552,10 +552,10 @@ def test_clean_preset_shifts_its_own_columns_and_never_the_records():
     assert np.allclose(after.instruments[0].start_s, record.instruments[0].start_s + 0.010)
 
 
-def test_clean_preset_keeps_a_clean_records_offsets():
+def test_strong_preset_keeps_a_clean_records_offsets():
     # a bass laid back 25 ms on a hand-made record: the players' feel, left as it is
     record = _late_band(0.025)
-    after = cleaned(record, clean="light")
+    after = cleaned(record, clean="strong")
     assert after.notices == ()
     assert notes_of(after, "Bass") == notes_of(record, "Bass")
 
