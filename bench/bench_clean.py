@@ -653,7 +653,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
     parser.add_argument("--key-only", action="store_true", help="run the key part only (a few seconds)")
-    parser.add_argument("--timing-only", action="store_true", help="run the clean-up timing part only (a minute)")
+    parser.add_argument("--timing-only", action="store_true", help="run the clean-up timing part only (a few seconds)")
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()

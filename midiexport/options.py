@@ -51,10 +51,10 @@ class ConvertOptions:
     ``clean`` "light" or "strong" (a preset), ``min_note_ms`` and ``merge_gap_ms``
     override the preset's flicker and fragment thresholds (0 turns the rule off),
     ``align`` shifts each instrument onto the drums' timing (else the earliest part's):
-    True always, False never, None as the preset says (a record that shows a
-    transcriber's marks is aligned by ``clean``, nothing is aligned without it),
-    ``ghosts`` drops overtone ghosts the same way (True on any record, False never,
-    None as the preset says),
+    True always, False never, None as the preset says (only ``clean`` "strong" aligns,
+    and only a record that shows a transcriber's marks; "light" never aligns),
+    ``ghosts`` drops overtone ghosts (True on any record, False never, None: both
+    presets do, on a record that shows a transcriber's marks),
     ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.

@@ -552,10 +552,10 @@ def test_clean_preset_shifts_its_own_columns_and_never_the_records():
     assert np.allclose(after.instruments[0].start_s, record.instruments[0].start_s + 0.010)
 
 
-def test_clean_preset_keeps_a_clean_records_offsets():
+def test_strong_preset_keeps_a_clean_records_offsets():
     # a bass laid back 25 ms on a hand-made record: the players' feel, left as it is
     record = _late_band(0.025)
-    after = cleaned(record, clean="light")
+    after = cleaned(record, clean="strong")
     assert after.notices == ()
     assert notes_of(after, "Bass") == notes_of(record, "Bass")
 
@@ -681,7 +681,7 @@ def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     args = ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--report", str(report)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr
-    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghosts dropped (--clean)" in result.stderr
+    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghosts dropped (--clean, --ghosts)" in result.stderr
     [outcome] = json.loads(report.read_text())["results"]
     assert outcome["counts"][model.GHOST_DROPPED] == 1
     assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]

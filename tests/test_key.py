@@ -113,6 +113,16 @@ def test_a_last_chorus_a_step_up_is_not_written_as_one_key():
     assert (before.tonic, before.minor, before.confident) == (0, False, True)
 
 
+def test_spans_too_sparse_to_tell_a_key_do_not_vote_on_its_steadiness():
+    # a tune in C major (0-18 s), then a slow coda of held notes, three in each of the last
+    # two thirds: too few to tell a key, so they neither confirm nor deny it; the one third
+    # that can tell decides, and the signature is written
+    coda = [(p, 18.0 + 6.0 * k, 24.0 + 6.0 * k, 0.5) for k, p in enumerate((64, 67, 65, 62, 59, 60))]
+    notes = np.array(tune(0, MAJOR_SCALE) + coda)
+    found = key_from_notes(notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64))
+    assert (found.tonic, found.minor, found.steady, found.confident) == (0, False, True, True)
+
+
 def test_all_twelve_pitch_classes_evenly_are_not_confident():
     start = np.arange(48) * 0.5
     found = key_from_notes(start, start + 0.5, np.arange(48) % 12 + 60)

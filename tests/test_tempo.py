@@ -160,6 +160,16 @@ def test_a_ritardando_gets_a_tempo_map_with_at_most_one_change_per_bar():
     assert np.abs(drawn - beats).max() <= SPAN_FIT_S  # every beat drawn within 25 ms of the music
 
 
+def test_a_first_bar_with_no_beat_found_is_drawn_from_its_bar_lines():
+    # the tracker found no beat in the first bar (its nearest beat is the second bar line's):
+    # that bar is timed by its bar lines alone, four beats in 2 s, and the next span is
+    # drawn from the second bar line; then 4 bars at 120 BPM and 8 at 150
+    beats = np.concatenate([2.0 + 0.5 * np.arange(13), 8.0 + 0.4 * np.arange(1, 21)])
+    downbeats = np.concatenate([[0.0], beats[::4]])
+    start_s, changes = bar_tempos_us(downbeats, beats, bar_quarters=4, beat_quarters=1)
+    assert start_s == 0.0 and changes == [(0, 500_000), (4, 400_000)]
+
+
 def test_one_beat_found_off_where_the_tempo_changes_does_not_bend_the_span_before_it():
     beats = np.concatenate([0.5 * np.arange(17), 8.0 + 0.6 * np.arange(1, 17)])  # 4 bars at 120, 4 at 100
     found = beats.copy()

@@ -171,7 +171,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "keep = the file's own tempo map as it is."),
         max_input_option,
         click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
-                     help="Clean a transcription: light (short notes, fragments, doubled tracks; overtone ghosts "
+                     help="Clean a transcription: light (short notes, doubled tracks; overtone ghosts "
                           "dropped when the record shows a transcriber's marks) or strong (also caps voices by "
                           "role and aligns the stems of such a record). "
                           "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
@@ -188,7 +188,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "transcriber's marks; off otherwise."),
         click.option("--ghosts/--no-ghosts", default=None,
                      help="Drop overtone ghosts: a note an octave, a twelfth or two octaves above a held note of "
-                          "its part, inside it. Default: with --clean, only a record showing a transcriber's "
+                          "its part, inside it. Parts that play octaves (keys, mallets, guitars, harp, unknown "
+                          "roles) keep them. Default: with --clean, only a record showing a transcriber's "
                           "marks; off without."),
         click.option("--shift", "shifts", multiple=True, metavar="[NAME=]MS", callback=_shift_pairs,
                      help="Move every instrument, or NAME, by MS milliseconds (negative: earlier; never "

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .meter import nearest_slot
 from .onsets import FRAME_S, Onsets, Stream, envelope, sorted_stream
 
 if TYPE_CHECKING:
@@ -61,8 +62,9 @@ DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse ta
 INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
-# onsets (as tempo.MIN_PART_ONSETS). An onset with no drum hit within DRUMLESS_GAP_S (half a beat at
-# 120, more than a 16th's spacing at any tempo followed) lies in a stretch without drums and is moved.
+# onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
+# no drum hit within DRUMLESS_GAP_S (half a beat at 120, more than a 16th's spacing at any tempo
+# followed) lies in a stretch without drums and is moved.
 LAG_WINDOW_S = 0.05
 MIN_LAG_ONSETS = 32
 DRUMLESS_GAP_S = 0.25
@@ -161,9 +163,7 @@ def drum_aligned(found: Onsets) -> Stream:
     drum_s = every.times_s[is_drum]
     if len(drum_s) < 2:
         return every
-    after = np.clip(np.searchsorted(drum_s, every.times_s), 1, len(drum_s) - 1)
-    later, earlier = every.times_s - drum_s[after - 1], every.times_s - drum_s[after]
-    distance = np.where(np.abs(later) < np.abs(earlier), later, earlier)  # signed, from the nearest drum hit
+    distance = every.times_s - drum_s[nearest_slot(every.times_s, drum_s)]  # signed, from the nearest drum hit
     close = np.abs(distance) <= LAG_WINDOW_S
     drumless = np.abs(distance) > DRUMLESS_GAP_S
     times = every.times_s.copy()

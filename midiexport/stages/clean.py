@@ -36,8 +36,9 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the drums (without
   drums, against every other part, then onto the earliest one) and shifts it; the
-  presets do it for a record that shows a transcriber's marks (``shows_transcription``),
-  so a clean record keeps its parts' offsets. Latency is read from the first note of
+  strong preset does it for a record that shows a transcriber's marks
+  (``shows_transcription``), so a clean record keeps its parts' offsets; the light
+  preset never aligns (the overtone ghosts above run in both presets). Latency is read from the first note of
   each onset group (a strum is one onset), on a sample of each part's onsets;
   ``shifts`` move instruments by hand. No note moves before 0 s.
 

@@ -32,7 +32,9 @@ one held pad does not outweigh the tune.
 A signature is written only when the estimate is sure twice over. The confidence is
 the margin between the best key's score and the next best's, so a near-tie (relative
 keys share a signature and differ by the profile alone) is unsure. And the key must be
-**steady**: it also wins in most of the song's ``SECTIONS`` equal spans of time. A key
+**steady**: it also wins in most of the song's ``SECTIONS`` equal spans of time that
+hold at least ``MIN_NOTES`` notes (a sparser span, a slow intro or coda, is too little
+to tell a key and does not vote; with none voting, the margin alone decides). A key
 that changes (a last chorus a step up; on the corpus, excerpts cut from a movement
 that has modulated) sums to a histogram that fits a blend of the keys, often with a
 comfortable margin; the spans disagree with it, and no signature is written rather
@@ -68,6 +70,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import model
+from ..defaults import CLEAN_MIN_NOTE_MS
 from ..model import KeySignature, Record
 
 if TYPE_CHECKING:
@@ -89,7 +92,7 @@ FINAL_GROUP_S = 0.1  # notes starting this close to the last onset belong to the
 MIN_CONFIDENCE = 0.05  # below this margin the key is not written (bench, with the steadiness check)
 SECTIONS = 3  # the key must also win in most of this many equal spans of the song to be written
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
-MIN_NOTE_S = 0.03  # shorter notes are transcription flickers (the clean-up's --min-note-ms default): left out
+MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter notes are transcription flickers (the clean-up's default): left out
 
 PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")

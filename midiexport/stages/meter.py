@@ -122,6 +122,10 @@ PRIORS = ("tempo_log", "tempo_log_sq", "density_log", "density_log_sq", "meter_3
 # its slot or within COVERAGE_SLOTS of it (a slot is a twelfth of the pulse, 17-60 ms): chord
 # spread and stem lag must not empty a beat that is played.
 COVERAGE_SLOTS = 1
+# The regularity contrasts (``_regularity``, songs without drums) correlate the length-weighted
+# onsets smoothed over this many slots each side: a chord's spread or a stem's lag of a slot
+# must not break a repeat (the same tolerance as COVERAGE_SLOTS, kept apart).
+REGULARITY_SMOOTH_SLOTS = 1
 SIX_DIVISIONS = 6  # 3/4 and 6/8: a bar of six beat divisions, grouped in twos or in threes
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
@@ -246,9 +250,11 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
 
     pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
     accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
+    regular = None  # read without drums only
     if not onsets.has_drums:
         accents["played"] = _slot_played(onsets.all, slots_s)
-    regular = np.convolve(accents["long"], np.ones(2 * COVERAGE_SLOTS + 1), mode="same")  # lag 1 slot
+        smooth = np.ones(2 * REGULARITY_SMOOTH_SLOTS + 1)  # a box of +-REGULARITY_SMOOTH_SLOTS
+        regular = np.convolve(accents["long"], smooth, mode="same")
     chroma = _slot_chroma(onsets, slots_s)
     rows: list[tuple[Ints, Ints, Ints, Floats]] = []
     changes_by_span: dict[int, Floats] = {}
@@ -268,7 +274,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             density = np.log2(max(len(onsets.all.times_s), 1) * beat / len(slots_s))
             features[:, FEATURES.index("density_log")] = density
             features[:, FEATURES.index("density_log_sq")] = density**2
-            if not onsets.has_drums:
+            if regular is not None:
                 regularity = _regularity(regular, beat=beat, per_bar=per_bar, division=division)
                 features[:, FEATURES.index("regularity_grouping_no_drums")] = regularity[0]
                 features[:, FEATURES.index("regularity_bar_no_drums")] = regularity[1]

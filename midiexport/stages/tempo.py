@@ -173,7 +173,7 @@ TEMPO_SPAN_BEATS = 8  # the tempo is the median over spans of 8 beats: jitter av
 # 18 ms late against the drums (PRODUCT.md), the least of its stems' lags, so beats found from
 # pitched stems alone are moved that much earlier.
 STEM_LATENCY_S = 0.018
-MIN_PART_ONSETS = 32  # a part needs this many onsets near beats for its timing to count
+MIN_PART_ONSETS = beats.MIN_LAG_ONSETS  # a part needs this many onsets near beats for its timing to count
 REFINE_SMOOTH_BEATS = 4  # deviations are averaged over ±4 beats: human jitter cancels, drift stays
 _TEMPO_TAG = re.compile(r"(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
 

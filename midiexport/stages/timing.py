@@ -275,8 +275,8 @@ def bar_tempos_us(
     drawn on that line, from where it puts the first one (never before 0 s). Otherwise bars are joined
     greedily into spans played at one tempo (``_fitted_spans``): each a least-squares line
     through its beats from where the span before it ends, grown while every beat in it stays
-    within SPAN_FIT_S of the line. One loop step per span (a few dozen), each vectorised over
-    the beats.
+    within SPAN_FIT_S of the line. One outer loop step per span (a few dozen), one inner step
+    per bar it grows by, each vectorised over the span's beats.
     """
     import numpy as np
 
@@ -293,7 +293,7 @@ def bar_tempos_us(
         trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
         if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
             return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
-    changes = _fitted_spans(downbeats_s, beats, beat_quarters=beat_quarters)
+    changes = _fitted_spans(downbeats_s, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     merged = [changes[0]]
     for bar, us in changes[1:]:
         if us != merged[-1][1]:
@@ -302,7 +302,11 @@ def bar_tempos_us(
 
 
 def _fitted_spans(
-    downbeats_s: npt.NDArray[np.float64], beats_s: npt.NDArray[np.float64], *, beat_quarters: float
+    downbeats_s: npt.NDArray[np.float64],
+    beats_s: npt.NDArray[np.float64],
+    *,
+    bar_quarters: float,
+    beat_quarters: float,
 ) -> list[tuple[int, int]]:
     """Return (bar number, µs per quarter) per span of bars played at one tempo: least-squares lines.
 
@@ -311,37 +315,42 @@ def _fitted_spans(
     least-squares slope of its beats on a line from there; it grows bar by bar while every
     beat in it stays within SPAN_FIT_S of that line. Fitted to all its beats, not pinned to
     the bar line found at its end: one beat found off (a stem entering late, a spread chord)
-    does not bend a whole span. One loop step per span, each vectorised over the beats.
+    does not bend a whole span. The outer loop steps once per span, the inner once per bar
+    the span grows by, each step vectorised over the span's beats. Where two bar lines have
+    the same nearest beat (no beat found in the bar: beats that start a bar late), the span
+    is timed by its bar lines alone (``bar_quarters / beat_quarters`` beats a bar) and the
+    next one starts at its last bar line.
     """
     import numpy as np
 
-    bars = len(downbeats_s) - 1
-    after = np.clip(np.searchsorted(beats_s, downbeats_s), 1, len(beats_s) - 1)
-    nearer_before = np.abs(beats_s[after - 1] - downbeats_s) <= np.abs(beats_s[after] - downbeats_s)
-    at = after - nearer_before  # each bar line's nearest beat
+    from .meter import nearest_slot
 
-    def line(start: int, end: int, start_s: float) -> tuple[float, float]:
-        """The least-squares beat (s) from ``start_s`` over bars start..end, and the worst beat's miss (s)."""
+    bars = len(downbeats_s) - 1
+    at = nearest_slot(downbeats_s, beats_s)  # each bar line's nearest beat
+
+    def line(start: int, end: int, start_s: float) -> tuple[float, float, float]:
+        """The least-squares beat (s) from ``start_s`` over bars start..end, the worst beat's miss (s), its beats."""
         count = int(at[end] - at[start])
         if count < 1:  # no beat between the bar lines: the bar lines alone
-            return float(downbeats_s[end] - start_s) / max(end - start, 1), 0.0
+            per_bar = (end - start) * bar_quarters / beat_quarters
+            return float(downbeats_s[end] - start_s) / per_bar, 0.0, per_bar
         index = np.arange(1, count + 1, dtype=np.float64)
         offsets = beats_s[at[start] + 1 : at[end] + 1] - start_s
         beat_s = float((index * offsets).sum() / (index * index).sum())
-        return beat_s, float(np.abs(offsets - index * beat_s).max())
+        return beat_s, float(np.abs(offsets - index * beat_s).max()), float(count)
 
     changes: list[tuple[int, int]] = []
     start, start_s = 0, float(downbeats_s[0])
     while start < bars:
         end = start + 1
-        beat_s, _ = line(start, end, start_s)
+        beat_s, _, count = line(start, end, start_s)
         while end < bars:
-            longer, worst_s = line(start, end + 1, start_s)
+            longer, worst_s, more = line(start, end + 1, start_s)
             if worst_s > SPAN_FIT_S:
                 break
-            end, beat_s = end + 1, longer
+            end, beat_s, count = end + 1, longer, more
         changes.append((start, round(beat_s / beat_quarters * 1e6)))
-        start_s += int(at[end] - at[start]) * beat_s
+        start_s += count * beat_s
         start = end
     return changes
 
