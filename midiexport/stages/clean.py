@@ -612,27 +612,29 @@ def join_mask(
     same = np.empty(count, dtype=bool)
     same[:1] = False
     np.equal(pitch[1:], pitch[:-1], out=same[1:])
-    gap = np.empty(count)  # two float columns serve every step below: fresh ones are page-faulted memory
-    gap[:1] = np.inf
+    # One float column serves every step below (a fresh one is page-faulted memory): the
+    # onsets' steps and the notes' lengths are read into flags first, then it holds the gaps.
+    column = np.empty(count + 1)  # one longer: the running end's room (``_gaps_after_running_end``)
+    steps = column[:count]  # each onset's step from the one before
+    steps[:1] = np.inf
+    np.subtract(start[1:], start[:-1], out=steps[1:])
+    close = np.less(steps, DOUBLE_ONSET_S) if np.any(doubled) else None
+    restarted = np.less(steps, REONSET_S) if settings.min_note_s else None  # a blip, then the note itself
+    short = None
+    if settings.min_note_s:
+        short = np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+    gap = column[:count]
+    gap[:1] = np.inf  # the first note follows none
     np.subtract(start[1:], end[:-1], out=gap[1:])
-    scratch = np.empty(count)
     flags = np.less(gap, 0)
     flags &= same
     if flags.any():  # a note inside an earlier one: measure from the latest end so far
-        np.subtract(start[1:], _running_end(end, pitch, scratch=gap, out=scratch)[:-1], out=gap[1:])
-        gap[0] = np.inf  # the scratch left an offset there: the first note follows none
-    short = None
-    if settings.min_note_s:
-        short = np.less(np.subtract(end, start, out=scratch), settings.min_note_s - TIME_EPSILON_S)
-    steps = scratch  # each onset's step from the one before
-    steps[:1] = np.inf
-    np.subtract(start[1:], start[:-1], out=steps[1:])
+        _gaps_after_running_end(start, end, pitch, column)
     joined: Mask = np.zeros(count, dtype=bool)
-    if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
-        double = same & doubled & (gap < -TIME_EPSILON_S) & (steps < DOUBLE_ONSET_S)
+    if close is not None:  # first: a doubled track's copy is the most specific explanation
+        double = same & doubled & (gap < -TIME_EPSILON_S) & close
         _join(joined, double, model.DOUBLE_MERGED, counts)
-    if short is not None:
-        restarted = np.less(steps, REONSET_S)  # a blip, then the note itself
+    if short is not None and restarted is not None:
         restarted &= np.greater_equal(gap, -TIME_EPSILON_S, out=flags)
         short &= np.less(gap, REDETECT_WINDOW_S, out=flags)
         short |= restarted  # re-detected
@@ -643,21 +645,25 @@ def join_mask(
     return joined
 
 
-def _running_end(end: FloatColumn, key: IntColumn, *, scratch: FloatColumn, out: FloatColumn) -> FloatColumn:
-    """Return the latest end so far within each key (notes ordered by key, then start), in ``out``.
+def _gaps_after_running_end(start: FloatColumn, end: FloatColumn, key: IntColumn, column: FloatColumn) -> None:
+    """Put in ``column[1:-1]`` each note's gap after the latest end so far within its key (from the second note on).
 
-    Keying by ``PITCH_SPAN_S`` makes one running maximum serve every key. Worked in
-    place, the keys' offsets in ``scratch`` (a column of the same length, whose every
-    value the caller must set again): on 100k notes a fresh column is page-faulted memory that costs
-    about as much as the arithmetic.
+    Notes are ordered by key, then start; ``column`` is one longer than them. Keying by
+    ``PITCH_SPAN_S`` makes one running maximum serve every key. The running ends are
+    made in ``column[1:]`` and each gap replaces the running end of the note before it,
+    so one column does it all (a fresh one is page-faulted memory that costs about as
+    much as the arithmetic); the keys' offsets are taken back out a block at a time.
     """
     import numpy as np
 
-    offset = np.multiply(key, PITCH_SPAN_S, out=scratch)
-    running = np.add(end, offset, out=out)
+    running = np.multiply(key, PITCH_SPAN_S, out=column[1:])
+    running += end
     np.maximum.accumulate(running, out=running)
-    running -= offset
-    return running
+    offset = np.empty(min(len(key), OFFSET_BLOCK))
+    for low in range(0, len(key), OFFSET_BLOCK):
+        high = min(low + OFFSET_BLOCK, len(key))
+        running[low:high] -= np.multiply(key[low:high], PITCH_SPAN_S, out=offset[: high - low])
+    np.subtract(start[1:], running[:-1], out=running[:-1])
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -676,6 +682,7 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
+OFFSET_BLOCK = 8192  # notes whose keyed offsets are made at once: 64 kB, a block that stays in cache
 
 
 def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
