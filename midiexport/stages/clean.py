@@ -431,16 +431,16 @@ def overtone_ghosts(
         np.ones(len(keys), dtype=bool) if ghostly is None else np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
     )
     lengths = np.diff(lows)
-    searched, below = [], []
+    searching, below = [], []  # each interval's runs searched, and the runs they read
     for interval in GHOST_INTERVALS:  # a pitch under the interval would read the part before
         under = run_of[np.where(keys % 128 >= interval, keys - interval, size)]
         runs = allowed & (under >= 0)
-        searched.append(_run_notes(runs, lengths, alive))
+        searching.append(runs)
         below.append(under[runs])
     targets = np.zeros(len(keys), dtype=bool)  # the runs a search reads: their notes make the sorted column
     targets[np.concatenate(below)] = True
     held = _run_notes(targets, lengths, alive)
-    if not len(held) or not any(len(mine) for mine in searched):
+    if not len(held):
         return ghost
     column = np.empty(len(held) + 1)  # the held notes' keyed starts after a -inf (``_count_at_or_before``)
     column[0] = -np.inf
@@ -452,7 +452,8 @@ def overtone_ghosts(
     keyed += start.take(held)
     del held
     ranks = np.arange(1, len(keyed) + 1, dtype=np.float64)
-    for interval, mine in zip(GHOST_INTERVALS, searched):
+    for interval, runs in zip(GHOST_INTERVALS, searching):
+        mine = _run_notes(runs, lengths, alive)  # one interval's notes at a time: a lower peak of memory
         shift = interval * PITCH_SPAN_S
         offset = np.multiply(key.take(mine), PITCH_SPAN_S)
         probe = offset + start.take(mine)
