@@ -91,6 +91,7 @@ GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s gri
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
 OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
+OCTAVE_PROGRAMS = frozenset().union(*OCTAVE_PLAYERS)  # the same programs, one look-up per part
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
 # A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
@@ -265,8 +266,8 @@ def fold_instruments(
     named: dict[str, list[int]] = {}  # each name's hosts, in order
     for instrument, drum in zip(instruments, drums):
         name = None if drum else gm.name_key(instrument.name) or instrument.name
-        same = named.get(name, []) if name else []
-        host = next((k for k in same if doubles(hosts[k], instrument)), None)
+        same = named.get(name) if name else None  # most names are new: no search
+        host = next((k for k in same if doubles(hosts[k], instrument)), None) if same else None
         if host is None:
             if name:
                 named.setdefault(name, []).append(len(hosts))
@@ -737,7 +738,7 @@ def plays_octaves(name: str, overrides: dict[str, gm.Resolved]) -> bool:
     An instrument of no known role counts as one: its octaves may be played.
     """
     found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
-    return found.how == "unknown" or any(found.program in programs for programs in OCTAVE_PLAYERS)
+    return found.how == "unknown" or found.program in OCTAVE_PROGRAMS
 
 
 def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
