@@ -92,6 +92,7 @@ GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s gri
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
 OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
+OCTAVE_PROGRAMS = frozenset().union(*OCTAVE_PLAYERS)  # the same programs, one look-up per part
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
 # A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
@@ -266,8 +267,8 @@ def fold_instruments(
     named: dict[str, list[int]] = {}  # each name's hosts, in order
     for instrument, drum in zip(instruments, drums):
         name = None if drum else gm.name_key(instrument.name) or instrument.name
-        same = named.get(name, []) if name else []
-        host = next((k for k in same if doubles(hosts[k], instrument)), None)
+        same = named.get(name) if name else None  # most names are new: no search
+        host = next((k for k in same if doubles(hosts[k], instrument)), None) if same else None
         if host is None:
             if name:
                 named.setdefault(name, []).append(len(hosts))
@@ -432,16 +433,16 @@ def overtone_ghosts(
         np.ones(len(keys), dtype=bool) if ghostly is None else np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
     )
     lengths = np.diff(lows)
-    searched, below = [], []
+    searching, below = [], []  # each interval's runs searched, and the runs they read
     for interval in GHOST_INTERVALS:  # a pitch under the interval would read the part before
         under = run_of[np.where(keys % 128 >= interval, keys - interval, size)]
         runs = allowed & (under >= 0)
-        searched.append(_run_notes(runs, lengths, alive))
+        searching.append(runs)
         below.append(under[runs])
     targets = np.zeros(len(keys), dtype=bool)  # the runs a search reads: their notes make the sorted column
     targets[np.concatenate(below)] = True
     held = _run_notes(targets, lengths, alive)
-    if not len(held) or not any(len(mine) for mine in searched):
+    if not len(held):
         return ghost
     column = np.empty(len(held) + 1)  # the held notes' keyed starts after a -inf (``_count_at_or_before``)
     column[0] = -np.inf
@@ -453,7 +454,8 @@ def overtone_ghosts(
     keyed += start.take(held)
     del held
     ranks = np.arange(1, len(keyed) + 1, dtype=np.float64)
-    for interval, mine in zip(GHOST_INTERVALS, searched):
+    for interval, runs in zip(GHOST_INTERVALS, searching):
+        mine = _run_notes(runs, lengths, alive)  # one interval's notes at a time: a lower peak of memory
         shift = interval * PITCH_SPAN_S
         offset = np.multiply(key.take(mine), PITCH_SPAN_S)
         probe = offset + start.take(mine)
@@ -613,27 +615,29 @@ def join_mask(
     same = np.empty(count, dtype=bool)
     same[:1] = False
     np.equal(pitch[1:], pitch[:-1], out=same[1:])
-    gap = np.empty(count)  # two float columns serve every step below: fresh ones are page-faulted memory
-    gap[:1] = np.inf
+    # One float column serves every step below (a fresh one is page-faulted memory): the
+    # onsets' steps and the notes' lengths are read into flags first, then it holds the gaps.
+    column = np.empty(count + 1)  # one longer: the running end's room (``_gaps_after_running_end``)
+    steps = column[:count]  # each onset's step from the one before
+    steps[:1] = np.inf
+    np.subtract(start[1:], start[:-1], out=steps[1:])
+    close = np.less(steps, DOUBLE_ONSET_S) if np.any(doubled) else None
+    restarted = np.less(steps, REONSET_S) if settings.min_note_s else None  # a blip, then the note itself
+    short = None
+    if settings.min_note_s:
+        short = np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+    gap = column[:count]
+    gap[:1] = np.inf  # the first note follows none
     np.subtract(start[1:], end[:-1], out=gap[1:])
-    scratch = np.empty(count)
     flags = np.less(gap, 0)
     flags &= same
     if flags.any():  # a note inside an earlier one: measure from the latest end so far
-        np.subtract(start[1:], _running_end(end, pitch, scratch=gap, out=scratch)[:-1], out=gap[1:])
-        gap[0] = np.inf  # the scratch left an offset there: the first note follows none
-    short = None
-    if settings.min_note_s:
-        short = np.less(np.subtract(end, start, out=scratch), settings.min_note_s - TIME_EPSILON_S)
-    steps = scratch  # each onset's step from the one before
-    steps[:1] = np.inf
-    np.subtract(start[1:], start[:-1], out=steps[1:])
+        _gaps_after_running_end(start, end, pitch, column)
     joined: Mask = np.zeros(count, dtype=bool)
-    if np.any(doubled):  # first: a doubled track's copy is the most specific explanation
-        double = same & doubled & (gap < -TIME_EPSILON_S) & (steps < DOUBLE_ONSET_S)
+    if close is not None:  # first: a doubled track's copy is the most specific explanation
+        double = same & doubled & (gap < -TIME_EPSILON_S) & close
         _join(joined, double, model.DOUBLE_MERGED, counts)
-    if short is not None:
-        restarted = np.less(steps, REONSET_S)  # a blip, then the note itself
+    if short is not None and restarted is not None:
         restarted &= np.greater_equal(gap, -TIME_EPSILON_S, out=flags)
         short &= np.less(gap, REDETECT_WINDOW_S, out=flags)
         short |= restarted  # re-detected
@@ -644,21 +648,25 @@ def join_mask(
     return joined
 
 
-def _running_end(end: FloatColumn, key: IntColumn, *, scratch: FloatColumn, out: FloatColumn) -> FloatColumn:
-    """Return the latest end so far within each key (notes ordered by key, then start), in ``out``.
+def _gaps_after_running_end(start: FloatColumn, end: FloatColumn, key: IntColumn, column: FloatColumn) -> None:
+    """Put in ``column[1:-1]`` each note's gap after the latest end so far within its key (from the second note on).
 
-    Keying by ``PITCH_SPAN_S`` makes one running maximum serve every key. Worked in
-    place, the keys' offsets in ``scratch`` (a column of the same length, whose every
-    value the caller must set again): on 100k notes a fresh column is page-faulted memory that costs
-    about as much as the arithmetic.
+    Notes are ordered by key, then start; ``column`` is one longer than them. Keying by
+    ``PITCH_SPAN_S`` makes one running maximum serve every key. The running ends are
+    made in ``column[1:]`` and each gap replaces the running end of the note before it,
+    so one column does it all (a fresh one is page-faulted memory that costs about as
+    much as the arithmetic); the keys' offsets are taken back out a block at a time.
     """
     import numpy as np
 
-    offset = np.multiply(key, PITCH_SPAN_S, out=scratch)
-    running = np.add(end, offset, out=out)
+    running = np.multiply(key, PITCH_SPAN_S, out=column[1:])
+    running += end
     np.maximum.accumulate(running, out=running)
-    running -= offset
-    return running
+    offset = np.empty(min(len(key), OFFSET_BLOCK))
+    for low in range(0, len(key), OFFSET_BLOCK):
+        high = min(low + OFFSET_BLOCK, len(key))
+        running[low:high] -= np.multiply(key[low:high], PITCH_SPAN_S, out=offset[: high - low])
+    np.subtract(start[1:], running[:-1], out=running[:-1])
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -677,6 +685,7 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
+OFFSET_BLOCK = 8192  # notes whose keyed offsets are made at once: 64 kB, a block that stays in cache
 
 
 def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
@@ -730,7 +739,7 @@ def plays_octaves(name: str, overrides: dict[str, gm.Resolved]) -> bool:
     An instrument of no known role counts as one: its octaves may be played.
     """
     found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
-    return found.how == "unknown" or any(found.program in programs for programs in OCTAVE_PLAYERS)
+    return found.how == "unknown" or found.program in OCTAVE_PROGRAMS
 
 
 def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
