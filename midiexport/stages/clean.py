@@ -125,7 +125,7 @@ MAX_ALIGN_ONSETS = 256
 # measured against several others, and the joint solution drops the pairs that disagree.
 MAX_RIVAL_SHARE = 0.5
 MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s grid) is left alone
-# The presets align a record only when it shows it is a raw transcription: latency comes from
+# The strong preset aligns a record only when it shows it is a raw transcription: latency comes from
 # separation and transcription, which leave their other marks too (real Suno stems: 7.7% of
 # notes under 30 ms; the corpus's basic-pitch songs: a median 4% re-detected). A record without
 # them (hand-made, a score, already cleaned) keeps its parts' offsets: they are the players' feel.
