@@ -170,6 +170,15 @@ def test_a_first_bar_with_no_beat_found_is_drawn_from_its_bar_lines():
     assert start_s == 0.0 and changes == [(0, 500_000), (4, 400_000)]
 
 
+def test_a_bar_whose_inner_beats_were_not_found_is_drawn_from_its_bar_lines():
+    # 120 BPM throughout; the three beats inside bar 6 (12-14 s) were not found: bar 6 still
+    # lasts its 2 s, not one beat's worth stretched over it, and every later bar line stays put
+    beats = 0.5 * np.arange(65)
+    found = beats[~((beats > 12.01) & (beats < 13.99))]
+    start_s, changes = bar_tempos_us(beats[::4], found, bar_quarters=4, beat_quarters=1)
+    assert start_s == 0.0 and changes == [(0, 500_000)]
+
+
 def test_one_beat_found_off_where_the_tempo_changes_does_not_bend_the_span_before_it():
     beats = np.concatenate([0.5 * np.arange(17), 8.0 + 0.6 * np.arange(1, 17)])  # 4 bars at 120, 4 at 100
     found = beats.copy()

@@ -356,11 +356,11 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     found = onsets.collect_onsets(stretch)
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE)
+        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
     slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)
     if len(hypotheses.beat) == 0 or len(slots) < 4:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE)
+        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
     scores = hypotheses.scores()
     posterior = np.exp(scores - scores.max())
     posterior /= posterior.sum()

@@ -316,10 +316,11 @@ def _fitted_spans(
     beat in it stays within SPAN_FIT_S of that line. Fitted to all its beats, not pinned to
     the bar line found at its end: one beat found off (a stem entering late, a spread chord)
     does not bend a whole span. The outer loop steps once per span, the inner once per bar
-    the span grows by, each step vectorised over the span's beats. Where two bar lines have
-    the same nearest beat (no beat found in the bar: beats that start a bar late), the span
-    is timed by its bar lines alone (``bar_quarters / beat_quarters`` beats a bar) and the
-    next one starts at its last bar line.
+    the span grows by, each step vectorised over the span's beats. Where the beats found
+    between two bar lines are not the bar's number of beats (beats missing in a bar, or
+    beats that start a bar late), that bar is a span of its own, timed by its bar lines
+    alone (``bar_quarters / beat_quarters`` beats a bar), and the next one starts at its
+    end; no span grows over such a bar.
     """
     import numpy as np
 
@@ -331,9 +332,9 @@ def _fitted_spans(
     def line(start: int, end: int, start_s: float) -> tuple[float, float, float]:
         """The least-squares beat (s) from ``start_s`` over bars start..end, the worst beat's miss (s), its beats."""
         count = int(at[end] - at[start])
-        if count < 1:  # no beat between the bar lines: the bar lines alone
-            per_bar = (end - start) * bar_quarters / beat_quarters
-            return float(downbeats_s[end] - start_s) / per_bar, 0.0, per_bar
+        per_bar = (end - start) * bar_quarters / beat_quarters
+        if count != round(per_bar):  # beats missing between the bar lines: one bar, by its bar lines alone
+            return float(downbeats_s[end] - start_s) / per_bar, 0.0 if end - start == 1 else np.inf, per_bar
         index = np.arange(1, count + 1, dtype=np.float64)
         offsets = beats_s[at[start] + 1 : at[end] + 1] - start_s
         beat_s = float((index * offsets).sum() / (index * index).sum())
