@@ -299,8 +299,9 @@ def _regularity(regular: Floats, *, beat: int, per_bar: int, division: int) -> t
 
     Brown (1993)'s autocorrelation of duration-weighted note onsets, read as two contrasts
     between meters on the same beat or bar, so that neither favours a shorter or longer beat
-    by itself (every lag compared is an even number of the beats or divisions in question: at
-    twice the right tempo an odd one would fall off the music's beats and read as a contrast).
+    by itself (the bar contrast compares even numbers of beats, four against six: at twice the
+    right tempo an odd one would fall off the music's beats and read as a contrast; the
+    grouping contrast compares two divisions against three, so it is gated, below).
     Grouping, 3/4 against 6/8 (4/4 reads 0): a bar of six divisions grouped in three beats or
     two, the correlation at the lag of the meter's beat minus that at the other's; it counts
     only when the bar's sixths repeat better than its quarters, that is when the bar really
