@@ -327,6 +327,30 @@ def test_serve_names_the_records_of_a_callback_by_the_same_rule_as_convert(tmp_p
     assert sorted(p.name for p in (tmp_path / "serve").glob("*.mid")) == sorted(Path(p).name for p in outcome["files"])
 
 
+def test_a_record_that_fails_once_read_still_claims_its_name_so_a_resumed_conversion_writes_it_under_it(
+    tmp_path: Path,
+):
+    payload = records_titled("t1", "Song", "Song", "Song")  # pitches 60, 61, 62
+    first = payload["data"][0]["instruments"][0]["notes"]  # type: ignore[index]
+    first.append({"pitch": 200, "start": 0.5, "end": 1.0, "velocity": 0.8})  # refused under --strict, else left out
+    stored = CallbackStore(tmp_path / "serve").store("t1", json.dumps(payload).encode())
+
+    def pitches() -> dict[str, set[int]]:
+        return {p.name: {m.note for t in mido_file(p.read_bytes()).tracks for m in t if m.type == "note_on"}
+                for p in (tmp_path / "serve").glob("*.mid")}  # fmt: skip
+
+    # Named by a template, alike: "Song", "Song-2", "Song-3" (by default each is named by its place, "t1-2").
+    strict = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(strict=True, name="{title}"))
+    assert strict["outcome"] == "converted" and len(strict["errors"]) == 1
+    assert pitches() == {"Song-2.mid": {61}, "Song-3.mid": {62}}  # the names they have when the first converts too
+    # The server restarted without --strict before the outcome marker was written: the
+    # callback is converted again, and the first record takes its own name, once.
+    done_path(stored.path).unlink()
+    again = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))
+    assert again["outcome"] == "converted" and not again["errors"]
+    assert pitches() == {"Song.mid": {60}, "Song-2.mid": {61}, "Song-3.mid": {62}}
+
+
 # A conversion worker killed (SIGKILL, the out-of-memory killer) costs at most the callback
 # it was converting: the server goes on answering, and later callbacks convert.
 

@@ -379,12 +379,18 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     written: list[str] = []
     errors: list[str] = []
     notes = 0
-    planner = files.NamePlanner()  # the naming rule of convert and fetch: records named alike get -2, -3
+    # The naming rule of convert and fetch: records named alike get -2, -3; a record that
+    # failed once read keeps its claim (``runner.Destination.reserve``), so the others'
+    # names do not depend on which failed, and the callback converted again (a restart
+    # that resumes it) writes the mended one under its own name, not over another's.
+    planner = files.NamePlanner()
     for index, record in enumerate(records):
         stem, values = _callback_stem(task_id, record, options, index=index, several=len(records) > 1, variant=variant)
         rendered = render_record(record, options, stem=stem, values=values)
         if rendered.error is not None:
             errors.append(str(rendered.error))
+            if rendered.stem:  # read, then failed: its name is claimed all the same, as convert does
+                planner.claim(out_dir, rendered.stem, ".mid")
             continue
         notes += rendered.notes
         for output in rendered.files:
