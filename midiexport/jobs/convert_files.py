@@ -216,13 +216,11 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
     if source.path == files.STDIN:
         return files.safe_name(song_title(record), fallback="stdin")
     number = naming.record_number(record, many=many)
-    return files.safe_name("-".join(p for p in (PurePath(source.name).stem, number) if p))
+    return files.safe_name(naming.numbered_stem(source.name, number))
 
 
 # MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
 # Stems of one song in one folder (or .zip) are read together and become one file.
-
-MIDI_OUTPUT_SUFFIX = INPUT_CLEAR_SUFFIX  # added when the output would take the input's own name
 
 
 def stem_groups(inputs: Sequence[InputFile]) -> dict[str, tuple[InputFile, ...]]:
@@ -369,8 +367,12 @@ def _template_stem(source: InputFile) -> str:
 
 
 def _song_stem(source: InputFile, name: str) -> str:
-    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace."""
+    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace.
+
+    Beside the input, ``Destination.protect`` would clear it anyway; this rule also keeps
+    ``-o folder/`` names the same as names beside the input.
+    """
     stem = files.safe_name(name)
     if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
-        stem = files.safe_name(stem + MIDI_OUTPUT_SUFFIX)
+        stem = files.safe_name(stem + INPUT_CLEAR_SUFFIX)
     return stem

@@ -144,7 +144,7 @@ def _summarize_json(json: JsonRecords, source: str, *,
     items, by_line = json
     empty = [r for r in items if isinstance(r, Record) and holds_no_record(r)]
     if not by_line and len(empty) == len(items):  # a document's items are all records
-        raise InputError(f"{empty[0].place()}: {empty[0].reason}", input=source)
+        raise _no_record_error(empty[0], source)
     if by_line:  # a line holding no record fails in its place, as convert fails it
         items = [_no_record_error(item, source) if isinstance(item, Record) and holds_no_record(item) else item
                  for item in items]  # fmt: skip

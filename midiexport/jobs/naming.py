@@ -77,7 +77,12 @@ def member_stem(record: Record, member_name: str, *, number: str) -> str:
     """
     if not number and (record.title or record.task_id):
         return song_title(record)
-    return "-".join(p for p in (PurePath(member_name).stem, number) if p)
+    return numbered_stem(member_name, number)
+
+
+def numbered_stem(name: str, number: str) -> str:
+    """Return a file name's stem and a record's number joined ("saved.jsonl", "3" -> "saved-3"; no number: "saved")."""
+    return "-".join(p for p in (PurePath(name).stem, number) if p)
 
 
 def titled_after_member(record: Record, member_name: str) -> Record:

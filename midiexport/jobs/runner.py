@@ -131,7 +131,7 @@ class Destination:
     def _claim(self, folder: Path, stem: str) -> Path:
         """Claim folder/stem.mid (``NamePlanner``), clear of every input of the run (``protect``)."""
         path = self.planner.claim(folder, stem)
-        if _same_file_key(str(path)) in self._inputs:
+        if self._inputs and _same_file_key(str(path)) in self._inputs:  # no input of the run: no path to resolve
             path = self.planner.claim(folder, files.safe_name(stem + INPUT_CLEAR_SUFFIX))
         return path
 
