@@ -242,8 +242,12 @@ def shows_transcription(
     flickers dropped, re-detections joined and doubled notes merged (``MARK_KINDS``).
     """
     melodic = sum(i.note_count for i, drum in zip(instruments, drums) if not drum)
-    marks = sum(counts.get(kind, 0) - before.get(kind, 0) for kind in MARK_KINDS)
-    return melodic > 0 and marks >= MIN_MARK_SHARE * melodic
+    return _transcribed(_marks(counts) - _marks(before), melodic)
+
+
+def _transcribed(new_marks: int, melodic_notes: int) -> bool:
+    """The one test of a transcriber's marks: ``new_marks`` in at least ``MIN_MARK_SHARE`` of ``melodic_notes``."""
+    return melodic_notes > 0 and new_marks >= MIN_MARK_SHARE * melodic_notes
 
 
 def fold_instruments(
@@ -356,7 +360,7 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, dropped)
             alive ^= short
         del short
-    marked = not settings.ghosts_marked or _marks(counts) - marks >= MIN_MARK_SHARE * sum(p.note_count for p in parts)
+    marked = not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(p.note_count for p in parts))
     if any(ghostly[k] for k in active) and marked:
         ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive)
         dropped = int(np.count_nonzero(ghost))
