@@ -280,7 +280,10 @@ def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type
     return row
 
 
-NESTED_RATIOS = (1.0, 2.0, 3.0, 4.0, 1 / 2, 1 / 3, 1 / 4)  # metrical levels nested with the beat
+# metrical levels nested with the beat: the levels the estimator's beat mass counts (``tempo.MAX_NESTED_RATIO``)
+NESTED_RATIOS = tuple(float(n) for n in range(1, tempo.MAX_NESTED_RATIO + 1)) + tuple(
+    1 / n for n in range(2, tempo.MAX_NESTED_RATIO + 1)
+)
 
 
 def beats_on_grid(ratio: float, true_s: np.ndarray, found_s: np.ndarray, span: tuple[float, float]) -> bool:

@@ -525,8 +525,7 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     pulses = beats.track_pulse(env, spacing_s)
     if len(pulses) < 2:
         return NO_AGREEMENT
-    after = np.clip(np.searchsorted(pulses, inside), 1, len(pulses) - 1)
-    distance = np.minimum(np.abs(pulses[after] - inside), np.abs(pulses[after - 1] - inside))
+    distance = np.abs(pulses[meter.nearest_slot(inside, pulses)] - inside)
     return float((distance <= REFINE_WINDOW * spacing_s).mean())
 
 
