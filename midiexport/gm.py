@@ -236,15 +236,18 @@ def resolve_overrides(
     return {name_key(name): resolve_override(value) for name, value in pairs}
 
 
-def is_drum_instrument(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> bool:
-    """Return True when an instrument goes to the drum channel (``resolve_part``'s rule).
+def resolve_instrument_part(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> Resolved:
+    """Return an instrument's program and drum flag by ``resolve_part``'s rule: its flag, a .mid's program, its name.
 
     ``overrides`` are ``--program`` values resolved, keyed by ``name_key``.
     """
     override = overrides.get(name_key(instrument.name)) if overrides else None
-    return resolve_part(
-        instrument.name, is_drum=instrument.is_drum, program=instrument.program, override=override
-    ).is_drum
+    return resolve_part(instrument.name, is_drum=instrument.is_drum, program=instrument.program, override=override)
+
+
+def is_drum_instrument(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> bool:
+    """Return True when an instrument goes to the drum channel (``resolve_part``'s rule)."""
+    return resolve_instrument_part(instrument, overrides).is_drum
 
 
 def program_name(program: int) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -25,6 +27,7 @@ from midiexport.stages.clean import (
     within_voice_cap,
 )
 from midiexport.stages.convert import convert_record
+from midiexport.stages.midifile import read_midi
 from midiexport.stages.normalize import normalize_payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,6 +386,23 @@ def test_strong_preset_caps_a_lead_vocal_at_one_note_keeping_the_highest():
 def test_light_preset_never_caps_voices():
     chord = [(p, 0.0, 1.0, 0.5) for p in (40, 47, 52, 56)]
     assert len(notes_of(cleaned(record_of(("Electric Bass (finger)", chord)), clean="light"))) == 4
+
+
+def test_a_mid_tracks_own_program_gives_its_role_as_placement_reads_it():
+    # "Track 2" names no instrument; its program 33 makes it a bass for placement, and so for the clean-up
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name="Track 2"),
+                            mido.Message("program_change", channel=1, program=33)])  # fmt: skip
+    track += [mido.Message("note_on", channel=1, note=p, velocity=80) for p in (40, 47, 52, 56)]
+    track += [
+        mido.Message("note_off", channel=1, note=p, time=480 if k == 0 else 0) for k, p in enumerate((40, 47, 52, 56))
+    ]
+    smf = mido.MidiFile(ticks_per_beat=480, tracks=[track])
+    data = io.BytesIO()
+    smf.save(file=data)
+    record = read_midi(data.getvalue(), source="song.mid")
+    after = cleaned(record, clean="strong")
+    assert [p for p, _, _ in notes_of(after, "Track 2")] == [40, 47]  # the bass cap: the lowest two
+    assert after.counts == {model.VOICE_DROPPED: 2}
 
 
 def test_voice_cap_counts_notes_sounding_at_each_onset():

@@ -32,7 +32,8 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   with no onset, so a held note's overtone can become a note that starts late. Parts
   whose players sound octaves in one part (keys, mallets, guitars, harp; an unknown
   role too) keep them (``OCTAVE_PLAYERS``);
-- voices (strong preset only): a polyphony cap by role;
+- voices (strong preset only): a polyphony cap by role (a part's role, here and for the
+  ghosts, is the one placement gives it: ``gm.resolve_part``, a .mid track's program too);
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
 - alignment: ``align`` measures each instrument's latency against the drums (without
   drums, against every other part, then onto the earliest one) and shifts it; the
@@ -194,19 +195,20 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     counts = dict(record.counts)
     overrides = gm.resolve_overrides(options.programs)
     instruments = list(record.instruments)
-    drums = [gm.is_drum_instrument(i, overrides) for i in instruments]
+    roles = [gm.resolve_instrument_part(i, overrides) for i in instruments]  # as placement resolves them
     doubled = [False] * len(instruments)
     if settings.fold:
-        instruments, drums, doubled = fold_instruments(instruments, drums, counts)
+        instruments, roles, doubled = fold_instruments(instruments, roles, counts)
+    drums = [role.is_drum for role in roles]
     rhythms: list[Band | None] = [None] * len(instruments)
     latencies: list[Latency] | None = None  # measured once: the fragment rule and the alignment both read them
     if settings.merge_gap_s:
         latencies = measure_latencies(instruments, drums)
         rhythms = list(band_rhythms(instruments, latencies))
     melodic = [k for k, drum in enumerate(drums) if not drum]
-    caps = [voice_cap(instruments[k].name, overrides) if settings.voice_caps else None for k in melodic]
+    caps = [voice_cap(instruments[k].name, roles[k]) if settings.voice_caps else None for k in melodic]
     parts = [instruments[k] for k in melodic]
-    ghostly = [settings.ghosts and not plays_octaves(part.name, overrides) for part in parts]
+    ghostly = [settings.ghosts and not plays_octaves(roles[k]) for k in melodic]
     picked = [rhythms[k] for k in melodic], [doubled[k] for k in melodic], ghostly
     cleaned = list(instruments)
     for k, part in zip(melodic, clean_melodic(parts, settings, counts, caps, *picked)):
@@ -251,33 +253,34 @@ def _transcribed(new_marks: int, melodic_notes: int) -> bool:
 
 
 def fold_instruments(
-    instruments: Sequence[Instrument], drums: Sequence[bool], counts: dict[str, int]
-) -> tuple[list[Instrument], list[bool], list[bool]]:
+    instruments: Sequence[Instrument], roles: Sequence[gm.Resolved], counts: dict[str, int]
+) -> tuple[list[Instrument], list[gm.Resolved], list[bool]]:
     """Fold a melodic instrument into an earlier one of the same name when it is a doubled track.
 
     A track is the same instrument spread over two tracks when nearly all its notes
     (``FOLD_SHARE``) either double a note of the earlier track (same pitch, onset within
     ``DOUBLE_MATCH_S``) or sound while the earlier track is silent. Two real parts that
     share a General MIDI name ("Choir Aahs" for every voice, a piano's two hands) play
-    at the same time on other pitches, and stay apart; drums are never folded. Returns
-    the instruments in their order, their drum flags, and for each whether another was
-    folded into it; the melodic rules then merge the doubled notes.
+    at the same time on other pitches, and stay apart; drums (``roles``: each instrument's
+    ``gm.resolve_part``) are never folded. Returns the instruments in their order, their
+    roles, and for each whether another was folded into it; the melodic rules then merge
+    the doubled notes.
     """
     import numpy as np
 
     hosts: list[Instrument] = []
-    names: list[str | None] = []  # None for drums: nothing folds into them
+    host_roles: list[gm.Resolved] = []
     doubled: list[bool] = []
     named: dict[str, list[int]] = {}  # each name's hosts, in order
-    for instrument, drum in zip(instruments, drums):
-        name = None if drum else gm.name_key(instrument.name) or instrument.name
+    for instrument, role in zip(instruments, roles):
+        name = None if role.is_drum else gm.name_key(instrument.name) or instrument.name  # nothing folds into drums
         same = named.get(name) if name else None  # most names are new: no search
         host = next((k for k in same if doubles(hosts[k], instrument)), None) if same else None
         if host is None:
             if name:
                 named.setdefault(name, []).append(len(hosts))
             hosts.append(instrument)
-            names.append(name)
+            host_roles.append(role)
             doubled.append(False)
             continue
         _count(counts, model.TRACK_FOLDED, 1)
@@ -285,7 +288,7 @@ def fold_instruments(
         columns = [np.concatenate([getattr(m, f) for m in both]) for f in ("start_s", "end_s", "pitch", "velocity")]
         hosts[host] = replace(both[0], start_s=columns[0], end_s=columns[1], pitch=columns[2], velocity=columns[3])
         doubled[host] = True
-    return hosts, [name is None for name in names], doubled
+    return hosts, host_roles, doubled
 
 
 def doubles(host: Instrument, other: Instrument) -> bool:
@@ -737,25 +740,27 @@ def _count_within(sorted_times: FloatColumn, at: FloatColumn) -> IntColumn:
     return counted
 
 
-def plays_octaves(name: str, overrides: dict[str, gm.Resolved]) -> bool:
+def plays_octaves(role: gm.Resolved) -> bool:
     """Return True when the player of an instrument sounds octaves in one part (``OCTAVE_PLAYERS``).
 
-    An instrument of no known role counts as one: its octaves may be played.
+    ``role``: the instrument's ``gm.resolve_part``, as placement decides it. An instrument
+    of no known role counts as one: its octaves may be played.
     """
-    found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
-    return found.how == "unknown" or found.program in OCTAVE_PROGRAMS
+    return role.how == "unknown" or role.program in OCTAVE_PROGRAMS
 
 
-def voice_cap(name: str, overrides: dict[str, gm.Resolved]) -> tuple[int, bool] | None:
-    """Return (most notes at once, low pitch wins) for an instrument's role, or None (no cap)."""
+def voice_cap(name: str, role: gm.Resolved) -> tuple[int, bool] | None:
+    """Return (most notes at once, low pitch wins) for an instrument's role, or None (no cap).
+
+    A vocal name (``VOCAL_WORDS``) is a lead voice; else ``role`` (``gm.resolve_part``) decides.
+    """
     words = set(gm.name_key(w) for w in name.replace("(", " ").replace(")", " ").split())
     if words & VOCAL_WORDS:
         return VOCAL_CAP, False
-    found = overrides.get(gm.name_key(name)) or gm.resolve_instrument(name)
-    if found.how == "unknown":
+    if role.how == "unknown":
         return None
     for programs, cap, low_wins in VOICE_CAPS:
-        if found.program in programs:
+        if role.program in programs:
             return cap, low_wins
     return None
 
