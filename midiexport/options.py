@@ -13,8 +13,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from . import gm
 from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
 
 AUTO = "auto"
@@ -149,6 +151,14 @@ class ConvertOptions:
     def program_map(self) -> dict[str, str | int]:
         """``programs`` as a dict, in the order given."""
         return dict(self.programs)
+
+    @cached_property
+    def program_overrides(self) -> dict[str, gm.Resolved]:
+        """``programs`` resolved (``gm.resolve_overrides``), keyed by ``gm.name_key``: once for every record and stage.
+
+        Raises ValueError for a bad program (on each use: a failure is not kept).
+        """
+        return gm.resolve_overrides(self.programs)
 
     def replace(self, **changes: Any) -> ConvertOptions:
         """Return a copy with some fields changed (checked like a new one)."""

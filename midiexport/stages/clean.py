@@ -193,9 +193,8 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
         return record
     settings = settings_for(options)
     counts = dict(record.counts)
-    overrides = gm.resolve_overrides(options.programs)
     instruments = list(record.instruments)
-    roles = [gm.resolve_instrument_part(i, overrides) for i in instruments]  # as placement resolves them
+    roles = [gm.resolve_instrument_part(i, options.program_overrides) for i in instruments]  # as placement does
     doubled = [False] * len(instruments)
     if settings.fold:
         instruments, roles, doubled = fold_instruments(instruments, roles, counts)

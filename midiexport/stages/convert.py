@@ -65,7 +65,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments([i.name for i in record.instruments], options.program_map,
-                                                     hints=hints)  # fmt: skip
+                                                     hints=hints, overrides=options.program_overrides)  # fmt: skip
     counts.update(placed)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
@@ -158,6 +158,7 @@ def place_instruments(
     programs: Mapping[str, str | int] | None,
     *,
     hints: Sequence[tuple[int | None, bool | None]] | None = None,
+    overrides: Mapping[str, gm.Resolved] | None = None,
 ) -> tuple[list[Placement], list[str], Counter[str]]:
     """Choose each instrument's program and channel; return them, the warnings and the counts.
 
@@ -172,9 +173,10 @@ def place_instruments(
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
     instrument has is a warning naming the instruments and the closest one.
-    Raises ValueError for a bad override.
+    ``overrides``: ``programs`` already resolved (``ConvertOptions.program_overrides``),
+    else they are resolved here. Raises ValueError for a bad override.
     """
-    overrides = gm.resolve_overrides(programs)
+    overrides = gm.resolve_overrides(programs) if overrides is None else overrides
     warnings = gm.unmatched_overrides(programs or {}, names)
     counts: Counter[str] = Counter()
     resolved = []
