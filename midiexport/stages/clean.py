@@ -885,36 +885,47 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     ]
 
 
-def first_onsets(times: FloatColumn, most: int | None = None) -> FloatColumn:
+def first_onsets(times: FloatColumn) -> FloatColumn:
     """Return the onsets that start a group: more than ``GROUP_S`` after the onset before them.
 
     ``times``: seconds, sorted here when they are not (the API sends notes in time order;
     a folded track is two runs). A strummed or rolled chord is one event, on its first
     note: the later strings are the strum, not latency (and a repeated time is no new
-    onset). With ``most``, at most that many of them (``_spread``; ``sampled_onsets``).
+    onset). ``sampled_onsets`` samples them, part by part.
     """
-    import numpy as np
-
-    if most is not None:
-        return sampled_onsets([times], most)[0]
-    step = times[1:] - times[:-1]
-    if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted, as before)
-        times = np.sort(times, kind="stable")  # a few sorted runs (a kit's parts joined): merged in linear time
-        step = times[1:] - times[:-1]
-    starts = np.empty(len(times), dtype=bool)
-    starts[:1] = True
-    np.greater(step, GROUP_S, out=starts[1:])
-    firsts: FloatColumn = times.compress(starts)  # compress, not a mask index: faster on a dense mask
-    return firsts
+    joined, starts, _ = _group_starts([times])
+    found: FloatColumn = joined.compress(starts)  # compress, not a mask index: faster on a dense mask
+    return found
 
 
 def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn, IntColumn]:
-    """Return ``first_onsets(times, most)`` of every part at once: the samples joined, and each one's length.
+    """Return at most ``most`` of each part's ``first_onsets``: the samples joined, and each one's length.
 
-    The parts' onsets are scanned as one column (a part's first note always starts a
-    group), so the cost is a few passes over the song's notes, not a dozen array
-    operations per part; a part out of time order is sorted first, as ``first_onsets``
-    does. The same values as ``first_onsets`` part by part.
+    The sample is spread as ``_spread`` spreads it. The parts' onsets are scanned as one
+    column (``_group_starts``), so the cost is a few passes over the song's notes, not a
+    dozen array operations per part.
+    """
+    import numpy as np
+
+    times, starts, edges = _group_starts(parts)
+    firsts = np.flatnonzero(starts)
+    counts = np.diff(np.searchsorted(firsts, edges))
+    taken = np.minimum(counts, most)
+    into = np.repeat(np.cumsum(counts) - counts, taken)  # each sampled onset's part, as its first group's position
+    within = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
+    count = np.repeat(counts, taken)
+    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)  # as ``_spread``
+    sample: FloatColumn = times[firsts[into + spread]]
+    return sample, taken
+
+
+def _group_starts(parts: Sequence[FloatColumn]) -> tuple[FloatColumn, Mask, IntColumn]:
+    """Return the parts' onsets joined (each part in time order), which of them start a group, each part's edges.
+
+    The one scan of ``first_onsets`` and ``sampled_onsets``: an onset starts a group when it
+    comes more than ``GROUP_S`` after the one before it in its part (a part's first note always
+    does). A part out of time order (a folded track is two runs) is sorted in the joined copy,
+    so the caller's column is left as sent.
     """
     import numpy as np
 
@@ -926,20 +937,13 @@ def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn
     np.subtract(times[1:], times[:-1], out=step[1:])
     heads, lengths = edges[:-1][sizes > 0], sizes[sizes > 0]  # each part's first note: no step leads to it
     step[heads] = np.inf
-    if len(step) and not step.min() >= 0:  # a part out of time order (a folded track is two runs): sorted here
+    if len(step) and not step.min() >= 0:  # one reduction, no mask (NaN too: sorted)
         for k in np.flatnonzero(~(np.minimum.reduceat(step, heads) >= 0)).tolist():
             part = times[heads[k] : heads[k] + lengths[k]]  # the joined copy's: sorted in place
             part.sort(kind="stable")  # a few sorted runs: merged in linear time
             np.subtract(part[1:], part[:-1], out=step[heads[k] + 1 : heads[k] + lengths[k]])
-    firsts = np.flatnonzero(step > GROUP_S)
-    counts = np.diff(np.searchsorted(firsts, edges))
-    taken = np.minimum(counts, most)
-    into = np.repeat(np.cumsum(counts) - counts, taken)  # each sampled onset's part, as its first group's position
-    within = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
-    count = np.repeat(counts, taken)
-    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)  # as ``_spread``
-    sample: FloatColumn = times[firsts[into + spread]]
-    return sample, taken
+    starts: Mask = step > GROUP_S
+    return times, starts, edges
 
 
 def _spread(count: int, most: int) -> IntColumn:
