@@ -542,6 +542,10 @@ def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: 
     print("}")
 
 
+LOGISTIC = np.vectorize(tempo.logistic, otypes=[np.float64])  # the estimator's curves, value by value
+LOG_ODDS = np.vectorize(tempo.log_odds, otypes=[np.float64])
+
+
 def fit_logistic(inputs: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Weights of a logistic regression (maximum likelihood, no penalty) of ``right`` on the columns of ``inputs``."""
     from scipy.optimize import minimize
@@ -575,7 +579,7 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
         inside = drums == group
         curves[group] = fit_logistic(np.column_stack([margin[inside], np.ones(inside.sum())]), right[inside])
         slope, offset = curves[group]
-        confidence[inside] = np.round(1.0 / (1.0 + np.exp(-(slope * margin[inside] + offset))), 3)
+        confidence[inside] = np.round(LOGISTIC(slope * margin[inside] + offset), 3)
     thresholds = dict(zip((True, False), tempo.group_thresholds(confidence, drums, right.astype(bool))))
     beat_lines, beat_summary = calibrate_beats(rows, confidence, drums, thresholds)
     print(f"# paste over the calibration block of midiexport/stages/tempo.py (bench split, {len(rows)} songs)")
@@ -594,7 +598,7 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
         inside = drums == group
         threshold = thresholds[group]
         if threshold is None:
-            shares = [(t, right[inside & (confidence >= t)]) for t in np.round(np.arange(0.5, 1.0, 0.01), 2)]
+            shares = [(t, right[inside & (confidence >= t)]) for t in tempo.threshold_grid()]
             best = max(((t, r.mean(), len(r)) for t, r in shares if len(r) >= tempo.MIN_CALIBRATION_SONGS),
                        key=lambda x: x[1], default=None)  # fmt: skip
             at_best = f"; at best {100 * best[1]:.1f}% right, {best[2]} songs at {best[0]:.2f}" if best else ""
@@ -619,16 +623,14 @@ def calibrate_beats(
     ``tempo.choose_threshold``. Returns the constants' lines and lines on the songs, with a
     5-fold cross-validation of the curve with and without the agreement (``cross_validated``).
     """
-    sure = np.array([thresholds[bool(d)] is not None and c >= thresholds[bool(d)] for c, d in zip(confidence, drums)])
+    sure = np.array([tempo.reaches(c, thresholds[bool(d)]) for c, d in zip(confidence, drums)], dtype=bool)
     unsure = [r for r, s in zip(rows, sure) if not s]
-    clip = tempo.LOG_ODDS_CLIP
     inputs = np.column_stack([[r["nested"] for r in unsure], confidence[~sure], [r["agreement"] for r in unsure]])
-    inputs = inputs.clip(clip, 1 - clip)
-    log_odds = np.column_stack([np.log(inputs / (1 - inputs)), np.ones(len(unsure))])
+    log_odds = np.column_stack([LOG_ODDS(inputs), np.ones(len(unsure))])
     right = np.array([r["beats_on_grid_found"] for r in unsure], dtype=np.float64)
     weights = fit_logistic(log_odds, right)
     nested_w, bars_w, agreement_w, offset = weights
-    beat_confidence = np.round(1.0 / (1.0 + np.exp(-(log_odds @ weights))), 3)
+    beat_confidence = np.round(LOGISTIC(log_odds @ weights), 3)
     threshold = tempo.choose_threshold(beat_confidence, right.astype(bool))
     lines = [
         f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}  # per unit of log-odds of the nested posterior",
@@ -667,7 +669,7 @@ def cross_validated(inputs: np.ndarray, right: np.ndarray) -> tuple[float, float
         for held in range(5):
             train = fold != held
             weights = fit_logistic(inputs[train], right[train])
-            confidence = np.round(1.0 / (1.0 + np.exp(-(inputs @ weights))), 3)
+            confidence = np.round(LOGISTIC(inputs @ weights), 3)
             threshold = tempo.choose_threshold(confidence[train], right[train].astype(bool))
             if threshold is None:
                 continue

@@ -109,6 +109,7 @@ continuity metrics that separate metrical-level errors).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -224,8 +225,7 @@ class TempoEstimate:
     @property
     def sure(self) -> bool:
         """True when the bar lines are believed (confidence at or above its group's threshold, if it has one)."""
-        threshold = bar_threshold(has_drums=self.has_drums)
-        return threshold is not None and self.confidence >= threshold
+        return reaches(self.confidence, bar_threshold(has_drums=self.has_drums))
 
     @property
     def beats_sure(self) -> bool:
@@ -294,12 +294,25 @@ def choose_threshold(confidence: Sequence[float], right: Sequence[bool]) -> floa
 
     values = np.asarray(confidence, dtype=np.float64)
     hits = np.asarray(right, dtype=bool)
-    grid = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
-    judged = [(float(t), float(hits[values >= t].mean())) for t in grid if (values >= t).sum() >= MIN_CALIBRATION_SONGS]
+    judged = [(float(t), float(hits[values >= t].mean())) for t in threshold_grid()
+              if (values >= t).sum() >= MIN_CALIBRATION_SONGS]  # fmt: skip
     for index, (threshold, share) in enumerate(judged):
         if share >= CALIBRATION_PRECISION and all(higher >= CALIBRATION_PRECISION for _, higher in judged[index:]):
             return threshold
     return None
+
+
+def threshold_grid() -> Floats:
+    """Return the thresholds ``choose_threshold`` judges: THRESHOLD_FLOOR and up to 1 (excluded) by THRESHOLD_STEP."""
+    import numpy as np
+
+    grid: Floats = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
+    return grid
+
+
+def reaches(confidence: float, threshold: float | None) -> bool:
+    """Return True when a confidence is at or above its threshold; no threshold (None) is never reached."""
+    return threshold is not None and confidence >= threshold
 
 
 def group_thresholds(
@@ -327,8 +340,6 @@ def shown_confidence(value: float) -> str:
     Rounded to nearest, 0.619 would read "0.62" beside a threshold of 0.62 it misses. The
     values are kept to three decimals; the small allowance keeps 0.29 from showing as 0.28.
     """
-    import math
-
     return f"{math.floor(value * 100 + 1e-9) / 100:.2f}"
 
 
@@ -458,11 +469,8 @@ def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
     offset) fitted there a little better in 5-fold cross-validation (log-loss 30.3 against 31.0
     with drums, 115.2 against 115.3 without), and the thresholds are chosen per group anyway.
     """
-    import math
-
     slope, offset = CALIBRATION_DRUMS if has_drums else CALIBRATION_NO_DRUMS
-    logit = slope * min(margin, MAX_MARGIN) + offset
-    return 1.0 / (1.0 + math.exp(-logit))
+    return logistic(slope * min(margin, MAX_MARGIN) + offset)
 
 
 def calibrated_beat_confidence(nested: float, confidence: float, agreement: float = NO_AGREEMENT) -> float:
@@ -482,15 +490,20 @@ def calibrated_beat_confidence(nested: float, confidence: float, agreement: floa
     ``bench_tempo.py --calibrate`` prints it), the three inputs let 121.3 songs of 189 be
     followed on average, 94.3% of them on the grid, the first two 116.6 (94.4%).
     """
-    import math
-
-    def log_odds(p: float) -> float:
-        p = min(max(p, LOG_ODDS_CLIP), 1.0 - LOG_ODDS_CLIP)
-        return math.log(p / (1.0 - p))
-
     logit = (BEAT_CALIBRATION_NESTED * log_odds(nested) + BEAT_CALIBRATION_BARS * log_odds(confidence)
              + BEAT_CALIBRATION_AGREEMENT * log_odds(agreement) + BEAT_CALIBRATION_OFFSET)  # fmt: skip
+    return logistic(logit)
+
+
+def logistic(logit: float) -> float:
+    """Return the probability a log-odds value says (the logistic curve of Platt's calibration)."""
     return 1.0 / (1.0 + math.exp(-logit))
+
+
+def log_odds(probability: float) -> float:
+    """Return the log-odds of a probability, read within [LOG_ODDS_CLIP, 1 - LOG_ODDS_CLIP] (finite at 0 and 1)."""
+    p = min(max(probability, LOG_ODDS_CLIP), 1.0 - LOG_ODDS_CLIP)
+    return math.log(p / (1.0 - p))
 
 
 def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> float:
