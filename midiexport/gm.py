@@ -177,12 +177,6 @@ def gm_program(name: str) -> int | None:
 
 
 @_remembered
-def is_drum_name(name: str) -> bool:
-    """Return True when a name means the drum kit ("Drums", "Drum Kit", "Percussion", ...)."""
-    return gm_program(name) is None and any(w in DRUM_WORDS for w in _words(name))
-
-
-@_remembered
 def resolve_instrument(name: str) -> Resolved:
     """Map an instrument name from the API to a GM program and the drum flag.
 
@@ -199,6 +193,11 @@ def resolve_instrument(name: str) -> Resolved:
         if word in words:
             return Resolved(stem_program, False, "stem")
     return Resolved(0, False, "unknown")
+
+
+def is_drum_name(name: str) -> bool:
+    """Return True when a name means the drum kit ("Drums", "Drum Kit", "Percussion", ...): no GM name, a drum word."""
+    return resolve_instrument(name).how == "drums"
 
 
 def resolve_part(
