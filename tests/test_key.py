@@ -129,6 +129,14 @@ def test_all_twelve_pitch_classes_evenly_are_not_confident():
     assert not found.confident
 
 
+def test_an_exact_tie_is_broken_by_one_rule_in_the_song_and_in_its_spans():
+    # every span holds the twelve pitch classes evenly, as the whole song does: all 24 keys tie everywhere
+    start = np.arange(36) * 0.5
+    found = key_from_notes(start, start + 0.5, np.arange(36) % 12 + 60)
+    assert found.confidence == 0.0
+    assert found.steady  # the spans pick the key the song picks
+
+
 def columns(phrase: list[tuple[int, int]], *, repeats: int = 6, final: tuple[int, float] | None = None):
     """Eighth notes (0.25 s) of (MIDI pitch, count) pairs, repeated, then an optional (pitch, seconds) last note."""
     pitches = [p for pitch, count in phrase for p in [pitch] * count] * repeats

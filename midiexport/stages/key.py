@@ -168,15 +168,21 @@ def key_from_notes(
     if found is None:
         return None
     scores, correlation = found
-    order = np.argsort(scores, kind="stable")[::-1]
-    best, second = int(order[0]), int(order[1])
+    best = _best(scores)
     return KeyEstimate(
         tonic=best % 12,
         minor=best >= 12,
         correlation=float(correlation[best]),
-        confidence=float(scores[best] - scores[second]),
+        confidence=float(scores[best] - np.delete(scores, best).max()),
         steady=_steady(start, end, pitch, best),
     )
+
+
+def _best(scores: npt.NDArray[np.float64]) -> int:
+    """Return the key (0-23) with the highest score; of exact equals the first (C before C#, major before minor)."""
+    import numpy as np
+
+    return int(np.argmax(scores))
 
 
 def _scores(
@@ -216,7 +222,7 @@ def _steady(
         found = _scores(start[mine], end[mine], pitch[mine]) if np.count_nonzero(mine) >= MIN_NOTES else None
         if found is not None:
             votes += 1
-            agree += int(np.argmax(found[0])) == key
+            agree += _best(found[0]) == key
     return 2 * agree > votes or votes == 0
 
 
