@@ -283,16 +283,15 @@ def bar_tempos_us(
     first, last = float(downbeats_s[0]), float(downbeats_s[-1])
     beats = beats_s if beats_s is not None else downbeats_s
     beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
-    if len(beats) < 2:  # no beats to follow between the bar lines: the bar lines are the beats
+    if len(beats) < 2:  # no beats to follow between the bar lines: the bar lines are the beats (two at least)
         beats, beat_quarters = downbeats_s, bar_quarters
-    if len(beats) >= 2:
-        index = np.arange(len(beats))
-        slope, intercept = np.polyfit(index, beats, 1)
-        residual = beats - (intercept + slope * index)
-        width = min(2 * JITTER_BEATS + 1, len(residual))
-        trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
-        if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
-            return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
+    index = np.arange(len(beats))
+    slope, intercept = np.polyfit(index, beats, 1)
+    residual = beats - (intercept + slope * index)
+    width = min(2 * JITTER_BEATS + 1, len(residual))
+    trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
+    if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
+        return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
     changes = _fitted_spans(downbeats_s, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     merged = [changes[0]]
     for bar, us in changes[1:]:
