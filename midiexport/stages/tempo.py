@@ -200,8 +200,7 @@ class TempoEstimate:
     (BEAT_CONFIDENCE_THRESHOLD, or ``sure``). ``source``:
     "onsets", "hint" (a tagged tempo agreed) or "none" (too few notes; 120 BPM).
     ``margin`` is the chosen hypothesis's score minus that of the best hypothesis writing
-    another file (log-odds), ``posterior`` the meter model's probability of the hypotheses
-    writing the same file; both are what the confidence is made from and calibrated on.
+    another file (log-odds): what the bar confidence is made from and calibrated on.
     ``written`` is what the tempo map made from it draws ("bars", "beats" or "constant"),
     set by the writer (``timing.auto_time``); empty until then, when ``timing.drawn`` says it.
     """
@@ -216,7 +215,6 @@ class TempoEstimate:
     downbeats_s: Floats | None = field(default=None, compare=False, repr=False)
     beat_confidence: float = 0.0
     margin: float = 0.0
-    posterior: float = 0.0
     nested: float = 0.0
     agreement: float = 0.0
     written: str = ""
@@ -393,7 +391,6 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         nested=round(nested, 3),
         agreement=round(agreement, 3),
         margin=round(margin, 3),
-        posterior=round(float(posterior[same].sum()), 3),
         has_drums=found.has_drums,
     )
 
