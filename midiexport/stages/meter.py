@@ -521,14 +521,10 @@ def _harmony_bar(changes: Floats, *, beat: int, per_bar: int) -> tuple[Floats, F
 
     bar = beat * per_bar
     count = changes.shape[1]
-    if count < 2 * per_bar:
+    by_residue = _by_residue(changes, span=beat, period=per_bar)
+    if by_residue is None:
         return np.zeros(bar), np.zeros(bar), np.zeros(bar)
-    residue = np.arange(count) % per_bar
-    # sums and counts of each beat phase's changes by beat number modulo the bar: (beat phase, residue)
-    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(per_bar)], axis=1)
-    counts = np.bincount(residue, minlength=per_bar).astype(np.float64)
-    phase = np.arange(bar)
-    row, first = phase % beat, (phase // beat) % per_bar
+    sums, counts, row, first = by_residue  # by beat number modulo the bar
     place = (first[:, None] + np.arange(per_bar)[None, :]) % per_bar  # (bar phase, beat of the bar) -> residue
     means = sums[row[:, None], place] / np.maximum(counts[place], 1)  # (bar phase, beat of the bar)
     down: Floats = means[:, 0] - means[:, 1:].mean(axis=1)
@@ -548,16 +544,32 @@ def _harmony_beat(changes: Floats, *, span: int, division: int) -> Floats:
     """
     import numpy as np
 
-    beat = span * division
     count = changes.shape[1]
-    if count < 2 * division:
-        return np.zeros(beat)
-    residue = np.arange(count) % division
-    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(division)], axis=1)  # (span phase, r)
-    counts = np.bincount(residue, minlength=division).astype(np.float64)
-    phase = np.arange(beat)
-    row, first = phase % span, (phase // span) % division
+    by_residue = _by_residue(changes, span=span, period=division)
+    if by_residue is None:
+        return np.zeros(span * division)
+    sums, counts, row, first = by_residue  # by division number modulo the beat
     on_sum, on_count = sums[row, first], counts[first]
     off = (sums[row].sum(axis=1) - on_sum) / np.maximum(count - on_count, 1)
     out: Floats = on_sum / np.maximum(on_count, 1) - off
     return out
+
+
+def _by_residue(changes: Floats, *, span: int, period: int) -> tuple[Floats, Floats, Ints, Ints] | None:
+    """Return the changes summed by their step's number modulo ``period``, for ``_harmony_bar`` and ``_harmony_beat``.
+
+    ``changes`` (step phase, step): the change entering each step of ``span`` slots. Returns
+    the sums (step phase, residue), how many steps each residue has, and for each phase of
+    ``span * period`` slots its phase within its step and the residue of that step; None when
+    fewer than two periods of steps.
+    """
+    import numpy as np
+
+    count = changes.shape[1]
+    if count < 2 * period:
+        return None
+    residue = np.arange(count) % period
+    sums = np.stack([changes[:, residue == r].sum(axis=1) for r in range(period)], axis=1)
+    counts = np.bincount(residue, minlength=period).astype(np.float64)
+    phase = np.arange(span * period)
+    return sums, counts, phase % span, (phase // span) % period
