@@ -324,9 +324,13 @@ def align_errors(songs: list[dict]) -> None:
     too. A stem --align leaves alone (too few agreeing onsets, an ambiguous peak against the
     drums, or under 3 ms) counts with
     a shift of 0. Record tracks are matched to truth parts by ``meta.record_tracks``.
+    A song whose reference part has no known offset (a transcribed stem with under 10
+    onsets matched to its truth part) cannot be scored: its stems are counted apart, as
+    left out, per group (the reference depends on the method, so the set scored can too).
     """
     errors: dict[str, list[float]] = defaultdict(list)
     alone: dict[str, int] = defaultdict(int)
+    left_out: dict[str, int] = defaultdict(int)
     for song in songs:
         latency = song["truth"].get("latency_ms") or {}
         if not any(latency.values()):
@@ -336,36 +340,43 @@ def align_errors(songs: list[dict]) -> None:
         drums = [gm.is_drum_instrument(i) for i in record.instruments]
         if "transcribed" in song.get("categories", ()):
             added = {k: latency.get(source, 0.0) / 1000 for k, source in enumerate(sources)}
-            _align_error(record, drums, stem_lateness(song, record, sources), errors, alone, TRANSCRIBED_ACTUAL)
-            _align_error(record, drums, added, errors, alone, "without drums, transcribed (added latency only)")
+            scored = errors, alone, left_out
+            _align_error(record, drums, stem_lateness(song, record, sources), *scored, TRANSCRIBED_ACTUAL)
+            _align_error(record, drums, added, *scored, "without drums, transcribed (added latency only)")
             continue
         truth = {k: latency[source] / 1000 for k, source in enumerate(sources) if source in latency}
-        _align_error(record, drums, truth, errors, alone, "with drums" if any(drums) else GENERATED_BARE)
+        _align_error(record, drums, truth, errors, alone, left_out, "with drums" if any(drums) else GENERATED_BARE)
         melodic = [k for k, drum in enumerate(drums) if not drum]
         if any(drums) and len(melodic) >= 2:  # the same song with its drums taken out
             bare = replace(record, instruments=tuple(record.instruments[k] for k in melodic))
             kept = {n: truth[k] for n, k in enumerate(melodic) if k in truth}
-            _align_error(bare, [False] * len(melodic), kept, errors, alone, GENERATED_BARE)
+            _align_error(bare, [False] * len(melodic), kept, errors, alone, left_out, GENERATED_BARE)
     print("\n## --align: latency error on songs with known per-stem latency\n")
-    print("| songs | stems | left alone | median error | 90th percentile | max |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| songs | stems | left alone | median error | 90th percentile | max | stems left out |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for group, found in sorted(errors.items()):
         if not found:
             continue
         q = np.percentile(found, [50, 90])
-        print(f"| {group} | {len(found)} | {alone[group]} | {q[0]:.1f} ms | {q[1]:.1f} ms | {max(found):.1f} ms |")
+        print(f"| {group} | {len(found)} | {alone[group]} | {q[0]:.1f} ms | {q[1]:.1f} ms | {max(found):.1f} ms | "
+              f"{left_out[group]} |")  # fmt: skip
         HEADLINE[f"--align median latency error, {group}"] = f"{q[0]:.1f} ms ({len(found)} stems)"
 
 
 def _align_error(
     record: Record, drums: list[bool], truth: dict[int, float], errors: dict[str, list[float]],
-    alone: dict[str, int], group: str,
+    alone: dict[str, int], left_out: dict[str, int], group: str,
 ) -> None:  # fmt: skip
-    """Add |measured - true| (ms) to ``errors[group]`` for each stem whose truth offset (s) is known."""
+    """Add |measured - true| (ms) to ``errors[group]`` for each stem whose truth offset (s) is known.
+
+    When the reference's offset is unknown, the stems that would have been scored are
+    counted in ``left_out[group]`` instead.
+    """
     found = clean.measure_latencies(record.instruments, drums)
     measured = {index: lat for index, lat, _ in found}
     reference = list(found[0][2]) if found else [k for k in range(len(drums)) if _is_reference(record, drums, k)]
     if not all(k in truth for k in reference):
+        left_out[group] += sum(k not in reference and not drums[k] and k in truth for k in range(len(drums)))
         return
     reference_s = float(np.mean([truth[k] for k in reference]))
     for index in range(len(record.instruments)):

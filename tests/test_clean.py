@@ -535,6 +535,32 @@ def test_part_no_pair_links_to_the_anchor_is_left_alone():
     assert solve_offsets(0, [(1, 0, 0.020, 100), (3, 2, 0.010, 100)]) == pytest.approx({1: 0.020})
 
 
+def _weak_strings(confirmed: bool) -> model.Record:
+    """``_band_without_drums(0.020, ...)`` with strings that meet the bass on 12 of the
+    bass's off-beats, 30 ms late, between 6 strays 45-70 ms off: a pair on 12 agreeing
+    onsets, under the 16 a part needs against the drums. ``confirmed``: they also meet the
+    piano, alone after the bass stops, on 12 of its 8ths, 30 ms late, so a second pair agrees."""
+    grid = [0.5 + 0.25 * k for k in range(80)]
+    between = [0.625 + 0.25 * k for k in range(32)]
+    offsets = (-0.060, 0.065, -0.050, 0.070, -0.045, 0.060)
+    onsets = [between[2 * k] + 0.030 for k in range(12)] + [between[2 * k + 1] + d for k, d in enumerate(offsets)]
+    if confirmed:
+        onsets += [grid[66 + k] + 0.030 for k in range(12)]
+    record = _band_without_drums(0.020, 0.0)
+    return record_of(
+        *[(i.name, list(zip(i.pitch.tolist(), i.start_s.tolist(), i.end_s.tolist(), i.velocity.tolist())))
+          for i in record.instruments[:2]],
+        ("Strings", [(67, t, t + 0.1, 0.5) for t in sorted(onsets)]),
+    )  # fmt: skip
+
+
+def test_part_on_one_weak_pair_is_left_alone_until_a_second_pair_confirms_it():
+    bass = '"Bass" shifted by -20.0 ms (--align, against "Acoustic Grand Piano")'
+    assert cleaned(_weak_strings(confirmed=False), align=True).notices == (bass,)
+    strings = '"Strings" shifted by -30.0 ms (--align, against "Acoustic Grand Piano")'
+    assert cleaned(_weak_strings(confirmed=True), align=True).notices == (bass, strings)
+
+
 def test_align_leaves_an_aligned_song_alone():
     assert cleaned(_late_band(0.0), align=True).notices == ()
     assert cleaned(_band_without_drums(0.0, 0.0), align=True).notices == ()

@@ -136,6 +136,17 @@ MARK_KINDS = (model.SHORT_DROPPED, model.REDETECT_JOINED, model.DOUBLE_MERGED)
 MIN_MARK_SHARE = 0.02
 PAIR_RESIDUAL_S = 0.010  # without drums: a pair this far off the joint solution is an outlier (the kernel's half width)
 PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times
+# Without drums a pair may stand on fewer agreeing onsets than a part against the drums
+# (``MIN_ALIGN_ONSETS``): a transcribed stem's onsets spread (basic-pitch's own delay varies
+# note by note; on the corpus's bench split its interquartile range is 15 ms on violins,
+# 32 ms on cellos, 50-60 ms on choirs, where sung attacks are heard late), so two stems' nearest onsets
+# agree within the kernel less often than a stem's with the drums. Such a weak pair counts
+# only when a second pair confirms the part's latency (``MIN_PAIR_CHECKS``): a chance peak
+# on a few onsets is then caught, as the joint solve catches a pair off the others.
+MIN_PAIR_AGREE = 10
+# Agreeing pairs (within ``PAIR_RESIDUAL_S`` of the joint solution) a part's latency needs
+# when none of them stands on ``MIN_ALIGN_ONSETS`` agreeing onsets.
+MIN_PAIR_CHECKS = 2
 
 
 @dataclass(frozen=True)
@@ -965,7 +976,7 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
     ``onsets``: each part's onsets (``first_onsets``), sorted (seconds); ``sampled``: a
     sample of them (``MAX_ALIGN_ONSETS``), measured against the other part's. Each pair's delay is the
     peak of its nearest-onset differences (``onset_delays``), kept when enough onsets
-    agree (``MIN_ALIGN_SUPPORT`` of the sparser part). The pairs make an over-determined
+    agree (``MIN_ALIGN_SUPPORT`` of the sparser part, and ``MIN_PAIR_AGREE``). The pairs make an over-determined
     system, latency(a) - latency(b) = delay(a, b), as in Kammerl et al., "Temporal
     synchronization of multiple audio signals" (ICASSP 2014), who solve pairwise
     cross-correlation offsets of many recordings jointly; here by weighted least
@@ -974,23 +985,29 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
     only ever delay a stem (PRODUCT.md: bass 18 ms, keyboard 28 ms late against the
     drums), so the earliest part is the nearest to the music's own timing, as the drums
     are when there are drums (``tempo`` reasons the same way for its beats). Parts no
-    kept pair links to the others are left alone.
+    kept pair links to the others are left alone, and so is a part whose latency only
+    weak pairs (under ``MIN_ALIGN_ONSETS`` agreeing onsets) give, unless two of them agree
+    with it (``MIN_PAIR_CHECKS``, ``cross_checks``). Kammerl et al. draw their robustness
+    to pairwise outliers from the same redundancy (their abstract: graph solutions of the
+    over-determined system); here it also decides which weak pairs to trust.
     """
     parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
     if len(parts) < 2:
         return []
     anchor = max(parts, key=lambda k: len(onsets[k]))
     both = [(a, b) for n, a in enumerate(parts) for b in parts[n + 1 :]]
-    delays = onset_delays([sampled[a] for a, _ in both], [b for _, b in both], onsets)
+    delays = onset_delays([sampled[a] for a, _ in both], [b for _, b in both], onsets, min_agree=MIN_PAIR_AGREE)
     pairs = [
         (a, b, found[0], found[1])
         for (a, b), found in zip(both, delays)
         if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(sampled[a]), len(onsets[b]))
     ]
     solved = solve_offsets(anchor, pairs)
-    if not solved:
-        return []
     solved[anchor] = 0.0
+    weak, strong = cross_checks(solved, pairs), cross_checks(solved, [p for p in pairs if p[3] >= MIN_ALIGN_ONSETS])
+    solved = {k: v for k, v in solved.items() if k == anchor or strong[k] or weak[k] >= MIN_PAIR_CHECKS}
+    if len(solved) < 2:
+        return []
     earliest = min(solved, key=lambda k: solved[k])
     base = solved.pop(earliest)
     found_all = [(k, latency - base, (earliest,)) for k, latency in sorted(solved.items())]
@@ -1034,6 +1051,20 @@ def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> 
     return {k: v for k, v in latency.items() if k != anchor}
 
 
+def cross_checks(latency: dict[int, float], pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, int]:
+    """Count, for each part of ``latency`` (s), the pairs that agree with it within ``PAIR_RESIDUAL_S``.
+
+    ``pairs``: (a, b, delay s, agreeing onsets), as for ``solve_offsets``; a pair agrees
+    when latency(a) - latency(b) is within ``PAIR_RESIDUAL_S`` of its delay.
+    """
+    checks = dict.fromkeys(latency, 0)
+    for a, b, delay, _ in pairs:
+        if a in latency and b in latency and abs(latency[a] - latency[b] - delay) <= PAIR_RESIDUAL_S:
+            checks[a] += 1
+            checks[b] += 1
+    return checks
+
+
 def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
     """Return the parts other than ``anchor`` that pairs (first[i], second[i]) connect to it."""
     reached = {anchor}
@@ -1053,6 +1084,7 @@ def onset_delays(
     references: Sequence[FloatColumn],
     *,
     max_rival: float | None = None,
+    min_agree: int = MIN_ALIGN_ONSETS,
 ) -> list[tuple[float, int] | None]:
     """Return, for each ``onsets[n]``, (delay s, agreeing onsets) against ``references[against[n]]``, or None.
 
@@ -1060,7 +1092,8 @@ def onset_delays(
     (both sorted, seconds): the peak of the differences to the nearest reference onset
     (within ``MAX_LATENCY_S``; a 1 ms histogram smoothed over ±``LATENCY_KERNEL_S``),
     refined by the mean of the differences near the peak, so it is not stuck on the
-    1/192 s grid. None when fewer than ``MIN_ALIGN_ONSETS`` agree, or, with ``max_rival``,
+    1/192 s grid. None when fewer than ``min_agree`` agree (or fewer than ``MIN_ALIGN_ONSETS``
+    sit within ``MAX_LATENCY_S``), or, with ``max_rival``,
     when another candidate at least two kernel widths from the peak gathers more than
     that share of the peak's smoothed count. Every row is measured at once (rows of one
     histogram), so the cost does not grow with the number of parts.
@@ -1069,7 +1102,7 @@ def onset_delays(
 
     sizes = np.fromiter((len(o) for o in onsets), dtype=np.int64, count=len(onsets))
     joined = np.concatenate(onsets) if len(onsets) else np.zeros(0)
-    return joined_onset_delays(joined, sizes, against, references, max_rival=max_rival)
+    return joined_onset_delays(joined, sizes, against, references, max_rival=max_rival, min_agree=min_agree)
 
 
 def joined_onset_delays(
@@ -1079,6 +1112,7 @@ def joined_onset_delays(
     references: Sequence[FloatColumn],
     *,
     max_rival: float | None = None,
+    min_agree: int = MIN_ALIGN_ONSETS,
 ) -> list[tuple[float, int] | None]:
     """``onset_delays`` with the onsets joined in one column, ``sizes[n]`` of them for row ``n``."""
     import numpy as np
@@ -1124,7 +1158,7 @@ def joined_onset_delays(
     row_near = row.compress(near)
     agreeing = np.bincount(row_near, minlength=len(rows))
     total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
-    enough = (histogram.sum(axis=1) >= MIN_ALIGN_ONSETS) & (agreeing >= MIN_ALIGN_ONSETS) & clear
+    enough = (histogram.sum(axis=1) >= MIN_ALIGN_ONSETS) & (agreeing >= min_agree) & clear
     picked = np.flatnonzero(enough)
     means = (total[picked] / agreeing[picked]).tolist()
     for r, mean, agree in zip(picked.tolist(), means, agreeing[picked].tolist()):  # a loop over parts, not notes
