@@ -248,7 +248,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
     yields no record and no failure (``Archive.no_records``).
     """
-    from ..stages.midifile import merge_stems, read_midi
+    from ..stages.midifile import group_stems, join_stems, read_midi
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
@@ -273,7 +273,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
-    json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
+    json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
             json = read_member_records(data, name, member_name) if member_name is not None else None
@@ -285,14 +285,14 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                     failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
                     continue
                 number = naming.record_number(item, many=json.by_line or len(json.items) > 1)
+                json_names[len(records)] = (naming.member_stem(item, member_name or name, number=number), number)
                 records.append(item)
-                json_names[id(item)] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
-    # merge_stems hands a record it joins with none back as it is, so its id still finds its
-    # names; every record stays alive in ``records`` meanwhile, so no joined song shares an id.
-    songs = merge_stems(records)
-    rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
+    groups = group_stems(records)  # a JSON record is a song of its own: its index finds its names
+    songs = [join_stems([records[i] for i in group]) for group in groups]
+    rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
+                for group, song in zip(groups, songs)]  # fmt: skip
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
     results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
     if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
