@@ -115,6 +115,16 @@ def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_pa
     assert "names one file but there are several results; give a folder instead" in result.stderr
 
 
+def test_the_library_refuses_the_files_of_split_into_one_named_file_before_any_write(example, tmp_path):
+    from midiexport import ConvertOptions, convert_file
+    from midiexport.errors import OutputError
+
+    out = tmp_path / "x.mid"
+    with pytest.raises(OutputError, match=f"-o {out} names one file but there are several results"):
+        convert_file(example, out, ConvertOptions(split=True))
+    assert not out.exists()
+
+
 def test_an_array_of_several_records_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
     records = json.loads(fixture_path("records-array.json").read_text())
     assert len(records) > 1

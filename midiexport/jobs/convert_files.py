@@ -80,8 +80,9 @@ def run_batch(
         raise OutputError(problem)
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
-    if len(first) > 1 and destination.single:
-        raise OutputError(destination.several_problem())
+    problem = destination.too_many(len(first))
+    if problem is not None:
+        raise OutputError(problem)
     if len(first) == 1 and destination.single and not first[0].finished:
         return iter([_read_first(first[0], options, destination)])
     return _run_planned(first, stream, options, destination, jobs=jobs)
@@ -92,7 +93,7 @@ def _read_first(job: Planned, options: ConvertOptions, destination: Destination)
 
     Its songs are known only once it is read (a JSON array, a .zip, a line holding an
     array): more than one to write is the usage error of several units
-    (``Destination.several_problem``), raised here as OutputError before any file is
+    (``Destination.too_many``), raised here as OutputError before any file is
     written. A unit that cannot be read is the unit's error, as always. A lone unit
     runs in this process anyway, so reading it first costs nothing.
     """
@@ -100,8 +101,9 @@ def _read_first(job: Planned, options: ConvertOptions, destination: Destination)
         rendered = render_unit(job.unit, options=options)
     except InputError as exc:
         return _pending(job, raising(exc), destination)
-    if sum(result.error is None for result in rendered) > 1:
-        raise OutputError(destination.several_problem())
+    problem = destination.too_many(sum(result.error is None for result in rendered))
+    if problem is not None:
+        raise OutputError(problem)
     return _pending(job, lambda: rendered, destination)
 
 

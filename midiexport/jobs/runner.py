@@ -146,14 +146,23 @@ class Destination:
         ``several``: more than one result is coming (several inputs, a JSON Lines file
         of several lines, one file per instrument).
         """
-        if self.single and several:
-            return self.several_problem()
+        if several:
+            return self.too_many(2)
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
         return None
 
-    def several_problem(self) -> str:
-        """Why ``out``, which names one file, cannot take several results."""
+    def too_many(self, results: int) -> str | None:
+        """Return why ``out``, when it names one file, cannot take ``results`` more .mid files, or None.
+
+        The one check of "one named file, several results", made before anything is
+        written: by the command (``--split``, several task ids), by ``run_batch`` (several
+        units, or a lone unit of several songs: usage errors, before any work), and by
+        ``Pending`` before it writes a unit's files (a task of several songs), the file
+        already written counting (``single_used``).
+        """
+        if not self.single or results + self.single_used <= 1:
+            return None
         where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
         return f"{where} one file but there are several results; give a folder instead"
 
@@ -211,9 +220,7 @@ class Destination:
             self.single_used = self.single_used or self.single
             files.write_atomic(planned, data, overwrite=self.overwrite)
             return str(planned)
-        if self.single:
-            if self.single_used:
-                raise OutputError(f"-o {self.out} names one file but there are more; give a folder instead")
+        if self.single:  # one file only: ``Pending`` checked (``too_many``) before any write
             self.single_used = True
             if self.out == "-":
                 files.write_stdout(data)
@@ -264,6 +271,9 @@ class Pending:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
             raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
+        problem = self._destination.too_many(sum(_main_files(r) for r in rendered if r.error is None))
+        if problem is not None:  # nothing of the unit is written
+            raise OutputError(f"{self.name}: {problem}")
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
@@ -301,6 +311,11 @@ class Pending:
         except files.FileExists as exc:
             existing.append(exc.path or stem)
             return existing[-1]
+
+
+def _main_files(rendered: Rendered) -> int:
+    """How many .mid files a result writes (one per instrument with --split; a companion is not one)."""
+    return sum(not output.companion for output in rendered.files)
 
 
 def run_in_processes(
