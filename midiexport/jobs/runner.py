@@ -245,7 +245,9 @@ class Pending:
     """The outcomes of one unit, available through ``result()``, which may raise.
 
     ``result()`` re-raises an error that stopped the whole unit (an InputError, a
-    FetchError, or a bug in a worker); per-record errors are in the Outcomes instead.
+    FetchError, or a bug in a worker), and raises OutputError, before writing any of
+    them, when its files are too many for one named file (``Destination.too_many``);
+    per-record errors are in the Outcomes instead.
     """
 
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
