@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -135,11 +135,17 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
         say(printable(notice))
-    shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
+    say_warnings(report.warnings, verbose=verbose, say=say)
+
+
+def say_warnings(warnings: Sequence[str], *, verbose: bool, say: Callable[[str], None] | None = None) -> None:
+    """Print a result's warnings, one line each (the first SHOWN_WARNINGS unless ``verbose``), through ``say``."""
+    say = say or (lambda line: click.echo(line, err=True))
+    shown = warnings if verbose else warnings[:SHOWN_WARNINGS]
     for warning in shown:
         say(f"warning: {printable(warning)}")
-    if len(report.warnings) > len(shown):
-        say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
+    if len(warnings) > len(shown):
+        say(f"warning: ... and {len(warnings) - len(shown)} more (-v shows all)")
 
 
 def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
