@@ -260,6 +260,7 @@ class Pending:
         self._planned = planned  # the paths planned for the result named ``stem``
         self._stem = stem
         self._skipped = skipped
+        self._planned_taken = False  # the planned paths went to the first result named ``stem``
 
     @classmethod
     def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
@@ -280,7 +281,7 @@ class Pending:
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:  # its report, when it has one, says what else there is to know
-            if rendered.stem and not (self._planned and rendered.stem == self._stem):  # a planned name is claimed
+            if rendered.stem and self._take_planned(rendered.stem) is None:  # a planned name is claimed
                 self._destination.reserve(self._source, rendered.stem)
             return Outcome(rendered.place, report=rendered.report, error=rendered.error, notes=rendered.notes)
         paths: list[str] = []
@@ -289,8 +290,7 @@ class Pending:
         try:
             for output in sorted(rendered.files, key=lambda f: f.companion):
                 if not output.companion:
-                    planned = self._planned[0] if self._planned and rendered.stem == self._stem and not output.suffix \
-                        else None  # fmt: skip
+                    planned = None if output.suffix else self._take_planned(rendered.stem)
                     target = self._write_kept(rendered.stem + output.suffix, output.data, planned, existing)
                     main = main or target
                     if target != "" and target not in existing:
@@ -305,6 +305,17 @@ class Pending:
         except OutputError as exc:
             return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes, tuple(existing))
         return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing))
+
+    def _take_planned(self, stem: str) -> Path | None:
+        """Return the planned .mid path for the first result named ``stem`` as planned; None for any other.
+
+        A file planned as one record that holds several a name template names alike
+        ("{stem}" for each record of an array): the second is named as any other (``-2``).
+        """
+        if not self._planned or stem != self._stem or self._planned_taken:
+            return None
+        self._planned_taken = True
+        return self._planned[0]
 
     def _write_kept(self, stem: str, data: bytes, planned: Path | None, existing: list[str]) -> str:
         """Write one .mid; an existing file is kept and listed in ``existing``. Return its path."""
