@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .common import max_input_option
-from .report import EXIT_FAILED, fail_line, say_warnings
+from .report import exit_with, fail_line, say_warnings
 
 
 @click.command()
@@ -58,4 +56,4 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
     except OutputError as exc:
         fail_line(exc, False)
         failed = True
-    sys.exit(EXIT_FAILED if failed else 0)
+    exit_with(failed=failed)

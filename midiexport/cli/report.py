@@ -70,7 +70,12 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
         report.finish(tally)
     if not quiet:
         click.echo(tally.summary(), err=True)
-    sys.exit(EXIT_FAILED if tally.failed else 0)
+    exit_with(failed=bool(tally.failed))
+
+
+def exit_with(*, failed: bool) -> NoReturn:
+    """End a command with the contract's status: 1 when anything failed, else 0 (the one ``sys.exit``)."""
+    sys.exit(EXIT_FAILED if failed else 0)
 
 
 def _json_report(options: dict[str, Any]) -> Any:
@@ -151,7 +156,7 @@ def say_warnings(warnings: Sequence[str], *, verbose: bool, say: Callable[[str],
 def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
     """Print ``exc`` as ``fail_line`` does and exit with status 1: an error that ends the command."""
     fail_line(exc, verbose)
-    sys.exit(EXIT_FAILED)
+    exit_with(failed=True)
 
 
 def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
