@@ -289,8 +289,8 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             for item in json.items:
                 if isinstance(item, InputError):  # a bad line fails alone and claims its name, as in a plain .jsonl
                     default = _song_stem(unit.source, _numbered(member_name or name, item))
-                    stem = _failed_line_stem(item, default, options, template_stem=_template_stem(unit.source))
-                    failure = Rendered(_line_place(item, name), stem, error=item)
+                    claim = _failed_line_stem(item, default, options, template_stem=_template_stem(unit.source))
+                    failure = Rendered(_line_place(item, name), claim, error=item)
                     lines.append((len(records), failure, member_name or name))
                     continue
                 number = naming.record_number(item, many=json.by_line or len(json.items) > 1)
