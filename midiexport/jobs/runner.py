@@ -146,7 +146,7 @@ class Destination:
         ``several``: more than one result is coming (several inputs, a JSON Lines file
         of several lines, one file per instrument).
         """
-        if several:
+        if several and self.single:
             return self.too_many(2)
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
