@@ -115,6 +115,16 @@ def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_pa
     assert "names one file but there are several results; give a folder instead" in result.stderr
 
 
+def test_the_library_refuses_the_files_of_split_into_one_named_file_before_any_write(example, tmp_path):
+    from midiexport import ConvertOptions, convert_file
+    from midiexport.errors import OutputError
+
+    out = tmp_path / "x.mid"
+    with pytest.raises(OutputError, match=f"-o {out} names one file but there are several results"):
+        convert_file(example, out, ConvertOptions(split=True))
+    assert not out.exists()
+
+
 def test_an_array_of_several_records_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
     records = json.loads(fixture_path("records-array.json").read_text())
     assert len(records) > 1
@@ -450,3 +460,15 @@ def test_run_leaves_a_profiler_around_it_its_normal_exit(tmp_path):
                           cwd=tmp_path, env=package_env(), check=False, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert profile.stat().st_size > 0  # cProfile writes its file after the program ends
+
+
+def test_records_of_one_json_a_template_names_alike_each_get_a_file(tmp_path):
+    records = json.loads(fixture_path("records-array.json").read_text())
+    assert len(records) > 1
+    (tmp_path / "saved.json").write_text(json.dumps(records))
+    out = tmp_path / "out"
+    result = run("convert", str(tmp_path / "saved.json"), "-o", str(out), "--name", "{stem}")
+    assert result.exit_code == 0, result.stderr
+    expected = ["saved.mid"] + [f"saved-{n}.mid" for n in range(2, len(records) + 1)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)  # the planned name went to the first alone
+    assert "0 skipped (exist)" in result.stderr

@@ -119,9 +119,10 @@ def test_several_inputs_into_one_file_is_a_usage_error_before_any_work(batch, tm
 def test_an_existing_file_as_output_folder_is_a_usage_error(tmp_path):
     existing = tmp_path / "existing.json"
     existing.write_text("{}")
-    result = run("convert", str(fixture_path("record-info.json")), "-o", str(existing))
-    assert result.exit_code == 2
-    assert f"-o {existing} is a file, not a folder" in result.stderr
+    for several in ([], ["--split"]):  # several results for it too: the same words
+        result = run("convert", str(fixture_path("record-info.json")), "-o", str(existing), *several)
+        assert result.exit_code == 2
+        assert f"-o {existing} is a file, not a folder" in result.stderr
 
 
 def test_info_refuses_json_that_holds_no_record(tmp_path):

@@ -355,3 +355,19 @@ def test_every_failure_line_names_its_task(raw_api, tmp_path):
     failures = [line for line in result.stderr.splitlines() if "cannot reach" in line or "refused" in line]
     assert [line.split(":")[0] for line in failures] == [f"task {reset}", f"task {chunks}"]
     assert (tmp_path / f"{ok}.mid").exists()
+
+
+def test_a_task_of_several_songs_into_one_named_file_is_refused_before_any_write(tmp_path):
+    from midiexport.errors import OutputError
+    from midiexport.jobs.runner import OutputFile, Pending, Rendered
+
+    out = tmp_path / "x.mid"
+    songs = [Rendered("task t", f"song-{n}", (OutputFile("", ".mid", b"MThd"),)) for n in (1, 2)]
+    destination = Destination(str(out))
+    with pytest.raises(OutputError, match="names one file but there are several results; give a folder instead"):
+        Pending("task t", lambda: songs, destination).result()
+    assert not out.exists()  # not even the first song
+    [written] = Pending("task t", lambda: songs[:1], destination).result()  # one song fits
+    assert written.paths == (str(out),) and out.read_bytes() == b"MThd"
+    with pytest.raises(OutputError, match="several results"):  # the file written counts
+        Pending("task u", lambda: songs[1:], destination).result()

@@ -48,12 +48,16 @@ def test_table_shows_channels_1_based_and_the_status():
 
 
 def test_pending_record_summary_says_why():
-    [summary] = summarize_file(InputFile(str(fixture_path("record-pending.json")), "p.json", False))
+    [described] = summarize_file(InputFile(str(fixture_path("record-pending.json")), "p.json", False))
+    summary = described.summary
+    assert summary is not None and described.error is None and described.warnings == ()
     assert summary.status == "pending" and "still pending" in summary.detail and summary.parts == ()
 
 
 def test_json_output_is_machine_readable():
-    [summary] = summarize_file(InputFile(str(fixture_path("record-info.json")), "a.json", False))
+    [described] = summarize_file(InputFile(str(fixture_path("record-info.json")), "a.json", False))
+    summary = described.summary
+    assert summary is not None
     [data] = json.loads(summaries_json([summary]))
     assert data["notes"] == 3 and data["parts"][0]["channel"] == 9
 

@@ -183,3 +183,28 @@ def test_a_failed_song_still_takes_its_name_so_a_re_run_after_mending_it_writes_
     assert mended.exit_code == 0, mended.stderr
     assert names(tmp_path / "out") == ["T1-2.mid", "T1.mid"]
     assert [pitches(tmp_path / "out" / name) for name in ("T1.mid", "T1-2.mid")] == [[60], [62]]  # each song once
+
+
+@pytest.mark.parametrize("where", ["json", "zip"])
+def test_a_line_that_is_not_json_claims_the_name_it_would_have_had(tmp_path, where):
+    lines = [json.dumps(record(taskId=f"t{n}")) for n in (1, 2, 3)]
+    broken = "\n".join([lines[0], '{"data": ', lines[2]]).encode()
+    mended = "\n".join(lines).encode()
+
+    def save(data: bytes) -> Path:  # a .json holding JSON Lines, or a .jsonl member of a .zip
+        if where == "zip":
+            return make_zip(tmp_path / "songs.zip", {"saved.jsonl": data})
+        (tmp_path / "saved.json").write_bytes(data)
+        return tmp_path / "saved.json"
+
+    out = tmp_path / "out"
+    first = run("convert", str(save(broken)), "-o", str(out), "--name", "{stem}")
+    assert first.exit_code == 1 and "line 2" in first.stderr
+    stem = "songs" if where == "zip" else "saved"  # every line is named {stem}: taken in line order
+    assert names(out) == [f"{stem}-3.mid", f"{stem}.mid"]  # line 3 leaves line 2's name to it
+    # a .json is planned as one record ("saved.mid", which exists): without --overwrite it would be skipped whole
+    overwrite = ["--overwrite"] if where == "json" else []
+    again = run("convert", str(save(mended)), "-o", str(out), "--name", "{stem}", *overwrite)
+    assert again.exit_code == 0, again.stderr
+    assert names(out) == [f"{stem}-2.mid", f"{stem}-3.mid", f"{stem}.mid"]
+    assert mido.MidiFile(out / f"{stem}-2.mid").length > 0

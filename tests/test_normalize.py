@@ -195,3 +195,28 @@ def test_music_record_without_a_matching_song_warns():
     [record] = normalize_payload({"midiRecord": midi, "musicRecord": music})
     assert record.title is None
     assert "no song of the music task has id" in record.warnings[0]
+
+
+def test_a_note_is_left_out_for_its_first_problem_and_counted_by_field_in_the_order_of_their_first_note():
+    notes = [
+        {"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5},  # kept
+        {"pitch": 60, "start": 2.0, "end": 1.0, "velocity": "loud"},  # a value that is no number comes first
+        {"pitch": 200, "start": -1.0, "end": 0.5, "velocity": 0.5},  # then the checks, in order
+        {"pitch": 60.5, "start": -1.0, "end": 0.5, "velocity": 0.5},
+        {"pitch": 60, "start": 1.0, "end": 0.5, "velocity": 0.5},
+        "x",
+        {"pitch": 60, "start": 0.0, "end": 0.5},
+    ]
+    midi = {"state": "complete", "instruments": [{"name": "Piano", "notes": notes}]}
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    assert [issue.describe() for issue in record.issues] == [
+        '"Piano", note 1: velocity "loud" is not a number',
+        '"Piano", note 2: pitch 200 is outside 0-127',
+        '"Piano", note 3: pitch 60.5 is not a whole number',
+        '"Piano", note 4: end 0.5 is before start 1.0',
+        '"Piano", note 5: note "x" is not an object',
+        '"Piano", note 6: velocity is missing',
+    ]
+    assert list(record.left_out.items()) == [("velocity", 2), ("pitch", 2), ("end", 1), ("note", 1)]
+    assert record.counts[model.NOTE_LEFT_OUT] == 6
+    assert record.instruments[0].note_count == 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .common import max_input_option
-from .report import EXIT_FAILED, fail_line
+from .report import exit_with, fail_line, say_warnings
 
 
 @click.command()
@@ -32,7 +30,6 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
       midiexport info task.json song.mid
       midiexport info --json song.mid | jq '.[0].parts'
     """
-    from ..display import printable
     from ..errors import OutputError
     from ..io.files import find_inputs, write_stdout
     from ..jobs.info import Summary, format_table, summaries_json, summarize_file
@@ -43,13 +40,12 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
         try:
             for source in find_inputs([name]):
                 for item in summarize_file(source, max_input_mb=max_input_mb):
-                    if isinstance(item, Summary):
-                        summaries.append(item)
-                    elif isinstance(item, str):  # a .zip's files that are no records: said, not a failure
-                        click.echo(f"warning: {printable(item)}", err=True)
-                    else:  # a .zip member or a JSON Lines line that failed alone: one line, the others are shown
-                        fail_line(item, False)
+                    say_warnings(item.warnings, verbose=False)  # a .zip's files that are no records: no failure
+                    if item.error is not None:  # a .zip member or a JSON Lines line failed alone; the others go on
+                        fail_line(item.error, False)
                         failed = True
+                    elif item.summary is not None:
+                        summaries.append(item.summary)
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
             fail_line(exc, False)
             failed = True
@@ -60,4 +56,4 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
     except OutputError as exc:
         fail_line(exc, False)
         failed = True
-    sys.exit(EXIT_FAILED if failed else 0)
+    exit_with(failed=failed)

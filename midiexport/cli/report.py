@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -70,7 +70,12 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
         report.finish(tally)
     if not quiet:
         click.echo(tally.summary(), err=True)
-    sys.exit(EXIT_FAILED if tally.failed else 0)
+    exit_with(failed=bool(tally.failed))
+
+
+def exit_with(*, failed: bool) -> NoReturn:
+    """End a command with the contract's status: 1 when anything failed, else 0 (the one ``sys.exit``)."""
+    sys.exit(EXIT_FAILED if failed else 0)
 
 
 def _json_report(options: dict[str, Any]) -> Any:
@@ -135,17 +140,23 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
         say(printable(notice))
-    shown = report.warnings if verbose else report.warnings[:SHOWN_WARNINGS]
+    say_warnings(report.warnings, verbose=verbose, say=say)
+
+
+def say_warnings(warnings: Sequence[str], *, verbose: bool, say: Callable[[str], None] | None = None) -> None:
+    """Print a result's warnings, one line each (the first SHOWN_WARNINGS unless ``verbose``), through ``say``."""
+    say = say or (lambda line: click.echo(line, err=True))
+    shown = warnings if verbose else warnings[:SHOWN_WARNINGS]
     for warning in shown:
         say(f"warning: {printable(warning)}")
-    if len(report.warnings) > len(shown):
-        say(f"warning: ... and {len(report.warnings) - len(shown)} more (-v shows all)")
+    if len(warnings) > len(shown):
+        say(f"warning: ... and {len(warnings) - len(shown)} more (-v shows all)")
 
 
 def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
     """Print ``exc`` as ``fail_line`` does and exit with status 1: an error that ends the command."""
     fail_line(exc, verbose)
-    sys.exit(EXIT_FAILED)
+    exit_with(failed=True)
 
 
 def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:

@@ -80,8 +80,9 @@ def run_batch(
         raise OutputError(problem)
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
-    if len(first) > 1 and destination.single:
-        raise OutputError(destination.several_problem())
+    problem = destination.too_many(len(first))
+    if problem is not None:
+        raise OutputError(problem)
     if len(first) == 1 and destination.single and not first[0].finished:
         return iter([_read_first(first[0], options, destination)])
     return _run_planned(first, stream, options, destination, jobs=jobs)
@@ -92,7 +93,7 @@ def _read_first(job: Planned, options: ConvertOptions, destination: Destination)
 
     Its songs are known only once it is read (a JSON array, a .zip, a line holding an
     array): more than one to write is the usage error of several units
-    (``Destination.several_problem``), raised here as OutputError before any file is
+    (``Destination.too_many``), raised here as OutputError before any file is
     written. A unit that cannot be read is the unit's error, as always. A lone unit
     runs in this process anyway, so reading it first costs nothing.
     """
@@ -100,8 +101,9 @@ def _read_first(job: Planned, options: ConvertOptions, destination: Destination)
         rendered = render_unit(job.unit, options=options)
     except InputError as exc:
         return _pending(job, raising(exc), destination)
-    if sum(result.error is None for result in rendered) > 1:
-        raise OutputError(destination.several_problem())
+    problem = destination.too_many(sum(result.error is None for result in rendered))
+    if problem is not None:
+        raise OutputError(problem)
     return _pending(job, lambda: rendered, destination)
 
 
@@ -194,8 +196,10 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
     many = len(records) > 1 or by_line
     rendered = []
     for item in records:
-        if isinstance(item, InputError):
-            rendered.append(Rendered(item.input or unit.source.name, "", error=item))
+        if isinstance(item, InputError):  # a line that cannot be read claims its name, as a plain .jsonl's does
+            name = "" if unit.source.path == files.STDIN else files.safe_name(_numbered(unit.source.name, item))
+            stem = _failed_line_stem(item, name, options, template_stem=PurePath(unit.source.name).stem)
+            rendered.append(Rendered(item.input or unit.source.name, stem, error=item))
             continue
         stem = record_stem(unit.source, item, many=many)
         values = None
@@ -243,15 +247,17 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     A JSON member is read as the same file given alone (``json_input.read_json``: JSON
     Lines by its name or its lines). A stem, member or member's line that cannot be read
     (one past ``options.max_input_mb`` included) becomes its own failed Rendered; the others
-    go on. Its line says that its song was written without it only when that song was
-    (``_joined_song``).
+    go on. A member's line that fails is in its place among the songs and claims the name
+    it would have had (``_failed_line_stem``); the other failures come first. Its line says
+    that its song was written without it only when that song was (``_joined_song``).
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
     yields no record and no failure (``Archive.no_records``).
     """
-    from ..stages.midifile import merge_stems, read_midi
+    from ..stages.midifile import group_stems, join_stems, read_midi
 
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
+    lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
     not_read = None  # the line saying which files of a .zip are no records
     archive = None
     if raw is not None:
@@ -273,7 +279,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
             except InputError as exc:
                 failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
-    json_names: dict[int, tuple[str, str]] = {}  # id of a JSON record -> its default name, its {record}
+    json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
             json = read_member_records(data, name, member_name) if member_name is not None else None
@@ -281,20 +287,31 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 records.append(read_midi(data, source=name, file_name=member_name))
                 continue
             for item in json.items:
-                if isinstance(item, InputError):  # a bad line fails alone, as in a plain .jsonl
-                    failed.append((Rendered(_line_place(item, name), "", error=item), member_name or name))
+                if isinstance(item, InputError):  # a bad line fails alone and claims its name, as in a plain .jsonl
+                    default = _song_stem(unit.source, _numbered(member_name or name, item))
+                    claim = _failed_line_stem(item, default, options, template_stem=_template_stem(unit.source))
+                    failure = Rendered(_line_place(item, name), claim, error=item)
+                    lines.append((len(records), failure, member_name or name))
                     continue
                 number = naming.record_number(item, many=json.by_line or len(json.items) > 1)
+                json_names[len(records)] = (naming.member_stem(item, member_name or name, number=number), number)
                 records.append(item)
-                json_names[id(item)] = (naming.member_stem(item, member_name or name, number=number), number)
         except InputError as exc:
             failed.append((Rendered(exc.input or name, "", error=exc), member_name or name))
-    # merge_stems hands a record it joins with none back as it is, so its id still finds its
-    # names; every record stays alive in ``records`` meanwhile, so no joined song shares an id.
-    songs = merge_stems(records)
-    rendered = [_render_song(unit, song, options, names=json_names.get(id(song))) for song in songs]
+    groups = group_stems(records)  # a JSON record is a song of its own: its index finds its names
+    songs = [join_stems([records[i] for i in group]) for group in groups]
+    rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
+                for group, song in zip(groups, songs)]  # fmt: skip
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
-    results = [_written_without(stem) if _joined_song(name) in written else stem for stem, name in failed] + rendered
+
+    def said(result: Rendered, file_name: str) -> Rendered:
+        return _written_without(result) if _joined_song(file_name) in written else result
+
+    # the lines that failed among the songs, in their place: their names are claimed in input order
+    in_place = sorted([(group[0], 1, result) for group, result in zip(groups, rendered)]
+                      + [(index, 0, said(result, file_name)) for index, result, file_name in lines],
+                      key=lambda placed: placed[:2])  # fmt: skip
+    results = [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
     if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
         raise archive.no_records(unit.source.name)
     return _say_not_read(results, not_read) if not_read else results
@@ -305,6 +322,29 @@ def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
     first = results[0]
     report = first.report or Report()
     return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
+
+
+def _numbered(file_name: str, error: InputError) -> str:
+    """Return the default name (not made safe) of a line that cannot be read: its file's stem and its number."""
+    return naming.numbered_stem(file_name, "" if error.line is None else str(error.line))
+
+
+def _failed_line_stem(error: InputError, default: str, options: ConvertOptions, *, template_stem: str) -> str:
+    """Return the name a JSON line that cannot be read would have had, or "" when its content would tell.
+
+    A line is named by its place (``default``: "saved-3" for line 3, as ``record_stem`` and
+    ``naming.member_stem`` name a line of one record), or by a template of ``stem`` and
+    ``record`` only; so its name is claimed, and the lines after it are named as if it had
+    been read (``Destination.reserve``). Not known with --split (names from the instruments)
+    nor from a template of the record's own fields.
+    """
+    if error.line is None or options.split or not default:
+        return ""
+    if options.name is None:
+        return default
+    if naming.known_before_reading(options.name, {"stem", "record"}):
+        return naming.fill(options.name, fallback=default, stem=template_stem, record=str(error.line))
+    return ""
 
 
 def _line_place(error: InputError, name: str) -> str:

@@ -19,6 +19,14 @@ from . import naming
 from .render import render_record
 from .runner import COMPANION, Destination, Pending, Rendered, raising, run_in_threads
 
+DEFAULT_CONCURRENCY = 3  # tasks asked at once: gentle with the API's rate limit
+MAX_CONCURRENCY = 4  # at most, whatever is asked (``concurrency_for``)
+
+
+def concurrency_for(jobs: int | None) -> int:
+    """Return how many tasks to ask at once for ``jobs`` (``fetch -j``; None: the default), at most MAX_CONCURRENCY."""
+    return min(jobs or DEFAULT_CONCURRENCY, MAX_CONCURRENCY)
+
 
 @dataclass(frozen=True)
 class FetchOptions:
@@ -31,7 +39,7 @@ class FetchOptions:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     music_task: str | None = None
     save_json: bool = True
-    concurrency: int = 3  # tasks asked at once: gentle with the API's rate limit
+    concurrency: int = DEFAULT_CONCURRENCY
 
     def __repr__(self) -> str:  # never show the key
         return f"FetchOptions(base_url={self.base_url!r}, api_key=<hidden>)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
@@ -75,9 +76,21 @@ class Summary:
         return sum(p.notes for p in self.parts)
 
 
+class Described(NamedTuple):
+    """What ``info`` shows of one record or .mid: its summary, or the error that stopped it; and its warnings.
+
+    As ``runner.Outcome`` for ``convert``: the warnings are said as convert says a result's
+    (``cli.report.say_warnings``).
+    """
+
+    summary: Summary | None = None
+    error: InputError | None = None
+    warnings: tuple[str, ...] = ()
+
+
 def summarize_file(
     source: InputFile, *, programs: Mapping[str, str | int] | None = None, max_input_mb: float = DEFAULT_MAX_INPUT_MB
-) -> list[Summary | InputError | str]:
+) -> list[Described]:
     """Summarize a .mid (by its suffix) or every record of a JSON input (at most ``max_input_mb`` MB).
 
     JSON is read as ``convert`` reads it (``json_input``): a .jsonl by its lines, and a
@@ -87,22 +100,29 @@ def summarize_file(
     in the list, in its place, and the others are summarized: a member or a line fails
     alone, as it does in ``convert``.
     A .zip's files that are no records (``io.archive``: a .txt, a .wav) are said in one
-    line, a str first in the list: not a failure.
+    line among the first item's warnings, as convert says it: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed,
     and when a .zip yields no record and no failure (``Archive.no_records``, as ``convert``).
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         archive = read_archive(source, max_mb=max_input_mb)
         not_read = archive.not_read_line(source.name)
-        said: list[Summary | InputError | str] = [not_read] if not_read else []
         items = [s for member in archive.members for s in _summarize_member(source, member)]
         if not items:  # its JSON members blank: it fails whole, as in convert
             raise archive.no_records(source.name)
-        return said + items
+        described = [_described(item) for item in items]
+        if not_read:
+            described[0] = described[0]._replace(warnings=(not_read,))
+        return described
     raw = read_bytes(source, max_mb=max_input_mb)
     if is_midi_data(raw, source.path):
-        return [summarize_midi(raw, source=source.name)]
-    return list(_summarize_json(read_json(raw, source=source.name, lines=source.lines), source.name, programs=programs))
+        return [Described(summarize_midi(raw, source=source.name))]
+    json = read_json(raw, source=source.name, lines=source.lines)
+    return [_described(item) for item in _summarize_json(json, source.name, programs=programs)]
+
+
+def _described(item: Summary | InputError) -> Described:
+    return Described(error=item) if isinstance(item, InputError) else Described(item)
 
 
 def _no_record_error(record: Record, source: str) -> InputError:

@@ -146,14 +146,23 @@ class Destination:
         ``several``: more than one result is coming (several inputs, a JSON Lines file
         of several lines, one file per instrument).
         """
-        if self.single and several:
-            return self.several_problem()
+        if several and self.single:
+            return self.too_many(2)
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
         return None
 
-    def several_problem(self) -> str:
-        """Why ``out``, which names one file, cannot take several results."""
+    def too_many(self, results: int) -> str | None:
+        """Return why ``out``, when it names one file, cannot take ``results`` more .mid files, or None.
+
+        The one check of "one named file, several results", made before anything is
+        written: by the command (``--split``, several task ids), by ``run_batch`` (several
+        units, or a lone unit of several songs: usage errors, before any work), and by
+        ``Pending`` before it writes a unit's files (a task of several songs), the file
+        already written counting (``single_used``).
+        """
+        if not self.single or results + self.single_used <= 1:
+            return None
         where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
         return f"{where} one file but there are several results; give a folder instead"
 
@@ -211,9 +220,7 @@ class Destination:
             self.single_used = self.single_used or self.single
             files.write_atomic(planned, data, overwrite=self.overwrite)
             return str(planned)
-        if self.single:
-            if self.single_used:
-                raise OutputError(f"-o {self.out} names one file but there are more; give a folder instead")
+        if self.single:  # one file only: ``Pending`` checked (``too_many``) before any write
             self.single_used = True
             if self.out == "-":
                 files.write_stdout(data)
@@ -238,7 +245,9 @@ class Pending:
     """The outcomes of one unit, available through ``result()``, which may raise.
 
     ``result()`` re-raises an error that stopped the whole unit (an InputError, a
-    FetchError, or a bug in a worker); per-record errors are in the Outcomes instead.
+    FetchError, or a bug in a worker), and raises OutputError, before writing any of
+    them, when its files are too many for one named file (``Destination.too_many``);
+    per-record errors are in the Outcomes instead.
     """
 
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
@@ -251,6 +260,7 @@ class Pending:
         self._planned = planned  # the paths planned for the result named ``stem``
         self._stem = stem
         self._skipped = skipped
+        self._planned_taken = False  # the planned paths went to the first result named ``stem``
 
     @classmethod
     def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
@@ -264,11 +274,14 @@ class Pending:
             rendered = self._get()
         except WorkerLost as exc:  # the runner knows the job, not its name
             raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
+        problem = self._destination.too_many(sum(_main_files(r) for r in rendered if r.error is None))
+        if problem is not None:  # nothing of the unit is written
+            raise OutputError(f"{self.name}: {problem}")
         return [self._write(r) for r in rendered]
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:  # its report, when it has one, says what else there is to know
-            if rendered.stem and not (self._planned and rendered.stem == self._stem):  # a planned name is claimed
+            if rendered.stem and self._take_planned(rendered.stem) is None:  # a planned name is claimed
                 self._destination.reserve(self._source, rendered.stem)
             return Outcome(rendered.place, report=rendered.report, error=rendered.error, notes=rendered.notes)
         paths: list[str] = []
@@ -277,8 +290,7 @@ class Pending:
         try:
             for output in sorted(rendered.files, key=lambda f: f.companion):
                 if not output.companion:
-                    planned = self._planned[0] if self._planned and rendered.stem == self._stem and not output.suffix \
-                        else None  # fmt: skip
+                    planned = None if output.suffix else self._take_planned(rendered.stem)
                     target = self._write_kept(rendered.stem + output.suffix, output.data, planned, existing)
                     main = main or target
                     if target != "" and target not in existing:
@@ -294,6 +306,17 @@ class Pending:
             return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes, tuple(existing))
         return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing))
 
+    def _take_planned(self, stem: str) -> Path | None:
+        """Return the planned .mid path for the first result named ``stem`` as planned; None for any other.
+
+        A file planned as one record that holds several a name template names alike
+        ("{stem}" for each record of an array): the second is named as any other (``-2``).
+        """
+        if not self._planned or stem != self._stem or self._planned_taken:
+            return None
+        self._planned_taken = True
+        return self._planned[0]
+
     def _write_kept(self, stem: str, data: bytes, planned: Path | None, existing: list[str]) -> str:
         """Write one .mid; an existing file is kept and listed in ``existing``. Return its path."""
         try:
@@ -301,6 +324,11 @@ class Pending:
         except files.FileExists as exc:
             existing.append(exc.path or stem)
             return existing[-1]
+
+
+def _main_files(rendered: Rendered) -> int:
+    """How many .mid files a result writes (one per instrument with --split; a companion is not one)."""
+    return sum(not output.companion for output in rendered.files)
 
 
 def run_in_processes(

@@ -487,12 +487,25 @@ def merge_stems(records: list[Record]) -> list[Record]:
     Stems that share title and map become one Record with an instrument per stem, in
     the order given; the others stay as they are. Counts add up; warnings name their stem.
     """
-    groups: dict[tuple[object, ...], list[Record]] = {}
-    for record in records:
+    return [join_stems([records[i] for i in group]) for group in group_stems(records)]
+
+
+def group_stems(records: list[Record]) -> list[list[int]]:
+    """Return the indexes in ``records`` of each song's stems (``merge_stems``), songs in order of their first stem.
+
+    A record without a tempo map (JSON) is a song of its own.
+    """
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for index, record in enumerate(records):
         key: tuple[object, ...] = (record.title, record.source_ppq, record.source_tempos) if record.source_tempos \
-            else (id(record),)  # fmt: skip
-        groups.setdefault(key, []).append(record)
-    return [stems[0] if len(stems) == 1 else _joined(stems) for stems in groups.values()]
+            else (index,)  # fmt: skip
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def join_stems(stems: list[Record]) -> Record:
+    """Return one song's stems (a group of ``group_stems``) as one Record; a lone stem as it is."""
+    return stems[0] if len(stems) == 1 else _joined(stems)
 
 
 def _joined(stems: list[Record]) -> Record:

@@ -307,15 +307,17 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
             warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
             continue
         try:
-            instrument, found = _read_notes(name, notes, counts, plain=meta.get(_PLAIN, False))
+            instrument, found, fields = _read_notes(
+                name, notes, counts, plain=meta.get(_PLAIN, False), describe=MAX_ISSUES - len(issues)
+            )
         except _TooDeep as exc:
             where = f"{model.show_value(name, 60)}, {exc}"
             raise _too_deep(source, None, ", ".join(p for p in (locator, where) if p)) from None
         if is_drum is not None:  # Suno's own JSON: the flag decides the drum channel
             instrument = dataclasses.replace(instrument, is_drum=is_drum)
         instruments.append(instrument)
-        issues.extend(found[: max(0, MAX_ISSUES - len(issues))])
-        left_out.update(issue.field for issue in found)  # every one, past the ones described
+        issues.extend(found)
+        left_out.update(fields)  # every one, past the ones described
     return _make(
         source, model.COMPLETE, locator, meta, "", instruments=tuple(instruments),
         counts=counts, issues=tuple(issues), warnings=tuple(warnings), left_out=dict(left_out),
@@ -334,12 +336,18 @@ def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
 
 
 def _read_notes(
-    name: str, notes: list[Any], counts: dict[str, int], *, plain: bool = False
-) -> tuple[Instrument, list[NoteIssue]]:
-    """Turn a list of note objects into columns; every left-out note comes back as an issue."""
+    name: str, notes: list[Any], counts: dict[str, int], *, plain: bool = False, describe: int
+) -> tuple[Instrument, list[NoteIssue], Counter[str]]:
+    """Turn a list of note objects into columns; count the left-out notes by field.
+
+    Returns the instrument, the first ``describe`` left-out notes as issues (the ones
+    shown), and how many notes were left out per field (every one), fields in the order
+    of their first note. A note is left out for its first problem: a value that is no
+    number (fields in order), then the range checks in order.
+    """
     import numpy as np
 
-    bad: dict[int, NoteIssue] = {}
+    bad: dict[int, NoteIssue] = {}  # notes with a value that is no number, found value by value
     from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
     typed = f"{__package__}.typed_json" in sys.modules and _is_typed(notes)  # not loaded: none exist
     if typed:  # decoded as numbers already; a note to leave out sends the document the general way
@@ -362,17 +370,21 @@ def _read_notes(
         ("end", end < start, "is before start"),
         ("velocity", ~np.isfinite(velocity), "is not a finite number"),
     )
+    left = np.zeros(len(notes), dtype=bool)  # left out
+    left[list(bad)] = True
+    failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
     with np.errstate(invalid="ignore"):
-        for field, mask, problem in checks:
-            for index in np.flatnonzero(mask).tolist():
+        for number, (_, mask, _) in enumerate(checks):
+            found = mask & ~left
+            if found.any():
                 if typed:
                     raise typed_json.Fallback
-                if index not in bad:
-                    bad[index] = _issue(name, notes, index, field, problem)
-    keep = np.ones(len(notes), dtype=bool)
-    if bad:
-        keep[list(bad)] = False
-        counts[model.NOTE_LEFT_OUT] = counts.get(model.NOTE_LEFT_OUT, 0) + len(bad)
+                failed[found] = number
+                left |= found
+    keep = ~left
+    indexes = np.flatnonzero(left)
+    if len(indexes):
+        counts[model.NOTE_LEFT_OUT] = counts.get(model.NOTE_LEFT_OUT, 0) + len(indexes)
     strings = int(from_text[keep].sum())  # a repair only where the note is kept
     if strings:
         counts[model.STRING_NUMBER] = counts.get(model.STRING_NUMBER, 0) + strings
@@ -383,7 +395,28 @@ def _read_notes(
         pitch=pitch[keep].astype(np.int64),
         velocity=velocity[keep],
     )
-    return instrument, [bad[i] for i in sorted(bad)]
+    issues = []  # built only for the notes described
+    for index in indexes[: max(0, describe)].tolist():
+        field, _, problem = checks[int(failed[index])] if index not in bad else (None, None, None)
+        issues.append(bad[index] if field is None or problem is None else _issue(name, notes, index, field, problem))
+    return instrument, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
+
+
+def _fields_left_out(bad: dict[int, NoteIssue], failed: npt.NDArray[np.int64], fields: list[str]) -> Counter[str]:
+    """Count the left-out notes per field, the fields in the order of their first note."""
+    import numpy as np
+
+    first: dict[str, int] = {}
+    total: Counter[str] = Counter()
+    for index, issue in bad.items():
+        first[issue.field] = min(first.get(issue.field, index), index)
+        total[issue.field] += 1
+    for number, field in enumerate(fields):
+        at = np.flatnonzero(failed == number)
+        if len(at):
+            first[field] = min(first.get(field, int(at[0])), int(at[0]))
+            total[field] += len(at)
+    return Counter({field: total[field] for field in sorted(first, key=first.__getitem__)})
 
 
 def _is_typed(notes: list[Any]) -> bool:
