@@ -58,10 +58,11 @@ or the dominant's major triad, sounds against the relative key's; and a vote of
 analyses (``bench/corpus/key_audit.py``), none better on both the bench excerpts and
 the music21 key set: the opening weighted 1.5-2 times (its first quarter or half), a
 bonus for the opening's lowest note, duration caps of 1 and 4 s, signature weights of
-3 and 5, cadence bonuses of 0.1 and 0.3. The estimate's errors on the bench excerpts
-are mostly excerpts whose notes fit another signature better than their key's (17 of
-31), then relative keys (10); transcription noise changes 6 verdicts of 151 (5 lost,
-1 gained).
+3 and 5, cadence bonuses of 0.1 and 0.3, and a bonus for the lowest notes of every held
+sonority inside the song (phrase-end cadences; 0.1-0.4, held 2-3 median notes). The
+estimate's errors on the bench excerpts are mostly excerpts whose notes fit another
+signature better than their key's (17 of 31), then relative keys (10); transcription
+noise changes 6 verdicts of 151 (5 lost, 1 gained).
 
 A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
