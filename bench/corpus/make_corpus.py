@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import key_audit  # noqa: E402
 import real_scores as R  # noqa: E402
 import schema as S  # noqa: E402
 
@@ -130,6 +131,7 @@ def finalize(out_dir: str, log=print) -> dict:
             songs[s["id"]] = s
     except (EOFError, OSError, ValueError) as e:  # the build is still appending: keep what is whole
         log(f"progress file read up to a partial song ({type(e).__name__}); {len(songs)} songs kept")
+    corrections = key_audit.load_corrections()
     by = defaultdict(list)
     for s in songs.values():
         # 'odd-meter' = any meter but 4/4 (schema.CATEGORIES), also for songs built before
@@ -140,6 +142,7 @@ def finalize(out_dir: str, log=print) -> dict:
         s["categories"] = cats
         if s["style"] in R.MODAL_STYLES:  # no key truth for modal polyphony (real_scores.MODAL_STYLES)
             s["truth"]["key"] = None
+        key_audit.apply_correction(s, corrections)  # key truth checked against published analyses
         by[s["split"]].append(s)
     counts = {}
     for split in S.SPLITS:

@@ -22,7 +22,8 @@ A song::
                                                  # source: key-signature (the score's own key,
                                                  # with mode), key-signature+analysis (the
                                                  # signature, mode chosen by analysis of the
-                                                 # excerpt), analysis, generated
+                                                 # excerpt), analysis, published-analysis
+                                                 # (corrected by key_audit.py), generated
         "latency_ms": {"Violin": 18.0, ...},     # offset added to each stem of "record"
         "instruments": [{"name": "Violin", "program": 40, "is_drum": false,
                          "notes": [[start_s, end_s, pitch, velocity_0_1], ...]}]},
@@ -83,7 +84,7 @@ CATEGORIES = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribe
 # transcribed: record = a real transcription of rendered audio; steady / drifting: one
 # tempo / a tempo that changes (ritardando, wander); at most one of the two.
 MODES = ("major", "minor", "dorian", "phrygian", "lydian", "mixolydian", "locrian")  # modal folk tunes keep their mode
-KEY_SOURCES = ("key-signature", "key-signature+analysis", "analysis", "generated")
+KEY_SOURCES = ("key-signature", "key-signature+analysis", "analysis", "published-analysis", "generated")
 
 GRID_S = 1.0 / 192.0  # the API's time grid: 120 BPM, 96 ticks per quarter
 VELOCITY_STEPS = 127
