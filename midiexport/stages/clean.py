@@ -371,30 +371,32 @@ def clean_melodic(
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
-    if not alive.all():  # the notes left, found once; one column at a time, each old one freed as the next is made
-        kept = np.flatnonzero(alive)
-        bounds = np.searchsorted(kept, bounds)  # each part's first note: the notes left before it
-        start = start.take(kept)
-        end = end.take(kept)
-        group = group.take(kept)
-        order = order.take(kept)
-        del kept
-    del alive
-    order = order.astype(np.int64)  # as ``take`` would make it, made first: one column fewer at once
-    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time).take(order)
-    del order  # the velocities last: the other columns were gathered first, each freeing its old one
-    pitch = np.bitwise_and(group, 127, dtype=np.int64)  # the key is part * 128 + pitch
-    del group
     edges = bounds.tolist()
-    for n, (k, instrument) in enumerate(zip(active, work)):
-        mine = slice(edges[n], edges[n + 1])
-        s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
-        cap = caps[k]
-        if cap is not None:
-            keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
-            _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
-            s, e, p, v = s[keep], e[keep], p[keep], v[keep]
-        cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
+    first = 0
+    while first < len(work):  # the notes left, gathered a block of whole parts at a time (``GATHER_BLOCK``)
+        last = first + 1
+        while last < len(work) and edges[last + 1] - edges[first] <= GATHER_BLOCK:
+            last += 1
+        low, high = edges[first], edges[last]
+        kept = np.flatnonzero(alive[low:high])
+        moved = [(head - low, by_time) for head, by_time in by_time if low <= head < high]
+        velocities = _in_order(np.concatenate([p.velocity for p in work[first:last]]), moved)
+        mine = order[low:high].take(kept)  # the block's notes in the API's order: positions within the block
+        mine -= low
+        columns = [start[low:high].take(kept), end[low:high].take(kept), group[low:high].take(kept)]
+        columns[2] = np.bitwise_and(columns[2], 127, dtype=np.int64)  # the key is part * 128 + pitch
+        columns.append(velocities.take(mine))
+        cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
+        for n in range(first, last):
+            k, instrument = active[n], work[n]
+            s, e, p, v = (column[cuts[n - first] : cuts[n - first + 1]] for column in columns)
+            cap = caps[k]
+            if cap is not None:
+                keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
+                _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
+                s, e, p, v = s[keep], e[keep], p[keep], v[keep]
+            cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
+        first = last
     return cleaned
 
 
@@ -729,6 +731,7 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 PITCH_SPAN_S = 2 * 86_400.0
 OFFSET_BLOCK = 8192  # notes whose keyed offsets are made at once: 64 kB, a block that stays in cache
 RUNNING_BLOCK = 16_000  # values a running maximum spreads at once: 125 kB, under glibc's mmap threshold (128 kiB)
+GATHER_BLOCK = 15_000  # notes left gathered at once, whole parts: columns under 128 kB (fresh memory is page-faulted)
 
 
 def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
