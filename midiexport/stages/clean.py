@@ -470,12 +470,12 @@ def overtone_ghosts(
         mine = _run_notes(runs, lengths, alive)  # one interval's notes at a time, a block of them at once:
         for low in range(0, len(mine), GHOST_BLOCK):  # a lower peak of memory
             some = mine[low : low + GHOST_BLOCK]
-            probe = np.multiply(key.take(some), PITCH_SPAN_S)
-            probe += start.take(some)
+            offset = np.multiply(key.take(some), PITCH_SPAN_S)  # each note's key's offset
+            probe = start.take(some)
+            probe += offset
             probe += GHOST_ONSET_S - shift  # this start, plus the tolerance, in the key below
             np.take(reach, _count_at_or_before(column, ranks, probe), out=probe)
             probe += shift  # the latest keyed end of the key below, up to this start, in this key
-            offset = np.multiply(key.take(some), PITCH_SPAN_S)
             offset += end.take(some)
             offset -= GHOST_END_S  # each note's keyed end, less the tolerance
             ghost[some.compress(probe >= offset)] = True
