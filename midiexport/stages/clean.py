@@ -383,13 +383,14 @@ def clean_melodic(
         velocities = _in_order(np.concatenate([p.velocity for p in work[first:last]]), moved)
         mine = order[low:high].take(kept)  # the block's notes in the API's order: positions within the block
         mine -= low
-        columns = [start[low:high].take(kept), end[low:high].take(kept), group[low:high].take(kept)]
-        columns[2] = np.bitwise_and(columns[2], 127, dtype=np.int64)  # the key is part * 128 + pitch
-        columns.append(velocities.take(mine))
+        starts, ends = start[low:high].take(kept), end[low:high].take(kept)
+        pitches = np.bitwise_and(group[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
+        velocity = velocities.take(mine)
         cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
         for n in range(first, last):
             k, instrument = active[n], work[n]
-            s, e, p, v = (column[cuts[n - first] : cuts[n - first + 1]] for column in columns)
+            part = slice(cuts[n - first], cuts[n - first + 1])
+            s, e, p, v = starts[part], ends[part], pitches[part], velocity[part]
             cap = caps[k]
             if cap is not None:
                 keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
