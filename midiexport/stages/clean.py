@@ -48,7 +48,7 @@ Everything is off unless asked for: ``clean_record`` returns the record itself w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -323,9 +323,10 @@ def clean_melodic(
     from several tracks, so its doubled notes are merged. ``ghostly``: the part's overtone
     ghosts are dropped (``overtone_ghosts``). A part's notes come back ordered by pitch,
     then start; the parts themselves when no rule applies to them. The rules mark the
-    notes they remove on the joined columns, which are gathered once at the end, one
-    column at a time: fresh memory is page-faulted on each call, so a lower peak is
-    faster at 100k notes.
+    notes they remove on the joined columns; the notes left are gathered at the end a
+    block of whole parts at a time (``GATHER_BLOCK`` notes), each part's columns cut from
+    its block's: fresh memory is page-faulted on each call, so no output column of the
+    whole song is made.
     """
     import numpy as np
 
@@ -371,34 +372,59 @@ def clean_melodic(
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
+    for n, (s, e, p, v) in enumerate(_notes_left(start, end, group, order, alive, by_time, bounds, work)):
+        k, instrument = active[n], work[n]
+        cap = caps[k]
+        if cap is not None:
+            keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
+            _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
+            s, e, p, v = s[keep], e[keep], p[keep], v[keep]
+        cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
+    return cleaned
+
+
+def _notes_left(
+    start: FloatColumn,
+    end: FloatColumn,
+    key: IntColumn,
+    order: IntColumn,
+    alive: Mask,
+    by_time: Sequence[tuple[int, IntColumn]],
+    bounds: IntColumn,
+    parts: Sequence[Instrument],
+) -> Iterator[tuple[FloatColumn, FloatColumn, IntColumn, FloatColumn]]:
+    """Yield each part's notes left (``alive``): start, end, pitch and velocity columns.
+
+    The columns are ``clean_melodic``'s, ordered by key (part * 128 + pitch) and start,
+    each part's slice at ``bounds``; ``order`` gives each note's position in the parts'
+    notes joined as sent (``by_time``: the parts sent out of time order, as
+    ``_time_orders`` put them), to gather the velocities. The notes are gathered a block
+    of whole parts at a time (``GATHER_BLOCK`` notes, or one larger part) and each part's
+    columns are cut from its block's: fresh memory is page-faulted on each call, and no
+    column of the whole song is made for the output.
+    """
+    import numpy as np
+
     edges = bounds.tolist()
     first = 0
-    while first < len(work):  # the notes left, gathered a block of whole parts at a time (``GATHER_BLOCK``)
+    while first < len(parts):
         last = first + 1
-        while last < len(work) and edges[last + 1] - edges[first] <= GATHER_BLOCK:
+        while last < len(parts) and edges[last + 1] - edges[first] <= GATHER_BLOCK:
             last += 1
         low, high = edges[first], edges[last]
         kept = np.flatnonzero(alive[low:high])
-        moved = [(head - low, by_time) for head, by_time in by_time if low <= head < high]
-        velocities = _in_order(np.concatenate([p.velocity for p in work[first:last]]), moved)
-        mine = order[low:high].take(kept)  # the block's notes in the API's order: positions within the block
-        mine -= low
+        moved = [(head - low, by_head) for head, by_head in by_time if low <= head < high]
+        velocities = _in_order(np.concatenate([p.velocity for p in parts[first:last]]), moved)
+        sent = order[low:high].take(kept)  # the notes' positions as sent, within the block
+        sent -= low
         starts, ends = start[low:high].take(kept), end[low:high].take(kept)
-        pitches = np.bitwise_and(group[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
-        velocity = velocities.take(mine)
+        pitches = np.bitwise_and(key[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
+        velocity = velocities.take(sent)
         cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
-        for n in range(first, last):
-            k, instrument = active[n], work[n]
-            part = slice(cuts[n - first], cuts[n - first + 1])
-            s, e, p, v = starts[part], ends[part], pitches[part], velocity[part]
-            cap = caps[k]
-            if cap is not None:
-                keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
-                _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
-                s, e, p, v = s[keep], e[keep], p[keep], v[keep]
-            cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
+        for n in range(last - first):
+            part = slice(cuts[n], cuts[n + 1])
+            yield starts[part], ends[part], pitches[part], velocity[part]
         first = last
-    return cleaned
 
 
 def overtone_ghosts(
