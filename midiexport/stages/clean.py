@@ -452,7 +452,9 @@ def overtone_ghosts(
     the same part: any other note's search would read a keyed end too low to pass), and
     only among the notes of the keys those searches read; keys come in runs, so a table
     of the runs picks them. The searched notes come in order, so the search goes on from
-    where the one before ended (``_count_at_or_before``).
+    where the one before ended (``_count_at_or_before``); they are gathered
+    ``GHOST_BLOCK`` at a time (fresh memory is page-faulted). The latest end so far is a
+    running maximum (``_running_max``).
     """
     import numpy as np
 
