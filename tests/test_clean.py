@@ -18,6 +18,7 @@ from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
     _count_at_or_before,
     _extend_runs,
+    _running_max,
     clean_record,
     first_onsets,
     group_keys,
@@ -336,6 +337,28 @@ def test_count_at_or_before_counts_as_searchsorted_does():
     ranks = np.arange(1, len(column) + 1, dtype=np.float64)
     found = _count_at_or_before(np.concatenate([[-np.inf], column]), ranks, values)
     assert found.tolist() == np.searchsorted(column, values, side="right").tolist()
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 8192])
+def test_running_max_is_the_accumulated_maximum(monkeypatch, block):
+    # keyed ends as the joins and the ghost search make them: rises, descents, ties, a long note held over
+    # shorter ones, a key change; small blocks put stretches across the blocks' edges
+    monkeypatch.setattr("midiexport.stages.clean.RUNNING_BLOCK", block)
+    span = 2 * 86_400.0
+    cases = [
+        [],
+        [1.0],
+        [1.0, 2.0, 3.0],
+        [3.0, 2.0, 1.0],
+        [1.0, 5.0, 2.0, 3.0, 4.0, 6.0, 5.5, 5.5, 7.0],
+        [2.0, 2.0, 1.0, 2.0, 0.5, 3.0],
+        [9.0] + [0.1 * k for k in range(20)] + [span + 1.0, span + 0.5, span + 2.0],
+    ]
+    for case in cases:
+        values = np.array(case, dtype=np.float64)
+        expected = np.maximum.accumulate(values) if len(values) else values
+        _running_max(values)
+        assert values.tolist() == expected.tolist()
 
 
 def test_ghost_is_found_among_many_notes_of_the_key_below():

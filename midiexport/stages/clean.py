@@ -49,7 +49,7 @@ Everything is off unless asked for: ``clean_record`` returns the record itself w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -90,6 +90,7 @@ BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, no
 GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
 GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
 GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error
+GHOST_BLOCK = 8192  # searched notes gathered at once (a few 64 kB columns): fresh memory is page-faulted
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
 OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
@@ -335,9 +336,10 @@ def clean_melodic(
     from several tracks, so its doubled notes are merged. ``ghostly``: the part's overtone
     ghosts are dropped (``overtone_ghosts``). A part's notes come back ordered by pitch,
     then start; the parts themselves when no rule applies to them. The rules mark the
-    notes they remove on the joined columns, which are gathered once at the end, one
-    column at a time: fresh memory is page-faulted on each call, so a lower peak is
-    faster at 100k notes.
+    notes they remove on the joined columns; the notes left are gathered at the end a
+    block of whole parts at a time (``GATHER_BLOCK`` notes), each part's columns cut from
+    its block's: fresh memory is page-faulted on each call, so no output column of the
+    whole song is made.
     """
     import numpy as np
 
@@ -354,11 +356,13 @@ def clean_melodic(
     group = _in_order(group_keys(work, sizes), by_time)  # one key per part and pitch: the rules work within it
     # the keys are not negative: as unsigned 16-bit keys the radix sort skips flipping the sign bit
     order = np.argsort(group.view(np.uint16) if group.dtype == np.int16 else group, kind="stable")
-    group = group[order]
-    start = joined_start[order]
+    group = group.take(order)
+    start = joined_start.take(order)
     ends = _in_order(np.concatenate([p.end_s for p in work]), by_time)
     end = np.take(ends, order, out=joined_start, mode="clip")  # no fresh column ("clip": no buffered copy)
     del joined_start, ends  # ``end`` is the clean-up's own column: the rules change it in place
+    # the order now only gathers the velocities at the end: held as 32-bit positions meanwhile (half the memory)
+    order = order.astype(np.int32 if len(order) < 1 << 31 else np.int64)
     double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
@@ -381,22 +385,8 @@ def clean_melodic(
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
-    if not alive.all():  # one column at a time: each old one is freed before the next is made
-        bounds = bounds - np.searchsorted(np.flatnonzero(~alive), bounds)
-        order = order.compress(alive)
-    velocity = _in_order(np.concatenate([p.velocity for p in work]), by_time).take(order)
-    del order  # the velocities first: the columns they are gathered with are freed before the others
-    if len(velocity) < len(start):
-        start = start.compress(alive)
-        end = end.compress(alive)
-        group = group.compress(alive)
-    del alive
-    pitch = np.bitwise_and(group, 127, dtype=np.int64)  # the key is part * 128 + pitch
-    del group
-    edges = bounds.tolist()
-    for n, (k, instrument) in enumerate(zip(active, work)):
-        mine = slice(edges[n], edges[n + 1])
-        s, e, p, v = start[mine], end[mine], pitch[mine], velocity[mine]
+    for n, (s, e, p, v) in enumerate(_notes_left(start, end, group, order, alive, by_time, bounds, work)):
+        k, instrument = active[n], work[n]
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
@@ -404,6 +394,50 @@ def clean_melodic(
             s, e, p, v = s[keep], e[keep], p[keep], v[keep]
         cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
     return cleaned
+
+
+def _notes_left(
+    start: FloatColumn,
+    end: FloatColumn,
+    key: IntColumn,
+    order: IntColumn,
+    alive: Mask,
+    by_time: Sequence[tuple[int, IntColumn]],
+    bounds: IntColumn,
+    parts: Sequence[Instrument],
+) -> Iterator[tuple[FloatColumn, FloatColumn, IntColumn, FloatColumn]]:
+    """Yield each part's notes left (``alive``): start, end, pitch and velocity columns.
+
+    The columns are ``clean_melodic``'s, ordered by key (part * 128 + pitch) and start,
+    each part's slice at ``bounds``; ``order`` gives each note's position in the parts'
+    notes joined as sent (``by_time``: the parts sent out of time order, as
+    ``_time_orders`` put them), to gather the velocities. The notes are gathered a block
+    of whole parts at a time (``GATHER_BLOCK`` notes, or one larger part) and each part's
+    columns are cut from its block's: fresh memory is page-faulted on each call, and no
+    column of the whole song is made for the output.
+    """
+    import numpy as np
+
+    edges = bounds.tolist()
+    first = 0
+    while first < len(parts):
+        last = first + 1
+        while last < len(parts) and edges[last + 1] - edges[first] <= GATHER_BLOCK:
+            last += 1
+        low, high = edges[first], edges[last]
+        kept = np.flatnonzero(alive[low:high])
+        moved = [(head - low, by_head) for head, by_head in by_time if low <= head < high]
+        velocities = _in_order(np.concatenate([p.velocity for p in parts[first:last]]), moved)
+        sent = order[low:high].take(kept)  # the notes' positions as sent, within the block
+        sent -= low
+        starts, ends = start[low:high].take(kept), end[low:high].take(kept)
+        pitches = np.bitwise_and(key[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
+        velocity = velocities.take(sent)
+        cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
+        for n in range(last - first):
+            part = slice(cuts[n], cuts[n + 1])
+            yield starts[part], ends[part], pitches[part], velocity[part]
+        first = last
 
 
 def overtone_ghosts(
@@ -431,7 +465,9 @@ def overtone_ghosts(
     the same part: any other note's search would read a keyed end too low to pass), and
     only among the notes of the keys those searches read; keys come in runs, so a table
     of the runs picks them. The searched notes come in order, so the search goes on from
-    where the one before ended (``_count_at_or_before``).
+    where the one before ended (``_count_at_or_before``); they are gathered
+    ``GHOST_BLOCK`` at a time (fresh memory is page-faulted). The latest end so far is a
+    running maximum (``_running_max``).
     """
     import numpy as np
 
@@ -467,21 +503,24 @@ def overtone_ghosts(
     reach = np.empty(len(held) + 1)  # reach[i]: the latest keyed end among the held notes before i; none before 0
     reach[0] = -np.inf
     np.add(keyed, end.take(held), out=reach[1:])
-    np.maximum.accumulate(reach[1:], out=reach[1:])  # the keys' offsets make it restart in each key
+    _running_max(reach[1:])  # the keys' offsets make it restart in each key
     keyed += start.take(held)
     del held
     ranks = np.arange(1, len(keyed) + 1, dtype=np.float64)
     for interval, runs in zip(GHOST_INTERVALS, searching):
-        mine = _run_notes(runs, lengths, alive)  # one interval's notes at a time: a lower peak of memory
         shift = interval * PITCH_SPAN_S
-        offset = np.multiply(key.take(mine), PITCH_SPAN_S)
-        probe = offset + start.take(mine)
-        probe += GHOST_ONSET_S - shift  # this start, plus the tolerance, in the key below
-        np.take(reach, _count_at_or_before(column, ranks, probe), out=probe)
-        probe += shift  # the latest keyed end of the key below, up to this start, in this key
-        offset += end.take(mine)
-        offset -= GHOST_END_S  # each note's keyed end, less the tolerance
-        ghost[mine.compress(probe >= offset)] = True
+        mine = _run_notes(runs, lengths, alive)  # one interval's notes at a time, a block of them at once:
+        for low in range(0, len(mine), GHOST_BLOCK):  # a lower peak of memory
+            some = mine[low : low + GHOST_BLOCK]
+            offset = np.multiply(key.take(some), PITCH_SPAN_S)  # each note's key's offset
+            probe = start.take(some)
+            probe += offset
+            probe += GHOST_ONSET_S - shift  # this start, plus the tolerance, in the key below
+            np.take(reach, _count_at_or_before(column, ranks, probe), out=probe)
+            probe += shift  # the latest keyed end of the key below, up to this start, in this key
+            offset += end.take(some)
+            offset -= GHOST_END_S  # each note's keyed end, less the tolerance
+            ghost[some.compress(probe >= offset)] = True
     return ghost
 
 
@@ -500,6 +539,7 @@ def _count_at_or_before(column: FloatColumn, ranks: FloatColumn, values: FloatCo
 
     found = np.interp(values, column[1:], ranks, left=0.0)
     counts: IntColumn = found.astype(np.int64)  # not negative: truncation is the floor
+    del found
     counts -= column.take(counts) > values  # rounded up to a note that starts after the value
     return counts
 
@@ -678,12 +718,41 @@ def _gaps_after_running_end(start: FloatColumn, end: FloatColumn, key: IntColumn
 
     running = np.multiply(key, PITCH_SPAN_S, out=column[1:])
     running += end
-    np.maximum.accumulate(running, out=running)
+    _running_max(running)
     offset = np.empty(min(len(key), OFFSET_BLOCK))
     for low in range(0, len(key), OFFSET_BLOCK):
         high = min(low + OFFSET_BLOCK, len(key))
         running[low:high] -= np.multiply(key[low:high], PITCH_SPAN_S, out=offset[: high - low])
     np.subtract(start[1:], running[:-1], out=running[:-1])
+
+
+def _running_max(values: FloatColumn) -> None:
+    """Replace ``values`` in place by their running maximum, as ``np.maximum.accumulate`` makes it.
+
+    The accumulation is a scalar loop (each step waits for the one before), several times
+    the cost of a vectorised pass. Between two descents (a value above the next one) the
+    values only rise, so each value's running maximum is itself or the running maximum of
+    the descents' tops before it: only those few tops are accumulated, and spread back
+    over the stretches after them with ``repeat``, a block of ``RUNNING_BLOCK`` values at a
+    time (a fresh column as long as ``values`` would be page-faulted memory). The same
+    values, exactly, for finite ones (note times are): a maximum picks one of its inputs.
+    """
+    import numpy as np
+
+    tops = np.flatnonzero(values[:-1] > values[1:])  # each descent's top: the last value of a rising stretch
+    if not len(tops):
+        return
+    level = np.maximum.accumulate(values.take(tops))  # for the stretch after each top, up to the next top
+    firsts = tops + 1  # each such stretch's first value
+    for low in range(int(firsts[0]), len(values), RUNNING_BLOCK):
+        high = min(low + RUNNING_BLOCK, len(values))
+        first = int(np.searchsorted(firsts, low, side="right")) - 1  # the stretch that holds ``low``
+        after = int(np.searchsorted(firsts, high))  # the stretches that start before ``high``
+        cuts = np.empty(after - first + 1, dtype=np.int64)  # their bounds within the block
+        cuts[1:-1] = firsts[first + 1 : after]
+        cuts[0], cuts[-1] = low, high
+        block = values[low:high]
+        np.maximum(block, level[first:after].repeat(np.diff(cuts)), out=block)
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -703,6 +772,8 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
 OFFSET_BLOCK = 8192  # notes whose keyed offsets are made at once: 64 kB, a block that stays in cache
+RUNNING_BLOCK = 16_000  # values a running maximum spreads at once: 125 kB, under glibc's mmap threshold (128 kiB)
+GATHER_BLOCK = 15_000  # notes left gathered at once, whole parts: columns under 128 kB (fresh memory is page-faulted)
 
 
 def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
