@@ -22,10 +22,10 @@ from conftest import CHORDS, channel_events, mido_file, pretty, record_payload, 
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.beats import drum_aligned, slot_grid
+from midiexport.stages.beats import drum_aligned, follow_drift, slot_grid, track_pulse
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
-from midiexport.stages.onsets import collect_onsets
+from midiexport.stages.onsets import FRAME_S, collect_onsets
 from midiexport.stages.tempo import (
     BEAT_CONFIDENCE_THRESHOLD,
     CONFIDENCE_THRESHOLD_DRUMS,
@@ -992,3 +992,42 @@ def test_the_pulse_after_the_drums_stop_stays_on_the_beat_not_on_the_late_stems(
 def test_a_song_without_drums_is_not_moved():
     found = collect_onsets(band_then_outro(0.03125, drummed=0))
     assert drum_aligned(found) is found.all or np.array_equal(drum_aligned(found).times_s, found.all.times_s)
+
+
+# Drift: the tracker pays its interval penalty against a local period.
+def impulses(beats_s: np.ndarray) -> np.ndarray:
+    """An onset envelope (FRAME_S frames) with one onset of strength 1 on each beat."""
+    env = np.zeros(int((beats_s[-1] + 1.0) / FRAME_S))
+    env[np.round(beats_s / FRAME_S).astype(int)] = 1.0
+    return env
+
+
+def beats_missed(beats_s: np.ndarray, pulses_s: np.ndarray) -> int:
+    """How many beats have no pulse within 30 ms."""
+    index = np.clip(np.searchsorted(pulses_s, beats_s), 1, len(pulses_s) - 1)
+    nearest = np.minimum(np.abs(pulses_s[index] - beats_s), np.abs(pulses_s[index - 1] - beats_s))
+    return int((nearest > 0.03).sum())
+
+
+def test_a_local_period_that_never_changes_tracks_as_the_one_period_does():
+    beats_s = 0.5 + np.cumsum(0.5 * (1 + 0.03 * np.sin(np.arange(80) / 5)))
+    env = impulses(beats_s)
+    steady = np.full(len(env), 0.5)
+    assert np.array_equal(track_pulse(env, 0.5, local_period_s=steady), track_pulse(env, 0.5))
+
+
+def test_a_ritardando_is_followed_with_its_local_period_where_one_period_loses_it():
+    beats_s = 0.5 + np.concatenate([[0.0], np.cumsum(np.linspace(0.44, 0.58, 100))])  # 136 -> 103 a minute
+    env = impulses(beats_s)
+    local = np.interp(np.arange(len(env)) * FRAME_S, (beats_s[1:] + beats_s[:-1]) / 2, np.diff(beats_s))
+    assert beats_missed(beats_s, track_pulse(env, 0.5, local_period_s=local)) == 0
+    assert beats_missed(beats_s, track_pulse(env, 0.5)) > 10
+
+
+def test_a_slow_drift_and_a_steady_tempo_are_followed_beat_for_beat():
+    drifting = 0.5 + np.concatenate([[0.0], np.cumsum(0.5 * (1 + 0.06 * np.sin(np.arange(120) * 2 * np.pi / 40)))])
+    steady = 0.5 + 0.5 * np.arange(120)
+    for beats_s in (drifting, steady):
+        pulses = follow_drift(impulses(beats_s), 0.5)
+        assert beats_missed(beats_s, pulses) == 0
+        assert len(pulses) <= len(beats_s) + 2  # no extra pulses between the beats

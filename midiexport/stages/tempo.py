@@ -145,14 +145,14 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of
 # choose_threshold): paste it over these lines after a refit.
 CALIBRATION_DRUMS = (1.517, 0.330)  # songs with drums: slope per unit of margin, offset (log-odds)
-CALIBRATION_NO_DRUMS = (1.212, -1.283)  # songs without drums: the same
+CALIBRATION_NO_DRUMS = (1.228, -1.289)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
 CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
-BEAT_CALIBRATION_NESTED = 0.967  # per unit of log-odds of the nested posterior
-BEAT_CALIBRATION_BARS = 0.877  # per unit of log-odds of the bar confidence
-BEAT_CALIBRATION_AGREEMENT = 0.108  # per unit of log-odds of the long-note tracker's agreement
-BEAT_CALIBRATION_OFFSET = 0.188
-BEAT_CONFIDENCE_THRESHOLD = 0.73
+BEAT_CALIBRATION_NESTED = 0.985  # per unit of log-odds of the nested posterior
+BEAT_CALIBRATION_BARS = 1.207  # per unit of log-odds of the bar confidence
+BEAT_CALIBRATION_AGREEMENT = 0.114  # per unit of log-odds of the long-note tracker's agreement
+BEAT_CALIBRATION_OFFSET = 0.384
+BEAT_CONFIDENCE_THRESHOLD = 0.76
 # The rule that chooses each threshold (choose_threshold): the lowest confidence on the grid at which
 # the songs at or above it are right at least CALIBRATION_PRECISION of the time, and so are those
 # at or above every higher value that at least MIN_CALIBRATION_SONGS songs reach.
@@ -484,8 +484,8 @@ def calibrated_beat_confidence(nested: float, confidence: float, agreement: floa
     rival; the agreement adds a second opinion from other evidence (where the long notes
     start), which the meter model's posterior cannot give about itself. In 5-fold
     cross-validation there (30 shuffles, each fold's threshold chosen on the other four;
-    ``bench_tempo.py --calibrate`` prints it), the three inputs let 121.3 songs of 189 be
-    followed on average, 94.3% of them on the grid, the first two 116.6 (94.4%).
+    ``bench_tempo.py --calibrate`` prints it), the three inputs let 121.6 songs of 189 be
+    followed on average, 94.1% of them on the grid, the first two 120.0 (94.4%).
     """
     logit = (BEAT_CALIBRATION_NESTED * log_odds(nested) + BEAT_CALIBRATION_BARS * log_odds(confidence)
              + BEAT_CALIBRATION_AGREEMENT * log_odds(agreement) + BEAT_CALIBRATION_OFFSET)  # fmt: skip
