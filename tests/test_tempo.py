@@ -992,3 +992,13 @@ def test_the_pulse_after_the_drums_stop_stays_on_the_beat_not_on_the_late_stems(
 def test_a_song_without_drums_is_not_moved():
     found = collect_onsets(band_then_outro(0.03125, drummed=0))
     assert drum_aligned(found) is found.all or np.array_equal(drum_aligned(found).times_s, found.all.times_s)
+
+
+@pytest.mark.parametrize("logit", [-1e308, -800.0, -710.0, -30.0, 0.0, 30.0, 710.0, 1e308])
+def test_logistic_is_finite_and_symmetric_for_every_float(logit):
+    from midiexport.stages.tempo import logistic
+
+    probability = logistic(logit)
+    assert 0.0 <= probability <= 1.0
+    assert probability + logistic(-logit) == pytest.approx(1.0)
+    assert logistic(-800.0) < logistic(-30.0) < 0.5 == logistic(0.0) < logistic(30.0)
