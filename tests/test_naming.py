@@ -208,3 +208,16 @@ def test_a_line_that_is_not_json_claims_the_name_it_would_have_had(tmp_path, whe
     assert again.exit_code == 0, again.stderr
     assert names(out) == [f"{stem}-2.mid", f"{stem}-3.mid", f"{stem}.mid"]
     assert mido.MidiFile(out / f"{stem}-2.mid").length > 0
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_one_named_file_never_takes_a_second_result_even_past_pending(tmp_path, planned):
+    from midiexport.errors import OutputError
+    from midiexport.jobs.runner import Destination
+
+    out = tmp_path / "one.mid"
+    destination = Destination(str(out))
+    assert destination.write(None, "first", b"first") == str(out)
+    with pytest.raises(OutputError, match="names one file but there are several results"):
+        destination.write(None, "second", b"second", out if planned else None)
+    assert out.read_bytes() == b"first"
