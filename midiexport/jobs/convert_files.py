@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from ..errors import InputError, OutputError
 from ..io import files
-from ..io.archive import read_archive
+from ..io.archive import Archive, read_archive
 from ..io.files import InputFile
 from ..model import Record, Report
 from ..options import ConvertOptions, name_fields
@@ -259,27 +259,10 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
-    not_read = None  # the line saying which files of a .zip are no records
     archive = None
-    if raw is not None:
-        named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
-    elif files.is_archive(unit.source):
+    if raw is None and files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-        not_read = archive.not_read_line(unit.source.name)
-        named = []
-        for member in archive.members:
-            name = f"{unit.source.name}: {member.name}"
-            if member.error is not None:
-                failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
-            else:
-                named.append((name, member.data, member.name))
-    else:
-        named = []
-        for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
-            try:
-                named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
-            except InputError as exc:
-                failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
+    named = _read_files(unit, options, raw=raw, archive=archive, failed=failed)
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
@@ -304,19 +287,66 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     songs = [join_stems([records[i] for i in group]) for group in groups]
     rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
                 for group, song in zip(groups, songs)]  # fmt: skip
+    results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
+    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
+        raise archive.no_records(unit.source.name)
+    not_read = archive.not_read_line(unit.source.name) if archive is not None else None  # its files no records
+    return _say_not_read(results, not_read) if not_read else results
+
+
+def _read_files(
+    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None,
+    failed: list[tuple[Rendered, str]],
+) -> list[tuple[str, bytes, str | None]]:  # fmt: skip
+    """Return the bytes of a unit's files to read: (name, bytes, .zip member's name or None), in order.
+
+    ``raw``: a .mid read from standard input; else the .zip's members, else the .mid stems,
+    each within ``options.max_input_mb``. A file that cannot be read is added to ``failed``
+    with its file's own name.
+    """
+    if raw is not None:
+        return [(unit.source.name, raw, None)]
+    named: list[tuple[str, bytes, str | None]] = []
+    if archive is not None:
+        for member in archive.members:
+            name = f"{unit.source.name}: {member.name}"
+            if member.error is not None:
+                failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
+            else:
+                named.append((name, member.data, member.name))
+        return named
+    for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
+        try:
+            named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
+        except InputError as exc:
+            failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
+    return named
+
+
+def _in_order(
+    groups: list[list[int]],
+    songs: list[Record],
+    rendered: list[Rendered],
+    *,
+    failed: list[tuple[Rendered, str]],
+    lines: list[tuple[int, Rendered, str]],
+) -> list[Rendered]:
+    """Return a unit's results in the order their names are claimed: the failed files, then the songs.
+
+    ``groups`` are the songs' records by index (``group_stems``); ``failed`` the files that
+    failed, each with its file's name; ``lines`` the JSON lines that failed, each before the
+    record of its index, so its name is claimed in input order. A failure whose song was
+    written says so (``_written_without``).
+    """
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
 
     def said(result: Rendered, file_name: str) -> Rendered:
         return _written_without(result) if _joined_song(file_name) in written else result
 
-    # the lines that failed among the songs, in their place: their names are claimed in input order
     in_place = sorted([(group[0], 1, result) for group, result in zip(groups, rendered)]
                       + [(index, 0, said(result, file_name)) for index, result, file_name in lines],
                       key=lambda placed: placed[:2])  # fmt: skip
-    results = [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
-    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
-        raise archive.no_records(unit.source.name)
-    return _say_not_read(results, not_read) if not_read else results
+    return [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
 
 
 def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
