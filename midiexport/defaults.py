@@ -25,6 +25,8 @@ GROUP_S = 0.030
 DEFAULT_BASE_URL = "https://api.kie.ai"
 DEFAULT_TIMEOUT_S = 600.0  # the longest to wait for one task, polling included
 DEFAULT_POLL_INTERVAL_S = 15.0  # the API's docs advise polling every 10-30 s
+DEFAULT_CONCURRENCY = 3  # fetch: tasks asked at once, gentle with the API's rate limit
+MAX_CONCURRENCY = 4  # fetch: at most, whatever is asked (``FetchOptions`` caps it)
 MAX_ANSWER_BYTES = 64 * 2**20  # an API answer, decoded; a real song's is a few MB (~90 bytes a note)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20  # serve: a 12-stem song of 50,000 notes is ~4.5 MB of JSON

@@ -201,17 +201,23 @@ def is_drum_name(name: str) -> bool:
 
 
 def resolve_part(
-    name: str, *, is_drum: bool | None = None, program: int | None = None, override: Resolved | None = None
+    name: str,
+    *,
+    is_drum: bool | None = None,
+    program: int | None = None,
+    overrides: Mapping[str, Resolved] | None = None,
 ) -> Resolved:
     """Decide an instrument's GM program and whether it goes to the drum channel: the one rule.
 
-    In order: ``override`` (``--program NAME=PROGRAM``) decides; else Suno's ``is_drum``
+    In order: the override for ``name`` (``--program NAME=PROGRAM`` values resolved,
+    keyed by ``name_key``: ``resolve_overrides``) decides; else Suno's ``is_drum``
     flag (or channel 10 of a .mid) where given; else a .mid's ``program`` (melodic);
     else the name (``resolve_instrument``). A drum name ("Drums", "Percussion") stays on
     the drum channel whatever program it is given, unless the flag says it is no drum.
     Placement, clean-up and the tempo estimate all ask this; the estimate asks without
     the overrides (it reads the record before the options).
     """
+    override = overrides.get(name_key(name)) if overrides else None
     if override is not None:
         found = override
     elif is_drum is True:
@@ -240,8 +246,7 @@ def resolve_instrument_part(instrument: Instrument, overrides: Mapping[str, Reso
 
     ``overrides`` are ``--program`` values resolved, keyed by ``name_key``.
     """
-    override = overrides.get(name_key(instrument.name)) if overrides else None
-    return resolve_part(instrument.name, is_drum=instrument.is_drum, program=instrument.program, override=override)
+    return resolve_part(instrument.name, is_drum=instrument.is_drum, program=instrument.program, overrides=overrides)
 
 
 def is_drum_instrument(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> bool:

@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from . import gm
@@ -60,7 +59,10 @@ class ConvertOptions:
     ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
-    Raises ValueError naming the allowed range for a value that cannot be written.
+    ``program_overrides`` (not given: derived) is ``programs`` resolved once here
+    (``gm.resolve_overrides``), keyed by ``gm.name_key``, for every record and stage.
+    Raises ValueError naming the allowed range for a value that cannot be written
+    (a bad program included).
     """
 
     bpm: float | str = DEFAULT_BPM
@@ -81,12 +83,14 @@ class ConvertOptions:
     shifts: ShiftPairs = ()
     drum_length_ms: float | None = None
     key: str | None = None
+    program_overrides: Mapping[str, gm.Resolved] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
             object.__setattr__(self, "programs", tuple(self.programs.items()))
         else:
             object.__setattr__(self, "programs", tuple((str(k), v) for k, v in self.programs))
+        object.__setattr__(self, "program_overrides", gm.resolve_overrides(self.programs))
         _check_bpm(self.bpm)
         if self.ppq is not None and not (isinstance(self.ppq, int) and 1 <= self.ppq <= MAX_PPQ):
             raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
@@ -146,19 +150,6 @@ class ConvertOptions:
         if self.ppq is not None:
             return self.ppq
         return AUTO_PPQ if self.auto else DEFAULT_PPQ
-
-    @property
-    def program_map(self) -> dict[str, str | int]:
-        """``programs`` as a dict, in the order given."""
-        return dict(self.programs)
-
-    @cached_property
-    def program_overrides(self) -> dict[str, gm.Resolved]:
-        """``programs`` resolved (``gm.resolve_overrides``), keyed by ``gm.name_key``: once for every record and stage.
-
-        Raises ValueError for a bad program (on each use: a failure is not kept).
-        """
-        return gm.resolve_overrides(self.programs)
 
     def replace(self, **changes: Any) -> ConvertOptions:
         """Return a copy with some fields changed (checked like a new one)."""

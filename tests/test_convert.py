@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import api_notes, channel_events, load_fixture, pretty, record_payload
-from midiexport import model
+from midiexport import gm, model
 from midiexport.errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
@@ -259,6 +259,16 @@ def test_split_gives_one_song_per_track_with_the_tempo():
 def test_timing_options_out_of_range_raise_value_error(options, message):
     with pytest.raises(ValueError, match=message):
         song_of(load_fixture("record-info.json"), **options)
+
+
+def test_a_bad_program_is_refused_when_the_options_are_built():
+    with pytest.raises(ValueError, match="nonsense"):
+        ConvertOptions(programs={"Piano": "nonsense"})
+    with pytest.raises(ValueError, match="0..127"):
+        ConvertOptions().replace(programs=(("Bass", 200),))
+    resolved = ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))  # one name twice: the later wins
+    assert resolved.program_overrides == {gm.name_key("Bass"): gm.Resolved(0, True, "override")}
+    assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))
 
 
 def test_song_too_long_for_the_file_is_refused():

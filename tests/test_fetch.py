@@ -158,6 +158,14 @@ def test_settings_never_show_the_key():
     assert API_KEY not in repr(ClientSettings(api_key=API_KEY)) + repr(FetchOptions(api_key=API_KEY))
 
 
+def test_tasks_asked_at_once_stay_within_the_cap_however_asked():
+    from midiexport.defaults import MAX_CONCURRENCY
+
+    assert FetchOptions(api_key=API_KEY, concurrency=10).concurrency == MAX_CONCURRENCY
+    assert FetchOptions(api_key=API_KEY, concurrency=0).concurrency == 1
+    assert FetchOptions(api_key=API_KEY, concurrency=2).concurrency == 2
+
+
 def test_fetch_record_is_usable_without_click(fake_api, task):
     task_id = task("complete")
     answer = fetch_record(task_id, api_key=API_KEY, base_url=fake_api.url)

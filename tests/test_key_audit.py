@@ -46,3 +46,4 @@ def test_songs_without_a_correction_or_a_key_are_left_alone() -> None:
 
 def test_pitch_names_with_sharps_flats_and_music21_minus() -> None:
     assert [key_audit._pc(n) for n in ("C", "F#", "Bb", "B-", "Db", "c#")] == [0, 6, 10, 10, 1, 1]
+    assert [key_audit._pc(n) for n in ("b", "bb", "eb", "B")] == [11, 10, 3, 11]  # lowercase names as well

@@ -202,9 +202,32 @@ def test_a_line_that_is_not_json_claims_the_name_it_would_have_had(tmp_path, whe
     assert first.exit_code == 1 and "line 2" in first.stderr
     stem = "songs" if where == "zip" else "saved"  # every line is named {stem}: taken in line order
     assert names(out) == [f"{stem}-3.mid", f"{stem}.mid"]  # line 3 leaves line 2's name to it
-    # a .json is planned as one record ("saved.mid", which exists): without --overwrite it would be skipped whole
-    overwrite = ["--overwrite"] if where == "json" else []
-    again = run("convert", str(save(mended)), "-o", str(out), "--name", "{stem}", *overwrite)
+    # no --overwrite: a .json named by "{stem}" is not planned as one record ("saved.mid", which exists), so it is read
+    again = run("convert", str(save(mended)), "-o", str(out), "--name", "{stem}")
     assert again.exit_code == 0, again.stderr
     assert names(out) == [f"{stem}-2.mid", f"{stem}-3.mid", f"{stem}.mid"]
     assert mido.MidiFile(out / f"{stem}-2.mid").length > 0
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_one_named_file_never_takes_a_second_result_even_past_pending(tmp_path, planned):
+    from midiexport.errors import OutputError
+    from midiexport.jobs.runner import Destination
+
+    out = tmp_path / "one.mid"
+    destination = Destination(str(out))
+    assert destination.write(None, "first", b"first") == str(out)
+    with pytest.raises(OutputError, match="names one file but there are several results"):
+        destination.write(None, "second", b"second", out if planned else None)
+    assert out.read_bytes() == b"first"
+
+
+def test_a_json_named_by_stem_alone_is_read_again_and_its_file_kept(tmp_path):
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps(record(taskId="t1")))
+    out = tmp_path / "out"
+    assert run("convert", str(source), "-o", str(out), "--name", "{stem}").exit_code == 0
+    (out / "one.mid").write_bytes(b"kept")
+    again = run("convert", str(source), "-o", str(out), "--name", "{stem}")
+    assert again.exit_code == 0, again.stderr
+    assert "skipped" in again.stderr and (out / "one.mid").read_bytes() == b"kept"  # read, then its file kept

@@ -1031,3 +1031,13 @@ def test_a_slow_drift_and_a_steady_tempo_are_followed_beat_for_beat():
         pulses = follow_drift(impulses(beats_s), 0.5)
         assert beats_missed(beats_s, pulses) == 0
         assert len(pulses) <= len(beats_s) + 2  # no extra pulses between the beats
+
+
+@pytest.mark.parametrize("logit", [-1e308, -800.0, -710.0, -30.0, 0.0, 30.0, 710.0, 1e308])
+def test_logistic_is_finite_and_symmetric_for_every_float(logit):
+    from midiexport.stages.tempo import logistic
+
+    probability = logistic(logit)
+    assert 0.0 <= probability <= 1.0
+    assert probability + logistic(-logit) == pytest.approx(1.0)
+    assert logistic(-800.0) < logistic(-30.0) < 0.5 == logistic(0.0) < logistic(30.0)

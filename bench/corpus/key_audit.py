@@ -263,7 +263,8 @@ def audit_song(wir: WiR, song: dict) -> dict | None:
 
 def _pc(name: str) -> int:
     base = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[name[0].upper()]
-    return (base + name.count("#") - name.count("b") - name.count("-")) % 12
+    accidentals = name[1:]  # "b" alone is the note B; "bb" and "Bb" are B flat
+    return (base + accidentals.count("#") - accidentals.count("b") - accidentals.count("-")) % 12
 
 
 def load_corrections(path: str = CORRECTIONS) -> dict[str, dict]:

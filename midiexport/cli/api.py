@@ -138,12 +138,13 @@ def generate(music_task: str, **options: Any) -> None:
 
 
 def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:
-    from ..jobs.fetch_tasks import FetchOptions, concurrency_for
+    from ..defaults import DEFAULT_CONCURRENCY
+    from ..jobs.fetch_tasks import FetchOptions
 
     return FetchOptions(
         api_key=options["api_key"], base_url=options["base_url"], wait=options.get("wait", True),
         timeout_s=options["timeout_s"], poll_interval_s=options["poll_interval_s"], music_task=music_task,
-        save_json=options["save_json"] and options["out"] != "-", concurrency=concurrency_for(options["jobs"]),
+        save_json=options["save_json"] and options["out"] != "-", concurrency=options["jobs"] or DEFAULT_CONCURRENCY,
     )  # fmt: skip
 
 

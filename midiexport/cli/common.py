@@ -17,9 +17,11 @@ from ..defaults import (
     CLEAN_MERGE_GAP_MS,
     CLEAN_MIN_NOTE_MS,
     DEFAULT_BPM,
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_INPUT_MB,
     DEFAULT_PPQ,
     MAX_BPM,
+    MAX_CONCURRENCY,
     MAX_PPQ,
     MIN_BPM,
     MIN_INPUT_MB,
@@ -155,8 +157,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
         click.option("--strict", is_flag=True, help="Refuse a record with an invalid note instead of leaving it out."),
         click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-                     help="Processes for a batch (fetch: tasks asked at once, at most 4). "
-                          "Default: the machine's cores."),
+                     help="Processes for a batch (default: the machine's cores); for fetch, tasks asked "
+                          f"at once (default {DEFAULT_CONCURRENCY}, at most {MAX_CONCURRENCY})."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
         click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
         click.option("--report", metavar="FILE",

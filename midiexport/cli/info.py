@@ -40,7 +40,7 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
         try:
             for source in find_inputs([name]):
                 for item in summarize_file(source, max_input_mb=max_input_mb):
-                    say_warnings(item.warnings, verbose=False)  # a .zip's files that are no records: no failure
+                    say_warnings(item.warnings, verbose=True)  # all (info has no -v): a .zip's non-records, no failure
                     if item.error is not None:  # a .zip member or a JSON Lines line failed alone; the others go on
                         fail_line(item.error, False)
                         failed = True

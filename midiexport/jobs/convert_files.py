@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 from ..errors import InputError, OutputError
 from ..io import files
-from ..io.archive import read_archive
+from ..io.archive import Archive, read_archive
 from ..io.files import InputFile
 from ..model import Record, Report
-from ..options import ConvertOptions
+from ..options import ConvertOptions, name_fields
 from ..stages.convert import song_title
 from ..stages.normalize import normalize_payload
 from . import naming
@@ -130,17 +130,18 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
     (a JSON array) is named by them, so it is read; its records whose .mid exist are
     then kept as they are. Planned paths are claimed in input order.
     With a name template, only a JSON input whose template's fields are ``stem`` and
-    ``record`` is planned.
+    ``record`` is planned (``naming.place_name``), and a whole .json only when the template
+    uses ``record``: without it the records of a file of several are named alike
+    ("{stem}": saved, saved-2, ...), so the first one's name would stand for them all and a
+    re-run would skip the file with records not yet written (a line that failed, mended).
     """
     stem = None
     by_title = files.is_midi(unit.source) or files.is_archive(unit.source)
-    if unit.source.path != files.STDIN and not options.split and not by_title:
-        base = PurePath(unit.source.name).stem
+    shared = unit.line is None and options.name is not None and "record" not in name_fields(options.name)
+    if unit.source.path != files.STDIN and not options.split and not by_title and not shared:
         number = "" if unit.line is None else str(unit.line)
-        if options.name is None:
-            stem = files.safe_name(f"{base}-{number}" if number else base)
-        elif naming.known_before_reading(options.name, {"stem", "record"}):
-            stem = naming.fill(options.name, fallback=base, stem=base, record=number)
+        default = files.safe_name(naming.numbered_stem(unit.source.name, number))
+        stem = naming.place_name(options.name, default, stem=PurePath(unit.source.name).stem, number=number)
     paths = destination.plan(unit.source, stem) if stem is not None else None
     return Planned(unit, stem, paths, destination.finished(paths))
 
@@ -197,8 +198,8 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
     rendered = []
     for item in records:
         if isinstance(item, InputError):  # a line that cannot be read claims its name, as a plain .jsonl's does
-            name = "" if unit.source.path == files.STDIN else files.safe_name(_numbered(unit.source.name, item))
-            stem = _failed_line_stem(item, name, options, template_stem=PurePath(unit.source.name).stem)
+            file_name = "" if unit.source.path == files.STDIN else unit.source.name
+            stem = _failed_line_stem(item, file_name, options, template_stem=PurePath(file_name).stem)
             rendered.append(Rendered(item.input or unit.source.name, stem, error=item))
             continue
         stem = record_stem(unit.source, item, many=many)
@@ -258,27 +259,10 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     records: list[Record] = []
     failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
-    not_read = None  # the line saying which files of a .zip are no records
     archive = None
-    if raw is not None:
-        named: list[tuple[str, bytes, str | None]] = [(unit.source.name, raw, None)]
-    elif files.is_archive(unit.source):
+    if raw is None and files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-        not_read = archive.not_read_line(unit.source.name)
-        named = []
-        for member in archive.members:
-            name = f"{unit.source.name}: {member.name}"
-            if member.error is not None:
-                failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
-            else:
-                named.append((name, member.data, member.name))
-    else:
-        named = []
-        for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
-            try:
-                named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
-            except InputError as exc:
-                failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
+    named = _read_files(unit, options, raw=raw, archive=archive, failed=failed)
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
@@ -288,8 +272,9 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 continue
             for item in json.items:
                 if isinstance(item, InputError):  # a bad line fails alone and claims its name, as in a plain .jsonl
-                    default = _song_stem(unit.source, _numbered(member_name or name, item))
-                    claim = _failed_line_stem(item, default, options, template_stem=_template_stem(unit.source))
+                    claim = _failed_line_stem(item, member_name or name, options,
+                                              template_stem=_template_stem(unit.source),
+                                              made_safe=partial(_song_stem, unit.source))  # fmt: skip
                     failure = Rendered(_line_place(item, name), claim, error=item)
                     lines.append((len(records), failure, member_name or name))
                     continue
@@ -302,19 +287,66 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     songs = [join_stems([records[i] for i in group]) for group in groups]
     rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
                 for group, song in zip(groups, songs)]  # fmt: skip
+    results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
+    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
+        raise archive.no_records(unit.source.name)
+    not_read = archive.not_read_line(unit.source.name) if archive is not None else None  # its files no records
+    return _say_not_read(results, not_read) if not_read else results
+
+
+def _read_files(
+    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None,
+    failed: list[tuple[Rendered, str]],
+) -> list[tuple[str, bytes, str | None]]:  # fmt: skip
+    """Return the bytes of a unit's files to read: (name, bytes, .zip member's name or None), in order.
+
+    ``raw``: a .mid read from standard input; else the .zip's members, else the .mid stems,
+    each within ``options.max_input_mb``. A file that cannot be read is added to ``failed``
+    with its file's own name.
+    """
+    if raw is not None:
+        return [(unit.source.name, raw, None)]
+    named: list[tuple[str, bytes, str | None]] = []
+    if archive is not None:
+        for member in archive.members:
+            name = f"{unit.source.name}: {member.name}"
+            if member.error is not None:
+                failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
+            else:
+                named.append((name, member.data, member.name))
+        return named
+    for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
+        try:
+            named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
+        except InputError as exc:
+            failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
+    return named
+
+
+def _in_order(
+    groups: list[list[int]],
+    songs: list[Record],
+    rendered: list[Rendered],
+    *,
+    failed: list[tuple[Rendered, str]],
+    lines: list[tuple[int, Rendered, str]],
+) -> list[Rendered]:
+    """Return a unit's results in the order their names are claimed: the failed files, then the songs.
+
+    ``groups`` are the songs' records by index (``group_stems``); ``failed`` the files that
+    failed, each with its file's name; ``lines`` the JSON lines that failed, each before the
+    record of its index, so its name is claimed in input order. A failure whose song was
+    written says so (``_written_without``).
+    """
     written = {song.title for song, result in zip(songs, rendered) if result.error is None and song.title}
 
     def said(result: Rendered, file_name: str) -> Rendered:
         return _written_without(result) if _joined_song(file_name) in written else result
 
-    # the lines that failed among the songs, in their place: their names are claimed in input order
     in_place = sorted([(group[0], 1, result) for group, result in zip(groups, rendered)]
                       + [(index, 0, said(result, file_name)) for index, result, file_name in lines],
                       key=lambda placed: placed[:2])  # fmt: skip
-    results = [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
-    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
-        raise archive.no_records(unit.source.name)
-    return _say_not_read(results, not_read) if not_read else results
+    return [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
 
 
 def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
@@ -324,27 +356,28 @@ def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
     return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
 
 
-def _numbered(file_name: str, error: InputError) -> str:
-    """Return the default name (not made safe) of a line that cannot be read: its file's stem and its number."""
-    return naming.numbered_stem(file_name, "" if error.line is None else str(error.line))
-
-
-def _failed_line_stem(error: InputError, default: str, options: ConvertOptions, *, template_stem: str) -> str:
+def _failed_line_stem(
+    error: InputError,
+    file_name: str,
+    options: ConvertOptions,
+    *,
+    template_stem: str,
+    made_safe: Callable[[str], str] = files.safe_name,
+) -> str:
     """Return the name a JSON line that cannot be read would have had, or "" when its content would tell.
 
-    A line is named by its place (``default``: "saved-3" for line 3, as ``record_stem`` and
-    ``naming.member_stem`` name a line of one record), or by a template of ``stem`` and
-    ``record`` only; so its name is claimed, and the lines after it are named as if it had
-    been read (``Destination.reserve``). Not known with --split (names from the instruments)
-    nor from a template of the record's own fields.
+    A line is named by its place (``naming.place_name``: "saved-3" for line 3 of
+    ``file_name``, made safe by ``made_safe``, as ``record_stem`` and ``naming.member_stem``
+    name a line of one record), or by a template of ``stem`` and ``record`` only; so its
+    name is claimed, and the lines after it are named as if it had been read
+    (``Destination.reserve``). Not known with --split (names from the instruments), nor
+    from a template of the record's own fields, nor without a file name (standard input).
     """
-    if error.line is None or options.split or not default:
+    if error.line is None or options.split or not file_name:
         return ""
-    if options.name is None:
-        return default
-    if naming.known_before_reading(options.name, {"stem", "record"}):
-        return naming.fill(options.name, fallback=default, stem=template_stem, record=str(error.line))
-    return ""
+    number = str(error.line)
+    default = made_safe(naming.numbered_stem(file_name, number))
+    return naming.place_name(options.name, default, stem=template_stem, number=number) or ""
 
 
 def _line_place(error: InputError, name: str) -> str:

@@ -8,7 +8,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_TIMEOUT_S,
+    MAX_CONCURRENCY,
+)
 from ..errors import FetchError
 from ..io import files
 from ..io.client import MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
@@ -19,18 +25,13 @@ from . import naming
 from .render import render_record
 from .runner import COMPANION, Destination, Pending, Rendered, raising, run_in_threads
 
-DEFAULT_CONCURRENCY = 3  # tasks asked at once: gentle with the API's rate limit
-MAX_CONCURRENCY = 4  # at most, whatever is asked (``concurrency_for``)
-
-
-def concurrency_for(jobs: int | None) -> int:
-    """Return how many tasks to ask at once for ``jobs`` (``fetch -j``; None: the default), at most MAX_CONCURRENCY."""
-    return min(jobs or DEFAULT_CONCURRENCY, MAX_CONCURRENCY)
-
 
 @dataclass(frozen=True)
 class FetchOptions:
-    """How ``midiexport fetch`` asks the API. Times in seconds."""
+    """How ``midiexport fetch`` asks the API. Times in seconds.
+
+    ``concurrency``: tasks asked at once, kept within 1..MAX_CONCURRENCY whatever is asked.
+    """
 
     api_key: str
     base_url: str = DEFAULT_BASE_URL
@@ -40,6 +41,9 @@ class FetchOptions:
     music_task: str | None = None
     save_json: bool = True
     concurrency: int = DEFAULT_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "concurrency", max(1, min(self.concurrency, MAX_CONCURRENCY)))
 
     def __repr__(self) -> str:  # never show the key
         return f"FetchOptions(base_url={self.base_url!r}, api_key=<hidden>)"

@@ -64,6 +64,22 @@ def known_before_reading(template: str, fields: set[str]) -> bool:
     return name_fields(template) <= fields
 
 
+def place_name(template: str | None, default: str, *, stem: str, number: str) -> str | None:
+    """Return the name a record takes from its place alone, or None when only its content tells.
+
+    ``default`` (a file's stem plus the record's number: ``numbered_stem``, made safe)
+    without a template; a template of ``stem`` and ``record`` only, filled in with them
+    (``default`` when it comes out empty). How a run plans an input's name before reading
+    it (``convert_files.plan_unit``) and how a JSON line that cannot be read claims its
+    name: the same rule, so the two agree.
+    """
+    if template is None:
+        return default
+    if known_before_reading(template, {"stem", "record"}):
+        return fill(template, fallback=default, stem=stem, record=number)
+    return None
+
+
 def member_stem(record: Record, member_name: str, *, number: str) -> str:
     """Return the default file name (no suffix, not made safe) of a JSON record read from a .zip member.
 

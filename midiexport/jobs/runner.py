@@ -214,13 +214,18 @@ class Destination:
     def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
         """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).
 
-        Raises OutputError (FileExists when the file exists and ``overwrite`` is off).
+        Raises OutputError (FileExists when the file exists and ``overwrite`` is off), and
+        when ``out`` names one file already written: a backstop, as ``Pending`` checks
+        ``too_many`` before a unit's first write.
         """
+        problem = self.too_many(1)
+        if problem is not None:
+            raise OutputError(problem)
         if planned is not None:
             self.single_used = self.single_used or self.single
             files.write_atomic(planned, data, overwrite=self.overwrite)
             return str(planned)
-        if self.single:  # one file only: ``Pending`` checked (``too_many``) before any write
+        if self.single:
             self.single_used = True
             if self.out == "-":
                 files.write_stdout(data)

@@ -40,7 +40,7 @@ from ..options import ConvertOptions
 from ..protocol import callback_task_id, is_separation_callback
 from . import naming
 from .render import render_record
-from .runner import Destination, WorkerPool, raising
+from .runner import WorkerPool, raising
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -379,19 +379,19 @@ def _convert_body(raw: Path, out_dir: Path, options: ConvertOptions) -> dict[str
     written: list[str] = []
     errors: list[str] = []
     notes = 0
-    # The naming rule of convert and fetch: records named alike get -2, -3; a record that
-    # failed once read keeps its claim (``Destination.reserve``, as convert's), so the others'
-    # names do not depend on which failed, and the callback converted again (a restart
-    # that resumes it) writes the mended one under its own name, not over another's.
-    destination = Destination(default_folder=out_dir)  # names in out_dir (no -o: a folder named x.mid is one too)
-    planner = destination.planner  # its names, claimed by the writes here as by ``reserve``
+    # The naming rule of convert and fetch (``files.NamePlanner``): records named alike get
+    # -2, -3; a record that failed once read keeps its claim (as ``Destination.reserve``
+    # claims it for convert), so the others' names do not depend on which failed, and the
+    # callback converted again (a restart that resumes it) writes the mended one under its
+    # own name, not over another's. One planner both claims and names the writes.
+    planner = files.NamePlanner()
     for index, record in enumerate(records):
         stem, values = _callback_stem(task_id, record, options, index=index, several=len(records) > 1, variant=variant)
         rendered = render_record(record, options, stem=stem, values=values)
         if rendered.error is not None:
             errors.append(str(rendered.error))
             if rendered.stem:  # read, then failed: its name is claimed all the same, as convert does
-                destination.reserve(None, rendered.stem)
+                planner.claim(out_dir, rendered.stem)
             continue
         notes += rendered.notes
         for output in rendered.files:

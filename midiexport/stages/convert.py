@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .. import gm, model
 from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
 from ..model import Record, Report, Song, Track
-from ..options import DEFAULT_OPTIONS, ConvertOptions
+from ..options import DEFAULT_OPTIONS, ConvertOptions, ProgramPairs
 from . import timing
 from .timing import BEAT_MAP_SOURCE
 
@@ -64,8 +64,9 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         record = clean.clean_record(record, options)
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
-    placements, warnings, placed = place_instruments([i.name for i in record.instruments], options.program_map,
-                                                     hints=hints, overrides=options.program_overrides)  # fmt: skip
+    placements, warnings, placed = place_instruments(
+        [i.name for i in record.instruments], options.programs, hints=hints
+    )
     counts.update(placed)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
     warnings += [record.place(issue.describe()) for issue in record.issues]
@@ -155,10 +156,9 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
 
 def place_instruments(
     names: Sequence[str],
-    programs: Mapping[str, str | int] | None,
+    programs: Mapping[str, str | int] | ProgramPairs | None,
     *,
     hints: Sequence[tuple[int | None, bool | None]] | None = None,
-    overrides: Mapping[str, gm.Resolved] | None = None,
 ) -> tuple[list[Placement], list[str], Counter[str]]:
     """Choose each instrument's program and channel; return them, the warnings and the counts.
 
@@ -173,18 +173,16 @@ def place_instruments(
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
     instrument has is a warning naming the instruments and the closest one.
-    ``overrides``: ``programs`` already resolved (``ConvertOptions.program_overrides``),
-    else they are resolved here. Raises ValueError for a bad override.
+    ``programs``: a mapping or pairs, as ``ConvertOptions.programs``. Raises ValueError
+    for a bad override.
     """
-    overrides = gm.resolve_overrides(programs) if overrides is None else overrides
-    warnings = gm.unmatched_overrides(programs or {}, names)
+    overrides = gm.resolve_overrides(programs)
+    warnings = gm.unmatched_overrides(dict(programs or ()), names)
     counts: Counter[str] = Counter()
     resolved = []
     for index, name in enumerate(names):
         program_hint, drum_hint = hints[index] if hints is not None else (None, None)
-        found = gm.resolve_part(
-            name, is_drum=drum_hint, program=program_hint, override=overrides.get(gm.name_key(name))
-        )
+        found = gm.resolve_part(name, is_drum=drum_hint, program=program_hint, overrides=overrides)
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "

@@ -62,7 +62,7 @@ bonus for the opening's lowest note, duration caps of 1 and 4 s, signature weigh
 sonority inside the song (phrase-end cadences; 0.1-0.4, held 2-3 median notes). The
 estimate's errors on the bench excerpts are mostly excerpts whose notes fit another
 signature better than their key's (17 of 31), then relative keys (10); transcription
-noise changes 6 verdicts of 151 (5 lost, 1 gained).
+noise changes 7 verdicts of 151 (5 right ones lost, 1 gained, 1 wrong either way).
 
 A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key

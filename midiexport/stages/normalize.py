@@ -358,18 +358,7 @@ def _read_notes(
         pitch, start, end, velocity = (
             _read_column(name, notes, f, bad, from_text, plain=plain) for f in protocol.NOTE_FIELDS
         )
-    checks = (
-        ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
-        ("pitch", pitch != np.floor(pitch), "is not a whole number"),
-        ("start", ~np.isfinite(start), "is not a finite number"),
-        ("start", start < 0, "is negative"),
-        ("start", start > MAX_TIME_S, "is beyond 24 hours"),
-        ("end", ~np.isfinite(end), "is not a finite number"),
-        ("end", end < 0, "is negative"),
-        ("end", end > MAX_TIME_S, "is beyond 24 hours"),
-        ("end", end < start, "is before start"),
-        ("velocity", ~np.isfinite(velocity), "is not a finite number"),
-    )
+    checks = _range_checks(pitch, start, end, velocity)
     left = np.zeros(len(notes), dtype=bool)  # left out
     left[list(bad)] = True
     failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
@@ -397,9 +386,35 @@ def _read_notes(
     )
     issues = []  # built only for the notes described
     for index in indexes[: max(0, describe)].tolist():
-        field, _, problem = checks[int(failed[index])] if index not in bad else (None, None, None)
-        issues.append(bad[index] if field is None or problem is None else _issue(name, notes, index, field, problem))
+        if index in bad:  # a value that is no number
+            issues.append(bad[index])
+        else:  # its first failed range check
+            field, _, problem = checks[int(failed[index])]
+            issues.append(_issue(name, notes, index, field, problem))
     return instrument, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
+
+
+def _range_checks(
+    pitch: npt.NDArray[np.float64],
+    start: npt.NDArray[np.float64],
+    end: npt.NDArray[np.float64],
+    velocity: npt.NDArray[np.float64],
+) -> tuple[tuple[str, npt.NDArray[np.bool_], str], ...]:
+    """Return the range checks of the note columns, in order: (field, per note whether it fails, problem)."""
+    import numpy as np
+
+    return (
+        ("pitch", (pitch < 0) | (pitch > 127), "is outside 0-127"),
+        ("pitch", pitch != np.floor(pitch), "is not a whole number"),
+        ("start", ~np.isfinite(start), "is not a finite number"),
+        ("start", start < 0, "is negative"),
+        ("start", start > MAX_TIME_S, "is beyond 24 hours"),
+        ("end", ~np.isfinite(end), "is not a finite number"),
+        ("end", end < 0, "is negative"),
+        ("end", end > MAX_TIME_S, "is beyond 24 hours"),
+        ("end", end < start, "is before start"),
+        ("velocity", ~np.isfinite(velocity), "is not a finite number"),
+    )
 
 
 def _fields_left_out(bad: dict[int, NoteIssue], failed: npt.NDArray[np.int64], fields: list[str]) -> Counter[str]:

@@ -493,8 +493,14 @@ def calibrated_beat_confidence(nested: float, confidence: float, agreement: floa
 
 
 def logistic(logit: float) -> float:
-    """Return the probability a log-odds value says (the logistic curve of Platt's calibration)."""
-    return 1.0 / (1.0 + math.exp(-logit))
+    """Return the probability a log-odds value says (the logistic curve of Platt's calibration).
+
+    Finite for every float: ``exp`` is only taken of a value at most 0 (math.exp overflows above 709).
+    """
+    if logit >= 0.0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    odds = math.exp(logit)
+    return odds / (1.0 + odds)
 
 
 def log_odds(probability: float) -> float:
