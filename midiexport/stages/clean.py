@@ -49,6 +49,7 @@ Everything is off unless asked for: ``clean_record`` returns the record itself w
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     Mask = npt.NDArray[np.bool_]
     Band = tuple[FloatColumn, FloatColumn]  # every part's onsets, and one part's own, sorted
     Latency = tuple[int, float, tuple[int, ...]]  # a measured part, its latency in s, the parts it is against
+    Pair = tuple[int, int, float, int]  # without drums: parts a and b, latency(a) - latency(b) in s, agreeing onsets
     T = TypeVar("T", bound=np.generic)
 
 # Both presets share these (``defaults``); strong adds the voice caps.
@@ -136,7 +138,7 @@ MIN_SHIFT_S = 0.003  # a measured latency under this (about half the 1/192 s gri
 MARK_KINDS = (model.SHORT_DROPPED, model.REDETECT_JOINED, model.DOUBLE_MERGED)
 MIN_MARK_SHARE = 0.02
 PAIR_RESIDUAL_S = 0.010  # without drums: a pair this far off the joint solution is an outlier (the kernel's half width)
-PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times
+PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many times (``solve_offsets``)
 # Without drums a pair may stand on fewer agreeing onsets than a part against the drums
 # (``MIN_ALIGN_ONSETS``): a transcribed stem's onsets spread (basic-pitch's own delay varies
 # note by note; on the corpus's bench split its interquartile range is 15 ms on violins,
@@ -145,8 +147,8 @@ PAIR_ROUNDS = 3  # solve, drop outlying pairs, solve again: at most this many ti
 # only when a second pair confirms the part's latency (``MIN_PAIR_CHECKS``): a chance peak
 # on a few onsets is then caught, as the joint solve catches a pair off the others.
 MIN_PAIR_AGREE = 10
-# Agreeing pairs (within ``PAIR_RESIDUAL_S`` of the joint solution) a part's latency needs
-# when none of them stands on ``MIN_ALIGN_ONSETS`` agreeing onsets.
+# Pairs fitting the joint solution (within ``PAIR_RESIDUAL_S``), with parts that are kept, a
+# part's latency needs when none of them stands on ``MIN_ALIGN_ONSETS`` agreeing onsets.
 MIN_PAIR_CHECKS = 2
 
 
@@ -1058,9 +1060,16 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
     are when there are drums (``tempo`` reasons the same way for its beats). Parts no
     kept pair links to the others are left alone, and so is a part whose latency only
     weak pairs (under ``MIN_ALIGN_ONSETS`` agreeing onsets) give, unless two of them agree
-    with it (``MIN_PAIR_CHECKS``, ``cross_checks``). Kammerl et al. draw their robustness
-    to pairwise outliers from the same redundancy (their abstract: graph solutions of the
-    over-determined system); here it also decides which weak pairs to trust.
+    with it (``MIN_PAIR_CHECKS``, ``confirmed_parts``). A part left alone takes its pairs
+    with it, as does a pair off the solution (also one ``solve_offsets`` still finds off
+    when its ``PAIR_ROUNDS`` run out), and the rest is solved again, until every pair
+    left fits the solution and joins two parts that are kept: a part whose second pair
+    was with a part left alone is left alone too (that pair fitted whatever its latency).
+    The latencies returned are so solved from exactly the pairs that confirm them. Each
+    round but the last drops a pair, so the rounds end (on the bench split, after three
+    solves at most). Kammerl et al. draw their robustness to pairwise outliers from the
+    same redundancy (their abstract: graph solutions of the over-determined system); here
+    it also decides which weak pairs to trust.
     """
     parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
     if len(parts) < 2:
@@ -1073,39 +1082,50 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
         for (a, b), found in zip(both, delays)
         if found is not None and found[1] >= MIN_ALIGN_SUPPORT * min(len(sampled[a]), len(onsets[b]))
     ]
-    solved = solve_offsets(anchor, pairs)
-    solved[anchor] = 0.0
-    weak, strong = cross_checks(solved, pairs), cross_checks(solved, [p for p in pairs if p[3] >= MIN_ALIGN_ONSETS])
-    solved = {k: v for k, v in solved.items() if k == anchor or strong[k] or weak[k] >= MIN_PAIR_CHECKS}
-    if len(solved) < 2:
+    kept = pairs
+    while True:  # each round but the last drops a pair, so the rounds end
+        solved, fits = solve_offsets(anchor, kept)
+        members = confirmed_parts(solved, kept, fits) | {anchor}
+        fitting = [p for p, fit in zip(kept, fits.tolist()) if fit and p[0] in members and p[1] in members]
+        if len(fitting) == len(kept):
+            break
+        kept = fitting  # solved again without the pairs off the solution and the parts left unconfirmed
+    if not solved:
         return []
+    solved[anchor] = 0.0
     earliest = min(solved, key=lambda k: solved[k])
     base = solved.pop(earliest)
     found_all = [(k, latency - base, (earliest,)) for k, latency in sorted(solved.items())]
     return [row for row in found_all if abs(row[1]) >= MIN_SHIFT_S]
 
 
-def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, float]:
+def solve_offsets(anchor: int, pairs: Sequence[Pair]) -> tuple[dict[int, float], Mask]:
     """Solve latency(a) - latency(b) = delay for (a, b, delay s, agreeing onsets) pairs; anchor at 0.
 
     Weighted least squares, each pair weighted by the square root of its agreeing onsets
     (the standard error of a mean falls so). A pair that disagrees with the solution by
     more than ``PAIR_RESIDUAL_S`` is an outlier (a peak on the wrong onsets) and is
-    dropped, then the rest solved again. Returns the latency of every part linked to the
-    anchor through kept pairs, the anchor excluded.
+    dropped, then the rest solved again, at most ``PAIR_ROUNDS`` times. Returns the
+    latency of every part linked to the anchor through the pairs of the last solve (the
+    anchor excluded), and which pairs fit it: those of the last solve within
+    ``PAIR_RESIDUAL_S`` of it. When the rounds run out with pairs still off, the last
+    solution is returned as solved, those pairs pulling it included, and they do not
+    fit: ``band_latencies`` then solves again without them.
     """
     import numpy as np
 
+    latency: dict[int, float] = {}
+    fits = np.zeros(len(pairs), dtype=bool)
     if not pairs:
-        return {}
+        return latency, fits
     first, second = (np.array([p[k] for p in pairs], dtype=np.int64) for k in (0, 1))
     delay = np.array([p[2] for p in pairs])
     weight = np.sqrt(np.array([p[3] for p in pairs], dtype=np.float64))
     keep = np.ones(len(pairs), dtype=bool)
     for _ in range(PAIR_ROUNDS):
         linked = _linked(anchor, first[keep], second[keep])
-        if not linked:
-            return {}
+        if not linked:  # every pair of the anchor's was off
+            return {}, np.zeros(len(pairs), dtype=bool)
         column = {k: n for n, k in enumerate(linked)} | {anchor: len(linked)}  # the anchor's column is dropped: 0
         rows = np.flatnonzero(keep & np.isin(first, list(column)) & np.isin(second, list(column)))
         matrix = np.zeros((len(rows), len(linked) + 1))
@@ -1113,27 +1133,27 @@ def solve_offsets(anchor: int, pairs: Sequence[tuple[int, int, float, int]]) -> 
         matrix[np.arange(len(rows)), [column[k] for k in second[rows]]] -= 1.0
         matrix = matrix[:, :-1]
         solution = np.linalg.lstsq(matrix * weight[rows, None], delay[rows] * weight[rows], rcond=None)[0]
-        latency = {anchor: 0.0} | {k: float(solution[column[k]]) for k in linked}
-        residual = np.array([abs(latency.get(a, np.nan) - latency.get(b, np.nan) - d) for a, b, d, _ in pairs])
-        agree = keep & ~(residual > PAIR_RESIDUAL_S)  # pairs off the linked set keep their state
-        if (agree == keep).all():
+        latency = {k: float(solution[column[k]]) for k in linked}
+        within = np.abs(matrix @ solution - delay[rows]) <= PAIR_RESIDUAL_S  # latency(a) - latency(b) against the delay
+        fits[:] = False
+        fits[rows[within]] = True
+        if within.all():
             break
-        keep = agree
-    return {k: v for k, v in latency.items() if k != anchor}
+        keep[rows[~within]] = False  # pairs off the linked set keep their state
+    return latency, fits
 
 
-def cross_checks(latency: dict[int, float], pairs: Sequence[tuple[int, int, float, int]]) -> dict[int, int]:
-    """Count, for each part of ``latency`` (s), the pairs that agree with it within ``PAIR_RESIDUAL_S``.
+def confirmed_parts(latency: dict[int, float], pairs: Sequence[Pair], fits: Mask) -> set[int]:
+    """Return the parts of ``latency`` that the pairs fitting it (``fits``, from ``solve_offsets``) confirm.
 
-    ``pairs``: (a, b, delay s, agreeing onsets), as for ``solve_offsets``; a pair agrees
-    when latency(a) - latency(b) is within ``PAIR_RESIDUAL_S`` of its delay.
+    A part is confirmed by one fitting pair that stands on ``MIN_ALIGN_ONSETS`` agreeing
+    onsets or more (as a part against the drums needs), or by ``MIN_PAIR_CHECKS``
+    fitting pairs of any support.
     """
-    checks = dict.fromkeys(latency, 0)
-    for a, b, delay, _ in pairs:
-        if a in latency and b in latency and abs(latency[a] - latency[b] - delay) <= PAIR_RESIDUAL_S:
-            checks[a] += 1
-            checks[b] += 1
-    return checks
+    fitting = [p for p, fit in zip(pairs, fits.tolist()) if fit]
+    pairs_of = Counter(k for a, b, _, _ in fitting for k in (a, b))
+    well_supported = {k for a, b, _, agree in fitting if agree >= MIN_ALIGN_ONSETS for k in (a, b)}
+    return {k for k in latency if k in well_supported or pairs_of[k] >= MIN_PAIR_CHECKS}
 
 
 def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
