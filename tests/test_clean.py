@@ -361,6 +361,39 @@ def test_running_max_is_the_accumulated_maximum(monkeypatch, block):
         assert values.tolist() == expected.tolist()
 
 
+def noisy_parts(seed: int) -> model.Record:
+    """Six parts of a transcriber's noise: flickers, re-detections, octave ghosts, doubled names."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name in ("Violin", "Viola", "Cello", "Flute", "Choir Aahs", "Violin"):
+        notes = []
+        for k in range(400):
+            pitch, start = int(rng.integers(48, 72)), k * 0.25 + float(rng.uniform(0, 0.02))
+            end = start + float(rng.choice([0.02, 0.1, 0.24, 0.5]))
+            notes.append((pitch, start, end, 0.8))
+            if rng.random() < 0.2:  # an overtone ghost inside it, or a re-detection just after it
+                notes.append((pitch + int(rng.choice([12, 19, 24])), start + 0.01, end - 0.01, 0.5))
+            if rng.random() < 0.2:
+                notes.append((pitch, end + 0.03, end + 0.2, 0.6))
+        parts.append((name, notes))
+    return record_of(*parts)
+
+
+@pytest.mark.parametrize("clean", ["light", "strong"])
+def test_blocks_of_any_size_give_the_same_clean_up(monkeypatch, clean):
+    # small blocks put every block edge inside parts and inside each ghost search
+    record = noisy_parts(7)
+    whole = cleaned(record, clean=clean)
+    assert whole.counts.get(model.GHOST_DROPPED) and whole.counts.get(model.SHORT_DROPPED)
+    for name, block in (("GATHER_BLOCK", 301), ("GHOST_BLOCK", 17), ("OFFSET_BLOCK", 13), ("RUNNING_BLOCK", 11)):
+        monkeypatch.setattr(f"midiexport.stages.clean.{name}", block)
+    blocked = cleaned(record, clean=clean)
+    assert blocked.counts == whole.counts
+    for mine, theirs in zip(blocked.instruments, whole.instruments, strict=True):
+        for column in ("start_s", "end_s", "pitch", "velocity"):
+            assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+
+
 def test_ghost_is_found_among_many_notes_of_the_key_below():
     # the key below holds notes before, around and after the ghost; the one held through it counts
     start = np.array([0.0, 1.0, 1.2, 3.0, 1.5])

@@ -92,7 +92,6 @@ BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, no
 GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
 GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
 GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error
-GHOST_BLOCK = 8192  # searched notes gathered at once (a few 64 kB columns): fresh memory is page-faulted
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
 OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
@@ -338,10 +337,7 @@ def clean_melodic(
     from several tracks, so its doubled notes are merged. ``ghostly``: the part's overtone
     ghosts are dropped (``overtone_ghosts``). A part's notes come back ordered by pitch,
     then start; the parts themselves when no rule applies to them. The rules mark the
-    notes they remove on the joined columns; the notes left are gathered at the end a
-    block of whole parts at a time (``GATHER_BLOCK`` notes), each part's columns cut from
-    its block's: fresh memory is page-faulted on each call, so no output column of the
-    whole song is made.
+    notes they remove on the joined columns; ``_notes_left`` gathers the notes left.
     """
     import numpy as np
 
@@ -387,8 +383,9 @@ def clean_melodic(
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
-    for n, (s, e, p, v) in enumerate(_notes_left(start, end, group, order, alive, by_time, bounds, work)):
-        k, instrument = active[n], work[n]
+    for k, instrument, (s, e, p, v) in zip(
+        active, work, _notes_left(start, end, group, order, alive, by_time, bounds, work)
+    ):
         cap = caps[k]
         if cap is not None:
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
@@ -773,9 +770,14 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
+# Block sizes. Memory freshly mapped for a large column is page-faulted on first use on
+# every call (about half the clean-up's time at 100k notes), so the stages below make their
+# temporary columns a block at a time, each under 128 kiB: glibc's initial mmap threshold,
+# below which freed memory is reused from the heap (the threshold can rise at run time).
 OFFSET_BLOCK = 8192  # notes whose keyed offsets are made at once: 64 kB, a block that stays in cache
-RUNNING_BLOCK = 16_000  # values a running maximum spreads at once: 125 kB, under glibc's mmap threshold (128 kiB)
-GATHER_BLOCK = 15_000  # notes left gathered at once, whole parts: columns under 128 kB (fresh memory is page-faulted)
+GHOST_BLOCK = 8192  # notes an overtone-ghost search gathers at once (a few 64 kB columns)
+RUNNING_BLOCK = 16_000  # values a running maximum spreads at once: 125 kB
+GATHER_BLOCK = 15_000  # notes left gathered at once, whole parts (columns under 128 kiB)
 
 
 def band_rhythms(instruments: Sequence[Instrument], latencies: Sequence[Latency]) -> list[Band]:
