@@ -128,19 +128,23 @@ def track_pulse(env: Floats, period_s: float, *, local_period_s: Floats | None =
     import numpy as np
 
     coarse = _pool(env, DP_POOL)
-    if local_period_s is None:
-        period = np.full(len(coarse), period_s / (FRAME_S * DP_POOL))
+    if local_period_s is not None:
+        local = local_period_s[: len(coarse) * DP_POOL : DP_POOL] / (FRAME_S * DP_POOL)
+        shortest, longest = float(local.min()), float(local.max())
     else:
-        period = local_period_s[: len(coarse) * DP_POOL : DP_POOL] / (FRAME_S * DP_POOL)
-    low, high = max(1, int(INTERVAL_RANGE[0] * period.min())), int(np.ceil(INTERVAL_RANGE[1] * period.max()))
+        local = None
+        shortest = longest = period_s / (FRAME_S * DP_POOL)
+    low, high = max(1, int(INTERVAL_RANGE[0] * shortest)), int(np.ceil(INTERVAL_RANGE[1] * longest))
     intervals = np.arange(low, high + 1)
+    penalty = -TIGHTNESS * np.log(intervals / shortest) ** 2  # one row for one period
     score = coarse.copy()
     back = np.full(len(coarse), -1, dtype=np.int64)
     for start in range(low, len(coarse), low):
         frames = np.arange(start, min(start + low, len(coarse)))
         previous = frames[:, None] - intervals[None, :]
         valid = previous >= 0
-        penalty = -TIGHTNESS * np.log(intervals[None, :] / period[frames, None]) ** 2
+        if local is not None:  # a row per frame, against the period there
+            penalty = -TIGHTNESS * np.log(intervals[None, :] / local[frames, None]) ** 2
         candidates = np.where(valid, score[np.maximum(previous, 0)] + penalty, -np.inf)
         pick = np.argmax(candidates, axis=1)
         gain = candidates[np.arange(len(frames)), pick]
