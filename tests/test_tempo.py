@@ -1013,14 +1013,20 @@ def test_a_local_period_that_never_changes_tracks_as_the_one_period_does():
     beats_s = 0.5 + np.cumsum(0.5 * (1 + 0.03 * np.sin(np.arange(80) / 5)))
     env = impulses(beats_s)
     steady = np.full(len(env), 0.5)
-    assert np.array_equal(track_pulse(env, 0.5, local_period_s=steady), track_pulse(env, 0.5))
+    assert np.array_equal(track_pulse(env, steady), track_pulse(env, 0.5))
+
+
+def test_a_local_period_of_the_wrong_length_is_refused():
+    env = impulses(0.5 + 0.5 * np.arange(40))
+    with pytest.raises(ValueError, match="one per envelope frame"):
+        track_pulse(env, np.full(len(env) - 1, 0.5))
 
 
 def test_a_ritardando_is_followed_with_its_local_period_where_one_period_loses_it():
     beats_s = 0.5 + np.concatenate([[0.0], np.cumsum(np.linspace(0.44, 0.58, 100))])  # 136 -> 103 a minute
     env = impulses(beats_s)
     local = np.interp(np.arange(len(env)) * FRAME_S, (beats_s[1:] + beats_s[:-1]) / 2, np.diff(beats_s))
-    assert beats_missed(beats_s, track_pulse(env, 0.5, local_period_s=local)) == 0
+    assert beats_missed(beats_s, track_pulse(env, local)) == 0
     assert beats_missed(beats_s, track_pulse(env, 0.5)) > 10
 
 

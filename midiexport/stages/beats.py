@@ -117,19 +117,24 @@ def autocorrelation(env: Floats) -> Floats:
     return out
 
 
-def track_pulse(env: Floats, period_s: float, *, local_period_s: Floats | None = None) -> Floats:
+def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
     """Return pulse times (s) that follow the onsets at about ``period_s`` (Ellis 2007 DP).
 
+    ``period_s`` is the song's one period, or one period per envelope frame (a local
+    period, from ``follow_drift``), as librosa's ``beat_track`` takes a time-varying tempo.
     Each pulse's score is its onset strength plus the best earlier score minus
-    TIGHTNESS * log(interval / period)^2; the path is read back from the best final pulse.
-    ``local_period_s`` (one value per envelope frame) replaces the one period by a local
-    one (``follow_drift``), as librosa's ``beat_track`` takes a time-varying tempo.
+    TIGHTNESS * log(interval / period)^2, the period being the one at the pulse; the path is
+    read back from the best final pulse. Intervals are allowed within INTERVAL_RANGE of the
+    period, of the shortest and longest local period with a local one. Raises ValueError
+    when a local period does not have one value per envelope frame.
     """
     import numpy as np
 
     coarse = _pool(env, DP_POOL)
-    if local_period_s is not None:
-        local = local_period_s[: len(coarse) * DP_POOL : DP_POOL] / (FRAME_S * DP_POOL)
+    if isinstance(period_s, np.ndarray):
+        if period_s.shape != env.shape:
+            raise ValueError(f"period_s must be one float or one per envelope frame ({len(env)}), got {period_s.shape}")
+        local = period_s[: len(coarse) * DP_POOL : DP_POOL] / (FRAME_S * DP_POOL)
         shortest, longest = float(local.min()), float(local.max())
     else:
         local = None
@@ -168,8 +173,8 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
 
     The local period at each pulse is the median interval over DRIFT_SPAN_PULSES pulses either
     side of it (jitter averages out, drift stays), kept within DRIFT_LIMIT of the song's
-    period and interpolated to every frame; the second pass (``track_pulse`` with
-    ``local_period_s``) then pays its interval penalty against the tempo of that stretch of
+    period and interpolated to every frame; the second pass (``track_pulse`` given that
+    per-frame period) then pays its interval penalty against the tempo of that stretch of
     the song, not against the song's one tempo. A song too short for the window keeps the
     first pass.
     """
@@ -184,7 +189,7 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
     )  # one step per pulse, a few hundred for a song
     local = np.clip(local, period_s * (1 - DRIFT_LIMIT), period_s * (1 + DRIFT_LIMIT))
     frames_s = np.arange(len(env)) * FRAME_S
-    return track_pulse(env, period_s, local_period_s=np.interp(frames_s, (pulses[1:] + pulses[:-1]) / 2, local))
+    return track_pulse(env, np.interp(frames_s, (pulses[1:] + pulses[:-1]) / 2, local))
 
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
