@@ -184,9 +184,11 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
     if len(pulses) < 2 * DRIFT_SPAN_PULSES + 2:
         return pulses
     gaps = np.diff(pulses)
-    local = np.array(
-        [np.median(gaps[max(0, i - DRIFT_SPAN_PULSES) : i + DRIFT_SPAN_PULSES + 1]) for i in range(len(gaps))]
-    )  # one step per pulse, a few hundred for a song
+    span = DRIFT_SPAN_PULSES
+    inner = np.median(np.lib.stride_tricks.sliding_window_view(gaps, 2 * span + 1), axis=1)
+    head = [np.median(gaps[: i + span + 1]) for i in range(span)]  # the window cut by the song's ends
+    tail = [np.median(gaps[i - span :]) for i in range(len(gaps) - span, len(gaps))]
+    local = np.concatenate([head, inner, tail])
     local = np.clip(local, period_s * (1 - DRIFT_LIMIT), period_s * (1 + DRIFT_LIMIT))
     frames_s = np.arange(len(env)) * FRAME_S
     return track_pulse(env, np.interp(frames_s, (pulses[1:] + pulses[:-1]) / 2, local))
