@@ -199,9 +199,8 @@ def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
 
     stream = drum_aligned(found) if found.has_drums else found.all
     env = envelope(stream, duration_s=float(found.all.times_s[-1]) + 1.0)
-    if found.has_drums:
-        return subdivide(track_pulse(env, pulse_period(env, prior_s=PULSE_PRIOR_DRUMS_S)), slots_per_pulse)
-    return subdivide(follow_drift(env, pulse_period(env, prior_s=PULSE_PRIOR_S)), slots_per_pulse)
+    prior_s, track = (PULSE_PRIOR_DRUMS_S, track_pulse) if found.has_drums else (PULSE_PRIOR_S, follow_drift)
+    return subdivide(track(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
 
 
 def drum_aligned(found: Onsets) -> Stream:
