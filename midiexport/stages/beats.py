@@ -76,9 +76,9 @@ COMB_HARMONICS = 4  # a pulse's salience sums the autocorrelation at 1-4 periods
 # resonators): an isochronous level repeats at every multiple, a 3+3+2 figure's 3/4-beat spacing does not
 TIGHTNESS = 100.0  # Ellis 2007 / librosa: weight of the log-interval penalty against onset strength
 DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse takes the stronger 10 ms frame
-INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period
+INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period (see follow_drift)
 DRIFT_SPAN_PULSES = 8  # follow_drift: the local period is the median interval over 8 pulses either side
-DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period
+DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period (with INTERVAL_RANGE: 0.68-1.44 of it)
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
 # onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
@@ -187,6 +187,12 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
     from 133 to 109 a minute over 100 beats, one pass misses 4-5 beats and the second none;
     on a ritardando from 136 to 103 a minute, one pass misses 27 of 101 beats and the second
     still 25 (given the true local period, ``track_pulse`` misses none).
+
+    The two limits combine: the local period stays within DRIFT_LIMIT (15%) of the song's,
+    and ``track_pulse`` then allows intervals within INTERVAL_RANGE of the shortest and the
+    longest local period of the song, so at most 0.68-1.44 of the song's period anywhere;
+    where the tempo has not moved, that is wider than INTERVAL_RANGE of the local period,
+    and the penalty against the local period is what keeps intervals near it.
     """
     import numpy as np
 
