@@ -524,6 +524,13 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     music's (the failure the bar confidence cannot see in music without drums) leaves the
     long notes between the beats. NO_AGREEMENT when there is nothing to compare: fewer than
     MIN_ONSETS long-note onsets or three beats, or a spacing outside what the tracker follows.
+
+    This tracker keeps one period, the beats' median spacing, in every song: for songs
+    without drums, whose slot grid ``beats.follow_drift`` tracks a second time at the local
+    period, the committee's two members are the same DP model but no longer the same
+    tracking of drift. Kept so on purpose: the agreement feeds the beat confidence
+    (BEAT_CALIBRATION_AGREEMENT), fitted with this tracker, and following drift here would
+    move those calibrated figures; it was not measured whether it would help.
     """
     import numpy as np
 
