@@ -60,7 +60,9 @@ class ConvertOptions:
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
     ``program_overrides`` (not given: derived) is ``programs`` resolved once here
-    (``gm.resolve_overrides``), keyed by ``gm.name_key``, for every record and stage.
+    (``gm.resolve_overrides``), keyed by ``gm.name_key``, for the clean-up's roles;
+    placement resolves the same ``programs`` by the same rule for each record (a few
+    values: microseconds).
     Raises ValueError naming the allowed range for a value that cannot be written
     (a bad program included).
     """
