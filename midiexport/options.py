@@ -13,13 +13,26 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import gm
 from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+
+if TYPE_CHECKING:
+    from . import gm
 
 AUTO = "auto"
 FORMATS = (0, 1)
+
+
+def _resolved(programs: ProgramPairs) -> dict[str, gm.Resolved]:
+    """``gm.resolve_overrides(programs)``; the GM tables imported only when there are programs (not by ``--help``)."""
+    if not programs:
+        return {}
+    from . import gm
+
+    return gm.resolve_overrides(programs)
+
+
 TEMPO_MAPS = ("bpm", "keep")  # bpm: as --bpm says; keep: a .mid's own tempo map as it is
 KEEP_TEMPO_MAP = "keep"
 GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
@@ -92,7 +105,7 @@ class ConvertOptions:
             object.__setattr__(self, "programs", tuple(self.programs.items()))
         else:
             object.__setattr__(self, "programs", tuple((str(k), v) for k, v in self.programs))
-        object.__setattr__(self, "program_overrides", gm.resolve_overrides(self.programs))
+        object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
         if self.ppq is not None and not (isinstance(self.ppq, int) and 1 <= self.ppq <= MAX_PPQ):
             raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
