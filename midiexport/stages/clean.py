@@ -31,7 +31,7 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   of its harmonics' bins, and the "melodia trick" makes notes of leftover frame energy
   with no onset, so a held note's overtone can become a note that starts late. Parts
   whose players sound octaves in one part (keys, mallets, guitars, harp; an unknown
-  role too) keep them (``OCTAVE_PLAYERS``);
+  role too) keep them (``OCTAVE_PROGRAMS``);
 - voices (strong preset only): a polyphony cap by role (a part's role, here and for the
   ghosts, is the one placement gives it: ``gm.resolve_part``, a .mid track's program too);
 - drums: never touched by the rules above; ``drum_length_ms`` lengthens short hits;
@@ -94,8 +94,7 @@ GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its over
 GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error
 # Players who sound octaves in one part: two hands on keys and mallets, a guitar's power chords
 # and octave shapes, a harp. Their parts keep such notes.
-OCTAVE_PLAYERS: tuple[range, ...] = (range(0, 16), range(24, 32), range(46, 47))
-OCTAVE_PROGRAMS = frozenset().union(*OCTAVE_PLAYERS)  # the same programs, one look-up per part
+OCTAVE_PROGRAMS = frozenset([*range(0, 16), *range(24, 32), 46])  # pianos, mallets, guitars, the harp
 
 # Polyphony caps by role (strong preset): (GM programs, most notes at once, low pitch wins).
 # A bass plays a root and maybe a fifth; a lead voice sings one line; a guitar has six
@@ -375,8 +374,9 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, dropped)
             alive ^= short
         del short
-    marked = not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(p.note_count for p in parts))
-    if any(ghostly[k] for k in active) and marked:
+    if any(ghostly[k] for k in active) and (
+        not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(p.note_count for p in parts))
+    ):
         ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive)
         dropped = int(np.count_nonzero(ghost))
         if dropped:
@@ -391,7 +391,15 @@ def clean_melodic(
             keep = within_voice_cap(s, e, p, cap[0], low_wins=cap[1])
             _count(counts, model.VOICE_DROPPED, int(np.count_nonzero(~keep)))
             s, e, p, v = s[keep], e[keep], p[keep], v[keep]
-        cleaned[k] = Instrument(instrument.name, s, e, p, v, instrument.program, instrument.is_drum)
+        cleaned[k] = Instrument(
+            name=instrument.name,
+            start_s=s,
+            end_s=e,
+            pitch=p,
+            velocity=v,
+            program=instrument.program,
+            is_drum=instrument.is_drum,
+        )
     return cleaned
 
 
@@ -827,7 +835,7 @@ def _count_within(sorted_times: FloatColumn, at: FloatColumn) -> IntColumn:
 
 
 def plays_octaves(role: gm.Resolved) -> bool:
-    """Return True when the player of an instrument sounds octaves in one part (``OCTAVE_PLAYERS``).
+    """Return True when the player of an instrument sounds octaves in one part (``OCTAVE_PROGRAMS``).
 
     ``role``: the instrument's ``gm.resolve_part``, as placement decides it. An instrument
     of no known role counts as one: its octaves may be played.
@@ -955,16 +963,21 @@ def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) 
     import numpy as np
 
     drum_parts = tuple(k for k, d in enumerate(drums) if d and instruments[k].note_count)
-    if not drum_parts:
-        firsts = [first_onsets(i.start_s) for i in instruments]
-        return band_latencies(firsts, [f[_spread(len(f), MAX_ALIGN_ONSETS)] for f in firsts])
+    if not drum_parts:  # every part's onsets and their sample, from one scan
+        times, starts, edges = _group_starts([i.start_s for i in instruments])
+        sample, taken = _sample(times, starts, edges, MAX_ALIGN_ONSETS)
+        groups = times.compress(starts)
+        bounds = np.searchsorted(np.flatnonzero(starts), edges).tolist()
+        cuts = np.cumsum(taken).tolist()
+        firsts = [groups[bounds[k] : bounds[k + 1]] for k in range(len(instruments))]
+        return band_latencies(firsts, [sample[cuts[k] - taken[k] : cuts[k]] for k in range(len(instruments))])
     kit = [instruments[k].start_s for k in drum_parts]  # one kit: a kick and a hat at once are one onset
     reference = first_onsets(kit[0] if len(kit) == 1 else np.concatenate(kit))
     if len(reference) < MIN_ALIGN_ONSETS:
         return []
     parts = [k for k, i in enumerate(instruments) if k not in drum_parts and i.note_count >= MIN_ALIGN_ONSETS]
     sampled, sizes = sampled_onsets([instruments[k].start_s for k in parts], MAX_ALIGN_ONSETS)
-    delays = joined_onset_delays(sampled, sizes, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
+    delays = onset_delays(sampled, sizes, [0] * len(parts), [reference], max_rival=MAX_RIVAL_SHARE)
     return [
         (index, delay[0], drum_parts)
         for index, delay, size in zip(parts, delays, sizes.tolist())
@@ -988,20 +1001,28 @@ def first_onsets(times: FloatColumn) -> FloatColumn:
 def sampled_onsets(parts: Sequence[FloatColumn], most: int) -> tuple[FloatColumn, IntColumn]:
     """Return at most ``most`` of each part's ``first_onsets``: the samples joined, and each one's length.
 
-    The sample is spread as ``_spread`` spreads it. The parts' onsets are scanned as one
-    column (``_group_starts``), so the cost is a few passes over the song's notes, not a
-    dozen array operations per part.
+    The parts' onsets are scanned as one column (``_group_starts``), so the cost is a few
+    passes over the song's notes, not a dozen array operations per part.
+    """
+    return _sample(*_group_starts(parts), most)
+
+
+def _sample(times: FloatColumn, starts: Mask, edges: IntColumn, most: int) -> tuple[FloatColumn, IntColumn]:
+    """``sampled_onsets`` from ``_group_starts``' scan: each part's group starts, at most ``most``, evenly spread.
+
+    Positions ``i * (count - 1) // (most - 1)``, first and last included, where a part has
+    more: the latency is a typical value, so a few hundred onsets spread over the song
+    measure it within a millisecond, and the cost stays flat on long records.
     """
     import numpy as np
 
-    times, starts, edges = _group_starts(parts)
     firsts = np.flatnonzero(starts)
     counts = np.diff(np.searchsorted(firsts, edges))
     taken = np.minimum(counts, most)
     into = np.repeat(np.cumsum(counts) - counts, taken)  # each sampled onset's part, as its first group's position
     within = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
     count = np.repeat(counts, taken)
-    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)  # as ``_spread``
+    spread = np.where(count > most, within * (count - 1) // max(most - 1, 1), within)
     sample: FloatColumn = times[firsts[into + spread]]
     return sample, taken
 
@@ -1033,19 +1054,6 @@ def _group_starts(parts: Sequence[FloatColumn]) -> tuple[FloatColumn, Mask, IntC
     return times, starts, edges
 
 
-def _spread(count: int, most: int) -> IntColumn:
-    """Return the positions of at most ``most`` of ``count`` values, evenly spread, first and last included.
-
-    The latency is a typical value: a few hundred onsets spread over the song measure
-    it within a millisecond, and the cost stays flat on long records.
-    """
-    import numpy as np
-
-    if count <= most:
-        return np.arange(count)
-    return np.arange(most) * (count - 1) // (most - 1)
-
-
 def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]) -> list[Latency]:
     """Return (index, latency s, (reference,)) for a song without drums, from every pair of parts.
 
@@ -1074,12 +1082,17 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
     same redundancy (their abstract: graph solutions of the over-determined system); here
     it also decides which weak pairs to trust.
     """
+    import numpy as np
+
     parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
     if len(parts) < 2:
         return []
     anchor = max(parts, key=lambda k: len(onsets[k]))
     both = [(a, b) for n, a in enumerate(parts) for b in parts[n + 1 :]]
-    delays = onset_delays([sampled[a] for a, _ in both], [b for _, b in both], onsets, min_agree=MIN_PAIR_AGREE)
+    rows = [sampled[a] for a, _ in both]
+    sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    joined = np.concatenate(rows) if rows else np.zeros(0)
+    delays = onset_delays(joined, sizes, [b for _, b in both], onsets, min_agree=MIN_PAIR_AGREE)
     pairs = [
         (a, b, found[0], found[1])
         for (a, b), found in zip(both, delays)
@@ -1173,14 +1186,17 @@ def _linked(anchor: int, first: IntColumn, second: IntColumn) -> list[int]:
 
 
 def onset_delays(
-    onsets: Sequence[FloatColumn],
+    joined: FloatColumn,
+    sizes: IntColumn,
     against: Sequence[int],
     references: Sequence[FloatColumn],
     *,
     max_rival: float | None = None,
     min_agree: int = MIN_ALIGN_ONSETS,
 ) -> list[tuple[float, int] | None]:
-    """Return, for each ``onsets[n]``, (delay s, agreeing onsets) against ``references[against[n]]``, or None.
+    """Return, for each row ``n``, (delay s, agreeing onsets) against ``references[against[n]]``, or None.
+
+    Row ``n`` is ``sizes[n]`` onsets of ``joined`` (the rows' onsets in one column).
 
     The delay is how late the onsets typically sit after the nearest reference onset
     (both sorted, seconds): the peak of the differences to the nearest reference onset
@@ -1192,23 +1208,6 @@ def onset_delays(
     that share of the peak's smoothed count. Every row is measured at once (rows of one
     histogram), so the cost does not grow with the number of parts.
     """
-    import numpy as np
-
-    sizes = np.fromiter((len(o) for o in onsets), dtype=np.int64, count=len(onsets))
-    joined = np.concatenate(onsets) if len(onsets) else np.zeros(0)
-    return joined_onset_delays(joined, sizes, against, references, max_rival=max_rival, min_agree=min_agree)
-
-
-def joined_onset_delays(
-    joined: FloatColumn,
-    sizes: IntColumn,
-    against: Sequence[int],
-    references: Sequence[FloatColumn],
-    *,
-    max_rival: float | None = None,
-    min_agree: int = MIN_ALIGN_ONSETS,
-) -> list[tuple[float, int] | None]:
-    """``onset_delays`` with the onsets joined in one column, ``sizes[n]`` of them for row ``n``."""
     import numpy as np
 
     found: list[tuple[float, int] | None] = [None] * len(sizes)
