@@ -331,6 +331,7 @@ def align_errors(songs: list[dict]) -> None:
     errors: dict[str, list[float]] = defaultdict(list)
     alone: dict[str, int] = defaultdict(int)
     left_out: dict[str, int] = defaultdict(int)
+    scored = errors, alone, left_out  # every call adds to the same tallies
     for song in songs:
         latency = song["truth"].get("latency_ms") or {}
         if not any(latency.values()):
@@ -340,17 +341,16 @@ def align_errors(songs: list[dict]) -> None:
         drums = [gm.is_drum_instrument(i) for i in record.instruments]
         if "transcribed" in song.get("categories", ()):
             added = {k: latency.get(source, 0.0) / 1000 for k, source in enumerate(sources)}
-            scored = errors, alone, left_out
             _align_error(record, drums, stem_lateness(song, record, sources), *scored, TRANSCRIBED_ACTUAL)
             _align_error(record, drums, added, *scored, "without drums, transcribed (added latency only)")
             continue
         truth = {k: latency[source] / 1000 for k, source in enumerate(sources) if source in latency}
-        _align_error(record, drums, truth, errors, alone, left_out, "with drums" if any(drums) else GENERATED_BARE)
+        _align_error(record, drums, truth, *scored, "with drums" if any(drums) else GENERATED_BARE)
         melodic = [k for k, drum in enumerate(drums) if not drum]
         if any(drums) and len(melodic) >= 2:  # the same song with its drums taken out
             bare = replace(record, instruments=tuple(record.instruments[k] for k in melodic))
             kept = {n: truth[k] for n, k in enumerate(melodic) if k in truth}
-            _align_error(bare, [False] * len(melodic), kept, errors, alone, left_out, GENERATED_BARE)
+            _align_error(bare, [False] * len(melodic), kept, *scored, GENERATED_BARE)
     print("\n## --align: latency error on songs with known per-stem latency\n")
     print("| songs | stems | left alone | median error | 90th percentile | max | stems left out |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -481,7 +481,7 @@ def key_scores(songs: list[dict]) -> None:
             staying[label] = sum(v == "right" for v, out in zip(found, away) if not out)
             excerpt_verdicts[label] = found
         n, w = max(len(pairs), 1), sum(written.values())
-        cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in ("right", "relative", "parallel", "fifth", "other"))
+        cells = " | ".join(f"{verdicts[v] / n * 100:.1f}%" for v in KEY_KINDS)
         print(f"| {label} | {len(pairs)} | {cells} | {w / n * 100:.1f}% | {written['right'] / max(w, 1) * 100:.1f}% |")
         HEADLINE[f"key right, from the {label}"] = (
             f"{verdicts['right'] / n * 100:.1f}% ({verdicts['right']} of {len(pairs)}); "

@@ -65,8 +65,20 @@ WORKS = {
     "corelli/opus3no1": "Corpus/Chamber_Other/Corelli,_Arcangelo/Op3No01",
     "schubert/Lindenbaum": "Corpus/OpenScore-LiederCorpus/Schubert,_Franz/Winterreise,_D.911/05_Der_Lindenbaum",
 }
-FIELDS = ("id", "source", "truth", "key", "analysis", "analyst", "bar", "analysis_bar", "transposition", "match")
-FIELDS += ("excerpt_keys",)  # the evidence kept for each correction
+# the evidence kept for each correction
+FIELDS = (
+    "id",
+    "source",
+    "truth",
+    "key",
+    "analysis",
+    "analyst",
+    "bar",
+    "analysis_bar",
+    "transposition",
+    "match",
+    "excerpt_keys",
+)
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
@@ -218,7 +230,7 @@ def audit_song(wir: WiR, song: dict) -> dict | None:
     """The audit of one song: its analysis, alignment and the analysis's key at the start; None when none."""
     truth = song["meta"].get("key_before_audit", song["truth"].get("key"))  # audit the score's own key
     source = song["source"].split(":", 1)[1]
-    files = [f for f in wir.analyses(source) if f]
+    files = wir.analyses(source)
     if truth is None or not files:
         return None
     numbers, score_vectors = _score(source)
