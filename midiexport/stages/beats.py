@@ -55,7 +55,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .meter import nearest_slot
-from .onsets import FRAME_S, Onsets, Stream, envelope, sorted_stream
+from .onsets import DRUM_ROLES, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,7 +87,6 @@ DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period (with INTERVAL_R
 LAG_WINDOW_S = 0.05
 MIN_LAG_ONSETS = 32
 DRUMLESS_GAP_S = 0.25
-DRUM_ROLES = ("kick", "snare", "crash", "cymbals")
 
 
 def pulse_period(env: Floats, *, prior_s: float = PULSE_PRIOR_S) -> float:
@@ -144,7 +143,8 @@ def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
         shortest = longest = period_s / (FRAME_S * DP_POOL)
     low, high = max(1, int(INTERVAL_RANGE[0] * shortest)), int(np.ceil(INTERVAL_RANGE[1] * longest))
     intervals = np.arange(low, high + 1)
-    penalty = -TIGHTNESS * np.log(intervals / shortest) ** 2  # one row for one period
+    if local is None:  # one row for one period; with a local period, a row per frame below
+        penalty = -TIGHTNESS * np.log(intervals / shortest) ** 2
     score = coarse.copy()
     back = np.full(len(coarse), -1, dtype=np.int64)
     for start in range(low, len(coarse), low):
@@ -239,11 +239,8 @@ def drum_aligned(found: Onsets) -> Stream:
     close = np.abs(distance) <= LAG_WINDOW_S
     drumless = np.abs(distance) > DRUMLESS_GAP_S
     times = every.times_s.copy()
-    for part in np.unique(every.part[~is_drum]):  # one step per pitched part
-        mine = every.part == part
-        if int((mine & close).sum()) >= MIN_LAG_ONSETS:
-            lag = max(0.0, float(np.median(distance[mine & close])))
-            times[mine & drumless] -= lag
+    for part, lag in part_medians(every.part, distance, close & ~is_drum, MIN_LAG_ONSETS).items():
+        times[(every.part == part) & drumless] -= max(0.0, lag)
     return sorted_stream(np.maximum(times, 0.0), every.weights, every.part)
 
 

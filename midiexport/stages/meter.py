@@ -250,8 +250,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
 
     pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
     accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
-    regular = None  # read without drums only
-    if not onsets.has_drums:
+    if not onsets.has_drums:  # ``played`` and ``regular`` are read without drums only
         accents["played"] = _slot_played(onsets.all, slots_s)
         smooth = np.ones(2 * REGULARITY_SMOOTH_SLOTS + 1)  # a box of +-REGULARITY_SMOOTH_SLOTS
         regular = np.convolve(accents["long"], smooth, mode="same")
@@ -274,14 +273,13 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             density = np.log2(max(len(onsets.all.times_s), 1) * beat / len(slots_s))
             features[:, FEATURES.index("density_log")] = density
             features[:, FEATURES.index("density_log_sq")] = density**2
-            if regular is not None:
-                regularity = _regularity(regular, beat=beat, per_bar=per_bar, division=division)
-                features[:, FEATURES.index("regularity_grouping_no_drums")] = regularity[0]
-                features[:, FEATURES.index("regularity_bar_no_drums")] = regularity[1]
             name = METERS[meter_index][0]
             for column in ("3_4", "6_8"):
                 features[:, FEATURES.index(f"meter_{column}")] = float(name == column.replace("_", "/"))
             if not onsets.has_drums:
+                regularity = _regularity(regular, beat=beat, per_bar=per_bar, division=division)
+                features[:, FEATURES.index("regularity_grouping_no_drums")] = regularity[0]
+                features[:, FEATURES.index("regularity_bar_no_drums")] = regularity[1]
                 for prior in PRIORS:
                     features[:, FEATURES.index(f"{prior}_no_drums")] = features[:, FEATURES.index(prior)]
                     features[:, FEATURES.index(prior)] = 0.0

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     Floats = npt.NDArray[np.float64]
     Ints = npt.NDArray[np.int64]
+    Bools = npt.NDArray[np.bool_]
 
 FRAME_S = 0.010  # envelope frame: 10 ms, well under the 30 ms downbeat tolerance
 ENVELOPE_SMOOTH_S = 0.020  # Gaussian smoothing of the envelope: absorbs per-stem timing spread
@@ -156,11 +157,30 @@ def envelope(stream: Stream, *, duration_s: float) -> Floats:
     return smooth / spread if spread > 0 else smooth
 
 
+DRUM_ROLES = ("kick", "snare", "crash", "cymbals")  # the drum parts' roles (``Onsets.role``)
+
+
 def _drum_roles(pitch: Ints) -> dict[str, npt.NDArray[np.bool_]]:
     import numpy as np
 
     kick, snare, crash = (np.isin(pitch, list(keys)) for keys in (KICKS, SNARES, CRASHES))
-    return {"kick": kick, "snare": snare, "crash": crash, "cymbals": ~(kick | snare | crash)}
+    return dict(zip(DRUM_ROLES, (kick, snare, crash, ~(kick | snare | crash)), strict=True))
+
+
+def part_medians(part: Ints, deviation: Floats, close: Bools, min_onsets: int) -> dict[int, float]:
+    """Return each part's median ``deviation`` over its ``close`` onsets, where it has ``min_onsets`` of them.
+
+    The one measure of a stem's lag: against the drums (``beats.drum_aligned``) or the beats
+    (``tempo``'s leading part). One step per part, not per note.
+    """
+    import numpy as np
+
+    medians = {}
+    for k in np.unique(part[close]).tolist():
+        mine = close & (part == k)
+        if int(mine.sum()) >= min_onsets:
+            medians[k] = float(np.median(deviation[mine]))
+    return medians
 
 
 def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:

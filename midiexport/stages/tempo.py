@@ -671,17 +671,11 @@ def _leading_part_offset(every: onsets.Stream, beat_times: Floats) -> float:
     Transcription only ever delays a stem (10-40 ms per stem in real exports), so the part
     that sits earliest on the beats is the best estimate of where the beats really are.
     """
-    import numpy as np
 
     if len(beat_times) < 3:
         return 0.0
     _, deviation, close = _near_beats(every.times_s, beat_times)
-    medians = [
-        float(np.median(deviation[close & (every.part == part)]))
-        for part in np.unique(every.part)
-        if int((close & (every.part == part)).sum()) >= MIN_PART_ONSETS
-    ]  # one step per instrument
-    return min(medians) if medians else 0.0
+    return min(onsets.part_medians(every.part, deviation, close, MIN_PART_ONSETS).values(), default=0.0)
 
 
 def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
