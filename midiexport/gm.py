@@ -277,14 +277,9 @@ def resolve_override(value: str | int) -> Resolved:
         if 0 <= value <= 127:
             return Resolved(value, False, "override")
         raise ValueError(f"program must be in 0..127, got {value}")
-    program = gm_program(str(value))
-    if program is not None:
-        return Resolved(program, False, "override")
-    if is_drum_name(str(value)):
-        return Resolved(0, True, "override")
-    stem = resolve_instrument(str(value))
-    if stem.how == "stem":
-        return Resolved(stem.program, False, "override")
+    found = resolve_instrument(str(value))  # a GM name, a drum name, a stem word: as an instrument's name reads
+    if found.how != "unknown":
+        return Resolved(found.program, found.is_drum, "override")
     close = closest(str(value), accepted_names())
     hint = f"did you mean {close!r}? " if close else ""
     raise ValueError(f"unknown program {value!r}: {hint}use 0..127, a General MIDI name, a stem name or 'Drums'")

@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
-from .files import LINE_SUFFIXES, MB, MIDI_SUFFIXES, InputFile, too_large
+from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
-MEMBER_SUFFIXES = (".json", *LINE_SUFFIXES, *MIDI_SUFFIXES)  # as files.INPUT_SUFFIXES, no .zip within a .zip
+MEMBER_SUFFIXES = tuple(s for s in INPUT_SUFFIXES if s not in ARCHIVE_SUFFIXES)  # no .zip within a .zip
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
 
 

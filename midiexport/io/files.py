@@ -26,8 +26,8 @@ from ..errors import InputError, OutputError
 STDIN = "-"
 MIDI_SUFFIXES = (".mid", ".midi")  # Standard MIDI Files, such as Suno's web export
 ARCHIVE_SUFFIXES = (".zip",)  # a .zip of stems (io/archive.py)
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", *MIDI_SUFFIXES, *ARCHIVE_SUFFIXES)
 LINE_SUFFIXES = (".jsonl", ".ndjson")
+INPUT_SUFFIXES = (".json", *LINE_SUFFIXES, *MIDI_SUFFIXES, *ARCHIVE_SUFFIXES)
 MAX_NAME_BYTES = 120  # leaves room for suffixes within the usual 255-byte file name limit
 TEMP_PREFIX = ".midiexport-"
 # Device names Windows refuses as file names, with or without an extension.

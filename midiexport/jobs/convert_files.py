@@ -138,10 +138,9 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
     stem = None
     by_title = files.is_midi(unit.source) or files.is_archive(unit.source)
     shared = unit.line is None and options.name is not None and "record" not in name_fields(options.name)
-    if unit.source.path != files.STDIN and not options.split and not by_title and not shared:
+    if unit.source.path != files.STDIN and not by_title and not shared:
         number = "" if unit.line is None else str(unit.line)
-        default = files.safe_name(naming.numbered_stem(unit.source.name, number))
-        stem = naming.place_name(options.name, default, stem=PurePath(unit.source.name).stem, number=number)
+        stem = _place_stem(unit.source.name, number, options, template_stem=PurePath(unit.source.name).stem)
     paths = destination.plan(unit.source, stem) if stem is not None else None
     return Planned(unit, stem, paths, destination.finished(paths))
 
@@ -366,18 +365,35 @@ def _failed_line_stem(
 ) -> str:
     """Return the name a JSON line that cannot be read would have had, or "" when its content would tell.
 
-    A line is named by its place (``naming.place_name``: "saved-3" for line 3 of
-    ``file_name``, made safe by ``made_safe``, as ``record_stem`` and ``naming.member_stem``
-    name a line of one record), or by a template of ``stem`` and ``record`` only; so its
-    name is claimed, and the lines after it are named as if it had been read
-    (``Destination.reserve``). Not known with --split (names from the instruments), nor
-    from a template of the record's own fields, nor without a file name (standard input).
+    A line is named by its place (``_place_stem``: "saved-3" for line 3 of ``file_name``,
+    as ``record_stem`` and ``naming.member_stem`` name a line of one record), or by a
+    template of ``stem`` and ``record`` only; so its name is claimed, and the lines after
+    it are named as if it had been read (``Destination.reserve``).
     """
-    if error.line is None or options.split or not file_name:
+    if error.line is None:
         return ""
-    number = str(error.line)
+    return _place_stem(file_name, str(error.line), options, template_stem=template_stem, made_safe=made_safe) or ""
+
+
+def _place_stem(
+    file_name: str,
+    number: str,
+    options: ConvertOptions,
+    *,
+    template_stem: str,
+    made_safe: Callable[[str], str] = files.safe_name,
+) -> str | None:
+    """Return a record's name from its place: ``file_name`` and ``number`` (line or position; "" for none), or None.
+
+    The default is the numbered file stem made safe by ``made_safe``; a template of
+    ``stem`` and ``record`` only replaces it (``naming.place_name``). None with --split
+    (names from the instruments), for a template of the record's own fields, and without
+    a file name (standard input): the content names it.
+    """
+    if options.split or not file_name:
+        return None
     default = made_safe(naming.numbered_stem(file_name, number))
-    return naming.place_name(options.name, default, stem=template_stem, number=number) or ""
+    return naming.place_name(options.name, default, stem=template_stem, number=number)
 
 
 def _line_place(error: InputError, name: str) -> str:
