@@ -24,6 +24,7 @@ SHOWN_WARNINGS = 5  # per record, unless -v
 
 def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
+    from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
     from ..jobs.runner import default_jobs, names_one_file
 
@@ -40,15 +41,17 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
                 outcomes = pending.result()
             except Exception as exc:  # noqa: BLE001 - the one place errors become lines
                 fail_line(exc, verbose, progress.echo)
-                tally.failed += 1
-                if report is not None:
-                    report.add_failure(pending.name, exc)
+                with signals_held():  # the summary and the report count the same units
+                    tally.failed += 1
+                    if report is not None:
+                        report.add_failure(pending.name, exc)
                 progress.step()
                 continue
             for outcome in outcomes:
-                tally.add(outcome)
-                if report is not None:
-                    report.add(outcome)
+                with signals_held():  # a signal between the two would count a unit the report lacks
+                    tally.add(outcome)
+                    if report is not None:
+                        report.add(outcome)
                 _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:
