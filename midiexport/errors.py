@@ -19,8 +19,12 @@ The tree, so callers catch at the level they need::
     └── ChoiceNeeded        the user must choose (a song, a stem): a usage problem
 
 Each message is one sentence: what failed, where, and what to do next. Context
-travels as attributes so a caller need not parse the text. Library code never prints,
-exits or imports click; ``cli/report.py`` turns these into one line each.
+travels as attributes so a caller need not parse the text; ``hint`` holds the "what to
+do next" (also in the message), "" when there is none. Messages reach a Python caller,
+``serve``'s log and answers and the ``--report`` as they are, so they name no
+command-line flag: a setting is named in words ("raise the timeout"), and the command
+line swaps such words for its flags (``cli/report.py``'s ``HINTS``). Library code never
+prints, exits or imports click; ``cli/report.py`` turns these into one line each.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from __future__ import annotations
 class MidiExportError(Exception):
     """Base of every error midiexport raises on purpose."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint  # what to do next, in words true for every caller; part of ``message``
 
     def __str__(self) -> str:
         return self.message
@@ -52,8 +57,8 @@ def _rebuild(cls: type[MidiExportError], message: str, state: dict[str, object])
 class InputError(MidiExportError):
     """An input cannot be read, is not JSON, or holds no MIDI record."""
 
-    def __init__(self, message: str, *, input: str = "", line: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, input: str = "", line: int | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.input = input
         self.line = line
 
@@ -61,8 +66,8 @@ class InputError(MidiExportError):
 class RecordError(MidiExportError):
     """A record was read but has nothing valid to convert."""
 
-    def __init__(self, message: str, *, task_id: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, task_id: str | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.task_id = task_id
 
 
@@ -113,8 +118,8 @@ class InvalidNote(RecordError):
 class FetchError(MidiExportError):
     """The API could not be asked, or answered with an error."""
 
-    def __init__(self, message: str, *, task_id: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, task_id: str | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.task_id = task_id
 
 
@@ -146,8 +151,9 @@ class NetworkError(FetchError):
     may be sent again.
     """
 
-    def __init__(self, message: str, *, task_id: str | None = None, retry: bool = False, sent: bool = False) -> None:
-        super().__init__(message, task_id=task_id)
+    def __init__(self, message: str, *, task_id: str | None = None, retry: bool = False, sent: bool = False,
+                 hint: str = "") -> None:  # fmt: skip
+        super().__init__(message, task_id=task_id, hint=hint)
         self.retry = retry
         self.sent = sent
 
@@ -163,8 +169,8 @@ class UnconfirmedRequest(NetworkError):
     """
 
     def __init__(self, message: str, *, task_id: str | None = None, method: str = "POST", path: str = "",
-                 reason: str = "") -> None:  # fmt: skip
-        super().__init__(message, task_id=task_id, retry=False, sent=True)
+                 reason: str = "", hint: str = "") -> None:  # fmt: skip
+        super().__init__(message, task_id=task_id, retry=False, sent=True, hint=hint)
         self.method = method
         self.path = path
         self.reason = reason
@@ -173,8 +179,8 @@ class UnconfirmedRequest(NetworkError):
 class OutputError(MidiExportError):
     """A file cannot be written: it exists, or the folder is not writable."""
 
-    def __init__(self, message: str, *, path: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, path: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.path = path
 
 
@@ -198,6 +204,6 @@ class ChoiceNeeded(MidiExportError):
     A usage problem (the command line exits 2); ``choices`` lists what may be chosen.
     """
 
-    def __init__(self, message: str, *, choices: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, choices: tuple[str, ...] = (), hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.choices = choices

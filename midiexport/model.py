@@ -33,7 +33,10 @@ FAILED = "failed"
 EMPTY = "empty"
 LINK = "link"
 
-# Kinds of repair and warning, counted in Report.counts. The text reads after a number.
+# Kinds of repair and warning, counted in Report.counts. The text reads after a number. A
+# kind says what was done to the notes, never which option asked for it: the same label is
+# the key in Report.counts, the --report and serve's answers, whoever asked; the command
+# line's summary line adds its option to a clean-up kind (cli/report.py's HINTS).
 STRING_NUMBER = "numbers read from strings"
 VELOCITY_CLAMPED = "velocities clamped to 0-1"
 ZERO_LENGTH = "zero-length notes lengthened to one tick"
@@ -42,22 +45,22 @@ DUPLICATE_MERGED = "duplicate notes merged"
 NOTE_LEFT_OUT = "invalid notes left out"
 UNKNOWN_INSTRUMENT = "unknown instrument names (program 0)"
 CHANNEL_SHARED = "instruments sharing a channel"
-QUANTIZED = "notes moved to the grid (--quantize)"
+QUANTIZED = "notes moved to the grid"
 
 REPAIRS = (STRING_NUMBER, VELOCITY_CLAMPED, ZERO_LENGTH, OVERLAP_CUT, DUPLICATE_MERGED)
 """Kinds that change a note; the others are news about the record as a whole."""
 
 # Kinds of clean-up change (stages.clean): made only when asked for, so they are shown in
 # each record's summary line but not counted among the repairs.
-SHORT_DROPPED = "short notes dropped (--clean)"
-REDETECT_JOINED = "re-detected notes joined to the note before (--clean)"
-FRAGMENT_MERGED = "fragments merged (--clean)"
-DOUBLE_MERGED = "doubled notes merged (--clean)"
-TRACK_FOLDED = "doubled tracks folded into one (--clean)"
-GHOST_DROPPED = "overtone ghosts dropped (--clean, --ghosts)"
-VOICE_DROPPED = "notes over the voice cap dropped (--clean strong)"
-DRUM_LENGTHENED = "drum hits lengthened (--drum-length)"
-NOTE_SHIFTED = "notes shifted in time (--clean, --align, --shift)"
+SHORT_DROPPED = "short notes dropped"
+REDETECT_JOINED = "re-detected notes joined to the note before"
+FRAGMENT_MERGED = "fragments merged"
+DOUBLE_MERGED = "doubled notes merged"
+TRACK_FOLDED = "doubled tracks folded into one"
+GHOST_DROPPED = "overtone ghosts dropped"
+VOICE_DROPPED = "notes over the voice cap dropped"
+DRUM_LENGTHENED = "drum hits lengthened"
+NOTE_SHIFTED = "notes shifted in time"
 HELD_AT_ZERO = "notes held at 0 s instead of shifted before it"
 
 

@@ -129,7 +129,7 @@ NOT_PROCESSED_CODES = frozenset({429, 455, 503, 405, 430})
 create a paid task) can be sent again. 500/502/504 are not among them: the task may exist."""
 
 CODE_MEANINGS: dict[int, str] = {
-    401: "the API key was rejected; check --api-key or MIDIEXPORT_API_KEY",
+    401: "the API key was rejected; check the key given",
     402: "the account has no credits left",
     404: f"not found ({RETENTION_HINT})",
     405: "rate limited: too many requests",

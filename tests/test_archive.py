@@ -82,7 +82,7 @@ def test_a_member_over_the_limit_fails_alone_and_the_other_stems_convert(tmp_pat
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
     said = [f"{path}: {TITLE}/{TITLE} (Keys).mid is larger than {limit_mb:g} MB; raise the limit with "
-            "--max-input-mb (ConvertOptions.max_input_mb); its song's file is written without it, or kept as it was "
+            "--max-input-mb; its song's file is written without it, or kept as it was "
             "if it existed; mend it and run again with --overwrite"]  # fmt: skip
     assert failures == said
     [written] = (tmp_path / "out").iterdir()
@@ -100,7 +100,7 @@ def test_in_a_zip_of_two_songs_only_a_stem_of_the_song_written_says_it_was_left_
     path = make_zip(tmp_path / "two songs.zip", {**members, "record.json": padded_record(300)})
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", f"{limit_mb:g}")
     assert result.exit_code == 1
-    refused = f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb)"
+    refused = f"is larger than {limit_mb:g} MB; raise the limit with --max-input-mb"
     note = "; its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
     failures = [line for line in result.stderr.splitlines() if "is larger than" in line]
     assert failures == [

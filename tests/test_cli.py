@@ -120,8 +120,11 @@ def test_the_library_refuses_the_files_of_split_into_one_named_file_before_any_w
     from midiexport.errors import OutputError
 
     out = tmp_path / "x.mid"
-    with pytest.raises(OutputError, match=f"-o {out} names one file but there are several results"):
+    with pytest.raises(
+        OutputError, match=f": the output path {out} names one file but there are several results"
+    ) as caught:
         convert_file(example, out, ConvertOptions(split=True))
+    assert " -o " not in str(caught.value)  # the command line says -o (the test below)
     assert not out.exists()
 
 
@@ -472,3 +475,49 @@ def test_records_of_one_json_a_template_names_alike_each_get_a_file(tmp_path):
     expected = ["saved.mid"] + [f"saved-{n}.mid" for n in range(2, len(records) + 1)]
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)  # the planned name went to the first alone
     assert "0 skipped (exist)" in result.stderr
+
+
+# --- the library's words, the command line's flags (cli/report.py's HINTS) -----------------
+
+
+def test_cli_words_swap_each_phrase_once_and_leave_other_text_alone():
+    from midiexport import model
+    from midiexport.cli.report import cli_words
+
+    assert cli_words("a.json: 2 is larger than 1 MB; raise the input size limit") == (
+        "a.json: 2 is larger than 1 MB; raise the limit with --max-input-mb"
+    )
+    assert cli_words(model.SHORT_DROPPED) == "short notes dropped (--clean)"  # one pass: not swapped twice
+    assert cli_words("task 1: nothing to say") == "task 1: nothing to say"
+    advice = "find it and resume this generate with its id as the separation task"
+    assert cli_words(advice, task_id="9f3a") == (
+        "find it and continue with `midiexport generate 9f3a --resume --separation-task ID`"
+    )
+
+
+def test_every_hint_table_entry_is_flag_free_and_gives_the_command_lines_words():
+    from midiexport.cli.report import hint_table
+
+    for words, flags in hint_table().items():
+        assert not re.search(r"(?<![\w-])--?[a-z]", words), words
+        assert re.search(r"(?<![\w-])--?[a-z]|MIDIEXPORT_|`midiexport ", flags), flags  # a flag, a variable, a command
+
+
+def test_a_library_hint_is_flag_free_and_the_cli_line_names_the_flag(tmp_path):
+    from midiexport.cli.report import fail_line
+    from midiexport.errors import MidiExportError
+    from midiexport.io.files import too_large, write_atomic
+
+    target = tmp_path / "out.mid"
+    target.write_bytes(b"old")
+    with pytest.raises(MidiExportError) as exists:
+        write_atomic(target, b"new")
+    cases = [
+        (too_large("a.json", 1, "a.json"), "a.json is larger than 1 MB; raise the limit with --max-input-mb"),
+        (exists.value, f"{target} exists; pass --overwrite to replace it"),
+    ]
+    for error, line in cases:
+        assert error.hint and str(error).endswith(error.hint) and "--" not in str(error)
+        lines: list[str] = []
+        fail_line(error, False, lines.append)
+        assert lines == [line]

@@ -168,7 +168,7 @@ def test_strict_refuses_a_record_with_an_invalid_note():
     assert convert_record(record).note_count == 1
     with pytest.raises(InvalidNote) as caught:
         convert_record(record, ConvertOptions(strict=True))
-    assert str(caught.value) == 'a.json: "Piano", note 1: end 1.0 is before start 2.0; refused under --strict'
+    assert str(caught.value) == 'a.json: "Piano", note 1: end 1.0 is before start 2.0; refused in strict mode'
     assert (caught.value.note_index, caught.value.field) == (1, "end")
 
 

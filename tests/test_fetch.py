@@ -64,7 +64,8 @@ def test_polling_goes_on_until_the_deadline_with_the_last_wait_shortened(fake_ap
     task_id = task("pending-forever")
     with pytest.raises(NetworkError) as caught:
         wait_for(fake_api, task_id, timeout_s=0.45, poll=0.15)
-    assert str(caught.value) == f"task {task_id}: still pending after 0.45 s; raise --timeout or fetch it later"
+    assert str(caught.value) == f"task {task_id}: still pending after 0.45 s; raise the timeout or fetch it later"
+    assert caught.value.hint == "raise the timeout or fetch it later"  # flag-free: the CLI adds --timeout
     assert len(fake_api.seen(task_id)) == 4
 
 
@@ -82,7 +83,7 @@ def test_passing_failures_are_retried_until_an_answer(fake_api, task, scenario, 
     ("scenario", "error", "message", "attempts"),
     [
         ("maintenance", ApiError, "the API is under maintenance (455: system maintenance)", 4),
-        ("bad-key", ApiError, "the API key was rejected; check --api-key or MIDIEXPORT_API_KEY (401: Unauthorized)", 1),
+        ("bad-key", ApiError, "the API key was rejected; check the key given (401: Unauthorized)", 1),
         ("no-credits", ApiError, "the account has no credits left (402: insufficient credits)", 1),
         ("not-found", ApiError, "not found (records are kept for 14 days) (404: task not found)", 1),
         (

@@ -54,7 +54,7 @@ def test_write_atomic_writes_and_leaves_no_temporary_file(tmp_path):
 def test_write_atomic_never_replaces_without_overwrite(tmp_path):
     target = tmp_path / "out.mid"
     target.write_bytes(b"old")
-    with pytest.raises(FileExists, match=r"out.mid exists; pass --overwrite to replace it"):
+    with pytest.raises(FileExists, match=r"out.mid exists; allow overwriting to replace it$"):
         write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
     write_atomic(target, b"new", overwrite=True)

@@ -156,7 +156,16 @@ def test_an_unknown_stem_names_the_closest_and_asks_nothing_more(chain_api, tmp_
     assert "separation task sep-1 has no stem 'Bas'; did you mean 'Bass'? its stems: Vocals, Bass, Drums" in (
         result.stderr
     )
+    assert "its stems: Vocals, Bass, Drums (continue with --resume --stem NAME)\n" in result.stderr
     assert posts(chain_api) == (1, 0)
+
+
+def test_resuming_nothing_or_with_another_stem_is_a_usage_error_naming_the_flags(chain_api, tmp_path):
+    nothing = generate(chain_api, tmp_path, "--resume")
+    assert nothing.exit_code == 2 and "does not exist (give the same -o as the first run)" in nothing.stderr
+    assert generate(chain_api, tmp_path, "--stem", "bass").exit_code == 0
+    other = generate(chain_api, tmp_path, "--resume", "--stem", "drums")
+    assert other.exit_code == 2 and "was started with --stem bass, not drums; remove it to start over" in other.stderr
 
 
 # --- failures: one line naming the task ---------------------------------------------------

@@ -42,7 +42,7 @@ def test_a_dripping_or_stalled_body_ends_at_the_deadline(raw_api, scenario):
     assert time.monotonic() - began < 4  # the deadline (1.5 s), not the read timeout (5 s) or the drip (300 s)
     assert (
         str(caught.value)
-        == f"task {key}: no complete answer from {raw_api.url[7:]} before the deadline (--timeout); gave up"
+        == f"task {key}: no complete answer from {raw_api.url[7:]} before the deadline (the timeout); gave up"
     )
 
 

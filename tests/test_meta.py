@@ -138,3 +138,26 @@ def test_mypy_strict_sees_the_real_signatures_through_the_lazy_imports(tmp_path)
     assert 'Revealed type is "midiexport.model.Song"' in out
     assert 'Argument 1 to "convert_record" has incompatible type "str"; expected "Record"' in out
     assert "Any" not in out.split("Revealed type is")[1].split("\n")[0]
+
+
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z]\b)|MIDIEXPORT_[A-Z_]+")
+
+
+def test_library_strings_name_no_command_line_flag():
+    # A message of the library reaches a Python caller, serve's log and answers and the --report:
+    # it names a setting in words; only cli/ swaps them for flags (cli/report.py's HINTS).
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "midiexport").rglob("*.py")):
+        if path.parent.name == "cli":
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}  # docstrings may name flags
+        found += [
+            f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+            and FLAG.search(node.value)
+        ]  # fmt: skip
+    assert found == []

@@ -365,7 +365,7 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
     result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        f"{huge} is larger than 1 MB; raise the limit with --max-input-mb (ConvertOptions.max_input_mb); "
+        f"{huge} is larger than 1 MB; raise the limit with --max-input-mb; "
         "its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
     )
     assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]

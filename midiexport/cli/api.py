@@ -11,7 +11,7 @@ import click
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from ..display import printable
 from .common import Seconds, build_convert_options, build_destination, output_options
-from .report import drive, fail_and_exit
+from .report import drive, fail_and_exit, usage_error
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +43,7 @@ def _check_api(options: dict[str, Any]) -> None:
         check_api_key(options["api_key"])
         check_base_url(options["base_url"])
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise usage_error(exc) from None
 
 
 @click.command()
@@ -118,7 +118,7 @@ def generate(music_task: str, **options: Any) -> None:
                                      tell=lambda line: click.echo(line, err=True),
                                      progress=PollStatus(enabled=not options["quiet"]))  # fmt: skip
     except ChoiceNeeded as exc:
-        raise click.UsageError(str(exc)) from None
+        raise usage_error(exc) from None
     except InputError as exc:  # an unreadable state file
         fail_and_exit(exc, options["verbose"])
     with chain.client:
@@ -129,7 +129,7 @@ def generate(music_task: str, **options: Any) -> None:
         try:
             failed = chain_job.prepare(chain)
         except ChoiceNeeded as exc:
-            raise click.UsageError(str(exc)) from None
+            raise usage_error(exc) from None
         if failed is None and chain_job.spending(chain.state) and not options["yes"]:
             click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
                           abort=True)  # fmt: skip

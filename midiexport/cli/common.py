@@ -216,12 +216,13 @@ def build_destination(options: dict[str, Any], *, several: bool, default_folder:
     from pathlib import Path
 
     from ..jobs.runner import Destination
+    from .report import cli_words
 
     folder = None if default_folder is None else Path(default_folder)
     destination = Destination(options["out"], options["overwrite"], default_folder=folder)
     problem = destination.problem(several=several or options["split"])
     if problem is not None:
-        raise click.UsageError(problem)
+        raise click.UsageError(cli_words(problem))
     if options["report"] == "-" and options["out"] == "-":
         raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
     return destination

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .common import build_convert_options, build_destination, output_options
-from .report import drive, fail_and_exit
+from .report import drive, fail_and_exit, usage_error
 
 
 @click.command()
@@ -53,4 +53,4 @@ def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -
     try:
         return run_batch(sources, build_convert_options(options), destination, jobs=jobs)
     except OutputError as exc:  # before any work: several results for one -o file
-        raise click.UsageError(str(exc)) from None
+        raise usage_error(exc) from None

@@ -3,14 +3,21 @@
 Data goes to stdout; messages and progress go to stderr: one line per failed input or
 record, the batch goes on, and the exit status follows the contract (0 all converted,
 1 any failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
+
+The library names a setting in words that hold for every caller ("raise the timeout");
+every line printed here, and every usage error made of a library message, swaps those
+words for the command line's flags through one table, ``HINTS`` (``cli_words``). Data
+files (``--report``) keep the library's words, as ``serve``'s answers do.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 from typing import Any, NoReturn
 
 import click
@@ -20,6 +27,85 @@ from .common import Terminated
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
+
+HINTS: dict[str, str] = {
+    # Errors' hints and the words that name a setting (io, protocol, stages, jobs).
+    "raise the timeout or fetch it later": "raise --timeout or fetch it later",
+    "(the timeout)": "(--timeout)",
+    "check the base URL": "check --base-url",
+    "check the key given": "check --api-key or MIDIEXPORT_API_KEY",
+    "(the API key is given on its own)": "(the API key goes in --api-key)",
+    "raise the input size limit": "raise the limit with --max-input-mb",
+    "times the input size limit)": "times --max-input-mb)",
+    "allow overwriting to replace it": "pass --overwrite to replace it",
+    "run again allowing overwriting": "run again with --overwrite",
+    "lower the ticks per quarter or the tempo": "lower --ppq or --bpm",
+    "refused in strict mode": "refused under --strict",
+    "the output path ": "-o ",
+    "standard input needs an output (": "standard input needs -o (",
+    "set a webhook key, or allow an insecure public server": "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass "
+    "--insecure-public",
+    # generate's choices and its advice after an unanswered paid request ({task_id}: the error's).
+    "choose one by its audio id": "choose one with --audio-id",
+    "(resume with one of them as the stem)": "(continue with --resume --stem NAME)",
+    "resume it to go on without paying again": "pass --resume to continue it without paying again",
+    "(give the same output as the first run)": "(give the same -o as the first run)",
+    "was started with audio id ": "was started with --audio-id ",
+    "was started with stem ": "was started with --stem ",
+    "resume this generate with its id as the separation task": "continue with `midiexport generate {task_id} "
+    "--resume --separation-task ID`",
+    "fetch it by its id": "run `midiexport fetch ID`",
+    # Warnings and notices of convert and clean.
+    "choose another with a program override": "choose another with --program NAME=PROGRAM",
+    "the shift for ": "--shift ",
+    " ms (as asked)": " ms (--shift)",
+    " ms (aligned against ": " ms (--align, against ",
+    " ms (aligned by the clean-up against ": " ms (--clean, against ",
+}
+"""The library's words for a setting or what to do, and the command line's for them."""
+
+
+@cache
+def hint_table() -> dict[str, str]:
+    """Return ``HINTS`` with the kinds of clean-up change (model.py), as the summary line shows them: with their option.
+
+    Built on first use: ``model`` is not imported at start-up.
+    """
+    from .. import model
+
+    kinds = {
+        model.QUANTIZED: "--quantize",
+        model.SHORT_DROPPED: "--clean",
+        model.REDETECT_JOINED: "--clean",
+        model.FRAGMENT_MERGED: "--clean",
+        model.DOUBLE_MERGED: "--clean",
+        model.TRACK_FOLDED: "--clean",
+        model.GHOST_DROPPED: "--clean, --ghosts",
+        model.VOICE_DROPPED: "--clean strong",
+        model.DRUM_LENGTHENED: "--drum-length",
+        model.NOTE_SHIFTED: "--clean, --align, --shift",
+    }
+    return {**HINTS, **{kind: f"{kind} ({flags})" for kind, flags in kinds.items()}}
+
+
+@cache
+def _hint_pattern() -> re.Pattern[str]:
+    # Longest first, so a phrase inside a longer one never wins; one pass, so no swap is swapped again.
+    return re.compile("|".join(re.escape(words) for words in sorted(hint_table(), key=len, reverse=True)))
+
+
+def cli_words(text: str, *, task_id: str | None = None) -> str:
+    """Return a library message, warning or kind in the command line's words (``HINTS``).
+
+    ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
+    """
+    table = hint_table()
+    return _hint_pattern().sub(lambda found: table[found[0]].replace("{task_id}", task_id or "TASK_ID"), text)
+
+
+def usage_error(exc: BaseException) -> click.UsageError:
+    """Return the usage error (exit 2) that says a library error or ValueError in the command line's words."""
+    return click.UsageError(cli_words(str(exc), task_id=getattr(exc, "task_id", None)))
 
 
 def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
@@ -139,10 +225,10 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report.tempo:
         say(printable(f"{outcome.place}: {report.tempo}"))
     if report.counts:
-        counts = "; ".join(f"{n:,} {kind}" for kind, n in report.counts.items())
+        counts = "; ".join(f"{n:,} {cli_words(kind)}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
-        say(printable(notice))
+        say(printable(cli_words(notice)))
     say_warnings(report.warnings, verbose=verbose, say=say)
 
 
@@ -151,7 +237,7 @@ def say_warnings(warnings: Sequence[str], *, verbose: bool, say: Callable[[str],
     say = say or (lambda line: click.echo(line, err=True))
     shown = warnings if verbose else warnings[:SHOWN_WARNINGS]
     for warning in shown:
-        say(f"warning: {printable(warning)}")
+        say(f"warning: {printable(cli_words(warning))}")
     if len(warnings) > len(shown):
         say(f"warning: ... and {len(warnings) - len(shown)} more (-v shows all)")
 
@@ -165,7 +251,8 @@ def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
 def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
     """Print an error as its one line through ``say`` (stderr by default); ``verbose`` adds the traceback.
 
-    A MidiExportError is its message; anything else is a bug, said as such.
+    A MidiExportError is its message in the command line's words (``cli_words``);
+    anything else is a bug, said as such.
     """
     from ..errors import MidiExportError
 
@@ -176,7 +263,7 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
     if isinstance(exc, MidiExportError):
-        say(printable(str(exc)))
+        say(printable(cli_words(str(exc), task_id=getattr(exc, "task_id", None))))
     else:
         detail = printable(f"{type(exc).__name__} {exc}".strip())
         say(f"internal error: {detail}; run with -v for the traceback")

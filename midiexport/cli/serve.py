@@ -11,6 +11,7 @@ import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
 from .common import Seconds, build_convert_options, output_options
+from .report import usage_error
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,7 +61,7 @@ def serve(**options: Any) -> None:
     try:
         check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise usage_error(exc) from None
     if names_one_file(options["out"]):
         raise click.UsageError("serve writes many files: -o takes a folder")
     if options["report"] == "-":

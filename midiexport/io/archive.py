@@ -159,5 +159,5 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputF
     if len(data) > left:
         total_mb = ARCHIVE_TOTAL_FACTOR * max_mb
         raise InputError(f"{source.name}: more than {total_mb:g} MB inflated in all ({ARCHIVE_TOTAL_FACTOR} times "
-                         "--max-input-mb); not a stem export", input=source.name)  # fmt: skip
+                         "the input size limit); not a stem export", input=source.name)  # fmt: skip
     return Member(info.filename, data)

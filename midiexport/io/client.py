@@ -169,8 +169,9 @@ class ApiClient:
                 progress(task_id, "pending", now - start)
             if now >= last_poll:
                 raise NetworkError(
-                    f"task {task_id}: still pending after {timeout_s:g} s; raise --timeout or fetch it later",
+                    f"task {task_id}: still pending after {timeout_s:g} s; raise the timeout or fetch it later",
                     task_id=task_id,
+                    hint="raise the timeout or fetch it later",
                 )
             # Polls keep to their schedule from the start, whatever each request took.
             self._sleep(min(start + polls * poll_interval_s, last_poll) - now, task_id)
@@ -244,8 +245,9 @@ class ApiClient:
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
         error = NetworkError(
-            f"task {task_id}: the server answered something that is not the API ({what}); check --base-url",
+            f"task {task_id}: the server answered something that is not the API ({what}); check the base URL",
             task_id=task_id,
+            hint="check the base URL",
         )
         retry = answer.status in protocol.RETRY_HTTP or answer.status < 300
         return _Failure(error, deadline if retry else None, _retry_after_s(answer))

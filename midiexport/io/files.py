@@ -51,6 +51,9 @@ class FileExists(OutputError):
     """The target file exists and ``overwrite`` was not given."""
 
 
+OVERWRITE_HINT = "allow overwriting to replace it"
+
+
 def find_inputs(paths: Sequence[str]) -> list[InputFile]:
     """Expand inputs: files as given, folders searched recursively for .json/.jsonl/.mid/.zip.
 
@@ -169,8 +172,8 @@ def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
 
 def too_large(where: str, max_mb: float, name: str) -> InputError:
     """Return the InputError for ``where`` (an input, a line, a member) past ``max_mb`` MB; ``name`` is its input."""
-    return InputError(f"{where} is larger than {max_mb:g} MB; raise the limit with --max-input-mb "
-                      "(ConvertOptions.max_input_mb)", input=name)  # fmt: skip
+    return InputError(f"{where} is larger than {max_mb:g} MB; raise the input size limit", input=name,
+                      hint="raise the input size limit")  # fmt: skip
 
 
 def safe_name(text: str, *, fallback: str = "untitled") -> str:
@@ -273,7 +276,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
                 raise
             raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
         if not overwrite and os.path.lexists(path):
-            raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path))
+            raise FileExists(f"{path} exists; {OVERWRITE_HINT}", path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
     except OutputError:
         raise
@@ -289,7 +292,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
         if durable:
             _sync_names([path])
     except FileExistsError as exc:
-        raise FileExists(f"{path} exists; pass --overwrite to replace it", path=str(path)) from exc
+        raise FileExists(f"{path} exists; {OVERWRITE_HINT}", path=str(path), hint=OVERWRITE_HINT) from exc
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
     finally:

@@ -74,7 +74,7 @@ def check_base_url(base_url: str) -> None:
     if "@" in parts.netloc:
         raise ValueError(
             f"base URL {redact_url(base_url)!r} holds a user name or password; remove it "
-            "(the API key goes in --api-key)"
+            "(the API key is given on its own)"
         )
     if parts.scheme == "http" and not _is_loopback(hostname):
         raise ValueError(
@@ -176,11 +176,12 @@ class Transport:
             where = urlsplit(target).hostname or "an address it did not name"
             if origin(target) != self._origin:
                 raise NetworkError(f"task {task_id}: the server redirected to {where}, another host; not following "
-                                   "it with the API key (check --base-url)", task_id=task_id)  # fmt: skip
+                                   "it with the API key (check the base URL)", task_id=task_id,
+                                   hint="check the base URL")  # fmt: skip
             if method != "GET":  # a POST sent again elsewhere could create a second task
                 shown = redact_url(target)[:200]
                 raise NetworkError(f"task {task_id}: the server redirected the {method} to {shown!r}; not following "
-                                   "it (check --base-url)", task_id=task_id)  # fmt: skip
+                                   "it (check the base URL)", task_id=task_id, hint="check the base URL")  # fmt: skip
             url, params = target, None
         raise NetworkError(f"task {task_id}: too many redirects from {self.host}", task_id=task_id)
 
@@ -191,7 +192,7 @@ class Transport:
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise NetworkError(f"task {task_id}: no answer before the deadline (--timeout)", task_id=task_id)
+            raise NetworkError(f"task {task_id}: no answer before the deadline (the timeout)", task_id=task_id)
         read_s = min(self.read_timeout_s, remaining)
         timeout = httpx.Timeout(read_s, connect=min(self.connect_timeout_s, remaining))
         headers = {"Content-Type": "application/json"} if body is not None else None
@@ -254,7 +255,7 @@ class Transport:
 
     def _past_deadline(self, task_id: str) -> NetworkError:
         return NetworkError(
-            f"task {task_id}: no complete answer from {self.host} before the deadline (--timeout); gave up",
+            f"task {task_id}: no complete answer from {self.host} before the deadline (the timeout); gave up",
             task_id=task_id,
             sent=True,
         )

@@ -421,9 +421,10 @@ def _written_without(failed: Rendered) -> Rendered:
     without the stem, or, when it existed (a re-run without --overwrite), kept as it was.
     """
     note = (
-        "its song's file is written without it, or kept as it was if it existed; mend it and run again with --overwrite"
+        "its song's file is written without it, or kept as it was if it existed; mend it and run again allowing "
+        "overwriting"
     )
-    error = InputError(f"{failed.error}; {note}", input=failed.place)
+    error = InputError(f"{failed.error}; {note}", input=failed.place, hint="mend it and run again allowing overwriting")
     error.__cause__ = failed.error  # -v shows the stem's own trace
     return failed._replace(error=error)
 

@@ -55,6 +55,7 @@ PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 (RFC 2606), so the callback goes nowhere and the task is polled instead."""
 STATE_SUFFIX = ".generate.json"
 STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
+RESUME_HINT = "resume it to go on without paying again, or remove the file to start over (and pay again)"
 STATE_VERSION = 1
 
 Tell = Callable[[str], None]
@@ -208,8 +209,8 @@ def choose_song(chain: Chain) -> None:
     if state.audio_id is None and len(songs) == 1:
         state.audio_id = ids[0]
     elif state.audio_id is None:
-        raise ChoiceNeeded(f"music task {state.music_task} has {len(songs)} songs; choose one with --audio-id:\n"
-                           + "\n".join(lines), choices=tuple(ids))  # fmt: skip
+        raise ChoiceNeeded(f"music task {state.music_task} has {len(songs)} songs; choose one by its audio id:\n"
+                           + "\n".join(lines), choices=tuple(ids), hint="choose one by its audio id")  # fmt: skip
     elif state.audio_id not in ids:
         raise ChoiceNeeded(f"music task {state.music_task} has no song {state.audio_id!r}; its songs:\n"
                            + "\n".join(lines), choices=tuple(ids))  # fmt: skip
@@ -254,8 +255,8 @@ def choose_stem(chain: Chain) -> None:
         close = gm.closest(state.stem, [n for n in names if n])
         hint = f"did you mean {close!r}? " if close else ""
         raise ChoiceNeeded(f"separation task {state.separation_task} has no stem {state.stem!r}; {hint}"
-                           f"its stems: {', '.join(names) or 'none'} (continue with --resume --stem NAME)",
-                           choices=tuple(names))  # fmt: skip
+                           f"its stems: {', '.join(names) or 'none'} (resume with one of them as the stem)",
+                           choices=tuple(names), hint="resume with one of them as the stem")  # fmt: skip
     state.stem_id = str(match.get("id"))
     chain.save()
 
@@ -298,14 +299,14 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
     if exists and not resume:
         state = load_state(path)
         raise ChoiceNeeded(f"{path} holds a generate of music task {state.music_task} started earlier "
-                           f"({state.describe()}); pass --resume to continue it without paying again, "
-                           "or remove the file to start over (and pay again)")  # fmt: skip
+                           f"({state.describe()}); {RESUME_HINT}", hint=RESUME_HINT)  # fmt: skip
     if not exists and resume:
-        raise ChoiceNeeded(f"nothing to resume: {path} does not exist (give the same -o as the first run)")
+        raise ChoiceNeeded(f"nothing to resume: {path} does not exist (give the same output as the first run)",
+                           hint="give the same output as the first run")  # fmt: skip
     state = load_state(path) if exists else ChainState(options.music_task)
     if state.music_task != options.music_task:
         raise ChoiceNeeded(f"{path} is for music task {state.music_task}, not {options.music_task}")
-    for what, given, saved in (("--audio-id", options.audio_id, state.audio_id), ("--stem", options.stem, state.stem)):
+    for what, given, saved in (("audio id", options.audio_id, state.audio_id), ("stem", options.stem, state.stem)):
         if given is not None and saved is not None and given != saved:
             raise ChoiceNeeded(f"{path} was started with {what} {saved}, not {given}; remove it to start over")
     state.audio_id = state.audio_id or options.audio_id
@@ -402,10 +403,11 @@ def _paid_request(chain: Chain, step: str, path: str, body: dict[str, Any], abou
     """
     state = chain.state
     if step in state.unconfirmed:
+        advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
             f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered "
-            f"({state.unconfirmed[step]}); {_unconfirmed_advice(chain, step)}",
-            task_id=about, path=path,
+            f"({state.unconfirmed[step]}); {advice}",
+            task_id=about, path=path, hint=advice,
         )  # fmt: skip
     answer = _post(chain, step, path, body, about)
     state.answers[f"{step}Request"] = answer
@@ -426,20 +428,22 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
         why = exc.reason or str(exc)
         chain.state.unconfirmed[step] = why
         chain.save()
+        advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
-            f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; {_unconfirmed_advice(chain, step)}",
+            f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; {advice}",
             task_id=about,
             path=path,
             reason=why,
+            hint=advice,
         ) from exc
 
 
 def _unconfirmed_advice(chain: Chain, step: str) -> str:
     """Say what an unanswered paid request may have done and how to go on without paying twice."""
     if step == "separation":
-        follow = f"continue with `midiexport generate {chain.state.music_task} --resume --separation-task ID`"
+        follow = "resume this generate with its id as the separation task"
     else:
-        follow = "run `midiexport fetch ID`"
+        follow = "fetch it by its id"
     return (f"a {STEP_NAMES[step]} task may have been created (and charged), so it is not sent again: find it in "
             f"your account and {follow}, or remove {chain.path} to ask (and pay) again")  # fmt: skip
 

@@ -12,8 +12,9 @@ For scripts that should not parse stderr prose. One object::
 ``interrupted`` is true when Ctrl-C or SIGTERM stopped the batch: the results and totals
 are then those finished before it. ``outcome`` is "converted", "skipped" (every file
 existed and was kept) or "failed";
-``counts`` holds the repairs and other news of the record by kind, as the summary
-line words them.
+``counts`` holds the repairs and other news of the record by kind (model.py's labels).
+``counts``, ``warnings`` and ``error`` are in the library's words, which name no
+command-line option; the stderr lines say the same with the flags (``cli/report.py``).
 """
 
 from __future__ import annotations

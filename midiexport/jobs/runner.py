@@ -125,7 +125,7 @@ class Destination:
     def input_problem(self) -> str | None:
         """Return why ``out``, one named file, cannot be written (it is an input of the run), or None."""
         if self.single and self.out != "-" and self.out is not None and _same_file_key(self.out) in self._inputs:
-            return f"-o {self.out} is an input of this run, which is never replaced; give another path"
+            return f"the output path {self.out} is an input of this run, which is never replaced; give another path"
         return None
 
     def _claim(self, folder: Path, stem: str) -> Path:
@@ -149,7 +149,8 @@ class Destination:
         if several and self.single:
             return self.too_many(2)
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
-            return f"-o {self.out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
+            return (f"the output path {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
+                    "for one result")  # fmt: skip
         return None
 
     def too_many(self, results: int) -> str | None:
@@ -163,7 +164,7 @@ class Destination:
         """
         if not self.single or results + self.single_used <= 1:
             return None
-        where = "standard output takes" if self.out == "-" else f"-o {self.out} names"
+        where = "standard output takes" if self.out == "-" else f"the output path {self.out} names"
         return f"{where} one file but there are several results; give a folder instead"
 
     def folder(self, source: InputFile | None) -> Path | None:
@@ -235,7 +236,7 @@ class Destination:
             return self.out
         folder = self.folder(source)
         if folder is None:  # not one named file, so standard input without -o
-            raise OutputError("standard input needs -o (a folder, a .mid path, or - for stdout)")
+            raise OutputError("standard input needs an output (a folder, a .mid path, or - for stdout)")
         path = self._claim(folder, stem)
         files.write_atomic(path, data, overwrite=self.overwrite)
         return str(path)

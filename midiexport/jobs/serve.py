@@ -575,8 +575,8 @@ def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> Non
         loopback = False
     if not loopback:
         raise ValueError(
-            f"listening on {host} without a webhook key lets anyone post; set --hmac-key "
-            "(or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public"
+            f"listening on {host} without a webhook key lets anyone post; set a webhook key, "
+            "or allow an insecure public server"
         )
 
 

@@ -167,7 +167,7 @@ class CleanSettings:
     align: bool = False
     align_marked: bool = False  # align when the record carries a transcriber's marks (the strong preset)
     shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
-    align_by: str = "--align"  # the option named where a shift is reported
+    align_by: str = "aligned"  # why a measured shift was made, as its notice says
 
 
 def settings_for(options: ConvertOptions) -> CleanSettings:
@@ -229,7 +229,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     notices: list[str] = []
     warnings: list[str] = []
     if settings.align_marked and shows_transcription(instruments, drums, counts, record.counts):
-        settings = replace(settings, align=True, align_by="--clean")
+        settings = replace(settings, align=True, align_by="aligned by the clean-up")
     # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
     if settings.align and latencies is None:
@@ -931,21 +931,21 @@ def plan_shifts(
             offsets[index] -= latency_s
             against = model.show_value(instruments[reference[0]].name, 60)
             notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
-                           f"({settings.align_by}, against {against})")  # fmt: skip
+                           f"({settings.align_by} against {against})")  # fmt: skip
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
             known = ", ".join(model.show_value(i.name, 60) for i in instruments)
-            warnings.append(f"--shift {model.show_value(name, 60)} names no instrument (the record has {known}); "
+            warnings.append(f"the shift for {model.show_value(name, 60)} names no instrument (the record has {known}); "
                             "nothing shifted for it")  # fmt: skip
         for index in hits:
             offsets[index] += shift_s
         if hits and name:
             notices.append(
-                f"{model.show_value(instruments[hits[0]].name, 60)} shifted by {shift_s * 1000:+.1f} ms (--shift)"
+                f"{model.show_value(instruments[hits[0]].name, 60)} shifted by {shift_s * 1000:+.1f} ms (as asked)"
             )
         elif hits:
-            notices.append(f"every instrument shifted by {shift_s * 1000:+.1f} ms (--shift)")
+            notices.append(f"every instrument shifted by {shift_s * 1000:+.1f} ms (as asked)")
     return offsets
 
 

@@ -76,8 +76,9 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     if last_tick > MAX_DELTA_TICKS:
         raise RecordError(
             f"{record.place()}: {last_s:.0f} s is too long for a MIDI file at {ppq} ticks per quarter "
-            f"and this tempo; lower --ppq or --bpm",
+            f"and this tempo; lower the ticks per quarter or the tempo",
             task_id=record.task_id,
+            hint="lower the ticks per quarter or the tempo",
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
     counts.update(repaired)
@@ -141,7 +142,7 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
     if strict and record.issues:
         issue = record.issues[0]
         raise InvalidNote(
-            f"{record.place(issue.describe())}; refused under --strict",
+            f"{record.place(issue.describe())}; refused in strict mode",
             task_id=task,
             instrument=issue.instrument,
             note_index=issue.note_index,
@@ -186,7 +187,7 @@ def place_instruments(
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
-                            "(Acoustic Grand Piano), choose another with --program NAME=PROGRAM")  # fmt: skip
+                            "(Acoustic Grand Piano), choose another with a program override")  # fmt: skip
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)
