@@ -27,7 +27,12 @@ def inputs() -> list[Path]:
 
 
 def outcome(raw: bytes, source: str, options: Any) -> list[str]:
-    """One line per record: the .mid digest and the record's messages, or its error."""
+    """One line per record: the .mid digest and the record's messages, or its error.
+
+    Messages as the command line words them (``cli_words``): the recorded ones are from
+    when the library itself named the flags.
+    """
+    from midiexport.cli.report import cli_words
     from midiexport.errors import MidiExportError
     from midiexport.outputs.smf import write_midi
     from midiexport.stages.convert import convert_record
@@ -40,19 +45,20 @@ def outcome(raw: bytes, source: str, options: Any) -> list[str]:
         else:
             records = normalize_payload(raw, source=source)
     except MidiExportError as exc:
-        return [f"error: {exc}"]
+        return [f"error: {cli_words(str(exc))}"]
     for record in records:
         if isinstance(record, Exception):
-            lines.append(f"error: {record}")
+            lines.append(f"error: {cli_words(str(record))}")
             continue
         try:
             song = convert_record(record, options)
             midi = write_midi(song, format=options.format)
         except MidiExportError as exc:
-            lines.append(f"error: {exc}")
+            lines.append(f"error: {cli_words(str(exc))}")
             continue
         report = song.report
-        said = json.dumps([sorted(report.counts.items()), list(report.warnings), sorted(report.left_out.items())])
+        counts = sorted((cli_words(kind), n) for kind, n in report.counts.items())
+        said = json.dumps([counts, [cli_words(w) for w in report.warnings], sorted(report.left_out.items())])
         lines.append(f"{hashlib.sha256(midi).hexdigest()} {hashlib.sha256(said.encode()).hexdigest()}")
     return lines
 
