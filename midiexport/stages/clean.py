@@ -349,7 +349,8 @@ def clean_melodic(
     sizes = [p.note_count for p in work]
     bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
     # One column holds the notes' starts as sent, then their ends, then the rules' scratch (a fresh
-    # column is page-faulted memory): the clean-up's start and end columns are gathered from it.
+    # column is page-faulted memory): the clean-up's start and end columns are gathered from it,
+    # and join_mask, the flickers and the ghost search use it in turn.
     scratch = np.empty(int(bounds[-1]) + 1)
     joined = np.concatenate([p.start_s for p in work], out=scratch[:-1])
     by_time = _time_orders(joined, bounds)  # the parts out of time order (the API's order): sorted here
@@ -371,16 +372,16 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, dropped)
             alive ^= short
         del short
-    del scratch, joined  # its memory is reused by what follows
     if any(ghostly[k] for k in active) and (
         not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(p.note_count for p in parts))
     ):
-        ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive)
+        ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive, column=scratch)
         dropped = int(np.count_nonzero(ghost))
         if dropped:
             _count(counts, model.GHOST_DROPPED, dropped)
             alive ^= ghost
         del ghost
+    del scratch, joined  # its memory is reused by what follows
     for k, instrument, (s, e, p, v) in zip(
         active, work, _notes_left(start, end, group, order, alive, by_time, bounds, work), strict=True
     ):
@@ -458,6 +459,7 @@ def overtone_ghosts(
     ghostly: Sequence[bool] | None = None,
     *,
     alive: Mask | None = None,
+    column: FloatColumn | None = None,
 ) -> Mask:
     """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
 
@@ -467,6 +469,7 @@ def overtone_ghosts(
     ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. ``ghostly``:
     for each part, whether its notes may be ghosts (None: every part's); ``alive``: the
     notes still there (None: all), the others are neither ghosts nor sound through one.
+    ``column``: a scratch column one longer than the notes (None: one is made).
 
     One search per interval (three), never a loop over notes: each note finds the last
     note of the key below that starts in time, and the latest end of that key's notes so
@@ -508,14 +511,16 @@ def overtone_ghosts(
     held = _run_notes(targets, lengths, alive)
     if not len(held):
         return ghost
-    column = np.empty(len(held) + 1)  # the held notes' keyed starts after a -inf (``_count_at_or_before``)
-    column[0] = -np.inf
+    column = np.empty(len(held) + 1) if column is None else column[: len(held) + 1]
+    column[0] = -np.inf  # the held notes' keyed starts after a -inf (``_count_at_or_before``)
     keyed = np.multiply(key.take(held), PITCH_SPAN_S, out=column[1:])
     reach = np.empty(len(held) + 1)  # reach[i]: the latest keyed end among the held notes before i; none before 0
     reach[0] = -np.inf
-    np.add(keyed, end.take(held), out=reach[1:])
+    np.take(end, held, out=reach[1:], mode="clip")  # "clip": no buffered copy
+    reach[1:] += keyed
     _running_max(reach[1:])  # the keys' offsets make it restart in each key
-    keyed += start.take(held)
+    for low in range(0, len(held), GHOST_BLOCK):  # no column of the starts taken
+        keyed[low : low + GHOST_BLOCK] += start.take(held[low : low + GHOST_BLOCK])
     del held
     ranks = np.arange(1, len(keyed) + 1, dtype=np.float64)
     for interval, runs in zip(GHOST_INTERVALS, searching):
