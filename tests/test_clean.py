@@ -18,6 +18,7 @@ from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
     _count_at_or_before,
     _extend_runs,
+    _key_order,
     _running_max,
     clean_record,
     first_onsets,
@@ -386,13 +387,49 @@ def test_blocks_of_any_size_give_the_same_clean_up(monkeypatch, clean):
     record = noisy_parts(7)
     whole = cleaned(record, clean=clean)
     assert whole.counts.get(model.GHOST_DROPPED) and whole.counts.get(model.SHORT_DROPPED)
-    for name, block in (("GATHER_BLOCK", 301), ("GHOST_BLOCK", 17), ("OFFSET_BLOCK", 13), ("RUNNING_BLOCK", 11)):
+    blocks = (
+        ("GATHER_BLOCK", 301),
+        ("GHOST_BLOCK", 17),
+        ("OFFSET_BLOCK", 13),
+        ("RUNNING_BLOCK", 11),
+        ("INDEX_BLOCK", 5),
+    )
+    for name, block in blocks:
         monkeypatch.setattr(f"midiexport.stages.clean.{name}", block)
     blocked = cleaned(record, clean=clean)
     assert blocked.counts == whole.counts
     for mine, theirs in zip(blocked.instruments, whole.instruments, strict=True):
         for column in ("start_s", "end_s", "pitch", "velocity"):
             assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+
+
+@pytest.mark.parametrize("clean", ["light", "strong"])
+def test_the_argsort_fallback_orders_the_notes_as_the_packed_sort(monkeypatch, clean):
+    # one position bit is too few for any part: every note is ordered by the stable argsort instead
+    record = noisy_parts(11)
+    packed = cleaned(record, clean=clean)
+    monkeypatch.setattr("midiexport.stages.clean.POSITION_BITS", 1)
+    argsorted = cleaned(record, clean=clean)
+    assert argsorted.counts == packed.counts
+    for mine, theirs in zip(argsorted.instruments, packed.instruments, strict=True):
+        for column in ("start_s", "end_s", "pitch", "velocity"):
+            assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+
+
+def test_key_order_is_the_stable_order_of_the_keys():
+    keys = np.array([130, 5, 130, 5, 0, 129, 5], dtype=np.int16)  # ties keep their order
+    order, ordered = _key_order(keys)
+    assert order.tolist() == [4, 1, 3, 6, 5, 0, 2]
+    assert ordered.tolist() == [0, 5, 5, 5, 129, 130, 130] and ordered.dtype == np.int16
+
+
+def test_shifting_one_cleaned_part_leaves_the_others_as_they_were():
+    # the cleaned parts' times are slices of the clean-up's own columns: a shift moves one part's only
+    notes = [(60, 1.0, 1.5, 0.5), (72, 1.7, 1.71, 0.5), (64, 2.0, 2.5, 0.5)]  # a flicker: the parts are cleaned
+    parts = [(name, notes) for name in ("Cello", "Bass", "Flute")]
+    after = cleaned(record_of(*parts), clean="light", shifts=(("Bass", 100.0),))
+    assert notes_of(after, "Cello") == notes_of(after, "Flute") == [(60, 1.0, 1.5), (64, 2.0, 2.5)]
+    assert notes_of(after, "Bass") == [(60, 1.1, 1.6), (64, 2.1, 2.6)]
 
 
 def test_ghost_is_found_among_many_notes_of_the_key_below():
