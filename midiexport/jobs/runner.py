@@ -93,7 +93,7 @@ class Outcome(NamedTuple):
 
 def names_one_file(out: str | None) -> bool:
     """True when ``out`` (an ``-o`` value) names one file: a .mid path or "-"."""
-    return out == "-" or (out is not None and out.lower().endswith(files.MIDI_SUFFIXES))
+    return out == "-" or (out is not None and files.names_midi(out))
 
 
 class Destination:
