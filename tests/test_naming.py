@@ -129,11 +129,26 @@ def test_no_input_of_the_run_is_replaced_by_another_inputs_song(tmp_path):
     result = run("convert", str(task), str(second), "--overwrite")
     assert result.exit_code == 0, result.stderr
     assert {p: p.read_bytes() for p in before} == before  # every input as it was
-    assert names(tmp_path) == ["a.mid", "b-2.mid", "b-midiexport-2.mid", "b-midiexport.mid", "b.json", "b.mid"]
+    # b.mid's own song is named "b" (b.mid taken by b.json's claim, cleared by path): b-2.mid, as in the first run
+    assert names(tmp_path) == ["a.mid", "b-2.mid", "b-midiexport.mid", "b.json", "b.mid"]
     # -o naming an input is refused before any work
     result = run("convert", str(first), "-o", str(tmp_path / "." / "a.mid"), "--overwrite")
     assert result.exit_code == 2 and f"-o {tmp_path / '.' / 'a.mid'} is an input of this run" in result.stderr
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_song_is_kept_off_an_input_by_its_path_alone_not_by_its_name(tmp_path):
+    archive = make_zip(tmp_path / "songs.zip", {"a.json": json.dumps(record(title="songs")).encode()})
+    result = run("convert", str(archive))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path) == ["songs.mid", "songs.zip"]  # songs.mid is no input: the song keeps its own name
+    lone = tmp_path / "lone.mid"  # a .mid's song is named after its file: lone.mid again
+    lone.write_bytes(stem_bytes())
+    beside = run("convert", str(lone))
+    elsewhere = run("convert", str(lone), "-o", str(tmp_path / "out"))
+    assert beside.exit_code == elsewhere.exit_code == 0, beside.stderr + elsewhere.stderr
+    assert "lone-midiexport.mid" in names(tmp_path) and lone.read_bytes() == stem_bytes()  # beside: the input's path
+    assert names(tmp_path / "out") == ["lone.mid"]  # in another folder no input is in the way
 
 
 def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path):

@@ -24,7 +24,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import read_json, read_member_records
 from .render import render_record
-from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
+from .runner import Destination, Pending, Rendered, raising, run_in_processes
 
 
 class Unit(NamedTuple):
@@ -272,8 +272,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             for item in json.items:
                 if isinstance(item, InputError):  # a bad line fails alone and claims its name, as in a plain .jsonl
                     claim = _failed_line_stem(item, member_name or name, options,
-                                              template_stem=_template_stem(unit.source),
-                                              made_safe=partial(_song_stem, unit.source))  # fmt: skip
+                                              template_stem=_template_stem(unit.source))  # fmt: skip
                     failure = Rendered(_line_place(item, name), claim, error=item)
                     lines.append((len(records), failure, member_name or name))
                     continue
@@ -437,7 +436,7 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
     path gets ``-midiexport`` when written (``runner.Destination.protect``), as default names do.
     """
     default, number = names or (song_title(song), "")
-    stem = _song_stem(unit.source, default)
+    stem = files.safe_name(default)
     if options.name is None:
         return render_record(song, options, stem=stem)
     named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
@@ -454,15 +453,3 @@ def _template_stem(source: InputFile) -> str:
     stem = PurePath(source.name).stem
     split = None if files.is_archive(source) else stem_title(stem)
     return split[0] if split else stem
-
-
-def _song_stem(source: InputFile, name: str) -> str:
-    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace.
-
-    Beside the input, ``Destination.protect`` would clear it anyway; this rule also keeps
-    ``-o folder/`` names the same as names beside the input.
-    """
-    stem = files.safe_name(name)
-    if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
-        stem = files.safe_name(stem + INPUT_CLEAR_SUFFIX)
-    return stem
