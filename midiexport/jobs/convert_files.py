@@ -256,12 +256,11 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     from ..stages.midifile import group_stems, join_stems, read_midi
 
     records: list[Record] = []
-    failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
     archive = None
     if raw is None and files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-    named = _read_files(unit, options, raw=raw, archive=archive, failed=failed)
+    named, failed = _read_files(unit, options, raw=raw, archive=archive)  # failed: each with its file's own name
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
@@ -293,18 +292,19 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
 
 
 def _read_files(
-    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None,
-    failed: list[tuple[Rendered, str]],
-) -> list[tuple[str, bytes, str | None]]:  # fmt: skip
-    """Return the bytes of a unit's files to read: (name, bytes, .zip member's name or None), in order.
+    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None
+) -> tuple[list[tuple[str, bytes, str | None]], list[tuple[Rendered, str]]]:
+    """Return the bytes of a unit's files to read, and the files that cannot be read, in order.
 
-    ``raw``: a .mid read from standard input; else the .zip's members, else the .mid stems,
-    each within ``options.max_input_mb``. A file that cannot be read is added to ``failed``
-    with its file's own name.
+    Each file read is (name, bytes, .zip member's name or None); each that cannot be read,
+    its failed Rendered with its file's own name (which tells its song). ``raw``: a .mid
+    read from standard input; else the .zip's members, else the .mid stems, each within
+    ``options.max_input_mb``.
     """
-    if raw is not None:
-        return [(unit.source.name, raw, None)]
     named: list[tuple[str, bytes, str | None]] = []
+    failed: list[tuple[Rendered, str]] = []
+    if raw is not None:
+        return [(unit.source.name, raw, None)], failed
     if archive is not None:
         for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
@@ -312,13 +312,13 @@ def _read_files(
                 failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
             else:
                 named.append((name, member.data, member.name))
-        return named
+        return named, failed
     for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
         try:
             named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
         except InputError as exc:
             failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
-    return named
+    return named, failed
 
 
 def _in_order(
@@ -360,7 +360,6 @@ def _failed_line_stem(
     options: ConvertOptions,
     *,
     template_stem: str,
-    made_safe: Callable[[str], str] = files.safe_name,
 ) -> str:
     """Return the name a JSON line that cannot be read would have had, or "" when its content would tell.
 
@@ -371,7 +370,7 @@ def _failed_line_stem(
     """
     if error.line is None:
         return ""
-    return _place_stem(file_name, str(error.line), options, template_stem=template_stem, made_safe=made_safe) or ""
+    return _place_stem(file_name, str(error.line), options, template_stem=template_stem) or ""
 
 
 def _place_stem(
@@ -380,18 +379,17 @@ def _place_stem(
     options: ConvertOptions,
     *,
     template_stem: str,
-    made_safe: Callable[[str], str] = files.safe_name,
 ) -> str | None:
     """Return a record's name from its place: ``file_name`` and ``number`` (line or position; "" for none), or None.
 
-    The default is the numbered file stem made safe by ``made_safe``; a template of
+    The default is the numbered file stem made safe (``files.safe_name``); a template of
     ``stem`` and ``record`` only replaces it (``naming.place_name``). None with --split
     (names from the instruments), for a template of the record's own fields, and without
     a file name (standard input): the content names it.
     """
     if options.split or not file_name:
         return None
-    default = made_safe(naming.numbered_stem(file_name, number))
+    default = files.safe_name(naming.numbered_stem(file_name, number))
     return naming.place_name(options.name, default, stem=template_stem, number=number)
 
 
