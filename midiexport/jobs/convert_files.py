@@ -251,7 +251,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     it would have had (``_failed_line_stem``); the other failures come first. Its line says
     that its song was written without it only when that song was (``_joined_song``).
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
-    yields no record and no failure (``Archive.no_records``).
+    yields no record and no failure (``Archive.settle``, which also says its files not read).
     """
     from ..stages.midifile import group_stems, join_stems, read_midi
 
@@ -285,10 +285,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
                 for group, song in zip(groups, songs)]  # fmt: skip
     results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
-    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
-        raise archive.no_records(unit.source.name)
-    not_read = archive.not_read_line(unit.source.name) if archive is not None else None  # its files no records
-    return _say_not_read(results, not_read) if not_read else results
+    return results if archive is None else archive.settle(unit.source.name, results, _say_not_read)
 
 
 def _read_files(
@@ -347,11 +344,10 @@ def _in_order(
     return [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
 
 
-def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
-    """Put the line naming a .zip's files not read among the first result's warnings (a failure's too)."""
-    first = results[0]
+def _say_not_read(first: Rendered, line: str) -> Rendered:
+    """Put the line naming a .zip's files not read among a result's warnings (a failure's too)."""
     report = first.report or Report()
-    return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
+    return first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings)))
 
 
 def _failed_line_stem(
