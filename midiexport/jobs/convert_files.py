@@ -72,7 +72,7 @@ def run_batch(
     of .mid stems): the lines read to find out are the ones then converted, so an input
     is read once. A lone unit bound for one named file (a JSON array, a .zip, stems whose
     tempo maps differ) is read and rendered first, and refused the same way, before any
-    write, when it holds several songs (``_read_first``).
+    write, when it would write several files (``_read_first``).
     """
     destination.protect(source.path for source in inputs)
     problem = destination.input_problem()
@@ -91,20 +91,21 @@ def run_batch(
 def _read_first(job: Planned, options: ConvertOptions, destination: Destination) -> Pending:
     """Read and render a lone unit bound for one named file, before anything is written.
 
-    Its songs are known only once it is read (a JSON array, a .zip, a line holding an
-    array): more than one to write is the usage error of several units
-    (``Destination.too_many``), raised here as OutputError before any file is
-    written. A unit that cannot be read is the unit's error, as always. A lone unit
-    runs in this process anyway, so reading it first costs nothing.
+    Its files are known only once it is read (a JSON array, a .zip, a line holding an
+    array; --split): more than one to write is the usage error of several units, raised
+    here as OutputError before any file is written, by the unit's own check
+    (``Pending.refusal``), in the words of ``Destination.too_many``. A unit that cannot
+    be read is the unit's error, as always. A lone unit runs in this process anyway, so
+    reading it first costs nothing.
     """
+    pending = _pending(job, partial(render_unit, job.unit, options=options), destination)
     try:
-        rendered = render_unit(job.unit, options=options)
+        problem = pending.refusal()  # its results are kept for its result()
     except InputError as exc:
         return _pending(job, raising(exc), destination)
-    problem = destination.too_many(sum(result.error is None for result in rendered))
     if problem is not None:
         raise OutputError(problem)
-    return _pending(job, lambda: rendered, destination)
+    return pending
 
 
 def _run_planned(
