@@ -238,11 +238,25 @@ def test_one_named_file_never_takes_a_second_result_even_past_pending(tmp_path, 
 
 
 def test_a_json_named_by_stem_alone_is_read_again_and_its_file_kept(tmp_path):
+    # "{stem}" names every record of the file alike (one, one-2): the first one's name cannot stand for them all
     source = tmp_path / "one.json"
-    source.write_text(json.dumps(record(taskId="t1")))
+    source.write_text(json.dumps([record(taskId="t1"), record(taskId="t2")]))
     out = tmp_path / "out"
     assert run("convert", str(source), "-o", str(out), "--name", "{stem}").exit_code == 0
+    assert names(out) == ["one-2.mid", "one.mid"]
     (out / "one.mid").write_bytes(b"kept")
+    (out / "one-2.mid").unlink()  # as if the second record had failed, then been mended
     again = run("convert", str(source), "-o", str(out), "--name", "{stem}")
     assert again.exit_code == 0, again.stderr
     assert "skipped" in again.stderr and (out / "one.mid").read_bytes() == b"kept"  # read, then its file kept
+    assert mido.MidiFile(out / "one-2.mid").length > 0  # not skipped whole because one.mid exists
+
+
+@pytest.mark.parametrize("template", ["{task_id}{audio_id}", " - "])  # empty from the content; from the place alone
+def test_a_template_that_fills_in_empty_gives_the_numbered_default_name(tmp_path, template):
+    (tmp_path / "songs.jsonl").write_text("\n".join(json.dumps(record()) for _ in range(3)))
+    (tmp_path / "one.json").write_text(json.dumps(record()))
+    inputs = [str(tmp_path / "songs.jsonl"), str(tmp_path / "one.json")]
+    result = run("convert", *inputs, "-o", str(tmp_path / "out"), "--name", template)
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["one.mid", "songs-1.mid", "songs-2.mid", "songs-3.mid"]
