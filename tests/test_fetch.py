@@ -167,6 +167,15 @@ def test_tasks_asked_at_once_stay_within_the_cap_however_asked():
     assert FetchOptions(api_key=API_KEY, concurrency=2).concurrency == 2
 
 
+def test_the_command_asks_fetch_options_default_concurrency_unless_jobs_is_given():
+    from midiexport.cli.api import _fetch_options
+
+    given = {"api_key": API_KEY, "base_url": "https://api.example", "timeout_s": 5.0, "poll_interval_s": 1.0,
+             "save_json": True, "out": None}  # fmt: skip
+    assert _fetch_options({**given, "jobs": None}, music_task=None).concurrency == FetchOptions(API_KEY).concurrency
+    assert _fetch_options({**given, "jobs": 1}, music_task=None).concurrency == 1
+
+
 def test_fetch_record_is_usable_without_click(fake_api, task):
     task_id = task("complete")
     answer = fetch_record(task_id, api_key=API_KEY, base_url=fake_api.url)

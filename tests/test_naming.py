@@ -129,11 +129,26 @@ def test_no_input_of_the_run_is_replaced_by_another_inputs_song(tmp_path):
     result = run("convert", str(task), str(second), "--overwrite")
     assert result.exit_code == 0, result.stderr
     assert {p: p.read_bytes() for p in before} == before  # every input as it was
-    assert names(tmp_path) == ["a.mid", "b-2.mid", "b-midiexport-2.mid", "b-midiexport.mid", "b.json", "b.mid"]
+    # b.mid's own song is named "b" (b.mid taken by b.json's claim, cleared by path): b-2.mid, as in the first run
+    assert names(tmp_path) == ["a.mid", "b-2.mid", "b-midiexport.mid", "b.json", "b.mid"]
     # -o naming an input is refused before any work
     result = run("convert", str(first), "-o", str(tmp_path / "." / "a.mid"), "--overwrite")
     assert result.exit_code == 2 and f"-o {tmp_path / '.' / 'a.mid'} is an input of this run" in result.stderr
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_song_is_kept_off_an_input_by_its_path_alone_not_by_its_name(tmp_path):
+    archive = make_zip(tmp_path / "songs.zip", {"a.json": json.dumps(record(title="songs")).encode()})
+    result = run("convert", str(archive))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path) == ["songs.mid", "songs.zip"]  # songs.mid is no input: the song keeps its own name
+    lone = tmp_path / "lone.mid"  # a .mid's song is named after its file: lone.mid again
+    lone.write_bytes(stem_bytes())
+    beside = run("convert", str(lone))
+    elsewhere = run("convert", str(lone), "-o", str(tmp_path / "out"))
+    assert beside.exit_code == elsewhere.exit_code == 0, beside.stderr + elsewhere.stderr
+    assert "lone-midiexport.mid" in names(tmp_path) and lone.read_bytes() == stem_bytes()  # beside: the input's path
+    assert names(tmp_path / "out") == ["lone.mid"]  # in another folder no input is in the way
 
 
 def test_untitled_records_of_a_zip_member_are_named_as_in_a_plain_file(tmp_path):
@@ -223,11 +238,25 @@ def test_one_named_file_never_takes_a_second_result_even_past_pending(tmp_path, 
 
 
 def test_a_json_named_by_stem_alone_is_read_again_and_its_file_kept(tmp_path):
+    # "{stem}" names every record of the file alike (one, one-2): the first one's name cannot stand for them all
     source = tmp_path / "one.json"
-    source.write_text(json.dumps(record(taskId="t1")))
+    source.write_text(json.dumps([record(taskId="t1"), record(taskId="t2")]))
     out = tmp_path / "out"
     assert run("convert", str(source), "-o", str(out), "--name", "{stem}").exit_code == 0
+    assert names(out) == ["one-2.mid", "one.mid"]
     (out / "one.mid").write_bytes(b"kept")
+    (out / "one-2.mid").unlink()  # as if the second record had failed, then been mended
     again = run("convert", str(source), "-o", str(out), "--name", "{stem}")
     assert again.exit_code == 0, again.stderr
     assert "skipped" in again.stderr and (out / "one.mid").read_bytes() == b"kept"  # read, then its file kept
+    assert mido.MidiFile(out / "one-2.mid").length > 0  # not skipped whole because one.mid exists
+
+
+@pytest.mark.parametrize("template", ["{task_id}{audio_id}", " - "])  # empty from the content; from the place alone
+def test_a_template_that_fills_in_empty_gives_the_numbered_default_name(tmp_path, template):
+    (tmp_path / "songs.jsonl").write_text("\n".join(json.dumps(record()) for _ in range(3)))
+    (tmp_path / "one.json").write_text(json.dumps(record()))
+    inputs = [str(tmp_path / "songs.jsonl"), str(tmp_path / "one.json")]
+    result = run("convert", *inputs, "-o", str(tmp_path / "out"), "--name", template)
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["one.mid", "songs-1.mid", "songs-2.mid", "songs-3.mid"]

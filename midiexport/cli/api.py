@@ -138,13 +138,13 @@ def generate(music_task: str, **options: Any) -> None:
 
 
 def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:
-    from ..defaults import DEFAULT_CONCURRENCY
     from ..jobs.fetch_tasks import FetchOptions
 
+    asked = {"concurrency": options["jobs"]} if options["jobs"] else {}  # else FetchOptions' own default
     return FetchOptions(
         api_key=options["api_key"], base_url=options["base_url"], wait=options.get("wait", True),
         timeout_s=options["timeout_s"], poll_interval_s=options["poll_interval_s"], music_task=music_task,
-        save_json=options["save_json"] and options["out"] != "-", concurrency=options["jobs"] or DEFAULT_CONCURRENCY,
+        save_json=options["save_json"] and options["out"] != "-", **asked,
     )  # fmt: skip
 
 

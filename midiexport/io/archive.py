@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
 from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
 MEMBER_SUFFIXES = tuple(s for s in INPUT_SUFFIXES if s not in ARCHIVE_SUFFIXES)  # no .zip within a .zip
+Result = TypeVar("Result")
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
 
 
@@ -50,19 +52,20 @@ class Archive(NamedTuple):
         str, ...
     ] = ()  # names of the files not read (a .txt, a .wav, hidden ones), in order; no Finder litter
 
-    def not_read_line(self, name: str) -> str | None:
-        """Return the one line that says which files were not read ("songs.zip: 2 files not read, ..."), or None."""
-        return _not_read_text(name, self.not_read)
+    def settle(self, name: str, results: list[Result], say: Callable[[Result, str], Result]) -> list[Result]:
+        """Return the results of the archive ``name`` with its leftovers said: the one rule of ``convert`` and ``info``.
 
-    def no_records(self, name: str) -> InputError:
-        """The error of an archive whose members yielded nothing, no record and no failure (blank .jsonl only).
-
-        The one rule of ``convert`` and ``info`` alike: such an archive fails, in one line
-        (naming the files not read, if any), so nothing converted is never exit 0.
+        Its files not read (a .txt, a .wav) are said in one line ("songs.zip: 2 files not
+        read, ..."), which ``say(first, line)`` puts among the first result's warnings (a
+        failure's too): not a failure. Raises InputError when its members yielded nothing,
+        no record and no failure (blank .jsonl only): it fails whole, in one line naming
+        the files not read, if any, so nothing converted is never exit 0.
         """
-        line = self.not_read_line(name)
-        text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
-        return InputError(text, input=name)
+        line = _not_read_text(name, self.not_read)
+        if not results:
+            text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
+            raise InputError(text, input=name)
+        return [say(results[0], line), *results[1:]] if line else results
 
 
 class Member(NamedTuple):

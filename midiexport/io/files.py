@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO, NamedTuple
 
 from ..defaults import DEFAULT_MAX_INPUT_MB
@@ -80,7 +80,7 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
 
 
 def _input_file(path: Path, name: str, *, from_folder: bool = False) -> InputFile:
-    return InputFile(str(path), name, path.suffix.lower() in LINE_SUFFIXES, from_folder)
+    return InputFile(str(path), name, names_json_lines(str(path)), from_folder)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -91,9 +91,19 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
+def names_json_lines(name: str) -> bool:
+    """True for a file name of JSON Lines (``LINE_SUFFIXES``, any case): ``InputFile.lines``, a .zip member's too."""
+    return PurePath(name).suffix.lower() in LINE_SUFFIXES
+
+
+def names_midi(name: str) -> bool:
+    """True for a Standard MIDI File's name (``MIDI_SUFFIXES``, any case): an input, a .zip member, ``-o``."""
+    return name.lower().endswith(MIDI_SUFFIXES)
+
+
 def is_midi(source: InputFile) -> bool:
     """True for a .mid/.midi input (by its name; stdin is recognised by its bytes instead)."""
-    return source.path.lower().endswith(MIDI_SUFFIXES)
+    return names_midi(source.path)
 
 
 def is_archive(source: InputFile) -> bool:

@@ -24,7 +24,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import read_json, read_member_records
 from .render import render_record
-from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
+from .runner import Destination, Pending, Rendered, raising, run_in_processes
 
 
 class Unit(NamedTuple):
@@ -72,7 +72,7 @@ def run_batch(
     of .mid stems): the lines read to find out are the ones then converted, so an input
     is read once. A lone unit bound for one named file (a JSON array, a .zip, stems whose
     tempo maps differ) is read and rendered first, and refused the same way, before any
-    write, when it holds several songs (``_read_first``).
+    write, when it would write several files (``_read_first``).
     """
     destination.protect(source.path for source in inputs)
     problem = destination.input_problem()
@@ -91,20 +91,21 @@ def run_batch(
 def _read_first(job: Planned, options: ConvertOptions, destination: Destination) -> Pending:
     """Read and render a lone unit bound for one named file, before anything is written.
 
-    Its songs are known only once it is read (a JSON array, a .zip, a line holding an
-    array): more than one to write is the usage error of several units
-    (``Destination.too_many``), raised here as OutputError before any file is
-    written. A unit that cannot be read is the unit's error, as always. A lone unit
-    runs in this process anyway, so reading it first costs nothing.
+    Its files are known only once it is read (a JSON array, a .zip, a line holding an
+    array; --split): more than one to write is the usage error of several units, raised
+    here as OutputError before any file is written, by the unit's own check
+    (``Pending.refusal``), in the words of ``Destination.too_many``. A unit that cannot
+    be read is the unit's error, as always. A lone unit runs in this process anyway, so
+    reading it first costs nothing.
     """
+    pending = _pending(job, partial(render_unit, job.unit, options=options), destination)
     try:
-        rendered = render_unit(job.unit, options=options)
+        problem = pending.refusal()  # its results are kept for its result()
     except InputError as exc:
         return _pending(job, raising(exc), destination)
-    problem = destination.too_many(sum(result.error is None for result in rendered))
     if problem is not None:
         raise OutputError(problem)
-    return _pending(job, lambda: rendered, destination)
+    return pending
 
 
 def _run_planned(
@@ -251,17 +252,16 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     it would have had (``_failed_line_stem``); the other failures come first. Its line says
     that its song was written without it only when that song was (``_joined_song``).
     Raises InputError when a .zip as a whole cannot be read (see ``io.archive``), or
-    yields no record and no failure (``Archive.no_records``).
+    yields no record and no failure (``Archive.settle``, which also says its files not read).
     """
     from ..stages.midifile import group_stems, join_stems, read_midi
 
     records: list[Record] = []
-    failed: list[tuple[Rendered, str]] = []  # each with its file's own name, which tells its song
     lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
     archive = None
     if raw is None and files.is_archive(unit.source):
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
-    named = _read_files(unit, options, raw=raw, archive=archive, failed=failed)
+    named, failed = _read_files(unit, options, raw=raw, archive=archive)  # failed: each with its file's own name
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
@@ -272,8 +272,7 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
             for item in json.items:
                 if isinstance(item, InputError):  # a bad line fails alone and claims its name, as in a plain .jsonl
                     claim = _failed_line_stem(item, member_name or name, options,
-                                              template_stem=_template_stem(unit.source),
-                                              made_safe=partial(_song_stem, unit.source))  # fmt: skip
+                                              template_stem=_template_stem(unit.source))  # fmt: skip
                     failure = Rendered(_line_place(item, name), claim, error=item)
                     lines.append((len(records), failure, member_name or name))
                     continue
@@ -287,25 +286,23 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     rendered = [_render_song(unit, song, options, names=json_names.get(group[0]) if len(group) == 1 else None)
                 for group, song in zip(groups, songs)]  # fmt: skip
     results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
-    if archive is not None and not results:  # its JSON members blank: it fails whole (``Archive.no_records``)
-        raise archive.no_records(unit.source.name)
-    not_read = archive.not_read_line(unit.source.name) if archive is not None else None  # its files no records
-    return _say_not_read(results, not_read) if not_read else results
+    return results if archive is None else archive.settle(unit.source.name, results, _say_not_read)
 
 
 def _read_files(
-    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None,
-    failed: list[tuple[Rendered, str]],
-) -> list[tuple[str, bytes, str | None]]:  # fmt: skip
-    """Return the bytes of a unit's files to read: (name, bytes, .zip member's name or None), in order.
+    unit: Unit, options: ConvertOptions, *, raw: bytes | None, archive: Archive | None
+) -> tuple[list[tuple[str, bytes, str | None]], list[tuple[Rendered, str]]]:
+    """Return the bytes of a unit's files to read, and the files that cannot be read, in order.
 
-    ``raw``: a .mid read from standard input; else the .zip's members, else the .mid stems,
-    each within ``options.max_input_mb``. A file that cannot be read is added to ``failed``
-    with its file's own name.
+    Each file read is (name, bytes, .zip member's name or None); each that cannot be read,
+    its failed Rendered with its file's own name (which tells its song). ``raw``: a .mid
+    read from standard input; else the .zip's members, else the .mid stems, each within
+    ``options.max_input_mb``.
     """
-    if raw is not None:
-        return [(unit.source.name, raw, None)]
     named: list[tuple[str, bytes, str | None]] = []
+    failed: list[tuple[Rendered, str]] = []
+    if raw is not None:
+        return [(unit.source.name, raw, None)], failed
     if archive is not None:
         for member in archive.members:
             name = f"{unit.source.name}: {member.name}"
@@ -313,13 +310,13 @@ def _read_files(
                 failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
             else:
                 named.append((name, member.data, member.name))
-        return named
+        return named, failed
     for stem in unit.stems:  # each stem within --max-input-mb, like a JSON input
         try:
             named.append((stem.name, files.read_bytes(stem, max_mb=options.max_input_mb), None))
         except InputError as exc:
             failed.append((Rendered(exc.input or stem.name, "", error=exc), stem.name))
-    return named
+    return named, failed
 
 
 def _in_order(
@@ -348,11 +345,10 @@ def _in_order(
     return [said(result, file_name) for result, file_name in failed] + [result for _, _, result in in_place]
 
 
-def _say_not_read(results: list[Rendered], line: str) -> list[Rendered]:
-    """Put the line naming a .zip's files not read among the first result's warnings (a failure's too)."""
-    first = results[0]
+def _say_not_read(first: Rendered, line: str) -> Rendered:
+    """Put the line naming a .zip's files not read among a result's warnings (a failure's too)."""
     report = first.report or Report()
-    return [first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings))), *results[1:]]
+    return first._replace(report=dataclasses.replace(report, warnings=(line, *report.warnings)))
 
 
 def _failed_line_stem(
@@ -361,7 +357,6 @@ def _failed_line_stem(
     options: ConvertOptions,
     *,
     template_stem: str,
-    made_safe: Callable[[str], str] = files.safe_name,
 ) -> str:
     """Return the name a JSON line that cannot be read would have had, or "" when its content would tell.
 
@@ -372,7 +367,7 @@ def _failed_line_stem(
     """
     if error.line is None:
         return ""
-    return _place_stem(file_name, str(error.line), options, template_stem=template_stem, made_safe=made_safe) or ""
+    return _place_stem(file_name, str(error.line), options, template_stem=template_stem) or ""
 
 
 def _place_stem(
@@ -381,18 +376,17 @@ def _place_stem(
     options: ConvertOptions,
     *,
     template_stem: str,
-    made_safe: Callable[[str], str] = files.safe_name,
 ) -> str | None:
     """Return a record's name from its place: ``file_name`` and ``number`` (line or position; "" for none), or None.
 
-    The default is the numbered file stem made safe by ``made_safe``; a template of
+    The default is the numbered file stem made safe (``files.safe_name``); a template of
     ``stem`` and ``record`` only replaces it (``naming.place_name``). None with --split
     (names from the instruments), for a template of the record's own fields, and without
     a file name (standard input): the content names it.
     """
     if options.split or not file_name:
         return None
-    default = made_safe(naming.numbered_stem(file_name, number))
+    default = files.safe_name(naming.numbered_stem(file_name, number))
     return naming.place_name(options.name, default, stem=template_stem, number=number)
 
 
@@ -437,7 +431,7 @@ def _render_song(unit: Unit, song: Record, options: ConvertOptions, *, names: tu
     path gets ``-midiexport`` when written (``runner.Destination.protect``), as default names do.
     """
     default, number = names or (song_title(song), "")
-    stem = _song_stem(unit.source, default)
+    stem = files.safe_name(default)
     if options.name is None:
         return render_record(song, options, stem=stem)
     named, values = naming.name_record(options.name, song, fallback=stem, stem=_template_stem(unit.source),
@@ -454,15 +448,3 @@ def _template_stem(source: InputFile) -> str:
     stem = PurePath(source.name).stem
     split = None if files.is_archive(source) else stem_title(stem)
     return split[0] if split else stem
-
-
-def _song_stem(source: InputFile, name: str) -> str:
-    """Make a song's name (its title) safe as a file's; never the input's own, which it would replace.
-
-    Beside the input, ``Destination.protect`` would clear it anyway; this rule also keeps
-    ``-o folder/`` names the same as names beside the input.
-    """
-    stem = files.safe_name(name)
-    if source.path != files.STDIN and stem.casefold() == PurePath(source.path).stem.casefold():
-        stem = files.safe_name(stem + INPUT_CLEAR_SUFFIX)
-    return stem

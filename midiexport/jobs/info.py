@@ -102,23 +102,22 @@ def summarize_file(
     A .zip's files that are no records (``io.archive``: a .txt, a .wav) are said in one
     line among the first item's warnings, as convert says it: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed,
-    and when a .zip yields no record and no failure (``Archive.no_records``, as ``convert``).
+    and when a .zip yields no record and no failure (``Archive.settle``, as ``convert``).
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         archive = read_archive(source, max_mb=max_input_mb)
-        not_read = archive.not_read_line(source.name)
-        items = [s for member in archive.members for s in _summarize_member(source, member)]
-        if not items:  # its JSON members blank: it fails whole, as in convert
-            raise archive.no_records(source.name)
-        described = [_described(item) for item in items]
-        if not_read:
-            described[0] = described[0]._replace(warnings=(not_read,))
-        return described
+        items = [_described(s) for member in archive.members for s in _summarize_member(source, member)]
+        return archive.settle(source.name, items, _say_not_read)
     raw = read_bytes(source, max_mb=max_input_mb)
     if is_midi_data(raw, source.path):
         return [Described(summarize_midi(raw, source=source.name))]
     json = read_json(raw, source=source.name, lines=source.lines)
     return [_described(item) for item in _summarize_json(json, source.name, programs=programs)]
+
+
+def _say_not_read(first: Described, line: str) -> Described:
+    """Put the line naming a .zip's files not read among an item's warnings (a failure's too)."""
+    return first._replace(warnings=(line, *first.warnings))
 
 
 def _described(item: Summary | InputError) -> Described:

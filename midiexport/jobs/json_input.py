@@ -3,7 +3,7 @@
 One rule for every place JSON bytes come from (a plain file, a ``.zip`` member), for
 ``convert`` and ``info`` alike, so a record is never read one way here and another there:
 
-- a name ending in ``.jsonl`` or ``.ndjson`` (``files.LINE_SUFFIXES``) is JSON Lines: each
+- a name ending in ``.jsonl`` or ``.ndjson`` (``files.names_json_lines``) is JSON Lines: each
   line is read on its own, and a bad line fails alone (its InputError in its place);
 - any other name holds one JSON document (a record, an array of records, any envelope of
   README "Accepted shapes"). When it is not one valid document but its first non-blank
@@ -17,12 +17,11 @@ before it is JSON whitespace), so a line has the same number wherever the file i
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import NamedTuple
 
 from .. import model
 from ..errors import InputError
-from ..io.files import LINE_SUFFIXES, MIDI_SUFFIXES
+from ..io.files import names_json_lines, names_midi
 from ..model import Record
 from ..protocol import UTF8_BOM
 from ..stages.normalize import normalize_lines, normalize_payload, parse_json
@@ -36,14 +35,9 @@ class JsonRecords(NamedTuple):
     by_line: bool  # read as JSON Lines: each record is numbered by its line, as a plain .jsonl's
 
 
-def is_json_lines(name: str) -> bool:
-    """True for a file name of JSON Lines (``.jsonl``, ``.ndjson``, any case)."""
-    return PurePath(name).suffix.lower() in LINE_SUFFIXES
-
-
 def is_midi_data(data: bytes, name: str) -> bool:
-    """True for a Standard MIDI File: by its header, or by its name (``files.MIDI_SUFFIXES``, the one rule)."""
-    return data.startswith(b"MThd") or name.lower().endswith(MIDI_SUFFIXES)
+    """True for a Standard MIDI File: by its header, or by its name (``files.names_midi``, the one rule)."""
+    return data.startswith(b"MThd") or names_midi(name)
 
 
 def read_member_records(data: bytes, name: str, member_name: str) -> JsonRecords | None:
@@ -58,7 +52,7 @@ def read_member_records(data: bytes, name: str, member_name: str) -> JsonRecords
     """
     if is_midi_data(data, member_name):
         return None
-    items, by_line = read_json(data, source=name, lines=is_json_lines(member_name))
+    items, by_line = read_json(data, source=name, lines=names_json_lines(member_name))
     titled = [item if isinstance(item, InputError) or holds_no_record(item) else titled_after_member(item, member_name)
               for item in items]  # fmt: skip
     return JsonRecords(titled, by_line)
@@ -77,7 +71,7 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
     """Return the records of JSON bytes, by the rules of the module docstring.
 
     ``source`` names the input in messages ("songs.zip: saved.jsonl"); ``lines``: its name
-    says JSON Lines (``is_json_lines``, ``InputFile.lines``).
+    says JSON Lines (``files.names_json_lines``, ``InputFile.lines``).
     Raises InputError when a file that is not JSON Lines is no valid JSON document and
     does not look like JSON Lines either.
     """

@@ -93,7 +93,7 @@ class Outcome(NamedTuple):
 
 def names_one_file(out: str | None) -> bool:
     """True when ``out`` (an ``-o`` value) names one file: a .mid path or "-"."""
-    return out == "-" or (out is not None and out.lower().endswith(files.MIDI_SUFFIXES))
+    return out == "-" or (out is not None and files.names_midi(out))
 
 
 class Destination:
@@ -159,8 +159,9 @@ class Destination:
         The one check of "one named file, several results", made before anything is
         written: by the command (``--split``, several task ids), by ``run_batch`` (several
         units, or a lone unit of several songs: usage errors, before any work), and by
-        ``Pending`` before it writes a unit's files (a task of several songs), the file
-        already written counting (``single_used``).
+        ``Pending.refusal`` before a unit's files are written (a task of several songs; a
+        lone unit of several songs, which ``run_batch`` asks first), the file already
+        written counting (``single_used``).
         """
         if not self.single or results + self.single_used <= 1:
             return None
@@ -252,7 +253,7 @@ class Pending:
 
     ``result()`` re-raises an error that stopped the whole unit (an InputError, a
     FetchError, or a bug in a worker), and raises OutputError, before writing any of
-    them, when its files are too many for one named file (``Destination.too_many``);
+    them, when its files are too many for one named file (``refusal``);
     per-record errors are in the Outcomes instead.
     """
 
@@ -267,6 +268,7 @@ class Pending:
         self._stem = stem
         self._skipped = skipped
         self._planned_taken = False  # the planned paths went to the first result named ``stem``
+        self._rendered: list[Rendered] | None = None  # the unit's results, once got (``refusal``)
 
     @classmethod
     def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
@@ -276,14 +278,26 @@ class Pending:
     def result(self) -> list[Outcome]:
         if self._skipped and self._planned:
             return [Outcome(self.name, existing=tuple(str(p) for p in self._planned))]
-        try:
-            rendered = self._get()
-        except WorkerLost as exc:  # the runner knows the job, not its name
-            raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
-        problem = self._destination.too_many(sum(_main_files(r) for r in rendered if r.error is None))
+        problem = self.refusal()
         if problem is not None:  # nothing of the unit is written
             raise OutputError(f"{self.name}: {problem}")
-        return [self._write(r) for r in rendered]
+        return [self._write(r) for r in self._rendered or ()]
+
+    def refusal(self) -> str | None:
+        """Return why the unit's files cannot all go to ``out``'s one file, or None: the one check of a unit.
+
+        ``Destination.too_many`` of the .mid files its results would write (one per
+        instrument with --split; a failure or a companion writes none), the file already
+        written counting. The results are got on the first call (raising what stopped the
+        unit) and kept for ``result``, so ``run_batch`` can ask before it hands a lone unit
+        over, and refuse it as a usage error.
+        """
+        if self._rendered is None:
+            try:
+                self._rendered = self._get()
+            except WorkerLost as exc:  # the runner knows the job, not its name
+                raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
+        return self._destination.too_many(sum(_main_files(r) for r in self._rendered if r.error is None))
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:  # its report, when it has one, says what else there is to know

@@ -24,7 +24,7 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    held endings sit on the tonic 26 times in 31, other endings 60 times in 120.
 
 Drums are left out (``gm.is_drum_instrument``, the rule placement and clean-up use), and
-so are notes under 30 ms (``MIN_NOTE_S``): a transcription's flickers (PRODUCT.md: 7.7%
+so are notes under 30 ms (``clean.MIN_NOTE_S``): a transcription's flickers (PRODUCT.md: 7.7%
 of Suno's notes) weigh little in a duration histogram, but a flicker after the last
 chord would become the final sonority and hide the cadence. Durations are capped so
 one held pad does not outweigh the tune.
@@ -76,8 +76,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import model
-from ..defaults import CLEAN_MIN_NOTE_MS
 from ..model import KeySignature, Record
+from .clean import MIN_NOTE_S  # the clean-up's flicker threshold: shorter notes are left out here too
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,7 +98,6 @@ FINAL_GROUP_S = 0.1  # notes starting this close to the last onset belong to the
 MIN_CONFIDENCE = 0.05  # below this margin the key is not written (bench, with the steadiness check)
 SECTIONS = 3  # the key must also win in most of this many equal spans of the song to be written
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
-MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter notes are transcription flickers (the clean-up's default): left out
 
 PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
