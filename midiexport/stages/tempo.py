@@ -144,7 +144,7 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is fitted and chosen on the bench split by
 # bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of
 # choose_threshold): paste it over these lines after a refit.
-CALIBRATION_DRUMS = (1.517, 0.330)  # songs with drums: slope per unit of margin, offset (log-odds)
+CALIBRATION_DRUMS = (1.642, 0.063)  # songs with drums: slope per unit of margin, offset (log-odds)
 CALIBRATION_NO_DRUMS = (1.228, -1.289)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
 CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
