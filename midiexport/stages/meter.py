@@ -60,7 +60,7 @@ the beat's division than on the beat itself (``kick_division`` over ``kick_beat`
 the fit found against taking the beat twice as fast), and with offbeat comping, hi-hats and
 rim clicks the model chose the phase half a beat off for bossa novas, polkas and punk songs
 whose kick plays every beat: on songs generated from seeds no split uses, 7 of 382 songs
-with drums had every beat half a beat off. A reading is ruled out only when the kick near
+with drums had 80% or more of their beats half a beat off. A reading is ruled out only when the kick near
 its half-beats weighs at least three times the kick near its beats: syncopated kicks
 (drum'n'bass, funk, trap) put up to about twice as much there under the right reading.
 
@@ -145,8 +145,8 @@ SIX_DIVISIONS = 6  # 3/4 and 6/8: a bar of six beat divisions, grouped in twos o
 # (``_kick_between_beats``): in a kit groove the bass drum marks beats (Goto 2001 tells the beats
 # from the half-beats by the bass drum's and snare's places). Syncopated kicks (drum'n'bass, funk,
 # trap) put up to about twice as much on the half-beats as on the beats of the right reading (2.03 at
-# most on the bench split); the readings left half a beat off put 3.4 to 190 times as much there, on
-# the bench split and on songs generated from other seeds. Within KICK_SLOTS of a beat or half-beat
+# most on the bench split); the readings left half a beat off put from 3.4 times as much there to all of
+# it, on the bench split and on songs generated from other seeds. Within KICK_SLOTS of a beat or half-beat
 # (a slot is a twelfth of the pulse) a kick counts there; below KICK_MIN_WEIGHT of kick weight (about
 # five hits) on the half-beats the test says nothing.
 KICK_HALF_BEAT_RATIO = 3.0
