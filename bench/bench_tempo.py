@@ -33,6 +33,7 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 
     python bench/bench_tempo.py                         # both splits, bench/corpus/data
     python bench/bench_tempo.py --corpus /path/to/data --split bench --limit 50
+    python bench/bench_tempo.py --corpus /tmp/val-corpus --split val   # a split outside the corpus's own
     python bench/bench_tempo.py --fit                   # fit meter.WEIGHTS on the bench split
     python bench/bench_tempo.py --fit --fit-only '^coverage_'   # fit only the weights named so, the rest kept
     python bench/bench_tempo.py --calibrate             # then fit the confidence curves and thresholds there,
@@ -102,12 +103,23 @@ def main() -> None:
         calibrate(schema.load_songs(args.corpus, split="bench"), schema)
         return
     for split in args.split.split(","):
-        songs = schema.load_songs(args.corpus, split=split)
+        songs = load_split(schema, args.corpus, split)
         if args.limit:
             songs = songs[: args.limit]
         rows = [judge(song, schema, references=not args.no_references, notes=not args.no_notes) for song in songs]
         report(split, rows)
         print(f"estimate time for a 5-minute song (the densest of the split, looped): {five_minutes(songs):.0f} ms")
+
+
+def load_split(schema, corpus: str, split: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The songs of one split: one of the corpus's own (``schema.SPLITS``), or any other name that the
+    songs' ``split`` field carries, such as a validation set generated from seeds no split uses."""
+    if split in schema.SPLITS:
+        return list(schema.load_songs(corpus, split=split))
+    songs = [song for song in schema.load_songs(corpus) if song.get("split") == split]
+    if not songs:
+        raise SystemExit(f"no song of split {split!r} in {corpus}")
+    return songs
 
 
 def record_of(song: dict):  # type: ignore[no-untyped-def]

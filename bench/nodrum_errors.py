@@ -1,6 +1,8 @@
-"""List every song without drums whose tempo ``--bpm auto`` gets wrong, and what misled it.
+"""List every song without drums (or with them, ``--drums``) whose tempo ``--bpm auto`` gets wrong, and what misled it.
 
-For each wrong song of a split (bench by default): its source, meter, true quarter BPM, the
+For each wrong song of a split (bench by default; ``--corpus /tmp/val-corpus --split val`` reads
+a validation set generated from other seeds, see the README's benchmark section): its source,
+style, tempo kind (steady, drift, ...), meter, true quarter BPM, the
 estimate, the best score the meter model gave each tempo level it weighed (with the right
 level marked), and the features that put the chosen hypothesis above the best right one
 (weight x feature difference, largest first). Songs with no right hypothesis on their
@@ -10,6 +12,7 @@ tracked pulse are marked so, with the reason: a meter no file draws at the quart
 wrong songs that had a right hypothesis.
 
     python bench/nodrum_errors.py [--split bench] [--all]
+    python bench/nodrum_errors.py --drums --corpus /tmp/val-corpus --split val
 """
 
 from __future__ import annotations
@@ -34,15 +37,19 @@ from midiexport.stages.tempo import estimate_tempo  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", default=str(HERE / "corpus" / "data"), help="folder of corpus .jsonl.gz files")
     parser.add_argument("--split", default="bench")
+    parser.add_argument("--drums", action="store_true", help="the songs with drums instead")
     parser.add_argument("--all", action="store_true", help="list right songs too")
     args = parser.parse_args()
-    songs = schema.load_songs(str(HERE / "corpus" / "data"), split=args.split)
+    songs = bench_tempo.load_split(schema, args.corpus, args.split)
+    group = "drums" if args.drums else "no-drums"
     weights = np.array([meter.WEIGHTS[name] for name in meter.FEATURES])
     blame: collections.Counter[str] = collections.Counter()
     kinds: collections.Counter[str] = collections.Counter()
+    wrong_styles: collections.Counter[str] = collections.Counter()
     for song in songs:
-        if "no-drums" not in song["categories"]:
+        if group not in song["categories"]:
             continue
         record = bench_tempo.record_of(song)
         estimate = estimate_tempo(record)
@@ -51,6 +58,7 @@ def main() -> None:
         kinds[kind] += 1
         if kind == "right" and not args.all:
             continue
+        wrong_styles[song["style"]] += kind != "right"
         found = onsets.collect_onsets(record)
         slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
         hyps = meter.meter_hypotheses(found, slots)
@@ -62,7 +70,8 @@ def main() -> None:
         chosen = int(np.argmax(scores))
         pulse_bpm = 60.0 / (slot_s * meter.SLOTS_PER_PULSE)
         print(
-            f"{song['id']}  {song['source']}  {song['style']}  cats={','.join(sorted(song['categories']))}\n"
+            f"{song['id']}  {song['source']}  {song['style']}  {song.get('meta', {}).get('tempo_kind', '')}  "
+            f"cats={','.join(sorted(song['categories']))}\n"
             f"  truth {song['truth']['meter']} {target:.1f}  ->  {estimate.meter} {estimate.bpm:.1f} ({kind}), "
             f"pulse {pulse_bpm:.1f}, conf {estimate.confidence:.2f}"
         )
@@ -92,6 +101,7 @@ def main() -> None:
             if diff[i] > 0:
                 blame[meter.FEATURES[i]] += 1
     print("\nkinds:", dict(kinds))
+    print("wrong by style:", dict(wrong_styles.most_common()))
     print("features among the top 3 that favoured the wrong choice:", blame.most_common(15))
 
 

@@ -273,6 +273,71 @@ def test_bar_lines_of_corpus_songs(song_id, first_downbeat_s):
     assert float(np.median(nearest)) <= 0.030
 
 
+def generated_song(seed: int) -> dict:
+    """A drum-style song made by the corpus's generator for a seed no split uses (skips without it).
+
+    The benchmark's songs are seeds 1050-1469, the validation set of the README's benchmark
+    section 7000-7419; these tests take later ones.
+    """
+    generator = ROOT / "bench" / "corpus" / "drum_styles.py"
+    if not generator.exists():
+        pytest.skip(f"the corpus generator is not at {generator}")
+    sys.path.insert(0, str(generator.parent))
+    import drum_styles  # the corpus's generator
+
+    return dict(drum_styles.build_song(seed))
+
+
+@pytest.mark.parametrize("seed", [7728, 8151])  # a bossa nova at 123, a polka in 2/4 at 131
+def test_beats_and_bar_lines_are_not_half_a_beat_off_where_the_kick_marks_the_beats(seed):  # 6. half a beat
+    song = generated_song(seed)
+    [record] = normalize_payload(song["record"], source=song["id"])
+    found = estimate_tempo(record)
+    assert found.beats_s is not None and found.downbeats_s is not None
+    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
+    beats = np.array(song["truth"]["beats_s"])
+    beats = beats[beats <= last]
+    assert float(np.median(np.abs(found.beats_s[:, None] - beats[None, :]).min(axis=0))) <= 0.030
+    # every bar line drawn is one of the song's (a 2/4 polka is written in 4/4: every other one of its bars)
+    downbeats = np.array(song["truth"]["downbeats_s"])
+    drawn_s = found.downbeats_s[(found.downbeats_s >= 0) & (found.downbeats_s <= last)]
+    assert float(np.median(np.abs(drawn_s[:, None] - downbeats[None, :]).min(axis=1))) <= 0.030
+
+
+def test_a_kick_between_the_beats_rules_out_that_beat_phase_and_a_syncopated_kick_none():
+    from midiexport.stages.meter import _kick_between_beats
+
+    beat = 12  # slots a beat: its half-beat is 6 slots on
+    on_beats = np.zeros(beat * 32)
+    on_beats[::beat] = 0.9  # a kick on every beat for eight bars of 4/4
+    ruled_out = _kick_between_beats(on_beats, beat=beat, bar=4 * beat, division=2)
+    assert not ruled_out[0] and ruled_out[beat // 2] and ruled_out[4 * beat - beat // 2]
+    syncopated = np.zeros(beat * 32)
+    syncopated[:: 4 * beat] = 0.9  # beat 1 and the "and" of 2, as drum'n'bass plays it
+    syncopated[beat + beat // 2 :: 4 * beat] = 0.9
+    assert not _kick_between_beats(syncopated, beat=beat, bar=4 * beat, division=2).any()
+    # a compound beat has no half-beat on its divisions: the test says nothing there
+    assert not _kick_between_beats(on_beats, beat=18, bar=36, division=3).any()
+
+
+def test_beats_that_slipped_half_a_beat_off_a_kick_on_every_beat_are_moved_back_there_only():
+    from midiexport.stages.meter import kick_phase_path
+
+    beat = 12  # slots a beat
+    kick = np.zeros(beat * 64)
+    kick[::beat] = 0.9  # a kick on every beat for sixteen bars
+    kick[beat * 24 : beat * 32] = 0.0  # but two bars of breakdown without it
+    slipped = np.concatenate([np.arange(0, beat * 28, beat), np.arange(beat * 28 + beat // 2, beat * 64, beat)])
+    moved = kick_phase_path(kick, slipped, beat=beat, division=2)
+    assert np.array_equal(moved[:24], slipped[:24])  # before the breakdown, as found (in it nothing says)
+    assert not np.any(moved[32:-1] % beat)  # after it, on the kicks again (the last slot ends the song)
+    syncopated = np.zeros(beat * 64)
+    syncopated[:: 4 * beat] = 0.9  # beat 1 and the "and" of 2: kicks between beats are not a slip
+    syncopated[beat + beat // 2 :: 4 * beat] = 0.9
+    on_beats = np.arange(0, beat * 64, beat)
+    assert np.array_equal(kick_phase_path(syncopated, on_beats, beat=beat, division=2), on_beats)
+
+
 @pytest.mark.parametrize("threshold", [None, 0.5])  # as fitted (no bar line without drums), and a threshold
 def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines(monkeypatch, threshold):  # 7. low confidence
     monkeypatch.setattr("midiexport.stages.tempo.CONFIDENCE_THRESHOLD_NO_DRUMS", threshold)

@@ -26,7 +26,10 @@ Method, in three stages (each in its own module, with its sources):
    Krebs et al. 2013). Its weights are fitted on the
    benchmark's "bench" split, never on the "holdout" one.
 
-Here the beats are then refined to the onsets (a local weighted mean of the deviations
+With drums, a stretch where the tracked pulse slipped half a beat (a breakdown without the
+kit, then the kick back on the half-beats of the reading chosen for the whole song) has its
+beats moved back onto the kick (``meter.kick_phase_path``), by the same test that rules out
+such readings for the whole song. Here the beats are then refined to the onsets (a local weighted mean of the deviations
 of nearby drum or, without drums, all onsets, smoothed over a few beats). The confidence
 is calibrated (Platt scaling: a logistic regression on a classifier's score, Platt 1999):
 the chosen hypothesis's score margin over the best hypothesis that would write another file
@@ -144,7 +147,7 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is fitted and chosen on the bench split by
 # bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of
 # choose_threshold): paste it over these lines after a refit.
-CALIBRATION_DRUMS = (1.517, 0.330)  # songs with drums: slope per unit of margin, offset (log-odds)
+CALIBRATION_DRUMS = (1.642, 0.063)  # songs with drums: slope per unit of margin, offset (log-odds)
 CALIBRATION_NO_DRUMS = (1.228, -1.289)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
 CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
@@ -624,13 +627,16 @@ def _estimate_for(
     import numpy as np
 
     beat, meter_index, phase = (int(c[chosen]) for c in (hypotheses.beat, hypotheses.meter, hypotheses.phase))
-    name, per_bar, _, quarters = meter.METERS[meter_index]
+    name, per_bar, division, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
+    is_down = (beat_slots - phase) % (beat * per_bar) == 0
+    if found.has_drums:
+        kick = meter.slot_accents(found.role("kick"), slots_s)
+        beat_slots = meter.kick_phase_path(kick, beat_slots, beat=beat, division=division)
     beat_times = _refine(slots_s[beat_slots], _timing_reference(found))
     beat_times = beat_times + _leading_part_offset(found.all, beat_times)
     if not found.has_drums:
         beat_times = beat_times - STEM_LATENCY_S
-    is_down = (beat_slots - phase) % (beat * per_bar) == 0
     first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
     bar_s = per_bar * float(np.median(np.diff(beat_times))) if len(beat_times) > 1 else 0.0
     keep = (beat_times >= first_s - bar_s) & (beat_times <= last_s + bar_s)  # the song, and a bar either side
