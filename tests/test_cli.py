@@ -506,6 +506,9 @@ def test_cli_words_swap_each_phrase_once_and_leave_other_text_alone():
     )
     assert cli_words(model.SHORT_DROPPED) == "short notes dropped (--clean)"  # one pass: not swapped twice
     assert cli_words("task 1: nothing to say") == "task 1: nothing to say"
+    # a kind of change is a whole count key: a path or name holding its words is left as it is
+    place = f"songs/{model.FRAGMENT_MERGED}.json: line 3 is not valid JSON"
+    assert cli_words(place) == place
     advice = "find it and resume this generate with its id as the separation task"
     assert cli_words(advice, task_id="9f3a") == (
         "find it and continue with `midiexport generate 9f3a --resume --separation-task ID`"

@@ -42,7 +42,6 @@ HINTS: dict[str, str] = {
     "lower the ticks per quarter or the tempo": "lower --ppq or --bpm",
     "refused in strict mode": "refused under --strict",
     "the output path ": "-o ",
-    "standard input needs an output (": "standard input needs -o (",
     "set a webhook key, or allow an insecure public server": "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass "
     "--insecure-public",
     # generate's choices and its advice after an unanswered paid request ({task_id}: the error's).
@@ -91,7 +90,8 @@ def hint_table() -> dict[str, str]:
 @cache
 def _hint_pattern() -> re.Pattern[str]:
     # Longest first, so a phrase inside a longer one never wins; one pass, so no swap is swapped again.
-    return re.compile("|".join(re.escape(words) for words in sorted(hint_table(), key=len, reverse=True)))
+    # Only HINTS' phrases: a kind of change is a whole count key, never looked for inside a message.
+    return re.compile("|".join(re.escape(words) for words in sorted(HINTS, key=len, reverse=True)))
 
 
 def cli_words(text: str, *, task_id: str | None = None) -> str:
@@ -100,6 +100,8 @@ def cli_words(text: str, *, task_id: str | None = None) -> str:
     ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
     """
     table = hint_table()
+    if text in table:  # a kind of change, or a whole phrase
+        return table[text].replace("{task_id}", task_id or "TASK_ID")
     return _hint_pattern().sub(lambda found: table[found[0]].replace("{task_id}", task_id or "TASK_ID"), text)
 
 

@@ -168,11 +168,9 @@ class ApiClient:
             if progress:
                 progress(task_id, "pending", now - start)
             if now >= last_poll:
-                raise NetworkError(
-                    f"task {task_id}: still pending after {timeout_s:g} s; raise the timeout or fetch it later",
-                    task_id=task_id,
-                    hint="raise the timeout or fetch it later",
-                )
+                hint = "raise the timeout or fetch it later"
+                message = f"task {task_id}: still pending after {timeout_s:g} s; {hint}"
+                raise NetworkError(message, task_id=task_id, hint=hint)
             # Polls keep to their schedule from the start, whatever each request took.
             self._sleep(min(start + polls * poll_interval_s, last_poll) - now, task_id)
 

@@ -182,8 +182,8 @@ def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
 
 def too_large(where: str, max_mb: float, name: str) -> InputError:
     """Return the InputError for ``where`` (an input, a line, a member) past ``max_mb`` MB; ``name`` is its input."""
-    return InputError(f"{where} is larger than {max_mb:g} MB; raise the input size limit", input=name,
-                      hint="raise the input size limit")  # fmt: skip
+    hint = "raise the input size limit"
+    return InputError(f"{where} is larger than {max_mb:g} MB; {hint}", input=name, hint=hint)
 
 
 def safe_name(text: str, *, fallback: str = "untitled") -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MAX_REDIRECTS = 3
 READ_CHUNK_BYTES = 64 * 1024  # one read from the socket; decoded output is capped separately
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+BASE_URL_HINT = "check the base URL"  # a redirect away from the API: the address given is likely wrong
 # zlib's window bits: 32 + 15 detects a gzip or zlib header by itself (RFC 1952 / 1950).
 _AUTO_GZIP_ZLIB_WBITS = 32 + zlib.MAX_WBITS
 _ENCODINGS = {"": None, "identity": None, "gzip": _AUTO_GZIP_ZLIB_WBITS, "x-gzip": _AUTO_GZIP_ZLIB_WBITS,
@@ -176,12 +177,12 @@ class Transport:
             where = urlsplit(target).hostname or "an address it did not name"
             if origin(target) != self._origin:
                 raise NetworkError(f"task {task_id}: the server redirected to {where}, another host; not following "
-                                   "it with the API key (check the base URL)", task_id=task_id,
-                                   hint="check the base URL")  # fmt: skip
+                                   f"it with the API key ({BASE_URL_HINT})",
+                                   task_id=task_id, hint=BASE_URL_HINT)  # fmt: skip
             if method != "GET":  # a POST sent again elsewhere could create a second task
                 shown = redact_url(target)[:200]
                 raise NetworkError(f"task {task_id}: the server redirected the {method} to {shown!r}; not following "
-                                   "it (check the base URL)", task_id=task_id, hint="check the base URL")  # fmt: skip
+                                   f"it ({BASE_URL_HINT})", task_id=task_id, hint=BASE_URL_HINT)  # fmt: skip
             url, params = target, None
         raise NetworkError(f"task {task_id}: too many redirects from {self.host}", task_id=task_id)
 

@@ -414,11 +414,9 @@ def _written_without(failed: Rendered) -> Rendered:
     Said before the song is written, so in words true either way: the file is written
     without the stem, or, when it existed (a re-run without --overwrite), kept as it was.
     """
-    note = (
-        "its song's file is written without it, or kept as it was if it existed; mend it and run again allowing "
-        "overwriting"
-    )
-    error = InputError(f"{failed.error}; {note}", input=failed.place, hint="mend it and run again allowing overwriting")
+    hint = "mend it and run again allowing overwriting"
+    note = f"its song's file is written without it, or kept as it was if it existed; {hint}"
+    error = InputError(f"{failed.error}; {note}", input=failed.place, hint=hint)
     error.__cause__ = failed.error  # -v shows the stem's own trace
     return failed._replace(error=error)
 

@@ -209,8 +209,9 @@ def choose_song(chain: Chain) -> None:
     if state.audio_id is None and len(songs) == 1:
         state.audio_id = ids[0]
     elif state.audio_id is None:
-        raise ChoiceNeeded(f"music task {state.music_task} has {len(songs)} songs; choose one by its audio id:\n"
-                           + "\n".join(lines), choices=tuple(ids), hint="choose one by its audio id")  # fmt: skip
+        hint = "choose one by its audio id"
+        raise ChoiceNeeded(f"music task {state.music_task} has {len(songs)} songs; {hint}:\n" + "\n".join(lines),
+                           choices=tuple(ids), hint=hint)  # fmt: skip
     elif state.audio_id not in ids:
         raise ChoiceNeeded(f"music task {state.music_task} has no song {state.audio_id!r}; its songs:\n"
                            + "\n".join(lines), choices=tuple(ids))  # fmt: skip
@@ -253,10 +254,11 @@ def choose_stem(chain: Chain) -> None:
     match = next((s for s, n in zip(stems, names) if n.casefold() == state.stem.casefold()), None)
     if match is None:
         close = gm.closest(state.stem, [n for n in names if n])
-        hint = f"did you mean {close!r}? " if close else ""
-        raise ChoiceNeeded(f"separation task {state.separation_task} has no stem {state.stem!r}; {hint}"
-                           f"its stems: {', '.join(names) or 'none'} (resume with one of them as the stem)",
-                           choices=tuple(names), hint="resume with one of them as the stem")  # fmt: skip
+        guess = f"did you mean {close!r}? " if close else ""
+        hint = "resume with one of them as the stem"
+        raise ChoiceNeeded(f"separation task {state.separation_task} has no stem {state.stem!r}; {guess}"
+                           f"its stems: {', '.join(names) or 'none'} ({hint})",
+                           choices=tuple(names), hint=hint)  # fmt: skip
     state.stem_id = str(match.get("id"))
     chain.save()
 
@@ -301,8 +303,8 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
         raise ChoiceNeeded(f"{path} holds a generate of music task {state.music_task} started earlier "
                            f"({state.describe()}); {RESUME_HINT}", hint=RESUME_HINT)  # fmt: skip
     if not exists and resume:
-        raise ChoiceNeeded(f"nothing to resume: {path} does not exist (give the same output as the first run)",
-                           hint="give the same output as the first run")  # fmt: skip
+        hint = "give the same output as the first run"
+        raise ChoiceNeeded(f"nothing to resume: {path} does not exist ({hint})", hint=hint)
     state = load_state(path) if exists else ChainState(options.music_task)
     if state.music_task != options.music_task:
         raise ChoiceNeeded(f"{path} is for music task {state.music_task}, not {options.music_task}")

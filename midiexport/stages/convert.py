@@ -74,11 +74,12 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
     last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
     if last_tick > MAX_DELTA_TICKS:
+        hint = "lower the ticks per quarter or the tempo"
         raise RecordError(
             f"{record.place()}: {last_s:.0f} s is too long for a MIDI file at {ppq} ticks per quarter "
-            f"and this tempo; lower the ticks per quarter or the tempo",
+            f"and this tempo; {hint}",
             task_id=record.task_id,
-            hint="lower the ticks per quarter or the tempo",
+            hint=hint,
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
     counts.update(repaired)
