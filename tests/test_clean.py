@@ -16,6 +16,7 @@ from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
+    HUBER_BEND_S,
     _count_at_or_before,
     _extend_runs,
     _key_order,
@@ -653,8 +654,8 @@ def _weak_strings(confirmed: bool) -> model.Record:
     )  # fmt: skip
 
 
-def aligned(record: model.Record) -> dict[str, float]:
-    """{instrument: shift in ms} from ``--align``'s notices, each against the piano."""
+def shifts_ms(record: model.Record) -> dict[str, float]:
+    """{instrument: shift in ms} from the alignment notices, each against the piano."""
     found = {}
     for notice in cleaned(record, align=True).notices:
         name, rest = notice[1:].split('" shifted by ')
@@ -665,8 +666,8 @@ def aligned(record: model.Record) -> dict[str, float]:
 
 def test_part_on_one_weak_pair_is_left_alone_until_a_second_pair_confirms_it():
     # the strings' strays 45-70 ms off weigh on the pairs' delays a little (Huber): 0.5 ms allowed
-    assert aligned(_weak_strings(confirmed=False)) == pytest.approx({"Bass": -20.0}, abs=0.5)
-    assert aligned(_weak_strings(confirmed=True)) == pytest.approx({"Bass": -20.0, "Strings": -30.0}, abs=0.5)
+    assert shifts_ms(_weak_strings(confirmed=False)) == pytest.approx({"Bass": -20.0}, abs=0.5)
+    assert shifts_ms(_weak_strings(confirmed=True)) == pytest.approx({"Bass": -20.0, "Strings": -30.0}, abs=0.5)
 
 
 def _with_choir(record: model.Record) -> model.Record:
@@ -684,9 +685,9 @@ def _with_choir(record: model.Record) -> model.Record:
 def test_weak_pair_with_a_part_left_alone_confirms_nothing():
     # the choir, on one weak pair, is left alone; that pair fits whatever the strings' latency
     # is, so it is no second pair for them: strings on one weak pair with the bass stay alone
-    assert aligned(_with_choir(_weak_strings(confirmed=False))) == pytest.approx({"Bass": -20.0}, abs=0.5)
+    assert shifts_ms(_with_choir(_weak_strings(confirmed=False))) == pytest.approx({"Bass": -20.0}, abs=0.5)
     expected = {"Bass": -20.0, "Strings": -30.0}
-    assert aligned(_with_choir(_weak_strings(confirmed=True))) == pytest.approx(expected, abs=0.5)
+    assert shifts_ms(_with_choir(_weak_strings(confirmed=True))) == pytest.approx(expected, abs=0.5)
 
 
 def test_align_without_drums_measures_a_widely_spread_stem_by_its_centre():
@@ -699,7 +700,7 @@ def test_align_without_drums_measures_a_widely_spread_stem_by_its_centre():
         ("Acoustic Grand Piano", [(60, t, t + 0.2, 0.5) for t in grid]),
         ("Choir Aahs", [(64, t + d, t + d + 0.2, 0.5) for t, d in zip(grid, delays)]),
     )
-    assert aligned(record) == pytest.approx({"Choir Aahs": -30.0}, abs=0.05)
+    assert shifts_ms(record) == pytest.approx({"Choir Aahs": -30.0}, abs=0.05)
 
 
 def test_huber_location_bounds_a_strays_pull_by_the_bend_point():
@@ -717,8 +718,8 @@ def test_huber_location_solves_hubers_estimating_equation():
     row = np.repeat([0, 1], 130)
     found = huber_locations(diff, row, np.zeros(2))
     for r in (0, 1):
-        psi = np.clip(diff[row == r] - found[r], -0.010, 0.010)  # Huber's psi, bend point 10 ms
-        assert abs(psi.sum()) < 1e-3 * 0.010 * (row == r).sum()
+        psi = np.clip(diff[row == r] - found[r], -HUBER_BEND_S, HUBER_BEND_S)  # Huber's psi
+        assert abs(psi.sum()) < 1e-3 * HUBER_BEND_S * (row == r).sum()
 
 
 def test_align_leaves_an_aligned_song_alone():

@@ -41,7 +41,8 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   (``shows_transcription``), so a clean record keeps its parts' offsets; the light
   preset never aligns (the overtone ghosts above run in both presets). Latency is read from the first note of
   each onset group (a strum is one onset), on a sample of each part's onsets; without
-  drums a pair of parts' delay is a Huber M-estimate over all their onsets' differences
+  drums a pair of parts' delay is a Huber M-estimate over their sampled onsets' differences within
+  ``MAX_LATENCY_S``
   (``HUBER_BEND_S``), as a transcribed stem's onsets spread too widely for a peak;
   ``shifts`` move instruments by hand. No note moves before 0 s.
 
@@ -454,13 +455,13 @@ def _notes_left(
         sent -= low
         left = slice(done, done + len(kept))  # never past ``high``: only the block's notes are written over
         start[left], end[left] = start[low:high].take(kept), end[low:high].take(kept)
+        starts, ends = start[left], end[left]  # views: the parts' output times
         pitches = np.bitwise_and(key[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
         velocity = velocities.take(sent)
         cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
         for n in range(last - first):
             part = slice(cuts[n], cuts[n + 1])
-            times = slice(done + cuts[n], done + cuts[n + 1])
-            yield start[times], end[times], pitches[part], velocity[part]
+            yield starts[part], ends[part], pitches[part], velocity[part]
         first, done = last, left.stop
 
 
@@ -642,8 +643,9 @@ def _key_order(group: IntColumn) -> tuple[IntColumn, IntColumn]:
     so and sorted as values: the packed values are distinct, so any sort puts them in the stable
     order, and numpy's default sort of 32-bit integers is vectorised (x86-simd-sort on AVX-512
     or AVX2). On the 100k-note bench records (48-61k melodic notes) it takes 0.11-0.14 ms, where
-    the radix argsort of the 16-bit keys, the fallback, takes 0.12-0.49 ms, and the order comes
-    as 32-bit positions, half the memory of the argsort's.
+    the radix argsort of the 16-bit keys takes 0.12-0.49 ms, and the packed order comes as
+    32-bit positions, half the memory of the argsort's. The fallback, for 2**17 notes or 256
+    parts and more, is the stable argsort (radix on 16-bit keys, else timsort), its order 64-bit.
     """
     import numpy as np
 
@@ -655,7 +657,7 @@ def _key_order(group: IntColumn) -> tuple[IntColumn, IntColumn]:
     packed = np.left_shift(unsigned, POSITION_BITS, dtype=np.uint32)
     packed |= np.arange(count, dtype=np.uint32)
     packed.sort()
-    keys: IntColumn = np.right_shift(packed, POSITION_BITS).astype(np.int16)
+    keys: IntColumn = np.right_shift(packed, POSITION_BITS, out=np.empty(count, np.int16), casting="unsafe")
     order: IntColumn = np.bitwise_and(packed, (1 << POSITION_BITS) - 1, out=packed)  # 32-bit: see ``_gather``
     return order, keys
 
@@ -720,7 +722,7 @@ def join_mask(
     on_beat: Mask | None = None,
     *,
     doubled: Mask | bool = False,
-    column: FloatColumn | None = None,
+    column: FloatColumn,
 ) -> Mask:
     """Return which notes join the note before them (notes ordered by ``pitch``, then start).
 
@@ -745,8 +747,6 @@ def join_mask(
     np.equal(pitch[1:], pitch[:-1], out=same[1:])
     # One float column serves every step below (a fresh one is page-faulted memory): the
     # onsets' steps and the notes' lengths are read into flags first, then it holds the gaps.
-    if column is None:
-        column = np.empty(count + 1)  # one longer: the running end's room (``_gaps_after_running_end``)
     steps = column[:count]  # each onset's step from the one before
     steps[:1] = np.inf
     np.subtract(start[1:], start[:-1], out=steps[1:])
@@ -1282,9 +1282,10 @@ def onset_delays(
     differences within ``MAX_LATENCY_S`` (Huber, "Robust estimation of a location
     parameter", Annals of Mathematical Statistics 35(1), 1964), with the fixed bend point
     ``HUBER_BEND_S``: iteratively reweighted means from the peak (weights 1 within the
-    bend point, bend point / distance beyond), as robustbase's ``huberM`` computes it with a
-    scale held constant. Huber's objective is convex, so the estimate is unique whatever the
-    start. The peak still decides which rows are measured (``min_agree``, ``max_rival``).
+    bend point, bend point / distance beyond), with a scale held constant; robustbase's
+    ``huberM`` reaches the same estimate by iterating a winsorised mean. Huber's objective
+    is convex, so the estimate is unique whatever the start. The peak still decides which
+    rows are measured (``min_agree``, ``max_rival``).
     Where the differences form one broad bump (two transcribed stems, ``band_latencies``)
     every onset then informs the delay and none moves it by more than its bend-point
     share; against drums, where a part between the hits spreads differences over the whole
@@ -1333,10 +1334,13 @@ def onset_delays(
     near = np.abs(diff - peak_s[row]) <= LATENCY_KERNEL_S + TIME_EPSILON_S
     row_near = row.compress(near)
     agreeing = np.bincount(row_near, minlength=len(rows))
-    total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
     enough = (histogram.sum(axis=1) >= MIN_ALIGN_ONSETS) & (agreeing >= min_agree) & clear
     picked = np.flatnonzero(enough)
-    means = (huber_locations(diff, row, peak_s) if robust else total / np.maximum(agreeing, 1))[picked].tolist()
+    if robust:
+        means = huber_locations(diff, row, peak_s)[picked].tolist()
+    else:
+        total = np.bincount(row_near, weights=diff.compress(near), minlength=len(rows))
+        means = (total[picked] / agreeing[picked]).tolist()
     for r, mean, agree in zip(picked.tolist(), means, agreeing[picked].tolist()):  # a loop over parts, not notes
         found[rows[r]] = mean, agree
     return found
@@ -1352,11 +1356,13 @@ def huber_locations(diff: FloatColumn, row: IntColumn, start: FloatColumn) -> Fl
     import numpy as np
 
     location = start.copy()
+    weight = np.empty(len(diff))  # one column for every round's weights (a fresh one is page-faulted)
     for _ in range(HUBER_ROUNDS):
-        weight = HUBER_BEND_S / np.maximum(np.abs(diff - location[row]), HUBER_BEND_S)  # 1 within the bend point
+        np.abs(np.subtract(diff, location.take(row), out=weight), out=weight)
+        np.divide(HUBER_BEND_S, np.maximum(weight, HUBER_BEND_S, out=weight), out=weight)  # 1 within the bend point
         total = np.bincount(row, weights=weight, minlength=len(location))
-        moved = np.bincount(row, weights=weight * diff, minlength=len(location))
-        found = np.where(total > 0, moved / np.maximum(total, TIME_EPSILON_S), location)
+        moved = np.bincount(row, weights=np.multiply(weight, diff, out=weight), minlength=len(location))
+        found = np.divide(moved, total, out=location.copy(), where=total > 0)  # a row without values keeps its start
         settled = np.abs(found - location).max(initial=0.0) < HUBER_TOLERANCE_S
         location = found
         if settled:
