@@ -137,6 +137,17 @@ def test_no_input_of_the_run_is_replaced_by_another_inputs_song(tmp_path):
     assert {p: p.read_bytes() for p in before} == before
 
 
+def test_the_cleared_name_is_kept_off_an_input_too(tmp_path):
+    song, cleared = tmp_path / "b.mid", tmp_path / "b-midiexport.mid"  # b.mid's cleared name is the second input
+    song.write_bytes(stem_bytes(program=33))
+    cleared.write_bytes(stem_bytes(program=4, notes=6))
+    before = {p: p.read_bytes() for p in (song, cleared)}
+    result = run("convert", str(song), str(cleared), "--overwrite")
+    assert result.exit_code == 0, result.stderr
+    assert {p: p.read_bytes() for p in before} == before  # neither input written over, even with --overwrite
+    assert names(tmp_path) == ["b-midiexport-2.mid", "b-midiexport-3.mid", "b-midiexport.mid", "b.mid"]
+
+
 def test_a_song_is_kept_off_an_input_by_its_path_alone_not_by_its_name(tmp_path):
     archive = make_zip(tmp_path / "songs.zip", {"a.json": json.dumps(record(title="songs")).encode()})
     result = run("convert", str(archive))

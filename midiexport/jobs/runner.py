@@ -117,8 +117,8 @@ class Destination:
         """Keep the files at ``paths`` (the inputs of the run) from being written over.
 
         A result whose name would be one of them, whichever input it comes from, takes
-        ``INPUT_CLEAR_SUFFIX`` ("b.mid" becomes "b-midiexport.mid"), as a lone .mid's
-        default name does.
+        ``INPUT_CLEAR_SUFFIX`` ("b.mid" becomes "b-midiexport.mid"), numbered on when that
+        is an input too.
         """
         self._inputs.update(_same_file_key(path) for path in paths if path != files.STDIN)
 
@@ -131,8 +131,11 @@ class Destination:
     def _claim(self, folder: Path, stem: str) -> Path:
         """Claim folder/stem.mid (``NamePlanner``), clear of every input of the run (``protect``)."""
         path = self.planner.claim(folder, stem)
-        if self._inputs and _same_file_key(str(path)) in self._inputs:  # no input of the run: no path to resolve
-            path = self.planner.claim(folder, files.safe_name(stem + INPUT_CLEAR_SUFFIX))
+        cleared = files.safe_name(stem + INPUT_CLEAR_SUFFIX)
+        # no input of the run: no path to resolve; the cleared name may be an input too (the
+        # planner gives a new name on each claim, so this ends)
+        while self._inputs and _same_file_key(str(path)) in self._inputs:
+            path = self.planner.claim(folder, cleared)
         return path
 
     @property
