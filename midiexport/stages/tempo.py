@@ -115,7 +115,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import GROUP_S
 from ..model import Record
@@ -368,11 +368,11 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     found = onsets.collect_onsets(stretch)
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
+        return _no_estimate(has_drums=found.has_drums)
     slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)
     if len(hypotheses.beat) == 0 or len(slots) < 4:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
+        return _no_estimate(has_drums=found.has_drums)
     scores = hypotheses.scores()
     posterior = np.exp(scores - scores.max())
     posterior /= posterior.sum()
@@ -395,6 +395,13 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         agreement=round(agreement, 3),
         margin=round(margin, 3),
         has_drums=found.has_drums,
+    )
+
+
+def _no_estimate(*, has_drums: bool) -> TempoEstimate:
+    """Return the estimate of a record with too few notes: FALLBACK_BPM, 4/4, confidence 0."""
+    return TempoEstimate(
+        bpm=FALLBACK_BPM, meter="4/4", first_downbeat_s=0.0, confidence=0.0, source=NO_ESTIMATE, has_drums=has_drums
     )
 
 
@@ -540,19 +547,33 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     long_notes = found.role("long")
     if beat_times is None or len(long_notes.times_s) < MIN_ONSETS:
         return NO_AGREEMENT
-    first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
+    first_s, last_s = found.first_s, found.last_s
     inside = beat_times[(beat_times >= first_s - GROUP_S) & (beat_times <= last_s)]
     if len(inside) < 3:
         return NO_AGREEMENT
     spacing_s = float(np.median(np.diff(inside)))
-    if not AGREEMENT_SPACING_S[0] <= spacing_s <= AGREEMENT_SPACING_S[1]:
+    shortest_s, longest_s = AGREEMENT_SPACING_S
+    if not shortest_s <= spacing_s <= longest_s:
         return NO_AGREEMENT
-    env = onsets.envelope(long_notes, duration_s=last_s + 1.0)
+    env = onsets.envelope(long_notes, duration_s=last_s + onsets.ENVELOPE_TAIL_S)
     pulses = beats.track_pulse(env, spacing_s)
     if len(pulses) < 2:
         return NO_AGREEMENT
     distance = np.abs(pulses[meter.nearest_slot(inside, pulses)] - inside)
     return float((distance <= REFINE_WINDOW * spacing_s).mean())
+
+
+class _Hypothesis(NamedTuple):
+    """One hypothesis of ``meter.Hypotheses``: its beat (slots), meter (index in ``meter.METERS``), bar phase (slot)."""
+
+    beat: int
+    meter_index: int
+    phase: int
+
+
+def _chosen(hypotheses: meter.Hypotheses, chosen: int) -> _Hypothesis:
+    """Return the hypothesis at index ``chosen`` of the columns ``hypotheses``."""
+    return _Hypothesis(int(hypotheses.beat[chosen]), int(hypotheses.meter[chosen]), int(hypotheses.phase[chosen]))
 
 
 def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
@@ -563,8 +584,9 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
     """
     import numpy as np
 
-    beat, meter_index, phase = (int(c[chosen]) for c in (hypotheses.beat, hypotheses.meter, hypotheses.phase))
-    bar = beat * meter.METERS[meter_index][1]
+    beat, meter_index, phase = _chosen(hypotheses, chosen)
+    _, per_bar, _, _ = meter.METERS[meter_index]
+    bar = beat * per_bar
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
@@ -587,7 +609,7 @@ def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> 
     """
     import numpy as np
 
-    beat, phase = int(hypotheses.beat[chosen]), int(hypotheses.phase[chosen])
+    beat, _, phase = _chosen(hypotheses, chosen)
     finer = np.minimum(hypotheses.beat, beat)
     coarser = np.maximum(hypotheses.beat, beat)
     distance = np.abs(hypotheses.phase % finer - phase % finer)
@@ -612,6 +634,7 @@ def _hinted(hypotheses: meter.Hypotheses, slots_s: Floats, scores: Floats, hint_
 
 
 def _hypothesis_bpm(hypotheses: meter.Hypotheses, slots_s: Floats) -> Floats:
+    """Return each hypothesis's tempo in quarter notes a minute, on the slot grid's median slot."""
     import numpy as np
 
     slot_s = float(np.median(np.diff(slots_s)))
@@ -626,7 +649,7 @@ def _estimate_for(
     """Turn one hypothesis into beats, bar lines and a fitted tempo (seconds)."""
     import numpy as np
 
-    beat, meter_index, phase = (int(c[chosen]) for c in (hypotheses.beat, hypotheses.meter, hypotheses.phase))
+    beat, meter_index, phase = _chosen(hypotheses, chosen)
     name, per_bar, division, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
@@ -637,7 +660,7 @@ def _estimate_for(
     beat_times = beat_times + _leading_part_offset(found.all, beat_times)
     if not found.has_drums:
         beat_times = beat_times - STEM_LATENCY_S
-    first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
+    first_s, last_s = found.first_s, found.last_s
     bar_s = per_bar * float(np.median(np.diff(beat_times))) if len(beat_times) > 1 else 0.0
     keep = (beat_times >= first_s - bar_s) & (beat_times <= last_s + bar_s)  # the song, and a bar either side
     beat_times, is_down = beat_times[keep], is_down[keep]
@@ -647,7 +670,16 @@ def _estimate_for(
     span = min(TEMPO_SPAN_BEATS, len(beat_times) - 1)
     beat_s = float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM
     bpm = round(60.0 / beat_s * quarters, 2)
-    return TempoEstimate(bpm, name, first_downbeat, round(confidence, 3), source, quarters, beat_times, downbeats)
+    return TempoEstimate(
+        bpm=bpm,
+        meter=name,
+        first_downbeat_s=first_downbeat,
+        confidence=round(confidence, 3),
+        source=source,
+        quarters_per_beat=quarters,
+        beats_s=beat_times,
+        downbeats_s=downbeats,
+    )
 
 
 def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
@@ -677,7 +709,6 @@ def _leading_part_offset(every: onsets.Stream, beat_times: Floats) -> float:
     Transcription only ever delays a stem (10-40 ms per stem in real exports), so the part
     that sits earliest on the beats is the best estimate of where the beats really are.
     """
-
     if len(beat_times) < 3:
         return 0.0
     _, deviation, close = _near_beats(every.times_s, beat_times)
@@ -699,5 +730,6 @@ def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
     centred = slice(REFINE_SMOOTH_BEATS, REFINE_SMOOTH_BEATS + count)
     smooth_weight = np.convolve(weight, kernel)[centred]
     smooth_shift = np.convolve(shift, kernel)[centred]
-    moved: Floats = beat_times + np.where(smooth_weight > 0, smooth_shift / np.maximum(smooth_weight, 1e-9), 0.0)
+    shift_s = np.divide(smooth_shift, smooth_weight, out=np.zeros(count), where=smooth_weight > 0)
+    moved: Floats = beat_times + shift_s
     return moved
