@@ -44,7 +44,7 @@ right, carried a 95% share at a threshold where the songs without drums of the b
 were right 23 of 29 times, and the songs without drums pushed the threshold up for those with
 drums. At or above its group's threshold (``bar_threshold``: the lowest confidence at which,
 and at every higher one that at least 20 songs of the group reach, the group's bench songs
-are right at least 95% of the time, ``choose_threshold``) the estimate is ``sure`` and its bars
+are right at least 95% of the time, ``bench_tempo.choose_threshold``) the estimate is ``sure`` and its bars
 are written. Where a group has no such confidence (without drums, on the bench split: at
 best 84% right) its bar lines are never claimed, and its beats may still be followed by the
 beat confidence. The posterior of the hypotheses whose beats nest with the chosen ones (the same
@@ -123,8 +123,6 @@ from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, NO_ESTIMATE, drawn
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import numpy as np
     import numpy.typing as npt
 
@@ -145,8 +143,9 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # the long-note tracker's agreement with the beats (calibrated_beat_confidence), fitted on the songs
 # below their group's bar-line threshold, where it decides; beats are believed at or above
 # BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is fitted and chosen on the bench split by
-# bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of
-# choose_threshold): paste it over these lines after a refit.
+# bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of its
+# choose_threshold, which lives there with the rest of the calibration): paste it over these lines
+# after a refit.
 CALIBRATION_DRUMS = (1.642, 0.063)  # songs with drums: slope per unit of margin, offset (log-odds)
 CALIBRATION_NO_DRUMS = (1.228, -1.289)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
@@ -156,13 +155,6 @@ BEAT_CALIBRATION_BARS = 1.207  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.114  # per unit of log-odds of the long-note tracker's agreement
 BEAT_CALIBRATION_OFFSET = 0.384
 BEAT_CONFIDENCE_THRESHOLD = 0.76
-# The rule that chooses each threshold (choose_threshold): the lowest confidence on the grid at which
-# the songs at or above it are right at least CALIBRATION_PRECISION of the time, and so are those
-# at or above every higher value that at least MIN_CALIBRATION_SONGS songs reach.
-CALIBRATION_PRECISION = 0.95
-MIN_CALIBRATION_SONGS = 20  # fewer songs are not judged: 1 wrong of 8 is not a 12% error rate
-THRESHOLD_FLOOR = 0.50  # the grid starts here: a confidence below 0.5 says wrong is likelier than right
-THRESHOLD_STEP = 0.01
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -281,58 +273,9 @@ def bar_threshold(*, has_drums: bool) -> float | None:
     return CONFIDENCE_THRESHOLD_DRUMS if has_drums else CONFIDENCE_THRESHOLD_NO_DRUMS
 
 
-def choose_threshold(confidence: Sequence[float], right: Sequence[bool]) -> float | None:
-    """Return the threshold the songs given call for, or None when no confidence earns one.
-
-    The rule (``bench_tempo.py --calibrate`` applies it per group, and to the beat confidence):
-    the lowest value of the grid (THRESHOLD_FLOOR and up, by THRESHOLD_STEP) that at least
-    MIN_CALIBRATION_SONGS songs reach, with at least CALIBRATION_PRECISION of the songs at or
-    above it right, and the same share at every higher value that at least as many songs reach
-    (a higher value fewer songs reach is not judged: a few songs are no share). None: no value
-    holds, so "confidence >= threshold" cannot mean right 95% of the time for these songs.
-    """
-    import numpy as np
-
-    values = np.asarray(confidence, dtype=np.float64)
-    hits = np.asarray(right, dtype=bool)
-    judged = [(float(t), float(hits[values >= t].mean())) for t in threshold_grid()
-              if (values >= t).sum() >= MIN_CALIBRATION_SONGS]  # fmt: skip
-    for index, (threshold, share) in enumerate(judged):
-        if share >= CALIBRATION_PRECISION and all(higher >= CALIBRATION_PRECISION for _, higher in judged[index:]):
-            return threshold
-    return None
-
-
-def threshold_grid() -> Floats:
-    """Return the thresholds ``choose_threshold`` judges: THRESHOLD_FLOOR and up to 1 (excluded) by THRESHOLD_STEP."""
-    import numpy as np
-
-    grid: Floats = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
-    return grid
-
-
 def reaches(confidence: float, threshold: float | None) -> bool:
     """Return True when a confidence is at or above its threshold; no threshold (None) is never reached."""
     return threshold is not None and confidence >= threshold
-
-
-def group_thresholds(
-    confidence: Sequence[float], has_drums: Sequence[bool], right: Sequence[bool]
-) -> tuple[float | None, float | None]:
-    """Return the bar-line thresholds (songs with drums, songs without), each chosen on its own group's songs.
-
-    Pooled, the songs with drums (most of them right) would carry a share that the songs
-    without drums do not reach: calibrated over all songs is not calibrated within each group
-    (Kleinberg, Mullainathan & Raghavan 2016, "calibration within groups"), so each group's
-    threshold is chosen on its songs alone (``choose_threshold``).
-    """
-    drums = [bool(d) for d in has_drums]
-
-    def chosen(group: bool) -> float | None:
-        inside = [index for index, d in enumerate(drums) if d == group]
-        return choose_threshold([confidence[i] for i in inside], [right[i] for i in inside])
-
-    return chosen(True), chosen(False)
 
 
 def shown_confidence(value: float) -> str:
@@ -480,7 +423,7 @@ def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
     return logistic(slope * min(margin, MAX_MARGIN) + offset)
 
 
-def calibrated_beat_confidence(nested: float, confidence: float, agreement: float = NO_AGREEMENT) -> float:
+def calibrated_beat_confidence(nested: float, confidence: float, agreement: float) -> float:
     """Return the probability that a map following the beats found lies on the music's grid.
 
     A logistic curve (Platt 1999, with three inputs) of the log-odds of ``nested`` (the
