@@ -148,18 +148,22 @@ def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
         penalty = -TIGHTNESS * np.log(intervals / shortest) ** 2
     score = coarse.copy()
     back = np.full(len(coarse), -1, dtype=np.int64)
+    rows = np.arange(low)
+    offsets = rows[:, None] - intervals[None, :]  # a block's predecessors, from its first frame
     for start in range(low, len(coarse), low):
         frames = np.arange(start, min(start + low, len(coarse)))
-        previous = frames[:, None] - intervals[None, :]
-        valid = previous >= 0
+        previous = start + offsets[: len(frames)]
         if local is not None:  # a row per frame, against the period there
             penalty = -TIGHTNESS * np.log(intervals[None, :] / local[frames, None]) ** 2
-        candidates = np.where(valid, score[np.maximum(previous, 0)] + penalty, -np.inf)
+        if start >= high:  # every predecessor lies in the song
+            candidates = score[previous] + penalty
+        else:
+            candidates = np.where(previous >= 0, score[np.maximum(previous, 0)] + penalty, -np.inf)
         pick = np.argmax(candidates, axis=1)
-        gain = candidates[np.arange(len(frames)), pick]
+        gain = candidates[rows[: len(frames)], pick]
         link = gain > 0  # a pulse with no worthwhile predecessor starts a path
         score[frames] += np.where(link, gain, 0.0)
-        back[frames] = np.where(link, previous[np.arange(len(frames)), pick], -1)
+        back[frames] = np.where(link, frames - intervals[pick], -1)
     tail = np.arange(max(0, len(coarse) - high), len(coarse))
     frame = int(tail[np.argmax(score[tail])])
     path = [frame]

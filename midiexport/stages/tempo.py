@@ -484,6 +484,10 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     tracking of drift. Kept so on purpose: the agreement feeds the beat confidence
     (BEAT_CALIBRATION_AGREEMENT), fitted with this tracker, and following drift here would
     move those calibrated figures; it was not measured whether it would help.
+
+    It costs a tenth of ``estimate_tempo`` (CPU time on the bench and test splits' 515 songs:
+    1.0 of 8.5-9.2 s) and runs on every song: ``info`` shows the beat confidence of every
+    record, so it is never skipped.
     """
     import numpy as np
 
