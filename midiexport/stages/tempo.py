@@ -510,7 +510,7 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     return float((distance <= REFINE_WINDOW * spacing_s).mean())
 
 
-class _Hypothesis(NamedTuple):
+class _OneHypothesis(NamedTuple):
     """One hypothesis of ``meter.Hypotheses``: its beat (slots), meter (index in ``meter.METERS``), bar phase (slot)."""
 
     beat: int
@@ -518,9 +518,9 @@ class _Hypothesis(NamedTuple):
     phase: int
 
 
-def _chosen(hypotheses: meter.Hypotheses, chosen: int) -> _Hypothesis:
-    """Return the hypothesis at index ``chosen`` of the columns ``hypotheses``."""
-    return _Hypothesis(int(hypotheses.beat[chosen]), int(hypotheses.meter[chosen]), int(hypotheses.phase[chosen]))
+def _one_hypothesis(hypotheses: meter.Hypotheses, index: int) -> _OneHypothesis:
+    """Return the hypothesis at ``index`` of the columns ``hypotheses``."""
+    return _OneHypothesis(int(hypotheses.beat[index]), int(hypotheses.meter[index]), int(hypotheses.phase[index]))
 
 
 def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
@@ -531,7 +531,7 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
     """
     import numpy as np
 
-    beat, meter_index, phase = _chosen(hypotheses, chosen)
+    beat, meter_index, phase = _one_hypothesis(hypotheses, chosen)
     _, per_bar, _, _ = meter.METERS[meter_index]
     bar = beat * per_bar
     distance = np.abs(hypotheses.phase - phase)
@@ -556,7 +556,7 @@ def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> 
     """
     import numpy as np
 
-    beat, _, phase = _chosen(hypotheses, chosen)
+    beat, _, phase = _one_hypothesis(hypotheses, chosen)
     finer = np.minimum(hypotheses.beat, beat)
     coarser = np.maximum(hypotheses.beat, beat)
     distance = np.abs(hypotheses.phase % finer - phase % finer)
@@ -596,7 +596,7 @@ def _estimate_for(
     """Turn one hypothesis into beats, bar lines and a fitted tempo (seconds)."""
     import numpy as np
 
-    beat, meter_index, phase = _chosen(hypotheses, chosen)
+    beat, meter_index, phase = _one_hypothesis(hypotheses, chosen)
     name, per_bar, division, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
