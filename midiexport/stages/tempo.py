@@ -117,7 +117,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..defaults import GROUP_S
+from ..defaults import DEFAULT_BPM, GROUP_S
 from ..model import Record
 from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, NO_ESTIMATE, drawn
@@ -128,7 +128,7 @@ if TYPE_CHECKING:
 
     Floats = npt.NDArray[np.float64]
 
-FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
+FALLBACK_BPM = DEFAULT_BPM  # too few notes to estimate: the default tempo, the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 # The estimate reads at most this much of a record: the stretch with the most notes. Longer than a
