@@ -50,7 +50,9 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -78,6 +80,13 @@ TARGET_METERS = ("4/4", "3/4", "6/8")  # the meters issue 12's meter target name
 # file is right when it draws the song's bar lines: (written meter, the song's meter) -> bars of the
 # song per written bar. Under --strict-meter only the song's own meter name is right.
 ACCEPTED_METERS = {("4/4", "2/4"): 2, ("6/8", "12/8"): 0.5}
+# --calibrate: the rule that chooses each threshold of stages/tempo.py (choose_threshold): the lowest
+# confidence on the grid at which the songs at or above it are right at least CALIBRATION_PRECISION
+# of the time, and so are those at or above every higher value that at least MIN_CALIBRATION_SONGS reach.
+CALIBRATION_PRECISION = 0.95
+MIN_CALIBRATION_SONGS = 20  # fewer songs are not judged: 1 wrong of 8 is not a 12% error rate
+THRESHOLD_FLOOR = 0.50  # the grid starts here: a confidence below 0.5 says wrong is likelier than right
+THRESHOLD_STEP = 0.01
 
 
 def main() -> None:
@@ -574,7 +583,7 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
 
     Bar lines: one logistic curve of the score margin per group, songs with drums and songs
     without (``tempo.calibrated_confidence``), and each group's threshold by the rule of
-    ``tempo.choose_threshold`` on that group's songs alone (``tempo.group_thresholds``). Right:
+    ``choose_threshold`` on that group's songs alone (``group_thresholds``). Right:
     what the file would draw, the tempo within 1% and the bar lines found within 30 ms (median)
     of the song's, by the meter convention (``true_bar_grids``). Then the beat curve, on the
     songs below the thresholds just chosen, with the bar confidence of the curves just fitted
@@ -592,7 +601,7 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
         curves[group] = fit_logistic(np.column_stack([margin[inside], np.ones(inside.sum())]), right[inside])
         slope, offset = curves[group]
         confidence[inside] = np.round(LOGISTIC(slope * margin[inside] + offset), 3)
-    thresholds = dict(zip((True, False), tempo.group_thresholds(confidence, drums, right.astype(bool))))
+    thresholds = dict(zip((True, False), group_thresholds(confidence, drums, right.astype(bool))))
     beat_lines, beat_summary = calibrate_beats(rows, confidence, drums, thresholds)
     print(f"# paste over the calibration block of midiexport/stages/tempo.py (bench split, {len(rows)} songs)")
     for group, name in ((True, "DRUMS"), (False, "NO_DRUMS")):
@@ -610,16 +619,73 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
         inside = drums == group
         threshold = thresholds[group]
         if threshold is None:
-            shares = [(t, right[inside & (confidence >= t)]) for t in tempo.threshold_grid()]
-            best = max(((t, r.mean(), len(r)) for t, r in shares if len(r) >= tempo.MIN_CALIBRATION_SONGS),
-                       key=lambda x: x[1], default=None)  # fmt: skip
-            at_best = f"; at best {100 * best[1]:.1f}% right, {best[2]} songs at {best[0]:.2f}" if best else ""
+            shares = threshold_shares(confidence[inside], right[inside])
+            best = max(shares, key=lambda share: share.right, default=None)
+            at_best = ""
+            if best is not None:
+                at_best = f"; at best {100 * best.right:.1f}% right, {best.songs} songs at {best.threshold:.2f}"
             print(f"songs {label}: {int(inside.sum())}; no threshold{at_best}: no bar line is claimed")
         else:
             above = inside & (confidence >= threshold)
             print(f"songs {label}: {int(inside.sum())}; at {threshold:.2f}: {int(above.sum())} songs,"
                   f" {100 * right[above].mean():.1f}% right")  # fmt: skip
     print(beat_summary)
+
+
+class Share(NamedTuple):
+    """The songs at or above one threshold: the share of them right, and how many they are."""
+
+    threshold: float
+    right: float
+    songs: int
+
+
+def threshold_shares(confidence: Sequence[float], right: Sequence[bool]) -> list[Share]:
+    """Return the Share at each value of the grid that at least MIN_CALIBRATION_SONGS songs reach.
+
+    The grid is THRESHOLD_FLOOR and up to 1 (excluded) by THRESHOLD_STEP.
+    """
+    values = np.asarray(confidence, dtype=np.float64)
+    hits = np.asarray(right, dtype=bool)
+    grid = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
+    above = [(float(t), values >= t) for t in grid]
+    return [Share(t, float(hits[at].mean()), int(at.sum())) for t, at in above if at.sum() >= MIN_CALIBRATION_SONGS]
+
+
+def choose_threshold(confidence: Sequence[float], right: Sequence[bool]) -> float | None:
+    """Return the threshold the songs given call for, or None when no confidence earns one.
+
+    The rule (``calibrate`` applies it per group, and to the beat confidence): the lowest value
+    of the grid (``threshold_shares``) that at least MIN_CALIBRATION_SONGS songs reach, with at
+    least CALIBRATION_PRECISION of the songs at or above it right, and the same share at every
+    higher value that at least as many songs reach (a higher value fewer songs reach is not
+    judged: a few songs are no share). None: no value holds, so "confidence >= threshold"
+    cannot mean right 95% of the time for these songs.
+    """
+    judged = threshold_shares(confidence, right)
+    for index, share in enumerate(judged):
+        if all(higher.right >= CALIBRATION_PRECISION for higher in judged[index:]):
+            return share.threshold
+    return None
+
+
+def group_thresholds(
+    confidence: Sequence[float], has_drums: Sequence[bool], right: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """Return the bar-line thresholds (songs with drums, songs without), each chosen on its own group's songs.
+
+    Pooled, the songs with drums (most of them right) would carry a share that the songs
+    without drums do not reach: calibrated over all songs is not calibrated within each group
+    (Kleinberg, Mullainathan & Raghavan 2016, "calibration within groups"), so each group's
+    threshold is chosen on its songs alone (``choose_threshold``).
+    """
+    drums = [bool(d) for d in has_drums]
+
+    def chosen(group: bool) -> float | None:
+        inside = [index for index, d in enumerate(drums) if d == group]
+        return choose_threshold([confidence[i] for i in inside], [right[i] for i in inside])
+
+    return chosen(True), chosen(False)
 
 
 def calibrate_beats(
@@ -632,7 +698,7 @@ def calibrate_beats(
     posterior, of that bar confidence and of the long-note tracker's agreement with the beats
     (``tempo.long_note_agreement``). Right: the beats found lie on the music's metrical grid
     (``beats_on_grid``), what a map that follows them draws. The threshold by the rule of
-    ``tempo.choose_threshold``. Returns the constants' lines and lines on the songs, with a
+    ``choose_threshold``. Returns the constants' lines and lines on the songs, with a
     5-fold cross-validation of the curve with and without the agreement (``cross_validated``).
     """
     sure = np.array([tempo.reaches(c, thresholds[bool(d)]) for c, d in zip(confidence, drums)], dtype=bool)
@@ -643,7 +709,7 @@ def calibrate_beats(
     weights = fit_logistic(log_odds, right)
     nested_w, bars_w, agreement_w, offset = weights
     beat_confidence = np.round(LOGISTIC(log_odds @ weights), 3)
-    threshold = tempo.choose_threshold(beat_confidence, right.astype(bool))
+    threshold = choose_threshold(beat_confidence, right.astype(bool))
     lines = [
         f"BEAT_CALIBRATION_NESTED = {nested_w:.3f}  # per unit of log-odds of the nested posterior",
         f"BEAT_CALIBRATION_BARS = {bars_w:.3f}  # per unit of log-odds of the bar confidence",
@@ -673,7 +739,7 @@ def cross_validated(inputs: np.ndarray, right: np.ndarray) -> tuple[float, float
     """Songs followed per shuffle and the share of them right, the curve and threshold fitted without their fold.
 
     Each of CV_SHUFFLES seeded shuffles splits the songs into 5 folds; each fold is judged by
-    the curve fitted and the threshold chosen (``tempo.choose_threshold``) on the other four.
+    the curve fitted and the threshold chosen (``choose_threshold``) on the other four.
     """
     followed, on_grid = 0, 0.0
     for shuffle in range(CV_SHUFFLES):
@@ -682,7 +748,7 @@ def cross_validated(inputs: np.ndarray, right: np.ndarray) -> tuple[float, float
             train = fold != held
             weights = fit_logistic(inputs[train], right[train])
             confidence = np.round(LOGISTIC(inputs @ weights), 3)
-            threshold = tempo.choose_threshold(confidence[train], right[train].astype(bool))
+            threshold = choose_threshold(confidence[train], right[train].astype(bool))
             if threshold is None:
                 continue
             chosen = ~train & (confidence >= threshold)

@@ -29,12 +29,9 @@ from midiexport.stages.onsets import FRAME_S, collect_onsets
 from midiexport.stages.tempo import (
     BEAT_CONFIDENCE_THRESHOLD,
     CONFIDENCE_THRESHOLD_DRUMS,
-    MIN_CALIBRATION_SONGS,
     TempoEstimate,
     calibrated_confidence,
-    choose_threshold,
     estimate_tempo,
-    group_thresholds,
     shown_confidence,
     tempo_from_tags,
 )
@@ -428,22 +425,23 @@ def test_beats_six_or_eight_times_as_long_do_not_nest():
 
 
 def test_the_beat_confidence_rises_with_the_nested_posterior_and_with_the_bar_confidence():
-    from midiexport.stages.tempo import calibrated_beat_confidence
+    from midiexport.stages.tempo import NO_AGREEMENT, calibrated_beat_confidence
 
     grid = np.linspace(0.05, 0.95, 7)
-    table = np.array([[calibrated_beat_confidence(nested, bars) for bars in grid] for nested in grid])
+    table = np.array([[calibrated_beat_confidence(nested, bars, NO_AGREEMENT) for bars in grid] for nested in grid])
     assert (np.diff(table, axis=0) > 0).all() and (np.diff(table, axis=1) > 0).all()
     assert ((table > 0) & (table < 1)).all()
-    assert calibrated_beat_confidence(0.0, 0.0) < BEAT_CONFIDENCE_THRESHOLD < calibrated_beat_confidence(1.0, 0.5)
+    low, high = calibrated_beat_confidence(0.0, 0.0, NO_AGREEMENT), calibrated_beat_confidence(1.0, 0.5, NO_AGREEMENT)
+    assert low < BEAT_CONFIDENCE_THRESHOLD < high
 
 
 def test_the_beat_confidence_rises_with_the_long_note_agreement_and_no_agreement_says_nothing():
-    from midiexport.stages.tempo import NO_AGREEMENT, calibrated_beat_confidence
+    from midiexport.stages.tempo import NO_AGREEMENT, calibrated_beat_confidence, log_odds
 
     shares = np.linspace(0.05, 0.95, 7)
     for nested, bars in ((0.3, 0.2), (0.8, 0.4)):
         assert (np.diff([calibrated_beat_confidence(nested, bars, share) for share in shares]) > 0).all()
-        assert calibrated_beat_confidence(nested, bars, NO_AGREEMENT) == calibrated_beat_confidence(nested, bars)
+        assert log_odds(NO_AGREEMENT) == 0.0  # no agreement to read: the curve of the other two inputs alone
 
 
 def long_and_short_notes(bpm: float, beats: int, *, drums: bool = False) -> model.Record:
@@ -779,7 +777,17 @@ def _pooled(*groups: tuple[list[float], list[bool]]) -> tuple[list[float], list[
     return [c for g in groups for c in g[0]], [r for g in groups for r in g[1]]
 
 
+def _calibration():
+    """The benchmark script, where the rule that chooses tempo.py's thresholds lives (``--calibrate``)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_tempo
+
+    return bench_tempo
+
+
 def test_each_group_gets_the_bar_line_threshold_its_own_songs_earn():
+    calibration = _calibration()
+    choose_threshold, group_thresholds = calibration.choose_threshold, calibration.group_thresholds
     # Songs with drums: right 100 of 100 at 0.9, 57 of 60 at 0.6. Without: 34 of 40 at 0.9 (85%).
     # Pooled, every value holds (191 of 200, 134 of 140 at 0.9), and the songs without drums at or
     # above any of them are right 85% of the time.
@@ -795,9 +803,11 @@ def test_each_group_gets_the_bar_line_threshold_its_own_songs_earn():
 
 
 def test_a_threshold_must_hold_at_every_higher_value_that_enough_songs_reach():
-    low, high = _songs(0.6, 100, 50), _songs(0.8, MIN_CALIBRATION_SONGS - 1, MIN_CALIBRATION_SONGS - 1)
+    calibration = _calibration()
+    choose_threshold, min_songs = calibration.choose_threshold, calibration.MIN_CALIBRATION_SONGS
+    low, high = _songs(0.6, 100, 50), _songs(0.8, min_songs - 1, min_songs - 1)
     assert choose_threshold(*_pooled(low, high)) is None  # 19 songs at 0.8, all right, are too few to judge
-    enough = _songs(0.8, MIN_CALIBRATION_SONGS, MIN_CALIBRATION_SONGS)
+    enough = _songs(0.8, min_songs, min_songs)
     assert choose_threshold(*_pooled(low, enough)) == 0.61  # 20 are enough: the lowest value only they reach
     # 0.7 holds (120 of the 125 songs at or above it), but the 65 at or above 0.9 are right 61 times
     # (94%): the threshold is the next value, which holds, and so does every higher one enough reach

@@ -55,7 +55,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .meter import nearest_slot
-from .onsets import DRUM_ROLES, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
+from .onsets import DRUM_ROLES, ENVELOPE_TAIL_S, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -141,24 +141,29 @@ def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
     else:
         local = None
         shortest = longest = period_s / (FRAME_S * DP_POOL)
-    low, high = max(1, int(INTERVAL_RANGE[0] * shortest)), int(np.ceil(INTERVAL_RANGE[1] * longest))
+    shortest_share, longest_share = INTERVAL_RANGE
+    low, high = max(1, int(shortest_share * shortest)), int(np.ceil(longest_share * longest))
     intervals = np.arange(low, high + 1)
     if local is None:  # one row for one period; with a local period, a row per frame below
         penalty = -TIGHTNESS * np.log(intervals / shortest) ** 2
     score = coarse.copy()
     back = np.full(len(coarse), -1, dtype=np.int64)
+    rows = np.arange(low)
+    offsets = rows[:, None] - intervals[None, :]  # a block's predecessors, from its first frame
     for start in range(low, len(coarse), low):
         frames = np.arange(start, min(start + low, len(coarse)))
-        previous = frames[:, None] - intervals[None, :]
-        valid = previous >= 0
+        previous = start + offsets[: len(frames)]
         if local is not None:  # a row per frame, against the period there
             penalty = -TIGHTNESS * np.log(intervals[None, :] / local[frames, None]) ** 2
-        candidates = np.where(valid, score[np.maximum(previous, 0)] + penalty, -np.inf)
+        if start >= high:  # every predecessor lies in the song
+            candidates = score[previous] + penalty
+        else:
+            candidates = np.where(previous >= 0, score[np.maximum(previous, 0)] + penalty, -np.inf)
         pick = np.argmax(candidates, axis=1)
-        gain = candidates[np.arange(len(frames)), pick]
+        gain = candidates[rows[: len(frames)], pick]
         link = gain > 0  # a pulse with no worthwhile predecessor starts a path
         score[frames] += np.where(link, gain, 0.0)
-        back[frames] = np.where(link, previous[np.arange(len(frames)), pick], -1)
+        back[frames] = np.where(link, frames - intervals[pick], -1)
     tail = np.arange(max(0, len(coarse) - high), len(coarse))
     frame = int(tail[np.argmax(score[tail])])
     path = [frame]
@@ -214,7 +219,7 @@ def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
     """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
 
     stream = drum_aligned(found) if found.has_drums else found.all
-    env = envelope(stream, duration_s=float(found.all.times_s[-1]) + 1.0)
+    env = envelope(stream, duration_s=found.last_s + ENVELOPE_TAIL_S)
     prior_s, track = (PULSE_PRIOR_DRUMS_S, track_pulse) if found.has_drums else (PULSE_PRIOR_S, follow_drift)
     return subdivide(track(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
 

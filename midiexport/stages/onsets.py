@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 FRAME_S = 0.010  # envelope frame: 10 ms, well under the 30 ms downbeat tolerance
 ENVELOPE_SMOOTH_S = 0.020  # Gaussian smoothing of the envelope: absorbs per-stem timing spread
+ENVELOPE_TRUNCATE = 3  # the smoothing kernel is cut at 3 standard deviations, where it is 1.1% of its peak
+ENVELOPE_TAIL_S = 1.0  # the tracked envelopes run this far past the last onset (a round second, not tuned)
 MIN_LEVEL = 0.05  # velocity floor: a note marked velocity 0.01 still is an onset
+# Notes merged into one onset sum their velocities up to this: a chord counts at most as two
+# full-velocity hits (a round number, as ROLE_WEIGHTS; no measurement behind it).
+MAX_ONSET_LEVEL = 2.0
 KICKS = frozenset({35, 36})
 SNARES = frozenset({38, 39, 40})  # snare, hand clap, electric snare
 CRASHES = frozenset({49, 52, 55, 57})
@@ -78,6 +83,16 @@ class Onsets:
         """Return one role's stream (empty when the song has none)."""
         return self.roles.get(name) or _empty()
 
+    @property
+    def first_s(self) -> float:
+        """The first onset of ``all`` (s); only for a record with onsets."""
+        return float(self.all.times_s[0])
+
+    @property
+    def last_s(self) -> float:
+        """The last onset of ``all`` (s); only for a record with onsets."""
+        return float(self.all.times_s[-1])
+
 
 def collect_onsets(record: Record) -> Onsets:
     """Group a record's notes into onsets by role. Times in seconds from the song's start."""
@@ -96,7 +111,7 @@ def collect_onsets(record: Record) -> Onsets:
         if drums[index]:
             has_drums = True
             for role, mask in _drum_roles(instrument.pitch).items():
-                pieces.setdefault(role, []).append(tuple(c[mask] for c in columns))  # type: ignore[arg-type]
+                pieces.setdefault(role, []).append((instrument.start_s[mask], instrument.velocity[mask], part[mask]))
             continue
         pitched.append((instrument.start_s, instrument.end_s, instrument.pitch))
         pieces.setdefault("bass" if index in bass_parts else "pitched", []).append(columns)
@@ -104,15 +119,15 @@ def collect_onsets(record: Record) -> Onsets:
         pieces.setdefault("long", []).append((instrument.start_s, length, part))
     for index, instrument in enumerate(record.instruments):
         if instrument.note_count:
-            starts = np.sort(instrument.start_s)
-            entry = np.concatenate([[True], np.diff(starts) >= ENTRY_GAP_S])
-            part = np.full(int(entry.sum()), index, dtype=np.int64)
-            pieces.setdefault("entries", []).append((starts[entry], np.ones(int(entry.sum())), part))
+            sorted_s = np.sort(instrument.start_s)
+            entry = _group_starts(sorted_s, ENTRY_GAP_S)
+            entry_part = np.full(int(entry.sum()), index, dtype=np.int64)
+            pieces.setdefault("entries", []).append((sorted_s[entry], np.ones(int(entry.sum())), entry_part))
     roles = {role: _merge(items) for role, items in pieces.items()}
     every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
     if every:
-        times, weights, parts = (np.concatenate(column) for column in zip(*every))
-        joined = sorted_stream(times, weights, parts.astype(np.int64))
+        times, weights, every_part = (np.concatenate(column) for column in zip(*every))
+        joined = sorted_stream(times, weights, every_part.astype(np.int64))
     else:
         joined = _empty()
     starts, ends, pitches = (np.concatenate(c) for c in zip(*pitched)) if pitched else (np.empty(0),) * 3
@@ -150,7 +165,7 @@ def envelope(stream: Stream, *, duration_s: float) -> Floats:
     frames = int(duration_s / FRAME_S) + 2
     raw = np.bincount(np.rint(stream.times_s / FRAME_S).astype(np.int64), weights=stream.weights, minlength=frames)
     sigma = ENVELOPE_SMOOTH_S / FRAME_S
-    half = int(3 * sigma)
+    half = int(ENVELOPE_TRUNCATE * sigma)
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
     smooth: Floats = np.convolve(raw[:frames].astype(np.float64), kernel, mode="same")
     spread = float(smooth.std())
@@ -184,7 +199,7 @@ def part_medians(part: Ints, deviation: Floats, close: Bools, min_onsets: int) -
 
 
 def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:
-    """Merge notes starting within GROUP_S into one onset: the first one's time, summed velocity capped at 2."""
+    """Merge notes starting within GROUP_S into one onset: the first time, the summed velocity up to MAX_ONSET_LEVEL."""
     import numpy as np
 
     times, levels, part = (np.concatenate(c) for c in zip(*items))
@@ -192,9 +207,17 @@ def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:
     times, levels, part = times[order], np.clip(levels[order], MIN_LEVEL, 1.0), part[order]
     if len(times) == 0:
         return _empty()
-    first = np.concatenate([[True], np.diff(times) >= GROUP_S])
+    first = _group_starts(times, GROUP_S)
     group = np.cumsum(first) - 1
-    return Stream(times[first], np.minimum(np.bincount(group, weights=levels), 2.0), part[first])
+    return Stream(times[first], np.minimum(np.bincount(group, weights=levels), MAX_ONSET_LEVEL), part[first])
+
+
+def _group_starts(sorted_s: Floats, gap_s: float) -> Bools:
+    """Return which of some sorted times start a group: the first, and each ``gap_s`` or more after the one before."""
+    import numpy as np
+
+    starts: Bools = np.concatenate([[True], np.diff(sorted_s) >= gap_s])
+    return starts
 
 
 def sorted_stream(times: Floats, weights: Floats, part: Ints) -> Stream:

@@ -44,7 +44,7 @@ right, carried a 95% share at a threshold where the songs without drums of the b
 were right 23 of 29 times, and the songs without drums pushed the threshold up for those with
 drums. At or above its group's threshold (``bar_threshold``: the lowest confidence at which,
 and at every higher one that at least 20 songs of the group reach, the group's bench songs
-are right at least 95% of the time, ``choose_threshold``) the estimate is ``sure`` and its bars
+are right at least 95% of the time, ``bench_tempo.choose_threshold``) the estimate is ``sure`` and its bars
 are written. Where a group has no such confidence (without drums, on the bench split: at
 best 84% right) its bar lines are never claimed, and its beats may still be followed by the
 beat confidence. The posterior of the hypotheses whose beats nest with the chosen ones (the same
@@ -115,22 +115,20 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..defaults import GROUP_S
+from ..defaults import DEFAULT_BPM, GROUP_S
 from ..model import Record
 from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, NO_ESTIMATE, drawn
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import numpy as np
     import numpy.typing as npt
 
     Floats = npt.NDArray[np.float64]
 
-FALLBACK_BPM = 120.0  # too few notes to estimate: the API's own grid tempo
+FALLBACK_BPM = DEFAULT_BPM  # too few notes to estimate: the default tempo, the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
 MIN_SPAN_S = 2.0  # nor do onsets spread over less than this
 # The estimate reads at most this much of a record: the stretch with the most notes. Longer than a
@@ -145,8 +143,9 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # the long-note tracker's agreement with the beats (calibrated_beat_confidence), fitted on the songs
 # below their group's bar-line threshold, where it decides; beats are believed at or above
 # BEAT_CONFIDENCE_THRESHOLD, bars or not. All of it is fitted and chosen on the bench split by
-# bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of
-# choose_threshold): paste it over these lines after a refit.
+# bench_tempo.py --calibrate, which prints the block below (each threshold by the rule of its
+# choose_threshold, which lives there with the rest of the calibration): paste it over these lines
+# after a refit.
 CALIBRATION_DRUMS = (1.642, 0.063)  # songs with drums: slope per unit of margin, offset (log-odds)
 CALIBRATION_NO_DRUMS = (1.228, -1.289)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
@@ -156,13 +155,6 @@ BEAT_CALIBRATION_BARS = 1.207  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.114  # per unit of log-odds of the long-note tracker's agreement
 BEAT_CALIBRATION_OFFSET = 0.384
 BEAT_CONFIDENCE_THRESHOLD = 0.76
-# The rule that chooses each threshold (choose_threshold): the lowest confidence on the grid at which
-# the songs at or above it are right at least CALIBRATION_PRECISION of the time, and so are those
-# at or above every higher value that at least MIN_CALIBRATION_SONGS songs reach.
-CALIBRATION_PRECISION = 0.95
-MIN_CALIBRATION_SONGS = 20  # fewer songs are not judged: 1 wrong of 8 is not a 12% error rate
-THRESHOLD_FLOOR = 0.50  # the grid starts here: a confidence below 0.5 says wrong is likelier than right
-THRESHOLD_STEP = 0.01
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -281,58 +273,9 @@ def bar_threshold(*, has_drums: bool) -> float | None:
     return CONFIDENCE_THRESHOLD_DRUMS if has_drums else CONFIDENCE_THRESHOLD_NO_DRUMS
 
 
-def choose_threshold(confidence: Sequence[float], right: Sequence[bool]) -> float | None:
-    """Return the threshold the songs given call for, or None when no confidence earns one.
-
-    The rule (``bench_tempo.py --calibrate`` applies it per group, and to the beat confidence):
-    the lowest value of the grid (THRESHOLD_FLOOR and up, by THRESHOLD_STEP) that at least
-    MIN_CALIBRATION_SONGS songs reach, with at least CALIBRATION_PRECISION of the songs at or
-    above it right, and the same share at every higher value that at least as many songs reach
-    (a higher value fewer songs reach is not judged: a few songs are no share). None: no value
-    holds, so "confidence >= threshold" cannot mean right 95% of the time for these songs.
-    """
-    import numpy as np
-
-    values = np.asarray(confidence, dtype=np.float64)
-    hits = np.asarray(right, dtype=bool)
-    judged = [(float(t), float(hits[values >= t].mean())) for t in threshold_grid()
-              if (values >= t).sum() >= MIN_CALIBRATION_SONGS]  # fmt: skip
-    for index, (threshold, share) in enumerate(judged):
-        if share >= CALIBRATION_PRECISION and all(higher >= CALIBRATION_PRECISION for _, higher in judged[index:]):
-            return threshold
-    return None
-
-
-def threshold_grid() -> Floats:
-    """Return the thresholds ``choose_threshold`` judges: THRESHOLD_FLOOR and up to 1 (excluded) by THRESHOLD_STEP."""
-    import numpy as np
-
-    grid: Floats = np.round(np.arange(THRESHOLD_FLOOR, 1.0, THRESHOLD_STEP), 2)
-    return grid
-
-
 def reaches(confidence: float, threshold: float | None) -> bool:
     """Return True when a confidence is at or above its threshold; no threshold (None) is never reached."""
     return threshold is not None and confidence >= threshold
-
-
-def group_thresholds(
-    confidence: Sequence[float], has_drums: Sequence[bool], right: Sequence[bool]
-) -> tuple[float | None, float | None]:
-    """Return the bar-line thresholds (songs with drums, songs without), each chosen on its own group's songs.
-
-    Pooled, the songs with drums (most of them right) would carry a share that the songs
-    without drums do not reach: calibrated over all songs is not calibrated within each group
-    (Kleinberg, Mullainathan & Raghavan 2016, "calibration within groups"), so each group's
-    threshold is chosen on its songs alone (``choose_threshold``).
-    """
-    drums = [bool(d) for d in has_drums]
-
-    def chosen(group: bool) -> float | None:
-        inside = [index for index, d in enumerate(drums) if d == group]
-        return choose_threshold([confidence[i] for i in inside], [right[i] for i in inside])
-
-    return chosen(True), chosen(False)
 
 
 def shown_confidence(value: float) -> str:
@@ -368,11 +311,11 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     found = onsets.collect_onsets(stretch)
     times = found.all.times_s
     if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
+        return _no_estimate(has_drums=found.has_drums)
     slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)
     if len(hypotheses.beat) == 0 or len(slots) < 4:
-        return TempoEstimate(FALLBACK_BPM, "4/4", 0.0, 0.0, NO_ESTIMATE, has_drums=found.has_drums)
+        return _no_estimate(has_drums=found.has_drums)
     scores = hypotheses.scores()
     posterior = np.exp(scores - scores.max())
     posterior /= posterior.sum()
@@ -395,6 +338,13 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
         agreement=round(agreement, 3),
         margin=round(margin, 3),
         has_drums=found.has_drums,
+    )
+
+
+def _no_estimate(*, has_drums: bool) -> TempoEstimate:
+    """Return the estimate of a record with too few notes: FALLBACK_BPM, 4/4, confidence 0."""
+    return TempoEstimate(
+        bpm=FALLBACK_BPM, meter="4/4", first_downbeat_s=0.0, confidence=0.0, source=NO_ESTIMATE, has_drums=has_drums
     )
 
 
@@ -473,7 +423,7 @@ def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
     return logistic(slope * min(margin, MAX_MARGIN) + offset)
 
 
-def calibrated_beat_confidence(nested: float, confidence: float, agreement: float = NO_AGREEMENT) -> float:
+def calibrated_beat_confidence(nested: float, confidence: float, agreement: float) -> float:
     """Return the probability that a map following the beats found lies on the music's grid.
 
     A logistic curve (Platt 1999, with three inputs) of the log-odds of ``nested`` (the
@@ -534,25 +484,43 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     tracking of drift. Kept so on purpose: the agreement feeds the beat confidence
     (BEAT_CALIBRATION_AGREEMENT), fitted with this tracker, and following drift here would
     move those calibrated figures; it was not measured whether it would help.
+
+    It costs a tenth of ``estimate_tempo`` (CPU time on the bench and test splits' 515 songs:
+    1.0 of 8.5-9.2 s) and runs on every song: ``info`` shows the beat confidence of every
+    record, so it is never skipped.
     """
     import numpy as np
 
     long_notes = found.role("long")
     if beat_times is None or len(long_notes.times_s) < MIN_ONSETS:
         return NO_AGREEMENT
-    first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
+    first_s, last_s = found.first_s, found.last_s
     inside = beat_times[(beat_times >= first_s - GROUP_S) & (beat_times <= last_s)]
     if len(inside) < 3:
         return NO_AGREEMENT
     spacing_s = float(np.median(np.diff(inside)))
-    if not AGREEMENT_SPACING_S[0] <= spacing_s <= AGREEMENT_SPACING_S[1]:
+    shortest_s, longest_s = AGREEMENT_SPACING_S
+    if not shortest_s <= spacing_s <= longest_s:
         return NO_AGREEMENT
-    env = onsets.envelope(long_notes, duration_s=last_s + 1.0)
+    env = onsets.envelope(long_notes, duration_s=last_s + onsets.ENVELOPE_TAIL_S)
     pulses = beats.track_pulse(env, spacing_s)
     if len(pulses) < 2:
         return NO_AGREEMENT
     distance = np.abs(pulses[meter.nearest_slot(inside, pulses)] - inside)
     return float((distance <= REFINE_WINDOW * spacing_s).mean())
+
+
+class _OneHypothesis(NamedTuple):
+    """One hypothesis of ``meter.Hypotheses``: its beat (slots), meter (index in ``meter.METERS``), bar phase (slot)."""
+
+    beat: int
+    meter_index: int
+    phase: int
+
+
+def _one_hypothesis(hypotheses: meter.Hypotheses, index: int) -> _OneHypothesis:
+    """Return the hypothesis at ``index`` of the columns ``hypotheses``."""
+    return _OneHypothesis(int(hypotheses.beat[index]), int(hypotheses.meter[index]), int(hypotheses.phase[index]))
 
 
 def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
@@ -563,8 +531,9 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
     """
     import numpy as np
 
-    beat, meter_index, phase = (int(c[chosen]) for c in (hypotheses.beat, hypotheses.meter, hypotheses.phase))
-    bar = beat * meter.METERS[meter_index][1]
+    beat, meter_index, phase = _one_hypothesis(hypotheses, chosen)
+    _, per_bar, _, _ = meter.METERS[meter_index]
+    bar = beat * per_bar
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
@@ -587,7 +556,7 @@ def _beat_mass(hypotheses: meter.Hypotheses, posterior: Floats, chosen: int) -> 
     """
     import numpy as np
 
-    beat, phase = int(hypotheses.beat[chosen]), int(hypotheses.phase[chosen])
+    beat, _, phase = _one_hypothesis(hypotheses, chosen)
     finer = np.minimum(hypotheses.beat, beat)
     coarser = np.maximum(hypotheses.beat, beat)
     distance = np.abs(hypotheses.phase % finer - phase % finer)
@@ -612,6 +581,7 @@ def _hinted(hypotheses: meter.Hypotheses, slots_s: Floats, scores: Floats, hint_
 
 
 def _hypothesis_bpm(hypotheses: meter.Hypotheses, slots_s: Floats) -> Floats:
+    """Return each hypothesis's tempo in quarter notes a minute, on the slot grid's median slot."""
     import numpy as np
 
     slot_s = float(np.median(np.diff(slots_s)))
@@ -626,7 +596,7 @@ def _estimate_for(
     """Turn one hypothesis into beats, bar lines and a fitted tempo (seconds)."""
     import numpy as np
 
-    beat, meter_index, phase = (int(c[chosen]) for c in (hypotheses.beat, hypotheses.meter, hypotheses.phase))
+    beat, meter_index, phase = _one_hypothesis(hypotheses, chosen)
     name, per_bar, division, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
@@ -637,7 +607,7 @@ def _estimate_for(
     beat_times = beat_times + _leading_part_offset(found.all, beat_times)
     if not found.has_drums:
         beat_times = beat_times - STEM_LATENCY_S
-    first_s, last_s = float(found.all.times_s[0]), float(found.all.times_s[-1])
+    first_s, last_s = found.first_s, found.last_s
     bar_s = per_bar * float(np.median(np.diff(beat_times))) if len(beat_times) > 1 else 0.0
     keep = (beat_times >= first_s - bar_s) & (beat_times <= last_s + bar_s)  # the song, and a bar either side
     beat_times, is_down = beat_times[keep], is_down[keep]
@@ -647,7 +617,16 @@ def _estimate_for(
     span = min(TEMPO_SPAN_BEATS, len(beat_times) - 1)
     beat_s = float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM
     bpm = round(60.0 / beat_s * quarters, 2)
-    return TempoEstimate(bpm, name, first_downbeat, round(confidence, 3), source, quarters, beat_times, downbeats)
+    return TempoEstimate(
+        bpm=bpm,
+        meter=name,
+        first_downbeat_s=first_downbeat,
+        confidence=round(confidence, 3),
+        source=source,
+        quarters_per_beat=quarters,
+        beats_s=beat_times,
+        downbeats_s=downbeats,
+    )
 
 
 def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
@@ -677,7 +656,6 @@ def _leading_part_offset(every: onsets.Stream, beat_times: Floats) -> float:
     Transcription only ever delays a stem (10-40 ms per stem in real exports), so the part
     that sits earliest on the beats is the best estimate of where the beats really are.
     """
-
     if len(beat_times) < 3:
         return 0.0
     _, deviation, close = _near_beats(every.times_s, beat_times)
@@ -699,5 +677,6 @@ def _refine(beat_times: Floats, reference: onsets.Stream) -> Floats:
     centred = slice(REFINE_SMOOTH_BEATS, REFINE_SMOOTH_BEATS + count)
     smooth_weight = np.convolve(weight, kernel)[centred]
     smooth_shift = np.convolve(shift, kernel)[centred]
-    moved: Floats = beat_times + np.where(smooth_weight > 0, smooth_shift / np.maximum(smooth_weight, 1e-9), 0.0)
+    shift_s = np.divide(smooth_shift, smooth_weight, out=np.zeros(count), where=smooth_weight > 0)
+    moved: Floats = beat_times + shift_s
     return moved
