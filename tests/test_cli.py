@@ -130,21 +130,6 @@ def test_the_library_refuses_the_files_of_split_into_one_named_file_before_any_w
     assert not out.exists()
 
 
-def test_a_unit_is_refused_one_named_file_by_the_mid_files_it_would_write():
-    from midiexport.errors import InputError
-    from midiexport.jobs.runner import Destination, OutputFile, Pending, Rendered
-
-    def refusal(*rendered: Rendered) -> str | None:
-        return Pending("a.json", lambda: list(rendered), Destination("x.mid")).refusal()
-
-    song = Rendered("a.json", "a", (OutputFile("", ".mid", b"MThd"), OutputFile("", ".json", b"{}")))
-    split = Rendered("a.json", "a", (OutputFile(" (Bass)", ".mid", b"MThd"), OutputFile(" (Keys)", ".mid", b"MThd")))
-    failed = Rendered("a.json: line 2", "a-2", error=InputError("a.json: line 2 is not valid JSON"))
-    assert refusal(song, failed) is None  # a companion (.json) and a failure write no .mid
-    assert refusal(split) is not None  # one song, two .mid files (--split)
-    assert refusal(song, song) is not None
-
-
 def test_an_array_of_several_records_into_one_file_is_the_usage_error_of_a_jsonl_before_any_write(tmp_path):
     records = json.loads(fixture_path("records-array.json").read_text())
     assert len(records) > 1

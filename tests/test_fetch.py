@@ -389,3 +389,18 @@ def test_a_task_of_several_songs_into_one_named_file_is_refused_before_any_write
     assert written.paths == (str(out),) and out.read_bytes() == b"MThd"
     with pytest.raises(OutputError, match="several results"):  # the file written counts
         Pending("task u", lambda: songs[1:], destination).result()
+
+
+def test_a_unit_is_refused_one_named_file_by_the_mid_files_it_would_write():
+    from midiexport.errors import InputError
+    from midiexport.jobs.runner import OutputFile, Pending, Rendered
+
+    def refusal(*rendered: Rendered) -> str | None:
+        return Pending("a.json", lambda: list(rendered), Destination("x.mid")).refusal()
+
+    song = Rendered("a.json", "a", (OutputFile("", ".mid", b"MThd"), OutputFile("", ".json", b"{}")))
+    split = Rendered("a.json", "a", (OutputFile(" (Bass)", ".mid", b"MThd"), OutputFile(" (Keys)", ".mid", b"MThd")))
+    failed = Rendered("a.json: line 2", "a-2", error=InputError("a.json: line 2 is not valid JSON"))
+    assert refusal(song, failed) is None  # a companion (.json) and a failure write no .mid
+    assert refusal(split) is not None  # one song, two .mid files (--split)
+    assert refusal(song, song) is not None

@@ -87,8 +87,18 @@ def _walk(folder: Path) -> Iterator[Path]:
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
-            if name.lower().endswith(INPUT_SUFFIXES) and not name.startswith("."):
+            if names_input(name) and not name.startswith("."):
                 yield Path(root) / name
+
+
+def names_input(name: str) -> bool:
+    """True for a name of what a folder search reads (``INPUT_SUFFIXES``, any case): .json, JSON Lines, .mid, .zip."""
+    return name.lower().endswith(INPUT_SUFFIXES)
+
+
+def names_archive(name: str) -> bool:
+    """True for a .zip's name (``ARCHIVE_SUFFIXES``, any case): an input read as an archive, a member not read."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def names_json_lines(name: str) -> bool:
@@ -108,7 +118,7 @@ def is_midi(source: InputFile) -> bool:
 
 def is_archive(source: InputFile) -> bool:
     """True for a .zip input (stems of Suno's web export)."""
-    return source.path.lower().endswith(ARCHIVE_SUFFIXES)
+    return names_archive(source.path)
 
 
 def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> bytes:

@@ -271,7 +271,7 @@ class Pending:
         self._stem = stem
         self._skipped = skipped
         self._planned_taken = False  # the planned paths went to the first result named ``stem``
-        self._rendered: list[Rendered] | None = None  # the unit's results, once got (``refusal``)
+        self._rendered: list[Rendered] | None = None  # the unit's results, once got (``_results``)
 
     @classmethod
     def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
@@ -284,7 +284,7 @@ class Pending:
         problem = self.refusal()
         if problem is not None:  # nothing of the unit is written
             raise OutputError(f"{self.name}: {problem}")
-        return [self._write(r) for r in self._rendered or ()]
+        return [self._write(r) for r in self._results()]
 
     def refusal(self) -> str | None:
         """Return why the unit's files cannot all go to ``out``'s one file, or None: the one check of a unit.
@@ -295,12 +295,16 @@ class Pending:
         unit) and kept for ``result``, so ``run_batch`` can ask before it hands a lone unit
         over, and refuse it as a usage error.
         """
+        return self._destination.too_many(sum(_main_files(r) for r in self._results() if r.error is None))
+
+    def _results(self) -> list[Rendered]:
+        """Return the unit's results, got on the first call (raising what stopped the unit) and kept."""
         if self._rendered is None:
             try:
                 self._rendered = self._get()
             except WorkerLost as exc:  # the runner knows the job, not its name
                 raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
-        return self._destination.too_many(sum(_main_files(r) for r in self._rendered if r.error is None))
+        return self._rendered
 
     def _write(self, rendered: Rendered) -> Outcome:
         if rendered.error is not None:  # its report, when it has one, says what else there is to know

@@ -51,18 +51,8 @@ metrical level and tells 3/4 from 6/8), plus the mean change per beat (``harmony
 The bass role (``onsets``) falls to the lowest part when no part is a bass by program or
 register, so a quartet's cello or a chorale's bass voice gives the bass-on-beat-one cue.
 
-With drums, a reading whose beats put the bass drum mostly on their half-beats is not
-generated (``_kick_between_beats``). In a kit groove the bass drum marks beats, which is
-how Goto (2001, "An audio-based real-time beat tracking system for music with or without
-drum-sounds", JNMR 30(2)) tells the beats from the half-beats: the bass drum on beats,
-the snare on the backbeats. The fitted weights cannot say it: they put more on a kick on
-the beat's division than on the beat itself (``kick_division`` over ``kick_beat``, a lever
-the fit found against taking the beat twice as fast), and with offbeat comping, hi-hats and
-rim clicks the model chose the phase half a beat off for bossa novas, polkas and punk songs
-whose kick plays every beat: on songs generated from seeds no split uses, 7 of 382 songs
-with drums had 80% or more of their beats half a beat off. A reading is ruled out only when the kick near
-its half-beats weighs at least three times the kick near its beats: syncopated kicks
-(drum'n'bass, funk, trap) put up to about twice as much there under the right reading.
+With drums, a reading whose beats put the bass drum mostly on their half-beats is not generated
+(``_kick_between_beats``; its reasons and figures: the comment on KICK_HALF_BEAT_RATIO, README).
 
 The score is a weighted sum of the features (a conditional logit model); the weights
 ``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
@@ -142,13 +132,21 @@ COVERAGE_SLOTS = 1
 REGULARITY_SMOOTH_SLOTS = 1
 SIX_DIVISIONS = 6  # 3/4 and 6/8: a bar of six beat divisions, grouped in twos or in threes
 # With drums, a reading whose beats put the bass drum mostly on their half-beats is not generated
-# (``_kick_between_beats``): in a kit groove the bass drum marks beats (Goto 2001 tells the beats
-# from the half-beats by the bass drum's and snare's places). Syncopated kicks (drum'n'bass, funk,
-# trap) put up to about twice as much on the half-beats as on the beats of the right reading (2.03 at
-# most on the bench split); the readings left half a beat off put from 3.4 times as much there to all of
-# it, on the bench split and on songs generated from other seeds. Within KICK_SLOTS of a beat or half-beat
-# (a slot is a twelfth of the pulse) a kick counts there; below KICK_MIN_WEIGHT of kick weight (about
-# five hits) on the half-beats the test says nothing.
+# (``_kick_between_beats``): in a kit groove the bass drum marks beats. Goto (2001, "An audio-based
+# real-time beat tracking system for music with or without drum-sounds", JNMR 30(2)) finds the
+# quarter-note beats from onset times and uses bass drum and snare patterns (the bass drum on strong
+# beats, the snare on the weak ones) a level up, to tell strong beats from weak; his patterns put the
+# bass drum on beats, and this test carries that a level down: it is this module's assumption, not his
+# finding. The fitted weights cannot say it: they put more on a kick on the beat's division than on
+# the beat itself (``kick_division`` over ``kick_beat``, a lever the fit found against taking the beat
+# twice as fast), and with offbeat comping, hi-hats and rim clicks the model chose the phase half a
+# beat off for bossa novas, polkas and punk songs whose kick plays every beat (on songs generated from
+# seeds no split uses, 7 of 382 songs with drums had 80% or more of their beats half a beat off).
+# Syncopated kicks (drum'n'bass, funk, trap) put up to about twice as much on the half-beats as on the
+# beats of the right reading (2.03 at most on the bench split); the readings left half a beat off put
+# from 3.4 times as much there to all of it, on the bench split and on songs generated from other
+# seeds. Within KICK_SLOTS of a beat or half-beat (a slot is a twelfth of the pulse) a kick counts
+# there; below KICK_MIN_WEIGHT of kick weight (about five hits) on the half-beats the test says nothing.
 KICK_HALF_BEAT_RATIO = 3.0
 KICK_MIN_WEIGHT = 4.0
 KICK_SLOTS = 1
@@ -285,6 +283,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
         smooth = np.ones(2 * REGULARITY_SMOOTH_SLOTS + 1)  # a box of +-REGULARITY_SMOOTH_SLOTS
         regular = np.convolve(accents["long"], smooth, mode="same")
     chroma = _slot_chroma(onsets, slots_s)
+    kick_near = _kick_near(accents["kick"]) if onsets.has_drums else None  # the kick test needs drums
     rows: list[tuple[Ints, Ints, Ints, Floats, Bools]] = []
     changes_by_span: dict[int, Floats] = {}
     for beat in BEAT_SLOTS:
@@ -314,15 +313,17 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
                     features[:, FEATURES.index(f"{prior}_no_drums")] = features[:, FEATURES.index(prior)]
                     features[:, FEATURES.index(prior)] = 0.0
             count = len(features)
-            off = _kick_between_beats(accents["kick"], beat=beat, bar=count, division=division)
+            off = (
+                np.zeros(count, dtype=bool)
+                if kick_near is None
+                else _kick_between_beats(kick_near, beat=beat, bar=count, division=division)
+            )
             rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features, off))
     if not rows:
         empty = np.empty(0, dtype=np.int64)
         return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))))
     beat_col, meter_col, phase_col, feature_rows, kick_off = (np.concatenate(c) for c in zip(*rows))
-    keep = ~kick_off
-    if not keep.any():  # the test rules out every reading: it says nothing about this song
-        keep[:] = True
+    keep = ~kick_off  # never empty: of phases p and p + beat/2 the test rules out at most one
     return Hypotheses(beat_col[keep], meter_col[keep], phase_col[keep], feature_rows[keep])
 
 
@@ -331,29 +332,35 @@ def kick_phase_path(kick: Floats, beat_slots: Ints, *, beat: int, division: int)
 
     The pulse tracker can slip half a beat where the drums rest (a breakdown, an intro) and stay
     there when they come back; the reading chosen for the whole song then puts the kick between
-    the beats of that stretch. A two-state Viterbi path over the beats (as found, or half a beat
-    on) follows the kick as the whole-song test does (``_kick_between_beats``): a beat as found
-    earns KICK_HALF_BEAT_RATIO times the kick weight near it (``kick``, per slot, within
-    KICK_SLOTS), a beat moved earns the kick weight near its half-beat, and each change of state
-    costs KICK_SWITCH_WEIGHT, so only a stretch with about two bars of kicks on its half-beats
-    and none on its beats is moved. Beats of three divisions (6/8) are returned as they are.
+    the beats of that stretch. Its pulse is an eighth-level one with drums, which cannot itself
+    slip half a pulse (``beats``); the beats slip when the tracker locks onto the beat level
+    despite its drum prior, or drops or adds a pulse where the drums rest, so that the beats
+    counted from it fall on the pulses between the kicks. A two-state Viterbi path over the
+    beats (as found, or half a beat on) follows the kick as the whole-song test does
+    (``_kick_between_beats``): a beat as found earns KICK_HALF_BEAT_RATIO times the kick weight
+    near it (``kick``, per slot, within KICK_SLOTS), a beat moved earns the kick weight near its
+    half-beat, and each change of state costs KICK_SWITCH_WEIGHT, so only a stretch with about
+    two bars of kicks on its half-beats and none on its beats is moved. Beats of three divisions
+    (6/8) are returned as they are.
     """
     import numpy as np
 
-    if division != 2 or beat % 2 or len(beat_slots) < 2 or len(kick) == 0:
+    if division != 2 or len(beat_slots) < 2:
         return beat_slots
     near = np.concatenate([_kick_near(kick), np.zeros(beat // 2)])  # a moved last beat may fall past the end
-    earned = np.stack([KICK_HALF_BEAT_RATIO * near[beat_slots], near[beat_slots + beat // 2]])  # (state, beat)
-    total = earned[:, 0] - np.array([0.0, KICK_SWITCH_WEIGHT])  # the whole-song reading starts free
-    came_from = np.zeros((2, len(beat_slots)), dtype=np.int64)
-    for index in range(1, len(beat_slots)):  # one step a beat (not a note), two states
-        stay, switch = total, total[::-1] - KICK_SWITCH_WEIGHT
-        came_from[:, index] = np.where(stay >= switch, [0, 1], [1, 0])
-        total = np.maximum(stay, switch) + earned[:, index]
-    state = np.empty(len(beat_slots), dtype=np.int64)
-    state[-1] = int(np.argmax(total))
-    for index in range(len(beat_slots) - 1, 0, -1):
-        state[index - 1] = came_from[state[index], index]
+    on = (KICK_HALF_BEAT_RATIO * near[beat_slots]).tolist()  # earned per beat as found ...
+    off = near[beat_slots + beat // 2].tolist()  # ... and moved half a beat on
+    found, moved_on = on[0], off[0] - KICK_SWITCH_WEIGHT  # running totals; the whole-song reading starts free
+    from_found, from_moved = bytearray(len(on)), bytearray(len(on))  # back-pointers: 1 = came from "moved"
+    for index in range(1, len(on)):  # one step a beat (not a note), two states, plain floats
+        switch_in, switch_out = moved_on - KICK_SWITCH_WEIGHT, found - KICK_SWITCH_WEIGHT
+        from_found[index] = found < switch_in
+        from_moved[index] = moved_on >= switch_out
+        found, moved_on = max(found, switch_in) + on[index], max(moved_on, switch_out) + off[index]
+    state = np.empty(len(on), dtype=np.int64)
+    state[-1] = int(moved_on > found)
+    for index in range(len(on) - 1, 0, -1):
+        state[index - 1] = (from_moved if state[index] else from_found)[index]
     moved: Ints = np.minimum(beat_slots + state * (beat // 2), len(kick) - 1)
     return moved
 
@@ -367,18 +374,19 @@ def _kick_near(kick: Floats) -> Floats:
     return out
 
 
-def _kick_between_beats(kick: Floats, *, beat: int, bar: int, division: int) -> Bools:
+def _kick_between_beats(kick_near: Floats, *, beat: int, bar: int, division: int) -> Bools:
     """Return, per bar phase (slots), whether the bass drum falls on the half-beats rather than the beats.
 
-    True when the kick weight (``kick``, per slot) within KICK_SLOTS of the phase's half-beats is at
-    least KICK_HALF_BEAT_RATIO times that near its beats, and at least KICK_MIN_WEIGHT. Only beats
-    of two divisions have a half-beat on a division; compound beats (6/8) read all False.
+    True when the kick weight within KICK_SLOTS of the phase's half-beats (``kick_near``, per slot,
+    from ``_kick_near``) is at least KICK_HALF_BEAT_RATIO times that near its beats, and at least
+    KICK_MIN_WEIGHT. Only beats of two divisions have a half-beat on a division; compound beats
+    (6/8) read all False.
     """
     import numpy as np
 
-    if division != 2 or beat % 2 or len(kick) == 0:
+    if division != 2:
         return np.zeros(bar, dtype=bool)
-    near = np.bincount(np.arange(len(kick)) % beat, weights=_kick_near(kick), minlength=beat)
+    near = np.bincount(np.arange(len(kick_near)) % beat, weights=kick_near, minlength=beat)
     beat_phase = np.arange(bar) % beat
     on, off = near[beat_phase], near[(beat_phase + beat // 2) % beat]
     out: Bools = (off >= KICK_HALF_BEAT_RATIO * on) & (off >= KICK_MIN_WEIGHT)

@@ -11,8 +11,8 @@ tracked pulse are marked so, with the reason: a meter no file draws at the quart
 (drift, rubato, a pulse not nested with the beat). A closing table sums the misleading features over all
 wrong songs that had a right hypothesis.
 
-    python bench/nodrum_errors.py [--split bench] [--all]
-    python bench/nodrum_errors.py --drums --corpus /tmp/val-corpus --split val
+    python bench/wrong_tempos.py [--split bench] [--all]
+    python bench/wrong_tempos.py --drums --corpus /tmp/val-corpus --split val
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def main() -> None:
         kinds[kind] += 1
         if kind == "right" and not args.all:
             continue
-        wrong_styles[song["style"]] += kind != "right"
+        if kind != "right":
+            wrong_styles[song["style"]] += 1
         found = onsets.collect_onsets(record)
         slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
         hyps = meter.meter_hypotheses(found, slots)
