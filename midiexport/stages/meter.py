@@ -157,16 +157,6 @@ KICK_SLOTS = 1
 # bars of a kick on every beat. On the bench split no stretch is moved; on songs generated from
 # other seeds any value from 4 to 16 moves the same ones.
 KICK_SWITCH_WEIGHT = 8.0
-# 3/4 against 6/8 (``_grouping``): a bar of six eighths has its beats on eighths 1, 3 and 5 in 3/4
-# and on 1 and 4 in 6/8. Where the bass drum, the snare and the cymbals fall tells the two apart
-# (Goto 2001 and Klapuri, Eronen & Astola 2006 find the beat as the level the bass drum and snare
-# mark); the onset shares per level cannot: a 3/4 bar's quarters 2 and 3 are a 6/8 beat's thirds,
-# which its division columns reward. The bass and the chord changes were tried as cues too: fitted
-# on "bench" their weights were about 0 or changed sign with the other weights, and were left out.
-# Within GROUPING_SLOTS of a place an onset counts there (a slot is a twelfth of the pulse).
-# EXPERIMENT (issue 12, s7-meter3): not adopted, see the README's validation-set paragraph.
-GROUPING_CUES = ("kick", "snare", "cymbals")
-GROUPING_SLOTS = 1
 FEATURES = (
     "tempo_log",  # log2(quarter BPM / 120)
     "tempo_log_sq",  # its square: the preference is log-normal
@@ -186,7 +176,6 @@ FEATURES = (
     "coverage_beat_no_drums",  # share of the beats that have an onset (songs without drums)
     "regularity_grouping_no_drums",  # length-weighted onsets repeating at the meter's groupings (songs without drums)
     "regularity_bar_no_drums",  # the same at its bar
-    *(f"grouping_{cue}" for cue in GROUPING_CUES),  # 3/4 against 6/8: a cue on the quarters or dotted quarters
 )
 # Fitted on the "bench" split (see the module docstring); re-fit with bench_tempo.py --fit.
 WEIGHTS = {
@@ -248,8 +237,8 @@ WEIGHTS = {
     "long_back": -2.49,
     "entries_down": 1.53,
     "entries_back": 0.21,
-    "meter_3_4": -1.43,
-    "meter_6_8": 0.21,
+    "meter_3_4": -1.63,
+    "meter_6_8": 1.82,
     "tempo_log_no_drums": -2.09,
     "tempo_log_sq_no_drums": -2.28,
     "density_log_no_drums": 0.70,
@@ -259,9 +248,6 @@ WEIGHTS = {
     "coverage_beat_no_drums": 2.87,
     "regularity_grouping_no_drums": 1.99,
     "regularity_bar_no_drums": 2.36,
-    "grouping_kick": 0.96,
-    "grouping_snare": 4.25,
-    "grouping_cymbals": 2.26,
 }
 
 
@@ -601,60 +587,7 @@ def _features(
         features[:, FEATURES.index(name)] = values
     on_beats = _harmony_beat(by_division, span=beat // division, division=division)
     features[:, FEATURES.index("harmony_beat")] = np.tile(on_beats, per_bar)  # the same for every beat of the bar
-    if per_bar * division == SIX_DIVISIONS and usable:  # 3/4 or 6/8: the same bar of six eighths
-        sign = 1.0 if per_bar == 3 else -1.0
-        kit = np.sum([accents[role][:usable].reshape(-1, bar).sum(axis=0) for role in GROUPING_CUES], axis=0)
-        six = _six_eighths(kit, bar=bar)  # the cues count only where the kit plays the bar's six eighths
-        for cue in GROUPING_CUES:
-            profile = accents[cue][:usable].reshape(-1, bar).sum(axis=0)
-            features[:, FEATURES.index(f"grouping_{cue}")] = sign * six * _grouping(profile, bar=bar)
     return features
-
-
-def _near(profile: Floats) -> Floats:
-    """Return a bar profile's weight within GROUPING_SLOTS of each slot (the bar read as a circle)."""
-    import numpy as np
-
-    out: Floats = np.sum([np.roll(profile, -shift) for shift in range(-GROUPING_SLOTS, GROUPING_SLOTS + 1)], axis=0)
-    return out
-
-
-def _six_eighths(kit: Floats, *, bar: int) -> Floats:
-    """Return, per bar phase (slots), 1 where the kit plays the bar as six eighths rather than four, else 0.
-
-    A reading of a bar as 3/4 or 6/8 is also made of half a 4/4 bar (a 6/8 beat on a quarter) or
-    one and a half; the snare's backbeat then falls mid-bar, where 6/8 has its second beat. Here
-    the bar really is six eighths when the kit (``kit``, weight per slot of the bar) weighs more
-    on eighths 2, 3, 5 and 6 than on the bar's quarters 2 and 4 (the tatum the kit plays:
-    Klapuri, Eronen & Astola 2006), as ``_regularity`` gates its grouping contrast.
-    """
-    import numpy as np
-
-    eighth = bar // SIX_DIVISIONS
-    near = _near(kit)
-    sixths = np.mean([np.roll(near, -k * eighth) for k in (1, 2, 4, 5)], axis=0)
-    quarters = np.mean([np.roll(near, -round(k * bar / 4)) for k in (1, 3)], axis=0)
-    out: Floats = np.greater(sixths, quarters).astype(np.float64)
-    return out
-
-
-def _grouping(profile: Floats, *, bar: int) -> Floats:
-    """Return, per bar phase (slots), how much more a bar's weight falls on its 3/4 beats than on its 6/8 ones.
-
-    ``profile`` is a cue's weight per slot of the bar, summed over the bars. The bar is six eighths:
-    the mean weight on eighths 3 and 5 (3/4's beats 2 and 3) minus that on eighth 4 (6/8's beat 2),
-    as a share of the weight on the six eighths (eighth 1, a bar line in both, counts only there).
-    Positive: the cue falls on the quarters (3/4); negative: on the dotted quarters (6/8).
-    """
-    import numpy as np
-
-    eighth = bar // SIX_DIVISIONS
-    near = _near(profile)
-    at = np.stack([np.roll(near, -k * eighth) for k in range(SIX_DIVISIONS)])  # (eighth of the bar, bar phase)
-    total = at.sum(axis=0)
-    contrast = (at[2] + at[4]) / 2 - at[3]
-    out: Floats = np.where(total > TINY, contrast / np.maximum(total, TINY), 0.0)
-    return out
 
 
 def _coverage(played: Floats, masks: dict[str, Floats], *, bar: int, per_bar: int) -> Floats:
