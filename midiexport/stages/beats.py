@@ -6,7 +6,9 @@ Two steps, both on the onset envelope of ``onsets.envelope`` (10 ms frames):
    song, as librosa's ``tempo`` does) weighted by a broad log-normal preference around
    120 pulses a minute (Ellis 2007 uses the same kind of prior, ``start_bpm`` 120, one
    octave wide); with drums it is centred on the eighth-note tatum instead
-   (``PULSE_PRIOR_DRUMS_S``), which a tracker cannot slip half a beat off. This is a
+   (``PULSE_PRIOR_DRUMS_S``), so that a tracker following it seldom slips half a beat
+   off (it still can where it locks onto the beat level or drops a pulse where the drums
+   rest: ``meter.kick_phase_path`` moves such stretches back onto the kick). This is a
    pulse to follow, not yet the tempo: the meter stage decides which multiple or
    fraction of it is the beat.
 2. ``track_pulse``: Ellis's dynamic-programming beat tracker (Ellis 2007, "Beat tracking
