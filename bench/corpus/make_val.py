@@ -29,8 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     songs = []
-    for seed in range(FIRST_SEED, LAST_SEED + 1):
-        song = drum_styles.build_song(seed)
+    for song in drum_styles.generate(FIRST_SEED, LAST_SEED - FIRST_SEED + 1):
         schema.validate_song(song, raise_error=True)  # validated under its own split's name
         songs.append({**song, "split": "val"})
     path = os.path.join(args.out, "styles-val.jsonl.gz")

@@ -33,7 +33,7 @@ from typing import NamedTuple, TypeVar
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
 from ..errors import InputError
-from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, names_archive, names_input, too_large
+from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
 MEMBER_SUFFIXES = tuple(s for s in INPUT_SUFFIXES if s not in ARCHIVE_SUFFIXES)  # no .zip within a .zip
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
@@ -140,7 +140,7 @@ def _wanted(name: str) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
     if any(part.startswith(".") and part != ".." or part == "__MACOSX" for part in path.parts):
         return False
-    return names_input(path.name) and not names_archive(path.name)  # MEMBER_SUFFIXES: no .zip within a .zip
+    return path.name.lower().endswith(MEMBER_SUFFIXES)  # no .zip within a .zip
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputFile, *, max_mb: float,

@@ -131,11 +131,10 @@ class Destination:
     def _claim(self, folder: Path, stem: str) -> Path:
         """Claim folder/stem.mid (``NamePlanner``), clear of every input of the run (``protect``)."""
         path = self.planner.claim(folder, stem)
-        cleared = files.safe_name(stem + INPUT_CLEAR_SUFFIX)
         # no input of the run: no path to resolve; the cleared name may be an input too (the
         # planner gives a new name on each claim, so this ends)
         while self._inputs and _same_file_key(str(path)) in self._inputs:
-            path = self.planner.claim(folder, cleared)
+            path = self.planner.claim(folder, files.safe_name(stem + INPUT_CLEAR_SUFFIX))
         return path
 
     @property

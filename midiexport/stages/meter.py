@@ -262,12 +262,11 @@ class Hypotheses:
     phase: Ints
     features: Floats
 
-    def scores(self, weights: dict[str, float] | None = None) -> Floats:
-        """Return each hypothesis's score (log of its unnormalised probability)."""
+    def scores(self) -> Floats:
+        """Return each hypothesis's score (log of its unnormalised probability) under ``WEIGHTS``."""
         import numpy as np
 
-        chosen = weights or WEIGHTS
-        vector = np.array([chosen[name] for name in FEATURES])
+        vector = np.array([WEIGHTS[name] for name in FEATURES])
         out: Floats = self.features @ vector
         return out
 

@@ -120,7 +120,7 @@ def collect_onsets(record: Record) -> Onsets:
     for index, instrument in enumerate(record.instruments):
         if instrument.note_count:
             sorted_s = np.sort(instrument.start_s)
-            entry = _group_starts(sorted_s, ENTRY_GAP_S)
+            entry = _gap_starts(sorted_s, ENTRY_GAP_S)
             entry_part = np.full(int(entry.sum()), index, dtype=np.int64)
             pieces.setdefault("entries", []).append((sorted_s[entry], np.ones(int(entry.sum())), entry_part))
     roles = {role: _merge(items) for role, items in pieces.items()}
@@ -207,13 +207,17 @@ def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:
     times, levels, part = times[order], np.clip(levels[order], MIN_LEVEL, 1.0), part[order]
     if len(times) == 0:
         return _empty()
-    first = _group_starts(times, GROUP_S)
+    first = _gap_starts(times, GROUP_S)
     group = np.cumsum(first) - 1
     return Stream(times[first], np.minimum(np.bincount(group, weights=levels), MAX_ONSET_LEVEL), part[first])
 
 
-def _group_starts(sorted_s: Floats, gap_s: float) -> Bools:
-    """Return which of some sorted times start a group: the first, and each ``gap_s`` or more after the one before."""
+def _gap_starts(sorted_s: Floats, gap_s: float) -> Bools:
+    """Return which of some sorted times start a group: the first, and each ``gap_s`` or more after the one before.
+
+    A gap of exactly ``gap_s`` starts a group here; the clean-up's onset groups
+    (``clean._group_starts``) join it.
+    """
     import numpy as np
 
     starts: Bools = np.concatenate([[True], np.diff(sorted_s) >= gap_s])
