@@ -168,3 +168,49 @@ def test_any_cut_of_a_real_file_reads_or_fails_with_input_error(cut):
 )  # fmt: skip
 def test_stem_title_reads_suno_file_names(name, split):
     assert stem_title(name) == split
+
+
+def mido_leading_texts(data: bytes) -> tuple[str, ...]:
+    """The text events that open the first track at tick 0, as mido (an independent reader) reads them."""
+    texts = []
+    for message in mido.MidiFile(file=io.BytesIO(data), charset="utf-8").tracks[0]:
+        if message.time or not message.is_meta:
+            break
+        if message.type == "text":
+            texts.append(message.text)
+    return tuple(texts)
+
+
+@pytest.mark.parametrize("midi_format", [0, 1])
+def test_leading_texts_are_the_first_tracks_texts_at_tick_0_and_fit_the_mark_head(midi_format):
+    from midiexport.jobs.convert_files import MARK_HEAD_BYTES
+    from midiexport.model import COMPLETE, Instrument, Record
+    from midiexport.options import ConvertOptions
+    from midiexport.outputs.smf import write_midi
+    from midiexport.stages.convert import convert_record
+
+    notes = np.array([0.0, 0.5])
+    piano = Instrument("Piano", notes, notes + 0.25, np.array([60, 62]), np.array([0.8, 0.8]))
+    record = Record(source="a.json", status=COMPLETE, title="Ä longest title " * 30, task_id="1a2b",
+                    tags="lo-fi " * 60, instruments=(piano,))  # fmt: skip
+    data = write_midi(convert_record(record, ConvertOptions(format=midi_format)), format=midi_format)
+    texts = midifile.leading_texts(data[:MARK_HEAD_BYTES])  # the longest title and texts: still within the head
+    assert texts == mido_leading_texts(data)
+    assert texts[1] == "@Isource: task 1a2b" and texts[2].startswith("@Itags: lo-fi")
+
+
+def test_leading_texts_stop_at_a_later_tick_or_another_event_and_never_raise():
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name="Bass"), mido.MetaMessage("text", text="first"),
+                            mido.Message("program_change", program=33), mido.MetaMessage("text", text="after an event"),
+                            mido.MetaMessage("text", text="later", time=10)])  # fmt: skip
+    buffer = io.BytesIO()
+    mido.MidiFile(tracks=[track, mido.MidiTrack([mido.MetaMessage("text", text="second track")])]).save(file=buffer)
+    data = buffer.getvalue()
+    assert midifile.leading_texts(data) == ("first",)
+    assert {midifile.leading_texts(data[:cut]) for cut in range(len(data))} == {(), ("first",)}  # any cut: no raise
+    assert midifile.leading_texts(b"RIFF" + data) == ()
+
+
+@pytest.mark.parametrize("stem", ["Bass", "Drums", "Keyboard"])
+def test_real_suno_stems_open_with_no_text(stem):
+    assert midifile.leading_texts(suno_stems()[stem]) == ()  # a track name only: no file midiexport wrote

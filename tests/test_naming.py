@@ -271,3 +271,101 @@ def test_a_template_that_fills_in_empty_gives_the_numbered_default_name(tmp_path
     result = run("convert", *inputs, "-o", str(tmp_path / "out"), "--name", template)
     assert result.exit_code == 0, result.stderr
     assert names(tmp_path / "out") == ["one.mid", "songs-1.mid", "songs-2.mid", "songs-3.mid"]
+
+
+# Re-runs over a folder: a folder search leaves out the .mid files midiexport wrote (their first track
+# opens with "@Isource: ..." at tick 0); Suno's exports carry no such text, and a file named alone is read.
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def left_out_line(count: int) -> str:
+    files = "file" if count == 1 else "files"
+    return f"{count} .mid {files} midiexport wrote left out of the folder search (name one to convert it again)"
+
+
+@pytest.mark.parametrize("options", [[], ["--format", "0"], ["--split"], ["--bpm", "auto"], ["--name", "{title}"]])
+def test_a_re_run_over_a_folder_writes_nothing_and_says_what_it_left_out(tmp_path, options):
+    song_stems(tmp_path)
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    first = run("convert", str(tmp_path), *options)
+    assert first.exit_code == 0, first.stderr
+    written = sorted(set(names(tmp_path)) - {"Song (Bass).mid", "Song (Keys).mid", "task.json"})
+    assert written and left_out_line(len(written)) not in first.stderr
+    before = files_of(tmp_path)
+    again = run("convert", str(tmp_path), *options)
+    assert again.exit_code == 0, again.stderr
+    assert files_of(tmp_path) == before  # no file added, none rewritten
+    # the stems are read (--bpm auto says their tempo), and their song's file kept: both inputs count as skipped
+    lines = again.stderr.splitlines()
+    assert lines[0] == left_out_line(len(written))
+    assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed"
+
+
+def test_a_suno_style_mid_added_to_the_folder_is_read_and_the_outputs_are_not(tmp_path):
+    song_stems(tmp_path)
+    assert run("convert", str(tmp_path)).exit_code == 0
+    assert names(tmp_path) == ["Song (Bass).mid", "Song (Keys).mid", "Song.mid"]
+    (tmp_path / "Other (Bass).mid").write_bytes(stem_bytes(program=34, notes=3))  # a new export, with no text events
+    again = run("convert", str(tmp_path), "-v")
+    assert again.exit_code == 0, again.stderr
+    assert names(tmp_path) == ["Other (Bass).mid", "Other.mid", "Song (Bass).mid", "Song (Keys).mid", "Song.mid"]
+    assert pitches(tmp_path / "Other.mid") == [40, 41, 42]
+    assert left_out_line(1) in again.stderr and f"wrote {tmp_path / 'Other.mid'}" in again.stderr
+
+
+def test_a_re_run_with_overwrite_rewrites_each_file_under_its_own_name(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0
+    (tmp_path / "task.mid").write_bytes((tmp_path / "task.mid").read_bytes() + b"stale")  # still marked as ours
+    again = run("convert", str(tmp_path), "--overwrite")
+    assert again.exit_code == 0, again.stderr
+    assert names(tmp_path) == ["task.json", "task.mid"]  # not task-midiexport.mid: its own file is no input
+    assert f"wrote {tmp_path / 'task.mid'}" in again.stderr
+    assert not (tmp_path / "task.mid").read_bytes().endswith(b"stale")
+
+
+def test_an_output_named_alone_or_in_a_zip_is_read(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0
+    output = tmp_path / "task.mid"
+    named = run("convert", str(output), "-o", str(tmp_path / "named"))  # to clean an output again, on purpose
+    assert named.exit_code == 0, named.stderr
+    (tmp_path / "zipped").mkdir()
+    make_zip(tmp_path / "zipped" / "outputs.zip", {"task.mid": output.read_bytes()})
+    zipped = run("convert", str(tmp_path / "zipped"), "-o", str(tmp_path / "from-zip"))  # a member is read as always
+    assert zipped.exit_code == 0, zipped.stderr
+    for folder in ("named", "from-zip"):
+        [name] = names(tmp_path / folder)
+        assert pitches(tmp_path / folder / name) == [60]
+    assert "left out" not in named.stderr + zipped.stderr
+
+
+def test_a_folder_holding_only_outputs_is_refused_in_one_line_and_info_shows_them(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path), "-o", str(tmp_path / "out")).exit_code == 0
+    result = run("convert", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stderr == (f"{tmp_path / 'out'}: only .mid files midiexport wrote in this folder (1), which a folder "
+                             "search leaves out; name one to convert it again\n")  # fmt: skip
+    assert names(tmp_path / "out") == ["task.mid"]
+    shown = run("info", str(tmp_path / "out"))  # info writes nothing: it shows every file, outputs included
+    assert shown.exit_code == 0 and str(tmp_path / "out" / "task.mid") in shown.stdout
+
+
+@pytest.mark.parametrize("damage", ["cut in its header", "cut before the mark", "not MIDI at all"])
+def test_a_damaged_mid_in_a_folder_still_fails_as_an_input(tmp_path, damage):
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(task)).exit_code == 0
+    output = (tmp_path / "task.mid").read_bytes()
+    bad = {"cut in its header": output[:10], "cut before the mark": output[:20], "not MIDI at all": b"@Isource: x"}
+    (tmp_path / "task.mid").write_bytes(bad[damage])  # damaged, it is no file midiexport wrote: an input
+    result = run("convert", str(tmp_path), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    wrote, failed, summary = result.stderr.splitlines()  # task.json's file, then task.mid's failure: no notice
+    assert wrote == f"wrote {tmp_path / 'out' / 'task.mid'}"
+    assert failed.startswith(f"{tmp_path / 'task.mid'} is not a") and "MIDI file" in failed
+    assert summary == "1 converted (1 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"

@@ -144,6 +144,18 @@ def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> by
     return data
 
 
+def read_head(source: InputFile, size: int) -> bytes:
+    """Return the first ``size`` bytes of an input file (all of it when shorter). Raises InputError.
+
+    Opened as ``read_bytes`` opens it: a file found in a folder only when it is a regular file.
+    """
+    try:
+        with _open_input(source, None) as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise _cannot_read(source, exc) from exc
+
+
 def read_lines(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, bytes) of a JSON Lines input, one line in memory at a time.
 

@@ -38,17 +38,18 @@ def convert_file(
 
     ``out``: a path ending in .mid (one result only), a folder (created), or None for
     beside the input. Names, ``options.split`` and ``options.name`` as on the command
-    line. Raises the first error met: InputError when the file cannot be read,
-    RecordError when a record has nothing to convert, OutputError (FileExists when a
-    file exists and ``overwrite`` is off, or the results do not fit in one named file).
+    line; a folder is searched as on the command line, leaving out the .mid files
+    midiexport wrote (``convert_files.find_batch_inputs``). Raises the first error met:
+    InputError when the file cannot be read, RecordError when a record has nothing to
+    convert, OutputError (FileExists when a file exists and ``overwrite`` is off, or the
+    results do not fit in one named file).
     """
-    from ..io.files import find_inputs
-    from .convert_files import run_batch
+    from .convert_files import find_batch_inputs, run_batch
     from .runner import Destination
 
     destination = Destination(None if out is None else os.fspath(out), overwrite)
     written: list[Path] = []
-    for pending in run_batch(find_inputs([os.fspath(path)]), options, destination):
+    for pending in run_batch(find_batch_inputs([os.fspath(path)]).sources, options, destination):
         for outcome in pending.result():
             if outcome.error is not None:
                 raise outcome.error

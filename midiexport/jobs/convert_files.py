@@ -1,7 +1,8 @@
 """Convert files: the job of ``midiexport convert``, one unit per input or JSON line.
 
-Each unit (an input file, or one line of a JSON Lines input) is read, normalized,
-converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
+Its inputs are found by ``find_batch_inputs``: a folder search leaves out the .mid files
+midiexport wrote. Each unit (an input file, or one line of a JSON Lines input) is read,
+normalized, converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,69 @@ from ..io.archive import Archive, read_archive
 from ..io.files import InputFile
 from ..model import Record, Report
 from ..options import ConvertOptions, name_fields
-from ..stages.convert import song_title
+from ..outputs.smf import KAR_INFORMATION
+from ..stages.convert import SOURCE_LABEL, song_title
 from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import read_json, read_member_records
 from .render import render_record
 from .runner import Destination, Pending, Rendered, raising, run_in_processes
+
+# Every .mid midiexport writes opens its first track with this text at tick 0 (outputs.smf writes
+# a song's texts as "@I" + text, the first being its source); Suno's exports carry no text events.
+WRITTEN_MARK = KAR_INFORMATION + SOURCE_LABEL
+# Bytes read to find the mark: midiexport's leading events (header, track name, meter, tempo, key,
+# "@T" title, the mark's text; each text at most 255 bytes) take under 900 bytes.
+MARK_HEAD_BYTES = 4096
+
+
+class BatchInputs(NamedTuple):
+    """A batch's inputs, and how many .mid files midiexport wrote its folder searches left out."""
+
+    sources: list[InputFile]
+    left_out: int
+
+
+def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
+    """Find a batch's inputs as ``files.find_inputs`` does, but not the .mid files midiexport wrote in folders.
+
+    The rule for folders: a .mid found by a folder search is an output of an earlier run, not
+    an input, when its first track opens with ``WRITTEN_MARK`` (``written_by_midiexport``). So a
+    re-run over a folder converts nothing new: the files the last run wrote are not read
+    again, and a JSON's own file is not taken for an input that its song must keep off. A
+    .mid named on its own is always read (to clean an output again on purpose), and so is
+    every .mid member of a .zip. Raises InputError as ``find_inputs`` does, and for a folder
+    whose every input midiexport wrote.
+    """
+    sources: list[InputFile] = []
+    left_out = 0
+    for raw in paths:
+        found = files.find_inputs([raw])
+        kept = [source for source in found if not (source.from_folder and written_by_midiexport(source))]
+        if not kept:
+            hint = "name one to convert it again"
+            raise InputError(f"{raw}: only .mid files midiexport wrote in this folder ({len(found)}), which a "
+                             f"folder search leaves out; {hint}", input=raw, hint=hint)  # fmt: skip
+        sources += kept
+        left_out += len(found) - len(kept)
+    return BatchInputs(sources, left_out)
+
+
+def written_by_midiexport(source: InputFile) -> bool:
+    """True for a .mid input whose first track opens with ``WRITTEN_MARK`` at tick 0: a file midiexport wrote.
+
+    Reads its first ``MARK_HEAD_BYTES`` only. A file that cannot be read, or is damaged
+    before the mark, is no file midiexport wrote: read as an input, it fails as one.
+    """
+    if not files.is_midi(source) or source.path == files.STDIN:
+        return False
+    from ..stages.midifile import leading_texts  # .mid input only: JSON start-up stays lean
+
+    try:
+        head = files.read_head(source, MARK_HEAD_BYTES)
+    except InputError:
+        return False
+    return any(text.startswith(WRITTEN_MARK) for text in leading_texts(head))
 
 
 class Unit(NamedTuple):

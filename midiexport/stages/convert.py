@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
+# Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
+# .mid midiexport writes carries it: how a folder search knows one (jobs.convert_files).
+SOURCE_LABEL = "source:"
 
 
 class Placement(NamedTuple):
@@ -371,7 +374,7 @@ def song_title(record: Record) -> str:
 
 def _source_texts(record: Record) -> tuple[str, ...]:
     ids = ", ".join(f"{k} {v}" for k, v in (("task", record.task_id), ("audio", record.audio_id)) if v)
-    texts = [f"source: {ids}" if ids else f"source: {PurePath(record.source).name}"]
+    texts = [f"{SOURCE_LABEL} {ids}" if ids else f"{SOURCE_LABEL} {PurePath(record.source).name}"]
     if record.tags:
         texts.append(f"tags: {record.tags}")
     if record.model_name:

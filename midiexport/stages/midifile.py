@@ -12,6 +12,8 @@ as tick columns, the tempo map and the meters. ``read_midi`` turns that into a R
 note columns in seconds through the file's own tempo map (vectorised), programs and the
 drum channel kept as hints, the source tempo map and beat map kept for ``timing``.
 Parsing bytes is sequential by nature; everything after it works on columns.
+``leading_texts`` reads only a file's first bytes: the texts opening its first track, by
+which a folder search knows a file midiexport wrote (``jobs.convert_files``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
+META_TEXT, META_END_OF_TRACK = 0x01, 0x2F  # meta event types (the SMF spec)
 _DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
 _STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
@@ -159,6 +162,38 @@ def parse_smf(data: bytes, *, source: str = "<midi>") -> Smf:
     )
 
 
+def leading_texts(head: bytes) -> tuple[str, ...]:
+    """Return the text events that open a file's first track at tick 0, read from the file's first bytes.
+
+    ``head`` is the start of a file (it may end anywhere). Only the first chunk after the
+    header is looked at, when it is a track, and in it only the meta events before the
+    first later tick or other event. Never raises: bytes that are no MIDI file, damage,
+    or the end of ``head`` end the list where they begin (``parse_smf`` names damage).
+    """
+    if not head.startswith(b"MThd") or len(head) < 8:
+        return ()
+    start = 8 + max(struct.unpack_from(">I", head, 4)[0], HEADER_LENGTH)
+    if head[start : start + 4] != b"MTrk" or len(head) < start + 8:
+        return ()
+    body = head[start + 8 : start + 8 + struct.unpack_from(">I", head, start + 4)[0]]
+    texts, position = [], 0
+    try:
+        while True:
+            delta, position = _vlq(body, position)
+            kind = body[position + 1] if body[position] == 0xFF else None  # a meta event's type
+            if delta or kind is None or kind == META_END_OF_TRACK:
+                break
+            length, position = _vlq(body, position + 2)
+            if len(body) < position + length:
+                break
+            if kind == META_TEXT:
+                texts.append(_text(body[position : position + length]))
+            position += length
+    except IndexError:  # the head, or the track, ends in the middle of an event
+        pass
+    return tuple(texts)
+
+
 def _division(division: int, problems: list[str]) -> tuple[int, float | None]:
     """Return (ticks per quarter, None) or (0, ticks per second) for SMPTE time."""
     if division & 0x8000:
@@ -255,7 +290,7 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
                 if len(payload) < length:
                     raise _Cut
                 position += length
-                if kind == 0x2F:
+                if kind == META_END_OF_TRACK:
                     break
                 _meta(track, kind, payload, tick, counts)
             elif byte in (0xF0, 0xF7):
