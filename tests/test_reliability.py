@@ -26,6 +26,7 @@ from midiexport.errors import MidiExportError
 from midiexport.io.files import TEMP_PREFIX
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
+from midiexport.stages.midifile import read_midi
 from midiexport.stages.normalize import normalize_payload
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -76,11 +77,12 @@ CASES: dict[str, tuple[int, str, int]] = {
     "link-only.json": (1, "link-only.json: holds only a link to a MIDI file, no notes to convert", 0),
     "mixed-array.json": (1, "mixed-array.json: record 2: is a number, not a MIDI record", 2),
     "stray-end-time.json": (0, "1 converted (17 notes)", 2),
+    "late-notes.mid": (0, "late-notes.mid: 1 notes ending beyond 24 hours left out", 1),
 }  # fmt: skip
 
 
 def test_the_corpus_is_large_and_every_file_has_an_expected_outcome():
-    files = sorted(p.name for p in HOSTILE.glob("*.json"))
+    files = sorted(p.name for p in HOSTILE.iterdir() if p.suffix in (".json", ".mid"))
     assert len(files) >= 30
     assert files == sorted(CASES)
 
@@ -107,14 +109,24 @@ def test_hostile_input_has_its_expected_outcome(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_hostile_input_raises_only_our_error_through_the_library(name):
+    data = (HOSTILE / name).read_bytes()
     try:
-        for record in normalize_payload((HOSTILE / name).read_bytes(), source=name):
+        for record in [read_midi(data, source=name)] if name.endswith(".mid") else normalize_payload(data, source=name):
             try:
                 write_midi(convert_record(record))
             except MidiExportError:
                 pass
     except MidiExportError:
         pass
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.endswith(".mid")))
+@pytest.mark.parametrize("how", [["--bpm", "auto"], ["--clean", "strong", "--align"], ["--format", "0"]])
+def test_a_damaged_midi_file_reads_the_same_with_every_analysis(name, how, tmp_path):
+    status, fragment, _ = CASES[name]
+    result = CliRunner().invoke(main, ["convert", str(HOSTILE / name), "-o", str(tmp_path / "out"), *how])
+    assert result.exit_code == status, result.stderr
+    assert fragment in result.stderr and "internal error" not in result.stderr
 
 
 def test_hostile_names_become_safe_readable_files_inside_the_folder(tmp_path):

@@ -5,7 +5,9 @@ per stem (``Song Title (Stem).mid``), and such files are often damaged in ways t
 make strict readers (mido, pretty_midi) give up: key signatures of 11-19 sharps, a
 tempo of 0, a track cut short, running status, unknown chunks, a division of 0. Here
 each of these is read past and counted; only what leaves nothing to read (no header,
-no track) is an InputError, named in one line.
+no track) is an InputError, named in one line. A note ending beyond 24 hours
+(``normalize.MAX_TIME_S``, the bound of a JSON record's times) is left out and counted:
+huge deltas at a slow tempo put it there, and no later stage should plan for such a span.
 
 ``parse_smf`` reads the bytes into ``Smf``: one ``Part`` per track and channel, notes
 as tick columns, the tempo map and the meters. ``read_midi`` turns that into a Record:
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING
 from .. import gm, model
 from ..errors import InputError
 from ..model import Instrument, Record
+from .normalize import MAX_TIME_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +56,7 @@ CHUNK_UNKNOWN = "unknown chunks skipped"
 NOTE_UNRELEASED = "notes never released, ended where their track ends"
 BYTE_STRAY = "stray bytes skipped"
 TRACKS_JOINED = "tracks of the same name joined"
+NOTE_TOO_LATE = "notes ending beyond 24 hours left out"
 
 
 class _Cut(Exception):
@@ -468,20 +472,28 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
             counts[TRACKS_JOINED] = counts.get(TRACKS_JOINED, 0) + len(parts) - 1
         on, off, pitch, velocity = (np.concatenate([getattr(p, k) for p in parts])
                                     for k in ("on_tick", "off_tick", "pitch", "velocity_midi"))  # fmt: skip
+        start_s, end_s = smf.to_seconds(on), smf.to_seconds(off)
+        kept = end_s <= MAX_TIME_S  # as normalize refuses a later time: huge deltas or tempos are damage, not a song
+        if not kept.all():
+            counts[NOTE_TOO_LATE] = counts.get(NOTE_TOO_LATE, 0) + int((~kept).sum())
+            if not kept.any():
+                continue
+            start_s, end_s, pitch, velocity = start_s[kept], end_s[kept], pitch[kept], velocity[kept]
         drum = any(p.channel == gm.DRUM_CHANNEL for p in parts)
         program = next((p.program for p in parts if p.program is not None), None)
         instruments.append(
-            Instrument(name=name, start_s=smf.to_seconds(on), end_s=smf.to_seconds(off), pitch=pitch,
-                       velocity=velocity / 127.0, program=None if drum else program, is_drum=True if drum else None)
+            Instrument(name=name, start_s=start_s, end_s=end_s, pitch=pitch, velocity=velocity / 127.0,
+                       program=None if drum else program, is_drum=True if drum else None)
         )  # fmt: skip
     title = midi_title(smf, stem)
+    duration_s = float(smf.to_seconds(np.array([smf.end_tick]))[0])
     status = model.COMPLETE if instruments else model.EMPTY
     return Record(
         source=source,
         status=status,
-        reason="" if instruments else "holds no notes",
+        reason="" if instruments else f"holds no notes{' ending within 24 hours' if NOTE_TOO_LATE in counts else ''}",
         title=title,
-        duration_s=float(smf.to_seconds(np.array([smf.end_tick]))[0]),
+        duration_s=duration_s if duration_s <= MAX_TIME_S else None,
         instruments=tuple(instruments),
         counts=counts,
         warnings=smf.problems,

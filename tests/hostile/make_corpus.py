@@ -1,4 +1,4 @@
-"""Write the hostile-input corpus beside this file: one small file per case.
+"""Write the hostile-input corpus beside this file: one small file per case (JSON, and a few .mid).
 
 The expected outcome of each is in tests/test_reliability.py (CASES). Inputs too big
 to keep in the repository (50 MB of whitespace, 200,000 and 1,000,000 notes) are
@@ -24,6 +24,12 @@ def record(instruments: list[dict], **data: object) -> dict:
 
 def with_note(**note: object) -> dict:
     return record([{"name": "Piano", "notes": [GOOD, {**GOOD, "start": 1.0, "end": 1.5, **note}]}])
+
+
+def smf(track: bytes, *, ppq: int = 1) -> bytes:
+    """A format-0 MIDI file of one track's event bytes."""
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + ppq.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + track
 
 
 def main() -> None:
@@ -115,6 +121,12 @@ def main() -> None:
             ]
         ),
     }
+    # Damaged Standard MIDI Files, read by midifile, not normalize.
+    # A note held over 300 of the longest deltas at the slowest tempo, one tick per quarter: it ends
+    # 1.3e12 s in, which once made --bpm auto ask for 1.7 TiB (a frame per second of the span).
+    late = b"\x00\xff\x51\x03\xff\xff\xff" + b"\x00\x90\x3c\x40\x01\x80\x3c\x00\x00\x90\x3e\x40"
+    late += b"\xff\xff\xff\x7f\xff\x01\x00" * 300 + b"\x00\x80\x3e\x00\x00\xff\x2f\x00"
+    cases["late-notes.mid"] = smf(late)
     for name, content in cases.items():
         path = HERE / name
         if isinstance(content, bytes):
