@@ -7,7 +7,7 @@ import pytest
 
 from conftest import written_seconds
 from midiexport.model import Instrument, Record
-from midiexport.stages.beatmap import BEAT_TOLERANCE_S, fit_beat_map, keep_source_map
+from midiexport.stages.beatmap import BEAT_TOLERANCE_S, MAX_PERIOD_S, MIN_PERIOD_S, fit_beat_map, keep_source_map
 
 PPQ = 960
 
@@ -42,6 +42,15 @@ def test_drifting_beats_give_few_changes_only_on_bar_lines():
     tempos, _, downbeat_tick = check_grid(beats, 0)
     assert 2 <= len(tempos) <= 40
     assert all((tick - downbeat_tick) % (4 * PPQ) == 0 for tick, _ in tempos)
+
+
+@pytest.mark.parametrize("downbeat", [0, 1, 3])
+def test_a_damaged_beat_map_gives_only_tempos_a_file_can_hold(downbeat):
+    # A first beat 16.8 s long, then beats a microsecond apart: the grid of the first bar runs
+    # seconds past them, and a line from its end back to them has a negative period.
+    beats_s = np.concatenate([[0.0, 16.777], 16.777 + np.arange(1, 12) * 1e-6, 16.8 + np.arange(1, 9) * 60.0])
+    tempos, _, _ = fit_beat_map(beats_s, downbeat=downbeat, ppq=480)
+    assert all(round(MIN_PERIOD_S * 1e6) <= tempo_us <= round(MAX_PERIOD_S * 1e6) for _, tempo_us in tempos)
 
 
 def test_keep_rescales_the_source_map_and_adds_a_meter():

@@ -77,6 +77,7 @@ CASES: dict[str, tuple[int, str, int]] = {
     "link-only.json": (1, "link-only.json: holds only a link to a MIDI file, no notes to convert", 0),
     "mixed-array.json": (1, "mixed-array.json: record 2: is a number, not a MIDI record", 2),
     "stray-end-time.json": (0, "1 converted (17 notes)", 2),
+    "beat-map-behind.mid": (0, "1 converted (17 notes)", 1),
     "late-notes.mid": (0, "late-notes.mid: 1 notes ending beyond 24 hours left out", 1),
 }  # fmt: skip
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..defaults import MAX_BPM, MIN_BPM
 from ..model import Record
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, TimeMap
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 BEAT_TOLERANCE_S = 0.010  # a beat of the written grid may sit this far from Suno's beat (the issue's ~10 ms)
 BEATS_PER_BAR = 4  # the meter assumed from the downbeat on, as for JSON (tempo.py assumes 4/4)
+MIN_PERIOD_S, MAX_PERIOD_S = 60.0 / MAX_BPM, 60.0 / MIN_BPM  # a period beyond is damage, not a beat; fits 24 bits
 
 
 def plan_source_time(record: Record, *, ppq: int, keep: bool) -> TimeMap:
@@ -80,7 +82,7 @@ def fit_beat_map(
     tempos: list[tuple[int, int]] = []
     meters: list[tuple[int, int, int]] = []
     if downbeat:  # the beats before the first downbeat: a pickup bar of that many quarters
-        tempos.append((0, round(beats_s[downbeat] * 1e6 / downbeat)))
+        tempos.append((0, round(_legal(beats_s[downbeat] / downbeat) * 1e6)))
         meters.append((0, downbeat, 4))
     meters.append((downbeat_tick, BEATS_PER_BAR, 4))
     body = beats_s[downbeat:] - beats_s[downbeat]
@@ -130,13 +132,23 @@ def _bar_segments(body_s: npt.NDArray[np.float64]) -> list[tuple[int, float]]:
 
 
 def _line(body_s: npt.NDArray[np.float64], start: int, end: int, start_s: float) -> tuple[float, float]:
-    """Return the least-squares period of beats start..end on a line from ``start_s``, and the worst miss (s)."""
+    """Return the least-squares period of beats start..end on a line from ``start_s``, and the worst miss (s).
+
+    The period is held to MIN_BPM..MAX_BPM (``_legal``): a damaged beat map (beats
+    seconds apart, or behind the grid before them) must not give a tempo of zero,
+    negative or beyond 24 bits; the miss is that of the line held so.
+    """
     import numpy as np
 
     index = np.arange(end - start + 1, dtype=np.float64)
     offsets = body_s[start : end + 1] - start_s
-    period = float((index * offsets).sum() / (index * index).sum())
+    period = _legal(float((index * offsets).sum() / (index * index).sum()))
     return period, float(np.abs(offsets - index * period).max())
+
+
+def _legal(period_s: float) -> float:
+    """Return a beat period held to MIN_PERIOD_S..MAX_PERIOD_S (the tempos --bpm accepts)."""
+    return min(max(float(period_s), MIN_PERIOD_S), MAX_PERIOD_S)
 
 
 def _beats_in_use(record: Record, beats_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

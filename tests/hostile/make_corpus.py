@@ -127,6 +127,11 @@ def main() -> None:
     late = b"\x00\xff\x51\x03\xff\xff\xff" + b"\x00\x90\x3c\x40\x01\x80\x3c\x00\x00\x90\x3e\x40"
     late += b"\xff\xff\xff\x7f\xff\x01\x00" * 300 + b"\x00\x80\x3e\x00\x00\xff\x2f\x00"
     cases["late-notes.mid"] = smf(late)
+    # One beat of 16.8 s, then beats a microsecond apart: the beat map's fit for --bpm auto
+    # once gave a negative tempo (the grid of the first bar ran 5 s past the beats after it).
+    behind = b"\x00\xff\x51\x03\xff\xff\xff\x00\x90\x3c\x40\x01\xff\x51\x03\x00\x00\x01"
+    behind += b"\x03\xff\x51\x03\x07\xa1\x20\x00\x80\x3c\x00" + b"\x00\x90\x3e\x40\x01\x80\x3e\x00" * 16
+    cases["beat-map-behind.mid"] = smf(behind + b"\x00\xff\x2f\x00")
     for name, content in cases.items():
         path = HERE / name
         if isinstance(content, bytes):
