@@ -944,3 +944,15 @@ def test_voice_cap_agrees_with_a_plain_count_on_random_notes():
         rank = -pitch if low_wins else pitch
         plain = [((start <= start[i]) & (end > start[i]) & (rank > rank[i])).sum() < cap for i in range(n)]
         assert within_voice_cap(start, end, pitch, cap, low_wins=low_wins).tolist() == plain
+
+
+def test_without_drums_only_the_parts_with_the_most_onsets_are_aligned():
+    from midiexport.stages.clean import MAX_ALIGN_PARTS, band_latencies
+
+    # Parts of one rhythm, each 20 ms later than the one before; the first parts have one
+    # onset more than the rest, so they are the ones aligned.
+    grid = np.arange(64) * 0.5
+    onsets = [grid[: 64 - (k >= MAX_ALIGN_PARTS)] + 0.020 * (k % 3) for k in range(MAX_ALIGN_PARTS + 8)]
+    found = band_latencies(onsets, onsets)
+    assert found and {k for k, _, _ in found} <= set(range(MAX_ALIGN_PARTS))
+    assert {k for k, _, _ in found} == {k for k in range(MAX_ALIGN_PARTS) if k % 3}

@@ -121,6 +121,10 @@ MIN_ALIGN_SUPPORT = 0.08  # share of an instrument's onsets that must agree on t
 # the latency within a millisecond of the whole part's (the median error on the corpus's bench
 # split is the same to 0.1 ms), and keeps alignment's cost flat on long records.
 MAX_ALIGN_ONSETS = 256
+# Without drums every pair of parts is measured and solved together: pairs grow as the square
+# of the parts and the solve's matrix as the cube (1,000 parts asked for 4 GB). A song has a
+# handful of stems; past this many parts only those with the most onsets are aligned.
+MAX_ALIGN_PARTS = 32
 # Against the drums, a latency is measured only when its peak stands clear: no other candidate
 # (two kernel widths away or more) gathers more than this share of the peak's onsets. Close
 # rivals mean the part's onsets sit on two grids against the drums (swung against straight
@@ -1149,11 +1153,14 @@ def band_latencies(onsets: Sequence[FloatColumn], sampled: Sequence[FloatColumn]
     round but the last drops a pair, so the rounds end (on the bench split, after three
     solves at most). Kammerl et al. draw their robustness to pairwise outliers from the
     same redundancy (their abstract: graph solutions of the over-determined system); here
-    it also decides which weak pairs to trust.
+    it also decides which weak pairs to trust. Only the ``MAX_ALIGN_PARTS`` parts with the
+    most onsets take part: the pairs grow as the square of the parts.
     """
     import numpy as np
 
     parts = [k for k, times in enumerate(onsets) if len(times) >= MIN_ALIGN_ONSETS]
+    if len(parts) > MAX_ALIGN_PARTS:  # the others are left alone, as a part with too few onsets is
+        parts = sorted(sorted(parts, key=lambda k: -len(onsets[k]))[:MAX_ALIGN_PARTS])
     if len(parts) < 2:
         return []
     anchor = max(parts, key=lambda k: len(onsets[k]))
