@@ -330,21 +330,21 @@ def test_a_kick_between_the_beats_rules_out_that_beat_phase_and_a_syncopated_kic
 
 
 def test_beats_that_slipped_half_a_beat_off_a_kick_on_every_beat_are_moved_back_there_only():
-    from midiexport.stages.meter import kick_phase_path
+    from midiexport.stages.meter import _kick_near, kick_phase_path
 
     beat = 12  # slots a beat
     kick = np.zeros(beat * 64)
     kick[::beat] = 0.9  # a kick on every beat for sixteen bars
     kick[beat * 24 : beat * 32] = 0.0  # but two bars of breakdown without it
     slipped = np.concatenate([np.arange(0, beat * 28, beat), np.arange(beat * 28 + beat // 2, beat * 64, beat)])
-    moved = kick_phase_path(kick, slipped, beat=beat, division=2)
+    moved = kick_phase_path(_kick_near(kick), slipped, beat=beat, division=2)
     assert np.array_equal(moved[:24], slipped[:24])  # before the breakdown, as found (in it nothing says)
     assert not np.any(moved[32:-1] % beat)  # after it, on the kicks again (the last slot ends the song)
     syncopated = np.zeros(beat * 64)
     syncopated[:: 4 * beat] = 0.9  # beat 1 and the "and" of 2: kicks between beats are not a slip
     syncopated[beat + beat // 2 :: 4 * beat] = 0.9
     on_beats = np.arange(0, beat * 64, beat)
-    assert np.array_equal(kick_phase_path(syncopated, on_beats, beat=beat, division=2), on_beats)
+    assert np.array_equal(kick_phase_path(_kick_near(syncopated), on_beats, beat=beat, division=2), on_beats)
 
 
 # Songs of the validation set (README, benchmark) whose tracked beats slip half a beat for a stretch:

@@ -57,7 +57,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .meter import nearest_slot
-from .onsets import DRUM_ROLES, ENVELOPE_TAIL_S, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
+from .onsets import DRUM_ROLES, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -221,7 +221,7 @@ def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
     """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
 
     stream = drum_aligned(found) if found.has_drums else found.all
-    env = envelope(stream, duration_s=found.last_s + ENVELOPE_TAIL_S)
+    env = envelope(stream, last_s=found.last_s)
     prior_s, track = (PULSE_PRIOR_DRUMS_S, track_pulse) if found.has_drums else (PULSE_PRIOR_S, follow_drift)
     return subdivide(track(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
 

@@ -731,8 +731,7 @@ def join_mask(
     """Return which notes join the note before them (notes ordered by ``pitch``, then start).
 
     ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
-    keys them by part and pitch). ``column``: a scratch column one longer than the notes
-    (None: one is made).
+    keys them by part and pitch). ``column``: a scratch column one longer than the notes.
 
     A note joins when it has the same pitch as the one before and is, in this order:
     where ``doubled`` (an instrument folded from several), a double (starting within a

@@ -255,12 +255,15 @@ class Hypotheses:
 
     ``beat`` is the beat length in slots, ``meter`` the index into METERS, ``phase`` the
     slot of the first bar line (0 .. bar length - 1), ``features`` one column per FEATURES.
+    ``kick_near``: the kick weight within KICK_SLOTS of each slot (``_kick_near``), for the
+    half-beat repair of the beats found (``kick_phase_path``); None without drums.
     """
 
     beat: Ints
     meter: Ints
     phase: Ints
     features: Floats
+    kick_near: Floats | None = None
 
     def scores(self) -> Floats:
         """Return each hypothesis's score (log of its unnormalised probability) under ``WEIGHTS``."""
@@ -276,7 +279,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
     import numpy as np
 
     pulse_s = float(np.median(np.diff(slots_s))) * SLOTS_PER_PULSE if len(slots_s) > 1 else 0.5
-    accents = {name: slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
+    accents = {name: _slot_accents(stream, slots_s) for name, stream in _accent_streams(onsets).items()}
     if not onsets.has_drums:  # ``played`` and ``regular`` are read without drums only
         accents["played"] = _slot_played(onsets.all, slots_s)
         smooth = np.ones(2 * REGULARITY_SMOOTH_SLOTS + 1)  # a box of +-REGULARITY_SMOOTH_SLOTS
@@ -320,13 +323,13 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
             rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features, off))
     if not rows:
         empty = np.empty(0, dtype=np.int64)
-        return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))))
+        return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))), kick_near)
     beat_col, meter_col, phase_col, feature_rows, kick_off = (np.concatenate(c) for c in zip(*rows))
     keep = ~kick_off  # never empty: of phases p and p + beat/2 the test rules out at most one
-    return Hypotheses(beat_col[keep], meter_col[keep], phase_col[keep], feature_rows[keep])
+    return Hypotheses(beat_col[keep], meter_col[keep], phase_col[keep], feature_rows[keep], kick_near)
 
 
-def kick_phase_path(kick: Floats, beat_slots: Ints, *, beat: int, division: int) -> Ints:
+def kick_phase_path(kick_near: Floats, beat_slots: Ints, *, beat: int, division: int) -> Ints:
     """Return the beat slots, moved half a beat on (``beat // 2`` slots) where the kick says the beats lie there.
 
     The pulse tracker can slip half a beat where the drums rest (a breakdown, an intro) and stay
@@ -337,7 +340,7 @@ def kick_phase_path(kick: Floats, beat_slots: Ints, *, beat: int, division: int)
     counted from it fall on the pulses between the kicks. A two-state Viterbi path over the
     beats (as found, or half a beat on) follows the kick as the whole-song test does
     (``_kick_between_beats``): a beat as found earns KICK_HALF_BEAT_RATIO times the kick weight
-    near it (``kick``, per slot, within KICK_SLOTS), a beat moved earns the kick weight near its
+    near it (``kick_near``: per slot, within KICK_SLOTS), a beat moved earns the kick weight near its
     half-beat, and each change of state costs KICK_SWITCH_WEIGHT, so only a stretch with about
     two bars of kicks on its half-beats and none on its beats is moved. Beats of three divisions
     (6/8) are returned as they are.
@@ -346,7 +349,7 @@ def kick_phase_path(kick: Floats, beat_slots: Ints, *, beat: int, division: int)
 
     if division != 2 or len(beat_slots) < 2:
         return beat_slots
-    near = np.concatenate([_kick_near(kick), np.zeros(beat // 2)])  # a moved last beat may fall past the end
+    near = np.concatenate([kick_near, np.zeros(beat // 2)])  # a moved last beat may fall past the end
     on = (KICK_HALF_BEAT_RATIO * near[beat_slots]).tolist()  # earned per beat as found ...
     off = near[beat_slots + beat // 2].tolist()  # ... and moved half a beat on
     found, moved_on = on[0], off[0] - KICK_SWITCH_WEIGHT  # running totals; the whole-song reading starts free
@@ -360,7 +363,7 @@ def kick_phase_path(kick: Floats, beat_slots: Ints, *, beat: int, division: int)
     state[-1] = int(moved_on > found)
     for index in range(len(on) - 1, 0, -1):
         state[index - 1] = (from_moved if state[index] else from_found)[index]
-    moved: Ints = np.minimum(beat_slots + state * (beat // 2), len(kick) - 1)
+    moved: Ints = np.minimum(beat_slots + state * (beat // 2), len(kick_near) - 1)
     return moved
 
 
@@ -431,7 +434,7 @@ def _accent_streams(onsets: Onsets) -> dict[str, Stream]:
     return {role: onsets.role(role) for role in (*ROLES, "crash")}
 
 
-def slot_accents(stream: Stream, slots_s: Floats) -> Floats:
+def _slot_accents(stream: Stream, slots_s: Floats) -> Floats:
     """Sum each onset's weight into its nearest slot."""
     import numpy as np
 

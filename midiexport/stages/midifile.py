@@ -134,12 +134,11 @@ def parse_smf(data: bytes, *, source: str = "<midi>") -> Smf:
     if len(data) < 8 + HEADER_LENGTH:
         raise InputError(f"{source} is not a valid MIDI file: its header is cut short at {len(data)} bytes",
                          input=source)  # fmt: skip
-    header_length = struct.unpack_from(">I", data, 4)[0]
     file_format, _, division = struct.unpack_from(">HHH", data, 8)
     counts: dict[str, int] = {}
     problems: list[str] = []
     ppq, ticks_per_s = _division(division, problems)
-    bodies = _track_chunks(data, 8 + max(header_length, HEADER_LENGTH), counts, problems)
+    bodies = _track_chunks(data, _first_chunk(data), counts, problems)
     if not bodies:
         raise InputError(f"{source} is not a valid MIDI file: it holds no track (MTrk chunk)", input=source)
     raw_tracks = [_read_track(body, index, counts, problems) for index, body in enumerate(bodies)]
@@ -166,6 +165,12 @@ def parse_smf(data: bytes, *, source: str = "<midi>") -> Smf:
     )
 
 
+def _first_chunk(data: bytes) -> int:
+    """Return where the chunk after the header starts (a header longer than 6 bytes is skipped whole)."""
+    length: int = struct.unpack_from(">I", data, 4)[0]
+    return 8 + max(length, HEADER_LENGTH)
+
+
 def leading_texts(head: bytes) -> tuple[str, ...]:
     """Return the text events that open a file's first track at tick 0, read from the file's first bytes.
 
@@ -176,7 +181,7 @@ def leading_texts(head: bytes) -> tuple[str, ...]:
     """
     if not head.startswith(b"MThd") or len(head) < 8:
         return ()
-    start = 8 + max(struct.unpack_from(">I", head, 4)[0], HEADER_LENGTH)
+    start = _first_chunk(head)
     if head[start : start + 4] != b"MTrk" or len(head) < start + 8:
         return ()
     body = head[start + 8 : start + 8 + struct.unpack_from(">I", head, start + 4)[0]]

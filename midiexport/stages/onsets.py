@@ -158,11 +158,14 @@ def _bass_parts(record: Record, drums: list[bool]) -> set[int]:
     return bass
 
 
-def envelope(stream: Stream, *, duration_s: float) -> Floats:
-    """Return an onset strength envelope: weights summed per FRAME_S frame, Gaussian-smoothed, unit std."""
+def envelope(stream: Stream, *, last_s: float) -> Floats:
+    """Return an onset strength envelope to ENVELOPE_TAIL_S past ``last_s`` (s).
+
+    Weights summed per FRAME_S frame, Gaussian-smoothed, scaled to unit std.
+    """
     import numpy as np
 
-    frames = int(duration_s / FRAME_S) + 2
+    frames = int((last_s + ENVELOPE_TAIL_S) / FRAME_S) + 2
     raw = np.bincount(np.rint(stream.times_s / FRAME_S).astype(np.int64), weights=stream.weights, minlength=frames)
     sigma = ENVELOPE_SMOOTH_S / FRAME_S
     half = int(ENVELOPE_TRUNCATE * sigma)

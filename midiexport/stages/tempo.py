@@ -502,7 +502,7 @@ def long_note_agreement(found: onsets.Onsets, beat_times: Floats | None) -> floa
     shortest_s, longest_s = AGREEMENT_SPACING_S
     if not shortest_s <= spacing_s <= longest_s:
         return NO_AGREEMENT
-    env = onsets.envelope(long_notes, duration_s=last_s + onsets.ENVELOPE_TAIL_S)
+    env = onsets.envelope(long_notes, last_s=last_s)
     pulses = beats.track_pulse(env, spacing_s)
     if len(pulses) < 2:
         return NO_AGREEMENT
@@ -600,9 +600,8 @@ def _estimate_for(
     name, per_bar, division, quarters = meter.METERS[meter_index]
     beat_slots = np.arange(phase % beat, len(slots_s), beat)
     is_down = (beat_slots - phase) % (beat * per_bar) == 0
-    if found.has_drums:
-        kick = meter.slot_accents(found.role("kick"), slots_s)
-        beat_slots = meter.kick_phase_path(kick, beat_slots, beat=beat, division=division)
+    if hypotheses.kick_near is not None:  # with drums
+        beat_slots = meter.kick_phase_path(hypotheses.kick_near, beat_slots, beat=beat, division=division)
     beat_times = _refine(slots_s[beat_slots], _timing_reference(found))
     beat_times = beat_times + _leading_part_offset(found.all, beat_times)
     if not found.has_drums:
