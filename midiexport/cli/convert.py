@@ -39,13 +39,13 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     if STDIN in inputs and options["out"] is None:
         raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
     try:
-        sources, left_out = find_batch_inputs(inputs)
+        found = find_batch_inputs(inputs)
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         fail_and_exit(exc, options["verbose"])
-    if left_out and not options["quiet"]:
-        files_word = "file" if left_out == 1 else "files"
-        click.echo(f"{left_out} .mid {files_word} midiexport wrote left out of the folder search "
-                   "(name one to convert it again)", err=True)  # fmt: skip
+    line = found.left_out_line()
+    if line and not options["quiet"]:
+        click.echo(line, err=True)
+    sources = found.sources
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
     drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)

@@ -100,14 +100,23 @@ def cli_words(text: str, *, task_id: str | None = None) -> str:
     ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
     """
     table = hint_table()
+
+    def fill(words: str) -> str:
+        return table[words].replace("{task_id}", task_id or "TASK_ID")
+
     if text in table:  # a kind of change, or a whole phrase
-        return table[text].replace("{task_id}", task_id or "TASK_ID")
-    return _hint_pattern().sub(lambda found: table[found[0]].replace("{task_id}", task_id or "TASK_ID"), text)
+        return fill(text)
+    return _hint_pattern().sub(lambda found: fill(found[0]), text)
+
+
+def _cli_message(exc: BaseException) -> str:
+    """Return an error's message in the command line's words, its task filled in."""
+    return cli_words(str(exc), task_id=getattr(exc, "task_id", None))
 
 
 def usage_error(exc: BaseException) -> click.UsageError:
     """Return the usage error (exit 2) that says a library error or ValueError in the command line's words."""
-    return click.UsageError(cli_words(str(exc), task_id=getattr(exc, "task_id", None)))
+    return click.UsageError(_cli_message(exc))
 
 
 def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
@@ -265,7 +274,7 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
     if isinstance(exc, MidiExportError):
-        say(printable(cli_words(str(exc), task_id=getattr(exc, "task_id", None))))
+        say(printable(_cli_message(exc)))
     else:
         detail = printable(f"{type(exc).__name__} {exc}".strip())
         say(f"internal error: {detail}; run with -v for the traceback")

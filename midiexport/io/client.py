@@ -29,7 +29,7 @@ from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest
 from ..model import PENDING
-from .http import Answer, Transport, check_api_key, check_base_url
+from .http import BASE_URL_HINT, Answer, Transport, check_api_key, check_base_url
 
 if TYPE_CHECKING:
     import httpx
@@ -243,9 +243,9 @@ class ApiClient:
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
         error = NetworkError(
-            f"task {task_id}: the server answered something that is not the API ({what}); check the base URL",
+            f"task {task_id}: the server answered something that is not the API ({what}); {BASE_URL_HINT}",
             task_id=task_id,
-            hint="check the base URL",
+            hint=BASE_URL_HINT,
         )
         retry = answer.status in protocol.RETRY_HTTP or answer.status < 300
         return _Failure(error, deadline if retry else None, _retry_after_s(answer))

@@ -97,7 +97,7 @@ def names_input(name: str) -> bool:
 
 
 def names_archive(name: str) -> bool:
-    """True for a .zip's name (``ARCHIVE_SUFFIXES``, any case): an input read as an archive, a member not read."""
+    """True for a .zip's name (``ARCHIVE_SUFFIXES``, any case): an input read as an archive."""
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 

@@ -36,11 +36,21 @@ WRITTEN_MARK = KAR_INFORMATION + SOURCE_LABEL
 MARK_HEAD_BYTES = 4096
 
 
+LEFT_OUT_HINT = "name one to convert it again"
+
+
 class BatchInputs(NamedTuple):
     """A batch's inputs, and how many .mid files midiexport wrote its folder searches left out."""
 
     sources: list[InputFile]
     left_out: int
+
+    def left_out_line(self) -> str | None:
+        """Return the line that says how many files were left out, or None when none were."""
+        if not self.left_out:
+            return None
+        files_word = "file" if self.left_out == 1 else "files"
+        return f"{self.left_out} .mid {files_word} midiexport wrote left out of the folder search ({LEFT_OUT_HINT})"
 
 
 def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
@@ -60,9 +70,8 @@ def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
         found = files.find_inputs([raw])
         kept = [source for source in found if not (source.from_folder and written_by_midiexport(source))]
         if not kept:
-            hint = "name one to convert it again"
             raise InputError(f"{raw}: only .mid files midiexport wrote in this folder ({len(found)}), which a "
-                             f"folder search leaves out; {hint}", input=raw, hint=hint)  # fmt: skip
+                             f"folder search leaves out; {LEFT_OUT_HINT}", input=raw, hint=LEFT_OUT_HINT)  # fmt: skip
         sources += kept
         left_out += len(found) - len(kept)
     return BatchInputs(sources, left_out)
@@ -74,7 +83,7 @@ def written_by_midiexport(source: InputFile) -> bool:
     Reads its first ``MARK_HEAD_BYTES`` only. A file that cannot be read, or is damaged
     before the mark, is no file midiexport wrote: read as an input, it fails as one.
     """
-    if not files.is_midi(source) or source.path == files.STDIN:
+    if not files.is_midi(source):  # a folder search's file: never standard input
         return False
     from ..stages.midifile import leading_texts  # .mid input only: JSON start-up stays lean
 
