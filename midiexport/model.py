@@ -36,7 +36,8 @@ LINK = "link"
 # Kinds of repair and warning, counted in Report.counts. The text reads after a number. A
 # kind says what was done to the notes, never which option asked for it: the same label is
 # the key in Report.counts, the --report and serve's answers, whoever asked; the command
-# line's summary line adds its option to a clean-up kind (cli/report.py's HINTS).
+# line's summary line adds its option to a kind made only when asked for (cli/report.py's
+# hint_table).
 STRING_NUMBER = "numbers read from strings"
 VELOCITY_CLAMPED = "velocities clamped to 0-1"
 ZERO_LENGTH = "zero-length notes lengthened to one tick"

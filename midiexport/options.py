@@ -24,15 +24,6 @@ AUTO = "auto"
 FORMATS = (0, 1)
 
 
-def _resolved(programs: ProgramPairs) -> dict[str, gm.Resolved]:
-    """``gm.resolve_overrides(programs)``; the GM tables imported only when there are programs (not by ``--help``)."""
-    if not programs:
-        return {}
-    from . import gm
-
-    return gm.resolve_overrides(programs)
-
-
 TEMPO_MAPS = ("bpm", "keep")  # bpm: as --bpm says; keep: a .mid's own tempo map as it is
 KEEP_TEMPO_MAP = "keep"
 GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
@@ -73,9 +64,8 @@ class ConvertOptions:
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
     ``program_overrides`` (not given: derived) is ``programs`` resolved once here
-    (``gm.resolve_overrides``), keyed by ``gm.name_key``, for the clean-up's roles;
-    placement resolves the same ``programs`` by the same rule for each record (a few
-    values: microseconds).
+    (``gm.resolve_overrides``), keyed by ``gm.name_key``, for the clean-up's roles and
+    the placement of every record.
     Raises ValueError naming the allowed range for a value that cannot be written
     (a bad program included).
     """
@@ -192,6 +182,15 @@ def _check_ms(name: str, value: object, low: float, high: float) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
         raise ValueError(f"{name} must be in {low:g}..{high:g} ms, got {value!r}")
+
+
+def _resolved(programs: ProgramPairs) -> dict[str, gm.Resolved]:
+    """``gm.resolve_overrides(programs)``; the GM tables imported only when there are programs (not by ``--help``)."""
+    if not programs:
+        return {}
+    from . import gm
+
+    return gm.resolve_overrides(programs)
 
 
 def _check_bpm(bpm: object) -> None:

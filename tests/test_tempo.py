@@ -514,9 +514,7 @@ def test_the_estimate_carries_the_agreement_it_read_the_beat_confidence_from():
 
 def test_the_benchmark_judges_beats_on_the_grid_by_their_spacing_not_their_note_value():
     """A 3/8 song's beats are eighths: its dotted quarters (6/8 at the right tempo) and quarters lie on its grid."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_tempo import beats_on_grid
-
+    beats_on_grid = _calibration().beats_on_grid
     eighths = np.arange(96) * 0.25  # 120 quarters a minute, a beat an eighth
     span = (0.0, float(eighths[-1]))
     assert beats_on_grid(1.0, eighths, eighths[::3], span)  # dotted quarters, the tempo in quarters right

@@ -6,8 +6,9 @@ record, the batch goes on, and the exit status follows the contract (0 all conve
 
 The library names a setting in words that hold for every caller ("raise the timeout");
 every line printed here, and every usage error made of a library message, swaps those
-words for the command line's flags through one table, ``HINTS`` (``cli_words``). Data
-files (``--report``) keep the library's words, as ``serve``'s answers do.
+words for the command line's flags through one table, ``HINTS``, and a count's kind for
+the kind and its option (``hint_table``, ``cli_words``). Data files (``--report``) keep the
+library's words, as ``serve``'s answers do.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _hint_pattern() -> re.Pattern[str]:
 
 
 def cli_words(text: str, *, task_id: str | None = None) -> str:
-    """Return a library message, warning or kind in the command line's words (``HINTS``).
+    """Return a library message, warning or kind in the command line's words (``hint_table``).
 
     ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
     """
@@ -112,6 +113,10 @@ def cli_words(text: str, *, task_id: str | None = None) -> str:
 def _cli_message(exc: BaseException) -> str:
     """Return an error's message in the command line's words, its task filled in."""
     return cli_words(str(exc), task_id=getattr(exc, "task_id", None))
+
+
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def usage_error(exc: BaseException) -> click.UsageError:
@@ -245,7 +250,7 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
 
 def say_warnings(warnings: Sequence[str], *, verbose: bool, say: Callable[[str], None] | None = None) -> None:
     """Print a result's warnings, one line each (the first SHOWN_WARNINGS unless ``verbose``), through ``say``."""
-    say = say or (lambda line: click.echo(line, err=True))
+    say = say or _to_stderr
     shown = warnings if verbose else warnings[:SHOWN_WARNINGS]
     for warning in shown:
         say(f"warning: {printable(cli_words(warning))}")
@@ -267,7 +272,7 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
     """
     from ..errors import MidiExportError
 
-    say = say or (lambda line: click.echo(line, err=True))
+    say = say or _to_stderr
     if verbose:
         import traceback  # only with -v: it costs start-up
 

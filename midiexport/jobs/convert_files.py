@@ -454,7 +454,7 @@ def _place_stem(
     if options.split or not file_name:
         return None
     default = files.safe_name(naming.numbered_stem(file_name, number))
-    return naming.place_name(options.name, default, stem=template_stem, number=number)
+    return naming.place_name(options.name, default, stem=template_stem, record=number)
 
 
 def _line_place(error: InputError, name: str) -> str:

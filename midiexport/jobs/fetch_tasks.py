@@ -102,11 +102,8 @@ def plan_task(
     """
     if options.split or (options.name is None and fetch.music_task):
         return None, None
-    if options.name is None:
-        stem = files.safe_name(task_id)
-    elif naming.known_before_reading(options.name, {"task_id", "stem"}):
-        stem = naming.fill(options.name, fallback=task_id, task_id=task_id, stem=task_id)
-    else:
+    stem = naming.place_name(options.name, files.safe_name(task_id), fallback=task_id, task_id=task_id, stem=task_id)
+    if stem is None:
         return None, None
     return stem, destination.plan(None, stem, COMPANION if fetch.save_json else None)
 

@@ -64,19 +64,20 @@ def known_before_reading(template: str, fields: set[str]) -> bool:
     return name_fields(template) <= fields
 
 
-def place_name(template: str | None, default: str, *, stem: str, number: str) -> str | None:
-    """Return the name a record takes from its place alone, or None when only its content tells.
+def place_name(template: str | None, default: str, *, fallback: str | None = None, **values: str) -> str | None:
+    """Return the name a record or task takes from its place alone, or None when only its content tells.
 
-    ``default`` (a file's stem plus the record's number: ``numbered_stem``, made safe)
-    without a template; a template of ``stem`` and ``record`` only, filled in with them
-    (``default`` when it comes out empty). How a run plans an input's name before reading
-    it (``convert_files.plan_unit``) and how a JSON line that cannot be read claims its
-    name: the same rule, so the two agree.
+    ``default`` without a template; a template of the fields in ``values`` only, filled in
+    with them (``fallback``, else ``default``, when it comes out empty). Convert's values
+    are ``stem`` and ``record`` (``default``: the file's stem plus the record's number,
+    ``numbered_stem``, made safe): how a run plans an input's name before reading it
+    (``convert_files.plan_unit``) and how a JSON line that cannot be read claims its name,
+    the same rule, so the two agree. Fetch's are ``task_id`` and ``stem``.
     """
     if template is None:
         return default
-    if known_before_reading(template, {"stem", "record"}):
-        return fill(template, fallback=default, stem=stem, record=number)
+    if known_before_reading(template, set(values)):
+        return fill(template, fallback=default if fallback is None else fallback, **values)
     return None
 
 

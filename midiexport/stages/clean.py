@@ -58,7 +58,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from .. import gm, model
-from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_MS, GROUP_S
+from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_S, GROUP_S
 from ..model import Instrument, Record
 from ..options import ConvertOptions
 
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     T = TypeVar("T", bound=np.generic)
 
 # Both presets share these (``defaults``); strong adds the voice caps.
-MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # shorter melodic notes are flickers
+MIN_NOTE_S = CLEAN_MIN_NOTE_S  # shorter melodic notes are flickers
 MERGE_GAP_S = CLEAN_MERGE_GAP_MS / 1000  # same-pitch gaps below this are fragments
 REDETECT_WINDOW_S = 0.100  # a short same-pitch note this soon after a note's end re-detects it
 # A note that starts this soon after the previous onset of its pitch, once that one has ended,

@@ -68,7 +68,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments(
-        [i.name for i in record.instruments], options.programs, hints=hints
+        [i.name for i in record.instruments], options.programs, hints=hints, overrides=options.program_overrides
     )
     counts.update(placed)
     warnings = [record.place(w) for w in (*record.warnings, *warnings)]
@@ -164,6 +164,7 @@ def place_instruments(
     programs: Mapping[str, str | int] | ProgramPairs | None,
     *,
     hints: Sequence[tuple[int | None, bool | None]] | None = None,
+    overrides: Mapping[str, gm.Resolved] | None = None,
 ) -> tuple[list[Placement], list[str], Counter[str]]:
     """Choose each instrument's program and channel; return them, the warnings and the counts.
 
@@ -178,10 +179,12 @@ def place_instruments(
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
     instrument has is a warning naming the instruments and the closest one.
-    ``programs``: a mapping or pairs, as ``ConvertOptions.programs``. Raises ValueError
-    for a bad override.
+    ``programs``: a mapping or pairs, as ``ConvertOptions.programs``; ``overrides``: the
+    same resolved (``ConvertOptions.program_overrides``), else resolved here. Raises
+    ValueError for a bad override.
     """
-    overrides = gm.resolve_overrides(programs)
+    if overrides is None:
+        overrides = gm.resolve_overrides(programs)
     warnings = gm.unmatched_overrides(dict(programs or ()), names)
     counts: Counter[str] = Counter()
     resolved = []

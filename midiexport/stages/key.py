@@ -76,8 +76,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import model
+from ..defaults import CLEAN_MIN_NOTE_S as MIN_NOTE_S  # the clean-up's flicker threshold, left out here too
 from ..model import KeySignature, Record
-from .clean import MIN_NOTE_S  # the clean-up's flicker threshold: shorter notes are left out here too
 
 if TYPE_CHECKING:
     import numpy as np

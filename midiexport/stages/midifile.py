@@ -56,7 +56,8 @@ CHUNK_UNKNOWN = "unknown chunks skipped"
 NOTE_UNRELEASED = "notes never released, ended where their track ends"
 BYTE_STRAY = "stray bytes skipped"
 TRACKS_JOINED = "tracks of the same name joined"
-NOTE_TOO_LATE = "notes ending beyond 24 hours left out"
+LATEST = f"{MAX_TIME_S / 3600:g} hours"  # normalize's bound of a time, as the messages say it
+NOTE_TOO_LATE = f"notes ending beyond {LATEST} left out"
 
 
 class _Cut(Exception):
@@ -496,7 +497,7 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
     return Record(
         source=source,
         status=status,
-        reason="" if instruments else f"holds no notes{' ending within 24 hours' if NOTE_TOO_LATE in counts else ''}",
+        reason="" if instruments else f"holds no notes{f' ending within {LATEST}' if NOTE_TOO_LATE in counts else ''}",
         title=title,
         duration_s=duration_s if duration_s <= MAX_TIME_S else None,
         instruments=tuple(instruments),
