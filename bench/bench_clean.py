@@ -620,32 +620,67 @@ def timing(songs: list[dict], repeats: int = 11) -> None:
 
     Times are this process's CPU time (``time.process_time``: the host is shared, and
     wall time there measures the neighbours), both taken in each round; the medians of
-    the times and of the per-round ratios.
+    the times and of the per-round ratios (the share). Both sides run in the same memory state
+    (``keep_freed_memory``); the page faults each call met are shown beside its time.
     """
+    print(f"\n{keep_freed_memory()}")
     for parts in (None, SONG_PARTS):
         record = big_record(songs, TIMING_NOTES, parts)
         shape = f"{len(record.instruments)} parts"
         print(f"\n## CPU time at {record.note_count:,} notes in {shape} (medians of {repeats} rounds)\n")
-        print("| clean-up | ms | conversion (convert + write) ms | clean-up / conversion |")
-        print("|---|---:|---:|---:|")
+        print("| clean-up | ms | conversion (convert + write) ms | share | page faults (clean-up; conversion) |")
+        print("|---|---:|---:|---:|---:|")
         for config in PRESETS:
-            options = ConvertOptions(**CONFIGS[config])
-            rounds = []
-            for _ in range(repeats):
-                convert_s = cpu_s(lambda record=record: write_midi(convert_record(record, ConvertOptions())))
-                spent = cpu_s(lambda options=options, record=record: clean.clean_record(record, options))
-                rounds.append((spent, convert_s, spent / convert_s))
-            spent, convert_s, ratio = (statistics.median(r[k] for r in rounds) for k in range(3))
-            print(f"| {config} | {spent * 1000:.1f} | {convert_s * 1000:.1f} | {ratio * 100:.1f}% |")
+            rounds = [one_round(record, ConvertOptions(**CONFIGS[config])) for _ in range(repeats)]
+            spent, convert_s, ratio, faults, convert_faults = (statistics.median(r) for r in zip(*rounds))
+            print(f"| {config} | {spent * 1000:.1f} | {convert_s * 1000:.1f} | {ratio * 100:.1f}% | "
+                  f"{faults:.0f}; {convert_faults:.0f} |")  # fmt: skip
             where = "" if parts is None else f" in {shape}"
             HEADLINE[f"clean-up time at 100k notes{where}, {config}"] = f"{ratio * 100:.1f}% of the conversion"
 
 
-def cpu_s(work) -> float:
-    """CPU seconds this process spends on one call of ``work``."""
+def one_round(record: Record, options: ConvertOptions) -> tuple[float, float, float, int, int]:
+    """One conversion, then one clean-up: their CPU seconds, the share, their page faults (clean-up first)."""
+    convert_s, convert_faults = cpu_s(lambda: write_midi(convert_record(record, ConvertOptions())))
+    spent, faults = cpu_s(lambda: clean.clean_record(record, options))
+    return spent, convert_s, spent / convert_s, faults, convert_faults
+
+
+def keep_freed_memory() -> str:
+    """Keep the memory this process frees mapped (glibc's malloc), and say what was done.
+
+    Otherwise glibc hands freed memory back to the system by a state of the heap that
+    differs from run to run, and the next call page-faults it in again (about 2 µs a
+    page): with the timing alone the conversion met 1,000-1,700 faults a call (3-4 ms)
+    and the clean-up 0-90, after the scores of a full run neither met any, so the share
+    depended on what ran before it (16-18% alone, 19-21% in the full run). With freed
+    memory kept, both sides run with the memory they had the round before, in either
+    kind of run. The mmap threshold is fixed at glibc's largest dynamic one (32 MiB),
+    the top of the heap kept up to 1 GiB. Elsewhere (not glibc) nothing is changed.
+    """
+    import ctypes
+    import ctypes.util
+
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        kept = libc.mallopt(m_trim_threshold, 1 << 30) == 1 and libc.mallopt(m_mmap_threshold, 32 << 20) == 1
+    except (OSError, AttributeError):
+        kept = False
+    if kept:
+        return "Freed memory kept mapped (glibc mallopt): neither side page-faults memory the round before freed."
+    return "Freed memory not kept (no glibc mallopt): page faults may weigh on either side, by the heap's history."
+
+
+def cpu_s(work) -> tuple[float, int]:
+    """CPU seconds this process spends on one call of ``work``, and the page faults it met."""
+    import resource
+
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     began = time.process_time()
     work()
-    return time.process_time() - began
+    spent = time.process_time() - began
+    return spent, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def corpus_files(folder: Path) -> list[str]:
