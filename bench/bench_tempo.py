@@ -13,13 +13,13 @@ split, for midiexport and, side by side on the same notes, pretty_midi's
 
 - tempo within 1% of the truth (drifting songs: of their time-weighted median tempo);
 - metrical errors by kind (×2 ×½ ×3/2 ×2/3 ×4/3 ×3/4, and others);
-- meter right (midiexport only), by the meter convention (4/4 is right for a 2/4 song and
-  6/8 for a 12/8 one, ``ACCEPTED_METERS``) and by the meter's name alone;
+- meter right (midiexport only), by the meter convention (4/4 is right for a 2/4 or 2/2 song
+  and 6/8 for a 12/8 or 3/8 one, ``ACCEPTED_METERS``) and by the meter's name alone;
 - downbeats: share of steady songs written with bar lines whose tempo is right and whose
   bar lines, read back through the tempo map written, lie within 30 ms (median distance) of
   the song's bar lines that the written meter must draw (``true_bar_grids``: its own, every
-  other one of a 2/4 song in 4/4, those and the third beats of a 12/8 song in 6/8); and the
-  same with the meter's name required;
+  other one of a 2/4 or 3/8 song in 4/4 or 6/8, those of a 2/2 song in 4/4, those and the third
+  beats of a 12/8 song in 6/8); and the same with the meter's name required;
 - beats: share of true beats with a beat of the written tempo map within 30 ms (drifting
   songs; whatever was written: bar lines, beats followed without bar lines, or a constant
   tempo from 0 s), and how many tempo events each song's map has;
@@ -76,10 +76,11 @@ CATEGORY_ORDER = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transc
 METHODS = ("midiexport", "pretty_midi", "librosa")
 TARGET_METERS = ("4/4", "3/4", "6/8")  # the meters issue 12's meter target names
 # The meter convention (README, "Tempo and bars"): midiexport writes 4/4 for a song written in 2/4
-# and 6/8 for one written in 12/8 (the same beats, bars grouped in pairs or split in two). Such a
+# or 2/2 and 6/8 for one written in 12/8 or 3/8 (the same beats, bars grouped in pairs, split in two
+# or, for cut time's half notes counted in quarters, the same bars). Such a
 # file is right when it draws the song's bar lines: (written meter, the song's meter) -> bars of the
 # song per written bar. Under --strict-meter only the song's own meter name is right.
-ACCEPTED_METERS = {("4/4", "2/4"): 2, ("6/8", "12/8"): 0.5}
+ACCEPTED_METERS = {("4/4", "2/4"): 2, ("4/4", "2/2"): 1, ("6/8", "12/8"): 0.5, ("6/8", "3/8"): 2}
 # --calibrate: the rule that chooses each threshold of stages/tempo.py (choose_threshold): the lowest
 # confidence on the grid at which the songs at or above it are right at least CALIBRATION_PRECISION
 # of the time, and so are those at or above every higher value that at least MIN_CALIBRATION_SONGS reach.
@@ -154,14 +155,16 @@ def truth_tempo(song: dict) -> float:
 def true_bar_grids(written_meter: str, truth: dict, *, strict: bool = False) -> list[np.ndarray]:
     """The song's bar lines (s) that a file in ``written_meter`` must draw; empty when that meter is wrong.
 
-    Its own meter: the song's bar lines. 4/4 for a 2/4 song: every other bar line of the song,
-    either half (the file chose one). 6/8 for a 12/8 song: the song's bar lines and its third
-    beats. ``strict``: only the song's own meter is right.
+    Its own meter, or 4/4 for a 2/2 song: the song's bar lines. 4/4 for a 2/4 song, 6/8 for a
+    3/8 one: every other bar line of the song, either half (the file chose one). 6/8 for a
+    12/8 song: the song's bar lines and its third beats. ``strict``: only the song's own meter is right.
     """
     downs = np.array(truth["downbeats_s"])
     if written_meter == truth["meter"]:
         return [downs]
     per_written_bar = None if strict else ACCEPTED_METERS.get((written_meter, truth["meter"]))
+    if per_written_bar == 1:
+        return [downs]
     if per_written_bar == 2:
         return [downs[0::2], downs[1::2]]
     if per_written_bar == 0.5:
