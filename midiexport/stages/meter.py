@@ -244,8 +244,8 @@ WEIGHTS = {
     "meter_3_4_no_drums": 0.13,
     "meter_6_8_no_drums": 0.17,
     "coverage_beat_no_drums": 2.87,
-    "regularity_grouping_no_drums": 1.99,
-    "regularity_bar_no_drums": 2.36,
+    "regularity_grouping_no_drums": 2.39,
+    "regularity_bar_no_drums": 2.66,
 }
 
 
@@ -411,11 +411,12 @@ def _regularity(regular: Floats, *, beat: int, per_bar: int, division: int) -> t
     bars of three), for 4/4, and the reverse for 3/4.
     """
     at = functools.partial(_lag_correlation, regular)
-    bar = beat * per_bar
+    # Six divisions: a 3/4 bar, or 4/4's first three beats, whose beats are 3/4's (two divisions each)
+    six = beat * SIX_DIVISIONS // division
     grouping = 0.0
-    if bar % SIX_DIVISIONS == 0 and per_bar * division == SIX_DIVISIONS:  # 3/4 or 6/8
-        triple = at(bar // 3) - at(bar // 2)  # the bar in three beats rather than two
-        grouping = (triple if per_bar == 3 else -triple) * float(at(bar // SIX_DIVISIONS) > at(bar // 4))
+    if six % SIX_DIVISIONS == 0:
+        triple = at(six // 3) - at(six // 2)  # six divisions in three beats rather than two
+        grouping = (-triple if division == 3 else triple) * float(at(six // SIX_DIVISIONS) > at(six // 4))
     four = at(4 * beat) - at(6 * beat)  # bars of four beats rather than three (six: two bars of three)
     bars = four if per_bar == 4 else -four if per_bar == 3 else 0.0
     return grouping, bars
