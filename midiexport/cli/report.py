@@ -43,8 +43,6 @@ HINTS: dict[str, str] = {
     "lower the ticks per quarter or the tempo": "lower --ppq or --bpm",
     "refused in strict mode": "refused under --strict",
     "the output path ": "-o ",
-    "set a webhook key, or allow an insecure public server": "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass "
-    "--insecure-public",
     # generate's choices and its advice after an unanswered paid request ({task_id}: the error's).
     "choose one by its audio id": "choose one with --audio-id",
     "(resume with one of them as the stem)": "(continue with --resume --stem NAME)",
