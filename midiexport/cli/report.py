@@ -8,7 +8,8 @@ The library names a setting in words that hold for every caller ("raise the time
 phrase a constant (``errors.Phrase``) marked where it stands in the message, warning or
 notice that holds it (``errors.say``). Every line printed here, and every usage error made
 of a library message, rewords those marked spans, and only those, with the command line's
-flags through one table keyed by the constants (``hints``); a path or a name that holds the
+flags through one table keyed by the constants (``hints``, in two parts so that a convert
+run never imports the API side to print a line); a path or a name that holds the
 same words is printed as it is. A count's kind gains its option (``kind_words``). Data
 files (``--report``) keep the library's words, as ``serve``'s answers do.
 """
@@ -31,33 +32,56 @@ EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
 
 
-@cache
 def hints() -> dict[str, str]:
-    """Return the command line's words for each phrase of the library, keyed by its constant.
+    """Return the command line's words for each phrase of the library, keyed by its constant."""
+    return {**_convert_hints(), **_api_hints()}
 
-    Built on first use, importing the modules that say the phrases: a marked message was
-    said by one of them, and start-up imports none.
+
+@cache
+def _convert_hints() -> dict[str, str]:
+    """The phrases of reading, converting and writing (io.files, io.archive, jobs, stages.convert).
+
+    Built on first use, importing the modules that say them: a convert run has them all
+    loaded by the time it prints a marked line, and start-up imports none.
     """
-    from .. import protocol
-    from ..io import archive, client, files, http
-    from ..jobs import convert_files, generate, runner
+    from ..io import archive, files
+    from ..jobs import convert_files, runner
     from ..stages import convert
 
     return {
-        # Errors' hints and the words that name a setting (io, protocol, stages, jobs).
+        files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
+        archive.SIZE_LIMIT: "--max-input-mb",
+        files.OVERWRITE_HINT: "pass --overwrite to replace it",
+        convert_files.RERUN_OVERWRITING: "run again with --overwrite",
+        runner.OUTPUT_PATH: "-o",
+        convert.PPQ_HINT: "lower --ppq or --bpm",
+        convert.STRICT_REFUSAL: "refused under --strict",
+        # Warnings and notices of convert and clean.
+        convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
+        convert.SHIFT_FOR: "--shift",
+        convert.AS_ASKED: "--shift",
+        convert.ALIGNED: "--align,",
+        convert.ALIGNED_BY_CLEAN: "--clean,",
+    }
+
+
+@cache
+def _api_hints() -> dict[str, str]:
+    """The phrases of asking the API (protocol, io.http, io.client, jobs.generate): built only when one is met.
+
+    ``{task_id}``: the task the error names.
+    """
+    from .. import protocol
+    from ..io import client, http
+    from ..jobs import generate
+
+    return {
         client.TIMEOUT_HINT: "raise --timeout or fetch it later",
         http.TIMEOUT: "--timeout",
         http.BASE_URL_HINT: "check --base-url",
         protocol.KEY_HINT: "check --api-key or MIDIEXPORT_API_KEY",
         http.KEY_APART: "the API key goes in --api-key",
-        files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
-        archive.SIZE_LIMIT: "--max-input-mb",
-        files.OVERWRITE_HINT: "pass --overwrite to replace it",
-        convert_files.RERUN_OVERWRITING: "run again with --overwrite",
-        convert.PPQ_HINT: "lower --ppq or --bpm",
-        convert.STRICT_REFUSAL: "refused under --strict",
-        runner.OUTPUT_PATH: "-o",
-        # generate's choices and its advice after an unanswered paid request ({task_id}: the error's).
+        # generate's choices and its advice after an unanswered paid request.
         generate.AUDIO_ID_HINT: "choose one with --audio-id",
         generate.STEM_HINT: "continue with --resume --stem NAME",
         generate.RESUME_PHRASE: "pass --resume to continue it without paying again",
@@ -66,13 +90,13 @@ def hints() -> dict[str, str]:
         generate.STEM: "--stem",
         generate.SEPARATION_FOLLOW: "continue with `midiexport generate {task_id} --resume --separation-task ID`",
         generate.FETCH_FOLLOW: "run `midiexport fetch ID`",
-        # Warnings and notices of convert and clean.
-        convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
-        convert.SHIFT_FOR: "--shift",
-        convert.AS_ASKED: "--shift",
-        convert.ALIGNED: "--align,",
-        convert.ALIGNED_BY_CLEAN: "--clean,",
     }
+
+
+def _words_for(phrase: str) -> str:
+    """Return the command line's words for a phrase: the convert side's table first, the API side's only if needed."""
+    words = _convert_hints().get(phrase)
+    return words if words is not None else _api_hints().get(phrase, phrase)
 
 
 @cache
@@ -112,10 +136,9 @@ def cli_words(text: str, *, task_id: str | None = None) -> str:
     marks = getattr(text, "phrases", ())
     if not marks:
         return str(text)
-    table = hints()
     parts, at = [], 0
     for start, phrase in marks:
-        words = table.get(phrase, phrase).replace("{task_id}", task_id or "TASK_ID")
+        words = _words_for(phrase).replace("{task_id}", task_id or "TASK_ID")
         parts += [text[at:start], words]
         at = start + len(phrase)
     parts.append(text[at:])
