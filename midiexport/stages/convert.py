@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
-# Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
-# .mid midiexport writes carries it: how a folder search knows one (jobs.convert_files).
 PPQ_HINT = Phrase("lower the ticks per quarter or the tempo")  # a song too long for a MIDI file's delta times
 STRICT_REFUSAL = Phrase("refused in strict mode")  # a note left out, under ``strict``
 PROGRAM_HINT = Phrase("choose another with a program override")  # an unknown instrument name
@@ -42,6 +40,8 @@ SHIFT_FOR = Phrase("the shift for")  # warning: 'the shift for "Bass" names no i
 AS_ASKED = Phrase("as asked")  # notice: '"Bass" shifted by -18.0 ms (as asked)'
 ALIGNED = Phrase("aligned")  # notice: '"Bass" shifted by -18.0 ms (aligned against "Drums")'
 ALIGNED_BY_CLEAN = Phrase("aligned by the clean-up")
+# Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
+# .mid midiexport writes carries it: how a folder search knows one (jobs.convert_files).
 SOURCE_LABEL = "source:"
 
 
