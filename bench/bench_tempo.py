@@ -122,9 +122,8 @@ def main() -> None:
 
 
 def load_split(schema, corpus: str, split: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    """The songs of one split: one of the corpus's own (``schema.SPLITS``), or any other name that the
-    songs' ``split`` field carries, such as a validation set generated from seeds no split uses."""
-    songs = [song for song in schema.load_songs(corpus) if song.get("split") == split]
+    """The songs of one split: one of the corpus's own or the validation set's (``schema.KNOWN_SPLITS``)."""
+    songs = schema.load_songs(corpus, split=split)
     if not songs:
         raise SystemExit(f"no song of split {split!r} in {corpus}")
     return songs

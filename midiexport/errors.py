@@ -20,15 +20,60 @@ The tree, so callers catch at the level they need::
 
 Each message is one sentence: what failed, where, and what to do next. Context
 travels as attributes so a caller need not parse the text; ``hint`` holds the "what to
-do next" (also in the message) where the remedy is a setting the caller can change; not
-every error that gives advice sets one. Messages reach a Python caller,
-``serve``'s log and answers and the ``--report`` as they are, so they name no
-command-line flag: a setting is named in words ("raise the timeout"), and the command
-line swaps such words for its flags (``cli/report.py``'s ``HINTS``). Library code never
-prints, exits or imports click; ``cli/report.py`` turns these into one line each.
+do next" (also in the message) wherever the message gives advice. Messages reach a
+Python caller, ``serve``'s log and answers and the ``--report`` as they are, so they
+name no command-line flag: a setting is named in words ("raise the timeout"), a
+``Phrase`` constant defined where it is said. A message that holds such phrases is
+built with ``say``, which marks where each one stands (a ``Said``), so the command line
+rewords exactly those spans with its flags (``cli/report.py``'s ``hints``, keyed by the
+constants) and never a path or a name that happens to hold the same words. Warnings and
+notices (``model.Report``) are built the same way. Library code never prints, exits or
+imports click; ``cli/report.py`` turns these into one line each.
 """
 
 from __future__ import annotations
+
+
+class Phrase(str):
+    """Words that name a setting or say what to do, true for every caller ("raise the timeout").
+
+    A constant, defined once where it is said; a front end may reword it (the command
+    line names its flag). Compares and prints as its words.
+    """
+
+    __slots__ = ()
+
+
+class Said(str):
+    """Text whose phrases are marked: ``phrases`` holds (start index, Phrase) in order.
+
+    Made by ``say``; compares, hashes, prints and pickles as its words, marks kept. Any
+    other str operation (slicing, an f-string, ``+``) gives a plain str without marks.
+    """
+
+    phrases: tuple[tuple[int, Phrase], ...] = ()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_said, (str(self), self.phrases))
+
+
+def _said(text: str, phrases: tuple[tuple[int, Phrase], ...]) -> Said:
+    said = Said(text)
+    said.phrases = phrases
+    return said
+
+
+def say(*parts: str) -> Said:
+    """Join ``parts`` into one text, marking where each Phrase stands (and keeping a Said part's marks)."""
+    marks: list[tuple[int, Phrase]] = []
+    at = 0
+    for part in parts:
+        if isinstance(part, Phrase):
+            marks.append((at, part))
+        elif isinstance(part, Said):
+            marks += [(at + start, phrase) for start, phrase in part.phrases]
+        at += len(part)
+    return _said("".join(parts), tuple(marks))
 
 
 class MidiExportError(Exception):
@@ -37,7 +82,7 @@ class MidiExportError(Exception):
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint  # what to do next, in words true for every caller; part of ``message``
+        self.hint = hint  # what to do next, in words true for every caller (a Phrase or a Said); part of ``message``
 
     def __str__(self) -> str:
         return self.message
@@ -135,8 +180,9 @@ class ApiError(FetchError):
         code: int | None = None,
         http_status: int | None = None,
         api_message: str | None = None,
+        hint: str = "",
     ) -> None:
-        super().__init__(message, task_id=task_id)
+        super().__init__(message, task_id=task_id, hint=hint)
         self.code = code
         self.http_status = http_status
         self.api_message = api_message

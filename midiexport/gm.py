@@ -1,5 +1,8 @@
 """General MIDI, drum and stem-name tables: data only, and the lookups over them.
 
+Also the Standard MIDI File's meta event codes, which the writer (``outputs.smf``) and the
+reader (``stages.midifile``) share.
+
 Instrument names in the API are General MIDI program names ("Electric Bass (finger)"),
 sometimes in another table's spelling ("String Ensembles 1"), plus "Drums" and
 stem-style names ("Bass", "Vocals"). ``resolve_instrument`` maps any of them to a
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
     from .model import Instrument
 
 DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
+
+# Meta event types (the SMF 1.0 spec): the byte after 0xFF.
+META_TEXT, META_TRACK_NAME, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x01, 0x03, 0x04, 0x20
+META_END_OF_TRACK, META_TEMPO, META_TIME_SIGNATURE, META_KEY_SIGNATURE = 0x2F, 0x51, 0x58, 0x59
 
 GM_PROGRAMS: tuple[str, ...] = (
     # Piano

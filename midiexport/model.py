@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from .errors import say
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -37,7 +39,7 @@ LINK = "link"
 # kind says what was done to the notes, never which option asked for it: the same label is
 # the key in Report.counts, the --report and serve's answers, whoever asked; the command
 # line's summary line adds its option to a kind made only when asked for (cli/report.py's
-# hint_table).
+# kind_words).
 STRING_NUMBER = "numbers read from strings"
 VELOCITY_CLAMPED = "velocities clamped to 0-1"
 ZERO_LENGTH = "zero-length notes lengthened to one tick"
@@ -165,9 +167,17 @@ class Record:
     notices: tuple[str, ...] = ()  # what clean-up did, for people ('"Bass" shifted by -18.0 ms')
 
     def place(self, *parts: str) -> str:
-        """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'."""
-        inner = ", ".join(p for p in (self.locator, *parts) if p)
-        return f"{self.source}: {inner}" if inner else self.source
+        """Return where something is, for messages: 'a.json: record 3, "Drums", note 17'.
+
+        A part's marked phrases (``errors.say``) stay marked.
+        """
+        inner = [p for p in (self.locator, *parts) if p]
+        if not inner:
+            return self.source
+        joined = [self.source, ": ", inner[0]]
+        for part in inner[1:]:
+            joined += [", ", part]
+        return say(*joined)
 
     @property
     def note_count(self) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .errors import Phrase, say
 from .model import COMPLETE, EMPTY, FAILED, PENDING, api_int
 
 RETENTION_HINT = "records are kept for 14 days"
@@ -128,8 +129,12 @@ NOT_PROCESSED_CODES = frozenset({429, 455, 503, 405, 430})
 """Retry codes that also say the request was not carried out, so even a POST (which may
 create a paid task) can be sent again. 500/502/504 are not among them: the task may exist."""
 
+KEY_HINT = Phrase("check the key given")  # the API refused the key (401)
+CODE_HINTS: dict[int, Phrase] = {401: KEY_HINT}
+"""What to do about a body code, where its meaning (CODE_MEANINGS) ends with advice."""
+
 CODE_MEANINGS: dict[int, str] = {
-    401: "the API key was rejected; check the key given",
+    401: say("the API key was rejected; ", KEY_HINT),
     402: "the account has no credits left",
     404: f"not found ({RETENTION_HINT})",
     405: "rate limited: too many requests",

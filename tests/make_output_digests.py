@@ -29,10 +29,10 @@ def inputs() -> list[Path]:
 def outcome(raw: bytes, source: str, options: Any) -> list[str]:
     """One line per record: the .mid digest and the record's messages, or its error.
 
-    Messages as the command line words them (``cli_words``): the recorded ones are from
-    when the library itself named the flags.
+    Messages as the command line words them (``cli_words``, ``kind_words``): the recorded
+    ones are from when the library itself named the flags.
     """
-    from midiexport.cli.report import cli_words
+    from midiexport.cli.report import cli_words, kind_words
     from midiexport.errors import MidiExportError
     from midiexport.outputs.smf import write_midi
     from midiexport.stages.convert import convert_record
@@ -57,7 +57,7 @@ def outcome(raw: bytes, source: str, options: Any) -> list[str]:
             lines.append(f"error: {cli_words(str(exc))}")
             continue
         report = song.report
-        counts = sorted((cli_words(kind), n) for kind, n in report.counts.items())
+        counts = sorted((kind_words(kind), n) for kind, n in report.counts.items())
         said = json.dumps([counts, [cli_words(w) for w in report.warnings], sorted(report.left_out.items())])
         lines.append(f"{hashlib.sha256(midi).hexdigest()} {hashlib.sha256(said.encode()).hexdigest()}")
     return lines

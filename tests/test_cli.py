@@ -13,7 +13,17 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import SAMPLE, api_notes, channel_events, fixture_path, load_fixture, mido_file, package_env, pretty
+from conftest import (
+    SAMPLE,
+    api_notes,
+    channel_events,
+    fixture_path,
+    load_fixture,
+    mido_file,
+    package_env,
+    pretty,
+    record_payload,
+)
 from midiexport.cli import main
 
 
@@ -482,30 +492,95 @@ def test_records_of_one_json_a_template_names_alike_each_get_a_file(tmp_path):
 # --- the library's words, the command line's flags (cli/report.py's HINTS) -----------------
 
 
-def test_cli_words_swap_each_phrase_once_and_leave_other_text_alone():
+def test_cli_words_reword_only_the_marked_phrases():
     from midiexport import model
-    from midiexport.cli.report import cli_words
+    from midiexport.cli.report import cli_words, kind_words
+    from midiexport.errors import say
+    from midiexport.io.files import SIZE_LIMIT_HINT
+    from midiexport.jobs.generate import SEPARATION_FOLLOW
 
-    assert cli_words("a.json: 2 is larger than 1 MB; raise the input size limit") == (
+    assert cli_words(say("a.json: 2 is larger than 1 MB; ", SIZE_LIMIT_HINT)) == (
         "a.json: 2 is larger than 1 MB; raise the limit with --max-input-mb"
     )
-    assert cli_words(model.SHORT_DROPPED) == "short notes dropped (--clean)"  # one pass: not swapped twice
-    assert cli_words("task 1: nothing to say") == "task 1: nothing to say"
-    # a kind of change is a whole count key: a path or name holding its words is left as it is
-    place = f"songs/{model.FRAGMENT_MERGED}.json: line 3 is not valid JSON"
-    assert cli_words(place) == place
-    advice = "find it and resume this generate with its id as the separation task"
+    # the same words unmarked (a path, a name, a message made without say) are left as they are
+    plain = "raise the input size limit/a.json: 2 is larger than 1 MB; raise the input size limit"
+    assert cli_words(plain) == plain
+    assert cli_words(say("raise the input size limit/a.json: ", SIZE_LIMIT_HINT)) == (
+        "raise the input size limit/a.json: raise the limit with --max-input-mb"
+    )
+    advice = say("find it and ", SEPARATION_FOLLOW)
     assert cli_words(advice, task_id="9f3a") == (
         "find it and continue with `midiexport generate 9f3a --resume --separation-task ID`"
     )
+    # a kind of change is a whole count key, shown with its option
+    assert kind_words(model.SHORT_DROPPED) == "short notes dropped (--clean)"
+    assert kind_words(model.STRING_NUMBER) == model.STRING_NUMBER
 
 
-def test_every_hint_table_entry_is_flag_free_and_gives_the_command_lines_words():
-    from midiexport.cli.report import hint_table
+def test_marks_survive_the_places_and_the_pickling_a_message_goes_through():
+    import pickle
 
-    for words, flags in hint_table().items():
+    from midiexport.cli.report import cli_words
+    from midiexport.errors import InputError, say
+    from midiexport.io.files import OVERWRITE_HINT
+    from midiexport.model import Record
+
+    record = Record(source="allow overwriting to replace it.json", status="complete", locator="line 2")
+    placed = record.place(say("x; ", OVERWRITE_HINT))
+    assert cli_words(placed) == "allow overwriting to replace it.json: line 2, x; pass --overwrite to replace it"
+    error = pickle.loads(pickle.dumps(InputError(placed, hint=OVERWRITE_HINT)))  # from a worker process
+    assert cli_words(error.message) == cli_words(placed) and error.hint == OVERWRITE_HINT
+
+
+def test_every_phrase_of_the_library_has_the_command_lines_words_and_names_a_flag():
+    import importlib
+    import pkgutil
+
+    import midiexport
+    from midiexport.cli.report import _kind_table, hints
+    from midiexport.errors import Phrase
+
+    phrases = set()
+    for module in pkgutil.walk_packages(midiexport.__path__, "midiexport."):
+        if module.name.endswith("__main__"):
+            continue
+        loaded = importlib.import_module(module.name)
+        phrases |= {value for value in vars(loaded).values() if type(value) is Phrase}
+    assert phrases == set(hints())
+    for words, flags in [*hints().items(), *_kind_table().items()]:
         assert not re.search(r"(?<![\w-])--?[a-z]", words), words
         assert re.search(r"(?<![\w-])--?[a-z]|MIDIEXPORT_|`midiexport ", flags), flags  # a flag, a variable, a command
+
+
+@pytest.mark.parametrize("kind", ["output file", "input folder"])
+def test_a_path_holding_a_phrases_words_is_printed_as_it_is(tmp_path, kind):
+    if kind == "output file":
+        out = tmp_path / "the output path x.json"  # a file where a folder is wanted
+        out.write_text("{}")
+        result = run("convert", str(SAMPLE), "-o", str(out))
+        line = f"Error: -o {out} is a file, not a folder; give a folder, or a path ending in .mid for one result"
+    else:
+        folder = tmp_path / "raise the input size limit" / "allow overwriting to replace it"
+        folder.mkdir(parents=True)
+        source = folder / "raise the timeout.json"
+        shutil.copy(SAMPLE, source)
+        result = run("convert", str(source), "-o", str(tmp_path / "out"), "--max-input-mb", "0.001")
+        line = f"{source} is larger than 0.001 MB; raise the limit with --max-input-mb"
+    assert line in result.stderr.splitlines(), result.stderr
+
+
+def test_a_name_holding_a_phrases_words_is_printed_as_it_is_in_warnings_and_notices(tmp_path):
+    source = tmp_path / "as asked.json"
+    name = "the shift for x ms (as asked)"  # the words of two phrases of the clean-up's lines
+    source.write_text(json.dumps(record_payload({name: [(60, 1.0, 1.5, 0.5)], "Drums": [(36, 1.0, 1.1, 0.5)]})))
+    result = run("convert", str(source), "-o", str(tmp_path / "a.mid"), f"--shift={name}=10", "--shift=Banjo=5")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert f'{source}: "{name}" shifted by +10.0 ms (--shift)' in lines
+    assert (f'warning: {source}: --shift "Banjo" names no instrument (the record has "{name}", "Drums"); '
+            "nothing shifted for it") in lines  # fmt: skip
+    assert (f'warning: {source}: "{name}" is not a known instrument name; written as program 0 (Acoustic Grand '
+            "Piano), choose another with --program NAME=PROGRAM") in lines  # fmt: skip
 
 
 def test_a_library_hint_is_flag_free_and_the_cli_line_names_the_flag(tmp_path):

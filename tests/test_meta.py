@@ -145,7 +145,7 @@ FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z]\b)|MIDIEXPORT_[A-Z_]+")
 
 def test_library_strings_name_no_command_line_flag():
     # A message of the library reaches a Python caller, serve's log and answers and the --report:
-    # it names a setting in words; only cli/ swaps them for flags (cli/report.py's HINTS).
+    # it names a setting in words; only cli/ rewords them as flags (cli/report.py's hints).
     import ast
 
     found = []

@@ -7,7 +7,7 @@ A song::
 
     {"id": "m21-bach-bwv66.6-t092-s7",
      "source": "music21:bach/bwv66.6"            # or "generated:house"
-     "split": "bench" | "holdout" | "test",
+     "split": "bench" | "holdout" | "test" | "val",
      "categories": ["no-drums", "transcribed", "steady", ...],
      "style": "chorale",
      "truth": {
@@ -77,7 +77,11 @@ from collections.abc import Iterable, Iterator
 
 SCHEMA_VERSION = 1
 
-SPLITS = ("bench", "holdout", "test")
+SPLITS = ("bench", "holdout", "test")  # the corpus's own splits, written under data/
+# The validation set (make_val.py): songs from seeds no split of the corpus uses, written
+# outside the repository; a split a song may carry and a loader may ask for.
+VAL_SPLIT = "val"
+KNOWN_SPLITS = (*SPLITS, VAL_SPLIT)
 CATEGORIES = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
 # drums / no-drums: exactly one; odd-meter: any meter other than 4/4 (2/4, 3/4, 6/8, 5/8,
 # ...; truth.meter says which); noisy: record = the truth passed through a noise model;
@@ -245,8 +249,8 @@ def load_songs(
         return {x} if isinstance(x, str) else set(x)
 
     splits, cats, styles, meters = _set(split), _set(categories), _set(style), _set(meter)
-    if splits and not splits <= set(SPLITS):
-        raise ValueError(f"unknown split(s) {sorted(splits - set(SPLITS))}; known: {SPLITS}")
+    if splits and not splits <= set(KNOWN_SPLITS):
+        raise ValueError(f"unknown split(s) {sorted(splits - set(KNOWN_SPLITS))}; known: {KNOWN_SPLITS}")
     if cats and not cats <= set(CATEGORIES):
         raise ValueError(f"unknown categor(ies) {sorted(cats - set(CATEGORIES))}; known: {CATEGORIES}")
     out = []
@@ -308,8 +312,8 @@ def validate_song(song: dict, raise_error: bool = False) -> list[str]:
             add("id missing")
         if not isinstance(song.get("source"), str) or ":" not in song.get("source", ""):
             add("source must be 'kind:path'")
-        if song.get("split") not in SPLITS:
-            add(f"split {song.get('split')!r} not in {SPLITS}")
+        if song.get("split") not in KNOWN_SPLITS:
+            add(f"split {song.get('split')!r} not in {KNOWN_SPLITS}")
         cats = song.get("categories")
         if not isinstance(cats, list) or not all(c in CATEGORIES for c in cats):
             add(f"categories {cats!r} not a list drawn from {CATEGORIES}")

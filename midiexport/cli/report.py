@@ -4,17 +4,19 @@ Data goes to stdout; messages and progress go to stderr: one line per failed inp
 record, the batch goes on, and the exit status follows the contract (0 all converted,
 1 any failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
 
-The library names a setting in words that hold for every caller ("raise the timeout");
-every line printed here, and every usage error made of a library message, swaps those
-words for the command line's flags through one table, ``HINTS``, and a count's kind for
-the kind and its option (``hint_table``, ``cli_words``). Data files (``--report``) keep the
-library's words, as ``serve``'s answers do.
+The library names a setting in words that hold for every caller ("raise the timeout"), each
+phrase a constant (``errors.Phrase``) marked where it stands in the message, warning or
+notice that holds it (``errors.say``). Every line printed here, and every usage error made
+of a library message, rewords those marked spans, and only those, with the command line's
+flags through one table keyed by the constants (``hints``, in two parts so that a convert
+run never imports the API side to print a line); a path or a name that holds the
+same words is printed as it is. A count's kind gains its option (``kind_words``). Data
+files (``--report``) keep the library's words, as ``serve``'s answers do.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -29,45 +31,77 @@ from .common import Terminated
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
 
-HINTS: dict[str, str] = {
-    # Errors' hints and the words that name a setting (io, protocol, stages, jobs).
-    "raise the timeout or fetch it later": "raise --timeout or fetch it later",
-    "(the timeout)": "(--timeout)",
-    "check the base URL": "check --base-url",
-    "check the key given": "check --api-key or MIDIEXPORT_API_KEY",
-    "(the API key is given on its own)": "(the API key goes in --api-key)",
-    "raise the input size limit": "raise the limit with --max-input-mb",
-    "times the input size limit)": "times --max-input-mb)",
-    "allow overwriting to replace it": "pass --overwrite to replace it",
-    "run again allowing overwriting": "run again with --overwrite",
-    "lower the ticks per quarter or the tempo": "lower --ppq or --bpm",
-    "refused in strict mode": "refused under --strict",
-    "the output path ": "-o ",
-    "set a webhook key, or allow an insecure public server": "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass "
-    "--insecure-public",
-    # generate's choices and its advice after an unanswered paid request ({task_id}: the error's).
-    "choose one by its audio id": "choose one with --audio-id",
-    "(resume with one of them as the stem)": "(continue with --resume --stem NAME)",
-    "resume it to go on without paying again": "pass --resume to continue it without paying again",
-    "(give the same output as the first run)": "(give the same -o as the first run)",
-    "was started with audio id ": "was started with --audio-id ",
-    "was started with stem ": "was started with --stem ",
-    "resume this generate with its id as the separation task": "continue with `midiexport generate {task_id} "
-    "--resume --separation-task ID`",
-    "fetch it by its id": "run `midiexport fetch ID`",
-    # Warnings and notices of convert and clean.
-    "choose another with a program override": "choose another with --program NAME=PROGRAM",
-    "the shift for ": "--shift ",
-    " ms (as asked)": " ms (--shift)",
-    " ms (aligned against ": " ms (--align, against ",
-    " ms (aligned by the clean-up against ": " ms (--clean, against ",
-}
-"""The library's words for a setting or what to do, and the command line's for them."""
+
+def hints() -> dict[str, str]:
+    """Return the command line's words for each phrase of the library, keyed by its constant."""
+    return {**_convert_hints(), **_api_hints()}
 
 
 @cache
-def hint_table() -> dict[str, str]:
-    """Return ``HINTS`` with the kinds of clean-up change (model.py), as the summary line shows them: with their option.
+def _convert_hints() -> dict[str, str]:
+    """The phrases of reading, converting and writing (io.files, io.archive, jobs, stages.convert).
+
+    Built on first use, importing the modules that say them: a convert run has them all
+    loaded by the time it prints a marked line, and start-up imports none.
+    """
+    from ..io import archive, files
+    from ..jobs import convert_files, runner
+    from ..stages import convert
+
+    return {
+        files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
+        archive.SIZE_LIMIT: "--max-input-mb",
+        files.OVERWRITE_HINT: "pass --overwrite to replace it",
+        convert_files.RERUN_OVERWRITING: "run again with --overwrite",
+        runner.OUTPUT_PATH: "-o",
+        convert.PPQ_HINT: "lower --ppq or --bpm",
+        convert.STRICT_REFUSAL: "refused under --strict",
+        # Warnings and notices of convert and clean.
+        convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
+        convert.SHIFT_FOR: "--shift",
+        convert.AS_ASKED: "--shift",
+        convert.ALIGNED: "--align,",
+        convert.ALIGNED_BY_CLEAN: "--clean,",
+    }
+
+
+@cache
+def _api_hints() -> dict[str, str]:
+    """The phrases of asking the API (protocol, io.http, io.client, jobs.generate): built only when one is met.
+
+    ``{task_id}``: the task the error names.
+    """
+    from .. import protocol
+    from ..io import client, http
+    from ..jobs import generate
+
+    return {
+        client.TIMEOUT_HINT: "raise --timeout or fetch it later",
+        http.TIMEOUT: "--timeout",
+        http.BASE_URL_HINT: "check --base-url",
+        protocol.KEY_HINT: "check --api-key or MIDIEXPORT_API_KEY",
+        http.KEY_APART: "the API key goes in --api-key",
+        # generate's choices and its advice after an unanswered paid request.
+        generate.AUDIO_ID_HINT: "choose one with --audio-id",
+        generate.STEM_HINT: "continue with --resume --stem NAME",
+        generate.RESUME_PHRASE: "pass --resume to continue it without paying again",
+        generate.SAME_OUTPUT_HINT: "give the same -o as the first run",
+        generate.AUDIO_ID: "--audio-id",
+        generate.STEM: "--stem",
+        generate.SEPARATION_FOLLOW: "continue with `midiexport generate {task_id} --resume --separation-task ID`",
+        generate.FETCH_FOLLOW: "run `midiexport fetch ID`",
+    }
+
+
+def _words_for(phrase: str) -> str:
+    """Return the command line's words for a phrase: the convert side's table first, the API side's only if needed."""
+    words = _convert_hints().get(phrase)
+    return words if words is not None else _api_hints().get(phrase, phrase)
+
+
+@cache
+def _kind_table() -> dict[str, str]:
+    """Return the kinds of clean-up change (model.py) as the summary line shows them: with their option.
 
     Built on first use: ``model`` is not imported at start-up.
     """
@@ -85,34 +119,41 @@ def hint_table() -> dict[str, str]:
         model.DRUM_LENGTHENED: "--drum-length",
         model.NOTE_SHIFTED: "--clean, --align, --shift",
     }
-    return {**HINTS, **{kind: f"{kind} ({flags})" for kind, flags in kinds.items()}}
+    return {kind: f"{kind} ({flags})" for kind, flags in kinds.items()}
 
 
-@cache
-def _hint_pattern() -> re.Pattern[str]:
-    # Longest first, so a phrase inside a longer one never wins; one pass, so no swap is swapped again.
-    # Only HINTS' phrases: a kind of change is a whole count key, never looked for inside a message.
-    return re.compile("|".join(re.escape(words) for words in sorted(HINTS, key=len, reverse=True)))
+def kind_words(kind: str) -> str:
+    """Return a count's kind as the summary line shows it: a clean-up change with its option."""
+    return _kind_table().get(kind, kind)
 
 
 def cli_words(text: str, *, task_id: str | None = None) -> str:
-    """Return a library message, warning or kind in the command line's words (``hint_table``).
+    """Return a library message, warning or notice with its marked phrases in the command line's words (``hints``).
 
-    ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
+    Only the spans ``errors.say`` marked are reworded; text without marks is returned as it
+    is. ``task_id`` fills a ``{task_id}`` of the table (the task the error names).
     """
-    table = hint_table()
-
-    def fill(words: str) -> str:
-        return table[words].replace("{task_id}", task_id or "TASK_ID")
-
-    if text in table:  # a kind of change, or a whole phrase
-        return fill(text)
-    return _hint_pattern().sub(lambda found: fill(found[0]), text)
+    marks = getattr(text, "phrases", ())
+    if not marks:
+        return str(text)
+    parts, at = [], 0
+    for start, phrase in marks:
+        words = _words_for(phrase).replace("{task_id}", task_id or "TASK_ID")
+        parts += [text[at:start], words]
+        at = start + len(phrase)
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def _cli_message(exc: BaseException) -> str:
-    """Return an error's message in the command line's words, its task filled in."""
-    return cli_words(str(exc), task_id=getattr(exc, "task_id", None))
+    """Return an error's message in the command line's words, its task filled in.
+
+    A library error's ``message``, or a ValueError's own text (a Said when it holds phrases).
+    """
+    message = getattr(exc, "message", None)
+    if not isinstance(message, str):
+        message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+    return cli_words(message, task_id=getattr(exc, "task_id", None))
 
 
 def _to_stderr(line: str) -> None:
@@ -241,7 +282,7 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report.tempo:
         say(printable(f"{outcome.place}: {report.tempo}"))
     if report.counts:
-        counts = "; ".join(f"{n:,} {cli_words(kind)}" for kind, n in report.counts.items())
+        counts = "; ".join(f"{n:,} {kind_words(kind)}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
         say(printable(cli_words(notice)))

@@ -11,7 +11,6 @@ import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
 from .common import Seconds, build_convert_options, output_options
-from .report import usage_error
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,12 +55,9 @@ def serve(**options: Any) -> None:
     Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
     """
     from ..jobs.runner import default_jobs, names_one_file
-    from ..jobs.serve import ServeOptions, check_host, run_server
+    from ..jobs.serve import ServeOptions, run_server
 
-    try:
-        check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
-    except ValueError as exc:
-        raise usage_error(exc) from None
+    check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
     if names_one_file(options["out"]):
         raise click.UsageError("serve writes many files: -o takes a folder")
     if options["report"] == "-":
@@ -82,6 +78,23 @@ def serve(**options: Any) -> None:
         raise click.ClickException(
             f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
         ) from None
+
+
+def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> None:
+    """Raise a usage error when the server would listen beyond loopback without a webhook key."""
+    import ipaddress
+
+    if hmac_key is not None or insecure_public or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.UsageError(
+            f"listening on {host} without a webhook key lets anyone post; set --hmac-key "
+            "(or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public"
+        )
 
 
 def _serve_logging(options: dict[str, Any]) -> None:

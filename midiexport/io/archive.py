@@ -32,10 +32,11 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TypeVar
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
-from ..errors import InputError
+from ..errors import InputError, Phrase, say
 from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
 MEMBER_SUFFIXES = tuple(s for s in INPUT_SUFFIXES if s not in ARCHIVE_SUFFIXES)  # no .zip within a .zip
+SIZE_LIMIT = Phrase("the input size limit")  # the setting the members' total is counted in
 MAX_MEMBERS = 512  # a song has 2-12 stems; more members than this is not a stem export
 Result = TypeVar("Result")
 
@@ -161,6 +162,6 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputF
         return Member(info.filename, error=too_large(where, max_mb, where))
     if len(data) > left:
         total_mb = ARCHIVE_TOTAL_FACTOR * max_mb
-        raise InputError(f"{source.name}: more than {total_mb:g} MB inflated in all ({ARCHIVE_TOTAL_FACTOR} times "
-                         "the input size limit); not a stem export", input=source.name)  # fmt: skip
+        raise InputError(say(f"{source.name}: more than {total_mb:g} MB inflated in all ({ARCHIVE_TOTAL_FACTOR} "
+                             "times ", SIZE_LIMIT, "); not a stem export"), input=source.name)  # fmt: skip
     return Member(info.filename, data)

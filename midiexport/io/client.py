@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
-from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest
+from ..errors import ApiError, FetchError, NetworkError, Phrase, UnconfirmedRequest, say
 from ..model import PENDING
 from .http import BASE_URL_HINT, Answer, Transport, check_api_key, check_base_url
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 MIDI_RECORD_PATH = "/api/v1/midi/record-info"
 MUSIC_RECORD_PATH = "/api/v1/generate/record-info"
+TIMEOUT_HINT = Phrase("raise the timeout or fetch it later")  # a task still pending at the deadline
 FINAL_POLL_LEAD_S = 1.0  # the last poll goes out this long before the deadline, so its answer fits
 FINAL_POLL_LEAD_SHARE = 0.25  # ... or this share of the poll interval, when that is shorter (tests)
 
@@ -168,9 +169,8 @@ class ApiClient:
             if progress:
                 progress(task_id, "pending", now - start)
             if now >= last_poll:
-                hint = "raise the timeout or fetch it later"
-                message = f"task {task_id}: still pending after {timeout_s:g} s; {hint}"
-                raise NetworkError(message, task_id=task_id, hint=hint)
+                message = say(f"task {task_id}: still pending after {timeout_s:g} s; ", TIMEOUT_HINT)
+                raise NetworkError(message, task_id=task_id, hint=TIMEOUT_HINT)
             # Polls keep to their schedule from the start, whatever each request took.
             self._sleep(min(start + polls * poll_interval_s, last_poll) - now, task_id)
 
@@ -225,12 +225,13 @@ class ApiClient:
         if verdict.action == protocol.OK:
             return body
         if verdict.action == protocol.NOT_STORED_YET:
-            error = ApiError(f"task {task_id}: {verdict.meaning}", task_id=task_id, code=verdict.code,
+            error = ApiError(say(f"task {task_id}: ", verdict.meaning), task_id=task_id, code=verdict.code,
                              http_status=answer.status, api_message=verdict.message)  # fmt: skip
             return _Failure(error, min(deadline, start + self.settings.not_found_grace_s))
         error = ApiError(
-            f"task {task_id}: {verdict.meaning} ({verdict.code}: {verdict.message or 'no message'})",
+            say(f"task {task_id}: ", verdict.meaning, f" ({verdict.code}: {verdict.message or 'no message'})"),
             task_id=task_id, code=verdict.code, http_status=answer.status, api_message=verdict.message,
+            hint=protocol.CODE_HINTS.get(verdict.code, ""),
         )  # fmt: skip
         if verdict.action != protocol.RETRY:
             return _Failure(error, None)
@@ -243,7 +244,7 @@ class ApiClient:
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
         error = NetworkError(
-            f"task {task_id}: the server answered something that is not the API ({what}); {BASE_URL_HINT}",
+            say(f"task {task_id}: the server answered something that is not the API ({what}); ", BASE_URL_HINT),
             task_id=task_id,
             hint=BASE_URL_HINT,
         )

@@ -21,7 +21,7 @@ from pathlib import Path, PurePath
 from typing import BinaryIO, NamedTuple
 
 from ..defaults import DEFAULT_MAX_INPUT_MB
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, Phrase, say
 
 STDIN = "-"
 MIDI_SUFFIXES = (".mid", ".midi")  # Standard MIDI Files, such as Suno's web export
@@ -51,7 +51,8 @@ class FileExists(OutputError):
     """The target file exists and ``overwrite`` was not given."""
 
 
-OVERWRITE_HINT = "allow overwriting to replace it"
+OVERWRITE_HINT = Phrase("allow overwriting to replace it")
+SIZE_LIMIT_HINT = Phrase("raise the input size limit")  # an input, a line or a member past it
 
 
 def find_inputs(paths: Sequence[str]) -> list[InputFile]:
@@ -204,8 +205,7 @@ def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
 
 def too_large(where: str, max_mb: float, name: str) -> InputError:
     """Return the InputError for ``where`` (an input, a line, a member) past ``max_mb`` MB; ``name`` is its input."""
-    hint = "raise the input size limit"
-    return InputError(f"{where} is larger than {max_mb:g} MB; {hint}", input=name, hint=hint)
+    return InputError(say(f"{where} is larger than {max_mb:g} MB; ", SIZE_LIMIT_HINT), input=name, hint=SIZE_LIMIT_HINT)
 
 
 def safe_name(text: str, *, fallback: str = "untitled") -> str:
@@ -308,7 +308,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
                 raise
             raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
         if not overwrite and os.path.lexists(path):
-            raise FileExists(f"{path} exists; {OVERWRITE_HINT}", path=str(path), hint=OVERWRITE_HINT)
+            raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
     except OutputError:
         raise
@@ -324,7 +324,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
         if durable:
             _sync_names([path])
     except FileExistsError as exc:
-        raise FileExists(f"{path} exists; {OVERWRITE_HINT}", path=str(path), hint=OVERWRITE_HINT) from exc
+        raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT) from exc
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
     finally:

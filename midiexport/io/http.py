@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..defaults import MAX_ANSWER_BYTES
-from ..errors import NetworkError
+from ..errors import NetworkError, Phrase, say
 
 if TYPE_CHECKING:
     import httpx
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 MAX_REDIRECTS = 3
 READ_CHUNK_BYTES = 64 * 1024  # one read from the socket; decoded output is capped separately
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-BASE_URL_HINT = "check the base URL"  # a redirect away from the API: the address given is likely wrong
+BASE_URL_HINT = Phrase("check the base URL")  # a redirect away from the API: the address given is likely wrong
+TIMEOUT = Phrase("the timeout")  # the setting that bounds a task's wait (the deadline)
+KEY_APART = Phrase("the API key is given on its own")  # not inside the base URL
 # zlib's window bits: 32 + 15 detects a gzip or zlib header by itself (RFC 1952 / 1950).
 _AUTO_GZIP_ZLIB_WBITS = 32 + zlib.MAX_WBITS
 _ENCODINGS = {"": None, "identity": None, "gzip": _AUTO_GZIP_ZLIB_WBITS, "x-gzip": _AUTO_GZIP_ZLIB_WBITS,
@@ -73,10 +75,8 @@ def check_base_url(base_url: str) -> None:
     if parts.scheme not in ("http", "https") or not hostname:
         raise ValueError(f"base URL must look like https://host, got {redact_url(base_url)!r}")
     if "@" in parts.netloc:
-        raise ValueError(
-            f"base URL {redact_url(base_url)!r} holds a user name or password; remove it "
-            "(the API key is given on its own)"
-        )
+        raise ValueError(say(f"base URL {redact_url(base_url)!r} holds a user name or password; remove it (",
+                             KEY_APART, ")"))  # fmt: skip
     if parts.scheme == "http" and not _is_loopback(hostname):
         raise ValueError(
             f"refusing to send the API key over plain http to {hostname}; use https:// (http only for loopback)"
@@ -176,13 +176,14 @@ class Transport:
             target = urljoin(answer.url, answer.headers.get("location", ""))
             where = urlsplit(target).hostname or "an address it did not name"
             if origin(target) != self._origin:
-                raise NetworkError(f"task {task_id}: the server redirected to {where}, another host; not following "
-                                   f"it with the API key ({BASE_URL_HINT})",
+                raise NetworkError(say(f"task {task_id}: the server redirected to {where}, another host; not "
+                                       "following it with the API key (", BASE_URL_HINT, ")"),
                                    task_id=task_id, hint=BASE_URL_HINT)  # fmt: skip
             if method != "GET":  # a POST sent again elsewhere could create a second task
                 shown = redact_url(target)[:200]
-                raise NetworkError(f"task {task_id}: the server redirected the {method} to {shown!r}; not following "
-                                   f"it ({BASE_URL_HINT})", task_id=task_id, hint=BASE_URL_HINT)  # fmt: skip
+                raise NetworkError(say(f"task {task_id}: the server redirected the {method} to {shown!r}; not "
+                                       "following it (", BASE_URL_HINT, ")"),
+                                   task_id=task_id, hint=BASE_URL_HINT)  # fmt: skip
             url, params = target, None
         raise NetworkError(f"task {task_id}: too many redirects from {self.host}", task_id=task_id)
 
@@ -193,7 +194,7 @@ class Transport:
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise NetworkError(f"task {task_id}: no answer before the deadline (the timeout)", task_id=task_id)
+            raise NetworkError(say(f"task {task_id}: no answer before the deadline (", TIMEOUT, ")"), task_id=task_id)
         read_s = min(self.read_timeout_s, remaining)
         timeout = httpx.Timeout(read_s, connect=min(self.connect_timeout_s, remaining))
         headers = {"Content-Type": "application/json"} if body is not None else None
@@ -256,7 +257,7 @@ class Transport:
 
     def _past_deadline(self, task_id: str) -> NetworkError:
         return NetworkError(
-            f"task {task_id}: no complete answer from {self.host} before the deadline (the timeout); gave up",
+            say(f"task {task_id}: no complete answer from {self.host} before the deadline (", TIMEOUT, "); gave up"),
             task_id=task_id,
             sent=True,
         )

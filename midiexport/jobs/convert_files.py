@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
 from ..io.archive import Archive, read_archive
 from ..io.files import InputFile
@@ -37,6 +37,7 @@ MARK_HEAD_BYTES = 4096
 
 
 LEFT_OUT_HINT = "name one to convert it again"
+RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
 
 
 class BatchInputs(NamedTuple):
@@ -481,9 +482,10 @@ def _written_without(failed: Rendered) -> Rendered:
     Said before the song is written, so in words true either way: the file is written
     without the stem, or, when it existed (a re-run without --overwrite), kept as it was.
     """
-    hint = "mend it and run again allowing overwriting"
-    note = f"its song's file is written without it, or kept as it was if it existed; {hint}"
-    error = InputError(f"{failed.error}; {note}", input=failed.place, hint=hint)
+    hint = say("mend it and ", RERUN_OVERWRITING)
+    note = say("its song's file is written without it, or kept as it was if it existed; ", hint)
+    assert failed.error is not None  # a failed stem
+    error = InputError(say(failed.error.message, "; ", note), input=failed.place, hint=hint)
     error.__cause__ = failed.error  # -v shows the stem's own trace
     return failed._replace(error=error)
 

@@ -35,8 +35,10 @@ from ..errors import (
     EmptyRecord,
     InputError,
     MidiExportError,
+    Phrase,
     TaskFailed,
     UnconfirmedRequest,
+    say,
 )
 from ..io import files
 from ..io.client import MIDI_RECORD_PATH, MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
@@ -55,7 +57,14 @@ PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 (RFC 2606), so the callback goes nowhere and the task is polled instead."""
 STATE_SUFFIX = ".generate.json"
 STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
-RESUME_HINT = "resume it to go on without paying again, or remove the file to start over (and pay again)"
+RESUME_PHRASE = Phrase("resume it to go on without paying again")
+RESUME_HINT = say(RESUME_PHRASE, ", or remove the file to start over (and pay again)")  # a state file exists
+AUDIO_ID_HINT = Phrase("choose one by its audio id")  # a music task of several songs
+STEM_HINT = Phrase("resume with one of them as the stem")  # a stem name that matches none
+SAME_OUTPUT_HINT = Phrase("give the same output as the first run")  # nothing to resume
+AUDIO_ID, STEM = Phrase("audio id"), Phrase("stem")  # the choices a resumed run must keep
+SEPARATION_FOLLOW = Phrase("resume this generate with its id as the separation task")  # after an unanswered POST
+FETCH_FOLLOW = Phrase("fetch it by its id")  # after an unanswered MIDI request
 STATE_VERSION = 1
 
 Tell = Callable[[str], None]
@@ -209,9 +218,8 @@ def choose_song(chain: Chain) -> None:
     if state.audio_id is None and len(songs) == 1:
         state.audio_id = ids[0]
     elif state.audio_id is None:
-        hint = "choose one by its audio id"
-        raise ChoiceNeeded(f"music task {state.music_task} has {len(songs)} songs; {hint}:\n" + "\n".join(lines),
-                           choices=tuple(ids), hint=hint)  # fmt: skip
+        raise ChoiceNeeded(say(f"music task {state.music_task} has {len(songs)} songs; ", AUDIO_ID_HINT,
+                               ":\n" + "\n".join(lines)), choices=tuple(ids), hint=AUDIO_ID_HINT)  # fmt: skip
     elif state.audio_id not in ids:
         raise ChoiceNeeded(f"music task {state.music_task} has no song {state.audio_id!r}; its songs:\n"
                            + "\n".join(lines), choices=tuple(ids))  # fmt: skip
@@ -255,10 +263,9 @@ def choose_stem(chain: Chain) -> None:
     if match is None:
         close = gm.closest(state.stem, [n for n in names if n])
         guess = f"did you mean {close!r}? " if close else ""
-        hint = "resume with one of them as the stem"
-        raise ChoiceNeeded(f"separation task {state.separation_task} has no stem {state.stem!r}; {guess}"
-                           f"its stems: {', '.join(names) or 'none'} ({hint})",
-                           choices=tuple(names), hint=hint)  # fmt: skip
+        raise ChoiceNeeded(say(f"separation task {state.separation_task} has no stem {state.stem!r}; {guess}"
+                               f"its stems: {', '.join(names) or 'none'} (", STEM_HINT, ")"),
+                           choices=tuple(names), hint=STEM_HINT)  # fmt: skip
     state.stem_id = str(match.get("id"))
     chain.save()
 
@@ -300,17 +307,20 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
     exists = path.exists()
     if exists and not resume:
         state = load_state(path)
-        raise ChoiceNeeded(f"{path} holds a generate of music task {state.music_task} started earlier "
-                           f"({state.describe()}); {RESUME_HINT}", hint=RESUME_HINT)  # fmt: skip
+        raise ChoiceNeeded(say(f"{path} holds a generate of music task {state.music_task} started earlier "
+                               f"({state.describe()}); ", RESUME_HINT), hint=RESUME_HINT)  # fmt: skip
     if not exists and resume:
-        hint = "give the same output as the first run"
-        raise ChoiceNeeded(f"nothing to resume: {path} does not exist ({hint})", hint=hint)
+        raise ChoiceNeeded(
+            say(f"nothing to resume: {path} does not exist (", SAME_OUTPUT_HINT, ")"), hint=SAME_OUTPUT_HINT
+        )
     state = load_state(path) if exists else ChainState(options.music_task)
     if state.music_task != options.music_task:
         raise ChoiceNeeded(f"{path} is for music task {state.music_task}, not {options.music_task}")
-    for what, given, saved in (("audio id", options.audio_id, state.audio_id), ("stem", options.stem, state.stem)):
+    for what, given, saved in ((AUDIO_ID, options.audio_id, state.audio_id), (STEM, options.stem, state.stem)):
         if given is not None and saved is not None and given != saved:
-            raise ChoiceNeeded(f"{path} was started with {what} {saved}, not {given}; remove it to start over")
+            raise ChoiceNeeded(
+                say(f"{path} was started with ", what, f" {saved}, not {given}; remove it to start over")
+            )
     state.audio_id = state.audio_id or options.audio_id
     state.stem = state.stem or options.stem
     if options.separation_task is not None:
@@ -407,8 +417,8 @@ def _paid_request(chain: Chain, step: str, path: str, body: dict[str, Any], abou
     if step in state.unconfirmed:
         advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
-            f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered "
-            f"({state.unconfirmed[step]}); {advice}",
+            say(f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered "
+                f"({state.unconfirmed[step]}); ", advice),
             task_id=about, path=path, hint=advice,
         )  # fmt: skip
     answer = _post(chain, step, path, body, about)
@@ -432,7 +442,7 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
         chain.save()
         advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
-            f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; {advice}",
+            say(f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; ", advice),
             task_id=about,
             path=path,
             reason=why,
@@ -442,12 +452,9 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
 
 def _unconfirmed_advice(chain: Chain, step: str) -> str:
     """Say what an unanswered paid request may have done and how to go on without paying twice."""
-    if step == "separation":
-        follow = "resume this generate with its id as the separation task"
-    else:
-        follow = "fetch it by its id"
-    return (f"a {STEP_NAMES[step]} task may have been created (and charged), so it is not sent again: find it in "
-            f"your account and {follow}, or remove {chain.path} to ask (and pay) again")  # fmt: skip
+    follow = SEPARATION_FOLLOW if step == "separation" else FETCH_FOLLOW
+    return say(f"a {STEP_NAMES[step]} task may have been created (and charged), so it is not sent again: find it in "
+               "your account and ", follow, f", or remove {chain.path} to ask (and pay) again")  # fmt: skip
 
 
 def _created_task(answer: dict[str, Any], what: str, about: str) -> str:

@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from ..errors import MidiExportError, OutputError, WorkerLost
+from ..errors import MidiExportError, OutputError, Phrase, WorkerLost, say
 from ..io import files
 from ..io.files import InputFile
 from ..model import Report
@@ -39,6 +39,7 @@ PREFETCH_MAX_BYTES = 8192  # jobs sent ahead fit in a pipe's buffer (16 KiB on m
 COMPANION = ".json"  # a file written beside the first .mid of a result, under its name
 STARTED = b"started"  # a worker's first message, before it reads a job (never a pickled answer's first bytes)
 INPUT_CLEAR_SUFFIX = "-midiexport"  # added to a result that would take an input's own path (``Destination.protect``)
+OUTPUT_PATH = Phrase("the output path")  # the setting of where results go, in ``Destination``'s refusals
 
 Job = TypeVar("Job")
 
@@ -125,7 +126,7 @@ class Destination:
     def input_problem(self) -> str | None:
         """Return why ``out``, one named file, cannot be written (it is an input of the run), or None."""
         if self.single and self.out != "-" and self.out is not None and _same_file_key(self.out) in self._inputs:
-            return f"the output path {self.out} is an input of this run, which is never replaced; give another path"
+            return say(OUTPUT_PATH, f" {self.out} is an input of this run, which is never replaced; give another path")
         return None
 
     def _claim(self, folder: Path, stem: str) -> Path:
@@ -151,8 +152,8 @@ class Destination:
         if several and self.single:
             return self.too_many(2)
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
-            return (f"the output path {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
-                    "for one result")  # fmt: skip
+            return say(OUTPUT_PATH, f" {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
+                       "for one result")  # fmt: skip
         return None
 
     def too_many(self, results: int) -> str | None:
@@ -167,8 +168,8 @@ class Destination:
         """
         if not self.single or results + self.single_used <= 1:
             return None
-        where = "standard output takes" if self.out == "-" else f"the output path {self.out} names"
-        return f"{where} one file but there are several results; give a folder instead"
+        where = say("standard output takes") if self.out == "-" else say(OUTPUT_PATH, f" {self.out} names")
+        return say(where, " one file but there are several results; give a folder instead")
 
     def folder(self, source: InputFile | None) -> Path | None:
         """Return the folder a result of ``source`` goes to; None for one named file or stdin."""
@@ -282,7 +283,7 @@ class Pending:
             return [Outcome(self.name, existing=tuple(str(p) for p in self._planned))]
         problem = self.refusal()
         if problem is not None:  # nothing of the unit is written
-            raise OutputError(f"{self.name}: {problem}")
+            raise OutputError(say(f"{self.name}: ", problem))
         return [self._write(r) for r in self._results()]
 
     def refusal(self) -> str | None:

@@ -563,23 +563,6 @@ def _task_id(body: bytes) -> str:
     return task_id
 
 
-def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> None:
-    """Raise ValueError when the server would listen beyond loopback without a key."""
-    import ipaddress
-
-    if hmac_key is not None or insecure_public or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(
-            f"listening on {host} without a webhook key lets anyone post; set a webhook key, "
-            "or allow an insecure public server"
-        )
-
-
 def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = None) -> None:
     """Listen on ``host``:``port`` (0 picks a free port) until SIGTERM or Ctrl-C.
 

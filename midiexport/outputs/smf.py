@@ -19,6 +19,16 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..gm import (
+    META_CHANNEL_PREFIX,
+    META_END_OF_TRACK,
+    META_INSTRUMENT_NAME,
+    META_KEY_SIGNATURE,
+    META_TEMPO,
+    META_TEXT,
+    META_TIME_SIGNATURE,
+    META_TRACK_NAME,
+)
 from ..model import Song, Track
 
 if TYPE_CHECKING:
@@ -28,8 +38,6 @@ if TYPE_CHECKING:
 NOTE_OFF, NOTE_ON, PROGRAM_CHANGE = 0x80, 0x90, 0xC0
 RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
 MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
-META_TRACK_NAME, META_TEXT, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x03, 0x01, 0x04, 0x20
-META_TEMPO, META_TIME_SIGNATURE, META_KEY_SIGNATURE, META_END_OF_TRACK = 0x51, 0x58, 0x59, 0x2F
 KAR_TITLE, KAR_INFORMATION = "@T", "@I"  # karaoke text prefixes: the title, other information
 
 Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)

@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import gm, model
-from ..errors import EmptyRecord, InvalidNote, RecordError, TaskFailed, TaskPending
+from ..errors import EmptyRecord, InvalidNote, Phrase, RecordError, TaskFailed, TaskPending, say
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions, ProgramPairs
 from . import timing
@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
+PPQ_HINT = Phrase("lower the ticks per quarter or the tempo")  # a song too long for a MIDI file's delta times
+STRICT_REFUSAL = Phrase("refused in strict mode")  # a note left out, under ``strict``
+PROGRAM_HINT = Phrase("choose another with a program override")  # an unknown instrument name
+# The settings behind clean.plan_shifts's lines, marked here by the lines' fixed shapes
+# (``_mark_shifts``) while that module writes them as plain text.
+SHIFT_FOR = Phrase("the shift for")  # warning: 'the shift for "Bass" names no instrument ...'
+AS_ASKED = Phrase("as asked")  # notice: '"Bass" shifted by -18.0 ms (as asked)'
+ALIGNED = Phrase("aligned")  # notice: '"Bass" shifted by -18.0 ms (aligned against "Drums")'
+ALIGNED_BY_CLEAN = Phrase("aligned by the clean-up")
 # Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
 # .mid midiexport writes carries it: how a folder search knows one (jobs.convert_files).
 SOURCE_LABEL = "source:"
@@ -64,7 +73,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
         from . import clean
 
-        record = clean.clean_record(record, options)
+        record = _mark_shifts(clean.clean_record(record, options), record)
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments(
@@ -77,12 +86,14 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     last_s = max((float(i.end_s.max()) for i in record.instruments if i.note_count), default=0.0)
     last_tick = int(time_map.to_ticks(np.array([max(last_s, record.duration_s or 0.0)]))[0]) + 1
     if last_tick > MAX_DELTA_TICKS:
-        hint = "lower the ticks per quarter or the tempo"
         raise RecordError(
-            f"{record.place()}: {last_s:.0f} s is too long for a MIDI file at {ppq} ticks per quarter "
-            f"and this tempo; {hint}",
+            say(
+                f"{record.place()}: {last_s:.0f} s is too long for a MIDI file at {ppq} ticks per quarter "
+                "and this tempo; ",
+                PPQ_HINT,
+            ),
             task_id=record.task_id,
-            hint=hint,
+            hint=PPQ_HINT,
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
     counts.update(repaired)
@@ -109,6 +120,39 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
                       tempo=time_map.estimate.describe() if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
+
+
+def _mark_shifts(cleaned: Record, given: Record) -> Record:
+    """Return ``cleaned`` with the settings named in the lines the clean-up added marked (``errors.say``).
+
+    Those lines are clean.plan_shifts's, each of a fixed shape around names quoted by
+    ``model.show_value`` (which escapes their quotes), so each phrase is found by its
+    place in the shape, never searched for inside a name.
+    """
+    from dataclasses import replace
+
+    notices, warnings = cleaned.notices[len(given.notices) :], cleaned.warnings[len(given.warnings) :]
+    if not notices and not warnings:
+        return cleaned
+    return replace(cleaned, notices=given.notices + tuple(_mark_shift_notice(line) for line in notices),
+                   warnings=given.warnings + tuple(_mark_shift_warning(line) for line in warnings))  # fmt: skip
+
+
+def _mark_shift_warning(line: str) -> str:
+    """'the shift for "Bass" names no instrument ...': the phrase opens the line."""
+    return say(SHIFT_FOR, line[len(SHIFT_FOR) :]) if line.startswith(f"{SHIFT_FOR} ") else line
+
+
+def _mark_shift_notice(line: str) -> str:
+    """'"Bass" shifted by -18.0 ms (as asked)', or '... ms (aligned against "Drums")': the last parenthesis."""
+    if line.endswith(f" ms ({AS_ASKED})"):
+        return say(line[: -len(AS_ASKED) - 1], AS_ASKED, ")")
+    for phrase in (ALIGNED_BY_CLEAN, ALIGNED):
+        at = line.rfind(f' ms ({phrase} against "')  # the name after it holds no bare quote
+        if at >= 0:
+            start = at + len(" ms (")
+            return say(line[:start], phrase, line[start + len(phrase) :])
+    return line
 
 
 def _left_out(record: Record) -> dict[str, int]:
@@ -146,7 +190,7 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
     if strict and record.issues:
         issue = record.issues[0]
         raise InvalidNote(
-            f"{record.place(issue.describe())}; refused in strict mode",
+            say(record.place(issue.describe()), "; ", STRICT_REFUSAL),
             task_id=task,
             instrument=issue.instrument,
             note_index=issue.note_index,
@@ -193,8 +237,8 @@ def place_instruments(
         found = gm.resolve_part(name, is_drum=drum_hint, program=program_hint, overrides=overrides)
         if found.how == "unknown":
             counts[model.UNKNOWN_INSTRUMENT] += 1
-            warnings.append(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
-                            "(Acoustic Grand Piano), choose another with a program override")  # fmt: skip
+            warnings.append(say(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
+                                "(Acoustic Grand Piano), ", PROGRAM_HINT))  # fmt: skip
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)

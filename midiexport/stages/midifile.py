@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..errors import InputError
+from ..gm import META_END_OF_TRACK, META_TEXT
 from ..model import Instrument, Record
 from .normalize import MAX_TIME_S
 
@@ -42,7 +43,6 @@ MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
-META_TEXT, META_END_OF_TRACK = 0x01, 0x2F  # meta event types (the SMF spec)
 _DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
 _STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
