@@ -39,14 +39,14 @@ def hints() -> dict[str, str]:
 
 @cache
 def _convert_hints() -> dict[str, str]:
-    """The phrases of reading, converting and writing (io.files, io.archive, jobs, stages.convert).
+    """The phrases of reading, converting and writing (io.files, io.archive, jobs, stages.convert, stages.clean).
 
     Built on first use, importing the modules that say them: a convert run has them all
     loaded by the time it prints a marked line, and start-up imports none.
     """
     from ..io import archive, files
     from ..jobs import convert_files, runner
-    from ..stages import convert
+    from ..stages import clean, convert
 
     return {
         files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
@@ -58,10 +58,10 @@ def _convert_hints() -> dict[str, str]:
         convert.STRICT_REFUSAL: "refused under --strict",
         # Warnings and notices of convert and clean.
         convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
-        convert.SHIFT_FOR: "--shift",
-        convert.AS_ASKED: "--shift",
-        convert.ALIGNED: "--align,",
-        convert.ALIGNED_BY_CLEAN: "--clean,",
+        clean.SHIFT_FOR: "--shift",
+        clean.AS_ASKED: "--shift",
+        clean.ALIGNED: "--align,",
+        clean.ALIGNED_BY_CLEAN: "--clean,",
     }
 
 

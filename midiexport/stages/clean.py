@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .. import gm, model
 from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_S, GROUP_S
+from ..errors import Phrase, say
 from ..model import Instrument, Record
 from ..options import ConvertOptions
 
@@ -73,6 +74,12 @@ if TYPE_CHECKING:
     Latency = tuple[int, float, tuple[int, ...]]  # a measured part, its latency in s, the parts it is against
     Pair = tuple[int, int, float, int]  # without drums: parts a and b, latency(a) - latency(b) in s, agreeing onsets
     T = TypeVar("T", bound=np.generic)
+
+# The settings behind a shift, named in the lines ``plan_shifts`` writes (``errors.say``).
+SHIFT_FOR = Phrase("the shift for")  # warning: 'the shift for "Bass" names no instrument ...'
+AS_ASKED = Phrase("as asked")  # notice: '"Bass" shifted by -18.0 ms (as asked)'
+ALIGNED = Phrase("aligned")  # notice: '"Bass" shifted by -18.0 ms (aligned against "Drums")'
+ALIGNED_BY_CLEAN = Phrase("aligned by the clean-up")  # the same, when a preset aligned on its own
 
 # Both presets share these (``defaults``); strong adds the voice caps.
 MIN_NOTE_S = CLEAN_MIN_NOTE_S  # shorter melodic notes are flickers
@@ -184,7 +191,7 @@ class CleanSettings:
     align: bool = False
     align_marked: bool = False  # align when the record carries a transcriber's marks (the strong preset)
     shifts: tuple[tuple[str, float], ...] = ()  # (name or "", seconds)
-    align_by: str = "aligned"  # why a measured shift was made, as its notice says
+    align_by: Phrase = ALIGNED  # why a measured shift was made, as its notice says
 
 
 def settings_for(options: ConvertOptions) -> CleanSettings:
@@ -246,7 +253,7 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     notices: list[str] = []
     warnings: list[str] = []
     if settings.align_marked and shows_transcription(instruments, drums, counts, record.counts):
-        settings = replace(settings, align=True, align_by="aligned by the clean-up")
+        settings = replace(settings, align=True, align_by=ALIGNED_BY_CLEAN)
     # Latency is measured on the parts as sent (usually in time order; the cleaned ones are
     # ordered by pitch), as ``band_rhythms`` does: the same parts, the same names.
     if settings.align and latencies is None:
@@ -1001,22 +1008,21 @@ def plan_shifts(
         for index, latency_s, reference in latencies:
             offsets[index] -= latency_s
             against = model.show_value(instruments[reference[0]].name, 60)
-            notices.append(f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms "
-                           f"({settings.align_by} against {against})")  # fmt: skip
+            shifted = f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms ("
+            notices.append(say(shifted, settings.align_by, f" against {against})"))
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
             known = ", ".join(model.show_value(i.name, 60) for i in instruments)
-            warnings.append(f"the shift for {model.show_value(name, 60)} names no instrument (the record has {known}); "
-                            "nothing shifted for it")  # fmt: skip
+            unknown = f" {model.show_value(name, 60)} names no instrument (the record has {known})"
+            warnings.append(say(SHIFT_FOR, unknown, "; nothing shifted for it"))
         for index in hits:
             offsets[index] += shift_s
         if hits and name:
-            notices.append(
-                f"{model.show_value(instruments[hits[0]].name, 60)} shifted by {shift_s * 1000:+.1f} ms (as asked)"
-            )
+            shifted = model.show_value(instruments[hits[0]].name, 60)
+            notices.append(say(f"{shifted} shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
         elif hits:
-            notices.append(f"every instrument shifted by {shift_s * 1000:+.1f} ms (as asked)")
+            notices.append(say(f"every instrument shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
     return offsets
 
 

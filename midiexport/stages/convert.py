@@ -34,12 +34,6 @@ MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-b
 PPQ_HINT = Phrase("lower the ticks per quarter or the tempo")  # a song too long for a MIDI file's delta times
 STRICT_REFUSAL = Phrase("refused in strict mode")  # a note left out, under ``strict``
 PROGRAM_HINT = Phrase("choose another with a program override")  # an unknown instrument name
-# The settings behind clean.plan_shifts's lines, marked here by the lines' fixed shapes
-# (``_mark_shifts``) while that module writes them as plain text.
-SHIFT_FOR = Phrase("the shift for")  # warning: 'the shift for "Bass" names no instrument ...'
-AS_ASKED = Phrase("as asked")  # notice: '"Bass" shifted by -18.0 ms (as asked)'
-ALIGNED = Phrase("aligned")  # notice: '"Bass" shifted by -18.0 ms (aligned against "Drums")'
-ALIGNED_BY_CLEAN = Phrase("aligned by the clean-up")
 # Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
 # .mid midiexport writes carries it: how a folder search knows one (jobs.convert_files).
 SOURCE_LABEL = "source:"
@@ -73,7 +67,7 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
         from . import clean
 
-        record = _mark_shifts(clean.clean_record(record, options), record)
+        record = clean.clean_record(record, options)
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments(
@@ -120,39 +114,6 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
                       tempo=time_map.estimate.describe() if time_map.estimate else None),
         key=found.signature if found else None,
     )  # fmt: skip
-
-
-def _mark_shifts(cleaned: Record, given: Record) -> Record:
-    """Return ``cleaned`` with the settings named in the lines the clean-up added marked (``errors.say``).
-
-    Those lines are clean.plan_shifts's, each of a fixed shape around names quoted by
-    ``model.show_value`` (which escapes their quotes), so each phrase is found by its
-    place in the shape, never searched for inside a name.
-    """
-    from dataclasses import replace
-
-    notices, warnings = cleaned.notices[len(given.notices) :], cleaned.warnings[len(given.warnings) :]
-    if not notices and not warnings:
-        return cleaned
-    return replace(cleaned, notices=given.notices + tuple(_mark_shift_notice(line) for line in notices),
-                   warnings=given.warnings + tuple(_mark_shift_warning(line) for line in warnings))  # fmt: skip
-
-
-def _mark_shift_warning(line: str) -> str:
-    """'the shift for "Bass" names no instrument ...': the phrase opens the line."""
-    return say(SHIFT_FOR, line[len(SHIFT_FOR) :]) if line.startswith(f"{SHIFT_FOR} ") else line
-
-
-def _mark_shift_notice(line: str) -> str:
-    """'"Bass" shifted by -18.0 ms (as asked)', or '... ms (aligned against "Drums")': the last parenthesis."""
-    if line.endswith(f" ms ({AS_ASKED})"):
-        return say(line[: -len(AS_ASKED) - 1], AS_ASKED, ")")
-    for phrase in (ALIGNED_BY_CLEAN, ALIGNED):
-        at = line.rfind(f' ms ({phrase} against "')  # the name after it holds no bare quote
-        if at >= 0:
-            start = at + len(" ms (")
-            return say(line[:start], phrase, line[start + len(phrase) :])
-    return line
 
 
 def _left_out(record: Record) -> dict[str, int]:
