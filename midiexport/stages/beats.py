@@ -81,6 +81,12 @@ DP_POOL = 2  # the tracker runs on 20 ms frames (max of two), then each pulse ta
 INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of the period (see follow_drift)
 DRIFT_SPAN_PULSES = 8  # follow_drift: the local period is the median interval over 8 pulses either side
 DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period (with INTERVAL_RANGE: 0.68-1.44 of it)
+# follow_tempo: beat intervals within 0.6-1.6 of the song's beat (a final ritardando ends at 0.7-0.85 of the
+# tempo: 1.2-1.4 times the beat), TIGHTNESS on the log ratio of each interval to the one before it (Ellis's
+# penalty, moved from the song's period to the previous beat's: tempo changes gradually), and a tenth of it
+# on the log ratio to the song's beat, so the tempo still returns where the onsets say nothing.
+TEMPO_RANGE = (0.6, 1.6)
+TEMPO_PULL = 0.1
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
 # onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
@@ -172,10 +178,18 @@ def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
     while back[frame] >= 0:  # one step per pulse, a few hundred for a song
         frame = int(back[frame])
         path.append(frame)
-    fine = np.array(path[::-1], dtype=np.int64) * DP_POOL
+    return _finest(env, path[::-1])
+
+
+def _finest(env: Floats, pooled: list[int]) -> Floats:
+    """Return the times (s) of pooled frames, each on the strongest 10 ms frame of its DP_POOL frames."""
+    import numpy as np
+
+    fine = np.array(pooled, dtype=np.int64) * DP_POOL
     choices = np.clip(fine[:, None] + np.arange(DP_POOL)[None, :], 0, len(env) - 1)
     best = np.take_along_axis(choices, np.argmax(env[choices], axis=1)[:, None], axis=1)[:, 0]
-    return best.astype(np.float64) * FRAME_S  # each pulse on the strongest 10 ms frame of its pooled frame
+    out: Floats = best.astype(np.float64) * FRAME_S
+    return out
 
 
 def follow_drift(env: Floats, period_s: float) -> Floats:
@@ -215,6 +229,53 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
     local = np.clip(local, period_s * (1 - DRIFT_LIMIT), period_s * (1 + DRIFT_LIMIT))
     frames_s = np.arange(len(env)) * FRAME_S
     return track_pulse(env, np.interp(frames_s, (pulses[1:] + pulses[:-1]) / 2, local))
+
+
+def follow_tempo(env: Floats, beat_s: float) -> Floats:
+    """Return beat times (s) that follow the onsets with a tempo that changes gradually.
+
+    Ellis's dynamic programme with the tempo in its state, as a bar-pointer model carries it
+    (Whiteley, Cemgil & Godsill 2006; Krebs, Böck & Widmer 2015, whose tempo moves from one
+    beat to the next at a cost that grows with the change): a beat's score is its onset
+    strength plus the best score of a beat one interval earlier, over the interval that beat
+    was reached by, minus TIGHTNESS times the squared log ratio of the two intervals, and minus
+    TEMPO_PULL of that against ``beat_s``, the song's beat. Intervals lie within TEMPO_RANGE
+    of ``beat_s``. So a ritardando's intervals can grow beat by beat to 1.4 times the song's
+    beat, where ``follow_drift``'s local period, a median over 8 pulses either side, lags the
+    slowing at the song's end and its penalty keeps the pulses early (on a ritardando from
+    136 to 103 a minute over 101 beats, ``follow_drift`` misses 25 beats, this tracker none).
+    The recursion runs in blocks as long as the shortest interval, as ``track_pulse``'s does:
+    a block's predecessors all lie before it.
+    """
+    import numpy as np
+
+    coarse = _pool(env, DP_POOL)
+    beat = beat_s / (FRAME_S * DP_POOL)
+    shortest_share, longest_share = TEMPO_RANGE
+    intervals = np.arange(max(1, int(shortest_share * beat)), int(np.ceil(longest_share * beat)) + 1)
+    low, count = int(intervals[0]), len(intervals)
+    change = -TIGHTNESS * np.log(intervals[:, None] / intervals[None, :]) ** 2  # [interval, previous interval]
+    pull = -TIGHTNESS * TEMPO_PULL * np.log(intervals / beat) ** 2
+    score = np.full((len(coarse), count), -np.inf)
+    back = np.full((len(coarse), count), -1, dtype=np.int64)  # the previous beat's interval (index), -1: none
+    for start in range(0, len(coarse), low):
+        frames = np.arange(start, min(start + low, len(coarse)))
+        previous = frames[:, None] - intervals[None, :]  # (frame, interval): the beat before
+        candidates = score[np.maximum(previous, 0)] + change[None, :, :]  # (frame, interval, previous interval)
+        candidates[previous < 0] = -np.inf
+        pick = np.argmax(candidates, axis=2)
+        gain = np.take_along_axis(candidates, pick[:, :, None], axis=2)[:, :, 0]
+        link = gain > 0  # a beat with no worthwhile predecessor starts a path
+        score[frames] = coarse[frames, None] + pull[None, :] + np.where(link, gain, 0.0)
+        back[frames] = np.where(link, pick, -1)
+    tail = np.arange(max(0, len(coarse) - int(intervals[-1])), len(coarse))
+    row, column = np.unravel_index(int(np.argmax(score[tail])), (len(tail), count))
+    frame, interval = int(tail[row]), int(column)
+    path = [frame]
+    while back[frame, interval] >= 0:  # one step per beat
+        frame, interval = frame - int(intervals[interval]), int(back[frame, interval])
+        path.append(frame)
+    return _finest(env, path[::-1])
 
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
