@@ -87,6 +87,8 @@ DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period (with INTERVAL_R
 # on the log ratio to the song's beat, so the tempo still returns where the onsets say nothing.
 TEMPO_RANGE = (0.6, 1.6)
 TEMPO_PULL = 0.1
+TEMPO_POOL = 2
+TEMPO_STEP = 1.15  # and each interval within 15% of the one before (a tempo changes gradually; a jump is a new section)
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
 # onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
@@ -178,15 +180,15 @@ def track_pulse(env: Floats, period_s: float | Floats) -> Floats:
     while back[frame] >= 0:  # one step per pulse, a few hundred for a song
         frame = int(back[frame])
         path.append(frame)
-    return _finest(env, path[::-1])
+    return _finest(env, path[::-1], DP_POOL)
 
 
-def _finest(env: Floats, pooled: list[int]) -> Floats:
-    """Return the times (s) of pooled frames, each on the strongest 10 ms frame of its DP_POOL frames."""
+def _finest(env: Floats, pooled: list[int], size: int) -> Floats:
+    """Return the times (s) of pooled frames, each on the strongest 10 ms frame of its ``size`` frames."""
     import numpy as np
 
-    fine = np.array(pooled, dtype=np.int64) * DP_POOL
-    choices = np.clip(fine[:, None] + np.arange(DP_POOL)[None, :], 0, len(env) - 1)
+    fine = np.array(pooled, dtype=np.int64) * size
+    choices = np.clip(fine[:, None] + np.arange(size)[None, :], 0, len(env) - 1)
     best = np.take_along_axis(choices, np.argmax(env[choices], axis=1)[:, None], axis=1)[:, 0]
     out: Floats = best.astype(np.float64) * FRAME_S
     return out
@@ -249,25 +251,31 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     """
     import numpy as np
 
-    coarse = _pool(env, DP_POOL)
-    beat = beat_s / (FRAME_S * DP_POOL)
+    coarse = _pool(env, TEMPO_POOL)
+    beat = beat_s / (FRAME_S * TEMPO_POOL)
     shortest_share, longest_share = TEMPO_RANGE
     intervals = np.arange(max(1, int(shortest_share * beat)), int(np.ceil(longest_share * beat)) + 1)
     low, count = int(intervals[0]), len(intervals)
-    change = -TIGHTNESS * np.log(intervals[:, None] / intervals[None, :]) ** 2  # [interval, previous interval]
+    # the previous beat's interval, within TEMPO_STEP of this one: a band of indices around it
+    reach = int(np.ceil(intervals[-1] * (1 - 1 / TEMPO_STEP)))
+    before = np.clip(np.arange(count)[:, None] + np.arange(-reach, reach + 1)[None, :], 0, count - 1)
+    ratio = np.log(intervals[:, None] / intervals[before])
+    change = np.where(np.abs(ratio) <= np.log(TEMPO_STEP), -TIGHTNESS * ratio**2, -np.inf)  # (interval, band)
     pull = -TIGHTNESS * TEMPO_PULL * np.log(intervals / beat) ** 2
     score = np.full((len(coarse), count), -np.inf)
     back = np.full((len(coarse), count), -1, dtype=np.int64)  # the previous beat's interval (index), -1: none
+    columns = np.arange(count)[None, :]
     for start in range(0, len(coarse), low):
         frames = np.arange(start, min(start + low, len(coarse)))
         previous = frames[:, None] - intervals[None, :]  # (frame, interval): the beat before
-        candidates = score[np.maximum(previous, 0)] + change[None, :, :]  # (frame, interval, previous interval)
-        candidates[previous < 0] = -np.inf
+        candidates = score[np.maximum(previous, 0)[:, :, None], before[None, :, :]] + change[None, :, :]
+        if start < intervals[-1]:  # a beat before the song's start is none
+            candidates[previous < 0] = -np.inf
         pick = np.argmax(candidates, axis=2)
         gain = np.take_along_axis(candidates, pick[:, :, None], axis=2)[:, :, 0]
         link = gain > 0  # a beat with no worthwhile predecessor starts a path
         score[frames] = coarse[frames, None] + pull[None, :] + np.where(link, gain, 0.0)
-        back[frames] = np.where(link, pick, -1)
+        back[frames] = np.where(link, before[columns, pick], -1)
     tail = np.arange(max(0, len(coarse) - int(intervals[-1])), len(coarse))
     row, column = np.unravel_index(int(np.argmax(score[tail])), (len(tail), count))
     frame, interval = int(tail[row]), int(column)
@@ -275,7 +283,7 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     while back[frame, interval] >= 0:  # one step per beat
         frame, interval = frame - int(intervals[interval]), int(back[frame, interval])
         path.append(frame)
-    return _finest(env, path[::-1])
+    return _finest(env, path[::-1], TEMPO_POOL)
 
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
