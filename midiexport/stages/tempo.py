@@ -663,8 +663,7 @@ def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> t
     chosen beats inside the notes' span have one of its beats within REFINE_WINDOW of theirs:
     the same beat phase, so the level and phase the meter model chose stay (a tracker free to
     change tempo can drift onto strong off-beats, which the meter model has weighed and the
-    tracker has not). Its beats are kept from half a beat before the first chosen beat to half
-    a beat after the last; each chosen downbeat marks the beat nearest it. A steady song keeps
+    tracker has not). Each chosen downbeat marks the beat nearest it. A steady song keeps
     its beats: there the freer tracker only follows the transcription's jitter (on the bench
     split, re-tracked, the steady songs without drums whose beats were written had 84% of their
     beats within 30 ms, against 88%). Fewer than FOLLOW_MIN_BEATS beats are kept as they are.
@@ -681,8 +680,6 @@ def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> t
     distance = np.abs(followed[meter.nearest_slot(inside, followed)] - inside)
     if float((distance <= REFINE_WINDOW * spacing_s).mean()) < FOLLOW_AGREEMENT:
         return None, is_down
-    half = 0.5 * spacing_s
-    followed = followed[(followed >= beat_times[0] - half) & (followed <= beat_times[-1] + half)]
     down = np.zeros(len(followed), dtype=bool)
     down[meter.nearest_slot(beat_times[is_down], followed)] = True
     return followed, down
