@@ -89,6 +89,17 @@ beats are its eighths, and its dotted quarters found at the right tempo lie on i
 (``bench_tempo.beats_on_grid``; judged by the tempo in quarter notes, 11 songs of the bench
 split whose beats lay on the grid, most of them 3/8 and 5/8 songs, were counted off it).
 
+Without drums, where the beats chosen show the tempo moving (one straight line leaves them
+more than ``timing.CONSTANT_FIT_S``), they are re-tracked by ``beats.follow_tempo``, a
+tempo-state dynamic programme that follows a ritardando to its last beat, and its beats are
+written when most of the chosen ones have one of them near (``_follow_tempo``); the tempo
+figure and the bar lines' places stay the chosen hypothesis's. On the bench split this raised
+the drifting songs' beats within 30 ms from 86.8% to 87.8% (without drums 70.8% to 73.6%); on
+the validation set they moved from 93.9% to 93.8% (one afrobeats song without drums whose
+beats the re-tracking carried half a beat off for a stretch). Re-tracking steady songs too
+was tried and left out: their beats written within 30 ms fell from 88% to 84% on the bench
+split, the freer tracker following the transcription's jitter.
+
 A tempo in the music task's tags ("128 bpm") wins when the notes agree: the best
 hypothesis at that tempo (or twice or half it) is taken when its score is within
 ``HINT_MARGIN`` of the best.
@@ -104,8 +115,10 @@ lead-in) before it and its last after it (``timing``).
 
 Reading (all via the search tool): librosa's ``beat_track``/``tempo`` docs and source
 (Ellis 2007 DP, ``start_bpm``, ``tightness``); Klapuri, Eronen & Astola 2006; Dixon's
-BeatRoot (2001, role-weighted onsets); madmom's DBN bar tracking (Krebs, Böck & Widmer
-2015; Böck, Krebs & Widmer 2016); mir_eval.beat (F-measure with a tolerance window, the
+BeatRoot (2001, role-weighted onsets; agents that adjust their period); madmom's DBN bar
+tracking (Krebs, Böck & Widmer 2015; Böck, Krebs & Widmer 2016: a tempo state whose changes
+cost, which ``beats.follow_tempo`` carries into Ellis's programme); Whiteley, Cemgil & Godsill
+2006 (the bar-pointer model); mir_eval.beat (F-measure with a tolerance window, the
 continuity metrics that separate metrical-level errors).
 """
 
