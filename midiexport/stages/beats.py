@@ -252,8 +252,9 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     """Return beat times (s) that follow the onsets with a tempo that changes gradually.
 
     Ellis's dynamic programme with the tempo in its state, as a bar-pointer model carries it
-    (Whiteley, Cemgil & Godsill 2006; Krebs, Böck & Widmer 2015, whose tempo moves from one
-    beat to the next at a cost that grows with the change): a beat's score is its onset
+    (Whiteley, Cemgil & Godsill 2006; Krebs, Böck & Widmer 2015, whose state space holds one
+    beat interval per tempo and lets it change only at a beat, with probability
+    exp(-lambda |ratio - 1|); madmom's and compIAM's DBN implement it): a beat's score is its onset
     strength plus the best score of a beat one interval earlier, over the interval that beat
     was reached by, minus TIGHTNESS times the squared log ratio of the two intervals, and minus
     TEMPO_PULL of that against ``beat_s``, the song's beat. Intervals lie within TEMPO_RANGE
