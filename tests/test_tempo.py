@@ -22,7 +22,7 @@ from conftest import CHORDS, channel_events, mido_file, pretty, record_payload, 
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.beats import drum_aligned, follow_drift, slot_grid, track_pulse
+from midiexport.stages.beats import drum_aligned, follow_drift, follow_tempo, slot_grid, track_pulse
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 from midiexport.stages.onsets import FRAME_S, collect_onsets
@@ -30,6 +30,7 @@ from midiexport.stages.tempo import (
     BEAT_CONFIDENCE_THRESHOLD,
     CONFIDENCE_THRESHOLD_DRUMS,
     TempoEstimate,
+    _follow_tempo,
     calibrated_confidence,
     estimate_tempo,
     shown_confidence,
@@ -38,12 +39,14 @@ from midiexport.stages.tempo import (
 from midiexport.stages.timing import (
     BEATS,
     CONSTANT,
+    CONSTANT_FIT_S,
     SPAN_FIT_S,
     bar_tempos_us,
     drawn,
     follow_beats,
     grid_ticks,
     plan_time,
+    straight_line,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1163,3 +1166,84 @@ def test_logistic_is_finite_and_symmetric_for_every_float(logit):
     assert 0.0 <= probability <= 1.0
     assert probability + logistic(-logit) == pytest.approx(1.0)
     assert logistic(-800.0) < logistic(-30.0) < 0.5 == logistic(0.0) < logistic(30.0)
+
+
+def chord_song(beats_s: np.ndarray) -> model.Record:
+    """A piano without drums: a three-note chord on every beat (a fifth of it spread over 30 ms), held most of it."""
+    rng = np.random.default_rng(5)
+    notes = []
+    for k, (at, after) in enumerate(zip(beats_s, np.append(beats_s[1:], beats_s[-1] + 0.5))):
+        root, third, fifth = CHORDS[(k // 4) % 4]
+        for pitch in (root + 12, third + 12, fifth + 12):
+            start = round((at + rng.uniform(0, 0.03)) * 192) / 192
+            notes.append(
+                {"pitch": pitch, "start": start, "end": round((at + 0.8 * (after - at)) * 192) / 192, "velocity": 0.6}
+            )
+    [record] = normalize_payload({"instruments": [{"name": "Piano", "notes": sorted(notes, key=lambda n: n["start"])}]})
+    return record
+
+
+def final_ritardando(steady: int = 64, slowing: int = 12, beat_s: float = 0.5) -> np.ndarray:
+    """Beat times (s): ``steady`` beats ``beat_s`` apart, then ``slowing`` beats slowing evenly to 3/4 of that tempo."""
+    steady_s = beat_s * (1 + np.arange(steady))
+    return np.concatenate([steady_s, steady_s[-1] + np.cumsum(beat_s / np.linspace(0.98, 0.75, slowing))])
+
+
+def test_follow_tempo_follows_a_final_ritardando_that_the_local_period_lags():
+    beats_s = final_ritardando(80, 15)
+    env = impulses(beats_s)
+    assert beats_missed(beats_s, follow_drift(env, 0.5)) > 0  # the median over 8 pulses either side lags the end
+    assert beats_missed(beats_s, follow_tempo(env, 0.5)) == 0
+
+
+def test_follow_tempo_keeps_a_steady_tempo_beat_for_beat_without_extra_beats():
+    beats_s = 0.5 + 0.5 * np.arange(120)
+    followed = follow_tempo(impulses(beats_s), 0.5)
+    assert beats_missed(beats_s, followed) == 0
+    assert len(followed) <= len(beats_s) + 2
+
+
+def test_follow_tempo_stays_on_the_beats_when_weaker_onsets_fall_between_them():
+    beats_s = final_ritardando(80, 15)
+    env = impulses(beats_s)
+    env[np.round((beats_s[:-1] + beats_s[1:]) / 2 / FRAME_S).astype(int)] = 0.6  # off-beats, weaker
+    assert beats_missed(beats_s, follow_tempo(env, 0.5)) == 0
+
+
+def test_a_straight_line_fits_steady_beats_and_not_a_ritardando():
+    steady = 0.5 + 0.5 * np.arange(64)
+    slope, intercept, off_s = straight_line(steady + np.tile([0.01, -0.01], 32))  # jitter, averaged out
+    assert slope == pytest.approx(0.5, abs=1e-3) and intercept == pytest.approx(0.5, abs=0.01) and off_s < 0.002
+    assert straight_line(final_ritardando())[2] > CONSTANT_FIT_S
+
+
+def test_without_drums_beats_that_lag_a_ritardando_are_re_tracked_onto_it():
+    true_s = final_ritardando()
+    found = collect_onsets(chord_song(true_s))
+    steady = int(np.sum(np.diff(true_s) < 0.505))
+    chosen = true_s.copy()  # the chosen beats follow the slowing only halfway: the last ones come early
+    chosen[steady + 1 :] = true_s[steady] + np.cumsum(0.5 + (np.diff(true_s)[steady:] - 0.5) / 2)
+    assert beats_missed(true_s, chosen) > 3
+    is_down = np.arange(len(chosen)) % 4 == 0
+    followed, down = _follow_tempo(found, chosen, is_down)
+    assert followed is not None
+    assert beats_missed(true_s[steady:], followed) == 0  # the slowing beats, each found
+    assert np.array_equal(followed[down][:8], followed[::4][:8])  # the chosen bar lines, on the beats found
+
+
+def test_without_drums_steady_beats_and_beats_half_a_beat_off_are_kept():
+    true_s = final_ritardando()
+    found = collect_onsets(chord_song(true_s))
+    is_down = np.arange(len(true_s)) % 4 == 0
+    steady = 0.5 + 0.5 * np.arange(len(true_s))
+    assert _follow_tempo(collect_onsets(chord_song(steady)), steady, is_down)[0] is None  # one tempo fits
+    off = (true_s[:-1] + true_s[1:]) / 2  # drifting, but half a beat off the chords
+    assert straight_line(off)[2] > CONSTANT_FIT_S
+    assert _follow_tempo(found, off, is_down[:-1])[0] is None  # the meter model's phase stays
+
+
+def test_a_final_ritardando_without_drums_is_followed_to_its_last_beat():
+    true_s = final_ritardando(40, 10, 0.7)
+    estimate = estimate_tempo(chord_song(true_s))
+    assert not estimate.has_drums and estimate.beats_s is not None
+    assert beats_missed(true_s, estimate.beats_s) == 0

@@ -278,19 +278,14 @@ def bar_tempos_us(
     within SPAN_FIT_S of the line. One outer loop step per span (a few dozen), one inner step
     per bar it grows by, each vectorised over the span's beats.
     """
-    import numpy as np
 
     first, last = float(downbeats_s[0]), float(downbeats_s[-1])
     beats = beats_s if beats_s is not None else downbeats_s
     beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
     if len(beats) < 2:  # no beats to follow between the bar lines: the bar lines are the beats (two at least)
         beats, beat_quarters = downbeats_s, bar_quarters
-    index = np.arange(len(beats))
-    slope, intercept = np.polyfit(index, beats, 1)
-    residual = beats - (intercept + slope * index)
-    width = min(2 * JITTER_BEATS + 1, len(residual))
-    trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
-    if float(np.sqrt(np.mean(trend**2))) <= CONSTANT_FIT_S:
+    slope, intercept, drift_s = straight_line(beats)
+    if drift_s <= CONSTANT_FIT_S:
         return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
     changes = _fitted_spans(downbeats_s, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     merged = [changes[0]]
@@ -298,6 +293,23 @@ def bar_tempos_us(
         if us != merged[-1][1]:
             merged.append((bar, us))
     return first, merged
+
+
+def straight_line(beats_s: npt.NDArray[np.float64]) -> tuple[float, float, float]:
+    """Return the least-squares line through beats (s per beat, s at beat 0) and how far they leave it (s).
+
+    How far: the root mean square of the distances from the line, each first averaged over
+    JITTER_BEATS beats either side, so a tracker's beat-to-beat jitter is not counted as tempo.
+    At most CONSTANT_FIT_S: one tempo fits. Needs two beats.
+    """
+    import numpy as np
+
+    index = np.arange(len(beats_s))
+    slope, intercept = np.polyfit(index, beats_s, 1)
+    residual = beats_s - (intercept + slope * index)
+    width = min(2 * JITTER_BEATS + 1, len(residual))
+    trend = np.convolve(residual, np.ones(width) / width, mode="valid")  # the tracker's jitter averaged out
+    return float(slope), float(intercept), float(np.sqrt(np.mean(trend**2)))
 
 
 def _fitted_spans(
