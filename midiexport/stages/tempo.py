@@ -161,13 +161,13 @@ MAX_MARGIN = 20.0  # a song with no rival hypothesis at all: as sure as a margin
 # choose_threshold, which lives there with the rest of the calibration): paste it over these lines
 # after a refit.
 CALIBRATION_DRUMS = (1.642, 0.063)  # songs with drums: slope per unit of margin, offset (log-odds)
-CALIBRATION_NO_DRUMS = (1.259, -1.341)  # songs without drums: the same
+CALIBRATION_NO_DRUMS = (1.135, -1.086)  # songs without drums: the same
 CONFIDENCE_THRESHOLD_DRUMS: float | None = 0.50
 CONFIDENCE_THRESHOLD_NO_DRUMS: float | None = None
-BEAT_CALIBRATION_NESTED = 0.999  # per unit of log-odds of the nested posterior
-BEAT_CALIBRATION_BARS = 1.274  # per unit of log-odds of the bar confidence
+BEAT_CALIBRATION_NESTED = 1.000  # per unit of log-odds of the nested posterior
+BEAT_CALIBRATION_BARS = 1.412  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.099  # per unit of log-odds of the long-note tracker's agreement
-BEAT_CALIBRATION_OFFSET = 0.477
+BEAT_CALIBRATION_OFFSET = 0.302
 BEAT_CONFIDENCE_THRESHOLD = 0.72
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
