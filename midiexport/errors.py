@@ -76,6 +76,14 @@ def say(*parts: str) -> Said:
     return _said("".join(parts), tuple(marks))
 
 
+def without_prefix(text: str, prefix: str) -> str:
+    """Return ``text`` without a leading ``prefix``, its marks kept (``str.removeprefix`` drops them)."""
+    if not text.startswith(prefix):
+        return text
+    cut = len(prefix)
+    return _said(text[cut:], tuple((start - cut, phrase) for start, phrase in getattr(text, "phrases", ())))
+
+
 class MidiExportError(Exception):
     """Base of every error midiexport raises on purpose."""
 

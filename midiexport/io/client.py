@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
-from ..errors import ApiError, FetchError, NetworkError, Phrase, UnconfirmedRequest, say
+from ..errors import ApiError, FetchError, NetworkError, Phrase, UnconfirmedRequest, say, without_prefix
 from ..model import PENDING
 from .http import BASE_URL_HINT, Answer, Transport, check_api_key, check_base_url
 
@@ -215,7 +215,7 @@ class ApiClient:
         except NetworkError as failed:
             if failed.sent and not idempotent:
                 raise self._unconfirmed(
-                    method, path, task_id, str(failed).removeprefix(f"task {task_id}: ")
+                    method, path, task_id, without_prefix(failed.message, f"task {task_id}: ")
                 ) from failed
             return _Failure(failed, deadline if failed.retry else None)
         body = _json_body(answer.body)
@@ -253,9 +253,9 @@ class ApiClient:
 
     def _unconfirmed(self, method: str, path: str, task_id: str, why: str) -> UnconfirmedRequest:
         return UnconfirmedRequest(
-            f"task {task_id}: {method} {path} was sent, but {why}; it may have created a new task (and used "
-            "credits), so it was not sent again: look for that task (its callback, or the account's task list) "
-            "before asking again",
+            say(f"task {task_id}: {method} {path} was sent, but ", why, "; it may have created a new task (and used "
+                "credits), so it was not sent again: look for that task (its callback, or the account's task list) "
+                "before asking again"),
             task_id=task_id, method=method, path=path, reason=why,
         )  # fmt: skip
 
