@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
-from ..errors import ApiError, FetchError, NetworkError, Phrase, UnconfirmedRequest, say, without_prefix
+from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest, say, without_prefix
 from ..model import PENDING
-from .http import BASE_URL_HINT, Answer, Transport, check_api_key, check_base_url
+from .http import BASE_URL_HINT, TIMEOUT, Answer, Transport, check_api_key, check_base_url
 
 if TYPE_CHECKING:
     import httpx
 
 MIDI_RECORD_PATH = "/api/v1/midi/record-info"
 MUSIC_RECORD_PATH = "/api/v1/generate/record-info"
-TIMEOUT_HINT = Phrase("raise the timeout or fetch it later")  # a task still pending at the deadline
+TIMEOUT_HINT = say("raise ", TIMEOUT, " or fetch it later")  # a task still pending at the deadline
 FINAL_POLL_LEAD_S = 1.0  # the last poll goes out this long before the deadline, so its answer fits
 FINAL_POLL_LEAD_SHARE = 0.25  # ... or this share of the poll interval, when that is shorter (tests)
 
