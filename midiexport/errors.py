@@ -20,7 +20,8 @@ The tree, so callers catch at the level they need::
 
 Each message is one sentence: what failed, where, and what to do next. Context
 travels as attributes so a caller need not parse the text; ``hint`` holds the "what to
-do next" (also in the message) wherever the message gives advice. Messages reach a
+do next" (also in the message) where the remedy is a setting the caller can change; not
+every error that gives advice sets one. Messages reach a
 Python caller, ``serve``'s log and answers and the ``--report`` as they are, so they
 name no command-line flag: a setting is named in words ("raise the timeout"), a
 ``Phrase`` constant defined where it is said. A message that holds such phrases is
@@ -74,6 +75,14 @@ def say(*parts: str) -> Said:
             marks += [(at + start, phrase) for start, phrase in part.phrases]
         at += len(part)
     return _said("".join(parts), tuple(marks))
+
+
+def without_prefix(text: str, prefix: str) -> str:
+    """Return ``text`` without a leading ``prefix``, its marks kept (``str.removeprefix`` drops them)."""
+    if not text.startswith(prefix):
+        return text
+    cut = len(prefix)
+    return _said(text[cut:], tuple((start - cut, phrase) for start, phrase in getattr(text, "phrases", ())))
 
 
 class MidiExportError(Exception):

@@ -1,7 +1,7 @@
 """General MIDI, drum and stem-name tables: data only, and the lookups over them.
 
-Also the Standard MIDI File's meta event codes, which the writer (``outputs.smf``) and the
-reader (``stages.midifile``) share.
+Also the Standard MIDI File's meta event and channel message codes, which the writer
+(``outputs.smf``) and the reader (``stages.midifile``) share.
 
 Instrument names in the API are General MIDI program names ("Electric Bass (finger)"),
 sometimes in another table's spelling ("String Ensembles 1"), plus "Drums" and
@@ -24,6 +24,8 @@ DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 # Meta event types (the SMF 1.0 spec): the byte after 0xFF.
 META_TEXT, META_TRACK_NAME, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x01, 0x03, 0x04, 0x20
 META_END_OF_TRACK, META_TEMPO, META_TIME_SIGNATURE, META_KEY_SIGNATURE = 0x2F, 0x51, 0x58, 0x59
+# Channel message kinds (the status byte's high nibble; the low one is the channel).
+NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
 
 GM_PROGRAMS: tuple[str, ...] = (
     # Piano

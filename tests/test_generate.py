@@ -202,6 +202,7 @@ def test_a_separation_post_that_times_out_after_creating_its_task_is_not_sent_ag
     assert result.stderr.startswith(
         f"task {MUSIC}: the separation request was sent, but no complete answer from 127.0.0.1:"
     )
+    assert "before the deadline (--timeout); gave up" in result.stderr  # the library's phrase, in the CLI's words
     assert (
         "a separation task may have been created (and charged), so it is not sent again: find it in your "
         f"account and continue with `midiexport generate {MUSIC} --resume --separation-task ID`"

@@ -41,8 +41,8 @@ def hints() -> dict[str, str]:
 def _convert_hints() -> dict[str, str]:
     """The phrases of reading, converting and writing (io.files, io.archive, jobs, stages.convert, stages.clean).
 
-    Built on first use, importing the modules that say them: a convert run has them all
-    loaded by the time it prints a marked line, and start-up imports none.
+    Built on first use, importing the modules that say them: start-up imports none, and a
+    run that prints a marked line loads those it had not used (a few ms, once).
     """
     from ..io import archive, files
     from ..jobs import convert_files, runner
@@ -72,11 +72,10 @@ def _api_hints() -> dict[str, str]:
     ``{task_id}``: the task the error names.
     """
     from .. import protocol
-    from ..io import client, http
+    from ..io import http
     from ..jobs import generate
 
     return {
-        client.TIMEOUT_HINT: "raise --timeout or fetch it later",
         http.TIMEOUT: "--timeout",
         http.BASE_URL_HINT: "check --base-url",
         protocol.KEY_HINT: "check --api-key or MIDIEXPORT_API_KEY",
@@ -150,9 +149,7 @@ def _cli_message(exc: BaseException) -> str:
 
     A library error's ``message``, or a ValueError's own text (a Said when it holds phrases).
     """
-    message = getattr(exc, "message", None)
-    if not isinstance(message, str):
-        message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
+    message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
     return cli_words(message, task_id=getattr(exc, "task_id", None))
 
 

@@ -82,15 +82,9 @@ def serve(**options: Any) -> None:
 
 def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> None:
     """Raise a usage error when the server would listen beyond loopback without a webhook key."""
-    import ipaddress
+    from ..io.http import is_loopback
 
-    if hmac_key is not None or insecure_public or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not (hmac_key is not None or insecure_public or is_loopback(host)):
         raise click.UsageError(
             f"listening on {host} without a webhook key lets anyone post; set --hmac-key "
             "(or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public"

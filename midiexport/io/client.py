@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
-from ..errors import ApiError, FetchError, NetworkError, Phrase, UnconfirmedRequest, say
+from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest, say, without_prefix
 from ..model import PENDING
-from .http import BASE_URL_HINT, Answer, Transport, check_api_key, check_base_url
+from .http import BASE_URL_HINT, TIMEOUT, Answer, Transport, check_api_key, check_base_url
 
 if TYPE_CHECKING:
     import httpx
 
 MIDI_RECORD_PATH = "/api/v1/midi/record-info"
 MUSIC_RECORD_PATH = "/api/v1/generate/record-info"
-TIMEOUT_HINT = Phrase("raise the timeout or fetch it later")  # a task still pending at the deadline
+TIMEOUT_HINT = say("raise ", TIMEOUT, " or fetch it later")  # a task still pending at the deadline
 FINAL_POLL_LEAD_S = 1.0  # the last poll goes out this long before the deadline, so its answer fits
 FINAL_POLL_LEAD_SHARE = 0.25  # ... or this share of the poll interval, when that is shorter (tests)
 
@@ -215,7 +215,7 @@ class ApiClient:
         except NetworkError as failed:
             if failed.sent and not idempotent:
                 raise self._unconfirmed(
-                    method, path, task_id, str(failed).removeprefix(f"task {task_id}: ")
+                    method, path, task_id, without_prefix(failed.message, f"task {task_id}: ")
                 ) from failed
             return _Failure(failed, deadline if failed.retry else None)
         body = _json_body(answer.body)
@@ -253,9 +253,9 @@ class ApiClient:
 
     def _unconfirmed(self, method: str, path: str, task_id: str, why: str) -> UnconfirmedRequest:
         return UnconfirmedRequest(
-            f"task {task_id}: {method} {path} was sent, but {why}; it may have created a new task (and used "
-            "credits), so it was not sent again: look for that task (its callback, or the account's task list) "
-            "before asking again",
+            say(f"task {task_id}: {method} {path} was sent, but ", why, "; it may have created a new task (and used "
+                "credits), so it was not sent again: look for that task (its callback, or the account's task list) "
+                "before asking again"),
             task_id=task_id, method=method, path=path, reason=why,
         )  # fmt: skip
 

@@ -77,7 +77,7 @@ def check_base_url(base_url: str) -> None:
     if "@" in parts.netloc:
         raise ValueError(say(f"base URL {redact_url(base_url)!r} holds a user name or password; remove it (",
                              KEY_APART, ")"))  # fmt: skip
-    if parts.scheme == "http" and not _is_loopback(hostname):
+    if parts.scheme == "http" and not is_loopback(hostname):
         raise ValueError(
             f"refusing to send the API key over plain http to {hostname}; use https:// (http only for loopback)"
         )
@@ -94,7 +94,8 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

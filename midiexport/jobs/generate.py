@@ -442,7 +442,7 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
         chain.save()
         advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
-            say(f"task {about}: the {STEP_NAMES[step]} request was sent, but {why}; ", advice),
+            say(f"task {about}: the {STEP_NAMES[step]} request was sent, but ", why, "; ", advice),
             task_id=about,
             path=path,
             reason=why,

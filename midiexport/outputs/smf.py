@@ -28,6 +28,9 @@ from ..gm import (
     META_TEXT,
     META_TIME_SIGNATURE,
     META_TRACK_NAME,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM_CHANGE,
 )
 from ..model import Song, Track
 
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-NOTE_OFF, NOTE_ON, PROGRAM_CHANGE = 0x80, 0x90, 0xC0
 RELEASE_VELOCITY = 64  # the MIDI spec's default note-off velocity
 MAX_TEXT_BYTES = 255  # names are cut here; DAWs show far fewer characters anyway
 KAR_TITLE, KAR_INFORMATION = "@T", "@I"  # karaoke text prefixes: the title, other information

@@ -29,7 +29,20 @@ from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..errors import InputError
-from ..gm import META_END_OF_TRACK, META_TEXT
+from ..gm import (
+    CONTROL_CHANGE,
+    META_CHANNEL_PREFIX,
+    META_END_OF_TRACK,
+    META_INSTRUMENT_NAME,
+    META_KEY_SIGNATURE,
+    META_TEMPO,
+    META_TEXT,
+    META_TIME_SIGNATURE,
+    META_TRACK_NAME,
+    NOTE_OFF,
+    NOTE_ON,
+    PROGRAM_CHANGE,
+)
 from ..model import Instrument, Record
 from .normalize import MAX_TIME_S
 
@@ -339,35 +352,35 @@ def _channel_event(
     tick: int,
     counts: dict[str, int],
 ) -> None:
-    if kind == 0x90 and data[1] & 0x7F:
+    if kind == NOTE_ON and data[1] & 0x7F:
         sounding.setdefault((channel, data[0] & 0x7F), deque()).append((tick, data[1] & 0x7F))
-    elif kind in (0x80, 0x90):  # a note-off, or a note-on with velocity 0
+    elif kind in (NOTE_OFF, NOTE_ON):  # a note-off, or a note-on with velocity 0
         ons = sounding.get((channel, data[0] & 0x7F))
         if ons:  # the first note of this pitch still sounding ends (first in, first out)
             on, velocity = ons.popleft()
             track.add_note(channel, on, tick, data[0] & 0x7F, velocity)
-    elif kind == 0xC0:
+    elif kind == PROGRAM_CHANGE:
         track.programs.setdefault(channel, data[0] & 0x7F)
-    elif kind == 0xB0:
+    elif kind == CONTROL_CHANGE:
         counts[CONTROLLERS_LEFT_OUT] = counts.get(CONTROLLERS_LEFT_OUT, 0) + 1
 
 
 def _meta(track: _RawTrack, kind: int, payload: bytes, tick: int, counts: dict[str, int]) -> None:
-    if kind == 0x03 and track.name is None:
+    if kind == META_TRACK_NAME and track.name is None:
         track.name = _text(payload)
-    elif kind == 0x20 and len(payload) == 1 and payload[0] < 16:
+    elif kind == META_CHANNEL_PREFIX and len(payload) == 1 and payload[0] < 16:
         track.prefix = payload[0]
-    elif kind == 0x04 and track.prefix is not None:
+    elif kind == META_INSTRUMENT_NAME and track.prefix is not None:
         track.channel_names.setdefault(track.prefix, _text(payload))
-    elif kind == 0x51 and len(payload) == 3:
+    elif kind == META_TEMPO and len(payload) == 3:
         tempo_us = int.from_bytes(payload, "big")
         if tempo_us == 0:
             counts[TEMPO_ZERO] = counts.get(TEMPO_ZERO, 0) + 1
         else:
             track.tempos.append((tick, tempo_us))
-    elif kind == 0x58 and len(payload) >= 2 and payload[0] and payload[1] < 8:
+    elif kind == META_TIME_SIGNATURE and len(payload) >= 2 and payload[0] and payload[1] < 8:
         track.meters.append((tick, payload[0], 1 << payload[1]))
-    elif kind == 0x59 and len(payload) >= 1:
+    elif kind == META_KEY_SIGNATURE and len(payload) >= 1:
         sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
         if abs(sharps) > MAX_SHARPS or (len(payload) > 1 and payload[1] > 1):
             counts[KEY_SIGNATURE_ILLEGAL] = counts.get(KEY_SIGNATURE_ILLEGAL, 0) + 1
