@@ -109,6 +109,11 @@ TEMPO_PULL = 0.1
 # transitions form a band, half the cost; no bound and one of 1.1 gave the same figures), wide enough
 # for any gradual change (a ritardando slows by a few % a beat; a jump of 15% is a new section)
 TEMPO_STEP = 1.15
+# and it runs on frames pooled so that the song's beat spans at most 50 of them (DP_POOL's 20 ms up to a
+# 1 s beat, then coarser): an interval is still resolved to 2% of the beat, 7 steps within TEMPO_STEP, and
+# each beat then takes the strongest 10 ms frame of its pooled frame (``_finest``) before tempo._refine
+# moves it onto the onsets. Without it the cost grew with the square of the beat (see follow_tempo).
+TEMPO_BEAT_FRAMES = 50
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
 # onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
@@ -269,10 +274,12 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     slowing at the song's end and its penalty keeps the pulses early (on a ritardando from
     136 to 103 a minute over 101 beats, ``follow_drift`` misses 25 beats, this tracker none).
     The recursion runs in blocks as long as the shortest interval, as ``track_pulse``'s does:
-    a block's predecessors all lie before it. Its cost grows with the square of the beat
-    (more intervals, each with a wider band of predecessors), less the fewer, longer blocks:
-    CPU time on a 5-minute song without drums (bwv17.7 looped) 46 ms at a 0.5 s beat, 94 ms
-    at 1 s, 161 ms at 1.5 s, 311 ms at 2.25 s.
+    a block's predecessors all lie before it. On DP_POOL's frames its cost grew with the
+    square of the beat (more intervals, each with a wider band of predecessors), less the
+    fewer, longer blocks: CPU time on a 5-minute song without drums (bwv17.7 looped) 44 ms at
+    a 0.5 s beat, 92 ms at 1 s, 156 ms at 1.5 s, 277 ms at 2.25 s. Pooled so that a beat spans
+    at most TEMPO_BEAT_FRAMES frames, the cost stops growing past a 1 s beat: 61 ms at 1.5 s,
+    32 ms at 2.25 s, and the same beats on the bench split's drifting songs.
 
     Not fitted: TIGHTNESS is Ellis's, the pull a tenth of it. On the bench split's drifting
     songs (beats within 30 ms, all written maps) a pull of 0.3 or 1.0 gave 87.6% and 87.4%
@@ -282,8 +289,9 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     """
     import numpy as np
 
-    coarse = _pool(env, DP_POOL)
-    beat = beat_s / (FRAME_S * DP_POOL)
+    pool = max(DP_POOL, int(np.ceil(beat_s / (FRAME_S * TEMPO_BEAT_FRAMES))))
+    coarse = _pool(env, pool)
+    beat = beat_s / (FRAME_S * pool)
     shortest_share, longest_share = TEMPO_RANGE
     intervals = np.arange(max(1, int(shortest_share * beat)), int(np.ceil(longest_share * beat)) + 1)
     low, count = int(intervals[0]), len(intervals)
@@ -314,7 +322,7 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     while back[frame, interval] >= 0:  # one step per beat
         frame, interval = frame - int(intervals[interval]), int(back[frame, interval])
         path.append(frame)
-    return _finest(env, path[::-1], DP_POOL)
+    return _finest(env, path[::-1], pool)
 
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
