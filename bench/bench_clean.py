@@ -621,9 +621,9 @@ def timing(songs: list[dict], repeats: int = 11) -> None:
     Times are this process's CPU time (``time.process_time``: the host is shared, and
     wall time there measures the neighbours), both taken in each round; the medians of
     the times and of the per-round ratios (the share). Both sides run in the same memory state
-    (``keep_freed_memory``); the page faults each call met are shown beside its time.
+    (``keep_freed_memory``, which ``main`` calls once before any split); the page faults each
+    call met are shown beside its time.
     """
-    print(f"\n{keep_freed_memory()}")
     for parts in (None, SONG_PARTS):
         record = big_record(songs, TIMING_NOTES, parts)
         shape = f"{len(record.instruments)} parts"
@@ -703,6 +703,8 @@ def main() -> None:
     args = parser.parse_args()
     schema = load_schema(args.corpus)
     began = time.perf_counter()
+    if not args.key_only:  # once for the process: the timing of every split runs in that memory state
+        print(f"{keep_freed_memory()}\n")
     summaries = {}
     for split in args.split.split(","):
         songs = schema.load_songs(corpus_files(args.corpus), split=None if split == "all" else split)

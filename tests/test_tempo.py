@@ -22,7 +22,15 @@ from conftest import CHORDS, channel_events, mido_file, pretty, record_payload, 
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.beats import drum_aligned, follow_drift, follow_tempo, slot_grid, track_pulse
+from midiexport.stages.beats import (
+    DP_POOL,
+    TEMPO_BEAT_FRAMES,
+    drum_aligned,
+    follow_drift,
+    follow_tempo,
+    slot_grid,
+    track_pulse,
+)
 from midiexport.stages.convert import convert_record
 from midiexport.stages.normalize import normalize_payload
 from midiexport.stages.onsets import FRAME_S, collect_onsets
@@ -1199,6 +1207,14 @@ def test_follow_tempo_follows_a_final_ritardando_that_the_local_period_lags():
 def test_follow_tempo_keeps_a_steady_tempo_beat_for_beat_without_extra_beats():
     beats_s = 0.5 + 0.5 * np.arange(120)
     followed = follow_tempo(impulses(beats_s), 0.5)
+    assert beats_missed(beats_s, followed) == 0
+    assert len(followed) <= len(beats_s) + 2
+
+
+def test_follow_tempo_on_pooled_frames_follows_a_slow_ritardando():
+    beats_s = final_ritardando(40, 12, beat_s=2.25)  # a 2.25 s beat slowing to 3 s: frames pooled past DP_POOL
+    assert 2.25 / (FRAME_S * DP_POOL) > TEMPO_BEAT_FRAMES
+    followed = follow_tempo(impulses(beats_s), 2.25)
     assert beats_missed(beats_s, followed) == 0
     assert len(followed) <= len(beats_s) + 2
 

@@ -41,12 +41,13 @@ the beats of a song without drums whose tempo moves (``tempo._follow_tempo``): E
 programme with the tempo in its state, each interval charged for its change from the one
 before (a bar-pointer model's tempo transition: Whiteley, Cemgil & Godsill 2006; Krebs, Böck
 & Widmer 2015), not for its distance from a period read off other pulses. ``follow_drift``'s
-local period is a median over 16 pulses: a final ritardando (the last 8-15% of a score's beats
+local period is a median over 8 pulses either side: a final ritardando (the last 8-15% of a score's beats
 slowing to 72-85% of its tempo, as the corpus renders them) is over before that median moves,
 and the penalty against it held the pulses early, so the last beats slipped (on the bench
 split's drifting songs without drums whose tempo was right, 57% of the beats in a ritardando
-were more than 30 ms off, against 28% before it). Its beats replace the chosen ones only
-where they agree on the beat phase, so the meter stage's choice stands; the slot grid the
+were more than 30 ms off, against 28% before it). Its beats replace all the chosen ones when
+at least half of those have one of its beats near (``tempo.FOLLOW_AGREEMENT``: the same beat
+phase, so the meter stage's choice stands), and none of them otherwise; the slot grid the
 meter model reads is not changed, so tempo and meter figures are not either. Dixon's BeatRoot
 (2001) follows a moving tempo with agents that each adjust their period to the onsets they
 meet; a tempo state in one dynamic programme does the same in one pass.
@@ -97,13 +98,22 @@ INTERVAL_RANGE = (0.8, 1.25)  # allowed pulse-to-pulse interval as a share of th
 DRIFT_SPAN_PULSES = 8  # follow_drift: the local period is the median interval over 8 pulses either side
 DRIFT_LIMIT = 0.15  # and stays within 15% of the song's period (with INTERVAL_RANGE: 0.68-1.44 of it)
 # follow_tempo: beat intervals within 0.6-1.6 of the song's beat (a final ritardando ends at 0.7-0.85 of the
-# tempo: 1.2-1.4 times the beat), TIGHTNESS on the log ratio of each interval to the one before it (Ellis's
-# penalty, moved from the song's period to the previous beat's: tempo changes gradually), and a tenth of it
-# on the log ratio to the song's beat, so the tempo still returns where the onsets say nothing.
+# tempo: 1.2-1.4 times the beat; 0.6 and 1.6 lie about as far below and above 1 on a log scale, so a tempo
+# may rise as far as it may fall, to 1/0.6 = 1.67 or 1/1.6 = 0.63 of the song's), TIGHTNESS on the log ratio
+# of each interval to the one before it (Ellis's penalty, moved from the song's period to the previous beat's:
+# tempo changes gradually), and a tenth of it on the log ratio to the song's beat, so the tempo still returns
+# where the onsets say nothing.
 TEMPO_RANGE = (0.6, 1.6)
 TEMPO_PULL = 0.1
-TEMPO_POOL = 2
-TEMPO_STEP = 1.15  # and each interval within 15% of the one before (a tempo changes gradually; a jump is a new section)
+# and each interval within 15% of the one before: a bound of the search more than of the model (the
+# transitions form a band, half the cost; no bound and one of 1.1 gave the same figures), wide enough
+# for any gradual change (a ritardando slows by a few % a beat; a jump of 15% is a new section)
+TEMPO_STEP = 1.15
+# and it runs on frames pooled so that the song's beat spans at most 50 of them (DP_POOL's 20 ms up to a
+# 1 s beat, then coarser): an interval is still resolved to 2% of the beat, 7 steps within TEMPO_STEP, and
+# each beat then takes the strongest 10 ms frame of its pooled frame (``_finest``) before tempo._refine
+# moves it onto the onsets. Without it the cost grew with the square of the beat (see follow_tempo).
+TEMPO_BEAT_FRAMES = 50
 # drum_aligned: a pitched onset within LAG_WINDOW_S of a drum hit plays with the drums (the latencies
 # are 10-40 ms); the median of those distances is the part's lag, measured on at least MIN_LAG_ONSETS
 # onsets (tempo.MIN_PART_ONSETS reads this one: a part's timing counts from as many). An onset with
@@ -264,7 +274,12 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     slowing at the song's end and its penalty keeps the pulses early (on a ritardando from
     136 to 103 a minute over 101 beats, ``follow_drift`` misses 25 beats, this tracker none).
     The recursion runs in blocks as long as the shortest interval, as ``track_pulse``'s does:
-    a block's predecessors all lie before it (on a 5-minute song without drums about 60 ms).
+    a block's predecessors all lie before it. On DP_POOL's frames its cost grew with the
+    square of the beat (more intervals, each with a wider band of predecessors), less the
+    fewer, longer blocks: CPU time on a 5-minute song without drums (bwv17.7 looped) 44 ms at
+    a 0.5 s beat, 92 ms at 1 s, 156 ms at 1.5 s, 277 ms at 2.25 s. Pooled so that a beat spans
+    at most TEMPO_BEAT_FRAMES frames, the cost stops growing past a 1 s beat: 61 ms at 1.5 s,
+    32 ms at 2.25 s, and the same beats on the bench split's drifting songs.
 
     Not fitted: TIGHTNESS is Ellis's, the pull a tenth of it. On the bench split's drifting
     songs (beats within 30 ms, all written maps) a pull of 0.3 or 1.0 gave 87.6% and 87.4%
@@ -274,8 +289,9 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     """
     import numpy as np
 
-    coarse = _pool(env, TEMPO_POOL)
-    beat = beat_s / (FRAME_S * TEMPO_POOL)
+    pool = max(DP_POOL, int(np.ceil(beat_s / (FRAME_S * TEMPO_BEAT_FRAMES))))
+    coarse = _pool(env, pool)
+    beat = beat_s / (FRAME_S * pool)
     shortest_share, longest_share = TEMPO_RANGE
     intervals = np.arange(max(1, int(shortest_share * beat)), int(np.ceil(longest_share * beat)) + 1)
     low, count = int(intervals[0]), len(intervals)
@@ -286,7 +302,7 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     change = np.where(np.abs(ratio) <= np.log(TEMPO_STEP), -TIGHTNESS * ratio**2, -np.inf)  # (interval, band)
     pull = -TIGHTNESS * TEMPO_PULL * np.log(intervals / beat) ** 2
     score = np.full((len(coarse), count), -np.inf)
-    back = np.full((len(coarse), count), -1, dtype=np.int64)  # the previous beat's interval (index), -1: none
+    back = np.full((len(coarse), count), -1, dtype=np.int16)  # the previous beat's interval (index), -1: none
     columns = np.arange(count)[None, :]
     for start in range(0, len(coarse), low):
         frames = np.arange(start, min(start + low, len(coarse)))
@@ -306,7 +322,7 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     while back[frame, interval] >= 0:  # one step per beat
         frame, interval = frame - int(intervals[interval]), int(back[frame, interval])
         path.append(frame)
-    return _finest(env, path[::-1], TEMPO_POOL)
+    return _finest(env, path[::-1], pool)
 
 
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:

@@ -278,7 +278,6 @@ def bar_tempos_us(
     within SPAN_FIT_S of the line. One outer loop step per span (a few dozen), one inner step
     per bar it grows by, each vectorised over the span's beats.
     """
-
     first, last = float(downbeats_s[0]), float(downbeats_s[-1])
     beats = beats_s if beats_s is not None else downbeats_s
     beats = beats[(beats >= first - GROUP_S) & (beats <= last + GROUP_S)]
