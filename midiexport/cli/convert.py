@@ -48,7 +48,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     sources = found.sources
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
-    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
+    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total, left_out=found.left_out)
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:
