@@ -28,8 +28,11 @@ def convert_payload(payload: Any, options: ConvertOptions = DEFAULT_OPTIONS) -> 
 
 
 class Written(list[Path]):
-    """The paths ``convert_file`` wrote, in order (a list), and ``left_out``: how many .mid files
-    midiexport wrote its folder search left out (``convert_files.BatchInputs``), 0 for a file."""
+    """The paths ``convert_file`` wrote, in order: a list that also says what its folder search left out.
+
+    ``left_out``: how many .mid files midiexport wrote the folder search left out
+    (``convert_files.BatchInputs``); 0 for a file named alone.
+    """
 
     def __init__(self, paths: list[Path], *, left_out: int) -> None:
         super().__init__(paths)
