@@ -79,7 +79,21 @@ def test_output_to_stdout_is_the_binary_midi(example):
 def test_stdin_needs_an_output(example):
     result = run("convert", "-", input=example.read_bytes())
     assert result.exit_code == 2
-    assert "Error: reading standard input needs -o" in result.stderr
+    line = "Error: reading standard input needs -o (a folder, a .mid path, or - for stdout)"
+    assert result.stderr.splitlines()[-1] == line
+
+
+def test_the_library_refuses_stdin_without_an_output_by_the_same_rule_in_its_own_words():
+    from midiexport.errors import OutputError
+    from midiexport.io.files import STDIN, InputFile
+    from midiexport.jobs.runner import Destination
+
+    problem = Destination().stdin_problem(["a.json", STDIN])
+    assert problem == "reading standard input needs the output path (a folder, a .mid path, or - for stdout)"
+    assert Destination("out").stdin_problem([STDIN]) is None and Destination().stdin_problem(["a.json"]) is None
+    with pytest.raises(OutputError) as raised:  # a caller that skips the check meets it when the result is written
+        Destination().write(InputFile(STDIN, "<stdin>", False), "song", b"MThd")
+    assert raised.value.message == problem
 
 
 def test_stdin_to_a_folder_is_named_after_the_task(example, tmp_path):

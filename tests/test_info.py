@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,37 @@ def test_info_says_without_drums_no_bar_line_is_claimed_when_that_group_has_no_t
     line = next(line.strip() for line in format_table(summary).splitlines() if "tempo estimated" in line)
     assert summary.has_drums is False and summary.meter is None and summary.tempo_written != "bars"
     assert "without drums no bar line is claimed" in line, line
+
+
+def test_info_on_a_mid_with_notes_past_24_hours_shows_what_convert_keeps_and_counts_the_rest(tmp_path):
+    from click.testing import CliRunner
+
+    from midiexport.cli import main
+    from midiexport.stages.midifile import NOTE_TOO_LATE, read_midi
+
+    late = Path(__file__).parent / "hostile" / "late-notes.mid"  # a note at tick 1, one after huge deltas at 3.6 BPM
+    summary = summarize_midi(late.read_bytes(), source="late-notes.mid")
+    record = read_midi(late.read_bytes(), source="late-notes.mid")  # what convert reads: the same rule
+    assert summary.notes_too_late == record.counts[NOTE_TOO_LATE] == 1
+    assert summary.notes == record.note_count == 1
+    [part] = summary.parts
+    assert (part.pitch_low, part.pitch_high, part.last_s) == (
+        60,
+        60,
+        pytest.approx(float(record.instruments[0].end_s.max())),
+    )
+    assert summary.duration_s == part.last_s < 60  # not the file's end, billions of seconds away
+    result = CliRunner().invoke(main, ["info", str(late)])
+    assert result.exit_code == 0, result.stderr
+    assert "  1 note ending beyond 24 hours, which convert leaves out" in result.stdout.splitlines()
+    one_tick_s = 0xFFFFFF / 1e6  # the kept note: one tick at the file's tempo (0xFFFFFF µs per quarter, 1 PPQ)
+    assert f"duration {one_tick_s:.2f} s, 1 notes" in result.stdout
+    converted = CliRunner().invoke(main, ["convert", str(late), "-o", str(tmp_path)])
+    assert "1 notes ending beyond 24 hours left out" in converted.stderr and "1 converted (1 notes)" in converted.stderr
+
+
+def test_info_counts_no_late_note_in_an_ordinary_mid():
+    [record] = normalize_payload(load_fixture("record-info.json"), source="a.json")
+    summary = summarize_midi(write_midi(convert_record(record)), source="a.mid")
+    assert summary.notes_too_late == 0
+    assert "24 hours" not in format_table(summary)

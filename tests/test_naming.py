@@ -17,6 +17,7 @@ import mido
 import pytest
 from click.testing import CliRunner
 
+from midiexport import convert_file
 from midiexport.cli import main
 
 
@@ -302,6 +303,25 @@ def test_a_re_run_over_a_folder_writes_nothing_and_says_what_it_left_out(tmp_pat
     lines = again.stderr.splitlines()
     assert lines[0] == left_out_line(len(written))
     assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed"
+
+
+def test_the_report_and_convert_file_count_the_files_a_re_run_left_out(tmp_path):
+    folder = tmp_path / "songs"  # the report lives outside it: a .json inside would be an input
+    song_stems(folder)
+    (folder / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    report = tmp_path / "report.json"
+    first = run("convert", str(folder), "--report", str(report))
+    assert first.exit_code == 0, first.stderr
+    assert json.loads(report.read_text())["written_mid_left_out"] == 0
+    written = sorted(set(names(folder)) - {"Song (Bass).mid", "Song (Keys).mid", "task.json"})
+    again = run("convert", str(folder), "--report", str(report))
+    assert again.exit_code == 0, again.stderr
+    data = json.loads(report.read_text())
+    assert data["written_mid_left_out"] == len(written) == 2
+    assert [result["outcome"] for result in data["results"]] == ["skipped", "skipped"]  # the outputs are no results
+    paths = convert_file(folder, overwrite=True)  # the library's caller reads the same count
+    assert paths.left_out == len(written) and sorted(p.name for p in paths) == written
+    assert convert_file(folder / "task.json", overwrite=True).left_out == 0  # a file named alone: no search
 
 
 def test_a_suno_style_mid_added_to_the_folder_is_read_and_the_outputs_are_not(tmp_path):

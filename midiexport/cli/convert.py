@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .common import build_convert_options, build_destination, output_options
-from .report import drive, fail_and_exit, usage_error
+from .report import cli_words, drive, fail_and_exit, usage_error
 
 
 @click.command()
@@ -30,14 +30,14 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from ..io.files import STDIN
     from ..jobs.convert_files import find_batch_inputs
 
     # Several results for one -o file are found by the batch as it reads ahead (the .mid
     # stems of one song make one result, issue 14; a lone input is read first to count its songs).
     destination = build_destination(options, several=False)
-    if STDIN in inputs and options["out"] is None:
-        raise click.UsageError("reading standard input needs -o (a folder, a .mid path, or - for stdout)")
+    problem = destination.stdin_problem(inputs)
+    if problem is not None:
+        raise click.UsageError(cli_words(problem))
     try:
         found = find_batch_inputs(inputs)
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
@@ -48,7 +48,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     sources = found.sources
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
-    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total)
+    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total, left_out=found.left_out)
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:

@@ -162,8 +162,13 @@ def usage_error(exc: BaseException) -> click.UsageError:
     return click.UsageError(_cli_message(exc))
 
 
-def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None) -> None:
-    """Drive a batch: print each outcome, the summary, and exit with the contract's status."""
+def drive(
+    start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None, left_out: int | None = None
+) -> None:
+    """Drive a batch: print each outcome, the summary, and exit with the contract's status.
+
+    ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
+    """
     from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
     from ..jobs.runner import default_jobs, names_one_file
@@ -172,7 +177,7 @@ def drive(start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, tot
     tally = Tally()
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
-    report = _json_report(options)
+    report = _json_report(options, left_out)
     single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -221,11 +226,12 @@ def exit_with(*, failed: bool) -> NoReturn:
     sys.exit(EXIT_FAILED if failed else 0)
 
 
-def _json_report(options: dict[str, Any]) -> Any:
+def _json_report(options: dict[str, Any], left_out: int | None) -> Any:
     from ..jobs.report import JsonReport
 
     target = options.get("report")
-    return None if target is None else JsonReport(target, click.get_current_context().info_name or "")
+    command = click.get_current_context().info_name or ""
+    return None if target is None else JsonReport(target, command, left_out=left_out)
 
 
 def _finish_interrupted(report: Any, tally: Any, verbose: bool) -> None:

@@ -27,19 +27,32 @@ def convert_payload(payload: Any, options: ConvertOptions = DEFAULT_OPTIONS) -> 
     return write_midi(convert_record(records[0], options), format=options.format)
 
 
+class Written(list[Path]):
+    """The paths ``convert_file`` wrote, in order: a list that also says what its folder search left out.
+
+    ``left_out``: how many .mid files midiexport wrote the folder search left out
+    (``convert_files.BatchInputs``); 0 for a file named alone.
+    """
+
+    def __init__(self, paths: list[Path], *, left_out: int) -> None:
+        super().__init__(paths)
+        self.left_out = left_out
+
+
 def convert_file(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
     options: ConvertOptions = DEFAULT_OPTIONS,
     *,
     overwrite: bool = False,
-) -> list[Path]:
+) -> Written:
     """Convert a JSON or JSON Lines file into .mid files, as ``midiexport convert`` does; return their paths.
 
     ``out``: a path ending in .mid (one result only), a folder (created), or None for
     beside the input. Names, ``options.split`` and ``options.name`` as on the command
     line; a folder is searched as on the command line, leaving out the .mid files
-    midiexport wrote (``convert_files.find_batch_inputs``). Raises the first error met:
+    midiexport wrote (``convert_files.find_batch_inputs``), counted in the returned
+    list's ``left_out`` (``Written``). Raises the first error met:
     InputError when the file cannot be read, RecordError when a record has nothing to
     convert, OutputError (FileExists when a file exists and ``overwrite`` is off, or the
     results do not fit in one named file).
@@ -48,8 +61,9 @@ def convert_file(
     from .runner import Destination
 
     destination = Destination(None if out is None else os.fspath(out), overwrite)
+    found = find_batch_inputs([os.fspath(path)])
     written: list[Path] = []
-    for pending in run_batch(find_batch_inputs([os.fspath(path)]).sources, options, destination):
+    for pending in run_batch(found.sources, options, destination):
         for outcome in pending.result():
             if outcome.error is not None:
                 raise outcome.error
@@ -59,7 +73,7 @@ def convert_file(
                 raise FileExists(f"{outcome.existing[0]} exists; pass overwrite=True to replace it",
                                  path=outcome.existing[0])  # fmt: skip
             written += [Path(p) for p in outcome.paths]
-    return written
+    return Written(written, left_out=found.left_out)
 
 
 def to_pretty_midi(song_or_record: Song | Record, options: ConvertOptions = DEFAULT_OPTIONS) -> Any:

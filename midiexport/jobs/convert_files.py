@@ -209,7 +209,7 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
     shared = unit.line is None and options.name is not None and "record" not in name_fields(options.name)
     if unit.source.path != files.STDIN and not by_title and not shared:
         number = "" if unit.line is None else str(unit.line)
-        stem = _place_stem(unit.source.name, number, options, template_stem=PurePath(unit.source.name).stem)
+        stem = _place_stem(unit.source.name, number, options, template_stem=_file_stem(unit.source))
     paths = destination.plan(unit.source, stem) if stem is not None else None
     return Planned(unit, stem, paths, destination.finished(paths))
 
@@ -263,21 +263,26 @@ def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:
     else:
         records, by_line = read_json(raw, source=unit.source.name, lines=False)
     many = len(records) > 1 or by_line
+    file_name = "" if unit.source.path == files.STDIN else unit.source.name  # standard input: the content names it
+    base = _file_stem(unit.source)
     rendered = []
     for item in records:
         if isinstance(item, InputError):  # a line that cannot be read claims its name, as a plain .jsonl's does
-            file_name = "" if unit.source.path == files.STDIN else unit.source.name
-            stem = _failed_line_stem(item, file_name, options, template_stem=PurePath(file_name).stem)
+            stem = _failed_line_stem(item, file_name, options, template_stem=base)
             rendered.append(Rendered(item.input or unit.source.name, stem, error=item))
             continue
         stem = record_stem(unit.source, item, many=many)
         values = None
         if options.name is not None:
-            base = "stdin" if unit.source.path == files.STDIN else PurePath(unit.source.name).stem
             number = naming.record_number(item, many=many)
             stem, values = naming.name_record(options.name, item, fallback=stem, stem=base, number=number)
         rendered.append(render_record(item, options, stem=stem, values=values))
     return rendered
+
+
+def _file_stem(source: InputFile) -> str:
+    """Return a JSON input's ``{stem}``: its file name without suffix; "stdin" for standard input."""
+    return "stdin" if source.path == files.STDIN else PurePath(source.name).stem
 
 
 def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
@@ -288,8 +293,12 @@ def record_stem(source: InputFile, record: Record, *, many: bool) -> str:
     """
     if source.path == files.STDIN:
         return files.safe_name(song_title(record), fallback="stdin")
-    number = naming.record_number(record, many=many)
-    return files.safe_name(naming.numbered_stem(source.name, number))
+    return _default_stem(source.name, naming.record_number(record, many=many))
+
+
+def _default_stem(file_name: str, number: str) -> str:
+    """Return the default name of a record by its place: ``file_name``'s stem numbered by ``number``, made safe."""
+    return files.safe_name(naming.numbered_stem(file_name, number))
 
 
 # MIDI input (issue 14): Suno's web export gives one .mid per stem, "Song Title (Stem).mid".
@@ -454,8 +463,7 @@ def _place_stem(
     """
     if options.split or not file_name:
         return None
-    default = files.safe_name(naming.numbered_stem(file_name, number))
-    return naming.place_name(options.name, default, stem=template_stem, record=number)
+    return naming.place_name(options.name, _default_stem(file_name, number), stem=template_stem, record=number)
 
 
 def _line_place(error: InputError, name: str) -> str:

@@ -26,7 +26,7 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import Part, Smf, file_stem, midi_title, parse_smf, part_names
+from ..stages.midifile import LATEST, Part, Smf, file_stem, in_time, midi_title, parse_smf, part_names
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records
@@ -70,6 +70,7 @@ class Summary:
     tempo_events: int | None = None  # a .mid: how many tempos its map holds (Suno's export: one per beat)
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
     key_confidence: float | None = None  # records only: the margin over the next best key
+    notes_too_late: int | None = None  # a .mid: notes ending beyond LATEST, which convert leaves out (not in parts)
 
     @property
     def notes(self) -> int:
@@ -231,7 +232,8 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
-    parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
+    read = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
+    parts = [part for part, _ in read]
     tempo_bpm, downbeat_tick = _written_tempo(smf)
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} ticks per quarter" if smf.ticks_per_s is None
@@ -244,7 +246,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         status=model.COMPLETE,
         title=midi_title(smf, stem),
         task_id=None,
-        duration_s=round(float(smf.to_seconds(np.array([smf.end_tick]))[0]), 6),
+        duration_s=_kept_duration(smf, parts),
         parts=tuple(parts),
         detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
@@ -252,7 +254,19 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
+        notes_too_late=sum(late for _, late in read),
     )
+
+
+def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
+    """Return a file's duration in seconds as convert keeps it: to its end, or, when that lies beyond
+    LATEST (``midifile.in_time``), to the last note kept; None when no note is kept."""
+    import numpy as np
+
+    end_s = smf.to_seconds(np.array([smf.end_tick]))
+    if in_time(end_s)[0]:
+        return round(float(end_s[0]), 6)
+    return max((p.last_s for p in parts if p.last_s is not None), default=None)
 
 
 def _tempo_line(summary: Summary) -> str:
@@ -298,20 +312,24 @@ def _written_tempo(smf: Smf) -> tuple[float | None, int]:
     return tempo_bpm, downbeat
 
 
-def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
+def _summarize_part(smf: Smf, part: Part, name: str) -> tuple[PartSummary, int]:
+    """Summarize a track's notes on one channel as convert keeps them (``midifile.in_time``); count the others."""
     drum = part.channel == gm.DRUM_CHANNEL
-    has = part.note_count > 0
-    return PartSummary(
+    kept = in_time(smf.to_seconds(part.off_tick))
+    on_tick, off_tick, pitch = part.on_tick[kept], part.off_tick[kept], part.pitch[kept]
+    has = bool(kept.any())
+    summary = PartSummary(
         name=name,
         program=part.program,
         program_name="Drum kit" if drum else (gm.program_name(part.program) if part.program is not None else None),
         channel=part.channel,
-        notes=part.note_count,
-        pitch_low=int(part.pitch.min()) if has else None,
-        pitch_high=int(part.pitch.max()) if has else None,
-        first_s=round(float(smf.to_seconds(part.on_tick.min(keepdims=True))[0]), 6) if has else None,
-        last_s=round(float(smf.to_seconds(part.off_tick.max(keepdims=True))[0]), 6) if has else None,
+        notes=int(kept.sum()),
+        pitch_low=int(pitch.min()) if has else None,
+        pitch_high=int(pitch.max()) if has else None,
+        first_s=round(float(smf.to_seconds(on_tick.min(keepdims=True))[0]), 6) if has else None,
+        last_s=round(float(smf.to_seconds(off_tick.max(keepdims=True))[0]), 6) if has else None,
     )
+    return summary, part.note_count - summary.notes
 
 
 def format_table(summary: Summary) -> str:
@@ -337,6 +355,9 @@ def format_table(summary: Summary) -> str:
         head.append(f"  key {found}")
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
+    if summary.notes_too_late:
+        late = summary.notes_too_late
+        head.append(f"  {late:,} {'note' if late == 1 else 'notes'} ending beyond {LATEST}, which convert leaves out")
     if not summary.parts:
         return "\n".join(head)
     rows = [("#", "name", "program", "ch", "notes", "pitches", "first s", "last s")]

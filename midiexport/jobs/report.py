@@ -2,13 +2,15 @@
 
 For scripts that should not parse stderr prose. One object::
 
-    {"command": "convert", "version": "0.1.0", "interrupted": false,
+    {"command": "convert", "version": "0.1.0", "interrupted": false, "written_mid_left_out": 0,
      "results": [{"input": "a.json", "outcome": "converted", "files": ["a.mid"], "existing": [],
                   "notes": 2215, "counts": {"overlapping notes cut": 3}, "notes_left_out": {"pitch": 1},
                   "warnings": ["a.json: \\"Drums\\", note 17: pitch 128 is outside 0-127"], "error": null}],
      "summary": {"converted": 1, "notes": 2215, "repaired": 1, "repairs": 3,
                  "notes_left_out": {"pitch": 1}, "skipped_exist": 0, "failed": 0}}
 
+``written_mid_left_out`` (convert only) counts the .mid files midiexport wrote that the
+batch's folder searches left out (``convert_files.BatchInputs``): no input, so in no result.
 ``interrupted`` is true when Ctrl-C or SIGTERM stopped the batch: the results and totals
 are then those finished before it. ``outcome`` is "converted", "skipped" (every file
 existed and was kept) or "failed";
@@ -31,11 +33,15 @@ STDOUT = "-"
 class JsonReport:
     """Collects outcomes; ``finish`` writes the report to ``target`` (a path, or "-" for stdout)."""
 
-    def __init__(self, target: str, command: str) -> None:
+    def __init__(self, target: str, command: str, *, left_out: int | None = None) -> None:
+        """``left_out``: the .mid files midiexport wrote that a folder search left out (convert); None: no search."""
         from .. import __version__
 
         self.target = target
-        self.data: dict[str, Any] = {"command": command, "version": __version__, "interrupted": False, "results": []}
+        self.data: dict[str, Any] = {"command": command, "version": __version__, "interrupted": False}
+        if left_out is not None:
+            self.data["written_mid_left_out"] = left_out
+        self.data["results"] = []
 
     def add(self, outcome: Any) -> None:
         """Add one Outcome (runner.Outcome)."""

@@ -40,6 +40,8 @@ COMPANION = ".json"  # a file written beside the first .mid of a result, under i
 STARTED = b"started"  # a worker's first message, before it reads a job (never a pickled answer's first bytes)
 INPUT_CLEAR_SUFFIX = "-midiexport"  # added to a result that would take an input's own path (``Destination.protect``)
 OUTPUT_PATH = Phrase("the output path")  # the setting of where results go, in ``Destination``'s refusals
+# Standard input has no folder for its results to go beside (``Destination.stdin_problem``).
+STDIN_NEEDS_OUTPUT = say("reading standard input needs ", OUTPUT_PATH, " (a folder, a .mid path, or - for stdout)")
 
 Job = TypeVar("Job")
 
@@ -128,6 +130,14 @@ class Destination:
         if self.single and self.out != "-" and self.out is not None and _same_file_key(self.out) in self._inputs:
             return say(OUTPUT_PATH, f" {self.out} is an input of this run, which is never replaced; give another path")
         return None
+
+    def stdin_problem(self, paths: Iterable[str]) -> str | None:
+        """Return why standard input, when among ``paths``, cannot be written (no ``out``), or None.
+
+        The one rule of standard input's output: its results have no input file to go
+        beside (``folder``). Asked by the command before any work; ``write`` says the same.
+        """
+        return STDIN_NEEDS_OUTPUT if self.out is None and files.STDIN in paths else None
 
     def _claim(self, folder: Path, stem: str) -> Path:
         """Claim folder/stem.mid (``NamePlanner``), clear of every input of the run (``protect``)."""
@@ -239,8 +249,8 @@ class Destination:
             files.write_atomic(Path(self.out), data, overwrite=self.overwrite)
             return self.out
         folder = self.folder(source)
-        if folder is None:  # not one named file, so standard input without -o
-            raise OutputError("standard input needs an output (a folder, a .mid path, or - for stdout)")
+        if folder is None:  # not one named file, so standard input without ``out`` (``stdin_problem``)
+            raise OutputError(STDIN_NEEDS_OUTPUT)
         path = self._claim(folder, stem)
         files.write_atomic(path, data, overwrite=self.overwrite)
         return str(path)

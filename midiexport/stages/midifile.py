@@ -492,7 +492,7 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
         on, off, pitch, velocity = (np.concatenate([getattr(p, k) for p in parts])
                                     for k in ("on_tick", "off_tick", "pitch", "velocity_midi"))  # fmt: skip
         start_s, end_s = smf.to_seconds(on), smf.to_seconds(off)
-        kept = end_s <= MAX_TIME_S  # as normalize refuses a later time: huge deltas or tempos are damage, not a song
+        kept = in_time(end_s)
         if not kept.all():
             counts[NOTE_TOO_LATE] = counts.get(NOTE_TOO_LATE, 0) + int((~kept).sum())
             if not kept.any():
@@ -521,6 +521,16 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
         source_meters=smf.meters,
         beat_map_s=beat_map(smf) if smf.ticks_per_s is None else None,
     )
+
+
+def in_time(end_s: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Return which notes (their ends in seconds) a Record keeps: those ending within ``LATEST``.
+
+    The bound is ``normalize.MAX_TIME_S``, as normalize refuses a later time: huge deltas
+    or tempos put a note there, which is damage, not a song. ``info`` shows a .mid by it too.
+    """
+    kept: npt.NDArray[np.bool_] = end_s <= MAX_TIME_S
+    return kept
 
 
 def midi_title(smf: Smf, file_stem: str | None) -> str | None:
