@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # what type checkers see (PEP 484 re-exports); at run time, _
     from .errors import TaskPending as TaskPending
     from .errors import UnconfirmedRequest as UnconfirmedRequest
     from .errors import WorkerLost as WorkerLost
+    from .jobs.api import Written as Written
     from .jobs.api import convert_file as convert_file
     from .jobs.api import convert_payload as convert_payload
     from .jobs.api import to_pretty_midi as to_pretty_midi
@@ -80,6 +81,7 @@ _EXPORTS = {
     "Track": "model",
     "UnconfirmedRequest": "errors",
     "WorkerLost": "errors",
+    "Written": "jobs.api",
     "convert_file": "jobs.api",
     "clean_record": "stages.clean",
     "convert_payload": "jobs.api",

@@ -96,6 +96,20 @@ def test_the_library_refuses_stdin_without_an_output_by_the_same_rule_in_its_own
     assert raised.value.message == problem
 
 
+def test_convert_file_refuses_stdin_without_an_output_before_reading_it(monkeypatch):
+    import io
+    import types
+
+    import midiexport
+    from midiexport.errors import OutputError
+
+    stream = io.BytesIO(b'{"state": "complete", "instruments": []}')
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=stream))
+    with pytest.raises(OutputError, match="^reading standard input needs the output path"):
+        midiexport.convert_file("-")
+    assert stream.tell() == 0  # refused before any work, as the batch's other refusals are
+
+
 def test_stdin_to_a_folder_is_named_after_the_task(example, tmp_path):
     result = run("convert", "-", "-o", str(tmp_path / "out"), input=example.read_bytes())
     assert result.exit_code == 0, result.stderr

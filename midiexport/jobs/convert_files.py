@@ -143,7 +143,7 @@ def run_batch(
     write, when it would write several files (``_read_first``).
     """
     destination.protect(source.path for source in inputs)
-    problem = destination.input_problem()
+    problem = destination.input_problem() or destination.stdin_problem(source.path for source in inputs)
     if problem is not None:
         raise OutputError(problem)
     stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
@@ -518,8 +518,6 @@ def _template_stem(source: InputFile) -> str:
     """Return the ``{stem}`` of a .zip (its name) or of .mid stems (``Title`` of ``Title (Stem).mid``)."""
     from ..stages.midifile import stem_title
 
-    if source.path == files.STDIN:
-        return "stdin"
-    stem = PurePath(source.name).stem
+    stem = _file_stem(source)
     split = None if files.is_archive(source) else stem_title(stem)
     return split[0] if split else stem

@@ -26,7 +26,7 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import LATEST, Part, Smf, file_stem, in_time, midi_title, parse_smf, part_names
+from ..stages.midifile import LATEST, Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records
@@ -261,11 +261,9 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
     """Return a file's duration in seconds as convert keeps it: to its end, or, when that lies beyond
     LATEST (``midifile.in_time``), to the last note kept; None when no note is kept."""
-    import numpy as np
-
-    end_s = smf.to_seconds(np.array([smf.end_tick]))
-    if in_time(end_s)[0]:
-        return round(float(end_s[0]), 6)
+    end_s = kept_end_s(smf)
+    if end_s is not None:
+        return round(end_s, 6)
     return max((p.last_s for p in parts if p.last_s is not None), default=None)
 
 
@@ -315,8 +313,9 @@ def _written_tempo(smf: Smf) -> tuple[float | None, int]:
 def _summarize_part(smf: Smf, part: Part, name: str) -> tuple[PartSummary, int]:
     """Summarize a track's notes on one channel as convert keeps them (``midifile.in_time``); count the others."""
     drum = part.channel == gm.DRUM_CHANNEL
-    kept = in_time(smf.to_seconds(part.off_tick))
-    on_tick, off_tick, pitch = part.on_tick[kept], part.off_tick[kept], part.pitch[kept]
+    start_s, end_s = smf.to_seconds(part.on_tick), smf.to_seconds(part.off_tick)
+    kept = in_time(end_s)
+    start_s, end_s, pitch = start_s[kept], end_s[kept], part.pitch[kept]
     has = bool(kept.any())
     summary = PartSummary(
         name=name,
@@ -326,8 +325,8 @@ def _summarize_part(smf: Smf, part: Part, name: str) -> tuple[PartSummary, int]:
         notes=int(kept.sum()),
         pitch_low=int(pitch.min()) if has else None,
         pitch_high=int(pitch.max()) if has else None,
-        first_s=round(float(smf.to_seconds(on_tick.min(keepdims=True))[0]), 6) if has else None,
-        last_s=round(float(smf.to_seconds(off_tick.max(keepdims=True))[0]), 6) if has else None,
+        first_s=round(float(start_s.min()), 6) if has else None,
+        last_s=round(float(end_s.max()), 6) if has else None,
     )
     return summary, part.note_count - summary.notes
 

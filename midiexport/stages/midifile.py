@@ -505,14 +505,14 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
                        program=None if drum else program, is_drum=True if drum else None)
         )  # fmt: skip
     title = midi_title(smf, stem)
-    duration_s = float(smf.to_seconds(np.array([smf.end_tick]))[0])
+    duration_s = kept_end_s(smf)
     status = model.COMPLETE if instruments else model.EMPTY
     return Record(
         source=source,
         status=status,
         reason="" if instruments else f"holds no notes{f' ending within {LATEST}' if NOTE_TOO_LATE in counts else ''}",
         title=title,
-        duration_s=duration_s if duration_s <= MAX_TIME_S else None,
+        duration_s=duration_s,
         instruments=tuple(instruments),
         counts=counts,
         warnings=smf.problems,
@@ -521,6 +521,14 @@ def smf_record(smf: Smf, *, source: str, file_name: str | None = None) -> Record
         source_meters=smf.meters,
         beat_map_s=beat_map(smf) if smf.ticks_per_s is None else None,
     )
+
+
+def kept_end_s(smf: Smf) -> float | None:
+    """Return the file's end in seconds, or None when a Record does not keep it (``in_time``)."""
+    import numpy as np
+
+    end_s = smf.to_seconds(np.array([smf.end_tick]))
+    return float(end_s[0]) if in_time(end_s)[0] else None
 
 
 def in_time(end_s: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
