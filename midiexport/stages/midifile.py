@@ -29,20 +29,6 @@ from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..errors import InputError
-from ..gm import (
-    CONTROL_CHANGE,
-    META_CHANNEL_PREFIX,
-    META_END_OF_TRACK,
-    META_INSTRUMENT_NAME,
-    META_KEY_SIGNATURE,
-    META_TEMPO,
-    META_TEXT,
-    META_TIME_SIGNATURE,
-    META_TRACK_NAME,
-    NOTE_OFF,
-    NOTE_ON,
-    PROGRAM_CHANGE,
-)
 from ..model import Instrument, Record
 from .normalize import MAX_TIME_S
 
@@ -204,12 +190,12 @@ def leading_texts(head: bytes) -> tuple[str, ...]:
         while True:
             delta, position = _vlq(body, position)
             kind = body[position + 1] if body[position] == 0xFF else None  # a meta event's type
-            if delta or kind is None or kind == META_END_OF_TRACK:
+            if delta or kind is None or kind == gm.META_END_OF_TRACK:
                 break
             length, position = _vlq(body, position + 2)
             if len(body) < position + length:
                 break
-            if kind == META_TEXT:
+            if kind == gm.META_TEXT:
                 texts.append(_text(body[position : position + length]))
             position += length
     except IndexError:  # the head, or the track, ends in the middle of an event
@@ -313,7 +299,7 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
                 if len(payload) < length:
                     raise _Cut
                 position += length
-                if kind == META_END_OF_TRACK:
+                if kind == gm.META_END_OF_TRACK:
                     break
                 _meta(track, kind, payload, tick, counts)
             elif byte in (0xF0, 0xF7):
@@ -352,35 +338,35 @@ def _channel_event(
     tick: int,
     counts: dict[str, int],
 ) -> None:
-    if kind == NOTE_ON and data[1] & 0x7F:
+    if kind == gm.NOTE_ON and data[1] & 0x7F:
         sounding.setdefault((channel, data[0] & 0x7F), deque()).append((tick, data[1] & 0x7F))
-    elif kind in (NOTE_OFF, NOTE_ON):  # a note-off, or a note-on with velocity 0
+    elif kind in (gm.NOTE_OFF, gm.NOTE_ON):  # a note-off, or a note-on with velocity 0
         ons = sounding.get((channel, data[0] & 0x7F))
         if ons:  # the first note of this pitch still sounding ends (first in, first out)
             on, velocity = ons.popleft()
             track.add_note(channel, on, tick, data[0] & 0x7F, velocity)
-    elif kind == PROGRAM_CHANGE:
+    elif kind == gm.PROGRAM_CHANGE:
         track.programs.setdefault(channel, data[0] & 0x7F)
-    elif kind == CONTROL_CHANGE:
+    elif kind == gm.CONTROL_CHANGE:
         counts[CONTROLLERS_LEFT_OUT] = counts.get(CONTROLLERS_LEFT_OUT, 0) + 1
 
 
 def _meta(track: _RawTrack, kind: int, payload: bytes, tick: int, counts: dict[str, int]) -> None:
-    if kind == META_TRACK_NAME and track.name is None:
+    if kind == gm.META_TRACK_NAME and track.name is None:
         track.name = _text(payload)
-    elif kind == META_CHANNEL_PREFIX and len(payload) == 1 and payload[0] < 16:
+    elif kind == gm.META_CHANNEL_PREFIX and len(payload) == 1 and payload[0] < 16:
         track.prefix = payload[0]
-    elif kind == META_INSTRUMENT_NAME and track.prefix is not None:
+    elif kind == gm.META_INSTRUMENT_NAME and track.prefix is not None:
         track.channel_names.setdefault(track.prefix, _text(payload))
-    elif kind == META_TEMPO and len(payload) == 3:
+    elif kind == gm.META_TEMPO and len(payload) == 3:
         tempo_us = int.from_bytes(payload, "big")
         if tempo_us == 0:
             counts[TEMPO_ZERO] = counts.get(TEMPO_ZERO, 0) + 1
         else:
             track.tempos.append((tick, tempo_us))
-    elif kind == META_TIME_SIGNATURE and len(payload) >= 2 and payload[0] and payload[1] < 8:
+    elif kind == gm.META_TIME_SIGNATURE and len(payload) >= 2 and payload[0] and payload[1] < 8:
         track.meters.append((tick, payload[0], 1 << payload[1]))
-    elif kind == META_KEY_SIGNATURE and len(payload) >= 1:
+    elif kind == gm.META_KEY_SIGNATURE and len(payload) >= 1:
         sharps = payload[0] - 256 if payload[0] > 127 else payload[0]
         if abs(sharps) > MAX_SHARPS or (len(payload) > 1 and payload[1] > 1):
             counts[KEY_SIGNATURE_ILLEGAL] = counts.get(KEY_SIGNATURE_ILLEGAL, 0) + 1
