@@ -631,7 +631,8 @@ def timing(songs: list[dict], repeats: int = 11) -> None:
         print("| clean-up | ms | conversion (convert + write) ms | share | page faults (clean-up; conversion) |")
         print("|---|---:|---:|---:|---:|")
         for config in PRESETS:
-            rounds = [one_round(record, ConvertOptions(**CONFIGS[config])) for _ in range(repeats)]
+            options = ConvertOptions(**CONFIGS[config])
+            rounds = [one_round(record, options) for _ in range(repeats)]
             spent, convert_s, ratio, faults, convert_faults = (statistics.median(r) for r in zip(*rounds))
             print(f"| {config} | {spent * 1000:.1f} | {convert_s * 1000:.1f} | {ratio * 100:.1f}% | "
                   f"{faults:.0f}; {convert_faults:.0f} |")  # fmt: skip

@@ -1159,11 +1159,12 @@ def test_the_second_pass_never_misses_more_beats_than_the_first_on_slow_ramps():
     assert sum(second for _, second in missed) < sum(first for first, _ in missed)
 
 
-def test_a_steady_tempo_is_followed_beat_for_beat_without_extra_pulses():
+@pytest.mark.parametrize("tracker", [follow_drift, follow_tempo])
+def test_a_steady_tempo_is_followed_beat_for_beat_without_extra_beats(tracker):
     beats_s = 0.5 + 0.5 * np.arange(120)
-    pulses = follow_drift(impulses(beats_s), 0.5)
-    assert beats_missed(beats_s, pulses) == 0
-    assert len(pulses) <= len(beats_s) + 2
+    followed = tracker(impulses(beats_s), 0.5)
+    assert beats_missed(beats_s, followed) == 0
+    assert len(followed) <= len(beats_s) + 2
 
 
 @pytest.mark.parametrize("logit", [-1e308, -800.0, -710.0, -30.0, 0.0, 30.0, 710.0, 1e308])
@@ -1204,17 +1205,11 @@ def test_follow_tempo_follows_a_final_ritardando_that_the_local_period_lags():
     assert beats_missed(beats_s, follow_tempo(env, 0.5)) == 0
 
 
-def test_follow_tempo_keeps_a_steady_tempo_beat_for_beat_without_extra_beats():
-    beats_s = 0.5 + 0.5 * np.arange(120)
-    followed = follow_tempo(impulses(beats_s), 0.5)
-    assert beats_missed(beats_s, followed) == 0
-    assert len(followed) <= len(beats_s) + 2
-
-
-def test_follow_tempo_on_pooled_frames_follows_a_slow_ritardando():
-    beats_s = final_ritardando(40, 12, beat_s=2.25)  # a 2.25 s beat slowing to 3 s: frames pooled past DP_POOL
-    assert 2.25 / (FRAME_S * DP_POOL) > TEMPO_BEAT_FRAMES
-    followed = follow_tempo(impulses(beats_s), 2.25)
+@pytest.mark.parametrize(("beat_s", "pooled"), [(0.5, False), (2.25, True)])
+def test_follow_tempo_follows_a_ritardando_on_its_frames_or_pooled_ones(beat_s, pooled):
+    beats_s = final_ritardando(40, 12, beat_s=beat_s)  # a 2.25 s beat slows to 3 s: frames pooled past DP_POOL
+    assert (beat_s / (FRAME_S * DP_POOL) > TEMPO_BEAT_FRAMES) is pooled
+    followed = follow_tempo(impulses(beats_s), beat_s)
     assert beats_missed(beats_s, followed) == 0
     assert len(followed) <= len(beats_s) + 2
 

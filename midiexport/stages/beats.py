@@ -279,7 +279,8 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     fewer, longer blocks: CPU time on a 5-minute song without drums (bwv17.7 looped) 44 ms at
     a 0.5 s beat, 92 ms at 1 s, 156 ms at 1.5 s, 277 ms at 2.25 s. Pooled so that a beat spans
     at most TEMPO_BEAT_FRAMES frames, the cost stops growing past a 1 s beat: 61 ms at 1.5 s,
-    32 ms at 2.25 s, and the same beats on the bench split's drifting songs.
+    32 ms at 2.25 s (at 0.5 and 1 s a beat spans no more than that on DP_POOL's frames, which
+    stay), and the same beats on the bench split's drifting songs.
 
     Not fitted: TIGHTNESS is Ellis's, the pull a tenth of it. On the bench split's drifting
     songs (beats within 30 ms, all written maps) a pull of 0.3 or 1.0 gave 87.6% and 87.4%

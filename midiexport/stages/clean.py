@@ -1008,8 +1008,8 @@ def plan_shifts(
         for index, latency_s, reference in latencies:
             offsets[index] -= latency_s
             against = model.show_value(instruments[reference[0]].name, 60)
-            shifted = f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms ("
-            notices.append(say(shifted, settings.align_by, f" against {against})"))
+            measured = f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms ("
+            notices.append(say(measured, settings.align_by, f" against {against})"))
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
@@ -1018,11 +1018,9 @@ def plan_shifts(
             warnings.append(say(SHIFT_FOR, unknown, "; nothing shifted for it"))
         for index in hits:
             offsets[index] += shift_s
-        if hits and name:
-            shifted = model.show_value(instruments[hits[0]].name, 60)
-            notices.append(say(f"{shifted} shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
-        elif hits:
-            notices.append(say(f"every instrument shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
+        if hits:
+            who = model.show_value(instruments[hits[0]].name, 60) if name else "every instrument"
+            notices.append(say(f"{who} shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
     return offsets
 
 
