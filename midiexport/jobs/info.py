@@ -26,7 +26,8 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import LATEST, Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
+from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
+from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records

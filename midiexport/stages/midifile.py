@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from .. import gm, model
 from ..errors import InputError
 from ..model import Instrument, Record
-from .normalize import MAX_TIME_S
+from .normalize import LATEST, MAX_TIME_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,6 @@ CHUNK_UNKNOWN = "unknown chunks skipped"
 NOTE_UNRELEASED = "notes never released, ended where their track ends"
 BYTE_STRAY = "stray bytes skipped"
 TRACKS_JOINED = "tracks of the same name joined"
-LATEST = f"{MAX_TIME_S / 3600:g} hours"  # normalize's bound of a time, as the messages say it
 NOTE_TOO_LATE = f"notes ending beyond {LATEST} left out"
 
 
