@@ -42,7 +42,7 @@ MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
-_DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+_DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
 _STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
 
