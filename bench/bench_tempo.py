@@ -60,6 +60,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE / "corpus"))
 
+import schema  # noqa: E402 - the corpus's loader: bench/corpus/schema.py
+
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import write_midi  # noqa: E402
 from midiexport.stages import beats, meter, onsets, tempo  # noqa: E402
@@ -79,7 +81,7 @@ TARGET_METERS = ("4/4", "3/4", "6/8")  # the meters issue 12's meter target name
 # or 2/2 and 6/8 for one written in 12/8 or 3/8 (the same beats, bars grouped in pairs, split in two
 # or, for cut time's half notes counted in quarters, the same bars). Such a
 # file is right when it draws the song's bar lines: (written meter, the song's meter) -> bars of the
-# song per written bar. Under --strict-meter only the song's own meter name is right.
+# song per written bar. In the strict columns (``*_strict``) only the song's own meter name is right.
 ACCEPTED_METERS = {("4/4", "2/4"): 2, ("4/4", "2/2"): 1, ("6/8", "12/8"): 0.5, ("6/8", "3/8"): 2}
 # --calibrate: the rule that chooses each threshold of stages/tempo.py (choose_threshold): the lowest
 # confidence on the grid at which the songs at or above it are right at least CALIBRATION_PRECISION
@@ -103,25 +105,22 @@ def main() -> None:
         "--calibrate", action="store_true", help="fit the confidence curve and threshold on the bench split"
     )
     args = parser.parse_args()
-    sys.path.append(str(Path(args.corpus).resolve().parent))  # the loader beside the data, before the merge
-    import schema  # the corpus's loader: bench/corpus/schema.py
-
     if args.fit:
-        fit_weights(schema.load_songs(args.corpus, split="bench"), schema, only=args.fit_only)
+        fit_weights(schema.load_songs(args.corpus, split="bench"), only=args.fit_only)
         return
     if args.calibrate:
-        calibrate(schema.load_songs(args.corpus, split="bench"), schema)
+        calibrate(schema.load_songs(args.corpus, split="bench"))
         return
     for split in args.split.split(","):
-        songs = load_split(schema, args.corpus, split)
+        songs = load_split(args.corpus, split)
         if args.limit:
             songs = songs[: args.limit]
-        rows = [judge(song, schema, references=not args.no_references, notes=not args.no_notes) for song in songs]
+        rows = [judge(song, references=not args.no_references, notes=not args.no_notes) for song in songs]
         report(split, rows)
         print(f"estimate time for a 5-minute song (the densest of the split, looped): {five_minutes(songs):.0f} ms")
 
 
-def load_split(schema, corpus: str, split: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def load_split(corpus: str, split: str) -> list[dict]:
     """The songs of one split: one of the corpus's own or the validation set's (``schema.KNOWN_SPLITS``)."""
     songs = schema.load_songs(corpus, split=split)
     if not songs:
@@ -244,7 +243,7 @@ def median_distance(truth_s: np.ndarray, found_s: np.ndarray) -> float:
     return float(np.median(nearest))
 
 
-def judge(song: dict, schema, *, references: bool, notes: bool) -> dict:  # type: ignore[no-untyped-def]
+def judge(song: dict, *, references: bool, notes: bool) -> dict:
     """Run midiexport (and the references) on one song; return what the report needs."""
     record = record_of(song)
     started = time.perf_counter()
@@ -517,7 +516,7 @@ def pct(count: int, total: int) -> str:
     return f"{100 * count / total:.0f}%" if total else "–"
 
 
-def fit_weights(songs: list[dict], schema, *, only: str = "") -> None:  # type: ignore[no-untyped-def]
+def fit_weights(songs: list[dict], *, only: str = "") -> None:
     """Fit meter.WEIGHTS by maximum likelihood (conditional logit, small L2 penalty) on the songs given.
 
     ``only`` (a regex): fit only the weights whose names match it, the others kept as they are
@@ -578,7 +577,7 @@ def fit_logistic(inputs: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.asarray(minimize(loss, np.zeros(inputs.shape[1])).x)
 
 
-def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def]
+def calibrate(songs: list[dict]) -> None:
     """Fit the confidence curves (Platt 1999) and choose their thresholds on the songs given; print them to paste.
 
     Bar lines: one logistic curve of the score margin per group, songs with drums and songs
@@ -590,7 +589,7 @@ def calibrate(songs: list[dict], schema) -> None:  # type: ignore[no-untyped-def
     (``calibrate_beats``). The printed block replaces its lines in midiexport/stages/tempo.py;
     a second run after pasting prints the same block.
     """
-    rows = [judge(song, schema, references=False, notes=False) for song in songs]
+    rows = [judge(song, references=False, notes=False) for song in songs]
     margin = np.array([min(r["margin"], tempo.MAX_MARGIN) for r in rows])
     drums = np.array([r["has_drums"] for r in rows], dtype=bool)
     right = np.array([r["right_found"] for r in rows], dtype=np.float64)
@@ -679,13 +678,8 @@ def group_thresholds(
     (Kleinberg, Mullainathan & Raghavan 2016, "calibration within groups"), so each group's
     threshold is chosen on its songs alone (``choose_threshold``).
     """
-    drums = [bool(d) for d in has_drums]
-
-    def chosen(group: bool) -> float | None:
-        inside = [index for index, d in enumerate(drums) if d == group]
-        return choose_threshold([confidence[i] for i in inside], [right[i] for i in inside])
-
-    return chosen(True), chosen(False)
+    c, d, r = np.asarray(confidence), np.asarray(has_drums, dtype=bool), np.asarray(right, dtype=bool)
+    return choose_threshold(c[d], r[d]), choose_threshold(c[~d], r[~d])
 
 
 def calibrate_beats(

@@ -29,7 +29,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "corpus"))
 
 import bench_tempo  # noqa: E402
-import schema  # noqa: E402
 
 from midiexport.stages import beats, meter, onsets  # noqa: E402
 from midiexport.stages.tempo import estimate_tempo  # noqa: E402
@@ -42,7 +41,7 @@ def main() -> None:
     parser.add_argument("--drums", action="store_true", help="the songs with drums instead")
     parser.add_argument("--all", action="store_true", help="list right songs too")
     args = parser.parse_args()
-    songs = bench_tempo.load_split(schema, args.corpus, args.split)
+    songs = bench_tempo.load_split(args.corpus, args.split)
     group = "drums" if args.drums else "no-drums"
     weights = np.array([meter.WEIGHTS[name] for name in meter.FEATURES])
     blame: collections.Counter[str] = collections.Counter()

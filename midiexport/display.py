@@ -19,6 +19,11 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
 
 
+def plural(count: int, word: str) -> str:
+    """Return ``word`` as it reads after ``count``: "file" for 1, "files" otherwise."""
+    return word if count == 1 else f"{word}s"
+
+
 def printable(text: str) -> str:
     """Return ``text`` with every control, bidi and surrogate character escaped.
 

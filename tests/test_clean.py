@@ -17,10 +17,12 @@ from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
     HUBER_BEND_S,
+    MAX_ALIGN_PARTS,
     _count_at_or_before,
     _extend_runs,
     _key_order,
     _running_max,
+    band_latencies,
     clean_record,
     first_onsets,
     group_keys,
@@ -397,11 +399,15 @@ def test_blocks_of_any_size_give_the_same_clean_up(monkeypatch, clean):
     )
     for name, block in blocks:
         monkeypatch.setattr(f"midiexport.stages.clean.{name}", block)
-    blocked = cleaned(record, clean=clean)
-    assert blocked.counts == whole.counts
-    for mine, theirs in zip(blocked.instruments, whole.instruments, strict=True):
+    assert_same_clean_up(cleaned(record, clean=clean), whole)
+
+
+def assert_same_clean_up(mine: model.Record, theirs: model.Record) -> None:
+    """The same counts, and every column of every part the same."""
+    assert mine.counts == theirs.counts
+    for a, b in zip(mine.instruments, theirs.instruments, strict=True):
         for column in ("start_s", "end_s", "pitch", "velocity"):
-            assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+            assert np.array_equal(getattr(a, column), getattr(b, column))
 
 
 @pytest.mark.parametrize("clean", ["light", "strong"])
@@ -410,11 +416,7 @@ def test_the_argsort_fallback_orders_the_notes_as_the_packed_sort(monkeypatch, c
     record = noisy_parts(11)
     packed = cleaned(record, clean=clean)
     monkeypatch.setattr("midiexport.stages.clean.POSITION_BITS", 1)
-    argsorted = cleaned(record, clean=clean)
-    assert argsorted.counts == packed.counts
-    for mine, theirs in zip(argsorted.instruments, packed.instruments, strict=True):
-        for column in ("start_s", "end_s", "pitch", "velocity"):
-            assert np.array_equal(getattr(mine, column), getattr(theirs, column))
+    assert_same_clean_up(cleaned(record, clean=clean), packed)
 
 
 def test_key_order_is_the_stable_order_of_the_keys():
@@ -947,8 +949,6 @@ def test_voice_cap_agrees_with_a_plain_count_on_random_notes():
 
 
 def test_without_drums_only_the_parts_with_the_most_onsets_are_aligned():
-    from midiexport.stages.clean import MAX_ALIGN_PARTS, band_latencies
-
     # Parts of one rhythm, each 20 ms later than the one before; the first parts have one
     # onset more than the rest, so they are the ones aligned.
     grid = np.arange(64) * 0.5

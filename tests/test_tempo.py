@@ -310,14 +310,19 @@ def _drawn_within_30_ms(drawn_s: np.ndarray, of_s: np.ndarray) -> bool:
     return float(np.median(np.abs(drawn_s[:, None] - of_s[None, :]).min(axis=1))) <= 0.030
 
 
+def _true_beats_heard(record: model.Record, truth: dict) -> tuple[np.ndarray, float]:
+    """The song's true beats up to its last onset, and that onset (s)."""
+    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
+    beats = np.array(truth["beats_s"])
+    return beats[beats <= last], last
+
+
 @pytest.mark.parametrize("seed", [7728, 8151])  # a bossa nova at 123, a polka in 2/4 at 131
 def test_beats_and_bar_lines_are_not_half_a_beat_off_where_the_kick_marks_the_beats(seed):  # 6. half a beat
     record, truth = generated_song(seed), _generated(seed)["truth"]
     found = estimate_tempo(record)
     assert found.beats_s is not None and found.downbeats_s is not None
-    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
-    beats = np.array(truth["beats_s"])
-    beats = beats[beats <= last]
+    beats, last = _true_beats_heard(record, truth)
     assert _drawn_within_30_ms(beats, found.beats_s)  # each of the song's beats has one found near it
     # every bar line drawn is one of the song's (a 2/4 polka is written in 4/4: every other one of its bars)
     drawn_s = found.downbeats_s[(found.downbeats_s >= 0) & (found.downbeats_s <= last)]
@@ -365,9 +370,7 @@ def test_a_stretch_whose_beats_slipped_half_a_beat_off_the_kick_is_moved_back_on
     record, truth = generated_song(seed), _generated(seed)["truth"]
     found = estimate_tempo(record)
     assert found.beats_s is not None
-    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
-    beats = np.array(truth["beats_s"])
-    beats = beats[beats <= last]
+    beats, _ = _true_beats_heard(record, truth)
     nearest = np.abs(beats[:, None] - found.beats_s[None, :]).min(axis=1)
     assert float(np.mean(nearest <= 0.030)) >= 0.9  # nine in ten of the song's beats, not a median
 
@@ -478,7 +481,7 @@ def test_the_beat_confidence_rises_with_the_long_note_agreement_and_no_agreement
     shares = np.linspace(0.05, 0.95, 7)
     for nested, bars in ((0.3, 0.2), (0.8, 0.4)):
         assert (np.diff([calibrated_beat_confidence(nested, bars, share) for share in shares]) > 0).all()
-        assert log_odds(NO_AGREEMENT) == 0.0  # no agreement to read: the curve of the other two inputs alone
+    assert log_odds(NO_AGREEMENT) == 0.0  # no agreement to read: the curve of the other two inputs alone
 
 
 def long_and_short_notes(bpm: float, beats: int, *, drums: bool = False) -> model.Record:
@@ -525,7 +528,7 @@ def test_the_estimate_carries_the_agreement_it_read_the_beat_confidence_from():
 
 def test_the_benchmark_judges_beats_on_the_grid_by_their_spacing_not_their_note_value():
     """A 3/8 song's beats are eighths: its dotted quarters (6/8 at the right tempo) and quarters lie on its grid."""
-    beats_on_grid = _calibration().beats_on_grid
+    beats_on_grid = _bench_tempo().beats_on_grid
     eighths = np.arange(96) * 0.25  # 120 quarters a minute, a beat an eighth
     span = (0.0, float(eighths[-1]))
     assert beats_on_grid(1.0, eighths, eighths[::3], span)  # dotted quarters, the tempo in quarters right
@@ -812,8 +815,9 @@ def _pooled(*groups: tuple[list[float], list[bool]]) -> tuple[list[float], list[
     return [c for g in groups for c in g[0]], [r for g in groups for r in g[1]]
 
 
-def _calibration():
-    """The benchmark script, where the rule that chooses tempo.py's thresholds lives (``--calibrate``)."""
+@functools.cache
+def _bench_tempo():
+    """The benchmark script: the rule that chooses tempo.py's thresholds (``--calibrate``) and its judges live there."""
     sys.path.insert(0, str(ROOT / "bench"))
     import bench_tempo
 
@@ -821,7 +825,7 @@ def _calibration():
 
 
 def test_each_group_gets_the_bar_line_threshold_its_own_songs_earn():
-    calibration = _calibration()
+    calibration = _bench_tempo()
     choose_threshold, group_thresholds = calibration.choose_threshold, calibration.group_thresholds
     # Songs with drums: right 100 of 100 at 0.9, 57 of 60 at 0.6. Without: 34 of 40 at 0.9 (85%).
     # Pooled, every value holds (191 of 200, 134 of 140 at 0.9), and the songs without drums at or
@@ -838,7 +842,7 @@ def test_each_group_gets_the_bar_line_threshold_its_own_songs_earn():
 
 
 def test_a_threshold_must_hold_at_every_higher_value_that_enough_songs_reach():
-    calibration = _calibration()
+    calibration = _bench_tempo()
     choose_threshold, min_songs = calibration.choose_threshold, calibration.MIN_CALIBRATION_SONGS
     low, high = _songs(0.6, 100, 50), _songs(0.8, min_songs - 1, min_songs - 1)
     assert choose_threshold(*_pooled(low, high)) is None  # 19 songs at 0.8, all right, are too few to judge

@@ -32,6 +32,7 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TypeVar
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
+from ..display import plural
 from ..errors import InputError, Phrase, say
 from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
@@ -53,11 +54,11 @@ class Archive(NamedTuple):
         str, ...
     ] = ()  # names of the files not read (a .txt, a .wav, hidden ones), in order; no Finder litter
 
-    def settle(self, name: str, results: list[Result], say: Callable[[Result, str], Result]) -> list[Result]:
+    def settle(self, name: str, results: list[Result], add_line: Callable[[Result, str], Result]) -> list[Result]:
         """Return the results of the archive ``name`` with its leftovers said: the one rule of ``convert`` and ``info``.
 
         Its files not read (a .txt, a .wav) are said in one line ("songs.zip: 2 files not
-        read, ..."), which ``say(first, line)`` puts among the first result's warnings (a
+        read, ..."), which ``add_line(first, line)`` puts among the first result's warnings (a
         failure's too): not a failure. Raises InputError when its members yielded nothing,
         no record and no failure (blank .jsonl only): it fails whole, in one line naming
         the files not read, if any, so nothing converted is never exit 0.
@@ -66,7 +67,7 @@ class Archive(NamedTuple):
         if not results:
             text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
             raise InputError(text, input=name)
-        return [say(results[0], line), *results[1:]] if line else results
+        return [add_line(results[0], line), *results[1:]] if line else results
 
 
 class Member(NamedTuple):
@@ -128,7 +129,7 @@ def _counted(names: tuple[str, ...], what: str = "") -> str:
     """Return "2 files<what>: a, b" naming at most SHOWN_NOT_READ of them ("... and 4 more")."""
     more = len(names) - SHOWN_NOT_READ
     shown = ", ".join(names[:SHOWN_NOT_READ]) + (f" and {more} more" if more > 0 else "")
-    return f"{len(names)} {'file' if len(names) == 1 else 'files'}{what}: {shown}"
+    return f"{len(names)} {plural(len(names), 'file')}{what}: {shown}"
 
 
 def _litter(name: str) -> bool:

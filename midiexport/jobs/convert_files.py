@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
+from ..display import plural
 from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
 from ..io.archive import Archive, read_archive
@@ -50,8 +51,8 @@ class BatchInputs(NamedTuple):
         """Return the line that says how many files were left out, or None when none were."""
         if not self.left_out:
             return None
-        files_word = "file" if self.left_out == 1 else "files"
-        return f"{self.left_out} .mid {files_word} midiexport wrote left out of the folder search ({LEFT_OUT_HINT})"
+        files_left = f"{self.left_out} .mid {plural(self.left_out, 'file')}"
+        return f"{files_left} midiexport wrote left out of the folder search ({LEFT_OUT_HINT})"
 
 
 def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:

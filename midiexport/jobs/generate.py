@@ -437,7 +437,7 @@ def _post(chain: Chain, step: str, path: str, body: dict[str, Any], about: str) 
     try:
         return chain.client.post_json(path, body, task_id=about, deadline=chain.deadline())
     except UnconfirmedRequest as exc:
-        why = exc.reason or str(exc)
+        why = exc.reason or exc.message
         chain.state.unconfirmed[step] = why
         chain.save()
         advice = _unconfirmed_advice(chain, step)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
-from ..display import printable
+from ..display import plural, printable
 from ..errors import InputError
 from ..io.archive import Member, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
@@ -26,7 +26,8 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import LATEST, Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
+from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
+from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
 from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records
@@ -356,7 +357,7 @@ def format_table(summary: Summary) -> str:
         head.append(f"  {printable(summary.detail)}")
     if summary.notes_too_late:
         late = summary.notes_too_late
-        head.append(f"  {late:,} {'note' if late == 1 else 'notes'} ending beyond {LATEST}, which convert leaves out")
+        head.append(f"  {late:,} {plural(late, 'note')} ending beyond {LATEST}, which convert leaves out")
     if not summary.parts:
         return "\n".join(head)
     rows = [("#", "name", "program", "ch", "notes", "pitches", "first s", "last s")]

@@ -178,7 +178,7 @@ class Destination:
         """
         if not self.single or results + self.single_used <= 1:
             return None
-        where = say("standard output takes") if self.out == "-" else say(OUTPUT_PATH, f" {self.out} names")
+        where = "standard output takes" if self.out == "-" else say(OUTPUT_PATH, f" {self.out} names")
         return say(where, " one file but there are several results; give a folder instead")
 
     def folder(self, source: InputFile | None) -> Path | None:
@@ -713,13 +713,22 @@ def run_in_threads(
     """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), initializer=_hold_signals)
     try:
         futures = [pool.submit(work, job) for job in jobs]
         for job, future in zip(jobs, futures):
             yield job, future.result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _hold_signals() -> None:
+    """Keep SIGINT and SIGTERM from a worker thread: the kernel then gives them to the main
+    thread, whose ``files.signals_held`` can hold them (a thread's mask is its own)."""
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _nothing() -> None:

@@ -382,7 +382,7 @@ def song_title(record: Record) -> str:
 
 def _source_texts(record: Record) -> tuple[str, ...]:
     ids = ", ".join(f"{k} {v}" for k, v in (("task", record.task_id), ("audio", record.audio_id)) if v)
-    texts = [f"{SOURCE_LABEL} {ids}" if ids else f"{SOURCE_LABEL} {PurePath(record.source).name}"]
+    texts = [f"{SOURCE_LABEL} {ids or PurePath(record.source).name}"]
     if record.tags:
         texts.append(f"tags: {record.tags}")
     if record.model_name:

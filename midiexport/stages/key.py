@@ -24,10 +24,11 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    held endings sit on the tonic 26 times in 31, other endings 60 times in 120.
 
 Drums are left out (``gm.is_drum_instrument``, the rule placement and clean-up use), and
-so are notes under 30 ms (``clean.MIN_NOTE_S``): a transcription's flickers (PRODUCT.md: 7.7%
-of Suno's notes) weigh little in a duration histogram, but a flicker after the last
-chord would become the final sonority and hide the cadence. Durations are capped so
-one held pad does not outweigh the tune.
+so are notes under 30 ms (``defaults.CLEAN_MIN_NOTE_S``, the clean-up's flicker
+threshold): a transcription's flickers (PRODUCT.md: 7.7% of Suno's notes) weigh little
+in a duration histogram, but a flicker after the last chord would become the final
+sonority and hide the cadence. Durations are capped so one held pad does not outweigh
+the tune.
 
 A signature is written only when the estimate is sure twice over. The confidence is
 the margin between the best key's score and the next best's, so a near-tie (relative

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from .. import gm, model
 from ..errors import InputError
 from ..model import Instrument, Record
-from .normalize import MAX_TIME_S
+from .normalize import LATEST, MAX_TIME_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +42,7 @@ MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
-_DATA_LENGTH = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+_DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
 _STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
 
@@ -55,7 +55,6 @@ CHUNK_UNKNOWN = "unknown chunks skipped"
 NOTE_UNRELEASED = "notes never released, ended where their track ends"
 BYTE_STRAY = "stray bytes skipped"
 TRACKS_JOINED = "tracks of the same name joined"
-LATEST = f"{MAX_TIME_S / 3600:g} hours"  # normalize's bound of a time, as the messages say it
 NOTE_TOO_LATE = f"notes ending beyond {LATEST} left out"
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 MAX_TIME_S = 86_400.0
 """Latest note time accepted, in seconds (24 hours); later times cannot be real songs."""
+LATEST = f"{MAX_TIME_S / 3600:g} hours"  # that bound, as the messages say it
 
 MAX_ISSUES = 1000
 """Left-out notes described one by one per record; beyond that they are only counted."""
@@ -408,10 +409,10 @@ def _range_checks(
         ("pitch", pitch != np.floor(pitch), "is not a whole number"),
         ("start", ~np.isfinite(start), "is not a finite number"),
         ("start", start < 0, "is negative"),
-        ("start", start > MAX_TIME_S, "is beyond 24 hours"),
+        ("start", start > MAX_TIME_S, f"is beyond {LATEST}"),
         ("end", ~np.isfinite(end), "is not a finite number"),
         ("end", end < 0, "is negative"),
-        ("end", end > MAX_TIME_S, "is beyond 24 hours"),
+        ("end", end > MAX_TIME_S, f"is beyond {LATEST}"),
         ("end", end < start, "is before start"),
         ("velocity", ~np.isfinite(velocity), "is not a finite number"),
     )

@@ -336,8 +336,7 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     hint_bpm = hint_bpm if hint_bpm is not None else tempo_from_tags(record.tags)
     stretch, offset_s = _analysed_stretch(record)
     found = onsets.collect_onsets(stretch)
-    times = found.all.times_s
-    if len(times) < MIN_ONSETS or float(times[-1] - times[0]) < MIN_SPAN_S:
+    if len(found.all.times_s) < MIN_ONSETS or found.last_s - found.first_s < MIN_SPAN_S:
         return _no_estimate(has_drums=found.has_drums)
     slots = beats.slot_grid(found, meter.SLOTS_PER_PULSE)
     hypotheses = meter.meter_hypotheses(found, slots)

@@ -269,10 +269,9 @@ def bar_tempos_us(
 
     ``downbeats_s`` holds at least two bar lines (seconds); the spans between them are the bars.
 
-    One tempo for the song when a straight line through its beats leaves them within
-    CONSTANT_FIT_S (root mean square, each distance averaged over JITTER_BEATS beats either
-    side first, so the tracker's jitter does not count as tempo); the bar lines are then
-    drawn on that line, from where it puts the first one (never before 0 s). Otherwise bars are joined
+    One tempo for the song when ``straight_line``'s distance is at most CONSTANT_FIT_S; the
+    bar lines are then drawn on that line, from where it puts the first one (never before
+    0 s). Otherwise bars are joined
     greedily into spans played at one tempo (``_fitted_spans``): each a least-squares line
     through its beats from where the span before it ends, grown while every beat in it stays
     within SPAN_FIT_S of the line. One outer loop step per span (a few dozen), one inner step
@@ -285,7 +284,7 @@ def bar_tempos_us(
         beats, beat_quarters = downbeats_s, bar_quarters
     slope, intercept, drift_s = straight_line(beats)
     if drift_s <= CONSTANT_FIT_S:
-        return max(0.0, float(intercept)), [(0, round(float(slope) / beat_quarters * 1e6))]
+        return max(0.0, intercept), [(0, round(slope / beat_quarters * 1e6))]
     changes = _fitted_spans(downbeats_s, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     merged = [changes[0]]
     for bar, us in changes[1:]:
