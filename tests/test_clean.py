@@ -878,7 +878,7 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
         main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--drum-length", "40"]
     )
     assert result.exit_code == 0, result.stderr
-    assert f"{source}: 1 short notes dropped (--clean); 1 drum hits lengthened (--drum-length)" in result.stderr
+    assert f"{source}: 1 short note dropped (--clean); 1 drum hit lengthened (--drum-length)" in result.stderr
     midi = pretty((tmp_path / "a.mid").read_bytes())
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
 

@@ -60,14 +60,14 @@ CASES: dict[str, tuple[int, str, int]] = {
     "missing-field.json": (0, 'missing-field.json: "Piano", note 1: end is missing', 1),
     "all-notes-invalid.json": (1, "all-notes-invalid.json: task hostile: has no valid notes to convert", 0),
     "twenty-melodic.json": (0, "twenty-melodic.json: 5 instruments sharing a channel", 20),
-    "long-name.json": (0, "1 converted (1 notes)", 1),
-    "control-chars-name.json": (0, "control-chars-name.json: 1 unknown instrument names (program 0)", 1),
+    "long-name.json": (0, "1 converted (1 note)", 1),
+    "control-chars-name.json": (0, "control-chars-name.json: 1 unknown instrument name (program 0)", 1),
     "path-name.json": (0, "1 converted (2 notes)", 2),
     "reserved-names.json": (0, "1 converted (4 notes)", 4),
-    "emoji-name.json": (0, "1 converted (1 notes)", 1),
+    "emoji-name.json": (0, "1 converted (1 note)", 1),
     "duplicate-notes.json": (0, "duplicate-notes.json: 2 duplicate notes merged", 1),
-    "overlapping-notes.json": (0, "overlapping-notes.json: 1 overlapping notes cut", 1),
-    "zero-length.json": (0, "zero-length.json: 1 zero-length notes lengthened to one tick", 1),
+    "overlapping-notes.json": (0, "overlapping-notes.json: 1 overlapping note cut", 1),
+    "zero-length.json": (0, "zero-length.json: 1 zero-length note lengthened to one tick", 1),
     "deep-nesting.json": (1, "deep-nesting.json is not valid JSON (nested more than 1024 levels deep)", 0),
     "success-flag-0.json": (1, "success-flag-0.json: task hostile: is still pending (successFlag 0)", 0),
     "success-flag-2.json": (1, "success-flag-2.json: task hostile: failed: the task could not be created (400: bad input)", 0),
@@ -78,7 +78,7 @@ CASES: dict[str, tuple[int, str, int]] = {
     "mixed-array.json": (1, "mixed-array.json: record 2: is a number, not a MIDI record", 2),
     "stray-end-time.json": (0, "1 converted (17 notes)", 2),
     "beat-map-behind.mid": (0, "1 converted (17 notes)", 1),
-    "late-notes.mid": (0, "late-notes.mid: 1 notes ending beyond 24 hours left out", 1),
+    "late-notes.mid": (0, "late-notes.mid: 1 note ending beyond 24 hours left out", 1),
 }  # fmt: skip
 
 
