@@ -607,6 +607,7 @@ def test_marks_pass_through_joined_stems_a_lost_worker_and_an_archive_of_blank_f
     stems = [Record(source=f"Song ({name}).mid", status="complete", warnings=(say("x; ", OVERWRITE_HINT),))
              for name in ("Bass", "Keys")]  # fmt: skip
     joined = join_stems(stems)
+    assert joined.source == "Song (Bass).mid and 1 more stem"  # the place its lines name
     assert [cli_words(w) for w in joined.warnings] == [
         "Song (Bass).mid: x; pass --overwrite to replace it", "Song (Keys).mid: x; pass --overwrite to replace it",
     ]  # fmt: skip

@@ -239,7 +239,7 @@ def refuse_batch(exc: Exception, options: dict[str, Any], *, left_out: int | Non
     if report is not None:
         tally = Tally()
         tally.failed = 1
-        report.add_failure(getattr(exc, "input", "") or str(exc), exc)
+        report.add_failure(getattr(exc, "input", ""), exc)  # an InputError names its input
         try:
             report.finish(tally)
         except Exception as failed:  # noqa: BLE001 - said in one line; the exit status is already 1
