@@ -17,11 +17,26 @@ import re
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
+# A plural word: "notes", "velocities"; not a short word ("its", "was") nor one ending in -ss, -us or -is
+# ("bass", "bonus", "this").
+_PLURAL_WORD = re.compile(r"\b(\w{2,}?[^\W_siu])(ies|s)\b")
 
 
 def plural(count: int, word: str) -> str:
     """Return ``word`` as it reads after ``count``: "file" for 1, "files" otherwise."""
     return word if count == 1 else f"{word}s"
+
+
+def agree(count: int, phrase: str) -> str:
+    """Return a plural ``phrase`` as it reads after ``count``: for 1, its first plural word singular.
+
+    For the kinds of count (model.py's labels, "notes moved to the grid"), which are keys
+    of data as they are: "1 note moved to the grid", "1 velocity clamped to 0-1"; other
+    counts, and a phrase with no plural word, are returned as they are.
+    """
+    if count != 1:
+        return phrase
+    return _PLURAL_WORD.sub(lambda m: m.group(1) + ("y" if m.group(2) == "ies" else ""), phrase, count=1)
 
 
 def printable(text: str) -> str:

@@ -77,6 +77,33 @@ def say(*parts: str) -> Said:
     return _said("".join(parts), tuple(marks))
 
 
+def saved_marks(text: str) -> list[tuple[int, str]]:
+    """Return ``text``'s marks as plain data to save beside it: (start index, phrase words); [] for plain text."""
+    return [(start, str(phrase)) for start, phrase in getattr(text, "phrases", ())]
+
+
+def with_marks(text: str, marks: object) -> Said:
+    """Return ``text`` with the marks ``saved_marks`` gave, as read back from a file.
+
+    A mark is kept only where its words stand in ``text``, after the mark before it (a
+    file may have been edited); the others are dropped, so a front end rewords those
+    words and nothing else.
+    """
+    saved = marks if isinstance(marks, list) else []
+    found = sorted((mark[0], mark[1]) for mark in saved if _is_mark(mark))
+    kept: list[tuple[int, Phrase]] = []
+    for start, words in found:
+        if text.startswith(words, start) and (not kept or start >= kept[-1][0] + len(kept[-1][1])):
+            kept.append((start, Phrase(words)))
+    return _said(str(text), tuple(kept))
+
+
+def _is_mark(mark: object) -> bool:
+    """True for a saved mark: [start index >= 0, non-empty words]."""
+    return (isinstance(mark, (list, tuple)) and len(mark) == 2 and type(mark[0]) is int and mark[0] >= 0
+            and isinstance(mark[1], str) and bool(mark[1]))  # fmt: skip
+
+
 def without_prefix(text: str, prefix: str) -> str:
     """Return ``text`` without a leading ``prefix``, its marks kept (``str.removeprefix`` drops them)."""
     if not text.startswith(prefix):

@@ -878,7 +878,7 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
         main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--drum-length", "40"]
     )
     assert result.exit_code == 0, result.stderr
-    assert f"{source}: 1 short notes dropped (--clean); 1 drum hits lengthened (--drum-length)" in result.stderr
+    assert f"{source}: 1 short note dropped (--clean); 1 drum hit lengthened (--drum-length)" in result.stderr
     midi = pretty((tmp_path / "a.mid").read_bytes())
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
 
@@ -890,7 +890,7 @@ def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     args = ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--report", str(report)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.stderr
-    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghosts dropped (--clean, --ghosts)" in result.stderr
+    assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghost dropped (--clean, --ghosts)" in result.stderr
     [outcome] = json.loads(report.read_text())["results"]
     assert outcome["counts"] == {model.SHORT_DROPPED: 2, model.GHOST_DROPPED: 1}  # the report keeps the library's kinds
     assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]

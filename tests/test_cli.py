@@ -290,11 +290,46 @@ def test_repairs_and_warnings_are_reported(tmp_path):
     result = run("convert", str(path))
     assert result.exit_code == 0
     lines = result.stderr.splitlines()
-    assert f"{path}: 1 invalid notes left out; 1 velocities clamped to 0-1" in lines
+    assert f"{path}: 1 invalid note left out; 1 velocity clamped to 0-1" in lines
     assert f'warning: {path}: "Drums", note 2: pitch 200 is outside 0-127' in lines
     assert lines[-1] == (
-        "1 converted (3 notes), 1 repaired (1 repairs), 1 notes left out (pitch: 1), 0 skipped (exist), 0 failed"
+        "1 converted (3 notes), 1 repaired (1 repair), 1 note left out (pitch: 1), 0 skipped (exist), 0 failed"
     )
+
+
+def _count_kinds() -> list[str]:
+    """Every kind of count the library makes: model's labels and the .mid reader's (its own constants)."""
+    from midiexport import model
+    from midiexport.stages import midifile, normalize
+
+    kinds = [v for k, v in vars(model).items() if k.isupper() and isinstance(v, str) and " " in v]
+    return kinds + [v for k, v in vars(midifile).items() if k.isupper() and isinstance(v, str) and " " in v
+                    and getattr(normalize, k, None) is not v]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", _count_kinds())
+def test_each_kind_of_count_reads_in_the_singular_after_1_by_one_word(kind):
+    from midiexport.display import agree
+
+    assert agree(2, kind) == agree(0, kind) == kind
+    one, many = agree(1, kind).split(), kind.split()
+    changed = [(a, b) for a, b in zip(one, many) if a != b]
+    assert len(one) == len(many) and len(changed) == 1, (kind, agree(1, kind))
+    [(singular, plural_word)] = changed
+    assert plural_word in (singular + "s", singular[:-1] + "ies")
+
+
+def test_a_count_of_1_is_printed_in_the_singular_and_the_report_keeps_its_key(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8), (40, 0.5, 1.5, 0.8)]})))
+    report = tmp_path / "report.json"
+    result = run("convert", str(path), "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    assert f"{path}: 1 overlapping note cut" in result.stderr.splitlines()
+    assert result.stderr.splitlines()[-1] == (
+        "1 converted (2 notes), 1 repaired (1 repair), 0 skipped (exist), 0 failed"
+    )
+    assert json.loads(report.read_text())["results"][0]["counts"] == {"overlapping notes cut": 1}
 
 
 def test_strict_refuses_the_record(tmp_path):
@@ -560,12 +595,67 @@ def test_marks_survive_the_places_and_the_pickling_a_message_goes_through():
     assert cli_words(error.message) == cli_words(placed) and error.hint == OVERWRITE_HINT
 
 
+def test_marks_pass_through_joined_stems_a_lost_worker_and_an_archive_of_blank_files(monkeypatch):
+    from midiexport.cli.report import cli_words
+    from midiexport.errors import WorkerLost, say
+    from midiexport.io import archive
+    from midiexport.io.files import OVERWRITE_HINT, SIZE_LIMIT_HINT
+    from midiexport.jobs.runner import Destination, Pending, raising
+    from midiexport.model import Record
+    from midiexport.stages.midifile import join_stems
+
+    stems = [Record(source=f"Song ({name}).mid", status="complete", warnings=(say("x; ", OVERWRITE_HINT),))
+             for name in ("Bass", "Keys")]  # fmt: skip
+    joined = join_stems(stems)
+    assert joined.source == "Song (Bass).mid and 1 more stem"  # the place its lines name
+    assert [cli_words(w) for w in joined.warnings] == [
+        "Song (Bass).mid: x; pass --overwrite to replace it", "Song (Keys).mid: x; pass --overwrite to replace it",
+    ]  # fmt: skip
+    lost = Pending("a.json", raising(WorkerLost(say("lost; ", OVERWRITE_HINT))), Destination())
+    with pytest.raises(WorkerLost) as caught:
+        lost.result()
+    assert cli_words(caught.value.message) == "a.json: lost; pass --overwrite to replace it"
+    monkeypatch.setattr(archive, "_not_read_text", lambda name, not_read: say(f"{name}: big; ", SIZE_LIMIT_HINT))
+    with pytest.raises(archive.InputError) as refused:
+        archive.Archive([], ("a.txt",)).settle("s.zip", [], lambda first, line: first)
+    assert cli_words(refused.value.message) == (
+        "s.zip: big; raise the limit with --max-input-mb; no records in the others"
+    )
+
+
+def test_an_option_the_library_refuses_is_said_in_the_command_lines_words(example, monkeypatch):
+    from midiexport import options
+    from midiexport.errors import say
+    from midiexport.jobs.runner import OUTPUT_PATH
+
+    def refuse(template: str) -> set[str]:
+        raise ValueError(say("a template that names ", OUTPUT_PATH, " is refused"))
+
+    monkeypatch.setattr(options, "name_fields", refuse)
+    result = run("convert", str(example), "--name", "{stem}")
+    assert result.exit_code == 2
+    assert "Invalid value for '--name': a template that names -o is refused" in result.stderr
+
+
+def test_marks_read_back_from_a_file_stand_only_where_their_words_are():
+    from midiexport.cli.report import cli_words
+    from midiexport.errors import saved_marks, say, with_marks
+    from midiexport.io.http import TIMEOUT
+
+    said = say("no answer (", TIMEOUT, ")")
+    assert cli_words(with_marks(str(said), saved_marks(said))) == "no answer (--timeout)"
+    assert with_marks("no answer (the timeout)", [[0, "the timeout"], [11, "the timeout"], "x", [-1, "a"]]).phrases == (
+        (11, "the timeout"),
+    )  # an edited file: a mark whose words are not where it says is dropped
+    assert with_marks("plain", None).phrases == ()
+
+
 def test_every_phrase_of_the_library_has_the_command_lines_words_and_names_a_flag():
     import importlib
     import pkgutil
 
     import midiexport
-    from midiexport.cli.report import _kind_table, hints
+    from midiexport.cli.report import _kind_flags, hints
     from midiexport.errors import Phrase
 
     phrases = set()
@@ -575,7 +665,7 @@ def test_every_phrase_of_the_library_has_the_command_lines_words_and_names_a_fla
         loaded = importlib.import_module(module.name)
         phrases |= {value for value in vars(loaded).values() if type(value) is Phrase}
     assert phrases == set(hints())
-    for words, flags in [*hints().items(), *_kind_table().items()]:
+    for words, flags in [*hints().items(), *_kind_flags().items()]:
         assert not re.search(r"(?<![\w-])--?[a-z]", words), words
         assert re.search(r"(?<![\w-])--?[a-z]|MIDIEXPORT_|`midiexport ", flags), flags  # a flag, a variable, a command
 

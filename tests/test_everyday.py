@@ -231,7 +231,7 @@ def test_terminal_shows_a_progress_bar_and_every_warning_above_it(batch, tmp_pat
     lines = [line.split("\r")[-1].replace("\x1b[K", "") for line in screen.splitlines()]
     assert any(line.startswith("warning: ") and "pitch 128 is outside 0-127" in line for line in lines)
     assert lines[-1] == (
-        "5 converted (13 notes), 0 repaired (0 repairs), 1 notes left out (pitch: 1), 0 skipped (exist), 0 failed"
+        "5 converted (13 notes), 0 repaired (0 repairs), 1 note left out (pitch: 1), 0 skipped (exist), 0 failed"
     )
 
 
@@ -291,8 +291,8 @@ def test_convert_file_writes_beside_the_input_and_returns_the_paths(tmp_path):
     source = tmp_path / "task.json"
     shutil.copy(fixture_path("record-info.json"), source)
     assert midiexport.convert_file(source) == [tmp_path / "task.mid"]
-    with pytest.raises(midiexport.OutputError, match="task.mid exists"):
-        midiexport.convert_file(source)
+    again = midiexport.convert_file(source)  # as `convert` re-run: the existing file is kept, no error
+    assert again == [] and again.existing == [tmp_path / "task.mid"]
     paths = midiexport.convert_file(source, tmp_path / "out", midiexport.ConvertOptions(split=True))
     assert [p.name for p in paths] == ["task-Drums.mid", "task-Electric Bass (finger).mid"]
 

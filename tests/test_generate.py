@@ -219,6 +219,22 @@ def test_a_separation_post_that_times_out_after_creating_its_task_is_not_sent_ag
     assert (tmp_path / "Neon Rain.mid").exists()
 
 
+def test_a_resume_says_the_saved_reason_in_the_words_the_first_run_said_it(chain_api, tmp_path):
+    chain_api.separation_post = "timeout"
+    first = generate(chain_api, tmp_path, "--timeout", "1")
+    assert first.exit_code == 1
+    reason = first.stderr.split("the separation request was sent, but ", 1)[1].split("; a separation task", 1)[0]
+    assert reason.endswith("before the deadline (--timeout); gave up")  # the library's phrase in the CLI's words
+    assert state(tmp_path)["unconfirmed_marks"]["separation"]  # the phrase's place is saved with the reason
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 1
+    assert resumed.stderr.startswith(
+        f"task {MUSIC}: the separation request of an earlier run was never answered ({reason}); "
+    )
+    assert "the timeout" not in resumed.stderr
+    assert posts(chain_api) == (1, 0)
+
+
 def test_a_midi_post_answered_500_is_not_sent_again_and_fetch_takes_over(chain_api, tmp_path):
     chain_api.midi_post = "server-error"
     result = generate(chain_api, tmp_path)

@@ -144,9 +144,9 @@ def test_info_on_a_mid_with_notes_past_24_hours_shows_what_convert_keeps_and_cou
     assert result.exit_code == 0, result.stderr
     assert "  1 note ending beyond 24 hours, which convert leaves out" in result.stdout.splitlines()
     one_tick_s = 0xFFFFFF / 1e6  # the kept note: one tick at the file's tempo (0xFFFFFF µs per quarter, 1 PPQ)
-    assert f"duration {one_tick_s:.2f} s, 1 notes" in result.stdout
+    assert f"duration {one_tick_s:.2f} s, 1 note" in result.stdout
     converted = CliRunner().invoke(main, ["convert", str(late), "-o", str(tmp_path)])
-    assert "1 notes ending beyond 24 hours left out" in converted.stderr and "1 converted (1 notes)" in converted.stderr
+    assert "1 note ending beyond 24 hours left out" in converted.stderr and "1 converted (1 note)" in converted.stderr
 
 
 def test_info_counts_no_late_note_in_an_ordinary_mid():

@@ -235,7 +235,7 @@ def test_info_never_crashes_on_damaged_files_and_names_the_damage(tmp_path):
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 4
     assert f"{tmp_path / 'cut.mid'} is not a valid MIDI file: its header is cut short at 9 bytes" in result.stderr
-    assert "1 illegal key signatures read past" in result.stdout and "1 zero tempos read past" in result.stdout
+    assert "1 illegal key signature read past" in result.stdout and "1 zero tempo read past" in result.stdout
     assert "ticks per quarter is 0, which cannot be; read as 480" in result.stdout
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,36 @@ def test_the_report_and_convert_file_count_the_files_a_re_run_left_out(tmp_path)
     assert convert_file(folder / "task.json", overwrite=True).left_out == 0  # a file named alone: no search
 
 
+def test_convert_file_re_run_over_a_folder_keeps_the_files_and_reads_what_it_left_out(tmp_path):
+    folder = tmp_path / "songs"
+    song_stems(folder)
+    (folder / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    first = convert_file(folder)
+    assert sorted(p.name for p in first) == ["Song.mid", "task.mid"] and first.left_out == 0
+    before = files_of(folder)
+    again = convert_file(folder)  # no overwrite: as `convert DIR` run again, the finished inputs are skipped
+    assert again == [] and sorted(again.existing) == sorted(first)
+    assert again.left_out == 2  # the outputs of the first call, left out of the search
+    assert files_of(folder) == before
+
+
+def test_outputs_under_an_earlier_versions_names_are_left_out_by_their_mark_not_their_name(tmp_path):
+    # Earlier versions wrote names today's do not (before 32726fd, songs-midiexport.mid for a song titled
+    # "songs" in songs.zip; before 447b236, a re-run over a folder read task.mid as an input and wrote the
+    # JSON's song as task-midiexport.mid, task.mid's under its title). Their files carry the same mark.
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0
+    for old_name in ("task-midiexport.mid", "5c79be8e.mid"):
+        shutil.copy(tmp_path / "task.mid", tmp_path / old_name)
+    before = files_of(tmp_path)
+    again = run("convert", str(tmp_path))
+    assert again.exit_code == 0, again.stderr
+    assert files_of(tmp_path) == before
+    assert again.stderr.splitlines() == [
+        left_out_line(3), "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+    ]  # fmt: skip
+
+
 def test_a_suno_style_mid_added_to_the_folder_is_read_and_the_outputs_are_not(tmp_path):
     song_stems(tmp_path)
     assert run("convert", str(tmp_path)).exit_code == 0
@@ -375,6 +406,22 @@ def test_a_folder_holding_only_outputs_is_refused_in_one_line_and_info_shows_the
     assert shown.exit_code == 0 and str(tmp_path / "out" / "task.mid") in shown.stdout
 
 
+def test_a_folder_holding_only_outputs_still_writes_the_report_asked_for(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path), "-o", str(tmp_path / "out")).exit_code == 0
+    report = tmp_path / "report.json"
+    result = run("convert", str(tmp_path / "out"), "--report", str(report))
+    assert result.exit_code == 1  # refused, as README says: nothing converted is never a success
+    refusal = (f"{tmp_path / 'out'}: only .mid files midiexport wrote in this folder (1), which a folder search "
+               "leaves out; name one to convert it again")  # fmt: skip
+    assert result.stderr == refusal + "\n"
+    data = json.loads(report.read_text())
+    assert data["written_mid_left_out"] == 1
+    assert data["results"] == [{"input": str(tmp_path / "out"), "outcome": "failed", "files": [], "existing": [],
+                                "notes": 0, "counts": {}, "notes_left_out": {}, "warnings": [], "error": refusal}]  # fmt: skip
+    assert data["summary"]["converted"] == 0 and data["summary"]["failed"] == 1
+
+
 @pytest.mark.parametrize("damage", ["cut in its header", "cut before the mark", "not MIDI at all"])
 def test_a_damaged_mid_in_a_folder_still_fails_as_an_input(tmp_path, damage):
     task = tmp_path / "task.json"
@@ -388,4 +435,4 @@ def test_a_damaged_mid_in_a_folder_still_fails_as_an_input(tmp_path, damage):
     wrote, failed, summary = result.stderr.splitlines()  # task.json's file, then task.mid's failure: no notice
     assert wrote == f"wrote {tmp_path / 'out' / 'task.mid'}"
     assert failed.startswith(f"{tmp_path / 'task.mid'} is not a") and "MIDI file" in failed
-    assert summary == "1 converted (1 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
+    assert summary == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"

@@ -68,6 +68,13 @@ class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in rec
         return number
 
 
+def _bad_parameter(exc: ValueError, tail: str = "") -> click.BadParameter:
+    """Return the usage error of an option the library refused: its message in the command line's words."""
+    from .report import cli_message
+
+    return click.BadParameter(cli_message(exc) + tail)
+
+
 def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         from ..stages.timing import grid_ticks  # numpy: only when a grid is given
@@ -75,7 +82,7 @@ def _grid(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
         try:
             grid_ticks(value, DEFAULT_PPQ)
         except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise _bad_parameter(exc) from None
     return value
 
 
@@ -94,7 +101,7 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
         try:
             resolve_override(program.strip())
         except ValueError as exc:
-            raise click.BadParameter(f"{exc}; 'midiexport programs' lists the names") from None
+            raise _bad_parameter(exc, "; 'midiexport programs' lists the names") from None
         pairs.append((name.strip(), program.strip()))
     return tuple(pairs)
 
@@ -106,7 +113,7 @@ def _name_template(ctx: click.Context, param: click.Parameter, value: str | None
         try:
             name_fields(value)
         except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+            raise _bad_parameter(exc) from None
     return value
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .common import build_convert_options, build_destination, output_options
-from .report import cli_words, drive, fail_and_exit, usage_error
+from .report import cli_words, drive, fail_and_exit, refuse_batch, usage_error
 
 
 @click.command()
@@ -30,7 +30,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from ..jobs.convert_files import find_batch_inputs
+    from ..jobs.convert_files import search_batch_inputs
 
     # Several results for one -o file are found by the batch as it reads ahead (the .mid
     # stems of one song make one result, issue 14; a lone input is read first to count its songs).
@@ -39,9 +39,11 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     if problem is not None:
         raise click.UsageError(cli_words(problem))
     try:
-        found = find_batch_inputs(inputs)
+        found = search_batch_inputs(inputs)
     except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
         fail_and_exit(exc, options["verbose"])
+    if found.refusal is not None:  # no batch: its one line, and the report asked for
+        refuse_batch(found.refusal, options, left_out=found.left_out)
     line = found.left_out_line()
     if line and not options["quiet"]:
         click.echo(line, err=True)

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 import click
 
-from ..display import printable
+from ..display import agree, printable
 from .common import Terminated
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
@@ -99,14 +99,14 @@ def _words_for(phrase: str) -> str:
 
 
 @cache
-def _kind_table() -> dict[str, str]:
-    """Return the kinds of clean-up change (model.py) as the summary line shows them: with their option.
+def _kind_flags() -> dict[str, str]:
+    """Return the options that make each kind of clean-up change (model.py), as the summary line names them.
 
     Built on first use: ``model`` is not imported at start-up.
     """
     from .. import model
 
-    kinds = {
+    return {
         model.QUANTIZED: "--quantize",
         model.SHORT_DROPPED: "--clean",
         model.REDETECT_JOINED: "--clean",
@@ -118,12 +118,17 @@ def _kind_table() -> dict[str, str]:
         model.DRUM_LENGTHENED: "--drum-length",
         model.NOTE_SHIFTED: "--clean, --align, --shift",
     }
-    return {kind: f"{kind} ({flags})" for kind, flags in kinds.items()}
 
 
-def kind_words(kind: str) -> str:
-    """Return a count's kind as the summary line shows it: a clean-up change with its option."""
-    return _kind_table().get(kind, kind)
+def kind_words(kind: str, *, count: int = 0) -> str:
+    """Return a count's kind as the summary line shows it after ``count``: a clean-up change with its option.
+
+    The kind is a key of data (``Report.counts``, ``--report``), always plural; only the
+    words printed agree with ``count`` ("1 short note dropped (--clean)", ``display.agree``).
+    """
+    words = agree(count, kind)
+    flags = _kind_flags().get(kind)
+    return f"{words} ({flags})" if flags else words
 
 
 def cli_words(text: str, *, task_id: str | None = None) -> str:
@@ -144,7 +149,7 @@ def cli_words(text: str, *, task_id: str | None = None) -> str:
     return "".join(parts)
 
 
-def _cli_message(exc: BaseException) -> str:
+def cli_message(exc: BaseException) -> str:
     """Return an error's message in the command line's words, its task filled in.
 
     A library error's ``message``, or a ValueError's own text (a Said when it holds phrases).
@@ -159,7 +164,7 @@ def _to_stderr(line: str) -> None:
 
 def usage_error(exc: BaseException) -> click.UsageError:
     """Return the usage error (exit 2) that says a library error or ValueError in the command line's words."""
-    return click.UsageError(_cli_message(exc))
+    return click.UsageError(cli_message(exc))
 
 
 def drive(
@@ -219,6 +224,27 @@ def drive(
     if not quiet:
         click.echo(tally.summary(), err=True)
     exit_with(failed=bool(tally.failed))
+
+
+def refuse_batch(exc: Exception, options: dict[str, Any], *, left_out: int | None = None) -> NoReturn:
+    """End a batch that cannot start (an input that is no input) with its one line and exit status 1.
+
+    The ``--report`` asked for is written all the same: that input failed, nothing was
+    converted, and ``left_out`` files were left out of the folder searches.
+    """
+    from ..jobs.console import Tally
+
+    fail_line(exc, options["verbose"])
+    report = _json_report(options, left_out)
+    if report is not None:
+        tally = Tally()
+        tally.failed = 1
+        report.add_failure(getattr(exc, "input", ""), exc)  # an InputError names its input
+        try:
+            report.finish(tally)
+        except Exception as failed:  # noqa: BLE001 - said in one line; the exit status is already 1
+            fail_line(failed, options["verbose"])
+    exit_with(failed=True)
 
 
 def exit_with(*, failed: bool) -> NoReturn:
@@ -285,7 +311,7 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report.tempo:
         say(printable(f"{outcome.place}: {report.tempo}"))
     if report.counts:
-        counts = "; ".join(f"{n:,} {kind_words(kind)}" for kind, n in report.counts.items())
+        counts = "; ".join(f"{n:,} {kind_words(kind, count=n)}" for kind, n in report.counts.items())
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
         say(printable(cli_words(notice)))
@@ -323,7 +349,7 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
     if isinstance(exc, MidiExportError):
-        say(printable(_cli_message(exc)))
+        say(printable(cli_message(exc)))
     else:
         detail = printable(f"{type(exc).__name__} {exc}".strip())
         say(f"internal error: {detail}; run with -v for the traceback")

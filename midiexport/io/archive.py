@@ -65,7 +65,7 @@ class Archive(NamedTuple):
         """
         line = _not_read_text(name, self.not_read)
         if not results:
-            text = f"{line}; no records in the others" if line else f"{name}: no records in its files (blank)"
+            text = say(line, "; no records in the others") if line else f"{name}: no records in its files (blank)"
             raise InputError(text, input=name)
         return [add_line(results[0], line), *results[1:]] if line else results
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
+from ..display import plural
 from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest, say, without_prefix
 from ..model import PENDING
 from .http import BASE_URL_HINT, TIMEOUT, Answer, Transport, check_api_key, check_base_url
@@ -283,7 +284,7 @@ def _content_kind(answer: Answer) -> str:
     kind = answer.headers.get("content-type", "").split(";")[0].strip()
     if not answer.body:
         return "an empty body"
-    return f"{kind[:60] or 'unknown content'}, {len(answer.body)} bytes"
+    return f"{kind[:60] or 'unknown content'}, {len(answer.body)} {plural(len(answer.body), 'byte')}"
 
 
 def _retry_after_s(answer: Answer) -> float | None:

@@ -28,15 +28,17 @@ def convert_payload(payload: Any, options: ConvertOptions = DEFAULT_OPTIONS) -> 
 
 
 class Written(list[Path]):
-    """The paths ``convert_file`` wrote, in order: a list that also says what its folder search left out.
+    """The paths ``convert_file`` wrote, in order: a list that also says what it kept and what its search left out.
 
-    ``left_out``: how many .mid files midiexport wrote the folder search left out
+    ``existing``: the files that existed and were kept, without ``overwrite`` (a re-run),
+    in order; ``left_out``: how many .mid files midiexport wrote the folder search left out
     (``convert_files.BatchInputs``); 0 for a file named alone.
     """
 
-    def __init__(self, paths: list[Path], *, left_out: int) -> None:
+    def __init__(self, paths: list[Path], *, left_out: int, existing: list[Path] | None = None) -> None:
         super().__init__(paths)
         self.left_out = left_out
+        self.existing = existing or []
 
 
 def convert_file(
@@ -52,10 +54,15 @@ def convert_file(
     beside the input. Names, ``options.split`` and ``options.name`` as on the command
     line; a folder is searched as on the command line, leaving out the .mid files
     midiexport wrote (``convert_files.find_batch_inputs``), counted in the returned
-    list's ``left_out`` (``Written``). Raises the first error met:
-    InputError when the file cannot be read, RecordError when a record has nothing to
-    convert, OutputError (FileExists when a file exists and ``overwrite`` is off, or the
-    results do not fit in one named file).
+    list's ``left_out`` (``Written``). An existing file is never replaced unless
+    ``overwrite``: as on the command line, an input whose files all exist is skipped
+    before it is read, and a file found to exist when it would be written is kept; either
+    is no error, and the returned list's ``existing`` names those files, so a re-run
+    returns what it wrote (nothing, when the run had finished) and what it kept.
+    Raises the first error met: InputError when the file cannot be read (or a folder
+    holds only .mid files midiexport wrote), RecordError when a record has nothing to
+    convert, OutputError when a file cannot be written or the results do not fit in one
+    named file.
     """
     from .convert_files import find_batch_inputs, run_batch
     from .runner import Destination
@@ -63,17 +70,14 @@ def convert_file(
     destination = Destination(None if out is None else os.fspath(out), overwrite)
     found = find_batch_inputs([os.fspath(path)])
     written: list[Path] = []
+    existing: list[Path] = []
     for pending in run_batch(found.sources, options, destination):
         for outcome in pending.result():
             if outcome.error is not None:
                 raise outcome.error
-            if outcome.existing and not overwrite:
-                from ..io.files import FileExists
-
-                raise FileExists(f"{outcome.existing[0]} exists; pass overwrite=True to replace it",
-                                 path=outcome.existing[0])  # fmt: skip
             written += [Path(p) for p in outcome.paths]
-    return Written(written, left_out=found.left_out)
+            existing += [Path(p) for p in outcome.existing]
+    return Written(written, left_out=found.left_out, existing=existing)
 
 
 def to_pretty_midi(song_or_record: Song | Record, options: ConvertOptions = DEFAULT_OPTIONS) -> Any:

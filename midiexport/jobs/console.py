@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..display import plural
+
 REDRAW_S = 0.1  # the bar is redrawn at most ten times a second: cheap, and still looks live
 BAR_WIDTH = 24  # characters of the bar itself; the line stays under 80 columns
 
@@ -105,8 +107,10 @@ class Tally:
         left_out = ""
         if self.left_out:
             kinds = ", ".join(f"{kind}: {n:,}" for kind, n in sorted(self.left_out.items(), key=lambda kv: -kv[1]))
-            left_out = f", {sum(self.left_out.values()):,} notes left out ({kinds})"
+            total = sum(self.left_out.values())
+            left_out = f", {total:,} {plural(total, 'note')} left out ({kinds})"
         return (
-            f"{self.converted} converted ({self.notes:,} notes), {self.repaired} repaired "
-            f"({self.repairs:,} repairs){left_out}, {self.skipped} skipped (exist), {self.failed} failed"
+            f"{self.converted} converted ({self.notes:,} {plural(self.notes, 'note')}), {self.repaired} repaired "
+            f"({self.repairs:,} {plural(self.repairs, 'repair')}){left_out}, {self.skipped} skipped (exist), "
+            f"{self.failed} failed"
         )

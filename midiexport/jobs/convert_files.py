@@ -42,10 +42,14 @@ RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a 
 
 
 class BatchInputs(NamedTuple):
-    """A batch's inputs, and how many .mid files midiexport wrote its folder searches left out."""
+    """A batch's inputs, how many .mid files midiexport wrote its folder searches left out, and why it cannot start.
+
+    ``refusal``: the input that ends the batch before it starts (``search_batch_inputs``), or None.
+    """
 
     sources: list[InputFile]
     left_out: int
+    refusal: InputError | None = None
 
     def left_out_line(self) -> str | None:
         """Return the line that says how many files were left out, or None when none were."""
@@ -64,18 +68,36 @@ def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
     again, and a JSON's own file is not taken for an input that its song must keep off. A
     .mid named on its own is always read (to clean an output again on purpose), and so is
     every .mid member of a .zip. Raises InputError as ``find_inputs`` does, and for a folder
-    whose every input midiexport wrote.
+    whose every input midiexport wrote (``search_batch_inputs`` returns it instead).
+    """
+    found = search_batch_inputs(paths)
+    if found.refusal is not None:
+        raise found.refusal
+    return found
+
+
+def search_batch_inputs(paths: Sequence[str]) -> BatchInputs:
+    """Find a batch's inputs as ``find_batch_inputs`` does, but return the error that ends it before it starts.
+
+    The first path that is no input (it does not exist, a folder with no inputs, or with
+    only .mid files midiexport wrote) is the result's ``refusal``, with the sources found
+    before it and every file left out so far, that one's included: a command that cannot
+    start can still report what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
     left_out = 0
     for raw in paths:
-        found = files.find_inputs([raw])
+        try:
+            found = files.find_inputs([raw])
+        except InputError as exc:
+            return BatchInputs(sources, left_out, exc)
         kept = [source for source in found if not (source.from_folder and written_by_midiexport(source))]
-        if not kept:
-            raise InputError(f"{raw}: only .mid files midiexport wrote in this folder ({len(found)}), which a "
-                             f"folder search leaves out; {LEFT_OUT_HINT}", input=raw, hint=LEFT_OUT_HINT)  # fmt: skip
-        sources += kept
         left_out += len(found) - len(kept)
+        if not kept:
+            message = f"{raw}: only .mid files midiexport wrote in this folder ({len(found)}), which a folder search "
+            refusal = InputError(f"{message}leaves out; {LEFT_OUT_HINT}", input=raw, hint=LEFT_OUT_HINT)
+            return BatchInputs(sources, left_out, refusal)
+        sources += kept
     return BatchInputs(sources, left_out)
 
 

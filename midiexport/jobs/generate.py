@@ -38,7 +38,9 @@ from ..errors import (
     Phrase,
     TaskFailed,
     UnconfirmedRequest,
+    saved_marks,
     say,
+    with_marks,
 )
 from ..io import files
 from ..io.client import MIDI_RECORD_PATH, MUSIC_RECORD_PATH, ApiClient, ClientSettings, Progress
@@ -66,6 +68,7 @@ AUDIO_ID, STEM = Phrase("audio id"), Phrase("stem")  # the choices a resumed run
 SEPARATION_FOLLOW = Phrase("resume this generate with its id as the separation task")  # after an unanswered POST
 FETCH_FOLLOW = Phrase("fetch it by its id")  # after an unanswered MIDI request
 STATE_VERSION = 1
+UNCONFIRMED_MARKS = "unconfirmed_marks"  # the state file's key: the marks of the ``unconfirmed`` reasons' phrases
 
 Tell = Callable[[str], None]
 """Called with a line for the user (``separation task: ...``): the CLI prints it to stderr."""
@@ -103,9 +106,12 @@ class ChainState:
     answers: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
+        """Return the state as JSON, with the marks of the unconfirmed reasons' phrases (a resume says them alike)."""
         import orjson
 
-        return orjson.dumps({"version": STATE_VERSION, **asdict(self)}, option=orjson.OPT_INDENT_2) + b"\n"
+        marks = {step: saved_marks(why) for step, why in self.unconfirmed.items() if saved_marks(why)}
+        state = {"version": STATE_VERSION, **asdict(self), UNCONFIRMED_MARKS: marks}
+        return orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes, *, source: str) -> ChainState:
@@ -118,8 +124,12 @@ class ChainState:
             raise InputError(f"{source}: not a generate state file ({exc})", input=source) from exc
         if not isinstance(value, dict) or value.pop("version", None) != STATE_VERSION or "music_task" not in value:
             raise InputError(f"{source}: not a generate state file of this version", input=source)
+        marks = _dict(value.get(UNCONFIRMED_MARKS))
         known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        state = cls(**known)
+        unconfirmed = _dict(state.unconfirmed)
+        state.unconfirmed = {step: with_marks(str(why), marks.get(step)) for step, why in unconfirmed.items()}
+        return state
 
     def describe(self) -> str:
         """Name the tasks known so far: 'separation task S, MIDI task M'."""
@@ -417,8 +427,8 @@ def _paid_request(chain: Chain, step: str, path: str, body: dict[str, Any], abou
     if step in state.unconfirmed:
         advice = _unconfirmed_advice(chain, step)
         raise UnconfirmedRequest(
-            say(f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered "
-                f"({state.unconfirmed[step]}); ", advice),
+            say(f"task {about}: the {STEP_NAMES[step]} request of an earlier run was never answered (",
+                state.unconfirmed[step], "); ", advice),
             task_id=about, path=path, hint=advice,
         )  # fmt: skip
     answer = _post(chain, step, path, body, about)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
-from ..display import plural, printable
+from ..display import agree, plural, printable
 from ..errors import InputError
 from ..io.archive import Member, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
@@ -196,7 +196,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     duration = record.duration_s if record.duration_s is not None else last
     detail = record.reason
     if record.counts.get(model.NOTE_LEFT_OUT):
-        detail = f"{record.counts[model.NOTE_LEFT_OUT]} invalid notes left out"
+        left_out = record.counts[model.NOTE_LEFT_OUT]
+        detail = f"{left_out} {agree(left_out, model.NOTE_LEFT_OUT)}"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
@@ -239,8 +240,8 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} ticks per quarter" if smf.ticks_per_s is None
                                           else f"SMPTE time, {smf.ticks_per_s:g} ticks per second")
-              + f", {smf.track_count} tracks"]  # fmt: skip
-    detail += [f"{n:,} {kind}" for kind, n in smf.counts.items()] + list(smf.problems)
+              + f", {smf.track_count} {plural(smf.track_count, 'track')}"]  # fmt: skip
+    detail += [f"{n:,} {agree(n, kind)}" for kind, n in smf.counts.items()] + list(smf.problems)
     return Summary(
         source=source,
         kind="midi",
@@ -341,7 +342,7 @@ def format_table(summary: Summary) -> str:
             facts.append(f"{label} {printable(value)}")
     if summary.duration_s is not None:
         facts.append(f"duration {summary.duration_s:.2f} s")
-    facts.append(f"{summary.notes} notes")
+    facts.append(f"{summary.notes} {plural(summary.notes, 'note')}")
     head.append("  " + ", ".join(facts))
     if summary.tempo_bpm is not None:
         head.append("  " + _tempo_line(summary))

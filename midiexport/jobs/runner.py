@@ -313,7 +313,7 @@ class Pending:
             try:
                 self._rendered = self._get()
             except WorkerLost as exc:  # the runner knows the job, not its name
-                raise WorkerLost(f"{self.name}: {exc.message}", signal=exc.signal, how=exc.how) from None
+                raise WorkerLost(say(f"{self.name}: ", exc.message), signal=exc.signal, how=exc.how) from None
         return self._rendered
 
     def _write(self, rendered: Rendered) -> Outcome:

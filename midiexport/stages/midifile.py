@@ -28,7 +28,8 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from .. import gm, model
-from ..errors import InputError
+from ..display import plural
+from ..errors import InputError, say
 from ..model import Instrument, Record
 from .normalize import LATEST, MAX_TIME_S
 
@@ -588,12 +589,12 @@ def _joined(stems: list[Record]) -> Record:
     complete = any(s.status == model.COMPLETE for s in stems)
     return dataclasses.replace(
         first,
-        source=f"{first.source} and {len(stems) - 1} more stems",
+        source=f"{first.source} and {len(stems) - 1} more {plural(len(stems) - 1, 'stem')}",
         status=model.COMPLETE if complete else first.status,
         reason="" if complete else first.reason,
         instruments=tuple(i for s in stems for i in s.instruments),
         counts=counts,
-        warnings=tuple(f"{PurePath(s.source).name}: {w}" for s in stems for w in s.warnings),
+        warnings=tuple(say(f"{PurePath(s.source).name}: ", w) for s in stems for w in s.warnings),  # marks kept
         duration_s=max((s.duration_s for s in stems if s.duration_s is not None), default=None),
         beat_map_s=max((s.beat_map_s for s in stems if s.beat_map_s is not None), key=len, default=None),
     )
