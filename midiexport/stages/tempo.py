@@ -734,7 +734,7 @@ def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> t
     if len(beat_times) < FOLLOW_MIN_BEATS or len(inside) < 2 or straight_line(inside)[2] <= CONSTANT_FIT_S:
         return None
     spacing_s = float(np.median(np.diff(beat_times)))
-    followed = beats.follow_tempo(onsets.envelope(found.all, last_s=found.last_s), spacing_s)
+    followed = beats.follow_tempo(found.all_envelope, spacing_s)
     if len(followed) < 2:
         return None
     if _share_near(inside, followed, spacing_s) < FOLLOW_AGREEMENT:
