@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 from collections import defaultdict
@@ -73,6 +74,15 @@ def package_env(*extra_paths: str | Path, **variables: str) -> dict[str, str]:
 
     path = os.pathsep.join(filter(None, [str(ROOT), *map(str, extra_paths), os.environ.get("PYTHONPATH")]))
     return {**os.environ, **variables, "PYTHONPATH": path}
+
+
+# A command-line flag (--name, -x) or an environment variable the command line reads (MIDIEXPORT_...).
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z]\b)|MIDIEXPORT_[A-Z_]+")
+
+
+def names_a_flag(text: str) -> bool:
+    """True when ``text`` names a command-line flag or a MIDIEXPORT_ variable (``FLAG``)."""
+    return FLAG.search(text) is not None
 
 
 def fixture_path(name: str) -> Path:
