@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from conftest import SAMPLE, mido_file
 from midiexport.cli import main
 from midiexport.errors import MidiExportError
-from midiexport.io.files import TEMP_PREFIX
+from midiexport.io.files import TEMP_PREFIX, find_inputs, names_midi
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.midifile import read_midi
@@ -83,7 +83,7 @@ CASES: dict[str, tuple[int, str, int]] = {
 
 
 def test_the_corpus_is_large_and_every_file_has_an_expected_outcome():
-    files = sorted(p.name for p in HOSTILE.iterdir() if p.suffix in (".json", ".mid"))
+    files = sorted(Path(found.path).name for found in find_inputs([str(HOSTILE)]))  # what a folder search reads
     assert len(files) >= 30
     assert files == sorted(CASES)
 
@@ -112,7 +112,7 @@ def test_hostile_input_has_its_expected_outcome(name, tmp_path):
 def test_hostile_input_raises_only_our_error_through_the_library(name):
     data = (HOSTILE / name).read_bytes()
     try:
-        for record in [read_midi(data, source=name)] if name.endswith(".mid") else normalize_payload(data, source=name):
+        for record in [read_midi(data, source=name)] if names_midi(name) else normalize_payload(data, source=name):
             try:
                 write_midi(convert_record(record))
             except MidiExportError:
@@ -121,7 +121,7 @@ def test_hostile_input_raises_only_our_error_through_the_library(name):
         pass
 
 
-@pytest.mark.parametrize("name", sorted(n for n in CASES if n.endswith(".mid")))
+@pytest.mark.parametrize("name", sorted(filter(names_midi, CASES)))
 @pytest.mark.parametrize("how", [["--bpm", "auto"], ["--clean", "strong", "--align"], ["--format", "0"]])
 def test_a_damaged_midi_file_reads_the_same_with_every_analysis(name, how, tmp_path):
     status, fragment, _ = CASES[name]
