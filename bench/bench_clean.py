@@ -49,7 +49,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "corpus"))
 
+
+from schema import tonic_pc  # noqa: E402
 
 from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
@@ -84,7 +87,6 @@ TIMING_NOTES = 100_000
 SONG_PARTS = 12  # timing again on a record of a real song's largest shape (PRODUCT.md: 2-12 instruments)
 HEADLINE: dict[str, str] = {}  # measure -> figure, for the summary against the targets
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-TONIC_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def load_schema(corpus: Path):
@@ -419,13 +421,6 @@ def _is_reference(record: Record, drums: list[bool], index: int) -> bool:
         return drums[index]
     counts = [len(np.unique(i.start_s)) for i in record.instruments]
     return index == int(np.argmax(counts))
-
-
-def tonic_pc(name: str) -> int:
-    pc = TONIC_PC[name[0].upper()]
-    for accidental in name[1:]:
-        pc += {"#": 1, "-": -1, "b": -1}.get(accidental, 0)
-    return pc % 12
 
 
 MINOR_MODES = {"minor", "dorian", "phrygian", "aeolian", "locrian"}  # modes with a minor third
