@@ -719,11 +719,9 @@ def test_a_drifting_song_without_sure_bars_has_its_beats_followed_by_their_calib
 
 def true_beats_on_quarters(record: model.Record, truth: dict, time_map) -> tuple[np.ndarray, np.ndarray]:
     """Return a song's true beats while it plays (s) and each one's distance to the nearest quarter drawn (s)."""
-    first = min(float(i.start_s.min()) for i in record.instruments)
-    last = max(float(i.start_s.max()) for i in record.instruments)
-    drawn = written_seconds(time_map.tempos, np.arange(0, time_map.to_ticks(np.array([last]))[0] + 960, 960))
-    true_beats = np.array(truth["beats_s"])
-    true_beats = true_beats[(true_beats >= first - 0.05) & (true_beats <= last)]
+    span = _bench_tempo().note_span(record)
+    drawn = written_seconds(time_map.tempos, np.arange(0, time_map.to_ticks(np.array([span[1]]))[0] + 960, 960))
+    true_beats = _bench_tempo().true_beats_heard(truth, span)
     return true_beats, np.abs(true_beats[:, None] - drawn[None, :]).min(axis=1)
 
 
