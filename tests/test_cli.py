@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from conftest import (
     SAMPLE,
@@ -24,12 +23,9 @@ from conftest import (
     package_env,
     pretty,
     record_payload,
+    run,
 )
 from midiexport.cli import main
-
-
-def run(*args: str, input: bytes | str | None = None):
-    return CliRunner().invoke(main, list(args), input=input)
 
 
 @pytest.fixture
