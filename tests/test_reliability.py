@@ -246,18 +246,24 @@ def wait_for_files(out: Path, count: int, timeout_s: float = 30.0) -> None:
     raise AssertionError("the batch wrote no files")
 
 
-@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, sent, status):
+def interrupt_a_batch(tmp_path: Path, sent: int, status: int, *args: str) -> tuple[Path, Path, bytes]:
+    """Send ``sent`` to a batch of 300 songs once it wrote 3, check its exit ``status``; return in/, out/ and stderr."""
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     for i in range(300):
         shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
-    expected_notes = sum(len(i["notes"]) for i in json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"])
-    batch = start_batch(folder, out)
+    batch = start_batch(folder, out, *args)
     wait_for_files(out, 3)
     batch.send_signal(sent)
     _, stderr = batch.communicate(timeout=60)
     assert batch.returncode == status, stderr
+    return folder, out, stderr
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, sent, status):
+    folder, out, stderr = interrupt_a_batch(tmp_path, sent, status)
+    expected_notes = sum(len(i["notes"]) for i in json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"])
     assert b"interrupted:" in stderr and b"Traceback" not in stderr
     finished = sorted(out.glob("*.mid"))
     assert 3 <= len(finished) < 300, "the batch ended before the signal; make it longer"
@@ -276,15 +282,8 @@ def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, s
 
 @pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_batch_still_writes_its_report_marked_interrupted(tmp_path, sent, status):
-    folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
-    folder.mkdir()
-    for i in range(300):
-        shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
-    batch = start_batch(folder, out, "--report", str(report))
-    wait_for_files(out, 3)
-    batch.send_signal(sent)
-    _, stderr = batch.communicate(timeout=60)
-    assert batch.returncode == status, stderr
+    report = tmp_path / "report.json"
+    _, out, _ = interrupt_a_batch(tmp_path, sent, status, "--report", str(report))
     data = json.loads(report.read_text())  # whole JSON: written at once, never half
     assert data["interrupted"] is True
     written = {p for r in data["results"] for p in r["files"]}
