@@ -49,7 +49,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE / "corpus"))
 
+
+from schema import tonic_pc  # noqa: E402
 
 from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
@@ -82,9 +85,9 @@ FAMILIES = (
 )  # fmt: skip
 TIMING_NOTES = 100_000
 SONG_PARTS = 12  # timing again on a record of a real song's largest shape (PRODUCT.md: 2-12 instruments)
+DEFAULT_OPTIONS = ConvertOptions()  # the conversion timed against the clean-up: made once, outside the timed call
 HEADLINE: dict[str, str] = {}  # measure -> figure, for the summary against the issue's targets
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-TONIC_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def load_schema(corpus: Path):
@@ -421,13 +424,6 @@ def _is_reference(record: Record, drums: list[bool], index: int) -> bool:
     return index == int(np.argmax(counts))
 
 
-def tonic_pc(name: str) -> int:
-    pc = TONIC_PC[name[0].upper()]
-    for accidental in name[1:]:
-        pc += {"#": 1, "-": -1, "b": -1}.get(accidental, 0)
-    return pc % 12
-
-
 MINOR_MODES = {"minor", "dorian", "phrygian", "aeolian", "locrian"}  # modes with a minor third
 MODE_TO_MAJOR = {"minor": 3, "dorian": -2, "phrygian": -4, "mixolydian": 5, "lydian": -5, "aeolian": 3, "locrian": 1}
 
@@ -642,7 +638,7 @@ def timing(songs: list[dict], repeats: int = 11) -> None:
 
 def one_round(record: Record, options: ConvertOptions) -> tuple[float, float, float, int, int]:
     """One conversion, then one clean-up: their CPU seconds, the share, their page faults (clean-up first)."""
-    convert_s, convert_faults = cpu_s(lambda: write_midi(convert_record(record, ConvertOptions())))
+    convert_s, convert_faults = cpu_s(lambda: write_midi(convert_record(record, DEFAULT_OPTIONS)))
     spent, faults = cpu_s(lambda: clean.clean_record(record, options))
     return spent, convert_s, spent / convert_s, faults, convert_faults
 

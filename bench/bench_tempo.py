@@ -227,20 +227,36 @@ def crowded_changes(time_map: TimeMap) -> int:
     return crowded
 
 
+def nearest_deviation(truth_s: np.ndarray, found_s: np.ndarray) -> np.ndarray:
+    """Signed distance (s) of each true time to the nearest found one (found - true); ``found_s``: sorted, not empty."""
+    index = np.clip(np.searchsorted(found_s, truth_s), 1, len(found_s) - 1)
+    after, before = found_s[index] - truth_s, found_s[index - 1] - truth_s
+    return np.where(np.abs(after) < np.abs(before), after, before)
+
+
 def share_within(truth_s: np.ndarray, found_s: np.ndarray) -> float:
     if len(truth_s) == 0 or len(found_s) == 0:
         return 0.0
-    index = np.clip(np.searchsorted(found_s, truth_s), 1, len(found_s) - 1)
-    nearest = np.minimum(np.abs(found_s[index] - truth_s), np.abs(found_s[index - 1] - truth_s))
-    return float((nearest <= DOWNBEAT_TOLERANCE_S).mean())
+    return float((np.abs(nearest_deviation(truth_s, found_s)) <= DOWNBEAT_TOLERANCE_S).mean())
 
 
 def median_distance(truth_s: np.ndarray, found_s: np.ndarray) -> float:
     if len(truth_s) == 0 or len(found_s) == 0:
         return math.inf
-    index = np.clip(np.searchsorted(found_s, truth_s), 1, len(found_s) - 1)
-    nearest = np.minimum(np.abs(found_s[index] - truth_s), np.abs(found_s[index - 1] - truth_s))
-    return float(np.median(nearest))
+    return float(np.median(np.abs(nearest_deviation(truth_s, found_s))))
+
+
+def note_span(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The first and the last note start (s) of a record: the span its beats and bar lines are judged in."""
+    first = min(float(i.start_s.min()) for i in record.instruments if i.note_count)
+    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
+    return first, last
+
+
+def true_beats_heard(truth: dict, span: tuple[float, float]) -> np.ndarray:
+    """The song's true beats (s) in a ``note_span``, from 50 ms before its first note: those a beat found can match."""
+    beats_s = np.array(truth["beats_s"])
+    return beats_s[(beats_s >= span[0] - 0.05) & (beats_s <= span[1])]
 
 
 def judge(song: dict, *, references: bool, notes: bool) -> dict:
@@ -251,12 +267,10 @@ def judge(song: dict, *, references: bool, notes: bool) -> dict:
     elapsed = time.perf_counter() - started
     truth = song["truth"]
     target = truth_tempo(song)
-    first_note = min(float(i.start_s.min()) for i in record.instruments if i.note_count)
-    last_note = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
-    true_beats = np.array(truth["beats_s"])
-    beats_inside = (true_beats >= first_note - 0.05) & (true_beats <= last_note)
+    span = note_span(record)
+    true_beats = true_beats_heard(truth, span)
     time_map = auto_time(estimate, ppq=960)  # what plan_time(bpm="auto") writes for a JSON record
-    beat_grid, bar_grid = written_grid(time_map, estimate, span_s=last_note)
+    beat_grid, bar_grid = written_grid(time_map, estimate, span_s=span[1])
     row = {
         "id": song["id"],
         "categories": set(song["categories"]),
@@ -268,7 +282,7 @@ def judge(song: dict, *, references: bool, notes: bool) -> dict:
         "has_drums": estimate.has_drums,
         "margin": estimate.margin,
         "sure": estimate.sure,
-        "beat_share": share_within(true_beats[beats_inside], beat_grid),
+        "beat_share": share_within(true_beats, beat_grid),
         "beat_confidence": estimate.beat_confidence,
         "nested": estimate.nested,
         "agreement": estimate.agreement,
@@ -278,7 +292,6 @@ def judge(song: dict, *, references: bool, notes: bool) -> dict:
         "seconds": elapsed,
     }
     tempo_right = row["kind"]["midiexport"] == "right"
-    span = (first_note, last_note)
     found_bars = estimate.downbeats_s if estimate.downbeats_s is not None else np.empty(0)
     for suffix, strict in (("", False), ("_strict", True)):  # the meter convention, and the meter's name only
         drawn = bar_lines_right(estimate.meter, truth, bar_grid, span, strict=strict)
@@ -289,9 +302,9 @@ def judge(song: dict, *, references: bool, notes: bool) -> dict:
     row["right"] = row["downbeat_right"]
     found_beats = estimate.beats_s if estimate.beats_s is not None else np.empty(0)
     row["beats_right_found"] = row["kind"]["midiexport"] == "right" and (
-        median_distance(true_beats[beats_inside], found_beats) <= DOWNBEAT_TOLERANCE_S
+        median_distance(true_beats, found_beats) <= DOWNBEAT_TOLERANCE_S
     )
-    row["beats_on_grid_found"] = beats_on_grid(estimate.bpm / target, true_beats[beats_inside], found_beats, span)
+    row["beats_on_grid_found"] = beats_on_grid(estimate.bpm / target, true_beats, found_beats, span)
     if notes:
         row["note_error_s"] = note_error(record)
     if references:
@@ -758,6 +771,12 @@ def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypothese
     return hyps, correct_hypotheses(song, hyps, slots)
 
 
+def hypotheses_bpm(hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:
+    """Each hypothesis's tempo in quarters a minute, on the slot grid's median slot (s)."""
+    quarters = np.array([q for _, _, _, q in meter.METERS])[hyps.meter]
+    return 60.0 / (hyps.beat * float(np.median(np.diff(slots)))) * quarters
+
+
 def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:
     """Which hypotheses match the truth: tempo within 4%, the meter, a bar line within the refinement window.
 
@@ -765,8 +784,7 @@ def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) ->
     refinement, so such hypotheses write the same bars; the confidence sums them alike.
     """
     slot_s = float(np.median(np.diff(slots)))
-    quarters = np.array([q for _, _, _, q in meter.METERS])[hyps.meter]
-    bpm = 60.0 / (hyps.beat * slot_s) * quarters
+    bpm = hypotheses_bpm(hyps, slots)
     first_s = song["truth"]["downbeats_s"][0]
     bar_slots = hyps.beat * np.array([p for _, p, _, _ in meter.METERS])[hyps.meter]
     # the hypothesis's bar lines are slots phase + k * bar; compare its first one in the truth's span

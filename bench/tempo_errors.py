@@ -34,10 +34,8 @@ def classify(song: dict) -> tuple[str, bool, int | None]:
     est = tempo.estimate_tempo(record)
     truth = song["truth"]
     kind = bt.error_kind(est.bpm, bt.truth_tempo(song))
-    tb = np.array(truth["beats_s"])
-    first = min(float(i.start_s.min()) for i in record.instruments if i.note_count)
-    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
-    tb = tb[(tb >= first - 0.05) & (tb <= last)]
+    span = bt.note_span(record)
+    tb = bt.true_beats_heard(truth, span)
     fb = est.beats_s if est.beats_s is not None else np.empty(0)
     scores = hyps.scores()
     rank = None
@@ -50,7 +48,7 @@ def classify(song: dict) -> tuple[str, bool, int | None]:
         return beats_off(tb, fb, truth["meter"]), bool(correct.any()), rank
     if not bt.true_bar_grids(est.meter, truth):
         return f"meter {truth['meter']}->{est.meter}", bool(correct.any()), rank
-    if bt.bar_lines_right(est.meter, truth, est.downbeats_s, (first, last)):
+    if bt.bar_lines_right(est.meter, truth, est.downbeats_s, span):
         return "right", bool(correct.any()), rank
     # the bar lines' offset in beats: the true beat nearest a found bar line, counted from its bar's downbeat
     all_beats, downs = np.array(truth["beats_s"]), np.array(truth["downbeats_s"])
@@ -73,9 +71,7 @@ def beats_off(true_s: np.ndarray, found_s: np.ndarray, song_meter: str) -> str:
     """
     if song_meter not in ("4/4", "3/4", "2/4", "6/8", "12/8"):
         return f"beats of {song_meter}"
-    index = np.clip(np.searchsorted(found_s, true_s), 1, len(found_s) - 1)
-    after, before = found_s[index] - true_s, found_s[index - 1] - true_s
-    deviation = float(np.median(np.where(np.abs(after) < np.abs(before), after, before)))
+    deviation = float(np.median(bt.nearest_deviation(true_s, found_s)))
     share = deviation / float(np.median(np.diff(true_s)))
     if abs(share) >= 0.15:
         return "beats off the beat"

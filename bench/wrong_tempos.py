@@ -65,8 +65,7 @@ def main() -> None:
         correct = bench_tempo.correct_hypotheses(song, hyps, slots)
         scores = hyps.scores()
         slot_s = float(np.median(np.diff(slots)))
-        quarters = np.array([q for *_, q in meter.METERS])[hyps.meter]
-        bpm = 60.0 / (hyps.beat * slot_s) * quarters
+        bpm = bench_tempo.hypotheses_bpm(hyps, slots)
         chosen = int(np.argmax(scores))
         pulse_bpm = 60.0 / (slot_s * meter.SLOTS_PER_PULSE)
         print(

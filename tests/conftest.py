@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +75,32 @@ def package_env(*extra_paths: str | Path, **variables: str) -> dict[str, str]:
 
     path = os.pathsep.join(filter(None, [str(ROOT), *map(str, extra_paths), os.environ.get("PYTHONPATH")]))
     return {**os.environ, **variables, "PYTHONPATH": path}
+
+
+# A command-line flag (--name, -x) or an environment variable the command line reads (MIDIEXPORT_...).
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z]\b)|MIDIEXPORT_[A-Z_]+")
+
+
+def names_a_flag(text: str) -> bool:
+    """True when ``text`` names a command-line flag or a MIDIEXPORT_ variable (``FLAG``)."""
+    return FLAG.search(text) is not None
+
+
+def run(*args: str, input: bytes | str | None = None, env: dict[str, str] | None = None) -> Any:
+    """Run the command line in this process (click's CliRunner): ``run("convert", "a.json", "-o", "out")``."""
+    from click.testing import CliRunner
+
+    from midiexport.cli import main
+
+    return CliRunner().invoke(main, list(args), input=input, env=env)
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """Write a deflated .zip of ``members`` (name -> bytes) at ``path`` and return the path."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return path
 
 
 def fixture_path(name: str) -> Path:

@@ -13,19 +13,13 @@ import zipfile
 from pathlib import Path
 
 import mido
-from click.testing import CliRunner
 
-from conftest import notes_by_track
-from midiexport.cli import main
+from conftest import make_zip, notes_by_track, run
 from midiexport.errors import InputError
 from midiexport.io.archive import ARCHIVE_TOTAL_FACTOR, read_archive
 from midiexport.io.files import MB, InputFile
 
 TITLE = "Song"
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def stem_bytes(notes: int, *, program: int = 33) -> bytes:
@@ -39,13 +33,6 @@ def stem_bytes(notes: int, *, program: int = 33) -> bytes:
     buffer = io.BytesIO()
     mido.MidiFile(ticks_per_beat=480, tracks=[track]).save(file=buffer)
     return buffer.getvalue()
-
-
-def make_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name, data in members.items():
-            zipped.writestr(name, data)
-    return path
 
 
 def padded_record(size: int) -> bytes:

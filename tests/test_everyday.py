@@ -11,16 +11,10 @@ from pathlib import Path
 
 import mido
 import pytest
-from click.testing import CliRunner
 
-from conftest import API_KEY, SAMPLE, fixture_path, package_env, record_payload
-from midiexport.cli import main
+from conftest import API_KEY, SAMPLE, fixture_path, package_env, record_payload, run
 
 SUMMARY_SKIPPED = "0 converted (0 notes), 0 repaired (0 repairs), {n} skipped (exist), 0 failed"
-
-
-def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "corpus"))
 
 import key_audit  # noqa: E402
+import schema  # noqa: E402
 
 # an analysis: C major from bar 1, a one-bar tonicization of D minor at bar 9, A minor from bar 10 to 14, C again
 KEYED = [(1, "C", "major"), (5, "C", "major"), (9, "D", "minor"), (10, "A", "minor"), (15, "C", "major")]
@@ -44,6 +45,6 @@ def test_songs_without_a_correction_or_a_key_are_left_alone() -> None:
     assert not key_audit.apply_correction(other, {})
 
 
-def test_pitch_names_with_sharps_flats_and_music21_minus() -> None:
-    assert [key_audit._pc(n) for n in ("C", "F#", "Bb", "B-", "Db", "c#")] == [0, 6, 10, 10, 1, 1]
-    assert [key_audit._pc(n) for n in ("b", "bb", "eb", "B")] == [11, 10, 3, 11]  # lowercase names as well
+def test_pitch_names_with_sharps_flats_and_music21_minus() -> None:  # the corpus schema's, which the audit reads
+    assert [schema.tonic_pc(n) for n in ("C", "F#", "Bb", "B-", "Db", "c#")] == [0, 6, 10, 10, 1, 1]
+    assert [schema.tonic_pc(n) for n in ("b", "bb", "eb", "B")] == [11, 10, 3, 11]  # lowercase names as well

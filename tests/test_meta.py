@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import midiexport
-from conftest import ROOT, package_env
+from conftest import ROOT, names_a_flag, package_env
 
 
 def test_all_is_sorted_and_every_name_imports():
@@ -140,9 +140,6 @@ def test_mypy_strict_sees_the_real_signatures_through_the_lazy_imports(tmp_path)
     assert "Any" not in out.split("Revealed type is")[1].split("\n")[0]
 
 
-FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z]\b)|MIDIEXPORT_[A-Z_]+")
-
-
 def test_library_strings_name_no_command_line_flag():
     # A message of the library reaches a Python caller, serve's log and answers and the --report:
     # it names a setting in words; only cli/ rewords them as flags (cli/report.py's hints).
@@ -158,6 +155,6 @@ def test_library_strings_name_no_command_line_flag():
             f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}"
             for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
-            and FLAG.search(node.value)
+            and names_a_flag(node.value)
         ]  # fmt: skip
     assert found == []

@@ -17,10 +17,8 @@ import mido
 import numpy as np
 import pytest
 import smf_damage
-from click.testing import CliRunner
 
-from conftest import mido_file, pretty, suno_stems
-from midiexport.cli import main
+from conftest import make_zip, mido_file, pretty, run, suno_stems
 from midiexport.errors import MidiExportError
 from midiexport.jobs.info import summarize_midi
 from midiexport.options import ConvertOptions
@@ -31,10 +29,6 @@ TITLE = "Midnight Concrete"
 SOURCE_NOTES = 1439  # 241 bass + 313 drums + 885 keyboard
 MERGED_NOTES = 1437  # two keyboard pairs share pitch and start: each becomes one note
 MAX_ERROR_S = 0.001
-
-
-def run(*args: str, input: bytes | None = None):
-    return CliRunner().invoke(main, list(args), input=input)
 
 
 @pytest.fixture
@@ -152,8 +146,7 @@ def test_zip_members_outside_the_archive_are_refused_in_one_line(tmp_path, membe
 
 def test_zip_member_claiming_more_than_the_limit_is_refused(tmp_path):
     path = tmp_path / "big.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
-        zipped.writestr("Song (Bass).mid", suno_stems()["Bass"])
+    make_zip(path, {"Song (Bass).mid": suno_stems()["Bass"]})
     result = run("convert", str(path), "-o", str(tmp_path / "out"), "--max-input-mb", "0.001")
     assert result.exit_code == 1 and "larger than" in result.stderr
 

@@ -10,20 +10,14 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import mido
 import pytest
-from click.testing import CliRunner
 
+from conftest import make_zip, run
 from midiexport import convert_file
-from midiexport.cli import main
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def stem_bytes(*, program: int = 33, notes: int = 4) -> bytes:
@@ -42,13 +36,6 @@ def record(**data: object) -> dict[str, object]:
     """Return a record-info answer of one note; ``data`` adds fields such as taskId or title."""
     notes = [{"pitch": 60, "start": 0, "end": 0.5, "velocity": 0.8}]
     return {"data": {**data, "state": "complete", "instruments": [{"name": "Piano", "notes": notes}]}}
-
-
-def make_zip(path: Path, members: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name, data in members.items():
-            zipped.writestr(name, data)
-    return path
 
 
 def song_stems(folder: Path, title: str = "Song") -> list[Path]:

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from conftest import SAMPLE, mido_file
 from midiexport.cli import main
 from midiexport.errors import MidiExportError
-from midiexport.io.files import TEMP_PREFIX
+from midiexport.io.files import TEMP_PREFIX, find_inputs, names_midi
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import convert_record
 from midiexport.stages.midifile import read_midi
@@ -83,7 +83,7 @@ CASES: dict[str, tuple[int, str, int]] = {
 
 
 def test_the_corpus_is_large_and_every_file_has_an_expected_outcome():
-    files = sorted(p.name for p in HOSTILE.iterdir() if p.suffix in (".json", ".mid"))
+    files = sorted(Path(found.path).name for found in find_inputs([str(HOSTILE)]))  # what a folder search reads
     assert len(files) >= 30
     assert files == sorted(CASES)
 
@@ -112,7 +112,7 @@ def test_hostile_input_has_its_expected_outcome(name, tmp_path):
 def test_hostile_input_raises_only_our_error_through_the_library(name):
     data = (HOSTILE / name).read_bytes()
     try:
-        for record in [read_midi(data, source=name)] if name.endswith(".mid") else normalize_payload(data, source=name):
+        for record in [read_midi(data, source=name)] if names_midi(name) else normalize_payload(data, source=name):
             try:
                 write_midi(convert_record(record))
             except MidiExportError:
@@ -121,7 +121,7 @@ def test_hostile_input_raises_only_our_error_through_the_library(name):
         pass
 
 
-@pytest.mark.parametrize("name", sorted(n for n in CASES if n.endswith(".mid")))
+@pytest.mark.parametrize("name", sorted(filter(names_midi, CASES)))
 @pytest.mark.parametrize("how", [["--bpm", "auto"], ["--clean", "strong", "--align"], ["--format", "0"]])
 def test_a_damaged_midi_file_reads_the_same_with_every_analysis(name, how, tmp_path):
     status, fragment, _ = CASES[name]
@@ -246,18 +246,24 @@ def wait_for_files(out: Path, count: int, timeout_s: float = 30.0) -> None:
     raise AssertionError("the batch wrote no files")
 
 
-@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, sent, status):
+def interrupt_a_batch(tmp_path: Path, sent: int, status: int, *args: str) -> tuple[Path, Path, bytes]:
+    """Send ``sent`` to a batch of 300 songs once it wrote 3, check its exit ``status``; return in/, out/ and stderr."""
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     for i in range(300):
         shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
-    expected_notes = sum(len(i["notes"]) for i in json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"])
-    batch = start_batch(folder, out)
+    batch = start_batch(folder, out, *args)
     wait_for_files(out, 3)
     batch.send_signal(sent)
     _, stderr = batch.communicate(timeout=60)
     assert batch.returncode == status, stderr
+    return folder, out, stderr
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, sent, status):
+    folder, out, stderr = interrupt_a_batch(tmp_path, sent, status)
+    expected_notes = sum(len(i["notes"]) for i in json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"])
     assert b"interrupted:" in stderr and b"Traceback" not in stderr
     finished = sorted(out.glob("*.mid"))
     assert 3 <= len(finished) < 300, "the batch ended before the signal; make it longer"
@@ -276,15 +282,8 @@ def test_an_interrupted_batch_leaves_only_complete_files_and_resumes(tmp_path, s
 
 @pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_batch_still_writes_its_report_marked_interrupted(tmp_path, sent, status):
-    folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
-    folder.mkdir()
-    for i in range(300):
-        shutil.copy(SAMPLE, folder / f"song{i:03d}.json")
-    batch = start_batch(folder, out, "--report", str(report))
-    wait_for_files(out, 3)
-    batch.send_signal(sent)
-    _, stderr = batch.communicate(timeout=60)
-    assert batch.returncode == status, stderr
+    report = tmp_path / "report.json"
+    _, out, _ = interrupt_a_batch(tmp_path, sent, status, "--report", str(report))
     data = json.loads(report.read_text())  # whole JSON: written at once, never half
     assert data["interrupted"] is True
     written = {p for r in data["results"] for p in r["files"]}

@@ -206,13 +206,6 @@ def test_a_failure_callback_is_stored_and_logged_without_a_mid(server: Server):
     assert not list(server.out.glob("*.mid"))
 
 
-def test_without_a_key_a_public_address_is_a_usage_error(tmp_path: Path):
-    done = subprocess.run([sys.executable, "-m", "midiexport", "serve", "--host", "0.0.0.0", "-o", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=30, env=package_env())  # fmt: skip
-    assert done.returncode == 2
-    assert "--hmac-key" in done.stderr and "Traceback" not in done.stderr
-
-
 def test_sigterm_ends_the_server_quietly(tmp_path: Path):
     running = start_server(tmp_path / "out")
     assert post(running, callback("t1")).status_code == 200  # no key: unsigned is accepted on loopback

@@ -250,7 +250,7 @@ def audit_song(wir: WiR, song: dict) -> dict | None:
         name, mode = keyed[0][1:]
     else:  # the key that governs most of the first bars (a one-chord tonicization is not the key)
         name, mode = _governing(keyed, at, WINDOW)
-    tonic = (_pc(name) - t) % 12
+    tonic = (S.tonic_pc(name) - t) % 12
     row = {
         "id": song["id"],
         "split": song["split"],
@@ -265,18 +265,12 @@ def audit_song(wir: WiR, song: dict) -> dict | None:
         "key": {"tonic": name if t == 0 else NAMES[tonic], "mode": mode},
     }
     bars = song["meta"]["measure_range"][1] - b0
-    spans = {f"{NAMES[(_pc(n) - t) % 12]} {m}": b for (n, m), b in _spans(keyed, at, bars).items()}
+    spans = {f"{NAMES[(S.tonic_pc(n) - t) % 12]} {m}": b for (n, m), b in _spans(keyed, at, bars).items()}
     row["excerpt_keys"] = dict(sorted(spans.items(), key=lambda kv: -kv[1])[:3])  # bars per key in the excerpt
     row["usable"] = share >= MIN_MATCH and mode in ("major", "minor")
     minor = truth["mode"] in ("minor", "aeolian", "dorian", "phrygian")
-    row["differs"] = row["usable"] and (_pc(truth["tonic"]) != tonic or minor != (mode == "minor"))
+    row["differs"] = row["usable"] and (S.tonic_pc(truth["tonic"]) != tonic or minor != (mode == "minor"))
     return row
-
-
-def _pc(name: str) -> int:
-    base = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[name[0].upper()]
-    accidentals = name[1:]  # "b" alone is the note B; "bb" and "Bb" are B flat
-    return (base + accidentals.count("#") - accidentals.count("b") - accidentals.count("-")) % 12
 
 
 def load_corrections(path: str = CORRECTIONS) -> dict[str, dict]:

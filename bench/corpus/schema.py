@@ -127,6 +127,17 @@ def meter_beats(meter: str) -> tuple[int, float]:
     return num, unit
 
 
+def tonic_pc(name: str) -> int:
+    """The pitch class (0-11, C = 0) of a key's tonic as ``truth.key.tonic`` spells it.
+
+    A letter, then any accidentals: "#" sharp, "b" or "-" (music21's) flat; "b" alone is
+    the note B, "Bb" and "bb" B flat.
+    """
+    letter = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[name[0].upper()]
+    accidentals = name[1:]
+    return (letter + accidentals.count("#") - accidentals.count("b") - accidentals.count("-")) % 12
+
+
 def beat_bpm(song: dict) -> float:
     """Tempo at time 0 in beats of the meter per minute (dotted quarters for 6/8)."""
     _, beat_q = meter_beats(song["truth"]["meter"])

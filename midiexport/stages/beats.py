@@ -329,8 +329,7 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
 def slot_grid(found: Onsets, slots_per_pulse: int) -> Floats:
     """Return the slot grid (s) the meter stage tests: the tracked pulse of a record's onsets, subdivided."""
 
-    stream = drum_aligned(found) if found.has_drums else found.all
-    env = envelope(stream, last_s=found.last_s)
+    env = envelope(drum_aligned(found), last_s=found.last_s) if found.has_drums else found.all_envelope
     prior_s, track = (PULSE_PRIOR_DRUMS_S, track_pulse) if found.has_drums else (PULSE_PRIOR_S, follow_drift)
     return subdivide(track(env, pulse_period(env, prior_s=prior_s)), slots_per_pulse)
 

@@ -483,7 +483,7 @@ def overtone_ghosts(
     ghostly: Sequence[bool] | None = None,
     *,
     alive: Mask | None = None,
-    column: FloatColumn | None = None,
+    column: FloatColumn,
 ) -> Mask:
     """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
 
@@ -493,7 +493,7 @@ def overtone_ghosts(
     ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. ``ghostly``:
     for each part, whether its notes may be ghosts (None: every part's); ``alive``: the
     notes still there (None: all), the others are neither ghosts nor sound through one.
-    ``column``: a scratch column one longer than the notes (None: one is made).
+    ``column``: a scratch column one longer than the notes, its values overwritten.
 
     One search per interval (three), never a loop over notes: each note finds the last
     note of the key below that starts in time, and the latest end of that key's notes so
@@ -535,7 +535,7 @@ def overtone_ghosts(
     held = _run_notes(targets, lengths, alive)
     if not len(held):
         return ghost
-    column = np.empty(len(held) + 1) if column is None else column[: len(held) + 1]
+    column = column[: len(held) + 1]
     column[0] = -np.inf  # the held notes' keyed starts after a -inf (``_count_at_or_before``)
     keyed = np.multiply(key.take(held), PITCH_SPAN_S, out=column[1:])
     reach = np.empty(len(held) + 1)  # reach[i]: the latest keyed end among the held notes before i; none before 0

@@ -355,7 +355,7 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
         regular = np.convolve(accents["long"], smooth, mode="same")
     chroma = _slot_chroma(onsets, slots_s)
     kick_near = _kick_near(accents["kick"]) if onsets.has_drums else None  # the kick test needs drums
-    rows: list[tuple[Ints, Ints, Ints, Floats, Bools]] = []
+    rows: list[tuple[Ints, Ints, Ints, Floats]] = []
     changes_by_span: dict[int, Floats] = {}
     for beat in BEAT_SLOTS:
         beat_s = pulse_s * beat / SLOTS_PER_PULSE
@@ -383,19 +383,16 @@ def meter_hypotheses(onsets: Onsets, slots_s: Floats) -> Hypotheses:
                 for prior in PRIORS:
                     features[:, FEATURES.index(f"{prior}_no_drums")] = features[:, FEATURES.index(prior)]
                     features[:, FEATURES.index(prior)] = 0.0
-            count = len(features)
-            off = (
-                np.zeros(count, dtype=bool)
-                if kick_near is None
-                else _kick_between_beats(kick_near, beat=beat, bar=count, division=division)
-            )
-            rows.append((np.full(count, beat), np.full(count, meter_index), np.arange(count), features, off))
+            phases = np.arange(len(features))
+            if kick_near is not None:  # never all go: of phases p and p + beat/2 the kick test rules out at most one
+                kept = ~_kick_between_beats(kick_near, beat=beat, bar=len(features), division=division)
+                phases, features = phases[kept], features[kept]
+            rows.append((np.full(len(phases), beat), np.full(len(phases), meter_index), phases, features))
     if not rows:
         empty = np.empty(0, dtype=np.int64)
         return Hypotheses(empty, empty, empty, np.empty((0, len(FEATURES))), kick_near)
-    beat_col, meter_col, phase_col, feature_rows, kick_off = (np.concatenate(c) for c in zip(*rows))
-    keep = ~kick_off  # never empty: of phases p and p + beat/2 the test rules out at most one
-    return Hypotheses(beat_col[keep], meter_col[keep], phase_col[keep], feature_rows[keep], kick_near)
+    beat_col, meter_col, phase_col, feature_rows = (np.concatenate(c) for c in zip(*rows))
+    return Hypotheses(beat_col, meter_col, phase_col, feature_rows, kick_near)
 
 
 def kick_phase_path(kick_near: Floats, beat_slots: Ints, *, beat: int, division: int) -> Ints:

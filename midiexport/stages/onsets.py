@@ -13,6 +13,7 @@ string quartet or a chorale as a bass guitar does in a band.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .. import gm
@@ -92,6 +93,17 @@ class Onsets:
     def last_s(self) -> float:
         """The last onset of ``all`` (s); only for a record with onsets."""
         return float(self.all.times_s[-1])
+
+    @cached_property
+    def all_envelope(self) -> Floats:
+        """The envelope of ``all`` to ``last_s`` (``envelope``), made once: without drums two steps read it.
+
+        The pulse the slot grid follows (``beats.slot_grid``) and the beats re-tracked where the
+        tempo moves (``tempo._follow_tempo``). Only for a record with onsets. Read-only, as it is shared.
+        """
+        shared = envelope(self.all, last_s=self.last_s)
+        shared.flags.writeable = False
+        return shared
 
 
 def collect_onsets(record: Record) -> Onsets:

@@ -646,9 +646,10 @@ def _estimate_for(
     keep = _in_song(found, beat_times, per_bar)
     beat_s = _beat_length(beat_times[keep])
     if not found.has_drums:  # the tempo stays the chosen beats' (beat_s); the beats may follow it closer
-        followed, followed_down = _follow_tempo(found, chosen_times, is_down)
+        followed = _follow_tempo(found, chosen_times, is_down)
         if followed is not None:
-            beat_times, is_down = _placed(found, followed), followed_down
+            followed_times, is_down = followed
+            beat_times = _placed(found, followed_times)
             keep = _in_song(found, beat_times, per_bar)
     beat_times, is_down = beat_times[keep], is_down[keep]
     downbeats = beat_times[is_down]
@@ -693,7 +694,7 @@ def _beat_length(beat_times: Floats) -> float:
     return float(np.median(beat_times[span:] - beat_times[:-span]) / span) if span >= 1 else 60.0 / FALLBACK_BPM
 
 
-def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> tuple[Floats | None, Bools]:
+def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> tuple[Floats, Bools] | None:
     """Return the chosen beats re-tracked by ``beats.follow_tempo``, and their downbeats; None to keep the chosen ones.
 
     Without drums, the chosen hypothesis's beats come from the pulse ``beats.follow_drift``
@@ -734,13 +735,13 @@ def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> t
 
     inside = beat_times[(beat_times >= found.first_s) & (beat_times <= found.last_s)]
     if len(beat_times) < FOLLOW_MIN_BEATS or len(inside) < 2 or straight_line(inside)[2] <= CONSTANT_FIT_S:
-        return None, is_down
+        return None
     spacing_s = float(np.median(np.diff(beat_times)))
-    followed = beats.follow_tempo(onsets.envelope(found.all, last_s=found.last_s), spacing_s)
+    followed = beats.follow_tempo(found.all_envelope, spacing_s)
     if len(followed) < 2:
-        return None, is_down
+        return None
     if _share_near(inside, followed, spacing_s) < FOLLOW_AGREEMENT:
-        return None, is_down
+        return None
     down = np.zeros(len(followed), dtype=bool)
     down[meter.nearest_slot(beat_times[is_down], followed)] = True
     return followed, down
