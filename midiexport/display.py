@@ -17,9 +17,12 @@ import re
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
-# A plural word: "notes", "velocities"; not a short word ("its", "was") nor one ending in -ss, -us or -is
-# ("bass", "bonus", "this").
-_PLURAL_WORD = re.compile(r"\b(\w{2,}?[^\W_siu])(ies|s)\b")
+# The nouns of the count labels (model.py's, midifile.py's), plural to singular: a new label
+# whose noun is missing stays plural, and the test of every label says so.
+_SINGULAR = {"notes": "note", "velocities": "velocity", "numbers": "number", "names": "name",
+             "instruments": "instrument", "fragments": "fragment", "tracks": "track", "ghosts": "ghost",
+             "hits": "hit", "signatures": "signature", "tempos": "tempo", "changes": "change",
+             "chunks": "chunk", "bytes": "byte"}  # fmt: skip
 
 
 def plural(count: int, word: str) -> str:
@@ -28,15 +31,17 @@ def plural(count: int, word: str) -> str:
 
 
 def agree(count: int, phrase: str) -> str:
-    """Return a plural ``phrase`` as it reads after ``count``: for 1, its first plural word singular.
+    """Return a plural ``phrase`` as it reads after ``count``: for 1, its first plural noun singular.
 
-    For the kinds of count (model.py's labels, "notes moved to the grid"), which are keys
-    of data as they are: "1 note moved to the grid", "1 velocity clamped to 0-1"; other
-    counts, and a phrase with no plural word, are returned as they are.
+    For the kinds of count (model.py's and midifile.py's labels, "notes moved to the grid"),
+    which are keys of data as they are: "1 note moved to the grid", "1 velocity clamped to
+    0-1"; other counts, and a phrase with no noun of ``_SINGULAR``, are returned as they are.
     """
-    if count != 1:
-        return phrase
-    return _PLURAL_WORD.sub(lambda m: m.group(1) + ("y" if m.group(2) == "ies" else ""), phrase, count=1)
+    words = phrase.split(" ")
+    at = next((i for i, word in enumerate(words) if word in _SINGULAR), None) if count == 1 else None
+    if at is not None:
+        words[at] = _SINGULAR[words[at]]
+    return " ".join(words)
 
 
 def printable(text: str) -> str:
