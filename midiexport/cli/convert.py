@@ -30,7 +30,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     Notes with no obvious repair are left out with a warning (or the record is
     refused with --strict); repairs are counted in the summary.
     """
-    from ..jobs.convert_files import search_batch_inputs
+    from ..jobs.convert_files import find_batch_inputs
 
     # Several results for one -o file are found by the batch as it reads ahead (the .mid
     # stems of one song make one result, issue 14; a lone input is read first to count its songs).
@@ -39,8 +39,8 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     if problem is not None:
         raise click.UsageError(cli_words(problem))
     try:
-        found = search_batch_inputs(inputs)
-    except Exception as exc:  # noqa: BLE001 - one line, exit 1, like every input error
+        found = find_batch_inputs(inputs)
+    except Exception as exc:  # noqa: BLE001 - a bug (input errors are the refusal): one line, exit 1
         fail_and_exit(exc, options["verbose"])
     if found.refusal is not None:  # no batch: its one line, and the report asked for
         refuse_batch(found.refusal, options, left_out=found.left_out)

@@ -35,10 +35,10 @@ class Written(list[Path]):
     (``convert_files.BatchInputs``); 0 for a file named alone.
     """
 
-    def __init__(self, paths: list[Path], *, left_out: int, existing: list[Path] | None = None) -> None:
+    def __init__(self, paths: list[Path], *, left_out: int, existing: list[Path]) -> None:
         super().__init__(paths)
         self.left_out = left_out
-        self.existing = existing or []
+        self.existing = existing
 
 
 def convert_file(
@@ -69,6 +69,8 @@ def convert_file(
 
     destination = Destination(None if out is None else os.fspath(out), overwrite)
     found = find_batch_inputs([os.fspath(path)])
+    if found.refusal is not None:
+        raise found.refusal
     written: list[Path] = []
     existing: list[Path] = []
     for pending in run_batch(found.sources, options, destination):

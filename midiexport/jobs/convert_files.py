@@ -44,7 +44,7 @@ RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a 
 class BatchInputs(NamedTuple):
     """A batch's inputs, how many .mid files midiexport wrote its folder searches left out, and why it cannot start.
 
-    ``refusal``: the input that ends the batch before it starts (``search_batch_inputs``), or None.
+    ``refusal``: the input that ends the batch before it starts (``find_batch_inputs``), or None.
     """
 
     sources: list[InputFile]
@@ -67,22 +67,13 @@ def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
     re-run over a folder converts nothing new: the files the last run wrote are not read
     again, and a JSON's own file is not taken for an input that its song must keep off. A
     .mid named on its own is always read (to clean an output again on purpose), and so is
-    every .mid member of a .zip. Raises InputError as ``find_inputs`` does, and for a folder
-    whose every input midiexport wrote (``search_batch_inputs`` returns it instead).
-    """
-    found = search_batch_inputs(paths)
-    if found.refusal is not None:
-        raise found.refusal
-    return found
-
-
-def search_batch_inputs(paths: Sequence[str]) -> BatchInputs:
-    """Find a batch's inputs as ``find_batch_inputs`` does, but return the error that ends it before it starts.
+    every .mid member of a .zip.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
-    only .mid files midiexport wrote) is the result's ``refusal``, with the sources found
-    before it and every file left out so far, that one's included: a command that cannot
-    start can still report what its search found (``--report``: nothing converted, N left out).
+    only .mid files midiexport wrote) is returned as the result's ``refusal`` (the InputError
+    ``find_inputs`` raises, or one of its own), with the sources found before it and every
+    file left out so far, that one's included: a command that cannot start can still report
+    what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
     left_out = 0
