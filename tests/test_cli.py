@@ -329,6 +329,17 @@ def test_a_count_of_1_is_printed_in_the_singular_and_the_report_keeps_its_key(tm
     assert json.loads(report.read_text())["results"][0]["counts"] == {"overlapping notes cut": 1}
 
 
+def test_a_report_that_cannot_be_written_is_one_line_and_fails_the_command(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})))
+    result = run("convert", str(path), "--report", str(path / "report.json"))  # under a file: no such folder
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert f"{path / 'report.json'}: cannot write" in result.stderr
+    assert result.stderr.splitlines()[-1] == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 0 failed"
+    assert path.with_suffix(".mid").exists()  # the conversion itself is kept
+
+
 def test_strict_refuses_the_record(tmp_path):
     record = load_fixture("record-info.json")
     record["data"]["midiData"]["instruments"][0]["notes"][0]["end"] = -1

@@ -21,12 +21,15 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ..display import agree, printable
 from .common import Terminated
+
+if TYPE_CHECKING:
+    from ..errors import InputError
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
@@ -214,19 +217,18 @@ def drive(
         click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
                    "(finished files are kept)", err=True)  # fmt: skip
         if report is not None:
-            _finish_interrupted(report, tally, verbose)
+            _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress.clear()
-    if report is not None:
-        report.finish(tally)
+    reported = report is None or _finish_report(report, tally, verbose)
     if not quiet:
         click.echo(tally.summary(), err=True)
-    exit_with(failed=bool(tally.failed))
+    exit_with(failed=bool(tally.failed) or not reported)
 
 
-def refuse_batch(exc: Exception, options: dict[str, Any], *, left_out: int | None = None) -> NoReturn:
+def refuse_batch(exc: InputError, options: dict[str, Any], *, left_out: int | None = None) -> NoReturn:
     """End a batch that cannot start (an input that is no input) with its one line and exit status 1.
 
     The ``--report`` asked for is written all the same: that input failed, nothing was
@@ -239,11 +241,8 @@ def refuse_batch(exc: Exception, options: dict[str, Any], *, left_out: int | Non
     if report is not None:
         tally = Tally()
         tally.failed = 1
-        report.add_failure(getattr(exc, "input", ""), exc)  # an InputError names its input
-        try:
-            report.finish(tally)
-        except Exception as failed:  # noqa: BLE001 - said in one line; the exit status is already 1
-            fail_line(failed, options["verbose"])
+        report.add_failure(exc.input, exc)
+        _finish_report(report, tally, options["verbose"])
     exit_with(failed=True)
 
 
@@ -260,12 +259,18 @@ def _json_report(options: dict[str, Any], left_out: int | None) -> Any:
     return None if target is None else JsonReport(target, command, left_out=left_out)
 
 
-def _finish_interrupted(report: Any, tally: Any, verbose: bool) -> None:
-    """Write the report of an interrupted batch (what finished, marked so); a failure is one line."""
+def _finish_report(report: Any, tally: Any, verbose: bool, *, interrupted: bool = False) -> bool:
+    """Write the report (of an interrupted batch: what finished, marked so); say a failure in one line.
+
+    Return whether it was written: a report that could not be written fails the command
+    (exit status 1), except after an interruption, whose status stays "interrupted".
+    """
     try:
-        report.finish(tally, interrupted=True)
-    except Exception as exc:  # noqa: BLE001 - said in one line; the exit status stays "interrupted"
+        report.finish(tally, interrupted=interrupted)
+    except Exception as exc:  # noqa: BLE001 - said in one line
         fail_line(exc, verbose)
+        return False
+    return True
 
 
 def _exit_now(status: int) -> NoReturn:
