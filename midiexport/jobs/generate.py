@@ -109,7 +109,7 @@ class ChainState:
         """Return the state as JSON, with the marks of the unconfirmed reasons' phrases (a resume says them alike)."""
         import orjson
 
-        marks = {step: saved_marks(why) for step, why in self.unconfirmed.items() if saved_marks(why)}
+        marks = {step: found for step, why in self.unconfirmed.items() if (found := saved_marks(why))}
         state = {"version": STATE_VERSION, **asdict(self), UNCONFIRMED_MARKS: marks}
         return orjson.dumps(state, option=orjson.OPT_INDENT_2) + b"\n"
 

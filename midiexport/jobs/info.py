@@ -238,7 +238,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     parts = [part for part, _ in read]
     tempo_bpm, downbeat_tick = _written_tempo(smf)
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
-    detail = [f"format {smf.format}, " + (f"{smf.ppq} ticks per quarter" if smf.ticks_per_s is None
+    detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
                                           else f"SMPTE time, {smf.ticks_per_s:g} ticks per second")
               + f", {smf.track_count} {plural(smf.track_count, 'track')}"]  # fmt: skip
     detail += [f"{n:,} {agree(n, kind)}" for kind, n in smf.counts.items()] + list(smf.problems)
