@@ -316,7 +316,12 @@ def test_record_without_a_transcribers_marks_keeps_its_octaves():
 
 
 def ghosts_of(start: np.ndarray, end: np.ndarray, key: np.ndarray, ghostly=None, *, alive=None) -> list[bool]:
-    """``overtone_ghosts`` called as the clean-up calls it: with a scratch column, here holding NaN it must not read."""
+    """``overtone_ghosts`` called as the clean-up calls it, every part ghostly and every note alive unless given.
+
+    Its scratch column holds NaN here, which it must not read.
+    """
+    ghostly = [True] * (int(key.max(initial=0)) // 128 + 1) if ghostly is None else ghostly
+    alive = np.ones(len(start), dtype=bool) if alive is None else alive
     return overtone_ghosts(start, end, key, ghostly, alive=alive, column=np.full(len(start) + 1, np.nan)).tolist()
 
 

@@ -480,9 +480,9 @@ def overtone_ghosts(
     start: FloatColumn,
     end: FloatColumn,
     key: IntColumn,
-    ghostly: Sequence[bool] | None = None,
+    ghostly: Sequence[bool],
     *,
-    alive: Mask | None = None,
+    alive: Mask,
     column: FloatColumn,
 ) -> Mask:
     """Return which notes are overtone ghosts of a lower note of their part that sounds through them.
@@ -491,8 +491,8 @@ def overtone_ghosts(
     ghost when its part holds a note an octave, a twelfth or two octaves below
     (``GHOST_INTERVALS``: the 2nd, 3rd and 4th harmonics) that starts at most
     ``GHOST_ONSET_S`` after it and ends at most ``GHOST_END_S`` before it. ``ghostly``:
-    for each part, whether its notes may be ghosts (None: every part's); ``alive``: the
-    notes still there (None: all), the others are neither ghosts nor sound through one.
+    for each part, whether its notes may be ghosts; ``alive``: the notes still there, the
+    others are neither ghosts nor sound through one.
     ``column``: a scratch column one longer than the notes, its values overwritten.
 
     One search per interval (three), never a loop over notes: each note finds the last
@@ -520,9 +520,7 @@ def overtone_ghosts(
     size = (int(keys[-1]) // 128 + 1) * 128
     run_of = np.full(size + 1, -1)  # each key's run, -1 for a key without notes (``size``: none)
     run_of[keys] = np.arange(len(keys))
-    allowed = (
-        np.ones(len(keys), dtype=bool) if ghostly is None else np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
-    )
+    allowed = np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
     lengths = np.diff(lows)
     searching, below = [], []  # each interval's runs searched, and the runs they read
     for interval in GHOST_INTERVALS:  # a pitch under the interval would read the part before
@@ -584,13 +582,12 @@ def _count_at_or_before(column: FloatColumn, ranks: FloatColumn, values: FloatCo
     return counts
 
 
-def _run_notes(runs: Mask, lengths: IntColumn, alive: Mask | None) -> IntColumn:
+def _run_notes(runs: Mask, lengths: IntColumn, alive: Mask) -> IntColumn:
     """Return the positions of the notes of the ``runs`` picked (of ``lengths`` notes each, in order), alive only."""
     import numpy as np
 
     picked = np.repeat(runs, lengths)
-    if alive is not None:
-        picked &= alive
+    picked &= alive
     found: IntColumn = np.flatnonzero(picked)
     return found
 
