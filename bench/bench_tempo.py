@@ -73,6 +73,7 @@ from midiexport.stages.timing import TimeMap, auto_time  # noqa: E402
 TEMPO_TOLERANCE = 0.01  # "within 1%"
 LABEL_TEMPO_TOLERANCE = 0.04  # --fit: a hypothesis on the tracked pulse is "at the right tempo" within 4%
 DOWNBEAT_TOLERANCE_S = 0.030  # bar lines and beats "within 30 ms"
+SPAN_LEAD_S = 0.05  # a beat or bar line found up to 50 ms before the first note counts
 ERROR_KINDS = (("×2", 2.0), ("×½", 0.5), ("×3/2", 1.5), ("×2/3", 2 / 3), ("×4/3", 4 / 3), ("×3/4", 0.75))
 CATEGORY_ORDER = ("drums", "no-drums", "odd-meter", "noisy", "drifting", "transcribed", "steady")
 METHODS = ("midiexport", "pretty_midi", "librosa")
@@ -179,7 +180,7 @@ def true_bar_grids(written_meter: str, truth: dict, *, strict: bool = False) -> 
 def bar_lines_right(written_meter: str, truth: dict, drawn_s: np.ndarray, span: tuple[float, float], *,
                     strict: bool = False) -> bool:  # fmt: skip
     """True when the bar lines drawn lie within 30 ms (median) of the song's, by the meter convention."""
-    grids = [g[(g >= span[0] - 0.05) & (g <= span[1])] for g in true_bar_grids(written_meter, truth, strict=strict)]
+    grids = [in_span(g, span) for g in true_bar_grids(written_meter, truth, strict=strict)]
     return any(median_distance(g, drawn_s) <= DOWNBEAT_TOLERANCE_S for g in grids if len(g))
 
 
@@ -255,8 +256,12 @@ def note_span(record) -> tuple[float, float]:  # type: ignore[no-untyped-def]
 
 def true_beats_heard(truth: dict, span: tuple[float, float]) -> np.ndarray:
     """The song's true beats (s) in a ``note_span``, from 50 ms before its first note: those a beat found can match."""
-    beats_s = np.array(truth["beats_s"])
-    return beats_s[(beats_s >= span[0] - 0.05) & (beats_s <= span[1])]
+    return in_span(np.array(truth["beats_s"]), span)
+
+
+def in_span(times_s: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """The times (s) in a ``note_span``, from ``SPAN_LEAD_S`` before its first note."""
+    return times_s[(times_s >= span[0] - SPAN_LEAD_S) & (times_s <= span[1])]
 
 
 def judge(song: dict, *, references: bool, notes: bool) -> dict:
@@ -334,7 +339,7 @@ def beats_on_grid(ratio: float, true_s: np.ndarray, found_s: np.ndarray, span: t
     """
     if not any(abs(ratio / level - 1) <= 0.03 for level in NESTED_RATIOS):
         return False
-    inside = found_s[(found_s >= span[0] - 0.05) & (found_s <= span[1])]
+    inside = in_span(found_s, span)
     spaced = len(inside) >= 2 and len(true_s) >= 2  # else the tempo says which is finer
     if spaced:
         finer_found = float(np.median(np.diff(true_s))) >= 0.97 * float(np.median(np.diff(inside)))
@@ -771,10 +776,10 @@ def hypotheses_judged(song: dict, found: onsets.Onsets) -> tuple[meter.Hypothese
     return hyps, correct_hypotheses(song, hyps, slots)
 
 
-def hypotheses_bpm(hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:
+def hypotheses_bpm(hyps: meter.Hypotheses, slot_s: float) -> np.ndarray:
     """Each hypothesis's tempo in quarters a minute, on the slot grid's median slot (s)."""
     quarters = np.array([q for _, _, _, q in meter.METERS])[hyps.meter]
-    return 60.0 / (hyps.beat * float(np.median(np.diff(slots)))) * quarters
+    return 60.0 / (hyps.beat * slot_s) * quarters
 
 
 def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) -> np.ndarray:
@@ -784,7 +789,7 @@ def correct_hypotheses(song: dict, hyps: meter.Hypotheses, slots: np.ndarray) ->
     refinement, so such hypotheses write the same bars; the confidence sums them alike.
     """
     slot_s = float(np.median(np.diff(slots)))
-    bpm = hypotheses_bpm(hyps, slots)
+    bpm = hypotheses_bpm(hyps, slot_s)
     first_s = song["truth"]["downbeats_s"][0]
     bar_slots = hyps.beat * np.array([p for _, p, _, _ in meter.METERS])[hyps.meter]
     # the hypothesis's bar lines are slots phase + k * bar; compare its first one in the truth's span

@@ -65,7 +65,7 @@ def main() -> None:
         correct = bench_tempo.correct_hypotheses(song, hyps, slots)
         scores = hyps.scores()
         slot_s = float(np.median(np.diff(slots)))
-        bpm = bench_tempo.hypotheses_bpm(hyps, slots)
+        bpm = bench_tempo.hypotheses_bpm(hyps, slot_s)
         chosen = int(np.argmax(scores))
         pulse_bpm = 60.0 / (slot_s * meter.SLOTS_PER_PULSE)
         print(
