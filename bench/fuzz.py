@@ -75,6 +75,7 @@ sys.path.insert(0, str(ROOT))
 import mido  # noqa: E402
 
 from midiexport.errors import MidiExportError  # noqa: E402
+from midiexport.io.files import read_bytes  # noqa: E402
 from midiexport.jobs.convert_files import _units, find_batch_inputs, render_unit  # noqa: E402
 from midiexport.jobs.info import summarize_file  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
@@ -82,6 +83,7 @@ from midiexport.stages.midifile import read_midi  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 
 KINDS = ("json", "mid", "zip")
+MAX_INPUT_BYTES = 160_000_000  # past the default --max-input-mb (128), so that refusal is met too
 MODES = ("read", "convert", "auto", "clean", "strong", "info")
 OPTIONS = {
     "convert": ConvertOptions(),
@@ -472,14 +474,17 @@ def make_zip(seeds: list[tuple[str, bytes]], rng: random.Random) -> tuple[str, b
 
 
 def make_input(kind: str, seeds: dict[str, list[tuple[str, bytes]]], seed: int, index: int) -> tuple[str, bytes, str]:
-    """(suffix, bytes, seed file name) of input ``index`` of ``kind``: the same for the same seed, always."""
+    """(suffix, bytes, seed file name) of input ``index`` of ``kind``: the same for the same seed, always.
+
+    Cut at MAX_INPUT_BYTES (many notes times many instruments can make gigabytes).
+    """
     rng = random.Random(f"{seed}:{kind}:{index}")
     if kind == "zip":
         suffix, data = make_zip(seeds["zip"], rng)
-        return suffix, data, "(zip)"
+        return suffix, data[:MAX_INPUT_BYTES], "(zip)"
     chosen = rng.choice(seeds[kind])
     suffix, data = make_json(chosen, rng) if kind == "json" else make_mid(chosen, rng)
-    return suffix, data, chosen[0]
+    return suffix, data[:MAX_INPUT_BYTES], chosen[0]
 
 
 def _place(exc: BaseException) -> str:
@@ -499,12 +504,13 @@ def run_mode(mode: str, path: str) -> tuple[str, str, str]:
         sources = find_batch_inputs([path]).sources
         if mode == "read":
             for source in sources:
-                data = Path(source.path).read_bytes()
                 if source.path.endswith(".zip"):
                     from midiexport.io.archive import read_archive
 
                     read_archive(source)
-                elif data.startswith(b"MThd") or source.path.endswith(".mid"):
+                    continue
+                data = read_bytes(source)  # as convert reads it: at most --max-input-mb
+                if data.startswith(b"MThd") or source.path.endswith(".mid"):
                     read_midi(data, source=source.name)
                 elif source.lines:
                     for line in data.splitlines():
