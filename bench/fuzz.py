@@ -460,7 +460,7 @@ def make_zip(seeds: list[tuple[str, bytes]], rng: random.Random) -> tuple[str, b
             archive.writestr("Song (Big).mid", b"MThd" + b"\x00" * 30_000_000, zipfile.ZIP_DEFLATED)
         for name, data in members:
             if op == "names":
-                name = rng.choice(STRANGE_NAMES)[:200] + rng.choice((".mid", ".json", ".MID", ""))
+                name = rng.choice(STRANGE_NAMES)[:200] + rng.choice((".mid", ".json", ".MID", "")) or "_"
             archive.writestr(name, data)
             if op == "duplicate":
                 archive.writestr(name, data[: len(data) // 2])
@@ -694,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="midiexport-fuzz-"))
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     first: dict[str, tuple[str, str, str]] = {}
+    where: dict[str, set[str]] = defaultdict(set)  # BAD class -> the inputs that met it
     jobs = [(k, i) for i in range(args.count) for k in kinds]
     if args.only:
         kind, index = args.only.split(":")
@@ -708,6 +709,8 @@ def main(argv: list[str] | None = None) -> int:
             counts[(kind, result["mode"])][verdict] += 1
             if args.only:
                 print(f"{kind}:{index} ({seed_name}) {result['mode']}: {verdict} {result['class']}\n{result['detail']}")
+            if verdict == "BAD":
+                where[result["class"]].add(f"{kind}:{index}")
             if verdict == "BAD" and result["class"] not in first:
                 kept = save / f"bad{len(first) + 1}-{kind}-{index}{suffix}"
                 kept.write_bytes(data)
@@ -727,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
                 options = CLI_OPTIONS[(number + KINDS.index(kind)) % len(CLI_OPTIONS)]
                 verdict, name, detail = run_cli(str(path), options, out, args.cpu_s * args.wall_factor)
                 counts[(kind, "cli")][verdict] += 1
+                if verdict == "BAD":
+                    where[name].add(f"{kind}:{number} (cli)")
                 if verdict == "BAD" and name not in first:
                     kept = save / f"bad{len(first) + 1}-cli-{kind}-{number}{suffix}"
                     kept.write_bytes(data)
@@ -741,8 +746,10 @@ def main(argv: list[str] | None = None) -> int:
     for counter in counts.values():
         total.update(counter)
     print(f"{'all':<15}{total['ok']:>7}{total['refused']:>9}{total['BAD']:>6}")
-    for name, (where, kept, detail) in first.items():
-        print(f"\nBAD class: {name}\n  first: {where}, saved as {kept}\n" + "\n".join(
+    for name, (found, kept, detail) in first.items():
+        inputs = sorted(where[name], key=lambda text: (text.split(":")[0], int(text.split(":")[1].split()[0])))
+        shown = ", ".join(inputs[:12]) + (f" and {len(inputs) - 12} more" if len(inputs) > 12 else "")
+        print(f"\nBAD class: {name}\n  inputs: {shown}\n  first: {found}, saved as {kept}\n" + "\n".join(
             "    " + line for line in detail.strip().splitlines()[-12:]))  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     return 1 if first else 0
