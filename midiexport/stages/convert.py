@@ -70,6 +70,16 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         from . import clean
 
         record = clean.clean_record(record, options)
+    if len(record.instruments) >= MAX_FILE_TRACKS and options.format == 1 and not options.split:
+        raise RecordError(  # a track each, and the tempo track
+            say(
+                f"{record.place()}: {len(record.instruments):,} instruments are more than one MIDI file holds "
+                f"({MAX_FILE_TRACKS - 1:,} beside its tempo track); ",
+                TRACKS_HINT,
+            ),
+            task_id=record.task_id,
+            hint=TRACKS_HINT,
+        )
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments(
@@ -92,16 +102,6 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             hint=PPQ_HINT,
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
-    if len(tracks) >= MAX_FILE_TRACKS and options.format == 1 and not options.split:  # the tempo track is one more
-        raise RecordError(
-            say(
-                f"{record.place()}: {len(tracks):,} instruments are more than one MIDI file holds "
-                f"({MAX_FILE_TRACKS - 1:,} beside its tempo track); ",
-                TRACKS_HINT,
-            ),
-            task_id=record.task_id,
-            hint=TRACKS_HINT,
-        )
     counts.update(repaired)
     found = None
     if options.writes_key:
