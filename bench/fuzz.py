@@ -460,7 +460,8 @@ def make_zip(seeds: list[tuple[str, bytes]], rng: random.Random) -> tuple[str, b
             archive.writestr("Song (Big).mid", b"MThd" + b"\x00" * 30_000_000, zipfile.ZIP_DEFLATED)
         for name, data in members:
             if op == "names":
-                name = rng.choice(STRANGE_NAMES)[:200] + rng.choice((".mid", ".json", ".MID", "")) or "_"
+                name = rng.choice(STRANGE_NAMES)[:200] + rng.choice((".mid", ".json", ".MID", ""))
+                name = name.split("\x00")[0] or "_"  # zipfile cuts a name at NUL, and refuses an empty one
             archive.writestr(name, data)
             if op == "duplicate":
                 archive.writestr(name, data[: len(data) // 2])
