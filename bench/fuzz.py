@@ -264,6 +264,17 @@ def _nested(match: re.Match[str]) -> str:
     return '{"notes": ' * depth + "60" + "}" * depth
 
 
+def _dumps(value: Any, *, ensure_ascii: bool) -> str:
+    """json.dumps, cut at MAX_INPUT_BYTES characters (many notes in many instruments can make gigabytes)."""
+    pieces, size = [], 0
+    for piece in json.JSONEncoder(ensure_ascii=ensure_ascii).iterencode(value):
+        pieces.append(piece)
+        size += len(piece)
+        if size > MAX_INPUT_BYTES:
+            break
+    return "".join(pieces)[:MAX_INPUT_BYTES]
+
+
 def make_json(seed: tuple[str, bytes], rng: random.Random) -> tuple[str, bytes]:
     """Return (suffix, bytes) of one mutated JSON input."""
     raw = seed[1]
@@ -275,7 +286,7 @@ def make_json(seed: tuple[str, bytes], rng: random.Random) -> tuple[str, bytes]:
     for _ in range(rng.choice((1, 1, 2, 3, 5))):
         value = mutate_json_value(value, rng)
     try:
-        text = json.dumps(value, ensure_ascii=rng.random() < 0.3)  # NaN and Infinity as JSON5-like tokens
+        text = _dumps(value, ensure_ascii=rng.random() < 0.3)  # NaN and Infinity as JSON5-like tokens
     except (ValueError, RecursionError):
         text = json.dumps(None)
     data = re.sub(r'"' + NEST + r'(\d+):(.)"', _nested, text).encode("utf-8", "surrogatepass")

@@ -66,12 +66,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
-    if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
-        from . import clean
-
-        record = clean.clean_record(record, options)
     if len(record.instruments) >= MAX_FILE_TRACKS and options.format == 1 and not options.split:
-        raise RecordError(  # a track each, and the tempo track
+        raise RecordError(  # a track each, and the tempo track; counted as read, before any clean-up
             say(
                 f"{record.place()}: {len(record.instruments):,} instruments are more than one MIDI file holds "
                 f"({MAX_FILE_TRACKS - 1:,} beside its tempo track); ",
@@ -80,6 +76,10 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
             task_id=record.task_id,
             hint=TRACKS_HINT,
         )
+    if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
+        from . import clean
+
+        record = clean.clean_record(record, options)
     counts = Counter(record.counts)  # what earlier stages counted, then this stage's counts added in order
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, warnings, placed = place_instruments(
