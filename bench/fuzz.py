@@ -79,6 +79,7 @@ from midiexport.io.files import read_bytes  # noqa: E402
 from midiexport.jobs.convert_files import _units, find_batch_inputs, render_unit  # noqa: E402
 from midiexport.jobs.info import summarize_file  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
+from midiexport.outputs.smf import vlq  # noqa: E402  (only to build inputs)
 from midiexport.stages.midifile import read_midi  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 
@@ -318,13 +319,13 @@ def assemble(header: bytes, parts: list[list[Any]], *, lengths: bool = True) -> 
     return header + b"".join(k + struct.pack(">I", len(b) if lengths else n & 0xFFFFFFFF) + b for k, n, b in parts)
 
 
-def vlq(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
+def _skip_vlq(body: bytes, position: int) -> tuple[int, int]:
+    """Read a variable-length quantity at ``position``; return (value, the position after it)."""
+    value = 0
+    while body[position] & 0x80:
+        value = (value << 7) | (body[position] & 0x7F)
+        position += 1
+    return (value << 7) | body[position], position + 1
 
 
 def _track_events(body: bytes) -> list[tuple[int, int, int]]:
@@ -338,22 +339,9 @@ def _track_events(body: bytes) -> list[tuple[int, int, int]]:
             position += 1
             event = position
             byte = body[position]
-            if byte == 0xFF:
-                position += 2
-                length = 0
-                while body[position] & 0x80:
-                    length = (length << 7) | (body[position] & 0x7F)
-                    position += 1
-                length = (length << 7) | body[position]
-                position += 1 + length
-            elif byte in (0xF0, 0xF7):
-                position += 1
-                length = 0
-                while body[position] & 0x80:
-                    length = (length << 7) | (body[position] & 0x7F)
-                    position += 1
-                length = (length << 7) | body[position]
-                position += 1 + length
+            if byte in (0xFF, 0xF0, 0xF7):  # meta (type byte, length, data) or sysex (length, data)
+                length, position = _skip_vlq(body, position + (2 if byte == 0xFF else 1))
+                position += length
             else:
                 if byte & 0x80:
                     status = byte
