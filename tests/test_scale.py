@@ -19,11 +19,18 @@ from click.testing import CliRunner
 from conftest import mido_file
 from midiexport import gm, model
 from midiexport.cli import main
-from midiexport.errors import InputError, MidiExportError
+from midiexport.errors import InputError, MidiExportError, RecordError
 from midiexport.io.files import NamePlanner
 from midiexport.jobs.api import convert_payload
+from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
-from midiexport.stages.convert import MELODIC_CHANNELS, _assign_channels, convert_record, place_instruments
+from midiexport.stages.convert import (
+    MAX_FILE_TRACKS,
+    MELODIC_CHANNELS,
+    _assign_channels,
+    convert_record,
+    place_instruments,
+)
 from midiexport.stages.normalize import MAX_VALUE_DEPTH, normalize_lines, normalize_payload
 
 MANY = 50_000
@@ -80,6 +87,24 @@ def test_fifty_thousand_instruments_share_channels_by_program():
     assert song.report.counts[model.CHANNEL_SHARED] == len(melodic) - len(MELODIC_CHANNELS)
     data = write_midi(song)
     assert struct.unpack(">HHH", data[8:14]) == (1, MANY + 1, song.ppq)  # format 1: conductor + a track each
+
+
+def test_more_instruments_than_a_midi_file_holds_are_refused_in_one_line_unless_one_track(tmp_path):
+    # A file's header counts 65,535 tracks; the tempo track is one. Found by bench/fuzz.py (struct.error).
+    most = MAX_FILE_TRACKS - 1
+    [fits] = normalize_payload(one_note_instruments(most))
+    assert struct.unpack(">H", write_midi(convert_record(fits))[10:12]) == (MAX_FILE_TRACKS,)
+    (tmp_path / "band.json").write_bytes(one_note_instruments(most + 1))
+    [record] = normalize_payload((tmp_path / "band.json").read_bytes(), source="band.json")
+    for options in (ConvertOptions(), ConvertOptions(clean="strong")):  # refused before the clean-up's work
+        with pytest.raises(RecordError, match="65,535 instruments are more than one MIDI file holds"):
+            convert_record(record, options)
+    song = convert_record(record, ConvertOptions(format=0))
+    assert song.note_count == most + 1 and len(mido_file(write_midi(song, format=0)).tracks) == 1
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "band.json"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 2  # the line, and the summary
+    assert "beside its tempo track); use --split or --format 0" in result.stderr
 
 
 def test_fifty_thousand_distinct_names_past_sixteen_programs_clash_with_a_warning_each():

@@ -58,6 +58,7 @@ def _convert_hints() -> dict[str, str]:
         convert_files.RERUN_OVERWRITING: "run again with --overwrite",
         runner.OUTPUT_PATH: "-o",
         convert.PPQ_HINT: "lower --ppq or --bpm",
+        convert.TRACKS_HINT: "use --split or --format 0",
         convert.STRICT_REFUSAL: "refused under --strict",
         # Warnings and notices of convert and clean.
         convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",

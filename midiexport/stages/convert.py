@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
+MAX_FILE_TRACKS = 0xFFFF  # the most tracks a MIDI file's header can count (16 bits): the tempo track and 65,534
 PPQ_HINT = Phrase("lower the ticks per quarter or the tempo")  # a song too long for a MIDI file's delta times
+TRACKS_HINT = Phrase("write one file per instrument or one track")  # a record of more instruments than a file holds
 STRICT_REFUSAL = Phrase("refused in strict mode")  # a note left out, under ``strict``
 PROGRAM_HINT = Phrase("choose another with a program override")  # an unknown instrument name
 # Every song's first text says where it came from ("source: task 1a2b, audio 3c4d"), so every
@@ -64,6 +66,16 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
+    if len(record.instruments) >= MAX_FILE_TRACKS and options.format == 1 and not options.split:
+        raise RecordError(  # a track each, and the tempo track; counted as read, before any clean-up
+            say(
+                f"{record.place()}: {len(record.instruments):,} instruments are more than one MIDI file holds "
+                f"({MAX_FILE_TRACKS - 1:,} beside its tempo track); ",
+                TRACKS_HINT,
+            ),
+            task_id=record.task_id,
+            hint=TRACKS_HINT,
+        )
     if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
         from . import clean
 

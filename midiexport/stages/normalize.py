@@ -364,6 +364,8 @@ def _read_notes(
     left[list(bad)] = True
     failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
     with np.errstate(invalid="ignore"):
+        if not bad and not np.logical_or.reduce([mask for _, mask, _ in checks]).any():
+            checks = ()  # every note passes: no check to go through one by one (most instruments)
         for number, (_, mask, _) in enumerate(checks):
             found = mask & ~left
             if found.any():
@@ -392,6 +394,8 @@ def _read_notes(
         else:  # its first failed range check
             field, _, problem = checks[int(failed[index])]
             issues.append(_issue(name, notes, index, field, problem))
+    if not len(indexes):  # the usual case, and a record of 100,000 instruments pays it 100,000 times
+        return instrument, issues, Counter()
     return instrument, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
 
 
