@@ -158,7 +158,7 @@ def _random_value(rng: random.Random) -> Any:
     return rng.randint(-(2**40), 2**40)
 
 
-def _leaf_paths(value: Any, rng: random.Random) -> list[tuple[Any, ...]]:
+def _leaf_paths(value: Any) -> list[tuple[Any, ...]]:
     paths = []
     for where in _containers(value):
         item = _get(value, where)
@@ -170,7 +170,7 @@ def _leaf_paths(value: Any, rng: random.Random) -> list[tuple[Any, ...]]:
 def mutate_json_value(value: Any, rng: random.Random) -> Any:
     """One structural mutation of a parsed JSON value (in place where it can be)."""
     containers = _containers(value)
-    leaves = _leaf_paths(value, rng)
+    leaves = _leaf_paths(value)
     op = rng.choice(("drop", "duplicate", "retype", "number", "nest", "name", "empty", "many-instruments",
                      "many-notes", "key-case", "swap", "wrap-root"))  # fmt: skip
     if op == "wrap-root" or not containers:
@@ -319,7 +319,7 @@ def assemble(header: bytes, parts: list[list[Any]], *, lengths: bool = True) -> 
     return header + b"".join(k + struct.pack(">I", len(b) if lengths else n & 0xFFFFFFFF) + b for k, n, b in parts)
 
 
-def _skip_vlq(body: bytes, position: int) -> tuple[int, int]:
+def _read_vlq(body: bytes, position: int) -> tuple[int, int]:
     """Read a variable-length quantity at ``position``; return (value, the position after it)."""
     value = 0
     while body[position] & 0x80:
@@ -334,13 +334,11 @@ def _track_events(body: bytes) -> list[tuple[int, int, int]]:
     try:
         while position < len(body):
             start = position
-            while body[position] & 0x80:
-                position += 1
-            position += 1
+            _, position = _read_vlq(body, position)  # the delta time
             event = position
             byte = body[position]
             if byte in (0xFF, 0xF0, 0xF7):  # meta (type byte, length, data) or sysex (length, data)
-                length, position = _skip_vlq(body, position + (2 if byte == 0xFF else 1))
+                length, position = _read_vlq(body, position + (2 if byte == 0xFF else 1))
                 position += length
             else:
                 if byte & 0x80:
@@ -501,7 +499,10 @@ def _place(exc: BaseException) -> str:
 def run_mode(mode: str, path: str) -> tuple[str, str, str]:
     """Run one mode on one input file; return (verdict, class, detail)."""
     try:
-        sources = find_batch_inputs([path]).sources
+        found = find_batch_inputs([path])
+        if found.refusal is not None:
+            raise found.refusal
+        sources = found.sources
         if mode == "read":
             for source in sources:
                 if source.path.endswith(".zip"):
@@ -528,7 +529,7 @@ def run_mode(mode: str, path: str) -> tuple[str, str, str]:
                         _check_message(described.error)
         else:
             failed = written = 0
-            for unit in _units(sources, 128):
+            for unit in _units(sources, OPTIONS[mode].max_input_mb):
                 for rendered in render_unit(unit, options=OPTIONS[mode]):
                     written += len(rendered.files)
                     if rendered.error is not None:

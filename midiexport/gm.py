@@ -24,6 +24,7 @@ DRUM_CHANNEL = 9  # MIDI channel 10, 0-based
 # Meta event types (the SMF 1.0 spec): the byte after 0xFF.
 META_TEXT, META_TRACK_NAME, META_INSTRUMENT_NAME, META_CHANNEL_PREFIX = 0x01, 0x03, 0x04, 0x20
 META_END_OF_TRACK, META_TEMPO, META_TIME_SIGNATURE, META_KEY_SIGNATURE = 0x2F, 0x51, 0x58, 0x59
+MAX_TRACKS = 0xFFFF  # the most tracks a file's header counts (16 bits): a format-1 file's tempo track and 65,534
 # Channel message kinds (the status byte's high nibble; the low one is the channel).
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE = 0x80, 0x90, 0xB0, 0xC0
 

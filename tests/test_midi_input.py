@@ -116,12 +116,8 @@ def test_beside_the_inputs_the_song_is_named_after_its_title(stems_folder):
 
 
 def test_a_zip_of_the_stems_becomes_one_file(tmp_path):
-    archive = tmp_path / "export.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for stem, data in suno_stems().items():
-            zipped.writestr(f"{TITLE}/{TITLE} ({stem}).mid", data)
-        zipped.writestr("__MACOSX/._x.mid", b"junk")
-        zipped.writestr("notes.txt", b"not a stem")
+    stems = {f"{TITLE}/{TITLE} ({stem}).mid": data for stem, data in suno_stems().items()}
+    archive = make_zip(tmp_path / "export.zip", {**stems, "__MACOSX/._x.mid": b"junk", "notes.txt": b"not a stem"})
     result = run("convert", str(archive), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
     [written] = (tmp_path / "out").iterdir()

@@ -8,6 +8,7 @@ a line naming the input, never a RecursionError.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 from pathlib import Path
@@ -16,7 +17,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from conftest import mido_file
+from conftest import mido_file, run
 from midiexport import gm, model
 from midiexport.cli import main
 from midiexport.errors import InputError, MidiExportError, RecordError
@@ -25,7 +26,6 @@ from midiexport.jobs.api import convert_payload
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.convert import (
-    MAX_FILE_TRACKS,
     MELODIC_CHANNELS,
     _assign_channels,
     convert_record,
@@ -91,17 +91,21 @@ def test_fifty_thousand_instruments_share_channels_by_program():
 
 def test_more_instruments_than_a_midi_file_holds_are_refused_in_one_line_unless_one_track(tmp_path):
     # A file's header counts 65,535 tracks; the tempo track is one. Found by bench/fuzz.py (struct.error).
-    most = MAX_FILE_TRACKS - 1
-    [fits] = normalize_payload(one_note_instruments(most))
-    assert struct.unpack(">H", write_midi(convert_record(fits))[10:12]) == (MAX_FILE_TRACKS,)
-    (tmp_path / "band.json").write_bytes(one_note_instruments(most + 1))
-    [record] = normalize_payload((tmp_path / "band.json").read_bytes(), source="band.json")
+    most = gm.MAX_TRACKS - 1
+    data = one_note_instruments(most + 1)
+    path = tmp_path / "band.json"
+    path.write_bytes(data)
+    [record] = normalize_payload(data, source="band.json")
+    fits = dataclasses.replace(record, instruments=record.instruments[:-1])
+    assert struct.unpack(">H", write_midi(convert_record(fits))[10:12]) == (gm.MAX_TRACKS,)
     for options in (ConvertOptions(), ConvertOptions(clean="strong")):  # refused before the clean-up's work
         with pytest.raises(RecordError, match="65,535 instruments are more than one MIDI file holds"):
             convert_record(record, options)
     song = convert_record(record, ConvertOptions(format=0))
     assert song.note_count == most + 1 and len(mido_file(write_midi(song, format=0)).tracks) == 1
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "band.json"), "-o", str(tmp_path / "out")])
+    with pytest.raises(ValueError, match="holds at most 65,534 tracks beside its tempo track, got 65,535"):
+        write_midi(song)  # the writer's own check, for a Song made for one track and written as format 1
+    result = run("convert", str(path), "-o", str(tmp_path / "out"))
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 2  # the line, and the summary
     assert "beside its tempo track); use --split or --format 0" in result.stderr

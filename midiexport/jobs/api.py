@@ -48,7 +48,10 @@ def convert_file(
     *,
     overwrite: bool = False,
 ) -> Written:
-    """Convert a JSON or JSON Lines file into .mid files, as ``midiexport convert`` does; return their paths.
+    """Convert a file or folder into .mid files, as ``midiexport convert`` does; return their paths.
+
+    ``path``: a JSON or JSON Lines record file, a .mid or a .zip of Suno's .mid stems, or
+    a folder of them.
 
     ``out``: a path ending in .mid (one result only), a folder (created), or None for
     beside the input. Names, ``options.split`` and ``options.name`` as on the command
@@ -61,8 +64,8 @@ def convert_file(
     returns what it wrote (nothing, when the run had finished) and what it kept.
     Raises the first error met: InputError when the file cannot be read (or a folder
     holds only .mid files midiexport wrote), RecordError when a record has nothing to
-    convert, OutputError when a file cannot be written or the results do not fit in one
-    named file.
+    convert or more instruments than one MIDI file holds, OutputError when a file cannot
+    be written or the results do not fit in one named file.
     """
     from .convert_files import find_batch_inputs, run_batch
     from .runner import Destination

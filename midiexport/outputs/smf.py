@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..gm import (
+    MAX_TRACKS,
     META_CHANNEL_PREFIX,
     META_END_OF_TRACK,
     META_INSTRUMENT_NAME,
@@ -48,10 +49,14 @@ Meta = tuple[int, bytes]  # (absolute tick, event bytes without the delta time)
 def write_midi(song: Song, *, format: int = 1) -> bytes:
     """Encode a Song as a Standard MIDI File (ticks at song.ppq per quarter).
 
-    Raises ValueError when ``format`` is not 0 or 1.
+    Raises ValueError when ``format`` is not 0 or 1, or when format 1 would need more tracks
+    than a file's header counts (``MAX_TRACKS``: the tempo track and one a track).
     """
     if format not in (0, 1):
         raise ValueError(f"format must be 0 or 1, got {format}")
+    if format == 1 and len(song.tracks) >= MAX_TRACKS:
+        raise ValueError(f"a format-1 file holds at most {MAX_TRACKS - 1:,} tracks beside its tempo track, "
+                         f"got {len(song.tracks):,}")  # fmt: skip
     conductor = _conductor_metas(song)
     if format == 0:
         # The drum channel's set-up goes last: MuseScore gives the first program change of a

@@ -107,8 +107,8 @@ BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, no
 # Overtone ghosts (light, strong): a transcriber hears a strong harmonic of a held note as a
 # note of its own. A note is one when a lower note of its part, at the interval of its 2nd,
 # 3rd or 4th harmonic, starts with it or before and sounds through it.
-# Each interval earns its search: on bench, leaving one out loses more F1 than the 0.2 point a
-# smaller set could give up (the module docstring, README's overtone ghosts).
+# Each interval earns its search: on bench, leaving one out loses more F1 than the 0.2 point the
+# stop s9 study allowed a smaller set to lose (the module docstring, README's overtone ghosts).
 GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
 GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
 GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error

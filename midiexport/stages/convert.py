@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != gm.DRUM_CHANNEL)
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the largest delta time a MIDI file can hold (4-byte VLQ)
-MAX_FILE_TRACKS = 0xFFFF  # the most tracks a MIDI file's header can count (16 bits): the tempo track and 65,534
 PPQ_HINT = Phrase("lower the ticks per quarter or the tempo")  # a song too long for a MIDI file's delta times
 TRACKS_HINT = Phrase("write one file per instrument or one track")  # a record of more instruments than a file holds
 STRICT_REFUSAL = Phrase("refused in strict mode")  # a note left out, under ``strict``
@@ -58,24 +57,17 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     written, so every note keeps its time in seconds within half a tick, unless
     ``options.quantize`` ("1/16", "1/8t", ...) moves it to the grid.
     Raises TaskPending, TaskFailed or EmptyRecord when the record has nothing to
-    convert, InvalidNote under ``options.strict`` when a note was left out, ValueError
-    for an unknown program.
+    convert, InvalidNote under ``options.strict`` when a note was left out, RecordError
+    when it has more instruments than one MIDI file holds (``_refuse_too_many_tracks``)
+    or is too long for its delta times at this tempo (``PPQ_HINT``), ValueError for an
+    unknown program.
     """
     import numpy as np
 
     ppq = options.ticks_per_quarter
     grid = timing.grid_ticks(options.quantize, ppq) if options.quantize else None
     refuse_incomplete(record, strict=options.strict)
-    if len(record.instruments) >= MAX_FILE_TRACKS and options.format == 1 and not options.split:
-        raise RecordError(  # a track each, and the tempo track; counted as read, before any clean-up
-            say(
-                f"{record.place()}: {len(record.instruments):,} instruments are more than one MIDI file holds "
-                f"({MAX_FILE_TRACKS - 1:,} beside its tempo track); ",
-                TRACKS_HINT,
-            ),
-            task_id=record.task_id,
-            hint=TRACKS_HINT,
-        )
+    _refuse_too_many_tracks(record, options)  # before the clean-up, which such a record would keep busy
     if options.cleaning:  # the clean-up and key modules load only when asked for: start-up
         from . import clean
 
@@ -174,6 +166,26 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
         left_out = record.counts.get(model.NOTE_LEFT_OUT, 0)
         detail = f" ({left_out} invalid notes left out)" if left_out else ""
         raise EmptyRecord(f"{where}: has no valid notes to convert{detail}", task_id=task)
+
+
+def _refuse_too_many_tracks(record: Record, options: ConvertOptions) -> None:
+    """Raise RecordError when the record has more instruments than one MIDI file holds.
+
+    A format-1 file has a track each and the tempo track, and its header counts them in 16
+    bits (``gm.MAX_TRACKS``): one file per instrument (``split``) or one track (format 0)
+    holds any number.
+    """
+    if len(record.instruments) < gm.MAX_TRACKS or options.format != 1 or options.split:
+        return
+    raise RecordError(
+        say(
+            f"{record.place()}: {len(record.instruments):,} instruments are more than one MIDI file holds "
+            f"({gm.MAX_TRACKS - 1:,} beside its tempo track); ",
+            TRACKS_HINT,
+        ),
+        task_id=record.task_id,
+        hint=TRACKS_HINT,
+    )
 
 
 def place_instruments(

@@ -364,9 +364,9 @@ def _read_notes(
     left[list(bad)] = True
     failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
     with np.errstate(invalid="ignore"):
-        if not bad and not np.logical_or.reduce([mask for _, mask, _ in checks]).any():
-            checks = ()  # every note passes: no check to go through one by one (most instruments)
-        for number, (_, mask, _) in enumerate(checks):
+        # every note passes (most instruments): no check to go through one by one, no issue to count
+        passes = not bad and not np.logical_or.reduce([mask for _, mask, _ in checks]).any()
+        for number, (_, mask, _) in enumerate(() if passes else checks):
             found = mask & ~left
             if found.any():
                 if typed:
@@ -387,6 +387,8 @@ def _read_notes(
         pitch=pitch[keep].astype(np.int64),
         velocity=velocity[keep],
     )
+    if passes:  # a record of 100,000 instruments would pay the counting below 100,000 times
+        return instrument, [], Counter()
     issues = []  # built only for the notes described
     for index in indexes[: max(0, describe)].tolist():
         if index in bad:  # a value that is no number
@@ -394,8 +396,6 @@ def _read_notes(
         else:  # its first failed range check
             field, _, problem = checks[int(failed[index])]
             issues.append(_issue(name, notes, index, field, problem))
-    if not len(indexes):  # the usual case, and a record of 100,000 instruments pays it 100,000 times
-        return instrument, issues, Counter()
     return instrument, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
 
 
