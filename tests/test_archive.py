@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import mido
+import pytest
 
 from conftest import make_zip, notes_by_track, run
 from midiexport.errors import InputError
@@ -397,3 +398,16 @@ def test_a_zip_with_no_record_file_names_what_it_holds(tmp_path):
         assert "warning" not in result.stderr  # said once, in the failure
         result = run(command, str(alone))
         assert result.exit_code == 1 and result.stderr.splitlines()[0] == f"{alone}: no records in its files (blank)"
+
+
+def test_a_member_named_with_control_characters_is_named_escaped_in_one_line_by_the_library(tmp_path):
+    # Found by bench/fuzz.py: a member named "\n.mid" made a library error of two lines.
+    from midiexport import convert_file
+
+    archive = make_zip(tmp_path / "odd.zip", {"\n.mid": b"not MIDI", "a\u202eb.txt": b"x"})
+    with pytest.raises(InputError) as caught:
+        convert_file(archive, tmp_path / "out")
+    assert str(caught.value).startswith(f"{archive}: \\n.mid is not a MIDI file") and "\n" not in str(caught.value)
+    found = read_archive(InputFile(str(archive), "odd.zip", False))
+    line = found.settle("odd.zip", ["result"], lambda result, line: line)[0]
+    assert line.startswith("odd.zip: 1 file not read (") and line.endswith("): a\\u202eb.txt")

@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 from typing import NamedTuple, TypeVar
 
 from ..defaults import ARCHIVE_TOTAL_FACTOR, DEFAULT_MAX_INPUT_MB
-from ..display import plural
+from ..display import plural, printable
 from ..errors import InputError, Phrase, say
 from .files import ARCHIVE_SUFFIXES, INPUT_SUFFIXES, MB, InputFile, too_large
 
@@ -128,7 +128,7 @@ def _not_read_text(name: str, not_read: tuple[str, ...]) -> str | None:
 def _counted(names: tuple[str, ...], what: str = "") -> str:
     """Return "2 files<what>: a, b" naming at most SHOWN_NOT_READ of them ("... and 4 more")."""
     more = len(names) - SHOWN_NOT_READ
-    shown = ", ".join(names[:SHOWN_NOT_READ]) + (f" and {more} more" if more > 0 else "")
+    shown = ", ".join(map(printable, names[:SHOWN_NOT_READ])) + (f" and {more} more" if more > 0 else "")
     return f"{len(names)} {plural(len(names), 'file')}{what}: {shown}"
 
 
@@ -145,10 +145,19 @@ def _wanted(name: str) -> bool:
     return path.name.lower().endswith(MEMBER_SUFFIXES)  # no .zip within a .zip
 
 
+def member_place(source_name: str, member_name: str) -> str:
+    """How messages name a member: ``songs.zip: a/b.json``, its name's control characters escaped.
+
+    A member's name is any text the archive holds (a newline, a bidi override): escaped, a
+    message naming it stays one line, as ``display.printable`` keeps the command line's.
+    """
+    return f"{source_name}: {printable(member_name)}"
+
+
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: InputFile, *, max_mb: float,
                  limit: int, left: int) -> Member:  # fmt: skip
     """Inflate one member: at most ``limit`` bytes (``max_mb`` MB), and at most ``left`` before the zip is refused."""
-    where = f"{source.name}: {info.filename}"
+    where = member_place(source.name, info.filename)
     path = PurePosixPath(info.filename.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
         return Member(info.filename, error=InputError(f"{where} points outside the archive", input=where))

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from ..display import plural
 from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
-from ..io.archive import Archive, read_archive
+from ..io.archive import Archive, member_place, read_archive
 from ..io.files import InputFile
 from ..model import Record, Report
 from ..options import ConvertOptions, name_fields
@@ -396,7 +396,7 @@ def _read_files(
         return [(unit.source.name, raw, None)], failed
     if archive is not None:
         for member in archive.members:
-            name = f"{unit.source.name}: {member.name}"
+            name = member_place(unit.source.name, member.name)
             if member.error is not None:
                 failed.append((Rendered(member.error.input or name, "", error=member.error), member.name))
             else:

@@ -20,7 +20,7 @@ from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
 from ..display import agree, plural, printable
 from ..errors import InputError
-from ..io.archive import Member, read_archive
+from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
 from ..stages import tempo
@@ -136,7 +136,7 @@ def _summarize_member(source: InputFile, member: Member) -> list[Summary | Input
     if member.error is not None:
         return [member.error]
     try:
-        return list(summarize_bytes(member.data, f"{source.name}: {member.name}", file_name=member.name))
+        return list(summarize_bytes(member.data, member_place(source.name, member.name), file_name=member.name))
     except InputError as exc:
         return [exc]
 
