@@ -234,8 +234,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
-    read = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
-    parts = [part for part, _ in read]
+    parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
     tempo_bpm, downbeat_tick = _written_tempo(smf)
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
@@ -256,7 +255,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
-        notes_too_late=sum(late for _, late in read),
+        notes_too_late=sum(p.note_count for p in smf.parts) - sum(p.notes for p in parts),
     )
 
 
@@ -312,14 +311,14 @@ def _written_tempo(smf: Smf) -> tuple[float | None, int]:
     return tempo_bpm, downbeat
 
 
-def _summarize_part(smf: Smf, part: Part, name: str) -> tuple[PartSummary, int]:
-    """Summarize a track's notes on one channel as convert keeps them (``midifile.in_time``); count the others."""
+def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
+    """Summarize a track's notes on one channel as convert keeps them (``midifile.in_time``)."""
     drum = part.channel == gm.DRUM_CHANNEL
     start_s, end_s = smf.to_seconds(part.on_tick), smf.to_seconds(part.off_tick)
     kept = in_time(end_s)
     start_s, end_s, pitch = start_s[kept], end_s[kept], part.pitch[kept]
     has = bool(kept.any())
-    summary = PartSummary(
+    return PartSummary(
         name=name,
         program=part.program,
         program_name="Drum kit" if drum else (gm.program_name(part.program) if part.program is not None else None),
@@ -330,7 +329,6 @@ def _summarize_part(smf: Smf, part: Part, name: str) -> tuple[PartSummary, int]:
         first_s=round(float(start_s.min()), 6) if has else None,
         last_s=round(float(end_s.max()), 6) if has else None,
     )
-    return summary, part.note_count - summary.notes
 
 
 def format_table(summary: Summary) -> str:

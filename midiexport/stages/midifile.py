@@ -41,7 +41,7 @@ DEFAULT_TEMPO_US = 500_000  # the SMF spec: 120 BPM until the first set_tempo
 FALLBACK_PPQ = 480  # a division of 0 cannot be right; Suno's exports use 480
 MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes up to 19
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
-MAX_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
+MAX_READ_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
 _DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
@@ -223,7 +223,7 @@ def _division(division: int, problems: list[str]) -> tuple[int, float | None]:
 def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: list[str]) -> list[bytes]:
     """Return the bodies of the MTrk chunks; skip other chunks; keep a track cut short."""
     bodies: list[bytes] = []
-    while position + 8 <= len(data) and len(bodies) < MAX_TRACKS:
+    while position + 8 <= len(data) and len(bodies) < MAX_READ_TRACKS:
         kind, length = data[position : position + 4], struct.unpack_from(">I", data, position + 4)[0]
         body = data[position + 8 : position + 8 + length]
         position += 8 + length
