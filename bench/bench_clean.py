@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib.util
+import resource
 import statistics
 import sys
 import time
@@ -52,6 +52,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE / "corpus"))
 
 
+import schema  # noqa: E402
 from schema import tonic_pc  # noqa: E402
 
 from midiexport import gm  # noqa: E402
@@ -88,17 +89,6 @@ SONG_PARTS = 12  # timing again on a record of a real song's largest shape (PROD
 DEFAULT_OPTIONS = ConvertOptions()  # the conversion timed against the clean-up: made once, outside the timed call
 HEADLINE: dict[str, str] = {}  # measure -> figure, for the summary against the issue's targets
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-
-def load_schema(corpus: Path):
-    """Import the corpus loader: bench/corpus/schema.py beside this script, else beside the data."""
-    for candidate in (HERE / "corpus" / "schema.py", corpus.parent / "schema.py", corpus / "schema.py"):
-        if candidate.exists():
-            spec = importlib.util.spec_from_file_location("corpus_schema", candidate)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise SystemExit(f"no corpus schema.py beside {HERE / 'corpus'} or {corpus}")
 
 
 @dataclass
@@ -671,8 +661,6 @@ def keep_freed_memory() -> str:
 
 def cpu_s(work) -> tuple[float, int]:
     """CPU seconds this process spends on one call of ``work``, and the page faults it met."""
-    import resource
-
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     began = time.process_time()
     work()
@@ -698,7 +686,6 @@ def main() -> None:
     parser.add_argument("--key-only", action="store_true", help="run the key part only (a few seconds)")
     parser.add_argument("--timing-only", action="store_true", help="run the clean-up timing part only (a few seconds)")
     args = parser.parse_args()
-    schema = load_schema(args.corpus)
     began = time.perf_counter()
     if not args.key_only:  # once for the process: the timing of every split runs in that memory state
         print(f"{keep_freed_memory()}\n")

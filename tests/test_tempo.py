@@ -312,7 +312,7 @@ def _drawn_within_30_ms(drawn_s: np.ndarray, of_s: np.ndarray) -> bool:
 
 def _true_beats_heard(record: model.Record, truth: dict) -> tuple[np.ndarray, float]:
     """The song's true beats up to its last onset, and that onset (s)."""
-    last = max(float(i.start_s.max()) for i in record.instruments if i.note_count)
+    _, last = _bench_tempo().note_span(record)
     beats = np.array(truth["beats_s"])
     return beats[beats <= last], last
 
