@@ -8,11 +8,9 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import mido_file, pretty, record_payload
+from conftest import mido_file, pretty, record_payload, run
 from midiexport import model
-from midiexport.cli import main
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
@@ -884,9 +882,7 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
     payload = record_payload({"Piano": [(60, 0.0, 0.5, 0.5), (64, 1.0, 1.01, 0.5)], "Drums": [(36, 0.0, TICK, 1.0)]})
     source = tmp_path / "a.json"
     source.write_text(json.dumps(payload))
-    result = CliRunner().invoke(
-        main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--drum-length", "40"]
-    )
+    result = run("convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--drum-length", "40")
     assert result.exit_code == 0, result.stderr
     assert f"{source}: 1 short note dropped (--clean); 1 drum hit lengthened (--drum-length)" in result.stderr
     midi = pretty((tmp_path / "a.mid").read_bytes())
@@ -898,13 +894,13 @@ def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     source, report = tmp_path / "a.json", tmp_path / "report.json"
     source.write_text(json.dumps(payload))
     args = ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--clean", "--report", str(report)]
-    result = CliRunner().invoke(main, args)
+    result = run(*args)
     assert result.exit_code == 0, result.stderr
     assert f"{source}: 2 short notes dropped (--clean); 1 overtone ghost dropped (--clean, --ghosts)" in result.stderr
     [outcome] = json.loads(report.read_text())["results"]
     assert outcome["counts"] == {model.SHORT_DROPPED: 2, model.GHOST_DROPPED: 1}  # the report keeps the library's kinds
     assert [n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes] == [48]
-    result = CliRunner().invoke(main, [*args, "--overwrite", "--no-ghosts"])
+    result = run(*args, "--overwrite", "--no-ghosts")
     assert result.exit_code == 0, result.stderr
     assert f"{source}: 2 short notes dropped (--clean)\n" in result.stderr
     assert sorted(n.pitch for n in pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == [48, 60]
@@ -921,7 +917,7 @@ def test_cli_no_align_keeps_the_strong_presets_alignment_off(tmp_path):
     found = {}
     for flags in ((), ("--no-align",)):
         out = tmp_path / f"{len(flags)}.mid"
-        result = CliRunner().invoke(main, ["convert", str(source), "-o", str(out), "--clean=strong", *flags])
+        result = run("convert", str(source), "-o", str(out), "--clean=strong", *flags)
         assert result.exit_code == 0, result.stderr
         found[flags] = result.stderr
     assert '"Bass" shifted by -25.0 ms (--clean, against "Drums")' in found[()]
@@ -931,7 +927,7 @@ def test_cli_no_align_keeps_the_strong_presets_alignment_off(tmp_path):
 def test_cli_shift_reports_and_moves_notes(tmp_path):
     source = tmp_path / "a.json"
     source.write_text(json.dumps(record_payload({"Piano": [(60, 1.0, 1.5, 0.5)]})))
-    result = CliRunner().invoke(main, ["convert", str(source), "-o", str(tmp_path / "a.mid"), "--shift=-250"])
+    result = run("convert", str(source), "-o", str(tmp_path / "a.mid"), "--shift=-250")
     assert result.exit_code == 0, result.stderr
     assert f"{source}: every instrument shifted by -250.0 ms (--shift)" in result.stderr
     [note] = pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes
@@ -940,7 +936,7 @@ def test_cli_shift_reports_and_moves_notes(tmp_path):
 
 @pytest.mark.parametrize("value", ["Bass=", "=5", "fast", "Bass=inf", "1e9"])
 def test_cli_refuses_a_malformed_shift(tmp_path, value):
-    result = CliRunner().invoke(main, ["convert", "x.json", f"--shift={value}"])
+    result = run("convert", "x.json", f"--shift={value}")
     assert result.exit_code == 2
     assert "is not MS or NAME=MS" in result.stderr
 

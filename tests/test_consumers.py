@@ -24,10 +24,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import SAMPLE, mido_file, suno_stems
-from midiexport.cli import main
+from conftest import SAMPLE, mido_file, run, suno_stems
 
 pytestmark = pytest.mark.consumers
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -48,10 +46,9 @@ def need(program: str) -> str:
 def sample_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The sample as .mid (format 1), --split stems and --format 0, with expected facts."""
     folder = tmp_path_factory.mktemp("consumers")
-    runner = CliRunner()
     for args in (["-o", str(folder / "song.mid")], ["--split", "-o", str(folder / "stems")],
                  ["--format", "0", "-o", str(folder / "song-format0.mid")]):  # fmt: skip
-        result = runner.invoke(main, ["convert", str(SAMPLE), *args])
+        result = run("convert", str(SAMPLE), *args)
         assert result.exit_code == 0, result.stderr
     instruments = json.loads(SAMPLE.read_text())["data"]["midiData"]["instruments"]
     span = {i["name"]: (min(n["start"] for n in i["notes"]), max(n["end"] for n in i["notes"])) for i in instruments}
@@ -217,7 +214,7 @@ def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_
     for stem, data in suno_stems().items():
         (folder / f"Midnight Concrete ({stem}).mid").write_bytes(data)
     song = tmp_path / "song.mid"
-    result = CliRunner().invoke(main, ["convert", str(folder), "-o", str(song), *options])
+    result = run("convert", str(folder), "-o", str(song), *options)
     assert result.exit_code == 0, result.stderr
     score = musescore_import(song, tmp_path)
     clefs, tempos = {p["name"]: p["clefs"] for p in score["parts"]}, score["tempos"]

@@ -9,10 +9,8 @@ import time
 
 import mido
 import pytest
-from click.testing import CliRunner
 
-from conftest import API_KEY, pretty
-from midiexport.cli import main
+from conftest import API_KEY, pretty, run
 from midiexport.errors import ApiError, NetworkError
 from midiexport.io.client import MIDI_RECORD_PATH, ApiClient, ClientSettings, fetch_record
 from midiexport.io.http import check_base_url
@@ -201,7 +199,7 @@ def test_several_tasks_are_fetched_together_and_one_failure_does_not_stop_the_ot
 
 def fetch_cli(api, *args, env=None):
     env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": api.url, **(env or {})}
-    return CliRunner().invoke(main, ["fetch", *args, "--poll-interval", "0.02"], env=env)
+    return run("fetch", *args, "--poll-interval", "0.02", env=env)
 
 
 def assert_key_nowhere(result, folder):
@@ -228,7 +226,7 @@ def test_converting_the_saved_answer_gives_a_byte_identical_file(fake_api, task,
     task_id = task("complete")
     assert fetch_cli(fake_api, task_id, "-o", str(tmp_path / "a")).exit_code == 0
     saved = next((tmp_path / "a").glob("*.json"))
-    result = CliRunner().invoke(main, ["convert", str(saved), "-o", str(tmp_path / "b")])
+    result = run("convert", str(saved), "-o", str(tmp_path / "b"))
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "b" / saved.with_suffix(".mid").name).read_bytes() == saved.with_suffix(".mid").read_bytes()
 
@@ -283,7 +281,7 @@ def test_the_key_stays_out_of_tracebacks_with_verbose(fake_api, task, tmp_path):
 
 
 def test_missing_key_is_a_usage_error(fake_api, task):
-    result = CliRunner().invoke(main, ["fetch", task("complete")], env={"MIDIEXPORT_BASE_URL": fake_api.url})
+    result = run("fetch", task("complete"), env={"MIDIEXPORT_BASE_URL": fake_api.url})
     assert result.exit_code == 2
     assert "Error: no API key: pass --api-key or set MIDIEXPORT_API_KEY" in result.stderr
 
@@ -306,7 +304,7 @@ def test_music_task_names_the_file_and_fills_the_conductor(fake_api, task, tmp_p
     assert "tags: synthwave, 128 bpm" in texts and "model: chirp-v4" in texts
     saved = json.loads((tmp_path / names[0]).read_text())
     assert set(saved) == {"midiRecord", "musicRecord"}
-    again = CliRunner().invoke(main, ["convert", str(tmp_path / names[0]), "-o", str(tmp_path / "again")])
+    again = run("convert", str(tmp_path / names[0]), "-o", str(tmp_path / "again"))
     assert again.exit_code == 0
     assert (tmp_path / "again" / names[1]).read_bytes() == (tmp_path / names[1]).read_bytes()
 
@@ -368,7 +366,7 @@ def test_every_failure_line_names_its_task(raw_api, tmp_path):
     stamp = time.monotonic_ns()
     ok, reset, chunks = f"complete~{stamp}", f"reset~{stamp}", f"huge-declared~{stamp}"
     env = {"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": raw_api.url}
-    result = CliRunner().invoke(main, ["fetch", ok, reset, chunks, "-o", str(tmp_path), "--timeout", "2"], env=env)
+    result = run("fetch", ok, reset, chunks, "-o", str(tmp_path), "--timeout", "2", env=env)
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "cannot reach" in line or "refused" in line]
     assert [line.split(":")[0] for line in failures] == [f"task {reset}", f"task {chunks}"]

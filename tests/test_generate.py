@@ -13,7 +13,6 @@ from pathlib import Path
 
 import mido
 import pytest
-from click.testing import CliRunner
 
 from conftest import (
     API_KEY,
@@ -22,8 +21,8 @@ from conftest import (
     CHAIN_SEPARATE,
     CHAIN_SEPARATION,
     package_env,
+    run,
 )
-from midiexport.cli import main
 from midiexport.jobs.generate import PLACEHOLDER_CALLBACK
 
 MUSIC = "music-1"
@@ -33,7 +32,7 @@ FAST = ["--poll-interval", "0.02", "--timeout", "5"]
 def generate(api, out: Path, *args: str, yes: bool = True):
     env = {"MIDIEXPORT_BASE_URL": api.url, "MIDIEXPORT_API_KEY": API_KEY}
     extra = ["--yes"] if yes else []
-    return CliRunner().invoke(main, ["generate", MUSIC, "-o", str(out), *FAST, *extra, *args], env=env)
+    return run("generate", MUSIC, "-o", str(out), *FAST, *extra, *args, env=env)
 
 
 def posts(api) -> tuple[int, int]:
@@ -73,7 +72,7 @@ def test_the_kept_json_holds_every_answer_and_converts_to_the_same_mid(chain_api
     assert kept["requests"]["midi"]["data"]["taskId"] == "midi-1"
     assert kept["midiRecord"]["data"]["taskId"] == "midi-1"
     assert kept["chain"]["separationTask"] == "sep-1"
-    again = CliRunner().invoke(main, ["convert", str(tmp_path / "Neon Rain.json"), "-o", str(tmp_path / "again")])
+    again = run("convert", str(tmp_path / "Neon Rain.json"), "-o", str(tmp_path / "again"))
     assert again.exit_code == 0, again.stderr
     assert (tmp_path / "again" / "Neon Rain.mid").read_bytes() == (tmp_path / "Neon Rain.mid").read_bytes()
 
@@ -249,7 +248,7 @@ def test_a_midi_post_answered_500_is_not_sent_again_and_fetch_takes_over(chain_a
     assert posts(chain_api) == (1, 1)
     chain_api.created[CHAIN_MIDI_POST] = "midi-7"  # the task the user found in the account
     env = {"MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
-    fetched = CliRunner().invoke(main, ["fetch", "midi-7", "-o", str(tmp_path), *FAST], env=env)
+    fetched = run("fetch", "midi-7", "-o", str(tmp_path), *FAST, env=env)
     assert fetched.exit_code == 0, fetched.stderr
     assert posts(chain_api) == (1, 1)
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from conftest import API_KEY
-from midiexport.cli import main
+from conftest import API_KEY, run
 from midiexport.errors import NetworkError, UnconfirmedRequest
 from midiexport.io.client import ApiClient, ClientSettings
 from midiexport.io.http import Transport, check_api_key, check_base_url, redact_url
@@ -158,7 +156,7 @@ def test_redact_url_hides_userinfo(url, shown):
 
 
 def fetch_cli(*args, env=None):
-    return CliRunner().invoke(main, ["fetch", *args], env={"MIDIEXPORT_API_KEY": API_KEY, **(env or {})})
+    return run("fetch", *args, env={"MIDIEXPORT_API_KEY": API_KEY, **(env or {})})
 
 
 @pytest.mark.parametrize(
@@ -211,15 +209,13 @@ def test_no_output_holds_the_key_or_the_base_url_password(fake_api, raw_api, tmp
         for verbose in ([], ["-v"]):
             ids = [f"{fault}~{stamp}-{len(verbose)}" for fault in faults]
             args = ["fetch", *ids, "-o", str(tmp_path / "out"), "--timeout", "1", "--poll-interval", "0.05", *verbose]
-            runs.append(CliRunner().invoke(main, args, env={"MIDIEXPORT_API_KEY": API_KEY,
+            runs.append(run(*args, env={"MIDIEXPORT_API_KEY": API_KEY,
                                                             "MIDIEXPORT_BASE_URL": api.url}))  # fmt: skip
     port = raw_api.url.rsplit(":", 1)[1]
     for base in (f"http://alice:{URL_PASSWORD}@127.0.0.1:{port}", f"https://{URL_PASSWORD}@api.kie.ai"):
-        runs.append(
-            CliRunner().invoke(main, ["fetch", "t1", "-v", "--base-url", base], env={"MIDIEXPORT_API_KEY": API_KEY})
-        )
-    runs.append(CliRunner().invoke(main, ["fetch", "t1", "-v", "--api-key", API_KEY + "\r"]))
-    runs.append(CliRunner().invoke(main, ["fetch", "t1", "-v", "--api-key", API_KEY + "é"]))
+        runs.append(run("fetch", "t1", "-v", "--base-url", base, env={"MIDIEXPORT_API_KEY": API_KEY}))
+    runs.append(run("fetch", "t1", "-v", "--api-key", API_KEY + "\r"))
+    runs.append(run("fetch", "t1", "-v", "--api-key", API_KEY + "é"))
     assert any("Traceback" in run.stderr for run in runs)  # the -v runs did print tracebacks
     written = [run.stdout_bytes + run.stderr_bytes for run in runs]
     written += [path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()]

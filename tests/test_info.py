@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import fixture_path, load_fixture, rock_song
+from conftest import fixture_path, load_fixture, rock_song, run
 from midiexport.io.files import InputFile
 from midiexport.jobs.info import format_table, summaries_json, summarize_file, summarize_midi, summarize_record
 from midiexport.options import ConvertOptions
@@ -123,9 +123,7 @@ def test_info_says_without_drums_no_bar_line_is_claimed_when_that_group_has_no_t
 
 
 def test_info_on_a_mid_with_notes_past_24_hours_shows_what_convert_keeps_and_counts_the_rest(tmp_path):
-    from click.testing import CliRunner
 
-    from midiexport.cli import main
     from midiexport.stages.midifile import NOTE_TOO_LATE, read_midi
 
     late = Path(__file__).parent / "hostile" / "late-notes.mid"  # a note at tick 1, one after huge deltas at 3.6 BPM
@@ -140,12 +138,12 @@ def test_info_on_a_mid_with_notes_past_24_hours_shows_what_convert_keeps_and_cou
         pytest.approx(float(record.instruments[0].end_s.max())),
     )
     assert summary.duration_s == part.last_s < 60  # not the file's end, billions of seconds away
-    result = CliRunner().invoke(main, ["info", str(late)])
+    result = run("info", str(late))
     assert result.exit_code == 0, result.stderr
     assert "  1 note ending beyond 24 hours, which convert leaves out" in result.stdout.splitlines()
     one_tick_s = 0xFFFFFF / 1e6  # the kept note: one tick at the file's tempo (0xFFFFFF µs per quarter, 1 PPQ)
     assert f"duration {one_tick_s:.2f} s, 1 note" in result.stdout
-    converted = CliRunner().invoke(main, ["convert", str(late), "-o", str(tmp_path)])
+    converted = run("convert", str(late), "-o", str(tmp_path))
     assert "1 note ending beyond 24 hours left out" in converted.stderr and "1 converted (1 note)" in converted.stderr
 
 

@@ -4,11 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import mido_file, record_payload
+from conftest import mido_file, record_payload, run
 from midiexport import gm
-from midiexport.cli import main
 from midiexport.jobs.info import summarize_record
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import key_signature, write_midi
@@ -232,7 +230,7 @@ def test_info_shows_the_estimated_key(tmp_path):
     assert summary.key == "E major"
     source = tmp_path / "a.json"
     source.write_text(json.dumps(record_payload({"Piano": tune(4, MAJOR_SCALE)})))
-    result = CliRunner().invoke(main, ["info", str(source)])
+    result = run("info", str(source))
     assert "  key estimated E major (confidence " in result.stdout
 
 
@@ -240,5 +238,5 @@ def test_info_shows_the_key_written_in_a_midi_file(tmp_path):
     song = convert_record(record_in(9, HARMONIC_MINOR), ConvertOptions(key="auto"))
     path = tmp_path / "a.mid"
     path.write_bytes(write_midi(song))
-    result = CliRunner().invoke(main, ["info", str(path)])
+    result = run("info", str(path))
     assert "  key written A minor" in result.stdout.splitlines()

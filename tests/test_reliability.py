@@ -18,10 +18,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner
 
-from conftest import SAMPLE, mido_file
-from midiexport.cli import main
+from conftest import SAMPLE, mido_file, run
 from midiexport.errors import MidiExportError
 from midiexport.io.files import TEMP_PREFIX, find_inputs, names_midi
 from midiexport.outputs.smf import write_midi
@@ -96,7 +94,7 @@ def no_temporary_files(folder: Path) -> bool:
 def test_hostile_input_has_its_expected_outcome(name, tmp_path):
     status, fragment, written = CASES[name]
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["convert", str(HOSTILE / name), "-o", str(out), "--split", "--jobs", "1"])
+    result = run("convert", str(HOSTILE / name), "-o", str(out), "--split", "--jobs", "1")
     assert result.exit_code == status, result.stderr
     assert fragment in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
@@ -125,7 +123,7 @@ def test_hostile_input_raises_only_our_error_through_the_library(name):
 @pytest.mark.parametrize("how", [["--bpm", "auto"], ["--clean", "strong", "--align"], ["--format", "0"]])
 def test_a_damaged_midi_file_reads_the_same_with_every_analysis(name, how, tmp_path):
     status, fragment, _ = CASES[name]
-    result = CliRunner().invoke(main, ["convert", str(HOSTILE / name), "-o", str(tmp_path / "out"), *how])
+    result = run("convert", str(HOSTILE / name), "-o", str(tmp_path / "out"), *how)
     assert result.exit_code == status, result.stderr
     assert fragment in result.stderr and "internal error" not in result.stderr
 
@@ -133,7 +131,7 @@ def test_a_damaged_midi_file_reads_the_same_with_every_analysis(name, how, tmp_p
 def test_hostile_names_become_safe_readable_files_inside_the_folder(tmp_path):
     out = tmp_path / "out"
     names = ["path-name.json", "reserved-names.json", "long-name.json", "emoji-name.json", "control-chars-name.json"]
-    result = CliRunner().invoke(main, ["convert", *(str(HOSTILE / n) for n in names), "-o", str(out), "--split"])
+    result = run("convert", *(str(HOSTILE / n) for n in names), "-o", str(out), "--split")
     assert result.exit_code == 0, result.stderr
     files = sorted(p.name for p in out.iterdir())
     assert "emoji-name-🎸 ギター Guitar.mid" in files
@@ -147,9 +145,7 @@ def test_colliding_names_get_a_suffix(tmp_path):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         shutil.copy(HOSTILE / "bom.json", tmp_path / folder / "song.json")
-    result = CliRunner().invoke(
-        main, ["convert", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out")]
-    )
+    result = run("convert", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song-2.mid", "song.mid"]
 
@@ -160,7 +156,7 @@ def test_a_symlink_planted_at_the_target_is_not_followed(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "bom.mid").symlink_to(secret)
-    result = CliRunner().invoke(main, ["convert", str(HOSTILE / "bom.json"), "-o", str(out), "-v"])
+    result = run("convert", str(HOSTILE / "bom.json"), "-o", str(out), "-v")
     assert result.exit_code == 0  # the name is taken: the input counts as done and is skipped
     assert f"{out / 'bom.mid'} exists; kept (--overwrite replaces it)" in result.stderr
     assert secret.read_text() == "keep"
@@ -169,7 +165,7 @@ def test_a_symlink_planted_at_the_target_is_not_followed(tmp_path):
 def test_fifty_megabytes_of_whitespace_are_refused(tmp_path):
     path = tmp_path / "blank.json"
     path.write_bytes(b" \n\t" * 17_000_000)
-    result = CliRunner().invoke(main, ["convert", str(path)])
+    result = run("convert", str(path))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{path} is empty; expected a JSON record")
 

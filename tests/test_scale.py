@@ -15,11 +15,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner
 
 from conftest import mido_file, run
 from midiexport import gm, model
-from midiexport.cli import main
 from midiexport.errors import InputError, MidiExportError, RecordError
 from midiexport.io.files import NamePlanner
 from midiexport.jobs.api import convert_payload
@@ -143,8 +141,8 @@ def test_a_name_that_looks_numbered_is_not_given_twice():
 def test_split_of_many_instruments_of_one_name_writes_each_under_its_own_name(tmp_path):
     count = 600
     (tmp_path / "band.json").write_bytes(one_note_instruments(count, names=("Piano",)))
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "band.json"), "--split", "-o", str(tmp_path / "out"),
-                                       "-q"])  # fmt: skip
+    result = run("convert", str(tmp_path / "band.json"), "--split", "-o", str(tmp_path / "out"),
+                                       "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(written) == count
@@ -209,7 +207,7 @@ def test_nesting_up_to_the_limit_is_read_as_before():
 def test_the_cli_gives_one_line_for_a_deep_input_and_goes_on(tmp_path):
     (tmp_path / "a.json").write_text(payload(note=NOTE.replace("60", DEEP)))
     (tmp_path / "b.json").write_text(payload())
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-q"])
+    result = run("convert", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-q")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f'{tmp_path / "a.json"}: "Piano", note 0 is nested more than 64 levels deep; refused (a name or note value '

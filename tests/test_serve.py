@@ -15,10 +15,8 @@ from pathlib import Path
 import click
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from conftest import ROOT, children_of, mido_file, package_env, record_payload
-from midiexport.cli import main
+from conftest import ROOT, children_of, mido_file, package_env, record_payload, run
 from midiexport.io.receiver import CallbackStore, done_path, sign
 from midiexport.jobs.serve import handle_stored
 from midiexport.options import ConvertOptions
@@ -302,8 +300,8 @@ def records_titled(task_id: str, *titles: str) -> dict[str, object]:
 def test_serve_names_the_records_of_a_callback_by_the_same_rule_as_convert(tmp_path: Path):
     body = json.dumps(records_titled("t1", "Song", "SONG", "Song")).encode()
     (tmp_path / "cb.json").write_bytes(body)
-    result = CliRunner().invoke(main, ["convert", str(tmp_path / "cb.json"), "-o", str(tmp_path / "convert"),
-                                       "--name", "{title}"])  # fmt: skip
+    result = run("convert", str(tmp_path / "cb.json"), "-o", str(tmp_path / "convert"),
+                                       "--name", "{title}")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     stored = CallbackStore(tmp_path / "serve").store("t1", body)
     outcome = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))
@@ -488,6 +486,6 @@ def test_a_public_host_without_a_key_is_refused_and_the_cli_names_the_flags(tmp_
     check_host("0.0.0.0", hmac_key="k", insecure_public=False)  # a key, or the flag, lets it listen
     check_host("0.0.0.0", hmac_key=None, insecure_public=True)
     check_host("::1", hmac_key=None, insecure_public=False)  # loopback needs neither
-    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "-o", str(tmp_path)])
+    result = run("serve", "--host", "0.0.0.0", "-o", str(tmp_path))
     assert result.exit_code == 2
     assert "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public" in result.stderr
