@@ -889,6 +889,32 @@ def test_cli_clean_counts_changes_in_the_summary(tmp_path):
     assert [len(i.notes) for i in midi.instruments] == [1, 1]
 
 
+@pytest.mark.parametrize(
+    ("words", "cleaned"),
+    [
+        (["--clean", "{a}"], True),  # a bare --clean before the input: light, the input stays an input
+        (["--clean", "{a}", "--clean", "strong"], True),  # the last one given wins, as for any option
+        (["{a}", "--clean"], True),
+        (["--clean", "light", "{a}"], True),
+        (["--clean", "--", "{a}"], True),  # -- ends the options; the bare --clean before it is light
+        (["{a}"], False),
+    ],
+)
+def test_cli_bare_clean_takes_no_input_for_a_preset(tmp_path, words, cleaned):
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(record_payload({"Piano": [(60, 0.0, 0.5, 0.5), (64, 1.0, 1.01, 0.5)]})))
+    result = run("convert", "-o", str(tmp_path / "a.mid"), *(w.format(a=source) for w in words))
+    assert result.exit_code == 0, result.stderr
+    assert (f"{source}: 1 short note dropped (--clean)" in result.stderr) == cleaned
+    assert len(pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == (1 if cleaned else 2)
+
+
+def test_cli_clean_still_refuses_a_word_that_names_no_preset_after_an_equals_sign(tmp_path):
+    result = run("convert", "--clean=a.json", "x.json")
+    assert result.exit_code == 2
+    assert "'a.json' is not one of 'light', 'strong'" in result.stderr
+
+
 def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):
     payload = record_payload({"Cello": [(48, 1.0, 2.0, 0.5), (60, 1.02, 1.6, 0.5), *BLIPS]})
     source, report = tmp_path / "a.json", tmp_path / "report.json"

@@ -10,7 +10,7 @@ import click
 
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from ..display import printable
-from .common import Seconds, build_convert_options, build_destination, output_options
+from .common import ConversionCommand, Seconds, build_convert_options, build_destination, output_options
 from .report import drive, fail_and_exit, usage_error
 
 
@@ -46,7 +46,7 @@ def _check_api(options: dict[str, Any]) -> None:
         raise usage_error(exc) from None
 
 
-@click.command()
+@click.command(cls=ConversionCommand)
 @click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll a pending task until it ends.")
 @click.option("--music-task", metavar="ID", help="Music task the song came from: its title names the file.")
@@ -77,7 +77,7 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
          options, total=len(task_ids))  # fmt: skip
 
 
-@click.command()
+@click.command(cls=ConversionCommand)
 @click.argument("music_task", metavar="MUSIC_TASK_ID")
 @click.option("--audio-id", metavar="ID", help="The song of the music task (needed when it has several).")
 @click.option("--separation-task", metavar="ID", help="Use this split_stem separation instead of paying for one.")

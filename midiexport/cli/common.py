@@ -28,6 +28,8 @@ from ..defaults import (
 )
 from ..options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
 
+CLEAN_FLAG_PRESET = "light"  # what a bare --clean means
+
 if TYPE_CHECKING:
     from ..jobs.runner import Destination
 
@@ -140,6 +142,30 @@ def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[st
     return tuple(pairs)
 
 
+class ConversionCommand(click.Command):
+    """A command with the conversion options, whose bare ``--clean`` takes a preset only when one follows.
+
+    ``--clean`` has an optional value (alone it means light). Click gives it the next word
+    whatever that is, so ``convert --clean task.json`` read the file as a preset's name and
+    stopped; here a ``--clean`` not followed by a preset's name is ``--clean=light``, and the
+    word after it stays an input. Words after ``--`` are left alone.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, bare_clean_as_light(args))
+
+
+def bare_clean_as_light(args: Sequence[str]) -> list[str]:
+    """Return ``args`` with each ``--clean`` that no preset's name follows written ``--clean=light``."""
+    out = list(args)
+    for at, word in enumerate(out):
+        if word == "--":
+            break
+        if word == "--clean" and (at + 1 == len(out) or out[at + 1] not in CLEAN_PRESETS):
+            out[at] = f"--clean={CLEAN_FLAG_PRESET}"
+    return out
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -179,11 +205,12 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
                           "keep = the file's own tempo map as it is."),
         max_input_option,
-        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value="light", default=None,
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value=CLEAN_FLAG_PRESET,
+                     default=None,
                      help="Clean a transcription: light (short notes, doubled tracks; overtone ghosts "
                           "dropped when the record shows a transcriber's marks) or strong (also caps voices by "
                           "role and aligns the stems of such a record). "
-                          "Off by default; alone it means light, so put it after INPUT or write --clean=light. "
+                          "Off by default; alone it means light. "
                           "See the README."),
         click.option("--min-note-ms", type=click.FloatRange(0, MAX_CLEAN_MS), default=None, metavar="MS",
                      help=f"Drop melodic notes shorter than MS milliseconds ({CLEAN_MIN_NOTE_MS:g} with --clean; "

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from .common import build_convert_options, build_destination, output_options
+from .common import ConversionCommand, build_convert_options, build_destination, output_options
 from .report import cli_words, drive, fail_and_exit, refuse_batch, usage_error
 
 
-@click.command()
+@click.command(cls=ConversionCommand)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @output_options
 def convert(inputs: tuple[str, ...], **options: Any) -> None:

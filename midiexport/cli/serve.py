@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
-from .common import Seconds, build_convert_options, output_options
+from .common import ConversionCommand, Seconds, build_convert_options, output_options
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,7 +39,7 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@click.command()
+@click.command(cls=ConversionCommand)
 @serve_options
 @output_options
 def serve(**options: Any) -> None:
