@@ -76,7 +76,7 @@ import mido  # noqa: E402
 
 from midiexport.errors import MidiExportError  # noqa: E402
 from midiexport.io.files import read_bytes  # noqa: E402
-from midiexport.jobs.convert_files import _units, find_batch_inputs, render_unit  # noqa: E402
+from midiexport.jobs.convert_files import batch_units, find_batch_inputs, render_unit  # noqa: E402
 from midiexport.jobs.info import summarize_file  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import vlq  # noqa: E402  (only to build inputs)
@@ -529,7 +529,7 @@ def run_mode(mode: str, path: str) -> tuple[str, str, str]:
                         _check_message(described.error)
         else:
             failed = written = 0
-            for unit in _units(sources, OPTIONS[mode].max_input_mb):
+            for unit in batch_units(sources, OPTIONS[mode].max_input_mb):
                 for rendered in render_unit(unit, options=OPTIONS[mode]):
                     written += len(rendered.files)
                     if rendered.error is not None:
@@ -686,6 +686,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     if unknown := [k for k in kinds if k not in KINDS] + [m for m in modes if m not in MODES]:
         parser.error(f"unknown kinds or modes: {unknown}")
+    jobs = [(k, i) for i in range(args.count) for k in kinds]
+    if args.only:
+        kind, _, index = args.only.partition(":")
+        if kind not in KINDS or not index.isdigit():
+            parser.error(f"--only takes KIND:INDEX, KIND one of {', '.join(KINDS)}: not {args.only!r}")
+        jobs = [(kind, int(index))]
     seeds = load_seeds()
     for mode in modes:  # once in the parent, so that the children start with every lazy import done
         for name in ("samples/sample-song.json", "tests/hostile/late-notes.mid"):
@@ -696,10 +702,6 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     first: dict[str, tuple[str, str, str]] = {}
     where: dict[str, set[str]] = defaultdict(set)  # BAD class -> the inputs that met it
-    jobs = [(k, i) for i in range(args.count) for k in kinds]
-    if args.only:
-        kind, index = args.only.split(":")
-        jobs = [(kind, int(index))]
     started = time.monotonic()
     for done, (kind, index) in enumerate(jobs):
         suffix, data, seed_name = make_input(kind, seeds, args.seed, index)

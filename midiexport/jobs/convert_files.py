@@ -160,7 +160,7 @@ def run_batch(
     problem = destination.input_problem() or destination.stdin_problem(source.path for source in inputs)
     if problem is not None:
         raise OutputError(problem)
-    stream = (plan_unit(unit, options, destination) for unit in _units(inputs, options.max_input_mb))
+    stream = (plan_unit(unit, options, destination) for unit in batch_units(inputs, options.max_input_mb))
     first = list(itertools.islice(stream, max(2, jobs)))  # read ahead to count the units and the workers
     problem = destination.too_many(len(first))
     if problem is not None:
@@ -239,8 +239,12 @@ def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
     return render_unit(job.unit, options=options)
 
 
-def _units(inputs: Sequence[InputFile], max_mb: float) -> Iterator[Unit]:
-    """Yield the units of every input; an input that cannot be read becomes a unit holding its error."""
+def batch_units(inputs: Sequence[InputFile], max_mb: float) -> Iterator[Unit]:
+    """Yield the units of every input; an input that cannot be read becomes a unit holding its error.
+
+    A unit is one record (a JSON file, a line of a .jsonl, stdin) or one song's .mid stems,
+    read lazily as the batch reaches it; ``render_unit`` turns each into files.
+    """
     stems = stem_groups(inputs)
     for source in inputs:
         try:
