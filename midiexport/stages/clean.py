@@ -269,7 +269,8 @@ def clean_record(record: Record, options: ConvertOptions) -> Record:
     if settings.align and latencies is None:
         latencies = measure_latencies(instruments, drums)
     offsets = plan_shifts(instruments, latencies or [], settings, notices, warnings)
-    cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
+    if any(offsets):
+        cleaned = [shift_instrument(i, offset, counts, in_place=own) for i, offset, own in zip(cleaned, offsets, owned)]
     return replace(
         record,
         instruments=tuple(cleaned),
@@ -313,12 +314,15 @@ def fold_instruments(
     """
     import numpy as np
 
+    names = [None if role.is_drum else gm.name_key(i.name) or i.name for i, role in zip(instruments, roles)]
+    melodic = [name for name in names if name]  # nothing folds into drums
+    if len(set(melodic)) == len(melodic):  # most records: no name twice, nothing to fold
+        return list(instruments), list(roles), [False] * len(instruments)
     hosts: list[Instrument] = []
     host_roles: list[gm.Resolved] = []
     doubled: list[bool] = []
     named: dict[str, list[int]] = {}  # each name's hosts, in order
-    for instrument, role in zip(instruments, roles):
-        name = None if role.is_drum else gm.name_key(instrument.name) or instrument.name  # nothing folds into drums
+    for instrument, role, name in zip(instruments, roles, names):
         same = named.get(name) if name else None  # most names are new: no search
         host = next((k for k in same if doubles(hosts[k], instrument)), None) if same else None
         if host is None:
@@ -380,8 +384,9 @@ def clean_melodic(
     if not active:
         return cleaned
     work = [parts[k] for k in active]
-    sizes = [p.note_count for p in work]
-    bounds = np.cumsum([0] + sizes)  # ordered by part first: each part's notes stay in its slice
+    note_counts = [len(p.start_s) for p in parts]  # note_count, without a property call per part
+    sizes = [note_counts[k] for k in active]
+    bounds = np.array([0] + sizes).cumsum()  # ordered by part first: each part's notes stay in its slice
     # One column holds the notes' starts as sent, then their ends, then the rules' scratch (a fresh
     # column is page-faulted memory): the clean-up's start and end columns are gathered from it,
     # and join_mask, the flickers and the ghost search use it in turn.
@@ -392,11 +397,11 @@ def clean_melodic(
     order, group = _key_order(group)
     start = _gather(joined, order)
     end = _gather(_in_order(np.concatenate([p.end_s for p in work], out=joined), by_time), order)
-    double = np.repeat([doubled[k] for k in active], sizes) if any(doubled[k] for k in active) else False
+    double = np.repeat([doubled[k] for k in active], sizes) if any(doubled) else False  # doubled parts are active
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
     alive = join_mask(start, end, group, settings, counts, on_beat, doubled=double, column=scratch)
-    _extend_runs(end, np.flatnonzero(alive))  # each joined run's first note takes the run's latest end
+    _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
     np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
     if settings.min_note_s:
         short = np.subtract(end, start, out=scratch[:-1]) < settings.min_note_s - TIME_EPSILON_S
@@ -406,9 +411,7 @@ def clean_melodic(
             _count(counts, model.SHORT_DROPPED, dropped)
             alive ^= short
         del short
-    if any(ghostly[k] for k in active) and (
-        not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(p.note_count for p in parts))
-    ):
+    if any(ghostly) and (not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(note_counts))):
         ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive, column=scratch)
         dropped = int(np.count_nonzero(ghost))
         if dropped:
@@ -469,7 +472,7 @@ def _notes_left(
         while last < len(parts) and edges[last + 1] - edges[first] <= GATHER_BLOCK:
             last += 1
         low, high = edges[first], edges[last]
-        kept = np.flatnonzero(alive[low:high])
+        kept = alive[low:high].nonzero()[0]
         moved = [(head - low, by_head) for head, by_head in by_time if low <= head < high]
         velocities = _in_order(np.concatenate([p.velocity for p in parts[first:last]]), moved)
         sent = order[low:high].take(kept)  # the notes' positions as sent, within the block
@@ -479,7 +482,7 @@ def _notes_left(
         starts, ends = start[left], end[left]  # views: the parts' output times
         pitches = np.bitwise_and(key[low:high].take(kept), 127, dtype=np.int64)  # the key is part * 128 + pitch
         velocity = velocities.take(sent)
-        cuts = np.searchsorted(kept, np.array(edges[first : last + 1]) - low).tolist()
+        cuts = kept.searchsorted(np.array(edges[first : last + 1]) - low).tolist()
         for n in range(last - first):
             part = slice(cuts[n], cuts[n + 1])
             yield starts[part], ends[part], pitches[part], velocity[part]
@@ -523,23 +526,20 @@ def overtone_ghosts(
     ghost: Mask = np.zeros(count, dtype=bool)
     if not count:
         return ghost
-    heads = np.flatnonzero(key[1:] != key[:-1])  # each key's run: [lows[n], lows[n + 1])
+    heads = (key[1:] != key[:-1]).nonzero()[0]  # each key's run: [lows[n], lows[n + 1])
     heads += 1
     lows = np.concatenate([[0], heads, [count]])
     keys = key[lows[:-1]].astype(np.int64)
     size = (int(keys[-1]) // 128 + 1) * 128
     run_of = np.full(size + 1, -1)  # each key's run, -1 for a key without notes (``size``: none)
     run_of[keys] = np.arange(len(keys))
-    allowed = np.repeat(np.asarray(ghostly, dtype=bool), 128)[keys]
-    lengths = np.diff(lows)
-    searching, below = [], []  # each interval's runs searched, and the runs they read
-    for interval in GHOST_INTERVALS:  # a pitch under the interval would read the part before
-        under = run_of[np.where(keys % 128 >= interval, keys - interval, size)]
-        runs = allowed & (under >= 0)
-        searching.append(runs)
-        below.append(under[runs])
+    allowed = np.asarray(ghostly, dtype=bool).repeat(128)[keys]
+    lengths = lows[1:] - lows[:-1]
+    intervals = np.array(GHOST_INTERVALS)[:, None]  # a row per interval, all at once (fewer numpy calls)
+    under = run_of[np.where(keys % 128 >= intervals, keys - intervals, size)]  # under the interval: the part before
+    searching = allowed & (under >= 0)  # each interval's runs searched (a row each)
     targets = np.zeros(len(keys), dtype=bool)  # the runs a search reads: their notes make the sorted column
-    targets[np.concatenate(below)] = True
+    targets[under[searching]] = True
     held = _run_notes(targets, lengths, alive)
     if not len(held):
         return ghost
@@ -548,7 +548,7 @@ def overtone_ghosts(
     keyed = np.multiply(key.take(held), PITCH_SPAN_S, out=column[1:])
     reach = np.empty(len(held) + 1)  # reach[i]: the latest keyed end among the held notes before i; none before 0
     reach[0] = -np.inf
-    np.take(end, held, out=reach[1:], mode="clip")  # "clip": no buffered copy
+    end.take(held, out=reach[1:], mode="clip")  # "clip": no buffered copy
     reach[1:] += keyed
     _running_max(reach[1:])  # the keys' offsets make it restart in each key
     for low in range(0, len(held), GHOST_BLOCK):  # no column of the starts taken
@@ -564,7 +564,7 @@ def overtone_ghosts(
             probe = start.take(some)
             probe += offset
             probe += GHOST_ONSET_S - shift  # this start, plus the tolerance, in the key below
-            np.take(reach, _count_at_or_before(column, ranks, probe), out=probe)
+            reach.take(_count_at_or_before(column, ranks, probe), out=probe)
             probe += shift  # the latest keyed end of the key below, up to this start, in this key
             offset += end.take(some)
             offset -= GHOST_END_S  # each note's keyed end, less the tolerance
@@ -594,11 +594,9 @@ def _count_at_or_before(column: FloatColumn, ranks: FloatColumn, values: FloatCo
 
 def _run_notes(runs: Mask, lengths: IntColumn, alive: Mask) -> IntColumn:
     """Return the positions of the notes of the ``runs`` picked (of ``lengths`` notes each, in order), alive only."""
-    import numpy as np
-
-    picked = np.repeat(runs, lengths)
+    picked = runs.repeat(lengths)
     picked &= alive
-    found: IntColumn = np.flatnonzero(picked)
+    found: IntColumn = picked.nonzero()[0]
     return found
 
 
@@ -670,7 +668,7 @@ def _key_order(group: IntColumn) -> tuple[IntColumn, IntColumn]:
     count = len(group)
     unsigned = group.view(np.uint16) if group.dtype == np.int16 else None  # the keys are not negative
     if unsigned is None or count >= 1 << POSITION_BITS:  # as unsigned keys the radix sort skips the sign bit
-        by_key: IntColumn = np.argsort(group if unsigned is None else unsigned, kind="stable")
+        by_key: IntColumn = (group if unsigned is None else unsigned).argsort(kind="stable")
         return by_key, group.take(by_key)
     packed = np.left_shift(unsigned, POSITION_BITS, dtype=np.uint32)
     packed |= np.arange(count, dtype=np.uint32)
@@ -691,7 +689,7 @@ def _gather(values: FloatColumn, order: IntColumn) -> FloatColumn:
     found: FloatColumn = np.empty(len(order))
     for low in range(0, len(order), INDEX_BLOCK):
         high = low + INDEX_BLOCK
-        np.take(values, order[low:high], out=found[low:high], mode="clip")  # "clip": no buffered copy
+        values.take(order[low:high], out=found[low:high], mode="clip")  # "clip": no buffered copy
     return found
 
 
@@ -714,10 +712,10 @@ def _time_orders(start: FloatColumn, bounds: IntColumn) -> list[tuple[int, IntCo
     if rising.all():
         return []
     moved = []
-    for k in np.flatnonzero(~np.logical_and.reduceat(rising, heads)).tolist():
+    for k in (~np.logical_and.reduceat(rising, heads)).nonzero()[0].tolist():
         head = int(heads[k])
-        tail = int(bounds[np.searchsorted(bounds, head, side="right")])  # the part's end
-        by_time = np.argsort(start[head:tail], kind="stable")  # a few sorted runs: merged in linear time
+        tail = int(bounds[bounds.searchsorted(head, side="right")])  # the part's end
+        by_time = start[head:tail].argsort(kind="stable")  # a few sorted runs: merged in linear time
         start[head:tail] = start[head:tail][by_time]
         moved.append((head, by_time))
     return moved
@@ -767,7 +765,7 @@ def join_mask(
     steps = column[:count]  # each onset's step from the one before
     steps[:1] = np.inf
     np.subtract(start[1:], start[:-1], out=steps[1:])
-    close = np.less(steps, DOUBLE_ONSET_S) if np.any(doubled) else None
+    close = np.less(steps, DOUBLE_ONSET_S) if doubled is not False else None  # False: no part is doubled
     restarted = np.less(steps, REONSET_S) if settings.min_note_s else None  # a blip, then the note itself
     short = None
     if settings.min_note_s:
@@ -828,20 +826,20 @@ def _running_max(values: FloatColumn) -> None:
     """
     import numpy as np
 
-    tops = np.flatnonzero(values[:-1] > values[1:])  # each descent's top: the last value of a rising stretch
+    tops = (values[:-1] > values[1:]).nonzero()[0]  # each descent's top: the last value of a rising stretch
     if not len(tops):
         return
     level = np.maximum.accumulate(values.take(tops))  # for the stretch after each top, up to the next top
     firsts = tops + 1  # each such stretch's first value
     for low in range(int(firsts[0]), len(values), RUNNING_BLOCK):
         high = min(low + RUNNING_BLOCK, len(values))
-        first = int(np.searchsorted(firsts, low, side="right")) - 1  # the stretch that holds ``low``
-        after = int(np.searchsorted(firsts, high))  # the stretches that start before ``high``
+        first = int(firsts.searchsorted(low, side="right")) - 1  # the stretch that holds ``low``
+        after = int(firsts.searchsorted(high))  # the stretches that start before ``high``
         cuts = np.empty(after - first + 1, dtype=np.int64)  # their bounds within the block
         cuts[1:-1] = firsts[first + 1 : after]
         cuts[0], cuts[-1] = low, high
         block = values[low:high]
-        np.maximum(block, level[first:after].repeat(np.diff(cuts)), out=block)
+        np.maximum(block, level[first:after].repeat(cuts[1:] - cuts[:-1]), out=block)
 
 
 def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
@@ -860,6 +858,11 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
+# The note rules call ndarray methods (``a.take(i)``, ``m.nonzero()[0]``, ``a.searchsorted(v)``,
+# ``a.repeat(n)``, ``a.argsort()``) rather than numpy's functions of the same names (``np.take``,
+# ``np.flatnonzero``, ...): those are Python wrappers around the methods, a few frames a call, and
+# the clean-up runs after a conversion, with cold caches, where the wrappers' frames took 4-6% of
+# the light preset's time at 100k notes (timed against them in one process, stop s10).
 POSITION_BITS = 17  # a note's position in a packed sort key (``_key_order``): the low bits, under a 15-bit key
 # Block sizes. Memory freshly mapped for a large column is page-faulted on first use on
 # every call (at 100k notes, with the conversion between calls as bench_clean times it, 200-450
