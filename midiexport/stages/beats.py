@@ -26,15 +26,8 @@ Two steps, both on the onset envelope of ``onsets.envelope`` (10 ms frames):
    cannot recover beats the first lost: see ``follow_drift``). With one period,
    TIGHTNESS charges every interval of a drifting song for its distance from the song's
    mean tempo, so the pulse lags where the tempo has moved away from it and slips a beat
-   fraction at the turns (on the bench split's drifting songs without drums whose beats
-   were followed, 333 of the 573 beats found more than 30 ms off were within a quarter
-   beat of the right one, most of them late, where the true tempo changed by a median
-   3.4% over ±4 beats against 0.1% at the beats found). A local tempogram's peak
-   (librosa's ``aggregate=None``, 8 s windows) was tried as the local period and left
-   out: on the bench split's 189 songs without drums it got 142 tempos within 1%, against
-   149 with one period and 151 with the first pass's intervals. Songs with drums are
-   tracked once, as before: their tatum pulse already followed their drift (96% of their
-   beats within 30 ms).
+   fraction at the turns. Songs with drums are tracked once: their tatum pulse already
+   follows their drift.
 
 ``follow_tempo`` is a third tracker, at the beat level, run after the meter stage has chosen
 the beats of a song without drums whose tempo moves (``tempo._follow_tempo``): Ellis's
@@ -43,9 +36,7 @@ before (a bar-pointer model's tempo transition: Whiteley, Cemgil & Godsill 2006;
 & Widmer 2015), not for its distance from a period read off other pulses. ``follow_drift``'s
 local period is a median over 8 pulses either side: a final ritardando (the last 8-15% of a score's beats
 slowing to 72-85% of its tempo, as the corpus renders them) is over before that median moves,
-and the penalty against it held the pulses early, so the last beats slipped (on the bench
-split's drifting songs without drums whose tempo was right, 57% of the beats in a ritardando
-were more than 30 ms off, against 28% before it). Its beats replace all the chosen ones when
+and the penalty against it held the pulses early, so the last beats slipped. Its beats replace all the chosen ones when
 at least half of those have one of its beats near (``tempo.FOLLOW_AGREEMENT``: the same beat
 phase, so the meter stage's choice stands), and none of them otherwise; the slot grid the
 meter model reads is not changed, so tempo and meter figures are not either. Dixon's BeatRoot
@@ -63,9 +54,10 @@ export; the corpus draws 10-40 ms), and the drums, which lag least, are the timi
 reference of the beats elsewhere (``tempo._timing_reference``); without the correction the
 pulse in a stretch without drums sits 10-40 ms late, beyond the 30 ms a beat may be off,
 and has to bend at each drum entry and exit, where the tracker slipped off the beat. Where
-the drums play, nothing moves: the meter stage reads those onsets as they are. On the bench
-split's drifting songs with drums, beats found more than 30 ms off fell from 8% to 2% in
-the first tenth of a song and from 1.5% to 0.8% in its middle.
+the drums play, nothing moves: the meter stage reads those onsets as they are.
+
+Studies (what each tracker was measured on, what was tried and left out): docs/tempo-studies.md,
+section "The beat trackers' studies".
 """
 
 from __future__ import annotations
@@ -231,10 +223,7 @@ def follow_drift(env: Floats, period_s: float) -> Floats:
 
     It follows slow drift the first pass already roughly follows, pulling pulses that lag
     or slip at the turns back onto the onsets; it cannot find beats the first pass lost,
-    as its local period is read from those pulses. On impulses whose spacing moves evenly
-    from 133 to 109 a minute over 100 beats, one pass misses 4-5 beats and the second none;
-    on a ritardando from 136 to 103 a minute, one pass misses 27 of 101 beats and the second
-    still 25 (given the true local period, ``track_pulse`` misses none).
+    as its local period is read from those pulses (a ritardando is ``follow_tempo``'s job).
 
     The two limits combine: the local period stays within DRIFT_LIMIT (15%) of the song's,
     and ``track_pulse`` then allows intervals within INTERVAL_RANGE of the shortest and the
@@ -275,18 +264,11 @@ def follow_tempo(env: Floats, beat_s: float) -> Floats:
     136 to 103 a minute over 101 beats, ``follow_drift`` misses 25 beats, this tracker none).
     The recursion runs in blocks as long as the shortest interval, as ``track_pulse``'s does:
     a block's predecessors all lie before it. On DP_POOL's frames its cost grew with the
-    square of the beat (more intervals, each with a wider band of predecessors), less the
-    fewer, longer blocks: CPU time on a 5-minute song without drums (bwv17.7 looped) 44 ms at
-    a 0.5 s beat, 92 ms at 1 s, 156 ms at 1.5 s, 277 ms at 2.25 s. Pooled so that a beat spans
-    at most TEMPO_BEAT_FRAMES frames, the cost stops growing past a 1 s beat: 61 ms at 1.5 s,
-    32 ms at 2.25 s (at 0.5 and 1 s a beat spans no more than that on DP_POOL's frames, which
-    stay), and the same beats on the bench split's drifting songs.
+    square of the beat (more intervals, each with a wider band of predecessors); pooled so
+    that a beat spans at most TEMPO_BEAT_FRAMES frames, the cost stops growing past a 1 s beat.
 
-    Not fitted: TIGHTNESS is Ellis's, the pull a tenth of it. On the bench split's drifting
-    songs (beats within 30 ms, all written maps) a pull of 0.3 or 1.0 gave 87.6% and 87.4%
-    against 87.8%, a tightness of 30 or 300 on the change 87.2% and 87.8%, no step limit or one
-    of 1.1 the same as 1.15; the tracker on the long notes' envelope instead of all onsets 87.0% (all
-    measured before ``tempo._follow_tempo`` left steady songs alone, which moved no drifting figure).
+    Not fitted: TIGHTNESS is Ellis's, the pull a tenth of it. Studies (cost and settings
+    measured): docs/tempo-studies.md, "The beat trackers' studies".
     """
     import numpy as np
 

@@ -30,14 +30,12 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
   bin on its own: a note made clears the energy of the semitones beside it only, never
   of its harmonics' bins, and the "melodia trick" makes notes of leftover frame energy
   with no onset, so a held note's overtone can become a note that starts late. Each
-  interval finds ghosts the others miss (bench, transcribed songs: the octave alone
-  7,414, the twelfth 2,124, two octaves 1,522, few of them truth notes): a
+  interval finds ghosts the others miss: a
   clarinet's 2nd harmonic is weak (a cylindrical bore closed at one end favours the odd
   ones: Suits, "Physics of Music", Michigan Tech), so its ghosts come at the twelfth and
   two octaves with no octave one, and an organ's stops sound the 2nd, 3rd and 4th
-  harmonics as ranks of their own (4', 2 2/3', 2': J. Speller, "Organ Pipes"). Leaving
-  one out costs 0.8-1.1 points of the light preset's F1 gain (organ and reed 4-8) for
-  0.8-1.5 points of its time share (README). Parts
+  harmonics as ranks of their own (4', 2 2/3', 2': J. Speller, "Organ Pipes"); what each
+  interval finds and costs: docs/cleanup-studies.md, "Overtone ghosts: the three intervals". Parts
   whose players sound octaves in one part (keys, mallets, guitars, harp; an unknown
   role too) keep them (``OCTAVE_PROGRAMS``);
 - voices (strong preset only): a polyphony cap by role (a part's role, here and for the
@@ -108,7 +106,7 @@ BEAT_TOLERANCE_S = 0.020  # a re-attack this close to a band onset is played, no
 # note of its own. A note is one when a lower note of its part, at the interval of its 2nd,
 # 3rd or 4th harmonic, starts with it or before and sounds through it.
 # Each interval earns its search: on bench, leaving one out loses more F1 than the 0.2 point the
-# stop s9 study allowed a smaller set to lose (the module docstring, README's overtone ghosts).
+# stop s9 study allowed a smaller set to lose (docs/cleanup-studies.md, "Overtone ghosts").
 GHOST_INTERVALS = (12, 19, 24)  # semitones: the 2nd, 3rd and 4th harmonics (an octave, a twelfth, two octaves)
 GHOST_ONSET_S = 0.030  # the fundamental may start this much later than its overtone (basic-pitch's frames are 11.6 ms)
 GHOST_END_S = 0.001  # and last as long, to a millisecond: under the 1/192 s grid, over keyed times' float error

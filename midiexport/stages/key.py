@@ -43,27 +43,8 @@ than a wrong one. This borrows the segment view of Temperley's model (*Music and
 Probability*, 2007: each segment has its key, and the key may change between them)
 to refuse, not to choose: picking the key most spans agree on was worse on bench.
 
-Measured on the corpus's real scores (bench/bench_clean.py, bench split) and tried
-without gain: Temperley's Bayesian segment model with his Kostka-Payne profiles
-(*Music and Probability*, 2007), the profile correlation of per-segment presence
-counts, a bass-line histogram (lowest sounding note; better on transcriptions, worse
-on scores), a bonus for minor's raised leading tone (also as an eighth pitch class of
-the minor's collection), emphasis on the opening, and the final bass note without the
-held-ending gate. Also: Krumhansl-Kessler, Aarden-Essen, Bellman-Budge, Kostka-Payne
-and Sapp's simple profiles in place of Albrecht and Shanahan's (all worse); Albrecht
-and Shanahan's own Euclidean distance to the profile, and their meta-algorithm that
-falls back on Aarden's profile and the last bass note (as P. Harrison's key-finding
-viewpoints for IDyOM implement them; both worse); the share of time the tonic triad,
-or the dominant's major triad, sounds against the relative key's; and a vote of
-5-20 s windows. Tried again once the corpus's key truth was audited against published
-analyses (``bench/corpus/key_audit.py``), none better on both the bench excerpts and
-the music21 key set: the opening weighted 1.5-2 times (its first quarter or half), a
-bonus for the opening's lowest note, duration caps of 1 and 4 s, signature weights of
-3 and 5, cadence bonuses of 0.1 and 0.3, and a bonus for the lowest notes of every held
-sonority inside the song (phrase-end cadences; 0.1-0.4, held 2-3 median notes). The
-estimate's errors on the bench excerpts are mostly excerpts whose notes fit another
-signature better than their key's (17 of 31), then relative keys (10); transcription
-noise changes 7 verdicts of 151 (5 right ones lost, 1 gained, 1 wrong either way).
+The methods measured on the corpus's real scores (bench/bench_clean.py, bench split) and left
+out, and the estimate's errors: docs/cleanup-studies.md, "Key methods tried".
 
 A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key

@@ -52,86 +52,20 @@ The bass role (``onsets``) falls to the lowest part when no part is a bass by pr
 register, so a quartet's cello or a chorale's bass voice gives the bass-on-beat-one cue.
 
 With drums, a reading whose beats put the bass drum mostly on their half-beats is not generated
-(``_kick_between_beats``; its reasons and figures: the comment on KICK_HALF_BEAT_RATIO, README).
+(``_kick_between_beats``; its reason: the comment on KICK_HALF_BEAT_RATIO).
 
 The score is a weighted sum of the features (a conditional logit model); the weights
 ``WEIGHTS`` were fitted by maximum likelihood on the benchmark's "bench" split
 (``python bench/bench_tempo.py --fit``; 0.1 L2 penalty); the coverage weight was
 fitted next, the others kept (``--fit --fit-only '^coverage_'``), the regularity weights last,
-on the corpus with its real half's lateness corrected (``--fit-only '^regularity_'``; in 5-fold
-cross-validation on "bench" the top choice was right for 87 of its 189 songs without drums
-with them, 81 without, and for 257 of 273 with drums either way).
-
-Tried for songs without drums and left out, each in the same cross-validation (its weight fitted
-with the regularity weights, every other kept; top choice right in each shuffle, or the mean of 10
-shuffles, against 87-88 for this model, 87.2 in 10 shuffles, held-out log-likelihood -303.2): 4/4
-reading the grouping contrast as 3/4 reads it at the same beat (4/4's beats divide in two as 3/4's
-do; read as 0, the contrast lifts 3/4 over 4/4 wherever the divisions pair: 12 songs of "bench"
-without drums, chorales and quartets in 4/4, are read in 3/4 at the right tempo, 4 with it): 88.0,
-log-likelihood -300.0, meter right without drums 67% -> 70% on "bench" and 84% -> 87% on the
-validation set, but tempo within 1% without drums 80% -> 80% on "bench", 79% -> 76% on the
-validation set and 78% -> 71% on holdout (×2 errors 2 -> 4): a 4/4 value that differs between
-metrical levels moves the chosen level, and tempo is the target without drums nearest to being met,
-so it was left out (variants that keep 4/4 at 0 and take 3/4's lift away, 3/4 reading 0 or only a
-negative contrast: 87.0 and 85.6); the onsets' inter-onset interval as a length accent on bar lines
-and beats (Temperley 2001's length rule reads a note's length as the time to the next onset; 85-89,
-its fitted weight negative); phrase ends, a part's or the whole texture's last onset before a rest
-of 0.5 or 1 s, on bar lines (83-89); Volk's inner metric analysis (Volk 2008, "The generation of
-metric hierarchies using inner metric analysis", Utrecht UU-CS-2008-006; de Haas & Volk 2016, "Meter
-detection in symbolic music using inner metric analysis", ISMIR, reduce its weight profile to
-features of meter and first downbeat): the spectral and the metric weight of the onsets (chains of
-three or more equally spaced onsets not inside a longer one of a shorter period, weighted by their
-length squared, on the slot grid with a slot's tolerance) on bar lines and beats (85-89); tonally
-stable pitches on bar lines (each onset weighted by its pitch class's share of the song's
-duration-weighted pitch-class histogram, which mirrors the key's tonal hierarchy, Krumhansl 1990;
-85.6, though the held-out log-likelihood rose by 4.5); the chroma of each beat repeating four beats
-later against six (85.5); the length-weighted onsets' autocorrelation at the beat, or at the beat
-against its half, double or division (83.1-87.1); the harmony columns or the long-note share on
-beats given their own weights without drums (85-88); and the other weights without drums (priors,
-coverage) refitted with the regularity weights (80-84). The benchmark's meter convention then took
-4/4 for 2/2 and 6/8 for 3/8 songs (``bench_tempo.ACCEPTED_METERS``), which gave 18 songs without
-drums a right hypothesis, and the same cross-validation was run again under those labels (10
-shuffles; held-out log-likelihood over the 178 songs with a right hypothesis): this model 94.0
-(-347.3), 90.0 without the regularity weights; the grouping change above 96.8 (-343.6), and on
-"bench" meter right without drums 73% -> 77% with tempo within 1% at 80%, but on the validation set
-tempo within 1% without drums 79% -> 74% (a 4/4 song doubled, another halved), so it stays out,
-as does its form where 4/4 reads only a positive contrast (divisions in threes speaking against 3/4,
-not against 4/4): 96.5 (-344.0), meter 73% -> 77% and tempo 151 -> 152 of 189 on "bench", meter
-84% -> 87% on the validation set, but tempo there 79% -> 76% (the doubled song);
-the other weights without drums refitted with the regularity weights 91.2 (-339.8; the meter
-priors alone 91.6, the tempo priors 93.2, the density ones 92.7, coverage 94.5 with its weight
-unmoved, 2.87 -> 2.90), and 90.5-93.5 with the grouping change; 3/4 reading 0 or only a negative
-contrast 92.8 and 90.9. Where the model still goes wrong without drums on "bench" under those labels
-(its top choice, 95 of 189 songs): no hypothesis on the pulse is right for 11 (7 in 9/8, 5/8 or
-7/8, meters none of the three written ones draws), bar lines off at the right tempo and meter 23,
-meter 24 (3/4 for 4/4 13), metrical level 26 (×2 12, ×1/2 8, ×3/2 5, ×3/4 1), and 11 at a tempo
-at no metrical ratio to the truth. The features that most often favour the wrong reading over the
-best right one are the share of harmonic change on bar lines and of long notes on beats
-(``harmony_down``, ``long_beat``).
-
-The metrical level without drums, studied once more at stop s9 in the same cross-validation (10 shuffles;
-this model 94.0 top choices right of 189, 157.7 at the right tempo level): of the 20 songs of
-"bench" read at twice or half the tempo, 8 are in 2/4, 3/8, 2/2 or 12/8, whose written beat is not
-the note value the convention counts (a 2/2 quartet heard in half notes, a 3/8 air in eighths),
-and 6 are 4/4 chorales at 57-76 doubled, while 5 chorales in 4/4 at 62-83 are right; the tempo
-found does not tell the wrong from the right (found at 60-99: 32 right, 8 halved; at 100-159:
-99 right, 9 doubled). Left out: the tempo preference read on the felt beat, the dotted quarter in
-6/8 (Moelants 2002, "Preferred tempo reconsidered", ICMPC 7, puts the preferred beat at 120-130
-a minute: the beat, not the written quarter): 85.8, or 90.1 with the meter priors refitted
-against 91.6 for the same refit without it; the share of each part's inter-onset intervals one
-beat long, or that less the share one division long (the beat's note value as the commonest of
-a score): 92.8 and 91.9 (transcription fragments make 13-49% of a chorale's intervals shorter
-than a sixteenth note); the onset density counted in events, every part's onsets within 30-100
-ms joined (a texture's notes a beat, not each part's), in place of the density columns: 91.6-92.8
-(92.7 refitting the present ones); beat coverage read from note starts that do not continue a
-note of the same pitch (a transcription's fragmented sustains fill a chorale's eighths): 93.9-94.0
-(94.5 refitting the present one); and a tempo preference set a priori, at the corpus's own
-tempos without drums (centred at 115-120, 0.42 octave; the fitted one peaks at 87 with 0.47,
-offsetting the shares on beats, which always favour a shorter beat): 80.4-83.8. None put more top
-choices at the right tempo level (143.0-157.3 against 157.7).
+on the corpus with its real half's lateness corrected (``--fit-only '^regularity_'``). A change
+to a feature's definition needs a refit of its weight, and ``tempo``'s calibration after it.
 
 The score margin of the chosen hypothesis over the best one that writes another file is what
 ``tempo`` calibrates into the confidence.
+
+Studies (the cues tried and left out, with their cross-validation figures): docs/tempo-studies.md,
+sections "The meter model's features" to "The metrical level without drums (stop s9)", and "The kick test".
 """
 
 from __future__ import annotations
@@ -207,15 +141,12 @@ SIX_DIVISIONS = 6  # 3/4 and 6/8: a bar of six beat divisions, grouped in twos o
 # beats, the snare on the weak ones) a level up, to tell strong beats from weak; his patterns put the
 # bass drum on beats, and this test carries that a level down: it is this module's assumption, not his
 # finding. The fitted weights cannot say it: they put more on a kick on the beat's division than on
-# the beat itself (``kick_division`` over ``kick_beat``, a lever the fit found against taking the beat
-# twice as fast), and with offbeat comping, hi-hats and rim clicks the model chose the phase half a
-# beat off for bossa novas, polkas and punk songs whose kick plays every beat (on songs generated from
-# seeds no split uses, 7 of 382 songs with drums had 80% or more of their beats half a beat off).
-# Syncopated kicks (drum'n'bass, funk, trap) put up to about twice as much on the half-beats as on the
-# beats of the right reading (2.03 at most on the bench split); the readings left half a beat off put
-# from 3.4 times as much there to all of it, on the bench split and on songs generated from other
-# seeds. Within KICK_SLOTS of a beat or half-beat (a slot is a twelfth of the pulse) a kick counts
+# the beat itself (``kick_division`` over ``kick_beat``). The ratio lies between what syncopated kicks
+# (drum'n'bass, funk, trap) put on the half-beats of the right reading (2.03 times the beats' share at
+# most on the bench split) and what readings half a beat off put there (3.4 times as much or more).
+# Within KICK_SLOTS of a beat or half-beat (a slot is a twelfth of the pulse) a kick counts
 # there; below KICK_MIN_WEIGHT of kick weight (about five hits) on the half-beats the test says nothing.
+# Studies: docs/tempo-studies.md, "The kick test".
 KICK_HALF_BEAT_RATIO = 3.0
 KICK_MIN_WEIGHT = 4.0
 KICK_SLOTS = 1

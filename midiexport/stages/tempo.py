@@ -30,24 +30,25 @@ With drums, a stretch where the tracked pulse slipped half a beat (a breakdown w
 kit, then the kick back on the half-beats of the reading chosen for the whole song) has its
 beats moved back onto the kick (``meter.kick_phase_path``), by the same test that rules out
 such readings for the whole song. Here the beats are then refined to the onsets (a local weighted mean of the deviations
-of nearby drum or, without drums, all onsets, smoothed over a few beats). The confidence
-is calibrated (Platt scaling: a logistic regression on a classifier's score, Platt 1999):
-the chosen hypothesis's score margin over the best hypothesis that would write another file
-(another tempo, meter or bar line) goes through a logistic curve fitted on the bench split,
-so that it reads as the probability that the tempo and the bar lines the file draws are right.
-It is calibrated per group, songs with drums and songs without (``onsets``' ``has_drums``): one
+of nearby drum or, without drums, all onsets, smoothed over a few beats).
+
+Bar confidence. The chosen hypothesis's score margin over the best hypothesis that would write
+another file (another tempo, meter or bar line) goes through a logistic curve fitted on the
+bench split (Platt scaling: a logistic regression on a classifier's score, Platt 1999), so that
+it reads as the probability that the tempo and the bar lines the file draws are right. It is
+calibrated per group, songs with drums and songs without (``onsets``' ``has_drums``): one
 curve and one threshold each. Calibrated over all songs is not calibrated within each group
 (Kleinberg, Mullainathan & Raghavan 2016, "Inherent trade-offs in the fair determination of
 risk scores", whose "calibration within groups" asks it of each group; Hébert-Johnson et al.
 2018's multicalibration of every group of a class): pooled, the songs with drums, nearly all
-right, carried a 95% share at a threshold where the songs without drums of the bench split
-were right 23 of 29 times, and the songs without drums pushed the threshold up for those with
-drums. At or above its group's threshold (``bar_threshold``: the lowest confidence at which,
+right, carried the 95% share, and the songs without drums pushed the threshold up for those
+with drums. At or above its group's threshold (``bar_threshold``: the lowest confidence at which,
 and at every higher one that at least 20 songs of the group reach, the group's bench songs
 are right at least 95% of the time, ``bench_tempo.choose_threshold``) the estimate is ``sure`` and its bars
 are written. Where a group has no such confidence (without drums, on the bench split: at
-best 84% right) its bar lines are never claimed, and its beats may still be followed by the
-beat confidence. The posterior of the hypotheses whose beats nest with the chosen ones (the same
+best 84% right) its bar lines are never claimed, and its beats may still be followed.
+
+Beat confidence. The posterior of the hypotheses whose beats nest with the chosen ones (the same
 beats, or a level of the same grid: twice or half as many, or a third; beat phase within the
 refinement window), whatever their meter and bar phase, is ``nested``; with the bar confidence
 and the long-note tracker's ``agreement`` (below), through a second logistic curve fitted where
@@ -55,8 +56,8 @@ it decides (the bench split's songs below their group's bar-line threshold), it 
 ``beat_confidence``: the beats can be believed when the bars cannot, since the tracker follows
 drift whatever meter is chosen, and a map that follows them lies on the music's grid at any of
 those levels (the level is the tempo written either way, which the bar confidence judges;
-counting only the same beats left the drifting songs of the bench split that a meter model could
-not place written at one constant tempo, though their beats were found). This is the agreement
+counting only the same beats left the drifting songs that a meter model could not place
+written at one constant tempo, though their beats were found). This is the agreement
 idea of Zapata, Davies & Gómez (2014, "Multi-feature beat tracking", IEEE/ACM TASLP 22(4)), where beats
 that many candidates agree on are the ones to trust, read here as the posterior mass of
 the candidates that agree; Degara et al. (2012, "Reliability-informed beat tracking",
@@ -67,45 +68,19 @@ spacing on the onsets weighted by their length alone (long notes start on strong
 also finds. In music without drums, where nearly every song below the bar-line threshold
 is, the beats go wrong by sitting half or a third of a beat off the music's; short notes
 between the beats can carry the main tracker there, the long notes then fall between its
-beats. Fit measures were tried on the bench split and left out: the share of beats, and of
-half-beats, with an onset within 30 ms; the share of onset weight within 30 ms of a beat, a
-half-beat or any beat subdivision (halves, thirds, quarters), also against the share of time
-those windows cover; the onset weight on the beats against that halfway between them, for
-the song and per 8 beats; drums or not; the posterior of the beat length alone, of the
-beat's phase among the hypotheses of its length, the posterior's entropy; and, for the
-committee, the main tracker run again with a tightness of 10, 30, 400 or 1000 or a pulse
-prior twice or half as long, and a tracker on the phrase entries. In 5-fold cross-validation
-on the songs below the bar-line thresholds none let more songs be followed at the same share
-on the grid (most fitted with no weight or a weight of the wrong sign: more onsets on the
-beats, less confidence), where the long-note tracker's agreement let 4 to 5 more when it
-was added (121.3 against 116.6; the last calibration's figures are in
-``calibrated_beat_confidence``); the bar confidence had let more before it (91 against 75
-with the thresholds pooled; with them per group, 110 against 99, before the benchmark judged
-beats of other note values than the song's, below). At or above
-``BEAT_CONFIDENCE_THRESHOLD`` (chosen on the same songs by the same rule: at it and above,
-their beats lie on the music's grid at least 95% of the time, ``bench_tempo.py --calibrate``)
-the beats are written without bar lines (``timing``); below both thresholds, only a constant
-tempo is. The benchmark judges a song's beats on its grid by their spacing: a 3/8 song's
-beats are its eighths, and its dotted quarters found at the right tempo lie on its grid
-(``bench_tempo.beats_on_grid``; judged by the tempo in quarter notes, 11 songs of the bench
-split whose beats lay on the grid, most of them 3/8 and 5/8 songs, were counted off it).
+beats. At or above ``BEAT_CONFIDENCE_THRESHOLD`` (chosen on the same songs by the same rule:
+at it and above, their beats lie on the music's grid at least 95% of the time,
+``bench_tempo.py --calibrate``) the beats are written without bar lines (``timing``); below
+both thresholds, only a constant tempo is. The benchmark judges a song's beats on its grid by
+their spacing: a 3/8 song's beats are its eighths, and its dotted quarters found at the right
+tempo lie on its grid (``bench_tempo.beats_on_grid``).
 
 Without drums, where the beats chosen show the tempo moving (one straight line leaves them
 more than ``timing.CONSTANT_FIT_S``), they are re-tracked by ``beats.follow_tempo``, a
 tempo-state dynamic programme that follows a ritardando to its last beat, and its beats are
-written when at least half of the chosen ones have one of them near (``_follow_tempo``); the
-tempo figure stays the chosen hypothesis's, and its bar lines mark the beats nearest them.
-On the bench split this raised the drifting songs' beats within 30 ms from 86.8% to 87.8%
-(without drums 70.8% to 73.6%); on the validation set they moved from 93.9% to 93.8% (one
-afrobeats song without drums whose beats the re-tracking carried half a beat off for a
-stretch). Re-tracking every steady song too was tried and left out: their beats written
-within 30 ms fell from 88% to 84% on the bench split, the freer tracker following the
-transcription's jitter. The straight-line test reads the chosen beats, not the music, so
-it still re-tracks 42 of the 127 steady bench songs without drums, whose chosen beats
-jitter or slip. Replacing per stretch instead of all or nothing was tried and left out
-(stop s8-stretch, ``_follow_tempo``): no stretch-level evidence told which tracker held the
-phase, and the drifting songs without drums moved by -6.3 to +0.1 points on the bench
-split (-2.1 for the plain splice).
+written when at least half of the chosen ones have one of them near (``_follow_tempo``, which
+says why all or nothing and why steady songs are left alone); the tempo figure stays the chosen
+hypothesis's, and its bar lines mark the beats nearest them.
 
 A tempo in the music task's tags ("128 bpm") wins when the notes agree: the best
 hypothesis at that tempo (or twice or half it) is taken when its score is within
@@ -127,6 +102,10 @@ tracking (Krebs, Böck & Widmer 2015; Böck, Krebs & Widmer 2016: a tempo state 
 cost, which ``beats.follow_tempo`` carries into Ellis's programme); Whiteley, Cemgil & Godsill
 2006 (the bar-pointer model); mir_eval.beat (F-measure with a tolerance window, the
 continuity metrics that separate metrical-level errors).
+
+Studies (the fit measures tried for the beat confidence, the re-tracking's figures, the
+calibration's cross-validation): docs/tempo-studies.md, sections "Confidence and its
+calibration" and "Re-tracking drifting beats without drums (stop s8)".
 """
 
 from __future__ import annotations
@@ -441,9 +420,8 @@ def calibrated_confidence(margin: float, *, has_drums: bool) -> float:
     best one that writes another file) ranks songs by rightness better than the posterior mass
     does there; at the same margin a song with drums is right more often (its kick and backbeat
     mark the bar, where harmony alone is often ambiguous), which one curve for all songs cannot
-    say. A curve per group (a slope of its own, not only an offset) fitted there a little better
-    in 5-fold cross-validation (log-loss 30.3 against 31.0 with drums, 115.2 against 115.3
-    without), and the thresholds are chosen per group anyway.
+    say; the thresholds are chosen per group too. Studies: docs/tempo-studies.md, "Confidence and
+    its calibration".
     """
     slope, offset = CALIBRATION_DRUMS if has_drums else CALIBRATION_NO_DRUMS
     return logistic(slope * min(margin, MAX_MARGIN) + offset)
@@ -461,11 +439,8 @@ def calibrated_beat_confidence(nested: float, confidence: float, agreement: floa
     30 ms (median) of the music's at its beat or a level nested with it. The bar confidence
     adds what the posterior mass cannot say: how far the chosen reading stands above its best
     rival; the agreement adds a second opinion from other evidence (where the long notes
-    start), which the meter model's posterior cannot give about itself. In 5-fold
-    cross-validation there (30 shuffles, each fold's threshold chosen on the other four;
-    ``bench_tempo.py --calibrate`` prints it), the three inputs let 122.7 songs of 189 be
-    followed on average, 93.7% of them on the grid, the first two 122.1 (94.1%): by the last
-    calibration, after ``_follow_tempo``, the agreement adds under one song.
+    start), which the meter model's posterior cannot give about itself. Its cross-validation:
+    docs/tempo-studies.md, "Confidence and its calibration".
     """
     logit = (BEAT_CALIBRATION_NESTED * log_odds(nested) + BEAT_CALIBRATION_BARS * log_odds(confidence)
              + BEAT_CALIBRATION_AGREEMENT * log_odds(agreement) + BEAT_CALIBRATION_OFFSET)  # fmt: skip
@@ -708,28 +683,15 @@ def _follow_tempo(found: onsets.Onsets, beat_times: Floats, is_down: Bools) -> t
     change tempo can drift onto strong off-beats, which the meter model has weighed and the
     tracker has not); otherwise none of them. Each chosen downbeat marks the beat nearest it.
     Beats one straight line fits are kept: there the freer tracker only follows the
-    transcription's jitter (on the bench split, re-tracked, the steady songs without drums
-    whose beats were written had 84% of their beats within 30 ms, against 88%). The test reads
-    the chosen beats, not the music, so a steady song whose chosen beats jitter or slip is
-    re-tracked too: 42 of the 127 steady songs without drums of the bench split (and 51 of the
-    62 drifting ones). Fewer than FOLLOW_MIN_BEATS beats are kept as they are.
+    transcription's jitter. The test reads the chosen beats, not the music, so a steady song
+    whose chosen beats jitter or slip is re-tracked too. Fewer than FOLLOW_MIN_BEATS beats are
+    kept as they are.
 
-    All or nothing, not per stretch: splicing was tried (stop s8-stretch) and left out. Drifting
-    songs without drums, beats within 30 ms, bench split (62 songs) / validation set (18), from
-    73.6% / 76.1%: the re-tracked beats only where they keep the chosen beats' phase, the chosen
-    ones elsewhere, 71.5% / 76.8% (the afrobeats song re-tracked half a beat off came back, 28%
-    to 52% of its beats, but stretches where the chosen beats slipped a phase or a beat went back
-    to them: one folk song 97% to 8%); each disagreeing stretch given to the beats
-    that catch more onset weight near them, of the long notes, the pitched onsets or the bass,
-    73.4-73.5% / 75.6-77.0%; the re-tracked beats where a stretch holds another number of beats,
-    else that weight, 73.6% / 76.1%; the same without the FOLLOW_AGREEMENT gate, 67.3% / 62.9%;
-    each stretch given to the beats at which the harmony changes more (1 - cosine of consecutive
-    beats' pitch-class profiles, ``meter``'s beat-synchronous chroma), 72.0% / 66.9%.
-    The afrobeats song's long notes and bass sit on the off-beats the re-tracking slid to, and a
-    slip of half a beat adds or drops a beat as a tempo change does, so neither tells the two apart.
-    The tempo figure stays the chosen beats' (``_estimate_for``): read from the re-tracked beats
-    it put 3 of the 7 drifting songs without drums of the bench split that were 2-4% off within 1%,
-    but took 6 others off it, 4 of them drifting (tempo within 1% without drums 80% to 78%; stop s9).
+    All or nothing, not per stretch: splicing was tried (stop s8-stretch) and left out; the
+    afrobeats song's long notes and bass sit on the off-beats the re-tracking slid to, and a
+    slip of half a beat adds or drops a beat as a tempo change does, so no stretch-level
+    evidence told the two apart. The tempo figure stays the chosen beats' (``_estimate_for``).
+    Studies: docs/tempo-studies.md, "Re-tracking drifting beats without drums (stop s8)".
     """
     import numpy as np
 

@@ -11,8 +11,8 @@ change per bar, so a notation program shows a few tempo marks, not one per beat.
 of one tempo is a least-squares line through its beats, from where the span before it
 ends (as ``beatmap`` fits Suno's own beats): pinned to the one bar line found at its end,
 as it was, a single beat found off (a late stem's entry, a spread chord, the last chord of a
-ritardando) bent the whole span; fitted to all its beats, the drifting songs' beats within
-30 ms rose from 84.4% to 84.9% on the bench split, with fewer tempo marks. When the estimate is not
+ritardando) bent the whole span (docs/tempo-studies.md, "Songs without drums, and drifting
+songs", has the figures). When the estimate is not
 sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
 ``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
 each on a whole quarter (or dotted quarter) under the plainest time signature of the
