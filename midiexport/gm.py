@@ -121,6 +121,11 @@ class Resolved(NamedTuple):
     how: str  # "gm", "alias", "drums", "stem" or "unknown"
 
 
+def fits_format_1(tracks: int) -> bool:
+    """True when one format-1 file holds ``tracks`` tracks beside its tempo track (``MAX_TRACKS``)."""
+    return tracks < MAX_TRACKS
+
+
 def _words(name: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", name.casefold())
 

@@ -728,3 +728,16 @@ def test_a_library_hint_is_flag_free_and_the_cli_line_names_the_flag(tmp_path):
         lines: list[str] = []
         fail_line(error, False, lines.append)
         assert lines == [line]
+
+
+def test_every_command_with_the_conversion_options_reads_a_bare_clean_as_light():
+    """``--clean`` takes a value; only ``ConversionCommand`` lets it stand alone before an input."""
+    from midiexport.cli import COMMANDS
+    from midiexport.cli.common import ConversionCommand
+
+    with_clean = [
+        n for n in COMMANDS if any(p.name == "clean" for p in main.get_command(click.Context(main), n).params)
+    ]
+    assert set(with_clean) == {"convert", "fetch", "generate", "serve"}
+    for name in with_clean:
+        assert isinstance(main.get_command(click.Context(main), name), ConversionCommand), name

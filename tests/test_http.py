@@ -209,15 +209,14 @@ def test_no_output_holds_the_key_or_the_base_url_password(fake_api, raw_api, tmp
         for verbose in ([], ["-v"]):
             ids = [f"{fault}~{stamp}-{len(verbose)}" for fault in faults]
             args = ["fetch", *ids, "-o", str(tmp_path / "out"), "--timeout", "1", "--poll-interval", "0.05", *verbose]
-            runs.append(run(*args, env={"MIDIEXPORT_API_KEY": API_KEY,
-                                                            "MIDIEXPORT_BASE_URL": api.url}))  # fmt: skip
+            runs.append(run(*args, env={"MIDIEXPORT_API_KEY": API_KEY, "MIDIEXPORT_BASE_URL": api.url}))
     port = raw_api.url.rsplit(":", 1)[1]
     for base in (f"http://alice:{URL_PASSWORD}@127.0.0.1:{port}", f"https://{URL_PASSWORD}@api.kie.ai"):
         runs.append(run("fetch", "t1", "-v", "--base-url", base, env={"MIDIEXPORT_API_KEY": API_KEY}))
     runs.append(run("fetch", "t1", "-v", "--api-key", API_KEY + "\r"))
     runs.append(run("fetch", "t1", "-v", "--api-key", API_KEY + "é"))
-    assert any("Traceback" in run.stderr for run in runs)  # the -v runs did print tracebacks
-    written = [run.stdout_bytes + run.stderr_bytes for run in runs]
+    assert any("Traceback" in result.stderr for result in runs)  # the -v runs did print tracebacks
+    written = [result.stdout_bytes + result.stderr_bytes for result in runs]
     written += [path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()]
     assert len(written) > len(runs)  # files were written too (the complete tasks)
     for data in written:

@@ -123,7 +123,6 @@ def test_info_says_without_drums_no_bar_line_is_claimed_when_that_group_has_no_t
 
 
 def test_info_on_a_mid_with_notes_past_24_hours_shows_what_convert_keeps_and_counts_the_rest(tmp_path):
-
     from midiexport.stages.midifile import NOTE_TOO_LATE, read_midi
 
     late = Path(__file__).parent / "hostile" / "late-notes.mid"  # a note at tick 1, one after huge deltas at 3.6 BPM

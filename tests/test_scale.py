@@ -141,8 +141,7 @@ def test_a_name_that_looks_numbered_is_not_given_twice():
 def test_split_of_many_instruments_of_one_name_writes_each_under_its_own_name(tmp_path):
     count = 600
     (tmp_path / "band.json").write_bytes(one_note_instruments(count, names=("Piano",)))
-    result = run("convert", str(tmp_path / "band.json"), "--split", "-o", str(tmp_path / "out"),
-                                       "-q")  # fmt: skip
+    result = run("convert", str(tmp_path / "band.json"), "--split", "-o", str(tmp_path / "out"), "-q")
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(written) == count

@@ -300,8 +300,7 @@ def records_titled(task_id: str, *titles: str) -> dict[str, object]:
 def test_serve_names_the_records_of_a_callback_by_the_same_rule_as_convert(tmp_path: Path):
     body = json.dumps(records_titled("t1", "Song", "SONG", "Song")).encode()
     (tmp_path / "cb.json").write_bytes(body)
-    result = run("convert", str(tmp_path / "cb.json"), "-o", str(tmp_path / "convert"),
-                                       "--name", "{title}")  # fmt: skip
+    result = run("convert", str(tmp_path / "cb.json"), "-o", str(tmp_path / "convert"), "--name", "{title}")
     assert result.exit_code == 0, result.stderr
     stored = CallbackStore(tmp_path / "serve").store("t1", body)
     outcome = handle_stored(str(stored.path), str(tmp_path / "serve"), ConvertOptions(name="{title}"))

@@ -28,10 +28,10 @@ from ..defaults import (
 )
 from ..options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
 
-CLEAN_FLAG_PRESET = "light"  # what a bare --clean means
-
 if TYPE_CHECKING:
     from ..jobs.runner import Destination
+
+CLEAN_FLAG_PRESET = "light"  # what a bare --clean means (``ConversionCommand``)
 
 
 class Bpm(click.ParamType):  # type: ignore[type-arg]  # generic only in recent click
@@ -120,7 +120,7 @@ def _name_template(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 max_input_option = click.option(  # convert, fetch and generate (in output_options), and info
-    "--max-input-mb", type=Seconds(MIN_INPUT_MB, unit="MB"), default=DEFAULT_MAX_INPUT_MB, show_default=True,
+    "--max-input-mb", type=Seconds(MIN_INPUT_MB, unit="MB"), default=f"{DEFAULT_MAX_INPUT_MB:g}", show_default=True,
     help=f"Largest input file, line of a .jsonl or member of a .zip read, in MB "
     f"(a .zip: {ARCHIVE_TOTAL_FACTOR}x in all); a larger one is refused.",
 )  # fmt: skip
@@ -145,10 +145,12 @@ def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[st
 class ConversionCommand(click.Command):
     """A command with the conversion options, whose bare ``--clean`` takes a preset only when one follows.
 
-    ``--clean`` has an optional value (alone it means light). Click gives it the next word
-    whatever that is, so ``convert --clean task.json`` read the file as a preset's name and
-    stopped; here a ``--clean`` not followed by a preset's name is ``--clean=light``, and the
-    word after it stays an input. Words after ``--`` are left alone.
+    ``--clean`` alone means light. Click's optional values take the next word whatever it
+    is, so ``convert --clean task.json`` read the file as a preset's name; here a ``--clean``
+    not followed by a preset's name becomes ``--clean=light`` before click parses, and the
+    word after it stays an input (words after ``--`` are left alone). The option itself
+    takes a value, so a command with the conversion options but not this class refuses a
+    bare ``--clean`` rather than taking an input for its value.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -205,8 +207,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
                           "keep = the file's own tempo map as it is."),
         max_input_option,
-        click.option("--clean", type=click.Choice(CLEAN_PRESETS), is_flag=False, flag_value=CLEAN_FLAG_PRESET,
-                     default=None,
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS), default=None,
                      help="Clean a transcription: light (short notes, doubled tracks; overtone ghosts "
                           "dropped when the record shows a transcriber's marks) or strong (also caps voices by "
                           "role and aligns the stems of such a record). "

@@ -4,9 +4,10 @@ For scripts that should not parse stderr prose. One object::
 
     {"command": "convert", "version": "0.1.0", "interrupted": false, "written_mid_left_out": 0,
      "results": [{"input": "a.json", "outcome": "converted", "files": ["a.mid"], "existing": [],
-                  "notes": 2215, "counts": {"overlapping notes cut": 3}, "notes_left_out": {"pitch": 1},
+                  "notes": 2214, "counts": {"invalid notes left out": 1, "overlapping notes cut": 3},
+                  "notes_left_out": {"pitch": 1},
                   "warnings": ["a.json: \\"Drums\\", note 17: pitch 128 is outside 0-127"], "error": null}],
-     "summary": {"converted": 1, "notes": 2215, "repaired": 1, "repairs": 3,
+     "summary": {"converted": 1, "notes": 2214, "repaired": 1, "repairs": 3,
                  "notes_left_out": {"pitch": 1}, "skipped_exist": 0, "failed": 0}}
 
 ``written_mid_left_out`` (convert only) counts the .mid files midiexport wrote that the

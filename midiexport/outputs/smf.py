@@ -32,6 +32,7 @@ from ..gm import (
     NOTE_OFF,
     NOTE_ON,
     PROGRAM_CHANGE,
+    fits_format_1,
 )
 from ..model import Song, Track
 
@@ -54,7 +55,7 @@ def write_midi(song: Song, *, format: int = 1) -> bytes:
     """
     if format not in (0, 1):
         raise ValueError(f"format must be 0 or 1, got {format}")
-    if format == 1 and len(song.tracks) >= MAX_TRACKS:
+    if format == 1 and not fits_format_1(len(song.tracks)):
         raise ValueError(f"a format-1 file holds at most {MAX_TRACKS - 1:,} tracks beside its tempo track, "
                          f"got {len(song.tracks):,}")  # fmt: skip
     conductor = _conductor_metas(song)

@@ -54,6 +54,13 @@ every change in ``Record.counts`` (the kinds are in ``model``, shown in the summ
 
 Everything is off unless asked for: ``clean_record`` returns the record itself when
 ``options.cleaning`` is false. Hands the cleaned Record to ``convert``.
+
+Speed: the note rules call ndarray methods (``a.take(i)``, ``m.nonzero()[0]``,
+``a.searchsorted(v)``, ``a.repeat(n)``, ``a.argsort()``) rather than numpy's functions of the
+same names (``np.take``, ``np.flatnonzero``, ...): those are Python wrappers around the
+methods, a few frames a call, and the clean-up runs after a conversion, with cold caches,
+where the wrappers' frames took 4-6% of the light preset's time at 100k notes (timed against
+them in one process, stop s10).
 """
 
 from __future__ import annotations
@@ -856,11 +863,6 @@ def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Ma
 
 # Above any note time (normalize refuses times past 24 h): key * span + time orders by both.
 PITCH_SPAN_S = 2 * 86_400.0
-# The note rules call ndarray methods (``a.take(i)``, ``m.nonzero()[0]``, ``a.searchsorted(v)``,
-# ``a.repeat(n)``, ``a.argsort()``) rather than numpy's functions of the same names (``np.take``,
-# ``np.flatnonzero``, ...): those are Python wrappers around the methods, a few frames a call, and
-# the clean-up runs after a conversion, with cold caches, where the wrappers' frames took 4-6% of
-# the light preset's time at 100k notes (timed against them in one process, stop s10).
 POSITION_BITS = 17  # a note's position in a packed sort key (``_key_order``): the low bits, under a 15-bit key
 # Block sizes. Memory freshly mapped for a large column is page-faulted on first use on
 # every call (at 100k notes, with the conversion between calls as bench_clean times it, 200-450

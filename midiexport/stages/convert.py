@@ -175,7 +175,7 @@ def _refuse_too_many_tracks(record: Record, options: ConvertOptions) -> None:
     bits (``gm.MAX_TRACKS``): one file per instrument (``split``) or one track (format 0)
     holds any number.
     """
-    if len(record.instruments) < gm.MAX_TRACKS or options.format != 1 or options.split:
+    if gm.fits_format_1(len(record.instruments)) or options.format != 1 or options.split:
         return
     raise RecordError(
         say(

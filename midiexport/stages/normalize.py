@@ -365,7 +365,7 @@ def _read_notes(
     failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
     with np.errstate(invalid="ignore"):
         # every note passes (most instruments): no check to go through one by one, no issue to count
-        passes = not bad and not np.logical_or.reduce([mask for _, mask, _ in checks]).any()
+        passes = not bad and not any(mask.any() for _, mask, _ in checks)
         for number, (_, mask, _) in enumerate(() if passes else checks):
             found = mask & ~left
             if found.any():
