@@ -90,10 +90,8 @@ def test_a_drum_named_part_flagged_as_no_drum_counts_towards_the_key():
 
 
 def song_in_keys(*tonics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of the major tune played once in each key, one after the other (16 s each)."""
-    parts = [np.array(tune(tonic, MAJOR_SCALE)) for tonic in tonics]
-    notes = np.concatenate([part + [0, 18.0 * k, 18.0 * k, 0] for k, part in enumerate(parts)])
-    return notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64)
+    """Columns of the major tune played once in each key, one after the other (18 s apart)."""
+    return song_of(*(tune(tonic, MAJOR_SCALE) for tonic in tonics))
 
 
 def test_a_song_in_three_keys_is_not_confident_however_clear_its_sum():
@@ -103,12 +101,45 @@ def test_a_song_in_three_keys_is_not_confident_however_clear_its_sum():
     assert not found.confident
 
 
-def test_a_last_chorus_a_step_up_is_not_written_as_one_key():
+def test_a_last_chorus_a_step_up_gets_the_key_it_starts_in():
     # the pop modulation: two thirds in C major, the last third in D major; the notes'
-    # sum blends the two, and the last third disagrees with it: no signature is written
-    assert not key_from_notes(*song_in_keys(0, 0, 2)).confident
+    # sum blends the two into a key of neither (E minor), which the last third does not
+    # confirm; the song starts on C and holds it for two thirds: C major is written
+    found = key_from_notes(*song_in_keys(0, 0, 2))
+    assert (found.tonic, found.minor, found.confident) == (0, False, True)
     before = key_from_notes(*song_in_keys(0, 0))
     assert (before.tonic, before.minor, before.confident) == (0, False, True)
+
+
+def song_of(*parts: list[tuple[int, float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the given tunes played one after the other (18 s apart)."""
+    notes = np.concatenate([np.array(part) + [0, 18.0 * k, 18.0 * k, 0] for k, part in enumerate(parts)])
+    return notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64)
+
+
+def test_a_song_that_moves_to_its_dominant_gets_the_key_it_starts_in():
+    # a third in C major, then two in G major: the whole song sums to G, but it opens in C
+    # (on a C in the bass) and moved to C's dominant; C is reported, and not written (it holds one third only)
+    found = key_from_notes(*song_in_keys(0, 7, 7))
+    assert (found.tonic, found.minor, found.steady, found.confident) == (0, False, False, False)
+
+
+def test_an_opening_in_another_key_keeps_the_song_key_its_ending_confirms():
+    # a third in G major, then two in C major ending on a held C in the bass: C is not the
+    # opening's dominant, and the ending confirms C; the song's key stands
+    found = key_from_notes(*song_in_keys(7, 0, 0))
+    assert (found.tonic, found.minor, found.confident) == (0, False, True)
+
+
+HALF_CADENCE = tune(0, MAJOR_SCALE)[:-1] + [(43, 16.0, 18.0, 0.5)]  # the C major tune ending on a held G in the bass
+
+
+@pytest.mark.parametrize(("ending", "key"), [(HALF_CADENCE, (9, True)), (tune(0, MAJOR_SCALE), (0, False))])
+def test_an_opening_on_its_own_tonic_wins_unless_the_ending_confirms_the_song_key(ending, key):
+    # a third in A minor, opening on an A in the bass, then two in C major: the song sums to
+    # C major; ending on G, C is unconfirmed and the A minor start wins; ending on C, C stands
+    found = key_from_notes(*song_of(tune(9, HARMONIC_MINOR), tune(0, MAJOR_SCALE), ending))
+    assert (found.tonic, found.minor) == key
 
 
 def test_spans_too_sparse_to_tell_a_key_do_not_vote_on_its_steadiness():

@@ -156,12 +156,16 @@ def key_from_notes(
         return None
     scores, correlation = found
     best = _best(scores)
+    spans = _section_scores(start, end, pitch)
+    votes = [_best(span) for span in spans if span is not None]
+    opening = spans[0]
+    key = best if opening is None else _start_key(start, end, pitch, best, _best(opening))
     return KeyEstimate(
-        tonic=best % 12,
-        minor=best >= 12,
-        correlation=float(correlation[best]),
-        confidence=float(scores[best] - np.delete(scores, best).max()),
-        steady=_steady(start, end, pitch, best),
+        tonic=key % 12,
+        minor=key >= 12,
+        correlation=float(correlation[key]),
+        confidence=_margin(scores if key == best or opening is None else opening, key),
+        steady=_steady(votes, key),
     )
 
 
@@ -170,6 +174,13 @@ def _best(scores: npt.NDArray[np.float64]) -> int:
     import numpy as np
 
     return int(np.argmax(scores))
+
+
+def _margin(scores: npt.NDArray[np.float64], key: int) -> float:
+    """How far ``key``'s score lies above the best other key's (0 = a tie)."""
+    import numpy as np
+
+    return float(scores[key] - np.delete(scores, key).max())
 
 
 def _scores(
@@ -192,25 +203,52 @@ def _scores(
     return scores, correlation
 
 
-def _steady(
-    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64], key: int
-) -> bool:
-    """Whether ``key`` (0-23) also wins in most of the song's ``SECTIONS`` (equal spans of time, notes by onset).
+def _section_scores(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> list[npt.NDArray[np.float64] | None]:
+    """The key scores (as ``_scores``) of each of the song's ``SECTIONS`` equal spans of time (notes by onset).
 
-    Sections with fewer than ``MIN_NOTES`` notes do not vote; with none voting the key is steady.
+    None for a span with fewer than ``MIN_NOTES`` notes: too few to tell a key.
     """
     import numpy as np
 
     edges = np.linspace(start.min(), end.max(), SECTIONS + 1)[1:-1]
     section = np.searchsorted(edges, start, side="right")
-    votes = agree = 0
+    spans: list[npt.NDArray[np.float64] | None] = []
     for index in range(SECTIONS):
         mine = section == index
         found = _scores(start[mine], end[mine], pitch[mine]) if np.count_nonzero(mine) >= MIN_NOTES else None
-        if found is not None:
-            votes += 1
-            agree += _best(found[0]) == key
-    return 2 * agree > votes or votes == 0
+        spans.append(None if found is None else found[0])
+    return spans
+
+
+def _steady(votes: list[int], key: int) -> bool:
+    """Whether ``key`` (0-23) is the best key of most sections that can tell one (``votes``); with none, it is."""
+    return 2 * votes.count(key) > len(votes) or not votes
+
+
+def _start_key(
+    start: npt.NDArray[np.float64],
+    end: npt.NDArray[np.float64],
+    pitch: npt.NDArray[np.int64],
+    whole: int,
+    opening: int,
+) -> int:
+    """The key in force at the start: the song's key (0-23), or its opening section's when that one's is clearly first.
+
+    The opening's key wins when it differs from the whole song's and either (a) the song's
+    key is the opening's dominant in the same mode and the first sonority's lowest note is
+    not the song's tonic: the song opened in its key and modulated to the dominant, the
+    commonest modulation, whose sections pull the whole histogram to it; or (b) the first
+    sonority's lowest note is the opening key's tonic and the last one's is not the song's:
+    the start is on the opening's tonic and the end does not confirm the song's key.
+    """
+    if opening == whole:
+        return whole
+    first, last = _bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max())
+    to_dominant = opening // 12 == whole // 12 and (whole - opening) % 12 == 7 and first != whole % 12
+    starts_on_it = first == opening % 12 and last != whole % 12
+    return opening if to_dominant or starts_on_it else whole
 
 
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -236,9 +274,20 @@ def _final_bass(
     length = end - start
     last_onset = start.max()
     final = start >= last_onset - FINAL_GROUP_S
-    sounding = (start <= last_onset) & (end > last_onset)
-    if not sounding.any() or length[final].max() < CADENCE_HOLD * np.median(length):
+    if length[final].max() < CADENCE_HOLD * np.median(length):
         return None
+    return _bass_at(start, end, pitch, last_onset)
+
+
+def _bass_at(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64], onset: float
+) -> int:
+    """Pitch class of the lowest note of the sonority at ``onset`` (one of the notes' onsets).
+
+    The sonority: the notes sounding at the onset and those starting up to ``FINAL_GROUP_S`` after it
+    (a transcribed chord's notes do not start together).
+    """
+    sounding = ((start <= onset) & (end > onset)) | ((start >= onset) & (start <= onset + FINAL_GROUP_S))
     return int(pitch[sounding].min() % 12)
 
 
