@@ -30,6 +30,7 @@ stays small.
     python bench/bench_clean.py                                  # bench/corpus/data beside this script
     python bench/bench_clean.py --corpus /path/to/data --split holdout
     python bench/bench_clean.py --split bench,holdout --key-only      # the key table alone
+    python bench/bench_clean.py --key-only --key-generated            # ... with the generated songs' keys too
     python bench/bench_clean.py --split bench,holdout --timing-only   # the clean-up timing alone
 """
 
@@ -438,8 +439,11 @@ KEY_SET = HERE / "corpus" / "key-scores.jsonl.gz"  # scores outside the corpus, 
 KEY_SET_S_PER_QUARTER = 0.5  # its notes are in quarters: read at 120 quarters per minute
 
 
-def key_scores(songs: list[dict]) -> None:
-    """Key right on the corpus's real scores (from the record, from the truth) and on the music21 key set."""
+def key_scores(songs: list[dict], *, generated: bool = False) -> None:
+    """Key right on the corpus's real scores (from the record, from the truth) and on the music21 key set.
+
+    With ``generated``, a study row too: the generated songs' records against their generator's key.
+    """
     real = [s for s in songs if s["source"].startswith("music21:") and s["truth"].get("key")]
     sources = defaultdict(int)
     for song in real:
@@ -452,6 +456,9 @@ def key_scores(songs: list[dict]) -> None:
     rows.append(("truth (score)", [(truth_record(s), s["truth"]["key"]) for s in real]))
     for style, pieces in sorted(key_set().items()):
         rows.append((f"music21 key set, {style} (score)", pieces))
+    if generated:
+        made = [s for s in songs if s["source"].startswith("generated:") and s["truth"].get("key")]
+        rows.append(("generated songs (record)", [(record_of(s), s["truth"]["key"]) for s in made]))
     away = [modulated(song) for song in real]
     staying = {}  # label -> right among the excerpts whose notes stay in their signature's scale
     excerpt_verdicts = {}  # label -> verdict per excerpt, record and truth
@@ -685,6 +692,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most this many songs (for quick runs)")
     parser.add_argument("--key-only", action="store_true", help="run the key part only (a few seconds)")
     parser.add_argument("--timing-only", action="store_true", help="run the clean-up timing part only (a few seconds)")
+    parser.add_argument(
+        "--key-generated", action="store_true", help="a key study: also score the generated songs against their key"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     if not args.key_only:  # once for the process: the timing of every split runs in that memory state
@@ -696,7 +706,7 @@ def main() -> None:
         print(f"# bench_clean: {len(songs)} songs of split {split} from {args.corpus}")
         HEADLINE.clear()
         if args.key_only or args.timing_only:
-            (key_scores if args.key_only else timing)(songs)
+            key_scores(songs, generated=args.key_generated) if args.key_only else timing(songs)
             summaries[split] = dict(HEADLINE)
             continue
         groups = {"transcribed": Group(), "noised": Group()}
@@ -706,7 +716,7 @@ def main() -> None:
                 print_scores(name, group)
         clean_inputs(songs)
         align_errors(songs)
-        key_scores(songs)
+        key_scores(songs, generated=args.key_generated)
         timing(songs)
         summaries[split] = dict(HEADLINE)
     print("\n## Summary against the issue's targets\n")

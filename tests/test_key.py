@@ -117,11 +117,19 @@ def song_of(*parts: list[tuple[int, float, float, float]]) -> tuple[np.ndarray, 
     return notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64)
 
 
-def test_a_song_that_moves_to_its_dominant_gets_the_key_it_starts_in():
-    # a third in C major, then two in G major: the whole song sums to G, but it opens in C
-    # (on a C in the bass) and moved to C's dominant; C is reported, and not written (it holds one third only)
-    found = key_from_notes(*song_in_keys(0, 7, 7))
-    assert (found.tonic, found.minor, found.steady, found.confident) == (0, False, False, False)
+PICKUP_E = [(64, -0.5, 0.0, 0.7)]  # an upbeat E alone: the first sonority's lowest note is neither C nor G
+G_HALF_CADENCE = tune(7, MAJOR_SCALE)[:-1] + [(38, 16.0, 18.0, 0.5)]  # the G major tune ending on a held D in the bass
+
+
+@pytest.mark.parametrize(
+    ("ending", "key"), [(G_HALF_CADENCE, (0, False, False)), (tune(7, MAJOR_SCALE), (7, False, True))]
+)
+def test_a_song_that_moved_to_its_dominant_gets_the_key_it_started_in_unless_it_ends_on_it(ending, key):
+    # a third in C major after an upbeat E, then two in G major: the whole song sums to G.
+    # Ending on D, nothing confirms G, and G is the dominant of the opening's C: the song
+    # moved there, C is reported (not written: it holds one third only). Ending on G, G stands.
+    found = key_from_notes(*song_of(PICKUP_E + tune(0, MAJOR_SCALE), tune(7, MAJOR_SCALE), ending))
+    assert (found.tonic, found.minor, found.confident) == key
 
 
 def test_an_opening_in_another_key_keeps_the_song_key_its_ending_confirms():

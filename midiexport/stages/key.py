@@ -234,21 +234,22 @@ def _start_key(
     whole: int,
     opening: int,
 ) -> int:
-    """The key in force at the start: the song's key (0-23), or its opening section's when that one's is clearly first.
+    """The key in force at the start (0-23): the whole song's key, or its opening section's.
 
-    The opening's key wins when it differs from the whole song's and either (a) the song's
-    key is the opening's dominant in the same mode and the first sonority's lowest note is
-    not the song's tonic: the song opened in its key and modulated to the dominant, the
-    commonest modulation, whose sections pull the whole histogram to it; or (b) the first
-    sonority's lowest note is the opening key's tonic and the last one's is not the song's:
-    the start is on the opening's tonic and the end does not confirm the song's key.
+    The song's key stands when the lowest note of its first or its last sonority is its
+    tonic: a piece typically starts and ends in its key (Sapp 2001). When neither is, the
+    opening's key wins if it has a reason of its own: its tonic is the first sonority's
+    lowest note (the song starts on it), or the song's key is its dominant in the same
+    mode (the song opened in its key and moved to the dominant, the commonest modulation,
+    whose sections pull the whole song's histogram to it).
     """
     if opening == whole:
         return whole
     first, last = _bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max())
-    to_dominant = opening // 12 == whole // 12 and (whole - opening) % 12 == 7 and first != whole % 12
-    starts_on_it = first == opening % 12 and last != whole % 12
-    return opening if to_dominant or starts_on_it else whole
+    if whole % 12 in (first, last):
+        return whole
+    to_dominant = opening // 12 == whole // 12 and (whole - opening) % 12 == 7
+    return opening if first == opening % 12 or to_dominant else whole
 
 
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
