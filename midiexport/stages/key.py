@@ -41,7 +41,21 @@ that has modulated) sums to a histogram that fits a blend of the keys, often wit
 comfortable margin; the spans disagree with it, and no signature is written rather
 than a wrong one. This borrows the segment view of Temperley's model (*Music and
 Probability*, 2007: each segment has its key, and the key may change between them)
-to refuse, not to choose: picking the key most spans agree on was worse on bench.
+to refuse; picking the key most spans agree on was worse on bench.
+
+The key reported is the one **in force at the start** (a song's key signature stands at
+its beginning): the whole song's, unless the song's ends do not confirm it and the
+opening span's key has a reason of its own (``_start_key``). The song's key stands when
+the lowest note of the first or the last sonority is its tonic ("the key of a piece
+typically starts and ends the piece", Sapp above). Else the first span's key (the first
+of the ``SECTIONS``) is taken when its tonic is one of those two notes, or when the
+song's key is its dominant in the same mode: the song opened in its key and moved to
+the dominant, the commonest modulation of tonal music, and the later spans pull the
+whole histogram there. The steadiness is then the opening key's: a song with a last
+chorus a step up gets its first key written (it wins two spans of three), one that
+moved to the dominant for two thirds of its length gets none. On bench this took the excerpts from 120 to 123 of 151
+(transcribed) and the generated songs from 263 to 267 of 294; the music21 key set moved
+by one folk tune (right) and no chorale.
 
 The methods measured on the corpus's real scores (bench/bench_clean.py, bench split) and left
 out, and the estimate's errors: docs/cleanup-studies.md, "Key methods tried".
@@ -92,7 +106,8 @@ class KeyEstimate:
     """A key found in the notes: tonic pitch class 0-11 (0 = C), mode, and how sure.
 
     ``correlation`` is the key's profile correlation; ``confidence`` the margin of its
-    score (profile, signature and cadence) over the best other key's (0 = a tie);
+    score (profile, signature and cadence) over the best other key's (0 = a tie), in the
+    whole song, or in the opening span for an opening key (``_start_key``);
     ``steady`` whether the key also wins in most thirds of the song; ``confident``
     (both: a margin of at least ``MIN_CONFIDENCE`` and steady) says whether a signature
     should be written.
@@ -238,18 +253,18 @@ def _start_key(
 
     The song's key stands when the lowest note of its first or its last sonority is its
     tonic: a piece typically starts and ends in its key (Sapp 2001). When neither is, the
-    opening's key wins if it has a reason of its own: its tonic is the first sonority's
-    lowest note (the song starts on it), or the song's key is its dominant in the same
-    mode (the song opened in its key and moved to the dominant, the commonest modulation,
-    whose sections pull the whole song's histogram to it).
+    opening's key wins if it has a reason of its own: its tonic is one of those two notes,
+    or the song's key is its dominant in the same mode (the song opened in its key and
+    moved to the dominant, the commonest modulation, whose sections pull the whole
+    song's histogram to it).
     """
     if opening == whole:
         return whole
-    first, last = _bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max())
-    if whole % 12 in (first, last):
+    ends = {_bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max())}
+    if whole % 12 in ends:
         return whole
     to_dominant = opening // 12 == whole // 12 and (whole - opening) % 12 == 7
-    return opening if first == opening % 12 or to_dominant else whole
+    return opening if opening % 12 in ends or to_dominant else whole
 
 
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
