@@ -38,8 +38,8 @@ hold at least ``MIN_NOTES`` notes (a sparser span, a slow intro or coda, is too 
 to tell a key and does not vote; with none voting, the margin alone decides). A key
 that changes (a last chorus a step up; on the corpus, excerpts cut from a movement
 that has modulated) sums to a histogram that fits a blend of the keys, often with a
-comfortable margin; the spans disagree with it, and no signature is written rather
-than a wrong one. This borrows the segment view of Temperley's model (*Music and
+comfortable margin; the spans disagree with it, and the blend is never written (the
+key in force at the start may be, below). This borrows the segment view of Temperley's model (*Music and
 Probability*, 2007: each segment has its key, and the key may change between them)
 to refuse; picking the key most spans agree on was worse on bench.
 
