@@ -53,9 +53,8 @@ song's key is its dominant in the same mode: the song opened in its key and move
 the dominant, the commonest modulation of tonal music, and the later spans pull the
 whole histogram there. The steadiness is then the opening key's: a song with a last
 chorus a step up gets its first key written (it wins two spans of three), one that
-moved to the dominant for two thirds of its length gets none. On bench this took the
-excerpts from 120 to 123 of 151 (transcribed) and the generated songs from 263 to 267
-of 294; the music21 key set moved by one folk tune (right) and no chorale.
+moved to the dominant for two thirds of its length gets none (its figures, and the
+variants left out: docs/cleanup-studies.md, "Key methods tried").
 
 The methods measured on the corpus's real scores (bench/bench_clean.py, bench split) and left
 out, and the estimate's errors: docs/cleanup-studies.md, "Key methods tried".
