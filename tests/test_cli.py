@@ -340,6 +340,45 @@ def test_a_report_that_cannot_be_written_is_one_line_and_fails_the_command(tmp_p
     assert path.with_suffix(".mid").exists()  # the conversion itself is kept
 
 
+def test_a_report_never_replaces_an_input_before_the_batch(tmp_path):
+    path = tmp_path / "r.json"
+    data = json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]}))
+    path.write_text(data)
+    result = run("convert", str(path), "-o", str(tmp_path / "out"), "--report", str(path))
+    assert result.exit_code == 2
+    assert f"--report {path}: holds something other than a midiexport report (kept)" in result.stderr
+    assert path.read_text() == data
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_a_report_never_replaces_a_file_the_run_wrote_and_fails_the_command(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})))
+    result = run("convert", str(path), "--report", str(tmp_path / "r.mid"))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'r.mid'}: holds something other than a midiexport report; kept" in result.stderr
+    assert len(pretty((tmp_path / "r.mid").read_bytes()).instruments[0].notes) == 1  # the .mid, not a report
+
+
+def test_a_report_replaces_an_earlier_report_and_writes_into_a_device(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})))
+    report = tmp_path / "report.json"
+    for _ in range(2):  # the second run replaces the first run's report
+        assert run("convert", str(path), "--overwrite", "--report", str(report)).exit_code == 0
+        assert json.loads(report.read_text())["summary"]["converted"] == 1
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()))
+    reader.start()
+    result = run("convert", str(path), "--overwrite", "--report", str(fifo))
+    reader.join(10)
+    assert result.exit_code == 0, result.stderr
+    assert fifo.is_fifo()  # written into, not replaced by a file (as /dev/null must not be)
+    assert json.loads(read[0])["summary"]["converted"] == 1
+
+
 def test_strict_refuses_the_record(tmp_path):
     record = load_fixture("record-info.json")
     record["data"]["midiData"]["instruments"][0]["notes"][0]["end"] = -1

@@ -260,6 +260,13 @@ def build_destination(options: dict[str, Any], *, several: bool, default_folder:
         raise click.UsageError(cli_words(problem))
     if options["report"] == "-" and options["out"] == "-":
         raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
+    if options["report"] is not None:
+        from ..display import printable
+        from ..jobs.report import OTHER_DATA, holds_other_data
+
+        if holds_other_data(options["report"]):
+            name = printable(options["report"])
+            raise click.UsageError(f"--report {name}: {OTHER_DATA} (kept); give --report another file")
     return destination
 
 

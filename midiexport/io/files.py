@@ -271,7 +271,8 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = False, durable: b
     data goes first, while the file is still nameless, so its name never points to
     data that was lost.
 
-    Without ``overwrite`` an existing file (or link) at ``path`` is never replaced:
+    With ``overwrite``, a device or a FIFO at ``path`` (``/dev/null``) is written into, not
+    replaced. Without ``overwrite`` an existing file (or link) at ``path`` is never replaced:
     the final step is a hard link, which fails if the name exists, so two writers
     cannot race. Ctrl-C and SIGTERM wait until the write is done or undone, so an
     interruption never leaves a temporary file. Raises FileExists, or OutputError
@@ -298,6 +299,13 @@ def signals_held() -> Iterator[None]:
 
 
 def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) -> None:
+    if overwrite and _is_stream(path):  # /dev/null, a FIFO: written into; a file put in its place would break it
+        try:
+            with open(path, "wb") as stream:
+                stream.write(data)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
+        return
     folder = path.parent
     try:
         try:
@@ -330,6 +338,15 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``path`` itself (not a link's target) is a character device or a FIFO."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def _move_into_place(temp: str, path: Path, *, overwrite: bool) -> None:

@@ -25,10 +25,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..display import printable
+from ..errors import OutputError
 from ..io import files
 from .console import Tally
 
 STDOUT = "-"
+REPORT_START = b'{\n  "command": '  # how every report this writer makes begins (``finish``)
+OTHER_DATA = "holds something other than a midiexport report"
+
+
+def holds_other_data(target: str) -> bool:
+    """Whether ``target`` must not receive a report: a file is there that no report of ours wrote.
+
+    A report replaces its target whole, so a path that names a record, a .mid, a saved
+    answer or a generate state file would lose it; an earlier report, an empty file or
+    no file at all is fine. Asked before the batch (an input named by mistake) and again
+    before writing (a file the run itself wrote there meanwhile).
+    """
+    import os
+    import stat
+
+    if target == STDOUT:
+        return False
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):  # no file, a folder, a device or a pipe: never read here
+            return False
+        with open(target, "rb") as handle:
+            start = handle.read(len(REPORT_START))
+    except OSError:  # unreadable: writing will say why
+        return False
+    return bool(start) and start != REPORT_START
 
 
 class JsonReport:
@@ -76,6 +103,10 @@ class JsonReport:
         self.data["interrupted"] = interrupted
         self.data["summary"] = tally.totals()
         data = orjson.dumps(self.data, option=orjson.OPT_INDENT_2) + b"\n"
+        if holds_other_data(self.target):
+            raise OutputError(
+                f"{printable(self.target)}: {OTHER_DATA}; kept, and the report not written", path=self.target
+            )
         if self.target == STDOUT:
             files.write_stdout(data)
         else:
