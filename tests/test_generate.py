@@ -159,6 +159,32 @@ def test_an_unknown_stem_names_the_closest_and_asks_nothing_more(chain_api, tmp_
     assert posts(chain_api) == (1, 0)
 
 
+def test_a_stem_that_matched_none_is_replaced_on_resume_without_paying_the_separation_again(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path, "--stem", "Bas").exit_code == 1  # as the line says: continue with --resume
+    resumed = generate(chain_api, tmp_path, "--resume", "--stem", "Bass")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
+    [ask_midi] = chain_api.seen(CHAIN_MIDI_POST, "POST")
+    assert ask_midi["body"]["audioId"] == "stem-bass"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--stem", " ", "--stem is empty; give a stem's name"),
+        ("--callback-url", "notaurl", "--callback-url 'notaurl' is not an http(s) URL with a host"),
+        ("--callback-url", "ftp://host/cb", "--callback-url 'ftp://host/cb' is not an http(s) URL"),
+    ],
+)
+def test_an_empty_stem_or_a_callback_url_that_is_no_url_is_refused_before_anything_is_paid(
+    chain_api, tmp_path, flag, value, message
+):
+    result = generate(chain_api, tmp_path, flag, value)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert posts(chain_api) == (0, 0)
+
+
 def test_resuming_nothing_or_with_another_stem_is_a_usage_error_naming_the_flags(chain_api, tmp_path):
     nothing = generate(chain_api, tmp_path, "--resume")
     assert nothing.exit_code == 2 and "does not exist (give the same -o as the first run)" in nothing.stderr

@@ -108,6 +108,10 @@ def generate(music_task: str, **options: Any) -> None:
     _check_api(options)
     if not music_task.strip():
         raise click.UsageError("the music task id is empty; give the id the API returned")
+    if options["stem"] is not None and not options["stem"].strip():
+        raise click.UsageError("--stem is empty; give a stem's name (Bass, Drums, ...) or leave it out for all stems")
+    if options["callback_url"] is not None:
+        _check_callback_url(options["callback_url"])
     destination = build_destination(options, several=False, default_folder=".")
     wanted = chain_job.GenerateOptions(
         music_task=music_task.strip(), fetch=_fetch_options(options, music_task=None), audio_id=options["audio_id"],
@@ -135,6 +139,16 @@ def generate(music_task: str, **options: Any) -> None:
                           abort=True)  # fmt: skip
         drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
              options, total=1)  # fmt: skip
+
+
+def _check_callback_url(url: str) -> None:
+    """A UsageError unless ``url`` is an http(s) address with a host: the API is sent it as it is."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--callback-url {url!r} is not an http(s) URL with a host, such as a running "
+                               "`midiexport serve` (https://host:port/callback)")  # fmt: skip
 
 
 def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:

@@ -326,6 +326,8 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
     state = load_state(path) if exists else ChainState(options.music_task)
     if state.music_task != options.music_task:
         raise ChoiceNeeded(f"{path} is for music task {state.music_task}, not {options.music_task}")
+    if state.stem_id is None and options.stem is not None:  # a stem that matched none paid for nothing yet
+        state.stem = options.stem
     for what, given, saved in ((AUDIO_ID, options.audio_id, state.audio_id), (STEM, options.stem, state.stem)):
         if given is not None and saved is not None and given != saved:
             raise ChoiceNeeded(
