@@ -909,10 +909,21 @@ def test_cli_bare_clean_takes_no_input_for_a_preset(tmp_path, words, cleaned):
     assert len(pretty((tmp_path / "a.mid").read_bytes()).instruments[0].notes) == (1 if cleaned else 2)
 
 
-def test_cli_clean_still_refuses_a_word_that_names_no_preset_after_an_equals_sign(tmp_path):
-    result = run("convert", "--clean=a.json", "x.json")
+@pytest.mark.parametrize(
+    ("words", "value"), [(["--clean=a.json", "x.json"], "a.json"), (["--clean", "medium", "x.json"], "medium")]
+)
+def test_cli_clean_refuses_a_word_meant_as_a_preset_that_names_none(tmp_path, words, value):
+    result = run("convert", *words)  # letters naming no file after a bare --clean: a misspelt preset
     assert result.exit_code == 2
-    assert "'a.json' is not one of 'light', 'strong'" in result.stderr
+    assert f"'{value}' is not one of 'light', 'strong'" in result.stderr
+
+
+def test_cli_clean_presets_are_read_whatever_their_case(tmp_path):
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(record_payload({"Piano": [(60, 0.0, 0.5, 0.5), (64, 1.0, 1.01, 0.5)]})))
+    result = run("convert", "--clean", "Strong", str(source), "-o", str(tmp_path / "a.mid"))
+    assert result.exit_code == 0, result.stderr
+    assert f"{source}: 1 short note dropped (--clean)" in result.stderr
 
 
 def test_cli_counts_overtone_ghosts_in_the_summary_and_the_report(tmp_path):

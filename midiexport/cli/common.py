@@ -147,10 +147,12 @@ class ConversionCommand(click.Command):
 
     ``--clean`` alone means light. Click's optional values take the next word whatever it
     is, so ``convert --clean task.json`` read the file as a preset's name; here a ``--clean``
-    not followed by a preset's name becomes ``--clean=light`` before click parses, and the
-    word after it stays an input (words after ``--`` are left alone). The option itself
-    takes a value, so a command with the conversion options but not this class refuses a
-    bare ``--clean`` rather than taking an input for its value.
+    that no preset's name follows becomes ``--clean=light`` before click parses, and the word
+    after it stays an input (words after ``--`` are left alone). A word of letters only that
+    names no file (``medium``, ``Strong``) is still taken for a preset, so a misspelt one is
+    refused as a preset, not looked for as an input; task ids and paths have digits, dots or
+    slashes. The option itself takes a value, so a command with the conversion options but
+    not this class refuses a bare ``--clean`` rather than taking an input for its value.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -163,9 +165,16 @@ def bare_clean_as_light(args: Sequence[str]) -> list[str]:
     for at, word in enumerate(out):
         if word == "--":
             break
-        if word == "--clean" and (at + 1 == len(out) or out[at + 1] not in CLEAN_PRESETS):
+        if word == "--clean" and (at + 1 == len(out) or not _preset_word(out[at + 1])):
             out[at] = f"--clean={CLEAN_FLAG_PRESET}"
     return out
+
+
+def _preset_word(word: str) -> bool:
+    """Whether the word after a bare ``--clean`` is meant as its preset: a preset's name, or letters naming no file."""
+    import os
+
+    return word.casefold() in CLEAN_PRESETS or (word.isalpha() and not os.path.lexists(word))
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -207,7 +216,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="For .mid input: bpm = as --bpm says (auto uses the file's beat map); "
                           "keep = the file's own tempo map as it is."),
         max_input_option,
-        click.option("--clean", type=click.Choice(CLEAN_PRESETS), default=None,
+        click.option("--clean", type=click.Choice(CLEAN_PRESETS, case_sensitive=False), default=None,
                      help="Clean a transcription: light (short notes, doubled tracks; overtone ghosts "
                           "dropped when the record shows a transcriber's marks) or strong (also caps voices by "
                           "role and aligns the stems of such a record). "
