@@ -292,6 +292,14 @@ def test_plain_http_base_url_is_a_usage_error(fake_api, task):
     assert "refusing to send the API key over plain http to api.example.com" in result.stderr
 
 
+def test_a_base_url_from_the_environment_that_is_no_url_names_where_it_came_from(fake_api, task):
+    result = fetch_cli(fake_api, task("complete"), env={"MIDIEXPORT_BASE_URL": "127.0.0.1"})
+    assert result.exit_code == 2
+    assert "base URL must look like https://host, got '127.0.0.1' (set by --base-url or MIDIEXPORT_BASE_URL)" in (
+        result.stderr
+    )
+
+
 def test_music_task_names_the_file_and_fills_the_conductor(fake_api, task, tmp_path):
     result = fetch_cli(fake_api, task("complete"), "--music-task", task("music-hostile"), "-o", str(tmp_path))
     assert result.exit_code == 0, result.stderr

@@ -41,9 +41,12 @@ def _check_api(options: dict[str, Any]) -> None:
         raise click.UsageError("no API key: pass --api-key or set MIDIEXPORT_API_KEY")
     try:
         check_api_key(options["api_key"])
-        check_base_url(options["base_url"])
     except ValueError as exc:
         raise usage_error(exc) from None
+    try:
+        check_base_url(options["base_url"])
+    except ValueError as exc:  # say where the URL came from: an option or the environment
+        raise click.UsageError(f"{usage_error(exc).message} (set by --base-url or MIDIEXPORT_BASE_URL)") from None
 
 
 @click.command(cls=ConversionCommand)
