@@ -73,6 +73,21 @@ def test_output_to_stdout_is_the_binary_midi(example):
     assert result.stdout_bytes == (example.parent / "same.mid").read_bytes()
 
 
+def test_output_to_stdout_refuses_a_terminal(example):
+    import pty
+
+    terminal, child_end = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "midiexport", "convert", str(example), "-o", "-"], stdout=child_end,
+                              stderr=subprocess.PIPE, env=package_env(), timeout=60, check=False)  # fmt: skip
+    finally:
+        os.close(child_end)
+        os.close(terminal)
+    assert done.returncode == 2
+    assert b"-o - writes binary MIDI to standard output, which is a terminal" in done.stderr
+    assert not list(example.parent.glob("*.mid"))
+
+
 def test_stdin_needs_an_output(example):
     result = run("convert", "-", input=example.read_bytes())
     assert result.exit_code == 2

@@ -6,6 +6,7 @@ loads neither numpy nor httpx; what a check needs is imported inside it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +270,9 @@ def build_destination(options: dict[str, Any], *, several: bool, default_folder:
         raise click.UsageError(cli_words(problem))
     if options["report"] == "-" and options["out"] == "-":
         raise click.UsageError("--report - and -o - would both write to standard output; give --report a file")
+    if options["out"] == "-" and sys.stdout is not None and sys.stdout.isatty():
+        raise click.UsageError("-o - writes binary MIDI to standard output, which is a terminal; "
+                               "redirect it (> song.mid) or pipe it, or give -o a file")  # fmt: skip
     if options["report"] is not None:
         from ..display import printable
         from ..jobs.report import OTHER_DATA, holds_other_data
