@@ -64,6 +64,18 @@ def test_existing_file_is_kept_without_overwrite(example):
     assert target.read_bytes().startswith(b"MThd")
 
 
+@pytest.mark.parametrize("command", ["convert", "info"])
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_input_is_a_usage_error_not_the_current_folder(example, monkeypatch, command, blank):
+    monkeypatch.chdir(example.parent)  # an unset shell variable: "" would name this folder
+    result = run(command, str(example), blank)
+    assert result.exit_code == 2
+    line = f"Error: an input is empty ({blank!r}); give a file, a folder or - for standard input"
+    assert result.stderr.splitlines()[-1] == line
+    assert result.stdout == ""
+    assert not example.with_suffix(".mid").exists()
+
+
 def test_output_to_stdout_is_the_binary_midi(example):
     result = run("convert", str(example), "-o", "-", "-q")
     assert result.exit_code == 0

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import io
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,6 +101,14 @@ def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
         find_inputs([str(tmp_path)])
 
 
+@pytest.mark.parametrize("blank", ["", " \t"])
+def test_find_inputs_refuses_an_empty_path_rather_than_read_the_current_folder(tmp_path, monkeypatch, blank):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.json").write_text("{}")
+    with pytest.raises(InputError, match=re.escape(f"an input is empty ({blank!r}); give a file, a folder or -")):
+        find_inputs([blank])
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names descriptors through /proc")
 def test_a_durable_write_and_make_durable_flush_the_same_things(tmp_path, monkeypatch):
     # Both go to the disk the same way: the file's data, its folder, and the folder's parent
@@ -125,3 +136,48 @@ def test_a_durable_write_and_make_durable_flush_the_same_things(tmp_path, monkey
         == sorted(by_call)
         == sorted([("fdatasync", tmp_path / "a"), ("fsync", tmp_path / "a"), ("fsync", tmp_path)])
     )
+
+
+PETABYTE_MB = 1e9  # a --max-input-mb no machine can allocate: asking for it at once is a MemoryError
+
+
+@pytest.fixture
+def pipe_as_stdin(monkeypatch):  # type: ignore[no-untyped-def]
+    """Return a function that makes a pipe holding some bytes standard input (closed after the test)."""
+    opened: list[io.TextIOWrapper] = []
+
+    def pipe(data: bytes) -> None:
+        read_end, write_end = os.pipe()
+        os.write(write_end, data)  # within the pipe's buffer: no writer thread needed
+        os.close(write_end)
+        opened.append(io.TextIOWrapper(os.fdopen(read_end, "rb")))
+        monkeypatch.setattr(sys, "stdin", opened[-1])
+
+    yield pipe
+    monkeypatch.undo()
+    for stream in opened:
+        stream.close()
+
+
+def test_read_bytes_reads_a_file_whatever_the_limit(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b'{"x": 1}')
+    assert files.read_bytes(find_inputs([str(path)])[0], max_mb=PETABYTE_MB) == b'{"x": 1}'
+
+
+def test_read_bytes_reads_standard_input_whatever_the_limit(pipe_as_stdin):
+    pipe_as_stdin(b'{"x": 1}\n')
+    assert files.read_bytes(find_inputs([files.STDIN])[0], max_mb=PETABYTE_MB) == b'{"x": 1}\n'
+
+
+@pytest.mark.parametrize(("size", "refused"), [(500, False), (501, True), (40, False)])
+def test_a_stream_past_its_first_read_is_read_in_chunks_up_to_the_limit(monkeypatch, pipe_as_stdin, size, refused):
+    monkeypatch.setattr(files, "FIRST_READ_BYTES", 7)  # so the doubling reads after the first one run
+    data = bytes(range(256)) * 2
+    pipe_as_stdin(data[:size])
+    source = find_inputs([files.STDIN])[0]
+    if refused:
+        with pytest.raises(InputError, match=r"^<stdin> is larger than 0\.0005 MB; "):
+            files.read_bytes(source, max_mb=0.0005)
+    else:
+        assert files.read_bytes(source, max_mb=0.0005) == data[:size]

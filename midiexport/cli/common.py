@@ -127,6 +127,16 @@ max_input_option = click.option(  # convert, fetch and generate (in output_optio
 )  # fmt: skip
 
 
+def nonblank_inputs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Sequence[str]:
+    """Refuse an empty or blank INPUT (an unset shell variable) as a usage error: it would read the current folder."""
+    from ..io.files import blank_inputs
+
+    problem = blank_inputs(values)
+    if problem is not None:
+        raise click.UsageError(problem, ctx)
+    return values
+
+
 def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, float], ...]:
     import math
 

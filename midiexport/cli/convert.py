@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from .common import ConversionCommand, build_convert_options, build_destination, output_options
+from .common import ConversionCommand, build_convert_options, build_destination, nonblank_inputs, output_options
 from .report import cli_words, drive, fail_and_exit, refuse_batch, usage_error
 
 
 @click.command(cls=ConversionCommand)
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...", callback=nonblank_inputs)
 @output_options
 def convert(inputs: tuple[str, ...], **options: Any) -> None:
     """Convert saved JSON records, or Suno's .mid exports, into clean .mid files.

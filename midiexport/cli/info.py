@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import max_input_option
+from .common import max_input_option, nonblank_inputs
 from .report import exit_with, fail_line, say_warnings
 
 
@@ -17,7 +17,7 @@ def programs() -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...", callback=nonblank_inputs)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (channels 0-based).")
 @max_input_option
 def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
