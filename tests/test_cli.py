@@ -156,6 +156,24 @@ def test_folder_with_json_lines_converts_each_line_and_names_failures(tmp_path):
     assert lines[-1] == "3 converted (12 notes), 1 repaired (7 repairs), 0 skipped (exist), 1 failed"
 
 
+@pytest.mark.parametrize("content", ["", "\n  \n\r\n"])
+def test_a_blank_json_lines_file_fails_as_an_empty_json_does(tmp_path, content):
+    blank = tmp_path / "saved.jsonl"
+    blank.write_text(content)
+    (tmp_path / "saved.mid").write_bytes(b"kept")  # the name its lines are numbered after: no reason to skip it
+    result = run("convert", str(blank), "--report", str(tmp_path / "report.json"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{blank} holds no record (no line holds text)",
+        "0 converted (0 notes), 0 repaired (0 repairs), 0 skipped (exist), 1 failed",
+    ]
+    [entry] = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert (entry["input"], entry["outcome"], entry["files"]) == (str(blank), "failed", [])
+    shown = run("info", str(blank))
+    assert (shown.exit_code, shown.stdout) == (1, "")
+    assert shown.stderr.splitlines() == [f"{blank} holds no record (no line holds text)"]
+
+
 def test_jobs_2_writes_the_same_files_as_jobs_1(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

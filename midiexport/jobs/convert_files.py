@@ -25,7 +25,7 @@ from ..outputs.smf import KAR_INFORMATION
 from ..stages.convert import SOURCE_LABEL, song_title
 from ..stages.normalize import normalize_payload
 from . import naming
-from .json_input import read_json, read_member_records
+from .json_input import blank_lines_error, read_json, read_member_records
 from .render import render_record
 from .runner import Destination, Pending, Rendered, raising, run_in_processes
 
@@ -217,11 +217,13 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
     uses ``record``: without it the records of a file of several are named alike
     ("{stem}": saved, saved-2, ...), so the first one's name would stand for them all and a
     re-run would skip the file with records not yet written (a line that failed, mended).
+    Not planned either: a unit holding its error (a JSON Lines file that cannot be read, or
+    is blank), which writes no file, so it is never skipped and claims no name.
     """
     stem = None
     by_title = files.is_midi(unit.source) or files.is_archive(unit.source)
     shared = unit.line is None and options.name is not None and "record" not in name_fields(options.name)
-    if unit.source.path != files.STDIN and not by_title and not shared:
+    if unit.source.path != files.STDIN and not by_title and not shared and unit.error is None:
         number = "" if unit.line is None else str(unit.line)
         stem = _place_stem(unit.source.name, number, options, template_stem=_file_stem(unit.source))
     paths = destination.plan(unit.source, stem) if stem is not None else None
@@ -252,15 +254,28 @@ def batch_units(inputs: Sequence[InputFile], max_mb: float) -> Iterator[Unit]:
                 if source.path in stems:  # the first stem of its song; the others come with it
                     yield Unit(source, stems=stems[source.path])
             elif source.lines:
-                for number, raw in files.read_lines(source, max_mb=max_mb):
-                    if raw.strip():
-                        yield Unit(source, number, raw)
+                yield from _line_units(source, max_mb)
             elif source.path == files.STDIN:
                 yield Unit(source, None, files.read_bytes(source, max_mb=max_mb))
             else:
                 yield Unit(source)
         except InputError as exc:
             yield Unit(source, error=exc)
+
+
+def _line_units(source: InputFile, max_mb: float) -> Iterator[Unit]:
+    """Yield a unit per JSON Lines line that holds text; none: one unit holding ``blank_lines_error``.
+
+    A blank .jsonl converts nothing, which is never a success: it fails, as an empty .json does.
+    Raises InputError when the file cannot be read (``files.read_lines``).
+    """
+    blank = True
+    for number, raw in files.read_lines(source, max_mb=max_mb):
+        if raw.strip():
+            blank = False
+            yield Unit(source, number, raw)
+    if blank:
+        yield Unit(source, error=blank_lines_error(source.name))
 
 
 def render_unit(unit: Unit, *, options: ConvertOptions) -> list[Rendered]:

@@ -30,7 +30,7 @@ from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_ti
 from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
-from .json_input import JsonRecords, holds_no_record, is_midi_data, read_json, read_member_records
+from .json_input import JsonRecords, blank_lines_error, holds_no_record, is_midi_data, read_json, read_member_records
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ def summarize_file(
     A .zip's files that are no records (``io.archive``: a .txt, a .wav) are said in one
     line among the first item's warnings, as convert says it: not a failure.
     Raises InputError when the file as a whole (a .zip included) cannot be read or parsed,
-    and when a .zip yields no record and no failure (``Archive.settle``, as ``convert``).
+    when a .zip yields no record and no failure (``Archive.settle``, as ``convert``), and
+    when a JSON Lines file has no line of text (``blank_lines_error``, as ``convert``).
     """
     if is_archive(source):  # a .zip of stems: each member on its own, each within max_input_mb
         archive = read_archive(source, max_mb=max_input_mb)
@@ -114,6 +115,8 @@ def summarize_file(
     if is_midi_data(raw, source.path):
         return [Described(summarize_midi(raw, source=source.name))]
     json = read_json(raw, source=source.name, lines=source.lines)
+    if json.by_line and not json.items:  # a blank .jsonl: nothing to show is a failure, as in convert
+        raise blank_lines_error(source.name)
     return [_described(item) for item in _summarize_json(json, source.name, programs=programs)]
 
 

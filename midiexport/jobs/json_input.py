@@ -58,6 +58,11 @@ def read_member_records(data: bytes, name: str, member_name: str) -> JsonRecords
     return JsonRecords(titled, by_line)
 
 
+def blank_lines_error(name: str) -> InputError:
+    """The error of a JSON Lines input with no line of text: it holds no record, and nothing converted is no success."""
+    return InputError(f"{name} holds no record (no line holds text)", input=name)
+
+
 def holds_no_record(record: Record) -> bool:
     """True for JSON that is no MIDI record at all (``{"hello": "world"}``): no song to title or show.
 
