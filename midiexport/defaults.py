@@ -36,3 +36,4 @@ DEFAULT_MAX_BODY_BYTES = 8 * 2**20  # serve: a 12-stem song of 50,000 notes is ~
 CLEAN_MIN_NOTE_MS = 30.0  # shorter melodic notes are flickers (7.7% of real Suno notes are under 30 ms)
 CLEAN_MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # the same in seconds: the clean-up's and the key estimate's
 CLEAN_MERGE_GAP_MS = 0.0  # same-pitch notes split by a shorter gap are one note's fragments
+GENERATE_STATE_SUFFIX = ".generate.json"  # generate's state file beside its output; here so a folder search knows it

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import make_zip, run
 from midiexport import convert_file
+from midiexport.jobs.generate import ChainState
 
 
 def stem_bytes(*, program: int = 33, notes: int = 4) -> bytes:
@@ -294,7 +295,7 @@ def test_a_re_run_over_a_folder_writes_nothing_and_says_what_it_left_out(tmp_pat
 
 
 def test_the_report_and_convert_file_count_the_files_a_re_run_left_out(tmp_path):
-    folder = tmp_path / "songs"  # the report lives outside it: a .json inside would be an input
+    folder = tmp_path / "songs"
     song_stems(folder)
     (folder / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
     report = tmp_path / "report.json"
@@ -310,6 +311,46 @@ def test_the_report_and_convert_file_count_the_files_a_re_run_left_out(tmp_path)
     paths = convert_file(folder, overwrite=True)  # the library's caller reads the same count
     assert paths.left_out == len(written) and sorted(p.name for p in paths) == written
     assert convert_file(folder / "task.json", overwrite=True).left_out == 0  # a file named alone: no search
+
+
+SIDE_LINE = "midiexport wrote left out of the folder search (name one to read it as given)"
+
+
+def test_a_report_and_a_generate_state_in_the_folder_are_left_out_and_read_when_named(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    (folder / "9f3a.generate.json").write_bytes(ChainState("9f3a", midi_task="5c79be8e").to_json())
+    (folder / "song.generate.json").write_text(json.dumps(record(taskId="77aa")))  # a record by that name: an input
+    report = folder / "report.json"
+    first = run("convert", str(folder), "--report", str(report))
+    assert first.exit_code == 0, first.stderr
+    assert first.stderr.splitlines()[0] == f"1 report or generate state file {SIDE_LINE}"
+    again = run("convert", str(folder), "--report", str(report))
+    assert again.exit_code == 0, again.stderr
+    lines = again.stderr.splitlines()
+    assert lines[0] == f"2 .mid files and 2 report or generate state files {SIDE_LINE}"
+    assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed"
+    data = json.loads(report.read_text())
+    assert [result["input"] for result in data["results"]] == [
+        str(folder / n) for n in ("song.generate.json", "task.json")
+    ]
+    assert data["written_mid_left_out"] == 2  # the .mid files only, as its name says
+    named = run("convert", str(report))  # named alone: read as given, and no record
+    assert named.exit_code == 1
+    assert named.stderr.splitlines()[0].startswith(f"{report}: holds no MIDI data")
+
+
+def test_a_folder_of_only_a_report_is_refused_as_one_of_only_outputs(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "report.json").write_bytes(run("convert", str(tmp_path / "none.json"), "--report", "-").stdout_bytes)
+    result = run("convert", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{folder}: only report or generate state files midiexport wrote in this folder (1), which a folder search "
+        "leaves out; name one to read it as given"
+    ]
 
 
 def test_convert_file_re_run_over_a_folder_keeps_the_files_and_reads_what_it_left_out(tmp_path):

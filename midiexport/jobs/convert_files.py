@@ -1,8 +1,9 @@
 """Convert files: the job of ``midiexport convert``, one unit per input or JSON line.
 
-Its inputs are found by ``find_batch_inputs``: a folder search leaves out the .mid files
-midiexport wrote. Each unit (an input file, or one line of a JSON Lines input) is read,
-normalized, converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
+Its inputs are found by ``find_batch_inputs``: a folder search leaves out the files
+midiexport wrote (its .mid files, reports and generate states). Each unit (an input file,
+or one line of a JSON Lines input) is read, normalized, converted and encoded, in worker
+processes when ``jobs`` > 1 (see ``runner``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
+from ..defaults import GENERATE_STATE_SUFFIX
 from ..display import plural
 from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
@@ -35,61 +37,102 @@ WRITTEN_MARK = KAR_INFORMATION + SOURCE_LABEL
 # Bytes read to find the mark: midiexport's leading events (header, track name, meter, tempo, key,
 # "@T" title, the mark's text; each text at most 255 bytes) take under 900 bytes.
 MARK_HEAD_BYTES = 4096
+# Bytes read of a JSON found in a folder: a report's or a generate state's first keys take under 100.
+SIDE_HEAD_BYTES = 256
 
 
 LEFT_OUT_HINT = "name one to convert it again"
+SIDE_FILE = "report or generate state file"  # what ``written_side_file`` recognises, as counted
+SIDE_HINT = "name one to read it as given"  # a report or state named alone is read (and fails as no record)
 RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
 
 
 class BatchInputs(NamedTuple):
-    """A batch's inputs, how many .mid files midiexport wrote its folder searches left out, and why it cannot start.
+    """A batch's inputs, how many files midiexport wrote its folder searches left out, and why it cannot start.
 
+    ``left_out``: the .mid files; ``side_files``: the reports and generate states (``written_side_file``).
     ``refusal``: the input that ends the batch before it starts (``find_batch_inputs``), or None.
     """
 
     sources: list[InputFile]
     left_out: int
     refusal: InputError | None = None
+    side_files: int = 0
 
     def left_out_line(self) -> str | None:
         """Return the line that says how many files were left out, or None when none were."""
-        if not self.left_out:
+        counts = [f"{self.left_out} .mid {plural(self.left_out, 'file')}"] if self.left_out else []
+        if self.side_files:
+            counts.append(f"{self.side_files} {plural(self.side_files, SIDE_FILE)}")
+        if not counts:
             return None
-        files_left = f"{self.left_out} .mid {plural(self.left_out, 'file')}"
-        return f"{files_left} midiexport wrote left out of the folder search ({LEFT_OUT_HINT})"
+        hint = SIDE_HINT if self.side_files else LEFT_OUT_HINT
+        return f"{' and '.join(counts)} midiexport wrote left out of the folder search ({hint})"
 
 
 def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
-    """Find a batch's inputs as ``files.find_inputs`` does, but not the .mid files midiexport wrote in folders.
+    """Find a batch's inputs as ``files.find_inputs`` does, but not the files midiexport wrote in folders.
 
     The rule for folders: a .mid found by a folder search is an output of an earlier run, not
     an input, when its first track opens with ``WRITTEN_MARK`` (``written_by_midiexport``). So a
     re-run over a folder converts nothing new: the files the last run wrote are not read
     again, and a JSON's own file is not taken for an input that its song must keep off. A
     .mid named on its own is always read (to clean an output again on purpose), and so is
-    every .mid member of a .zip.
+    every .mid member of a .zip. So are the reports and generate states midiexport wrote
+    (``written_side_file``): left out of folder searches, read when named alone.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
-    only .mid files midiexport wrote) is returned as the result's ``refusal`` (the InputError
+    only files midiexport wrote) is returned as the result's ``refusal`` (the InputError
     ``find_inputs`` raises, or one of its own), with the sources found before it and every
     file left out so far, that one's included: a command that cannot start can still report
     what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
-    left_out = 0
+    left_out = side_files = 0
     for raw in paths:
         try:
             found = files.find_inputs([raw])
         except InputError as exc:
-            return BatchInputs(sources, left_out, exc)
-        kept = [source for source in found if not (source.from_folder and written_by_midiexport(source))]
-        left_out += len(found) - len(kept)
+            return BatchInputs(sources, left_out, exc, side_files)
+        side = {source.path for source in found if source.from_folder and written_side_file(source)}
+        kept = [source for source in found if source.path not in side
+                and not (source.from_folder and written_by_midiexport(source))]  # fmt: skip
+        mid = len(found) - len(kept) - len(side)
+        left_out, side_files = left_out + mid, side_files + len(side)
         if not kept:
-            message = f"{raw}: only .mid files midiexport wrote in this folder ({len(found)}), which a folder search "
-            refusal = InputError(f"{message}leaves out; {LEFT_OUT_HINT}", input=raw, hint=LEFT_OUT_HINT)
-            return BatchInputs(sources, left_out, refusal)
+            kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
+            hint = SIDE_HINT if side else LEFT_OUT_HINT
+            message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
+            refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
+            return BatchInputs(sources, left_out, refusal, side_files)
         sources += kept
-    return BatchInputs(sources, left_out)
+    return BatchInputs(sources, left_out, side_files=side_files)
+
+
+def written_side_file(source: InputFile) -> bool:
+    """True for a JSON file midiexport wrote beside its .mid files: a ``--report`` or generate's state.
+
+    Read by its first ``SIDE_HEAD_BYTES``: a report opens with its keys "command" and
+    "version" (``report.opens_a_report``), a state file is named ``<task>.generate.json`` and
+    opens with its keys "version" and "music_task" (``generate.opens_a_state``). Neither is
+    a song record; read again, each would fail as one. A file that cannot be read is none:
+    read as an input, it fails as one.
+    """
+    if files.is_midi(source) or files.is_archive(source):
+        return False
+    try:
+        head = files.read_head(source, SIDE_HEAD_BYTES)
+    except InputError:
+        return False
+    from .report import opens_a_report  # light: no start-up cost for a JSON named alone
+
+    if opens_a_report(head):
+        return True
+    if not source.name.endswith(GENERATE_STATE_SUFFIX):
+        return False
+    from .generate import opens_a_state  # imports the HTTP client: only for a file of its name
+
+    return opens_a_state(source.name, head)
 
 
 def written_by_midiexport(source: InputFile) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import gm, protocol
+from ..defaults import GENERATE_STATE_SUFFIX
 from ..errors import (
     ApiError,
     ChoiceNeeded,
@@ -57,7 +58,7 @@ SEPARATION_CREDITS = 50  # the API's documented price of a split_stem separation
 PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 """``callBackUrl`` sent without ``--callback-url``: the API requires one; ``.invalid`` never resolves
 (RFC 2606), so the callback goes nowhere and the task is polled instead."""
-STATE_SUFFIX = ".generate.json"
+STATE_SUFFIX = GENERATE_STATE_SUFFIX
 STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
 RESUME_PHRASE = Phrase("resume it to go on without paying again")
 RESUME_HINT = say(RESUME_PHRASE, ", or remove the file to start over (and pay again)")  # a state file exists
@@ -136,6 +137,19 @@ class ChainState:
         known = [f"{what} {task}" for what, task in (("separation task", self.separation_task),
                                                      ("MIDI task", self.midi_task)) if task]  # fmt: skip
         return ", ".join(known) or "no task created yet"
+
+
+def opens_a_state(name: str, head: bytes) -> bool:
+    """True for a state file's name (``STATE_SUFFIX``) and first bytes: its first keys ``version`` and ``music_task``.
+
+    As ``ChainState.to_json`` writes it; a folder search leaves it out (``convert_files``).
+    """
+    if not name.endswith(STATE_SUFFIX):
+        return False
+    import re
+
+    opening = rb'\A\{\s*"version"\s*:\s*%d\s*,\s*"music_task"\s*:' % STATE_VERSION
+    return re.match(opening, head) is not None
 
 
 def state_path(music_task: str, out: str | None) -> Path:

@@ -22,6 +22,7 @@ command-line option; the stderr lines say the same with the flags (``cli/report.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from .console import Tally
 STDOUT = "-"
 REPORT_START = b'{\n  "command": '  # how every report this writer makes begins (``finish``)
 OTHER_DATA = "holds something other than a midiexport report"
+# How every report opens after ``REPORT_START`` (orjson keeps the keys in the order ``JsonReport``
+# sets them): its command, then "version", a string (midiexport's). A song record never opens so.
+_REPORT_OPENING = re.compile(re.escape(REPORT_START) + rb'"[a-z]+",\n  "version": "[^"\\\n]*"')
 
 
 def holds_other_data(target: str) -> bool:
@@ -56,6 +60,11 @@ def holds_other_data(target: str) -> bool:
     except OSError:  # unreadable: writing will say why
         return False
     return bool(start) and start != REPORT_START
+
+
+def opens_a_report(head: bytes) -> bool:
+    """True when ``head``, a file's first bytes, opens a report this module writes (a folder search leaves it out)."""
+    return _REPORT_OPENING.match(head) is not None
 
 
 class JsonReport:
