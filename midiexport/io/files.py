@@ -197,8 +197,15 @@ def read_head(source: InputFile, size: int) -> bytes:
     Opened as ``read_bytes`` opens it: a file found in a folder only when it is a regular file.
     """
     try:
-        with _open_input(source, None) as handle:
-            return handle.read(size)
+        fd = _open_descriptor(source, None)
+        try:  # no file object: a folder search reads the head of each file it finds
+            parts: list[bytes] = []
+            while size > 0 and (part := os.read(fd, size)):
+                parts.append(part)
+                size -= len(part)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise _cannot_read(source, exc) from exc
 
@@ -220,7 +227,12 @@ def read_lines(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> It
 
 
 def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
-    """Open an input file for reading, checking what it is before a byte is read.
+    """Open an input file for reading, checking what it is before a byte is read (``_open_descriptor``)."""
+    return os.fdopen(_open_descriptor(source, limit), "rb")
+
+
+def _open_descriptor(source: InputFile, limit: int | None) -> int:
+    """Open an input file's descriptor for reading, checking what it is before a byte is read.
 
     A file found in a folder is opened without waiting (a FIFO with no writer would
     block forever) and refused unless it is a regular file; a regular file larger
@@ -238,7 +250,7 @@ def _open_input(source: InputFile, limit: int | None) -> BinaryIO:
             raise too_large(source.name, limit / MB, source.name)
         if no_wait:
             os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return fd
     except BaseException:
         os.close(fd)
         raise

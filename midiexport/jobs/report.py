@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..display import printable
 from ..errors import OutputError
 from ..io import files
-from .console import Tally
+
+if TYPE_CHECKING:  # a folder search asks ``opens_a_report`` without the console's import
+    from .console import Tally
 
 STDOUT = "-"
 REPORT_START = b'{\n  "command": '  # how every report this writer makes begins (``finish``)
