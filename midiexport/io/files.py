@@ -145,8 +145,8 @@ def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> by
     """Return the whole content of an input (STDIN included), at most ``max_mb`` MB.
 
     A named FIFO or device is read up to the limit; inside a folder only regular
-    files are read. Raises InputError when the input cannot be read, is not a regular
-    file found in a folder, or is larger than the limit.
+    files are read. Raises InputError when the input cannot be read (memory running
+    out included), is not a regular file found in a folder, or is larger than the limit.
     """
     limit = int(max_mb * MB)
     try:
@@ -159,6 +159,9 @@ def read_bytes(source: InputFile, *, max_mb: float = DEFAULT_MAX_INPUT_MB) -> by
                 data = _read_within(handle, limit)
     except (OSError, ValueError) as exc:  # ValueError: a closed stream
         raise _cannot_read(source, exc) from exc
+    except MemoryError as exc:  # an endless stream (/dev/zero) under a limit past the machine's memory
+        message = f"{source.name}: cannot read (memory ran out before its end, within the {max_mb:g} MB limit)"
+        raise InputError(message, input=source.name) from exc
     if len(data) > limit:
         raise too_large(source.name, max_mb, source.name)
     return data
