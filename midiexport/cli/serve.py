@@ -1,4 +1,9 @@
-"""``midiexport serve``: receive the API's callbacks, keep them, convert them."""
+"""``midiexport serve``: receive the API's callbacks, keep them, convert them.
+
+What the command line can check is checked before the server listens (``--path``, ``-o``,
+``--report``, ``--log``, a public host without a key), so a bad option is one line and
+no server. The options shared with convert and fetch get serve's own help (``help_for``).
+"""
 
 from __future__ import annotations
 

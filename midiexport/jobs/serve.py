@@ -14,7 +14,8 @@ signed or replayed (when a key is set), 404 unknown path, 405 wrong method, 413 
 over the limit, 415 not JSON, 503 with Retry-After when the queue is full. GET /healthz:
 200 "ok", or 503 "not ready" while no conversion worker can start. One
 structured log line per request (task id, outcome, status, duration), never the key,
-the signature or the body.
+the signature or the body. A report line that cannot be appended (``ServeOptions.report``)
+is one log line; conversions go on.
 """
 
 from __future__ import annotations
