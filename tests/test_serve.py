@@ -488,3 +488,93 @@ def test_a_public_host_without_a_key_is_refused_and_the_cli_names_the_flags(tmp_
     result = run("serve", "--host", "0.0.0.0", "-o", str(tmp_path))
     assert result.exit_code == 2
     assert "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public" in result.stderr
+
+
+def test_a_report_that_stops_taking_lines_costs_a_log_line_per_callback_and_conversions_go_on(tmp_path: Path):
+    report = tmp_path / "report.jsonl"
+    server = start_server(tmp_path / "out", "-j", "1", "--report", str(report))
+    try:
+        report.unlink(missing_ok=True)  # made at start-up, when it is checked
+        report.mkdir()  # appending now fails (IsADirectoryError) for every outcome
+        tasks = [f"on-{i}" for i in range(12)]
+        bodies = [(t, callback(t)) for t in tasks]
+        assert send_many(server, bodies, concurrency=12) == [200] * len(tasks)
+        wait_for(lambda: all((server.out / f"{t}.mid").exists() for t in tasks), timeout_s=60)
+        wait_for(lambda: health(server).json()["converted"] == len(tasks))
+        assert health(server).json()["waiting"] == 0
+        failures = [line for line in server.lines() if line.get("event") == "report not written"]
+        assert sorted(str(line["task_id"]) for line in failures) == sorted(tasks)
+        assert all(str(report) in str(line["outcome"]) for line in failures)
+    finally:
+        stop(server)
+    assert "Traceback" not in server.log.read_text()
+
+
+def serve_refused(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``serve --port 0 ARGS`` as its own process, expected to refuse at start-up (killed after 30 s if not)."""
+    command = [sys.executable, "-m", "midiexport", "serve", "--port", "0", *args]
+    return subprocess.run(command, cwd=ROOT, env=package_env(), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=30)  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file", "proc"])
+def test_a_report_path_that_cannot_be_appended_to_is_a_usage_error_naming_report(tmp_path: Path, where: str):
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    report = {"folder": tmp_path, "under a file": plain / "report.jsonl", "proc": Path("/proc/x")}[where]
+    done = serve_refused("-o", str(tmp_path / "out"), "--report", str(report))
+    assert done.returncode == 2, done.stderr
+    assert "listening on" not in done.stderr
+    assert f"--report {report}" in done.stderr.splitlines()[-1]
+
+
+def test_an_empty_hmac_key_is_no_key(tmp_path: Path):
+    from midiexport.cli.serve import check_host
+
+    with pytest.raises(click.UsageError):
+        check_host("0.0.0.0", hmac_key="", insecure_public=False)
+    refused = run("serve", "--host", "0.0.0.0", "--hmac-key", "", "-o", str(tmp_path))
+    assert refused.exit_code == 2
+    assert "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public" in refused.stderr
+    server = start_server(tmp_path / "out", "--hmac-key", "")  # loopback: allowed, and unsigned as without a key
+    try:
+        assert post(server, callback("no-key")).status_code == 200
+    finally:
+        stop(server)
+
+
+@pytest.mark.parametrize("path", ["callback", ""])
+def test_a_callback_path_without_a_leading_slash_is_a_usage_error(tmp_path: Path, path: str):
+    done = serve_refused("-o", str(tmp_path / "out"), "--path", path)
+    assert done.returncode == 2, done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr
+    assert "--path" in done.stderr.splitlines()[-1]
+
+
+def test_an_output_folder_that_is_a_file_or_cannot_be_made_blames_o(tmp_path: Path):
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for out, status, words in [(plain, 2, "is a file, not a folder"),
+                               (Path("/proc/sv"), 1, "No such file or directory")]:  # fmt: skip
+        done = serve_refused("-o", str(out))
+        assert done.returncode == status, done.stderr
+        last = done.stderr.splitlines()[-1]
+        assert f"-o {out}" in last and words in last and "listen" not in last
+
+
+def test_ctrl_c_ends_the_server_with_130_and_no_abort_line(tmp_path: Path):
+    running = start_server(tmp_path / "out")
+    assert post(running, callback("before-c")).status_code == 200
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(timeout=60) == 130
+    text = running.log.read_text()
+    assert "Aborted" not in text and "Traceback" not in text
+    assert (running.out / "before-c.mid").exists()
+
+
+def test_serve_help_says_what_serve_does_with_the_shared_options():
+    text = " ".join(run("serve", "--help").output.split())
+    assert "for stdout" not in text and "for fetch" not in text
+    assert "Conversion worker processes" in text and "one JSON line per converted callback" in text
+    convert = " ".join(run("convert", "--help").output.split())  # the shared options keep their help elsewhere
+    assert "- for stdout" in convert and "for fetch, tasks asked at once" in convert

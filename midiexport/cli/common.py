@@ -262,6 +262,22 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def help_for(**helps: str) -> Callable[[click.Command], click.Command]:
+    """Give a command's shared options (``output_options``) help that says what this command does with them.
+
+    Keyed by parameter name (``out``, ``jobs``...); a name the command lacks is a bug, raised at import.
+    Only the help changes: the option itself stays the one defined for every command.
+    """
+
+    def apply(command: click.Command) -> click.Command:
+        options = {param.name: param for param in command.params if isinstance(param, click.Option)}
+        for name, text in helps.items():
+            options[name].help = text
+        return command
+
+    return apply
+
+
 def build_destination(options: dict[str, Any], *, several: bool, default_folder: str | None = None) -> Destination:
     """Return where the files of a command go (``-o``, ``--overwrite``); a UsageError when they cannot.
 

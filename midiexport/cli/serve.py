@@ -1,4 +1,9 @@
-"""``midiexport serve``: receive the API's callbacks, keep them, convert them."""
+"""``midiexport serve``: receive the API's callbacks, keep them, convert them.
+
+What the command line can check is checked before the server listens (``--path``, ``-o``,
+``--report``, ``--log``, a public host without a key), so a bad option is one line and
+no server. The options shared with convert and fetch get serve's own help (``help_for``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,24 @@ from typing import Any
 import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
-from .common import ConversionCommand, Seconds, build_convert_options, output_options
+from .common import ConversionCommand, Seconds, build_convert_options, help_for, output_options
+
+# What serve does with the options it shares with convert and fetch (cli.common.output_options).
+SERVE_HELP = {
+    "out": "Folder for the .mid files (created); raw callbacks are kept under OUT/callbacks/. "
+    "Default: the current folder.",
+    "jobs": "Conversion worker processes (default: the machine's cores).",
+    "report": "Append one JSON line per converted callback (task id, outcome, files) to FILE.",
+    "quiet": "No request log; only errors.",
+    "verbose": "Not used by serve (its log has every field already).",
+    "overwrite": "Not used by serve: it never replaces a file (a different body for a task gets a name of its own).",
+}
+
+
+def _url_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.startswith("/"):
+        raise click.BadParameter(f"{value!r} is not a URL path: give one starting with / (e.g. /callback)")
+    return value
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -20,7 +42,7 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Address to listen on (loopback unless a key is set)."),
         click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
                      help="TCP port; 0 picks a free one (the URL is printed)."),
-        click.option("--path", "callback_path", default="/callback", show_default=True,
+        click.option("--path", "callback_path", default="/callback", show_default=True, callback=_url_path,
                      help="URL path that receives callbacks (give the full URL as callBackUrl)."),
         click.option("--hmac-key", envvar="MIDIEXPORT_WEBHOOK_KEY", show_envvar=True, metavar="KEY",
                      help="Webhook key: every callback must carry a valid X-Webhook-Signature."),
@@ -39,6 +61,7 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+@help_for(**SERVE_HELP)
 @click.command(cls=ConversionCommand)
 @serve_options
 @output_options
@@ -54,20 +77,19 @@ def serve(**options: Any) -> None:
 
     Needs the extra: pip install "midiexport[serve]". Stops on Ctrl-C or SIGTERM.
     """
-    from ..jobs.runner import default_jobs, names_one_file
+    from ..jobs.runner import default_jobs
     from ..jobs.serve import ServeOptions, run_server
 
-    check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
-    if names_one_file(options["out"]):
-        raise click.UsageError("serve writes many files: -o takes a folder")
-    if options["report"] == "-":
-        raise click.UsageError("serve appends its report to a file: --report takes a path")
+    hmac_key = options["hmac_key"] or None  # an empty key is no key, as an empty MIDIEXPORT_WEBHOOK_KEY is
+    check_host(options["host"], hmac_key=hmac_key, insecure_public=options["insecure_public"])
+    out_dir = _output_folder(options)
+    report = _report_path(options["report"])
     _serve_logging(options)
     settings = ServeOptions(
-        out_dir=Path(options["out"] or "."), path=options["callback_path"], hmac_key=options["hmac_key"],
+        out_dir=out_dir, path=options["callback_path"], hmac_key=hmac_key,
         window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
         queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
-        report=Path(options["report"]) if options["report"] else None, options=build_convert_options(options),
+        report=report, options=build_convert_options(options),
     )  # fmt: skip
     try:
         run_server(settings, host=options["host"], port=options["port"],
@@ -78,13 +100,47 @@ def serve(**options: Any) -> None:
         raise click.ClickException(
             f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
         ) from None
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again: the contract's status, no "Aborted!"
+        from .report import EXIT_INTERRUPTED
+
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _output_folder(options: dict[str, Any]) -> Path:
+    """Return the folder -o names, made now: a usage error when it is a file, one line when it cannot be made."""
+    from ..jobs.runner import names_one_file
+    from .common import build_destination
+
+    if names_one_file(options["out"]):
+        raise click.UsageError("serve writes many files: -o takes a folder")
+    build_destination(options, several=True)  # -o naming a file that exists: the usage error of convert
+    folder = Path(options["out"] or ".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the folder -o {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def _report_path(report: str | None) -> Path | None:
+    """Return the --report file, checked now (opened to append): a usage error when it cannot take lines."""
+    if report is None:
+        return None
+    if report == "-":
+        raise click.UsageError("serve appends its report to a file: --report takes a path")
+    try:
+        with open(report, "ab"):
+            pass
+    except OSError as exc:
+        raise click.UsageError(f"--report {report} cannot be appended to: {exc.strerror or exc}") from None
+    return Path(report)
 
 
 def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> None:
-    """Raise a usage error when the server would listen beyond loopback without a webhook key."""
+    """Raise a usage error when the server would listen beyond loopback without a webhook key (an empty one is none)."""
     from ..io.http import is_loopback
 
-    if not (hmac_key is not None or insecure_public or is_loopback(host)):
+    if not (hmac_key or insecure_public or is_loopback(host)):
         raise click.UsageError(
             f"listening on {host} without a webhook key lets anyone post; set --hmac-key "
             "(or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public"

@@ -14,7 +14,8 @@ signed or replayed (when a key is set), 404 unknown path, 405 wrong method, 413 
 over the limit, 415 not JSON, 503 with Retry-After when the queue is full. GET /healthz:
 200 "ok", or 503 "not ready" while no conversion worker can start. One
 structured log line per request (task id, outcome, status, duration), never the key,
-the signature or the body.
+the signature or the body. A report line that cannot be appended (``ServeOptions.report``)
+is one log line; conversions go on.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES
-from ..errors import MidiExportError, WorkerLost
+from ..errors import MidiExportError, OutputError, WorkerLost
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
 from ..model import Record
@@ -314,13 +315,24 @@ class Converter:
 
     def _finished(self, raw_path: Path, future: asyncio.Future[dict[str, Any]]) -> None:
         self.running.discard(future)
-        if not future.cancelled():
-            error = future.exception()
-            outcome = _failed(raw_path, error) if error else future.result()
-            self.counts["failed" if outcome.get("outcome") == "failed" else "converted"] += 1
-            LOG.info("converted", extra={"fields": outcome})
+        try:
+            if not future.cancelled():
+                error = future.exception()
+                outcome = _failed(raw_path, error) if error else future.result()
+                self.counts["failed" if outcome.get("outcome") == "failed" else "converted"] += 1
+                LOG.info("converted", extra={"fields": outcome})
+                self._report(outcome)
+        finally:  # whatever happened above, the next callbacks are handed out
+            self.pump()
+
+    def _report(self, outcome: dict[str, Any]) -> None:
+        """Append ``outcome`` to the report; a report that cannot take it costs one log line, not the work."""
+        try:
             _append_report(self.settings.report, outcome)
-        self.pump()
+        except OSError as exc:
+            why = f"cannot append to the report {self.settings.report}: {exc.strerror or exc}"
+            fields = {"task_id": outcome.get("task_id"), "callback": outcome.get("callback"), "outcome": why}
+            LOG.error("report not written", extra={"fields": fields})
 
     async def drain(self, grace_s: float) -> None:
         """Wait up to ``grace_s`` for running conversions; what is left stays on disk as backlog."""
@@ -573,7 +585,11 @@ def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = 
 
     import uvicorn
 
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # not an address that cannot be bound
+        where = str(settings.out_dir)
+        raise OutputError(f"cannot make the folder {where}: {exc.strerror or exc}", path=where) from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
