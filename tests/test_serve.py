@@ -578,3 +578,11 @@ def test_serve_help_says_what_serve_does_with_the_shared_options():
     assert "Conversion worker processes" in text and "one JSON line per converted callback" in text
     convert = " ".join(run("convert", "--help").output.split())  # the shared options keep their help elsewhere
     assert "- for stdout" in convert and "for fetch, tasks asked at once" in convert
+
+
+def test_the_library_refuses_an_empty_webhook_key(tmp_path: Path):
+    from midiexport.jobs.serve import ServeOptions
+
+    with pytest.raises(ValueError, match="hmac_key is empty"):
+        ServeOptions(out_dir=tmp_path, hmac_key="")
+    assert ServeOptions(out_dir=tmp_path, hmac_key=None).hmac_key is None

@@ -72,6 +72,10 @@ class ServeOptions:
     report: Path | None = None
     options: ConvertOptions = field(default_factory=ConvertOptions)
 
+    def __post_init__(self) -> None:
+        if self.hmac_key == "":  # a signature made with an empty key is one anyone can make
+            raise ValueError("hmac_key is empty: give the webhook key, or None to accept unsigned callbacks")
+
     def __repr__(self) -> str:  # never show the key
         return f"ServeOptions(out_dir={str(self.out_dir)!r}, path={self.path!r}, hmac_key=<hidden>)"
 
