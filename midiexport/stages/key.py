@@ -53,11 +53,11 @@ song's key is its dominant in the same mode: the song opened in its key and move
 the dominant, the commonest modulation of tonal music, and the later spans pull the
 whole histogram there. The steadiness is then the opening key's: a song with a last
 chorus a step up gets its first key written (it wins two spans of three), one that
-moved to the dominant for two thirds of its length gets none (its figures, and the
-variants left out: docs/cleanup-studies.md, "Key methods tried").
+moved to the dominant for two thirds of its length gets none.
 
-The methods measured on the corpus's real scores (bench/bench_clean.py, bench split) and left
-out, and the estimate's errors: docs/cleanup-studies.md, "Key methods tried".
+The start key's variants and the methods measured on the corpus's real scores
+(bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
+docs/cleanup-studies.md, "Key methods tried".
 
 A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
