@@ -174,6 +174,8 @@ def test_a_stem_that_matched_none_is_replaced_on_resume_without_paying_the_separ
         ("--stem", " ", "--stem is empty; give a stem's name"),
         ("--callback-url", "notaurl", "--callback-url 'notaurl' is not an http(s) URL with a host"),
         ("--callback-url", "ftp://host/cb", "--callback-url 'ftp://host/cb' is not an http(s) URL"),
+        ("--callback-url", "http://[::1", "--callback-url 'http://[::1' is not an http(s) URL"),
+        ("--callback-url", "http://h:abc/cb", "--callback-url 'http://h:abc/cb' is not an http(s) URL"),
     ],
 )
 def test_an_empty_stem_or_a_callback_url_that_is_no_url_is_refused_before_anything_is_paid(

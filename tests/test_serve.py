@@ -528,6 +528,18 @@ def test_a_report_path_that_cannot_be_appended_to_is_a_usage_error_naming_report
     assert f"--report {report}" in done.stderr.splitlines()[-1]
 
 
+def test_serve_starts_again_on_the_report_it_appended_to(tmp_path: Path):
+    report = tmp_path / "report.jsonl"
+    for task_id in ("first", "second"):  # the second start appends to the first start's lines
+        running = start_server(tmp_path / "out", "--report", str(report))
+        try:
+            assert post(running, callback(task_id)).status_code == 200
+            wait_for(lambda task_id=task_id: task_id in report.read_text())
+        finally:
+            stop(running)
+    assert [json.loads(line)["task_id"] for line in report.read_text().splitlines()] == ["first", "second"]
+
+
 def test_an_empty_hmac_key_is_no_key(tmp_path: Path):
     from midiexport.cli.serve import check_host
 

@@ -11,7 +11,7 @@ import click
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
 from ..display import printable
 from .common import ConversionCommand, Seconds, build_convert_options, build_destination, output_options
-from .report import drive, fail_and_exit, usage_error
+from .report import cli_message, drive, fail_and_exit, usage_error
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,7 +46,7 @@ def _check_api(options: dict[str, Any]) -> None:
     try:
         check_base_url(options["base_url"])
     except ValueError as exc:  # say where the URL came from: an option or the environment
-        raise click.UsageError(f"{usage_error(exc).message} (set by --base-url or MIDIEXPORT_BASE_URL)") from None
+        raise click.UsageError(f"{cli_message(exc)} (set by --base-url or MIDIEXPORT_BASE_URL)") from None
 
 
 @click.command(cls=ConversionCommand)
@@ -148,8 +148,13 @@ def _check_callback_url(url: str) -> None:
     """A UsageError unless ``url`` is an http(s) address with a host: the API is sent it as it is."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unclosed IPv6 bracket ("http://[::1"), a port that is no number
+        valid = False
+    if not valid:
         raise click.UsageError(f"--callback-url {url!r} is not an http(s) URL with a host, such as a running "
                                "`midiexport serve` (https://host:port/callback)")  # fmt: skip
 

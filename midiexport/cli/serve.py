@@ -103,18 +103,18 @@ def serve(**options: Any) -> None:
     except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again: the contract's status, no "Aborted!"
         from .report import EXIT_INTERRUPTED
 
-        sys.exit(EXIT_INTERRUPTED)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 def _output_folder(options: dict[str, Any]) -> Path:
     """Return the folder -o names, made now: a usage error when it is a file, one line when it cannot be made."""
     from ..jobs.runner import names_one_file
-    from .common import build_destination
 
+    folder = Path(options["out"] or ".")
+    if folder.is_file():
+        raise click.UsageError(f"-o {options['out']} is a file, not a folder; serve writes many files into a folder")
     if names_one_file(options["out"]):
         raise click.UsageError("serve writes many files: -o takes a folder")
-    build_destination(options, several=True)  # -o naming a file that exists: the usage error of convert
-    folder = Path(options["out"] or ".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
