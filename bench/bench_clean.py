@@ -54,7 +54,6 @@ sys.path.insert(0, str(HERE / "corpus"))
 
 
 import schema  # noqa: E402
-from schema import tonic_pc  # noqa: E402
 
 from midiexport import gm  # noqa: E402
 from midiexport.model import Record  # noqa: E402
@@ -423,7 +422,7 @@ def key_verdict(estimate: key.KeyEstimate | None, truth: dict) -> str:
     """right, relative, parallel, fifth (dominant or subdominant), other, or none."""
     if estimate is None:
         return "none"
-    tonic, minor = tonic_pc(truth["tonic"]), truth["mode"] in MINOR_MODES
+    tonic, minor = schema.tonic_pc(truth["tonic"]), truth["mode"] in MINOR_MODES
     if estimate.tonic == tonic and estimate.minor == minor:
         return "right"
     if estimate.minor != minor and estimate.tonic == tonic:
@@ -571,7 +570,7 @@ def modulated(song: dict) -> bool:
     weight = np.bincount(notes[:, 2].astype(int) % 12, weights=notes[:, 1] - notes[:, 0], minlength=12)
     scale = np.array([1.0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
     shares = np.array([np.roll(scale, tonic) @ weight for tonic in range(12)])
-    own = (tonic_pc(truth["tonic"]) + MODE_TO_MAJOR.get(truth["mode"], 0)) % 12
+    own = (schema.tonic_pc(truth["tonic"]) + MODE_TO_MAJOR.get(truth["mode"], 0)) % 12
     return bool(shares.max() > shares[own] + 1e-9)
 
 

@@ -259,6 +259,10 @@ def _open_descriptor(source: InputFile, limit: int | None) -> int:
         raise
 
 
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path))
+
+
 def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
@@ -365,7 +369,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             with open(path, "wb") as stream:
                 stream.write(data)
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
+            raise _cannot_write(path, exc) from exc
         return
     folder = path.parent
     try:
@@ -382,7 +386,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     except OutputError:
         raise
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
+        raise _cannot_write(path, exc) from exc
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -395,7 +399,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     except FileExistsError as exc:
         raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT) from exc
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path)) from exc
+        raise _cannot_write(path, exc) from exc
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)

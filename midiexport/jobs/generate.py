@@ -58,7 +58,6 @@ SEPARATION_CREDITS = 50  # the API's documented price of a split_stem separation
 PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 """``callBackUrl`` sent without ``--callback-url``: the API requires one; ``.invalid`` never resolves
 (RFC 2606), so the callback goes nowhere and the task is polled instead."""
-STATE_SUFFIX = GENERATE_STATE_SUFFIX
 STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
 RESUME_PHRASE = Phrase("resume it to go on without paying again")
 RESUME_HINT = say(RESUME_PHRASE, ", or remove the file to start over (and pay again)")  # a state file exists
@@ -140,11 +139,11 @@ class ChainState:
 
 
 def opens_a_state(name: str, head: bytes) -> bool:
-    """True for a state file's name (``STATE_SUFFIX``) and first bytes: its first keys ``version`` and ``music_task``.
+    """True for a state file's name (``GENERATE_STATE_SUFFIX``) and first bytes: first keys ``version``, ``music_task``.
 
     As ``ChainState.to_json`` writes it; a folder search leaves it out (``convert_files``).
     """
-    if not name.endswith(STATE_SUFFIX):
+    if not name.endswith(GENERATE_STATE_SUFFIX):
         return False
     import re
 
@@ -159,9 +158,9 @@ def state_path(music_task: str, out: str | None) -> Path:
     "-": the current folder, named after the music task.
     """
     if out is not None and out != "-" and names_one_file(out):
-        return Path(out).with_suffix(STATE_SUFFIX)
+        return Path(out).with_suffix(GENERATE_STATE_SUFFIX)
     folder = Path(out) if out not in (None, "-") else Path(".")
-    return folder / (files.safe_name(music_task, fallback="music-task") + STATE_SUFFIX)
+    return folder / (files.safe_name(music_task, fallback="music-task") + GENERATE_STATE_SUFFIX)
 
 
 def load_state(path: Path) -> ChainState:
