@@ -94,17 +94,23 @@ class Terminated(BaseException):
 
 
 def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    from ..gm import resolve_override
+    from ..gm import name_key, resolve_override
 
     pairs = []
+    given: dict[str, tuple[str, tuple[int, bool]]] = {}  # name_key -> the first value naming it, what it resolves to
     for value in values:
         name, sep, program = value.rpartition("=")
         if not sep or not name.strip() or not program.strip():
             raise click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
         try:
-            resolve_override(program.strip())
+            resolved = resolve_override(program.strip())
         except ValueError as exc:
             raise _bad_parameter(exc, "; 'midiexport programs' lists the names") from None
+        # Names are matched as the conversion matches them (case and punctuation ignored): the
+        # same name given two programs would keep the last one silently.
+        first, placed = given.setdefault(name_key(name), (value, (resolved.program, resolved.is_drum)))
+        if placed != (resolved.program, resolved.is_drum):
+            raise click.BadParameter(f"{first!r} and {value!r} give the same instrument two programs; give one")
         pairs.append((name.strip(), program.strip()))
     return tuple(pairs)
 
@@ -164,10 +170,15 @@ class ConversionCommand(click.Command):
     refused as a preset, not looked for as an input; task ids and paths have digits, dots or
     slashes. The option itself takes a value, so a command with the conversion options but
     not this class refuses a bare ``--clean`` rather than taking an input for its value.
+
+    ``-q`` and ``-v`` together are a usage error: quiet would win without a word.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, bare_clean_as_light(args))
+        rest = super().parse_args(ctx, bare_clean_as_light(args))
+        if ctx.params.get("quiet") and ctx.params.get("verbose"):
+            raise click.UsageError("-q (only errors) and -v (every warning) ask for opposite things; give one")
+        return rest
 
 
 def bare_clean_as_light(args: Sequence[str]) -> list[str]:
