@@ -30,6 +30,7 @@ MAX_CONCURRENCY = 4  # fetch: at most, whatever is asked (``FetchOptions`` caps 
 MAX_ANSWER_BYTES = 64 * 2**20  # an API answer, decoded; a real song's is a few MB (~90 bytes a note)
 
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20  # serve: a 12-stem song of 50,000 notes is ~4.5 MB of JSON
+HEALTH_PATH = "/healthz"  # serve: the route that answers GET with its state; --path cannot be it
 
 # Clean-up (stages.clean), the same in both presets; bench/bench_clean.py tuned them on
 # the corpus's "bench" split.

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..defaults import DEFAULT_MAX_BODY_BYTES
+from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
 from .common import ConversionCommand, Seconds, build_convert_options, help_for, output_options
 
 # What serve does with the options it shares with convert and fetch (cli.common.output_options).
@@ -23,16 +23,24 @@ SERVE_HELP = {
     "Default: the current folder.",
     "jobs": "Conversion worker processes (default: the machine's cores).",
     "report": "Append one JSON line per converted callback (task id, outcome, files) to FILE.",
-    "quiet": "No request log; only errors.",
+    "quiet": "No request log; only errors (log lines with their fields, to --log or stderr).",
     "verbose": "Not used by serve (its log has every field already).",
     "overwrite": "Not used by serve: it never replaces a file (a different body for a task gets a name of its own).",
+    "tempo_map": "Not used by serve: callbacks are JSON records, never .mid files with a tempo map of their own.",
+    "max_input_mb": "Not used by serve: a callback's size is limited by --max-body-mb.",
 }
 
 
 def _url_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not value.startswith("/"):
         raise click.BadParameter(f"{value!r} is not a URL path: give one starting with / (e.g. /callback)")
+    if value == HEALTH_PATH:
+        raise click.BadParameter(f"{value} is the health route (GET {HEALTH_PATH}); give the callbacks another path")
     return value
+
+
+def _key_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return value or None  # an empty key is no key, as an empty MIDIEXPORT_WEBHOOK_KEY is
 
 
 def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +53,7 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--path", "callback_path", default="/callback", show_default=True, callback=_url_path,
                      help="URL path that receives callbacks (give the full URL as callBackUrl)."),
         click.option("--hmac-key", envvar="MIDIEXPORT_WEBHOOK_KEY", show_envvar=True, metavar="KEY",
-                     help="Webhook key: every callback must carry a valid X-Webhook-Signature."),
+                     callback=_key_or_none, help="Webhook key: every callback must carry a valid X-Webhook-Signature."),
         click.option("--insecure-public", is_flag=True, help="Allow a non-loopback --host without a webhook key."),
         click.option("--window", "window_s", type=Seconds(1), default=300, show_default=True,
                      help="Seconds a signed timestamp stays valid (older ones are replays)."),
@@ -80,13 +88,12 @@ def serve(**options: Any) -> None:
     from ..jobs.runner import default_jobs
     from ..jobs.serve import ServeOptions, run_server
 
-    hmac_key = options["hmac_key"] or None  # an empty key is no key, as an empty MIDIEXPORT_WEBHOOK_KEY is
-    check_host(options["host"], hmac_key=hmac_key, insecure_public=options["insecure_public"])
+    check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
     out_dir = _output_folder(options)
     report = _report_path(options["report"])
     _serve_logging(options)
     settings = ServeOptions(
-        out_dir=out_dir, path=options["callback_path"], hmac_key=hmac_key,
+        out_dir=out_dir, path=options["callback_path"], hmac_key=options["hmac_key"],
         window_s=options["window_s"], max_body_bytes=int(options["max_body_mb"] * 2**20),
         queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
         report=report, options=build_convert_options(options),
@@ -107,7 +114,10 @@ def serve(**options: Any) -> None:
 
 
 def _output_folder(options: dict[str, Any]) -> Path:
-    """Return the folder -o names, made now: a usage error when it is a file, one line when it cannot be made."""
+    """Return the folder -o names, made now: a usage error when it is a file, one line when it cannot be made.
+
+    Made here, not by ``run_server``: before ``--report`` is checked, which may name a file inside it.
+    """
     from ..jobs.runner import names_one_file
 
     folder = Path(options["out"] or ".")
@@ -137,7 +147,7 @@ def _report_path(report: str | None) -> Path | None:
 
 
 def check_host(host: str, *, hmac_key: str | None, insecure_public: bool) -> None:
-    """Raise a usage error when the server would listen beyond loopback without a webhook key (an empty one is none)."""
+    """Raise a usage error when the server would listen beyond loopback without a webhook key (None or empty)."""
     from ..io.http import is_loopback
 
     if not (hmac_key or insecure_public or is_loopback(host)):
@@ -152,12 +162,10 @@ def _serve_logging(options: dict[str, Any]) -> None:
 
     from ..jobs.serve import LOG, LogFormatter
 
-    if options["quiet"]:
-        return
     try:
         handler = logging.FileHandler(options["log_path"]) if options["log_path"] else logging.StreamHandler(sys.stderr)
     except OSError as exc:
         raise click.ClickException(f"cannot open the log {options['log_path']}: {exc.strerror or exc}") from None
     handler.setFormatter(LogFormatter())
     LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
+    LOG.setLevel(logging.ERROR if options["quiet"] else logging.INFO)  # -q: errors still come with their fields

@@ -32,8 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import DEFAULT_MAX_BODY_BYTES
-from ..errors import MidiExportError, OutputError, WorkerLost
+from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
+from ..errors import MidiExportError, WorkerLost
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
 from ..model import Record
@@ -75,6 +75,8 @@ class ServeOptions:
     def __post_init__(self) -> None:
         if self.hmac_key == "":  # a signature made with an empty key is one anyone can make
             raise ValueError("hmac_key is empty: give the webhook key, or None to accept unsigned callbacks")
+        if self.path == HEALTH_PATH:  # the health route would answer its GET, and its POST nothing
+            raise ValueError(f"path {self.path} is the health route; give the callbacks another path")
 
     def __repr__(self) -> str:  # never show the key
         return f"ServeOptions(out_dir={str(self.out_dir)!r}, path={self.path!r}, hmac_key=<hidden>)"
@@ -504,7 +506,7 @@ def create_app(settings: ServeOptions, pool: ConversionPool) -> Starlette:
             return JSONResponse({"status": "not ready", "reason": reason, **counts}, status_code=503)
         return JSONResponse({"status": "ok", **counts})
 
-    routes = [Route(settings.path, callback, methods=["POST"]), Route("/healthz", healthz, methods=["GET"])]
+    routes = [Route(settings.path, callback, methods=["POST"]), Route(HEALTH_PATH, healthz, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -582,18 +584,14 @@ def _task_id(body: bytes) -> str:
 def run_server(settings: ServeOptions, *, host: str, port: int, announce: Any = None) -> None:
     """Listen on ``host``:``port`` (0 picks a free port) until SIGTERM or Ctrl-C.
 
-    ``announce(url)`` is called once the socket is bound. Raises OutputError when the
-    output folder cannot be made, OSError when the address cannot be bound.
+    ``settings.out_dir`` must exist: the caller makes it (the command line does, before it
+    checks a ``--report`` that may lie inside it). ``announce(url)`` is called once the
+    socket is bound. Raises OSError when the address cannot be bound.
     """
     import socket
 
     import uvicorn
 
-    try:
-        settings.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # not an address that cannot be bound
-        where = str(settings.out_dir)
-        raise OutputError(f"cannot make the folder {where}: {exc.strerror or exc}", path=where) from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
