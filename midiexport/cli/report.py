@@ -124,14 +124,29 @@ def _kind_flags() -> dict[str, str]:
     }
 
 
-def kind_words(kind: str, *, count: int = 0) -> str:
+@cache
+def _shift_causes() -> dict[str, str]:
+    """Return the option behind each cause a shift's notice names (``clean.plan_shifts``), in the summary's order."""
+    from ..stages import clean
+
+    return {clean.ALIGNED_BY_CLEAN: "--clean", clean.ALIGNED: "--align", clean.AS_ASKED: "--shift"}
+
+
+def kind_words(kind: str, *, count: int = 0, notices: Sequence[str] = ()) -> str:
     """Return a count's kind as the summary line shows it after ``count``: a clean-up change with its option.
 
     The kind is a key of data (``Report.counts``, ``--report``), always plural; only the
     words printed agree with ``count`` ("1 short note dropped (--clean)", ``display.agree``).
+    Shifted notes name only the options their record's ``notices`` say shifted them
+    ("(--shift)" for a shift asked by hand); without such notices, every option that can.
     """
+    from ..model import NOTE_SHIFTED  # loaded already: a record's counts are being shown
+
     words = agree(count, kind)
     flags = _kind_flags().get(kind)
+    if kind == NOTE_SHIFTED:
+        marked = {str(phrase) for notice in notices for _, phrase in getattr(notice, "phrases", ())}
+        flags = ", ".join(flag for cause, flag in _shift_causes().items() if cause in marked) or flags
     return f"{words} ({flags})" if flags else words
 
 
@@ -188,7 +203,7 @@ def drive(
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
     report = _json_report(options, left_out)
     single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = _catch_interruptions()
     try:
         for pending in start(options["jobs"] or default_jobs()):
             try:
@@ -208,12 +223,7 @@ def drive(
                         report.add(outcome)
                 _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
             progress.step()
-    except (KeyboardInterrupt, Terminated) as exc:
-        # A second Ctrl-C must not cut the report short, and we exit right after: ignore
-        # both signals process-wide (blocking them in this thread would not do while
-        # fetch's threads run, since any thread may receive them).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
         click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
                    "(finished files are kept)", err=True)  # fmt: skip
@@ -221,7 +231,8 @@ def drive(
             _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     progress.clear()
     reported = report is None or _finish_report(report, tally, verbose)
     if not quiet:
@@ -296,8 +307,31 @@ def flush_standard_streams() -> bool:
     return flushed
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+def _catch_interruptions() -> dict[int, Any]:
+    """Make SIGTERM, and SIGINT unless it is ignored (``nohup``, ``&``), unwind a batch (``_interrupt``).
+
+    Return the handlers they had, to be put back.
+    """
+    previous: dict[int, Any] = {signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
+    return previous
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Ignore SIGINT and SIGTERM from now on, then unwind: Terminated for SIGTERM, KeyboardInterrupt for SIGINT.
+
+    Ignored at once, in the handler, not where the exception is caught: unwinding the
+    batch's loop closes its generators, whose clean-up waits for the workers to end
+    (``runner.run_in_processes``), and a second signal raised in there (a second Ctrl-C,
+    a service manager's repeated SIGTERM) was printed as "Exception ignored in: <generator
+    object run_in_processes>" with a traceback. The report is written and the process
+    exits right after (``_exit_now``); ignored process-wide, as blocking them in this
+    thread would not do while fetch's threads run (any thread may receive them).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, single: bool) -> None:
@@ -317,7 +351,8 @@ def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, s
     if report.tempo:
         say(printable(f"{outcome.place}: {report.tempo}"))
     if report.counts:
-        counts = "; ".join(f"{n:,} {kind_words(kind, count=n)}" for kind, n in report.counts.items())
+        counts = "; ".join(f"{n:,} {kind_words(kind, count=n, notices=report.notices)}"
+                           for kind, n in report.counts.items())  # fmt: skip
         say(f"{printable(outcome.place)}: {counts}")
     for notice in report.notices:
         say(printable(cli_words(notice)))
