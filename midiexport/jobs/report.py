@@ -39,6 +39,7 @@ OTHER_DATA = "holds something other than a midiexport report"
 # How every report opens after ``REPORT_START`` (orjson keeps the keys in the order ``JsonReport``
 # sets them): its command, then "version", a string (midiexport's). A song record never opens so.
 _REPORT_OPENING = re.compile(re.escape(REPORT_START) + rb'"[a-z]+",\n  "version": "[^"\\\n]*"')
+HEAD_BYTES = 256  # read of a file to tell a report: its opening (command, version) takes ~50 bytes
 
 
 def holds_other_data(target: str) -> bool:
@@ -58,14 +59,18 @@ def holds_other_data(target: str) -> bool:
         if not stat.S_ISREG(os.stat(target).st_mode):  # no file, a folder, a device or a pipe: never read here
             return False
         with open(target, "rb") as handle:
-            start = handle.read(len(REPORT_START))
+            head = handle.read(HEAD_BYTES)
     except OSError:  # unreadable: writing will say why
         return False
-    return bool(start) and start != REPORT_START
+    return bool(head) and not opens_a_report(head)
 
 
 def opens_a_report(head: bytes) -> bool:
-    """True when ``head``, a file's first bytes, opens a report this module writes (a folder search leaves it out)."""
+    """True when ``head``, a file's first bytes, opens a report this module writes.
+
+    The one test of "is this our report": a folder search leaves such a file out
+    (``convert_files``), and ``--report`` may replace it (``holds_other_data``).
+    """
     return _REPORT_OPENING.match(head) is not None
 
 
