@@ -132,7 +132,7 @@ def written_side_file(source: InputFile) -> bool:
         return False
     from .generate import opens_a_state  # imports the HTTP client: only for a file of its name
 
-    return opens_a_state(source.name, head)
+    return opens_a_state(head)
 
 
 def written_by_midiexport(source: InputFile) -> bool:

@@ -22,6 +22,7 @@ remembers it, and a resume refuses to send it again until the user names the tas
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -68,6 +69,8 @@ AUDIO_ID, STEM = Phrase("audio id"), Phrase("stem")  # the choices a resumed run
 SEPARATION_FOLLOW = Phrase("resume this generate with its id as the separation task")  # after an unanswered POST
 FETCH_FOLLOW = Phrase("fetch it by its id")  # after an unanswered MIDI request
 STATE_VERSION = 1
+# How a state file opens (``ChainState.to_json``): its first keys "version" (this one) and "music_task".
+_STATE_OPENING = re.compile(rb'\A\{\s*"version"\s*:\s*%d\s*,\s*"music_task"\s*:' % STATE_VERSION)
 UNCONFIRMED_MARKS = "unconfirmed_marks"  # the state file's key: the marks of the ``unconfirmed`` reasons' phrases
 
 Tell = Callable[[str], None]
@@ -138,17 +141,13 @@ class ChainState:
         return ", ".join(known) or "no task created yet"
 
 
-def opens_a_state(name: str, head: bytes) -> bool:
-    """True for a state file's name (``GENERATE_STATE_SUFFIX``) and first bytes: first keys ``version``, ``music_task``.
+def opens_a_state(head: bytes) -> bool:
+    """True when ``head``, a file's first bytes, opens a state file: first keys ``version``, ``music_task``.
 
-    As ``ChainState.to_json`` writes it; a folder search leaves it out (``convert_files``).
+    As ``ChainState.to_json`` writes it; a folder search leaves it out (``convert_files``,
+    which asks only for a file named ``<task>`` + ``GENERATE_STATE_SUFFIX``).
     """
-    if not name.endswith(GENERATE_STATE_SUFFIX):
-        return False
-    import re
-
-    opening = rb'\A\{\s*"version"\s*:\s*%d\s*,\s*"music_task"\s*:' % STATE_VERSION
-    return re.match(opening, head) is not None
+    return _STATE_OPENING.match(head) is not None
 
 
 def state_path(music_task: str, out: str | None) -> Path:
