@@ -145,18 +145,14 @@ def generate(music_task: str, **options: Any) -> None:
 
 
 def _check_callback_url(url: str) -> None:
-    """A UsageError unless ``url`` is an http(s) address with a host: the API is sent it as it is."""
-    from urllib.parse import urlsplit
+    """A UsageError unless ``url`` is an http(s) address with a host (``split_http_url``): the API is sent it as is."""
+    from ..io.http import split_http_url
 
     try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a port that is no number
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # an unclosed IPv6 bracket ("http://[::1"), a port that is no number
-        valid = False
-    if not valid:
+        split_http_url(url.strip())
+    except ValueError:
         raise click.UsageError(f"--callback-url {url!r} is not an http(s) URL with a host, such as a running "
-                               "`midiexport serve` (https://host:port/callback)")  # fmt: skip
+                               "`midiexport serve` (https://host:port/callback)") from None  # fmt: skip
 
 
 def _fetch_options(options: dict[str, Any], *, music_task: str | None) -> Any:

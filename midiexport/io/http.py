@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from ..defaults import MAX_ANSWER_BYTES
 from ..errors import NetworkError, Phrase, say
@@ -64,16 +64,27 @@ def check_api_key(api_key: str) -> None:
         raise ValueError("the API key contains a space; check that it was copied whole")
 
 
-def check_base_url(base_url: str) -> None:
-    """Raise ValueError unless the URL is https (or http to loopback) with no user name or password in it."""
+def split_http_url(url: str, *, what: str = "URL") -> SplitResult:
+    """Return the parts of an http or https URL with a host; ValueError naming it as ``what`` when it is none.
+
+    Not one: a URL that cannot be split (an unclosed IPv6 bracket, a port that is no
+    number), another scheme, or no host. The one check of both the API's base URL and a
+    callback URL (``cli.api``).
+    """
     try:
-        parts = urlsplit(base_url)
-        hostname = parts.hostname
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
-        raise ValueError(f"base URL {redact_url(base_url)!r} is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not hostname:
-        raise ValueError(f"base URL must look like https://host, got {redact_url(base_url)!r}")
+        raise ValueError(f"{what} {redact_url(url)!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must look like https://host, got {redact_url(url)!r}")
+    return parts
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise ValueError unless the URL is https (or http to loopback) with no user name or password in it."""
+    parts = split_http_url(base_url, what="base URL")
+    hostname = parts.hostname or ""  # split_http_url refuses a URL without one
     if "@" in parts.netloc:
         raise ValueError(say(f"base URL {redact_url(base_url)!r} holds a user name or password; remove it (",
                              KEY_APART, ")"))  # fmt: skip
