@@ -25,23 +25,23 @@ _SINGULAR = {"notes": "note", "velocities": "velocity", "numbers": "number", "na
              "chunks": "chunk", "bytes": "byte"}  # fmt: skip
 
 
-def plural(count: int, word: str) -> str:
-    """Return ``word`` as it reads after ``count``: "file" for 1, "files" otherwise."""
-    return word if count == 1 else f"{word}s"
+def plural(count: int, words: str) -> str:
+    """Return ``words`` as they read after ``count``: the one helper for every count printed.
 
-
-def agree(count: int, phrase: str) -> str:
-    """Return a plural ``phrase`` as it reads after ``count``: for 1, its first plural noun singular.
-
-    For the kinds of count (model.py's and midifile.py's labels, "notes moved to the grid"),
-    which are keys of data as they are: "1 note moved to the grid", "1 velocity clamped to
-    0-1"; other counts, and a phrase with no noun of ``_SINGULAR``, are returned as they are.
+    A count label (model.py's and midifile.py's kinds, "notes moved to the grid"), a key of
+    data and always plural, has its first noun of ``_SINGULAR`` made singular for 1 ("1 note
+    moved to the grid", "1 velocity clamped to 0-1") and stays as it is for other counts.
+    Words holding no such noun are a singular noun ("file", "stem"): an "s" is added for any
+    count but 1 ("2 files"). Every label has a noun of the table (its test says so), so
+    none is taken for a singular noun.
     """
-    words = phrase.split(" ")
-    at = next((i for i, word in enumerate(words) if word in _SINGULAR), None) if count == 1 else None
-    if at is not None:
-        words[at] = _SINGULAR[words[at]]
-    return " ".join(words)
+    split = words.split(" ")
+    at = next((i for i, word in enumerate(split) if word in _SINGULAR), None)
+    if at is None:
+        return words if count == 1 else f"{words}s"
+    if count == 1:
+        split[at] = _SINGULAR[split[at]]
+    return " ".join(split)
 
 
 def printable(text: str) -> str:

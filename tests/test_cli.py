@@ -351,12 +351,12 @@ def _count_kinds() -> list[str]:
 
 @pytest.mark.parametrize("kind", _count_kinds())
 def test_each_kind_of_count_reads_in_the_singular_after_1_by_one_word(kind):
-    from midiexport.display import agree
+    from midiexport.display import plural
 
-    assert agree(2, kind) == agree(0, kind) == kind
-    one, many = agree(1, kind).split(), kind.split()
+    assert plural(2, kind) == plural(0, kind) == kind
+    one, many = plural(1, kind).split(), kind.split()
     changed = [(a, b) for a, b in zip(one, many) if a != b]
-    assert len(one) == len(many) and len(changed) == 1, (kind, agree(1, kind))
+    assert len(one) == len(many) and len(changed) == 1, (kind, plural(1, kind))
     [(singular, plural_word)] = changed
     assert plural_word in (singular + "s", singular[:-1] + "ies")
 

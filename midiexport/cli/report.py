@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ..display import agree, printable
+from ..display import plural, printable
 from .common import Terminated
 
 if TYPE_CHECKING:
@@ -136,13 +136,13 @@ def kind_words(kind: str, *, count: int = 0, notices: Sequence[str] = ()) -> str
     """Return a count's kind as the summary line shows it after ``count``: a clean-up change with its option.
 
     The kind is a key of data (``Report.counts``, ``--report``), always plural; only the
-    words printed agree with ``count`` ("1 short note dropped (--clean)", ``display.agree``).
+    words printed agree with ``count`` ("1 short note dropped (--clean)", ``display.plural``).
     Shifted notes name only the options their record's ``notices`` say shifted them
     ("(--shift)" for a shift asked by hand); without such notices, every option that can.
     """
     from ..model import NOTE_SHIFTED  # loaded already: a record's counts are being shown
 
-    words = agree(count, kind)
+    words = plural(count, kind)
     flags = _kind_flags().get(kind)
     if kind == NOTE_SHIFTED:
         marked = {str(phrase) for notice in notices for _, phrase in getattr(notice, "phrases", ())}
@@ -240,7 +240,7 @@ def drive(
     exit_with(failed=bool(tally.failed) or not reported)
 
 
-def refuse_batch(exc: InputError, options: dict[str, Any], *, left_out: int | None = None) -> NoReturn:
+def refuse_batch(exc: InputError, options: dict[str, Any], *, left_out: int | None) -> NoReturn:
     """End a batch that cannot start (an input that is no input) with its one line and exit status 1.
 
     The ``--report`` asked for is written all the same: that input failed, nothing was

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .. import gm, model
 from ..defaults import DEFAULT_MAX_INPUT_MB
-from ..display import agree, plural, printable
+from ..display import plural, printable
 from ..errors import InputError
 from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
@@ -200,7 +200,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     detail = record.reason
     if record.counts.get(model.NOTE_LEFT_OUT):
         left_out = record.counts[model.NOTE_LEFT_OUT]
-        detail = f"{left_out} {agree(left_out, model.NOTE_LEFT_OUT)}"
+        detail = f"{left_out} {plural(left_out, model.NOTE_LEFT_OUT)}"
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
@@ -243,7 +243,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
                                           else f"SMPTE time, {smf.ticks_per_s:g} ticks per second")
               + f", {smf.track_count} {plural(smf.track_count, 'track')}"]  # fmt: skip
-    detail += [f"{n:,} {agree(n, kind)}" for kind, n in smf.counts.items()] + list(smf.problems)
+    detail += [f"{n:,} {plural(n, kind)}" for kind, n in smf.counts.items()] + list(smf.problems)
     return Summary(
         source=source,
         kind="midi",
