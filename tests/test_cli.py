@@ -825,3 +825,57 @@ def test_every_command_with_the_conversion_options_reads_a_bare_clean_as_light()
     assert set(with_clean) == {"convert", "fetch", "generate", "serve"}
     for name in with_clean:
         assert isinstance(main.get_command(click.Context(main), name), ConversionCommand), name
+
+
+# --- option checks and the summary's causes (stop s11) ------------------------------------
+
+
+@pytest.mark.parametrize("command", [["convert", "task.json"], ["fetch", "t1"], ["generate", "m1"], ["serve"]])
+@pytest.mark.parametrize("flags", [["-q", "-v"], ["--verbose", "--quiet"]])
+def test_quiet_and_verbose_together_are_a_usage_error_on_every_command(command, flags):
+    result = run(*command, *flags)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: -q (only errors) and -v (every warning) ask for opposite things; give one"
+    ]
+
+
+def test_one_instrument_given_two_programs_is_a_usage_error_naming_both(example, tmp_path):
+    out = tmp_path / "p.mid"
+    result = run("convert", str(example), "--program", "Bass=33", "--program", "bass=Slap Bass 1", "-o", str(out))
+    assert result.exit_code == 2
+    assert ("'Bass=33' and 'bass=Slap Bass 1' give the same instrument two programs; give one"
+            in result.stderr.splitlines()[-1])  # fmt: skip
+    assert not out.exists()
+
+
+def test_one_instrument_given_the_same_program_twice_in_two_spellings_is_accepted(example, tmp_path):
+    out = tmp_path / "p.mid"
+    name = "electric bass (finger)"
+    result = run("convert", str(example), "--program", f"{name}=36", "--program", f"{name}=Slap Bass 1",
+                 "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert pretty(out.read_bytes()).instruments[1].program == 36
+
+
+def _late_bass(tmp_path: Path) -> Path:
+    """Drums on every half beat at 120 BPM and a bass 25 ms behind them: what --align measures and shifts."""
+    beats = [0.5 + 0.25 * k for k in range(64)]
+    drums = [(36 if k % 2 else 42, t, t + 1 / 192, 0.8) for k, t in enumerate(beats)]
+    bass = [(40 + k % 3, t + 0.025, t + 0.225, 0.6) for k, t in enumerate(beats)]
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(record_payload({"Drums": drums, "Bass": bass})))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "causes"),
+    [(["--shift", "Bass=-10"], "--shift"), (["--align"], "--align"), (["--align", "--shift", "5"], "--align, --shift"),
+     (["--clean", "strong", "--align"], "--align")],
+)  # fmt: skip
+def test_the_summary_names_only_the_causes_of_shifted_notes_in_effect(tmp_path, args, causes):
+    source = _late_bass(tmp_path)
+    result = run("convert", str(source), "-o", str(tmp_path / "late.mid"), *args)
+    assert result.exit_code == 0, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "shifted in time" in line]
+    assert line.endswith(f"notes shifted in time ({causes})"), line

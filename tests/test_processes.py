@@ -102,6 +102,22 @@ def test_a_signal_to_the_whole_group_ends_quietly(tmp_path, sent, status):
     assert wait_until(lambda: not any(is_running(w) for w in workers), timeout_s=30)
 
 
+@pytest.mark.parametrize("gap_s", [0.0005, 0.002])
+def test_a_second_sigterm_soon_after_the_first_ends_as_quietly(tmp_path, gap_s):
+    # The second arrives while the first unwinds the batch: its generators' clean-up waits
+    # for the workers, and a signal raised in there was printed as "Exception ignored in:
+    # <generator object run_in_processes>" (14 of 15 runs at 0.5 ms, 11 of 15 at 2 ms).
+    batch = start_batch(tmp_path, inputs=120)
+    workers_started(batch, 2)
+    batch.send_signal(signal.SIGTERM)
+    time.sleep(gap_s)  # a chosen moment, not a wait
+    batch.send_signal(signal.SIGTERM)
+    _, stderr = batch.communicate(timeout=60)
+    assert batch.returncode == 143, stderr
+    lines = [line for line in stderr.decode().splitlines() if not line.startswith("wrote ")]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), stderr.decode()
+
+
 def _worker_then_wait(parent_pid: int, prepared) -> None:  # type: ignore[no-untyped-def]
     start_worker(parent_pid)
     prepared.set()

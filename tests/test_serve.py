@@ -598,3 +598,60 @@ def test_the_library_refuses_an_empty_webhook_key(tmp_path: Path):
     with pytest.raises(ValueError, match="hmac_key is empty"):
         ServeOptions(out_dir=tmp_path, hmac_key="")
     assert ServeOptions(out_dir=tmp_path, hmac_key=None).hmac_key is None
+
+
+def test_serve_help_says_tempo_map_and_max_input_mb_are_not_used_by_serve():
+    text = " ".join(run("serve", "--help").output.split())
+    assert "For .mid input" not in text and "Largest input file" not in text
+    assert "--tempo-map [bpm|keep] Not used by serve" in text
+    assert "--max-input-mb MB Not used by serve: a callback's size is limited by --max-body-mb" in text
+
+
+def test_a_callback_path_equal_to_the_health_route_is_refused_at_start_up(tmp_path: Path):
+    from midiexport.jobs.serve import ServeOptions
+
+    path = "/healthz"
+    done = serve_refused("-o", str(tmp_path / "out"), "--path", path)
+    assert done.returncode == 2, done.stderr
+    assert "listening on" not in done.stderr and "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert "--path" in last and "health route" in last
+    with pytest.raises(ValueError, match="health route"):
+        ServeOptions(out_dir=tmp_path, path=path)
+
+
+def test_with_q_a_report_that_cannot_take_a_line_is_logged_with_its_fields_and_no_request_log(tmp_path: Path):
+    report = tmp_path / "report.jsonl"
+    server = start_server(tmp_path / "out", "-q", "--report", str(report))
+    try:
+        report.unlink(missing_ok=True)
+        report.mkdir()  # appending now fails (IsADirectoryError)
+        assert post(server, callback("quiet-1")).status_code == 200
+        wait_for(lambda: (server.out / "quiet-1.mid").exists())
+        wait_for(lambda: any(line.get("event") == "report not written" for line in server.lines()))
+    finally:
+        stop(server)
+    text = server.log.read_text()
+    [failure] = server.lines()
+    assert failure["event"] == "report not written" and failure["task_id"] == "quiet-1"
+    assert str(report) in str(failure["outcome"])
+    assert "\nreport not written\n" not in f"\n{text}"  # never the bare message
+    assert not [line for line in server.lines() if line.get("event") in ("request", "converted")]
+
+
+def test_an_empty_key_from_the_environment_is_no_key(tmp_path: Path):
+    refused = run("serve", "--host", "0.0.0.0", "-o", str(tmp_path), env={"MIDIEXPORT_WEBHOOK_KEY": ""})
+    assert refused.exit_code == 2
+    assert "set --hmac-key (or MIDIEXPORT_WEBHOOK_KEY), or pass --insecure-public" in refused.stderr
+
+
+def test_serve_makes_a_missing_output_folder_and_a_report_inside_it(tmp_path: Path):
+    out = tmp_path / "midi"  # made by serve, as its parent holds the server's log
+    report = out / "report.jsonl"  # inside the folder serve makes: checked after it is made
+    server = start_server(out, "--report", str(report))
+    try:
+        assert post(server, callback("made-1")).status_code == 200
+        wait_for(lambda: "made-1" in (report.read_text() if report.exists() else ""))
+    finally:
+        stop(server)
+    assert (out / "made-1.mid").exists()
