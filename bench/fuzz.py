@@ -80,7 +80,7 @@ from midiexport.jobs.convert_files import batch_units, find_batch_inputs, render
 from midiexport.jobs.info import summarize_file  # noqa: E402
 from midiexport.options import ConvertOptions  # noqa: E402
 from midiexport.outputs.smf import vlq  # noqa: E402  (only to build inputs)
-from midiexport.stages.midifile import read_midi, read_vlq  # noqa: E402
+from midiexport.stages.midifile import read_midi  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 
 KINDS = ("json", "mid", "zip")
@@ -319,17 +319,26 @@ def assemble(header: bytes, parts: list[list[Any]], *, lengths: bool = True) -> 
     return header + b"".join(k + struct.pack(">I", len(b) if lengths else n & 0xFFFFFFFF) + b for k, n, b in parts)
 
 
+def _read_vlq(body: bytes, position: int) -> tuple[int, int]:
+    """Read a variable-length quantity at ``position``; return (value, the position after it)."""
+    value = 0
+    while body[position] & 0x80:
+        value = (value << 7) | (body[position] & 0x7F)
+        position += 1
+    return (value << 7) | body[position], position + 1
+
+
 def _track_events(body: bytes) -> list[tuple[int, int, int]]:
     """(start of delta, start of event, end of event) for the events of a well-formed track, until a parse fails."""
     events, position, status = [], 0, 0
     try:
         while position < len(body):
             start = position
-            _, position = read_vlq(body, position)  # the delta time
+            _, position = _read_vlq(body, position)  # the delta time
             event = position
             byte = body[position]
             if byte in (0xFF, 0xF0, 0xF7):  # meta (type byte, length, data) or sysex (length, data)
-                length, position = read_vlq(body, position + (2 if byte == 0xFF else 1))
+                length, position = _read_vlq(body, position + (2 if byte == 0xFF else 1))
                 position += length
             else:
                 if byte & 0x80:

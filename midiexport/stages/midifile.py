@@ -188,11 +188,11 @@ def leading_texts(head: bytes) -> tuple[str, ...]:
     texts, position = [], 0
     try:
         while True:
-            delta, position = read_vlq(body, position)
+            delta, position = _vlq(body, position)
             kind = body[position + 1] if body[position] == 0xFF else None  # a meta event's type
             if delta or kind is None or kind == gm.META_END_OF_TRACK:
                 break
-            length, position = read_vlq(body, position + 2)
+            length, position = _vlq(body, position + 2)
             if len(body) < position + length:
                 break
             if kind == gm.META_TEXT:
@@ -279,7 +279,7 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
     position, tick, status, size = 0, 0, 0, len(body)
     try:
         while position < size:
-            delta, position = read_vlq(body, position)
+            delta, position = _vlq(body, position)
             tick += delta
             byte = body[position]
             if byte & 0x80:
@@ -294,7 +294,7 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
                 continue
             if byte == 0xFF:
                 kind = body[position]
-                length, position = read_vlq(body, position + 1)
+                length, position = _vlq(body, position + 1)
                 payload = body[position : position + length]
                 if len(payload) < length:
                     raise _Cut
@@ -303,7 +303,7 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
                     break
                 _meta(track, kind, payload, tick, counts)
             elif byte in (0xF0, 0xF7):
-                length, position = read_vlq(body, position)
+                length, position = _vlq(body, position)
                 position += length
             elif byte >= 0xF0:
                 counts[BYTE_STRAY] = counts.get(BYTE_STRAY, 0) + 1
@@ -374,11 +374,8 @@ def _meta(track: _RawTrack, kind: int, payload: bytes, tick: int, counts: dict[s
             track.key = key_name(sharps, minor=len(payload) > 1 and payload[1] == 1)
 
 
-def read_vlq(body: bytes, position: int) -> tuple[int, int]:
-    """Read a variable-length quantity (at most 4 bytes); return (value, next position). IndexError past the end.
-
-    Public for bench/fuzz.py, which finds the events of the tracks it damages with it.
-    """
+def _vlq(body: bytes, position: int) -> tuple[int, int]:
+    """Read a variable-length quantity (at most 4 bytes); return (value, next position)."""
     value = 0
     for _ in range(4):
         byte = body[position]
