@@ -320,7 +320,12 @@ def assemble(header: bytes, parts: list[list[Any]], *, lengths: bool = True) -> 
 
 
 def _read_vlq(body: bytes, position: int) -> tuple[int, int]:
-    """Read a variable-length quantity at ``position``; return (value, the position after it)."""
+    """Read a variable-length quantity at ``position``; return (value, the position after it).
+
+    Not the .mid reader's (``stages.midifile``), which stops at 4 bytes: this one reads any
+    length, and the mutations are placed by it. With the reader's, 21 of the first 400
+    seed-1 .zip inputs came out different (stop s11): the recorded runs would not repeat.
+    """
     value = 0
     while body[position] & 0x80:
         value = (value << 7) | (body[position] & 0x7F)
