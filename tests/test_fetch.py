@@ -184,14 +184,15 @@ def test_several_tasks_are_fetched_together_and_one_failure_does_not_stop_the_ot
     ids = [task("complete"), task("bad-key"), task("server-error-twice"), task("pending-then-complete")]
     fetch = FetchOptions(api_key=API_KEY, base_url=fake_api.url, poll_interval_s=0.02)
     settings = ClientSettings(api_key=API_KEY, base_url=fake_api.url, backoff_s=0.01, backoff_max_s=0.02)
-    results = []
+    results = {}  # each task as its download ends
     for pending in run_fetch(ids, fetch, ConvertOptions(), Destination(str(tmp_path)), settings=settings):
         try:
-            results.append([o.paths for o in pending.result()])
+            results[pending.name] = [o.paths for o in pending.result()]
         except ApiError as exc:
-            results.append(exc.code)
-    assert results[1] == 401
-    assert [len(r[0]) for i, r in enumerate(results) if i != 1] == [2, 2, 2]  # .mid and .json each
+            results[pending.name] = exc.code
+    assert sorted(results) == sorted(f"task {i}" for i in ids)
+    assert results[f"task {ids[1]}"] == 401
+    assert [len(results[f"task {i}"][0]) for i in ids if i != ids[1]] == [2, 2, 2]  # .mid and .json each
 
 
 # --- the command line ------------------------------------------------------------------
@@ -377,7 +378,8 @@ def test_every_failure_line_names_its_task(raw_api, tmp_path):
     result = run("fetch", ok, reset, chunks, "-o", str(tmp_path), "--timeout", "2", env=env)
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "cannot reach" in line or "refused" in line]
-    assert [line.split(":")[0] for line in failures] == [f"task {reset}", f"task {chunks}"]
+    # each line as its task ends (tasks named by their ids are written as they finish)
+    assert sorted(line.split(":")[0] for line in failures) == sorted([f"task {reset}", f"task {chunks}"])
     assert (tmp_path / f"{ok}.mid").exists()
 
 

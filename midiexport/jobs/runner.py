@@ -708,16 +708,20 @@ def _context() -> Any:
 
 
 def run_in_threads(
-    jobs: list[Job], work: Callable[[Job], Any], *, workers: int
+    jobs: list[Job], work: Callable[[Job], Any], *, workers: int, ordered: bool = True
 ) -> Iterator[tuple[Job, Callable[[], Any]]]:
-    """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above.
+
+    ``ordered`` False: yield each job as soon as its work ends (a job's ``get`` then returns
+    at once), so a caller can write it while the jobs before it still wait.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), initializer=_hold_signals)
     try:
-        futures = [pool.submit(work, job) for job in jobs]
-        for job, future in zip(jobs, futures):
-            yield job, future.result
+        futures = {pool.submit(work, job): job for job in jobs}
+        for future in futures if ordered else as_completed(futures):
+            yield futures[future], future.result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
