@@ -10,7 +10,7 @@ import time
 import mido
 import pytest
 
-from conftest import API_KEY, pretty, run
+from conftest import API_KEY, api_notes, load_fixture, pretty, run
 from midiexport.errors import ApiError, NetworkError
 from midiexport.io.client import MIDI_RECORD_PATH, ApiClient, ClientSettings, fetch_record
 from midiexport.io.http import check_base_url
@@ -412,3 +412,44 @@ def test_a_unit_is_refused_one_named_file_by_the_mid_files_it_would_write():
     assert refusal(song, failed) is None  # a companion (.json) and a failure write no .mid
     assert refusal(split) is not None  # one song, two .mid files (--split)
     assert refusal(song, song) is not None
+
+
+def test_a_task_id_given_twice_is_fetched_once(fake_api, task, tmp_path):
+    task_id = task("complete")
+    result = fetch_cli(fake_api, task_id, task_id, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_api.seen(task_id)) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{task_id}.json", f"{task_id}.mid"]  # no -2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "1 task id given again fetched once"
+    assert lines[-1].startswith("1 converted (")
+
+
+def test_a_finished_task_is_written_while_one_before_it_is_pending_and_ctrl_c_keeps_it(fake_api, task, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import package_env
+    from midiexport.io.files import TEMP_PREFIX
+
+    pending, done, out = task("pending-forever"), task("complete"), tmp_path / "out"
+    env = package_env(MIDIEXPORT_API_KEY=API_KEY, MIDIEXPORT_BASE_URL=fake_api.url)
+    command = [sys.executable, "-m", "midiexport", "fetch", pending, done, "-o", str(out), "--poll-interval", "0.05"]
+    batch = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (out / f"{done}.json").exists() and time.monotonic() < deadline and batch.poll() is None:
+        time.sleep(0.01)
+    assert (out / f"{done}.json").exists(), "the finished task was not written while the first one was pending"
+    assert batch.poll() is None  # the first task is still polled
+    batch.send_signal(signal.SIGINT)
+    _, stderr = batch.communicate(timeout=30)
+    assert batch.returncode == 130, stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"{done}.json", f"{done}.mid"]  # whole files only
+    assert not any(p.name.startswith(TEMP_PREFIX) for p in out.iterdir())
+    sent = api_notes(load_fixture("record-info.json"))  # what the server answers for a complete task
+    written = pretty((out / f"{done}.mid").read_bytes()).instruments
+    assert [len(instrument.notes) for instrument in written] == [len(notes) for notes in sent.values()]
+    assert json.loads((out / f"{done}.json").read_text())["data"]["taskId"] == done
+    assert b"interrupted: 1 converted" in stderr
