@@ -5,7 +5,8 @@ jobs run (in this process, in worker processes, or in threads), how a job's resu
 described (``Rendered``: the bytes of each file to write, or the error), and how results
 become files (``Destination``, ``Pending``). Results are written by the main process in
 input order, so output names are the same on every run (a re-run after an interruption
-finds the finished files under the same names); a record that failed once it was read
+finds the finished files under the same names); work whose names are all claimed before
+it runs may be written as it ends instead (``run_in_threads(ordered=False)``: fetch); a record that failed once it was read
 claims its name all the same (``Destination.reserve``), so the names of the others do not
 depend on which failed. Errors of one record are data in its Outcome; the batch always
 goes on.
