@@ -6,10 +6,10 @@ described (``Rendered``: the bytes of each file to write, or the error), and how
 become files (``Destination``, ``Pending``). Results are written by the main process in
 input order, so output names are the same on every run (a re-run after an interruption
 finds the finished files under the same names); work whose names are all claimed before
-it runs may be written as it ends instead (``run_in_threads(ordered=False)``: fetch); a record that failed once it was read
-claims its name all the same (``Destination.reserve``), so the names of the others do not
-depend on which failed. Errors of one record are data in its Outcome; the batch always
-goes on.
+it runs may be written as it ends instead (``run_in_threads(ordered=False)``: fetch); a
+record that failed once it was read claims its name all the same (``Destination.reserve``),
+so the names of the others do not depend on which failed. Errors of one record are data in
+its Outcome; the batch always goes on.
 
 Re-runs: a job may *plan* a unit's output paths before any work (from the input's
 name, a JSON Lines line number, a task id). When every planned file exists and
