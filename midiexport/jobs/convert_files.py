@@ -180,14 +180,15 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
         folder = _results_folder(source, destination)
         if folder is not None:
             by_name.setdefault((folder, PurePath(source.name).name), source)
-            if not (files.is_midi(source) or files.is_archive(source)):
+            if not (files.is_midi(source) or files.is_archive(source) or source.path == files.STDIN):
                 json_stems.setdefault((folder, _default_stem(source.name, "")), source)
+    folders = {folder for folder, _ in by_name}
     own: set[str] = set()
     for source in named:
-        text = written_source(source)
+        folder, stem = os.path.dirname(os.path.realpath(source.path)), PurePath(source.path).stem
+        text = written_source(source) if folder in folders else None  # read only where results go
         if text is None:
             continue
-        folder, stem = os.path.dirname(os.path.realpath(source.path)), PurePath(source.path).stem
         writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
         writers += [json_stems.get((folder, stem)), json_stems.get((folder, _NUMBERED.sub("", stem)))]
         if any(writer is not None and writer is not source and writer.path not in own for writer in writers):
