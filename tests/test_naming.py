@@ -577,3 +577,14 @@ def test_one_input_given_twice_may_go_to_one_named_file(tmp_path):
     result = run("convert", str(task), str(task), "-o", str(tmp_path / "song.mid"))
     assert result.exit_code == 0, result.stderr
     assert pitches(tmp_path / "song.mid") == [60]
+
+
+def test_a_folder_given_twice_is_searched_once_and_its_outputs_counted_once(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0  # writes task.mid, which a search leaves out
+    result = run("convert", str(tmp_path), str(tmp_path) + "/", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["task.mid"]
+    assert result.stderr.splitlines()[:2] == [
+        left_out_line(1), "1 input given again (the same file named twice, or named and in a folder searched) read once"
+    ]  # fmt: skip

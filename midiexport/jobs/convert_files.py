@@ -113,8 +113,9 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     input of the run wrote it (``own_outputs``: a shell's ``*.mid`` run again), and so is
     every .mid member of a .zip. So are the reports and generate states midiexport wrote
     (``written_side_file``): left out of folder searches, read when named alone.
-    A file reached twice (the same resolved path named twice, or named and found by a
-    folder search) is read once, where it is first reached, and counted in ``repeated``.
+    A file reached by two of the paths given (the same resolved path named twice, or named
+    and found by a folder search) is read once, where it is first reached, and counted in
+    ``repeated`` when it is an input (a file left out is left out once, and counted once).
     ``destination`` tells where the results go (``own_outputs``); None: beside each input.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
@@ -124,38 +125,41 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
-    seen: set[str] = set()
+    seen: dict[str, bool] = {}  # each file reached (``_same_input_key``) -> whether it is an input
     left_out = side_files = repeated = 0
     for raw in paths:
         try:
             found = files.find_inputs([raw])
         except InputError as exc:
             return BatchInputs(sources, left_out, exc, side_files, repeated=repeated)
-        side = {source.path for source in found if source.from_folder and written_side_file(source)}
-        kept = [source for source in found if source.path not in side
+        keys = [_same_input_key(source, several=len(paths) > 1) for source in found]
+        again = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
+        fresh = [source for source, key in zip(found, keys) if key not in seen]
+        side = {source.path for source in fresh if source.from_folder and written_side_file(source)}
+        kept = [source for source in fresh if source.path not in side
                 and not (source.from_folder and written_by_midiexport(source))]  # fmt: skip
-        mid = len(found) - len(kept) - len(side)
-        left_out, side_files = left_out + mid, side_files + len(side)
-        if not kept:
+        mid = len(fresh) - len(kept) - len(side)
+        left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
+        seen.update((key, source in kept) for source, key in zip(found, keys) if key not in seen)
+        if not kept and not any(again):
             found_ = BatchInputs(sources, left_out, side_files=side_files, repeated=repeated)
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
             message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
             hint = found_._hint()
             return found_._replace(refusal=InputError(f"{message}leaves out; {hint}", input=raw, hint=hint))
-        for source in kept:
-            key = _same_input_key(source)
-            repeated += key in seen
-            if key not in seen:
-                seen.add(key)
-                sources.append(source)
+        sources += kept
     own = own_outputs(sources, destination or Destination())
     kept_sources = [source for source in sources if source.path not in own]
     return BatchInputs(kept_sources, left_out, side_files=side_files, own_outputs=len(own), repeated=repeated)
 
 
-def _same_input_key(source: InputFile) -> str:
-    """Return what tells an input from the others: its resolved path (links and ``..`` followed); "-" for stdin."""
-    return source.path if source.path == files.STDIN else os.path.realpath(source.path)
+def _same_input_key(source: InputFile, *, several: bool) -> str:
+    """Return what tells an input from the others: its resolved path (links and ``..`` followed); "-" for stdin.
+
+    With one path given (``several`` False) its own path: a folder search finds each path
+    once, and a link found in it is read as the file it is named as.
+    """
+    return os.path.realpath(source.path) if several and source.path != files.STDIN else source.path
 
 
 def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[str]:
