@@ -3,9 +3,8 @@
 Its inputs are found by ``find_batch_inputs``: a folder search leaves out the files
 midiexport wrote (its .mid files, reports and generate states), a named .mid that another
 input of the run wrote is left out (``own_outputs``), and a file reached twice is read
-once. Each unit (an input file,
-or one line of a JSON Lines input) is read, normalized, converted and encoded, in worker
-processes when ``jobs`` > 1 (see ``runner``).
+once. Each unit (an input file, or one line of a JSON Lines input) is read, normalized,
+converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 """
 
 from __future__ import annotations
