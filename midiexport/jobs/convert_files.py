@@ -63,7 +63,7 @@ class BatchInputs(NamedTuple):
     ``left_out``: the .mid files midiexport wrote that folder searches left out; ``side_files``:
     the reports and generate states they left out (``written_side_file``); ``own_outputs``: the
     .mid files named that another input of the run wrote (``own_outputs``); ``repeated``: the
-    inputs given again (the same path named twice, or named and found by a folder search),
+    inputs given again (the same file named twice, or named and found by a folder search),
     read once. ``refusal``: the input that ends the batch before it starts, or None.
     """
 
@@ -112,9 +112,9 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     input of the run wrote it (``own_outputs``: a shell's ``*.mid`` run again), and so is
     every .mid member of a .zip. So are the reports and generate states midiexport wrote
     (``written_side_file``): left out of folder searches, read when named alone.
-    A file reached by two of the paths given (the same resolved path named twice, or named
-    and found by a folder search) is read once, where it is first reached, and counted in
-    ``repeated`` when it is an input (a file left out is left out once, and counted once).
+    A file reached by two of the paths given (the same file named twice, or named and found
+    by a folder search: ``_same_input_key``) is read once, where it is first reached, and
+    counted in ``repeated`` when it is an input (a file left out is left out once, counted once).
     ``destination`` tells where the results go (``own_outputs``); None: beside each input.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
@@ -139,7 +139,8 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
                 and not (source.from_folder and written_by_midiexport(source))]  # fmt: skip
         mid = len(fresh) - len(kept) - len(side)
         left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
-        seen.update((key, source in kept) for source, key in zip(found, keys) if key not in seen)
+        inputs = {source.path for source in kept}
+        seen.update((key, source.path in inputs) for source, key in zip(found, keys) if key not in seen)
         if not kept and not any(again):
             found_ = BatchInputs(sources, left_out, side_files=side_files, repeated=repeated)
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
@@ -153,12 +154,20 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
 
 
 def _same_input_key(source: InputFile, *, several: bool) -> str:
-    """Return what tells an input from the others: its resolved path (links and ``..`` followed); "-" for stdin.
+    """Return what tells an input from the others: the file it is ("-" for standard input).
 
-    With one path given (``several`` False) its own path: a folder search finds each path
-    once, and a link found in it is read as the file it is named as.
+    With several paths given, the file's device and inode (``os.path.samefile``'s test: one
+    stat, where resolving a path stats each of its folders): the same file whatever path,
+    link or ``..`` reaches it. With one path given, its own path: a folder search finds each
+    path once, and a link found in it is read as the file it is named as.
     """
-    return os.path.realpath(source.path) if several and source.path != files.STDIN else source.path
+    if not several or source.path == files.STDIN:
+        return source.path
+    try:
+        info = os.stat(source.path)
+    except OSError:  # gone since the search: reading it will say so
+        return os.path.abspath(source.path)
+    return f"{info.st_dev}:{info.st_ino}"
 
 
 def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[str]:
