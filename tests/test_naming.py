@@ -588,3 +588,18 @@ def test_a_folder_given_twice_is_searched_once_and_its_outputs_counted_once(tmp_
     assert result.stderr.splitlines()[:2] == [
         left_out_line(1), "1 input given again (the same file named twice, or named and in a folder searched) read once"
     ]  # fmt: skip
+
+
+def test_a_glob_of_records_with_ids_split_per_instrument_run_again_writes_the_same_files(tmp_path):
+    drums = {"name": "Drums", "notes": [{"pitch": 36, "start": 0, "end": 0.25, "velocity": 1}]}
+    data = record(taskId="5c79be8e")
+    data["data"]["instruments"].append(drums)  # type: ignore[index]
+    (tmp_path / "task.json").write_text(json.dumps(data))  # its files' marks name the task, not the file
+    first = run("convert", *glob_of(tmp_path), "--split")
+    assert first.exit_code == 0, first.stderr
+    assert names(tmp_path) == ["task-Drums.mid", "task-Piano.mid", "task.json"]
+    before = files_of(tmp_path)
+    again = run("convert", *glob_of(tmp_path), "--split")
+    assert again.exit_code == 0, again.stderr
+    assert files_of(tmp_path) == before
+    assert again.stderr.splitlines()[0].startswith(f"2 .mid files {OWN_LINE} (")

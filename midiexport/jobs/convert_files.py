@@ -54,7 +54,6 @@ RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a 
 # The ``source:`` text of a song of .mid stems (``midifile.merge_stems``) or of a .zip member ("z.zip: a.json"):
 # what follows the first file's name.
 _SOURCE_TAIL = re.compile(r"(?: and \d+ more stems?|: .*)$")
-_NUMBERED = re.compile(r"(?:-\d+)+$")  # what a JSON input's records add to its stem: "-12", "-3-2", "-2"
 
 
 class BatchInputs(NamedTuple):
@@ -176,10 +175,11 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
     A named .mid that carries ``WRITTEN_MARK`` (``written_source``) is another input's output
     when it lies where that input's results go (``destination``) and either its mark names
     that input (``source: <file name>``: a .mid, stems, a .zip, a JSON record without ids)
-    or its name is one that JSON input gives its records by default (``saved.mid``,
-    ``saved-12.mid``). So ``convert *.mid`` run again in a Suno download folder does not take
-    the song's file, written by the first run, for an input: the stems' song is then kept
-    as on any re-run (replaced with ``overwrite``). A lone input, or a .mid that no other
+    or its name is that JSON input's, alone or followed by a dash and what its records add
+    by default (``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``). So
+    ``convert *.mid`` run again in a Suno download folder does not take the song's file,
+    written by the first run, for an input: the stems' song is then kept as on any re-run
+    (replaced with ``overwrite``). A lone input, or a .mid that no other
     input wrote, is read as given. The inputs left out are not themselves looked for as
     writers, so two files can never leave each other out.
     """
@@ -202,10 +202,18 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
         if text is None:
             continue
         writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
-        writers += [json_stems.get((folder, stem)), json_stems.get((folder, _NUMBERED.sub("", stem)))]
+        # a JSON's own name, or it and what its records add: "saved-12", "task-Drums" (--split), "task-2"
+        writers += [json_stems.get((folder, "-".join(parts))) for parts in _dash_prefixes(stem)]
         if any(writer is not None and writer is not source and writer.path not in own for writer in writers):
             own.add(source.path)
     return own
+
+
+def _dash_prefixes(stem: str) -> Iterator[list[str]]:
+    """Yield ``stem`` cut at each dash, whole first: "a-b-c" gives [a, b, c], [a, b], [a]."""
+    parts = stem.split("-")
+    for end in range(len(parts), 0, -1):
+        yield parts[:end]
 
 
 def _results_folder(source: InputFile, destination: Destination) -> str | None:
