@@ -411,3 +411,26 @@ def test_a_member_named_with_control_characters_is_named_escaped_in_one_line_by_
     found = read_archive(InputFile(str(archive), "odd.zip", False))
     line = found.settle("odd.zip", ["result"], lambda result, line: line)[0]
     assert line.startswith("odd.zip: 1 file not read (") and line.endswith("): a\\u202eb.txt")
+
+
+ZIP_ON_STDIN = ("<stdin> is a .zip archive, not JSON; a .zip is read from a file whose name ends in .zip: "
+                "save it as one and give that file")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["convert", "info"])
+def test_a_zip_on_standard_input_says_what_it_is_and_what_to_do(tmp_path, command):
+    data = make_zip(tmp_path / "stems.zip", {f"{TITLE} (Bass).mid": stem_bytes(4)}).read_bytes()
+    args = ["-", "-o", str(tmp_path / "out")] if command == "convert" else ["-"]
+    result = run(command, *args, input=data)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == ZIP_ON_STDIN
+    assert result.stdout == ""
+    named = run(command, *[str(tmp_path / "stems.zip") if arg == "-" else arg for arg in args])  # what the line advises
+    assert named.exit_code == 0, named.stderr
+
+
+def test_an_empty_zip_named_json_is_said_to_be_a_zip(tmp_path):
+    zipfile.ZipFile(tmp_path / "saved.json", "w").close()  # an archive holding nothing: its end record alone
+    result = run("convert", str(tmp_path / "saved.json"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == ZIP_ON_STDIN.replace("<stdin>", str(tmp_path / "saved.json"))

@@ -190,7 +190,8 @@ def test_jobs_2_writes_the_same_files_as_jobs_1(tmp_path):
 
 
 def test_single_output_file_with_several_inputs_is_a_usage_error(example, tmp_path):
-    result = run("convert", str(example), str(example), "-o", str(tmp_path / "x.mid"))
+    other = shutil.copy(example, tmp_path / "other.json")
+    result = run("convert", str(example), str(other), "-o", str(tmp_path / "x.mid"))
     assert result.exit_code == 2
     assert "names one file but there are several results; give a folder instead" in result.stderr
 

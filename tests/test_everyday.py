@@ -317,11 +317,13 @@ def test_fetch_writes_a_json_report_per_task(fake_api, task, tmp_path):
     assert result.exit_code == 1
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["command"] == "fetch"
-    assert [r["outcome"] for r in data["results"]] == ["converted", "failed"]
-    assert data["results"][0]["files"] == [
+    by_outcome = {r["outcome"]: r for r in data["results"]}  # each task as its download ends
+    assert sorted(by_outcome) == ["converted", "failed"] and len(data["results"]) == 2
+    assert by_outcome["converted"]["files"] == [
         str(tmp_path / "out" / f"{done}.mid"),
         str(tmp_path / "out" / f"{done}.json"),
     ]
+    assert by_outcome["failed"]["input"] == f"task {failed}"
     assert data["summary"]["converted"] == 1 and data["summary"]["failed"] == 1
 
 

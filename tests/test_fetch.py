@@ -10,7 +10,7 @@ import time
 import mido
 import pytest
 
-from conftest import API_KEY, pretty, run
+from conftest import API_KEY, api_notes, load_fixture, pretty, run
 from midiexport.errors import ApiError, NetworkError
 from midiexport.io.client import MIDI_RECORD_PATH, ApiClient, ClientSettings, fetch_record
 from midiexport.io.http import check_base_url
@@ -184,14 +184,15 @@ def test_several_tasks_are_fetched_together_and_one_failure_does_not_stop_the_ot
     ids = [task("complete"), task("bad-key"), task("server-error-twice"), task("pending-then-complete")]
     fetch = FetchOptions(api_key=API_KEY, base_url=fake_api.url, poll_interval_s=0.02)
     settings = ClientSettings(api_key=API_KEY, base_url=fake_api.url, backoff_s=0.01, backoff_max_s=0.02)
-    results = []
+    results = {}  # each task as its download ends
     for pending in run_fetch(ids, fetch, ConvertOptions(), Destination(str(tmp_path)), settings=settings):
         try:
-            results.append([o.paths for o in pending.result()])
+            results[pending.name] = [o.paths for o in pending.result()]
         except ApiError as exc:
-            results.append(exc.code)
-    assert results[1] == 401
-    assert [len(r[0]) for i, r in enumerate(results) if i != 1] == [2, 2, 2]  # .mid and .json each
+            results[pending.name] = exc.code
+    assert sorted(results) == sorted(f"task {i}" for i in ids)
+    assert results[f"task {ids[1]}"] == 401
+    assert [len(results[f"task {i}"][0]) for i in ids if i != ids[1]] == [2, 2, 2]  # .mid and .json each
 
 
 # --- the command line ------------------------------------------------------------------
@@ -377,7 +378,8 @@ def test_every_failure_line_names_its_task(raw_api, tmp_path):
     result = run("fetch", ok, reset, chunks, "-o", str(tmp_path), "--timeout", "2", env=env)
     assert result.exit_code == 1
     failures = [line for line in result.stderr.splitlines() if "cannot reach" in line or "refused" in line]
-    assert [line.split(":")[0] for line in failures] == [f"task {reset}", f"task {chunks}"]
+    # each line as its task ends (tasks named by their ids are written as they finish)
+    assert sorted(line.split(":")[0] for line in failures) == sorted([f"task {reset}", f"task {chunks}"])
     assert (tmp_path / f"{ok}.mid").exists()
 
 
@@ -410,3 +412,44 @@ def test_a_unit_is_refused_one_named_file_by_the_mid_files_it_would_write():
     assert refusal(song, failed) is None  # a companion (.json) and a failure write no .mid
     assert refusal(split) is not None  # one song, two .mid files (--split)
     assert refusal(song, song) is not None
+
+
+def test_a_task_id_given_twice_is_fetched_once(fake_api, task, tmp_path):
+    task_id = task("complete")
+    result = fetch_cli(fake_api, task_id, task_id, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_api.seen(task_id)) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{task_id}.json", f"{task_id}.mid"]  # no -2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "1 task id given again fetched once"
+    assert lines[-1].startswith("1 converted (")
+
+
+def test_a_finished_task_is_written_while_one_before_it_is_pending_and_ctrl_c_keeps_it(fake_api, task, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import package_env
+    from midiexport.io.files import TEMP_PREFIX
+
+    pending, done, out = task("pending-forever"), task("complete"), tmp_path / "out"
+    env = package_env(MIDIEXPORT_API_KEY=API_KEY, MIDIEXPORT_BASE_URL=fake_api.url)
+    command = [sys.executable, "-m", "midiexport", "fetch", pending, done, "-o", str(out), "--poll-interval", "0.05"]
+    batch = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (out / f"{done}.json").exists() and time.monotonic() < deadline and batch.poll() is None:
+        time.sleep(0.01)
+    assert (out / f"{done}.json").exists(), "the finished task was not written while the first one was pending"
+    assert batch.poll() is None  # the first task is still polled
+    batch.send_signal(signal.SIGINT)
+    _, stderr = batch.communicate(timeout=30)
+    assert batch.returncode == 130, stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"{done}.json", f"{done}.mid"]  # whole files only
+    assert not any(p.name.startswith(TEMP_PREFIX) for p in out.iterdir())
+    sent = api_notes(load_fixture("record-info.json"))  # what the server answers for a complete task
+    written = pretty((out / f"{done}.mid").read_bytes()).instruments
+    assert [len(instrument.notes) for instrument in written] == [len(notes) for notes in sent.values()]
+    assert json.loads((out / f"{done}.json").read_text())["data"]["taskId"] == done
+    assert b"interrupted: 1 converted" in stderr

@@ -464,3 +464,142 @@ def test_a_damaged_mid_in_a_folder_still_fails_as_an_input(tmp_path, damage):
     assert wrote == f"wrote {tmp_path / 'out' / 'task.mid'}"
     assert failed.startswith(f"{tmp_path / 'task.mid'} is not a") and "MIDI file" in failed
     assert summary == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 1 failed"
+
+
+# A shell's glob (`convert *.mid`, `convert *`) names the outputs of the last run too: a .mid midiexport
+# wrote from another input of the run is left out, so a re-run writes the same files as the first run.
+
+OWN_LINE = "midiexport wrote from another input of this run left out"
+
+
+def glob_of(folder: Path, pattern: str = "*") -> list[str]:
+    """What a shell's ``folder/pattern`` names: the matching entries, sorted."""
+    return sorted(str(p) for p in folder.glob(pattern))
+
+
+@pytest.mark.parametrize("options", [[], ["--split"], ["--bpm", "auto"], ["--name", "{title} ({stem})"]])
+def test_a_glob_of_a_download_folder_run_again_writes_the_same_files(tmp_path, options):
+    song_stems(tmp_path)
+    first = run("convert", *glob_of(tmp_path, "*.mid"), *options)
+    assert first.exit_code == 0, first.stderr
+    written = sorted(set(names(tmp_path)) - {"Song (Bass).mid", "Song (Keys).mid"})
+    assert written and OWN_LINE not in first.stderr
+    before = files_of(tmp_path)
+    for _ in range(2):
+        again = run("convert", *glob_of(tmp_path, "*.mid"), *options)
+        assert again.exit_code == 0, again.stderr
+        assert files_of(tmp_path) == before  # no "-2", no "-midiexport": the same files, none rewritten
+        lines = again.stderr.splitlines()
+        files = "file" if len(written) == 1 else "files"
+        hint = "it again; name it alone" if len(written) == 1 else "them again; name one alone"
+        assert lines[0] == f"{len(written)} .mid {files} {OWN_LINE} (this run writes {hint} to convert it)"
+        assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"
+
+
+def test_a_glob_of_every_kind_of_input_run_again_writes_the_same_files(tmp_path):
+    song_stems(tmp_path)
+    (tmp_path / "lone.mid").write_bytes(stem_bytes(program=40, notes=2))  # no stem name: lone-midiexport.mid
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))  # its mark names the task
+    (tmp_path / "plain.json").write_text(json.dumps(record()))  # no ids: its mark names the file
+    (tmp_path / "songs.jsonl").write_text(json.dumps(record(taskId="a1")) + "\n" + json.dumps(record()) + "\n")
+    make_zip(tmp_path / "pack.zip", {"Zipped (Bass).mid": stem_bytes(program=35)})
+    first = run("convert", *glob_of(tmp_path))
+    assert first.exit_code == 0, first.stderr
+    assert sorted(set(names(tmp_path)) - {p.name for p in tmp_path.iterdir() if p.suffix != ".mid"}) == [
+        "Song (Bass).mid", "Song (Keys).mid", "Song.mid", "Zipped.mid", "lone-midiexport.mid", "lone.mid",
+        "plain.mid", "songs-1.mid", "songs-2.mid", "task.mid",
+    ]  # fmt: skip
+    before = files_of(tmp_path)
+    again = run("convert", *glob_of(tmp_path))
+    assert again.exit_code == 0, again.stderr
+    assert files_of(tmp_path) == before
+    assert again.stderr.splitlines()[0].startswith(f"7 .mid files {OWN_LINE} (")
+    assert again.stderr.splitlines()[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 7 skipped (exist), 0 failed"
+
+
+def test_a_glob_run_again_with_overwrite_replaces_the_songs_file_under_its_own_name(tmp_path):
+    song_stems(tmp_path)
+    assert run("convert", *glob_of(tmp_path, "*.mid")).exit_code == 0
+    (tmp_path / "Song.mid").write_bytes((tmp_path / "Song.mid").read_bytes() + b"stale")  # still marked as ours
+    again = run("convert", *glob_of(tmp_path, "*.mid"), "--overwrite")
+    assert again.exit_code == 0, again.stderr
+    assert names(tmp_path) == ["Song (Bass).mid", "Song (Keys).mid", "Song.mid"]
+    assert f"wrote {tmp_path / 'Song.mid'}" in again.stderr
+    assert not (tmp_path / "Song.mid").read_bytes().endswith(b"stale")
+    assert pitches(tmp_path / "Song.mid") == [40, 41, 42, 43]
+
+
+def test_a_mid_midiexport_wrote_from_no_input_of_the_run_is_read_as_given(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path / "old" / "task.json")).exit_code == 0
+    (tmp_path / "new.json").write_text(json.dumps(record(taskId="77aa")))
+    output = tmp_path / "old" / "task.mid"  # beside no input of the next run, and from none of them
+    result = run("convert", str(tmp_path / "new.json"), str(output), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert "left out" not in result.stderr
+    assert names(tmp_path / "out") == ["5c79be8e.mid", "new.mid"]  # the output, cleaned again: named by its title
+
+
+def test_the_report_counts_the_outputs_a_glob_named(tmp_path):
+    song_stems(tmp_path / "dl")
+    report = tmp_path / "report.json"
+    assert run("convert", *glob_of(tmp_path / "dl")).exit_code == 0
+    again = run("convert", *glob_of(tmp_path / "dl"), "--report", str(report))
+    assert again.exit_code == 0, again.stderr
+    data = json.loads(report.read_text())
+    assert data["written_mid_left_out"] == 1
+    assert [result["input"] for result in data["results"]] == [str(tmp_path / "dl" / "Song (Bass).mid and 1 more stem")]
+
+
+# The same input reached twice is read once.
+
+
+@pytest.mark.parametrize("second", ["the same path", "another spelling", "its folder", "a link to it"])
+def test_an_input_reached_twice_is_converted_once_and_said(tmp_path, second):
+    task = tmp_path / "in" / "task.json"
+    task.parent.mkdir()
+    task.write_text(json.dumps(record(taskId="5c79be8e")))
+    (tmp_path / "link.json").symlink_to(task)
+    again = {"the same path": str(task), "another spelling": str(tmp_path / "in" / ".." / "in" / "task.json"),
+             "its folder": str(task.parent), "a link to it": str(tmp_path / "link.json")}[second]  # fmt: skip
+    result = run("convert", str(task), again, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["task.mid"]  # no task-2.mid
+    lines = result.stderr.splitlines()
+    assert lines[0] == "1 input given again (the same file named twice, or named and in a folder searched) read once"
+    assert lines[-1] == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 0 failed"
+
+
+def test_one_input_given_twice_may_go_to_one_named_file(tmp_path):
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps(record(taskId="5c79be8e")))
+    result = run("convert", str(task), str(task), "-o", str(tmp_path / "song.mid"))
+    assert result.exit_code == 0, result.stderr
+    assert pitches(tmp_path / "song.mid") == [60]
+
+
+def test_a_folder_given_twice_is_searched_once_and_its_outputs_counted_once(tmp_path):
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0  # writes task.mid, which a search leaves out
+    result = run("convert", str(tmp_path), str(tmp_path) + "/", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["task.mid"]
+    assert result.stderr.splitlines()[:2] == [
+        left_out_line(1), "1 input given again (the same file named twice, or named and in a folder searched) read once"
+    ]  # fmt: skip
+
+
+def test_a_glob_of_records_with_ids_split_per_instrument_run_again_writes_the_same_files(tmp_path):
+    drums = {"name": "Drums", "notes": [{"pitch": 36, "start": 0, "end": 0.25, "velocity": 1}]}
+    data = record(taskId="5c79be8e")
+    data["data"]["instruments"].append(drums)  # type: ignore[index]
+    (tmp_path / "task.json").write_text(json.dumps(data))  # its files' marks name the task, not the file
+    first = run("convert", *glob_of(tmp_path), "--split")
+    assert first.exit_code == 0, first.stderr
+    assert names(tmp_path) == ["task-Drums.mid", "task-Piano.mid", "task.json"]
+    before = files_of(tmp_path)
+    again = run("convert", *glob_of(tmp_path), "--split")
+    assert again.exit_code == 0, again.stderr
+    assert files_of(tmp_path) == before
+    assert again.stderr.splitlines()[0].startswith(f"2 .mid files {OWN_LINE} (")

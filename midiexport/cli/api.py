@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
-from ..display import printable
+from ..display import plural, printable
 from .common import ConversionCommand, Seconds, build_convert_options, build_destination, output_options
 from .report import cli_message, drive, fail_and_exit, usage_error
 
@@ -66,18 +66,21 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
 
     A few tasks are asked at once. Each failure is one line; the others go on.
     """
-    from ..jobs.fetch_tasks import run_fetch
+    from ..jobs.fetch_tasks import run_fetch, unique_tasks
 
     _check_api(options)
     blank = [repr(t) for t in task_ids if not t.strip()]
     if blank:
         raise click.UsageError(f"a task id is empty ({', '.join(blank)}); give the id the API returned")
-    destination = build_destination(options, several=len(task_ids) > 1, default_folder=".")
+    unique, repeated = unique_tasks(task_ids)
+    if repeated and not options["quiet"]:
+        click.echo(f"{repeated} task {plural(repeated, 'id')} given again fetched once", err=True)
+    destination = build_destination(options, several=len(unique) > 1, default_folder=".")
     fetch_options = _fetch_options(options, music_task=options["music_task"])
     status = PollStatus(enabled=not options["quiet"])
     convert_options = build_convert_options(options)
-    drive(lambda jobs: run_fetch(task_ids, fetch_options, convert_options, destination, progress=status),
-         options, total=len(task_ids))  # fmt: skip
+    drive(lambda jobs: run_fetch(unique, fetch_options, convert_options, destination, progress=status),
+         options, total=len(unique))  # fmt: skip
 
 
 @click.command(cls=ConversionCommand)

@@ -39,18 +39,18 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     if problem is not None:
         raise click.UsageError(cli_words(problem))
     try:
-        found = find_batch_inputs(inputs)
+        found = find_batch_inputs(inputs, destination=destination)
     except Exception as exc:  # noqa: BLE001 - a bug (input errors are the refusal): one line, exit 1
         fail_and_exit(exc, options["verbose"])
     if found.refusal is not None:  # no batch: its one line, and the report asked for
-        refuse_batch(found.refusal, options, left_out=found.left_out)
-    line = found.left_out_line()
-    if line and not options["quiet"]:
+        refuse_batch(found.refusal, options, left_out=found.written_left_out)
+    for line in [] if options["quiet"] else found.left_out_lines():
         click.echo(line, err=True)
     sources = found.sources
     # JSON Lines are counted line by line as they are read: then the total is not known.
     total = None if any(source.lines for source in sources) else len(sources)
-    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total, left_out=found.left_out)
+    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total,
+          left_out=found.written_left_out)  # fmt: skip
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:

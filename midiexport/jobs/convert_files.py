@@ -1,15 +1,18 @@
 """Convert files: the job of ``midiexport convert``, one unit per input or JSON line.
 
 Its inputs are found by ``find_batch_inputs``: a folder search leaves out the files
-midiexport wrote (its .mid files, reports and generate states). Each unit (an input file,
-or one line of a JSON Lines input) is read, normalized, converted and encoded, in worker
-processes when ``jobs`` > 1 (see ``runner``).
+midiexport wrote (its .mid files, reports and generate states), a named .mid that another
+input of the run wrote is left out (``own_outputs``), and a file reached twice is read
+once. Each unit (an input file, or one line of a JSON Lines input) is read, normalized,
+converted and encoded, in worker processes when ``jobs`` > 1 (see ``runner``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePath
@@ -44,42 +47,74 @@ SIDE_HEAD_BYTES = 256
 LEFT_OUT_HINT = "name one to convert it again"
 SIDE_FILE = "report or generate state file"  # what ``written_side_file`` recognises, as counted
 SIDE_HINT = "name one to read it as given"  # a report or state named alone is read (and fails as no record)
+OWN_OUTPUT_HINTS = ("this run writes it again; name it alone to convert it",  # ``own_outputs``: one file, several
+                    "this run writes them again; name one alone to convert it")  # fmt: skip
+REPEATED = "given again (the same file named twice, or named and in a folder searched) read once"
 RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
+# The ``source:`` text of a song of .mid stems (``midifile.merge_stems``) or of a .zip member ("z.zip: a.json"):
+# what follows the first file's name.
+_SOURCE_TAIL = re.compile(r"(?: and \d+ more stems?|: .*)$")
 
 
 class BatchInputs(NamedTuple):
-    """A batch's inputs, how many files midiexport wrote its folder searches left out, and why it cannot start.
+    """A batch's inputs, the files left out of it, and why it cannot start.
 
-    ``left_out``: the .mid files; ``side_files``: the reports and generate states (``written_side_file``).
-    ``refusal``: the input that ends the batch before it starts (``find_batch_inputs``), or None.
+    ``left_out``: the .mid files midiexport wrote that folder searches left out; ``side_files``:
+    the reports and generate states they left out (``written_side_file``); ``own_outputs``: the
+    .mid files named that another input of the run wrote (``own_outputs``); ``repeated``: the
+    inputs given again (the same file named twice, or named and found by a folder search),
+    read once. ``refusal``: the input that ends the batch before it starts, or None.
     """
 
     sources: list[InputFile]
     left_out: int
     refusal: InputError | None = None
     side_files: int = 0
+    own_outputs: int = 0
+    repeated: int = 0
 
-    def left_out_line(self) -> str | None:
-        """Return the line that says how many files were left out, or None when none were."""
+    def left_out_lines(self) -> list[str]:
+        """Return the lines that say which inputs were left out, and why: none when none were."""
+        lines = []
         counts = [f"{self.left_out} .mid {plural(self.left_out, 'file')}"] if self.left_out else []
         if self.side_files:
             counts.append(f"{self.side_files} {plural(self.side_files, SIDE_FILE)}")
-        if not counts:
-            return None
-        hint = SIDE_HINT if self.side_files else LEFT_OUT_HINT
-        return f"{' and '.join(counts)} midiexport wrote left out of the folder search ({hint})"
+        if counts:
+            lines.append(f"{' and '.join(counts)} midiexport wrote left out of the folder search ({self._hint()})")
+        if self.own_outputs:
+            files_ = f"{self.own_outputs} .mid {plural(self.own_outputs, 'file')}"
+            hint = OWN_OUTPUT_HINTS[self.own_outputs > 1]
+            lines.append(f"{files_} midiexport wrote from another input of this run left out ({hint})")
+        if self.repeated:
+            given = f"{self.repeated} {plural(self.repeated, 'input')}"
+            lines.append(f"{given} {REPEATED}")
+        return lines
+
+    def _hint(self) -> str:
+        """The hint of the folder search's line, chosen here only: a side file named alone is read as given."""
+        return SIDE_HINT if self.side_files else LEFT_OUT_HINT
+
+    @property
+    def written_left_out(self) -> int:
+        """The .mid files midiexport wrote that the batch left out: by folder searches, and named (``--report``)."""
+        return self.left_out + self.own_outputs
 
 
-def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
+def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None = None) -> BatchInputs:
     """Find a batch's inputs as ``files.find_inputs`` does, but not the files midiexport wrote in folders.
 
     The rule for folders: a .mid found by a folder search is an output of an earlier run, not
     an input, when its first track opens with ``WRITTEN_MARK`` (``written_by_midiexport``). So a
     re-run over a folder converts nothing new: the files the last run wrote are not read
     again, and a JSON's own file is not taken for an input that its song must keep off. A
-    .mid named on its own is always read (to clean an output again on purpose), and so is
+    .mid named on its own is read (to clean an output again on purpose), unless another
+    input of the run wrote it (``own_outputs``: a shell's ``*.mid`` run again), and so is
     every .mid member of a .zip. So are the reports and generate states midiexport wrote
     (``written_side_file``): left out of folder searches, read when named alone.
+    A file reached by two of the paths given (the same file named twice, or named and found
+    by a folder search: ``_same_input_key``) is read once, where it is first reached, and
+    counted in ``repeated`` when it is an input (a file left out is left out once, counted once).
+    ``destination`` tells where the results go (``own_outputs``); None: beside each input.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
     only files midiexport wrote) is returned as the result's ``refusal`` (the InputError
@@ -88,25 +123,103 @@ def find_batch_inputs(paths: Sequence[str]) -> BatchInputs:
     what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
-    left_out = side_files = 0
+    seen: dict[str, bool] = {}  # each file reached (``_same_input_key``) -> whether it is an input
+    left_out = side_files = repeated = 0
     for raw in paths:
         try:
             found = files.find_inputs([raw])
         except InputError as exc:
-            return BatchInputs(sources, left_out, exc, side_files)
-        side = {source.path for source in found if source.from_folder and written_side_file(source)}
-        kept = [source for source in found if source.path not in side
+            return BatchInputs(sources, left_out, exc, side_files, repeated=repeated)
+        keys = [_same_input_key(source, several=len(paths) > 1) for source in found]
+        again = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
+        fresh = [source for source, key in zip(found, keys) if key not in seen]
+        side = {source.path for source in fresh if source.from_folder and written_side_file(source)}
+        kept = [source for source in fresh if source.path not in side
                 and not (source.from_folder and written_by_midiexport(source))]  # fmt: skip
-        mid = len(found) - len(kept) - len(side)
-        left_out, side_files = left_out + mid, side_files + len(side)
-        if not kept:
+        mid = len(fresh) - len(kept) - len(side)
+        left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
+        inputs = {source.path for source in kept}
+        seen.update((key, source.path in inputs) for source, key in zip(found, keys) if key not in seen)
+        if not kept and not any(again):
+            found_ = BatchInputs(sources, left_out, side_files=side_files, repeated=repeated)
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
-            hint = SIDE_HINT if side else LEFT_OUT_HINT
             message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
-            refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
-            return BatchInputs(sources, left_out, refusal, side_files)
+            hint = found_._hint()
+            return found_._replace(refusal=InputError(f"{message}leaves out; {hint}", input=raw, hint=hint))
         sources += kept
-    return BatchInputs(sources, left_out, side_files=side_files)
+    own = own_outputs(sources, destination or Destination())
+    kept_sources = [source for source in sources if source.path not in own]
+    return BatchInputs(kept_sources, left_out, side_files=side_files, own_outputs=len(own), repeated=repeated)
+
+
+def _same_input_key(source: InputFile, *, several: bool) -> str:
+    """Return what tells an input from the others: the file it is ("-" for standard input).
+
+    With several paths given, the file's device and inode (``os.path.samefile``'s test: one
+    stat, where resolving a path stats each of its folders): the same file whatever path,
+    link or ``..`` reaches it. With one path given, its own path: a folder search finds each
+    path once, and a link found in it is read as the file it is named as.
+    """
+    if not several or source.path == files.STDIN:
+        return source.path
+    try:
+        info = os.stat(source.path)
+    except OSError:  # gone since the search: reading it will say so
+        return os.path.abspath(source.path)
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[str]:
+    """Return the paths of the .mid files named in ``sources`` that another of ``sources`` wrote: this run writes them.
+
+    A named .mid that carries ``WRITTEN_MARK`` (``written_source``) is another input's output
+    when it lies where that input's results go (``destination``) and either its mark names
+    that input (``source: <file name>``: a .mid, stems, a .zip, a JSON record without ids)
+    or its name is that JSON input's, alone or followed by a dash and what its records add
+    by default (``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``). So
+    ``convert *.mid`` run again in a Suno download folder does not take the song's file,
+    written by the first run, for an input: the stems' song is then kept as on any re-run
+    (replaced with ``overwrite``). A lone input, or a .mid that no other
+    input wrote, is read as given. The inputs left out are not themselves looked for as
+    writers, so two files can never leave each other out.
+    """
+    named = [source for source in sources if files.is_midi(source) and not source.from_folder]
+    if len(sources) < 2 or not named:
+        return set()
+    by_name: dict[tuple[str, str], InputFile] = {}  # (results' folder, file name) -> input
+    json_stems: dict[tuple[str, str], InputFile] = {}  # (results' folder, default stem) -> JSON input
+    for source in sources:
+        folder = _results_folder(source, destination)
+        if folder is not None:
+            by_name.setdefault((folder, PurePath(source.name).name), source)
+            if not (files.is_midi(source) or files.is_archive(source) or source.path == files.STDIN):
+                json_stems.setdefault((folder, _default_stem(source.name, "")), source)
+    folders = {folder for folder, _ in by_name}
+    own: set[str] = set()
+    for source in named:
+        folder, stem = os.path.dirname(os.path.realpath(source.path)), PurePath(source.path).stem
+        text = written_source(source) if folder in folders else None  # read only where results go
+        if text is None:
+            continue
+        writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
+        # a JSON's own name, or it and what its records add: "saved-12", "task-Drums" (--split), "task-2"
+        writers += [json_stems.get((folder, "-".join(parts))) for parts in _dash_prefixes(stem)]
+        if any(writer is not None and writer is not source and writer.path not in own for writer in writers):
+            own.add(source.path)
+    return own
+
+
+def _dash_prefixes(stem: str) -> Iterator[list[str]]:
+    """Yield ``stem`` cut at each dash, whole first: "a-b-c" gives [a, b, c], [a, b], [a]."""
+    parts = stem.split("-")
+    for end in range(len(parts), 0, -1):
+        yield parts[:end]
+
+
+def _results_folder(source: InputFile, destination: Destination) -> str | None:
+    """Return the resolved folder ``source``'s results go to; None for one named file or standard input."""
+    folder = destination.folder(source)
+    return None if folder is None else os.path.realpath(folder)
 
 
 def written_side_file(source: InputFile) -> bool:
@@ -141,15 +254,25 @@ def written_by_midiexport(source: InputFile) -> bool:
     Reads its first ``MARK_HEAD_BYTES`` only. A file that cannot be read, or is damaged
     before the mark, is no file midiexport wrote: read as an input, it fails as one.
     """
+    return written_source(source) is not None
+
+
+def written_source(source: InputFile) -> str | None:
+    """Return what the ``source:`` text of a .mid midiexport wrote names ("a.json", "task 1a2b"); None for any other.
+
+    As ``written_by_midiexport`` reads it (its first ``MARK_HEAD_BYTES``): None for a file
+    that is no .mid, cannot be read, or does not carry ``WRITTEN_MARK``.
+    """
     if not files.is_midi(source):  # a folder search's file: never standard input
-        return False
+        return None
     from ..stages.midifile import leading_texts  # .mid input only: JSON start-up stays lean
 
     try:
         head = files.read_head(source, MARK_HEAD_BYTES)
     except InputError:
-        return False
-    return any(text.startswith(WRITTEN_MARK) for text in leading_texts(head))
+        return None
+    marks = (text for text in leading_texts(head) if text.startswith(WRITTEN_MARK))
+    return next((text.removeprefix(WRITTEN_MARK).strip() for text in marks), None)
 
 
 class Unit(NamedTuple):

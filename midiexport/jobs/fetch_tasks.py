@@ -63,7 +63,14 @@ def run_fetch(
     Call each Pending's ``result()`` before asking for the next: the downloads stop
     when the iteration ends. ``settings`` overrides the client's timeouts and retries (tests make them short).
     The music task, when given, is read once and names every song it matches.
+    A task given twice is fetched once (``unique_tasks``). When every task's names are
+    known before its download (``plan_task``: the default), the tasks whose files all exist
+    come first, then each task as soon as its download ends, so a finished task is written
+    (and kept by Ctrl-C) while one before it is still pending. Names from the downloaded
+    song (``music_task``, a template of the song's fields, ``split``) are claimed in the
+    order given, so each task waits for the ones before it.
     """
+    task_ids = unique_tasks(task_ids)[0]
     settings = settings or ClientSettings(api_key=fetch.api_key, base_url=fetch.base_url)
     client = ApiClient(settings)
     try:
@@ -75,19 +82,24 @@ def run_fetch(
                 yield Pending(f"music task {fetch.music_task}", raising(exc), destination)
         wait = partial(client.wait_for_record, wait=fetch.wait, timeout_s=fetch.timeout_s,
                        poll_interval_s=fetch.poll_interval_s, progress=progress)  # fmt: skip
-        planned = [(task_id, *plan_task(task_id, fetch, options, destination)) for task_id in task_ids]
-        plans = [(task_id, stem, paths, destination.finished(paths)) for task_id, stem, paths in planned]
-        todo = [task_id for task_id, _, _, done in plans if not done]
-        downloads = run_in_threads(todo, wait, workers=fetch.concurrency) if todo else iter(())
-        for task_id, stem, paths, done in plans:
-            if done and paths is not None:  # finished: its paths are planned (the test tells mypy)
-                yield Pending.skip(f"task {task_id}", paths, destination)
-                continue
-            _, get_answer = next(downloads)
-            get = _fetched(task_id, get_answer, music, fetch.save_json, options)
-            yield Pending(f"task {task_id}", get, destination, planned=paths, stem=stem)
+        plans = {task_id: plan_task(task_id, fetch, options, destination) for task_id in task_ids}
+        done = {task_id: plans[task_id][1] for task_id in task_ids if destination.finished(plans[task_id][1])}
+        todo = [task_id for task_id in task_ids if task_id not in done]
+        planned = all(paths is not None for _, paths in plans.values())  # names are planned for all or for none
+        for task_id, paths in done.items():  # finished: its paths are planned (``or``: for mypy)
+            yield Pending.skip(f"task {task_id}", paths or (), destination)
+        for task_id, get_answer in run_in_threads(todo, wait, workers=fetch.concurrency, ordered=not planned):
+            stem, paths = plans[task_id]
+            yield Pending(f"task {task_id}", _fetched(task_id, get_answer, music, fetch.save_json, options),
+                          destination, planned=paths, stem=stem)  # fmt: skip
     finally:
         client.close()
+
+
+def unique_tasks(task_ids: Sequence[str]) -> tuple[list[str], int]:
+    """Return the task ids in order, each once, and how many were given again (fetched once)."""
+    unique = list(dict.fromkeys(task_ids))
+    return unique, len(task_ids) - len(unique)
 
 
 def plan_task(

@@ -11,6 +11,9 @@ One rule for every place JSON bytes come from (a plain file, a ``.zip`` member),
   saved under ``.json``: read line by line as above. Otherwise the document's own error
   is raised (a pretty-printed file with one syntax error fails once, where it is).
 
+Bytes that open as a .zip archive are said to be one, not "not valid JSON" (standard
+input, a .zip named ``.json``): a .zip is read as an archive only from a file named so.
+
 Lines are split on ``\\n`` only, as ``files.read_lines`` reads a plain ``.jsonl`` (a ``\\r``
 before it is JSON whitespace), so a line has the same number wherever the file is.
 """
@@ -26,6 +29,9 @@ from ..model import Record
 from ..protocol import UTF8_BOM
 from ..stages.normalize import normalize_lines, normalize_payload, parse_json
 from .naming import titled_after_member
+
+# How a .zip begins: a local file header, or the end record of an archive holding nothing (PKWARE's APPNOTE 4.3).
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 class JsonRecords(NamedTuple):
@@ -78,15 +84,23 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
     ``source`` names the input in messages ("songs.zip: saved.jsonl"); ``lines``: its name
     says JSON Lines (``files.names_json_lines``, ``InputFile.lines``).
     Raises InputError when a file that is not JSON Lines is no valid JSON document and
-    does not look like JSON Lines either.
+    does not look like JSON Lines either (``zip_error`` when it is a .zip archive).
     """
     if not lines:
         try:
             return JsonRecords(list(normalize_payload(data, source=source)), by_line=False)
-        except InputError:
+        except InputError as exc:
+            if data.startswith(ZIP_SIGNATURES):
+                raise zip_error(source) from exc
             if not looks_like_json_lines(data):
                 raise
     return JsonRecords(list(normalize_lines(enumerate(data.split(b"\n"), 1), source=source)), by_line=True)
+
+
+def zip_error(source: str) -> InputError:
+    """The error of a .zip archive met where JSON was expected (standard input): what it is, and what to do."""
+    return InputError(f"{source} is a .zip archive, not JSON; a .zip is read from a file whose name ends in .zip: "
+                      "save it as one and give that file", input=source)  # fmt: skip
 
 
 def looks_like_json_lines(data: bytes) -> bool:

@@ -5,10 +5,11 @@ jobs run (in this process, in worker processes, or in threads), how a job's resu
 described (``Rendered``: the bytes of each file to write, or the error), and how results
 become files (``Destination``, ``Pending``). Results are written by the main process in
 input order, so output names are the same on every run (a re-run after an interruption
-finds the finished files under the same names); a record that failed once it was read
-claims its name all the same (``Destination.reserve``), so the names of the others do not
-depend on which failed. Errors of one record are data in its Outcome; the batch always
-goes on.
+finds the finished files under the same names); work whose names are all claimed before
+it runs may be written as it ends instead (``run_in_threads(ordered=False)``: fetch); a
+record that failed once it was read claims its name all the same (``Destination.reserve``),
+so the names of the others do not depend on which failed. Errors of one record are data in
+its Outcome; the batch always goes on.
 
 Re-runs: a job may *plan* a unit's output paths before any work (from the input's
 name, a JSON Lines line number, a task id). When every planned file exists and
@@ -708,16 +709,20 @@ def _context() -> Any:
 
 
 def run_in_threads(
-    jobs: list[Job], work: Callable[[Job], Any], *, workers: int
+    jobs: list[Job], work: Callable[[Job], Any], *, workers: int, ordered: bool = True
 ) -> Iterator[tuple[Job, Callable[[], Any]]]:
-    """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Run ``work(job)`` for each job in ``workers`` threads (I/O-bound work); yield as above.
+
+    ``ordered`` False: yield each job as soon as its work ends (a job's ``get`` then returns
+    at once), so a caller can write it while the jobs before it still wait.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), initializer=_hold_signals)
     try:
-        futures = [pool.submit(work, job) for job in jobs]
-        for job, future in zip(jobs, futures):
-            yield job, future.result
+        futures = {pool.submit(work, job): job for job in jobs}
+        for future in futures if ordered else as_completed(futures):
+            yield futures[future], future.result
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
