@@ -11,7 +11,8 @@ For scripts that should not parse stderr prose. One object::
                  "notes_left_out": {"pitch": 1}, "skipped_exist": 0, "failed": 0}}
 
 ``written_mid_left_out`` (convert only) counts the .mid files midiexport wrote that the
-batch's folder searches left out (``convert_files.BatchInputs``): no input, so in no result.
+batch left out (``convert_files.BatchInputs``): those its folder searches found, and those named
+that another input of the run writes again; no input, so in no result.
 ``interrupted`` is true when Ctrl-C or SIGTERM stopped the batch: the results and totals
 are then those finished before it. ``outcome`` is "converted", "skipped" (every file
 existed and was kept) or "failed";
