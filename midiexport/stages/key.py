@@ -21,7 +21,9 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    is held (at least ``CADENCE_HOLD`` times the median note), the keys whose tonic is its
    lowest note get a bonus; an excerpt or a song that stops mid-phrase gets none. On
    the corpus's real scores (bench split, key truth audited against published analyses),
-   held endings sit on the tonic 26 times in 31, other endings 60 times in 120.
+   held endings sit on the tonic 26 times in 31, other endings 60 times in 120. The
+   same bonus goes to the keys on the tonic that the first and the last sonority both
+   have in the bass, held or not: the piece starts and ends there.
 
 Drums are left out (``gm.is_drum_instrument``, the rule placement and clean-up use), and
 so are notes under 30 ms (``defaults.CLEAN_MIN_NOTE_S``, the clean-up's flicker
@@ -44,16 +46,43 @@ Probability*, 2007: each segment has its key, and the key may change between the
 to refuse; picking the key most spans agree on was worse on bench.
 
 The key reported is the one **in force at the start** (a song's key signature stands at
-its beginning): the whole song's, unless the song's ends do not confirm it and the
-opening span's key has a reason of its own (``_start_key``). The song's key stands when
-the lowest note of the first or the last sonority is its tonic ("the key of a piece
-typically starts and ends the piece", Sapp above). Else the first span's key (the first
-of the ``SECTIONS``) is taken when its tonic is one of those two notes, or when the
+its beginning), read as the first state of a **key path**: the song is cut into
+``SEGMENT_S`` segments, each key gets its segment's part of the whole song's score, and
+the path of keys with the most score, less what its changes cost, is decoded with the
+Viterbi algorithm. This is the modulation model of Temperley's Bayesian key finder
+(*Music and Probability*, 2007, its polyphonic model; "A Bayesian Key-Finding Model",
+MIREX 2005: a segment keeps the previous segment's key with probability .998, so a
+change must be paid for by the notes), with the key-to-key costs of HMM key trackers, where the
+neighbouring keys on the circle of fifths and the relative key are the cheap changes
+(Noland and Sandler, "Key Estimation Using a Hidden Markov Model", ISMIR 2006; Nápoles
+López, Arthur and Fujinaga, "Key-Finding Based on a Hidden Markov Model and Key
+Profiles", DLfM 2019). The cues are the ones above, made additive: the correlation's
+numerator and the signature's weight are sums over the notes, so each segment's part
+is taken over the whole song's denominators and the segments add up to the song's
+score; a path that never changes key is the whole song's estimate, and a change
+(``KEY_CHANGE``, ``NEIGHBOUR_CHANGE``) is measured in the same unit, a share of the
+song's evidence, whatever its length. The ending's cues (the cadence bonuses) go to the
+last segment. A record over 10 minutes gets longer segments (``MAX_SEGMENTS``): one
+step of the path per segment is the one loop in Python.
+
+The path's first key is not taken outright: a tune that opens on its dominant for a
+phrase would be reported in the dominant (on bench the path's first key alone lost
+most of what it gained). It goes through the gate of ``_start_key``:
+the whole song's key stands when the lowest note of the first or the last sonority is
+its tonic ("the key of a piece typically starts and ends the piece", Sapp above). Else
+the path's first key is taken when its tonic is one of those two notes, or when the
 song's key is its dominant in the same mode: the song opened in its key and moved to
-the dominant, the commonest modulation of tonal music, and the later spans pull the
-whole histogram there. The steadiness is then the opening key's: a song with a last
-chorus a step up gets its first key written (it wins two spans of three), one that
-moved to the dominant for two thirds of its length gets none.
+the dominant, the commonest modulation of tonal music, and the later segments pull the
+whole histogram there. Last, relative keys share a signature and differ by the profile
+alone: a song that opens on the relative key's tonic in the bass and does not end on
+the chosen key's is taken to start in the relative (``_relative_switch``). The
+steadiness is then the start key's: a song with a last chorus a step up gets its first
+key written (it wins two spans of three), one that moved to the dominant for two
+thirds of its length gets none; the confidence of a start key other than the whole
+song's is its margin in the notes of the path's first key. The gate lets one case
+through: a tune that opens on its dominant's tonic, without the note that tells its key
+from the dominant (C in G major) for its first segments, and does not end on its tonic
+is reported in the dominant.
 
 The start key's variants and the methods measured on the corpus's real scores
 (bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
@@ -110,7 +139,7 @@ class KeyEstimate:
 
     ``correlation`` is the key's profile correlation; ``confidence`` the margin of its
     score (profile, signature and cadence) over the best other key's (0 = a tie), in the
-    whole song, or in the opening span for an opening key (``_start_key``);
+    whole song, or for a start key of its own in the notes of the key path's first key;
     ``steady`` whether the key also wins in most thirds of the song; ``confident``
     (both: a margin of at least ``MIN_CONFIDENCE`` and steady) says whether a signature
     should be written.
