@@ -301,9 +301,7 @@ def _segment_scores(
     profiles = np.array([np.roll(profile, tonic) for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)])
     profiles -= profiles.mean(axis=1, keepdims=True)
     profiles /= np.sqrt((profiles * profiles).sum(axis=1, keepdims=True))
-    member = np.zeros(12)
-    member[list(DIATONIC)] = 1.0
-    signatures = np.array([np.roll(member, tonic) for tonic in _signature_tonics()])
+    signatures = _scales()[_signature_tonics()]
     scores: npt.NDArray[np.float64] = (
         grid @ profiles.T / spread + COLLECTION_WEIGHT * grid @ signatures.T / histogram.sum()
     )
@@ -426,13 +424,17 @@ def _relative_switch(key: int, ends: tuple[int, int]) -> int:
 
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Share of the histogram in the seven pitch classes of the major key on each of the 12 tonics."""
+    shares: npt.NDArray[np.float64] = _scales() @ histogram / histogram.sum()
+    return shares
+
+
+def _scales() -> npt.NDArray[np.float64]:
+    """The major scale on each of the 12 tonics (rows): 1 for its seven pitch classes, 0 for the others."""
     import numpy as np
 
     member = np.zeros(12)
     member[list(DIATONIC)] = 1.0
-    rotations = np.array([np.roll(member, tonic) for tonic in range(12)])
-    shares: npt.NDArray[np.float64] = rotations @ histogram / histogram.sum()
-    return shares
+    return np.array([np.roll(member, tonic) for tonic in range(12)])
 
 
 def _final_bass(
