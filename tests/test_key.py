@@ -150,6 +150,21 @@ def test_an_opening_on_its_own_tonic_wins_unless_the_ending_confirms_the_song_ke
     assert (found.tonic, found.minor) == key
 
 
+def test_a_short_opening_key_is_the_start_key_where_the_first_third_blends_two():
+    # three bars (6 s) in D minor over a D bass, then 32 s in A minor ending on a held E
+    # (a half cadence): the song sums to A minor, its first third to F major (a blend of
+    # both); the key path starts in D minor, whose tonic opens the song: D minor is
+    # reported, and not written (it holds one span of three)
+    opening = tune(2, HARMONIC_MINOR, bars=3)[:-1]
+    a_minor = tune(9, HARMONIC_MINOR)[:-1]
+    half_cadence = a_minor + [(40, 16.0, 18.0, 0.5)]
+    notes = np.concatenate(
+        [np.array(opening), np.array(a_minor) + [0, 6, 6, 0], np.array(half_cadence) + [0, 22, 22, 0]]
+    )
+    found = key_from_notes(notes[:, 1], notes[:, 2], notes[:, 0].astype(np.int64))
+    assert (found.tonic, found.minor, found.confident) == (2, True, False)
+
+
 def test_spans_too_sparse_to_tell_a_key_do_not_vote_on_its_steadiness():
     # a tune in C major (0-18 s), then a slow coda of held notes, three in each of the last
     # two thirds: too few to tell a key, so they neither confirm nor deny it; the one third
@@ -187,8 +202,9 @@ def columns(phrase: list[tuple[int, int]], *, repeats: int = 6, final: tuple[int
 
 def test_the_key_signature_tells_a_key_from_its_dominant():
     # a G major tune that dwells on D and A: the profiles alone lean to D major,
-    # but its C natural is outside D major's signature
-    phrase = [(62, 6), (69, 4), (66, 3), (67, 2), (71, 2), (64, 2), (72, 1)]
+    # but its C natural is outside D major's signature. It opens on G: opened on its D
+    # instead, its first 8 s (one C) read as D major, a start key of their own
+    phrase = [(67, 2), (71, 2), (64, 2), (72, 1), (62, 6), (69, 4), (66, 3)]
     found = key_from_notes(*columns(phrase))
     assert (found.tonic, found.minor) == (7, False)
 
@@ -207,6 +223,21 @@ def test_a_flicker_after_the_held_last_note_does_not_hide_the_cadence():
     start, end, pitch = columns(PENTATONIC, repeats=20, final=(57, 2.0))
     flicker = end[-1] - 0.5  # a 20 ms re-detection late in the held note, the song's last onset
     found = key_from_notes(np.append(start, flicker), np.append(end, flicker + 0.02), np.append(pitch, 72))
+    assert (found.tonic, found.minor) == (9, True)
+
+
+def test_a_song_that_starts_and_ends_on_one_bass_note_is_in_its_key():
+    # a tune on C D E G A B (C and G major alike by their signatures; the profiles lean to
+    # C) that opens and ends on G, the ending not held: G starts and ends it, G major
+    phrase = [(67, 2), (71, 2), (62, 2), (64, 2), (60, 3), (69, 2), (67, 1)]
+    found = key_from_notes(*columns(phrase, repeats=20))
+    assert (found.tonic, found.minor) == (7, False)
+
+
+def test_a_song_that_opens_on_the_relative_tonic_and_ends_elsewhere_is_in_the_relative_key():
+    # the C-leaning pentatonic tune opened on A and ended on a short E: A minor
+    phrase = [(69, 2), (60, 3), (62, 2), (64, 2), (67, 2)]
+    found = key_from_notes(*columns(phrase, repeats=20, final=(64, 0.25)))
     assert (found.tonic, found.minor) == (9, True)
 
 

@@ -21,7 +21,9 @@ Each of the 24 major and minor keys gets a score from three cues, and the best w
    is held (at least ``CADENCE_HOLD`` times the median note), the keys whose tonic is its
    lowest note get a bonus; an excerpt or a song that stops mid-phrase gets none. On
    the corpus's real scores (bench split, key truth audited against published analyses),
-   held endings sit on the tonic 26 times in 31, other endings 60 times in 120.
+   held endings sit on the tonic 26 times in 31, other endings 60 times in 120. The
+   same bonus goes to the keys on the tonic that the first and the last sonority both
+   have in the bass, held or not: the piece starts and ends there.
 
 Drums are left out (``gm.is_drum_instrument``, the rule placement and clean-up use), and
 so are notes under 30 ms (``defaults.CLEAN_MIN_NOTE_S``, the clean-up's flicker
@@ -44,16 +46,43 @@ Probability*, 2007: each segment has its key, and the key may change between the
 to refuse; picking the key most spans agree on was worse on bench.
 
 The key reported is the one **in force at the start** (a song's key signature stands at
-its beginning): the whole song's, unless the song's ends do not confirm it and the
-opening span's key has a reason of its own (``_start_key``). The song's key stands when
-the lowest note of the first or the last sonority is its tonic ("the key of a piece
-typically starts and ends the piece", Sapp above). Else the first span's key (the first
-of the ``SECTIONS``) is taken when its tonic is one of those two notes, or when the
+its beginning), read as the first state of a **key path**: the song is cut into
+``SEGMENT_S`` segments, each key gets its segment's part of the whole song's score, and
+the path of keys with the most score, less what its changes cost, is decoded with the
+Viterbi algorithm. This is the modulation model of Temperley's Bayesian key finder
+(*Music and Probability*, 2007, its polyphonic model; "A Bayesian Key-Finding Model",
+MIREX 2005: a segment keeps the previous segment's key with probability .998, so a
+change must be paid for by the notes), with the key-to-key costs of HMM key trackers, where the
+neighbouring keys on the circle of fifths and the relative key are the cheap changes
+(Noland and Sandler, "Key Estimation Using a Hidden Markov Model", ISMIR 2006; Nápoles
+López, Arthur and Fujinaga, "Key-Finding Based on a Hidden Markov Model and Key
+Profiles", DLfM 2019). The cues are the ones above, made additive: the correlation's
+numerator and the signature's weight are sums over the notes, so each segment's part
+is taken over the whole song's denominators and the segments add up to the song's
+score; a path that never changes key is the whole song's estimate, and a change
+(``KEY_CHANGE``, ``NEIGHBOUR_CHANGE``) is measured in the same unit, a share of the
+song's evidence, whatever its length. The ending's cues (the cadence bonuses) go to the
+last segment. A record over 10 minutes gets longer segments (``MAX_SEGMENTS``): one
+step of the path per segment is the one loop in Python.
+
+The path's first key is not taken outright: a tune that opens on its dominant for a
+phrase would be reported in the dominant (on bench the path's first key alone lost
+most of what it gained). It goes through the gate of ``_start_key``:
+the whole song's key stands when the lowest note of the first or the last sonority is
+its tonic ("the key of a piece typically starts and ends the piece", Sapp above). Else
+the path's first key is taken when its tonic is one of those two notes, or when the
 song's key is its dominant in the same mode: the song opened in its key and moved to
-the dominant, the commonest modulation of tonal music, and the later spans pull the
-whole histogram there. The steadiness is then the opening key's: a song with a last
-chorus a step up gets its first key written (it wins two spans of three), one that
-moved to the dominant for two thirds of its length gets none.
+the dominant, the commonest modulation of tonal music, and the later segments pull the
+whole histogram there. Last, relative keys share a signature and differ by the profile
+alone: a song that opens on the relative key's tonic in the bass and does not end on
+the chosen key's is taken to start in the relative (``_relative_switch``). The
+steadiness is then the start key's: a song with a last chorus a step up gets its first
+key written (it wins two spans of three), one that moved to the dominant for two
+thirds of its length gets none; the confidence of a start key other than the whole
+song's is its margin in the notes of the path's first key. The gate lets one case
+through: a tune that opens on its dominant's tonic, without the note that tells its key
+from the dominant (C in G major) for its first segments, and does not end on its tonic
+is reported in the dominant.
 
 The start key's variants and the methods measured on the corpus's real scores
 (bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
@@ -93,6 +122,10 @@ FINAL_GROUP_S = 0.1  # notes starting this close to the last onset belong to the
 MIN_CONFIDENCE = 0.05  # below this margin the key is not written (bench, with the steadiness check)
 SECTIONS = 3  # the key must also win in most of this many equal spans of the song to be written
 MIN_NOTES = 8  # fewer pitched notes than this say nothing about a key
+SEGMENT_S = 4.0  # the key path's segment: two 4/4 bars at 120 bpm, a short phrase (bench: 3-8 s alike)
+KEY_CHANGE = 0.1  # what a change of key costs the path, in whole-song score (bench: 0.07-0.13 alike)
+NEIGHBOUR_CHANGE = 0.05  # the cost to a key a fifth away in the same mode, or to the relative key
+MAX_SEGMENTS = 150  # a longer record (over 10 minutes) gets longer segments: the path's steps stay few
 
 PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
@@ -106,7 +139,7 @@ class KeyEstimate:
 
     ``correlation`` is the key's profile correlation; ``confidence`` the margin of its
     score (profile, signature and cadence) over the best other key's (0 = a tie), in the
-    whole song, or in the opening span for an opening key (``_start_key``);
+    whole song, or for a start key of its own in the notes of the key path's first key;
     ``steady`` whether the key also wins in most thirds of the song; ``confident``
     (both: a margin of at least ``MIN_CONFIDENCE`` and steady) says whether a signature
     should be written.
@@ -169,16 +202,19 @@ def key_from_notes(
     if found is None:
         return None
     scores, correlation = found
+    ends = (_bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max()))
+    scores = scores + _ends_bonus(ends)
     best = _best(scores)
-    spans = _section_scores(start, end, pitch)
-    votes = [_best(span) for span in spans if span is not None]
-    opening = spans[0]
-    key = best if opening is None else _start_key(start, end, pitch, best, _best(opening))
+    votes = [_best(span) for span in _section_scores(start, end, pitch) if span is not None]
+    segments = _segment_scores(start, end, pitch)
+    segments[-1] += _cadence_bonus(start, end, pitch) + _ends_bonus(ends)  # the ending's cues speak for the last key
+    path = _key_path(segments)
+    key = _relative_switch(_start_key(ends, best, int(path[0])), ends)
     return KeyEstimate(
         tonic=key % 12,
         minor=key >= 12,
         correlation=float(correlation[key]),
-        confidence=_margin(scores if key == best or opening is None else opening, key),
+        confidence=_margin(scores if key == best else _opening_scores(start, end, pitch, path), key),
         steady=_steady(votes, key),
     )
 
@@ -208,13 +244,130 @@ def _scores(
     if not histogram.any():
         return None
     correlation = np.concatenate([_correlations(histogram, MAJOR_PROFILE), _correlations(histogram, MINOR_PROFILE)])
+    scores = correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[_signature_tonics()]
+    return scores + _cadence_bonus(start, end, pitch), correlation
+
+
+def _signature_tonics() -> npt.NDArray[np.int64]:
+    """The tonic of each key's signature as a major key (0-11): a minor key's relative major's."""
+    import numpy as np
+
     tonics = np.arange(24) % 12
-    signature_tonic = np.where(np.arange(24) < 12, tonics, (tonics + 3) % 12)  # a minor key's relative major
-    scores = correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[signature_tonic]
+    return np.where(np.arange(24) < 12, tonics, (tonics + 3) % 12)
+
+
+def _cadence_bonus(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """``CADENCE_BONUS`` for the keys (24) whose tonic is the bass of a held last sonority; zeros without one."""
+    import numpy as np
+
     final = _final_bass(start, end, pitch)
-    if final is not None:
-        scores = scores + CADENCE_BONUS * (tonics == final)
-    return scores, correlation
+    return CADENCE_BONUS * (np.arange(24) % 12 == final) if final is not None else np.zeros(24)
+
+
+def _ends_bonus(ends: tuple[int, int]) -> npt.NDArray[np.float64]:
+    """``CADENCE_BONUS`` for the keys on the tonic that the first and the last sonority both have in the bass.
+
+    "The key of a piece typically starts and ends the piece" (Sapp 2001): an ending that is
+    not held still counts when the song began on the same bass note.
+    """
+    import numpy as np
+
+    first, last = ends
+    return CADENCE_BONUS * (np.arange(24) % 12 == first) if first == last else np.zeros(24)
+
+
+def _segment_scores(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Each segment's part of the whole song's key scores (segments x 24 keys; notes by onset; ``_segment_s``).
+
+    Both cues are sums over the notes: the correlation's numerator (the profile's deviations
+    from its mean weighted by the histogram) and the signature's weight. Each segment gets
+    its notes' part of both, over the whole song's denominators, so that the segments of a
+    song add up to its scores (``_scores``, without the cadence): a key path that never
+    changes scores as the whole song does.
+    """
+    import numpy as np
+
+    weight = np.clip(end - start, 0.0, MAX_WEIGHT_S)
+    segment = ((start - start.min()) // _segment_s(start)).astype(np.int64)
+    count = int(segment.max()) + 1
+    grid = np.bincount(segment * 12 + pitch % 12, weights=weight, minlength=12 * count).reshape(count, 12)
+    histogram = grid.sum(axis=0)
+    deviation = histogram - histogram.mean()
+    spread = float(np.sqrt(deviation @ deviation)) or 1.0
+    profiles = np.array([np.roll(profile, tonic) for profile in (MAJOR_PROFILE, MINOR_PROFILE) for tonic in range(12)])
+    profiles -= profiles.mean(axis=1, keepdims=True)
+    profiles /= np.sqrt((profiles * profiles).sum(axis=1, keepdims=True))
+    signatures = _scales()[_signature_tonics()]
+    scores: npt.NDArray[np.float64] = (
+        grid @ profiles.T / spread + COLLECTION_WEIGHT * grid @ signatures.T / histogram.sum()
+    )
+    return scores
+
+
+def _segment_s(start: npt.NDArray[np.float64]) -> float:
+    """The key path's segment length: ``SEGMENT_S``, or longer so that a song has at most ``MAX_SEGMENTS``."""
+    return max(SEGMENT_S, float(start.max() - start.min()) / (MAX_SEGMENTS - 1))
+
+
+def _change_costs() -> npt.NDArray[np.float64]:
+    """What the key path pays to go from one key (row) to another (column): 0 to stay.
+
+    ``NEIGHBOUR_CHANGE`` to the keys next to it (a fifth away in the same mode, or the
+    relative key: the commonest modulations, whose signatures differ by one note or none),
+    ``KEY_CHANGE`` to any other.
+    """
+    import numpy as np
+
+    keys = np.arange(24)
+    minor = keys >= 12
+    step = (keys[None, :] - keys[:, None]) % 12  # the tonic's rise from row to column
+    same_mode = minor[:, None] == minor[None, :]
+    fifth = same_mode & ((step == 5) | (step == 7))
+    relative = ~same_mode & (step == np.where(minor, 3, 9)[:, None])
+    costs = np.where(fifth | relative, NEIGHBOUR_CHANGE, KEY_CHANGE)
+    np.fill_diagonal(costs, 0.0)
+    return costs
+
+
+def _key_path(segments: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """The key (0-23) of each segment on the best path: the most score less what its changes cost (Viterbi).
+
+    One step per segment, each over the 24 x 24 keys at once (a 5-minute song has 75 segments).
+    """
+    import numpy as np
+
+    costs = _change_costs()
+    total = segments[0].copy()
+    came_from = np.zeros(segments.shape, dtype=np.int64)
+    for index in range(1, len(segments)):
+        reach = total[:, None] - costs
+        came_from[index] = reach.argmax(axis=0)
+        total = reach.max(axis=0) + segments[index]
+    path = np.empty(len(segments), dtype=np.int64)
+    path[-1] = total.argmax()
+    for index in range(len(segments) - 1, 0, -1):
+        path[index - 1] = came_from[index, path[index]]
+    return path
+
+
+def _opening_scores(
+    start: npt.NDArray[np.float64],
+    end: npt.NDArray[np.float64],
+    pitch: npt.NDArray[np.int64],
+    path: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """The key scores (as ``_scores``) of the notes starting in the key path's first key."""
+    import numpy as np
+
+    changed = np.flatnonzero(path != path[0])
+    until = start.min() + _segment_s(start) * (changed[0] if len(changed) else len(path))
+    mine = start < until
+    found = _scores(start[mine], end[mine], pitch[mine])
+    return found[0] if found is not None else np.zeros(24)
 
 
 def _section_scores(
@@ -241,40 +394,47 @@ def _steady(votes: list[int], key: int) -> bool:
     return 2 * votes.count(key) > len(votes) or not votes
 
 
-def _start_key(
-    start: npt.NDArray[np.float64],
-    end: npt.NDArray[np.float64],
-    pitch: npt.NDArray[np.int64],
-    whole: int,
-    opening: int,
-) -> int:
-    """The key in force at the start (0-23): the whole song's key, or its opening section's.
+def _start_key(ends: tuple[int, int], whole: int, opening: int) -> int:
+    """The key in force at the start (0-23): the whole song's key, or the key path's first.
 
-    The song's key stands when the lowest note of its first or its last sonority is its
-    tonic: a piece typically starts and ends in its key (Sapp 2001). When neither is, the
-    opening's key wins if it has a reason of its own: its tonic is one of those two notes,
-    or the song's key is its dominant in the same mode (the song opened in its key and
-    moved to the dominant, the commonest modulation, whose sections pull the whole
-    song's histogram to it).
+    The song's key stands when the lowest note of its first or its last sonority
+    (``ends``) is its tonic: a piece typically starts and ends in its key (Sapp 2001).
+    When neither is, the opening's key wins if it has a reason of its own: its tonic is
+    one of those two notes, or the song's key is its dominant in the same mode (the song
+    opened in its key and moved to the dominant, the commonest modulation, whose
+    segments pull the whole song's histogram to it).
     """
-    if opening == whole:
-        return whole
-    ends = {_bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max())}
-    if whole % 12 in ends:
+    if opening == whole or whole % 12 in ends:
         return whole
     to_dominant = opening // 12 == whole // 12 and (whole - opening) % 12 == 7
     return opening if opening % 12 in ends or to_dominant else whole
 
 
+def _relative_switch(key: int, ends: tuple[int, int]) -> int:
+    """The relative key instead of ``key`` when the first sonority's bass is its tonic and the last's is not ``key``'s.
+
+    Relative keys share a signature and differ by the profile alone, the estimate's
+    commonest near-miss; a song that opens on the relative's tonic and does not end on
+    the chosen key's is taken to start in the relative (Sapp 2001, above).
+    """
+    first, last = ends
+    relative = (key + 9) % 12 + 12 if key < 12 else (key + 3) % 12
+    return relative if first == relative % 12 and last != key % 12 else key
+
+
 def _collection_shares(histogram: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Share of the histogram in the seven pitch classes of the major key on each of the 12 tonics."""
+    shares: npt.NDArray[np.float64] = _scales() @ histogram / histogram.sum()
+    return shares
+
+
+def _scales() -> npt.NDArray[np.float64]:
+    """The major scale on each of the 12 tonics (rows): 1 for its seven pitch classes, 0 for the others."""
     import numpy as np
 
     member = np.zeros(12)
     member[list(DIATONIC)] = 1.0
-    rotations = np.array([np.roll(member, tonic) for tonic in range(12)])
-    shares: npt.NDArray[np.float64] = rotations @ histogram / histogram.sum()
-    return shares
+    return np.array([np.roll(member, tonic) for tonic in range(12)])
 
 
 def _final_bass(
