@@ -43,6 +43,16 @@ TYPED_MIN_BYTES = 2_000_000
 is not loaded yet: importing it costs 10-25 ms, typed decoding saves about 5 ms per MB
 (bench/bench_convert.py records, 2 busy cores), so a one-song CLI run is faster without it."""
 
+BYTES_PER_CONTAINER = 8
+"""Fewest bytes of JSON text per list or object (``[`` or ``{``) read: a note is an object of
+four fields, 40 bytes or more. Each list or object becomes a Python object of 56-230 bytes, so
+``[[[[...]]]]`` or ``[[],[],...]`` would take 30-40 times its size to parse (20 million lists
+in a 52 MB text: 2 GB); held to this, reading takes about what a record of notes of the same
+size takes."""
+CONTAINER_CHECK_BYTES = 4_000_000
+"""Texts shorter than this are parsed unchecked: at worst some 150 MB; counting costs about
+0.6 ms per MB."""
+
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
 _NOT_AN_OBJECT = object()
@@ -63,6 +73,16 @@ def parse_json(raw: bytes | str, *, source: str, line: int | None = None) -> Any
     where = f"{source}: line {line}" if line is not None else source
     if not raw.strip():
         raise InputError(f"{where} is empty; expected a JSON record", input=source, line=line)
+    if len(raw) >= CONTAINER_CHECK_BYTES:
+        containers = raw.count(b"[") + raw.count(b"{")
+        if containers * BYTES_PER_CONTAINER > len(raw):
+            raise InputError(
+                f"{where} holds {containers:,} JSON lists and objects in {len(raw) / 1e6:.1f} MB, more than one "
+                f"per {BYTES_PER_CONTAINER} bytes; no record of notes is written so densely; refused (it would "
+                f"take about {containers * 80 / 1e9:.1f} GB of memory to read)",
+                input=source,
+                line=line,
+            )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
