@@ -45,13 +45,12 @@ is not loaded yet: importing it costs 10-25 ms, typed decoding saves about 5 ms 
 
 BYTES_PER_CONTAINER = 8
 """Fewest bytes of JSON text per list or object (``[`` or ``{``) read: a note is an object of
-four fields, 40 bytes or more. Each list or object becomes a Python object of 56-230 bytes, so
-``[[[[...]]]]`` or ``[[],[],...]`` would take 30-40 times its size to parse (20 million lists
-in a 52 MB text: 2 GB); held to this, reading takes about what a record of notes of the same
-size takes."""
-CONTAINER_CHECK_BYTES = 4_000_000
-"""Texts shorter than this are parsed unchecked: at worst some 150 MB; counting costs about
-0.6 ms per MB."""
+four fields, 40 bytes or more. Parsed, each list or object is a Python object of 56-230 bytes
+and each record one more ``Record``, so a text made of them (``[[[[...]]]]``, ``[[],[],...]``,
+``[{},{},...]``) takes 30-200 times its size and seconds per MB to read (fuzzer seed 11:
+20 million lists in a 52 MB text took 2 GB)."""
+CONTAINER_CHECK_BYTES = 65_536
+"""Texts shorter than this are read unchecked (at most some 20,000 lists and objects)."""
 
 _PLAIN = "_plain"  # meta key: the JSON text holds no true/false
 _MISSING = object()
@@ -63,26 +62,39 @@ def parse_json(raw: bytes | str, *, source: str, line: int | None = None) -> Any
     """Parse JSON text (a UTF-8 byte-order mark is allowed) into Python values.
 
     Raises InputError naming the input (and line) when it is not valid JSON, is empty,
-    or is nested deeper than 1024 levels.
+    is nested deeper than 1024 levels, or is too dense in lists and objects to be a
+    record (``_refuse_dense``).
     """
-    import orjson
-
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
+    _refuse_dense(raw, source=source, line=line)
+    return _loads(raw, source=source, line=line)
+
+
+def _refuse_dense(raw: bytes, *, source: str, line: int | None = None) -> None:
+    """Raise InputError when ``raw`` (``CONTAINER_CHECK_BYTES`` or more) holds more than one list or
+    object per ``BYTES_PER_CONTAINER`` bytes: no record is written so, and parsing it would take
+    many times its size. Counting costs about 0.6 ms per MB."""
+    if len(raw) < CONTAINER_CHECK_BYTES:
+        return
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers * BYTES_PER_CONTAINER > len(raw):
+        where = f"{source}: line {line}" if line is not None else source
+        raise InputError(
+            f"{where} holds {containers:,} JSON lists and objects in {len(raw):,} bytes, more than one per "
+            f"{BYTES_PER_CONTAINER} bytes; no record of notes is written so densely; refused",
+            input=source,
+            line=line,
+        )
+
+
+def _loads(raw: bytes, *, source: str, line: int | None) -> Any:
+    import orjson
+
     raw = raw.removeprefix(protocol.UTF8_BOM)
     where = f"{source}: line {line}" if line is not None else source
     if not raw.strip():
         raise InputError(f"{where} is empty; expected a JSON record", input=source, line=line)
-    if len(raw) >= CONTAINER_CHECK_BYTES:
-        containers = raw.count(b"[") + raw.count(b"{")
-        if containers * BYTES_PER_CONTAINER > len(raw):
-            raise InputError(
-                f"{where} holds {containers:,} JSON lists and objects in {len(raw) / 1e6:.1f} MB, more than one "
-                f"per {BYTES_PER_CONTAINER} bytes; no record of notes is written so densely; refused (it would "
-                f"take about {containers * 80 / 1e9:.1f} GB of memory to read)",
-                input=source,
-                line=line,
-            )
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -107,13 +119,14 @@ def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | No
     plain = False
     if isinstance(payload, (bytes, bytearray, memoryview, str)):
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+        _refuse_dense(raw, source=source, line=line)  # before either decoder: both would read it all
         if len(raw) >= TYPED_MIN_BYTES or "msgspec" in sys.modules:
             typed = _typed_records(raw, source, line)
             if typed is not None:
                 return typed
         # No true/false anywhere: then numpy's type inference alone tells numbers from the rest.
         plain = b"true" not in raw and b"false" not in raw
-        payload = parse_json(raw, source=source, line=line)
+        payload = _loads(raw, source=source, line=line)
     return _records_of_document(payload, source, line, plain)
 
 
