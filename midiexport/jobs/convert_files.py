@@ -101,7 +101,8 @@ class BatchInputs(NamedTuple):
 
 
 def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None = None) -> BatchInputs:
-    """Find a batch's inputs as ``files.find_inputs`` does, but not the files midiexport wrote in folders.
+    """Find a batch's inputs as ``files.find_inputs`` does, less the files midiexport wrote (in folders, or
+    named and written by another input of the run) and the inputs reached again.
 
     The rule for folders: a .mid found by a folder search is an output of an earlier run, not
     an input, when its first track opens with ``WRITTEN_MARK`` (``written_by_midiexport``). So a
