@@ -590,6 +590,26 @@ def test_a_folder_given_twice_is_searched_once_and_its_outputs_counted_once(tmp_
     ]  # fmt: skip
 
 
+def test_an_output_named_after_its_folder_is_left_out_there_and_refuses_nothing(tmp_path):
+    # The named .mid was met (and left out) in the folder before: no path "holding only outputs".
+    (tmp_path / "task.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path)).exit_code == 0
+    result = run("convert", str(tmp_path), str(tmp_path / "task.mid"), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert names(tmp_path / "out") == ["task.mid"]
+    assert result.stderr.splitlines()[0] == left_out_line(1)
+
+
+def test_a_folder_of_outputs_after_one_of_reports_gets_its_own_hint(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "song.json").write_text(json.dumps(record(taskId="5c79be8e")))
+    assert run("convert", str(tmp_path / "a"), "--report", str(tmp_path / "a" / "report.json")).exit_code == 0
+    assert run("convert", str(tmp_path / "a"), "-o", str(tmp_path / "b")).exit_code == 0
+    result = run("convert", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "c"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].endswith("which a folder search leaves out; name one to convert it again")
+
+
 def test_a_glob_of_records_with_ids_split_per_instrument_run_again_writes_the_same_files(tmp_path):
     drums = {"name": "Drums", "notes": [{"pitch": 36, "start": 0, "end": 0.25, "velocity": 1}]}
     data = record(taskId="5c79be8e")

@@ -140,12 +140,13 @@ def kind_words(kind: str, *, count: int = 0, notices: Sequence[str] = ()) -> str
     Shifted notes name only the options their record's ``notices`` say shifted them
     ("(--shift)" for a shift asked by hand); without such notices, every option that can.
     """
+    from ..errors import saved_marks
     from ..model import NOTE_SHIFTED  # loaded already: a record's counts are being shown
 
     words = plural(count, kind)
     flags = _kind_flags().get(kind)
     if kind == NOTE_SHIFTED:
-        marked = {str(phrase) for notice in notices for _, phrase in getattr(notice, "phrases", ())}
+        marked = {phrase for notice in notices for _, phrase in saved_marks(notice)}
         flags = ", ".join(flag for cause, flag in _shift_causes().items() if cause in marked) or flags
     return f"{words} ({flags})" if flags else words
 

@@ -91,13 +91,17 @@ class BatchInputs(NamedTuple):
         return lines
 
     def _hint(self) -> str:
-        """The hint of the folder search's line, chosen here only: a side file named alone is read as given."""
-        return SIDE_HINT if self.side_files else LEFT_OUT_HINT
+        return _left_out_hint(self.side_files)
 
     @property
     def written_left_out(self) -> int:
         """The .mid files midiexport wrote that the batch left out: by folder searches, and named (``--report``)."""
         return self.left_out + self.own_outputs
+
+
+def _left_out_hint(side_files: int) -> str:
+    """The hint for files a folder search left out: a side file named alone is read as given."""
+    return SIDE_HINT if side_files else LEFT_OUT_HINT
 
 
 def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None = None) -> BatchInputs:
@@ -141,12 +145,12 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
         left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
         inputs = {source.path for source in kept}
         seen.update((key, source.path in inputs) for source, key in zip(found, keys) if key not in seen)
-        if not kept and not any(again):
-            found_ = BatchInputs(sources, left_out, side_files=side_files, repeated=repeated)
+        if not kept and not again:  # a path reaching only files met before (left out there or not) is no refusal
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
             message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
-            hint = found_._hint()
-            return found_._replace(refusal=InputError(f"{message}leaves out; {hint}", input=raw, hint=hint))
+            hint = _left_out_hint(len(side))  # this folder's files
+            refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
+            return BatchInputs(sources, left_out, refusal, side_files, repeated=repeated)
         sources += kept
     own = own_outputs(sources, destination or Destination())
     kept_sources = [source for source in sources if source.path not in own]
@@ -189,9 +193,11 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
         return set()
     by_name: dict[tuple[str, str], InputFile] = {}  # (results' folder, file name) -> input
     json_stems: dict[tuple[str, str], InputFile] = {}  # (results' folder, default stem) -> JSON input
+    real: dict[Path, str] = {}  # each results folder resolved once, not once per input
     for source in sources:
-        folder = _results_folder(source, destination)
-        if folder is not None:
+        given = destination.folder(source)  # None for one named file or standard input
+        if given is not None:
+            folder = real.get(given) or real.setdefault(given, os.path.realpath(given))
             by_name.setdefault((folder, PurePath(source.name).name), source)
             if not (files.is_midi(source) or files.is_archive(source) or source.path == files.STDIN):
                 json_stems.setdefault((folder, _default_stem(source.name, "")), source)
@@ -215,12 +221,6 @@ def _dash_prefixes(stem: str) -> Iterator[list[str]]:
     parts = stem.split("-")
     for end in range(len(parts), 0, -1):
         yield parts[:end]
-
-
-def _results_folder(source: InputFile, destination: Destination) -> str | None:
-    """Return the resolved folder ``source``'s results go to; None for one named file or standard input."""
-    folder = destination.folder(source)
-    return None if folder is None else os.path.realpath(folder)
 
 
 def written_side_file(source: InputFile) -> bool:
