@@ -136,8 +136,11 @@ def collect_onsets(record: Record) -> Onsets:
             mask = ~drums & (bass[notes.part] == (role == "bass"))
             pieces[role] = (notes.start_s[mask], notes.velocity[mask], notes.part[mask])
     if len(notes.part):
-        order = np.lexsort((notes.start_s, notes.part))  # by part, then time
-        sorted_s, sorted_part = notes.start_s[order], notes.part[order]
+        sorted_s, sorted_part = notes.start_s, notes.part  # the parts in order; each part's notes most often too
+        same_part = notes.part[1:] == notes.part[:-1]
+        if not np.all(sorted_s[1:][same_part] >= sorted_s[:-1][same_part]):
+            order = np.lexsort((notes.start_s, notes.part))  # by part, then time
+            sorted_s, sorted_part = notes.start_s[order], notes.part[order]
         entry = _gap_starts(sorted_s, ENTRY_GAP_S)
         entry[1:] |= sorted_part[1:] != sorted_part[:-1]  # each part's first note
         pieces["entries"] = (sorted_s[entry], np.ones(int(entry.sum())), sorted_part[entry])
@@ -222,6 +225,9 @@ def _role_order(notes: _Notes, bass: Bools) -> list[str]:
     return [role for _, _, role in sorted(met)]
 
 
+PITCH_KEYS = 256  # part * PITCH_KEYS + pitch sorts the notes by part, then pitch (pitches 0-255)
+
+
 def _bass_parts(record: Record, notes: _Notes) -> Bools:
     """Return per part whether it plays the bass role.
 
@@ -230,8 +236,9 @@ def _bass_parts(record: Record, notes: _Notes) -> Bools:
     lowest of them (by median pitch; the first of equals) plays the bass: the lowest voice
     carries the harmony's root and enters on strong beats whatever its register (Lerdahl &
     Jackendoff's metrical preference rule 6, a stable bass; Temperley 2001). The medians of
-    all parts come from one sort of the pitched notes by part and pitch: the middle note of
-    each part's run, or the mean of the two middle ones.
+    all parts come from one sort of the pitched notes by part and pitch (the parts are in
+    order already, so sorting part * PITCH_KEYS + pitch keeps them): the middle note of each
+    part's run, or the mean of the two middle ones.
     """
     import numpy as np
 
@@ -239,7 +246,10 @@ def _bass_parts(record: Record, notes: _Notes) -> Bools:
     pitched = ~notes.drum_part[notes.part]
     part, pitch = notes.part[pitched], notes.pitch[pitched]
     counts = np.bincount(part, minlength=parts)
-    sorted_pitch = pitch[np.lexsort((pitch, part))].astype(np.float64)
+    if len(pitch) and 0 <= pitch.min() and pitch.max() < PITCH_KEYS:  # MIDI pitches: one sort of whole numbers
+        sorted_pitch = (np.sort(part * PITCH_KEYS + pitch) - part * PITCH_KEYS).astype(np.float64)
+    else:
+        sorted_pitch = pitch[np.lexsort((pitch, part))].astype(np.float64)
     have = np.flatnonzero(counts)  # the pitched parts with notes, in order
     offsets = (np.cumsum(counts) - counts)[have]
     low, high = sorted_pitch[offsets + (counts[have] - 1) // 2], sorted_pitch[offsets + counts[have] // 2]
