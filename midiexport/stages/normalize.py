@@ -347,15 +347,15 @@ def _read_passing(pairs: list[tuple[str, list[Any], bool | None]], *, plain: boo
     """
     import numpy as np
 
-    joined = [note for _, notes, _ in pairs for note in notes]
-    if f"{__package__}.typed_json" in sys.modules and _is_typed(joined):
+    lists = [notes for _, notes, _ in pairs]
+    if f"{__package__}.typed_json" in sys.modules and any(_is_typed(notes) for notes in lists):
         from . import typed_json
 
-        if not all(typed_json.is_typed(notes) for _, notes, _ in pairs if notes):
+        if not all(typed_json.is_typed(notes) for notes in lists if notes):
             return None
-        pitch, start, end, velocity = typed_json.columns(joined)
+        pitch, start, end, velocity = typed_json.columns(lists)
     else:
-        read = [_number_column(joined, field, plain=plain) for field in protocol.NOTE_FIELDS]
+        read = [_number_column(lists, field, plain=plain) for field in protocol.NOTE_FIELDS]
         if any(column is None for column in read):
             return None
         pitch, start, end, velocity = (column for column in read if column is not None)
@@ -401,7 +401,7 @@ def _read_notes(
     if typed:  # decoded as numbers already; a note to leave out sends the document the general way
         from . import typed_json
 
-        pitch, start, end, velocity = typed_json.columns(notes)
+        pitch, start, end, velocity = typed_json.columns([notes])
     else:
         pitch, start, end, velocity = (
             _read_column(name, notes, f, bad, from_text, plain=plain) for f in protocol.NOTE_FIELDS
@@ -536,10 +536,10 @@ def _read_column(
     return column
 
 
-def _number_column(notes: list[Any], field: str, *, plain: bool) -> npt.NDArray[np.float64] | None:
-    """Read one field of every note with one numpy call (``_numbers``); None when a note lacks it or is no object."""
+def _number_column(lists: list[list[Any]], field: str, *, plain: bool) -> npt.NDArray[np.float64] | None:
+    """Read one field of the lists' notes with one numpy call (``_numbers``); None where a note lacks it."""
     try:
-        values = [note[field] for note in notes]
+        values = [note[field] for notes in lists for note in notes]
     except (KeyError, TypeError, IndexError):
         return None
     return _numbers(values, plain=plain)
