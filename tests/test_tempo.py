@@ -790,6 +790,43 @@ def test_the_lowest_of_several_parts_plays_the_bass_role():
     assert cello not in set(found.role("pitched").part.tolist())
 
 
+def _one_note_parts(instrument: model.Instrument) -> tuple[model.Instrument, ...]:
+    """The notes of one instrument, each as an instrument of its own (a fuzzer's record of 100,000 "Drums")."""
+    return tuple(
+        dataclasses.replace(instrument, start_s=instrument.start_s[k : k + 1], end_s=instrument.end_s[k : k + 1],
+                            pitch=instrument.pitch[k : k + 1], velocity=instrument.velocity[k : k + 1])
+        for k in range(instrument.note_count)
+    )  # fmt: skip
+
+
+def test_a_drum_kit_split_into_one_note_instruments_gets_the_tempo_and_meter_of_the_kit():
+    song = rock_song(97.3, 1.37, bars=160)
+    kit = next(i for i in song.instruments if i.name == "Drums")  # 1,920 notes
+    whole = dataclasses.replace(song, instruments=(kit,))
+    split = dataclasses.replace(song, instruments=_one_note_parts(kit))
+    found, split_found = estimate_tempo(whole), estimate_tempo(split)
+    assert abs(found.bpm / 97.3 - 1) < 0.01
+    # Bar lines may differ: each one-note part's note is an entry (a part coming in) of its own.
+    assert (split_found.bpm, split_found.meter, split_found.has_drums) == (found.bpm, found.meter, True)
+    by_role, split_by_role = collect_onsets(whole), collect_onsets(split)
+    for role in ("kick", "snare", "crash", "cymbals"):  # the same onsets, each from its own part
+        assert np.array_equal(split_by_role.role(role).times_s, by_role.role(role).times_s)
+        assert np.array_equal(split_by_role.role(role).weights, by_role.role(role).weights)
+    assert len(np.unique(split_by_role.role("kick").part)) == len(split_by_role.role("kick").part) > 0
+
+
+def test_many_parts_each_get_the_median_of_their_own_notes_for_the_bass_role():
+    low = [(40 + k % 3, k * 0.5, k * 0.5 + 0.4, 0.8) for k in range(8)]  # median 41: a low part
+    high = [(60 + k % 4, k * 0.5, k * 0.5 + 0.4, 0.8) for k in range(8)]  # median 61.5
+    lower = [(pitch - 5, start, end, velocity) for pitch, start, end, velocity in high]  # median 56.5: not low
+    for parts, bass in (({"Piano low": low}, 300), ({"Piano lower": lower, "Piano lower 2": lower}, 300)):
+        # a low part is the bass; with none, the lowest of the parts by median, the first of equals
+        [record] = normalize_payload(record_payload({f"Piano {n}": high for n in range(300)} | parts))
+        found = collect_onsets(record)
+        assert set(found.role("bass").part.tolist()) == {bass}
+        assert bass not in set(found.role("pitched").part.tolist())
+
+
 @pytest.mark.parametrize("drums", [True, False])
 def test_confidence_is_a_calibrated_curve_of_the_score_margin(drums):
     found = estimate_tempo(rock_song(97.3, 1.37, drums=drums))

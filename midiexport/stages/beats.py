@@ -322,7 +322,8 @@ def drum_aligned(found: Onsets) -> Stream:
     A part's lag is the median distance (s) from its onsets to the nearest drum hit, over the
     onsets within LAG_WINDOW_S of one (at least MIN_LAG_ONSETS of them, else the part is not
     moved); only a lag (a positive one) is corrected, as transcription only ever delays a stem.
-    Only onsets with no drum hit within DRUMLESS_GAP_S move. One step per part.
+    Only onsets with no drum hit within DRUMLESS_GAP_S move. No step per part: each onset's lag
+    is looked up by its part.
     """
     import numpy as np
 
@@ -335,9 +336,11 @@ def drum_aligned(found: Onsets) -> Stream:
     distance = every.times_s - drum_s[nearest_slot(every.times_s, drum_s)]  # signed, from the nearest drum hit
     close = np.abs(distance) <= LAG_WINDOW_S
     drumless = np.abs(distance) > DRUMLESS_GAP_S
+    lags = part_medians(every.part, distance, close & ~is_drum, MIN_LAG_ONSETS)
+    lag = np.zeros(int(every.part.max()) + 1)  # per part, 0 for the parts not moved
+    lag[list(lags)] = np.fmax(list(lags.values()), 0.0)  # a NaN lag moves nothing
     times = every.times_s.copy()
-    for part, lag in part_medians(every.part, distance, close & ~is_drum, MIN_LAG_ONSETS).items():
-        times[(every.part == part) & drumless] -= max(0.0, lag)
+    times[drumless] -= lag[every.part[drumless]]
     return sorted_stream(np.maximum(times, 0.0), every.weights, every.part)
 
 

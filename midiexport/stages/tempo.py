@@ -368,20 +368,18 @@ def _analysed_stretch(record: Record) -> tuple[Record, float]:
     """
     import numpy as np
 
-    played = [i for i in record.instruments if i.note_count]
-    first_s = min((float(i.start_s.min()) for i in played), default=0.0)
-    last_s = max((float(i.start_s.max()) for i in played), default=0.0)
+    starts_s = np.concatenate([np.empty(0), *(i.start_s for i in record.instruments)])  # all parts' at once
+    first_s = float(starts_s.min()) if len(starts_s) else 0.0
+    last_s = float(starts_s.max()) if len(starts_s) else 0.0
     if last_s - first_s <= MAX_ANALYSIS_S:
         return record, 0.0
-    per_second = np.zeros(int(last_s) + 2)
-    for instrument in played:  # one step per instrument
-        per_second += np.bincount(instrument.start_s.astype(np.int64), minlength=len(per_second))
+    per_second = np.bincount(starts_s.astype(np.int64), minlength=int(last_s) + 2).astype(np.float64)
     running = np.concatenate([[0.0], np.cumsum(per_second)])
     width = int(MAX_ANALYSIS_S)
     start_s = float(np.argmax(running[width:] - running[:-width]))
     end_s = start_s + MAX_ANALYSIS_S
     kept = [(i.start_s >= start_s) & (i.start_s < end_s) for i in record.instruments]
-    begins_s = min(float(i.start_s[keep].min()) for i, keep in zip(record.instruments, kept) if keep.any())
+    begins_s = float(starts_s[(starts_s >= start_s) & (starts_s < end_s)].min())
     origin_s = begins_s if begins_s > MAX_ANALYSIS_S else 0.0
     instruments = tuple(
         dataclasses.replace(

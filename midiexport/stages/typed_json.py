@@ -18,6 +18,7 @@ repairs are the reference.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,12 @@ def is_typed(notes: list[Any]) -> bool:
     return bool(notes) and type(notes[0]) is Note
 
 
-def columns(notes: list[Note]) -> tuple[npt.NDArray[np.float64], ...]:
-    """Return pitch, start, end and velocity of typed notes as float64 columns."""
+def columns(note_lists: list[list[Note]]) -> tuple[npt.NDArray[np.float64], ...]:
+    """Return pitch, start, end and velocity of typed notes as float64 columns, the lists' notes one after another."""
     import numpy as np
 
-    return tuple(np.fromiter(map(attrgetter(f), notes), np.float64, count=len(notes)) for f in protocol.NOTE_FIELDS)
+    count = sum(map(len, note_lists))
+    return tuple(
+        np.fromiter(map(attrgetter(f), chain.from_iterable(note_lists)), np.float64, count=count)
+        for f in protocol.NOTE_FIELDS
+    )
