@@ -197,7 +197,9 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
     for source in sources:
         given = destination.folder(source)  # None for one named file or standard input
         if given is not None:
-            folder = real.get(given) or real.setdefault(given, os.path.realpath(given))
+            if given not in real:
+                real[given] = os.path.realpath(given)
+            folder = real[given]
             by_name.setdefault((folder, PurePath(source.name).name), source)
             if not (files.is_midi(source) or files.is_archive(source) or source.path == files.STDIN):
                 json_stems.setdefault((folder, _default_stem(source.name, "")), source)

@@ -345,11 +345,9 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
             source, model.COMPLETE, locator, meta, "", instruments=passing,
             counts=counts, issues=(), warnings=tuple(warnings), left_out={},
         )  # fmt: skip
-    warnings = []
     instruments = []
     for name, notes, is_drum in pairs:
-        if not isinstance(notes, list):
-            warnings.append(f'"{name[:60]}": notes is {_kind(notes)}, not a list; instrument left out')
+        if not isinstance(notes, list):  # said in warnings above
             continue
         try:
             instrument, found, fields = _read_notes(

@@ -120,6 +120,7 @@ def collect_onsets(record: Record) -> Onsets:
 
     notes = _Notes.of(record)
     drums = notes.drum_part[notes.part]  # per note: its part is a drum part
+    pitched = ~drums
     has_drums = bool(drums.any())
     bass = _bass_parts(record, notes)
     pieces: dict[str, tuple[Floats, Floats, Ints]] = {}
@@ -130,10 +131,10 @@ def collect_onsets(record: Record) -> Onsets:
             chosen = drum_notes[drum_roles[role]]
             pieces[role] = (notes.start_s[chosen], notes.velocity[chosen], notes.part[chosen])
         elif role == "long":
-            length = np.clip((notes.end_s[~drums] - notes.start_s[~drums]) / LONG_NOTE_S, 0.0, 1.0)
-            pieces[role] = (notes.start_s[~drums], length, notes.part[~drums])
+            length = np.clip((notes.end_s[pitched] - notes.start_s[pitched]) / LONG_NOTE_S, 0.0, 1.0)
+            pieces[role] = (notes.start_s[pitched], length, notes.part[pitched])
         else:
-            mask = ~drums & (bass[notes.part] == (role == "bass"))
+            mask = pitched & (bass[notes.part] == (role == "bass"))
             pieces[role] = (notes.start_s[mask], notes.velocity[mask], notes.part[mask])
     if len(notes.part):
         sorted_s, sorted_part = notes.start_s, notes.part  # the parts in order; each part's notes most often too
@@ -151,7 +152,6 @@ def collect_onsets(record: Record) -> Onsets:
         joined = sorted_stream(times, weights, every_part.astype(np.int64))
     else:
         joined = _empty()
-    pitched = ~drums
     starts, ends, pitches = notes.start_s[pitched], notes.end_s[pitched], notes.pitch[pitched]
     return Onsets(roles, joined, starts, ends, pitches.astype(np.int64), has_drums)
 
