@@ -80,7 +80,8 @@ class BatchInputs(NamedTuple):
         if self.side_files:
             counts.append(f"{self.side_files} {plural(self.side_files, SIDE_FILE)}")
         if counts:
-            lines.append(f"{' and '.join(counts)} midiexport wrote left out of the folder search ({self._hint()})")
+            hint = _left_out_hint(self.side_files)
+            lines.append(f"{' and '.join(counts)} midiexport wrote left out of the folder search ({hint})")
         if self.own_outputs:
             files_ = f"{self.own_outputs} .mid {plural(self.own_outputs, 'file')}"
             hint = OWN_OUTPUT_HINTS[self.own_outputs > 1]
@@ -89,9 +90,6 @@ class BatchInputs(NamedTuple):
             given = f"{self.repeated} {plural(self.repeated, 'input')}"
             lines.append(f"{given} {REPEATED}")
         return lines
-
-    def _hint(self) -> str:
-        return _left_out_hint(self.side_files)
 
     @property
     def written_left_out(self) -> int:
@@ -109,7 +107,7 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     named and written by another input of the run) and the inputs reached again.
 
     The rule for folders: a .mid found by a folder search is an output of an earlier run, not
-    an input, when its first track opens with ``WRITTEN_MARK`` (``written_by_midiexport``). So a
+    an input, when its first track opens with ``WRITTEN_MARK`` (``written_source``). So a
     re-run over a folder converts nothing new: the files the last run wrote are not read
     again, and a JSON's own file is not taken for an input that its song must keep off. A
     .mid named on its own is read (to clean an output again on purpose), unless another
@@ -140,7 +138,7 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
         fresh = [source for source, key in zip(found, keys) if key not in seen]
         side = {source.path for source in fresh if source.from_folder and written_side_file(source)}
         kept = [source for source in fresh if source.path not in side
-                and not (source.from_folder and written_by_midiexport(source))]  # fmt: skip
+                and not (source.from_folder and written_source(source) is not None)]  # fmt: skip
         mid = len(fresh) - len(kept) - len(side)
         left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
         inputs = {source.path for source in kept}
@@ -251,20 +249,11 @@ def written_side_file(source: InputFile) -> bool:
     return opens_a_state(head)
 
 
-def written_by_midiexport(source: InputFile) -> bool:
-    """True for a .mid input whose first track opens with ``WRITTEN_MARK`` at tick 0: a file midiexport wrote.
-
-    Reads its first ``MARK_HEAD_BYTES`` only. A file that cannot be read, or is damaged
-    before the mark, is no file midiexport wrote: read as an input, it fails as one.
-    """
-    return written_source(source) is not None
-
-
 def written_source(source: InputFile) -> str | None:
     """Return what the ``source:`` text of a .mid midiexport wrote names ("a.json", "task 1a2b"); None for any other.
 
-    As ``written_by_midiexport`` reads it (its first ``MARK_HEAD_BYTES``): None for a file
-    that is no .mid, cannot be read, or does not carry ``WRITTEN_MARK``.
+    Reads its first ``MARK_HEAD_BYTES`` only: None for a file that is no .mid, cannot be read,
+    or is damaged before ``WRITTEN_MARK`` or lacks it (read as an input, it fails as one).
     """
     if not files.is_midi(source):  # a folder search's file: never standard input
         return None

@@ -339,20 +339,18 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
         for name, notes, _ in pairs
         if not isinstance(notes, list)
     ]
-    passing = _read_passing([pair for pair in pairs if isinstance(pair[1], list)], plain=meta.get(_PLAIN, False))
+    plain = meta.get(_PLAIN, False)
+    listed = [pair for pair in pairs if isinstance(pair[1], list)]  # the others are said in warnings
+    passing = _read_passing(listed, plain=plain)
     if passing is not None:
         return _make(
             source, model.COMPLETE, locator, meta, "", instruments=passing,
             counts=counts, issues=(), warnings=tuple(warnings), left_out={},
         )  # fmt: skip
     instruments = []
-    for name, notes, is_drum in pairs:
-        if not isinstance(notes, list):  # said in warnings above
-            continue
+    for name, notes, is_drum in listed:
         try:
-            instrument, found, fields = _read_notes(
-                name, notes, counts, plain=meta.get(_PLAIN, False), describe=MAX_ISSUES - len(issues)
-            )
+            instrument, found, fields = _read_notes(name, notes, counts, plain=plain, describe=MAX_ISSUES - len(issues))
         except _TooDeep as exc:
             where = f"{model.show_value(name, 60)}, {exc}"
             raise _too_deep(source, None, ", ".join(p for p in (locator, where) if p)) from None

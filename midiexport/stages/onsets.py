@@ -145,7 +145,7 @@ def collect_onsets(record: Record) -> Onsets:
         entry = _gap_starts(sorted_s, ENTRY_GAP_S)
         entry[1:] |= sorted_part[1:] != sorted_part[:-1]  # each part's first note
         pieces["entries"] = (sorted_s[entry], np.ones(int(entry.sum())), sorted_part[entry])
-    roles = {role: _merge([columns]) for role, columns in pieces.items()}
+    roles = {role: _merge(*columns) for role, columns in pieces.items()}
     every = [(s.times_s, s.weights * ROLE_WEIGHTS[role], s.part) for role, s in roles.items() if role in ROLE_WEIGHTS]
     if every:
         times, weights, every_part = (np.concatenate(column) for column in zip(*every))
@@ -317,11 +317,10 @@ def part_medians(part: Ints, deviation: Floats, close: Bools, min_onsets: int) -
     return dict(zip(mine[starts][enough].tolist(), medians[enough].tolist(), strict=True))
 
 
-def _merge(items: list[tuple[Floats, Floats, Ints]]) -> Stream:
+def _merge(times: Floats, levels: Floats, part: Ints) -> Stream:
     """Merge notes starting within GROUP_S into one onset: the first time, the summed velocity up to MAX_ONSET_LEVEL."""
     import numpy as np
 
-    times, levels, part = (np.concatenate(c) for c in zip(*items))
     order = np.argsort(times, kind="stable")
     times, levels, part = times[order], np.clip(levels[order], MIN_LEVEL, 1.0), part[order]
     if len(times) == 0:
