@@ -571,6 +571,17 @@ def test_an_input_reached_twice_is_converted_once_and_said(tmp_path, second):
     assert lines[-1] == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 0 failed"
 
 
+def test_a_named_output_found_again_in_its_folder_is_said_once_as_left_out(tmp_path):
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "a.json").write_text(json.dumps(record()))  # no ids: its file's mark names a.json
+    assert run("convert", str(tmp_path / "e" / "a.json")).exit_code == 0
+    result = run("convert", str(tmp_path / "e" / "a.mid"), str(tmp_path / "e"))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)",
+                     "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]  # fmt: skip
+
+
 def test_one_input_given_twice_may_go_to_one_named_file(tmp_path):
     task = tmp_path / "task.json"
     task.write_text(json.dumps(record(taskId="5c79be8e")))

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
@@ -116,7 +116,8 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     (``written_side_file``): left out of folder searches, read when named alone.
     A file reached by two of the paths given (the same file named twice, or named and found
     by a folder search: ``_same_input_key``) is read once, where it is first reached, and
-    counted in ``repeated`` when it is an input (a file left out is left out once, counted once).
+    counted in ``repeated`` when it is an input (a file left out is left out once, counted once: a
+    named .mid reached again and then left out as ``own_outputs`` is counted there alone).
     ``destination`` tells where the results go (``own_outputs``); None: beside each input.
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
@@ -126,33 +127,42 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
-    seen: dict[str, bool] = {}  # each file reached (``_same_input_key``) -> whether it is an input
-    left_out = side_files = repeated = 0
+    seen: dict[str, str | None] = {}  # each file reached (``_same_input_key``) -> its input's path, None if left out
+    again: list[str] = []  # the input paths reached again, once per time
+    left_out = side_files = 0
     for raw in paths:
         try:
             found = files.find_inputs([raw])
         except InputError as exc:
-            return BatchInputs(sources, left_out, exc, side_files, repeated=repeated)
+            return BatchInputs(sources, left_out, exc, side_files, repeated=_repeated(again))
         keys = [_same_input_key(source, several=len(paths) > 1) for source in found]
-        again = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
+        reached = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
         fresh = [source for source, key in zip(found, keys) if key not in seen]
         side = {source.path for source in fresh if source.from_folder and written_side_file(source)}
         kept = [source for source in fresh if source.path not in side
                 and not (source.from_folder and written_source(source) is not None)]  # fmt: skip
         mid = len(fresh) - len(kept) - len(side)
-        left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
+        left_out, side_files = left_out + mid, side_files + len(side)
+        again += [path for path in reached if path is not None]
         inputs = {source.path for source in kept}
-        seen.update((key, source.path in inputs) for source, key in zip(found, keys) if key not in seen)
-        if not kept and not again:  # a path reaching only files met before (left out there or not) is no refusal
+        seen.update((key, source.path if source.path in inputs else None)
+                    for source, key in zip(found, keys) if key not in seen)  # fmt: skip
+        if not kept and not reached:  # a path reaching only files met before (left out there or not) is no refusal
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
             message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
             hint = _left_out_hint(len(side))  # this folder's files
             refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
-            return BatchInputs(sources, left_out, refusal, side_files, repeated=repeated)
+            return BatchInputs(sources, left_out, refusal, side_files, repeated=_repeated(again))
         sources += kept
     own = own_outputs(sources, destination or Destination())
     kept_sources = [source for source in sources if source.path not in own]
+    repeated = _repeated(again, left_out=own)  # a file left out is counted once, as left out
     return BatchInputs(kept_sources, left_out, side_files=side_files, own_outputs=len(own), repeated=repeated)
+
+
+def _repeated(again: Sequence[str], *, left_out: Collection[str] = ()) -> int:
+    """Count the inputs reached again (``again``: their paths, once per time), less those then ``left_out``."""
+    return sum(path not in left_out for path in again)
 
 
 def _same_input_key(source: InputFile, *, several: bool) -> str:
