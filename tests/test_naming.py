@@ -541,6 +541,22 @@ def test_a_mid_midiexport_wrote_from_no_input_of_the_run_is_read_as_given(tmp_pa
     assert names(tmp_path / "out") == ["5c79be8e.mid", "new.mid"]  # the output, cleaned again: named by its title
 
 
+def test_a_users_dashed_name_beside_a_json_is_converted_unless_this_run_writes_that_name(tmp_path):
+    (tmp_path / "song.json").write_text(json.dumps(record(taskId="5c79be8e")))  # its file: song.mid
+    (tmp_path / "other.json").write_text(json.dumps(record(taskId="77aa")))
+    assert run("convert", str(tmp_path / "other.json")).exit_code == 0
+    (tmp_path / "other.mid").rename(tmp_path / "song-live.mid")  # a user's name: the mark names task 77aa
+    shutil.copy(tmp_path / "song-live.mid", tmp_path / "song-2.mid")  # a name this run could write
+    result = run("convert", *glob_of(tmp_path, "song*"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stderr.splitlines()[0]
+        == f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)"
+    )
+    assert f"wrote {tmp_path / '77aa.mid'}" in result.stderr  # song-live.mid converted, named by its title
+    assert names(tmp_path) == ["77aa.mid", "other.json", "song-2.mid", "song-live.mid", "song.json", "song.mid"]
+
+
 def test_the_report_counts_the_outputs_a_glob_named(tmp_path):
     song_stems(tmp_path / "dl")
     report = tmp_path / "report.json"

@@ -32,7 +32,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import blank_lines_error, read_json, read_member_records
 from .render import render_record
-from .runner import Destination, Pending, Rendered, raising, run_in_processes
+from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
 
 # Every .mid midiexport writes opens its first track with this text at tick 0 (outputs.smf writes
 # a song's texts as "@I" + text, the first being its source); Suno's exports carry no text events.
@@ -102,7 +102,9 @@ def _left_out_hint(side_files: int) -> str:
     return SIDE_HINT if side_files else LEFT_OUT_HINT
 
 
-def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None = None) -> BatchInputs:
+def find_batch_inputs(
+    paths: Sequence[str], *, destination: Destination | None = None, split: bool = False
+) -> BatchInputs:
     """Find a batch's inputs as ``files.find_inputs`` does, less the files midiexport wrote (in folders, or
     named and written by another input of the run) and the inputs reached again.
 
@@ -118,7 +120,8 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     by a folder search: ``_same_input_key``) is read once, where it is first reached, and
     counted in ``repeated`` when it is an input (a file left out is left out once, counted once: a
     named .mid reached again and then left out as ``own_outputs`` is counted there alone).
-    ``destination`` tells where the results go (``own_outputs``); None: beside each input.
+    ``destination`` tells where the results go (``own_outputs``); None: beside each input;
+    ``split``: the run writes a file per instrument (``own_outputs``).
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
     only files midiexport wrote) is returned as the result's ``refusal`` (the InputError
@@ -154,7 +157,7 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
             refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
             return BatchInputs(sources, left_out, refusal, side_files, repeated=_repeated(again))
         sources += kept
-    own = own_outputs(sources, destination or Destination())
+    own = own_outputs(sources, destination or Destination(), split=split)
     kept_sources = [source for source in sources if source.path not in own]
     repeated = _repeated(again, left_out=own)  # a file left out is counted once, as left out
     return BatchInputs(kept_sources, left_out, side_files=side_files, own_outputs=len(own), repeated=repeated)
@@ -182,14 +185,15 @@ def _same_input_key(source: InputFile, *, several: bool) -> str:
     return f"{info.st_dev}:{info.st_ino}"
 
 
-def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[str]:
+def own_outputs(sources: Sequence[InputFile], destination: Destination, *, split: bool = False) -> set[str]:
     """Return the paths of the .mid files named in ``sources`` that another of ``sources`` wrote: this run writes them.
 
     A named .mid that carries ``WRITTEN_MARK`` (``written_source``) is another input's output
     when it lies where that input's results go (``destination``) and either its mark names
     that input (``source: <file name>``: a .mid, stems, a .zip, a JSON record without ids)
-    or its name is that JSON input's, alone or followed by a dash and what its records add
-    by default (``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``). So
+    or its name is that JSON input's, alone or followed by what this run adds to it by default
+    (``_added_by_default``: ``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``;
+    a user's ``song-live.mid`` beside ``song.json`` is no output of it). So
     ``convert *.mid`` run again in a Suno download folder does not take the song's file,
     written by the first run, for an input: the stems' song is then kept as on any re-run
     (replaced with ``overwrite``). A lone input, or a .mid that no other
@@ -220,17 +224,23 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
             continue
         writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
         # a JSON's own name, or it and what its records add: "saved-12", "task-Drums" (--split), "task-2"
-        writers += [json_stems.get((folder, "-".join(parts))) for parts in _dash_prefixes(stem)]
+        parts = stem.split("-")
+        writers += [json_stems.get((folder, "-".join(parts[:end]))) for end in range(len(parts), 0, -1)
+                    if _added_by_default(parts[end:], split=split)]  # fmt: skip
         if any(writer is not None and writer is not source and writer.path not in own for writer in writers):
             own.add(source.path)
     return own
 
 
-def _dash_prefixes(stem: str) -> Iterator[list[str]]:
-    """Yield ``stem`` cut at each dash, whole first: "a-b-c" gives [a, b, c], [a, b], [a]."""
-    parts = stem.split("-")
-    for end in range(len(parts), 0, -1):
-        yield parts[:end]
+def _added_by_default(parts: Sequence[str], *, split: bool) -> bool:
+    """Whether a run's default names add ``parts`` (cut at dashes) to a JSON input's stem: whether it writes that name.
+
+    A record's numbers in its input ("saved-12", "saved-3-2": ``naming.record_number``), a
+    name taken before in the run ("task-2": ``files.NamePlanner``), the mark of a name that
+    is an input's path ("task-midiexport": ``runner.INPUT_CLEAR_SUFFIX``); with ``split``
+    any words too (the instruments' names, "task-Drums", known only once the record is read).
+    """
+    return split or all((part.isascii() and part.isdigit()) or f"-{part}" == INPUT_CLEAR_SUFFIX for part in parts)
 
 
 def written_side_file(source: InputFile) -> bool:
