@@ -173,16 +173,19 @@ def _same_input_key(source: InputFile, *, several: bool) -> str:
 
     With several paths given, the file's device and inode (``os.path.samefile``'s test: one
     stat, where resolving a path stats each of its folders): the same file whatever path,
-    link or ``..`` reaches it. With one path given, its own path: a folder search finds each
-    path once, and a link found in it is read as the file it is named as.
+    link or ``..`` reaches it; a file named has it from the search's own stat (``file_id``),
+    a file found in a folder is stat'ed here. With one path given, its own path: a folder
+    search finds each path once, and a link found in it is read as the file it is named as.
     """
     if not several or source.path == files.STDIN:
         return source.path
+    if source.file_id is not None:
+        return source.file_id
     try:
         info = os.stat(source.path)
     except OSError:  # gone since the search: reading it will say so
         return os.path.abspath(source.path)
-    return f"{info.st_dev}:{info.st_ino}"
+    return files.file_id(info)
 
 
 def own_outputs(sources: Sequence[InputFile], destination: Destination, *, split: bool = False) -> set[str]:
