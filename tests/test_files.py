@@ -94,6 +94,27 @@ def test_find_inputs_searches_folders_recursively_in_sorted_order(tmp_path):
     assert [f.lines for f in found] == [False, True, False]
 
 
+def test_a_batch_looks_at_each_named_input_once_and_tells_two_spellings_of_it_apart_from_none(tmp_path, monkeypatch):
+    from midiexport.jobs.convert_files import find_batch_inputs
+
+    task = tmp_path / "task.json"
+    task.write_text("{}")
+    (tmp_path / "other.json").write_text("{}")
+    looked: list[str] = []
+    real_stat = os.stat
+
+    def counted(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counted)
+    spelt = f"{tmp_path}/./task.json"  # another spelling of the same file
+    found = find_batch_inputs([str(task), spelt, str(tmp_path / "other.json")])
+    assert [source.path for source in found.sources] == [str(task), str(tmp_path / "other.json")]
+    assert found.repeated == 1
+    assert looked.count(str(task)) == looked.count(spelt) == 1  # the search's stat tells which file it is
+
+
 def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
     with pytest.raises(InputError, match="nope.json: no such file or folder"):
         find_inputs([str(tmp_path / "nope.json")])

@@ -541,6 +541,22 @@ def test_a_mid_midiexport_wrote_from_no_input_of_the_run_is_read_as_given(tmp_pa
     assert names(tmp_path / "out") == ["5c79be8e.mid", "new.mid"]  # the output, cleaned again: named by its title
 
 
+def test_a_users_dashed_name_beside_a_json_is_converted_unless_this_run_writes_that_name(tmp_path):
+    (tmp_path / "song.json").write_text(json.dumps(record(taskId="5c79be8e")))  # its file: song.mid
+    (tmp_path / "other.json").write_text(json.dumps(record(taskId="77aa")))
+    assert run("convert", str(tmp_path / "other.json")).exit_code == 0
+    (tmp_path / "other.mid").rename(tmp_path / "song-live.mid")  # a user's name: the mark names task 77aa
+    shutil.copy(tmp_path / "song-live.mid", tmp_path / "song-2.mid")  # a name this run could write
+    result = run("convert", *glob_of(tmp_path, "song*"), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stderr.splitlines()[0]
+        == f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)"
+    )
+    assert f"wrote {tmp_path / '77aa.mid'}" in result.stderr  # song-live.mid converted, named by its title
+    assert names(tmp_path) == ["77aa.mid", "other.json", "song-2.mid", "song-live.mid", "song.json", "song.mid"]
+
+
 def test_the_report_counts_the_outputs_a_glob_named(tmp_path):
     song_stems(tmp_path / "dl")
     report = tmp_path / "report.json"
@@ -569,6 +585,17 @@ def test_an_input_reached_twice_is_converted_once_and_said(tmp_path, second):
     lines = result.stderr.splitlines()
     assert lines[0] == "1 input given again (the same file named twice, or named and in a folder searched) read once"
     assert lines[-1] == "1 converted (1 note), 0 repaired (0 repairs), 0 skipped (exist), 0 failed"
+
+
+def test_a_named_output_found_again_in_its_folder_is_said_once_as_left_out(tmp_path):
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "a.json").write_text(json.dumps(record()))  # no ids: its file's mark names a.json
+    assert run("convert", str(tmp_path / "e" / "a.json")).exit_code == 0
+    result = run("convert", str(tmp_path / "e" / "a.mid"), str(tmp_path / "e"))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)",
+                     "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]  # fmt: skip
 
 
 def test_one_input_given_twice_may_go_to_one_named_file(tmp_path):

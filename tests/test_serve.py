@@ -607,6 +607,13 @@ def test_serve_help_says_tempo_map_and_max_input_mb_are_not_used_by_serve():
     assert "--max-input-mb MB Not used by serve: a callback's size is limited by --max-body-mb" in text
 
 
+def test_serve_help_of_verbose_says_what_serve_does_with_it_given_with_quiet():
+    text = " ".join(run("serve", "--help").output.split())
+    assert "-v, --verbose Not used by serve (its log has every field already), yet refused with -q" in text
+    refused = run("serve", "-q", "-v")
+    assert refused.exit_code == 2 and "-q (only errors) and -v (every warning)" in refused.stderr
+
+
 def test_a_callback_path_equal_to_the_health_route_is_refused_at_start_up(tmp_path: Path):
     from midiexport.jobs.serve import ServeOptions
 

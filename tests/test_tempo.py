@@ -815,6 +815,35 @@ def test_a_drum_kit_split_into_one_note_instruments_gets_the_tempo_and_meter_of_
     assert len(np.unique(split_by_role.role("kick").part)) == len(split_by_role.role("kick").part) > 0
 
 
+def _parts_of(instrument: model.Instrument, pieces: int) -> tuple[model.Instrument, ...]:
+    """The notes of one instrument in ``pieces`` runs in their order, each an instrument of the same name."""
+    cuts = np.linspace(0, instrument.note_count, pieces + 1).astype(int)
+    return tuple(
+        dataclasses.replace(instrument, start_s=instrument.start_s[a:b], end_s=instrument.end_s[a:b],
+                            pitch=instrument.pitch[a:b], velocity=instrument.velocity[a:b])
+        for a, b in zip(cuts[:-1], cuts[1:])
+    )  # fmt: skip
+
+
+def test_a_song_with_each_part_cut_into_runs_of_the_same_name_has_the_same_onsets_by_role():
+    # Cut in runs of notes in their order, each run of a part keeps the part's role (a bass by its
+    # name, a kit, parts above the bass), so every role but the entries (a run starts one) is the same.
+    song = rock_song(97.3, 1.37, bars=24)
+    cut = dataclasses.replace(song, instruments=tuple(run for i in song.instruments for run in _parts_of(i, 3)))
+    assert len(cut.instruments) == 3 * len(song.instruments)
+    whole, parts = collect_onsets(song), collect_onsets(cut)
+    assert set(parts.roles) == set(whole.roles) >= {"kick", "snare", "cymbals", "bass", "pitched", "long"}
+    for role in (*(set(whole.roles) - {"entries"}), "all"):
+        found, expected = (parts.all, whole.all) if role == "all" else (parts.role(role), whole.role(role))
+        assert np.array_equal(found.times_s, expected.times_s), role
+        assert np.array_equal(found.weights, expected.weights), role
+        assert set((found.part // 3).tolist()) == set(expected.part.tolist()), role  # each run is of its part
+    assert len(np.unique(parts.role("bass").part)) == 3  # the onsets come from every run
+    for column in ("pitched_start_s", "pitched_end_s", "pitched_pitch"):
+        assert np.array_equal(getattr(parts, column), getattr(whole, column)), column
+    assert parts.has_drums and whole.has_drums
+
+
 def test_many_parts_each_get_the_median_of_their_own_notes_for_the_bass_role():
     low = [(40 + k % 3, k * 0.5, k * 0.5 + 0.4, 0.8) for k in range(8)]  # median 41: a low part
     high = [(60 + k % 4, k * 0.5, k * 0.5 + 0.4, 0.8) for k in range(8)]  # median 61.5

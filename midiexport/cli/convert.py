@@ -39,7 +39,7 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     if problem is not None:
         raise click.UsageError(cli_words(problem))
     try:
-        found = find_batch_inputs(inputs, destination=destination)
+        found = find_batch_inputs(inputs, destination=destination, split=options["split"])
     except Exception as exc:  # noqa: BLE001 - a bug (input errors are the refusal): one line, exit 1
         fail_and_exit(exc, options["verbose"])
     if found.refusal is not None:  # no batch: its one line, and the report asked for

@@ -24,7 +24,7 @@ SERVE_HELP = {
     "jobs": "Conversion worker processes (default: the machine's cores).",
     "report": "Append one JSON line per converted callback (task id, outcome, files) to FILE.",
     "quiet": "No request log; only errors (log lines with their fields, to --log or stderr).",
-    "verbose": "Not used by serve (its log has every field already).",
+    "verbose": "Not used by serve (its log has every field already), yet refused with -q, as on every command.",
     "overwrite": "Not used by serve: it never replaces a file (a different body for a task gets a name of its own).",
     "tempo_map": "Not used by serve: callbacks are JSON records, never .mid files with a tempo map of their own.",
     "max_input_mb": "Not used by serve: a callback's size is limited by --max-body-mb.",

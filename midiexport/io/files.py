@@ -50,6 +50,7 @@ class InputFile(NamedTuple):
     name: str
     lines: bool  # JSON Lines: one record per line
     from_folder: bool = False  # found by searching a folder: only a regular file is read
+    file_id: str | None = None  # a named file's "device:inode" from the search's own stat (``file_id``)
 
 
 class FileExists(OutputError):
@@ -64,8 +65,9 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
     """Expand inputs: files as given, folders searched recursively for .json/.jsonl/.mid/.zip.
 
     Files inside a folder are sorted so a batch runs (and names files) the same way
-    every time. Raises InputError for a path that does not exist, a folder with no
-    JSON files, or an empty one (``blank_inputs``).
+    every time. A path named is looked at with one stat, kept as its ``file_id``. Raises
+    InputError for a path that does not exist, a folder with no JSON files, or an empty
+    one (``blank_inputs``).
     """
     found: list[InputFile] = []
     for raw in paths:
@@ -76,16 +78,36 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
             found.append(InputFile(STDIN, "<stdin>", False))
             continue
         path = Path(raw)
-        if path.is_dir():
+        info = _stat_or_none(raw)
+        if info is None:
+            raise InputError(f"{raw}: no such file or folder", input=raw)
+        if stat.S_ISDIR(info.st_mode):
             inside = sorted(_walk(path))
             if not inside:
                 raise InputError(f"{raw}: no .json, .jsonl, .mid or .zip files in this folder", input=raw)
             found += [_input_file(p, str(p), from_folder=True) for p in inside]
-        elif path.exists():
-            found.append(_input_file(path, raw))
         else:
-            raise InputError(f"{raw}: no such file or folder", input=raw)
+            found.append(_input_file(path, raw)._replace(file_id=file_id(info)))
     return found
+
+
+def file_id(info: os.stat_result) -> str:
+    """Return what tells a file from every other, whatever path or link reaches it: "device:inode"."""
+    return f"{info.st_dev}:{info.st_ino}"
+
+
+def _stat_or_none(raw: str) -> os.stat_result | None:
+    """Stat a path named (following links), None when there is none, as ``Path.exists`` tells; other errors raise."""
+    import errno
+
+    try:
+        return os.stat(raw)
+    except ValueError:  # a NUL byte in it
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return None
+        raise
 
 
 def blank_inputs(paths: Sequence[str]) -> str | None:

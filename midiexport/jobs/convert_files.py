@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
@@ -32,7 +32,7 @@ from ..stages.normalize import normalize_payload
 from . import naming
 from .json_input import blank_lines_error, read_json, read_member_records
 from .render import render_record
-from .runner import Destination, Pending, Rendered, raising, run_in_processes
+from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
 
 # Every .mid midiexport writes opens its first track with this text at tick 0 (outputs.smf writes
 # a song's texts as "@I" + text, the first being its source); Suno's exports carry no text events.
@@ -102,7 +102,9 @@ def _left_out_hint(side_files: int) -> str:
     return SIDE_HINT if side_files else LEFT_OUT_HINT
 
 
-def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None = None) -> BatchInputs:
+def find_batch_inputs(
+    paths: Sequence[str], *, destination: Destination | None = None, split: bool = False
+) -> BatchInputs:
     """Find a batch's inputs as ``files.find_inputs`` does, less the files midiexport wrote (in folders, or
     named and written by another input of the run) and the inputs reached again.
 
@@ -116,8 +118,10 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     (``written_side_file``): left out of folder searches, read when named alone.
     A file reached by two of the paths given (the same file named twice, or named and found
     by a folder search: ``_same_input_key``) is read once, where it is first reached, and
-    counted in ``repeated`` when it is an input (a file left out is left out once, counted once).
-    ``destination`` tells where the results go (``own_outputs``); None: beside each input.
+    counted in ``repeated`` when it is an input (a file left out is left out once, counted once: a
+    named .mid reached again and then left out as ``own_outputs`` is counted there alone).
+    ``destination`` tells where the results go (``own_outputs``); None: beside each input;
+    ``split``: the run writes a file per instrument (``own_outputs``).
 
     The first path that is no input (it does not exist, a folder with no inputs, or with
     only files midiexport wrote) is returned as the result's ``refusal`` (the InputError
@@ -126,33 +130,42 @@ def find_batch_inputs(paths: Sequence[str], *, destination: Destination | None =
     what its search found (``--report``: nothing converted, N left out).
     """
     sources: list[InputFile] = []
-    seen: dict[str, bool] = {}  # each file reached (``_same_input_key``) -> whether it is an input
-    left_out = side_files = repeated = 0
+    seen: dict[str, str | None] = {}  # each file reached (``_same_input_key``) -> its input's path, None if left out
+    again: list[str] = []  # the input paths reached again, once per time
+    left_out = side_files = 0
     for raw in paths:
         try:
             found = files.find_inputs([raw])
         except InputError as exc:
-            return BatchInputs(sources, left_out, exc, side_files, repeated=repeated)
+            return BatchInputs(sources, left_out, exc, side_files, repeated=_repeated(again))
         keys = [_same_input_key(source, several=len(paths) > 1) for source in found]
-        again = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
+        reached = [seen[key] for key in keys if key in seen]  # reached before: read (or left out) there
         fresh = [source for source, key in zip(found, keys) if key not in seen]
         side = {source.path for source in fresh if source.from_folder and written_side_file(source)}
         kept = [source for source in fresh if source.path not in side
                 and not (source.from_folder and written_source(source) is not None)]  # fmt: skip
         mid = len(fresh) - len(kept) - len(side)
-        left_out, side_files, repeated = left_out + mid, side_files + len(side), repeated + sum(again)
+        left_out, side_files = left_out + mid, side_files + len(side)
+        again += [path for path in reached if path is not None]
         inputs = {source.path for source in kept}
-        seen.update((key, source.path in inputs) for source, key in zip(found, keys) if key not in seen)
-        if not kept and not again:  # a path reaching only files met before (left out there or not) is no refusal
+        seen.update((key, source.path if source.path in inputs else None)
+                    for source, key in zip(found, keys) if key not in seen)  # fmt: skip
+        if not kept and not reached:  # a path reaching only files met before (left out there or not) is no refusal
             kinds = " and ".join([".mid files"] * bool(mid) + [f"{SIDE_FILE}s"] * bool(side))
             message = f"{raw}: only {kinds} midiexport wrote in this folder ({len(found)}), which a folder search "
             hint = _left_out_hint(len(side))  # this folder's files
             refusal = InputError(f"{message}leaves out; {hint}", input=raw, hint=hint)
-            return BatchInputs(sources, left_out, refusal, side_files, repeated=repeated)
+            return BatchInputs(sources, left_out, refusal, side_files, repeated=_repeated(again))
         sources += kept
-    own = own_outputs(sources, destination or Destination())
+    own = own_outputs(sources, destination or Destination(), split=split)
     kept_sources = [source for source in sources if source.path not in own]
+    repeated = _repeated(again, left_out=own)  # a file left out is counted once, as left out
     return BatchInputs(kept_sources, left_out, side_files=side_files, own_outputs=len(own), repeated=repeated)
+
+
+def _repeated(again: Sequence[str], *, left_out: Collection[str] = ()) -> int:
+    """Count the inputs reached again (``again``: their paths, once per time), less those then ``left_out``."""
+    return sum(path not in left_out for path in again)
 
 
 def _same_input_key(source: InputFile, *, several: bool) -> str:
@@ -160,26 +173,30 @@ def _same_input_key(source: InputFile, *, several: bool) -> str:
 
     With several paths given, the file's device and inode (``os.path.samefile``'s test: one
     stat, where resolving a path stats each of its folders): the same file whatever path,
-    link or ``..`` reaches it. With one path given, its own path: a folder search finds each
-    path once, and a link found in it is read as the file it is named as.
+    link or ``..`` reaches it; a file named has it from the search's own stat (``file_id``),
+    a file found in a folder is stat'ed here. With one path given, its own path: a folder
+    search finds each path once, and a link found in it is read as the file it is named as.
     """
     if not several or source.path == files.STDIN:
         return source.path
+    if source.file_id is not None:
+        return source.file_id
     try:
         info = os.stat(source.path)
     except OSError:  # gone since the search: reading it will say so
         return os.path.abspath(source.path)
-    return f"{info.st_dev}:{info.st_ino}"
+    return files.file_id(info)
 
 
-def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[str]:
+def own_outputs(sources: Sequence[InputFile], destination: Destination, *, split: bool = False) -> set[str]:
     """Return the paths of the .mid files named in ``sources`` that another of ``sources`` wrote: this run writes them.
 
     A named .mid that carries ``WRITTEN_MARK`` (``written_source``) is another input's output
     when it lies where that input's results go (``destination``) and either its mark names
     that input (``source: <file name>``: a .mid, stems, a .zip, a JSON record without ids)
-    or its name is that JSON input's, alone or followed by a dash and what its records add
-    by default (``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``). So
+    or its name is that JSON input's, alone or followed by what this run adds to it by default
+    (``_added_by_default``: ``saved.mid``, ``saved-12.mid``, ``task-Drums.mid`` with ``split``;
+    a user's ``song-live.mid`` beside ``song.json`` is no output of it). So
     ``convert *.mid`` run again in a Suno download folder does not take the song's file,
     written by the first run, for an input: the stems' song is then kept as on any re-run
     (replaced with ``overwrite``). A lone input, or a .mid that no other
@@ -210,17 +227,23 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination) -> set[s
             continue
         writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
         # a JSON's own name, or it and what its records add: "saved-12", "task-Drums" (--split), "task-2"
-        writers += [json_stems.get((folder, "-".join(parts))) for parts in _dash_prefixes(stem)]
+        parts = stem.split("-")
+        writers += [json_stems.get((folder, "-".join(parts[:end]))) for end in range(len(parts), 0, -1)
+                    if _added_by_default(parts[end:], split=split)]  # fmt: skip
         if any(writer is not None and writer is not source and writer.path not in own for writer in writers):
             own.add(source.path)
     return own
 
 
-def _dash_prefixes(stem: str) -> Iterator[list[str]]:
-    """Yield ``stem`` cut at each dash, whole first: "a-b-c" gives [a, b, c], [a, b], [a]."""
-    parts = stem.split("-")
-    for end in range(len(parts), 0, -1):
-        yield parts[:end]
+def _added_by_default(parts: Sequence[str], *, split: bool) -> bool:
+    """Whether a run's default names add ``parts`` (cut at dashes) to a JSON input's stem: whether it writes that name.
+
+    A record's numbers in its input ("saved-12", "saved-3-2": ``naming.record_number``), a
+    name taken before in the run ("task-2": ``files.NamePlanner``), the mark of a name that
+    is an input's path ("task-midiexport": ``runner.INPUT_CLEAR_SUFFIX``); with ``split``
+    any words too (the instruments' names, "task-Drums", known only once the record is read).
+    """
+    return split or all((part.isascii() and part.isdigit()) or f"-{part}" == INPUT_CLEAR_SUFFIX for part in parts)
 
 
 def written_side_file(source: InputFile) -> bool:
