@@ -88,9 +88,10 @@ The start key's variants and the methods measured on the corpus's real scores
 (bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
 docs/cleanup-studies.md, "Key methods tried".
 
-A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
+MIDI allows a key signature at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
-with the fewer accidentals.
+with the fewer accidentals, so it writes at most 6: 5 flats to 6 sharps (Db major's 5 flats
+over C#'s 7 sharps; F# major's 6 sharps where Gb's 6 flats tie).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class KeyEstimate:
 
     @property
     def signature(self) -> KeySignature:
-        """The key signature: sharps positive, flats negative, within -7..7."""
+        """The key signature: sharps positive, flats negative, within -5..6 (``MAJOR_FIFTHS``)."""
         major_tonic = (self.tonic + 3) % 12 if self.minor else self.tonic
         return KeySignature(MAJOR_FIFTHS[major_tonic], self.minor)
 
