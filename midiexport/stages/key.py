@@ -199,16 +199,17 @@ def key_from_notes(
     heard = end - start >= MIN_NOTE_S
     if np.count_nonzero(heard) >= MIN_NOTES:
         start, end, pitch = start[heard], end[heard], pitch[heard]
-    found = _scores(start, end, pitch)
+    found = _profile_scores(start, end, pitch)
     if found is None:
         return None
     scores, correlation = found
+    cadence = _cadence_bonus(start, end, pitch)
     ends = (_bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max()))
-    scores = scores + _ends_bonus(ends)
+    scores = scores + cadence + _ends_bonus(ends)
     best = _best(scores)
     votes = [_best(span) for span in _section_scores(start, end, pitch) if span is not None]
     segments = _segment_scores(start, end, pitch)
-    segments[-1] += _cadence_bonus(start, end, pitch) + _ends_bonus(ends)  # the ending's cues speak for the last key
+    segments[-1] += cadence + _ends_bonus(ends)  # the ending's cues speak for the last key
     path = _key_path(segments)
     key = _relative_switch(_start_key(ends, best, int(path[0])), ends)
     return KeyEstimate(
@@ -237,7 +238,18 @@ def _margin(scores: npt.NDArray[np.float64], key: int) -> float:
 def _scores(
     start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
-    """Score of each key (0-11 major on its tonic, 12-23 minor) and its profile correlation; None when silent."""
+    """Score of each key (0-11 major on its tonic, 12-23 minor) and its profile correlation; None when silent.
+
+    The profile and signature scores (``_profile_scores``) with the cadence's bonus.
+    """
+    found = _profile_scores(start, end, pitch)
+    return None if found is None else (found[0] + _cadence_bonus(start, end, pitch), found[1])
+
+
+def _profile_scores(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """``_scores`` without the cadence: the profile correlation and the signature's share; None when silent."""
     import numpy as np
 
     weight = np.clip(end - start, 0.0, MAX_WEIGHT_S)
@@ -245,8 +257,7 @@ def _scores(
     if not histogram.any():
         return None
     correlation = np.concatenate([_correlations(histogram, MAJOR_PROFILE), _correlations(histogram, MINOR_PROFILE)])
-    scores = correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[_signature_tonics()]
-    return scores + _cadence_bonus(start, end, pitch), correlation
+    return correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[_signature_tonics()], correlation
 
 
 def _signature_tonics() -> npt.NDArray[np.int64]:
@@ -287,7 +298,7 @@ def _segment_scores(
     Both cues are sums over the notes: the correlation's numerator (the profile's deviations
     from its mean weighted by the histogram) and the signature's weight. Each segment gets
     its notes' part of both, over the whole song's denominators, so that the segments of a
-    song add up to its scores (``_scores``, without the cadence): a key path that never
+    song add up to its scores (``_profile_scores``): a key path that never
     changes scores as the whole song does.
     """
     import numpy as np
