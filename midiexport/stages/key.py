@@ -98,6 +98,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .. import model
@@ -325,12 +326,14 @@ def _segment_s(start: npt.NDArray[np.float64]) -> float:
     return max(SEGMENT_S, float(start.max() - start.min()) / (MAX_SEGMENTS - 1))
 
 
+@cache
 def _change_costs() -> npt.NDArray[np.float64]:
     """What the key path pays to go from one key (row) to another (column): 0 to stay.
 
     ``NEIGHBOUR_CHANGE`` to the keys next to it (a fifth away in the same mode, or the
     relative key: the commonest modulations, whose signatures differ by one note or none),
-    ``KEY_CHANGE`` to any other.
+    ``KEY_CHANGE`` to any other. A constant, built once (on first use: numpy is not loaded
+    at import) and read-only, as it is shared.
     """
     import numpy as np
 
@@ -342,6 +345,7 @@ def _change_costs() -> npt.NDArray[np.float64]:
     relative = ~same_mode & (step == np.where(minor, 3, 9)[:, None])
     costs = np.where(fifth | relative, NEIGHBOUR_CHANGE, KEY_CHANGE)
     np.fill_diagonal(costs, 0.0)
+    costs.flags.writeable = False
     return costs
 
 
