@@ -176,13 +176,9 @@ class _Notes:
         import numpy as np
 
         instruments = record.instruments
-        known: dict[tuple[str, bool | None, int | None], bool] = {}
-        drum_part = np.zeros(len(instruments), dtype=bool)
-        for index, instrument in enumerate(instruments):
-            key = (instrument.name, instrument.is_drum, instrument.program)
-            if key not in known:
-                known[key] = gm.is_drum_instrument(instrument)
-            drum_part[index] = known[key]
+        keys = [(instrument.name, instrument.is_drum, instrument.program) for instrument in instruments]
+        drum = {key: gm.is_drum_instrument(instrument) for key, instrument in dict(zip(keys, instruments)).items()}
+        drum_part = np.array([drum[key] for key in keys], dtype=bool)
         counts = np.array([instrument.note_count for instrument in instruments], dtype=np.int64)
         part = np.repeat(np.arange(len(instruments), dtype=np.int64), counts)
 
@@ -252,12 +248,8 @@ def _bass_parts(record: Record, notes: _Notes) -> Bools:
         sorted_pitch = pitch[np.lexsort((pitch, part))].astype(np.float64)
     have = np.flatnonzero(counts)  # the pitched parts with notes, in order
     medians = _run_medians(sorted_pitch, (np.cumsum(counts) - counts)[have], counts[have])
-    programs: dict[str, int] = {}
-    for index in have.tolist():
-        name = record.instruments[index].name
-        if name not in programs:
-            programs[name] = gm.resolve_instrument(name).program
     names = [record.instruments[index].name for index in have.tolist()]
+    programs = {name: gm.resolve_instrument(name).program for name in dict.fromkeys(names)}  # once per name
     bass = np.zeros(parts, dtype=bool)
     bass[have] = np.array([programs[name] in BASS_PROGRAMS for name in names], dtype=bool) | (medians < BASS_MAX_PITCH)
     if not bass.any() and len(have) >= MIN_PARTS_FOR_LOWEST_BASS:
