@@ -157,9 +157,11 @@ def test_failed_task_keeps_error_code_and_message():
     assert (caught.value.error_code, caught.value.error_message) == ("400", "audioId not found")
 
 
-def test_record_whose_notes_are_all_invalid_is_refused():
-    [record] = normalize_payload(record_payload({"Piano": [(200, 0.0, 1.0, 1.0)]}), source="a.json")
-    with pytest.raises(EmptyRecord, match=r"has no valid notes to convert \(1 invalid notes left out\)"):
+@pytest.mark.parametrize(("notes", "words"), [(1, "1 invalid note left out"), (2, "2 invalid notes left out")])
+def test_record_whose_notes_are_all_invalid_is_refused_naming_the_count(notes, words):
+    payload = record_payload({"Piano": [(200, 0.0, 1.0, 1.0)] * notes})
+    [record] = normalize_payload(payload, source="a.json")
+    with pytest.raises(EmptyRecord, match=rf"has no valid notes to convert \({words}\)$"):
         convert_record(record)
 
 
