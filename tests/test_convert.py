@@ -268,9 +268,11 @@ def test_a_bad_program_is_refused_when_the_options_are_built():
         ConvertOptions(programs={"Piano": "nonsense"})
     with pytest.raises(ValueError, match="0..127"):
         ConvertOptions().replace(programs=(("Bass", 200),))
-    resolved = ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))  # one name twice: the later wins
-    assert resolved.program_overrides == {gm.name_key("Bass"): gm.Resolved(0, True, "override")}
-    assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))
+    with pytest.raises(ValueError, match="'bass=33' and 'BASS=Drums' give the same instrument two programs"):
+        ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))  # one name twice: neither wins silently
+    resolved = ConvertOptions(programs=(("bass", 33), ("BASS", "Electric Bass (finger)")))  # the same program twice
+    assert resolved.program_overrides == {gm.name_key("Bass"): gm.Resolved(33, False, "override")}
+    assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Electric Bass (finger)")))
 
 
 def test_song_too_long_for_the_file_is_refused():
