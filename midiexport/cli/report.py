@@ -53,6 +53,7 @@ def _convert_hints() -> dict[str, str]:
     from ..jobs import convert_files, runner
     from ..stages import clean, convert
 
+    shifted_by = _shift_causes()  # a shift's cause read inline: '(aligned against "Drums")' -> '(--align, against ...'
     return {
         files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
         archive.SIZE_LIMIT: "--max-input-mb",
@@ -65,9 +66,9 @@ def _convert_hints() -> dict[str, str]:
         # Warnings and notices of convert and clean.
         convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
         clean.SHIFT_FOR: "--shift",
-        clean.AS_ASKED: "--shift",
-        clean.ALIGNED: "--align,",
-        clean.ALIGNED_BY_CLEAN: "--clean,",
+        clean.AS_ASKED: shifted_by[clean.AS_ASKED],
+        clean.ALIGNED: shifted_by[clean.ALIGNED] + ",",
+        clean.ALIGNED_BY_CLEAN: shifted_by[clean.ALIGNED_BY_CLEAN] + ",",
     }
 
 
@@ -128,7 +129,10 @@ def _kind_flags() -> dict[str, str]:
 
 @cache
 def _shift_causes() -> dict[str, str]:
-    """Return the option behind each cause a shift's notice names (``clean.plan_shifts``), in the summary's order."""
+    """Return the option behind each cause a shift's notice names (``clean.plan_shifts``), in the summary's order.
+
+    The one table of those options: the summary lists them, ``_convert_hints`` rewords the notices with them.
+    """
     from ..stages import clean
 
     return {clean.ALIGNED_BY_CLEAN: "--clean", clean.ALIGNED: "--align", clean.AS_ASKED: "--shift"}
