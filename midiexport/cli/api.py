@@ -10,7 +10,15 @@ import click
 
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..display import plural, printable
-from .common import ConversionCommand, Seconds, build_convert_options, build_destination, help_for, output_options
+from .common import (
+    ConversionCommand,
+    Seconds,
+    build_convert_options,
+    build_destination,
+    help_for,
+    output_options,
+    with_options,
+)
 from .report import cli_message, drive, fail_and_exit, usage_error
 
 # What fetch and generate do with the options they share with convert that read input files
@@ -37,9 +45,7 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--save-json/--no-save-json", default=True, show_default=True,
                      help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days)."),
     ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def _check_api(options: dict[str, Any]) -> None:

@@ -197,6 +197,13 @@ def _preset_word(word: str) -> bool:
     return word.casefold() in CLEAN_PRESETS or (word.isalpha() and not os.path.lexists(word))
 
 
+def with_options(command: Callable[..., Any], options: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
+    """Return ``command`` with click ``options`` added, listed in ``--help`` in the order given."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -266,9 +273,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the estimated key signature when confident: auto, or off. "
                           "Default: auto with --clean, off without."),
     ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def help_for(**helps: str) -> Callable[[click.Command], click.Command]:
