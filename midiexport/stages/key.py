@@ -88,7 +88,7 @@ The start key's variants and the methods measured on the corpus's real scores
 (bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
 docs/cleanup-studies.md, "Key methods tried".
 
-MIDI allows a key signature at most 7 sharps or flats (Suno's own files carry illegal ones
+A MIDI key signature holds at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
 with the fewer accidentals, so it writes at most 6: 5 flats to 6 sharps (Db major's 5 flats
 over C#'s 7 sharps; F# major's 6 sharps where Gb's 6 flats tie).
