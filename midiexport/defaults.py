@@ -37,4 +37,7 @@ HEALTH_PATH = "/healthz"  # serve: the route that answers GET with its state; --
 CLEAN_MIN_NOTE_MS = 30.0  # shorter melodic notes are flickers (7.7% of real Suno notes are under 30 ms)
 CLEAN_MIN_NOTE_S = CLEAN_MIN_NOTE_MS / 1000  # the same in seconds: the clean-up's and the key estimate's
 CLEAN_MERGE_GAP_MS = 0.0  # same-pitch notes split by a shorter gap are one note's fragments
+# Bytes read of a file to tell a JSON midiexport wrote: a --report's opening (command,
+# version) or a generate state's first keys (version, music_task) take under 100.
+WRITTEN_JSON_HEAD_BYTES = 256
 GENERATE_STATE_SUFFIX = ".generate.json"  # generate's state file beside its output; here so a folder search knows it

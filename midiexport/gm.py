@@ -251,9 +251,23 @@ def resolve_part(
 def resolve_overrides(
     programs: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None,
 ) -> dict[str, Resolved]:
-    """Resolve ``--program NAME=PROGRAM`` values, keyed by ``name_key(NAME)``; ValueError for a bad one."""
+    """Resolve ``--program NAME=PROGRAM`` values, keyed by ``name_key(NAME)``; ValueError for a bad one.
+
+    Names are matched as the conversion matches them (``name_key``: case and punctuation
+    ignored), so two names of one instrument that resolve to different programs are a
+    ValueError naming both as NAME=PROGRAM (the last would otherwise win silently); the
+    same program in two spellings is fine.
+    """
     pairs = programs.items() if isinstance(programs, Mapping) else programs or ()
-    return {name_key(name): resolve_override(value) for name, value in pairs}
+    resolved: dict[str, Resolved] = {}
+    given: dict[str, str] = {}  # name_key -> the first NAME=PROGRAM naming it
+    for name, value in pairs:
+        key, found = name_key(name), resolve_override(value)
+        first = given.setdefault(key, f"{name}={value}")
+        if key in resolved and (resolved[key].program, resolved[key].is_drum) != (found.program, found.is_drum):
+            raise ValueError(f"{first!r} and {f'{name}={value}'!r} give the same instrument two programs; give one")
+        resolved[key] = found
+    return resolved
 
 
 def resolve_instrument_part(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> Resolved:

@@ -312,6 +312,40 @@ def test_each_failure_is_one_line_and_the_batch_goes_on(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_many_failures_print_the_first_lines_and_count_the_rest_the_report_keeps_all(tmp_path):
+    from midiexport.cli.report import SHOWN_FAILURES
+
+    lines = SHOWN_FAILURES + 7
+    (tmp_path / "bad.jsonl").write_text("[]\n" * lines)
+    result = run("convert", str(tmp_path / "bad.jsonl"), "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 1
+    said = result.stderr.splitlines()
+    assert said[:SHOWN_FAILURES] == [f"{tmp_path / 'bad.jsonl'}: line {n} is an empty list; it holds no records"
+                                     for n in range(1, SHOWN_FAILURES + 1)]  # fmt: skip
+    assert said[SHOWN_FAILURES:] == [
+        "... and 7 more failed (see --report)",
+        f"0 converted (0 notes), 0 repaired (0 repairs), 0 skipped (exist), {lines} failed",
+    ]
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert [entry["outcome"] for entry in results] == ["failed"] * lines
+
+
+def test_many_failed_inputs_without_a_report_name_v_and_report_and_v_prints_every_line(tmp_path):
+    from midiexport.cli.report import SHOWN_FAILURES
+
+    for n in range(SHOWN_FAILURES + 2):
+        (tmp_path / f"bad{n:02}.json").write_text("[]")
+    result = run("convert", str(tmp_path), "--jobs", "1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[SHOWN_FAILURES:] == [
+        "... and 2 more failed (-v shows all, --report lists them)",
+        f"0 converted (0 notes), 0 repaired (0 repairs), 0 skipped (exist), {SHOWN_FAILURES + 2} failed",
+    ]
+    verbose = run("convert", str(tmp_path), "--jobs", "1", "-v")
+    assert all(f"bad{n:02}.json is an empty list" in verbose.stderr for n in range(SHOWN_FAILURES + 2))
+    assert "more failed" not in verbose.stderr
+
+
 def test_verbose_adds_the_traceback(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     result = run("convert", str(tmp_path / "bad.json"), "-v")

@@ -157,9 +157,11 @@ def test_failed_task_keeps_error_code_and_message():
     assert (caught.value.error_code, caught.value.error_message) == ("400", "audioId not found")
 
 
-def test_record_whose_notes_are_all_invalid_is_refused():
-    [record] = normalize_payload(record_payload({"Piano": [(200, 0.0, 1.0, 1.0)]}), source="a.json")
-    with pytest.raises(EmptyRecord, match=r"has no valid notes to convert \(1 invalid notes left out\)"):
+@pytest.mark.parametrize(("notes", "words"), [(1, "1 invalid note left out"), (2, "2 invalid notes left out")])
+def test_record_whose_notes_are_all_invalid_is_refused_naming_the_count(notes, words):
+    payload = record_payload({"Piano": [(200, 0.0, 1.0, 1.0)] * notes})
+    [record] = normalize_payload(payload, source="a.json")
+    with pytest.raises(EmptyRecord, match=rf"has no valid notes to convert \({words}\)$"):
         convert_record(record)
 
 
@@ -266,9 +268,11 @@ def test_a_bad_program_is_refused_when_the_options_are_built():
         ConvertOptions(programs={"Piano": "nonsense"})
     with pytest.raises(ValueError, match="0..127"):
         ConvertOptions().replace(programs=(("Bass", 200),))
-    resolved = ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))  # one name twice: the later wins
-    assert resolved.program_overrides == {gm.name_key("Bass"): gm.Resolved(0, True, "override")}
-    assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))
+    with pytest.raises(ValueError, match="'bass=33' and 'BASS=Drums' give the same instrument two programs"):
+        ConvertOptions(programs=(("bass", 33), ("BASS", "Drums")))  # one name twice: neither wins silently
+    resolved = ConvertOptions(programs=(("bass", 33), ("BASS", "Electric Bass (finger)")))  # the same program twice
+    assert resolved.program_overrides == {gm.name_key("Bass"): gm.Resolved(33, False, "override")}
+    assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Electric Bass (finger)")))
 
 
 def test_song_too_long_for_the_file_is_refused():

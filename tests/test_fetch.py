@@ -453,3 +453,13 @@ def test_a_finished_task_is_written_while_one_before_it_is_pending_and_ctrl_c_ke
     assert [len(instrument.notes) for instrument in written] == [len(notes) for notes in sent.values()]
     assert json.loads((out / f"{done}.json").read_text())["data"]["taskId"] == done
     assert b"interrupted: 1 converted" in stderr
+
+
+@pytest.mark.parametrize("command", ["fetch", "generate"])
+def test_api_commands_help_says_tempo_map_and_max_input_mb_are_not_used(command):
+    text = " ".join(run(command, "--help").output.split())
+    assert "For .mid input" not in text and "Largest input file" not in text
+    assert "--tempo-map [bpm|keep] Not used by fetch or generate" in text
+    assert "--max-input-mb MB Not used by fetch or generate: an API answer is refused past 64 MiB" in text
+    convert = " ".join(run("convert", "--help").output.split())  # convert reads files: the options keep their help
+    assert "For .mid input" in convert and "Largest input file" in convert

@@ -71,3 +71,25 @@ def test_names_past_the_remembered_length_resolve_alike():
     assert gm.resolve_instrument(long_bass) == gm.resolve_instrument("Bass " + "x" * 10)
     assert gm.is_drum_name("Drums " + "y" * gm.REMEMBERED_NAME_CHARS)
     assert gm.name_key("A-b " * 100) == "ab" * 100
+
+
+def test_resolve_overrides_refuses_one_instrument_given_two_programs_naming_both():
+    with pytest.raises(ValueError, match=r"^'Bass=33' and 'bass=Slap Bass 1' give the same instrument two programs"):
+        gm.resolve_overrides([("Bass", 33), ("bass", "Slap Bass 1")])
+
+
+def test_library_options_refuse_one_instrument_given_two_programs():
+    from midiexport.options import ConvertOptions
+
+    with pytest.raises(ValueError, match="give the same instrument two programs"):
+        ConvertOptions(programs={"Lead Vocals": 54, "lead vocals": 0})
+
+
+def test_resolve_overrides_accepts_one_program_in_two_spellings_and_keeps_distinct_names():
+    found = gm.resolve_overrides(
+        [("Electric Bass (finger)", 36), ("electric bass finger", "Slap Bass 1"), ("Piano", 4)]
+    )
+    assert {key: resolved.program for key, resolved in found.items()} == {
+        gm.name_key("Electric Bass (finger)"): 36,
+        gm.name_key("Piano"): 4,
+    }

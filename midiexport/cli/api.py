@@ -8,10 +8,27 @@ from typing import Any
 
 import click
 
-from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S
+from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..display import plural, printable
-from .common import ConversionCommand, Seconds, build_convert_options, build_destination, output_options
+from .common import (
+    ConversionCommand,
+    Seconds,
+    build_convert_options,
+    build_destination,
+    help_for,
+    output_options,
+    with_options,
+)
 from .report import cli_message, drive, fail_and_exit, usage_error
+
+# What fetch and generate do with the options they share with convert that read input files
+# (cli.common.output_options): nothing, as the API's answers are JSON records, never files.
+API_HELP = {
+    "tempo_map": "Not used by fetch or generate: the API's answers are JSON records, never .mid files "
+    "with a tempo map of their own.",
+    "max_input_mb": "Not used by fetch or generate: an API answer is refused past "
+    f"{MAX_ANSWER_BYTES // 2**20} MiB decoded.",
+}
 
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,9 +45,7 @@ def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--save-json/--no-save-json", default=True, show_default=True,
                      help="Keep the raw answer beside the .mid (the API forgets tasks after 14 days)."),
     ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def _check_api(options: dict[str, Any]) -> None:
@@ -49,6 +64,7 @@ def _check_api(options: dict[str, Any]) -> None:
         raise click.UsageError(f"{cli_message(exc)} (set by --base-url or MIDIEXPORT_BASE_URL)") from None
 
 
+@help_for(**API_HELP)
 @click.command(cls=ConversionCommand)
 @click.argument("task_ids", nargs=-1, required=True, metavar="TASK_ID...")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll a pending task until it ends.")
@@ -83,6 +99,7 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
          options, total=len(unique))  # fmt: skip
 
 
+@help_for(**API_HELP)
 @click.command(cls=ConversionCommand)
 @click.argument("music_task", metavar="MUSIC_TASK_ID")
 @click.option("--audio-id", metavar="ID", help="The song of the music task (needed when it has several).")

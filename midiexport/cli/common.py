@@ -94,25 +94,23 @@ class Terminated(BaseException):
 
 
 def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    from ..gm import name_key, resolve_override
+    from ..gm import resolve_override, resolve_overrides
 
-    pairs = []
-    given: dict[str, tuple[str, tuple[int, bool]]] = {}  # name_key -> the first value naming it, what it resolves to
+    given = []  # NAME and PROGRAM as typed: the library's error for one instrument given two programs quotes them
     for value in values:
         name, sep, program = value.rpartition("=")
         if not sep or not name.strip() or not program.strip():
             raise click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
         try:
-            resolved = resolve_override(program.strip())
+            resolve_override(program.strip())
         except ValueError as exc:
             raise _bad_parameter(exc, "; 'midiexport programs' lists the names") from None
-        # Names are matched as the conversion matches them (case and punctuation ignored): the
-        # same name given two programs would keep the last one silently.
-        first, placed = given.setdefault(name_key(name), (value, (resolved.program, resolved.is_drum)))
-        if placed != (resolved.program, resolved.is_drum):
-            raise click.BadParameter(f"{first!r} and {value!r} give the same instrument two programs; give one")
-        pairs.append((name.strip(), program.strip()))
-    return tuple(pairs)
+        given.append((name, program))
+    try:
+        resolve_overrides(given)
+    except ValueError as exc:
+        raise _bad_parameter(exc) from None
+    return tuple((name.strip(), program.strip()) for name, program in given)
 
 
 def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -199,6 +197,13 @@ def _preset_word(word: str) -> bool:
     return word.casefold() in CLEAN_PRESETS or (word.isalpha() and not os.path.lexists(word))
 
 
+def with_options(command: Callable[..., Any], options: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
+    """Return ``command`` with click ``options`` added, listed in ``--help`` in the order given."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
@@ -268,9 +273,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Write the estimated key signature when confident: auto, or off. "
                           "Default: auto with --clean, off without."),
     ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def help_for(**helps: str) -> Callable[[click.Command], click.Command]:

@@ -1,8 +1,9 @@
 """Reporting: the one place where errors become output, and the loop that drives a batch.
 
 Data goes to stdout; messages and progress go to stderr: one line per failed input or
-record, the batch goes on, and the exit status follows the contract (0 all converted,
-1 any failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
+record (the first SHOWN_FAILURES of a run, then one line counting the rest, unless ``-v``),
+the batch goes on, and the exit status follows the contract (0 all converted, 1 any
+failure, 2 usage error, 130/143 when interrupted). ``-v`` adds tracebacks.
 
 The library names a setting in words that hold for every caller ("raise the timeout"), each
 phrase a constant (``errors.Phrase``) marked where it stands in the message, warning or
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
+SHOWN_FAILURES = 20  # failure lines per run, unless -v: a .jsonl of a million bad lines says 20, then a count
 
 
 def hints() -> dict[str, str]:
@@ -51,6 +53,7 @@ def _convert_hints() -> dict[str, str]:
     from ..jobs import convert_files, runner
     from ..stages import clean, convert
 
+    shifted_by = _shift_causes()  # a shift's cause read inline: '(aligned against "Drums")' -> '(--align, against ...'
     return {
         files.SIZE_LIMIT_HINT: "raise the limit with --max-input-mb",
         archive.SIZE_LIMIT: "--max-input-mb",
@@ -63,9 +66,9 @@ def _convert_hints() -> dict[str, str]:
         # Warnings and notices of convert and clean.
         convert.PROGRAM_HINT: "choose another with --program NAME=PROGRAM",
         clean.SHIFT_FOR: "--shift",
-        clean.AS_ASKED: "--shift",
-        clean.ALIGNED: "--align,",
-        clean.ALIGNED_BY_CLEAN: "--clean,",
+        clean.AS_ASKED: shifted_by[clean.AS_ASKED],
+        clean.ALIGNED: shifted_by[clean.ALIGNED] + ",",
+        clean.ALIGNED_BY_CLEAN: shifted_by[clean.ALIGNED_BY_CLEAN] + ",",
     }
 
 
@@ -126,7 +129,10 @@ def _kind_flags() -> dict[str, str]:
 
 @cache
 def _shift_causes() -> dict[str, str]:
-    """Return the option behind each cause a shift's notice names (``clean.plan_shifts``), in the summary's order."""
+    """Return the option behind each cause a shift's notice names (``clean.plan_shifts``), in the summary's order.
+
+    The one table of those options: the summary lists them, ``_convert_hints`` rewords the notices with them.
+    """
     from ..stages import clean
 
     return {clean.ALIGNED_BY_CLEAN: "--clean", clean.ALIGNED: "--align", clean.AS_ASKED: "--shift"}
@@ -200,6 +206,7 @@ def drive(
 
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
+    failures = _FailureLines(verbose, reported=options.get("report") is not None)
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
                            enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
     report = _json_report(options, left_out)
@@ -210,7 +217,7 @@ def drive(
             try:
                 outcomes = pending.result()
             except Exception as exc:  # noqa: BLE001 - the one place errors become lines
-                fail_line(exc, verbose, progress.echo)
+                failures.say(exc, progress.echo)
                 with signals_held():  # the summary and the report count the same units
                     tally.failed += 1
                     if report is not None:
@@ -222,10 +229,11 @@ def drive(
                     tally.add(outcome)
                     if report is not None:
                         report.add(outcome)
-                _print_outcome(outcome, verbose=verbose, quiet=quiet, progress=progress, single=single)
+                _print_outcome(outcome, failures, quiet=quiet, progress=progress, single=single)
             progress.step()
     except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
+        failures.close()
         click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
                    "(finished files are kept)", err=True)  # fmt: skip
         if report is not None:
@@ -235,6 +243,7 @@ def drive(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     progress.clear()
+    failures.close()
     reported = report is None or _finish_report(report, tally, verbose)
     if not quiet:
         click.echo(tally.summary(), err=True)
@@ -335,11 +344,36 @@ def _interrupt(signum: int, frame: object) -> None:
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def _print_outcome(outcome: Any, *, verbose: bool, quiet: bool, progress: Any, single: bool) -> None:
+class _FailureLines:
+    """Say a run's failures, one line each: the first SHOWN_FAILURES (all with ``verbose``), then count the rest.
+
+    The summary's count and ``--report`` (``reported``) keep every failure; ``close`` says
+    how many lines were left out and where to see them.
+    """
+
+    def __init__(self, verbose: bool, *, reported: bool) -> None:
+        self.verbose, self.reported = verbose, reported
+        self.shown = self.hidden = 0
+
+    def say(self, exc: BaseException, say: Callable[[str], None]) -> None:
+        if self.verbose or self.shown < SHOWN_FAILURES:
+            fail_line(exc, self.verbose, say)
+            self.shown += 1
+        else:
+            self.hidden += 1
+
+    def close(self) -> None:
+        if self.hidden:
+            where = "see --report" if self.reported else "-v shows all, --report lists them"
+            _to_stderr(f"... and {self.hidden:,} more failed ({where})")
+
+
+def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progress: Any, single: bool) -> None:
     """Print what became of one result; with a progress bar, "wrote" lines give way to the bar."""
     say = progress.echo
+    verbose = failures.verbose
     if outcome.error is not None:
-        fail_line(outcome.error, verbose, say)
+        failures.say(outcome.error, say)
     if outcome.existing and (verbose or (single and not quiet)):
         for path in outcome.existing:
             say(f"{path} exists; kept (--overwrite replaces it)")

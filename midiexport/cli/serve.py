@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
-from .common import ConversionCommand, Seconds, build_convert_options, help_for, output_options
+from .common import ConversionCommand, Seconds, build_convert_options, help_for, output_options, with_options
 
 # What serve does with the options it shares with convert and fetch (cli.common.output_options).
 SERVE_HELP = {
@@ -64,9 +64,7 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
                      help="Append the request log (JSON lines) to this file instead of stderr."),
     ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 @help_for(**SERVE_HELP)

@@ -14,7 +14,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path, PurePath
@@ -461,11 +461,7 @@ def make_durable(paths: Sequence[Path]) -> None:
     """
     try:
         for path in dict.fromkeys(paths):
-            descriptor = os.open(path, os.O_RDONLY)
-            try:
-                os.fdatasync(descriptor)
-            finally:
-                os.close(descriptor)
+            _flush(path, os.fdatasync)  # the data; the names follow
         _sync_names(paths)
     except OSError as exc:
         raise OutputError(f"cannot flush to disk ({exc.strerror or exc})", path=str(exc.filename or "")) from exc
@@ -474,13 +470,14 @@ def make_durable(paths: Sequence[Path]) -> None:
 def _sync_names(paths: Sequence[Path]) -> None:
     """Flush the names of files: their folders, and the folders' parents."""
     for folder in dict.fromkeys(folder for path in paths for folder in (path.parent, path.parent.parent)):
-        _fsync_folder(folder)
+        _flush(folder, os.fsync)
 
 
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
+def _flush(path: Path, sync: Callable[[int], None]) -> None:
+    """Open ``path`` (a file or a folder) read-only and ``sync`` it: ``os.fdatasync`` or ``os.fsync``."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(descriptor)
+        sync(descriptor)
     finally:
         os.close(descriptor)
 

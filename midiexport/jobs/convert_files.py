@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path, PurePath
 from typing import NamedTuple
 
-from ..defaults import GENERATE_STATE_SUFFIX
+from ..defaults import GENERATE_STATE_SUFFIX, WRITTEN_JSON_HEAD_BYTES
 from ..display import plural
 from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
@@ -40,8 +40,6 @@ WRITTEN_MARK = KAR_INFORMATION + SOURCE_LABEL
 # Bytes read to find the mark: midiexport's leading events (header, track name, meter, tempo, key,
 # "@T" title, the mark's text; each text at most 255 bytes) take under 900 bytes.
 MARK_HEAD_BYTES = 4096
-# Bytes read of a JSON found in a folder: a report's or a generate state's first keys take under 100.
-SIDE_HEAD_BYTES = 256
 
 
 LEFT_OUT_HINT = "name one to convert it again"
@@ -249,7 +247,7 @@ def _added_by_default(parts: Sequence[str], *, split: bool) -> bool:
 def written_side_file(source: InputFile) -> bool:
     """True for a JSON file midiexport wrote beside its .mid files: a ``--report`` or generate's state.
 
-    Read by its first ``SIDE_HEAD_BYTES``: a report opens with its keys "command" and
+    Read by its first ``WRITTEN_JSON_HEAD_BYTES``: a report opens with its keys "command" and
     "version" (``report.opens_a_report``), a state file is named ``<task>.generate.json`` and
     opens with its keys "version" and "music_task" (``generate.opens_a_state``). Neither is
     a song record; read again, each would fail as one. A file that cannot be read is none:
@@ -258,7 +256,7 @@ def written_side_file(source: InputFile) -> bool:
     if files.is_midi(source) or files.is_archive(source):
         return False
     try:
-        head = files.read_head(source, SIDE_HEAD_BYTES)
+        head = files.read_head(source, WRITTEN_JSON_HEAD_BYTES)
     except InputError:
         return False
     from .report import opens_a_report  # light: no start-up cost for a JSON named alone

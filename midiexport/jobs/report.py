@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..defaults import WRITTEN_JSON_HEAD_BYTES
 from ..display import printable
 from ..errors import OutputError
 from ..io import files
@@ -40,7 +41,6 @@ OTHER_DATA = "holds something other than a midiexport report"
 # How every report opens after ``REPORT_START`` (orjson keeps the keys in the order ``JsonReport``
 # sets them): its command, then "version", a string (midiexport's). A song record never opens so.
 _REPORT_OPENING = re.compile(re.escape(REPORT_START) + rb'"[a-z]+",\n  "version": "[^"\\\n]*"')
-HEAD_BYTES = 256  # read of a file to tell a report: its opening (command, version) takes ~50 bytes
 
 
 def holds_other_data(target: str) -> bool:
@@ -60,7 +60,7 @@ def holds_other_data(target: str) -> bool:
         if not stat.S_ISREG(os.stat(target).st_mode):  # no file, a folder, a device or a pipe: never read here
             return False
         with open(target, "rb") as handle:
-            head = handle.read(HEAD_BYTES)
+            head = handle.read(WRITTEN_JSON_HEAD_BYTES)
     except OSError:  # unreadable: writing will say why
         return False
     return bool(head) and not opens_a_report(head)

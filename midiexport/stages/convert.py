@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import gm, model
+from ..display import plural
 from ..errors import EmptyRecord, InvalidNote, Phrase, RecordError, TaskFailed, TaskPending, say
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions, ProgramPairs
@@ -164,7 +165,7 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
         )
     if record.note_count == 0:
         left_out = record.counts.get(model.NOTE_LEFT_OUT, 0)
-        detail = f" ({left_out} invalid notes left out)" if left_out else ""
+        detail = f" ({left_out:,} {plural(left_out, model.NOTE_LEFT_OUT)})" if left_out else ""
         raise EmptyRecord(f"{where}: has no valid notes to convert{detail}", task_id=task)
 
 

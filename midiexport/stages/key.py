@@ -88,15 +88,17 @@ The start key's variants and the methods measured on the corpus's real scores
 (bench/bench_clean.py, bench split) and left out, their figures and the estimate's errors:
 docs/cleanup-studies.md, "Key methods tried".
 
-A key signature has at most 7 sharps or flats (Suno's own files carry illegal ones
+A MIDI key signature holds at most 7 sharps or flats (Suno's own files carry illegal ones
 with 11-19 sharps, which crash mido and pretty_midi): ``signature`` spells each key
-with the fewer accidentals.
+with the fewer accidentals, so it writes at most 6: 5 flats to 6 sharps (Db major's 5 flats
+over C#'s 7 sharps; F# major's 6 sharps where Gb's 6 flats tie).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .. import model
@@ -157,7 +159,7 @@ class KeyEstimate:
 
     @property
     def signature(self) -> KeySignature:
-        """The key signature: sharps positive, flats negative, within -7..7."""
+        """The key signature: sharps positive, flats negative, within -5..6 (``MAJOR_FIFTHS``)."""
         major_tonic = (self.tonic + 3) % 12 if self.minor else self.tonic
         return KeySignature(MAJOR_FIFTHS[major_tonic], self.minor)
 
@@ -198,16 +200,17 @@ def key_from_notes(
     heard = end - start >= MIN_NOTE_S
     if np.count_nonzero(heard) >= MIN_NOTES:
         start, end, pitch = start[heard], end[heard], pitch[heard]
-    found = _scores(start, end, pitch)
+    found = _profile_scores(start, end, pitch)
     if found is None:
         return None
     scores, correlation = found
+    cadence = _cadence_bonus(start, end, pitch)
     ends = (_bass_at(start, end, pitch, start.min()), _bass_at(start, end, pitch, start.max()))
-    scores = scores + _ends_bonus(ends)
+    scores = scores + cadence + _ends_bonus(ends)
     best = _best(scores)
     votes = [_best(span) for span in _section_scores(start, end, pitch) if span is not None]
     segments = _segment_scores(start, end, pitch)
-    segments[-1] += _cadence_bonus(start, end, pitch) + _ends_bonus(ends)  # the ending's cues speak for the last key
+    segments[-1] += cadence + _ends_bonus(ends)  # the ending's cues speak for the last key
     path = _key_path(segments)
     key = _relative_switch(_start_key(ends, best, int(path[0])), ends)
     return KeyEstimate(
@@ -236,7 +239,18 @@ def _margin(scores: npt.NDArray[np.float64], key: int) -> float:
 def _scores(
     start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
-    """Score of each key (0-11 major on its tonic, 12-23 minor) and its profile correlation; None when silent."""
+    """Score of each key (0-11 major on its tonic, 12-23 minor) and its profile correlation; None when silent.
+
+    The profile and signature scores (``_profile_scores``) with the cadence's bonus.
+    """
+    found = _profile_scores(start, end, pitch)
+    return None if found is None else (found[0] + _cadence_bonus(start, end, pitch), found[1])
+
+
+def _profile_scores(
+    start: npt.NDArray[np.float64], end: npt.NDArray[np.float64], pitch: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """``_scores`` without the cadence: the profile correlation and the signature's share; None when silent."""
     import numpy as np
 
     weight = np.clip(end - start, 0.0, MAX_WEIGHT_S)
@@ -244,8 +258,7 @@ def _scores(
     if not histogram.any():
         return None
     correlation = np.concatenate([_correlations(histogram, MAJOR_PROFILE), _correlations(histogram, MINOR_PROFILE)])
-    scores = correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[_signature_tonics()]
-    return scores + _cadence_bonus(start, end, pitch), correlation
+    return correlation + COLLECTION_WEIGHT * _collection_shares(histogram)[_signature_tonics()], correlation
 
 
 def _signature_tonics() -> npt.NDArray[np.int64]:
@@ -286,7 +299,7 @@ def _segment_scores(
     Both cues are sums over the notes: the correlation's numerator (the profile's deviations
     from its mean weighted by the histogram) and the signature's weight. Each segment gets
     its notes' part of both, over the whole song's denominators, so that the segments of a
-    song add up to its scores (``_scores``, without the cadence): a key path that never
+    song add up to its scores (``_profile_scores``): a key path that never
     changes scores as the whole song does.
     """
     import numpy as np
@@ -313,12 +326,14 @@ def _segment_s(start: npt.NDArray[np.float64]) -> float:
     return max(SEGMENT_S, float(start.max() - start.min()) / (MAX_SEGMENTS - 1))
 
 
+@cache
 def _change_costs() -> npt.NDArray[np.float64]:
     """What the key path pays to go from one key (row) to another (column): 0 to stay.
 
     ``NEIGHBOUR_CHANGE`` to the keys next to it (a fifth away in the same mode, or the
     relative key: the commonest modulations, whose signatures differ by one note or none),
-    ``KEY_CHANGE`` to any other.
+    ``KEY_CHANGE`` to any other. A constant, built once (on first use: numpy is not loaded
+    at import) and read-only, as it is shared.
     """
     import numpy as np
 
@@ -330,6 +345,7 @@ def _change_costs() -> npt.NDArray[np.float64]:
     relative = ~same_mode & (step == np.where(minor, 3, 9)[:, None])
     costs = np.where(fifth | relative, NEIGHBOUR_CHANGE, KEY_CHANGE)
     np.fill_diagonal(costs, 0.0)
+    costs.flags.writeable = False
     return costs
 
 

@@ -176,13 +176,9 @@ class _Notes:
         import numpy as np
 
         instruments = record.instruments
-        known: dict[tuple[str, bool | None, int | None], bool] = {}
-        drum_part = np.zeros(len(instruments), dtype=bool)
-        for index, instrument in enumerate(instruments):
-            key = (instrument.name, instrument.is_drum, instrument.program)
-            if key not in known:
-                known[key] = gm.is_drum_instrument(instrument)
-            drum_part[index] = known[key]
+        keys = [(instrument.name, instrument.is_drum, instrument.program) for instrument in instruments]
+        drum = {key: gm.is_drum_instrument(instrument) for key, instrument in dict(zip(keys, instruments)).items()}
+        drum_part = np.array([drum[key] for key in keys], dtype=bool)
         counts = np.array([instrument.note_count for instrument in instruments], dtype=np.int64)
         part = np.repeat(np.arange(len(instruments), dtype=np.int64), counts)
 
@@ -237,8 +233,8 @@ def _bass_parts(record: Record, notes: _Notes) -> Bools:
     carries the harmony's root and enters on strong beats whatever its register (Lerdahl &
     Jackendoff's metrical preference rule 6, a stable bass; Temperley 2001). The medians of
     all parts come from one sort of the pitched notes by part and pitch (the parts are in
-    order already, so sorting part * PITCH_KEYS + pitch keeps them): the middle note of each
-    part's run, or the mean of the two middle ones.
+    order already, so sorting part * PITCH_KEYS + pitch keeps them): each part's run's
+    median (``_run_medians``).
     """
     import numpy as np
 
@@ -251,15 +247,9 @@ def _bass_parts(record: Record, notes: _Notes) -> Bools:
     else:
         sorted_pitch = pitch[np.lexsort((pitch, part))].astype(np.float64)
     have = np.flatnonzero(counts)  # the pitched parts with notes, in order
-    offsets = (np.cumsum(counts) - counts)[have]
-    low, high = sorted_pitch[offsets + (counts[have] - 1) // 2], sorted_pitch[offsets + counts[have] // 2]
-    medians = (low + high) / 2
-    programs: dict[str, int] = {}
-    for index in have.tolist():
-        name = record.instruments[index].name
-        if name not in programs:
-            programs[name] = gm.resolve_instrument(name).program
+    medians = _run_medians(sorted_pitch, (np.cumsum(counts) - counts)[have], counts[have])
     names = [record.instruments[index].name for index in have.tolist()]
+    programs = {name: gm.resolve_instrument(name).program for name in dict.fromkeys(names)}  # once per name
     bass = np.zeros(parts, dtype=bool)
     bass[have] = np.array([programs[name] in BASS_PROGRAMS for name in names], dtype=bool) | (medians < BASS_MAX_PITCH)
     if not bass.any() and len(have) >= MIN_PARTS_FOR_LOWEST_BASS:
@@ -299,8 +289,8 @@ def part_medians(part: Ints, deviation: Floats, close: Bools, min_onsets: int) -
 
     The one measure of a stem's lag: against the drums (``beats.drum_aligned``) or the beats
     (``tempo``'s leading part). The parts in increasing order. One sort by part and deviation
-    for all parts: each part's median is the middle of its run, or the mean of the two middle
-    ones (NaN where the run holds a NaN, as ``np.median``).
+    for all parts: each part's median is its run's (``_run_medians``; NaN where the run holds
+    a NaN, as ``np.median``).
     """
     import numpy as np
 
@@ -311,10 +301,19 @@ def part_medians(part: Ints, deviation: Floats, close: Bools, min_onsets: int) -
         return {}
     starts = np.flatnonzero(np.concatenate([[True], mine[1:] != mine[:-1]]))
     counts = np.diff(np.append(starts, len(mine)))
-    medians = (found[starts + (counts - 1) // 2] + found[starts + counts // 2]) / 2
+    medians = _run_medians(found, starts, counts)
     medians[np.logical_or.reduceat(np.isnan(found), starts)] = np.nan
     enough = counts >= min_onsets
     return dict(zip(mine[starts][enough].tolist(), medians[enough].tolist(), strict=True))
+
+
+def _run_medians(values: Floats, starts: Ints, counts: Ints) -> Floats:
+    """Return the median of each run of sorted ``values`` (its first index, its length >= 1).
+
+    The middle value of an odd run, the mean of the two middle ones of an even run, as ``np.median``.
+    """
+    median: Floats = (values[starts + (counts - 1) // 2] + values[starts + counts // 2]) / 2
+    return median
 
 
 def _merge(times: Floats, levels: Floats, part: Ints) -> Stream:

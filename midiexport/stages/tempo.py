@@ -378,8 +378,9 @@ def _analysed_stretch(record: Record) -> tuple[Record, float]:
     width = int(MAX_ANALYSIS_S)
     start_s = float(np.argmax(running[width:] - running[:-width]))
     end_s = start_s + MAX_ANALYSIS_S
-    kept = [(i.start_s >= start_s) & (i.start_s < end_s) for i in record.instruments]
-    begins_s = float(starts_s[(starts_s >= start_s) & (starts_s < end_s)].min())
+    window = (starts_s >= start_s) & (starts_s < end_s)  # all parts' notes, in the order of the parts
+    begins_s = float(starts_s[window].min())
+    kept = np.split(window, np.cumsum([len(i.start_s) for i in record.instruments])[:-1])  # per part
     origin_s = begins_s if begins_s > MAX_ANALYSIS_S else 0.0
     instruments = tuple(
         dataclasses.replace(
