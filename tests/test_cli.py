@@ -358,6 +358,29 @@ def test_missing_input_is_one_line(tmp_path):
     assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'missing.json'}: no such file or folder")
 
 
+def test_a_symlink_loop_in_a_folder_is_one_failed_input_and_the_rest_is_converted(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(fixture_path("record-info.json"), folder / "good.json")
+    (folder / "loop1.json").symlink_to("loop2.json")
+    (folder / "loop2.json").symlink_to("loop1.json")
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = run("convert", str(folder), "-o", str(out), "--jobs", jobs)
+        assert result.exit_code == 1, result.stderr
+        assert f"{folder / 'loop1.json'}: cannot read (a symlink loop)" in result.stderr.splitlines()
+        assert f"{folder / 'loop2.json'}: cannot read (a symlink loop)" in result.stderr.splitlines()
+        assert (out / "good.mid").is_file()
+        assert "1 converted (3 notes), 0 repaired (0 repairs), 0 skipped (exist), 2 failed" in result.stderr
+
+
+def test_a_symlink_loop_named_alone_is_said_to_be_one(tmp_path):
+    (tmp_path / "loop1.json").symlink_to("loop2.json")
+    (tmp_path / "loop2.json").symlink_to("loop1.json")
+    result = run("convert", str(tmp_path / "loop1.json"))
+    assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'loop1.json'}: cannot read (a symlink loop)")
+
+
 def test_repairs_and_warnings_are_reported(tmp_path):
     record = load_fixture("record-info.json")
     record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})

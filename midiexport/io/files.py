@@ -78,7 +78,10 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
             found.append(InputFile(STDIN, "<stdin>", False))
             continue
         path = Path(raw)
-        info = _stat_or_none(raw)
+        try:
+            info = _stat_or_none(raw)
+        except OSError as exc:  # a symlink loop, a folder on the way that cannot be searched, a name too long
+            raise InputError(f"{raw}: cannot read ({os_reason(exc)})", input=raw) from exc
         if info is None:
             raise InputError(f"{raw}: no such file or folder", input=raw)
         if stat.S_ISDIR(info.st_mode):
@@ -97,7 +100,7 @@ def file_id(info: os.stat_result) -> str:
 
 
 def _stat_or_none(raw: str) -> os.stat_result | None:
-    """Stat a path named (following links), None when there is none, as ``Path.exists`` tells; other errors raise."""
+    """Stat a path named (following links), None when there is none; other errors (ELOOP, EACCES) raise."""
     import errno
 
     try:
@@ -105,9 +108,18 @@ def _stat_or_none(raw: str) -> os.stat_result | None:
     except ValueError:  # a NUL byte in it
         return None
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF):
             return None
         raise
+
+
+def os_reason(exc: OSError) -> str:
+    """Return why a file could not be reached, for messages: the system's words, a symlink loop named as one."""
+    import errno
+
+    if exc.errno == errno.ELOOP:  # "Too many levels of symbolic links" is how the system says it
+        return "a symlink loop"
+    return exc.strerror or str(exc)
 
 
 def blank_inputs(paths: Sequence[str]) -> str | None:
@@ -126,11 +138,21 @@ def _input_file(path: Path, name: str, *, from_folder: bool = False) -> InputFil
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, names in os.walk(folder):
+    """Yield the input files in ``folder`` and below; a folder that cannot be listed is yielded as itself.
+
+    So it is one failed input that says why (reading it fails: "cannot read (Permission
+    denied)"), not left out in silence, and the rest of the search goes on. A link found
+    in a folder is yielded by its name whatever it leads to: reading a symlink loop says so.
+    """
+    unlisted: list[Path] = []
+    for root, dirs, names in os.walk(folder, onerror=lambda exc: unlisted.append(Path(exc.filename or folder))):
+        yield from unlisted
+        unlisted.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if names_input(name) and not name.startswith("."):
                 yield Path(root) / name
+    yield from unlisted
 
 
 def names_input(name: str) -> bool:
@@ -282,11 +304,11 @@ def _open_descriptor(source: InputFile, limit: int | None) -> int:
 
 
 def _cannot_write(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path))
+    return OutputError(f"{path}: cannot write ({os_reason(exc)})", path=str(path))
 
 
 def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
     return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
 
 

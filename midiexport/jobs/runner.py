@@ -258,8 +258,13 @@ class Destination:
 
 
 def _same_file_key(path: str) -> str:
-    """Return what tells two paths of one file apart from others: resolved (links, ``..``), case-folded as names are."""
-    return str(Path(path).resolve()).casefold()
+    """Return what tells two paths of one file apart from others: resolved (links, ``..``), case-folded as names are.
+
+    ``os.path.realpath``, not ``Path.resolve``: a path that cannot be resolved (a symlink loop,
+    a folder that cannot be searched) is kept as far as it resolves instead of raising; reading
+    or writing it says what is wrong, for that input alone.
+    """
+    return os.path.realpath(path).casefold()
 
 
 class Pending:
