@@ -502,6 +502,23 @@ def test_info_prints_a_table_on_stdout_and_json_with_json(example):
     assert json.loads(as_json.stdout)[0]["parts"][0]["channel"] == 9
 
 
+def test_a_file_name_that_is_not_utf8_is_written_in_json_as_valid_utf8_that_gives_its_bytes_back(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/caf\xe9.json"  # Latin-1 "café": no UTF-8 name
+    with open(raw, "wb") as handle:
+        handle.write(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})).encode())
+    report = tmp_path / "report.json"
+    result = run("convert", str(folder), "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    name = json.loads(report.read_bytes().decode("utf-8"))["results"][0]["input"]
+    info = run("info", "--json", os.fsdecode(raw))
+    assert info.exit_code == 0, info.stderr
+    assert json.loads(info.stdout_bytes.decode("utf-8"))[0]["source"] == name
+    back = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), name)
+    assert os.fsencode(back) == raw
+
+
 def test_info_on_a_broken_file_is_one_line(tmp_path):
     (tmp_path / "x.mid").write_bytes(b"MThd\x00\x00")
     result = run("info", str(tmp_path / "x.mid"))
