@@ -64,6 +64,28 @@ def test_existing_file_is_kept_without_overwrite(example):
     assert target.read_bytes().startswith(b"MThd")
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_o_naming_an_existing_folder_ending_in_mid_is_said_to_be_a_folder_before_any_work(example, tmp_path, overwrite):
+    folder = tmp_path / "song.mid"
+    folder.mkdir()
+    result = run("convert", str(example), "-o", str(folder), *overwrite)
+    assert result.exit_code == 2
+    assert f"-o {folder} is a folder, not a file" in result.stderr
+    assert "--overwrite replaces it" not in result.stderr
+    assert list(folder.iterdir()) == []
+    assert run("convert", str(example), "-o", f"{folder}/").exit_code == 0  # the hint works
+    assert (folder / "task.mid").is_file()
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_where_a_result_goes_is_one_failed_line_not_a_file_kept(example, overwrite):
+    (example.with_suffix(".mid")).mkdir()
+    result = run("convert", str(example), *overwrite)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"{example.with_suffix('.mid')}: cannot write (it is a folder, not a file)"
+    assert "1 failed" in result.stderr
+
+
 @pytest.mark.parametrize("command", ["convert", "info"])
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_an_empty_input_is_a_usage_error_not_the_current_folder(example, monkeypatch, command, blank):

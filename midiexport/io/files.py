@@ -424,6 +424,8 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             if blocking is None:
                 raise
             raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
+        if is_folder(path):  # never "exists; kept": replacing it would not work either
+            raise OutputError(f"{path}: cannot write (it is a folder, not a file)", path=str(path))
         if not overwrite and os.path.lexists(path):
             raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
@@ -447,6 +449,14 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` itself (not a link's target, which a write replaces) is a folder."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _is_stream(path: Path) -> bool:

@@ -162,6 +162,9 @@ class Destination:
         """
         if several and self.single:
             return self.too_many(2)
+        if self.single and self.out != "-" and self.out is not None and os.path.isdir(self.out):
+            return say(OUTPUT_PATH, f" {self.out} is a folder, not a file; give a .mid path that is no folder, or "
+                       f"{self.out}/ (a trailing /) to write into that folder")  # fmt: skip
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return say(OUTPUT_PATH, f" {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
                        "for one result")  # fmt: skip
@@ -224,8 +227,12 @@ class Destination:
             self._claim(folder, stem)
 
     def finished(self, planned: tuple[Path, ...] | None) -> bool:
-        """True when every planned file exists and may not be replaced: the unit can be skipped."""
-        return bool(planned) and not self.overwrite and all(os.path.lexists(p) for p in planned or ())
+        """True when every planned file exists and may not be replaced: the unit can be skipped.
+
+        A folder in a planned file's place is no finished file: writing there says it is a folder.
+        """
+        return bool(planned) and not self.overwrite and all(os.path.lexists(p) and not files.is_folder(p)
+                                                             for p in planned or ())  # fmt: skip
 
     def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
         """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).
