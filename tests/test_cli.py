@@ -419,6 +419,19 @@ def test_repairs_and_warnings_are_reported(tmp_path):
     )
 
 
+def test_an_input_whose_file_exists_and_is_kept_says_nothing_of_its_repairs(tmp_path):
+    record = load_fixture("record-info.json")
+    record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    args = ("convert", str(path), "--name", "{title}")  # the name is known only once read: converted, then kept
+    first = run(*args)
+    assert first.exit_code == 0 and f"{path}: 1 invalid note left out" in first.stderr.splitlines()
+    again = run(*args)
+    assert again.exit_code == 0
+    assert again.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
+
+
 def _count_kinds() -> list[str]:
     """Every kind of count the library makes: model's labels and the .mid reader's (its own constants)."""
     from midiexport import model

@@ -381,7 +381,7 @@ def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progre
         if not quiet and not progress.enabled and path != "-":
             say(f"wrote {printable(path)}")
     report = outcome.report
-    if report is None or quiet:
+    if report is None or quiet or outcome.skipped:  # nothing written: its repairs and warnings are no news
         return
     if report.tempo:
         say(printable(f"{outcome.place}: {report.tempo}"))
