@@ -552,10 +552,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
     named, failed = _read_files(unit, options, raw=raw, archive=archive)  # failed: each with its file's own name
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
+    lone = _lone_stems(unit, archive) if not options.split else set()
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
             json = read_member_records(data, name, member_name) if member_name is not None else None
             if json is None:
+                if (member_name or name) in lone:  # its song's only stem: named as the stem it is
+                    json_names[len(records)] = (PurePath(member_name or name).stem, "")
                 records.append(read_midi(data, source=name, file_name=member_name))
                 continue
             for item in json.items:
@@ -576,6 +579,27 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 for group, song in zip(groups, songs)]  # fmt: skip
     results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
     return results if archive is None else archive.settle(unit.source.name, results, _say_not_read)
+
+
+def _lone_stems(unit: Unit, archive: Archive | None) -> set[str]:
+    """Return the .mid files of a unit that are their song's only stem in the run: each is named as its file.
+
+    ``Song (Bass).mid`` converted alone is written as ``Song (Bass)`` (with ``-midiexport``
+    beside its input, never over it), not as the song ``Song``: that name is for the
+    song the stems make together, so converting the stems one at a time never leaves
+    the second one kept as "exists" under the first one's file. Counted over the files
+    given (loose stems of one folder, or a .zip's .mid members), read or not: a stem
+    that fails to read does not make its partner lone. Names are the unit's files'
+    (``InputFile.name``; a member's own name in a .zip).
+    """
+    from collections import Counter
+
+    from ..stages.midifile import stem_title
+
+    given = [member.name for member in archive.members] if archive is not None else [s.name for s in unit.stems]
+    titles = {name: stem_title(PurePath(name).stem) for name in given if files.names_midi(name)}
+    count = Counter(split[0].casefold() for split in titles.values() if split)
+    return {name for name, split in titles.items() if split and count[split[0].casefold()] == 1}
 
 
 def _read_files(
