@@ -411,9 +411,12 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
 
 def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Destination) -> Pending:
     name = _unit_name(job.unit)
+    inputs = tuple(stem.path for stem in job.unit.stems) or (job.unit.source.path,)  # what the progress bar counts
+    partial = job.unit.line is not None
     if job.finished and job.paths:
-        return Pending.skip(name, job.paths, destination)
-    return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem)
+        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial)
+    return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem, inputs=inputs,
+                   partial=partial)  # fmt: skip
 
 
 def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:

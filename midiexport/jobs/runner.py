@@ -285,8 +285,12 @@ class Pending:
 
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
                  source: InputFile | None = None, planned: tuple[Path, ...] | None = None,
-                 stem: str | None = None, skipped: bool = False) -> None:  # fmt: skip
+                 stem: str | None = None, skipped: bool = False, inputs: tuple[str, ...] = (),
+                 partial: bool = False) -> None:  # fmt: skip
         self.name = name
+        # For the progress bar: the input files this unit reads (none: the unit is an input of its own, a
+        # task), and whether it is only part of its input (one line of a JSON Lines file: more may follow).
+        self.inputs, self.partial = inputs, partial
         self._get = get
         self._destination = destination
         self._source = source
@@ -297,9 +301,10 @@ class Pending:
         self._rendered: list[Rendered] | None = None  # the unit's results, once got (``_results``)
 
     @classmethod
-    def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
+    def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination, *, inputs: tuple[str, ...] = (),
+             partial: bool = False) -> Pending:  # fmt: skip
         """A unit whose planned files all exist: its result says so, and nothing runs."""
-        return cls(name, list, destination, planned=planned, skipped=True)
+        return cls(name, list, destination, planned=planned, skipped=True, inputs=inputs, partial=partial)
 
     def result(self) -> list[Outcome]:
         if self._skipped and self._planned:
