@@ -396,6 +396,16 @@ def test_a_symlink_loop_in_a_folder_is_one_failed_input_and_the_rest_is_converte
         assert "1 converted (3 notes), 0 repaired (0 repairs), 0 skipped (exist), 2 failed" in result.stderr
 
 
+def test_an_output_folder_that_is_a_symlink_loop_is_said_to_be_one(tmp_path):
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    result = run("convert", str(SAMPLE), "-o", str(tmp_path / "loop1"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{tmp_path / 'loop1' / 'sample-song.mid'}: cannot write ({tmp_path / 'loop1'} is a symlink loop)"
+    )
+
+
 def test_a_symlink_loop_named_alone_is_said_to_be_one(tmp_path):
     (tmp_path / "loop1.json").symlink_to("loop2.json")
     (tmp_path / "loop2.json").symlink_to("loop1.json")

@@ -7,6 +7,7 @@ reader never sees half a file; an existing file is only replaced with ``overwrit
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -101,8 +102,6 @@ def file_id(info: os.stat_result) -> str:
 
 def _stat_or_none(raw: str) -> os.stat_result | None:
     """Stat a path named (following links), None when there is none; other errors (ELOOP, EACCES) raise."""
-    import errno
-
     try:
         return os.stat(raw)
     except ValueError:  # a NUL byte in it
@@ -115,8 +114,6 @@ def _stat_or_none(raw: str) -> os.stat_result | None:
 
 def os_reason(exc: OSError) -> str:
     """Return why a file could not be reached, for messages: the system's words, a symlink loop named as one."""
-    import errno
-
     if exc.errno == errno.ELOOP:  # "Too many levels of symbolic links" is how the system says it
         return "a symlink loop"
     return exc.strerror or str(exc)
@@ -421,9 +418,11 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             folder.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             blocking = next((p for p in (folder, *folder.parents) if os.path.exists(p) and not os.path.isdir(p)), None)
-            if blocking is None:
+            # a file in the way, else a link on the way that leads nowhere (a symlink loop, say)
+            reason = f"{blocking} is a file, not a folder" if blocking is not None else _unreachable_folder(folder)
+            if reason is None:
                 raise
-            raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
+            raise OutputError(f"{path}: cannot write ({reason})", path=str(path)) from None
         if is_folder(path):  # never "exists; kept": replacing it would not work either
             raise OutputError(f"{path}: cannot write (it is a folder, not a file)", path=str(path))
         if not overwrite and os.path.lexists(path):
@@ -449,6 +448,19 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
+
+
+def _unreachable_folder(folder: Path) -> str | None:
+    """Say which link among ``folder`` and its parents cannot be followed, and why ("d is a symlink loop"); or None."""
+    for place in (folder, *folder.parents):
+        if os.path.lexists(place) and not os.path.exists(place):
+            try:
+                os.stat(place)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"{place} is a symlink loop"
+                return f"{place} is a link that leads nowhere: {os_reason(exc)}"
+    return None
 
 
 def is_folder(path: Path) -> bool:
