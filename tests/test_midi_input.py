@@ -313,6 +313,24 @@ def test_stems_converted_one_at_a_time_each_get_a_file_and_all_together_make_the
     assert again.exit_code == 0 and again.stderr.splitlines()[-1].endswith("1 skipped (exist), 0 failed")
 
 
+def test_a_song_file_kept_that_was_made_from_fewer_stems_is_named_in_a_warning(tmp_path):
+    stems = suno_stems()
+    for stem in ("Bass", "Drums"):
+        (tmp_path / f"{TITLE} ({stem}).mid").write_bytes(stems[stem])
+    assert run("convert", str(tmp_path)).exit_code == 0
+    (tmp_path / f"{TITLE} (Keyboard).mid").write_bytes(stems["Keyboard"])  # downloaded later
+    again = run("convert", str(tmp_path))
+    assert again.exit_code == 0  # kept, as any re-run keeps a file: not a failure
+    song = tmp_path / f"{TITLE}.mid"
+    assert (
+        f"warning: {song} exists, made from {TITLE} (Bass).mid and 1 more stem, not from {TITLE} (Bass).mid "
+        "and 2 more stems; kept (to write it from these, run again with --overwrite)"
+    ) in again.stderr.splitlines()
+    assert run("convert", str(tmp_path), "--overwrite").exit_code == 0
+    assert len(pretty(song.read_bytes()).instruments) == 3
+    assert "warning" not in run("convert", str(tmp_path)).stderr  # made from these very stems: nothing to say
+
+
 def test_a_lone_stem_with_split_keeps_the_song_title_its_files_named_by_instrument(tmp_path):
     path = tmp_path / f"{TITLE} (Bass).mid"
     path.write_bytes(suno_stems()["Bass"])

@@ -307,6 +307,24 @@ class Planned(NamedTuple):
     finished: bool  # every planned file exists: skip the unit
 
 
+def kept_other(path: str, place: str) -> str | None:
+    """Return the line saying that ``path``, a song's file kept as it was, was made from other stems; else None.
+
+    A song of .mid stems is written under its title, so a file made earlier from some of
+    its stems (two of three, downloaded before the third) is kept on a plain re-run, the
+    new stem missing from it. Its mark's ``source:`` text (``written_source``) names what it
+    was made from, as this song's place does ("Song (Bass).mid and 2 more stems"): when
+    they differ, the line says so and how to replace it. The same first stem and number
+    of stems read alike: stems swapped one for another are not told.
+    """
+    made_from = written_source(InputFile(path, path, False))
+    now = PurePath(place).name
+    if made_from is None or made_from == now:
+        return None
+    hint = say("to write it from these, ", RERUN_OVERWRITING)
+    return say(f"{path} exists, made from {made_from}, not from {now}; kept (", hint, ")")
+
+
 def _unit_name(unit: Unit) -> str:
     return unit.source.name if unit.line is None else f"{unit.source.name}: line {unit.line}"
 
@@ -415,8 +433,9 @@ def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Desti
     partial = job.unit.line is not None
     if job.finished and job.paths:
         return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial)
+    other = kept_other if job.unit.stems or files.is_archive(job.unit.source) else None  # songs of .mid stems
     return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem, inputs=inputs,
-                   partial=partial)  # fmt: skip
+                   partial=partial, other=other)  # fmt: skip
 
 
 def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:

@@ -102,7 +102,7 @@ class JsonReport:
             "notes": outcome.notes,
             "counts": dict(report.counts) if report else {},
             "notes_left_out": dict(report.left_out) if report else {},
-            "warnings": list(report.warnings) if report else [],
+            "warnings": (list(report.warnings) if report else []) + list(outcome.kept_other),
             "error": str(outcome.error) if outcome.error is not None else None,
         })  # fmt: skip
 

@@ -88,6 +88,7 @@ class Outcome(NamedTuple):
     error: MidiExportError | None = None
     notes: int = 0
     existing: tuple[str, ...] = ()  # files that existed and were kept (no ``overwrite``)
+    kept_other: tuple[str, ...] = ()  # lines saying a kept file holds another song's making (``Pending``'s ``other``)
 
     @property
     def skipped(self) -> bool:
@@ -286,8 +287,10 @@ class Pending:
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
                  source: InputFile | None = None, planned: tuple[Path, ...] | None = None,
                  stem: str | None = None, skipped: bool = False, inputs: tuple[str, ...] = (),
-                 partial: bool = False) -> None:  # fmt: skip
+                 partial: bool = False, other: Callable[[str, str], str | None] | None = None) -> None:  # fmt: skip
         self.name = name
+        # other(kept file's path, result's place): a line when the kept file was made from other inputs
+        self._other = other
         # For the progress bar: the input files this unit reads (none: the unit is an input of its own, a
         # task), and whether it is only part of its input (one line of a JSON Lines file: more may follow).
         self.inputs, self.partial = inputs, partial
@@ -359,7 +362,9 @@ class Pending:
                         existing.append(str(beside))
         except OutputError as exc:
             return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes, tuple(existing))
-        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing))
+        other = [] if self._other is None else [self._other(path, rendered.place) for path in existing]
+        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing),
+                       tuple(line for line in other if line is not None))  # fmt: skip
 
     def _take_planned(self, stem: str) -> Path | None:
         """Return the planned .mid path for the first result named ``stem`` as planned; None for any other.
