@@ -44,6 +44,9 @@ MAX_READ_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
 _DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
+MIN_RUN_BYTES = 64  # a shorter run of plain events is read event by event: columns cost more at that size
+# Plain events: a delta, a status of two data bytes (note off/on, aftertouch, control change, pitch bend), two bytes.
+_PLAIN_RUN = re.compile(rb"(?:[\x80-\xff]{0,3}[\x00-\x7f][\x80-\xbf\xe0-\xef][\x00-\x7f]{2})+")
 _STEM_NAME = re.compile(r"^(?P<title>.*?\S)\s*\((?P<stem>[^()]*[^()\s][^()]*)\)\s*$")
 
 # Kinds of damage, counted in Record.counts (the text reads after a number).
@@ -267,13 +270,31 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
     running status); ``_channel_events`` then reads those as columns. Long because each
     kind of event is one branch, kept together for speed: this loop is the reader's cost.
     """
+    import numpy as np
+
     track = _RawTrack(index)
+    done: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []  # (ticks, places) read before
     ticks: list[int] = []
     places: list[int] = []
     add_tick, add_place = ticks.append, places.append
-    position, tick, status, length, size = 0, 0, 0, 0, len(body)
+    position, tick, status, length, size, retry = 0, 0, 0, 0, len(body), 0
     try:
         while position < size:
+            if position >= retry:  # a run of plain events is read as columns (_run_events)
+                run = _PLAIN_RUN.match(body, position)
+                retry = position + 1 if run is None else run.end()
+                if run is not None and retry - position >= MIN_RUN_BYTES:
+                    if places:
+                        done.append((np.array(ticks, dtype=np.int64), np.array(places, dtype=np.int64)))
+                        ticks, places = [], []
+                        add_tick, add_place = ticks.append, places.append
+                    run_ticks, run_places = _run_events(body, position, retry, tick)
+                    done.append((run_ticks, run_places))
+                    tick, position, status, length = int(run_ticks[-1]), retry, body[int(run_places[-1]) - 1], 2
+                    statuses = np.frombuffer(body, dtype=np.uint8)[run_places - 1]
+                    if CONTROLLERS_LEFT_OUT not in counts and (statuses & 0xF0 == gm.CONTROL_CHANGE).any():
+                        counts[CONTROLLERS_LEFT_OUT] = 0  # as below
+                    continue
             byte = body[position]
             if byte < 0x80:  # a one-byte delta, the common case of _vlq
                 tick += byte
@@ -323,11 +344,38 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
         problems.append(f"track {index + 1} ends in the middle of an event; read up to tick {tick:,}")
     track.end_tick = tick
     if places:
-        _channel_events(track, body, ticks, places, counts)
+        done.append((np.array(ticks, dtype=np.int64), np.array(places, dtype=np.int64)))
+    if done:
+        _channel_events(track, body, np.concatenate([t for t, _ in done]), np.concatenate([p for _, p in done]),
+                        counts)  # fmt: skip
     return track
 
 
-def _channel_events(track: _RawTrack, body: bytes, ticks: list[int], places: list[int], counts: dict[str, int]) -> None:
+def _run_events(body: bytes, start: int, end: int, tick: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the ticks and data places of a run of plain events (``_PLAIN_RUN``), ``tick`` the one before.
+
+    In such a run only delta continuation bytes and status bytes have the top bit set,
+    and a status byte alone comes after a byte without it and before two bytes without
+    it (a continuation byte is followed by a continuation byte or by a delta's last byte
+    and a status), so the events are found at once and their deltas read as columns.
+    """
+    import numpy as np
+
+    run = np.frombuffer(body, dtype=np.uint8, count=end - start, offset=start)
+    low = np.concatenate(([False], run < 0x80, [False, False]))  # padded: no status at the run's edges
+    at = np.flatnonzero((run >= 0x80) & low[:-3] & low[2:-1] & low[3:])
+    first = np.concatenate(([0], at[:-1] + 3))  # where each event's delta starts
+    width = at - first  # 1-4 bytes
+    delta = np.zeros(at.shape[0], dtype=np.int64)
+    for byte in range(4):
+        more = width > byte
+        delta[more] = delta[more] * 128 + (run[first[more] + byte] & 0x7F)
+    return tick + np.cumsum(delta), at + (start + 1)
+
+
+def _channel_events(
+    track: _RawTrack, body: bytes, tick: npt.NDArray[np.int64], place: npt.NDArray[np.int64], counts: dict[str, int]
+) -> None:
     """Read a track's channel events as columns: programs, control changes, and notes paired.
 
     A note-on of velocity 0 is a note-off. A note-off ends the earliest note of its channel
@@ -342,8 +390,6 @@ def _channel_events(track: _RawTrack, body: bytes, ticks: list[int], places: lis
     import numpy as np
 
     data = np.frombuffer(body, dtype=np.uint8)
-    tick = np.array(ticks, dtype=np.int64)
-    place = np.array(places, dtype=np.int64)
     running = place < 0  # a channel event's data never starts at 0: its delta comes first
     place = np.abs(place)
     count = place.shape[0]
