@@ -44,6 +44,8 @@ MAX_READ_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
 _DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
+MIN_EMPTY_RUN = 16  # after this many empty chunks of other kinds in a row, the rest of the row is counted at once
+_MTRK = int.from_bytes(b"MTrk", "big")
 MIN_RUN_BYTES = 64  # a shorter run of plain events is read event by event: columns cost more at that size
 # Plain events: a delta, a status of two data bytes (note off/on, aftertouch, control change, pitch bend), two bytes.
 _PLAIN_RUN = re.compile(rb"(?:[\x80-\xff]{0,3}[\x00-\x7f][\x80-\xbf\xe0-\xef][\x00-\x7f]{2})+")
@@ -225,8 +227,16 @@ def _division(division: int, problems: list[str]) -> tuple[int, float | None]:
 def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: list[str]) -> list[bytes]:
     """Return the bodies of the MTrk chunks; skip other chunks; keep a track cut short."""
     bodies: list[bytes] = []
+    empty = 0  # empty chunks of other kinds in a row
     while position + 8 <= len(data) and len(bodies) < MAX_READ_TRACKS:
         kind, length = data[position : position + 4], struct.unpack_from(">I", data, position + 4)[0]
+        if kind != b"MTrk" and length == 0 and empty >= MIN_EMPTY_RUN:  # zeros, say: skipped as columns
+            skipped = _empty_chunks(data, position)
+            counts[CHUNK_UNKNOWN] = counts.get(CHUNK_UNKNOWN, 0) + skipped
+            position += 8 * skipped
+            empty = 0
+            continue
+        empty = empty + 1 if kind != b"MTrk" and length == 0 else 0
         body = data[position + 8 : position + 8 + length]
         position += 8 + length
         if kind != b"MTrk":
@@ -238,6 +248,20 @@ def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: 
     if 0 < len(data) - position < 8 and bodies:
         counts[BYTE_STRAY] = counts.get(BYTE_STRAY, 0) + len(data) - position
     return bodies
+
+
+def _empty_chunks(data: bytes, position: int) -> int:
+    """Return how many empty chunks of other kinds than MTrk (8 bytes each) follow each other from ``position``."""
+    import numpy as np
+
+    count, block = 0, MIN_EMPTY_RUN
+    while (whole := min(block, (len(data) - position) // 8)) > 0:
+        heads = np.frombuffer(data, dtype=">u4", count=2 * whole, offset=position).reshape(whole, 2)
+        empty = (heads[:, 1] == 0) & (heads[:, 0] != _MTRK)
+        if not empty.all():
+            return count + int(np.argmin(empty))
+        count, position, block = count + whole, position + 8 * whole, block * 2
+    return count
 
 
 class _RawTrack:
