@@ -13,7 +13,16 @@ huge deltas at a slow tempo put it there, and no later stage should plan for suc
 as tick columns, the tempo map and the meters. ``read_midi`` turns that into a Record:
 note columns in seconds through the file's own tempo map (vectorised), programs and the
 drum channel kept as hints, the source tempo map and beat map kept for ``timing``.
-Parsing bytes is sequential by nature; everything after it works on columns.
+Parsing bytes is sequential by nature, so it is kept short: a run of plain events (a
+delta, a status of two data bytes, two data bytes: all of a Suno stem's notes) is found
+by one regular expression and read as columns, since in such a run the status bytes are
+the only high bytes between a low byte and two low ones; other events go through the
+event loop, which keeps of a channel event only its tick and where its data starts. The
+note-ons and note-offs are then paired as columns, per (channel, pitch) first in, first
+out (a bracket match: sorted by that key, a running sum of +1 per on and -1 per off),
+with the event-by-event rules: a note-on of velocity 0 is a note-off, an off with nothing
+sounding is ignored, notes never released end with their track. That reads about 0.7 µs
+a note (34 MB, 3.6M notes, in 2.4-2.6 s; it was 2.2-2.5 µs event by event in Python).
 ``leading_texts`` reads only a file's first bytes: the texts opening its first track, by
 which a folder search knows a file midiexport wrote (``jobs.convert_files``).
 """
