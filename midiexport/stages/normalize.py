@@ -431,10 +431,12 @@ def _read_failing(
     joined = [note for notes in lists for note in notes]
     from_text = np.zeros(len(joined), dtype=np.int64)  # per note: fields read from strings
     odd: list[tuple[int, int, int, object]] = []  # values that are no number: (owner, field number, note, value)
-    pitch, start, end, velocity = (
-        _joined_column(joined, field, number, owner, odd, from_text, plain=plain)
-        for number, field in enumerate(protocol.NOTE_FIELDS)
-    )
+    columns = []
+    for number, field in enumerate(protocol.NOTE_FIELDS):
+        column, others = _read_column(joined, field, from_text, plain=plain)
+        odd.extend((int(owner[index]), number, index, value) for index, value in others)
+        columns.append(column)
+    pitch, start, end, velocity = columns
     bad: dict[int, NoteIssue] = {}
     for at, number, index, value in sorted(odd, key=lambda item: item[:3]):  # the order _read_notes meets them
         if index not in bad:
@@ -477,40 +479,6 @@ def _read_failing(
     return instruments, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
 
 
-def _joined_column(
-    notes: list[Any],
-    field: str,
-    number: int,
-    owner: npt.NDArray[np.int64],
-    odd: list[tuple[int, int, int, object]],
-    from_text: npt.NDArray[np.int64],
-    *,
-    plain: bool,
-) -> npt.NDArray[np.float64]:
-    """Read one field of all notes as float64, NaN where it has no number (``_read_column``);
-    values that are no number are listed in ``odd``, to be described in order."""
-    import numpy as np
-
-    try:
-        values = [note[field] for note in notes]
-    except (KeyError, TypeError, IndexError):
-        values = [note.get(field, _MISSING) if isinstance(note, dict) else _NOT_AN_OBJECT for note in notes]
-    fast = _numbers(values, plain=plain)
-    if fast is not None:
-        return fast
-    column = np.full(len(values), np.nan)
-    for index, value in enumerate(values):
-        kind = type(value)
-        if kind is int or kind is float:
-            column[index] = value
-        elif kind is str and _is_number_text(value):
-            column[index] = float(value)
-            from_text[index] += 1
-        else:
-            odd.append((int(owner[index]), number, index, value))
-    return column
-
-
 def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
     if not isinstance(item, dict):
         return f"Instrument {index + 1}", item, None
@@ -542,9 +510,14 @@ def _read_notes(
 
         pitch, start, end, velocity = typed_json.columns([notes])
     else:
-        pitch, start, end, velocity = (
-            _read_column(name, notes, f, bad, from_text, plain=plain) for f in protocol.NOTE_FIELDS
-        )
+        columns = []
+        for field in protocol.NOTE_FIELDS:
+            column, others = _read_column(notes, field, from_text, plain=plain)
+            for index, value in others:
+                if index not in bad:
+                    bad[index] = _bad_value(name, index, field, value, notes[index])
+            columns.append(column)
+        pitch, start, end, velocity = columns
     checks = _range_checks(pitch, start, end, velocity)
     left = np.zeros(len(notes), dtype=bool)  # left out
     left[list(bad)] = True
@@ -639,19 +612,14 @@ def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) ->
 
 
 def _read_column(
-    name: str,
-    notes: list[Any],
-    field: str,
-    bad: dict[int, NoteIssue],
-    from_text: npt.NDArray[np.int64],
-    *,
-    plain: bool,
-) -> npt.NDArray[np.float64]:
-    """Read one field of every note as float64; NaN where it has no number.
+    notes: list[Any], field: str, from_text: npt.NDArray[np.int64], *, plain: bool
+) -> tuple[npt.NDArray[np.float64], list[tuple[int, object]]]:
+    """Read one field of every note as float64, NaN where it has no number; and the values that are none.
 
     Fast path: every value is a JSON number, read by numpy in one call (``_numbers``).
     Anything else is looked at value by value: strings holding a number are read
-    (and marked in ``from_text``), the rest are marked bad with the reason.
+    (and marked in ``from_text``), the rest are returned as (note, value), for the
+    caller to describe (``_bad_value``) in the order it meets them.
     """
     import numpy as np
 
@@ -661,8 +629,9 @@ def _read_column(
         values = [note.get(field, _MISSING) if isinstance(note, dict) else _NOT_AN_OBJECT for note in notes]
     fast = _numbers(values, plain=plain)
     if fast is not None:
-        return fast
+        return fast, []
     column = np.full(len(values), np.nan)
+    odd = []
     for index, value in enumerate(values):
         kind = type(value)
         if kind is int or kind is float:
@@ -670,9 +639,9 @@ def _read_column(
         elif kind is str and _is_number_text(value):
             column[index] = float(value)
             from_text[index] += 1
-        elif index not in bad:
-            bad[index] = _bad_value(name, index, field, value, notes[index])
-    return column
+        else:
+            odd.append((index, value))
+    return column, odd
 
 
 def _number_column(lists: list[list[Any]], field: str, *, plain: bool) -> npt.NDArray[np.float64] | None:
