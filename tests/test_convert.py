@@ -257,7 +257,8 @@ def test_split_gives_one_song_per_track_with_the_tempo():
 
 
 @pytest.mark.parametrize(("options", "message"), [({"bpm": 0}, "bpm must be in 4..1000 or .auto., got 0"),
-                                                   ({"ppq": 40000}, "ppq must be in 1..32767, got 40000")])  # fmt: skip
+                                                   ({"ppq": 40000}, "ppq must be in 24..32767, got 40000"),
+                                                   ({"ppq": 1}, "ppq must be in 24..32767, got 1")])  # fmt: skip
 def test_timing_options_out_of_range_raise_value_error(options, message):
     with pytest.raises(ValueError, match=message):
         song_of(load_fixture("record-info.json"), **options)
