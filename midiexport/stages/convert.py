@@ -208,7 +208,9 @@ def place_instruments(
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
-    instrument has is a warning naming the instruments and the closest one.
+    instrument has is a warning naming the instruments and the closest one; a melodic
+    program given to a drum name (which keeps channel 10: ``gm.resolve_part``) is a
+    warning that it stays drums.
     ``programs``: a mapping or pairs, as ``ConvertOptions.programs``; ``overrides``: the
     same resolved (``ConvertOptions.program_overrides``), else resolved here. Raises
     ValueError for a bad override.
@@ -225,6 +227,11 @@ def place_instruments(
             counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(say(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
                                 "(Acoustic Grand Piano), ", PROGRAM_HINT))  # fmt: skip
+        override = overrides.get(gm.name_key(name))
+        if override is not None and found.is_drum and not override.is_drum:
+            warnings.append(f"{model.show_value(name, 60)} stays on channel 10: a drum name keeps the drum channel "
+                            f"whatever program it is given, so program {found.program} "
+                            f"({gm.program_name(found.program)}) does not make it pitched")  # fmt: skip
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)
