@@ -96,11 +96,12 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
     counts.update(repaired)
-    found = None
+    found, key_line = None, None
     if options.writes_key:
         from . import key
 
         found = key.estimate_key(record, [p.is_drum for p in placements])
+        key_line = found.describe() if found is not None else key.NO_KEY
     found = found if found is not None and found.confident else None
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:
@@ -116,7 +117,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
                       left_out=_left_out(record),
                       notices=tuple(record.place(n) for n in record.notices),
-                      tempo=time_map.estimate.describe() if time_map.estimate else None),
+                      tempo=time_map.estimate.describe() if time_map.estimate else None,
+                      key=key_line if found else None, no_key=None if found else key_line),
         key=found.signature if found else None,
     )  # fmt: skip
 
