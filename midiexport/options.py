@@ -61,7 +61,8 @@ class ConvertOptions:
     and only a record that shows a transcriber's marks; "light" never aligns),
     ``ghosts`` drops overtone ghosts (True on any record, False never, None: both
     presets do, on a record that shows a transcriber's marks),
-    ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
+    ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand (one
+    instrument, or all, twice is a ValueError: ``check_shift_names``),
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
     ``program_overrides`` (not given: derived) is ``programs`` resolved once here
