@@ -287,9 +287,7 @@ SHOWN_METERS = 4  # time signatures listed on info's line; the rest are counted
 
 
 def _meters_line(meters: tuple[tuple[float, str], ...]) -> str:
-    """Return 'time signature 4/4', 'time signatures 1/16 at 0.000 s, 4/4 at 0.004 s' or 'no time signature'."""
-    if not meters:
-        return "no time signature"
+    """Return 'time signature 4/4' or 'time signatures 1/16 at 0.000 s, 4/4 at 0.004 s' (``meters`` not empty)."""
     if len(meters) == 1 and meters[0][0] == 0:
         return f"time signature {meters[0][1]}"
     shown = ", ".join(f"{meter} at {at_s:.3f} s" for at_s, meter in meters[:SHOWN_METERS])
@@ -383,7 +381,7 @@ def format_table(summary: Summary) -> str:
         head.append(f"  key {found}")
     elif summary.kind == "midi":
         head.append("  no key signature")
-    if summary.time_signatures is not None:
+    if summary.time_signatures:  # none: the tempo line says so
         head.append("  " + _meters_line(summary.time_signatures))
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
