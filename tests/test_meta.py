@@ -9,6 +9,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 import midiexport
 from conftest import ROOT, names_a_flag, package_env
 
@@ -203,9 +205,10 @@ def _flat(body):
     return out
 
 
-def test_readme_program_and_shift_examples_name_the_samples_instruments(tmp_path):
+@pytest.mark.parametrize("song", ["samples/sample-song.json", "fixtures/record-info.json"])  # and the API's example
+def test_readme_program_and_shift_examples_name_the_samples_instruments(tmp_path, song):
     # The README's --program and --shift examples, run on the bundled sample as task.json: no warning.
-    (tmp_path / "task.json").write_bytes((ROOT / "samples" / "sample-song.json").read_bytes())
+    (tmp_path / "task.json").write_bytes((ROOT / song).read_bytes())
     readme = (ROOT / "README.md").read_text()
     commands = [c for c in re.findall(r"^(midiexport convert task\.json [^#\n]*)", readme, flags=re.M)
                 if "--program" in c or "--shift" in c]  # fmt: skip
