@@ -72,6 +72,7 @@ class Summary:
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
     key_confidence: float | None = None  # records only: the margin over the next best key
     notes_too_late: int | None = None  # a .mid: notes ending beyond LATEST, which convert leaves out (not in parts)
+    time_signatures: tuple[tuple[float, str], ...] | None = None  # a .mid: (seconds, "6/8") of each it holds
 
     @property
     def notes(self) -> int:
@@ -259,7 +260,18 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         tempo_events=len(smf.tempos),
         key=smf.key,
         notes_too_late=sum(p.note_count for p in smf.parts) - sum(p.notes for p in parts),
+        time_signatures=_time_signatures(smf),
     )
+
+
+def _time_signatures(smf: Smf) -> tuple[tuple[float, str], ...]:
+    """Return a file's time signatures as (seconds, "n/d"), in order; none when it holds none."""
+    import numpy as np
+
+    if not smf.meters:
+        return ()
+    seconds = smf.to_seconds(np.array([tick for tick, _, _ in smf.meters], dtype=np.int64)).tolist()
+    return tuple((round(s, 3), f"{n}/{d}") for s, (_, n, d) in zip(seconds, smf.meters))
 
 
 def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
@@ -269,6 +281,18 @@ def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
     if end_s is not None:
         return round(end_s, 6)
     return max((p.last_s for p in parts if p.last_s is not None), default=None)
+
+
+SHOWN_METERS = 4  # time signatures listed on info's line; the rest are counted
+
+
+def _meters_line(meters: tuple[tuple[float, str], ...]) -> str:
+    """Return 'time signature 4/4' or 'time signatures 1/16 at 0.000 s, 4/4 at 0.004 s' (``meters`` not empty)."""
+    if len(meters) == 1 and meters[0][0] == 0:
+        return f"time signature {meters[0][1]}"
+    shown = ", ".join(f"{meter} at {at_s:.3f} s" for at_s, meter in meters[:SHOWN_METERS])
+    more = f", and {len(meters) - SHOWN_METERS:,} more" if len(meters) > SHOWN_METERS else ""
+    return f"time signatures {shown}{more}"
 
 
 def _tempo_line(summary: Summary) -> str:
@@ -355,6 +379,10 @@ def format_table(summary: Summary) -> str:
             f"written {summary.key}"
         )  # fmt: skip
         head.append(f"  key {found}")
+    elif summary.kind == "midi":
+        head.append("  no key signature")
+    if summary.time_signatures:  # none: the tempo line says so
+        head.append("  " + _meters_line(summary.time_signatures))
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
     if summary.notes_too_late:
