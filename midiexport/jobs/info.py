@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 from .. import gm, model
-from ..defaults import DEFAULT_MAX_INPUT_MB
+from ..defaults import AUTO_PPQ, DEFAULT_MAX_INPUT_MB
 from ..display import plural, printable
 from ..errors import InputError
 from ..io.archive import Member, member_place, read_archive
@@ -29,7 +29,7 @@ from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
 from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
-from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from ..stages.timing import BARS, BEATS, NO_ESTIMATE, auto_time, drawn
 from .json_input import JsonRecords, blank_lines_error, holds_no_record, is_midi_data, read_json, read_member_records
 
 
@@ -204,6 +204,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
+    if estimate and written == BARS:  # the first downbeat where convert --bpm auto draws it (0 s when no pickup bar is drawn)
+        estimate = auto_time(estimate, ppq=AUTO_PPQ).estimate
     found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
         source=record.place(),
