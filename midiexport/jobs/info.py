@@ -204,7 +204,7 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
-    if estimate and written == BARS:  # the first downbeat where convert --bpm auto draws it (0 s when no pickup bar is drawn)
+    if estimate and written == BARS:  # the first downbeat where convert --bpm auto draws it (0 s: no pickup bar)
         estimate = auto_time(estimate, ppq=AUTO_PPQ).estimate
     found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
