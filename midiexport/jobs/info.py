@@ -60,10 +60,10 @@ class Summary:
     duration_s: float | None
     parts: tuple[PartSummary, ...]
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
-    tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
+    tempo_bpm: float | None = None  # a record: estimated; a .mid: written (a map's median over the beats)
     tempo_confidence: float | None = None  # 0-1, records only: that the meter and bar lines are right
     beat_confidence: float | None = None  # 0-1, records only: that the beats are right, bars or not
-    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
+    first_downbeat_s: float | None = None  # a record: estimated; a .mid: its first full bar, None with no meter
     meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
     tempo_written: str | None = None  # a record: what --bpm auto draws: "bars", "beats" or "constant"
     has_drums: bool | None = None  # a record: whether its notes have drums (bar lines have a threshold per group)
@@ -235,7 +235,6 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     signature, a zero tempo or a track cut short is read past and named in ``detail``.
     Raises InputError (naming the reason) when the bytes hold nothing to read.
     """
-    import numpy as np
 
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
@@ -256,7 +255,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         parts=tuple(parts),
         detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
-        first_downbeat_s=round(float(smf.to_seconds(np.array([downbeat_tick]))[0]), 3),
+        first_downbeat_s=_seconds(smf, downbeat_tick),
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
@@ -281,6 +280,8 @@ def _tempo_line(summary: Summary) -> str:
     """
     kind = "estimated" if summary.kind == "record" else "written"
     line = f"tempo {kind} {summary.tempo_bpm:g} BPM"
+    if summary.kind == "midi":
+        return line + _written_where(summary)
     if summary.meter is not None:
         line += f", {summary.meter}"
     if summary.first_downbeat_s is not None:
@@ -305,15 +306,55 @@ def _tempo_line(summary: Summary) -> str:
     return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, {bars}{beats})"
 
 
-def _written_tempo(smf: Smf) -> tuple[float | None, int]:
-    """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
+def _written_where(summary: Summary) -> str:
+    """What a .mid's tempo figure is (a map's: its median over the beats) and where its first full bar starts."""
+    median = " (median over the beats)" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
+    downbeat = summary.first_downbeat_s
+    return median + (f", first downbeat at {downbeat:.3f} s" if downbeat is not None else ", no time signature written")
+
+
+def _written_tempo(smf: Smf) -> tuple[float | None, int | None]:
+    """Return a file's tempo (BPM): its one tempo, or a map's median over the beats (the quarters), and the
+    tick of its first downbeat (``_first_full_bar``).
+
+    The median, weighted by how many quarters each tempo lasts: a Suno export's map holds one
+    tempo per beat, whose median is the song's tempo; a file written by ``--bpm auto`` gets the
+    tempo of most of its bars, not its pickup's.
+    """
     spans: dict[int, int] = {}
     ends = [tick for tick, _ in smf.tempos[1:]] + [max(smf.end_tick, smf.tempos[-1][0] if smf.tempos else 0)]
     for (tick, tempo_us), following in zip(smf.tempos, ends):
         spans[tempo_us] = spans.get(tempo_us, 0) + max(0, following - tick)
-    tempo_bpm = round(60_000_000 / max(spans, key=spans.__getitem__), 3) if spans else None
-    downbeat = min((tick for tick, n, d in smf.meters if (n, d) == (4, 4)), default=0)
-    return tempo_bpm, downbeat
+    if not spans:
+        return None, _first_full_bar(smf)
+    half, passed = sum(spans.values()) / 2, 0
+    for tempo_us in sorted(spans):  # the median of the tempos, each weighted by its ticks
+        passed += spans[tempo_us]
+        if passed >= half:
+            break
+    return round(60_000_000 / tempo_us, 3), _first_full_bar(smf)
+
+
+def _seconds(smf: Smf, tick: int | None) -> float | None:
+    import numpy as np
+
+    return None if tick is None else round(float(smf.to_seconds(np.array([tick]))[0]), 3)
+
+
+def _first_full_bar(smf: Smf) -> int | None:
+    """Return the tick where a file's first full bar starts: its first time signature, past one-bar
+    pickups (one lasting exactly one of its bars before another, as ``--bpm auto`` writes a pickup);
+    None when it has no time signature."""
+    meters = sorted(smf.meters)
+    if not meters:
+        return None
+    index = 0
+    while index + 1 < len(meters) and smf.ppq:
+        (tick, n, d), following = meters[index], meters[index + 1]
+        if following[0] - tick != round(n * 4 * smf.ppq / d) or following[1:] == (n, d):
+            break
+        index += 1  # a one-bar pickup before another time signature
+    return meters[index][0]
 
 
 def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
