@@ -342,19 +342,20 @@ def _seconds(smf: Smf, tick: int | None) -> float | None:
 
 
 def _first_full_bar(smf: Smf) -> int | None:
-    """Return the tick where a file's first full bar starts: its first time signature, past one-bar
-    pickups (one lasting exactly one of its bars before another, as ``--bpm auto`` writes a pickup);
-    None when it has no time signature."""
+    """Return the tick where a file's first full bar starts; None when it has no time signature.
+
+    The first time signature's tick, unless it lasts exactly one of its bars before the next:
+    that bar is a pickup (``--bpm auto`` writes one so, a 4/4 bar too when the pickup is four
+    quarters) and the next time signature starts the first full bar.
+    """
     meters = sorted(smf.meters)
     if not meters:
         return None
-    index = 0
-    while index + 1 < len(meters) and smf.ppq:
-        (tick, n, d), following = meters[index], meters[index + 1]
-        if following[0] - tick != round(n * 4 * smf.ppq / d) or following[1:] == (n, d):
-            break
-        index += 1  # a one-bar pickup before another time signature
-    return meters[index][0]
+    if len(meters) > 1 and smf.ppq:
+        (tick, n, d), following = meters[0], meters[1][0]
+        if following - tick == round(n * 4 * smf.ppq / d):
+            return following
+    return meters[0][0]
 
 
 def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
