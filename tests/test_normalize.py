@@ -8,7 +8,7 @@ import pytest
 from conftest import fixture_path, load_fixture
 from midiexport import model
 from midiexport.errors import InputError
-from midiexport.stages.normalize import normalize_lines, normalize_payload
+from midiexport.stages.normalize import MAX_ISSUES, normalize_lines, normalize_payload
 
 
 def read(name: str) -> list[model.Record]:
@@ -277,3 +277,41 @@ def test_a_note_is_left_out_for_its_first_problem_and_counted_by_field_in_the_or
     assert list(record.left_out.items()) == [("velocity", 2), ("pitch", 2), ("end", 1), ("note", 1)]
     assert record.counts[model.NOTE_LEFT_OUT] == 6
     assert record.instruments[0].note_count == 1
+
+
+def test_many_instruments_with_left_out_notes_keep_each_ones_notes_names_and_the_order_of_first_meeting():
+    good = {"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}
+    instruments = [{"name": "Strings", "notes": [good, {**good, "start": "0.25"}]}]  # a string read, nothing left out
+    instruments += [
+        {"name": f"Lead {k}", "notes": [{**good, "pitch": 61 + k % 2}, {**good, "velocity": "x"}]}
+        | ({"is_drum": True} if k == 2 else {})
+        for k in range(MAX_ISSUES + 100)
+    ]
+    instruments.append({"name": "Pad", "notes": [{**good, "end": -1.0}, good]})
+    midi = {"state": "complete", "instruments": instruments}
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    assert [i.name for i in record.instruments][:3] == ["Strings", "Lead 0", "Lead 1"]
+    assert [i.note_count for i in record.instruments] == [2] + [1] * (MAX_ISSUES + 100) + [1]
+    assert record.instruments[2].pitch.tolist() == [62] and record.instruments[0].start_s.tolist() == [0.0, 0.25]
+    assert [i.is_drum for i in record.instruments[2:5]] == [None, True, None]
+    assert list(record.counts) == [model.STRING_NUMBER, model.NOTE_LEFT_OUT]  # in the order first met
+    assert record.counts[model.NOTE_LEFT_OUT] == MAX_ISSUES + 101
+    assert list(record.left_out.items()) == [("velocity", MAX_ISSUES + 100), ("end", 1)]
+    assert (
+        len(record.issues) == MAX_ISSUES
+        and record.issues[-1].describe() == f'"Lead {MAX_ISSUES - 1}", note 1: velocity "x" is not a number'
+    )
+
+
+def test_a_value_nested_too_deep_is_named_where_the_first_instrument_holds_it():
+    deep: object = []
+    for _ in range(70):
+        deep = [deep]
+    good = {"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}
+    instruments = [
+        {"name": "Keys", "notes": [good, {**good, "velocity": deep}]},  # its last field: met first all the same
+        {"name": "Bass", "notes": [{**good, "pitch": deep}]},
+    ]
+    midi = {"state": "complete", "instruments": instruments}
+    with pytest.raises(InputError, match='"Keys", note 1 is nested more than 64 levels deep'):
+        normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
