@@ -103,13 +103,48 @@ def _loads(raw: bytes, *, source: str, line: int | None) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = str(exc).split(":", 1)[0]
+        if "number" in reason:  # a number beyond a double (1e999, 5000 digits): JSON allows it
+            return _loads_large_numbers(raw, where=where, source=source, line=line)
         if "depth" in reason or "recursion" in reason:
             reason = "nested more than 1024 levels deep"
-        raise InputError(
-            f"{where} is not valid JSON ({reason}); check that the file is a saved record",
-            input=source,
-            line=line,
-        ) from exc
+        raise _not_json(where, reason, source=source, line=line) from exc
+
+
+def _not_json(where: str, reason: str, *, source: str, line: int | None) -> InputError:
+    return InputError(
+        f"{where} is not valid JSON ({reason}); check that the file is a saved record", input=source, line=line
+    )
+
+
+def _loads_large_numbers(raw: bytes, *, where: str, source: str, line: int | None) -> Any:
+    """Parse JSON text that orjson refused for a number too large for a double (Python's reader, slower).
+
+    JSON sets no limit on numbers (RFC 8259, section 6), so one overflowing number must not cost
+    the whole song: it is read as orjson reads the numbers it can, and the note it is in then gets
+    its field's rule from the range checks (a velocity clamped, a time not finite left out, a pitch
+    outside 0-127 left out). A fraction or exponent beyond a double is +-inf (Python's float); an
+    integer outside 64 bits a float too, as orjson reads it, never a Python int of thousands of
+    digits (``int`` refuses over 4,300 digits: sys.get_int_max_str_digits). NaN and Infinity, which
+    JSON does not have, stay refused. Only reached when orjson refuses a number: the common path is
+    orjson's.
+    """
+    import json
+
+    def integer(text: str) -> int | float:
+        if len(text) > 20:  # beyond 64 bits whatever its digits: no int() of thousands of digits
+            return float(text)
+        value = int(text)
+        return value if -(2**63) <= value < 2**64 else float(value)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        return json.loads(raw, parse_int=integer, parse_constant=refuse)
+    except RecursionError as exc:
+        raise _not_json(where, "nested more than 1024 levels deep", source=source, line=line) from exc
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError, a NaN or Infinity
+        raise _not_json(where, str(exc).split(":", 1)[0], source=source, line=line) from exc
 
 
 def normalize_payload(payload: Any, *, source: str = "<payload>", line: int | None = None) -> list[Record]:
@@ -582,7 +617,7 @@ def _range_checks(
         ("end", end < 0, "is negative"),
         ("end", end > MAX_TIME_S, f"is beyond {LATEST}"),
         ("end", end < start, "is before start"),
-        ("velocity", ~np.isfinite(velocity), "is not a finite number"),
+        ("velocity", np.isnan(velocity), "is not a finite number"),  # +-inf (1e999) is out of 0-1: clamped
     )
 
 
