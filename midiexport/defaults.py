@@ -9,6 +9,10 @@ DEFAULT_BPM = 120.0
 MIN_BPM, MAX_BPM = 4.0, 1000.0  # a tempo must fit 24 bits of µs per quarter
 DEFAULT_PPQ = 480
 AUTO_PPQ = 960  # with --bpm auto: half a tick stays under 1 ms down to 31 BPM
+# The coarsest --ppq: 24, the MIDI clock's count per quarter and the lowest resolution DAWs
+# and sequencers write; every note value down to 1/32 (3 ticks) and 1/32 triplets (2 ticks) is
+# still whole ticks. Below it notes a 16th apart at fast tempos fall on one tick and merge.
+MIN_PPQ = 24
 MAX_PPQ = 32767  # 15 bits: the top bit of the header's division means SMPTE time
 # Largest input (or JSON line) read, in MB: a 1,000,000-note record is ~70 MB of JSON,
 # Suno songs hold thousands of notes; parsed JSON takes ~10x its size in memory.

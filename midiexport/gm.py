@@ -343,16 +343,21 @@ def unmatched_overrides(programs: Mapping[str, object], names: Sequence[str]) ->
     Each names the instruments that exist and the closest one.
     """
     present = {name_key(n) for n in names}
-    warnings = []
+    return [f'a program was given for "{name}", but no instrument has that name {names_none(name, names)}'
+            for name in programs
+            if name_key(name) not in present]  # fmt: skip
+
+
+def names_none(name: str, names: Sequence[str]) -> str:
+    """Return the end of a warning for a NAME (``--program``, ``--shift``) that matches none of ``names``.
+
+    Both options match names alike (``name_key``); this names the instruments there and,
+    when one is near (``closest``), asks "did you mean" it.
+    """
     shown = ", ".join(f'"{n}"' for n in names) or "none"
-    for name in programs:
-        if name_key(name) in present:
-            continue
-        close = closest(name, names)
-        hint = f'; did you mean "{close}"?' if close else ""
-        warnings.append(f'a program was given for "{name}", but no instrument has that name '
-                        f"(instruments: {shown}){hint}")  # fmt: skip
-    return warnings
+    close = closest(name, names)
+    hint = f'; did you mean "{close}"?' if close else ""
+    return f"(instruments: {shown}){hint}"
 
 
 def program_table() -> list[str]:

@@ -191,7 +191,8 @@ class Report:
     ``counts`` maps a kind (model.STRING_NUMBER, ...) to how many times it happened;
     ``warnings`` are ready-made lines naming the place (invalid notes, unknown names).
     ``left_out`` counts the notes left out by the field at fault ("pitch", "end", "note");
-    ``tempo`` says what ``--bpm auto`` chose (None for a fixed tempo).
+    ``tempo`` says what ``--bpm auto`` chose (None for a fixed tempo); ``key`` the key
+    signature written, ``no_key`` why none was when one was asked for (None otherwise).
     """
 
     counts: dict[str, int] = field(default_factory=dict)
@@ -199,6 +200,8 @@ class Report:
     left_out: dict[str, int] = field(default_factory=dict)
     notices: tuple[str, ...] = ()  # ready-made lines on what clean-up did (not problems)
     tempo: str | None = None
+    key: str | None = None
+    no_key: str | None = None
 
     @property
     def repairs(self) -> int:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM
+from .defaults import AUTO_PPQ, DEFAULT_BPM, DEFAULT_MAX_INPUT_MB, DEFAULT_PPQ, MAX_BPM, MAX_PPQ, MIN_BPM, MIN_PPQ
 
 if TYPE_CHECKING:
     from . import gm
@@ -27,6 +27,7 @@ FORMATS = (0, 1)
 TEMPO_MAPS = ("bpm", "keep")  # bpm: as --bpm says; keep: a .mid's own tempo map as it is
 KEEP_TEMPO_MAP = "keep"
 GRID_PATTERN = re.compile(r"^1/(1|2|4|8|16|32|64)(t?)$")  # a note value, "t" for triplets
+GRID_CHOICES = "1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets)"  # GRID_PATTERN in words, as errors say it
 NAME_FIELDS = ("stem", "record", "task_id", "audio_id", "title", "instrument")  # of a ``name`` template
 
 ProgramPairs = tuple[tuple[str, "str | int"], ...]
@@ -60,7 +61,8 @@ class ConvertOptions:
     and only a record that shows a transcriber's marks; "light" never aligns),
     ``ghosts`` drops overtone ghosts (True on any record, False never, None: both
     presets do, on a record that shows a transcriber's marks),
-    ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand,
+    ``shifts`` are (instrument name or "" for all, milliseconds) moved by hand (one
+    instrument, or all, twice is a ValueError: ``check_shift_names``),
     ``drum_length_ms`` lengthens shorter drum hits. ``key``: None writes the estimated
     key signature with clean-up only, "auto" always when confident, "off" never.
     ``program_overrides`` (not given: derived) is ``programs`` resolved once here
@@ -97,8 +99,8 @@ class ConvertOptions:
             object.__setattr__(self, "programs", tuple((str(k), v) for k, v in self.programs))
         object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
-        if self.ppq is not None and not (isinstance(self.ppq, int) and 1 <= self.ppq <= MAX_PPQ):
-            raise ValueError(f"ppq must be in 1..{MAX_PPQ}, got {self.ppq!r}")
+        if self.ppq is not None and not (isinstance(self.ppq, int) and MIN_PPQ <= self.ppq <= MAX_PPQ):
+            raise ValueError(f"ppq must be in {MIN_PPQ}..{MAX_PPQ}, got {self.ppq!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be 0 or 1, got {self.format!r}")
         if self.tempo_map not in TEMPO_MAPS:
@@ -108,9 +110,7 @@ class ConvertOptions:
         ):
             raise ValueError(f"max_input_mb must be a number above 0, got {self.max_input_mb!r}")
         if self.quantize is not None and GRID_PATTERN.match(self.quantize.strip()) is None:
-            raise ValueError(
-                f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {self.quantize!r}"
-            )
+            raise ValueError(f"quantize grid must be {GRID_CHOICES}, got {self.quantize!r}")
         if self.name is not None:
             name_fields(self.name)
         self._check_clean()
@@ -125,6 +125,7 @@ class ConvertOptions:
         object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in self.shifts))
         for _, shift_ms in self.shifts:
             _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
+        check_shift_names(self.shifts)
 
     @property
     def cleaning(self) -> bool:
@@ -175,6 +176,23 @@ def name_fields(template: str) -> set[str]:
         raise ValueError(f"name template {template!r}: unknown field {{{(unknown or [''])[0]}}}; "
                          f"use {', '.join('{' + f + '}' for f in NAME_FIELDS)}")  # fmt: skip
     return used
+
+
+def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
+    """Refuse two shifts of one instrument (names matched as ``gm.name_key`` matches them; "" is every one).
+
+    They would add up silently; as with ``programs``, the ValueError names both as NAME=MS.
+    """
+    if len(shifts) < 2:
+        return
+    from . import gm
+
+    first: dict[str, str] = {}
+    for name, shift_ms in shifts:
+        given = f"{name}={shift_ms:g}" if name else f"{shift_ms:g}"
+        earlier = first.setdefault(gm.name_key(name), given)
+        if earlier is not given:
+            raise ValueError(f"{earlier!r} and {given!r} shift the same instrument twice; give one")
 
 
 def _check_ms(name: str, value: object, low: float, high: float) -> None:

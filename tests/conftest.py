@@ -275,6 +275,8 @@ ROUTES: dict[str, Any] = {
     "missing": lambda t, n: _json(200, {"code": 200, "msg": "success", "data": {"taskId": t, "successFlag": 1}}),
     "truncated": lambda t, n: (200, {"Content-Type": "application/json"}, json.dumps(_record(t)).encode()[:150]),
     "html-502": lambda t, n: (502, {"Content-Type": "text/html"}, b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "html-200": lambda t, n: (200, {"Content-Type": "text/html"}, b"<html><body><h1>Welcome</h1></body></html>"),
+    "json-list": lambda t, n: _json(200, [_record(t)]),
     "redirect-away": lambda t, n: (302, {"Location": f"http://elsewhere.invalid/api/v1/midi/record-info?taskId={t}"}, b""),
     "redirect-home": lambda t, n: (302, {"Location": f"/moved/record-info?taskId={t}"}, b"") if n <= 1 else _json(200, _record(t)),
     "slow": lambda t, n: (time.sleep(1.0), _json(200, _record(t)))[1],

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import mido_file, pretty, record_payload, run
-from midiexport import model
+from midiexport import gm, model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
 from midiexport.stages.clean import (
@@ -587,8 +587,51 @@ def test_shift_naming_no_instrument_is_a_warning():
     after = cleaned(record_of(("Piano", [(60, 1.0, 1.5, 0.5)])), shifts=(("Banjo", 10.0),))
     assert notes_of(after) == [(60, 1.0, 1.5)]
     assert after.warnings == (
-        'the shift for "Banjo" names no instrument (the record has "Piano"); nothing shifted for it',
+        'the shift for "Banjo" names no instrument, so nothing shifted for it (instruments: "Piano")',
     )
+
+
+def test_shift_matches_names_as_program_does_and_offers_the_near_one():
+    record = record_of(("Electric Bass (finger)", [(40, 1.0, 1.5, 0.5)]), ("Piano", [(60, 1.0, 1.5, 0.5)]))
+    after = cleaned(record, shifts=(("electric bass finger", 10.0), ("Bass", 5.0)))
+    assert notes_of(after, "Electric Bass (finger)") == [(40, 1.01, 1.51)]
+    assert after.warnings == (
+        'the shift for "Bass" names no instrument, so nothing shifted for it (instruments: '
+        '"Electric Bass (finger)", "Piano"); did you mean "Electric Bass (finger)"?',
+    )
+    program_warnings = gm.unmatched_overrides(
+        {"Bass": 38, "electric bass finger": 38}, [i.name for i in record.instruments]
+    )
+    assert program_warnings == [
+        'a program was given for "Bass", but no instrument has that name (instruments: '
+        '"Electric Bass (finger)", "Piano"); did you mean "Electric Bass (finger)"?'
+    ]
+
+
+def test_align_notices_tell_same_named_instruments_apart_by_their_number():
+    band = _late_band(0.025)
+    late = [(60 + k % 3, t + 0.015, t + 0.2, 0.6) for k, t in enumerate(0.5 + 0.25 * k for k in range(64))]
+    record = record_of(*[(i.name, notes_of_raw(i)) for i in band.instruments], ("Bass", late))
+    after = cleaned(record, align=True)
+    assert after.notices == (
+        '"Bass" (instrument 2) shifted by -25.0 ms (aligned against "Drums")',
+        '"Bass" (instrument 3) shifted by -15.0 ms (aligned against "Drums")',
+    )
+    by_name = cleaned(record, shifts=(("bass", 10.0),))  # one name shifts every part of it: one notice says so
+    assert by_name.notices == ('"Bass" shifted by +10.0 ms (as asked)',)
+
+
+def notes_of_raw(instrument: model.Instrument) -> list[tuple[int, float, float, float]]:
+    return list(zip(instrument.pitch.tolist(), instrument.start_s.tolist(), instrument.end_s.tolist(),
+                    instrument.velocity.tolist()))  # fmt: skip
+
+
+def test_one_instrument_shifted_twice_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"^'Keyboard=-28' and 'keyboard=-10' shift the same instrument twice"):
+        ConvertOptions(shifts=(("Keyboard", -28), ("keyboard", -10)))
+    with pytest.raises(ValueError, match="'-250' and '10' shift the same instrument twice"):
+        ConvertOptions(shifts=(("", -250), ("", 10)))
+    assert ConvertOptions(shifts=(("", -250), ("Bass", -18))).shifts == (("", -250.0), ("Bass", -18.0))
 
 
 def _band_without_drums(bass_s: float, strings_s: float, *, early: tuple[float, ...] = ()) -> model.Record:

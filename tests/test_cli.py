@@ -309,7 +309,12 @@ def test_program_option_sets_the_program(example, tmp_path):
         (["--bpm", "0"], "0.0 is not in the range 4<=x<=1000"),
         (["--bpm", "fast"], "'fast' is neither a number nor 'auto'"),
         (["--quantize", "1/12"], "quantize grid must be 1/N"),
-        (["--ppq", "0"], "0 is not in the range 1<=x<=32767"),
+        (["--ppq", "0"], "0 is not in the range 24<=x<=32767"),
+        (["--ppq", "12"], "12 is not in the range 24<=x<=32767"),
+        (
+            ["--shift", "Keyboard=-28", "--shift", "keyboard=-10"],
+            "'Keyboard=-28' and 'keyboard=-10' shift the same instrument twice; give one",
+        ),
         (["--format", "2"], "'2' is not one of '0', '1'"),
     ],
 )
@@ -908,8 +913,8 @@ def test_a_name_holding_a_phrases_words_is_printed_as_it_is_in_warnings_and_noti
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert f'{source}: "{name}" shifted by +10.0 ms (--shift)' in lines
-    assert (f'warning: {source}: --shift "Banjo" names no instrument (the record has "{name}", "Drums"); '
-            "nothing shifted for it") in lines  # fmt: skip
+    assert (f'warning: {source}: --shift "Banjo" names no instrument, so nothing shifted for it '
+            f'(instruments: "{name}", "Drums")') in lines  # fmt: skip
     assert (f'warning: {source}: "{name}" is not a known instrument name; written as program 0 (Acoustic Grand '
             "Piano), choose another with --program NAME=PROGRAM") in lines  # fmt: skip
 
@@ -958,6 +963,34 @@ def test_quiet_and_verbose_together_are_a_usage_error_on_every_command(command, 
     assert result.stderr.splitlines() == [
         "Error: -q (only errors) and -v (every warning) ask for opposite things; give one"
     ]
+
+
+def test_help_of_the_options_says_what_their_checks_accept():
+    from midiexport.options import GRID_CHOICES
+
+    convert_help = " ".join(run("convert", "--help").output.split())
+    assert f"grid: {GRID_CHOICES}" in convert_help  # the list the error gives (test_bad_options_are_usage_errors)
+    assert "a stem name (Bass, Piano, ...) or Drums (channel 10)" in convert_help
+    assert "Ticks per quarter note, 24-32767" in convert_help
+    result = run("convert", str(SAMPLE), "--quantize", "1/3")
+    assert f"quantize grid must be {GRID_CHOICES}, got '1/3'" in result.stderr
+
+
+def test_generate_help_speaks_of_generate():
+    command = main.get_command(click.Context(main), "generate")
+    options = {p.name: p.help or "" for p in command.params if isinstance(p, click.Option)}
+    assert "fetch" not in options["out"] and "input" not in options["out"]
+    assert "generate.json" in options["out"]
+    assert "batch" not in options["jobs"] and "Not used by generate" in options["jobs"]
+
+
+def test_serve_without_its_extra_fails_before_making_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn: ImportError, as when it is not installed
+    folder = tmp_path / "made"
+    result = run("serve", "-o", str(folder))
+    assert result.exit_code == 1
+    assert "serve needs its extra: pip install 'midiexport[serve]'" in result.stderr
+    assert not folder.exists()
 
 
 def test_one_instrument_given_two_programs_is_a_usage_error_naming_both(example, tmp_path):

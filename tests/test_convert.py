@@ -196,6 +196,12 @@ def test_drum_names_stay_on_channel_10_whatever_their_program():
     payload = record_payload({"Drum Kit": [(36, 0.0, 1.0, 1.0)], "Pads": [(60, 0.0, 1.0, 1.0)]})
     song = song_of(payload, programs={"Drum Kit": 25, "Pads": "Drums"})
     assert [(t.channel, t.program, t.is_drum) for t in song.tracks] == [(9, 25, True), (9, 0, True)]
+    assert song.report.warnings == (
+        'a.json: "Drum Kit" stays on channel 10: a drum name keeps the drum channel whatever program it is given, '
+        "so program 25 (Acoustic Guitar (steel)) does not make it pitched",
+    )
+    flagged = song_of(record_payload({"Drums": [(36, 0.0, 1.0, 1.0)]}), programs={"Drums": "Standard Kit"})
+    assert flagged.report.warnings == ()  # a drum program for a drum part: nothing to say
 
 
 def test_twenty_melodic_instruments_share_channels_by_program_first():
@@ -257,7 +263,8 @@ def test_split_gives_one_song_per_track_with_the_tempo():
 
 
 @pytest.mark.parametrize(("options", "message"), [({"bpm": 0}, "bpm must be in 4..1000 or .auto., got 0"),
-                                                   ({"ppq": 40000}, "ppq must be in 1..32767, got 40000")])  # fmt: skip
+                                                   ({"ppq": 40000}, "ppq must be in 24..32767, got 40000"),
+                                                   ({"ppq": 1}, "ppq must be in 24..32767, got 1")])  # fmt: skip
 def test_timing_options_out_of_range_raise_value_error(options, message):
     with pytest.raises(ValueError, match=message):
         song_of(load_fixture("record-info.json"), **options)

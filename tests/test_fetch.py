@@ -87,13 +87,20 @@ def test_passing_failures_are_retried_until_an_answer(fake_api, task, scenario, 
         (
             "truncated",
             NetworkError,
-            "the server answered something that is not the API (HTTP 200, application/json, 150 bytes)",
+            "the answer was broken: not valid JSON (HTTP 200, application/json, 150 bytes); try again later",
+            4,
+        ),
+        ("html-502", NetworkError, "the server failed (HTTP 502, text/html, 50 bytes); try again later", 4),
+        (
+            "html-200",
+            NetworkError,
+            "the server answered something that is not the API (HTTP 200, text/html, 42 bytes); check the base URL",
             4,
         ),
         (
-            "html-502",
+            "json-list",
             NetworkError,
-            "the server answered something that is not the API (HTTP 502, text/html, 50 bytes)",
+            "the server answered something that is not the API (HTTP 200, application/json",
             4,
         ),
         (

@@ -151,3 +151,42 @@ def test_info_counts_no_late_note_in_an_ordinary_mid():
     summary = summarize_midi(write_midi(convert_record(record)), source="a.mid")
     assert summary.notes_too_late == 0
     assert "24 hours" not in format_table(summary)
+
+
+def _smf_bytes(tempos_bpm: list[float], meters: list[tuple[int, int, int]], *, ppq: int = 480) -> bytes:
+    """A one-note .mid made with mido: one tempo a quarter from tick 0, time signatures (tick, n, d)."""
+    import io
+
+    import mido
+
+    events = [(i * ppq, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(b))) for i, b in enumerate(tempos_bpm)]
+    events += [(t, mido.MetaMessage("time_signature", numerator=n, denominator=d)) for t, n, d in meters]
+    conductor, now = mido.MidiTrack(), 0
+    for tick, message in sorted(events, key=lambda e: e[0]):
+        conductor.append(message.copy(time=tick - now))
+        now = tick
+    notes = mido.MidiTrack([mido.Message("note_on", note=60, velocity=64, time=0),
+                            mido.Message("note_off", note=60, velocity=0, time=len(tempos_bpm) * ppq)])  # fmt: skip
+    out = io.BytesIO()
+    mido.MidiFile(ticks_per_beat=ppq, tracks=[conductor, notes]).save(file=out)
+    return out.getvalue()
+
+
+def test_info_on_a_mid_without_time_signature_claims_no_downbeat():
+    summary = summarize_midi(_smf_bytes([90.0], []), source="suno.mid")
+    assert summary.first_downbeat_s is None
+    assert "tempo written 90 BPM, no time signature written" in format_table(summary)
+
+
+def test_info_on_a_tempo_map_says_its_figure_is_the_median_over_the_beats():
+    # One tempo a beat as in a Suno export; the first (95) is neither the median (100) nor the longest.
+    summary = summarize_midi(_smf_bytes([95.0, 100.0, 104.0, 100.0, 98.0, 103.0, 101.0], []), source="map.mid")
+    assert summary.tempo_bpm == pytest.approx(100.0, abs=0.001)
+    assert "tempo written 100 BPM (median over the beats), no time signature written" in format_table(summary)
+
+
+def test_info_finds_the_first_downbeat_after_a_pickup_bar_in_any_meter():
+    # A 1/8 pickup (240 ticks at 120 BPM: 0.25 s) before 3/4: the first full bar starts at 0.25 s, not 0.
+    summary = summarize_midi(_smf_bytes([120.0] * 8, [(0, 1, 8), (240, 3, 4)]), source="waltz.mid")
+    assert summary.first_downbeat_s == pytest.approx(0.25, abs=0.001)
+    assert "first downbeat at 0.250 s" in format_table(summary)

@@ -309,3 +309,45 @@ def test_info_shows_the_key_written_in_a_midi_file(tmp_path):
     path.write_bytes(write_midi(song))
     result = run("info", str(path))
     assert "  key written A minor" in result.stdout.splitlines()
+
+
+def test_a_written_key_gets_a_line_like_the_tempo_and_verbose_says_why_none_was(tmp_path):
+    source = tmp_path / "a.json"
+    source.write_text(json.dumps(record_payload({"Piano": tune(9, HARMONIC_MINOR), "Drums": [(42, 0.0, 0.01, 0.5)]})))
+    result = run("convert", str(source), "--key", "auto", "-o", str(tmp_path / "a.mid"))
+    assert f"{source}: key signature A minor written (confidence " in result.stderr
+    few = tmp_path / "few.json"
+    few.write_text(json.dumps(record_payload({"Piano": [(60, 0.0, 0.5, 0.5)]})))
+    quiet = run("convert", str(few), "--key", "auto", "-o", str(tmp_path / "few.mid"))
+    assert "key signature" not in quiet.stderr  # none written: said only with -v
+    verbose = run("convert", str(few), "--key", "auto", "-v", "-o", str(tmp_path / "few2.mid"))
+    assert f"{few}: no key signature written: too few pitched notes to tell a key" in verbose.stderr.splitlines()
+
+
+def test_an_unwritten_key_says_whether_it_was_unsure_or_unsteady():
+    unsure = KeyEstimate(tonic=9, minor=True, correlation=0.5, confidence=0.01)
+    assert unsure.describe() == "no key signature written: A minor is not sure enough (confidence 0.01, under 0.05)"
+    unsteady = KeyEstimate(tonic=0, minor=False, correlation=0.5, confidence=0.3, steady=False)
+    assert unsteady.describe() == (
+        "no key signature written: C major is not steady (another key wins most thirds of the song)"
+    )
+    song = convert_record(record_in(9, HARMONIC_MINOR), ConvertOptions(key="auto"))
+    assert song.report.key.startswith("key signature A minor written") and song.report.no_key is None
+    assert convert_record(record_in(9, HARMONIC_MINOR), ConvertOptions()).report.key is None  # not asked
+
+
+def test_info_shows_the_time_signatures_of_a_midi_file_and_says_when_it_has_no_key(tmp_path):
+    song = convert_record(record_in(9, HARMONIC_MINOR), ConvertOptions())
+    path = tmp_path / "a.mid"
+    path.write_bytes(write_midi(song))
+    lines = run("info", str(path)).stdout.splitlines()
+    assert "  time signature 4/4" in lines and "  no key signature" in lines
+    import mido
+
+    changing = tmp_path / "b.mid"
+    track = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
+                            mido.Message("note_on", note=60, velocity=64, time=0),
+                            mido.MetaMessage("time_signature", numerator=4, denominator=4, time=960),
+                            mido.Message("note_off", note=60, velocity=0, time=480)])  # fmt: skip
+    mido.MidiFile(ticks_per_beat=480, tracks=[track]).save(changing)  # 120 BPM: 960 ticks are 1 s
+    assert "  time signatures 3/4 at 0.000 s, 4/4 at 1.000 s" in run("info", str(changing)).stdout.splitlines()

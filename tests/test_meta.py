@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import shlex
 import subprocess
 import sys
+
+import pytest
 
 import midiexport
 from conftest import ROOT, names_a_flag, package_env
@@ -158,3 +162,59 @@ def test_library_strings_name_no_command_line_flag():
             and names_a_flag(node.value)
         ]  # fmt: skip
     assert found == []
+
+
+def _readme_python(readme: str) -> list[str]:
+    """Return the README's Python snippets that need no network, in order."""
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    return [block for block in blocks if "fetch_record" not in block]
+
+
+def test_readme_python_snippets_run_in_order_and_return_what_they_say(tmp_path):
+    # The snippets run one after another on the bundled sample as task.json (and songs.jsonl):
+    # a snippet's expression whose comment opens with a repr ("# []", "# [PosixPath(...)]")
+    # must return exactly that, and the sample must give no warning.
+    sample = (ROOT / "samples" / "sample-song.json").read_bytes()
+    (tmp_path / "task.json").write_bytes(sample)
+    (tmp_path / "songs.jsonl").write_text(json.dumps(json.loads(sample)) + "\n")
+    code = "\n".join(_readme_python((ROOT / "README.md").read_text()))
+    promised = {}
+    for number, line in enumerate(code.splitlines(), 1):
+        comment = re.search(r"#\s*(\[[^\]]*\])", line)
+        if comment:
+            promised[number] = comment.group(1)
+    tree = ast.parse(code)
+    for at, node in enumerate(tree.body):  # each expression statement prints its line and its repr
+        if isinstance(node, ast.Expr) and node.lineno in promised:
+            shown = ast.parse(f"print({node.lineno}, repr(_))").body[0]
+            tree.body[at] = ast.Module(body=[ast.Assign([ast.Name("_", ast.Store())], node.value), shown],
+                                       type_ignores=[])  # fmt: skip
+    runner = ast.fix_missing_locations(ast.Module(body=_flat(tree.body), type_ignores=[]))
+    done = subprocess.run([sys.executable, "-c", ast.unparse(runner)], cwd=tmp_path, env=package_env(),
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.split(" ", 1)[0].isdigit())
+    assert promised and {int(k): v for k, v in printed.items() if int(k) in promised} == promised
+    assert done.stdout.splitlines()[0].endswith(" ()"), done.stdout  # song.report.warnings: none on the sample
+
+
+def _flat(body):
+    out = []
+    for node in body:
+        out += node.body if isinstance(node, ast.Module) else [node]
+    return out
+
+
+@pytest.mark.parametrize("song", ["samples/sample-song.json", "fixtures/record-info.json"])  # and the API's example
+def test_readme_program_and_shift_examples_name_the_samples_instruments(tmp_path, song):
+    # The README's --program and --shift examples, run on the bundled sample as task.json: no warning.
+    (tmp_path / "task.json").write_bytes((ROOT / song).read_bytes())
+    readme = (ROOT / "README.md").read_text()
+    commands = [c for c in re.findall(r"^(midiexport convert task\.json [^#\n]*)", readme, flags=re.M)
+                if "--program" in c or "--shift" in c]  # fmt: skip
+    assert len(commands) >= 2
+    for command in commands:
+        args = [*shlex.split(command)[1:], "-o", "x.mid", "--overwrite"]
+        done = subprocess.run([sys.executable, "-m", "midiexport", *args], cwd=tmp_path, env=package_env(),
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == 0 and "warning" not in done.stderr, (command, done.stderr)

@@ -12,6 +12,7 @@ import smf_damage
 
 from conftest import suno_stems
 from midiexport.errors import InputError
+from midiexport.outputs.smf import vlq
 from midiexport.stages import midifile
 from midiexport.stages.midifile import merge_stems, parse_smf, read_midi, stem_title
 
@@ -214,3 +215,66 @@ def test_leading_texts_stop_at_a_later_tick_or_another_event_and_never_raise():
 @pytest.mark.parametrize("stem", ["Bass", "Drums", "Keyboard"])
 def test_real_suno_stems_open_with_no_text(stem):
     assert midifile.leading_texts(suno_stems()[stem]) == ()  # a track name only: no file midiexport wrote
+
+
+def fifo_notes(data: bytes) -> tuple[dict[int, list[tuple[int, int, int, int]]], int]:
+    """Per channel (on tick, off tick, pitch, velocity) of one track, paired first in, first out by a plain
+    reference over mido's messages: ended notes in the order they end, then the unreleased ones at the
+    track's end, by the first note-on of their pitch; and how many are unreleased."""
+    from collections import deque
+
+    [track] = mido.MidiFile(file=io.BytesIO(data)).tracks
+    sounding: dict[tuple[int, int], deque[tuple[int, int]]] = {}
+    notes: dict[int, list[tuple[int, int, int, int]]] = {}
+    tick = 0
+    for message in track:
+        tick += message.time
+        if message.type == "note_on" and message.velocity:
+            sounding.setdefault((message.channel, message.note), deque()).append((tick, message.velocity))
+        elif message.type in ("note_on", "note_off") and sounding.get((message.channel, message.note)):
+            on, velocity = sounding[(message.channel, message.note)].popleft()
+            notes.setdefault(message.channel, []).append((on, tick, message.note, velocity))
+    for (channel, pitch), ons in sounding.items():
+        notes.setdefault(channel, []).extend((on, tick, pitch, velocity) for on, velocity in ons)
+    return notes, sum(len(ons) for ons in sounding.values())
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_notes_pair_first_in_first_out_in_long_tracks(running):
+    # Long enough for runs of plain events (read as columns) and, with running status, event by event:
+    # re-triggers of one pitch, note-ons of velocity 0, offs with nothing sounding, two channels, long deltas.
+    rng = np.random.default_rng(7)
+    events = []
+    for k in range(3000):
+        channel, pitch = int(rng.choice([0, 9])), int(rng.integers(60, 64))
+        kind = int(rng.choice([0x90, 0x90, 0x80, 0xB0]))
+        velocity = int(rng.choice([0, 64, 100])) if kind == 0x90 else 64
+        if k == 1500:
+            events.append((0, bytes([0xC0 | channel, 5])))
+        events.append((int(rng.choice([0, 1, 100, 480, 20000])), bytes([kind | channel, pitch, velocity])))
+    body = bytearray()
+    status = 0
+    for delta, event in events:
+        body += vlq(delta)
+        body += event[1:] if running and event[0] == status else event
+        status = event[0]
+    body += b"\x00\xff\x2f\x00"
+    data = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+    smf = parse_smf(data)
+    ours = {p.channel: list(zip(*(c.tolist() for c in (p.on_tick, p.off_tick, p.pitch, p.velocity_midi))))
+            for p in smf.parts}  # fmt: skip
+    theirs, unreleased = fifo_notes(data)
+    assert ours == theirs and sum(len(n) for n in ours.values()) > 500
+    assert smf.counts[midifile.NOTE_UNRELEASED] == unreleased > 0
+    assert smf.parts[0].program == 5 or smf.parts[1].program == 5
+    assert smf.counts[midifile.CONTROLLERS_LEFT_OUT] == sum(1 for _, e in events if e[0] & 0xF0 == 0xB0)
+
+
+def test_a_row_of_empty_chunks_is_counted_whole():
+    body = bytes.fromhex("00903C64 603C00 00FF2F00")
+    track = b"MTrk" + struct.pack(">I", len(body)) + body
+    after = b"XYZW" + bytes(4) + bytes(8 * 20) + b"\x00\x00"  # an empty chunk, 20 of zeros, two stray bytes
+    data = b"MThd" + struct.pack(">IHHH", 6, 1, 1, 96) + bytes(8 * 1000) + track + after
+    record = read_midi(data, source="r.mid")
+    assert record.instruments[0].pitch.tolist() == [60]
+    assert record.counts[midifile.CHUNK_UNKNOWN] == 1021 and record.counts[midifile.BYTE_STRAY] == 2

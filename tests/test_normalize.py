@@ -8,7 +8,7 @@ import pytest
 from conftest import fixture_path, load_fixture
 from midiexport import model
 from midiexport.errors import InputError
-from midiexport.stages.normalize import normalize_lines, normalize_payload
+from midiexport.stages.normalize import MAX_ISSUES, normalize_lines, normalize_payload
 
 
 def read(name: str) -> list[model.Record]:
@@ -159,6 +159,63 @@ def test_inputs_that_are_not_records_raise_input_error(payload, message):
     assert str(caught.value).startswith(message)
 
 
+def _text_with(field: str, number: bytes) -> bytes:
+    """JSON text of three notes, the middle one's ``field`` written as ``number`` (text json.dumps cannot make)."""
+    middle, last = {**GOOD, "start": 1.0, "end": 1.5}, {**GOOD, "start": 2.0, "end": 2.5}
+    text = json.dumps(notes_of(GOOD, {**middle, field: 12345}, last)).encode()
+    return text.replace(b"12345", number)
+
+
+HUGE_INTEGER = b"9" * 5000  # over Python's 4,300-digit int limit
+
+
+@pytest.mark.parametrize(
+    ("field", "number", "message"),
+    [
+        pytest.param("pitch", HUGE_INTEGER, '"Drums", note 1: pitch inf is outside 0-127', id="pitch-9x5000"),
+        ("pitch", b"-1e999", '"Drums", note 1: pitch -inf is outside 0-127'),
+        ("pitch", b"1" + b"0" * 30, '"Drums", note 1: pitch 1e+30 is outside 0-127'),
+        ("start", b"1e999", '"Drums", note 1: start inf is not a finite number'),
+        pytest.param("end", b"-" + HUGE_INTEGER, '"Drums", note 1: end -inf is not a finite number', id="end--9x5000"),
+    ],
+)
+def test_a_number_beyond_a_double_leaves_out_only_its_note(field, number, message):
+    # JSON sets no limit on numbers: one that overflows is its note's problem, not the file's.
+    [record] = normalize_payload(_text_with(field, number), source="a.json")
+    assert record.instruments[0].note_count == 2
+    assert [record.place(i.describe()) for i in record.issues] == [f"a.json: {message}"]
+
+
+@pytest.mark.parametrize(
+    ("number", "clamped"), [(b"1e999", 1.0), (b"-1e999", 0.0), (HUGE_INTEGER, 1.0)], ids=["1e999", "-1e999", "9x5000"]
+)
+def test_a_velocity_beyond_a_double_is_clamped_like_any_velocity_out_of_0_1(number, clamped):
+    from midiexport.options import ConvertOptions
+    from midiexport.stages.convert import convert_record
+
+    [record] = normalize_payload(_text_with("velocity", number), source="a.json")
+    assert record.instruments[0].note_count == 3 and not record.issues
+    song = convert_record(record, ConvertOptions())
+    [edge] = normalize_payload(_text_with("velocity", str(clamped).encode()), source="a.json")  # 0.0 or 1.0 itself
+    same = convert_record(edge, ConvertOptions()).tracks[0]
+    assert song.tracks[0].velocity_midi.tolist() == same.velocity_midi.tolist()
+    assert song.report.counts[model.VELOCITY_CLAMPED] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b'{"a": 1e999, "b": NaN}', "NaN is not a JSON number"),
+        (b'{"a": 1e999, "b": tru}', "Expecting value"),
+        (b'{"a": 1e999, "b": "\xff"}', "str is not valid UTF-8"),  # orjson checks the whole text first
+    ],
+)
+def test_text_with_a_huge_number_and_an_error_after_it_is_still_not_json(text, reason):
+    with pytest.raises(InputError) as caught:
+        normalize_payload(text, source="a.json")
+    assert str(caught.value).startswith(f"a.json is not valid JSON ({reason}")
+
+
 def test_a_utf8_byte_order_mark_is_accepted():
     raw = b"\xef\xbb\xbf" + fixture_path("record-info.json").read_bytes()
     [record] = normalize_payload(raw, source="bom.json")
@@ -220,3 +277,41 @@ def test_a_note_is_left_out_for_its_first_problem_and_counted_by_field_in_the_or
     assert list(record.left_out.items()) == [("velocity", 2), ("pitch", 2), ("end", 1), ("note", 1)]
     assert record.counts[model.NOTE_LEFT_OUT] == 6
     assert record.instruments[0].note_count == 1
+
+
+def test_many_instruments_with_left_out_notes_keep_each_ones_notes_names_and_the_order_of_first_meeting():
+    good = {"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}
+    instruments = [{"name": "Strings", "notes": [good, {**good, "start": "0.25"}]}]  # a string read, nothing left out
+    instruments += [
+        {"name": f"Lead {k}", "notes": [{**good, "pitch": 61 + k % 2}, {**good, "velocity": "x"}]}
+        | ({"is_drum": True} if k == 2 else {})
+        for k in range(MAX_ISSUES + 100)
+    ]
+    instruments.append({"name": "Pad", "notes": [{**good, "end": -1.0}, good]})
+    midi = {"state": "complete", "instruments": instruments}
+    [record] = normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")
+    assert [i.name for i in record.instruments][:3] == ["Strings", "Lead 0", "Lead 1"]
+    assert [i.note_count for i in record.instruments] == [2] + [1] * (MAX_ISSUES + 100) + [1]
+    assert record.instruments[2].pitch.tolist() == [62] and record.instruments[0].start_s.tolist() == [0.0, 0.25]
+    assert [i.is_drum for i in record.instruments[2:5]] == [None, True, None]
+    assert list(record.counts) == [model.STRING_NUMBER, model.NOTE_LEFT_OUT]  # in the order first met
+    assert record.counts[model.NOTE_LEFT_OUT] == MAX_ISSUES + 101
+    assert list(record.left_out.items()) == [("velocity", MAX_ISSUES + 100), ("end", 1)]
+    assert (
+        len(record.issues) == MAX_ISSUES
+        and record.issues[-1].describe() == f'"Lead {MAX_ISSUES - 1}", note 1: velocity "x" is not a number'
+    )
+
+
+def test_a_value_nested_too_deep_is_named_where_the_first_instrument_holds_it():
+    deep: object = []
+    for _ in range(70):
+        deep = [deep]
+    good = {"pitch": 60, "start": 0.0, "end": 0.5, "velocity": 0.5}
+    instruments = [
+        {"name": "Keys", "notes": [good, {**good, "velocity": deep}]},  # its last field: met first all the same
+        {"name": "Bass", "notes": [{**good, "pitch": deep}]},
+    ]
+    midi = {"state": "complete", "instruments": instruments}
+    with pytest.raises(InputError, match='"Keys", note 1 is nested more than 64 levels deep'):
+        normalize_payload({"code": 200, "data": {"taskId": "t1", "midiData": midi}}, source="a.json")

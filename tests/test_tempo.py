@@ -1329,3 +1329,25 @@ def test_a_final_ritardando_without_drums_is_followed_to_its_last_beat():
     estimate = estimate_tempo(chord_song(true_s))
     assert not estimate.has_drums and estimate.beats_s is not None
     assert beats_missed(true_s, estimate.beats_s) == 0
+
+
+@pytest.mark.parametrize(("downbeat_s", "pickup"), [(0.004, False), (0.020, False), (0.030, True), (0.700, True)])
+def test_a_downbeat_within_a_64th_of_0_s_opens_the_file_and_every_line_says_so(monkeypatch, downbeat_s, pickup):
+    # A 4 ms pickup was written as a 1/16 bar at 3798 BPM (a song of the test split, --clean strong). At 172 BPM a
+    # 64th lasts 21.8 ms: a downbeat closer than that opens the file; further in, the pickup bar stays.
+    beat_s = 60 / 172
+    beats_s = downbeat_s + np.arange(64) * beat_s
+    sure = TempoEstimate(172.0, "4/4", downbeat_s, 0.99, "onsets", 1.0, beats_s, beats_s[::4], beat_confidence=0.99)
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    record = rock_song(172.0, downbeat_s, bars=8, jitter_s=0.0)
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    downbeat_tick = song.meters[-1][0]
+    assert (downbeat_tick > 0) == pickup and song.meters[-1][1:] == (4, 4)
+    assert all(60e6 / us <= 4 * 172 for _, us in song.tempos)  # a pickup of a 64th or more: under 4x the tempo
+    drawn_s = float(written_seconds(song.tempos, [downbeat_tick], song.ppq)[0])
+    assert drawn_s == pytest.approx(downbeat_s if pickup else 0.0, abs=0.001)
+    said = f"first downbeat at {drawn_s:.3f} s"
+    assert said in (song.report.tempo or "") and any(said in text for text in song.texts)
+    for instrument, track in zip(record.instruments, song.tracks):  # the notes keep their times
+        got = written_seconds(song.tempos, np.sort(track.on_tick), song.ppq)
+        assert np.abs(got - np.sort(instrument.start_s)).max() < 0.001

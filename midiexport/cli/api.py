@@ -30,6 +30,13 @@ API_HELP = {
     f"{MAX_ANSWER_BYTES // 2**20} MiB decoded.",
 }
 
+# What generate does with the options whose convert/fetch help speaks of inputs and batches.
+GENERATE_HELP = {
+    "out": "A .mid path (one result only), a folder (created), or - for stdout. Default: the current folder. "
+    "The chain's state (MUSIC_TASK_ID.generate.json, or the .mid's name with .generate.json) is kept there.",
+    "jobs": "Not used by generate: it asks for one MIDI task and converts its answer in this process.",
+}
+
 
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``fetch`` and ``generate``: the key, the host, the waits, the kept JSON."""
@@ -99,7 +106,7 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
          options, total=len(unique))  # fmt: skip
 
 
-@help_for(**API_HELP)
+@help_for(**API_HELP, **GENERATE_HELP)
 @click.command(cls=ConversionCommand)
 @click.argument("music_task", metavar="MUSIC_TASK_ID")
 @click.option("--audio-id", metavar="ID", help="The song of the music task (needed when it has several).")

@@ -26,8 +26,9 @@ from ..defaults import (
     MAX_PPQ,
     MIN_BPM,
     MIN_INPUT_MB,
+    MIN_PPQ,
 )
-from ..options import CLEAN_PRESETS, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS
+from ..options import CLEAN_PRESETS, GRID_CHOICES, KEY_MODES, MAX_CLEAN_MS, MAX_SHIFT_MS, check_shift_names
 
 if TYPE_CHECKING:
     from ..jobs.runner import Destination
@@ -154,6 +155,10 @@ def _shift_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[st
         if not math.isfinite(shift_ms) or abs(shift_ms) > MAX_SHIFT_MS or (_ and not name.strip()):
             raise click.BadParameter(f"{value!r} is not MS or NAME=MS with MS in -{MAX_SHIFT_MS:g}..{MAX_SHIFT_MS:g}")
         pairs.append((name.strip(), shift_ms))
+    try:
+        check_shift_names(pairs)
+    except ValueError as exc:
+        raise _bad_parameter(exc) from None
     return tuple(pairs)
 
 
@@ -216,15 +221,16 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--bpm", type=Bpm(), default=f"{DEFAULT_BPM:g}", show_default=True,
                      help="Tempo written to the file in BPM, or auto: the song's own tempo, meter and bar "
                           "lines (a constant tempo when unsure). Note times in seconds are kept either way."),
-        click.option("--ppq", type=click.IntRange(1, MAX_PPQ), default=None,
-                     help=f"Ticks per quarter note ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
+        click.option("--ppq", type=click.IntRange(MIN_PPQ, MAX_PPQ), default=None,
+                     help=f"Ticks per quarter note, {MIN_PPQ}-{MAX_PPQ} ({DEFAULT_PPQ}; {AUTO_PPQ} with --bpm auto). "
                           "A multiple of 96 keeps Suno timing exact at 120 BPM."),
         click.option("--quantize", metavar="GRID", callback=_grid,
-                     help="Move note starts and ends to a grid: 1/4, 1/8, 1/16, 1/32, 1/8t (triplets), "
+                     help=f"Move note starts and ends to a grid: {GRID_CHOICES}, e.g. 1/16 or 1/8t, "
                           "counted in the song's own tempo (implies --bpm auto unless --bpm is given). "
                           "Changes timing; off by default."),
         click.option("--program", "programs", multiple=True, metavar="NAME=PROGRAM", callback=_program_pairs,
-                     help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano) or a GM name; repeatable."),
+                     help="Program for an instrument: 0-127 (0 = Acoustic Grand Piano), a GM name, a stem name (Bass, "
+                          "Piano, ...) or Drums (channel 10); repeatable. 'midiexport programs' lists them."),
         click.option("--overwrite", is_flag=True, help="Replace existing files (never done otherwise)."),
         click.option("--strict", is_flag=True, help="Refuse a record with an invalid note instead of leaving it out."),
         click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,

@@ -394,8 +394,9 @@ def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progre
     report = outcome.report
     if report is None or quiet or outcome.skipped:  # nothing written: its repairs and warnings are no news
         return
-    if report.tempo:
-        say(printable(f"{outcome.place}: {report.tempo}"))
+    for line in (report.tempo, report.key, report.no_key if verbose else None):
+        if line:
+            say(printable(f"{outcome.place}: {line}"))
     if report.counts:
         counts = "; ".join(f"{n:,} {kind_words(kind, count=n, notices=report.notices)}"
                            for kind, n in report.counts.items())  # fmt: skip

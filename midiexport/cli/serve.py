@@ -87,6 +87,7 @@ def serve(**options: Any) -> None:
     from ..jobs.serve import ServeOptions, run_server
 
     check_host(options["host"], hmac_key=options["hmac_key"], insecure_public=options["insecure_public"])
+    _check_extra()
     out_dir = _output_folder(options)
     report = _report_path(options["report"])
     _serve_logging(options)
@@ -100,7 +101,7 @@ def serve(**options: Any) -> None:
         run_server(settings, host=options["host"], port=options["port"],
                    announce=lambda url: click.echo(f"listening on {url}", err=True))  # fmt: skip
     except ImportError as exc:
-        raise click.ClickException(f"serve needs its extra: pip install 'midiexport[serve]' ({exc})") from None
+        raise click.ClickException(_missing_extra(exc)) from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
@@ -109,6 +110,19 @@ def serve(**options: Any) -> None:
         from .report import EXIT_INTERRUPTED
 
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def _check_extra() -> None:
+    """Fail in one line when the serve extra is missing: before -o's folder is made or anything is written."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(_missing_extra(exc)) from None
+
+
+def _missing_extra(exc: ImportError) -> str:
+    return f"serve needs its extra: pip install 'midiexport[serve]' ({exc})"
 
 
 def _output_folder(options: dict[str, Any]) -> Path:

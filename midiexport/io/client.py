@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 MIDI_RECORD_PATH = "/api/v1/midi/record-info"
 MUSIC_RECORD_PATH = "/api/v1/generate/record-info"
 TIMEOUT_HINT = say("raise ", TIMEOUT, " or fetch it later")  # a task still pending at the deadline
+LATER_HINT = "try again later"  # a server error or an answer cut short, still so after the retries: passing faults
 FINAL_POLL_LEAD_S = 1.0  # the last poll goes out this long before the deadline, so its answer fits
 FINAL_POLL_LEAD_SHARE = 0.25  # ... or this share of the poll interval, when that is shorter (tests)
 
@@ -244,11 +245,15 @@ class ApiClient:
         what = f"HTTP {answer.status}, {_content_kind(answer)}"
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
-        error = NetworkError(
-            say(f"task {task_id}: the server answered something that is not the API ({what}); ", BASE_URL_HINT),
-            task_id=task_id,
-            hint=BASE_URL_HINT,
-        )
+        hint: str = LATER_HINT
+        if answer.status >= 500:  # the server (or a proxy before it) failed: not a wrong address
+            said = say(f"task {task_id}: the server failed ({what}); ", LATER_HINT)
+        elif _broken_json(answer):  # the API's kind of answer, cut short or garbled on the way
+            said = say(f"task {task_id}: the answer was broken: not valid JSON ({what}); ", LATER_HINT)
+        else:  # a whole answer of another shape: a web page, JSON that is no record
+            hint = BASE_URL_HINT
+            said = say(f"task {task_id}: the server answered something that is not the API ({what}); ", hint)
+        error = NetworkError(said, task_id=task_id, hint=hint)
         retry = answer.status in protocol.RETRY_HTTP or answer.status < 300
         return _Failure(error, deadline if retry else None, _retry_after_s(answer))
 
@@ -278,6 +283,20 @@ def _json_body(data: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _broken_json(answer: Answer) -> bool:
+    """True when a body meant as JSON (its type says so, or it opens as JSON does) does not parse: cut short."""
+    import orjson
+
+    kind = answer.headers.get("content-type", "").casefold()
+    if "json" not in kind and answer.body.lstrip()[:1] not in (b"{", b"["):
+        return False
+    try:
+        orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return True
+    return False
 
 
 def _content_kind(answer: Answer) -> str:

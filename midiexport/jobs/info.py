@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 from .. import gm, model
-from ..defaults import DEFAULT_MAX_INPUT_MB
+from ..defaults import AUTO_PPQ, DEFAULT_MAX_INPUT_MB
 from ..display import json_text, plural, printable
 from ..errors import InputError
 from ..io.archive import Member, member_place, read_archive
@@ -29,7 +29,7 @@ from ..stages.key import estimate_key
 from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
 from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
-from ..stages.timing import BARS, BEATS, NO_ESTIMATE, drawn
+from ..stages.timing import BARS, BEATS, NO_ESTIMATE, auto_time, drawn
 from .json_input import JsonRecords, blank_lines_error, holds_no_record, is_midi_data, read_json, read_member_records
 
 
@@ -60,10 +60,10 @@ class Summary:
     duration_s: float | None
     parts: tuple[PartSummary, ...]
     detail: str = ""  # the reason a record cannot convert, or the file's format and ppq
-    tempo_bpm: float | None = None  # a record: estimated; a .mid: written (its longest tempo)
+    tempo_bpm: float | None = None  # a record: estimated; a .mid: written (a map's median over the beats)
     tempo_confidence: float | None = None  # 0-1, records only: that the meter and bar lines are right
     beat_confidence: float | None = None  # 0-1, records only: that the beats are right, bars or not
-    first_downbeat_s: float | None = None  # a record: estimated; a .mid: where its first full bar starts
+    first_downbeat_s: float | None = None  # a record: estimated; a .mid: its first full bar, None with no meter
     meter: str | None = None  # a record: estimated ("3/4"), None when too unsure to claim bar lines
     tempo_written: str | None = None  # a record: what --bpm auto draws: "bars", "beats" or "constant"
     has_drums: bool | None = None  # a record: whether its notes have drums (bar lines have a threshold per group)
@@ -72,6 +72,7 @@ class Summary:
     key: str | None = None  # a record: estimated ("A minor"); a .mid: its first key signature
     key_confidence: float | None = None  # records only: the margin over the next best key
     notes_too_late: int | None = None  # a .mid: notes ending beyond LATEST, which convert leaves out (not in parts)
+    time_signatures: tuple[tuple[float, str], ...] | None = None  # a .mid: (seconds, "6/8") of each it holds
 
     @property
     def notes(self) -> int:
@@ -204,6 +205,8 @@ def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None
     estimate = estimate_tempo(record) if record.status == model.COMPLETE and record.note_count else None
     estimate = estimate if estimate is not None and estimate.source != NO_ESTIMATE else None
     written = drawn(estimate) if estimate else None  # what convert --bpm auto would write
+    if estimate and written == BARS:  # the first downbeat where convert --bpm auto draws it (0 s: no pickup bar)
+        estimate = auto_time(estimate, ppq=AUTO_PPQ).estimate
     found_key = estimate_key(record, [p.is_drum for p in placements]) if record.status == model.COMPLETE else None
     return Summary(
         source=record.place(),
@@ -233,7 +236,6 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     signature, a zero tempo or a track cut short is read past and named in ``detail``.
     Raises InputError (naming the reason) when the bytes hold nothing to read.
     """
-    import numpy as np
 
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
@@ -254,12 +256,23 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         parts=tuple(parts),
         detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
-        first_downbeat_s=round(float(smf.to_seconds(np.array([downbeat_tick]))[0]), 3),
+        first_downbeat_s=_seconds(smf, downbeat_tick),
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
         notes_too_late=sum(p.note_count for p in smf.parts) - sum(p.notes for p in parts),
+        time_signatures=_time_signatures(smf),
     )
+
+
+def _time_signatures(smf: Smf) -> tuple[tuple[float, str], ...]:
+    """Return a file's time signatures as (seconds, "n/d"), in order; none when it holds none."""
+    import numpy as np
+
+    if not smf.meters:
+        return ()
+    seconds = smf.to_seconds(np.array([tick for tick, _, _ in smf.meters], dtype=np.int64)).tolist()
+    return tuple((round(s, 3), f"{n}/{d}") for s, (_, n, d) in zip(seconds, smf.meters))
 
 
 def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
@@ -271,6 +284,18 @@ def _kept_duration(smf: Smf, parts: list[PartSummary]) -> float | None:
     return max((p.last_s for p in parts if p.last_s is not None), default=None)
 
 
+SHOWN_METERS = 4  # time signatures listed on info's line; the rest are counted
+
+
+def _meters_line(meters: tuple[tuple[float, str], ...]) -> str:
+    """Return 'time signature 4/4' or 'time signatures 1/16 at 0.000 s, 4/4 at 0.004 s' (``meters`` not empty)."""
+    if len(meters) == 1 and meters[0][0] == 0:
+        return f"time signature {meters[0][1]}"
+    shown = ", ".join(f"{meter} at {at_s:.3f} s" for at_s, meter in meters[:SHOWN_METERS])
+    more = f", and {len(meters) - SHOWN_METERS:,} more" if len(meters) > SHOWN_METERS else ""
+    return f"time signatures {shown}{more}"
+
+
 def _tempo_line(summary: Summary) -> str:
     """Return 'tempo estimated 97.3 BPM, 4/4, first downbeat at 1.370 s (confidence 0.93)' or its unsure forms.
 
@@ -279,6 +304,8 @@ def _tempo_line(summary: Summary) -> str:
     """
     kind = "estimated" if summary.kind == "record" else "written"
     line = f"tempo {kind} {summary.tempo_bpm:g} BPM"
+    if summary.kind == "midi":
+        return line + _written_where(summary)
     if summary.meter is not None:
         line += f", {summary.meter}"
     if summary.first_downbeat_s is not None:
@@ -303,15 +330,56 @@ def _tempo_line(summary: Summary) -> str:
     return line + f" (confidence {shown_confidence(summary.tempo_confidence)}, {bars}{beats})"
 
 
-def _written_tempo(smf: Smf) -> tuple[float | None, int]:
-    """Return the tempo (BPM) that lasts longest in a file, and the tick of its first 4/4 bar."""
+def _written_where(summary: Summary) -> str:
+    """What a .mid's tempo figure is (a map's: its median over the beats) and where its first full bar starts."""
+    median = " (median over the beats)" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
+    downbeat = summary.first_downbeat_s
+    return median + (f", first downbeat at {downbeat:.3f} s" if downbeat is not None else ", no time signature written")
+
+
+def _written_tempo(smf: Smf) -> tuple[float | None, int | None]:
+    """Return a file's tempo (BPM): its one tempo, or a map's median over the beats (the quarters), and the
+    tick of its first downbeat (``_first_full_bar``).
+
+    The median, weighted by how many quarters each tempo lasts: a Suno export's map holds one
+    tempo per beat, whose median is the song's tempo; a file written by ``--bpm auto`` gets the
+    tempo of most of its bars, not its pickup's.
+    """
     spans: dict[int, int] = {}
     ends = [tick for tick, _ in smf.tempos[1:]] + [max(smf.end_tick, smf.tempos[-1][0] if smf.tempos else 0)]
     for (tick, tempo_us), following in zip(smf.tempos, ends):
         spans[tempo_us] = spans.get(tempo_us, 0) + max(0, following - tick)
-    tempo_bpm = round(60_000_000 / max(spans, key=spans.__getitem__), 3) if spans else None
-    downbeat = min((tick for tick, n, d in smf.meters if (n, d) == (4, 4)), default=0)
-    return tempo_bpm, downbeat
+    if not spans:
+        return None, _first_full_bar(smf)
+    half, passed = sum(spans.values()) / 2, 0
+    for tempo_us in sorted(spans):  # the median of the tempos, each weighted by its ticks
+        passed += spans[tempo_us]
+        if passed >= half:
+            break
+    return round(60_000_000 / tempo_us, 3), _first_full_bar(smf)
+
+
+def _seconds(smf: Smf, tick: int | None) -> float | None:
+    import numpy as np
+
+    return None if tick is None else round(float(smf.to_seconds(np.array([tick]))[0]), 3)
+
+
+def _first_full_bar(smf: Smf) -> int | None:
+    """Return the tick where a file's first full bar starts; None when it has no time signature.
+
+    The first time signature's tick, unless it lasts exactly one of its bars before the next:
+    that bar is a pickup (``--bpm auto`` writes one so, a 4/4 bar too when the pickup is four
+    quarters) and the next time signature starts the first full bar.
+    """
+    meters = sorted(smf.meters)
+    if not meters:
+        return None
+    if len(meters) > 1 and smf.ppq:
+        (tick, n, d), following = meters[0], meters[1][0]
+        if following - tick == round(n * 4 * smf.ppq / d):
+            return following
+    return meters[0][0]
 
 
 def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:
@@ -355,6 +423,10 @@ def format_table(summary: Summary) -> str:
             f"written {summary.key}"
         )  # fmt: skip
         head.append(f"  key {found}")
+    elif summary.kind == "midi":
+        head.append("  no key signature")
+    if summary.time_signatures:  # none: the tempo line says so
+        head.append("  " + _meters_line(summary.time_signatures))
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
     if summary.notes_too_late:

@@ -1014,24 +1014,38 @@ def plan_shifts(
     Appends what was shifted to ``notices`` and a shift naming no instrument to ``warnings``.
     """
     offsets = [0.0] * len(instruments)
+    names = [inst.name for inst in instruments]
     if settings.align:
         for index, latency_s, reference in latencies:
             offsets[index] -= latency_s
-            against = model.show_value(instruments[reference[0]].name, 60)
-            measured = f"{model.show_value(instruments[index].name, 60)} shifted by {-latency_s * 1000:+.1f} ms ("
+            against = part_label(names, reference[:1])
+            measured = f"{part_label(names, [index])} shifted by {-latency_s * 1000:+.1f} ms ("
             notices.append(say(measured, settings.align_by, f" against {against})"))
     for name, shift_s in settings.shifts:
         hits = [i for i, inst in enumerate(instruments) if not name or gm.name_key(inst.name) == gm.name_key(name)]
         if not hits:
-            known = ", ".join(model.show_value(i.name, 60) for i in instruments)
-            unknown = f" {model.show_value(name, 60)} names no instrument (the record has {known})"
-            warnings.append(say(SHIFT_FOR, unknown, "; nothing shifted for it"))
+            unknown = f" {model.show_value(name, 60)} names no instrument, so nothing shifted for it "
+            warnings.append(say(SHIFT_FOR, unknown + gm.names_none(name, names)))
         for index in hits:
             offsets[index] += shift_s
         if hits:
-            who = model.show_value(instruments[hits[0]].name, 60) if name else "every instrument"
+            who = part_label(names, hits) if name else "every instrument"
             notices.append(say(f"{who} shifted by {shift_s * 1000:+.1f} ms (", AS_ASKED, ")"))
     return offsets
+
+
+def part_label(names: Sequence[str], indexes: Sequence[int]) -> str:
+    """Return how a message names the instruments at ``indexes`` (all of one name): the name, quoted.
+
+    When another instrument has the same name, the numbers they are listed by (``info``'s #
+    column, normalize's "instrument N") follow: '"Violin" (instrument 2)'.
+    """
+    name = names[indexes[0]]
+    shown = model.show_value(name, 60)
+    if sum(other == name for other in names) == len(indexes):
+        return shown
+    numbers = ", ".join(str(i + 1) for i in indexes)
+    return f"{shown} (instrument{'s' if len(indexes) > 1 else ''} {numbers})"
 
 
 def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Latency]:

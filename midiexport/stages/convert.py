@@ -96,11 +96,12 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         )
     tracks, repaired = _build_tracks(record, placements, time_map, grid)
     counts.update(repaired)
-    found = None
+    found, key_line = None, None
     if options.writes_key:
         from . import key
 
         found = key.estimate_key(record, [p.is_drum for p in placements])
+        key_line = found.describe() if found is not None else key.NO_KEY
     found = found if found is not None and found.confident else None
     end_tick = max((int(t.off_tick.max()) for t in tracks if t.note_count), default=0)
     if record.duration_s is not None:
@@ -116,7 +117,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
         report=Report(counts={k: v for k, v in counts.items() if v}, warnings=tuple(warnings),
                       left_out=_left_out(record),
                       notices=tuple(record.place(n) for n in record.notices),
-                      tempo=time_map.estimate.describe() if time_map.estimate else None),
+                      tempo=time_map.estimate.describe() if time_map.estimate else None,
+                      key=key_line if found else None, no_key=None if found else key_line),
         key=found.signature if found else None,
     )  # fmt: skip
 
@@ -208,7 +210,9 @@ def place_instruments(
     Beyond 15, instruments with the same program share a channel (no clash); only when
     there are more than 15 distinct programs do different programs share, with a
     warning that the later program change wins. A program given for a name no
-    instrument has is a warning naming the instruments and the closest one.
+    instrument has is a warning naming the instruments and the closest one; a melodic
+    program given to a drum name (which keeps channel 10: ``gm.resolve_part``) is a
+    warning that it stays drums.
     ``programs``: a mapping or pairs, as ``ConvertOptions.programs``; ``overrides``: the
     same resolved (``ConvertOptions.program_overrides``), else resolved here. Raises
     ValueError for a bad override.
@@ -225,6 +229,11 @@ def place_instruments(
             counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(say(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
                                 "(Acoustic Grand Piano), ", PROGRAM_HINT))  # fmt: skip
+        override = overrides.get(gm.name_key(name))
+        if override is not None and found.is_drum and not override.is_drum:
+            warnings.append(f"{model.show_value(name, 60)} stays on channel 10: a drum name keeps the drum channel "
+                            f"whatever program it is given, so program {found.program} "
+                            f"({gm.program_name(found.program)}) does not make it pitched")  # fmt: skip
         resolved.append(found)
     channels = _assign_channels([r.program for r in resolved if not r.is_drum])
     melodic = iter(channels)

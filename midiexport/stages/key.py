@@ -169,6 +169,19 @@ class KeyEstimate:
         names = PITCH_NAMES_FLAT if self.signature.fifths < 0 else PITCH_NAMES_SHARP
         return f"{names[self.tonic]} {'minor' if self.minor else 'major'}"
 
+    def describe(self) -> str:
+        """Return one line on the signature: written, or why not (not sure enough, not steady)."""
+        if self.confident:
+            return f"key signature {self.name} written (confidence {self.confidence:.2f})"
+        if self.confidence < MIN_CONFIDENCE:
+            why = f"not sure enough (confidence {self.confidence:.2f}, under {MIN_CONFIDENCE:g})"
+        else:
+            why = "not steady (another key wins most thirds of the song)"
+        return f"no key signature written: {self.name} is {why}"
+
+
+NO_KEY = "no key signature written: too few pitched notes to tell a key"  # ``estimate_key`` found none
+
 
 def estimate_key(record: Record, drums: Sequence[bool] | None = None) -> KeyEstimate | None:
     """Estimate the key of a record's pitched notes (seconds), or None when too few.

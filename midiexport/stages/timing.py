@@ -4,7 +4,10 @@ With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``.
 the estimate is sure (its confidence reaches its group's ``tempo.bar_threshold``), the first
 downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
 or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
-until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8).
+until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8). A downbeat
+closer to 0 s than a 64th note is no bar (``MIN_PICKUP_QUARTERS``): it opens the file and
+the first bar takes that time. The estimate the map carries says where the downbeat is drawn,
+so the one-line message, the text event and ``info`` agree with the file.
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
 change per bar, so a notation program shows a few tempo marks, not one per beat. Each span
@@ -49,7 +52,14 @@ if TYPE_CHECKING:
 
     from .tempo import TempoEstimate
 
-MIN_PICKUP_S = 0.001  # a first downbeat closer to 0 s than this needs no pickup bar
+# A first downbeat closer to 0 s than a 64th note (a sixteenth of the quarter, at the tempo drawn) gets no
+# pickup bar: it opens the file, and the first bar takes that time too (``_opening_bar``). The shortest pickup a
+# bar can show is one 16th (1/16); one that lasts under a quarter of that would be written at over four times
+# the song's tempo (a 4 ms pickup was 1/16 at 3798 BPM over an empty bar in a score). The first bar line moves
+# to 0 s by under a 64th, half a 32nd: the notes keep their times, and `--quantize 1/32` (or coarser) still puts
+# each note of the first bar on the grid line it was played nearest to; every later bar line stays where found.
+MIN_PICKUP_QUARTERS = 1 / 16
+MOVED_S = 0.001  # a first downbeat closer to 0 s than this is simply moved there: a note may move as much
 CONSTANT_FIT_S = 0.015  # one tempo for the song when it fits the beats within 15 ms rms (see below)
 SPAN_FIT_S = 0.025  # a tempo map keeps every beat this close
 # The constant fit is judged on the beats' trend: their distances from one tempo averaged over
@@ -172,15 +182,38 @@ def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
             later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
         )
     first_us = bar_tempos[0][1]
-    if downbeat_s < MIN_PICKUP_S:
-        tempos = tuple((round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos)
-        return TimeMap(ppq, tempos, ((0, numerator, denominator),), 0, estimate)
+    if downbeat_s < MIN_PICKUP_QUARTERS * first_us / 1e6:  # too short to be a bar: the downbeat opens the file
+        estimate = dataclasses.replace(estimate, first_downbeat_s=0.0)  # where the file draws it
+        return TimeMap(ppq, _opening_bar(bar_tempos, downbeat_s, bar_quarters=bar_quarters, ppq=ppq),
+                       ((0, numerator, denominator),), 0, estimate)  # fmt: skip
+    estimate = dataclasses.replace(estimate, first_downbeat_s=downbeat_s)  # where the file draws it
     sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
     meters = (*_pickup_meters(sixteenths, (numerator, denominator), ppq=ppq), (downbeat_tick, numerator, denominator))
     tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def _opening_bar(
+    bar_tempos: list[tuple[int, int]], downbeat_s: float, *, bar_quarters: float, ppq: int
+) -> tuple[tuple[int, int], ...]:
+    """Return the tempos (tick, µs per quarter) of bars drawn from 0 s when the first downbeat is ``downbeat_s`` in.
+
+    The first bar takes the time before the downbeat too (it starts at 0 s, at the tempo that ends it
+    where the second bar line was found), so every later bar line stays where it was found, and its tempo
+    differs from the song's by under 2% (a 64th in a bar of four quarters). A downbeat under MOVED_S
+    in is moved to 0 s with the bar lines after it: no tempo of its own.
+    """
+    tempos = [(round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos]
+    if downbeat_s < MOVED_S:
+        return tuple(tempos)
+    first_us = round((downbeat_s * 1e6 + bar_quarters * tempos[0][1]) / bar_quarters)
+    if first_us != tempos[0][1]:
+        if len(tempos) == 1 or tempos[1][0] != round(bar_quarters * ppq):
+            tempos.insert(1, (round(bar_quarters * ppq), tempos[0][1]))
+        tempos[0] = (0, first_us)
+    return tuple(tempos)
 
 
 def _bar_lines(estimate: TempoEstimate) -> npt.NDArray[np.float64]:
