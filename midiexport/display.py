@@ -11,11 +11,13 @@ Foundation module: imports nothing from the package.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # C0 and C1 controls and DEL; line and paragraph separators; bidi marks, embeddings,
 # overrides and isolates (Unicode TR9); surrogates (bytes a file name could not decode).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
 # The nouns of the count labels (model.py's, midifile.py's), plural to singular: a new label
 # whose noun is missing stays plural, and the test of every label says so.
@@ -53,6 +55,25 @@ def printable(text: str) -> str:
     if _UNSAFE.search(text) is None:
         return text
     return _UNSAFE.sub(_escape, text)
+
+
+def json_text(value: Any) -> Any:
+    """Return ``value`` (a string, or lists and dicts of them) with every surrogate spelled as ``printable`` spells it.
+
+    For JSON midiexport writes (``--report``, ``info --json``): a file name's undecodable
+    byte 0xE9 (surrogate U+DCE9) becomes the four characters ``\\xe9``, any other lone
+    surrogate ``\\udXXX``, so the text is valid UTF-8 and says what the terminal says. The
+    name's bytes come back by turning each ``\\xNN`` into byte NN (``os.fsencode`` of the
+    rest): exact for every name that does not itself hold ``\\x`` and two hex digits.
+    Strings without a surrogate, and all other values, are returned as they are.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape, value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {json_text(key): json_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_text(item) for item in value]
+    return value
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -64,6 +64,28 @@ def test_existing_file_is_kept_without_overwrite(example):
     assert target.read_bytes().startswith(b"MThd")
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_o_naming_an_existing_folder_ending_in_mid_is_said_to_be_a_folder_before_any_work(example, tmp_path, overwrite):
+    folder = tmp_path / "song.mid"
+    folder.mkdir()
+    result = run("convert", str(example), "-o", str(folder), *overwrite)
+    assert result.exit_code == 2
+    assert f"-o {folder} is a folder, not a file" in result.stderr
+    assert "--overwrite replaces it" not in result.stderr
+    assert list(folder.iterdir()) == []
+    assert run("convert", str(example), "-o", f"{folder}/").exit_code == 0  # the hint works
+    assert (folder / "task.mid").is_file()
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_where_a_result_goes_is_one_failed_line_not_a_file_kept(example, overwrite):
+    (example.with_suffix(".mid")).mkdir()
+    result = run("convert", str(example), *overwrite)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"{example.with_suffix('.mid')}: cannot write (it is a folder, not a file)"
+    assert "1 failed" in result.stderr
+
+
 @pytest.mark.parametrize("command", ["convert", "info"])
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_an_empty_input_is_a_usage_error_not_the_current_folder(example, monkeypatch, command, blank):
@@ -363,6 +385,39 @@ def test_missing_input_is_one_line(tmp_path):
     assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'missing.json'}: no such file or folder")
 
 
+def test_a_symlink_loop_in_a_folder_is_one_failed_input_and_the_rest_is_converted(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(fixture_path("record-info.json"), folder / "good.json")
+    (folder / "loop1.json").symlink_to("loop2.json")
+    (folder / "loop2.json").symlink_to("loop1.json")
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = run("convert", str(folder), "-o", str(out), "--jobs", jobs)
+        assert result.exit_code == 1, result.stderr
+        assert f"{folder / 'loop1.json'}: cannot read (a symlink loop)" in result.stderr.splitlines()
+        assert f"{folder / 'loop2.json'}: cannot read (a symlink loop)" in result.stderr.splitlines()
+        assert (out / "good.mid").is_file()
+        assert "1 converted (3 notes), 0 repaired (0 repairs), 0 skipped (exist), 2 failed" in result.stderr
+
+
+def test_an_output_folder_that_is_a_symlink_loop_is_said_to_be_one(tmp_path):
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    result = run("convert", str(SAMPLE), "-o", str(tmp_path / "loop1"))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{tmp_path / 'loop1' / 'sample-song.mid'}: cannot write ({tmp_path / 'loop1'} is a symlink loop)"
+    )
+
+
+def test_a_symlink_loop_named_alone_is_said_to_be_one(tmp_path):
+    (tmp_path / "loop1.json").symlink_to("loop2.json")
+    (tmp_path / "loop2.json").symlink_to("loop1.json")
+    result = run("convert", str(tmp_path / "loop1.json"))
+    assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'loop1.json'}: cannot read (a symlink loop)")
+
+
 def test_repairs_and_warnings_are_reported(tmp_path):
     record = load_fixture("record-info.json")
     record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})
@@ -377,6 +432,19 @@ def test_repairs_and_warnings_are_reported(tmp_path):
     assert lines[-1] == (
         "1 converted (3 notes), 1 repaired (1 repair), 1 note left out (pitch: 1), 0 skipped (exist), 0 failed"
     )
+
+
+def test_an_input_whose_file_exists_and_is_kept_says_nothing_of_its_repairs(tmp_path):
+    record = load_fixture("record-info.json")
+    record["data"]["midiData"]["instruments"][0]["notes"].append({"pitch": 200, "start": 0, "end": 1, "velocity": 1})
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    args = ("convert", str(path), "--name", "{title}")  # the name is known only once read: converted, then kept
+    first = run(*args)
+    assert first.exit_code == 0 and f"{path}: 1 invalid note left out" in first.stderr.splitlines()
+    again = run(*args)
+    assert again.exit_code == 0
+    assert again.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
 
 
 def _count_kinds() -> list[str]:
@@ -482,6 +550,23 @@ def test_info_prints_a_table_on_stdout_and_json_with_json(example):
     assert "Electric Bass (finger)  33 Electric Bass (finger)" in table.stdout
     as_json = run("info", "--json", str(example.with_suffix(".mid")))
     assert json.loads(as_json.stdout)[0]["parts"][0]["channel"] == 9
+
+
+def test_a_file_name_that_is_not_utf8_is_written_in_json_as_valid_utf8_that_gives_its_bytes_back(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/caf\xe9.json"  # Latin-1 "café": no UTF-8 name
+    with open(raw, "wb") as handle:
+        handle.write(json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})).encode())
+    report = tmp_path / "report.json"
+    result = run("convert", str(folder), "--report", str(report))
+    assert result.exit_code == 0, result.stderr
+    name = json.loads(report.read_bytes().decode("utf-8"))["results"][0]["input"]
+    info = run("info", "--json", os.fsdecode(raw))
+    assert info.exit_code == 0, info.stderr
+    assert json.loads(info.stdout_bytes.decode("utf-8"))[0]["source"] == name
+    back = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), name)
+    assert os.fsencode(back) == raw
 
 
 def test_info_on_a_broken_file_is_one_line(tmp_path):

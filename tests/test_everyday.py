@@ -229,6 +229,35 @@ def test_terminal_shows_a_progress_bar_and_every_warning_above_it(batch, tmp_pat
     )
 
 
+def test_terminal_bar_counts_the_inputs_found_and_records_beside_them_with_json_lines(batch, tmp_path):
+    (batch / "songs.jsonl").write_text("\n".join([json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]}))] * 3))
+    status, screen = run_in_terminal(["convert", str(batch), "-o", str(tmp_path / "out"), "-j", "1"], tmp_path)
+    assert status == 0
+    bars = [part.replace("\x1b[K", "") for part in screen.split("\r") if part.replace("\x1b[K", "").startswith("[")]
+    assert bars and all(" inputs  " in bar and "/s  ETA " in bar for bar in bars)
+    assert bars[0].startswith("[####--------------------] 1/6 inputs  1 record  ")  # 5 files and the .jsonl
+
+
+def test_bar_text_counts_inputs_and_their_pace():
+    from midiexport.jobs.console import ProgressBar
+
+    now = [0.0]
+    bar = ProgressBar(4, lambda text: None, enabled=False, clock=lambda: now[0])
+    now[0] = 2.0
+    bar.step(["a.json"])
+    assert bar.line(now[0]) == "[######------------------] 1/4  0.5/s  ETA 0:06"
+    lines = ProgressBar(2, lambda text: None, enabled=False, clock=lambda: now[0], records=True)
+    for _ in range(3):
+        lines.step(["a.jsonl"], partial=True)
+    assert lines.line(now[0]).startswith("[------------------------] 0/2 inputs  3 records  ")
+    assert lines.line(now[0]).endswith("ETA -:--")  # no input finished yet: no pace to tell
+    lines.step(["b.jsonl"], partial=True)  # a line of the next input: a.jsonl is done
+    assert lines.line(now[0] + 1).startswith("[############------------] 1/2 inputs  4 records  ")
+    stems = ProgressBar(3, lambda text: None, enabled=False, clock=lambda: now[0])
+    stems.step(["S (Bass).mid", "S (Drums).mid"])  # one song of two stems: two inputs done
+    assert " 2/3 " in stems.line(now[0] + 1)
+
+
 # For developers
 
 

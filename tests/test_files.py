@@ -115,6 +115,22 @@ def test_a_batch_looks_at_each_named_input_once_and_tells_two_spellings_of_it_ap
     assert looked.count(str(task)) == looked.count(spelt) == 1  # the search's stat tells which file it is
 
 
+def test_a_folder_the_search_cannot_list_is_an_input_that_fails_not_one_left_out_in_silence(tmp_path, monkeypatch):
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "b.json").write_text("{}")
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]  # root reads any folder: refuse this one as a user's system would
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = [source.path for source in find_inputs([str(tmp_path)])]
+    assert found == [str(tmp_path / "a.json"), str(tmp_path / "locked")]
+
+
 def test_find_inputs_reports_missing_paths_and_empty_folders(tmp_path):
     with pytest.raises(InputError, match="nope.json: no such file or folder"):
         find_inputs([str(tmp_path / "nope.json")])

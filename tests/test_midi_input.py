@@ -208,9 +208,10 @@ def test_damaged_files_each_convert_or_fail_in_one_line(tmp_path):
     assert sorted(line.split(" is not", 1)[0].rsplit("/", 1)[-1] for line in failures) == [
         "cut.mid", "empty.mid", "header-only.mid", "json.mid"]  # fmt: skip
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["chunk.mid", "cut.mid", "key14.mid", "key9.mid", "ppq0.mid", "smpte.mid", "split.mid",
-                       "tempo0.mid"]  # fmt: skip
-    split = pretty((tmp_path / "out" / "split.mid").read_bytes())
+    # each is its song's only stem: named as the stem file it is (the name of its song is for stems joined)
+    assert written == ["chunk (Drums).mid", "cut (Keyboard).mid", "key14 (Keyboard).mid", "key9 (Keyboard).mid",
+                       "ppq0 (Bass).mid", "smpte (Bass).mid", "split (Keyboard).mid", "tempo0 (Bass).mid"]  # fmt: skip
+    split = pretty((tmp_path / "out" / "split (Keyboard).mid").read_bytes())
     assert [(i.name, len(i.notes)) for i in split.instruments] == [("Keyboard", 883)]
 
 
@@ -293,12 +294,48 @@ def test_info_on_a_zip_summarizes_each_stem(tmp_path):
     assert {s["tempo_events"] for s in summaries} == {185}
 
 
-def test_one_stem_converts_beside_itself_under_the_song_title(tmp_path):
+def test_stems_converted_one_at_a_time_each_get_a_file_and_all_together_make_the_song(tmp_path):
+    stems = suno_stems()
+    for stem in ("Bass", "Drums"):
+        (tmp_path / f"{TITLE} ({stem}).mid").write_bytes(stems[stem])
+        result = run("convert", str(tmp_path / f"{TITLE} ({stem}).mid"))
+        assert result.exit_code == 0, result.stderr
+        written = tmp_path / f"{TITLE} ({stem})-midiexport.mid"  # its own name, clear of its input's path
+        assert f"wrote {written}" in result.stderr.splitlines() and "skipped" not in result.stderr.split("converted")[0]
+        assert [i.name for i in pretty(written.read_bytes()).instruments] == [stem]
+    (tmp_path / f"{TITLE} (Keyboard).mid").write_bytes(stems["Keyboard"])
+    together = run("convert", *sorted(str(p) for p in tmp_path.iterdir()))  # a shell's *.mid: its outputs left out
+    assert together.exit_code == 0, together.stderr
+    assert together.stderr.startswith("2 .mid files midiexport wrote from another input of this run left out")
+    song = pretty((tmp_path / f"{TITLE}.mid").read_bytes())
+    assert sorted(i.name for i in song.instruments) == ["Bass", "Drums", "Keyboard"]
+    again = run("convert", *sorted(str(p) for p in tmp_path.iterdir()))
+    assert again.exit_code == 0 and again.stderr.splitlines()[-1].endswith("1 skipped (exist), 0 failed")
+
+
+def test_a_song_file_kept_that_was_made_from_fewer_stems_is_named_in_a_warning(tmp_path):
+    stems = suno_stems()
+    for stem in ("Bass", "Drums"):
+        (tmp_path / f"{TITLE} ({stem}).mid").write_bytes(stems[stem])
+    assert run("convert", str(tmp_path)).exit_code == 0
+    (tmp_path / f"{TITLE} (Keyboard).mid").write_bytes(stems["Keyboard"])  # downloaded later
+    again = run("convert", str(tmp_path))
+    assert again.exit_code == 0  # kept, as any re-run keeps a file: not a failure
+    song = tmp_path / f"{TITLE}.mid"
+    assert (
+        f"warning: {song} exists, made from {TITLE} (Bass).mid and 1 more stem, not from {TITLE} (Bass).mid "
+        "and 2 more stems; kept (to write it from these, run again with --overwrite)"
+    ) in again.stderr.splitlines()
+    assert run("convert", str(tmp_path), "--overwrite").exit_code == 0
+    assert len(pretty(song.read_bytes()).instruments) == 3
+    assert "warning" not in run("convert", str(tmp_path)).stderr  # made from these very stems: nothing to say
+
+
+def test_a_lone_stem_with_split_keeps_the_song_title_its_files_named_by_instrument(tmp_path):
     path = tmp_path / f"{TITLE} (Bass).mid"
     path.write_bytes(suno_stems()["Bass"])
-    result = run("convert", str(path))
-    assert result.exit_code == 0, result.stderr
-    assert (tmp_path / f"{TITLE}.mid").is_file()
+    assert run("convert", str(path), "--split", "-o", str(tmp_path / "out")).exit_code == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{TITLE}-Bass.mid"]
 
 
 def test_a_lone_mid_never_replaces_itself(tmp_path):

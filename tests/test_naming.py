@@ -390,9 +390,10 @@ def test_a_suno_style_mid_added_to_the_folder_is_read_and_the_outputs_are_not(tm
     (tmp_path / "Other (Bass).mid").write_bytes(stem_bytes(program=34, notes=3))  # a new export, with no text events
     again = run("convert", str(tmp_path), "-v")
     assert again.exit_code == 0, again.stderr
-    assert names(tmp_path) == ["Other (Bass).mid", "Other.mid", "Song (Bass).mid", "Song (Keys).mid", "Song.mid"]
-    assert pitches(tmp_path / "Other.mid") == [40, 41, 42]
-    assert left_out_line(1) in again.stderr and f"wrote {tmp_path / 'Other.mid'}" in again.stderr
+    other = "Other (Bass)-midiexport.mid"  # its song's only stem: named as it, clear of its own path
+    assert names(tmp_path) == [other, "Other (Bass).mid", "Song (Bass).mid", "Song (Keys).mid", "Song.mid"]
+    assert pitches(tmp_path / other) == [40, 41, 42]
+    assert left_out_line(1) in again.stderr and f"wrote {tmp_path / other}" in again.stderr
 
 
 def test_a_re_run_with_overwrite_rewrites_each_file_under_its_own_name(tmp_path):
@@ -506,7 +507,7 @@ def test_a_glob_of_every_kind_of_input_run_again_writes_the_same_files(tmp_path)
     first = run("convert", *glob_of(tmp_path))
     assert first.exit_code == 0, first.stderr
     assert sorted(set(names(tmp_path)) - {p.name for p in tmp_path.iterdir() if p.suffix != ".mid"}) == [
-        "Song (Bass).mid", "Song (Keys).mid", "Song.mid", "Zipped.mid", "lone-midiexport.mid", "lone.mid",
+        "Song (Bass).mid", "Song (Keys).mid", "Song.mid", "Zipped (Bass).mid", "lone-midiexport.mid", "lone.mid",
         "plain.mid", "songs-1.mid", "songs-2.mid", "task.mid",
     ]  # fmt: skip
     before = files_of(tmp_path)

@@ -47,10 +47,9 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     for line in [] if options["quiet"] else found.left_out_lines():
         click.echo(line, err=True)
     sources = found.sources
-    # JSON Lines are counted line by line as they are read: then the total is not known.
-    total = None if any(source.lines for source in sources) else len(sources)
-    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=total,
-          left_out=found.written_left_out)  # fmt: skip
+    # The bar counts inputs, known now; JSON Lines' records are counted beside them as they are read.
+    drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=len(sources),
+          left_out=found.written_left_out, records=any(source.lines for source in sources))  # fmt: skip
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:

@@ -194,10 +194,18 @@ def usage_error(exc: BaseException) -> click.UsageError:
 
 
 def drive(
-    start: Callable[[int], Iterable[Any]], options: dict[str, Any], *, total: int | None, left_out: int | None = None
+    start: Callable[[int], Iterable[Any]],
+    options: dict[str, Any],
+    *,
+    total: int | None,
+    left_out: int | None = None,
+    records: bool = False,
 ) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status.
 
+    ``total``: the inputs found (files, tasks); ``records``: an input may hold several units
+    (JSON Lines), counted as records beside the inputs. The progress bar shows on a terminal,
+    without ``--quiet``, when more than one unit may come: more than one input, or records.
     ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
     """
     from ..io.files import signals_held
@@ -207,8 +215,9 @@ def drive(
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
     failures = _FailureLines(verbose, reported=options.get("report") is not None)
-    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False),
-                           enabled=not quiet and sys.stderr.isatty() and (total is None or total > 1))  # fmt: skip
+    several = records or total is None or total > 1
+    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False), records=records,
+                           enabled=not quiet and sys.stderr.isatty() and several)  # fmt: skip
     report = _json_report(options, left_out)
     single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
     previous = _catch_interruptions()
@@ -222,7 +231,7 @@ def drive(
                     tally.failed += 1
                     if report is not None:
                         report.add_failure(pending.name, exc)
-                progress.step()
+                progress.step(pending.inputs, partial=pending.partial)
                 continue
             for outcome in outcomes:
                 with signals_held():  # a signal between the two would count a unit the report lacks
@@ -230,7 +239,7 @@ def drive(
                     if report is not None:
                         report.add(outcome)
                 _print_outcome(outcome, failures, quiet=quiet, progress=progress, single=single)
-            progress.step()
+            progress.step(pending.inputs, partial=pending.partial)
     except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
         failures.close()
@@ -374,6 +383,8 @@ def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progre
     verbose = failures.verbose
     if outcome.error is not None:
         failures.say(outcome.error, say)
+    for line in () if quiet else outcome.kept_other:  # said without -v: the file kept lacks inputs given
+        say(f"warning: {printable(cli_words(line))}")
     if outcome.existing and (verbose or (single and not quiet)):
         for path in outcome.existing:
             say(f"{path} exists; kept (--overwrite replaces it)")
@@ -381,7 +392,7 @@ def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progre
         if not quiet and not progress.enabled and path != "-":
             say(f"wrote {printable(path)}")
     report = outcome.report
-    if report is None or quiet:
+    if report is None or quiet or outcome.skipped:  # nothing written: its repairs and warnings are no news
         return
     for line in (report.tempo, report.key, report.no_key if verbose else None):
         if line:

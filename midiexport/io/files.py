@@ -7,6 +7,7 @@ reader never sees half a file; an existing file is only replaced with ``overwrit
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -78,7 +79,10 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
             found.append(InputFile(STDIN, "<stdin>", False))
             continue
         path = Path(raw)
-        info = _stat_or_none(raw)
+        try:
+            info = _stat_or_none(raw)
+        except OSError as exc:  # a symlink loop, a folder on the way that cannot be searched, a name too long
+            raise InputError(f"{raw}: cannot read ({os_reason(exc)})", input=raw) from exc
         if info is None:
             raise InputError(f"{raw}: no such file or folder", input=raw)
         if stat.S_ISDIR(info.st_mode):
@@ -97,17 +101,22 @@ def file_id(info: os.stat_result) -> str:
 
 
 def _stat_or_none(raw: str) -> os.stat_result | None:
-    """Stat a path named (following links), None when there is none, as ``Path.exists`` tells; other errors raise."""
-    import errno
-
+    """Stat a path named (following links), None when there is none; other errors (ELOOP, EACCES) raise."""
     try:
         return os.stat(raw)
     except ValueError:  # a NUL byte in it
         return None
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF):
             return None
         raise
+
+
+def os_reason(exc: OSError) -> str:
+    """Return why a file could not be reached, for messages: the system's words, a symlink loop named as one."""
+    if exc.errno == errno.ELOOP:  # "Too many levels of symbolic links" is how the system says it
+        return "a symlink loop"
+    return exc.strerror or str(exc)
 
 
 def blank_inputs(paths: Sequence[str]) -> str | None:
@@ -126,11 +135,21 @@ def _input_file(path: Path, name: str, *, from_folder: bool = False) -> InputFil
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, names in os.walk(folder):
+    """Yield the input files in ``folder`` and below; a folder that cannot be listed is yielded as itself.
+
+    So it is one failed input that says why (reading it fails: "cannot read (Permission
+    denied)"), not left out in silence, and the rest of the search goes on. A link found
+    in a folder is yielded by its name whatever it leads to: reading a symlink loop says so.
+    """
+    unlisted: list[Path] = []
+    for root, dirs, names in os.walk(folder, onerror=lambda exc: unlisted.append(Path(exc.filename or folder))):
+        yield from unlisted
+        unlisted.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if names_input(name) and not name.startswith("."):
                 yield Path(root) / name
+    yield from unlisted
 
 
 def names_input(name: str) -> bool:
@@ -282,11 +301,11 @@ def _open_descriptor(source: InputFile, limit: int | None) -> int:
 
 
 def _cannot_write(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{path}: cannot write ({exc.strerror or exc})", path=str(path))
+    return OutputError(f"{path}: cannot write ({os_reason(exc)})", path=str(path))
 
 
 def _cannot_read(source: InputFile, exc: OSError | ValueError) -> InputError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
     return InputError(f"{source.name}: cannot read ({reason})", input=source.name)
 
 
@@ -399,9 +418,13 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             folder.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             blocking = next((p for p in (folder, *folder.parents) if os.path.exists(p) and not os.path.isdir(p)), None)
-            if blocking is None:
+            # a file in the way, else a link on the way that leads nowhere (a symlink loop, say)
+            reason = f"{blocking} is a file, not a folder" if blocking is not None else _unreachable_folder(folder)
+            if reason is None:
                 raise
-            raise OutputError(f"{path}: cannot write ({blocking} is a file, not a folder)", path=str(path)) from None
+            raise OutputError(f"{path}: cannot write ({reason})", path=str(path)) from None
+        if is_folder(path):  # never "exists; kept": replacing it would not work either
+            raise OutputError(f"{path}: cannot write (it is a folder, not a file)", path=str(path))
         if not overwrite and os.path.lexists(path):
             raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
@@ -425,6 +448,27 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)
+
+
+def _unreachable_folder(folder: Path) -> str | None:
+    """Say which link among ``folder`` and its parents cannot be followed, and why ("d is a symlink loop"); or None."""
+    for place in (folder, *folder.parents):
+        if os.path.lexists(place) and not os.path.exists(place):
+            try:
+                os.stat(place)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"{place} is a symlink loop"
+                return f"{place} is a link that leads nowhere: {os_reason(exc)}"
+    return None
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` itself (not a link's target, which a write replaces) is a folder."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _is_stream(path: Path) -> bool:

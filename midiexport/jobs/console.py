@@ -1,7 +1,8 @@
 """Console: what a batch shows on stderr while it runs, and the summary line at its end.
 
-``ProgressBar`` draws one line, redrawn in place on a terminal: count, rate and time
-left. Lines printed during the batch (warnings, failures) go through ``ProgressBar.echo``,
+``ProgressBar`` draws one line, redrawn in place on a terminal: inputs done of the
+total found, inputs per second and time left (records too when JSON Lines are read).
+Lines printed during the batch (warnings, failures) go through ``ProgressBar.echo``,
 which clears the bar, prints the line above it and draws the bar again: nothing is
 swallowed. ``Tally`` adds up outcomes for the summary.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..display import plural
@@ -22,23 +23,39 @@ BAR_WIDTH = 24  # characters of the bar itself; the line stays under 80 columns
 class ProgressBar:
     """A one-line progress bar written through ``write`` (stderr on a terminal).
 
-    ``total`` None: the count of units is not known (JSON Lines), so no bar and no
+    ``total``: the inputs of the batch (files, or tasks), known once they are found; the
+    bar, the rate and the time left count inputs. ``records``: a unit may be one record of
+    an input (a line of JSON Lines), so records done are shown beside the inputs, and the
+    rate counts records. ``total`` None: nothing is known to count to, so no bar and no
     time left, only the count and the rate.
     """
 
     def __init__(self, total: int | None, write: Callable[[str], None], *, enabled: bool,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.total, self.done, self.enabled = total, 0, enabled
+                 clock: Callable[[], float] = time.monotonic, records: bool = False) -> None:  # fmt: skip
+        self.total, self.done, self.enabled, self.records = total, 0, enabled, records
+        self.inputs_done = 0  # inputs finished: all their units done
+        self._seen: set[str] = set()  # the inputs units came from so far
         self._write, self._clock = write, clock
         self._start = clock()
         self._drawn_at: float | None = None
         self._shown = False
 
-    def step(self) -> None:
-        """Count one unit done, and redraw when the last drawing is old enough (or at the end)."""
+    def step(self, inputs: Sequence[str] = (), *, partial: bool = False) -> None:
+        """Count one unit done, and redraw when the last drawing is old enough (or at the end).
+
+        ``inputs``: the input files the unit read (several .mid stems make one song; none: the
+        unit is an input of its own, a task). ``partial``: it is one record of its input,
+        which counts as done once a unit of another input is (units come in input order).
+        """
         self.done += 1
+        if inputs:
+            self._seen.update(inputs)
+            self.inputs_done = len(self._seen) - partial
+        else:
+            self.inputs_done += 1
         now = self._clock()
-        if self.enabled and (self._drawn_at is None or now - self._drawn_at >= REDRAW_S or self.done == self.total):
+        at_end = self.inputs_done == self.total
+        if self.enabled and (self._drawn_at is None or now - self._drawn_at >= REDRAW_S or at_end):
             self._draw(now)
 
     def echo(self, line: str) -> None:
@@ -55,14 +72,21 @@ class ProgressBar:
             self._shown = False
 
     def line(self, now: float) -> str:
-        """Return the bar as text: '[#####-----]  12/300  35.1/s  ETA 0:08'."""
+        """Return the bar as text: '[#####-----] 12/300  35.1/s  ETA 0:08'.
+
+        With ``records``: '[#####-----] 2/3 inputs  1,204 records  35.1/s  ETA 0:08', the rate
+        in records; the time left is the inputs left at the pace of those done ('-:--' until one is).
+        """
         elapsed = max(now - self._start, 1e-9)
-        rate = self.done / elapsed
+        rate = (self.done if self.records else self.inputs_done) / elapsed
         if self.total:
-            filled = round(BAR_WIDTH * min(self.done, self.total) / self.total)
-            left = (self.total - self.done) / rate if rate > 0 else 0.0
-            return (f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {self.done}/{self.total}  "
-                    f"{rate:.1f}/s  ETA {_clock_time(left)}")  # fmt: skip
+            done = min(self.inputs_done, self.total)
+            filled = round(BAR_WIDTH * done / self.total)
+            left = _clock_time((self.total - done) * elapsed / done) if done else "-:--"
+            count = f"{done}/{self.total}"
+            if self.records:
+                count += f" inputs  {self.done:,} {plural(self.done, 'record')}"
+            return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
         return f"{self.done} done  {rate:.1f}/s"
 
     def _draw(self, now: float) -> None:

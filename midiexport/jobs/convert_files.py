@@ -307,6 +307,24 @@ class Planned(NamedTuple):
     finished: bool  # every planned file exists: skip the unit
 
 
+def kept_other(path: str, place: str) -> str | None:
+    """Return the line saying that ``path``, a song's file kept as it was, was made from other stems; else None.
+
+    A song of .mid stems is written under its title, so a file made earlier from some of
+    its stems (two of three, downloaded before the third) is kept on a plain re-run, the
+    new stem missing from it. Its mark's ``source:`` text (``written_source``) names what it
+    was made from, as this song's place does ("Song (Bass).mid and 2 more stems"): when
+    they differ, the line says so and how to replace it. The same first stem and number
+    of stems read alike: stems swapped one for another are not told.
+    """
+    made_from = written_source(InputFile(path, path, False))
+    now = PurePath(place).name
+    if made_from is None or made_from == now:
+        return None
+    hint = say("to write it from these, ", RERUN_OVERWRITING)
+    return say(f"{path} exists, made from {made_from}, not from {now}; kept (", hint, ")")
+
+
 def _unit_name(unit: Unit) -> str:
     return unit.source.name if unit.line is None else f"{unit.source.name}: line {unit.line}"
 
@@ -411,9 +429,13 @@ def plan_unit(unit: Unit, options: ConvertOptions, destination: Destination) -> 
 
 def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Destination) -> Pending:
     name = _unit_name(job.unit)
+    inputs = tuple(stem.path for stem in job.unit.stems) or (job.unit.source.path,)  # what the progress bar counts
+    partial = job.unit.line is not None
     if job.finished and job.paths:
-        return Pending.skip(name, job.paths, destination)
-    return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem)
+        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial)
+    other = kept_other if job.unit.stems or files.is_archive(job.unit.source) else None  # songs of .mid stems
+    return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem, inputs=inputs,
+                   partial=partial, other=other)  # fmt: skip
 
 
 def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
@@ -552,10 +574,13 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
     named, failed = _read_files(unit, options, raw=raw, archive=archive)  # failed: each with its file's own name
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
+    lone = _lone_stems(unit, archive) if not options.split else set()
     for name, data, member_name in named:
         try:  # a member read as the same file given alone (json_input); a .mid stem, a .mid on stdin: MIDI
             json = read_member_records(data, name, member_name) if member_name is not None else None
             if json is None:
+                if (member_name or name) in lone:  # its song's only stem: named as the stem it is
+                    json_names[len(records)] = (PurePath(member_name or name).stem, "")
                 records.append(read_midi(data, source=name, file_name=member_name))
                 continue
             for item in json.items:
@@ -576,6 +601,27 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
                 for group, song in zip(groups, songs)]  # fmt: skip
     results = _in_order(groups, songs, rendered, failed=failed, lines=lines)
     return results if archive is None else archive.settle(unit.source.name, results, _say_not_read)
+
+
+def _lone_stems(unit: Unit, archive: Archive | None) -> set[str]:
+    """Return the .mid files of a unit that are their song's only stem in the run: each is named as its file.
+
+    ``Song (Bass).mid`` converted alone is written as ``Song (Bass)`` (with ``-midiexport``
+    beside its input, never over it), not as the song ``Song``: that name is for the
+    song the stems make together, so converting the stems one at a time never leaves
+    the second one kept as "exists" under the first one's file. Counted over the files
+    given (loose stems of one folder, or a .zip's .mid members), read or not: a stem
+    that fails to read does not make its partner lone. Names are the unit's files'
+    (``InputFile.name``; a member's own name in a .zip).
+    """
+    from collections import Counter
+
+    from ..stages.midifile import stem_title
+
+    given = [member.name for member in archive.members] if archive is not None else [s.name for s in unit.stems]
+    titles = {name: stem_title(PurePath(name).stem) for name in given if files.names_midi(name)}
+    count = Counter(split[0].casefold() for split in titles.values() if split)
+    return {name for name, split in titles.items() if split and count[split[0].casefold()] == 1}
 
 
 def _read_files(

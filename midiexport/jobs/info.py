@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from .. import gm, model
 from ..defaults import AUTO_PPQ, DEFAULT_MAX_INPUT_MB
-from ..display import plural, printable
+from ..display import json_text, plural, printable
 from ..errors import InputError
 from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
@@ -463,5 +463,5 @@ def _cut(text: str, limit: int) -> str:
 
 
 def summaries_json(summaries: Sequence[Summary]) -> str:
-    """Return Summaries as a JSON array (channels 0-based, times in seconds)."""
-    return json.dumps([{**asdict(s), "notes": s.notes} for s in summaries], indent=2, ensure_ascii=False)
+    """Return Summaries as a JSON array (channels 0-based, times in seconds, names as ``json_text`` spells them)."""
+    return json.dumps(json_text([{**asdict(s), "notes": s.notes} for s in summaries]), indent=2, ensure_ascii=False)

@@ -9,8 +9,10 @@ every name (``files.safe_name``).
 
 The same fields name a song read from .mid stems or a .zip (``convert_files.render_stems``):
 ``stem`` is the archive's name, or what a song's stem files share ("Song" for
-"Song (Bass).mid"); ``record`` is a JSON record's number in a .zip member of several,
-else empty; ``task_id`` and ``audio_id`` are empty for a .mid, which holds neither.
+"Song (Bass).mid"; the default name is the song's title, but a song's only stem in the
+run is named as its file, "Song (Bass)": ``convert_files._lone_stems``); ``record`` is a
+JSON record's number in a .zip member of several, else empty; ``task_id`` and
+``audio_id`` are empty for a .mid, which holds neither.
 
 A JSON record inside a .zip is a song of the archive, titled like its .mid songs after its
 title, else its task id; one with neither takes its member's name (``titled_after_member``),

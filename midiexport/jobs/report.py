@@ -17,6 +17,8 @@ that another input of the run writes again; no input, so in no result.
 are then those finished before it. ``outcome`` is "converted", "skipped" (every file
 existed and was kept) or "failed";
 ``counts`` holds the repairs and other news of the record by kind (model.py's labels).
+A name holding bytes that are not UTF-8 is written with each such byte as ``\\xNN`` (four
+characters), as the terminal lines show it (``display.json_text``): the report stays UTF-8.
 ``counts``, ``warnings`` and ``error`` are in the library's words, which name no
 command-line option; the stderr lines say the same with the flags (``cli/report.py``).
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import WRITTEN_JSON_HEAD_BYTES
-from ..display import printable
+from ..display import json_text, printable
 from ..errors import OutputError
 from ..io import files
 
@@ -100,7 +102,7 @@ class JsonReport:
             "notes": outcome.notes,
             "counts": dict(report.counts) if report else {},
             "notes_left_out": dict(report.left_out) if report else {},
-            "warnings": list(report.warnings) if report else [],
+            "warnings": (list(report.warnings) if report else []) + list(outcome.kept_other),
             "error": str(outcome.error) if outcome.error is not None else None,
         })  # fmt: skip
 
@@ -119,7 +121,7 @@ class JsonReport:
 
         self.data["interrupted"] = interrupted
         self.data["summary"] = tally.totals()
-        data = orjson.dumps(self.data, option=orjson.OPT_INDENT_2) + b"\n"
+        data = orjson.dumps(json_text(self.data), option=orjson.OPT_INDENT_2) + b"\n"
         if holds_other_data(self.target):
             raise OutputError(
                 f"{printable(self.target)}: {OTHER_DATA}; kept, and the report not written", path=self.target

@@ -88,6 +88,7 @@ class Outcome(NamedTuple):
     error: MidiExportError | None = None
     notes: int = 0
     existing: tuple[str, ...] = ()  # files that existed and were kept (no ``overwrite``)
+    kept_other: tuple[str, ...] = ()  # lines saying a kept file holds another song's making (``Pending``'s ``other``)
 
     @property
     def skipped(self) -> bool:
@@ -162,6 +163,9 @@ class Destination:
         """
         if several and self.single:
             return self.too_many(2)
+        if self.single and self.out != "-" and self.out is not None and os.path.isdir(self.out):
+            return say(OUTPUT_PATH, f" {self.out} is a folder, not a file; give a .mid path that is no folder, or "
+                       f"{self.out}/ (a trailing /) to write into that folder")  # fmt: skip
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return say(OUTPUT_PATH, f" {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
                        "for one result")  # fmt: skip
@@ -224,8 +228,12 @@ class Destination:
             self._claim(folder, stem)
 
     def finished(self, planned: tuple[Path, ...] | None) -> bool:
-        """True when every planned file exists and may not be replaced: the unit can be skipped."""
-        return bool(planned) and not self.overwrite and all(os.path.lexists(p) for p in planned or ())
+        """True when every planned file exists and may not be replaced: the unit can be skipped.
+
+        A folder in a planned file's place is no finished file: writing there says it is a folder.
+        """
+        return bool(planned) and not self.overwrite and all(os.path.lexists(p) and not files.is_folder(p)
+                                                             for p in planned or ())  # fmt: skip
 
     def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
         """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).
@@ -258,8 +266,13 @@ class Destination:
 
 
 def _same_file_key(path: str) -> str:
-    """Return what tells two paths of one file apart from others: resolved (links, ``..``), case-folded as names are."""
-    return str(Path(path).resolve()).casefold()
+    """Return what tells two paths of one file apart from others: resolved (links, ``..``), case-folded as names are.
+
+    ``os.path.realpath``, not ``Path.resolve``: a path that cannot be resolved (a symlink loop,
+    a folder that cannot be searched) is kept as far as it resolves instead of raising; reading
+    or writing it says what is wrong, for that input alone.
+    """
+    return os.path.realpath(path).casefold()
 
 
 class Pending:
@@ -273,8 +286,14 @@ class Pending:
 
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
                  source: InputFile | None = None, planned: tuple[Path, ...] | None = None,
-                 stem: str | None = None, skipped: bool = False) -> None:  # fmt: skip
+                 stem: str | None = None, skipped: bool = False, inputs: tuple[str, ...] = (),
+                 partial: bool = False, other: Callable[[str, str], str | None] | None = None) -> None:  # fmt: skip
         self.name = name
+        # other(kept file's path, result's place): a line when the kept file was made from other inputs
+        self._other = other
+        # For the progress bar: the input files this unit reads (none: the unit is an input of its own, a
+        # task), and whether it is only part of its input (one line of a JSON Lines file: more may follow).
+        self.inputs, self.partial = inputs, partial
         self._get = get
         self._destination = destination
         self._source = source
@@ -285,9 +304,10 @@ class Pending:
         self._rendered: list[Rendered] | None = None  # the unit's results, once got (``_results``)
 
     @classmethod
-    def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination) -> Pending:
+    def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination, *, inputs: tuple[str, ...] = (),
+             partial: bool = False) -> Pending:  # fmt: skip
         """A unit whose planned files all exist: its result says so, and nothing runs."""
-        return cls(name, list, destination, planned=planned, skipped=True)
+        return cls(name, list, destination, planned=planned, skipped=True, inputs=inputs, partial=partial)
 
     def result(self) -> list[Outcome]:
         if self._skipped and self._planned:
@@ -342,7 +362,9 @@ class Pending:
                         existing.append(str(beside))
         except OutputError as exc:
             return Outcome(rendered.place, tuple(paths), rendered.report, exc, rendered.notes, tuple(existing))
-        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing))
+        other = [] if self._other is None else [self._other(path, rendered.place) for path in existing]
+        return Outcome(rendered.place, tuple(paths), rendered.report, None, rendered.notes, tuple(existing),
+                       tuple(line for line in other if line is not None))  # fmt: skip
 
     def _take_planned(self, stem: str) -> Path | None:
         """Return the planned .mid path for the first result named ``stem`` as planned; None for any other.
