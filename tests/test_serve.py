@@ -358,6 +358,16 @@ def conversion_workers(server: Server) -> list[int]:
     return [pid for pid in children_of(server.process.pid) if spawned(pid)]
 
 
+def exited(pid: int) -> bool:
+    """Whether a process has ended with its files closed: reaped, or a zombie (Linux closes a dying
+    process's files before it becomes one; its command line reads empty earlier, while they are open)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # reaped
+        return True
+    return state in (b"Z", b"X")
+
+
 def converted_lines(server: Server) -> list[dict[str, object]]:
     return [line for line in server.lines() if line.get("event") == "converted"]
 
@@ -402,7 +412,7 @@ def test_conversion_workers_killed_between_callbacks_cost_nothing(server: Server
     assert len(workers) == 2
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not set(conversion_workers(server)) & set(workers))
+    wait_for(lambda: all(exited(pid) for pid in workers))  # dead with its pipes closed: between callbacks
     for task in ("after-1", "after-2", "after-3"):
         assert post(server, callback(task), signed_headers(task)).status_code == 200
     wait_for(lambda: len(converted_lines(server)) == 4)
