@@ -190,3 +190,56 @@ def test_info_finds_the_first_downbeat_after_a_pickup_bar_in_any_meter():
     summary = summarize_midi(_smf_bytes([120.0] * 8, [(0, 1, 8), (240, 3, 4)]), source="waltz.mid")
     assert summary.first_downbeat_s == pytest.approx(0.25, abs=0.001)
     assert "first downbeat at 0.250 s" in format_table(summary)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "beat_confidence", "unclaimed"),
+    [
+        (0.99, 0.99, None),  # bar lines drawn: the first downbeat is the file's first full bar
+        (0.10, 0.99, "bar lines counted from 0 s"),  # beats followed, no meter or downbeat claimed
+        (0.10, 0.10, "bar lines not aligned to the music"),  # one constant tempo
+    ],
+)
+def test_info_on_a_mid_says_no_downbeat_when_its_own_text_claims_none(monkeypatch, confidence, beat_confidence,
+                                                                     unclaimed):  # fmt: skip
+    from midiexport.stages.tempo import TempoEstimate
+
+    bpm, downbeat_s = 120.0, 0.5
+    beats_s = downbeat_s + np.arange(64) * 60 / bpm
+    estimate = TempoEstimate(bpm, "4/4", downbeat_s, confidence, "onsets", 1.0, beats_s, beats_s[::4],
+                             beat_confidence=beat_confidence)  # fmt: skip
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: estimate)
+    song = convert_record(rock_song(bpm, downbeat_s, bars=8, jitter_s=0.0), ConvertOptions(bpm="auto"))
+    summary = summarize_midi(write_midi(song))
+    table = format_table(summary)
+    assert summary.bars_unclaimed == unclaimed and summary.estimated_bpm == bpm
+    if unclaimed is None:
+        assert summary.first_downbeat_s == pytest.approx(downbeat_s, abs=0.001)
+        assert f"first downbeat at {summary.first_downbeat_s:.3f} s" in table
+    else:  # a time signature is written all the same (4/4 from 0 s): not read as a downbeat
+        assert summary.first_downbeat_s is None and "first downbeat" not in table
+        assert f"no meter or downbeat claimed ({unclaimed})" in table
+        assert f"time signature 4/4 (no downbeat claimed: {unclaimed})" in table
+        assert json.loads(summaries_json([summary]))[0]["first_downbeat_s"] is None
+
+
+def test_info_names_the_map_median_and_the_estimate_convert_gave_apart():
+    # convert says the estimate (over the whole song); info's written tempo is the map's median over the beats:
+    # when they differ, info's line says which figure each is, the estimate read from the file's own text.
+    record = rock_song(97.0, 0.4, bars=24, drums=False, jitter_s=0.02, seed=1)
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    estimated = re.search(r"tempo ([0-9.]+) BPM", song.report.tempo or "")
+    assert estimated is not None
+    summary = summarize_midi(write_midi(song))
+    assert summary.estimated_bpm == float(estimated.group(1)) and summary.tempo_bpm != summary.estimated_bpm
+    assert (summary.tempo_events or 0) > 1
+    line = next(line for line in format_table(summary).splitlines() if line.strip().startswith("tempo written"))
+    assert line.strip().startswith(f"tempo written {summary.tempo_bpm:g} BPM (the tempo map's median over the beats; ")
+    assert f"convert's estimate, in the file's text: {summary.estimated_bpm:g} BPM)" in line
+
+
+def test_info_on_a_mid_without_midiexports_text_reads_its_time_signature_as_before():
+    song = convert_record(rock_song(120.0, 0.0, bars=4), ConvertOptions(bpm=120))
+    summary = summarize_midi(write_midi(song))
+    assert summary.estimated_bpm is None and summary.bars_unclaimed is None
+    assert summary.first_downbeat_s == 0.0 and "first downbeat at 0.000 s" in format_table(summary)

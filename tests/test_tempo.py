@@ -55,6 +55,7 @@ from midiexport.stages.timing import (
     grid_ticks,
     plan_time,
     straight_line,
+    tempo_us,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1331,10 +1332,13 @@ def test_a_final_ritardando_without_drums_is_followed_to_its_last_beat():
     assert beats_missed(true_s, estimate.beats_s) == 0
 
 
-@pytest.mark.parametrize(("downbeat_s", "pickup"), [(0.004, False), (0.020, False), (0.030, True), (0.700, True)])
+@pytest.mark.parametrize(
+    ("downbeat_s", "pickup"), [(0.004, False), (0.020, False), (0.030, False), (0.080, True), (0.700, True)]
+)
 def test_a_downbeat_within_a_64th_of_0_s_opens_the_file_and_every_line_says_so(monkeypatch, downbeat_s, pickup):
     # A 4 ms pickup was written as a 1/16 bar at 3798 BPM (a song of the test split, --clean strong). At 172 BPM a
-    # 64th lasts 21.8 ms: a downbeat closer than that opens the file; further in, the pickup bar stays.
+    # 64th lasts 21.8 ms: a downbeat closer than that opens the file; so does 30 ms (a 1/16 at 2.9x the tempo);
+    # further in, the pickup bar stays when its tempo is near the song's.
     beat_s = 60 / 172
     beats_s = downbeat_s + np.arange(64) * beat_s
     sure = TempoEstimate(172.0, "4/4", downbeat_s, 0.99, "onsets", 1.0, beats_s, beats_s[::4], beat_confidence=0.99)
@@ -1351,3 +1355,90 @@ def test_a_downbeat_within_a_64th_of_0_s_opens_the_file_and_every_line_says_so(m
     for instrument, track in zip(record.instruments, song.tracks):  # the notes keep their times
         got = written_seconds(song.tempos, np.sort(track.on_tick), song.ppq)
         assert np.abs(got - np.sort(instrument.start_s)).max() < 0.001
+
+
+def _file_map(data: bytes) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]], list[int], int]:
+    """Read back with mido: time signatures (tick, n, d), tempos (tick, µs), every note-on's tick, sorted; the PPQ."""
+    meters, tempos, ons = [], [], []
+    midi = mido_file(data)
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "time_signature":
+                meters.append((tick, message.numerator, message.denominator))
+            elif message.type == "set_tempo":
+                tempos.append((tick, message.tempo))
+            elif message.type == "note_on" and message.velocity > 0:
+                ons.append(tick)
+    return sorted(meters), sorted(tempos), sorted(ons), midi.ticks_per_beat
+
+
+def _notes_keep_their_times(record: model.Record, data: bytes) -> None:
+    _, tempos, ons, ppq = _file_map(data)
+    starts = np.sort(np.concatenate([instrument.start_s for instrument in record.instruments]))
+    assert np.abs(written_seconds(tempos, ons, ppq) - starts).max() < 0.001
+
+
+@pytest.mark.parametrize(
+    ("meter", "downbeat_16ths", "pickup"),
+    [
+        ("4/4", 0.55, None),  # half a 16th: a 1/16 bar would be marked at 1.8x the tempo; the first bar takes it
+        ("4/4", 1.45, None),  # 1.5 16ths: 1/16 at 0.7x or 1/8 at 1.4x; the first bar at 0.92x is nearer
+        ("4/4", 0.9, (1, 16)),  # within 25%: the pickup stays
+        ("4/4", 3.0, (3, 16)),
+        ("4/4", 6.2, (3, 8)),
+        ("4/4", 12.0, (3, 4)),
+        ("3/4", 12.0, (3, 4)),  # a whole bar: the song's meter
+        ("6/8", 12.0, (6, 8)),  # a whole 6/8 bar is 6/8, not 3/4
+        ("6/8", 4.0, (2, 8)),  # in eighths beside 6/8, not 1/4
+        ("6/8", 3.0, (3, 16)),
+    ],
+)
+def test_a_pickup_bar_follows_the_meters_unit_at_a_tempo_near_the_songs(monkeypatch, meter, downbeat_16ths, pickup):
+    bpm = 146.0
+    numerator, denominator = (int(x) for x in meter.split("/"))
+    beat_quarters = 1.5 if denominator == 8 else 1.0
+    beat_s = 60 / bpm * beat_quarters
+    downbeat_s = downbeat_16ths * 60 / bpm / 4
+    per_bar = round(numerator * 4 / denominator / beat_quarters)
+    beats_s = downbeat_s + np.arange(16 * per_bar) * beat_s
+    sure = TempoEstimate(bpm, meter, downbeat_s, 0.99, "onsets", beat_quarters, beats_s, beats_s[::per_bar],
+                         beat_confidence=0.99)  # fmt: skip
+    monkeypatch.setattr("midiexport.stages.tempo.estimate_tempo", lambda record: sure)
+    record = rock_song(bpm, downbeat_s, bars=8, jitter_s=0.0)
+    data = write_midi(convert_record(record, ConvertOptions(bpm="auto")))
+    meters, tempos, _, ppq = _file_map(data)
+    if pickup is None:
+        assert meters[0] == (0, numerator, denominator) and len(meters) == 1  # no pickup bar: the meter from 0 s
+        assert 1 / 1.25 <= tempos[0][1] / tempo_us(bpm) <= 1.25
+    else:
+        pickup_ticks = round(pickup[0] * 4 * ppq / pickup[1])
+        assert meters[:2] == [(0, *pickup), (pickup_ticks, numerator, denominator)]
+        assert float(written_seconds(tempos, [pickup_ticks], ppq)[0]) == pytest.approx(downbeat_s, abs=0.001)
+    assert all(1 / 1.25 <= us / tempo_us(bpm) <= 1.25 for _, us in tempos)  # no mark far from the song's
+    _notes_keep_their_times(record, data)
+
+
+@pytest.mark.parametrize(
+    ("song_id", "first_meters", "downbeat_s"),
+    [
+        ("gen-waltz-s1409", [(3, 4)], 0.0),  # a 0.055 s gap (a 1/16 bar at 274 BPM before): the first bar takes it
+        ("gen-shuffle-s1109", [(6, 8), (6, 8)], 1.74),  # a pickup of one whole 6/8 bar (3/4 before)
+    ],
+)
+def test_the_pickups_of_two_corpus_songs_read_back_with_mido(song_id, first_meters, downbeat_s):
+    record = corpus_song(song_id)
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    data = write_midi(song)
+    meters, tempos, _, ppq = _file_map(data)
+    assert [meter[1:] for meter in meters[: len(first_meters)]] == first_meters
+    assert meters[0][0] == 0
+    said = re.search(r"tempo ([0-9.]+) BPM", song.report.tempo or "")
+    assert said is not None
+    song_us = tempo_us(float(said.group(1)))
+    assert all(1 / 1.25 <= us / song_us <= 1.25 for _, us in tempos)
+    drawn_s = float(written_seconds(tempos, [meters[len(first_meters) - 1][0]], ppq)[0])
+    assert drawn_s == pytest.approx(downbeat_s, abs=0.01)
+    assert f"first downbeat at {drawn_s:.3f} s" in (song.report.tempo or "")
+    _notes_keep_their_times(record, data)

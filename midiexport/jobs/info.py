@@ -5,13 +5,17 @@ For a record: the program and channel that ``convert`` would choose, and the tem
 the bar lines, beats followed only when it would follow them, as ``timing.drawn``
 decides; both confidences) and key it would estimate. For a .mid: what the file says,
 read with the tolerant reader of ``stages.midifile`` (not our writer), note times in
-seconds through the file's own tempo map. Hands on Summaries, which ``format_table``
+seconds through the file's own tempo map; a file midiexport wrote with ``--bpm auto`` also
+opens with its estimate's own line (``TempoEstimate.describe``), from which the estimate convert
+reported and whether it claims no bar line are read (``tempo.UNCLAIMED_PATTERN``), so its 4/4
+from 0 s is not shown as a downbeat. Hands on Summaries, which ``format_table``
 and ``summaries_json`` turn into text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -26,7 +30,17 @@ from ..model import Record
 from ..stages import tempo
 from ..stages.convert import place_instruments, song_title
 from ..stages.key import estimate_key
-from ..stages.midifile import Part, Smf, file_stem, in_time, kept_end_s, midi_title, parse_smf, part_names
+from ..stages.midifile import (
+    Part,
+    Smf,
+    file_stem,
+    in_time,
+    kept_end_s,
+    leading_texts,
+    midi_title,
+    parse_smf,
+    part_names,
+)
 from ..stages.normalize import LATEST
 from ..stages.tempo import estimate_tempo, shown_confidence
 from ..stages.timing import BARS, BEATS, NO_ESTIMATE, auto_time, drawn
@@ -73,6 +87,8 @@ class Summary:
     key_confidence: float | None = None  # records only: the margin over the next best key
     notes_too_late: int | None = None  # a .mid: notes ending beyond LATEST, which convert leaves out (not in parts)
     time_signatures: tuple[tuple[float, str], ...] | None = None  # a .mid: (seconds, "6/8") of each it holds
+    estimated_bpm: float | None = None  # a .mid midiexport wrote with --bpm auto: the estimate its text gives
+    bars_unclaimed: str | None = None  # such a .mid whose text claims no bar line: why ("bar lines counted from 0 s")
 
     @property
     def notes(self) -> int:
@@ -241,6 +257,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     stem = file_stem(source, file_name)
     parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
     tempo_bpm, downbeat_tick = _written_tempo(smf)
+    estimated_bpm, unclaimed = _tempo_text(leading_texts(data))
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
                                           else f"SMPTE time, {smf.ticks_per_s:g} ticks per second")
@@ -256,13 +273,31 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         parts=tuple(parts),
         detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
-        first_downbeat_s=_seconds(smf, downbeat_tick),
+        first_downbeat_s=None if unclaimed else _seconds(smf, downbeat_tick),
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
         notes_too_late=sum(p.note_count for p in smf.parts) - sum(p.notes for p in parts),
         time_signatures=_time_signatures(smf),
+        estimated_bpm=estimated_bpm,
+        bars_unclaimed=unclaimed,
     )
+
+
+# The tempo text a --bpm auto file opens with ("@I" + "estimated " + TempoEstimate.describe(), or the source's
+# beat map's line): its estimate, and why it claims no bar line when it says so (``tempo.UNCLAIMED_PATTERN``).
+TEMPO_TEXT = re.compile(r"@I(?:estimated )?tempo ([0-9.]+) BPM \(quarter notes\)")
+
+
+def _tempo_text(texts: tuple[str, ...]) -> tuple[float | None, str | None]:
+    """Return the estimate a file's own tempo text gives (BPM) and why it claims no bar line (None: it claims them
+    or has no such text), as midiexport wrote them; (None, None) for a file with no such text."""
+    for text in texts:
+        found = TEMPO_TEXT.match(text)
+        if found:
+            unclaimed = tempo.UNCLAIMED_PATTERN.search(text)
+            return float(found.group(1)), unclaimed.group(0) if unclaimed else None
+    return None, None
 
 
 def _time_signatures(smf: Smf) -> tuple[tuple[float, str], ...]:
@@ -331,8 +366,14 @@ def _tempo_line(summary: Summary) -> str:
 
 
 def _written_where(summary: Summary) -> str:
-    """What a .mid's tempo figure is (a map's: its median over the beats) and where its first full bar starts."""
+    """What a .mid's tempo figure is (a map's: its median over the beats; beside the estimate its own text gives, as
+    convert said it) and where its first full bar starts, or that its own text claims none."""
     median = " (median over the beats)" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
+    if summary.estimated_bpm is not None and summary.estimated_bpm != summary.tempo_bpm:
+        which = "the tempo map's median over the beats" if median else "the tempo written"
+        median = f" ({which}; convert's estimate, in the file's text: {summary.estimated_bpm:g} BPM)"
+    if summary.bars_unclaimed:
+        return median + f", no meter or downbeat claimed ({summary.bars_unclaimed})"
     downbeat = summary.first_downbeat_s
     return median + (f", first downbeat at {downbeat:.3f} s" if downbeat is not None else ", no time signature written")
 
@@ -426,7 +467,8 @@ def format_table(summary: Summary) -> str:
     elif summary.kind == "midi":
         head.append("  no key signature")
     if summary.time_signatures:  # none: the tempo line says so
-        head.append("  " + _meters_line(summary.time_signatures))
+        claimed = f" (no downbeat claimed: {summary.bars_unclaimed})" if summary.bars_unclaimed else ""
+        head.append("  " + _meters_line(summary.time_signatures) + claimed)
     if summary.detail:
         head.append(f"  {printable(summary.detail)}")
     if summary.notes_too_late:

@@ -155,6 +155,9 @@ BEAT_CALIBRATION_BARS = 1.412  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.099  # per unit of log-odds of the long-note tracker's agreement
 BEAT_CALIBRATION_OFFSET = 0.302
 BEAT_CONFIDENCE_THRESHOLD = 0.72
+# The words of ``TempoEstimate.describe`` that say no bar line is claimed (beats only, or one constant tempo):
+# ``info`` finds them in a file's own tempo text and says so instead of reading its first time signature as a downbeat.
+UNCLAIMED_PATTERN = re.compile(r"bar lines (?:counted from (?:its first beat|0 s)|not aligned(?: to the music)?)")
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%

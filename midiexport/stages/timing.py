@@ -2,11 +2,14 @@
 
 With ``auto`` the tempo, meter and bar lines come from ``tempo.estimate_tempo``. When
 the estimate is sure (its confidence reaches its group's ``tempo.bar_threshold``), the first
-downbeat is put on a bar line: everything before it becomes a short pickup bar (n/16,
-or n/8 or n/4 when n divides), played at the tempo that makes the pickup last exactly
-until the downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8). A downbeat
-closer to 0 s than a 64th note is no bar (``MIN_PICKUP_QUARTERS``): it opens the file and
-the first bar takes that time. The estimate the map carries says where the downbeat is drawn,
+downbeat is put on a bar line: everything before it becomes a short pickup bar of n 16ths,
+written in the meter's unit (n/4 or n/8 beside x/4, n/8 beside 6/8 and 12/8, else n/16; a whole
+bar in the meter found), played at the tempo that makes the pickup last exactly until the
+downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8). The pickup is written only when
+its tempo stays near the song's (``PICKUP_TEMPO_RATIO``, ``_pickup_sixteenths``); a downbeat
+closer to 0 s than a 64th note, or one whose pickup would be marked far faster or slower than
+the song (0.055 s at 146 BPM: a 1/16 bar at 274 BPM), is no bar: it opens the file and the
+first bar takes that time at a slightly slower tempo. The estimate the map carries says where the downbeat is drawn,
 so the one-line message, the text event and ``info`` agree with the file.
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
@@ -59,6 +62,12 @@ if TYPE_CHECKING:
 # to 0 s by under a 64th, half a 32nd: the notes keep their times, and `--quantize 1/32` (or coarser) still puts
 # each note of the first bar on the grid line it was played nearest to; every later bar line stays where found.
 MIN_PICKUP_QUARTERS = 1 / 16
+# A pickup bar's tempo within 25% of the song's (the n 16ths nearest the song's tempo: 2 or more 16ths are
+# always within 33%, 4 or more within 14%): a tempo mark a quarter off still reads as the song's tempo played
+# a little freer, while a mark 1.5 to 2 times the song's over a bar of silence (a gap of about one and a half
+# or half a 16th) reads as a different tempo. Beyond it the gap goes into the first bar instead
+# (``_pickup_sixteenths``), at a tempo at most 1.6 16ths in a bar slower (under 12% in 3/4), whichever is nearer.
+PICKUP_TEMPO_RATIO = 1.25
 MOVED_S = 0.001  # a first downbeat closer to 0 s than this is simply moved there: a note may move as much
 CONSTANT_FIT_S = 0.015  # one tempo for the song when it fits the beats within 15 ms rms (see below)
 SPAN_FIT_S = 0.025  # a tempo map keeps every beat this close
@@ -182,17 +191,39 @@ def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
             later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
         )
     first_us = bar_tempos[0][1]
-    if downbeat_s < MIN_PICKUP_QUARTERS * first_us / 1e6:  # too short to be a bar: the downbeat opens the file
+    sixteenths = _pickup_sixteenths(downbeat_s, first_us, bar_quarters=bar_quarters)
+    if sixteenths == 0:  # no pickup bar keeps a tempo near the song's: the downbeat opens the file
         estimate = dataclasses.replace(estimate, first_downbeat_s=0.0)  # where the file draws it
         return TimeMap(ppq, _opening_bar(bar_tempos, downbeat_s, bar_quarters=bar_quarters, ppq=ppq),
                        ((0, numerator, denominator),), 0, estimate)  # fmt: skip
     estimate = dataclasses.replace(estimate, first_downbeat_s=downbeat_s)  # where the file draws it
-    sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
     meters = (*_pickup_meters(sixteenths, (numerator, denominator), ppq=ppq), (downbeat_tick, numerator, denominator))
     tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def _pickup_sixteenths(downbeat_s: float, first_us: int, *, bar_quarters: float) -> int:
+    """Return how many 16ths the pickup bar before a first downbeat ``downbeat_s`` in lasts; 0 for no pickup bar.
+
+    Two writings keep every note's time: a pickup of n 16ths (n >= 1, the n nearest the song's tempo) at
+    the tempo that makes it last until the downbeat, or no pickup, the first bar taking that time at a
+    slower tempo (``_opening_bar``). The pickup is written when its tempo is within PICKUP_TEMPO_RATIO of the
+    first bar's, else the writing whose tempo is nearer the song's (by ratio): never a 1/16 bar with no
+    notes marked at twice the song's tempo.
+    """
+    import math
+
+    if downbeat_s < MIN_PICKUP_QUARTERS * first_us / 1e6:  # too short to be a bar
+        return 0
+    sixteenths = max(1, round(downbeat_s / (first_us / 1e6 / 4)))
+    pickup_ratio = sixteenths * first_us / 4 / (downbeat_s * 1e6)  # the pickup's tempo over the song's
+    if 1 / PICKUP_TEMPO_RATIO <= pickup_ratio <= PICKUP_TEMPO_RATIO:
+        return sixteenths
+    bar_s = bar_quarters * first_us / 1e6
+    opening_ratio = bar_s / (bar_s + downbeat_s)  # the first bar's tempo over the song's, taking the time too
+    return sixteenths if abs(math.log(pickup_ratio)) < abs(math.log(opening_ratio)) else 0
 
 
 def _opening_bar(
@@ -406,20 +437,28 @@ def tempo_us(bpm: float) -> int:
 def _pickup_meters(sixteenths: int, meter: tuple[int, int], *, ppq: int) -> tuple[tuple[int, int, int], ...]:
     """Return the time signatures (tick, n, d) before the first downbeat, ``sixteenths`` long.
 
-    One pickup bar (n/16, or n/8 or n/4 when n divides), unless SMF's one-byte numerator
+    One pickup bar in the meter's unit (``_pickup_meter``), unless SMF's one-byte numerator
     cannot hold it (over 255 quarters: a song that starts minutes in): then whole bars of
     the ``meter`` found (n, d) from 0 s, and a pickup bar for the rest.
     """
-    pickup = _pickup_meter(sixteenths)
+    pickup = _pickup_meter(sixteenths, meter)
     if pickup[0] <= MAX_NUMERATOR:
         return ((0, *pickup),)
     rest = sixteenths % (meter[0] * 16 // meter[1])
     whole = ((0, *meter),)
-    return (*whole, (round((sixteenths - rest) * ppq / 4), *_pickup_meter(rest))) if rest else whole
+    return (*whole, (round((sixteenths - rest) * ppq / 4), *_pickup_meter(rest, meter))) if rest else whole
 
 
-def _pickup_meter(sixteenths: int) -> tuple[int, int]:
-    for unit, denominator in ((4, 4), (2, 8)):
+def _pickup_meter(sixteenths: int, meter: tuple[int, int]) -> tuple[int, int]:
+    """Return a pickup bar of ``sixteenths`` written as a producer reads it beside the ``meter`` (n, d).
+
+    A whole bar is the meter itself; otherwise the meter's unit when it divides (quarters are
+    not used beside x/8: 3/4 before 6/8 reads as a change of meter), else eighths, else 16ths.
+    """
+    if sixteenths * meter[1] == meter[0] * 16:
+        return meter
+    units = ((4, 4), (2, 8)) if meter[1] <= 4 else ((2, 8),)
+    for unit, denominator in units:
         if sixteenths % unit == 0:
             return sixteenths // unit, denominator
     return sixteenths, 16
