@@ -404,3 +404,22 @@ def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
     cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
     assert f"InputError: {huge} is larger than 1 MB" in cause
     assert "its song's file is written without it" in rest
+
+
+@pytest.mark.parametrize("name", ["read_midi", "summarize_midi"])
+def test_a_path_given_for_the_bytes_is_a_type_error_saying_they_take_the_files_bytes(tmp_path, name):
+    import midiexport
+
+    path = tmp_path / "song.mid"
+    song = mido.MidiFile()
+    song.tracks.append(
+        mido.MidiTrack([mido.Message("note_on", note=60, velocity=90), mido.Message("note_off", note=60, time=480)])
+    )
+    song.save(path)
+    function = getattr(midiexport, name)
+    for given in (str(path), path):
+        with pytest.raises(
+            TypeError, match=rf"^{name}: data must be bytes or bytearray, got \w+; pass the file's bytes"
+        ):
+            function(given)
+    assert function(path.read_bytes(), source=str(path)) is not None  # the bytes themselves are read

@@ -200,6 +200,7 @@ def drive(
     total: int | None,
     left_out: int | None = None,
     records: bool = False,
+    again: Callable[[], str] | None = None,
 ) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status.
 
@@ -207,6 +208,8 @@ def drive(
     (JSON Lines), counted as records beside the inputs. The progress bar shows on a terminal,
     without ``--quiet``, when more than one unit may come: more than one input, or records.
     ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
+    ``again``: what an interrupted run says to do next, asked when it is interrupted (generate's
+    rule: ``--resume``); by default run the same command again.
     """
     from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
@@ -243,8 +246,8 @@ def drive(
     except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
         failures.close()
-        click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
-                   "(finished files are kept)", err=True)  # fmt: skip
+        next_step = again() if again is not None else "run the same command again to finish"
+        click.echo(f"interrupted: {tally.converted} converted; {next_step} (finished files are kept)", err=True)
         if report is not None:
             _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..display import plural
-from ..errors import InputError, say
+from ..errors import InputError, check_argument, say
 from ..model import Instrument, Record
 from .normalize import LATEST, MAX_TIME_S
 
@@ -576,8 +576,11 @@ def read_midi(data: bytes, *, source: str = "<midi>", file_name: str | None = No
     ``source_ppq``), its meters and the beat map (every quarter in seconds).
     ``file_name``: the file's own name when ``source`` says more (a .zip member: source
     "stems.zip: Song (Bass).mid", file name "Song (Bass).mid"); see ``file_stem``.
-    Raises InputError when the bytes hold nothing to read (see ``parse_smf``).
+    Takes the file's bytes, not its path (``convert_file`` takes a path): a str or Path
+    is a TypeError saying so. Raises InputError when the bytes hold nothing to read
+    (see ``parse_smf``).
     """
+    check_argument("read_midi", "data", data, (bytes, bytearray))
     smf = parse_smf(data, source=source)
     return smf_record(smf, source=source, file_name=file_name)
 
@@ -694,6 +697,9 @@ def merge_stems(records: list[Record]) -> list[Record]:
     Stems that share title and map become one Record with an instrument per stem, in
     the order given; the others stay as they are. Counts add up; warnings name their stem.
     """
+    check_argument("merge_stems", "records", records, list)
+    for record in records:
+        check_argument("merge_stems", "each of records", record, Record)
     return [join_stems([records[i] for i in group]) for group in group_stems(records)]
 
 
