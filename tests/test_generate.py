@@ -328,6 +328,34 @@ def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tm
     assert (tmp_path / "Neon Rain.mid").exists()
 
 
+def test_ctrl_c_while_the_midi_task_is_polled_says_to_run_again_with_resume_which_then_finishes(chain_api, tmp_path):
+    import signal
+
+    chain_api.midi_flags = [0]
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines = []
+    while not lines or not lines[-1].startswith(b"MIDI task: "):
+        lines.append(process.stderr.readline())
+        assert lines[-1], b"".join(lines)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.returncode == 130, rest
+    assert "interrupted: 0 converted; run the same command with --resume to go on from the step it reached" in rest
+    chain_api.midi_flags = [1]
+    assert generate(chain_api, tmp_path).exit_code == 2  # as the line says: without --resume it is refused
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
+
+
 def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):
     assert generate(chain_api, tmp_path).exit_code == 0
     seen = len(chain_api.requests)
