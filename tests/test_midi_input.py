@@ -338,6 +338,20 @@ def test_a_lone_stem_with_split_keeps_the_song_title_its_files_named_by_instrume
     assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{TITLE}-Bass.mid"]
 
 
+def test_a_split_part_kept_from_other_stems_is_counted_in_the_summary(tmp_path):
+    stems = suno_stems()
+    (tmp_path / f"{TITLE} (Keyboard).mid").write_bytes(stems["Keyboard"])
+    assert run("convert", str(tmp_path), "--split").exit_code == 0  # writes its Keyboard part alone
+    for stem in ("Bass", "Drums"):
+        (tmp_path / f"{TITLE} ({stem}).mid").write_bytes(stems[stem])  # downloaded later
+    again = run("convert", str(tmp_path), "--split")
+    assert again.exit_code == 0, again.stderr
+    lines = again.stderr.splitlines()
+    assert f"warning: {tmp_path / f'{TITLE}-Keyboard.mid'} exists, made from {TITLE} (Keyboard).mid" in again.stderr
+    assert "; 1 existing file kept), " in lines[-1] and lines[-1].startswith("1 converted (")  # the other parts written
+    assert run("convert", str(tmp_path), "--split").stderr.splitlines()[-1].endswith(" 1 skipped (exist), 0 failed")
+
+
 def test_a_lone_mid_never_replaces_itself(tmp_path):
     # One track named "song": 00 FF 03 04 "song" | note-on 60 | 480 ticks later note-off | end of track.
     body = bytes.fromhex("00FF0304") + b"song" + bytes.fromhex("00903C64 8360803C40 00FF2F00")

@@ -552,7 +552,7 @@ def test_a_users_dashed_name_beside_a_json_is_converted_unless_this_run_writes_t
     assert result.exit_code == 0, result.stderr
     assert (
         result.stderr.splitlines()[0]
-        == f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)"
+        == f"1 .mid file {OWN_LINE} (this run writes it again or keeps it; name it alone to convert it)"
     )
     assert f"wrote {tmp_path / '77aa.mid'}" in result.stderr  # song-live.mid converted, named by its title
     assert names(tmp_path) == ["77aa.mid", "other.json", "song-2.mid", "song-live.mid", "song.json", "song.mid"]
@@ -594,8 +594,8 @@ def test_a_named_output_found_again_in_its_folder_is_said_once_as_left_out(tmp_p
     assert run("convert", str(tmp_path / "e" / "a.json")).exit_code == 0
     result = run("convert", str(tmp_path / "e" / "a.mid"), str(tmp_path / "e"))
     assert result.exit_code == 0, result.stderr
-    lines = result.stderr.splitlines()
-    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)",
+    lines = result.stderr.splitlines()  # a.json's file exists: kept, so the line must not say it is written
+    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again or keeps it; name it alone to convert it)",
                      "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]  # fmt: skip
 
 

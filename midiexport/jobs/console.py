@@ -101,10 +101,15 @@ def _clock_time(seconds: float) -> str:
 
 
 class Tally:
-    """Outcomes added up for the summary line (and the JSON report's totals)."""
+    """Outcomes added up for the summary line (and the JSON report's totals).
+
+    Inputs are counted once each: converted, skipped (every file existed) or failed. A
+    converted input may also have kept some files that existed (a part of ``--split``, a
+    song's file made from other stems): ``kept`` counts those files, said beside its notes.
+    """
 
     def __init__(self) -> None:
-        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = 0
+        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = self.kept = 0
         self.left_out: Counter[str] = Counter()
 
     def add(self, outcome: Any) -> None:
@@ -115,6 +120,7 @@ class Tally:
         else:
             self.converted += 1
             self.notes += outcome.notes
+            self.kept += len(outcome.existing)
             if outcome.report:
                 self.left_out.update(outcome.report.left_out)
                 if outcome.report.repairs:
@@ -133,8 +139,9 @@ class Tally:
             kinds = ", ".join(f"{kind}: {n:,}" for kind, n in sorted(self.left_out.items(), key=lambda kv: -kv[1]))
             total = sum(self.left_out.values())
             left_out = f", {total:,} {plural(total, 'note')} left out ({kinds})"
+        kept = f"; {self.kept:,} existing {plural(self.kept, 'file')} kept" if self.kept else ""
         return (
-            f"{self.converted} converted ({self.notes:,} {plural(self.notes, 'note')}), {self.repaired} repaired "
+            f"{self.converted} converted ({self.notes:,} {plural(self.notes, 'note')}{kept}), {self.repaired} repaired "
             f"({self.repairs:,} {plural(self.repairs, 'repair')}){left_out}, {self.skipped} skipped (exist), "
             f"{self.failed} failed"
         )

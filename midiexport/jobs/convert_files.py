@@ -45,8 +45,9 @@ MARK_HEAD_BYTES = 4096
 LEFT_OUT_HINT = "name one to convert it again"
 SIDE_FILE = "report or generate state file"  # what ``written_side_file`` recognises, as counted
 SIDE_HINT = "name one to read it as given"  # a report or state named alone is read (and fails as no record)
-OWN_OUTPUT_HINTS = ("this run writes it again; name it alone to convert it",  # ``own_outputs``: one file, several
-                    "this run writes them again; name one alone to convert it")  # fmt: skip
+# ``own_outputs``: one file, several; true whether that input writes its files again or keeps them (they exist)
+OWN_OUTPUT_HINTS = ("this run writes it again or keeps it; name it alone to convert it",
+                    "this run writes them again or keeps them; name one alone to convert it")  # fmt: skip
 REPEATED = "given again (the same file named twice, or named and in a folder searched) read once"
 RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
 # The ``source:`` text of a song of .mid stems (``midifile.merge_stems``) or of a .zip member ("z.zip: a.json"):
