@@ -651,3 +651,18 @@ def test_a_glob_of_records_with_ids_split_per_instrument_run_again_writes_the_sa
     assert again.exit_code == 0, again.stderr
     assert files_of(tmp_path) == before
     assert again.stderr.splitlines()[0].startswith(f"2 .mid files {OWN_LINE} (")
+
+
+def test_split_files_named_by_a_gm_name_with_a_parenthesis_are_no_suno_stems(tmp_path):
+    notes = [{"pitch": 40, "start": 0, "end": 0.5, "velocity": 0.8}]
+    parts = [{"name": name, "notes": notes} for name in ("Electric Bass (finger)", "Electric Bass (pick)")]
+    (tmp_path / "two.json").write_text(json.dumps({"data": {"taskId": "5c79be8e", "state": "complete",
+                                                            "instruments": parts}}))  # fmt: skip
+    assert run("convert", str(tmp_path / "two.json"), "--split", "-o", str(tmp_path / "split")).exit_code == 0
+    assert names(tmp_path / "split") == ["two-Electric Bass (finger).mid", "two-Electric Bass (pick).mid"]
+    shown = run("info", "--json", *glob_of(tmp_path / "split"))
+    assert [summary["title"] for summary in json.loads(shown.stdout)] == [
+        "5c79be8e - Electric Bass (finger)", "5c79be8e - Electric Bass (pick)"]  # fmt: skip
+    again = run("convert", *glob_of(tmp_path / "split"), "-o", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.stderr
+    assert len(names(tmp_path / "again")) == 2  # two songs' files, not "(finger)" and "(pick)" stems joined

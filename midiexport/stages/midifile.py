@@ -545,10 +545,14 @@ def key_name(sharps: int, *, minor: bool) -> str:
 def stem_title(name: str) -> tuple[str, str] | None:
     """Split Suno's ``Song Title (Stem)`` into (title, stem); None for any other name.
 
-    A General MIDI name in parentheses ("Electric Bass (finger)") is not a stem name.
+    A General MIDI name's parenthesis is not a stem name: "Electric Bass (finger)" alone, or
+    ending a longer name as ``--split`` writes it ("Song - Electric Bass (finger)", whose
+    title is the whole name), as ``gm.completes_program_name`` finds it.
     """
     match = _STEM_NAME.match(name.strip())
     if match is None or gm.gm_program(name) is not None:
+        return None
+    if gm.completes_program_name(match.group("title"), match.group("stem")):
         return None
     return match.group("title"), match.group("stem").strip()
 
