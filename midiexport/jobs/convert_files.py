@@ -432,11 +432,12 @@ def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Desti
     name = _unit_name(job.unit)
     inputs = tuple(stem.path for stem in job.unit.stems) or (job.unit.source.path,)  # what the progress bar counts
     partial = job.unit.line is not None
+    size = len(job.unit.raw) if partial and job.unit.raw is not None else 0  # a line's bytes, its newline included
     if job.finished and job.paths:
-        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial)
+        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial, size=size)
     other = kept_other if job.unit.stems or files.is_archive(job.unit.source) else None  # songs of .mid stems
     return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem, inputs=inputs,
-                   partial=partial, other=other)  # fmt: skip
+                   partial=partial, other=other, size=size)  # fmt: skip
 
 
 def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:
