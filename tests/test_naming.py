@@ -492,7 +492,9 @@ def test_a_glob_of_a_download_folder_run_again_writes_the_same_files(tmp_path, o
         assert files_of(tmp_path) == before  # no "-2", no "-midiexport": the same files, none rewritten
         lines = again.stderr.splitlines()
         files = "file" if len(written) == 1 else "files"
-        hint = "it again or keeps it; name it alone" if len(written) == 1 else "them again or keeps them; name one alone"
+        hint = (
+            "it again or keeps it; name it alone" if len(written) == 1 else "them again or keeps them; name one alone"
+        )
         assert lines[0] == f"{len(written)} .mid {files} {OWN_LINE} (this run writes {hint} to convert it)"  # kept
         assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"
 
