@@ -290,3 +290,26 @@ class ChoiceNeeded(MidiExportError):
     def __init__(self, message: str, *, choices: tuple[str, ...] = (), hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.choices = choices
+
+
+ARGUMENT_HINTS = {  # what to pass instead, by the type expected (a parameter's usual mix-up)
+    "Record": "a Record comes from normalize_payload or read_midi",
+    "Song": "convert_record makes a Song of a Record",
+    "ConvertOptions": "build one: ConvertOptions(bpm=90)",
+    "bytes": "pass the file's bytes, as Path(...).read_bytes() gives them",
+}
+
+
+def check_argument(where: str, name: str, value: object, expected: type | tuple[type, ...]) -> None:
+    """Raise one TypeError naming the function, the parameter and the type it takes, for a public entry point.
+
+    A dict given for ``options``, a Record for a Song or None would otherwise fail deep
+    inside as an AttributeError naming neither. Checked once where the caller hands it
+    in (one ``isinstance``: cheap per record); ``ARGUMENT_HINTS`` says what to pass instead.
+    """
+    if isinstance(value, expected):
+        return
+    types = expected if isinstance(expected, tuple) else (expected,)
+    wanted = " or ".join(t.__name__ for t in types)
+    hint = ARGUMENT_HINTS.get(types[0].__name__)
+    raise TypeError(f"{where}: {name} must be {wanted}, got {type(value).__name__}" + (f"; {hint}" if hint else ""))

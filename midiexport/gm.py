@@ -372,6 +372,24 @@ def program_table() -> list[str]:
     return lines
 
 
+@cache
+def _parenthesized_programs() -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """The GM names that end in a parenthesis ("Electric Bass (finger)"), as (words before, words inside)."""
+    split = (re.fullmatch(r"(.*?)\s*\(([^()]*)\)", name) for name in GM_PROGRAMS)
+    return tuple((tuple(_words(m[1])), tuple(_words(m[2]))) for m in split if m is not None)
+
+
+def completes_program_name(before: str, inside: str) -> bool:
+    """True when ``before (inside)`` ends with a GM program's name: "Song - Electric Bass" and "finger".
+
+    Such a parenthesis is part of an instrument's name (as ``--split`` names its files),
+    not a Suno stem's ``Title (Stem)``.
+    """
+    words, inner = _words(before), tuple(_words(inside))
+    return any(inner == want and len(words) >= len(base) and tuple(words[len(words) - len(base):]) == base
+               for base, want in _parenthesized_programs())  # fmt: skip
+
+
 def name_key(name: str) -> str:
     """Return the form names are compared in: case, spaces and punctuation ignored."""
     return _key(name)

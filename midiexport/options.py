@@ -93,10 +93,13 @@ class ConvertOptions:
     program_overrides: Mapping[str, gm.Resolved] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.programs, Mapping):  # a dict is the natural way to write it
-            object.__setattr__(self, "programs", tuple(self.programs.items()))
-        else:
-            object.__setattr__(self, "programs", tuple((str(k), v) for k, v in self.programs))
+        for flag in ("split", "strict"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        for flag in ("align", "ghosts"):
+            if getattr(self, flag) is not None and not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be True, False or None, got {getattr(self, flag)!r}")
+        object.__setattr__(self, "programs", tuple((str(k), v) for k, v in _pairs("programs", self.programs)))
         object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
         if self.ppq is not None and not (isinstance(self.ppq, int) and MIN_PPQ <= self.ppq <= MAX_PPQ):
@@ -122,9 +125,10 @@ class ConvertOptions:
             raise ValueError(f"key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
         for name, low in (("min_note_ms", 0.0), ("merge_gap_ms", 0.0), ("drum_length_ms", 0.0)):
             _check_ms(name, getattr(self, name), low, MAX_CLEAN_MS)
-        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in self.shifts))
-        for _, shift_ms in self.shifts:
+        shifts = _pairs("shifts", self.shifts)
+        for _, shift_ms in shifts:
             _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
+        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in shifts))
         check_shift_names(self.shifts)
 
     @property
@@ -193,6 +197,23 @@ def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
         earlier = first.setdefault(gm.name_key(name), given)
         if earlier is not given:
             raise ValueError(f"{earlier!r} and {given!r} shift the same instrument twice; give one")
+
+
+def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:
+    """``programs`` or ``shifts`` as (name, value) pairs: from a mapping ({"Bass": 20}) or pairs ((("Bass", 20),)).
+
+    Anything else (a string such as "Bass=20", the command line's form, or a pair that is not
+    two items) is a TypeError naming the two accepted forms.
+    """
+    forms = f'{field} takes a mapping {{"Bass": ...}} or (name, value) pairs'
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{forms}, got {value!r}")
+    for pair in value:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(f"{forms}, got the item {pair!r}")
+    return [(k, v) for k, v in value]
 
 
 def _check_ms(name: str, value: object, low: float, high: float) -> None:

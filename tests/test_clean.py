@@ -634,6 +634,23 @@ def test_one_instrument_shifted_twice_is_refused_naming_both():
     assert ConvertOptions(shifts=(("", -250), ("Bass", -18))).shifts == (("", -250.0), ("Bass", -18.0))
 
 
+def test_shifts_take_a_mapping_as_programs_do_and_a_string_is_a_type_error_naming_both_forms():
+    assert ConvertOptions(shifts={"Bass": 20, "": -5}).shifts == (("Bass", 20.0), ("", -5.0))
+    assert ConvertOptions(shifts={"Bass": 20}) == ConvertOptions(shifts=(("Bass", 20),))
+    for given in ("Bass=20", ("Bass=20",), (("Bass", 20, 1),), 20):
+        with pytest.raises(TypeError, match=r"shifts takes a mapping \{\"Bass\": \.\.\.\} or \(name, value\) pairs"):
+            ConvertOptions(shifts=given)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="programs takes a mapping"):
+        ConvertOptions(programs="Bass=33")  # type: ignore[arg-type]
+
+
+def test_clean_record_defaults_its_options_as_convert_record_does():
+    record = record_of(("Piano", [(60, 0.0, 0.01, 0.5), (62, 1.0, 1.5, 0.5)]))
+    assert clean_record(record) is record  # no clean-up asked for: the record itself comes back
+    with pytest.raises(TypeError, match="^clean_record: options must be ConvertOptions, got dict"):
+        clean_record(record, {"clean": "light"})  # type: ignore[arg-type]
+
+
 def _band_without_drums(bass_s: float, strings_s: float, *, early: tuple[float, ...] = ()) -> model.Record:
     """Piano on an 8th-note grid (the busiest part); bass on every other 8th and on the
     off-beats between; strings on those off-beats only, so they meet the piano nowhere

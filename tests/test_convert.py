@@ -282,6 +282,36 @@ def test_a_bad_program_is_refused_when_the_options_are_built():
     assert resolved == ConvertOptions(programs=(("bass", 33), ("BASS", "Electric Bass (finger)")))
 
 
+@pytest.mark.parametrize("field", ["split", "strict", "align", "ghosts"])
+def test_a_bool_option_given_a_string_is_a_type_error(field):
+    with pytest.raises(TypeError, match=f"^{field} must be True"):
+        ConvertOptions(**{field: "yes"})
+    assert getattr(ConvertOptions(**{field: True}), field) is True
+
+
+def test_public_functions_given_the_wrong_type_name_the_parameter_and_the_type_it_takes(tmp_path):
+    import midiexport
+
+    [record] = normalize_payload(load_fixture("record-info.json"))
+    song = convert_record(record)
+    wrong = [
+        (lambda: midiexport.convert_record(None), "^convert_record: record must be Record, got NoneType"),  # type: ignore[arg-type]
+        (lambda: midiexport.convert_record(record, {"bpm": 90}), "^convert_record: options must be ConvertOptions, got dict; build one"),  # type: ignore[arg-type]
+        (lambda: midiexport.convert_payload(load_fixture("record-info.json"), options={"bpm": 90}), "^convert_payload: options must be ConvertOptions"),  # type: ignore[arg-type]
+        (lambda: midiexport.convert_file(tmp_path, tmp_path, {"bpm": 90}), "^convert_file: options must be ConvertOptions"),  # type: ignore[arg-type]
+        (lambda: midiexport.write_midi(record), "^write_midi: song must be Song, got Record; convert_record makes a Song"),  # type: ignore[arg-type]
+        (lambda: midiexport.split_song(record), "^split_song: song must be Song, got Record"),  # type: ignore[arg-type]
+        (lambda: midiexport.estimate_tempo(song), "^estimate_tempo: record must be Record, got Song"),  # type: ignore[arg-type]
+        (lambda: midiexport.estimate_key(song), "^estimate_key: record must be Record, got Song"),  # type: ignore[arg-type]
+        (lambda: midiexport.summarize_record(song), "^summarize_record: record must be Record, got Song"),  # type: ignore[arg-type]
+        (lambda: midiexport.merge_stems([song]), "^merge_stems: each of records must be Record, got Song"),  # type: ignore[list-item]
+        (lambda: midiexport.to_pretty_midi(None), "^to_pretty_midi: song_or_record must be Song or Record"),  # type: ignore[arg-type]
+    ]  # fmt: skip
+    for call, message in wrong:
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
 def test_song_too_long_for_the_file_is_refused():
     payload = record_payload({"Piano": [(60, 80_000.0, 80_001.0, 1.0)]})
     with pytest.raises(RecordError, match="too long for a MIDI file"):

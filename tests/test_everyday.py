@@ -238,6 +238,18 @@ def test_terminal_bar_counts_the_inputs_found_and_records_beside_them_with_json_
     assert bars[0].startswith("[####--------------------] 1/6 inputs  1 record  ")  # 5 files and the .jsonl
 
 
+def test_terminal_bar_of_one_json_lines_file_follows_its_bytes(tmp_path):
+    line = json.dumps(record_payload({"Bass": [(40, 0.0, 1.0, 0.8)]})) + "\n"
+    (tmp_path / "songs.jsonl").write_text(line * 4)
+    status, screen = run_in_terminal(["convert", str(tmp_path / "songs.jsonl"), "-o", str(tmp_path / "out"), "-j", "1"],
+                                     tmp_path)  # fmt: skip
+    assert status == 0
+    bars = [part.replace("\x1b[K", "") for part in screen.split("\r") if part.replace("\x1b[K", "").startswith("[")]
+    size = f"{len(line) * 4 / 1000:.1f} kB"
+    assert bars[0].startswith(f"[######------------------] {len(line) / 1000:.1f}/{size}  1 record  "), bars
+    assert all("/1 inputs" not in bar for bar in bars)  # no "0/1 inputs" for the whole run
+
+
 def test_bar_text_counts_inputs_and_their_pace():
     from midiexport.jobs.console import ProgressBar
 
@@ -256,6 +268,21 @@ def test_bar_text_counts_inputs_and_their_pace():
     stems = ProgressBar(3, lambda text: None, enabled=False, clock=lambda: now[0])
     stems.step(["S (Bass).mid", "S (Drums).mid"])  # one song of two stems: two inputs done
     assert " 2/3 " in stems.line(now[0] + 1)
+
+
+def test_the_bar_of_a_single_json_lines_input_follows_the_bytes_its_records_were_read_from():
+    from midiexport.jobs.console import ProgressBar
+
+    now = [0.0]
+    bar = ProgressBar(1, lambda text: None, enabled=False, clock=lambda: now[0], records=True, size=4_000_000)
+    assert bar.line(now[0]).endswith("ETA -:--")
+    now[0] = 10.0
+    for _ in range(100):
+        bar.step(["big.jsonl"], partial=True, size=10_000)  # 1 MB of 4 read in 10 s: 30 s left
+    assert bar.line(now[0]) == "[######------------------] 1.0/4.0 MB  100 records  10.0/s  ETA 0:30"
+    several = ProgressBar(2, lambda text: None, enabled=False, clock=lambda: now[0], records=True, size=4_000_000)
+    several.step(["a.jsonl"], partial=True, size=10_000)
+    assert several.line(now[0]).startswith("[------------------------] 0/2 inputs  1 record  ")  # inputs counted
 
 
 # For developers

@@ -305,20 +305,30 @@ def test_resume_after_the_separation_succeeded_pays_only_for_midi(chain_api, tmp
     assert len(chain_api.seen(CHAIN_SEPARATION)) == polled  # the saved answer is used
 
 
-def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tmp_path):
-    chain_api.midi_flags = [0]
-    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
+    """Start ``generate`` in a child (SIGINT as from a terminal) and return it once it polls a MIDI task that never ends."""
+    import signal
+
+    api.midi_flags = [0]
+    env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), "--yes", "--poll-interval", "0.05"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=out,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert process.stderr is not None
     lines = []
     while not lines or not lines[-1].startswith(b"MIDI task: "):
         lines.append(process.stderr.readline())
         assert lines[-1], b"".join(lines)
+    return process
+
+
+def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tmp_path):
+    process = polling_midi(chain_api, tmp_path)
     process.kill()  # SIGKILL: no clean-up runs
     process.wait()
+    assert process.stderr is not None
     process.stderr.close()
     assert state(tmp_path)["midi_task"] == "midi-1"
     chain_api.midi_flags = [1]
@@ -326,6 +336,24 @@ def test_resume_after_a_kill_following_the_midi_post_sends_no_post(chain_api, tm
     assert resumed.exit_code == 0, resumed.stderr
     assert posts(chain_api) == (1, 1)
     assert (tmp_path / "Neon Rain.mid").exists()
+
+
+def test_ctrl_c_while_the_midi_task_is_polled_says_to_run_again_with_resume_which_then_finishes(chain_api, tmp_path):
+    import signal
+
+    process = polling_midi(chain_api, tmp_path)
+    process.send_signal(signal.SIGINT)
+    assert process.stderr is not None
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.returncode == 130, rest
+    assert "interrupted: 0 converted; run the same command with --resume to go on from the step it reached" in rest
+    chain_api.midi_flags = [1]
+    assert generate(chain_api, tmp_path).exit_code == 2  # as the line says: without --resume it is refused
+    resumed = generate(chain_api, tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert posts(chain_api) == (1, 1)
 
 
 def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):

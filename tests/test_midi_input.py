@@ -338,6 +338,20 @@ def test_a_lone_stem_with_split_keeps_the_song_title_its_files_named_by_instrume
     assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{TITLE}-Bass.mid"]
 
 
+def test_a_split_part_kept_from_other_stems_is_counted_in_the_summary(tmp_path):
+    stems = suno_stems()
+    (tmp_path / f"{TITLE} (Keyboard).mid").write_bytes(stems["Keyboard"])
+    assert run("convert", str(tmp_path), "--split").exit_code == 0  # writes its Keyboard part alone
+    for stem in ("Bass", "Drums"):
+        (tmp_path / f"{TITLE} ({stem}).mid").write_bytes(stems[stem])  # downloaded later
+    again = run("convert", str(tmp_path), "--split")
+    assert again.exit_code == 0, again.stderr
+    lines = again.stderr.splitlines()
+    assert f"warning: {tmp_path / f'{TITLE}-Keyboard.mid'} exists, made from {TITLE} (Keyboard).mid" in again.stderr
+    assert "; 1 existing file kept), " in lines[-1] and lines[-1].startswith("1 converted (")  # the other parts written
+    assert run("convert", str(tmp_path), "--split").stderr.splitlines()[-1].endswith(" 1 skipped (exist), 0 failed")
+
+
 def test_a_lone_mid_never_replaces_itself(tmp_path):
     # One track named "song": 00 FF 03 04 "song" | note-on 60 | 480 ticks later note-off | end of track.
     body = bytes.fromhex("00FF0304") + b"song" + bytes.fromhex("00903C64 8360803C40 00FF2F00")
@@ -404,3 +418,22 @@ def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
     cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
     assert f"InputError: {huge} is larger than 1 MB" in cause
     assert "its song's file is written without it" in rest
+
+
+@pytest.mark.parametrize("name", ["read_midi", "summarize_midi"])
+def test_a_path_given_for_the_bytes_is_a_type_error_saying_they_take_the_files_bytes(tmp_path, name):
+    import midiexport
+
+    path = tmp_path / "song.mid"
+    song = mido.MidiFile()
+    song.tracks.append(
+        mido.MidiTrack([mido.Message("note_on", note=60, velocity=90), mido.Message("note_off", note=60, time=480)])
+    )
+    song.save(path)
+    function = getattr(midiexport, name)
+    for given in (str(path), path):
+        with pytest.raises(
+            TypeError, match=rf"^{name}: data must be bytes or bytearray, got \w+; pass the file's bytes"
+        ):
+            function(given)
+    assert function(path.read_bytes(), source=str(path)) is not None  # the bytes themselves are read

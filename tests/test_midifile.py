@@ -165,7 +165,9 @@ def test_any_cut_of_a_real_file_reads_or_fails_with_input_error(cut):
 @pytest.mark.parametrize(
     ("name", "split"),
     [("Midnight Concrete (Keyboard)", ("Midnight Concrete", "Keyboard")), ("Electric Bass (finger)", None),
-     ("song", None), ("A (B) (Bass)", ("A (B)", "Bass"))],
+     ("song", None), ("A (B) (Bass)", ("A (B)", "Bass")), ("5c79be8e - Electric Bass (finger)", None),
+     ("task-Lead 8 (bass + lead)", None), ("Song (finger)", ("Song", "finger")), ("Electric (finger)", ("Electric", "finger")),
+     ("My Pad 2 (Keyboard)", ("My Pad 2", "Keyboard"))],
 )  # fmt: skip
 def test_stem_title_reads_suno_file_names(name, split):
     assert stem_title(name) == split

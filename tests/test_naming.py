@@ -492,8 +492,10 @@ def test_a_glob_of_a_download_folder_run_again_writes_the_same_files(tmp_path, o
         assert files_of(tmp_path) == before  # no "-2", no "-midiexport": the same files, none rewritten
         lines = again.stderr.splitlines()
         files = "file" if len(written) == 1 else "files"
-        hint = "it again; name it alone" if len(written) == 1 else "them again; name one alone"
-        assert lines[0] == f"{len(written)} .mid {files} {OWN_LINE} (this run writes {hint} to convert it)"
+        hint = (
+            "it again or keeps it; name it alone" if len(written) == 1 else "them again or keeps them; name one alone"
+        )
+        assert lines[0] == f"{len(written)} .mid {files} {OWN_LINE} (this run writes {hint} to convert it)"  # kept
         assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"
 
 
@@ -552,7 +554,7 @@ def test_a_users_dashed_name_beside_a_json_is_converted_unless_this_run_writes_t
     assert result.exit_code == 0, result.stderr
     assert (
         result.stderr.splitlines()[0]
-        == f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)"
+        == f"1 .mid file {OWN_LINE} (this run writes it again or keeps it; name it alone to convert it)"
     )
     assert f"wrote {tmp_path / '77aa.mid'}" in result.stderr  # song-live.mid converted, named by its title
     assert names(tmp_path) == ["77aa.mid", "other.json", "song-2.mid", "song-live.mid", "song.json", "song.mid"]
@@ -594,8 +596,8 @@ def test_a_named_output_found_again_in_its_folder_is_said_once_as_left_out(tmp_p
     assert run("convert", str(tmp_path / "e" / "a.json")).exit_code == 0
     result = run("convert", str(tmp_path / "e" / "a.mid"), str(tmp_path / "e"))
     assert result.exit_code == 0, result.stderr
-    lines = result.stderr.splitlines()
-    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again; name it alone to convert it)",
+    lines = result.stderr.splitlines()  # a.json's file exists: kept, so the line must not say it is written
+    assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again or keeps it; name it alone to convert it)",
                      "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]  # fmt: skip
 
 
@@ -651,3 +653,18 @@ def test_a_glob_of_records_with_ids_split_per_instrument_run_again_writes_the_sa
     assert again.exit_code == 0, again.stderr
     assert files_of(tmp_path) == before
     assert again.stderr.splitlines()[0].startswith(f"2 .mid files {OWN_LINE} (")
+
+
+def test_split_files_named_by_a_gm_name_with_a_parenthesis_are_no_suno_stems(tmp_path):
+    notes = [{"pitch": 40, "start": 0, "end": 0.5, "velocity": 0.8}]
+    parts = [{"name": name, "notes": notes} for name in ("Electric Bass (finger)", "Electric Bass (pick)")]
+    (tmp_path / "two.json").write_text(json.dumps({"data": {"taskId": "5c79be8e", "state": "complete",
+                                                            "instruments": parts}}))  # fmt: skip
+    assert run("convert", str(tmp_path / "two.json"), "--split", "-o", str(tmp_path / "split")).exit_code == 0
+    assert names(tmp_path / "split") == ["two-Electric Bass (finger).mid", "two-Electric Bass (pick).mid"]
+    shown = run("info", "--json", *glob_of(tmp_path / "split"))
+    assert [summary["title"] for summary in json.loads(shown.stdout)] == [
+        "5c79be8e - Electric Bass (finger)", "5c79be8e - Electric Bass (pick)"]  # fmt: skip
+    again = run("convert", *glob_of(tmp_path / "split"), "-o", str(tmp_path / "again"))
+    assert again.exit_code == 0, again.stderr
+    assert len(names(tmp_path / "again")) == 2  # two songs' files, not "(finger)" and "(pick)" stems joined

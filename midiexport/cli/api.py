@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -168,7 +169,17 @@ def generate(music_task: str, **options: Any) -> None:
             click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
                           abort=True)  # fmt: skip
         drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
-             options, total=1)  # fmt: skip
+              options, total=1, again=lambda: _generate_again(chain.path))  # fmt: skip
+
+
+def _generate_again(state_file: Path) -> str:
+    """What an interrupted generate says to do next (README "Generating").
+
+    With its state saved, the same command without --resume is refused, so the line names it.
+    """
+    if state_file.exists():
+        return "run the same command with --resume to go on from the step it reached"
+    return "run the same command again to finish"
 
 
 def _check_callback_url(url: str) -> None:

@@ -49,7 +49,24 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
     sources = found.sources
     # The bar counts inputs, known now; JSON Lines' records are counted beside them as they are read.
     drive(lambda jobs: _batch(sources, options, destination, jobs), options, total=len(sources),
-          left_out=found.written_left_out, records=any(source.lines for source in sources))  # fmt: skip
+          left_out=found.written_left_out, records=any(source.lines for source in sources),
+          size=_lines_size(sources))  # fmt: skip
+
+
+def _lines_size(sources: Any) -> int | None:
+    """The bytes of a batch's one JSON Lines input when it is a regular file (the bar follows them), else None."""
+    import os
+    import stat
+
+    from ..io.files import STDIN
+
+    if len(sources) != 1 or not sources[0].lines or sources[0].path == STDIN:
+        return None
+    try:
+        found = os.stat(sources[0].path)
+    except OSError:  # gone: the bar counts records only
+        return None
+    return found.st_size if stat.S_ISREG(found.st_mode) and found.st_size else None
 
 
 def _batch(sources: Any, options: dict[str, Any], destination: Any, jobs: int) -> Iterable[Any]:

@@ -200,6 +200,8 @@ def drive(
     total: int | None,
     left_out: int | None = None,
     records: bool = False,
+    size: int | None = None,
+    again: Callable[[], str] | None = None,
 ) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status.
 
@@ -207,6 +209,9 @@ def drive(
     (JSON Lines), counted as records beside the inputs. The progress bar shows on a terminal,
     without ``--quiet``, when more than one unit may come: more than one input, or records.
     ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
+    ``size``: the bytes of a batch's one JSON Lines input, for the bar (``ProgressBar``).
+    ``again``: what an interrupted run says to do next, asked when it is interrupted (generate's
+    rule: ``--resume``); by default run the same command again.
     """
     from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
@@ -216,7 +221,7 @@ def drive(
     tally = Tally()
     failures = _FailureLines(verbose, reported=options.get("report") is not None)
     several = records or total is None or total > 1
-    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False), records=records,
+    progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False), records=records, size=size,
                            enabled=not quiet and sys.stderr.isatty() and several)  # fmt: skip
     report = _json_report(options, left_out)
     single = names_one_file(options["out"]) and options["out"] != "-"  # an existing file is named
@@ -231,7 +236,7 @@ def drive(
                     tally.failed += 1
                     if report is not None:
                         report.add_failure(pending.name, exc)
-                progress.step(pending.inputs, partial=pending.partial)
+                progress.step(pending.inputs, partial=pending.partial, size=pending.size)
                 continue
             for outcome in outcomes:
                 with signals_held():  # a signal between the two would count a unit the report lacks
@@ -239,12 +244,12 @@ def drive(
                     if report is not None:
                         report.add(outcome)
                 _print_outcome(outcome, failures, quiet=quiet, progress=progress, single=single)
-            progress.step(pending.inputs, partial=pending.partial)
+            progress.step(pending.inputs, partial=pending.partial, size=pending.size)
     except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
         failures.close()
-        click.echo(f"interrupted: {tally.converted} converted; run the same command again to finish "
-                   "(finished files are kept)", err=True)  # fmt: skip
+        next_step = again() if again is not None else "run the same command again to finish"
+        click.echo(f"interrupted: {tally.converted} converted; {next_step} (finished files are kept)", err=True)
         if report is not None:
             _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, check_argument
 from ..model import Record, Song
 from ..options import DEFAULT_OPTIONS, ConvertOptions
 from ..outputs.smf import write_midi
@@ -21,6 +21,7 @@ def convert_payload(payload: Any, options: ConvertOptions = DEFAULT_OPTIONS) -> 
     Raises InputError when the payload is not JSON or holds more than one record, and
     what ``convert_record`` raises when the record has nothing to convert.
     """
+    check_argument("convert_payload", "options", options, ConvertOptions)
     records = normalize_payload(payload)
     if len(records) != 1:
         raise InputError(f"the payload holds {len(records)} records; use normalize_payload for several")
@@ -67,6 +68,8 @@ def convert_file(
     convert or more instruments than one MIDI file holds, OutputError when a file cannot
     be written or the results do not fit in one named file.
     """
+    check_argument("convert_file", "path", path, (str, os.PathLike))
+    check_argument("convert_file", "options", options, ConvertOptions)
     from .convert_files import find_batch_inputs, run_batch
     from .runner import Destination
 
@@ -92,6 +95,8 @@ def to_pretty_midi(song_or_record: Song | Record, options: ConvertOptions = DEFA
     when it is missing. The file is written and read back, so pretty_midi sees exactly
     what a .mid would hold.
     """
+    check_argument("to_pretty_midi", "song_or_record", song_or_record, (Song, Record))
+    check_argument("to_pretty_midi", "options", options, ConvertOptions)
     import io
 
     try:

@@ -18,6 +18,7 @@ from ..display import plural
 
 REDRAW_S = 0.1  # the bar is redrawn at most ten times a second: cheap, and still looks live
 BAR_WIDTH = 24  # characters of the bar itself; the line stays under 80 columns
+MB = 1_000_000  # the bytes of a JSON Lines input, as the bar shows them
 
 
 class ProgressBar:
@@ -27,12 +28,16 @@ class ProgressBar:
     bar, the rate and the time left count inputs. ``records``: a unit may be one record of
     an input (a line of JSON Lines), so records done are shown beside the inputs, and the
     rate counts records. ``total`` None: nothing is known to count to, so no bar and no
-    time left, only the count and the rate.
+    time left, only the count and the rate. ``size``: the bytes of a batch's one JSON Lines
+    input (None: not known, or several inputs): the bar and the time left then follow the
+    bytes its records were read from, as a single input alone would leave the bar at 0/1.
     """
 
     def __init__(self, total: int | None, write: Callable[[str], None], *, enabled: bool,
-                 clock: Callable[[], float] = time.monotonic, records: bool = False) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.monotonic, records: bool = False,
+                 size: int | None = None) -> None:  # fmt: skip
         self.total, self.done, self.enabled, self.records = total, 0, enabled, records
+        self.size, self.bytes_done = size if total == 1 and records else None, 0
         self.inputs_done = 0  # inputs finished: all their units done
         self._seen: set[str] = set()  # the inputs units came from so far
         self._write, self._clock = write, clock
@@ -40,14 +45,16 @@ class ProgressBar:
         self._drawn_at: float | None = None
         self._shown = False
 
-    def step(self, inputs: Sequence[str] = (), *, partial: bool = False) -> None:
+    def step(self, inputs: Sequence[str] = (), *, partial: bool = False, size: int = 0) -> None:
         """Count one unit done, and redraw when the last drawing is old enough (or at the end).
 
         ``inputs``: the input files the unit read (several .mid stems make one song; none: the
         unit is an input of its own, a task). ``partial``: it is one record of its input,
         which counts as done once a unit of another input is (units come in input order).
+        ``size``: the bytes of the input the unit was read from (a JSON Lines line), for ``size``.
         """
         self.done += 1
+        self.bytes_done += size
         if inputs:
             self._seen.update(inputs)
             self.inputs_done = len(self._seen) - partial
@@ -79,6 +86,14 @@ class ProgressBar:
         """
         elapsed = max(now - self._start, 1e-9)
         rate = (self.done if self.records else self.inputs_done) / elapsed
+        if self.size:  # one JSON Lines input: '[#####-----] 12.0/40.0 MB  1,204 records  35.1/s  ETA 0:08'
+            part = min(self.bytes_done / self.size, 1.0)
+            filled = round(BAR_WIDTH * part)
+            left = _clock_time((1 - part) * elapsed / part) if part else "-:--"
+            unit, name = (MB, "MB") if self.size >= MB // 10 else (1000, "kB")  # a small file: "0.4/1.2 kB"
+            read = f"{self.bytes_done / unit:.1f}/{self.size / unit:.1f} {name}"
+            count = f"{read}  {self.done:,} {plural(self.done, 'record')}"
+            return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
         if self.total:
             done = min(self.inputs_done, self.total)
             filled = round(BAR_WIDTH * done / self.total)
@@ -101,10 +116,15 @@ def _clock_time(seconds: float) -> str:
 
 
 class Tally:
-    """Outcomes added up for the summary line (and the JSON report's totals)."""
+    """Outcomes added up for the summary line (and the JSON report's totals).
+
+    Inputs are counted once each: converted, skipped (every file existed) or failed. A
+    converted input may also have kept some files that existed (a part of ``--split``, a
+    song's file made from other stems): ``kept`` counts those files, said beside its notes.
+    """
 
     def __init__(self) -> None:
-        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = 0
+        self.converted = self.repaired = self.repairs = self.skipped = self.failed = self.notes = self.kept = 0
         self.left_out: Counter[str] = Counter()
 
     def add(self, outcome: Any) -> None:
@@ -115,6 +135,7 @@ class Tally:
         else:
             self.converted += 1
             self.notes += outcome.notes
+            self.kept += len(outcome.existing)
             if outcome.report:
                 self.left_out.update(outcome.report.left_out)
                 if outcome.report.repairs:
@@ -133,8 +154,9 @@ class Tally:
             kinds = ", ".join(f"{kind}: {n:,}" for kind, n in sorted(self.left_out.items(), key=lambda kv: -kv[1]))
             total = sum(self.left_out.values())
             left_out = f", {total:,} {plural(total, 'note')} left out ({kinds})"
+        kept = f"; {self.kept:,} existing {plural(self.kept, 'file')} kept" if self.kept else ""
         return (
-            f"{self.converted} converted ({self.notes:,} {plural(self.notes, 'note')}), {self.repaired} repaired "
+            f"{self.converted} converted ({self.notes:,} {plural(self.notes, 'note')}{kept}), {self.repaired} repaired "
             f"({self.repairs:,} {plural(self.repairs, 'repair')}){left_out}, {self.skipped} skipped (exist), "
             f"{self.failed} failed"
         )

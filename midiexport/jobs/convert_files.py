@@ -45,8 +45,9 @@ MARK_HEAD_BYTES = 4096
 LEFT_OUT_HINT = "name one to convert it again"
 SIDE_FILE = "report or generate state file"  # what ``written_side_file`` recognises, as counted
 SIDE_HINT = "name one to read it as given"  # a report or state named alone is read (and fails as no record)
-OWN_OUTPUT_HINTS = ("this run writes it again; name it alone to convert it",  # ``own_outputs``: one file, several
-                    "this run writes them again; name one alone to convert it")  # fmt: skip
+# ``own_outputs``: one file, several; true whether that input writes its files again or keeps them (they exist)
+OWN_OUTPUT_HINTS = ("this run writes it again or keeps it; name it alone to convert it",
+                    "this run writes them again or keeps them; name one alone to convert it")  # fmt: skip
 REPEATED = "given again (the same file named twice, or named and in a folder searched) read once"
 RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
 # The ``source:`` text of a song of .mid stems (``midifile.merge_stems``) or of a .zip member ("z.zip: a.json"):
@@ -431,11 +432,12 @@ def _pending(job: Planned, get: Callable[[], list[Rendered]], destination: Desti
     name = _unit_name(job.unit)
     inputs = tuple(stem.path for stem in job.unit.stems) or (job.unit.source.path,)  # what the progress bar counts
     partial = job.unit.line is not None
+    size = len(job.unit.raw) if partial and job.unit.raw is not None else 0  # a line's bytes, its newline included
     if job.finished and job.paths:
-        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial)
+        return Pending.skip(name, job.paths, destination, inputs=inputs, partial=partial, size=size)
     other = kept_other if job.unit.stems or files.is_archive(job.unit.source) else None  # songs of .mid stems
     return Pending(name, get, destination, job.unit.source, planned=job.paths, stem=job.stem, inputs=inputs,
-                   partial=partial, other=other)  # fmt: skip
+                   partial=partial, other=other, size=size)  # fmt: skip
 
 
 def _render_planned(job: Planned, *, options: ConvertOptions) -> list[Rendered]:

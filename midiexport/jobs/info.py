@@ -23,7 +23,7 @@ from typing import NamedTuple
 from .. import gm, model
 from ..defaults import AUTO_PPQ, DEFAULT_MAX_INPUT_MB
 from ..display import json_text, plural, printable
-from ..errors import InputError
+from ..errors import InputError, check_argument
 from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
@@ -194,6 +194,7 @@ def _summarize_json(json: JsonRecords, source: str, *,
 
 def summarize_record(record: Record, *, programs: Mapping[str, str | int] | None = None) -> Summary:
     """Summarize a Record with the programs and channels ``convert`` would choose."""
+    check_argument("summarize_record", "record", record, Record)
     hints = [(i.program, i.is_drum) for i in record.instruments]
     placements, _, _ = place_instruments([i.name for i in record.instruments], programs, hints=hints)
     parts = []
@@ -250,9 +251,10 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
     Read with the tolerant reader (``stages.midifile``): damage such as an illegal key
     signature, a zero tempo or a track cut short is read past and named in ``detail``.
+    Takes the file's bytes, not its path: a str or Path is a TypeError saying so.
     Raises InputError (naming the reason) when the bytes hold nothing to read.
     """
-
+    check_argument("summarize_midi", "data", data, (bytes, bytearray))
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
     parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]

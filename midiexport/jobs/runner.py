@@ -287,13 +287,15 @@ class Pending:
     def __init__(self, name: str, get: Callable[[], list[Rendered]], destination: Destination,
                  source: InputFile | None = None, planned: tuple[Path, ...] | None = None,
                  stem: str | None = None, skipped: bool = False, inputs: tuple[str, ...] = (),
-                 partial: bool = False, other: Callable[[str, str], str | None] | None = None) -> None:  # fmt: skip
+                 partial: bool = False, other: Callable[[str, str], str | None] | None = None,
+                 size: int = 0) -> None:  # fmt: skip
         self.name = name
         # other(kept file's path, result's place): a line when the kept file was made from other inputs
         self._other = other
         # For the progress bar: the input files this unit reads (none: the unit is an input of its own, a
         # task), and whether it is only part of its input (one line of a JSON Lines file: more may follow).
-        self.inputs, self.partial = inputs, partial
+        # ``size``: the bytes of its input the unit was read from (a JSON Lines line; 0: not counted).
+        self.inputs, self.partial, self.size = inputs, partial, size
         self._get = get
         self._destination = destination
         self._source = source
@@ -305,9 +307,9 @@ class Pending:
 
     @classmethod
     def skip(cls, name: str, planned: tuple[Path, ...], destination: Destination, *, inputs: tuple[str, ...] = (),
-             partial: bool = False) -> Pending:  # fmt: skip
+             partial: bool = False, size: int = 0) -> Pending:  # fmt: skip
         """A unit whose planned files all exist: its result says so, and nothing runs."""
-        return cls(name, list, destination, planned=planned, skipped=True, inputs=inputs, partial=partial)
+        return cls(name, list, destination, planned=planned, skipped=True, inputs=inputs, partial=partial, size=size)
 
     def result(self) -> list[Outcome]:
         if self._skipped and self._planned:

@@ -19,6 +19,7 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import check_argument
 from ..gm import (
     MAX_TRACKS,
     META_CHANNEL_PREFIX,
@@ -53,6 +54,7 @@ def write_midi(song: Song, *, format: int = 1) -> bytes:
     Raises ValueError when ``format`` is not 0 or 1, or when format 1 would need more tracks
     than a file's header counts (``MAX_TRACKS``: the tempo track and one a track).
     """
+    check_argument("write_midi", "song", song, Song)
     if format not in (0, 1):
         raise ValueError(f"format must be 0 or 1, got {format}")
     if format == 1 and not fits_format_1(len(song.tracks)):

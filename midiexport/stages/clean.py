@@ -72,9 +72,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .. import gm, model
 from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_S, GROUP_S
-from ..errors import Phrase, say
+from ..errors import Phrase, check_argument, say
 from ..model import Instrument, Record
-from ..options import ConvertOptions
+from ..options import DEFAULT_OPTIONS, ConvertOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -232,14 +232,17 @@ def settings_for(options: ConvertOptions) -> CleanSettings:
     )
 
 
-def clean_record(record: Record, options: ConvertOptions) -> Record:
+def clean_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) -> Record:
     """Return ``record`` with the clean-up ``options`` ask for applied (seconds in, seconds out).
 
     Without any clean-up option the record itself comes back, untouched. Every change
     is counted by kind in the new record's ``counts``; alignment and shifts are also
     described in ``notices``. Drum notes are never dropped, merged or moved in pitch.
     A ``--shift NAME`` that matches no instrument is a warning in ``warnings``.
+    ``options`` default as ``convert_record``'s (no clean-up: the record comes back).
     """
+    check_argument("clean_record", "record", record, Record)
+    check_argument("clean_record", "options", options, ConvertOptions)
     if not options.cleaning or record.status != model.COMPLETE:
         return record
     settings = settings_for(options)

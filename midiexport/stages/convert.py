@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .. import gm, model
 from ..display import plural
-from ..errors import EmptyRecord, InvalidNote, Phrase, RecordError, TaskFailed, TaskPending, say
+from ..errors import EmptyRecord, InvalidNote, Phrase, RecordError, TaskFailed, TaskPending, check_argument, say
 from ..model import Record, Report, Song, Track
 from ..options import DEFAULT_OPTIONS, ConvertOptions, ProgramPairs
 from . import timing
@@ -63,6 +63,8 @@ def convert_record(record: Record, options: ConvertOptions = DEFAULT_OPTIONS) ->
     or is too long for its delta times at this tempo (``PPQ_HINT``), ValueError for an
     unknown program.
     """
+    check_argument("convert_record", "record", record, Record)
+    check_argument("convert_record", "options", options, ConvertOptions)
     import numpy as np
 
     ppq = options.ticks_per_quarter
@@ -426,6 +428,7 @@ def _source_texts(record: Record) -> tuple[str, ...]:
 
 def split_song(song: Song) -> list[Song]:
     """Return one Song per track, each with the conductor's tempo and texts (``--split``)."""
+    check_argument("split_song", "song", song, Song)
     return [
         Song(
             title=f"{song.title} - {track.name}",

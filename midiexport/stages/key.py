@@ -103,6 +103,7 @@ from typing import TYPE_CHECKING
 
 from .. import model
 from ..defaults import CLEAN_MIN_NOTE_S as MIN_NOTE_S  # the clean-up's flicker threshold, left out here too
+from ..errors import check_argument
 from ..model import KeySignature, Record
 
 if TYPE_CHECKING:
@@ -190,6 +191,7 @@ def estimate_key(record: Record, drums: Sequence[bool] | None = None) -> KeyEsti
     ``gm.is_drum_instrument`` decides it for placement and clean-up (Suno's ``is_drum``
     flag or a .mid's channel 10 first, else the name), without ``--program`` overrides.
     """
+    check_argument("estimate_key", "record", record, Record)
     import numpy as np
 
     from .. import gm

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..display import plural
-from ..errors import InputError, say
+from ..errors import InputError, check_argument, say
 from ..model import Instrument, Record
 from .normalize import LATEST, MAX_TIME_S
 
@@ -545,10 +545,14 @@ def key_name(sharps: int, *, minor: bool) -> str:
 def stem_title(name: str) -> tuple[str, str] | None:
     """Split Suno's ``Song Title (Stem)`` into (title, stem); None for any other name.
 
-    A General MIDI name in parentheses ("Electric Bass (finger)") is not a stem name.
+    A General MIDI name's parenthesis is not a stem name: "Electric Bass (finger)" alone, or
+    ending a longer name as ``--split`` writes it ("Song - Electric Bass (finger)", whose
+    title is the whole name), as ``gm.completes_program_name`` finds it.
     """
     match = _STEM_NAME.match(name.strip())
     if match is None or gm.gm_program(name) is not None:
+        return None
+    if gm.completes_program_name(match.group("title"), match.group("stem")):
         return None
     return match.group("title"), match.group("stem").strip()
 
@@ -576,8 +580,11 @@ def read_midi(data: bytes, *, source: str = "<midi>", file_name: str | None = No
     ``source_ppq``), its meters and the beat map (every quarter in seconds).
     ``file_name``: the file's own name when ``source`` says more (a .zip member: source
     "stems.zip: Song (Bass).mid", file name "Song (Bass).mid"); see ``file_stem``.
-    Raises InputError when the bytes hold nothing to read (see ``parse_smf``).
+    Takes the file's bytes, not its path (``convert_file`` takes a path): a str or Path
+    is a TypeError saying so. Raises InputError when the bytes hold nothing to read
+    (see ``parse_smf``).
     """
+    check_argument("read_midi", "data", data, (bytes, bytearray))
     smf = parse_smf(data, source=source)
     return smf_record(smf, source=source, file_name=file_name)
 
@@ -694,6 +701,9 @@ def merge_stems(records: list[Record]) -> list[Record]:
     Stems that share title and map become one Record with an instrument per stem, in
     the order given; the others stay as they are. Counts add up; warnings name their stem.
     """
+    check_argument("merge_stems", "records", records, list)
+    for record in records:
+        check_argument("merge_stems", "each of records", record, Record)
     return [join_stems([records[i] for i in group]) for group in group_stems(records)]
 
 

@@ -117,6 +117,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import DEFAULT_BPM, GROUP_S
+from ..errors import check_argument
 from ..model import Record
 from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, CONSTANT_FIT_S, NO_ESTIMATE, drawn, straight_line
@@ -313,6 +314,7 @@ def estimate_tempo(record: Record, *, hint_bpm: float | None = None) -> TempoEst
     record's span. Never raises for content: a record with too few notes gets 120 BPM,
     4/4 and confidence 0.
     """
+    check_argument("estimate_tempo", "record", record, Record)
     import numpy as np
 
     hint_bpm = hint_bpm if hint_bpm is not None else tempo_from_tags(record.tags)
