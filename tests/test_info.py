@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -243,3 +244,23 @@ def test_info_on_a_mid_without_midiexports_text_reads_its_time_signature_as_befo
     summary = summarize_midi(write_midi(song))
     assert summary.estimated_bpm is None and summary.bars_unclaimed is None
     assert summary.first_downbeat_s == 0.0 and "first downbeat at 0.000 s" in format_table(summary)
+
+
+def test_info_on_a_mid_with_too_few_notes_for_an_estimate_claims_no_downbeat():
+    [record] = normalize_payload({"title": "few", "instruments": [
+        {"name": "Piano", "notes": [{"pitch": 60, "start": 0.5, "end": 1.0, "velocity": 0.8}]}]})  # fmt: skip
+    summary = summarize_midi(write_midi(convert_record(record, ConvertOptions(bpm="auto"))))
+    assert summary.bars_unclaimed == "bar lines not aligned" and summary.first_downbeat_s is None
+    assert "no meter or downbeat claimed (bar lines not aligned)" in format_table(summary)
+
+
+def test_info_reads_a_text_like_midiexports_tempo_line_with_a_broken_number_as_no_such_text():
+    import mido
+
+    track = mido.MidiTrack([mido.MetaMessage("text", text="@Itempo 1.2.3 BPM (quarter notes)"),
+                            mido.Message("note_on", note=60), mido.Message("note_off", note=60, time=480)])  # fmt: skip
+    smf = mido.MidiFile(tracks=[track])
+    out = io.BytesIO()
+    smf.save(file=out)
+    summary = summarize_midi(out.getvalue(), source="karaoke.mid")  # before: ValueError from float("1.2.3")
+    assert summary.estimated_bpm is None and "no time signature written" in format_table(summary)

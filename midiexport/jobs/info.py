@@ -288,7 +288,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
 # The tempo text a --bpm auto file opens with ("@I" + "estimated " + TempoEstimate.describe(), or the source's
 # beat map's line): its estimate, and why it claims no bar line when it says so (``tempo.UNCLAIMED_PATTERN``).
-TEMPO_TEXT = re.compile(r"@I(?:estimated )?tempo ([0-9.]+) BPM \(quarter notes\)")
+TEMPO_TEXT = re.compile(r"@I(?:estimated )?" + tempo.DESCRIBED_TEMPO.pattern)
 
 
 def _tempo_text(texts: tuple[str, ...]) -> tuple[float | None, str | None]:

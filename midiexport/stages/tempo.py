@@ -156,6 +156,10 @@ BEAT_CALIBRATION_BARS = 1.412  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.099  # per unit of log-odds of the long-note tracker's agreement
 BEAT_CALIBRATION_OFFSET = 0.302
 BEAT_CONFIDENCE_THRESHOLD = 0.72
+# The tempo a line of ``TempoEstimate.describe`` gives, estimated or not (a file's own text: ``jobs.info``).
+DESCRIBED_TEMPO = re.compile(
+    r"(?:tempo|too few notes to estimate a tempo; written at) ([0-9]+(?:\.[0-9]+)?) BPM \(quarter notes\)"
+)
 # The words of ``TempoEstimate.describe`` that say no bar line is claimed (beats only, or one constant tempo):
 # ``info`` finds them in a file's own tempo text and says so instead of reading its first time signature as a downbeat.
 UNCLAIMED_PATTERN = re.compile(r"bar lines (?:counted from (?:its first beat|0 s)|not aligned(?: to the music)?)")
