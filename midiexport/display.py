@@ -68,7 +68,7 @@ def json_text(value: Any) -> Any:
     Strings without a surrogate, and all other values, are returned as they are.
     """
     if isinstance(value, str):
-        return _SURROGATE.sub(_escape, value) if _SURROGATE.search(value) else value
+        return _SURROGATE.sub(_escape, value)
     if isinstance(value, dict):
         return {json_text(key): json_text(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -388,8 +388,8 @@ def _print_outcome(outcome: Any, failures: _FailureLines, *, quiet: bool, progre
     verbose = failures.verbose
     if outcome.error is not None:
         failures.say(outcome.error, say)
-    for line in () if quiet else outcome.kept_other:  # said without -v: the file kept lacks inputs given
-        say(f"warning: {printable(cli_words(line))}")
+    if not quiet:  # said without -v, every one: the file kept lacks inputs given
+        say_warnings(outcome.kept_other, verbose=True, say=say)
     if outcome.existing and (verbose or (single and not quiet)):
         for path in outcome.existing:
             say(f"{path} exists; kept (--overwrite replaces it)")
