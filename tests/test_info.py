@@ -235,8 +235,8 @@ def test_info_names_the_map_median_and_the_estimate_convert_gave_apart():
     assert summary.estimated_bpm == float(estimated.group(1)) and summary.tempo_bpm != summary.estimated_bpm
     assert (summary.tempo_events or 0) > 1
     line = next(line for line in format_table(summary).splitlines() if line.strip().startswith("tempo written"))
-    assert line.strip().startswith(f"tempo written {summary.tempo_bpm:g} BPM (the tempo map's median over the beats; ")
-    assert f"convert's estimate, in the file's text: {summary.estimated_bpm:g} BPM)" in line
+    assert line.strip().startswith(f"tempo written {summary.tempo_bpm:g} BPM (median over the beats; ")
+    assert f"convert estimated {summary.estimated_bpm:g} BPM)" in line
 
 
 def test_info_on_a_mid_without_midiexports_text_reads_its_time_signature_as_before():

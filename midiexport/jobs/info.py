@@ -258,7 +258,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
     parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
-    tempo_bpm, downbeat_tick = _written_tempo(smf)
+    tempo_bpm, downbeat_tick = _written_tempo(smf), _first_full_bar(smf)
     estimated_bpm, unclaimed = _tempo_text(leading_texts(data))
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
@@ -286,6 +286,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     )
 
 
+SAME_TEMPO = 1e-4  # a written tempo this close to the estimate (relative) is the estimate: 100.001 for 100
 # The tempo text a --bpm auto file opens with ("@I" + "estimated " + TempoEstimate.describe(), or the source's
 # beat map's line): its estimate, and why it claims no bar line when it says so (``tempo.UNCLAIMED_PATTERN``).
 TEMPO_TEXT = re.compile(r"@I(?:estimated )?" + tempo.DESCRIBED_TEMPO.pattern)
@@ -370,19 +371,19 @@ def _tempo_line(summary: Summary) -> str:
 def _written_where(summary: Summary) -> str:
     """What a .mid's tempo figure is (a map's: its median over the beats; beside the estimate its own text gives, as
     convert said it) and where its first full bar starts, or that its own text claims none."""
-    median = " (median over the beats)" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
-    if summary.estimated_bpm is not None and summary.estimated_bpm != summary.tempo_bpm:
-        which = "the tempo map's median over the beats" if median else "the tempo written"
-        median = f" ({which}; convert's estimate, in the file's text: {summary.estimated_bpm:g} BPM)"
+    median = "median over the beats" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
+    estimated, written = summary.estimated_bpm, summary.tempo_bpm
+    if estimated is not None and written is not None and abs(written - estimated) > SAME_TEMPO * estimated:
+        median = f"{median}; " * bool(median) + f"convert estimated {estimated:g} BPM"
+    median = f" ({median})" * bool(median)
     if summary.bars_unclaimed:
         return median + f", no meter or downbeat claimed ({summary.bars_unclaimed})"
     downbeat = summary.first_downbeat_s
     return median + (f", first downbeat at {downbeat:.3f} s" if downbeat is not None else ", no time signature written")
 
 
-def _written_tempo(smf: Smf) -> tuple[float | None, int | None]:
-    """Return a file's tempo (BPM): its one tempo, or a map's median over the beats (the quarters), and the
-    tick of its first downbeat (``_first_full_bar``).
+def _written_tempo(smf: Smf) -> float | None:
+    """Return a file's tempo (BPM): its one tempo, or a map's median over the beats (the quarters).
 
     The median, weighted by how many quarters each tempo lasts: a Suno export's map holds one
     tempo per beat, whose median is the song's tempo; a file written by ``--bpm auto`` gets the
@@ -393,13 +394,13 @@ def _written_tempo(smf: Smf) -> tuple[float | None, int | None]:
     for (tick, tempo_us), following in zip(smf.tempos, ends):
         spans[tempo_us] = spans.get(tempo_us, 0) + max(0, following - tick)
     if not spans:
-        return None, _first_full_bar(smf)
+        return None
     half, passed = sum(spans.values()) / 2, 0
     for tempo_us in sorted(spans):  # the median of the tempos, each weighted by its ticks
         passed += spans[tempo_us]
         if passed >= half:
             break
-    return round(60_000_000 / tempo_us, 3), _first_full_bar(smf)
+    return round(60_000_000 / tempo_us, 3)
 
 
 def _seconds(smf: Smf, tick: int | None) -> float | None:
