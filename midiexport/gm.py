@@ -262,10 +262,10 @@ def resolve_overrides(
     resolved: dict[str, Resolved] = {}
     given: dict[str, str] = {}  # name_key -> the first NAME=PROGRAM naming it
     for name, value in pairs:
-        key, found = name_key(name), resolve_override(value)
-        first = given.setdefault(key, f"{name}={value}")
+        key, found, pair = name_key(name), resolve_override(value), f"{name}={value}"
+        first = given.setdefault(key, pair)
         if key in resolved and (resolved[key].program, resolved[key].is_drum) != (found.program, found.is_drum):
-            raise ValueError(f"{first!r} and {f'{name}={value}'!r} give the same instrument two programs; give one")
+            raise ValueError(f"{first!r} and {pair!r} give the same instrument two programs; give one")
         resolved[key] = found
     return resolved
 

@@ -125,10 +125,9 @@ class ConvertOptions:
             raise ValueError(f"key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
         for name, low in (("min_note_ms", 0.0), ("merge_gap_ms", 0.0), ("drum_length_ms", 0.0)):
             _check_ms(name, getattr(self, name), low, MAX_CLEAN_MS)
-        shifts = _pairs("shifts", self.shifts)
-        for _, shift_ms in shifts:
+        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in _pairs("shifts", self.shifts)))
+        for _, shift_ms in self.shifts:
             _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
-        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in shifts))
         check_shift_names(self.shifts)
 
     @property
@@ -193,10 +192,10 @@ def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
 
     first: dict[str, str] = {}
     for name, shift_ms in shifts:
-        given = f"{name}={shift_ms:g}" if name else f"{shift_ms:g}"
-        earlier = first.setdefault(gm.name_key(name), given)
-        if earlier is not given:
-            raise ValueError(f"{earlier!r} and {given!r} shift the same instrument twice; give one")
+        given, key = (f"{name}={shift_ms:g}" if name else f"{shift_ms:g}"), gm.name_key(name)
+        if key in first:
+            raise ValueError(f"{first[key]!r} and {given!r} shift the same instrument twice; give one")
+        first[key] = given
 
 
 def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:

@@ -1045,10 +1045,10 @@ def part_label(names: Sequence[str], indexes: Sequence[int]) -> str:
     """
     name = names[indexes[0]]
     shown = model.show_value(name, 60)
-    if sum(other == name for other in names) == len(indexes):
+    if names.count(name) == len(indexes):
         return shown
     numbers = ", ".join(str(i + 1) for i in indexes)
-    return f"{shown} (instrument{'s' if len(indexes) > 1 else ''} {numbers})"
+    return f"{shown} (instrument{'s' * (len(indexes) > 1)} {numbers})"
 
 
 def measure_latencies(instruments: Sequence[Instrument], drums: Sequence[bool]) -> list[Latency]:

@@ -325,8 +325,10 @@ def _read_track(body: bytes, index: int, counts: dict[str, int], problems: list[
                     run_ticks, run_places = _run_events(body, position, retry, tick)
                     done.append((run_ticks, run_places))
                     tick, position, status, length = int(run_ticks[-1]), retry, body[int(run_places[-1]) - 1], 2
-                    statuses = np.frombuffer(body, dtype=np.uint8)[run_places - 1]
-                    if CONTROLLERS_LEFT_OUT not in counts and (statuses & 0xF0 == gm.CONTROL_CHANGE).any():
+                    if (
+                        CONTROLLERS_LEFT_OUT not in counts
+                        and (np.frombuffer(body, dtype=np.uint8)[run_places - 1] & 0xF0 == gm.CONTROL_CHANGE).any()
+                    ):
                         counts[CONTROLLERS_LEFT_OUT] = 0  # as below
                     continue
             byte = body[position]
@@ -701,7 +703,7 @@ def merge_stems(records: list[Record]) -> list[Record]:
     Stems that share title and map become one Record with an instrument per stem, in
     the order given; the others stay as they are. Counts add up; warnings name their stem.
     """
-    check_argument("merge_stems", "records", records, list)
+    check_argument("merge_stems", "records", records, (list, tuple))
     for record in records:
         check_argument("merge_stems", "each of records", record, Record)
     return [join_stems([records[i] for i in group]) for group in group_stems(records)]

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import GROUP_S
 from ..model import Record
-from ..options import AUTO, GRID_PATTERN, KEEP_TEMPO_MAP
+from ..options import AUTO, GRID_CHOICES, GRID_PATTERN, KEEP_TEMPO_MAP
 
 if TYPE_CHECKING:
     import numpy as np
@@ -471,7 +471,7 @@ def grid_ticks(grid: str, ppq: int) -> float:
     """
     match = GRID_PATTERN.match(grid.strip())
     if match is None:
-        raise ValueError(f"quantize grid must be 1/N with N in 1, 2, 4, 8, 16, 32, 64 (t for triplets), got {grid!r}")
+        raise ValueError(f"quantize grid must be {GRID_CHOICES}, got {grid!r}")
     length = ppq * 4 / int(match.group(1))
     return length * 2 / 3 if match.group(2) else length
 
