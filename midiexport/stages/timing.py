@@ -233,8 +233,9 @@ def _opening_bar(
 
     The first bar takes the time before the downbeat too (it starts at 0 s, at the tempo that ends it
     where the second bar line was found), so every later bar line stays where it was found, and its tempo
-    differs from the song's by under 2% (a 64th in a bar of four quarters). A downbeat under MOVED_S
-    in is moved to 0 s with the bar lines after it: no tempo of its own.
+    is slower than the song's by at most the gap a pickup was refused for (under 12% in 3/4:
+    PICKUP_TEMPO_RATIO). A downbeat under MOVED_S in is moved to 0 s with the bar lines after it: no
+    tempo of its own.
     """
     tempos = [(round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos]
     if downbeat_s < MOVED_S:
