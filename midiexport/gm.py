@@ -264,7 +264,7 @@ def resolve_overrides(
     for name, value in pairs:
         key, found, pair = name_key(name), resolve_override(value), f"{name}={value}"
         first = given.setdefault(key, pair)
-        if key in resolved and (resolved[key].program, resolved[key].is_drum) != (found.program, found.is_drum):
+        if key in resolved and resolved[key][:2] != found[:2]:  # (program, is_drum); the spelling aside
             raise ValueError(f"{first!r} and {pair!r} give the same instrument two programs; give one")
         resolved[key] = found
     return resolved

@@ -123,7 +123,7 @@ def _kind_flags() -> dict[str, str]:
         model.GHOST_DROPPED: "--clean, --ghosts",
         model.VOICE_DROPPED: "--clean strong",
         model.DRUM_LENGTHENED: "--drum-length",
-        model.NOTE_SHIFTED: "--clean, --align, --shift",
+        model.NOTE_SHIFTED: ", ".join(_shift_causes().values()),
     }
 
 

@@ -453,7 +453,7 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
 def _unreachable_folder(folder: Path) -> str | None:
     """Say which link among ``folder`` and its parents cannot be followed, and why ("d is a symlink loop"); or None."""
     for place in (folder, *folder.parents):
-        if os.path.lexists(place) and not os.path.exists(place):
+        if os.path.lexists(place):
             try:
                 os.stat(place)
             except OSError as exc:

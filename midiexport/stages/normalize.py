@@ -386,7 +386,7 @@ def _complete(pairs: list[tuple[str, Any, bool | None]], source: str, locator: s
             source, model.COMPLETE, locator, meta, "", instruments=passing,
             counts=counts, issues=(), warnings=tuple(warnings), left_out={},
         )  # fmt: skip
-    typed = f"{__package__}.typed_json" in sys.modules and any(_is_typed(notes) for _, notes, _ in listed)
+    typed = _any_typed(notes for _, notes, _ in listed)
     if len(listed) >= JOINED_MIN_INSTRUMENTS and not typed:
         try:
             read, issues, left_out = _read_failing(listed, counts, plain=plain)
@@ -426,7 +426,7 @@ def _read_passing(pairs: list[tuple[str, list[Any], bool | None]], *, plain: boo
     import numpy as np
 
     lists = [notes for _, notes, _ in pairs]
-    if f"{__package__}.typed_json" in sys.modules and any(_is_typed(notes) for notes in lists):
+    if _any_typed(lists):
         from . import typed_json
 
         if not all(typed_json.is_typed(notes) for notes in lists if notes):
@@ -544,7 +544,7 @@ def _read_notes(
 
     bad: dict[int, NoteIssue] = {}  # notes with a value that is no number, found value by value
     from_text = np.zeros(len(notes), dtype=np.int64)  # per note: fields read from strings
-    typed = f"{__package__}.typed_json" in sys.modules and _is_typed(notes)  # not loaded: none exist
+    typed = _any_typed([notes])
     if typed:  # decoded as numbers already; a note to leave out sends the document the general way
         from . import typed_json
 
@@ -638,10 +638,13 @@ def _fields_left_out(bad: dict[int, NoteIssue], failed: npt.NDArray[np.int64], f
     return Counter({field: total[field] for field in sorted(first, key=first.__getitem__)})
 
 
-def _is_typed(notes: list[Any]) -> bool:
+def _any_typed(lists: Iterable[list[Any]]) -> bool:
+    """Whether any of ``lists`` holds notes the typed decoder made (``typed_json`` not loaded: none exist)."""
+    if f"{__package__}.typed_json" not in sys.modules:
+        return False
     from . import typed_json
 
-    return typed_json.is_typed(notes)
+    return any(typed_json.is_typed(notes) for notes in lists)
 
 
 def _issue(name: str, notes: list[Any], index: int, field: str, problem: str) -> NoteIssue:

@@ -43,6 +43,7 @@ down to 50 BPM. ``quantize`` is the one deliberate exception.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import GROUP_S
@@ -213,7 +214,6 @@ def _pickup_sixteenths(downbeat_s: float, first_us: int, *, bar_quarters: float)
     first bar's, else the writing whose tempo is nearer the song's (by ratio): never a 1/16 bar with no
     notes marked at twice the song's tempo.
     """
-    import math
 
     if downbeat_s < MIN_PICKUP_QUARTERS * first_us / 1e6:  # too short to be a bar
         return 0
