@@ -120,7 +120,16 @@ from ..defaults import DEFAULT_BPM, GROUP_S
 from ..errors import check_argument
 from ..model import Record
 from . import beats, meter, onsets
-from .timing import BARS, BEAT_MAP_SOURCE, BEATS, CONSTANT_FIT_S, NO_ESTIMATE, drawn, straight_line
+from .timing import (
+    BARS,
+    BEAT_MAP_SOURCE,
+    BEATS,
+    CONSTANT_FIT_S,
+    NO_ESTIMATE,
+    counted_from_first_beat,
+    drawn,
+    straight_line,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,8 +269,9 @@ class TempoEstimate:
         if written == BEATS and self.source == BEAT_MAP_SOURCE:  # the map's own beats: 0 s in a Suno export
             return f"tempo {found}; {bars}: no meter or downbeat claimed, bar lines counted from its first beat"
         if written == BEATS:
+            origin = "its first beat" if counted_from_first_beat(self) else "0 s"
             return (f"tempo {found}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
-                    f"downbeat claimed, bar lines counted from 0 s")  # fmt: skip
+                    f"downbeat claimed, bar lines counted from {origin}")  # fmt: skip
         if not self.beats_sure:
             return (f"tempo {found}, {self._bars_not_claimed(confidence)}: "
                     f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip

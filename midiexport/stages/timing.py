@@ -257,12 +257,16 @@ def _bar_lines(estimate: TempoEstimate) -> npt.NDArray[np.float64]:
     return later
 
 
-def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], int] | None:
-    """Return the beats ``follow_beats`` writes (s) and how many whole beats come before the first.
+def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], int, int] | None:
+    """Return the beats ``follow_beats`` writes (s), how many whole beats come before the first, and 16ths.
 
     A beat within SPAN_FIT_S of 0 s opens the file (it is put at 0 s); otherwise the first
-    beat at least half a beat in starts whole beat N, the nearest count of beats. None when
-    fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
+    beat at least half a beat in starts whole beat N, the nearest count of beats. When N whole
+    beats would be marked further than PICKUP_TEMPO_RATIO from the beat where the song starts
+    (a first beat half a beat in: a lead-in beat at twice the song's tempo), the lead-in is a
+    pickup bar of n 16ths instead (the third value, n; 0 for whole beats), as before a first
+    downbeat (``_pickup_sixteenths``), and the time signature is counted from the first beat.
+    None when fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
     """
     import numpy as np
 
@@ -275,15 +279,25 @@ def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], 
     if not period_s > 0:  # beats out of order: nothing to follow
         return None
     at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
+    sixteenths = 0
     if len(at_zero):
         beats, lead = beats_s[at_zero[0] :].copy(), 0
         beats[0] = 0.0  # this beat opens the file
     else:
         beats = beats_s[beats_s >= period_s / 2]
         lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
+        if lead and not 1 / PICKUP_TEMPO_RATIO <= lead * period_s / beats[0] <= PICKUP_TEMPO_RATIO:
+            sixteenth_s = period_s / (4 * estimate.quarters_per_beat)
+            sixteenths = max(1, round(float(beats[0]) / sixteenth_s))  # at least half a beat: within 25%
     if len(beats) <= per_bar:  # two bar lines are needed to fit a tempo
         return None
-    return beats, lead
+    return beats, lead, sixteenths
+
+
+def counted_from_first_beat(estimate: TempoEstimate) -> bool:
+    """Return whether ``follow_beats`` counts the time signature from the first beat (a pickup of 16ths before it)."""
+    followed = _beats_to_follow(estimate)
+    return followed is not None and followed[2] > 0
 
 
 def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
@@ -295,6 +309,11 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     from the start, not from a downbeat. A beat within SPAN_FIT_S of 0 s is put at 0 s;
     otherwise the first beat at least half a beat in starts whole beat N (the nearest
     count of beats), and a lead-in tempo makes the time before it last exactly until it.
+    A lead-in of whole beats marked further than PICKUP_TEMPO_RATIO from the song's tempo
+    (a first beat half a beat in, after a song's offset of silence or an eighth's
+    anacrusis: one beat at twice the tempo) is a pickup bar of 16ths instead, written as
+    before a first downbeat (``_pickup_meters``), and the signature is counted from the
+    first beat (``downbeat_tick``, which ``--quantize`` counts from; no downbeat claimed).
     From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
     bar of the signature written as the unit: one tempo where it fits, else at most one
     change a bar. The lead-in's tempo is that of its whole ticks, so the first beat falls
@@ -306,21 +325,25 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     followed = _beats_to_follow(estimate)
     if followed is None:
         raise ValueError("follow_beats needs two bars of beats; drawn() says whether an estimate has them")
-    beats, lead = followed
+    beats, lead, sixteenths = followed
     beat_quarters = estimate.quarters_per_beat
     numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
     bar_quarters = numerator * 4 / denominator
     anchors = beats[:: round(bar_quarters / beat_quarters)]
     first_s, spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     lead = lead if first_s > SPAN_FIT_S else 0  # the tempo drawn puts the first beat at 0 s: it opens the file
-    start_tick = round(lead * beat_quarters * ppq)
+    pickup = sixteenths if lead else 0  # a pickup bar of 16ths: the signature counted from the first beat
+    start_tick = round(pickup * ppq / 4) if pickup else round(lead * beat_quarters * ppq)
     tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
     lead_us = round(first_s * 1e6 * ppq / start_tick) if lead else tempos[0][1]  # of the ticks written
     if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
         tempos.insert(0, (0, lead_us))
     elif lead:
         tempos[0] = (0, lead_us)  # the first beat falls where the song's tempo puts it
-    return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
+    if not pickup:
+        return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
+    meters = (*_pickup_meters(pickup, (numerator, denominator), ppq=ppq), (start_tick, numerator, denominator))
+    return TimeMap(ppq, tuple(tempos), meters, start_tick, estimate)
 
 
 def bar_tempos_us(
