@@ -68,7 +68,7 @@ from midiexport.stages import beats, meter, onsets, tempo  # noqa: E402
 from midiexport.stages.convert import convert_record  # noqa: E402
 from midiexport.stages.normalize import normalize_payload  # noqa: E402
 from midiexport.stages.tempo import TempoEstimate, estimate_tempo  # noqa: E402
-from midiexport.stages.timing import TimeMap, auto_time  # noqa: E402
+from midiexport.stages.timing import PICKUP_TEMPO_RATIO, TimeMap, auto_time  # noqa: E402
 
 TEMPO_TOLERANCE = 0.01  # "within 1%"
 LABEL_TEMPO_TOLERANCE = 0.04  # --fit: a hypothesis on the tracked pulse is "at the right tempo" within 4%
@@ -228,6 +228,22 @@ def crowded_changes(time_map: TimeMap) -> int:
     return crowded
 
 
+def far_tempo_marks(time_map: TimeMap, *, span_s: float) -> int:
+    """Count the tempo marks further than PICKUP_TEMPO_RATIO from the song's tempo: its map's time-weighted median.
+
+    A mark 1.5 or 2 times the song's (a lead-in beat over a fraction of a beat) reads as another tempo;
+    the bound is the one the pickup bar's tempo keeps (``timing.PICKUP_TEMPO_RATIO``).
+    """
+    ticks = np.array([tick for tick, _ in time_map.tempos], dtype=np.float64)
+    bpm = 60e6 / np.array([us for _, us in time_map.tempos], dtype=np.float64)
+    starts = ticks_to_seconds(time_map, ticks)
+    lasting = np.clip(np.append(starts[1:], max(span_s, starts[-1])) - starts, 0.0, None)
+    order = np.argsort(bpm)
+    weight = np.cumsum(lasting[order])
+    median = bpm[order][np.searchsorted(weight, weight[-1] / 2)] if weight[-1] > 0 else bpm[0]
+    return int((np.abs(np.log(bpm / median)) > math.log(PICKUP_TEMPO_RATIO)).sum())
+
+
 def nearest_deviation(truth_s: np.ndarray, found_s: np.ndarray) -> np.ndarray:
     """Signed distance (s) of each true time to the nearest found one (found - true); ``found_s``: sorted, not empty."""
     index = np.clip(np.searchsorted(found_s, truth_s), 1, len(found_s) - 1)
@@ -294,6 +310,7 @@ def judge(song: dict, *, references: bool, notes: bool) -> dict:
         "mode": "bars" if estimate.sure else "beats" if estimate.beats_sure else "constant",
         "tempo_events": len(time_map.tempos),
         "crowded": crowded_changes(time_map),
+        "far_marks": far_tempo_marks(time_map, span_s=span[1]),
         "seconds": elapsed,
     }
     tempo_right = row["kind"]["midiexport"] == "right"
@@ -479,6 +496,11 @@ def report(split: str, rows: list[dict]) -> None:
                       f"median {statistics.median(events):g}, max {max(events)}, one or two (a lead-in) "
                       f"{pct(sum(e <= 2 for e in events), len(events))}; changes closer than a bar: "
                       f"{sum(r['crowded'] for r in chosen)}")  # fmt: skip
+    far = [r for r in rows if r["far_marks"]]
+    print(
+        f"tempo marks more than {PICKUP_TEMPO_RATIO - 1:.0%} from the song's tempo (its map's time-weighted median): "
+        f"{len(far)} songs ({sum(r['has_drums'] for r in far)} with drums), {sum(r['far_marks'] for r in far)} marks"
+    )
     print()
     for label, group in (("all songs", rows), *groups_by_drums(rows)):
         sure = [r for r in group if r["sure"]]

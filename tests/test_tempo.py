@@ -48,6 +48,7 @@ from midiexport.stages.timing import (
     BEATS,
     CONSTANT,
     CONSTANT_FIT_S,
+    PICKUP_TEMPO_RATIO,
     SPAN_FIT_S,
     bar_tempos_us,
     drawn,
@@ -557,6 +558,28 @@ def test_what_comes_before_the_first_beat(first_s, lead_in):
         assert len(time_map.tempos) == 1 and time_map.tempos[0][1] == pytest.approx(500_000, abs=1_000)
     else:
         assert time_map.tempos[0] == lead_in and time_map.tempos[1][0] == 960
+
+
+def test_a_first_beat_half_a_beat_in_gets_a_pickup_of_16ths_not_a_beat_at_twice_the_tempo():
+    # A song 0.3 s late (or an eighth's anacrusis) at 120: one whole beat before it was marked 200 BPM.
+    beats = 0.3 + np.arange(64) * 0.5
+    estimate = beats_only(beats)
+    time_map = follow_beats(estimate, ppq=960)
+    (zero, pickup_us), (first_tick, beat_us) = time_map.tempos[:2]
+    assert zero == 0 and first_tick == time_map.downbeat_tick == 480  # two 16ths: a 1/8 bar, then 4/4
+    assert time_map.meters == ((0, 1, 8), (480, 4, 4))
+    assert 1 / PICKUP_TEMPO_RATIO <= beat_us / pickup_us <= PICKUP_TEMPO_RATIO
+    drawn = written_seconds(time_map.tempos, first_tick + np.arange(len(beats)) * 960)
+    assert np.abs(drawn - beats).max() < 0.001  # every beat on a whole quarter, the first where it was found
+    assert "bar lines counted from its first beat" in dataclasses.replace(estimate, written=BEATS).describe()
+
+
+def test_no_tempo_mark_of_a_test_song_whose_first_beat_is_half_a_beat_in_is_a_quarter_off_its_tempo():
+    # gen-bossa-s1429 (no drums, beats followed): its first beat 0.26 s in was a lead-in beat marked 234.6 BPM.
+    time_map = plan_time(corpus_song("gen-bossa-s1429"), bpm="auto", ppq=960)
+    bpm = np.array([60e6 / us for _, us in time_map.tempos])
+    song_bpm = _truth("gen-bossa-s1429")["quarter_bpm"]
+    assert np.all(np.abs(np.log(bpm / song_bpm)) <= np.log(PICKUP_TEMPO_RATIO)), bpm
 
 
 def test_believed_dotted_quarter_beats_are_written_in_6_8_from_the_start():
