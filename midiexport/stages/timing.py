@@ -22,8 +22,9 @@ songs", has the figures). When the estimate is not
 sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
 ``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
 each on a whole quarter (or dotted quarter) under the plainest time signature of the
-beat, counted from 0 s, after a lead-in of whole beats; the tempo follows them by the same
-rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
+beat, counted from 0 s, after a lead-in of whole beats (or from the first beat, after a pickup
+bar of 16ths, where whole beats would mark a tempo over PICKUP_TEMPO_RATIO from the song's); the
+tempo follows them by the same rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
 line is claimed. Which of the three is written is decided in one place, ``drawn``: the
 writer (``auto_time``) follows it, and the one-line message and ``info`` say it, so a file
 with one constant tempo never reads as "beats followed", nor beats alone as a meter.
