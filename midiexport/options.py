@@ -190,12 +190,10 @@ def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
         return
     from . import gm
 
-    first: dict[str, str] = {}
-    for name, shift_ms in shifts:
-        given, key = (f"{name}={shift_ms:g}" if name else f"{shift_ms:g}"), gm.name_key(name)
-        if key in first:
-            raise ValueError(f"{first[key]!r} and {given!r} shift the same instrument twice; give one")
-        first[key] = given
+    given = (
+        (gm.name_key(name), f"{name}={shift_ms:g}" if name else f"{shift_ms:g}", shift_ms) for name, shift_ms in shifts
+    )
+    gm.given_once(given, "shift the same instrument twice")
 
 
 def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:
