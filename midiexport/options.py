@@ -184,15 +184,15 @@ def name_fields(template: str) -> set[str]:
 def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
     """Refuse two shifts of one instrument (names matched as ``gm.name_key`` matches them; "" is every one).
 
-    They would add up silently; as with ``programs``, the ValueError names both as NAME=MS.
+    A name that keys as "" ("!!") names only the instruments whose names do, not every
+    one. Two shifts would add up silently; as with ``programs``, the ValueError names both as NAME=MS.
     """
     if len(shifts) < 2:
         return
     from . import gm
 
-    given = (
-        (gm.name_key(name), f"{name}={shift_ms:g}" if name else f"{shift_ms:g}", shift_ms) for name, shift_ms in shifts
-    )
+    # "" (every instrument) keys as None: a name such as "!!" keys as "" and names only instruments that do too
+    given = ((gm.name_key(name) if name else None, f"{name}={ms:g}" if name else f"{ms:g}", ms) for name, ms in shifts)
     gm.given_once(given, "shift the same instrument twice")
 
 
