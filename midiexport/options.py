@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,12 +94,14 @@ class ConvertOptions:
     program_overrides: Mapping[str, gm.Resolved] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for flag in ("split", "strict"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        for flag in ("align", "ghosts"):
-            if getattr(self, flag) is not None and not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True, False or None, got {getattr(self, flag)!r}")
+        for flag, allowed in (("split", "True or False"), ("strict", "True or False"),
+                              ("align", "True, False or None"), ("ghosts", "True, False or None")):  # fmt: skip
+            value = getattr(self, flag)
+            if value is None and "None" in allowed:
+                continue
+            if not _is_bool(value):
+                raise TypeError(f"{flag} must be {allowed}, got {value!r}")
+            object.__setattr__(self, flag, bool(value))  # a numpy bool kept as a plain one
         object.__setattr__(self, "programs", tuple((str(k), v) for k, v in _pairs("programs", self.programs)))
         object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
@@ -211,6 +214,16 @@ def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
             raise TypeError(f"{forms}, got the item {pair!r}")
     return [(k, v) for k, v in value]
+
+
+def _is_bool(value: object) -> bool:
+    """True for True and False, and for a numpy bool (library callers pass flags numpy computed).
+
+    numpy's is no ``bool`` subclass; a value can only be one when numpy is loaded, so
+    the check imports nothing.
+    """
+    numpy = sys.modules.get("numpy")
+    return isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_))
 
 
 def _check_ms(name: str, value: object, low: float, high: float) -> None:

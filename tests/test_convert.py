@@ -289,6 +289,17 @@ def test_a_bool_option_given_a_string_is_a_type_error(field):
     assert getattr(ConvertOptions(**{field: True}), field) is True
 
 
+@pytest.mark.parametrize("field", ["split", "strict", "align", "ghosts"])
+def test_a_bool_option_takes_a_numpy_bool_as_a_plain_one(field):
+    # library callers pass flags computed with numpy (np.any(...)); they are kept as Python bools
+    for flag in (True, False):
+        given = ConvertOptions(**{field: np.bool_(flag)})
+        assert getattr(given, field) is flag
+        assert given == ConvertOptions(**{field: flag})
+    with pytest.raises(TypeError, match=f"^{field} must be True"):
+        ConvertOptions(**{field: np.int64(1)})
+
+
 def test_public_functions_given_the_wrong_type_name_the_parameter_and_the_type_it_takes(tmp_path):
     import midiexport
 
