@@ -118,7 +118,10 @@ class Resolved(NamedTuple):
 
     program: int
     is_drum: bool
-    how: str  # "gm", "alias", "drums", "stem" or "unknown"
+    how: str  # "gm", "alias", "drums", "stem" or "unknown"; by resolve_part also "file", "override", DRUM_NAME_KEPT
+
+
+DRUM_NAME_KEPT = "override kept on drums"  # a Resolved.how: a melodic override a drum name ignores (resolve_part)
 
 
 def fits_format_1(tracks: int) -> bool:
@@ -230,7 +233,8 @@ def resolve_part(
     keyed by ``name_key``: ``resolve_overrides``) decides; else Suno's ``is_drum``
     flag (or channel 10 of a .mid) where given; else a .mid's ``program`` (melodic);
     else the name (``resolve_instrument``). A drum name ("Drums", "Percussion") stays on
-    the drum channel whatever program it is given, unless the flag says it is no drum.
+    the drum channel whatever program it is given, unless the flag says it is no drum
+    (how=DRUM_NAME_KEPT when that program is an override's, which placement warns of).
     Placement, clean-up and the tempo estimate all ask this; the estimate asks without
     the overrides (it reads the record before the options).
     """
@@ -246,7 +250,7 @@ def resolve_part(
         if is_drum is False and found.is_drum:
             found = Resolved(0, False, found.how)
     if not found.is_drum and is_drum is not False and is_drum_name(name):
-        found = Resolved(found.program, True, found.how)
+        found = Resolved(found.program, True, DRUM_NAME_KEPT if override is not None else found.how)
     return found
 
 

@@ -204,6 +204,15 @@ def test_drum_names_stay_on_channel_10_whatever_their_program():
     assert flagged.report.warnings == ()  # a drum program for a drum part: nothing to say
 
 
+def test_a_melodic_program_for_a_drum_name_warns_once_per_name():
+    placements, warnings, _ = place_instruments(["Drum Kit", "Bass", "Drum Kit"], {"Drum Kit": "Flute"})
+    assert [(p.channel, p.program, p.is_drum) for p in placements] == [(9, 73, True), (0, 33, False), (9, 73, True)]
+    assert warnings == ['"Drum Kit" stays on channel 10: a drum name keeps the drum channel whatever program it is '
+                        "given, so program 73 (Flute) does not make it pitched"]  # fmt: skip
+    assert gm.resolve_part("Drum Kit", overrides=gm.resolve_overrides({"drum kit": 73})).how == gm.DRUM_NAME_KEPT
+    assert gm.resolve_part("Drum Kit", program=73).how == "file"  # a .mid's program: no override, nothing to say
+
+
 def test_twenty_melodic_instruments_share_channels_by_program_first():
     names = [f"Violin {i}" if i < 10 else f"Flute {i}" for i in range(20)]
     placements, warnings, counts = place_instruments(names, {"Violin 0": 40})
