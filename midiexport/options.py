@@ -12,7 +12,7 @@ import dataclasses
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,7 @@ class ConvertOptions:
             if not _is_bool(value):
                 raise TypeError(f"{flag} must be {allowed}, got {value!r}")
             object.__setattr__(self, flag, bool(value))  # a numpy bool kept as a plain one
-        object.__setattr__(self, "programs", tuple((str(k), v) for k, v in _pairs("programs", self.programs)))
+        object.__setattr__(self, "programs", _pairs("programs", self.programs))
         object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
         if self.ppq is not None and not (isinstance(self.ppq, int) and MIN_PPQ <= self.ppq <= MAX_PPQ):
@@ -128,7 +128,7 @@ class ConvertOptions:
             raise ValueError(f"key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
         for name, low in (("min_note_ms", 0.0), ("merge_gap_ms", 0.0), ("drum_length_ms", 0.0)):
             _check_ms(name, getattr(self, name), low, MAX_CLEAN_MS)
-        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in _pairs("shifts", self.shifts)))
+        object.__setattr__(self, "shifts", _pairs("shifts", self.shifts, float))
         for _, shift_ms in self.shifts:
             _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
         check_shift_names(self.shifts)
@@ -199,21 +199,21 @@ def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
     gm.given_once(given, "shift the same instrument twice")
 
 
-def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:
-    """``programs`` or ``shifts`` as (name, value) pairs: from a mapping ({"Bass": 20}) or pairs ((("Bass", 20),)).
+def _pairs(field: str, value: object, read: Callable[[Any], Any] = lambda v: v) -> tuple[tuple[str, Any], ...]:
+    """``programs`` or ``shifts`` as (name, ``read(value)``) pairs, from a mapping ({"Bass": 20}) or pairs.
 
-    Anything else (a string such as "Bass=20", the command line's form, or a pair that is not
-    two items) is a TypeError naming the two accepted forms.
+    Pairs are ((("Bass", 20),)). Anything else (a string such as "Bass=20", the command
+    line's form, or a pair that is not two items) is a TypeError naming the two accepted forms.
     """
     forms = f'{field} takes a mapping {{"Bass": ...}} or (name, value) pairs'
     if isinstance(value, Mapping):
-        return list(value.items())
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        value = tuple(value.items())
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"{forms}, got {value!r}")
     for pair in value:
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
             raise TypeError(f"{forms}, got the item {pair!r}")
-    return [(k, v) for k, v in value]
+    return tuple((str(k), read(v)) for k, v in value)
 
 
 def _is_bool(value: object) -> bool:
