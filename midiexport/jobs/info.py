@@ -27,8 +27,9 @@ from ..errors import InputError, check_argument
 from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
+from ..outputs.smf import KAR_INFORMATION
 from ..stages import tempo
-from ..stages.convert import place_instruments, song_title
+from ..stages.convert import ESTIMATED_PREFIX, place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import (
     Part,
@@ -287,9 +288,12 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
 
 
 SAME_TEMPO = 1e-4  # a written tempo this close to the estimate (relative) is the estimate: 100.001 for 100
-# The tempo text a --bpm auto file opens with ("@I" + "estimated " + TempoEstimate.describe(), or the source's
-# beat map's line): its estimate, and why it claims no bar line when it says so (``tempo.UNCLAIMED_PATTERN``).
-TEMPO_TEXT = re.compile(r"@I(?:estimated )?" + tempo.DESCRIBED_TEMPO.pattern)
+# The tempo text a --bpm auto file opens with (KAR_INFORMATION + ESTIMATED_PREFIX + TempoEstimate.describe(),
+# or the source's beat map's line): its estimate, and why it claims no bar line when it says so
+# (``tempo.UNCLAIMED_PATTERN``). The words are tempo's constants, written and read through the same names.
+TEMPO_TEXT = re.compile(
+    f"{re.escape(KAR_INFORMATION)}(?:{re.escape(ESTIMATED_PREFIX)})?{tempo.DESCRIBED_TEMPO.pattern}"
+)
 
 
 def _tempo_text(texts: tuple[str, ...]) -> tuple[float | None, str | None]:

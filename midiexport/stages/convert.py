@@ -134,12 +134,15 @@ def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
     return (f"key: estimated {found.name} (confidence {found.confidence:.2f})",) if found else ()
 
 
+ESTIMATED_PREFIX = "estimated "  # before the text of a tempo estimated (not a source's beat map), as info reads it
+
+
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
     line = found.describe()
-    return (line,) if found.source == BEAT_MAP_SOURCE else (f"estimated {line}",)
+    return (line,) if found.source == BEAT_MAP_SOURCE else (ESTIMATED_PREFIX + line,)
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
