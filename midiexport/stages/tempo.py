@@ -123,11 +123,7 @@ from . import beats, meter, onsets
 from .timing import BARS, BEAT_MAP_SOURCE, BEATS, CONSTANT_FIT_S, NO_ESTIMATE, drawn, straight_line
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Floats = npt.NDArray[np.float64]
-    Bools = npt.NDArray[np.bool_]
+    from .onsets import Bools, Floats, Ints
 
 FALLBACK_BPM = DEFAULT_BPM  # too few notes to estimate: the default tempo, the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
@@ -562,7 +558,7 @@ def _one_hypothesis(hypotheses: meter.Hypotheses, index: int) -> _OneHypothesis:
     return _OneHypothesis(int(hypotheses.beat[index]), int(hypotheses.meter[index]), int(hypotheses.phase[index]))
 
 
-def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
+def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> Bools:
     """Return which hypotheses write the same file as the chosen one.
 
     Same beat and meter, and a bar phase within REFINE_WINDOW of a beat, which ``_refine``
@@ -576,7 +572,7 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
-    same: npt.NDArray[np.bool_] = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
+    same: Bools = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
     return same
 
 
@@ -745,7 +741,7 @@ def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
     return onsets.sorted_stream(times, np.concatenate([d.weights for d in drums]), np.zeros(len(times), np.int64))
 
 
-def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[npt.NDArray[np.int64], Floats, npt.NDArray[np.bool_]]:
+def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[Ints, Floats, Bools]:
     """Return each onset's nearest beat, its deviation from it (s), and whether it is within REFINE_WINDOW."""
     import numpy as np
 
