@@ -15,9 +15,10 @@ from typing import Any
 
 # C0 and C1 controls and DEL; line and paragraph separators; bidi marks, embeddings,
 # overrides and isolates (Unicode TR9); surrogates (bytes a file name could not decode).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_SURROGATES = "\ud800-\udfff"  # a character class's range
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_SURROGATES}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
 # The nouns of the count labels (model.py's, midifile.py's), plural to singular: a new label
 # whose noun is missing stays plural, and the test of every label says so.

@@ -12,7 +12,7 @@ program and says whether it belongs on the drum channel.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cache, lru_cache, wraps
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -118,7 +118,10 @@ class Resolved(NamedTuple):
 
     program: int
     is_drum: bool
-    how: str  # "gm", "alias", "drums", "stem" or "unknown"
+    how: str  # "gm", "alias", "drums", "stem" or "unknown"; by resolve_part also "file", "override", DRUM_NAME_KEPT
+
+
+DRUM_NAME_KEPT = "override kept on drums"  # a Resolved.how: a melodic override a drum name ignores (resolve_part)
 
 
 def fits_format_1(tracks: int) -> bool:
@@ -133,6 +136,8 @@ def _words(name: str) -> list[str]:
 NAMES_REMEMBERED = 4096  # names resolved once per run, not once per part and stage (bounded: any text may come)
 REMEMBERED_NAME_CHARS = 200  # longer names are resolved each time: a server must not keep 4096 huge ones
 _Found = TypeVar("_Found")
+_Key = TypeVar("_Key", bound=Hashable)
+_Value = TypeVar("_Value")
 
 
 def _remembered(resolve: Callable[[str], _Found]) -> Callable[[str], _Found]:
@@ -228,7 +233,8 @@ def resolve_part(
     keyed by ``name_key``: ``resolve_overrides``) decides; else Suno's ``is_drum``
     flag (or channel 10 of a .mid) where given; else a .mid's ``program`` (melodic);
     else the name (``resolve_instrument``). A drum name ("Drums", "Percussion") stays on
-    the drum channel whatever program it is given, unless the flag says it is no drum.
+    the drum channel whatever program it is given, unless the flag says it is no drum
+    (how=DRUM_NAME_KEPT when that program is an override's, which placement warns of).
     Placement, clean-up and the tempo estimate all ask this; the estimate asks without
     the overrides (it reads the record before the options).
     """
@@ -244,7 +250,7 @@ def resolve_part(
         if is_drum is False and found.is_drum:
             found = Resolved(0, False, found.how)
     if not found.is_drum and is_drum is not False and is_drum_name(name):
-        found = Resolved(found.program, True, found.how)
+        found = Resolved(found.program, True, DRUM_NAME_KEPT if override is not None else found.how)
     return found
 
 
@@ -259,15 +265,31 @@ def resolve_overrides(
     same program in two spellings is fine.
     """
     pairs = programs.items() if isinstance(programs, Mapping) else programs or ()
-    resolved: dict[str, Resolved] = {}
-    given: dict[str, str] = {}  # name_key -> the first NAME=PROGRAM naming it
-    for name, value in pairs:
-        key, found, pair = name_key(name), resolve_override(value), f"{name}={value}"
-        first = given.setdefault(key, pair)
-        if key in resolved and resolved[key][:2] != found[:2]:  # (program, is_drum); the spelling aside
-            raise ValueError(f"{first!r} and {pair!r} give the same instrument two programs; give one")
-        resolved[key] = found
-    return resolved
+    given = ((name_key(name), f"{name}={value}", resolve_override(value)) for name, value in pairs)
+    # (program, is_drum) compared; the spelling aside
+    return given_once(given, "give the same instrument two programs", agree=lambda a, b: a[:2] == b[:2])
+
+
+def given_once(
+    given: Iterable[tuple[_Key, str, _Value]],
+    twice: str,
+    agree: Callable[[_Value, _Value], bool] | None = None,
+) -> dict[_Key, _Value]:
+    """Return each value by its key, refusing a key given twice: ``--program``'s and ``--shift``'s one check.
+
+    ``given``: (key, NAME=VALUE as the user gave it, value); the keys are ``name_key``'s
+    (the caller's). A second value for a key is a ValueError naming the first and this
+    one as given, "'Bass=33' and 'bass=40' {twice}; give one", unless ``agree`` says the
+    two values are the same (then the later is kept).
+    """
+    values: dict[_Key, _Value] = {}
+    first: dict[_Key, str] = {}  # key -> the first NAME=VALUE naming it
+    for key, pair, value in given:
+        shown = first.setdefault(key, pair)
+        if key in values and (agree is None or not agree(values[key], value)):
+            raise ValueError(f"{shown!r} and {pair!r} {twice}; give one")
+        values[key] = value
+    return values
 
 
 def resolve_instrument_part(instrument: Instrument, overrides: Mapping[str, Resolved] | None = None) -> Resolved:

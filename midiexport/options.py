@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,13 +94,15 @@ class ConvertOptions:
     program_overrides: Mapping[str, gm.Resolved] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for flag in ("split", "strict"):
-            if not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        for flag in ("align", "ghosts"):
-            if getattr(self, flag) is not None and not isinstance(getattr(self, flag), bool):
-                raise TypeError(f"{flag} must be True, False or None, got {getattr(self, flag)!r}")
-        object.__setattr__(self, "programs", tuple((str(k), v) for k, v in _pairs("programs", self.programs)))
+        for flag, allowed in (("split", "True or False"), ("strict", "True or False"),
+                              ("align", "True, False or None"), ("ghosts", "True, False or None")):  # fmt: skip
+            value = getattr(self, flag)
+            if value is None and "None" in allowed:
+                continue
+            if not _is_bool(value):
+                raise TypeError(f"{flag} must be {allowed}, got {value!r}")
+            object.__setattr__(self, flag, bool(value))  # a numpy bool kept as a plain one
+        object.__setattr__(self, "programs", _pairs("programs", self.programs))
         object.__setattr__(self, "program_overrides", _resolved(self.programs))
         _check_bpm(self.bpm)
         if self.ppq is not None and not (isinstance(self.ppq, int) and MIN_PPQ <= self.ppq <= MAX_PPQ):
@@ -125,7 +128,7 @@ class ConvertOptions:
             raise ValueError(f"key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
         for name, low in (("min_note_ms", 0.0), ("merge_gap_ms", 0.0), ("drum_length_ms", 0.0)):
             _check_ms(name, getattr(self, name), low, MAX_CLEAN_MS)
-        object.__setattr__(self, "shifts", tuple((str(k), float(v)) for k, v in _pairs("shifts", self.shifts)))
+        object.__setattr__(self, "shifts", _pairs("shifts", self.shifts, float))
         for _, shift_ms in self.shifts:
             _check_ms("shift", shift_ms, -MAX_SHIFT_MS, MAX_SHIFT_MS)
         check_shift_names(self.shifts)
@@ -184,35 +187,43 @@ def name_fields(template: str) -> set[str]:
 def check_shift_names(shifts: Sequence[tuple[str, float]]) -> None:
     """Refuse two shifts of one instrument (names matched as ``gm.name_key`` matches them; "" is every one).
 
-    They would add up silently; as with ``programs``, the ValueError names both as NAME=MS.
+    A name that keys as "" ("!!") names only the instruments whose names do, not every
+    one. Two shifts would add up silently; as with ``programs``, the ValueError names both as NAME=MS.
     """
     if len(shifts) < 2:
         return
     from . import gm
 
-    first: dict[str, str] = {}
-    for name, shift_ms in shifts:
-        given, key = (f"{name}={shift_ms:g}" if name else f"{shift_ms:g}"), gm.name_key(name)
-        if key in first:
-            raise ValueError(f"{first[key]!r} and {given!r} shift the same instrument twice; give one")
-        first[key] = given
+    # "" (every instrument) keys as None: a name such as "!!" keys as "" and names only instruments that do too
+    given = ((gm.name_key(name) if name else None, f"{name}={ms:g}" if name else f"{ms:g}", ms) for name, ms in shifts)
+    gm.given_once(given, "shift the same instrument twice")
 
 
-def _pairs(field: str, value: object) -> list[tuple[Any, Any]]:
-    """``programs`` or ``shifts`` as (name, value) pairs: from a mapping ({"Bass": 20}) or pairs ((("Bass", 20),)).
+def _pairs(field: str, value: object, read: Callable[[Any], Any] = lambda v: v) -> tuple[tuple[str, Any], ...]:
+    """``programs`` or ``shifts`` as (name, ``read(value)``) pairs, from a mapping ({"Bass": 20}) or pairs.
 
-    Anything else (a string such as "Bass=20", the command line's form, or a pair that is not
-    two items) is a TypeError naming the two accepted forms.
+    Pairs are ((("Bass", 20),)). Anything else (a string such as "Bass=20", the command
+    line's form, or a pair that is not two items) is a TypeError naming the two accepted forms.
     """
     forms = f'{field} takes a mapping {{"Bass": ...}} or (name, value) pairs'
     if isinstance(value, Mapping):
-        return list(value.items())
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        value = tuple(value.items())
+    elif isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"{forms}, got {value!r}")
     for pair in value:
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
             raise TypeError(f"{forms}, got the item {pair!r}")
-    return [(k, v) for k, v in value]
+    return tuple((str(k), read(v)) for k, v in value)
+
+
+def _is_bool(value: object) -> bool:
+    """True for True and False, and for a numpy bool (library callers pass flags numpy computed).
+
+    numpy's is no ``bool`` subclass; a value can only be one when numpy is loaded, so
+    the check imports nothing.
+    """
+    numpy = sys.modules.get("numpy")
+    return isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_))
 
 
 def _check_ms(name: str, value: object, low: float, high: float) -> None:

@@ -634,6 +634,14 @@ def test_one_instrument_shifted_twice_is_refused_naming_both():
     assert ConvertOptions(shifts=(("", -250), ("Bass", -18))).shifts == (("", -250.0), ("Bass", -18.0))
 
 
+def test_a_name_without_letters_is_not_every_instrument_in_the_twice_check():
+    # "!!" keys as "" (name_key drops punctuation), as "" (every instrument) does: it names only instruments
+    # whose names key as "" too, so shifting it and every instrument is no instrument twice.
+    assert ConvertOptions(shifts=(("!!", 20), ("", 10))).shifts == (("!!", 20.0), ("", 10.0))
+    with pytest.raises(ValueError, match="'!!=20' and '\\?\\?=5' shift the same instrument twice"):
+        ConvertOptions(shifts=(("!!", 20), ("??", 5)))
+
+
 def test_shifts_take_a_mapping_as_programs_do_and_a_string_is_a_type_error_naming_both_forms():
     assert ConvertOptions(shifts={"Bass": 20, "": -5}).shifts == (("Bass", 20.0), ("", -5.0))
     assert ConvertOptions(shifts={"Bass": 20}) == ConvertOptions(shifts=(("Bass", 20),))

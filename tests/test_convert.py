@@ -204,6 +204,15 @@ def test_drum_names_stay_on_channel_10_whatever_their_program():
     assert flagged.report.warnings == ()  # a drum program for a drum part: nothing to say
 
 
+def test_a_melodic_program_for_a_drum_name_warns_once_per_name():
+    placements, warnings, _ = place_instruments(["Drum Kit", "Bass", "Drum Kit"], {"Drum Kit": "Flute"})
+    assert [(p.channel, p.program, p.is_drum) for p in placements] == [(9, 73, True), (0, 33, False), (9, 73, True)]
+    assert warnings == ['"Drum Kit" stays on channel 10: a drum name keeps the drum channel whatever program it is '
+                        "given, so program 73 (Flute) does not make it pitched"]  # fmt: skip
+    assert gm.resolve_part("Drum Kit", overrides=gm.resolve_overrides({"drum kit": 73})).how == gm.DRUM_NAME_KEPT
+    assert gm.resolve_part("Drum Kit", program=73).how == "file"  # a .mid's program: no override, nothing to say
+
+
 def test_twenty_melodic_instruments_share_channels_by_program_first():
     names = [f"Violin {i}" if i < 10 else f"Flute {i}" for i in range(20)]
     placements, warnings, counts = place_instruments(names, {"Violin 0": 40})
@@ -287,6 +296,17 @@ def test_a_bool_option_given_a_string_is_a_type_error(field):
     with pytest.raises(TypeError, match=f"^{field} must be True"):
         ConvertOptions(**{field: "yes"})
     assert getattr(ConvertOptions(**{field: True}), field) is True
+
+
+@pytest.mark.parametrize("field", ["split", "strict", "align", "ghosts"])
+def test_a_bool_option_takes_a_numpy_bool_as_a_plain_one(field):
+    # library callers pass flags computed with numpy (np.any(...)); they are kept as Python bools
+    for flag in (True, False):
+        given = ConvertOptions(**{field: np.bool_(flag)})
+        assert getattr(given, field) is flag
+        assert given == ConvertOptions(**{field: flag})
+    with pytest.raises(TypeError, match=f"^{field} must be True"):
+        ConvertOptions(**{field: np.int64(1)})
 
 
 def test_public_functions_given_the_wrong_type_name_the_parameter_and_the_type_it_takes(tmp_path):

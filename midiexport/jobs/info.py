@@ -27,8 +27,9 @@ from ..errors import InputError, check_argument
 from ..io.archive import Member, member_place, read_archive
 from ..io.files import InputFile, is_archive, read_bytes
 from ..model import Record
+from ..outputs.smf import KAR_INFORMATION
 from ..stages import tempo
-from ..stages.convert import place_instruments, song_title
+from ..stages.convert import ESTIMATED_PREFIX, place_instruments, song_title
 from ..stages.key import estimate_key
 from ..stages.midifile import (
     Part,
@@ -258,7 +259,7 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
     smf = parse_smf(data, source=source)
     stem = file_stem(source, file_name)
     parts = [_summarize_part(smf, p, name) for p, name in zip(smf.parts, part_names(smf, stem))]
-    tempo_bpm, downbeat_tick = _written_tempo(smf), _first_full_bar(smf)
+    tempo_bpm, meters, full_bar = _written_tempo(smf), _time_signatures(smf), _first_full_bar(smf)
     estimated_bpm, unclaimed = _tempo_text(leading_texts(data))
     bpms = [60_000_000 / tempo_us for _, tempo_us in smf.tempos]
     detail = [f"format {smf.format}, " + (f"{smf.ppq} {plural(smf.ppq, 'tick')} per quarter" if smf.ticks_per_s is None
@@ -275,21 +276,24 @@ def summarize_midi(data: bytes, *, source: str = "<midi>", file_name: str | None
         parts=tuple(parts),
         detail="; ".join(detail),
         tempo_bpm=tempo_bpm,
-        first_downbeat_s=None if unclaimed else _seconds(smf, downbeat_tick),
+        first_downbeat_s=None if unclaimed or full_bar is None else meters[full_bar][0],
         tempo_range_bpm=(round(min(bpms), 3), round(max(bpms), 3)) if bpms else None,
         tempo_events=len(smf.tempos),
         key=smf.key,
         notes_too_late=sum(p.note_count for p in smf.parts) - sum(p.notes for p in parts),
-        time_signatures=_time_signatures(smf),
+        time_signatures=meters,
         estimated_bpm=estimated_bpm,
         bars_unclaimed=unclaimed,
     )
 
 
 SAME_TEMPO = 1e-4  # a written tempo this close to the estimate (relative) is the estimate: 100.001 for 100
-# The tempo text a --bpm auto file opens with ("@I" + "estimated " + TempoEstimate.describe(), or the source's
-# beat map's line): its estimate, and why it claims no bar line when it says so (``tempo.UNCLAIMED_PATTERN``).
-TEMPO_TEXT = re.compile(r"@I(?:estimated )?" + tempo.DESCRIBED_TEMPO.pattern)
+# The tempo text a --bpm auto file opens with (KAR_INFORMATION + ESTIMATED_PREFIX + TempoEstimate.describe(),
+# or the source's beat map's line): its estimate, and why it claims no bar line when it says so
+# (``tempo.UNCLAIMED_PATTERN``). The words are tempo's constants, written and read through the same names.
+TEMPO_TEXT = re.compile(
+    f"{re.escape(KAR_INFORMATION)}(?:{re.escape(ESTIMATED_PREFIX)})?{tempo.DESCRIBED_TEMPO.pattern}"
+)
 
 
 def _tempo_text(texts: tuple[str, ...]) -> tuple[float | None, str | None]:
@@ -403,27 +407,21 @@ def _written_tempo(smf: Smf) -> float | None:
     return round(60_000_000 / tempo_us, 3)
 
 
-def _seconds(smf: Smf, tick: int | None) -> float | None:
-    import numpy as np
-
-    return None if tick is None else round(float(smf.to_seconds(np.array([tick]))[0]), 3)
-
-
 def _first_full_bar(smf: Smf) -> int | None:
-    """Return the tick where a file's first full bar starts; None when it has no time signature.
+    """Return which time signature (0 or 1, in ``smf.meters``) a file's first full bar starts at; None: it has none.
 
-    The first time signature's tick, unless it lasts exactly one of its bars before the next:
-    that bar is a pickup (``--bpm auto`` writes one so, a 4/4 bar too when the pickup is four
-    quarters) and the next time signature starts the first full bar.
+    The first one, unless it lasts exactly one of its bars before the next: that bar is a
+    pickup (``--bpm auto`` writes one so, a 4/4 bar too when the pickup is four quarters)
+    and the next time signature starts the first full bar. ``smf.meters`` are in tick order.
     """
-    meters = sorted(smf.meters)
+    meters = smf.meters
     if not meters:
         return None
     if len(meters) > 1 and smf.ppq:
         (tick, n, d), following = meters[0], meters[1][0]
         if following - tick == round(n * 4 * smf.ppq / d):
-            return following
-    return meters[0][0]
+            return 1
+    return 0
 
 
 def _summarize_part(smf: Smf, part: Part, name: str) -> PartSummary:

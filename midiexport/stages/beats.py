@@ -68,10 +68,7 @@ from .meter import nearest_slot
 from .onsets import DRUM_ROLES, FRAME_S, Onsets, Stream, envelope, part_medians, sorted_stream
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Floats = npt.NDArray[np.float64]
+    from .onsets import Floats
 
 PULSE_MIN_S, PULSE_MAX_S = 0.2, 0.75  # pulses followed: 80-300 a minute; the meter stage scales by 1/2..4
 PULSE_PRIOR_S = 0.4  # centre of the pulse preference: 150 a minute, an eighth or a beat, rarely a half bar

@@ -134,12 +134,15 @@ def _key_texts(found: key.KeyEstimate | None) -> tuple[str, ...]:
     return (f"key: estimated {found.name} (confidence {found.confidence:.2f})",) if found else ()
 
 
+ESTIMATED_PREFIX = "estimated "  # before the text of a tempo estimated (not a source's beat map), as info reads it
+
+
 def _tempo_texts(time_map: timing.TimeMap) -> tuple[str, ...]:
     found = time_map.estimate
     if found is None:
         return ()
     line = found.describe()
-    return (line,) if found.source == BEAT_MAP_SOURCE else (f"estimated {line}",)
+    return (line,) if found.source == BEAT_MAP_SOURCE else (ESTIMATED_PREFIX + line,)
 
 
 def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
@@ -214,7 +217,7 @@ def place_instruments(
     warning that the later program change wins. A program given for a name no
     instrument has is a warning naming the instruments and the closest one; a melodic
     program given to a drum name (which keeps channel 10: ``gm.resolve_part``) is a
-    warning that it stays drums.
+    warning that it stays drums, once per name.
     ``programs``: a mapping or pairs, as ``ConvertOptions.programs``; ``overrides``: the
     same resolved (``ConvertOptions.program_overrides``), else resolved here. Raises
     ValueError for a bad override.
@@ -224,6 +227,7 @@ def place_instruments(
     warnings = gm.unmatched_overrides(dict(programs or ()), names)
     counts: Counter[str] = Counter()
     resolved = []
+    kept_drums: set[str] = set()  # names warned of: once per name, not per part
     for index, name in enumerate(names):
         program_hint, drum_hint = hints[index] if hints is not None else (None, None)
         found = gm.resolve_part(name, is_drum=drum_hint, program=program_hint, overrides=overrides)
@@ -231,8 +235,8 @@ def place_instruments(
             counts[model.UNKNOWN_INSTRUMENT] += 1
             warnings.append(say(f"{model.show_value(name, 60)} is not a known instrument name; written as program 0 "
                                 "(Acoustic Grand Piano), ", PROGRAM_HINT))  # fmt: skip
-        override = overrides.get(gm.name_key(name))
-        if override is not None and found.is_drum and not override.is_drum:
+        if found.how == gm.DRUM_NAME_KEPT and name not in kept_drums:
+            kept_drums.add(name)
             warnings.append(f"{model.show_value(name, 60)} stays on channel 10: a drum name keeps the drum channel "
                             f"whatever program it is given, so program {found.program} "
                             f"({gm.program_name(found.program)}) does not make it pitched")  # fmt: skip

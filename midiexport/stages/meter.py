@@ -77,12 +77,7 @@ from typing import TYPE_CHECKING
 from .onsets import FRAME_S, Onsets, Stream
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Floats = npt.NDArray[np.float64]
-    Ints = npt.NDArray[np.int64]
-    Bools = npt.NDArray[np.bool_]
+    from .onsets import Bools, Floats, Ints  # the column types, named once
 
 CHANGE_PHASES_PER_BEAT = 6  # harmonic change is measured for at most 6 beat phases (a 24th note apart)
 SLOTS_PER_PULSE = 12  # halves, thirds and quarters of the pulse are all slots

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import model, protocol
@@ -486,14 +486,7 @@ def _read_failing(
             except _TooDeep as exc:
                 raise _TooDeep(f"{model.show_value(name, 60)}, {exc}") from None
     checks = _range_checks(pitch, start, end, velocity)
-    left = np.zeros(len(joined), dtype=bool)
-    left[list(bad)] = True
-    failed = np.full(len(joined), -1, dtype=np.int64)
-    with np.errstate(invalid="ignore"):
-        for number, (_, mask, _) in enumerate(checks):
-            found = mask & ~left
-            failed[found] = number
-            left |= found
+    left, failed = _leave_out(bad, checks, len(joined))
     keep = ~left
     per_left = np.bincount(owner[left], minlength=len(pairs))
     per_string = np.bincount(owner[keep], weights=from_text[keep], minlength=len(pairs)).astype(np.int64)
@@ -508,15 +501,13 @@ def _read_failing(
         Instrument(name, start[a:b], end[a:b], whole[a:b], velocity[a:b], is_drum=is_drum)
         for (name, _, is_drum), a, b in zip(pairs, kept_bounds, kept_bounds[1:])
     )
-    issues = []
-    for index in np.flatnonzero(left)[:MAX_ISSUES].tolist():
-        if index in bad:
-            issues.append(bad[index])
-        else:
-            at = int(owner[index])
-            field, _, problem = checks[int(failed[index])]
-            issues.append(_issue(pairs[at][0], lists[at], index - int(bounds[at]), field, problem))
-    return instruments, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
+
+    def locate(index: int) -> tuple[str, list[Any], int]:
+        at = int(owner[index])
+        return pairs[at][0], lists[at], index - int(bounds[at])
+
+    issues, fields = _issues(np.flatnonzero(left)[:MAX_ISSUES].tolist(), bad, failed, checks, locate)
+    return instruments, issues, fields
 
 
 def _name_and_notes(index: int, item: Any) -> tuple[str, Any, bool | None]:
@@ -559,19 +550,12 @@ def _read_notes(
             columns.append(column)
         pitch, start, end, velocity = columns
     checks = _range_checks(pitch, start, end, velocity)
-    left = np.zeros(len(notes), dtype=bool)  # left out
-    left[list(bad)] = True
-    failed = np.full(len(notes), -1, dtype=np.int64)  # per note: its first failed check, -1 for none
     with np.errstate(invalid="ignore"):
         # every note passes (most instruments): no check to go through one by one, no issue to count
         passes = not bad and not any(mask.any() for _, mask, _ in checks)
-        for number, (_, mask, _) in enumerate(() if passes else checks):
-            found = mask & ~left
-            if found.any():
-                if typed:
-                    raise typed_json.Fallback
-                failed[found] = number
-                left |= found
+    if typed and not passes:  # typed notes hold no value that is no number: a range check failed
+        raise typed_json.Fallback
+    left, failed = _leave_out(bad, () if passes else checks, len(notes))
     keep = ~left
     indexes = np.flatnonzero(left)
     if len(indexes):
@@ -588,14 +572,8 @@ def _read_notes(
     )
     if passes:  # a record of 100,000 instruments would pay the counting below 100,000 times
         return instrument, [], Counter()
-    issues = []  # built only for the notes described
-    for index in indexes[: max(0, describe)].tolist():
-        if index in bad:  # a value that is no number
-            issues.append(bad[index])
-        else:  # its first failed range check
-            field, _, problem = checks[int(failed[index])]
-            issues.append(_issue(name, notes, index, field, problem))
-    return instrument, issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
+    issues, fields = _issues(indexes[: max(0, describe)].tolist(), bad, failed, checks, lambda i: (name, notes, i))
+    return instrument, issues, fields
 
 
 def _range_checks(
@@ -619,6 +597,49 @@ def _range_checks(
         ("end", end < start, "is before start"),
         ("velocity", np.isnan(velocity), "is not a finite number"),  # +-inf (1e999) is out of 0-1: clamped
     )
+
+
+def _leave_out(
+    bad: dict[int, NoteIssue], checks: Sequence[tuple[str, npt.NDArray[np.bool_], str]], count: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Return which of ``count`` notes are left out, and per note its first failed range check (-1: none).
+
+    A note is left out for its first problem: a value that is no number (``bad``, by note
+    index), else the first of ``checks`` (``_range_checks``) it fails.
+    """
+    import numpy as np
+
+    left = np.zeros(count, dtype=bool)
+    left[list(bad)] = True
+    failed = np.full(count, -1, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        for number, (_, mask, _) in enumerate(checks):
+            found = mask & ~left
+            failed[found] = number
+            left |= found
+    return left, failed
+
+
+def _issues(
+    described: list[int],
+    bad: dict[int, NoteIssue],
+    failed: npt.NDArray[np.int64],
+    checks: Sequence[tuple[str, npt.NDArray[np.bool_], str]],
+    locate: Callable[[int], tuple[str, list[Any], int]],
+) -> tuple[list[NoteIssue], Counter[str]]:
+    """Return the issues of the ``described`` notes left out, and every left-out note counted per field.
+
+    ``bad`` and ``failed`` as ``_leave_out`` reads them; ``locate`` gives a note index's
+    instrument name, note list and index in that list.
+    """
+    issues = []
+    for index in described:
+        if index in bad:  # a value that is no number
+            issues.append(bad[index])
+        else:  # its first failed range check
+            field, _, problem = checks[int(failed[index])]
+            issues.append(_issue(*locate(index), field, problem))
+    return issues, _fields_left_out(bad, failed, [field for field, _, _ in checks])
 
 
 def _fields_left_out(bad: dict[int, NoteIssue], failed: npt.NDArray[np.int64], fields: list[str]) -> Counter[str]:

@@ -132,11 +132,7 @@ from .timing import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Floats = npt.NDArray[np.float64]
-    Bools = npt.NDArray[np.bool_]
+    from .onsets import Bools, Floats, Ints
 
 FALLBACK_BPM = DEFAULT_BPM  # too few notes to estimate: the default tempo, the API's own grid tempo
 MIN_ONSETS = 8  # fewer onsets than this say nothing about a tempo
@@ -165,13 +161,29 @@ BEAT_CALIBRATION_BARS = 1.412  # per unit of log-odds of the bar confidence
 BEAT_CALIBRATION_AGREEMENT = 0.099  # per unit of log-odds of the long-note tracker's agreement
 BEAT_CALIBRATION_OFFSET = 0.302
 BEAT_CONFIDENCE_THRESHOLD = 0.72
+# The words of ``TempoEstimate.describe`` that ``info`` reads back from a file's own tempo text (the patterns
+# below): the line is written with these names and read through them, so a rewording changes both.
+DESCRIBED_OPENING = "tempo"  # then the BPM
+NO_ESTIMATE_OPENING = "too few notes to estimate a tempo; written at"  # then the BPM
+DESCRIBED_UNIT = "BPM (quarter notes)"
+BARS_FROM_FIRST_BEAT = "bar lines counted from its first beat"  # beats of a source's beat map, no bar claimed
+BARS_FROM_ZERO = "bar lines counted from 0 s"  # beats followed, no bar claimed
+BARS_NOT_ALIGNED = "bar lines not aligned"  # one constant tempo (no estimate)
+BARS_NOT_ALIGNED_TO_MUSIC = f"{BARS_NOT_ALIGNED} to the music"  # one constant tempo (an estimate not followed)
 # The tempo a line of ``TempoEstimate.describe`` gives, estimated or not (a file's own text: ``jobs.info``).
 DESCRIBED_TEMPO = re.compile(
-    r"(?:tempo|too few notes to estimate a tempo; written at) ([0-9]+(?:\.[0-9]+)?) BPM \(quarter notes\)"
+    f"(?:{re.escape(DESCRIBED_OPENING)}|{re.escape(NO_ESTIMATE_OPENING)}) "
+    f"([0-9]+(?:\\.[0-9]+)?) {re.escape(DESCRIBED_UNIT)}"
 )
 # The words of ``TempoEstimate.describe`` that say no bar line is claimed (beats only, or one constant tempo):
 # ``info`` finds them in a file's own tempo text and says so instead of reading its first time signature as a downbeat.
-UNCLAIMED_PATTERN = re.compile(r"bar lines (?:counted from (?:its first beat|0 s)|not aligned(?: to the music)?)")
+# The longer of two phrases that start alike comes first: the longest is found.
+UNCLAIMED_PATTERN = re.compile(
+    "|".join(
+        re.escape(words)
+        for words in (BARS_FROM_FIRST_BEAT, BARS_FROM_ZERO, BARS_NOT_ALIGNED_TO_MUSIC, BARS_NOT_ALIGNED)
+    )
+)
 LOG_ODDS_CLIP = 1e-3  # probabilities are read as log-odds within [0.001, 0.999]
 HINT_MARGIN = 3.0  # score (log-probability) a tagged tempo may lose to the best and still win
 HINT_TOLERANCE = 0.03  # a hypothesis is "at the tagged tempo" within 3%
@@ -254,29 +266,30 @@ class TempoEstimate:
         What is written is ``written``, else what ``timing.drawn`` decides: the line never
         claims bar lines or beats that the file does not draw.
         """
-        found = f"{self.bpm:g} BPM (quarter notes)"
+        found = f"{self.bpm:g} {DESCRIBED_UNIT}"
         if self.source == NO_ESTIMATE:
-            return f"too few notes to estimate a tempo; written at {found}, bar lines not aligned"
+            return f"{NO_ESTIMATE_OPENING} {found}, {BARS_NOT_ALIGNED}"
         if self.source == BEAT_MAP_SOURCE:  # a .mid's own beat map (``beatmap``), bars or beats as written
             found += " from the source's beat map"
         confidence, beat_confidence = shown_confidence(self.confidence), shown_confidence(self.beat_confidence)
         written = self.written or drawn(self)
+        opening = f"{DESCRIBED_OPENING} {found}"
         if written == BARS:
-            return (f"tempo {found}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
+            return (f"{opening}, {self.meter}, first downbeat at {self.first_downbeat_s:.3f} s "
                     f"(confidence {confidence})")  # fmt: skip
         bars = (self._bars_not_claimed(confidence) if not self.sure
                 else f"confidence {confidence}, but no bar line found after the first note")  # fmt: skip
         if written == BEATS and self.source == BEAT_MAP_SOURCE:  # the map's own beats: 0 s in a Suno export
-            return f"tempo {found}; {bars}: no meter or downbeat claimed, bar lines counted from its first beat"
+            return f"{opening}; {bars}: no meter or downbeat claimed, {BARS_FROM_FIRST_BEAT}"
         if written == BEATS:
-            origin = "its first beat" if counted_from_first_beat(self) else "0 s"
-            return (f"tempo {found}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
-                    f"downbeat claimed, bar lines counted from {origin}")  # fmt: skip
+            origin = BARS_FROM_FIRST_BEAT if counted_from_first_beat(self) else BARS_FROM_ZERO
+            return (f"{opening}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
+                    f"downbeat claimed, {origin}")  # fmt: skip
         if not self.beats_sure:
-            return (f"tempo {found}, {self._bars_not_claimed(confidence)}: "
-                    f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
-        return (f"tempo {found}, too few beats found to follow them (beat confidence {beat_confidence}); {bars}: "
-                f"written as one constant tempo from 0 s, bar lines not aligned to the music")  # fmt: skip
+            return (f"{opening}, {self._bars_not_claimed(confidence)}: "
+                    f"written as one constant tempo from 0 s, {BARS_NOT_ALIGNED_TO_MUSIC}")  # fmt: skip
+        return (f"{opening}, too few beats found to follow them (beat confidence {beat_confidence}); {bars}: "
+                f"written as one constant tempo from 0 s, {BARS_NOT_ALIGNED_TO_MUSIC}")  # fmt: skip
 
     def _bars_not_claimed(self, confidence: str) -> str:
         """Why no bar line is claimed: the confidence (shown) is below the group's threshold, or the group has none."""
@@ -555,7 +568,7 @@ def _one_hypothesis(hypotheses: meter.Hypotheses, index: int) -> _OneHypothesis:
     return _OneHypothesis(int(hypotheses.beat[index]), int(hypotheses.meter[index]), int(hypotheses.phase[index]))
 
 
-def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_]:
+def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> Bools:
     """Return which hypotheses write the same file as the chosen one.
 
     Same beat and meter, and a bar phase within REFINE_WINDOW of a beat, which ``_refine``
@@ -569,7 +582,7 @@ def _agreeing(hypotheses: meter.Hypotheses, chosen: int) -> npt.NDArray[np.bool_
     distance = np.abs(hypotheses.phase - phase)
     distance = np.minimum(distance, bar - distance)
     close = distance <= REFINE_WINDOW * beat  # the refinement pulls these onto the same bar lines
-    same: npt.NDArray[np.bool_] = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
+    same: Bools = (hypotheses.beat == beat) & (hypotheses.meter == meter_index) & close
     return same
 
 
@@ -738,7 +751,7 @@ def _timing_reference(found: onsets.Onsets) -> onsets.Stream:
     return onsets.sorted_stream(times, np.concatenate([d.weights for d in drums]), np.zeros(len(times), np.int64))
 
 
-def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[npt.NDArray[np.int64], Floats, npt.NDArray[np.bool_]]:
+def _near_beats(times_s: Floats, beat_times: Floats) -> tuple[Ints, Floats, Bools]:
     """Return each onset's nearest beat, its deviation from it (s), and whether it is within REFINE_WINDOW."""
     import numpy as np
 
