@@ -15,10 +15,11 @@ from typing import Any
 
 # C0 and C1 controls and DEL; line and paragraph separators; bidi marks, embeddings,
 # overrides and isolates (Unicode TR9); surrogates (bytes a file name could not decode).
+# Patterns as text, compiled by ``re`` on first use (and cached there): a quiet run uses none.
 _SURROGATES = "\ud800-\udfff"  # a character class's range
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_SURROGATES}]")
+_UNSAFE = f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_SURROGATES}]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_SURROGATE = re.compile(f"[{_SURROGATES}]")
+_SURROGATE = f"[{_SURROGATES}]"
 _SURROGATE_BYTES = range(0xDC80, 0xDD00)  # os.fsdecode's surrogateescape: byte 0x80-0xFF
 # The nouns of the count labels (model.py's, midifile.py's), plural to singular: a new label
 # whose noun is missing stays plural, and the test of every label says so.
@@ -53,9 +54,9 @@ def printable(text: str) -> str:
     ESC becomes ``\\x1b``, a newline ``\\n``, U+202E ``\\u202e``, and an undecodable
     file-name byte 0xFF (surrogate U+DCFF) ``\\xff``. Other text is unchanged.
     """
-    if _UNSAFE.search(text) is None:
+    if re.search(_UNSAFE, text) is None:
         return text
-    return _UNSAFE.sub(_escape, text)
+    return re.sub(_UNSAFE, _escape, text)
 
 
 def json_text(value: Any) -> Any:
@@ -69,7 +70,7 @@ def json_text(value: Any) -> Any:
     Strings without a surrogate, and all other values, are returned as they are.
     """
     if isinstance(value, str):
-        return _SURROGATE.sub(_escape, value)
+        return re.sub(_SURROGATE, _escape, value)
     if isinstance(value, dict):
         return {json_text(key): json_text(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -156,20 +156,23 @@ def _key(name: str) -> str:
     return "".join(_words(name))
 
 
-def _singular_key(name: str) -> str:
-    # "String Ensembles 1" -> "stringensemble1"; "Bass" stays (double s).
-    return "".join(w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in _words(name))
+def _singular_key(name: str, words: list[str] | None = None) -> str:
+    # "String Ensembles 1" -> "stringensemble1"; "Bass" stays (double s). ``words``: _words(name), when known.
+    return "".join(w[:-1] if w.endswith("s") and not w.endswith("ss") else w for w in words or _words(name))
 
 
 @cache
 def _program_index() -> dict[str, int]:
+    # Built on the first lookup of a run: each table name split into words once, not through _key's cache.
     index: dict[str, int] = {}
     for program, name in enumerate(GM_PROGRAMS):
-        index[_key(name)] = program
-        index.setdefault(_singular_key(name), program)
+        words = _words(name)
+        index["".join(words)] = program
+        index.setdefault(_singular_key(name, words), program)
     for name, program in GM_ALIASES.items():
-        index.setdefault(_key(name), program)
-        index.setdefault(_singular_key(name), program)
+        words = _words(name)
+        index.setdefault("".join(words), program)
+        index.setdefault(_singular_key(name, words), program)
     return index
 
 

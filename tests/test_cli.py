@@ -25,7 +25,7 @@ from conftest import (
     record_payload,
     run,
 )
-from midiexport.cli import main
+from midiexport.cli import START_UP_ALLOCATIONS, main
 
 
 @pytest.fixture
@@ -755,6 +755,28 @@ def test_run_leaves_a_profiler_around_it_its_normal_exit(tmp_path):
                           cwd=tmp_path, env=package_env(), check=False, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert profile.stat().st_size > 0  # cProfile writes its file after the program ends
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forked workers only where there is fork")
+def test_run_puts_off_only_the_first_collection_and_a_fork_starts_with_pythons_thresholds(tmp_path):
+    # At the end of a short run no collection has come yet: the threshold is still raised. A
+    # forked child starts with the thresholds there were; the first collection restores them.
+    body = (
+        "import atexit, gc, os\n"
+        "before, callbacks = gc.get_threshold(), len(gc.callbacks)\n"
+        "def check():\n"
+        "    raised = gc.get_threshold()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os._exit(0 if gc.get_threshold() == before else 3)\n"
+        "    child = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
+        "    gc.collect()\n"
+        "    print(raised[0], raised[1:] == before[1:], child, gc.get_threshold() == before, len(gc.callbacks) - callbacks)\n"
+        "atexit.register(check)"
+    )
+    done = _script(tmp_path, body, "programs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines()[-1] == f"{START_UP_ALLOCATIONS} True 0 True 0"
 
 
 def test_records_of_one_json_a_template_names_alike_each_get_a_file(tmp_path):

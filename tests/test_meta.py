@@ -39,7 +39,8 @@ def test_converting_json_loads_no_http_mido_server_tempo_clean_or_midi_reader(tm
         "except SystemExit:\n    pass\n"
         "heavy = ('httpx', 'mido', 'msgspec', 'uvicorn', 'starlette', 'midiexport.jobs.serve', 'midiexport.io.http',"
         " 'midiexport.stages.tempo', 'midiexport.stages.midifile', 'midiexport.stages.onsets',"
-        " 'midiexport.stages.clean', 'midiexport.stages.key', 'traceback')\n"
+        " 'midiexport.stages.clean', 'midiexport.stages.key', 'midiexport.io.archive', 'midiexport.jobs.report',"
+        " 'traceback')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

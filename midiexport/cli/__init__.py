@@ -57,6 +57,42 @@ def main() -> None:
     hold_closed_standard_fds()
 
 
+START_UP_ALLOCATIONS = 50_000
+"""Objects a command line run allocates before its first cyclic garbage collection (Python's default: 700).
+
+A convert's start-up (click, this package, numpy) allocates about 30,000 objects that live
+until the end: modules, functions, classes. Python's collector examined each 700 new ones
+as they came and again as they aged: 46-57 collections a convert (10 of them while click
+is imported, before ``run``) that found a few hundred objects, 5-9 ms of converting a
+10k-note song (docs/performance-notes.md, "Start-up: where the time goes").
+"""
+
+
+def _defer_first_collection() -> None:
+    """Put off the first cyclic collection until START_UP_ALLOCATIONS objects; then Python's own thresholds.
+
+    A long run (a batch, the server) collects as usual after its first collection, which
+    examines the start-up's objects once. Forked workers start with the thresholds there
+    were before. A threshold of 0 (collection off) is left alone.
+    """
+    import gc
+
+    before = gc.get_threshold()
+    if before[0] == 0 or before[0] >= START_UP_ALLOCATIONS:
+        return
+    raised = (START_UP_ALLOCATIONS, *before[1:])
+
+    def restore(*_: object) -> None:
+        if gc.get_threshold() == raised:  # not if someone has set other thresholds since
+            gc.set_threshold(*before)
+        if gc.callbacks and gc.callbacks[-1] is restore:  # removing another place would skip the next callback once
+            gc.callbacks.pop()
+
+    gc.set_threshold(*raised)
+    gc.callbacks.append(restore)  # called as the first collection starts
+    os.register_at_fork(after_in_child=restore)
+
+
 def run() -> None:
     """Run ``main`` as the console script does, then end the process without Python's teardown.
 
@@ -72,6 +108,7 @@ def run() -> None:
     import atexit
     import threading
 
+    _defer_first_collection()
     try:
         main()
     except SystemExit as done:

@@ -288,11 +288,13 @@ def exit_with(*, failed: bool) -> NoReturn:
 
 
 def _json_report(options: dict[str, Any], left_out: int | None) -> Any:
-    from ..jobs.report import JsonReport
-
     target = options.get("report")
+    if target is None:
+        return None
+    from ..jobs.report import JsonReport  # only when a report is asked for
+
     command = click.get_current_context().info_name or ""
-    return None if target is None else JsonReport(target, command, left_out=left_out)
+    return JsonReport(target, command, left_out=left_out)
 
 
 def _finish_report(report: Any, tally: Any, verbose: bool, *, interrupted: bool = False) -> bool:

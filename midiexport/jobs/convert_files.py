@@ -16,13 +16,12 @@ import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from pathlib import Path, PurePath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..defaults import GENERATE_STATE_SUFFIX, WRITTEN_JSON_HEAD_BYTES
 from ..display import plural
 from ..errors import InputError, OutputError, Phrase, say
 from ..io import files
-from ..io.archive import Archive, member_place, read_archive
 from ..io.files import InputFile
 from ..model import Record, Report
 from ..options import ConvertOptions, name_fields
@@ -33,6 +32,9 @@ from . import naming
 from .json_input import blank_lines_error, read_json, read_member_records
 from .render import render_record
 from .runner import INPUT_CLEAR_SUFFIX, Destination, Pending, Rendered, raising, run_in_processes
+
+if TYPE_CHECKING:
+    from ..io.archive import Archive  # imported where a .zip is read
 
 # Every .mid midiexport writes opens its first track with this text at tick 0 (outputs.smf writes
 # a song's texts as "@I" + text, the first being its source); Suno's exports carry no text events.
@@ -52,7 +54,7 @@ REPEATED = "given again (the same file named twice, or named and in a folder sea
 RERUN_OVERWRITING = Phrase("run again allowing overwriting")  # after mending a stem whose song was written without it
 # The ``source:`` text of a song of .mid stems (``midifile.merge_stems``) or of a .zip member ("z.zip: a.json"):
 # what follows the first file's name.
-_SOURCE_TAIL = re.compile(r"(?: and \d+ more stems?|: .*)$")
+_SOURCE_TAIL = r"(?: and \d+ more stems?|: .*)$"  # compiled on first use (a .mid among several inputs)
 
 
 class BatchInputs(NamedTuple):
@@ -224,7 +226,7 @@ def own_outputs(sources: Sequence[InputFile], destination: Destination, *, split
         text = written_source(source) if folder in folders else None  # read only where results go
         if text is None:
             continue
-        writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, _SOURCE_TAIL.sub("", text)))]
+        writers = [by_name.get((folder, name)) for name in dict.fromkeys((text, re.sub(_SOURCE_TAIL, "", text)))]
         # a JSON's own name, or it and what its records add: "saved-12", "task-Drums" (--split), "task-2"
         parts = stem.split("-")
         writers += [json_stems.get((folder, "-".join(parts[:end]))) for end in range(len(parts), 0, -1)
@@ -573,6 +575,8 @@ def render_stems(unit: Unit, *, options: ConvertOptions, raw: bytes | None = Non
     lines: list[tuple[int, Rendered, str]] = []  # JSON lines that failed: in their place, before records[index]
     archive = None
     if raw is None and files.is_archive(unit.source):
+        from ..io.archive import read_archive  # .zip input only: JSON start-up stays lean
+
         archive = read_archive(unit.source, max_mb=options.max_input_mb)
     named, failed = _read_files(unit, options, raw=raw, archive=archive)  # failed: each with its file's own name
     json_names: dict[int, tuple[str, str]] = {}  # a JSON record's index in records -> its default name, its {record}
@@ -641,6 +645,8 @@ def _read_files(
     if raw is not None:
         return [(unit.source.name, raw, None)], failed
     if archive is not None:
+        from ..io.archive import member_place
+
         for member in archive.members:
             name = member_place(unit.source.name, member.name)
             if member.error is not None:
