@@ -373,11 +373,37 @@ def test_many_failed_inputs_without_a_report_name_v_and_report_and_v_prints_ever
     assert "more failed" not in verbose.stderr
 
 
-def test_verbose_adds_the_traceback(tmp_path):
-    (tmp_path / "bad.json").write_text("{")
-    result = run("convert", str(tmp_path / "bad.json"), "-v")
+def test_verbose_keeps_a_data_error_to_its_one_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("{\n" * 3)
+    result = run("convert", str(path), "-v", "-j", "2")
     assert result.exit_code == 1
-    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.splitlines() == [
+        *(f"{path}: line {n} is not valid JSON (unexpected end of data); check that the file is a saved record"
+          for n in (1, 2, 3)),
+        "0 converted (0 notes), 0 repaired (0 repairs), 0 skipped (exist), 3 failed",
+    ]  # fmt: skip
+
+
+def test_verbose_adds_the_traceback_of_an_internal_error_only():
+    from midiexport.cli.report import fail_line
+    from midiexport.errors import InputError
+
+    def broken() -> None:
+        raise KeyError("end")
+
+    try:
+        broken()
+    except KeyError as exc:
+        bug = exc
+    for verbose in (False, True):
+        said: list[str] = []
+        fail_line(bug, verbose, said.append)
+        fail_line(InputError("a.json is empty; expected a JSON record"), verbose, said.append)
+        assert said[-2:] == ["internal error: KeyError 'end'; run with -v for the traceback",
+                             "a.json is empty; expected a JSON record"]  # fmt: skip
+        assert len(said) == 2 + verbose
+    assert said[0].startswith("Traceback (most recent call last)") and "in broken" in said[0]
 
 
 def test_missing_input_is_one_line(tmp_path):

@@ -237,7 +237,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Processes for a batch (default: the machine's cores); for fetch, tasks asked "
                           f"at once (default {DEFAULT_CONCURRENCY}, at most {MAX_CONCURRENCY})."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
-        click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Every warning and failure line, each kept file, and an internal error's traceback."),
         click.option("--report", metavar="FILE",
                      help="Write a JSON report: per input the outcome, files, note counts, repairs and "
                           "warnings, and the totals; after Ctrl-C, what finished, marked interrupted. - for "
