@@ -1058,3 +1058,17 @@ def test_the_summary_names_only_the_causes_of_shifted_notes_in_effect(tmp_path, 
     assert result.exit_code == 0, result.stderr
     [line] = [line for line in result.stderr.splitlines() if "shifted in time" in line]
     assert line.endswith(f"notes shifted in time ({causes})"), line
+
+
+def test_o_naming_a_new_file_of_another_kind_is_a_usage_error_and_a_trailing_slash_makes_the_folder(example, tmp_path):
+    result = run("convert", str(example), "-o", str(tmp_path / "out.txt"))
+    assert result.exit_code == 2
+    assert f"-o {tmp_path / 'out.txt'} names a file that is no .mid; give a path ending in .mid" in result.stderr
+    assert not (tmp_path / "out.txt").exists()
+    assert run("convert", str(example), "-o", f"{tmp_path / 'out.txt'}/").exit_code == 0  # the hint works
+    assert (tmp_path / "out.txt" / "task.mid").is_file()
+    (tmp_path / "v1.2").mkdir()  # an existing folder with a dot stays a folder
+    assert run("convert", str(example), "-o", str(tmp_path / "v1.2")).exit_code == 0
+    assert (tmp_path / "v1.2" / "task.mid").is_file()
+    assert run("convert", str(example), "-o", str(tmp_path / "song.midi")).exit_code == 0
+    assert (tmp_path / "song.midi").is_file()

@@ -33,7 +33,8 @@ API_HELP = {
 
 # What generate does with the options whose convert/fetch help speaks of inputs and batches.
 GENERATE_HELP = {
-    "out": "A .mid path (one result only), a folder (created), or - for stdout. Default: the current folder. "
+    "out": "A .mid path (one result only), a folder (created; a new one with a suffix needs a trailing /), or - "
+    "for stdout. Default: the current folder. "
     "The chain's state (MUSIC_TASK_ID.generate.json, or the .mid's name with .generate.json) is kept there.",
     "jobs": "Not used by generate: it asks for one MIDI task and converts its answer in this process.",
 }

@@ -213,7 +213,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
         click.option("-o", "--output", "out", metavar="OUT",
-                     help="A .mid path (one result only), a folder (created), or - for stdout. "
+                     help="A .mid path (one result only), a folder (created; a new one with a suffix "
+                          "needs a trailing /), or - for stdout. "
                           "Default: beside each input (fetch: the current folder)."),
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
