@@ -246,15 +246,16 @@ class ApiClient:
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
         hint: str = LATER_HINT
+        retry = answer.status in protocol.RETRY_HTTP  # 5xx, 429: passing, whatever the body
         if answer.status >= 500:  # the server (or a proxy before it) failed: not a wrong address
             said = say(f"task {task_id}: the server failed ({what}); ", LATER_HINT)
-        elif _broken_json(answer):  # the API's kind of answer, cut short or garbled on the way
+        elif _broken_json(answer):  # the API's kind of answer, cut short or garbled on the way: passing
             said = say(f"task {task_id}: the answer was broken: not valid JSON ({what}); ", LATER_HINT)
-        else:  # a whole answer of another shape: a web page, JSON that is no record
+            retry = retry or answer.status < 300
+        else:  # a whole answer of another shape (a web page, JSON that is no record): asking again gives it again
             hint = BASE_URL_HINT
             said = say(f"task {task_id}: the server answered something that is not the API ({what}); ", hint)
         error = NetworkError(said, task_id=task_id, hint=hint)
-        retry = answer.status in protocol.RETRY_HTTP or answer.status < 300
         return _Failure(error, deadline if retry else None, _retry_after_s(answer))
 
     def _unconfirmed(self, method: str, path: str, task_id: str, why: str) -> UnconfirmedRequest:
