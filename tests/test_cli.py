@@ -1072,3 +1072,17 @@ def test_o_naming_a_new_file_of_another_kind_is_a_usage_error_and_a_trailing_sla
     assert (tmp_path / "v1.2" / "task.mid").is_file()
     assert run("convert", str(example), "-o", str(tmp_path / "song.midi")).exit_code == 0
     assert (tmp_path / "song.midi").is_file()
+
+
+def test_a_file_that_is_no_json_at_all_is_said_so_alike_by_info_and_convert(tmp_path):
+    text = tmp_path / "README.md"
+    text.write_text("# midiexport\n\nTurn MIDI note data into files.\n")
+    image = tmp_path / "cover.json"
+    image.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    for path in (text, image):
+        line = f"{path} is neither JSON nor a .mid file; give a saved record (.json or .jsonl) or a .mid"
+        assert run("info", str(path)).stderr.splitlines() == [line]
+        assert run("convert", str(path)).stderr.splitlines()[0] == line
+    broken = tmp_path / "cut.json"
+    broken.write_text('{"data": ')  # JSON cut short: a fault in JSON, said where it is
+    assert run("info", str(broken)).stderr.startswith(f"{broken} is not valid JSON (unexpected end of data)")
