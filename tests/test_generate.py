@@ -356,6 +356,48 @@ def test_ctrl_c_while_the_midi_task_is_polled_says_to_run_again_with_resume_whic
     assert posts(chain_api) == (1, 1)
 
 
+def test_ctrl_c_while_the_music_task_is_polled_says_interrupted_and_to_run_the_same_command_again(chain_api, tmp_path):
+    import signal
+
+    chain_api.music_status = "PENDING"  # nothing is known yet: no state saved, nothing to resume
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert process.stderr is not None
+    assert process.stderr.readline().startswith(f"task {MUSIC}: ".encode())  # polling it
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.returncode == 130, rest
+    assert rest.splitlines()[-1] == "interrupted: 0 converted; run the same command again to finish"
+    assert not (tmp_path / f"{MUSIC}.generate.json").exists() and posts(chain_api) == (0, 0)
+
+
+def test_declining_at_the_question_says_to_resume_as_the_state_is_saved(chain_api, tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    os.close(follower)
+    os.write(leader, b"n\n")
+    _, stderr = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 1
+    assert ("nothing was sent that costs credits; run the same command with --resume to go on from the step it "
+            "reached") in stderr.decode()  # fmt: skip
+    assert posts(chain_api) == (0, 0)
+    assert generate(chain_api, tmp_path).exit_code == 2  # as the line says: without --resume it is refused
+    assert generate(chain_api, tmp_path, "--resume").exit_code == 0
+
+
 def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):
     assert generate(chain_api, tmp_path).exit_code == 0
     seen = len(chain_api.requests)

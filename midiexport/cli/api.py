@@ -20,7 +20,7 @@ from .common import (
     output_options,
     with_options,
 )
-from .report import cli_message, drive, fail_and_exit, usage_error
+from .report import EXIT_INTERRUPTED, RUN_AGAIN, cli_message, drive, fail_and_exit, say_interrupted, usage_error
 
 # What fetch and generate do with the options they share with convert that read input files
 # (cli.common.output_options): nothing, as the API's answers are JSON records, never files.
@@ -163,14 +163,35 @@ def generate(music_task: str, **options: Any) -> None:
             raise click.UsageError(f"generate spends credits ({'; '.join(paid)}): pass --yes to allow it when "
                                    "there is no terminal to ask on")  # fmt: skip
         try:
-            failed = chain_job.prepare(chain)
-        except ChoiceNeeded as exc:
-            raise usage_error(exc) from None
-        if failed is None and chain_job.spending(chain.state) and not options["yes"]:
-            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
-                          abort=True)  # fmt: skip
+            failed = _prepare(chain, options)
+        except KeyboardInterrupt:  # the chain's own steps have not begun: drive is not there to say it
+            say_interrupted(f"0 converted; {_generate_again(chain.path)}")
+            sys.exit(EXIT_INTERRUPTED)
         drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
               options, total=1, again=lambda: _generate_again(chain.path))  # fmt: skip
+
+
+def _prepare(chain: Any, options: dict[str, Any]) -> Any:
+    """Read the music task and choose the song, then ask before spending; return the error met, or None.
+
+    A choice needed is a usage error. Declined (or Ctrl-C at the question): said with how
+    to go on, as the state saved by then makes the same command without --resume refused.
+    """
+    from ..errors import ChoiceNeeded
+    from ..jobs import generate as chain_job
+
+    try:
+        failed = chain_job.prepare(chain)
+    except ChoiceNeeded as exc:
+        raise usage_error(exc) from None
+    if failed is None and chain_job.spending(chain.state) and not options["yes"]:
+        try:
+            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
+                          abort=True)  # fmt: skip
+        except click.Abort:
+            click.echo(f"nothing was sent that costs credits; {_generate_again(chain.path)}", err=True)
+            raise
+    return failed
 
 
 def _generate_again(state_file: Path) -> str:
@@ -180,7 +201,7 @@ def _generate_again(state_file: Path) -> str:
     """
     if state_file.exists():
         return "run the same command with --resume to go on from the step it reached"
-    return "run the same command again to finish"
+    return RUN_AGAIN
 
 
 def _check_callback_url(url: str) -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 130, 143
 SHOWN_WARNINGS = 5  # per record, unless -v
 SHOWN_FAILURES = 20  # failure lines per run, unless -v: a .jsonl of a million bad lines says 20, then a count
+RUN_AGAIN = "run the same command again to finish"  # what an interrupted run says to do next, by default
 
 
 def hints() -> dict[str, str]:
@@ -213,7 +214,7 @@ def drive(
     ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
     ``size``: the bytes of a batch's one JSON Lines input, for the bar (``ProgressBar``).
     ``again``: what an interrupted run says to do next, asked when it is interrupted (generate's
-    rule: ``--resume``); by default run the same command again.
+    rule: ``--resume``); by default ``RUN_AGAIN``.
     """
     from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
@@ -250,8 +251,8 @@ def drive(
     except (KeyboardInterrupt, Terminated) as exc:  # both signals are ignored from here on (_interrupt)
         progress.clear()
         failures.close()
-        next_step = again() if again is not None else "run the same command again to finish"
-        click.echo(f"interrupted: {tally.converted} converted; {next_step} (finished files are kept)", err=True)
+        next_step = again() if again is not None else RUN_AGAIN
+        say_interrupted(f"{tally.converted} converted; {next_step} (finished files are kept)")
         if report is not None:
             _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
@@ -264,6 +265,11 @@ def drive(
     if not quiet:
         click.echo(tally.summary(), err=True)
     exit_with(failed=bool(tally.failed) or not reported)
+
+
+def say_interrupted(what: str) -> None:
+    """Say that a run was interrupted (Ctrl-C, SIGTERM), then ``what``: what was done, and what to do next."""
+    click.echo(f"interrupted: {what}", err=True)
 
 
 def refuse_batch(exc: InputError, options: dict[str, Any], *, left_out: int | None) -> NoReturn:
