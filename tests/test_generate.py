@@ -452,3 +452,30 @@ def test_a_damaged_state_file_is_one_line_and_nothing_is_sent(chain_api, tmp_pat
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{tmp_path / MUSIC}.generate.json: not a generate state file (")
     assert chain_api.requests == []
+
+
+@pytest.mark.parametrize("make", ["folder", "loop", "unreadable", "unsearchable"])
+def test_a_state_path_that_cannot_be_read_is_one_line_and_nothing_is_sent(chain_api, tmp_path, make):
+    path = tmp_path / f"{MUSIC}.generate.json"
+    reason = {"folder": "Is a directory", "loop": "Too many levels of symbolic links"}.get(make, "Permission denied")
+    if make == "folder":
+        path.mkdir()
+    elif make == "loop":
+        path.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(path)
+    elif os.geteuid() == 0:
+        pytest.skip("root reads and searches without permission")
+    elif make == "unreadable":
+        path.write_text("{}")
+        path.chmod(0)
+    try:
+        if make == "unsearchable":
+            tmp_path.chmod(0o600)  # its entries cannot be looked at
+        for args in ([], ["--resume"], ["--resume", "-v"]):
+            result = generate(chain_api, tmp_path, *args)
+            assert (result.exit_code, result.stderr.splitlines()) == (1, [
+                f"{path}: cannot read the generate state ({reason}); make it a readable file, or move it away to "
+                "start over"])  # fmt: skip
+    finally:
+        tmp_path.chmod(0o700)
+    assert chain_api.requests == []

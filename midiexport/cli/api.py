@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -199,7 +200,7 @@ def _generate_again(state_file: Path) -> str:
 
     With its state saved, the same command without --resume is refused, so the line names it.
     """
-    if state_file.exists():
+    if os.path.lexists(state_file):
         return "run the same command with --resume to go on from the step it reached"
     return RUN_AGAIN
 
