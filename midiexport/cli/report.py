@@ -200,7 +200,7 @@ def drive(
     start: Callable[[int], Iterable[Any]],
     options: dict[str, Any],
     *,
-    total: int | None,
+    total: int,
     left_out: int | None = None,
     records: bool = False,
     size: int | None = None,
@@ -212,7 +212,7 @@ def drive(
     (JSON Lines), counted as records beside the inputs. The progress bar shows on a terminal,
     without ``--quiet``, when more than one unit may come: more than one input, or records.
     ``left_out``: the .mid files midiexport wrote that convert's folder search left out, for the report.
-    ``size``: the bytes of a batch's one JSON Lines input, for the bar (``ProgressBar``).
+    ``size``: the bytes of a batch's one JSON Lines input, for the bar (``ProgressBar``); None for other batches.
     ``again``: what an interrupted run says to do next, asked when it is interrupted (generate's
     rule: ``--resume``); by default ``RUN_AGAIN``.
     """
@@ -223,7 +223,7 @@ def drive(
     verbose, quiet = options["verbose"], options["quiet"]
     tally = Tally()
     failures = _FailureLines(verbose, reported=options.get("report") is not None)
-    several = records or total is None or total > 1
+    several = records or total > 1
     progress = ProgressBar(total, lambda text: click.echo(text, err=True, nl=False), records=records, size=size,
                            enabled=not quiet and sys.stderr.isatty() and several)  # fmt: skip
     report = _json_report(options, left_out)
