@@ -95,23 +95,37 @@ class Terminated(BaseException):
 
 
 def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    from ..gm import resolve_override, resolve_overrides
+    """Check the ``--program`` values, each resolved once (``gm.resolve_overrides``); return them stripped.
 
-    given = []  # NAME and PROGRAM as typed: the library's error for one instrument given two programs quotes them
+    Refused, the first fault in the order given is said: a value that is not NAME=PROGRAM,
+    an unknown program (naming the list of names), then one instrument given two programs.
+    """
+    from ..gm import resolve_overrides
+
+    given = [value.rpartition("=")[::2] for value in values]  # NAME and PROGRAM as typed: a clash quotes them
+    try:
+        if all(name.strip() and program.strip() for name, program in given):
+            resolve_overrides(given)
+        else:
+            raise ValueError  # a value that is no NAME=PROGRAM: said by _first_program_fault
+    except ValueError as exc:
+        raise _first_program_fault(values) or _bad_parameter(exc) from None
+    return tuple((name.strip(), program.strip()) for name, program in given)
+
+
+def _first_program_fault(values: Sequence[str]) -> click.BadParameter | None:
+    """Return the error of the first ``--program`` value that is no NAME=PROGRAM or names no program, or None."""
+    from ..gm import resolve_override
+
     for value in values:
         name, sep, program = value.rpartition("=")
         if not sep or not name.strip() or not program.strip():
-            raise click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
+            return click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
         try:
             resolve_override(program.strip())
         except ValueError as exc:
-            raise _bad_parameter(exc, "; 'midiexport programs' lists the names") from None
-        given.append((name, program))
-    try:
-        resolve_overrides(given)
-    except ValueError as exc:
-        raise _bad_parameter(exc) from None
-    return tuple((name.strip(), program.strip()) for name, program in given)
+            return _bad_parameter(exc, "; 'midiexport programs' lists the names")
+    return None
 
 
 def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
