@@ -428,9 +428,10 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             if reason is None:
                 raise
             raise OutputError(f"{path}: cannot write ({reason})", path=str(path)) from None
-        if is_folder(path):  # never "exists; kept": replacing it would not work either
+        there = lstat_or_none(path)  # one look: a folder, or anything else in the way
+        if there is not None and stat.S_ISDIR(there.st_mode):  # never "exists; kept": replacing it would not work
             raise OutputError(f"{path}: cannot write (it is a folder, not a file)", path=str(path))
-        if not overwrite and os.path.lexists(path):
+        if not overwrite and there is not None:
             raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
     except OutputError:
@@ -470,10 +471,19 @@ def _unreachable_folder(folder: Path) -> str | None:
 
 def is_folder(path: Path) -> bool:
     """Whether ``path`` itself (not a link's target, which a write replaces) is a folder."""
+    info = lstat_or_none(path)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def lstat_or_none(path: Path) -> os.stat_result | None:
+    """Return what is at ``path`` itself (``os.lstat``: a link, not its target); None when nothing can be seen there.
+
+    None as ``os.path.lexists`` says False: for any OSError.
+    """
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
+        return os.lstat(path)
     except OSError:
-        return False
+        return None
 
 
 def _is_stream(path: Path) -> bool:

@@ -22,6 +22,7 @@ case is a failure.
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -109,6 +110,12 @@ def names_new_file(out: str) -> bool:
     existing folder with a dot in its name, and ``name.d/``, are folders as given.
     """
     return not out.endswith(("/", os.sep)) and bool(Path(out).suffix) and not os.path.lexists(out)
+
+
+def _is_file_there(path: Path) -> bool:
+    """Whether something that is no folder is at ``path`` itself (one lstat: a link counts, whatever it leads to)."""
+    info = files.lstat_or_none(path)
+    return info is not None and not stat.S_ISDIR(info.st_mode)
 
 
 class Destination:
@@ -247,8 +254,7 @@ class Destination:
 
         A folder in a planned file's place is no finished file: writing there says it is a folder.
         """
-        return bool(planned) and not self.overwrite and all(os.path.lexists(p) and not files.is_folder(p)
-                                                             for p in planned or ())  # fmt: skip
+        return bool(planned) and not self.overwrite and all(_is_file_there(p) for p in planned or ())
 
     def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
         """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).
