@@ -13,12 +13,14 @@ import click
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..display import plural, printable
 from .common import (
+    NOT_TEMPO_MAPPED,
     ConversionCommand,
     Seconds,
     build_convert_options,
     build_destination,
     help_for,
     output_options,
+    unused_help,
     with_options,
 )
 from .report import EXIT_INTERRUPTED, RUN_AGAIN, cli_message, drive, fail_and_exit, say_interrupted, usage_error
@@ -26,18 +28,17 @@ from .report import EXIT_INTERRUPTED, RUN_AGAIN, cli_message, drive, fail_and_ex
 # What fetch and generate do with the options they share with convert that read input files
 # (cli.common.output_options): nothing, as the API's answers are JSON records, never files.
 API_HELP = {
-    "tempo_map": "Not used by fetch or generate: the API's answers are JSON records, never .mid files "
-    "with a tempo map of their own.",
-    "max_input_mb": "Not used by fetch or generate: an API answer is refused past "
-    f"{MAX_ANSWER_BYTES // 2**20} MiB decoded.",
-}
+    "tempo_map": unused_help("fetch or generate", f"the API's answers are {NOT_TEMPO_MAPPED}."),
+    "max_input_mb": unused_help("fetch or generate", f"an API answer is refused past {MAX_ANSWER_BYTES // 2**20} MiB "
+                                "decoded."),
+}  # fmt: skip
 
 # What generate does with the options whose convert/fetch help speaks of inputs and batches.
 GENERATE_HELP = {
     "out": "A .mid path (one result only), a folder (created; a new one with a suffix needs a trailing /), or - "
     "for stdout. Default: the current folder. "
     "The chain's state (MUSIC_TASK_ID.generate.json, or the .mid's name with .generate.json) is kept there.",
-    "jobs": "Not used by generate: it asks for one MIDI task and converts its answer in this process.",
+    "jobs": unused_help("generate", "it asks for one MIDI task and converts its answer in this process."),
 }
 
 

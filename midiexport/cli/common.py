@@ -298,6 +298,14 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return with_options(command, options)
 
 
+NOT_TEMPO_MAPPED = "JSON records, never .mid files with a tempo map of their own"  # why --tempo-map is unused
+
+
+def unused_help(command: str, why: str) -> str:
+    """The help of a shared option that ``command`` does nothing with: "Not used by COMMAND: WHY" (``help_for``)."""
+    return f"Not used by {command}: {why}"
+
+
 def help_for(**helps: str) -> Callable[[click.Command], click.Command]:
     """Give a command's shared options (``output_options``) help that says what this command does with them.
 
