@@ -106,11 +106,9 @@ def serve(**options: Any) -> None:
         queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
         report=report, options=build_convert_options(options),
     )  # fmt: skip
-    try:
+    try:  # the extra is there (_check_extra): an ImportError now would be a bug, not a missing extra
         run_server(settings, host=options["host"], port=options["port"],
                    announce=lambda url: click.echo(f"listening on {url}", err=True))  # fmt: skip
-    except ImportError as exc:
-        raise click.ClickException(_missing_extra(exc)) from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
@@ -127,11 +125,7 @@ def _check_extra() -> None:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        raise click.ClickException(_missing_extra(exc)) from None
-
-
-def _missing_extra(exc: ImportError) -> str:
-    return f"serve needs its extra: pip install 'midiexport[serve]' ({exc})"
+        raise click.ClickException(f"serve needs its extra: pip install 'midiexport[serve]' ({exc})") from None
 
 
 def _output_folder(options: dict[str, Any]) -> Path:
