@@ -103,22 +103,28 @@ def test_without_yes_and_without_a_terminal_nothing_is_sent(chain_api, tmp_path)
     assert chain_api.requests == []
 
 
-def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
+def answering_no(api, out: Path) -> tuple[int, str]:
+    """Run ``generate`` without --yes on a terminal, answer "n" to its question; return the exit status and stderr."""
     import pty
 
     leader, follower = pty.openpty()
-    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
-        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), *FAST],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=out,
     )  # fmt: skip
     os.close(follower)
     os.write(leader, b"n\n")
     _, stderr = process.communicate(timeout=60)
     os.close(leader)
-    assert process.returncode == 1
-    assert "This spends credits: a split_stem separation: 50 credits" in stderr.decode()
-    assert "price is not stated" in stderr.decode()
+    return process.returncode, stderr.decode()
+
+
+def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
+    status, stderr = answering_no(chain_api, tmp_path)
+    assert status == 1
+    assert "This spends credits: a split_stem separation: 50 credits" in stderr
+    assert "price is not stated" in stderr
     assert posts(chain_api) == (0, 0)
 
 
@@ -307,9 +313,14 @@ def test_resume_after_the_separation_succeeded_pays_only_for_midi(chain_api, tmp
 
 def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
     """Start ``generate`` in a child (SIGINT as from a terminal) and return it once it polls a MIDI task that never ends."""
+    api.midi_flags = [0]
+    return generating_until(api, out, b"MIDI task: ")
+
+
+def generating_until(api, out: Path, told: bytes) -> subprocess.Popen[bytes]:
+    """Start ``generate`` in a child (SIGINT as from a terminal) and return it once a line it tells starts with ``told``."""
     import signal
 
-    api.midi_flags = [0]
     env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
         [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), "--yes", "--poll-interval", "0.05"],
@@ -318,7 +329,7 @@ def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
     assert process.stderr is not None
     lines = []
-    while not lines or not lines[-1].startswith(b"MIDI task: "):
+    while not lines or not lines[-1].startswith(told):
         lines.append(process.stderr.readline())
         assert lines[-1], b"".join(lines)
     return process
@@ -360,14 +371,8 @@ def test_ctrl_c_while_the_music_task_is_polled_says_interrupted_and_to_run_the_s
     import signal
 
     chain_api.music_status = "PENDING"  # nothing is known yet: no state saved, nothing to resume
-    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), "--yes", "--poll-interval", "0.05"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    process = generating_until(chain_api, tmp_path, f"task {MUSIC}: ".encode())  # polling the music task
     assert process.stderr is not None
-    assert process.stderr.readline().startswith(f"task {MUSIC}: ".encode())  # polling it
     process.send_signal(signal.SIGINT)
     rest = process.stderr.read().decode()
     process.wait(timeout=30)
@@ -378,21 +383,10 @@ def test_ctrl_c_while_the_music_task_is_polled_says_interrupted_and_to_run_the_s
 
 
 def test_declining_at_the_question_says_to_resume_as_the_state_is_saved(chain_api, tmp_path):
-    import pty
-
-    leader, follower = pty.openpty()
-    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
-        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    os.close(follower)
-    os.write(leader, b"n\n")
-    _, stderr = process.communicate(timeout=60)
-    os.close(leader)
-    assert process.returncode == 1
+    status, stderr = answering_no(chain_api, tmp_path)
+    assert status == 1
     assert ("nothing was sent that costs credits; run the same command with --resume to go on from the step it "
-            "reached") in stderr.decode()  # fmt: skip
+            "reached") in stderr  # fmt: skip
     assert posts(chain_api) == (0, 0)
     assert generate(chain_api, tmp_path).exit_code == 2  # as the line says: without --resume it is refused
     assert generate(chain_api, tmp_path, "--resume").exit_code == 0
