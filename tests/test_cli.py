@@ -373,11 +373,37 @@ def test_many_failed_inputs_without_a_report_name_v_and_report_and_v_prints_ever
     assert "more failed" not in verbose.stderr
 
 
-def test_verbose_adds_the_traceback(tmp_path):
-    (tmp_path / "bad.json").write_text("{")
-    result = run("convert", str(tmp_path / "bad.json"), "-v")
+def test_verbose_keeps_a_data_error_to_its_one_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("{\n" * 3)
+    result = run("convert", str(path), "-v", "-j", "2")
     assert result.exit_code == 1
-    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.splitlines() == [
+        *(f"{path}: line {n} is not valid JSON (unexpected end of data); check that the file is a saved record"
+          for n in (1, 2, 3)),
+        "0 converted (0 notes), 0 repaired (0 repairs), 0 skipped (exist), 3 failed",
+    ]  # fmt: skip
+
+
+def test_verbose_adds_the_traceback_of_an_internal_error_only():
+    from midiexport.cli.report import fail_line
+    from midiexport.errors import InputError
+
+    def broken() -> None:
+        raise KeyError("end")
+
+    try:
+        broken()
+    except KeyError as exc:
+        bug = exc
+    for verbose in (False, True):
+        said: list[str] = []
+        fail_line(bug, verbose, said.append)
+        fail_line(InputError("a.json is empty; expected a JSON record"), verbose, said.append)
+        assert said[-2:] == ["internal error: KeyError 'end'; run with -v for the traceback",
+                             "a.json is empty; expected a JSON record"]  # fmt: skip
+        assert len(said) == 2 + verbose
+    assert said[0].startswith("Traceback (most recent call last)") and "in broken" in said[0]
 
 
 def test_missing_input_is_one_line(tmp_path):
@@ -1054,3 +1080,31 @@ def test_the_summary_names_only_the_causes_of_shifted_notes_in_effect(tmp_path, 
     assert result.exit_code == 0, result.stderr
     [line] = [line for line in result.stderr.splitlines() if "shifted in time" in line]
     assert line.endswith(f"notes shifted in time ({causes})"), line
+
+
+def test_o_naming_a_new_file_of_another_kind_is_a_usage_error_and_a_trailing_slash_makes_the_folder(example, tmp_path):
+    result = run("convert", str(example), "-o", str(tmp_path / "out.txt"))
+    assert result.exit_code == 2
+    assert f"-o {tmp_path / 'out.txt'} names a file that is no .mid; give a path ending in .mid" in result.stderr
+    assert not (tmp_path / "out.txt").exists()
+    assert run("convert", str(example), "-o", f"{tmp_path / 'out.txt'}/").exit_code == 0  # the hint works
+    assert (tmp_path / "out.txt" / "task.mid").is_file()
+    (tmp_path / "v1.2").mkdir()  # an existing folder with a dot stays a folder
+    assert run("convert", str(example), "-o", str(tmp_path / "v1.2")).exit_code == 0
+    assert (tmp_path / "v1.2" / "task.mid").is_file()
+    assert run("convert", str(example), "-o", str(tmp_path / "song.midi")).exit_code == 0
+    assert (tmp_path / "song.midi").is_file()
+
+
+def test_a_file_that_is_no_json_at_all_is_said_so_alike_by_info_and_convert(tmp_path):
+    text = tmp_path / "README.md"
+    text.write_text("# midiexport\n\nTurn MIDI note data into files.\n")
+    image = tmp_path / "cover.json"
+    image.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    for path in (text, image):
+        line = f"{path} is neither JSON nor a .mid file; give a saved record (.json or .jsonl) or a .mid"
+        assert run("info", str(path)).stderr.splitlines() == [line]
+        assert run("convert", str(path)).stderr.splitlines()[0] == line
+    broken = tmp_path / "cut.json"
+    broken.write_text('{"data": ')  # JSON cut short: a fault in JSON, said where it is
+    assert run("info", str(broken)).stderr.startswith(f"{broken} is not valid JSON (unexpected end of data)")

@@ -280,9 +280,20 @@ def test_the_bar_of_a_single_json_lines_input_follows_the_bytes_its_records_were
     for _ in range(100):
         bar.step(["big.jsonl"], partial=True, size=10_000)  # 1 MB of 4 read in 10 s: 30 s left
     assert bar.line(now[0]) == "[######------------------] 1.0/4.0 MB  100 records  10.0/s  ETA 0:30"
-    several = ProgressBar(2, lambda text: None, enabled=False, clock=lambda: now[0], records=True, size=4_000_000)
-    several.step(["a.jsonl"], partial=True, size=10_000)
-    assert several.line(now[0]).startswith("[------------------------] 0/2 inputs  1 record  ")  # inputs counted
+
+
+def test_the_bar_follows_bytes_only_for_a_batch_of_one_json_lines_file(tmp_path):
+    from midiexport.cli.convert import _lines_size
+    from midiexport.io.files import find_inputs
+
+    for name in ("a.jsonl", "b.jsonl", "c.json"):
+        (tmp_path / name).write_text('{"x": 1}\n')
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "d.jsonl").write_text('{"x": 1}\n{"x": 2}\n')
+    assert _lines_size(find_inputs([str(tmp_path / "a.jsonl")])) == 9  # named: sized by the search's own stat
+    assert _lines_size(find_inputs([str(tmp_path / "in")])) == 18  # found in a folder
+    assert _lines_size(find_inputs([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])) is None  # inputs counted
+    assert _lines_size(find_inputs([str(tmp_path / "c.json")])) is None
 
 
 # For developers

@@ -103,22 +103,28 @@ def test_without_yes_and_without_a_terminal_nothing_is_sent(chain_api, tmp_path)
     assert chain_api.requests == []
 
 
-def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
+def answering_no(api, out: Path) -> tuple[int, str]:
+    """Run ``generate`` without --yes on a terminal, answer "n" to its question; return the exit status and stderr."""
     import pty
 
     leader, follower = pty.openpty()
-    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
-        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), *FAST],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=out,
     )  # fmt: skip
     os.close(follower)
     os.write(leader, b"n\n")
     _, stderr = process.communicate(timeout=60)
     os.close(leader)
-    assert process.returncode == 1
-    assert "This spends credits: a split_stem separation: 50 credits" in stderr.decode()
-    assert "price is not stated" in stderr.decode()
+    return process.returncode, stderr.decode()
+
+
+def test_answering_no_on_a_terminal_sends_nothing(chain_api, tmp_path):
+    status, stderr = answering_no(chain_api, tmp_path)
+    assert status == 1
+    assert "This spends credits: a split_stem separation: 50 credits" in stderr
+    assert "price is not stated" in stderr
     assert posts(chain_api) == (0, 0)
 
 
@@ -307,9 +313,14 @@ def test_resume_after_the_separation_succeeded_pays_only_for_midi(chain_api, tmp
 
 def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
     """Start ``generate`` in a child (SIGINT as from a terminal) and return it once it polls a MIDI task that never ends."""
+    api.midi_flags = [0]
+    return generating_until(api, out, b"MIDI task: ")
+
+
+def generating_until(api, out: Path, told: bytes) -> subprocess.Popen[bytes]:
+    """Start ``generate`` in a child (SIGINT as from a terminal) and return it once a line it tells starts with ``told``."""
     import signal
 
-    api.midi_flags = [0]
     env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
         [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), "--yes", "--poll-interval", "0.05"],
@@ -318,7 +329,7 @@ def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
     assert process.stderr is not None
     lines = []
-    while not lines or not lines[-1].startswith(b"MIDI task: "):
+    while not lines or not lines[-1].startswith(told):
         lines.append(process.stderr.readline())
         assert lines[-1], b"".join(lines)
     return process
@@ -354,6 +365,31 @@ def test_ctrl_c_while_the_midi_task_is_polled_says_to_run_again_with_resume_whic
     resumed = generate(chain_api, tmp_path, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     assert posts(chain_api) == (1, 1)
+
+
+def test_ctrl_c_while_the_music_task_is_polled_says_interrupted_and_to_run_the_same_command_again(chain_api, tmp_path):
+    import signal
+
+    chain_api.music_status = "PENDING"  # nothing is known yet: no state saved, nothing to resume
+    process = generating_until(chain_api, tmp_path, f"task {MUSIC}: ".encode())  # polling the music task
+    assert process.stderr is not None
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.returncode == 130, rest
+    assert rest.splitlines()[-1] == "interrupted: 0 converted; run the same command again to finish"
+    assert not (tmp_path / f"{MUSIC}.generate.json").exists() and posts(chain_api) == (0, 0)
+
+
+def test_declining_at_the_question_says_to_resume_as_the_state_is_saved(chain_api, tmp_path):
+    status, stderr = answering_no(chain_api, tmp_path)
+    assert status == 1
+    assert ("nothing was sent that costs credits; run the same command with --resume to go on from the step it "
+            "reached") in stderr  # fmt: skip
+    assert posts(chain_api) == (0, 0)
+    assert generate(chain_api, tmp_path).exit_code == 2  # as the line says: without --resume it is refused
+    assert generate(chain_api, tmp_path, "--resume").exit_code == 0
 
 
 def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):
@@ -409,4 +445,31 @@ def test_a_damaged_state_file_is_one_line_and_nothing_is_sent(chain_api, tmp_pat
     result = generate(chain_api, tmp_path, "--resume")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{tmp_path / MUSIC}.generate.json: not a generate state file (")
+    assert chain_api.requests == []
+
+
+@pytest.mark.parametrize("make", ["folder", "loop", "unreadable", "unsearchable"])
+def test_a_state_path_that_cannot_be_read_is_one_line_and_nothing_is_sent(chain_api, tmp_path, make):
+    path = tmp_path / f"{MUSIC}.generate.json"
+    reason = {"folder": "Is a directory", "loop": "Too many levels of symbolic links"}.get(make, "Permission denied")
+    if make == "folder":
+        path.mkdir()
+    elif make == "loop":
+        path.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(path)
+    elif os.geteuid() == 0:
+        pytest.skip("root reads and searches without permission")
+    elif make == "unreadable":
+        path.write_text("{}")
+        path.chmod(0)
+    try:
+        if make == "unsearchable":
+            tmp_path.chmod(0o600)  # its entries cannot be looked at
+        for args in ([], ["--resume"], ["--resume", "-v"]):
+            result = generate(chain_api, tmp_path, *args)
+            assert (result.exit_code, result.stderr.splitlines()) == (1, [
+                f"{path}: cannot read the generate state ({reason}); make it a readable file, or move it away to "
+                "start over"])  # fmt: skip
+    finally:
+        tmp_path.chmod(0o700)
     assert chain_api.requests == []

@@ -411,13 +411,13 @@ def test_a_mid_stem_over_the_size_limit_is_refused_in_one_line_and_the_others_co
     assert [i.name for i in pretty((tmp_path / "song.mid").read_bytes()).instruments] == ["Bass"]
 
 
-def test_with_v_a_refused_stem_shows_its_own_error_as_the_cause(tmp_path):
+def test_with_v_a_refused_stem_is_one_line_holding_its_own_error(tmp_path):
     folder, huge = _export_with_a_stem_past_1_mb(tmp_path)
     result = run("convert", str(folder), "-o", str(tmp_path / "song.mid"), "--max-input-mb", "1", "-v")
     assert result.exit_code == 1
-    cause, _, rest = result.stderr.partition("The above exception was the direct cause of the following exception")
-    assert f"InputError: {huge} is larger than 1 MB" in cause
-    assert "its song's file is written without it" in rest
+    [line] = [line for line in result.stderr.splitlines() if str(huge) in line]
+    assert line.startswith(f"{huge} is larger than 1 MB") and "its song's file is written without it" in line
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("name", ["read_midi", "summarize_midi"])

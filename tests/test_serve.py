@@ -672,3 +672,19 @@ def test_serve_makes_a_missing_output_folder_and_a_report_inside_it(tmp_path: Pa
     finally:
         stop(server)
     assert (out / "made-1.mid").exists()
+
+
+def test_an_output_folder_named_with_bytes_that_are_not_utf8_gives_valid_json_log_and_report_lines(tmp_path: Path):
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/out-\xe9\xff"))  # a Latin-1 name: not UTF-8
+    server = start_server(out, "--hmac-key", KEY, "--report", str(out / "report.jsonl"))
+    try:
+        assert post(server, callback("latin"), signed_headers("latin")).status_code == 200
+        wait_for(lambda: any(line.get("event") == "converted" for line in server.lines()))
+    finally:
+        stop(server)
+    shown = f"{os.fsdecode(bytes(tmp_path))}/out-\\xe9\\xff/latin.mid"  # each byte as \xNN, as --report spells it
+    [converted] = [line for line in server.lines() if line.get("event") == "converted"]
+    assert (converted["outcome"], converted["files"]) == ("converted", [shown])
+    assert [json.loads(line)["files"] for line in (out / "report.jsonl").read_text().splitlines()] == [[shown]]
+    assert "Traceback" not in server.log.read_text() and "Logging error" not in server.log.read_text()
+    assert (out / "latin.mid").is_file()

@@ -175,7 +175,7 @@ def test_a_regular_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
     assert done.returncode == 1
     assert lines_of(done.stderr)[0].startswith(f"{huge} is larger than 3 MB; raise the limit with --max-input-mb")
     raised = midiexport("convert", str(huge), "-o", str(tmp_path / "out"), "--max-input-mb", "3.1")
-    assert "is not valid JSON" in lines_of(raised.stderr)[0]  # read now, and refused for what it holds
+    assert "is neither JSON nor a .mid file" in lines_of(raised.stderr)[0]  # read now, refused for what it holds
 
 
 def test_a_json_lines_line_over_the_limit_is_refused_naming_the_line(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,30 +13,32 @@ import click
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..display import plural, printable
 from .common import (
+    NOT_TEMPO_MAPPED,
     ConversionCommand,
     Seconds,
     build_convert_options,
     build_destination,
     help_for,
     output_options,
+    unused_help,
     with_options,
 )
-from .report import cli_message, drive, fail_and_exit, usage_error
+from .report import EXIT_INTERRUPTED, RUN_AGAIN, cli_message, drive, fail_and_exit, say_interrupted, usage_error
 
 # What fetch and generate do with the options they share with convert that read input files
 # (cli.common.output_options): nothing, as the API's answers are JSON records, never files.
 API_HELP = {
-    "tempo_map": "Not used by fetch or generate: the API's answers are JSON records, never .mid files "
-    "with a tempo map of their own.",
-    "max_input_mb": "Not used by fetch or generate: an API answer is refused past "
-    f"{MAX_ANSWER_BYTES // 2**20} MiB decoded.",
-}
+    "tempo_map": unused_help("fetch or generate", f"the API's answers are {NOT_TEMPO_MAPPED}."),
+    "max_input_mb": unused_help("fetch or generate", f"an API answer is refused past {MAX_ANSWER_BYTES // 2**20} MiB "
+                                "decoded."),
+}  # fmt: skip
 
 # What generate does with the options whose convert/fetch help speaks of inputs and batches.
 GENERATE_HELP = {
-    "out": "A .mid path (one result only), a folder (created), or - for stdout. Default: the current folder. "
+    "out": "A .mid path (one result only), a folder (created; a new one with a suffix needs a trailing /), or - "
+    "for stdout. Default: the current folder. "
     "The chain's state (MUSIC_TASK_ID.generate.json, or the .mid's name with .generate.json) is kept there.",
-    "jobs": "Not used by generate: it asks for one MIDI task and converts its answer in this process.",
+    "jobs": unused_help("generate", "it asks for one MIDI task and converts its answer in this process."),
 }
 
 
@@ -162,14 +165,35 @@ def generate(music_task: str, **options: Any) -> None:
             raise click.UsageError(f"generate spends credits ({'; '.join(paid)}): pass --yes to allow it when "
                                    "there is no terminal to ask on")  # fmt: skip
         try:
-            failed = chain_job.prepare(chain)
-        except ChoiceNeeded as exc:
-            raise usage_error(exc) from None
-        if failed is None and chain_job.spending(chain.state) and not options["yes"]:
-            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
-                          abort=True)  # fmt: skip
+            failed = _prepare(chain, options)
+        except KeyboardInterrupt:  # the chain's own steps have not begun: drive is not there to say it
+            say_interrupted(f"0 converted; {_generate_again(chain.path)}")
+            sys.exit(EXIT_INTERRUPTED)
         drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
               options, total=1, again=lambda: _generate_again(chain.path))  # fmt: skip
+
+
+def _prepare(chain: Any, options: dict[str, Any]) -> Any:
+    """Read the music task and choose the song, then ask before spending; return the error met, or None.
+
+    A choice needed is a usage error. Declined (or Ctrl-C at the question): said with how
+    to go on, as the state saved by then makes the same command without --resume refused.
+    """
+    from ..errors import ChoiceNeeded
+    from ..jobs import generate as chain_job
+
+    try:
+        failed = chain_job.prepare(chain)
+    except ChoiceNeeded as exc:
+        raise usage_error(exc) from None
+    if failed is None and chain_job.spending(chain.state) and not options["yes"]:
+        try:
+            click.confirm(f"This spends credits: {'; '.join(chain_job.spending(chain.state))}. Go on?", err=True,
+                          abort=True)  # fmt: skip
+        except click.Abort:
+            click.echo(f"nothing was sent that costs credits; {_generate_again(chain.path)}", err=True)
+            raise
+    return failed
 
 
 def _generate_again(state_file: Path) -> str:
@@ -177,9 +201,9 @@ def _generate_again(state_file: Path) -> str:
 
     With its state saved, the same command without --resume is refused, so the line names it.
     """
-    if state_file.exists():
+    if os.path.lexists(state_file):
         return "run the same command with --resume to go on from the step it reached"
-    return "run the same command again to finish"
+    return RUN_AGAIN
 
 
 def _check_callback_url(url: str) -> None:

@@ -95,23 +95,37 @@ class Terminated(BaseException):
 
 
 def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    from ..gm import resolve_override, resolve_overrides
+    """Check the ``--program`` values, each resolved once (``gm.resolve_overrides``); return them stripped.
 
-    given = []  # NAME and PROGRAM as typed: the library's error for one instrument given two programs quotes them
+    Refused, the first fault in the order given is said: a value that is not NAME=PROGRAM,
+    an unknown program (naming the list of names), then one instrument given two programs.
+    """
+    from ..gm import resolve_overrides
+
+    given = [value.rpartition("=")[::2] for value in values]  # NAME and PROGRAM as typed: a clash quotes them
+    try:
+        if all(name.strip() and program.strip() for name, program in given):
+            resolve_overrides(given)
+        else:
+            raise ValueError  # a value that is no NAME=PROGRAM: said by _first_program_fault
+    except ValueError as exc:
+        raise _first_program_fault(values) or _bad_parameter(exc) from None
+    return tuple((name.strip(), program.strip()) for name, program in given)
+
+
+def _first_program_fault(values: Sequence[str]) -> click.BadParameter | None:
+    """Return the error of the first ``--program`` value that is no NAME=PROGRAM or names no program, or None."""
+    from ..gm import resolve_override
+
     for value in values:
         name, sep, program = value.rpartition("=")
         if not sep or not name.strip() or not program.strip():
-            raise click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
+            return click.BadParameter(f"{value!r} is not NAME=PROGRAM (e.g. Bass=33 or 'Piano=Electric Piano 1')")
         try:
             resolve_override(program.strip())
         except ValueError as exc:
-            raise _bad_parameter(exc, "; 'midiexport programs' lists the names") from None
-        given.append((name, program))
-    try:
-        resolve_overrides(given)
-    except ValueError as exc:
-        raise _bad_parameter(exc) from None
-    return tuple((name.strip(), program.strip()) for name, program in given)
+            return _bad_parameter(exc, "; 'midiexport programs' lists the names")
+    return None
 
 
 def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -213,7 +227,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
         click.option("-o", "--output", "out", metavar="OUT",
-                     help="A .mid path (one result only), a folder (created), or - for stdout. "
+                     help="A .mid path (one result only), a folder (created; a new one with a suffix "
+                          "needs a trailing /), or - for stdout. "
                           "Default: beside each input (fetch: the current folder)."),
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
@@ -237,7 +252,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Processes for a batch (default: the machine's cores); for fetch, tasks asked "
                           f"at once (default {DEFAULT_CONCURRENCY}, at most {MAX_CONCURRENCY})."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress, no summary."),
-        click.option("-v", "--verbose", is_flag=True, help="Every warning, and tracebacks for errors."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Every warning and failure line, each kept file, and an internal error's traceback."),
         click.option("--report", metavar="FILE",
                      help="Write a JSON report: per input the outcome, files, note counts, repairs and "
                           "warnings, and the totals; after Ctrl-C, what finished, marked interrupted. - for "
@@ -280,6 +296,14 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: auto with --clean, off without."),
     ]  # fmt: skip
     return with_options(command, options)
+
+
+NOT_TEMPO_MAPPED = "JSON records, never .mid files with a tempo map of their own"  # why --tempo-map is unused
+
+
+def unused_help(command: str, why: str) -> str:
+    """The help of a shared option that ``command`` does nothing with: "Not used by COMMAND: WHY" (``help_for``)."""
+    return f"Not used by {command}: {why}"
 
 
 def help_for(**helps: str) -> Callable[[click.Command], click.Command]:

@@ -54,7 +54,10 @@ def convert(inputs: tuple[str, ...], **options: Any) -> None:
 
 
 def _lines_size(sources: Any) -> int | None:
-    """The bytes of a batch's one JSON Lines input when it is a regular file (the bar follows them), else None."""
+    """The bytes of a batch's one JSON Lines input when it is a regular file (the bar follows them), else None.
+
+    A file named is sized by the search's own stat (``InputFile.size``); one found in a folder is stat'ed here.
+    """
     import os
     import stat
 
@@ -62,6 +65,8 @@ def _lines_size(sources: Any) -> int | None:
 
     if len(sources) != 1 or not sources[0].lines or sources[0].path == STDIN:
         return None
+    if sources[0].file_id is not None:  # named: stat'ed by the search
+        return sources[0].size or None
     try:
         found = os.stat(sources[0].path)
     except OSError:  # gone: the bar counts records only

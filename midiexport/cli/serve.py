@@ -15,7 +15,16 @@ from typing import Any
 import click
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
-from .common import ConversionCommand, Seconds, build_convert_options, help_for, output_options, with_options
+from .common import (
+    NOT_TEMPO_MAPPED,
+    ConversionCommand,
+    Seconds,
+    build_convert_options,
+    help_for,
+    output_options,
+    unused_help,
+    with_options,
+)
 
 # What serve does with the options it shares with convert and fetch (cli.common.output_options).
 SERVE_HELP = {
@@ -25,9 +34,9 @@ SERVE_HELP = {
     "report": "Append one JSON line per converted callback (task id, outcome, files) to FILE.",
     "quiet": "No request log; only errors (log lines with their fields, to --log or stderr).",
     "verbose": "Not used by serve (its log has every field already), yet refused with -q, as on every command.",
-    "overwrite": "Not used by serve: it never replaces a file (a different body for a task gets a name of its own).",
-    "tempo_map": "Not used by serve: callbacks are JSON records, never .mid files with a tempo map of their own.",
-    "max_input_mb": "Not used by serve: a callback's size is limited by --max-body-mb.",
+    "overwrite": unused_help("serve", "it never replaces a file (a different body for a task gets a name of its own)."),
+    "tempo_map": unused_help("serve", f"callbacks are {NOT_TEMPO_MAPPED}."),
+    "max_input_mb": unused_help("serve", "a callback's size is limited by --max-body-mb."),
 }
 
 
@@ -97,11 +106,9 @@ def serve(**options: Any) -> None:
         queue_size=options["queue_size"], workers=options["jobs"] or default_jobs(),
         report=report, options=build_convert_options(options),
     )  # fmt: skip
-    try:
+    try:  # the extra is there (_check_extra): an ImportError now would be a bug, not a missing extra
         run_server(settings, host=options["host"], port=options["port"],
                    announce=lambda url: click.echo(f"listening on {url}", err=True))  # fmt: skip
-    except ImportError as exc:
-        raise click.ClickException(_missing_extra(exc)) from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {options['host']}:{options['port']}: {exc.strerror or exc}"
@@ -118,11 +125,7 @@ def _check_extra() -> None:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        raise click.ClickException(_missing_extra(exc)) from None
-
-
-def _missing_extra(exc: ImportError) -> str:
-    return f"serve needs its extra: pip install 'midiexport[serve]' ({exc})"
+        raise click.ClickException(f"serve needs its extra: pip install 'midiexport[serve]' ({exc})") from None
 
 
 def _output_folder(options: dict[str, Any]) -> Path:

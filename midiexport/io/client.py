@@ -220,9 +220,9 @@ class ApiClient:
                     method, path, task_id, without_prefix(failed.message, f"task {task_id}: ")
                 ) from failed
             return _Failure(failed, deadline if failed.retry else None)
-        body = _json_body(answer.body)
+        body, parsed = _json_body(answer.body)
         if body is None:
-            return self._not_the_api(method, path, task_id, answer, deadline)
+            return self._not_the_api(method, path, task_id, answer, deadline, parsed=parsed)
         verdict = protocol.read_code(body, answer.status)
         if verdict.action == protocol.OK:
             return body
@@ -241,20 +241,23 @@ class ApiClient:
             raise self._unconfirmed(method, path, task_id, f"the API answered {verdict.code} ({verdict.message})")
         return _Failure(error, deadline, _retry_after_s(answer))
 
-    def _not_the_api(self, method: str, path: str, task_id: str, answer: Answer, deadline: float) -> _Failure:
+    def _not_the_api(self, method: str, path: str, task_id: str, answer: Answer, deadline: float, *,
+                     parsed: bool) -> _Failure:  # fmt: skip
+        """The failure of an answer whose body is no JSON object; ``parsed``: it is valid JSON all the same."""
         what = f"HTTP {answer.status}, {_content_kind(answer)}"
         if method != "GET" and answer.status not in protocol.NOT_PROCESSED_CODES:
             raise self._unconfirmed(method, path, task_id, f"the answer was not the API's ({what})")
         hint: str = LATER_HINT
+        retry = answer.status in protocol.RETRY_HTTP  # 5xx, 429: passing, whatever the body
         if answer.status >= 500:  # the server (or a proxy before it) failed: not a wrong address
             said = say(f"task {task_id}: the server failed ({what}); ", LATER_HINT)
-        elif _broken_json(answer):  # the API's kind of answer, cut short or garbled on the way
+        elif not parsed and _meant_as_json(answer):  # the API's kind of answer, cut short or garbled: passing
             said = say(f"task {task_id}: the answer was broken: not valid JSON ({what}); ", LATER_HINT)
-        else:  # a whole answer of another shape: a web page, JSON that is no record
+            retry = retry or answer.status < 300
+        else:  # a whole answer of another shape (a web page, JSON that is no record): asking again gives it again
             hint = BASE_URL_HINT
             said = say(f"task {task_id}: the server answered something that is not the API ({what}); ", hint)
         error = NetworkError(said, task_id=task_id, hint=hint)
-        retry = answer.status in protocol.RETRY_HTTP or answer.status < 300
         return _Failure(error, deadline if retry else None, _retry_after_s(answer))
 
     def _unconfirmed(self, method: str, path: str, task_id: str, why: str) -> UnconfirmedRequest:
@@ -275,28 +278,21 @@ class ApiClient:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def _json_body(data: bytes) -> dict[str, Any] | None:
+def _json_body(data: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """Return the body's JSON object (None when it is none) and whether it is valid JSON at all; parsed once."""
     import orjson
 
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return None
-    return body if isinstance(body, dict) else None
+        return None, False
+    return (body if isinstance(body, dict) else None), True
 
 
-def _broken_json(answer: Answer) -> bool:
-    """True when a body meant as JSON (its type says so, or it opens as JSON does) does not parse: cut short."""
-    import orjson
-
+def _meant_as_json(answer: Answer) -> bool:
+    """True when a body is meant as JSON: its type says so, or it opens as JSON does (not parsing: cut short)."""
     kind = answer.headers.get("content-type", "").casefold()
-    if "json" not in kind and answer.body.lstrip()[:1] not in (b"{", b"["):
-        return False
-    try:
-        orjson.loads(answer.body)
-    except orjson.JSONDecodeError:
-        return True
-    return False
+    return "json" in kind or answer.body.lstrip()[:1] in (b"{", b"[")
 
 
 def _content_kind(answer: Answer) -> str:

@@ -52,6 +52,7 @@ class InputFile(NamedTuple):
     lines: bool  # JSON Lines: one record per line
     from_folder: bool = False  # found by searching a folder: only a regular file is read
     file_id: str | None = None  # a named file's "device:inode" from the search's own stat (``file_id``)
+    size: int | None = None  # a named regular file's bytes, from that stat (the progress bar follows them)
 
 
 class FileExists(OutputError):
@@ -91,7 +92,7 @@ def find_inputs(paths: Sequence[str]) -> list[InputFile]:
                 raise InputError(f"{raw}: no .json, .jsonl, .mid or .zip files in this folder", input=raw)
             found += [_input_file(p, str(p), from_folder=True) for p in inside]
         else:
-            found.append(_input_file(path, raw)._replace(file_id=file_id(info)))
+            found.append(_input_file(path, raw, info=info))
     return found
 
 
@@ -130,8 +131,12 @@ def blank_inputs(paths: Sequence[str]) -> str | None:
     return f"an input is empty ({', '.join(blank)}); give a file, a folder or - for standard input"
 
 
-def _input_file(path: Path, name: str, *, from_folder: bool = False) -> InputFile:
-    return InputFile(str(path), name, names_json_lines(str(path)), from_folder)
+def _input_file(path: Path, name: str, *, from_folder: bool = False, info: os.stat_result | None = None) -> InputFile:
+    """The InputFile of ``path``; ``info``: a named file's stat, kept as its ``file_id`` and ``size``."""
+    if info is None:
+        return InputFile(str(path), name, names_json_lines(str(path)), from_folder)
+    size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    return InputFile(str(path), name, names_json_lines(str(path)), from_folder, file_id(info), size)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -423,9 +428,10 @@ def _write_atomic(path: Path, data: bytes, *, overwrite: bool, durable: bool) ->
             if reason is None:
                 raise
             raise OutputError(f"{path}: cannot write ({reason})", path=str(path)) from None
-        if is_folder(path):  # never "exists; kept": replacing it would not work either
+        there = lstat_or_none(path)  # one look: a folder, or anything else in the way
+        if there is not None and stat.S_ISDIR(there.st_mode):  # never "exists; kept": replacing it would not work
             raise OutputError(f"{path}: cannot write (it is a folder, not a file)", path=str(path))
-        if not overwrite and os.path.lexists(path):
+        if not overwrite and there is not None:
             raise FileExists(say(f"{path} exists; ", OVERWRITE_HINT), path=str(path), hint=OVERWRITE_HINT)
         handle, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
     except OutputError:
@@ -465,10 +471,19 @@ def _unreachable_folder(folder: Path) -> str | None:
 
 def is_folder(path: Path) -> bool:
     """Whether ``path`` itself (not a link's target, which a write replaces) is a folder."""
+    info = lstat_or_none(path)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def lstat_or_none(path: Path) -> os.stat_result | None:
+    """Return what is at ``path`` itself (``os.lstat``: a link, not its target); None when nothing can be seen there.
+
+    None as ``os.path.lexists`` says False: for any OSError.
+    """
     try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
+        return os.lstat(path)
     except OSError:
-        return False
+        return None
 
 
 def _is_stream(path: Path) -> bool:

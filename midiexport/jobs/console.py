@@ -27,17 +27,17 @@ class ProgressBar:
     ``total``: the inputs of the batch (files, or tasks), known once they are found; the
     bar, the rate and the time left count inputs. ``records``: a unit may be one record of
     an input (a line of JSON Lines), so records done are shown beside the inputs, and the
-    rate counts records. ``total`` None: nothing is known to count to, so no bar and no
-    time left, only the count and the rate. ``size``: the bytes of a batch's one JSON Lines
-    input (None: not known, or several inputs): the bar and the time left then follow the
-    bytes its records were read from, as a single input alone would leave the bar at 0/1.
+    rate counts records. ``size``: the bytes of a batch's one JSON Lines input, given only
+    for such a batch (None: not known, or not one such input): the bar and the time left
+    then follow the bytes its records were read from, as a single input alone would leave
+    the bar at 0/1.
     """
 
-    def __init__(self, total: int | None, write: Callable[[str], None], *, enabled: bool,
+    def __init__(self, total: int, write: Callable[[str], None], *, enabled: bool,
                  clock: Callable[[], float] = time.monotonic, records: bool = False,
                  size: int | None = None) -> None:  # fmt: skip
         self.total, self.done, self.enabled, self.records = total, 0, enabled, records
-        self.size, self.bytes_done = size if total == 1 and records else None, 0
+        self.size, self.bytes_done = size, 0
         self.inputs_done = 0  # inputs finished: all their units done
         self._seen: set[str] = set()  # the inputs units came from so far
         self._write, self._clock = write, clock
@@ -94,15 +94,13 @@ class ProgressBar:
             read = f"{self.bytes_done / unit:.1f}/{self.size / unit:.1f} {name}"
             count = f"{read}  {self.done:,} {plural(self.done, 'record')}"
             return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
-        if self.total:
-            done = min(self.inputs_done, self.total)
-            filled = round(BAR_WIDTH * done / self.total)
-            left = _clock_time((self.total - done) * elapsed / done) if done else "-:--"
-            count = f"{done}/{self.total}"
-            if self.records:
-                count += f" inputs  {self.done:,} {plural(self.done, 'record')}"
-            return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
-        return f"{self.done} done  {rate:.1f}/s"
+        done = min(self.inputs_done, self.total)
+        filled = round(BAR_WIDTH * done / self.total)
+        left = _clock_time((self.total - done) * elapsed / done) if done else "-:--"
+        count = f"{done}/{self.total}"
+        if self.records:
+            count += f" inputs  {self.done:,} {plural(self.done, 'record')}"
+        return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
 
     def _draw(self, now: float) -> None:
         self._write("\r\x1b[K" + self.line(now))

@@ -760,7 +760,7 @@ def _written_without(failed: Rendered) -> Rendered:
     note = say("its song's file is written without it, or kept as it was if it existed; ", hint)
     assert failed.error is not None  # a failed stem
     error = InputError(say(failed.error.message, "; ", note), input=failed.place, hint=hint)
-    error.__cause__ = failed.error  # -v shows the stem's own trace
+    error.__cause__ = failed.error  # the stem's own error, for a caller that looks
     return failed._replace(error=error)
 
 

@@ -22,6 +22,7 @@ remembers it, and a resume refuses to send it again until the user names the tas
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -167,8 +168,30 @@ def load_state(path: Path) -> ChainState:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the generate state ({exc.strerror or exc})", input=str(path)) from exc
+        raise _unreadable_state(path, exc) from exc
     return ChainState.from_json(data, source=str(path))
+
+
+def state_exists(path: Path) -> bool:
+    """True when something is at ``path`` (a file, a folder, a link, even a broken one); False when nothing is.
+
+    Raises InputError when the path cannot be looked at (a folder on the way that may not
+    be searched): ``Path.exists`` raised PermissionError there, and called a link loop
+    nothing, so a resume said there was nothing to resume.
+    """
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _unreadable_state(path, exc) from exc
+    return True
+
+
+def _unreadable_state(path: Path, exc: OSError) -> InputError:
+    """The error of a state path that cannot be read (no permission, a folder or a link loop in its place)."""
+    return InputError(f"{path}: cannot read the generate state ({exc.strerror or exc}); make it a readable file, "
+                      "or move it away to start over", input=str(path))  # fmt: skip
 
 
 def save_state(state: ChainState, path: Path) -> None:
@@ -324,9 +347,10 @@ def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainS
     """Return the state to walk: a new one, or the one saved at ``path`` (``resume``).
 
     Raises ChoiceNeeded when a state exists and ``resume`` is off (it would pay again),
-    when none exists to resume, or when the options contradict the saved choices.
+    when none exists to resume, or when the options contradict the saved choices;
+    InputError when the state's path cannot be read (``state_exists``, ``load_state``).
     """
-    exists = path.exists()
+    exists = state_exists(path)
     if exists and not resume:
         state = load_state(path)
         raise ChoiceNeeded(say(f"{path} holds a generate of music task {state.music_task} started earlier "

@@ -13,6 +13,9 @@ One rule for every place JSON bytes come from (a plain file, a ``.zip`` member),
 
 Bytes that open as a .zip archive are said to be one, not "not valid JSON" (standard
 input, a .zip named ``.json``): a .zip is read as an archive only from a file named so.
+Bytes whose first character cannot open a JSON value (RFC 8259, section 3: an object,
+array, string, number, true, false or null), such as a README or an image, are said to be
+no JSON at all (``not_json_error``), not JSON with a syntax error to mend.
 
 Lines are split on ``\\n`` only, as ``files.read_lines`` reads a plain ``.jsonl`` (a ``\\r``
 before it is JSON whitespace), so a line has the same number wherever the file is.
@@ -32,6 +35,8 @@ from .naming import titled_after_member
 
 # How a .zip begins: a local file header, or the end record of an archive holding nothing (PKWARE's APPNOTE 4.3).
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+# The bytes a JSON text's first value may begin with (RFC 8259, section 3), after whitespace and a BOM.
+JSON_OPENINGS = frozenset(b'{["-0123456789tfn')
 
 
 class JsonRecords(NamedTuple):
@@ -84,7 +89,8 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
     ``source`` names the input in messages ("songs.zip: saved.jsonl"); ``lines``: its name
     says JSON Lines (``files.names_json_lines``, ``InputFile.lines``).
     Raises InputError when a file that is not JSON Lines is no valid JSON document and
-    does not look like JSON Lines either (``zip_error`` when it is a .zip archive).
+    does not look like JSON Lines either (``zip_error`` when it is a .zip archive,
+    ``not_json_error`` when it is no JSON at all).
     """
     if not lines:
         try:
@@ -92,6 +98,8 @@ def read_json(data: bytes, *, source: str, lines: bool) -> JsonRecords:
         except InputError as exc:
             if data.startswith(ZIP_SIGNATURES):
                 raise zip_error(source) from exc
+            if not opens_json(data):
+                raise not_json_error(source) from exc
             if not looks_like_json_lines(data):
                 raise
     return JsonRecords(list(normalize_lines(enumerate(data.split(b"\n"), 1), source=source)), by_line=True)
@@ -101,6 +109,18 @@ def zip_error(source: str) -> InputError:
     """The error of a .zip archive met where JSON was expected (standard input): what it is, and what to do."""
     return InputError(f"{source} is a .zip archive, not JSON; a .zip is read from a file whose name ends in .zip: "
                       "save it as one and give that file", input=source)  # fmt: skip
+
+
+def opens_json(data: bytes) -> bool:
+    """True when the first non-blank byte (after a UTF-8 BOM) may begin a JSON value; True for blank bytes."""
+    start = data.removeprefix(UTF8_BOM).lstrip()[:1]
+    return not start or start[0] in JSON_OPENINGS
+
+
+def not_json_error(source: str) -> InputError:
+    """The error of an input that is no JSON at all (a text or a binary file), nor a .mid: what to give instead."""
+    return InputError(f"{source} is neither JSON nor a .mid file; give a saved record (.json or .jsonl) or a .mid",
+                      input=source)  # fmt: skip
 
 
 def looks_like_json_lines(data: bytes) -> bool:

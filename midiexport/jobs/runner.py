@@ -22,6 +22,7 @@ case is a failure.
 from __future__ import annotations
 
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -101,6 +102,22 @@ def names_one_file(out: str | None) -> bool:
     return out == "-" or (out is not None and files.names_midi(out))
 
 
+def names_new_file(out: str) -> bool:
+    """True when ``out``, an output path that names no .mid, looks like another kind of file: it is taken for neither.
+
+    A path that does not exist, whose last part has a suffix (``out.txt``, ``song.json``)
+    and no trailing slash: made a folder, it would surprise whoever meant a file. An
+    existing folder with a dot in its name, and ``name.d/``, are folders as given.
+    """
+    return not out.endswith(("/", os.sep)) and bool(Path(out).suffix) and not os.path.lexists(out)
+
+
+def _is_file_there(path: Path) -> bool:
+    """Whether something that is no folder is at ``path`` itself (one lstat: a link counts, whatever it leads to)."""
+    info = files.lstat_or_none(path)
+    return info is not None and not stat.S_ISDIR(info.st_mode)
+
+
 class Destination:
     """Where files go: ``out`` None (beside each input), "-" (stdout), a .mid, or a folder.
 
@@ -158,8 +175,10 @@ class Destination:
     def problem(self, *, several: bool) -> str | None:
         """Return why ``out`` cannot take the results (a usage error, found before any work), or None.
 
-        ``several``: more than one result is coming (several inputs, a JSON Lines file
-        of several lines, one file per instrument).
+        A path that names no .mid is a folder: an existing one, or one to make whose name
+        has no suffix or ends in a slash (``names_new_file``). ``several``: more than one
+        result is coming (several inputs, a JSON Lines file of several lines, one file per
+        instrument).
         """
         if several and self.single:
             return self.too_many(2)
@@ -169,6 +188,9 @@ class Destination:
         if self.out is not None and not self.single and os.path.exists(self.out) and not os.path.isdir(self.out):
             return say(OUTPUT_PATH, f" {self.out} is a file, not a folder; give a folder, or a path ending in .mid "
                        "for one result")  # fmt: skip
+        if self.out is not None and not self.single and names_new_file(self.out):
+            return say(OUTPUT_PATH, f" {self.out} names a file that is no .mid; give a path ending in .mid for one "
+                       f"result, or {self.out}/ (a trailing /) for a folder of that name")  # fmt: skip
         return None
 
     def too_many(self, results: int) -> str | None:
@@ -232,8 +254,7 @@ class Destination:
 
         A folder in a planned file's place is no finished file: writing there says it is a folder.
         """
-        return bool(planned) and not self.overwrite and all(os.path.lexists(p) and not files.is_folder(p)
-                                                             for p in planned or ())  # fmt: skip
+        return bool(planned) and not self.overwrite and all(_is_file_there(p) for p in planned or ())
 
     def write(self, source: InputFile | None, stem: str, data: bytes, planned: Path | None = None) -> str:
         """Write one .mid (to ``planned`` when the path was planned); return its path ("-" for stdout).

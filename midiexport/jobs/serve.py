@@ -15,7 +15,10 @@ over the limit, 415 not JSON, 503 with Retry-After when the queue is full. GET /
 200 "ok", or 503 "not ready" while no conversion worker can start. One
 structured log line per request (task id, outcome, status, duration), never the key,
 the signature or the body. A report line that cannot be appended (``ServeOptions.report``)
-is one log line; conversions go on.
+is one log line; conversions go on. A name holding bytes that are not UTF-8 (an output
+folder named so) is written in the log, the report and the outcome marker with each such
+byte as ``\\xNN``, as ``--report`` and ``info --json`` spell it (``display.json_text``): every
+line stays valid JSON, and no conversion fails for a name.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
+from ..display import json_text
 from ..errors import MidiExportError, WorkerLost
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
@@ -373,7 +377,7 @@ def handle_stored(raw_path: str, out_dir: str, options: ConvertOptions) -> dict[
     raw, done = Path(raw_path), done_path(Path(raw_path))
     if done.exists():
         return dict(orjson.loads(done.read_bytes()))
-    outcome = _convert_body(raw, Path(out_dir), options)
+    outcome: dict[str, Any] = json_text(_convert_body(raw, Path(out_dir), options))  # paths: valid UTF-8
     files.write_atomic(done, orjson.dumps(outcome), overwrite=True, durable=True)
     return outcome
 
@@ -620,4 +624,4 @@ class LogFormatter(logging.Formatter):
 
         fields = getattr(record, "fields", {})
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
-        return orjson.dumps({"time": stamp, "event": record.getMessage(), **fields}).decode()
+        return orjson.dumps(json_text({"time": stamp, "event": record.getMessage(), **fields})).decode()
