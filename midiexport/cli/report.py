@@ -455,4 +455,4 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
     detail = printable(f"{type(exc).__name__} {exc}".strip())
-    say(f"internal error: {detail}; run with -v for the traceback")
+    say(f"internal error: {detail}" + ("" if verbose else "; run with -v for the traceback"))
