@@ -589,6 +589,19 @@ def test_a_test_song_whose_first_beat_is_half_a_beat_in_gets_one_signature_from_
     assert np.abs(written_seconds(time_map.tempos, time_map.to_ticks(starts)) - starts).max() < 0.001
 
 
+@pytest.mark.parametrize("first_s", [0.3, 0.4, 1.1])  # dotted quarters of 0.75 s: 0.4 s is no beat within 25%
+def test_dotted_quarter_beats_after_a_lead_in_of_part_of_a_beat_keep_6_8_from_0_s_and_no_wild_tempo(first_s):
+    beats = first_s + np.arange(48) * 0.75
+    time_map = follow_beats(beats_only(beats, quarters_per_beat=1.5), ppq=960)
+    assert time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
+    bpm = np.array([60e6 / us for _, us in time_map.tempos])
+    assert np.all(np.abs(np.log(bpm / 120)) <= np.log(PICKUP_TEMPO_RATIO)), bpm
+    notes = np.linspace(0.0, beats[-1], 499)
+    assert np.abs(written_seconds(time_map.tempos, time_map.to_ticks(notes)) - notes).max() < 0.001
+    bar_tick = time_map.tempos[1][0]  # the first bar line after the lead-in, on a beat found
+    assert bar_tick % 1440 == 0 and np.abs(beats - written_seconds(time_map.tempos, [bar_tick])[0]).min() < 0.001
+
+
 def test_believed_dotted_quarter_beats_are_written_in_6_8_from_the_start():
     time_map = follow_beats(beats_only(0.75 + np.arange(48) * 0.75, quarters_per_beat=1.5), ppq=960)
     assert time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
@@ -651,7 +664,8 @@ def test_the_lead_in_ends_exactly_on_the_first_beat_whatever_the_ppq(ppq):
 
 
 def test_a_first_beat_drawn_at_0_s_opens_the_file_instead_of_a_lead_in_of_no_time():
-    # A stray first beat half a beat in, the rest a hair early: one tempo fits, and draws the first beat at 0 s.
+    # A stray first beat half a beat in, the rest a hair early: the first bar takes the stray beat, and the song's
+    # tempo from 0 s ends it within 25 ms of the beat found, so one tempo is written.
     beats = np.concatenate([[0.25], 0.5 * np.arange(1, 200) - 0.01])
     time_map = follow_beats(beats_only(beats), ppq=960)
     assert all(us > 0 for _, us in time_map.tempos), time_map.tempos

@@ -267,7 +267,9 @@ def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], 
     (a first beat half a beat in: a lead-in beat at twice the song's tempo), the time before the
     first beat goes into the first bar instead, as before a first downbeat whose pickup is refused
     (``_opening_bar``): a lead-in of one bar of the signature (the third value, True), ending on the
-    beat found that makes its tempo nearest the song's (within 14% in 4/4, 25% in 6/8). None when
+    beat found that makes its tempo nearest the song's (by ratio: at most 14% off in 4/4 for steady
+    beats). In 6/8 a bar is two beats, and the nearest can be up to 28% off: there, when no beat
+    ends one bar within PICKUP_TEMPO_RATIO, the lead-in is two bars (at most 14% off). None when
     fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
     """
     import numpy as np
@@ -289,8 +291,12 @@ def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], 
         beats = beats_s[beats_s >= period_s / 2]
         lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
         if lead and not 1 / PICKUP_TEMPO_RATIO <= lead * period_s / beats[0] <= PICKUP_TEMPO_RATIO:
-            first_bar = int(np.argmin(np.abs(np.log(beats / (per_bar * period_s)))))  # its tempo nearest the song's
-            beats, lead, opening_bar = beats[first_bar:], per_bar, True  # the first bar from 0 s ends on that beat
+            for bars in (1, 2):  # a second bar only where one leaves no beat within the ratio (6/8: 2 beats)
+                off = np.abs(np.log(beats / (bars * per_bar * period_s)))  # its tempo against the song's
+                if off.min() <= math.log(PICKUP_TEMPO_RATIO):
+                    break
+            end = int(np.argmin(off))  # the beat found that makes the first bar's tempo nearest the song's
+            beats, lead, opening_bar = beats[end:], bars * per_bar, True  # the first bar from 0 s ends on it
     if len(beats) <= per_bar:  # two bar lines are needed to fit a tempo
         return None
     return beats, lead, opening_bar
@@ -312,9 +318,11 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     pickup bar and no second time signature, as for a downbeat's refused pickup
     (``_opening_bar``); when the song's tempo from 0 s ends that bar within SPAN_FIT_S of
     the beat (a stray first beat), the bar gets no tempo of its own, as a first beat drawn
-    within SPAN_FIT_S of 0 s opens the file. A pickup bar of 16ths was written here once (1/8 then 4/4), but
-    MuseScore 3 imports such a file without drums as a performance and wrote the pickup's
-    1/8 for every bar (docs/tempo-studies.md, stop 13).
+    within SPAN_FIT_S of 0 s opens the file. A pickup bar of 16ths was written here once
+    (1/8, then 4/4 from the first beat), but MuseScore 3 imports such a file without drums
+    as a human performance and showed the pickup's 1/8 as every bar's time signature
+    (docs/tempo-studies.md, stop s13). The beats inside that first bar are not on whole
+    quarters: that is its cost.
     From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
     bar of the signature written as the unit: one tempo where it fits, else at most one
     change a bar. The lead-in's tempo is that of its whole ticks, so the first beat falls
