@@ -3,9 +3,12 @@ readers that look at written .mid files with mido and pretty_midi, never our wri
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
 import re
+import sys
 import threading
 import time
 import zipfile
@@ -28,6 +31,8 @@ SAMPLE = ROOT / "samples" / "sample-song.json"
 REAL = next((p for p in (ROOT.parent / "shared" / "real", ROOT.parent.parent / "shared" / "real") if p.is_dir()),
             ROOT.parent / "shared" / "real")  # fmt: skip
 SUNO_EXPORT = REAL / "suno-web-export"
+# The evaluation corpus (bench/corpus; CORPUS_DATA names another folder): its "test" split is for tests.
+CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
 SUNO_STEMS = ("Bass", "Drums", "Keyboard")
 
 
@@ -37,6 +42,18 @@ def suno_stems() -> dict[str, bytes]:
     if not all(p.is_file() for p in paths.values()):
         pytest.skip(f"the real Suno export is not at {SUNO_EXPORT} (shared/ beside the clone)")
     return {stem: p.read_bytes() for stem, p in paths.items()}
+
+
+@functools.cache
+def corpus_test_songs() -> tuple[dict, ...]:
+    """The songs of the corpus's test split (drum styles, then real scores), read once (skips when absent)."""
+    paths = [CORPUS / f"{kind}-test.jsonl.gz" for kind in ("styles", "real")]
+    if not all(path.exists() for path in paths):
+        pytest.skip(f"the evaluation corpus is not at {CORPUS}")
+    sys.path.insert(0, str(CORPUS.parent))
+    import schema  # the corpus's own loader
+
+    return tuple(song for path in paths for song in schema.iter_songs(str(path)))
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, mido_file, run, suno_stems
+from conftest import SAMPLE, corpus_test_songs, mido_file, run, suno_stems
 
 pytestmark = pytest.mark.consumers
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -189,6 +189,11 @@ def musescore_import(path: Path, tmp_path: Path) -> dict[str, Any]:
         part["channel"] = int(re.findall(r"<midi-channel>(\d+)</midi-channel>", declared)[0])
         part["name"] = (re.findall(r"<part-name>([^<]*)</part-name>", declared) or [""])[0]
     tempos = re.findall(r'<sound tempo="([^"]+)"', xml)
+    for part, body in zip(parts, re.split(r"<part id=", xml)[1:]):  # each time signature shown, and bars
+        part["times"] = [
+            f"{n}/{d}" for n, d in re.findall(r"<beats>(\d+)</beats>\s*<beat-type>(\d+)</beat-type>", body)
+        ]
+        part["measures"] = len(re.findall(r"<measure ", body))
     return {"titles": titles, "texts": texts, "parts": parts, "tempos": tempos}
 
 
@@ -226,3 +231,29 @@ def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_
         assert len(tempos) == 1  # one tempo written, one mark
     else:  # the beat map: a few tempos of 87.2-87.7 BPM, shown rounded to whole BPM
         assert 1 <= len(tempos) <= written <= 8 and {round(float(t)) for t in tempos} <= {87, 88}, tempos
+
+
+# MuseScore 3 imports these transcribed songs without drums as human performances (most notes off its 16th grid):
+# it tracks the beats itself and shows the file's first time signature in every bar, but re-chooses between
+# 4/4 and 3/4 when the file says one of them (its MidiBeat::findTimeSignatures; the bossa's 3+3+2 reads as 3/4
+# whatever the file draws). A 1/8 or 4/8 pickup bar at 0 s was shown as every bar: 582 one-eighth measures.
+@pytest.mark.parametrize(
+    ("song_id", "shown"),
+    [
+        ("gen-bossa-s1429", {"4/4", "3/4"}),  # the first beat 0.26 s in; 4/4 written (on main: 1/8, 582 bars)
+        ("m21-oneills1850-1116-1135-ml-1127-x0-t176-s33221", {"6/8"}),  # 6/8 written, kept (on main: 4/8)
+    ],
+)
+def test_musescore_shows_a_whole_bar_for_beats_followed_after_a_lead_in(song_id, shown, tmp_path):
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
+    assert song["split"] == "test"
+    source = tmp_path / f"{song_id}.json"
+    source.write_text(json.dumps(song["record"]))
+    result = run("convert", str(source), "--bpm", "auto", "-o", str(tmp_path / "song.mid"))
+    assert result.exit_code == 0, result.stderr
+    assert "beats followed" in result.stderr + result.stdout
+    score = musescore_import(tmp_path / "song.mid", tmp_path)
+    bars = len(song["truth"]["downbeats_s"])  # the song's own bars
+    for part in score["parts"]:
+        assert len(part["times"]) == 1 and set(part["times"]) <= shown, part["times"]  # one, a whole bar
+        assert part["measures"] < 2 * bars, (part["measures"], bars)  # not a bar for every eighth

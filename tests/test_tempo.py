@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import re
 import sys
 from pathlib import Path
@@ -18,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CHORDS, channel_events, mido_file, pretty, record_payload, rock_song, written_seconds
+from conftest import (
+    CHORDS,
+    channel_events,
+    corpus_test_songs,
+    mido_file,
+    pretty,
+    record_payload,
+    rock_song,
+    written_seconds,
+)
 from midiexport import model
 from midiexport.options import ConvertOptions
 from midiexport.outputs.smf import write_midi
@@ -60,7 +68,6 @@ from midiexport.stages.timing import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("CORPUS_DATA", ROOT / "bench" / "corpus" / "data"))
 
 
 @pytest.mark.parametrize(("bpm", "downbeat_s"), [(61.3, 2.9), (97.3, 1.37), (128.0, 0.0), (176.4, 0.52)])
@@ -216,18 +223,6 @@ def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
     assert len(song.tempos) == 1 and song.meters == ((0, 4, 4),)  # no pickup bar, no meter claimed
     assert abs(60_000_000 / song.tempos[0][1] - 97.3) < 0.97
     assert "below 1.01: written as one constant tempo from 0 s, bar lines not aligned" in (song.report.tempo or "")
-
-
-@functools.cache
-def corpus_test_songs() -> tuple[dict, ...]:
-    """The songs of the corpus's test split, read once (skips when the corpus is absent)."""
-    path = CORPUS / "styles-test.jsonl.gz"
-    if not path.exists():
-        pytest.skip(f"the evaluation corpus is not at {CORPUS}")
-    sys.path.insert(0, str(CORPUS.parent))
-    import schema  # the corpus's own loader
-
-    return tuple(schema.iter_songs(str(path)))
 
 
 def corpus_song(song_id: str) -> model.Record:
@@ -560,26 +555,51 @@ def test_what_comes_before_the_first_beat(first_s, lead_in):
         assert time_map.tempos[0] == lead_in and time_map.tempos[1][0] == 960
 
 
-def test_a_first_beat_half_a_beat_in_gets_a_pickup_of_16ths_not_a_beat_at_twice_the_tempo():
-    # A song 0.3 s late (or an eighth's anacrusis) at 120: one whole beat before it was marked 200 BPM.
-    beats = 0.3 + np.arange(64) * 0.5
+@pytest.mark.parametrize("first_s", [0.25, 0.3, 0.7, 0.75])  # a song late by half a beat, or one and a half
+def test_a_first_beat_half_a_beat_in_opens_a_first_bar_from_0_s_not_a_beat_at_twice_the_tempo(first_s):
+    # A song 0.3 s late (or an eighth's anacrusis) at 120: one whole beat before it was marked 200 BPM; then a
+    # 1/8 pickup bar, which MuseScore 3 showed as 1/8 for every bar. Now the first bar takes that time.
+    beats = first_s + np.arange(64) * 0.5
     estimate = beats_only(beats)
     time_map = follow_beats(estimate, ppq=960)
-    (zero, pickup_us), (first_tick, beat_us) = time_map.tempos[:2]
-    assert zero == 0 and first_tick == time_map.downbeat_tick == 480  # two 16ths: a 1/8 bar, then 4/4
-    assert time_map.meters == ((0, 1, 8), (480, 4, 4))
-    assert 1 / PICKUP_TEMPO_RATIO <= beat_us / pickup_us <= PICKUP_TEMPO_RATIO
-    drawn = written_seconds(time_map.tempos, first_tick + np.arange(len(beats)) * 960)
-    assert np.abs(drawn - beats).max() < 0.001  # every beat on a whole quarter, the first where it was found
-    assert "bar lines counted from its first beat" in dataclasses.replace(estimate, written=BEATS).describe()
+    assert time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0  # one signature, counted from 0 s
+    bpm = np.array([60e6 / us for _, us in time_map.tempos])
+    assert np.all(np.abs(np.log(bpm / 120)) <= np.log(PICKUP_TEMPO_RATIO)), bpm  # no mark a quarter off the song's
+    (zero, _), (bar_tick, _) = time_map.tempos[:2]
+    assert zero == 0 and bar_tick == 4 * 960  # the first bar: 0 s to a beat found, at one tempo
+    first = int(np.argmin(np.abs(beats - written_seconds(time_map.tempos, np.array([bar_tick]))[0])))
+    ticks = bar_tick + np.arange(len(beats) - first) * 960
+    drawn = written_seconds(time_map.tempos, ticks)
+    assert np.abs(drawn - beats[first:]).max() < 0.001  # every later beat on a whole quarter, where it was found
+    notes = np.linspace(0.0, beats[-1], 997)  # any time, before the first bar line too, keeps its place
+    assert np.abs(written_seconds(time_map.tempos, time_map.to_ticks(notes)) - notes).max() < 0.001
+    assert "bar lines counted from 0 s" in dataclasses.replace(estimate, written=BEATS).describe()
 
 
-def test_no_tempo_mark_of_a_test_song_whose_first_beat_is_half_a_beat_in_is_a_quarter_off_its_tempo():
-    # gen-bossa-s1429 (no drums, beats followed): its first beat 0.26 s in was a lead-in beat marked 234.6 BPM.
-    time_map = plan_time(corpus_song("gen-bossa-s1429"), bpm="auto", ppq=960)
+def test_a_test_song_whose_first_beat_is_half_a_beat_in_gets_one_signature_from_0_s_and_no_wild_tempo_mark():
+    # gen-bossa-s1429 (no drums, beats followed): its first beat 0.26 s in was a lead-in beat marked 234.6 BPM,
+    # then a 1/8 pickup bar that MuseScore 3 showed as 1/8 for every bar.
+    record = corpus_song("gen-bossa-s1429")
+    time_map = plan_time(record, bpm="auto", ppq=960)
+    assert drawn(time_map.estimate) == BEATS and time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
     bpm = np.array([60e6 / us for _, us in time_map.tempos])
     song_bpm = _truth("gen-bossa-s1429")["quarter_bpm"]
     assert np.all(np.abs(np.log(bpm / song_bpm)) <= np.log(PICKUP_TEMPO_RATIO)), bpm
+    starts = np.concatenate([np.asarray(part.start_s) for part in record.instruments])
+    assert np.abs(written_seconds(time_map.tempos, time_map.to_ticks(starts)) - starts).max() < 0.001
+
+
+@pytest.mark.parametrize("first_s", [0.3, 0.4, 1.1])  # dotted quarters of 0.75 s: 0.4 s is no beat within 25%
+def test_dotted_quarter_beats_after_a_lead_in_of_part_of_a_beat_keep_6_8_from_0_s_and_no_wild_tempo(first_s):
+    beats = first_s + np.arange(48) * 0.75
+    time_map = follow_beats(beats_only(beats, quarters_per_beat=1.5), ppq=960)
+    assert time_map.meters == ((0, 6, 8),) and time_map.downbeat_tick == 0
+    bpm = np.array([60e6 / us for _, us in time_map.tempos])
+    assert np.all(np.abs(np.log(bpm / 120)) <= np.log(PICKUP_TEMPO_RATIO)), bpm
+    notes = np.linspace(0.0, beats[-1], 499)
+    assert np.abs(written_seconds(time_map.tempos, time_map.to_ticks(notes)) - notes).max() < 0.001
+    bar_tick = time_map.tempos[1][0]  # the first bar line after the lead-in, on a beat found
+    assert bar_tick % 1440 == 0 and np.abs(beats - written_seconds(time_map.tempos, [bar_tick])[0]).min() < 0.001
 
 
 def test_believed_dotted_quarter_beats_are_written_in_6_8_from_the_start():
@@ -644,7 +664,8 @@ def test_the_lead_in_ends_exactly_on_the_first_beat_whatever_the_ppq(ppq):
 
 
 def test_a_first_beat_drawn_at_0_s_opens_the_file_instead_of_a_lead_in_of_no_time():
-    # A stray first beat half a beat in, the rest a hair early: one tempo fits, and draws the first beat at 0 s.
+    # A stray first beat half a beat in, the rest a hair early: the first bar takes the stray beat, and the song's
+    # tempo from 0 s ends it within 25 ms of the beat found, so one tempo is written.
     beats = np.concatenate([[0.25], 0.5 * np.arange(1, 200) - 0.01])
     time_map = follow_beats(beats_only(beats), ppq=960)
     assert all(us > 0 for _, us in time_map.tempos), time_map.tempos

@@ -126,7 +126,6 @@ from .timing import (
     BEATS,
     CONSTANT_FIT_S,
     NO_ESTIMATE,
-    counted_from_first_beat,
     drawn,
     straight_line,
 )
@@ -282,9 +281,8 @@ class TempoEstimate:
         if written == BEATS and self.source == BEAT_MAP_SOURCE:  # the map's own beats: 0 s in a Suno export
             return f"{opening}; {bars}: no meter or downbeat claimed, {BARS_FROM_FIRST_BEAT}"
         if written == BEATS:
-            origin = BARS_FROM_FIRST_BEAT if counted_from_first_beat(self) else BARS_FROM_ZERO
             return (f"{opening}, beats followed (beat confidence {beat_confidence}); {bars}: no meter or "
-                    f"downbeat claimed, {origin}")  # fmt: skip
+                    f"downbeat claimed, {BARS_FROM_ZERO}")  # fmt: skip
         if not self.beats_sure:
             return (f"{opening}, {self._bars_not_claimed(confidence)}: "
                     f"written as one constant tempo from 0 s, {BARS_NOT_ALIGNED_TO_MUSIC}")  # fmt: skip

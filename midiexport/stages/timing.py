@@ -22,8 +22,8 @@ songs", has the figures). When the estimate is not
 sure of its bars but is of its beats (``beats_sure``: its beat confidence reaches
 ``tempo.BEAT_CONFIDENCE_THRESHOLD``), ``follow_beats`` writes the beats without a bar line:
 each on a whole quarter (or dotted quarter) under the plainest time signature of the
-beat, counted from 0 s, after a lead-in of whole beats (or from the first beat, after a pickup
-bar of 16ths, where whole beats would mark a tempo over PICKUP_TEMPO_RATIO from the song's); the
+beat, counted from 0 s, after a lead-in of whole beats (or of one bar, ending on a beat found,
+where whole beats would mark a tempo over PICKUP_TEMPO_RATIO from the song's: no pickup bar); the
 tempo follows them by the same rules. When neither is sure, only its tempo is written, constant from 0 s, and no bar
 line is claimed. Which of the three is written is decided in one place, ``drawn``: the
 writer (``auto_time``) follows it, and the one-line message and ``info`` say it, so a file
@@ -258,16 +258,19 @@ def _bar_lines(estimate: TempoEstimate) -> npt.NDArray[np.float64]:
     return later
 
 
-def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], int, int] | None:
-    """Return the beats ``follow_beats`` writes (s), how many whole beats come before the first, and 16ths.
+def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], int, bool] | None:
+    """Return the beats ``follow_beats`` writes (s), how many whole beats come before the first, and whether a bar.
 
     A beat within SPAN_FIT_S of 0 s opens the file (it is put at 0 s); otherwise the first
     beat at least half a beat in starts whole beat N, the nearest count of beats. When N whole
     beats would be marked further than PICKUP_TEMPO_RATIO from the beat where the song starts
-    (a first beat half a beat in: a lead-in beat at twice the song's tempo), the lead-in is a
-    pickup bar of n 16ths instead (the third value, n; 0 for whole beats), as before a first
-    downbeat (``_pickup_sixteenths``), and the time signature is counted from the first beat.
-    None when fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
+    (a first beat half a beat in: a lead-in beat at twice the song's tempo), the time before the
+    first beat goes into the first bar instead, as before a first downbeat whose pickup is refused
+    (``_opening_bar``): a lead-in of one bar of the signature (the third value, True), ending on the
+    beat found that makes its tempo nearest the song's (by ratio: at most 14% off in 4/4 for steady
+    beats). In 6/8 a bar is two beats, and the nearest can be up to 28% off: there, when no beat
+    ends one bar within PICKUP_TEMPO_RATIO, the lead-in is two bars (at most 14% off). None when
+    fewer than two bars of the time signature written (``BEAT_ONLY_METERS``) are left.
     """
     import numpy as np
 
@@ -280,7 +283,7 @@ def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], 
     if not period_s > 0:  # beats out of order: nothing to follow
         return None
     at_zero = np.flatnonzero(np.abs(beats_s) <= SPAN_FIT_S)
-    sixteenths = 0
+    opening_bar = False
     if len(at_zero):
         beats, lead = beats_s[at_zero[0] :].copy(), 0
         beats[0] = 0.0  # this beat opens the file
@@ -288,17 +291,15 @@ def _beats_to_follow(estimate: TempoEstimate) -> tuple[npt.NDArray[np.float64], 
         beats = beats_s[beats_s >= period_s / 2]
         lead = max(1, int(beats[0] / period_s + 0.5)) if len(beats) else 0
         if lead and not 1 / PICKUP_TEMPO_RATIO <= lead * period_s / beats[0] <= PICKUP_TEMPO_RATIO:
-            sixteenth_s = period_s / (4 * estimate.quarters_per_beat)
-            sixteenths = max(1, round(float(beats[0]) / sixteenth_s))  # at least half a beat: within 25%
+            for bars in (1, 2):  # a second bar only where one leaves no beat within the ratio (6/8: 2 beats)
+                off = np.abs(np.log(beats / (bars * per_bar * period_s)))  # its tempo against the song's
+                if off.min() <= math.log(PICKUP_TEMPO_RATIO):
+                    break
+            end = int(np.argmin(off))  # the beat found that makes the first bar's tempo nearest the song's
+            beats, lead, opening_bar = beats[end:], bars * per_bar, True  # the first bar from 0 s ends on it
     if len(beats) <= per_bar:  # two bar lines are needed to fit a tempo
         return None
-    return beats, lead, sixteenths
-
-
-def counted_from_first_beat(estimate: TempoEstimate) -> bool:
-    """Return whether ``follow_beats`` counts the time signature from the first beat (a pickup of 16ths before it)."""
-    followed = _beats_to_follow(estimate)
-    return followed is not None and followed[2] > 0
+    return beats, lead, opening_bar
 
 
 def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
@@ -312,9 +313,16 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     count of beats), and a lead-in tempo makes the time before it last exactly until it.
     A lead-in of whole beats marked further than PICKUP_TEMPO_RATIO from the song's tempo
     (a first beat half a beat in, after a song's offset of silence or an eighth's
-    anacrusis: one beat at twice the tempo) is a pickup bar of 16ths instead, written as
-    before a first downbeat (``_pickup_meters``), and the signature is counted from the
-    first beat (``downbeat_tick``, which ``--quantize`` counts from; no downbeat claimed).
+    anacrusis: one beat at twice the tempo) is one bar of the signature instead, from 0 s
+    to the beat found that makes its tempo nearest the song's (``_beats_to_follow``): no
+    pickup bar and no second time signature, as for a downbeat's refused pickup
+    (``_opening_bar``); when the song's tempo from 0 s ends that bar within SPAN_FIT_S of
+    the beat (a stray first beat), the bar gets no tempo of its own, as a first beat drawn
+    within SPAN_FIT_S of 0 s opens the file. A pickup bar of 16ths was written here once
+    (1/8, then 4/4 from the first beat), but MuseScore 3 imports such a file without drums
+    as a human performance and showed the pickup's 1/8 as every bar's time signature
+    (docs/tempo-studies.md, stop s13). The beats inside that first bar are not on whole
+    quarters: that is its cost.
     From there the tempo follows the beats as ``bar_tempos_us`` follows bar lines, with a
     bar of the signature written as the unit: one tempo where it fits, else at most one
     change a bar. The lead-in's tempo is that of its whole ticks, so the first beat falls
@@ -326,25 +334,23 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     followed = _beats_to_follow(estimate)
     if followed is None:
         raise ValueError("follow_beats needs two bars of beats; drawn() says whether an estimate has them")
-    beats, lead, sixteenths = followed
+    beats, lead, opening_bar = followed
     beat_quarters = estimate.quarters_per_beat
     numerator, denominator = BEAT_ONLY_METERS.get(beat_quarters, (4, 4))
     bar_quarters = numerator * 4 / denominator
     anchors = beats[:: round(bar_quarters / beat_quarters)]
     first_s, spans = bar_tempos_us(anchors, beats, bar_quarters=bar_quarters, beat_quarters=beat_quarters)
     lead = lead if first_s > SPAN_FIT_S else 0  # the tempo drawn puts the first beat at 0 s: it opens the file
-    pickup = sixteenths if lead else 0  # a pickup bar of 16ths: the signature counted from the first beat
-    start_tick = round(pickup * ppq / 4) if pickup else round(lead * beat_quarters * ppq)
+    start_tick = round(lead * beat_quarters * ppq)
     tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
     lead_us = round(first_s * 1e6 * ppq / start_tick) if lead else tempos[0][1]  # of the ticks written
+    if opening_bar and abs(first_s - bar_quarters * tempos[0][1] / 1e6) <= SPAN_FIT_S:
+        lead_us = tempos[0][1]  # the song's tempo from 0 s ends the first bar near the beat found: no tempo mark
     if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
         tempos.insert(0, (0, lead_us))
     elif lead:
         tempos[0] = (0, lead_us)  # the first beat falls where the song's tempo puts it
-    if not pickup:
-        return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
-    meters = (*_pickup_meters(pickup, (numerator, denominator), ppq=ppq), (start_tick, numerator, denominator))
-    return TimeMap(ppq, tuple(tempos), meters, start_tick, estimate)
+    return TimeMap(ppq, tuple(tempos), ((0, numerator, denominator),), 0, estimate)
 
 
 def bar_tempos_us(
