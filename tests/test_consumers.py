@@ -257,3 +257,19 @@ def test_musescore_shows_a_whole_bar_for_beats_followed_after_a_lead_in(song_id,
     for part in score["parts"]:
         assert len(part["times"]) == 1 and set(part["times"]) <= shown, part["times"]  # one, a whole bar
         assert part["measures"] < 2 * bars, (part["measures"], bars)  # not a bar for every eighth
+
+
+def test_musescore_keeps_the_files_meter_and_tempo_once_the_notes_are_quantized(tmp_path):
+    # The README's advice for notation: unquantized, MuseScore reads gen-bossa-s1429 as a live performance and
+    # chooses its own meter and tempo (3/4 at about 154 BPM); quantized to 16ths, it shows the file's 4/4 and tempo.
+    [song] = [s for s in corpus_test_songs() if s["id"] == "gen-bossa-s1429"]
+    source = tmp_path / "bossa.json"
+    source.write_text(json.dumps(song["record"]))
+    result = run("convert", str(source), "--bpm", "auto", "--quantize", "1/16", "-o", str(tmp_path / "song.mid"))
+    assert result.exit_code == 0, result.stderr
+    written = [m for m in mido_file((tmp_path / "song.mid").read_bytes()).tracks[0] if m.type == "set_tempo"]
+    score = musescore_import(tmp_path / "song.mid", tmp_path)
+    for part in score["parts"]:
+        assert part["times"] == ["4/4"], part["times"]
+    song_bpm = 60e6 / sorted(m.tempo for m in written)[len(written) // 2]
+    assert any(abs(float(t) - song_bpm) < 1.0 for t in score["tempos"]), (score["tempos"], song_bpm)
