@@ -407,12 +407,17 @@ def clean_melodic(
     double = np.repeat([doubled[k] for k in active], sizes) if any(doubled) else False  # doubled parts are active
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
-    alive = join_mask(start, end, group, settings, counts, on_beat, doubled=double, column=scratch)
-    _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
-    np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
+    brief = None  # each note shorter than the minimum, measured once for the re-detections and the flickers
     if settings.min_note_s:
-        short = np.subtract(end, start, out=scratch[:-1]) < settings.min_note_s - TIME_EPSILON_S
+        brief = np.subtract(end, start, out=scratch[:-1]) < settings.min_note_s - TIME_EPSILON_S
+    alive = join_mask(start, end, group, settings, counts, on_beat, doubled=double, column=scratch, short=brief)
+    runs = _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
+    np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
+    if brief is not None:
+        short = brief
         short &= alive
+        if len(runs):  # only the runs' first notes have new ends: their lengths measured again
+            short[runs] = np.subtract(end.take(runs), start.take(runs)) < settings.min_note_s - TIME_EPSILON_S
         dropped = int(np.count_nonzero(short))
         if dropped:
             _count(counts, model.SHORT_DROPPED, dropped)
@@ -609,23 +614,26 @@ def _marks(counts: dict[str, int]) -> int:
     return sum(counts.get(kind, 0) for kind in MARK_KINDS)
 
 
-def _extend_runs(end: FloatColumn, joined: IntColumn) -> None:
+def _extend_runs(end: FloatColumn, joined: IntColumn) -> IntColumn:
     """Give each run's first note, in place, the latest end of the notes ``joined`` to it.
 
     ``joined``: the positions of the notes that join the note before them (ascending);
     a run is a note and the joined notes right after it. Most runs are one note, so only
     the few joined notes are folded into their run's note, rather than a reduction per run.
+    Returns the position of each joined note's run's first note (the notes whose ends may
+    have grown; a run of several joined notes repeats it).
     """
     import numpy as np
 
     if not len(joined):
-        return
+        return joined
     starts = np.ones(len(joined), dtype=bool)  # a joined note right after a kept one starts a run
     np.not_equal(joined[1:] - joined[:-1], 1, out=starts[1:])
     run = np.where(starts, joined, 0)  # each joined note's run: the position of its first joined note
     np.maximum.accumulate(run, out=run)
     run -= 1  # the run's note, just before its first joined note (a note never joins the first)
     np.maximum.at(end, run, end[joined])
+    return run
 
 
 def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
@@ -754,11 +762,14 @@ def join_mask(
     *,
     doubled: Mask | bool = False,
     column: FloatColumn,
+    short: Mask | None = None,
 ) -> Mask:
     """Return which notes join the note before them (notes ordered by ``pitch``, then start).
 
     ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
     keys them by part and pitch). ``column``: a scratch column one longer than the notes.
+    ``short``: which notes are shorter than ``settings.min_note_s``, when the caller
+    measured it (read, not changed); else measured here.
 
     A note joins when it has the same pitch as the one before and is, in this order:
     where ``doubled`` (an instrument folded from several), a double (starting within a
@@ -782,9 +793,13 @@ def join_mask(
     np.subtract(start[1:], start[:-1], out=steps[1:])
     close = np.less(steps, DOUBLE_ONSET_S) if doubled is not False else None  # False: no part is doubled
     restarted = np.less(steps, REONSET_S) if settings.min_note_s else None  # a blip, then the note itself
-    short = None
+    brief = None
     if settings.min_note_s:
-        short = np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+        brief = (
+            short.copy()
+            if short is not None
+            else np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+        )
     gap = column[:count]
     gap[:1] = np.inf  # the first note follows none
     np.subtract(start[1:], end[:-1], out=gap[1:])
@@ -792,19 +807,19 @@ def join_mask(
     flags &= same
     if flags.any():  # a note inside an earlier one: measure from the latest end so far
         _gaps_after_running_end(start, end, pitch, column)
-    joined: Mask = np.zeros(count, dtype=bool)
+    joined: Mask | None = None  # None: no rule joined a note yet
     if close is not None:  # first: a doubled track's copy is the most specific explanation
         double = same & doubled & (gap < -TIME_EPSILON_S) & close
-        _join(joined, double, model.DOUBLE_MERGED, counts)
-    if short is not None and restarted is not None:
+        joined = _join(joined, double, model.DOUBLE_MERGED, counts)
+    if brief is not None and restarted is not None:
         restarted &= np.greater_equal(gap, -TIME_EPSILON_S, out=flags)
-        short &= np.less(gap, REDETECT_WINDOW_S, out=flags)
-        short |= restarted  # re-detected
-        short &= same
-        _join(joined, short, model.REDETECT_JOINED, counts)
+        brief &= np.less(gap, REDETECT_WINDOW_S, out=flags)
+        brief |= restarted  # re-detected
+        brief &= same
+        joined = _join(joined, brief, model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
-        _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
-    return joined
+        joined = _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
+    return joined if joined is not None else np.zeros(count, dtype=bool)
 
 
 def _gaps_after_running_end(start: FloatColumn, end: FloatColumn, key: IntColumn, column: FloatColumn) -> None:
@@ -857,13 +872,20 @@ def _running_max(values: FloatColumn) -> None:
         np.maximum(block, level[first:after].repeat(cuts[1:] - cuts[:-1]), out=block)
 
 
-def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
-    """Add ``found`` to ``joined`` in place, counting only notes no earlier rule joined."""
+def _join(joined: Mask | None, found: Mask, kind: str, counts: dict[str, int]) -> Mask:
+    """Return ``joined`` with ``found`` added in place, counting only notes no earlier rule joined.
+
+    ``joined`` None: no rule joined a note before, and ``found`` itself is returned.
+    """
     import numpy as np
 
-    found &= ~joined
+    if joined is not None:
+        found &= ~joined
     _count(counts, kind, int(np.count_nonzero(found)))
+    if joined is None:
+        return found
     joined |= found
+    return joined
 
 
 def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Mask:
