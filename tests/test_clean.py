@@ -20,6 +20,7 @@ from midiexport.stages.clean import (
     _extend_runs,
     _key_order,
     _running_max,
+    _time_orders,
     band_latencies,
     clean_record,
     first_onsets,
@@ -127,6 +128,14 @@ def test_onset_within_50_ms_of_the_previous_onset_of_its_pitch_is_the_same_note(
     assert notes_of(after) == [(67, 1.0, 1.6)]
     assert after.instruments[0].velocity.tolist() == [0.9]
     assert after.counts == {model.REDETECT_JOINED: 1}
+
+
+def test_a_short_note_its_re_detection_lengthens_is_no_flicker():
+    # 20 ms, then the note heard again 30 ms after its onset: one 600 ms note, not a flicker dropped
+    record = record_of(("Flute", [(72, 1.0, 1.02, 0.5), (72, 1.03, 1.6, 0.5), (60, 2.0, 2.01, 0.5)]))
+    after = cleaned(record, clean="light")
+    assert notes_of(after) == [(72, 1.0, 1.6)]
+    assert after.counts == {model.REDETECT_JOINED: 1, model.SHORT_DROPPED: 1}
 
 
 def test_chain_of_close_re_onsets_becomes_one_note():
@@ -432,6 +441,20 @@ def test_key_order_is_the_stable_order_of_the_keys():
     order, ordered = _key_order(keys)
     assert order.tolist() == [4, 1, 3, 6, 5, 0, 2]
     assert ordered.tolist() == [0, 5, 5, 5, 129, 130, 130] and ordered.dtype == np.int16
+
+
+@pytest.mark.parametrize("position_bits", [17, 1])  # the packed sort, then the argsort fallback
+def test_key_order_reads_a_part_sent_out_of_time_order_in_time_order(monkeypatch, position_bits):
+    monkeypatch.setattr("midiexport.stages.clean.POSITION_BITS", position_bits)
+    # part 0 sent out of time order (two runs), part 1 in order; keys are part * 128 + pitch
+    start = np.array([2.0, 0.5, 1.0, 0.1, 0.2, 0.3])
+    keys = np.array([5, 5, 3, 5, 129, 128], dtype=np.int16)
+    moved = _time_orders(start, np.array([0, 4, 6]))
+    assert [head for head, _ in moved] == [0]
+    order, ordered = _key_order(keys, moved)
+    assert order.tolist() == [2, 3, 1, 0, 5, 4]  # positions as sent: by key, then time
+    assert ordered.tolist() == [3, 5, 5, 5, 128, 129]
+    assert start.tolist() == [2.0, 0.5, 1.0, 0.1, 0.2, 0.3]  # the starts as sent, not sorted in place
 
 
 def test_shifting_one_cleaned_part_leaves_the_others_as_they_were():

@@ -60,7 +60,9 @@ Speed: the note rules call ndarray methods (``a.take(i)``, ``m.nonzero()[0]``,
 same names (``np.take``, ``np.flatnonzero``, ...): those are Python wrappers around the
 methods, a few frames a call, and the clean-up runs after a conversion, with cold caches,
 where the wrappers' frames took 4-6% of the light preset's time at 100k notes (timed against
-them in one process, stop s10).
+them in one process, stop s10). A part sent out of time order is read through its time order
+in the key sort (``_key_order``), so each column is gathered once, as sent; the notes' lengths
+are measured once for the re-detections and the flickers (stop s13).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from .. import gm, model
 from ..defaults import CLEAN_MERGE_GAP_MS, CLEAN_MIN_NOTE_S, GROUP_S
@@ -86,7 +88,6 @@ if TYPE_CHECKING:
     Band = tuple[FloatColumn, FloatColumn]  # every part's onsets, and one part's own, sorted
     Latency = tuple[int, float, tuple[int, ...]]  # a measured part, its latency in s, the parts it is against
     Pair = tuple[int, int, float, int]  # without drums: parts a and b, latency(a) - latency(b) in s, agreeing onsets
-    T = TypeVar("T", bound=np.generic)
 
 # The settings behind a shift, named in the lines ``plan_shifts`` writes (``errors.say``).
 SHIFT_FOR = Phrase("the shift for")  # warning: 'the shift for "Bass" names no instrument ...'
@@ -400,20 +401,25 @@ def clean_melodic(
     # and join_mask, the flickers and the ghost search use it in turn.
     scratch = np.empty(int(bounds[-1]) + 1)
     joined = np.concatenate([p.start_s for p in work], out=scratch[:-1])
-    by_time = _time_orders(joined, bounds)  # the parts out of time order (the API's order): sorted here
-    group = _in_order(group_keys(work, sizes), by_time)  # one key per part and pitch: the rules work within it
-    order, group = _key_order(group)
+    by_time = _time_orders(joined, bounds)  # the parts out of time order (the API's order): their time orders
+    group = group_keys(work, sizes)  # one key per part and pitch: the rules work within it
+    order, group = _key_order(group, by_time)  # each note's position as sent, ordered by key, then time
     start = _gather(joined, order)
-    end = _gather(_in_order(np.concatenate([p.end_s for p in work], out=joined), by_time), order)
+    end = _gather(np.concatenate([p.end_s for p in work], out=joined), order)
     double = np.repeat([doubled[k] for k in active], sizes) if any(doubled) else False  # doubled parts are active
     on_beat = _on_beat(start, group, bounds, [rhythms[k] for k in active]) if settings.merge_gap_s else None
     marks = _marks(counts)  # before the rules: their own marks decide on the ghosts
-    alive = join_mask(start, end, group, settings, counts, on_beat, doubled=double, column=scratch)
-    _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
-    np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
+    brief = None  # each note shorter than the minimum, measured once for the re-detections and the flickers
     if settings.min_note_s:
-        short = np.subtract(end, start, out=scratch[:-1]) < settings.min_note_s - TIME_EPSILON_S
+        brief = np.subtract(end, start, out=scratch[:-1]) < settings.min_note_s - TIME_EPSILON_S
+    alive = join_mask(start, end, group, settings, counts, on_beat, doubled=double, column=scratch, short=brief)
+    runs = _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
+    np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
+    if brief is not None:
+        short = brief
         short &= alive
+        if len(runs):  # only the runs' first notes have new ends: their lengths measured again
+            short[runs] = np.subtract(end.take(runs), start.take(runs)) < settings.min_note_s - TIME_EPSILON_S
         dropped = int(np.count_nonzero(short))
         if dropped:
             _count(counts, model.SHORT_DROPPED, dropped)
@@ -428,7 +434,7 @@ def clean_melodic(
         del ghost
     del scratch, joined  # its memory is reused by what follows
     for k, instrument, (s, e, p, v) in zip(
-        active, work, _notes_left(start, end, group, order, alive, by_time, bounds, work), strict=True
+        active, work, _notes_left(start, end, group, order, alive, bounds, work), strict=True
     ):
         cap = caps[k]
         if cap is not None:
@@ -453,7 +459,6 @@ def _notes_left(
     key: IntColumn,
     order: IntColumn,
     alive: Mask,
-    by_time: Sequence[tuple[int, IntColumn]],
     bounds: IntColumn,
     parts: Sequence[Instrument],
 ) -> Iterator[tuple[FloatColumn, FloatColumn, IntColumn, FloatColumn]]:
@@ -461,8 +466,7 @@ def _notes_left(
 
     The columns are ``clean_melodic``'s, ordered by key (part * 128 + pitch) and start,
     each part's slice at ``bounds``; ``order`` gives each note's position in the parts'
-    notes joined as sent (``by_time``: the parts sent out of time order, as
-    ``_time_orders`` put them), to gather the velocities. The notes are gathered a block
+    notes joined as sent (``_key_order``), to gather the velocities. The notes are gathered a block
     of whole parts at a time (``GATHER_BLOCK`` notes, or one larger part) and each part's
     pitch and velocity columns are cut from its block's: fresh memory is page-faulted on
     each call, and no such column of the whole song is made. ``start`` and ``end`` are the
@@ -481,8 +485,7 @@ def _notes_left(
             last += 1
         low, high = edges[first], edges[last]
         kept = alive[low:high].nonzero()[0]
-        moved = [(head - low, by_head) for head, by_head in by_time if low <= head < high]
-        velocities = _in_order(np.concatenate([p.velocity for p in parts[first:last]]), moved)
+        velocities = np.concatenate([p.velocity for p in parts[first:last]])
         sent = order[low:high].take(kept)  # the notes' positions as sent, within the block
         sent -= low
         left = slice(done, done + len(kept))  # never past ``high``: only the block's notes are written over
@@ -613,23 +616,26 @@ def _marks(counts: dict[str, int]) -> int:
     return sum(counts.get(kind, 0) for kind in MARK_KINDS)
 
 
-def _extend_runs(end: FloatColumn, joined: IntColumn) -> None:
+def _extend_runs(end: FloatColumn, joined: IntColumn) -> IntColumn:
     """Give each run's first note, in place, the latest end of the notes ``joined`` to it.
 
     ``joined``: the positions of the notes that join the note before them (ascending);
     a run is a note and the joined notes right after it. Most runs are one note, so only
     the few joined notes are folded into their run's note, rather than a reduction per run.
+    Returns the position of each joined note's run's first note (the notes whose ends may
+    have grown; a run of several joined notes repeats it).
     """
     import numpy as np
 
     if not len(joined):
-        return
+        return joined
     starts = np.ones(len(joined), dtype=bool)  # a joined note right after a kept one starts a run
     np.not_equal(joined[1:] - joined[:-1], 1, out=starts[1:])
     run = np.where(starts, joined, 0)  # each joined note's run: the position of its first joined note
     np.maximum.accumulate(run, out=run)
     run -= 1  # the run's note, just before its first joined note (a note never joins the first)
     np.maximum.at(end, run, end[joined])
+    return run
 
 
 def _on_beat(start: FloatColumn, group: IntColumn, bounds: IntColumn, rhythms: Sequence[Band | None]) -> Mask:
@@ -659,8 +665,16 @@ def group_keys(parts: Sequence[Instrument], sizes: Sequence[int]) -> IntColumn:
     return group
 
 
-def _key_order(group: IntColumn) -> tuple[IntColumn, IntColumn]:
-    """Return the stable order of the notes' keys ``group`` (``group_keys``), and the keys in that order.
+def _key_order(group: IntColumn, moved: Sequence[tuple[int, IntColumn]] = ()) -> tuple[IntColumn, IntColumn]:
+    """Return the notes' positions ordered by key ``group`` (``group_keys``), then time, and the keys in that order.
+
+    ``moved``: (first position, stable time order) of each part sent out of time order
+    (``_time_orders``); the other parts' notes are in time order as sent, so among the
+    notes of one key a stable order of the keys is their time order. A moved part's
+    notes are ordered by key and by their places in the part's time order (the order's
+    inverse), and those places are then read back through the time order into positions
+    as sent: the columns are gathered once, as sent, and no column is put in time order
+    first. A part's notes keep their slice of the order (keys are part * 128 + pitch).
 
     When each key and its note's position fit in one unsigned 32-bit integer together (16-bit
     keys, which are under 2**15: fewer than 256 parts; fewer than 2**17 notes), they are packed
@@ -669,21 +683,34 @@ def _key_order(group: IntColumn) -> tuple[IntColumn, IntColumn]:
     or AVX2). On the 100k-note bench records (48-61k melodic notes) it takes 0.11-0.14 ms, where
     the radix argsort of the 16-bit keys takes 0.12-0.49 ms, and the packed order comes as
     32-bit positions, half the memory of the argsort's. The fallback, for 2**17 notes or 256
-    parts and more, is the stable argsort (radix on 16-bit keys, else timsort), its order 64-bit.
+    parts and more, is the stable argsort (radix on 16-bit keys, else timsort) of the keys put
+    in time order, its order 64-bit.
     """
     import numpy as np
 
     count = len(group)
     unsigned = group.view(np.uint16) if group.dtype == np.int16 else None  # the keys are not negative
     if unsigned is None or count >= 1 << POSITION_BITS:  # as unsigned keys the radix sort skips the sign bit
-        by_key: IntColumn = (group if unsigned is None else unsigned).argsort(kind="stable")
-        return by_key, group.take(by_key)
-    packed = np.left_shift(unsigned, POSITION_BITS, dtype=np.uint32)
-    packed |= np.arange(count, dtype=np.uint32)
-    packed.sort()
-    keys: IntColumn = np.right_shift(packed, POSITION_BITS, out=np.empty(count, np.int16), casting="unsafe")
-    order: IntColumn = np.bitwise_and(packed, (1 << POSITION_BITS) - 1, out=packed)  # 32-bit: see ``_gather``
-    return order, keys
+        timed = group.copy() if moved else group
+        for head, by_time in moved:  # the keys in time order: the stable argsort keeps it within a key
+            timed[head : head + len(by_time)] = group[head : head + len(by_time)].take(by_time)
+        by_key: IntColumn = (timed if unsigned is None else timed.view(np.uint16)).argsort(kind="stable")
+        keys = timed.take(by_key)
+    else:
+        packed = np.left_shift(unsigned, POSITION_BITS, dtype=np.uint32)
+        places = np.arange(count, dtype=np.uint32)  # each note's place in its part's time order
+        for head, by_time in moved:
+            places[head : head + len(by_time)][by_time] = places[head : head + len(by_time)].copy()
+        packed |= places
+        del places
+        packed.sort()
+        keys = np.right_shift(packed, POSITION_BITS, out=np.empty(count, np.int16), casting="unsafe")
+        by_key = np.bitwise_and(packed, (1 << POSITION_BITS) - 1, out=packed)  # 32-bit: see ``_gather``
+    for head, by_time in moved:  # a moved part's places in time order, read back as positions sent
+        part = by_key[head : head + len(by_time)]
+        part -= head
+        np.add(by_time.take(part), head, out=part, casting="unsafe")
+    return by_key, keys
 
 
 def _gather(values: FloatColumn, order: IntColumn) -> FloatColumn:
@@ -702,12 +729,12 @@ def _gather(values: FloatColumn, order: IntColumn) -> FloatColumn:
 
 
 def _time_orders(start: FloatColumn, bounds: IntColumn) -> list[tuple[int, IntColumn]]:
-    """Put each part's notes in ``start`` in time order, in place; return (first position, order) of each part moved.
+    """Return (first position, stable time order) of each part whose notes in ``start`` are out of time order.
 
     ``start``: the parts' starts joined, ``bounds`` each part's slice. The API sends notes
     in time order; a folded track is two runs. One comparison over the joined column
     finds the parts out of order (a part's first note follows no step), and only those
-    are sorted (stable), so ``_in_order`` can put the other columns in the same order.
+    are sorted (stable); ``_key_order`` reads their notes through the orders.
     """
     import numpy as np
 
@@ -723,18 +750,8 @@ def _time_orders(start: FloatColumn, bounds: IntColumn) -> list[tuple[int, IntCo
     for k in (~np.logical_and.reduceat(rising, heads)).nonzero()[0].tolist():
         head = int(heads[k])
         tail = int(bounds[bounds.searchsorted(head, side="right")])  # the part's end
-        by_time = start[head:tail].argsort(kind="stable")  # a few sorted runs: merged in linear time
-        start[head:tail] = start[head:tail][by_time]
-        moved.append((head, by_time))
+        moved.append((head, start[head:tail].argsort(kind="stable")))  # a few sorted runs: merged in linear time
     return moved
-
-
-def _in_order(column: npt.NDArray[T], moved: Sequence[tuple[int, IntColumn]]) -> npt.NDArray[T]:
-    """Return ``column`` (the parts' values joined, owned here) with the parts ``_time_orders`` moved in time order."""
-    for head, by_time in moved:
-        part = column[head : head + len(by_time)]
-        part[:] = part[by_time]
-    return column
 
 
 def join_mask(
@@ -747,11 +764,14 @@ def join_mask(
     *,
     doubled: Mask | bool = False,
     column: FloatColumn,
+    short: Mask | None = None,
 ) -> Mask:
     """Return which notes join the note before them (notes ordered by ``pitch``, then start).
 
     ``pitch`` may be any integer key that notes must share to join (``clean_melodic``
     keys them by part and pitch). ``column``: a scratch column one longer than the notes.
+    ``short``: which notes are shorter than ``settings.min_note_s``, when the caller
+    measured it (read, not changed); else measured here.
 
     A note joins when it has the same pitch as the one before and is, in this order:
     where ``doubled`` (an instrument folded from several), a double (starting within a
@@ -775,9 +795,13 @@ def join_mask(
     np.subtract(start[1:], start[:-1], out=steps[1:])
     close = np.less(steps, DOUBLE_ONSET_S) if doubled is not False else None  # False: no part is doubled
     restarted = np.less(steps, REONSET_S) if settings.min_note_s else None  # a blip, then the note itself
-    short = None
+    brief = None
     if settings.min_note_s:
-        short = np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+        brief = (
+            short.copy()
+            if short is not None
+            else np.less(np.subtract(end, start, out=steps), settings.min_note_s - TIME_EPSILON_S)
+        )
     gap = column[:count]
     gap[:1] = np.inf  # the first note follows none
     np.subtract(start[1:], end[:-1], out=gap[1:])
@@ -785,19 +809,19 @@ def join_mask(
     flags &= same
     if flags.any():  # a note inside an earlier one: measure from the latest end so far
         _gaps_after_running_end(start, end, pitch, column)
-    joined: Mask = np.zeros(count, dtype=bool)
+    joined: Mask | None = None  # None: no rule joined a note yet
     if close is not None:  # first: a doubled track's copy is the most specific explanation
         double = same & doubled & (gap < -TIME_EPSILON_S) & close
-        _join(joined, double, model.DOUBLE_MERGED, counts)
-    if short is not None and restarted is not None:
+        joined = _join(joined, double, model.DOUBLE_MERGED, counts)
+    if brief is not None and restarted is not None:
         restarted &= np.greater_equal(gap, -TIME_EPSILON_S, out=flags)
-        short &= np.less(gap, REDETECT_WINDOW_S, out=flags)
-        short |= restarted  # re-detected
-        short &= same
-        _join(joined, short, model.REDETECT_JOINED, counts)
+        brief &= np.less(gap, REDETECT_WINDOW_S, out=flags)
+        brief |= restarted  # re-detected
+        brief &= same
+        joined = _join(joined, brief, model.REDETECT_JOINED, counts)
     if settings.merge_gap_s:
-        _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
-    return joined
+        joined = _join(joined, same & _fragments(gap, settings.merge_gap_s, on_beat), model.FRAGMENT_MERGED, counts)
+    return joined if joined is not None else np.zeros(count, dtype=bool)
 
 
 def _gaps_after_running_end(start: FloatColumn, end: FloatColumn, key: IntColumn, column: FloatColumn) -> None:
@@ -850,13 +874,20 @@ def _running_max(values: FloatColumn) -> None:
         np.maximum(block, level[first:after].repeat(cuts[1:] - cuts[:-1]), out=block)
 
 
-def _join(joined: Mask, found: Mask, kind: str, counts: dict[str, int]) -> None:
-    """Add ``found`` to ``joined`` in place, counting only notes no earlier rule joined."""
+def _join(joined: Mask | None, found: Mask, kind: str, counts: dict[str, int]) -> Mask:
+    """Return ``joined`` with ``found`` added in place, counting only notes no earlier rule joined.
+
+    ``joined`` None: no rule joined a note before, and ``found`` itself is returned.
+    """
     import numpy as np
 
-    found &= ~joined
+    if joined is not None:
+        found &= ~joined
     _count(counts, kind, int(np.count_nonzero(found)))
+    if joined is None:
+        return found
     joined |= found
+    return joined
 
 
 def _fragments(gap: FloatColumn, merge_gap_s: float, on_beat: Mask | None) -> Mask:
