@@ -1105,6 +1105,9 @@ def test_a_file_that_is_no_json_at_all_is_said_so_alike_by_info_and_convert(tmp_
         line = f"{path} is neither JSON nor a .mid file; give a saved record (.json or .jsonl) or a .mid"
         assert run("info", str(path)).stderr.splitlines() == [line]
         assert run("convert", str(path)).stderr.splitlines()[0] == line
+    utf16 = tmp_path / "notepad.json"  # Notepad's "Unicode", PowerShell 5's >: JSON in another encoding
+    utf16.write_bytes(SAMPLE.read_text().encode("utf-16"))
+    assert run("info", str(utf16)).stderr.startswith(f"{utf16} is not valid JSON (str is not valid UTF-8)")
     broken = tmp_path / "cut.json"
     broken.write_text('{"data": ')  # JSON cut short: a fault in JSON, said where it is
     assert run("info", str(broken)).stderr.startswith(f"{broken} is not valid JSON (unexpected end of data)")

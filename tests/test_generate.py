@@ -473,3 +473,14 @@ def test_a_state_path_that_cannot_be_read_is_one_line_and_nothing_is_sent(chain_
     finally:
         tmp_path.chmod(0o700)
     assert chain_api.requests == []
+
+
+def test_a_file_in_the_way_of_the_output_folder_is_said_as_convert_says_it(chain_api, tmp_path):
+    in_the_way = tmp_path / "afile"
+    in_the_way.write_text("x")
+    env = {"MIDIEXPORT_BASE_URL": chain_api.url, "MIDIEXPORT_API_KEY": API_KEY}
+    result = run("generate", MUSIC, "-o", f"{in_the_way}/", *FAST, "--yes", env=env)  # its state: afile/<task>...
+    assert result.exit_code == 1, result.stderr
+    assert "cannot read the generate state" not in result.stderr  # no state file is there to make readable
+    assert "afile is a file, not a folder" in result.stderr, result.stderr
+    assert posts(chain_api) == (0, 0)  # nothing paid

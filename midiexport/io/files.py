@@ -469,12 +469,6 @@ def _unreachable_folder(folder: Path) -> str | None:
     return None
 
 
-def is_folder(path: Path) -> bool:
-    """Whether ``path`` itself (not a link's target, which a write replaces) is a folder."""
-    info = lstat_or_none(path)
-    return info is not None and stat.S_ISDIR(info.st_mode)
-
-
 def lstat_or_none(path: Path) -> os.stat_result | None:
     """Return what is at ``path`` itself (``os.lstat``: a link, not its target); None when nothing can be seen there.
 

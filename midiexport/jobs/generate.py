@@ -181,7 +181,7 @@ def state_exists(path: Path) -> bool:
     """
     try:
         os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file where a folder is needed: the write says so
         return False
     except OSError as exc:
         raise _unreadable_state(path, exc) from exc

@@ -37,6 +37,7 @@ from .naming import titled_after_member
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 # The bytes a JSON text's first value may begin with (RFC 8259, section 3), after whitespace and a BOM.
 JSON_OPENINGS = frozenset(b'{["-0123456789tfn')
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # a record saved as UTF-16 (UTF-32 LE's BOM begins as UTF-16 LE's)
 
 
 class JsonRecords(NamedTuple):
@@ -112,7 +113,12 @@ def zip_error(source: str) -> InputError:
 
 
 def opens_json(data: bytes) -> bool:
-    """True when the first non-blank byte (after a UTF-8 BOM) may begin a JSON value; True for blank bytes."""
+    """True when the first non-blank byte (after a UTF-8 BOM) may begin a JSON value; True for blank bytes.
+
+    True for a UTF-16 BOM too: JSON in another encoding, whose own error (not UTF-8) says what is wrong.
+    """
+    if data.startswith(UTF16_BOMS):
+        return True
     start = data.removeprefix(UTF8_BOM).lstrip()[:1]
     return not start or start[0] in JSON_OPENINGS
 

@@ -715,9 +715,15 @@ def _lost(exitcode: int | None) -> WorkerLost:
                       "run the same command again to convert it", signal=number, how=how)  # fmt: skip
 
 
-def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int) -> None:
-    """A worker's life: take a job, send back (result, error, traceback), until told to stop."""
+def _trace(exc: BaseException) -> str:
+    """A bug's traceback, shown with -v (an error raised on purpose is its one line: ``cli.report.fail_line``)."""
     import traceback
+
+    return "".join(traceback.format_exception(exc))
+
+
+def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int) -> None:
+    """A worker's life: take a job, send back (result, error, a bug's traceback), until told to stop."""
     from multiprocessing.reduction import ForkingPickler
 
     start_worker(parent_pid)
@@ -732,7 +738,7 @@ def _serve(work: Callable[[Any], Any], tasks: Any, results: Any, parent_pid: int
         try:
             answer: tuple[Any, BaseException | None, str] = (work(ForkingPickler.loads(message)), None, "")
         except Exception as exc:  # noqa: BLE001 - sent back, raised where the result is asked for
-            answer = (None, exc, "".join(traceback.format_exception(exc)))
+            answer = (None, exc, "" if isinstance(exc, MidiExportError) else _trace(exc))
         try:
             results.send(answer)
         except Exception as exc:  # noqa: BLE001 - the result (or the error) does not pickle
