@@ -94,12 +94,12 @@ class ConvertOptions:
     program_overrides: Mapping[str, gm.Resolved] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for flag, allowed in (("split", "True or False"), ("strict", "True or False"),
-                              ("align", "True, False or None"), ("ghosts", "True, False or None")):  # fmt: skip
+        for flag, nullable in (("split", False), ("strict", False), ("align", True), ("ghosts", True)):
             value = getattr(self, flag)
-            if value is None and "None" in allowed:
+            if value is None and nullable:
                 continue
             if not _is_bool(value):
+                allowed = "True, False or None" if nullable else "True or False"
                 raise TypeError(f"{flag} must be {allowed}, got {value!r}")
             object.__setattr__(self, flag, bool(value))  # a numpy bool kept as a plain one
         object.__setattr__(self, "programs", _pairs("programs", self.programs))

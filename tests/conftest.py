@@ -56,6 +56,13 @@ def corpus_test_songs() -> tuple[dict, ...]:
     return tuple(song for path in paths for song in schema.iter_songs(str(path)))
 
 
+def corpus_test_song(song_id: str) -> dict:
+    """One song of the corpus's test split, by its id (skips when the corpus is absent)."""
+    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
+    assert song["split"] == "test"
+    return song
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No real API key or base URL from the developer's shell leaks into a test."""

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, corpus_test_songs, mido_file, run, suno_stems
+from conftest import SAMPLE, corpus_test_song, mido_file, run, suno_stems
 
 pytestmark = pytest.mark.consumers
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -245,8 +245,7 @@ def test_musescore_imports_the_suno_stems_with_a_percussion_staff_for_the_drums_
     ],
 )
 def test_musescore_shows_a_whole_bar_for_beats_followed_after_a_lead_in(song_id, shown, tmp_path):
-    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
-    assert song["split"] == "test"
+    song = corpus_test_song(song_id)
     source = tmp_path / f"{song_id}.json"
     source.write_text(json.dumps(song["record"]))
     result = run("convert", str(source), "--bpm", "auto", "-o", str(tmp_path / "song.mid"))
@@ -262,7 +261,7 @@ def test_musescore_shows_a_whole_bar_for_beats_followed_after_a_lead_in(song_id,
 def test_musescore_keeps_the_files_meter_and_tempo_once_the_notes_are_quantized(tmp_path):
     # The README's advice for notation: unquantized, MuseScore reads gen-bossa-s1429 as a live performance and
     # chooses its own meter and tempo (3/4 at about 154 BPM); quantized to 16ths, it shows the file's 4/4 and tempo.
-    [song] = [s for s in corpus_test_songs() if s["id"] == "gen-bossa-s1429"]
+    song = corpus_test_song("gen-bossa-s1429")
     source = tmp_path / "bossa.json"
     source.write_text(json.dumps(song["record"]))
     result = run("convert", str(source), "--bpm", "auto", "--quantize", "1/16", "-o", str(tmp_path / "song.mid"))

@@ -20,7 +20,7 @@ import pytest
 from conftest import (
     CHORDS,
     channel_events,
-    corpus_test_songs,
+    corpus_test_song,
     mido_file,
     pretty,
     record_payload,
@@ -227,8 +227,7 @@ def test_an_unsure_estimate_writes_one_constant_tempo_and_says_so(monkeypatch):
 
 def corpus_song(song_id: str) -> model.Record:
     """Return the record of one song of the corpus's test split (skips when the corpus is absent)."""
-    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
-    assert song["split"] == "test"
+    song = corpus_test_song(song_id)
     [record] = normalize_payload(song["record"], source=song_id)
     return record
 
@@ -387,8 +386,7 @@ def test_a_song_the_estimator_is_unsure_of_gets_no_bar_lines(monkeypatch, thresh
 
 
 def _truth(song_id: str) -> dict:
-    [song] = [s for s in corpus_test_songs() if s["id"] == song_id]
-    return song["truth"]
+    return corpus_test_song(song_id)["truth"]
 
 
 # Beats believed, bars not: a tempo map that follows the beats, with no bar line claimed.

@@ -416,15 +416,14 @@ def clean_melodic(
     runs = _extend_runs(end, alive.nonzero()[0])  # each joined run's first note takes the run's latest end
     np.logical_not(alive, out=alive)  # the notes left: the runs' first notes
     if brief is not None:
-        short = brief
-        short &= alive
+        brief &= alive
         if len(runs):  # only the runs' first notes have new ends: their lengths measured again
-            short[runs] = np.subtract(end.take(runs), start.take(runs)) < settings.min_note_s - TIME_EPSILON_S
-        dropped = int(np.count_nonzero(short))
+            brief[runs] = np.subtract(end.take(runs), start.take(runs)) < settings.min_note_s - TIME_EPSILON_S
+        dropped = int(np.count_nonzero(brief))
         if dropped:
             _count(counts, model.SHORT_DROPPED, dropped)
-            alive ^= short
-        del short
+            alive ^= brief
+        del brief  # freed before the ghost search
     if any(ghostly) and (not settings.ghosts_marked or _transcribed(_marks(counts) - marks, sum(note_counts))):
         ghost = overtone_ghosts(start, end, group, [ghostly[k] for k in active], alive=alive, column=scratch)
         dropped = int(np.count_nonzero(ghost))

@@ -344,7 +344,7 @@ def follow_beats(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     start_tick = round(lead * beat_quarters * ppq)
     tempos = [(start_tick + round(bar * bar_quarters * ppq), us) for bar, us in spans]
     lead_us = round(first_s * 1e6 * ppq / start_tick) if lead else tempos[0][1]  # of the ticks written
-    if opening_bar and abs(first_s - bar_quarters * tempos[0][1] / 1e6) <= SPAN_FIT_S:
+    if opening_bar and abs(first_s - start_tick / ppq * tempos[0][1] / 1e6) <= SPAN_FIT_S:  # one bar or two (6/8)
         lead_us = tempos[0][1]  # the song's tempo from 0 s ends the first bar near the beat found: no tempo mark
     if lead_us != tempos[0][1]:  # the lead-in lasts exactly until the first beat
         tempos.insert(0, (0, lead_us))
