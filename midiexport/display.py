@@ -11,11 +11,12 @@ Foundation module: imports nothing from the package.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 # C0 and C1 controls and DEL; line and paragraph separators; bidi marks, embeddings,
 # overrides and isolates (Unicode TR9); surrogates (bytes a file name could not decode).
-# Patterns as text, compiled by ``re`` on first use (and cached there): a quiet run uses none.
+# Patterns as text, compiled on first use (``_compiled``): a quiet run uses none.
 _SURROGATES = "\ud800-\udfff"  # a character class's range
 _UNSAFE = f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_SURROGATES}]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -27,6 +28,12 @@ _SINGULAR = {"notes": "note", "velocities": "velocity", "numbers": "number", "na
              "instruments": "instrument", "fragments": "fragment", "tracks": "track", "ghosts": "ghost",
              "hits": "hit", "signatures": "signature", "tempos": "tempo", "changes": "change",
              "chunks": "chunk", "bytes": "byte"}  # fmt: skip
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """One of this module's patterns, compiled once (``re``'s own cache costs a lookup of its flags each call)."""
+    return re.compile(pattern)
 
 
 def plural(count: int, words: str) -> str:
@@ -54,9 +61,9 @@ def printable(text: str) -> str:
     ESC becomes ``\\x1b``, a newline ``\\n``, U+202E ``\\u202e``, and an undecodable
     file-name byte 0xFF (surrogate U+DCFF) ``\\xff``. Other text is unchanged.
     """
-    if re.search(_UNSAFE, text) is None:
+    if text.isprintable():  # no control, format (bidi), separator or surrogate character: nothing to escape
         return text
-    return re.sub(_UNSAFE, _escape, text)
+    return _compiled(_UNSAFE).sub(_escape, text)
 
 
 def json_text(value: Any) -> Any:
@@ -70,7 +77,7 @@ def json_text(value: Any) -> Any:
     Strings without a surrogate, and all other values, are returned as they are.
     """
     if isinstance(value, str):
-        return re.sub(_SURROGATE, _escape, value)
+        return value if value.isprintable() else _compiled(_SURROGATE).sub(_escape, value)  # a surrogate is not
     if isinstance(value, dict):
         return {json_text(key): json_text(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
