@@ -369,21 +369,33 @@ def accepted_names() -> list[str]:
     return [*GM_PROGRAMS, *GM_ALIASES, *stems, "Drums", "Drum Kit", "Percussion"]
 
 
+CLOSE = 0.75  # difflib's similarity from which a name is taken for a typo of another ("Bas" of "Bass": 0.86)
+
+
 def closest(name: str, candidates: Sequence[str]) -> str | None:
     """Return the candidate closest to ``name`` (difflib, case and punctuation ignored), or None.
 
     A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
-    (finger)") counts as close when spelling alone finds nothing.
+    (finger)") counts as close when spelling alone finds nothing; then the one holding a word near
+    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)").
     """
     keys = {_key(c): c for c in candidates}
     import difflib  # only on a typo: not at start-up
 
-    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=0.75)
+    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=CLOSE)
     if found:
         return keys[found[0]]
     words = set(_words(name))
     containing = [c for c in candidates if words and words <= set(_words(c))]
-    return containing[0] if containing else None
+    if containing or not words:
+        return containing[0] if containing else None
+
+    def nearness(candidate: str) -> float:  # how near the farthest word of ``name`` is to a word of the candidate
+        theirs = _words(candidate)
+        return min(max((difflib.SequenceMatcher(None, w, t).ratio() for t in theirs), default=0.0) for w in words)
+
+    near = max(candidates, key=nearness, default=None)
+    return near if near is not None and nearness(near) >= CLOSE else None
 
 
 def unmatched_overrides(programs: Mapping[str, object], names: Sequence[str]) -> list[str]:

@@ -140,13 +140,20 @@ def test_info_describes_a_format_0_file_per_channel(tmp_path):
 # Programs
 
 
-def test_a_program_for_no_instrument_warns_with_the_closest_name(tmp_path):
-    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--program", "Bass=38")
+@pytest.mark.parametrize("name", ["Bass", "Bas"])  # a word of the name, or a typo of one
+def test_a_program_for_no_instrument_warns_with_the_closest_name(tmp_path, name):
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--program", f"{name}=38")
     assert result.exit_code == 0
-    assert (
-        f'warning: {fixture_path("record-info.json")}: a program was given for "Bass", but no instrument has that '
+    said = (
+        f'a program was given for "{name}", but no instrument has that '
         'name (instruments: "Drums", "Electric Bass (finger)"); did you mean "Electric Bass (finger)"?'
-    ) in result.stderr.splitlines()
+    )
+    assert f"warning: {fixture_path('record-info.json')}: {said}" in result.stderr.splitlines()
+    import midiexport  # the library says the same
+
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    warnings = midiexport.convert_record(record, midiexport.ConvertOptions(programs={name: 38})).report.warnings
+    assert warnings == (f"<payload>: {said}",)
 
 
 def test_python_programs_for_no_instrument_warn_in_the_report():
