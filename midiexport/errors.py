@@ -300,6 +300,16 @@ ARGUMENT_HINTS = {  # what to pass instead, by the type expected (a parameter's 
 }
 
 
+def internal_error(exc: BaseException, place: str = "") -> str:
+    """Return what a bug (no MidiExportError) is said as: "a.json: internal error: KeyError 'boom'".
+
+    ``place``: the input it broke on, named first as an error of the data names it ("" for none).
+    The command line's line and the ``--report``'s error both say it so.
+    """
+    detail = f"{type(exc).__name__} {exc}".strip()
+    return f"{place}: internal error: {detail}" if place else f"internal error: {detail}"
+
+
 def check_argument(where: str, name: str, value: object, expected: type | tuple[type, ...]) -> None:
     """Raise one TypeError naming the function, the parameter and the type it takes, for a public entry point.
 

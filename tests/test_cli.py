@@ -406,6 +406,25 @@ def test_verbose_adds_the_traceback_of_an_internal_error_only():
     assert said[0].startswith("Traceback (most recent call last)") and "in broken" in said[0]
 
 
+def test_an_internal_error_names_its_input_in_the_line_and_the_report(tmp_path, monkeypatch):
+    from midiexport.jobs import json_input
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(json_input, "normalize_payload", broken)  # workers fork: they break alike
+    record = fixture_path("record-info.json").read_bytes()
+    names = [tmp_path / f"{n}.json" for n in "ab"]
+    for name in names:
+        name.write_bytes(record)
+    report = tmp_path / "report.json"
+    result = run("convert", *map(str, names), "-o", str(tmp_path / "out"), "--report", str(report))
+    assert result.exit_code == 1
+    said = [f"{name}: internal error: KeyError 'boom'" for name in names]
+    assert result.stderr.splitlines()[:2] == [f"{line}; run with -v for the traceback" for line in said]
+    assert [entry["error"] for entry in json.loads(report.read_text())["results"]] == said
+
+
 def test_missing_input_is_one_line(tmp_path):
     result = run("convert", str(tmp_path / "missing.json"))
     assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'missing.json'}: no such file or folder")
