@@ -94,6 +94,7 @@ def _api_hints() -> dict[str, str]:
         generate.AUDIO_ID_HINT: "choose one with --audio-id",
         generate.STEM_HINT: "continue with --resume --stem NAME",
         generate.RESUME_PHRASE: "pass --resume to continue it without paying again",
+        generate.REWRITE_PHRASE: "pass --resume to write its files again where missing (the API is not asked)",
         generate.SAME_OUTPUT_HINT: "give the same -o as the first run",
         generate.AUDIO_ID: "--audio-id",
         generate.STEM: "--stem",
