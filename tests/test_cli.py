@@ -1043,6 +1043,32 @@ def test_help_of_the_options_says_what_their_checks_accept():
     assert f"quantize grid must be {GRID_CHOICES}, got '1/3'" in result.stderr
 
 
+def test_top_level_help_names_what_a_folder_search_reads_and_every_exit_status(tmp_path):
+    import mido
+
+    from conftest import make_zip
+
+    said = " ".join(run("--help").output.split())
+    assert "every .json/.jsonl/.mid/.zip in a folder" in said
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(fixture_path("record-info.json").read_bytes())
+    (folder / "b.jsonl").write_bytes(json.dumps(load_fixture("record-info.json")).encode() + b"\n")
+    song = mido.MidiFile()
+    song.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90),
+                                       mido.Message("note_off", note=60, time=480)]))  # fmt: skip
+    song.save(folder / "c.mid")
+    make_zip(folder / "d.zip", {"Bass.mid": (folder / "c.mid").read_bytes()})
+    first = run("convert", str(folder), "-o", str(tmp_path / "midi"))
+    assert first.exit_code == 0, first.stderr
+    read = sorted(path.name for path in (tmp_path / "midi").iterdir())
+    assert read == ["Bass.mid", "a.mid", "b-1.mid", "c.mid"], read  # each kind the line names is read (d.zip's Bass)
+    again = run("convert", str(folder), "-o", str(tmp_path / "midi"))
+    assert again.exit_code == 0 and " 0 converted" not in again.stderr  # all skipped (exist): 0, as said
+    assert "0 when every input became a .mid or was skipped (its files exist)" in said
+    assert "130/143 when interrupted" in said
+
+
 def test_generate_help_speaks_of_generate():
     command = main.get_command(click.Context(main), "generate")
     options = {p.name: p.help or "" for p in command.params if isinstance(p, click.Option)}
