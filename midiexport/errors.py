@@ -6,12 +6,14 @@ The tree, so callers catch at the level they need::
     ├── InputError          an input cannot be read or is not a MIDI record
     ├── RecordError         a record has nothing (valid) to convert
     │   ├── TaskPending     the task is still running
+    │   │   └── StillPending    ... when a wait for it ran out (also a NetworkError)
     │   ├── TaskFailed      the API reports the task failed
     │   ├── EmptyRecord     no instruments, no valid notes, or a link instead of notes
     │   └── InvalidNote     a note with no obvious repair, under ``strict``
     ├── FetchError          the API could not be asked or answered an error
     │   ├── ApiError        the API answered, with an error code
     │   └── NetworkError    no usable answer: connection, timeout, not the API
+    │       ├── StillPending    the task was still pending when the wait ran out
     │       └── UnconfirmedRequest  a POST was sent but its answer never came: it may
     │                               have created (and charged) a task; never resent
     ├── OutputError         a file cannot be written (exists, not writable, ...)
@@ -257,6 +259,19 @@ class UnconfirmedRequest(NetworkError):
         self.method = method
         self.path = path
         self.reason = reason
+
+
+class StillPending(TaskPending, NetworkError):
+    """The task was still pending when the wait for it ran out (``timeout_s``, in seconds).
+
+    A TaskPending, as a record of it converted would say; and a NetworkError, as
+    ``fetch_record`` says an answer that did not come in time, for callers that catch
+    that. Never ``retry``: asking again at once finds it pending; later, it may be done.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, timeout_s: float = 0.0, hint: str = "") -> None:
+        NetworkError.__init__(self, message, task_id=task_id, hint=hint)
+        self.timeout_s = timeout_s
 
 
 class OutputError(MidiExportError):
