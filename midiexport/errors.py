@@ -6,12 +6,14 @@ The tree, so callers catch at the level they need::
     ├── InputError          an input cannot be read or is not a MIDI record
     ├── RecordError         a record has nothing (valid) to convert
     │   ├── TaskPending     the task is still running
+    │   │   └── StillPending    ... when a wait for it ran out (also a NetworkError)
     │   ├── TaskFailed      the API reports the task failed
     │   ├── EmptyRecord     no instruments, no valid notes, or a link instead of notes
     │   └── InvalidNote     a note with no obvious repair, under ``strict``
     ├── FetchError          the API could not be asked or answered an error
     │   ├── ApiError        the API answered, with an error code
     │   └── NetworkError    no usable answer: connection, timeout, not the API
+    │       ├── StillPending    the task was still pending when the wait ran out
     │       └── UnconfirmedRequest  a POST was sent but its answer never came: it may
     │                               have created (and charged) a task; never resent
     ├── OutputError         a file cannot be written (exists, not writable, ...)
@@ -259,6 +261,19 @@ class UnconfirmedRequest(NetworkError):
         self.reason = reason
 
 
+class StillPending(TaskPending, NetworkError):
+    """The task was still pending when the wait for it ran out (``timeout_s``, in seconds).
+
+    A TaskPending, as a record of it converted would say; and a NetworkError, as
+    ``fetch_record`` says an answer that did not come in time, for callers that catch
+    that. Never ``retry``: asking again at once finds it pending; later, it may be done.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None = None, timeout_s: float = 0.0, hint: str = "") -> None:
+        NetworkError.__init__(self, message, task_id=task_id, hint=hint)
+        self.timeout_s = timeout_s
+
+
 class OutputError(MidiExportError):
     """A file cannot be written: it exists, or the folder is not writable."""
 
@@ -298,6 +313,16 @@ ARGUMENT_HINTS = {  # what to pass instead, by the type expected (a parameter's 
     "ConvertOptions": "build one: ConvertOptions(bpm=90)",
     "bytes": "pass the file's bytes, as Path(...).read_bytes() gives them",
 }
+
+
+def internal_error(exc: BaseException, place: str = "") -> str:
+    """Return what a bug (no MidiExportError) is said as: "a.json: internal error: KeyError 'boom'".
+
+    ``place``: the input it broke on, named first as an error of the data names it ("" for none).
+    The command line's line and the ``--report``'s error both say it so.
+    """
+    detail = f"{type(exc).__name__} {exc}".strip()
+    return f"{place}: internal error: {detail}" if place else f"internal error: {detail}"
 
 
 def check_argument(where: str, name: str, value: object, expected: type | tuple[type, ...]) -> None:

@@ -322,8 +322,12 @@ def resolve_override(value: str | int) -> Resolved:
     """Read the PROGRAM of ``--program NAME=PROGRAM``: 0-127, a GM name, a stem name or a drum name.
 
     Stem names are the words instruments are mapped by ("Piano", "Strings", "Bass",
-    "Rhodes": STEM_PROGRAMS, GM_ALIASES). Raises ValueError naming what is allowed,
-    with the closest accepted name when the value looks like a typo.
+    "Rhodes": STEM_PROGRAMS, GM_ALIASES). A name counts only when it is one of those
+    whole (``name_key``: case and punctuation aside; a plural too): "Fretles Bass" is no
+    program, though an instrument so named would be read as a bass by its word "Bass".
+    A drum name is any name holding a drum word ("Standard Kit"), as ``is_drum_name`` reads it.
+    Raises ValueError naming what is allowed, with the closest accepted name when the
+    value looks like a typo.
     """
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -331,12 +335,34 @@ def resolve_override(value: str | int) -> Resolved:
         if 0 <= value <= 127:
             return Resolved(value, False, "override")
         raise ValueError(f"program must be in 0..127, got {value}")
-    found = resolve_instrument(str(value))  # a GM name, a drum name, a stem word: as an instrument's name reads
-    if found.how != "unknown":
-        return Resolved(found.program, found.is_drum, "override")
+    found = _named_program(str(value))
+    if found is not None:
+        return found
     close = closest(str(value), accepted_names())
     hint = f"did you mean {close!r}? " if close else ""
     raise ValueError(f"unknown program {value!r}: {hint}use 0..127, a General MIDI name, a stem name or 'Drums'")
+
+
+def _named_program(value: str) -> Resolved | None:
+    """Return the program a value names exactly (``name_key``, a plural aside), or None.
+
+    Exactly: a GM name or another table's spelling, or a stem word. Not as an instrument's
+    name is read, where any stem word of it counts: a typed value "Fretles Bass" is a typo
+    of "Fretless Bass", not the stem "Bass". A drum kit is named as an instrument is, by a
+    drum word among others ("Drums", "Standard Kit", "808 Kit"): kits have many names.
+    """
+    key, singular = _key(value), _singular_key(value)
+    index = _program_index()
+    for each in (key, singular):
+        if each in index:
+            return Resolved(index[each], False, "override")
+    if is_drum_name(value):
+        return Resolved(0, True, "override")
+    stems = dict(STEM_PROGRAMS)
+    for each in (key, singular):
+        if each in stems:
+            return Resolved(stems[each], False, "override")
+    return None
 
 
 def accepted_names() -> list[str]:
@@ -345,21 +371,33 @@ def accepted_names() -> list[str]:
     return [*GM_PROGRAMS, *GM_ALIASES, *stems, "Drums", "Drum Kit", "Percussion"]
 
 
+CLOSE = 0.75  # difflib's similarity from which a name is taken for a typo of another ("Bas" of "Bass": 0.86)
+
+
 def closest(name: str, candidates: Sequence[str]) -> str | None:
     """Return the candidate closest to ``name`` (difflib, case and punctuation ignored), or None.
 
     A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
-    (finger)") counts as close when spelling alone finds nothing.
+    (finger)") counts as close when spelling alone finds nothing; then the one holding a word near
+    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)").
     """
     keys = {_key(c): c for c in candidates}
     import difflib  # only on a typo: not at start-up
 
-    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=0.75)
+    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=CLOSE)
     if found:
         return keys[found[0]]
     words = set(_words(name))
     containing = [c for c in candidates if words and words <= set(_words(c))]
-    return containing[0] if containing else None
+    if containing or not words:
+        return containing[0] if containing else None
+
+    def nearness(candidate: str) -> float:  # how near the farthest word of ``name`` is to a word of the candidate
+        theirs = _words(candidate)
+        return min(max((difflib.SequenceMatcher(None, w, t).ratio() for t in theirs), default=0.0) for w in words)
+
+    near = max(candidates, key=nearness, default=None)
+    return near if near is not None and nearness(near) >= CLOSE else None
 
 
 def unmatched_overrides(programs: Mapping[str, object], names: Sequence[str]) -> list[str]:

@@ -406,6 +406,25 @@ def test_verbose_adds_the_traceback_of_an_internal_error_only():
     assert said[0].startswith("Traceback (most recent call last)") and "in broken" in said[0]
 
 
+def test_an_internal_error_names_its_input_in_the_line_and_the_report(tmp_path, monkeypatch):
+    from midiexport.jobs import json_input
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(json_input, "normalize_payload", broken)  # workers fork: they break alike
+    record = fixture_path("record-info.json").read_bytes()
+    names = [tmp_path / f"{n}.json" for n in "ab"]
+    for name in names:
+        name.write_bytes(record)
+    report = tmp_path / "report.json"
+    result = run("convert", *map(str, names), "-o", str(tmp_path / "out"), "--report", str(report))
+    assert result.exit_code == 1
+    said = [f"{name}: internal error: KeyError 'boom'" for name in names]
+    assert result.stderr.splitlines()[:2] == [f"{line}; run with -v for the traceback" for line in said]
+    assert [entry["error"] for entry in json.loads(report.read_text())["results"]] == said
+
+
 def test_missing_input_is_one_line(tmp_path):
     result = run("convert", str(tmp_path / "missing.json"))
     assert (result.exit_code, result.stderr.strip()) == (1, f"{tmp_path / 'missing.json'}: no such file or folder")
@@ -1022,6 +1041,32 @@ def test_help_of_the_options_says_what_their_checks_accept():
     assert "Ticks per quarter note, 24-32767" in convert_help
     result = run("convert", str(SAMPLE), "--quantize", "1/3")
     assert f"quantize grid must be {GRID_CHOICES}, got '1/3'" in result.stderr
+
+
+def test_top_level_help_names_what_a_folder_search_reads_and_every_exit_status(tmp_path):
+    import mido
+
+    from conftest import make_zip
+
+    said = " ".join(run("--help").output.split())
+    assert "every .json/.jsonl/.mid/.zip in a folder" in said
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(fixture_path("record-info.json").read_bytes())
+    (folder / "b.jsonl").write_bytes(json.dumps(load_fixture("record-info.json")).encode() + b"\n")
+    song = mido.MidiFile()
+    song.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90),
+                                       mido.Message("note_off", note=60, time=480)]))  # fmt: skip
+    song.save(folder / "c.mid")
+    make_zip(folder / "d.zip", {"Bass.mid": (folder / "c.mid").read_bytes()})
+    first = run("convert", str(folder), "-o", str(tmp_path / "midi"))
+    assert first.exit_code == 0, first.stderr
+    read = sorted(path.name for path in (tmp_path / "midi").iterdir())
+    assert read == ["Bass.mid", "a.mid", "b-1.mid", "c.mid"], read  # each kind the line names is read (d.zip's Bass)
+    again = run("convert", str(folder), "-o", str(tmp_path / "midi"))
+    assert again.exit_code == 0 and " 0 converted" not in again.stderr  # all skipped (exist): 0, as said
+    assert "0 when every input became a .mid or was skipped (its files exist)" in said
+    assert "130/143 when interrupted" in said
 
 
 def test_generate_help_speaks_of_generate():

@@ -157,12 +157,16 @@ def test_failed_task_keeps_error_code_and_message():
     assert (caught.value.error_code, caught.value.error_message) == ("400", "audioId not found")
 
 
-@pytest.mark.parametrize(("notes", "words"), [(1, "1 invalid note left out"), (2, "2 invalid notes left out")])
-def test_record_whose_notes_are_all_invalid_is_refused_naming_the_count(notes, words):
+@pytest.mark.parametrize(
+    ("notes", "words"), [(1, "1 invalid note left out: "), (2, "2 invalid notes left out; the first: ")]
+)
+def test_record_whose_notes_are_all_invalid_is_refused_naming_the_count_and_the_first_reason(notes, words):
     payload = record_payload({"Piano": [(200, 0.0, 1.0, 1.0)] * notes})
     [record] = normalize_payload(payload, source="a.json")
-    with pytest.raises(EmptyRecord, match=rf"has no valid notes to convert \({words}\)$"):
+    with pytest.raises(EmptyRecord) as caught:
         convert_record(record)
+    why = '"Piano", note 0: pitch 200 is outside 0-127'  # no warning line says it: the refusal does
+    assert str(caught.value).endswith(f"has no valid notes to convert ({words}{why})")
 
 
 def test_strict_refuses_a_record_with_an_invalid_note():

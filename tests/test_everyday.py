@@ -140,13 +140,20 @@ def test_info_describes_a_format_0_file_per_channel(tmp_path):
 # Programs
 
 
-def test_a_program_for_no_instrument_warns_with_the_closest_name(tmp_path):
-    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--program", "Bass=38")
+@pytest.mark.parametrize("name", ["Bass", "Bas"])  # a word of the name, or a typo of one
+def test_a_program_for_no_instrument_warns_with_the_closest_name(tmp_path, name):
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(tmp_path), "--program", f"{name}=38")
     assert result.exit_code == 0
-    assert (
-        f'warning: {fixture_path("record-info.json")}: a program was given for "Bass", but no instrument has that '
+    said = (
+        f'a program was given for "{name}", but no instrument has that '
         'name (instruments: "Drums", "Electric Bass (finger)"); did you mean "Electric Bass (finger)"?'
-    ) in result.stderr.splitlines()
+    )
+    assert f"warning: {fixture_path('record-info.json')}: {said}" in result.stderr.splitlines()
+    import midiexport  # the library says the same
+
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    warnings = midiexport.convert_record(record, midiexport.ConvertOptions(programs={name: 38})).report.warnings
+    assert warnings == (f"<payload>: {said}",)
 
 
 def test_python_programs_for_no_instrument_warn_in_the_report():
@@ -167,10 +174,12 @@ def test_stem_names_are_accepted_as_programs(tmp_path, word, program):
     assert programs == [0, program]  # drums, then the bass
 
 
-def test_a_misspelt_program_is_a_usage_error_with_did_you_mean():
-    result = run("convert", str(fixture_path("record-info.json")), "--program", "X=Pianno")
+@pytest.mark.parametrize(("typed", "meant"), [("Pianno", "Piano"), ("Fretles Bass", "Fretless Bass")])
+def test_a_misspelt_program_is_a_usage_error_with_did_you_mean(typed, meant):
+    # "Fretles Bass" holds the stem word "Bass", yet a value typed must be a whole name
+    result = run("convert", str(fixture_path("record-info.json")), "--program", f"X={typed}")
     assert result.exit_code == 2
-    assert "unknown program 'Pianno': did you mean 'Piano'?" in result.stderr
+    assert f"unknown program {typed!r}: did you mean {meant!r}?" in result.stderr
     assert "'midiexport programs' lists the names" in result.stderr
 
 

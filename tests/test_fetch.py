@@ -67,6 +67,20 @@ def test_polling_goes_on_until_the_deadline_with_the_last_wait_shortened(fake_ap
     assert len(fake_api.seen(task_id)) == 4
 
 
+def test_a_task_pending_past_the_timeout_is_task_pending_and_still_a_network_error(fake_api, task):
+    import pickle
+
+    from midiexport.errors import StillPending, TaskPending
+
+    task_id = task("pending-forever")
+    with pytest.raises(TaskPending) as caught:  # as the errors module's tree says: the task is still running
+        wait_for(fake_api, task_id, timeout_s=0.3, poll=0.15)
+    assert isinstance(caught.value, NetworkError) and not caught.value.retry  # callers catching that still do
+    assert (caught.value.task_id, caught.value.timeout_s) == (task_id, 0.3)
+    sent = pickle.loads(pickle.dumps(caught.value))  # as batch workers send it
+    assert type(sent) is StillPending and sent.task_id == task_id and str(sent) == str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("scenario", "attempts"),
     [("rate-limited-retry-after", 2), ("rate-limited", 3), ("server-error-twice", 3), ("redirect-home", 2)],

@@ -393,11 +393,26 @@ def test_declining_at_the_question_says_to_resume_as_the_state_is_saved(chain_ap
 
 
 def test_a_second_run_without_resume_refuses_before_sending_anything(chain_api, tmp_path):
+    assert generate(chain_api, tmp_path, "--stem", "Bas").exit_code == 1  # stopped half-way: no stem matched
+    seen = len(chain_api.requests)
+    again = generate(chain_api, tmp_path, "--stem", "Bass")
+    assert again.exit_code == 2
+    assert "started earlier (separation task sep-1); pass --resume to continue it without paying again" in again.stderr
+    assert len(chain_api.requests) == seen
+
+
+def test_a_finished_chain_run_again_without_resume_is_said_finished(chain_api, tmp_path):
     assert generate(chain_api, tmp_path).exit_code == 0
     seen = len(chain_api.requests)
     again = generate(chain_api, tmp_path)
     assert again.exit_code == 2
-    assert "pass --resume to continue it without paying again" in again.stderr
+    assert f"holds a finished generate of music task {MUSIC} (" in again.stderr
+    assert "pass --resume to write its files again where missing (the API is not asked)" in again.stderr
+    assert "started earlier" not in again.stderr and len(chain_api.requests) == seen
+    kept = generate(chain_api, tmp_path, "--resume")  # as the line says: the file there is kept
+    assert kept.exit_code == 0 and "1 skipped (exist)" in kept.stderr, kept.stderr
+    replaced = generate(chain_api, tmp_path, "--resume", "--overwrite")
+    assert replaced.exit_code == 0 and "1 converted" in replaced.stderr, replaced.stderr
     assert len(chain_api.requests) == seen
 
 

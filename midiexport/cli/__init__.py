@@ -43,14 +43,15 @@ def main() -> None:
 
     \b
       midiexport convert record.json            writes record.mid beside it
-      midiexport convert archive/ -o midi/      every .json/.jsonl in a folder
+      midiexport convert archive/ -o midi/      every .json/.jsonl/.mid/.zip in a folder
       midiexport fetch TASK_ID                  download a task (MIDIEXPORT_API_KEY)
       midiexport generate MUSIC_TASK_ID         song -> stems -> MIDI task -> .mid (costs credits)
       midiexport serve -o midi/                 receive the API's callbacks (extra [serve])
       midiexport info record.mid                what a record or a .mid holds
 
     Messages go to stderr, data to stdout. Exit status: 0 when every input became
-    a .mid, 1 when any did not, 2 for a usage error.
+    a .mid or was skipped (its files exist), 1 when any did not, 2 for a usage error,
+    130/143 when interrupted (Ctrl-C/SIGTERM; finished files are kept).
     """
     from ..io.files import hold_closed_standard_fds
 

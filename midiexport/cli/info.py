@@ -47,7 +47,7 @@ def info(files: tuple[str, ...], as_json: bool, max_input_mb: float) -> None:
                     elif item.summary is not None:
                         summaries.append(item.summary)
         except Exception as exc:  # noqa: BLE001 - one line per file, the others go on
-            fail_line(exc, False)
+            fail_line(exc, False, place=name)
             failed = True
     text = summaries_json(summaries) if as_json else "\n\n".join(format_table(s) for s in summaries)
     try:

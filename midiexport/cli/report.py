@@ -94,6 +94,7 @@ def _api_hints() -> dict[str, str]:
         generate.AUDIO_ID_HINT: "choose one with --audio-id",
         generate.STEM_HINT: "continue with --resume --stem NAME",
         generate.RESUME_PHRASE: "pass --resume to continue it without paying again",
+        generate.REWRITE_PHRASE: "pass --resume to write its files again where missing (the API is not asked)",
         generate.SAME_OUTPUT_HINT: "give the same -o as the first run",
         generate.AUDIO_ID: "--audio-id",
         generate.STEM: "--stem",
@@ -234,7 +235,7 @@ def drive(
             try:
                 outcomes = pending.result()
             except Exception as exc:  # noqa: BLE001 - the one place errors become lines
-                failures.say(exc, progress.echo)
+                failures.say(exc, progress.echo, place=pending.name)
                 with signals_held():  # the summary and the report count the same units
                     tally.failed += 1
                     if report is not None:
@@ -379,9 +380,9 @@ class _FailureLines:
         self.verbose, self.reported = verbose, reported
         self.shown = self.hidden = 0
 
-    def say(self, exc: BaseException, say: Callable[[str], None]) -> None:
+    def say(self, exc: BaseException, say: Callable[[str], None], place: str = "") -> None:
         if self.verbose or self.shown < SHOWN_FAILURES:
-            fail_line(exc, self.verbose, say)
+            fail_line(exc, self.verbose, say, place=place)
             self.shown += 1
         else:
             self.hidden += 1
@@ -437,13 +438,14 @@ def fail_and_exit(exc: BaseException, verbose: bool) -> NoReturn:
     exit_with(failed=True)
 
 
-def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None) -> None:
+def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | None = None, *, place: str = "") -> None:
     """Print an error as its one line through ``say`` (stderr by default).
 
     A MidiExportError is its message in the command line's words (``cli_words``), with
-    ``verbose`` too; anything else is a bug, said as such, its traceback first with ``verbose``.
+    ``verbose`` too; anything else is a bug, said as such (``errors.internal_error``: named
+    by ``place``, the input it broke on, when known), its traceback first with ``verbose``.
     """
-    from ..errors import MidiExportError
+    from ..errors import MidiExportError, internal_error
 
     say = say or _to_stderr
     if isinstance(exc, MidiExportError):
@@ -454,5 +456,4 @@ def fail_line(exc: BaseException, verbose: bool, say: Callable[[str], None] | No
 
         lines = "".join(traceback.format_exception(exc)).rstrip().splitlines()
         say("\n".join(printable(line) for line in lines))
-    detail = printable(f"{type(exc).__name__} {exc}".strip())
-    say(f"internal error: {detail}" + ("" if verbose else "; run with -v for the traceback"))
+    say(printable(internal_error(exc, place)) + ("" if verbose else "; run with -v for the traceback"))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .. import protocol
 from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOUT_S, MAX_ANSWER_BYTES
 from ..display import plural
-from ..errors import ApiError, FetchError, NetworkError, UnconfirmedRequest, say, without_prefix
+from ..errors import ApiError, FetchError, NetworkError, StillPending, UnconfirmedRequest, say, without_prefix
 from ..model import PENDING
 from .http import BASE_URL_HINT, TIMEOUT, Answer, Transport, check_api_key, check_base_url
 
@@ -155,7 +155,8 @@ class ApiClient:
         ``/api/v1/vocal-removal/record-info`` and ``protocol.separation_status``).
         Polls at 0, ``poll_interval_s``, 2 × ``poll_interval_s``, ... while the task is
         pending, and once more just before ``timeout_s`` (the last wait shortened).
-        Raises NetworkError when the time runs out, and what ``get_record`` raises. A
+        Raises StillPending (a TaskPending and a NetworkError) when the time runs out
+        with the task pending, and what ``get_record`` raises. A
         pending answer is returned as is when not waiting.
         """
         start = time.monotonic()
@@ -172,7 +173,7 @@ class ApiClient:
                 progress(task_id, "pending", now - start)
             if now >= last_poll:
                 message = say(f"task {task_id}: still pending after {timeout_s:g} s; ", TIMEOUT_HINT)
-                raise NetworkError(message, task_id=task_id, hint=TIMEOUT_HINT)
+                raise StillPending(message, task_id=task_id, timeout_s=timeout_s, hint=TIMEOUT_HINT)
             # Polls keep to their schedule from the start, whatever each request took.
             self._sleep(min(start + polls * poll_interval_s, last_poll) - now, task_id)
 
@@ -330,7 +331,8 @@ def fetch_record(
 ) -> dict[str, Any]:
     """Download one MIDI task's record-info answer (raw JSON), waiting while it is pending.
 
-    Raises ApiError, NetworkError, or ValueError for a key or base URL unfit to send.
+    Raises ApiError, NetworkError (StillPending, also a TaskPending, for a task pending
+    past ``timeout_s``), or ValueError for a key or base URL unfit to send.
     """
     with ApiClient(ClientSettings(api_key=api_key, base_url=base_url)) as client:
         return client.wait_for_record(

@@ -63,6 +63,8 @@ PLACEHOLDER_CALLBACK = "https://example.invalid/midiexport-callback"
 STEP_NAMES = {"separation": "separation", "midi": "MIDI"}  # the paid steps, as told to the user
 RESUME_PHRASE = Phrase("resume it to go on without paying again")
 RESUME_HINT = say(RESUME_PHRASE, ", or remove the file to start over (and pay again)")  # a state file exists
+REWRITE_PHRASE = Phrase("resume it to write its files again where missing, asking the API nothing")
+REWRITE_HINT = say(REWRITE_PHRASE, ", or remove the file to start over (and pay again)")  # a finished chain's file
 AUDIO_ID_HINT = Phrase("choose one by its audio id")  # a music task of several songs
 STEM_HINT = Phrase("resume with one of them as the stem")  # a stem name that matches none
 SAME_OUTPUT_HINT = Phrase("give the same output as the first run")  # nothing to resume
@@ -134,6 +136,11 @@ class ChainState:
         unconfirmed = _dict(state.unconfirmed)
         state.unconfirmed = {step: with_marks(str(why), marks.get(step)) for step, why in unconfirmed.items()}
         return state
+
+    @property
+    def finished(self) -> bool:
+        """True when the MIDI task has ended (done or failed): nothing is left to ask the API."""
+        return "midi" in self.answers and protocol.task_status(self.answers["midi"]) != PENDING
 
     def describe(self) -> str:
         """Name the tasks known so far: 'separation task S, MIDI task M'."""
@@ -331,7 +338,7 @@ def wait_midi(chain: Chain) -> None:
     """Poll the MIDI record until the task ends (its failure is told by the conversion, like fetch)."""
     state = chain.state
     assert state.midi_task is not None
-    if "midi" in state.answers and protocol.task_status(state.answers["midi"]) != PENDING:
+    if state.finished:
         return
     state.answers["midi"] = chain.wait(state.midi_task, MIDI_RECORD_PATH, protocol.task_status)
     chain.save()
@@ -346,13 +353,17 @@ STEPS: tuple[Step, ...] = (*PREPARE_STEPS, request_separation, wait_separation, 
 def start_state(options: GenerateOptions, path: Path, *, resume: bool) -> ChainState:
     """Return the state to walk: a new one, or the one saved at ``path`` (``resume``).
 
-    Raises ChoiceNeeded when a state exists and ``resume`` is off (it would pay again),
+    Raises ChoiceNeeded when a state exists and ``resume`` is off (it would pay again; of a
+    finished chain, said so: a resume writes its files again),
     when none exists to resume, or when the options contradict the saved choices;
     InputError when the state's path cannot be read (``state_exists``, ``load_state``).
     """
     exists = state_exists(path)
     if exists and not resume:
         state = load_state(path)
+        if state.finished:  # nothing to continue: a resume only writes the files again
+            raise ChoiceNeeded(say(f"{path} holds a finished generate of music task {state.music_task} "
+                                   f"({state.describe()}); ", REWRITE_HINT), hint=REWRITE_HINT)  # fmt: skip
         raise ChoiceNeeded(say(f"{path} holds a generate of music task {state.music_task} started earlier "
                                f"({state.describe()}); ", RESUME_HINT), hint=RESUME_HINT)  # fmt: skip
     if not exists and resume:

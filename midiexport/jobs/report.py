@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..defaults import WRITTEN_JSON_HEAD_BYTES
 from ..display import json_text, printable
-from ..errors import OutputError
+from ..errors import MidiExportError, OutputError, internal_error
 from ..io import files
 
 if TYPE_CHECKING:  # a folder search asks ``opens_a_report`` without the console's import
@@ -107,9 +107,10 @@ class JsonReport:
         })  # fmt: skip
 
     def add_failure(self, name: str, error: BaseException) -> None:
-        """Add a unit that failed as a whole (unreadable input, a download that failed)."""
+        """Add a unit that failed as a whole (unreadable input, a failed download, a bug: said as its line is)."""
+        said = str(error) if isinstance(error, MidiExportError) else internal_error(error, name)
         entry = {"input": name, "outcome": "failed", "files": [], "existing": [], "notes": 0, "counts": {},
-                 "notes_left_out": {}, "warnings": [], "error": str(error)}  # fmt: skip
+                 "notes_left_out": {}, "warnings": [], "error": said}  # fmt: skip
         self.data["results"].append(entry)
 
     def finish(self, tally: Tally, *, interrupted: bool = False) -> None:

@@ -171,9 +171,22 @@ def refuse_incomplete(record: Record, *, strict: bool = False) -> None:
             value=issue.value,
         )
     if record.note_count == 0:
-        left_out = record.counts.get(model.NOTE_LEFT_OUT, 0)
-        detail = f" ({left_out:,} {plural(left_out, model.NOTE_LEFT_OUT)})" if left_out else ""
-        raise EmptyRecord(f"{where}: has no valid notes to convert{detail}", task_id=task)
+        raise EmptyRecord(f"{where}: has no valid notes to convert{_left_out_detail(record)}", task_id=task)
+
+
+def _left_out_detail(record: Record) -> str:
+    """The end of a refusal for notes all invalid: how many, and why the first was left out (no line says it else).
+
+    " (1 invalid note left out: "Piano", note 0: pitch 300 is outside 0-127)"; "" when none was.
+    """
+    left_out = record.counts.get(model.NOTE_LEFT_OUT, 0)
+    if not left_out:
+        return ""
+    counted = f"{left_out:,} {plural(left_out, model.NOTE_LEFT_OUT)}"
+    if not record.issues:
+        return f" ({counted})"
+    first = record.issues[0].describe()
+    return f" ({counted}: {first})" if left_out == 1 else f" ({counted}; the first: {first})"
 
 
 def _refuse_too_many_tracks(record: Record, options: ConvertOptions) -> None:
