@@ -9,14 +9,14 @@ downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8). The pickup is w
 its tempo stays near the song's (``PICKUP_TEMPO_RATIO``, ``_pickup_sixteenths``); a downbeat
 closer to 0 s than a 64th note, or one whose pickup would be marked far faster or slower than
 the song (0.055 s at 146 BPM: a 1/16 bar at 274 BPM), is no bar: it opens the file and the
-first bar takes that time at a slightly slower tempo. A first downbeat found more than a bar in (a
-song after a long silence, or a record longer than ``tempo.MAX_ANALYSIS_S`` whose bar lines were
-found only in the stretch read) first has whole bars of the meter run back from it at the first
-span's tempo, to the earliest bar line within a 64th of 0 s or after it (``_bars_before``): the rules
-above then apply to that bar line, so the file opens as any song's, with at most a short pickup
-(one bar holding everything before the downbeat found was written: 172/4 over the first 103 s of a
-12-minute record read from 103 s on). The estimate the map carries says where the first downbeat is
-drawn, so the one-line message, the text event and ``info`` agree with the file.
+first bar takes that time at a slightly slower tempo. A first downbeat whose pickup would be
+longer than a bar (after a long silence, or in a record longer than ``tempo.MAX_ANALYSIS_S`` whose
+bar lines were found only in the stretch read) first has whole bars of the meter run back from it at
+the first span's tempo, to the earliest bar line within a 64th of 0 s or after it (``_bars_before``):
+the rules above then apply to that bar line, so the file opens as any song's, with at most a pickup
+bar (one bar held everything before the downbeat found: 172/4 over the first 103 s of a 12-minute
+record read from 103 s on). The estimate the map carries says where the first downbeat is drawn,
+so the one-line message, the text event and ``info`` agree with the file.
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
 change per bar, so a notation program shows a few tempo marks, not one per beat. Each span
@@ -216,19 +216,20 @@ def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
 
 
 def _bars_before(downbeat_s: float, first_us: int, *, bar_quarters: float) -> int:
-    """Return how many whole bars of the first tempo (µs per quarter) fit before a first downbeat ``downbeat_s`` in.
+    """Return how many whole bars of the first tempo (µs per quarter) go before a first downbeat ``downbeat_s`` in.
 
-    The bar grid runs back from the downbeat found, at the song's opening tempo, to its earliest bar
-    line that is not more than a 64th (MIN_PICKUP_QUARTERS) before 0 s: what is left before that line
-    is under a bar less a 64th, and the pickup rule writes it as for any song (``_pickup_sixteenths``;
-    a bar line within a 64th of 0 s, either side, opens the file: ``_opening_bar``). 0 for a downbeat
-    less than a bar (less a 64th) in, as nearly always: the estimate's first downbeat is the first bar
-    line at or after the first note. More after a long silence (whole bars of silence, where one bar of
-    133/16 was written for 20 s at 100 BPM), and for a record over ``tempo.MAX_ANALYSIS_S`` whose bar
-    lines were found only in the stretch read (one bar of 172/4 held the 103 s of music before it).
+    0 when the pickup before it is a bar at most (its whole 16ths, as ``_pickup_sixteenths`` counts
+    them), as nearly always: the estimate's first downbeat is the first bar line at or after the first
+    note. A longer one (after a long silence: one 133/16 bar for 20 s at 100 BPM; or in a record over
+    ``tempo.MAX_ANALYSIS_S`` whose bar lines were found only in the stretch read: one 172/4 bar for the
+    103 s before it) is no bar: the grid runs back from the downbeat in whole bars at the song's opening
+    tempo, to its earliest bar line that is not more than a 64th (MIN_PICKUP_QUARTERS) before 0 s. What
+    is left before that line, under a bar, gets the pickup rule as any song's (``_pickup_sixteenths``);
+    a line within a 64th of 0 s, either side, opens the file (``_opening_bar``).
     """
-    bar_s = bar_quarters * first_us / 1e6
-    return max(0, math.floor((downbeat_s + MIN_PICKUP_QUARTERS * first_us / 1e6) / bar_s))
+    if round(downbeat_s / (first_us / 4e6)) <= round(bar_quarters * 4):  # a pickup of a bar at most
+        return 0
+    return math.floor((downbeat_s + MIN_PICKUP_QUARTERS * first_us / 1e6) / (bar_quarters * first_us / 1e6))
 
 
 def _pickup_sixteenths(downbeat_s: float, first_us: int, *, bar_quarters: float) -> int:
