@@ -58,6 +58,7 @@ from midiexport.stages.timing import (
     CONSTANT_FIT_S,
     PICKUP_TEMPO_RATIO,
     SPAN_FIT_S,
+    auto_time,
     bar_tempos_us,
     drawn,
     follow_beats,
@@ -671,15 +672,57 @@ def test_a_first_beat_drawn_at_0_s_opens_the_file_instead_of_a_lead_in_of_no_tim
     assert np.isfinite(time_map.to_ticks(np.array([0.0, 10.0]))).all()
 
 
-def test_a_song_that_starts_minutes_in_gets_whole_bars_before_its_pickup():
-    # 200 s of silence is over 255 quarters: too long for one time signature's numerator (one byte).
-    record = rock_song(128.0, 200.3, bars=16)
+def assert_whole_bars_from_a_pickup(record: model.Record, song, downbeat_s: float, bar_s: float) -> float:  # type: ignore[no-untyped-def]
+    """The file opens with at most a pickup shorter than a bar, then whole 4/4 bars, on the song's own bar lines
+    (``downbeat_s`` + k ``bar_s``, within 30 ms) wherever it plays; its first downbeat, within a bar of 0 s, is the one
+    every line names; every note keeps its time within 1 ms. Returns that first downbeat (s)."""
+    (_, n, d), *after = song.meters
+    assert len(after) <= 1 and n * 4 / d <= 4 and all(m[1:] == (4, 4) for m in after), song.meters
+    drawn_s = float(written_seconds(song.tempos, [song.meters[-1][0]], song.ppq)[0])
+    assert 0.0 <= drawn_s < bar_s
+    said = f"first downbeat at {drawn_s:.3f} s"
+    assert said in (song.report.tempo or "") and any(said in text for text in song.texts)
+    first_note_s = min(float(i.start_s.min()) for i in record.instruments)
+    lines = pretty(write_midi(song)).get_downbeats()
+    lines = lines[lines >= max(drawn_s - 0.001, first_note_s - bar_s)]  # where it plays; a pickup's start is none
+    assert np.abs((lines - downbeat_s + bar_s / 2) % bar_s - bar_s / 2).max() < 0.030
+    for instrument, track in zip(record.instruments, song.tracks):
+        got = written_seconds(song.tempos, np.sort(track.on_tick), song.ppq)
+        assert np.abs(got - np.sort(instrument.start_s)).max() < 0.001
+    return drawn_s
+
+
+@pytest.mark.parametrize(("bpm", "downbeat_s"), [(100.0, 20.0), (100.0, 40.0), (128.0, 200.3)])
+def test_a_song_after_a_long_silence_gets_whole_bars_of_its_meter_back_from_its_first_downbeat(bpm, downbeat_s):
+    # The silence was one bar (133/16 for 20 s at 100 BPM), or over 255 16ths whole bars from 0 s and the
+    # pickup bar just before the music. Now the song's bar lines run back through the silence at its tempo.
+    record = rock_song(bpm, downbeat_s, bars=16)
     song = convert_record(record, ConvertOptions(bpm="auto"))
-    assert all(1 <= n <= 255 for _, n, _ in song.meters)
-    midi = pretty(write_midi(song))
-    assert abs(midi.get_downbeats()[np.searchsorted(midi.get_downbeats(), 200.3 - 0.03)] - 200.3) < 0.030
-    for instrument, written in zip(record.instruments, midi.instruments):
-        assert np.abs(np.sort([n.start for n in written.notes]) - np.sort(instrument.start_s)).max() < 0.001
+    assert_whole_bars_from_a_pickup(record, song, downbeat_s, 240 / bpm)
+
+
+def without_bass_before(record: model.Record, end_s: float) -> model.Record:
+    """The record without its bass notes starting before ``end_s``: a sparser opening."""
+    return dataclasses.replace(record, instruments=tuple(
+        dataclasses.replace(i, start_s=i.start_s[keep], end_s=i.end_s[keep], pitch=i.pitch[keep],
+                            velocity=i.velocity[keep])
+        for i in record.instruments
+        for keep in [(i.start_s >= end_s) | ("Bass" not in i.name)]))  # fmt: skip
+
+
+@pytest.mark.parametrize(("bpm", "downbeat_s"), [(100.0, 0.0), (97.3, 1.37)])
+def test_a_record_longer_than_the_stretch_read_gets_whole_bars_before_that_stretch(monkeypatch, bpm, downbeat_s):
+    # The bundled sample four times over (12 minutes) was read from 103 s on, its densest 10 minutes, and the
+    # first downbeat found there made everything before it one bar of 172/4. Here a 2-minute song, sparser in
+    # its first 30 s, is read 60 s at most: from about 30 s in, and ending before the song does.
+    monkeypatch.setattr("midiexport.stages.tempo.MAX_ANALYSIS_S", 60.0)
+    record = without_bass_before(rock_song(bpm, downbeat_s, bars=50), 30.0)
+    found = estimate_tempo(record)
+    assert found.sure and found.first_downbeat_s > 25.0  # the bar lines were found in the stretch read only
+    song = convert_record(record, ConvertOptions(bpm="auto"))
+    drawn_s = assert_whole_bars_from_a_pickup(record, song, downbeat_s, 240 / bpm)
+    first_note_s = min(float(i.start_s.min()) for i in record.instruments)
+    assert drawn_s < first_note_s + 240 / bpm  # within a bar of the first note
 
 
 def with_stray_note(record: model.Record, at_s: float) -> model.Record:
@@ -1397,6 +1440,36 @@ def test_a_downbeat_within_a_64th_of_0_s_opens_the_file_and_every_line_says_so(m
     for instrument, track in zip(record.instruments, song.tracks):  # the notes keep their times
         got = written_seconds(song.tempos, np.sort(track.on_tick), song.ppq)
         assert np.abs(got - np.sort(instrument.start_s)).max() < 0.001
+
+
+def bars_found_from(downbeat_s: float, bpm: float = 100.0, bars: int = 200) -> TempoEstimate:
+    """A sure 4/4 estimate whose beats and bar lines were found from ``downbeat_s`` on, at one tempo."""
+    beats_s = downbeat_s + np.arange(4 * bars) * 60 / bpm
+    return TempoEstimate(bpm, "4/4", downbeat_s, 0.99, "onsets", 1.0, beats_s, beats_s[::4], beat_confidence=0.99)
+
+
+@pytest.mark.parametrize("offset_s", [0.0005, 0.02, 0.08, 0.7, 2.3])
+def test_bar_lines_found_minutes_in_run_back_whole_bars_to_the_pickup_any_song_gets(offset_s):
+    # Found 43 bars in (103 s at 100 BPM: a record longer than the stretch the estimate reads), everything before
+    # the first bar line was one bar of 172/4. Now the grid runs back in whole bars, and the file opens as that of a
+    # song whose first bar line was found ``offset_s`` in: no pickup, or the same pickup bar.
+    late = auto_time(bars_found_from(43 * 2.4 + offset_s), ppq=960)
+    early = auto_time(bars_found_from(offset_s), ppq=960)
+    assert late.meters == early.meters and late.downbeat_tick == early.downbeat_tick
+    assert late.tempos[0] == pytest.approx(early.tempos[0], abs=1)  # the pickup's or first bar's tempo (whole µs)
+    assert late.estimate is not None and early.estimate is not None
+    assert late.estimate.describe() == early.estimate.describe()  # the line names the first downbeat written
+    found_tick = late.downbeat_tick + 43 * 4 * 960
+    assert written_seconds(late.tempos, [found_tick])[0] == pytest.approx(43 * 2.4 + offset_s, abs=0.001)
+
+
+def test_a_bar_line_run_back_to_a_hair_before_0_s_opens_the_file():
+    # 10 ms before 0 s, within a 64th: the first bar starts at 0 s, a little faster, and ends where the grid does.
+    time_map = auto_time(bars_found_from(43 * 2.4 - 0.010), ppq=960)
+    assert time_map.meters == ((0, 4, 4),) and time_map.downbeat_tick == 0
+    assert time_map.estimate is not None and "first downbeat at 0.000 s" in time_map.estimate.describe()
+    assert written_seconds(time_map.tempos, [3840])[0] == pytest.approx(2.390, abs=0.001)
+    assert written_seconds(time_map.tempos, [43 * 3840])[0] == pytest.approx(43 * 2.4 - 0.010, abs=0.001)
 
 
 def _file_map(data: bytes) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]], list[int], int]:

@@ -92,8 +92,10 @@ notes span no more, else the 10 minutes with the most note starts (``_analysed_s
 A song is read whole, so its estimate is unchanged; a record with a stray end time hours
 in, or hours of silence, costs what 10 minutes of music cost (at most 20 minutes of frames:
 a stretch starting in the first 10 minutes keeps its times). Beats and bar lines are found
-in that stretch only; the tempo map written from them keeps its first tempo (a pickup or
-lead-in) before it and its last after it (``timing``).
+in that stretch only; the tempo map written from them keeps its first tempo before it and its
+last after it (``timing``): before it, whole bars of the meter run back from the first bar line
+found at that tempo, to a pickup at 0 s as any song gets (``timing._bars_before``); beats followed
+without bar lines get a lead-in of whole beats.
 
 Reading (all via the search tool): librosa's ``beat_track``/``tempo`` docs and source
 (Ellis 2007 DP, ``start_bpm``, ``tightness``); Klapuri, Eronen & Astola 2006; Dixon's

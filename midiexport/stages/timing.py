@@ -9,7 +9,13 @@ downbeat; from the downbeat on, the meter found (4/4, 3/4, 6/8). The pickup is w
 its tempo stays near the song's (``PICKUP_TEMPO_RATIO``, ``_pickup_sixteenths``); a downbeat
 closer to 0 s than a 64th note, or one whose pickup would be marked far faster or slower than
 the song (0.055 s at 146 BPM: a 1/16 bar at 274 BPM), is no bar: it opens the file and the
-first bar takes that time at a slightly slower tempo. The estimate the map carries says where the downbeat is drawn,
+first bar takes that time at a slightly slower tempo. A first downbeat whose pickup would be
+longer than a bar (after a long silence, or in a record longer than ``tempo.MAX_ANALYSIS_S`` whose
+bar lines were found only in the stretch read) first has whole bars of the meter run back from it at
+the first span's tempo, to the earliest bar line within a 64th of 0 s or after it (``_bars_before``):
+the rules above then apply to that bar line, so the file opens as any song's, with at most a pickup
+bar (one bar held everything before the downbeat found: 172/4 over the first 103 s of a 12-minute
+record read from 103 s on). The estimate the map carries says where the first downbeat is drawn,
 so the one-line message, the text event and ``info`` agree with the file.
 The tempo follows the bar lines found: one tempo for the song when it fits the beats
 (within CONSTANT_FIT_S rms, the beats' jitter averaged over JITTER_BEATS), else a tempo map with at most one
@@ -32,9 +38,9 @@ with one constant tempo never reads as "beats followed", nor beats alone as a me
 Every tempo written is a whole, positive number of µs: a pickup or lead-in tempo is that of
 the whole ticks it spans, so the first downbeat or beat falls exactly where it was found
 (within a few µs) whatever the PPQ; a lead-in the tempo drawn would make last almost no time is
-not written (the first beat opens the file). A pickup over 255 quarters (a song that starts
-minutes in) is written as whole bars of the meter found, then the pickup bar: a time
-signature's numerator is one byte.
+not written (the first beat opens the file). A pickup bar is shorter than a bar of the meter, so
+its numerator always fits SMF's one byte. Beats followed need no such rule: the lead-in before the
+first beat is whole beats of one tempo under the plainest time signature, claiming no bar line.
 
 Audio sync is kept: ticks are computed from each note's absolute time through the
 tempo map actually written (whole µs per quarter), so a note moves by at most half
@@ -87,7 +93,6 @@ JITTER_BEATS = 4
 # The time signature written when only the beats are believed: the plainest of the beat's kind
 # (quarters: 4/4, SMF's default when a file has none; dotted quarters: 6/8), claiming no downbeat.
 BEAT_ONLY_METERS = {1.0: (4, 4), 1.5: (6, 8)}
-MAX_NUMERATOR = 255  # a time signature's numerator is one byte in a Standard MIDI File
 # What an auto tempo map draws (``drawn``): bar lines, the beats only, or one constant tempo.
 BARS, BEATS, CONSTANT = "bars", "beats", "constant"
 NO_ESTIMATE = "none"  # TempoEstimate.source when there were too few notes to estimate
@@ -193,6 +198,10 @@ def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
             later, estimate.beats_s, bar_quarters=bar_quarters, beat_quarters=estimate.quarters_per_beat
         )
     first_us = bar_tempos[0][1]
+    before = _bars_before(downbeat_s, first_us, bar_quarters=bar_quarters)
+    if before:  # whole bars of the first span's tempo back from the downbeat found; the pickup rule before them
+        downbeat_s -= before * bar_quarters * first_us / 1e6
+        bar_tempos = [(0, first_us), *((before + bar, us) for bar, us in bar_tempos[1:])]
     sixteenths = _pickup_sixteenths(downbeat_s, first_us, bar_quarters=bar_quarters)
     if sixteenths == 0:  # no pickup bar keeps a tempo near the song's: the downbeat opens the file
         estimate = dataclasses.replace(estimate, first_downbeat_s=0.0)  # where the file draws it
@@ -201,9 +210,26 @@ def auto_time(estimate: TempoEstimate, *, ppq: int) -> TimeMap:
     estimate = dataclasses.replace(estimate, first_downbeat_s=downbeat_s)  # where the file draws it
     downbeat_tick = max(1, round(sixteenths * ppq / 4))
     pickup_us = round(downbeat_s * 1e6 * ppq / downbeat_tick)  # the pickup lasts exactly until the downbeat
-    meters = (*_pickup_meters(sixteenths, (numerator, denominator), ppq=ppq), (downbeat_tick, numerator, denominator))
+    meters = ((0, *_pickup_meter(sixteenths, (numerator, denominator))), (downbeat_tick, numerator, denominator))
     tempos = ((0, pickup_us), *((downbeat_tick + round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos))
     return TimeMap(ppq, tempos, meters, downbeat_tick, estimate)
+
+
+def _bars_before(downbeat_s: float, first_us: int, *, bar_quarters: float) -> int:
+    """Return how many whole bars of the first tempo (µs per quarter) go before a first downbeat ``downbeat_s`` in.
+
+    0 when the pickup before it is a bar at most (its whole 16ths, as ``_pickup_sixteenths`` counts
+    them), as nearly always: the estimate's first downbeat is the first bar line at or after the first
+    note. A longer one (after a long silence: one 133/16 bar for 20 s at 100 BPM; or in a record over
+    ``tempo.MAX_ANALYSIS_S`` whose bar lines were found only in the stretch read: one 172/4 bar for the
+    103 s before it) is no bar: the grid runs back from the downbeat in whole bars at the song's opening
+    tempo, to its earliest bar line that is not more than a 64th (MIN_PICKUP_QUARTERS) before 0 s. What
+    is left before that line, under a bar, gets the pickup rule as any song's (``_pickup_sixteenths``);
+    a line within a 64th of 0 s, either side, opens the file (``_opening_bar``).
+    """
+    if round(downbeat_s / (first_us / 4e6)) <= round(bar_quarters * 4):  # a pickup of a bar at most
+        return 0
+    return math.floor((downbeat_s + MIN_PICKUP_QUARTERS * first_us / 1e6) / (bar_quarters * first_us / 1e6))
 
 
 def _pickup_sixteenths(downbeat_s: float, first_us: int, *, bar_quarters: float) -> int:
@@ -235,11 +261,12 @@ def _opening_bar(
     The first bar takes the time before the downbeat too (it starts at 0 s, at the tempo that ends it
     where the second bar line was found), so every later bar line stays where it was found, and its tempo
     is slower than the song's by at most the gap a pickup was refused for (under 12% in 3/4:
-    PICKUP_TEMPO_RATIO). A downbeat under MOVED_S in is moved to 0 s with the bar lines after it: no
-    tempo of its own.
+    PICKUP_TEMPO_RATIO). A downbeat ``downbeat_s`` before 0 s (within a 64th: a grid run back by whole
+    bars, ``_bars_before``) ends the first bar that much early, at a slightly faster tempo. A downbeat
+    within MOVED_S of 0 s is moved there with the bar lines after it: no tempo of its own.
     """
     tempos = [(round(bar * bar_quarters * ppq), us) for bar, us in bar_tempos]
-    if downbeat_s < MOVED_S:
+    if abs(downbeat_s) < MOVED_S:
         return tuple(tempos)
     first_us = round((downbeat_s * 1e6 + bar_quarters * tempos[0][1]) / bar_quarters)
     if first_us != tempos[0][1]:
@@ -463,21 +490,6 @@ def _fitted_spans(
 def tempo_us(bpm: float) -> int:
     """Return the µs per quarter note written for a tempo in BPM (rounded to whole µs)."""
     return round(60_000_000 / bpm)
-
-
-def _pickup_meters(sixteenths: int, meter: tuple[int, int], *, ppq: int) -> tuple[tuple[int, int, int], ...]:
-    """Return the time signatures (tick, n, d) before the first downbeat, ``sixteenths`` long.
-
-    One pickup bar in the meter's unit (``_pickup_meter``), unless SMF's one-byte numerator
-    cannot hold it (over 255 quarters: a song that starts minutes in): then whole bars of
-    the ``meter`` found (n, d) from 0 s, and a pickup bar for the rest.
-    """
-    pickup = _pickup_meter(sixteenths, meter)
-    if pickup[0] <= MAX_NUMERATOR:
-        return ((0, *pickup),)
-    rest = sixteenths % (meter[0] * 16 // meter[1])
-    whole = ((0, *meter),)
-    return (*whole, (round((sixteenths - rest) * ppq / 4), *_pickup_meter(rest, meter))) if rest else whole
 
 
 def _pickup_meter(sixteenths: int, meter: tuple[int, int]) -> tuple[int, int]:
