@@ -325,7 +325,6 @@ def resolve_override(value: str | int) -> Resolved:
     "Rhodes": STEM_PROGRAMS, GM_ALIASES). A name counts only when it is one of those
     whole (``name_key``: case and punctuation aside; a plural too): "Fretles Bass" is no
     program, though an instrument so named would be read as a bass by its word "Bass".
-    A drum name is any name holding a drum word ("Standard Kit"), as ``is_drum_name`` reads it.
     Raises ValueError naming what is allowed, with the closest accepted name when the
     value looks like a typo.
     """
@@ -346,17 +345,16 @@ def resolve_override(value: str | int) -> Resolved:
 def _named_program(value: str) -> Resolved | None:
     """Return the program a value names exactly (``name_key``, a plural aside), or None.
 
-    Exactly: a GM name or another table's spelling, or a stem word. Not as an instrument's
-    name is read, where any stem word of it counts: a typed value "Fretles Bass" is a typo
-    of "Fretless Bass", not the stem "Bass". A drum kit is named as an instrument is, by a
-    drum word among others ("Drums", "Standard Kit", "808 Kit"): kits have many names.
+    Exactly: a GM name or another table's spelling, a stem word, a drum word ("Drum Kit").
+    Not as an instrument's name is read, where any stem word of it counts: a typed value
+    "Fretles Bass" is a typo of "Fretless Bass", not the stem "Bass".
     """
     key, singular = _key(value), _singular_key(value)
     index = _program_index()
     for each in (key, singular):
         if each in index:
             return Resolved(index[each], False, "override")
-    if is_drum_name(value):
+    if key in DRUM_WORDS:
         return Resolved(0, True, "override")
     stems = dict(STEM_PROGRAMS)
     for each in (key, singular):
