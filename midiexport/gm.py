@@ -322,11 +322,8 @@ def resolve_override(value: str | int) -> Resolved:
     """Read the PROGRAM of ``--program NAME=PROGRAM``: 0-127, a GM name, a stem name or a drum name.
 
     Stem names are the words instruments are mapped by ("Piano", "Strings", "Bass",
-    "Rhodes": STEM_PROGRAMS, GM_ALIASES). A name counts only when it is one of those
-    whole (``name_key``: case and punctuation aside; a plural too): "Fretles Bass" is no
-    program, though an instrument so named would be read as a bass by its word "Bass".
-    Raises ValueError naming what is allowed, with the closest accepted name when the
-    value looks like a typo.
+    "Rhodes": STEM_PROGRAMS, GM_ALIASES). Raises ValueError naming what is allowed,
+    with the closest accepted name when the value looks like a typo.
     """
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -334,33 +331,12 @@ def resolve_override(value: str | int) -> Resolved:
         if 0 <= value <= 127:
             return Resolved(value, False, "override")
         raise ValueError(f"program must be in 0..127, got {value}")
-    found = _named_program(str(value))
-    if found is not None:
-        return found
+    found = resolve_instrument(str(value))  # a GM name, a drum name, a stem word: as an instrument's name reads
+    if found.how != "unknown":
+        return Resolved(found.program, found.is_drum, "override")
     close = closest(str(value), accepted_names())
     hint = f"did you mean {close!r}? " if close else ""
     raise ValueError(f"unknown program {value!r}: {hint}use 0..127, a General MIDI name, a stem name or 'Drums'")
-
-
-def _named_program(value: str) -> Resolved | None:
-    """Return the program a value names exactly (``name_key``, a plural aside), or None.
-
-    Exactly: a GM name or another table's spelling, a stem word, a drum word ("Drum Kit").
-    Not as an instrument's name is read, where any stem word of it counts: a typed value
-    "Fretles Bass" is a typo of "Fretless Bass", not the stem "Bass".
-    """
-    key, singular = _key(value), _singular_key(value)
-    index = _program_index()
-    for each in (key, singular):
-        if each in index:
-            return Resolved(index[each], False, "override")
-    if key in DRUM_WORDS:
-        return Resolved(0, True, "override")
-    stems = dict(STEM_PROGRAMS)
-    for each in (key, singular):
-        if each in stems:
-            return Resolved(stems[each], False, "override")
-    return None
 
 
 def accepted_names() -> list[str]:
