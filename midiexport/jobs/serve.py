@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..defaults import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH
 from ..display import json_text
-from ..errors import MidiExportError, WorkerLost
+from ..errors import MidiExportError, WorkerLost, internal_error
 from ..io import files
 from ..io.receiver import DEFAULT_WINDOW_S, CallbackStore, SignatureError, check_signature, done_path
 from ..model import Record
@@ -361,7 +361,7 @@ def _failed(raw_path: Path, error: BaseException) -> dict[str, Any]:
         message = (f"its worker process {how} before the conversion ended; the callback is kept "
                    "and converted again when the server next starts")  # fmt: skip
     else:
-        message = f"internal error: {error!r}"
+        message = internal_error(error)  # as the command line says a bug
     return {"task_id": raw_path.parent.name, "callback": raw_path.name, "outcome": "failed", "error": message,
             "files": []}  # fmt: skip
 

@@ -38,7 +38,7 @@ with one constant tempo never reads as "beats followed", nor beats alone as a me
 Every tempo written is a whole, positive number of µs: a pickup or lead-in tempo is that of
 the whole ticks it spans, so the first downbeat or beat falls exactly where it was found
 (within a few µs) whatever the PPQ; a lead-in the tempo drawn would make last almost no time is
-not written (the first beat opens the file). A pickup bar is shorter than a bar of the meter, so
+not written (the first beat opens the file). A pickup bar is at most a bar of the meter, so
 its numerator always fits SMF's one byte. Beats followed need no such rule: the lead-in before the
 first beat is whole beats of one tempo under the plainest time signature, claiming no bar line.
 
