@@ -209,13 +209,16 @@ def resolve_instrument(name: str) -> Resolved:
     program = gm_program(name)
     if program is not None:
         return Resolved(program, False, "gm")
-    words = _words(name)
-    if any(w in DRUM_WORDS for w in words):
-        return Resolved(0, True, "drums")
-    for word, stem_program in STEM_PROGRAMS:
-        if word in words:
-            return Resolved(stem_program, False, "stem")
-    return Resolved(0, False, "unknown")
+    word = _word_read(_words(name))
+    if word is None:
+        return Resolved(0, False, "unknown")
+    return Resolved(0, True, "drums") if word in DRUM_WORDS else Resolved(dict(STEM_PROGRAMS)[word], False, "stem")
+
+
+def _word_read(words: Sequence[str]) -> str | None:
+    """Return the word a name without a GM name is read by: its first drum word, else the first stem word hit."""
+    drum = next((w for w in words if w in DRUM_WORDS), None)
+    return drum or next((word for word, _ in STEM_PROGRAMS if word in words), None)
 
 
 def is_drum_name(name: str) -> bool:
@@ -358,9 +361,9 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
     keys = {_key(c): c for c in candidates}
     import difflib  # only on a typo: not at start-up
 
-    found = difflib.get_close_matches(_key(name), list(keys), n=1, cutoff=CLOSE)
-    if found:
-        return keys[found[0]]
+    found = _closest_key(_key(name), list(keys))
+    if found is not None:
+        return keys[found]
     words = set(_words(name))
     containing = [c for c in candidates if words and words <= set(_words(c))]
     if containing or not words:
@@ -372,6 +375,70 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
 
     near = max(candidates, key=nearness, default=None)
     return near if near is not None and nearness(near) >= CLOSE else None
+
+
+def read_by_word(value: str | int) -> str | None:
+    """Return a warning when a ``--program`` PROGRAM was read by a word inside it and a GM name is close to it all.
+
+    "Fretles Bass" resolves by its stem word "Bass" (33, Electric Bass (finger)), silently
+    so; when the value also holds a word no table knows (``_known_word``: the mark of a
+    misspelling, as "Fretles" is) and a General MIDI name other than the program chosen
+    is close to the whole value (``closest``: "Fretless Bass"), this says what was
+    chosen and that name. Values made of known words alone ("Electric Guitar", "Synth
+    Bass", "Strings 1") are shortened names read on purpose: no warning. None for a
+    GM name, other spelling, number, whole stem or drum name, or a value with no close
+    GM name; the value's resolving is untouched (``resolve_override``).
+    """
+    text = str(value).strip()
+    if isinstance(value, bool) or not isinstance(value, str) or text.isdigit():
+        return None
+    found = resolve_instrument(text)
+    words = _words(text)
+    word = _word_read(words) if found.how in ("stem", "drums") else None
+    if word is None or all(_known_word(w) for w in words):
+        return None
+    close = closest(text, GM_PROGRAMS)
+    if close is None or (not found.is_drum and gm_program(close) == found.program):
+        return None
+    shown = next((m for m in re.findall(r"[^\W_]+", text) if m.casefold() == word), word)
+    chosen = "the drum kit (channel 10)" if found.is_drum else f"{found.program} {program_name(found.program)}"
+    return f'program "{text}" read as {chosen} by its word "{shown}"; did you mean "{close}"?'
+
+
+@cache
+def _table_words() -> frozenset[str]:
+    """Every word of the tables' names: GM programs, other spellings, stem and drum words."""
+    return (
+        frozenset(w for name in (*GM_PROGRAMS, *GM_ALIASES) for w in _words(name))
+        | DRUM_WORDS
+        | {word for word, _ in STEM_PROGRAMS}
+    )
+
+
+def _known_word(word: str) -> bool:
+    """True for a number or a word of the tables' names, a plural of one too ("Basses" aside: "bass" + "es")."""
+    known = _table_words()
+    return word.isdigit() or word in known or (word.endswith("s") and (word[:-1] in known or word[:-2] in known))
+
+
+def _closest_key(key: str, keys: Sequence[str]) -> str | None:
+    """Return the key most like ``key`` by difflib's ratio, from CLOSE up; the first of ``keys`` on a tie.
+
+    As ``difflib.get_close_matches`` scores (its quick bounds first), but a tie goes to
+    the earlier key ("Synth Bas": "Synth Bass 1", not 2) rather than the larger string.
+    """
+    import difflib
+
+    matcher, best, best_ratio = difflib.SequenceMatcher(), None, CLOSE
+    matcher.set_seq2(key)
+    for candidate in keys:
+        matcher.set_seq1(candidate)
+        if matcher.real_quick_ratio() < best_ratio or matcher.quick_ratio() < best_ratio:
+            continue
+        ratio = matcher.ratio()
+        if ratio > best_ratio or (ratio == best_ratio and best is None):
+            best, best_ratio = candidate, ratio
+    return best
 
 
 def unmatched_overrides(programs: Mapping[str, object], names: Sequence[str]) -> list[str]:

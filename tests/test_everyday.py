@@ -164,6 +164,38 @@ def test_python_programs_for_no_instrument_warn_in_the_report():
     assert any('"Synt Voice", but no instrument has that name' in w for w in song.report.warnings)
 
 
+def test_a_program_value_read_by_its_stem_word_beside_a_typo_warns_once(tmp_path):
+    target = tmp_path / "x.mid"
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(target),
+                 "--program", "Electric Bass (finger)=Fretles Bass", "--program", "Drums=Fretles Bass")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    said = 'program "Fretles Bass" read as 33 Electric Bass (finger) by its word "Bass"; did you mean "Fretless Bass"?'
+    lines = result.stderr.splitlines()
+    assert lines.count(f"warning: {fixture_path('record-info.json')}: {said}") == 1  # once per value, two names
+    programs = [m.program for t in mido.MidiFile(target).tracks for m in t if m.type == "program_change"]
+    assert programs == [33, 33]  # still read as the stem word Bass: a warning, no refusal
+    import midiexport  # the library says the same
+
+    record = midiexport.normalize_payload(fixture_path("record-info.json").read_bytes())[0]
+    options = midiexport.ConvertOptions(programs={"Electric Bass (finger)": "Fretles Bass"})
+    assert midiexport.convert_record(record, options).report.warnings == (f"<payload>: {said}",)
+
+
+@pytest.mark.parametrize(
+    ("value", "program"),
+    [("Electric Guitar", 25), ("Synth Bass", 33), ("Backing Vocals", 54), ("Acoustic Guitar", 25), ("Strings 1", 48),
+     ("Electric Piano 1 (Rhodes)", 4)],
+)  # fmt: skip
+def test_shortened_program_names_convert_as_before_without_a_warning(tmp_path, value, program):
+    target = tmp_path / "x.mid"
+    result = run("convert", str(fixture_path("record-info.json")), "-o", str(target),
+                 "--program", f"Electric Bass (finger)={value}")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "warning" not in result.stderr
+    programs = [m.program for t in mido.MidiFile(target).tracks for m in t if m.type == "program_change"]
+    assert programs == [0, program]  # drums, then the bass
+
+
 @pytest.mark.parametrize(("word", "program"), [("Piano", 0), ("Strings", 48), ("Rhodes", 4), ("Bass", 33)])
 def test_stem_names_are_accepted_as_programs(tmp_path, word, program):
     target = tmp_path / "x.mid"

@@ -93,3 +93,52 @@ def test_resolve_overrides_accepts_one_program_in_two_spellings_and_keeps_distin
         gm.name_key("Electric Bass (finger)"): 36,
         gm.name_key("Piano"): 4,
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "chosen", "word", "close"),
+    [
+        ("Fretles Bass", "33 Electric Bass (finger)", "Bass", "Fretless Bass"),
+        ("pizzicatto strings", "48 String Ensemble 1", "strings", "Pizzicato Strings"),
+        ("Electric Guitar (cleen)", "25 Acoustic Guitar (steel)", "Guitar", "Electric Guitar (clean)"),
+    ],
+)
+def test_a_program_read_by_a_word_beside_a_typo_says_so_and_keeps_its_program(value, chosen, word, close):
+    said = gm.read_by_word(value)
+    assert said == f'program "{value}" read as {chosen} by its word "{word}"; did you mean "{close}"?'
+    assert resolve_override(value).program == int(chosen.split()[0])  # read as before: a warning, no refusal
+    assert resolve_override(close).program != resolve_override(value).program
+
+
+@pytest.mark.parametrize(
+    ("value", "program"),
+    [
+        ("Electric Guitar", 25),  # known words alone: a shortened name, read on purpose
+        ("Synth Bass", 33),
+        ("Backing Vocals", 54),  # "Backing" is no table's word, but no GM name is near the value
+        ("Acoustic Guitar", 25),
+        ("Strings 1", 48),
+        ("Electric Piano 1 (Rhodes)", 4),  # a GM name (the parenthesis aside)
+        ("Brass Sectoin", 61),  # a typo of the very program its word chose
+        ("Bass", 33),
+        ("Fretless Bass", 35),
+        ("33", 33),
+        ("Drum Kit", 0),
+    ],
+)
+def test_programs_users_give_resolve_as_before_without_a_warning(value, program):
+    assert resolve_override(value).program == program
+    assert gm.read_by_word(value) is None
+
+
+def test_numbers_of_any_kind_are_never_read_by_a_word():
+    import numpy as np
+
+    assert gm.read_by_word(np.int64(33)) is None  # type: ignore[arg-type]
+    assert gm.read_by_word(33) is None
+
+
+def test_closest_takes_the_first_of_equally_close_names():
+    # "Synth Bas" is as near "Synth Bass 1" as "Synth Bass 2": the table's order decides, not the larger string.
+    assert gm.closest("Synth Bas", GM_PROGRAMS) == "Synth Bass 1"
+    assert gm.closest("Synth Bas", list(reversed(GM_PROGRAMS))) == "Synth Bass 2"

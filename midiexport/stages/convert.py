@@ -230,7 +230,9 @@ def place_instruments(
     warning that the later program change wins. A program given for a name no
     instrument has is a warning naming the instruments and the closest one; a melodic
     program given to a drum name (which keeps channel 10: ``gm.resolve_part``) is a
-    warning that it stays drums, once per name.
+    warning that it stays drums, once per name. A PROGRAM read by a word inside it while
+    a General MIDI name is close to it all ("Fretles Bass": "Bass", did you mean "Fretless
+    Bass") is a warning naming both, once per value (``gm.read_by_word``).
     ``programs``: a mapping or pairs, as ``ConvertOptions.programs``; ``overrides``: the
     same resolved (``ConvertOptions.program_overrides``), else resolved here. Raises
     ValueError for a bad override.
@@ -238,6 +240,8 @@ def place_instruments(
     if overrides is None:
         overrides = gm.resolve_overrides(programs)
     warnings = gm.unmatched_overrides(dict(programs or ()), names)
+    values = programs.values() if isinstance(programs, Mapping) else [value for _, value in programs or ()]
+    warnings += [w for w in dict.fromkeys(map(gm.read_by_word, values)) if w]  # once per value
     counts: Counter[str] = Counter()
     resolved = []
     kept_drums: set[str] = set()  # names warned of: once per name, not per part
