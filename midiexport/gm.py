@@ -6,7 +6,8 @@ Also the Standard MIDI File's meta event and channel message codes, which the wr
 Instrument names in the API are General MIDI program names ("Electric Bass (finger)"),
 sometimes in another table's spelling ("String Ensembles 1"), plus "Drums" and
 stem-style names ("Bass", "Vocals"). ``resolve_instrument`` maps any of them to a
-program and says whether it belongs on the drum channel.
+program and says whether it belongs on the drum channel; ``read_by_word`` words the
+warning for a ``--program`` value read by one word of it beside a likely typo.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ STEM_PROGRAMS: tuple[tuple[str, int], ...] = (
     ("woodwinds", 73), ("woodwind", 73), ("winds", 73),  # Flute
     ("fx", 98), ("sfx", 98), ("effects", 98),  # FX 3 (crystal)
 )  # fmt: skip
+_STEM_PROGRAM = dict(STEM_PROGRAMS)
 
 
 class Resolved(NamedTuple):
@@ -212,7 +214,7 @@ def resolve_instrument(name: str) -> Resolved:
     word = _word_read(_words(name))
     if word is None:
         return Resolved(0, False, "unknown")
-    return Resolved(0, True, "drums") if word in DRUM_WORDS else Resolved(dict(STEM_PROGRAMS)[word], False, "stem")
+    return Resolved(0, True, "drums") if word in DRUM_WORDS else Resolved(_STEM_PROGRAM[word], False, "stem")
 
 
 def _word_read(words: Sequence[str]) -> str | None:
@@ -416,7 +418,7 @@ def _table_words() -> frozenset[str]:
 
 
 def _known_word(word: str) -> bool:
-    """True for a number or a word of the tables' names, a plural of one too ("Basses" aside: "bass" + "es")."""
+    """True for a number or a word of the tables' names, a plural of one too ("Guitars", "Basses")."""
     known = _table_words()
     return word.isdigit() or word in known or (word.endswith("s") and (word[:-1] in known or word[:-2] in known))
 
