@@ -55,7 +55,11 @@ def test_existing_file_is_kept_without_overwrite(example):
     target.write_bytes(b"keep me")
     result = run("convert", str(example))
     assert result.exit_code == 0  # a finished input is skipped, not a failure
-    assert result.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
+    assert result.stderr.splitlines() == [
+        "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+        "1 input skipped: its files exist and were kept (--overwrite replaces them; -v names them)",
+    ]  # not with -v, which names each file kept (below)
+    assert run("convert", str(example), "-q").stderr == ""
     assert (
         run("convert", str(example), "-v").stderr.splitlines()[0] == f"{target} exists; kept (--overwrite replaces it)"
     )
@@ -489,7 +493,10 @@ def test_an_input_whose_file_exists_and_is_kept_says_nothing_of_its_repairs(tmp_
     assert first.exit_code == 0 and f"{path}: 1 invalid note left out" in first.stderr.splitlines()
     again = run(*args)
     assert again.exit_code == 0
-    assert again.stderr.splitlines() == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]
+    assert again.stderr.splitlines() == [
+        "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+        "1 input skipped: its files exist and were kept (--overwrite replaces them; -v names them)",
+    ]
 
 
 def _count_kinds() -> list[str]:

@@ -15,6 +15,7 @@ import pytest
 from conftest import API_KEY, SAMPLE, fixture_path, package_env, record_payload, run
 
 SUMMARY_SKIPPED = "0 converted (0 notes), 0 repaired (0 repairs), {n} skipped (exist), 0 failed"
+KEPT = "{n} {inputs} skipped: {whose} files exist and were kept (--overwrite replaces them; -v names them)"
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_rerun_of_a_finished_batch_skips_every_input_and_exits_0(batch, tmp_path
     assert run("convert", str(batch), "-o", str(out)).exit_code == 0
     again = run("convert", str(batch), "-o", str(out))
     assert again.exit_code == 0
-    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=5)]
+    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=5), KEPT.format(n=5, inputs="inputs", whose="their")]
 
 
 def test_finished_inputs_are_skipped_before_they_are_read(batch, tmp_path):
@@ -58,6 +59,7 @@ def test_only_missing_outputs_are_made_on_a_rerun(batch, tmp_path):
     assert again.stderr.splitlines() == [
         f"wrote {out / 'song3.mid'}",
         "1 converted (3 notes), 0 repaired (0 repairs), 4 skipped (exist), 0 failed",
+        KEPT.format(n=4, inputs="inputs", whose="their"),
     ]
 
 
@@ -71,6 +73,7 @@ def test_json_lines_are_skipped_line_by_line(tmp_path):
     assert again.stderr.splitlines() == [
         f"wrote {tmp_path / 'songs-2.mid'}",
         "1 converted (3 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+        KEPT.format(n=1, inputs="record", whose="its"),  # a line of JSON Lines is a record
     ]
 
 
@@ -95,7 +98,7 @@ def test_fetch_of_a_finished_task_asks_the_api_nothing(fake_api, task, tmp_path)
     asked = len(fake_api.seen(task_id))
     again = run("fetch", task_id, "-o", str(tmp_path), env=env)
     assert again.exit_code == 0
-    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=1)]
+    assert again.stderr.splitlines() == [SUMMARY_SKIPPED.format(n=1), KEPT.format(n=1, inputs="task", whose="its")]
     assert len(fake_api.seen(task_id)) == asked
 
 

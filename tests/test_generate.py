@@ -317,13 +317,14 @@ def polling_midi(api, out: Path) -> subprocess.Popen[bytes]:
     return generating_until(api, out, b"MIDI task: ")
 
 
-def generating_until(api, out: Path, told: bytes) -> subprocess.Popen[bytes]:
+def generating_until(api, out: Path, told: bytes, *args: str) -> subprocess.Popen[bytes]:
     """Start ``generate`` in a child (SIGINT as from a terminal) and return it once a line it tells starts with ``told``."""
     import signal
 
     env = package_env(MIDIEXPORT_BASE_URL=api.url, MIDIEXPORT_API_KEY=API_KEY)
     process = subprocess.Popen(
-        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), "--yes", "--poll-interval", "0.05"],
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(out), "--yes", "--poll-interval", "0.05",
+         *args],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=out,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
@@ -378,8 +379,63 @@ def test_ctrl_c_while_the_music_task_is_polled_says_interrupted_and_to_run_the_s
     process.wait(timeout=30)
     process.stderr.close()
     assert process.returncode == 130, rest
-    assert rest.splitlines()[-1] == "interrupted: 0 converted; run the same command again to finish"
+    assert (
+        rest.splitlines()[-1] == "interrupted: 0 converted; run the same command again to finish "
+        "(finished files are kept)"
+    )
     assert not (tmp_path / f"{MUSIC}.generate.json").exists() and posts(chain_api) == (0, 0)
+
+
+@pytest.mark.parametrize(("signum", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_the_music_task_is_polled_is_said_and_writes_the_report_marked_interrupted(
+    chain_api, tmp_path, signum, status
+):
+    import signal
+
+    chain_api.music_status = "PENDING"  # the music task never ends: the chain's own steps never begin
+    report = tmp_path / "report.json"
+    process = generating_until(chain_api, tmp_path, f"task {MUSIC}: ".encode(), "--report", str(report))
+    assert process.stderr is not None
+    process.send_signal(getattr(signal, signum))
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.returncode == status, rest
+    assert rest.splitlines()[-1].startswith("interrupted: 0 converted; run the same command again to finish"), rest
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True and data["command"] == "generate"
+    assert posts(chain_api) == (0, 0)
+
+
+def test_ctrl_c_at_the_question_declines_it_and_sends_nothing(chain_api, tmp_path):
+    import pty
+    import signal
+
+    leader, follower = pty.openpty()
+    env = package_env(MIDIEXPORT_BASE_URL=chain_api.url, MIDIEXPORT_API_KEY=API_KEY)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "midiexport", "generate", MUSIC, "-o", str(tmp_path), *FAST],
+        stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    os.close(follower)
+    assert process.stderr is not None
+    told = b""
+    while b"Go on?" not in told:  # the question is asked: the music task was read
+        told += process.stderr.read1(4096)
+        assert process.poll() is None, told
+    while Path(f"/proc/{process.pid}/stat").read_text().split(") ")[-1][0] != "S":  # until it waits for the answer
+        assert process.poll() is None  # (a signal before its read began would wait unseen until a key is pressed)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read().decode()
+    process.wait(timeout=30)
+    process.stderr.close()
+    assert process.stdout is not None
+    process.stdout.close()
+    os.close(leader)
+    assert process.returncode == 1, rest
+    assert "nothing was sent that costs credits; run the same command with --resume" in rest
+    assert "interrupted" not in rest and posts(chain_api) == (0, 0)
 
 
 def test_declining_at_the_question_says_to_resume_as_the_state_is_saved(chain_api, tmp_path):
@@ -411,6 +467,7 @@ def test_a_finished_chain_run_again_without_resume_is_said_finished(chain_api, t
     assert "started earlier" not in again.stderr and len(chain_api.requests) == seen
     kept = generate(chain_api, tmp_path, "--resume")  # as the line says: the file there is kept
     assert kept.exit_code == 0 and "1 skipped (exist)" in kept.stderr, kept.stderr
+    assert kept.stderr.splitlines()[-1].startswith("1 task skipped: its files exist and were kept (--overwrite")
     replaced = generate(chain_api, tmp_path, "--resume", "--overwrite")
     assert replaced.exit_code == 0 and "1 converted" in replaced.stderr, replaced.stderr
     assert len(chain_api.requests) == seen

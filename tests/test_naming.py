@@ -20,6 +20,10 @@ from conftest import make_zip, run
 from midiexport import convert_file
 from midiexport.jobs.generate import ChainState
 
+# The line after the summary of a re-run that skipped inputs (cli.report.skipped_line).
+KEPT_ONE = "1 input skipped: its files exist and were kept (--overwrite replaces them; -v names them)"
+KEPT = "{} inputs skipped: their files exist and were kept (--overwrite replaces them; -v names them)"
+
 
 def stem_bytes(*, program: int = 33, notes: int = 4) -> bytes:
     """Return a .mid of one track, no track name: a tempo of 120 BPM, a program, ``notes`` quarter notes at PPQ 480."""
@@ -291,7 +295,7 @@ def test_a_re_run_over_a_folder_writes_nothing_and_says_what_it_left_out(tmp_pat
     # the stems are read (--bpm auto says their tempo), and their song's file kept: both inputs count as skipped
     lines = again.stderr.splitlines()
     assert lines[0] == left_out_line(len(written))
-    assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed"
+    assert lines[-2:] == ["0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed", KEPT.format(2)]
 
 
 def test_the_report_and_convert_file_count_the_files_a_re_run_left_out(tmp_path):
@@ -330,7 +334,7 @@ def test_a_report_and_a_generate_state_in_the_folder_are_left_out_and_read_when_
     assert again.exit_code == 0, again.stderr
     lines = again.stderr.splitlines()
     assert lines[0] == f"2 .mid files and 2 report or generate state files {SIDE_LINE}"
-    assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed"
+    assert lines[-2:] == ["0 converted (0 notes), 0 repaired (0 repairs), 2 skipped (exist), 0 failed", KEPT.format(2)]
     data = json.loads(report.read_text())
     assert [result["input"] for result in data["results"]] == [
         str(folder / n) for n in ("song.generate.json", "task.json")
@@ -379,7 +383,7 @@ def test_outputs_under_an_earlier_versions_names_are_left_out_by_their_mark_not_
     assert again.exit_code == 0, again.stderr
     assert files_of(tmp_path) == before
     assert again.stderr.splitlines() == [
-        left_out_line(3), "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed",
+        left_out_line(3), "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed", KEPT_ONE,
     ]  # fmt: skip
 
 
@@ -496,7 +500,7 @@ def test_a_glob_of_a_download_folder_run_again_writes_the_same_files(tmp_path, o
             "it again or keeps it; name it alone" if len(written) == 1 else "them again or keeps them; name one alone"
         )
         assert lines[0] == f"{len(written)} .mid {files} {OWN_LINE} (this run writes {hint} to convert it)"  # kept
-        assert lines[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"
+        assert lines[-2:] == ["0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed", KEPT_ONE]
 
 
 def test_a_glob_of_every_kind_of_input_run_again_writes_the_same_files(tmp_path):
@@ -517,7 +521,10 @@ def test_a_glob_of_every_kind_of_input_run_again_writes_the_same_files(tmp_path)
     assert again.exit_code == 0, again.stderr
     assert files_of(tmp_path) == before
     assert again.stderr.splitlines()[0].startswith(f"7 .mid files {OWN_LINE} (")
-    assert again.stderr.splitlines()[-1] == "0 converted (0 notes), 0 repaired (0 repairs), 7 skipped (exist), 0 failed"
+    assert again.stderr.splitlines()[-2:] == [
+        "0 converted (0 notes), 0 repaired (0 repairs), 7 skipped (exist), 0 failed",
+        KEPT.format(7).replace("inputs", "records"),  # with JSON Lines in the batch, its units are records
+    ]
 
 
 def test_a_glob_run_again_with_overwrite_replaces_the_songs_file_under_its_own_name(tmp_path):
@@ -598,7 +605,7 @@ def test_a_named_output_found_again_in_its_folder_is_said_once_as_left_out(tmp_p
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()  # a.json's file exists: kept, so the line must not say it is written
     assert lines == [f"1 .mid file {OWN_LINE} (this run writes it again or keeps it; name it alone to convert it)",
-                     "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed"]  # fmt: skip
+                     "0 converted (0 notes), 0 repaired (0 repairs), 1 skipped (exist), 0 failed", KEPT_ONE]  # fmt: skip
 
 
 def test_one_input_given_twice_may_go_to_one_named_file(tmp_path):

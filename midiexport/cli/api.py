@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from .common import (
     unused_help,
     with_options,
 )
-from .report import EXIT_INTERRUPTED, RUN_AGAIN, cli_message, drive, fail_and_exit, say_interrupted, usage_error
+from .report import RUN_AGAIN, cli_message, drive, fail_and_exit, usage_error
 
 # What fetch and generate do with the options they share with convert that read input files
 # (cli.common.output_options): nothing, as the API's answers are JSON records, never files.
@@ -107,7 +107,7 @@ def fetch(task_ids: tuple[str, ...], **options: Any) -> None:
     status = PollStatus(enabled=not options["quiet"])
     convert_options = build_convert_options(options)
     drive(lambda jobs: run_fetch(unique, fetch_options, convert_options, destination, progress=status),
-         options, total=len(unique))  # fmt: skip
+         options, total=len(unique), unit="task")  # fmt: skip
 
 
 @help_for(**API_HELP, **GENERATE_HELP)
@@ -164,13 +164,12 @@ def generate(music_task: str, **options: Any) -> None:
         if paid and not options["yes"] and not sys.stdin.isatty():
             raise click.UsageError(f"generate spends credits ({'; '.join(paid)}): pass --yes to allow it when "
                                    "there is no terminal to ask on")  # fmt: skip
-        try:
+
+        def start(jobs: int) -> Iterator[Any]:  # prepared in drive: a signal while polling the music task ends the run
             failed = _prepare(chain, options)
-        except KeyboardInterrupt:  # the chain's own steps have not begun: drive is not there to say it
-            say_interrupted(f"0 converted; {_generate_again(chain.path)}")
-            sys.exit(EXIT_INTERRUPTED)
-        drive(lambda jobs: chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed),
-              options, total=1, again=lambda: _generate_again(chain.path))  # fmt: skip
+            return chain_job.run_generate(chain, build_convert_options(options), destination, failed=failed)
+
+        drive(start, options, total=1, again=lambda: _generate_again(chain.path), unit="task")
 
 
 def _prepare(chain: Any, options: dict[str, Any]) -> Any:

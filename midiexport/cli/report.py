@@ -206,6 +206,7 @@ def drive(
     records: bool = False,
     size: int | None = None,
     again: Callable[[], str] | None = None,
+    unit: str = "input",
 ) -> None:
     """Drive a batch: print each outcome, the summary, and exit with the contract's status.
 
@@ -216,6 +217,12 @@ def drive(
     ``size``: the bytes of a batch's one JSON Lines input, for the bar (``ProgressBar``); None for other batches.
     ``again``: what an interrupted run says to do next, asked when it is interrupted (generate's
     rule: ``--resume``); by default ``RUN_AGAIN``.
+    ``unit``: what an input is called in the line after the summary that says inputs were skipped
+    (``skipped_line``): "input", or "task" for the API's commands; "record" when ``records``.
+
+    ``start`` is called under the same signal handling as the batch it returns: what a
+    command does before its batch (generate reading its music task) is interrupted as the
+    batch is, said, reported (``--report``, interrupted) and ended with 130/143.
     """
     from ..io.files import signals_held
     from ..jobs.console import ProgressBar, Tally
@@ -265,7 +272,20 @@ def drive(
     reported = report is None or _finish_report(report, tally, verbose)
     if not quiet:
         click.echo(tally.summary(), err=True)
+        if tally.skipped and not verbose and not single:  # -v and -o FILE name each file kept already
+            click.echo(skipped_line(tally.skipped, "record" if records else unit), err=True)
     exit_with(failed=bool(tally.failed) or not reported)
+
+
+def skipped_line(count: int, unit: str = "input") -> str:
+    """Return the line after the summary of a run that skipped ``count`` inputs (``unit``) as their files exist.
+
+    Said without -q and -v: the summary's "skipped (exist)" alone does not tell that options
+    changed since the files were written were not applied (README "Re-runs").
+    """
+    whose = "its" if count == 1 else "their"
+    return (f"{count:,} {plural(count, unit)} skipped: {whose} files exist and were kept "
+            "(--overwrite replaces them; -v names them)")  # fmt: skip
 
 
 def say_interrupted(what: str) -> None:
