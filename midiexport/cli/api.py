@@ -14,6 +14,7 @@ from ..defaults import DEFAULT_BASE_URL, DEFAULT_POLL_INTERVAL_S, DEFAULT_TIMEOU
 from ..display import plural, printable
 from .common import (
     NOT_TEMPO_MAPPED,
+    OUT_FORMS,
     ConversionCommand,
     Seconds,
     build_convert_options,
@@ -35,8 +36,7 @@ API_HELP = {
 
 # What generate does with the options whose convert/fetch help speaks of inputs and batches.
 GENERATE_HELP = {
-    "out": "A .mid path (one result only), a folder (created; a new one with a suffix needs a trailing /), or - "
-    "for stdout. Default: the current folder. "
+    "out": f"{OUT_FORMS} Default: the current folder. "
     "The chain's state (MUSIC_TASK_ID.generate.json, or the .mid's name with .generate.json) is kept there.",
     "jobs": unused_help("generate", "it asks for one MIDI task and converts its answer in this process."),
 }

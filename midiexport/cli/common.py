@@ -227,9 +227,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the options shared by ``convert`` and ``fetch``: where and how files are written."""
     options = [
         click.option("-o", "--output", "out", metavar="OUT",
-                     help="A .mid path (one result only), a folder (created; a new one with a suffix "
-                          "needs a trailing /), or - for stdout. "
-                          "Default: beside each input (fetch: the current folder)."),
+                     help=f"{OUT_FORMS} Default: beside each input (fetch: the current folder)."),
         click.option("--split", is_flag=True, help="One .mid per instrument."),
         click.option("--format", "midi_format", type=click.Choice(["0", "1"]), default="1", show_default=True,
                      help="SMF format: 1 = a track per instrument, 0 = one track."),
@@ -296,6 +294,12 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Default: auto with --clean, off without."),
     ]  # fmt: skip
     return with_options(command, options)
+
+
+# What -o takes, in the help of convert, fetch and generate (each adds its own default; serve takes a folder only).
+OUT_FORMS = (
+    "A .mid path (one result only), a folder (created; a new one with a suffix needs a trailing /), or - for stdout."
+)
 
 
 NOT_TEMPO_MAPPED = "JSON records, never .mid files with a tempo map of their own"  # why --tempo-map is unused
