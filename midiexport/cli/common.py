@@ -103,18 +103,22 @@ def _program_pairs(ctx: click.Context, param: click.Parameter, values: Sequence[
     from ..gm import resolve_overrides
 
     given = [value.rpartition("=")[::2] for value in values]  # NAME and PROGRAM as typed: a clash quotes them
-    try:
-        if all(name.strip() and program.strip() for name, program in given):
+    refused: ValueError | None = None  # resolve_overrides' error, when every value is NAME=PROGRAM
+    if all(name.strip() and program.strip() for name, program in given):
+        try:
             resolve_overrides(given)
+        except ValueError as exc:
+            refused = exc
         else:
-            raise ValueError  # a value that is no NAME=PROGRAM: said by _first_program_fault
-    except ValueError as exc:
-        raise _first_program_fault(values) or _bad_parameter(exc) from None
-    return tuple((name.strip(), program.strip()) for name, program in given)
+            return tuple((name.strip(), program.strip()) for name, program in given)
+    raise _first_program_fault(values, refused)
 
 
-def _first_program_fault(values: Sequence[str]) -> click.BadParameter | None:
-    """Return the error of the first ``--program`` value that is no NAME=PROGRAM or names no program, or None."""
+def _first_program_fault(values: Sequence[str], refused: ValueError | None) -> click.BadParameter:
+    """Return the error of the first ``--program`` value that is no NAME=PROGRAM or names no program.
+
+    None such: the values were refused together (``refused``: one instrument, two programs).
+    """
     from ..gm import resolve_override
 
     for value in values:
@@ -125,7 +129,8 @@ def _first_program_fault(values: Sequence[str]) -> click.BadParameter | None:
             resolve_override(program.strip())
         except ValueError as exc:
             return _bad_parameter(exc, "; 'midiexport programs' lists the names")
-    return None
+    assert refused is not None  # asked only when a value is no NAME=PROGRAM or resolve_overrides refused them
+    return _bad_parameter(refused)
 
 
 def _name_template(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
