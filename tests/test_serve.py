@@ -619,7 +619,7 @@ def test_serve_help_says_tempo_map_and_max_input_mb_are_not_used_by_serve():
 
 def test_serve_help_of_verbose_says_what_serve_does_with_it_given_with_quiet():
     text = " ".join(run("serve", "--help").output.split())
-    assert "-v, --verbose Not used by serve (its log has every field already), yet refused with -q" in text
+    assert "-v, --verbose Not used by serve: its log has every field already. Refused with -q" in text
     refused = run("serve", "-q", "-v")
     assert refused.exit_code == 2 and "-q (only errors) and -v (every warning)" in refused.stderr
 

@@ -33,7 +33,7 @@ SERVE_HELP = {
     "jobs": "Conversion worker processes (default: the machine's cores).",
     "report": "Append one JSON line per converted callback (task id, outcome, files) to FILE.",
     "quiet": "No request log; only errors (log lines with their fields, to --log or stderr).",
-    "verbose": "Not used by serve (its log has every field already), yet refused with -q, as on every command.",
+    "verbose": unused_help("serve", "its log has every field already. Refused with -q, as on every command."),
     "overwrite": unused_help("serve", "it never replaces a file (a different body for a task gets a name of its own)."),
     "tempo_map": unused_help("serve", f"callbacks are {NOT_TEMPO_MAPPED}."),
     "max_input_mb": unused_help("serve", "a callback's size is limited by --max-body-mb."),
