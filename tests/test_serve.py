@@ -584,6 +584,20 @@ def test_an_output_folder_that_is_a_file_or_cannot_be_made_blames_o(tmp_path: Pa
         assert f"-o {out}" in last and words in last and "listen" not in last
 
 
+def test_a_new_output_path_with_a_suffix_is_refused_as_convert_refuses_it_and_made_with_a_slash(tmp_path: Path):
+    out = tmp_path / "out.txt"
+    # --report a folder: refused too, after -o, so that no server would listen in this process if -o were taken.
+    refused = run("serve", "--port", "0", "-o", str(out), "--report", str(tmp_path))
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.splitlines()[-1] == (f"Error: -o {out} names a file, not a folder; serve writes many files "
+                                              f"into a folder: give {out}/ (a trailing /) for a folder of that name")  # fmt: skip
+    assert not out.exists()
+    # With the slash it is a folder, made before --report is checked.
+    made = run("serve", "--port", "0", "-o", f"{out}/", "--report", str(tmp_path))
+    assert made.exit_code == 2 and f"--report {tmp_path}" in made.stderr.splitlines()[-1], made.output
+    assert out.is_dir()
+
+
 def test_ctrl_c_ends_the_server_with_130_and_no_abort_line(tmp_path: Path):
     running = start_server(tmp_path / "out")
     assert post(running, callback("before-c")).status_code == 200

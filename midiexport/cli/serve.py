@@ -131,15 +131,21 @@ def _check_extra() -> None:
 def _output_folder(options: dict[str, Any]) -> Path:
     """Return the folder -o names, made now: a usage error when it is a file, one line when it cannot be made.
 
+    A new path with a suffix and no trailing slash (``out.txt``) is refused as convert and
+    fetch refuse it (``names_new_file``): made a folder, it would surprise whoever meant a file.
     Made here, not by ``run_server``: before ``--report`` is checked, which may name a file inside it.
     """
-    from ..jobs.runner import names_one_file
+    from ..jobs.runner import names_new_file, names_one_file
 
-    folder = Path(options["out"] or ".")
+    out = options["out"]
+    folder = Path(out or ".")
     if folder.is_file():
-        raise click.UsageError(f"-o {options['out']} is a file, not a folder; serve writes many files into a folder")
-    if names_one_file(options["out"]):
+        raise click.UsageError(f"-o {out} is a file, not a folder; serve writes many files into a folder")
+    if names_one_file(out):
         raise click.UsageError("serve writes many files: -o takes a folder")
+    if out is not None and names_new_file(out):
+        raise click.UsageError(f"-o {out} names a file, not a folder; serve writes many files into a folder: "
+                               f"give {out}/ (a trailing /) for a folder of that name")  # fmt: skip
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
