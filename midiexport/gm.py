@@ -13,6 +13,7 @@ warning for a ``--program`` value read by one word of it beside a likely typo.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cache, lru_cache, wraps
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -496,6 +497,25 @@ def completes_program_name(before: str, inside: str) -> bool:
                for base, want in _parenthesized_programs())  # fmt: skip
 
 
+@_remembered
 def name_key(name: str) -> str:
-    """Return the form names are compared in: case, spaces and punctuation ignored."""
-    return _key(name)
+    """Return the form names are compared in: case, spaces and punctuation ignored.
+
+    Every letter and digit of any script is kept ("ベース", "Бас"), casefolded and in
+    compatibility form (NFKD, then NFC: full-width "Ｂａｓｓ" is "bass"); a Latin
+    letter's accents fold away ("Café" is "cafe"), other scripts keep their marks (the
+    dakuten of "ベ", the breve of "й": they make other letters). A name of ASCII alone
+    keys as it always has: its a-z and 0-9, lower case.
+    """
+    kept: list[str] = []
+    base = ""  # the last letter or digit kept: its marks stay unless it is ASCII (a Latin accent)
+    for char in unicodedata.normalize("NFKD", name.casefold()):
+        kind = unicodedata.category(char)[0]
+        if kind == "M":
+            if base and not base.isascii():
+                kept.append(char)
+            continue
+        base = char if kind in "LN" else ""
+        if base:
+            kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
