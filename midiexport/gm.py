@@ -359,7 +359,8 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
 
     A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
     (finger)") counts as close when spelling alone finds nothing; then the one holding a word near
-    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)").
+    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)"), nearer than CLOSE for a
+    one-word ``name`` ("Kick" gets no "Electric Bass (pick)").
     """
     keys = {_key(c): c for c in candidates}
     import difflib  # only on a typo: not at start-up
@@ -377,7 +378,12 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
         return min(max((difflib.SequenceMatcher(None, w, t).ratio() for t in theirs), default=0.0) for w in words)
 
     near = max(candidates, key=nearness, default=None)
-    return near if near is not None and nearness(near) >= CLOSE else None
+    if near is None:
+        return None
+    # One word matched against one word of a longer name is weak evidence: it must be nearer than CLOSE
+    # ("Kick" is "pick" at exactly 0.75, one letter of four, and no typo of "Electric Bass (pick)").
+    ratio = nearness(near)
+    return near if ratio > CLOSE or (ratio == CLOSE and len(words) > 1) else None
 
 
 def read_by_word(value: str | int) -> str | None:

@@ -169,3 +169,12 @@ def test_a_program_for_one_non_latin_name_leaves_the_others():
     assert gm.resolve_part("ベース", overrides=overrides).how == "override"
     assert gm.resolve_part("ドラム", overrides=overrides).how != "override"
     assert gm.resolve_part("Бас", overrides=overrides).how != "override"
+
+
+def test_a_one_word_value_gets_no_suggestion_from_a_word_only_at_the_close_ratio():
+    # "kick" is "pick" at exactly CLOSE (3 letters of 4): the word fallback alone is too weak for one word.
+    with pytest.raises(ValueError, match=r"^unknown program 'Kick': use 0\.\.127"):
+        resolve_override("Kick")
+    assert gm.closest("Kick", gm.accepted_names()) is None
+    assert gm.closest("Bas", gm.accepted_names()) == "Bass"  # a nearer word still suggests
+    assert gm.closest("Saxx", gm.accepted_names()) == "Soprano Sax"
