@@ -114,6 +114,7 @@ STEM_PROGRAMS: tuple[tuple[str, int], ...] = (
     ("fx", 98), ("sfx", 98), ("effects", 98),  # FX 3 (crystal)
 )  # fmt: skip
 _STEM_PROGRAM = dict(STEM_PROGRAMS)
+_UPPER_STEMS = frozenset({"fx", "sfx"})  # abbreviations, in capitals as GM writes "FX 1 (rain)"; "Pad" is a word
 
 
 class Resolved(NamedTuple):
@@ -347,7 +348,7 @@ def resolve_override(value: str | int) -> Resolved:
 
 def accepted_names() -> list[str]:
     """Return every name a program may be given by: GM names, other spellings, stem and drum words."""
-    stems = [word.capitalize() if len(word) > 3 else word.upper() for word, _ in STEM_PROGRAMS]
+    stems = [word.upper() if word in _UPPER_STEMS else word.capitalize() for word, _ in STEM_PROGRAMS]
     return [*GM_PROGRAMS, *GM_ALIASES, *stems, "Drums", "Drum Kit", "Percussion"]
 
 

@@ -178,3 +178,10 @@ def test_a_one_word_value_gets_no_suggestion_from_a_word_only_at_the_close_ratio
     assert gm.closest("Kick", gm.accepted_names()) is None
     assert gm.closest("Bas", gm.accepted_names()) == "Bass"  # a nearer word still suggests
     assert gm.closest("Saxx", gm.accepted_names()) == "Soprano Sax"
+
+
+def test_accepted_stem_names_are_capitalised_words_and_only_fx_in_capitals():
+    names = gm.accepted_names()
+    assert {"Pad", "Vox", "FX", "SFX", "Keys"} <= set(names)
+    assert not {"PAD", "VOX", "Fx", "Sfx"} & set(names)
+    assert gm.closest("Padd", names) == "Pad"
