@@ -356,17 +356,18 @@ CLOSE = 0.75  # difflib's similarity from which a name is taken for a typo of an
 
 
 def closest(name: str, candidates: Sequence[str]) -> str | None:
-    """Return the candidate closest to ``name`` (difflib, case and punctuation ignored), or None.
+    """Return the candidate closest to ``name`` (difflib over ``name_key``: case and punctuation ignored), or None.
 
     A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
     (finger)") counts as close when spelling alone finds nothing; then the one holding a word near
     each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)"), nearer than CLOSE for a
     one-word ``name`` ("Kick" gets no "Electric Bass (pick)").
     """
-    keys = {_key(c): c for c in candidates}
+    keys = {name_key(c): c for c in candidates}  # as names are matched: "ドラム" is no typo of "ベース"
     import difflib  # only on a typo: not at start-up
 
-    found = _closest_key(_key(name), list(keys))
+    key = name_key(name)
+    found = _closest_key(key, list(keys)) if key else None  # "" is "" at ratio 1.0: no evidence
     if found is not None:
         return keys[found]
     words = set(_words(name))

@@ -185,3 +185,10 @@ def test_accepted_stem_names_are_capitalised_words_and_only_fx_in_capitals():
     assert {"Pad", "Vox", "FX", "SFX", "Keys"} <= set(names)
     assert not {"PAD", "VOX", "Fx", "Sfx"} & set(names)
     assert gm.closest("Padd", names) == "Pad"
+
+
+def test_a_name_of_another_script_is_suggested_only_when_near():
+    # Both keyed "" once, so any such name was "did you mean" any other.
+    assert "did you mean" not in gm.names_none("ベース", ["ドラム", "Piano"])
+    assert gm.names_none("ベー", ["ドラム", "ベース"]).endswith('did you mean "ベース"?')
+    assert gm.closest("!!", ["??", "Piano"]) is None
