@@ -13,6 +13,7 @@ warning for a ``--program`` value read by one word of it beside a likely typo.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cache, lru_cache, wraps
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -113,6 +114,7 @@ STEM_PROGRAMS: tuple[tuple[str, int], ...] = (
     ("fx", 98), ("sfx", 98), ("effects", 98),  # FX 3 (crystal)
 )  # fmt: skip
 _STEM_PROGRAM = dict(STEM_PROGRAMS)
+_UPPER_STEMS = frozenset({"fx", "sfx"})  # abbreviations, in capitals as GM writes "FX 1 (rain)"; "Pad" is a word
 
 
 class Resolved(NamedTuple):
@@ -346,7 +348,7 @@ def resolve_override(value: str | int) -> Resolved:
 
 def accepted_names() -> list[str]:
     """Return every name a program may be given by: GM names, other spellings, stem and drum words."""
-    stems = [word.capitalize() if len(word) > 3 else word.upper() for word, _ in STEM_PROGRAMS]
+    stems = [word.upper() if word in _UPPER_STEMS else word.capitalize() for word, _ in STEM_PROGRAMS]
     return [*GM_PROGRAMS, *GM_ALIASES, *stems, "Drums", "Drum Kit", "Percussion"]
 
 
@@ -354,16 +356,18 @@ CLOSE = 0.75  # difflib's similarity from which a name is taken for a typo of an
 
 
 def closest(name: str, candidates: Sequence[str]) -> str | None:
-    """Return the candidate closest to ``name`` (difflib, case and punctuation ignored), or None.
+    """Return the candidate closest to ``name`` (difflib over ``name_key``: case and punctuation ignored), or None.
 
     A candidate whose words include every word of ``name`` ("Bass" in "Electric Bass
     (finger)") counts as close when spelling alone finds nothing; then the one holding a word near
-    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)").
+    each word of ``name`` ("Bas": the "Bass" of "Electric Bass (finger)"), nearer than CLOSE for a
+    one-word ``name`` ("Kick" gets no "Electric Bass (pick)").
     """
-    keys = {_key(c): c for c in candidates}
+    keys = {name_key(c): c for c in candidates}  # as names are matched: "ドラム" is no typo of "ベース"
     import difflib  # only on a typo: not at start-up
 
-    found = _closest_key(_key(name), list(keys))
+    key = name_key(name)
+    found = _closest_key(key, list(keys)) if key else None  # "" is "" at ratio 1.0: no evidence
     if found is not None:
         return keys[found]
     words = set(_words(name))
@@ -376,7 +380,12 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
         return min(max((difflib.SequenceMatcher(None, w, t).ratio() for t in theirs), default=0.0) for w in words)
 
     near = max(candidates, key=nearness, default=None)
-    return near if near is not None and nearness(near) >= CLOSE else None
+    if near is None:
+        return None
+    # One word matched against one word of a longer name is weak evidence: it must be nearer than CLOSE
+    # ("Kick" is "pick" at exactly 0.75, one letter of four, and no typo of "Electric Bass (pick)").
+    ratio = nearness(near)
+    return near if ratio > CLOSE or (ratio == CLOSE and len(words) > 1) else None
 
 
 def read_by_word(value: str | int) -> str | None:
@@ -496,6 +505,25 @@ def completes_program_name(before: str, inside: str) -> bool:
                for base, want in _parenthesized_programs())  # fmt: skip
 
 
+@_remembered
 def name_key(name: str) -> str:
-    """Return the form names are compared in: case, spaces and punctuation ignored."""
-    return _key(name)
+    """Return the form names are compared in: case, spaces and punctuation ignored.
+
+    Every letter and digit of any script is kept ("ベース", "Бас"), casefolded and in
+    compatibility form (NFKD, then NFC: full-width "Ｂａｓｓ" is "bass"); a Latin
+    letter's accents fold away ("Café" is "cafe"), other scripts keep their marks (the
+    dakuten of "ベ", the breve of "й": they make other letters). A name of ASCII alone
+    keys as it always has: its a-z and 0-9, lower case.
+    """
+    kept: list[str] = []
+    base = ""  # the last letter or digit kept: its marks stay unless it is ASCII (a Latin accent)
+    for char in unicodedata.normalize("NFKD", name.casefold()):
+        kind = unicodedata.category(char)[0]
+        if kind == "M":
+            if base and not base.isascii():
+                kept.append(char)
+            continue
+        base = char if kind in "LN" else ""
+        if base:
+            kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))

@@ -142,3 +142,53 @@ def test_closest_takes_the_first_of_equally_close_names():
     # "Synth Bas" is as near "Synth Bass 1" as "Synth Bass 2": the table's order decides, not the larger string.
     assert gm.closest("Synth Bas", GM_PROGRAMS) == "Synth Bass 1"
     assert gm.closest("Synth Bas", list(reversed(GM_PROGRAMS))) == "Synth Bass 2"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("ベース", "ﾍﾞｰｽ"), ("Бас", "бас"), ("Café", "cafe"), ("Ｂａｓｓ", "Bass"), ("ドラム 2", "ドラム-2")],
+)
+def test_name_key_matches_names_of_any_script_case_and_punctuation_aside(one, other):
+    assert gm.name_key(one) == gm.name_key(other) != ""
+
+
+@pytest.mark.parametrize(("one", "other"), [("ベース", "ドラム"), ("Бас", "Бай"), ("バス", "パス"), ("ベース", "")])
+def test_name_key_keeps_names_of_other_scripts_apart(one, other):
+    # A name with no a-z keyed as "" once: --program 'ベース=33' then named every such instrument.
+    # Marks that make another letter (ベ's dakuten, й's breve) stay; only Latin accents fold.
+    assert gm.name_key(one) != gm.name_key(other)
+
+
+def test_name_key_of_ascii_names_is_their_letters_and_digits_in_lower_case():
+    for name in (*gm.GM_PROGRAMS, *gm.GM_ALIASES, *gm.accepted_names(), "Lead Vox #2", "!!"):
+        assert gm.name_key(name) == "".join(c for c in name.lower() if c.isascii() and c.isalnum())
+
+
+def test_a_program_for_one_non_latin_name_leaves_the_others():
+    overrides = gm.resolve_overrides([("ベース", 33)])
+    assert gm.resolve_part("ベース", overrides=overrides).how == "override"
+    assert gm.resolve_part("ドラム", overrides=overrides).how != "override"
+    assert gm.resolve_part("Бас", overrides=overrides).how != "override"
+
+
+def test_a_one_word_value_gets_no_suggestion_from_a_word_only_at_the_close_ratio():
+    # "kick" is "pick" at exactly CLOSE (3 letters of 4): the word fallback alone is too weak for one word.
+    with pytest.raises(ValueError, match=r"^unknown program 'Kick': use 0\.\.127"):
+        resolve_override("Kick")
+    assert gm.closest("Kick", gm.accepted_names()) is None
+    assert gm.closest("Bas", gm.accepted_names()) == "Bass"  # a nearer word still suggests
+    assert gm.closest("Saxx", gm.accepted_names()) == "Soprano Sax"
+
+
+def test_accepted_stem_names_are_capitalised_words_and_only_fx_in_capitals():
+    names = gm.accepted_names()
+    assert {"Pad", "Vox", "FX", "SFX", "Keys"} <= set(names)
+    assert not {"PAD", "VOX", "Fx", "Sfx"} & set(names)
+    assert gm.closest("Padd", names) == "Pad"
+
+
+def test_a_name_of_another_script_is_suggested_only_when_near():
+    # Both keyed "" once, so any such name was "did you mean" any other.
+    assert "did you mean" not in gm.names_none("ベース", ["ドラム", "Piano"])
+    assert gm.names_none("ベー", ["ドラム", "ベース"]).endswith('did you mean "ベース"?')
+    assert gm.closest("!!", ["??", "Piano"]) is None
