@@ -13,7 +13,6 @@ warning for a ``--program`` value read by one word of it beside a likely typo.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import cache, lru_cache, wraps
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -515,6 +514,10 @@ def name_key(name: str) -> str:
     dakuten of "ベ", the breve of "й": they make other letters). A name of ASCII alone
     keys as it always has: its a-z and 0-9, lower case.
     """
+    if name.isascii():  # every name of the API's tables and Suno's stems: no normalization to do
+        return _key(name)
+    import unicodedata  # only for a name beyond ASCII: not on a plain conversion's start-up
+
     kept: list[str] = []
     base = ""  # the last letter or digit kept: its marks stay unless it is ASCII (a Latin accent)
     for char in unicodedata.normalize("NFKD", name.casefold()):
