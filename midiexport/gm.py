@@ -370,9 +370,11 @@ def closest(name: str, candidates: Sequence[str]) -> str | None:
     if found is not None:
         return keys[found]
     words = set(_words(name))
-    containing = [c for c in candidates if words and words <= set(_words(c))]
-    if containing or not words:
-        return containing[0] if containing else None
+    if not words:
+        return None
+    containing = [c for c in candidates if words <= set(_words(c))]
+    if containing:
+        return containing[0]
 
     def nearness(candidate: str) -> float:  # how near the farthest word of ``name`` is to a word of the candidate
         theirs = _words(candidate)

@@ -260,7 +260,7 @@ def drive(
         progress.clear()
         failures.close()
         next_step = again() if again is not None else RUN_AGAIN
-        say_interrupted(f"{tally.converted} converted; {next_step} (finished files are kept)")
+        click.echo(f"interrupted: {tally.converted} converted; {next_step} (finished files are kept)", err=True)
         if report is not None:
             _finish_report(report, tally, verbose, interrupted=True)
         _exit_now(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
@@ -286,11 +286,6 @@ def skipped_line(count: int, unit: str = "input") -> str:
     whose = "its" if count == 1 else "their"
     return (f"{count:,} {plural(count, unit)} skipped: {whose} files exist and were kept "
             "(--overwrite replaces them; -v names them)")  # fmt: skip
-
-
-def say_interrupted(what: str) -> None:
-    """Say that a run was interrupted (Ctrl-C, SIGTERM), then ``what``: what was done, and what to do next."""
-    click.echo(f"interrupted: {what}", err=True)
 
 
 def refuse_batch(exc: InputError, options: dict[str, Any], *, left_out: int | None) -> NoReturn:

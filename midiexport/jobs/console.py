@@ -93,13 +93,13 @@ class ProgressBar:
             unit, name = (MB, "MB") if self.size >= MB // 10 else (1000, "kB")  # a small file: "0.4/1.2 kB"
             read = f"{self.bytes_done / unit:.1f}/{self.size / unit:.1f} {name}"
             count = f"{read}  {self.done:,} {plural(self.done, 'record')}"
-            return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
-        done = min(self.inputs_done, self.total)
-        filled = round(BAR_WIDTH * done / self.total)
-        left = _clock_time((self.total - done) * elapsed / done) if done else "-:--"
-        count = f"{done}/{self.total}"
-        if self.records:
-            count += f" inputs  {self.done:,} {plural(self.done, 'record')}"
+        else:
+            done = min(self.inputs_done, self.total)
+            filled = round(BAR_WIDTH * done / self.total)
+            left = _clock_time((self.total - done) * elapsed / done) if done else "-:--"
+            count = f"{done}/{self.total}"
+            if self.records:
+                count += f" inputs  {self.done:,} {plural(self.done, 'record')}"
         return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {count}  {rate:.1f}/s  ETA {left}"
 
     def _draw(self, now: float) -> None:

@@ -375,11 +375,11 @@ def _tempo_line(summary: Summary) -> str:
 def _written_where(summary: Summary) -> str:
     """What a .mid's tempo figure is (a map's: its median over the beats; beside the estimate its own text gives, as
     convert said it) and where its first full bar starts, or that its own text claims none."""
-    median = "median over the beats" if summary.tempo_events is not None and summary.tempo_events > 1 else ""
+    said = ["median over the beats"] if summary.tempo_events is not None and summary.tempo_events > 1 else []
     estimated, written = summary.estimated_bpm, summary.tempo_bpm
     if estimated is not None and written is not None and abs(written - estimated) > SAME_TEMPO * estimated:
-        median = f"{median}; " * bool(median) + f"convert estimated {estimated:g} BPM"
-    median = f" ({median})" * bool(median)
+        said.append(f"convert estimated {estimated:g} BPM")
+    median = f" ({'; '.join(said)})" if said else ""
     if summary.bars_unclaimed:
         return median + f", no meter or downbeat claimed ({summary.bars_unclaimed})"
     downbeat = summary.first_downbeat_s

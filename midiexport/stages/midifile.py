@@ -52,7 +52,6 @@ MAX_SHARPS = 7  # a key signature holds -7..7 sharps (the SMF spec); Suno writes
 MAX_BEATS = 20_000  # a longer beat map is damage, not a song: 100 minutes at 200 BPM; beatmap's fit is O(beats**2)
 MAX_READ_TRACKS = 4096  # more MTrk chunks than this is not a song; the rest are ignored
 HEADER_LENGTH = 6  # MThd data: format, track count, division (16 bits each)
-_DATA_LENGTH = {gm.NOTE_OFF: 2, gm.NOTE_ON: 2, 0xA0: 2, gm.CONTROL_CHANGE: 2, gm.PROGRAM_CHANGE: 1, 0xD0: 1, 0xE0: 2}
 _SYSTEM_LENGTH = {0xF1: 1, 0xF2: 2, 0xF3: 1}  # system common messages do not belong in files
 MIN_EMPTY_RUN = 16  # after this many empty chunks of other kinds in a row, the rest of the row is counted at once
 _MTRK = int.from_bytes(b"MTrk", "big")
@@ -240,13 +239,14 @@ def _track_chunks(data: bytes, position: int, counts: dict[str, int], problems: 
     empty = 0  # empty chunks of other kinds in a row
     while position + 8 <= len(data) and len(bodies) < MAX_READ_TRACKS:
         kind, length = data[position : position + 4], struct.unpack_from(">I", data, position + 4)[0]
-        if kind != b"MTrk" and length == 0 and empty >= MIN_EMPTY_RUN:  # zeros, say: skipped as columns
+        other_empty = kind != b"MTrk" and length == 0  # an empty chunk of another kind
+        if other_empty and empty >= MIN_EMPTY_RUN:  # zeros, say: skipped as columns
             skipped = _empty_chunks(data, position)
             counts[CHUNK_UNKNOWN] = counts.get(CHUNK_UNKNOWN, 0) + skipped
             position += 8 * skipped
             empty = 0
             continue
-        empty = empty + 1 if kind != b"MTrk" and length == 0 else 0
+        empty = empty + 1 if other_empty else 0
         body = data[position + 8 : position + 8 + length]
         position += 8 + length
         if kind != b"MTrk":

@@ -92,6 +92,9 @@ def _refuse_dense(raw: bytes, *, source: str, line: int | None = None) -> None:
         )
 
 
+TOO_DEEP = "nested more than 1024 levels deep"  # orjson's limit, said the same by both readers
+
+
 def _loads(raw: bytes, *, source: str, line: int | None) -> Any:
     import orjson
 
@@ -106,7 +109,7 @@ def _loads(raw: bytes, *, source: str, line: int | None) -> Any:
         if "number" in reason:  # a number beyond a double (1e999, 5000 digits): JSON allows it
             return _loads_large_numbers(raw, where=where, source=source, line=line)
         if "depth" in reason or "recursion" in reason:
-            reason = "nested more than 1024 levels deep"
+            reason = TOO_DEEP
         raise _not_json(where, reason, source=source, line=line) from exc
 
 
@@ -142,7 +145,7 @@ def _loads_large_numbers(raw: bytes, *, where: str, source: str, line: int | Non
     try:
         return json.loads(raw, parse_int=integer, parse_constant=refuse)
     except RecursionError as exc:
-        raise _not_json(where, "nested more than 1024 levels deep", source=source, line=line) from exc
+        raise _not_json(where, TOO_DEEP, source=source, line=line) from exc
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError, a NaN or Infinity
         raise _not_json(where, str(exc).split(":", 1)[0], source=source, line=line) from exc
 
